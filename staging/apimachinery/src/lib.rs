@@ -1,0 +1,11 @@
+//! Shared API machinery (upstream `k8s.io/apimachinery`): the `metav1.Status` error model,
+//! label and field selectors, name validation and group/version/resource identities.
+
+pub mod errors;
+pub mod fields;
+pub mod labels;
+pub mod schema;
+pub mod validation;
+
+pub use errors::{Cause, StatusError};
+pub use schema::{GroupResource, GroupVersionKind};

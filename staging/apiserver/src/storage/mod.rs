@@ -1,0 +1,4 @@
+pub mod embedded;
+pub mod etcd3;
+pub mod interface;
+pub mod store;
