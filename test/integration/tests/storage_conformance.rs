@@ -98,7 +98,7 @@ async fn watch_from_revision(s: Arc<dyn Backend>) {
     let mut got = Vec::new();
     while got.len() < 3 {
         let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap().unwrap();
-        got.extend(batch);
+        got.extend(batch.events);
     }
     let summary: Vec<(EventKind, &str, i64)> = got.iter().map(|e| (e.kind, e.kv.key.as_str(), e.kv.mod_revision)).collect();
     assert_eq!(
@@ -107,6 +107,20 @@ async fn watch_from_revision(s: Arc<dyn Backend>) {
     );
     assert_eq!(got[0].prev.as_ref().unwrap().value, b("1"));
     assert_eq!(got[2].prev.as_ref().unwrap().value, b("2"));
+    // Writes elsewhere still advance the watcher's revision (progress notifications).
+    let elsewhere = s.create("/registry/other/y", b("y")).await.unwrap();
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let batch = rx.recv().await.unwrap().unwrap();
+            assert!(batch.events.is_empty(), "no events expected outside the prefix");
+            if batch.revision >= elsewhere {
+                return batch.revision;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(reached >= elsewhere);
 }
 
 async fn concurrent_writers_lose_nothing(s: Arc<dyn Backend>) {

@@ -31,7 +31,7 @@ struct Version {
 
 struct Watcher {
     prefix: String,
-    tx: mpsc::UnboundedSender<Result<Vec<Event>>>,
+    tx: mpsc::UnboundedSender<Result<WatchBatch>>,
 }
 
 #[derive(Default)]
@@ -65,21 +65,25 @@ impl State {
         })
     }
 
-    fn apply(&mut self, ev: Event) {
-        let version = Version {
-            mod_revision: ev.kv.mod_revision,
-            create_revision: ev.kv.create_revision,
-            value: (ev.kind == EventKind::Put).then(|| ev.kv.value.clone()),
-        };
-        self.keys.entry(ev.kv.key.clone()).or_default().push(version);
-        self.revision = ev.kv.mod_revision;
+    /// Makes a committed batch visible and tells every watcher (progress included).
+    fn apply(&mut self, events: Vec<Event>) {
+        for ev in &events {
+            let version = Version {
+                mod_revision: ev.kv.mod_revision,
+                create_revision: ev.kv.create_revision,
+                value: (ev.kind == EventKind::Put).then(|| ev.kv.value.clone()),
+            };
+            self.keys.entry(ev.kv.key.clone()).or_default().push(version);
+            self.revision = ev.kv.mod_revision;
+        }
+        let revision = self.revision;
         self.watchers.retain(|w| {
-            if !ev.kv.key.starts_with(&w.prefix) {
-                return !w.tx.is_closed();
-            }
-            w.tx.send(Ok(vec![ev.clone()])).is_ok()
+            let mine: Vec<Event> = events.iter().filter(|e| e.kv.key.starts_with(&w.prefix)).cloned().collect();
+            w.tx.send(Ok(WatchBatch { events: mine, revision })).is_ok()
         });
-        self.log.insert(ev.kv.mod_revision, ev);
+        for ev in events {
+            self.log.insert(ev.kv.mod_revision, ev);
+        }
     }
 
     fn compact(&mut self, revision: i64) {
@@ -287,10 +291,7 @@ fn commit_batch(batch: Vec<Op>, state: &RwLock<State>, db: &Database) {
         return;
     }
     {
-        let mut st = state.write().unwrap();
-        for ev in events {
-            st.apply(ev);
-        }
+        state.write().unwrap().apply(events);
     }
     for o in outcomes {
         match o {
@@ -384,9 +385,7 @@ impl Backend for EmbeddedBackend {
                 return Err(StoreError::Compacted { requested: from, compacted: st.compacted });
             }
             let backlog: Vec<Event> = st.log.range(from..).map(|(_, e)| e).filter(|e| e.kv.key.starts_with(prefix)).cloned().collect();
-            if !backlog.is_empty() {
-                let _ = tx.send(Ok(backlog));
-            }
+            let _ = tx.send(Ok(WatchBatch { events: backlog, revision: st.revision }));
         }
         st.watchers.push(Watcher { prefix: prefix.to_string(), tx });
         Ok(rx)

@@ -153,9 +153,20 @@ impl Backend for EtcdBackend {
         let mut stream = self.client.watch_client().watch(prefix, Some(opts)).await.map_err(map_err)?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
+            // Ask etcd for a progress notification every second, so the watcher's revision
+            // advances while other keys change (upstream uses the same etcd feature).
+            let second = std::time::Duration::from_secs(1);
+            let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
             loop {
                 let msg = tokio::select! {
                     m = stream.message() => m,
+                    _ = progress.tick() => {
+                        if stream.request_progress().await.is_err() {
+                            let _ = tx.send(Err(StoreError::Unavailable("etcd watch stream closed".into())));
+                            return;
+                        }
+                        continue;
+                    }
                     _ = tx.closed() => return,
                 };
                 let resp = match msg {
@@ -190,7 +201,16 @@ impl Backend for EtcdBackend {
                         Some(Event { kind, kv, prev })
                     })
                     .collect();
-                if !events.is_empty() && tx.send(Ok(events)).is_err() {
+                // Event batches report their last event's revision; an empty response is a
+                // progress notification whose header holds the revision reached.
+                let revision = match events.last() {
+                    Some(e) => e.kv.mod_revision,
+                    None => header_revision(resp.header()),
+                };
+                if resp.created() && events.is_empty() {
+                    continue;
+                }
+                if tx.send(Ok(WatchBatch { events, revision })).is_err() {
                     return;
                 }
             }

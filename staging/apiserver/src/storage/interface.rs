@@ -59,8 +59,16 @@ pub struct RangeResult {
     pub revision: i64,
 }
 
-/// Events of one watch, in revision order. An `Err` ends the stream.
-pub type WatchReceiver = mpsc::UnboundedReceiver<Result<Vec<Event>>>;
+/// A step of a watch: the events under the prefix (maybe none) and the revision the
+/// store has reached, so a watcher learns of progress made by writes to other keys.
+#[derive(Clone, Debug, Default)]
+pub struct WatchBatch {
+    pub events: Vec<Event>,
+    pub revision: i64,
+}
+
+/// Batches of one watch, in revision order. An `Err` ends the stream.
+pub type WatchReceiver = mpsc::UnboundedReceiver<Result<WatchBatch>>;
 
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {

@@ -35,6 +35,12 @@ pub struct StoreEvent {
     pub prev: Option<KeyValue>,
 }
 
+/// Events under a resource's prefix plus the revision the store reached.
+pub struct StoreBatch {
+    pub events: Vec<StoreEvent>,
+    pub revision: i64,
+}
+
 /// A resource's storage: the backend plus the key prefix and the resource's identity for errors.
 #[derive(Clone)]
 pub struct ResourceStore {
@@ -179,7 +185,7 @@ impl ResourceStore {
     }
 
     /// Watches keys under `prefix` from revision `from` (exclusive, like a resourceVersion).
-    pub async fn watch(&self, prefix: &str, from: i64) -> Result<mpsc::UnboundedReceiver<Result<Vec<StoreEvent>, StatusError>>, StatusError> {
+    pub async fn watch(&self, prefix: &str, from: i64) -> Result<mpsc::UnboundedReceiver<Result<StoreBatch, StatusError>>, StatusError> {
         let start = if from > 0 { from + 1 } else { 0 };
         let mut rx = self.backend.watch(prefix, start).await.map_err(|e| match e {
             StoreError::Compacted { compacted, .. } => too_old(from, compacted),
@@ -189,7 +195,10 @@ impl ResourceStore {
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
                 let mapped = batch
-                    .map(|evs| evs.into_iter().map(|e| StoreEvent { kind: e.kind, kv: e.kv, prev: e.prev }).collect())
+                    .map(|b| StoreBatch {
+                        events: b.events.into_iter().map(|e| StoreEvent { kind: e.kind, kv: e.kv, prev: e.prev }).collect(),
+                        revision: b.revision,
+                    })
                     .map_err(|e| match e {
                         StoreError::Compacted { compacted, .. } => too_old(from, compacted),
                         other => StatusError::internal(other.to_string()),
