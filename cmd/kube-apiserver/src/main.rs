@@ -1,1 +1,121 @@
-fn main() {}
+//! kube-apiserver: upstream's flags, mapped onto `controlplane::Config`.
+
+use clap::Parser;
+use component_base::logs::LoggingOptions;
+use controlplane::config::Config;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// The Kubernetes API server validates and configures data for the api objects which
+/// include pods, services, replicationcontrollers, and others. The API Server services
+/// REST operations and provides the frontend to the cluster's shared state through which
+/// all other components interact.
+#[derive(Parser, Debug)]
+#[command(name = "kube-apiserver", version = "v1.35.0")]
+struct Flags {
+    /// List of etcd servers to connect with (scheme://ip:port), comma separated. Without it the embedded store under --data-dir is used.
+    #[arg(long = "etcd-servers", value_delimiter = ',')]
+    etcd_servers: Vec<String>,
+    /// The prefix to prepend to all resource paths in etcd.
+    #[arg(long = "etcd-prefix", default_value = "/registry")]
+    etcd_prefix: String,
+    /// The interval of compaction requests. If 0, the compaction request from apiserver is disabled.
+    #[arg(long = "etcd-compaction-interval", default_value = "5m0s")]
+    etcd_compaction_interval: String,
+    /// Directory of the embedded store (used when --etcd-servers is not set).
+    #[arg(long = "data-dir", default_value = "/var/lib/kube-apiserver")]
+    data_dir: PathBuf,
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long = "bind-address", default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    /// The port on which to serve HTTPS with authentication and authorization.
+    #[arg(long = "secure-port", default_value_t = 6443)]
+    secure_port: u16,
+    /// The IP address on which to advertise the apiserver to members of the cluster.
+    #[arg(long = "advertise-address")]
+    advertise_address: Option<IpAddr>,
+    /// The directory where the TLS certs are located. Ignored if --tls-cert-file and --tls-private-key-file are provided.
+    #[arg(long = "cert-dir", default_value = "/var/run/kubernetes")]
+    cert_dir: PathBuf,
+    /// File containing the default x509 Certificate for HTTPS.
+    #[arg(long = "tls-cert-file")]
+    tls_cert_file: Option<PathBuf>,
+    /// File containing the default x509 private key matching --tls-cert-file.
+    #[arg(long = "tls-private-key-file")]
+    tls_private_key_file: Option<PathBuf>,
+    /// A CIDR notation IP range from which to assign service cluster IPs.
+    #[arg(long = "service-cluster-ip-range", default_value = "10.0.0.0/24")]
+    service_cluster_ip_range: String,
+    /// A port range to reserve for services with NodePort visibility.
+    #[arg(long = "service-node-port-range", default_value = "30000-32767")]
+    service_node_port_range: String,
+    /// Enable watch caching in the apiserver.
+    #[arg(long = "watch-cache", default_value_t = true, action = clap::ArgAction::Set)]
+    watch_cache: bool,
+    /// Default watch cache size (minimum number of recent events kept per resource).
+    #[arg(long = "default-watch-cache-size", default_value_t = 100)]
+    default_watch_cache_size: usize,
+    /// Enables anonymous requests to the secure port (authentication arrives in a later release; every request is allowed today).
+    #[arg(long = "anonymous-auth", default_value_t = true, action = clap::ArgAction::Set)]
+    anonymous_auth: bool,
+    /// Ordered list of plug-ins to do authorization on secure port (only AlwaysAllow is enforced today).
+    #[arg(long = "authorization-mode", default_value = "AlwaysAllow")]
+    authorization_mode: String,
+    /// Admission plugins to enable in addition to the default ones.
+    #[arg(long = "enable-admission-plugins", default_value = "")]
+    enable_admission_plugins: String,
+    /// Admission plugins to disable.
+    #[arg(long = "disable-admission-plugins", default_value = "")]
+    disable_admission_plugins: String,
+    /// If true, allow privileged containers.
+    #[arg(long = "allow-privileged", default_value_t = false, action = clap::ArgAction::Set)]
+    allow_privileged: bool,
+    /// The maximum number of non-mutating requests in flight at a given time.
+    #[arg(long = "max-requests-inflight", default_value_t = 400)]
+    max_requests_inflight: u32,
+    /// The maximum number of mutating requests in flight at a given time.
+    #[arg(long = "max-mutating-requests-inflight", default_value_t = 200)]
+    max_mutating_requests_inflight: u32,
+    #[command(flatten)]
+    logging: LoggingOptions,
+}
+
+fn main() {
+    let flags = Flags::parse();
+    flags.logging.init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let interval = match apimachinery::duration::parse(&flags.etcd_compaction_interval) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("Error: invalid argument {:?} for \"--etcd-compaction-interval\" flag: {e}", flags.etcd_compaction_interval);
+            std::process::exit(1);
+        }
+    };
+    for mode in flags.authorization_mode.split(',').filter(|m| !m.is_empty()) {
+        if mode != "AlwaysAllow" {
+            tracing::warn!(mode, "authorization mode not implemented yet; allowing every request");
+        }
+    }
+    let cfg = Config {
+        etcd_servers: flags.etcd_servers.into_iter().filter(|s| !s.is_empty()).collect(),
+        etcd_prefix: flags.etcd_prefix,
+        etcd_compaction_interval: interval,
+        data_dir: flags.data_dir,
+        bind_address: flags.bind_address,
+        secure_port: flags.secure_port,
+        advertise_address: flags.advertise_address,
+        cert_dir: flags.cert_dir,
+        tls_cert_file: flags.tls_cert_file,
+        tls_private_key_file: flags.tls_private_key_file,
+        service_cluster_ip_range: flags.service_cluster_ip_range,
+        service_node_port_range: flags.service_node_port_range,
+        watch_cache: flags.watch_cache,
+        default_watch_cache_size: flags.default_watch_cache_size,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = rt.block_on(controlplane::run(cfg, component_base::signals::shutdown_signal())) {
+        tracing::error!(error = %e, "kube-apiserver failed");
+        eprintln!("Error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,143 @@
+//! kube-apiserver assembly (upstream `pkg/controlplane`): picks the storage backend,
+//! installs the built-in resources with their subresources and admission, creates the
+//! bootstrap objects, runs storage compaction, and serves.
+
+pub mod bootstrap;
+pub mod config;
+pub mod health;
+pub mod storage;
+
+use apiserver::admission::namespace_lifecycle::NamespaceLifecycle;
+use apiserver::endpoints::{ApiResource, ApiServer, SubresourceHandler};
+use apiserver::registry::generic::Registry;
+use apiserver::registry::strategy::Strategy;
+use apiserver::server::Server;
+use apiserver::server::healthz::{Flag, Health, Ping};
+use apiserver::storage::cacher::Cacher;
+use apiserver::storage::interface::Backend;
+use apiserver::storage::store::ResourceStore;
+use config::Config;
+use registry::core::service::{Allocators, ipallocator, portallocator};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Every installed resource's registry by plural name (core + apps + coordination).
+pub struct Registries {
+    pub by_resource: HashMap<String, Arc<Registry>>,
+}
+
+fn install(
+    backend: &Arc<dyn Backend>,
+    cfg: &Config,
+    strategy: Arc<dyn Strategy>,
+) -> Arc<Registry> {
+    let info = strategy.info();
+    let store = ResourceStore {
+        backend: backend.clone(),
+        prefix: format!("{}/{}/", cfg.etcd_prefix.trim_end_matches('/'), info.storage_path),
+        resource: info.group_resource(),
+    };
+    let cacher = cfg.watch_cache.then(|| {
+        let fields = apiserver::registry::generic::fields_fn(strategy.clone());
+        Cacher::start(store.clone(), fields, cfg.default_watch_cache_size)
+    });
+    Arc::new(Registry::new(strategy, store, cacher))
+}
+
+/// Builds the API (resources, subresources, admission) over a storage backend.
+pub fn build_api(backend: Arc<dyn Backend>, cfg: &Config) -> Result<(Arc<ApiServer>, Registries), String> {
+    let cidr = ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
+    let (port_base, port_size) = portallocator::parse_range(&cfg.service_node_port_range)?;
+    let prefix = cfg.etcd_prefix.trim_end_matches('/').to_string();
+    let allocators = Arc::new(Allocators {
+        ips: ipallocator::IpAllocator::new(cidr, backend.clone(), &prefix),
+        ports: portallocator::PortAllocator::new(port_base, port_size, backend.clone(), &prefix),
+    });
+    let strategies: Vec<Arc<dyn Strategy>> = vec![
+        Arc::new(registry::core::namespace::strategy()),
+        Arc::new(registry::core::pod::strategy()),
+        Arc::new(registry::core::node::strategy()),
+        Arc::new(registry::core::service::strategy(allocators)),
+        Arc::new(registry::core::endpoints::strategy()),
+        Arc::new(registry::core::configmap::strategy()),
+        Arc::new(registry::core::secret::strategy()),
+        Arc::new(registry::core::serviceaccount::strategy()),
+        Arc::new(registry::core::event::strategy()),
+        Arc::new(registry::coordination::lease::strategy()),
+        Arc::new(registry::apps::deployment::strategy()),
+        Arc::new(registry::apps::replicaset::strategy()),
+    ];
+    let mut by_resource = HashMap::new();
+    let mut resources = HashMap::new();
+    for s in strategies {
+        let info = s.info().clone();
+        let reg = install(&backend, cfg, s);
+        let mut subs: HashMap<String, Arc<dyn SubresourceHandler>> = HashMap::new();
+        for sub in &info.subresources {
+            let handler: Option<Arc<dyn SubresourceHandler>> = match (info.resource.as_str(), sub.as_str()) {
+                ("pods", "binding") => Some(Arc::new(registry::core::pod::Binding { registry: reg.clone() })),
+                ("namespaces", "finalize") => Some(Arc::new(registry::core::namespace::Finalize { registry: reg.clone() })),
+                (_, "scale") => Some(Arc::new(registry::apps::scale::Scale { registry: reg.clone() })),
+                _ => None,
+            };
+            if let Some(h) = handler {
+                subs.insert(sub.clone(), h);
+            }
+        }
+        by_resource.insert(info.resource.clone(), reg.clone());
+        resources.insert(
+            (info.gvk.group.clone(), info.gvk.version.clone(), info.resource.clone()),
+            Arc::new(ApiResource { registry: reg, subresources: subs }),
+        );
+    }
+    let namespaces = by_resource["namespaces"].clone();
+    let api = ApiServer {
+        resources,
+        admission: vec![Arc::new(NamespaceLifecycle { namespaces })],
+        group_order: vec!["".into(), "apps".into(), "coordination.k8s.io".into()],
+        version: json!({
+            "major": "1",
+            "minor": "35",
+            "emulationMajor": "1",
+            "emulationMinor": "35",
+            "minCompatibilityMajor": "1",
+            "minCompatibilityMinor": "34",
+            "gitVersion": "v1.35.0",
+            "gitCommit": env!("CARGO_PKG_VERSION"),
+            "gitTreeState": "clean",
+            "buildDate": "1970-01-01T00:00:00Z",
+            "goVersion": "rust",
+            "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
+        }),
+    };
+    Ok((Arc::new(api), Registries { by_resource }))
+}
+
+/// Runs the apiserver until `shutdown` resolves.
+pub async fn run(cfg: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    let backend = storage::open(&cfg).await?;
+    let (api, regs) = build_api(backend.clone(), &cfg)?;
+    let tls = config::serving_tls(&cfg)?;
+    let bootstrapped = Arc::new(AtomicBool::new(false));
+    let caches_synced = Arc::new(AtomicBool::new(!cfg.watch_cache));
+    let storage_check: Arc<dyn apiserver::server::healthz::Check> = Arc::new(health::StorageCheck { backend: backend.clone(), name: "etcd".into() });
+    let health = Health {
+        livez: vec![Arc::new(Ping), Arc::new(health::LogCheck), storage_check.clone()],
+        readyz: vec![
+            Arc::new(Ping),
+            Arc::new(health::LogCheck),
+            storage_check,
+            Arc::new(Flag { name: "informer-sync".into(), done: caches_synced.clone() }),
+            Arc::new(Flag { name: "poststarthook/bootstrap-controller".into(), done: bootstrapped.clone() }),
+        ],
+    };
+    let advertise = format!("{}:{}", cfg.advertise_ip(), cfg.secure_port);
+    let server = Arc::new(Server { api: api.clone(), health, advertise });
+    tokio::spawn(bootstrap::run(regs.by_resource.clone(), cfg.clone(), bootstrapped, caches_synced));
+    tokio::spawn(storage::compaction_loop(backend.clone(), cfg.etcd_compaction_interval));
+    let addr = std::net::SocketAddr::new(cfg.bind_address, cfg.secure_port);
+    server.run(addr, tls, shutdown).await.map_err(|e| format!("serving on {addr}: {e}"))
+}

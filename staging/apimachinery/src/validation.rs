@@ -5,6 +5,9 @@ const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist
 const QUALIFIED_NAME_MSG: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 
+const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const CONFIG_MAP_KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+
 pub const DNS1123_LABEL_MAX: usize = 63;
 pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
 
@@ -26,6 +29,29 @@ pub fn dns1123_label(s: &str) -> Vec<String> {
     let mut errs: Vec<String> = max_len(s, DNS1123_LABEL_MAX).into_iter().collect();
     if !is_label_chars(s) {
         errs.push(DNS1123_LABEL_MSG.to_string());
+    }
+    errs
+}
+
+/// RFC 1035 label: service names (they become DNS names and env var prefixes).
+pub fn dns1035_label(s: &str) -> Vec<String> {
+    let mut errs: Vec<String> = max_len(s, DNS1123_LABEL_MAX).into_iter().collect();
+    if !is_label_chars(s) || !s.as_bytes()[0].is_ascii_lowercase() {
+        errs.push(DNS1035_LABEL_MSG.to_string());
+    }
+    errs
+}
+
+/// Keys of ConfigMap and Secret data.
+pub fn config_map_key(s: &str) -> Vec<String> {
+    let mut errs: Vec<String> = max_len(s, DNS1123_SUBDOMAIN_MAX).into_iter().collect();
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+        errs.push(CONFIG_MAP_KEY_MSG.to_string());
+    }
+    if s == "." || s == ".." {
+        errs.push(format!("must not be '{s}'"));
+    } else if s.starts_with("..") {
+        errs.push("must not start with '..'".to_string());
     }
     errs
 }

@@ -1,1 +1,5 @@
+pub mod admission;
+pub mod endpoints;
+pub mod registry;
+pub mod server;
 pub mod storage;

@@ -1,3 +1,4 @@
+pub mod cacher;
 pub mod embedded;
 pub mod etcd3;
 pub mod interface;

@@ -1,0 +1,55 @@
+//! The apiserver's resolved configuration (flags are parsed in `cmd/kube-apiserver`).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub etcd_servers: Vec<String>,
+    pub etcd_prefix: String,
+    pub etcd_compaction_interval: Duration,
+    pub data_dir: PathBuf,
+    pub bind_address: IpAddr,
+    pub secure_port: u16,
+    pub advertise_address: Option<IpAddr>,
+    pub cert_dir: PathBuf,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    pub service_cluster_ip_range: String,
+    pub service_node_port_range: String,
+    pub watch_cache: bool,
+    pub default_watch_cache_size: usize,
+}
+
+impl Config {
+    /// The address clients (and the `kubernetes` Endpoints) use to reach this server.
+    pub fn advertise_ip(&self) -> IpAddr {
+        match self.advertise_address {
+            Some(a) => a,
+            None if self.bind_address.is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            None => self.bind_address,
+        }
+    }
+}
+
+/// Serving TLS: the given pair, or a self-signed one kept in `--cert-dir`.
+pub fn serving_tls(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+    let (crt, key) = match (&cfg.tls_cert_file, &cfg.tls_private_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (None, None) => {
+            let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "kubernetes".into(), "kubernetes.default".into(), "kubernetes.default.svc".into(), "kubernetes.default.svc.cluster.local".into()];
+            let adv = cfg.advertise_ip().to_string();
+            if !names.contains(&adv) {
+                names.push(adv);
+            }
+            if let Ok(cidr) = registry::core::service::ipallocator::Cidr::parse(&cfg.service_cluster_ip_range) {
+                names.push(cidr.nth(1).to_string());
+            }
+            apiserver::server::tls::ensure_self_signed(&cfg.cert_dir, &names)?
+        }
+        _ => return Err("--tls-cert-file and --tls-private-key-file must be given together".into()),
+    };
+    apiserver::server::tls::server_config(&crt, &key)
+}

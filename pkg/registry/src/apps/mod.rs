@@ -1,0 +1,5 @@
+//! The `apps/v1` group.
+
+pub mod deployment;
+pub mod replicaset;
+pub mod scale;

@@ -1,0 +1,250 @@
+//! A strategy over a k8s-openapi type: decoding reports unknown fields (dropped, as upstream
+//! does), defaulting and validation run on the typed object, everything else on JSON.
+
+use apimachinery::{Cause, StatusError};
+use apiserver::registry::strategy::{Column, ResourceInfo, Strategy};
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// Side effects around storage writes (allocations), for resources that need them.
+#[async_trait]
+pub trait Lifecycle: Send + Sync {
+    async fn before_create(&self, _obj: &mut Value) -> Result<(), StatusError> {
+        Ok(())
+    }
+    async fn create_failed(&self, _obj: &Value) {}
+    async fn before_update(&self, _new: &mut Value, _old: &Value) -> Result<(), StatusError> {
+        Ok(())
+    }
+    async fn after_delete(&self, _obj: &Value) {}
+}
+
+pub struct Typed<K> {
+    pub info: ResourceInfo,
+    pub default: fn(&mut K),
+    pub validate: fn(&K) -> Vec<Cause>,
+    /// Update validation; the create rules are checked as well.
+    pub validate_update: fn(&K, &K) -> Vec<Cause>,
+    pub prepare_for_create: fn(&mut Value),
+    pub prepare_for_update: fn(&mut Value, &Value),
+    pub name_rule: fn(&str) -> Vec<String>,
+    pub fields: fn(&Value) -> BTreeMap<String, String>,
+    pub supported_fields: &'static [&'static str],
+    pub tracks_generation: bool,
+    pub allow_create_on_update: bool,
+    pub return_deleted_object: bool,
+    pub grace_period: fn(&Value, Option<i64>) -> i64,
+    pub columns: Option<fn() -> Vec<Column>>,
+    pub row: fn(&Value) -> Vec<Value>,
+    pub begin_delete: fn(&mut Value) -> bool,
+    pub lifecycle: Option<Arc<dyn Lifecycle>>,
+    _k: PhantomData<fn() -> K>,
+}
+
+impl<K> Typed<K> {
+    /// A strategy with upstream's defaults for everything but the resource's identity.
+    pub fn new(info: ResourceInfo) -> Self {
+        Self {
+            info,
+            default: |_| {},
+            validate: |_| Vec::new(),
+            validate_update: |_, _| Vec::new(),
+            prepare_for_create: |_| {},
+            prepare_for_update: |_, _| {},
+            name_rule: apimachinery::validation::dns1123_subdomain,
+            fields: |_| BTreeMap::new(),
+            supported_fields: &[],
+            tracks_generation: false,
+            allow_create_on_update: false,
+            return_deleted_object: false,
+            grace_period: |_, requested| requested.unwrap_or(0).max(0),
+            columns: None,
+            row: |_| Vec::new(),
+            begin_delete: |_| false,
+            lifecycle: None,
+            _k: PhantomData,
+        }
+    }
+}
+
+/// Formats a serde_ignored path as upstream prints field paths: `spec.containers[0].foo`.
+fn path_string(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", path_string(parent)),
+        Path::Map { parent, key } => {
+            let base = path_string(parent);
+            if base.is_empty() { key.to_string() } else { format!("{base}.{key}") }
+        }
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => path_string(parent),
+    }
+}
+
+/// Typed decode of a JSON object, collecting the paths of ignored (unknown) fields.
+pub fn from_value<K: DeserializeOwned>(v: &Value, kind: &str, version: &str) -> Result<(K, Vec<String>), StatusError> {
+    let mut unknown = Vec::new();
+    let out: Result<K, _> = serde_ignored::deserialize(v, |p| unknown.push(path_string(&p)));
+    match out {
+        Ok(k) => Ok((k, unknown.into_iter().filter(|p| p != "apiVersion" && p != "kind").collect())),
+        Err(e) => Err(StatusError::bad_request(format!("{kind} in version {version:?} cannot be handled as a {kind}: {e}"))),
+    }
+}
+
+pub fn to_value<K: Serialize>(k: &K) -> Value {
+    serde_json::to_value(k).expect("API types serialize")
+}
+
+impl<K> Typed<K>
+where
+    K: DeserializeOwned + Serialize + Send + 'static,
+{
+    fn parse(&self, v: &Value) -> Option<K> {
+        serde_json::from_value(v.clone()).ok()
+    }
+}
+
+#[async_trait]
+impl<K> Strategy for Typed<K>
+where
+    K: DeserializeOwned + Serialize + Send + 'static,
+{
+    fn info(&self) -> &ResourceInfo {
+        &self.info
+    }
+
+    fn decode(&self, obj: Value) -> Result<(Value, Vec<String>), StatusError> {
+        let (mut k, unknown) = from_value::<K>(&obj, &self.info.gvk.kind, &self.info.gvk.version)?;
+        (self.default)(&mut k);
+        let mut out = to_value(&k);
+        // k8s-openapi always writes apiVersion/kind; keep them exactly as the resource's.
+        out["apiVersion"] = Value::from(self.info.gvk.api_version());
+        out["kind"] = Value::from(self.info.gvk.kind.clone());
+        Ok((out, unknown))
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        (self.prepare_for_create)(obj)
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        (self.prepare_for_update)(new, old)
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<Cause> {
+        match self.parse(obj) {
+            Some(k) => (self.validate)(&k),
+            None => vec![Cause::invalid("", &Value::Null, "object does not match its schema")],
+        }
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
+        match (self.parse(new), self.parse(old)) {
+            (Some(n), Some(o)) => {
+                let mut c = (self.validate)(&n);
+                c.extend((self.validate_update)(&n, &o));
+                c
+            }
+            _ => vec![Cause::invalid("", &Value::Null, "object does not match its schema")],
+        }
+    }
+
+    fn validate_name(&self, name: &str) -> Vec<String> {
+        (self.name_rule)(name)
+    }
+
+    fn fields(&self, obj: &Value) -> BTreeMap<String, String> {
+        (self.fields)(obj)
+    }
+
+    fn supports_field(&self, field: &str) -> bool {
+        matches!(field, "metadata.name" | "metadata.namespace") || self.supported_fields.contains(&field)
+    }
+
+    fn tracks_generation(&self) -> bool {
+        self.tracks_generation
+    }
+
+    fn allow_create_on_update(&self) -> bool {
+        self.allow_create_on_update
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        self.return_deleted_object
+    }
+
+    fn grace_period(&self, obj: &Value, requested: Option<i64>) -> i64 {
+        (self.grace_period)(obj, requested)
+    }
+
+    fn table_columns(&self) -> Option<Vec<Column>> {
+        self.columns.map(|c| c())
+    }
+
+    fn begin_delete(&self, obj: &mut Value) -> bool {
+        (self.begin_delete)(obj)
+    }
+
+    fn table_row(&self, obj: &Value) -> Vec<Value> {
+        (self.row)(obj)
+    }
+
+    async fn before_create(&self, obj: &mut Value) -> Result<(), StatusError> {
+        match &self.lifecycle {
+            Some(l) => l.before_create(obj).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn create_failed(&self, obj: &Value) {
+        if let Some(l) = &self.lifecycle {
+            l.create_failed(obj).await
+        }
+    }
+
+    async fn before_update(&self, new: &mut Value, old: &Value) -> Result<(), StatusError> {
+        match &self.lifecycle {
+            Some(l) => l.before_update(new, old).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn after_delete(&self, obj: &Value) {
+        if let Some(l) = &self.lifecycle {
+            l.after_delete(obj).await
+        }
+    }
+}
+
+/// Builds a `ResourceInfo`.
+pub fn info(group: &str, version: &str, kind: &str, resource: &str, namespaced: bool, storage_path: &str) -> ResourceInfo {
+    ResourceInfo {
+        gvk: apimachinery::GroupVersionKind::new(group, version, kind),
+        resource: resource.into(),
+        singular: kind.to_lowercase(),
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        namespaced,
+        subresources: Vec::new(),
+        storage_path: storage_path.into(),
+    }
+}
+
+/// Common printer column shapes.
+pub fn col(name: &'static str, type_: &'static str, description: &'static str, priority: i32) -> Column {
+    Column { name, type_, format: "", description, priority }
+}
+
+pub fn age_cell(obj: &Value) -> Value {
+    Value::from(apiserver::endpoints::table::age(obj["metadata"]["creationTimestamp"].as_str()))
+}
+
+/// `field: Invalid value: ...: field is immutable` when a field changed.
+pub fn immutable(field: &str, new: &Value, old: &Value) -> Option<Cause> {
+    (new != old).then(|| Cause::invalid(field, new, "field is immutable"))
+}

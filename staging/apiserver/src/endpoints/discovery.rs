@@ -1,0 +1,118 @@
+//! Discovery documents (upstream `endpoints/discovery`): `/api`, `/apis`, `/apis/<group>`
+//! and the per-version resource lists kubectl reads to map kinds to URLs.
+
+use super::handlers::ApiServer;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+fn subresource_verbs(sub: &str) -> Vec<&'static str> {
+    match sub {
+        "binding" | "eviction" | "token" => vec!["create"],
+        "finalize" => vec!["update"],
+        "log" => vec!["get"],
+        _ => vec!["get", "patch", "update"],
+    }
+}
+
+/// Subresource kinds that differ from the parent's.
+fn subresource_kind(sub: &str, parent: &str) -> (String, String, String) {
+    match sub {
+        "scale" => ("autoscaling".into(), "v1".into(), "Scale".into()),
+        "binding" => (String::new(), String::new(), "Binding".into()),
+        _ => (String::new(), String::new(), parent.into()),
+    }
+}
+
+impl ApiServer {
+    /// Versions served per group (core group is "").
+    fn versions(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (g, v, _) in self.resources.keys() {
+            let vs = out.entry(g.clone()).or_default();
+            if !vs.contains(v) {
+                vs.push(v.clone());
+            }
+        }
+        out
+    }
+
+    pub fn core_versions(&self, server_address: &str) -> Value {
+        json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]
+        })
+    }
+
+    fn group_doc(name: &str, versions: &[String]) -> Value {
+        let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+        json!({"name": name, "versions": vs, "preferredVersion": vs[0]})
+    }
+
+    pub fn group_list(&self) -> Value {
+        let versions = self.versions();
+        let groups: Vec<Value> = self
+            .group_order
+            .iter()
+            .filter(|g| !g.is_empty())
+            .filter_map(|g| versions.get(g).map(|vs| Self::group_doc(g, vs)))
+            .collect();
+        json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+    }
+
+    pub fn group(&self, name: &str) -> Option<Value> {
+        let versions = self.versions();
+        let mut doc = Self::group_doc(name, versions.get(name).filter(|_| !name.is_empty())?);
+        doc["kind"] = json!("APIGroup");
+        doc["apiVersion"] = json!("v1");
+        Some(doc)
+    }
+
+    pub fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
+        let mut entries: Vec<(&String, Value)> = Vec::new();
+        for ((g, v, r), res) in &self.resources {
+            if g != group || v != version {
+                continue;
+            }
+            let ri = res.registry.strategy.info();
+            let mut doc = json!({
+                "name": r,
+                "singularName": ri.singular,
+                "namespaced": ri.namespaced,
+                "kind": ri.gvk.kind,
+                "verbs": VERBS,
+            });
+            if !ri.short_names.is_empty() {
+                doc["shortNames"] = json!(ri.short_names);
+            }
+            if !ri.categories.is_empty() {
+                doc["categories"] = json!(ri.categories);
+            }
+            entries.push((r, doc));
+            for sub in &ri.subresources {
+                let (sg, sv, sk) = subresource_kind(sub, &ri.gvk.kind);
+                let mut d = json!({
+                    "name": format!("{r}/{sub}"),
+                    "singularName": "",
+                    "namespaced": ri.namespaced,
+                    "kind": sk,
+                    "verbs": subresource_verbs(sub),
+                });
+                if !sg.is_empty() {
+                    d["group"] = json!(sg);
+                    d["version"] = json!(sv);
+                }
+                entries.push((r, d));
+            }
+        }
+        if entries.is_empty() {
+            return None;
+        }
+        entries.sort_by(|a, b| a.1["name"].as_str().cmp(&b.1["name"].as_str()));
+        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+        let resources: Vec<Value> = entries.into_iter().map(|(_, d)| d).collect();
+        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    }
+}

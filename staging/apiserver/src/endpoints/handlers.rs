@@ -1,0 +1,416 @@
+//! Resource request handlers (upstream `endpoints/handlers`): get, list, create, update,
+//! patch, delete, deletecollection and subresources, with upstream's status codes,
+//! warnings and `metav1.Status` errors.
+
+use super::negotiation::{self, Body, Format, decode_body, encode, error_response, read_body, response};
+use super::patch::{self, PatchType};
+use super::request::RequestInfo;
+use super::table;
+use crate::admission::{self, Attributes, Operation};
+use crate::registry::generic::{ListResult, Part, Registry};
+use crate::registry::meta;
+use crate::registry::options::{DeleteOptions, ListOptions};
+use apimachinery::StatusError;
+use apimachinery::errors::success_status;
+use async_trait::async_trait;
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A subresource with its own semantics (scale, binding, finalize, ...). `status` is
+/// generic and needs none.
+#[async_trait]
+pub trait SubresourceHandler: Send + Sync {
+    async fn get(&self, _ns: Option<&str>, _name: &str) -> Result<Value, StatusError> {
+        Err(StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+    }
+    /// PUT (and the write half of PATCH).
+    async fn update(&self, _ns: Option<&str>, _name: &str, _body: Value, _dry_run: bool) -> Result<Value, StatusError> {
+        Err(StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+    }
+    /// POST; returns the HTTP code and body.
+    async fn create(&self, _ns: Option<&str>, _name: &str, _body: Value, _dry_run: bool) -> Result<(u16, Value), StatusError> {
+        Err(StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+    }
+}
+
+pub struct ApiResource {
+    pub registry: Arc<Registry>,
+    pub subresources: HashMap<String, Arc<dyn SubresourceHandler>>,
+}
+
+/// The served API: every resource by group/version/plural, plus admission.
+pub struct ApiServer {
+    pub resources: HashMap<(String, String, String), Arc<ApiResource>>,
+    pub admission: Vec<Arc<dyn admission::Plugin>>,
+    /// Order in which groups appear in discovery (core first, as upstream).
+    pub group_order: Vec<String>,
+    pub version: Value,
+}
+
+pub struct Ctx<'a> {
+    pub info: &'a RequestInfo,
+    pub query: &'a HashMap<String, String>,
+    pub format: Format,
+    pub warnings: Vec<String>,
+}
+
+fn ns_of(info: &RequestInfo) -> Option<&str> {
+    (!info.namespace.is_empty()).then_some(info.namespace.as_str())
+}
+
+fn dry_run(q: &HashMap<String, String>) -> Result<bool, StatusError> {
+    match q.get("dryRun").map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(StatusError::bad_request(format!("Invalid dry run value: {other:?}; the only valid value is \"All\""))),
+    }
+}
+
+/// `fieldValidation`: Ignore, Warn (default) or Strict.
+fn field_validation(q: &HashMap<String, String>) -> Result<&str, StatusError> {
+    match q.get("fieldValidation").map(String::as_str) {
+        None | Some("") | Some("Warn") => Ok("Warn"),
+        Some("Ignore") => Ok("Ignore"),
+        Some("Strict") => Ok("Strict"),
+        Some(other) => Err(StatusError::bad_request(format!(
+            "fieldValidation parameter unsupported: {other}, must be one of Ignore, Warn, or Strict"
+        ))),
+    }
+}
+
+impl ApiServer {
+    pub fn resource(&self, info: &RequestInfo) -> Option<Arc<ApiResource>> {
+        self.resources.get(&(info.api_group.clone(), info.api_version.clone(), info.resource.clone())).cloned()
+    }
+
+    async fn admit(&self, op: Operation, info: &RequestInfo, res: &ApiResource, name: &str, obj: Option<&mut Value>, dry: bool) -> Result<(), StatusError> {
+        let attrs = Attributes {
+            operation: op,
+            resource: res.registry.strategy.info().group_resource(),
+            subresource: &info.subresource,
+            namespace: &info.namespace,
+            name,
+            dry_run: dry,
+        };
+        let mut obj = obj;
+        for p in &self.admission {
+            p.admit(&attrs, obj.as_deref_mut()).await?;
+        }
+        Ok(())
+    }
+
+    /// Serves one resource request.
+    pub async fn serve_resource(&self, req: Request<hyper::body::Incoming>, info: &RequestInfo, query: &HashMap<String, String>) -> Response<Body> {
+        let Some(res) = self.resource(info) else { return error_response(&StatusError::path_not_found()) };
+        let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).map(String::from);
+        let format = match negotiation::negotiate(accept.as_deref(), query.get("includeObject").map(String::as_str)) {
+            Ok(f) => f,
+            Err(e) => return error_response(&e),
+        };
+        let namespaced = res.registry.strategy.info().namespaced;
+        if !namespaced && !info.namespace.is_empty() {
+            return error_response(&StatusError::path_not_found());
+        }
+        let mut ctx = Ctx { info, query, format, warnings: Vec::new() };
+        let result = if info.subresource.is_empty() {
+            self.serve_main(req, &res, &mut ctx).await
+        } else {
+            self.serve_subresource(req, &res, &mut ctx).await
+        };
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        };
+        for w in ctx.warnings {
+            if let Ok(v) = http::HeaderValue::from_str(&format!("299 - {:?}", w)) {
+                resp.headers_mut().append("Warning", v);
+            }
+        }
+        resp
+    }
+
+    async fn serve_main(&self, req: Request<hyper::body::Incoming>, res: &Arc<ApiResource>, ctx: &mut Ctx<'_>) -> Result<Response<Body>, StatusError> {
+        let info = ctx.info;
+        let reg = &res.registry;
+        let ns = ns_of(info);
+        match info.verb.as_str() {
+            "get" => {
+                let obj = reg.get(ns, &info.name).await?;
+                Ok(render_object(reg, 200, &obj, &ctx.format))
+            }
+            "list" => {
+                let opts = ListOptions::from_query(ctx.query)?;
+                let list = reg.list(ns, &opts).await?;
+                Ok(render_list(reg, list, &ctx.format))
+            }
+            "watch" => {
+                let opts = ListOptions::from_query(ctx.query)?;
+                super::watch::serve(reg.clone(), ns, opts, ctx.format.clone()).await
+            }
+            "create" => {
+                let ct = content_type(&req);
+                let dry = dry_run(ctx.query)?;
+                let strict = field_validation(ctx.query)?;
+                let body = read_body(req.into_body()).await?;
+                let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
+                let name = meta::name(&obj).to_string();
+                self.admit(Operation::Create, info, res, &name, Some(&mut obj), dry).await?;
+                let created = reg.create(ns, obj, dry).await?;
+                Ok(render_object(reg, 201, &created, &ctx.format))
+            }
+            "update" => {
+                let ct = content_type(&req);
+                let dry = dry_run(ctx.query)?;
+                let strict = field_validation(ctx.query)?;
+                let body = read_body(req.into_body()).await?;
+                let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
+                self.admit(Operation::Update, info, res, &info.name, Some(&mut obj), dry).await?;
+                let (out, created) = reg.guaranteed_update(ns, &info.name, Part::Main, dry, &mut |_| Ok(obj.clone())).await?;
+                Ok(render_object(reg, if created { 201 } else { 200 }, &out, &ctx.format))
+            }
+            "patch" => {
+                let (out, _) = self.patch(req, res, ctx, Part::Main).await?;
+                Ok(render_object(reg, 200, &out, &ctx.format))
+            }
+            "delete" => {
+                let dry = dry_run(ctx.query)?;
+                let body = read_body(req.into_body()).await?;
+                let body = if body.is_empty() { None } else { Some(decode_body("application/json", &body)?) };
+                let mut opts = DeleteOptions::parse(ctx.query, body.as_ref())?;
+                opts.dry_run |= dry;
+                self.admit(Operation::Delete, info, res, &info.name, None, opts.dry_run).await?;
+                let (obj, gone) = reg.delete(ns, &info.name, &opts).await?;
+                let code = if !gone && opts.propagation_policy.as_deref() == Some("Foreground") { 202 } else { 200 };
+                if gone && !reg.strategy.return_deleted_object() {
+                    let ri = reg.strategy.info();
+                    let mut details = json!({"name": info.name, "kind": ri.resource, "uid": meta::uid(&obj)});
+                    if !ri.gvk.group.is_empty() {
+                        details["group"] = json!(ri.gvk.group);
+                    }
+                    return Ok(encode(code, &success_status(details), &ctx.format));
+                }
+                Ok(render_object(reg, code, &obj, &ctx.format))
+            }
+            "deletecollection" => {
+                let dry = dry_run(ctx.query)?;
+                let body = read_body(req.into_body()).await?;
+                let body = if body.is_empty() { None } else { Some(decode_body("application/json", &body)?) };
+                let mut opts = DeleteOptions::parse(ctx.query, body.as_ref())?;
+                opts.dry_run |= dry;
+                let mut lopts = ListOptions::from_query(ctx.query)?;
+                lopts.limit = 0;
+                lopts.continue_token = None;
+                let list = reg.list(ns, &lopts).await?;
+                let mut deleted = Vec::new();
+                for item in &list.items {
+                    let (ins, name) = (meta::namespace(&item.value), meta::name(&item.value));
+                    let ins = (!ins.is_empty()).then_some(ins);
+                    self.admit(Operation::Delete, info, res, name, None, opts.dry_run).await?;
+                    match reg.delete(ins, name, &opts).await {
+                        Ok((obj, _)) => deleted.push(obj),
+                        Err(e) if e.code == 404 => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                let ri = reg.strategy.info();
+                let out = json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": {"resourceVersion": list.resource_version.to_string()}, "items": deleted});
+                Ok(encode(200, &out, &ctx.format))
+            }
+            _ => Err(StatusError::method_not_supported(&reg.strategy.info().group_resource(), &info.verb)),
+        }
+    }
+
+    async fn serve_subresource(&self, req: Request<hyper::body::Incoming>, res: &Arc<ApiResource>, ctx: &mut Ctx<'_>) -> Result<Response<Body>, StatusError> {
+        let info = ctx.info;
+        let reg = &res.registry;
+        let ns = ns_of(info);
+        if info.subresource == "status" && reg.strategy.info().subresources.iter().any(|s| s == "status") {
+            return match info.verb.as_str() {
+                "get" => Ok(render_object(reg, 200, &reg.get(ns, &info.name).await?, &ctx.format)),
+                "update" => {
+                    let ct = content_type(&req);
+                    let dry = dry_run(ctx.query)?;
+                    let strict = field_validation(ctx.query)?;
+                    let body = read_body(req.into_body()).await?;
+                    let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
+                    self.admit(Operation::Update, info, res, &info.name, Some(&mut obj), dry).await?;
+                    let (out, _) = reg.guaranteed_update(ns, &info.name, Part::Status, dry, &mut |_| Ok(obj.clone())).await?;
+                    Ok(render_object(reg, 200, &out, &ctx.format))
+                }
+                "patch" => {
+                    let (out, _) = self.patch(req, res, ctx, Part::Status).await?;
+                    Ok(render_object(reg, 200, &out, &ctx.format))
+                }
+                _ => Err(StatusError::method_not_supported(&reg.strategy.info().group_resource(), &info.verb)),
+            };
+        }
+        let Some(sub) = res.subresources.get(&info.subresource).cloned() else {
+            return Err(StatusError::path_not_found());
+        };
+        let dry = dry_run(ctx.query)?;
+        match info.verb.as_str() {
+            "get" => Ok(encode(200, &sub.get(ns, &info.name).await?, &ctx.format)),
+            "update" => {
+                let ct = content_type(&req);
+                let body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                Ok(encode(200, &sub.update(ns, &info.name, body, dry).await?, &ctx.format))
+            }
+            "create" => {
+                let ct = content_type(&req);
+                let body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                let (code, out) = sub.create(ns, &info.name, body, dry).await?;
+                Ok(encode(code, &out, &ctx.format))
+            }
+            "patch" => {
+                let kind = PatchType::from_content_type(&content_type(&req))?;
+                let body = read_body(req.into_body()).await?;
+                let current = sub.get(ns, &info.name).await?;
+                let mut patched = patch::apply(kind, &current, &body)?;
+                if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"] {
+                    meta::meta_mut(&mut patched).remove("resourceVersion");
+                }
+                Ok(encode(200, &sub.update(ns, &info.name, patched, dry).await?, &ctx.format))
+            }
+            _ => Err(StatusError::method_not_supported(&reg.strategy.info().group_resource(), &info.verb)),
+        }
+    }
+
+    async fn patch(&self, req: Request<hyper::body::Incoming>, res: &Arc<ApiResource>, ctx: &mut Ctx<'_>, part: Part) -> Result<(Value, bool), StatusError> {
+        let info = ctx.info;
+        let reg = &res.registry;
+        let kind = PatchType::from_content_type(&content_type(&req))?;
+        let dry = dry_run(ctx.query)?;
+        let strict = field_validation(ctx.query)?;
+        let body = read_body(req.into_body()).await?;
+        let mut warnings = Vec::new();
+        let out = reg
+            .guaranteed_update(ns_of(info), &info.name, part, dry, &mut |current| {
+                let current = current.ok_or_else(|| StatusError::not_found(&reg.strategy.info().group_resource(), &info.name))?;
+                let mut patched = patch::apply(kind, current, &body)?;
+                // The patch is applied to what is stored now; only a resourceVersion the
+                // patch itself sets pins the write.
+                if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"] {
+                    meta::meta_mut(&mut patched).remove("resourceVersion");
+                }
+                let bytes = serde_json::to_vec(&patched).unwrap_or_default();
+                warnings.clear();
+                let obj = self.decode_object(reg, "application/json", &bytes, strict, &mut warnings)?;
+                Ok(obj)
+            })
+            .await?;
+        ctx.warnings.extend(warnings);
+        Ok(out)
+    }
+
+    /// Decodes a create/update body: media type, apiVersion/kind against the URL,
+    /// typed decoding with unknown-field handling per `fieldValidation`.
+    fn decode_object(&self, reg: &Registry, ct: &str, body: &[u8], validation: &str, warnings: &mut Vec<String>) -> Result<Value, StatusError> {
+        let mut v = decode_body(ct, body)?;
+        let ri = reg.strategy.info();
+        let Some(obj) = v.as_object_mut() else {
+            return Err(StatusError::bad_request(format!("{} in version {:?} cannot be handled as a {}: the body must be a JSON object", ri.gvk.kind, ri.gvk.version, ri.gvk.kind)));
+        };
+        let expected_av = ri.gvk.api_version();
+        match obj.get("apiVersion").and_then(Value::as_str) {
+            Some(av) if !av.is_empty() && av != expected_av => {
+                return Err(StatusError::bad_request(format!(
+                    "the API version in the data ({av}) does not match the expected API version ({expected_av})"
+                )));
+            }
+            _ => {
+                obj.insert("apiVersion".into(), json!(expected_av));
+            }
+        }
+        match obj.get("kind").and_then(Value::as_str) {
+            Some(k) if !k.is_empty() && k != ri.gvk.kind => {
+                return Err(StatusError::bad_request(format!(
+                    "the kind in the data ({k}) does not match the expected kind ({})",
+                    ri.gvk.kind
+                )));
+            }
+            _ => {
+                obj.insert("kind".into(), json!(ri.gvk.kind));
+            }
+        }
+        let (decoded, unknown) = reg.strategy.decode(v)?;
+        if !unknown.is_empty() {
+            match validation {
+                "Strict" => {
+                    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+                    return Err(StatusError::bad_request(format!(
+                        "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
+                        ri.gvk.kind,
+                        ri.gvk.version,
+                        ri.gvk.kind,
+                        list.join(", ")
+                    )));
+                }
+                "Warn" => warnings.extend(unknown.iter().map(|f| format!("unknown field {f:?}"))),
+                _ => {}
+            }
+        }
+        Ok(decoded)
+    }
+}
+
+fn content_type(req: &Request<hyper::body::Incoming>) -> String {
+    req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string()
+}
+
+/// One object in the negotiated format.
+pub fn render_object(reg: &Registry, code: u16, obj: &Value, format: &Format) -> Response<Body> {
+    match format {
+        Format::Table { include_object } => {
+            let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
+            encode(code, &table::render(reg.strategy.as_ref(), std::iter::once(obj), meta, include_object), &Format::Json)
+        }
+        Format::PartialObjectMetadata { .. } => encode(code, &table::partial_object_metadata(obj), &Format::Json),
+        _ => encode(code, obj, format),
+    }
+}
+
+/// A list in the negotiated format; JSON lists are assembled from each item's cached
+/// encoding without re-serializing.
+pub fn render_list(reg: &Registry, list: ListResult, format: &Format) -> Response<Body> {
+    let ri = reg.strategy.info();
+    let mut lm = json!({"resourceVersion": list.resource_version.to_string()});
+    if let Some(c) = &list.continue_token {
+        lm["continue"] = json!(c);
+    }
+    if let Some(r) = list.remaining {
+        lm["remainingItemCount"] = json!(r);
+    }
+    match format {
+        Format::Table { include_object } => {
+            let t = table::render(reg.strategy.as_ref(), list.items.iter().map(|o| &o.value), lm, include_object);
+            encode(200, &t, &Format::Json)
+        }
+        Format::PartialObjectMetadata { .. } => {
+            let items: Vec<Value> = list.items.iter().map(|o| table::partial_object_metadata(&o.value)).collect();
+            encode(200, &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": lm, "items": items}), &Format::Json)
+        }
+        Format::Yaml => {
+            let items: Vec<&Value> = list.items.iter().map(|o| &o.value).collect();
+            encode(200, &json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm, "items": items}), format)
+        }
+        Format::Json => {
+            let total: usize = list.items.iter().map(|o| o.bytes.len() + 1).sum();
+            let mut buf = BytesMut::with_capacity(total + 256);
+            let head = json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm});
+            let head = serde_json::to_string(&head).unwrap_or_default();
+            buf.put_slice(&head.as_bytes()[..head.len() - 1]);
+            buf.put_slice(b",\"items\":[");
+            for (i, o) in list.items.iter().enumerate() {
+                if i > 0 {
+                    buf.put_u8(b',');
+                }
+                buf.put_slice(&o.bytes);
+            }
+            buf.put_slice(b"]}");
+            response(200, "application/json", Bytes::from(buf))
+        }
+    }
+}

@@ -1,0 +1,9 @@
+pub mod discovery;
+pub mod handlers;
+pub mod negotiation;
+pub mod patch;
+pub mod request;
+pub mod table;
+pub mod watch;
+
+pub use handlers::{ApiResource, ApiServer, SubresourceHandler};

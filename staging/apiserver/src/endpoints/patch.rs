@@ -1,0 +1,216 @@
+//! PATCH bodies: JSON patch (RFC 6902), JSON merge patch (RFC 7386) and strategic merge
+//! patch (lists merged by their patch merge key, with the `$patch`, `$setElementOrder`,
+//! `$retainKeys` and `$deleteFromPrimitiveList` directives kubectl sends).
+
+use apimachinery::StatusError;
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchType {
+    Json,
+    Merge,
+    Strategic,
+}
+
+impl PatchType {
+    pub fn from_content_type(ct: &str) -> Result<Self, StatusError> {
+        match super::negotiation::essence(ct).as_str() {
+            "application/json-patch+json" => Ok(PatchType::Json),
+            "application/merge-patch+json" => Ok(PatchType::Merge),
+            "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+            other => Err(StatusError::unsupported_media_type(other)),
+        }
+    }
+}
+
+pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, StatusError> {
+    let patch: Value = serde_json::from_slice(body).map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
+    match kind {
+        PatchType::Json => {
+            let ops: json_patch::Patch = serde_json::from_value(patch)
+                .map_err(|e| StatusError::bad_request(format!("the server rejected our request due to an error in our request: {e}")))?;
+            let mut doc = original.clone();
+            json_patch::patch(&mut doc, &ops).map_err(|e| StatusError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}")))?;
+            Ok(doc)
+        }
+        PatchType::Merge => {
+            if !patch.is_object() {
+                return Err(StatusError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+            }
+            let mut doc = original.clone();
+            json_patch::merge(&mut doc, &patch);
+            Ok(doc)
+        }
+        PatchType::Strategic => {
+            let Value::Object(p) = patch else {
+                return Err(StatusError::bad_request("error decoding patch: a strategic merge patch must be a JSON object"));
+            };
+            let mut doc = original.clone();
+            if !doc.is_object() {
+                doc = Value::Object(Map::new());
+            }
+            merge_map(doc.as_object_mut().unwrap(), p)?;
+            Ok(doc)
+        }
+    }
+}
+
+/// Merge keys of list fields (`x-kubernetes-patch-merge-key`) by field name; where a name
+/// is shared by types with different keys, the first key the patch item carries wins.
+fn merge_keys(field: &str) -> &'static [&'static str] {
+    match field {
+        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets"
+        | "resourceClaims" | "readinessGates" => match field {
+            "readinessGates" => &["conditionType"],
+            _ => &["name"],
+        },
+        "ports" => &["containerPort", "port"],
+        "volumeMounts" => &["mountPath"],
+        "volumeDevices" => &["devicePath"],
+        "conditions" => &["type"],
+        "ownerReferences" => &["uid"],
+        "hostAliases" => &["ip"],
+        "topologySpreadConstraints" => &["topologyKey"],
+        "taints" => &["key"],
+        "addresses" => &["type"],
+        "podIPs" | "hostIPs" => &["ip"],
+        _ => &[],
+    }
+}
+
+/// Lists of scalars merged as sets (patch strategy `merge` without a key).
+fn is_primitive_merge_list(field: &str) -> bool {
+    matches!(field, "finalizers")
+}
+
+fn merge_map(doc: &mut Map<String, Value>, patch: Map<String, Value>) -> Result<(), StatusError> {
+    if let Some(directive) = patch.get("$patch").and_then(Value::as_str) {
+        match directive {
+            "replace" => {
+                let mut p = patch.clone();
+                p.remove("$patch");
+                *doc = p;
+                return Ok(());
+            }
+            "delete" => {
+                doc.clear();
+                return Ok(());
+            }
+            other => return Err(StatusError::bad_request(format!("Unknown patch type: {other}"))),
+        }
+    }
+    let retain: Option<Vec<String>> = patch
+        .get("$retainKeys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect());
+    for (k, v) in patch {
+        if k.starts_with("$setElementOrder/") || k == "$retainKeys" {
+            continue;
+        }
+        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
+            if let (Some(Value::Array(list)), Value::Array(del)) = (doc.get_mut(field), &v) {
+                list.retain(|x| !del.contains(x));
+            }
+            continue;
+        }
+        match v {
+            Value::Null => {
+                doc.remove(&k);
+            }
+            Value::Object(pm) => match doc.get_mut(&k) {
+                Some(Value::Object(dm)) => merge_map(dm, pm)?,
+                _ => {
+                    let mut fresh = Map::new();
+                    merge_map(&mut fresh, pm)?;
+                    doc.insert(k, Value::Object(fresh));
+                }
+            },
+            Value::Array(items) => {
+                let merged = match doc.remove(&k) {
+                    Some(Value::Array(existing)) => merge_list(&k, existing, items)?,
+                    _ => merge_list(&k, Vec::new(), items)?,
+                };
+                doc.insert(k, Value::Array(merged));
+            }
+            other => {
+                doc.insert(k, other);
+            }
+        }
+    }
+    if let Some(keep) = retain {
+        doc.retain(|k, _| keep.contains(k));
+    }
+    Ok(())
+}
+
+fn merge_list(field: &str, mut existing: Vec<Value>, patch: Vec<Value>) -> Result<Vec<Value>, StatusError> {
+    if patch.iter().any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace")) {
+        return Ok(patch.into_iter().filter(|p| p.get("$patch").is_none()).collect());
+    }
+    if is_primitive_merge_list(field) {
+        for p in patch {
+            if !existing.contains(&p) {
+                existing.push(p);
+            }
+        }
+        return Ok(existing);
+    }
+    let keys = merge_keys(field);
+    let key = patch.iter().find_map(|p| keys.iter().find(|k| p.get(**k).is_some()).copied());
+    let Some(key) = key else {
+        // No merge key: the list is replaced (strategy "replace" / atomic).
+        return Ok(patch);
+    };
+    for p in patch {
+        let Value::Object(pm) = p else { continue };
+        let id = pm.get(key).cloned();
+        let pos = existing.iter().position(|e| e.get(key) == id.as_ref() && id.is_some());
+        let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
+        match (pos, delete) {
+            (Some(i), true) => {
+                existing.remove(i);
+            }
+            (None, true) => {}
+            (Some(i), false) => {
+                if let Value::Object(em) = &mut existing[i] {
+                    merge_map(em, pm)?;
+                }
+            }
+            (None, false) => {
+                let mut fresh = Map::new();
+                merge_map(&mut fresh, pm)?;
+                existing.push(Value::Object(fresh));
+            }
+        }
+    }
+    Ok(existing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strategic_merges_by_key() {
+        let doc = json!({"spec": {"containers": [{"name": "a", "image": "x:1", "env": [{"name": "A", "value": "1"}]}, {"name": "b", "image": "y"}]}, "metadata": {"labels": {"k": "v", "gone": "x"}}});
+        let patch = json!({
+            "metadata": {"labels": {"gone": null, "new": "n"}},
+            "spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
+                     "containers": [{"name": "a", "image": "x:2"}, {"name": "b", "$patch": "delete"}]}
+        });
+        let out = apply(PatchType::Strategic, &doc, patch.to_string().as_bytes()).unwrap();
+        assert_eq!(out["metadata"]["labels"], json!({"k": "v", "new": "n"}));
+        assert_eq!(out["spec"]["containers"], json!([{"name": "a", "image": "x:2", "env": [{"name": "A", "value": "1"}]}]));
+    }
+
+    #[test]
+    fn json_and_merge() {
+        let doc = json!({"a": {"b": 1}, "l": [1, 2]});
+        let out = apply(PatchType::Json, &doc, br#"[{"op":"replace","path":"/a/b","value":2},{"op":"add","path":"/l/-","value":3}]"#).unwrap();
+        assert_eq!(out, json!({"a": {"b": 2}, "l": [1, 2, 3]}));
+        let out = apply(PatchType::Merge, &doc, br#"{"a":null,"l":[9]}"#).unwrap();
+        assert_eq!(out, json!({"l": [9]}));
+        assert!(apply(PatchType::Json, &doc, br#"[{"op":"test","path":"/a/b","value":5}]"#).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+pub mod generic;
+pub mod meta;
+pub mod options;
+pub mod strategy;

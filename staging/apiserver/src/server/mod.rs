@@ -1,0 +1,142 @@
+//! HTTPS serving (upstream `apiserver/pkg/server`): TLS with HTTP/2 and HTTP/1.1, the
+//! non-resource endpoints, resource routing, panic recovery and graceful shutdown.
+
+pub mod healthz;
+pub mod tls;
+
+use crate::endpoints::ApiServer;
+use crate::endpoints::negotiation::{Body, encode, error_response, response, Format};
+use crate::endpoints::request::{RequestInfo, parse_query};
+use apimachinery::StatusError;
+use futures::FutureExt;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+pub struct Server {
+    pub api: Arc<ApiServer>,
+    pub health: healthz::Health,
+    /// `host:port` advertised in `/api` discovery.
+    pub advertise: String,
+}
+
+impl Server {
+    async fn route(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        let query = parse_query(req.uri().query());
+        let info = RequestInfo::parse(req.method().as_str(), &path, &query);
+        if info.is_resource_request {
+            return self.api.serve_resource(req, &info, &query).await;
+        }
+        let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let json = |v: &serde_json::Value| encode(200, v, &Format::Json);
+        if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
+            return error_response(&StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
+        }
+        match segs.as_slice() {
+            [ep @ ("healthz" | "livez" | "readyz")] => {
+                let (code, body) = self.health.serve(ep, None, &query).await;
+                response(code, "text/plain; charset=utf-8", body)
+            }
+            [ep @ ("healthz" | "livez" | "readyz"), check] => {
+                let (code, body) = self.health.serve(ep, Some(check), &query).await;
+                response(code, "text/plain; charset=utf-8", body)
+            }
+            ["version"] => json(&self.api.version),
+            ["api"] => json(&self.api.core_versions(&self.advertise)),
+            ["apis"] => json(&self.api.group_list()),
+            ["apis", g] => match self.api.group(g) {
+                Some(d) => json(&d),
+                None => error_response(&StatusError::path_not_found()),
+            },
+            ["api", v] => match self.api.resource_list("", v) {
+                Some(d) => json(&d),
+                None => error_response(&StatusError::path_not_found()),
+            },
+            ["apis", g, v] => match self.api.resource_list(g, v) {
+                Some(d) => json(&d),
+                None => error_response(&StatusError::path_not_found()),
+            },
+            [] => {
+                let mut paths: Vec<String> = vec!["/api".into(), "/api/v1".into(), "/apis".into(), "/healthz".into(), "/livez".into(), "/readyz".into(), "/version".into()];
+                for (g, v, _) in self.api.resources.keys() {
+                    if !g.is_empty() {
+                        paths.push(format!("/apis/{g}"));
+                        paths.push(format!("/apis/{g}/{v}"));
+                    }
+                }
+                paths.sort();
+                paths.dedup();
+                json(&serde_json::json!({"paths": paths}))
+            }
+            _ => error_response(&StatusError::path_not_found()),
+        }
+    }
+
+    /// Handles one request; a panic becomes a 500 Status instead of a dropped connection.
+    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        let started = std::time::Instant::now();
+        let resp = match AssertUnwindSafe(self.route(req)).catch_unwind().await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::error!(%method, %path, "panic while serving request");
+                error_response(&StatusError::internal("an unexpected panic occurred"))
+            }
+        };
+        tracing::debug!(%method, %path, status = resp.status().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request");
+        Ok(resp)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and gives open
+    /// connections (watches included) a short grace period.
+    pub async fn run(self: Arc<Self>, addr: SocketAddr, tls: Arc<rustls::ServerConfig>, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        tracing::info!(address = %listener.local_addr()?, "serving securely");
+        let acceptor = TlsAcceptor::from(tls);
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (tcp, peer) = tokio::select! {
+                conn = listener.accept() => match conn {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => break,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let me = self.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let service = hyper::service::service_fn(move |req| me.clone().handle(req));
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with error");
+                }
+            });
+        }
+        tracing::info!("shutting down: no new connections");
+        if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
+            tracing::info!("closing connections still open after the grace period");
+        }
+        Ok(())
+    }
+}

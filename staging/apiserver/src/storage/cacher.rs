@@ -1,0 +1,354 @@
+//! The watch cache (upstream `storage/cacher`): one storage watch per resource feeds an
+//! in-memory copy of every object and a window of recent events. Lists at
+//! `resourceVersion=0` / `>=N` and all watches are served from memory; every event is
+//! decoded and encoded once and shared by all watchers; a watcher that cannot keep up
+//! is dropped (its client re-watches from its last resourceVersion) instead of stalling
+//! the others.
+
+use super::interface::EventKind;
+use super::store::{ReadAt, ResourceStore, decode, set_resource_version, too_old};
+use apimachinery::StatusError;
+use apimachinery::fields::FieldSelector;
+use apimachinery::labels::Selector;
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Field-selector attributes of an object (`metadata.name`, `spec.nodeName`, ...).
+pub type FieldsFn = Arc<dyn Fn(&Value) -> BTreeMap<String, String> + Send + Sync>;
+
+/// An object as the cache holds it: parsed, encoded once, with its selector attributes.
+pub struct CachedObject {
+    pub key: String,
+    pub rv: i64,
+    pub value: Value,
+    pub bytes: Bytes,
+    pub labels: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl CachedObject {
+    pub fn new(key: String, rv: i64, value: Value, fields: &FieldsFn) -> Self {
+        let labels = value["metadata"]["labels"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .unwrap_or_default();
+        let fields = fields(&value);
+        let bytes = Bytes::from(serde_json::to_vec(&value).expect("JSON values serialize"));
+        Self { key, rv, value, bytes, labels, fields }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl WatchType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchType::Added => "ADDED",
+            WatchType::Modified => "MODIFIED",
+            WatchType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change as stored in the event window.
+pub struct CacheEvent {
+    pub rv: i64,
+    pub kind: EventKind,
+    pub obj: Arc<CachedObject>,
+    pub prev: Option<Arc<CachedObject>>,
+    at: Instant,
+}
+
+/// What a watcher receives.
+#[derive(Clone)]
+pub struct WatchItem {
+    pub kind: WatchType,
+    pub obj: Arc<CachedObject>,
+}
+
+/// Which objects a watch or list wants: a key prefix (namespace or single name) and selectors.
+#[derive(Clone, Default)]
+pub struct Filter {
+    pub prefix: String,
+    pub labels: Selector,
+    pub fields: FieldSelector,
+}
+
+impl Filter {
+    pub fn matches(&self, o: &CachedObject) -> bool {
+        o.key.starts_with(&self.prefix) && self.labels.matches(&o.labels) && self.fields.matches(&o.fields)
+    }
+
+    pub fn is_filtering(&self) -> bool {
+        !self.labels.is_empty() || !self.fields.is_empty()
+    }
+
+    /// How a change looks to this filter: objects moving in or out of the selection are
+    /// ADDED / DELETED, as upstream does.
+    pub fn classify(&self, kind: EventKind, obj: &CachedObject, prev: Option<&CachedObject>) -> Option<WatchType> {
+        if !obj.key.starts_with(&self.prefix) {
+            return None;
+        }
+        let now = self.matches(obj);
+        match kind {
+            EventKind::Delete => now.then_some(WatchType::Deleted),
+            EventKind::Put => match (prev.map(|p| self.matches(p)), now) {
+                (None, true) | (Some(false), true) => Some(WatchType::Added),
+                (Some(true), true) => Some(WatchType::Modified),
+                (Some(true), false) => Some(WatchType::Deleted),
+                _ => None,
+            },
+        }
+    }
+}
+
+struct WatcherHandle {
+    filter: Filter,
+    tx: mpsc::Sender<Result<WatchItem, StatusError>>,
+}
+
+#[derive(Default)]
+struct State {
+    ready: bool,
+    rv: i64,
+    /// The oldest revision a watch may resume from.
+    oldest_rv: i64,
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    events: VecDeque<Arc<CacheEvent>>,
+    watchers: Vec<WatcherHandle>,
+}
+
+/// A started watch: synthetic/replayed events first, then live ones.
+pub struct CacheWatch {
+    pub initial: Vec<WatchItem>,
+    /// Live events; an `Err` (e.g. history compacted under a storage watch) ends the watch.
+    pub rx: mpsc::Receiver<Result<WatchItem, StatusError>>,
+    /// The revision the initial events reflect.
+    pub rv: i64,
+}
+
+/// Upstream keeps at least 75s of events for resuming watches.
+const EVENT_FRESHNESS: Duration = Duration::from_secs(75);
+const MAX_EVENTS: usize = 100 * 1024;
+/// Buffered events per watcher before it counts as too slow.
+const WATCHER_BUFFER: usize = 1000;
+/// How long a read waits for the cache to reach a requested resourceVersion.
+const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+
+pub struct Cacher {
+    store: ResourceStore,
+    fields: FieldsFn,
+    state: RwLock<State>,
+    rv_tx: watch::Sender<i64>,
+    min_events: usize,
+}
+
+/// The synthetic ADDED events of a watch's starting state.
+fn snapshot(st: &State, filter: &Filter) -> Vec<WatchItem> {
+    let start = filter.prefix.as_str();
+    st.objects
+        .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
+        .take_while(|(k, _)| k.starts_with(start))
+        .filter(|(_, o)| filter.matches(o))
+        .map(|(_, o)| WatchItem { kind: WatchType::Added, obj: o.clone() })
+        .collect()
+}
+
+impl Cacher {
+    /// Starts the cache's reflector loop; reads wait until its first list completes.
+    pub fn start(store: ResourceStore, fields: FieldsFn, min_events: usize) -> Arc<Cacher> {
+        let (rv_tx, _) = watch::channel(0);
+        let c = Arc::new(Cacher { store, fields, state: RwLock::new(State::default()), rv_tx, min_events });
+        let weak = Arc::downgrade(&c);
+        tokio::spawn(async move {
+            loop {
+                let Some(c) = weak.upgrade() else { return };
+                if let Err(e) = c.sync_once().await {
+                    tracing::warn!(resource = %c.store.resource, error = %e, "watch cache lost its storage watch; relisting");
+                }
+                drop(c);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        c
+    }
+
+    pub fn store(&self) -> &ResourceStore {
+        &self.store
+    }
+
+    /// The revision the cache has caught up to.
+    pub fn current_rv(&self) -> i64 {
+        *self.rv_tx.borrow()
+    }
+
+    /// Lists everything, then follows the storage watch until it fails.
+    async fn sync_once(&self) -> Result<(), StatusError> {
+        let all = |_: &_| true;
+        let page = self.store.list(&self.store.prefix, ReadAt::Latest, 0, None, &all, false).await?;
+        let mut objects = BTreeMap::new();
+        for kv in &page.items {
+            let v = decode(kv)?;
+            objects.insert(kv.key.clone(), Arc::new(CachedObject::new(kv.key.clone(), kv.mod_revision, v, &self.fields)));
+        }
+        let mut rx = self.store.watch(&self.store.prefix, page.revision).await?;
+        {
+            let mut st = self.state.write().unwrap();
+            // Watchers of the previous incarnation cannot be continued consistently.
+            st.watchers.clear();
+            st.events.clear();
+            st.objects = objects;
+            st.rv = page.revision;
+            st.oldest_rv = page.revision;
+            st.ready = true;
+        }
+        self.rv_tx.send_replace(page.revision);
+        while let Some(batch) = rx.recv().await {
+            let batch = batch?;
+            let mut prepared = Vec::with_capacity(batch.events.len());
+            for ev in batch.events {
+                let rv = ev.kv.mod_revision;
+                let (obj, prev) = match ev.kind {
+                    EventKind::Put => {
+                        let prev = ev.prev.as_ref().map(|p| decode(p)).transpose()?;
+                        let cur = decode(&ev.kv)?;
+                        (cur, prev)
+                    }
+                    EventKind::Delete => {
+                        let Some(p) = ev.prev.as_ref() else { continue };
+                        let mut last = decode(p)?;
+                        let prev = last.clone();
+                        // A deleted object is reported with the deletion's revision.
+                        set_resource_version(&mut last, rv);
+                        (last, Some(prev))
+                    }
+                };
+                prepared.push((ev.kind, ev.kv.key, rv, obj, prev));
+            }
+            self.apply(prepared, batch.revision);
+        }
+        Err(StatusError::internal("storage watch ended"))
+    }
+
+    fn apply(&self, prepared: Vec<(EventKind, String, i64, Value, Option<Value>)>, reached: i64) {
+        let mut st = self.state.write().unwrap();
+        for (kind, key, rv, obj, prev) in prepared {
+            let obj = Arc::new(CachedObject::new(key.clone(), rv, obj, &self.fields));
+            let prev = match st.objects.get(&key) {
+                Some(p) => Some(p.clone()),
+                None => prev.map(|p| Arc::new(CachedObject::new(key.clone(), rv, p, &self.fields))),
+            };
+            match kind {
+                EventKind::Put => st.objects.insert(key, obj.clone()),
+                EventKind::Delete => st.objects.remove(&key),
+            };
+            let ev = Arc::new(CacheEvent { rv, kind, obj, prev, at: Instant::now() });
+            st.watchers.retain(|w| {
+                let Some(t) = w.filter.classify(ev.kind, &ev.obj, ev.prev.as_deref()) else { return !w.tx.is_closed() };
+                // A full buffer means the client is not reading: drop it rather than stall.
+                w.tx.try_send(Ok(WatchItem { kind: t, obj: ev.obj.clone() })).is_ok()
+            });
+            st.events.push_back(ev);
+            st.rv = rv;
+        }
+        st.rv = st.rv.max(reached);
+        while st.events.len() > MAX_EVENTS
+            || (st.events.len() > self.min_events && st.events.front().is_some_and(|e| e.at.elapsed() > EVENT_FRESHNESS))
+        {
+            let gone = st.events.pop_front().unwrap();
+            st.oldest_rv = gone.rv;
+        }
+        let rv = st.rv;
+        drop(st);
+        self.rv_tx.send_replace(rv);
+    }
+
+    /// Waits until the cache has seen revision `rv` (upstream: 504 "Too large resource version").
+    async fn wait_for(&self, rv: i64) -> Result<(), StatusError> {
+        let mut rx = self.rv_tx.subscribe();
+        let wait = rx.wait_for(|cur| *cur >= rv && self.state.read().unwrap().ready);
+        match tokio::time::timeout(FRESHNESS_WAIT, wait).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(StatusError::timeout(
+                format!("Too large resource version: {rv}, current: {}", self.current_rv()),
+                1,
+            )),
+        }
+    }
+
+    /// Waits until the cache is as fresh as storage is now (a consistent read from cache).
+    async fn wait_fresh(&self) -> Result<(), StatusError> {
+        let now = self.store.backend.current_revision().await.map_err(|e| self.store.map_err(e, ""))?;
+        self.wait_for(now).await
+    }
+
+    /// Lists from memory. `min_rv`: None = consistent with storage, Some(0) = any, Some(n) = at least n.
+    pub async fn list(&self, filter: &Filter, min_rv: Option<i64>) -> Result<(Vec<Arc<CachedObject>>, i64), StatusError> {
+        match min_rv {
+            None => self.wait_fresh().await?,
+            Some(rv) => self.wait_for(rv.max(1)).await?,
+        }
+        let st = self.state.read().unwrap();
+        let items = snapshot(&st, filter).into_iter().map(|i| i.obj).collect();
+        Ok((items, st.rv))
+    }
+
+    /// Starts a watch. `from`: None = current state then changes (consistent start),
+    /// Some(0) = cached state then changes, Some(n) = changes after n.
+    /// `initial_events` forces synthetic ADDED events for the state (sendInitialEvents).
+    pub async fn watch(&self, filter: Filter, from: Option<i64>, initial_events: bool) -> Result<CacheWatch, StatusError> {
+        match from {
+            None => self.wait_fresh().await?,
+            Some(0) => self.wait_for(1).await?,
+            Some(n) => {
+                if !initial_events && n < self.state.read().unwrap().oldest_rv {
+                    return Err(too_old(n, self.state.read().unwrap().oldest_rv));
+                }
+                self.wait_for(n).await?
+            }
+        }
+        let (tx, rx) = mpsc::channel(WATCHER_BUFFER);
+        let mut st = self.state.write().unwrap();
+        let initial = match from {
+            _ if initial_events => snapshot(&st, &filter),
+            None | Some(0) => snapshot(&st, &filter),
+            Some(n) => {
+                if n < st.oldest_rv {
+                    return Err(too_old(n, st.oldest_rv));
+                }
+                st.events
+                    .iter()
+                    .filter(|e| e.rv > n)
+                    .filter_map(|e| {
+                        filter.classify(e.kind, &e.obj, e.prev.as_deref()).map(|kind| WatchItem { kind, obj: e.obj.clone() })
+                    })
+                    .collect()
+            }
+        };
+        st.watchers.push(WatcherHandle { filter, tx });
+        Ok(CacheWatch { initial, rx, rv: st.rv })
+    }
+
+    /// Live objects (for `apiserver_storage_objects` and namespace checks).
+    pub fn len(&self) -> usize {
+        self.state.read().unwrap().objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One object by key, from memory.
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.state.read().unwrap().objects.get(key).cloned()
+    }
+}

@@ -1,0 +1,4 @@
+//! Shared component plumbing (upstream `k8s.io/component-base`).
+
+pub mod logs;
+pub mod signals;
