@@ -13,7 +13,13 @@ use std::time::Duration;
 
 pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/// Creates the object unless one of that name exists (allocations happen only once).
 async fn ensure(reg: &Registry, ns: Option<&str>, obj: Value) -> Result<(), String> {
+    match reg.get(ns, meta::name(&obj)).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.code != 404 => return Err(e.message),
+        Err(_) => {}
+    }
     let (obj, _) = reg.strategy.decode(obj).map_err(|e| e.message)?;
     match reg.create(ns, obj, false).await {
         Ok(_) => Ok(()),

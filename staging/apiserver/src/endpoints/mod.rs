@@ -1,6 +1,7 @@
 pub mod discovery;
 pub mod handlers;
 pub mod negotiation;
+pub mod openapi;
 pub mod patch;
 pub mod request;
 pub mod table;

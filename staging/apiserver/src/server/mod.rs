@@ -49,6 +49,15 @@ impl Server {
             }
             ["version"] => json(&self.api.version),
             ["api"] => json(&self.api.core_versions(&self.advertise)),
+            ["openapi", "v3"] => json(&self.api.openapi_v3_root()),
+            ["openapi", "v3", "api", v] => match self.api.openapi_v3_gv("", v) {
+                Some(d) => json(&d),
+                None => error_response(&StatusError::path_not_found()),
+            },
+            ["openapi", "v3", "apis", g, v] => match self.api.openapi_v3_gv(g, v) {
+                Some(d) => json(&d),
+                None => error_response(&StatusError::path_not_found()),
+            },
             ["apis"] => json(&self.api.group_list()),
             ["apis", g] => match self.api.group(g) {
                 Some(d) => json(&d),
