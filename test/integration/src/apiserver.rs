@@ -1,0 +1,132 @@
+//! The real kube-apiserver binary on a random loopback port with its own temp dir.
+
+use crate::client::Client;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestApiServer {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    args: Vec<String>,
+    pub client: Client,
+}
+
+impl TestApiServer {
+    /// Starts on the embedded store (`etcd: None`) or the given etcd; `extra` flags appended.
+    pub async fn start(etcd: Option<&str>, extra: &[&str]) -> TestApiServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = crate::free_port();
+        let mut args = vec![
+            "--bind-address=127.0.0.1".to_string(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", dir.path().join("certs").display()),
+            format!("--data-dir={}", dir.path().join("data").display()),
+        ];
+        if let Some(e) = etcd {
+            args.push(format!("--etcd-servers={e}"));
+            // Each test gets its own keyspace in a shared etcd.
+            args.push(format!("--etcd-prefix=/registry-{port}"));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut s = TestApiServer { child: None, dir, port, args, client: Client::new(port) };
+        s.spawn().await;
+        s.write_kubeconfig();
+        s
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("apiserver.log")).unwrap();
+        let child = Command::new(crate::binary("kube-apiserver"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting kube-apiserver");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.client.get("/readyz").await.status == 200 {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("kube-apiserver exited with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "kube-apiserver not ready: {}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    fn write_kubeconfig(&self) {
+        let cfg = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\n  name: test\ncontexts:\n- context:\n    cluster: test\n    user: test\n  name: test\ncurrent-context: test\nusers:\n- name: test\n  user:\n    token: unused-until-authentication\n",
+            self.port
+        );
+        std::fs::write(self.kubeconfig(), cfg).unwrap();
+    }
+
+    /// Kills with SIGKILL (no chance to flush anything) and starts again on the same state.
+    pub async fn kill9_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        self.spawn().await;
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(s)) = c.try_wait() {
+                return s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs the real kubectl against this server; returns (exit ok, stdout, stderr).
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display())).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().expect("kubectl must be installed");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let (ok, out, err) = self.kubectl(args, stdin);
+        assert!(ok, "kubectl {args:?} failed: {err}\n{out}");
+        out
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

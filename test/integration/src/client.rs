@@ -1,0 +1,120 @@
+//! A small HTTPS client for tests (loopback only; accepts the server's self-signed cert).
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Debug)]
+struct AcceptAny;
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub port: u16,
+    tls: tokio_rustls::TlsConnector,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Client {
+    pub fn new(port: u16) -> Self {
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny))
+            .with_no_client_auth();
+        Self { port, tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)) }
+    }
+
+    async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect");
+        let tls = self.tls.connect(ServerName::try_from("localhost").unwrap(), tcp).await.expect("TLS handshake");
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("HTTP handshake");
+        tokio::spawn(conn);
+        send
+    }
+
+    pub async fn request(&self, method: &str, path: &str, content_type: &str, body: impl Into<Bytes>) -> Reply {
+        let mut send = self.connect().await;
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", content_type)
+            .header("accept", "application/json")
+            .body(Full::new(body.into()))
+            .unwrap();
+        let resp = send.send_request(req).await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, "application/json", Bytes::new()).await
+    }
+
+    pub async fn send_json(&self, method: &str, path: &str, v: &Value) -> Reply {
+        self.request(method, path, "application/json", serde_json::to_vec(v).unwrap()).await
+    }
+
+    /// Opens a watch; yields each newline-delimited event.
+    pub async fn watch(&self, path: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+        let mut send = self.connect().await;
+        let req = Request::builder().uri(path).header("host", "localhost").body(Full::new(Bytes::new())).unwrap();
+        let resp = send.send_request(req).await.expect("watch request");
+        assert_eq!(resp.status().as_u16(), 200, "watch {path}");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut body = resp.into_body();
+        tokio::spawn(async move {
+            let _keep = send;
+            let mut buf = Vec::new();
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                    while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=pos).collect();
+                        if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                            if tx.send(v).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        rx
+    }
+}
