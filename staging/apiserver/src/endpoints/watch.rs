@@ -195,7 +195,8 @@ async fn storage_watch(reg: &Arc<Registry>, filter: Filter, from: Option<i64>, i
                         (convert(last), Some(prev))
                     }
                 };
-                if let Some(kind) = filter.classify(ev.kind, &obj, prev.as_deref()) {
+                let created = ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
+                if let Some(kind) = filter.classify(ev.kind, created, &obj, prev.as_deref()) {
                     if tx.send(Ok(WatchItem { kind, obj })).await.is_err() {
                         return;
                     }

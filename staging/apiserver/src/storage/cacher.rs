@@ -63,6 +63,7 @@ impl WatchType {
 pub struct CacheEvent {
     pub rv: i64,
     pub kind: EventKind,
+    pub created: bool,
     pub obj: Arc<CachedObject>,
     pub prev: Option<Arc<CachedObject>>,
     at: Instant,
@@ -94,15 +95,19 @@ impl Filter {
 
     /// How a change looks to this filter: objects moving in or out of the selection are
     /// ADDED / DELETED, as upstream does.
-    pub fn classify(&self, kind: EventKind, obj: &CachedObject, prev: Option<&CachedObject>) -> Option<WatchType> {
+    /// `created`: the put created the key (its create and mod revisions are equal); a
+    /// modification whose previous state is unknown (compacted) is judged on its own.
+    pub fn classify(&self, kind: EventKind, created: bool, obj: &CachedObject, prev: Option<&CachedObject>) -> Option<WatchType> {
         if !obj.key.starts_with(&self.prefix) {
             return None;
         }
         let now = self.matches(obj);
         match kind {
             EventKind::Delete => now.then_some(WatchType::Deleted),
+            EventKind::Put if created => now.then_some(WatchType::Added),
             EventKind::Put => match (prev.map(|p| self.matches(p)), now) {
-                (None, true) | (Some(false), true) => Some(WatchType::Added),
+                (None, true) => Some(WatchType::Modified),
+                (Some(false), true) => Some(WatchType::Added),
                 (Some(true), true) => Some(WatchType::Modified),
                 (Some(true), false) => Some(WatchType::Deleted),
                 _ => None,
@@ -232,16 +237,17 @@ impl Cacher {
                         (last, Some(prev))
                     }
                 };
-                prepared.push((ev.kind, ev.kv.key, rv, obj, prev));
+                let created = ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
+                prepared.push((ev.kind, created, ev.kv.key, rv, obj, prev));
             }
             self.apply(prepared, batch.revision);
         }
         Err(StatusError::internal("storage watch ended"))
     }
 
-    fn apply(&self, prepared: Vec<(EventKind, String, i64, Value, Option<Value>)>, reached: i64) {
+    fn apply(&self, prepared: Vec<(EventKind, bool, String, i64, Value, Option<Value>)>, reached: i64) {
         let mut st = self.state.write().unwrap();
-        for (kind, key, rv, obj, prev) in prepared {
+        for (kind, created, key, rv, obj, prev) in prepared {
             let obj = Arc::new(CachedObject::new(key.clone(), rv, obj, &self.fields));
             let prev = match st.objects.get(&key) {
                 Some(p) => Some(p.clone()),
@@ -251,9 +257,9 @@ impl Cacher {
                 EventKind::Put => st.objects.insert(key, obj.clone()),
                 EventKind::Delete => st.objects.remove(&key),
             };
-            let ev = Arc::new(CacheEvent { rv, kind, obj, prev, at: Instant::now() });
+            let ev = Arc::new(CacheEvent { rv, kind, created, obj, prev, at: Instant::now() });
             st.watchers.retain(|w| {
-                let Some(t) = w.filter.classify(ev.kind, &ev.obj, ev.prev.as_deref()) else { return !w.tx.is_closed() };
+                let Some(t) = w.filter.classify(ev.kind, ev.created, &ev.obj, ev.prev.as_deref()) else { return !w.tx.is_closed() };
                 // A full buffer means the client is not reading: drop it rather than stall.
                 w.tx.try_send(Ok(WatchItem { kind: t, obj: ev.obj.clone() })).is_ok()
             });
@@ -329,7 +335,7 @@ impl Cacher {
                     .iter()
                     .filter(|e| e.rv > n)
                     .filter_map(|e| {
-                        filter.classify(e.kind, &e.obj, e.prev.as_deref()).map(|kind| WatchItem { kind, obj: e.obj.clone() })
+                        filter.classify(e.kind, e.created, &e.obj, e.prev.as_deref()).map(|kind| WatchItem { kind, obj: e.obj.clone() })
                     })
                     .collect()
             }
