@@ -87,17 +87,31 @@ fn main() {
     let interval = match apimachinery::duration::parse(&flags.etcd_compaction_interval) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("Error: invalid argument {:?} for \"--etcd-compaction-interval\" flag: {e}", flags.etcd_compaction_interval);
+            eprintln!(
+                "Error: invalid argument {:?} for \"--etcd-compaction-interval\" flag: {e}",
+                flags.etcd_compaction_interval
+            );
             std::process::exit(1);
         }
     };
-    for mode in flags.authorization_mode.split(',').filter(|m| !m.is_empty()) {
+    for mode in flags
+        .authorization_mode
+        .split(',')
+        .filter(|m| !m.is_empty())
+    {
         if mode != "AlwaysAllow" {
-            tracing::warn!(mode, "authorization mode not implemented yet; allowing every request");
+            tracing::warn!(
+                mode,
+                "authorization mode not implemented yet; allowing every request"
+            );
         }
     }
     let cfg = Config {
-        etcd_servers: flags.etcd_servers.into_iter().filter(|s| !s.is_empty()).collect(),
+        etcd_servers: flags
+            .etcd_servers
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect(),
         etcd_prefix: flags.etcd_prefix,
         etcd_compaction_interval: interval,
         data_dir: flags.data_dir,
@@ -112,8 +126,14 @@ fn main() {
         watch_cache: flags.watch_cache,
         default_watch_cache_size: flags.default_watch_cache_size,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if let Err(e) = rt.block_on(controlplane::run(cfg, component_base::signals::shutdown_signal())) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(controlplane::run(
+        cfg,
+        component_base::signals::shutdown_signal(),
+    )) {
         tracing::error!(error = %e, "kube-apiserver failed");
         eprintln!("Error: {e}");
         std::process::exit(1);

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// Creates the object unless one of that name exists (allocations happen only once).
 async fn ensure(reg: &Registry, ns: Option<&str>, obj: Value) -> Result<(), String> {
@@ -30,7 +31,12 @@ async fn ensure(reg: &Registry, ns: Option<&str>, obj: Value) -> Result<(), Stri
 
 async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Result<(), String> {
     for ns in SYSTEM_NAMESPACES {
-        ensure(&regs["namespaces"], None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            &regs["namespaces"],
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
     }
     let cidr = registry::core::service::ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
     let svc = json!({
@@ -43,22 +49,33 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
     let eps = &regs["endpoints"];
     let desired = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": subsets});
     let (desired, _) = eps.strategy.decode(desired).map_err(|e| e.message)?;
-    eps.guaranteed_update(Some("default"), "kubernetes", Part::Main, false, &mut |cur| {
-        let mut next = match cur {
-            Some(c) => c.clone(),
-            None => desired.clone(),
-        };
-        next["subsets"] = desired["subsets"].clone();
-        meta::meta_mut(&mut next).remove("resourceVersion");
-        Ok(next)
-    })
+    eps.guaranteed_update(
+        Some("default"),
+        "kubernetes",
+        Part::Main,
+        false,
+        &mut |cur| {
+            let mut next = match cur {
+                Some(c) => c.clone(),
+                None => desired.clone(),
+            };
+            next["subsets"] = desired["subsets"].clone();
+            meta::meta_mut(&mut next).remove("resourceVersion");
+            Ok(next)
+        },
+    )
     .await
     .map_err(|e| e.message)?;
     Ok(())
 }
 
 /// Retries until the bootstrap objects exist, then marks the readiness flags.
-pub async fn run(regs: HashMap<String, Arc<Registry>>, cfg: Config, done: Arc<AtomicBool>, caches_synced: Arc<AtomicBool>) {
+pub async fn run(
+    regs: HashMap<String, Arc<Registry>>,
+    cfg: Config,
+    done: Arc<AtomicBool>,
+    caches_synced: Arc<AtomicBool>,
+) {
     loop {
         match reconcile(&regs, &cfg).await {
             Ok(()) => break,
@@ -73,7 +90,10 @@ pub async fn run(regs: HashMap<String, Arc<Registry>>, cfg: Config, done: Arc<At
     // The caches are in sync once each answers a read at the current revision.
     for reg in regs.values() {
         if let Some(c) = &reg.cacher {
-            let filter = apiserver::storage::cacher::Filter { prefix: reg.store.prefix.clone(), ..Default::default() };
+            let filter = apiserver::storage::cacher::Filter {
+                prefix: reg.store.prefix.clone(),
+                ..Default::default()
+            };
             while c.list(&filter, None).await.is_err() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

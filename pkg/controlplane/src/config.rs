@@ -39,17 +39,28 @@ pub fn serving_tls(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
     let (crt, key) = match (&cfg.tls_cert_file, &cfg.tls_private_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => {
-            let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "kubernetes".into(), "kubernetes.default".into(), "kubernetes.default.svc".into(), "kubernetes.default.svc.cluster.local".into()];
+            let mut names = vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "kubernetes".into(),
+                "kubernetes.default".into(),
+                "kubernetes.default.svc".into(),
+                "kubernetes.default.svc.cluster.local".into(),
+            ];
             let adv = cfg.advertise_ip().to_string();
             if !names.contains(&adv) {
                 names.push(adv);
             }
-            if let Ok(cidr) = registry::core::service::ipallocator::Cidr::parse(&cfg.service_cluster_ip_range) {
+            if let Ok(cidr) =
+                registry::core::service::ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)
+            {
                 names.push(cidr.nth(1).to_string());
             }
             apiserver::server::tls::ensure_self_signed(&cfg.cert_dir, &names)?
         }
-        _ => return Err("--tls-cert-file and --tls-private-key-file must be given together".into()),
+        _ => {
+            return Err("--tls-cert-file and --tls-private-key-file must be given together".into());
+        }
     };
     apiserver::server::tls::server_config(&crt, &key)
 }

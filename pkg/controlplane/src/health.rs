@@ -17,7 +17,12 @@ impl Check for StorageCheck {
         &self.name
     }
     async fn check(&self) -> Result<(), String> {
-        match tokio::time::timeout(std::time::Duration::from_secs(2), self.backend.current_revision()).await {
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            self.backend.current_revision(),
+        )
+        .await
+        {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("storage did not answer within 2s".into()),

@@ -28,15 +28,15 @@ pub struct Registries {
     pub by_resource: HashMap<String, Arc<Registry>>,
 }
 
-fn install(
-    backend: &Arc<dyn Backend>,
-    cfg: &Config,
-    strategy: Arc<dyn Strategy>,
-) -> Arc<Registry> {
+fn install(backend: &Arc<dyn Backend>, cfg: &Config, strategy: Arc<dyn Strategy>) -> Arc<Registry> {
     let info = strategy.info();
     let store = ResourceStore {
         backend: backend.clone(),
-        prefix: format!("{}/{}/", cfg.etcd_prefix.trim_end_matches('/'), info.storage_path),
+        prefix: format!(
+            "{}/{}/",
+            cfg.etcd_prefix.trim_end_matches('/'),
+            info.storage_path
+        ),
         resource: info.group_resource(),
     };
     let cacher = cfg.watch_cache.then(|| {
@@ -47,7 +47,10 @@ fn install(
 }
 
 /// Builds the API (resources, subresources, admission) over a storage backend.
-pub fn build_api(backend: Arc<dyn Backend>, cfg: &Config) -> Result<(Arc<ApiServer>, Registries), String> {
+pub fn build_api(
+    backend: Arc<dyn Backend>,
+    cfg: &Config,
+) -> Result<(Arc<ApiServer>, Registries), String> {
     let cidr = ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
     let (port_base, port_size) = portallocator::parse_range(&cfg.service_node_port_range)?;
     let prefix = cfg.etcd_prefix.trim_end_matches('/').to_string();
@@ -76,20 +79,36 @@ pub fn build_api(backend: Arc<dyn Backend>, cfg: &Config) -> Result<(Arc<ApiServ
         let reg = install(&backend, cfg, s);
         let mut subs: HashMap<String, Arc<dyn SubresourceHandler>> = HashMap::new();
         for sub in &info.subresources {
-            let handler: Option<Arc<dyn SubresourceHandler>> = match (info.resource.as_str(), sub.as_str()) {
-                ("pods", "binding") => Some(Arc::new(registry::core::pod::Binding { registry: reg.clone() })),
-                ("namespaces", "finalize") => Some(Arc::new(registry::core::namespace::Finalize { registry: reg.clone() })),
-                (_, "scale") => Some(Arc::new(registry::apps::scale::Scale { registry: reg.clone() })),
-                _ => None,
-            };
+            let handler: Option<Arc<dyn SubresourceHandler>> =
+                match (info.resource.as_str(), sub.as_str()) {
+                    ("pods", "binding") => Some(Arc::new(registry::core::pod::Binding {
+                        registry: reg.clone(),
+                    })),
+                    ("namespaces", "finalize") => {
+                        Some(Arc::new(registry::core::namespace::Finalize {
+                            registry: reg.clone(),
+                        }))
+                    }
+                    (_, "scale") => Some(Arc::new(registry::apps::scale::Scale {
+                        registry: reg.clone(),
+                    })),
+                    _ => None,
+                };
             if let Some(h) = handler {
                 subs.insert(sub.clone(), h);
             }
         }
         by_resource.insert(info.resource.clone(), reg.clone());
         resources.insert(
-            (info.gvk.group.clone(), info.gvk.version.clone(), info.resource.clone()),
-            Arc::new(ApiResource { registry: reg, subresources: subs }),
+            (
+                info.gvk.group.clone(),
+                info.gvk.version.clone(),
+                info.resource.clone(),
+            ),
+            Arc::new(ApiResource {
+                registry: reg,
+                subresources: subs,
+            }),
         );
     }
     let namespaces = by_resource["namespaces"].clone();
@@ -117,27 +136,59 @@ pub fn build_api(backend: Arc<dyn Backend>, cfg: &Config) -> Result<(Arc<ApiServ
 }
 
 /// Runs the apiserver until `shutdown` resolves.
-pub async fn run(cfg: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+pub async fn run(
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
     let backend = storage::open(&cfg).await?;
     let (api, regs) = build_api(backend.clone(), &cfg)?;
     let tls = config::serving_tls(&cfg)?;
     let bootstrapped = Arc::new(AtomicBool::new(false));
     let caches_synced = Arc::new(AtomicBool::new(!cfg.watch_cache));
-    let storage_check: Arc<dyn apiserver::server::healthz::Check> = Arc::new(health::StorageCheck { backend: backend.clone(), name: "etcd".into() });
+    let storage_check: Arc<dyn apiserver::server::healthz::Check> =
+        Arc::new(health::StorageCheck {
+            backend: backend.clone(),
+            name: "etcd".into(),
+        });
     let health = Health {
-        livez: vec![Arc::new(Ping), Arc::new(health::LogCheck), storage_check.clone()],
+        livez: vec![
+            Arc::new(Ping),
+            Arc::new(health::LogCheck),
+            storage_check.clone(),
+        ],
         readyz: vec![
             Arc::new(Ping),
             Arc::new(health::LogCheck),
             storage_check,
-            Arc::new(Flag { name: "informer-sync".into(), done: caches_synced.clone() }),
-            Arc::new(Flag { name: "poststarthook/bootstrap-controller".into(), done: bootstrapped.clone() }),
+            Arc::new(Flag {
+                name: "informer-sync".into(),
+                done: caches_synced.clone(),
+            }),
+            Arc::new(Flag {
+                name: "poststarthook/bootstrap-controller".into(),
+                done: bootstrapped.clone(),
+            }),
         ],
     };
     let advertise = format!("{}:{}", cfg.advertise_ip(), cfg.secure_port);
-    let server = Arc::new(Server { api: api.clone(), health, advertise });
-    tokio::spawn(bootstrap::run(regs.by_resource.clone(), cfg.clone(), bootstrapped, caches_synced));
-    tokio::spawn(storage::compaction_loop(backend.clone(), cfg.etcd_compaction_interval));
+    let server = Arc::new(Server {
+        api: api.clone(),
+        health,
+        advertise,
+    });
+    tokio::spawn(bootstrap::run(
+        regs.by_resource.clone(),
+        cfg.clone(),
+        bootstrapped,
+        caches_synced,
+    ));
+    tokio::spawn(storage::compaction_loop(
+        backend.clone(),
+        cfg.etcd_compaction_interval,
+    ));
     let addr = std::net::SocketAddr::new(cfg.bind_address, cfg.secure_port);
-    server.run(addr, tls, shutdown).await.map_err(|e| format!("serving on {addr}: {e}"))
+    server
+        .run(addr, tls, shutdown)
+        .await
+        .map_err(|e| format!("serving on {addr}: {e}"))
 }

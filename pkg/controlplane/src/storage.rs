@@ -12,14 +12,21 @@ pub async fn open(cfg: &Config) -> Result<Arc<dyn Backend>, String> {
     if cfg.etcd_servers.is_empty() {
         tracing::info!(dir = %cfg.data_dir.display(), "using the embedded store");
         let dir = cfg.data_dir.clone();
-        let b = tokio::task::spawn_blocking(move || EmbeddedBackend::open(&dir)).await.map_err(|e| e.to_string())?;
-        return b.map(|b| Arc::new(b) as Arc<dyn Backend>).map_err(|e| format!("opening embedded store: {e}"));
+        let b = tokio::task::spawn_blocking(move || EmbeddedBackend::open(&dir))
+            .await
+            .map_err(|e| e.to_string())?;
+        return b
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            .map_err(|e| format!("opening embedded store: {e}"));
     }
     tracing::info!(servers = ?cfg.etcd_servers, "using etcd");
-    let b = tokio::time::timeout(Duration::from_secs(30), EtcdBackend::connect(&cfg.etcd_servers))
-        .await
-        .map_err(|_| format!("timed out connecting to etcd at {:?}", cfg.etcd_servers))?
-        .map_err(|e| format!("connecting to etcd: {e}"))?;
+    let b = tokio::time::timeout(
+        Duration::from_secs(30),
+        EtcdBackend::connect(&cfg.etcd_servers),
+    )
+    .await
+    .map_err(|_| format!("timed out connecting to etcd at {:?}", cfg.etcd_servers))?
+    .map_err(|e| format!("connecting to etcd: {e}"))?;
     Ok(Arc::new(b))
 }
 

@@ -80,19 +80,37 @@ fn path_string(p: &serde_ignored::Path<'_>) -> String {
         Path::Seq { parent, index } => format!("{}[{index}]", path_string(parent)),
         Path::Map { parent, key } => {
             let base = path_string(parent);
-            if base.is_empty() { key.to_string() } else { format!("{base}.{key}") }
+            if base.is_empty() {
+                key.to_string()
+            } else {
+                format!("{base}.{key}")
+            }
         }
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => path_string(parent),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => path_string(parent),
     }
 }
 
 /// Typed decode of a JSON object, collecting the paths of ignored (unknown) fields.
-pub fn from_value<K: DeserializeOwned>(v: &Value, kind: &str, version: &str) -> Result<(K, Vec<String>), StatusError> {
+pub fn from_value<K: DeserializeOwned>(
+    v: &Value,
+    kind: &str,
+    version: &str,
+) -> Result<(K, Vec<String>), StatusError> {
     let mut unknown = Vec::new();
     let out: Result<K, _> = serde_ignored::deserialize(v, |p| unknown.push(path_string(&p)));
     match out {
-        Ok(k) => Ok((k, unknown.into_iter().filter(|p| p != "apiVersion" && p != "kind").collect())),
-        Err(e) => Err(StatusError::bad_request(format!("{kind} in version {version:?} cannot be handled as a {kind}: {e}"))),
+        Ok(k) => Ok((
+            k,
+            unknown
+                .into_iter()
+                .filter(|p| p != "apiVersion" && p != "kind")
+                .collect(),
+        )),
+        Err(e) => Err(StatusError::bad_request(format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: {e}"
+        ))),
     }
 }
 
@@ -139,7 +157,11 @@ where
     fn validate(&self, obj: &Value) -> Vec<Cause> {
         match self.parse(obj) {
             Some(k) => (self.validate)(&k),
-            None => vec![Cause::invalid("", &Value::Null, "object does not match its schema")],
+            None => vec![Cause::invalid(
+                "",
+                &Value::Null,
+                "object does not match its schema",
+            )],
         }
     }
 
@@ -150,7 +172,11 @@ where
                 c.extend((self.validate_update)(&n, &o));
                 c
             }
-            _ => vec![Cause::invalid("", &Value::Null, "object does not match its schema")],
+            _ => vec![Cause::invalid(
+                "",
+                &Value::Null,
+                "object does not match its schema",
+            )],
         }
     }
 
@@ -163,7 +189,8 @@ where
     }
 
     fn supports_field(&self, field: &str) -> bool {
-        matches!(field, "metadata.name" | "metadata.namespace") || self.supported_fields.contains(&field)
+        matches!(field, "metadata.name" | "metadata.namespace")
+            || self.supported_fields.contains(&field)
     }
 
     fn tracks_generation(&self) -> bool {
@@ -222,7 +249,14 @@ where
 }
 
 /// Builds a `ResourceInfo`.
-pub fn info(group: &str, version: &str, kind: &str, resource: &str, namespaced: bool, storage_path: &str) -> ResourceInfo {
+pub fn info(
+    group: &str,
+    version: &str,
+    kind: &str,
+    resource: &str,
+    namespaced: bool,
+    storage_path: &str,
+) -> ResourceInfo {
     ResourceInfo {
         gvk: apimachinery::GroupVersionKind::new(group, version, kind),
         resource: resource.into(),
@@ -236,12 +270,25 @@ pub fn info(group: &str, version: &str, kind: &str, resource: &str, namespaced: 
 }
 
 /// Common printer column shapes.
-pub fn col(name: &'static str, type_: &'static str, description: &'static str, priority: i32) -> Column {
-    Column { name, type_, format: "", description, priority }
+pub fn col(
+    name: &'static str,
+    type_: &'static str,
+    description: &'static str,
+    priority: i32,
+) -> Column {
+    Column {
+        name,
+        type_,
+        format: "",
+        description,
+        priority,
+    }
 }
 
 pub fn age_cell(obj: &Value) -> Value {
-    Value::from(apiserver::endpoints::table::age(obj["metadata"]["creationTimestamp"].as_str()))
+    Value::from(apiserver::endpoints::table::age(
+        obj["metadata"]["creationTimestamp"].as_str(),
+    ))
 }
 
 /// `field: Invalid value: ...: field is immutable` when a field changed.

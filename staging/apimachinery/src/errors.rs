@@ -24,21 +24,37 @@ impl Cause {
     }
 
     pub fn required(field: &str, detail: &str) -> Self {
-        let message = if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") };
-        Self { reason: "FieldValueRequired".into(), message, field: field.into() }
+        let message = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
+        Self {
+            reason: "FieldValueRequired".into(),
+            message,
+            field: field.into(),
+        }
     }
 
     pub fn not_supported(field: &str, value: &Value, supported: &[&str]) -> Self {
         let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
         Self {
             reason: "FieldValueNotSupported".into(),
-            message: format!("Unsupported value: {}: supported values: {}", render_value(value), list.join(", ")),
+            message: format!(
+                "Unsupported value: {}: supported values: {}",
+                render_value(value),
+                list.join(", ")
+            ),
             field: field.into(),
         }
     }
 
     pub fn forbidden(field: &str, detail: &str) -> Self {
-        Self { reason: "FieldValueForbidden".into(), message: format!("Forbidden: {detail}"), field: field.into() }
+        Self {
+            reason: "FieldValueForbidden".into(),
+            message: format!("Forbidden: {detail}"),
+            field: field.into(),
+        }
     }
 
     pub fn duplicate(field: &str, value: &Value) -> Self {
@@ -59,7 +75,11 @@ impl Cause {
 
     /// The whole cause as upstream prints it inside an aggregate message.
     pub fn full_message(&self) -> String {
-        if self.field.is_empty() { self.message.clone() } else { format!("{}: {}", self.field, self.message) }
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
     }
 }
 
@@ -84,7 +104,12 @@ pub struct StatusError {
 
 impl StatusError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        Self { code, reason: reason.into(), message: message.into(), details: None }
+        Self {
+            code,
+            reason: reason.into(),
+            message: message.into(),
+            details: None,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -101,27 +126,45 @@ impl StatusError {
     }
 
     pub fn not_found(gr: &GroupResource, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{gr} \"{name}\" not found")).with_details(Self::resource_details(gr, name))
+        Self::new(404, "NotFound", format!("{gr} \"{name}\" not found"))
+            .with_details(Self::resource_details(gr, name))
     }
 
     /// 404 for a URL that names nothing the server serves.
     pub fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub fn already_exists(gr: &GroupResource, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{gr} \"{name}\" already exists"))
-            .with_details(Self::resource_details(gr, name))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{gr} \"{name}\" already exists"),
+        )
+        .with_details(Self::resource_details(gr, name))
     }
 
     pub fn conflict(gr: &GroupResource, name: &str, detail: &str) -> Self {
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {gr} \"{name}\": {detail}"))
-            .with_details(Self::resource_details(gr, name))
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {gr} \"{name}\": {detail}"),
+        )
+        .with_details(Self::resource_details(gr, name))
     }
 
     /// The optimistic-concurrency conflict of a stale `resourceVersion`.
     pub fn stale(gr: &GroupResource, name: &str) -> Self {
-        Self::conflict(gr, name, "the object has been modified; please apply your changes to the latest version and try again")
+        Self::conflict(
+            gr,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
     }
 
     /// 422 with one cause per field, message formatted like upstream's `NewInvalid`.
@@ -133,8 +176,10 @@ impl StatusError {
                 format!("{kind} \"{name}\" is invalid: [{}]", parts.join(", "))
             }
         };
-        let causes: Vec<Value> =
-            causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect();
+        let causes: Vec<Value> = causes
+            .iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
         let mut details = json!({ "name": name, "kind": kind, "causes": causes });
         if !group.is_empty() {
             details["group"] = json!(group);
@@ -147,8 +192,12 @@ impl StatusError {
     }
 
     pub fn method_not_supported(gr: &GroupResource, action: &str) -> Self {
-        Self::new(405, "MethodNotAllowed", format!("{action} is not supported on resources of kind \"{gr}\""))
-            .with_details(json!({"group": gr.group, "kind": gr.resource}))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("{action} is not supported on resources of kind \"{gr}\""),
+        )
+        .with_details(json!({"group": gr.group, "kind": gr.resource}))
     }
 
     /// 410 Gone, reason `Expired` (a compacted resourceVersion or continue token).
@@ -157,20 +206,39 @@ impl StatusError {
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type:?})"
+            ),
+        )
     }
 
     pub fn not_acceptable(accepted: &str) -> Self {
-        Self::new(406, "NotAcceptable", format!("only the following media types are accepted: {accepted}"))
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {accepted}"),
+        )
     }
 
     pub fn forbidden(gr: &GroupResource, name: &str, detail: &str) -> Self {
-        let what = if name.is_empty() { gr.to_string() } else { format!("{gr} \"{name}\"") };
-        Self::new(403, "Forbidden", format!("{what} is forbidden: {detail}")).with_details(Self::resource_details(gr, name))
+        let what = if name.is_empty() {
+            gr.to_string()
+        } else {
+            format!("{gr} \"{name}\"")
+        };
+        Self::new(403, "Forbidden", format!("{what} is forbidden: {detail}"))
+            .with_details(Self::resource_details(gr, name))
     }
 
     pub fn timeout(message: impl Into<String>, retry_after: u64) -> Self {
@@ -178,12 +246,20 @@ impl StatusError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     pub fn too_many_requests(retry_after: u64) -> Self {
-        Self::new(429, "TooManyRequests", "Too many requests, please try again later.")
-            .with_details(json!({"retryAfterSeconds": retry_after}))
+        Self::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        )
+        .with_details(json!({"retryAfterSeconds": retry_after}))
     }
 
     pub fn service_unavailable(message: impl Into<String>) -> Self {
@@ -233,9 +309,15 @@ mod tests {
             "",
             "Pod",
             "x",
-            vec![Cause::required("spec.containers", ""), Cause::invalid("metadata.name", &json!("X"), "bad")],
+            vec![
+                Cause::required("spec.containers", ""),
+                Cause::invalid("metadata.name", &json!("X"), "bad"),
+            ],
         );
-        assert_eq!(e.message, "Pod \"x\" is invalid: [spec.containers: Required value, metadata.name: Invalid value: \"X\": bad]");
+        assert_eq!(
+            e.message,
+            "Pod \"x\" is invalid: [spec.containers: Required value, metadata.name: Invalid value: \"X\": bad]"
+        );
         assert_eq!(e.code, 422);
     }
 }

@@ -34,9 +34,15 @@ impl FieldSelector {
             } else if let Some(i) = find_unescaped(&term, "=") {
                 (&term[..i], &term[i + 1..], false)
             } else {
-                return Err(format!("invalid selector: '{s}'; can't understand '{term}'"));
+                return Err(format!(
+                    "invalid selector: '{s}'; can't understand '{term}'"
+                ));
             };
-            requirements.push(FieldRequirement { field: unescape(field), value: unescape(value), negate });
+            requirements.push(FieldRequirement {
+                field: unescape(field),
+                value: unescape(value),
+                negate,
+            });
         }
         Ok(Self { requirements })
     }
@@ -60,7 +66,10 @@ impl FieldSelector {
 
     /// The value an equality requirement pins a field to (used to narrow a list by key).
     pub fn exact(&self, field: &str) -> Option<&str> {
-        self.requirements.iter().find(|r| r.field == field && !r.negate).map(|r| r.value.as_str())
+        self.requirements
+            .iter()
+            .find(|r| r.field == field && !r.negate)
+            .map(|r| r.value.as_str())
     }
 }
 
@@ -119,12 +128,23 @@ mod tests {
 
     #[test]
     fn parse_and_match() {
-        let f: BTreeMap<String, String> =
-            [("metadata.name", "a,b"), ("spec.nodeName", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        assert!(FieldSelector::parse(r"metadata.name=a\,b").unwrap().matches(&f));
+        let f: BTreeMap<String, String> = [("metadata.name", "a,b"), ("spec.nodeName", "")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(
+            FieldSelector::parse(r"metadata.name=a\,b")
+                .unwrap()
+                .matches(&f)
+        );
         assert!(FieldSelector::parse("spec.nodeName=").unwrap().matches(&f));
         assert!(!FieldSelector::parse("spec.nodeName!=").unwrap().matches(&f));
-        assert!(FieldSelector::parse("metadata.name==x").unwrap().exact("metadata.name") == Some("x"));
+        assert!(
+            FieldSelector::parse("metadata.name==x")
+                .unwrap()
+                .exact("metadata.name")
+                == Some("x")
+        );
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

@@ -32,10 +32,17 @@ impl Requirement {
             Op::Exists => v.is_some(),
             Op::DoesNotExist => v.is_none(),
             Op::GreaterThan | Op::LessThan => {
-                let (Some(v), Some(bound)) = (v.and_then(|v| v.parse::<i64>().ok()), self.values.first().and_then(|b| b.parse::<i64>().ok())) else {
+                let (Some(v), Some(bound)) = (
+                    v.and_then(|v| v.parse::<i64>().ok()),
+                    self.values.first().and_then(|b| b.parse::<i64>().ok()),
+                ) else {
                     return false;
                 };
-                if self.op == Op::GreaterThan { v > bound } else { v < bound }
+                if self.op == Op::GreaterThan {
+                    v > bound
+                } else {
+                    v < bound
+                }
             }
         }
     }
@@ -72,13 +79,21 @@ impl Selector {
             }
             requirements.push(parse_requirement(part)?);
         }
-        Ok(Self { requirements, nothing: false })
+        Ok(Self {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// Converts a `metav1.LabelSelector` JSON object. `None` (no selector) selects nothing
     /// as upstream's `LabelSelectorAsSelector(nil)`; an empty object selects everything.
     pub fn from_label_selector(sel: Option<&Value>) -> Result<Self, String> {
-        let Some(sel) = sel else { return Ok(Self { requirements: vec![], nothing: true }) };
+        let Some(sel) = sel else {
+            return Ok(Self {
+                requirements: vec![],
+                nothing: true,
+            });
+        };
         let mut requirements = Vec::new();
         if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in m {
@@ -89,14 +104,31 @@ impl Selector {
                 });
             }
         }
-        for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+        for e in sel
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let values: Vec<String> = e
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default();
-            let op = match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
+            let op = match e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
                 "In" => Op::In,
                 "NotIn" => Op::NotIn,
                 "Exists" => Op::Exists,
@@ -105,7 +137,10 @@ impl Selector {
             };
             requirements.push(Requirement { key, op, values });
         }
-        Ok(Self { requirements, nothing: false })
+        Ok(Self {
+            requirements,
+            nothing: false,
+        })
     }
 }
 
@@ -130,16 +165,32 @@ fn split_top_level(s: &str) -> Vec<&str> {
 
 fn parse_requirement(part: &str) -> Result<Requirement, String> {
     if let Some(key) = part.strip_prefix('!') {
-        return Ok(Requirement { key: checked_key(key.trim())?, op: Op::DoesNotExist, values: vec![] });
+        return Ok(Requirement {
+            key: checked_key(key.trim())?,
+            op: Op::DoesNotExist,
+            values: vec![],
+        });
     }
-    for (token, op) in [("!=", Op::NotEquals), ("==", Op::Equals), ("=", Op::Equals), (">", Op::GreaterThan), ("<", Op::LessThan)] {
+    for (token, op) in [
+        ("!=", Op::NotEquals),
+        ("==", Op::Equals),
+        ("=", Op::Equals),
+        (">", Op::GreaterThan),
+        ("<", Op::LessThan),
+    ] {
         if let Some((k, v)) = part.split_once(token) {
             let value = v.trim().to_string();
             if matches!(op, Op::GreaterThan | Op::LessThan) && value.parse::<i64>().is_err() {
-                return Err(format!("for 'Gt', 'Lt' operators, the value must be an integer: {value:?}"));
+                return Err(format!(
+                    "for 'Gt', 'Lt' operators, the value must be an integer: {value:?}"
+                ));
             }
             check_value(&value)?;
-            return Ok(Requirement { key: checked_key(k.trim())?, op, values: vec![value] });
+            return Ok(Requirement {
+                key: checked_key(k.trim())?,
+                op,
+                values: vec![value],
+            });
         }
     }
     let words: Vec<&str> = part.splitn(2, char::is_whitespace).collect();
@@ -152,26 +203,54 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
                     .strip_prefix('(')
                     .and_then(|s| s.strip_suffix(')'))
                     .ok_or_else(|| format!("found '{set}', expected: '('"))?;
-                let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+                let values: Vec<String> = inner
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+                    .collect();
                 for v in &values {
                     check_value(v)?;
                 }
-                return Ok(Requirement { key: checked_key(words[0])?, op, values });
+                return Ok(Requirement {
+                    key: checked_key(words[0])?,
+                    op,
+                    values,
+                });
             }
         }
-        return Err(format!("unable to parse requirement: found '{rest}', expected: in, notin, =, ==, !=, gt, lt"));
+        return Err(format!(
+            "unable to parse requirement: found '{rest}', expected: in, notin, =, ==, !=, gt, lt"
+        ));
     }
-    Ok(Requirement { key: checked_key(part)?, op: Op::Exists, values: vec![] })
+    Ok(Requirement {
+        key: checked_key(part)?,
+        op: Op::Exists,
+        values: vec![],
+    })
 }
 
 fn checked_key(k: &str) -> Result<String, String> {
     let errs = crate::validation::qualified_name(k);
-    if errs.is_empty() { Ok(k.to_string()) } else { Err(format!("unable to parse requirement: invalid label key {k:?}: {}", errs.join("; "))) }
+    if errs.is_empty() {
+        Ok(k.to_string())
+    } else {
+        Err(format!(
+            "unable to parse requirement: invalid label key {k:?}: {}",
+            errs.join("; ")
+        ))
+    }
 }
 
 fn check_value(v: &str) -> Result<(), String> {
     let errs = crate::validation::label_value(v);
-    if errs.is_empty() { Ok(()) } else { Err(format!("unable to parse requirement: invalid label value: {v:?}: {}", errs.join("; "))) }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "unable to parse requirement: invalid label value: {v:?}: {}",
+            errs.join("; ")
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -179,7 +258,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

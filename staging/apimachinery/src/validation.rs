@@ -20,7 +20,8 @@ fn is_label_chars(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && !b.iter().any(|c| c.is_ascii_uppercase())
 }
 
@@ -45,7 +46,11 @@ pub fn dns1035_label(s: &str) -> Vec<String> {
 /// Keys of ConfigMap and Secret data.
 pub fn config_map_key(s: &str) -> Vec<String> {
     let mut errs: Vec<String> = max_len(s, DNS1123_SUBDOMAIN_MAX).into_iter().collect();
-    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    {
         errs.push(CONFIG_MAP_KEY_MSG.to_string());
     }
     if s == "." || s == ".." {
@@ -70,7 +75,8 @@ fn is_qualified_name_part(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
 /// Label and annotation keys: `[prefix/]name`.
@@ -84,7 +90,11 @@ pub fn qualified_name(s: &str) -> Vec<String> {
         if p.is_empty() {
             errs.push("prefix part must be non-empty".to_string());
         } else {
-            errs.extend(dns1123_subdomain(p).into_iter().map(|e| format!("prefix part {e}")));
+            errs.extend(
+                dns1123_subdomain(p)
+                    .into_iter()
+                    .map(|e| format!("prefix part {e}")),
+            );
         }
         if name.contains('/') {
             errs.push(format!("a qualified name {QUALIFIED_NAME_MSG}"));

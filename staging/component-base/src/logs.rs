@@ -24,9 +24,14 @@ impl LoggingOptions {
             4 | 5 => "debug",
             _ => "trace",
         };
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=info,hyper=info,tower=info,rustls=info")));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!(
+                "{level},h2=info,hyper=info,tower=info,rustls=info"
+            ))
+        });
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
         if self.format == "json" {
             let _ = builder.json().flatten_event(true).try_init();
         } else {

@@ -30,14 +30,24 @@ impl TestApiServer {
             args.push(format!("--etcd-prefix=/registry-{port}"));
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut s = TestApiServer { child: None, dir, port, args, client: Client::new(port) };
+        let mut s = TestApiServer {
+            child: None,
+            dir,
+            port,
+            args,
+            client: Client::new(port),
+        };
         s.spawn().await;
         s.write_kubeconfig();
         s
     }
 
     async fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("apiserver.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("apiserver.log"))
+            .unwrap();
         let child = Command::new(crate::binary("kube-apiserver"))
             .args(&self.args)
             .stdout(Stdio::null())
@@ -47,13 +57,19 @@ impl TestApiServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.client.get("/readyz").await.status == 200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.client.get("/readyz").await.status == 200
+            {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("kube-apiserver exited with {status}: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "kube-apiserver not ready: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "kube-apiserver not ready: {}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -86,7 +102,9 @@ impl TestApiServer {
     /// Sends SIGTERM and waits for a clean exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(s)) = c.try_wait() {
@@ -103,15 +121,31 @@ impl TestApiServer {
     /// Runs the real kubectl against this server; returns (exit ok, stdout, stderr).
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         let mut cmd = Command::new("kubectl");
-        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display())).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         let mut child = cmd.spawn().expect("kubectl must be installed");
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// kubectl that must succeed; returns stdout.

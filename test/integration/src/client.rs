@@ -14,17 +14,36 @@ use std::sync::Arc;
 struct AcceptAny;
 
 impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
-    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -42,30 +61,54 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
 impl Client {
     pub fn new(port: u16) -> Self {
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny))
-            .with_no_client_auth();
-        Self { port, tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)) }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny))
+        .with_no_client_auth();
+        Self {
+            port,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
+        }
     }
 
     async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect");
-        let tls = self.tls.connect(ServerName::try_from("localhost").unwrap(), tcp).await.expect("TLS handshake");
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("HTTP handshake");
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        let tls = self
+            .tls
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .expect("TLS handshake");
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP handshake");
         tokio::spawn(conn);
         send
     }
 
-    pub async fn request(&self, method: &str, path: &str, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Reply {
         let mut send = self.connect().await;
         let req = Request::builder()
             .method(method)
@@ -79,21 +122,36 @@ impl Client {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.request("GET", path, "application/json", Bytes::new()).await
+        self.request("GET", path, "application/json", Bytes::new())
+            .await
     }
 
     pub async fn send_json(&self, method: &str, path: &str, v: &Value) -> Reply {
-        self.request(method, path, "application/json", serde_json::to_vec(v).unwrap()).await
+        self.request(
+            method,
+            path,
+            "application/json",
+            serde_json::to_vec(v).unwrap(),
+        )
+        .await
     }
 
     /// Opens a watch; yields each newline-delimited event.
     pub async fn watch(&self, path: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
         let mut send = self.connect().await;
-        let req = Request::builder().uri(path).header("host", "localhost").body(Full::new(Bytes::new())).unwrap();
+        let req = Request::builder()
+            .uri(path)
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
         let resp = send.send_request(req).await.expect("watch request");
         assert_eq!(resp.status().as_u16(), 200, "watch {path}");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -106,10 +164,10 @@ impl Client {
                     buf.extend_from_slice(&data);
                     while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = buf.drain(..=pos).collect();
-                        if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                            if tx.send(v).is_err() {
-                                return;
-                            }
+                        if let Ok(v) = serde_json::from_slice::<Value>(&line)
+                            && tx.send(v).is_err()
+                        {
+                            return;
                         }
                     }
                 }

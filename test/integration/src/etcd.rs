@@ -40,7 +40,11 @@ impl Etcd {
             assert!(Instant::now() < deadline, "etcd did not start listening");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Etcd { child, _dir: dir, endpoint }
+        Etcd {
+            child,
+            _dir: dir,
+            endpoint,
+        }
     }
 }
 

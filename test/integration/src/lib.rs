@@ -2,15 +2,19 @@
 //! kube-apiserver binary, an HTTPS client that trusts its serving certificate, and
 //! condition waits with deadlines.
 
+pub mod apiserver;
 pub mod client;
 pub mod etcd;
-pub mod apiserver;
 
 use std::time::{Duration, Instant};
 
 /// A free loopback TCP port (bound then released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `f` until it returns `Some`, failing the test after `timeout`.
@@ -24,7 +28,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -37,6 +44,10 @@ pub fn binary(name: &str) -> std::path::PathBuf {
         dir.pop();
     }
     let p = dir.join(name);
-    assert!(p.exists(), "{} not built; run `cargo build --bins` first", p.display());
+    assert!(
+        p.exists(),
+        "{} not built; run `cargo build --bins` first",
+        p.display()
+    );
     p
 }

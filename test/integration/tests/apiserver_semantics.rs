@@ -23,11 +23,17 @@ async fn create(c: &Client, name: &str) -> Value {
 }
 
 fn rv(v: &Value) -> String {
-    v["metadata"]["resourceVersion"].as_str().unwrap().to_string()
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Value {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("watch event in time").expect("watch open")
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("watch event in time")
+        .expect("watch open")
 }
 
 #[tokio::test]
@@ -43,29 +49,52 @@ async fn watch_resumes_with_exactly_the_missed_events() {
         assert_eq!(r.status, 200);
         cur = r.json();
     }
-    c.request("DELETE", &format!("{CM}/resume"), "application/json", "").await;
+    c.request("DELETE", &format!("{CM}/resume"), "application/json", "")
+        .await;
     let other = create(c, "unrelated").await;
-    let mut rx = c.watch(&format!("{CM}?watch=true&resourceVersion={start}&fieldSelector=metadata.name%3Dresume")).await;
+    let mut rx = c
+        .watch(&format!(
+            "{CM}?watch=true&resourceVersion={start}&fieldSelector=metadata.name%3Dresume"
+        ))
+        .await;
     let mut got = Vec::new();
     for _ in 0..4 {
         let e = next_event(&mut rx).await;
-        got.push((e["type"].as_str().unwrap().to_string(), e["object"]["data"]["n"].as_str().unwrap_or("").to_string()));
+        got.push((
+            e["type"].as_str().unwrap().to_string(),
+            e["object"]["data"]["n"].as_str().unwrap_or("").to_string(),
+        ));
     }
     assert_eq!(
         got,
-        vec![("MODIFIED".into(), "1".into()), ("MODIFIED".into(), "2".into()), ("MODIFIED".into(), "3".into()), ("DELETED".into(), "3".into())]
+        vec![
+            ("MODIFIED".into(), "1".into()),
+            ("MODIFIED".into(), "2".into()),
+            ("MODIFIED".into(), "3".into()),
+            ("DELETED".into(), "3".into())
+        ]
     );
     // Nothing else arrives for this name (the unrelated object is filtered out).
-    assert!(tokio::time::timeout(Duration::from_millis(500), rx.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .is_err()
+    );
     // A watch with bookmarks and initial events: ADDED for the state, then the end bookmark.
     let mut rx = c
         .watch(&format!("{CM}?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&resourceVersion={}", rv(&other)))
         .await;
     let e = next_event(&mut rx).await;
-    assert_eq!((e["type"].as_str(), e["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("unrelated")));
+    assert_eq!(
+        (e["type"].as_str(), e["object"]["metadata"]["name"].as_str()),
+        (Some("ADDED"), Some("unrelated"))
+    );
     let e = next_event(&mut rx).await;
     assert_eq!(e["type"], "BOOKMARK");
-    assert_eq!(e["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+    assert_eq!(
+        e["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
 }
 
 async fn expect_expired_watch(c: &Client, path: &str) {
@@ -80,37 +109,77 @@ async fn expect_expired_watch(c: &Client, path: &str) {
 async fn watch_from_compacted_revision_gets_410_then_relist_works() {
     let etcd = Etcd::start();
     // Without the watch cache, watches read etcd history directly; compaction runs every second.
-    let s = TestApiServer::start(Some(&etcd.endpoint), &["--watch-cache=false", "--etcd-compaction-interval=1s"]).await;
+    let s = TestApiServer::start(
+        Some(&etcd.endpoint),
+        &["--watch-cache=false", "--etcd-compaction-interval=1s"],
+    )
+    .await;
     let c = &s.client;
     let old = rv(&create(c, "compact-me").await);
     let mut cur = c.get(&format!("{CM}/compact-me")).await.json();
     // Keep writing until compaction has passed `old`: an exact read there is then 410.
-    wait_for("compaction past the old revision", Duration::from_secs(20), || {
-        let (c, mut obj, old) = (c.clone(), cur.clone(), old.clone());
-        async move {
-            obj["metadata"].as_object_mut().unwrap().remove("resourceVersion");
-            // Each write must change something: identical updates are no-ops.
-            obj["data"]["n"] = json!(format!("{:?}", std::time::Instant::now()));
-            assert_eq!(c.send_json("PUT", &format!("{CM}/compact-me"), &obj).await.status, 200);
-            let r = c.get(&format!("{CM}?resourceVersion={old}&resourceVersionMatch=Exact")).await;
-            (r.status == 410).then_some(())
-        }
-    })
+    wait_for(
+        "compaction past the old revision",
+        Duration::from_secs(20),
+        || {
+            let (c, mut obj, old) = (c.clone(), cur.clone(), old.clone());
+            async move {
+                obj["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("resourceVersion");
+                // Each write must change something: identical updates are no-ops.
+                obj["data"]["n"] = json!(format!("{:?}", std::time::Instant::now()));
+                assert_eq!(
+                    c.send_json("PUT", &format!("{CM}/compact-me"), &obj)
+                        .await
+                        .status,
+                    200
+                );
+                let r = c
+                    .get(&format!(
+                        "{CM}?resourceVersion={old}&resourceVersionMatch=Exact"
+                    ))
+                    .await;
+                (r.status == 410).then_some(())
+            }
+        },
+    )
     .await;
     cur = c.get(&format!("{CM}/compact-me")).await.json();
     expect_expired_watch(c, &format!("{CM}?watch=1&resourceVersion={old}")).await;
     // An exact list at the compacted revision is 410 too.
-    let r = c.get(&format!("{CM}?resourceVersion={old}&resourceVersionMatch=Exact")).await;
+    let r = c
+        .get(&format!(
+            "{CM}?resourceVersion={old}&resourceVersionMatch=Exact"
+        ))
+        .await;
     assert_eq!(r.status, 410, "{}", String::from_utf8_lossy(&r.body));
     // Relist and watch from the list's revision: works, and sees the next change.
     let list = c.get(CM).await.json();
-    let list_rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
-    let mut rx = c.watch(&format!("{CM}?watch=1&resourceVersion={list_rv}")).await;
-    cur["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    let list_rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut rx = c
+        .watch(&format!("{CM}?watch=1&resourceVersion={list_rv}"))
+        .await;
+    cur["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
     cur["data"]["n"] = json!("after-relist");
-    assert_eq!(c.send_json("PUT", &format!("{CM}/compact-me"), &cur).await.status, 200);
+    assert_eq!(
+        c.send_json("PUT", &format!("{CM}/compact-me"), &cur)
+            .await
+            .status,
+        200
+    );
     let e = next_event(&mut rx).await;
-    assert_eq!((e["type"].as_str(), e["object"]["data"]["n"].as_str()), (Some("MODIFIED"), Some("after-relist")));
+    assert_eq!(
+        (e["type"].as_str(), e["object"]["data"]["n"].as_str()),
+        (Some("MODIFIED"), Some("after-relist"))
+    );
 }
 
 #[tokio::test]
@@ -129,7 +198,12 @@ async fn stale_update_conflicts_and_unconditional_update_wins() {
     let v1 = create(c, "stale").await;
     let mut fresh = v1.clone();
     fresh["data"]["n"] = json!("1");
-    assert_eq!(c.send_json("PUT", &format!("{CM}/stale"), &fresh).await.status, 200);
+    assert_eq!(
+        c.send_json("PUT", &format!("{CM}/stale"), &fresh)
+            .await
+            .status,
+        200
+    );
     let mut stale = v1.clone();
     stale["data"]["n"] = json!("stale");
     let r = c.send_json("PUT", &format!("{CM}/stale"), &stale).await;
@@ -137,13 +211,27 @@ async fn stale_update_conflicts_and_unconditional_update_wins() {
     let st = r.json();
     assert_eq!(st["reason"], "Conflict");
     assert_eq!(st["details"]["name"], "stale");
-    assert!(st["message"].as_str().unwrap().contains("the object has been modified"));
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap()
+            .contains("the object has been modified")
+    );
     // Precondition on delete.
-    let r = c.send_json("DELETE", &format!("{CM}/stale"), &json!({"preconditions": {"resourceVersion": rv(&v1)}})).await;
+    let r = c
+        .send_json(
+            "DELETE",
+            &format!("{CM}/stale"),
+            &json!({"preconditions": {"resourceVersion": rv(&v1)}}),
+        )
+        .await;
     assert_eq!(r.status, 409);
     // No-op updates do not move the resourceVersion.
     let cur = c.get(&format!("{CM}/stale")).await.json();
-    let again = c.send_json("PUT", &format!("{CM}/stale"), &cur).await.json();
+    let again = c
+        .send_json("PUT", &format!("{CM}/stale"), &cur)
+        .await
+        .json();
     assert_eq!(rv(&again), rv(&cur));
 }
 
@@ -156,7 +244,9 @@ async fn thousand_objects_page_exactly_once() {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
             for i in (w..1000).step_by(8) {
-                let r = c.send_json("POST", CM, &cm(&format!("page-{i:04}"), json!({}))).await;
+                let r = c
+                    .send_json("POST", CM, &cm(&format!("page-{i:04}"), json!({})))
+                    .await;
                 assert_eq!(r.status, 201);
             }
         }));
@@ -175,12 +265,17 @@ async fn thousand_objects_page_exactly_once() {
         let page = c.get(&path).await.json();
         pages += 1;
         for item in page["items"].as_array().unwrap() {
-            assert!(seen.insert(item["metadata"]["name"].as_str().unwrap().to_string()), "duplicate {}", item["metadata"]["name"]);
+            assert!(
+                seen.insert(item["metadata"]["name"].as_str().unwrap().to_string()),
+                "duplicate {}",
+                item["metadata"]["name"]
+            );
         }
         if pages == 1 {
             assert_eq!(page["metadata"]["remainingItemCount"], 900);
             // Writes between pages do not leak into the snapshot.
-            c.send_json("POST", CM, &cm("page-zz-late", json!({}))).await;
+            c.send_json("POST", CM, &cm("page-zz-late", json!({})))
+                .await;
         }
         match page["metadata"]["continue"].as_str() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -198,7 +293,14 @@ async fn durability(etcd: Option<&str>) {
     let mut s = TestApiServer::start(etcd, &[]).await;
     let mut acked = Vec::new();
     for i in 0..100 {
-        let r = s.client.send_json("POST", CM, &cm(&format!("durable-{i}"), json!({"i": i.to_string()}))).await;
+        let r = s
+            .client
+            .send_json(
+                "POST",
+                CM,
+                &cm(&format!("durable-{i}"), json!({"i": i.to_string()})),
+            )
+            .await;
         assert_eq!(r.status, 201);
         acked.push(r.json());
     }
@@ -214,9 +316,17 @@ async fn durability(etcd: Option<&str>) {
     }
     // Service IP allocations survive too: a new service never reuses an allocated IP.
     let svc = |n: &str| json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": n}, "spec": {"ports": [{"port": 80}]}});
-    let a = s.client.send_json("POST", "/api/v1/namespaces/default/services", &svc("a")).await.json();
+    let a = s
+        .client
+        .send_json("POST", "/api/v1/namespaces/default/services", &svc("a"))
+        .await
+        .json();
     s.kill9_and_restart().await;
-    let b = s.client.send_json("POST", "/api/v1/namespaces/default/services", &svc("b")).await.json();
+    let b = s
+        .client
+        .send_json("POST", "/api/v1/namespaces/default/services", &svc("b"))
+        .await
+        .json();
     assert_ne!(a["spec"]["clusterIP"], b["spec"]["clusterIP"]);
     assert_eq!(s.terminate(), Some(0), "SIGTERM exits cleanly");
 }
@@ -245,7 +355,11 @@ async fn fifty_concurrent_writers_lose_no_update() {
                 let mut cur = c.get(&format!("{CM}/counter")).await.json();
                 let n: i64 = cur["data"]["n"].as_str().unwrap().parse().unwrap();
                 cur["data"]["n"] = json!((n + 1).to_string());
-                match c.send_json("PUT", &format!("{CM}/counter"), &cur).await.status {
+                match c
+                    .send_json("PUT", &format!("{CM}/counter"), &cur)
+                    .await
+                    .status
+                {
                     200 => return conflicts,
                     409 => conflicts += 1,
                     other => panic!("unexpected {other}"),
@@ -268,39 +382,174 @@ async fn bad_input_gets_upstream_4xx_status() {
     let check = |r: &integration_tests::client::Reply, code: u16, reason: &str| {
         assert_eq!(r.status, code, "{}", String::from_utf8_lossy(&r.body));
         let st = r.json();
-        assert_eq!((st["kind"].as_str(), st["status"].as_str(), st["reason"].as_str(), st["code"].as_u64()), (Some("Status"), Some("Failure"), Some(reason), Some(code as u64)));
+        assert_eq!(
+            (
+                st["kind"].as_str(),
+                st["status"].as_str(),
+                st["reason"].as_str(),
+                st["code"].as_u64()
+            ),
+            (
+                Some("Status"),
+                Some("Failure"),
+                Some(reason),
+                Some(code as u64)
+            )
+        );
         st
     };
-    check(&c.request("POST", CM, "application/json", "{not json").await, 400, "BadRequest");
-    check(&c.request("POST", CM, "application/yaml", "a: [unclosed").await, 400, "BadRequest");
-    check(&c.request("POST", CM, "application/json", "[1,2]").await, 400, "BadRequest");
-    check(&c.send_json("POST", CM, &json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}})).await, 400, "BadRequest");
-    check(&c.send_json("POST", CM, &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}})).await, 400, "BadRequest");
-    check(&c.send_json("POST", CM, &json!({"metadata": {"name": "x"}, "data": {"k": 5}})).await, 400, "BadRequest");
-    let st = check(&c.send_json("POST", CM, &cm("Bad_Name", json!({}))).await, 422, "Invalid");
+    check(
+        &c.request("POST", CM, "application/json", "{not json").await,
+        400,
+        "BadRequest",
+    );
+    check(
+        &c.request("POST", CM, "application/yaml", "a: [unclosed")
+            .await,
+        400,
+        "BadRequest",
+    );
+    check(
+        &c.request("POST", CM, "application/json", "[1,2]").await,
+        400,
+        "BadRequest",
+    );
+    check(
+        &c.send_json(
+            "POST",
+            CM,
+            &json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+    check(
+        &c.send_json(
+            "POST",
+            CM,
+            &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}),
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+    check(
+        &c.send_json(
+            "POST",
+            CM,
+            &json!({"metadata": {"name": "x"}, "data": {"k": 5}}),
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+    let st = check(
+        &c.send_json("POST", CM, &cm("Bad_Name", json!({}))).await,
+        422,
+        "Invalid",
+    );
     assert_eq!(st["details"]["causes"][0]["field"], "metadata.name");
     assert_eq!(st["details"]["causes"][0]["reason"], "FieldValueInvalid");
     assert!(st["message"].as_str().unwrap().starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
-    check(&c.send_json("POST", CM, &json!({"metadata": {}})).await, 422, "Invalid");
+    check(
+        &c.send_json("POST", CM, &json!({"metadata": {}})).await,
+        422,
+        "Invalid",
+    );
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}});
-    let st = check(&c.send_json("POST", "/api/v1/namespaces/default/pods", &pod).await, 422, "Invalid");
-    assert_eq!(st["details"]["causes"][0]["field"], "spec.containers[0].image");
-    let big = format!("{{\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}", "a".repeat(3 * 1024 * 1024 + 10));
-    check(&c.request("POST", CM, "application/json", big).await, 413, "RequestEntityTooLarge");
-    check(&c.request("POST", CM, "application/vnd.kubernetes.protobuf", "k8s\0").await, 415, "UnsupportedMediaType");
-    check(&c.get("/api/v1/namespaces/default/widgets").await, 404, "NotFound");
-    check(&c.get("/apis/nope.example.com/v1/things").await, 404, "NotFound");
+    let st = check(
+        &c.send_json("POST", "/api/v1/namespaces/default/pods", &pod)
+            .await,
+        422,
+        "Invalid",
+    );
+    assert_eq!(
+        st["details"]["causes"][0]["field"],
+        "spec.containers[0].image"
+    );
+    let big = format!(
+        "{{\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}",
+        "a".repeat(3 * 1024 * 1024 + 10)
+    );
+    check(
+        &c.request("POST", CM, "application/json", big).await,
+        413,
+        "RequestEntityTooLarge",
+    );
+    check(
+        &c.request("POST", CM, "application/vnd.kubernetes.protobuf", "k8s\0")
+            .await,
+        415,
+        "UnsupportedMediaType",
+    );
+    check(
+        &c.get("/api/v1/namespaces/default/widgets").await,
+        404,
+        "NotFound",
+    );
+    check(
+        &c.get("/apis/nope.example.com/v1/things").await,
+        404,
+        "NotFound",
+    );
     let st = check(&c.get(&format!("{CM}/missing")).await, 404, "NotFound");
     assert_eq!(st["message"], "configmaps \"missing\" not found");
-    check(&c.get(&format!("{CM}?labelSelector=a%20in%20b")).await, 400, "BadRequest");
+    check(
+        &c.get(&format!("{CM}?labelSelector=a%20in%20b")).await,
+        400,
+        "BadRequest",
+    );
     check(&c.get(&format!("{CM}?limit=abc")).await, 400, "BadRequest");
-    check(&c.get(&format!("{CM}?resourceVersion=xyz")).await, 400, "BadRequest");
-    check(&c.send_json("POST", "/api/v1/namespaces/nowhere/configmaps", &cm("x", json!({}))).await, 404, "NotFound");
-    check(&c.request("PATCH", &format!("{CM}/missing"), "application/merge-patch+json", "{}").await, 404, "NotFound");
+    check(
+        &c.get(&format!("{CM}?resourceVersion=xyz")).await,
+        400,
+        "BadRequest",
+    );
+    check(
+        &c.send_json(
+            "POST",
+            "/api/v1/namespaces/nowhere/configmaps",
+            &cm("x", json!({})),
+        )
+        .await,
+        404,
+        "NotFound",
+    );
+    check(
+        &c.request(
+            "PATCH",
+            &format!("{CM}/missing"),
+            "application/merge-patch+json",
+            "{}",
+        )
+        .await,
+        404,
+        "NotFound",
+    );
     create(c, "patchme").await;
-    check(&c.request("PATCH", &format!("{CM}/patchme"), "application/json-patch+json", "{\"not\":\"a list\"}").await, 400, "BadRequest");
-    check(&c.request("PATCH", &format!("{CM}/patchme"), "text/plain", "{}").await, 415, "UnsupportedMediaType");
-    check(&c.send_json("POST", CM, &cm("patchme", json!({}))).await, 409, "AlreadyExists");
+    check(
+        &c.request(
+            "PATCH",
+            &format!("{CM}/patchme"),
+            "application/json-patch+json",
+            "{\"not\":\"a list\"}",
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+    check(
+        &c.request("PATCH", &format!("{CM}/patchme"), "text/plain", "{}")
+            .await,
+        415,
+        "UnsupportedMediaType",
+    );
+    check(
+        &c.send_json("POST", CM, &cm("patchme", json!({}))).await,
+        409,
+        "AlreadyExists",
+    );
     // The server is still healthy after all of it.
     assert_eq!(c.get("/readyz").await.status, 200);
     assert!(!s.log().contains("panic"), "{}", s.log());

@@ -56,41 +56,106 @@ data: {password: aHVudGVyMg==}
 async fn scenario(s: &TestApiServer) {
     // apply creates, a second apply changes nothing, a changed field is configured.
     let out = s.kubectl_ok(&["apply", "-f", "-"], Some(APP));
-    for line in ["namespace/demo created", "deployment.apps/web created", "service/web created", "configmap/cfg created", "secret/sec created"] {
+    for line in [
+        "namespace/demo created",
+        "deployment.apps/web created",
+        "service/web created",
+        "configmap/cfg created",
+        "secret/sec created",
+    ] {
         assert!(out.contains(line), "apply output lacks {line:?}:\n{out}");
     }
     let out = s.kubectl_ok(&["apply", "-f", "-"], Some(APP));
     assert_eq!(out.matches("unchanged").count(), 5, "second apply:\n{out}");
-    let out = s.kubectl_ok(&["apply", "-f", "-"], Some(&APP.replace("replicas: 2", "replicas: 4")));
+    let out = s.kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&APP.replace("replicas: 2", "replicas: 4")),
+    );
     assert!(out.contains("deployment.apps/web configured"), "{out}");
 
     // Server-side defaults and generation, through -o json.
-    let d: Value = serde_json::from_str(&s.kubectl_ok(&["get", "deployment", "web", "-n", "demo", "-o", "json"], None)).unwrap();
+    let d: Value = serde_json::from_str(&s.kubectl_ok(
+        &["get", "deployment", "web", "-n", "demo", "-o", "json"],
+        None,
+    ))
+    .unwrap();
     assert_eq!(d["spec"]["replicas"], 4);
     assert_eq!(d["metadata"]["generation"], 2);
     assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
     assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
-    let svc: Value = serde_json::from_str(&s.kubectl_ok(&["get", "svc", "web", "-n", "demo", "-o", "json"], None)).unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+    let svc: Value = serde_json::from_str(
+        &s.kubectl_ok(&["get", "svc", "web", "-n", "demo", "-o", "json"], None),
+    )
+    .unwrap();
     let ip = svc["spec"]["clusterIP"].as_str().unwrap();
     assert!(ip.starts_with("10.0.0."), "clusterIP {ip}");
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
 
     // Output formats and the printed table.
-    let yaml = s.kubectl_ok(&["get", "configmap", "cfg", "-n", "demo", "-o", "yaml"], None);
-    assert!(yaml.contains("name: cfg") && yaml.contains("a: \"1\""), "{yaml}");
-    assert_eq!(s.kubectl_ok(&["get", "secret", "-n", "demo", "-o", "name"], None).trim(), "secret/sec");
+    let yaml = s.kubectl_ok(
+        &["get", "configmap", "cfg", "-n", "demo", "-o", "yaml"],
+        None,
+    );
+    assert!(
+        yaml.contains("name: cfg") && yaml.contains("a: \"1\""),
+        "{yaml}"
+    );
+    assert_eq!(
+        s.kubectl_ok(&["get", "secret", "-n", "demo", "-o", "name"], None)
+            .trim(),
+        "secret/sec"
+    );
     let table = s.kubectl_ok(&["get", "deployments", "-n", "demo"], None);
-    assert!(table.starts_with("NAME") && table.contains("READY") && table.contains("web"), "{table}");
+    assert!(
+        table.starts_with("NAME") && table.contains("READY") && table.contains("web"),
+        "{table}"
+    );
     let svc_table = s.kubectl_ok(&["get", "services", "-A"], None);
-    assert!(svc_table.contains("kubernetes") && svc_table.contains("10.0.0.1") && svc_table.contains(ip), "{svc_table}");
+    assert!(
+        svc_table.contains("kubernetes")
+            && svc_table.contains("10.0.0.1")
+            && svc_table.contains(ip),
+        "{svc_table}"
+    );
 
     // Label and field selectors, all namespaces.
-    assert_eq!(s.kubectl_ok(&["get", "cm", "-A", "-l", "tier=config", "-o", "name"], None).trim(), "configmap/cfg");
-    assert_eq!(s.kubectl_ok(&["get", "cm", "-A", "-l", "tier!=config,tier", "-o", "name"], None).trim(), "");
-    let by_field = s.kubectl_ok(&["get", "svc", "-A", "--field-selector", "metadata.namespace=default", "-o", "name"], None);
+    assert_eq!(
+        s.kubectl_ok(
+            &["get", "cm", "-A", "-l", "tier=config", "-o", "name"],
+            None
+        )
+        .trim(),
+        "configmap/cfg"
+    );
+    assert_eq!(
+        s.kubectl_ok(
+            &["get", "cm", "-A", "-l", "tier!=config,tier", "-o", "name"],
+            None
+        )
+        .trim(),
+        ""
+    );
+    let by_field = s.kubectl_ok(
+        &[
+            "get",
+            "svc",
+            "-A",
+            "--field-selector",
+            "metadata.namespace=default",
+            "-o",
+            "name",
+        ],
+        None,
+    );
     assert_eq!(by_field.trim(), "service/kubernetes");
-    let (ok, _, err) = s.kubectl(&["get", "pods", "-A", "--field-selector", "spec.bogus=x"], None);
+    let (ok, _, err) = s.kubectl(
+        &["get", "pods", "-A", "--field-selector", "spec.bogus=x"],
+        None,
+    );
     assert!(!ok && err.contains("field label not supported"), "{err}");
 
     // get --watch sees a later change.
@@ -112,35 +177,109 @@ async fn scenario(s: &TestApiServer) {
             if n == 0 {
                 break;
             }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
-    wait_for("watch lists the existing configmap", Duration::from_secs(10), || {
-        let c = collected.clone();
-        async move { c.lock().unwrap().contains("configmap/cfg").then_some(()) }
-    })
+    wait_for(
+        "watch lists the existing configmap",
+        Duration::from_secs(10),
+        || {
+            let c = collected.clone();
+            async move { c.lock().unwrap().contains("configmap/cfg").then_some(()) }
+        },
+    )
     .await;
-    s.kubectl_ok(&["create", "-f", "-"], Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, namespace: demo}\n"));
-    wait_for("watch sees the new configmap", Duration::from_secs(10), || {
-        let c = collected.clone();
-        async move { c.lock().unwrap().contains("configmap/later").then_some(()) }
-    })
+    s.kubectl_ok(
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, namespace: demo}\n"),
+    );
+    wait_for(
+        "watch sees the new configmap",
+        Duration::from_secs(10),
+        || {
+            let c = collected.clone();
+            async move { c.lock().unwrap().contains("configmap/later").then_some(()) }
+        },
+    )
     .await;
     drop(watcher);
 
     // JSON patch and merge patch.
-    s.kubectl_ok(&["patch", "configmap", "cfg", "-n", "demo", "--type=merge", "-p", r#"{"data":{"b":"2"}}"#], None);
-    s.kubectl_ok(&["patch", "configmap", "cfg", "-n", "demo", "--type=json", "-p", r#"[{"op":"remove","path":"/data/a"}]"#], None);
-    let data = s.kubectl_ok(&["get", "configmap", "cfg", "-n", "demo", "-o", "jsonpath={.data}"], None);
+    s.kubectl_ok(
+        &[
+            "patch",
+            "configmap",
+            "cfg",
+            "-n",
+            "demo",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"b":"2"}}"#,
+        ],
+        None,
+    );
+    s.kubectl_ok(
+        &[
+            "patch",
+            "configmap",
+            "cfg",
+            "-n",
+            "demo",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/data/a"}]"#,
+        ],
+        None,
+    );
+    let data = s.kubectl_ok(
+        &[
+            "get",
+            "configmap",
+            "cfg",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.data}",
+        ],
+        None,
+    );
     assert_eq!(data, r#"{"b":"2"}"#);
     // Strategic merge patch through kubectl's own verbs.
-    s.kubectl_ok(&["scale", "deployment", "web", "-n", "demo", "--replicas=5"], None);
-    s.kubectl_ok(&["set", "image", "deployment/web", "-n", "demo", "web=busybox:1.37"], None);
-    s.kubectl_ok(&["label", "deployment", "web", "-n", "demo", "team=a"], None);
-    let d: Value = serde_json::from_str(&s.kubectl_ok(&["get", "deployment", "web", "-n", "demo", "-o", "json"], None)).unwrap();
+    s.kubectl_ok(
+        &["scale", "deployment", "web", "-n", "demo", "--replicas=5"],
+        None,
+    );
+    s.kubectl_ok(
+        &[
+            "set",
+            "image",
+            "deployment/web",
+            "-n",
+            "demo",
+            "web=busybox:1.37",
+        ],
+        None,
+    );
+    s.kubectl_ok(
+        &["label", "deployment", "web", "-n", "demo", "team=a"],
+        None,
+    );
+    let d: Value = serde_json::from_str(&s.kubectl_ok(
+        &["get", "deployment", "web", "-n", "demo", "-o", "json"],
+        None,
+    ))
+    .unwrap();
     assert_eq!(d["spec"]["replicas"], 5);
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "busybox:1.37");
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 80);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "busybox:1.37"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
     assert_eq!(d["metadata"]["labels"]["team"], "a");
 
     // Deletes: a namespaced object, then the namespace (Terminating until the namespace
@@ -151,12 +290,24 @@ async fn scenario(s: &TestApiServer) {
     assert!(!ok && err.contains("NotFound"), "{err}");
     s.kubectl_ok(&["delete", "svc", "web", "-n", "demo"], None);
     s.kubectl_ok(&["delete", "namespace", "demo", "--wait=false"], None);
-    let phase = s.kubectl_ok(&["get", "namespace", "demo", "-o", "jsonpath={.status.phase}"], None);
+    let phase = s.kubectl_ok(
+        &["get", "namespace", "demo", "-o", "jsonpath={.status.phase}"],
+        None,
+    );
     assert_eq!(phase, "Terminating");
-    let (ok, _, err) = s.kubectl(&["create", "-f", "-"], Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: demo}\n"));
-    assert!(!ok && err.contains("because it is being terminated"), "{err}");
+    let (ok, _, err) = s.kubectl(
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: demo}\n"),
+    );
+    assert!(
+        !ok && err.contains("because it is being terminated"),
+        "{err}"
+    );
     let (ok, _, err) = s.kubectl(&["delete", "namespace", "kube-system"], None);
-    assert!(!ok && err.contains("this namespace may not be deleted"), "{err}");
+    assert!(
+        !ok && err.contains("this namespace may not be deleted"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

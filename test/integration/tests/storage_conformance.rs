@@ -14,10 +14,16 @@ fn b(s: &str) -> Bytes {
 
 async fn crud_and_cas(s: Arc<dyn Backend>) {
     let r1 = s.create("/registry/pods/ns/a", b("1")).await.unwrap();
-    assert_eq!(s.create("/registry/pods/ns/a", b("x")).await, Err(StoreError::AlreadyExists));
+    assert_eq!(
+        s.create("/registry/pods/ns/a", b("x")).await,
+        Err(StoreError::AlreadyExists)
+    );
     let (kv, _) = s.get("/registry/pods/ns/a").await.unwrap();
     let kv = kv.unwrap();
-    assert_eq!((kv.value.as_ref(), kv.mod_revision, kv.create_revision), (b"1".as_ref(), r1, r1));
+    assert_eq!(
+        (kv.value.as_ref(), kv.mod_revision, kv.create_revision),
+        (b"1".as_ref(), r1, r1)
+    );
     let r2 = s.update("/registry/pods/ns/a", b("2"), r1).await.unwrap();
     assert!(r2 > r1);
     // A stale compare-and-swap loses and reports what is stored now.
@@ -25,21 +31,35 @@ async fn crud_and_cas(s: Arc<dyn Backend>) {
         Err(StoreError::Conflict(Some(cur))) => assert_eq!(cur.mod_revision, r2),
         other => panic!("expected conflict, got {other:?}"),
     }
-    assert_eq!(s.update("/registry/pods/ns/missing", b("x"), 1).await, Err(StoreError::NotFound));
-    assert!(matches!(s.delete("/registry/pods/ns/a", r1).await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        s.update("/registry/pods/ns/missing", b("x"), 1).await,
+        Err(StoreError::NotFound)
+    );
+    assert!(matches!(
+        s.delete("/registry/pods/ns/a", r1).await,
+        Err(StoreError::Conflict(_))
+    ));
     let (r3, prev) = s.delete("/registry/pods/ns/a", r2).await.unwrap();
     assert!(r3 > r2);
     assert_eq!(prev.value, b("2"));
     assert_eq!(s.get("/registry/pods/ns/a").await.unwrap().0, None);
-    assert_eq!(s.delete("/registry/pods/ns/a", 0).await, Err(StoreError::NotFound));
+    assert_eq!(
+        s.delete("/registry/pods/ns/a", 0).await,
+        Err(StoreError::NotFound)
+    );
 }
 
 async fn range_paging_and_history(s: Arc<dyn Backend>) {
     let mut last = 0;
     for i in 0..25 {
-        last = s.create(&format!("/registry/cm/ns/k{i:02}"), b(&i.to_string())).await.unwrap();
+        last = s
+            .create(&format!("/registry/cm/ns/k{i:02}"), b(&i.to_string()))
+            .await
+            .unwrap();
     }
-    s.create("/registry/cmx/other", b("not in prefix")).await.unwrap();
+    s.create("/registry/cmx/other", b("not in prefix"))
+        .await
+        .unwrap();
     assert_eq!(s.count("/registry/cm/").await.unwrap(), 25);
     let mut seen = Vec::new();
     let mut start = String::new();
@@ -52,7 +72,9 @@ async fn range_paging_and_history(s: Arc<dyn Backend>) {
         }
         start = format!("{}\0", page.kvs.last().unwrap().key);
         // Writes after the first page do not show up in later pages read at `last`.
-        s.create(&format!("/registry/cm/ns/new{}", seen.len()), b("late")).await.unwrap();
+        s.create(&format!("/registry/cm/ns/new{}", seen.len()), b("late"))
+            .await
+            .unwrap();
     }
     assert_eq!(seen.len(), 25);
     let mut sorted = seen.clone();
@@ -69,10 +91,19 @@ async fn range_paging_and_history(s: Arc<dyn Backend>) {
     assert_eq!(at_new.kvs[0].value, b("changed"));
     // After compaction history before the compacted revision is gone.
     s.compact(new_rev).await.unwrap();
-    assert!(matches!(s.range(k, "", 0, old_rev).await, Err(StoreError::Compacted { .. })));
+    assert!(matches!(
+        s.range(k, "", 0, old_rev).await,
+        Err(StoreError::Compacted { .. })
+    ));
     assert_watch_compacted(&s, "/registry/cm/", old_rev).await;
-    assert_eq!(s.range(k, "", 0, new_rev).await.unwrap().kvs[0].value, b("changed"));
-    assert!(matches!(s.range(k, "", 0, new_rev + 1000).await, Err(StoreError::FutureRevision(_))));
+    assert_eq!(
+        s.range(k, "", 0, new_rev).await.unwrap().kvs[0].value,
+        b("changed")
+    );
+    assert!(matches!(
+        s.range(k, "", 0, new_rev + 1000).await,
+        Err(StoreError::FutureRevision(_))
+    ));
 }
 
 /// A watch from a compacted revision fails, either at once or as its first stream item.
@@ -81,8 +112,14 @@ async fn assert_watch_compacted(s: &Arc<dyn Backend>, prefix: &str, rev: i64) {
         Err(StoreError::Compacted { .. }) => {}
         Err(e) => panic!("expected Compacted, got {e}"),
         Ok(mut rx) => {
-            let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
-            assert!(matches!(first, Err(StoreError::Compacted { .. })), "expected Compacted, got {first:?}");
+            let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(
+                matches!(first, Err(StoreError::Compacted { .. })),
+                "expected Compacted, got {first:?}"
+            );
         }
     }
 }
@@ -97,13 +134,24 @@ async fn watch_from_revision(s: Arc<dyn Backend>) {
     let (r4, _) = s.delete("/registry/w/a", r2).await.unwrap();
     let mut got = Vec::new();
     while got.len() < 3 {
-        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap().unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         got.extend(batch.events);
     }
-    let summary: Vec<(EventKind, &str, i64)> = got.iter().map(|e| (e.kind, e.kv.key.as_str(), e.kv.mod_revision)).collect();
+    let summary: Vec<(EventKind, &str, i64)> = got
+        .iter()
+        .map(|e| (e.kind, e.kv.key.as_str(), e.kv.mod_revision))
+        .collect();
     assert_eq!(
         summary,
-        vec![(EventKind::Put, "/registry/w/a", r2), (EventKind::Put, "/registry/w/b", r3), (EventKind::Delete, "/registry/w/a", r4)]
+        vec![
+            (EventKind::Put, "/registry/w/a", r2),
+            (EventKind::Put, "/registry/w/b", r3),
+            (EventKind::Delete, "/registry/w/a", r4)
+        ]
     );
     assert_eq!(got[0].prev.as_ref().unwrap().value, b("1"));
     assert_eq!(got[2].prev.as_ref().unwrap().value, b("2"));
@@ -112,7 +160,10 @@ async fn watch_from_revision(s: Arc<dyn Backend>) {
     let reached = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let batch = rx.recv().await.unwrap().unwrap();
-            assert!(batch.events.is_empty(), "no events expected outside the prefix");
+            assert!(
+                batch.events.is_empty(),
+                "no events expected outside the prefix"
+            );
             if batch.revision >= elsewhere {
                 return batch.revision;
             }
@@ -134,7 +185,10 @@ async fn concurrent_writers_lose_nothing(s: Arc<dyn Backend>) {
                 let (kv, _) = s.get(key).await.unwrap();
                 let kv = kv.unwrap();
                 let n: i64 = std::str::from_utf8(&kv.value).unwrap().parse().unwrap();
-                match s.update(key, b(&(n + 1).to_string()), kv.mod_revision).await {
+                match s
+                    .update(key, b(&(n + 1).to_string()), kv.mod_revision)
+                    .await
+                {
                     Ok(_) => return,
                     Err(StoreError::Conflict(_)) => continue,
                     Err(e) => panic!("{e}"),
@@ -165,7 +219,9 @@ async fn embedded_backend_conformance() {
 #[tokio::test]
 async fn etcd_backend_conformance() {
     let etcd = Etcd::start();
-    let backend = EtcdBackend::connect(std::slice::from_ref(&etcd.endpoint)).await.unwrap();
+    let backend = EtcdBackend::connect(std::slice::from_ref(&etcd.endpoint))
+        .await
+        .unwrap();
     suite(Arc::new(backend)).await;
 }
 

@@ -8,7 +8,14 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use serde_json::{Value, json};
 
 pub fn strategy() -> Typed<ReplicaSet> {
-    let mut i = info("apps", "v1", "ReplicaSet", "replicasets", true, "replicasets");
+    let mut i = info(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        true,
+        "replicasets",
+    );
     i.short_names = vec!["rs".into()];
     i.categories = vec!["all".into()];
     i.subresources = vec!["scale".into(), "status".into()];
@@ -22,7 +29,9 @@ pub fn strategy() -> Typed<ReplicaSet> {
         }
     };
     t.validate = |r: &ReplicaSet| {
-        let Some(spec) = &r.spec else { return vec![Cause::required("spec", "")] };
+        let Some(spec) = &r.spec else {
+            return vec![Cause::required("spec", "")];
+        };
         let mut c = Vec::new();
         match &spec.template {
             Some(tpl) => c.extend(validate_selector_and_template(&spec.selector, tpl, true)),
@@ -30,30 +39,65 @@ pub fn strategy() -> Typed<ReplicaSet> {
             None => {}
         }
         if spec.replicas.is_some_and(|r| r < 0) {
-            c.push(Cause::invalid("spec.replicas", &json!(spec.replicas), "must be greater than or equal to 0"));
+            c.push(Cause::invalid(
+                "spec.replicas",
+                &json!(spec.replicas),
+                "must be greater than or equal to 0",
+            ));
         }
         c
     };
     t.validate_update = |n, o| {
-        let sel = |r: &ReplicaSet| serde_json::to_value(r.spec.as_ref().map(|s| &s.selector)).unwrap_or_default();
-        immutable("spec.selector", &sel(n), &sel(o)).into_iter().collect()
+        let sel = |r: &ReplicaSet| {
+            serde_json::to_value(r.spec.as_ref().map(|s| &s.selector)).unwrap_or_default()
+        };
+        immutable("spec.selector", &sel(n), &sel(o))
+            .into_iter()
+            .collect()
     };
-    t.fields = |o| [("status.replicas".to_string(), o["status"]["replicas"].as_i64().unwrap_or(0).to_string())].into_iter().collect();
+    t.fields = |o| {
+        [(
+            "status.replicas".to_string(),
+            o["status"]["replicas"].as_i64().unwrap_or(0).to_string(),
+        )]
+        .into_iter()
+        .collect()
+    };
     t.supported_fields = &["status.replicas"];
     t.columns = Some(|| {
         vec![
             crate::typed::col("Desired", "integer", "Number of desired pods.", 0),
             crate::typed::col("Current", "integer", "Number of actual replicas.", 0),
-            crate::typed::col("Ready", "integer", "The number of ready replicas for this replica set.", 0),
+            crate::typed::col(
+                "Ready",
+                "integer",
+                "The number of ready replicas for this replica set.",
+                0,
+            ),
             crate::typed::col("Age", "string", "", 0),
-            crate::typed::col("Containers", "string", "Names of each container in the template.", 1),
-            crate::typed::col("Images", "string", "Images referenced by each container in the template.", 1),
+            crate::typed::col(
+                "Containers",
+                "string",
+                "Names of each container in the template.",
+                1,
+            ),
+            crate::typed::col(
+                "Images",
+                "string",
+                "Images referenced by each container in the template.",
+                1,
+            ),
             crate::typed::col("Selector", "string", "Label selector for pods.", 1),
         ]
     });
     t.row = |o| {
         let n = |v: &Value| json!(v.as_i64().unwrap_or(0));
-        let mut row = vec![n(&o["spec"]["replicas"]), n(&o["status"]["replicas"]), n(&o["status"]["readyReplicas"]), crate::typed::age_cell(o)];
+        let mut row = vec![
+            n(&o["spec"]["replicas"]),
+            n(&o["status"]["replicas"]),
+            n(&o["status"]["readyReplicas"]),
+            crate::typed::age_cell(o),
+        ];
         row.extend(workload_wide_cells(o));
         row
     };

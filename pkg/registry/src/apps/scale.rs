@@ -16,11 +16,20 @@ pub struct Scale {
 fn selector_string(sel: &Value) -> String {
     let mut parts: Vec<String> = sel["matchLabels"]
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
         .unwrap_or_default();
     for e in sel["matchExpressions"].as_array().into_iter().flatten() {
         let key = e["key"].as_str().unwrap_or_default();
-        let vals: Vec<&str> = e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let vals: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         parts.push(match e["operator"].as_str().unwrap_or_default() {
             "In" => format!("{key} in ({})", vals.join(",")),
             "NotIn" => format!("{key} notin ({})", vals.join(",")),
@@ -48,16 +57,36 @@ impl SubresourceHandler for Scale {
         Ok(to_scale(&self.registry.get(ns, name).await?))
     }
 
-    async fn update(&self, ns: Option<&str>, name: &str, body: Value, dry_run: bool) -> Result<Value, StatusError> {
+    async fn update(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        dry_run: bool,
+    ) -> Result<Value, StatusError> {
         let replicas = body["spec"]["replicas"].as_i64().unwrap_or(0);
         if replicas < 0 {
-            return Err(StatusError::invalid("autoscaling", "Scale", name, vec![Cause::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")]));
+            return Err(StatusError::invalid(
+                "autoscaling",
+                "Scale",
+                name,
+                vec![Cause::invalid(
+                    "spec.replicas",
+                    &json!(replicas),
+                    "must be greater than or equal to 0",
+                )],
+            ));
         }
-        let pinned_rv = body["metadata"]["resourceVersion"].as_str().filter(|s| !s.is_empty()).map(String::from);
+        let pinned_rv = body["metadata"]["resourceVersion"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(String::from);
         let (obj, _) = self
             .registry
             .guaranteed_update(ns, name, Part::Whole, dry_run, &mut |cur| {
-                let mut next = cur.cloned().ok_or_else(|| StatusError::not_found(&self.registry.strategy.info().group_resource(), name))?;
+                let mut next = cur.cloned().ok_or_else(|| {
+                    StatusError::not_found(&self.registry.strategy.info().group_resource(), name)
+                })?;
                 next["spec"]["replicas"] = json!(replicas);
                 match &pinned_rv {
                     Some(rv) => {

@@ -5,7 +5,14 @@ use k8s_openapi::api::core::v1::Endpoints;
 use serde_json::{Value, json};
 
 pub fn strategy() -> Typed<Endpoints> {
-    let mut i = info("", "v1", "Endpoints", "endpoints", true, "services/endpoints");
+    let mut i = info(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        true,
+        "services/endpoints",
+    );
     i.short_names = vec!["ep".into()];
     i.singular = "endpoints".into();
     let mut t = Typed::new(i);
@@ -18,7 +25,17 @@ pub fn strategy() -> Typed<Endpoints> {
             }
         }
     };
-    t.columns = Some(|| vec![crate::typed::col("Endpoints", "string", "Endpoints is the list of endpoints.", 0), crate::typed::col("Age", "string", "", 0)]);
+    t.columns = Some(|| {
+        vec![
+            crate::typed::col(
+                "Endpoints",
+                "string",
+                "Endpoints is the list of endpoints.",
+                0,
+            ),
+            crate::typed::col("Age", "string", "", 0),
+        ]
+    });
     t.row = |o| vec![json!(format_endpoints(o)), crate::typed::age_cell(o)];
     t
 }
@@ -27,7 +44,12 @@ pub fn strategy() -> Typed<Endpoints> {
 fn format_endpoints(o: &Value) -> String {
     let mut all = Vec::new();
     for s in o["subsets"].as_array().into_iter().flatten() {
-        let ports: Vec<i64> = s["ports"].as_array().into_iter().flatten().filter_map(|p| p["port"].as_i64()).collect();
+        let ports: Vec<i64> = s["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["port"].as_i64())
+            .collect();
         for a in s["addresses"].as_array().into_iter().flatten() {
             let ip = a["ip"].as_str().unwrap_or_default();
             if ports.is_empty() {

@@ -15,7 +15,11 @@ pub fn strategy() -> Typed<Event> {
         let ns = e.metadata.namespace.as_deref().unwrap_or_default();
         let obj_ns = e.involved_object.namespace.as_deref().unwrap_or_default();
         if !obj_ns.is_empty() && obj_ns != ns {
-            c.push(Cause::invalid("involvedObject.namespace", &json!(obj_ns), "does not match event.namespace"));
+            c.push(Cause::invalid(
+                "involvedObject.namespace",
+                &json!(obj_ns),
+                "does not match event.namespace",
+            ));
         }
         c
     };
@@ -63,12 +67,19 @@ pub fn strategy() -> Typed<Event> {
     });
     t.row = |o| {
         let io = &o["involvedObject"];
-        let last = o["lastTimestamp"].as_str().or(o["eventTime"].as_str()).or(o["metadata"]["creationTimestamp"].as_str());
+        let last = o["lastTimestamp"]
+            .as_str()
+            .or(o["eventTime"].as_str())
+            .or(o["metadata"]["creationTimestamp"].as_str());
         vec![
             json!(apiserver::endpoints::table::age(last)),
             o["type"].clone(),
             o["reason"].clone(),
-            json!(format!("{}/{}", io["kind"].as_str().unwrap_or_default().to_lowercase(), io["name"].as_str().unwrap_or_default())),
+            json!(format!(
+                "{}/{}",
+                io["kind"].as_str().unwrap_or_default().to_lowercase(),
+                io["name"].as_str().unwrap_or_default()
+            )),
             o["message"].clone(),
         ]
     };

@@ -25,7 +25,10 @@ pub fn strategy() -> Typed<Namespace> {
         // Upstream labels every namespace with its own name (for namespaceSelectors).
         let name = ns.metadata.name.clone().unwrap_or_default();
         if !name.is_empty() {
-            ns.metadata.labels.get_or_insert_with(Default::default).insert("kubernetes.io/metadata.name".into(), name);
+            ns.metadata
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert("kubernetes.io/metadata.name".into(), name);
         }
     };
     t.prepare_for_create = |o| {
@@ -36,13 +39,25 @@ pub fn strategy() -> Typed<Namespace> {
         new["spec"] = old["spec"].clone();
     };
     t.begin_delete = |o| {
-        let has_spec_finalizers = o["spec"]["finalizers"].as_array().is_some_and(|a| !a.is_empty());
+        let has_spec_finalizers = o["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
         if has_spec_finalizers {
             o["status"]["phase"] = json!("Terminating");
         }
         has_spec_finalizers
     };
-    t.fields = |o| [("status.phase".to_string(), o["status"]["phase"].as_str().unwrap_or_default().to_string())].into_iter().collect();
+    t.fields = |o| {
+        [(
+            "status.phase".to_string(),
+            o["status"]["phase"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )]
+        .into_iter()
+        .collect()
+    };
     t.supported_fields = &["status.phase", "name"];
     t.columns = Some(|| {
         vec![
@@ -62,19 +77,31 @@ pub struct Finalize {
 
 #[async_trait]
 impl SubresourceHandler for Finalize {
-    async fn update(&self, _ns: Option<&str>, name: &str, body: Value, dry_run: bool) -> Result<Value, StatusError> {
+    async fn update(
+        &self,
+        _ns: Option<&str>,
+        name: &str,
+        body: Value,
+        dry_run: bool,
+    ) -> Result<Value, StatusError> {
         let finalizers = body["spec"]["finalizers"].clone();
         let (obj, _) = self
             .registry
             .guaranteed_update(None, name, Part::Whole, dry_run, &mut |cur| {
                 let mut next = cur.cloned().unwrap_or_default();
-                next["spec"]["finalizers"] = if finalizers.is_null() { json!([]) } else { finalizers.clone() };
+                next["spec"]["finalizers"] = if finalizers.is_null() {
+                    json!([])
+                } else {
+                    finalizers.clone()
+                };
                 meta::meta_mut(&mut next).remove("resourceVersion");
                 Ok(next)
             })
             .await?;
         let done = meta::deletion_timestamp(&obj).is_some()
-            && obj["spec"]["finalizers"].as_array().is_none_or(|a| a.is_empty())
+            && obj["spec"]["finalizers"]
+                .as_array()
+                .is_none_or(|a| a.is_empty())
             && meta::finalizers(&obj).is_empty();
         if done && !dry_run {
             let opts = apiserver::registry::options::DeleteOptions::default();

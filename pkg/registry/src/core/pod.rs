@@ -36,10 +36,13 @@ fn default_probe(p: &mut Option<Probe>) {
 
 fn default_container(c: &mut Container) {
     if c.image_pull_policy.is_none() {
-        c.image_pull_policy = Some(default_pull_policy(c.image.as_deref().unwrap_or_default()).into());
+        c.image_pull_policy =
+            Some(default_pull_policy(c.image.as_deref().unwrap_or_default()).into());
     }
-    c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
-    c.termination_message_policy.get_or_insert_with(|| "File".into());
+    c.termination_message_path
+        .get_or_insert_with(|| "/dev/termination-log".into());
+    c.termination_message_policy
+        .get_or_insert_with(|| "File".into());
     c.resources.get_or_insert_with(Default::default);
     for p in c.ports.iter_mut().flatten() {
         p.protocol.get_or_insert_with(|| "TCP".into());
@@ -60,7 +63,8 @@ pub fn default_pod_spec(s: &mut PodSpec) {
     s.restart_policy.get_or_insert_with(|| "Always".into());
     s.termination_grace_period_seconds.get_or_insert(30);
     s.security_context.get_or_insert_with(Default::default);
-    s.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
+    s.scheduler_name
+        .get_or_insert_with(|| "default-scheduler".into());
     s.enable_service_links.get_or_insert(true);
     if s.host_network == Some(true) {
         for c in s.containers.iter_mut() {
@@ -71,7 +75,11 @@ pub fn default_pod_spec(s: &mut PodSpec) {
             }
         }
     }
-    for c in s.containers.iter_mut().chain(s.init_containers.iter_mut().flatten()) {
+    for c in s
+        .containers
+        .iter_mut()
+        .chain(s.init_containers.iter_mut().flatten())
+    {
         default_container(c);
     }
     for v in s.volumes.iter_mut().flatten() {
@@ -94,7 +102,12 @@ pub fn default_pod_spec(s: &mut PodSpec) {
 }
 
 fn qos_class(spec: &Value) -> &'static str {
-    let containers: Vec<&Value> = spec["containers"].as_array().into_iter().chain(spec["initContainers"].as_array()).flatten().collect();
+    let containers: Vec<&Value> = spec["containers"]
+        .as_array()
+        .into_iter()
+        .chain(spec["initContainers"].as_array())
+        .flatten()
+        .collect();
     let (mut any, mut guaranteed) = (false, true);
     for c in &containers {
         let req = c["resources"]["requests"].as_object();
@@ -119,7 +132,12 @@ fn qos_class(spec: &Value) -> &'static str {
     }
 }
 
-fn validate_containers(field: &str, list: &[Container], names: &mut Vec<String>, causes: &mut Vec<Cause>) {
+fn validate_containers(
+    field: &str,
+    list: &[Container],
+    names: &mut Vec<String>,
+    causes: &mut Vec<Cause>,
+) {
     for (i, c) in list.iter().enumerate() {
         let f = format!("{field}[{i}]");
         if c.name.is_empty() {
@@ -138,18 +156,30 @@ fn validate_containers(field: &str, list: &[Container], names: &mut Vec<String>,
         }
         for (j, p) in c.ports.iter().flatten().enumerate() {
             if !(1..=65535).contains(&p.container_port) {
-                causes.push(Cause::invalid(&format!("{f}.ports[{j}].containerPort"), &json!(p.container_port), "must be between 1 and 65535, inclusive"));
+                causes.push(Cause::invalid(
+                    &format!("{f}.ports[{j}].containerPort"),
+                    &json!(p.container_port),
+                    "must be between 1 and 65535, inclusive",
+                ));
             }
-            if let Some(proto) = &p.protocol {
-                if !matches!(proto.as_str(), "TCP" | "UDP" | "SCTP") {
-                    causes.push(Cause::not_supported(&format!("{f}.ports[{j}].protocol"), &json!(proto), &["SCTP", "TCP", "UDP"]));
-                }
+            if let Some(proto) = &p.protocol
+                && !matches!(proto.as_str(), "TCP" | "UDP" | "SCTP")
+            {
+                causes.push(Cause::not_supported(
+                    &format!("{f}.ports[{j}].protocol"),
+                    &json!(proto),
+                    &["SCTP", "TCP", "UDP"],
+                ));
             }
         }
-        if let Some(p) = &c.image_pull_policy {
-            if !matches!(p.as_str(), "Always" | "IfNotPresent" | "Never") {
-                causes.push(Cause::not_supported(&format!("{f}.imagePullPolicy"), &json!(p), &["Always", "IfNotPresent", "Never"]));
-            }
+        if let Some(p) = &c.image_pull_policy
+            && !matches!(p.as_str(), "Always" | "IfNotPresent" | "Never")
+        {
+            causes.push(Cause::not_supported(
+                &format!("{f}.imagePullPolicy"),
+                &json!(p),
+                &["Always", "IfNotPresent", "Never"],
+            ));
         }
     }
 }
@@ -160,25 +190,53 @@ pub fn validate_pod_spec(field: &str, s: &PodSpec) -> Vec<Cause> {
     if s.containers.is_empty() {
         causes.push(Cause::required(&format!("{field}.containers"), ""));
     }
-    validate_containers(&format!("{field}.containers"), &s.containers, &mut names, &mut causes);
-    validate_containers(&format!("{field}.initContainers"), s.init_containers.as_deref().unwrap_or_default(), &mut names, &mut causes);
-    if let Some(r) = &s.restart_policy {
-        if !matches!(r.as_str(), "Always" | "OnFailure" | "Never") {
-            causes.push(Cause::not_supported(&format!("{field}.restartPolicy"), &json!(r), &["Always", "Never", "OnFailure"]));
-        }
+    validate_containers(
+        &format!("{field}.containers"),
+        &s.containers,
+        &mut names,
+        &mut causes,
+    );
+    validate_containers(
+        &format!("{field}.initContainers"),
+        s.init_containers.as_deref().unwrap_or_default(),
+        &mut names,
+        &mut causes,
+    );
+    if let Some(r) = &s.restart_policy
+        && !matches!(r.as_str(), "Always" | "OnFailure" | "Never")
+    {
+        causes.push(Cause::not_supported(
+            &format!("{field}.restartPolicy"),
+            &json!(r),
+            &["Always", "Never", "OnFailure"],
+        ));
     }
-    if let Some(d) = &s.dns_policy {
-        if !matches!(d.as_str(), "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None") {
-            causes.push(Cause::not_supported(&format!("{field}.dnsPolicy"), &json!(d), &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"]));
-        }
+    if let Some(d) = &s.dns_policy
+        && !matches!(
+            d.as_str(),
+            "ClusterFirstWithHostNet" | "ClusterFirst" | "Default" | "None"
+        )
+    {
+        causes.push(Cause::not_supported(
+            &format!("{field}.dnsPolicy"),
+            &json!(d),
+            &["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"],
+        ));
     }
     let mut vols = Vec::new();
     for (i, v) in s.volumes.iter().flatten().enumerate() {
         for e in apimachinery::validation::dns1123_label(&v.name) {
-            causes.push(Cause::invalid(&format!("{field}.volumes[{i}].name"), &json!(v.name), &e));
+            causes.push(Cause::invalid(
+                &format!("{field}.volumes[{i}].name"),
+                &json!(v.name),
+                &e,
+            ));
         }
         if vols.contains(&v.name) {
-            causes.push(Cause::duplicate(&format!("{field}.volumes[{i}].name"), &json!(v.name)));
+            causes.push(Cause::duplicate(
+                &format!("{field}.volumes[{i}].name"),
+                &json!(v.name),
+            ));
         }
         vols.push(v.name.clone());
     }
@@ -193,10 +251,14 @@ pub fn validate_pod_spec(field: &str, s: &PodSpec) -> Vec<Cause> {
             }
         }
     }
-    if let Some(g) = s.termination_grace_period_seconds {
-        if g < 0 {
-            causes.push(Cause::invalid(&format!("{field}.terminationGracePeriodSeconds"), &json!(g), "must be greater than or equal to 0"));
-        }
+    if let Some(g) = s.termination_grace_period_seconds
+        && g < 0
+    {
+        causes.push(Cause::invalid(
+            &format!("{field}.terminationGracePeriodSeconds"),
+            &json!(g),
+            "must be greater than or equal to 0",
+        ));
     }
     causes
 }
@@ -205,7 +267,9 @@ pub fn validate_pod_spec(field: &str, s: &PodSpec) -> Vec<Cause> {
 const POD_UPDATE_FORBIDDEN: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 fn validate_pod_update(new: &Pod, old: &Pod) -> Vec<Cause> {
-    let (Some(ns), Some(os)) = (&new.spec, &old.spec) else { return Vec::new() };
+    let (Some(ns), Some(os)) = (&new.spec, &old.spec) else {
+        return Vec::new();
+    };
     let mut a = serde_json::to_value(ns).unwrap_or_default();
     let mut b = serde_json::to_value(os).unwrap_or_default();
     for v in [&mut a, &mut b] {
@@ -227,7 +291,10 @@ fn validate_pod_update(new: &Pod, old: &Pod) -> Vec<Cause> {
     let old_tol = os.tolerations.clone().unwrap_or_default();
     let new_tol = ns.tolerations.clone().unwrap_or_default();
     if old_tol.iter().any(|t| !new_tol.contains(t)) {
-        causes.push(Cause::forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds"));
+        causes.push(Cause::forbidden(
+            "spec.tolerations",
+            "existing toleration can not be modified except its tolerationSeconds",
+        ));
     }
     causes
 }
@@ -239,11 +306,22 @@ fn short(s: &str) -> String {
 /// The STATUS column, following upstream's `printPod`.
 fn pod_status(o: &Value) -> (String, i64, i64, i64) {
     let st = &o["status"];
-    let mut reason = st["reason"].as_str().map(short).unwrap_or_else(|| st["phase"].as_str().unwrap_or_default().to_string());
-    let init_total = o["spec"]["initContainers"].as_array().map(|a| a.len()).unwrap_or(0);
+    let mut reason = st["reason"]
+        .as_str()
+        .map(short)
+        .unwrap_or_else(|| st["phase"].as_str().unwrap_or_default().to_string());
+    let init_total = o["spec"]["initContainers"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0);
     let mut restarts = 0;
     let mut initializing = false;
-    for (i, c) in st["initContainerStatuses"].as_array().into_iter().flatten().enumerate() {
+    for (i, c) in st["initContainerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         restarts += c["restartCount"].as_i64().unwrap_or(0);
         let state = &c["state"];
         if state["terminated"]["exitCode"].as_i64() == Some(0) {
@@ -256,10 +334,15 @@ fn pod_status(o: &Value) -> (String, i64, i64, i64) {
             let t = &state["terminated"];
             reason = match t["reason"].as_str().filter(|r| !r.is_empty()) {
                 Some(r) => format!("Init:{r}"),
-                None if t["signal"].as_i64().unwrap_or(0) != 0 => format!("Init:Signal:{}", t["signal"]),
+                None if t["signal"].as_i64().unwrap_or(0) != 0 => {
+                    format!("Init:Signal:{}", t["signal"])
+                }
                 None => format!("Init:ExitCode:{}", t["exitCode"]),
             };
-        } else if let Some(r) = state["waiting"]["reason"].as_str().filter(|r| !r.is_empty() && *r != "PodInitializing") {
+        } else if let Some(r) = state["waiting"]["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
             reason = format!("Init:{r}");
         } else {
             reason = format!("Init:{i}/{init_total}");
@@ -268,21 +351,32 @@ fn pod_status(o: &Value) -> (String, i64, i64, i64) {
         break;
     }
     let mut ready = 0;
-    let statuses = st["containerStatuses"].as_array().cloned().unwrap_or_default();
-    let total = o["spec"]["containers"].as_array().map(|a| a.len()).unwrap_or(0) as i64;
+    let statuses = st["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let total = o["spec"]["containers"]
+        .as_array()
+        .map(|a| a.len())
+        .unwrap_or(0) as i64;
     if !initializing {
         restarts = 0;
         let mut has_running = false;
         for c in statuses.iter().rev() {
             restarts += c["restartCount"].as_i64().unwrap_or(0);
             let state = &c["state"];
-            if let Some(r) = state["waiting"]["reason"].as_str().filter(|r| !r.is_empty()) {
+            if let Some(r) = state["waiting"]["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
                 reason = r.to_string();
             } else if !state["terminated"].is_null() {
                 let t = &state["terminated"];
                 reason = match t["reason"].as_str().filter(|r| !r.is_empty()) {
                     Some(r) => r.to_string(),
-                    None if t["signal"].as_i64().unwrap_or(0) != 0 => format!("Signal:{}", t["signal"]),
+                    None if t["signal"].as_i64().unwrap_or(0) != 0 => {
+                        format!("Signal:{}", t["signal"])
+                    }
                     None => format!("ExitCode:{}", t["exitCode"]),
                 };
             } else if !state["running"].is_null() && c["ready"] == true {
@@ -291,22 +385,41 @@ fn pod_status(o: &Value) -> (String, i64, i64, i64) {
             }
         }
         if reason == "Completed" && has_running {
-            let pod_ready = st["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
-            reason = if pod_ready { "Running".into() } else { "NotReady".into() };
+            let pod_ready = st["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            reason = if pod_ready {
+                "Running".into()
+            } else {
+                "NotReady".into()
+            };
         }
     }
     if o["metadata"]["deletionTimestamp"].is_string() {
-        reason = if st["reason"] == "NodeLost" { "Unknown".into() } else { "Terminating".into() };
+        reason = if st["reason"] == "NodeLost" {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
     }
     (reason, ready, total, restarts)
 }
 
 fn grace(obj: &Value, requested: Option<i64>) -> i64 {
     let phase = obj["status"]["phase"].as_str().unwrap_or_default();
-    if obj["spec"]["nodeName"].as_str().unwrap_or_default().is_empty() || matches!(phase, "Succeeded" | "Failed") {
+    if obj["spec"]["nodeName"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty()
+        || matches!(phase, "Succeeded" | "Failed")
+    {
         return 0;
     }
-    let g = requested.or(obj["spec"]["terminationGracePeriodSeconds"].as_i64()).unwrap_or(30);
+    let g = requested
+        .or(obj["spec"]["terminationGracePeriodSeconds"].as_i64())
+        .unwrap_or(30);
     if g < 0 { 1 } else { g }
 }
 
@@ -339,11 +452,23 @@ pub fn strategy() -> Typed<Pod> {
             ("spec.nodeName", s(&o["spec"]["nodeName"])),
             ("spec.restartPolicy", s(&o["spec"]["restartPolicy"])),
             ("spec.schedulerName", s(&o["spec"]["schedulerName"])),
-            ("spec.serviceAccountName", s(&o["spec"]["serviceAccountName"])),
-            ("spec.hostNetwork", o["spec"]["hostNetwork"].as_bool().unwrap_or(false).to_string()),
+            (
+                "spec.serviceAccountName",
+                s(&o["spec"]["serviceAccountName"]),
+            ),
+            (
+                "spec.hostNetwork",
+                o["spec"]["hostNetwork"]
+                    .as_bool()
+                    .unwrap_or(false)
+                    .to_string(),
+            ),
             ("status.phase", s(&o["status"]["phase"])),
             ("status.podIP", s(&o["status"]["podIP"])),
-            ("status.nominatedNodeName", s(&o["status"]["nominatedNodeName"])),
+            (
+                "status.nominatedNodeName",
+                s(&o["status"]["nominatedNodeName"]),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -362,20 +487,64 @@ pub fn strategy() -> Typed<Pod> {
     ];
     t.columns = Some(|| {
         vec![
-            crate::typed::col("Ready", "string", "The aggregate readiness state of this pod for accepting traffic.", 0),
-            crate::typed::col("Status", "string", "The aggregate status of the containers in this pod.", 0),
-            crate::typed::col("Restarts", "string", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+            crate::typed::col(
+                "Ready",
+                "string",
+                "The aggregate readiness state of this pod for accepting traffic.",
+                0,
+            ),
+            crate::typed::col(
+                "Status",
+                "string",
+                "The aggregate status of the containers in this pod.",
+                0,
+            ),
+            crate::typed::col(
+                "Restarts",
+                "string",
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+                0,
+            ),
             crate::typed::col("Age", "string", "", 0),
-            crate::typed::col("IP", "string", "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1),
-            crate::typed::col("Node", "string", "NodeName is a request to schedule this pod onto a specific node.", 1),
-            crate::typed::col("Nominated Node", "string", "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods.", 1),
-            crate::typed::col("Readiness Gates", "string", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
+            crate::typed::col(
+                "IP",
+                "string",
+                "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+                1,
+            ),
+            crate::typed::col(
+                "Node",
+                "string",
+                "NodeName is a request to schedule this pod onto a specific node.",
+                1,
+            ),
+            crate::typed::col(
+                "Nominated Node",
+                "string",
+                "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods.",
+                1,
+            ),
+            crate::typed::col(
+                "Readiness Gates",
+                "string",
+                "If specified, all readiness gates will be evaluated for pod readiness.",
+                1,
+            ),
         ]
     });
     t.row = |o| {
         let (reason, ready, total, restarts) = pod_status(o);
-        let none = |v: &Value| if v.as_str().unwrap_or_default().is_empty() { json!("<none>") } else { v.clone() };
-        let gates = o["spec"]["readinessGates"].as_array().map(|g| g.len()).unwrap_or(0);
+        let none = |v: &Value| {
+            if v.as_str().unwrap_or_default().is_empty() {
+                json!("<none>")
+            } else {
+                v.clone()
+            }
+        };
+        let gates = o["spec"]["readinessGates"]
+            .as_array()
+            .map(|g| g.len())
+            .unwrap_or(0);
         let gates_cell = if gates == 0 {
             json!("<none>")
         } else {
@@ -384,7 +553,11 @@ pub fn strategy() -> Typed<Pod> {
                 .into_iter()
                 .flatten()
                 .filter(|g| {
-                    o["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
+                    o["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
                 })
                 .count();
             json!(format!("{true_count}/{gates}"))
@@ -410,14 +583,30 @@ pub struct Binding {
 
 #[async_trait]
 impl SubresourceHandler for Binding {
-    async fn create(&self, ns: Option<&str>, name: &str, body: Value, dry_run: bool) -> Result<(u16, Value), StatusError> {
-        let node = body["target"]["name"].as_str().unwrap_or_default().to_string();
+    async fn create(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        body: Value,
+        dry_run: bool,
+    ) -> Result<(u16, Value), StatusError> {
+        let node = body["target"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let body_name = body["metadata"]["name"].as_str().unwrap_or_default();
         if !body_name.is_empty() && body_name != name {
-            return Err(StatusError::bad_request(format!("name in URL ({name}) does not match name in Binding ({body_name})")));
+            return Err(StatusError::bad_request(format!(
+                "name in URL ({name}) does not match name in Binding ({body_name})"
+            )));
         }
         if node.is_empty() {
-            return Err(StatusError::invalid("", "Binding", name, vec![Cause::required("target.name", "")]));
+            return Err(StatusError::invalid(
+                "",
+                "Binding",
+                name,
+                vec![Cause::required("target.name", "")],
+            ));
         }
         let gr = apimachinery::GroupResource::new("", "pods");
         let annotations = body["metadata"]["annotations"].clone();
@@ -425,11 +614,10 @@ impl SubresourceHandler for Binding {
         self.registry
             .guaranteed_update(ns, name, Part::Whole, dry_run, &mut |cur| {
                 let mut pod = cur.cloned().ok_or_else(|| StatusError::not_found(&gr, name))?;
-                if let Some(uid) = &expected_uid {
-                    if uid != meta::uid(&pod) {
+                if let Some(uid) = &expected_uid
+                    && uid != meta::uid(&pod) {
                         return Err(StatusError::conflict(&gr, name, "the UID in the binding does not match the pod"));
                     }
-                }
                 if meta::deletion_timestamp(&pod).is_some() {
                     return Err(StatusError::conflict(&gr, name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
                 }
@@ -453,7 +641,10 @@ impl SubresourceHandler for Binding {
                 Ok(pod)
             })
             .await?;
-        Ok((201, json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+        Ok((
+            201,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        ))
     }
 }
 
@@ -472,8 +663,19 @@ mod tests {
 
     #[test]
     fn qos() {
-        assert_eq!(qos_class(&json!({"containers": [{"name": "a"}]})), "BestEffort");
-        assert_eq!(qos_class(&json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})), "Guaranteed");
-        assert_eq!(qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})), "Burstable");
+        assert_eq!(
+            qos_class(&json!({"containers": [{"name": "a"}]})),
+            "BestEffort"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
+            ),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})),
+            "Burstable"
+        );
     }
 }

@@ -20,12 +20,26 @@ pub fn strategy() -> Typed<Secret> {
             }
         }
     };
-    t.fields = |o| [("type".to_string(), o["type"].as_str().unwrap_or_default().to_string())].into_iter().collect();
+    t.fields = |o| {
+        [(
+            "type".to_string(),
+            o["type"].as_str().unwrap_or_default().to_string(),
+        )]
+        .into_iter()
+        .collect()
+    };
     t.supported_fields = &["type"];
     t.validate = |s: &Secret| {
         let data = s.data.as_ref();
-        let total = data.map(|d| d.iter().map(|(k, v)| k.len() + v.0.len()).sum()).unwrap_or(0);
-        let mut c = crate::core::configmap::validate_data_keys("data", data.into_iter().flat_map(|d| d.keys()), total, "Secret");
+        let total = data
+            .map(|d| d.iter().map(|(k, v)| k.len() + v.0.len()).sum())
+            .unwrap_or(0);
+        let mut c = crate::core::configmap::validate_data_keys(
+            "data",
+            data.into_iter().flat_map(|d| d.keys()),
+            total,
+            "Secret",
+        );
         let has = |k: &str| data.is_some_and(|d| d.contains_key(k));
         match s.type_.as_deref() {
             Some("kubernetes.io/tls") => {
@@ -41,15 +55,22 @@ pub fn strategy() -> Typed<Secret> {
             Some("kubernetes.io/basic-auth") if !has("username") && !has("password") => {
                 c.push(Cause::required("data[username]", ""));
             }
-            Some("kubernetes.io/ssh-auth") if !has("ssh-privatekey") => c.push(Cause::required("data[ssh-privatekey]", "")),
+            Some("kubernetes.io/ssh-auth") if !has("ssh-privatekey") => {
+                c.push(Cause::required("data[ssh-privatekey]", ""))
+            }
             _ => {}
         }
         c
     };
     t.validate_update = |new, old| {
-        let mut c: Vec<Cause> = immutable("type", &json!(new.type_), &json!(old.type_)).into_iter().collect();
+        let mut c: Vec<Cause> = immutable("type", &json!(new.type_), &json!(old.type_))
+            .into_iter()
+            .collect();
         if old.immutable == Some(true) && new.data != old.data {
-            c.push(Cause::forbidden("data", "field is immutable when `immutable` is set"));
+            c.push(Cause::forbidden(
+                "data",
+                "field is immutable when `immutable` is set",
+            ));
         }
         c
     };
@@ -60,6 +81,12 @@ pub fn strategy() -> Typed<Secret> {
             crate::typed::col("Age", "string", "", 0),
         ]
     });
-    t.row = |o| vec![o["type"].clone(), json!(o["data"].as_object().map(|m| m.len()).unwrap_or(0)), crate::typed::age_cell(o)];
+    t.row = |o| {
+        vec![
+            o["type"].clone(),
+            json!(o["data"].as_object().map(|m| m.len()).unwrap_or(0)),
+            crate::typed::age_cell(o),
+        ]
+    };
     t
 }

@@ -27,5 +27,9 @@ pub struct Attributes<'a> {
 pub trait Plugin: Send + Sync {
     fn name(&self) -> &'static str;
     /// `obj` is the incoming object for create/update, None for delete.
-    async fn admit(&self, attrs: &Attributes<'_>, obj: Option<&mut Value>) -> Result<(), StatusError>;
+    async fn admit(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: Option<&mut Value>,
+    ) -> Result<(), StatusError>;
 }

@@ -24,8 +24,15 @@ impl Plugin for NamespaceLifecycle {
     async fn admit(&self, a: &Attributes<'_>, _obj: Option<&mut Value>) -> Result<(), StatusError> {
         let ns_resource = GroupResource::new("", "namespaces");
         if a.resource == ns_resource {
-            if a.operation == Operation::Delete && a.subresource.is_empty() && IMMORTAL.contains(&a.name) {
-                return Err(StatusError::forbidden(&a.resource, a.name, "this namespace may not be deleted"));
+            if a.operation == Operation::Delete
+                && a.subresource.is_empty()
+                && IMMORTAL.contains(&a.name)
+            {
+                return Err(StatusError::forbidden(
+                    &a.resource,
+                    a.name,
+                    "this namespace may not be deleted",
+                ));
             }
             return Ok(());
         }
@@ -39,15 +46,21 @@ impl Plugin for NamespaceLifecycle {
             Some(o) => o.value.clone(),
             None => match self.namespaces.get(None, a.namespace).await {
                 Ok(v) => v,
-                Err(e) if e.code == 404 => return Err(StatusError::not_found(&ns_resource, a.namespace)),
+                Err(e) if e.code == 404 => {
+                    return Err(StatusError::not_found(&ns_resource, a.namespace));
+                }
                 Err(e) => return Err(e),
             },
         };
-        if ns["status"]["phase"] == "Terminating" || ns["metadata"]["deletionTimestamp"].is_string() {
+        if ns["status"]["phase"] == "Terminating" || ns["metadata"]["deletionTimestamp"].is_string()
+        {
             return Err(StatusError::forbidden(
                 &a.resource,
                 a.name,
-                &format!("unable to create new content in namespace {} because it is being terminated", a.namespace),
+                &format!(
+                    "unable to create new content in namespace {} because it is being terminated",
+                    a.namespace
+                ),
             ));
         }
         Ok(())

@@ -5,7 +5,16 @@ use super::handlers::ApiServer;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 fn subresource_verbs(sub: &str) -> Vec<&'static str> {
     match sub {
@@ -47,7 +56,10 @@ impl ApiServer {
     }
 
     fn group_doc(name: &str, versions: &[String]) -> Value {
-        let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v})).collect();
+        let vs: Vec<Value> = versions
+            .iter()
+            .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+            .collect();
         json!({"name": name, "versions": vs, "preferredVersion": vs[0]})
     }
 
@@ -111,8 +123,14 @@ impl ApiServer {
             return None;
         }
         entries.sort_by(|a, b| a.1["name"].as_str().cmp(&b.1["name"].as_str()));
-        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+        let gv = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
         let resources: Vec<Value> = entries.into_iter().map(|(_, d)| d).collect();
-        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+        Some(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        )
     }
 }

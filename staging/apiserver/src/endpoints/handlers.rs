@@ -2,7 +2,9 @@
 //! patch, delete, deletecollection and subresources, with upstream's status codes,
 //! warnings and `metav1.Status` errors.
 
-use super::negotiation::{self, Body, Format, decode_body, encode, error_response, read_body, response};
+use super::negotiation::{
+    self, Body, Format, decode_body, encode, error_response, read_body, response,
+};
 use super::patch::{self, PatchType};
 use super::request::RequestInfo;
 use super::table;
@@ -24,15 +26,39 @@ use std::sync::Arc;
 #[async_trait]
 pub trait SubresourceHandler: Send + Sync {
     async fn get(&self, _ns: Option<&str>, _name: &str) -> Result<Value, StatusError> {
-        Err(StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+        Err(StatusError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ))
     }
     /// PUT (and the write half of PATCH).
-    async fn update(&self, _ns: Option<&str>, _name: &str, _body: Value, _dry_run: bool) -> Result<Value, StatusError> {
-        Err(StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+    async fn update(
+        &self,
+        _ns: Option<&str>,
+        _name: &str,
+        _body: Value,
+        _dry_run: bool,
+    ) -> Result<Value, StatusError> {
+        Err(StatusError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ))
     }
     /// POST; returns the HTTP code and body.
-    async fn create(&self, _ns: Option<&str>, _name: &str, _body: Value, _dry_run: bool) -> Result<(u16, Value), StatusError> {
-        Err(StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))
+    async fn create(
+        &self,
+        _ns: Option<&str>,
+        _name: &str,
+        _body: Value,
+        _dry_run: bool,
+    ) -> Result<(u16, Value), StatusError> {
+        Err(StatusError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        ))
     }
 }
 
@@ -65,7 +91,9 @@ fn dry_run(q: &HashMap<String, String>) -> Result<bool, StatusError> {
     match q.get("dryRun").map(String::as_str) {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),
-        Some(other) => Err(StatusError::bad_request(format!("Invalid dry run value: {other:?}; the only valid value is \"All\""))),
+        Some(other) => Err(StatusError::bad_request(format!(
+            "Invalid dry run value: {other:?}; the only valid value is \"All\""
+        ))),
     }
 }
 
@@ -83,10 +111,24 @@ fn field_validation(q: &HashMap<String, String>) -> Result<&str, StatusError> {
 
 impl ApiServer {
     pub fn resource(&self, info: &RequestInfo) -> Option<Arc<ApiResource>> {
-        self.resources.get(&(info.api_group.clone(), info.api_version.clone(), info.resource.clone())).cloned()
+        self.resources
+            .get(&(
+                info.api_group.clone(),
+                info.api_version.clone(),
+                info.resource.clone(),
+            ))
+            .cloned()
     }
 
-    async fn admit(&self, op: Operation, info: &RequestInfo, res: &ApiResource, name: &str, obj: Option<&mut Value>, dry: bool) -> Result<(), StatusError> {
+    async fn admit(
+        &self,
+        op: Operation,
+        info: &RequestInfo,
+        res: &ApiResource,
+        name: &str,
+        obj: Option<&mut Value>,
+        dry: bool,
+    ) -> Result<(), StatusError> {
         let attrs = Attributes {
             operation: op,
             resource: res.registry.strategy.info().group_resource(),
@@ -103,10 +145,24 @@ impl ApiServer {
     }
 
     /// Serves one resource request.
-    pub async fn serve_resource(&self, req: Request<hyper::body::Incoming>, info: &RequestInfo, query: &HashMap<String, String>) -> Response<Body> {
-        let Some(res) = self.resource(info) else { return error_response(&StatusError::path_not_found()) };
-        let accept = req.headers().get("accept").and_then(|v| v.to_str().ok()).map(String::from);
-        let format = match negotiation::negotiate(accept.as_deref(), query.get("includeObject").map(String::as_str)) {
+    pub async fn serve_resource(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        info: &RequestInfo,
+        query: &HashMap<String, String>,
+    ) -> Response<Body> {
+        let Some(res) = self.resource(info) else {
+            return error_response(&StatusError::path_not_found());
+        };
+        let accept = req
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let format = match negotiation::negotiate(
+            accept.as_deref(),
+            query.get("includeObject").map(String::as_str),
+        ) {
             Ok(f) => f,
             Err(e) => return error_response(&e),
         };
@@ -114,7 +170,12 @@ impl ApiServer {
         if !namespaced && !info.namespace.is_empty() {
             return error_response(&StatusError::path_not_found());
         }
-        let mut ctx = Ctx { info, query, format, warnings: Vec::new() };
+        let mut ctx = Ctx {
+            info,
+            query,
+            format,
+            warnings: Vec::new(),
+        };
         let result = if info.subresource.is_empty() {
             self.serve_main(req, &res, &mut ctx).await
         } else {
@@ -132,7 +193,12 @@ impl ApiServer {
         resp
     }
 
-    async fn serve_main(&self, req: Request<hyper::body::Incoming>, res: &Arc<ApiResource>, ctx: &mut Ctx<'_>) -> Result<Response<Body>, StatusError> {
+    async fn serve_main(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        res: &Arc<ApiResource>,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Response<Body>, StatusError> {
         let info = ctx.info;
         let reg = &res.registry;
         let ns = ns_of(info);
@@ -157,7 +223,8 @@ impl ApiServer {
                 let body = read_body(req.into_body()).await?;
                 let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
                 let name = meta::name(&obj).to_string();
-                self.admit(Operation::Create, info, res, &name, Some(&mut obj), dry).await?;
+                self.admit(Operation::Create, info, res, &name, Some(&mut obj), dry)
+                    .await?;
                 let created = reg.create(ns, obj, dry).await?;
                 Ok(render_object(reg, 201, &created, &ctx.format))
             }
@@ -167,9 +234,24 @@ impl ApiServer {
                 let strict = field_validation(ctx.query)?;
                 let body = read_body(req.into_body()).await?;
                 let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
-                self.admit(Operation::Update, info, res, &info.name, Some(&mut obj), dry).await?;
-                let (out, created) = reg.guaranteed_update(ns, &info.name, Part::Main, dry, &mut |_| Ok(obj.clone())).await?;
-                Ok(render_object(reg, if created { 201 } else { 200 }, &out, &ctx.format))
+                self.admit(
+                    Operation::Update,
+                    info,
+                    res,
+                    &info.name,
+                    Some(&mut obj),
+                    dry,
+                )
+                .await?;
+                let (out, created) = reg
+                    .guaranteed_update(ns, &info.name, Part::Main, dry, &mut |_| Ok(obj.clone()))
+                    .await?;
+                Ok(render_object(
+                    reg,
+                    if created { 201 } else { 200 },
+                    &out,
+                    &ctx.format,
+                ))
             }
             "patch" => {
                 let (out, _) = self.patch(req, res, ctx, Part::Main).await?;
@@ -178,15 +260,25 @@ impl ApiServer {
             "delete" => {
                 let dry = dry_run(ctx.query)?;
                 let body = read_body(req.into_body()).await?;
-                let body = if body.is_empty() { None } else { Some(decode_body("application/json", &body)?) };
+                let body = if body.is_empty() {
+                    None
+                } else {
+                    Some(decode_body("application/json", &body)?)
+                };
                 let mut opts = DeleteOptions::parse(ctx.query, body.as_ref())?;
                 opts.dry_run |= dry;
-                self.admit(Operation::Delete, info, res, &info.name, None, opts.dry_run).await?;
+                self.admit(Operation::Delete, info, res, &info.name, None, opts.dry_run)
+                    .await?;
                 let (obj, gone) = reg.delete(ns, &info.name, &opts).await?;
-                let code = if !gone && opts.propagation_policy.as_deref() == Some("Foreground") { 202 } else { 200 };
+                let code = if !gone && opts.propagation_policy.as_deref() == Some("Foreground") {
+                    202
+                } else {
+                    200
+                };
                 if gone && !reg.strategy.return_deleted_object() {
                     let ri = reg.strategy.info();
-                    let mut details = json!({"name": info.name, "kind": ri.resource, "uid": meta::uid(&obj)});
+                    let mut details =
+                        json!({"name": info.name, "kind": ri.resource, "uid": meta::uid(&obj)});
                     if !ri.gvk.group.is_empty() {
                         details["group"] = json!(ri.gvk.group);
                     }
@@ -197,7 +289,11 @@ impl ApiServer {
             "deletecollection" => {
                 let dry = dry_run(ctx.query)?;
                 let body = read_body(req.into_body()).await?;
-                let body = if body.is_empty() { None } else { Some(decode_body("application/json", &body)?) };
+                let body = if body.is_empty() {
+                    None
+                } else {
+                    Some(decode_body("application/json", &body)?)
+                };
                 let mut opts = DeleteOptions::parse(ctx.query, body.as_ref())?;
                 opts.dry_run |= dry;
                 let mut lopts = ListOptions::from_query(ctx.query)?;
@@ -208,7 +304,8 @@ impl ApiServer {
                 for item in &list.items {
                     let (ins, name) = (meta::namespace(&item.value), meta::name(&item.value));
                     let ins = (!ins.is_empty()).then_some(ins);
-                    self.admit(Operation::Delete, info, res, name, None, opts.dry_run).await?;
+                    self.admit(Operation::Delete, info, res, name, None, opts.dry_run)
+                        .await?;
                     match reg.delete(ins, name, &opts).await {
                         Ok((obj, _)) => deleted.push(obj),
                         Err(e) if e.code == 404 => {}
@@ -219,32 +316,67 @@ impl ApiServer {
                 let out = json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": {"resourceVersion": list.resource_version.to_string()}, "items": deleted});
                 Ok(encode(200, &out, &ctx.format))
             }
-            _ => Err(StatusError::method_not_supported(&reg.strategy.info().group_resource(), &info.verb)),
+            _ => Err(StatusError::method_not_supported(
+                &reg.strategy.info().group_resource(),
+                &info.verb,
+            )),
         }
     }
 
-    async fn serve_subresource(&self, req: Request<hyper::body::Incoming>, res: &Arc<ApiResource>, ctx: &mut Ctx<'_>) -> Result<Response<Body>, StatusError> {
+    async fn serve_subresource(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        res: &Arc<ApiResource>,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Response<Body>, StatusError> {
         let info = ctx.info;
         let reg = &res.registry;
         let ns = ns_of(info);
-        if info.subresource == "status" && reg.strategy.info().subresources.iter().any(|s| s == "status") {
+        if info.subresource == "status"
+            && reg
+                .strategy
+                .info()
+                .subresources
+                .iter()
+                .any(|s| s == "status")
+        {
             return match info.verb.as_str() {
-                "get" => Ok(render_object(reg, 200, &reg.get(ns, &info.name).await?, &ctx.format)),
+                "get" => Ok(render_object(
+                    reg,
+                    200,
+                    &reg.get(ns, &info.name).await?,
+                    &ctx.format,
+                )),
                 "update" => {
                     let ct = content_type(&req);
                     let dry = dry_run(ctx.query)?;
                     let strict = field_validation(ctx.query)?;
                     let body = read_body(req.into_body()).await?;
                     let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
-                    self.admit(Operation::Update, info, res, &info.name, Some(&mut obj), dry).await?;
-                    let (out, _) = reg.guaranteed_update(ns, &info.name, Part::Status, dry, &mut |_| Ok(obj.clone())).await?;
+                    self.admit(
+                        Operation::Update,
+                        info,
+                        res,
+                        &info.name,
+                        Some(&mut obj),
+                        dry,
+                    )
+                    .await?;
+                    let (out, _) = reg
+                        .guaranteed_update(ns, &info.name, Part::Status, dry, &mut |_| {
+                            Ok(obj.clone())
+                        })
+                        .await?;
                     Ok(render_object(reg, 200, &out, &ctx.format))
                 }
                 "patch" => {
                     let (out, _) = self.patch(req, res, ctx, Part::Status).await?;
                     Ok(render_object(reg, 200, &out, &ctx.format))
                 }
-                _ => Err(StatusError::method_not_supported(&reg.strategy.info().group_resource(), &info.verb)),
+                _ => Err(StatusError::method_not_supported(
+                    &reg.strategy.info().group_resource(),
+                    &info.verb,
+                )),
             };
         }
         let Some(sub) = res.subresources.get(&info.subresource).cloned() else {
@@ -256,7 +388,11 @@ impl ApiServer {
             "update" => {
                 let ct = content_type(&req);
                 let body = decode_body(&ct, &read_body(req.into_body()).await?)?;
-                Ok(encode(200, &sub.update(ns, &info.name, body, dry).await?, &ctx.format))
+                Ok(encode(
+                    200,
+                    &sub.update(ns, &info.name, body, dry).await?,
+                    &ctx.format,
+                ))
             }
             "create" => {
                 let ct = content_type(&req);
@@ -269,16 +405,30 @@ impl ApiServer {
                 let body = read_body(req.into_body()).await?;
                 let current = sub.get(ns, &info.name).await?;
                 let mut patched = patch::apply(kind, &current, &body)?;
-                if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"] {
+                if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
+                {
                     meta::meta_mut(&mut patched).remove("resourceVersion");
                 }
-                Ok(encode(200, &sub.update(ns, &info.name, patched, dry).await?, &ctx.format))
+                Ok(encode(
+                    200,
+                    &sub.update(ns, &info.name, patched, dry).await?,
+                    &ctx.format,
+                ))
             }
-            _ => Err(StatusError::method_not_supported(&reg.strategy.info().group_resource(), &info.verb)),
+            _ => Err(StatusError::method_not_supported(
+                &reg.strategy.info().group_resource(),
+                &info.verb,
+            )),
         }
     }
 
-    async fn patch(&self, req: Request<hyper::body::Incoming>, res: &Arc<ApiResource>, ctx: &mut Ctx<'_>, part: Part) -> Result<(Value, bool), StatusError> {
+    async fn patch(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        res: &Arc<ApiResource>,
+        ctx: &mut Ctx<'_>,
+        part: Part,
+    ) -> Result<(Value, bool), StatusError> {
         let info = ctx.info;
         let reg = &res.registry;
         let kind = PatchType::from_content_type(&content_type(&req))?;
@@ -288,16 +438,20 @@ impl ApiServer {
         let mut warnings = Vec::new();
         let out = reg
             .guaranteed_update(ns_of(info), &info.name, part, dry, &mut |current| {
-                let current = current.ok_or_else(|| StatusError::not_found(&reg.strategy.info().group_resource(), &info.name))?;
+                let current = current.ok_or_else(|| {
+                    StatusError::not_found(&reg.strategy.info().group_resource(), &info.name)
+                })?;
                 let mut patched = patch::apply(kind, current, &body)?;
                 // The patch is applied to what is stored now; only a resourceVersion the
                 // patch itself sets pins the write.
-                if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"] {
+                if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
+                {
                     meta::meta_mut(&mut patched).remove("resourceVersion");
                 }
                 let bytes = serde_json::to_vec(&patched).unwrap_or_default();
                 warnings.clear();
-                let obj = self.decode_object(reg, "application/json", &bytes, strict, &mut warnings)?;
+                let obj =
+                    self.decode_object(reg, "application/json", &bytes, strict, &mut warnings)?;
                 Ok(obj)
             })
             .await?;
@@ -307,11 +461,21 @@ impl ApiServer {
 
     /// Decodes a create/update body: media type, apiVersion/kind against the URL,
     /// typed decoding with unknown-field handling per `fieldValidation`.
-    fn decode_object(&self, reg: &Registry, ct: &str, body: &[u8], validation: &str, warnings: &mut Vec<String>) -> Result<Value, StatusError> {
+    fn decode_object(
+        &self,
+        reg: &Registry,
+        ct: &str,
+        body: &[u8],
+        validation: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<Value, StatusError> {
         let mut v = decode_body(ct, body)?;
         let ri = reg.strategy.info();
         let Some(obj) = v.as_object_mut() else {
-            return Err(StatusError::bad_request(format!("{} in version {:?} cannot be handled as a {}: the body must be a JSON object", ri.gvk.kind, ri.gvk.version, ri.gvk.kind)));
+            return Err(StatusError::bad_request(format!(
+                "{} in version {:?} cannot be handled as a {}: the body must be a JSON object",
+                ri.gvk.kind, ri.gvk.version, ri.gvk.kind
+            )));
         };
         let expected_av = ri.gvk.api_version();
         match obj.get("apiVersion").and_then(Value::as_str) {
@@ -339,7 +503,10 @@ impl ApiServer {
         if !unknown.is_empty() {
             match validation {
                 "Strict" => {
-                    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+                    let list: Vec<String> = unknown
+                        .iter()
+                        .map(|f| format!("unknown field {f:?}"))
+                        .collect();
                     return Err(StatusError::bad_request(format!(
                         "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
                         ri.gvk.kind,
@@ -357,7 +524,11 @@ impl ApiServer {
 }
 
 fn content_type(req: &Request<hyper::body::Incoming>) -> String {
-    req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string()
+    req.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string()
 }
 
 /// One object in the negotiated format.
@@ -365,9 +536,20 @@ pub fn render_object(reg: &Registry, code: u16, obj: &Value, format: &Format) ->
     match format {
         Format::Table { include_object } => {
             let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
-            encode(code, &table::render(reg.strategy.as_ref(), std::iter::once(obj), meta, include_object), &Format::Json)
+            encode(
+                code,
+                &table::render(
+                    reg.strategy.as_ref(),
+                    std::iter::once(obj),
+                    meta,
+                    include_object,
+                ),
+                &Format::Json,
+            )
         }
-        Format::PartialObjectMetadata { .. } => encode(code, &table::partial_object_metadata(obj), &Format::Json),
+        Format::PartialObjectMetadata { .. } => {
+            encode(code, &table::partial_object_metadata(obj), &Format::Json)
+        }
         _ => encode(code, obj, format),
     }
 }
@@ -385,21 +567,39 @@ pub fn render_list(reg: &Registry, list: ListResult, format: &Format) -> Respons
     }
     match format {
         Format::Table { include_object } => {
-            let t = table::render(reg.strategy.as_ref(), list.items.iter().map(|o| &o.value), lm, include_object);
+            let t = table::render(
+                reg.strategy.as_ref(),
+                list.items.iter().map(|o| &o.value),
+                lm,
+                include_object,
+            );
             encode(200, &t, &Format::Json)
         }
         Format::PartialObjectMetadata { .. } => {
-            let items: Vec<Value> = list.items.iter().map(|o| table::partial_object_metadata(&o.value)).collect();
-            encode(200, &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": lm, "items": items}), &Format::Json)
+            let items: Vec<Value> = list
+                .items
+                .iter()
+                .map(|o| table::partial_object_metadata(&o.value))
+                .collect();
+            encode(
+                200,
+                &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": lm, "items": items}),
+                &Format::Json,
+            )
         }
         Format::Yaml => {
             let items: Vec<&Value> = list.items.iter().map(|o| &o.value).collect();
-            encode(200, &json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm, "items": items}), format)
+            encode(
+                200,
+                &json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm, "items": items}),
+                format,
+            )
         }
         Format::Json => {
             let total: usize = list.items.iter().map(|o| o.bytes.len() + 1).sum();
             let mut buf = BytesMut::with_capacity(total + 256);
-            let head = json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm});
+            let head =
+                json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm});
             let head = serde_json::to_string(&head).unwrap_or_default();
             buf.put_slice(&head.as_bytes()[..head.len() - 1]);
             buf.put_slice(b",\"items\":[");

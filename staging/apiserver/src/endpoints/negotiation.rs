@@ -13,33 +13,50 @@ pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, StatusError> {
     match Limited::new(body, MAX_REQUEST_BODY_BYTES).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(StatusError::too_large(MAX_REQUEST_BODY_BYTES))
         }
-        Err(e) => Err(StatusError::bad_request(format!("error reading request body: {e}"))),
+        Err(e) => Err(StatusError::bad_request(format!(
+            "error reading request body: {e}"
+        ))),
     }
 }
 
 /// The media type without parameters, lowercased.
 pub fn essence(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or_default().trim().to_lowercase()
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase()
 }
 
 /// Parses a JSON or YAML body into a JSON value.
 pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, StatusError> {
     match essence(content_type).as_str() {
-        "" | "application/json" | "*/*" => serde_json::from_slice(body)
-            .map_err(|e| StatusError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))),
+        "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            StatusError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        }),
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
-            let text = std::str::from_utf8(body).map_err(|e| StatusError::bad_request(format!("yaml is not UTF-8: {e}")))?;
-            serde_saphyr::from_str::<Value>(text)
-                .map_err(|e| StatusError::bad_request(format!("couldn't get version/kind; yaml parse error: {e}")))
+            let text = std::str::from_utf8(body)
+                .map_err(|e| StatusError::bad_request(format!("yaml is not UTF-8: {e}")))?;
+            serde_saphyr::from_str::<Value>(text).map_err(|e| {
+                StatusError::bad_request(format!(
+                    "couldn't get version/kind; yaml parse error: {e}"
+                ))
+            })
         }
         other => Err(StatusError::unsupported_media_type(other)),
     }
@@ -51,13 +68,22 @@ pub enum Format {
     Json,
     Yaml,
     /// `as=Table`; `include_object` is `None`, `Metadata` (default) or `Object`.
-    Table { include_object: String },
-    PartialObjectMetadata { list: bool },
+    Table {
+        include_object: String,
+    },
+    PartialObjectMetadata {
+        list: bool,
+    },
 }
 
 /// Picks the first acceptable media type of an `Accept` header.
-pub fn negotiate(accept: Option<&str>, include_object: Option<&str>) -> Result<Format, StatusError> {
-    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else { return Ok(Format::Json) };
+pub fn negotiate(
+    accept: Option<&str>,
+    include_object: Option<&str>,
+) -> Result<Format, StatusError> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Ok(Format::Json);
+    };
     for item in accept.split(',') {
         let mut params = item.split(';').map(str::trim);
         let mt = params.next().unwrap_or_default().to_lowercase();
@@ -71,23 +97,38 @@ pub fn negotiate(accept: Option<&str>, include_object: Option<&str>) -> Result<F
                 }
             }
         }
-        if !matches!(mt.as_str(), "application/json" | "application/yaml" | "*/*" | "application/*") {
+        if !matches!(
+            mt.as_str(),
+            "application/json" | "application/yaml" | "*/*" | "application/*"
+        ) {
             continue;
         }
         match as_.as_deref() {
-            None => return Ok(if mt == "application/yaml" { Format::Yaml } else { Format::Json }),
+            None => {
+                return Ok(if mt == "application/yaml" {
+                    Format::Yaml
+                } else {
+                    Format::Json
+                });
+            }
             Some("Table") if g.as_deref() == Some("meta.k8s.io") && mt == "application/json" => {
-                return Ok(Format::Table { include_object: include_object.unwrap_or("Metadata").to_string() });
+                return Ok(Format::Table {
+                    include_object: include_object.unwrap_or("Metadata").to_string(),
+                });
             }
             Some(a @ ("PartialObjectMetadata" | "PartialObjectMetadataList"))
                 if g.as_deref() == Some("meta.k8s.io") && mt == "application/json" =>
             {
-                return Ok(Format::PartialObjectMetadata { list: a.ends_with("List") });
+                return Ok(Format::PartialObjectMetadata {
+                    list: a.ends_with("List"),
+                });
             }
             _ => continue,
         }
     }
-    Err(StatusError::not_acceptable("application/json, application/yaml"))
+    Err(StatusError::not_acceptable(
+        "application/json, application/yaml",
+    ))
 }
 
 pub fn response(code: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
@@ -106,13 +147,25 @@ pub fn encode(code: u16, v: &Value, format: &Format) -> Response<Body> {
             let y = serde_saphyr::to_string(v).unwrap_or_default();
             response(code, "application/yaml", y)
         }
-        _ => response(code, "application/json", serde_json::to_vec(v).unwrap_or_default()),
+        _ => response(
+            code,
+            "application/json",
+            serde_json::to_vec(v).unwrap_or_default(),
+        ),
     }
 }
 
 pub fn error_response(e: &StatusError) -> Response<Body> {
-    let mut r = response(e.code, "application/json", serde_json::to_vec(&e.to_status()).unwrap_or_default());
-    if let Some(after) = e.details.as_ref().and_then(|d| d["retryAfterSeconds"].as_u64()) {
+    let mut r = response(
+        e.code,
+        "application/json",
+        serde_json::to_vec(&e.to_status()).unwrap_or_default(),
+    );
+    if let Some(after) = e
+        .details
+        .as_ref()
+        .and_then(|d| d["retryAfterSeconds"].as_u64())
+    {
         r.headers_mut().insert("Retry-After", after.into());
     }
     r
@@ -125,12 +178,36 @@ mod tests {
     #[test]
     fn kubectl_accept_headers() {
         let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-        assert_eq!(negotiate(Some(kubectl), None).unwrap(), Format::Table { include_object: "Metadata".into() });
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*"), None).unwrap(), Format::Json);
-        assert_eq!(negotiate(Some("application/yaml"), None).unwrap(), Format::Yaml);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf"), None).unwrap_err().code, 406);
+        assert_eq!(
+            negotiate(Some(kubectl), None).unwrap(),
+            Format::Table {
+                include_object: "Metadata".into()
+            }
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), None).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            negotiate(Some("application/yaml"), None).unwrap(),
+            Format::Yaml
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf"), None)
+                .unwrap_err()
+                .code,
+            406
+        );
         assert!(decode_body("application/json", b"{not json").is_err());
-        assert_eq!(decode_body("application/yaml", b"a: 1\nb: [x]").unwrap(), serde_json::json!({"a": 1, "b": ["x"]}));
-        assert_eq!(decode_body("application/vnd.kubernetes.protobuf", b"k8s\0").unwrap_err().code, 415);
+        assert_eq!(
+            decode_body("application/yaml", b"a: 1\nb: [x]").unwrap(),
+            serde_json::json!({"a": 1, "b": ["x"]})
+        );
+        assert_eq!(
+            decode_body("application/vnd.kubernetes.protobuf", b"k8s\0")
+                .unwrap_err()
+                .code,
+            415
+        );
     }
 }

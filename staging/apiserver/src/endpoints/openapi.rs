@@ -39,7 +39,11 @@ impl ApiServer {
             .resources
             .keys()
             .map(|(g, v, _)| {
-                let p = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
+                let p = if g.is_empty() {
+                    format!("api/{v}")
+                } else {
+                    format!("apis/{g}/{v}")
+                };
                 (p, g.clone(), v.clone())
             })
             .collect();
@@ -52,8 +56,14 @@ impl ApiServer {
     pub fn openapi_v3_root(&self) -> Value {
         let mut paths = Map::new();
         for (p, g, v) in self.gv_paths() {
-            let doc = self.openapi_v3_gv(&g, &v).map(|d| d.to_string()).unwrap_or_default();
-            paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", fnv(&doc))}));
+            let doc = self
+                .openapi_v3_gv(&g, &v)
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            paths.insert(
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", fnv(&doc))}),
+            );
         }
         json!({"paths": paths})
     }
@@ -61,23 +71,62 @@ impl ApiServer {
     /// `/openapi/v3/api/v1`, `/openapi/v3/apis/<group>/<version>`.
     pub fn openapi_v3_gv(&self, group: &str, version: &str) -> Option<Value> {
         let mut paths = Map::new();
-        let mut keys: Vec<_> = self.resources.iter().filter(|((g, v, _), _)| g == group && v == version).collect();
+        let mut keys: Vec<_> = self
+            .resources
+            .iter()
+            .filter(|((g, v, _), _)| g == group && v == version)
+            .collect();
         if keys.is_empty() {
             return None;
         }
         keys.sort_by(|a, b| a.0.cmp(b.0));
-        let base = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
-        let write_params = || vec![param("dryRun", "string"), param("fieldManager", "string"), param("fieldValidation", "string")];
+        let base = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let write_params = || {
+            vec![
+                param("dryRun", "string"),
+                param("fieldManager", "string"),
+                param("fieldValidation", "string"),
+            ]
+        };
         let list_params = || {
-            ["allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit", "resourceVersion", "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch"]
-                .iter()
-                .map(|n| param(n, if matches!(*n, "limit" | "timeoutSeconds") { "integer" } else { "string" }))
-                .collect::<Vec<_>>()
+            [
+                "allowWatchBookmarks",
+                "continue",
+                "fieldSelector",
+                "labelSelector",
+                "limit",
+                "resourceVersion",
+                "resourceVersionMatch",
+                "sendInitialEvents",
+                "timeoutSeconds",
+                "watch",
+            ]
+            .iter()
+            .map(|n| {
+                param(
+                    n,
+                    if matches!(*n, "limit" | "timeoutSeconds") {
+                        "integer"
+                    } else {
+                        "string"
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
         };
         for ((_, _, resource), res) in keys {
             let ri = res.registry.strategy.info();
-            let gvk = json!({"group": ri.gvk.group, "version": ri.gvk.version, "kind": ri.gvk.kind});
-            let scope = if ri.namespaced { format!("{base}/namespaces/{{namespace}}/{resource}") } else { format!("{base}/{resource}") };
+            let gvk =
+                json!({"group": ri.gvk.group, "version": ri.gvk.version, "kind": ri.gvk.kind});
+            let scope = if ri.namespaced {
+                format!("{base}/namespaces/{{namespace}}/{resource}")
+            } else {
+                format!("{base}/{resource}")
+            };
             let mut coll_params = list_params();
             let mut item_params = vec![path_param("name")];
             if ri.namespaced {

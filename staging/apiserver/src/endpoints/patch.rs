@@ -24,18 +24,30 @@ impl PatchType {
 }
 
 pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, StatusError> {
-    let patch: Value = serde_json::from_slice(body).map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
+    let patch: Value = serde_json::from_slice(body)
+        .map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
     match kind {
         PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch)
-                .map_err(|e| StatusError::bad_request(format!("the server rejected our request due to an error in our request: {e}")))?;
+            let ops: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
+                StatusError::bad_request(format!(
+                    "the server rejected our request due to an error in our request: {e}"
+                ))
+            })?;
             let mut doc = original.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| StatusError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}")))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                StatusError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+            })?;
             Ok(doc)
         }
         PatchType::Merge => {
             if !patch.is_object() {
-                return Err(StatusError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+                return Err(StatusError::bad_request(
+                    "error decoding patch: a merge patch must be a JSON object",
+                ));
             }
             let mut doc = original.clone();
             json_patch::merge(&mut doc, &patch);
@@ -43,7 +55,9 @@ pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, St
         }
         PatchType::Strategic => {
             let Value::Object(p) = patch else {
-                return Err(StatusError::bad_request("error decoding patch: a strategic merge patch must be a JSON object"));
+                return Err(StatusError::bad_request(
+                    "error decoding patch: a strategic merge patch must be a JSON object",
+                ));
             };
             let mut doc = original.clone();
             if !doc.is_object() {
@@ -59,8 +73,14 @@ pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, St
 /// is shared by types with different keys, the first key the patch item carries wins.
 fn merge_keys(field: &str) -> &'static [&'static str] {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets"
-        | "resourceClaims" | "readinessGates" => match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "readinessGates" => match field {
             "readinessGates" => &["conditionType"],
             _ => &["name"],
         },
@@ -96,13 +116,18 @@ fn merge_map(doc: &mut Map<String, Value>, patch: Map<String, Value>) -> Result<
                 doc.clear();
                 return Ok(());
             }
-            other => return Err(StatusError::bad_request(format!("Unknown patch type: {other}"))),
+            other => {
+                return Err(StatusError::bad_request(format!(
+                    "Unknown patch type: {other}"
+                )));
+            }
         }
     }
-    let retain: Option<Vec<String>> = patch
-        .get("$retainKeys")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|k| k.as_str().map(String::from)).collect());
+    let retain: Option<Vec<String>> = patch.get("$retainKeys").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|k| k.as_str().map(String::from))
+            .collect()
+    });
     for (k, v) in patch {
         if k.starts_with("$setElementOrder/") || k == "$retainKeys" {
             continue;
@@ -143,9 +168,19 @@ fn merge_map(doc: &mut Map<String, Value>, patch: Map<String, Value>) -> Result<
     Ok(())
 }
 
-fn merge_list(field: &str, mut existing: Vec<Value>, patch: Vec<Value>) -> Result<Vec<Value>, StatusError> {
-    if patch.iter().any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace")) {
-        return Ok(patch.into_iter().filter(|p| p.get("$patch").is_none()).collect());
+fn merge_list(
+    field: &str,
+    mut existing: Vec<Value>,
+    patch: Vec<Value>,
+) -> Result<Vec<Value>, StatusError> {
+    if patch
+        .iter()
+        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
+        return Ok(patch
+            .into_iter()
+            .filter(|p| p.get("$patch").is_none())
+            .collect());
     }
     if is_primitive_merge_list(field) {
         for p in patch {
@@ -156,7 +191,9 @@ fn merge_list(field: &str, mut existing: Vec<Value>, patch: Vec<Value>) -> Resul
         return Ok(existing);
     }
     let keys = merge_keys(field);
-    let key = patch.iter().find_map(|p| keys.iter().find(|k| p.get(**k).is_some()).copied());
+    let key = patch
+        .iter()
+        .find_map(|p| keys.iter().find(|k| p.get(**k).is_some()).copied());
     let Some(key) = key else {
         // No merge key: the list is replaced (strategy "replace" / atomic).
         return Ok(patch);
@@ -164,7 +201,9 @@ fn merge_list(field: &str, mut existing: Vec<Value>, patch: Vec<Value>) -> Resul
     for p in patch {
         let Value::Object(pm) = p else { continue };
         let id = pm.get(key).cloned();
-        let pos = existing.iter().position(|e| e.get(key) == id.as_ref() && id.is_some());
+        let pos = existing
+            .iter()
+            .position(|e| e.get(key) == id.as_ref() && id.is_some());
         let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
         match (pos, delete) {
             (Some(i), true) => {
@@ -201,16 +240,31 @@ mod tests {
         });
         let out = apply(PatchType::Strategic, &doc, patch.to_string().as_bytes()).unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"k": "v", "new": "n"}));
-        assert_eq!(out["spec"]["containers"], json!([{"name": "a", "image": "x:2", "env": [{"name": "A", "value": "1"}]}]));
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "a", "image": "x:2", "env": [{"name": "A", "value": "1"}]}])
+        );
     }
 
     #[test]
     fn json_and_merge() {
         let doc = json!({"a": {"b": 1}, "l": [1, 2]});
-        let out = apply(PatchType::Json, &doc, br#"[{"op":"replace","path":"/a/b","value":2},{"op":"add","path":"/l/-","value":3}]"#).unwrap();
+        let out = apply(
+            PatchType::Json,
+            &doc,
+            br#"[{"op":"replace","path":"/a/b","value":2},{"op":"add","path":"/l/-","value":3}]"#,
+        )
+        .unwrap();
         assert_eq!(out, json!({"a": {"b": 2}, "l": [1, 2, 3]}));
         let out = apply(PatchType::Merge, &doc, br#"{"a":null,"l":[9]}"#).unwrap();
         assert_eq!(out, json!({"l": [9]}));
-        assert!(apply(PatchType::Json, &doc, br#"[{"op":"test","path":"/a/b","value":5}]"#).is_err());
+        assert!(
+            apply(
+                PatchType::Json,
+                &doc,
+                br#"[{"op":"test","path":"/a/b","value":5}]"#
+            )
+            .is_err()
+        );
     }
 }

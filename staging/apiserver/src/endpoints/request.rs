@@ -41,7 +41,10 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -58,10 +61,21 @@ pub fn percent_decode(s: &str) -> String {
 
 impl RequestInfo {
     pub fn parse(method: &str, path: &str, query: &HashMap<String, String>) -> RequestInfo {
-        let mut info = RequestInfo { path: path.to_string(), verb: method.to_lowercase(), ..Default::default() };
-        let segments: Vec<String> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+        let mut info = RequestInfo {
+            path: path.to_string(),
+            verb: method.to_lowercase(),
+            ..Default::default()
+        };
+        let segments: Vec<String> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_decode)
+            .collect();
         let mut parts: &[String] = &segments;
-        let Some(prefix) = parts.first() else { return info };
+        let Some(prefix) = parts.first() else {
+            return info;
+        };
         if prefix != "api" && prefix != "apis" {
             return info;
         }
@@ -136,15 +150,41 @@ mod tests {
     #[test]
     fn resource_paths() {
         let i = p("GET", "/api/v1/namespaces/default/pods/web/status");
-        assert_eq!((i.namespace.as_str(), i.resource.as_str(), i.name.as_str(), i.subresource.as_str(), i.verb.as_str()), ("default", "pods", "web", "status", "get"));
+        assert_eq!(
+            (
+                i.namespace.as_str(),
+                i.resource.as_str(),
+                i.name.as_str(),
+                i.subresource.as_str(),
+                i.verb.as_str()
+            ),
+            ("default", "pods", "web", "status", "get")
+        );
         let i = p("GET", "/apis/apps/v1/deployments?watch=true");
-        assert_eq!((i.api_group.as_str(), i.resource.as_str(), i.verb.as_str()), ("apps", "deployments", "watch"));
+        assert_eq!(
+            (i.api_group.as_str(), i.resource.as_str(), i.verb.as_str()),
+            ("apps", "deployments", "watch")
+        );
         let i = p("GET", "/api/v1/watch/namespaces/kube-system/configmaps");
-        assert_eq!((i.namespace.as_str(), i.resource.as_str(), i.verb.as_str()), ("kube-system", "configmaps", "watch"));
+        assert_eq!(
+            (i.namespace.as_str(), i.resource.as_str(), i.verb.as_str()),
+            ("kube-system", "configmaps", "watch")
+        );
         let i = p("PUT", "/api/v1/namespaces/foo/finalize");
-        assert_eq!((i.namespace.as_str(), i.resource.as_str(), i.name.as_str(), i.subresource.as_str()), ("", "namespaces", "foo", "finalize"));
+        assert_eq!(
+            (
+                i.namespace.as_str(),
+                i.resource.as_str(),
+                i.name.as_str(),
+                i.subresource.as_str()
+            ),
+            ("", "namespaces", "foo", "finalize")
+        );
         let i = p("GET", "/api/v1/namespaces/foo");
-        assert_eq!((i.resource.as_str(), i.name.as_str(), i.verb.as_str()), ("namespaces", "foo", "get"));
+        assert_eq!(
+            (i.resource.as_str(), i.name.as_str(), i.verb.as_str()),
+            ("namespaces", "foo", "get")
+        );
         let i = p("DELETE", "/api/v1/namespaces/foo/secrets");
         assert_eq!(i.verb, "deletecollection");
         assert!(!p("GET", "/apis/apps/v1").is_resource_request);

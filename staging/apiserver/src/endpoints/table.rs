@@ -15,28 +15,44 @@ pub fn human_duration(secs: i64) -> String {
     }
     if m < 10 {
         let rem = s % 60;
-        return if rem == 0 { format!("{m}m") } else { format!("{m}m{rem}s") };
+        return if rem == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{rem}s")
+        };
     }
     if m < 60 * 3 {
         return format!("{m}m");
     }
     if h < 8 {
         let rem = m % 60;
-        return if rem == 0 { format!("{h}h") } else { format!("{h}h{rem}m") };
+        return if rem == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{rem}m")
+        };
     }
     if h < 48 {
         return format!("{h}h");
     }
     if h < 24 * 8 {
         let rem = h % 24;
-        return if rem == 0 { format!("{}d", h / 24) } else { format!("{}d{rem}h", h / 24) };
+        return if rem == 0 {
+            format!("{}d", h / 24)
+        } else {
+            format!("{}d{rem}h", h / 24)
+        };
     }
     if h < 24 * 365 * 2 {
         return format!("{}d", h / 24);
     }
     if h < 24 * 365 * 8 {
         let dy = (h / 24) % 365;
-        return if dy == 0 { format!("{}y", h / 24 / 365) } else { format!("{}y{dy}d", h / 24 / 365) };
+        return if dy == 0 {
+            format!("{}y", h / 24 / 365)
+        } else {
+            format!("{}y{dy}d", h / 24 / 365)
+        };
     }
     format!("{}y", h / 24 / 365)
 }
@@ -120,7 +136,17 @@ mod tests {
 
     #[test]
     fn durations_match_upstream() {
-        for (s, want) in [(5, "5s"), (119, "119s"), (130, "2m10s"), (600, "10m"), (3 * 3600 + 120, "3h2m"), (10 * 3600, "10h"), (50 * 3600, "2d2h"), (10 * 86400, "10d"), (800 * 86400, "2y70d")] {
+        for (s, want) in [
+            (5, "5s"),
+            (119, "119s"),
+            (130, "2m10s"),
+            (600, "10m"),
+            (3 * 3600 + 120, "3h2m"),
+            (10 * 3600, "10h"),
+            (50 * 3600, "2d2h"),
+            (10 * 86400, "10d"),
+            (800 * 86400, "2y70d"),
+        ] {
             assert_eq!(human_duration(s), want, "{s}");
         }
     }

@@ -25,7 +25,12 @@ use tokio::sync::mpsc;
 const MIN_REQUEST_TIMEOUT: u64 = 1800;
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 
-pub async fn serve(reg: Arc<Registry>, ns: Option<&str>, opts: ListOptions, format: Format) -> Result<Response<Body>, StatusError> {
+pub async fn serve(
+    reg: Arc<Registry>,
+    ns: Option<&str>,
+    opts: ListOptions,
+    format: Format,
+) -> Result<Response<Body>, StatusError> {
     let filter = reg.watch_filter(ns, &opts)?;
     let from = opts.resource_version.as_deref().map(parse_rv).transpose()?;
     let initial_events = opts.send_initial_events.unwrap_or(false);
@@ -41,8 +46,20 @@ pub async fn serve(reg: Arc<Registry>, ns: Option<&str>, opts: ListOptions, form
     let ri = reg.strategy.info().clone();
     match started {
         Ok(w) => {
-            let enc = Encoder { reg: reg.clone(), format, kind: ri.gvk.kind.clone(), api_version: ri.gvk.api_version() };
-            tokio::spawn(pump(w, enc, tx, timeout, opts.allow_bookmarks, initial_events));
+            let enc = Encoder {
+                reg: reg.clone(),
+                format,
+                kind: ri.gvk.kind.clone(),
+                api_version: ri.gvk.api_version(),
+            };
+            tokio::spawn(pump(
+                w,
+                enc,
+                tx,
+                timeout,
+                opts.allow_bookmarks,
+                initial_events,
+            ));
         }
         // Upstream answers an expired resourceVersion with 200 and a single ERROR event.
         Err(e) if e.code == 410 => {
@@ -51,7 +68,11 @@ pub async fn serve(reg: Arc<Registry>, ns: Option<&str>, opts: ListOptions, form
         }
         Err(e) => return Err(e),
     }
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::io::Error>(Frame::data(b)), rx)) });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::io::Error>(Frame::data(b)), rx))
+    });
     let body = StreamBody::new(stream).boxed_unsync();
     let content_type = "application/json";
     Ok(Response::builder()
@@ -75,12 +96,18 @@ impl Encoder {
         match &self.format {
             Format::Table { include_object } => {
                 let meta = json!({"resourceVersion": obj.value["metadata"]["resourceVersion"]});
-                let table = table::render(self.reg.strategy.as_ref(), std::iter::once(&obj.value), meta, include_object);
+                let table = table::render(
+                    self.reg.strategy.as_ref(),
+                    std::iter::once(&obj.value),
+                    meta,
+                    include_object,
+                );
                 Bytes::from(format!("{}\n", json!({"type": t, "object": table})))
             }
-            Format::PartialObjectMetadata { .. } => {
-                Bytes::from(format!("{}\n", json!({"type": t, "object": table::partial_object_metadata(&obj.value)})))
-            }
+            Format::PartialObjectMetadata { .. } => Bytes::from(format!(
+                "{}\n",
+                json!({"type": t, "object": table::partial_object_metadata(&obj.value)})
+            )),
             // The object's encoding is shared by every watcher; only the envelope is new.
             _ => {
                 let mut b = Vec::with_capacity(obj.bytes.len() + 32);
@@ -104,12 +131,27 @@ impl Encoder {
     }
 }
 
-async fn pump(w: CacheWatch, enc: Encoder, tx: mpsc::Sender<Bytes>, timeout: Duration, bookmarks: bool, initial_events: bool) {
-    let CacheWatch { initial, mut rx, rv } = w;
+async fn pump(
+    w: CacheWatch,
+    enc: Encoder,
+    tx: mpsc::Sender<Bytes>,
+    timeout: Duration,
+    bookmarks: bool,
+    initial_events: bool,
+) {
+    let CacheWatch {
+        initial,
+        mut rx,
+        rv,
+    } = w;
     let mut last_rv = rv;
     for item in initial {
         last_rv = last_rv.max(item.obj.rv);
-        if tx.send(enc.event(item.kind.as_str(), &item.obj)).await.is_err() {
+        if tx
+            .send(enc.event(item.kind.as_str(), &item.obj))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -118,7 +160,8 @@ async fn pump(w: CacheWatch, enc: Encoder, tx: mpsc::Sender<Bytes>, timeout: Dur
     }
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+    let mut tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
     loop {
         tokio::select! {
             item = rx.recv() => match item {
@@ -150,7 +193,12 @@ async fn pump(w: CacheWatch, enc: Encoder, tx: mpsc::Sender<Bytes>, timeout: Dur
 
 /// A watch served from storage (`--watch-cache=false`): list for the starting state
 /// when needed, then storage events classified against the filter.
-async fn storage_watch(reg: &Arc<Registry>, filter: Filter, from: Option<i64>, initial_events: bool) -> Result<CacheWatch, StatusError> {
+async fn storage_watch(
+    reg: &Arc<Registry>,
+    filter: Filter,
+    from: Option<i64>,
+    initial_events: bool,
+) -> Result<CacheWatch, StatusError> {
     let mut initial = Vec::new();
     let start = match from {
         Some(n) if n > 0 && !initial_events => n,
@@ -158,12 +206,28 @@ async fn storage_watch(reg: &Arc<Registry>, filter: Filter, from: Option<i64>, i
             let f = filter.clone();
             let fields = reg.fields.clone();
             let keep = move |kv: &crate::storage::interface::KeyValue| {
-                decode(kv).map(|v| f.matches(&CachedObject::new(kv.key.clone(), kv.mod_revision, v, &fields))).unwrap_or(false)
+                decode(kv)
+                    .map(|v| {
+                        f.matches(&CachedObject::new(
+                            kv.key.clone(),
+                            kv.mod_revision,
+                            v,
+                            &fields,
+                        ))
+                    })
+                    .unwrap_or(false)
             };
-            let page = reg.store.list(&filter.prefix, ReadAt::Latest, 0, None, &keep, true).await?;
+            let page = reg
+                .store
+                .list(&filter.prefix, ReadAt::Latest, 0, None, &keep, true)
+                .await?;
             for kv in &page.items {
-                let obj = CachedObject::new(kv.key.clone(), kv.mod_revision, decode(kv)?, &reg.fields);
-                initial.push(WatchItem { kind: WatchType::Added, obj: Arc::new(obj) });
+                let obj =
+                    CachedObject::new(kv.key.clone(), kv.mod_revision, decode(kv)?, &reg.fields);
+                initial.push(WatchItem {
+                    kind: WatchType::Added,
+                    obj: Arc::new(obj),
+                });
             }
             page.revision
         }
@@ -182,27 +246,38 @@ async fn storage_watch(reg: &Arc<Registry>, filter: Filter, from: Option<i64>, i
             };
             for ev in batch.events {
                 let rv = ev.kv.mod_revision;
-                let convert = |v: Value| Arc::new(CachedObject::new(ev.kv.key.clone(), rv, v, &fields));
+                let convert =
+                    |v: Value| Arc::new(CachedObject::new(ev.kv.key.clone(), rv, v, &fields));
                 let (obj, prev) = match ev.kind {
                     EventKind::Put => {
                         let Ok(cur) = decode(&ev.kv) else { return };
-                        (convert(cur), ev.prev.as_ref().and_then(|p| decode(p).ok()).map(convert))
+                        (
+                            convert(cur),
+                            ev.prev.as_ref().and_then(|p| decode(p).ok()).map(convert),
+                        )
                     }
                     EventKind::Delete => {
-                        let Some(Ok(mut last)) = ev.prev.as_ref().map(decode) else { continue };
+                        let Some(Ok(mut last)) = ev.prev.as_ref().map(decode) else {
+                            continue;
+                        };
                         let prev = convert(last.clone());
                         set_resource_version(&mut last, rv);
                         (convert(last), Some(prev))
                     }
                 };
-                let created = ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
-                if let Some(kind) = filter.classify(ev.kind, created, &obj, prev.as_deref()) {
-                    if tx.send(Ok(WatchItem { kind, obj })).await.is_err() {
-                        return;
-                    }
+                let created =
+                    ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
+                if let Some(kind) = filter.classify(ev.kind, created, &obj, prev.as_deref())
+                    && tx.send(Ok(WatchItem { kind, obj })).await.is_err()
+                {
+                    return;
                 }
             }
         }
     });
-    Ok(CacheWatch { initial, rx, rv: start })
+    Ok(CacheWatch {
+        initial,
+        rx,
+        rv: start,
+    })
 }

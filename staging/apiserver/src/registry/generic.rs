@@ -43,7 +43,11 @@ pub fn generate_name(base: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let base = if base.len() > 58 { &base[..58] } else { base };
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    let suffix: String = bytes.iter().take(5).map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect();
+    let suffix: String = bytes
+        .iter()
+        .take(5)
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect();
     format!("{base}{suffix}")
 }
 
@@ -54,16 +58,28 @@ pub fn fields_fn(strategy: Arc<dyn Strategy>) -> FieldsFn {
         let mut f: BTreeMap<String, String> = strategy.fields(obj);
         f.insert("metadata.name".into(), meta::name(obj).to_string());
         if namespaced {
-            f.insert("metadata.namespace".into(), meta::namespace(obj).to_string());
+            f.insert(
+                "metadata.namespace".into(),
+                meta::namespace(obj).to_string(),
+            );
         }
         f
     })
 }
 
 impl Registry {
-    pub fn new(strategy: Arc<dyn Strategy>, store: ResourceStore, cacher: Option<Arc<Cacher>>) -> Self {
+    pub fn new(
+        strategy: Arc<dyn Strategy>,
+        store: ResourceStore,
+        cacher: Option<Arc<Cacher>>,
+    ) -> Self {
         let fields = fields_fn(strategy.clone());
-        Self { strategy, store, cacher, fields }
+        Self {
+            strategy,
+            store,
+            cacher,
+            fields,
+        }
     }
 
     fn gr(&self) -> apimachinery::GroupResource {
@@ -71,7 +87,8 @@ impl Registry {
     }
 
     pub fn key(&self, ns: Option<&str>, name: &str) -> String {
-        self.store.key(ns.filter(|_| self.strategy.info().namespaced), name)
+        self.store
+            .key(ns.filter(|_| self.strategy.info().namespaced), name)
     }
 
     fn invalid(&self, name: &str, causes: Vec<Cause>) -> StatusError {
@@ -86,7 +103,10 @@ impl Registry {
         let name = meta::name(obj);
         if name.is_empty() {
             if m["generateName"].as_str().unwrap_or_default().is_empty() {
-                causes.push(Cause::required("metadata.name", "name or generateName is required"));
+                causes.push(Cause::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                ));
             }
         } else {
             for e in self.strategy.validate_name(name) {
@@ -103,7 +123,10 @@ impl Registry {
                 }
             }
         } else if !ns.is_empty() {
-            causes.push(Cause::forbidden("metadata.namespace", "not allowed on this type"));
+            causes.push(Cause::forbidden(
+                "metadata.namespace",
+                "not allowed on this type",
+            ));
         }
         if let Some(labels) = m["labels"].as_object() {
             for (k, v) in labels {
@@ -111,7 +134,7 @@ impl Registry {
                     causes.push(Cause::invalid("metadata.labels", &json!(k), &e));
                 }
                 for e in apimachinery::validation::label_value(v.as_str().unwrap_or_default()) {
-                    causes.push(Cause::invalid(&format!("metadata.labels"), v, &e));
+                    causes.push(Cause::invalid("metadata.labels", v, &e));
                 }
             }
         }
@@ -129,14 +152,23 @@ impl Registry {
         }
         for (i, f) in meta::finalizers(obj).iter().enumerate() {
             for e in apimachinery::validation::qualified_name(f) {
-                causes.push(Cause::invalid(&format!("metadata.finalizers[{i}]"), &json!(f), &e));
+                causes.push(Cause::invalid(
+                    &format!("metadata.finalizers[{i}]"),
+                    &json!(f),
+                    &e,
+                ));
             }
         }
         causes
     }
 
     /// Creates an object that the handler already decoded and admitted.
-    pub async fn create(&self, ns: Option<&str>, mut obj: Value, dry_run: bool) -> Result<Value, StatusError> {
+    pub async fn create(
+        &self,
+        ns: Option<&str>,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, StatusError> {
         let info = self.strategy.info();
         {
             let m = meta_mut(&mut obj);
@@ -153,8 +185,16 @@ impl Registry {
                     }
                 }
             }
-            let name = m.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-            let generate = m.get("generateName").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = m
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let generate = m
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if name.is_empty() && !generate.is_empty() {
                 m.insert("name".into(), json!(generate_name(&generate)));
             }
@@ -206,20 +246,32 @@ impl Registry {
         let strategy = self.strategy.clone();
         let namespaced = self.strategy.info().namespaced;
         opts.field_selector
-            .check_supported(&|f| strategy.supports_field(f) && (namespaced || f != "metadata.namespace"))
+            .check_supported(&|f| {
+                strategy.supports_field(f) && (namespaced || f != "metadata.namespace")
+            })
             .map_err(StatusError::bad_request)?;
         // A field selector on the name or namespace narrows the key range, as upstream does.
-        let ns = ns.or_else(|| opts.field_selector.exact("metadata.namespace")).filter(|_| namespaced);
+        let ns = ns
+            .or_else(|| opts.field_selector.exact("metadata.namespace"))
+            .filter(|_| namespaced);
         let prefix = match (ns, opts.field_selector.exact("metadata.name")) {
             (ns, Some(name)) if ns.is_some() || !namespaced => self.key(ns, name),
             (ns, _) => self.store.list_prefix(ns),
         };
-        Ok(Filter { prefix, labels: opts.label_selector.clone(), fields: opts.field_selector.clone() })
+        Ok(Filter {
+            prefix,
+            labels: opts.label_selector.clone(),
+            fields: opts.field_selector.clone(),
+        })
     }
 
     /// Lists per upstream's resourceVersion semantics: `0` and `>=N` from the watch cache,
     /// unset / exact / paged reads from storage.
-    pub async fn list(&self, ns: Option<&str>, opts: &ListOptions) -> Result<ListResult, StatusError> {
+    pub async fn list(
+        &self,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListResult, StatusError> {
         let filter = self.filter(ns, opts)?;
         let rv = opts.resource_version.as_deref().map(parse_rv).transpose()?;
         let exact = opts.resource_version_match.as_deref() == Some("Exact");
@@ -232,7 +284,12 @@ impl Registry {
         if from_cache {
             let cacher = self.cacher.as_ref().unwrap();
             let (items, rv) = cacher.list(&filter, rv).await?;
-            return Ok(ListResult { items, resource_version: rv, continue_token: None, remaining: None });
+            return Ok(ListResult {
+                items,
+                resource_version: rv,
+                continue_token: None,
+                remaining: None,
+            });
         }
         let at = match rv {
             Some(n) if exact => ReadAt::Exact(n),
@@ -244,25 +301,61 @@ impl Registry {
             if !f.is_filtering() {
                 return true;
             }
-            decode(kv).map(|v| f.matches(&CachedObject::new(kv.key.clone(), kv.mod_revision, v, &fields))).unwrap_or(false)
+            decode(kv)
+                .map(|v| {
+                    f.matches(&CachedObject::new(
+                        kv.key.clone(),
+                        kv.mod_revision,
+                        v,
+                        &fields,
+                    ))
+                })
+                .unwrap_or(false)
         };
         let page = self
             .store
-            .list(&filter.prefix, at, opts.limit, opts.continue_token.as_deref(), &keep, filter.is_filtering())
+            .list(
+                &filter.prefix,
+                at,
+                opts.limit,
+                opts.continue_token.as_deref(),
+                &keep,
+                filter.is_filtering(),
+            )
             .await?;
-        if let Some(min) = rv.filter(|_| !exact) {
-            if page.revision < min {
-                return Err(StatusError::timeout(format!("Too large resource version: {min}, current: {}", page.revision), 1));
-            }
+        if let Some(min) = rv.filter(|_| !exact)
+            && page.revision < min
+        {
+            return Err(StatusError::timeout(
+                format!(
+                    "Too large resource version: {min}, current: {}",
+                    page.revision
+                ),
+                1,
+            ));
         }
         let mut items = Vec::with_capacity(page.items.len());
         for kv in &page.items {
-            items.push(Arc::new(CachedObject::new(kv.key.clone(), kv.mod_revision, decode(kv)?, &self.fields)));
+            items.push(Arc::new(CachedObject::new(
+                kv.key.clone(),
+                kv.mod_revision,
+                decode(kv)?,
+                &self.fields,
+            )));
         }
-        Ok(ListResult { items, resource_version: page.revision, continue_token: page.continue_token, remaining: page.remaining })
+        Ok(ListResult {
+            items,
+            resource_version: page.revision,
+            continue_token: page.continue_token,
+            remaining: page.remaining,
+        })
     }
 
-    pub fn watch_filter(&self, ns: Option<&str>, opts: &ListOptions) -> Result<Filter, StatusError> {
+    pub fn watch_filter(
+        &self,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<Filter, StatusError> {
         self.filter(ns, opts)
     }
 
@@ -310,7 +403,10 @@ impl Registry {
                     set_resource_version(&mut new, rev);
                     if meta::deletion_timestamp(&new).is_some()
                         && meta::finalizers(&new).is_empty()
-                        && new["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
+                        && new["metadata"]["deletionGracePeriodSeconds"]
+                            .as_i64()
+                            .unwrap_or(0)
+                            == 0
                     {
                         // The last finalizer is gone: the deletion completes now.
                         if let Ok((_, _)) = self.store.delete(&key, rev).await {
@@ -327,7 +423,14 @@ impl Registry {
 
     /// Applies upstream's update rules to a desired object: identity and system metadata
     /// from the stored object, status/spec split, generation, validation.
-    fn merge_update(&self, new: &mut Value, old: &Value, part: Part, name: &str, ns: Option<&str>) -> Result<(), StatusError> {
+    fn merge_update(
+        &self,
+        new: &mut Value,
+        old: &Value,
+        part: Part,
+        name: &str,
+        ns: Option<&str>,
+    ) -> Result<(), StatusError> {
         let info = self.strategy.info();
         let new_name = meta::name(new);
         if !new_name.is_empty() && new_name != name {
@@ -348,7 +451,10 @@ impl Registry {
             return Err(StatusError::conflict(
                 &self.gr(),
                 name,
-                &format!("Precondition failed: UID in precondition: {new_uid}, UID in object meta: {}", meta::uid(old)),
+                &format!(
+                    "Precondition failed: UID in precondition: {new_uid}, UID in object meta: {}",
+                    meta::uid(old)
+                ),
             ));
         }
         match part {
@@ -379,7 +485,13 @@ impl Registry {
             if info.namespaced {
                 m.insert("namespace".into(), old_m["namespace"].clone());
             }
-            for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            for k in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
                 match old_m.get(k) {
                     Some(v) if !v.is_null() => m.insert(k.into(), v.clone()),
                     _ => m.remove(k),
@@ -393,7 +505,10 @@ impl Registry {
             if meta::finalizers(new).iter().any(|f| !old_f.contains(f)) {
                 return Err(self.invalid(
                     name,
-                    vec![Cause::forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted")],
+                    vec![Cause::forbidden(
+                        "metadata.finalizers",
+                        "no new finalizers can be added if the object is being deleted",
+                    )],
                 ));
             }
         }
@@ -415,33 +530,41 @@ impl Registry {
     /// Deletes per upstream: preconditions, graceful deletion (sets `deletionTimestamp`),
     /// finalizers (object stays until they are gone), propagation finalizers.
     /// Returns the object as last seen and whether it left storage.
-    pub async fn delete(&self, ns: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<(Value, bool), StatusError> {
+    pub async fn delete(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<(Value, bool), StatusError> {
         let key = self.key(ns, name);
         loop {
             let Some(kv) = self.store.get(&key).await? else {
                 return Err(StatusError::not_found(&self.gr(), name));
             };
             let old = decode(&kv)?;
-            if let Some(uid) = &opts.precondition_uid {
-                if uid != meta::uid(&old) {
-                    return Err(StatusError::conflict(
-                        &self.gr(),
-                        name,
-                        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&old)),
-                    ));
-                }
+            if let Some(uid) = &opts.precondition_uid
+                && uid != meta::uid(&old)
+            {
+                return Err(StatusError::conflict(
+                    &self.gr(),
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta::uid(&old)
+                    ),
+                ));
             }
-            if let Some(rv) = &opts.precondition_rv {
-                if rv != meta::resource_version(&old) {
-                    return Err(StatusError::conflict(
-                        &self.gr(),
-                        name,
-                        &format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                            meta::resource_version(&old)
-                        ),
-                    ));
-                }
+            if let Some(rv) = &opts.precondition_rv
+                && rv != meta::resource_version(&old)
+            {
+                return Err(StatusError::conflict(
+                    &self.gr(),
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        meta::resource_version(&old)
+                    ),
+                ));
             }
             let grace = self.strategy.grace_period(&old, opts.grace_period_seconds);
             let mut finalizers = meta::finalizers(&old);
@@ -450,19 +573,21 @@ impl Registry {
                 Some("Foreground") => Some("foregroundDeletion"),
                 _ => None,
             };
-            if meta::deletion_timestamp(&old).is_none() {
-                if let Some(f) = wanted {
-                    if !finalizers.iter().any(|x| x == f) {
-                        finalizers.push(f.to_string());
-                    }
-                }
+            if meta::deletion_timestamp(&old).is_none()
+                && let Some(f) = wanted
+                && !finalizers.iter().any(|x| x == f)
+            {
+                finalizers.push(f.to_string());
             }
             let already = meta::deletion_timestamp(&old).is_some();
             let old_grace = old["metadata"]["deletionGracePeriodSeconds"].as_i64();
             let mut pending = old.clone();
             let waits = self.strategy.begin_delete(&mut pending);
             if grace > 0 || !finalizers.is_empty() || waits {
-                if already && old_grace.is_some_and(|g| g <= grace) && finalizers == meta::finalizers(&old) {
+                if already
+                    && old_grace.is_some_and(|g| g <= grace)
+                    && finalizers == meta::finalizers(&old)
+                {
                     // Deletion already pending with an equal or shorter grace period.
                     return Ok((old, false));
                 }
@@ -474,7 +599,11 @@ impl Registry {
                         m.insert("deletionTimestamp".into(), json!(meta::rfc3339(when)));
                         m.insert("deletionGracePeriodSeconds".into(), json!(grace));
                     }
-                    if let Some(g) = m.get("generation").and_then(Value::as_i64).filter(|_| !already) {
+                    if let Some(g) = m
+                        .get("generation")
+                        .and_then(Value::as_i64)
+                        .filter(|_| !already)
+                    {
                         m.insert("generation".into(), json!(g + 1));
                     }
                 }

@@ -25,31 +25,43 @@ pub fn parse_bool(q: &HashMap<String, String>, k: &str) -> Result<Option<bool>, 
         None => Ok(None),
         Some("true" | "1" | "True") => Ok(Some(true)),
         Some("false" | "0" | "False" | "") => Ok(Some(false)),
-        Some(v) => Err(StatusError::bad_request(format!("invalid value for {k}: {v:?}"))),
+        Some(v) => Err(StatusError::bad_request(format!(
+            "invalid value for {k}: {v:?}"
+        ))),
     }
 }
 
 impl ListOptions {
     pub fn from_query(q: &HashMap<String, String>) -> Result<Self, StatusError> {
-        let label_selector = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
-            .map_err(|e| StatusError::bad_request(format!("unable to parse requirement: {e}")))?;
-        let field_selector = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))
-            .map_err(StatusError::bad_request)?;
+        let label_selector = Selector::parse(
+            q.get("labelSelector").map(String::as_str).unwrap_or(""),
+        )
+        .map_err(|e| StatusError::bad_request(format!("unable to parse requirement: {e}")))?;
+        let field_selector =
+            FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))
+                .map_err(StatusError::bad_request)?;
         let limit = match q.get("limit") {
-            Some(l) if !l.is_empty() => l.parse::<i64>().map_err(|_| StatusError::bad_request(format!("invalid limit: {l:?}")))?.max(0) as usize,
+            Some(l) if !l.is_empty() => l
+                .parse::<i64>()
+                .map_err(|_| StatusError::bad_request(format!("invalid limit: {l:?}")))?
+                .max(0) as usize,
             _ => 0,
         };
-        let timeout_seconds = match q.get("timeoutSeconds") {
-            Some(t) if !t.is_empty() => {
-                Some(t.parse::<u64>().map_err(|_| StatusError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?)
-            }
-            _ => None,
-        };
+        let timeout_seconds =
+            match q.get("timeoutSeconds") {
+                Some(t) if !t.is_empty() => Some(t.parse::<u64>().map_err(|_| {
+                    StatusError::bad_request(format!("invalid timeoutSeconds: {t:?}"))
+                })?),
+                _ => None,
+            };
         let opts = Self {
             label_selector,
             field_selector,
             resource_version: q.get("resourceVersion").filter(|v| !v.is_empty()).cloned(),
-            resource_version_match: q.get("resourceVersionMatch").filter(|v| !v.is_empty()).cloned(),
+            resource_version_match: q
+                .get("resourceVersionMatch")
+                .filter(|v| !v.is_empty())
+                .cloned(),
             limit,
             continue_token: q.get("continue").filter(|v| !v.is_empty()).cloned(),
             watch: parse_bool(q, "watch")?.unwrap_or(false),
@@ -64,7 +76,12 @@ impl ListOptions {
     /// Upstream's list-option validation (`ValidateListOptions`).
     fn check(&self) -> Result<(), StatusError> {
         let invalid = |field: &str, msg: &str| {
-            StatusError::invalid("meta.k8s.io", "ListOptions", "", vec![apimachinery::Cause::forbidden(field, msg)])
+            StatusError::invalid(
+                "meta.k8s.io",
+                "ListOptions",
+                "",
+                vec![apimachinery::Cause::forbidden(field, msg)],
+            )
         };
         if let Some(m) = &self.resource_version_match {
             if !matches!(m.as_str(), "NotOlderThan" | "Exact") {
@@ -72,28 +89,50 @@ impl ListOptions {
                     "meta.k8s.io",
                     "ListOptions",
                     "",
-                    vec![apimachinery::Cause::not_supported("resourceVersionMatch", &Value::from(m.as_str()), &["Exact", "NotOlderThan", ""])],
+                    vec![apimachinery::Cause::not_supported(
+                        "resourceVersionMatch",
+                        &Value::from(m.as_str()),
+                        &["Exact", "NotOlderThan", ""],
+                    )],
                 ));
             }
             if self.resource_version.is_none() {
-                return Err(invalid("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
             }
             if self.continue_token.is_some() {
-                return Err(invalid("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
             }
             if m == "Exact" && self.resource_version.as_deref() == Some("0") {
-                return Err(invalid("resourceVersionMatch", "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
             }
         }
         if self.send_initial_events == Some(true) && !self.watch {
-            return Err(invalid("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+            return Err(invalid(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for list",
+            ));
         }
         if self.send_initial_events.is_some() && self.watch {
             if self.resource_version_match.as_deref() != Some("NotOlderThan") {
-                return Err(invalid("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+                return Err(invalid(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ));
             }
             if !self.allow_bookmarks {
-                return Err(invalid("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
+                return Err(invalid(
+                    "allowWatchBookmarks",
+                    "sendInitialEvents requires setting allowWatchBookmarks to true",
+                ));
             }
         }
         Ok(())
@@ -114,7 +153,9 @@ impl DeleteOptions {
     pub fn parse(q: &HashMap<String, String>, body: Option<&Value>) -> Result<Self, StatusError> {
         let mut o = Self {
             grace_period_seconds: match q.get("gracePeriodSeconds") {
-                Some(g) => Some(g.parse().map_err(|_| StatusError::bad_request(format!("invalid gracePeriodSeconds: {g:?}")))?),
+                Some(g) => Some(g.parse().map_err(|_| {
+                    StatusError::bad_request(format!("invalid gracePeriodSeconds: {g:?}"))
+                })?),
                 None => None,
             },
             propagation_policy: q.get("propagationPolicy").cloned(),
@@ -136,21 +177,31 @@ impl DeleteOptions {
             }
             if let Some(p) = b.get("preconditions") {
                 o.precondition_uid = p.get("uid").and_then(Value::as_str).map(String::from);
-                o.precondition_rv = p.get("resourceVersion").and_then(Value::as_str).map(String::from);
+                o.precondition_rv = p
+                    .get("resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(String::from);
             }
-            if b.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All")) {
+            if b.get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|v| v == "All"))
+            {
                 o.dry_run = true;
             }
         }
-        if let Some(p) = &o.propagation_policy {
-            if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
-                return Err(StatusError::invalid(
-                    "meta.k8s.io",
-                    "DeleteOptions",
-                    "",
-                    vec![apimachinery::Cause::not_supported("propagationPolicy", &Value::from(p.as_str()), &["Foreground", "Background", "Orphan", "nil"])],
-                ));
-            }
+        if let Some(p) = &o.propagation_policy
+            && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+        {
+            return Err(StatusError::invalid(
+                "meta.k8s.io",
+                "DeleteOptions",
+                "",
+                vec![apimachinery::Cause::not_supported(
+                    "propagationPolicy",
+                    &Value::from(p.as_str()),
+                    &["Foreground", "Background", "Orphan", "nil"],
+                )],
+            ));
         }
         if o.grace_period_seconds.is_some_and(|g| g < 0) {
             o.grace_period_seconds = Some(1);

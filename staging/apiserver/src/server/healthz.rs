@@ -36,7 +36,11 @@ impl Check for Flag {
         &self.name
     }
     async fn check(&self) -> Result<(), String> {
-        if self.done.load(std::sync::atomic::Ordering::SeqCst) { Ok(()) } else { Err("not finished".into()) }
+        if self.done.load(std::sync::atomic::Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("not finished".into())
+        }
     }
 }
 
@@ -48,11 +52,25 @@ pub struct Health {
 
 impl Health {
     /// Runs the checks of an endpoint; returns (HTTP code, body).
-    pub async fn serve(&self, endpoint: &str, single: Option<&str>, query: &HashMap<String, String>) -> (u16, String) {
-        let checks = if endpoint == "readyz" { &self.readyz } else { &self.livez };
-        let excluded: Vec<&str> = query.get("exclude").map(|e| e.split(',').collect()).unwrap_or_default();
+    pub async fn serve(
+        &self,
+        endpoint: &str,
+        single: Option<&str>,
+        query: &HashMap<String, String>,
+    ) -> (u16, String) {
+        let checks = if endpoint == "readyz" {
+            &self.readyz
+        } else {
+            &self.livez
+        };
+        let excluded: Vec<&str> = query
+            .get("exclude")
+            .map(|e| e.split(',').collect())
+            .unwrap_or_default();
         if let Some(name) = single {
-            let Some(c) = checks.iter().find(|c| c.name() == name) else { return (404, "404 page not found\n".into()) };
+            let Some(c) = checks.iter().find(|c| c.name() == name) else {
+                return (404, "404 page not found\n".into());
+            };
             return match c.check().await {
                 Ok(()) => (200, "ok".into()),
                 Err(e) => (500, format!("internal server error: {e}\n")),

@@ -5,7 +5,7 @@ pub mod healthz;
 pub mod tls;
 
 use crate::endpoints::ApiServer;
-use crate::endpoints::negotiation::{Body, encode, error_response, response, Format};
+use crate::endpoints::negotiation::{Body, Format, encode, error_response, response};
 use crate::endpoints::request::{RequestInfo, parse_query};
 use apimachinery::StatusError;
 use futures::FutureExt;
@@ -33,10 +33,18 @@ impl Server {
         if info.is_resource_request {
             return self.api.serve_resource(req, &info, &query).await;
         }
-        let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let segs: Vec<&str> = path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         let json = |v: &serde_json::Value| encode(200, v, &Format::Json);
         if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
-            return error_response(&StatusError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"));
+            return error_response(&StatusError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ));
         }
         match segs.as_slice() {
             [ep @ ("healthz" | "livez" | "readyz")] => {
@@ -72,7 +80,15 @@ impl Server {
                 None => error_response(&StatusError::path_not_found()),
             },
             [] => {
-                let mut paths: Vec<String> = vec!["/api".into(), "/api/v1".into(), "/apis".into(), "/healthz".into(), "/livez".into(), "/readyz".into(), "/version".into()];
+                let mut paths: Vec<String> = vec![
+                    "/api".into(),
+                    "/api/v1".into(),
+                    "/apis".into(),
+                    "/healthz".into(),
+                    "/livez".into(),
+                    "/readyz".into(),
+                    "/version".into(),
+                ];
                 for (g, v, _) in self.api.resources.keys() {
                     if !g.is_empty() {
                         paths.push(format!("/apis/{g}"));
@@ -88,7 +104,10 @@ impl Server {
     }
 
     /// Handles one request; a panic becomes a 500 Status instead of a dropped connection.
-    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+    ) -> Result<Response<Body>, std::convert::Infallible> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let started = std::time::Instant::now();
         let resp = match AssertUnwindSafe(self.route(req)).catch_unwind().await {
@@ -104,7 +123,12 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting and gives open
     /// connections (watches included) a short grace period.
-    pub async fn run(self: Arc<Self>, addr: SocketAddr, tls: Arc<rustls::ServerConfig>, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run(
+        self: Arc<Self>,
+        addr: SocketAddr,
+        tls: Arc<rustls::ServerConfig>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(address = %listener.local_addr()?, "serving securely");
         let acceptor = TlsAcceptor::from(tls);
@@ -126,7 +150,9 @@ impl Server {
             let me = self.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+                {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -143,7 +169,10 @@ impl Server {
             });
         }
         tracing::info!("shutting down: no new connections");
-        if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::info!("closing connections still open after the grace period");
         }
         Ok(())

@@ -6,7 +6,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
 
-pub fn load_pem(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+pub fn load_pem(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
         std::fs::File::open(cert).map_err(|e| format!("reading {}: {e}", cert.display()))?,
     ))
@@ -24,30 +27,38 @@ pub fn load_pem(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>
 }
 
 /// Creates (or reuses) `apiserver.crt`/`apiserver.key` in `dir` for the given names/IPs.
-pub fn ensure_self_signed(dir: &Path, names: &[String]) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+pub fn ensure_self_signed(
+    dir: &Path,
+    names: &[String],
+) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
     let (crt, key) = (dir.join("apiserver.crt"), dir.join("apiserver.key"));
     if crt.exists() && key.exists() {
         return Ok((crt, key));
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| e.to_string())?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, format!("localhost@{}", jiff::Timestamp::now().as_second()));
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("localhost@{}", jiff::Timestamp::now().as_second()),
+    );
     params.not_after = rcgen::date_time_ymd(2036, 1, 1);
     let kp = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
     let cert = params.self_signed(&kp).map_err(|e| e.to_string())?;
     std::fs::write(&crt, cert.pem()).map_err(|e| format!("writing {}: {e}", crt.display()))?;
-    std::fs::write(&key, kp.serialize_pem()).map_err(|e| format!("writing {}: {e}", key.display()))?;
+    std::fs::write(&key, kp.serialize_pem())
+        .map_err(|e| format!("writing {}: {e}", key.display()))?;
     Ok((crt, key))
 }
 
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     let (certs, key) = load_pem(cert, key)?;
-    let mut cfg = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("serving certificate: {e}"))?;
+    let mut cfg =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("serving certificate: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }

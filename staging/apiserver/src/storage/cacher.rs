@@ -34,11 +34,22 @@ impl CachedObject {
     pub fn new(key: String, rv: i64, value: Value, fields: &FieldsFn) -> Self {
         let labels = value["metadata"]["labels"]
             .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         let fields = fields(&value);
         let bytes = Bytes::from(serde_json::to_vec(&value).expect("JSON values serialize"));
-        Self { key, rv, value, bytes, labels, fields }
+        Self {
+            key,
+            rv,
+            value,
+            bytes,
+            labels,
+            fields,
+        }
     }
 }
 
@@ -86,7 +97,9 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, o: &CachedObject) -> bool {
-        o.key.starts_with(&self.prefix) && self.labels.matches(&o.labels) && self.fields.matches(&o.fields)
+        o.key.starts_with(&self.prefix)
+            && self.labels.matches(&o.labels)
+            && self.fields.matches(&o.fields)
     }
 
     pub fn is_filtering(&self) -> bool {
@@ -97,7 +110,13 @@ impl Filter {
     /// ADDED / DELETED, as upstream does.
     /// `created`: the put created the key (its create and mod revisions are equal); a
     /// modification whose previous state is unknown (compacted) is judged on its own.
-    pub fn classify(&self, kind: EventKind, created: bool, obj: &CachedObject, prev: Option<&CachedObject>) -> Option<WatchType> {
+    pub fn classify(
+        &self,
+        kind: EventKind,
+        created: bool,
+        obj: &CachedObject,
+        prev: Option<&CachedObject>,
+    ) -> Option<WatchType> {
         if !obj.key.starts_with(&self.prefix) {
             return None;
         }
@@ -164,7 +183,10 @@ fn snapshot(st: &State, filter: &Filter) -> Vec<WatchItem> {
         .range::<str, _>((std::ops::Bound::Included(start), std::ops::Bound::Unbounded))
         .take_while(|(k, _)| k.starts_with(start))
         .filter(|(_, o)| filter.matches(o))
-        .map(|(_, o)| WatchItem { kind: WatchType::Added, obj: o.clone() })
+        .map(|(_, o)| WatchItem {
+            kind: WatchType::Added,
+            obj: o.clone(),
+        })
         .collect()
 }
 
@@ -172,7 +194,13 @@ impl Cacher {
     /// Starts the cache's reflector loop; reads wait until its first list completes.
     pub fn start(store: ResourceStore, fields: FieldsFn, min_events: usize) -> Arc<Cacher> {
         let (rv_tx, _) = watch::channel(0);
-        let c = Arc::new(Cacher { store, fields, state: RwLock::new(State::default()), rv_tx, min_events });
+        let c = Arc::new(Cacher {
+            store,
+            fields,
+            state: RwLock::new(State::default()),
+            rv_tx,
+            min_events,
+        });
         let weak = Arc::downgrade(&c);
         tokio::spawn(async move {
             loop {
@@ -199,11 +227,22 @@ impl Cacher {
     /// Lists everything, then follows the storage watch until it fails.
     async fn sync_once(&self) -> Result<(), StatusError> {
         let all = |_: &_| true;
-        let page = self.store.list(&self.store.prefix, ReadAt::Latest, 0, None, &all, false).await?;
+        let page = self
+            .store
+            .list(&self.store.prefix, ReadAt::Latest, 0, None, &all, false)
+            .await?;
         let mut objects = BTreeMap::new();
         for kv in &page.items {
             let v = decode(kv)?;
-            objects.insert(kv.key.clone(), Arc::new(CachedObject::new(kv.key.clone(), kv.mod_revision, v, &self.fields)));
+            objects.insert(
+                kv.key.clone(),
+                Arc::new(CachedObject::new(
+                    kv.key.clone(),
+                    kv.mod_revision,
+                    v,
+                    &self.fields,
+                )),
+            );
         }
         let mut rx = self.store.watch(&self.store.prefix, page.revision).await?;
         {
@@ -224,7 +263,7 @@ impl Cacher {
                 let rv = ev.kv.mod_revision;
                 let (obj, prev) = match ev.kind {
                     EventKind::Put => {
-                        let prev = ev.prev.as_ref().map(|p| decode(p)).transpose()?;
+                        let prev = ev.prev.as_ref().map(decode).transpose()?;
                         let cur = decode(&ev.kv)?;
                         (cur, prev)
                     }
@@ -237,7 +276,8 @@ impl Cacher {
                         (last, Some(prev))
                     }
                 };
-                let created = ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
+                let created =
+                    ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
                 prepared.push((ev.kind, created, ev.kv.key, rv, obj, prev));
             }
             self.apply(prepared, batch.revision);
@@ -245,7 +285,11 @@ impl Cacher {
         Err(StatusError::internal("storage watch ended"))
     }
 
-    fn apply(&self, prepared: Vec<(EventKind, bool, String, i64, Value, Option<Value>)>, reached: i64) {
+    fn apply(
+        &self,
+        prepared: Vec<(EventKind, bool, String, i64, Value, Option<Value>)>,
+        reached: i64,
+    ) {
         let mut st = self.state.write().unwrap();
         for (kind, created, key, rv, obj, prev) in prepared {
             let obj = Arc::new(CachedObject::new(key.clone(), rv, obj, &self.fields));
@@ -257,18 +301,38 @@ impl Cacher {
                 EventKind::Put => st.objects.insert(key, obj.clone()),
                 EventKind::Delete => st.objects.remove(&key),
             };
-            let ev = Arc::new(CacheEvent { rv, kind, created, obj, prev, at: Instant::now() });
+            let ev = Arc::new(CacheEvent {
+                rv,
+                kind,
+                created,
+                obj,
+                prev,
+                at: Instant::now(),
+            });
             st.watchers.retain(|w| {
-                let Some(t) = w.filter.classify(ev.kind, ev.created, &ev.obj, ev.prev.as_deref()) else { return !w.tx.is_closed() };
+                let Some(t) = w
+                    .filter
+                    .classify(ev.kind, ev.created, &ev.obj, ev.prev.as_deref())
+                else {
+                    return !w.tx.is_closed();
+                };
                 // A full buffer means the client is not reading: drop it rather than stall.
-                w.tx.try_send(Ok(WatchItem { kind: t, obj: ev.obj.clone() })).is_ok()
+                w.tx.try_send(Ok(WatchItem {
+                    kind: t,
+                    obj: ev.obj.clone(),
+                }))
+                .is_ok()
             });
             st.events.push_back(ev);
             st.rv = rv;
         }
         st.rv = st.rv.max(reached);
         while st.events.len() > MAX_EVENTS
-            || (st.events.len() > self.min_events && st.events.front().is_some_and(|e| e.at.elapsed() > EVENT_FRESHNESS))
+            || (st.events.len() > self.min_events
+                && st
+                    .events
+                    .front()
+                    .is_some_and(|e| e.at.elapsed() > EVENT_FRESHNESS))
         {
             let gone = st.events.pop_front().unwrap();
             st.oldest_rv = gone.rv;
@@ -285,7 +349,10 @@ impl Cacher {
         match tokio::time::timeout(FRESHNESS_WAIT, wait).await {
             Ok(Ok(_)) => Ok(()),
             _ => Err(StatusError::timeout(
-                format!("Too large resource version: {rv}, current: {}", self.current_rv()),
+                format!(
+                    "Too large resource version: {rv}, current: {}",
+                    self.current_rv()
+                ),
                 1,
             )),
         }
@@ -293,12 +360,21 @@ impl Cacher {
 
     /// Waits until the cache is as fresh as storage is now (a consistent read from cache).
     async fn wait_fresh(&self) -> Result<(), StatusError> {
-        let now = self.store.backend.current_revision().await.map_err(|e| self.store.map_err(e, ""))?;
+        let now = self
+            .store
+            .backend
+            .current_revision()
+            .await
+            .map_err(|e| self.store.map_err(e, ""))?;
         self.wait_for(now).await
     }
 
     /// Lists from memory. `min_rv`: None = consistent with storage, Some(0) = any, Some(n) = at least n.
-    pub async fn list(&self, filter: &Filter, min_rv: Option<i64>) -> Result<(Vec<Arc<CachedObject>>, i64), StatusError> {
+    pub async fn list(
+        &self,
+        filter: &Filter,
+        min_rv: Option<i64>,
+    ) -> Result<(Vec<Arc<CachedObject>>, i64), StatusError> {
         match min_rv {
             None => self.wait_fresh().await?,
             Some(rv) => self.wait_for(rv.max(1)).await?,
@@ -311,7 +387,12 @@ impl Cacher {
     /// Starts a watch. `from`: None = current state then changes (consistent start),
     /// Some(0) = cached state then changes, Some(n) = changes after n.
     /// `initial_events` forces synthetic ADDED events for the state (sendInitialEvents).
-    pub async fn watch(&self, filter: Filter, from: Option<i64>, initial_events: bool) -> Result<CacheWatch, StatusError> {
+    pub async fn watch(
+        &self,
+        filter: Filter,
+        from: Option<i64>,
+        initial_events: bool,
+    ) -> Result<CacheWatch, StatusError> {
         match from {
             None => self.wait_fresh().await?,
             Some(0) => self.wait_for(1).await?,
@@ -335,13 +416,22 @@ impl Cacher {
                     .iter()
                     .filter(|e| e.rv > n)
                     .filter_map(|e| {
-                        filter.classify(e.kind, e.created, &e.obj, e.prev.as_deref()).map(|kind| WatchItem { kind, obj: e.obj.clone() })
+                        filter
+                            .classify(e.kind, e.created, &e.obj, e.prev.as_deref())
+                            .map(|kind| WatchItem {
+                                kind,
+                                obj: e.obj.clone(),
+                            })
                     })
                     .collect()
             }
         };
         st.watchers.push(WatcherHandle { filter, tx });
-        Ok(CacheWatch { initial, rx, rv: st.rv })
+        Ok(CacheWatch {
+            initial,
+            rx,
+            rv: st.rv,
+        })
     }
 
     /// Live objects (for `apiserver_storage_objects` and namespace checks).

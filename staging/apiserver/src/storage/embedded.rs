@@ -73,13 +73,24 @@ impl State {
                 create_revision: ev.kv.create_revision,
                 value: (ev.kind == EventKind::Put).then(|| ev.kv.value.clone()),
             };
-            self.keys.entry(ev.kv.key.clone()).or_default().push(version);
+            self.keys
+                .entry(ev.kv.key.clone())
+                .or_default()
+                .push(version);
             self.revision = ev.kv.mod_revision;
         }
         let revision = self.revision;
         self.watchers.retain(|w| {
-            let mine: Vec<Event> = events.iter().filter(|e| e.kv.key.starts_with(&w.prefix)).cloned().collect();
-            w.tx.send(Ok(WatchBatch { events: mine, revision })).is_ok()
+            let mine: Vec<Event> = events
+                .iter()
+                .filter(|e| e.kv.key.starts_with(&w.prefix))
+                .cloned()
+                .collect();
+            w.tx.send(Ok(WatchBatch {
+                events: mine,
+                revision,
+            }))
+            .is_ok()
         });
         for ev in events {
             self.log.insert(ev.kv.mod_revision, ev);
@@ -93,9 +104,15 @@ impl State {
         self.keys.retain(|_, versions| {
             // Keep the newest version at or before `revision` (readers at `revision` need
             // it) unless it is a deletion, and everything after it.
-            let keep_from = versions.iter().rposition(|v| v.mod_revision <= revision).unwrap_or(0);
+            let keep_from = versions
+                .iter()
+                .rposition(|v| v.mod_revision <= revision)
+                .unwrap_or(0);
             versions.drain(..keep_from);
-            if versions.first().is_some_and(|v| v.value.is_none() && v.mod_revision <= revision) {
+            if versions
+                .first()
+                .is_some_and(|v| v.value.is_none() && v.mod_revision <= revision)
+            {
                 versions.remove(0);
             }
             !versions.is_empty()
@@ -106,9 +123,22 @@ impl State {
 }
 
 enum Op {
-    Create { key: String, value: Bytes, reply: oneshot::Sender<Result<i64>> },
-    Update { key: String, value: Bytes, expected: i64, reply: oneshot::Sender<Result<i64>> },
-    Delete { key: String, expected: i64, reply: oneshot::Sender<Result<(i64, KeyValue)>> },
+    Create {
+        key: String,
+        value: Bytes,
+        reply: oneshot::Sender<Result<i64>>,
+    },
+    Update {
+        key: String,
+        value: Bytes,
+        expected: i64,
+        reply: oneshot::Sender<Result<i64>>,
+    },
+    Delete {
+        key: String,
+        expected: i64,
+        reply: oneshot::Sender<Result<(i64, KeyValue)>>,
+    },
 }
 
 pub struct EmbeddedBackend {
@@ -121,8 +151,10 @@ pub struct EmbeddedBackend {
 impl EmbeddedBackend {
     /// Opens (or creates) the store under `dir`, loading every key into memory.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
-        let db = Database::create(dir.join("state.redb")).map_err(|e| unavailable(format!("opening store: {e}")))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| unavailable(format!("creating {}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("state.redb"))
+            .map_err(|e| unavailable(format!("opening store: {e}")))?;
         let mut state = State::default();
         {
             let w = db.begin_write().map_err(unavailable)?;
@@ -131,13 +163,24 @@ impl EmbeddedBackend {
             w.commit().map_err(unavailable)?;
             let r = db.begin_read().map_err(unavailable)?;
             let meta = r.open_table(META).map_err(unavailable)?;
-            state.revision = meta.get("revision").map_err(unavailable)?.map(|v| v.value()).unwrap_or(1);
+            state.revision = meta
+                .get("revision")
+                .map_err(unavailable)?
+                .map(|v| v.value())
+                .unwrap_or(1);
             state.compacted = state.revision;
             let kv = r.open_table(KV).map_err(unavailable)?;
             for row in kv.iter().map_err(unavailable)? {
                 let (k, v) = row.map_err(unavailable)?;
                 let (create_revision, mod_revision, value) = decode_record(v.value());
-                state.keys.insert(k.value().to_string(), vec![Version { mod_revision, create_revision, value: Some(value) }]);
+                state.keys.insert(
+                    k.value().to_string(),
+                    vec![Version {
+                        mod_revision,
+                        create_revision,
+                        value: Some(value),
+                    }],
+                );
             }
         }
         let state = Arc::new(RwLock::new(state));
@@ -147,10 +190,17 @@ impl EmbeddedBackend {
             .name("embedded-store-writer".into())
             .spawn(move || writer_loop(rx, writer_state, db))
             .map_err(unavailable)?;
-        Ok(Self { state, ops: Some(tx), writer: Some(writer) })
+        Ok(Self {
+            state,
+            ops: Some(tx),
+            writer: Some(writer),
+        })
     }
 
-    fn submit<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Op) -> oneshot::Receiver<Result<T>> {
+    fn submit<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T>>) -> Op,
+    ) -> oneshot::Receiver<Result<T>> {
         let (tx, rx) = oneshot::channel();
         // The writer thread lives as long as `self`; a send error means it died.
         if let Some(ops) = &self.ops {
@@ -207,7 +257,9 @@ fn commit_batch(batch: Vec<Op>, state: &RwLock<State>, db: &Database) {
         let current = |pending: &Pending, key: &str| -> Option<(i64, i64, Option<Bytes>)> {
             match pending.get(key) {
                 Some(p) => p.map(|(c, m)| (c, m, None)),
-                None => st.latest(key).map(|kv| (kv.create_revision, kv.mod_revision, Some(kv.value))),
+                None => st
+                    .latest(key)
+                    .map(|kv| (kv.create_revision, kv.mod_revision, Some(kv.value))),
             }
         };
         let lookup_prev = |events: &Vec<Event>, key: &str| -> Option<KeyValue> {
@@ -215,7 +267,13 @@ fn commit_batch(batch: Vec<Op>, state: &RwLock<State>, db: &Database) {
                 .iter()
                 .rev()
                 .find(|e| e.kv.key == key)
-                .map(|e| if e.kind == EventKind::Put { Some(e.kv.clone()) } else { None })
+                .map(|e| {
+                    if e.kind == EventKind::Put {
+                        Some(e.kv.clone())
+                    } else {
+                        None
+                    }
+                })
                 .unwrap_or_else(|| st.latest(key))
         };
         for op in batch {
@@ -229,40 +287,62 @@ fn commit_batch(batch: Vec<Op>, state: &RwLock<State>, db: &Database) {
                     pending.insert(key.clone(), Some((rev, rev)));
                     events.push(Event {
                         kind: EventKind::Put,
-                        kv: KeyValue { key, value, create_revision: rev, mod_revision: rev },
+                        kv: KeyValue {
+                            key,
+                            value,
+                            create_revision: rev,
+                            mod_revision: rev,
+                        },
                         prev: None,
                     });
                     outcomes.push(Outcome::Created(reply, rev));
                 }
-                Op::Update { key, value, expected, reply } => {
-                    match current(&pending, &key) {
-                        Some((c, m, _)) if m == expected => {
-                            let prev = lookup_prev(&events, &key);
-                            rev += 1;
-                            pending.insert(key.clone(), Some((c, rev)));
-                            events.push(Event {
-                                kind: EventKind::Put,
-                                kv: KeyValue { key, value, create_revision: c, mod_revision: rev },
-                                prev,
-                            });
-                            outcomes.push(Outcome::Updated(reply, rev));
-                        }
-                        Some(_) => {
-                            let _ = reply.send(Err(StoreError::Conflict(lookup_prev(&events, &key))));
-                        }
-                        None => {
-                            let _ = reply.send(Err(StoreError::NotFound));
-                        }
+                Op::Update {
+                    key,
+                    value,
+                    expected,
+                    reply,
+                } => match current(&pending, &key) {
+                    Some((c, m, _)) if m == expected => {
+                        let prev = lookup_prev(&events, &key);
+                        rev += 1;
+                        pending.insert(key.clone(), Some((c, rev)));
+                        events.push(Event {
+                            kind: EventKind::Put,
+                            kv: KeyValue {
+                                key,
+                                value,
+                                create_revision: c,
+                                mod_revision: rev,
+                            },
+                            prev,
+                        });
+                        outcomes.push(Outcome::Updated(reply, rev));
                     }
-                }
-                Op::Delete { key, expected, reply } => match current(&pending, &key) {
+                    Some(_) => {
+                        let _ = reply.send(Err(StoreError::Conflict(lookup_prev(&events, &key))));
+                    }
+                    None => {
+                        let _ = reply.send(Err(StoreError::NotFound));
+                    }
+                },
+                Op::Delete {
+                    key,
+                    expected,
+                    reply,
+                } => match current(&pending, &key) {
                     Some((c, m, _)) if m == expected || expected == 0 => {
                         let prev = lookup_prev(&events, &key).expect("live key has a value");
                         rev += 1;
                         pending.insert(key.clone(), None);
                         events.push(Event {
                             kind: EventKind::Delete,
-                            kv: KeyValue { key, value: Bytes::new(), create_revision: c, mod_revision: rev },
+                            kv: KeyValue {
+                                key,
+                                value: Bytes::new(),
+                                create_revision: c,
+                                mod_revision: rev,
+                            },
                             prev: Some(prev.clone()),
                         });
                         outcomes.push(Outcome::Deleted(reply, rev, prev));
@@ -308,8 +388,10 @@ fn persist(db: &Database, events: &[Event]) -> std::result::Result<(), String> {
         for ev in events {
             match ev.kind {
                 EventKind::Put => {
-                    let rec = encode_record(ev.kv.create_revision, ev.kv.mod_revision, &ev.kv.value);
-                    kv.insert(ev.kv.key.as_str(), rec.as_slice()).map_err(|e| e.to_string())?;
+                    let rec =
+                        encode_record(ev.kv.create_revision, ev.kv.mod_revision, &ev.kv.value);
+                    kv.insert(ev.kv.key.as_str(), rec.as_slice())
+                        .map_err(|e| e.to_string())?;
                 }
                 EventKind::Delete => {
                     kv.remove(ev.kv.key.as_str()).map_err(|e| e.to_string())?;
@@ -338,18 +420,33 @@ impl Backend for EmbeddedBackend {
         Ok((st.latest(key), st.revision))
     }
 
-    async fn range(&self, prefix: &str, start: &str, limit: usize, revision: i64) -> Result<RangeResult> {
+    async fn range(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        revision: i64,
+    ) -> Result<RangeResult> {
         let st = self.state.read().unwrap();
         let revision = if revision == 0 { st.revision } else { revision };
         if revision < st.compacted {
-            return Err(StoreError::Compacted { requested: revision, compacted: st.compacted });
+            return Err(StoreError::Compacted {
+                requested: revision,
+                compacted: st.compacted,
+            });
         }
         if revision > st.revision {
             return Err(StoreError::FutureRevision(revision));
         }
         let from = if start.is_empty() { prefix } else { start };
-        let mut out = RangeResult { revision, ..Default::default() };
-        for (k, versions) in st.keys.range::<str, _>((Bound::Included(from), Bound::Unbounded)) {
+        let mut out = RangeResult {
+            revision,
+            ..Default::default()
+        };
+        for (k, versions) in st
+            .keys
+            .range::<str, _>((Bound::Included(from), Bound::Unbounded))
+        {
             if !k.starts_with(prefix) {
                 break;
             }
@@ -366,15 +463,34 @@ impl Backend for EmbeddedBackend {
     }
 
     async fn create(&self, key: &str, value: Bytes) -> Result<i64> {
-        self.submit(|reply| Op::Create { key: key.into(), value, reply }).await.unwrap_or_else(|_| Err(closed()))
+        self.submit(|reply| Op::Create {
+            key: key.into(),
+            value,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|_| Err(closed()))
     }
 
     async fn update(&self, key: &str, value: Bytes, expected: i64) -> Result<i64> {
-        self.submit(|reply| Op::Update { key: key.into(), value, expected, reply }).await.unwrap_or_else(|_| Err(closed()))
+        self.submit(|reply| Op::Update {
+            key: key.into(),
+            value,
+            expected,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|_| Err(closed()))
     }
 
     async fn delete(&self, key: &str, expected: i64) -> Result<(i64, KeyValue)> {
-        self.submit(|reply| Op::Delete { key: key.into(), expected, reply }).await.unwrap_or_else(|_| Err(closed()))
+        self.submit(|reply| Op::Delete {
+            key: key.into(),
+            expected,
+            reply,
+        })
+        .await
+        .unwrap_or_else(|_| Err(closed()))
     }
 
     async fn watch(&self, prefix: &str, from: i64) -> Result<WatchReceiver> {
@@ -382,12 +498,27 @@ impl Backend for EmbeddedBackend {
         let (tx, rx) = mpsc::unbounded_channel();
         if from > 0 {
             if from < st.compacted {
-                return Err(StoreError::Compacted { requested: from, compacted: st.compacted });
+                return Err(StoreError::Compacted {
+                    requested: from,
+                    compacted: st.compacted,
+                });
             }
-            let backlog: Vec<Event> = st.log.range(from..).map(|(_, e)| e).filter(|e| e.kv.key.starts_with(prefix)).cloned().collect();
-            let _ = tx.send(Ok(WatchBatch { events: backlog, revision: st.revision }));
+            let backlog: Vec<Event> = st
+                .log
+                .range(from..)
+                .map(|(_, e)| e)
+                .filter(|e| e.kv.key.starts_with(prefix))
+                .cloned()
+                .collect();
+            let _ = tx.send(Ok(WatchBatch {
+                events: backlog,
+                revision: st.revision,
+            }));
         }
-        st.watchers.push(Watcher { prefix: prefix.to_string(), tx });
+        st.watchers.push(Watcher {
+            prefix: prefix.to_string(),
+            tx,
+        });
         Ok(rx)
     }
 

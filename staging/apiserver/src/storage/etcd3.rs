@@ -5,7 +5,9 @@
 use super::interface::*;
 use async_trait::async_trait;
 use bytes::Bytes;
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse, WatchOptions};
+use etcd_client::{
+    Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
+};
 use tokio::sync::mpsc;
 
 pub struct EtcdBackend {
@@ -16,7 +18,11 @@ impl EtcdBackend {
     pub async fn connect(endpoints: &[String]) -> Result<Self> {
         let eps: Vec<String> = endpoints
             .iter()
-            .map(|e| e.trim_start_matches("http://").trim_start_matches("https://").to_string())
+            .map(|e| {
+                e.trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .to_string()
+            })
             .collect();
         let client = Client::connect(eps, None).await.map_err(map_err)?;
         Ok(Self { client })
@@ -38,7 +44,10 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 fn map_err(e: etcd_client::Error) -> StoreError {
     let msg = e.to_string();
     if msg.contains("required revision has been compacted") {
-        StoreError::Compacted { requested: 0, compacted: 0 }
+        StoreError::Compacted {
+            requested: 0,
+            compacted: 0,
+        }
     } else if msg.contains("future revision") {
         StoreError::FutureRevision(0)
     } else {
@@ -70,27 +79,55 @@ fn else_get(resp: &etcd_client::TxnResponse) -> Option<KeyValue> {
 #[async_trait]
 impl Backend for EtcdBackend {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, i64)> {
-        let resp = self.client.kv_client().get(key, None).await.map_err(map_err)?;
-        Ok((resp.kvs().first().map(to_kv), header_revision(resp.header())))
+        let resp = self
+            .client
+            .kv_client()
+            .get(key, None)
+            .await
+            .map_err(map_err)?;
+        Ok((
+            resp.kvs().first().map(to_kv),
+            header_revision(resp.header()),
+        ))
     }
 
-    async fn range(&self, prefix: &str, start: &str, limit: usize, revision: i64) -> Result<RangeResult> {
+    async fn range(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        revision: i64,
+    ) -> Result<RangeResult> {
         let from = if start.is_empty() { prefix } else { start };
-        let mut opts = GetOptions::new().with_range(prefix_end(prefix)).with_revision(revision);
+        let mut opts = GetOptions::new()
+            .with_range(prefix_end(prefix))
+            .with_revision(revision);
         if limit > 0 {
             opts = opts.with_limit(limit as i64);
         }
-        let resp = self.client.kv_client().get(from, Some(opts)).await.map_err(|e| match map_err(e) {
-            StoreError::Compacted { .. } => StoreError::Compacted { requested: revision, compacted: 0 },
-            StoreError::FutureRevision(_) => StoreError::FutureRevision(revision),
-            other => other,
-        })?;
+        let resp = self
+            .client
+            .kv_client()
+            .get(from, Some(opts))
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Compacted { .. } => StoreError::Compacted {
+                    requested: revision,
+                    compacted: 0,
+                },
+                StoreError::FutureRevision(_) => StoreError::FutureRevision(revision),
+                other => other,
+            })?;
         Ok(RangeResult {
             kvs: resp.kvs().iter().map(to_kv).collect(),
             more: resp.more(),
             count: resp.count(),
             // The header carries the store's current revision, not the one read at.
-            revision: if revision > 0 { revision } else { header_revision(resp.header()) },
+            revision: if revision > 0 {
+                revision
+            } else {
+                header_revision(resp.header())
+            },
         })
     }
 
@@ -128,7 +165,10 @@ impl Backend for EtcdBackend {
         };
         let txn = Txn::new()
             .when([cmp])
-            .and_then([TxnOp::delete(key, Some(etcd_client::DeleteOptions::new().with_prev_key()))])
+            .and_then([TxnOp::delete(
+                key,
+                Some(etcd_client::DeleteOptions::new().with_prev_key()),
+            )])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.client.kv_client().txn(txn).await.map_err(map_err)?;
         if !resp.succeeded() {
@@ -150,13 +190,19 @@ impl Backend for EtcdBackend {
         if from > 0 {
             opts = opts.with_start_revision(from);
         }
-        let mut stream = self.client.watch_client().watch(prefix, Some(opts)).await.map_err(map_err)?;
+        let mut stream = self
+            .client
+            .watch_client()
+            .watch(prefix, Some(opts))
+            .await
+            .map_err(map_err)?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             // Ask etcd for a progress notification every second, so the watcher's revision
             // advances while other keys change (upstream uses the same etcd feature).
             let second = std::time::Duration::from_secs(1);
-            let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
+            let mut progress =
+                tokio::time::interval_at(tokio::time::Instant::now() + second, second);
             loop {
                 let msg = tokio::select! {
                     m = stream.message() => m,
@@ -172,7 +218,9 @@ impl Backend for EtcdBackend {
                 let resp = match msg {
                     Ok(Some(r)) => r,
                     Ok(None) => {
-                        let _ = tx.send(Err(StoreError::Unavailable("etcd watch stream closed".into())));
+                        let _ = tx.send(Err(StoreError::Unavailable(
+                            "etcd watch stream closed".into(),
+                        )));
                         return;
                     }
                     Err(e) => {
@@ -181,11 +229,17 @@ impl Backend for EtcdBackend {
                     }
                 };
                 if resp.compact_revision() > 0 {
-                    let _ = tx.send(Err(StoreError::Compacted { requested: from, compacted: resp.compact_revision() }));
+                    let _ = tx.send(Err(StoreError::Compacted {
+                        requested: from,
+                        compacted: resp.compact_revision(),
+                    }));
                     return;
                 }
                 if resp.canceled() {
-                    let _ = tx.send(Err(StoreError::Unavailable(format!("etcd watch canceled: {}", resp.cancel_reason()))));
+                    let _ = tx.send(Err(StoreError::Unavailable(format!(
+                        "etcd watch canceled: {}",
+                        resp.cancel_reason()
+                    ))));
                     return;
                 }
                 let events: Vec<Event> = resp
@@ -228,13 +282,23 @@ impl Backend for EtcdBackend {
     }
 
     async fn current_revision(&self) -> Result<i64> {
-        let resp = self.client.kv_client().get("/", Some(GetOptions::new().with_count_only())).await.map_err(map_err)?;
+        let resp = self
+            .client
+            .kv_client()
+            .get("/", Some(GetOptions::new().with_count_only()))
+            .await
+            .map_err(map_err)?;
         Ok(header_revision(resp.header()))
     }
 
     async fn count(&self, prefix: &str) -> Result<i64> {
         let opts = GetOptions::new().with_prefix().with_count_only();
-        let resp = self.client.kv_client().get(prefix, Some(opts)).await.map_err(map_err)?;
+        let resp = self
+            .client
+            .kv_client()
+            .get(prefix, Some(opts))
+            .await
+            .map_err(map_err)?;
         Ok(resp.count())
     }
 }

@@ -75,7 +75,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Reads one key at the current revision; also returns that revision.
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, i64)>;
     /// Keys `>= start` that begin with `prefix`, at `revision` (0 = current).
-    async fn range(&self, prefix: &str, start: &str, limit: usize, revision: i64) -> Result<RangeResult>;
+    async fn range(
+        &self,
+        prefix: &str,
+        start: &str,
+        limit: usize,
+        revision: i64,
+    ) -> Result<RangeResult>;
     /// Writes a key that must not exist; returns the new revision.
     async fn create(&self, key: &str, value: Bytes) -> Result<i64>;
     /// Overwrites a key whose `mod_revision` is `expected`; returns the new revision.

@@ -75,9 +75,10 @@ pub fn encode(obj: &Value) -> Bytes {
 
 /// Parses a resourceVersion string as a revision (upstream: 400 on garbage).
 pub fn parse_rv(rv: &str) -> Result<i64, StatusError> {
-    rv.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
-        StatusError::bad_request(format!("invalid resource version: {rv:?}"))
-    })
+    rv.parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 0)
+        .ok_or_else(|| StatusError::bad_request(format!("invalid resource version: {rv:?}")))
 }
 
 impl ResourceStore {
@@ -105,7 +106,10 @@ impl ResourceStore {
             StoreError::NotFound => StatusError::not_found(&self.resource, name),
             StoreError::AlreadyExists => StatusError::already_exists(&self.resource, name),
             StoreError::Conflict(_) => StatusError::stale(&self.resource, name),
-            StoreError::Compacted { requested, compacted } => StatusError::expired(format!(
+            StoreError::Compacted {
+                requested,
+                compacted,
+            } => StatusError::expired(format!(
                 "The resourceVersion for the provided list is too old. (requested {requested}, compacted {compacted})"
             )),
             StoreError::FutureRevision(rev) => {
@@ -117,23 +121,36 @@ impl ResourceStore {
 
     pub async fn get(&self, key: &str) -> Result<Option<KeyValue>, StatusError> {
         let name = self.name_of(key);
-        self.backend.get(key).await.map(|(kv, _)| kv).map_err(|e| self.map_err(e, &name))
+        self.backend
+            .get(key)
+            .await
+            .map(|(kv, _)| kv)
+            .map_err(|e| self.map_err(e, &name))
     }
 
     pub async fn create(&self, key: &str, obj: &Value) -> Result<i64, StatusError> {
         let name = self.name_of(key);
-        self.backend.create(key, encode(obj)).await.map_err(|e| self.map_err(e, &name))
+        self.backend
+            .create(key, encode(obj))
+            .await
+            .map_err(|e| self.map_err(e, &name))
     }
 
     /// Compare-and-swap on the mod revision the caller read.
     pub async fn update(&self, key: &str, obj: &Value, expected: i64) -> Result<i64, StatusError> {
         let name = self.name_of(key);
-        self.backend.update(key, encode(obj), expected).await.map_err(|e| self.map_err(e, &name))
+        self.backend
+            .update(key, encode(obj), expected)
+            .await
+            .map_err(|e| self.map_err(e, &name))
     }
 
     pub async fn delete(&self, key: &str, expected: i64) -> Result<(i64, KeyValue), StatusError> {
         let name = self.name_of(key);
-        self.backend.delete(key, expected).await.map_err(|e| self.map_err(e, &name))
+        self.backend
+            .delete(key, expected)
+            .await
+            .map_err(|e| self.map_err(e, &name))
     }
 
     /// One page of a list. `filter` decides which raw items count towards `limit`;
@@ -173,30 +190,56 @@ impl ResourceStore {
             }
             let full = limit > 0 && items.len() >= limit;
             if !page.more || last_key.is_none() {
-                return Ok(ListPage { items, revision, continue_token: None, remaining: None });
+                return Ok(ListPage {
+                    items,
+                    revision,
+                    continue_token: None,
+                    remaining: None,
+                });
             }
             start = format!("{}\0", last_key.unwrap());
             if full {
                 let remaining = (!filtered).then_some(page.count - read);
                 let token = encode_continue(revision, &start, prefix);
-                return Ok(ListPage { items, revision, continue_token: Some(token), remaining });
+                return Ok(ListPage {
+                    items,
+                    revision,
+                    continue_token: Some(token),
+                    remaining,
+                });
             }
         }
     }
 
     /// Watches keys under `prefix` from revision `from` (exclusive, like a resourceVersion).
-    pub async fn watch(&self, prefix: &str, from: i64) -> Result<mpsc::UnboundedReceiver<Result<StoreBatch, StatusError>>, StatusError> {
+    pub async fn watch(
+        &self,
+        prefix: &str,
+        from: i64,
+    ) -> Result<mpsc::UnboundedReceiver<Result<StoreBatch, StatusError>>, StatusError> {
         let start = if from > 0 { from + 1 } else { 0 };
-        let mut rx = self.backend.watch(prefix, start).await.map_err(|e| match e {
-            StoreError::Compacted { compacted, .. } => too_old(from, compacted),
-            other => self.map_err(other, ""),
-        })?;
+        let mut rx = self
+            .backend
+            .watch(prefix, start)
+            .await
+            .map_err(|e| match e {
+                StoreError::Compacted { compacted, .. } => too_old(from, compacted),
+                other => self.map_err(other, ""),
+            })?;
         let (tx, out) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
                 let mapped = batch
                     .map(|b| StoreBatch {
-                        events: b.events.into_iter().map(|e| StoreEvent { kind: e.kind, kv: e.kv, prev: e.prev }).collect(),
+                        events: b
+                            .events
+                            .into_iter()
+                            .map(|e| StoreEvent {
+                                kind: e.kind,
+                                kv: e.kv,
+                                prev: e.prev,
+                            })
+                            .collect(),
                         revision: b.revision,
                     })
                     .map_err(|e| match e {
@@ -227,7 +270,11 @@ pub fn encode_continue(rev: i64, start_key: &str, prefix: &str) -> String {
 }
 
 fn decode_continue(tok: &str, prefix: &str) -> Result<(i64, String), StatusError> {
-    let bad = || StatusError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        StatusError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(tok)
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(tok))

@@ -16,14 +16,23 @@ pub struct Cidr {
 
 impl Cidr {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (ip, len) = s.split_once('/').ok_or_else(|| format!("invalid CIDR {s:?}"))?;
-        let ip: Ipv4Addr = ip.parse().map_err(|_| format!("invalid CIDR {s:?} (only IPv4 service ranges are supported)"))?;
+        let (ip, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("invalid CIDR {s:?}"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|_| format!("invalid CIDR {s:?} (only IPv4 service ranges are supported)"))?;
         let prefix: u8 = len.parse().map_err(|_| format!("invalid CIDR {s:?}"))?;
         if !(1..=30).contains(&prefix) {
-            return Err(format!("service CIDR {s:?} must have a prefix length between /1 and /30"));
+            return Err(format!(
+                "service CIDR {s:?} must have a prefix length between /1 and /30"
+            ));
         }
         let mask = u32::MAX << (32 - prefix);
-        Ok(Self { base: u32::from(ip) & mask, prefix })
+        Ok(Self {
+            base: u32::from(ip) & mask,
+            prefix,
+        })
     }
 
     pub fn size(&self) -> u32 {
@@ -59,7 +68,11 @@ fn invalid_ip(field: &str, ip: &str, detail: &str) -> Cause {
 
 impl IpAllocator {
     pub fn new(cidr: Cidr, backend: Arc<dyn Backend>, storage_prefix: &str) -> Self {
-        Self { cidr, backend, prefix: format!("{storage_prefix}/ipaddresses/") }
+        Self {
+            cidr,
+            backend,
+            prefix: format!("{storage_prefix}/ipaddresses/"),
+        }
     }
 
     fn record(ip: &str, parent: &Value) -> Value {
@@ -82,7 +95,11 @@ impl IpAllocator {
     async fn try_claim(&self, ip: Ipv4Addr, svc: &Value) -> Result<bool, StatusError> {
         let rec = Self::record(&ip.to_string(), svc);
         let bytes = serde_json::to_vec(&rec).expect("JSON").into();
-        match self.backend.create(&format!("{}{ip}", self.prefix), bytes).await {
+        match self
+            .backend
+            .create(&format!("{}{ip}", self.prefix), bytes)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(StoreError::AlreadyExists) => Ok(false),
             Err(e) => Err(StatusError::internal(format!("allocating cluster IP: {e}"))),
@@ -90,22 +107,40 @@ impl IpAllocator {
     }
 
     /// Allocates `requested` (validated against the range) or a free address.
-    pub async fn allocate(&self, requested: Option<&str>, svc: &Value) -> Result<String, StatusError> {
+    pub async fn allocate(
+        &self,
+        requested: Option<&str>,
+        svc: &Value,
+    ) -> Result<String, StatusError> {
         let name = svc["metadata"]["name"].as_str().unwrap_or_default();
         let invalid = |c: Cause| StatusError::invalid("", "Service", name, vec![c]);
         if let Some(req) = requested {
-            let ip: Ipv4Addr = req
-                .parse()
-                .map_err(|_| invalid(invalid_ip("spec.clusterIPs[0]", req, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")))?;
-            if !self.cidr.contains(ip) || u32::from(ip) == self.cidr.base || u32::from(ip) == self.cidr.base + self.cidr.size() - 1 {
+            let ip: Ipv4Addr = req.parse().map_err(|_| {
+                invalid(invalid_ip(
+                    "spec.clusterIPs[0]",
+                    req,
+                    "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                ))
+            })?;
+            if !self.cidr.contains(ip)
+                || u32::from(ip) == self.cidr.base
+                || u32::from(ip) == self.cidr.base + self.cidr.size() - 1
+            {
                 return Err(invalid(invalid_ip(
                     "spec.clusterIPs[0]",
                     req,
-                    &format!("failed to allocate IP {req}: the provided IP ({req}) is not in the valid range. The range of valid IPs is {}", self.cidr),
+                    &format!(
+                        "failed to allocate IP {req}: the provided IP ({req}) is not in the valid range. The range of valid IPs is {}",
+                        self.cidr
+                    ),
                 )));
             }
             if !self.try_claim(ip, svc).await? {
-                return Err(invalid(invalid_ip("spec.clusterIPs[0]", req, &format!("failed to allocate IP {req}: provided IP is already allocated"))));
+                return Err(invalid(invalid_ip(
+                    "spec.clusterIPs[0]",
+                    req,
+                    &format!("failed to allocate IP {req}: provided IP is already allocated"),
+                )));
             }
             return Ok(req.to_string());
         }
@@ -122,14 +157,21 @@ impl IpAllocator {
                 return Ok(ip.to_string());
             }
         }
-        Err(StatusError::new(500, "InternalError", format!("Internal error occurred: failed to allocate a serviceIP: range is full")))
+        Err(StatusError::new(
+            500,
+            "InternalError",
+            "Internal error occurred: failed to allocate a serviceIP: range is full".to_string(),
+        ))
     }
 
     pub async fn release(&self, ip: &str) {
-        if let Err(e) = self.backend.delete(&format!("{}{ip}", self.prefix), 0).await {
-            if e != StoreError::NotFound {
-                tracing::warn!(ip, error = %e, "releasing cluster IP");
-            }
+        if let Err(e) = self
+            .backend
+            .delete(&format!("{}{ip}", self.prefix), 0)
+            .await
+            && e != StoreError::NotFound
+        {
+            tracing::warn!(ip, error = %e, "releasing cluster IP");
         }
     }
 }

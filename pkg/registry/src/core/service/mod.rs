@@ -15,8 +15,11 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 fn needs_node_ports(svc: &Value) -> bool {
-    matches!(svc["spec"]["type"].as_str(), Some("NodePort") | Some("LoadBalancer"))
-        && !(svc["spec"]["type"] == "LoadBalancer" && svc["spec"]["allocateLoadBalancerNodePorts"] == false)
+    matches!(
+        svc["spec"]["type"].as_str(),
+        Some("NodePort") | Some("LoadBalancer")
+    ) && !(svc["spec"]["type"] == "LoadBalancer"
+        && svc["spec"]["allocateLoadBalancerNodePorts"] == false)
 }
 
 fn needs_cluster_ip(svc: &Value) -> bool {
@@ -30,19 +33,36 @@ pub struct Allocators {
 
 impl Allocators {
     fn name(svc: &Value) -> String {
-        svc["metadata"]["name"].as_str().unwrap_or_default().to_string()
+        svc["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
-    async fn allocate_node_ports(&self, svc: &mut Value, keep: &[u16]) -> Result<Vec<u16>, StatusError> {
+    async fn allocate_node_ports(
+        &self,
+        svc: &mut Value,
+        keep: &[u16],
+    ) -> Result<Vec<u16>, StatusError> {
         let mut got = Vec::new();
         let name = Self::name(svc);
-        let n = svc["spec"]["ports"].as_array().map(|a| a.len()).unwrap_or(0);
+        let n = svc["spec"]["ports"]
+            .as_array()
+            .map(|a| a.len())
+            .unwrap_or(0);
         for i in 0..n {
-            let requested = svc["spec"]["ports"][i]["nodePort"].as_u64().filter(|p| *p > 0).map(|p| p as u16);
+            let requested = svc["spec"]["ports"][i]["nodePort"]
+                .as_u64()
+                .filter(|p| *p > 0)
+                .map(|p| p as u16);
             if requested.is_some_and(|p| keep.contains(&p)) {
                 continue;
             }
-            match self.ports.allocate(requested, &name, &format!("spec.ports[{i}].nodePort")).await {
+            match self
+                .ports
+                .allocate(requested, &name, &format!("spec.ports[{i}].nodePort"))
+                .await
+            {
                 Ok(p) => {
                     svc["spec"]["ports"][i]["nodePort"] = json!(p);
                     got.push(p);
@@ -60,7 +80,14 @@ impl Allocators {
 }
 
 fn node_ports(svc: &Value) -> Vec<u16> {
-    svc["spec"]["ports"].as_array().into_iter().flatten().filter_map(|p| p["nodePort"].as_u64()).filter(|p| *p > 0).map(|p| p as u16).collect()
+    svc["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["nodePort"].as_u64())
+        .filter(|p| *p > 0)
+        .map(|p| p as u16)
+        .collect()
 }
 
 #[async_trait]
@@ -72,7 +99,10 @@ impl Lifecycle for Allocators {
         }
         let mut ip = None;
         if needs_cluster_ip(svc) {
-            let requested = svc["spec"]["clusterIP"].as_str().filter(|s| !s.is_empty()).map(String::from);
+            let requested = svc["spec"]["clusterIP"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(String::from);
             let got = self.ips.allocate(requested.as_deref(), svc).await?;
             svc["spec"]["clusterIP"] = json!(got);
             svc["spec"]["clusterIPs"] = json!([got]);
@@ -80,13 +110,13 @@ impl Lifecycle for Allocators {
         } else if svc["spec"]["clusterIP"] == "None" {
             svc["spec"]["clusterIPs"] = json!(["None"]);
         }
-        if needs_node_ports(svc) {
-            if let Err(e) = self.allocate_node_ports(svc, &[]).await {
-                if let Some(ip) = ip {
-                    self.ips.release(&ip).await;
-                }
-                return Err(e);
+        if needs_node_ports(svc)
+            && let Err(e) = self.allocate_node_ports(svc, &[]).await
+        {
+            if let Some(ip) = ip {
+                self.ips.release(&ip).await;
             }
+            return Err(e);
         }
         Ok(())
     }
@@ -112,7 +142,10 @@ impl Lifecycle for Allocators {
     }
 
     async fn after_delete(&self, svc: &Value) {
-        if let Some(ip) = svc["spec"]["clusterIP"].as_str().filter(|ip| !ip.is_empty() && *ip != "None") {
+        if let Some(ip) = svc["spec"]["clusterIP"]
+            .as_str()
+            .filter(|ip| !ip.is_empty() && *ip != "None")
+        {
             self.ips.release(ip).await;
         }
         for p in node_ports(svc) {
@@ -126,22 +159,29 @@ fn default_service(s: &mut Service) {
     let t = spec.type_.get_or_insert_with(|| "ClusterIP".into()).clone();
     if t != "ExternalName" {
         spec.session_affinity.get_or_insert_with(|| "None".into());
-        spec.internal_traffic_policy.get_or_insert_with(|| "Cluster".into());
+        spec.internal_traffic_policy
+            .get_or_insert_with(|| "Cluster".into());
     }
     if t == "NodePort" || t == "LoadBalancer" {
-        spec.external_traffic_policy.get_or_insert_with(|| "Cluster".into());
+        spec.external_traffic_policy
+            .get_or_insert_with(|| "Cluster".into());
     }
     if t == "LoadBalancer" {
         spec.allocate_load_balancer_node_ports.get_or_insert(true);
     }
     if spec.session_affinity.as_deref() == Some("ClientIP") {
-        let cfg = spec.session_affinity_config.get_or_insert_with(Default::default);
+        let cfg = spec
+            .session_affinity_config
+            .get_or_insert_with(Default::default);
         let cip = cfg.client_ip.get_or_insert_with(Default::default);
         cip.timeout_seconds.get_or_insert(10800);
     }
     for p in spec.ports.iter_mut().flatten() {
         p.protocol.get_or_insert_with(|| "TCP".into());
-        if p.target_port.is_none() || p.target_port == Some(IntOrString::Int(0)) || p.target_port == Some(IntOrString::String(String::new())) {
+        if p.target_port.is_none()
+            || p.target_port == Some(IntOrString::Int(0))
+            || p.target_port == Some(IntOrString::String(String::new()))
+        {
             p.target_port = Some(IntOrString::Int(p.port));
         }
     }
@@ -149,10 +189,19 @@ fn default_service(s: &mut Service) {
 
 fn validate_service(s: &Service) -> Vec<Cause> {
     let mut c = Vec::new();
-    let Some(spec) = &s.spec else { return vec![Cause::required("spec", "")] };
+    let Some(spec) = &s.spec else {
+        return vec![Cause::required("spec", "")];
+    };
     let t = spec.type_.as_deref().unwrap_or("ClusterIP");
-    if !matches!(t, "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName") {
-        c.push(Cause::not_supported("spec.type", &json!(t), &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]));
+    if !matches!(
+        t,
+        "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
+    ) {
+        c.push(Cause::not_supported(
+            "spec.type",
+            &json!(t),
+            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+        ));
     }
     let ports = spec.ports.as_deref().unwrap_or_default();
     let headless = spec.cluster_ip.as_deref() == Some("None");
@@ -163,7 +212,11 @@ fn validate_service(s: &Service) -> Vec<Cause> {
         c.push(Cause::required("spec.externalName", ""));
     }
     if headless && matches!(t, "NodePort" | "LoadBalancer") {
-        c.push(Cause::invalid("spec.clusterIPs[0]", &json!("None"), &format!("may not be set to 'None' for {t} services")));
+        c.push(Cause::invalid(
+            "spec.clusterIPs[0]",
+            &json!("None"),
+            &format!("may not be set to 'None' for {t} services"),
+        ));
     }
     let mut seen_names = Vec::new();
     let mut seen = Vec::new();
@@ -173,48 +226,83 @@ fn validate_service(s: &Service) -> Vec<Cause> {
             c.push(Cause::required(&format!("spec.ports[{i}].name"), ""));
         } else if !name.is_empty() {
             for e in apimachinery::validation::dns1123_label(&name) {
-                c.push(Cause::invalid(&format!("spec.ports[{i}].name"), &json!(name), &e));
+                c.push(Cause::invalid(
+                    &format!("spec.ports[{i}].name"),
+                    &json!(name),
+                    &e,
+                ));
             }
             if seen_names.contains(&name) {
-                c.push(Cause::duplicate(&format!("spec.ports[{i}].name"), &json!(name)));
+                c.push(Cause::duplicate(
+                    &format!("spec.ports[{i}].name"),
+                    &json!(name),
+                ));
             }
             seen_names.push(name);
         }
         if !(1..=65535).contains(&p.port) {
-            c.push(Cause::invalid(&format!("spec.ports[{i}].port"), &json!(p.port), "must be between 1 and 65535, inclusive"));
+            c.push(Cause::invalid(
+                &format!("spec.ports[{i}].port"),
+                &json!(p.port),
+                "must be between 1 and 65535, inclusive",
+            ));
         }
         let proto = p.protocol.clone().unwrap_or_else(|| "TCP".into());
         if !matches!(proto.as_str(), "TCP" | "UDP" | "SCTP") {
-            c.push(Cause::not_supported(&format!("spec.ports[{i}].protocol"), &json!(proto), &["SCTP", "TCP", "UDP"]));
+            c.push(Cause::not_supported(
+                &format!("spec.ports[{i}].protocol"),
+                &json!(proto),
+                &["SCTP", "TCP", "UDP"],
+            ));
         }
         if seen.contains(&(p.port, proto.clone())) {
-            c.push(Cause::duplicate(&format!("spec.ports[{i}]"), &json!({"port": p.port, "protocol": proto})));
+            c.push(Cause::duplicate(
+                &format!("spec.ports[{i}]"),
+                &json!({"port": p.port, "protocol": proto}),
+            ));
         }
         seen.push((p.port, proto));
-        if let Some(IntOrString::Int(tp)) = &p.target_port {
-            if !(1..=65535).contains(tp) {
-                c.push(Cause::invalid(&format!("spec.ports[{i}].targetPort"), &json!(tp), "must be between 1 and 65535, inclusive"));
-            }
+        if let Some(IntOrString::Int(tp)) = &p.target_port
+            && !(1..=65535).contains(tp)
+        {
+            c.push(Cause::invalid(
+                &format!("spec.ports[{i}].targetPort"),
+                &json!(tp),
+                "must be between 1 and 65535, inclusive",
+            ));
         }
         if t == "ClusterIP" && p.node_port.unwrap_or(0) != 0 {
-            c.push(Cause::forbidden(&format!("spec.ports[{i}].nodePort"), "may not be used when `type` is 'ClusterIP'"));
+            c.push(Cause::forbidden(
+                &format!("spec.ports[{i}].nodePort"),
+                "may not be used when `type` is 'ClusterIP'",
+            ));
         }
     }
-    if let Some(a) = &spec.session_affinity {
-        if !matches!(a.as_str(), "ClientIP" | "None") {
-            c.push(Cause::not_supported("spec.sessionAffinity", &json!(a), &["ClientIP", "None"]));
-        }
+    if let Some(a) = &spec.session_affinity
+        && !matches!(a.as_str(), "ClientIP" | "None")
+    {
+        c.push(Cause::not_supported(
+            "spec.sessionAffinity",
+            &json!(a),
+            &["ClientIP", "None"],
+        ));
     }
     c
 }
 
 fn validate_service_update(new: &Service, old: &Service) -> Vec<Cause> {
-    let (Some(n), Some(o)) = (&new.spec, &old.spec) else { return Vec::new() };
+    let (Some(n), Some(o)) = (&new.spec, &old.spec) else {
+        return Vec::new();
+    };
     let old_ip = o.cluster_ip.clone().unwrap_or_default();
     let new_ip = n.cluster_ip.clone().unwrap_or_default();
     let to_external = n.type_.as_deref() == Some("ExternalName");
     if !old_ip.is_empty() && new_ip != old_ip && !to_external {
-        return vec![Cause::invalid("spec.clusterIPs[0]", &json!(new_ip), "may not change once set")];
+        return vec![Cause::invalid(
+            "spec.clusterIPs[0]",
+            &json!(new_ip),
+            "may not change once set",
+        )];
     }
     Vec::new()
 }
@@ -232,12 +320,13 @@ fn prepare_for_update(new: &mut Value, old: &Value) {
     if needs_node_ports(new) {
         let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
         for p in new["spec"]["ports"].as_array_mut().into_iter().flatten() {
-            if p["nodePort"].as_u64().unwrap_or(0) == 0 {
-                if let Some(o) = old_ports.iter().find(|o| o["port"] == p["port"] && o["protocol"] == p["protocol"]) {
-                    if !o["nodePort"].is_null() {
-                        p["nodePort"] = o["nodePort"].clone();
-                    }
-                }
+            if p["nodePort"].as_u64().unwrap_or(0) == 0
+                && let Some(o) = old_ports
+                    .iter()
+                    .find(|o| o["port"] == p["port"] && o["protocol"] == p["protocol"])
+                && !o["nodePort"].is_null()
+            {
+                p["nodePort"] = o["nodePort"].clone();
             }
         }
     }
@@ -256,23 +345,44 @@ fn ports_cell(o: &Value) -> String {
             }
         })
         .collect();
-    if ports.is_empty() { "<none>".into() } else { ports.join(",") }
+    if ports.is_empty() {
+        "<none>".into()
+    } else {
+        ports.join(",")
+    }
 }
 
 fn external_ip_cell(o: &Value) -> String {
     let spec = &o["spec"];
-    let external: Vec<String> = spec["externalIPs"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
+    let external: Vec<String> = spec["externalIPs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
     match spec["type"].as_str().unwrap_or("ClusterIP") {
-        "ExternalName" => spec["externalName"].as_str().unwrap_or_default().to_string(),
+        "ExternalName" => spec["externalName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         "LoadBalancer" => {
             let mut ips: Vec<String> = o["status"]["loadBalancer"]["ingress"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|i| i["ip"].as_str().or(i["hostname"].as_str()).map(String::from))
+                .filter_map(|i| {
+                    i["ip"]
+                        .as_str()
+                        .or(i["hostname"].as_str())
+                        .map(String::from)
+                })
                 .collect();
             ips.extend(external);
-            if ips.is_empty() { "<pending>".into() } else { ips.join(",") }
+            if ips.is_empty() {
+                "<pending>".into()
+            } else {
+                ips.join(",")
+            }
         }
         _ if !external.is_empty() => external.join(","),
         _ => "<none>".into(),
@@ -297,24 +407,61 @@ pub fn strategy(alloc: Arc<Allocators>) -> Typed<Service> {
     };
     t.fields = |o| {
         let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        [("spec.clusterIP".to_string(), s(&o["spec"]["clusterIP"])), ("spec.type".to_string(), s(&o["spec"]["type"]))].into_iter().collect()
+        [
+            ("spec.clusterIP".to_string(), s(&o["spec"]["clusterIP"])),
+            ("spec.type".to_string(), s(&o["spec"]["type"])),
+        ]
+        .into_iter()
+        .collect()
     };
     t.supported_fields = &["spec.clusterIP", "spec.type"];
     t.columns = Some(|| {
         vec![
-            crate::typed::col("Type", "string", "type determines how the Service is exposed.", 0),
-            crate::typed::col("Cluster-IP", "string", "clusterIP is the IP address of the service and is usually assigned randomly.", 0),
-            crate::typed::col("External-IP", "string", "List of IP addresses for which nodes in the cluster will also accept traffic for this service.", 0),
-            crate::typed::col("Port(s)", "string", "The list of ports that are exposed by this service.", 0),
+            crate::typed::col(
+                "Type",
+                "string",
+                "type determines how the Service is exposed.",
+                0,
+            ),
+            crate::typed::col(
+                "Cluster-IP",
+                "string",
+                "clusterIP is the IP address of the service and is usually assigned randomly.",
+                0,
+            ),
+            crate::typed::col(
+                "External-IP",
+                "string",
+                "List of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+                0,
+            ),
+            crate::typed::col(
+                "Port(s)",
+                "string",
+                "The list of ports that are exposed by this service.",
+                0,
+            ),
             crate::typed::col("Age", "string", "", 0),
-            crate::typed::col("Selector", "string", "Route service traffic to pods with label keys and values matching this selector.", 1),
+            crate::typed::col(
+                "Selector",
+                "string",
+                "Route service traffic to pods with label keys and values matching this selector.",
+                1,
+            ),
         ]
     });
     t.row = |o| {
-        let ip = o["spec"]["clusterIP"].as_str().filter(|s| !s.is_empty()).unwrap_or("<none>");
+        let ip = o["spec"]["clusterIP"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("<none>");
         let sel: Vec<String> = o["spec"]["selector"]
             .as_object()
-            .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect()
+            })
             .unwrap_or_default();
         vec![
             o["spec"]["type"].clone(),
@@ -322,7 +469,11 @@ pub fn strategy(alloc: Arc<Allocators>) -> Typed<Service> {
             json!(external_ip_cell(o)),
             json!(ports_cell(o)),
             crate::typed::age_cell(o),
-            json!(if sel.is_empty() { "<none>".to_string() } else { sel.join(",") }),
+            json!(if sel.is_empty() {
+                "<none>".to_string()
+            } else {
+                sel.join(",")
+            }),
         ]
     };
     t.lifecycle = Some(alloc);
