@@ -250,21 +250,11 @@ pub fn workload_wide_cells(o: &Value) -> Vec<Value> {
         .collect();
     let names: Vec<&str> = cs.iter().filter_map(|c| c["name"].as_str()).collect();
     let images: Vec<&str> = cs.iter().filter_map(|c| c["image"].as_str()).collect();
-    let sel = &o["spec"]["selector"];
-    let mut parts: Vec<String> = sel["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    if parts.is_empty() {
-        parts.push("<none>".into());
-    }
-    vec![
-        json!(names.join(",")),
-        json!(images.join(",")),
-        json!(parts.join(",")),
-    ]
+    let sel = super::scale::selector_string(&o["spec"]["selector"]);
+    let sel = if sel.is_empty() {
+        "<none>".to_string()
+    } else {
+        sel
+    };
+    vec![json!(names.join(",")), json!(images.join(",")), json!(sel)]
 }

@@ -12,8 +12,9 @@ pub struct Scale {
     pub registry: Arc<Registry>,
 }
 
-/// The string form of a label selector object, as Scale's `status.selector` carries it.
-fn selector_string(sel: &Value) -> String {
+/// The string form of a label selector object (upstream `FormatLabelSelector`), as
+/// Scale's `status.selector` and the SELECTOR column carry it.
+pub fn selector_string(sel: &Value) -> String {
     let mut parts: Vec<String> = sel["matchLabels"]
         .as_object()
         .map(|m| {

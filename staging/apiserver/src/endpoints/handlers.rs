@@ -229,20 +229,7 @@ impl ApiServer {
                 Ok(render_object(reg, 201, &created, &ctx.format))
             }
             "update" => {
-                let ct = content_type(&req);
-                let dry = dry_run(ctx.query)?;
-                let strict = field_validation(ctx.query)?;
-                let body = read_body(req.into_body()).await?;
-                let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
-                self.admit(
-                    Operation::Update,
-                    info,
-                    res,
-                    &info.name,
-                    Some(&mut obj),
-                    dry,
-                )
-                .await?;
+                let (obj, dry) = self.read_update(req, res, ctx).await?;
                 let (out, created) = reg
                     .guaranteed_update(ns, &info.name, Part::Main, dry, &mut |_| Ok(obj.clone()))
                     .await?;
@@ -348,20 +335,7 @@ impl ApiServer {
                     &ctx.format,
                 )),
                 "update" => {
-                    let ct = content_type(&req);
-                    let dry = dry_run(ctx.query)?;
-                    let strict = field_validation(ctx.query)?;
-                    let body = read_body(req.into_body()).await?;
-                    let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
-                    self.admit(
-                        Operation::Update,
-                        info,
-                        res,
-                        &info.name,
-                        Some(&mut obj),
-                        dry,
-                    )
-                    .await?;
+                    let (obj, dry) = self.read_update(req, res, ctx).await?;
                     let (out, _) = reg
                         .guaranteed_update(ns, &info.name, Part::Status, dry, &mut |_| {
                             Ok(obj.clone())
@@ -420,6 +394,30 @@ impl ApiServer {
                 &info.verb,
             )),
         }
+    }
+
+    /// The body of a PUT: decoded, checked against the URL's kind, admitted as an update.
+    async fn read_update(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        res: &Arc<ApiResource>,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(Value, bool), StatusError> {
+        let ct = content_type(&req);
+        let dry = dry_run(ctx.query)?;
+        let strict = field_validation(ctx.query)?;
+        let body = read_body(req.into_body()).await?;
+        let mut obj = self.decode_object(&res.registry, &ct, &body, strict, &mut ctx.warnings)?;
+        self.admit(
+            Operation::Update,
+            ctx.info,
+            res,
+            &ctx.info.name,
+            Some(&mut obj),
+            dry,
+        )
+        .await?;
+        Ok((obj, dry))
     }
 
     async fn patch(

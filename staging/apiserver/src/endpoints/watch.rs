@@ -203,20 +203,7 @@ async fn storage_watch(
     let start = match from {
         Some(n) if n > 0 && !initial_events => n,
         _ => {
-            let f = filter.clone();
-            let fields = reg.fields.clone();
-            let keep = move |kv: &crate::storage::interface::KeyValue| {
-                decode(kv)
-                    .map(|v| {
-                        f.matches(&CachedObject::new(
-                            kv.key.clone(),
-                            kv.mod_revision,
-                            v,
-                            &fields,
-                        ))
-                    })
-                    .unwrap_or(false)
-            };
+            let keep = reg.kv_filter(&filter);
             let page = reg
                 .store
                 .list(&filter.prefix, ReadAt::Latest, 0, None, &keep, true)

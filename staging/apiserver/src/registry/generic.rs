@@ -295,23 +295,7 @@ impl Registry {
             Some(n) if exact => ReadAt::Exact(n),
             _ => ReadAt::Latest,
         };
-        let f = filter.clone();
-        let fields = self.fields.clone();
-        let keep = move |kv: &crate::storage::interface::KeyValue| -> bool {
-            if !f.is_filtering() {
-                return true;
-            }
-            decode(kv)
-                .map(|v| {
-                    f.matches(&CachedObject::new(
-                        kv.key.clone(),
-                        kv.mod_revision,
-                        v,
-                        &fields,
-                    ))
-                })
-                .unwrap_or(false)
-        };
+        let keep = self.kv_filter(&filter);
         let page = self
             .store
             .list(
@@ -349,6 +333,27 @@ impl Registry {
             continue_token: page.continue_token,
             remaining: page.remaining,
         })
+    }
+
+    /// Decides, for raw storage items, whether they pass a list/watch filter.
+    pub fn kv_filter(
+        &self,
+        filter: &Filter,
+    ) -> impl Fn(&crate::storage::interface::KeyValue) -> bool + Sync + use<> {
+        let (f, fields) = (filter.clone(), self.fields.clone());
+        move |kv| {
+            !f.is_filtering()
+                || decode(kv)
+                    .map(|v| {
+                        f.matches(&CachedObject::new(
+                            kv.key.clone(),
+                            kv.mod_revision,
+                            v,
+                            &fields,
+                        ))
+                    })
+                    .unwrap_or(false)
+        }
     }
 
     pub fn watch_filter(
