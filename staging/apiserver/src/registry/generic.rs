@@ -19,7 +19,8 @@ pub enum Part {
     Main,
     /// The `status` subresource: only `status`.
     Status,
-    /// Internal writes (subresources such as binding/scale): the transform decides.
+    /// Internal writes (subresources such as binding/scale): the transform decides, and
+    /// only create-time validation applies.
     Whole,
 }
 
@@ -525,7 +526,13 @@ impl Registry {
             meta_mut(new).insert("generation".into(), json!(g + 1));
         }
         let mut causes = self.validate_meta(new);
-        causes.extend(self.strategy.validate_update(new, old));
+        // Subresource writers (binding, scale, finalize) own their rules; the object must
+        // still be valid, but the user-facing update restrictions do not apply.
+        causes.extend(if part == Part::Whole {
+            self.strategy.validate(new)
+        } else {
+            self.strategy.validate_update(new, old)
+        });
         if !causes.is_empty() {
             return Err(self.invalid(name, causes));
         }

@@ -317,6 +317,16 @@ fn prepare_for_update(new: &mut Value, old: &Value) {
             }
         }
     }
+    // Upstream's dropTypeDependentFields: leaving NodePort/LoadBalancer drops the node
+    // ports the update merely carried over.
+    if needs_node_ports(old) && !needs_node_ports(new) {
+        let old_ports = node_ports(old);
+        for p in new["spec"]["ports"].as_array_mut().into_iter().flatten() {
+            if p["nodePort"].as_u64().is_some_and(|n| old_ports.contains(&(n as u16))) {
+                p.as_object_mut().map(|m| m.remove("nodePort"));
+            }
+        }
+    }
     if needs_node_ports(new) {
         let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
         for p in new["spec"]["ports"].as_array_mut().into_iter().flatten() {
