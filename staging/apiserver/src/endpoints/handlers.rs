@@ -213,7 +213,17 @@ impl ApiServer {
                 Ok(render_list(reg, list, &ctx.format))
             }
             "watch" => {
-                let opts = ListOptions::from_query(ctx.query)?;
+                let mut opts = ListOptions::from_query(ctx.query)?;
+                if !info.name.is_empty() {
+                    // `/watch/.../<name>` watches one object, as a name field selector.
+                    opts.field_selector
+                        .requirements
+                        .push(apimachinery::fields::FieldRequirement {
+                            field: "metadata.name".into(),
+                            value: info.name.clone(),
+                            negate: false,
+                        });
+                }
                 super::watch::serve(reg.clone(), ns, opts, ctx.format.clone()).await
             }
             "create" => {

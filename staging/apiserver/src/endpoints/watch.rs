@@ -38,7 +38,7 @@ pub async fn serve(
         Some(c) => c.watch(filter.clone(), from, initial_events).await,
         None => storage_watch(&reg, filter.clone(), from, initial_events).await,
     };
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
     let timeout = Duration::from_secs(opts.timeout_seconds.unwrap_or_else(|| {
         let jitter = uuid::Uuid::new_v4().as_u128() as u64 % MIN_REQUEST_TIMEOUT;
         MIN_REQUEST_TIMEOUT + jitter

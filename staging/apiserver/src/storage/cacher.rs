@@ -163,8 +163,9 @@ pub struct CacheWatch {
 /// Upstream keeps at least 75s of events for resuming watches.
 const EVENT_FRESHNESS: Duration = Duration::from_secs(75);
 const MAX_EVENTS: usize = 100 * 1024;
-/// Buffered events per watcher before it counts as too slow.
-const WATCHER_BUFFER: usize = 1000;
+/// Buffered events per watcher before it counts as too slow and is dropped (its client
+/// re-watches from its last resourceVersion).
+const WATCHER_BUFFER: usize = 100;
 /// How long a read waits for the cache to reach a requested resourceVersion.
 const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
 

@@ -322,7 +322,10 @@ fn prepare_for_update(new: &mut Value, old: &Value) {
     if needs_node_ports(old) && !needs_node_ports(new) {
         let old_ports = node_ports(old);
         for p in new["spec"]["ports"].as_array_mut().into_iter().flatten() {
-            if p["nodePort"].as_u64().is_some_and(|n| old_ports.contains(&(n as u16))) {
+            if p["nodePort"]
+                .as_u64()
+                .is_some_and(|n| old_ports.contains(&(n as u16)))
+            {
                 p.as_object_mut().map(|m| m.remove("nodePort"));
             }
         }

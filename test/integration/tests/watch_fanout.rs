@@ -1,0 +1,178 @@
+//! Watch fan-out: a watcher that stops reading is dropped by the server and does not
+//! stall the others; the legacy `/watch/` paths serve the same streams.
+
+use integration_tests::apiserver::TestApiServer;
+use serde_json::json;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CM: &str = "/api/v1/namespaces/default/configmaps";
+
+#[tokio::test]
+async fn slow_watcher_is_dropped_without_stalling_others() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = s.client.clone();
+    // A raw HTTP/1.1 watch whose client never reads the body.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
+        .await
+        .unwrap();
+    let tls = rustls_connector()
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let mut slow = tls;
+    slow.write_all(format!("GET {CM}?watch=1 HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut fast = c.watch(&format!("{CM}?watch=1")).await;
+    // ~25 MB of events: far more than socket buffers plus the per-watcher queue.
+    let payload = "x".repeat(100 * 1024);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (c, payload) = (c.clone(), payload.clone());
+            tokio::spawn(async move {
+                for i in (w..250).step_by(4) {
+                    let r = c.send_json("POST", CM, &json!({"metadata": {"name": format!("big-{i:03}")}, "data": {"p": payload}})).await;
+                    assert_eq!(r.status, 201);
+                }
+            })
+        })
+        .collect();
+    let mut seen = 0;
+    while seen < 250 {
+        let e = tokio::time::timeout(Duration::from_secs(20), fast.recv())
+            .await
+            .expect("fast watcher stalled")
+            .expect("fast watch ended");
+        if e["type"] == "ADDED" {
+            seen += 1;
+        }
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    // The slow stream was cut by the server: once read, it ends (the chunked body's
+    // terminator) before carrying every event.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if got.ends_with(b"\r\n0\r\n\r\n") {
+                return true;
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        ended,
+        Ok(true),
+        "the stalled watch should have been closed by the server"
+    );
+    let delivered = String::from_utf8_lossy(&got)
+        .matches("\"type\":\"ADDED\"")
+        .count();
+    assert!(
+        delivered < 250,
+        "the slow watcher got all {delivered} events; it was never dropped"
+    );
+}
+
+fn rustls_connector() -> tokio_rustls::TlsConnector {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    #[derive(Debug)]
+    struct Any;
+    impl ServerCertVerifier for Any {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Ok(HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(std::sync::Arc::new(Any))
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+}
+
+#[tokio::test]
+async fn legacy_watch_paths() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = &s.client;
+    let mut ns_scoped = c.watch("/api/v1/watch/namespaces/default/configmaps").await;
+    let mut all = c.watch("/api/v1/watch/configmaps").await;
+    let mut one = c
+        .watch("/api/v1/watch/namespaces/default/configmaps/target")
+        .await;
+    for name in ["other", "target"] {
+        assert_eq!(
+            c.send_json("POST", CM, &json!({"metadata": {"name": name}}))
+                .await
+                .status,
+            201
+        );
+    }
+    for rx in [&mut ns_scoped, &mut all] {
+        let mut names = Vec::new();
+        while names.len() < 2 {
+            let e = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if e["type"] == "ADDED" && e["object"]["metadata"]["namespace"] == "default" {
+                names.push(
+                    e["object"]["metadata"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+        }
+        assert_eq!(names, vec!["other", "target"]);
+    }
+    let e = tokio::time::timeout(Duration::from_secs(10), one.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e["type"].as_str(), e["object"]["metadata"]["name"].as_str()),
+        (Some("ADDED"), Some("target"))
+    );
+}
