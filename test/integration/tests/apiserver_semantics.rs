@@ -117,7 +117,8 @@ async fn watch_from_compacted_revision_gets_410_then_relist_works() {
     let c = &s.client;
     let old = rv(&create(c, "compact-me").await);
     let mut cur = c.get(&format!("{CM}/compact-me")).await.json();
-    // Keep writing until compaction has passed `old`: an exact read there is then 410.
+    // Keep writing until compaction has passed old+1 (where a watch from `old` starts):
+    // an exact read there is then 410.
     wait_for(
         "compaction past the old revision",
         Duration::from_secs(20),
@@ -138,7 +139,8 @@ async fn watch_from_compacted_revision_gets_410_then_relist_works() {
                 );
                 let r = c
                     .get(&format!(
-                        "{CM}?resourceVersion={old}&resourceVersionMatch=Exact"
+                        "{CM}?resourceVersion={}&resourceVersionMatch=Exact",
+                        old.parse::<i64>().unwrap() + 1
                     ))
                     .await;
                 (r.status == 410).then_some(())
