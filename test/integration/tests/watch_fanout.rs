@@ -176,3 +176,64 @@ async fn legacy_watch_paths() {
         (Some("ADDED"), Some("target"))
     );
 }
+
+#[tokio::test]
+async fn watch_timeout_and_health_endpoints() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = &s.client;
+    // timeoutSeconds ends the stream on time.
+    let started = std::time::Instant::now();
+    let mut rx = c.watch(&format!("{CM}?watch=1&timeoutSeconds=1")).await;
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        while rx.recv().await.is_some() {}
+    })
+    .await;
+    assert!(end.is_ok(), "watch with timeoutSeconds=1 did not end");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // Health endpoints as upstream: plain ok, verbose per-check lines, single checks.
+    assert_eq!(&c.get("/readyz").await.body[..], b"ok");
+    let verbose = String::from_utf8(c.get("/readyz?verbose").await.body.to_vec()).unwrap();
+    for line in [
+        "[+]ping ok",
+        "[+]etcd ok",
+        "[+]informer-sync ok",
+        "readyz check passed",
+    ] {
+        assert!(verbose.contains(line), "{verbose}");
+    }
+    let excluded =
+        String::from_utf8(c.get("/livez?verbose&exclude=etcd").await.body.to_vec()).unwrap();
+    assert!(excluded.contains("[+]etcd excluded: ok"), "{excluded}");
+    assert_eq!(c.get("/healthz/etcd").await.status, 200);
+    assert_eq!(c.get("/livez/nonexistent").await.status, 404);
+    let v = c.get("/version").await.json();
+    assert_eq!(
+        (v["major"].as_str(), v["minor"].as_str()),
+        (Some("1"), Some("35"))
+    );
+    // Discovery lists what kubectl needs.
+    let core = c.get("/api/v1").await.json();
+    let pods = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "pods")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            pods["namespaced"].as_bool(),
+            pods["kind"].as_str(),
+            pods["shortNames"][0].as_str()
+        ),
+        (Some(true), Some("Pod"), Some("po"))
+    );
+    let groups = c.get("/apis").await.json();
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["apps", "coordination.k8s.io"]);
+}
