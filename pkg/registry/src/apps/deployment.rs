@@ -187,7 +187,7 @@ pub fn strategy() -> Typed<Deployment> {
             .collect()
     };
     t.columns = Some(|| {
-        vec![
+        [
             crate::typed::col("Ready", "string", "Number of the pod with ready state", 0),
             crate::typed::col(
                 "Up-to-date",
@@ -202,25 +202,10 @@ pub fn strategy() -> Typed<Deployment> {
                 0,
             ),
             crate::typed::col("Age", "string", "", 0),
-            crate::typed::col(
-                "Containers",
-                "string",
-                "Names of each container in the template.",
-                1,
-            ),
-            crate::typed::col(
-                "Images",
-                "string",
-                "Images referenced by each container in the template.",
-                1,
-            ),
-            crate::typed::col(
-                "Selector",
-                "string",
-                "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
-                1,
-            ),
         ]
+        .into_iter()
+        .chain(crate::apps::deployment::workload_wide_columns())
+        .collect()
     });
     t.row = |o| {
         let st = &o["status"];
@@ -241,7 +226,31 @@ pub fn strategy() -> Typed<Deployment> {
     t
 }
 
-/// CONTAINERS, IMAGES, SELECTOR of `-o wide` for workloads.
+/// The `-o wide` columns of workloads: CONTAINERS, IMAGES, SELECTOR.
+pub fn workload_wide_columns() -> Vec<apiserver::registry::strategy::Column> {
+    vec![
+        crate::typed::col(
+            "Containers",
+            "string",
+            "Names of each container in the template.",
+            1,
+        ),
+        crate::typed::col(
+            "Images",
+            "string",
+            "Images referenced by each container in the template.",
+            1,
+        ),
+        crate::typed::col(
+            "Selector",
+            "string",
+            "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
+            1,
+        ),
+    ]
+}
+
+/// CONTAINERS, IMAGES, SELECTOR cells of `-o wide` for workloads.
 pub fn workload_wide_cells(o: &Value) -> Vec<Value> {
     let cs: Vec<&Value> = o["spec"]["template"]["spec"]["containers"]
         .as_array()

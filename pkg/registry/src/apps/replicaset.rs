@@ -65,7 +65,7 @@ pub fn strategy() -> Typed<ReplicaSet> {
     };
     t.supported_fields = &["status.replicas"];
     t.columns = Some(|| {
-        vec![
+        [
             crate::typed::col("Desired", "integer", "Number of desired pods.", 0),
             crate::typed::col("Current", "integer", "Number of actual replicas.", 0),
             crate::typed::col(
@@ -75,20 +75,10 @@ pub fn strategy() -> Typed<ReplicaSet> {
                 0,
             ),
             crate::typed::col("Age", "string", "", 0),
-            crate::typed::col(
-                "Containers",
-                "string",
-                "Names of each container in the template.",
-                1,
-            ),
-            crate::typed::col(
-                "Images",
-                "string",
-                "Images referenced by each container in the template.",
-                1,
-            ),
-            crate::typed::col("Selector", "string", "Label selector for pods.", 1),
         ]
+        .into_iter()
+        .chain(crate::apps::deployment::workload_wide_columns())
+        .collect()
     });
     t.row = |o| {
         let n = |v: &Value| json!(v.as_i64().unwrap_or(0));
