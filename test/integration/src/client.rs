@@ -70,19 +70,24 @@ impl Reply {
     }
 }
 
+/// A TLS connector that accepts the test server's self-signed certificate (loopback only).
+pub fn tls_connector() -> tokio_rustls::TlsConnector {
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AcceptAny))
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
 impl Client {
     pub fn new(port: u16) -> Self {
-        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny))
-        .with_no_client_auth();
         Self {
             port,
-            tls: tokio_rustls::TlsConnector::from(Arc::new(cfg)),
+            tls: tls_connector(),
         }
     }
 

@@ -16,7 +16,7 @@ async fn slow_watcher_is_dropped_without_stalling_others() {
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
         .await
         .unwrap();
-    let tls = rustls_connector()
+    let tls = integration_tests::client::tls_connector()
         .connect(
             rustls::pki_types::ServerName::try_from("localhost").unwrap(),
             tcp,
@@ -82,54 +82,6 @@ async fn slow_watcher_is_dropped_without_stalling_others() {
         delivered < 250,
         "the slow watcher got all {delivered} events; it was never dropped"
     );
-}
-
-fn rustls_connector() -> tokio_rustls::TlsConnector {
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    #[derive(Debug)]
-    struct Any;
-    impl ServerCertVerifier for Any {
-        fn verify_server_cert(
-            &self,
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &[rustls::pki_types::CertificateDer<'_>],
-            _: &rustls::pki_types::ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            _: &[u8],
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &rustls::DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Ok(HandshakeSignatureValid::assertion())
-        }
-        fn verify_tls13_signature(
-            &self,
-            _: &[u8],
-            _: &rustls::pki_types::CertificateDer<'_>,
-            _: &rustls::DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            Ok(HandshakeSignatureValid::assertion())
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            rustls::crypto::ring::default_provider()
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
-    }
-    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .dangerous()
-    .with_custom_certificate_verifier(std::sync::Arc::new(Any))
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
 }
 
 #[tokio::test]
