@@ -173,6 +173,7 @@ pub async fn run(
     let advertise = format!("{}:{}", cfg.advertise_ip(), cfg.secure_port);
     let server = Arc::new(Server {
         api: api.clone(),
+        metrics: Default::default(),
         health,
         advertise,
     });

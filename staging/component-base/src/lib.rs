@@ -1,4 +1,5 @@
 //! Shared component plumbing (upstream `k8s.io/component-base`).
 
 pub mod logs;
+pub mod metrics;
 pub mod signals;

@@ -163,6 +163,18 @@ async fn watch_timeout_and_health_endpoints() {
         (v["major"].as_str(), v["minor"].as_str()),
         (Some("1"), Some("35"))
     );
+    // Metrics under upstream's names and labels.
+    c.get(&format!("{CM}?limit=5")).await;
+    let m = String::from_utf8(c.get("/metrics").await.body.to_vec()).unwrap();
+    for needle in [
+        r#"apiserver_request_total{code="200",component="apiserver",dry_run="",group="",resource="configmaps",scope="namespace",subresource="",verb="LIST",version="v1"} 1"#,
+        r#"apiserver_storage_objects{resource="namespaces"} 4"#,
+        "apiserver_request_duration_seconds_bucket{",
+        "apiserver_current_inflight_requests{request_kind=\"readOnly\"}",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(m.contains(needle), "metrics lack {needle}:\n{m}");
+    }
     // Discovery lists what kubectl needs.
     let core = c.get("/api/v1").await.json();
     let pods = core["resources"]

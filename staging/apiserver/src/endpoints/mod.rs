@@ -1,5 +1,6 @@
 pub mod discovery;
 pub mod handlers;
+pub mod metrics;
 pub mod negotiation;
 pub mod openapi;
 pub mod patch;

@@ -20,18 +20,22 @@ use tokio_rustls::TlsAcceptor;
 
 pub struct Server {
     pub api: Arc<ApiServer>,
+    pub metrics: crate::endpoints::metrics::ApiMetrics,
     pub health: healthz::Health,
     /// `host:port` advertised in `/api` discovery.
     pub advertise: String,
 }
 
 impl Server {
-    async fn route(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    async fn route(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+        info: &RequestInfo,
+        query: &std::collections::HashMap<String, String>,
+    ) -> Response<Body> {
         let path = req.uri().path().to_string();
-        let query = parse_query(req.uri().query());
-        let info = RequestInfo::parse(req.method().as_str(), &path, &query);
         if info.is_resource_request {
-            return self.api.serve_resource(req, &info, &query).await;
+            return self.api.serve_resource(req, info, query).await;
         }
         let segs: Vec<&str> = path
             .trim_matches('/')
@@ -48,14 +52,18 @@ impl Server {
         }
         match segs.as_slice() {
             [ep @ ("healthz" | "livez" | "readyz")] => {
-                let (code, body) = self.health.serve(ep, None, &query).await;
+                let (code, body) = self.health.serve(ep, None, query).await;
                 response(code, "text/plain; charset=utf-8", body)
             }
             [ep @ ("healthz" | "livez" | "readyz"), check] => {
-                let (code, body) = self.health.serve(ep, Some(check), &query).await;
+                let (code, body) = self.health.serve(ep, Some(check), query).await;
                 response(code, "text/plain; charset=utf-8", body)
             }
             ["version"] => json(&self.api.version),
+            ["metrics"] => {
+                let (text, content_type) = self.metrics.render(&self.api).await;
+                response(200, content_type, text)
+            }
             ["api"] => json(&self.api.core_versions(&self.advertise)),
             ["openapi", "v3"] => json(&self.api.openapi_v3_root()),
             ["openapi", "v3", "api", v] => match self.api.openapi_v3_gv("", v) {
@@ -110,13 +118,28 @@ impl Server {
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let started = std::time::Instant::now();
-        let resp = match AssertUnwindSafe(self.route(req)).catch_unwind().await {
+        let query = parse_query(req.uri().query());
+        let info = RequestInfo::parse(method.as_str(), &path, &query);
+        let inflight = self.metrics.start(method.as_str());
+        let resp = match AssertUnwindSafe(self.clone().route(req, &info, &query))
+            .catch_unwind()
+            .await
+        {
             Ok(r) => r,
             Err(_) => {
                 tracing::error!(%method, %path, "panic while serving request");
                 error_response(&StatusError::internal("an unexpected panic occurred"))
             }
         };
+        drop(inflight);
+        let dry_run = query.get("dryRun").is_some_and(|d| d == "All");
+        self.metrics.observe(
+            &info,
+            method.as_str(),
+            dry_run,
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
         tracing::debug!(%method, %path, status = resp.status().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request");
         Ok(resp)
     }
