@@ -92,6 +92,9 @@ fn render_value(v: &Value) -> String {
     }
 }
 
+const STALE_DETAIL: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
 /// An error that is answered with a `metav1.Status` body.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -160,11 +163,12 @@ impl StatusError {
 
     /// The optimistic-concurrency conflict of a stale `resourceVersion`.
     pub fn stale(gr: &GroupResource, name: &str) -> Self {
-        Self::conflict(
-            gr,
-            name,
-            "the object has been modified; please apply your changes to the latest version and try again",
-        )
+        Self::conflict(gr, name, STALE_DETAIL)
+    }
+
+    /// Whether this is the conflict of a stale resourceVersion (worth retrying on fresh data).
+    pub fn is_stale(&self) -> bool {
+        self.reason == "Conflict" && self.message.ends_with(STALE_DETAIL)
     }
 
     /// 422 with one cause per field, message formatted like upstream's `NewInvalid`.

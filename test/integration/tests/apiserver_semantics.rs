@@ -378,6 +378,48 @@ async fn fifty_concurrent_writers_lose_no_update() {
 }
 
 #[tokio::test]
+async fn concurrent_patches_all_apply() {
+    let s = TestApiServer::start(None, &[]).await;
+    create(&s.client, "patched").await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let c = s.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = format!(r#"{{"metadata":{{"labels":{{"l{i}":"v"}}}}}}"#);
+            let r = c
+                .request(
+                    "PATCH",
+                    &format!("{CM}/patched"),
+                    "application/strategic-merge-patch+json",
+                    body,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let obj = s.client.get(&format!("{CM}/patched")).await.json();
+    assert_eq!(
+        obj["metadata"]["labels"].as_object().unwrap().len(),
+        20,
+        "{obj}"
+    );
+    // A patch that pins a stale resourceVersion is a conflict, not a retry.
+    let r = s
+        .client
+        .request(
+            "PATCH",
+            &format!("{CM}/patched"),
+            "application/merge-patch+json",
+            r#"{"metadata":{"resourceVersion":"1"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 409);
+}
+
+#[tokio::test]
 async fn bad_input_gets_upstream_4xx_status() {
     let s = TestApiServer::start(None, &[]).await;
     let c = &s.client;

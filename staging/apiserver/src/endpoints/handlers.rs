@@ -443,28 +443,39 @@ impl ApiServer {
         let dry = dry_run(ctx.query)?;
         let strict = field_validation(ctx.query)?;
         let body = read_body(req.into_body()).await?;
-        let mut warnings = Vec::new();
-        let out = reg
-            .guaranteed_update(ns_of(info), &info.name, part, dry, &mut |current| {
-                let current = current.ok_or_else(|| {
-                    StatusError::not_found(&reg.strategy.info().group_resource(), &info.name)
-                })?;
-                let mut patched = patch::apply(kind, current, &body)?;
-                // The patch is applied to what is stored now; only a resourceVersion the
-                // patch itself sets pins the write.
-                if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
-                {
-                    meta::meta_mut(&mut patched).remove("resourceVersion");
-                }
-                let bytes = serde_json::to_vec(&patched).unwrap_or_default();
-                warnings.clear();
-                let obj =
-                    self.decode_object(reg, "application/json", &bytes, strict, &mut warnings)?;
-                Ok(obj)
-            })
+        let ns = ns_of(info);
+        // As upstream's patcher: apply the patch to what is stored, admit the result, and
+        // write it only if nothing changed meanwhile; otherwise start over on fresh data.
+        // A resourceVersion set by the patch itself pins the write (a conflict then is final).
+        loop {
+            let current = reg.get(ns, &info.name).await?;
+            let patched = patch::apply(kind, &current, &body)?;
+            let pinned =
+                patched["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
+            let bytes = serde_json::to_vec(&patched).unwrap_or_default();
+            let mut warnings = Vec::new();
+            let mut obj =
+                self.decode_object(reg, "application/json", &bytes, strict, &mut warnings)?;
+            self.admit(
+                Operation::Update,
+                info,
+                res,
+                &info.name,
+                Some(&mut obj),
+                dry,
+            )
             .await?;
-        ctx.warnings.extend(warnings);
-        Ok(out)
+            match reg
+                .guaranteed_update(ns, &info.name, part, dry, &mut |_| Ok(obj.clone()))
+                .await
+            {
+                Err(e) if e.is_stale() && !pinned => continue,
+                other => {
+                    ctx.warnings.extend(warnings);
+                    return other;
+                }
+            }
+        }
     }
 
     /// Decodes a create/update body: media type, apiVersion/kind against the URL,
