@@ -8,8 +8,7 @@ use super::table;
 use crate::registry::generic::Registry;
 use crate::registry::options::ListOptions;
 use crate::storage::cacher::{CacheWatch, CachedObject, Filter, WatchItem, WatchType};
-use crate::storage::interface::EventKind;
-use crate::storage::store::{ReadAt, decode, parse_rv, set_resource_version};
+use crate::storage::store::{ReadAt, decode, parse_rv};
 use apimachinery::StatusError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
@@ -31,7 +30,7 @@ pub async fn serve(
     opts: ListOptions,
     format: Format,
 ) -> Result<Response<Body>, StatusError> {
-    let filter = reg.watch_filter(ns, &opts)?;
+    let filter = reg.filter(ns, &opts)?;
     let from = opts.resource_version.as_deref().map(parse_rv).transpose()?;
     let initial_events = opts.send_initial_events.unwrap_or(false);
     let started = match &reg.cacher {
@@ -232,28 +231,23 @@ async fn storage_watch(
                 }
             };
             for ev in batch.events {
-                let rv = ev.kv.mod_revision;
-                let convert =
-                    |v: Value| Arc::new(CachedObject::new(ev.kv.key.clone(), rv, v, &fields));
-                let (obj, prev) = match ev.kind {
-                    EventKind::Put => {
-                        let Ok(cur) = decode(&ev.kv) else { return };
-                        (
-                            convert(cur),
-                            ev.prev.as_ref().and_then(|p| decode(p).ok()).map(convert),
-                        )
-                    }
-                    EventKind::Delete => {
-                        let Some(Ok(mut last)) = ev.prev.as_ref().map(decode) else {
-                            continue;
-                        };
-                        let prev = convert(last.clone());
-                        set_resource_version(&mut last, rv);
-                        (convert(last), Some(prev))
+                let d = match ev.decode() {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
                     }
                 };
-                let created =
-                    ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
+                let convert = |v: Value| {
+                    Arc::new(CachedObject::new(
+                        ev.kv.key.clone(),
+                        ev.kv.mod_revision,
+                        v,
+                        &fields,
+                    ))
+                };
+                let (obj, prev, created) = (convert(d.obj), d.prev.map(convert), d.created);
                 if let Some(kind) = filter.classify(ev.kind, created, &obj, prev.as_deref())
                     && tx.send(Ok(WatchItem { kind, obj })).await.is_err()
                 {

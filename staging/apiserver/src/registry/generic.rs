@@ -243,7 +243,9 @@ impl Registry {
         }
     }
 
-    fn filter(&self, ns: Option<&str>, opts: &ListOptions) -> Result<Filter, StatusError> {
+    /// What a list or watch selects: key range (namespace / pinned name) and selectors;
+    /// 400 for fields the resource cannot filter on.
+    pub fn filter(&self, ns: Option<&str>, opts: &ListOptions) -> Result<Filter, StatusError> {
         let strategy = self.strategy.clone();
         let namespaced = self.strategy.info().namespaced;
         opts.field_selector
@@ -355,14 +357,6 @@ impl Registry {
                     })
                     .unwrap_or(false)
         }
-    }
-
-    pub fn watch_filter(
-        &self,
-        ns: Option<&str>,
-        opts: &ListOptions,
-    ) -> Result<Filter, StatusError> {
-        self.filter(ns, opts)
     }
 
     /// Read-modify-write with compare-and-swap, retried on conflicts unless the caller

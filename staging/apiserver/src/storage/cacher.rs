@@ -6,7 +6,7 @@
 //! the others.
 
 use super::interface::EventKind;
-use super::store::{ReadAt, ResourceStore, decode, set_resource_version, too_old};
+use super::store::{ReadAt, ResourceStore, decode, too_old};
 use apimachinery::StatusError;
 use apimachinery::fields::FieldSelector;
 use apimachinery::labels::Selector;
@@ -261,25 +261,15 @@ impl Cacher {
             let batch = batch?;
             let mut prepared = Vec::with_capacity(batch.events.len());
             for ev in batch.events {
-                let rv = ev.kv.mod_revision;
-                let (obj, prev) = match ev.kind {
-                    EventKind::Put => {
-                        let prev = ev.prev.as_ref().map(decode).transpose()?;
-                        let cur = decode(&ev.kv)?;
-                        (cur, prev)
-                    }
-                    EventKind::Delete => {
-                        let Some(p) = ev.prev.as_ref() else { continue };
-                        let mut last = decode(p)?;
-                        let prev = last.clone();
-                        // A deleted object is reported with the deletion's revision.
-                        set_resource_version(&mut last, rv);
-                        (last, Some(prev))
-                    }
-                };
-                let created =
-                    ev.kind == EventKind::Put && ev.kv.create_revision == ev.kv.mod_revision;
-                prepared.push((ev.kind, created, ev.kv.key, rv, obj, prev));
+                let Some(d) = ev.decode()? else { continue };
+                prepared.push((
+                    ev.kind,
+                    d.created,
+                    ev.kv.key,
+                    ev.kv.mod_revision,
+                    d.obj,
+                    d.prev,
+                ));
             }
             self.apply(prepared, batch.revision);
         }

@@ -35,6 +35,39 @@ pub struct StoreEvent {
     pub prev: Option<KeyValue>,
 }
 
+/// A storage event as objects: what it leaves behind and what was there before.
+pub struct DecodedEvent {
+    /// For a deletion, the last state with the deletion's revision, as upstream reports it.
+    pub obj: Value,
+    pub prev: Option<Value>,
+    /// The put created the key (its create and mod revisions are equal).
+    pub created: bool,
+}
+
+impl StoreEvent {
+    /// Decodes the event; `None` for a deletion whose last value is unknown.
+    pub fn decode(&self) -> Result<Option<DecodedEvent>, StatusError> {
+        match self.kind {
+            EventKind::Put => Ok(Some(DecodedEvent {
+                obj: decode(&self.kv)?,
+                prev: self.prev.as_ref().map(decode).transpose()?,
+                created: self.kv.create_revision == self.kv.mod_revision,
+            })),
+            EventKind::Delete => {
+                let Some(p) = &self.prev else { return Ok(None) };
+                let prev = decode(p)?;
+                let mut last = prev.clone();
+                set_resource_version(&mut last, self.kv.mod_revision);
+                Ok(Some(DecodedEvent {
+                    obj: last,
+                    prev: Some(prev),
+                    created: false,
+                }))
+            }
+        }
+    }
+}
+
 /// Events under a resource's prefix plus the revision the store reached.
 pub struct StoreBatch {
     pub events: Vec<StoreEvent>,
