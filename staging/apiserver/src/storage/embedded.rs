@@ -46,13 +46,7 @@ struct State {
 
 impl State {
     fn latest(&self, key: &str) -> Option<KeyValue> {
-        let v = self.keys.get(key)?.last()?;
-        Some(KeyValue {
-            key: key.to_string(),
-            value: v.value.clone()?,
-            create_revision: v.create_revision,
-            mod_revision: v.mod_revision,
-        })
+        self.at(key, self.keys.get(key)?, i64::MAX)
     }
 
     fn at(&self, key: &str, versions: &[Version], revision: i64) -> Option<KeyValue> {
@@ -254,12 +248,12 @@ fn commit_batch(batch: Vec<Op>, state: &RwLock<State>, db: &Database) {
         let st = state.read().unwrap();
         let mut rev = st.revision;
         // (create_revision, mod_revision) of the key as the batch sees it.
-        let current = |pending: &Pending, key: &str| -> Option<(i64, i64, Option<Bytes>)> {
+        let current = |pending: &Pending, key: &str| -> Option<(i64, i64)> {
             match pending.get(key) {
-                Some(p) => p.map(|(c, m)| (c, m, None)),
+                Some(p) => *p,
                 None => st
                     .latest(key)
-                    .map(|kv| (kv.create_revision, kv.mod_revision, Some(kv.value))),
+                    .map(|kv| (kv.create_revision, kv.mod_revision)),
             }
         };
         let lookup_prev = |events: &Vec<Event>, key: &str| -> Option<KeyValue> {
@@ -303,7 +297,7 @@ fn commit_batch(batch: Vec<Op>, state: &RwLock<State>, db: &Database) {
                     expected,
                     reply,
                 } => match current(&pending, &key) {
-                    Some((c, m, _)) if m == expected => {
+                    Some((c, m)) if m == expected => {
                         let prev = lookup_prev(&events, &key);
                         rev += 1;
                         pending.insert(key.clone(), Some((c, rev)));
@@ -331,7 +325,7 @@ fn commit_batch(batch: Vec<Op>, state: &RwLock<State>, db: &Database) {
                     expected,
                     reply,
                 } => match current(&pending, &key) {
-                    Some((c, m, _)) if m == expected || expected == 0 => {
+                    Some((c, m)) if m == expected || expected == 0 => {
                         let prev = lookup_prev(&events, &key).expect("live key has a value");
                         rev += 1;
                         pending.insert(key.clone(), None);
