@@ -5,12 +5,13 @@
 pub mod bootstrap;
 pub mod config;
 pub mod health;
+pub mod resources;
 pub mod storage;
 
 use apiserver::admission::namespace_lifecycle::NamespaceLifecycle;
-use apiserver::endpoints::{ApiResource, ApiServer, SubresourceHandler};
+use apiserver::endpoints::{ApiResource, ApiServer};
 use apiserver::registry::generic::Registry;
-use apiserver::registry::strategy::Strategy;
+use apiserver::registry::strategy::{ResourceInfo, Strategy};
 use apiserver::server::Server;
 use apiserver::server::healthz::{Flag, Health, Ping};
 use apiserver::storage::cacher::Cacher;
@@ -23,9 +24,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// Every installed resource's registry by plural name (core + apps + coordination).
+/// Every stored resource's registry by plural name.
 pub struct Registries {
     pub by_resource: HashMap<String, Arc<Registry>>,
+}
+
+fn key(info: &ResourceInfo) -> (String, String, String) {
+    (
+        info.gvk.group.clone(),
+        info.gvk.version.clone(),
+        info.resource.clone(),
+    )
 }
 
 fn install(backend: &Arc<dyn Backend>, cfg: &Config, strategy: Arc<dyn Strategy>) -> Arc<Registry> {
@@ -58,64 +67,35 @@ pub fn build_api(
         ips: ipallocator::IpAllocator::new(cidr, backend.clone(), &prefix),
         ports: portallocator::PortAllocator::new(port_base, port_size, backend.clone(), &prefix),
     });
-    let strategies: Vec<Arc<dyn Strategy>> = vec![
-        Arc::new(registry::core::namespace::strategy()),
-        Arc::new(registry::core::pod::strategy()),
-        Arc::new(registry::core::node::strategy()),
-        Arc::new(registry::core::service::strategy(allocators)),
-        Arc::new(registry::core::endpoints::strategy()),
-        Arc::new(registry::core::configmap::strategy()),
-        Arc::new(registry::core::secret::strategy()),
-        Arc::new(registry::core::serviceaccount::strategy()),
-        Arc::new(registry::core::event::strategy()),
-        Arc::new(registry::coordination::lease::strategy()),
-        Arc::new(registry::apps::deployment::strategy()),
-        Arc::new(registry::apps::replicaset::strategy()),
-    ];
     let mut by_resource = HashMap::new();
     let mut resources = HashMap::new();
-    for s in strategies {
+    for s in resources::strategies(allocators) {
         let info = s.info().clone();
         let reg = install(&backend, cfg, s);
-        let mut subs: HashMap<String, Arc<dyn SubresourceHandler>> = HashMap::new();
+        let mut res = ApiResource::new(reg.clone());
         for sub in &info.subresources {
-            let handler: Option<Arc<dyn SubresourceHandler>> =
-                match (info.resource.as_str(), sub.as_str()) {
-                    ("pods", "binding") => Some(Arc::new(registry::core::pod::Binding {
-                        registry: reg.clone(),
-                    })),
-                    ("namespaces", "finalize") => {
-                        Some(Arc::new(registry::core::namespace::Finalize {
-                            registry: reg.clone(),
-                        }))
-                    }
-                    (_, "scale") => Some(Arc::new(registry::apps::scale::Scale {
-                        registry: reg.clone(),
-                    })),
-                    _ => None,
-                };
-            if let Some(h) = handler {
-                subs.insert(sub.clone(), h);
+            if let Some(h) = resources::subresource(&info.resource, sub, &reg) {
+                res.subresources.insert(sub.clone(), h);
             }
         }
-        by_resource.insert(info.resource.clone(), reg.clone());
-        resources.insert(
-            (
-                info.gvk.group.clone(),
-                info.gvk.version.clone(),
-                info.resource.clone(),
-            ),
-            Arc::new(ApiResource {
-                registry: reg,
-                subresources: subs,
-            }),
-        );
+        by_resource.insert(info.resource.clone(), reg);
+        resources.insert(key(&info), Arc::new(res));
+    }
+    let stored = |r: &str| by_resource[r].strategy.info().clone();
+    for (r, view) in resources::views(&stored) {
+        let key = key(view.info());
+        let mut res = ApiResource::new(by_resource[r].clone());
+        res.view = Some(view);
+        resources.insert(key, Arc::new(res));
     }
     let namespaces = by_resource["namespaces"].clone();
     let api = ApiServer {
         resources,
         admission: vec![Arc::new(NamespaceLifecycle { namespaces })],
-        group_order: vec!["".into(), "apps".into(), "coordination.k8s.io".into()],
+        group_order: resources::GROUP_ORDER
+            .iter()
+            .map(|g| g.to_string())
+            .collect(),
         version: json!({
             "major": "1",
             "minor": "35",

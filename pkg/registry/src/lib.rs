@@ -1,6 +1,19 @@
-//! The built-in resources' strategies (upstream `pkg/registry/<group>/<resource>`).
+//! Per-resource strategies (upstream `pkg/registry/<group>/<resource>`): defaulting,
+//! validation, status/spec split, printer columns and allocators.
 
 pub mod apps;
+pub mod autoscaling;
+pub mod batch;
+pub mod certificates;
 pub mod coordination;
 pub mod core;
+pub mod discovery;
+pub mod events;
+pub mod networking;
+pub mod node;
+pub mod policy;
+pub mod printers;
+pub mod rbac;
+pub mod scheduling;
+pub mod storage;
 pub mod typed;

@@ -295,3 +295,17 @@ pub fn age_cell(obj: &Value) -> Value {
 pub fn immutable(field: &str, new: &Value, old: &Value) -> Option<Cause> {
     (new != old).then(|| Cause::invalid(field, new, "field is immutable"))
 }
+
+/// A strategy for a resource stored under its plural, with short names.
+pub fn simple<K>(
+    group: &str,
+    version: &str,
+    kind: &str,
+    resource: &str,
+    namespaced: bool,
+    short_names: &[&str],
+) -> Typed<K> {
+    let mut i = info(group, version, kind, resource, namespaced, resource);
+    i.short_names = short_names.iter().map(|s| s.to_string()).collect();
+    Typed::new(i)
+}

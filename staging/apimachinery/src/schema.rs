@@ -54,3 +54,62 @@ impl fmt::Display for GroupResource {
         }
     }
 }
+
+/// Upstream's `version.CompareKubeAwareVersionStrings` as a sort key: GA versions first
+/// (highest major first), then betas, then alphas, then anything else alphabetically.
+pub fn kube_version_priority(v: &str) -> (u8, i64, i64, String) {
+    let parse = |s: &str| -> Option<(i64, u8, i64)> {
+        let rest = s.strip_prefix('v')?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major: i64 = digits.parse().ok()?;
+        let tail = &rest[digits.len()..];
+        if tail.is_empty() {
+            return Some((major, 0, 0));
+        }
+        let (level, n) = if let Some(n) = tail.strip_prefix("beta") {
+            (1, n)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (2, n)
+        } else {
+            return None;
+        };
+        Some((major, level, n.parse().ok()?))
+    };
+    match parse(v) {
+        Some((major, level, minor)) => (level, -major, -minor, String::new()),
+        None => (3, 0, 0, v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kube_version_priority;
+
+    #[test]
+    fn kube_aware_version_order() {
+        let mut vs = vec![
+            "v1beta1",
+            "foo",
+            "v1",
+            "v2",
+            "v1alpha1",
+            "v11alpha2",
+            "v10beta3",
+            "v10",
+        ];
+        vs.sort_by_key(|v| kube_version_priority(v));
+        assert_eq!(
+            vs,
+            [
+                "v10",
+                "v2",
+                "v1",
+                "v10beta3",
+                "v1beta1",
+                "v11alpha2",
+                "v1alpha1",
+                "foo"
+            ]
+        );
+    }
+}

@@ -199,5 +199,11 @@ async fn watch_timeout_and_health_endpoints() {
         .iter()
         .filter_map(|g| g["name"].as_str())
         .collect();
-    assert_eq!(names, vec!["apps", "coordination.k8s.io"]);
+    // Upstream's order: apps and events first, coordination after scheduling.
+    assert_eq!(&names[..2], ["apps", "events.k8s.io"]);
+    let pos = |g: &str| names.iter().position(|n| *n == g).unwrap();
+    assert!(pos("scheduling.k8s.io") < pos("coordination.k8s.io"));
+    let autoscaling = c.get("/apis/autoscaling").await.json();
+    assert_eq!(autoscaling["preferredVersion"]["version"], "v2");
+    assert_eq!(autoscaling["versions"][1]["version"], "v1");
 }

@@ -15,6 +15,17 @@ pub struct Scale {
 /// The string form of a label selector object (upstream `FormatLabelSelector`), as
 /// Scale's `status.selector` and the SELECTOR column carry it.
 pub fn selector_string(sel: &Value) -> String {
+    // ReplicationControllers carry a plain label map rather than a LabelSelector.
+    if sel.is_object() && sel.get("matchLabels").is_none() && sel.get("matchExpressions").is_none()
+    {
+        return sel
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     let mut parts: Vec<String> = sel["matchLabels"]
         .as_object()
         .map(|m| {

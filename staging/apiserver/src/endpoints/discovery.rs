@@ -44,6 +44,9 @@ impl ApiServer {
                 vs.push(v.clone());
             }
         }
+        for vs in out.values_mut() {
+            vs.sort_by_key(|v| apimachinery::schema::kube_version_priority(v));
+        }
         out
     }
 
@@ -88,7 +91,7 @@ impl ApiServer {
             if g != group || v != version {
                 continue;
             }
-            let ri = res.registry.strategy.info();
+            let ri = res.info();
             let mut doc = json!({
                 "name": r,
                 "singularName": ri.singular,

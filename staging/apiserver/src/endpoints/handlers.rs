@@ -8,16 +8,19 @@ use super::negotiation::{
 use super::patch::{self, PatchType};
 use super::request::RequestInfo;
 use super::table;
+use super::view::VersionView;
 use crate::admission::{self, Attributes, Operation};
 use crate::registry::generic::{ListResult, Part, Registry};
 use crate::registry::meta;
 use crate::registry::options::{DeleteOptions, ListOptions};
+use crate::registry::strategy::ResourceInfo;
 use apimachinery::StatusError;
 use apimachinery::errors::success_status;
 use async_trait::async_trait;
 use bytes::{BufMut, Bytes, BytesMut};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -65,6 +68,56 @@ pub trait SubresourceHandler: Send + Sync {
 pub struct ApiResource {
     pub registry: Arc<Registry>,
     pub subresources: HashMap<String, Arc<dyn SubresourceHandler>>,
+    /// Set when this version is served from another version's storage.
+    pub view: Option<Arc<dyn VersionView>>,
+}
+
+impl ApiResource {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self {
+            registry,
+            subresources: HashMap::new(),
+            view: None,
+        }
+    }
+
+    /// The served identity.
+    pub fn info(&self) -> &ResourceInfo {
+        match &self.view {
+            Some(v) => v.info(),
+            None => self.registry.strategy.info(),
+        }
+    }
+
+    /// A stored object in the served version.
+    pub fn out<'a>(&self, obj: &'a Value) -> Cow<'a, Value> {
+        match &self.view {
+            Some(v) => Cow::Owned(v.to_served(obj)),
+            None => Cow::Borrowed(obj),
+        }
+    }
+
+    /// Renders (stored) objects as a Table with this version's printer columns.
+    pub fn table<'a>(
+        &self,
+        objs: impl Iterator<Item = &'a Value>,
+        list_meta: Value,
+        include: &str,
+    ) -> Value {
+        match &self.view {
+            Some(v) if v.prints() => {
+                let row = |o: &Value| v.table_row(o);
+                let objs: Vec<Value> = objs.map(|o| v.to_served(o)).collect();
+                table::render(v.table_columns(), &row, objs.iter(), list_meta, include)
+            }
+            _ => {
+                let s = self.registry.strategy.as_ref();
+                let row = |o: &Value| s.table_row(o);
+                let objs: Vec<Value> = objs.map(|o| self.out(o).into_owned()).collect();
+                table::render(s.table_columns(), &row, objs.iter(), list_meta, include)
+            }
+        }
+    }
 }
 
 /// The served API: every resource by group/version/plural, plus admission.
@@ -131,7 +184,7 @@ impl ApiServer {
     ) -> Result<(), StatusError> {
         let attrs = Attributes {
             operation: op,
-            resource: res.registry.strategy.info().group_resource(),
+            resource: res.info().group_resource(),
             subresource: &info.subresource,
             namespace: &info.namespace,
             name,
@@ -166,7 +219,7 @@ impl ApiServer {
             Ok(f) => f,
             Err(e) => return error_response(&e),
         };
-        let namespaced = res.registry.strategy.info().namespaced;
+        let namespaced = res.info().namespaced;
         if !namespaced && !info.namespace.is_empty() {
             return error_response(&StatusError::path_not_found());
         }
@@ -205,12 +258,12 @@ impl ApiServer {
         match info.verb.as_str() {
             "get" => {
                 let obj = reg.get(ns, &info.name).await?;
-                Ok(render_object(reg, 200, &obj, &ctx.format))
+                Ok(render_object(res, 200, &obj, &ctx.format))
             }
             "list" => {
                 let opts = ListOptions::from_query(ctx.query)?;
                 let list = reg.list(ns, &opts).await?;
-                Ok(render_list(reg, list, &ctx.format))
+                Ok(render_list(res, list, &ctx.format))
             }
             "watch" => {
                 let mut opts = ListOptions::from_query(ctx.query)?;
@@ -224,19 +277,19 @@ impl ApiServer {
                             negate: false,
                         });
                 }
-                super::watch::serve(reg.clone(), ns, opts, ctx.format.clone()).await
+                super::watch::serve(res.clone(), ns, opts, ctx.format.clone()).await
             }
             "create" => {
                 let ct = content_type(&req);
                 let dry = dry_run(ctx.query)?;
                 let strict = field_validation(ctx.query)?;
                 let body = read_body(req.into_body()).await?;
-                let mut obj = self.decode_object(reg, &ct, &body, strict, &mut ctx.warnings)?;
+                let mut obj = self.decode_object(res, &ct, &body, strict, &mut ctx.warnings)?;
                 let name = meta::name(&obj).to_string();
                 self.admit(Operation::Create, info, res, &name, Some(&mut obj), dry)
                     .await?;
                 let created = reg.create(ns, obj, dry).await?;
-                Ok(render_object(reg, 201, &created, &ctx.format))
+                Ok(render_object(res, 201, &created, &ctx.format))
             }
             "update" => {
                 let (obj, dry) = self.read_update(req, res, ctx).await?;
@@ -244,7 +297,7 @@ impl ApiServer {
                     .guaranteed_update(ns, &info.name, Part::Main, dry, &mut |_| Ok(obj.clone()))
                     .await?;
                 Ok(render_object(
-                    reg,
+                    res,
                     if created { 201 } else { 200 },
                     &out,
                     &ctx.format,
@@ -252,7 +305,7 @@ impl ApiServer {
             }
             "patch" => {
                 let (out, _) = self.patch(req, res, ctx, Part::Main).await?;
-                Ok(render_object(reg, 200, &out, &ctx.format))
+                Ok(render_object(res, 200, &out, &ctx.format))
             }
             "delete" => {
                 let dry = dry_run(ctx.query)?;
@@ -273,7 +326,7 @@ impl ApiServer {
                     200
                 };
                 if gone && !reg.strategy.return_deleted_object() {
-                    let ri = reg.strategy.info();
+                    let ri = res.info();
                     let mut details =
                         json!({"name": info.name, "kind": ri.resource, "uid": meta::uid(&obj)});
                     if !ri.gvk.group.is_empty() {
@@ -281,7 +334,7 @@ impl ApiServer {
                     }
                     return Ok(encode(code, &success_status(details), &ctx.format));
                 }
-                Ok(render_object(reg, code, &obj, &ctx.format))
+                Ok(render_object(res, code, &obj, &ctx.format))
             }
             "deletecollection" => {
                 let dry = dry_run(ctx.query)?;
@@ -304,12 +357,12 @@ impl ApiServer {
                     self.admit(Operation::Delete, info, res, name, None, opts.dry_run)
                         .await?;
                     match reg.delete(ins, name, &opts).await {
-                        Ok((obj, _)) => deleted.push(obj),
+                        Ok((obj, _)) => deleted.push(res.out(&obj).into_owned()),
                         Err(e) if e.code == 404 => {}
                         Err(e) => return Err(e),
                     }
                 }
-                let ri = reg.strategy.info();
+                let ri = res.info();
                 let out = json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": {"resourceVersion": list.resource_version.to_string()}, "items": deleted});
                 Ok(encode(200, &out, &ctx.format))
             }
@@ -329,17 +382,10 @@ impl ApiServer {
         let info = ctx.info;
         let reg = &res.registry;
         let ns = ns_of(info);
-        if info.subresource == "status"
-            && reg
-                .strategy
-                .info()
-                .subresources
-                .iter()
-                .any(|s| s == "status")
-        {
+        if info.subresource == "status" && res.info().subresources.iter().any(|s| s == "status") {
             return match info.verb.as_str() {
                 "get" => Ok(render_object(
-                    reg,
+                    res,
                     200,
                     &reg.get(ns, &info.name).await?,
                     &ctx.format,
@@ -351,11 +397,11 @@ impl ApiServer {
                             Ok(obj.clone())
                         })
                         .await?;
-                    Ok(render_object(reg, 200, &out, &ctx.format))
+                    Ok(render_object(res, 200, &out, &ctx.format))
                 }
                 "patch" => {
                     let (out, _) = self.patch(req, res, ctx, Part::Status).await?;
-                    Ok(render_object(reg, 200, &out, &ctx.format))
+                    Ok(render_object(res, 200, &out, &ctx.format))
                 }
                 _ => Err(StatusError::method_not_supported(
                     &reg.strategy.info().group_resource(),
@@ -417,7 +463,7 @@ impl ApiServer {
         let dry = dry_run(ctx.query)?;
         let strict = field_validation(ctx.query)?;
         let body = read_body(req.into_body()).await?;
-        let mut obj = self.decode_object(&res.registry, &ct, &body, strict, &mut ctx.warnings)?;
+        let mut obj = self.decode_object(res, &ct, &body, strict, &mut ctx.warnings)?;
         self.admit(
             Operation::Update,
             ctx.info,
@@ -448,14 +494,15 @@ impl ApiServer {
         // write it only if nothing changed meanwhile; otherwise start over on fresh data.
         // A resourceVersion set by the patch itself pins the write (a conflict then is final).
         loop {
-            let current = reg.get(ns, &info.name).await?;
+            let stored = reg.get(ns, &info.name).await?;
+            let current = res.out(&stored);
             let patched = patch::apply(kind, &current, &body)?;
             let pinned =
                 patched["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
             let bytes = serde_json::to_vec(&patched).unwrap_or_default();
             let mut warnings = Vec::new();
             let mut obj =
-                self.decode_object(reg, "application/json", &bytes, strict, &mut warnings)?;
+                self.decode_object(res, "application/json", &bytes, strict, &mut warnings)?;
             self.admit(
                 Operation::Update,
                 info,
@@ -482,14 +529,15 @@ impl ApiServer {
     /// typed decoding with unknown-field handling per `fieldValidation`.
     fn decode_object(
         &self,
-        reg: &Registry,
+        res: &ApiResource,
         ct: &str,
         body: &[u8],
         validation: &str,
         warnings: &mut Vec<String>,
     ) -> Result<Value, StatusError> {
         let mut v = decode_body(ct, body)?;
-        let ri = reg.strategy.info();
+        let reg = &res.registry;
+        let ri = res.info();
         let Some(obj) = v.as_object_mut() else {
             return Err(StatusError::bad_request(format!(
                 "{} in version {:?} cannot be handled as a {}: the body must be a JSON object",
@@ -517,6 +565,9 @@ impl ApiServer {
             _ => {
                 obj.insert("kind".into(), json!(ri.gvk.kind));
             }
+        }
+        if let Some(view) = &res.view {
+            v = view.to_storage(v)?;
         }
         let (decoded, unknown) = reg.strategy.decode(v)?;
         if !unknown.is_empty() {
@@ -550,33 +601,28 @@ fn content_type(req: &Request<hyper::body::Incoming>) -> String {
         .to_string()
 }
 
-/// One object in the negotiated format.
-pub fn render_object(reg: &Registry, code: u16, obj: &Value, format: &Format) -> Response<Body> {
+/// One (stored) object in the negotiated format and the served version.
+pub fn render_object(res: &ApiResource, code: u16, obj: &Value, format: &Format) -> Response<Body> {
     match format {
         Format::Table { include_object } => {
             let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
             encode(
                 code,
-                &table::render(
-                    reg.strategy.as_ref(),
-                    std::iter::once(obj),
-                    meta,
-                    include_object,
-                ),
+                &res.table(std::iter::once(obj), meta, include_object),
                 &Format::Json,
             )
         }
         Format::PartialObjectMetadata { .. } => {
             encode(code, &table::partial_object_metadata(obj), &Format::Json)
         }
-        _ => encode(code, obj, format),
+        _ => encode(code, &res.out(obj), format),
     }
 }
 
 /// A list in the negotiated format; JSON lists are assembled from each item's cached
-/// encoding without re-serializing.
-pub fn render_list(reg: &Registry, list: ListResult, format: &Format) -> Response<Body> {
-    let ri = reg.strategy.info();
+/// encoding without re-serializing (when the served version is the stored one).
+pub fn render_list(res: &ApiResource, list: ListResult, format: &Format) -> Response<Body> {
+    let ri = res.info();
     let mut lm = json!({"resourceVersion": list.resource_version.to_string()});
     if let Some(c) = &list.continue_token {
         lm["continue"] = json!(c);
@@ -586,12 +632,7 @@ pub fn render_list(reg: &Registry, list: ListResult, format: &Format) -> Respons
     }
     match format {
         Format::Table { include_object } => {
-            let t = table::render(
-                reg.strategy.as_ref(),
-                list.items.iter().map(|o| &o.value),
-                lm,
-                include_object,
-            );
+            let t = res.table(list.items.iter().map(|o| &o.value), lm, include_object);
             encode(200, &t, &Format::Json)
         }
         Format::PartialObjectMetadata { .. } => {
@@ -606,15 +647,7 @@ pub fn render_list(reg: &Registry, list: ListResult, format: &Format) -> Respons
                 &Format::Json,
             )
         }
-        Format::Yaml => {
-            let items: Vec<&Value> = list.items.iter().map(|o| &o.value).collect();
-            encode(
-                200,
-                &json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm, "items": items}),
-                format,
-            )
-        }
-        Format::Json => {
+        Format::Json if res.view.is_none() => {
             let total: usize = list.items.iter().map(|o| o.bytes.len() + 1).sum();
             let mut buf = BytesMut::with_capacity(total + 256);
             let head =
@@ -630,6 +663,14 @@ pub fn render_list(reg: &Registry, list: ListResult, format: &Format) -> Respons
             }
             buf.put_slice(b"]}");
             response(200, "application/json", Bytes::from(buf))
+        }
+        _ => {
+            let items: Vec<Cow<Value>> = list.items.iter().map(|o| res.out(&o.value)).collect();
+            encode(
+                200,
+                &json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm, "items": items}),
+                format,
+            )
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod openapi;
 pub mod patch;
 pub mod request;
 pub mod table;
+pub mod view;
 pub mod watch;
 
 pub use handlers::{ApiResource, ApiServer, SubresourceHandler};

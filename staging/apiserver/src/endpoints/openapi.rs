@@ -119,7 +119,7 @@ impl ApiServer {
             .collect::<Vec<_>>()
         };
         for ((_, _, resource), res) in keys {
-            let ri = res.registry.strategy.info();
+            let ri = res.info();
             let gvk =
                 json!({"group": ri.gvk.group, "version": ri.gvk.version, "kind": ri.gvk.kind});
             let scope = if ri.namespaced {

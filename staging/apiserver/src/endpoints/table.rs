@@ -1,7 +1,7 @@
 //! `meta.k8s.io/v1` Table rendering (what `kubectl get` prints), with upstream's default
 //! NAME / CREATED AT columns or the resource's own printer columns.
 
-use crate::registry::strategy::{Column, Strategy};
+use crate::registry::strategy::Column;
 use serde_json::{Value, json};
 
 /// Upstream's `duration.HumanDuration`: `45s`, `5m10s`, `3h`, `2d4h`, `400d`, `3y12d`.
@@ -101,12 +101,12 @@ pub fn partial_object_metadata(obj: &Value) -> Value {
 
 /// Renders objects as a Table.
 pub fn render<'a>(
-    strategy: &dyn Strategy,
+    custom: Option<Vec<Column>>,
+    row_cells: &dyn Fn(&Value) -> Vec<Value>,
     objs: impl Iterator<Item = &'a Value>,
     list_meta: Value,
     include: &str,
 ) -> Value {
-    let custom = strategy.table_columns();
     let mut columns = vec![column_json(&NAME)];
     match &custom {
         Some(cols) => columns.extend(cols.iter().map(column_json)),
@@ -116,7 +116,7 @@ pub fn render<'a>(
         .map(|o| {
             let mut cells = vec![o["metadata"]["name"].clone()];
             match &custom {
-                Some(_) => cells.extend(strategy.table_row(o)),
+                Some(_) => cells.extend(row_cells(o)),
                 None => cells.push(o["metadata"]["creationTimestamp"].clone()),
             }
             let mut row = json!({"cells": cells});

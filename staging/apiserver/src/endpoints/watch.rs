@@ -3,6 +3,7 @@
 //! from storage, with bookmarks, `timeoutSeconds`, and expired resourceVersions reported
 //! as an ERROR event carrying a 410 Status.
 
+use super::handlers::ApiResource;
 use super::negotiation::{Body, Format};
 use super::table;
 use crate::registry::generic::Registry;
@@ -25,11 +26,12 @@ const MIN_REQUEST_TIMEOUT: u64 = 1800;
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 
 pub async fn serve(
-    reg: Arc<Registry>,
+    res: Arc<ApiResource>,
     ns: Option<&str>,
     opts: ListOptions,
     format: Format,
 ) -> Result<Response<Body>, StatusError> {
+    let reg = res.registry.clone();
     let filter = reg.filter(ns, &opts)?;
     let from = opts.resource_version.as_deref().map(parse_rv).transpose()?;
     let initial_events = opts.send_initial_events.unwrap_or(false);
@@ -42,11 +44,11 @@ pub async fn serve(
         let jitter = uuid::Uuid::new_v4().as_u128() as u64 % MIN_REQUEST_TIMEOUT;
         MIN_REQUEST_TIMEOUT + jitter
     }));
-    let ri = reg.strategy.info().clone();
+    let ri = res.info().clone();
     match started {
         Ok(w) => {
             let enc = Encoder {
-                reg: reg.clone(),
+                res: res.clone(),
                 format,
                 kind: ri.gvk.kind.clone(),
                 api_version: ri.gvk.api_version(),
@@ -84,7 +86,7 @@ pub async fn serve(
 }
 
 struct Encoder {
-    reg: Arc<Registry>,
+    res: Arc<ApiResource>,
     format: Format,
     kind: String,
     api_version: String,
@@ -95,17 +97,18 @@ impl Encoder {
         match &self.format {
             Format::Table { include_object } => {
                 let meta = json!({"resourceVersion": obj.value["metadata"]["resourceVersion"]});
-                let table = table::render(
-                    self.reg.strategy.as_ref(),
-                    std::iter::once(&obj.value),
-                    meta,
-                    include_object,
-                );
+                let table = self
+                    .res
+                    .table(std::iter::once(&obj.value), meta, include_object);
                 Bytes::from(format!("{}\n", json!({"type": t, "object": table})))
             }
             Format::PartialObjectMetadata { .. } => Bytes::from(format!(
                 "{}\n",
                 json!({"type": t, "object": table::partial_object_metadata(&obj.value)})
+            )),
+            _ if self.res.view.is_some() => Bytes::from(format!(
+                "{}\n",
+                json!({"type": t, "object": self.res.out(&obj.value)})
             )),
             // The object's encoding is shared by every watcher; only the envelope is new.
             _ => {
@@ -179,7 +182,7 @@ async fn pump(
                 None => return,
             },
             _ = tick.tick(), if bookmarks => {
-                let current = enc.reg.cacher.as_ref().map(|c| c.current_rv()).unwrap_or(last_rv).max(last_rv);
+                let current = enc.res.registry.cacher.as_ref().map(|c| c.current_rv()).unwrap_or(last_rv).max(last_rv);
                 if tx.send(enc.bookmark(current, false)).await.is_err() {
                     return;
                 }

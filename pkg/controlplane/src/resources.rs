@@ -1,0 +1,125 @@
+//! The built-in resources this apiserver serves (upstream's `RESTStorageProvider`s of
+//! `pkg/controlplane/apiserver` and `pkg/registry/*/rest`): one strategy per stored
+//! resource, the subresources each one carries, and the versions served from another
+//! version's storage.
+
+use apiserver::endpoints::SubresourceHandler;
+use apiserver::endpoints::view::VersionView;
+use apiserver::registry::generic::Registry;
+use apiserver::registry::strategy::{ResourceInfo, Strategy};
+use registry::core::service::Allocators;
+use std::sync::Arc;
+
+/// Groups in upstream's discovery order (core first).
+pub const GROUP_ORDER: &[&str] = &[
+    "",
+    "apiregistration.k8s.io",
+    "apps",
+    "events.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "autoscaling",
+    "batch",
+    "certificates.k8s.io",
+    "networking.k8s.io",
+    "policy",
+    "rbac.authorization.k8s.io",
+    "storage.k8s.io",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "scheduling.k8s.io",
+    "coordination.k8s.io",
+    "node.k8s.io",
+    "discovery.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+];
+
+/// Every stored built-in resource.
+pub fn strategies(allocators: Arc<Allocators>) -> Vec<Arc<dyn Strategy>> {
+    use registry::*;
+    vec![
+        // core/v1
+        Arc::new(core::namespace::strategy()),
+        Arc::new(core::pod::strategy()),
+        Arc::new(core::node::strategy()),
+        Arc::new(core::service::strategy(allocators)),
+        Arc::new(core::endpoints::strategy()),
+        Arc::new(core::configmap::strategy()),
+        Arc::new(core::secret::strategy()),
+        Arc::new(core::serviceaccount::strategy()),
+        Arc::new(core::event::strategy()),
+        Arc::new(core::limitrange::strategy()),
+        Arc::new(core::resourcequota::strategy()),
+        Arc::new(core::persistentvolume::strategy()),
+        Arc::new(core::persistentvolumeclaim::strategy()),
+        Arc::new(core::replicationcontroller::strategy()),
+        Arc::new(core::podtemplate::strategy()),
+        // apps/v1
+        Arc::new(apps::deployment::strategy()),
+        Arc::new(apps::replicaset::strategy()),
+        Arc::new(apps::statefulset::strategy()),
+        Arc::new(apps::daemonset::strategy()),
+        Arc::new(apps::controllerrevision::strategy()),
+        // autoscaling/v2 (v1 is a view), batch/v1, policy/v1
+        Arc::new(autoscaling::horizontalpodautoscaler::strategy()),
+        Arc::new(batch::job::strategy()),
+        Arc::new(batch::cronjob::strategy()),
+        Arc::new(policy::poddisruptionbudget::strategy()),
+        // networking.k8s.io/v1, discovery.k8s.io/v1
+        Arc::new(networking::networkpolicy::strategy()),
+        Arc::new(networking::ingress::strategy()),
+        Arc::new(networking::ingressclass::strategy()),
+        Arc::new(networking::ipaddress::strategy()),
+        Arc::new(networking::servicecidr::strategy()),
+        Arc::new(discovery::endpointslice::strategy()),
+        // scheduling, node, storage, certificates, rbac, coordination
+        Arc::new(scheduling::priorityclass::strategy()),
+        Arc::new(node::runtimeclass::strategy()),
+        Arc::new(storage::storageclass::strategy()),
+        Arc::new(storage::csidriver::strategy()),
+        Arc::new(storage::csinode::strategy()),
+        Arc::new(storage::volumeattachment::strategy()),
+        Arc::new(storage::csistoragecapacity::strategy()),
+        Arc::new(storage::volumeattributesclass::strategy()),
+        Arc::new(certificates::certificatesigningrequest::strategy()),
+        Arc::new(rbac::role::role()),
+        Arc::new(rbac::role::cluster_role()),
+        Arc::new(rbac::binding::role_binding()),
+        Arc::new(rbac::binding::cluster_role_binding()),
+        Arc::new(coordination::lease::strategy()),
+    ]
+}
+
+/// The handler of a resource's subresource other than `status` (served generically).
+pub fn subresource(
+    resource: &str,
+    sub: &str,
+    reg: &Arc<Registry>,
+) -> Option<Arc<dyn SubresourceHandler>> {
+    let registry = reg.clone();
+    Some(match (resource, sub) {
+        ("pods", "binding") => Arc::new(registry::core::pod::Binding { registry }),
+        ("namespaces", "finalize") => Arc::new(registry::core::namespace::Finalize { registry }),
+        ("certificatesigningrequests", "approval") => {
+            Arc::new(registry::certificates::certificatesigningrequest::Approval { registry })
+        }
+        (_, "scale") => Arc::new(registry::apps::scale::Scale { registry }),
+        _ => return None,
+    })
+}
+
+/// Versions served from another resource's storage: (stored resource plural, view).
+pub fn views(stored: &dyn Fn(&str) -> ResourceInfo) -> Vec<(&'static str, Arc<dyn VersionView>)> {
+    vec![
+        (
+            "events",
+            Arc::new(registry::events::event::EventsView::new(&stored("events"))),
+        ),
+        (
+            "horizontalpodautoscalers",
+            Arc::new(registry::autoscaling::horizontalpodautoscaler::V1View::new(
+                &stored("horizontalpodautoscalers"),
+            )),
+        ),
+    ]
+}

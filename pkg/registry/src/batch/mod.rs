@@ -1,0 +1,4 @@
+//! The `batch/v1` group.
+
+pub mod cronjob;
+pub mod job;

@@ -1,0 +1,3 @@
+//! The `certificates.k8s.io/v1` group.
+
+pub mod certificatesigningrequest;

@@ -1,0 +1,3 @@
+//! The `node.k8s.io/v1` group.
+
+pub mod runtimeclass;

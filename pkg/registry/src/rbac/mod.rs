@@ -1,0 +1,5 @@
+//! The `rbac.authorization.k8s.io/v1` group (stored and validated here; enforced by the
+//! authorizer).
+
+pub mod binding;
+pub mod role;
