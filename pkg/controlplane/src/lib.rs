@@ -89,14 +89,14 @@ pub fn build_api(
         resources.insert(key, Arc::new(res));
     }
     let namespaces = by_resource["namespaces"].clone();
-    let api = ApiServer {
+    let api = ApiServer::new(
         resources,
-        admission: vec![Arc::new(NamespaceLifecycle { namespaces })],
-        group_order: resources::GROUP_ORDER
+        vec![Arc::new(NamespaceLifecycle { namespaces })],
+        resources::GROUP_ORDER
             .iter()
             .map(|g| g.to_string())
             .collect(),
-        version: json!({
+        json!({
             "major": "1",
             "minor": "35",
             "emulationMajor": "1",
@@ -111,7 +111,7 @@ pub fn build_api(
             "compiler": "rustc",
             "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
         }),
-    };
+    );
     Ok((Arc::new(api), Registries { by_resource }))
 }
 

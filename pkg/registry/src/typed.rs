@@ -2,6 +2,7 @@
 //! does), defaulting and validation run on the typed object, everything else on JSON.
 
 use apimachinery::{Cause, StatusError};
+use apiserver::endpoints::openapi::SchemaSet;
 use apiserver::registry::strategy::{Column, ResourceInfo, Strategy};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -42,6 +43,7 @@ pub struct Typed<K> {
     pub columns: Option<fn() -> Vec<Column>>,
     pub row: fn(&Value) -> Vec<Value>,
     pub begin_delete: fn(&mut Value) -> bool,
+    pub check_delete: fn(&Value) -> Result<(), StatusError>,
     pub lifecycle: Option<Arc<dyn Lifecycle>>,
     _k: PhantomData<fn() -> K>,
 }
@@ -66,6 +68,7 @@ impl<K> Typed<K> {
             columns: None,
             row: |_| Vec::new(),
             begin_delete: |_| false,
+            check_delete: |_| Ok(()),
             lifecycle: None,
             _k: PhantomData,
         }
@@ -118,6 +121,16 @@ pub fn to_value<K: Serialize>(k: &K) -> Value {
     serde_json::to_value(k).expect("API types serialize")
 }
 
+/// The OpenAPI v3 schemas of a k8s-openapi type: the type's own schema under its
+/// upstream definition name and every schema it references.
+pub fn schema_set<K: schemars::JsonSchema>() -> SchemaSet {
+    let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
+    let root = K::schema_name().to_string();
+    generator.subschema_for::<K>();
+    let definitions = generator.take_definitions(true);
+    SchemaSet { root, definitions }
+}
+
 impl<K> Typed<K>
 where
     K: DeserializeOwned + Serialize + Send + 'static,
@@ -130,8 +143,12 @@ where
 #[async_trait]
 impl<K> Strategy for Typed<K>
 where
-    K: DeserializeOwned + Serialize + Send + 'static,
+    K: DeserializeOwned + Serialize + schemars::JsonSchema + Send + 'static,
 {
+    fn openapi_schemas(&self) -> Option<SchemaSet> {
+        Some(schema_set::<K>())
+    }
+
     fn info(&self) -> &ResourceInfo {
         &self.info
     }
@@ -211,6 +228,10 @@ where
 
     fn table_columns(&self) -> Option<Vec<Column>> {
         self.columns.map(|c| c())
+    }
+
+    fn check_delete(&self, obj: &Value) -> Result<(), StatusError> {
+        (self.check_delete)(obj)
     }
 
     fn begin_delete(&self, obj: &mut Value) -> bool {

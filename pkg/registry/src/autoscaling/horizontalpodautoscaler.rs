@@ -240,6 +240,12 @@ impl VersionView for V1View {
         &self.info
     }
 
+    fn openapi_schemas(&self) -> Option<apiserver::endpoints::openapi::SchemaSet> {
+        Some(crate::typed::schema_set::<
+            k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler,
+        >())
+    }
+
     fn to_storage(&self, mut obj: Value) -> Result<Value, StatusError> {
         obj["apiVersion"] = json!("autoscaling/v2");
         if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)

@@ -2,6 +2,7 @@
 //! names (upstream converts both through the internal type).
 
 use apimachinery::StatusError;
+use apiserver::endpoints::openapi::SchemaSet;
 use apiserver::endpoints::view::VersionView;
 use apiserver::registry::strategy::ResourceInfo;
 use serde_json::{Map, Value};
@@ -57,5 +58,11 @@ impl VersionView for EventsView {
 
     fn to_served(&self, obj: &Value) -> Value {
         rename(obj, "events.k8s.io/v1", false)
+    }
+
+    fn openapi_schemas(&self) -> Option<SchemaSet> {
+        Some(crate::typed::schema_set::<
+            k8s_openapi::api::events::v1::Event,
+        >())
     }
 }

@@ -37,6 +37,20 @@ pub fn strategy() -> Typed<PriorityClass> {
         p.preemption_policy
             .get_or_insert_with(|| "PreemptLowerPriority".into());
     };
+    t.check_delete = |obj| {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        if system_classes()
+            .iter()
+            .any(|s| s["metadata"]["name"] == name)
+        {
+            return Err(apimachinery::StatusError::forbidden(
+                &apimachinery::GroupResource::new("scheduling.k8s.io", "priorityclasses"),
+                name,
+                "this is a system priority class and cannot be deleted",
+            ));
+        }
+        Ok(())
+    };
     t.validate = |p: &PriorityClass| {
         let name = p.metadata.name.as_deref().unwrap_or_default();
         let mut c = Vec::new();

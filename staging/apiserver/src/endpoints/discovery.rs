@@ -38,7 +38,7 @@ impl ApiServer {
     /// Versions served per group (core group is "").
     fn versions(&self) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (g, v, _) in self.resources.keys() {
+        for (g, v, _) in self.resources().keys() {
             let vs = out.entry(g.clone()).or_default();
             if !vs.contains(v) {
                 vs.push(v.clone());
@@ -87,7 +87,8 @@ impl ApiServer {
 
     pub fn resource_list(&self, group: &str, version: &str) -> Option<Value> {
         let mut entries: Vec<(&String, Value)> = Vec::new();
-        for ((g, v, r), res) in &self.resources {
+        let resources = self.resources();
+        for ((g, v, r), res) in resources.iter() {
             if g != group || v != version {
                 continue;
             }

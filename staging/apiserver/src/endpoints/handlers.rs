@@ -5,6 +5,7 @@
 use super::negotiation::{
     self, Body, Format, decode_body, encode, error_response, read_body, response,
 };
+use super::openapi::{OpenApiCache, SchemaSet};
 use super::patch::{self, PatchType};
 use super::request::RequestInfo;
 use super::table;
@@ -22,7 +23,7 @@ use hyper::{Request, Response};
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// A subresource with its own semantics (scale, binding, finalize, ...). `status` is
 /// generic and needs none.
@@ -89,6 +90,14 @@ impl ApiResource {
         }
     }
 
+    /// The served version's schemas.
+    pub fn openapi_schemas(&self) -> Option<SchemaSet> {
+        match &self.view {
+            Some(v) => v.openapi_schemas(),
+            None => self.registry.strategy.openapi_schemas(),
+        }
+    }
+
     /// A stored object in the served version.
     pub fn out<'a>(&self, obj: &'a Value) -> Cow<'a, Value> {
         match &self.view {
@@ -120,13 +129,18 @@ impl ApiResource {
     }
 }
 
+/// Served resources by (group, version, plural).
+pub type Resources = HashMap<(String, String, String), Arc<ApiResource>>;
+
 /// The served API: every resource by group/version/plural, plus admission.
 pub struct ApiServer {
-    pub resources: HashMap<(String, String, String), Arc<ApiResource>>,
+    /// Replaced whole when resources come and go (CustomResourceDefinitions).
+    pub resources: RwLock<Arc<Resources>>,
     pub admission: Vec<Arc<dyn admission::Plugin>>,
     /// Order in which groups appear in discovery (core first, as upstream).
     pub group_order: Vec<String>,
     pub version: Value,
+    pub openapi: OpenApiCache,
 }
 
 pub struct Ctx<'a> {
@@ -163,8 +177,38 @@ fn field_validation(q: &HashMap<String, String>) -> Result<&str, StatusError> {
 }
 
 impl ApiServer {
+    pub fn new(
+        resources: Resources,
+        admission: Vec<Arc<dyn admission::Plugin>>,
+        group_order: Vec<String>,
+        version: Value,
+    ) -> Self {
+        Self {
+            resources: RwLock::new(Arc::new(resources)),
+            admission,
+            group_order,
+            version,
+            openapi: OpenApiCache::default(),
+        }
+    }
+
+    /// A snapshot of the served resources.
+    pub fn resources(&self) -> Arc<Resources> {
+        self.resources.read().unwrap().clone()
+    }
+
+    /// Installs or removes resources (CRDs) and drops the documents that list them.
+    pub fn update_resources(&self, f: impl FnOnce(&mut Resources)) {
+        let mut guard = self.resources.write().unwrap();
+        let mut next = (**guard).clone();
+        f(&mut next);
+        *guard = Arc::new(next);
+        drop(guard);
+        self.openapi.invalidate();
+    }
+
     pub fn resource(&self, info: &RequestInfo) -> Option<Arc<ApiResource>> {
-        self.resources
+        self.resources()
             .get(&(
                 info.api_group.clone(),
                 info.api_version.clone(),

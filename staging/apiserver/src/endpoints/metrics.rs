@@ -205,7 +205,7 @@ impl ApiMetrics {
 
     /// The exposition, with storage object counts and process metrics refreshed.
     pub async fn render(&self, api: &ApiServer) -> (String, &'static str) {
-        for res in api.resources.values().filter(|r| r.view.is_none()) {
+        for res in api.resources().values().filter(|r| r.view.is_none()) {
             let reg = &res.registry;
             let n = match &reg.cacher {
                 Some(c) => c.len() as i64,

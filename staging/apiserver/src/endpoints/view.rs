@@ -25,6 +25,11 @@ pub trait VersionView: Send + Sync {
         Vec::new()
     }
 
+    /// The served version's schemas.
+    fn openapi_schemas(&self) -> Option<crate::endpoints::openapi::SchemaSet> {
+        None
+    }
+
     /// Whether the view defines its own printer columns.
     fn prints(&self) -> bool {
         false

@@ -548,6 +548,7 @@ impl Registry {
                 return Err(StatusError::not_found(&self.gr(), name));
             };
             let old = decode(&kv)?;
+            self.strategy.check_delete(&old)?;
             if let Some(uid) = &opts.precondition_uid
                 && uid != meta::uid(&old)
             {

@@ -90,6 +90,11 @@ pub trait Strategy: Send + Sync + 'static {
         requested.unwrap_or(0).max(0)
     }
 
+    /// Refuses deleting objects the system depends on (system PriorityClasses).
+    fn check_delete(&self, _obj: &Value) -> Result<(), StatusError> {
+        Ok(())
+    }
+
     /// Marks an object whose deletion must wait for something other than
     /// `metadata.finalizers` (namespaces wait for `spec.finalizers`); true keeps it stored.
     fn begin_delete(&self, _obj: &mut Value) -> bool {
@@ -103,6 +108,11 @@ pub trait Strategy: Send + Sync + 'static {
 
     fn table_row(&self, _obj: &Value) -> Vec<Value> {
         Vec::new()
+    }
+
+    /// The type's OpenAPI schemas (`kubectl explain`, client-side validation).
+    fn openapi_schemas(&self) -> Option<crate::endpoints::openapi::SchemaSet> {
+        None
     }
 
     /// Runs before the object is stored (e.g. allocate a ClusterIP). Not on dry runs.

@@ -66,14 +66,9 @@ impl Server {
             }
             ["api"] => json(&self.api.core_versions(&self.advertise)),
             ["openapi", "v3"] => json(&self.api.openapi_v3_root()),
-            ["openapi", "v3", "api", v] => match self.api.openapi_v3_gv("", v) {
-                Some(d) => json(&d),
-                None => error_response(&StatusError::path_not_found()),
-            },
-            ["openapi", "v3", "apis", g, v] => match self.api.openapi_v3_gv(g, v) {
-                Some(d) => json(&d),
-                None => error_response(&StatusError::path_not_found()),
-            },
+            ["openapi", "v3", "api", v] => openapi_doc(&req, self.api.openapi_v3_gv("", v)),
+            ["openapi", "v3", "apis", g, v] => openapi_doc(&req, self.api.openapi_v3_gv(g, v)),
+            ["openapi", "v2"] => openapi_doc(&req, Some(self.api.openapi_v2())),
             ["apis"] => json(&self.api.group_list()),
             ["apis", g] => match self.api.group(g) {
                 Some(d) => json(&d),
@@ -97,7 +92,7 @@ impl Server {
                     "/readyz".into(),
                     "/version".into(),
                 ];
-                for (g, v, _) in self.api.resources.keys() {
+                for (g, v, _) in self.api.resources().keys() {
                     if !g.is_empty() {
                         paths.push(format!("/apis/{g}"));
                         paths.push(format!("/apis/{g}/{v}"));
@@ -199,5 +194,40 @@ impl Server {
             tracing::info!("closing connections still open after the grace period");
         }
         Ok(())
+    }
+}
+
+/// A cached OpenAPI document as JSON; protobuf renderings are not offered (406 lets
+/// clients fall back to JSON).
+fn openapi_doc(
+    req: &Request<hyper::body::Incoming>,
+    doc: Option<Arc<(Vec<u8>, String)>>,
+) -> Response<Body> {
+    let accept = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let wants_json = accept.is_empty()
+        || accept.split(',').any(|a| {
+            matches!(
+                crate::endpoints::negotiation::essence(a).as_str(),
+                "application/json" | "*/*" | "application/*"
+            )
+        });
+    match doc {
+        None => error_response(&StatusError::path_not_found()),
+        Some(_) if !wants_json => error_response(&StatusError::new(
+            406,
+            "NotAcceptable",
+            format!("the backend only supports application/json, not {accept}"),
+        )),
+        Some(d) => {
+            let mut r = response(200, "application/json", d.0.clone());
+            if let Ok(etag) = format!("\"{}\"", d.1).parse() {
+                r.headers_mut().insert(hyper::header::ETAG, etag);
+            }
+            r
+        }
     }
 }

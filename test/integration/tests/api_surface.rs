@@ -1,0 +1,395 @@
+//! The built-in API surface as the real kubectl sees it: every GA group in discovery with
+//! upstream's short names and scopes, `kubectl explain` from the served OpenAPI schemas,
+//! upstream's printer columns, versions served from another version's storage, and the
+//! objects the apiserver creates for itself.
+
+use integration_tests::apiserver::TestApiServer;
+use serde_json::{Value, json};
+
+/// (resource, short names, api version, namespaced) as upstream's `kubectl api-resources`.
+const EXPECTED: &[(&str, &str, &str, bool)] = &[
+    ("configmaps", "cm", "v1", true),
+    ("endpoints", "ep", "v1", true),
+    ("events", "ev", "v1", true),
+    ("limitranges", "limits", "v1", true),
+    ("namespaces", "ns", "v1", false),
+    ("nodes", "no", "v1", false),
+    ("persistentvolumeclaims", "pvc", "v1", true),
+    ("persistentvolumes", "pv", "v1", false),
+    ("pods", "po", "v1", true),
+    ("podtemplates", "", "v1", true),
+    ("replicationcontrollers", "rc", "v1", true),
+    ("resourcequotas", "quota", "v1", true),
+    ("secrets", "", "v1", true),
+    ("serviceaccounts", "sa", "v1", true),
+    ("services", "svc", "v1", true),
+    ("controllerrevisions", "", "apps/v1", true),
+    ("daemonsets", "ds", "apps/v1", true),
+    ("deployments", "deploy", "apps/v1", true),
+    ("replicasets", "rs", "apps/v1", true),
+    ("statefulsets", "sts", "apps/v1", true),
+    ("horizontalpodautoscalers", "hpa", "autoscaling/v2", true),
+    ("cronjobs", "cj", "batch/v1", true),
+    ("jobs", "", "batch/v1", true),
+    (
+        "certificatesigningrequests",
+        "csr",
+        "certificates.k8s.io/v1",
+        false,
+    ),
+    ("leases", "", "coordination.k8s.io/v1", true),
+    ("endpointslices", "", "discovery.k8s.io/v1", true),
+    ("events", "ev", "events.k8s.io/v1", true),
+    ("ingressclasses", "", "networking.k8s.io/v1", false),
+    ("ingresses", "ing", "networking.k8s.io/v1", true),
+    ("ipaddresses", "ip", "networking.k8s.io/v1", false),
+    ("networkpolicies", "netpol", "networking.k8s.io/v1", true),
+    ("servicecidrs", "", "networking.k8s.io/v1", false),
+    ("runtimeclasses", "", "node.k8s.io/v1", false),
+    ("poddisruptionbudgets", "pdb", "policy/v1", true),
+    (
+        "clusterrolebindings",
+        "",
+        "rbac.authorization.k8s.io/v1",
+        false,
+    ),
+    ("clusterroles", "", "rbac.authorization.k8s.io/v1", false),
+    ("rolebindings", "", "rbac.authorization.k8s.io/v1", true),
+    ("roles", "", "rbac.authorization.k8s.io/v1", true),
+    ("priorityclasses", "pc", "scheduling.k8s.io/v1", false),
+    ("csidrivers", "", "storage.k8s.io/v1", false),
+    ("csinodes", "", "storage.k8s.io/v1", false),
+    ("csistoragecapacities", "", "storage.k8s.io/v1", true),
+    ("storageclasses", "sc", "storage.k8s.io/v1", false),
+    ("volumeattachments", "", "storage.k8s.io/v1", false),
+    ("volumeattributesclasses", "vac", "storage.k8s.io/v1", false),
+];
+
+#[tokio::test]
+async fn api_resources_lists_every_ga_group() {
+    let s = TestApiServer::start(None, &[]).await;
+    let out = s.kubectl_ok(&["api-resources", "--no-headers"], None);
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for (name, short, version, namespaced) in EXPECTED {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == *name && r.contains(version))
+            .unwrap_or_else(|| panic!("{name} ({version}) missing from api-resources:\n{out}"));
+        let expected: Vec<&str> = [*name]
+            .into_iter()
+            .chain((!short.is_empty()).then_some(*short))
+            .chain([*version, if *namespaced { "true" } else { "false" }])
+            .collect();
+        assert_eq!(&row[..expected.len()], expected.as_slice(), "{out}");
+    }
+}
+
+#[tokio::test]
+async fn explain_reads_the_served_schemas() {
+    let s = TestApiServer::start(None, &[]).await;
+    let out = s.kubectl_ok(&["explain", "deployment.spec.strategy"], None);
+    for want in [
+        "KIND:       Deployment",
+        "VERSION:    v1",
+        "FIELD: strategy <DeploymentStrategy>",
+        "rollingUpdate\t<RollingUpdateDeployment>",
+        "type\t<string>",
+    ] {
+        assert!(out.contains(want), "explain lacks {want:?}:\n{out}");
+    }
+    let out = s.kubectl_ok(
+        &[
+            "explain",
+            "cronjobs.spec.jobTemplate.spec.template.spec.containers.image",
+        ],
+        None,
+    );
+    assert!(out.contains("Container image name"), "{out}");
+    // Every group-version document names its kinds; the index hashes them.
+    let idx = s.client.get("/openapi/v3").await.json();
+    let url = idx["paths"]["apis/autoscaling/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(url.contains("?hash="), "{url}");
+    let doc = s.client.get(&url).await.json();
+    let hpa = &doc["components"]["schemas"]["io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler"];
+    assert_eq!(
+        hpa["x-kubernetes-group-version-kind"],
+        json!([{"group": "autoscaling", "version": "v1", "kind": "HorizontalPodAutoscaler"}])
+    );
+    assert!(hpa["properties"]["spec"]["allOf"][0]["$ref"].is_string());
+    let v2 = s.client.get("/openapi/v2").await;
+    assert_eq!(v2.status, 200);
+    let v2 = v2.json();
+    assert_eq!(v2["swagger"], "2.0");
+    assert_eq!(
+        v2["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]["allOf"][0]["$ref"],
+        "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+    );
+}
+
+const OBJECTS: &str = r#"
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: c, image: busybox}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: postgres}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: db}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: db}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  rules:
+  - host: example.test
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend: {service: {name: web, port: {number: 80}}}
+"#;
+
+#[tokio::test]
+async fn printer_columns_and_defaults_of_more_kinds() {
+    let s = TestApiServer::start(None, &[]).await;
+    let out = s.kubectl_ok(&["apply", "-f", "-"], Some(OBJECTS));
+    assert_eq!(out.matches(" created").count(), 5, "{out}");
+    // (kubectl always re-sends a PDB's selector, whose patch strategy is `replace`.)
+    let out = s.kubectl_ok(&["apply", "-f", "-"], Some(OBJECTS));
+    assert_eq!(out.matches(" unchanged").count(), 4, "{out}");
+
+    let header = |kind: &str| {
+        s.kubectl_ok(&["get", kind, "-o", "wide"], None)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        header("cronjobs"),
+        "NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE CONTAINERS IMAGES SELECTOR"
+    );
+    assert_eq!(header("statefulsets"), "NAME READY AGE CONTAINERS IMAGES");
+    assert_eq!(
+        header("pdb"),
+        "NAME MIN AVAILABLE MAX UNAVAILABLE ALLOWED DISRUPTIONS AGE"
+    );
+    assert_eq!(
+        header("pvc"),
+        "NAME STATUS VOLUME CAPACITY ACCESS MODES STORAGECLASS VOLUMEATTRIBUTESCLASS AGE VOLUMEMODE"
+    );
+    assert_eq!(header("ingress"), "NAME CLASS HOSTS ADDRESS PORTS AGE");
+    let row = s.kubectl_ok(&["get", "ingress", "web", "--no-headers"], None);
+    assert!(
+        row.contains("example.test") && row.contains(" 80 "),
+        "{row}"
+    );
+
+    // Upstream's defaults, visible through the API.
+    let cj: Value =
+        serde_json::from_str(&s.kubectl_ok(&["get", "cronjob", "nightly", "-o", "json"], None))
+            .unwrap();
+    assert_eq!(cj["spec"]["concurrencyPolicy"], "Allow");
+    assert_eq!(cj["spec"]["successfulJobsHistoryLimit"], 3);
+    assert_eq!(cj["spec"]["failedJobsHistoryLimit"], 1);
+    assert_eq!(cj["spec"]["suspend"], false);
+    let sts: Value =
+        serde_json::from_str(&s.kubectl_ok(&["get", "sts", "db", "-o", "json"], None)).unwrap();
+    assert_eq!(sts["spec"]["podManagementPolicy"], "OrderedReady");
+    assert_eq!(sts["spec"]["updateStrategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"],
+        0
+    );
+    assert_eq!(sts["spec"]["revisionHistoryLimit"], 10);
+    let pvc: Value =
+        serde_json::from_str(&s.kubectl_ok(&["get", "pvc", "data", "-o", "json"], None)).unwrap();
+    assert_eq!(pvc["spec"]["volumeMode"], "Filesystem");
+    assert_eq!(pvc["status"]["phase"], "Pending");
+
+    // StatefulSets scale through the scale subresource.
+    s.kubectl_ok(&["scale", "sts", "db", "--replicas=5"], None);
+    let r = s.kubectl_ok(
+        &["get", "sts", "db", "-o", "jsonpath={.spec.replicas}"],
+        None,
+    );
+    assert_eq!(r, "5");
+
+    // A bad object is refused with upstream's field path.
+    let (ok, _, err) = s.kubectl(
+        &["create", "-f", "-"],
+        Some("apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: bad}\nspec:\n  schedule: \"not a schedule\"\n  jobTemplate: {spec: {template: {spec: {restartPolicy: OnFailure, containers: [{name: c, image: x}]}}}}\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("spec.schedule"), "{err}");
+}
+
+#[tokio::test]
+async fn versions_served_from_another_versions_storage() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = &s.client;
+    // autoscaling/v1 in, autoscaling/v2 stored and served.
+    let hpa = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60}});
+    let r = c
+        .send_json(
+            "POST",
+            "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers",
+            &hpa,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["spec"]["targetCPUUtilizationPercentage"], 60);
+    let v2 = c
+        .get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web")
+        .await
+        .json();
+    assert_eq!(v2["apiVersion"], "autoscaling/v2");
+    assert_eq!(v2["spec"]["minReplicas"], 1);
+    assert_eq!(
+        v2["spec"]["metrics"][0]["resource"],
+        json!({"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}})
+    );
+    let out = s.kubectl_ok(&["get", "hpa", "web", "--no-headers"], None);
+    assert!(
+        out.contains("Deployment/web") && out.contains("cpu: <unknown>/60%"),
+        "{out}"
+    );
+
+    // A core Event is an events.k8s.io Event with the newer field names.
+    let ev = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+        "reason": "Started", "message": "started container", "type": "Normal",
+        "reportingComponent": "kubelet", "reportingInstance": "n1"});
+    let r = c
+        .send_json("POST", "/api/v1/namespaces/default/events", &ev)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let e = c
+        .get("/apis/events.k8s.io/v1/namespaces/default/events/e1")
+        .await
+        .json();
+    assert_eq!(e["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(e["note"], "started container");
+    assert_eq!(e["regarding"]["name"], "p");
+    assert_eq!(e["reportingController"], "kubelet");
+}
+
+#[tokio::test]
+async fn bootstrap_priority_classes_and_csr_approval() {
+    let s = TestApiServer::start(None, &[]).await;
+    let out = s.kubectl_ok(&["get", "priorityclasses", "--no-headers"], None);
+    assert!(
+        out.contains("system-cluster-critical   2000000000"),
+        "{out}"
+    );
+    assert!(
+        out.contains("system-node-critical      2000001000"),
+        "{out}"
+    );
+    let (ok, _, err) = s.kubectl(&["delete", "pc", "system-node-critical"], None);
+    assert!(!ok && err.contains("Forbidden"), "{err}");
+
+    // A real PKCS#10 request, as a client would send it.
+    let key = s.dir.path().join("alice.key");
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=alice",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use base64::Engine;
+    let request = base64::engine::general_purpose::STANDARD.encode(&out.stdout);
+    let csr = json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": "alice"},
+        "spec": {"request": request, "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}})
+    .to_string();
+    let csr = csr.as_str();
+    s.kubectl_ok(&["create", "-f", "-"], Some(csr));
+    let out = s.kubectl_ok(&["get", "csr", "alice", "--no-headers"], None);
+    assert!(out.contains("Pending"), "{out}");
+    // What `kubectl certificate approve` sends (as JSON: protobuf bodies are not read yet).
+    let mut cur = s
+        .client
+        .get("/apis/certificates.k8s.io/v1/certificatesigningrequests/alice")
+        .await
+        .json();
+    cur["status"]["conditions"] = json!([{"type": "Approved", "status": "True", "reason": "KubectlApprove", "message": "This CSR was approved by kubectl certificate approve."}]);
+    let r = s
+        .client
+        .send_json(
+            "PUT",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/alice/approval",
+            &cur,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Approval may not be withdrawn.
+    cur = r.json();
+    cur["status"]["conditions"] = json!([]);
+    let r = s
+        .client
+        .send_json(
+            "PUT",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/alice/approval",
+            &cur,
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let out = s.kubectl_ok(&["get", "csr", "alice", "--no-headers"], None);
+    assert!(out.contains("Approved"), "{out}");
+}
