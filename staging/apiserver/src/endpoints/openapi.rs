@@ -18,10 +18,13 @@ pub struct SchemaSet {
     pub definitions: Map<String, Value>,
 }
 
+/// A rendered document and its hash.
+pub type Doc = (Vec<u8>, String);
+
 /// Rendered documents, rebuilt only when the set of resources changes.
 #[derive(Default)]
 pub struct OpenApiCache {
-    docs: Mutex<HashMap<String, Arc<(Vec<u8>, String)>>>,
+    docs: Mutex<HashMap<String, Arc<Doc>>>,
 }
 
 impl OpenApiCache {
@@ -29,11 +32,7 @@ impl OpenApiCache {
         self.docs.lock().unwrap().clear();
     }
 
-    fn get_or(
-        &self,
-        key: &str,
-        build: impl FnOnce() -> Option<Value>,
-    ) -> Option<Arc<(Vec<u8>, String)>> {
+    fn get_or(&self, key: &str, build: impl FnOnce() -> Option<Value>) -> Option<Arc<Doc>> {
         if let Some(d) = self.docs.lock().unwrap().get(key) {
             return Some(d.clone());
         }
@@ -307,7 +306,7 @@ impl ApiServer {
     }
 
     /// `/openapi/v3/api/v1`, `/openapi/v3/apis/<group>/<version>`: (JSON, hash).
-    pub fn openapi_v3_gv(&self, group: &str, version: &str) -> Option<Arc<(Vec<u8>, String)>> {
+    pub fn openapi_v3_gv(&self, group: &str, version: &str) -> Option<Arc<Doc>> {
         self.openapi.get_or(&gv_base(group, version), || {
             let (paths, schemas) = self.gv_parts(group, version)?;
             Some(json!({
@@ -336,7 +335,7 @@ impl ApiServer {
     }
 
     /// `/openapi/v2`: every group-version in one Swagger 2.0 document.
-    pub fn openapi_v2(&self) -> Arc<(Vec<u8>, String)> {
+    pub fn openapi_v2(&self) -> Arc<Doc> {
         self.openapi
             .get_or("v2", || {
                 let mut paths = Map::new();

@@ -6,6 +6,7 @@ pub mod tls;
 
 use crate::endpoints::ApiServer;
 use crate::endpoints::negotiation::{Body, Format, encode, error_response, response};
+use crate::endpoints::openapi::Doc;
 use crate::endpoints::request::{RequestInfo, parse_query};
 use apimachinery::StatusError;
 use futures::FutureExt;
@@ -199,10 +200,7 @@ impl Server {
 
 /// A cached OpenAPI document as JSON; protobuf renderings are not offered (406 lets
 /// clients fall back to JSON).
-fn openapi_doc(
-    req: &Request<hyper::body::Incoming>,
-    doc: Option<Arc<(Vec<u8>, String)>>,
-) -> Response<Body> {
+fn openapi_doc(req: &Request<hyper::body::Incoming>, doc: Option<Arc<Doc>>) -> Response<Body> {
     let accept = req
         .headers()
         .get(hyper::header::ACCEPT)
