@@ -163,6 +163,18 @@ pub async fn run(
         bootstrapped,
         caches_synced,
     ));
+    let install: apiextensions_apiserver::controller::InstallFn = {
+        let (backend, cfg) = (backend.clone(), cfg.clone());
+        Arc::new(move |s| install(&backend, &cfg, s))
+    };
+    tokio::spawn(
+        apiextensions_apiserver::controller::CrdController::new(
+            api.clone(),
+            regs.by_resource["customresourcedefinitions"].clone(),
+            install,
+        )
+        .run(),
+    );
     tokio::spawn(storage::compaction_loop(
         backend.clone(),
         cfg.etcd_compaction_interval,

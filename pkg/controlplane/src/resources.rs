@@ -87,6 +87,7 @@ pub fn strategies(allocators: Arc<Allocators>) -> Vec<Arc<dyn Strategy>> {
         Arc::new(rbac::binding::role_binding()),
         Arc::new(rbac::binding::cluster_role_binding()),
         Arc::new(coordination::lease::strategy()),
+        Arc::new(apiextensions::customresourcedefinition::strategy()),
     ]
 }
 
@@ -103,7 +104,7 @@ pub fn subresource(
         ("certificatesigningrequests", "approval") => {
             Arc::new(registry::certificates::certificatesigningrequest::Approval { registry })
         }
-        (_, "scale") => Arc::new(registry::apps::scale::Scale { registry }),
+        (_, "scale") => Arc::new(apiserver::registry::scale::ScaleHandler::workload(registry)),
         _ => return None,
     })
 }

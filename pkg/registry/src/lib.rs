@@ -1,6 +1,7 @@
 //! Per-resource strategies (upstream `pkg/registry/<group>/<resource>`): defaulting,
 //! validation, status/spec split, printer columns and allocators.
 
+pub mod apiextensions;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 pub fn cols(spec: &[(&'static str, &'static str, i32)]) -> Vec<Column> {
     spec.iter()
         .map(|(name, type_, priority)| Column {
-            name,
-            type_,
-            format: "",
-            description: "",
+            name: (*name).into(),
+            type_: (*type_).into(),
+            format: "".into(),
+            description: "".into(),
             priority: *priority,
         })
         .collect()
@@ -85,7 +85,7 @@ pub fn map_string(v: &Value) -> Value {
 
 /// A label selector in its string form, `<none>` when empty.
 pub fn selector(sel: &Value) -> Value {
-    let s = crate::apps::scale::selector_string(sel);
+    let s = apimachinery::labels::format_label_selector(sel);
     if s.is_empty() {
         json!("<none>")
     } else {

@@ -127,7 +127,14 @@ pub fn schema_set<K: schemars::JsonSchema>() -> SchemaSet {
     let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
     let root = K::schema_name().to_string();
     generator.subschema_for::<K>();
-    let definitions = generator.take_definitions(true);
+    let mut definitions = generator.take_definitions(true);
+    // Types that hold arbitrary JSON are published by upstream as a description only.
+    for (name, def) in definitions.iter_mut() {
+        let any_json = name.ends_with(".v1.JSON") || name.contains(".v1.JSONSchemaPropsOr");
+        if any_json && let Some(m) = def.as_object_mut() {
+            m.retain(|k, _| k == "description");
+        }
+    }
     SchemaSet { root, definitions }
 }
 
@@ -298,10 +305,10 @@ pub fn col(
     priority: i32,
 ) -> Column {
     Column {
-        name,
-        type_,
-        format: "",
-        description,
+        name: name.into(),
+        type_: type_.into(),
+        format: "".into(),
+        description: description.into(),
         priority,
     }
 }

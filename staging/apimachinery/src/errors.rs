@@ -65,6 +65,15 @@ impl Cause {
         }
     }
 
+    /// `field: Too many: <actual>: must have at most <max> items`
+    pub fn too_many(field: &str, actual: usize, max: usize) -> Self {
+        Self {
+            reason: "FieldValueTooMany".into(),
+            message: format!("Too many: {actual}: must have at most {max} items"),
+            field: field.into(),
+        }
+    }
+
     pub fn too_long(field: &str, max: usize) -> Self {
         Self {
             reason: "FieldValueTooLong".into(),

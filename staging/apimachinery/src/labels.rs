@@ -253,6 +253,46 @@ fn check_value(v: &str) -> Result<(), String> {
     }
 }
 
+/// The string form of a label selector object (upstream `FormatLabelSelector`), as
+/// Scale's `status.selector` and the SELECTOR column carry it.
+pub fn format_label_selector(sel: &Value) -> String {
+    // ReplicationControllers carry a plain label map rather than a LabelSelector.
+    if sel.is_object() && sel.get("matchLabels").is_none() && sel.get("matchExpressions").is_none()
+    {
+        return sel
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    let mut parts: Vec<String> = sel["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    for e in sel["matchExpressions"].as_array().into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or_default();
+        let vals: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        parts.push(match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", vals.join(",")),
+            "NotIn" => format!("{key} notin ({})", vals.join(",")),
+            "Exists" => key.to_string(),
+            _ => format!("!{key}"),
+        });
+    }
+    parts.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,7 +259,7 @@ pub fn workload_wide_cells(o: &Value) -> Vec<Value> {
         .collect();
     let names: Vec<&str> = cs.iter().filter_map(|c| c["name"].as_str()).collect();
     let images: Vec<&str> = cs.iter().filter_map(|c| c["image"].as_str()).collect();
-    let sel = super::scale::selector_string(&o["spec"]["selector"]);
+    let sel = apimachinery::labels::format_label_selector(&o["spec"]["selector"]);
     let sel = if sel.is_empty() {
         "<none>".to_string()
     } else {

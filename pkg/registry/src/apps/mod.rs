@@ -4,5 +4,4 @@ pub mod controllerrevision;
 pub mod daemonset;
 pub mod deployment;
 pub mod replicaset;
-pub mod scale;
 pub mod statefulset;

@@ -68,9 +68,12 @@ impl ApiServer {
 
     pub fn group_list(&self) -> Value {
         let versions = self.versions();
+        // Built-in groups in upstream's order, then the rest (custom resources) by name.
+        let extra = versions.keys().filter(|g| !self.group_order.contains(g));
         let groups: Vec<Value> = self
             .group_order
             .iter()
+            .chain(extra)
             .filter(|g| !g.is_empty())
             .filter_map(|g| versions.get(g).map(|vs| Self::group_doc(g, vs)))
             .collect();

@@ -111,7 +111,9 @@ fn schema_ref(name: &str) -> Value {
 fn refs_as_all_of(v: &mut Value) {
     match v {
         Value::Object(m) => {
+            // (A `properties` map may have a field named `$ref`; that is no reference.)
             if m.len() > 1
+                && m.get("$ref").is_some_and(Value::is_string)
                 && let Some(r) = m.remove("$ref")
             {
                 m.insert("allOf".into(), json!([{"$ref": r}]));

@@ -3,6 +3,7 @@
 
 use crate::registry::strategy::Column;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 
 /// Upstream's `duration.HumanDuration`: `45s`, `5m10s`, `3h`, `2d4h`, `400d`, `3y12d`.
 pub fn human_duration(secs: i64) -> String {
@@ -70,18 +71,22 @@ fn column_json(c: &Column) -> Value {
 }
 
 const NAME: Column = Column {
-    name: "Name",
-    type_: "string",
-    format: "name",
-    description: "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+    name: Cow::Borrowed("Name"),
+    type_: Cow::Borrowed("string"),
+    format: Cow::Borrowed("name"),
+    description: Cow::Borrowed(
+        "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+    ),
     priority: 0,
 };
 
 const CREATED_AT: Column = Column {
-    name: "Created At",
-    type_: "date",
-    format: "",
-    description: "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    name: Cow::Borrowed("Created At"),
+    type_: Cow::Borrowed("date"),
+    format: Cow::Borrowed(""),
+    description: Cow::Borrowed(
+        "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+    ),
     priority: 0,
 };
 

@@ -6,16 +6,15 @@
 use super::handlers::ApiResource;
 use super::negotiation::{Body, Format};
 use super::table;
-use crate::registry::generic::Registry;
 use crate::registry::options::ListOptions;
-use crate::storage::cacher::{CacheWatch, CachedObject, Filter, WatchItem, WatchType};
-use crate::storage::store::{ReadAt, decode, parse_rv};
+use crate::storage::cacher::{CacheWatch, CachedObject, WatchItem};
+use crate::storage::store::parse_rv;
 use apimachinery::StatusError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::Response;
 use hyper::body::Frame;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -35,10 +34,7 @@ pub async fn serve(
     let filter = reg.filter(ns, &opts)?;
     let from = opts.resource_version.as_deref().map(parse_rv).transpose()?;
     let initial_events = opts.send_initial_events.unwrap_or(false);
-    let started = match &reg.cacher {
-        Some(c) => c.watch(filter.clone(), from, initial_events).await,
-        None => storage_watch(&reg, filter.clone(), from, initial_events).await,
-    };
+    let started = reg.watch(filter.clone(), from, initial_events).await;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let timeout = Duration::from_secs(opts.timeout_seconds.unwrap_or_else(|| {
         let jitter = uuid::Uuid::new_v4().as_u128() as u64 % MIN_REQUEST_TIMEOUT;
@@ -191,77 +187,4 @@ async fn pump(
             _ = tx.closed() => return,
         }
     }
-}
-
-/// A watch served from storage (`--watch-cache=false`): list for the starting state
-/// when needed, then storage events classified against the filter.
-async fn storage_watch(
-    reg: &Arc<Registry>,
-    filter: Filter,
-    from: Option<i64>,
-    initial_events: bool,
-) -> Result<CacheWatch, StatusError> {
-    let mut initial = Vec::new();
-    let start = match from {
-        Some(n) if n > 0 && !initial_events => n,
-        _ => {
-            let keep = reg.kv_filter(&filter);
-            let page = reg
-                .store
-                .list(&filter.prefix, ReadAt::Latest, 0, None, &keep, true)
-                .await?;
-            for kv in &page.items {
-                let obj =
-                    CachedObject::new(kv.key.clone(), kv.mod_revision, decode(kv)?, &reg.fields);
-                initial.push(WatchItem {
-                    kind: WatchType::Added,
-                    obj: Arc::new(obj),
-                });
-            }
-            page.revision
-        }
-    };
-    let mut events = reg.store.watch(&filter.prefix, start).await?;
-    let (tx, rx) = mpsc::channel(1000);
-    let fields = reg.fields.clone();
-    tokio::spawn(async move {
-        while let Some(batch) = events.recv().await {
-            let batch = match batch {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            for ev in batch.events {
-                let d = match ev.decode() {
-                    Ok(Some(d)) => d,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let convert = |v: Value| {
-                    Arc::new(CachedObject::new(
-                        ev.kv.key.clone(),
-                        ev.kv.mod_revision,
-                        v,
-                        &fields,
-                    ))
-                };
-                let (obj, prev, created) = (convert(d.obj), d.prev.map(convert), d.created);
-                if let Some(kind) = filter.classify(ev.kind, created, &obj, prev.as_deref())
-                    && tx.send(Ok(WatchItem { kind, obj })).await.is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(CacheWatch {
-        initial,
-        rx,
-        rv: start,
-    })
 }

@@ -5,12 +5,15 @@
 use super::meta::{self, meta_mut};
 use super::options::{DeleteOptions, ListOptions};
 use super::strategy::Strategy;
-use crate::storage::cacher::{CachedObject, Cacher, FieldsFn, Filter};
+use crate::storage::cacher::{
+    CacheWatch, CachedObject, Cacher, FieldsFn, Filter, WatchItem, WatchType,
+};
 use crate::storage::store::{ReadAt, ResourceStore, decode, parse_rv, set_resource_version};
 use apimachinery::{Cause, StatusError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// Which part of the object a write may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,6 +273,96 @@ impl Registry {
 
     /// Lists per upstream's resourceVersion semantics: `0` and `>=N` from the watch cache,
     /// unset / exact / paged reads from storage.
+    /// Starts a watch from the watch cache, or from storage when there is none.
+    pub async fn watch(
+        &self,
+        filter: Filter,
+        from: Option<i64>,
+        initial_events: bool,
+    ) -> Result<CacheWatch, StatusError> {
+        match &self.cacher {
+            Some(c) => c.watch(filter, from, initial_events).await,
+            None => self.storage_watch(filter, from, initial_events).await,
+        }
+    }
+
+    /// A watch served from storage (`--watch-cache=false`): list for the starting state
+    /// when needed, then storage events classified against the filter.
+    async fn storage_watch(
+        &self,
+        filter: Filter,
+        from: Option<i64>,
+        initial_events: bool,
+    ) -> Result<CacheWatch, StatusError> {
+        let mut initial = Vec::new();
+        let start = match from {
+            Some(n) if n > 0 && !initial_events => n,
+            _ => {
+                let keep = self.kv_filter(&filter);
+                let page = self
+                    .store
+                    .list(&filter.prefix, ReadAt::Latest, 0, None, &keep, true)
+                    .await?;
+                for kv in &page.items {
+                    let obj = CachedObject::new(
+                        kv.key.clone(),
+                        kv.mod_revision,
+                        decode(kv)?,
+                        &self.fields,
+                    );
+                    initial.push(WatchItem {
+                        kind: WatchType::Added,
+                        obj: Arc::new(obj),
+                    });
+                }
+                page.revision
+            }
+        };
+        let mut events = self.store.watch(&filter.prefix, start).await?;
+        let (tx, rx) = mpsc::channel(1000);
+        let fields = self.fields.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = events.recv().await {
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                for ev in batch.events {
+                    let d = match ev.decode() {
+                        Ok(Some(d)) => d,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    };
+                    let convert = |v: Value| {
+                        Arc::new(CachedObject::new(
+                            ev.kv.key.clone(),
+                            ev.kv.mod_revision,
+                            v,
+                            &fields,
+                        ))
+                    };
+                    let (obj, prev, created) = (convert(d.obj), d.prev.map(convert), d.created);
+                    if let Some(kind) = filter.classify(ev.kind, created, &obj, prev.as_deref())
+                        && tx.send(Ok(WatchItem { kind, obj })).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(CacheWatch {
+            initial,
+            rx,
+            rv: start,
+        })
+    }
+
     pub async fn list(
         &self,
         ns: Option<&str>,
@@ -590,6 +683,14 @@ impl Registry {
             let old_grace = old["metadata"]["deletionGracePeriodSeconds"].as_i64();
             let mut pending = old.clone();
             let waits = self.strategy.begin_delete(&mut pending);
+            // Finalizers the strategy adds at deletion (CRD cleanup) join the others.
+            if !already {
+                for f in meta::finalizers(&pending) {
+                    if !finalizers.contains(&f) {
+                        finalizers.push(f);
+                    }
+                }
+            }
             if grace > 0 || !finalizers.is_empty() || waits {
                 if already
                     && old_grace.is_some_and(|g| g <= grace)

@@ -1,4 +1,5 @@
 pub mod generic;
 pub mod meta;
 pub mod options;
+pub mod scale;
 pub mod strategy;

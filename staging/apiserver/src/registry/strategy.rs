@@ -4,6 +4,7 @@
 use apimachinery::{Cause, GroupVersionKind, StatusError};
 use async_trait::async_trait;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A resource's identity and discovery facts.
@@ -35,10 +36,10 @@ impl ResourceInfo {
 /// One column of a `meta.k8s.io/v1` Table.
 #[derive(Clone, Debug)]
 pub struct Column {
-    pub name: &'static str,
-    pub type_: &'static str,
-    pub format: &'static str,
-    pub description: &'static str,
+    pub name: Cow<'static, str>,
+    pub type_: Cow<'static, str>,
+    pub format: Cow<'static, str>,
+    pub description: Cow<'static, str>,
     /// 0 = always shown, >0 = `-o wide` only.
     pub priority: i32,
 }

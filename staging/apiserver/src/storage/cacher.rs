@@ -175,6 +175,8 @@ pub struct Cacher {
     state: RwLock<State>,
     rv_tx: watch::Sender<i64>,
     min_events: usize,
+    /// Set when the resource is no longer served (a CRD went away).
+    stop: watch::Sender<bool>,
 }
 
 /// The synthetic ADDED events of a watch's starting state.
@@ -201,11 +203,15 @@ impl Cacher {
             state: RwLock::new(State::default()),
             rv_tx,
             min_events,
+            stop: watch::channel(false).0,
         });
         let weak = Arc::downgrade(&c);
         tokio::spawn(async move {
             loop {
                 let Some(c) = weak.upgrade() else { return };
+                if *c.stop.borrow() {
+                    return;
+                }
                 if let Err(e) = c.sync_once().await {
                     tracing::warn!(resource = %c.store.resource, error = %e, "watch cache lost its storage watch; relisting");
                 }
@@ -214,6 +220,12 @@ impl Cacher {
             }
         });
         c
+    }
+
+    /// Ends the reflector; watchers see their streams end.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+        self.state.write().unwrap().watchers.clear();
     }
 
     pub fn store(&self) -> &ResourceStore {
@@ -257,7 +269,13 @@ impl Cacher {
             st.ready = true;
         }
         self.rv_tx.send_replace(page.revision);
-        while let Some(batch) = rx.recv().await {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let batch = tokio::select! {
+                b = rx.recv() => b,
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            };
+            let Some(batch) = batch else { break };
             let batch = batch?;
             let mut prepared = Vec::with_capacity(batch.events.len());
             for ev in batch.events {

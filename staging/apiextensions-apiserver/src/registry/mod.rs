@@ -1,0 +1,2 @@
+pub mod customresource;
+pub mod version;
