@@ -125,6 +125,8 @@ fn main() {
         service_node_port_range: flags.service_node_port_range,
         watch_cache: flags.watch_cache,
         default_watch_cache_size: flags.default_watch_cache_size,
+        max_requests_inflight: flags.max_requests_inflight as usize,
+        max_mutating_requests_inflight: flags.max_mutating_requests_inflight as usize,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -21,6 +21,9 @@ pub struct Config {
     pub service_node_port_range: String,
     pub watch_cache: bool,
     pub default_watch_cache_size: usize,
+    /// `--max-requests-inflight` / `--max-mutating-requests-inflight` (0 = no limit).
+    pub max_requests_inflight: usize,
+    pub max_mutating_requests_inflight: usize,
 }
 
 impl Config {

@@ -156,6 +156,10 @@ pub async fn run(
         metrics: Default::default(),
         health,
         advertise,
+        inflight: apiserver::server::inflight::InflightLimits::new(
+            cfg.max_requests_inflight,
+            cfg.max_mutating_requests_inflight,
+        ),
     });
     tokio::spawn(bootstrap::run(
         regs.by_resource.clone(),

@@ -4,6 +4,7 @@
 //! objects the apiserver creates for itself.
 
 use integration_tests::apiserver::TestApiServer;
+use integration_tests::wait_for;
 use serde_json::{Value, json};
 
 /// (resource, short names, api version, namespaced) as upstream's `kubectl api-resources`.
@@ -392,4 +393,52 @@ async fn bootstrap_priority_classes_and_csr_approval() {
     assert_eq!(r.status, 422, "{}", r.text());
     let out = s.kubectl_ok(&["get", "csr", "alice", "--no-headers"], None);
     assert!(out.contains("Approved"), "{out}");
+}
+
+#[tokio::test]
+async fn inflight_limit_refuses_with_429_and_watch_metrics() {
+    let s = TestApiServer::start(None, &["--max-requests-inflight=1"]).await;
+    let c = s.client.clone();
+    // Watches do not take a slot; their events are counted per resource.
+    let mut rx = c
+        .watch("/api/v1/namespaces/default/configmaps?watch=1")
+        .await;
+    // A list waiting (up to 3 s) for a revision the store has not reached holds the one
+    // read-only slot.
+    let blocker = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            c.get("/api/v1/namespaces/default/configmaps?resourceVersion=999999999&resourceVersionMatch=NotOlderThan")
+                .await
+                .status
+        })
+    };
+    let refused = wait_for(
+        "a 429 while the slot is taken",
+        std::time::Duration::from_secs(3),
+        || async {
+            let r = c.get("/api/v1/namespaces").await;
+            (r.status == 429).then_some(r)
+        },
+    )
+    .await;
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(refused.json()["reason"], "TooManyRequests");
+    // Mutating requests have their own limit.
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+    let r = c
+        .send_json("POST", "/api/v1/namespaces/default/configmaps", &cm)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(blocker.await.unwrap(), 504);
+    let ev = rx.recv().await.unwrap();
+    assert_eq!(ev["type"], "ADDED");
+    let m = c.get("/metrics").await.text();
+    for needle in [
+        r#"apiserver_watch_events_total{group="",version="v1",resource="configmaps"} 1"#,
+        r#"etcd_request_duration_seconds_count{operation="create",type="configmaps"}"#,
+        r#"apiserver_request_total{code="429""#,
+    ] {
+        assert!(m.contains(needle), "metrics lack {needle}:\n{m}");
+    }
 }

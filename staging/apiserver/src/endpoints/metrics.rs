@@ -37,6 +37,52 @@ struct DurationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchLabels {
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StorageLabels {
+    pub operation: String,
+    #[prometheus(flatten)]
+    pub type_: TypeLabel,
+}
+
+/// `type` is a Rust keyword; the label set carries it in its own struct.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabel {
+    pub r#type: String,
+}
+
+/// Events sent to watchers, per resource (`apiserver_watch_events_total`).
+pub static WATCH_EVENTS: std::sync::LazyLock<Family<WatchLabels, Counter>> =
+    std::sync::LazyLock::new(Family::default);
+
+/// Storage round trips (`etcd_request_duration_seconds`), for either backend.
+pub static STORAGE_DURATION: std::sync::LazyLock<HistogramFamily<StorageLabels>> =
+    std::sync::LazyLock::new(|| Family::new_with_constructor(new_histogram));
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Times one storage operation on a resource.
+pub fn observe_storage(
+    operation: &str,
+    resource: &apimachinery::GroupResource,
+    started: std::time::Instant,
+) {
+    STORAGE_DURATION
+        .get_or_create(&StorageLabels {
+            operation: operation.into(),
+            type_: TypeLabel {
+                r#type: resource.to_string(),
+            },
+        })
+        .observe(started.elapsed().as_secs_f64());
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     request_kind: String,
 }
@@ -95,6 +141,16 @@ impl Default for ApiMetrics {
             "apiserver_storage_objects",
             "Number of stored objects at the time of last check split by kind.",
             storage_objects.clone(),
+        );
+        registry.register(
+            "apiserver_watch_events",
+            "Number of events sent in watch clients",
+            WATCH_EVENTS.clone(),
+        );
+        registry.register(
+            "etcd_request_duration_seconds",
+            "Etcd request latency in seconds for each operation and object type.",
+            STORAGE_DURATION.clone(),
         );
         process.register(&mut registry);
         Self {

@@ -44,6 +44,13 @@ pub async fn serve(
     match started {
         Ok(w) => {
             let enc = Encoder {
+                sent: super::metrics::WATCH_EVENTS.get_or_create_owned(
+                    &super::metrics::WatchLabels {
+                        group: ri.gvk.group.clone(),
+                        version: ri.gvk.version.clone(),
+                        resource: ri.resource.clone(),
+                    },
+                ),
                 res: res.clone(),
                 format,
                 kind: ri.gvk.kind.clone(),
@@ -83,6 +90,8 @@ pub async fn serve(
 
 struct Encoder {
     res: Arc<ApiResource>,
+    /// `apiserver_watch_events_total` of this resource.
+    sent: prometheus_client::metrics::counter::Counter,
     format: Format,
     kind: String,
     api_version: String,
@@ -90,6 +99,7 @@ struct Encoder {
 
 impl Encoder {
     fn event(&self, t: &str, obj: &CachedObject) -> Bytes {
+        self.sent.inc();
         match &self.format {
             Format::Table { include_object } => {
                 let meta = json!({"resourceVersion": obj.value["metadata"]["resourceVersion"]});

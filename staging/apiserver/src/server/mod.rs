@@ -2,6 +2,7 @@
 //! non-resource endpoints, resource routing, panic recovery and graceful shutdown.
 
 pub mod healthz;
+pub mod inflight;
 pub mod tls;
 
 use crate::endpoints::ApiServer;
@@ -25,6 +26,7 @@ pub struct Server {
     pub health: healthz::Health,
     /// `host:port` advertised in `/api` discovery.
     pub advertise: String,
+    pub inflight: inflight::InflightLimits,
 }
 
 impl Server {
@@ -117,15 +119,18 @@ impl Server {
         let query = parse_query(req.uri().query());
         let info = RequestInfo::parse(method.as_str(), &path, &query);
         let inflight = self.metrics.start(method.as_str());
-        let resp = match AssertUnwindSafe(self.clone().route(req, &info, &query))
-            .catch_unwind()
-            .await
-        {
-            Ok(r) => r,
-            Err(_) => {
-                tracing::error!(%method, %path, "panic while serving request");
-                error_response(&StatusError::internal("an unexpected panic occurred"))
-            }
+        let resp = match self.inflight.admit(method.as_str(), &info) {
+            Err(refused) => error_response(&refused),
+            Ok(_permit) => match AssertUnwindSafe(self.clone().route(req, &info, &query))
+                .catch_unwind()
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::error!(%method, %path, "panic while serving request");
+                    error_response(&StatusError::internal("an unexpected panic occurred"))
+                }
+            },
         };
         drop(inflight);
         let dry_run = query.get("dryRun").is_some_and(|d| d == "All");

@@ -3,11 +3,13 @@
 //! `metadata.resourceVersion` taken from the backend's mod revision and never stored.
 
 use super::interface::{Backend, EventKind, KeyValue, StoreError};
+use crate::endpoints::metrics::observe_storage;
 use apimachinery::{GroupResource, StatusError};
 use base64::Engine;
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// How a list chooses the revision it reads (upstream `resourceVersion` + `resourceVersionMatch`).
@@ -154,36 +156,35 @@ impl ResourceStore {
 
     pub async fn get(&self, key: &str) -> Result<Option<KeyValue>, StatusError> {
         let name = self.name_of(key);
-        self.backend
-            .get(key)
-            .await
-            .map(|(kv, _)| kv)
-            .map_err(|e| self.map_err(e, &name))
+        let t = Instant::now();
+        let r = self.backend.get(key).await;
+        observe_storage("get", &self.resource, t);
+        r.map(|(kv, _)| kv).map_err(|e| self.map_err(e, &name))
     }
 
     pub async fn create(&self, key: &str, obj: &Value) -> Result<i64, StatusError> {
         let name = self.name_of(key);
-        self.backend
-            .create(key, encode(obj))
-            .await
-            .map_err(|e| self.map_err(e, &name))
+        let t = Instant::now();
+        let r = self.backend.create(key, encode(obj)).await;
+        observe_storage("create", &self.resource, t);
+        r.map_err(|e| self.map_err(e, &name))
     }
 
     /// Compare-and-swap on the mod revision the caller read.
     pub async fn update(&self, key: &str, obj: &Value, expected: i64) -> Result<i64, StatusError> {
         let name = self.name_of(key);
-        self.backend
-            .update(key, encode(obj), expected)
-            .await
-            .map_err(|e| self.map_err(e, &name))
+        let t = Instant::now();
+        let r = self.backend.update(key, encode(obj), expected).await;
+        observe_storage("update", &self.resource, t);
+        r.map_err(|e| self.map_err(e, &name))
     }
 
     pub async fn delete(&self, key: &str, expected: i64) -> Result<(i64, KeyValue), StatusError> {
         let name = self.name_of(key);
-        self.backend
-            .delete(key, expected)
-            .await
-            .map_err(|e| self.map_err(e, &name))
+        let t = Instant::now();
+        let r = self.backend.delete(key, expected).await;
+        observe_storage("delete", &self.resource, t);
+        r.map_err(|e| self.map_err(e, &name))
     }
 
     /// One page of a list. `filter` decides which raw items count towards `limit`;
@@ -207,7 +208,10 @@ impl ResourceStore {
         let mut items = Vec::new();
         loop {
             let want = if limit == 0 { 0 } else { limit - items.len() };
-            let page = self.backend.range(prefix, &start, want, revision).await.map_err(|e| match e {
+            let t = Instant::now();
+            let page = self.backend.range(prefix, &start, want, revision).await;
+            observe_storage("list", &self.resource, t);
+            let page = page.map_err(|e| match e {
                 StoreError::Compacted { .. } if continue_token.is_some() => StatusError::expired(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
                 ),
