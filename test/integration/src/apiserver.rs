@@ -120,7 +120,17 @@ impl TestApiServer {
 
     /// Runs the real kubectl against this server; returns (exit ok, stdout, stderr).
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-        let mut cmd = Command::new("kubectl");
+        self.kubectl_bin("kubectl", args, stdin)
+    }
+
+    /// The same with a given kubectl binary (another release).
+    pub fn kubectl_bin(
+        &self,
+        bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (bool, String, String) {
+        let mut cmd = Command::new(bin);
         cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display()))
             .args(args)
             .stdout(Stdio::piped())

