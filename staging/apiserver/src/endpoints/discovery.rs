@@ -140,4 +140,77 @@ impl ApiServer {
             json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
         )
     }
+
+    /// Aggregated discovery (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`): every
+    /// group with every version and its resources in one document; `core` selects `/api`
+    /// (the legacy group) or `/apis` (all named groups).
+    pub fn aggregated_discovery(&self, core: bool) -> Value {
+        let versions = self.versions();
+        let resources = self.resources();
+        let extra = versions.keys().filter(|g| !self.group_order.contains(g));
+        let groups: Vec<&String> = self
+            .group_order
+            .iter()
+            .chain(extra)
+            .filter(|g| g.is_empty() == core && versions.contains_key(*g))
+            .collect();
+        let items: Vec<Value> = groups
+            .into_iter()
+            .map(|g| {
+                let vs: Vec<Value> = versions[g]
+                    .iter()
+                    .map(|v| {
+                        let mut rs: Vec<(&String, Value)> = resources
+                            .iter()
+                            .filter(|((rg, rv, _), _)| rg == g && rv == v)
+                            .map(|((_, _, r), res)| (r, aggregated_resource(r, res.info())))
+                            .collect();
+                        rs.sort_by(|a, b| a.0.cmp(b.0));
+                        json!({"version": v, "resources": rs.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), "freshness": "Current"})
+                    })
+                    .collect();
+                let mut meta = json!({"creationTimestamp": null});
+                if !g.is_empty() {
+                    meta["name"] = json!(g);
+                }
+                json!({"metadata": meta, "versions": vs})
+            })
+            .collect();
+        json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+    }
+}
+
+/// One resource of an aggregated discovery document.
+fn aggregated_resource(plural: &str, ri: &crate::registry::strategy::ResourceInfo) -> Value {
+    let kind = |g: &str, v: &str, k: &str| json!({"group": g, "version": v, "kind": k});
+    let mut d = json!({
+        "resource": plural,
+        "responseKind": kind(&ri.gvk.group, &ri.gvk.version, &ri.gvk.kind),
+        "scope": if ri.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": ri.singular,
+        "verbs": VERBS,
+    });
+    if !ri.short_names.is_empty() {
+        d["shortNames"] = json!(ri.short_names);
+    }
+    if !ri.categories.is_empty() {
+        d["categories"] = json!(ri.categories);
+    }
+    let subs: Vec<Value> = ri
+        .subresources
+        .iter()
+        .map(|sub| {
+            let (sg, sv, sk) = subresource_kind(sub, &ri.gvk.kind);
+            let (sg, sv) = if sk == ri.gvk.kind || sv.is_empty() {
+                (ri.gvk.group.clone(), ri.gvk.version.clone())
+            } else {
+                (sg, sv)
+            };
+            json!({"subresource": sub, "responseKind": kind(&sg, &sv, &sk), "verbs": subresource_verbs(sub)})
+        })
+        .collect();
+    if !subs.is_empty() {
+        d["subresources"] = json!(subs);
+    }
+    d
 }

@@ -67,6 +67,21 @@ impl Server {
                 let (text, content_type) = self.metrics.render(&self.api).await;
                 response(200, content_type, text)
             }
+            ["api"] | ["apis"] if wants_aggregated(&req) => {
+                let doc = self
+                    .api
+                    .aggregated_discovery(segs.len() == 1 && segs[0] == "api");
+                let mut r = response(
+                    200,
+                    AGGREGATED,
+                    serde_json::to_vec(&doc).unwrap_or_default(),
+                );
+                r.headers_mut().insert(
+                    hyper::header::VARY,
+                    hyper::header::HeaderValue::from_static("Accept"),
+                );
+                r
+            }
             ["api"] => json(&self.api.core_versions(&self.advertise)),
             ["openapi", "v3"] => json(&self.api.openapi_v3_root()),
             ["openapi", "v3", "api", v] => openapi_doc(&req, self.api.openapi_v3_gv("", v)),
@@ -233,4 +248,21 @@ fn openapi_doc(req: &Request<hyper::body::Incoming>, doc: Option<Arc<Doc>>) -> R
             r
         }
     }
+}
+
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether the client asks for aggregated discovery (`apidiscovery.k8s.io/v2`).
+fn wants_aggregated(req: &Request<hyper::body::Incoming>) -> bool {
+    let accept = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.split(',').any(|a| {
+        let params: Vec<&str> = a.split(';').map(str::trim).collect();
+        params.contains(&"g=apidiscovery.k8s.io")
+            && params.contains(&"v=v2")
+            && params.contains(&"as=APIGroupDiscoveryList")
+    })
 }
