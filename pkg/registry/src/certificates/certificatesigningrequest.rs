@@ -182,6 +182,7 @@ impl SubresourceHandler for Approval {
         name: &str,
         body: Value,
         dry_run: bool,
+        _manager: &str,
     ) -> Result<Value, StatusError> {
         let conds = body["status"]["conditions"].clone();
         let mut causes = validate_conditions(&conds);

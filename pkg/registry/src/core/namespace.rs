@@ -83,6 +83,7 @@ impl SubresourceHandler for Finalize {
         name: &str,
         body: Value,
         dry_run: bool,
+        _manager: &str,
     ) -> Result<Value, StatusError> {
         let finalizers = body["spec"]["finalizers"].clone();
         let (obj, _) = self

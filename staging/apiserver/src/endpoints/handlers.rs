@@ -2,6 +2,7 @@
 //! patch, delete, deletecollection and subresources, with upstream's status codes,
 //! warnings and `metav1.Status` errors.
 
+use super::fieldmanager;
 use super::negotiation::{
     self, Body, Format, decode_body, encode, error_response, read_body, response,
 };
@@ -43,6 +44,7 @@ pub trait SubresourceHandler: Send + Sync {
         _name: &str,
         _body: Value,
         _dry_run: bool,
+        _manager: &str,
     ) -> Result<Value, StatusError> {
         Err(StatusError::new(
             405,
@@ -148,6 +150,17 @@ pub struct Ctx<'a> {
     pub query: &'a HashMap<String, String>,
     pub format: Format,
     pub warnings: Vec<String>,
+    /// The field manager of this write (`fieldManager`, else the user agent).
+    pub manager: String,
+}
+
+/// Where field ownership of a write is recorded.
+fn scope<'a>(res: &'a ApiResource, part: Part, api_version: &'a str) -> fieldmanager::Scope<'a> {
+    fieldmanager::Scope {
+        status_split: res.info().subresources.iter().any(|s| s == "status"),
+        subresource: if part == Part::Status { "status" } else { "" },
+        api_version,
+    }
 }
 
 fn ns_of(info: &RequestInfo) -> Option<&str> {
@@ -267,11 +280,19 @@ impl ApiServer {
         if !namespaced && !info.namespace.is_empty() {
             return error_response(&StatusError::path_not_found());
         }
+        let user_agent = req
+            .headers()
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let manager =
+            fieldmanager::manager_name(query.get("fieldManager").map(String::as_str), user_agent);
         let mut ctx = Ctx {
             info,
             query,
             format,
             warnings: Vec::new(),
+            manager,
         };
         let result = if info.subresource.is_empty() {
             self.serve_main(req, &res, &mut ctx).await
@@ -332,13 +353,21 @@ impl ApiServer {
                 let name = meta::name(&obj).to_string();
                 self.admit(Operation::Create, info, res, &name, Some(&mut obj), dry)
                     .await?;
+                let av = res.info().gvk.api_version();
+                fieldmanager::update(None, &mut obj, &ctx.manager, scope(res, Part::Main, &av));
                 let created = reg.create(ns, obj, dry).await?;
                 Ok(render_object(res, 201, &created, &ctx.format))
             }
             "update" => {
                 let (obj, dry) = self.read_update(req, res, ctx).await?;
+                let av = res.info().gvk.api_version();
+                let sc = scope(res, Part::Main, &av);
                 let (out, created) = reg
-                    .guaranteed_update(ns, &info.name, Part::Main, dry, &mut |_| Ok(obj.clone()))
+                    .guaranteed_update(ns, &info.name, Part::Main, dry, &mut |cur| {
+                        let mut o = obj.clone();
+                        fieldmanager::update(cur, &mut o, &ctx.manager, sc);
+                        Ok(o)
+                    })
                     .await?;
                 Ok(render_object(
                     res,
@@ -436,9 +465,18 @@ impl ApiServer {
                 )),
                 "update" => {
                     let (obj, dry) = self.read_update(req, res, ctx).await?;
+                    let av = res.info().gvk.api_version();
+                    let sc = scope(res, Part::Status, &av);
                     let (out, _) = reg
-                        .guaranteed_update(ns, &info.name, Part::Status, dry, &mut |_| {
-                            Ok(obj.clone())
+                        .guaranteed_update(ns, &info.name, Part::Status, dry, &mut |cur| {
+                            let mut o = obj.clone();
+                            if let Some(c) = cur {
+                                // Status writes never change anything else.
+                                o["metadata"]["managedFields"] =
+                                    c["metadata"]["managedFields"].clone();
+                            }
+                            fieldmanager::update(cur, &mut o, &ctx.manager, sc);
+                            Ok(o)
                         })
                         .await?;
                     Ok(render_object(res, 200, &out, &ctx.format))
@@ -464,7 +502,7 @@ impl ApiServer {
                 let body = decode_body(&ct, &read_body(req.into_body()).await?)?;
                 Ok(encode(
                     200,
-                    &sub.update(ns, &info.name, body, dry).await?,
+                    &sub.update(ns, &info.name, body, dry, &ctx.manager).await?,
                     &ctx.format,
                 ))
             }
@@ -485,7 +523,8 @@ impl ApiServer {
                 }
                 Ok(encode(
                     200,
-                    &sub.update(ns, &info.name, patched, dry).await?,
+                    &sub.update(ns, &info.name, patched, dry, &ctx.manager)
+                        .await?,
                     &ctx.format,
                 ))
             }
@@ -534,6 +573,11 @@ impl ApiServer {
         let strict = field_validation(ctx.query)?;
         let body = read_body(req.into_body()).await?;
         let ns = ns_of(info);
+        let av = res.info().gvk.api_version();
+        let sc = scope(res, part, &av);
+        if kind == PatchType::Apply {
+            return self.apply(res, ctx, part, &body, dry, strict, sc).await;
+        }
         // As upstream's patcher: apply the patch to what is stored, admit the result, and
         // write it only if nothing changed meanwhile; otherwise start over on fresh data.
         // A resourceVersion set by the patch itself pins the write (a conflict then is final).
@@ -557,7 +601,11 @@ impl ApiServer {
             )
             .await?;
             match reg
-                .guaranteed_update(ns, &info.name, part, dry, &mut |_| Ok(obj.clone()))
+                .guaranteed_update(ns, &info.name, part, dry, &mut |cur| {
+                    let mut o = obj.clone();
+                    fieldmanager::update(cur, &mut o, &ctx.manager, sc);
+                    Ok(o)
+                })
                 .await
             {
                 Err(e) if e.is_stale() && !pinned => continue,
@@ -565,6 +613,102 @@ impl ApiServer {
                     ctx.warnings.extend(warnings);
                     return other;
                 }
+            }
+        }
+    }
+
+    /// Server-side apply: the configuration merged into the live object (created when
+    /// absent), ownership recorded, conflicts refused unless `force=true`.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        res: &Arc<ApiResource>,
+        ctx: &mut Ctx<'_>,
+        part: Part,
+        body: &[u8],
+        dry: bool,
+        strict: &str,
+        sc: fieldmanager::Scope<'_>,
+    ) -> Result<(Value, bool), StatusError> {
+        let info = ctx.info;
+        let reg = &res.registry;
+        let ns = ns_of(info);
+        let Some(manager) = ctx.query.get("fieldManager").filter(|m| !m.is_empty()) else {
+            return Err(StatusError::bad_request(
+                "PATCH, application/apply-patch+yaml requires fieldManager to be set",
+            ));
+        };
+        let force = match ctx.query.get("force").map(String::as_str) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(StatusError::bad_request(format!(
+                    "invalid force value {other:?}"
+                )));
+            }
+        };
+        let config = decode_body("application/yaml", body)?;
+        if !config.is_object() {
+            return Err(StatusError::bad_request(
+                "error decoding YAML: the apply configuration must be an object",
+            ));
+        }
+        let ri = res.info();
+        if config["apiVersion"].as_str() != Some(ri.gvk.api_version().as_str())
+            || config["kind"].as_str() != Some(ri.gvk.kind.as_str())
+        {
+            return Err(StatusError::bad_request(format!(
+                "the apply configuration must set apiVersion {:?} and kind {:?}",
+                ri.gvk.api_version(),
+                ri.gvk.kind
+            )));
+        }
+        let cfg_name = meta::name(&config);
+        if cfg_name != info.name {
+            return Err(StatusError::bad_request(format!(
+                "the name of the object ({cfg_name}) does not match the name on the URL ({})",
+                info.name
+            )));
+        }
+        // Unknown fields in the configuration are reported as for any write.
+        let mut warnings = Vec::new();
+        let bytes = serde_json::to_vec(&config).unwrap_or_default();
+        self.decode_object(res, "application/json", &bytes, strict, &mut warnings)?;
+        ctx.warnings.extend(warnings);
+        loop {
+            let current = match reg.get(ns, &info.name).await {
+                Ok(stored) => Some(res.out(&stored).into_owned()),
+                Err(e) if e.code == 404 && part == Part::Main => None,
+                Err(e) => return Err(e),
+            };
+            let merged = fieldmanager::apply(current.as_ref(), &config, manager, force, sc)?;
+            let bytes = serde_json::to_vec(&merged).unwrap_or_default();
+            let mut obj =
+                self.decode_object(res, "application/json", &bytes, "Ignore", &mut Vec::new())?;
+            let op = if current.is_some() {
+                Operation::Update
+            } else {
+                Operation::Create
+            };
+            self.admit(op, info, res, &info.name, Some(&mut obj), dry)
+                .await?;
+            let Some(cur) = current else {
+                match reg.create(ns, obj, dry).await {
+                    Err(e) if e.code == 409 => continue,
+                    other => return other.map(|o| (o, true)),
+                }
+            };
+            let rv = cur["metadata"]["resourceVersion"].clone();
+            match reg
+                .guaranteed_update(ns, &info.name, part, dry, &mut |_| {
+                    let mut o = obj.clone();
+                    o["metadata"]["resourceVersion"] = rv.clone();
+                    Ok(o)
+                })
+                .await
+            {
+                Err(e) if e.is_stale() => continue,
+                other => return other,
             }
         }
     }

@@ -1,4 +1,5 @@
 pub mod discovery;
+pub mod fieldmanager;
 pub mod handlers;
 pub mod metrics;
 pub mod negotiation;

@@ -10,6 +10,8 @@ pub enum PatchType {
     Json,
     Merge,
     Strategic,
+    /// Server-side apply (`application/apply-patch+yaml`).
+    Apply,
 }
 
 impl PatchType {
@@ -18,6 +20,7 @@ impl PatchType {
             "application/json-patch+json" => Ok(PatchType::Json),
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+            "application/apply-patch+yaml" => Ok(PatchType::Apply),
             other => Err(StatusError::unsupported_media_type(other)),
         }
     }
@@ -27,6 +30,9 @@ pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, St
     let patch: Value = serde_json::from_slice(body)
         .map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
     match kind {
+        PatchType::Apply => Err(StatusError::internal(
+            "apply patches are merged by the field manager",
+        )),
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
                 StatusError::bad_request(format!(
@@ -71,7 +77,7 @@ pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, St
 
 /// Merge keys of list fields (`x-kubernetes-patch-merge-key`) by field name; where a name
 /// is shared by types with different keys, the first key the patch item carries wins.
-fn merge_keys(field: &str) -> &'static [&'static str] {
+pub(crate) fn merge_keys(field: &str) -> &'static [&'static str] {
     match field {
         "containers"
         | "initContainers"
@@ -99,7 +105,7 @@ fn merge_keys(field: &str) -> &'static [&'static str] {
 }
 
 /// Lists of scalars merged as sets (patch strategy `merge` without a key).
-fn is_primitive_merge_list(field: &str) -> bool {
+pub(crate) fn is_primitive_merge_list(field: &str) -> bool {
     matches!(field, "finalizers")
 }
 

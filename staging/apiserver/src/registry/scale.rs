@@ -103,6 +103,7 @@ impl SubresourceHandler for ScaleHandler {
         name: &str,
         body: Value,
         dry_run: bool,
+        manager: &str,
     ) -> Result<Value, StatusError> {
         let replicas = body["spec"]["replicas"].as_i64().unwrap_or(0);
         if replicas < 0 {
@@ -122,6 +123,12 @@ impl SubresourceHandler for ScaleHandler {
             .filter(|s| !s.is_empty())
             .map(String::from);
         let gr = self.registry.strategy.info().group_resource();
+        let av = self.registry.strategy.info().gvk.api_version();
+        let scope = crate::endpoints::fieldmanager::Scope {
+            status_split: true,
+            subresource: "scale",
+            api_version: &av,
+        };
         let (obj, _) = self
             .registry
             .guaranteed_update(ns, name, Part::Whole, dry_run, &mut |cur| {
@@ -129,6 +136,7 @@ impl SubresourceHandler for ScaleHandler {
                     .cloned()
                     .ok_or_else(|| StatusError::not_found(&gr, name))?;
                 set(&mut next, &self.spec_replicas, json!(replicas));
+                crate::endpoints::fieldmanager::update(cur, &mut next, manager, scope);
                 match &pinned_rv {
                     Some(rv) => {
                         meta::meta_mut(&mut next).insert("resourceVersion".into(), json!(rv));
