@@ -74,6 +74,11 @@ impl TestApiServer {
         }
     }
 
+    /// The server's process id (for RSS readings).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
     }

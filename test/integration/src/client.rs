@@ -95,7 +95,8 @@ impl Client {
         }
     }
 
-    async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    /// One keep-alive HTTP/1.1 connection (for clients that send many requests).
+    pub async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .expect("connect");

@@ -1,0 +1,277 @@
+//! kube-apiserver benchmark (a command, not a test): starts the real binary (embedded
+//! store, then real etcd), and measures
+//!   1. N concurrent clients creating pods (throughput, POST p50/p99),
+//!   2. GET of single pods and LIST of all pods, namespace and cluster scope (p50/p99),
+//!   3. M watchers that must each receive every event of a burst of pod creations,
+//!
+//! printing the apiserver's RSS after each phase. Run through `hack/bench-apiserver.sh`.
+//! Environment: BENCH_PODS (10000), BENCH_CLIENTS (16), BENCH_WATCHERS (100),
+//! BENCH_WATCH_EVENTS (1000), BENCH_BACKENDS ("embedded,etcd").
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use integration_tests::apiserver::TestApiServer;
+use integration_tests::client::Client;
+use integration_tests::etcd::Etcd;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn send(conn: &mut Conn, method: &str, path: &str, body: Bytes) -> (u16, usize) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    let resp = conn.send_request(req).await.expect("request");
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, body.len())
+}
+
+fn pod(name: &str) -> Bytes {
+    Bytes::from(
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "bench", "shard": (name.len() % 7).to_string()}},
+            "spec": {"containers": [{"name": "c", "image": "registry.test/app:1.0", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}})
+        .to_string(),
+    )
+}
+
+struct Stats(Vec<f64>);
+
+impl Stats {
+    fn pct(&self, p: f64) -> f64 {
+        let mut v = self.0.clone();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if v.is_empty() {
+            return 0.0;
+        }
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
+
+    fn line(&self, what: &str, total: Duration) {
+        println!(
+            "  {what:<34} n={:<6} {:>9.0}/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+            self.0.len(),
+            self.0.len() as f64 / total.as_secs_f64(),
+            self.pct(0.50),
+            self.pct(0.99)
+        );
+    }
+}
+
+fn rss_mib(pid: Option<u32>) -> f64 {
+    let Some(pid) = pid else { return 0.0 };
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Runs `total` requests over `clients` keep-alive connections; returns latencies (ms).
+async fn load<F>(client: &Client, clients: usize, total: usize, make: F) -> (Stats, Duration)
+where
+    F: Fn(usize) -> (&'static str, String, Bytes) + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, make, next) = (client.clone(), make.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = client.connect().await;
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return lat;
+                }
+                let (method, path, body) = make(i);
+                let t = Instant::now();
+                let (status, _) = send(&mut conn, method, &path, body).await;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                assert!(status < 300, "{method} {path}: HTTP {status}");
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    (Stats(all), started.elapsed())
+}
+
+async fn bench(backend: &str, s: &TestApiServer) {
+    let pods = env("BENCH_PODS", 10_000);
+    let clients = env("BENCH_CLIENTS", 16);
+    let watchers = env("BENCH_WATCHERS", 100);
+    let burst = env("BENCH_WATCH_EVENTS", 1000);
+    let c = &s.client;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}});
+    assert_eq!(
+        c.send_json("POST", "/api/v1/namespaces", &ns).await.status,
+        201
+    );
+    println!("\n== {backend}: {pods} pods, {clients} clients, {watchers} watchers");
+    println!(
+        "  apiserver RSS at start            {:>7.1} MiB",
+        rss_mib(s.pid())
+    );
+
+    let (st, took) = load(c, clients, pods, |i| {
+        (
+            "POST",
+            "/api/v1/namespaces/bench/pods".into(),
+            pod(&format!("p-{i}")),
+        )
+    })
+    .await;
+    st.line("create pod (POST)", took);
+    println!(
+        "  apiserver RSS after creates       {:>7.1} MiB",
+        rss_mib(s.pid())
+    );
+
+    let (st, took) = load(c, clients, 5000.min(pods * 2), move |i| {
+        (
+            "GET",
+            format!("/api/v1/namespaces/bench/pods/p-{}", (i * 7919) % pods),
+            Bytes::new(),
+        )
+    })
+    .await;
+    st.line("get pod (GET)", took);
+    for (what, path) in [
+        (
+            "list all pods, namespace (rv=0)",
+            "/api/v1/namespaces/bench/pods?resourceVersion=0",
+        ),
+        ("list all pods, namespace", "/api/v1/namespaces/bench/pods"),
+        ("list all pods, cluster", "/api/v1/pods"),
+        (
+            "list by label, cluster",
+            "/api/v1/pods?labelSelector=shard%3D3",
+        ),
+    ] {
+        let (st, took) = load(c, 4.min(clients), 40, move |_| {
+            ("GET", path.into(), Bytes::new())
+        })
+        .await;
+        st.line(what, took);
+    }
+    println!(
+        "  apiserver RSS after lists         {:>7.1} MiB",
+        rss_mib(s.pid())
+    );
+
+    // Watchers from the current revision: each must see every event of the burst.
+    let rv =
+        c.get("/api/v1/namespaces/bench/pods?limit=1").await.json()["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let mut rxs = Vec::new();
+    for _ in 0..watchers {
+        rxs.push(
+            c.watch(&format!(
+                "/api/v1/namespaces/bench/pods?watch=1&resourceVersion={rv}"
+            ))
+            .await,
+        );
+    }
+    let started = Instant::now();
+    let receivers: Vec<_> = rxs
+        .into_iter()
+        .map(|mut rx| {
+            tokio::spawn(async move {
+                let mut n = 0;
+                while n < burst {
+                    match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+                        Ok(Some(_)) => n += 1,
+                        _ => break,
+                    }
+                }
+                (n, started.elapsed())
+            })
+        })
+        .collect();
+    let (st, took) = load(c, clients, burst, move |i| {
+        (
+            "POST",
+            "/api/v1/namespaces/bench/pods".into(),
+            pod(&format!("w-{i}")),
+        )
+    })
+    .await;
+    st.line("create pod while watched", took);
+    let mut complete = 0;
+    let mut last = Duration::ZERO;
+    for r in receivers {
+        let (n, at) = r.await.unwrap();
+        if n == burst {
+            complete += 1;
+        }
+        last = last.max(at);
+    }
+    println!(
+        "  watch fan-out: {complete}/{watchers} watchers got all {burst} events; {:.0} events/s delivered, last in {:.2} s",
+        (complete * burst) as f64 / last.as_secs_f64(),
+        last.as_secs_f64()
+    );
+    println!(
+        "  apiserver RSS at end              {:>7.1} MiB",
+        rss_mib(s.pid())
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "embedded,etcd".into());
+    for backend in backends.split(',') {
+        match backend {
+            "embedded" => {
+                let s = TestApiServer::start(
+                    None,
+                    &[
+                        "--max-requests-inflight=0",
+                        "--max-mutating-requests-inflight=0",
+                    ],
+                )
+                .await;
+                bench("embedded store", &s).await;
+            }
+            "etcd" => {
+                let etcd = Etcd::start();
+                let s = TestApiServer::start(
+                    Some(&etcd.endpoint),
+                    &[
+                        "--max-requests-inflight=0",
+                        "--max-mutating-requests-inflight=0",
+                    ],
+                )
+                .await;
+                bench("etcd 3.4", &s).await;
+            }
+            other => eprintln!("unknown backend {other}"),
+        }
+    }
+}
