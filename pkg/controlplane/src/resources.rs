@@ -88,6 +88,13 @@ pub fn strategies(allocators: Arc<Allocators>) -> Vec<Arc<dyn Strategy>> {
         Arc::new(rbac::binding::cluster_role_binding()),
         Arc::new(coordination::lease::strategy()),
         Arc::new(apiextensions::customresourcedefinition::strategy()),
+        // admissionregistration.k8s.io/v1, flowcontrol.apiserver.k8s.io/v1
+        Arc::new(admissionregistration::webhook::mutating()),
+        Arc::new(admissionregistration::webhook::validating()),
+        Arc::new(admissionregistration::policy::policy()),
+        Arc::new(admissionregistration::policy::binding()),
+        Arc::new(flowcontrol::flowschema::strategy()),
+        Arc::new(flowcontrol::prioritylevel::strategy()),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Per-resource strategies (upstream `pkg/registry/<group>/<resource>`): defaulting,
 //! validation, status/spec split, printer columns and allocators.
 
+pub mod admissionregistration;
 pub mod apiextensions;
 pub mod apps;
 pub mod autoscaling;
@@ -10,6 +11,7 @@ pub mod coordination;
 pub mod core;
 pub mod discovery;
 pub mod events;
+pub mod flowcontrol;
 pub mod networking;
 pub mod node;
 pub mod policy;

@@ -64,6 +64,43 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("storageclasses", "sc", "storage.k8s.io/v1", false),
     ("volumeattachments", "", "storage.k8s.io/v1", false),
     ("volumeattributesclasses", "vac", "storage.k8s.io/v1", false),
+    (
+        "mutatingwebhookconfigurations",
+        "",
+        "admissionregistration.k8s.io/v1",
+        false,
+    ),
+    (
+        "validatingadmissionpolicies",
+        "",
+        "admissionregistration.k8s.io/v1",
+        false,
+    ),
+    (
+        "validatingadmissionpolicybindings",
+        "",
+        "admissionregistration.k8s.io/v1",
+        false,
+    ),
+    (
+        "validatingwebhookconfigurations",
+        "",
+        "admissionregistration.k8s.io/v1",
+        false,
+    ),
+    (
+        "customresourcedefinitions",
+        "crd,crds",
+        "apiextensions.k8s.io/v1",
+        false,
+    ),
+    ("flowschemas", "", "flowcontrol.apiserver.k8s.io/v1", false),
+    (
+        "prioritylevelconfigurations",
+        "",
+        "flowcontrol.apiserver.k8s.io/v1",
+        false,
+    ),
 ];
 
 #[tokio::test]
@@ -318,6 +355,21 @@ async fn versions_served_from_another_versions_storage() {
 #[tokio::test]
 async fn bootstrap_priority_classes_and_csr_approval() {
     let s = TestApiServer::start(None, &[]).await;
+    // API Priority and Fairness: upstream's mandatory levels and schemas.
+    let out = s.kubectl_ok(
+        &["get", "prioritylevelconfigurations", "--no-headers"],
+        None,
+    );
+    assert!(
+        out.contains("catch-all") && out.contains("Limited") && out.contains("exempt"),
+        "{out}"
+    );
+    let out = s.kubectl_ok(&["get", "flowschemas", "--no-headers"], None);
+    assert!(
+        out.split_whitespace().collect::<Vec<_>>()[..4]
+            == ["catch-all", "catch-all", "10000", "ByUser"],
+        "{out}"
+    );
     let out = s.kubectl_ok(&["get", "priorityclasses", "--no-headers"], None);
     assert!(
         out.contains("system-cluster-critical   2000000000"),

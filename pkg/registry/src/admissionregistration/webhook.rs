@@ -1,0 +1,194 @@
+//! Mutating and validating webhook configurations (upstream
+//! `pkg/registry/admissionregistration/{mutating,validating}webhookconfiguration` and the
+//! v1 defaults): failurePolicy Fail, matchPolicy Equivalent, timeoutSeconds 10, empty
+//! selectors, rule scope `*`.
+
+use crate::printers::{age, cols};
+use crate::typed::{Typed, simple};
+use apimachinery::Cause;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
+    WebhookClientConfig,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde_json::{Value, json};
+
+fn default_rules(rules: &mut Option<Vec<RuleWithOperations>>) {
+    for r in rules.iter_mut().flatten() {
+        r.scope.get_or_insert_with(|| "*".into());
+    }
+}
+
+/// The fields every webhook has, whichever kind of configuration holds it.
+struct Hook<'a> {
+    name: &'a str,
+    client: &'a WebhookClientConfig,
+    side_effects: &'a str,
+    review_versions: &'a [String],
+    timeout: Option<i32>,
+    failure_policy: Option<&'a str>,
+}
+
+fn validate_hooks(hooks: &[Hook<'_>]) -> Vec<Cause> {
+    let mut c = Vec::new();
+    for (i, h) in hooks.iter().enumerate() {
+        let f = format!("webhooks[{i}]");
+        if h.name.is_empty() {
+            c.push(Cause::required(&format!("{f}.name"), ""));
+        } else if h.name.split('.').count() < 3 {
+            c.push(Cause::invalid(
+                &format!("{f}.name"),
+                &json!(h.name),
+                "should be a domain with at least three segments separated by dots",
+            ));
+        } else {
+            for e in apimachinery::validation::dns1123_subdomain(h.name) {
+                c.push(Cause::invalid(&format!("{f}.name"), &json!(h.name), &e));
+            }
+        }
+        if hooks[..i].iter().any(|o| o.name == h.name) {
+            c.push(Cause::duplicate(&format!("{f}.name"), &json!(h.name)));
+        }
+        match (&h.client.url, &h.client.service) {
+            (Some(_), Some(_)) | (None, None) => c.push(Cause::required(
+                &format!("{f}.clientConfig"),
+                "exactly one of url or service is required",
+            )),
+            (Some(url), None) if !url.starts_with("https://") => c.push(Cause::invalid(
+                &format!("{f}.clientConfig.url"),
+                &json!(url),
+                "'https' is the only allowed URL scheme",
+            )),
+            _ => {}
+        }
+        match h.side_effects {
+            "None" | "NoneOnDryRun" => {}
+            "" => c.push(Cause::required(&format!("{f}.sideEffects"), "")),
+            other => c.push(Cause::not_supported(
+                &format!("{f}.sideEffects"),
+                &json!(other),
+                &["None", "NoneOnDryRun"],
+            )),
+        }
+        if h.review_versions.is_empty() {
+            c.push(Cause::required(
+                &format!("{f}.admissionReviewVersions"),
+                "must specify one of v1, v1beta1",
+            ));
+        }
+        if let Some(t) = h.timeout.filter(|t| !(1..=30).contains(t)) {
+            c.push(Cause::invalid(
+                &format!("{f}.timeoutSeconds"),
+                &json!(t),
+                "the timeout value must be between 1 and 30 seconds",
+            ));
+        }
+        if let Some(p) = h
+            .failure_policy
+            .filter(|p| !matches!(*p, "Ignore" | "Fail"))
+        {
+            c.push(Cause::not_supported(
+                &format!("{f}.failurePolicy"),
+                &json!(p),
+                &["Fail", "Ignore"],
+            ));
+        }
+    }
+    c
+}
+
+fn columns() -> Vec<apiserver::registry::strategy::Column> {
+    cols(&[("Webhooks", "integer", 0), ("Age", "string", 0)])
+}
+
+fn row(o: &Value) -> Vec<Value> {
+    vec![
+        json!(o["webhooks"].as_array().map(Vec::len).unwrap_or(0)),
+        age(o),
+    ]
+}
+
+pub fn mutating() -> Typed<MutatingWebhookConfiguration> {
+    let mut t = simple(
+        "admissionregistration.k8s.io",
+        "v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        false,
+        &[],
+    );
+    t.info.categories = vec!["api-extensions".into()];
+    t.default = |m: &mut MutatingWebhookConfiguration| {
+        for w in m.webhooks.iter_mut().flatten() {
+            w.failure_policy.get_or_insert_with(|| "Fail".into());
+            w.match_policy.get_or_insert_with(|| "Equivalent".into());
+            w.timeout_seconds.get_or_insert(10);
+            w.reinvocation_policy.get_or_insert_with(|| "Never".into());
+            w.namespace_selector
+                .get_or_insert_with(LabelSelector::default);
+            w.object_selector.get_or_insert_with(LabelSelector::default);
+            default_rules(&mut w.rules);
+        }
+    };
+    t.validate = |m: &MutatingWebhookConfiguration| {
+        let hooks: Vec<Hook<'_>> = m
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|w| Hook {
+                name: &w.name,
+                client: &w.client_config,
+                side_effects: &w.side_effects,
+                review_versions: &w.admission_review_versions,
+                timeout: w.timeout_seconds,
+                failure_policy: w.failure_policy.as_deref(),
+            })
+            .collect();
+        validate_hooks(&hooks)
+    };
+    t.columns = Some(columns);
+    t.row = row;
+    t
+}
+
+pub fn validating() -> Typed<ValidatingWebhookConfiguration> {
+    let mut t = simple(
+        "admissionregistration.k8s.io",
+        "v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        false,
+        &[],
+    );
+    t.info.categories = vec!["api-extensions".into()];
+    t.default = |m: &mut ValidatingWebhookConfiguration| {
+        for w in m.webhooks.iter_mut().flatten() {
+            w.failure_policy.get_or_insert_with(|| "Fail".into());
+            w.match_policy.get_or_insert_with(|| "Equivalent".into());
+            w.timeout_seconds.get_or_insert(10);
+            w.namespace_selector
+                .get_or_insert_with(LabelSelector::default);
+            w.object_selector.get_or_insert_with(LabelSelector::default);
+            default_rules(&mut w.rules);
+        }
+    };
+    t.validate = |m: &ValidatingWebhookConfiguration| {
+        let hooks: Vec<Hook<'_>> = m
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|w| Hook {
+                name: &w.name,
+                client: &w.client_config,
+                side_effects: &w.side_effects,
+                review_versions: &w.admission_review_versions,
+                timeout: w.timeout_seconds,
+                failure_policy: w.failure_policy.as_deref(),
+            })
+            .collect();
+        validate_hooks(&hooks)
+    };
+    t.columns = Some(columns);
+    t.row = row;
+    t
+}
