@@ -69,16 +69,21 @@ pub fn build_api(
     });
     let mut by_resource = HashMap::new();
     let mut resources = HashMap::new();
+    let mut installed = Vec::new();
     for s in resources::strategies(allocators) {
-        let info = s.info().clone();
         let reg = install(&backend, cfg, s);
+        by_resource.insert(reg.strategy.info().resource.clone(), reg.clone());
+        installed.push(reg);
+    }
+    // Subresources may act on other resources (evictions consult disruption budgets).
+    for reg in installed {
+        let info = reg.strategy.info().clone();
         let mut res = ApiResource::new(reg.clone());
         for sub in &info.subresources {
-            if let Some(h) = resources::subresource(&info.resource, sub, &reg) {
+            if let Some(h) = resources::subresource(&info.resource, sub, &reg, &by_resource) {
                 res.subresources.insert(sub.clone(), h);
             }
         }
-        by_resource.insert(info.resource.clone(), reg);
         resources.insert(key(&info), Arc::new(res));
     }
     let stored = |r: &str| by_resource[r].strategy.info().clone();

@@ -8,6 +8,7 @@ use apiserver::endpoints::view::VersionView;
 use apiserver::registry::generic::Registry;
 use apiserver::registry::strategy::{ResourceInfo, Strategy};
 use registry::core::service::Allocators;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Groups in upstream's discovery order (core first).
@@ -103,10 +104,24 @@ pub fn subresource(
     resource: &str,
     sub: &str,
     reg: &Arc<Registry>,
+    all: &HashMap<String, Arc<Registry>>,
 ) -> Option<Arc<dyn SubresourceHandler>> {
+    use registry::core::pod::subresources::{PodPart, PodSubresource};
     let registry = reg.clone();
     Some(match (resource, sub) {
         ("pods", "binding") => Arc::new(registry::core::pod::Binding { registry }),
+        ("pods", "eviction") => Arc::new(registry::core::pod::eviction::Eviction {
+            pods: registry,
+            budgets: all.get("poddisruptionbudgets")?.clone(),
+        }),
+        ("pods", "ephemeralcontainers") => Arc::new(PodSubresource {
+            registry,
+            part: PodPart::EphemeralContainers,
+        }),
+        ("pods", "resize") => Arc::new(PodSubresource {
+            registry,
+            part: PodPart::Resize,
+        }),
         ("namespaces", "finalize") => Arc::new(registry::core::namespace::Finalize { registry }),
         ("certificatesigningrequests", "approval") => {
             Arc::new(registry::certificates::certificatesigningrequest::Approval { registry })

@@ -657,3 +657,91 @@ async fn aggregated_discovery_in_one_document() {
     // Without asking for it, the legacy documents.
     assert_eq!(s.client.get("/apis").await.json()["kind"], "APIGroupList");
 }
+
+#[tokio::test]
+async fn pod_eviction_ephemeral_containers_and_resize() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = &s.client;
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: db-0, labels: {app: db}}\nspec: {containers: [{name: db, image: \"postgres:16\", resources: {requests: {cpu: 100m}}}]}\n";
+    s.kubectl_ok(&["create", "-f", "-"], Some(pod));
+    let base = "/api/v1/namespaces/default/pods/db-0";
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{base}/status"),
+            "application/merge-patch+json",
+            r#"{"status":{"phase":"Running"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // kubectl debug adds an ephemeral container through its subresource.
+    s.kubectl_ok(
+        &[
+            "debug",
+            "db-0",
+            "--image=busybox:1.36",
+            "--container=debugger",
+        ],
+        None,
+    );
+    let p = c.get(base).await.json();
+    assert_eq!(p["spec"]["ephemeralContainers"][0]["name"], "debugger");
+    assert_eq!(
+        p["spec"]["ephemeralContainers"][0]["terminationMessagePolicy"],
+        "File"
+    );
+
+    // Resize changes resources only, and never the QoS class.
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{base}/resize"),
+            "application/strategic-merge-patch+json",
+            r#"{"spec":{"containers":[{"name":"db","resources":{"requests":{"cpu":"250m"}}}]}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "250m"
+    );
+    let r = c
+        .request("PATCH", &format!("{base}/resize"), "application/strategic-merge-patch+json", r#"{"spec":{"containers":[{"name":"db","resources":{"requests":{"cpu":"1","memory":"1Gi"},"limits":{"cpu":"1","memory":"1Gi"}}}]}}"#)
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+
+    // An eviction the disruption budget cannot afford is a 429; an affordable one deletes
+    // the pod and spends the budget.
+    s.kubectl_ok(&["create", "-f", "-"], Some("apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: db}\nspec: {minAvailable: 1, selector: {matchLabels: {app: db}}}\n"));
+    let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "db-0"}, "deleteOptions": {"gracePeriodSeconds": 0}});
+    let budget = "/apis/policy/v1/namespaces/default/poddisruptionbudgets/db/status";
+    c.request("PATCH", budget, "application/merge-patch+json", r#"{"status":{"observedGeneration":1,"disruptionsAllowed":0,"currentHealthy":1,"desiredHealthy":1,"expectedPods":1}}"#).await;
+    let r = c
+        .send_json("POST", &format!("{base}/eviction"), &eviction)
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(
+        r.json()["details"]["causes"][0]["message"],
+        "The disruption budget db needs 1 healthy pods and has 1 currently"
+    );
+    assert_eq!(c.get(base).await.status, 200);
+    c.request(
+        "PATCH",
+        budget,
+        "application/merge-patch+json",
+        r#"{"status":{"disruptionsAllowed":1,"desiredHealthy":0}}"#,
+    )
+    .await;
+    let r = c
+        .send_json("POST", &format!("{base}/eviction"), &eviction)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(c.get(base).await.status, 404);
+    let pdb = c
+        .get("/apis/policy/v1/namespaces/default/poddisruptionbudgets/db")
+        .await
+        .json();
+    assert_eq!(pdb["status"]["disruptionsAllowed"], 0);
+    assert!(pdb["status"]["disruptedPods"]["db-0"].is_string());
+}

@@ -21,6 +21,8 @@ fn subresource_verbs(sub: &str) -> Vec<&'static str> {
         "binding" | "eviction" | "token" => vec!["create"],
         "finalize" => vec!["update"],
         "log" => vec!["get"],
+        "exec" | "attach" | "portforward" => vec!["create", "get"],
+        "proxy" => vec!["create", "delete", "get", "patch", "update"],
         _ => vec!["get", "patch", "update"],
     }
 }
@@ -30,6 +32,16 @@ fn subresource_kind(sub: &str, parent: &str) -> (String, String, String) {
     match sub {
         "scale" => ("autoscaling".into(), "v1".into(), "Scale".into()),
         "binding" => (String::new(), String::new(), "Binding".into()),
+        "eviction" => ("policy".into(), "v1".into(), "Eviction".into()),
+        "exec" => (String::new(), String::new(), "PodExecOptions".into()),
+        "attach" => (String::new(), String::new(), "PodAttachOptions".into()),
+        "portforward" => (String::new(), String::new(), "PodPortForwardOptions".into()),
+        "log" => (String::new(), String::new(), "Pod".into()),
+        "proxy" if parent == "Node" => (String::new(), String::new(), "NodeProxyOptions".into()),
+        "proxy" if parent == "Service" => {
+            (String::new(), String::new(), "ServiceProxyOptions".into())
+        }
+        "proxy" => (String::new(), String::new(), "PodProxyOptions".into()),
         _ => (String::new(), String::new(), parent.into()),
     }
 }

@@ -1,5 +1,8 @@
 //! Pods (upstream `pkg/registry/core/pod` and the pod defaults of `pkg/apis/core/v1`).
 
+pub mod eviction;
+pub mod subresources;
+
 use crate::typed::{Typed, info};
 use apimachinery::{Cause, StatusError};
 use apiserver::endpoints::SubresourceHandler;
@@ -427,7 +430,15 @@ pub fn strategy() -> Typed<Pod> {
     let mut i = info("", "v1", "Pod", "pods", true, "pods");
     i.short_names = vec!["po".into()];
     i.categories = vec!["all".into()];
-    i.subresources = vec!["binding".into(), "status".into()];
+    i.subresources = [
+        "binding",
+        "ephemeralcontainers",
+        "eviction",
+        "resize",
+        "status",
+    ]
+    .map(String::from)
+    .to_vec();
     let mut t = Typed::new(i);
     t.tracks_generation = true;
     t.return_deleted_object = true;
