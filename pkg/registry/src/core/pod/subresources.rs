@@ -147,7 +147,7 @@ fn resize(cur: &Value, body: &Value, name: &str) -> Result<Value, StatusError> {
     if super::qos_class(&next["spec"])
         != cur["status"]["qosClass"]
             .as_str()
-            .unwrap_or(&super::qos_class(&cur["spec"]))
+            .unwrap_or(super::qos_class(&cur["spec"]))
     {
         causes.push(Cause::invalid(
             "spec",
