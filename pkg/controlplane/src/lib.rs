@@ -83,6 +83,9 @@ pub fn build_api(
             if let Some(h) = resources::subresource(&info.resource, sub, &reg, &by_resource) {
                 res.subresources.insert(sub.clone(), h);
             }
+            if let Some(h) = resources::connect(&info.resource, sub, &reg, &by_resource) {
+                res.connect.insert(sub.clone(), h);
+            }
         }
         resources.insert(key(&info), Arc::new(res));
     }

@@ -3,8 +3,8 @@
 //! resource, the subresources each one carries, and the versions served from another
 //! version's storage.
 
-use apiserver::endpoints::SubresourceHandler;
 use apiserver::endpoints::view::VersionView;
+use apiserver::endpoints::{ConnectHandler, SubresourceHandler};
 use apiserver::registry::generic::Registry;
 use apiserver::registry::strategy::{ResourceInfo, Strategy};
 use registry::core::service::Allocators;
@@ -129,6 +129,41 @@ pub fn subresource(
         (_, "scale") => Arc::new(apiserver::registry::scale::ScaleHandler::workload(registry)),
         _ => return None,
     })
+}
+
+/// The streaming subresources (log, exec, attach, portforward, proxy).
+pub fn connect(
+    resource: &str,
+    sub: &str,
+    reg: &Arc<Registry>,
+    all: &HashMap<String, Arc<Registry>>,
+) -> Option<Arc<dyn ConnectHandler>> {
+    use registry::core::pod::connect::{Kind, KubeletConnect, Proxy, ProxyTo};
+    let kubelet = |kind| -> Option<Arc<dyn ConnectHandler>> {
+        Some(Arc::new(KubeletConnect {
+            pods: reg.clone(),
+            nodes: all.get("nodes")?.clone(),
+            kind,
+        }))
+    };
+    let proxy = |to| -> Option<Arc<dyn ConnectHandler>> {
+        Some(Arc::new(Proxy {
+            registry: reg.clone(),
+            to,
+        }))
+    };
+    match (resource, sub) {
+        ("pods", "log") => kubelet(Kind::Log),
+        ("pods", "exec") => kubelet(Kind::Exec),
+        ("pods", "attach") => kubelet(Kind::Attach),
+        ("pods", "portforward") => kubelet(Kind::PortForward),
+        ("pods", "proxy") => proxy(ProxyTo::Pod),
+        ("nodes", "proxy") => proxy(ProxyTo::Node),
+        ("services", "proxy") => proxy(ProxyTo::Service {
+            endpoints: all.get("endpoints")?.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// Versions served from another resource's storage: (stored resource plural, view).

@@ -1,5 +1,6 @@
 pub mod admission;
 pub mod endpoints;
+pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod storage;

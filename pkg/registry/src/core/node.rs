@@ -56,7 +56,7 @@ fn address(o: &Value, kind: &str) -> Value {
 pub fn strategy() -> Typed<Node> {
     let mut i = info("", "v1", "Node", "nodes", false, "minions");
     i.short_names = vec!["no".into()];
-    i.subresources = vec!["status".into()];
+    i.subresources = vec!["proxy".into(), "status".into()];
     let mut t = Typed::new(i);
     t.fields = |o| {
         [(

@@ -68,9 +68,24 @@ pub trait SubresourceHandler: Send + Sync {
     }
 }
 
+/// A subresource that answers with a stream or a protocol switch rather than an object
+/// (`pods/log`, `exec`, `attach`, `portforward`, `proxy`): upstream's `rest.Connecter`.
+#[async_trait]
+pub trait ConnectHandler: Send + Sync {
+    async fn connect(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        ns: Option<&str>,
+        name: &str,
+        info: &RequestInfo,
+        query: &HashMap<String, String>,
+    ) -> Result<Response<Body>, StatusError>;
+}
+
 pub struct ApiResource {
     pub registry: Arc<Registry>,
     pub subresources: HashMap<String, Arc<dyn SubresourceHandler>>,
+    pub connect: HashMap<String, Arc<dyn ConnectHandler>>,
     /// Set when this version is served from another version's storage.
     pub view: Option<Arc<dyn VersionView>>,
 }
@@ -80,6 +95,7 @@ impl ApiResource {
         Self {
             registry,
             subresources: HashMap::new(),
+            connect: HashMap::new(),
             view: None,
         }
     }
@@ -490,6 +506,9 @@ impl ApiServer {
                     &info.verb,
                 )),
             };
+        }
+        if let Some(h) = res.connect.get(&info.subresource).cloned() {
+            return h.connect(req, ns, &info.name, info, ctx.query).await;
         }
         let Some(sub) = res.subresources.get(&info.subresource).cloned() else {
             return Err(StatusError::path_not_found());

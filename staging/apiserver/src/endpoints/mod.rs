@@ -10,4 +10,4 @@ pub mod table;
 pub mod view;
 pub mod watch;
 
-pub use handlers::{ApiResource, ApiServer, SubresourceHandler};
+pub use handlers::{ApiResource, ApiServer, ConnectHandler, SubresourceHandler};

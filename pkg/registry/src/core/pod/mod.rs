@@ -1,5 +1,6 @@
 //! Pods (upstream `pkg/registry/core/pod` and the pod defaults of `pkg/apis/core/v1`).
 
+pub mod connect;
 pub mod eviction;
 pub mod subresources;
 
@@ -431,9 +432,14 @@ pub fn strategy() -> Typed<Pod> {
     i.short_names = vec!["po".into()];
     i.categories = vec!["all".into()];
     i.subresources = [
+        "attach",
         "binding",
         "ephemeralcontainers",
         "eviction",
+        "exec",
+        "log",
+        "portforward",
+        "proxy",
         "resize",
         "status",
     ]

@@ -406,7 +406,7 @@ pub fn strategy(alloc: Arc<Allocators>) -> Typed<Service> {
     let mut i = info("", "v1", "Service", "services", true, "services/specs");
     i.short_names = vec!["svc".into()];
     i.categories = vec!["all".into()];
-    i.subresources = vec!["status".into()];
+    i.subresources = vec!["proxy".into(), "status".into()];
     let mut t = Typed::new(i);
     t.name_rule = apimachinery::validation::dns1035_label;
     t.return_deleted_object = true;

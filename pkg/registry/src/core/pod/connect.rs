@@ -1,0 +1,300 @@
+//! The streaming pod subresources (upstream `pkg/registry/core/pod/rest` and
+//! `pkg/registry/core/node/rest`): `log`, `exec`, `attach` and `portforward` go to the
+//! kubelet of the pod's node, `proxy` to the pod itself; node and service `proxy` as well.
+
+use apimachinery::{GroupResource, StatusError};
+use apiserver::endpoints::ConnectHandler;
+use apiserver::endpoints::negotiation::Body;
+use apiserver::endpoints::request::RequestInfo;
+use apiserver::proxy::{Target, forward};
+use apiserver::registry::generic::Registry;
+use async_trait::async_trait;
+use hyper::{Request, Response};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Upstream's default `--kubelet-preferred-address-types`.
+const ADDRESS_TYPES: [&str; 5] = [
+    "Hostname",
+    "InternalDNS",
+    "InternalIP",
+    "ExternalDNS",
+    "ExternalIP",
+];
+
+/// Where a node's kubelet listens: its preferred address and `daemonEndpoints` port.
+pub fn kubelet_endpoint(node: &Value) -> Option<(String, u16)> {
+    let addrs = node["status"]["addresses"].as_array()?;
+    let host = ADDRESS_TYPES.iter().find_map(|t| {
+        addrs
+            .iter()
+            .find(|a| a["type"] == *t)
+            .and_then(|a| a["address"].as_str())
+            .filter(|a| !a.is_empty())
+    })?;
+    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        .as_u64()
+        .filter(|p| *p > 0)
+        .unwrap_or(10250) as u16;
+    Some((host.to_string(), port))
+}
+
+fn query_string(q: &HashMap<String, String>, skip: &[&str]) -> String {
+    let mut pairs: Vec<(&String, &String)> = q
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()))
+        .collect();
+    pairs.sort();
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let s: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", s.join("&"))
+    }
+}
+
+/// The container a request names, or the pod's only one (upstream `validateContainer`).
+fn container(pod: &Value, name: &str, requested: Option<&str>) -> Result<String, StatusError> {
+    let names: Vec<&str> = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|f| pod["spec"][*f].as_array().into_iter().flatten())
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    match requested.filter(|c| !c.is_empty()) {
+        Some(c) if names.contains(&c) => Ok(c.to_string()),
+        Some(c) => Err(StatusError::bad_request(format!(
+            "container {c} is not valid for pod {name}"
+        ))),
+        None => {
+            let regular: Vec<&str> = pod["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            match regular.as_slice() {
+                [one] => Ok(one.to_string()),
+                _ => Err(StatusError::bad_request(format!(
+                    "a container name must be specified for pod {name}, choose one of: [{}]",
+                    regular.join(" ")
+                ))),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Log,
+    Exec,
+    Attach,
+    PortForward,
+}
+
+/// `pods/<name>/{log,exec,attach,portforward}` through the node's kubelet.
+pub struct KubeletConnect {
+    pub pods: Arc<Registry>,
+    pub nodes: Arc<Registry>,
+    pub kind: Kind,
+}
+
+impl KubeletConnect {
+    async fn kubelet(&self, pod: &Value, name: &str) -> Result<(String, u16), StatusError> {
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        if node.is_empty() {
+            return Err(StatusError::bad_request(format!(
+                "pod {name} does not have a host assigned"
+            )));
+        }
+        let n = self.nodes.get(None, node).await?;
+        kubelet_endpoint(&n).ok_or_else(|| {
+            StatusError::bad_request(format!("node {node} has no address to reach its kubelet"))
+        })
+    }
+}
+
+#[async_trait]
+impl ConnectHandler for KubeletConnect {
+    async fn connect(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        ns: Option<&str>,
+        name: &str,
+        info: &RequestInfo,
+        query: &HashMap<String, String>,
+    ) -> Result<Response<Body>, StatusError> {
+        let gr = GroupResource::new("", "pods");
+        let allowed = match self.kind {
+            Kind::Log => info.verb == "get",
+            _ => matches!(info.verb.as_str(), "get" | "create"),
+        };
+        if !allowed {
+            return Err(StatusError::method_not_supported(&gr, &info.verb));
+        }
+        let pod = self.pods.get(ns, name).await?;
+        let ns = ns.unwrap_or_default();
+        let (path, skip): (String, &[&str]) = match self.kind {
+            Kind::PortForward => (format!("/portForward/{ns}/{name}"), &[]),
+            kind => {
+                let c = container(&pod, name, query.get("container").map(String::as_str))?;
+                if kind == Kind::Exec {
+                    if !query.contains_key("command") {
+                        return Err(StatusError::bad_request(
+                            "you must specify at least 1 command",
+                        ));
+                    }
+                    let on = |k: &str| query.get(k).is_some_and(|v| v == "true" || v == "1");
+                    if !on("stdin") && !on("stdout") && !on("stderr") {
+                        return Err(StatusError::bad_request(
+                            "you must specify at least one of stdin, stdout, stderr",
+                        ));
+                    }
+                }
+                let base = match kind {
+                    Kind::Log => "containerLogs",
+                    Kind::Exec => "exec",
+                    _ => "attach",
+                };
+                (format!("/{base}/{ns}/{name}/{c}"), &["container"])
+            }
+        };
+        let (host, port) = self.kubelet(&pod, name).await?;
+        let target = Target {
+            https: true,
+            host,
+            port,
+            path_and_query: format!("{path}{}", query_string(query, skip)),
+        };
+        forward(req, target).await
+    }
+}
+
+/// `name`, `name:port` or `scheme:name:port` of a proxy URL.
+fn split_name(name: &str) -> (Option<&str>, &str, Option<&str>) {
+    let parts: Vec<&str> = name.split(':').collect();
+    match parts.as_slice() {
+        [n] => (None, n, None),
+        [n, p] => (None, n, Some(p)),
+        [s, n, p] => (Some(s), n, Some(p)),
+        _ => (None, name, None),
+    }
+}
+
+fn rest_path(info: &RequestInfo, query: &HashMap<String, String>) -> String {
+    format!("/{}{}", info.parts.join("/"), query_string(query, &[]))
+}
+
+/// What a `proxy` subresource reaches.
+pub enum ProxyTo {
+    /// `nodes/<name>/proxy/...`: the node's kubelet.
+    Node,
+    /// `pods/<name>/proxy/...`: the pod's IP.
+    Pod,
+    /// `services/<name>/proxy/...`: one ready endpoint of the service.
+    Service { endpoints: Arc<Registry> },
+}
+
+pub struct Proxy {
+    pub registry: Arc<Registry>,
+    pub to: ProxyTo,
+}
+
+#[async_trait]
+impl ConnectHandler for Proxy {
+    async fn connect(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        ns: Option<&str>,
+        name: &str,
+        info: &RequestInfo,
+        query: &HashMap<String, String>,
+    ) -> Result<Response<Body>, StatusError> {
+        let (scheme, object, port) = split_name(name);
+        let obj = self.registry.get(ns, object).await?;
+        let path = rest_path(info, query);
+        let (https, host, port) = match &self.to {
+            ProxyTo::Node => {
+                let (host, kubelet_port) = kubelet_endpoint(&obj).ok_or_else(|| {
+                    StatusError::bad_request(format!("node {object} has no address"))
+                })?;
+                let port = port.and_then(|p| p.parse().ok()).unwrap_or(kubelet_port);
+                (scheme != Some("http"), host, port)
+            }
+            ProxyTo::Pod => {
+                let ip = obj["status"]["podIP"].as_str().unwrap_or_default();
+                if ip.is_empty() {
+                    return Err(StatusError::bad_request(format!(
+                        "address not allowed: pod {object} has no IP"
+                    )));
+                }
+                let port = match port {
+                    Some(p) => p
+                        .parse()
+                        .map_err(|_| StatusError::bad_request(format!("invalid port {p}")))?,
+                    None => 80,
+                };
+                (scheme == Some("https"), ip.to_string(), port)
+            }
+            ProxyTo::Service { endpoints } => {
+                let eps = endpoints.get(ns, object).await.map_err(|_| {
+                    StatusError::service_unavailable(format!(
+                        "no endpoints available for service \"{object}\""
+                    ))
+                })?;
+                let mut found = None;
+                for subset in eps["subsets"].as_array().into_iter().flatten() {
+                    let port =
+                        subset["ports"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|p| match port {
+                                None => true,
+                                Some(want) => {
+                                    p["name"] == want
+                                        || p["port"].as_u64().is_some_and(|n| n.to_string() == want)
+                                }
+                            });
+                    let addr = subset["addresses"].as_array().and_then(|a| a.first());
+                    if let (Some(p), Some(a)) = (port, addr) {
+                        found = Some((
+                            a["ip"].as_str().unwrap_or_default().to_string(),
+                            p["port"].as_u64().unwrap_or(80) as u16,
+                        ));
+                        break;
+                    }
+                }
+                let (ip, p) = found.ok_or_else(|| {
+                    StatusError::service_unavailable(format!(
+                        "no endpoints available for service \"{object}\""
+                    ))
+                })?;
+                (scheme == Some("https"), ip, p)
+            }
+        };
+        forward(
+            req,
+            Target {
+                https,
+                host,
+                port,
+                path_and_query: path,
+            },
+        )
+        .await
+    }
+}

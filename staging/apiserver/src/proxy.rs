@@ -1,0 +1,171 @@
+//! An upgrade-aware reverse proxy (upstream `apimachinery/pkg/util/proxy`): how the
+//! apiserver reaches kubelets (`pods/log`, `exec`, `attach`, `portforward`, node proxy)
+//! and pods or services (`proxy`). Plain requests stream their response back;
+//! `Connection: Upgrade` requests (exec, attach, port-forward over SPDY or WebSocket)
+//! become a byte pipe between client and backend once both sides switched protocols.
+
+use crate::endpoints::negotiation::Body;
+use apimachinery::StatusError;
+use http_body_util::BodyExt;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a proxied request goes.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path and query on the backend, e.g. `/containerLogs/ns/pod/c?follow=true`.
+    pub path_and_query: String,
+}
+
+/// Kubelet serving certificates are self-signed unless the cluster issues them; until
+/// `--kubelet-certificate-authority` is configured the apiserver does not verify them,
+/// as upstream does without that flag.
+#[derive(Debug)]
+struct AcceptAny;
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn tls() -> tokio_rustls::TlsConnector {
+    static CONNECTOR: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();
+    CONNECTOR
+        .get_or_init(|| {
+            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny))
+            .with_no_client_auth();
+            tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        })
+        .clone()
+}
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn dial(t: &Target) -> Result<Box<dyn Stream>, String> {
+    let addr = (t.host.as_str(), t.port);
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .map_err(|_| "i/o timeout".to_string())?
+    .map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    if !t.https {
+        return Ok(Box::new(tcp));
+    }
+    let name = ServerName::try_from(t.host.clone()).map_err(|e| e.to_string())?;
+    let stream = tls().connect(name, tcp).await.map_err(|e| e.to_string())?;
+    Ok(Box::new(stream))
+}
+
+fn is_upgrade(req: &Request<hyper::body::Incoming>) -> bool {
+    req.headers()
+        .get(hyper::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("upgrade"))
+        })
+}
+
+/// Sends `req` to `target` and relays the answer (or the upgraded connection).
+pub async fn forward(
+    mut req: Request<hyper::body::Incoming>,
+    target: Target,
+) -> Result<Response<Body>, StatusError> {
+    let scheme = if target.https { "https" } else { "http" };
+    let url = format!(
+        "{scheme}://{}:{}{}",
+        target.host, target.port, target.path_and_query
+    );
+    let failed = |e: String| StatusError::internal(format!("error trying to reach {url}: {e}"));
+    let io = dial(&target).await.map_err(&failed)?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let upgrade = is_upgrade(&req);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    parts.uri = target
+        .path_and_query
+        .parse()
+        .map_err(|_| StatusError::bad_request("invalid proxy path"))?;
+    // The caller's credentials are for this apiserver, not for the backend.
+    parts.headers.remove(hyper::header::AUTHORIZATION);
+    if let Ok(h) = format!("{}:{}", target.host, target.port).parse() {
+        parts.headers.insert(hyper::header::HOST, h);
+    }
+    let mut resp = send
+        .send_request(Request::from_parts(parts, body))
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let backend_upgrade = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            let (Ok(client), Ok(backend)) = (client_upgrade.await, backend_upgrade.await) else {
+                return;
+            };
+            let mut client = TokioIo::new(client);
+            let mut backend = TokioIo::new(backend);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
+        });
+        let (parts, _) = resp.into_parts();
+        return Ok(Response::from_parts(
+            parts,
+            crate::endpoints::negotiation::full(Vec::new()),
+        ));
+    }
+    let (parts, body) = resp.into_parts();
+    let body = body.map_err(std::io::Error::other).boxed_unsync();
+    Ok(Response::from_parts(parts, body))
+}
