@@ -37,6 +37,9 @@ spec:
           spec:
             type: object
             required: [size]
+            x-kubernetes-validations:
+            - {rule: "self.color != 'blue' || self.size >= 5", message: "blue widgets must have size >= 5"}
+            - {rule: "self.size >= oldSelf.size", message: "size may not shrink"}
             properties:
               size: {type: integer, minimum: 1, maximum: 10, description: How big the widget is.}
               color: {type: string, enum: [red, blue], default: red}
@@ -140,6 +143,38 @@ async fn scenario(s: &TestApiServer) {
         ),
     );
     assert!(!ok && err.contains("spec.size: Required value"), "{err}");
+
+    // CEL rules (x-kubernetes-validations), including a transition rule.
+    let (ok, _, err) = s.kubectl(&["apply", "-f", "-"], Some("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: bad}\nspec: {size: 2, color: blue}\n"));
+    assert!(
+        !ok && err.contains(r#"spec: Invalid value: "object": blue widgets must have size >= 5"#),
+        "{err}"
+    );
+    let (ok, _, err) = s.kubectl(
+        &[
+            "patch",
+            "wd",
+            "w1",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"size":2}}"#,
+        ],
+        None,
+    );
+    assert!(!ok && err.contains("size may not shrink"), "{err}");
+    let broken = CRD
+        .replace("widgets.example.com", "gadgets.example.com")
+        .replace(
+            "plural: widgets, singular: widget, kind: Widget, shortNames: [wd]",
+            "plural: gadgets, singular: gadget, kind: Gadget",
+        )
+        .replace("self.size >= oldSelf.size", "self.size >=");
+    let (ok, _, err) = s.kubectl(&["apply", "-f", "-"], Some(&broken));
+    assert!(
+        !ok && err.contains("x-kubernetes-validations[1].rule")
+            && err.contains("compilation failed"),
+        "{err}"
+    );
 
     // Status subresource: the main resource ignores status, /status only takes status.
     let path = "/apis/example.com/v1/namespaces/default/widgets/w1";

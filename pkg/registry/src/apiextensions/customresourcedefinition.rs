@@ -139,6 +139,7 @@ fn validate(crd: &CustomResourceDefinition) -> Vec<Cause> {
                     ));
                 }
                 structural(&s, &root, &mut c);
+                apiextensions_apiserver::schema::cel::compile_errors(&s, &root, &mut c);
             }
         }
         for (j, col) in v.additional_printer_columns.iter().flatten().enumerate() {

@@ -165,14 +165,21 @@ impl Strategy for CustomResourceStrategy {
         let mut causes = Vec::new();
         if !self.schema.is_null() {
             schema::validation::validate(&self.schema, obj, "", &mut causes);
+            // CEL rules run on values that passed the schema, as upstream.
+            if causes.is_empty() {
+                schema::cel::validate(&self.schema, obj, None, "", &mut causes);
+            }
         }
         causes
     }
 
-    fn validate_update(&self, new: &Value, _old: &Value) -> Vec<Cause> {
-        // Create-time rules are checked by the caller as well.
-        let _ = new;
-        Vec::new()
+    /// The create-time rules, then the transition rules (`oldSelf`).
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause> {
+        let mut causes = self.validate(new);
+        if !self.schema.is_null() && causes.is_empty() {
+            schema::cel::validate(&self.schema, new, Some(old), "", &mut causes);
+        }
+        causes
     }
 
     fn tracks_generation(&self) -> bool {

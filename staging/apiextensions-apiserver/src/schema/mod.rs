@@ -2,6 +2,7 @@
 //! of unknown fields, defaulting and validation of custom resources, all driven by the
 //! CRD version's `openAPIV3Schema`.
 
+pub mod cel;
 pub mod validation;
 
 use serde_json::Value;
