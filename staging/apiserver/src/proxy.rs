@@ -65,7 +65,8 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-fn tls() -> tokio_rustls::TlsConnector {
+/// A TLS client that does not verify the server's certificate (see [`AcceptAny`]).
+pub fn unverified_tls() -> tokio_rustls::TlsConnector {
     static CONNECTOR: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();
     CONNECTOR
         .get_or_init(|| {
@@ -99,7 +100,10 @@ async fn dial(t: &Target) -> Result<Box<dyn Stream>, String> {
         return Ok(Box::new(tcp));
     }
     let name = ServerName::try_from(t.host.clone()).map_err(|e| e.to_string())?;
-    let stream = tls().connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let stream = unverified_tls()
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(Box::new(stream))
 }
 

@@ -370,6 +370,24 @@ async fn bootstrap_priority_classes_and_csr_approval() {
             == ["catch-all", "catch-all", "10000", "ByUser"],
         "{out}"
     );
+    // Webhook configurations get upstream's defaults and field errors.
+    let hook = "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {name: vw}\nwebhooks:\n- name: check.example.com\n  clientConfig: {url: \"https://hook.example.test/v\"}\n  admissionReviewVersions: [v1]\n";
+    let (ok, _, err) = s.kubectl(&["create", "-f", "-"], Some(hook));
+    assert!(
+        !ok && err.contains("webhooks[0].sideEffects: Required value"),
+        "{err}"
+    );
+    s.kubectl_ok(
+        &["create", "-f", "-"],
+        Some(&format!("{hook}  sideEffects: None\n")),
+    );
+    let w: Value = serde_json::from_str(&s.kubectl_ok(
+        &["get", "validatingwebhookconfiguration", "vw", "-o", "json"],
+        None,
+    ))
+    .unwrap();
+    assert_eq!(w["webhooks"][0]["failurePolicy"], "Fail");
+    assert_eq!(w["webhooks"][0]["timeoutSeconds"], 10);
     let out = s.kubectl_ok(&["get", "priorityclasses", "--no-headers"], None);
     assert!(
         out.contains("system-cluster-critical   2000000000"),

@@ -8,7 +8,6 @@ use crate::typed::{Typed, simple};
 use apimachinery::Cause;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, RuleWithOperations, ValidatingWebhookConfiguration,
-    WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{Value, json};
@@ -19,49 +18,44 @@ fn default_rules(rules: &mut Option<Vec<RuleWithOperations>>) {
     }
 }
 
-/// The fields every webhook has, whichever kind of configuration holds it.
-struct Hook<'a> {
-    name: &'a str,
-    client: &'a WebhookClientConfig,
-    side_effects: &'a str,
-    review_versions: &'a [String],
-    timeout: Option<i32>,
-    failure_policy: Option<&'a str>,
-}
-
-fn validate_hooks(hooks: &[Hook<'_>]) -> Vec<Cause> {
+/// Rules every webhook has, whichever kind of configuration holds it (on JSON, since
+/// mutating and validating webhooks are distinct types).
+fn validate_hooks(webhooks: &Value) -> Vec<Cause> {
+    let hooks: Vec<&Value> = webhooks.as_array().into_iter().flatten().collect();
     let mut c = Vec::new();
     for (i, h) in hooks.iter().enumerate() {
+        let name = h["name"].as_str().unwrap_or_default();
         let f = format!("webhooks[{i}]");
-        if h.name.is_empty() {
+        if name.is_empty() {
             c.push(Cause::required(&format!("{f}.name"), ""));
-        } else if h.name.split('.').count() < 3 {
+        } else if name.split('.').count() < 3 {
             c.push(Cause::invalid(
                 &format!("{f}.name"),
-                &json!(h.name),
+                &json!(name),
                 "should be a domain with at least three segments separated by dots",
             ));
         } else {
-            for e in apimachinery::validation::dns1123_subdomain(h.name) {
-                c.push(Cause::invalid(&format!("{f}.name"), &json!(h.name), &e));
+            for e in apimachinery::validation::dns1123_subdomain(name) {
+                c.push(Cause::invalid(&format!("{f}.name"), &json!(name), &e));
             }
         }
-        if hooks[..i].iter().any(|o| o.name == h.name) {
-            c.push(Cause::duplicate(&format!("{f}.name"), &json!(h.name)));
+        if hooks[..i].iter().any(|o| o["name"] == h["name"]) {
+            c.push(Cause::duplicate(&format!("{f}.name"), &json!(name)));
         }
-        match (&h.client.url, &h.client.service) {
-            (Some(_), Some(_)) | (None, None) => c.push(Cause::required(
+        let client = &h["clientConfig"];
+        match (client["url"].as_str(), client["service"].is_object()) {
+            (Some(_), true) | (None, false) => c.push(Cause::required(
                 &format!("{f}.clientConfig"),
                 "exactly one of url or service is required",
             )),
-            (Some(url), None) if !url.starts_with("https://") => c.push(Cause::invalid(
+            (Some(url), false) if !url.starts_with("https://") => c.push(Cause::invalid(
                 &format!("{f}.clientConfig.url"),
                 &json!(url),
                 "'https' is the only allowed URL scheme",
             )),
             _ => {}
         }
-        match h.side_effects {
+        match h["sideEffects"].as_str().unwrap_or_default() {
             "None" | "NoneOnDryRun" => {}
             "" => c.push(Cause::required(&format!("{f}.sideEffects"), "")),
             other => c.push(Cause::not_supported(
@@ -70,21 +64,27 @@ fn validate_hooks(hooks: &[Hook<'_>]) -> Vec<Cause> {
                 &["None", "NoneOnDryRun"],
             )),
         }
-        if h.review_versions.is_empty() {
+        if h["admissionReviewVersions"]
+            .as_array()
+            .is_none_or(|v| v.is_empty())
+        {
             c.push(Cause::required(
                 &format!("{f}.admissionReviewVersions"),
                 "must specify one of v1, v1beta1",
             ));
         }
-        if let Some(t) = h.timeout.filter(|t| !(1..=30).contains(t)) {
+        if let Some(t) = h["timeoutSeconds"]
+            .as_i64()
+            .filter(|t| !(1..=30).contains(t))
+        {
             c.push(Cause::invalid(
                 &format!("{f}.timeoutSeconds"),
                 &json!(t),
                 "the timeout value must be between 1 and 30 seconds",
             ));
         }
-        if let Some(p) = h
-            .failure_policy
+        if let Some(p) = h["failurePolicy"]
+            .as_str()
             .filter(|p| !matches!(*p, "Ignore" | "Fail"))
         {
             c.push(Cause::not_supported(
@@ -130,22 +130,7 @@ pub fn mutating() -> Typed<MutatingWebhookConfiguration> {
             default_rules(&mut w.rules);
         }
     };
-    t.validate = |m: &MutatingWebhookConfiguration| {
-        let hooks: Vec<Hook<'_>> = m
-            .webhooks
-            .iter()
-            .flatten()
-            .map(|w| Hook {
-                name: &w.name,
-                client: &w.client_config,
-                side_effects: &w.side_effects,
-                review_versions: &w.admission_review_versions,
-                timeout: w.timeout_seconds,
-                failure_policy: w.failure_policy.as_deref(),
-            })
-            .collect();
-        validate_hooks(&hooks)
-    };
+    t.validate = |m: &MutatingWebhookConfiguration| validate_hooks(&json!(m.webhooks));
     t.columns = Some(columns);
     t.row = row;
     t
@@ -172,22 +157,7 @@ pub fn validating() -> Typed<ValidatingWebhookConfiguration> {
             default_rules(&mut w.rules);
         }
     };
-    t.validate = |m: &ValidatingWebhookConfiguration| {
-        let hooks: Vec<Hook<'_>> = m
-            .webhooks
-            .iter()
-            .flatten()
-            .map(|w| Hook {
-                name: &w.name,
-                client: &w.client_config,
-                side_effects: &w.side_effects,
-                review_versions: &w.admission_review_versions,
-                timeout: w.timeout_seconds,
-                failure_policy: w.failure_policy.as_deref(),
-            })
-            .collect();
-        validate_hooks(&hooks)
-    };
+    t.validate = |m: &ValidatingWebhookConfiguration| validate_hooks(&json!(m.webhooks));
     t.columns = Some(columns);
     t.row = row;
     t

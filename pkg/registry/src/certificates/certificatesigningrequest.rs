@@ -186,9 +186,7 @@ impl SubresourceHandler for Approval {
     ) -> Result<Value, StatusError> {
         let conds = body["status"]["conditions"].clone();
         let mut causes = validate_conditions(&conds);
-        let pinned = body["metadata"]["resourceVersion"]
-            .as_str()
-            .map(String::from);
+        let pinned = meta::pinned_resource_version(&body);
         let gr = self.registry.strategy.info().group_resource();
         let (out, _) = self
             .registry
@@ -219,14 +217,7 @@ impl SubresourceHandler for Approval {
                     ));
                 }
                 next["status"]["conditions"] = conds.clone();
-                match &pinned {
-                    Some(rv) => {
-                        meta::meta_mut(&mut next).insert("resourceVersion".into(), json!(rv));
-                    }
-                    None => {
-                        meta::meta_mut(&mut next).remove("resourceVersion");
-                    }
-                }
+                meta::pin_resource_version(&mut next, &pinned);
                 Ok(next)
             })
             .await?;

@@ -92,3 +92,25 @@ pub fn spec_equal(a: &Value, b: &Value) -> bool {
     };
     strip(a) == strip(b)
 }
+
+/// The resourceVersion a subresource write was pinned to by its body (`metadata.
+/// resourceVersion`), for a compare-and-swap on exactly that version.
+pub fn pinned_resource_version(body: &Value) -> Option<String> {
+    body["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+/// Sets (pinned) or clears (latest) the resourceVersion a transform hands back to
+/// `guaranteed_update`.
+pub fn pin_resource_version(obj: &mut Value, pinned: &Option<String>) {
+    match pinned {
+        Some(rv) => {
+            meta_mut(obj).insert("resourceVersion".into(), Value::from(rv.as_str()));
+        }
+        None => {
+            meta_mut(obj).remove("resourceVersion");
+        }
+    }
+}

@@ -118,10 +118,7 @@ impl SubresourceHandler for ScaleHandler {
                 )],
             ));
         }
-        let pinned_rv = body["metadata"]["resourceVersion"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(String::from);
+        let pinned_rv = meta::pinned_resource_version(&body);
         let gr = self.registry.strategy.info().group_resource();
         let av = self.registry.strategy.info().gvk.api_version();
         let scope = crate::endpoints::fieldmanager::Scope {
@@ -137,14 +134,7 @@ impl SubresourceHandler for ScaleHandler {
                     .ok_or_else(|| StatusError::not_found(&gr, name))?;
                 set(&mut next, &self.spec_replicas, json!(replicas));
                 crate::endpoints::fieldmanager::update(cur, &mut next, manager, scope);
-                match &pinned_rv {
-                    Some(rv) => {
-                        meta::meta_mut(&mut next).insert("resourceVersion".into(), json!(rv));
-                    }
-                    None => {
-                        meta::meta_mut(&mut next).remove("resourceVersion");
-                    }
-                }
+                meta::pin_resource_version(&mut next, &pinned_rv);
                 Ok(next)
             })
             .await?;

@@ -150,9 +150,6 @@ impl SubresourceHandler for Eviction {
                     .is_some_and(|d| !d.is_empty()),
         };
         self.pods.delete(ns, name, &opts).await?;
-        Ok((
-            201,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-        ))
+        Ok((201, super::created_status()))
     }
 }

@@ -593,6 +593,11 @@ pub fn strategy() -> Typed<Pod> {
     t
 }
 
+/// The `Status` a successful binding or eviction answers with.
+pub(crate) fn created_status() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+}
+
 /// `POST pods/<name>/binding`: the scheduler's assignment of a pod to a node.
 pub struct Binding {
     pub registry: Arc<Registry>,
@@ -658,10 +663,7 @@ impl SubresourceHandler for Binding {
                 Ok(pod)
             })
             .await?;
-        Ok((
-            201,
-            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-        ))
+        Ok((201, created_status()))
     }
 }
 

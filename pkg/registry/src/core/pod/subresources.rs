@@ -176,9 +176,7 @@ impl SubresourceHandler for PodSubresource {
         manager: &str,
     ) -> Result<Value, StatusError> {
         let gr = GroupResource::new("", "pods");
-        let pinned = body["metadata"]["resourceVersion"]
-            .as_str()
-            .map(String::from);
+        let pinned = meta::pinned_resource_version(&body);
         let part = self.part;
         let (out, _) = self
             .registry
@@ -199,14 +197,7 @@ impl SubresourceHandler for PodSubresource {
                     api_version: av,
                 };
                 apiserver::endpoints::fieldmanager::update(Some(cur), &mut next, manager, scope);
-                match &pinned {
-                    Some(rv) => {
-                        meta::meta_mut(&mut next).insert("resourceVersion".into(), json!(rv));
-                    }
-                    None => {
-                        meta::meta_mut(&mut next).remove("resourceVersion");
-                    }
-                }
+                meta::pin_resource_version(&mut next, &pinned);
                 Ok(next)
             })
             .await?;
