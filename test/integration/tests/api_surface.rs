@@ -165,8 +165,21 @@ async fn explain_reads_the_served_schemas() {
     let v2 = v2.json();
     assert_eq!(v2["swagger"], "2.0");
     assert_eq!(
-        v2["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]["allOf"][0]["$ref"],
+        v2["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"]["$ref"],
         "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+    );
+    // The protobuf form, as client-go asks for it.
+    let out = s.kubectl_ok(
+        &[
+            "explain",
+            "deployment.spec.strategy",
+            "--output=plaintext-openapiv2",
+        ],
+        None,
+    );
+    assert!(
+        out.contains("RESOURCE: strategy <Object>") && out.contains("rollingUpdate"),
+        "{out}"
     );
 }
 

@@ -4,6 +4,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod negotiation;
 pub mod openapi;
+pub mod openapi_pb;
 pub mod patch;
 pub mod request;
 pub mod table;

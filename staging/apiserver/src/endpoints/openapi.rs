@@ -32,18 +32,26 @@ impl OpenApiCache {
         self.docs.lock().unwrap().clear();
     }
 
-    fn get_or(&self, key: &str, build: impl FnOnce() -> Option<Value>) -> Option<Arc<Doc>> {
+    fn get_raw(&self, key: &str, build: impl FnOnce() -> Vec<u8>) -> Arc<Doc> {
         if let Some(d) = self.docs.lock().unwrap().get(key) {
-            return Some(d.clone());
+            return d.clone();
         }
-        let bytes = serde_json::to_vec(&build()?).unwrap_or_default();
+        let bytes = build();
         let hash = fnv(&bytes);
         let doc = Arc::new((bytes, hash));
         self.docs
             .lock()
             .unwrap()
             .insert(key.to_string(), doc.clone());
-        Some(doc)
+        doc
+    }
+
+    fn get_or(&self, key: &str, build: impl FnOnce() -> Option<Value>) -> Option<Arc<Doc>> {
+        if let Some(d) = self.docs.lock().unwrap().get(key) {
+            return Some(d.clone());
+        }
+        let v = build()?;
+        Some(self.get_raw(key, || serde_json::to_vec(&v).unwrap_or_default()))
     }
 }
 
@@ -229,6 +237,15 @@ fn to_v2(v: &Value) -> Value {
                     ("$ref", Value::String(s)) => {
                         out.insert(k.clone(), json!(s.replace(REF_V3, "#/definitions/")));
                     }
+                    // Swagger 2.0 readers take `$ref` beside a description, not `allOf`.
+                    ("allOf", Value::Array(a))
+                        if a.len() == 1
+                            && a[0]["$ref"].is_string()
+                            && a[0].as_object().is_some_and(|o| o.len() == 1) =>
+                    {
+                        let r = a[0]["$ref"].as_str().unwrap_or_default();
+                        out.insert("$ref".into(), json!(r.replace(REF_V3, "#/definitions/")));
+                    }
                     ("requestBody", b) => {
                         let schema = to_v2(&b["content"]["*/*"]["schema"]);
                         let mut params = out
@@ -334,6 +351,15 @@ impl ApiServer {
             }
         }
         json!({"paths": paths})
+    }
+
+    /// `/openapi/v2` in gnostic's protobuf form.
+    pub fn openapi_v2_protobuf(&self) -> Arc<Doc> {
+        let json = self.openapi_v2();
+        self.openapi.get_raw("v2.pb", || {
+            let v: Value = serde_json::from_slice(&json.0).unwrap_or_default();
+            super::openapi_pb::document(&v)
+        })
     }
 
     /// `/openapi/v2`: every group-version in one Swagger 2.0 document.

@@ -86,6 +86,15 @@ impl Server {
             ["openapi", "v3"] => json(&self.api.openapi_v3_root()),
             ["openapi", "v3", "api", v] => openapi_doc(&req, self.api.openapi_v3_gv("", v)),
             ["openapi", "v3", "apis", g, v] => openapi_doc(&req, self.api.openapi_v3_gv(g, v)),
+            ["openapi", "v2"] if accepts(&req, V2_PROTOBUF) => {
+                let doc = self.api.openapi_v2_protobuf();
+                // The response names the type without `@` (not a valid media type character).
+                response(
+                    200,
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    doc.0.clone(),
+                )
+            }
             ["openapi", "v2"] => openapi_doc(&req, Some(self.api.openapi_v2())),
             ["apis"] => json(&self.api.group_list()),
             ["apis", g] => match self.api.group(g) {
@@ -265,4 +274,17 @@ fn wants_aggregated(req: &Request<hyper::body::Incoming>) -> bool {
             && params.contains(&"v=v2")
             && params.contains(&"as=APIGroupDiscoveryList")
     })
+}
+
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+/// Whether the Accept header names this media type.
+fn accepts(req: &Request<hyper::body::Incoming>, media: &str) -> bool {
+    req.headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .any(|m| m.split(';').next().unwrap_or("").trim() == media)
+        })
 }
