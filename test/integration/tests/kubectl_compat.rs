@@ -281,6 +281,29 @@ async fn scenario(s: &TestApiServer) {
         80
     );
     assert_eq!(d["metadata"]["labels"]["team"], "a");
+    // annotate and rollout restart (a template annotation, so a new generation).
+    s.kubectl_ok(
+        &["annotate", "deployment", "web", "-n", "demo", "owner=ops"],
+        None,
+    );
+    s.kubectl_ok(
+        &["rollout", "restart", "deployment/web", "-n", "demo"],
+        None,
+    );
+    let after: Value = serde_json::from_str(&s.kubectl_ok(
+        &["get", "deployment", "web", "-n", "demo", "-o", "json"],
+        None,
+    ))
+    .unwrap();
+    assert_eq!(after["metadata"]["annotations"]["owner"], "ops");
+    assert!(
+        after["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    assert!(after["metadata"]["generation"].as_i64() > d["metadata"]["generation"].as_i64());
+    // The metrics endpoint, as `kubectl get --raw` reads it.
+    let metrics = s.kubectl_ok(&["get", "--raw", "/metrics"], None);
+    assert!(metrics.contains("apiserver_request_total{"), "{metrics}");
 
     // Deletes: a namespaced object, then the namespace (Terminating until the namespace
     // controller empties it; new content is refused meanwhile).
