@@ -216,6 +216,17 @@ pub fn strategy() -> Typed<CustomResourceDefinition> {
                 a.push(json!(CLEANUP_FINALIZER));
             }
         }
+        // Upstream marks the CRD Terminating while its objects are deleted.
+        let mut conds: Vec<Value> = obj["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c["type"] != "Terminating")
+            .collect();
+        conds.push(json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress",
+            "message": "CustomResource deletion is in progress", "lastTransitionTime": apiserver::registry::meta::now_rfc3339()}));
+        obj["status"]["conditions"] = json!(conds);
         true
     };
     t
