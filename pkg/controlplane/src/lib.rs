@@ -37,6 +37,38 @@ fn key(info: &ResourceInfo) -> (String, String, String) {
     )
 }
 
+fn componentstatus_info() -> &'static ResourceInfo {
+    static INFO: std::sync::OnceLock<ResourceInfo> = std::sync::OnceLock::new();
+    INFO.get_or_init(|| registry::core::componentstatus::strategy().info().clone())
+}
+
+/// `componentstatuses`: computed from probes, never stored (no watch cache either).
+fn componentstatuses(backend: &Arc<dyn Backend>, cfg: &Config) -> ApiResource {
+    use registry::core::componentstatus::{ComponentStatuses, Probe};
+    let strategy: Arc<dyn Strategy> = Arc::new(registry::core::componentstatus::strategy());
+    let store = ResourceStore {
+        backend: backend.clone(),
+        prefix: format!(
+            "{}/componentstatuses/",
+            cfg.etcd_prefix.trim_end_matches('/')
+        ),
+        resource: strategy.info().group_resource(),
+    };
+    let mut res = ApiResource::new(Arc::new(Registry::new(strategy, store, None)));
+    let etcd: Arc<dyn apiserver::server::healthz::Check> = Arc::new(health::StorageCheck {
+        backend: backend.clone(),
+        name: "etcd".into(),
+    });
+    res.readonly = Some(Arc::new(ComponentStatuses {
+        components: vec![
+            ("scheduler".into(), Probe::Healthz { port: 10259 }),
+            ("controller-manager".into(), Probe::Healthz { port: 10257 }),
+            ("etcd-0".into(), Probe::Check(etcd)),
+        ],
+    }));
+    res
+}
+
 fn install(backend: &Arc<dyn Backend>, cfg: &Config, strategy: Arc<dyn Strategy>) -> Arc<Registry> {
     let info = strategy.info();
     let store = ResourceStore {
@@ -89,6 +121,10 @@ pub fn build_api(
         }
         resources.insert(key(&info), Arc::new(res));
     }
+    resources.insert(
+        key(componentstatus_info()),
+        Arc::new(componentstatuses(&backend, cfg)),
+    );
     let stored = |r: &str| by_resource[r].strategy.info().clone();
     for (r, view) in resources::views(&stored) {
         let key = key(view.info());

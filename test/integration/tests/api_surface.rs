@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 /// (resource, short names, api version, namespaced) as upstream's `kubectl api-resources`.
 const EXPECTED: &[(&str, &str, &str, bool)] = &[
+    ("componentstatuses", "cs", "v1", false),
     ("configmaps", "cm", "v1", true),
     ("endpoints", "ep", "v1", true),
     ("events", "ev", "v1", true),
@@ -368,6 +369,29 @@ async fn versions_served_from_another_versions_storage() {
 #[tokio::test]
 async fn bootstrap_priority_classes_and_csr_approval() {
     let s = TestApiServer::start(None, &[]).await;
+    // componentstatuses: probed on read (nothing listens on the scheduler's port here).
+    let (ok, out, err) = s.kubectl(&["get", "componentstatuses"], None);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("v1 ComponentStatus is deprecated in v1.19+"),
+        "{err}"
+    );
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert!(
+        rows.iter().any(|r| r[..3] == ["etcd-0", "Healthy", "ok"]),
+        "{out}"
+    );
+    assert!(
+        rows.iter().any(|r| r[..2] == ["scheduler", "Unhealthy"]),
+        "{out}"
+    );
+    let (ok, _, err) = s.kubectl(&["delete", "cs", "etcd-0"], None);
+    assert!(!ok && err.contains("MethodNotAllowed"), "{err}");
+
     // API Priority and Fairness: upstream's mandatory levels and schemas.
     let out = s.kubectl_ok(
         &["get", "prioritylevelconfigurations", "--no-headers"],

@@ -1,5 +1,6 @@
 //! The core (`""`/v1) group.
 
+pub mod componentstatus;
 pub mod configmap;
 pub mod endpoints;
 pub mod event;

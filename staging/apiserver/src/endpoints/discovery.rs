@@ -16,6 +16,15 @@ const VERBS: [&str; 8] = [
     "watch",
 ];
 
+/// Verbs of a resource: all of them, or get/list for computed ones.
+fn verbs(res: &super::handlers::ApiResource) -> Vec<&'static str> {
+    if res.readonly.is_some() {
+        vec!["get", "list"]
+    } else {
+        VERBS.to_vec()
+    }
+}
+
 fn subresource_verbs(sub: &str) -> Vec<&'static str> {
     match sub {
         "binding" | "eviction" | "token" => vec!["create"],
@@ -113,7 +122,7 @@ impl ApiServer {
                 "singularName": ri.singular,
                 "namespaced": ri.namespaced,
                 "kind": ri.gvk.kind,
-                "verbs": VERBS,
+                "verbs": verbs(res),
             });
             if !ri.short_names.is_empty() {
                 doc["shortNames"] = json!(ri.short_names);
@@ -175,7 +184,7 @@ impl ApiServer {
                         let mut rs: Vec<(&String, Value)> = resources
                             .iter()
                             .filter(|((rg, rv, _), _)| rg == g && rv == v)
-                            .map(|((_, _, r), res)| (r, aggregated_resource(r, res.info())))
+                            .map(|((_, _, r), res)| (r, aggregated_resource(r, res)))
                             .collect();
                         rs.sort_by(|a, b| a.0.cmp(b.0));
                         json!({"version": v, "resources": rs.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), "freshness": "Current"})
@@ -193,14 +202,15 @@ impl ApiServer {
 }
 
 /// One resource of an aggregated discovery document.
-fn aggregated_resource(plural: &str, ri: &crate::registry::strategy::ResourceInfo) -> Value {
+fn aggregated_resource(plural: &str, res: &super::handlers::ApiResource) -> Value {
+    let ri = res.info();
     let kind = |g: &str, v: &str, k: &str| json!({"group": g, "version": v, "kind": k});
     let mut d = json!({
         "resource": plural,
         "responseKind": kind(&ri.gvk.group, &ri.gvk.version, &ri.gvk.kind),
         "scope": if ri.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": ri.singular,
-        "verbs": VERBS,
+        "verbs": verbs(res),
     });
     if !ri.short_names.is_empty() {
         d["shortNames"] = json!(ri.short_names);

@@ -16,6 +16,7 @@ use crate::registry::generic::{ListResult, Part, Registry};
 use crate::registry::meta;
 use crate::registry::options::{DeleteOptions, ListOptions};
 use crate::registry::strategy::ResourceInfo;
+use crate::storage::cacher::CachedObject;
 use apimachinery::StatusError;
 use apimachinery::errors::success_status;
 use async_trait::async_trait;
@@ -82,8 +83,20 @@ pub trait ConnectHandler: Send + Sync {
     ) -> Result<Response<Body>, StatusError>;
 }
 
+/// A resource computed on request rather than stored (`componentstatuses`): get and list
+/// only.
+#[async_trait]
+pub trait ReadOnlyRest: Send + Sync {
+    async fn list(&self) -> Vec<Value>;
+    /// A deprecation warning for every request.
+    fn warning(&self) -> Option<String> {
+        None
+    }
+}
+
 pub struct ApiResource {
     pub registry: Arc<Registry>,
+    pub readonly: Option<Arc<dyn ReadOnlyRest>>,
     pub subresources: HashMap<String, Arc<dyn SubresourceHandler>>,
     pub connect: HashMap<String, Arc<dyn ConnectHandler>>,
     /// Set when this version is served from another version's storage.
@@ -94,6 +107,7 @@ impl ApiResource {
     pub fn new(registry: Arc<Registry>) -> Self {
         Self {
             registry,
+            readonly: None,
             subresources: HashMap::new(),
             connect: HashMap::new(),
             view: None,
@@ -336,6 +350,36 @@ impl ApiServer {
         let info = ctx.info;
         let reg = &res.registry;
         let ns = ns_of(info);
+        if let Some(ro) = &res.readonly {
+            ctx.warnings.extend(ro.warning());
+            let items = ro.list().await;
+            return match info.verb.as_str() {
+                "get" => match items.iter().find(|o| meta::name(o) == info.name) {
+                    Some(o) => Ok(render_object(res, 200, o, &ctx.format)),
+                    None => Err(StatusError::not_found(
+                        &res.info().group_resource(),
+                        &info.name,
+                    )),
+                },
+                "list" => {
+                    let items = items
+                        .into_iter()
+                        .map(|o| Arc::new(CachedObject::new(String::new(), 0, o, &reg.fields)))
+                        .collect();
+                    let list = ListResult {
+                        items,
+                        resource_version: 0,
+                        continue_token: None,
+                        remaining: None,
+                    };
+                    Ok(render_list(res, list, &ctx.format))
+                }
+                verb => Err(StatusError::method_not_supported(
+                    &res.info().group_resource(),
+                    verb,
+                )),
+            };
+        }
         match info.verb.as_str() {
             "get" => {
                 let obj = reg.get(ns, &info.name).await?;
