@@ -219,6 +219,24 @@ async fn scenario(s: &TestApiServer) {
     assert_eq!(beta["apiVersion"], "example.com/v1beta1");
     assert_eq!(beta["spec"]["replicas"], 5);
 
+    // A spec change (a new printer column) is served without losing the objects.
+    let with_owner = CRD.replace(
+        "    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}",
+        "    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}\n    - {name: Replicas, type: integer, jsonPath: .spec.replicas}",
+    );
+    s.kubectl_ok(&["apply", "-f", "-"], Some(&with_owner));
+    wait_for("the new column", Duration::from_secs(20), || async {
+        let out = s.kubectl_ok(&["get", "widgets"], None);
+        out.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("REPLICAS")
+            .then_some(())
+    })
+    .await;
+    let out = s.kubectl_ok(&["get", "widgets", "w1", "--no-headers"], None);
+    assert!(out.split_whitespace().last() == Some("5"), "{out}");
+
     // explain reads the CRD's schema.
     let out = s.kubectl_ok(&["explain", "widgets.spec.size"], None);
     assert!(out.contains("How big the widget is."), "{out}");
