@@ -128,6 +128,7 @@ pub fn schema_set<K: schemars::JsonSchema>() -> SchemaSet {
     let root = K::schema_name().to_string();
     generator.subschema_for::<K>();
     let mut definitions = generator.take_definitions(true);
+    apiserver::endpoints::shape::annotate_definitions(&mut definitions);
     // Types that hold arbitrary JSON are published by upstream as a description only.
     for (name, def) in definitions.iter_mut() {
         let any_json = name.ends_with(".v1.JSON") || name.contains(".v1.JSONSchemaPropsOr");

@@ -161,6 +161,13 @@ async fn explain_reads_the_served_schemas() {
         json!([{"group": "autoscaling", "version": "v1", "kind": "HorizontalPodAutoscaler"}])
     );
     assert!(hpa["properties"]["spec"]["allOf"][0]["$ref"].is_string());
+    // List semantics generated from the types' markers travel with the schemas.
+    let core = s.client.get("/openapi/v3/api/v1").await.json();
+    let containers =
+        &core["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+    assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+    assert_eq!(containers["x-kubernetes-list-type"], "map");
+    assert_eq!(containers["x-kubernetes-list-map-keys"], json!(["name"]));
     let v2 = s.client.get("/openapi/v2").await;
     assert_eq!(v2.status, 200);
     let v2 = v2.json();

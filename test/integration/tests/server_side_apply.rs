@@ -53,6 +53,39 @@ async fn server_side_apply_ownership_conflicts_and_removal() {
         mf[0]["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"],
         json!({".": {}, "f:image": {}, "f:name": {}})
     );
+    // Ownership follows the types' markers: a LabelSelector is owned whole (atomic).
+    assert_eq!(mf[0]["fieldsV1"]["f:spec"]["f:selector"], json!({}));
+
+    // Service ports are keyed by port *and* protocol: one port number twice is fine.
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: dns}\nspec:\n  selector: {app: dns}\n  ports:\n  - {name: udp, port: 53, protocol: UDP}\n  - {name: tcp, port: 53, protocol: TCP}\n";
+    s.kubectl_ok(&["apply", "--server-side", "-f", "-"], Some(svc));
+    let out = s.kubectl_ok(
+        &[
+            "get",
+            "svc",
+            "dns",
+            "-o",
+            "jsonpath={.metadata.managedFields[0].fieldsV1.f:spec.f:ports}",
+        ],
+        None,
+    );
+    let ports: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        ports.get(r#"k:{"port":53,"protocol":"UDP"}"#).is_some(),
+        "{out}"
+    );
+    assert!(
+        ports.get(r#"k:{"port":53,"protocol":"TCP"}"#).is_some(),
+        "{out}"
+    );
+    let udp_only = svc.replace("  - {name: tcp, port: 53, protocol: TCP}\n", "");
+    s.kubectl_ok(&["apply", "--server-side", "-f", "-"], Some(&udp_only));
+    let names = s.kubectl_ok(
+        &["get", "svc", "dns", "-o", "jsonpath={.spec.ports[*].name}"],
+        None,
+    );
+    assert_eq!(names, "udp");
+
     // Re-applying the same configuration changes nothing.
     let rv = s.kubectl_ok(
         &[

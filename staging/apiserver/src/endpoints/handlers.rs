@@ -9,6 +9,7 @@ use super::negotiation::{
 use super::openapi::{OpenApiCache, SchemaSet};
 use super::patch::{self, PatchType};
 use super::request::RequestInfo;
+use super::shape::Shape;
 use super::table;
 use super::view::VersionView;
 use crate::admission::{self, Attributes, Operation};
@@ -99,6 +100,7 @@ pub struct ApiResource {
     pub readonly: Option<Arc<dyn ReadOnlyRest>>,
     pub subresources: HashMap<String, Arc<dyn SubresourceHandler>>,
     pub connect: HashMap<String, Arc<dyn ConnectHandler>>,
+    schemas: std::sync::OnceLock<Option<SchemaSet>>,
     /// Set when this version is served from another version's storage.
     pub view: Option<Arc<dyn VersionView>>,
 }
@@ -110,6 +112,7 @@ impl ApiResource {
             readonly: None,
             subresources: HashMap::new(),
             connect: HashMap::new(),
+            schemas: std::sync::OnceLock::new(),
             view: None,
         }
     }
@@ -119,6 +122,15 @@ impl ApiResource {
         match &self.view {
             Some(v) => v.info(),
             None => self.registry.strategy.info(),
+        }
+    }
+
+    /// The served object's schema, for merging its lists and maps (computed once).
+    pub fn shape(&self) -> Shape<'_> {
+        let set = self.schemas.get_or_init(|| self.openapi_schemas());
+        match set {
+            Some(s) => Shape::root(&s.definitions, &s.root),
+            None => Shape::unknown(),
         }
     }
 
@@ -190,6 +202,7 @@ fn scope<'a>(res: &'a ApiResource, part: Part, api_version: &'a str) -> fieldman
         status_split: res.info().subresources.iter().any(|s| s == "status"),
         subresource: if part == Part::Status { "status" } else { "" },
         api_version,
+        shape: res.shape(),
     }
 }
 
@@ -579,7 +592,7 @@ impl ApiServer {
                 let kind = PatchType::from_content_type(&content_type(&req))?;
                 let body = read_body(req.into_body()).await?;
                 let current = sub.get(ns, &info.name).await?;
-                let mut patched = patch::apply(kind, &current, &body)?;
+                let mut patched = patch::apply(kind, &current, &body, Shape::unknown())?;
                 if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
                 {
                     meta::meta_mut(&mut patched).remove("resourceVersion");
@@ -647,7 +660,7 @@ impl ApiServer {
         loop {
             let stored = reg.get(ns, &info.name).await?;
             let current = res.out(&stored);
-            let patched = patch::apply(kind, &current, &body)?;
+            let patched = patch::apply(kind, &current, &body, res.shape())?;
             let pinned =
                 patched["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
             let bytes = serde_json::to_vec(&patched).unwrap_or_default();

@@ -7,6 +7,7 @@ pub mod openapi;
 pub mod openapi_pb;
 pub mod patch;
 pub mod request;
+pub mod shape;
 pub mod table;
 pub mod view;
 pub mod watch;

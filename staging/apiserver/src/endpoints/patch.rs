@@ -2,6 +2,7 @@
 //! patch (lists merged by their patch merge key, with the `$patch`, `$setElementOrder`,
 //! `$retainKeys` and `$deleteFromPrimitiveList` directives kubectl sends).
 
+use super::shape::{PatchList, Shape};
 use apimachinery::StatusError;
 use serde_json::{Map, Value};
 
@@ -26,7 +27,13 @@ impl PatchType {
     }
 }
 
-pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, StatusError> {
+/// Applies a patch; strategic merge patches follow `shape` (the object's schema).
+pub fn apply(
+    kind: PatchType,
+    original: &Value,
+    body: &[u8],
+    shape: Shape<'_>,
+) -> Result<Value, StatusError> {
     let patch: Value = serde_json::from_slice(body)
         .map_err(|e| StatusError::bad_request(format!("error decoding patch: {e}")))?;
     match kind {
@@ -69,47 +76,17 @@ pub fn apply(kind: PatchType, original: &Value, body: &[u8]) -> Result<Value, St
             if !doc.is_object() {
                 doc = Value::Object(Map::new());
             }
-            merge_map(doc.as_object_mut().unwrap(), p)?;
+            merge_map(doc.as_object_mut().unwrap(), p, shape)?;
             Ok(doc)
         }
     }
 }
 
-/// Merge keys of list fields (`x-kubernetes-patch-merge-key`) by field name; where a name
-/// is shared by types with different keys, the first key the patch item carries wins.
-pub(crate) fn merge_keys(field: &str) -> &'static [&'static str] {
-    match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "env"
-        | "volumes"
-        | "imagePullSecrets"
-        | "resourceClaims"
-        | "readinessGates" => match field {
-            "readinessGates" => &["conditionType"],
-            _ => &["name"],
-        },
-        "ports" => &["containerPort", "port"],
-        "volumeMounts" => &["mountPath"],
-        "volumeDevices" => &["devicePath"],
-        "conditions" => &["type"],
-        "ownerReferences" => &["uid"],
-        "hostAliases" => &["ip"],
-        "topologySpreadConstraints" => &["topologyKey"],
-        "taints" => &["key"],
-        "addresses" => &["type"],
-        "podIPs" | "hostIPs" => &["ip"],
-        _ => &[],
-    }
-}
-
-/// Lists of scalars merged as sets (patch strategy `merge` without a key).
-pub(crate) fn is_primitive_merge_list(field: &str) -> bool {
-    matches!(field, "finalizers")
-}
-
-fn merge_map(doc: &mut Map<String, Value>, patch: Map<String, Value>) -> Result<(), StatusError> {
+fn merge_map(
+    doc: &mut Map<String, Value>,
+    patch: Map<String, Value>,
+    shape: Shape<'_>,
+) -> Result<(), StatusError> {
     if let Some(directive) = patch.get("$patch").and_then(Value::as_str) {
         match directive {
             "replace" => {
@@ -148,18 +125,22 @@ fn merge_map(doc: &mut Map<String, Value>, patch: Map<String, Value>) -> Result<
             Value::Null => {
                 doc.remove(&k);
             }
-            Value::Object(pm) => match doc.get_mut(&k) {
-                Some(Value::Object(dm)) => merge_map(dm, pm)?,
-                _ => {
-                    let mut fresh = Map::new();
-                    merge_map(&mut fresh, pm)?;
-                    doc.insert(k, Value::Object(fresh));
+            Value::Object(pm) => {
+                let child = shape.child(&k);
+                match doc.get_mut(&k) {
+                    Some(Value::Object(dm)) => merge_map(dm, pm, child)?,
+                    _ => {
+                        let mut fresh = Map::new();
+                        merge_map(&mut fresh, pm, child)?;
+                        doc.insert(k, Value::Object(fresh));
+                    }
                 }
-            },
+            }
             Value::Array(items) => {
+                let child = shape.child(&k);
                 let merged = match doc.remove(&k) {
-                    Some(Value::Array(existing)) => merge_list(&k, existing, items)?,
-                    _ => merge_list(&k, Vec::new(), items)?,
+                    Some(Value::Array(existing)) => merge_list(child, existing, items)?,
+                    _ => merge_list(child, Vec::new(), items)?,
                 };
                 doc.insert(k, Value::Array(merged));
             }
@@ -175,7 +156,7 @@ fn merge_map(doc: &mut Map<String, Value>, patch: Map<String, Value>) -> Result<
 }
 
 fn merge_list(
-    field: &str,
+    shape: Shape<'_>,
     mut existing: Vec<Value>,
     patch: Vec<Value>,
 ) -> Result<Vec<Value>, StatusError> {
@@ -188,22 +169,21 @@ fn merge_list(
             .filter(|p| p.get("$patch").is_none())
             .collect());
     }
-    if is_primitive_merge_list(field) {
-        for p in patch {
-            if !existing.contains(&p) {
-                existing.push(p);
+    let key = match shape.patch_list() {
+        PatchList::Primitive => {
+            for p in patch {
+                if !existing.contains(&p) {
+                    existing.push(p);
+                }
             }
+            return Ok(existing);
         }
-        return Ok(existing);
-    }
-    let keys = merge_keys(field);
-    let key = patch
-        .iter()
-        .find_map(|p| keys.iter().find(|k| p.get(**k).is_some()).copied());
-    let Some(key) = key else {
-        // No merge key: the list is replaced (strategy "replace" / atomic).
-        return Ok(patch);
+        // No merge strategy: the list is replaced.
+        PatchList::Replace => return Ok(patch),
+        PatchList::Keyed(k) => k,
     };
+    let key = key.as_str();
+    let item = shape.item();
     for p in patch {
         let Value::Object(pm) = p else { continue };
         let id = pm.get(key).cloned();
@@ -218,12 +198,12 @@ fn merge_list(
             (None, true) => {}
             (Some(i), false) => {
                 if let Value::Object(em) = &mut existing[i] {
-                    merge_map(em, pm)?;
+                    merge_map(em, pm, item)?;
                 }
             }
             (None, false) => {
                 let mut fresh = Map::new();
-                merge_map(&mut fresh, pm)?;
+                merge_map(&mut fresh, pm, item)?;
                 existing.push(Value::Object(fresh));
             }
         }
@@ -244,7 +224,13 @@ mod tests {
             "spec": {"$setElementOrder/containers": [{"name": "a"}, {"name": "b"}],
                      "containers": [{"name": "a", "image": "x:2"}, {"name": "b", "$patch": "delete"}]}
         });
-        let out = apply(PatchType::Strategic, &doc, patch.to_string().as_bytes()).unwrap();
+        let out = apply(
+            PatchType::Strategic,
+            &doc,
+            patch.to_string().as_bytes(),
+            Shape::unknown(),
+        )
+        .unwrap();
         assert_eq!(out["metadata"]["labels"], json!({"k": "v", "new": "n"}));
         assert_eq!(
             out["spec"]["containers"],
@@ -259,16 +245,24 @@ mod tests {
             PatchType::Json,
             &doc,
             br#"[{"op":"replace","path":"/a/b","value":2},{"op":"add","path":"/l/-","value":3}]"#,
+            Shape::unknown(),
         )
         .unwrap();
         assert_eq!(out, json!({"a": {"b": 2}, "l": [1, 2, 3]}));
-        let out = apply(PatchType::Merge, &doc, br#"{"a":null,"l":[9]}"#).unwrap();
+        let out = apply(
+            PatchType::Merge,
+            &doc,
+            br#"{"a":null,"l":[9]}"#,
+            Shape::unknown(),
+        )
+        .unwrap();
         assert_eq!(out, json!({"l": [9]}));
         assert!(
             apply(
                 PatchType::Json,
                 &doc,
-                br#"[{"op":"test","path":"/a/b","value":5}]"#
+                br#"[{"op":"test","path":"/a/b","value":5}]"#,
+                Shape::unknown()
             )
             .is_err()
         );

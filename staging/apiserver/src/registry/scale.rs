@@ -125,6 +125,7 @@ impl SubresourceHandler for ScaleHandler {
             status_split: true,
             subresource: "scale",
             api_version: &av,
+            shape: crate::endpoints::shape::Shape::unknown(),
         };
         let (obj, _) = self
             .registry

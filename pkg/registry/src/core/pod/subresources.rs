@@ -195,6 +195,7 @@ impl SubresourceHandler for PodSubresource {
                     status_split: true,
                     subresource: sub,
                     api_version: av,
+                    shape: apiserver::endpoints::shape::Shape::unknown(),
                 };
                 apiserver::endpoints::fieldmanager::update(Some(cur), &mut next, manager, scope);
                 meta::pin_resource_version(&mut next, &pinned);

@@ -3,7 +3,7 @@
 //! items of associative lists (by their merge keys), `v:<value>` for set items, and `.`
 //! marking an item that is itself owned.
 
-use crate::endpoints::patch::{is_primitive_merge_list, merge_keys};
+use crate::endpoints::shape::{ApplyList, Shape, key_default};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -14,26 +14,43 @@ pub struct FieldSet {
     pub children: BTreeMap<String, FieldSet>,
 }
 
-/// The key fields of an associative list's item, or None for atomic lists.
-pub fn item_key(field: &str, item: &Value) -> Option<Value> {
-    let keys = merge_keys(field);
+/// The key of an item of an associative list (its list-map-key fields, defaulted where
+/// upstream defaults them), or None when the list is not associative.
+pub fn item_key(list: Shape<'_>, item: &Value) -> Option<Value> {
+    let ApplyList::Map(keys) = list.apply_list() else {
+        return None;
+    };
     let obj = item.as_object()?;
     let mut k = Map::new();
-    for key in keys {
-        if let Some(v) = obj.get(*key) {
-            k.insert((*key).to_string(), v.clone());
-            // The first key a type has identifies its items (ports by port number).
-            if matches!(*key, "containerPort" | "port") {
-                break;
+    for key in &keys {
+        match obj.get(key).cloned().or_else(|| key_default(key)) {
+            Some(v) => {
+                k.insert(key.clone(), v);
             }
+            // Without a schema only the first key present identifies (ports by number).
+            None if !list_is_known(&list) => {}
+            None => return None,
         }
     }
     (!k.is_empty()).then_some(Value::Object(k))
 }
 
+fn list_is_known(list: &Shape<'_>) -> bool {
+    // Unknown shapes name one candidate key; a known one names all of them.
+    !matches!(list.apply_list(), ApplyList::Map(ref k) if k.len() == 1)
+}
+
 /// Whether a list's items are identified by keys (every item has one).
-pub fn is_associative(field: &str, items: &[Value]) -> bool {
-    !items.is_empty() && items.iter().all(|i| item_key(field, i).is_some())
+pub fn is_associative(list: Shape<'_>, items: &[Value]) -> bool {
+    !items.is_empty() && items.iter().all(|i| item_key(list, i).is_some())
+}
+
+/// Whether `item` is the one a `k:` element names: it has every key field's value.
+fn key_matches(item: &Value, key: &Value) -> bool {
+    key.as_object().is_some_and(|k| {
+        k.iter()
+            .all(|(f, v)| item.get(f).cloned().or_else(|| key_default(f)).as_ref() == Some(v))
+    })
 }
 
 pub fn key_element(key: &Value) -> String {
@@ -50,16 +67,16 @@ impl FieldSet {
         !self.member && self.children.is_empty()
     }
 
-    /// The fields an object sets, under `field` semantics for its lists.
-    fn collect(&mut self, v: &Value, field: &str) {
+    /// The fields a value sets, its lists and maps read as `shape` says.
+    fn collect(&mut self, v: &Value, shape: Shape<'_>) {
         match v {
-            Value::Object(m) if !m.is_empty() => {
+            Value::Object(m) if !m.is_empty() && !shape.is_atomic_object() => {
                 for (k, child) in m {
                     let node = self.children.entry(format!("f:{k}")).or_default();
-                    node.collect(child, k);
+                    node.collect(child, shape.child(k));
                 }
             }
-            Value::Array(items) if is_primitive_merge_list(field) => {
+            Value::Array(items) if shape.apply_list() == ApplyList::Set => {
                 for it in items {
                     self.children.entry(value_element(it)).or_default().member = true;
                 }
@@ -67,12 +84,12 @@ impl FieldSet {
                     self.member = true;
                 }
             }
-            Value::Array(items) if is_associative(field, items) => {
+            Value::Array(items) if is_associative(shape, items) => {
                 for it in items {
-                    let key = item_key(field, it).expect("associative");
+                    let key = item_key(shape, it).expect("associative");
                     let node = self.children.entry(key_element(&key)).or_default();
                     node.member = true;
-                    node.collect(it, "");
+                    node.collect(it, shape.item());
                 }
             }
             // Scalars, atomic lists and empty objects are owned whole.
@@ -83,7 +100,12 @@ impl FieldSet {
     /// The fields of an object that managers can own: no apiVersion/kind, only the
     /// user-facing parts of metadata, and `status` only when `status_only` (or when the
     /// resource has no status subresource).
-    pub fn of_object(obj: &Value, status_split: bool, status_only: bool) -> FieldSet {
+    pub fn of_object(
+        obj: &Value,
+        status_split: bool,
+        status_only: bool,
+        shape: Shape<'_>,
+    ) -> FieldSet {
         let mut set = FieldSet::default();
         let Some(m) = obj.as_object() else { return set };
         for (k, v) in m {
@@ -98,6 +120,7 @@ impl FieldSet {
             }
             let node = set.children.entry(format!("f:{k}")).or_default();
             if k == "metadata" {
+                let meta = shape.child("metadata");
                 for (mk, mv) in v.as_object().into_iter().flatten() {
                     if matches!(
                         mk.as_str(),
@@ -106,14 +129,14 @@ impl FieldSet {
                         node.children
                             .entry(format!("f:{mk}"))
                             .or_default()
-                            .collect(mv, mk);
+                            .collect(mv, meta.child(mk));
                     }
                 }
                 if node.is_empty() {
                     set.children.remove("f:metadata");
                 }
             } else {
-                node.collect(v, k);
+                node.collect(v, shape.child(k));
             }
         }
         set
@@ -230,17 +253,12 @@ impl FieldSet {
 /// The value at a path of elements (`f:`, `k:`, `v:`), if present.
 pub fn value_at<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
     let mut cur = obj;
-    let mut field = String::new();
     for el in path {
         if let Some(f) = el.strip_prefix("f:") {
             cur = cur.get(f)?;
-            field = f.to_string();
         } else if let Some(k) = el.strip_prefix("k:") {
             let key: Value = serde_json::from_str(k).ok()?;
-            cur = cur
-                .as_array()?
-                .iter()
-                .find(|it| item_key(&field, it).as_ref() == Some(&key))?;
+            cur = cur.as_array()?.iter().find(|it| key_matches(it, &key))?;
         } else if let Some(v) = el.strip_prefix("v:") {
             let val: Value = serde_json::from_str(v).ok()?;
             cur = cur.as_array()?.iter().find(|it| **it == val)?;
@@ -257,20 +275,15 @@ pub fn remove_at(obj: &mut Value, path: &[String]) {
         return;
     };
     let mut cur = obj;
-    let mut field = String::new();
     for el in parents {
         let next = if let Some(f) = el.strip_prefix("f:") {
-            field = f.to_string();
             cur.get_mut(f)
         } else if let Some(k) = el.strip_prefix("k:") {
             let Ok(key) = serde_json::from_str::<Value>(k) else {
                 return;
             };
-            let f = field.clone();
-            cur.as_array_mut().and_then(|a| {
-                a.iter_mut()
-                    .find(|it| item_key(&f, it).as_ref() == Some(&key))
-            })
+            cur.as_array_mut()
+                .and_then(|a| a.iter_mut().find(|it| key_matches(it, &key)))
         } else {
             None
         };
@@ -285,7 +298,7 @@ pub fn remove_at(obj: &mut Value, path: &[String]) {
         }
     } else if let Some(k) = last.strip_prefix("k:") {
         if let (Ok(key), Some(a)) = (serde_json::from_str::<Value>(k), cur.as_array_mut()) {
-            a.retain(|it| item_key(&field, it).as_ref() != Some(&key));
+            a.retain(|it| !key_matches(it, &key));
         }
     } else if let Some(v) = last.strip_prefix("v:")
         && let (Ok(val), Some(a)) = (serde_json::from_str::<Value>(v), cur.as_array_mut())
@@ -328,7 +341,7 @@ mod tests {
             "metadata": {"name": "x", "labels": {"app": "x"}},
             "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}},
             "status": {"replicas": 1}});
-        let set = FieldSet::of_object(&d, true, false);
+        let set = FieldSet::of_object(&d, true, false, Shape::unknown());
         assert_eq!(
             set.to_fields_v1(),
             json!({"f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
@@ -340,7 +353,7 @@ mod tests {
             leaves.contains(&".spec.template.spec.containers[name=\"nginx\"].image".to_string()),
             "{leaves:?}"
         );
-        let status = FieldSet::of_object(&d, true, true);
+        let status = FieldSet::of_object(&d, true, true, Shape::unknown());
         assert_eq!(
             status.to_fields_v1(),
             json!({"f:status": {"f:replicas": {}}})
@@ -349,8 +362,13 @@ mod tests {
 
     #[test]
     fn set_algebra_and_removal() {
-        let a = FieldSet::of_object(&json!({"spec": {"a": 1, "b": 2}}), false, false);
-        let b = FieldSet::of_object(&json!({"spec": {"b": 3}}), false, false);
+        let a = FieldSet::of_object(
+            &json!({"spec": {"a": 1, "b": 2}}),
+            false,
+            false,
+            Shape::unknown(),
+        );
+        let b = FieldSet::of_object(&json!({"spec": {"b": 3}}), false, false, Shape::unknown());
         assert_eq!(
             a.difference(&b).to_fields_v1(),
             json!({"f:spec": {"f:a": {}}})

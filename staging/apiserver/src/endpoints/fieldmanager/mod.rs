@@ -6,6 +6,7 @@
 
 pub mod fieldpath;
 
+use super::shape::{ApplyList, Shape};
 use apimachinery::StatusError;
 use fieldpath::{FieldSet, display, is_associative, item_key, remove_at, value_at};
 use serde_json::{Map, Value, json};
@@ -17,11 +18,18 @@ pub struct Scope<'a> {
     pub status_split: bool,
     pub subresource: &'a str,
     pub api_version: &'a str,
+    /// The object's schema (how its lists and maps merge).
+    pub shape: Shape<'a>,
 }
 
 impl Scope<'_> {
     fn fields(&self, obj: &Value) -> FieldSet {
-        FieldSet::of_object(obj, self.status_split, self.subresource == "status")
+        FieldSet::of_object(
+            obj,
+            self.status_split,
+            self.subresource == "status",
+            self.shape,
+        )
     }
 }
 
@@ -177,17 +185,17 @@ pub fn update(old: Option<&Value>, new: &mut Value, manager: &str, scope: Scope<
 
 /// Merges an applied configuration into the live object (associative lists by key, sets
 /// by value, everything else replaced).
-fn merge(live: &Value, cfg: &Value, field: &str) -> Value {
+fn merge(live: &Value, cfg: &Value, shape: Shape<'_>) -> Value {
     match (live, cfg) {
-        (Value::Object(l), Value::Object(c)) => {
+        (Value::Object(l), Value::Object(c)) if !shape.is_atomic_object() => {
             let mut out = l.clone();
             for (k, cv) in c {
                 let lv = l.get(k).unwrap_or(&Value::Null);
-                out.insert(k.clone(), merge(lv, cv, k));
+                out.insert(k.clone(), merge(lv, cv, shape.child(k)));
             }
             Value::Object(out)
         }
-        (Value::Array(l), Value::Array(c)) if fieldpath_is_set(field) => {
+        (Value::Array(l), Value::Array(c)) if shape.apply_list() == ApplyList::Set => {
             let mut out = l.clone();
             for v in c {
                 if !out.contains(v) {
@@ -197,13 +205,13 @@ fn merge(live: &Value, cfg: &Value, field: &str) -> Value {
             Value::Array(out)
         }
         (Value::Array(l), Value::Array(c))
-            if is_associative(field, c) && is_associative(field, l) =>
+            if is_associative(shape, c) && is_associative(shape, l) =>
         {
             let mut out = l.clone();
             for it in c {
-                let key = item_key(field, it);
-                match out.iter_mut().find(|o| item_key(field, o) == key) {
-                    Some(o) => *o = merge(o, it, ""),
+                let key = item_key(shape, it);
+                match out.iter_mut().find(|o| item_key(shape, o) == key) {
+                    Some(o) => *o = merge(o, it, shape.item()),
                     None => out.push(it.clone()),
                 }
             }
@@ -211,10 +219,6 @@ fn merge(live: &Value, cfg: &Value, field: &str) -> Value {
         }
         _ => cfg.clone(),
     }
-}
-
-fn fieldpath_is_set(field: &str) -> bool {
-    crate::endpoints::patch::is_primitive_merge_list(field)
 }
 
 /// Server-side apply of `config` by `manager` onto `live` (None: the object is created).
@@ -228,7 +232,7 @@ pub fn apply(
     let mut list = live.map(entries).unwrap_or_default();
     let applied = scope.fields(config);
     let base = live.cloned().unwrap_or_else(|| json!({}));
-    let mut merged = merge(&base, config, "");
+    let mut merged = merge(&base, config, scope.shape);
     // Conflicts: fields another manager owns whose value this apply changes.
     let mut conflicts: Vec<(String, String, Vec<String>)> = Vec::new();
     for e in list.iter() {
@@ -346,6 +350,7 @@ mod tests {
         status_split: true,
         subresource: "",
         api_version: "apps/v1",
+        shape: Shape::unknown(),
     };
 
     fn deployment(replicas: i64, image: &str) -> Value {
@@ -442,6 +447,7 @@ mod removal_tests {
             status_split: true,
             subresource: "",
             api_version: "apps/v1",
+            shape: Shape::unknown(),
         };
         let two = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
             "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "a"}, {"name": "side", "image": "b"}]}}}});
