@@ -201,6 +201,18 @@ async fn scenario(s: &TestApiServer) {
     assert_eq!(r.json()["status"]["replicas"], 1);
     assert_eq!(r.json()["metadata"]["generation"], 2);
 
+    // Strategic merge patch is for built-in types only.
+    let r = s
+        .client
+        .request(
+            "PATCH",
+            path,
+            "application/strategic-merge-patch+json",
+            r#"{"spec":{"size":5}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 415, "{}", r.text());
+
     // Scale subresource.
     s.kubectl_ok(&["scale", "wd", "w1", "--replicas=5"], None);
     let scale = s.client.get(&format!("{path}/scale")).await.json();

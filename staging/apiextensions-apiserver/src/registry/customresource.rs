@@ -186,6 +186,10 @@ impl Strategy for CustomResourceStrategy {
         true
     }
 
+    fn supports_strategic_merge_patch(&self) -> bool {
+        false
+    }
+
     fn table_columns(&self) -> Option<Vec<Column>> {
         let mut cols: Vec<Column> = self.columns.iter().map(|c| c.column.clone()).collect();
         if cols.is_empty() {

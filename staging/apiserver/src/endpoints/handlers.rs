@@ -654,6 +654,13 @@ impl ApiServer {
         if kind == PatchType::Apply {
             return self.apply(res, ctx, part, &body, dry, strict, sc).await;
         }
+        if kind == PatchType::Strategic && !reg.strategy.supports_strategic_merge_patch() {
+            return Err(StatusError::new(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ));
+        }
         // As upstream's patcher: apply the patch to what is stored, admit the result, and
         // write it only if nothing changed meanwhile; otherwise start over on fresh data.
         // A resourceVersion set by the patch itself pins the write (a conflict then is final).

@@ -111,6 +111,11 @@ pub trait Strategy: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Whether strategic merge patches apply (not to custom resources, as upstream).
+    fn supports_strategic_merge_patch(&self) -> bool {
+        true
+    }
+
     /// The type's OpenAPI schemas (`kubectl explain`, client-side validation).
     fn openapi_schemas(&self) -> Option<crate::endpoints::openapi::SchemaSet> {
         None
