@@ -338,6 +338,10 @@ async fn versions_served_from_another_versions_storage() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["spec"]["targetCPUUtilizationPercentage"], 60);
+    assert_eq!(
+        r.json()["status"],
+        json!({"currentReplicas": 0, "desiredReplicas": 0})
+    );
     let v2 = c
         .get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web")
         .await

@@ -58,6 +58,10 @@ pub fn strategy() -> Typed<HorizontalPodAutoscaler> {
     i.categories = vec!["all".into()];
     i.subresources = vec!["status".into()];
     let mut t = Typed::new(i);
+    // desiredReplicas is not omitted when zero (upstream's v2 status).
+    t.prepare_for_create = |o| {
+        o["status"] = json!({"desiredReplicas": 0});
+    };
     t.default = |h: &mut HorizontalPodAutoscaler| {
         let Some(spec) = h.spec.as_mut() else { return };
         spec.min_replicas.get_or_insert(1);
@@ -287,7 +291,13 @@ impl VersionView for V1View {
                 );
             }
         }
+        if !out["status"].is_object() {
+            out["status"] = json!({});
+        }
         if let Some(st) = out.get_mut("status").and_then(Value::as_object_mut) {
+            // v1 writes both counts even when zero.
+            st.entry("currentReplicas").or_insert(json!(0));
+            st.entry("desiredReplicas").or_insert(json!(0));
             let current = st.remove("currentMetrics").unwrap_or_default();
             st.remove("conditions");
             if let Some(m) = current
