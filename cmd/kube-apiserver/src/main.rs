@@ -55,9 +55,17 @@ struct Flags {
     /// Default watch cache size (minimum number of recent events kept per resource).
     #[arg(long = "default-watch-cache-size", default_value_t = 100)]
     default_watch_cache_size: usize,
-    /// Enables anonymous requests to the secure port (authentication arrives in a later release; every request is allowed today).
+    /// Enables anonymous requests to the secure port: requests not rejected by another
+    /// authentication method are treated as system:anonymous (group system:unauthenticated).
     #[arg(long = "anonymous-auth", default_value_t = true, action = clap::ArgAction::Set)]
     anonymous_auth: bool,
+    /// A bundle of CA certificates; a client certificate signed by one of them
+    /// authenticates as its CommonName, with its Organizations as groups.
+    #[arg(long = "client-ca-file")]
+    client_ca_file: Option<PathBuf>,
+    /// A CSV file of bearer tokens: token,user,uid[,"group1,group2"].
+    #[arg(long = "token-auth-file")]
+    token_auth_file: Option<PathBuf>,
     /// Ordered list of plug-ins to do authorization on secure port (only AlwaysAllow is enforced today).
     #[arg(long = "authorization-mode", default_value = "AlwaysAllow")]
     authorization_mode: String,
@@ -127,6 +135,9 @@ fn main() {
         default_watch_cache_size: flags.default_watch_cache_size,
         max_requests_inflight: flags.max_requests_inflight as usize,
         max_mutating_requests_inflight: flags.max_mutating_requests_inflight as usize,
+        client_ca_file: flags.client_ca_file,
+        token_auth_file: flags.token_auth_file,
+        anonymous_auth: flags.anonymous_auth,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -24,6 +24,9 @@ pub struct Config {
     /// `--max-requests-inflight` / `--max-mutating-requests-inflight` (0 = no limit).
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
+    pub client_ca_file: Option<PathBuf>,
+    pub token_auth_file: Option<PathBuf>,
+    pub anonymous_auth: bool,
 }
 
 impl Config {
@@ -65,5 +68,5 @@ pub fn serving_tls(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
             return Err("--tls-cert-file and --tls-private-key-file must be given together".into());
         }
     };
-    apiserver::server::tls::server_config(&crt, &key)
+    apiserver::server::tls::server_config(&crt, &key, cfg.client_ca_file.as_deref())
 }

@@ -9,7 +9,7 @@ pub mod resources;
 pub mod storage;
 
 use apiserver::admission::namespace_lifecycle::NamespaceLifecycle;
-use apiserver::endpoints::{ApiResource, ApiServer};
+use apiserver::endpoints::{ApiResource, ApiServer, VirtualRest};
 use apiserver::registry::generic::Registry;
 use apiserver::registry::strategy::{ResourceInfo, Strategy};
 use apiserver::server::Server;
@@ -37,35 +37,59 @@ fn key(info: &ResourceInfo) -> (String, String, String) {
     )
 }
 
-fn componentstatus_info() -> &'static ResourceInfo {
-    static INFO: std::sync::OnceLock<ResourceInfo> = std::sync::OnceLock::new();
-    INFO.get_or_init(|| registry::core::componentstatus::strategy().info().clone())
-}
-
-/// `componentstatuses`: computed from probes, never stored (no watch cache either).
-fn componentstatuses(backend: &Arc<dyn Backend>, cfg: &Config) -> ApiResource {
+/// Resources computed on request (componentstatuses, the authentication reviews).
+fn computed_resources(
+    backend: &Arc<dyn Backend>,
+    authn: Arc<apiserver::authentication::Authenticator>,
+) -> Vec<(Arc<dyn Strategy>, Arc<dyn VirtualRest>)> {
     use registry::core::componentstatus::{ComponentStatuses, Probe};
-    let strategy: Arc<dyn Strategy> = Arc::new(registry::core::componentstatus::strategy());
-    let store = ResourceStore {
-        backend: backend.clone(),
-        prefix: format!(
-            "{}/componentstatuses/",
-            cfg.etcd_prefix.trim_end_matches('/')
-        ),
-        resource: strategy.info().group_resource(),
-    };
-    let mut res = ApiResource::new(Arc::new(Registry::new(strategy, store, None)));
     let etcd: Arc<dyn apiserver::server::healthz::Check> = Arc::new(health::StorageCheck {
         backend: backend.clone(),
         name: "etcd".into(),
     });
-    res.readonly = Some(Arc::new(ComponentStatuses {
-        components: vec![
-            ("scheduler".into(), Probe::Healthz { port: 10259 }),
-            ("controller-manager".into(), Probe::Healthz { port: 10257 }),
-            ("etcd-0".into(), Probe::Check(etcd)),
-        ],
-    }));
+    vec![
+        (
+            Arc::new(registry::core::componentstatus::strategy()),
+            Arc::new(ComponentStatuses {
+                components: vec![
+                    ("scheduler".into(), Probe::Healthz { port: 10259 }),
+                    ("controller-manager".into(), Probe::Healthz { port: 10257 }),
+                    ("etcd-0".into(), Probe::Check(etcd)),
+                ],
+            }),
+        ),
+        (
+            Arc::new(registry::authentication::self_subject_review()),
+            Arc::new(registry::authentication::SelfSubjectReviews),
+        ),
+        (
+            Arc::new(registry::authentication::token_review()),
+            Arc::new(registry::authentication::TokenReviews {
+                authenticator: authn,
+            }),
+        ),
+    ]
+}
+
+/// A computed resource: never stored, so no watch cache either.
+fn virtual_resource(
+    backend: &Arc<dyn Backend>,
+    cfg: &Config,
+    strategy: Arc<dyn Strategy>,
+    rest: Arc<dyn VirtualRest>,
+) -> ApiResource {
+    let info = strategy.info().clone();
+    let store = ResourceStore {
+        backend: backend.clone(),
+        prefix: format!(
+            "{}/{}/",
+            cfg.etcd_prefix.trim_end_matches('/'),
+            info.storage_path
+        ),
+        resource: info.group_resource(),
+    };
+    let mut res = ApiResource::new(Arc::new(Registry::new(strategy, store, None)));
+    res.virtual_rest = Some(rest);
     res
 }
 
@@ -91,6 +115,7 @@ fn install(backend: &Arc<dyn Backend>, cfg: &Config, strategy: Arc<dyn Strategy>
 pub fn build_api(
     backend: Arc<dyn Backend>,
     cfg: &Config,
+    authn: Arc<apiserver::authentication::Authenticator>,
 ) -> Result<(Arc<ApiServer>, Registries), String> {
     let cidr = ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
     let (port_base, port_size) = portallocator::parse_range(&cfg.service_node_port_range)?;
@@ -121,10 +146,10 @@ pub fn build_api(
         }
         resources.insert(key(&info), Arc::new(res));
     }
-    resources.insert(
-        key(componentstatus_info()),
-        Arc::new(componentstatuses(&backend, cfg)),
-    );
+    for (strategy, rest) in computed_resources(&backend, authn) {
+        let res = virtual_resource(&backend, cfg, strategy, rest);
+        resources.insert(key(res.info()), Arc::new(res));
+    }
     let stored = |r: &str| by_resource[r].strategy.info().clone();
     for (r, view) in resources::views(&stored) {
         let key = key(view.info());
@@ -165,7 +190,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let backend = storage::open(&cfg).await?;
-    let (api, regs) = build_api(backend.clone(), &cfg)?;
+    let authn = Arc::new(apiserver::authentication::Authenticator {
+        tokens: cfg
+            .token_auth_file
+            .as_deref()
+            .map(apiserver::authentication::token_file::TokenFile::load)
+            .transpose()?,
+        anonymous: cfg.anonymous_auth,
+    });
+    let (api, regs) = build_api(backend.clone(), &cfg, authn.clone())?;
     let tls = config::serving_tls(&cfg)?;
     let bootstrapped = Arc::new(AtomicBool::new(false));
     let caches_synced = Arc::new(AtomicBool::new(!cfg.watch_cache));
@@ -200,6 +233,7 @@ pub async fn run(
         metrics: Default::default(),
         health,
         advertise,
+        authn,
         inflight: apiserver::server::inflight::InflightLimits::new(
             cfg.max_requests_inflight,
             cfg.max_mutating_requests_inflight,

@@ -1,4 +1,5 @@
 pub mod admission;
+pub mod authentication;
 pub mod endpoints;
 pub mod proxy;
 pub mod registry;

@@ -16,6 +16,16 @@ pub struct TestApiServer {
 impl TestApiServer {
     /// Starts on the embedded store (`etcd: None`) or the given etcd; `extra` flags appended.
     pub async fn start(etcd: Option<&str>, extra: &[&str]) -> TestApiServer {
+        Self::start_with_token(etcd, extra, None).await
+    }
+
+    /// Starts with the test client sending a bearer token (for servers that refuse
+    /// anonymous requests).
+    pub async fn start_with_token(
+        etcd: Option<&str>,
+        extra: &[&str],
+        token: Option<&str>,
+    ) -> TestApiServer {
         let dir = tempfile::tempdir().unwrap();
         let port = crate::free_port();
         let mut args = vec![
@@ -35,7 +45,7 @@ impl TestApiServer {
             dir,
             port,
             args,
-            client: Client::new(port),
+            client: Client::new(port).with_token(token),
         };
         s.spawn().await;
         s.write_kubeconfig();

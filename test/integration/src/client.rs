@@ -11,6 +11,8 @@ use serde_json::Value;
 pub struct Client {
     pub port: u16,
     tls: tokio_rustls::TlsConnector,
+    /// A bearer token sent with every request (servers without anonymous access).
+    pub token: Option<String>,
 }
 
 pub struct Reply {
@@ -40,10 +42,23 @@ pub fn tls_connector() -> tokio_rustls::TlsConnector {
 }
 
 impl Client {
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        self.token = token.map(String::from);
+        self
+    }
+
+    fn authorize(&self, req: hyper::http::request::Builder) -> hyper::http::request::Builder {
+        match &self.token {
+            Some(t) => req.header("authorization", format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
     pub fn new(port: u16) -> Self {
         Self {
             port,
             tls: tls_connector(),
+            token: None,
         }
     }
 
@@ -90,9 +105,8 @@ impl Client {
             .uri(path)
             .header("host", "localhost")
             .header("content-type", content_type)
-            .header("accept", accept)
-            .body(Full::new(body.into()))
-            .unwrap();
+            .header("accept", accept);
+        let req = self.authorize(req).body(Full::new(body.into())).unwrap();
         let resp = send.send_request(req).await.expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -122,11 +136,8 @@ impl Client {
     /// Opens a watch; yields each newline-delimited event.
     pub async fn watch(&self, path: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
         let mut send = self.connect().await;
-        let req = Request::builder()
-            .uri(path)
-            .header("host", "localhost")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
+        let req = Request::builder().uri(path).header("host", "localhost");
+        let req = self.authorize(req).body(Full::new(Bytes::new())).unwrap();
         let resp = send.send_request(req).await.expect("watch request");
         assert_eq!(resp.status().as_u16(), 200, "watch {path}");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

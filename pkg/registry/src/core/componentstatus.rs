@@ -4,7 +4,7 @@
 
 use crate::printers::cols;
 use crate::typed::{Typed, simple};
-use apiserver::endpoints::ReadOnlyRest;
+use apiserver::endpoints::VirtualRest;
 use apiserver::server::healthz::Check;
 use async_trait::async_trait;
 use http_body_util::{BodyExt, Empty};
@@ -98,7 +98,11 @@ async fn healthz(port: u16) -> Result<String, String> {
 }
 
 #[async_trait]
-impl ReadOnlyRest for ComponentStatuses {
+impl VirtualRest for ComponentStatuses {
+    fn verbs(&self) -> &'static [&'static str] {
+        &["get", "list"]
+    }
+
     fn warning(&self) -> Option<String> {
         Some("v1 ComponentStatus is deprecated in v1.19+".into())
     }

@@ -16,12 +16,11 @@ const VERBS: [&str; 8] = [
     "watch",
 ];
 
-/// Verbs of a resource: all of them, or get/list for computed ones.
+/// Verbs of a resource: all of them, or those of a computed one.
 fn verbs(res: &super::handlers::ApiResource) -> Vec<&'static str> {
-    if res.readonly.is_some() {
-        vec!["get", "list"]
-    } else {
-        VERBS.to_vec()
+    match &res.virtual_rest {
+        Some(v) => v.verbs().to_vec(),
+        None => VERBS.to_vec(),
     }
 }
 

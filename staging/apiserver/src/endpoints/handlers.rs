@@ -13,6 +13,7 @@ use super::shape::Shape;
 use super::table;
 use super::view::VersionView;
 use crate::admission::{self, Attributes, Operation};
+use crate::authentication::UserInfo;
 use crate::registry::generic::{ListResult, Part, Registry};
 use crate::registry::meta;
 use crate::registry::options::{DeleteOptions, ListOptions};
@@ -84,11 +85,23 @@ pub trait ConnectHandler: Send + Sync {
     ) -> Result<Response<Body>, StatusError>;
 }
 
-/// A resource computed on request rather than stored (`componentstatuses`): get and list
-/// only.
+/// A resource computed on request rather than stored: `componentstatuses` (get, list),
+/// the review resources (`selfsubjectreviews`, `tokenreviews`: create only).
 #[async_trait]
-pub trait ReadOnlyRest: Send + Sync {
-    async fn list(&self) -> Vec<Value>;
+pub trait VirtualRest: Send + Sync {
+    /// The verbs discovery lists.
+    fn verbs(&self) -> &'static [&'static str];
+    async fn list(&self) -> Vec<Value> {
+        Vec::new()
+    }
+    /// Answers a create (the body as sent; the caller as authenticated).
+    async fn create(&self, _body: Value, _user: &UserInfo) -> Result<Value, StatusError> {
+        Err(StatusError::new(
+            405,
+            "MethodNotAllowed",
+            "create is not supported",
+        ))
+    }
     /// A deprecation warning for every request.
     fn warning(&self) -> Option<String> {
         None
@@ -97,7 +110,7 @@ pub trait ReadOnlyRest: Send + Sync {
 
 pub struct ApiResource {
     pub registry: Arc<Registry>,
-    pub readonly: Option<Arc<dyn ReadOnlyRest>>,
+    pub virtual_rest: Option<Arc<dyn VirtualRest>>,
     pub subresources: HashMap<String, Arc<dyn SubresourceHandler>>,
     pub connect: HashMap<String, Arc<dyn ConnectHandler>>,
     schemas: std::sync::OnceLock<Option<SchemaSet>>,
@@ -109,7 +122,7 @@ impl ApiResource {
     pub fn new(registry: Arc<Registry>) -> Self {
         Self {
             registry,
-            readonly: None,
+            virtual_rest: None,
             subresources: HashMap::new(),
             connect: HashMap::new(),
             schemas: std::sync::OnceLock::new(),
@@ -363,8 +376,28 @@ impl ApiServer {
         let info = ctx.info;
         let reg = &res.registry;
         let ns = ns_of(info);
-        if let Some(ro) = &res.readonly {
+        if let Some(ro) = &res.virtual_rest {
             ctx.warnings.extend(ro.warning());
+            if !ro.verbs().contains(&info.verb.as_str()) {
+                return Err(StatusError::method_not_supported(
+                    &res.info().group_resource(),
+                    &info.verb,
+                ));
+            }
+            if info.verb == "create" {
+                let user = req
+                    .extensions()
+                    .get::<UserInfo>()
+                    .cloned()
+                    .unwrap_or_default();
+                let ct = content_type(&req);
+                let raw = read_body(req.into_body()).await?;
+                // Review requests carry nothing that matters beyond their spec; a body in a
+                // format not read here (protobuf) counts as empty.
+                let body = decode_body(&ct, &raw).unwrap_or_else(|_| json!({}));
+                let out = ro.create(body, &user).await?;
+                return Ok(encode(201, &out, &ctx.format));
+            }
             let items = ro.list().await;
             return match info.verb.as_str() {
                 "get" => match items.iter().find(|o| meta::name(o) == info.name) {

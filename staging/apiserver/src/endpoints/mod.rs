@@ -12,4 +12,4 @@ pub mod table;
 pub mod view;
 pub mod watch;
 
-pub use handlers::{ApiResource, ApiServer, ConnectHandler, ReadOnlyRest, SubresourceHandler};
+pub use handlers::{ApiResource, ApiServer, ConnectHandler, SubresourceHandler, VirtualRest};

@@ -27,6 +27,7 @@ pub struct Server {
     /// `host:port` advertised in `/api` discovery.
     pub advertise: String,
     pub inflight: inflight::InflightLimits,
+    pub authn: Arc<crate::authentication::Authenticator>,
 }
 
 impl Server {
@@ -136,14 +137,21 @@ impl Server {
     /// Handles one request; a panic becomes a 500 Status instead of a dropped connection.
     async fn handle(
         self: Arc<Self>,
-        req: Request<hyper::body::Incoming>,
+        mut req: Request<hyper::body::Incoming>,
+        client_cert: Option<Arc<rustls::pki_types::CertificateDer<'static>>>,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let started = std::time::Instant::now();
         let query = parse_query(req.uri().query());
         let info = RequestInfo::parse(method.as_str(), &path, &query);
         let inflight = self.metrics.start(method.as_str());
-        let resp = match self.inflight.admit(method.as_str(), &info) {
+        let user = self
+            .authn
+            .authenticate(client_cert.as_deref(), req.headers());
+        if let Ok(u) = &user {
+            req.extensions_mut().insert(u.clone());
+        }
+        let resp = match user.and_then(|_| self.inflight.admit(method.as_str(), &info)) {
             Err(refused) => error_response(&refused),
             Ok(_permit) => match AssertUnwindSafe(self.clone().route(req, &info, &query))
                 .catch_unwind()
@@ -208,7 +216,16 @@ impl Server {
                     }
                     Err(_) => return,
                 };
-                let service = hyper::service::service_fn(move |req| me.clone().handle(req));
+                // The client certificate (verified in the handshake) authenticates every
+                // request of the connection.
+                let cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| Arc::new(c.clone().into_owned()));
+                let service =
+                    hyper::service::service_fn(move |req| me.clone().handle(req, cert.clone()));
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                 if let Err(e) = watcher.watch(conn.into_owned()).await {

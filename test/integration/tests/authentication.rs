@@ -1,0 +1,245 @@
+//! Authentication with the real kubectl: x509 client certificates (CN/O) against
+//! `--client-ca-file`, bearer tokens from `--token-auth-file`, 401 for missing or bad
+//! credentials when anonymous requests are off, `kubectl auth whoami`, TokenReview.
+
+use integration_tests::apiserver::TestApiServer;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a client certificate for `subject` signed by it; returns (ca, cert, key).
+fn pki(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let ca = format!("{name}-ca");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.crt"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "client.ext",
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+    (
+        dir.join(format!("{ca}.crt")),
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    )
+}
+
+fn kubeconfig(s: &TestApiServer, name: &str, user: &str) -> PathBuf {
+    let path = s.dir.path().join(format!("{name}.kubeconfig"));
+    let cfg = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\n  name: c\ncontexts:\n- context: {{cluster: c, user: u}}\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n{user}",
+        s.port
+    );
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+fn kubectl(cfg: &Path, args: &[&str]) -> (bool, String, String) {
+    kubectl_stdin(cfg, args, "")
+}
+
+/// kubectl with a kubeconfig and (possibly empty) standard input.
+fn kubectl_stdin(cfg: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", cfg.display()))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn whoami(cfg: &Path) -> Value {
+    let (ok, out, err) = kubectl(cfg, &["auth", "whoami", "-o", "json"]);
+    assert!(ok, "whoami: {err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_tokens_and_401s() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = pki(pki_dir.path(), "alice", "/CN=alice/O=dev/O=ops");
+    let (_, foreign_cert, foreign_key) =
+        pki(pki_dir.path(), "mallory", "/CN=mallory/O=system:masters");
+    let tokens = pki_dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "secret-token,bob,1002,\"qa,system:masters\"\nharness-token,harness,0\n",
+    )
+    .unwrap();
+    let s = TestApiServer::start_with_token(
+        None,
+        &[
+            &format!("--client-ca-file={}", ca.display()),
+            &format!("--token-auth-file={}", tokens.display()),
+            "--anonymous-auth=false",
+        ],
+        Some("harness-token"),
+    )
+    .await;
+
+    // x509: CN is the user, O the groups.
+    let alice = kubeconfig(
+        &s,
+        "alice",
+        &format!(
+            "    client-certificate: {}\n    client-key: {}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let me = whoami(&alice);
+    assert_eq!(me["kind"], "SelfSubjectReview");
+    assert_eq!(me["status"]["userInfo"]["username"], "alice");
+    assert_eq!(
+        me["status"]["userInfo"]["groups"],
+        json!(["dev", "ops", "system:authenticated"])
+    );
+    assert!(kubectl(&alice, &["get", "namespaces"]).0);
+
+    // Static tokens.
+    let bob = kubeconfig(&s, "bob", "    token: secret-token\n");
+    let me = whoami(&bob);
+    assert_eq!(me["status"]["userInfo"]["username"], "bob");
+    assert_eq!(me["status"]["userInfo"]["uid"], "1002");
+
+    // Unknown tokens, no credentials, and certificates from another CA are refused.
+    let stranger = kubeconfig(&s, "stranger", "    token: not-a-token\n");
+    let (ok, _, err) = kubectl(&stranger, &["get", "pods"]);
+    assert!(!ok && err.contains("Unauthorized"), "{err}");
+    let foreign = kubeconfig(
+        &s,
+        "foreign",
+        &format!(
+            "    client-certificate: {}\n    client-key: {}\n",
+            foreign_cert.display(),
+            foreign_key.display()
+        ),
+    );
+    assert!(!kubectl(&foreign, &["get", "pods"]).0);
+    let anonymous = integration_tests::client::Client::new(s.port);
+    let r = anonymous.get("/api/v1/namespaces").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["reason"], "Unauthorized");
+    assert_eq!(r.json()["code"], 401);
+    let long = format!("Bearer {}", "x".repeat(10_000));
+    let garbage: [&[u8]; 4] = [
+        b"Bearer",
+        b"Bearer \xff\xfe\x80",
+        b"Basic abc",
+        long.as_bytes(),
+    ];
+    for garbage in garbage {
+        let mut send = anonymous.connect().await;
+        let req = hyper::Request::get("/api")
+            .header("host", "localhost")
+            .header(
+                "authorization",
+                http::HeaderValue::from_bytes(garbage).unwrap(),
+            )
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 401, "{garbage:?}");
+    }
+
+    // TokenReview answers whether a token authenticates, and as whom.
+    let create = ["create", "-o", "json", "-f", "-"];
+    let (ok, out, err) = kubectl_stdin(
+        &bob,
+        &create,
+        r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"secret-token"}}"#,
+    );
+    assert!(ok, "{err}");
+    let review: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(review["status"]["authenticated"], true);
+    assert_eq!(review["status"]["user"]["username"], "bob");
+    let (ok, out, _) = kubectl_stdin(
+        &bob,
+        &create,
+        r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"wrong"}}"#,
+    );
+    assert!(ok);
+    let review: Value = serde_json::from_str(&out).unwrap();
+    assert!(review["status"]["authenticated"].is_null(), "{review}");
+    assert!(s.log().lines().all(|l| !l.contains("panic")));
+}
