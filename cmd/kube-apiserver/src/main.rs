@@ -66,7 +66,8 @@ struct Flags {
     /// A CSV file of bearer tokens: token,user,uid[,"group1,group2"].
     #[arg(long = "token-auth-file")]
     token_auth_file: Option<PathBuf>,
-    /// Ordered list of plug-ins to do authorization on secure port (only AlwaysAllow is enforced today).
+    /// Ordered list of plug-ins to do authorization on secure port: AlwaysAllow,
+    /// AlwaysDeny, RBAC (Node is not implemented yet).
     #[arg(long = "authorization-mode", default_value = "AlwaysAllow")]
     authorization_mode: String,
     /// Admission plugins to enable in addition to the default ones.
@@ -102,18 +103,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    for mode in flags
+    let authorization_modes: Vec<String> = flags
         .authorization_mode
         .split(',')
+        .map(str::trim)
         .filter(|m| !m.is_empty())
-    {
-        if mode != "AlwaysAllow" {
-            tracing::warn!(
-                mode,
-                "authorization mode not implemented yet; allowing every request"
-            );
-        }
-    }
+        .map(String::from)
+        .collect();
     let cfg = Config {
         etcd_servers: flags
             .etcd_servers
@@ -138,6 +134,7 @@ fn main() {
         client_ca_file: flags.client_ca_file,
         token_auth_file: flags.token_auth_file,
         anonymous_auth: flags.anonymous_auth,
+        authorization_modes,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

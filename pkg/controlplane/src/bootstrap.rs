@@ -41,6 +41,9 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
     for pc in registry::scheduling::priorityclass::system_classes() {
         ensure(&regs["priorityclasses"], None, pc).await?;
     }
+    for (resource, obj) in registry::rbac::bootstrappolicy::objects() {
+        ensure(&regs[resource], None, obj).await?;
+    }
     for (resource, obj) in registry::flowcontrol::mandatory_objects() {
         ensure(&regs[resource], None, obj).await?;
     }

@@ -27,6 +27,8 @@ pub struct Config {
     pub client_ca_file: Option<PathBuf>,
     pub token_auth_file: Option<PathBuf>,
     pub anonymous_auth: bool,
+    /// `--authorization-mode`, in order (AlwaysAllow, AlwaysDeny, RBAC).
+    pub authorization_modes: Vec<String>,
 }
 
 impl Config {

@@ -184,6 +184,32 @@ pub fn build_api(
     Ok((Arc::new(api), Registries { by_resource }))
 }
 
+/// The `--authorization-mode` chain.
+fn authorizers(cfg: &Config, regs: &Registries) -> Result<apiserver::authorization::Chain, String> {
+    use apiserver::authorization::{AlwaysAllow, Authorizer, rbac::Rbac};
+    let mut chain: Vec<Arc<dyn Authorizer>> = Vec::new();
+    for mode in &cfg.authorization_modes {
+        match mode.as_str() {
+            "AlwaysAllow" => chain.push(Arc::new(AlwaysAllow)),
+            "AlwaysDeny" => {}
+            "RBAC" => {
+                let r = |n: &str| regs.by_resource[n].clone();
+                chain.push(Arc::new(Rbac {
+                    roles: r("roles"),
+                    cluster_roles: r("clusterroles"),
+                    role_bindings: r("rolebindings"),
+                    cluster_role_bindings: r("clusterrolebindings"),
+                }));
+            }
+            "Node" => {
+                tracing::warn!("authorization mode Node is not implemented yet; it allows nothing")
+            }
+            other => return Err(format!("unknown authorization mode {other:?}")),
+        }
+    }
+    Ok(apiserver::authorization::Chain(chain))
+}
+
 /// Runs the apiserver until `shutdown` resolves.
 pub async fn run(
     cfg: Config,
@@ -234,6 +260,7 @@ pub async fn run(
         health,
         advertise,
         authn,
+        authz: Arc::new(authorizers(&cfg, &regs)?),
         inflight: apiserver::server::inflight::InflightLimits::new(
             cfg.max_requests_inflight,
             cfg.max_mutating_requests_inflight,

@@ -1,5 +1,6 @@
 pub mod admission;
 pub mod authentication;
+pub mod authorization;
 pub mod endpoints;
 pub mod proxy;
 pub mod registry;

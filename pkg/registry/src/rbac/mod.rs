@@ -2,4 +2,5 @@
 //! authorizer).
 
 pub mod binding;
+pub mod bootstrappolicy;
 pub mod role;

@@ -28,6 +28,7 @@ pub struct Server {
     pub advertise: String,
     pub inflight: inflight::InflightLimits,
     pub authn: Arc<crate::authentication::Authenticator>,
+    pub authz: Arc<crate::authorization::Chain>,
 }
 
 impl Server {
@@ -145,11 +146,15 @@ impl Server {
         let query = parse_query(req.uri().query());
         let info = RequestInfo::parse(method.as_str(), &path, &query);
         let inflight = self.metrics.start(method.as_str());
-        let user = self
+        let mut user = self
             .authn
             .authenticate(client_cert.as_deref(), req.headers());
         if let Ok(u) = &user {
             req.extensions_mut().insert(u.clone());
+            let attrs = crate::authorization::Attributes::of(u, &info);
+            if let Err(denied) = self.authz.authorize(&attrs).await {
+                user = Err(denied);
+            }
         }
         let resp = match user.and_then(|_| self.inflight.admit(method.as_str(), &info)) {
             Err(refused) => error_response(&refused),
