@@ -185,21 +185,33 @@ pub fn build_api(
 }
 
 /// The `--authorization-mode` chain.
-fn authorizers(cfg: &Config, regs: &Registries) -> Result<apiserver::authorization::Chain, String> {
+fn authorizers(
+    cfg: &Config,
+    regs: &Registries,
+) -> Result<
+    (
+        Arc<apiserver::authorization::Chain>,
+        Option<Arc<apiserver::authorization::rbac::Rbac>>,
+    ),
+    String,
+> {
     use apiserver::authorization::{AlwaysAllow, Authorizer, rbac::Rbac};
     let mut chain: Vec<Arc<dyn Authorizer>> = Vec::new();
+    let mut rbac_authorizer = None;
     for mode in &cfg.authorization_modes {
         match mode.as_str() {
             "AlwaysAllow" => chain.push(Arc::new(AlwaysAllow)),
             "AlwaysDeny" => {}
             "RBAC" => {
                 let r = |n: &str| regs.by_resource[n].clone();
-                chain.push(Arc::new(Rbac {
+                let rbac = Arc::new(Rbac {
                     roles: r("roles"),
                     cluster_roles: r("clusterroles"),
                     role_bindings: r("rolebindings"),
                     cluster_role_bindings: r("clusterrolebindings"),
-                }));
+                });
+                rbac_authorizer = Some(rbac.clone());
+                chain.push(rbac);
             }
             "Node" => {
                 tracing::warn!("authorization mode Node is not implemented yet; it allows nothing")
@@ -207,7 +219,36 @@ fn authorizers(cfg: &Config, regs: &Registries) -> Result<apiserver::authorizati
             other => return Err(format!("unknown authorization mode {other:?}")),
         }
     }
-    Ok(apiserver::authorization::Chain(chain))
+    Ok((
+        Arc::new(apiserver::authorization::Chain(chain)),
+        rbac_authorizer,
+    ))
+}
+
+/// The access reviews, answered by the authorizer chain.
+fn access_reviews(
+    chain: &Arc<apiserver::authorization::Chain>,
+    rbac: Option<Arc<apiserver::authorization::rbac::Rbac>>,
+) -> Vec<(Arc<dyn Strategy>, Arc<dyn VirtualRest>)> {
+    use registry::authorization as az;
+    vec![
+        (
+            Arc::new(az::self_subject_access_review()),
+            Arc::new(az::SelfSubjectAccessReviews {
+                authorizer: chain.clone(),
+            }),
+        ),
+        (
+            Arc::new(az::subject_access_review()),
+            Arc::new(az::SubjectAccessReviews {
+                authorizer: chain.clone(),
+            }),
+        ),
+        (
+            Arc::new(az::self_subject_rules_review()),
+            Arc::new(az::SelfSubjectRulesReviews { rbac }),
+        ),
+    ]
 }
 
 /// Runs the apiserver until `shutdown` resolves.
@@ -254,13 +295,23 @@ pub async fn run(
         ],
     };
     let advertise = format!("{}:{}", cfg.advertise_ip(), cfg.secure_port);
+    let (authz, rbac) = authorizers(&cfg, &regs)?;
+    let reviews: Vec<ApiResource> = access_reviews(&authz, rbac)
+        .into_iter()
+        .map(|(strategy, rest)| virtual_resource(&backend, &cfg, strategy, rest))
+        .collect();
+    api.update_resources(|all| {
+        for r in reviews {
+            all.insert(key(r.info()), Arc::new(r));
+        }
+    });
     let server = Arc::new(Server {
         api: api.clone(),
         metrics: Default::default(),
         health,
         advertise,
         authn,
-        authz: Arc::new(authorizers(&cfg, &regs)?),
+        authz: authz.clone(),
         inflight: apiserver::server::inflight::InflightLimits::new(
             cfg.max_requests_inflight,
             cfg.max_mutating_requests_inflight,

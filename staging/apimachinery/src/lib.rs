@@ -5,6 +5,7 @@ pub mod duration;
 pub mod errors;
 pub mod fields;
 pub mod labels;
+pub mod protobuf;
 pub mod schema;
 pub mod validation;
 

@@ -104,6 +104,36 @@ async fn view_in_one_namespace_only() {
     );
     let (ok, _, err) = kubectl(&alice, &["get", "nodes"], "");
     assert!(!ok && err.contains("at the cluster scope"), "{err}");
+    // kubectl auth can-i (SelfSubjectAccessReview) and --list (SelfSubjectRulesReview).
+    let (ok, out, err) = kubectl(
+        &alice,
+        &["auth", "can-i", "list", "pods", "-n", "team-a"],
+        "",
+    );
+    assert!(ok && out.trim() == "yes", "{out} {err}");
+    let (ok, out, _) = kubectl(
+        &alice,
+        &["auth", "can-i", "create", "configmaps", "-n", "team-a"],
+        "",
+    );
+    assert!(!ok && out.trim() == "no", "{out}");
+    let (ok, out, _) = kubectl(
+        &alice,
+        &["auth", "can-i", "list", "pods", "-n", "team-b"],
+        "",
+    );
+    assert!(!ok && out.trim() == "no", "{out}");
+    let (ok, out, _) = kubectl(&admin, &["auth", "can-i", "delete", "nodes"], "");
+    assert!(ok && out.trim() == "yes", "{out}");
+    let (ok, out, err) = kubectl(&alice, &["auth", "can-i", "--list", "-n", "team-a"], "");
+    assert!(ok, "{err}");
+    let pods = out
+        .lines()
+        .find(|l| l.starts_with("pods "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(pods.contains("[get list watch]"), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("secrets ")), "{out}");
+
     // A raw request gets the 403 Status.
     let r = integration_tests::client::Client::new(s.port)
         .with_token(Some("alice-token"))

@@ -106,6 +106,11 @@ pub trait VirtualRest: Send + Sync {
     fn warning(&self) -> Option<String> {
         None
     }
+    /// The JSON form of a protobuf-encoded body (the object inside the envelope), for
+    /// the fields this resource reads.
+    fn decode_protobuf(&self, _raw: &[u8]) -> Option<Value> {
+        None
+    }
 }
 
 pub struct ApiResource {
@@ -394,7 +399,14 @@ impl ApiServer {
                 let raw = read_body(req.into_body()).await?;
                 // Review requests carry nothing that matters beyond their spec; a body in a
                 // format not read here (protobuf) counts as empty.
-                let body = decode_body(&ct, &raw).unwrap_or_else(|_| json!({}));
+                let body =
+                    if super::negotiation::essence(&ct) == "application/vnd.kubernetes.protobuf" {
+                        apimachinery::protobuf::unwrap_envelope(&raw)
+                            .and_then(|inner| ro.decode_protobuf(inner))
+                            .unwrap_or_else(|| json!({}))
+                    } else {
+                        decode_body(&ct, &raw).unwrap_or_else(|_| json!({}))
+                    };
                 let out = ro.create(body, &user).await?;
                 return Ok(encode(201, &out, &ctx.format));
             }
