@@ -1,7 +1,7 @@
 //! The real kube-apiserver binary on a random loopback port with its own temp dir.
 
 use crate::client::Client;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -133,6 +133,18 @@ impl TestApiServer {
         }
     }
 
+    /// A kubeconfig for this server with the given `user:` entry (YAML lines indented
+    /// four spaces: `token: ...`, `client-certificate: ...`).
+    pub fn user_kubeconfig(&self, name: &str, user: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.kubeconfig"));
+        let cfg = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\n  name: c\ncontexts:\n- context: {{cluster: c, user: u}}\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n{user}",
+            self.port
+        );
+        std::fs::write(&path, cfg).unwrap();
+        path
+    }
+
     /// Runs the real kubectl against this server; returns (exit ok, stdout, stderr).
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         self.kubectl_bin("kubectl", args, stdin)
@@ -188,4 +200,29 @@ impl Drop for TestApiServer {
             let _ = c.wait();
         }
     }
+}
+
+/// The real kubectl with a given kubeconfig and standard input.
+pub fn kubectl_as(kubeconfig: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl must be installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

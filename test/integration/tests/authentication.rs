@@ -2,7 +2,7 @@
 //! `--client-ca-file`, bearer tokens from `--token-auth-file`, 401 for missing or bad
 //! credentials when anonymous requests are off, `kubectl auth whoami`, TokenReview.
 
-use integration_tests::apiserver::TestApiServer;
+use integration_tests::apiserver::{TestApiServer, kubectl_as};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -89,43 +89,8 @@ fn pki(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-fn kubeconfig(s: &TestApiServer, name: &str, user: &str) -> PathBuf {
-    let path = s.dir.path().join(format!("{name}.kubeconfig"));
-    let cfg = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\n  name: c\ncontexts:\n- context: {{cluster: c, user: u}}\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n{user}",
-        s.port
-    );
-    std::fs::write(&path, cfg).unwrap();
-    path
-}
-
 fn kubectl(cfg: &Path, args: &[&str]) -> (bool, String, String) {
-    kubectl_stdin(cfg, args, "")
-}
-
-/// kubectl with a kubeconfig and (possibly empty) standard input.
-fn kubectl_stdin(cfg: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use std::io::Write;
-    let mut child = Command::new("kubectl")
-        .arg(format!("--kubeconfig={}", cfg.display()))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    kubectl_as(cfg, args, "")
 }
 
 fn whoami(cfg: &Path) -> Value {
@@ -158,8 +123,7 @@ async fn client_certificates_tokens_and_401s() {
     .await;
 
     // x509: CN is the user, O the groups.
-    let alice = kubeconfig(
-        &s,
+    let alice = s.user_kubeconfig(
         "alice",
         &format!(
             "    client-certificate: {}\n    client-key: {}\n",
@@ -177,17 +141,16 @@ async fn client_certificates_tokens_and_401s() {
     assert!(kubectl(&alice, &["get", "namespaces"]).0);
 
     // Static tokens.
-    let bob = kubeconfig(&s, "bob", "    token: secret-token\n");
+    let bob = s.user_kubeconfig("bob", "    token: secret-token\n");
     let me = whoami(&bob);
     assert_eq!(me["status"]["userInfo"]["username"], "bob");
     assert_eq!(me["status"]["userInfo"]["uid"], "1002");
 
     // Unknown tokens, no credentials, and certificates from another CA are refused.
-    let stranger = kubeconfig(&s, "stranger", "    token: not-a-token\n");
+    let stranger = s.user_kubeconfig("stranger", "    token: not-a-token\n");
     let (ok, _, err) = kubectl(&stranger, &["get", "pods"]);
     assert!(!ok && err.contains("Unauthorized"), "{err}");
-    let foreign = kubeconfig(
-        &s,
+    let foreign = s.user_kubeconfig(
         "foreign",
         &format!(
             "    client-certificate: {}\n    client-key: {}\n",
@@ -224,7 +187,7 @@ async fn client_certificates_tokens_and_401s() {
 
     // TokenReview answers whether a token authenticates, and as whom.
     let create = ["create", "-o", "json", "-f", "-"];
-    let (ok, out, err) = kubectl_stdin(
+    let (ok, out, err) = kubectl_as(
         &bob,
         &create,
         r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"secret-token"}}"#,
@@ -233,7 +196,7 @@ async fn client_certificates_tokens_and_401s() {
     let review: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(review["status"]["authenticated"], true);
     assert_eq!(review["status"]["user"]["username"], "bob");
-    let (ok, out, _) = kubectl_stdin(
+    let (ok, out, _) = kubectl_as(
         &bob,
         &create,
         r#"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"wrong"}}"#,

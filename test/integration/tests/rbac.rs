@@ -2,43 +2,7 @@
 //! namespace can read there, gets upstream's 403 elsewhere and on writes; system:masters
 //! may do anything; discovery and whoami work for every authenticated user.
 
-use integration_tests::apiserver::TestApiServer;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn kubeconfig(s: &TestApiServer, name: &str, token: &str) -> PathBuf {
-    let path = s.dir.path().join(format!("{name}.kubeconfig"));
-    let cfg = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\n  name: c\ncontexts:\n- context: {{cluster: c, user: u}}\n  name: c\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: {token}\n",
-        s.port
-    );
-    std::fs::write(&path, cfg).unwrap();
-    path
-}
-
-fn kubectl(cfg: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use std::io::Write;
-    let mut child = Command::new("kubectl")
-        .arg(format!("--kubeconfig={}", cfg.display()))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use integration_tests::apiserver::{TestApiServer, kubectl_as};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn view_in_one_namespace_only() {
@@ -58,10 +22,10 @@ async fn view_in_one_namespace_only() {
         Some("admin-token"),
     )
     .await;
-    let admin = kubeconfig(&s, "admin", "admin-token");
-    let alice = kubeconfig(&s, "alice", "alice-token");
+    let admin = s.user_kubeconfig("admin", "    token: admin-token\n");
+    let alice = s.user_kubeconfig("alice", "    token: alice-token\n");
 
-    let (ok, out, err) = kubectl(
+    let (ok, out, err) = kubectl_as(
         &admin,
         &[
             "get",
@@ -78,54 +42,54 @@ async fn view_in_one_namespace_only() {
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 5, "{out}");
     let setup = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: team-b}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: alice-view, namespace: team-a}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: alice}]\n";
-    let (ok, _, err) = kubectl(&admin, &["apply", "-f", "-"], setup);
+    let (ok, _, err) = kubectl_as(&admin, &["apply", "-f", "-"], setup);
     assert!(ok, "{err}");
 
     // Reads in team-a are allowed; discovery and whoami for any authenticated user.
-    let (ok, _, err) = kubectl(&alice, &["get", "pods", "-n", "team-a"], "");
+    let (ok, _, err) = kubectl_as(&alice, &["get", "pods", "-n", "team-a"], "");
     assert!(ok, "{err}");
-    let (ok, out, err) = kubectl(&alice, &["auth", "whoami"], "");
+    let (ok, out, err) = kubectl_as(&alice, &["auth", "whoami"], "");
     assert!(ok && out.contains("alice"), "{err}");
     // Elsewhere, and for writes, upstream's 403.
-    let (ok, _, err) = kubectl(&alice, &["get", "pods", "-n", "team-b"], "");
+    let (ok, _, err) = kubectl_as(&alice, &["get", "pods", "-n", "team-b"], "");
     assert!(!ok);
     assert!(err.contains(r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "team-b""#), "{err}");
-    let (ok, _, err) = kubectl(
+    let (ok, _, err) = kubectl_as(
         &alice,
         &["create", "-n", "team-a", "-f", "-"],
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
     );
     assert!(!ok);
     assert!(err.contains(r#"User "alice" cannot create resource "configmaps" in API group "" in the namespace "team-a""#), "{err}");
-    let (ok, _, err) = kubectl(&alice, &["get", "secrets", "-n", "team-a"], "");
+    let (ok, _, err) = kubectl_as(&alice, &["get", "secrets", "-n", "team-a"], "");
     assert!(
         !ok && err.contains("cannot list resource \"secrets\""),
         "{err}"
     );
-    let (ok, _, err) = kubectl(&alice, &["get", "nodes"], "");
+    let (ok, _, err) = kubectl_as(&alice, &["get", "nodes"], "");
     assert!(!ok && err.contains("at the cluster scope"), "{err}");
     // kubectl auth can-i (SelfSubjectAccessReview) and --list (SelfSubjectRulesReview).
-    let (ok, out, err) = kubectl(
+    let (ok, out, err) = kubectl_as(
         &alice,
         &["auth", "can-i", "list", "pods", "-n", "team-a"],
         "",
     );
     assert!(ok && out.trim() == "yes", "{out} {err}");
-    let (ok, out, _) = kubectl(
+    let (ok, out, _) = kubectl_as(
         &alice,
         &["auth", "can-i", "create", "configmaps", "-n", "team-a"],
         "",
     );
     assert!(!ok && out.trim() == "no", "{out}");
-    let (ok, out, _) = kubectl(
+    let (ok, out, _) = kubectl_as(
         &alice,
         &["auth", "can-i", "list", "pods", "-n", "team-b"],
         "",
     );
     assert!(!ok && out.trim() == "no", "{out}");
-    let (ok, out, _) = kubectl(&admin, &["auth", "can-i", "delete", "nodes"], "");
+    let (ok, out, _) = kubectl_as(&admin, &["auth", "can-i", "delete", "nodes"], "");
     assert!(ok && out.trim() == "yes", "{out}");
-    let (ok, out, err) = kubectl(&alice, &["auth", "can-i", "--list", "-n", "team-a"], "");
+    let (ok, out, err) = kubectl_as(&alice, &["auth", "can-i", "--list", "-n", "team-a"], "");
     assert!(ok, "{err}");
     let pods = out
         .lines()
