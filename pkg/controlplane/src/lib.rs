@@ -27,6 +27,9 @@ use std::sync::atomic::AtomicBool;
 /// Every stored resource's registry by plural name.
 pub struct Registries {
     pub by_resource: HashMap<String, Arc<Registry>>,
+    /// The `--authorization-mode` chain, and its RBAC authorizer when RBAC is on.
+    pub authz: Arc<apiserver::authorization::Chain>,
+    pub rbac: Option<Arc<apiserver::authorization::rbac::Rbac>>,
 }
 
 fn key(info: &ResourceInfo) -> (String, String, String) {
@@ -158,9 +161,17 @@ pub fn build_api(
         resources.insert(key, Arc::new(res));
     }
     let namespaces = by_resource["namespaces"].clone();
+    let (authz, rbac) = authorizers(cfg, &by_resource)?;
+    let mut admission: Vec<Arc<dyn apiserver::admission::Plugin>> =
+        vec![Arc::new(NamespaceLifecycle { namespaces })];
+    if let Some(r) = &rbac {
+        admission.push(Arc::new(
+            apiserver::authorization::escalation::EscalationCheck { rbac: r.clone() },
+        ));
+    }
     let api = ApiServer::new(
         resources,
-        vec![Arc::new(NamespaceLifecycle { namespaces })],
+        admission,
         resources::GROUP_ORDER
             .iter()
             .map(|g| g.to_string())
@@ -181,13 +192,20 @@ pub fn build_api(
             "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
         }),
     );
-    Ok((Arc::new(api), Registries { by_resource }))
+    Ok((
+        Arc::new(api),
+        Registries {
+            by_resource,
+            authz,
+            rbac,
+        },
+    ))
 }
 
 /// The `--authorization-mode` chain.
 fn authorizers(
     cfg: &Config,
-    regs: &Registries,
+    regs: &HashMap<String, Arc<Registry>>,
 ) -> Result<
     (
         Arc<apiserver::authorization::Chain>,
@@ -203,7 +221,7 @@ fn authorizers(
             "AlwaysAllow" => chain.push(Arc::new(AlwaysAllow)),
             "AlwaysDeny" => {}
             "RBAC" => {
-                let r = |n: &str| regs.by_resource[n].clone();
+                let r = |n: &str| regs[n].clone();
                 let rbac = Arc::new(Rbac {
                     roles: r("roles"),
                     cluster_roles: r("clusterroles"),
@@ -295,7 +313,7 @@ pub async fn run(
         ],
     };
     let advertise = format!("{}:{}", cfg.advertise_ip(), cfg.secure_port);
-    let (authz, rbac) = authorizers(&cfg, &regs)?;
+    let (authz, rbac) = (regs.authz.clone(), regs.rbac.clone());
     let reviews: Vec<ApiResource> = access_reviews(&authz, rbac)
         .into_iter()
         .map(|(strategy, rest)| virtual_resource(&backend, &cfg, strategy, rest))

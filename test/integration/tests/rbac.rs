@@ -10,7 +10,7 @@ async fn view_in_one_namespace_only() {
     let tokens = dir.path().join("tokens.csv");
     std::fs::write(
         &tokens,
-        "admin-token,admin,1,system:masters\nalice-token,alice,2\n",
+        "admin-token,admin,1,system:masters\nalice-token,alice,2\ncarol-token,carol,3\n",
     )
     .unwrap();
     let s = TestApiServer::start_with_token(
@@ -97,6 +97,48 @@ async fn view_in_one_namespace_only() {
         .unwrap_or_else(|| panic!("{out}"));
     assert!(pods.contains("[get list watch]"), "{out}");
     assert!(!out.lines().any(|l| l.starts_with("secrets ")), "{out}");
+
+    // Escalation prevention: carol (admin in team-a) may grant what she holds, not more.
+    let carol = s.user_kubeconfig("carol", "    token: carol-token\n");
+    let bind_carol = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: carol-admin, namespace: team-a}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}\nsubjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]\n";
+    let (ok, _, err) = kubectl_as(&admin, &["apply", "-f", "-"], bind_carol);
+    assert!(ok, "{err}");
+    let role = |name: &str, resource: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: {name}, namespace: team-a}}\nrules: [{{apiGroups: [\"\"], resources: [{resource}], verbs: [get, list]}}]\n"
+        )
+    };
+    let (ok, _, err) = kubectl_as(
+        &carol,
+        &["create", "-f", "-"],
+        &role("secret-reader", "secrets"),
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = kubectl_as(
+        &carol,
+        &["create", "-f", "-"],
+        &role("node-reader", "nodes"),
+    );
+    assert!(
+        !ok && err.contains("is attempting to grant RBAC permissions not currently held"),
+        "{err}"
+    );
+    let bind = |name: &str, role: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {name}, namespace: team-a}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\nsubjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: dave}}]\n"
+        )
+    };
+    let (ok, _, err) = kubectl_as(&carol, &["create", "-f", "-"], &bind("dave-view", "view"));
+    assert!(ok, "{err}");
+    let (ok, _, err) = kubectl_as(
+        &carol,
+        &["create", "-f", "-"],
+        &bind("dave-root", "cluster-admin"),
+    );
+    assert!(
+        !ok && err.contains("is attempting to grant RBAC permissions not currently held"),
+        "{err}"
+    );
 
     // A raw request gets the 403 Status.
     let r = integration_tests::client::Client::new(s.port)

@@ -21,6 +21,8 @@ pub struct Attributes<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub dry_run: bool,
+    /// Who asks (None for the apiserver's own writes).
+    pub user: Option<&'a crate::authentication::UserInfo>,
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 //! authorizers (AlwaysAllow, AlwaysDeny, RBAC); the first that allows wins, otherwise
 //! the request is a 403 with upstream's message.
 
+pub mod escalation;
 pub mod rbac;
 
 use crate::authentication::UserInfo;

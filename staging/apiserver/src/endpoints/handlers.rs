@@ -307,6 +307,7 @@ impl ApiServer {
             namespace: &info.namespace,
             name,
             dry_run: dry,
+            user: info.user.as_ref(),
         };
         let mut obj = obj;
         for p in &self.admission {

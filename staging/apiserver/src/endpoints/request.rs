@@ -19,6 +19,8 @@ pub struct RequestInfo {
     pub name: String,
     /// Path segments after the subresource (proxy paths).
     pub parts: Vec<String>,
+    /// The authenticated caller (set once authentication succeeded).
+    pub user: Option<crate::authentication::UserInfo>,
 }
 
 /// Subresources of `namespaces/<name>` that are not namespaced resources.

@@ -144,13 +144,14 @@ impl Server {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let started = std::time::Instant::now();
         let query = parse_query(req.uri().query());
-        let info = RequestInfo::parse(method.as_str(), &path, &query);
+        let mut info = RequestInfo::parse(method.as_str(), &path, &query);
         let inflight = self.metrics.start(method.as_str());
         let mut user = self
             .authn
             .authenticate(client_cert.as_deref(), req.headers());
         if let Ok(u) = &user {
             req.extensions_mut().insert(u.clone());
+            info.user = Some(u.clone());
             let attrs = crate::authorization::Attributes::of(u, &info);
             if let Err(denied) = self.authz.authorize(&attrs).await {
                 user = Err(denied);
