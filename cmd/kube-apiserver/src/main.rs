@@ -67,7 +67,7 @@ struct Flags {
     #[arg(long = "token-auth-file")]
     token_auth_file: Option<PathBuf>,
     /// Ordered list of plug-ins to do authorization on secure port: AlwaysAllow,
-    /// AlwaysDeny, RBAC (Node is not implemented yet).
+    /// AlwaysDeny, Node, RBAC.
     #[arg(long = "authorization-mode", default_value = "AlwaysAllow")]
     authorization_mode: String,
     /// Admission plugins to enable in addition to the default ones.

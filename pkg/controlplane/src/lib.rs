@@ -231,9 +231,9 @@ fn authorizers(
                 rbac_authorizer = Some(rbac.clone());
                 chain.push(rbac);
             }
-            "Node" => {
-                tracing::warn!("authorization mode Node is not implemented yet; it allows nothing")
-            }
+            "Node" => chain.push(Arc::new(apiserver::authorization::node::NodeAuthorizer {
+                pods: regs["pods"].clone(),
+            })),
             other => return Err(format!("unknown authorization mode {other:?}")),
         }
     }

@@ -10,14 +10,14 @@ async fn view_in_one_namespace_only() {
     let tokens = dir.path().join("tokens.csv");
     std::fs::write(
         &tokens,
-        "admin-token,admin,1,system:masters\nalice-token,alice,2\ncarol-token,carol,3\n",
+        "admin-token,admin,1,system:masters\nalice-token,alice,2\ncarol-token,carol,3\nnode1-token,system:node:node1,4,system:nodes\n",
     )
     .unwrap();
     let s = TestApiServer::start_with_token(
         None,
         &[
             &format!("--token-auth-file={}", tokens.display()),
-            "--authorization-mode=RBAC",
+            "--authorization-mode=Node,RBAC",
         ],
         Some("admin-token"),
     )
@@ -139,6 +139,26 @@ async fn view_in_one_namespace_only() {
         !ok && err.contains("is attempting to grant RBAC permissions not currently held"),
         "{err}"
     );
+
+    // Node authorization: a kubelet reads only what pods bound to its node reference.
+    let objects = "apiVersion: v1\nkind: Secret\nmetadata: {name: mine, namespace: team-a}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: theirs, namespace: team-a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: team-a}\nspec: {nodeName: node1, containers: [{name: c, image: x, envFrom: [{secretRef: {name: mine}}]}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p2, namespace: team-a}\nspec: {nodeName: node2, volumes: [{name: s, secret: {secretName: theirs}}], containers: [{name: c, image: x}]}\n";
+    let (ok, _, err) = kubectl_as(&admin, &["apply", "-f", "-"], objects);
+    assert!(ok, "{err}");
+    let node1 = s.user_kubeconfig("node1", "    token: node1-token\n");
+    let (ok, _, err) = kubectl_as(&node1, &["get", "secret", "mine", "-n", "team-a"], "");
+    assert!(ok, "{err}");
+    let (ok, _, err) = kubectl_as(&node1, &["get", "secret", "theirs", "-n", "team-a"], "");
+    assert!(
+        !ok && err.contains(r#"User "system:node:node1" cannot get resource "secrets""#),
+        "{err}"
+    );
+    let (ok, _, err) = kubectl_as(&node1, &["get", "secrets", "-n", "team-a"], "");
+    assert!(
+        !ok && err.contains("cannot list resource \"secrets\""),
+        "{err}"
+    );
+    let (ok, _, err) = kubectl_as(&node1, &["get", "pods", "-A"], "");
+    assert!(ok, "{err}");
 
     // A raw request gets the 403 Status.
     let r = integration_tests::client::Client::new(s.port)

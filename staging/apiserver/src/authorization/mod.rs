@@ -4,6 +4,7 @@
 //! the request is a 403 with upstream's message.
 
 pub mod escalation;
+pub mod node;
 pub mod rbac;
 
 use crate::authentication::UserInfo;

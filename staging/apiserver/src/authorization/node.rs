@@ -1,0 +1,210 @@
+//! The Node authorizer (upstream `plugin/pkg/auth/authorizer/node`): a kubelet
+//! (`system:node:<name>` in `system:nodes`) may read only the secrets, configmaps and
+//! persistent volume claims that pods bound to its node reference, plus the fixed set of
+//! rules every node needs. It has no opinion on anyone else.
+
+use super::rbac::rule_allows;
+use super::{Attributes, Authorizer};
+use crate::registry::generic::Registry;
+use crate::registry::options::ListOptions;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::sync::{Arc, LazyLock};
+
+pub struct NodeAuthorizer {
+    pub pods: Arc<Registry>,
+}
+
+/// What every node may do regardless of its pods (upstream `NodeRules`).
+static NODE_RULES: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    let r = |verbs: &[&str], group: &str, resources: &[&str]| json!({"verbs": verbs, "apiGroups": [group], "resources": resources});
+    vec![
+        r(
+            &["get", "list", "watch"],
+            "",
+            &["services", "endpoints", "nodes", "pods"],
+        ),
+        r(
+            &["create", "update", "patch", "delete"],
+            "",
+            &["nodes", "nodes/status"],
+        ),
+        r(&["create", "delete"], "", &["pods"]),
+        r(&["update", "patch"], "", &["pods/status"]),
+        r(&["create"], "", &["pods/eviction"]),
+        r(&["create", "update", "patch"], "", &["events"]),
+        r(&["create", "update", "patch"], "events.k8s.io", &["events"]),
+        r(
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ],
+            "coordination.k8s.io",
+            &["leases"],
+        ),
+        r(
+            &["get", "list", "watch"],
+            "storage.k8s.io",
+            &["csidrivers", "volumeattachments"],
+        ),
+        r(
+            &["get", "create", "update", "patch", "delete"],
+            "storage.k8s.io",
+            &["csinodes"],
+        ),
+        r(
+            &["get", "list", "watch"],
+            "node.k8s.io",
+            &["runtimeclasses"],
+        ),
+        r(&["create"], "authentication.k8s.io", &["tokenreviews"]),
+        r(
+            &["create"],
+            "authorization.k8s.io",
+            &["subjectaccessreviews", "localsubjectaccessreviews"],
+        ),
+        r(
+            &["create", "get", "list", "watch"],
+            "certificates.k8s.io",
+            &["certificatesigningrequests"],
+        ),
+    ]
+});
+
+/// Whether a pod spec references the object (by kind) with this name.
+pub fn pod_references(spec: &Value, resource: &str, name: &str) -> bool {
+    let s = |v: &Value| v.as_str() == Some(name);
+    let volumes = spec["volumes"].as_array().into_iter().flatten();
+    let containers = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|f| spec[*f].as_array().into_iter().flatten())
+        .collect::<Vec<_>>();
+    match resource {
+        "secrets" => {
+            spec["imagePullSecrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| s(&p["name"]))
+                || volumes.clone().any(|v| {
+                    s(&v["secret"]["secretName"])
+                        || v["projected"]["sources"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|p| s(&p["secret"]["name"]))
+                        || [
+                            "cephfs",
+                            "cinder",
+                            "flexVolume",
+                            "iscsi",
+                            "rbd",
+                            "scaleIO",
+                            "storageos",
+                            "csi",
+                        ]
+                        .iter()
+                        .any(|k| {
+                            s(&v[*k]["secretRef"]["name"])
+                                || s(&v[*k]["nodePublishSecretRef"]["name"])
+                        })
+                })
+                || containers.iter().any(|c| {
+                    c["env"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| s(&e["valueFrom"]["secretKeyRef"]["name"]))
+                        || c["envFrom"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|e| s(&e["secretRef"]["name"]))
+                })
+        }
+        "configmaps" => {
+            volumes.clone().any(|v| {
+                s(&v["configMap"]["name"])
+                    || v["projected"]["sources"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| s(&p["configMap"]["name"]))
+            }) || containers.iter().any(|c| {
+                c["env"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|e| s(&e["valueFrom"]["configMapKeyRef"]["name"]))
+                    || c["envFrom"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| s(&e["configMapRef"]["name"]))
+            })
+        }
+        "persistentvolumeclaims" => volumes
+            .clone()
+            .any(|v| s(&v["persistentVolumeClaim"]["claimName"])),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Authorizer for NodeAuthorizer {
+    async fn allows(&self, a: &Attributes) -> bool {
+        let Some(node) = a.user.name.strip_prefix("system:node:") else {
+            return false;
+        };
+        if !a.user.groups.iter().any(|g| g == "system:nodes") {
+            return false;
+        }
+        let graph_resource = a.resource_request
+            && a.api_group.is_empty()
+            && a.subresource.is_empty()
+            && matches!(
+                a.resource.as_str(),
+                "secrets" | "configmaps" | "persistentvolumeclaims"
+            );
+        if !graph_resource {
+            return NODE_RULES.iter().any(|r| rule_allows(r, a));
+        }
+        // Only single-object reads, of objects a pod on this node references.
+        if a.verb != "get" || a.name.is_empty() {
+            return false;
+        }
+        let Ok(pods) = self
+            .pods
+            .list(Some(&a.namespace), &ListOptions::default())
+            .await
+        else {
+            return false;
+        };
+        pods.items.iter().map(|o| &o.value).any(|p| {
+            p["spec"]["nodeName"].as_str() == Some(node)
+                && pod_references(&p["spec"], &a.resource, &a.name)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        let spec = json!({"volumes": [{"name": "v", "secret": {"secretName": "tls"}}, {"name": "c", "persistentVolumeClaim": {"claimName": "data"}}],
+            "containers": [{"name": "c", "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}], "envFrom": [{"secretRef": {"name": "env"}}]}],
+            "imagePullSecrets": [{"name": "pull"}]});
+        for (r, n) in [
+            ("secrets", "tls"),
+            ("secrets", "env"),
+            ("secrets", "pull"),
+            ("configmaps", "cfg"),
+            ("persistentvolumeclaims", "data"),
+        ] {
+            assert!(pod_references(&spec, r, n), "{r}/{n}");
+        }
+        assert!(!pod_references(&spec, "secrets", "other"));
+        assert!(!pod_references(&spec, "configmaps", "tls"));
+    }
+}
