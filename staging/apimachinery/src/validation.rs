@@ -26,6 +26,18 @@ fn is_label_chars(s: &str) -> bool {
 }
 
 /// RFC 1123 label: namespaces, services, most names that become DNS labels.
+/// Upstream's `ValidateNonnegativeField`: a set value below zero is invalid.
+pub fn non_negative<T: Into<i64> + Copy>(field: &str, value: Option<T>) -> Option<crate::Cause> {
+    let v: i64 = value?.into();
+    (v < 0).then(|| {
+        crate::Cause::invalid(
+            field,
+            &serde_json::json!(v),
+            "must be greater than or equal to 0",
+        )
+    })
+}
+
 pub fn dns1123_label(s: &str) -> Vec<String> {
     let mut errs: Vec<String> = max_len(s, DNS1123_LABEL_MAX).into_iter().collect();
     if !is_label_chars(s) {

@@ -3,7 +3,6 @@
 
 use crate::printers::{age, cols};
 use crate::typed::{Typed, immutable, info};
-use apimachinery::Cause;
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use serde_json::json;
 
@@ -18,12 +17,8 @@ pub fn strategy() -> Typed<ControllerRevision> {
     );
     let mut t = Typed::new(i);
     t.validate = |r: &ControllerRevision| {
-        if r.revision < 0 {
-            return vec![Cause::invalid(
-                "revision",
-                &json!(r.revision),
-                "must be greater than or equal to 0",
-            )];
+        if let Some(c) = apimachinery::validation::non_negative("revision", Some(r.revision)) {
+            return vec![c];
         }
         Vec::new()
     };

@@ -116,13 +116,10 @@ pub fn strategy() -> Typed<Deployment> {
             return vec![Cause::required("spec", "")];
         };
         let mut c = validate_selector_and_template(&spec.selector, &spec.template, true);
-        if let Some(r) = spec.replicas.filter(|r| *r < 0) {
-            c.push(Cause::invalid(
-                "spec.replicas",
-                &json!(r),
-                "must be greater than or equal to 0",
-            ));
-        }
+        c.extend(apimachinery::validation::non_negative(
+            "spec.replicas",
+            spec.replicas,
+        ));
         if let Some(s) = &spec.strategy {
             match s.type_.as_deref() {
                 Some("Recreate") if s.rolling_update.is_some() => {

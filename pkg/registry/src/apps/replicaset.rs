@@ -38,13 +38,10 @@ pub fn strategy() -> Typed<ReplicaSet> {
             None if spec.replicas.unwrap_or(1) > 0 => c.push(Cause::required("spec.template", "")),
             None => {}
         }
-        if spec.replicas.is_some_and(|r| r < 0) {
-            c.push(Cause::invalid(
-                "spec.replicas",
-                &json!(spec.replicas),
-                "must be greater than or equal to 0",
-            ));
-        }
+        c.extend(apimachinery::validation::non_negative(
+            "spec.replicas",
+            spec.replicas,
+        ));
         c
     };
     t.validate_update = |n, o| {

@@ -64,13 +64,10 @@ pub fn strategy() -> Typed<StatefulSet> {
             return vec![Cause::required("spec", "")];
         };
         let mut c = validate_selector_and_template(&spec.selector, &spec.template, true);
-        if let Some(r) = spec.replicas.filter(|r| *r < 0) {
-            c.push(Cause::invalid(
-                "spec.replicas",
-                &json!(r),
-                "must be greater than or equal to 0",
-            ));
-        }
+        c.extend(apimachinery::validation::non_negative(
+            "spec.replicas",
+            spec.replicas,
+        ));
         if let Some(p) = &spec.pod_management_policy
             && p != "OrderedReady"
             && p != "Parallel"
@@ -95,15 +92,10 @@ pub fn strategy() -> Typed<StatefulSet> {
                     &["OnDelete", "RollingUpdate"],
                 )),
             }
-            if let Some(p) = us.rolling_update.as_ref().and_then(|r| r.partition)
-                && p < 0
-            {
-                c.push(Cause::invalid(
-                    "spec.updateStrategy.rollingUpdate.partition",
-                    &json!(p),
-                    "must be greater than or equal to 0",
-                ));
-            }
+            c.extend(apimachinery::validation::non_negative(
+                "spec.updateStrategy.rollingUpdate.partition",
+                us.rolling_update.as_ref().and_then(|r| r.partition),
+            ));
         }
         c
     };

@@ -99,13 +99,10 @@ pub fn strategy() -> Typed<CronJob> {
                 &["Allow", "Forbid", "Replace"],
             )),
         }
-        if let Some(d) = spec.starting_deadline_seconds.filter(|d| *d < 0) {
-            c.push(Cause::invalid(
-                "spec.startingDeadlineSeconds",
-                &json!(d),
-                "must be greater than or equal to 0",
-            ));
-        }
+        c.extend(apimachinery::validation::non_negative(
+            "spec.startingDeadlineSeconds",
+            spec.starting_deadline_seconds,
+        ));
         if cj.metadata.name.as_deref().is_some_and(|n| n.len() > 52) {
             c.push(Cause::invalid(
                 "metadata.name",

@@ -85,13 +85,7 @@ pub fn strategy() -> Typed<Job> {
             ("spec.completions", spec.completions),
             ("spec.backoffLimit", spec.backoff_limit),
         ] {
-            if let Some(v) = v.filter(|v| *v < 0) {
-                c.push(Cause::invalid(
-                    f,
-                    &json!(v),
-                    "must be greater than or equal to 0",
-                ));
-            }
+            c.extend(apimachinery::validation::non_negative(f, v));
         }
         if let Some(d) = spec.active_deadline_seconds.filter(|d| *d <= 0) {
             c.push(Cause::invalid(

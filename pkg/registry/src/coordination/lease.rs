@@ -26,13 +26,10 @@ pub fn strategy() -> Typed<Lease> {
                     "must be greater than 0",
                 ));
             }
-            if let Some(t) = s.lease_transitions.filter(|t| *t < 0) {
-                c.push(Cause::invalid(
-                    "spec.leaseTransitions",
-                    &json!(t),
-                    "must be greater than or equal to 0",
-                ));
-            }
+            c.extend(apimachinery::validation::non_negative(
+                "spec.leaseTransitions",
+                s.lease_transitions,
+            ));
         }
         c
     };

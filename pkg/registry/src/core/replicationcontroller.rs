@@ -7,7 +7,6 @@ use crate::typed::{Typed, info};
 use apimachinery::Cause;
 use k8s_openapi::api::core::v1::ReplicationController;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use serde_json::json;
 
 pub fn strategy() -> Typed<ReplicationController> {
     let mut i = info(
@@ -50,13 +49,10 @@ pub fn strategy() -> Typed<ReplicationController> {
             return vec![Cause::required("spec", "")];
         };
         let mut c = Vec::new();
-        if let Some(r) = spec.replicas.filter(|r| *r < 0) {
-            c.push(Cause::invalid(
-                "spec.replicas",
-                &json!(r),
-                "must be greater than or equal to 0",
-            ));
-        }
+        c.extend(apimachinery::validation::non_negative(
+            "spec.replicas",
+            spec.replicas,
+        ));
         match &spec.template {
             Some(tpl) => {
                 let sel = LabelSelector {

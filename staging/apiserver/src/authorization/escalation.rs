@@ -19,11 +19,7 @@ pub struct EscalationCheck {
 const GROUP: &str = "rbac.authorization.k8s.io";
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(String::from))
-        .collect()
+    super::rbac::strings(v).map(String::from).collect()
 }
 
 /// Every (verb, group, resource, name) or (verb, path) a rule grants, as request attributes.

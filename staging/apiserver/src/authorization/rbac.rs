@@ -17,7 +17,8 @@ pub struct Rbac {
     pub cluster_role_bindings: Arc<Registry>,
 }
 
-fn strings(v: &Value) -> impl Iterator<Item = &str> {
+/// The strings of a JSON array field (absent = none).
+pub(crate) fn strings(v: &Value) -> impl Iterator<Item = &str> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
 

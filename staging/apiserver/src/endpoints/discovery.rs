@@ -70,6 +70,20 @@ impl ApiServer {
         out
     }
 
+    /// Served groups: the built-in ones in upstream's order, then the rest (custom
+    /// resources) by name.
+    fn served_groups<'a>(
+        order: &'a [String],
+        versions: &'a BTreeMap<String, Vec<String>>,
+    ) -> Vec<&'a String> {
+        let extra = versions.keys().filter(|g| !order.contains(g));
+        order
+            .iter()
+            .filter(|g| versions.contains_key(*g))
+            .chain(extra)
+            .collect()
+    }
+
     pub fn core_versions(&self, server_address: &str) -> Value {
         json!({
             "kind": "APIVersions",
@@ -88,14 +102,10 @@ impl ApiServer {
 
     pub fn group_list(&self) -> Value {
         let versions = self.versions();
-        // Built-in groups in upstream's order, then the rest (custom resources) by name.
-        let extra = versions.keys().filter(|g| !self.group_order.contains(g));
-        let groups: Vec<Value> = self
-            .group_order
-            .iter()
-            .chain(extra)
+        let groups: Vec<Value> = Self::served_groups(&self.group_order, &versions)
+            .into_iter()
             .filter(|g| !g.is_empty())
-            .filter_map(|g| versions.get(g).map(|vs| Self::group_doc(g, vs)))
+            .map(|g| Self::group_doc(g, &versions[g]))
             .collect();
         json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
     }
@@ -167,12 +177,9 @@ impl ApiServer {
     pub fn aggregated_discovery(&self, core: bool) -> Value {
         let versions = self.versions();
         let resources = self.resources();
-        let extra = versions.keys().filter(|g| !self.group_order.contains(g));
-        let groups: Vec<&String> = self
-            .group_order
-            .iter()
-            .chain(extra)
-            .filter(|g| g.is_empty() == core && versions.contains_key(*g))
+        let groups: Vec<&String> = Self::served_groups(&self.group_order, &versions)
+            .into_iter()
+            .filter(|g| g.is_empty() == core)
             .collect();
         let items: Vec<Value> = groups
             .into_iter()

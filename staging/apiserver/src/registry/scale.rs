@@ -5,7 +5,7 @@
 use super::generic::{Part, Registry};
 use super::meta;
 use crate::endpoints::SubresourceHandler;
-use apimachinery::{Cause, StatusError};
+use apimachinery::StatusError;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -106,17 +106,8 @@ impl SubresourceHandler for ScaleHandler {
         manager: &str,
     ) -> Result<Value, StatusError> {
         let replicas = body["spec"]["replicas"].as_i64().unwrap_or(0);
-        if replicas < 0 {
-            return Err(StatusError::invalid(
-                "autoscaling",
-                "Scale",
-                name,
-                vec![Cause::invalid(
-                    "spec.replicas",
-                    &json!(replicas),
-                    "must be greater than or equal to 0",
-                )],
-            ));
+        if let Some(c) = apimachinery::validation::non_negative("spec.replicas", Some(replicas)) {
+            return Err(StatusError::invalid("autoscaling", "Scale", name, vec![c]));
         }
         let pinned_rv = meta::pinned_resource_version(&body);
         let gr = self.registry.strategy.info().group_resource();

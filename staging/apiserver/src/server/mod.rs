@@ -253,15 +253,12 @@ impl Server {
 /// A cached OpenAPI document as JSON; protobuf renderings are not offered (406 lets
 /// clients fall back to JSON).
 fn openapi_doc(req: &Request<hyper::body::Incoming>, doc: Option<Arc<Doc>>) -> Response<Body> {
-    let accept = req
-        .headers()
-        .get(hyper::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let wants_json = accept.is_empty()
-        || accept.split(',').any(|a| {
+    let accept = accept_header(req);
+    let entries = accept_entries(req);
+    let wants_json = entries.is_empty()
+        || entries.iter().any(|e| {
             matches!(
-                crate::endpoints::negotiation::essence(a).as_str(),
+                e[0].to_lowercase().as_str(),
                 "application/json" | "*/*" | "application/*"
             )
         });
@@ -286,28 +283,32 @@ const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGrou
 
 /// Whether the client asks for aggregated discovery (`apidiscovery.k8s.io/v2`).
 fn wants_aggregated(req: &Request<hyper::body::Incoming>) -> bool {
-    let accept = req
-        .headers()
-        .get(hyper::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    accept.split(',').any(|a| {
-        let params: Vec<&str> = a.split(';').map(str::trim).collect();
+    accept_entries(req).iter().any(|params| {
         params.contains(&"g=apidiscovery.k8s.io")
             && params.contains(&"v=v2")
             && params.contains(&"as=APIGroupDiscoveryList")
     })
 }
 
+fn accept_header(req: &Request<hyper::body::Incoming>) -> &str {
+    req.headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The Accept header's entries, each as its media type followed by its parameters.
+fn accept_entries(req: &Request<hyper::body::Incoming>) -> Vec<Vec<&str>> {
+    accept_header(req)
+        .split(',')
+        .map(|e| e.split(';').map(str::trim).collect::<Vec<_>>())
+        .filter(|e| !e[0].is_empty())
+        .collect()
+}
+
 const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 
 /// Whether the Accept header names this media type.
 fn accepts(req: &Request<hyper::body::Incoming>, media: &str) -> bool {
-    req.headers()
-        .get(hyper::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.split(',')
-                .any(|m| m.split(';').next().unwrap_or("").trim() == media)
-        })
+    accept_entries(req).iter().any(|e| e[0] == media)
 }

@@ -255,15 +255,10 @@ pub fn validate_pod_spec(field: &str, s: &PodSpec) -> Vec<Cause> {
             }
         }
     }
-    if let Some(g) = s.termination_grace_period_seconds
-        && g < 0
-    {
-        causes.push(Cause::invalid(
-            &format!("{field}.terminationGracePeriodSeconds"),
-            &json!(g),
-            "must be greater than or equal to 0",
-        ));
-    }
+    causes.extend(apimachinery::validation::non_negative(
+        &format!("{field}.terminationGracePeriodSeconds"),
+        s.termination_grace_period_seconds,
+    ));
     causes
 }
 
