@@ -40,17 +40,24 @@ fn key(info: &ResourceInfo) -> (String, String, String) {
     )
 }
 
-/// Resources computed on request (componentstatuses, the authentication reviews).
+/// Resources computed on request (componentstatuses, the authentication reviews) or
+/// acting on another's storage (bindings).
 fn computed_resources(
     backend: &Arc<dyn Backend>,
     authn: Arc<apiserver::authentication::Authenticator>,
+    pods: Arc<Registry>,
 ) -> Vec<(Arc<dyn Strategy>, Arc<dyn VirtualRest>)> {
     use registry::core::componentstatus::{ComponentStatuses, Probe};
     let etcd: Arc<dyn apiserver::server::healthz::Check> = Arc::new(health::StorageCheck {
         backend: backend.clone(),
         name: "etcd".into(),
     });
+    use registry::core::pod;
     vec![
+        (
+            Arc::new(pod::legacy_binding()),
+            Arc::new(pod::LegacyBindings(pod::Binding { registry: pods })),
+        ),
         (
             Arc::new(registry::core::componentstatus::strategy()),
             Arc::new(ComponentStatuses {
@@ -149,7 +156,7 @@ pub fn build_api(
         }
         resources.insert(key(&info), Arc::new(res));
     }
-    for (strategy, rest) in computed_resources(&backend, authn) {
+    for (strategy, rest) in computed_resources(&backend, authn, by_resource["pods"].clone()) {
         let res = virtual_resource(&backend, cfg, strategy, rest);
         resources.insert(key(res.info()), Arc::new(res));
     }
@@ -259,6 +266,12 @@ fn access_reviews(
         (
             Arc::new(az::subject_access_review()),
             Arc::new(az::SubjectAccessReviews {
+                authorizer: chain.clone(),
+            }),
+        ),
+        (
+            Arc::new(az::local_subject_access_review()),
+            Arc::new(az::LocalSubjectAccessReviews {
                 authorizer: chain.clone(),
             }),
         ),

@@ -295,6 +295,7 @@ pub fn info(
         namespaced,
         subresources: Vec::new(),
         storage_path: storage_path.into(),
+        delete_collection: true,
     }
 }
 

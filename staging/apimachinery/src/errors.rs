@@ -181,12 +181,18 @@ impl StatusError {
     }
 
     /// 422 with one cause per field, message formatted like upstream's `NewInvalid`.
+    /// The kind is qualified by its group (`Deployment.apps`), as upstream's GroupKind.
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         let message = match causes.as_slice() {
-            [one] => format!("{kind} \"{name}\" is invalid: {}", one.full_message()),
+            [one] => format!("{qualified} \"{name}\" is invalid: {}", one.full_message()),
             many => {
                 let parts: Vec<String> = many.iter().map(Cause::full_message).collect();
-                format!("{kind} \"{name}\" is invalid: [{}]", parts.join(", "))
+                format!("{qualified} \"{name}\" is invalid: [{}]", parts.join(", "))
             }
         };
         let causes: Vec<Value> = causes

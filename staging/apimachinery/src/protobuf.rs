@@ -70,6 +70,17 @@ pub fn string_field(fields: &[(u32, Field<'_>)], tag: u32) -> Option<String> {
     bytes_field(fields, tag).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
+/// Every string of a repeated field with this tag.
+pub fn repeated_strings(fields: &[(u32, Field<'_>)], tag: u32) -> Vec<String> {
+    fields
+        .iter()
+        .filter_map(|(t, f)| match f {
+            Field::Bytes(b) if *t == tag => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The encoded object inside the `k8s\0` + `runtime.Unknown` envelope.
 pub fn unwrap_envelope(body: &[u8]) -> Option<&[u8]> {
     let unknown = body.strip_prefix(b"k8s\0")?;

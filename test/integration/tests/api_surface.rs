@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 /// (resource, short names, api version, namespaced) as upstream's `kubectl api-resources`.
 const EXPECTED: &[(&str, &str, &str, bool)] = &[
+    ("bindings", "", "v1", true),
     ("componentstatuses", "cs", "v1", false),
     ("configmaps", "cm", "v1", true),
     ("endpoints", "ep", "v1", true),
@@ -30,6 +31,12 @@ const EXPECTED: &[(&str, &str, &str, bool)] = &[
     ("deployments", "deploy", "apps/v1", true),
     ("replicasets", "rs", "apps/v1", true),
     ("statefulsets", "sts", "apps/v1", true),
+    (
+        "localsubjectaccessreviews",
+        "",
+        "authorization.k8s.io/v1",
+        true,
+    ),
     ("horizontalpodautoscalers", "hpa", "autoscaling/v2", true),
     ("cronjobs", "cj", "batch/v1", true),
     ("jobs", "", "batch/v1", true),
@@ -123,6 +130,49 @@ async fn api_resources_lists_every_ga_group() {
             .chain([*version, if *namespaced { "true" } else { "false" }])
             .collect();
         assert_eq!(&row[..expected.len()], expected.as_slice(), "{out}");
+    }
+    // VERBS as upstream lists them: computed and review resources are not full REST.
+    let wide = s.kubectl_ok(&["api-resources", "-o", "wide", "--no-headers"], None);
+    let verbs = |name: &str| {
+        wide.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| {
+                l.split_whitespace().find(|w| {
+                    w.split(',').all(|v| {
+                        [
+                            "create",
+                            "delete",
+                            "deletecollection",
+                            "get",
+                            "list",
+                            "patch",
+                            "update",
+                            "watch",
+                        ]
+                        .contains(&v)
+                    })
+                })
+            })
+            .map(String::from)
+            .unwrap_or_else(|| panic!("{name} missing:\n{wide}"))
+    };
+    assert_eq!(
+        verbs("pods"),
+        "create,delete,deletecollection,get,list,patch,update,watch"
+    );
+    assert_eq!(
+        verbs("namespaces"),
+        "create,delete,get,list,patch,update,watch"
+    );
+    assert_eq!(verbs("componentstatuses"), "get,list");
+    for review in [
+        "bindings",
+        "selfsubjectreviews",
+        "tokenreviews",
+        "localsubjectaccessreviews",
+        "subjectaccessreviews",
+    ] {
+        assert_eq!(verbs(review), "create", "{review}");
     }
 }
 
@@ -810,4 +860,129 @@ async fn pod_eviction_ephemeral_containers_and_resize() {
         .json();
     assert_eq!(pdb["status"]["disruptionsAllowed"], 0);
     assert!(pdb["status"]["disruptedPods"]["db-0"].is_string());
+}
+
+const CORE_OBJECTS: &str = r#"
+apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status:
+  addresses: [{type: InternalIP, address: 10.0.0.1}]
+  nodeInfo: {osImage: Debian, kernelVersion: "6.1", containerRuntimeVersion: "containerd://2.0", kubeletVersion: v1.35.0}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec: {containers: [{name: c, image: busybox}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: nginx}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Event
+metadata: {name: p.1}
+involvedObject: {kind: Pod, name: p, namespace: default, fieldPath: "spec.containers{c}"}
+reason: Pulled
+message: pulled the image
+type: Normal
+source: {component: kubelet, host: n1}
+count: 3
+"#;
+
+#[tokio::test]
+async fn core_printers_match_upstreams_wide_columns() {
+    let s = TestApiServer::start(None, &[]).await;
+    s.kubectl_ok(&["create", "-f", "-"], Some(CORE_OBJECTS));
+    let header = |args: &[&str]| {
+        s.kubectl_ok(args, None)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (kind, expected) in [
+        (
+            "pods",
+            "NAME READY STATUS RESTARTS AGE IP NODE NOMINATED NODE READINESS GATES",
+        ),
+        (
+            "deployments",
+            "NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR",
+        ),
+        (
+            "services",
+            "NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE SELECTOR",
+        ),
+        (
+            "nodes",
+            "NAME STATUS ROLES AGE VERSION INTERNAL-IP EXTERNAL-IP OS-IMAGE KERNEL-VERSION CONTAINER-RUNTIME",
+        ),
+        (
+            "events",
+            "LAST SEEN TYPE REASON OBJECT SUBOBJECT SOURCE MESSAGE FIRST SEEN COUNT NAME",
+        ),
+    ] {
+        assert_eq!(header(&["get", kind, "-o", "wide"]), expected, "{kind}");
+    }
+    assert_eq!(
+        header(&["get", "events"]),
+        "LAST SEEN TYPE REASON OBJECT MESSAGE"
+    );
+    let row = s.kubectl_ok(&["get", "events", "-o", "wide", "--no-headers"], None);
+    for cell in ["pod/p", "spec.containers{c}", "kubelet, n1", " 3 ", "p.1"] {
+        assert!(row.contains(cell), "{cell} missing: {row}");
+    }
+    // events.k8s.io serves the same rows from the core Event's storage.
+    let row = s.kubectl_ok(
+        &[
+            "get",
+            "events.v1.events.k8s.io",
+            "-o",
+            "wide",
+            "--no-headers",
+        ],
+        None,
+    );
+    assert!(
+        row.contains("kubelet, n1") && row.contains("pulled the image"),
+        "{row}"
+    );
+
+    // autoscaling/v1 prints from the stored v2 object; its rows carry the v1 form.
+    let hpa = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 5, "targetCPUUtilizationPercentage": 60}});
+    let path = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers";
+    assert_eq!(s.client.send_json("POST", path, &hpa).await.status, 201);
+    let table = s
+        .client
+        .request_accepting(
+            "GET",
+            &format!("{path}?includeObject=Object"),
+            "application/json",
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+            "",
+        )
+        .await
+        .json();
+    let cells = &table["rows"][0]["cells"];
+    assert_eq!(cells[1], "Deployment/web", "{table}");
+    assert_eq!(cells[2], "cpu: <unknown>/60%", "{table}");
+    let object = &table["rows"][0]["object"];
+    assert_eq!(object["apiVersion"], "autoscaling/v1", "{table}");
+    assert_eq!(object["spec"]["targetCPUUtilizationPercentage"], 60);
 }

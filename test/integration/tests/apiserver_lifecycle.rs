@@ -105,6 +105,29 @@ async fn finalizers_graceful_deletion_and_binding() {
         .send_json("POST", &format!("{NS}/pods/bindme/binding"), &binding)
         .await;
     assert_eq!(r.status, 409);
+    // The namespace-level `bindings` resource binds the pod its Binding names.
+    c.send_json("POST", &format!("{NS}/pods"), &pod("bindme2", None))
+        .await;
+    let legacy = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "bindme2"}, "target": {"kind": "Node", "name": "node-2"}});
+    let r = c
+        .send_json("POST", &format!("{NS}/bindings"), &legacy)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let bound = c.get(&format!("{NS}/pods/bindme2")).await.json();
+    assert_eq!(bound["spec"]["nodeName"], "node-2");
+    c.request(
+        "DELETE",
+        &format!("{NS}/pods/bindme2?gracePeriodSeconds=0"),
+        "application/json",
+        "",
+    )
+    .await;
+    // Namespaces cannot be deleted as a collection.
+    let r = c
+        .request("DELETE", "/api/v1/namespaces", "application/json", "")
+        .await;
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert_eq!(r.json()["reason"], "MethodNotAllowed");
     // Field selectors on pods' own fields.
     let on_node = c
         .get(&format!("{NS}/pods?fieldSelector=spec.nodeName%3Dnode-1"))

@@ -168,4 +168,55 @@ async fn view_in_one_namespace_only() {
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["reason"], "Forbidden");
     assert_eq!(r.json()["details"]["kind"], "configmaps");
+
+    // SubjectAccessReview / LocalSubjectAccessReview ask about another user.
+    let review = |kind: &str, ns: &str, user: &str| {
+        serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind,
+            "spec": {"user": user, "resourceAttributes": {"namespace": ns, "verb": "list", "resource": "pods"}}})
+    };
+    let c = &s.client;
+    let r = c
+        .send_json(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            &review("SubjectAccessReview", "team-a", "alice"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["status"]["allowed"], true);
+    let local = "/apis/authorization.k8s.io/v1/namespaces/team-b/localsubjectaccessreviews";
+    let r = c
+        .send_json(
+            "POST",
+            local,
+            &review("LocalSubjectAccessReview", "team-b", "alice"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["status"]["allowed"], false);
+    assert_eq!(r.json()["metadata"]["namespace"], "team-b");
+    let r = c
+        .send_json(
+            "POST",
+            local,
+            &review("LocalSubjectAccessReview", "team-a", "alice"),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["message"],
+        "spec.resourceAttributes.namespace must match namespace: team-b"
+    );
+    let r = c
+        .send_json(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            &review("SubjectAccessReview", "team-a", ""),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["message"],
+        "SubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.user: Invalid value: \"\": at least one of user or group must be specified"
+    );
 }

@@ -41,7 +41,12 @@ impl VirtualRest for SelfSubjectReviews {
         &["create"]
     }
 
-    async fn create(&self, _body: Value, user: &UserInfo) -> Result<Value, StatusError> {
+    async fn create(
+        &self,
+        _ns: Option<&str>,
+        _body: Value,
+        user: &UserInfo,
+    ) -> Result<Value, StatusError> {
         Ok(
             json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"creationTimestamp": null}, "status": {"userInfo": user.to_json()}}),
@@ -61,7 +66,12 @@ impl VirtualRest for TokenReviews {
         &["create"]
     }
 
-    async fn create(&self, body: Value, _user: &UserInfo) -> Result<Value, StatusError> {
+    async fn create(
+        &self,
+        _ns: Option<&str>,
+        body: Value,
+        _user: &UserInfo,
+    ) -> Result<Value, StatusError> {
         let token = body["spec"]["token"].as_str().unwrap_or_default();
         if token.is_empty() {
             return Err(StatusError::invalid(

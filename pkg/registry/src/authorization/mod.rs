@@ -4,18 +4,17 @@
 //! fields they carry are read from it.
 
 use crate::typed::{Typed, simple};
-use apimachinery::StatusError;
-use apimachinery::protobuf::{bytes_field, fields, string_field};
+use apimachinery::protobuf::{bytes_field, fields, repeated_strings, string_field};
+use apimachinery::{Cause, StatusError};
 use apiserver::authentication::UserInfo;
 use apiserver::authorization::rbac::Rbac;
 use apiserver::authorization::{Attributes, Chain};
 use apiserver::endpoints::VirtualRest;
 use async_trait::async_trait;
 use k8s_openapi::api::authorization::v1::{
-    SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
+    LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
 };
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const GROUP: &str = "authorization.k8s.io";
@@ -38,6 +37,17 @@ pub fn self_subject_rules_review() -> Typed<SelfSubjectRulesReview> {
         "SelfSubjectRulesReview",
         "selfsubjectrulesreviews",
         false,
+        &[],
+    )
+}
+
+pub fn local_subject_access_review() -> Typed<LocalSubjectAccessReview> {
+    simple(
+        GROUP,
+        "v1",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        true,
         &[],
     )
 }
@@ -87,6 +97,17 @@ fn access_spec_from_protobuf(raw: &[u8]) -> Option<Value> {
     if let Some(n) = bytes_field(&f, 2) {
         out["nonResourceAttributes"] = strings(n, &[(1, "path"), (2, "verb")])?;
     }
+    // SubjectAccessReviewSpec's subject: user (3), groups (4), uid (6).
+    if let Some(user) = string_field(&f, 3) {
+        out["user"] = json!(user);
+    }
+    let groups = repeated_strings(&f, 4);
+    if !groups.is_empty() {
+        out["groups"] = json!(groups);
+    }
+    if let Some(uid) = string_field(&f, 6) {
+        out["uid"] = json!(uid);
+    }
     Some(json!({"spec": out}))
 }
 
@@ -116,6 +137,73 @@ fn attributes(spec: &Value, user: &UserInfo) -> Attributes {
     }
 }
 
+/// Upstream's `ValidateSubjectAccessReviewSpec` (and the self/local variants): exactly
+/// one kind of attributes; a subject for the non-self reviews; local reviews resource
+/// attributes only.
+fn validate(kind: &str, spec: &Value) -> Result<(), StatusError> {
+    let resource = spec["resourceAttributes"].is_object();
+    let non_resource = spec["nonResourceAttributes"].is_object();
+    let mut causes = Vec::new();
+    if resource && non_resource {
+        causes.push(Cause::invalid(
+            "spec.nonResourceAttributes",
+            &spec["nonResourceAttributes"],
+            "cannot be specified in combination with resourceAttributes",
+        ));
+    } else if !resource && !non_resource {
+        causes.push(Cause::invalid(
+            "spec.resourceAttributes",
+            &Value::Null,
+            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        ));
+    }
+    if kind == "LocalSubjectAccessReview" && non_resource {
+        causes.push(Cause::invalid(
+            "spec.nonResourceAttributes",
+            &spec["nonResourceAttributes"],
+            "disallowed on this kind of request",
+        ));
+    }
+    let no_groups = spec["groups"].as_array().is_none_or(|g| g.is_empty());
+    if !kind.starts_with("Self")
+        && spec["user"].as_str().unwrap_or_default().is_empty()
+        && no_groups
+    {
+        causes.push(Cause::invalid(
+            "spec.user",
+            &json!(""),
+            "at least one of user or group must be specified",
+        ));
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(StatusError::invalid(GROUP, kind, "", causes))
+    }
+}
+
+/// The subject a (local) SubjectAccessReview asks about.
+fn subject(spec: &Value) -> UserInfo {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.as_str().map(String::from))
+            .collect()
+    };
+    UserInfo {
+        name: spec["user"].as_str().unwrap_or_default().to_string(),
+        uid: spec["uid"].as_str().unwrap_or_default().to_string(),
+        groups: strings(&spec["groups"]),
+        extra: spec["extra"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), strings(v)))
+            .collect(),
+    }
+}
+
 fn review(kind: &str, spec: &Value, allowed: bool) -> Value {
     let mut status = json!({"allowed": allowed});
     if allowed {
@@ -139,8 +227,14 @@ impl VirtualRest for SelfSubjectAccessReviews {
         access_spec_from_protobuf(raw)
     }
 
-    async fn create(&self, body: Value, user: &UserInfo) -> Result<Value, StatusError> {
+    async fn create(
+        &self,
+        _ns: Option<&str>,
+        body: Value,
+        user: &UserInfo,
+    ) -> Result<Value, StatusError> {
         let spec = &body["spec"];
+        validate("SelfSubjectAccessReview", spec)?;
         let allowed = self
             .authorizer
             .authorize(&attributes(spec, user))
@@ -161,25 +255,69 @@ impl VirtualRest for SubjectAccessReviews {
         &["create"]
     }
 
-    async fn create(&self, body: Value, _caller: &UserInfo) -> Result<Value, StatusError> {
+    fn decode_protobuf(&self, raw: &[u8]) -> Option<Value> {
+        access_spec_from_protobuf(raw)
+    }
+
+    async fn create(
+        &self,
+        _ns: Option<&str>,
+        body: Value,
+        _caller: &UserInfo,
+    ) -> Result<Value, StatusError> {
         let spec = &body["spec"];
-        let subject = UserInfo {
-            name: spec["user"].as_str().unwrap_or_default().to_string(),
-            uid: spec["uid"].as_str().unwrap_or_default().to_string(),
-            groups: spec["groups"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|g| g.as_str().map(String::from))
-                .collect(),
-            extra: BTreeMap::new(),
-        };
+        validate("SubjectAccessReview", spec)?;
         let allowed = self
             .authorizer
-            .authorize(&attributes(spec, &subject))
+            .authorize(&attributes(spec, &subject(spec)))
             .await
             .is_ok();
         Ok(review("SubjectAccessReview", spec, allowed))
+    }
+}
+
+/// LocalSubjectAccessReview: a SubjectAccessReview confined to one namespace, so that
+/// namespace admins may be granted it.
+pub struct LocalSubjectAccessReviews {
+    pub authorizer: Arc<Chain>,
+}
+
+#[async_trait]
+impl VirtualRest for LocalSubjectAccessReviews {
+    fn verbs(&self) -> &'static [&'static str] {
+        &["create"]
+    }
+
+    fn decode_protobuf(&self, raw: &[u8]) -> Option<Value> {
+        access_spec_from_protobuf(raw)
+    }
+
+    async fn create(
+        &self,
+        ns: Option<&str>,
+        body: Value,
+        _caller: &UserInfo,
+    ) -> Result<Value, StatusError> {
+        let ns = ns.unwrap_or_default();
+        let spec = &body["spec"];
+        validate("LocalSubjectAccessReview", spec)?;
+        if spec["resourceAttributes"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            != ns
+        {
+            return Err(StatusError::bad_request(format!(
+                "spec.resourceAttributes.namespace must match namespace: {ns}"
+            )));
+        }
+        let allowed = self
+            .authorizer
+            .authorize(&attributes(spec, &subject(spec)))
+            .await
+            .is_ok();
+        let mut out = review("LocalSubjectAccessReview", spec, allowed);
+        out["metadata"]["namespace"] = json!(ns);
+        Ok(out)
     }
 }
 
@@ -199,7 +337,12 @@ impl VirtualRest for SelfSubjectRulesReviews {
         Some(json!({"spec": strings(spec, &[(1, "namespace")])?}))
     }
 
-    async fn create(&self, body: Value, user: &UserInfo) -> Result<Value, StatusError> {
+    async fn create(
+        &self,
+        _ns: Option<&str>,
+        body: Value,
+        user: &UserInfo,
+    ) -> Result<Value, StatusError> {
         let ns = body["spec"]["namespace"].as_str().unwrap_or_default();
         let (resource_rules, non_resource_rules, incomplete) = match &self.rbac {
             Some(rbac) => {

@@ -5,6 +5,23 @@ use apimachinery::Cause;
 use k8s_openapi::api::core::v1::Event;
 use serde_json::{Value, json};
 
+/// SOURCE: the reporting component, with its host when known (upstream
+/// `formatEventSource`).
+fn source(o: &Value) -> String {
+    let (component, host) = match o["source"]["component"].as_str().filter(|c| !c.is_empty()) {
+        Some(c) => (c, o["source"]["host"].as_str().unwrap_or_default()),
+        None => (
+            o["reportingComponent"].as_str().unwrap_or_default(),
+            o["reportingInstance"].as_str().unwrap_or_default(),
+        ),
+    };
+    if host.is_empty() {
+        component.to_string()
+    } else {
+        format!("{component}, {host}")
+    }
+}
+
 pub fn strategy() -> Typed<Event> {
     let mut i = info("", "v1", "Event", "events", true, "events");
     i.short_names = vec!["ev".into()];
@@ -56,13 +73,19 @@ pub fn strategy() -> Typed<Event> {
         "source",
         "type",
     ];
+    // Upstream's event printer: the name comes last, in `-o wide` only.
     t.columns = Some(|| {
         vec![
             crate::typed::col("Last Seen", "string", "", 0),
             crate::typed::col("Type", "string", "", 0),
             crate::typed::col("Reason", "string", "", 0),
             crate::typed::col("Object", "string", "", 0),
+            crate::typed::col("Subobject", "string", "", 1),
+            crate::typed::col("Source", "string", "", 1),
             crate::typed::col("Message", "string", "", 0),
+            crate::typed::col("First Seen", "string", "", 1),
+            crate::typed::col("Count", "string", "", 1),
+            crate::typed::col("Name", "string", "", 1),
         ]
     });
     t.row = |o| {
@@ -80,7 +103,14 @@ pub fn strategy() -> Typed<Event> {
                 io["kind"].as_str().unwrap_or_default().to_lowercase(),
                 io["name"].as_str().unwrap_or_default()
             )),
+            json!(io["fieldPath"].as_str().unwrap_or_default()),
+            json!(source(o)),
             o["message"].clone(),
+            json!(apiserver::endpoints::table::age(
+                o["firstTimestamp"].as_str().or(o["eventTime"].as_str())
+            )),
+            json!(o["count"].as_i64().unwrap_or(1).to_string()),
+            o["metadata"]["name"].clone(),
         ]
     };
     t

@@ -18,6 +18,9 @@ pub fn strategy() -> Typed<Namespace> {
     let mut i = info("", "v1", "Namespace", "namespaces", false, "namespaces");
     i.short_names = vec!["ns".into()];
     i.subresources = vec!["finalize".into(), "status".into()];
+    // Upstream's namespace REST has no DeleteCollection: one `kubectl delete ns --all`
+    // would otherwise take every namespace's content with it.
+    i.delete_collection = false;
     let mut t = Typed::new(i);
     t.name_rule = apimachinery::validation::dns1123_label;
     t.return_deleted_object = true;

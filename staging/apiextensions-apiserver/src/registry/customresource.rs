@@ -69,6 +69,7 @@ impl CustomResourceStrategy {
             namespaced: spec["scope"] != "Cluster",
             subresources,
             storage_path: format!("{group}/{plural}"),
+            delete_collection: true,
         };
         let columns = v["additionalPrinterColumns"]
             .as_array()

@@ -20,7 +20,10 @@ const VERBS: [&str; 8] = [
 fn verbs(res: &super::handlers::ApiResource) -> Vec<&'static str> {
     match &res.virtual_rest {
         Some(v) => v.verbs().to_vec(),
-        None => VERBS.to_vec(),
+        None => VERBS
+            .into_iter()
+            .filter(|v| *v != "deletecollection" || res.info().delete_collection)
+            .collect(),
     }
 }
 

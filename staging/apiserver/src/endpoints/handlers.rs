@@ -95,7 +95,12 @@ pub trait VirtualRest: Send + Sync {
         Vec::new()
     }
     /// Answers a create (the body as sent; the caller as authenticated).
-    async fn create(&self, _body: Value, _user: &UserInfo) -> Result<Value, StatusError> {
+    async fn create(
+        &self,
+        _ns: Option<&str>,
+        _body: Value,
+        _user: &UserInfo,
+    ) -> Result<Value, StatusError> {
         Err(StatusError::new(
             405,
             "MethodNotAllowed",
@@ -176,16 +181,27 @@ impl ApiResource {
         include: &str,
     ) -> Value {
         match &self.view {
+            // A version with printer columns of its own reads the served form.
             Some(v) if v.prints() => {
                 let row = |o: &Value| v.table_row(o);
                 let objs: Vec<Value> = objs.map(|o| v.to_served(o)).collect();
-                table::render(v.table_columns(), &row, objs.iter(), list_meta, include)
+                let same = |o: &Value| o.clone();
+                table::render(
+                    v.table_columns(),
+                    &row,
+                    objs.iter(),
+                    &same,
+                    list_meta,
+                    include,
+                )
             }
+            // Otherwise the stored form is printed (as upstream prints the internal
+            // version) and the rows carry the served form.
             _ => {
                 let s = self.registry.strategy.as_ref();
                 let row = |o: &Value| s.table_row(o);
-                let objs: Vec<Value> = objs.map(|o| self.out(o).into_owned()).collect();
-                table::render(s.table_columns(), &row, objs.iter(), list_meta, include)
+                let served = |o: &Value| self.out(o).into_owned();
+                table::render(s.table_columns(), &row, objs, &served, list_meta, include)
             }
         }
     }
@@ -408,7 +424,7 @@ impl ApiServer {
                     } else {
                         decode_body(&ct, &raw).unwrap_or_else(|_| json!({}))
                     };
-                let out = ro.create(body, &user).await?;
+                let out = ro.create(ns, body, &user).await?;
                 return Ok(encode(201, &out, &ctx.format));
             }
             let items = ro.list().await;
@@ -528,6 +544,9 @@ impl ApiServer {
                 }
                 Ok(render_object(res, code, &obj, &ctx.format))
             }
+            "deletecollection" if !res.info().delete_collection => Err(
+                StatusError::method_not_supported(&res.info().group_resource(), &info.verb),
+            ),
             "deletecollection" => {
                 let dry = dry_run(ctx.query)?;
                 let body = read_body(req.into_body()).await?;

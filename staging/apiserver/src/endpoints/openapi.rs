@@ -187,14 +187,14 @@ fn add_resource(
     }
     let mut patch_params = write_params();
     patch_params.push(param("force", "boolean"));
-    paths.insert(
-        scope.clone(),
-        json!({
-            "get": op("list", &gvk, coll_params.clone(), None, &root),
-            "post": op("post", &gvk, write_params(), Some(&root), &root),
-            "delete": op("deletecollection", &gvk, coll_params, None, &root),
-        }),
-    );
+    let mut collection = json!({
+        "get": op("list", &gvk, coll_params.clone(), None, &root),
+        "post": op("post", &gvk, write_params(), Some(&root), &root),
+    });
+    if ri.delete_collection {
+        collection["delete"] = op("deletecollection", &gvk, coll_params, None, &root);
+    }
+    paths.insert(scope.clone(), collection);
     paths.insert(
         format!("{scope}/{{name}}"),
         json!({

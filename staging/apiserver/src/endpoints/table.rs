@@ -104,28 +104,41 @@ pub fn partial_object_metadata(obj: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"].clone()})
 }
 
-/// Renders objects as a Table.
+/// Renders objects as a Table: cells from each object as given (the form its printer
+/// reads), the row's object as `served` turns it into the requested version. A printer
+/// whose columns include `Name` places it itself (events print it last, in `-o wide`);
+/// otherwise NAME comes first.
 pub fn render<'a>(
     custom: Option<Vec<Column>>,
     row_cells: &dyn Fn(&Value) -> Vec<Value>,
     objs: impl Iterator<Item = &'a Value>,
+    served: &dyn Fn(&Value) -> Value,
     list_meta: Value,
     include: &str,
 ) -> Value {
-    let mut columns = vec![column_json(&NAME)];
+    let names_itself = custom
+        .as_ref()
+        .is_some_and(|cols| cols.iter().any(|c| c.name == "Name"));
+    let mut columns = Vec::new();
+    if !names_itself {
+        columns.push(column_json(&NAME));
+    }
     match &custom {
         Some(cols) => columns.extend(cols.iter().map(column_json)),
         None => columns.push(column_json(&CREATED_AT)),
     }
     let rows: Vec<Value> = objs
         .map(|o| {
-            let mut cells = vec![o["metadata"]["name"].clone()];
+            let mut cells = Vec::new();
+            if !names_itself {
+                cells.push(o["metadata"]["name"].clone());
+            }
             match &custom {
                 Some(_) => cells.extend(row_cells(o)),
                 None => cells.push(o["metadata"]["creationTimestamp"].clone()),
             }
             let mut row = json!({"cells": cells});
-            let object = row_object(o, include);
+            let object = row_object(&served(o), include);
             if !object.is_null() {
                 row["object"] = object;
             }

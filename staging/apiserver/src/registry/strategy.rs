@@ -21,6 +21,8 @@ pub struct ResourceInfo {
     pub subresources: Vec<String>,
     /// Etcd key segment(s) under the storage prefix, e.g. `services/specs`, `minions`.
     pub storage_path: String,
+    /// Whether DELETE on the collection is served (namespaces: no, as upstream).
+    pub delete_collection: bool,
 }
 
 impl ResourceInfo {

@@ -662,6 +662,42 @@ impl SubresourceHandler for Binding {
     }
 }
 
+/// `bindings`: the namespace-level form of `pods/<name>/binding` older schedulers POST
+/// (the pod named by the Binding's own metadata).
+pub fn legacy_binding() -> Typed<k8s_openapi::api::core::v1::Binding> {
+    crate::typed::simple("", "v1", "Binding", "bindings", true, &[])
+}
+
+pub struct LegacyBindings(pub Binding);
+
+#[async_trait]
+impl apiserver::endpoints::VirtualRest for LegacyBindings {
+    fn verbs(&self) -> &'static [&'static str] {
+        &["create"]
+    }
+
+    async fn create(
+        &self,
+        ns: Option<&str>,
+        body: Value,
+        _user: &apiserver::authentication::UserInfo,
+    ) -> Result<Value, StatusError> {
+        let name = meta::name(&body).to_string();
+        if name.is_empty() {
+            return Err(StatusError::invalid(
+                "",
+                "Binding",
+                "",
+                vec![Cause::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
+            ));
+        }
+        Ok(self.0.create(ns, &name, body, false).await?.1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
