@@ -103,13 +103,14 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let authorization_modes: Vec<String> = flags
-        .authorization_mode
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .map(String::from)
-        .collect();
+    let list = |s: &str| -> Vec<String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let authorization_modes = list(&flags.authorization_mode);
     let cfg = Config {
         etcd_servers: flags
             .etcd_servers
@@ -135,6 +136,8 @@ fn main() {
         token_auth_file: flags.token_auth_file,
         anonymous_auth: flags.anonymous_auth,
         authorization_modes,
+        enable_admission_plugins: list(&flags.enable_admission_plugins),
+        disable_admission_plugins: list(&flags.disable_admission_plugins),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

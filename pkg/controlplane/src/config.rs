@@ -29,6 +29,9 @@ pub struct Config {
     pub anonymous_auth: bool,
     /// `--authorization-mode`, in order (AlwaysAllow, AlwaysDeny, RBAC).
     pub authorization_modes: Vec<String>,
+    /// `--enable-admission-plugins` / `--disable-admission-plugins`.
+    pub enable_admission_plugins: Vec<String>,
+    pub disable_admission_plugins: Vec<String>,
 }
 
 impl Config {

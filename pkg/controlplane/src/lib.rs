@@ -2,13 +2,13 @@
 //! installs the built-in resources with their subresources and admission, creates the
 //! bootstrap objects, runs storage compaction, and serves.
 
+pub mod admission;
 pub mod bootstrap;
 pub mod config;
 pub mod health;
 pub mod resources;
 pub mod storage;
 
-use apiserver::admission::namespace_lifecycle::NamespaceLifecycle;
 use apiserver::endpoints::{ApiResource, ApiServer, VirtualRest};
 use apiserver::registry::generic::Registry;
 use apiserver::registry::strategy::{ResourceInfo, Strategy};
@@ -167,15 +167,8 @@ pub fn build_api(
         res.view = Some(view);
         resources.insert(key, Arc::new(res));
     }
-    let namespaces = by_resource["namespaces"].clone();
     let (authz, rbac) = authorizers(cfg, &by_resource)?;
-    let mut admission: Vec<Arc<dyn apiserver::admission::Plugin>> =
-        vec![Arc::new(NamespaceLifecycle { namespaces })];
-    if let Some(r) = &rbac {
-        admission.push(Arc::new(
-            apiserver::authorization::escalation::EscalationCheck { rbac: r.clone() },
-        ));
-    }
+    let admission = admission::chain(cfg, &by_resource, rbac.as_ref())?;
     let api = ApiServer::new(
         resources,
         admission,

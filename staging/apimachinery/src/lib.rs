@@ -6,6 +6,7 @@ pub mod errors;
 pub mod fields;
 pub mod labels;
 pub mod protobuf;
+pub mod resource;
 pub mod schema;
 pub mod validation;
 

@@ -21,7 +21,12 @@ impl Plugin for NamespaceLifecycle {
         "NamespaceLifecycle"
     }
 
-    async fn admit(&self, a: &Attributes<'_>, _obj: Option<&mut Value>) -> Result<(), StatusError> {
+    async fn validate(
+        &self,
+        a: &Attributes<'_>,
+        _obj: Option<&Value>,
+        _warnings: &mut Vec<String>,
+    ) -> Result<(), StatusError> {
         let ns_resource = GroupResource::new("", "namespaces");
         if a.resource == ns_resource {
             if a.operation == Operation::Delete

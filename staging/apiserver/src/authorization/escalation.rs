@@ -139,10 +139,11 @@ impl admission::Plugin for EscalationCheck {
         "RBACEscalation"
     }
 
-    async fn admit(
+    async fn validate(
         &self,
         attrs: &admission::Attributes<'_>,
-        obj: Option<&mut Value>,
+        obj: Option<&Value>,
+        _warnings: &mut Vec<String>,
     ) -> Result<(), StatusError> {
         let (Some(obj), Some(user)) = (obj, attrs.user) else {
             return Ok(());

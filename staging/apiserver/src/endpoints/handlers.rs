@@ -214,7 +214,7 @@ pub type Resources = HashMap<(String, String, String), Arc<ApiResource>>;
 pub struct ApiServer {
     /// Replaced whole when resources come and go (CustomResourceDefinitions).
     pub resources: RwLock<Arc<Resources>>,
-    pub admission: Vec<Arc<dyn admission::Plugin>>,
+    pub admission: admission::Chain,
     /// Order in which groups appear in discovery (core first, as upstream).
     pub group_order: Vec<String>,
     pub version: Value,
@@ -269,7 +269,7 @@ fn field_validation(q: &HashMap<String, String>) -> Result<&str, StatusError> {
 impl ApiServer {
     pub fn new(
         resources: Resources,
-        admission: Vec<Arc<dyn admission::Plugin>>,
+        admission: admission::Chain,
         group_order: Vec<String>,
         version: Value,
     ) -> Self {
@@ -307,6 +307,9 @@ impl ApiServer {
             .cloned()
     }
 
+    /// Runs the admission chain on one write: `obj` is the incoming object (None for
+    /// deletes), `old` the stored one it replaces or removes.
+    #[allow(clippy::too_many_arguments)]
     async fn admit(
         &self,
         op: Operation,
@@ -314,22 +317,30 @@ impl ApiServer {
         res: &ApiResource,
         name: &str,
         obj: Option<&mut Value>,
+        old: Option<&Value>,
         dry: bool,
+        warnings: &mut Vec<String>,
     ) -> Result<(), StatusError> {
+        let ri = res.info();
+        let kind = obj
+            .as_deref()
+            .and_then(|o| o["kind"].as_str())
+            .filter(|_| !info.subresource.is_empty())
+            .unwrap_or(&ri.gvk.kind)
+            .to_string();
         let attrs = Attributes {
             operation: op,
-            resource: res.info().group_resource(),
+            resource: ri.group_resource(),
+            version: &ri.gvk.version,
+            kind: &kind,
             subresource: &info.subresource,
             namespace: &info.namespace,
             name,
             dry_run: dry,
             user: info.user.as_ref(),
+            old,
         };
-        let mut obj = obj;
-        for p in &self.admission {
-            p.admit(&attrs, obj.as_deref_mut()).await?;
-        }
-        Ok(())
+        self.admission.run(&attrs, obj, warnings).await
     }
 
     /// Serves one resource request.
@@ -486,8 +497,17 @@ impl ApiServer {
                 let body = read_body(req.into_body()).await?;
                 let mut obj = self.decode_object(res, &ct, &body, strict, &mut ctx.warnings)?;
                 let name = meta::name(&obj).to_string();
-                self.admit(Operation::Create, info, res, &name, Some(&mut obj), dry)
-                    .await?;
+                self.admit(
+                    Operation::Create,
+                    info,
+                    res,
+                    &name,
+                    Some(&mut obj),
+                    None,
+                    dry,
+                    &mut ctx.warnings,
+                )
+                .await?;
                 let av = res.info().gvk.api_version();
                 fieldmanager::update(None, &mut obj, &ctx.manager, scope(res, Part::Main, &av));
                 let created = reg.create(ns, obj, dry).await?;
@@ -525,8 +545,18 @@ impl ApiServer {
                 };
                 let mut opts = DeleteOptions::parse(ctx.query, body.as_ref())?;
                 opts.dry_run |= dry;
-                self.admit(Operation::Delete, info, res, &info.name, None, opts.dry_run)
-                    .await?;
+                let old = reg.get(ns, &info.name).await?;
+                self.admit(
+                    Operation::Delete,
+                    info,
+                    res,
+                    &info.name,
+                    None,
+                    Some(&old),
+                    opts.dry_run,
+                    &mut ctx.warnings,
+                )
+                .await?;
                 let (obj, gone) = reg.delete(ns, &info.name, &opts).await?;
                 let code = if !gone && opts.propagation_policy.as_deref() == Some("Foreground") {
                     202
@@ -565,8 +595,17 @@ impl ApiServer {
                 for item in &list.items {
                     let (ins, name) = (meta::namespace(&item.value), meta::name(&item.value));
                     let ins = (!ins.is_empty()).then_some(ins);
-                    self.admit(Operation::Delete, info, res, name, None, opts.dry_run)
-                        .await?;
+                    self.admit(
+                        Operation::Delete,
+                        info,
+                        res,
+                        name,
+                        None,
+                        Some(&item.value),
+                        opts.dry_run,
+                        &mut ctx.warnings,
+                    )
+                    .await?;
                     match reg.delete(ins, name, &opts).await {
                         Ok((obj, _)) => deleted.push(res.out(&obj).into_owned()),
                         Err(e) if e.code == 404 => {}
@@ -640,7 +679,19 @@ impl ApiServer {
             "get" => Ok(encode(200, &sub.get(ns, &info.name).await?, &ctx.format)),
             "update" => {
                 let ct = content_type(&req);
-                let body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                let mut body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                let old = sub.get(ns, &info.name).await.ok();
+                self.admit(
+                    Operation::Update,
+                    info,
+                    res,
+                    &info.name,
+                    Some(&mut body),
+                    old.as_ref(),
+                    dry,
+                    &mut ctx.warnings,
+                )
+                .await?;
                 Ok(encode(
                     200,
                     &sub.update(ns, &info.name, body, dry, &ctx.manager).await?,
@@ -649,7 +700,18 @@ impl ApiServer {
             }
             "create" => {
                 let ct = content_type(&req);
-                let body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                let mut body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                self.admit(
+                    Operation::Create,
+                    info,
+                    res,
+                    &info.name,
+                    Some(&mut body),
+                    None,
+                    dry,
+                    &mut ctx.warnings,
+                )
+                .await?;
                 let (code, out) = sub.create(ns, &info.name, body, dry).await?;
                 Ok(encode(code, &out, &ctx.format))
             }
@@ -662,6 +724,17 @@ impl ApiServer {
                 {
                     meta::meta_mut(&mut patched).remove("resourceVersion");
                 }
+                self.admit(
+                    Operation::Update,
+                    info,
+                    res,
+                    &info.name,
+                    Some(&mut patched),
+                    Some(&current),
+                    dry,
+                    &mut ctx.warnings,
+                )
+                .await?;
                 Ok(encode(
                     200,
                     &sub.update(ns, &info.name, patched, dry, &ctx.manager)
@@ -688,13 +761,25 @@ impl ApiServer {
         let strict = field_validation(ctx.query)?;
         let body = read_body(req.into_body()).await?;
         let mut obj = self.decode_object(res, &ct, &body, strict, &mut ctx.warnings)?;
+        let old = match res.registry.get(ns_of(ctx.info), &ctx.info.name).await {
+            Ok(o) => Some(o),
+            Err(e) if e.code == 404 => None,
+            Err(e) => return Err(e),
+        };
+        let op = if old.is_some() {
+            Operation::Update
+        } else {
+            Operation::Create
+        };
         self.admit(
-            Operation::Update,
+            op,
             ctx.info,
             res,
             &ctx.info.name,
             Some(&mut obj),
+            old.as_ref(),
             dry,
+            &mut ctx.warnings,
         )
         .await?;
         Ok((obj, dry))
@@ -745,7 +830,9 @@ impl ApiServer {
                 res,
                 &info.name,
                 Some(&mut obj),
+                Some(&stored),
                 dry,
+                &mut warnings,
             )
             .await?;
             match reg
@@ -838,8 +925,17 @@ impl ApiServer {
             } else {
                 Operation::Create
             };
-            self.admit(op, info, res, &info.name, Some(&mut obj), dry)
-                .await?;
+            self.admit(
+                op,
+                info,
+                res,
+                &info.name,
+                Some(&mut obj),
+                current.as_ref(),
+                dry,
+                &mut ctx.warnings,
+            )
+            .await?;
             let Some(cur) = current else {
                 match reg.create(ns, obj, dry).await {
                     Err(e) if e.code == 409 => continue,

@@ -1,0 +1,174 @@
+//! Admission with the real kubectl: PodSecurity levels from namespace labels (enforce
+//! refuses with upstream's message, warn and workload templates warn, tightening a
+//! namespace warns about its pods) and ResourceQuota charging usage at admission.
+
+use integration_tests::apiserver::TestApiServer;
+use serde_json::{Value, json};
+
+const PRIVILEGED_POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: priv}\nspec:\n  containers: [{name: c, image: busybox, securityContext: {privileged: true}}]\n";
+
+#[tokio::test]
+async fn pod_security_levels_from_namespace_labels() {
+    let s = TestApiServer::start(None, &[]).await;
+    s.kubectl_ok(
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: locked\n  labels: {pod-security.kubernetes.io/enforce: restricted}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: watched\n  labels: {pod-security.kubernetes.io/warn: baseline}\n"),
+    );
+    let (ok, _, err) = s.kubectl(&["create", "-n", "locked", "-f", "-"], Some(PRIVILEGED_POD));
+    assert!(!ok);
+    assert!(
+        err.contains(r#"pods "priv" is forbidden: violates PodSecurity "restricted:latest": privileged (container "c" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container "c" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "c" must set securityContext.capabilities.drop=["ALL"]), runAsNonRoot != true (pod or container "c" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container "c" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#),
+        "{err}"
+    );
+    // A pod meeting the restricted standard is admitted.
+    let good = "apiVersion: v1\nkind: Pod\nmetadata: {name: good}\nspec:\n  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  containers: [{name: c, image: busybox, securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}}]\n";
+    s.kubectl_ok(&["create", "-n", "locked", "-f", "-"], Some(good));
+
+    // warn: admitted with a warning; a workload's template is warned about too.
+    let (ok, _, err) = s.kubectl(
+        &["create", "-n", "watched", "-f", "-"],
+        Some(PRIVILEGED_POD),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(r#"Warning: would violate PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)"#),
+        "{err}"
+    );
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: host}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {hostNetwork: true, containers: [{name: c, image: nginx}]}\n";
+    let (ok, _, err) = s.kubectl(&["create", "-n", "watched", "-f", "-"], Some(deploy));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(
+            r#"would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true)"#
+        ),
+        "{err}"
+    );
+
+    // Tightening enforcement warns about the pods already running there.
+    let (ok, _, err) = s.kubectl(
+        &[
+            "label",
+            "ns",
+            "watched",
+            "pod-security.kubernetes.io/enforce=baseline",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(r#"existing pods in namespace "watched" violate the new PodSecurity enforce level "baseline:latest""#)
+            && err.contains("priv: privileged"),
+        "{err}"
+    );
+    // Bad label values are refused.
+    let (ok, _, err) = s.kubectl(
+        &[
+            "label",
+            "ns",
+            "watched",
+            "--overwrite",
+            "pod-security.kubernetes.io/enforce=strict",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("must be one of privileged, baseline, restricted"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn resource_quota_charges_and_refuses() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = &s.client;
+    let base = "/api/v1/namespaces/default";
+    let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute"},
+        "spec": {"hard": {"pods": "3", "requests.cpu": "1"}}});
+    assert_eq!(
+        c.send_json("POST", &format!("{base}/resourcequotas"), &quota)
+            .await
+            .status,
+        201
+    );
+    let pod = |name: &str, cpu: Option<&str>| {
+        let resources = match cpu {
+            Some(cpu) => json!({"requests": {"cpu": cpu}}),
+            None => json!({}),
+        };
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "resources": resources}]}})
+    };
+    // Until the quota controller has filled in its status, pods it constrains wait.
+    let r = c
+        .send_json("POST", &format!("{base}/pods"), &pod("a", Some("600m")))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "pods \"a\" is forbidden: status unknown for quota: compute, resource: pods,requests.cpu"
+    );
+    // Status as the quota controller writes it.
+    let mut q = c
+        .get(&format!("{base}/resourcequotas/compute"))
+        .await
+        .json();
+    q["status"] = json!({"hard": {"pods": "3", "requests.cpu": "1"}, "used": {"pods": "0", "requests.cpu": "0"}});
+    let r = c
+        .send_json("PUT", &format!("{base}/resourcequotas/compute/status"), &q)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let r = c
+        .send_json("POST", &format!("{base}/pods"), &pod("a", Some("600m")))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let used = &c
+        .get(&format!("{base}/resourcequotas/compute"))
+        .await
+        .json()["status"]["used"];
+    assert_eq!(*used, json!({"pods": "1", "requests.cpu": "600m"}));
+
+    let r = c
+        .send_json("POST", &format!("{base}/pods"), &pod("b", Some("600m")))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["reason"], "Forbidden");
+    assert_eq!(
+        r.json()["message"],
+        "pods \"b\" is forbidden: exceeded quota: compute, requested: requests.cpu=600m, used: requests.cpu=600m, limited: requests.cpu=1"
+    );
+    let r = c
+        .send_json("POST", &format!("{base}/pods"), &pod("c", None))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"c\" is forbidden: failed quota: compute: must specify requests.cpu for: c"
+    );
+    // A dry run is checked but not charged.
+    let r = c
+        .send_json(
+            "POST",
+            &format!("{base}/pods?dryRun=All"),
+            &pod("d", Some("400m")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let used: Value = c
+        .get(&format!("{base}/resourcequotas/compute"))
+        .await
+        .json()["status"]["used"]
+        .clone();
+    assert_eq!(used["requests.cpu"], "600m");
+    // kubectl shows the refusal as upstream's.
+    let (ok, _, err) = s.kubectl(
+        &["run", "e", "--image=busybox", "--overrides", r#"{"spec":{"containers":[{"name":"e","image":"busybox","resources":{"requests":{"cpu":"2"}}}]}}"#],
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=600m, limited: requests.cpu=1"),
+        "{err}"
+    );
+}
