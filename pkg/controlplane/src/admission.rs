@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use apiserver::admission::namespace_lifecycle::NamespaceLifecycle;
+use apiserver::admission::plugin::webhook;
 use apiserver::admission::{Chain, Plugin, select};
 use apiserver::authorization::rbac::Rbac;
 use apiserver::registry::generic::Registry;
@@ -79,6 +80,20 @@ pub fn chain(
             "ResourceQuota" => plugins.push(Arc::new(resourcequota::ResourceQuota {
                 quotas: r("resourcequotas"),
             })),
+            "MutatingAdmissionWebhook" => plugins.push(Arc::new(
+                webhook::mutating::MutatingWebhook(webhook::Source {
+                    configurations: r("mutatingwebhookconfigurations"),
+                    namespaces: r("namespaces"),
+                    services: r("services"),
+                }),
+            )),
+            "ValidatingAdmissionWebhook" => plugins.push(Arc::new(
+                webhook::validating::ValidatingWebhook(webhook::Source {
+                    configurations: r("validatingwebhookconfigurations"),
+                    namespaces: r("namespaces"),
+                    services: r("services"),
+                }),
+            )),
             other => tracing::debug!(plugin = other, "admission plugin not implemented yet"),
         }
     }

@@ -6,3 +6,4 @@ pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod util;

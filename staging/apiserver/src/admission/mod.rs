@@ -3,6 +3,7 @@
 //! the configured order, then every plugin's validating phase on the final object.
 
 pub mod namespace_lifecycle;
+pub mod plugin;
 
 use crate::authentication::UserInfo;
 use apimachinery::{GroupResource, StatusError};

@@ -1,0 +1,3 @@
+//! Admission plugins generic to any apiserver (upstream `apiserver/pkg/admission/plugin`).
+
+pub mod webhook;

@@ -1,0 +1,316 @@
+//! Admission webhooks (upstream `apiserver/pkg/admission/plugin/webhook`): which webhooks
+//! of the Mutating/ValidatingWebhookConfigurations a request matches (rules, scope,
+//! namespace and object selectors), the `AdmissionReview` v1 they are sent, and how
+//! their answers and failures turn into upstream's errors.
+
+pub mod mutating;
+pub mod validating;
+
+use crate::admission::{Attributes, Operation};
+use crate::registry::generic::Registry;
+use crate::util::webhook::{Endpoint, post_json};
+use apimachinery::StatusError;
+use apimachinery::labels::Selector;
+use base64::Engine;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What webhooks read beyond their configurations: namespace labels for
+/// `namespaceSelector`, Services for `clientConfig.service`.
+pub struct Source {
+    pub configurations: Arc<Registry>,
+    pub namespaces: Arc<Registry>,
+    pub services: Arc<Registry>,
+}
+
+/// Configuration kinds never sent to webhooks, so a broken webhook can always be removed.
+const EXEMPT: [&str; 4] = [
+    "mutatingwebhookconfigurations",
+    "validatingwebhookconfigurations",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
+];
+
+fn strings(v: &Value) -> impl Iterator<Item = &str> {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str)
+}
+
+fn labels(obj: &Value) -> BTreeMap<String, String> {
+    obj["metadata"]["labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
+/// One rule of `rules[]` against the request (upstream `rules.Matcher`).
+fn rule_matches(rule: &Value, a: &Attributes<'_>) -> bool {
+    let any = |v: &Value, want: &str| strings(v).any(|s| s == "*" || s == want);
+    if !any(&rule["operations"], a.operation.as_str())
+        || !any(&rule["apiGroups"], &a.resource.group)
+        || !any(&rule["apiVersions"], a.version)
+    {
+        return false;
+    }
+    let resource_ok = strings(&rule["resources"]).any(|r| {
+        let (res, sub) = r.split_once('/').unwrap_or((r, ""));
+        let res_ok = res == "*" || res == a.resource.resource;
+        let sub_ok = if a.subresource.is_empty() {
+            sub.is_empty()
+        } else {
+            sub == "*" || sub == a.subresource
+        };
+        res_ok && sub_ok
+    });
+    let namespaced = !a.namespace.is_empty();
+    let scope_ok = match rule["scope"].as_str().unwrap_or("*") {
+        "Cluster" => !namespaced,
+        "Namespaced" => namespaced,
+        _ => true,
+    };
+    resource_ok && scope_ok
+}
+
+impl Source {
+    /// The webhooks of every configuration, ordered by configuration name then position.
+    async fn webhooks(&self) -> Vec<Value> {
+        let mut configs: Vec<Value> = self
+            .configurations
+            .list(None, &Default::default())
+            .await
+            .map(|l| l.items.iter().map(|o| o.value.clone()).collect())
+            .unwrap_or_default();
+        configs.sort_by(|a, b| {
+            a["metadata"]["name"]
+                .as_str()
+                .cmp(&b["metadata"]["name"].as_str())
+        });
+        configs
+            .iter()
+            .flat_map(|c| c["webhooks"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// The webhooks that want this request.
+    async fn matching(
+        &self,
+        a: &Attributes<'_>,
+        obj: Option<&Value>,
+    ) -> Result<Vec<Value>, StatusError> {
+        if EXEMPT.contains(&a.resource.resource.as_str())
+            && a.resource.group == "admissionregistration.k8s.io"
+        {
+            return Ok(Vec::new());
+        }
+        let mut ns_labels: Option<BTreeMap<String, String>> = None;
+        let mut out = Vec::new();
+        for w in self.webhooks().await {
+            if !w["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| rule_matches(r, a))
+            {
+                continue;
+            }
+            // namespaceSelector: a namespace's own labels, the request namespace's for
+            // namespaced objects; other cluster-scoped objects always match.
+            let ns_sel = Selector::from_label_selector(Some(
+                w.get("namespaceSelector").unwrap_or(&json!({})),
+            ))
+            .map_err(StatusError::bad_request)?;
+            let ns_ok = if a.is("", "namespaces") {
+                obj.or(a.old).is_some_and(|o| ns_sel.matches(&labels(o)))
+            } else if a.namespace.is_empty() {
+                true
+            } else {
+                if ns_labels.is_none() {
+                    let ns = self.namespaces.get(None, a.namespace).await.ok();
+                    ns_labels = Some(ns.as_ref().map(labels).unwrap_or_default());
+                }
+                ns_sel.matches(ns_labels.as_ref().unwrap())
+            };
+            let obj_sel =
+                Selector::from_label_selector(Some(w.get("objectSelector").unwrap_or(&json!({}))))
+                    .map_err(StatusError::bad_request)?;
+            let obj_ok = [obj, a.old]
+                .into_iter()
+                .flatten()
+                .any(|o| obj_sel.matches(&labels(o)))
+                || (obj.is_none() && a.old.is_none());
+            if ns_ok && obj_ok {
+                out.push(w);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where a webhook is served: its URL, or its Service's cluster IP.
+    async fn endpoint(&self, w: &Value) -> Result<Endpoint, String> {
+        let cc = &w["clientConfig"];
+        if let Some(url) = cc["url"].as_str() {
+            return Endpoint::parse_url(url);
+        }
+        let svc = &cc["service"];
+        let (ns, name) = (
+            svc["namespace"].as_str().unwrap_or_default(),
+            svc["name"].as_str().unwrap_or_default(),
+        );
+        let service = self
+            .services
+            .get(Some(ns), name)
+            .await
+            .map_err(|_| format!("service \"{name}\" not found"))?;
+        let ip = service["spec"]["clusterIP"]
+            .as_str()
+            .filter(|ip| !ip.is_empty() && *ip != "None")
+            .ok_or_else(|| format!("service {ns}/{name} has no cluster IP"))?;
+        Ok(Endpoint {
+            https: true,
+            host: ip.to_string(),
+            port: svc["port"].as_u64().unwrap_or(443) as u16,
+            path: svc["path"].as_str().unwrap_or("/").to_string(),
+            server_name: format!("{name}.{ns}.svc"),
+        })
+    }
+}
+
+/// The `AdmissionReview` v1 request for a webhook.
+fn review(a: &Attributes<'_>, obj: Option<&Value>, uid: &str) -> Value {
+    let user = a.user.cloned().unwrap_or_default();
+    let options_kind = match a.operation {
+        Operation::Create => "CreateOptions",
+        Operation::Update => "UpdateOptions",
+        Operation::Delete => "DeleteOptions",
+        Operation::Connect => "",
+    };
+    let gvk = json!({"group": a.resource.group, "version": a.version, "kind": a.kind});
+    let gvr =
+        json!({"group": a.resource.group, "version": a.version, "resource": a.resource.resource});
+    let mut request = json!({
+        "uid": uid,
+        "kind": gvk,
+        "resource": gvr,
+        "requestKind": gvk,
+        "requestResource": gvr,
+        "name": a.name,
+        "operation": a.operation.as_str(),
+        "userInfo": {"username": user.name, "uid": user.uid, "groups": user.groups, "extra": user.extra},
+        "object": obj.cloned().unwrap_or(Value::Null),
+        "oldObject": a.old.cloned().unwrap_or(Value::Null),
+        "dryRun": a.dry_run,
+        "options": {"kind": options_kind, "apiVersion": "meta.k8s.io/v1"},
+    });
+    if !a.subresource.is_empty() {
+        request["subResource"] = json!(a.subresource);
+        request["requestSubResource"] = json!(a.subresource);
+    }
+    if !a.namespace.is_empty() {
+        request["namespace"] = json!(a.namespace);
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+}
+
+/// A webhook's verdict.
+pub(crate) struct Answer {
+    pub patch: Option<json_patch::Patch>,
+    pub warnings: Vec<String>,
+}
+
+fn name(w: &Value) -> &str {
+    w["name"].as_str().unwrap_or_default()
+}
+
+/// Calls one webhook. Failures to reach it or to understand it are subject to its
+/// `failurePolicy` (Ok(None) when ignored); a denial is always an error.
+pub(crate) async fn call(
+    source: &Source,
+    w: &Value,
+    a: &Attributes<'_>,
+    obj: Option<&Value>,
+) -> Result<Option<Answer>, StatusError> {
+    let webhook = name(w);
+    if a.dry_run
+        && !matches!(
+            w["sideEffects"].as_str(),
+            Some("None") | Some("NoneOnDryRun")
+        )
+    {
+        return Err(StatusError::bad_request(format!(
+            "admission webhook {webhook:?} does not support dry run"
+        )));
+    }
+    let uid = uuid::Uuid::new_v4().to_string();
+    let timeout = Duration::from_secs(w["timeoutSeconds"].as_u64().unwrap_or(10).clamp(1, 30));
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(w["clientConfig"]["caBundle"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    let result = async {
+        let ep = source.endpoint(w).await?;
+        let resp = post_json(&ep, &ca, &review(a, obj, &uid), timeout).await?;
+        let r = &resp["response"];
+        if r["uid"].as_str() != Some(uid.as_str()) {
+            return Err(format!(
+                "expected response.uid={uid:?}, got {:?}",
+                r["uid"].as_str().unwrap_or_default()
+            ));
+        }
+        Ok(resp)
+    }
+    .await;
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if w["failurePolicy"].as_str() == Some("Ignore") {
+                tracing::warn!(webhook, error = %e, "failed calling webhook, failing open");
+                return Ok(None);
+            }
+            return Err(StatusError::new(
+                500,
+                "InternalError",
+                format!(
+                    "Internal error occurred: failed calling webhook {webhook:?}: failed to call webhook: {e}"
+                ),
+            ));
+        }
+    };
+    let r = &resp["response"];
+    let warnings: Vec<String> = strings(&r["warnings"]).map(String::from).collect();
+    if r["allowed"] != true {
+        let st = &r["status"];
+        let message = match st["message"].as_str().filter(|m| !m.is_empty()) {
+            Some(m) => format!("admission webhook {webhook:?} denied the request: {m}"),
+            None => format!("admission webhook {webhook:?} denied the request without explanation"),
+        };
+        let code = st["code"].as_u64().filter(|c| *c >= 400).unwrap_or(403) as u16;
+        return Err(StatusError::new(
+            code,
+            st["reason"].as_str().unwrap_or_default(),
+            message,
+        ));
+    }
+    let patch = match r["patch"].as_str() {
+        None => None,
+        Some(p) => {
+            if r["patchType"].as_str() != Some("JSONPatch") {
+                return Err(StatusError::new(
+                    500,
+                    "InternalError",
+                    format!(
+                        "Internal error occurred: webhook {webhook:?} returned a patch of unsupported type"
+                    ),
+                ));
+            }
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(p)
+                .map_err(|e| StatusError::new(500, "InternalError", format!("Internal error occurred: webhook {webhook:?} returned an invalid patch: {e}")))?;
+            Some(serde_json::from_slice(&raw).map_err(|e| {
+                StatusError::new(500, "InternalError", format!("Internal error occurred: webhook {webhook:?} returned an invalid patch: {e}"))
+            })?)
+        }
+    };
+    Ok(Some(Answer { patch, warnings }))
+}

@@ -1,0 +1,3 @@
+//! Helpers shared by the apiserver's parts (upstream `apiserver/pkg/util`).
+
+pub mod webhook;
