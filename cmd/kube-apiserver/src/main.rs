@@ -76,6 +76,10 @@ struct Flags {
     /// Admission plugins to disable.
     #[arg(long = "disable-admission-plugins", default_value = "")]
     disable_admission_plugins: String,
+    /// The file with the configuration for encryption providers used to store secrets
+    /// (and other resources) in etcd.
+    #[arg(long = "encryption-provider-config")]
+    encryption_provider_config: Option<PathBuf>,
     /// If true, allow privileged containers.
     #[arg(long = "allow-privileged", default_value_t = false, action = clap::ArgAction::Set)]
     allow_privileged: bool,
@@ -138,6 +142,7 @@ fn main() {
         authorization_modes,
         enable_admission_plugins: list(&flags.enable_admission_plugins),
         disable_admission_plugins: list(&flags.disable_admission_plugins),
+        encryption_provider_config: flags.encryption_provider_config,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

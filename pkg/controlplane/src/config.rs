@@ -32,6 +32,8 @@ pub struct Config {
     /// `--enable-admission-plugins` / `--disable-admission-plugins`.
     pub enable_admission_plugins: Vec<String>,
     pub disable_admission_plugins: Vec<String>,
+    /// `--encryption-provider-config`.
+    pub encryption_provider_config: Option<PathBuf>,
 }
 
 impl Config {

@@ -114,6 +114,8 @@ fn install(backend: &Arc<dyn Backend>, cfg: &Config, strategy: Arc<dyn Strategy>
         ),
         resource: info.group_resource(),
     };
+    // Before the watch cache first reads: values may be encrypted.
+    backend.register_resource(&store.prefix, &info.gvk.group, &info.resource);
     let cacher = cfg.watch_cache.then(|| {
         let fields = apiserver::registry::generic::fields_fn(strategy.clone());
         Cacher::start(store.clone(), fields, cfg.default_watch_cache_size)

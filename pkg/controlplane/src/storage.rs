@@ -4,11 +4,27 @@ use crate::config::Config;
 use apiserver::storage::embedded::EmbeddedBackend;
 use apiserver::storage::etcd3::EtcdBackend;
 use apiserver::storage::interface::Backend;
+use apiserver::storage::transforming::Transforming;
+use apiserver::storage::value::encryptionconfig::EncryptionConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// etcd when `--etcd-servers` is given, else the embedded store under `--data-dir`.
+/// The backend, wrapped to encrypt the resources `--encryption-provider-config` names.
 pub async fn open(cfg: &Config) -> Result<Arc<dyn Backend>, String> {
+    let encryption = cfg
+        .encryption_provider_config
+        .as_deref()
+        .map(EncryptionConfig::load)
+        .transpose()?;
+    let backend = open_raw(cfg).await?;
+    Ok(match encryption {
+        Some(c) => Arc::new(Transforming::new(backend, c)),
+        None => backend,
+    })
+}
+
+/// etcd when `--etcd-servers` is given, else the embedded store under `--data-dir`.
+async fn open_raw(cfg: &Config) -> Result<Arc<dyn Backend>, String> {
     if cfg.etcd_servers.is_empty() {
         tracing::info!(dir = %cfg.data_dir.display(), "using the embedded store");
         let dir = cfg.data_dir.clone();

@@ -95,4 +95,7 @@ pub trait Backend: Send + Sync + 'static {
     async fn current_revision(&self) -> Result<i64>;
     /// Live keys under `prefix`.
     async fn count(&self, prefix: &str) -> Result<i64>;
+    /// Learns that `group`/`resource` is stored under `prefix` (for per-resource value
+    /// transformation such as encryption at rest).
+    fn register_resource(&self, _prefix: &str, _group: &str, _resource: &str) {}
 }
