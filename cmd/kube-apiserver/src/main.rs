@@ -80,6 +80,25 @@ struct Flags {
     /// (and other resources) in etcd.
     #[arg(long = "encryption-provider-config")]
     encryption_provider_config: Option<PathBuf>,
+    /// Path to the file that defines the audit policy configuration.
+    #[arg(long = "audit-policy-file")]
+    audit_policy_file: Option<PathBuf>,
+    /// If set, all requests coming to the apiserver will be logged to this file. '-'
+    /// means standard out.
+    #[arg(long = "audit-log-path")]
+    audit_log_path: Option<PathBuf>,
+    /// The maximum number of days to retain old audit log files.
+    #[arg(long = "audit-log-maxage", default_value_t = 0)]
+    audit_log_maxage: u64,
+    /// The maximum number of old audit log files to retain.
+    #[arg(long = "audit-log-maxbackup", default_value_t = 0)]
+    audit_log_maxbackup: usize,
+    /// The maximum size in megabytes of the audit log file before it gets rotated.
+    #[arg(long = "audit-log-maxsize", default_value_t = 0)]
+    audit_log_maxsize: u64,
+    /// Format of saved audits ("json").
+    #[arg(long = "audit-log-format", default_value = "json")]
+    audit_log_format: String,
     /// If true, allow privileged containers.
     #[arg(long = "allow-privileged", default_value_t = false, action = clap::ArgAction::Set)]
     allow_privileged: bool,
@@ -143,7 +162,21 @@ fn main() {
         enable_admission_plugins: list(&flags.enable_admission_plugins),
         disable_admission_plugins: list(&flags.disable_admission_plugins),
         encryption_provider_config: flags.encryption_provider_config,
+        audit_policy_file: flags.audit_policy_file,
+        audit_log_path: flags.audit_log_path,
+        audit_log_rotation: apiserver::audit::log::Rotation {
+            max_size_mb: flags.audit_log_maxsize,
+            max_backups: flags.audit_log_maxbackup,
+            max_age_days: flags.audit_log_maxage,
+        },
     };
+    if flags.audit_log_format != "json" {
+        eprintln!(
+            "Error: invalid argument {:?} for \"--audit-log-format\" flag: only \"json\" is supported",
+            flags.audit_log_format
+        );
+        std::process::exit(1);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -34,6 +34,25 @@ pub struct Config {
     pub disable_admission_plugins: Vec<String>,
     /// `--encryption-provider-config`.
     pub encryption_provider_config: Option<PathBuf>,
+    /// `--audit-policy-file`, `--audit-log-path` and the rotation flags.
+    pub audit_policy_file: Option<PathBuf>,
+    pub audit_log_path: Option<PathBuf>,
+    pub audit_log_rotation: apiserver::audit::log::Rotation,
+}
+
+/// The auditor the audit flags ask for: both a policy and a log path, as upstream
+/// (a policy alone audits nothing).
+pub fn auditor(cfg: &Config) -> Result<Option<Arc<apiserver::audit::Auditor>>, String> {
+    let (Some(policy), Some(path)) = (&cfg.audit_policy_file, &cfg.audit_log_path) else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(apiserver::audit::Auditor {
+        policy: apiserver::audit::policy::Policy::load(policy)?,
+        backend: apiserver::audit::log::LogBackend::new(
+            path.clone(),
+            cfg.audit_log_rotation.clone(),
+        )?,
+    })))
 }
 
 impl Config {

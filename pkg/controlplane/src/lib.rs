@@ -342,6 +342,7 @@ pub async fn run(
             cfg.max_requests_inflight,
             cfg.max_mutating_requests_inflight,
         ),
+        audit: config::auditor(&cfg)?,
     });
     tokio::spawn(bootstrap::run(
         regs.by_resource.clone(),

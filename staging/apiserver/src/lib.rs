@@ -1,4 +1,5 @@
 pub mod admission;
+pub mod audit;
 pub mod authentication;
 pub mod authorization;
 pub mod endpoints;

@@ -4,7 +4,7 @@
 
 use super::fieldmanager;
 use super::negotiation::{
-    self, Body, Format, decode_body, encode, error_response, read_body, response,
+    self, Body, Format, decode_body, encode, error_response, read_request, response,
 };
 use super::openapi::{OpenApiCache, SchemaSet};
 use super::patch::{self, PatchType};
@@ -424,7 +424,7 @@ impl ApiServer {
                     .cloned()
                     .unwrap_or_default();
                 let ct = content_type(&req);
-                let raw = read_body(req.into_body()).await?;
+                let raw = read_request(req).await?;
                 // Review requests carry nothing that matters beyond their spec; a body in a
                 // format not read here (protobuf) counts as empty.
                 let body =
@@ -494,7 +494,7 @@ impl ApiServer {
                 let ct = content_type(&req);
                 let dry = dry_run(ctx.query)?;
                 let strict = field_validation(ctx.query)?;
-                let body = read_body(req.into_body()).await?;
+                let body = read_request(req).await?;
                 let mut obj = self.decode_object(res, &ct, &body, strict, &mut ctx.warnings)?;
                 let name = meta::name(&obj).to_string();
                 self.admit(
@@ -537,7 +537,7 @@ impl ApiServer {
             }
             "delete" => {
                 let dry = dry_run(ctx.query)?;
-                let body = read_body(req.into_body()).await?;
+                let body = read_request(req).await?;
                 let body = if body.is_empty() {
                     None
                 } else {
@@ -579,7 +579,7 @@ impl ApiServer {
             ),
             "deletecollection" => {
                 let dry = dry_run(ctx.query)?;
-                let body = read_body(req.into_body()).await?;
+                let body = read_request(req).await?;
                 let body = if body.is_empty() {
                     None
                 } else {
@@ -679,7 +679,7 @@ impl ApiServer {
             "get" => Ok(encode(200, &sub.get(ns, &info.name).await?, &ctx.format)),
             "update" => {
                 let ct = content_type(&req);
-                let mut body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                let mut body = decode_body(&ct, &read_request(req).await?)?;
                 let old = sub.get(ns, &info.name).await.ok();
                 self.admit(
                     Operation::Update,
@@ -700,7 +700,7 @@ impl ApiServer {
             }
             "create" => {
                 let ct = content_type(&req);
-                let mut body = decode_body(&ct, &read_body(req.into_body()).await?)?;
+                let mut body = decode_body(&ct, &read_request(req).await?)?;
                 self.admit(
                     Operation::Create,
                     info,
@@ -717,7 +717,7 @@ impl ApiServer {
             }
             "patch" => {
                 let kind = PatchType::from_content_type(&content_type(&req))?;
-                let body = read_body(req.into_body()).await?;
+                let body = read_request(req).await?;
                 let current = sub.get(ns, &info.name).await?;
                 let mut patched = patch::apply(kind, &current, &body, Shape::unknown())?;
                 if patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"]
@@ -759,7 +759,7 @@ impl ApiServer {
         let ct = content_type(&req);
         let dry = dry_run(ctx.query)?;
         let strict = field_validation(ctx.query)?;
-        let body = read_body(req.into_body()).await?;
+        let body = read_request(req).await?;
         let mut obj = self.decode_object(res, &ct, &body, strict, &mut ctx.warnings)?;
         let old = match res.registry.get(ns_of(ctx.info), &ctx.info.name).await {
             Ok(o) => Some(o),
@@ -797,7 +797,7 @@ impl ApiServer {
         let kind = PatchType::from_content_type(&content_type(&req))?;
         let dry = dry_run(ctx.query)?;
         let strict = field_validation(ctx.query)?;
-        let body = read_body(req.into_body()).await?;
+        let body = read_request(req).await?;
         let ns = ns_of(info);
         let av = res.info().gvk.api_version();
         let sc = scope(res, part, &av);

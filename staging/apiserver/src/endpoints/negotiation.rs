@@ -33,6 +33,18 @@ pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, StatusError
     }
 }
 
+/// Reads a request's body, keeping a copy for the audit event when one is recorded.
+pub async fn read_request(
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Bytes, StatusError> {
+    let slot = req.extensions().get::<crate::audit::RequestBody>().cloned();
+    let body = read_body(req.into_body()).await?;
+    if let Some(slot) = slot {
+        *slot.0.lock().unwrap() = Some(body.clone());
+    }
+    Ok(body)
+}
+
 /// The media type without parameters, lowercased.
 pub fn essence(content_type: &str) -> String {
     content_type

@@ -1,6 +1,7 @@
 //! HTTPS serving (upstream `apiserver/pkg/server`): TLS with HTTP/2 and HTTP/1.1, the
 //! non-resource endpoints, resource routing, panic recovery and graceful shutdown.
 
+mod audit;
 pub mod healthz;
 pub mod inflight;
 pub mod tls;
@@ -29,6 +30,8 @@ pub struct Server {
     pub inflight: inflight::InflightLimits,
     pub authn: Arc<crate::authentication::Authenticator>,
     pub authz: Arc<crate::authorization::Chain>,
+    /// `--audit-policy-file` + `--audit-log-path`.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl Server {
@@ -140,6 +143,7 @@ impl Server {
         self: Arc<Self>,
         mut req: Request<hyper::body::Incoming>,
         client_cert: Option<Arc<rustls::pki_types::CertificateDer<'static>>>,
+        peer: SocketAddr,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let started = std::time::Instant::now();
@@ -149,6 +153,20 @@ impl Server {
         let mut user = self
             .authn
             .authenticate(client_cert.as_deref(), req.headers());
+        let record = self.audit.as_ref().and_then(|a| {
+            let who = user.as_ref().cloned().unwrap_or_default();
+            let uri = req.uri().to_string();
+            let agent = req
+                .headers()
+                .get(hyper::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            a.begin(&info, &who, &uri, &peer.ip().to_string(), &agent)
+        });
+        if let Some(r) = &record {
+            req.extensions_mut().insert(r.body.clone());
+        }
         if let Ok(u) = &user {
             req.extensions_mut().insert(u.clone());
             info.user = Some(u.clone());
@@ -180,6 +198,18 @@ impl Server {
             started.elapsed().as_secs_f64(),
         );
         tracing::debug!(%method, %path, status = resp.status().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request");
+        let mut resp = match (&self.audit, record) {
+            (Some(a), Some(r)) => audit::finish(a.clone(), r, &info, resp).await,
+            _ => resp,
+        };
+        if let Some(id) = resp
+            .extensions()
+            .get::<audit::AuditId>()
+            .map(|i| i.0.clone())
+            && let Ok(v) = hyper::header::HeaderValue::from_str(&id)
+        {
+            resp.headers_mut().insert("audit-id", v);
+        }
         Ok(resp)
     }
 
@@ -230,8 +260,9 @@ impl Server {
                     .peer_certificates()
                     .and_then(|c| c.first())
                     .map(|c| Arc::new(c.clone().into_owned()));
-                let service =
-                    hyper::service::service_fn(move |req| me.clone().handle(req, cert.clone()));
+                let service = hyper::service::service_fn(move |req| {
+                    me.clone().handle(req, cert.clone(), peer)
+                });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                 if let Err(e) = watcher.watch(conn.into_owned()).await {
