@@ -245,7 +245,7 @@ mod tests {
             Level::Metadata
         );
         assert_eq!(
-            p.decide(&user, &info("GET", "/api/v1/namespaces/a/pods/x"))
+            p.decide(&user, &info("GET", "/api/v1/nodes/n"))
                 .level,
             Level::None
         );
