@@ -99,6 +99,29 @@ struct Flags {
     /// Format of saved audits ("json").
     #[arg(long = "audit-log-format", default_value = "json")]
     audit_log_format: String,
+    /// Identifier of the service account token issuer; repeat to also accept tokens of
+    /// earlier issuers (the first one issues).
+    #[arg(long = "service-account-issuer")]
+    service_account_issuer: Vec<String>,
+    /// PEM files of keys (public, private, or certificates) that verify service account
+    /// tokens. Defaults to the signing key.
+    #[arg(long = "service-account-key-file")]
+    service_account_key_file: Vec<PathBuf>,
+    /// The private key (PEM) that signs service account tokens; generated in --cert-dir
+    /// when not given.
+    #[arg(long = "service-account-signing-key-file")]
+    service_account_signing_key_file: Option<PathBuf>,
+    /// Identifiers of the API; tokens must be issued for one of them. Defaults to the
+    /// issuer.
+    #[arg(long = "api-audiences", value_delimiter = ',')]
+    api_audiences: Vec<String>,
+    /// The maximum validity duration of a token created by the service account token
+    /// issuer (e.g. 24h); 0 means no limit.
+    #[arg(long = "service-account-max-token-expiration", default_value = "0s")]
+    service_account_max_token_expiration: String,
+    /// Turns on projected service account expiration extension during token generation.
+    #[arg(long = "service-account-extend-token-expiration", default_value_t = true, action = clap::ArgAction::Set)]
+    service_account_extend_token_expiration: bool,
     /// If true, allow privileged containers.
     #[arg(long = "allow-privileged", default_value_t = false, action = clap::ArgAction::Set)]
     allow_privileged: bool,
@@ -122,6 +145,17 @@ fn main() {
             eprintln!(
                 "Error: invalid argument {:?} for \"--etcd-compaction-interval\" flag: {e}",
                 flags.etcd_compaction_interval
+            );
+            std::process::exit(1);
+        }
+    };
+    let max_token = match apimachinery::duration::parse(&flags.service_account_max_token_expiration)
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "Error: invalid argument {:?} for \"--service-account-max-token-expiration\" flag: {e}",
+                flags.service_account_max_token_expiration
             );
             std::process::exit(1);
         }
@@ -164,6 +198,12 @@ fn main() {
         encryption_provider_config: flags.encryption_provider_config,
         audit_policy_file: flags.audit_policy_file,
         audit_log_path: flags.audit_log_path,
+        service_account_issuers: flags.service_account_issuer,
+        service_account_key_files: flags.service_account_key_file,
+        service_account_signing_key_file: flags.service_account_signing_key_file,
+        api_audiences: flags.api_audiences,
+        service_account_max_token_expiration: max_token,
+        service_account_extend_token_expiration: flags.service_account_extend_token_expiration,
         audit_log_rotation: apiserver::audit::log::Rotation {
             max_size_mb: flags.audit_log_maxsize,
             max_backups: flags.audit_log_maxbackup,

@@ -7,7 +7,7 @@ use apiserver::admission::plugin::webhook;
 use apiserver::admission::{Chain, Plugin, select};
 use apiserver::authorization::rbac::Rbac;
 use apiserver::registry::generic::Registry;
-use plugin::admission::{podsecurity, resourcequota};
+use plugin::admission::{podsecurity, resourcequota, serviceaccount};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -76,6 +76,9 @@ pub fn chain(
             "PodSecurity" => plugins.push(Arc::new(podsecurity::PodSecurity {
                 namespaces: r("namespaces"),
                 pods: r("pods"),
+            })),
+            "ServiceAccount" => plugins.push(Arc::new(serviceaccount::ServiceAccount {
+                serviceaccounts: r("serviceaccounts"),
             })),
             "ResourceQuota" => plugins.push(Arc::new(resourcequota::ResourceQuota {
                 quotas: r("resourcequotas"),

@@ -38,6 +38,72 @@ pub struct Config {
     pub audit_policy_file: Option<PathBuf>,
     pub audit_log_path: Option<PathBuf>,
     pub audit_log_rotation: apiserver::audit::log::Rotation,
+    /// `--service-account-issuer` (the first issues; all are accepted).
+    pub service_account_issuers: Vec<String>,
+    /// `--service-account-key-file` (verification keys; default: the signing key's).
+    pub service_account_key_files: Vec<PathBuf>,
+    /// `--service-account-signing-key-file` (default: generated in `--cert-dir`).
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// `--api-audiences` (default: the issuer).
+    pub api_audiences: Vec<String>,
+    /// `--service-account-max-token-expiration` (zero: no limit).
+    pub service_account_max_token_expiration: Duration,
+    pub service_account_extend_token_expiration: bool,
+}
+
+/// Upstream's (kubeadm's) default issuer.
+pub const DEFAULT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+/// The token issuer and the keys tokens are verified with.
+pub fn service_accounts(
+    cfg: &Config,
+) -> Result<
+    (
+        Arc<apiserver::authentication::serviceaccount::TokenIssuer>,
+        Vec<apiserver::authentication::jwt::PublicKey>,
+    ),
+    String,
+> {
+    use apiserver::authentication::jwt::{Signer, load_public_keys};
+    let signer = match &cfg.service_account_signing_key_file {
+        Some(path) => Signer::load(path)?,
+        None => {
+            let path = cfg.cert_dir.join("service-account.key");
+            if path.exists() {
+                Signer::load(&path)?
+            } else {
+                tracing::info!(path = %path.display(), "generating a service account signing key");
+                Signer::generate(&path)?
+            }
+        }
+    };
+    let mut keys = Vec::new();
+    for f in &cfg.service_account_key_files {
+        keys.extend(load_public_keys(f)?);
+    }
+    if keys.is_empty() {
+        keys.push(signer.public_key());
+    }
+    let issuer = cfg
+        .service_account_issuers
+        .first()
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_ISSUER.to_string());
+    let audiences = if cfg.api_audiences.is_empty() {
+        vec![issuer.clone()]
+    } else {
+        cfg.api_audiences.clone()
+    };
+    Ok((
+        Arc::new(apiserver::authentication::serviceaccount::TokenIssuer {
+            issuer,
+            signer,
+            audiences,
+            max_expiration: cfg.service_account_max_token_expiration.as_secs() as i64,
+            extend_expiration: cfg.service_account_extend_token_expiration,
+        }),
+        keys,
+    ))
 }
 
 /// The auditor the audit flags ask for: both a policy and a log path, as upstream

@@ -128,6 +128,7 @@ pub fn build_api(
     backend: Arc<dyn Backend>,
     cfg: &Config,
     authn: Arc<apiserver::authentication::Authenticator>,
+    issuer: Arc<apiserver::authentication::serviceaccount::TokenIssuer>,
 ) -> Result<(Arc<ApiServer>, Registries), String> {
     let cidr = ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
     let (port_base, port_size) = portallocator::parse_range(&cfg.service_node_port_range)?;
@@ -149,7 +150,9 @@ pub fn build_api(
         let info = reg.strategy.info().clone();
         let mut res = ApiResource::new(reg.clone());
         for sub in &info.subresources {
-            if let Some(h) = resources::subresource(&info.resource, sub, &reg, &by_resource) {
+            if let Some(h) =
+                resources::subresource(&info.resource, sub, &reg, &by_resource, &issuer)
+            {
                 res.subresources.insert(sub.clone(), h);
             }
             if let Some(h) = resources::connect(&info.resource, sub, &reg, &by_resource) {
@@ -202,6 +205,37 @@ pub fn build_api(
             rbac,
         },
     ))
+}
+
+/// Bootstrap tokens and service-account tokens, which read the registries.
+fn token_authenticators(
+    authn: &apiserver::authentication::Authenticator,
+    cfg: &Config,
+    regs: &HashMap<String, Arc<Registry>>,
+    issuer: &apiserver::authentication::serviceaccount::TokenIssuer,
+    keys: Vec<apiserver::authentication::jwt::PublicKey>,
+) {
+    use apiserver::authentication::serviceaccount::{Lookup, ServiceAccountTokens};
+    authn.add_tokens(Arc::new(
+        apiserver::authentication::bootstrap::BootstrapTokens {
+            secrets: regs["secrets"].clone(),
+        },
+    ));
+    let mut issuers = cfg.service_account_issuers.clone();
+    if issuers.is_empty() {
+        issuers.push(issuer.issuer.clone());
+    }
+    authn.add_tokens(Arc::new(ServiceAccountTokens {
+        issuers,
+        keys,
+        audiences: issuer.audiences.clone(),
+        lookup: Lookup {
+            serviceaccounts: regs["serviceaccounts"].clone(),
+            pods: regs["pods"].clone(),
+            secrets: regs["secrets"].clone(),
+            nodes: regs["nodes"].clone(),
+        },
+    }));
 }
 
 /// The `--authorization-mode` chain.
@@ -284,14 +318,18 @@ pub async fn run(
 ) -> Result<(), String> {
     let backend = storage::open(&cfg).await?;
     let authn = Arc::new(apiserver::authentication::Authenticator {
-        tokens: cfg
-            .token_auth_file
-            .as_deref()
-            .map(apiserver::authentication::token_file::TokenFile::load)
-            .transpose()?,
         anonymous: cfg.anonymous_auth,
+        ..Default::default()
     });
-    let (api, regs) = build_api(backend.clone(), &cfg, authn.clone())?;
+    if let Some(f) = &cfg.token_auth_file {
+        authn.add_tokens(Arc::new(
+            apiserver::authentication::token_file::TokenFile::load(f)?,
+        ));
+    }
+    let (issuer, verification_keys) = config::service_accounts(&cfg)?;
+    let (api, regs) = build_api(backend.clone(), &cfg, authn.clone(), issuer.clone())?;
+    let oidc_keys = verification_keys.clone();
+    token_authenticators(&authn, &cfg, &regs.by_resource, &issuer, verification_keys);
     let tls = config::serving_tls(&cfg)?;
     let bootstrapped = Arc::new(AtomicBool::new(false));
     let caches_synced = Arc::new(AtomicBool::new(!cfg.watch_cache));
@@ -343,6 +381,7 @@ pub async fn run(
             cfg.max_mutating_requests_inflight,
         ),
         audit: config::auditor(&cfg)?,
+        oidc: Some((issuer, oidc_keys)),
     });
     tokio::spawn(bootstrap::run(
         regs.by_resource.clone(),

@@ -105,6 +105,7 @@ pub fn subresource(
     sub: &str,
     reg: &Arc<Registry>,
     all: &HashMap<String, Arc<Registry>>,
+    issuer: &Arc<apiserver::authentication::serviceaccount::TokenIssuer>,
 ) -> Option<Arc<dyn SubresourceHandler>> {
     use registry::core::pod::subresources::{PodPart, PodSubresource};
     let registry = reg.clone();
@@ -121,6 +122,13 @@ pub fn subresource(
         ("pods", "resize") => Arc::new(PodSubresource {
             registry,
             part: PodPart::Resize,
+        }),
+        ("serviceaccounts", "token") => Arc::new(registry::core::serviceaccount::TokenRequest {
+            serviceaccounts: registry,
+            pods: all.get("pods")?.clone(),
+            secrets: all.get("secrets")?.clone(),
+            nodes: all.get("nodes")?.clone(),
+            issuer: issuer.clone(),
         }),
         ("namespaces", "finalize") => Arc::new(registry::core::namespace::Finalize { registry }),
         ("certificatesigningrequests", "approval") => {

@@ -2,6 +2,7 @@
 
 pub mod podsecurity;
 pub mod resourcequota;
+pub mod serviceaccount;
 
 use apiserver::registry::generic::Registry;
 use apiserver::registry::options::ListOptions;

@@ -39,6 +39,28 @@ impl TestApiServer {
             // Each test gets its own keyspace in a shared etcd.
             args.push(format!("--etcd-prefix=/registry-{port}"));
         }
+        // Without a controller-manager no namespace gets its `default` ServiceAccount, so
+        // the ServiceAccount admission plugin (which requires it) is off unless a test
+        // chooses the plugins itself.
+        if !extra.iter().any(|a| a.contains("-admission-plugins")) {
+            args.push("--disable-admission-plugins=ServiceAccount".to_string());
+        }
+        // Callers that bring no credentials act as a cluster admin through a token file
+        // (kubectl would otherwise prompt for a password).
+        let default_token = "test-admin-token";
+        let token = match token {
+            None if !extra.iter().any(|a| a.starts_with("--token-auth-file")) => {
+                let file = dir.path().join("test-tokens.csv");
+                std::fs::write(
+                    &file,
+                    format!("{default_token},test-admin,0,system:masters\n"),
+                )
+                .unwrap();
+                args.push(format!("--token-auth-file={}", file.display()));
+                Some(default_token)
+            }
+            t => t,
+        };
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut s = TestApiServer {
             child: None,
@@ -48,7 +70,7 @@ impl TestApiServer {
             client: Client::new(port).with_token(token),
         };
         s.spawn().await;
-        s.write_kubeconfig();
+        s.write_kubeconfig(token);
         s
     }
 
@@ -97,9 +119,14 @@ impl TestApiServer {
         self.dir.path().join("kubeconfig")
     }
 
-    fn write_kubeconfig(&self) {
+    /// The default kubeconfig: the given token, else no credentials (anonymous).
+    fn write_kubeconfig(&self, token: Option<&str>) {
+        let user = match token {
+            Some(t) => format!("\n    token: {t}"),
+            None => " {}".to_string(),
+        };
         let cfg = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\n  name: test\ncontexts:\n- context:\n    cluster: test\n    user: test\n  name: test\ncurrent-context: test\nusers:\n- name: test\n  user:\n    token: unused-until-authentication\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://127.0.0.1:{}\n    insecure-skip-tls-verify: true\n  name: test\ncontexts:\n- context:\n    cluster: test\n    user: test\n  name: test\ncurrent-context: test\nusers:\n- name: test\n  user:{user}\n",
             self.port
         );
         std::fs::write(self.kubeconfig(), cfg).unwrap();

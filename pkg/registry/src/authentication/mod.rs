@@ -81,13 +81,19 @@ impl VirtualRest for TokenReviews {
                 vec![apimachinery::Cause::required("spec.token", "")],
             ));
         }
-        let mut headers = http::HeaderMap::new();
-        if let Ok(v) = format!("Bearer {token}").parse() {
-            headers.insert(http::header::AUTHORIZATION, v);
-        }
-        let status = match self.authenticator.authenticate_token(&headers) {
+        let audiences: Vec<String> = body["spec"]["audiences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        let status = match self
+            .authenticator
+            .authenticate_token(token, &audiences)
+            .await
+        {
             Some(u) => {
-                json!({"authenticated": true, "user": u.to_json(), "audiences": body["spec"]["audiences"].as_array().cloned().unwrap_or_default()})
+                json!({"authenticated": true, "user": u.to_json(), "audiences": audiences})
             }
             None => json!({"user": {}, "error": "invalid bearer token"}),
         };

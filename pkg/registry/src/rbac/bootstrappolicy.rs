@@ -285,5 +285,28 @@ pub fn objects() -> Vec<(&'static str, Value)> {
                 &["system:authenticated", "system:unauthenticated"],
             ),
         ),
+        // Service-account token verifiers (other workloads) read the OIDC documents.
+        (
+            "clusterroles",
+            cluster_role(
+                "system:service-account-issuer-discovery",
+                serde_json::from_value(paths(&[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ]))
+                .unwrap_or_default(),
+                None,
+            ),
+        ),
+        (
+            "clusterrolebindings",
+            binding(
+                "system:service-account-issuer-discovery",
+                "system:service-account-issuer-discovery",
+                &["system:serviceaccounts"],
+            ),
+        ),
     ]
 }

@@ -245,8 +245,7 @@ mod tests {
             Level::Metadata
         );
         assert_eq!(
-            p.decide(&user, &info("GET", "/api/v1/nodes/n"))
-                .level,
+            p.decide(&user, &info("GET", "/api/v1/nodes/n")).level,
             Level::None
         );
         assert_eq!(

@@ -1,9 +1,13 @@
 //! Request authentication (upstream `apiserver/pkg/authentication`): a union of
 //! authenticators, first success wins — x509 client certificates verified against
-//! `--client-ca-file` (CN = user, O = groups), bearer tokens from `--token-auth-file`, and
+//! `--client-ca-file` (CN = user, O = groups), bearer tokens (`--token-auth-file`,
+//! bootstrap tokens, service-account JWTs), and
 //! `system:anonymous` when `--anonymous-auth` allows it. Credentials that are presented
 //! but not valid are a 401 `Status`, never anonymous.
 
+pub mod bootstrap;
+pub mod jwt;
+pub mod serviceaccount;
 pub mod token_file;
 pub mod x509;
 
@@ -27,7 +31,7 @@ pub struct UserInfo {
 
 impl UserInfo {
     /// An authenticated user also belongs to `system:authenticated`.
-    fn authenticated(mut self) -> Self {
+    pub fn authenticated(mut self) -> Self {
         if !self.groups.iter().any(|g| g == ALL_AUTHENTICATED) {
             self.groups.push(ALL_AUTHENTICATED.into());
         }
@@ -59,9 +63,25 @@ pub fn unauthorized() -> StatusError {
     StatusError::new(401, "Unauthorized", "Unauthorized")
 }
 
+/// One kind of bearer token (token file, bootstrap tokens, service-account JWTs).
+#[async_trait::async_trait]
+pub trait TokenAuthenticator: Send + Sync {
+    /// The user a token names, when this authenticator knows it and it is valid for one
+    /// of `audiences` (empty: the apiserver's own audiences).
+    async fn authenticate(&self, token: &str, audiences: &[String]) -> Option<UserInfo>;
+}
+
+#[async_trait::async_trait]
+impl TokenAuthenticator for token_file::TokenFile {
+    async fn authenticate(&self, token: &str, _audiences: &[String]) -> Option<UserInfo> {
+        self.user(token)
+    }
+}
+
 #[derive(Default)]
 pub struct Authenticator {
-    pub tokens: Option<token_file::TokenFile>,
+    /// Tried in order; registry-backed ones are added once storage is up.
+    pub tokens: std::sync::RwLock<Vec<std::sync::Arc<dyn TokenAuthenticator>>>,
     pub anonymous: bool,
 }
 
@@ -75,17 +95,23 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 impl Authenticator {
-    /// The user a request's bearer token names, if any token authenticator knows it.
-    pub fn authenticate_token(&self, headers: &http::HeaderMap) -> Option<UserInfo> {
-        let token = bearer(headers)?;
-        self.tokens
-            .as_ref()?
-            .user(token)
-            .map(UserInfo::authenticated)
+    pub fn add_tokens(&self, t: std::sync::Arc<dyn TokenAuthenticator>) {
+        self.tokens.write().unwrap().push(t);
+    }
+
+    /// The user a bearer token names, if any token authenticator vouches for it.
+    pub async fn authenticate_token(&self, token: &str, audiences: &[String]) -> Option<UserInfo> {
+        let authenticators = self.tokens.read().unwrap().clone();
+        for a in authenticators {
+            if let Some(u) = a.authenticate(token, audiences).await {
+                return Some(u.authenticated());
+            }
+        }
+        None
     }
 
     /// Authenticates a request from its verified client certificate and headers.
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         client_cert: Option<&CertificateDer<'static>>,
         headers: &http::HeaderMap,
@@ -93,8 +119,11 @@ impl Authenticator {
         if let Some(cert) = client_cert {
             return x509::user(cert).map(UserInfo::authenticated);
         }
-        if bearer(headers).is_some() && self.tokens.is_some() {
-            return self.authenticate_token(headers).ok_or_else(unauthorized);
+        if let Some(token) = bearer(headers) {
+            return self
+                .authenticate_token(token, &[])
+                .await
+                .ok_or_else(unauthorized);
         }
         if self.anonymous {
             return Ok(UserInfo::anonymous());

@@ -43,6 +43,11 @@ fn subresource_kind(sub: &str, parent: &str) -> (String, String, String) {
     match sub {
         "scale" => ("autoscaling".into(), "v1".into(), "Scale".into()),
         "binding" => (String::new(), String::new(), "Binding".into()),
+        "token" => (
+            "authentication.k8s.io".into(),
+            "v1".into(),
+            "TokenRequest".into(),
+        ),
         "eviction" => ("policy".into(), "v1".into(), "Eviction".into()),
         "exec" => (String::new(), String::new(), "PodExecOptions".into()),
         "attach" => (String::new(), String::new(), "PodAttachOptions".into()),

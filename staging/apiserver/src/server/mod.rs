@@ -32,6 +32,11 @@ pub struct Server {
     pub authz: Arc<crate::authorization::Chain>,
     /// `--audit-policy-file` + `--audit-log-path`.
     pub audit: Option<Arc<crate::audit::Auditor>>,
+    /// Service-account OIDC discovery: the issuer and the keys in the JWKS.
+    pub oidc: Option<(
+        Arc<crate::authentication::serviceaccount::TokenIssuer>,
+        Vec<crate::authentication::jwt::PublicKey>,
+    )>,
 }
 
 impl Server {
@@ -68,6 +73,20 @@ impl Server {
                 response(code, "text/plain; charset=utf-8", body)
             }
             ["version"] => json(&self.api.version),
+            [".well-known", "openid-configuration"] if self.oidc.is_some() => {
+                let (issuer, _) = self.oidc.as_ref().unwrap();
+                let jwks = format!("https://{}/openid/v1/jwks", self.advertise);
+                json(&issuer.discovery(&jwks))
+            }
+            ["openid", "v1", "jwks"] if self.oidc.is_some() => {
+                let (_, keys) = self.oidc.as_ref().unwrap();
+                let keys: Vec<&serde_json::Value> = keys.iter().map(|k| k.jwk()).collect();
+                response(
+                    200,
+                    "application/jwk-set+json",
+                    serde_json::to_vec(&serde_json::json!({"keys": keys})).unwrap_or_default(),
+                )
+            }
             ["metrics"] => {
                 let (text, content_type) = self.metrics.render(&self.api).await;
                 response(200, content_type, text)
@@ -152,7 +171,8 @@ impl Server {
         let inflight = self.metrics.start(method.as_str());
         let mut user = self
             .authn
-            .authenticate(client_cert.as_deref(), req.headers());
+            .authenticate(client_cert.as_deref(), req.headers())
+            .await;
         let record = self.audit.as_ref().and_then(|a| {
             let who = user.as_ref().cloned().unwrap_or_default();
             let uri = req.uri().to_string();
