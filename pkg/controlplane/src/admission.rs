@@ -7,7 +7,10 @@ use apiserver::admission::plugin::webhook;
 use apiserver::admission::{Chain, Plugin, select};
 use apiserver::authorization::rbac::Rbac;
 use apiserver::registry::generic::Registry;
-use plugin::admission::{podsecurity, resourcequota, serviceaccount};
+use plugin::admission::{
+    defaults, limitranger, noderestriction, podsecurity, priority, resourcequota, runtimeclass,
+    serviceaccount,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -76,6 +79,33 @@ pub fn chain(
             "PodSecurity" => plugins.push(Arc::new(podsecurity::PodSecurity {
                 namespaces: r("namespaces"),
                 pods: r("pods"),
+            })),
+            "LimitRanger" => plugins.push(Arc::new(limitranger::LimitRanger {
+                limitranges: r("limitranges"),
+            })),
+            "NodeRestriction" => plugins.push(Arc::new(noderestriction::NodeRestriction {
+                pods: r("pods"),
+            })),
+            "TaintNodesByCondition" => plugins.push(Arc::new(defaults::TaintNodesByCondition)),
+            "Priority" => plugins.push(Arc::new(priority::Priority {
+                classes: r("priorityclasses"),
+            })),
+            "DefaultTolerationSeconds" => {
+                plugins.push(Arc::new(defaults::DefaultTolerationSeconds {
+                    seconds: 300,
+                }))
+            }
+            "DefaultStorageClass" => plugins.push(Arc::new(defaults::DefaultStorageClass {
+                classes: r("storageclasses"),
+            })),
+            "StorageObjectInUseProtection" => {
+                plugins.push(Arc::new(defaults::StorageObjectInUseProtection))
+            }
+            "RuntimeClass" => plugins.push(Arc::new(runtimeclass::RuntimeClass {
+                classes: r("runtimeclasses"),
+            })),
+            "DefaultIngressClass" => plugins.push(Arc::new(defaults::DefaultIngressClass {
+                classes: r("ingressclasses"),
             })),
             "ServiceAccount" => plugins.push(Arc::new(serviceaccount::ServiceAccount {
                 serviceaccounts: r("serviceaccounts"),

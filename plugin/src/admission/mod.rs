@@ -1,7 +1,12 @@
 //! One module per upstream plugin, named as `--enable-admission-plugins` names it.
 
+pub mod defaults;
+pub mod limitranger;
+pub mod noderestriction;
 pub mod podsecurity;
+pub mod priority;
 pub mod resourcequota;
+pub mod runtimeclass;
 pub mod serviceaccount;
 
 use apiserver::registry::generic::Registry;

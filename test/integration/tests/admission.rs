@@ -172,3 +172,192 @@ async fn resource_quota_charges_and_refuses() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn default_plugins_shape_pods_nodes_and_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "admin-token,admin,1,system:masters\nnode1-token,system:node:n1,2,system:nodes\n",
+    )
+    .unwrap();
+    let s = TestApiServer::start_with_token(
+        None,
+        &[
+            &format!("--token-auth-file={}", tokens.display()),
+            "--authorization-mode=Node,RBAC",
+            "--disable-admission-plugins=ServiceAccount",
+        ],
+        Some("admin-token"),
+    )
+    .await;
+    let c = &s.client;
+    let ns = "/api/v1/namespaces/default";
+    let post = |path: String, body: Value| async move { c.send_json("POST", &path, &body).await };
+    let pod = |name: &str, extra: Value| {
+        let mut p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+        for (k, v) in extra.as_object().unwrap() {
+            p["spec"][k] = v.clone();
+        }
+        p
+    };
+
+    // Priority and DefaultTolerationSeconds.
+    let r = post(format!("{ns}/pods"), pod("plain", json!({}))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p = r.json();
+    assert_eq!(p["spec"]["priority"], 0);
+    assert_eq!(p["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+    assert_eq!(
+        p["spec"]["tolerations"],
+        json!([
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+        ])
+    );
+    let pc = |name: &str| json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": 1000, "globalDefault": true});
+    assert_eq!(
+        post(
+            "/apis/scheduling.k8s.io/v1/priorityclasses".into(),
+            pc("high")
+        )
+        .await
+        .status,
+        201
+    );
+    let r = post(
+        "/apis/scheduling.k8s.io/v1/priorityclasses".into(),
+        pc("higher"),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["message"],
+        "priorityclasses.scheduling.k8s.io \"higher\" is forbidden: PriorityClass high is already marked as default. Only one default can exist"
+    );
+    let p = post(format!("{ns}/pods"), pod("defaulted", json!({})))
+        .await
+        .json();
+    assert_eq!(
+        (
+            p["spec"]["priorityClassName"].clone(),
+            p["spec"]["priority"].clone()
+        ),
+        (json!("high"), json!(1000))
+    );
+    let r = post(
+        format!("{ns}/pods"),
+        pod("unknown", json!({"priorityClassName": "nope"})),
+    )
+    .await;
+    assert_eq!(
+        r.json()["message"],
+        "pods \"unknown\" is forbidden: no PriorityClass with name nope was found"
+    );
+
+    // LimitRanger: defaults, then limits.
+    let lr = json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "cpu"},
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}, "max": {"cpu": "1"}}]}});
+    assert_eq!(post(format!("{ns}/limitranges"), lr).await.status, 201);
+    let p = post(format!("{ns}/pods"), pod("limited", json!({})))
+        .await
+        .json();
+    assert_eq!(
+        p["spec"]["containers"][0]["resources"],
+        json!({"limits": {"cpu": "500m"}, "requests": {"cpu": "500m"}})
+    );
+    assert_eq!(
+        p["metadata"]["annotations"]["kubernetes.io/limit-ranger"],
+        "LimitRanger plugin set: cpu request for container c; cpu limit for container c"
+    );
+    let big =
+        json!({"containers": [{"name": "c", "image": "x", "resources": {"limits": {"cpu": "2"}}}]});
+    let r = post(format!("{ns}/pods"), pod("big", big)).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+    );
+
+    // RuntimeClass: must exist; its overhead is the pod's.
+    let r = post(
+        format!("{ns}/pods"),
+        pod("gv", json!({"runtimeClassName": "gvisor"})),
+    )
+    .await;
+    assert_eq!(
+        r.json()["message"],
+        "pods \"gv\" is forbidden: pod rejected: RuntimeClass \"gvisor\" not found"
+    );
+    let rc = json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "gvisor"}, "handler": "runsc", "overhead": {"podFixed": {"memory": "64Mi"}}});
+    assert_eq!(
+        post("/apis/node.k8s.io/v1/runtimeclasses".into(), rc)
+            .await
+            .status,
+        201
+    );
+    let p = post(
+        format!("{ns}/pods"),
+        pod("gv", json!({"runtimeClassName": "gvisor"})),
+    )
+    .await
+    .json();
+    assert_eq!(p["spec"]["overhead"], json!({"memory": "64Mi"}));
+
+    // Claims: protection finalizer and the default StorageClass.
+    let sc = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}}, "provisioner": "x"});
+    assert_eq!(
+        post("/apis/storage.k8s.io/v1/storageclasses".into(), sc)
+            .await
+            .status,
+        201
+    );
+    let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
+    let p = post(format!("{ns}/persistentvolumeclaims"), pvc)
+        .await
+        .json();
+    assert_eq!(p["spec"]["storageClassName"], "fast");
+    assert_eq!(
+        p["metadata"]["finalizers"],
+        json!(["kubernetes.io/pvc-protection"])
+    );
+
+    // Nodes start tainted; a kubelet may only touch its own Node and mirror pods.
+    let node = |name: &str| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
+    let p = post("/api/v1/nodes".into(), node("n2")).await.json();
+    assert_eq!(
+        p["spec"]["taints"],
+        json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}])
+    );
+    let kubelet = integration_tests::client::Client::new(s.port).with_token(Some("node1-token"));
+    let r = kubelet
+        .send_json("POST", "/api/v1/nodes", &node("n1"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = kubelet
+        .request(
+            "PATCH",
+            "/api/v1/nodes/n2",
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"a":"b"}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["message"],
+        "nodes \"n2\" is forbidden: node \"n1\" is not allowed to modify node \"n2\""
+    );
+    let mut own = pod("own", json!({"nodeName": "n1"}));
+    let r = kubelet.send_json("POST", &format!("{ns}/pods"), &own).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.json()["message"],
+        "pods \"own\" is forbidden: pod does not have \"kubernetes.io/config.mirror\" annotation, node \"n1\" can only create mirror pods"
+    );
+    own["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "hash"});
+    let r = kubelet.send_json("POST", &format!("{ns}/pods"), &own).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
