@@ -41,7 +41,10 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
     for pc in registry::scheduling::priorityclass::system_classes() {
         ensure(&regs["priorityclasses"], None, pc).await?;
     }
-    for (resource, obj) in registry::rbac::bootstrappolicy::objects() {
+    let policy = registry::rbac::bootstrappolicy::objects()
+        .into_iter()
+        .chain(registry::rbac::component_roles::objects());
+    for (resource, obj) in policy {
         ensure(&regs[resource], None, obj).await?;
     }
     for (resource, obj) in registry::flowcontrol::mandatory_objects() {

@@ -169,6 +169,63 @@ async fn view_in_one_namespace_only() {
     assert_eq!(r.json()["reason"], "Forbidden");
     assert_eq!(r.json()["details"]["kind"], "configmaps");
 
+    // Impersonation (kubectl --as): allowed to cluster admins, refused to others; the
+    // components' bootstrap roles hold what they need.
+    for (who, args, allowed) in [
+        (
+            "system:kube-scheduler",
+            vec!["create", "pods", "--subresource=binding", "-n", "team-a"],
+            true,
+        ),
+        ("system:kube-scheduler", vec!["list", "nodes"], true),
+        ("system:kube-scheduler", vec!["delete", "nodes"], false),
+        (
+            "system:kube-proxy",
+            vec!["watch", "endpointslices.discovery.k8s.io"],
+            true,
+        ),
+        (
+            "system:kube-controller-manager",
+            vec!["list", "deployments.apps", "-A"],
+            true,
+        ),
+        (
+            "system:kube-controller-manager",
+            vec![
+                "create",
+                "serviceaccounts",
+                "--subresource=token",
+                "-n",
+                "x",
+            ],
+            true,
+        ),
+    ] {
+        let mut a = vec!["auth", "can-i", "--as", who];
+        a.extend(args.iter().copied());
+        let (ok, out, err) = kubectl_as(&admin, &a, "");
+        assert_eq!(ok, allowed, "{who} {args:?}: {out} {err}");
+    }
+    let (ok, _, err) = kubectl_as(
+        &admin,
+        &["get", "pods", "-n", "team-b", "--as", "alice"],
+        "",
+    );
+    assert!(
+        !ok && err.contains(r#"User "alice" cannot list resource "pods""#),
+        "{err}"
+    );
+    let (ok, _, err) = kubectl_as(
+        &alice,
+        &["get", "pods", "-n", "team-a", "--as", "admin"],
+        "",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(r#"users "admin" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{err}"
+    );
+
     // SubjectAccessReview / LocalSubjectAccessReview ask about another user.
     let review = |kind: &str, ns: &str, user: &str| {
         serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind,

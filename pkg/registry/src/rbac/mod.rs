@@ -3,4 +3,5 @@
 
 pub mod binding;
 pub mod bootstrappolicy;
+pub mod component_roles;
 pub mod role;

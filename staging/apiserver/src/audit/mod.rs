@@ -28,8 +28,19 @@ pub struct Record {
     pub id: String,
     pub level: Level,
     omit_stages: Vec<String>,
-    base: Value,
+    base: Mutex<Value>,
     pub body: RequestBody,
+}
+
+impl Record {
+    /// Records whom the request acts as (impersonation).
+    pub fn impersonated(&self, user: &UserInfo) {
+        let mut u = json!({"username": user.name, "groups": user.groups});
+        if !user.uid.is_empty() {
+            u["uid"] = json!(user.uid);
+        }
+        self.base.lock().unwrap()["impersonatedUser"] = u;
+    }
 }
 
 fn micro_now() -> String {
@@ -107,7 +118,7 @@ impl Auditor {
             id,
             level: d.level,
             omit_stages: d.omit_stages,
-            base,
+            base: Mutex::new(base),
             body: RequestBody::default(),
         };
         self.emit(&record, "RequestReceived", None, None);
@@ -126,7 +137,7 @@ impl Auditor {
         if r.omit_stages.iter().any(|s| s == stage) {
             return;
         }
-        let mut ev = r.base.clone();
+        let mut ev = r.base.lock().unwrap().clone();
         ev["stage"] = json!(stage);
         ev["stageTimestamp"] = json!(micro_now());
         if let Some((code, failure)) = status {

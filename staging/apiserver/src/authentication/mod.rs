@@ -6,6 +6,7 @@
 //! but not valid are a 401 `Status`, never anonymous.
 
 pub mod bootstrap;
+pub mod impersonation;
 pub mod jwt;
 pub mod serviceaccount;
 pub mod token_file;

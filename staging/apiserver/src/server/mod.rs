@@ -187,6 +187,20 @@ impl Server {
         if let Some(r) = &record {
             req.extensions_mut().insert(r.body.clone());
         }
+        if let Ok(caller) = user {
+            let impersonated = crate::authentication::impersonation::apply(
+                caller.clone(),
+                req.headers(),
+                &self.authz,
+            )
+            .await;
+            if let (Some(r), Ok(target)) = (&record, &impersonated)
+                && *target != caller
+            {
+                r.impersonated(target);
+            }
+            user = impersonated;
+        }
         if let Ok(u) = &user {
             req.extensions_mut().insert(u.clone());
             info.user = Some(u.clone());
