@@ -63,6 +63,27 @@ struct Flags {
     /// authenticates as its CommonName, with its Organizations as groups.
     #[arg(long = "client-ca-file")]
     client_ca_file: Option<PathBuf>,
+    /// Root certificates to verify the client certificates of front proxies with
+    /// before trusting the user names in --requestheader-username-headers.
+    #[arg(long = "requestheader-client-ca-file")]
+    requestheader_client_ca_file: Option<PathBuf>,
+    /// Client certificate common names allowed to name users in headers; empty: any
+    /// certificate signed by --requestheader-client-ca-file.
+    #[arg(long = "requestheader-allowed-names", value_delimiter = ',')]
+    requestheader_allowed_names: Vec<String>,
+    /// Request headers to inspect for the user name (X-Remote-User is common).
+    #[arg(long = "requestheader-username-headers", value_delimiter = ',')]
+    requestheader_username_headers: Vec<String>,
+    /// Request headers to inspect for the user's UID (X-Remote-Uid is suggested).
+    #[arg(long = "requestheader-uid-headers", value_delimiter = ',')]
+    requestheader_uid_headers: Vec<String>,
+    /// Request headers to inspect for groups (X-Remote-Group is suggested).
+    #[arg(long = "requestheader-group-headers", value_delimiter = ',')]
+    requestheader_group_headers: Vec<String>,
+    /// Request header prefixes to inspect for extra user info (X-Remote-Extra- is
+    /// suggested).
+    #[arg(long = "requestheader-extra-headers-prefix", value_delimiter = ',')]
+    requestheader_extra_headers_prefix: Vec<String>,
     /// A CSV file of bearer tokens: token,user,uid[,"group1,group2"].
     #[arg(long = "token-auth-file")]
     token_auth_file: Option<PathBuf>,
@@ -191,6 +212,14 @@ fn main() {
         max_mutating_requests_inflight: flags.max_mutating_requests_inflight as usize,
         client_ca_file: flags.client_ca_file,
         token_auth_file: flags.token_auth_file,
+        request_header: controlplane::config::RequestHeaderConfig {
+            client_ca_file: flags.requestheader_client_ca_file,
+            allowed_names: flags.requestheader_allowed_names,
+            username_headers: flags.requestheader_username_headers,
+            uid_headers: flags.requestheader_uid_headers,
+            group_headers: flags.requestheader_group_headers,
+            extra_headers_prefix: flags.requestheader_extra_headers_prefix,
+        },
         anonymous_auth: flags.anonymous_auth,
         authorization_modes,
         enable_admission_plugins: list(&flags.enable_admission_plugins),
@@ -209,6 +238,7 @@ fn main() {
             max_backups: flags.audit_log_maxbackup,
             max_age_days: flags.audit_log_maxage,
         },
+        allow_privileged: flags.allow_privileged,
     };
     if flags.audit_log_format != "json" {
         eprintln!(

@@ -29,6 +29,67 @@ async fn ensure(reg: &Registry, ns: Option<&str>, obj: Value) -> Result<(), Stri
     }
 }
 
+/// Creates the object or replaces its `field` (what this server owns) with the desired one.
+async fn overwrite(reg: &Registry, desired: Value, field: &str) -> Result<(), String> {
+    let ns = desired["metadata"]["namespace"].as_str().map(String::from);
+    let name = meta::name(&desired).to_string();
+    ensure(reg, ns.as_deref(), desired.clone()).await?;
+    let (desired, _) = reg.strategy.decode(desired).map_err(|e| e.message)?;
+    reg.guaranteed_update(ns.as_deref(), &name, Part::Main, false, &mut |cur| {
+        let mut next = match cur {
+            Some(c) => c.clone(),
+            None => desired.clone(),
+        };
+        next[field] = desired[field].clone();
+        meta::meta_mut(&mut next).remove("resourceVersion");
+        Ok(next)
+    })
+    .await
+    .map_err(|e| e.message)?;
+    Ok(())
+}
+
+/// `kube-system/extension-apiserver-authentication` (upstream's cluster authentication
+/// trust controller): the CAs and front-proxy settings aggregated API servers and
+/// webhooks read to authenticate requests the same way this server does.
+fn authentication_trust(cfg: &Config) -> Result<Value, String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
+    };
+    let mut data = serde_json::Map::new();
+    if let Some(ca) = &cfg.client_ca_file {
+        data.insert("client-ca-file".into(), json!(read(ca)?));
+    }
+    let rh = &cfg.request_header;
+    if let Some(ca) = &rh.client_ca_file {
+        let list = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+        data.insert("requestheader-client-ca-file".into(), json!(read(ca)?));
+        data.insert(
+            "requestheader-allowed-names".into(),
+            json!(list(&rh.allowed_names)),
+        );
+        data.insert(
+            "requestheader-username-headers".into(),
+            json!(list(&rh.username_headers)),
+        );
+        data.insert(
+            "requestheader-uid-headers".into(),
+            json!(list(&rh.uid_headers)),
+        );
+        data.insert(
+            "requestheader-group-headers".into(),
+            json!(list(&rh.group_headers)),
+        );
+        data.insert(
+            "requestheader-extra-headers-prefix".into(),
+            json!(list(&rh.extra_headers_prefix)),
+        );
+    }
+    Ok(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
+        "data": data}))
+}
+
 async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Result<(), String> {
     for ns in SYSTEM_NAMESPACES {
         ensure(
@@ -58,26 +119,9 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
     });
     ensure(&regs["services"], Some("default"), svc).await?;
     let subsets = json!([{"addresses": [{"ip": cfg.advertise_ip().to_string()}], "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}]}]);
-    let eps = &regs["endpoints"];
-    let desired = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": subsets});
-    let (desired, _) = eps.strategy.decode(desired).map_err(|e| e.message)?;
-    eps.guaranteed_update(
-        Some("default"),
-        "kubernetes",
-        Part::Main,
-        false,
-        &mut |cur| {
-            let mut next = match cur {
-                Some(c) => c.clone(),
-                None => desired.clone(),
-            };
-            next["subsets"] = desired["subsets"].clone();
-            meta::meta_mut(&mut next).remove("resourceVersion");
-            Ok(next)
-        },
-    )
-    .await
-    .map_err(|e| e.message)?;
+    let eps = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": subsets});
+    overwrite(&regs["endpoints"], eps, "subsets").await?;
+    overwrite(&regs["configmaps"], authentication_trust(cfg)?, "data").await?;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ pub struct Config {
     pub max_mutating_requests_inflight: usize,
     pub client_ca_file: Option<PathBuf>,
     pub token_auth_file: Option<PathBuf>,
+    pub request_header: RequestHeaderConfig,
     pub anonymous_auth: bool,
     /// `--authorization-mode`, in order (AlwaysAllow, AlwaysDeny, RBAC).
     pub authorization_modes: Vec<String>,
@@ -49,6 +50,64 @@ pub struct Config {
     /// `--service-account-max-token-expiration` (zero: no limit).
     pub service_account_max_token_expiration: Duration,
     pub service_account_extend_token_expiration: bool,
+    /// `--allow-privileged`: containers may ask for `securityContext.privileged`.
+    pub allow_privileged: bool,
+}
+
+/// `--requestheader-*`: front proxies authenticating users for us.
+#[derive(Clone, Debug, Default)]
+pub struct RequestHeaderConfig {
+    pub client_ca_file: Option<PathBuf>,
+    pub allowed_names: Vec<String>,
+    pub username_headers: Vec<String>,
+    pub uid_headers: Vec<String>,
+    pub group_headers: Vec<String>,
+    pub extra_headers_prefix: Vec<String>,
+}
+
+/// Certificate-based authentication: the `--client-ca-file` verifier, the front-proxy
+/// authenticator, and every root the TLS handshake must accept client certificates from.
+pub struct ClientCertAuth {
+    pub client_ca: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    pub request_header: Option<apiserver::authentication::request_header::RequestHeader>,
+    pub roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+pub fn client_cert_auth(cfg: &Config) -> Result<ClientCertAuth, String> {
+    use apiserver::server::tls::{client_verifier, load_roots};
+    let mut auth = ClientCertAuth {
+        client_ca: None,
+        request_header: None,
+        roots: Vec::new(),
+    };
+    if let Some(ca) = &cfg.client_ca_file {
+        let roots = load_roots(ca)?;
+        auth.client_ca = Some(client_verifier(&roots)?);
+        auth.roots.extend(roots);
+    }
+    let rh = &cfg.request_header;
+    if let Some(ca) = &rh.client_ca_file {
+        if rh.username_headers.iter().all(String::is_empty) {
+            return Err(
+                "--requestheader-username-headers must be set with --requestheader-client-ca-file"
+                    .into(),
+            );
+        }
+        let list = |v: &Vec<String>| -> Vec<String> {
+            v.iter().filter(|s| !s.is_empty()).cloned().collect()
+        };
+        let roots = load_roots(ca)?;
+        auth.request_header = Some(apiserver::authentication::request_header::RequestHeader {
+            verifier: client_verifier(&roots)?,
+            allowed_names: list(&rh.allowed_names),
+            username_headers: list(&rh.username_headers),
+            uid_headers: list(&rh.uid_headers),
+            group_headers: list(&rh.group_headers),
+            extra_headers_prefix: list(&rh.extra_headers_prefix),
+        });
+        auth.roots.extend(roots);
+    }
+    Ok(auth)
 }
 
 /// Upstream's (kubeadm's) default issuer.
@@ -133,7 +192,10 @@ impl Config {
 }
 
 /// Serving TLS: the given pair, or a self-signed one kept in `--cert-dir`.
-pub fn serving_tls(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn serving_tls(
+    cfg: &Config,
+    client_roots: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let (crt, key) = match (&cfg.tls_cert_file, &cfg.tls_private_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => {
@@ -160,5 +222,5 @@ pub fn serving_tls(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
             return Err("--tls-cert-file and --tls-private-key-file must be given together".into());
         }
     };
-    apiserver::server::tls::server_config(&crt, &key, cfg.client_ca_file.as_deref())
+    apiserver::server::tls::server_config(&crt, &key, client_roots)
 }

@@ -130,6 +130,7 @@ pub fn build_api(
     authn: Arc<apiserver::authentication::Authenticator>,
     issuer: Arc<apiserver::authentication::serviceaccount::TokenIssuer>,
 ) -> Result<(Arc<ApiServer>, Registries), String> {
+    registry::capabilities::set_allow_privileged(cfg.allow_privileged);
     let cidr = ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
     let (port_base, port_size) = portallocator::parse_range(&cfg.service_node_port_range)?;
     let prefix = cfg.etcd_prefix.trim_end_matches('/').to_string();
@@ -317,8 +318,11 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let backend = storage::open(&cfg).await?;
+    let certs = config::client_cert_auth(&cfg)?;
     let authn = Arc::new(apiserver::authentication::Authenticator {
         anonymous: cfg.anonymous_auth,
+        client_ca: certs.client_ca,
+        request_header: certs.request_header,
         ..Default::default()
     });
     if let Some(f) = &cfg.token_auth_file {
@@ -330,7 +334,7 @@ pub async fn run(
     let (api, regs) = build_api(backend.clone(), &cfg, authn.clone(), issuer.clone())?;
     let oidc_keys = verification_keys.clone();
     token_authenticators(&authn, &cfg, &regs.by_resource, &issuer, verification_keys);
-    let tls = config::serving_tls(&cfg)?;
+    let tls = config::serving_tls(&cfg, &certs.roots)?;
     let bootstrapped = Arc::new(AtomicBool::new(false));
     let caches_synced = Arc::new(AtomicBool::new(!cfg.watch_cache));
     let storage_check: Arc<dyn apiserver::server::healthz::Check> =

@@ -8,6 +8,7 @@ pub mod authentication;
 pub mod authorization;
 pub mod autoscaling;
 pub mod batch;
+pub mod capabilities;
 pub mod certificates;
 pub mod coordination;
 pub mod core;

@@ -29,7 +29,7 @@ pub struct Target {
 /// `--kubelet-certificate-authority` is configured the apiserver does not verify them,
 /// as upstream does without that flag.
 #[derive(Debug)]
-struct AcceptAny;
+pub struct AcceptAny;
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(

@@ -45,6 +45,11 @@ impl TestApiServer {
         if !extra.iter().any(|a| a.contains("-admission-plugins")) {
             args.push("--disable-admission-plugins=ServiceAccount".to_string());
         }
+        // Like kubeadm's static pod manifest: privileged containers allowed unless a test
+        // says otherwise.
+        if !extra.iter().any(|a| a.starts_with("--allow-privileged")) {
+            args.push("--allow-privileged=true".to_string());
+        }
         // Callers that bring no credentials act as a cluster admin through a token file
         // (kubectl would otherwise prompt for a password).
         let default_token = "test-admin-token";

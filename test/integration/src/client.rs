@@ -13,6 +13,8 @@ pub struct Client {
     tls: tokio_rustls::TlsConnector,
     /// A bearer token sent with every request (servers without anonymous access).
     pub token: Option<String>,
+    /// Further headers sent with every request.
+    pub headers: Vec<(String, String)>,
 }
 
 pub struct Reply {
@@ -47,11 +49,36 @@ impl Client {
         self
     }
 
+    /// Presents this client certificate (PEM files) in the TLS handshake.
+    pub fn with_client_cert(mut self, cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let (certs, key) = apiserver::server::tls::load_pem(cert, key).expect("client cert");
+        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(apiserver::proxy::AcceptAny))
+        .with_client_auth_cert(certs, key)
+        .expect("client cert");
+        self.tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+        self
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
     fn authorize(&self, req: hyper::http::request::Builder) -> hyper::http::request::Builder {
-        match &self.token {
+        let mut req = match &self.token {
             Some(t) => req.header("authorization", format!("Bearer {t}")),
             None => req,
+        };
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
         }
+        req
     }
 
     pub fn new(port: u16) -> Self {
@@ -59,6 +86,7 @@ impl Client {
             port,
             tls: tls_connector(),
             token: None,
+            headers: Vec::new(),
         }
     }
 

@@ -361,3 +361,28 @@ async fn default_plugins_shape_pods_nodes_and_claims() {
     let r = kubelet.send_json("POST", &format!("{ns}/pods"), &own).await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+/// `--allow-privileged=false` (upstream's default) refuses privileged containers in pods
+/// and in workload templates, whatever the namespace's PodSecurity level.
+#[tokio::test]
+async fn privileged_containers_need_allow_privileged() {
+    let s = TestApiServer::start(None, &["--allow-privileged=false"]).await;
+    let (ok, _, err) = s.kubectl(&["create", "-f", "-"], Some(PRIVILEGED_POD));
+    assert!(!ok);
+    assert!(
+        err.contains(r#"Pod "priv" is invalid: spec.containers[0].securityContext.privileged: Forbidden: disallowed by cluster policy"#),
+        "{err}"
+    );
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      initContainers: [{name: i, image: busybox, securityContext: {privileged: true}}]\n      containers: [{name: c, image: busybox}]\n";
+    let (ok, _, err) = s.kubectl(&["create", "-f", "-"], Some(deploy));
+    assert!(!ok);
+    assert!(
+        err.contains("spec.template.spec.initContainers[0].securityContext.privileged: Forbidden: disallowed by cluster policy"),
+        "{err}"
+    );
+    // An unprivileged pod is fine.
+    s.kubectl_ok(
+        &["run", "plain", "--image=busybox", "--restart=Never"],
+        None,
+    );
+}

@@ -46,7 +46,7 @@ async fn webhook_server(dir: &std::path::Path) -> (u16, String, Seen) {
     let (crt, key) =
         apiserver::server::tls::ensure_self_signed(dir, &["127.0.0.1".into()]).unwrap();
     let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&crt).unwrap());
-    let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, None).unwrap()).clone();
+    let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, &[]).unwrap()).clone();
     cfg.alpn_protocols.clear();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

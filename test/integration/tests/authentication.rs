@@ -43,6 +43,12 @@ fn pki(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf, PathBuf) {
             &format!("{ca}.crt"),
         ],
     );
+    let (cert, key) = leaf(dir, &ca, name, subject);
+    (dir.join(format!("{ca}.crt")), cert, key)
+}
+
+/// A client certificate for `subject` signed by the CA `ca` made by [`pki`].
+fn leaf(dir: &Path, ca: &str, name: &str, subject: &str) -> (PathBuf, PathBuf) {
     openssl(
         dir,
         &[
@@ -83,7 +89,6 @@ fn pki(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf, PathBuf) {
         ],
     );
     (
-        dir.join(format!("{ca}.crt")),
         dir.join(format!("{name}.crt")),
         dir.join(format!("{name}.key")),
     )
@@ -205,4 +210,114 @@ async fn client_certificates_tokens_and_401s() {
     let review: Value = serde_json::from_str(&out).unwrap();
     assert!(review["status"]["authenticated"].is_null(), "{review}");
     assert!(s.log().lines().all(|l| !l.contains("panic")));
+}
+
+/// Front-proxy authentication (`--requestheader-*`): a proxy certificate from the
+/// request-header CA with an allowed common name names the user in headers; anyone else's
+/// headers are ignored or refused.
+#[tokio::test]
+async fn front_proxy_request_headers() {
+    let pki_dir = tempfile::tempdir().unwrap();
+    let dir = pki_dir.path();
+    let (client_ca, alice_cert, alice_key) = pki(dir, "alice", "/CN=alice");
+    let (proxy_ca, proxy_cert, proxy_key) =
+        pki(dir, "front-proxy-client", "/CN=front-proxy-client");
+    let (rogue_cert, rogue_key) = leaf(dir, "front-proxy-client-ca", "rogue", "/CN=rogue-proxy");
+    let s = TestApiServer::start(
+        None,
+        &[
+            &format!("--client-ca-file={}", client_ca.display()),
+            &format!("--requestheader-client-ca-file={}", proxy_ca.display()),
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-uid-headers=X-Remote-Uid",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--anonymous-auth=false",
+        ],
+    )
+    .await;
+    let review = |c: integration_tests::client::Client| async move {
+        let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+        c.send_json(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &body,
+        )
+        .await
+    };
+    let proxy =
+        integration_tests::client::Client::new(s.port).with_client_cert(&proxy_cert, &proxy_key);
+
+    let r = review(
+        proxy
+            .clone()
+            .with_header("X-Remote-User", "carol")
+            .with_header("X-Remote-Uid", "42")
+            .with_header("X-Remote-Group", "g1")
+            .with_header("X-Remote-Group", "g2")
+            .with_header("X-Remote-Extra-Scopes", "read")
+            .with_header("X-Remote-Extra-Example.com%2fteam", "blue"),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["status"]["userInfo"],
+        json!({"username": "carol", "uid": "42", "groups": ["g1", "g2", "system:authenticated"],
+               "extra": {"example.com/team": ["blue"], "scopes": ["read"]}})
+    );
+
+    // The proxy's own certificate is not a user certificate.
+    let r = review(proxy.clone()).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    // A certificate from the same CA with another common name may not name users.
+    let rogue = integration_tests::client::Client::new(s.port)
+        .with_client_cert(&rogue_cert, &rogue_key)
+        .with_header("X-Remote-User", "root");
+    assert_eq!(review(rogue).await.status, 401);
+    // Users' own certificates authenticate them; their user headers mean nothing.
+    let alice = integration_tests::client::Client::new(s.port)
+        .with_client_cert(&alice_cert, &alice_key)
+        .with_header("X-Remote-User", "root")
+        .with_header("X-Remote-Group", "system:masters");
+    let r = review(alice).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["status"]["userInfo"],
+        json!({"username": "alice", "groups": ["system:authenticated"]})
+    );
+    // Aggregated API servers learn the same settings from a well-known ConfigMap.
+    let path = "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication";
+    let data = integration_tests::wait_for(
+        "authentication ConfigMap",
+        std::time::Duration::from_secs(10),
+        || async {
+            let r = s.client.get(path).await;
+            (r.status == 200).then(|| r.json()["data"].clone())
+        },
+    )
+    .await;
+    assert_eq!(
+        data["requestheader-allowed-names"],
+        r#"["front-proxy-client"]"#
+    );
+    assert_eq!(
+        data["requestheader-username-headers"],
+        r#"["X-Remote-User"]"#
+    );
+    assert_eq!(
+        data["requestheader-extra-headers-prefix"],
+        r#"["X-Remote-Extra-"]"#
+    );
+    assert_eq!(
+        data["client-ca-file"],
+        std::fs::read_to_string(&client_ca).unwrap()
+    );
+    assert_eq!(
+        data["requestheader-client-ca-file"],
+        std::fs::read_to_string(&proxy_ca).unwrap()
+    );
+    // Headers without a proxy certificate are ignored: no credentials, 401.
+    let bare = integration_tests::client::Client::new(s.port).with_header("X-Remote-User", "carol");
+    assert_eq!(review(bare).await.status, 401);
 }

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 async fn fake_kubelet(dir: &std::path::Path) -> u16 {
     let (crt, key) =
         apiserver::server::tls::ensure_self_signed(dir, &["127.0.0.1".into()]).unwrap();
-    let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, None).unwrap()).clone();
+    let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, &[]).unwrap()).clone();
     cfg.alpn_protocols.clear();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,6 +1,7 @@
 //! Request authentication (upstream `apiserver/pkg/authentication`): a union of
-//! authenticators, first success wins — x509 client certificates verified against
-//! `--client-ca-file` (CN = user, O = groups), bearer tokens (`--token-auth-file`,
+//! authenticators, first success wins — a front proxy's headers (`--requestheader-*`),
+//! x509 client certificates verified against `--client-ca-file` (CN = user, O = groups),
+//! bearer tokens (`--token-auth-file`,
 //! bootstrap tokens, service-account JWTs), and
 //! `system:anonymous` when `--anonymous-auth` allows it. Credentials that are presented
 //! but not valid are a 401 `Status`, never anonymous.
@@ -8,6 +9,7 @@
 pub mod bootstrap;
 pub mod impersonation;
 pub mod jwt;
+pub mod request_header;
 pub mod serviceaccount;
 pub mod token_file;
 pub mod x509;
@@ -84,6 +86,10 @@ pub struct Authenticator {
     /// Tried in order; registry-backed ones are added once storage is up.
     pub tokens: std::sync::RwLock<Vec<std::sync::Arc<dyn TokenAuthenticator>>>,
     pub anonymous: bool,
+    /// `--client-ca-file`: client certificates chaining to it name their user.
+    pub client_ca: Option<std::sync::Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    /// `--requestheader-*`: a front proxy names the user in headers.
+    pub request_header: Option<request_header::RequestHeader>,
 }
 
 fn bearer(headers: &http::HeaderMap) -> Option<&str> {
@@ -111,14 +117,33 @@ impl Authenticator {
         None
     }
 
-    /// Authenticates a request from its verified client certificate and headers.
+    /// Authenticates a request from its client certificate chain (verified in the TLS
+    /// handshake against every client CA) and its headers. As upstream's union, a
+    /// credential that fails does not stop the next kind from succeeding, but a request
+    /// whose every presented credential failed is not anonymous.
     pub async fn authenticate(
         &self,
-        client_cert: Option<&CertificateDer<'static>>,
+        client_certs: &[CertificateDer<'static>],
         headers: &http::HeaderMap,
     ) -> Result<UserInfo, StatusError> {
-        if let Some(cert) = client_cert {
-            return x509::user(cert).map(UserInfo::authenticated);
+        let mut failed = false;
+        if let Some(rh) = &self.request_header {
+            match rh.authenticate(client_certs, headers) {
+                Ok(Some(u)) => return Ok(u.authenticated()),
+                Ok(None) => {}
+                Err(_) => failed = true,
+            }
+        }
+        if let (Some((leaf, intermediates)), Some(ca)) =
+            (client_certs.split_first(), &self.client_ca)
+        {
+            let verified = ca
+                .verify_client_cert(leaf, intermediates, rustls::pki_types::UnixTime::now())
+                .is_ok();
+            match verified.then(|| x509::user(leaf)) {
+                Some(Ok(u)) => return Ok(u.authenticated()),
+                _ => failed = true,
+            }
         }
         if let Some(token) = bearer(headers) {
             return self
@@ -126,7 +151,7 @@ impl Authenticator {
                 .await
                 .ok_or_else(unauthorized);
         }
-        if self.anonymous {
+        if self.anonymous && !failed {
             return Ok(UserInfo::anonymous());
         }
         Err(unauthorized())

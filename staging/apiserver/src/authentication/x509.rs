@@ -1,5 +1,5 @@
-//! x509 client certificates (upstream `authentication/request/x509`): the chain was
-//! verified against `--client-ca-file` during the TLS handshake; the subject's common
+//! x509 client certificates (upstream `authentication/request/x509`): once the chain is
+//! verified against `--client-ca-file` (see the `Authenticator`), the subject's common
 //! name is the user and its organizations are the groups.
 
 use super::{UserInfo, unauthorized};

@@ -161,7 +161,7 @@ impl Server {
     async fn handle(
         self: Arc<Self>,
         mut req: Request<hyper::body::Incoming>,
-        client_cert: Option<Arc<rustls::pki_types::CertificateDer<'static>>>,
+        client_certs: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
         peer: SocketAddr,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
@@ -169,10 +169,7 @@ impl Server {
         let query = parse_query(req.uri().query());
         let mut info = RequestInfo::parse(method.as_str(), &path, &query);
         let inflight = self.metrics.start(method.as_str());
-        let mut user = self
-            .authn
-            .authenticate(client_cert.as_deref(), req.headers())
-            .await;
+        let mut user = self.authn.authenticate(&client_certs, req.headers()).await;
         let record = self.audit.as_ref().and_then(|a| {
             let who = user.as_ref().cloned().unwrap_or_default();
             let uri = req.uri().to_string();
@@ -286,14 +283,17 @@ impl Server {
                     }
                     Err(_) => return,
                 };
-                // The client certificate (verified in the handshake) authenticates every
-                // request of the connection.
-                let cert = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| Arc::new(c.clone().into_owned()));
+                // The client certificate chain (verified in the handshake) authenticates
+                // every request of the connection.
+                let cert: Arc<Vec<_>> = Arc::new(
+                    tls.get_ref()
+                        .1
+                        .peer_certificates()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|c| c.clone().into_owned())
+                        .collect(),
+                );
                 let service = hyper::service::service_fn(move |req| {
                     me.clone().handle(req, cert.clone(), peer)
                 });

@@ -50,40 +50,55 @@ pub fn ensure_self_signed(
     Ok((crt, key))
 }
 
-/// The serving configuration; with a client CA, client certificates are requested and
-/// verified against it (a client without one may still authenticate otherwise).
+/// The certificates of a CA bundle (`--client-ca-file`, `--requestheader-client-ca-file`).
+pub fn load_roots(ca: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::File::open(ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
+    let mut certs = Vec::new();
+    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(pem)) {
+        certs.push(c.map_err(|e| format!("parsing {}: {e}", ca.display()))?);
+    }
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", ca.display()));
+    }
+    Ok(certs)
+}
+
+/// A verifier of client certificates chaining to `roots`; clients without a certificate
+/// are let through (they may authenticate otherwise).
+pub fn client_verifier(
+    roots: &[CertificateDer<'static>],
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let mut store = rustls::RootCertStore::empty();
+    for c in roots {
+        store
+            .add(c.clone())
+            .map_err(|e| format!("client CA: {e}"))?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(store),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| format!("client CA: {e}"))
+}
+
+/// The serving configuration; client certificates are requested and verified when
+/// `client_roots` (every CA whose clients authenticate by certificate) is not empty.
 pub fn server_config(
     cert: &Path,
     key: &Path,
-    client_ca: Option<&Path>,
+    client_roots: &[CertificateDer<'static>],
 ) -> Result<Arc<ServerConfig>, String> {
     let (certs, key) = load_pem(cert, key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let pem =
-                std::fs::File::open(ca).map_err(|e| format!("reading {}: {e}", ca.display()))?;
-            for c in rustls_pemfile::certs(&mut std::io::BufReader::new(pem)) {
-                let c = c.map_err(|e| format!("parsing {}: {e}", ca.display()))?;
-                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("no certificate in {}", ca.display()));
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| format!("client CA {}: {e}", ca.display()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
+    let builder = if client_roots.is_empty() {
+        builder.with_no_client_auth()
+    } else {
+        builder.with_client_cert_verifier(client_verifier(client_roots)?)
     };
     let mut cfg = builder
         .with_single_cert(certs, key)

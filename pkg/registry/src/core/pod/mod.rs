@@ -158,6 +158,13 @@ fn validate_containers(
         if c.image.as_deref().unwrap_or_default().trim().is_empty() {
             causes.push(Cause::required(&format!("{f}.image"), ""));
         }
+        let privileged = c.security_context.as_ref().and_then(|sc| sc.privileged);
+        if privileged == Some(true) && !crate::capabilities::allow_privileged() {
+            causes.push(Cause::forbidden(
+                &format!("{f}.securityContext.privileged"),
+                "disallowed by cluster policy",
+            ));
+        }
         for (j, p) in c.ports.iter().flatten().enumerate() {
             if !(1..=65535).contains(&p.container_port) {
                 causes.push(Cause::invalid(
