@@ -146,6 +146,10 @@ struct Flags {
     /// If true, allow privileged containers.
     #[arg(long = "allow-privileged", default_value_t = false, action = clap::ArgAction::Set)]
     allow_privileged: bool,
+    /// If true, replace the max-in-flight handler with an enhanced one that queues and
+    /// dispatches with priority and fairness.
+    #[arg(long = "enable-priority-and-fairness", default_value_t = true, action = clap::ArgAction::Set)]
+    enable_priority_and_fairness: bool,
     /// The maximum number of non-mutating requests in flight at a given time.
     #[arg(long = "max-requests-inflight", default_value_t = 400)]
     max_requests_inflight: u32,
@@ -210,6 +214,7 @@ fn main() {
         default_watch_cache_size: flags.default_watch_cache_size,
         max_requests_inflight: flags.max_requests_inflight as usize,
         max_mutating_requests_inflight: flags.max_mutating_requests_inflight as usize,
+        enable_priority_and_fairness: flags.enable_priority_and_fairness,
         client_ca_file: flags.client_ca_file,
         token_auth_file: flags.token_auth_file,
         request_header: controlplane::config::RequestHeaderConfig {

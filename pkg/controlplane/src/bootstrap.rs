@@ -108,7 +108,10 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
     for (resource, obj) in policy {
         ensure(&regs[resource], None, obj).await?;
     }
-    for (resource, obj) in registry::flowcontrol::mandatory_objects() {
+    let flowcontrol = registry::flowcontrol::mandatory_objects()
+        .into_iter()
+        .chain(registry::flowcontrol::suggested_objects());
+    for (resource, obj) in flowcontrol {
         ensure(&regs[resource], None, obj).await?;
     }
     let cidr = registry::core::service::ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;

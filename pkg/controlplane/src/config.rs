@@ -24,6 +24,9 @@ pub struct Config {
     /// `--max-requests-inflight` / `--max-mutating-requests-inflight` (0 = no limit).
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
+    /// `--enable-priority-and-fairness`: APF shares the two limits' sum among priority
+    /// levels instead of applying them directly.
+    pub enable_priority_and_fairness: bool,
     pub client_ca_file: Option<PathBuf>,
     pub token_auth_file: Option<PathBuf>,
     pub request_header: RequestHeaderConfig,

@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod bootstrap;
 pub mod config;
+pub mod flowcontrol;
 pub mod health;
 pub mod resources;
 pub mod storage;
@@ -373,6 +374,11 @@ pub async fn run(
             all.insert(key(r.info()), Arc::new(r));
         }
     });
+    let apf = cfg.enable_priority_and_fairness.then(|| {
+        Arc::new(apiserver::util::flowcontrol::Controller::new(
+            cfg.max_requests_inflight + cfg.max_mutating_requests_inflight,
+        ))
+    });
     let server = Arc::new(Server {
         api: api.clone(),
         metrics: Default::default(),
@@ -384,9 +390,17 @@ pub async fn run(
             cfg.max_requests_inflight,
             cfg.max_mutating_requests_inflight,
         ),
+        flowcontrol: apf.clone(),
         audit: config::auditor(&cfg)?,
         oidc: Some((issuer, oidc_keys)),
     });
+    if let Some(apf) = apf {
+        tokio::spawn(flowcontrol::run(
+            apf,
+            regs.by_resource["flowschemas"].clone(),
+            regs.by_resource["prioritylevelconfigurations"].clone(),
+        ));
+    }
     tokio::spawn(bootstrap::run(
         regs.by_resource.clone(),
         cfg.clone(),

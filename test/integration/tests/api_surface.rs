@@ -565,7 +565,14 @@ async fn bootstrap_priority_classes_and_csr_approval() {
 
 #[tokio::test]
 async fn inflight_limit_refuses_with_429_and_watch_metrics() {
-    let s = TestApiServer::start(None, &["--max-requests-inflight=1"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--max-requests-inflight=1",
+            "--enable-priority-and-fairness=false",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     // Watches do not take a slot; their events are counted per resource.
     let mut rx = c

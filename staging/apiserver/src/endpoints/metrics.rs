@@ -152,6 +152,7 @@ impl Default for ApiMetrics {
             "Etcd request latency in seconds for each operation and object type.",
             STORAGE_DURATION.clone(),
         );
+        crate::util::flowcontrol::METRICS.register(&mut registry);
         process.register(&mut registry);
         Self {
             registry,

@@ -28,6 +28,9 @@ pub struct Server {
     /// `host:port` advertised in `/api` discovery.
     pub advertise: String,
     pub inflight: inflight::InflightLimits,
+    /// API Priority and Fairness (`--enable-priority-and-fairness`); replaces the
+    /// max-inflight limits when set.
+    pub flowcontrol: Option<Arc<crate::util::flowcontrol::Controller>>,
     pub authn: Arc<crate::authentication::Authenticator>,
     pub authz: Arc<crate::authorization::Chain>,
     /// `--audit-policy-file` + `--audit-log-path`.
@@ -206,7 +209,29 @@ impl Server {
                 user = Err(denied);
             }
         }
-        let resp = match user.and_then(|_| self.inflight.admit(method.as_str(), &info)) {
+        let mut classified = None;
+        let admitted = match (user, &self.flowcontrol) {
+            (Err(e), _) => Err(e),
+            (Ok(u), Some(apf)) if !inflight::is_long_running(&info) => {
+                match apf.admit(&u, &info).await {
+                    Ok(a) => {
+                        classified = a
+                            .as_ref()
+                            .map(|a| (a.flow_schema_uid.clone(), a.priority_level_uid.clone()));
+                        Ok((None, a))
+                    }
+                    Err(r) => {
+                        classified = Some((r.flow_schema_uid, r.priority_level_uid));
+                        Err(r.status)
+                    }
+                }
+            }
+            (Ok(_), _) => self
+                .inflight
+                .admit(method.as_str(), &info)
+                .map(|permit| (permit, None)),
+        };
+        let mut resp = match admitted {
             Err(refused) => error_response(&refused),
             Ok(_permit) => match AssertUnwindSafe(self.clone().route(req, &info, &query))
                 .catch_unwind()
@@ -220,6 +245,17 @@ impl Server {
             },
         };
         drop(inflight);
+        if let Some((fs, pl)) = classified {
+            use crate::util::flowcontrol::{FLOW_SCHEMA_UID_HEADER, PRIORITY_LEVEL_UID_HEADER};
+            for (k, v) in [
+                (FLOW_SCHEMA_UID_HEADER, fs),
+                (PRIORITY_LEVEL_UID_HEADER, pl),
+            ] {
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+                    resp.headers_mut().insert(k, v);
+                }
+            }
+        }
         let dry_run = query.get("dryRun").is_some_and(|d| d == "All");
         self.metrics.observe(
             &info,

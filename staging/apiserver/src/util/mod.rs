@@ -1,3 +1,4 @@
 //! Helpers shared by the apiserver's parts (upstream `apiserver/pkg/util`).
 
+pub mod flowcontrol;
 pub mod webhook;
