@@ -3,16 +3,17 @@
 
 use crate::config::Config;
 use apiserver::admission::namespace_lifecycle::NamespaceLifecycle;
-use apiserver::admission::plugin::webhook;
+use apiserver::admission::plugin::{policy, webhook};
 use apiserver::admission::{Chain, Plugin, select};
 use apiserver::authorization::rbac::Rbac;
+use apiserver::endpoints::ApiServer;
 use apiserver::registry::generic::Registry;
 use plugin::admission::{
     defaults, limitranger, noderestriction, podsecurity, priority, resourcequota, runtimeclass,
     serviceaccount,
 };
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 /// Plugins upstream knows; those not built here yet are accepted and logged.
 const KNOWN: &[&str] = &[
@@ -64,6 +65,7 @@ pub fn chain(
     cfg: &Config,
     regs: &HashMap<String, Arc<Registry>>,
     rbac: Option<&Arc<Rbac>>,
+    served: Arc<OnceLock<Weak<ApiServer>>>,
 ) -> Result<Chain, String> {
     let r = |name: &str| regs[name].clone();
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
@@ -127,6 +129,14 @@ pub fn chain(
                     services: r("services"),
                 }),
             )),
+            "ValidatingAdmissionPolicy" => {
+                plugins.push(Arc::new(policy::validating::ValidatingAdmissionPolicy {
+                    policies: r("validatingadmissionpolicies"),
+                    bindings: r("validatingadmissionpolicybindings"),
+                    namespaces: r("namespaces"),
+                    params: param_source(served.clone()),
+                }))
+            }
             other => tracing::debug!(plugin = other, "admission plugin not implemented yet"),
         }
     }
@@ -137,4 +147,16 @@ pub fn chain(
         ));
     }
     Ok(Chain(plugins))
+}
+
+/// Finds the registry serving `apiVersion`/`kind` among the served resources.
+fn param_source(served: Arc<OnceLock<Weak<ApiServer>>>) -> policy::validating::ParamSource {
+    Arc::new(move |api_version: &str, kind: &str| {
+        let api = served.get()?.upgrade()?;
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        api.resources()
+            .iter()
+            .find(|((g, v, _), res)| g == group && v == version && res.info().gvk.kind == kind)
+            .map(|(_, res)| res.registry.clone())
+    })
 }

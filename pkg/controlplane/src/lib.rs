@@ -175,7 +175,10 @@ pub fn build_api(
         resources.insert(key, Arc::new(res));
     }
     let (authz, rbac) = authorizers(cfg, &by_resource)?;
-    let admission = admission::chain(cfg, &by_resource, rbac.as_ref())?;
+    // Policies' parameter kinds resolve against the served resources (CRDs included),
+    // which exist once the server does.
+    let served: Arc<std::sync::OnceLock<std::sync::Weak<ApiServer>>> = Arc::default();
+    let admission = admission::chain(cfg, &by_resource, rbac.as_ref(), served.clone())?;
     let api = ApiServer::new(
         resources,
         admission,
@@ -199,8 +202,10 @@ pub fn build_api(
             "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
         }),
     );
+    let api = Arc::new(api);
+    let _ = served.set(Arc::downgrade(&api));
     Ok((
-        Arc::new(api),
+        api,
         Registries {
             by_resource,
             authz,

@@ -6,11 +6,11 @@
 pub mod mutating;
 pub mod validating;
 
+use crate::admission::plugin::matching::{is_exempt, rule_matches, selectors_match, strings};
 use crate::admission::{Attributes, Operation};
 use crate::registry::generic::Registry;
 use crate::util::webhook::{Endpoint, post_json};
 use apimachinery::StatusError;
-use apimachinery::labels::Selector;
 use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -23,55 +23,6 @@ pub struct Source {
     pub configurations: Arc<Registry>,
     pub namespaces: Arc<Registry>,
     pub services: Arc<Registry>,
-}
-
-/// Configuration kinds never sent to webhooks, so a broken webhook can always be removed.
-const EXEMPT: [&str; 4] = [
-    "mutatingwebhookconfigurations",
-    "validatingwebhookconfigurations",
-    "validatingadmissionpolicies",
-    "validatingadmissionpolicybindings",
-];
-
-fn strings(v: &Value) -> impl Iterator<Item = &str> {
-    v.as_array().into_iter().flatten().filter_map(Value::as_str)
-}
-
-fn labels(obj: &Value) -> BTreeMap<String, String> {
-    obj["metadata"]["labels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect()
-}
-
-/// One rule of `rules[]` against the request (upstream `rules.Matcher`).
-fn rule_matches(rule: &Value, a: &Attributes<'_>) -> bool {
-    let any = |v: &Value, want: &str| strings(v).any(|s| s == "*" || s == want);
-    if !any(&rule["operations"], a.operation.as_str())
-        || !any(&rule["apiGroups"], &a.resource.group)
-        || !any(&rule["apiVersions"], a.version)
-    {
-        return false;
-    }
-    let resource_ok = strings(&rule["resources"]).any(|r| {
-        let (res, sub) = r.split_once('/').unwrap_or((r, ""));
-        let res_ok = res == "*" || res == a.resource.resource;
-        let sub_ok = if a.subresource.is_empty() {
-            sub.is_empty()
-        } else {
-            sub == "*" || sub == a.subresource
-        };
-        res_ok && sub_ok
-    });
-    let namespaced = !a.namespace.is_empty();
-    let scope_ok = match rule["scope"].as_str().unwrap_or("*") {
-        "Cluster" => !namespaced,
-        "Namespaced" => namespaced,
-        _ => true,
-    };
-    resource_ok && scope_ok
 }
 
 impl Source {
@@ -100,9 +51,7 @@ impl Source {
         a: &Attributes<'_>,
         obj: Option<&Value>,
     ) -> Result<Vec<Value>, StatusError> {
-        if EXEMPT.contains(&a.resource.resource.as_str())
-            && a.resource.group == "admissionregistration.k8s.io"
-        {
+        if is_exempt(a) {
             return Ok(Vec::new());
         }
         let mut ns_labels: Option<BTreeMap<String, String>> = None;
@@ -116,32 +65,16 @@ impl Source {
             {
                 continue;
             }
-            // namespaceSelector: a namespace's own labels, the request namespace's for
-            // namespaced objects; other cluster-scoped objects always match.
-            let ns_sel = Selector::from_label_selector(Some(
-                w.get("namespaceSelector").unwrap_or(&json!({})),
-            ))
-            .map_err(StatusError::bad_request)?;
-            let ns_ok = if a.is("", "namespaces") {
-                obj.or(a.old).is_some_and(|o| ns_sel.matches(&labels(o)))
-            } else if a.namespace.is_empty() {
-                true
-            } else {
-                if ns_labels.is_none() {
-                    let ns = self.namespaces.get(None, a.namespace).await.ok();
-                    ns_labels = Some(ns.as_ref().map(labels).unwrap_or_default());
-                }
-                ns_sel.matches(ns_labels.as_ref().unwrap())
-            };
-            let obj_sel =
-                Selector::from_label_selector(Some(w.get("objectSelector").unwrap_or(&json!({}))))
-                    .map_err(StatusError::bad_request)?;
-            let obj_ok = [obj, a.old]
-                .into_iter()
-                .flatten()
-                .any(|o| obj_sel.matches(&labels(o)))
-                || (obj.is_none() && a.old.is_none());
-            if ns_ok && obj_ok {
+            let selected = selectors_match(
+                w.get("namespaceSelector"),
+                w.get("objectSelector"),
+                a,
+                obj,
+                &self.namespaces,
+                &mut ns_labels,
+            )
+            .await?;
+            if selected {
                 out.push(w);
             }
         }
@@ -178,8 +111,8 @@ impl Source {
     }
 }
 
-/// The `AdmissionReview` v1 request for a webhook.
-fn review(a: &Attributes<'_>, obj: Option<&Value>, uid: &str) -> Value {
+/// The `request` of an `AdmissionReview` v1 (also CEL's `request`), without the objects.
+pub(crate) fn admission_request(a: &Attributes<'_>, uid: &str) -> Value {
     let user = a.user.cloned().unwrap_or_default();
     let options_kind = match a.operation {
         Operation::Create => "CreateOptions",
@@ -199,8 +132,6 @@ fn review(a: &Attributes<'_>, obj: Option<&Value>, uid: &str) -> Value {
         "name": a.name,
         "operation": a.operation.as_str(),
         "userInfo": {"username": user.name, "uid": user.uid, "groups": user.groups, "extra": user.extra},
-        "object": obj.cloned().unwrap_or(Value::Null),
-        "oldObject": a.old.cloned().unwrap_or(Value::Null),
         "dryRun": a.dry_run,
         "options": {"kind": options_kind, "apiVersion": "meta.k8s.io/v1"},
     });
@@ -211,6 +142,14 @@ fn review(a: &Attributes<'_>, obj: Option<&Value>, uid: &str) -> Value {
     if !a.namespace.is_empty() {
         request["namespace"] = json!(a.namespace);
     }
+    request
+}
+
+/// The `AdmissionReview` v1 request for a webhook.
+fn review(a: &Attributes<'_>, obj: Option<&Value>, uid: &str) -> Value {
+    let mut request = admission_request(a, uid);
+    request["object"] = obj.cloned().unwrap_or(Value::Null);
+    request["oldObject"] = a.old.cloned().unwrap_or(Value::Null);
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
 }
 
