@@ -104,9 +104,11 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
     }
     let policy = registry::rbac::bootstrappolicy::objects()
         .into_iter()
-        .chain(registry::rbac::component_roles::objects());
+        .chain(registry::rbac::component_roles::objects())
+        .chain(registry::rbac::controller_roles::objects());
     for (resource, obj) in policy {
-        ensure(&regs[resource], None, obj).await?;
+        let ns = obj["metadata"]["namespace"].as_str().map(String::from);
+        ensure(&regs[resource], ns.as_deref(), obj).await?;
     }
     let flowcontrol = registry::flowcontrol::mandatory_objects()
         .into_iter()

@@ -200,6 +200,37 @@ async fn view_in_one_namespace_only() {
             ],
             true,
         ),
+        // Controllers under --use-service-account-credentials, and namespaced roles.
+        (
+            "system:serviceaccount:kube-system:deployment-controller",
+            vec!["create", "replicasets.apps", "-n", "x"],
+            true,
+        ),
+        (
+            "system:serviceaccount:kube-system:deployment-controller",
+            vec!["delete", "nodes"],
+            false,
+        ),
+        (
+            "system:serviceaccount:kube-system:namespace-controller",
+            vec!["deletecollection", "widgets.example.com", "-n", "x"],
+            true,
+        ),
+        (
+            "system:kube-scheduler",
+            vec![
+                "get",
+                "configmaps/extension-apiserver-authentication",
+                "-n",
+                "kube-system",
+            ],
+            true,
+        ),
+        (
+            "system:kube-scheduler",
+            vec!["get", "configmaps/other", "-n", "kube-system"],
+            false,
+        ),
     ] {
         let mut a = vec!["auth", "can-i", "--as", who];
         a.extend(args.iter().copied());

@@ -5,16 +5,16 @@
 
 use serde_json::{Value, json};
 
-const READ: &[&str] = &["get", "list", "watch"];
+pub(super) const READ: &[&str] = &["get", "list", "watch"];
 const READ_UPDATE: &[&str] = &["get", "list", "watch", "update", "patch"];
-const RBAC: &str = "rbac.authorization.k8s.io";
+pub(super) const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// One rule: verbs, API groups, resources, resource names.
-fn r(verbs: &[&str], groups: &[&str], resources: &[&str]) -> Value {
+pub(super) fn r(verbs: &[&str], groups: &[&str], resources: &[&str]) -> Value {
     json!({"verbs": verbs, "apiGroups": groups, "resources": resources})
 }
 
-fn named(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> Value {
+pub(super) fn named(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> Value {
     json!({"verbs": verbs, "apiGroups": groups, "resources": resources, "resourceNames": names})
 }
 
@@ -23,7 +23,7 @@ fn urls(verbs: &[&str], paths: &[&str]) -> Value {
 }
 
 /// Recording events, through either API.
-fn events() -> Value {
+pub(super) fn events() -> Value {
     r(
         &["create", "update", "patch"],
         &["", "events.k8s.io"],
@@ -164,7 +164,7 @@ fn approver(signer: &str) -> Vec<Value> {
     )]
 }
 
-fn role(name: &str, rules: Vec<Value>) -> (&'static str, Value) {
+pub(super) fn role(name: &str, rules: Vec<Value>) -> (&'static str, Value) {
     (
         "clusterroles",
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -175,7 +175,7 @@ fn role(name: &str, rules: Vec<Value>) -> (&'static str, Value) {
 }
 
 /// A subject: `User:name`, `Group:name` or `ServiceAccount:namespace/name`.
-fn subject(s: &str) -> Value {
+pub(super) fn subject(s: &str) -> Value {
     match s.split_once(':') {
         Some(("ServiceAccount", sa)) => {
             let (ns, name) = sa.split_once('/').unwrap_or(("default", sa));
@@ -186,7 +186,7 @@ fn subject(s: &str) -> Value {
     }
 }
 
-fn bind(role: &str, subjects: &[&str]) -> (&'static str, Value) {
+pub(super) fn bind(role: &str, subjects: &[&str]) -> (&'static str, Value) {
     let subjects: Vec<Value> = subjects.iter().map(|s| subject(s)).collect();
     let mut b = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": role, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},

@@ -4,4 +4,5 @@
 pub mod binding;
 pub mod bootstrappolicy;
 pub mod component_roles;
+pub mod controller_roles;
 pub mod role;
