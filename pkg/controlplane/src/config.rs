@@ -219,7 +219,7 @@ pub fn serving_tls(
             {
                 names.push(cidr.nth(1).to_string());
             }
-            apiserver::server::tls::ensure_self_signed(&cfg.cert_dir, &names)?
+            apiserver::server::tls::ensure_self_signed(&cfg.cert_dir, "apiserver", &names)?
         }
         _ => {
             return Err("--tls-cert-file and --tls-private-key-file must be given together".into());

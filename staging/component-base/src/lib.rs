@@ -2,4 +2,6 @@
 
 pub mod logs;
 pub mod metrics;
+pub mod serving;
 pub mod signals;
+pub mod tls;

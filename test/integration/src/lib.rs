@@ -5,6 +5,7 @@
 pub mod apiserver;
 pub mod client;
 pub mod etcd;
+pub mod scheduler;
 
 use std::time::{Duration, Instant};
 

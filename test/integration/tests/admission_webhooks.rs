@@ -44,7 +44,8 @@ fn answer(path: &str, review: &Value) -> Value {
 /// A webhook server on loopback; returns its port, CA bundle and the reviews it got.
 async fn webhook_server(dir: &std::path::Path) -> (u16, String, Seen) {
     let (crt, key) =
-        apiserver::server::tls::ensure_self_signed(dir, &["127.0.0.1".into()]).unwrap();
+        apiserver::server::tls::ensure_self_signed(dir, "apiserver", &["127.0.0.1".into()])
+            .unwrap();
     let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&crt).unwrap());
     let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, &[]).unwrap()).clone();
     cfg.alpn_protocols.clear();

@@ -16,7 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// upgrade request to an echo of the bytes it receives.
 async fn fake_kubelet(dir: &std::path::Path) -> u16 {
     let (crt, key) =
-        apiserver::server::tls::ensure_self_signed(dir, &["127.0.0.1".into()]).unwrap();
+        apiserver::server::tls::ensure_self_signed(dir, "apiserver", &["127.0.0.1".into()])
+            .unwrap();
     let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, &[]).unwrap()).clone();
     cfg.alpn_protocols.clear();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));

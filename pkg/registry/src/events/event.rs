@@ -60,6 +60,19 @@ impl VersionView for EventsView {
         rename(obj, "events.k8s.io/v1", false)
     }
 
+    /// `regarding.*`, `reportingController` and `deprecatedSource` select on the core
+    /// fields they are stored as.
+    fn field_label(&self, label: &str) -> String {
+        if let Some(rest) = label.strip_prefix("regarding.") {
+            return format!("involvedObject.{rest}");
+        }
+        match label {
+            "reportingController" => "reportingComponent".into(),
+            "deprecatedSource" => "source".into(),
+            other => other.into(),
+        }
+    }
+
     fn openapi_schemas(&self) -> Option<SchemaSet> {
         Some(crate::typed::schema_set::<
             k8s_openapi::api::events::v1::Event,

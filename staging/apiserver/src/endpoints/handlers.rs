@@ -240,6 +240,15 @@ fn scope<'a>(res: &'a ApiResource, part: Part, api_version: &'a str) -> fieldman
     }
 }
 
+/// Field selectors name the served version's fields; the storage indexes the stored ones.
+fn stored_field_labels(res: &ApiResource, opts: &mut ListOptions) {
+    if let Some(view) = &res.view {
+        for r in &mut opts.field_selector.requirements {
+            r.field = view.field_label(&r.field);
+        }
+    }
+}
+
 fn ns_of(info: &RequestInfo) -> Option<&str> {
     (!info.namespace.is_empty()).then_some(info.namespace.as_str())
 }
@@ -472,12 +481,14 @@ impl ApiServer {
                 Ok(render_object(res, 200, &obj, &ctx.format))
             }
             "list" => {
-                let opts = ListOptions::from_query(ctx.query)?;
+                let mut opts = ListOptions::from_query(ctx.query)?;
+                stored_field_labels(res, &mut opts);
                 let list = reg.list(ns, &opts).await?;
                 Ok(render_list(res, list, &ctx.format))
             }
             "watch" => {
                 let mut opts = ListOptions::from_query(ctx.query)?;
+                stored_field_labels(res, &mut opts);
                 if !info.name.is_empty() {
                     // `/watch/.../<name>` watches one object, as a name field selector.
                     opts.field_selector

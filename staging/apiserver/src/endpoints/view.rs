@@ -30,6 +30,11 @@ pub trait VersionView: Send + Sync {
         None
     }
 
+    /// A field selector label of the served version as the stored version names it.
+    fn field_label(&self, label: &str) -> String {
+        label.to_string()
+    }
+
     /// Whether the view defines its own printer columns.
     fn prints(&self) -> bool {
         false

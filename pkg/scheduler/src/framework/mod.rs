@@ -1,0 +1,199 @@
+//! The scheduling framework (upstream `pkg/scheduler/framework`): plugins at the
+//! extension points of a scheduling cycle (PreEnqueue, QueueSort, PreFilter, Filter,
+//! PostFilter, PreScore, Score + NormalizeScore, Reserve, Permit) and a binding cycle
+//! (PreBind, Bind, PostBind), with statuses whose reasons become upstream's messages.
+
+pub mod plugins;
+pub mod runtime;
+pub mod types;
+
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+pub use types::{NodeInfo, PodInfo, Resource};
+
+pub const MAX_NODE_SCORE: i64 = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Success,
+    Error,
+    /// Might fit after preemption or other changes.
+    Unschedulable,
+    /// Preemption cannot help on this node.
+    UnschedulableAndUnresolvable,
+    Wait,
+    /// The plugin has nothing to do for this pod (its later points are skipped too).
+    Skip,
+    /// PreEnqueue: the pod waits (scheduling gates).
+    Pending,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub code: Code,
+    pub reasons: Vec<String>,
+    /// The plugin that set it (unschedulable pods wait for events relevant to it).
+    pub plugin: &'static str,
+}
+
+impl Status {
+    pub fn success() -> Self {
+        Status {
+            code: Code::Success,
+            reasons: Vec::new(),
+            plugin: "",
+        }
+    }
+
+    pub fn new(code: Code, reason: impl Into<String>) -> Self {
+        Status {
+            code,
+            reasons: vec![reason.into()],
+            plugin: "",
+        }
+    }
+
+    pub fn unschedulable(reason: impl Into<String>) -> Self {
+        Self::new(Code::Unschedulable, reason)
+    }
+
+    pub fn unresolvable(reason: impl Into<String>) -> Self {
+        Self::new(Code::UnschedulableAndUnresolvable, reason)
+    }
+
+    pub fn error(reason: impl Into<String>) -> Self {
+        Self::new(Code::Error, reason)
+    }
+
+    pub fn skip() -> Self {
+        Status {
+            code: Code::Skip,
+            reasons: Vec::new(),
+            plugin: "",
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.code == Code::Success
+    }
+
+    pub fn is_rejected(&self) -> bool {
+        matches!(
+            self.code,
+            Code::Unschedulable | Code::UnschedulableAndUnresolvable | Code::Pending
+        )
+    }
+
+    pub fn with_plugin(mut self, plugin: &'static str) -> Self {
+        self.plugin = plugin;
+        self
+    }
+
+    pub fn message(&self) -> String {
+        self.reasons.join(", ")
+    }
+}
+
+/// Data plugins compute in PreFilter/PreScore and read in Filter/Score, per cycle.
+#[derive(Default)]
+pub struct CycleState {
+    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// Plugins whose Filter (or Score) is skipped for this pod.
+    pub skip_filter: HashSet<&'static str>,
+    pub skip_score: HashSet<&'static str>,
+}
+
+impl CycleState {
+    pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, v: T) {
+        self.data.insert(key, Box::new(v));
+    }
+
+    pub fn read<T: Any + Send + Sync>(&self, key: &'static str) -> Option<&T> {
+        self.data.get(key).and_then(|b| b.downcast_ref())
+    }
+}
+
+/// Nodes a PreFilter plugin narrows the cycle to (None: all).
+pub type PreFilterResult = Option<HashSet<String>>;
+
+/// A node's score from one plugin, before weights.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeScore {
+    pub name: String,
+    pub score: i64,
+}
+
+/// What the scheduler shows plugins of the cluster beyond the node they look at.
+pub struct Snapshot<'a> {
+    pub nodes: &'a [NodeInfo],
+    /// How many nodes have each image (ImageLocality spreads by it).
+    pub image_nodes: &'a HashMap<String, usize>,
+}
+
+/// A scheduling plugin; it implements the extension points it is enabled at.
+pub trait Plugin: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// PreEnqueue: whether the pod may enter the active queue at all.
+    fn pre_enqueue(&self, _pod: &PodInfo) -> Status {
+        Status::success()
+    }
+
+    /// PreFilter: checks and computations done once per cycle.
+    fn pre_filter(
+        &self,
+        _state: &mut CycleState,
+        _pod: &PodInfo,
+        _snapshot: &Snapshot<'_>,
+    ) -> (PreFilterResult, Status) {
+        (None, Status::success())
+    }
+
+    fn filter(&self, _state: &CycleState, _pod: &PodInfo, _node: &NodeInfo) -> Status {
+        Status::success()
+    }
+
+    fn pre_score(
+        &self,
+        _state: &mut CycleState,
+        _pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        _snapshot: &Snapshot<'_>,
+    ) -> Status {
+        Status::success()
+    }
+
+    fn score(
+        &self,
+        _state: &CycleState,
+        _pod: &PodInfo,
+        _node: &NodeInfo,
+        _snapshot: &Snapshot<'_>,
+    ) -> i64 {
+        0
+    }
+
+    /// Brings this plugin's scores to 0..=MAX_NODE_SCORE.
+    fn normalize_score(&self, _state: &CycleState, _pod: &PodInfo, _scores: &mut [NodeScore]) {}
+}
+
+/// Upstream's `DefaultNormalizeScore`: scale to 0..=max by the highest score, optionally
+/// reversed (fewer is better).
+pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore]) {
+    let highest = scores.iter().map(|s| s.score).max().unwrap_or(0);
+    if highest == 0 {
+        if reverse {
+            for s in scores.iter_mut() {
+                s.score = max;
+            }
+        }
+        return;
+    }
+    for s in scores.iter_mut() {
+        let v = max * s.score / highest;
+        s.score = if reverse { max - v } else { v };
+    }
+}
+
+pub type PluginRef = Arc<dyn Plugin>;

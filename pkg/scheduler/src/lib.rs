@@ -1,0 +1,90 @@
+//! The kube-scheduler (upstream `pkg/scheduler`): watches pending pods and nodes through
+//! the apiserver, places each pod with the scheduling framework's plugins, and binds it.
+
+pub mod apis;
+pub mod backend;
+pub mod eventhandlers;
+pub mod framework;
+pub mod metrics;
+pub mod schedule_one;
+pub mod scheduler;
+
+use apis::config::KubeSchedulerConfiguration;
+use client_go::events::Recorder;
+use client_go::flowcontrol::RateLimiter;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A running scheduler: `ready` once its informers have synced; stopping it ends the
+/// scheduling loop.
+pub struct Running {
+    pub ready: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in &self.watchers {
+            w.abort();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the informers and the scheduling loop (on its own thread, with a pool of
+/// `parallelism` threads for filters and scores).
+pub fn start(
+    cfg: &KubeSchedulerConfiguration,
+    client: kube::Client,
+    identity: &str,
+) -> Result<Running, String> {
+    let limiter = Arc::new(RateLimiter::new(
+        cfg.client_connection.qps,
+        cfg.client_connection.burst,
+    ));
+    let recorder = Recorder::new(
+        client.clone(),
+        "default-scheduler",
+        identity,
+        limiter.clone(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let runtime = tokio::runtime::Handle::current();
+    let sched =
+        scheduler::Scheduler::new(cfg, client.clone(), runtime, tx.clone(), recorder, limiter)?;
+    let ready = sched.ready.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.parallelism.max(1) as usize)
+        .thread_name(|i| format!("scheduler-worker-{i}"))
+        .build()
+        .map_err(|e| format!("starting the worker pool: {e}"))?;
+    let watchers = vec![
+        tokio::spawn(eventhandlers::watch_pods(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_nodes(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_pdbs(client, tx)),
+    ];
+    let loop_stop = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("scheduling-loop".into())
+        .spawn(move || {
+            let run = std::panic::AssertUnwindSafe(|| pool.install(|| sched.run(rx, loop_stop)));
+            if std::panic::catch_unwind(run).is_err() {
+                // As upstream's scheduler crashes, so that a supervisor restarts it.
+                tracing::error!("the scheduling loop panicked; exiting");
+                std::process::exit(1);
+            }
+        })
+        .map_err(|e| format!("starting the scheduling loop: {e}"))?;
+    Ok(Running {
+        ready,
+        stop,
+        watchers,
+        thread: Some(thread),
+    })
+}

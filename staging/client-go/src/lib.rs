@@ -1,0 +1,8 @@
+//! What the components share to talk to an apiserver (upstream `k8s.io/client-go`): a
+//! client from a kubeconfig with upstream's QPS/burst client-side rate limit, the events
+//! recorder (`events.k8s.io/v1`), and Lease-based leader election.
+
+pub mod events;
+pub mod flowcontrol;
+pub mod leaderelection;
+pub mod rest;

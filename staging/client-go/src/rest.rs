@@ -1,0 +1,24 @@
+//! A client from `--kubeconfig` (or the in-cluster service account), as client-go's
+//! `clientcmd` builds one, with the component's user agent.
+
+use std::path::Path;
+
+pub async fn client(kubeconfig: Option<&Path>, user_agent: &str) -> Result<kube::Client, String> {
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no kubeconfig given and not in a cluster: {e}"))?,
+    };
+    config.headers.push((
+        http::header::USER_AGENT,
+        user_agent.parse().map_err(|_| "bad user agent")?,
+    ));
+    kube::Client::try_from(config).map_err(|e| format!("building the client: {e}"))
+}

@@ -1,0 +1,54 @@
+//! Serving certificates (upstream `apiserver/pkg/server/options` serving certs): the
+//! given `--tls-cert-file`/`--tls-private-key-file`, or a self-signed pair generated once
+//! and kept in `--cert-dir`.
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::path::Path;
+
+pub fn load_pem(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert).map_err(|e| format!("reading {}: {e}", cert.display()))?,
+    ))
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| format!("parsing {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key).map_err(|e| format!("reading {}: {e}", key.display()))?,
+    ))
+    .map_err(|e| format!("parsing {}: {e}", key.display()))?
+    .ok_or_else(|| format!("no private key in {}", key.display()))?;
+    Ok((certs, key))
+}
+
+/// Creates (or reuses) `<base>.crt`/`<base>.key` in `dir` for the given names/IPs.
+pub fn ensure_self_signed(
+    dir: &Path,
+    base: &str,
+    names: &[String],
+) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let (crt, key) = (
+        dir.join(format!("{base}.crt")),
+        dir.join(format!("{base}.key")),
+    );
+    if crt.exists() && key.exists() {
+        return Ok((crt, key));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(|e| e.to_string())?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("localhost@{}", jiff::Timestamp::now().as_second()),
+    );
+    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+    let kp = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let cert = params.self_signed(&kp).map_err(|e| e.to_string())?;
+    std::fs::write(&crt, cert.pem()).map_err(|e| format!("writing {}: {e}", crt.display()))?;
+    std::fs::write(&key, kp.serialize_pem())
+        .map_err(|e| format!("writing {}: {e}", key.display()))?;
+    Ok((crt, key))
+}

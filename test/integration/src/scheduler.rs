@@ -1,0 +1,99 @@
+//! A kube-scheduler process for tests: our binary against a test apiserver, its secure
+//! port on loopback, killed when dropped.
+
+use crate::client::Client;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestScheduler {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl TestScheduler {
+    /// Starts with `--kubeconfig` (leader election off unless `extra` says otherwise) and
+    /// waits until `/readyz` answers 200 (informers synced) unless it waits for a lease.
+    pub async fn start(kubeconfig: &Path, extra: &[&str]) -> TestScheduler {
+        let dir = tempfile::tempdir().unwrap();
+        let port = crate::free_port();
+        let mut args = vec![
+            format!("--kubeconfig={}", kubeconfig.display()),
+            "--bind-address=127.0.0.1".to_string(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", dir.path().display()),
+        ];
+        if !extra
+            .iter()
+            .any(|a| a.starts_with("--leader-elect=") || a.starts_with("--config"))
+        {
+            args.push("--leader-elect=false".into());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = std::fs::File::create(dir.path().join("scheduler.log")).unwrap();
+        let child = Command::new(crate::binary("kube-scheduler"))
+            .args(&args)
+            .env("RUST_LOG", "info,scheduler=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting kube-scheduler");
+        let mut s = TestScheduler {
+            child: Some(child),
+            dir,
+            port,
+        };
+        if !extra.contains(&"--leader-elect=true") {
+            s.wait_ready().await;
+        }
+        s
+    }
+
+    pub async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = Client::new(self.port);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && client.get("/readyz").await.status == 200
+            {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("kube-scheduler exited with {status}: {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kube-scheduler not ready: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("scheduler.log")).unwrap_or_default()
+    }
+
+    pub async fn metrics(&self) -> String {
+        Client::new(self.port).get("/metrics").await.text()
+    }
+
+    /// SIGKILL, as a crashed leader.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+}
+
+impl Drop for TestScheduler {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,293 @@
+//! Our kube-scheduler against our apiserver with fake Node objects (no kubelet): where
+//! the default plugins put pods, upstream's FailedScheduling messages and the
+//! PodScheduled condition, scheduling gates, retries when the cluster changes, metrics.
+
+use integration_tests::apiserver::TestApiServer;
+use integration_tests::client::Client;
+use integration_tests::scheduler::TestScheduler;
+use integration_tests::wait_for;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn node(name: &str, cpu: &str, labels: Value, taints: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"taints": taints},
+        "status": {"capacity": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+                   "allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"},
+                   "conditions": [{"type": "Ready", "status": "True"}]}})
+}
+
+fn pod(name: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    if spec.get("containers").is_none() {
+        spec["containers"] = json!([{"name": "c", "image": "busybox"}]);
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+}
+
+fn cpu(n: &str) -> Value {
+    json!([{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": n}}}])
+}
+
+async fn create(c: &Client, path: &str, v: &Value) -> Value {
+    let r = c.send_json("POST", path, v).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
+}
+
+async fn node_of(c: &Client, name: &str) -> String {
+    wait_for(
+        &format!("pod {name} bound"),
+        Duration::from_secs(20),
+        || async {
+            let p = c
+                .get(&format!("/api/v1/namespaces/default/pods/{name}"))
+                .await
+                .json();
+            p["spec"]["nodeName"].as_str().map(String::from)
+        },
+    )
+    .await
+}
+
+/// The note of the newest event of `reason` about pod `name`.
+async fn event_note(c: &Client, name: &str, reason: &str) -> String {
+    wait_for(&format!("{reason} event for {name}"), Duration::from_secs(20), || async {
+        let list = c
+            .get(&format!("/apis/events.k8s.io/v1/namespaces/default/events?fieldSelector=regarding.name={name}"))
+            .await
+            .json();
+        list["items"]
+            .as_array()?
+            .iter()
+            .rfind(|e| e["reason"] == reason)
+            .map(|e| e["note"].as_str().unwrap_or_default().to_string())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_plugins_place_pods_and_explain_failures() {
+    // Without a node lifecycle controller new nodes would keep their not-ready taint.
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    create(
+        &c,
+        "/api/v1/nodes",
+        &node("small", "1", json!({"size": "small"}), json!([])),
+    )
+    .await;
+    create(
+        &c,
+        "/api/v1/nodes",
+        &node("big", "4", json!({"size": "big"}), json!([])),
+    )
+    .await;
+    create(
+        &c,
+        "/api/v1/nodes",
+        &node(
+            "gpu",
+            "2",
+            json!({"size": "gpu"}),
+            json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]),
+        ),
+    )
+    .await;
+    let sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let pods = "/api/v1/namespaces/default/pods";
+
+    // NodeResourcesFit: only "big" has 3 cpus free.
+    create(&c, pods, &pod("needs-3", json!({"containers": cpu("3")}))).await;
+    assert_eq!(node_of(&c, "needs-3").await, "big");
+    assert_eq!(
+        event_note(&c, "needs-3", "Scheduled").await,
+        "Successfully assigned default/needs-3 to big"
+    );
+
+    // Nothing has 2 cpus left but the tainted node: upstream's message, and the
+    // PodScheduled condition.
+    create(&c, pods, &pod("needs-2", json!({"containers": cpu("2")}))).await;
+    let msg = "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 Insufficient cpu. no new claims to deallocate, preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.";
+    assert_eq!(event_note(&c, "needs-2", "FailedScheduling").await, msg);
+    let cond = wait_for("PodScheduled=False", Duration::from_secs(10), || async {
+        let p = c.get(&format!("{pods}/needs-2")).await.json();
+        p["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "PodScheduled")
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        (
+            cond["status"].as_str(),
+            cond["reason"].as_str(),
+            cond["message"].as_str()
+        ),
+        (Some("False"), Some("Unschedulable"), Some(msg))
+    );
+
+    // TaintToleration + NodeAffinity: tolerating the taint (an allowed pod update) lets
+    // the waiting pod onto the gpu node.
+    // (A JSON patch appends: DefaultTolerationSeconds' tolerations must stay.)
+    let tolerate = json!([{"op": "add", "path": "/spec/tolerations/-", "value": {"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}}]);
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{pods}/needs-2"),
+            "application/json-patch+json",
+            tolerate.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(node_of(&c, "needs-2").await, "gpu");
+
+    // nodeSelector: only the small node; NodePorts: the second pod on port 8080 cannot
+    // go there. (Filters run in upstream's order: the gpu node fails on its taint first.)
+    for name in ["web-1", "web-2"] {
+        let spec = json!({"nodeSelector": {"size": "small"}, "containers": [{"name": "c", "image": "busybox", "ports": [{"containerPort": 80, "hostPort": 8080}]}]});
+        create(&c, pods, &pod(name, spec)).await;
+    }
+    assert_eq!(node_of(&c, "web-1").await, "small");
+    assert_eq!(
+        event_note(&c, "web-2", "FailedScheduling").await,
+        "0/3 nodes are available: 1 node(s) didn't have free ports for the requested pod ports, 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint(s). no new claims to deallocate, preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling."
+    );
+    // Deleting the first frees the port: the waiting pod is retried and placed.
+    let r = c
+        .request(
+            "DELETE",
+            &format!("{pods}/web-1?gracePeriodSeconds=0"),
+            "application/json",
+            "",
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    assert_eq!(node_of(&c, "web-2").await, "small");
+
+    // A node that joins later takes a pod nothing could hold.
+    create(&c, pods, &pod("needs-5", json!({"containers": cpu("5")}))).await;
+    event_note(&c, "needs-5", "FailedScheduling").await;
+    create(
+        &c,
+        "/api/v1/nodes",
+        &node("huge", "8", json!({}), json!([])),
+    )
+    .await;
+    assert_eq!(node_of(&c, "needs-5").await, "huge");
+
+    // Scheduling gates hold a pod until they are removed.
+    create(
+        &c,
+        pods,
+        &pod(
+            "gated",
+            json!({"schedulingGates": [{"name": "example.com/wait"}]}),
+        ),
+    )
+    .await;
+    let m = wait_for("gated pod counted", Duration::from_secs(10), || async {
+        let m = sched.metrics().await;
+        m.contains("scheduler_pending_pods{queue=\"gated\"} 1")
+            .then_some(m)
+    })
+    .await;
+    assert!(
+        m.contains(
+            "scheduler_schedule_attempts_total{result=\"scheduled\",profile=\"default-scheduler\"}"
+        ),
+        "{m}"
+    );
+    let p = c.get(&format!("{pods}/gated")).await.json();
+    assert!(p["spec"]["nodeName"].is_null());
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{pods}/gated"),
+            "application/merge-patch+json",
+            json!({"spec": {"schedulingGates": null}}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    node_of(&c, "gated").await;
+
+    for path in ["/healthz", "/livez", "/readyz"] {
+        let r = Client::new(sched.port).get(path).await;
+        assert_eq!((r.status, r.text()), (200, "ok".to_string()), "{path}");
+    }
+}
+
+/// DefaultPreemption: a higher-priority pod evicts the lower-priority pod a
+/// PodDisruptionBudget does not protect, is nominated to the node, and lands there once
+/// the victim is gone; a pod with preemptionPolicy Never does not preempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_respects_budgets_and_policy() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    create(
+        &c,
+        "/api/v1/nodes",
+        &node("only", "2", json!({}), json!([])),
+    )
+    .await;
+    let _sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let pods = "/api/v1/namespaces/default/pods";
+    create(&c, "/apis/scheduling.k8s.io/v1/priorityclasses", &json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "high"}, "value": 1000})).await;
+    // Without a disruption controller the budget's status allows no disruption.
+    create(&c, "/apis/policy/v1/namespaces/default/poddisruptionbudgets", &json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "guard"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}}})).await;
+    for (name, app) in [("low-guarded", "guarded"), ("low-free", "free")] {
+        let mut p = pod(
+            name,
+            json!({"containers": cpu("1"), "terminationGracePeriodSeconds": 0}),
+        );
+        p["metadata"]["labels"] = json!({"app": app});
+        create(&c, pods, &p).await;
+        assert_eq!(node_of(&c, name).await, "only");
+    }
+
+    create(&c, "/apis/scheduling.k8s.io/v1/priorityclasses", &json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "high-polite"}, "value": 1000, "preemptionPolicy": "Never"})).await;
+    let never = pod(
+        "polite",
+        json!({"containers": cpu("1"), "priorityClassName": "high-polite"}),
+    );
+    create(&c, pods, &never).await;
+    assert_eq!(
+        event_note(&c, "polite", "FailedScheduling").await,
+        "0/1 nodes are available: 1 Insufficient cpu. no new claims to deallocate, preemption: not eligible due to preemptionPolicy=Never."
+    );
+    let r = c
+        .request("DELETE", &format!("{pods}/polite"), "application/json", "")
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+
+    let vip = create(
+        &c,
+        pods,
+        &pod(
+            "vip",
+            json!({"containers": cpu("1"), "priorityClassName": "high"}),
+        ),
+    )
+    .await;
+    let uid = vip["metadata"]["uid"].as_str().unwrap().to_string();
+    assert_eq!(node_of(&c, "vip").await, "only");
+    assert_eq!(
+        event_note(&c, "low-free", "Preempted").await,
+        format!("Preempted by pod {uid} on node only")
+    );
+    assert_eq!(c.get(&format!("{pods}/low-free")).await.status, 404);
+    let guarded = c.get(&format!("{pods}/low-guarded")).await.json();
+    assert!(guarded["metadata"]["deletionTimestamp"].is_null());
+    let vip = c.get(&format!("{pods}/vip")).await.json();
+    assert_eq!(vip["status"]["nominatedNodeName"], "only");
+}
