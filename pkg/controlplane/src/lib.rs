@@ -379,10 +379,10 @@ pub async fn run(
             all.insert(key(r.info()), Arc::new(r));
         }
     });
-    let apf = cfg.enable_priority_and_fairness.then(|| {
-        Arc::new(apiserver::util::flowcontrol::Controller::new(
-            cfg.max_requests_inflight + cfg.max_mutating_requests_inflight,
-        ))
+    // Both limits at 0 mean no limit at all, with or without APF.
+    let seats = cfg.max_requests_inflight + cfg.max_mutating_requests_inflight;
+    let apf = (cfg.enable_priority_and_fairness && seats > 0).then(|| {
+        Arc::new(apiserver::util::flowcontrol::Controller::new(seats))
     });
     let server = Arc::new(Server {
         api: api.clone(),
