@@ -381,9 +381,8 @@ pub async fn run(
     });
     // Both limits at 0 mean no limit at all, with or without APF.
     let seats = cfg.max_requests_inflight + cfg.max_mutating_requests_inflight;
-    let apf = (cfg.enable_priority_and_fairness && seats > 0).then(|| {
-        Arc::new(apiserver::util::flowcontrol::Controller::new(seats))
-    });
+    let apf = (cfg.enable_priority_and_fairness && seats > 0)
+        .then(|| Arc::new(apiserver::util::flowcontrol::Controller::new(seats)));
     let server = Arc::new(Server {
         api: api.clone(),
         metrics: Default::default(),

@@ -291,3 +291,134 @@ async fn preemption_respects_budgets_and_policy() {
     let vip = c.get(&format!("{pods}/vip")).await.json();
     assert_eq!(vip["status"]["nominatedNodeName"], "only");
 }
+
+/// PodTopologySpread and InterPodAffinity: DoNotSchedule spreading across zones keeps
+/// the skew within maxSkew; required anti-affinity keeps a group's pods on separate
+/// hosts; required affinity follows the pod it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_spread_and_pod_affinity() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    for (name, zone) in [("a1", "a"), ("a2", "a"), ("b1", "b")] {
+        let labels = json!({"topology.kubernetes.io/zone": zone, "kubernetes.io/hostname": name});
+        create(&c, "/api/v1/nodes", &node(name, "8", labels, json!([]))).await;
+    }
+    let _sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let pods = "/api/v1/namespaces/default/pods";
+
+    // Four pods spread over two zones with maxSkew 1: two in each.
+    let mut zones = std::collections::HashMap::new();
+    for i in 0..4 {
+        let mut p = pod(
+            &format!("spread-{i}"),
+            json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "spread"}}}]}),
+        );
+        p["metadata"]["labels"] = json!({"app": "spread"});
+        create(&c, pods, &p).await;
+        let n = node_of(&c, &format!("spread-{i}")).await;
+        *zones.entry(if n == "b1" { "b" } else { "a" }).or_insert(0) += 1;
+    }
+    assert_eq!((zones["a"], zones["b"]), (2, 2), "{zones:?}");
+
+    // Required anti-affinity on the hostname: three hosts, the fourth pod cannot fit.
+    for i in 0..4 {
+        let mut p = pod(
+            &format!("solo-{i}"),
+            json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": {"app": "solo"}}, "topologyKey": "kubernetes.io/hostname"}]}}}),
+        );
+        p["metadata"]["labels"] = json!({"app": "solo"});
+        create(&c, pods, &p).await;
+    }
+    let mut hosts = Vec::new();
+    for i in 0..3 {
+        hosts.push(node_of(&c, &format!("solo-{i}")).await);
+    }
+    hosts.sort();
+    assert_eq!(hosts, ["a1", "a2", "b1"]);
+    assert_eq!(
+        event_note(&c, "solo-3", "FailedScheduling").await,
+        "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. no new claims to deallocate, preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+    );
+
+    // Required affinity: the follower goes to the zone of the pod it names.
+    let mut leader = pod(
+        "leader",
+        json!({"nodeSelector": {"kubernetes.io/hostname": "b1"}}),
+    );
+    leader["metadata"]["labels"] = json!({"role": "leader"});
+    create(&c, pods, &leader).await;
+    assert_eq!(node_of(&c, "leader").await, "b1");
+    create(&c, pods, &pod("follower", json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": {"role": "leader"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}}))).await;
+    assert_eq!(node_of(&c, "follower").await, "b1");
+    create(&c, pods, &pod("lost", json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": {"role": "nobody"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}}))).await;
+    assert_eq!(
+        event_note(&c, "lost", "FailedScheduling").await,
+        "0/3 nodes are available: 3 node(s) didn't match pod affinity rules. no new claims to deallocate, preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
+    );
+}
+
+/// Two schedulers with leader election on `kube-system/kube-scheduler`: only the leader
+/// schedules; when it is killed the standby takes the lease and schedules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_hands_over() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    create(&c, "/api/v1/nodes", &node("n", "8", json!({}), json!([]))).await;
+    let fast = [
+        "--leader-elect=true",
+        "--leader-elect-lease-duration=3s",
+        "--leader-elect-renew-deadline=2s",
+        "--leader-elect-retry-period=500ms",
+    ];
+    let mut first = TestScheduler::start(&s.kubeconfig(), &fast).await;
+    let lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-scheduler";
+    let holder = |c: Client| async move {
+        let r = c.get(lease_path).await;
+        (r.status == 200).then(|| {
+            r.json()["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    };
+    let leader = wait_for("a lease holder", Duration::from_secs(20), || {
+        holder(c.clone())
+    })
+    .await;
+    let second = TestScheduler::start(&s.kubeconfig(), &fast).await;
+    create(
+        &c,
+        "/api/v1/namespaces/default/pods",
+        &pod("before", json!({})),
+    )
+    .await;
+    node_of(&c, "before").await;
+    let lease = c.get(lease_path).await.json();
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 3);
+    assert_eq!(holder(c.clone()).await.unwrap(), leader);
+
+    first.kill();
+    let next = wait_for("another lease holder", Duration::from_secs(30), || async {
+        holder(c.clone()).await.filter(|h| *h != leader)
+    })
+    .await;
+    assert_ne!(next, leader);
+    let lease = c.get(lease_path).await.json();
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+    create(
+        &c,
+        "/api/v1/namespaces/default/pods",
+        &pod("after", json!({})),
+    )
+    .await;
+    node_of(&c, "after").await;
+    drop(second);
+}

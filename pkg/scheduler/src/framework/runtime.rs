@@ -5,8 +5,8 @@
 use super::PluginRef;
 use super::plugins::noderesources::{self, ResourceSpec, balanced_allocation, fit};
 use super::plugins::{
-    dynamicresources, imagelocality, names, nodeaffinity, nodename, nodeports, nodeunschedulable,
-    queuesort, schedulinggates, tainttoleration,
+    dynamicresources, imagelocality, interpodaffinity, names, nodeaffinity, nodename, nodeports,
+    nodeunschedulable, podtopologyspread, queuesort, schedulinggates, tainttoleration,
 };
 use crate::apis::config::{PluginSet, Profile};
 use std::collections::HashMap;
@@ -142,6 +142,8 @@ fn build(name: &str, args: Option<&serde_json::Value>) -> Result<Option<PluginRe
         }
         names::IMAGE_LOCALITY => Arc::new(imagelocality::ImageLocality),
         names::DYNAMIC_RESOURCES => Arc::new(dynamicresources::DynamicResources),
+        names::POD_TOPOLOGY_SPREAD => Arc::new(podtopologyspread::PodTopologySpread),
+        names::INTER_POD_AFFINITY => Arc::new(interpodaffinity::InterPodAffinity),
         names::DEFAULT_PREEMPTION | names::DEFAULT_BINDER => return Ok(None),
         other if points(other).is_some() => {
             return Ok(None);

@@ -23,7 +23,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -40,7 +43,11 @@ async fn post(conn: &mut Conn, path: &str, body: Bytes) {
     let resp = conn.send_request(req).await.expect("request");
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
-    assert!(status < 300, "POST {path}: HTTP {status}: {}", String::from_utf8_lossy(&body));
+    assert!(
+        status < 300,
+        "POST {path}: HTTP {status}: {}",
+        String::from_utf8_lossy(&body)
+    );
 }
 
 /// Creates `total` objects over 16 keep-alive connections; returns each one's create time.
@@ -107,7 +114,9 @@ fn pod(workload: &str, prefix: &str, i: usize) -> Value {
 /// A metric's value (sum over its label sets matching `filter`).
 fn metric(text: &str, name: &str, filter: &str) -> f64 {
     text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(filter))
+        .filter(|l| {
+            l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(filter)
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -119,7 +128,11 @@ fn quantile(text: &str, name: &str, filter: &str, q: f64) -> f64 {
         .filter(|l| l.starts_with(&format!("{name}_bucket")) && l.contains(filter))
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             Some((le, l.rsplit(' ').next()?.parse().ok()?))
         })
         .collect();
@@ -132,7 +145,11 @@ fn quantile(text: &str, name: &str, filter: &str, q: f64) -> f64 {
             if le.is_infinite() {
                 return prev.0;
             }
-            let frac = if count > prev.1 { (want - prev.1) / (count - prev.1) } else { 0.0 };
+            let frac = if count > prev.1 {
+                (want - prev.1) / (count - prev.1)
+            } else {
+                0.0
+            };
             return prev.0 + (le - prev.0) * frac;
         }
         prev = (le, count);
@@ -142,11 +159,19 @@ fn quantile(text: &str, name: &str, filter: &str, q: f64) -> f64 {
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() { 0.0 } else { v[((v.len() as f64 - 1.0) * p).round() as usize] }
+    if v.is_empty() {
+        0.0
+    } else {
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
 }
 
 async fn run(workload: &str) {
-    let (nodes, init, measured) = (env("BENCH_NODES", 5000), env("BENCH_INIT_PODS", 1000), env("BENCH_PODS", 10000));
+    let (nodes, init, measured) = (
+        env("BENCH_NODES", 5000),
+        env("BENCH_INIT_PODS", 1000),
+        env("BENCH_PODS", 10000),
+    );
     let s = TestApiServer::start(
         None,
         &[
@@ -159,7 +184,10 @@ async fn run(workload: &str) {
     let c = s.client.clone();
     let t = Instant::now();
     create_all(&c, "/api/v1/nodes", nodes, node).await;
-    println!("{workload}: {nodes} nodes created in {:.1}s", t.elapsed().as_secs_f64());
+    println!(
+        "{workload}: {nodes} nodes created in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("scheduler.yaml");
     std::fs::write(
@@ -167,8 +195,18 @@ async fn run(workload: &str) {
         format!("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: {}\n  qps: 5000\n  burst: 5000\nleaderElection:\n  leaderElect: false\n", s.kubeconfig().display()),
     )
     .unwrap();
-    let sched = TestScheduler::start(&s.kubeconfig(), &[&format!("--config={}", config.display())]).await;
-    let scheduled = |m: &str| metric(m, "scheduler_schedule_attempts_total", "result=\"scheduled\"") as usize;
+    let sched = TestScheduler::start(
+        &s.kubeconfig(),
+        &[&format!("--config={}", config.display())],
+    )
+    .await;
+    let scheduled = |m: &str| {
+        metric(
+            m,
+            "scheduler_schedule_attempts_total",
+            "result=\"scheduled\"",
+        ) as usize
+    };
     let wait_scheduled = |target: usize| {
         let sched = &sched;
         async move {
@@ -178,13 +216,20 @@ async fn run(workload: &str) {
                 if scheduled(&m) >= target {
                     return m;
                 }
-                assert!(Instant::now() < deadline, "only {} of {target} pods scheduled", scheduled(&m));
+                assert!(
+                    Instant::now() < deadline,
+                    "only {} of {target} pods scheduled",
+                    scheduled(&m)
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     };
     let wl = workload.to_string();
-    create_all(&c, "/api/v1/namespaces/default/pods", init, move |i| pod(&wl, "init", i)).await;
+    create_all(&c, "/api/v1/namespaces/default/pods", init, move |i| {
+        pod(&wl, "init", i)
+    })
+    .await;
     let before = wait_scheduled(init).await;
     // The measured pods: creations run alongside the scheduler, as in scheduler_perf.
     let wl = workload.to_string();
@@ -192,7 +237,9 @@ async fn run(workload: &str) {
     let watcher = {
         let c = c.clone();
         tokio::spawn(async move {
-            let mut rx = c.watch("/api/v1/namespaces/default/pods?watch=1&resourceVersion=0").await;
+            let mut rx = c
+                .watch("/api/v1/namespaces/default/pods?watch=1&resourceVersion=0")
+                .await;
             let mut bound: HashMap<String, Instant> = HashMap::new();
             while bound.len() < measured {
                 let Some(ev) = rx.recv().await else { break };
@@ -205,11 +252,18 @@ async fn run(workload: &str) {
             bound
         })
     };
-    let created = create_all(&c, "/api/v1/namespaces/default/pods", measured, move |i| pod(&wl, "measured", i)).await;
+    let created = create_all(&c, "/api/v1/namespaces/default/pods", measured, move |i| {
+        pod(&wl, "measured", i)
+    })
+    .await;
     let create_secs = started.elapsed().as_secs_f64();
     let after = wait_scheduled(init + measured).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let bound = tokio::time::timeout(Duration::from_secs(60), watcher).await.ok().and_then(Result::ok).unwrap_or_default();
+    let bound = tokio::time::timeout(Duration::from_secs(60), watcher)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let mut e2e: Vec<f64> = bound
         .iter()
         .filter_map(|(name, at)| {
@@ -247,8 +301,9 @@ fn rss_mib(pid: Option<u32>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let workloads = std::env::var("BENCH_WORKLOADS")
-        .unwrap_or_else(|_| "SchedulingBasic,SchedulingPodAntiAffinity,SchedulingTopologySpreading".into());
+    let workloads = std::env::var("BENCH_WORKLOADS").unwrap_or_else(|_| {
+        "SchedulingBasic,SchedulingPodAntiAffinity,SchedulingTopologySpreading".into()
+    });
     for w in workloads.split(',') {
         run(w).await;
     }

@@ -4,11 +4,13 @@ pub mod defaultbinder;
 pub mod defaultpreemption;
 pub mod dynamicresources;
 pub mod imagelocality;
+pub mod interpodaffinity;
 pub mod nodeaffinity;
 pub mod nodename;
 pub mod nodeports;
 pub mod noderesources;
 pub mod nodeunschedulable;
+pub mod podtopologyspread;
 pub mod queuesort;
 pub mod schedulinggates;
 pub mod tainttoleration;
@@ -27,4 +29,6 @@ pub mod names {
     pub const DEFAULT_BINDER: &str = "DefaultBinder";
     pub const DEFAULT_PREEMPTION: &str = "DefaultPreemption";
     pub const DYNAMIC_RESOURCES: &str = "DynamicResources";
+    pub const POD_TOPOLOGY_SPREAD: &str = "PodTopologySpread";
+    pub const INTER_POD_AFFINITY: &str = "InterPodAffinity";
 }
