@@ -7,6 +7,7 @@ use crate::framework::runtime::Framework;
 use crate::framework::{Code, CycleState, NodeInfo, NodeScore, PodInfo, Snapshot, Status};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Upstream's floor for nodes to find before scoring.
@@ -90,6 +91,32 @@ pub fn run_filters(fw: &Framework, state: &CycleState, pod: &PodInfo, node: &Nod
         }
     }
     Status::success()
+}
+
+/// Filters with the node's nominated pods of at least this pod's priority counted on it
+/// (upstream `RunFilterPluginsWithNominatedPods`).
+pub fn run_filters_with_nominated(
+    fw: &Framework,
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &NodeInfo,
+    snapshot: &Snapshot<'_>,
+) -> Status {
+    let nominated: Vec<&Arc<PodInfo>> = snapshot
+        .nominated
+        .get(&node.name)
+        .into_iter()
+        .flatten()
+        .filter(|p| p.uid != pod.uid && p.priority >= pod.priority)
+        .collect();
+    if nominated.is_empty() {
+        return run_filters(fw, state, pod, node);
+    }
+    let mut with = node.clone();
+    for p in nominated {
+        with.add_pod(p.clone());
+    }
+    run_filters(fw, state, pod, &with)
 }
 
 /// A small xorshift generator to break score ties without a dependency.
@@ -194,7 +221,7 @@ impl Algorithm {
                 if found.load(Ordering::Relaxed) >= to_find {
                     return None;
                 }
-                let s = run_filters(fw, state, pod, &nodes[i]);
+                let s = run_filters_with_nominated(fw, state, pod, &nodes[i], snapshot);
                 if s.is_success() {
                     found.fetch_add(1, Ordering::Relaxed);
                 }

@@ -38,6 +38,8 @@ pub struct Scheduler {
     pods_synced: bool,
     nodes_synced: bool,
     pdbs: HashMap<String, Arc<PodDisruptionBudget>>,
+    /// Node -> pending pods nominated there by preemption.
+    nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     /// When each in-flight pod's cycle started (for the attempt duration).
     started: HashMap<String, (Instant, Option<Instant>, usize)>,
     /// Set once the informers have synced (readyz).
@@ -106,6 +108,7 @@ impl Scheduler {
             pods_synced: false,
             nodes_synced: false,
             pdbs: HashMap::new(),
+            nominated: HashMap::new(),
             started: HashMap::new(),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -137,12 +140,27 @@ impl Scheduler {
             .inc();
     }
 
+    /// Records (or clears) the node a pending pod is nominated to.
+    fn set_nominated(&mut self, uid: &str, pod: Option<&Arc<PodInfo>>) {
+        for list in self.nominated.values_mut() {
+            list.retain(|p| p.uid != uid);
+        }
+        self.nominated.retain(|_, l| !l.is_empty());
+        let node = pod
+            .and_then(|p| p.pod.status.as_ref())
+            .and_then(|s| s.nominated_node_name.clone());
+        if let (Some(node), Some(p)) = (node.filter(|n| !n.is_empty()), pod) {
+            self.nominated.entry(node).or_default().push(p.clone());
+        }
+    }
+
     fn on_pod(&mut self, pod: Arc<Pod>) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         if is_terminal(&pod) {
             return self.on_pod_deleted(pod);
         }
         if node_name(&pod).is_some() {
+            self.set_nominated(&uid, None);
             self.queue.delete(&uid);
             self.cache.add_or_update_pod(PodInfo::new(pod));
             return;
@@ -158,6 +176,7 @@ impl Scheduler {
             return;
         }
         let info = PodInfo::new(pod);
+        self.set_nominated(&uid, Some(&info));
         let gated = self.gated(profile, &info);
         if self.queue.contains(&uid) {
             self.queue.update(info, gated);
@@ -169,6 +188,7 @@ impl Scheduler {
 
     fn on_pod_deleted(&mut self, pod: Arc<Pod>) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
+        self.set_nominated(&uid, None);
         self.queue.delete(&uid);
         if self.cache.is_assumed_or_bound(&uid) {
             self.cache.remove_pod(&uid);
@@ -299,6 +319,7 @@ impl Scheduler {
             let snapshot = Snapshot {
                 nodes: &self.cache.nodes,
                 image_nodes: self.cache.images(),
+                nominated: &self.nominated,
             };
             self.algorithm.schedule(fw, &info, &snapshot, &mut state)
         };

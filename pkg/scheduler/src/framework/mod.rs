@@ -129,6 +129,9 @@ pub struct Snapshot<'a> {
     pub nodes: &'a [NodeInfo],
     /// How many nodes have each image (ImageLocality spreads by it).
     pub image_nodes: &'a HashMap<String, usize>,
+    /// Pending pods nominated to each node by preemption: pods of equal or higher
+    /// priority count there as if placed, so others do not take the room they made.
+    pub nominated: &'a HashMap<String, Vec<Arc<PodInfo>>>,
 }
 
 /// A scheduling plugin; it implements the extension points it is enabled at.
