@@ -59,8 +59,12 @@ pub fn start(
         scheduler::Scheduler::new(cfg, client.clone(), runtime, tx.clone(), recorder, limiter)?;
     let ready = sched.ready.clone();
     let stop = Arc::new(AtomicBool::new(false));
+    // Upstream's `parallelism` counts goroutines; OS threads beyond the cores only spin.
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.parallelism.max(1) as usize)
+        .num_threads((cfg.parallelism.max(1) as usize).min(cores))
         .thread_name(|i| format!("scheduler-worker-{i}"))
         .build()
         .map_err(|e| format!("starting the worker pool: {e}"))?;

@@ -8,7 +8,6 @@ use crate::framework::{Code, CycleState, NodeInfo, NodeScore, PodInfo, Snapshot,
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Upstream's floor for nodes to find before scoring.
 const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
@@ -203,53 +202,52 @@ impl Algorithm {
                 });
             }
         }
-        // Filter, in parallel, from where the last cycle stopped.
-        let candidates: Vec<usize> = match &allowed {
-            Some(names) => (0..nodes.len())
+        // Filter, in parallel, from where the last cycle stopped, a batch of nodes at a
+        // time until enough fit.
+        let candidates: Option<Vec<usize>> = allowed.as_ref().map(|names| {
+            (0..nodes.len())
                 .filter(|&i| names.contains(&nodes[i].name))
-                .collect(),
-            None => {
-                let start = self.next_start % nodes.len();
-                (start..nodes.len()).chain(0..start).collect()
-            }
+                .collect()
+        });
+        let total = candidates.as_ref().map_or(nodes.len(), Vec::len);
+        let start = self.next_start % nodes.len();
+        let index = |k: usize| match &candidates {
+            Some(c) => c[k],
+            None => (start + k) % nodes.len(),
         };
         let to_find = num_feasible_nodes_to_find(fw.percentage_of_nodes_to_score, nodes.len());
-        let found = AtomicUsize::new(0);
-        let results: Vec<Option<Status>> = candidates
-            .par_iter()
-            .map(|&i| {
-                if found.load(Ordering::Relaxed) >= to_find {
-                    return None;
-                }
-                let s = run_filters_with_nominated(fw, state, pod, &nodes[i], snapshot);
-                if s.is_success() {
-                    found.fetch_add(1, Ordering::Relaxed);
-                }
-                Some(s)
-            })
-            .collect();
+        let batch = to_find.max(64);
         let mut feasible: Vec<&NodeInfo> = Vec::new();
         let mut processed = 0;
-        for (k, r) in results.into_iter().enumerate() {
-            let Some(s) = r else { continue };
-            if feasible.len() >= to_find {
-                break;
-            }
-            processed = k + 1;
-            let node = &nodes[candidates[k]];
-            if s.is_success() {
-                feasible.push(node);
-            } else {
-                if s.code == Code::Error {
-                    return Outcome::Error(format!(
-                        "running {:?} filter plugin: {}",
-                        s.plugin,
-                        s.message()
-                    ));
+        let mut k = 0;
+        while k < total && feasible.len() < to_find {
+            let end = (k + batch).min(total);
+            let statuses: Vec<Status> = (k..end)
+                .into_par_iter()
+                .with_min_len(32)
+                .map(|j| run_filters_with_nominated(fw, state, pod, &nodes[index(j)], snapshot))
+                .collect();
+            for (j, s) in (k..end).zip(statuses) {
+                if feasible.len() >= to_find {
+                    break;
                 }
-                diagnosis.unschedulable_plugins.insert(s.plugin);
-                diagnosis.node_to_status.insert(node.name.clone(), s);
+                processed = j + 1;
+                let node = &nodes[index(j)];
+                if s.is_success() {
+                    feasible.push(node);
+                } else {
+                    if s.code == Code::Error {
+                        return Outcome::Error(format!(
+                            "running {:?} filter plugin: {}",
+                            s.plugin,
+                            s.message()
+                        ));
+                    }
+                    diagnosis.unschedulable_plugins.insert(s.plugin);
+                    diagnosis.node_to_status.insert(node.name.clone(), s);
+                }
             }
+            k = end;
         }
         if allowed.is_none() {
             self.next_start = (self.next_start + processed) % nodes.len();
@@ -299,8 +297,10 @@ impl Algorithm {
             let state_ref = &*state;
             let mut scores: Vec<NodeScore> = feasible
                 .par_iter()
-                .map(|n| NodeScore {
-                    name: n.name.clone(),
+                .with_min_len(32)
+                .enumerate()
+                .map(|(node, n)| NodeScore {
+                    node,
                     score: p.score(state_ref, pod, n, snapshot),
                 })
                 .collect();

@@ -24,6 +24,8 @@ pub struct Recorder {
     runtime: tokio::runtime::Handle,
     /// (namespace, name of the first event, count, when last seen) per identical event.
     series: Mutex<HashMap<String, (String, String, i32, Instant)>>,
+    /// When the series map was last pruned of entries older than the window.
+    pruned: Mutex<Instant>,
 }
 
 fn now() -> MicroTime {
@@ -44,6 +46,7 @@ impl Recorder {
             limiter,
             runtime: tokio::runtime::Handle::current(),
             series: Mutex::default(),
+            pruned: Mutex::new(Instant::now()),
         })
     }
 
@@ -89,12 +92,19 @@ impl Recorder {
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         let earlier = {
             let mut series = self.series.lock().unwrap();
-            series.retain(|_, v| v.3.elapsed() < SERIES_WINDOW);
-            series.get_mut(&key).map(|v| {
-                v.2 += 1;
-                v.3 = Instant::now();
-                (v.1.clone(), v.2)
-            })
+            let mut pruned = self.pruned.lock().unwrap();
+            if pruned.elapsed() > SERIES_WINDOW / 6 {
+                series.retain(|_, v| v.3.elapsed() < SERIES_WINDOW);
+                *pruned = Instant::now();
+            }
+            series
+                .get_mut(&key)
+                .filter(|v| v.3.elapsed() < SERIES_WINDOW)
+                .map(|v| {
+                    v.2 += 1;
+                    v.3 = Instant::now();
+                    (v.1.clone(), v.2)
+                })
         };
         if let Some((name, count)) = earlier {
             let patch =

@@ -117,10 +117,11 @@ impl CycleState {
 /// Nodes a PreFilter plugin narrows the cycle to (None: all).
 pub type PreFilterResult = Option<HashSet<String>>;
 
-/// A node's score from one plugin, before weights.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A node's score from one plugin, before weights; `node` indexes the cycle's feasible
+/// nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeScore {
-    pub name: String,
+    pub node: usize,
     pub score: i64,
 }
 

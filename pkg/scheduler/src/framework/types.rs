@@ -207,6 +207,14 @@ pub struct PodInfo {
     pub non_zero_requests: Resource,
     pub host_ports: Vec<HostPort>,
     pub priority: i32,
+    /// Whether the pod has any pod (anti-)affinity, and required anti-affinity, so
+    /// InterPodAffinity can skip the others.
+    pub has_affinity: bool,
+    pub has_required_anti_affinity: bool,
+    /// Parsed pod (anti-)affinity terms.
+    pub affinity: crate::framework::plugins::interpodaffinity::Terms,
+    /// Container images as nodes report them (`nginx` -> `nginx:latest`), for ImageLocality.
+    pub images: Vec<String>,
 }
 
 impl PodInfo {
@@ -233,7 +241,35 @@ impl PodInfo {
             })
             .collect();
         let m = &pod.metadata;
+        let affinity = spec.and_then(|s| s.affinity.as_ref());
+        let has_affinity =
+            affinity.is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some());
+        let has_required_anti_affinity = affinity
+            .and_then(|a| a.pod_anti_affinity.as_ref())
+            .and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .is_some_and(|t| !t.is_empty());
+        let images = spec
+            .into_iter()
+            .flat_map(|s| {
+                s.containers
+                    .iter()
+                    .chain(s.init_containers.iter().flatten())
+            })
+            .map(|c| {
+                crate::framework::plugins::imagelocality::normalized_image_name(
+                    c.image.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let terms = crate::framework::plugins::interpodaffinity::Terms::of(&pod);
         Arc::new(PodInfo {
+            affinity: terms,
+            images,
+            has_affinity,
+            has_required_anti_affinity,
             key: format!(
                 "{}/{}",
                 m.namespace.as_deref().unwrap_or_default(),
@@ -275,6 +311,8 @@ pub struct NodeInfo {
     pub used_ports: Vec<HostPort>,
     /// Image name -> size in bytes, from `status.images`.
     pub images: HashMap<String, i64>,
+    /// How many of its pods have pod (anti-)affinity terms.
+    pub pods_with_affinity: usize,
 }
 
 impl NodeInfo {
@@ -294,6 +332,7 @@ impl NodeInfo {
     }
 
     pub fn add_pod(&mut self, p: Arc<PodInfo>) {
+        self.pods_with_affinity += usize::from(p.has_affinity);
         self.requested.add(&p.requests);
         self.non_zero_requested.add(&p.non_zero_requests);
         self.used_ports.extend(p.host_ports.iter().cloned());
@@ -306,6 +345,7 @@ impl NodeInfo {
             return false;
         };
         let p = self.pods.swap_remove(i);
+        self.pods_with_affinity -= usize::from(p.has_affinity);
         self.requested.sub(&p.requests);
         self.non_zero_requested.sub(&p.non_zero_requests);
         for hp in &p.host_ports {

@@ -35,36 +35,15 @@ impl Plugin for ImageLocality {
         node: &NodeInfo,
         snapshot: &Snapshot<'_>,
     ) -> i64 {
-        let Some(spec) = &pod.pod.spec else { return 0 };
         let total = snapshot.nodes.len().max(1) as f64;
-        let containers = spec
-            .containers
-            .iter()
-            .chain(spec.init_containers.iter().flatten());
         let mut sum = 0i64;
-        let mut count = 0i64;
-        for c in containers {
-            count += 1;
-            let Some(image) = c.image.as_deref() else {
-                continue;
-            };
-            let name = normalized_image_name(image);
-            let size = node
-                .images
-                .get(&name)
-                .or_else(|| node.images.get(image))
-                .copied();
-            if let Some(size) = size {
-                let spread = snapshot
-                    .image_nodes
-                    .get(&name)
-                    .or_else(|| snapshot.image_nodes.get(image))
-                    .copied()
-                    .unwrap_or(1) as f64
-                    / total;
-                sum += (size as f64 * spread) as i64;
+        for name in &pod.images {
+            if let Some(size) = node.images.get(name) {
+                let spread = snapshot.image_nodes.get(name).copied().unwrap_or(1) as f64 / total;
+                sum += (*size as f64 * spread) as i64;
             }
         }
+        let count = pod.images.len() as i64;
         let max = MAX_CONTAINER_THRESHOLD * count.max(1);
         let sum = sum.clamp(MIN_THRESHOLD, max);
         MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD)

@@ -9,7 +9,8 @@ use crate::framework::{
     Status,
 };
 use apimachinery::labels::Selector;
-use k8s_openapi::api::core::v1::{PodAffinityTerm, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const ERR_AFFINITY: &str = "node(s) didn't match pod affinity rules";
@@ -22,8 +23,10 @@ const SCORE_KEY: &str = "PreScoreInterPodAffinity";
 
 pub struct InterPodAffinity;
 
-/// A term ready to match pods: its namespaces, selector and topology key.
-struct Term {
+/// A term ready to match pods: its namespaces, selector and topology key (parsed once
+/// per pod version, in its PodInfo).
+#[derive(Debug)]
+pub struct Term {
     namespaces: HashSet<String>,
     /// `namespaceSelector: {}`: every namespace.
     all_namespaces: bool,
@@ -32,13 +35,17 @@ struct Term {
 }
 
 impl Term {
-    fn new(owner: &PodInfo, t: &PodAffinityTerm) -> Option<Term> {
+    fn new(
+        labels: &BTreeMap<String, String>,
+        namespace: &str,
+        t: &PodAffinityTerm,
+    ) -> Option<Term> {
         let mut sel = t
             .label_selector
             .as_ref()
             .map(|s| serde_json::to_value(s).unwrap_or_default())?;
         for k in t.match_label_keys.iter().flatten() {
-            if let Some(v) = owner.labels().get(k) {
+            if let Some(v) = labels.get(k) {
                 sel["matchExpressions"]
                     .as_array_mut()
                     .map(|a| a.push(serde_json::json!({"key": k, "operator": "In", "values": [v]})))
@@ -49,7 +56,7 @@ impl Term {
             }
         }
         for k in t.mismatch_label_keys.iter().flatten() {
-            if let Some(v) = owner.labels().get(k) {
+            if let Some(v) = labels.get(k) {
                 let e = serde_json::json!({"key": k, "operator": "NotIn", "values": [v]});
                 match sel["matchExpressions"].as_array_mut() {
                     Some(a) => a.push(e),
@@ -66,7 +73,7 @@ impl Term {
                 && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
         });
         if namespaces.is_empty() && t.namespace_selector.is_none() {
-            namespaces.insert(owner.namespace().to_string());
+            namespaces.insert(namespace.to_string());
         }
         Some(Term {
             namespaces,
@@ -82,64 +89,97 @@ impl Term {
     }
 }
 
-fn affinity_of(pod: &PodInfo) -> Option<&k8s_openapi::api::core::v1::Affinity> {
-    pod.pod.spec.as_ref().and_then(|s| s.affinity.as_ref())
+/// A pod's affinity terms, parsed.
+#[derive(Debug, Default)]
+pub struct Terms {
+    pub required_affinity: Vec<Term>,
+    pub required_anti_affinity: Vec<Term>,
+    /// Preferred affinity (positive weight) and anti-affinity (negative).
+    pub preferred: Vec<(Term, i64)>,
 }
 
-fn required_affinity(pod: &PodInfo) -> Vec<Term> {
-    affinity_of(pod)
-        .and_then(|a| a.pod_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Term::new(pod, t))
-        .collect()
-}
+impl Terms {
+    pub fn of(pod: &Pod) -> Terms {
+        let Some(a) = pod.spec.as_ref().and_then(|s| s.affinity.as_ref()) else {
+            return Terms::default();
+        };
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        let labels = pod.metadata.labels.as_ref().unwrap_or(&EMPTY);
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let required = |list: Option<&Vec<PodAffinityTerm>>| {
+            list.into_iter()
+                .flatten()
+                .filter_map(|t| Term::new(labels, ns, t))
+                .collect::<Vec<_>>()
+        };
+        let weighted = |list: Option<&Vec<WeightedPodAffinityTerm>>, sign: i64| {
+            list.into_iter()
+                .flatten()
+                .filter_map(move |w| {
+                    Term::new(labels, ns, &w.pod_affinity_term)
+                        .map(|t| (t, sign * i64::from(w.weight)))
+                })
+                .collect::<Vec<_>>()
+        };
+        let pos = a.pod_affinity.as_ref();
+        let neg = a.pod_anti_affinity.as_ref();
+        let mut preferred = weighted(
+            pos.and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            }),
+            1,
+        );
+        preferred.extend(weighted(
+            neg.and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            }),
+            -1,
+        ));
+        Terms {
+            required_affinity: required(pos.and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
+            required_anti_affinity: required(neg.and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })),
+            preferred,
+        }
+    }
 
-fn required_anti_affinity(pod: &PodInfo) -> Vec<Term> {
-    affinity_of(pod)
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .into_iter()
-        .flatten()
-        .filter_map(|t| Term::new(pod, t))
-        .collect()
-}
-
-fn preferred(pod: &PodInfo) -> Vec<(Term, i64)> {
-    let a = affinity_of(pod);
-    let pos = a.and_then(|a| a.pod_affinity.as_ref()).and_then(|a| {
-        a.preferred_during_scheduling_ignored_during_execution
-            .as_ref()
-    });
-    let neg = a.and_then(|a| a.pod_anti_affinity.as_ref()).and_then(|a| {
-        a.preferred_during_scheduling_ignored_during_execution
-            .as_ref()
-    });
-    let weighted = |list: Option<&Vec<WeightedPodAffinityTerm>>, sign: i64| {
-        list.into_iter()
-            .flatten()
-            .filter_map(move |w| {
-                Term::new(pod, &w.pod_affinity_term).map(|t| (t, sign * i64::from(w.weight)))
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut out = weighted(pos, 1);
-    out.extend(weighted(neg, -1));
-    out
+    pub fn is_empty(&self) -> bool {
+        self.required_affinity.is_empty()
+            && self.required_anti_affinity.is_empty()
+            && self.preferred.is_empty()
+    }
 }
 
 type Pair = (String, String);
 
+/// What one batch of nodes contributes to the PreFilter state.
+#[derive(Default)]
+struct Found {
+    any_affinity_match: bool,
+    /// (affinity term index, key, value).
+    affinity: HashSet<(usize, String, String)>,
+    anti_affinity: HashSet<Pair>,
+    existing: HashSet<Pair>,
+}
+
+impl Found {
+    fn merge(mut self, o: Found) -> Found {
+        self.any_affinity_match |= o.any_affinity_match;
+        self.affinity.extend(o.affinity);
+        self.anti_affinity.extend(o.anti_affinity);
+        self.existing.extend(o.existing);
+        self
+    }
+}
+
 struct FilterState {
-    affinity: Vec<Term>,
-    anti_affinity: Vec<Term>,
     /// Per affinity term: domains holding a matching pod.
     affinity_domains: Vec<HashSet<Pair>>,
     /// No pod anywhere matches the affinity terms, but the pod matches them itself.
@@ -166,78 +206,83 @@ impl Plugin for InterPodAffinity {
         pod: &PodInfo,
         snapshot: &Snapshot<'_>,
     ) -> (PreFilterResult, Status) {
-        let affinity = required_affinity(pod);
-        let anti_affinity = required_anti_affinity(pod);
-        let mut affinity_domains = vec![HashSet::new(); affinity.len()];
-        let mut anti_affinity_domains = HashSet::new();
-        let mut existing = HashSet::new();
-        let mut any_affinity_match = false;
-        for node in snapshot.nodes {
-            let labels = node.labels();
-            for p in &node.pods {
-                for (i, t) in affinity.iter().enumerate() {
-                    if t.matches(p) {
-                        any_affinity_match = true;
-                        if let Some(v) = labels.get(&t.key) {
-                            affinity_domains[i].insert((t.key.clone(), v.clone()));
+        let terms = &pod.affinity;
+        let own = !terms.required_affinity.is_empty() || !terms.required_anti_affinity.is_empty();
+        // Per node, in parallel: the domains its pods put into each set.
+        let found = snapshot
+            .nodes
+            .par_iter()
+            .with_min_len(64)
+            .filter(|node| own || node.pods_with_affinity > 0)
+            .fold(Found::default, |mut acc, node| {
+                let labels = node.labels();
+                for p in &node.pods {
+                    for (i, t) in terms.required_affinity.iter().enumerate() {
+                        if t.matches(p) {
+                            acc.any_affinity_match = true;
+                            if let Some(v) = labels.get(&t.key) {
+                                acc.affinity.insert((i, t.key.clone(), v.clone()));
+                            }
                         }
                     }
-                }
-                for t in &anti_affinity {
-                    if t.matches(p)
-                        && let Some(v) = labels.get(&t.key)
-                    {
-                        anti_affinity_domains.insert((t.key.clone(), v.clone()));
-                    }
-                }
-                if affinity_of(p)
-                    .and_then(|a| a.pod_anti_affinity.as_ref())
-                    .is_some()
-                {
-                    for t in required_anti_affinity(p) {
-                        if t.matches(pod)
+                    for t in &terms.required_anti_affinity {
+                        if t.matches(p)
                             && let Some(v) = labels.get(&t.key)
                         {
-                            existing.insert((t.key.clone(), v.clone()));
+                            acc.anti_affinity.insert((t.key.clone(), v.clone()));
+                        }
+                    }
+                    if p.has_required_anti_affinity {
+                        for t in &p.affinity.required_anti_affinity {
+                            if t.matches(pod)
+                                && let Some(v) = labels.get(&t.key)
+                            {
+                                acc.existing.insert((t.key.clone(), v.clone()));
+                            }
                         }
                     }
                 }
-            }
-        }
-        if affinity.is_empty() && anti_affinity.is_empty() && existing.is_empty() {
+                acc
+            })
+            .reduce(Found::default, Found::merge);
+        if !own && found.existing.is_empty() {
             return (None, Status::skip());
         }
-        let first_of_its_kind = !any_affinity_match && affinity.iter().all(|t| t.matches(pod));
+        let mut affinity_domains = vec![HashSet::new(); terms.required_affinity.len()];
+        for (i, k, v) in found.affinity {
+            affinity_domains[i].insert((k, v));
+        }
+        let first_of_its_kind =
+            !found.any_affinity_match && terms.required_affinity.iter().all(|t| t.matches(pod));
         state.write(
             FILTER_KEY,
             FilterState {
-                affinity,
-                anti_affinity,
                 affinity_domains,
                 first_of_its_kind,
-                anti_affinity_domains,
-                existing_anti_affinity_domains: existing,
+                anti_affinity_domains: found.anti_affinity,
+                existing_anti_affinity_domains: found.existing,
             },
         );
         (None, Status::success())
     }
 
-    fn filter(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Status {
+    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
         let Some(st) = state.read::<FilterState>(FILTER_KEY) else {
             return Status::success();
         };
         let labels = node.labels();
+        let terms = &pod.affinity;
         if !st.first_of_its_kind
-            && !st
-                .affinity
+            && !terms
+                .required_affinity
                 .iter()
                 .zip(&st.affinity_domains)
                 .all(|(t, domains)| in_domain(domains, &t.key, labels))
         {
             return Status::unresolvable(ERR_AFFINITY);
         }
-        if st
-            .anti_affinity
+        if terms
+            .required_anti_affinity
             .iter()
             .any(|t| in_domain(&st.anti_affinity_domains, &t.key, labels))
         {
@@ -261,30 +306,41 @@ impl Plugin for InterPodAffinity {
         _: &[&NodeInfo],
         snapshot: &Snapshot<'_>,
     ) -> Status {
-        let own = preferred(pod);
-        let mut weights: HashMap<Pair, i64> = HashMap::new();
-        for node in snapshot.nodes {
-            let labels = node.labels();
-            for p in &node.pods {
-                for (t, w) in &own {
-                    if t.matches(p)
-                        && let Some(v) = labels.get(&t.key)
-                    {
-                        *weights.entry((t.key.clone(), v.clone())).or_default() += w;
-                    }
-                }
-                // Existing pods' preferences about pods like this one count too.
-                if affinity_of(p).is_some() {
-                    for (t, w) in preferred(p) {
-                        if t.matches(pod)
+        let own = &pod.affinity.preferred;
+        let weights = snapshot
+            .nodes
+            .par_iter()
+            .with_min_len(64)
+            .filter(|node| !own.is_empty() || node.pods_with_affinity > 0)
+            .fold(HashMap::new, |mut acc: HashMap<Pair, i64>, node| {
+                let labels = node.labels();
+                for p in &node.pods {
+                    for (t, w) in own {
+                        if t.matches(p)
                             && let Some(v) = labels.get(&t.key)
                         {
-                            *weights.entry((t.key.clone(), v.clone())).or_default() += w;
+                            *acc.entry((t.key.clone(), v.clone())).or_default() += w;
+                        }
+                    }
+                    // Existing pods' preferences about pods like this one count too.
+                    if p.has_affinity {
+                        for (t, w) in &p.affinity.preferred {
+                            if t.matches(pod)
+                                && let Some(v) = labels.get(&t.key)
+                            {
+                                *acc.entry((t.key.clone(), v.clone())).or_default() += w;
+                            }
                         }
                     }
                 }
-            }
-        }
+                acc
+            })
+            .reduce(HashMap::new, |mut a, b| {
+                for (k, v) in b {
+                    *a.entry(k).or_default() += v;
+                }
+                a
+            });
         if weights.is_empty() {
             return Status::skip();
         }

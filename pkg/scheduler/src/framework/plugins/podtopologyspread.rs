@@ -11,6 +11,7 @@ use crate::framework::{
 };
 use apimachinery::labels::Selector;
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
 pub const ERR_CONSTRAINTS: &str = "node(s) didn't match pod topology spread constraints";
@@ -107,19 +108,33 @@ impl Plugin for PodTopologySpread {
             return (None, Status::skip());
         }
         let ns = pod.namespace();
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
-        for node in snapshot.nodes {
-            let labels = node.labels();
-            if !constraints.iter().all(|c| labels.contains_key(&c.key))
-                || !required_matches(pod, node)
-            {
-                continue;
-            }
-            for (i, c) in constraints.iter().enumerate() {
-                *counts[i].entry(labels[&c.key].clone()).or_default() +=
-                    count_on(node, ns, &c.selector);
-            }
-        }
+        let n = constraints.len();
+        // Per constraint, in parallel over nodes: matching pods per domain value.
+        let counts: Vec<HashMap<&str, i64>> = snapshot
+            .nodes
+            .par_iter()
+            .with_min_len(64)
+            .filter(|node| {
+                let labels = node.labels();
+                constraints.iter().all(|c| labels.contains_key(&c.key))
+                    && required_matches(pod, node)
+            })
+            .fold(
+                || vec![HashMap::new(); n],
+                |mut acc: Vec<HashMap<&str, i64>>, node| {
+                    let labels = node.labels();
+                    for (i, c) in constraints.iter().enumerate() {
+                        *acc[i].entry(labels[&c.key].as_str()).or_default() +=
+                            count_on(node, ns, &c.selector);
+                    }
+                    acc
+                },
+            )
+            .reduce(|| vec![HashMap::new(); n], merge_counts);
+        let counts: Vec<HashMap<String, i64>> = counts
+            .into_iter()
+            .map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            .collect();
         let min = constraints
             .iter()
             .zip(&counts)
@@ -239,6 +254,18 @@ impl Plugin for PodTopologySpread {
             };
         }
     }
+}
+
+fn merge_counts<'a>(
+    mut a: Vec<HashMap<&'a str, i64>>,
+    b: Vec<HashMap<&'a str, i64>>,
+) -> Vec<HashMap<&'a str, i64>> {
+    for (x, y) in a.iter_mut().zip(b) {
+        for (k, v) in y {
+            *x.entry(k).or_default() += v;
+        }
+    }
+    a
 }
 
 /// A node without the constraint's key (scored 0 after normalizing).
