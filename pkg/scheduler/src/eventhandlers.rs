@@ -6,7 +6,9 @@
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
 use kube::Api;
 use kube::runtime::watcher::{self, Event};
 use std::collections::HashSet;
@@ -24,12 +26,40 @@ pub enum Message {
     Pdb(Arc<PodDisruptionBudget>),
     PdbDeleted(String),
     PdbsListed(HashSet<String>),
+    /// A claim, volume, storage class or CSINode was added or changed.
+    Stored(Stored),
+    StoredDeleted(StoredKind, String),
+    StoredListed(StoredKind, HashSet<String>),
     /// A binding finished: the pod's uid, its node, and the error if it failed.
     Bound {
         uid: String,
         node: String,
         error: Option<String>,
     },
+}
+
+/// The storage objects the volume plugins read.
+pub enum Stored {
+    Claim(Arc<PersistentVolumeClaim>),
+    Volume(Arc<PersistentVolume>),
+    Class(Arc<StorageClass>),
+    CsiNode(Arc<CSINode>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoredKind {
+    Claim,
+    Volume,
+    Class,
+    CsiNode,
+}
+
+/// `namespace/name` for namespaced objects, `name` otherwise.
+pub fn key_of(m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    match &m.namespace {
+        Some(ns) => format!("{ns}/{}", m.name.as_deref().unwrap_or_default()),
+        None => m.name.clone().unwrap_or_default(),
+    }
 }
 
 /// What the loop is told of one kind of object.
@@ -108,6 +138,52 @@ pub async fn watch_pdbs(client: kube::Client, tx: Sender<Message>) {
         deleted: |p: Arc<PodDisruptionBudget>| Message::PdbDeleted(pdb_key(&p)),
         listed: Message::PdbsListed,
         key: pdb_key,
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_claims(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::Claim(o)),
+        deleted: |o: Arc<PersistentVolumeClaim>| {
+            Message::StoredDeleted(StoredKind::Claim, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::Claim, k),
+        key: |o: &PersistentVolumeClaim| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_volumes(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::Volume(o)),
+        deleted: |o: Arc<PersistentVolume>| {
+            Message::StoredDeleted(StoredKind::Volume, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::Volume, k),
+        key: |o: &PersistentVolume| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_classes(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::Class(o)),
+        deleted: |o: Arc<StorageClass>| {
+            Message::StoredDeleted(StoredKind::Class, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::Class, k),
+        key: |o: &StorageClass| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_csi_nodes(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::CsiNode(o)),
+        deleted: |o: Arc<CSINode>| Message::StoredDeleted(StoredKind::CsiNode, key_of(&o.metadata)),
+        listed: |k| Message::StoredListed(StoredKind::CsiNode, k),
+        key: |o: &CSINode| key_of(&o.metadata),
     };
     watch(Api::all(client), watcher::Config::default(), kind, tx).await
 }

@@ -71,7 +71,11 @@ pub fn start(
     let watchers = vec![
         tokio::spawn(eventhandlers::watch_pods(client.clone(), tx.clone())),
         tokio::spawn(eventhandlers::watch_nodes(client.clone(), tx.clone())),
-        tokio::spawn(eventhandlers::watch_pdbs(client, tx)),
+        tokio::spawn(eventhandlers::watch_pdbs(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_claims(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_volumes(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_classes(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_csi_nodes(client, tx)),
     ];
     let loop_stop = stop.clone();
     let thread = std::thread::Builder::new()

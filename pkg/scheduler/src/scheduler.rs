@@ -7,10 +7,12 @@ use crate::apis::config::KubeSchedulerConfiguration;
 use crate::backend::cache::Cache;
 use crate::backend::queue::Queue;
 use crate::eventhandlers::Message;
+use crate::eventhandlers::{Stored, StoredKind};
 use crate::framework::plugins::defaultpreemption::{self as preemption, Candidate};
+use crate::framework::plugins::volume::binding::{self, Plan, VOLUMES_KEY, VolumesRef};
 use crate::framework::plugins::{defaultbinder, defaultpreemption, dynamicresources, names};
 use crate::framework::runtime::Framework;
-use crate::framework::{CycleState, PodInfo, Snapshot};
+use crate::framework::{CycleState, PodInfo, Snapshot, Volumes};
 use crate::metrics::METRICS;
 use crate::schedule_one::{Algorithm, Outcome};
 use client_go::events::Recorder;
@@ -38,6 +40,10 @@ pub struct Scheduler {
     pods_synced: bool,
     nodes_synced: bool,
     pdbs: HashMap<String, Arc<PodDisruptionBudget>>,
+    /// Storage objects for the volume plugins (copied on write while a cycle holds them).
+    volumes: Arc<Volumes>,
+    /// Volumes chosen for pods still binding, by pod uid.
+    assumed_volumes: HashMap<String, Vec<String>>,
     /// Node -> pending pods nominated there by preemption.
     nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     /// When each in-flight pod's cycle started (for the attempt duration).
@@ -109,6 +115,8 @@ impl Scheduler {
             nodes_synced: false,
             pdbs: HashMap::new(),
             nominated: HashMap::new(),
+            volumes: Arc::default(),
+            assumed_volumes: HashMap::new(),
             started: HashMap::new(),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -232,11 +240,53 @@ impl Scheduler {
                 self.pdbs.remove(&key);
             }
             Message::PdbsListed(keys) => self.pdbs.retain(|k, _| keys.contains(k)),
+            Message::Stored(o) => {
+                let v = Arc::make_mut(&mut self.volumes);
+                match o {
+                    Stored::Claim(c) => {
+                        v.claims
+                            .insert(crate::eventhandlers::key_of(&c.metadata), c);
+                    }
+                    Stored::Volume(pv) => {
+                        v.volumes
+                            .insert(crate::eventhandlers::key_of(&pv.metadata), pv);
+                    }
+                    Stored::Class(sc) => {
+                        v.classes
+                            .insert(crate::eventhandlers::key_of(&sc.metadata), sc);
+                    }
+                    Stored::CsiNode(n) => {
+                        v.csi_nodes
+                            .insert(crate::eventhandlers::key_of(&n.metadata), n);
+                    }
+                }
+                // A claim bound or a volume freed may let waiting pods fit.
+                self.queue.move_all_to_active_or_backoff();
+            }
+            Message::StoredDeleted(kind, key) => {
+                let v = Arc::make_mut(&mut self.volumes);
+                match kind {
+                    StoredKind::Claim => v.claims.remove(&key).map(|_| ()),
+                    StoredKind::Volume => v.volumes.remove(&key).map(|_| ()),
+                    StoredKind::Class => v.classes.remove(&key).map(|_| ()),
+                    StoredKind::CsiNode => v.csi_nodes.remove(&key).map(|_| ()),
+                };
+            }
+            Message::StoredListed(kind, keys) => {
+                let v = Arc::make_mut(&mut self.volumes);
+                match kind {
+                    StoredKind::Claim => v.claims.retain(|k, _| keys.contains(k)),
+                    StoredKind::Volume => v.volumes.retain(|k, _| keys.contains(k)),
+                    StoredKind::Class => v.classes.retain(|k, _| keys.contains(k)),
+                    StoredKind::CsiNode => v.csi_nodes.retain(|k, _| keys.contains(k)),
+                }
+            }
             Message::Bound { uid, node, error } => self.on_bound(uid, node, error),
         }
     }
 
     fn on_bound(&mut self, uid: String, node: String, error: Option<String>) {
+        self.assumed_volumes.remove(&uid);
         let (started, initial, profile) =
             self.started
                 .remove(&uid)
@@ -314,24 +364,49 @@ impl Scheduler {
         let fw = &self.frameworks[qp.profile];
         let info = qp.info.clone();
         let mut state = CycleState::default();
+        let assumed: std::collections::HashSet<String> =
+            self.assumed_volumes.values().flatten().cloned().collect();
+        state.write(
+            VOLUMES_KEY,
+            VolumesRef(self.volumes.clone(), assumed.clone()),
+        );
         self.cache.refresh_images();
         let outcome = {
             let snapshot = Snapshot {
                 nodes: &self.cache.nodes,
                 image_nodes: self.cache.images(),
                 nominated: &self.nominated,
+                volumes: &self.volumes,
             };
             self.algorithm.schedule(fw, &info, &snapshot, &mut state)
         };
         let profile = fw.profile.clone();
         match outcome {
             Outcome::Scheduled { node, .. } => {
+                // Reserve: the volumes this pod takes on the node.
+                let plan = match binding::claims(&info, &self.volumes) {
+                    Ok(Some(claims)) => self
+                        .cache
+                        .node(&node)
+                        .and_then(|n| binding::plan(&claims, n, &self.volumes, &assumed).ok())
+                        .unwrap_or_default(),
+                    _ => Plan::default(),
+                };
+                if !plan.static_bindings.is_empty() {
+                    self.assumed_volumes.insert(
+                        info.uid.clone(),
+                        plan.static_bindings
+                            .iter()
+                            .map(|(_, pv)| pv.clone())
+                            .collect(),
+                    );
+                }
                 let mut pod = (*info.pod).clone();
                 pod.spec.get_or_insert_with(Default::default).node_name = Some(node.clone());
                 self.cache.assume(PodInfo::new(Arc::new(pod)), &node);
                 self.started
                     .insert(info.uid.clone(), (start, qp.initial_attempt, qp.profile));
-                self.bind(info.pod.clone(), node);
+                self.bind(info.pod.clone(), node, plan);
             }
             Outcome::Unschedulable(mut diagnosis) => {
                 // PostFilter: DynamicResources has no claims to free; DefaultPreemption
@@ -381,7 +456,7 @@ impl Scheduler {
 
     /// The binding cycle, off the loop: waits for the client's rate limit, POSTs the
     /// binding, records the `Scheduled` event.
-    fn bind(&self, pod: Arc<Pod>, node: String) {
+    fn bind(&self, pod: Arc<Pod>, node: String, plan: Plan) {
         let (client, limiter, recorder, tx) = (
             self.client.clone(),
             self.limiter.clone(),
@@ -391,7 +466,19 @@ impl Scheduler {
         self.runtime.spawn(async move {
             limiter.wait().await;
             let uid = pod.metadata.uid.clone().unwrap_or_default();
-            let error = match defaultbinder::bind(&client, &pod, &node).await {
+            let bound = async {
+                if !plan.is_empty() {
+                    crate::framework::plugins::volume::prebind::bind_volumes(
+                        &client, &limiter, &plan, &node,
+                    )
+                    .await
+                    .map_err(|e| format!("running PreBind plugin \"VolumeBinding\": {e}"))?;
+                }
+                defaultbinder::bind(&client, &pod, &node)
+                    .await
+                    .map_err(|e| format!("running Bind plugin \"DefaultBinder\": {e}"))
+            };
+            let error = match bound.await {
                 Ok(()) => {
                     recorder.eventf(
                         object_ref(&pod),
@@ -412,9 +499,9 @@ impl Scheduler {
                         "Warning",
                         "FailedScheduling",
                         "Scheduling",
-                        format!("Binding rejected: running Bind plugin \"DefaultBinder\": {e}"),
+                        format!("Binding rejected: {e}"),
                     );
-                    Some(e.to_string())
+                    Some(e)
                 }
             };
             let _ = tx.send(Message::Bound { uid, node, error });

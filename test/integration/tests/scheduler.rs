@@ -422,3 +422,90 @@ async fn leader_election_hands_over() {
     node_of(&c, "after").await;
     drop(second);
 }
+
+/// Volume plugins: a WaitForFirstConsumer claim goes where a matching local volume is
+/// (the binding cycle sets the volume's claimRef and waits for the claim to be bound,
+/// here by the test acting as the PV controller); missing claims and unbound Immediate
+/// claims are reported as upstream does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_binding_follows_local_volumes() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition,DefaultStorageClass"],
+    )
+    .await;
+    let c = s.client.clone();
+    for name in ["a", "b"] {
+        create(
+            &c,
+            "/api/v1/nodes",
+            &node(
+                name,
+                "4",
+                json!({"kubernetes.io/hostname": name}),
+                json!([]),
+            ),
+        )
+        .await;
+    }
+    let classes = "/apis/storage.k8s.io/v1/storageclasses";
+    create(&c, classes, &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "local"}, "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer"})).await;
+    create(&c, classes, &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"}, "provisioner": "example.com/csi", "volumeBindingMode": "Immediate"})).await;
+    create(&c, "/api/v1/persistentvolumes", &json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-on-b"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "local", "local": {"path": "/mnt/disk"},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["b"]}]}]}}}})).await;
+    let claims = "/api/v1/namespaces/default/persistentvolumeclaims";
+    let claim = |name: &str, class: &str| {
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class, "resources": {"requests": {"storage": "500Mi"}}}})
+    };
+    create(&c, claims, &claim("data", "local")).await;
+    create(&c, claims, &claim("later", "fast")).await;
+    let _sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let with_claim = |name: &str, claim: &str| {
+        pod(
+            name,
+            json!({"volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": claim}}]}),
+        )
+    };
+
+    create(&c, pods, &with_claim("db", "data")).await;
+    // The binding cycle claims the volume; acting as the PV controller, bind the claim.
+    let pv = wait_for("claimRef on pv-on-b", Duration::from_secs(20), || async {
+        let pv = c.get("/api/v1/persistentvolumes/pv-on-b").await.json();
+        (pv["spec"]["claimRef"]["name"] == "data").then_some(pv)
+    })
+    .await;
+    assert_eq!(pv["spec"]["claimRef"]["namespace"], "default");
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{claims}/data/status"),
+            "application/merge-patch+json",
+            json!({"status": {"phase": "Bound"}}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{claims}/data"),
+            "application/merge-patch+json",
+            json!({"spec": {"volumeName": "pv-on-b"}}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(node_of(&c, "db").await, "b");
+
+    create(&c, pods, &with_claim("orphan", "missing")).await;
+    assert_eq!(
+        event_note(&c, "orphan", "FailedScheduling").await,
+        "0/2 nodes are available: persistentvolumeclaim \"missing\" not found. no new claims to deallocate, preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    );
+    create(&c, pods, &with_claim("eager", "later")).await;
+    assert_eq!(
+        event_note(&c, "eager", "FailedScheduling").await,
+        "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. no new claims to deallocate, preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+    );
+}

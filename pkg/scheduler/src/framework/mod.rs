@@ -133,6 +133,18 @@ pub struct Snapshot<'a> {
     /// Pending pods nominated to each node by preemption: pods of equal or higher
     /// priority count there as if placed, so others do not take the room they made.
     pub nominated: &'a HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Claims, volumes, classes and CSI nodes for the volume plugins.
+    pub volumes: &'a Volumes,
+}
+
+/// The storage objects the volume plugins read (upstream's listers).
+#[derive(Clone, Default)]
+pub struct Volumes {
+    /// `namespace/name` -> claim.
+    pub claims: HashMap<String, Arc<k8s_openapi::api::core::v1::PersistentVolumeClaim>>,
+    pub volumes: HashMap<String, Arc<k8s_openapi::api::core::v1::PersistentVolume>>,
+    pub classes: HashMap<String, Arc<k8s_openapi::api::storage::v1::StorageClass>>,
+    pub csi_nodes: HashMap<String, Arc<k8s_openapi::api::storage::v1::CSINode>>,
 }
 
 /// A scheduling plugin; it implements the extension points it is enabled at.

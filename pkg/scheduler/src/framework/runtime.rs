@@ -6,7 +6,7 @@ use super::PluginRef;
 use super::plugins::noderesources::{self, ResourceSpec, balanced_allocation, fit};
 use super::plugins::{
     dynamicresources, imagelocality, interpodaffinity, names, nodeaffinity, nodename, nodeports,
-    nodeunschedulable, podtopologyspread, queuesort, schedulinggates, tainttoleration,
+    nodeunschedulable, podtopologyspread, queuesort, schedulinggates, tainttoleration, volume,
 };
 use crate::apis::config::{PluginSet, Profile};
 use std::collections::HashMap;
@@ -143,6 +143,10 @@ fn build(name: &str, args: Option<&serde_json::Value>) -> Result<Option<PluginRe
         names::IMAGE_LOCALITY => Arc::new(imagelocality::ImageLocality),
         names::DYNAMIC_RESOURCES => Arc::new(dynamicresources::DynamicResources),
         names::POD_TOPOLOGY_SPREAD => Arc::new(podtopologyspread::PodTopologySpread),
+        names::VOLUME_RESTRICTIONS => Arc::new(volume::restrictions::VolumeRestrictions),
+        names::NODE_VOLUME_LIMITS => Arc::new(volume::limits::NodeVolumeLimits),
+        names::VOLUME_BINDING => Arc::new(volume::binding::VolumeBinding),
+        names::VOLUME_ZONE => Arc::new(volume::zone::VolumeZone),
         names::INTER_POD_AFFINITY => Arc::new(interpodaffinity::InterPodAffinity),
         names::DEFAULT_PREEMPTION | names::DEFAULT_BINDER => return Ok(None),
         other if points(other).is_some() => {

@@ -14,6 +14,7 @@ pub mod podtopologyspread;
 pub mod queuesort;
 pub mod schedulinggates;
 pub mod tainttoleration;
+pub mod volume;
 
 pub mod names {
     pub const PRIORITY_SORT: &str = "PrioritySort";
@@ -31,4 +32,8 @@ pub mod names {
     pub const DYNAMIC_RESOURCES: &str = "DynamicResources";
     pub const POD_TOPOLOGY_SPREAD: &str = "PodTopologySpread";
     pub const INTER_POD_AFFINITY: &str = "InterPodAffinity";
+    pub const VOLUME_RESTRICTIONS: &str = "VolumeRestrictions";
+    pub const NODE_VOLUME_LIMITS: &str = "NodeVolumeLimits";
+    pub const VOLUME_BINDING: &str = "VolumeBinding";
+    pub const VOLUME_ZONE: &str = "VolumeZone";
 }

@@ -1,0 +1,271 @@
+//! VolumeBinding (upstream `volumebinding`): a pod's claims must exist; bound claims'
+//! volumes must be reachable from the node (PV node affinity); unbound claims of a
+//! `WaitForFirstConsumer` class need, on the node, a free matching volume or a class
+//! that provisions (within its allowedTopologies); unbound claims of an `Immediate`
+//! class wait for the PV controller. After a node is chosen the binding cycle claims the
+//! matched volumes (PV `claimRef`) or asks for provisioning there
+//! (`volume.kubernetes.io/selected-node`) and waits for every claim to be bound.
+
+use super::claim_names;
+use crate::framework::plugins::nodeaffinity::term_matches;
+use crate::framework::{
+    CycleState, NodeInfo, Plugin, PodInfo, PreFilterResult, Snapshot, Status, Volumes,
+};
+use apimachinery::resource::Quantity;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub const ERR_BIND_CONFLICT: &str = "node(s) didn't find available persistent volumes to bind";
+pub const ERR_NODE_CONFLICT: &str = "node(s) had volume node affinity conflict";
+pub const ERR_PV_NOT_EXIST: &str =
+    "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)";
+pub const ERR_UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVolumeClaims";
+pub const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
+
+const KEY: &str = "PreFilterVolumeBinding";
+
+pub struct VolumeBinding;
+
+/// The pod's claims, sorted by what they need.
+pub struct Claims {
+    /// Bound claims' volume names (None: the volume does not exist).
+    bound: Vec<Option<Arc<PersistentVolume>>>,
+    /// Unbound claims whose binding waits for this pod's node.
+    delayed: Vec<Arc<PersistentVolumeClaim>>,
+}
+
+/// What binding the pod's claims on a node takes: volumes to claim, claims to provision.
+#[derive(Debug, Default, Clone)]
+pub struct Plan {
+    /// (claim, volume name).
+    pub static_bindings: Vec<(Arc<PersistentVolumeClaim>, String)>,
+    pub provision: Vec<Arc<PersistentVolumeClaim>>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.static_bindings.is_empty() && self.provision.is_empty()
+    }
+}
+
+fn pv_fits_node(pv: &PersistentVolume, node: &NodeInfo) -> bool {
+    let required = pv
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_affinity.as_ref())
+        .and_then(|a| a.required.as_ref());
+    required.is_none_or(|r| {
+        r.node_selector_terms
+            .iter()
+            .any(|t| term_matches(t, node.labels(), &node.name))
+    })
+}
+
+fn storage(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> i64 {
+    q.and_then(|q| Quantity::parse(&q.0))
+        .map(|q| q.value())
+        .unwrap_or(0)
+}
+
+/// Whether a free volume can satisfy the claim on this node.
+fn pv_matches(
+    pv: &PersistentVolume,
+    claim: &PersistentVolumeClaim,
+    node: &NodeInfo,
+    assumed: &HashSet<String>,
+) -> bool {
+    let (Some(spec), Some(cs)) = (&pv.spec, &claim.spec) else {
+        return false;
+    };
+    let name = pv.metadata.name.as_deref().unwrap_or_default();
+    if assumed.contains(name) {
+        return false;
+    }
+    let free = match &spec.claim_ref {
+        None => true,
+        Some(r) => r.name == claim.metadata.name && r.namespace == claim.metadata.namespace,
+    };
+    let phase_ok = pv.metadata.deletion_timestamp.is_none()
+        && !matches!(
+            pv.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Released" | "Failed")
+        );
+    let class_ok = spec.storage_class_name.as_deref().unwrap_or_default()
+        == cs.storage_class_name.as_deref().unwrap_or_default();
+    let modes_ok = cs
+        .access_modes
+        .iter()
+        .flatten()
+        .all(|m| spec.access_modes.iter().flatten().any(|x| x == m));
+    let mode = |m: Option<&String>| m.map(String::as_str).unwrap_or("Filesystem").to_string();
+    let volume_mode_ok = mode(spec.volume_mode.as_ref()) == mode(cs.volume_mode.as_ref());
+    let want = storage(
+        cs.resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage")),
+    );
+    let have = storage(spec.capacity.as_ref().and_then(|c| c.get("storage")));
+    free && phase_ok
+        && class_ok
+        && modes_ok
+        && volume_mode_ok
+        && have >= want
+        && pv_fits_node(pv, node)
+}
+
+/// The class's allowedTopologies admit the node.
+fn topology_allows(vols: &Volumes, claim: &PersistentVolumeClaim, node: &NodeInfo) -> bool {
+    let class = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.as_deref())
+        .unwrap_or_default();
+    let Some(sc) = vols.classes.get(class) else {
+        return false;
+    };
+    let Some(terms) = sc.allowed_topologies.as_ref().filter(|t| !t.is_empty()) else {
+        return true;
+    };
+    terms.iter().any(|t| {
+        t.match_label_expressions.iter().flatten().all(|e| {
+            node.labels()
+                .get(&e.key)
+                .is_some_and(|v| e.values.contains(v))
+        })
+    })
+}
+
+/// The binding plan for `claims` on `node`, or why there is none.
+pub fn plan(
+    claims: &Claims,
+    node: &NodeInfo,
+    vols: &Volumes,
+    assumed: &HashSet<String>,
+) -> Result<Plan, Status> {
+    for pv in &claims.bound {
+        match pv {
+            None => return Err(Status::unresolvable(ERR_PV_NOT_EXIST)),
+            Some(pv) if !pv_fits_node(pv, node) => {
+                return Err(Status::unresolvable(ERR_NODE_CONFLICT));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut plan = Plan::default();
+    let mut taken = assumed.clone();
+    for c in &claims.delayed {
+        let found = vols
+            .volumes
+            .values()
+            .find(|pv| pv_matches(pv, c, node, &taken));
+        if let Some(pv) = found {
+            let name = pv.metadata.name.clone().unwrap_or_default();
+            taken.insert(name.clone());
+            plan.static_bindings.push((c.clone(), name));
+            continue;
+        }
+        let class = c
+            .spec
+            .as_ref()
+            .and_then(|s| s.storage_class_name.as_deref())
+            .unwrap_or_default();
+        let provisions = vols
+            .classes
+            .get(class)
+            .is_some_and(|sc| sc.provisioner != NO_PROVISIONER);
+        if !provisions || !topology_allows(vols, c, node) {
+            return Err(Status::unresolvable(ERR_BIND_CONFLICT));
+        }
+        plan.provision.push(c.clone());
+    }
+    Ok(plan)
+}
+
+/// The pod's claims, or the PreFilter status that stops it.
+pub fn claims(pod: &PodInfo, vols: &Volumes) -> Result<Option<Claims>, Status> {
+    let names = claim_names(pod);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Claims {
+        bound: Vec::new(),
+        delayed: Vec::new(),
+    };
+    for name in names {
+        let Some(c) = vols.claims.get(&format!("{}/{name}", pod.namespace())) else {
+            return Err(Status::unresolvable(format!(
+                "persistentvolumeclaim {name:?} not found"
+            )));
+        };
+        if c.metadata.deletion_timestamp.is_some() {
+            return Err(Status::unresolvable(format!(
+                "persistentvolumeclaim {name:?} is being deleted"
+            )));
+        }
+        let spec = c.spec.as_ref();
+        match spec
+            .and_then(|s| s.volume_name.as_deref())
+            .filter(|v| !v.is_empty())
+        {
+            Some(pv) => out.bound.push(vols.volumes.get(pv).cloned()),
+            None => {
+                let class = spec
+                    .and_then(|s| s.storage_class_name.as_deref())
+                    .unwrap_or_default();
+                let delayed = vols.classes.get(class).is_some_and(|sc| {
+                    sc.volume_binding_mode.as_deref() == Some("WaitForFirstConsumer")
+                });
+                if !delayed {
+                    return Err(Status::unresolvable(ERR_UNBOUND_IMMEDIATE));
+                }
+                out.delayed.push(c.clone());
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Volumes chosen for pods not yet bound, so two pods do not take the same one.
+#[derive(Default)]
+pub struct Assumed(pub HashSet<String>);
+
+impl Plugin for VolumeBinding {
+    fn name(&self) -> &'static str {
+        super::super::names::VOLUME_BINDING
+    }
+
+    fn pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot<'_>,
+    ) -> (PreFilterResult, Status) {
+        match claims(pod, snapshot.volumes) {
+            Ok(None) => (None, Status::skip()),
+            Ok(Some(c)) => {
+                state.write(KEY, c);
+                (None, Status::success())
+            }
+            Err(s) => (None, s),
+        }
+    }
+
+    fn filter(&self, state: &CycleState, _: &PodInfo, node: &NodeInfo) -> Status {
+        let (Some(claims), Some(vols)) = (
+            state.read::<Claims>(KEY),
+            state.read::<VolumesRef>(VOLUMES_KEY),
+        ) else {
+            return Status::success();
+        };
+        match plan(claims, node, &vols.0, &vols.1) {
+            Ok(_) => Status::success(),
+            Err(s) => s,
+        }
+    }
+}
+
+/// The volume stores, shared into the cycle state for Filter (which sees no snapshot).
+pub struct VolumesRef(pub Arc<Volumes>, pub HashSet<String>);
+pub const VOLUMES_KEY: &str = "VolumeBindingVolumes";
