@@ -67,12 +67,25 @@ struct Flags {
     /// File containing the default x509 private key matching --tls-cert-file.
     #[arg(long = "tls-private-key-file")]
     tls_private_key_file: Option<PathBuf>,
-    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create tokenreviews.authentication.k8s.io (accepted; the secure port does not delegate authentication yet).
+    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create tokenreviews.authentication.k8s.io. This is optional. If empty, all token requests are considered to be anonymous and no client CA is looked up in the cluster.
     #[arg(long = "authentication-kubeconfig")]
     authentication_kubeconfig: Option<PathBuf>,
-    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create subjectaccessreviews.authorization.k8s.io (accepted; the secure port does not delegate authorization yet).
+    /// If false, the authentication-kubeconfig will be used to lookup missing authentication configuration from the cluster (accepted; no lookup is done).
+    #[arg(long = "authentication-skip-lookup", action = clap::ArgAction::Set, default_value_t = false)]
+    authentication_skip_lookup: bool,
+    /// If true, failures to look up missing authentication configuration from the cluster are not considered fatal (accepted; no lookup is done).
+    #[arg(long = "authentication-tolerate-lookup-failure", action = clap::ArgAction::Set, default_value_t = true)]
+    authentication_tolerate_lookup_failure: bool,
+    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create subjectaccessreviews.authorization.k8s.io. This is optional. If empty, all requests not skipped by authorization are forbidden.
     #[arg(long = "authorization-kubeconfig")]
     authorization_kubeconfig: Option<PathBuf>,
+    /// A list of HTTP paths to skip during authorization, i.e. these are authorized without contacting the 'core' kubernetes server.
+    #[arg(
+        long = "authorization-always-allow-paths",
+        value_delimiter = ',',
+        default_value = "/healthz,/readyz,/livez"
+    )]
+    authorization_always_allow_paths: Vec<String>,
     /// If set, write the configuration values to this file and exit.
     #[arg(long = "write-config-to")]
     write_config_to: Option<PathBuf>,
@@ -166,7 +179,37 @@ async fn run(flags: Flags) -> Result<(), String> {
     let registry = Arc::new(registry);
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ready_check = ready.clone();
+    // Delegated authentication/authorization of the secure port, as upstream: without
+    // the kubeconfigs, tokens are anonymous and only the always-allowed paths are open.
+    let delegate = |path: &Option<PathBuf>, what: &str| {
+        let agent = agent.clone();
+        let path = path.clone();
+        let what = what.to_string();
+        async move {
+            match path {
+                Some(p) => client_go::rest::client(Some(&p), &agent).await.map(Some),
+                None => match kube::Config::incluster() {
+                    Ok(c) => kube::Client::try_from(c)
+                        .map(Some)
+                        .map_err(|e| e.to_string()),
+                    Err(_) => {
+                        tracing::warn!(
+                            "no {what}-kubeconfig provided and not in a cluster; {what} of the secure port is not delegated"
+                        );
+                        Ok(None)
+                    }
+                },
+            }
+        }
+    };
+    let authorizer: Arc<dyn component_base::serving::RequestAuthorizer> =
+        Arc::new(client_go::delegated::DelegatedAuth::new(
+            delegate(&flags.authentication_kubeconfig, "authentication").await?,
+            delegate(&flags.authorization_kubeconfig, "authorization").await?,
+            flags.authorization_always_allow_paths.clone(),
+        ));
     let endpoints = Arc::new(component_base::serving::Endpoints {
+        authorizer: Some(authorizer),
         live: Vec::new(),
         ready: vec![(
             "sched-handler-sync".into(),

@@ -13,6 +13,18 @@ use tokio_rustls::TlsAcceptor;
 
 pub type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
+/// Who may reach which path (upstream's delegated authentication and authorization):
+/// `Err((code, Status JSON))` refuses the request.
+#[async_trait::async_trait]
+pub trait RequestAuthorizer: Send + Sync {
+    async fn authorize(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &hyper::HeaderMap,
+    ) -> Result<(), (u16, String)>;
+}
+
 pub struct Endpoints {
     /// Checks of `/healthz` and `/livez` (a `ping` check is always there).
     pub live: Vec<(String, Check)>,
@@ -20,6 +32,8 @@ pub struct Endpoints {
     pub ready: Vec<(String, Check)>,
     /// The exposition of `/metrics` and its content type.
     pub metrics: Arc<dyn Fn() -> (String, &'static str) + Send + Sync>,
+    /// Checks every request first (None: everything is open).
+    pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
 }
 
 fn text(code: u16, body: String, content_type: &str) -> Response<Full<Bytes>> {
@@ -159,9 +173,22 @@ pub async fn serve(
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let service = hyper::service::service_fn(move |req| {
-                let resp = endpoints.handle(&req);
-                async move { Ok::<_, std::convert::Infallible>(resp) }
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let endpoints = endpoints.clone();
+                async move {
+                    if let Some(auth) = &endpoints.authorizer
+                        && let Err((code, body)) = auth
+                            .authorize(req.method().as_str(), req.uri().path(), req.headers())
+                            .await
+                    {
+                        return Ok::<_, std::convert::Infallible>(text(
+                            code,
+                            body,
+                            "application/json",
+                        ));
+                    }
+                    Ok(endpoints.handle(&req))
+                }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)

@@ -23,6 +23,8 @@ impl TestScheduler {
             "--bind-address=127.0.0.1".to_string(),
             format!("--secure-port={port}"),
             format!("--cert-dir={}", dir.path().display()),
+            format!("--authentication-kubeconfig={}", kubeconfig.display()),
+            format!("--authorization-kubeconfig={}", kubeconfig.display()),
         ];
         if !extra
             .iter()
@@ -75,8 +77,15 @@ impl TestScheduler {
         std::fs::read_to_string(self.dir.path().join("scheduler.log")).unwrap_or_default()
     }
 
+    /// `/metrics`, as the test harness's cluster admin (the secure port delegates
+    /// authentication and authorization to the apiserver).
     pub async fn metrics(&self) -> String {
-        Client::new(self.port).get("/metrics").await.text()
+        let r = Client::new(self.port)
+            .with_token(Some("test-admin-token"))
+            .get("/metrics")
+            .await;
+        assert_eq!(r.status, 200, "/metrics: {}", r.text());
+        r.text()
     }
 
     /// SIGKILL, as a crashed leader.

@@ -230,7 +230,10 @@ async fn default_plugins_place_pods_and_explain_failures() {
 async fn preemption_respects_budgets_and_policy() {
     let s = TestApiServer::start(
         None,
-        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+        &[
+            "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+            "--authorization-mode=Node,RBAC",
+        ],
     )
     .await;
     let c = s.client.clone();
@@ -240,7 +243,27 @@ async fn preemption_respects_budgets_and_policy() {
         &node("only", "2", json!({}), json!([])),
     )
     .await;
-    let _sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    // The secure port delegates to the apiserver: health is open, /metrics needs a user
+    // RBAC allows (the admin), an unknown token is refused.
+    let port = Client::new(sched.port);
+    assert_eq!(port.get("/healthz").await.status, 200);
+    let r = port.get("/metrics").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "forbidden: User \"system:anonymous\" cannot get path \"/metrics\""
+    );
+    assert_eq!(
+        port.clone()
+            .with_token(Some("nobody"))
+            .get("/metrics")
+            .await
+            .status,
+        401
+    );
+    let m = sched.metrics().await;
+    assert!(m.contains("process_resident_memory_bytes"), "{m}");
     let pods = "/api/v1/namespaces/default/pods";
     create(&c, "/apis/scheduling.k8s.io/v1/priorityclasses", &json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "high"}, "value": 1000})).await;
     // Without a disruption controller the budget's status allows no disruption.

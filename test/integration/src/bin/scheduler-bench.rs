@@ -293,7 +293,11 @@ async fn run(workload: &str) {
 async fn wait_scheduled(port: u16, target: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let m = Client::new(port).get("/metrics").await.text();
+        let m = Client::new(port)
+            .with_token(Some("test-admin-token"))
+            .get("/metrics")
+            .await
+            .text();
         let done = metric(
             &m,
             "scheduler_schedule_attempts_total",
