@@ -5,8 +5,11 @@
 //! dropped too.
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{
+    PersistentVolume, PersistentVolumeClaim, ReplicationController, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
 use kube::Api;
@@ -44,6 +47,11 @@ pub enum Stored {
     Volume(Arc<PersistentVolume>),
     Class(Arc<StorageClass>),
     CsiNode(Arc<CSINode>),
+    /// The objects whose selectors give pods default spreading.
+    Service(Arc<Service>),
+    ReplicationController(Arc<ReplicationController>),
+    ReplicaSet(Arc<ReplicaSet>),
+    StatefulSet(Arc<StatefulSet>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +60,10 @@ pub enum StoredKind {
     Volume,
     Class,
     CsiNode,
+    Service,
+    ReplicationController,
+    ReplicaSet,
+    StatefulSet,
 }
 
 /// `namespace/name` for namespaced objects, `name` otherwise.
@@ -184,6 +196,52 @@ pub async fn watch_csi_nodes(client: kube::Client, tx: Sender<Message>) {
         deleted: |o: Arc<CSINode>| Message::StoredDeleted(StoredKind::CsiNode, key_of(&o.metadata)),
         listed: |k| Message::StoredListed(StoredKind::CsiNode, k),
         key: |o: &CSINode| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_services(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::Service(o)),
+        deleted: |o: Arc<Service>| Message::StoredDeleted(StoredKind::Service, key_of(&o.metadata)),
+        listed: |k| Message::StoredListed(StoredKind::Service, k),
+        key: |o: &Service| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_replication_controllers(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::ReplicationController(o)),
+        deleted: |o: Arc<ReplicationController>| {
+            Message::StoredDeleted(StoredKind::ReplicationController, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::ReplicationController, k),
+        key: |o: &ReplicationController| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_replica_sets(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::ReplicaSet(o)),
+        deleted: |o: Arc<ReplicaSet>| {
+            Message::StoredDeleted(StoredKind::ReplicaSet, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::ReplicaSet, k),
+        key: |o: &ReplicaSet| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_stateful_sets(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::StatefulSet(o)),
+        deleted: |o: Arc<StatefulSet>| {
+            Message::StoredDeleted(StoredKind::StatefulSet, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::StatefulSet, k),
+        key: |o: &StatefulSet| key_of(&o.metadata),
     };
     watch(Api::all(client), watcher::Config::default(), kind, tx).await
 }

@@ -75,7 +75,17 @@ pub fn start(
         tokio::spawn(eventhandlers::watch_claims(client.clone(), tx.clone())),
         tokio::spawn(eventhandlers::watch_volumes(client.clone(), tx.clone())),
         tokio::spawn(eventhandlers::watch_classes(client.clone(), tx.clone())),
-        tokio::spawn(eventhandlers::watch_csi_nodes(client, tx)),
+        tokio::spawn(eventhandlers::watch_csi_nodes(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_services(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_replication_controllers(
+            client.clone(),
+            tx.clone(),
+        )),
+        tokio::spawn(eventhandlers::watch_replica_sets(
+            client.clone(),
+            tx.clone(),
+        )),
+        tokio::spawn(eventhandlers::watch_stateful_sets(client, tx)),
     ];
     let loop_stop = stop.clone();
     let thread = std::thread::Builder::new()

@@ -12,7 +12,7 @@ use crate::framework::plugins::defaultpreemption::{self as preemption, Candidate
 use crate::framework::plugins::volume::binding::{self, Plan, VOLUMES_KEY, VolumesRef};
 use crate::framework::plugins::{defaultbinder, defaultpreemption, dynamicresources, names};
 use crate::framework::runtime::Framework;
-use crate::framework::{CycleState, PodInfo, Snapshot, Volumes};
+use crate::framework::{CycleState, Owners, PodInfo, Snapshot, Volumes};
 use crate::metrics::METRICS;
 use crate::schedule_one::{Algorithm, Outcome};
 use client_go::events::Recorder;
@@ -42,6 +42,8 @@ pub struct Scheduler {
     pdbs: HashMap<String, Arc<PodDisruptionBudget>>,
     /// Storage objects for the volume plugins (copied on write while a cycle holds them).
     volumes: Arc<Volumes>,
+    /// Services and workload controllers (default spreading).
+    owners: Arc<Owners>,
     /// Volumes chosen for pods still binding, by pod uid.
     assumed_volumes: HashMap<String, Vec<String>>,
     /// Node -> pending pods nominated there by preemption.
@@ -116,6 +118,7 @@ impl Scheduler {
             pdbs: HashMap::new(),
             nominated: HashMap::new(),
             volumes: Arc::default(),
+            owners: Arc::default(),
             assumed_volumes: HashMap::new(),
             started: HashMap::new(),
             ready: Arc::new(AtomicBool::new(false)),
@@ -241,47 +244,91 @@ impl Scheduler {
             }
             Message::PdbsListed(keys) => self.pdbs.retain(|k, _| keys.contains(k)),
             Message::Stored(o) => {
-                let v = Arc::make_mut(&mut self.volumes);
+                let key = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+                    crate::eventhandlers::key_of(m)
+                };
                 match o {
                     Stored::Claim(c) => {
-                        v.claims
-                            .insert(crate::eventhandlers::key_of(&c.metadata), c);
+                        Arc::make_mut(&mut self.volumes)
+                            .claims
+                            .insert(key(&c.metadata), c);
                     }
                     Stored::Volume(pv) => {
-                        v.volumes
-                            .insert(crate::eventhandlers::key_of(&pv.metadata), pv);
+                        Arc::make_mut(&mut self.volumes)
+                            .volumes
+                            .insert(key(&pv.metadata), pv);
                     }
                     Stored::Class(sc) => {
-                        v.classes
-                            .insert(crate::eventhandlers::key_of(&sc.metadata), sc);
+                        Arc::make_mut(&mut self.volumes)
+                            .classes
+                            .insert(key(&sc.metadata), sc);
                     }
                     Stored::CsiNode(n) => {
-                        v.csi_nodes
-                            .insert(crate::eventhandlers::key_of(&n.metadata), n);
+                        Arc::make_mut(&mut self.volumes)
+                            .csi_nodes
+                            .insert(key(&n.metadata), n);
+                    }
+                    Stored::Service(o) => {
+                        Arc::make_mut(&mut self.owners)
+                            .services
+                            .insert(key(&o.metadata), o);
+                        return;
+                    }
+                    Stored::ReplicationController(o) => {
+                        Arc::make_mut(&mut self.owners)
+                            .replication_controllers
+                            .insert(key(&o.metadata), o);
+                        return;
+                    }
+                    Stored::ReplicaSet(o) => {
+                        Arc::make_mut(&mut self.owners)
+                            .replica_sets
+                            .insert(key(&o.metadata), o);
+                        return;
+                    }
+                    Stored::StatefulSet(o) => {
+                        Arc::make_mut(&mut self.owners)
+                            .stateful_sets
+                            .insert(key(&o.metadata), o);
+                        return;
                     }
                 }
                 // A claim bound or a volume freed may let waiting pods fit.
                 self.queue.move_all_to_active_or_backoff();
             }
-            Message::StoredDeleted(kind, key) => {
-                let v = Arc::make_mut(&mut self.volumes);
-                match kind {
-                    StoredKind::Claim => v.claims.remove(&key).map(|_| ()),
-                    StoredKind::Volume => v.volumes.remove(&key).map(|_| ()),
-                    StoredKind::Class => v.classes.remove(&key).map(|_| ()),
-                    StoredKind::CsiNode => v.csi_nodes.remove(&key).map(|_| ()),
-                };
-            }
-            Message::StoredListed(kind, keys) => {
-                let v = Arc::make_mut(&mut self.volumes);
-                match kind {
-                    StoredKind::Claim => v.claims.retain(|k, _| keys.contains(k)),
-                    StoredKind::Volume => v.volumes.retain(|k, _| keys.contains(k)),
-                    StoredKind::Class => v.classes.retain(|k, _| keys.contains(k)),
-                    StoredKind::CsiNode => v.csi_nodes.retain(|k, _| keys.contains(k)),
-                }
-            }
+            Message::StoredDeleted(kind, key) => self.stored_retain(kind, |k| *k != key),
+            Message::StoredListed(kind, keys) => self.stored_retain(kind, |k| keys.contains(k)),
             Message::Bound { uid, node, error } => self.on_bound(uid, node, error),
+        }
+    }
+
+    /// Keeps the stored objects of `kind` whose keys pass `keep`.
+    fn stored_retain(&mut self, kind: StoredKind, keep: impl Fn(&String) -> bool) {
+        match kind {
+            StoredKind::Claim => Arc::make_mut(&mut self.volumes)
+                .claims
+                .retain(|k, _| keep(k)),
+            StoredKind::Volume => Arc::make_mut(&mut self.volumes)
+                .volumes
+                .retain(|k, _| keep(k)),
+            StoredKind::Class => Arc::make_mut(&mut self.volumes)
+                .classes
+                .retain(|k, _| keep(k)),
+            StoredKind::CsiNode => Arc::make_mut(&mut self.volumes)
+                .csi_nodes
+                .retain(|k, _| keep(k)),
+            StoredKind::Service => Arc::make_mut(&mut self.owners)
+                .services
+                .retain(|k, _| keep(k)),
+            StoredKind::ReplicationController => Arc::make_mut(&mut self.owners)
+                .replication_controllers
+                .retain(|k, _| keep(k)),
+            StoredKind::ReplicaSet => Arc::make_mut(&mut self.owners)
+                .replica_sets
+                .retain(|k, _| keep(k)),
+            StoredKind::StatefulSet => Arc::make_mut(&mut self.owners)
+                .stateful_sets
+                .retain(|k, _| keep(k)),
         }
     }
 
@@ -377,6 +424,7 @@ impl Scheduler {
                 image_nodes: self.cache.images(),
                 nominated: &self.nominated,
                 volumes: &self.volumes,
+                owners: &self.owners,
             };
             self.algorithm.schedule(fw, &info, &snapshot, &mut state)
         };

@@ -532,3 +532,56 @@ async fn volume_binding_follows_local_volumes() {
         "0/2 nodes are available: pod has unbound immediate PersistentVolumeClaims. no new claims to deallocate, preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
     );
 }
+
+/// PodTopologySpread's system defaults: pods without constraints of their own spread
+/// over the hosts by the selector of the Service selecting them, even when resource
+/// scores alone would pile them onto the largest node (as unselected pods do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_spreading_follows_services() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    for (name, cpus) in [("huge", "64"), ("s1", "4"), ("s2", "4")] {
+        create(
+            &c,
+            "/api/v1/nodes",
+            &node(
+                name,
+                cpus,
+                json!({"kubernetes.io/hostname": name}),
+                json!([]),
+            ),
+        )
+        .await;
+    }
+    create(
+        &c,
+        "/api/v1/namespaces/default/services",
+        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+    )
+    .await;
+    let _sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let labelled = |name: &str, app: &str| {
+        let mut p = pod(name, json!({"containers": cpu("100m")}));
+        p["metadata"]["labels"] = json!({"app": app});
+        p
+    };
+    let mut unselected = Vec::new();
+    for i in 0..2 {
+        create(&c, pods, &labelled(&format!("other-{i}"), "other")).await;
+        unselected.push(node_of(&c, &format!("other-{i}")).await);
+    }
+    assert_eq!(unselected, ["huge", "huge"]);
+    let mut spread = Vec::new();
+    for i in 0..3 {
+        create(&c, pods, &labelled(&format!("web-{i}"), "web")).await;
+        spread.push(node_of(&c, &format!("web-{i}")).await);
+    }
+    spread.sort();
+    assert_eq!(spread, ["huge", "s1", "s2"]);
+}

@@ -135,6 +135,19 @@ pub struct Snapshot<'a> {
     pub nominated: &'a HashMap<String, Vec<Arc<PodInfo>>>,
     /// Claims, volumes, classes and CSI nodes for the volume plugins.
     pub volumes: &'a Volumes,
+    /// Services and workload controllers, whose selectors give default spreading.
+    pub owners: &'a Owners,
+}
+
+/// Objects whose selectors group pods (upstream `helper.DefaultSelector`'s listers),
+/// keyed by `namespace/name`.
+#[derive(Clone, Default)]
+pub struct Owners {
+    pub services: HashMap<String, Arc<k8s_openapi::api::core::v1::Service>>,
+    pub replication_controllers:
+        HashMap<String, Arc<k8s_openapi::api::core::v1::ReplicationController>>,
+    pub replica_sets: HashMap<String, Arc<k8s_openapi::api::apps::v1::ReplicaSet>>,
+    pub stateful_sets: HashMap<String, Arc<k8s_openapi::api::apps::v1::StatefulSet>>,
 }
 
 /// The storage objects the volume plugins read (upstream's listers).

@@ -6,8 +6,8 @@
 
 use super::nodeaffinity::required_matches;
 use crate::framework::{
-    CycleState, MAX_NODE_SCORE, NodeInfo, NodeScore, Plugin, PodInfo, PreFilterResult, Snapshot,
-    Status,
+    CycleState, MAX_NODE_SCORE, NodeInfo, NodeScore, Owners, Plugin, PodInfo, PreFilterResult,
+    Snapshot, Status,
 };
 use apimachinery::labels::Selector;
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
@@ -182,7 +182,19 @@ impl Plugin for PodTopologySpread {
         nodes: &[&NodeInfo],
         snapshot: &Snapshot<'_>,
     ) -> Status {
-        let constraints = constraints(pod, "ScheduleAnyway");
+        let own = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.topology_spread_constraints.as_ref())
+            .is_some_and(|c| !c.is_empty());
+        // Pods without constraints of their own spread by the system defaults, over the
+        // pods of their services and controller.
+        let (constraints, require_all) = if own {
+            (constraints(pod, "ScheduleAnyway"), true)
+        } else {
+            (system_defaults(pod, snapshot.owners), false)
+        };
         if constraints.is_empty() {
             return Status::skip();
         }
@@ -217,6 +229,7 @@ impl Plugin for PodTopologySpread {
                 constraints,
                 counts,
                 weights,
+                require_all,
             },
         );
         Status::success()
@@ -230,7 +243,10 @@ impl Plugin for PodTopologySpread {
         let mut score = 0.0;
         for (i, c) in st.constraints.iter().enumerate() {
             let Some(v) = labels.get(&c.key) else {
-                return IGNORED;
+                if st.require_all {
+                    return IGNORED;
+                }
+                continue;
             };
             let count = st.counts[i].get(v).copied().unwrap_or(0);
             score += count as f64 * st.weights[i] + (c.max_skew - 1) as f64;
@@ -275,4 +291,93 @@ struct ScoreState {
     constraints: Vec<Constraint>,
     counts: Vec<HashMap<String, i64>>,
     weights: Vec<f64>,
+    /// Own constraints ignore nodes missing a key; system defaults score what they can.
+    require_all: bool,
+}
+
+/// Upstream's system default constraints (`defaultingType: System`): hostname with
+/// maxSkew 3 and zone with maxSkew 5, both ScheduleAnyway.
+fn system_defaults(pod: &PodInfo, owners: &Owners) -> Vec<Constraint> {
+    let Some(selector) = default_selector(pod, owners) else {
+        return Vec::new();
+    };
+    [
+        ("kubernetes.io/hostname", 3),
+        ("topology.kubernetes.io/zone", 5),
+    ]
+    .into_iter()
+    .map(|(key, max_skew)| Constraint {
+        key: key.into(),
+        max_skew,
+        min_domains: 1,
+        self_match: selector.matches(pod.labels()),
+        selector: Some(selector.clone()),
+    })
+    .collect()
+}
+
+/// Upstream's `helper.DefaultSelector`: the selectors of the services selecting the pod,
+/// and of its controlling ReplicationController, ReplicaSet or StatefulSet, merged.
+pub fn default_selector(pod: &PodInfo, owners: &Owners) -> Option<Selector> {
+    let ns = pod.namespace();
+    let prefix = format!("{ns}/");
+    let labels = pod.labels();
+    let mut match_labels: BTreeMap<String, String> = BTreeMap::new();
+    for (key, svc) in &owners.services {
+        if !key.starts_with(&prefix) {
+            continue;
+        }
+        let Some(sel) = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .filter(|s| !s.is_empty())
+        else {
+            continue;
+        };
+        if sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            match_labels.extend(sel.clone());
+        }
+    }
+    let mut expressions = Vec::new();
+    let owner = pod
+        .pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
+    if let Some(o) = owner {
+        let key = format!("{prefix}{}", o.name);
+        let selector = match (o.api_version.as_str(), o.kind.as_str()) {
+            ("v1", "ReplicationController") => {
+                if let Some(sel) = owners
+                    .replication_controllers
+                    .get(&key)
+                    .and_then(|rc| rc.spec.as_ref()?.selector.clone())
+                {
+                    match_labels.extend(sel);
+                }
+                None
+            }
+            ("apps/v1", "ReplicaSet") => owners
+                .replica_sets
+                .get(&key)
+                .and_then(|rs| rs.spec.as_ref().map(|s| s.selector.clone())),
+            ("apps/v1", "StatefulSet") => owners
+                .stateful_sets
+                .get(&key)
+                .and_then(|ss| ss.spec.as_ref().map(|s| s.selector.clone())),
+            _ => None,
+        };
+        if let Some(sel) = selector {
+            match_labels.extend(sel.match_labels.unwrap_or_default());
+            expressions.extend(sel.match_expressions.unwrap_or_default());
+        }
+    }
+    if match_labels.is_empty() && expressions.is_empty() {
+        return None;
+    }
+    let json = serde_json::json!({"matchLabels": match_labels, "matchExpressions": expressions});
+    Selector::from_label_selector(Some(&json)).ok()
 }
