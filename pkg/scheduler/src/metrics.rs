@@ -15,6 +15,11 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptsLabels {
+    pub attempts: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {
     pub queue: String,
 }
@@ -42,6 +47,9 @@ pub struct Metrics {
     pub pending_pods: Family<QueueLabels, Gauge>,
     pub incoming_pods: Family<IncomingLabels, Counter>,
     pub preemption_attempts: Counter,
+    /// Attempts it took to schedule a pod, and the time from its first attempt.
+    pub pod_scheduling_attempts: Histogram,
+    pub pod_scheduling_sli_duration: Family<AttemptsLabels, Histogram, fn() -> Histogram>,
     pub preemption_victims: Histogram,
 }
 
@@ -52,6 +60,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     pending_pods: Family::default(),
     incoming_pods: Family::default(),
     preemption_attempts: Counter::default(),
+    pod_scheduling_attempts: Histogram::new(exponential_buckets(1.0, 2.0, 5)),
+    pod_scheduling_sli_duration: Family::new_with_constructor(e2e),
     preemption_victims: Histogram::new(exponential_buckets(1.0, 2.0, 7)),
 });
 
@@ -106,6 +116,16 @@ impl Metrics {
             "scheduler_queue_incoming_pods",
             "Number of pods added to scheduling queues by event and queue type.",
             self.incoming_pods.clone(),
+        );
+        r.register(
+            "scheduler_pod_scheduling_attempts",
+            "Number of attempts to successfully schedule a pod.",
+            self.pod_scheduling_attempts.clone(),
+        );
+        r.register(
+            "scheduler_pod_scheduling_sli_duration_seconds",
+            "E2e latency for a pod being scheduled, from the time the pod enters the scheduling queue and might involve multiple scheduling attempts.",
+            self.pod_scheduling_sli_duration.clone(),
         );
         r.register(
             "scheduler_preemption_attempts",

@@ -202,6 +202,24 @@ impl Algorithm {
                 });
             }
         }
+        // A pod nominated by an earlier preemption tries that node first (upstream
+        // `evaluateNominatedNode`): it fits there once its victims are gone.
+        let nominated = pod
+            .pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.as_deref())
+            .filter(|n| !n.is_empty());
+        if let Some(node) = nominated.and_then(|n| nodes.iter().find(|x| x.name == n))
+            && allowed.as_ref().is_none_or(|a| a.contains(&node.name))
+            && run_filters_with_nominated(fw, state, pod, node, snapshot).is_success()
+        {
+            return Outcome::Scheduled {
+                node: node.name.clone(),
+                evaluated: 1,
+                feasible: 1,
+            };
+        }
         // Filter, in parallel, from where the last cycle stopped, a batch of nodes at a
         // time until enough fit.
         let candidates: Option<Vec<usize>> = allowed.as_ref().map(|names| {

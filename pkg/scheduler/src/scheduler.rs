@@ -49,7 +49,7 @@ pub struct Scheduler {
     /// Node -> pending pods nominated there by preemption.
     nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     /// When each in-flight pod's cycle started (for the attempt duration).
-    started: HashMap<String, (Instant, Option<Instant>, usize)>,
+    started: HashMap<String, (Instant, Option<Instant>, usize, u32)>,
     /// Set once the informers have synced (readyz).
     pub ready: Arc<AtomicBool>,
 }
@@ -334,10 +334,10 @@ impl Scheduler {
 
     fn on_bound(&mut self, uid: String, node: String, error: Option<String>) {
         self.assumed_volumes.remove(&uid);
-        let (started, initial, profile) =
+        let (started, initial, profile, attempts) =
             self.started
                 .remove(&uid)
-                .unwrap_or((Instant::now(), None, 0));
+                .unwrap_or((Instant::now(), None, 0, 1));
         let profile_name = self
             .frameworks
             .get(profile)
@@ -350,7 +350,14 @@ impl Scheduler {
                     &profile_name,
                     started.elapsed().as_secs_f64(),
                 );
+                METRICS.pod_scheduling_attempts.observe(f64::from(attempts));
                 if let Some(first) = initial {
+                    METRICS
+                        .pod_scheduling_sli_duration
+                        .get_or_create(&crate::metrics::AttemptsLabels {
+                            attempts: attempts.min(5).to_string(),
+                        })
+                        .observe(first.elapsed().as_secs_f64());
                     METRICS
                         .e2e_duration
                         .get_or_create(&crate::metrics::ResultLabels {
@@ -452,8 +459,10 @@ impl Scheduler {
                 let mut pod = (*info.pod).clone();
                 pod.spec.get_or_insert_with(Default::default).node_name = Some(node.clone());
                 self.cache.assume(PodInfo::new(Arc::new(pod)), &node);
-                self.started
-                    .insert(info.uid.clone(), (start, qp.initial_attempt, qp.profile));
+                self.started.insert(
+                    info.uid.clone(),
+                    (start, qp.initial_attempt, qp.profile, qp.attempts),
+                );
                 self.bind(info.pod.clone(), node, plan);
             }
             Outcome::Unschedulable(mut diagnosis) => {

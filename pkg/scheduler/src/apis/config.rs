@@ -297,6 +297,12 @@ impl KubeSchedulerConfiguration {
         if self.pod_max_backoff_seconds < self.pod_initial_backoff_seconds {
             errs.push(format!("podMaxBackoffSeconds: Invalid value: {}: must be greater than or equal to PodInitialBackoffSeconds", self.pod_max_backoff_seconds));
         }
+        if !self.extenders.is_empty() {
+            errs.push(
+                "extenders: Forbidden: scheduler extenders are not supported by this scheduler yet"
+                    .to_string(),
+            );
+        }
         let mut names = std::collections::HashSet::new();
         for (i, p) in self.profiles.iter().enumerate() {
             let name = if p.scheduler_name.is_empty() {
