@@ -156,6 +156,7 @@ fn identity() -> String {
 
 async fn run(flags: Flags) -> Result<(), String> {
     let cfg = configuration(&flags)?;
+    scheduler::validate(&cfg)?;
     if let Some(out) = &flags.write_config_to {
         std::fs::write(out, format!("{cfg:#?}\n"))
             .map_err(|e| format!("writing {}: {e}", out.display()))?;

@@ -36,6 +36,15 @@ impl Running {
     }
 }
 
+/// Checks every profile's plugins and their args, as the binary does before connecting.
+pub fn validate(cfg: &KubeSchedulerConfiguration) -> Result<(), String> {
+    for p in &cfg.profiles {
+        framework::runtime::Framework::new(p)
+            .map_err(|e| format!("initializing profile {:?}: {e}", p.scheduler_name))?;
+    }
+    Ok(())
+}
+
 /// Starts the informers and the scheduling loop (on its own thread, with a pool of
 /// `parallelism` threads for filters and scores).
 pub fn start(

@@ -585,3 +585,85 @@ async fn default_spreading_follows_services() {
     spread.sort();
     assert_eq!(spread, ["huge", "s1", "s2"]);
 }
+
+/// `--config`: a second profile with MostAllocated scoring packs pods onto the busier
+/// node while the default profile spreads them; bad configurations stop the binary with
+/// a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_profiles_and_errors() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    for name in ["n1", "n2"] {
+        create(&c, "/api/v1/nodes", &node(name, "4", json!({}), json!([]))).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let kc = s.kubeconfig();
+    let good = write(
+        "good.yaml",
+        &format!(
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: {}\nleaderElection:\n  leaderElect: false\nprofiles:\n- schedulerName: default-scheduler\n- schedulerName: packer\n  plugins:\n    score:\n      disabled: [{{name: \"*\"}}]\n      enabled: [{{name: NodeResourcesFit, weight: 1}}]\n  pluginConfig:\n  - name: NodeResourcesFit\n    args:\n      scoringStrategy:\n        type: MostAllocated\n",
+            kc.display()
+        ),
+    );
+    let _sched = TestScheduler::start(&kc, &[&format!("--config={}", good.display())]).await;
+    let pods = "/api/v1/namespaces/default/pods";
+    create(
+        &c,
+        pods,
+        &pod("first", json!({"containers": cpu("2"), "nodeName": null})),
+    )
+    .await;
+    let busy = node_of(&c, "first").await;
+    for i in 0..2 {
+        create(
+            &c,
+            pods,
+            &pod(
+                &format!("packed-{i}"),
+                json!({"containers": cpu("500m"), "schedulerName": "packer"}),
+            ),
+        )
+        .await;
+        assert_eq!(node_of(&c, &format!("packed-{i}")).await, busy);
+    }
+    create(&c, pods, &pod("spread", json!({"containers": cpu("500m")}))).await;
+    assert_ne!(node_of(&c, "spread").await, busy);
+
+    for (name, body, want) in [
+        (
+            "kind.yaml",
+            "apiVersion: kubescheduler.config.k8s.io/v1beta9\nkind: KubeSchedulerConfiguration\n",
+            "no kind \"KubeSchedulerConfiguration\" is registered for version \"kubescheduler.config.k8s.io/v1beta9\"",
+        ),
+        (
+            "plugin.yaml",
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nleaderElection: {leaderElect: false}\nprofiles:\n- plugins:\n    filter:\n      enabled: [{name: Nope}]\n",
+            "plugin \"Nope\" does not exist",
+        ),
+        (
+            "range.yaml",
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\npercentageOfNodesToScore: 120\n",
+            "percentageOfNodesToScore: Invalid value: 120: not in valid range [0-100]",
+        ),
+    ] {
+        let path = write(name, body);
+        let out = std::process::Command::new(integration_tests::binary("kube-scheduler"))
+            .arg(format!("--config={}", path.display()))
+            .arg(format!("--kubeconfig={}", kc.display()))
+            .arg("--secure-port=0")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}
