@@ -4,7 +4,6 @@
 //! objects the apiserver creates for itself.
 
 use integration_tests::apiserver::TestApiServer;
-use integration_tests::wait_for;
 use serde_json::{Value, json};
 
 /// (resource, short names, api version, namespaced) as upstream's `kubectl api-resources`.
