@@ -4,7 +4,6 @@
 use clap::Parser;
 use component_base::logs::LoggingOptions;
 use scheduler::apis::config::{KubeSchedulerConfiguration, parse_duration};
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -52,40 +51,8 @@ struct Flags {
     /// The namespace of resource object that is used for locking during leader election.
     #[arg(long = "leader-elect-resource-namespace")]
     leader_elect_resource_namespace: Option<String>,
-    /// The IP address on which to listen for the --secure-port port.
-    #[arg(long = "bind-address", default_value = "0.0.0.0")]
-    bind_address: IpAddr,
-    /// The port on which to serve HTTPS with authentication and authorization. If 0, don't serve HTTPS at all.
-    #[arg(long = "secure-port", default_value_t = 10259)]
-    secure_port: u16,
-    /// The directory where the TLS certs are located. If --tls-cert-file and --tls-private-key-file are provided, this flag will be ignored.
-    #[arg(long = "cert-dir", default_value = "/var/run/kubernetes")]
-    cert_dir: PathBuf,
-    /// File containing the default x509 Certificate for HTTPS.
-    #[arg(long = "tls-cert-file")]
-    tls_cert_file: Option<PathBuf>,
-    /// File containing the default x509 private key matching --tls-cert-file.
-    #[arg(long = "tls-private-key-file")]
-    tls_private_key_file: Option<PathBuf>,
-    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create tokenreviews.authentication.k8s.io. This is optional. If empty, all token requests are considered to be anonymous and no client CA is looked up in the cluster.
-    #[arg(long = "authentication-kubeconfig")]
-    authentication_kubeconfig: Option<PathBuf>,
-    /// If false, the authentication-kubeconfig will be used to lookup missing authentication configuration from the cluster (accepted; no lookup is done).
-    #[arg(long = "authentication-skip-lookup", action = clap::ArgAction::Set, default_value_t = false)]
-    authentication_skip_lookup: bool,
-    /// If true, failures to look up missing authentication configuration from the cluster are not considered fatal (accepted; no lookup is done).
-    #[arg(long = "authentication-tolerate-lookup-failure", action = clap::ArgAction::Set, default_value_t = true)]
-    authentication_tolerate_lookup_failure: bool,
-    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create subjectaccessreviews.authorization.k8s.io. This is optional. If empty, all requests not skipped by authorization are forbidden.
-    #[arg(long = "authorization-kubeconfig")]
-    authorization_kubeconfig: Option<PathBuf>,
-    /// A list of HTTP paths to skip during authorization, i.e. these are authorized without contacting the 'core' kubernetes server.
-    #[arg(
-        long = "authorization-always-allow-paths",
-        value_delimiter = ',',
-        default_value = "/healthz,/readyz,/livez"
-    )]
-    authorization_always_allow_paths: Vec<String>,
+    #[command(flatten)]
+    serving: client_go::secure::SecureServingFlags,
     /// If set, write the configuration values to this file and exit.
     #[arg(long = "write-config-to")]
     write_config_to: Option<PathBuf>,
@@ -143,17 +110,6 @@ fn configuration(flags: &Flags) -> Result<KubeSchedulerConfiguration, String> {
     Ok(cfg)
 }
 
-fn identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{host}_{nanos:x}")
-}
-
 async fn run(flags: Flags) -> Result<(), String> {
     let cfg = configuration(&flags)?;
     scheduler::validate(&cfg)?;
@@ -171,7 +127,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         std::env::consts::ARCH
     );
     let client = client_go::rest::client(kubeconfig.as_deref(), &agent).await?;
-    let id = identity();
+    let id = client_go::leaderelection::identity();
 
     let registry = scheduler::metrics::METRICS.registry();
     let process = component_base::metrics::ProcessMetrics::default();
@@ -180,37 +136,8 @@ async fn run(flags: Flags) -> Result<(), String> {
     let registry = Arc::new(registry);
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ready_check = ready.clone();
-    // Delegated authentication/authorization of the secure port, as upstream: without
-    // the kubeconfigs, tokens are anonymous and only the always-allowed paths are open.
-    let delegate = |path: &Option<PathBuf>, what: &str| {
-        let agent = agent.clone();
-        let path = path.clone();
-        let what = what.to_string();
-        async move {
-            match path {
-                Some(p) => client_go::rest::client(Some(&p), &agent).await.map(Some),
-                None => match kube::Config::incluster() {
-                    Ok(c) => kube::Client::try_from(c)
-                        .map(Some)
-                        .map_err(|e| e.to_string()),
-                    Err(_) => {
-                        tracing::warn!(
-                            "no {what}-kubeconfig provided and not in a cluster; {what} of the secure port is not delegated"
-                        );
-                        Ok(None)
-                    }
-                },
-            }
-        }
-    };
-    let authorizer: Arc<dyn component_base::serving::RequestAuthorizer> =
-        Arc::new(client_go::delegated::DelegatedAuth::new(
-            delegate(&flags.authentication_kubeconfig, "authentication").await?,
-            delegate(&flags.authorization_kubeconfig, "authorization").await?,
-            flags.authorization_always_allow_paths.clone(),
-        ));
-    let endpoints = Arc::new(component_base::serving::Endpoints {
-        authorizer: Some(authorizer),
+    let endpoints = component_base::serving::Endpoints {
+        authorizer: None,
         live: Vec::new(),
         ready: vec![(
             "sched-handler-sync".into(),
@@ -226,34 +153,15 @@ async fn run(flags: Flags) -> Result<(), String> {
             process.refresh();
             component_base::metrics::render(&registry)
         }),
-    });
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if flags.secure_port != 0 {
-        let tls = component_base::serving::tls_config(
-            flags.tls_cert_file.as_deref(),
-            flags.tls_private_key_file.as_deref(),
-            &flags.cert_dir,
-            "kube-scheduler",
-        )?;
-        let addr = SocketAddr::new(flags.bind_address, flags.secure_port);
-        let mut stop = stop_rx.clone();
-        let listener = tokio::spawn(component_base::serving::serve(
-            addr,
-            tls,
-            endpoints,
-            async move {
-                let _ = stop.changed().await;
-            },
-        ));
-        // Fail fast when the port is taken.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        if listener.is_finished() {
-            return match listener.await {
-                Ok(Err(e)) => Err(format!("serving on {addr}: {e}")),
-                _ => Err(format!("serving on {addr} stopped")),
-            };
-        }
-    }
+    let mut stop = stop_rx.clone();
+    flags
+        .serving
+        .serve(10259, "kube-scheduler", &agent, endpoints, async move {
+            let _ = stop.changed().await;
+        })
+        .await?;
 
     let le = &cfg.leader_election;
     let lost: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = if le.leader_elect {

@@ -7,3 +7,4 @@ pub mod events;
 pub mod flowcontrol;
 pub mod leaderelection;
 pub mod rest;
+pub mod secure;

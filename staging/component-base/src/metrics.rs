@@ -2,7 +2,7 @@
 //! including the `process_*` metrics read from /proc at scrape time.
 
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+pub use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 /// Process metrics, refreshed on every scrape.

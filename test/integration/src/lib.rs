@@ -4,8 +4,8 @@
 
 pub mod apiserver;
 pub mod client;
+pub mod component;
 pub mod etcd;
-pub mod scheduler;
 
 use std::time::{Duration, Instant};
 

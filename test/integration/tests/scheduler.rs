@@ -4,7 +4,7 @@
 
 use integration_tests::apiserver::TestApiServer;
 use integration_tests::client::Client;
-use integration_tests::scheduler::TestScheduler;
+use integration_tests::component::TestScheduler;
 use integration_tests::wait_for;
 use serde_json::{Value, json};
 use std::time::Duration;

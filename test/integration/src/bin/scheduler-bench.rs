@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use integration_tests::apiserver::TestApiServer;
 use integration_tests::client::Client;
-use integration_tests::scheduler::TestScheduler;
+use integration_tests::component::{TestComponent, TestScheduler};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -200,7 +200,7 @@ async fn run(workload: &str) {
         &[&format!("--config={}", config.display())],
     )
     .await;
-    let wait_scheduled = |sched: &TestScheduler, target: usize| {
+    let wait_scheduled = |sched: &TestComponent, target: usize| {
         let port = sched.port;
         async move { wait_scheduled(port, target).await }
     };

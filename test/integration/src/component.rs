@@ -1,21 +1,39 @@
-//! A kube-scheduler process for tests: our binary against a test apiserver, its secure
-//! port on loopback, killed when dropped.
+//! Component processes for tests (kube-scheduler, kube-controller-manager): our binary
+//! against a test apiserver, its secure port on loopback with authentication and
+//! authorization delegated to that apiserver, killed when dropped.
 
 use crate::client::Client;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub struct TestScheduler {
+pub struct TestComponent {
+    binary: &'static str,
     child: Option<Child>,
     dir: tempfile::TempDir,
     pub port: u16,
 }
 
+pub struct TestScheduler;
+
 impl TestScheduler {
+    pub async fn start(kubeconfig: &Path, extra: &[&str]) -> TestComponent {
+        TestComponent::start("kube-scheduler", kubeconfig, extra).await
+    }
+}
+
+pub struct TestControllerManager;
+
+impl TestControllerManager {
+    pub async fn start(kubeconfig: &Path, extra: &[&str]) -> TestComponent {
+        TestComponent::start("kube-controller-manager", kubeconfig, extra).await
+    }
+}
+
+impl TestComponent {
     /// Starts with `--kubeconfig` (leader election off unless `extra` says otherwise) and
-    /// waits until `/readyz` answers 200 (informers synced) unless it waits for a lease.
-    pub async fn start(kubeconfig: &Path, extra: &[&str]) -> TestScheduler {
+    /// waits until `/readyz` answers 200 unless it waits for a lease.
+    pub async fn start(binary: &'static str, kubeconfig: &Path, extra: &[&str]) -> TestComponent {
         let dir = tempfile::tempdir().unwrap();
         let port = crate::free_port();
         let mut args = vec![
@@ -33,15 +51,16 @@ impl TestScheduler {
             args.push("--leader-elect=false".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let log = std::fs::File::create(dir.path().join("scheduler.log")).unwrap();
-        let child = Command::new(crate::binary("kube-scheduler"))
+        let log = std::fs::File::create(dir.path().join("component.log")).unwrap();
+        let child = Command::new(crate::binary(binary))
             .args(&args)
-            .env("RUST_LOG", "info,scheduler=debug")
+            .env("RUST_LOG", "info,scheduler=debug,controller=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("starting kube-scheduler");
-        let mut s = TestScheduler {
+            .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
+        let mut s = TestComponent {
+            binary,
             child: Some(child),
             dir,
             port,
@@ -62,11 +81,12 @@ impl TestScheduler {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("kube-scheduler exited with {status}: {}", self.log());
+                panic!("{} exited with {status}: {}", self.binary, self.log());
             }
             assert!(
                 Instant::now() < deadline,
-                "kube-scheduler not ready: {}",
+                "{} not ready: {}",
+                self.binary,
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -74,7 +94,7 @@ impl TestScheduler {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("scheduler.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("component.log")).unwrap_or_default()
     }
 
     /// `/metrics`, as the test harness's cluster admin (the secure port delegates
@@ -101,7 +121,7 @@ impl TestScheduler {
     }
 }
 
-impl Drop for TestScheduler {
+impl Drop for TestComponent {
     fn drop(&mut self) {
         self.kill();
     }

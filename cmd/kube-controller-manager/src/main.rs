@@ -1,0 +1,423 @@
+//! kube-controller-manager: upstream's flags, `--controllers` selection, leader election
+//! on the `kube-system/kube-controller-manager` Lease, the secure port (10257), and the
+//! controllers built so far.
+
+use clap::Parser;
+use client_go::rest::client;
+use component_base::logs::LoggingOptions;
+use controller::informer::Informer;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Kubernetes controller manager is a daemon that embeds the core control loops
+/// shipped with Kubernetes. A controller is a control loop that watches the shared state
+/// of the cluster through the apiserver and makes changes attempting to move the current
+/// state towards the desired state.
+#[derive(Parser, Debug)]
+#[command(name = "kube-controller-manager", version = "v1.35.0")]
+struct Flags {
+    /// Path to kubeconfig file with authorization and master location information.
+    #[arg(long = "kubeconfig")]
+    kubeconfig: Option<PathBuf>,
+    /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo' enables the controller named 'foo', '-foo' disables the controller named 'foo'.
+    #[arg(long = "controllers", value_delimiter = ',', default_value = "*")]
+    controllers: Vec<String>,
+    /// QPS to use while talking with kubernetes apiserver.
+    #[arg(long = "kube-api-qps", default_value_t = 20.0)]
+    kube_api_qps: f32,
+    /// Burst to use while talking with kubernetes apiserver.
+    #[arg(long = "kube-api-burst", default_value_t = 30)]
+    kube_api_burst: u32,
+    /// Start a leader election client and gain leadership before executing the main loop.
+    #[arg(long = "leader-elect", action = clap::ArgAction::Set, default_value_t = true)]
+    leader_elect: bool,
+    #[arg(long = "leader-elect-lease-duration", default_value = "15s")]
+    leader_elect_lease_duration: String,
+    #[arg(long = "leader-elect-renew-deadline", default_value = "10s")]
+    leader_elect_renew_deadline: String,
+    #[arg(long = "leader-elect-retry-period", default_value = "2s")]
+    leader_elect_retry_period: String,
+    #[arg(long = "leader-elect-resource-lock", default_value = "leases")]
+    leader_elect_resource_lock: String,
+    #[arg(
+        long = "leader-elect-resource-name",
+        default_value = "kube-controller-manager"
+    )]
+    leader_elect_resource_name: String,
+    #[arg(
+        long = "leader-elect-resource-namespace",
+        default_value = "kube-system"
+    )]
+    leader_elect_resource_namespace: String,
+    /// The number of replica sets that are allowed to sync concurrently.
+    #[arg(long = "concurrent-replicaset-syncs", default_value_t = 5)]
+    concurrent_replicaset_syncs: usize,
+    /// The number of service account objects that are allowed to sync concurrently.
+    #[arg(long = "concurrent-serviceaccount-syncs", default_value_t = 1)]
+    concurrent_serviceaccount_syncs: usize,
+    /// If set, this root certificate authority will be included in service account's token secret and the kube-root-ca.crt ConfigMap.
+    #[arg(long = "root-ca-file")]
+    root_ca_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded private RSA or ECDSA key used to sign service account tokens (accepted; the token controller is not built yet).
+    #[arg(long = "service-account-private-key-file")]
+    service_account_private_key_file: Option<PathBuf>,
+    /// If true, use individual service account credentials for each controller (accepted; every controller uses --kubeconfig's credentials for now).
+    #[arg(long = "use-service-account-credentials", action = clap::ArgAction::Set, default_value_t = false)]
+    use_service_account_credentials: bool,
+    /// Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped certificates (accepted; the signer is not built yet).
+    #[arg(long = "cluster-signing-cert-file")]
+    cluster_signing_cert_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped certificates (accepted; the signer is not built yet).
+    #[arg(long = "cluster-signing-key-file")]
+    cluster_signing_key_file: Option<PathBuf>,
+    /// The period for syncing NodeStatus in cloud-node-lifecycle-controller and node-lifecycle-controller (accepted; node lifecycle is not built yet).
+    #[arg(long = "node-monitor-period", default_value = "5s")]
+    node_monitor_period: String,
+    /// Amount of time which we allow running Node to be unresponsive before marking it unhealthy (accepted; node lifecycle is not built yet).
+    #[arg(long = "node-monitor-grace-period", default_value = "50s")]
+    node_monitor_grace_period: String,
+    #[command(flatten)]
+    serving: client_go::secure::SecureServingFlags,
+    #[command(flatten)]
+    logging: LoggingOptions,
+}
+
+/// Controllers upstream knows (canonical name, alias, on by default); the ones built
+/// here are started, the others accepted in `--controllers` and reported.
+const KNOWN: &[(&str, &str, bool)] = &[
+    ("attachdetach-controller", "attachdetach", true),
+    ("bootstrap-signer-controller", "bootstrapsigner", false),
+    (
+        "certificatesigningrequest-approving-controller",
+        "csrapproving",
+        true,
+    ),
+    (
+        "certificatesigningrequest-cleaner-controller",
+        "csrcleaner",
+        true,
+    ),
+    (
+        "certificatesigningrequest-signing-controller",
+        "csrsigning",
+        true,
+    ),
+    (
+        "clusterrole-aggregation-controller",
+        "clusterrole-aggregation",
+        true,
+    ),
+    ("cronjob-controller", "cronjob", true),
+    ("daemonset-controller", "daemonset", true),
+    ("deployment-controller", "deployment", true),
+    ("disruption-controller", "disruption", true),
+    ("endpoints-controller", "endpoint", true),
+    ("endpointslice-controller", "endpointslice", true),
+    (
+        "endpointslice-mirroring-controller",
+        "endpointslicemirroring",
+        true,
+    ),
+    ("ephemeral-volume-controller", "ephemeral-volume", true),
+    ("garbage-collector-controller", "garbagecollector", true),
+    (
+        "horizontal-pod-autoscaler-controller",
+        "horizontalpodautoscaling",
+        true,
+    ),
+    ("job-controller", "job", true),
+    (
+        "legacy-serviceaccount-token-cleaner-controller",
+        "legacy-service-account-token-cleaner",
+        true,
+    ),
+    ("namespace-controller", "namespace", true),
+    ("node-ipam-controller", "nodeipam", true),
+    ("node-lifecycle-controller", "nodelifecycle", true),
+    (
+        "persistentvolume-binder-controller",
+        "persistentvolume-binder",
+        true,
+    ),
+    (
+        "persistentvolume-expander-controller",
+        "persistentvolume-expander",
+        true,
+    ),
+    (
+        "persistentvolume-protection-controller",
+        "pv-protection",
+        true,
+    ),
+    (
+        "persistentvolumeclaim-protection-controller",
+        "pvc-protection",
+        true,
+    ),
+    ("pod-garbage-collector-controller", "podgc", true),
+    ("replicaset-controller", "replicaset", true),
+    (
+        "replicationcontroller-controller",
+        "replicationcontroller",
+        true,
+    ),
+    ("resourceclaim-controller", "resourceclaim", true),
+    ("resourcequota-controller", "resourcequota", true),
+    (
+        "root-ca-certificate-publisher-controller",
+        "root-ca-cert-publisher",
+        true,
+    ),
+    ("service-cidr-controller", "service-cidr", true),
+    ("serviceaccount-controller", "serviceaccount", true),
+    (
+        "serviceaccount-token-controller",
+        "serviceaccount-token",
+        true,
+    ),
+    ("statefulset-controller", "statefulset", true),
+    (
+        "taint-eviction-controller",
+        "taint-eviction-controller",
+        true,
+    ),
+    ("token-cleaner-controller", "tokencleaner", false),
+    ("ttl-after-finished-controller", "ttl-after-finished", true),
+    ("ttl-controller", "ttl", true),
+    (
+        "validatingadmissionpolicy-status-controller",
+        "validatingadmissionpolicy-status",
+        true,
+    ),
+];
+
+/// Upstream's `--controllers` semantics, by canonical name or alias.
+fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
+    for item in list {
+        let name = item.trim_start_matches('-');
+        if name != "*" && !KNOWN.iter().any(|(c, a, _)| *c == name || *a == name) {
+            return Err(format!("{name:?} is not in the list of known controllers"));
+        }
+    }
+    let says = |c: &str, a: &str, neg: bool| {
+        list.iter().any(|i| {
+            let (n, is_neg) = match i.strip_prefix('-') {
+                Some(n) => (n, true),
+                None => (i.as_str(), false),
+            };
+            is_neg == neg && (n == c || n == a)
+        })
+    };
+    let star = list.iter().any(|i| i == "*");
+    Ok(KNOWN
+        .iter()
+        .filter(|(c, a, default)| says(c, a, false) || (star && *default && !says(c, a, true)))
+        .map(|(c, _, _)| *c)
+        .collect())
+}
+
+const BUILT: &[&str] = &[
+    "replicaset-controller",
+    "serviceaccount-controller",
+    "root-ca-certificate-publisher-controller",
+    "clusterrole-aggregation-controller",
+];
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = n.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    Ok(Duration::from_secs_f64(
+        n * match unit {
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("invalid duration {s:?}")),
+        },
+    ))
+}
+
+async fn run(flags: Flags) -> Result<(), String> {
+    let controllers = enabled(&flags.controllers)?;
+    if flags.leader_elect && flags.leader_elect_resource_lock != "leases" {
+        return Err(format!(
+            "leaderElection.resourceLock: Unsupported value: {:?}: supported values: \"leases\"",
+            flags.leader_elect_resource_lock
+        ));
+    }
+    let agent = format!(
+        "kube-controller-manager/v1.35.0 ({}/{}) kubernetes/rust",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    let client = client(flags.kubeconfig.as_deref(), &agent).await?;
+    let root_ca = match &flags.root_ca_file {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    let id = client_go::leaderelection::identity();
+
+    let mut registry = component_base::metrics::Registry::default();
+    let process = component_base::metrics::ProcessMetrics::default();
+    process.register(&mut registry);
+    let registry = Arc::new(registry);
+    let endpoints = component_base::serving::Endpoints {
+        authorizer: None,
+        live: Vec::new(),
+        ready: Vec::new(),
+        metrics: Arc::new(move || {
+            process.refresh();
+            component_base::metrics::render(&registry)
+        }),
+    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    flags
+        .serving
+        .serve(
+            10257,
+            "kube-controller-manager",
+            &agent,
+            endpoints,
+            async move {
+                let _ = stop_rx.changed().await;
+            },
+        )
+        .await?;
+
+    let lost: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        if flags.leader_elect {
+            let cfg = client_go::leaderelection::Config {
+                namespace: flags.leader_elect_resource_namespace.clone(),
+                name: flags.leader_elect_resource_name.clone(),
+                identity: id.clone(),
+                lease_duration: duration(&flags.leader_elect_lease_duration)?,
+                renew_deadline: duration(&flags.leader_elect_renew_deadline)?,
+                retry_period: duration(&flags.leader_elect_retry_period)?,
+            };
+            tokio::select! {
+                lost = client_go::leaderelection::acquire(client.clone(), cfg) => Box::pin(lost),
+                _ = component_base::signals::shutdown_signal() => {
+                    let _ = stop_tx.send(true);
+                    return Ok(());
+                }
+            }
+        } else {
+            Box::pin(std::future::pending())
+        };
+
+    let limiter = Arc::new(client_go::flowcontrol::RateLimiter::new(
+        flags.kube_api_qps,
+        flags.kube_api_burst,
+    ));
+    let recorder =
+        client_go::events::Recorder::new(client.clone(), "kube-controller-manager", &id, limiter);
+    let on = |name: &str| controllers.contains(&name);
+    let namespaces = Informer::new(kube::Api::all(client.clone()));
+    let pods = Informer::new(kube::Api::all(client.clone()));
+    let replica_sets = Informer::new(kube::Api::all(client.clone()));
+    let accounts = Informer::new(kube::Api::all(client.clone()));
+    let config_maps = Informer::new(kube::Api::all(client.clone()));
+    let cluster_roles = Informer::new(kube::Api::all(client.clone()));
+    let mut tasks = Vec::new();
+    if on("replicaset-controller") {
+        let c = controller::replicaset::ReplicaSetController::new(
+            client.clone(),
+            replica_sets.clone(),
+            pods.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_replicaset_syncs)));
+        replica_sets.run();
+        pods.run();
+    }
+    if on("serviceaccount-controller") {
+        let c = controller::serviceaccount::ServiceAccountsController::new(
+            client.clone(),
+            namespaces.clone(),
+            accounts.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_serviceaccount_syncs)));
+        namespaces.run();
+        accounts.run();
+    }
+    if on("root-ca-certificate-publisher-controller") {
+        match root_ca {
+            Some(ca) => {
+                let c = controller::certificates::rootcacertpublisher::Publisher::new(
+                    client.clone(),
+                    namespaces.clone(),
+                    config_maps.clone(),
+                    ca,
+                );
+                tasks.push(tokio::spawn(c.run()));
+                namespaces.run();
+                config_maps.run();
+            }
+            None => tracing::warn!(
+                "no --root-ca-file: the root-ca-certificate-publisher-controller is not started"
+            ),
+        }
+    }
+    if on("clusterrole-aggregation-controller") {
+        let c = controller::clusterroleaggregation::AggregationController::new(
+            client.clone(),
+            cluster_roles.clone(),
+        );
+        tasks.push(tokio::spawn(c.run()));
+        cluster_roles.run();
+    }
+    let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
+    tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");
+    tracing::info!(controllers = ?controllers.iter().filter(|c| BUILT.contains(c)).collect::<Vec<_>>(), "started controllers");
+    let result = tokio::select! {
+        _ = component_base::signals::shutdown_signal() => Ok(()),
+        _ = lost => Err("leaderelection lost".to_string()),
+    };
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        t.abort();
+    }
+    result
+}
+
+#[tokio::main]
+async fn main() {
+    let flags = Flags::parse();
+    flags.logging.init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Err(e) = run(flags).await {
+        tracing::error!(error = %e, "kube-controller-manager failed");
+        eprintln!("E: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enabled;
+
+    #[test]
+    fn controllers_flag_follows_upstream() {
+        let list = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
+        let all = enabled(&list("*")).unwrap();
+        assert!(all.contains(&"replicaset-controller"));
+        assert!(
+            !all.contains(&"bootstrap-signer-controller"),
+            "off by default"
+        );
+        let some = enabled(&list("*,-replicaset,bootstrapsigner")).unwrap();
+        assert!(!some.contains(&"replicaset-controller"));
+        assert!(some.contains(&"bootstrap-signer-controller"));
+        assert_eq!(
+            enabled(&list("serviceaccount-controller")).unwrap(),
+            ["serviceaccount-controller"]
+        );
+        assert_eq!(
+            enabled(&list("*,-nope")).unwrap_err(),
+            "\"nope\" is not in the list of known controllers"
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Certificate controllers (upstream `pkg/controller/certificates`).
+
+pub mod rootcacertpublisher;

@@ -1,0 +1,125 @@
+//! The root CA publisher (upstream `certificates/rootcacertpublisher`): every active
+//! namespace has the `kube-root-ca.crt` ConfigMap holding the cluster's CA bundle
+//! (`ca.crt`), put back when deleted or changed.
+
+use crate::informer::Informer;
+use crate::serviceaccount::active;
+use crate::workqueue::Queue;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const NAME: &str = "kube-root-ca.crt";
+const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
+
+pub struct Publisher {
+    client: kube::Client,
+    namespaces: Arc<Informer<Namespace>>,
+    config_maps: Arc<Informer<ConfigMap>>,
+    queue: Arc<Queue>,
+    ca: String,
+}
+
+impl Publisher {
+    pub fn new(
+        client: kube::Client,
+        namespaces: Arc<Informer<Namespace>>,
+        config_maps: Arc<Informer<ConfigMap>>,
+        ca: String,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        namespaces.add_handler(move |ns, deleted| {
+            if !deleted {
+                q.add(ns.metadata.name.clone().unwrap_or_default());
+            }
+        });
+        let q = queue.clone();
+        config_maps.add_handler(move |cm, _| {
+            if cm.metadata.name.as_deref() == Some(NAME) {
+                q.add(cm.metadata.namespace.clone().unwrap_or_default());
+            }
+        });
+        Arc::new(Publisher {
+            client,
+            namespaces,
+            config_maps,
+            queue,
+            ca,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        self.namespaces.synced().await;
+        self.config_maps.synced().await;
+        while let Some(ns) = self.queue.get().await {
+            match self.sync(&ns).await {
+                Ok(()) => self.queue.forget(&ns),
+                Err(e) => {
+                    tracing::warn!(namespace = ns, error = %e, "publishing the root CA failed");
+                    self.queue.add_rate_limited(ns.clone());
+                }
+            }
+            self.queue.done(&ns);
+        }
+    }
+
+    async fn sync(&self, ns: &str) -> Result<(), String> {
+        let Some(namespace) = self
+            .namespaces
+            .store
+            .state()
+            .into_iter()
+            .find(|n| n.metadata.name.as_deref() == Some(ns))
+        else {
+            return Ok(());
+        };
+        if !active(&namespace) {
+            return Ok(());
+        }
+        let data = BTreeMap::from([("ca.crt".to_string(), self.ca.clone())]);
+        let current = self.config_maps.store.state().into_iter().find(|c| {
+            c.metadata.namespace.as_deref() == Some(ns) && c.metadata.name.as_deref() == Some(NAME)
+        });
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
+        let desired = |rv: Option<String>| ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(NAME.into()),
+                namespace: Some(ns.into()),
+                annotations: Some(BTreeMap::from([(
+                    "kubernetes.io/description".to_string(),
+                    DESCRIPTION.to_string(),
+                )])),
+                resource_version: rv,
+                ..Default::default()
+            },
+            data: Some(data.clone()),
+            ..Default::default()
+        };
+        let result = match current {
+            None => api
+                .create(&PostParams::default(), &desired(None))
+                .await
+                .map(|_| ()),
+            Some(c) if c.data.as_ref() != Some(&data) => {
+                let mut next = (*c).clone();
+                next.data = Some(data.clone());
+                api.replace(NAME, &PostParams::default(), &next)
+                    .await
+                    .map(|_| ())
+            }
+            Some(_) => Ok(()),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(kube::Error::Api(e))
+                if e.code == 409 || (e.code == 403 && e.message.contains("being terminated")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

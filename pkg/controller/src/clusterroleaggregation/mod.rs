@@ -1,0 +1,102 @@
+//! The ClusterRole aggregation controller (upstream `clusterroleaggregation`): a
+//! ClusterRole with an `aggregationRule` holds the rules of every ClusterRole its
+//! selectors match (by name order, duplicates dropped), kept current as they change.
+
+use crate::informer::{Informer, key};
+use crate::workqueue::Queue;
+use apimachinery::labels::Selector;
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
+use kube::api::{Api, Patch, PatchParams};
+use std::sync::Arc;
+
+pub struct AggregationController {
+    client: kube::Client,
+    roles: Arc<Informer<ClusterRole>>,
+    queue: Arc<Queue>,
+}
+
+impl AggregationController {
+    pub fn new(client: kube::Client, roles: Arc<Informer<ClusterRole>>) -> Arc<Self> {
+        let queue = Queue::new();
+        let (q, r) = (queue.clone(), roles.clone());
+        // Any role change may change any aggregate: requeue the aggregating ones.
+        roles.add_handler(move |_, _| {
+            for role in r.store.state() {
+                if role.aggregation_rule.is_some() {
+                    q.add(key(role.as_ref()));
+                }
+            }
+        });
+        Arc::new(AggregationController {
+            client,
+            roles,
+            queue,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        self.roles.synced().await;
+        for role in self.roles.store.state() {
+            if role.aggregation_rule.is_some() {
+                self.queue.add(key(role.as_ref()));
+            }
+        }
+        while let Some(name) = self.queue.get().await {
+            match self.sync(&name).await {
+                Ok(()) => self.queue.forget(&name),
+                Err(e) => {
+                    tracing::warn!(clusterrole = name, error = %e, "aggregation failed");
+                    self.queue.add_rate_limited(name.clone());
+                }
+            }
+            self.queue.done(&name);
+        }
+    }
+
+    async fn sync(&self, name: &str) -> Result<(), String> {
+        let all = self.roles.store.state();
+        let Some(role) = all
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(name))
+        else {
+            return Ok(());
+        };
+        let Some(rule) = &role.aggregation_rule else {
+            return Ok(());
+        };
+        let selectors: Vec<Selector> = rule
+            .cluster_role_selectors
+            .iter()
+            .flatten()
+            .filter_map(|s| {
+                Selector::from_label_selector(Some(&serde_json::to_value(s).ok()?)).ok()
+            })
+            .collect();
+        let mut sources: Vec<&Arc<ClusterRole>> = all
+            .iter()
+            .filter(|r| r.metadata.name.as_deref() != Some(name))
+            .filter(|r| {
+                let labels = r.metadata.labels.clone().unwrap_or_default();
+                selectors
+                    .iter()
+                    .any(|s| !s.is_empty() && s.matches(&labels))
+            })
+            .collect();
+        sources.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut rules: Vec<PolicyRule> = Vec::new();
+        for r in sources.iter().flat_map(|r| r.rules.iter().flatten()) {
+            if !rules.contains(r) {
+                rules.push(r.clone());
+            }
+        }
+        if role.rules.as_deref().unwrap_or_default() == rules.as_slice() {
+            return Ok(());
+        }
+        let api: Api<ClusterRole> = Api::all(self.client.clone());
+        let patch = serde_json::json!({"rules": rules});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

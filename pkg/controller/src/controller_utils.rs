@@ -1,0 +1,123 @@
+//! Helpers shared by the workload controllers (upstream `controller_utils.go`):
+//! expectations that keep a controller from acting twice on creations/deletions it has
+//! not observed yet, controller references, and upstream's ranking of pods to delete.
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Upstream's `ExpectationsTimeout`: unobserved expectations are dropped after it.
+const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Default)]
+pub struct Expectations {
+    /// key -> (creations, deletions still to be observed, when set).
+    pending: Mutex<HashMap<String, (i64, i64, Instant)>>,
+}
+
+impl Expectations {
+    pub fn expect(&self, key: &str, adds: i64, dels: i64) {
+        self.pending
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), (adds, dels, Instant::now()));
+    }
+
+    pub fn creation_observed(&self, key: &str) {
+        if let Some(e) = self.pending.lock().unwrap().get_mut(key) {
+            e.0 -= 1;
+        }
+    }
+
+    pub fn deletion_observed(&self, key: &str) {
+        if let Some(e) = self.pending.lock().unwrap().get_mut(key) {
+            e.1 -= 1;
+        }
+    }
+
+    /// True when nothing is outstanding (or it expired): the controller may act.
+    pub fn satisfied(&self, key: &str) -> bool {
+        match self.pending.lock().unwrap().get(key) {
+            None => true,
+            Some((a, d, at)) => (*a <= 0 && *d <= 0) || at.elapsed() > EXPECTATIONS_TIMEOUT,
+        }
+    }
+
+    pub fn delete(&self, key: &str) {
+        self.pending.lock().unwrap().remove(key);
+    }
+}
+
+/// The owner reference marked as the controller, if any.
+pub fn controller_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<&OwnerReference> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+}
+
+pub fn is_active(p: &Pod) -> bool {
+    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+    p.metadata.deletion_timestamp.is_none() && !matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+pub fn is_ready(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Ready for at least `min_ready_seconds`.
+pub fn is_available(p: &Pod, min_ready_seconds: i32) -> bool {
+    let Some(c) = p
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))
+    else {
+        return false;
+    };
+    if min_ready_seconds <= 0 {
+        return true;
+    }
+    c.last_transition_time.as_ref().is_some_and(|t| {
+        jiff::Timestamp::now().duration_since(t.0).as_secs() >= i64::from(min_ready_seconds)
+    })
+}
+
+/// Upstream's `ActivePods` order for deletion: the ones to delete first sort first —
+/// unassigned before assigned, pending before unknown before running, not ready before
+/// ready, recently ready before long ready, more restarts first, newer first.
+pub fn deletion_order(a: &Pod, b: &Pod) -> std::cmp::Ordering {
+    let assigned = |p: &Pod| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .is_some_and(|n| !n.is_empty())
+    };
+    let phase_rank = |p: &Pod| match p.status.as_ref().and_then(|s| s.phase.as_deref()) {
+        Some("Pending") => 0,
+        Some("Unknown") => 1,
+        Some("Running") => 2,
+        _ => 0,
+    };
+    let restarts = |p: &Pod| -> i32 {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .map(|c| c.iter().map(|c| c.restart_count).max().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    assigned(a)
+        .cmp(&assigned(b))
+        .then(phase_rank(a).cmp(&phase_rank(b)))
+        .then(is_ready(a).cmp(&is_ready(b)))
+        .then(restarts(b).cmp(&restarts(a)))
+        .then(created(b).cmp(&created(a)))
+}

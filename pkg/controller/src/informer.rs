@@ -1,0 +1,105 @@
+//! Shared informers (upstream `client-go/tools/cache` SharedInformer): one watch per
+//! kind feeding a local store every controller reads, and the controllers' event
+//! handlers (which only enqueue keys: reconciling is level-triggered from the store).
+
+use futures::StreamExt;
+use kube::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use std::sync::{Arc, Mutex};
+
+/// Called with each added, changed (false) or deleted (true) object.
+pub type Handler<K> = Box<dyn Fn(&K, bool) + Send + Sync>;
+
+pub struct Informer<K>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Default,
+{
+    pub store: Store<K>,
+    writer: Mutex<Option<reflector::store::Writer<K>>>,
+    handlers: Mutex<Vec<Handler<K>>>,
+    api: Api<K>,
+    /// Set once the first list is in the store.
+    synced: tokio::sync::watch::Sender<bool>,
+}
+
+impl<K> Informer<K>
+where
+    K: kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Default + Send + Sync,
+{
+    pub fn new(api: Api<K>) -> Arc<Self> {
+        let (store, writer) = reflector::store();
+        Arc::new(Informer {
+            store,
+            writer: Mutex::new(Some(writer)),
+            handlers: Mutex::default(),
+            api,
+            synced: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    pub fn add_handler(&self, h: impl Fn(&K, bool) + Send + Sync + 'static) {
+        self.handlers.lock().unwrap().push(Box::new(h));
+    }
+
+    /// Starts the watch (once); handlers see every event after the store has it.
+    pub fn run(self: &Arc<Self>) {
+        let Some(writer) = self.writer.lock().unwrap().take() else {
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let stream = watcher::watcher(me.api.clone(), watcher::Config::default())
+                .default_backoff()
+                .reflect(writer);
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                let (obj, deleted) = match ev {
+                    Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
+                    Ok(Event::Delete(o)) => (o, true),
+                    Ok(Event::InitDone) => {
+                        me.synced.send_replace(true);
+                        continue;
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watch failed; retrying");
+                        continue;
+                    }
+                };
+                for h in me.handlers.lock().unwrap().iter() {
+                    h(&obj, deleted);
+                }
+            }
+        });
+    }
+
+    /// Waits until the first list has been stored.
+    pub async fn synced(&self) {
+        let mut rx = self.synced.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+}
+
+/// `namespace/name` of an object (the work queues' keys).
+pub fn key<K: kube::Resource>(o: &K) -> String {
+    let m = o.meta();
+    match &m.namespace {
+        Some(ns) => format!("{ns}/{}", m.name.as_deref().unwrap_or_default()),
+        None => m.name.clone().unwrap_or_default(),
+    }
+}
+
+/// Splits a key into namespace (empty for cluster-scoped) and name.
+pub fn split(key: &str) -> (&str, &str) {
+    key.split_once('/').unwrap_or(("", key))
+}

@@ -1,0 +1,10 @@
+//! The kube-controller-manager's controllers (upstream `pkg/controller`): shared
+//! informers, rate-limited work queues, and the controllers themselves.
+
+pub mod certificates;
+pub mod clusterroleaggregation;
+pub mod controller_utils;
+pub mod informer;
+pub mod replicaset;
+pub mod serviceaccount;
+pub mod workqueue;

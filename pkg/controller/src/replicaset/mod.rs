@@ -1,0 +1,384 @@
+//! The ReplicaSet controller (upstream `pkg/controller/replicaset`): keeps as many active
+//! pods matching the selector as `spec.replicas`, adopting matching orphans and releasing
+//! owned pods that stopped matching, creating in slow-start batches (1, 2, 4, ... up to
+//! 500 a sync), deleting the pods upstream's ranking puts first, and reporting status
+//! (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas, observedGeneration)
+//! with `SuccessfulCreate` / `SuccessfulDelete` / `FailedCreate` events.
+
+use crate::controller_utils::{
+    Expectations, controller_of, deletion_order, is_active, is_available, is_ready,
+};
+use crate::informer::{Informer, key, split};
+use crate::workqueue::Queue;
+use apimachinery::labels::Selector;
+use client_go::events::Recorder;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use std::sync::Arc;
+
+/// Upstream's `BurstReplicas`: at most this many creations or deletions per sync.
+const BURST_REPLICAS: usize = 500;
+const SLOW_START_INITIAL_BATCH: usize = 1;
+
+pub struct ReplicaSetController {
+    client: kube::Client,
+    sets: Arc<Informer<ReplicaSet>>,
+    pods: Arc<Informer<Pod>>,
+    queue: Arc<Queue>,
+    expectations: Arc<Expectations>,
+    recorder: Arc<Recorder>,
+}
+
+fn reference(rs: &ReplicaSet) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("ReplicaSet".into()),
+        name: rs.metadata.name.clone(),
+        namespace: rs.metadata.namespace.clone(),
+        uid: rs.metadata.uid.clone(),
+        resource_version: rs.metadata.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+fn selector(rs: &ReplicaSet) -> Option<Selector> {
+    let sel = rs
+        .spec
+        .as_ref()
+        .map(|s| serde_json::to_value(&s.selector).ok())??;
+    Selector::from_label_selector(Some(&sel)).ok()
+}
+
+fn labels(p: &Pod) -> std::collections::BTreeMap<String, String> {
+    p.metadata.labels.clone().unwrap_or_default()
+}
+
+impl ReplicaSetController {
+    pub fn new(
+        client: kube::Client,
+        sets: Arc<Informer<ReplicaSet>>,
+        pods: Arc<Informer<Pod>>,
+        recorder: Arc<Recorder>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let expectations = Arc::new(Expectations::default());
+        {
+            let q = queue.clone();
+            sets.add_handler(move |rs, _| q.add(key(rs)));
+        }
+        {
+            let (q, exp, sets2) = (queue.clone(), expectations.clone(), sets.clone());
+            // Pods seen (uid -> terminating), so a creation or deletion is counted once.
+            let seen: std::sync::Mutex<std::collections::HashMap<String, bool>> =
+                Default::default();
+            pods.add_handler(move |pod, deleted| {
+                let ns = pod.metadata.namespace.clone().unwrap_or_default();
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                let terminating = deleted || pod.metadata.deletion_timestamp.is_some();
+                let before = {
+                    let mut seen = seen.lock().unwrap();
+                    if deleted {
+                        seen.remove(&uid)
+                    } else {
+                        seen.insert(uid, terminating)
+                    }
+                };
+                match controller_of(&pod.metadata) {
+                    Some(owner) if owner.kind == "ReplicaSet" => {
+                        let k = format!("{ns}/{}", owner.name);
+                        match (before, terminating) {
+                            (None, false) => exp.creation_observed(&k),
+                            (None | Some(false), true) => exp.deletion_observed(&k),
+                            _ => {}
+                        }
+                        q.add(k);
+                    }
+                    Some(_) => {}
+                    None if !deleted => {
+                        // An orphan: the sets that select it may adopt it.
+                        for rs in sets2.store.state() {
+                            if rs.metadata.namespace.as_deref() == Some(&ns)
+                                && selector(&rs)
+                                    .is_some_and(|s| !s.is_empty() && s.matches(&labels(pod)))
+                            {
+                                q.add(key(rs.as_ref()));
+                            }
+                        }
+                    }
+                    None => {}
+                }
+            });
+        }
+        Arc::new(ReplicaSetController {
+            client,
+            sets,
+            pods,
+            queue,
+            expectations,
+            recorder,
+        })
+    }
+
+    /// Runs `workers` workers (`--concurrent-replicaset-syncs`) until the queue shuts down.
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        self.sets.synced().await;
+        self.pods.synced().await;
+        let mut tasks = Vec::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(k) = me.queue.get().await {
+                    match me.sync(&k).await {
+                        Ok(()) => me.queue.forget(&k),
+                        Err(e) => {
+                            tracing::warn!(replicaset = k, error = %e, "sync failed; retrying");
+                            me.queue.add_rate_limited(k.clone());
+                        }
+                    }
+                    me.queue.done(&k);
+                }
+            }));
+        }
+        futures::future::join_all(tasks).await;
+    }
+
+    async fn sync(&self, k: &str) -> Result<(), String> {
+        let (ns, name) = split(k);
+        let Some(rs) = self.sets.store.state().into_iter().find(|r| {
+            r.metadata.namespace.as_deref() == Some(ns) && r.metadata.name.as_deref() == Some(name)
+        }) else {
+            self.expectations.delete(k);
+            return Ok(());
+        };
+        let Some(sel) = selector(&rs) else {
+            return Ok(());
+        };
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
+        let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let mut owned = Vec::new();
+        for p in self.pods.store.state() {
+            if p.metadata.namespace.as_deref() != Some(ns) || !is_active(&p) {
+                continue;
+            }
+            let matches = !sel.is_empty() && sel.matches(&labels(&p));
+            match controller_of(&p.metadata) {
+                Some(o) if o.uid == uid => {
+                    if matches {
+                        owned.push(p);
+                    } else {
+                        self.release(&pods_api, &p, &uid).await;
+                    }
+                }
+                Some(_) => {}
+                None if matches
+                    && rs.metadata.deletion_timestamp.is_none()
+                    && self.adopt(&pods_api, &p, &rs).await =>
+                {
+                    owned.push(p);
+                }
+                None => {}
+            }
+        }
+        if self.expectations.satisfied(k) && rs.metadata.deletion_timestamp.is_none() {
+            self.manage(&rs, &owned, &pods_api).await?;
+        }
+        self.update_status(&rs, &owned).await
+    }
+
+    async fn adopt(&self, api: &Api<Pod>, p: &Pod, rs: &ReplicaSet) -> bool {
+        let owner = owner_ref(rs);
+        let patch =
+            serde_json::json!({"metadata": {"ownerReferences": [owner], "uid": p.metadata.uid}});
+        let name = p.metadata.name.as_deref().unwrap_or_default();
+        api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+            .is_ok()
+    }
+
+    async fn release(&self, api: &Api<Pod>, p: &Pod, uid: &str) {
+        let patch = serde_json::json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": uid}], "uid": p.metadata.uid}});
+        let name = p.metadata.name.as_deref().unwrap_or_default();
+        let _ = api
+            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
+            .await;
+    }
+
+    async fn manage(
+        &self,
+        rs: &ReplicaSet,
+        owned: &[Arc<Pod>],
+        api: &Api<Pod>,
+    ) -> Result<(), String> {
+        let k = key(rs);
+        let want = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(1)
+            .max(0) as usize;
+        if owned.len() < want {
+            let diff = (want - owned.len()).min(BURST_REPLICAS);
+            self.expectations.expect(&k, diff as i64, 0);
+            // Slow start: batches of 1, 2, 4, ... stop at the first failure.
+            let mut remaining = diff;
+            let mut batch = SLOW_START_INITIAL_BATCH.min(remaining);
+            let mut created = 0;
+            while batch > 0 {
+                let results =
+                    futures::future::join_all((0..batch).map(|_| self.create_pod(rs, api))).await;
+                let failed = results.iter().filter(|r| r.is_err()).count();
+                created += batch - failed;
+                if failed > 0 {
+                    // The creations that were skipped or failed will not be observed.
+                    let skipped = diff - created;
+                    for _ in 0..skipped {
+                        self.expectations.creation_observed(&k);
+                    }
+                    return Err(results
+                        .into_iter()
+                        .find_map(Result::err)
+                        .unwrap_or_default());
+                }
+                remaining -= batch;
+                batch = (batch * 2).min(remaining);
+            }
+        } else if owned.len() > want {
+            let diff = (owned.len() - want).min(BURST_REPLICAS);
+            let mut ranked: Vec<&Arc<Pod>> = owned.iter().collect();
+            ranked.sort_by(|a, b| deletion_order(a, b));
+            self.expectations.expect(&k, 0, diff as i64);
+            for p in ranked.into_iter().take(diff) {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                match api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => self.recorder.eventf(
+                        reference(rs),
+                        "Normal",
+                        "SuccessfulDelete",
+                        "Delete",
+                        format!("Deleted pod: {name}"),
+                    ),
+                    Err(e) => {
+                        self.expectations.deletion_observed(&k);
+                        self.recorder.eventf(
+                            reference(rs),
+                            "Warning",
+                            "FailedDelete",
+                            "Delete",
+                            format!("Error deleting: {e}"),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_pod(&self, rs: &ReplicaSet, api: &Api<Pod>) -> Result<(), String> {
+        let template = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.clone())
+            .unwrap_or_default();
+        let tmeta = template.metadata.unwrap_or_default();
+        let pod = Pod {
+            metadata: ObjectMeta {
+                generate_name: Some(format!(
+                    "{}-",
+                    rs.metadata.name.as_deref().unwrap_or_default()
+                )),
+                namespace: rs.metadata.namespace.clone(),
+                labels: tmeta.labels,
+                annotations: tmeta.annotations,
+                finalizers: tmeta.finalizers,
+                owner_references: Some(vec![owner_ref(rs)]),
+                ..Default::default()
+            },
+            spec: template.spec,
+            status: None,
+        };
+        match api.create(&PostParams::default(), &pod).await {
+            Ok(p) => {
+                self.recorder.eventf(
+                    reference(rs),
+                    "Normal",
+                    "SuccessfulCreate",
+                    "Create",
+                    format!(
+                        "Created pod: {}",
+                        p.metadata.name.as_deref().unwrap_or_default()
+                    ),
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.recorder.eventf(
+                    reference(rs),
+                    "Warning",
+                    "FailedCreate",
+                    "Create",
+                    format!("Error creating: {e}"),
+                );
+                Err(e.to_string())
+            }
+        }
+    }
+
+    async fn update_status(&self, rs: &ReplicaSet, owned: &[Arc<Pod>]) -> Result<(), String> {
+        let spec = rs.spec.as_ref();
+        let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
+        let template_labels = spec
+            .and_then(|s| s.template.as_ref())
+            .and_then(|t| t.metadata.as_ref())
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        let status = ReplicaSetStatus {
+            replicas: owned.len() as i32,
+            fully_labeled_replicas: Some(
+                owned
+                    .iter()
+                    .filter(|p| {
+                        template_labels
+                            .iter()
+                            .all(|(k, v)| labels(p).get(k) == Some(v))
+                    })
+                    .count() as i32,
+            ),
+            ready_replicas: Some(owned.iter().filter(|p| is_ready(p)).count() as i32),
+            available_replicas: Some(
+                owned.iter().filter(|p| is_available(p, min_ready)).count() as i32
+            ),
+            observed_generation: rs.metadata.generation,
+            conditions: rs.status.as_ref().and_then(|s| s.conditions.clone()),
+            terminating_replicas: rs.status.as_ref().and_then(|s| s.terminating_replicas),
+        };
+        if rs.status.as_ref() == Some(&status) {
+            return Ok(());
+        }
+        let api: Api<ReplicaSet> = Api::namespaced(
+            self.client.clone(),
+            rs.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        let patch = serde_json::json!({"status": status});
+        api.patch_status(
+            rs.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+}
+
+fn owner_ref(rs: &ReplicaSet) -> OwnerReference {
+    OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: rs.metadata.name.clone().unwrap_or_default(),
+        uid: rs.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}

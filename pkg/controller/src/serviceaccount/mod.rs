@@ -1,0 +1,117 @@
+//! The ServiceAccount controller (upstream `pkg/controller/serviceaccount`): every active
+//! namespace has a `default` ServiceAccount; deleting it brings it back.
+
+use crate::informer::{Informer, split};
+use crate::workqueue::Queue;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use std::sync::Arc;
+
+pub struct ServiceAccountsController {
+    client: kube::Client,
+    namespaces: Arc<Informer<Namespace>>,
+    accounts: Arc<Informer<ServiceAccount>>,
+    queue: Arc<Queue>,
+    /// The accounts every namespace gets (`default`).
+    names: Vec<String>,
+}
+
+pub fn active(ns: &Namespace) -> bool {
+    ns.metadata.deletion_timestamp.is_none()
+        && ns.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Terminating")
+}
+
+impl ServiceAccountsController {
+    pub fn new(
+        client: kube::Client,
+        namespaces: Arc<Informer<Namespace>>,
+        accounts: Arc<Informer<ServiceAccount>>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        namespaces.add_handler(move |ns, deleted| {
+            if !deleted {
+                q.add(ns.metadata.name.clone().unwrap_or_default());
+            }
+        });
+        let q = queue.clone();
+        accounts.add_handler(move |sa, deleted| {
+            if deleted {
+                q.add(sa.metadata.namespace.clone().unwrap_or_default());
+            }
+        });
+        Arc::new(ServiceAccountsController {
+            client,
+            namespaces,
+            accounts,
+            queue,
+            names: vec!["default".into()],
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        self.namespaces.synced().await;
+        self.accounts.synced().await;
+        let mut tasks = Vec::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(ns) = me.queue.get().await {
+                    match me.sync(&ns).await {
+                        Ok(()) => me.queue.forget(&ns),
+                        Err(e) => {
+                            tracing::warn!(namespace = ns, error = %e, "serviceaccount sync failed");
+                            me.queue.add_rate_limited(ns.clone());
+                        }
+                    }
+                    me.queue.done(&ns);
+                }
+            }));
+        }
+        futures::future::join_all(tasks).await;
+    }
+
+    async fn sync(&self, ns: &str) -> Result<(), String> {
+        let (_, name) = split(ns);
+        let Some(namespace) = self
+            .namespaces
+            .store
+            .state()
+            .into_iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name))
+        else {
+            return Ok(());
+        };
+        if !active(&namespace) {
+            return Ok(());
+        }
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), name);
+        for sa in &self.names {
+            let exists = self.accounts.store.state().iter().any(|a| {
+                a.metadata.namespace.as_deref() == Some(name)
+                    && a.metadata.name.as_deref() == Some(sa)
+            });
+            if exists {
+                continue;
+            }
+            let account = ServiceAccount {
+                metadata: ObjectMeta {
+                    name: Some(sa.clone()),
+                    namespace: Some(name.to_string()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            match api.create(&PostParams::default(), &account).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                // The namespace is being deleted: nothing to do.
+                Err(kube::Error::Api(e))
+                    if e.code == 403 && e.message.contains("being terminated") => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+}

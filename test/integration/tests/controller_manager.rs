@@ -1,0 +1,220 @@
+//! Our kube-controller-manager against our apiserver: the ReplicaSet controller (create
+//! with upstream's names and events, scale down, replace deleted pods, adopt orphans),
+//! the ServiceAccount controller, the root CA publisher and ClusterRole aggregation.
+
+use integration_tests::apiserver::TestApiServer;
+use integration_tests::client::Client;
+use integration_tests::component::TestControllerManager;
+use integration_tests::wait_for;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn create(c: &Client, path: &str, v: &Value) -> Value {
+    let r = c.send_json("POST", path, v).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()
+}
+
+async fn patch(c: &Client, path: &str, v: Value) {
+    let r = c
+        .request("PATCH", path, "application/merge-patch+json", v.to_string())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Active pods with `app=web`.
+async fn web_pods(c: &Client) -> Vec<Value> {
+    let list = c
+        .get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb")
+        .await
+        .json();
+    list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .collect()
+}
+
+async fn wait_count(c: &Client, n: usize) -> Vec<Value> {
+    wait_for(
+        &format!("{n} web pods"),
+        Duration::from_secs(20),
+        || async {
+            let pods = web_pods(c).await;
+            (pods.len() == n).then_some(pods)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicaset_serviceaccounts_root_ca_and_aggregation() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.crt");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &[&format!("--root-ca-file={}", ca.display())],
+    )
+    .await;
+    assert_eq!(Client::new(kcm.port).get("/healthz").await.status, 200);
+
+    // ReplicaSet: three pods named after it, owned by it, announced by events.
+    let rs = create(&c, "/apis/apps/v1/namespaces/default/replicasets", &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
+    let uid = rs["metadata"]["uid"].as_str().unwrap().to_string();
+    let pods = wait_count(&c, 3).await;
+    for p in &pods {
+        assert!(p["metadata"]["name"].as_str().unwrap().starts_with("web-"));
+        let owner = &p["metadata"]["ownerReferences"][0];
+        assert_eq!(
+            (
+                owner["kind"].as_str(),
+                owner["uid"].as_str(),
+                owner["controller"].as_bool()
+            ),
+            (Some("ReplicaSet"), Some(uid.as_str()), Some(true))
+        );
+    }
+    let rs_path = "/apis/apps/v1/namespaces/default/replicasets/web";
+    wait_for("status.replicas 3", Duration::from_secs(10), || async {
+        let rs = c.get(rs_path).await.json();
+        (rs["status"]["replicas"] == 3 && rs["status"]["observedGeneration"] == 1).then_some(())
+    })
+    .await;
+    let events = wait_for(
+        "SuccessfulCreate events",
+        Duration::from_secs(10),
+        || async {
+            let list = c
+                .get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb")
+                .await
+                .json();
+            let created: Vec<String> = list["items"]
+                .as_array()?
+                .iter()
+                .filter(|e| e["reason"] == "SuccessfulCreate")
+                .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                .collect();
+            (created.len() == 3).then_some(created)
+        },
+    )
+    .await;
+    assert!(
+        events.iter().all(|m| m.starts_with("Created pod: web-")),
+        "{events:?}"
+    );
+
+    // Scale down, then replace a deleted pod.
+    patch(&c, rs_path, json!({"spec": {"replicas": 1}})).await;
+    let left = wait_count(&c, 1).await;
+    let name = left[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let r = c
+        .request(
+            "DELETE",
+            &format!("/api/v1/namespaces/default/pods/{name}"),
+            "application/json",
+            "",
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    let replaced = wait_for("a replacement pod", Duration::from_secs(20), || async {
+        let pods = web_pods(&c).await;
+        (pods.len() == 1 && pods[0]["metadata"]["name"] != name.as_str()).then_some(pods)
+    })
+    .await;
+    // An orphan with matching labels is adopted, and the surplus removed.
+    create(&c, "/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "stray", "labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}})).await;
+    wait_for(
+        "one owned pod after adoption",
+        Duration::from_secs(20),
+        || async {
+            let pods = web_pods(&c).await;
+            (pods.len() == 1 && pods[0]["metadata"]["ownerReferences"][0]["uid"] == uid.as_str())
+                .then_some(())
+        },
+    )
+    .await;
+    let _ = replaced;
+
+    // Every namespace gets the default ServiceAccount and the root CA ConfigMap.
+    create(
+        &c,
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c
+        .get("/api/v1/namespaces/team/serviceaccounts/default")
+        .await
+        .status
+        != 200
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no default service account: {}",
+            kcm.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = c
+        .request(
+            "DELETE",
+            "/api/v1/namespaces/team/serviceaccounts/default",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "default service account again",
+        Duration::from_secs(10),
+        || async {
+            (c.get("/api/v1/namespaces/team/serviceaccounts/default")
+                .await
+                .status
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    let cm = wait_for("kube-root-ca.crt", Duration::from_secs(10), || async {
+        let r = c
+            .get("/api/v1/namespaces/team/configmaps/kube-root-ca.crt")
+            .await;
+        (r.status == 200).then(|| r.json())
+    })
+    .await;
+    assert_eq!(cm["data"]["ca.crt"], std::fs::read_to_string(&ca).unwrap());
+
+    // ClusterRole aggregation.
+    let roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles";
+    create(&c, roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "monitoring"},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"rbac.example.com/aggregate-to-monitoring": "true"}}]}})).await;
+    create(&c, roles, &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "monitoring-endpoints", "labels": {"rbac.example.com/aggregate-to-monitoring": "true"}},
+        "rules": [{"apiGroups": [""], "resources": ["services", "endpoints", "pods"], "verbs": ["get", "list", "watch"]}]})).await;
+    let rules = wait_for("aggregated rules", Duration::from_secs(10), || async {
+        let r = c.get(&format!("{roles}/monitoring")).await.json();
+        r["rules"].as_array().filter(|a| !a.is_empty()).cloned()
+    })
+    .await;
+    assert_eq!(
+        rules,
+        vec![
+            json!({"apiGroups": [""], "resources": ["services", "endpoints", "pods"], "verbs": ["get", "list", "watch"]})
+        ]
+    );
+}
