@@ -53,6 +53,9 @@ struct Flags {
     /// The number of replica sets that are allowed to sync concurrently.
     #[arg(long = "concurrent-replicaset-syncs", default_value_t = 5)]
     concurrent_replicaset_syncs: usize,
+    /// The number of deployment objects that are allowed to sync concurrently.
+    #[arg(long = "concurrent-deployment-syncs", default_value_t = 5)]
+    concurrent_deployment_syncs: usize,
     /// The number of service account objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-serviceaccount-syncs", default_value_t = 1)]
     concurrent_serviceaccount_syncs: usize,
@@ -218,6 +221,7 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 }
 
 const BUILT: &[&str] = &[
+    "deployment-controller",
     "replicaset-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
@@ -321,7 +325,19 @@ async fn run(flags: Flags) -> Result<(), String> {
     let accounts = Informer::new(kube::Api::all(client.clone()));
     let config_maps = Informer::new(kube::Api::all(client.clone()));
     let cluster_roles = Informer::new(kube::Api::all(client.clone()));
+    let deployments = Informer::new(kube::Api::all(client.clone()));
     let mut tasks = Vec::new();
+    if on("deployment-controller") {
+        let c = controller::deployment::DeploymentController::new(
+            client.clone(),
+            deployments.clone(),
+            replica_sets.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_deployment_syncs)));
+        deployments.run();
+        replica_sets.run();
+    }
     if on("replicaset-controller") {
         let c = controller::replicaset::ReplicaSetController::new(
             client.clone(),

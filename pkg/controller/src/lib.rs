@@ -4,6 +4,7 @@
 pub mod certificates;
 pub mod clusterroleaggregation;
 pub mod controller_utils;
+pub mod deployment;
 pub mod informer;
 pub mod replicaset;
 pub mod serviceaccount;

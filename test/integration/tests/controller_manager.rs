@@ -218,3 +218,154 @@ async fn replicaset_serviceaccounts_root_ca_and_aggregation() {
         ]
     );
 }
+
+/// Marks every live pod of the namespace Ready, as a kubelet would once it runs.
+async fn mark_ready(c: &Client, ns: &str) {
+    let list = c.get(&format!("/api/v1/namespaces/{ns}/pods")).await.json();
+    for p in list["items"].as_array().into_iter().flatten() {
+        let ready = p["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        if ready || !p["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let name = p["metadata"]["name"].as_str().unwrap();
+        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]}});
+        c.request(
+            "PATCH",
+            &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
+            "application/merge-patch+json",
+            status.to_string(),
+        )
+        .await;
+    }
+}
+
+/// The Deployment controller rolls a new template out with RollingUpdate: ReplicaSets
+/// named `<deployment>-<hash>` with revision annotations, the sum of their replicas
+/// never above replicas + maxSurge, old sets scaled to zero, status conditions and
+/// `ScalingReplicaSet` events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_rolling_update() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &[]).await;
+    let deploy = |image: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}}}})
+    };
+    create(
+        &c,
+        "/apis/apps/v1/namespaces/default/deployments",
+        &deploy("nginx:1"),
+    )
+    .await;
+    let d_path = "/apis/apps/v1/namespaces/default/deployments/web";
+    let sets = || async {
+        let list = c
+            .get("/apis/apps/v1/namespaces/default/replicasets")
+            .await
+            .json();
+        list["items"].as_array().cloned().unwrap_or_default()
+    };
+    let available = |n: i64| {
+        let c = c.clone();
+        async move {
+            wait_for(
+                &format!("{n} available"),
+                Duration::from_secs(30),
+                || async {
+                    mark_ready(&c, "default").await;
+                    let d = c.get(d_path).await.json();
+                    (d["status"]["availableReplicas"] == n
+                        && d["status"]["updatedReplicas"] == n
+                        && d["status"]["replicas"] == n)
+                        .then_some(d)
+                },
+            )
+            .await
+        }
+    };
+    let d = available(4).await;
+    let first = sets().await;
+    assert_eq!(first.len(), 1);
+    let old_name = first[0]["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(old_name.starts_with("web-"));
+    assert_eq!(
+        first[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let hash = first[0]["metadata"]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap();
+    assert_eq!(old_name, format!("web-{hash}"));
+    let cond = |d: &Value, t: &str| {
+        d["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == t).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(cond(&d, "Available")["reason"], "MinimumReplicasAvailable");
+
+    // Roll out a new template; the sets never hold more than replicas + maxSurge (4 + 1).
+    patch(&c, d_path, json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:2"}]}}}})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        mark_ready(&c, "default").await;
+        let all = sets().await;
+        let total: i64 = all
+            .iter()
+            .map(|rs| rs["spec"]["replicas"].as_i64().unwrap_or(0))
+            .sum();
+        assert!(total <= 5, "surge exceeded: {total}");
+        let d = c.get(d_path).await.json();
+        let done = all.len() == 2
+            && all.iter().any(|rs| {
+                rs["metadata"]["name"] == old_name.as_str() && rs["spec"]["replicas"] == 0
+            })
+            && d["status"]["updatedReplicas"] == 4
+            && d["status"]["availableReplicas"] == 4
+            && d["status"]["replicas"] == 4;
+        if done {
+            assert_eq!(cond(&d, "Progressing")["reason"], "NewReplicaSetAvailable");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rollout incomplete: {all:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let new = sets()
+        .await
+        .into_iter()
+        .find(|rs| rs["metadata"]["name"] != old_name.as_str())
+        .unwrap();
+    assert_eq!(
+        new["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    let events = c
+        .get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb")
+        .await
+        .json();
+    let notes: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "ScalingReplicaSet")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert!(
+        notes.contains(&format!("Scaled up replica set {old_name} from 0 to 4").as_str()),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| *n == format!("Scaled down replica set {old_name} from 1 to 0")),
+        "{notes:?}"
+    );
+}

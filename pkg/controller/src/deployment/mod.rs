@@ -1,0 +1,498 @@
+//! The Deployment controller (upstream `pkg/controller/deployment`): one ReplicaSet per
+//! pod template (named `<deployment>-<pod-template-hash>`, revision annotations), rolled
+//! out with RollingUpdate (new set scaled up within maxSurge, old sets scaled down while
+//! availability stays at `replicas - maxUnavailable`) or Recreate (old sets to zero
+//! first), old sets beyond `revisionHistoryLimit` deleted, `ScalingReplicaSet` events,
+//! and status with the Available and Progressing conditions.
+
+pub mod util;
+
+use crate::controller_utils::controller_of;
+use crate::informer::{Informer, key, split};
+use crate::workqueue::Queue;
+use client_go::events::Recorder;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
+};
+use k8s_openapi::api::core::v1::{ObjectReference, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use util::*;
+
+pub struct DeploymentController {
+    client: kube::Client,
+    deployments: Arc<Informer<Deployment>>,
+    sets: Arc<Informer<ReplicaSet>>,
+    queue: Arc<Queue>,
+    recorder: Arc<Recorder>,
+}
+
+fn reference(d: &Deployment) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("Deployment".into()),
+        name: d.metadata.name.clone(),
+        namespace: d.metadata.namespace.clone(),
+        uid: d.metadata.uid.clone(),
+        resource_version: d.metadata.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+fn without_hash(t: Option<&PodTemplateSpec>) -> Option<PodTemplateSpec> {
+    let mut t = t?.clone();
+    if let Some(l) = t.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        l.remove(POD_TEMPLATE_HASH);
+    }
+    Some(t)
+}
+
+fn name_of<K: kube::Resource>(o: &K) -> String {
+    o.meta().name.clone().unwrap_or_default()
+}
+
+impl DeploymentController {
+    pub fn new(
+        client: kube::Client,
+        deployments: Arc<Informer<Deployment>>,
+        sets: Arc<Informer<ReplicaSet>>,
+        recorder: Arc<Recorder>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        deployments.add_handler(move |d, _| q.add(key(d)));
+        let q = queue.clone();
+        sets.add_handler(move |rs, _| {
+            if let Some(owner) = controller_of(&rs.metadata).filter(|o| o.kind == "Deployment") {
+                q.add(format!(
+                    "{}/{}",
+                    rs.metadata.namespace.as_deref().unwrap_or_default(),
+                    owner.name
+                ));
+            }
+        });
+        Arc::new(DeploymentController {
+            client,
+            deployments,
+            sets,
+            queue,
+            recorder,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        self.deployments.synced().await;
+        self.sets.synced().await;
+        let mut tasks = Vec::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(k) = me.queue.get().await {
+                    match me.sync(&k).await {
+                        Ok(()) => me.queue.forget(&k),
+                        Err(e) => {
+                            tracing::warn!(deployment = k, error = %e, "sync failed; retrying");
+                            me.queue.add_rate_limited(k.clone());
+                        }
+                    }
+                    me.queue.done(&k);
+                }
+            }));
+        }
+        futures::future::join_all(tasks).await;
+    }
+
+    fn sets_api(&self, ns: &str) -> Api<ReplicaSet> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// Scales a set (and records its desired/max annotations), with upstream's event.
+    async fn scale(&self, d: &Deployment, rs: &ReplicaSet, to: i32) -> Result<(), String> {
+        let from = rs_replicas(rs);
+        let (surge, _) = surge_and_unavailable(d);
+        let desired = replicas(d);
+        let patch = serde_json::json!({
+            "metadata": {"annotations": {DESIRED_REPLICAS: desired.to_string(), MAX_REPLICAS: (desired + surge).to_string()}},
+            "spec": {"replicas": to}});
+        self.sets_api(rs.metadata.namespace.as_deref().unwrap_or_default())
+            .patch(&name_of(rs), &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| e.to_string())?;
+        if from != to {
+            let verb = if to > from { "up" } else { "down" };
+            self.recorder.eventf(
+                reference(d),
+                "Normal",
+                "ScalingReplicaSet",
+                "Scaling",
+                format!(
+                    "Scaled {verb} replica set {} from {from} to {to}",
+                    name_of(rs)
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    async fn sync(&self, k: &str) -> Result<(), String> {
+        let (ns, name) = split(k);
+        let Some(d) = self.deployments.store.state().into_iter().find(|d| {
+            d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
+        }) else {
+            return Ok(());
+        };
+        if d.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
+        let uid = d.metadata.uid.clone().unwrap_or_default();
+        let spec = d.spec.clone().unwrap_or_default();
+        let mut sets: Vec<Arc<ReplicaSet>> = self
+            .sets
+            .store
+            .state()
+            .into_iter()
+            .filter(|rs| {
+                rs.metadata.namespace.as_deref() == Some(ns)
+                    && controller_of(&rs.metadata).is_some_and(|o| o.uid == uid)
+            })
+            .collect();
+        sets.sort_by(|a, b| {
+            a.metadata
+                .creation_timestamp
+                .cmp(&b.metadata.creation_timestamp)
+        });
+        let template = without_hash(Some(&spec.template));
+        let (new, old): (Vec<Arc<ReplicaSet>>, Vec<Arc<ReplicaSet>>) =
+            sets.iter().cloned().partition(|rs| {
+                without_hash(rs.spec.as_ref().and_then(|s| s.template.as_ref())) == template
+            });
+        let new = new.into_iter().next();
+        let paused = spec.paused.unwrap_or(false);
+        let desired = replicas(&d);
+        let (surge, unavailable) = surge_and_unavailable(&d);
+        let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
+        let mut total: i32 = sets.iter().map(|rs| rs_replicas(rs)).sum();
+
+        let new = match new {
+            Some(rs) => rs,
+            None if paused => return self.update_status(&d, &sets, None).await,
+            None => {
+                let max_revision = old.iter().map(|rs| revision(rs)).max().unwrap_or(0);
+                // Recreate scales the new set up only once the old pods are gone.
+                let initial = if recreate {
+                    0
+                } else if old.is_empty() {
+                    desired
+                } else {
+                    (desired + surge - total).clamp(0, desired)
+                };
+                let created = self
+                    .create_set(&d, &spec.template, max_revision + 1, initial, surge)
+                    .await?;
+                total += initial;
+                self.recorder.eventf(
+                    reference(&d),
+                    "Normal",
+                    "ScalingReplicaSet",
+                    "Scaling",
+                    format!(
+                        "Scaled up replica set {} from 0 to {initial}",
+                        name_of(&created)
+                    ),
+                );
+                Arc::new(created)
+            }
+        };
+        if paused {
+            return self.update_status(&d, &sets, Some(&new)).await;
+        }
+        if recreate {
+            let mut waiting = false;
+            for rs in &old {
+                if rs_replicas(rs) > 0 {
+                    self.scale(&d, rs, 0).await?;
+                    waiting = true;
+                }
+                if rs.status.as_ref().map(|s| s.replicas).unwrap_or(0) > 0 {
+                    waiting = true;
+                }
+            }
+            if !waiting && rs_replicas(&new) != desired {
+                self.scale(&d, &new, desired).await?;
+            }
+        } else {
+            // Scale the new set up within the surge (or down to the target).
+            // As upstream, a sync that scales the new set stops there: the old sets are
+            // scaled by the next sync, from fresh counts.
+            let current = rs_replicas(&new);
+            let target = if current > desired {
+                desired
+            } else {
+                current + (desired + surge - total).max(0).min(desired - current)
+            };
+            if target != current {
+                self.scale(&d, &new, target).await?;
+                return self.update_status(&d, &sets, Some(&new)).await;
+            }
+            // Scale old sets down while availability allows.
+            let old_total: i32 = old.iter().map(|rs| rs_replicas(rs)).sum();
+            if old_total > 0 {
+                let all: i32 = sets
+                    .iter()
+                    .map(|rs| rs_replicas(rs))
+                    .sum::<i32>()
+                    .max(total);
+                let min_available = desired - unavailable;
+                let new_unavailable = rs_replicas(&new) - rs_available(&new);
+                let mut budget = all - min_available - new_unavailable;
+                // Unhealthy old replicas go first.
+                let mut scaled: Vec<(Arc<ReplicaSet>, i32)> =
+                    old.iter().map(|rs| (rs.clone(), rs_replicas(rs))).collect();
+                for (rs, to) in scaled.iter_mut() {
+                    if budget <= 0 {
+                        break;
+                    }
+                    let unhealthy = (*to - rs_available(rs)).max(0).min(budget);
+                    if unhealthy > 0 {
+                        *to -= unhealthy;
+                        budget -= unhealthy;
+                    }
+                }
+                let available: i32 = sets.iter().map(|rs| rs_available(rs)).sum();
+                let mut can_remove = (available - min_available).max(0).min(budget.max(0));
+                for (_, to) in scaled.iter_mut() {
+                    if can_remove <= 0 {
+                        break;
+                    }
+                    let cut = (*to).min(can_remove);
+                    *to -= cut;
+                    can_remove -= cut;
+                }
+                for (rs, to) in scaled {
+                    if to != rs_replicas(&rs) {
+                        self.scale(&d, &rs, to).await?;
+                    }
+                }
+            }
+        }
+        self.cleanup(&d, &old).await;
+        self.update_status(&d, &sets, Some(&new)).await
+    }
+
+    async fn create_set(
+        &self,
+        d: &Deployment,
+        template: &PodTemplateSpec,
+        revision: i64,
+        initial: i32,
+        surge: i32,
+    ) -> Result<ReplicaSet, String> {
+        let ns = d.metadata.namespace.clone().unwrap_or_default();
+        let collision = d.status.as_ref().and_then(|s| s.collision_count);
+        let hash = template_hash(template, collision);
+        let mut template = template.clone();
+        let tm = template.metadata.get_or_insert_with(Default::default);
+        tm.labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(POD_TEMPLATE_HASH.into(), hash.clone());
+        let mut selector = d
+            .spec
+            .as_ref()
+            .map(|s| s.selector.clone())
+            .unwrap_or_default();
+        selector
+            .match_labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(POD_TEMPLATE_HASH.into(), hash.clone());
+        let desired = replicas(d);
+        let rs = ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(format!("{}-{hash}", name_of(d))),
+                namespace: Some(ns.clone()),
+                labels: tm.labels.clone(),
+                annotations: Some(BTreeMap::from([
+                    (REVISION.to_string(), revision.to_string()),
+                    (DESIRED_REPLICAS.to_string(), desired.to_string()),
+                    (MAX_REPLICAS.to_string(), (desired + surge).to_string()),
+                ])),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    name: name_of(d),
+                    uid: d.metadata.uid.clone().unwrap_or_default(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(initial),
+                min_ready_seconds: d.spec.as_ref().and_then(|s| s.min_ready_seconds),
+                selector,
+                template: Some(template),
+            }),
+            status: None,
+        };
+        self.sets_api(&ns)
+            .create(&PostParams::default(), &rs)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Old sets with no replicas beyond `revisionHistoryLimit` (10), oldest first.
+    async fn cleanup(&self, d: &Deployment, old: &[Arc<ReplicaSet>]) {
+        let limit = d
+            .spec
+            .as_ref()
+            .and_then(|s| s.revision_history_limit)
+            .unwrap_or(10)
+            .max(0) as usize;
+        let mut idle: Vec<&Arc<ReplicaSet>> = old
+            .iter()
+            .filter(|rs| {
+                rs_replicas(rs) == 0 && rs.status.as_ref().map(|s| s.replicas).unwrap_or(0) == 0
+            })
+            .collect();
+        if idle.len() <= limit {
+            return;
+        }
+        idle.sort_by_key(|rs| revision(rs));
+        let n = idle.len() - limit;
+        for rs in idle.into_iter().take(n) {
+            let _ = self
+                .sets_api(rs.metadata.namespace.as_deref().unwrap_or_default())
+                .delete(&name_of(rs.as_ref()), &DeleteParams::default())
+                .await;
+        }
+    }
+
+    async fn update_status(
+        &self,
+        d: &Deployment,
+        sets: &[Arc<ReplicaSet>],
+        new: Option<&Arc<ReplicaSet>>,
+    ) -> Result<(), String> {
+        let sum = |f: &dyn Fn(&ReplicaSet) -> i32| sets.iter().map(|rs| f(rs)).sum::<i32>();
+        let status_of = |rs: &ReplicaSet| rs.status.clone().unwrap_or_default();
+        let replicas_total = sum(&|rs| status_of(rs).replicas);
+        let ready = sum(&|rs| status_of(rs).ready_replicas.unwrap_or(0));
+        let available = sum(&|rs| rs_available(rs));
+        let updated = new.map(|rs| status_of(rs).replicas).unwrap_or(0);
+        let desired = replicas(d);
+        let (_, max_unavailable) = surge_and_unavailable(d);
+        let now = Time(jiff::Timestamp::now());
+        let prior = d
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let condition = |type_: &str, status: &str, reason: &str, message: String| {
+            let old = prior.iter().find(|c| c.type_ == type_);
+            let unchanged = old.is_some_and(|c| c.status == status);
+            DeploymentCondition {
+                type_: type_.into(),
+                status: status.into(),
+                reason: Some(reason.into()),
+                message: Some(message.clone()),
+                last_update_time: if old.is_some_and(|c| {
+                    c.reason.as_deref() == Some(reason) && c.message.as_deref() == Some(&message)
+                }) {
+                    old.and_then(|c| c.last_update_time.clone())
+                } else {
+                    Some(now.clone())
+                },
+                last_transition_time: if unchanged {
+                    old.and_then(|c| c.last_transition_time.clone())
+                } else {
+                    Some(now.clone())
+                },
+            }
+        };
+        let available_condition = if available >= desired - max_unavailable {
+            condition(
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.".into(),
+            )
+        } else {
+            condition(
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.".into(),
+            )
+        };
+        let mut conditions = vec![available_condition];
+        if let Some(rs) = new {
+            let name = name_of(rs.as_ref());
+            let complete = updated == desired && replicas_total == desired && available >= desired;
+            conditions.push(if complete {
+                condition(
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    format!("ReplicaSet {name:?} has successfully progressed."),
+                )
+            } else if !prior.iter().any(|c| c.type_ == "Progressing") {
+                condition(
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetCreated",
+                    format!("Created new replica set {name:?}"),
+                )
+            } else {
+                condition(
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    format!("ReplicaSet {name:?} is progressing."),
+                )
+            });
+        }
+        let status = DeploymentStatus {
+            observed_generation: d.metadata.generation,
+            replicas: Some(replicas_total),
+            updated_replicas: Some(updated),
+            ready_replicas: Some(ready),
+            available_replicas: Some(available),
+            unavailable_replicas: Some((desired - available).max(0)),
+            conditions: Some(conditions),
+            collision_count: d.status.as_ref().and_then(|s| s.collision_count),
+            terminating_replicas: None,
+        };
+        let same = d.status.as_ref().is_some_and(|s| {
+            let strip = |c: &Option<Vec<DeploymentCondition>>| {
+                c.clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| (c.type_, c.status, c.reason, c.message))
+                    .collect::<Vec<_>>()
+            };
+            s.replicas == status.replicas
+                && s.updated_replicas == status.updated_replicas
+                && s.ready_replicas == status.ready_replicas
+                && s.available_replicas == status.available_replicas
+                && s.unavailable_replicas == status.unavailable_replicas
+                && s.observed_generation == status.observed_generation
+                && strip(&s.conditions) == strip(&status.conditions)
+        });
+        if same {
+            return Ok(());
+        }
+        let api: Api<Deployment> = Api::namespaced(
+            self.client.clone(),
+            d.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        api.patch_status(
+            &name_of(d),
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": status})),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    }
+}
