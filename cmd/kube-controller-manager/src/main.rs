@@ -56,6 +56,9 @@ struct Flags {
     /// The number of deployment objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-deployment-syncs", default_value_t = 5)]
     concurrent_deployment_syncs: usize,
+    /// The number of namespace objects that are allowed to sync concurrently.
+    #[arg(long = "concurrent-namespace-syncs", default_value_t = 10)]
+    concurrent_namespace_syncs: usize,
     /// The number of service account objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-serviceaccount-syncs", default_value_t = 1)]
     concurrent_serviceaccount_syncs: usize,
@@ -222,6 +225,7 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 
 const BUILT: &[&str] = &[
     "deployment-controller",
+    "namespace-controller",
     "replicaset-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
@@ -337,6 +341,11 @@ async fn run(flags: Flags) -> Result<(), String> {
         tasks.push(tokio::spawn(c.run(flags.concurrent_deployment_syncs)));
         deployments.run();
         replica_sets.run();
+    }
+    if on("namespace-controller") {
+        let c = controller::namespace::NamespaceController::new(client.clone(), namespaces.clone());
+        tasks.push(tokio::spawn(c.run(flags.concurrent_namespace_syncs)));
+        namespaces.run();
     }
     if on("replicaset-controller") {
         let c = controller::replicaset::ReplicaSetController::new(

@@ -6,6 +6,7 @@ pub mod clusterroleaggregation;
 pub mod controller_utils;
 pub mod deployment;
 pub mod informer;
+pub mod namespace;
 pub mod replicaset;
 pub mod serviceaccount;
 pub mod workqueue;

@@ -369,3 +369,52 @@ async fn deployment_rolling_update() {
         "{notes:?}"
     );
 }
+
+/// Deleting a namespace empties it (every namespaced resource, custom ones included),
+/// reports upstream's deletion conditions, and finally removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_deletion_empties_it() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=namespace-controller"])
+            .await;
+    create(
+        &c,
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}),
+    )
+    .await;
+    for i in 0..3 {
+        create(&c, "/api/v1/namespaces/doomed/configmaps", &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}")}})).await;
+    }
+    create(
+        &c,
+        "/api/v1/namespaces/doomed/secrets",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}),
+    )
+    .await;
+    create(&c, "/apis/apps/v1/namespaces/doomed/deployments", &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}}})).await;
+    let r = c
+        .request(
+            "DELETE",
+            "/api/v1/namespaces/doomed",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for("the namespace gone", Duration::from_secs(30), || async {
+        (c.get("/api/v1/namespaces/doomed").await.status == 404).then_some(())
+    })
+    .await;
+    for path in [
+        "/api/v1/namespaces/doomed/configmaps",
+        "/api/v1/namespaces/doomed/secrets",
+        "/apis/apps/v1/namespaces/doomed/deployments",
+    ] {
+        let list = c.get(path).await.json();
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{path}");
+    }
+}
