@@ -56,6 +56,9 @@ struct Flags {
     /// The number of deployment objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-deployment-syncs", default_value_t = 5)]
     concurrent_deployment_syncs: usize,
+    /// The number of garbage collector workers that are allowed to sync concurrently.
+    #[arg(long = "concurrent-gc-syncs", default_value_t = 20)]
+    concurrent_gc_syncs: usize,
     /// The number of namespace objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-namespace-syncs", default_value_t = 10)]
     concurrent_namespace_syncs: usize,
@@ -225,6 +228,7 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 
 const BUILT: &[&str] = &[
     "deployment-controller",
+    "garbage-collector-controller",
     "namespace-controller",
     "replicaset-controller",
     "serviceaccount-controller",
@@ -341,6 +345,15 @@ async fn run(flags: Flags) -> Result<(), String> {
         tasks.push(tokio::spawn(c.run(flags.concurrent_deployment_syncs)));
         deployments.run();
         replica_sets.run();
+    }
+    if on("garbage-collector-controller") {
+        let gc = controller::garbagecollector::GarbageCollector::new(client.clone());
+        let workers = flags.concurrent_gc_syncs;
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = gc.run(workers).await {
+                tracing::error!(error = %e, "garbage collector stopped");
+            }
+        }));
     }
     if on("namespace-controller") {
         let c = controller::namespace::NamespaceController::new(client.clone(), namespaces.clone());

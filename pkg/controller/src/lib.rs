@@ -5,6 +5,7 @@ pub mod certificates;
 pub mod clusterroleaggregation;
 pub mod controller_utils;
 pub mod deployment;
+pub mod garbagecollector;
 pub mod informer;
 pub mod namespace;
 pub mod replicaset;

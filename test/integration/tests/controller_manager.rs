@@ -418,3 +418,105 @@ async fn namespace_deletion_empties_it() {
         assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{path}");
     }
 }
+
+/// The garbage collector: background cascading deletion (Deployment -> ReplicaSet ->
+/// Pods), foreground deletion (the owner waits for its blocking dependents), orphaning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collection_cascades() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &["--controllers=deployment,replicaset,garbagecollector"],
+    )
+    .await;
+    create(&c, "/apis/apps/v1/namespaces/default/deployments", &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
+    wait_count(&c, 2).await;
+    let r = c
+        .request(
+            "DELETE",
+            "/apis/apps/v1/namespaces/default/deployments/web?propagationPolicy=Background",
+            "application/json",
+            "",
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    wait_for(
+        "replica sets and pods collected",
+        Duration::from_secs(30),
+        || async {
+            let sets = c
+                .get("/apis/apps/v1/namespaces/default/replicasets")
+                .await
+                .json();
+            let none = sets["items"].as_array().is_some_and(|a| a.is_empty());
+            (none && web_pods(&c).await.is_empty()).then_some(())
+        },
+    )
+    .await;
+
+    // Foreground: the owner stays (with its finalizer) until the blocking child is gone.
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let owner = create(
+        &c,
+        cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}),
+    )
+    .await;
+    let child = |name: &str, owner: &Value| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name,
+        "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"], "blockOwnerDeletion": true}]}})
+    };
+    create(&c, cms, &child("child", &owner)).await;
+    let r = c
+        .request(
+            "DELETE",
+            &format!("{cms}/owner?propagationPolicy=Foreground"),
+            "application/json",
+            "",
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    wait_for("owner and child gone", Duration::from_secs(30), || async {
+        (c.get(&format!("{cms}/owner")).await.status == 404
+            && c.get(&format!("{cms}/child")).await.status == 404)
+            .then_some(())
+    })
+    .await;
+
+    // Orphan: the child stays, without its owner reference.
+    let owner = create(
+        &c,
+        cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner2"}}),
+    )
+    .await;
+    create(&c, cms, &child("child2", &owner)).await;
+    let r = c
+        .request(
+            "DELETE",
+            &format!("{cms}/owner2?propagationPolicy=Orphan"),
+            "application/json",
+            "",
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    let kept = wait_for(
+        "owner2 gone, child2 orphaned",
+        Duration::from_secs(30),
+        || async {
+            let child = c.get(&format!("{cms}/child2")).await;
+            (c.get(&format!("{cms}/owner2")).await.status == 404 && child.status == 200)
+                .then(|| child.json())
+        },
+    )
+    .await;
+    assert!(
+        kept["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{kept}"
+    );
+}

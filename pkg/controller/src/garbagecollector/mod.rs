@@ -1,0 +1,331 @@
+//! The garbage collector (upstream `pkg/controller/garbagecollector`): a graph of every
+//! object's owner references, built from watches of every resource the apiserver serves
+//! that can be listed, watched and deleted. Dependents whose owners are all gone are
+//! deleted (background cascading); references to owners that are gone are dropped;
+//! an owner deleted in the foreground (`foregroundDeletion` finalizer) waits until its
+//! blocking dependents are gone, one deleted with `orphan` first has its dependents
+//! released.
+
+use crate::workqueue::Queue;
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy,
+};
+use kube::discovery::{Discovery, verbs};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const FOREGROUND: &str = "foregroundDeletion";
+const ORPHAN: &str = "orphan";
+
+/// One object in the graph.
+#[derive(Clone, Debug)]
+struct Node {
+    resource: ApiResource,
+    namespace: Option<String>,
+    name: String,
+    owners: Vec<OwnerReference>,
+    finalizers: Vec<String>,
+    deleting: bool,
+}
+
+#[derive(Default)]
+struct Graph {
+    nodes: HashMap<String, Node>,
+    /// Owner uid -> dependent uids.
+    dependents: HashMap<String, HashSet<String>>,
+}
+
+impl Graph {
+    fn upsert(&mut self, uid: &str, node: Node) {
+        self.remove(uid);
+        for o in &node.owners {
+            self.dependents
+                .entry(o.uid.clone())
+                .or_default()
+                .insert(uid.to_string());
+        }
+        self.nodes.insert(uid.to_string(), node);
+    }
+
+    fn remove(&mut self, uid: &str) -> Option<Node> {
+        let old = self.nodes.remove(uid)?;
+        for o in &old.owners {
+            if let Some(d) = self.dependents.get_mut(&o.uid) {
+                d.remove(uid);
+            }
+        }
+        Some(old)
+    }
+}
+
+pub struct GarbageCollector {
+    client: kube::Client,
+    graph: Mutex<Graph>,
+    /// Uids to look at: dependents whose owners changed, owners being deleted.
+    queue: Arc<Queue>,
+    /// Kinds by `apiVersion/kind`, to find an owner's resource (and whether it is
+    /// namespaced).
+    kinds: Mutex<HashMap<String, (ApiResource, bool)>>,
+}
+
+impl GarbageCollector {
+    pub fn new(client: kube::Client) -> Arc<Self> {
+        Arc::new(GarbageCollector {
+            client,
+            graph: Mutex::default(),
+            queue: Queue::new(),
+            kinds: Mutex::default(),
+        })
+    }
+
+    /// Discovers the resources, watches each, and processes the queue.
+    pub async fn run(self: Arc<Self>, workers: usize) -> Result<(), String> {
+        let discovery = Discovery::new(self.client.clone())
+            .run()
+            .await
+            .map_err(|e| e.to_string())?;
+        for group in discovery.groups() {
+            for (res, caps) in group.recommended_resources() {
+                if !(caps.supports_operation(verbs::LIST)
+                    && caps.supports_operation(verbs::WATCH)
+                    && caps.supports_operation(verbs::DELETE))
+                {
+                    continue;
+                }
+                let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+                self.kinds.lock().unwrap().insert(
+                    format!("{}/{}", res.api_version, res.kind),
+                    (res.clone(), namespaced),
+                );
+                let me = self.clone();
+                tokio::spawn(async move { me.watch(res).await });
+            }
+        }
+        let mut tasks = Vec::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(uid) = me.queue.get().await {
+                    match me.process(&uid).await {
+                        Ok(Some(delay)) => me.queue.add_after(uid.clone(), delay),
+                        Ok(None) => me.queue.forget(&uid),
+                        Err(e) => {
+                            tracing::debug!(uid, error = %e, "garbage collection retry");
+                            me.queue.add_rate_limited(uid.clone());
+                        }
+                    }
+                    me.queue.done(&uid);
+                }
+            }));
+        }
+        futures::future::join_all(tasks).await;
+        Ok(())
+    }
+
+    async fn watch(self: Arc<Self>, res: ApiResource) {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &res);
+        let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+        futures::pin_mut!(stream);
+        while let Some(ev) = stream.next().await {
+            let (obj, deleted) = match ev {
+                Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
+                Ok(Event::Delete(o)) => (o, true),
+                _ => continue,
+            };
+            let Some(uid) = obj.metadata.uid.clone() else {
+                continue;
+            };
+            if deleted {
+                let dependents = {
+                    let mut g = self.graph.lock().unwrap();
+                    g.remove(&uid);
+                    g.dependents.get(&uid).cloned().unwrap_or_default()
+                };
+                // Their owner is gone: each may now be garbage.
+                for d in dependents {
+                    self.queue.add(d);
+                }
+                continue;
+            }
+            let node = Node {
+                resource: res.clone(),
+                namespace: obj.metadata.namespace.clone(),
+                name: obj.metadata.name.clone().unwrap_or_default(),
+                owners: obj.metadata.owner_references.clone().unwrap_or_default(),
+                finalizers: obj.metadata.finalizers.clone().unwrap_or_default(),
+                deleting: obj.metadata.deletion_timestamp.is_some(),
+            };
+            let interesting = !node.owners.is_empty()
+                || (node.deleting
+                    && node
+                        .finalizers
+                        .iter()
+                        .any(|f| f == FOREGROUND || f == ORPHAN));
+            self.graph.lock().unwrap().upsert(&uid, node);
+            if interesting {
+                self.queue.add(uid);
+            }
+        }
+    }
+
+    fn api_for(&self, n: &Node) -> Api<DynamicObject> {
+        match &n.namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &n.resource),
+            None => Api::all_with(self.client.clone(), &n.resource),
+        }
+    }
+
+    /// Whether the owner still exists (by uid), asking the apiserver when the graph
+    /// has not seen it.
+    async fn owner_exists(&self, dependent: &Node, o: &OwnerReference) -> Result<bool, String> {
+        if self.graph.lock().unwrap().nodes.contains_key(&o.uid) {
+            return Ok(true);
+        }
+        let known = self
+            .kinds
+            .lock()
+            .unwrap()
+            .get(&format!("{}/{}", o.api_version, o.kind))
+            .cloned();
+        let Some((res, namespaced)) = known else {
+            // A kind nobody serves: the reference dangles.
+            return Ok(false);
+        };
+        let api: Api<DynamicObject> = match (&dependent.namespace, namespaced) {
+            (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &res),
+            _ => Api::all_with(self.client.clone(), &res),
+        };
+        match api.get_opt(&o.name).await {
+            Ok(Some(owner)) => Ok(owner.metadata.uid.as_deref() == Some(o.uid.as_str())),
+            Ok(None) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// `Some(delay)`: look again later (foreground deletion waiting on dependents).
+    async fn process(&self, uid: &str) -> Result<Option<Duration>, String> {
+        let Some(node) = self.graph.lock().unwrap().nodes.get(uid).cloned() else {
+            return Ok(None);
+        };
+        let api = self.api_for(&node);
+        // An owner being deleted with the orphan or foreground finalizer.
+        if node.deleting && node.finalizers.iter().any(|f| f == ORPHAN) {
+            let dependents: Vec<Node> = self.dependents_of(uid);
+            for d in dependents {
+                let refs: Vec<OwnerReference> =
+                    d.owners.iter().filter(|o| o.uid != uid).cloned().collect();
+                let patch = serde_json::json!({"metadata": {"ownerReferences": refs}});
+                let _ = self
+                    .api_for(&d)
+                    .patch(&d.name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await;
+            }
+            return self.drop_finalizer(&api, &node, ORPHAN).await.map(|_| None);
+        }
+        if node.deleting && node.finalizers.iter().any(|f| f == FOREGROUND) {
+            let dependents = self.dependents_of(uid);
+            let blocking: Vec<&Node> = dependents
+                .iter()
+                .filter(|d| {
+                    d.owners
+                        .iter()
+                        .any(|o| o.uid == uid && o.block_owner_deletion == Some(true))
+                })
+                .collect();
+            if blocking.is_empty() {
+                return self
+                    .drop_finalizer(&api, &node, FOREGROUND)
+                    .await
+                    .map(|_| None);
+            }
+            for d in blocking {
+                if !d.deleting {
+                    let _ = self
+                        .api_for(d)
+                        .delete(
+                            &d.name,
+                            &DeleteParams {
+                                propagation_policy: Some(PropagationPolicy::Foreground),
+                                ..Default::default()
+                            },
+                        )
+                        .await;
+                }
+            }
+            return Ok(Some(Duration::from_secs(1)));
+        }
+        if node.owners.is_empty() || node.deleting {
+            return Ok(None);
+        }
+        // A dependent: gone owners are dropped; with none left it is deleted.
+        let mut alive = Vec::new();
+        for o in &node.owners {
+            if self.owner_exists(&node, o).await? {
+                alive.push(o.clone());
+            }
+        }
+        if alive.len() == node.owners.len() {
+            return Ok(None);
+        }
+        if alive.is_empty() {
+            let policy = if node.finalizers.iter().any(|f| f == FOREGROUND) {
+                PropagationPolicy::Foreground
+            } else {
+                PropagationPolicy::Background
+            };
+            match api
+                .delete(
+                    &node.name,
+                    &DeleteParams {
+                        propagation_policy: Some(policy),
+                        ..Default::default()
+                    },
+                )
+                .await
+            {
+                Ok(_) => Ok(None),
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        } else {
+            let patch = serde_json::json!({"metadata": {"ownerReferences": alive}});
+            api.patch(&node.name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    fn dependents_of(&self, uid: &str) -> Vec<Node> {
+        let g = self.graph.lock().unwrap();
+        g.dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| g.nodes.get(d).cloned())
+            .collect()
+    }
+
+    async fn drop_finalizer(
+        &self,
+        api: &Api<DynamicObject>,
+        node: &Node,
+        finalizer: &str,
+    ) -> Result<(), String> {
+        let rest: Vec<&String> = node.finalizers.iter().filter(|f| *f != finalizer).collect();
+        let patch = serde_json::json!({"metadata": {"finalizers": rest}});
+        match api
+            .patch(&node.name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
