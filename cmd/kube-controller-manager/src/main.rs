@@ -59,6 +59,12 @@ struct Flags {
     /// The number of garbage collector workers that are allowed to sync concurrently.
     #[arg(long = "concurrent-gc-syncs", default_value_t = 20)]
     concurrent_gc_syncs: usize,
+    /// The number of endpoint syncing operations that will be done concurrently.
+    #[arg(long = "concurrent-endpoint-syncs", default_value_t = 5)]
+    concurrent_endpoint_syncs: usize,
+    /// The number of service endpoint slice syncing operations that will be done concurrently.
+    #[arg(long = "concurrent-service-endpoint-syncs", default_value_t = 5)]
+    concurrent_service_endpoint_syncs: usize,
     /// The number of namespace objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-namespace-syncs", default_value_t = 10)]
     concurrent_namespace_syncs: usize,
@@ -228,6 +234,8 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 
 const BUILT: &[&str] = &[
     "deployment-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
     "garbage-collector-controller",
     "namespace-controller",
     "replicaset-controller",
@@ -345,6 +353,36 @@ async fn run(flags: Flags) -> Result<(), String> {
         tasks.push(tokio::spawn(c.run(flags.concurrent_deployment_syncs)));
         deployments.run();
         replica_sets.run();
+    }
+    let services = Informer::new(kube::Api::all(client.clone()));
+    let nodes = Informer::new(kube::Api::all(client.clone()));
+    let slices = Informer::new(kube::Api::all(client.clone()));
+    let endpoints = Informer::new(kube::Api::all(client.clone()));
+    if on("endpointslice-controller") {
+        let c = controller::endpointslice::EndpointSliceController::new(
+            client.clone(),
+            services.clone(),
+            pods.clone(),
+            nodes.clone(),
+            slices.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_service_endpoint_syncs)));
+        services.run();
+        pods.run();
+        nodes.run();
+        slices.run();
+    }
+    if on("endpoints-controller") {
+        let c = controller::endpoint::EndpointsController::new(
+            client.clone(),
+            services.clone(),
+            pods.clone(),
+            endpoints.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_endpoint_syncs)));
+        services.run();
+        pods.run();
+        endpoints.run();
     }
     if on("garbage-collector-controller") {
         let gc = controller::garbagecollector::GarbageCollector::new(client.clone());

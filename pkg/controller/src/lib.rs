@@ -5,6 +5,8 @@ pub mod certificates;
 pub mod clusterroleaggregation;
 pub mod controller_utils;
 pub mod deployment;
+pub mod endpoint;
+pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informer;
 pub mod namespace;

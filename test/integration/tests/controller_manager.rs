@@ -520,3 +520,140 @@ async fn garbage_collection_cascades() {
         "{kept}"
     );
 }
+
+/// EndpointSlices and Endpoints follow the Service's pods: addresses with ready /
+/// serving / terminating conditions, node and zone, named target ports resolved per pod,
+/// readiness changes, and removal with the Service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_follow_pod_readiness() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=endpointslice,endpoint"])
+            .await;
+    create(&c, "/api/v1/nodes", &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "z1"}}})).await;
+    let svc = create(&c, "/api/v1/namespaces/default/services", &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})).await;
+    let pod_status = |ip: &str, ready: bool| {
+        json!({"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}})
+    };
+    for (name, ip, ready) in [
+        ("p1", "10.1.0.1", true),
+        ("p2", "10.1.0.2", false),
+        ("p3", "", false),
+    ] {
+        create(&c, "/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx", "ports": [{"name": "http", "containerPort": 8080}]}]}})).await;
+        if !ip.is_empty() {
+            c.request(
+                "PATCH",
+                &format!("/api/v1/namespaces/default/pods/{name}/status"),
+                "application/merge-patch+json",
+                pod_status(ip, ready).to_string(),
+            )
+            .await;
+        }
+    }
+    let slices = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb";
+    let slice = wait_for(
+        "a slice with two endpoints",
+        Duration::from_secs(20),
+        || async {
+            let list = c.get(slices).await.json();
+            list["items"]
+                .as_array()?
+                .first()
+                .filter(|s| s["endpoints"].as_array().is_some_and(|e| e.len() == 2))
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(
+        slice["metadata"]["ownerReferences"][0]["uid"],
+        svc["metadata"]["uid"]
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "http", "port": 8080, "protocol": "TCP"}])
+    );
+    let e1 = &slice["endpoints"][0];
+    assert_eq!(e1["addresses"], json!(["10.1.0.1"]));
+    assert_eq!(
+        e1["conditions"],
+        json!({"ready": true, "serving": true, "terminating": false})
+    );
+    assert_eq!(
+        (e1["nodeName"].as_str(), e1["zone"].as_str()),
+        (Some("n1"), Some("z1"))
+    );
+    assert_eq!(slice["endpoints"][1]["conditions"]["ready"], false);
+    let ep = wait_for("Endpoints", Duration::from_secs(20), || async {
+        let r = c.get("/api/v1/namespaces/default/endpoints/web").await;
+        (r.status == 200)
+            .then(|| r.json())
+            .filter(|e| !e["subsets"].is_null())
+    })
+    .await;
+    assert_eq!(ep["subsets"][0]["addresses"][0]["ip"], "10.1.0.1");
+    assert_eq!(ep["subsets"][0]["notReadyAddresses"][0]["ip"], "10.1.0.2");
+    assert_eq!(
+        ep["subsets"][0]["ports"],
+        json!([{"name": "http", "port": 8080, "protocol": "TCP"}])
+    );
+
+    // p2 becomes ready: both views follow.
+    c.request(
+        "PATCH",
+        "/api/v1/namespaces/default/pods/p2/status",
+        "application/merge-patch+json",
+        pod_status("10.1.0.2", true).to_string(),
+    )
+    .await;
+    wait_for("p2 ready everywhere", Duration::from_secs(20), || async {
+        let list = c.get(slices).await.json();
+        let slice_ok = list["items"][0]["endpoints"]
+            .as_array()
+            .is_some_and(|e| e.iter().all(|e| e["conditions"]["ready"] == true));
+        let ep = c
+            .get("/api/v1/namespaces/default/endpoints/web")
+            .await
+            .json();
+        let ep_ok = ep["subsets"][0]["addresses"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2);
+        (slice_ok && ep_ok).then_some(())
+    })
+    .await;
+
+    // The Service goes: so do its slices and Endpoints.
+    let r = c
+        .request(
+            "DELETE",
+            "/api/v1/namespaces/default/services/web",
+            "application/json",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "slices and endpoints removed",
+        Duration::from_secs(20),
+        || async {
+            let list = c.get(slices).await.json();
+            let none = list["items"].as_array().is_some_and(|a| a.is_empty());
+            (none
+                && c.get("/api/v1/namespaces/default/endpoints/web")
+                    .await
+                    .status
+                    == 404)
+                .then_some(())
+        },
+    )
+    .await;
+}
