@@ -86,10 +86,10 @@ struct Flags {
     /// Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped certificates (accepted; the signer is not built yet).
     #[arg(long = "cluster-signing-key-file")]
     cluster_signing_key_file: Option<PathBuf>,
-    /// The period for syncing NodeStatus in cloud-node-lifecycle-controller and node-lifecycle-controller (accepted; node lifecycle is not built yet).
+    /// The period for syncing NodeStatus in cloud-node-lifecycle-controller and node-lifecycle-controller.
     #[arg(long = "node-monitor-period", default_value = "5s")]
     node_monitor_period: String,
-    /// Amount of time which we allow running Node to be unresponsive before marking it unhealthy (accepted; node lifecycle is not built yet).
+    /// Amount of time which we allow running Node to be unresponsive before marking it unhealthy.
     #[arg(long = "node-monitor-grace-period", default_value = "50s")]
     node_monitor_grace_period: String,
     #[command(flatten)]
@@ -233,6 +233,8 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 }
 
 const BUILT: &[&str] = &[
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
     "deployment-controller",
     "endpoints-controller",
     "endpointslice-controller",
@@ -383,6 +385,22 @@ async fn run(flags: Flags) -> Result<(), String> {
         services.run();
         pods.run();
         endpoints.run();
+    }
+    if on("node-lifecycle-controller") || on("taint-eviction-controller") {
+        let leases = Informer::new(kube::Api::namespaced(client.clone(), "kube-node-lease"));
+        let c = controller::nodelifecycle::NodeLifecycle::new(
+            client.clone(),
+            nodes.clone(),
+            leases.clone(),
+            pods.clone(),
+            recorder.clone(),
+            duration(&flags.node_monitor_period)?,
+            duration(&flags.node_monitor_grace_period)?,
+        );
+        tasks.push(tokio::spawn(c.run()));
+        nodes.run();
+        leases.run();
+        pods.run();
     }
     if on("garbage-collector-controller") {
         let gc = controller::garbagecollector::GarbageCollector::new(client.clone());

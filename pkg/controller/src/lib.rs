@@ -10,6 +10,7 @@ pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informer;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
 pub mod workqueue;

@@ -657,3 +657,163 @@ async fn endpoints_follow_pod_readiness() {
     )
     .await;
 }
+
+/// Node lifecycle: a node whose Lease is no longer renewed turns Unknown after the grace
+/// period, is tainted unreachable, and its pods are evicted per their tolerations; when
+/// it reports Ready again the taints go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_nodes_are_tainted_and_drained() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount,DefaultTolerationSeconds,TaintNodesByCondition"]).await;
+    let c = s.client.clone();
+    let now = || {
+        jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let ready = |status: &str| json!({"status": {"conditions": [{"type": "Ready", "status": status, "reason": "KubeletReady", "lastHeartbeatTime": now(), "lastTransitionTime": now()}]}});
+    create(
+        &c,
+        "/api/v1/nodes",
+        &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+    )
+    .await;
+    c.request(
+        "PATCH",
+        "/api/v1/nodes/n1/status",
+        "application/strategic-merge-patch+json",
+        ready("True").to_string(),
+    )
+    .await;
+    let lease = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+    create(&c, lease, &json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "n1"},
+        "spec": {"holderIdentity": "n1", "leaseDurationSeconds": 40, "renewTime": jiff::Timestamp::now().to_string()}})).await;
+    let pod = |name: &str, tolerations: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": "n1", "tolerations": tolerations, "containers": [{"name": "c", "image": "nginx"}]}})
+    };
+    let unreachable = |secs: Option<i64>| {
+        let mut t = json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"});
+        if let Some(s) = secs {
+            t["tolerationSeconds"] = json!(s);
+        }
+        json!([t])
+    };
+    create(
+        &c,
+        "/api/v1/namespaces/default/pods",
+        &pod("plain", json!([])),
+    )
+    .await;
+    create(
+        &c,
+        "/api/v1/namespaces/default/pods",
+        &pod("brief", unreachable(Some(2))),
+    )
+    .await;
+    create(
+        &c,
+        "/api/v1/namespaces/default/pods",
+        &pod("stays", unreachable(None)),
+    )
+    .await;
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &[
+            "--controllers=nodelifecycle,taint-eviction-controller",
+            "--node-monitor-period=200ms",
+            "--node-monitor-grace-period=2s",
+        ],
+    )
+    .await;
+    // Renewing the Lease keeps the node Ready.
+    for _ in 0..12 {
+        let renew = json!({"spec": {"renewTime": jiff::Timestamp::now().to_string()}});
+        c.request(
+            "PATCH",
+            &format!("{lease}/n1"),
+            "application/merge-patch+json",
+            renew.to_string(),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let node = c.get("/api/v1/nodes/n1").await.json();
+    assert_eq!(node["status"]["conditions"][0]["status"], "True", "{node}");
+    // Silence: Unknown, tainted, drained.
+    let node = wait_for("node Unknown", Duration::from_secs(20), || async {
+        let n = c.get("/api/v1/nodes/n1").await.json();
+        let cond = n["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
+        (cond["status"] == "Unknown").then_some((n, cond))
+    })
+    .await;
+    assert_eq!(node.1["reason"], "NodeStatusUnknown");
+    assert_eq!(node.1["message"], "Kubelet stopped posting node status.");
+    let taints = wait_for("unreachable taints", Duration::from_secs(10), || async {
+        let n = c.get("/api/v1/nodes/n1").await.json();
+        let t: Vec<(String, String)> = n["spec"]["taints"]
+            .as_array()?
+            .iter()
+            .map(|t| {
+                (
+                    t["key"].as_str().unwrap_or_default().to_string(),
+                    t["effect"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        (t.len() == 2).then_some(t)
+    })
+    .await;
+    assert!(
+        taints.contains(&("node.kubernetes.io/unreachable".into(), "NoExecute".into())),
+        "{taints:?}"
+    );
+    let gone = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            wait_for(
+                &format!("{name} evicted"),
+                Duration::from_secs(20),
+                || async {
+                    let r = c
+                        .get(&format!("/api/v1/namespaces/default/pods/{name}"))
+                        .await;
+                    (r.status == 404 || !r.json()["metadata"]["deletionTimestamp"].is_null())
+                        .then_some(())
+                },
+            )
+            .await
+        }
+    };
+    gone("plain").await;
+    gone("brief").await;
+    let stays = c.get("/api/v1/namespaces/default/pods/stays").await.json();
+    assert!(stays["metadata"]["deletionTimestamp"].is_null());
+    // The kubelet is back: the taints go.
+    c.request(
+        "PATCH",
+        "/api/v1/nodes/n1/status",
+        "application/strategic-merge-patch+json",
+        ready("True").to_string(),
+    )
+    .await;
+    let renew = json!({"spec": {"renewTime": jiff::Timestamp::now().to_string()}});
+    c.request(
+        "PATCH",
+        &format!("{lease}/n1"),
+        "application/merge-patch+json",
+        renew.to_string(),
+    )
+    .await;
+    wait_for("taints removed", Duration::from_secs(10), || async {
+        let n = c.get("/api/v1/nodes/n1").await.json();
+        n["spec"]["taints"]
+            .as_array()
+            .is_none_or(|t| t.is_empty())
+            .then_some(())
+    })
+    .await;
+}

@@ -18,7 +18,11 @@ use std::sync::Arc;
 const MAX_CAPACITY: usize = 1000;
 
 /// A subset in the making: its ports, ready and not-ready addresses.
-type Subset = (Vec<EndpointPort>, Vec<EndpointAddress>, Vec<EndpointAddress>);
+type Subset = (
+    Vec<EndpointPort>,
+    Vec<EndpointAddress>,
+    Vec<EndpointAddress>,
+);
 const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
 
 pub struct EndpointsController {
