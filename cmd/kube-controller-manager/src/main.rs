@@ -65,6 +65,9 @@ struct Flags {
     /// The number of service endpoint slice syncing operations that will be done concurrently.
     #[arg(long = "concurrent-service-endpoint-syncs", default_value_t = 5)]
     concurrent_service_endpoint_syncs: usize,
+    /// The number of job objects that are allowed to sync concurrently.
+    #[arg(long = "concurrent-job-syncs", default_value_t = 5)]
+    concurrent_job_syncs: usize,
     /// The number of namespace objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-namespace-syncs", default_value_t = 10)]
     concurrent_namespace_syncs: usize,
@@ -233,6 +236,7 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 }
 
 const BUILT: &[&str] = &[
+    "job-controller",
     "node-lifecycle-controller",
     "taint-eviction-controller",
     "deployment-controller",
@@ -400,6 +404,18 @@ async fn run(flags: Flags) -> Result<(), String> {
         tasks.push(tokio::spawn(c.run()));
         nodes.run();
         leases.run();
+        pods.run();
+    }
+    if on("job-controller") {
+        let jobs = Informer::new(kube::Api::all(client.clone()));
+        let c = controller::job::JobController::new(
+            client.clone(),
+            jobs.clone(),
+            pods.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_job_syncs)));
+        jobs.run();
         pods.run();
     }
     if on("garbage-collector-controller") {

@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod endpointslice;
 pub mod garbagecollector;
 pub mod informer;
+pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod replicaset;

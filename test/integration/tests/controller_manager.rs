@@ -817,3 +817,112 @@ async fn unreachable_nodes_are_tainted_and_drained() {
     })
     .await;
 }
+
+/// Jobs: parallelism and completions with pods tracked by the job-tracking finalizer,
+/// Complete with its events, and a failing job hitting its backoffLimit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_complete_and_fail() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=job"]).await;
+    let job = |name: &str, extra: Value| {
+        let mut j = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}});
+        for (k, v) in extra.as_object().unwrap() {
+            j["spec"][k] = v.clone();
+        }
+        j
+    };
+    let jobs = "/apis/batch/v1/namespaces/default/jobs";
+    create(
+        &c,
+        jobs,
+        &job("pi", json!({"completions": 3, "parallelism": 2})),
+    )
+    .await;
+    let job_pods = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            let list = c.get(&format!("/api/v1/namespaces/default/pods?labelSelector=batch.kubernetes.io%2Fjob-name%3D{name}")).await.json();
+            list["items"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let finish = |pod: &Value, phase: &str| {
+        let c = c.clone();
+        let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+        let phase = phase.to_string();
+        async move {
+            let body = json!({"status": {"phase": phase}});
+            c.request(
+                "PATCH",
+                &format!("/api/v1/namespaces/default/pods/{name}/status"),
+                "application/merge-patch+json",
+                body.to_string(),
+            )
+            .await;
+        }
+    };
+    let first = wait_for("two pods", Duration::from_secs(20), || async {
+        let pods = job_pods("pi").await;
+        (pods.len() == 2).then_some(pods)
+    })
+    .await;
+    assert!(
+        first
+            .iter()
+            .all(|p| p["metadata"]["finalizers"] == json!(["batch.kubernetes.io/job-tracking"]))
+    );
+    // Finish pods as they come until three succeeded.
+    let done = wait_for("job complete", Duration::from_secs(30), || async {
+        for p in job_pods("pi").await {
+            if p["status"]["phase"] != "Succeeded" {
+                finish(&p, "Succeeded").await;
+            }
+        }
+        let j = c.get(&format!("{jobs}/pi")).await.json();
+        let complete = j["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True")
+        });
+        complete.then_some(j)
+    })
+    .await;
+    assert_eq!(done["status"]["succeeded"], 3);
+    assert!(done["status"]["completionTime"].is_string());
+    let types: Vec<&str> = done["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(types, ["SuccessCriteriaMet", "Complete"]);
+    let pods = job_pods("pi").await;
+    assert!(
+        pods.iter().all(|p| p["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty())),
+        "finalizers released"
+    );
+
+    // backoffLimit 0: the first failure fails the job.
+    create(&c, jobs, &job("bad", json!({"backoffLimit": 0}))).await;
+    let pod = wait_for("a pod", Duration::from_secs(20), || async {
+        job_pods("bad").await.into_iter().next()
+    })
+    .await;
+    finish(&pod, "Failed").await;
+    let failed = wait_for("job failed", Duration::from_secs(20), || async {
+        let j = c.get(&format!("{jobs}/bad")).await.json();
+        j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Failed")
+            .cloned()
+    })
+    .await;
+    assert_eq!(failed["reason"], "BackoffLimitExceeded");
+    assert_eq!(
+        failed["message"],
+        "Job has reached the specified backoff limit"
+    );
+}

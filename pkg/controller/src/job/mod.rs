@@ -1,0 +1,463 @@
+//! The Job controller (upstream `pkg/controller/job`), for NonIndexed jobs: up to
+//! `parallelism` active pods until `completions` succeed, pods tracked with the
+//! `batch.kubernetes.io/job-tracking` finalizer and counted through
+//! `uncountedTerminatedPods` (so no pod is counted twice), failed pods replaced after an
+//! exponential backoff (10 s doubling, 6 min cap) until `backoffLimit`,
+//! `activeDeadlineSeconds`, suspension, and upstream's conditions (SuccessCriteriaMet /
+//! FailureTarget then Complete / Failed) and events.
+
+use crate::controller_utils::{Expectations, controller_of, is_ready};
+use crate::informer::{Informer, key, split};
+use crate::workqueue::Queue;
+use client_go::events::Recorder;
+use jiff::Timestamp;
+use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(360);
+
+pub struct JobController {
+    client: kube::Client,
+    jobs: Arc<Informer<Job>>,
+    pods: Arc<Informer<Pod>>,
+    queue: Arc<Queue>,
+    expectations: Arc<Expectations>,
+    recorder: Arc<Recorder>,
+}
+
+fn reference(j: &Job) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("batch/v1".into()),
+        kind: Some("Job".into()),
+        name: j.metadata.name.clone(),
+        namespace: j.metadata.namespace.clone(),
+        uid: j.metadata.uid.clone(),
+        resource_version: j.metadata.resource_version.clone(),
+        ..Default::default()
+    }
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Pending")
+}
+
+fn finished(j: &Job) -> bool {
+    j.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        })
+}
+
+fn condition(type_: &str, reason: &str, message: &str) -> JobCondition {
+    let now = Time(Timestamp::now());
+    JobCondition {
+        type_: type_.into(),
+        status: "True".into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_probe_time: Some(now.clone()),
+        last_transition_time: Some(now),
+    }
+}
+
+impl JobController {
+    pub fn new(
+        client: kube::Client,
+        jobs: Arc<Informer<Job>>,
+        pods: Arc<Informer<Pod>>,
+        recorder: Arc<Recorder>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let expectations = Arc::new(Expectations::default());
+        let q = queue.clone();
+        jobs.add_handler(move |j, _| q.add(key(j)));
+        let (q, exp) = (queue.clone(), expectations.clone());
+        let seen: std::sync::Mutex<std::collections::HashSet<String>> = Default::default();
+        pods.add_handler(move |p, deleted| {
+            let Some(owner) = controller_of(&p.metadata).filter(|o| o.kind == "Job") else {
+                return;
+            };
+            let k = format!(
+                "{}/{}",
+                p.metadata.namespace.as_deref().unwrap_or_default(),
+                owner.name
+            );
+            let uid = p.metadata.uid.clone().unwrap_or_default();
+            let first = !deleted && seen.lock().unwrap().insert(uid.clone());
+            if deleted {
+                seen.lock().unwrap().remove(&uid);
+            }
+            if first {
+                exp.creation_observed(&k);
+            }
+            q.add(k);
+        });
+        Arc::new(JobController {
+            client,
+            jobs,
+            pods,
+            queue,
+            expectations,
+            recorder,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        self.jobs.synced().await;
+        self.pods.synced().await;
+        let mut tasks = Vec::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(k) = me.queue.get().await {
+                    match me.sync(&k).await {
+                        Ok(Some(after)) => me.queue.add_after(k.clone(), after),
+                        Ok(None) => me.queue.forget(&k),
+                        Err(e) => {
+                            tracing::warn!(job = k, error = %e, "job sync failed");
+                            me.queue.add_rate_limited(k.clone());
+                        }
+                    }
+                    me.queue.done(&k);
+                }
+            }));
+        }
+        futures::future::join_all(tasks).await;
+    }
+
+    async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
+        let (ns, name) = split(k);
+        let Some(job) = self.jobs.store.state().into_iter().find(|j| {
+            j.metadata.namespace.as_deref() == Some(ns) && j.metadata.name.as_deref() == Some(name)
+        }) else {
+            self.expectations.delete(k);
+            return Ok(None);
+        };
+        let uid = job.metadata.uid.clone().unwrap_or_default();
+        let pods: Vec<Arc<Pod>> = self
+            .pods
+            .store
+            .state()
+            .into_iter()
+            .filter(|p| {
+                p.metadata.namespace.as_deref() == Some(ns)
+                    && controller_of(&p.metadata).is_some_and(|o| o.uid == uid)
+            })
+            .collect();
+        let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let status = job.status.clone().unwrap_or_default();
+        let spec = job.spec.clone().unwrap_or_default();
+
+        // Count finished pods exactly once: record, release the finalizer, then add.
+        let uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
+        let (mut un_ok, mut un_fail): (BTreeSet<String>, BTreeSet<String>) = (
+            uncounted
+                .succeeded
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            uncounted
+                .failed
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+        );
+        let mut newly = false;
+        for p in &pods {
+            let tracked = p
+                .metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == TRACKING_FINALIZER);
+            let puid = p.metadata.uid.clone().unwrap_or_default();
+            if !tracked || un_ok.contains(&puid) || un_fail.contains(&puid) {
+                continue;
+            }
+            match phase(p) {
+                "Succeeded" => newly |= un_ok.insert(puid),
+                "Failed" => newly |= un_fail.insert(puid),
+                _ if p.metadata.deletion_timestamp.is_some() => newly |= un_fail.insert(puid),
+                _ => {}
+            }
+        }
+        let jobs_api: Api<Job> = Api::namespaced(self.client.clone(), ns);
+        if newly {
+            let patch = serde_json::json!({"status": {"uncountedTerminatedPods": {"succeeded": un_ok, "failed": un_fail}}});
+            jobs_api
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(Duration::ZERO));
+        }
+        if !un_ok.is_empty() || !un_fail.is_empty() {
+            for p in pods.iter().filter(|p| {
+                let u = p.metadata.uid.clone().unwrap_or_default();
+                un_ok.contains(&u) || un_fail.contains(&u)
+            }) {
+                let rest: Vec<&String> = p
+                    .metadata
+                    .finalizers
+                    .iter()
+                    .flatten()
+                    .filter(|f| *f != TRACKING_FINALIZER)
+                    .collect();
+                let patch = serde_json::json!({"metadata": {"finalizers": rest}});
+                match pods_api
+                    .patch(
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        &PatchParams::default(),
+                        &Patch::Merge(patch),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            let patch = serde_json::json!({"status": {
+                "succeeded": status.succeeded.unwrap_or(0) + un_ok.len() as i32,
+                "failed": status.failed.unwrap_or(0) + un_fail.len() as i32,
+                "uncountedTerminatedPods": {"succeeded": [], "failed": []}}});
+            jobs_api
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(Duration::ZERO));
+        }
+        if finished(&job) {
+            return Ok(None);
+        }
+
+        let active: Vec<&Arc<Pod>> = pods
+            .iter()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && !matches!(phase(p), "Succeeded" | "Failed")
+            })
+            .collect();
+        let succeeded = status.succeeded.unwrap_or(0);
+        let failed = status.failed.unwrap_or(0);
+        let parallelism = spec.parallelism.unwrap_or(1).max(0);
+        let completions = spec.completions;
+        let backoff_limit = spec.backoff_limit.unwrap_or(6);
+        let start = status
+            .start_time
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or_else(Timestamp::now);
+        let mut conditions = status.conditions.clone().unwrap_or_default();
+        let mut terminal: Option<(&str, &str, &str, &str)> = None;
+        if failed > backoff_limit {
+            terminal = Some((
+                "FailureTarget",
+                "Failed",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+            ));
+        } else if spec
+            .active_deadline_seconds
+            .is_some_and(|d| Timestamp::now().duration_since(start).as_secs() >= d)
+        {
+            terminal = Some((
+                "FailureTarget",
+                "Failed",
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline",
+            ));
+        } else {
+            let done = match completions {
+                Some(c) => succeeded >= c,
+                None => succeeded > 0 && active.is_empty(),
+            };
+            if done {
+                terminal = Some((
+                    "SuccessCriteriaMet",
+                    "Complete",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                ));
+            }
+        }
+        if let Some((interim, final_type, reason, message)) = terminal {
+            for p in &active {
+                let _ = pods_api
+                    .delete(
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        &DeleteParams::background(),
+                    )
+                    .await;
+            }
+            if !active.is_empty() {
+                return Ok(Some(Duration::from_millis(200)));
+            }
+            conditions.retain(|c| c.type_ != interim && c.type_ != final_type);
+            conditions.push(condition(interim, reason, message));
+            conditions.push(condition(final_type, reason, message));
+            let mut patch = serde_json::json!({"status": {"conditions": conditions, "active": 0, "ready": 0,
+                "startTime": Time(start)}});
+            if final_type == "Complete" {
+                patch["status"]["completionTime"] = serde_json::json!(Time(Timestamp::now()));
+                self.recorder.eventf(
+                    reference(&job),
+                    "Normal",
+                    "Completed",
+                    "Completed",
+                    "Job completed".into(),
+                );
+            } else {
+                self.recorder
+                    .eventf(reference(&job), "Warning", reason, "Failed", message.into());
+            }
+            jobs_api
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(None);
+        }
+
+        let suspended = spec.suspend.unwrap_or(false);
+        let mut requeue = None;
+        if suspended {
+            for p in &active {
+                let _ = pods_api
+                    .delete(
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        &DeleteParams::background(),
+                    )
+                    .await;
+            }
+        } else if self.expectations.satisfied(k) {
+            let remaining = completions
+                .map(|c| (c - succeeded).max(0))
+                .unwrap_or(parallelism);
+            let want = parallelism.min(remaining) as usize;
+            if active.len() < want {
+                // Failed pods come back after the backoff.
+                let delay = if failed > 0 {
+                    DEFAULT_BACKOFF
+                        .saturating_mul(1 << (failed - 1).min(10) as u32)
+                        .min(MAX_BACKOFF)
+                } else {
+                    Duration::ZERO
+                };
+                let last_failure = pods
+                    .iter()
+                    .filter(|p| phase(p) == "Failed")
+                    .filter_map(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                    .max();
+                let waited = last_failure
+                    .map(|t| Timestamp::now().duration_since(t).as_secs_f64())
+                    .unwrap_or(f64::MAX);
+                if waited >= delay.as_secs_f64() {
+                    let n = want - active.len();
+                    self.expectations.expect(k, n as i64, 0);
+                    for _ in 0..n {
+                        if let Err(e) = self.create_pod(&job, &pods_api).await {
+                            self.expectations.creation_observed(k);
+                            return Err(e);
+                        }
+                    }
+                } else {
+                    requeue = Some(Duration::from_secs_f64(delay.as_secs_f64() - waited));
+                }
+            }
+        }
+        let ready = active.iter().filter(|p| is_ready(p)).count() as i32;
+        let mut patch = serde_json::json!({"status": {"active": active.len() as i32, "ready": ready, "startTime": Time(start)}});
+        if suspended
+            && !conditions
+                .iter()
+                .any(|c| c.type_ == "Suspended" && c.status == "True")
+        {
+            conditions.push(condition("Suspended", "JobSuspended", "Job suspended"));
+            patch["status"]["conditions"] = serde_json::json!(conditions);
+        }
+        let same = status.active == Some(active.len() as i32)
+            && status.ready == Some(ready)
+            && status.start_time.is_some()
+            && !suspended;
+        if !same {
+            jobs_api
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(requeue)
+    }
+
+    async fn create_pod(&self, job: &Job, api: &Api<Pod>) -> Result<(), String> {
+        let template = job
+            .spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default();
+        let tm = template.metadata.unwrap_or_default();
+        let mut finalizers = tm.finalizers.unwrap_or_default();
+        finalizers.push(TRACKING_FINALIZER.into());
+        let pod = Pod {
+            metadata: ObjectMeta {
+                generate_name: Some(format!(
+                    "{}-",
+                    job.metadata.name.as_deref().unwrap_or_default()
+                )),
+                namespace: job.metadata.namespace.clone(),
+                labels: tm.labels,
+                annotations: tm.annotations,
+                finalizers: Some(finalizers),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "batch/v1".into(),
+                    kind: "Job".into(),
+                    name: job.metadata.name.clone().unwrap_or_default(),
+                    uid: job.metadata.uid.clone().unwrap_or_default(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: template.spec,
+            status: None,
+        };
+        match api.create(&PostParams::default(), &pod).await {
+            Ok(p) => {
+                self.recorder.eventf(
+                    reference(job),
+                    "Normal",
+                    "SuccessfulCreate",
+                    "Create",
+                    format!(
+                        "Created pod: {}",
+                        p.metadata.name.as_deref().unwrap_or_default()
+                    ),
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.recorder.eventf(
+                    reference(job),
+                    "Warning",
+                    "FailedCreate",
+                    "Create",
+                    format!("Error creating: {e}"),
+                );
+                Err(e.to_string())
+            }
+        }
+    }
+}
