@@ -65,6 +65,9 @@ struct Flags {
     /// The number of service endpoint slice syncing operations that will be done concurrently.
     #[arg(long = "concurrent-service-endpoint-syncs", default_value_t = 5)]
     concurrent_service_endpoint_syncs: usize,
+    /// The number of daemonset objects that are allowed to sync concurrently.
+    #[arg(long = "concurrent-daemonset-syncs", default_value_t = 2)]
+    concurrent_daemonset_syncs: usize,
     /// The number of job objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-job-syncs", default_value_t = 5)]
     concurrent_job_syncs: usize,
@@ -236,6 +239,7 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 }
 
 const BUILT: &[&str] = &[
+    "daemonset-controller",
     "job-controller",
     "node-lifecycle-controller",
     "taint-eviction-controller",
@@ -405,6 +409,20 @@ async fn run(flags: Flags) -> Result<(), String> {
         nodes.run();
         leases.run();
         pods.run();
+    }
+    if on("daemonset-controller") {
+        let sets = Informer::new(kube::Api::all(client.clone()));
+        let c = controller::daemon::DaemonSetController::new(
+            client.clone(),
+            sets.clone(),
+            pods.clone(),
+            nodes.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_daemonset_syncs)));
+        sets.run();
+        pods.run();
+        nodes.run();
     }
     if on("job-controller") {
         let jobs = Informer::new(kube::Api::all(client.clone()));

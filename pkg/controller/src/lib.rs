@@ -4,6 +4,7 @@
 pub mod certificates;
 pub mod clusterroleaggregation;
 pub mod controller_utils;
+pub mod daemon;
 pub mod deployment;
 pub mod endpoint;
 pub mod endpointslice;

@@ -926,3 +926,84 @@ async fn jobs_complete_and_fail() {
         "Job has reached the specified backoff limit"
     );
 }
+
+/// DaemonSets: one pod per eligible node (pinned by node affinity, with upstream's
+/// daemon tolerations), following nodes that join, get labelled out, or go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_follows_nodes() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=daemonset"]).await;
+    let node = |name: &str, labels: Value| json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}});
+    create(&c, "/api/v1/nodes", &node("a", json!({"role": "worker"}))).await;
+    create(&c, "/api/v1/nodes", &node("b", json!({"role": "worker"}))).await;
+    create(
+        &c,
+        "/api/v1/nodes",
+        &node("control", json!({"role": "control"})),
+    )
+    .await;
+    create(&c, "/apis/apps/v1/namespaces/default/daemonsets", &json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"nodeSelector": {"role": "worker"}, "containers": [{"name": "c", "image": "agent"}]}}}})).await;
+    let pinned = || async {
+        let list = c
+            .get("/api/v1/namespaces/default/pods?labelSelector=app%3Dagent")
+            .await
+            .json();
+        let mut nodes: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| p["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchFields"][0]["values"][0].as_str().unwrap_or_default().to_string())
+            .collect();
+        nodes.sort();
+        nodes
+    };
+    let wait_nodes = |want: Vec<&'static str>| async move {
+        wait_for(
+            &format!("daemon pods on {want:?}"),
+            Duration::from_secs(20),
+            || async { (pinned().await == want).then_some(()) },
+        )
+        .await
+    };
+    wait_nodes(vec!["a", "b"]).await;
+    let list = c
+        .get("/api/v1/namespaces/default/pods?labelSelector=app%3Dagent")
+        .await
+        .json();
+    let tolerations = &list["items"][0]["spec"]["tolerations"];
+    assert!(
+        tolerations
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "node.kubernetes.io/unreachable" && t["effect"] == "NoExecute"),
+        "{tolerations}"
+    );
+    create(&c, "/api/v1/nodes", &node("c", json!({"role": "worker"}))).await;
+    wait_nodes(vec!["a", "b", "c"]).await;
+    patch(
+        &c,
+        "/api/v1/nodes/a",
+        json!({"metadata": {"labels": {"role": "retired"}}}),
+    )
+    .await;
+    wait_nodes(vec!["b", "c"]).await;
+    let ds = wait_for("status", Duration::from_secs(10), || async {
+        let d = c
+            .get("/apis/apps/v1/namespaces/default/daemonsets/agent")
+            .await
+            .json();
+        (d["status"]["desiredNumberScheduled"] == 2 && d["status"]["currentNumberScheduled"] == 2)
+            .then_some(d)
+    })
+    .await;
+    assert_eq!(ds["status"]["numberMisscheduled"], 0);
+}

@@ -1,0 +1,480 @@
+//! The DaemonSet controller (upstream `pkg/controller/daemon`): one pod per node the
+//! DaemonSet's pods fit (nodeSelector / node affinity, NoSchedule and NoExecute taints
+//! they tolerate, counting the tolerations upstream adds to every daemon pod), each pod
+//! pinned by required node affinity on `metadata.name`; pods on nodes that no longer fit
+//! are deleted; RollingUpdate replaces pods of an old template at most `maxUnavailable`
+//! at a time; status counts as upstream.
+
+use crate::controller_utils::{controller_of, is_available, is_ready};
+use crate::deployment::util::template_hash;
+use crate::informer::{Informer, key, split};
+use crate::workqueue::Queue;
+use client_go::events::Recorder;
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
+use k8s_openapi::api::core::v1::{
+    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
+    ObjectReference, Pod, Taint, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const REVISION_HASH: &str = "controller-revision-hash";
+
+pub struct DaemonSetController {
+    client: kube::Client,
+    sets: Arc<Informer<DaemonSet>>,
+    pods: Arc<Informer<Pod>>,
+    nodes: Arc<Informer<Node>>,
+    queue: Arc<Queue>,
+    recorder: Arc<Recorder>,
+}
+
+/// The tolerations upstream adds to every daemon pod (`AddOrUpdateDaemonPodTolerations`).
+pub fn daemon_tolerations(host_network: bool) -> Vec<Toleration> {
+    let t = |key: &str, effect: &str| Toleration {
+        key: Some(key.into()),
+        operator: Some("Exists".into()),
+        effect: Some(effect.into()),
+        ..Default::default()
+    };
+    let mut v = vec![
+        t("node.kubernetes.io/not-ready", "NoExecute"),
+        t("node.kubernetes.io/unreachable", "NoExecute"),
+        t("node.kubernetes.io/disk-pressure", "NoSchedule"),
+        t("node.kubernetes.io/memory-pressure", "NoSchedule"),
+        t("node.kubernetes.io/pid-pressure", "NoSchedule"),
+        t("node.kubernetes.io/unschedulable", "NoSchedule"),
+    ];
+    if host_network {
+        v.push(t("node.kubernetes.io/network-unavailable", "NoSchedule"));
+    }
+    v
+}
+
+fn tolerates(t: &Toleration, taint: &Taint) -> bool {
+    let effect = t.effect.as_deref().unwrap_or_default();
+    let key = t.key.as_deref().unwrap_or_default();
+    (effect.is_empty() || effect == taint.effect)
+        && (key.is_empty() || key == taint.key)
+        && match t.operator.as_deref().unwrap_or("Equal") {
+            "Exists" => true,
+            _ => {
+                t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default()
+            }
+        }
+}
+
+/// Whether the daemon pod should run on the node.
+fn fits(ds: &DaemonSet, node: &Node) -> bool {
+    let Some(spec) = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref()) else {
+        return false;
+    };
+    let labels = node.metadata.labels.clone().unwrap_or_default();
+    if let Some(sel) = &spec.node_selector
+        && !sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+    {
+        return false;
+    }
+    let required = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    if let Some(r) = required {
+        let term_ok = |t: &NodeSelectorTerm| {
+            t.match_expressions.iter().flatten().all(|e| {
+                let v = labels.get(&e.key);
+                let values = e.values.clone().unwrap_or_default();
+                match e.operator.as_str() {
+                    "In" => v.is_some_and(|v| values.contains(v)),
+                    "NotIn" => !v.is_some_and(|v| values.contains(v)),
+                    "Exists" => v.is_some(),
+                    "DoesNotExist" => v.is_none(),
+                    _ => false,
+                }
+            })
+        };
+        if !r.node_selector_terms.iter().any(term_ok) {
+            return false;
+        }
+    }
+    let mut tolerations = spec.tolerations.clone().unwrap_or_default();
+    tolerations.extend(daemon_tolerations(spec.host_network.unwrap_or(false)));
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+        .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
+}
+
+fn reference(ds: &DaemonSet) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("DaemonSet".into()),
+        name: ds.metadata.name.clone(),
+        namespace: ds.metadata.namespace.clone(),
+        uid: ds.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+fn node_of(p: &Pod) -> Option<String> {
+    // The pinned node: nodeName once bound, else the required affinity's name.
+    if let Some(n) = p
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty())
+    {
+        return Some(n);
+    }
+    p.spec
+        .as_ref()?
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?
+        .node_selector_terms
+        .iter()
+        .flat_map(|t| t.match_fields.iter().flatten())
+        .find(|f| f.key == "metadata.name")
+        .and_then(|f| f.values.as_ref()?.first().cloned())
+}
+
+impl DaemonSetController {
+    pub fn new(
+        client: kube::Client,
+        sets: Arc<Informer<DaemonSet>>,
+        pods: Arc<Informer<Pod>>,
+        nodes: Arc<Informer<Node>>,
+        recorder: Arc<Recorder>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        sets.add_handler(move |ds, _| q.add(key(ds)));
+        let q = queue.clone();
+        pods.add_handler(move |p, _| {
+            if let Some(o) = controller_of(&p.metadata).filter(|o| o.kind == "DaemonSet") {
+                q.add(format!(
+                    "{}/{}",
+                    p.metadata.namespace.as_deref().unwrap_or_default(),
+                    o.name
+                ));
+            }
+        });
+        let (q, s) = (queue.clone(), sets.clone());
+        nodes.add_handler(move |_, _| {
+            for ds in s.store.state() {
+                q.add(key(ds.as_ref()));
+            }
+        });
+        Arc::new(DaemonSetController {
+            client,
+            sets,
+            pods,
+            nodes,
+            queue,
+            recorder,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        self.sets.synced().await;
+        self.pods.synced().await;
+        self.nodes.synced().await;
+        let mut tasks = Vec::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(k) = me.queue.get().await {
+                    match me.sync(&k).await {
+                        Ok(()) => me.queue.forget(&k),
+                        Err(e) => {
+                            tracing::warn!(daemonset = k, error = %e, "daemonset sync failed");
+                            me.queue.add_rate_limited(k.clone());
+                        }
+                    }
+                    me.queue.done(&k);
+                }
+            }));
+        }
+        futures::future::join_all(tasks).await;
+    }
+
+    async fn sync(&self, k: &str) -> Result<(), String> {
+        let (ns, name) = split(k);
+        let Some(ds) = self.sets.store.state().into_iter().find(|d| {
+            d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
+        }) else {
+            return Ok(());
+        };
+        if ds.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
+        let uid = ds.metadata.uid.clone().unwrap_or_default();
+        let spec = ds.spec.clone().unwrap_or_default();
+        let hash = template_hash(
+            &spec.template,
+            ds.status.as_ref().and_then(|s| s.collision_count),
+        );
+        let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let mut by_node: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+        for p in self.pods.store.state() {
+            if p.metadata.namespace.as_deref() == Some(ns)
+                && controller_of(&p.metadata).is_some_and(|o| o.uid == uid)
+                && p.metadata.deletion_timestamp.is_none()
+                && !matches!(
+                    p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                    Some("Succeeded" | "Failed")
+                )
+                && let Some(n) = node_of(&p)
+            {
+                by_node.entry(n).or_default().push(p);
+            }
+        }
+        let nodes = self.nodes.store.state();
+        let mut desired = 0;
+        let (mut scheduled, mut misscheduled, mut ready, mut available, mut updated) =
+            (0, 0, 0, 0, 0);
+        let min_ready = spec.min_ready_seconds.unwrap_or(0);
+        let max_unavailable = match spec
+            .update_strategy
+            .as_ref()
+            .and_then(|u| u.rolling_update.as_ref())
+            .and_then(|r| r.max_unavailable.clone())
+        {
+            Some(IntOrString::Int(n)) => n.max(0),
+            Some(IntOrString::String(p)) => {
+                let pct: f64 = p.trim_end_matches('%').parse().unwrap_or(0.0);
+                (pct * nodes.len() as f64 / 100.0).ceil() as i32
+            }
+            None => 1,
+        };
+        let rolling = spec
+            .update_strategy
+            .as_ref()
+            .and_then(|u| u.type_.as_deref())
+            .unwrap_or("RollingUpdate")
+            == "RollingUpdate";
+        let mut old_pods: Vec<Arc<Pod>> = Vec::new();
+        let mut unavailable = 0;
+        for node in &nodes {
+            let node_name = node.metadata.name.clone().unwrap_or_default();
+            let should = fits(&ds, node);
+            let pods = by_node.remove(&node_name).unwrap_or_default();
+            if should {
+                desired += 1;
+                if pods.is_empty() {
+                    self.create_pod(&ds, &node_name, &hash, &pods_api).await?;
+                    unavailable += 1;
+                    continue;
+                }
+                scheduled += 1;
+                // Extra pods on one node: keep the oldest.
+                let mut pods = pods;
+                pods.sort_by(|a, b| {
+                    a.metadata
+                        .creation_timestamp
+                        .cmp(&b.metadata.creation_timestamp)
+                });
+                for extra in pods.iter().skip(1) {
+                    let _ = pods_api
+                        .delete(
+                            extra.metadata.name.as_deref().unwrap_or_default(),
+                            &DeleteParams::default(),
+                        )
+                        .await;
+                }
+                let p = &pods[0];
+                let current = p
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(REVISION_HASH))
+                    == Some(&hash);
+                if current {
+                    updated += 1;
+                } else {
+                    old_pods.push(p.clone());
+                }
+                if is_ready(p) {
+                    ready += 1;
+                }
+                if is_available(p, min_ready) {
+                    available += 1;
+                } else {
+                    unavailable += 1;
+                }
+            } else if !pods.is_empty() {
+                misscheduled += 1;
+                for p in pods {
+                    let _ = pods_api
+                        .delete(
+                            p.metadata.name.as_deref().unwrap_or_default(),
+                            &DeleteParams::default(),
+                        )
+                        .await;
+                    self.recorder.eventf(
+                        reference(&ds),
+                        "Normal",
+                        "SuccessfulDelete",
+                        "Delete",
+                        format!(
+                            "Deleted pod: {}",
+                            p.metadata.name.as_deref().unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+        }
+        // Pods pinned to nodes that no longer exist.
+        for p in by_node.into_values().flatten() {
+            let _ = pods_api
+                .delete(
+                    p.metadata.name.as_deref().unwrap_or_default(),
+                    &DeleteParams::default(),
+                )
+                .await;
+        }
+        // RollingUpdate: old pods go (unavailable ones first) within maxUnavailable; the
+        // next sync creates their replacements.
+        if rolling && !old_pods.is_empty() {
+            old_pods.sort_by_key(|p| is_available(p, min_ready));
+            let mut budget = (max_unavailable - unavailable).max(0);
+            for p in old_pods {
+                if is_available(&p, min_ready) {
+                    if budget == 0 {
+                        break;
+                    }
+                    budget -= 1;
+                }
+                let _ = pods_api
+                    .delete(
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        &DeleteParams::default(),
+                    )
+                    .await;
+            }
+        }
+        let status = DaemonSetStatus {
+            current_number_scheduled: scheduled,
+            desired_number_scheduled: desired,
+            number_misscheduled: misscheduled,
+            number_ready: ready,
+            number_available: Some(available),
+            number_unavailable: Some((desired - available).max(0)),
+            updated_number_scheduled: Some(updated),
+            observed_generation: ds.metadata.generation,
+            collision_count: ds.status.as_ref().and_then(|s| s.collision_count),
+            conditions: ds.status.as_ref().and_then(|s| s.conditions.clone()),
+        };
+        if ds.status.as_ref() != Some(&status) {
+            let api: Api<DaemonSet> = Api::namespaced(self.client.clone(), ns);
+            api.patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"status": status})),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn create_pod(
+        &self,
+        ds: &DaemonSet,
+        node: &str,
+        hash: &str,
+        api: &Api<Pod>,
+    ) -> Result<(), String> {
+        let template = ds
+            .spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default();
+        let tm = template.metadata.unwrap_or_default();
+        let mut labels = tm.labels.unwrap_or_default();
+        labels.insert(REVISION_HASH.into(), hash.into());
+        let mut spec = template.spec.unwrap_or_default();
+        // Pinned to the node by required affinity (the scheduler binds it there).
+        let pin = NodeSelectorTerm {
+            match_fields: Some(vec![NodeSelectorRequirement {
+                key: "metadata.name".into(),
+                operator: "In".into(),
+                values: Some(vec![node.into()]),
+            }]),
+            ..Default::default()
+        };
+        let affinity = spec.affinity.get_or_insert_with(Affinity::default);
+        affinity.node_affinity = Some(NodeAffinity {
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms: vec![pin],
+            }),
+            ..affinity.node_affinity.clone().unwrap_or_default()
+        });
+        let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
+        for t in daemon_tolerations(spec.host_network.unwrap_or(false)) {
+            if !tolerations.contains(&t) {
+                tolerations.push(t);
+            }
+        }
+        let pod = Pod {
+            metadata: ObjectMeta {
+                generate_name: Some(format!(
+                    "{}-",
+                    ds.metadata.name.as_deref().unwrap_or_default()
+                )),
+                namespace: ds.metadata.namespace.clone(),
+                labels: Some(labels),
+                annotations: tm.annotations,
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "DaemonSet".into(),
+                    name: ds.metadata.name.clone().unwrap_or_default(),
+                    uid: ds.metadata.uid.clone().unwrap_or_default(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: Some(spec),
+            status: None,
+        };
+        match api.create(&PostParams::default(), &pod).await {
+            Ok(p) => {
+                self.recorder.eventf(
+                    reference(ds),
+                    "Normal",
+                    "SuccessfulCreate",
+                    "Create",
+                    format!(
+                        "Created pod: {}",
+                        p.metadata.name.as_deref().unwrap_or_default()
+                    ),
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.recorder.eventf(
+                    reference(ds),
+                    "Warning",
+                    "FailedCreate",
+                    "Create",
+                    format!("Error creating: {e}"),
+                );
+                Err(e.to_string())
+            }
+        }
+    }
+}
