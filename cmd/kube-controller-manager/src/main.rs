@@ -68,6 +68,9 @@ struct Flags {
     /// The number of daemonset objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-daemonset-syncs", default_value_t = 2)]
     concurrent_daemonset_syncs: usize,
+    /// The number of statefulset objects that are allowed to sync concurrently.
+    #[arg(long = "concurrent-statefulset-syncs", default_value_t = 5)]
+    concurrent_statefulset_syncs: usize,
     /// The number of job objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-job-syncs", default_value_t = 5)]
     concurrent_job_syncs: usize,
@@ -239,6 +242,7 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 }
 
 const BUILT: &[&str] = &[
+    "statefulset-controller",
     "daemonset-controller",
     "job-controller",
     "node-lifecycle-controller",
@@ -423,6 +427,18 @@ async fn run(flags: Flags) -> Result<(), String> {
         sets.run();
         pods.run();
         nodes.run();
+    }
+    if on("statefulset-controller") {
+        let sets = Informer::new(kube::Api::all(client.clone()));
+        let c = controller::statefulset::StatefulSetController::new(
+            client.clone(),
+            sets.clone(),
+            pods.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_statefulset_syncs)));
+        sets.run();
+        pods.run();
     }
     if on("job-controller") {
         let jobs = Informer::new(kube::Api::all(client.clone()));

@@ -1007,3 +1007,94 @@ async fn daemonset_follows_nodes() {
     .await;
     assert_eq!(ds["status"]["numberMisscheduled"], 0);
 }
+
+/// StatefulSets: OrderedReady creates web-0, then web-1 once web-0 is Running and Ready,
+/// with a claim per pod from the claim template; scaling down removes the highest
+/// ordinal and keeps the claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_ordered_pods_and_claims() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,DefaultStorageClass"],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=statefulset"]).await;
+    create(&c, "/apis/apps/v1/namespaces/default/statefulsets", &json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+        "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "postgres", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})).await;
+    let names = || async {
+        let list = c
+            .get("/api/v1/namespaces/default/pods?labelSelector=app%3Ddb")
+            .await
+            .json();
+        let mut n: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let wait_names = |want: Vec<&'static str>| async move {
+        wait_for(
+            &format!("pods {want:?}"),
+            Duration::from_secs(20),
+            || async { (names().await == want).then_some(()) },
+        )
+        .await
+    };
+    wait_names(vec!["db-0"]).await;
+    // Not ready yet: no db-1.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(names().await, ["db-0"]);
+    let pod = c.get("/api/v1/namespaces/default/pods/db-0").await.json();
+    assert_eq!(
+        (
+            pod["spec"]["hostname"].as_str(),
+            pod["spec"]["subdomain"].as_str()
+        ),
+        (Some("db-0"), Some("db"))
+    );
+    assert_eq!(
+        pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"],
+        "db-0"
+    );
+    assert_eq!(
+        pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-db-0"
+    );
+    assert_eq!(
+        c.get("/api/v1/namespaces/default/persistentvolumeclaims/data-db-0")
+            .await
+            .status,
+        200
+    );
+    // Ready pods let the next ordinal come.
+    wait_for("three pods", Duration::from_secs(30), || async {
+        mark_ready(&c, "default").await;
+        (names().await == ["db-0", "db-1", "db-2"]).then_some(())
+    })
+    .await;
+    patch(
+        &c,
+        "/apis/apps/v1/namespaces/default/statefulsets/db",
+        json!({"spec": {"replicas": 1}}),
+    )
+    .await;
+    wait_for("scaled to one", Duration::from_secs(30), || async {
+        mark_ready(&c, "default").await;
+        (names().await == ["db-0"]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.get("/api/v1/namespaces/default/persistentvolumeclaims/data-db-2")
+            .await
+            .status,
+        200,
+        "claims are retained"
+    );
+}

@@ -63,7 +63,27 @@ pub fn strategy() -> Typed<StatefulSet> {
         let Some(spec) = &s.spec else {
             return vec![Cause::required("spec", "")];
         };
-        let mut c = validate_selector_and_template(&spec.selector, &spec.template, true);
+        // Mounts may name the volumeClaimTemplates (each pod gets that claim as a volume).
+        let mut template = spec.template.clone();
+        if let Some(ps) = template.spec.as_mut() {
+            let volumes = ps.volumes.get_or_insert_with(Vec::new);
+            for t in spec.volume_claim_templates.iter().flatten() {
+                let name = t.metadata.name.clone().unwrap_or_default();
+                if !volumes.iter().any(|v| v.name == name) {
+                    volumes.push(k8s_openapi::api::core::v1::Volume {
+                        name: name.clone(),
+                        persistent_volume_claim: Some(
+                            k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
+                                claim_name: name,
+                                read_only: None,
+                            },
+                        ),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        let mut c = validate_selector_and_template(&spec.selector, &template, true);
         c.extend(apimachinery::validation::non_negative(
             "spec.replicas",
             spec.replicas,

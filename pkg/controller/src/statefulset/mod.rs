@@ -1,0 +1,397 @@
+//! The StatefulSet controller (upstream `pkg/controller/statefulset`): pods named
+//! `<set>-<ordinal>` with stable hostnames under `serviceName`, their PersistentVolumeClaims
+//! (`<template>-<set>-<ordinal>`) created from `volumeClaimTemplates` before them;
+//! OrderedReady creates one ordinal at a time once the lower ones are Running and Ready
+//! and removes the highest first, Parallel acts on all at once; RollingUpdate replaces
+//! pods of an old revision from the highest ordinal down to `partition`, one at a time.
+
+use crate::controller_utils::{controller_of, is_available, is_ready};
+use crate::daemon::REVISION_HASH;
+use crate::deployment::util::template_hash;
+use crate::informer::{Informer, key, split};
+use crate::workqueue::Queue;
+use client_go::events::Recorder;
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
+use k8s_openapi::api::core::v1::{
+    ObjectReference, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
+
+pub struct StatefulSetController {
+    client: kube::Client,
+    sets: Arc<Informer<StatefulSet>>,
+    pods: Arc<Informer<Pod>>,
+    queue: Arc<Queue>,
+    recorder: Arc<Recorder>,
+}
+
+fn reference(s: &StatefulSet) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some("StatefulSet".into()),
+        name: s.metadata.name.clone(),
+        namespace: s.metadata.namespace.clone(),
+        uid: s.metadata.uid.clone(),
+        ..Default::default()
+    }
+}
+
+fn ordinal(set: &str, pod: &str) -> Option<i32> {
+    pod.strip_prefix(set)?.strip_prefix('-')?.parse().ok()
+}
+
+fn running_and_ready(p: &Pod) -> bool {
+    p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") && is_ready(p)
+}
+
+impl StatefulSetController {
+    pub fn new(
+        client: kube::Client,
+        sets: Arc<Informer<StatefulSet>>,
+        pods: Arc<Informer<Pod>>,
+        recorder: Arc<Recorder>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        sets.add_handler(move |s, _| q.add(key(s)));
+        let q = queue.clone();
+        pods.add_handler(move |p, _| {
+            if let Some(o) = controller_of(&p.metadata).filter(|o| o.kind == "StatefulSet") {
+                q.add(format!(
+                    "{}/{}",
+                    p.metadata.namespace.as_deref().unwrap_or_default(),
+                    o.name
+                ));
+            }
+        });
+        Arc::new(StatefulSetController {
+            client,
+            sets,
+            pods,
+            queue,
+            recorder,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>, workers: usize) {
+        self.sets.synced().await;
+        self.pods.synced().await;
+        let mut tasks = Vec::new();
+        for _ in 0..workers.max(1) {
+            let me = self.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(k) = me.queue.get().await {
+                    match me.sync(&k).await {
+                        Ok(()) => me.queue.forget(&k),
+                        Err(e) => {
+                            tracing::warn!(statefulset = k, error = %e, "statefulset sync failed");
+                            me.queue.add_rate_limited(k.clone());
+                        }
+                    }
+                    me.queue.done(&k);
+                }
+            }));
+        }
+        futures::future::join_all(tasks).await;
+    }
+
+    async fn sync(&self, k: &str) -> Result<(), String> {
+        let (ns, name) = split(k);
+        let Some(set) = self.sets.store.state().into_iter().find(|s| {
+            s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(name)
+        }) else {
+            return Ok(());
+        };
+        if set.metadata.deletion_timestamp.is_some() {
+            return Ok(());
+        }
+        let uid = set.metadata.uid.clone().unwrap_or_default();
+        let spec = set.spec.clone().unwrap_or_default();
+        let replicas = spec.replicas.unwrap_or(1).max(0);
+        let revision = format!(
+            "{name}-{}",
+            template_hash(
+                &spec.template,
+                set.status.as_ref().and_then(|s| s.collision_count)
+            )
+        );
+        let parallel = spec.pod_management_policy.as_deref() == Some("Parallel");
+        let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let mut pods: BTreeMap<i32, Arc<Pod>> = BTreeMap::new();
+        for p in self.pods.store.state() {
+            if p.metadata.namespace.as_deref() == Some(ns)
+                && controller_of(&p.metadata).is_some_and(|o| o.uid == uid)
+                && let Some(i) = ordinal(name, p.metadata.name.as_deref().unwrap_or_default())
+            {
+                pods.insert(i, p);
+            }
+        }
+        let start = spec.ordinals.as_ref().and_then(|o| o.start).unwrap_or(0);
+        let wanted = start..start + replicas;
+        // Create missing pods (in order unless Parallel), replace failed ones.
+        for i in wanted.clone() {
+            match pods.get(&i) {
+                Some(p)
+                    if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+                        && p.metadata.deletion_timestamp.is_none() =>
+                {
+                    let _ = pods_api
+                        .delete(
+                            p.metadata.name.as_deref().unwrap_or_default(),
+                            &DeleteParams::default(),
+                        )
+                        .await;
+                    if !parallel {
+                        break;
+                    }
+                }
+                Some(p) => {
+                    if !parallel
+                        && (p.metadata.deletion_timestamp.is_some() || !running_and_ready(p))
+                    {
+                        break;
+                    }
+                }
+                None => {
+                    self.create_pod(&set, i, &revision, &pods_api).await?;
+                    if !parallel {
+                        break;
+                    }
+                }
+            }
+        }
+        // Scale down: the highest ordinals beyond replicas, one at a time unless Parallel.
+        let condemned: Vec<&Arc<Pod>> = pods
+            .iter()
+            .rev()
+            .filter(|(i, _)| !wanted.contains(i))
+            .map(|(_, p)| p)
+            .collect();
+        let all_healthy = pods
+            .values()
+            .filter(|p| {
+                wanted.contains(
+                    &ordinal(name, p.metadata.name.as_deref().unwrap_or_default()).unwrap_or(-1),
+                )
+            })
+            .all(|p| running_and_ready(p));
+        for p in condemned {
+            if p.metadata.deletion_timestamp.is_some() {
+                if parallel { continue } else { break }
+            }
+            if !parallel && !all_healthy {
+                break;
+            }
+            let pname = p.metadata.name.clone().unwrap_or_default();
+            let _ = pods_api.delete(&pname, &DeleteParams::default()).await;
+            self.recorder.eventf(
+                reference(&set),
+                "Normal",
+                "SuccessfulDelete",
+                "Delete",
+                format!("delete Pod {pname} in StatefulSet {name} successful"),
+            );
+            if !parallel {
+                break;
+            }
+        }
+        // RollingUpdate: the highest ordinal of an old revision, down to the partition.
+        let rolling = spec
+            .update_strategy
+            .as_ref()
+            .and_then(|u| u.type_.as_deref())
+            .unwrap_or("RollingUpdate")
+            == "RollingUpdate";
+        let partition = spec
+            .update_strategy
+            .as_ref()
+            .and_then(|u| u.rolling_update.as_ref())
+            .and_then(|r| r.partition)
+            .unwrap_or(0);
+        let in_range: Vec<&Arc<Pod>> = wanted.clone().filter_map(|i| pods.get(&i)).collect();
+        if rolling
+            && in_range.len() as i32 == replicas
+            && in_range
+                .iter()
+                .all(|p| running_and_ready(p) && p.metadata.deletion_timestamp.is_none())
+        {
+            let old = wanted
+                .clone()
+                .rev()
+                .filter(|i| *i >= start + partition)
+                .filter_map(|i| pods.get(&i))
+                .find(|p| {
+                    p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(REVISION_HASH))
+                        != Some(&revision)
+                });
+            if let Some(p) = old {
+                let _ = pods_api
+                    .delete(
+                        p.metadata.name.as_deref().unwrap_or_default(),
+                        &DeleteParams::default(),
+                    )
+                    .await;
+            }
+        }
+        // Status.
+        let min_ready = spec.min_ready_seconds.unwrap_or(0);
+        let live: Vec<&Arc<Pod>> = pods
+            .values()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .collect();
+        let updated = live
+            .iter()
+            .filter(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(REVISION_HASH))
+                    == Some(&revision)
+            })
+            .count() as i32;
+        let status = StatefulSetStatus {
+            replicas: live.len() as i32,
+            ready_replicas: Some(live.iter().filter(|p| is_ready(p)).count() as i32),
+            available_replicas: Some(
+                live.iter().filter(|p| is_available(p, min_ready)).count() as i32
+            ),
+            current_replicas: Some(updated),
+            updated_replicas: Some(updated),
+            current_revision: Some(revision.clone()),
+            update_revision: Some(revision.clone()),
+            observed_generation: set.metadata.generation,
+            collision_count: set.status.as_ref().and_then(|s| s.collision_count),
+            conditions: set.status.as_ref().and_then(|s| s.conditions.clone()),
+        };
+        if set.status.as_ref() != Some(&status) {
+            let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), ns);
+            api.patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(serde_json::json!({"status": status})),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn create_pod(
+        &self,
+        set: &StatefulSet,
+        i: i32,
+        revision: &str,
+        api: &Api<Pod>,
+    ) -> Result<(), String> {
+        let ns = set.metadata.namespace.clone().unwrap_or_default();
+        let set_name = set.metadata.name.clone().unwrap_or_default();
+        let pod_name = format!("{set_name}-{i}");
+        let spec = set.spec.clone().unwrap_or_default();
+        // Claims first, from the templates.
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &ns);
+        let selector_labels = spec.selector.match_labels.clone().unwrap_or_default();
+        let mut volumes: Vec<Volume> = Vec::new();
+        for t in spec.volume_claim_templates.iter().flatten() {
+            let template_name = t.metadata.name.clone().unwrap_or_default();
+            let claim_name = format!("{template_name}-{pod_name}");
+            let mut labels = t.metadata.labels.clone().unwrap_or_default();
+            labels.extend(selector_labels.clone());
+            let claim = PersistentVolumeClaim {
+                metadata: ObjectMeta {
+                    name: Some(claim_name.clone()),
+                    namespace: Some(ns.clone()),
+                    labels: Some(labels),
+                    annotations: t.metadata.annotations.clone(),
+                    ..Default::default()
+                },
+                spec: t.spec.clone(),
+                status: None,
+            };
+            match claims.create(&PostParams::default(), &claim).await {
+                Ok(_) => self.recorder.eventf(
+                    reference(set),
+                    "Normal",
+                    "SuccessfulCreate",
+                    "Create",
+                    format!(
+                        "create Claim {claim_name} Pod {pod_name} in StatefulSet {set_name} success"
+                    ),
+                ),
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            volumes.push(Volume {
+                name: template_name,
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name,
+                    read_only: None,
+                }),
+                ..Default::default()
+            });
+        }
+        let tm = spec.template.metadata.clone().unwrap_or_default();
+        let mut labels = tm.labels.unwrap_or_default();
+        labels.insert(POD_NAME_LABEL.into(), pod_name.clone());
+        labels.insert(POD_INDEX_LABEL.into(), i.to_string());
+        labels.insert(REVISION_HASH.into(), revision.into());
+        let mut pod_spec = spec.template.spec.clone().unwrap_or_default();
+        pod_spec.hostname = Some(pod_name.clone());
+        pod_spec.subdomain = spec.service_name.clone().filter(|s| !s.is_empty());
+        let existing = pod_spec.volumes.get_or_insert_with(Vec::new);
+        for v in volumes {
+            existing.retain(|e| e.name != v.name);
+            existing.push(v);
+        }
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some(pod_name.clone()),
+                namespace: Some(ns),
+                labels: Some(labels),
+                annotations: tm.annotations,
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "apps/v1".into(),
+                    kind: "StatefulSet".into(),
+                    name: set_name.clone(),
+                    uid: set.metadata.uid.clone().unwrap_or_default(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]),
+                ..Default::default()
+            },
+            spec: Some(pod_spec),
+            status: None,
+        };
+        match api.create(&PostParams::default(), &pod).await {
+            Ok(_) => {
+                self.recorder.eventf(
+                    reference(set),
+                    "Normal",
+                    "SuccessfulCreate",
+                    "Create",
+                    format!("create Pod {pod_name} in StatefulSet {set_name} successful"),
+                );
+                Ok(())
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+            Err(e) => {
+                self.recorder.eventf(
+                    reference(set),
+                    "Warning",
+                    "FailedCreate",
+                    "Create",
+                    format!("create Pod {pod_name} in StatefulSet {set_name} failed error: {e}"),
+                );
+                Err(e.to_string())
+            }
+        }
+    }
+}
