@@ -74,6 +74,12 @@ struct Flags {
     /// The number of job objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-job-syncs", default_value_t = 5)]
     concurrent_job_syncs: usize,
+    /// Number of terminated pods that can exist before the terminated pod garbage collector starts deleting terminated pods. If <= 0, the terminated pod garbage collector is disabled.
+    #[arg(long = "terminated-pod-gc-threshold", default_value_t = 12500)]
+    terminated_pod_gc_threshold: i64,
+    /// The number of ttl-after-finished-controller workers that are allowed to sync concurrently.
+    #[arg(long = "concurrent-ttl-after-finished-syncs", default_value_t = 5)]
+    concurrent_ttl_after_finished_syncs: usize,
     /// The number of namespace objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-namespace-syncs", default_value_t = 10)]
     concurrent_namespace_syncs: usize,
@@ -242,6 +248,8 @@ fn enabled(list: &[String]) -> Result<Vec<&'static str>, String> {
 }
 
 const BUILT: &[&str] = &[
+    "pod-garbage-collector-controller",
+    "ttl-after-finished-controller",
     "statefulset-controller",
     "daemonset-controller",
     "job-controller",
@@ -440,8 +448,26 @@ async fn run(flags: Flags) -> Result<(), String> {
         sets.run();
         pods.run();
     }
+    let jobs = Informer::new(kube::Api::all(client.clone()));
+    if on("ttl-after-finished-controller") {
+        let c = controller::ttlafterfinished::TtlAfterFinished::new(client.clone(), jobs.clone());
+        tasks.push(tokio::spawn(c.run()));
+        jobs.run();
+    }
+    if on("pod-garbage-collector-controller") {
+        let threshold = flags.terminated_pod_gc_threshold.max(0) as usize;
+        let c = controller::podgc::PodGc::new(
+            client.clone(),
+            pods.clone(),
+            nodes.clone(),
+            threshold,
+            Duration::from_secs(20),
+        );
+        tasks.push(tokio::spawn(c.run()));
+        pods.run();
+        nodes.run();
+    }
     if on("job-controller") {
-        let jobs = Informer::new(kube::Api::all(client.clone()));
         let c = controller::job::JobController::new(
             client.clone(),
             jobs.clone(),

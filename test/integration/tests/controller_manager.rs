@@ -1098,3 +1098,40 @@ async fn statefulset_ordered_pods_and_claims() {
         "claims are retained"
     );
 }
+
+/// Pod GC removes pods bound to nodes that no longer exist; TTL-after-finished deletes a
+/// finished Job (and, foreground, its pods) after its ttlSecondsAfterFinished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_gc_and_ttl_after_finished() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    create(
+        &c,
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan"},
+        "spec": {"nodeName": "ghost", "containers": [{"name": "c", "image": "busybox"}]}}),
+    )
+    .await;
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &["--controllers=podgc,job,ttl-after-finished,garbagecollector"],
+    )
+    .await;
+    wait_for("orphan collected", Duration::from_secs(20), || async {
+        (c.get("/api/v1/namespaces/default/pods/orphan").await.status == 404).then_some(())
+    })
+    .await;
+    create(&c, "/apis/batch/v1/namespaces/default/jobs", &json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once"},
+        "spec": {"ttlSecondsAfterFinished": 1, "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})).await;
+    wait_for("job gone after it succeeded", Duration::from_secs(30), || async {
+        let list = c.get("/api/v1/namespaces/default/pods?labelSelector=batch.kubernetes.io%2Fjob-name%3Donce").await.json();
+        for p in list["items"].as_array().into_iter().flatten() {
+            if p["status"]["phase"] != "Succeeded" {
+                let name = p["metadata"]["name"].as_str().unwrap();
+                c.request("PATCH", &format!("/api/v1/namespaces/default/pods/{name}/status"), "application/merge-patch+json", json!({"status": {"phase": "Succeeded"}}).to_string()).await;
+            }
+        }
+        (c.get("/apis/batch/v1/namespaces/default/jobs/once").await.status == 404).then_some(())
+    })
+    .await;
+}

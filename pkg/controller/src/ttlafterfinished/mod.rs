@@ -1,0 +1,86 @@
+//! The TTL-after-finished controller (upstream `pkg/controller/ttlafterfinished`):
+//! a finished Job with `ttlSecondsAfterFinished` is deleted (foreground, so its pods go
+//! first) that many seconds after its completion or failure.
+
+use crate::informer::{Informer, key, split};
+use crate::workqueue::Queue;
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, DeleteParams, PropagationPolicy};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct TtlAfterFinished {
+    client: kube::Client,
+    jobs: Arc<Informer<Job>>,
+    queue: Arc<Queue>,
+}
+
+/// When the job finished (its Complete or Failed condition).
+fn finished_at(j: &Job) -> Option<jiff::Timestamp> {
+    j.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        .and_then(|c| c.last_transition_time.as_ref().map(|t| t.0))
+}
+
+impl TtlAfterFinished {
+    pub fn new(client: kube::Client, jobs: Arc<Informer<Job>>) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        jobs.add_handler(move |j, deleted| {
+            if !deleted
+                && j.spec
+                    .as_ref()
+                    .and_then(|s| s.ttl_seconds_after_finished)
+                    .is_some()
+            {
+                q.add(key(j));
+            }
+        });
+        Arc::new(TtlAfterFinished {
+            client,
+            jobs,
+            queue,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        self.jobs.synced().await;
+        while let Some(k) = self.queue.get().await {
+            if let Some(wait) = self.sync(&k).await {
+                self.queue.add_after(k.clone(), wait);
+            }
+            self.queue.done(&k);
+        }
+    }
+
+    /// Some(wait) while the job's time has not come.
+    async fn sync(&self, k: &str) -> Option<Duration> {
+        let (ns, name) = split(k);
+        let job = self.jobs.store.state().into_iter().find(|j| {
+            j.metadata.namespace.as_deref() == Some(ns) && j.metadata.name.as_deref() == Some(name)
+        })?;
+        if job.metadata.deletion_timestamp.is_some() {
+            return None;
+        }
+        let ttl = job.spec.as_ref()?.ttl_seconds_after_finished?;
+        let done = finished_at(&job)?;
+        let elapsed = jiff::Timestamp::now().duration_since(done).as_secs_f64();
+        if elapsed < f64::from(ttl) {
+            return Some(Duration::from_secs_f64(f64::from(ttl) - elapsed));
+        }
+        let api: Api<Job> = Api::namespaced(self.client.clone(), ns);
+        let dp = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..Default::default()
+        };
+        match api.delete(name, &dp).await {
+            Ok(_) => None,
+            Err(kube::Error::Api(e)) if e.code == 404 => None,
+            Err(_) => Some(Duration::from_secs(1)),
+        }
+    }
+}
