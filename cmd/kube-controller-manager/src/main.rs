@@ -86,6 +86,12 @@ struct Flags {
     /// The number of service account objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-serviceaccount-syncs", default_value_t = 1)]
     concurrent_serviceaccount_syncs: usize,
+    /// The number of resource quotas that are allowed to sync concurrently. Larger number = more responsive quota management, but more CPU (and network) load.
+    #[arg(long = "concurrent-resource-quota-syncs", default_value_t = 5)]
+    concurrent_resource_quota_syncs: usize,
+    /// The period for syncing quota usage status in the system.
+    #[arg(long = "resource-quota-sync-period", default_value = "5m0s")]
+    resource_quota_sync_period: String,
     /// If set, this root certificate authority will be included in service account's token secret and the kube-root-ca.crt ConfigMap.
     #[arg(long = "root-ca-file")]
     root_ca_file: Option<PathBuf>,
@@ -264,21 +270,11 @@ const BUILT: &[&str] = &[
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
     "clusterrole-aggregation-controller",
+    "resourcequota-controller",
+    "disruption-controller",
 ];
 
-fn duration(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = n.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    Ok(Duration::from_secs_f64(
-        n * match unit {
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(format!("invalid duration {s:?}")),
-        },
-    ))
-}
+use apimachinery::duration::parse as duration;
 
 async fn run(flags: Flags) -> Result<(), String> {
     let controllers = enabled(&flags.controllers)?;
@@ -538,6 +534,36 @@ async fn run(flags: Flags) -> Result<(), String> {
         );
         tasks.push(tokio::spawn(c.run()));
         cluster_roles.run();
+    }
+    if on("resourcequota-controller") {
+        let monitors = controller::resourcequota::Monitors {
+            pods: pods.clone(),
+            services: services.clone(),
+            claims: Informer::new(kube::Api::all(client.clone())),
+            config_maps: config_maps.clone(),
+            secrets: Informer::new(kube::Api::all(client.clone())),
+            controllers: Informer::new(kube::Api::all(client.clone())),
+        };
+        let c = controller::resourcequota::ResourceQuotaController::new(
+            client.clone(),
+            Informer::new(kube::Api::all(client.clone())),
+            monitors,
+            duration(&flags.resource_quota_sync_period)?,
+        );
+        c.start_informers();
+        tasks.push(tokio::spawn(c.run(flags.concurrent_resource_quota_syncs)));
+    }
+    if on("disruption-controller") {
+        let budgets = Informer::new(kube::Api::all(client.clone()));
+        let c = controller::disruption::DisruptionController::new(
+            client.clone(),
+            budgets.clone(),
+            pods.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run()));
+        budgets.run();
+        pods.run();
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

@@ -2,8 +2,9 @@
 //! expectations that keep a controller from acting twice on creations/deletions it has
 //! not observed yet, controller references, and upstream's ranking of pods to delete.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -47,6 +48,24 @@ impl Expectations {
 
     pub fn delete(&self, key: &str) {
         self.pending.lock().unwrap().remove(key);
+    }
+}
+
+/// An event's `regarding` reference to a typed object.
+pub fn reference<K: kube::Resource<DynamicType = ()>>(o: &K) -> ObjectReference {
+    o.object_ref(&())
+}
+
+/// Upstream's `GetScaledValueFromIntOrPercent`: an int as is, or a percentage of
+/// `total` rounded up or down.
+pub fn scaled_value(v: &IntOrString, total: i32, round_up: bool) -> i32 {
+    match v {
+        IntOrString::Int(n) => *n,
+        IntOrString::String(s) => {
+            let p: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
+            let v = p * f64::from(total) / 100.0;
+            (if round_up { v.ceil() } else { v.floor() }) as i32
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 //! their min, max and max limit/request ratio.
 
 use super::list;
-use super::resourcequota::{ResourceList, pod_resources};
 use apimachinery::StatusError;
 use apimachinery::resource::Quantity;
 use apiserver::admission::{Attributes, Operation, Plugin};
+use apiserver::quota::{ResourceList, pod_resources};
 use apiserver::registry::generic::Registry;
 use async_trait::async_trait;
 use serde_json::{Value, json};

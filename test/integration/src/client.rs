@@ -161,6 +161,19 @@ impl Client {
         .await
     }
 
+    /// POSTs an object that must be created (201); returns it.
+    pub async fn create(&self, path: &str, v: &Value) -> Value {
+        let r = self.send_json("POST", path, v).await;
+        assert_eq!(r.status, 201, "POST {path}: {}", r.text());
+        r.json()
+    }
+
+    /// A JSON merge patch.
+    pub async fn merge_patch(&self, path: &str, v: &Value) -> Reply {
+        self.request("PATCH", path, "application/merge-patch+json", v.to_string())
+            .await
+    }
+
     /// Opens a watch; yields each newline-delimited event.
     pub async fn watch(&self, path: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
         let mut send = self.connect().await;

@@ -5,15 +5,15 @@
 //! are deleted; RollingUpdate replaces pods of an old template at most `maxUnavailable`
 //! at a time; status counts as upstream.
 
-use crate::controller_utils::{controller_of, is_available, is_ready};
+use crate::controller_utils::{controller_of, is_available, is_ready, reference};
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
-    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
-    ObjectReference, Pod, Taint, Toleration,
+    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
+    Taint, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -113,17 +113,6 @@ fn fits(ds: &DaemonSet, node: &Node) -> bool {
         .flatten()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
         .all(|taint| tolerations.iter().any(|t| tolerates(t, taint)))
-}
-
-fn reference(ds: &DaemonSet) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("apps/v1".into()),
-        kind: Some("DaemonSet".into()),
-        name: ds.metadata.name.clone(),
-        namespace: ds.metadata.namespace.clone(),
-        uid: ds.metadata.uid.clone(),
-        ..Default::default()
-    }
 }
 
 fn node_of(p: &Pod) -> Option<String> {
@@ -325,7 +314,7 @@ impl DaemonSetController {
                         )
                         .await;
                     self.recorder.eventf(
-                        reference(&ds),
+                        reference(ds.as_ref()),
                         "Normal",
                         "SuccessfulDelete",
                         "Delete",

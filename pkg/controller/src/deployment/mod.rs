@@ -8,13 +8,14 @@
 pub mod util;
 
 use crate::controller_utils::controller_of;
+use crate::controller_utils::reference;
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };
-use k8s_openapi::api::core::v1::{ObjectReference, PodTemplateSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use std::collections::BTreeMap;
@@ -27,18 +28,6 @@ pub struct DeploymentController {
     sets: Arc<Informer<ReplicaSet>>,
     queue: Arc<Queue>,
     recorder: Arc<Recorder>,
-}
-
-fn reference(d: &Deployment) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("apps/v1".into()),
-        kind: Some("Deployment".into()),
-        name: d.metadata.name.clone(),
-        namespace: d.metadata.namespace.clone(),
-        uid: d.metadata.uid.clone(),
-        resource_version: d.metadata.resource_version.clone(),
-        ..Default::default()
-    }
 }
 
 fn without_hash(t: Option<&PodTemplateSpec>) -> Option<PodTemplateSpec> {
@@ -193,7 +182,7 @@ impl DeploymentController {
                     .await?;
                 total += initial;
                 self.recorder.eventf(
-                    reference(&d),
+                    reference(d.as_ref()),
                     "Normal",
                     "ScalingReplicaSet",
                     "Scaling",

@@ -1,6 +1,7 @@
 //! Deployment helpers (upstream `deployment/util`): the pod-template hash, maxSurge /
 //! maxUnavailable resolution, and the revision annotations.
 
+use crate::controller_utils::scaled_value;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -37,19 +38,10 @@ pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -
         .collect()
 }
 
-/// An int or a percentage of `total`, rounded up or down.
+/// An int or a percentage of `total` (`default` when unset).
 fn resolve(v: Option<&IntOrString>, default: &str, total: i32, round_up: bool) -> i32 {
-    match v {
-        Some(IntOrString::Int(n)) => *n,
-        Some(IntOrString::String(s)) => percent(s, total, round_up),
-        None => percent(default, total, round_up),
-    }
-}
-
-fn percent(s: &str, total: i32, round_up: bool) -> i32 {
-    let p: f64 = s.trim_end_matches('%').parse().unwrap_or(0.0);
-    let v = p * f64::from(total) / 100.0;
-    (if round_up { v.ceil() } else { v.floor() }) as i32
+    let default = IntOrString::String(default.into());
+    scaled_value(v.unwrap_or(&default), total, round_up)
 }
 
 /// (maxSurge, maxUnavailable): surge rounds up, unavailable down, both 25% by default;

@@ -6,13 +6,13 @@
 //! `activeDeadlineSeconds`, suspension, and upstream's conditions (SuccessCriteriaMet /
 //! FailureTarget then Complete / Failed) and events.
 
-use crate::controller_utils::{Expectations, controller_of, is_ready};
+use crate::controller_utils::{Expectations, controller_of, is_ready, reference};
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use std::collections::BTreeSet;
@@ -30,18 +30,6 @@ pub struct JobController {
     queue: Arc<Queue>,
     expectations: Arc<Expectations>,
     recorder: Arc<Recorder>,
-}
-
-fn reference(j: &Job) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("batch/v1".into()),
-        kind: Some("Job".into()),
-        name: j.metadata.name.clone(),
-        namespace: j.metadata.namespace.clone(),
-        uid: j.metadata.uid.clone(),
-        resource_version: j.metadata.resource_version.clone(),
-        ..Default::default()
-    }
 }
 
 fn phase(p: &Pod) -> &str {
@@ -315,15 +303,20 @@ impl JobController {
             if final_type == "Complete" {
                 patch["status"]["completionTime"] = serde_json::json!(Time(Timestamp::now()));
                 self.recorder.eventf(
-                    reference(&job),
+                    reference(job.as_ref()),
                     "Normal",
                     "Completed",
                     "Completed",
                     "Job completed".into(),
                 );
             } else {
-                self.recorder
-                    .eventf(reference(&job), "Warning", reason, "Failed", message.into());
+                self.recorder.eventf(
+                    reference(job.as_ref()),
+                    "Warning",
+                    reason,
+                    "Failed",
+                    message.into(),
+                );
             }
             jobs_api
                 .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))

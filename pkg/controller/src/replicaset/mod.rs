@@ -6,14 +6,14 @@
 //! with `SuccessfulCreate` / `SuccessfulDelete` / `FailedCreate` events.
 
 use crate::controller_utils::{
-    Expectations, controller_of, deletion_order, is_active, is_available, is_ready,
+    Expectations, controller_of, deletion_order, is_active, is_available, is_ready, reference,
 };
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use apimachinery::labels::Selector;
 use client_go::events::Recorder;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use std::sync::Arc;
@@ -29,18 +29,6 @@ pub struct ReplicaSetController {
     queue: Arc<Queue>,
     expectations: Arc<Expectations>,
     recorder: Arc<Recorder>,
-}
-
-fn reference(rs: &ReplicaSet) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("apps/v1".into()),
-        kind: Some("ReplicaSet".into()),
-        name: rs.metadata.name.clone(),
-        namespace: rs.metadata.namespace.clone(),
-        uid: rs.metadata.uid.clone(),
-        resource_version: rs.metadata.resource_version.clone(),
-        ..Default::default()
-    }
 }
 
 fn selector(rs: &ReplicaSet) -> Option<Selector> {

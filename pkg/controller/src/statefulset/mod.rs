@@ -5,7 +5,7 @@
 //! and removes the highest first, Parallel acts on all at once; RollingUpdate replaces
 //! pods of an old revision from the highest ordinal down to `partition`, one at a time.
 
-use crate::controller_utils::{controller_of, is_available, is_ready};
+use crate::controller_utils::{controller_of, is_available, is_ready, reference};
 use crate::daemon::REVISION_HASH;
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
@@ -13,7 +13,7 @@ use crate::workqueue::Queue;
 use client_go::events::Recorder;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{
-    ObjectReference, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,
+    PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -29,17 +29,6 @@ pub struct StatefulSetController {
     pods: Arc<Informer<Pod>>,
     queue: Arc<Queue>,
     recorder: Arc<Recorder>,
-}
-
-fn reference(s: &StatefulSet) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("apps/v1".into()),
-        kind: Some("StatefulSet".into()),
-        name: s.metadata.name.clone(),
-        namespace: s.metadata.namespace.clone(),
-        uid: s.metadata.uid.clone(),
-        ..Default::default()
-    }
 }
 
 fn ordinal(set: &str, pod: &str) -> Option<i32> {
@@ -191,7 +180,7 @@ impl StatefulSetController {
             let pname = p.metadata.name.clone().unwrap_or_default();
             let _ = pods_api.delete(&pname, &DeleteParams::default()).await;
             self.recorder.eventf(
-                reference(&set),
+                reference(set.as_ref()),
                 "Normal",
                 "SuccessfulDelete",
                 "Delete",

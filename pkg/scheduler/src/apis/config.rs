@@ -200,44 +200,7 @@ pub struct PluginConfig {
 }
 
 /// A Go duration (`15s`, `1m30s`, `500ms`) as upstream's config files write them.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        while let Some(&n) = chars.peek() {
-            if n.is_ascii_alphabetic() || n == 'µ' {
-                unit.push(n);
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        let v: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        num.clear();
-        total += v * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return Err(format!("invalid duration {s:?}")),
-        };
-    }
-    if !num.is_empty() {
-        return Err(format!("missing unit in duration {s:?}"));
-    }
-    Ok(std::time::Duration::from_secs_f64(total))
-}
+pub use apimachinery::duration::parse as parse_duration;
 
 impl KubeSchedulerConfiguration {
     /// Reads `--config`, checking the kind and version as upstream does.

@@ -1,0 +1,184 @@
+//! Our kube-controller-manager's policy controllers against our apiserver: quota usage
+//! recounted and given back, PodDisruptionBudget status guarding evictions.
+
+use integration_tests::apiserver::TestApiServer;
+use integration_tests::client::Client;
+use integration_tests::component::TestControllerManager;
+use integration_tests::wait_for;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const QUOTA: &str = "/api/v1/namespaces/default/resourcequotas/compute";
+
+/// Waits until the quota's `status.used` reads `want` (every key listed).
+async fn wait_used(c: &Client, want: Value) -> Value {
+    wait_for(
+        &format!("quota used {want}"),
+        Duration::from_secs(20),
+        || async {
+            let q = c.get(QUOTA).await.json();
+            let used = &q["status"]["used"];
+            want.as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| &used[k] == v)
+                .then_some(q)
+        },
+    )
+    .await
+}
+
+fn pod(name: &str, cpu: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+            "resources": {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}}]}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_quota_usage_is_counted_and_given_back() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=resourcequota"]).await;
+    let pods = "/api/v1/namespaces/default/pods";
+    c.create(pods, &pod("before", "250m")).await;
+    c.create("/api/v1/namespaces/default/resourcequotas", &json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "compute"},
+        "spec": {"hard": {"pods": "3", "requests.cpu": "1", "services": "5", "count/deployments.apps": "2"}}})).await;
+    // The first count includes what existed before the quota, and a typed-less resource.
+    let q = wait_used(&c, json!({"pods": "1", "requests.cpu": "250m", "services": "1", "count/deployments.apps": "0"})).await;
+    assert_eq!(q["status"]["hard"], q["spec"]["hard"]);
+
+    c.create(pods, &pod("a", "500m")).await;
+    wait_used(&c, json!({"pods": "2", "requests.cpu": "750m"})).await;
+    let r = c.send_json("POST", pods, &pod("b", "500m")).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "pods \"b\" is forbidden: exceeded quota: compute, requested: requests.cpu=500m, used: requests.cpu=750m, limited: requests.cpu=1"
+    );
+
+    // Deleting a pod gives its share back, so the same pod now fits.
+    let r = c
+        .send_json(
+            "DELETE",
+            &format!("{pods}/a"),
+            &json!({"gracePeriodSeconds": 0}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    wait_used(&c, json!({"pods": "1", "requests.cpu": "250m"})).await;
+    c.create(pods, &pod("b", "500m")).await;
+
+    // A pod that finished stops charging compute.
+    let r = c
+        .merge_patch(
+            &format!("{pods}/before/status"),
+            &json!({"status": {"phase": "Succeeded"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_used(&c, json!({"pods": "1", "requests.cpu": "500m"})).await;
+
+    c.create("/apis/apps/v1/namespaces/default/deployments", &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "d"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+        "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})).await;
+    // Deployments are counted at admission; the recount keeps the figure.
+    wait_used(&c, json!({"count/deployments.apps": "1"})).await;
+
+    // A resource dropped from spec.hard leaves status as well.
+    let r = c
+        .merge_patch(QUOTA, &json!({"spec": {"hard": {"services": null}}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "services dropped from status",
+        Duration::from_secs(20),
+        || async {
+            let q = c.get(QUOTA).await.json();
+            (q["status"]["hard"]["services"].is_null() && q["status"]["used"]["services"].is_null())
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// Marks every pending pod with `app=db` Running and Ready, as a kubelet would.
+async fn run_pods(c: &Client) -> Vec<String> {
+    let list = c.get("/api/v1/namespaces/default/pods?labelSelector=app%3Ddb").await.json();
+    let mut names = Vec::new();
+    for p in list["items"].as_array().into_iter().flatten() {
+        if !p["metadata"]["deletionTimestamp"].is_null() {
+            continue;
+        }
+        let name = p["metadata"]["name"].as_str().unwrap().to_string();
+        if p["status"]["phase"] != "Running" {
+            let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+            let r = c.merge_patch(&format!("/api/v1/namespaces/default/pods/{name}/status"), &status).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        names.push(name);
+    }
+    names
+}
+
+async fn wait_budget(c: &Client, name: &str, want: Value) -> Value {
+    let path = format!("/apis/policy/v1/namespaces/default/poddisruptionbudgets/{name}");
+    wait_for(&format!("budget {name} status {want}"), Duration::from_secs(20), || async {
+        run_pods(c).await;
+        let b = c.get(&path).await.json();
+        want.as_object()
+            .unwrap()
+            .iter()
+            .all(|(k, v)| &b["status"][k] == v)
+            .then_some(b)
+    })
+    .await
+}
+
+async fn evict(c: &Client, pod: &str) -> integration_tests::client::Reply {
+    c.send_json("POST", &format!("/api/v1/namespaces/default/pods/{pod}/eviction"),
+        &json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod}})).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disruption_budgets_guard_evictions() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=disruption,replicaset"]).await;
+    c.create("/apis/apps/v1/namespaces/default/replicasets", &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "db"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})).await;
+    let budgets = "/apis/policy/v1/namespaces/default/poddisruptionbudgets";
+    c.create(budgets, &json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "min2"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "db"}}}})).await;
+    // A relative budget takes its expected count from the ReplicaSet's scale.
+    c.create(budgets, &json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "half", "namespace": "default"},
+        "spec": {"maxUnavailable": "50%", "selector": {"matchLabels": {"app": "nothing"}}}})).await;
+    let b = wait_budget(&c, "min2", json!({"expectedPods": 3, "desiredHealthy": 2, "currentHealthy": 3, "disruptionsAllowed": 1})).await;
+    assert_eq!(b["status"]["conditions"][0]["type"], "DisruptionAllowed");
+    assert_eq!(b["status"]["conditions"][0]["status"], "True");
+    assert_eq!(b["status"]["conditions"][0]["reason"], "SufficientPods");
+    assert_eq!(b["status"]["observedGeneration"], b["metadata"]["generation"]);
+    wait_budget(&c, "half", json!({"expectedPods": 0, "disruptionsAllowed": 0})).await;
+
+    // One eviction is affordable; the next one is not until a replacement is ready.
+    let pods = run_pods(&c).await;
+    let r = evict(&c, &pods[0]).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = evict(&c, &pods[1]).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["message"], "Cannot evict pod as it would violate the pod's disruption budget.");
+    let b = c.get(&format!("{budgets}/min2")).await.json();
+    assert_eq!(b["status"]["disruptionsAllowed"], 0);
+    // The replacement pod, once ready, restores the allowance.
+    wait_budget(&c, "min2", json!({"currentHealthy": 3, "disruptionsAllowed": 1})).await;
+    let r = evict(&c, &pods[1]).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // Against a scale of 3, maxUnavailable 50% rounds up to 2: one healthy pod is enough.
+    let r = c.merge_patch(&format!("{budgets}/half"), &json!({"spec": {"selector": {"matchLabels": {"app": "db"}}}})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_budget(&c, "half", json!({"expectedPods": 3, "desiredHealthy": 1, "currentHealthy": 3, "disruptionsAllowed": 2})).await;
+}
