@@ -96,10 +96,11 @@ mod tests {
 
     #[test]
     fn surge_rounds_up_unavailable_down() {
-        assert_eq!(percent("25%", 3, true), 1);
-        assert_eq!(percent("25%", 3, false), 0);
-        assert_eq!(percent("25%", 10, true), 3);
-        assert_eq!(percent("25%", 10, false), 2);
+        let p = |s: &str, total, up| scaled_value(&IntOrString::String(s.into()), total, up);
+        assert_eq!(p("25%", 3, true), 1);
+        assert_eq!(p("25%", 3, false), 0);
+        assert_eq!(p("25%", 10, true), 3);
+        assert_eq!(p("25%", 10, false), 2);
     }
 
     #[test]
