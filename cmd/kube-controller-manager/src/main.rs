@@ -74,6 +74,9 @@ struct Flags {
     /// The number of job objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-job-syncs", default_value_t = 5)]
     concurrent_job_syncs: usize,
+    /// The number of cron job objects that are allowed to sync concurrently. Larger number = more responsive jobs, but more CPU (and network) load
+    #[arg(long = "concurrent-cron-job-syncs", default_value_t = 5)]
+    concurrent_cron_job_syncs: usize,
     /// Number of terminated pods that can exist before the terminated pod garbage collector starts deleting terminated pods. If <= 0, the terminated pod garbage collector is disabled.
     #[arg(long = "terminated-pod-gc-threshold", default_value_t = 12500)]
     terminated_pod_gc_threshold: i64,
@@ -272,6 +275,7 @@ const BUILT: &[&str] = &[
     "clusterrole-aggregation-controller",
     "resourcequota-controller",
     "disruption-controller",
+    "cronjob-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -473,6 +477,18 @@ async fn run(flags: Flags) -> Result<(), String> {
         tasks.push(tokio::spawn(c.run(flags.concurrent_job_syncs)));
         jobs.run();
         pods.run();
+    }
+    if on("cronjob-controller") {
+        let cronjobs = Informer::new(kube::Api::all(client.clone()));
+        let c = controller::cronjob::CronJobController::new(
+            client.clone(),
+            cronjobs.clone(),
+            jobs.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_cron_job_syncs)));
+        cronjobs.run();
+        jobs.run();
     }
     if on("garbage-collector-controller") {
         let gc = controller::garbagecollector::GarbageCollector::new(client.clone());

@@ -4,6 +4,7 @@
 pub mod certificates;
 pub mod clusterroleaggregation;
 pub mod controller_utils;
+pub mod cronjob;
 pub mod daemon;
 pub mod deployment;
 pub mod disruption;

@@ -1,6 +1,7 @@
 //! Shared API machinery (upstream `k8s.io/apimachinery`): the `metav1.Status` error model,
 //! label and field selectors, name validation and group/version/resource identities.
 
+pub mod cron;
 pub mod duration;
 pub mod errors;
 pub mod fields;

@@ -105,7 +105,10 @@ async fn resource_quota_usage_is_counted_and_given_back() {
 
 /// Marks every pending pod with `app=db` Running and Ready, as a kubelet would.
 async fn run_pods(c: &Client) -> Vec<String> {
-    let list = c.get("/api/v1/namespaces/default/pods?labelSelector=app%3Ddb").await.json();
+    let list = c
+        .get("/api/v1/namespaces/default/pods?labelSelector=app%3Ddb")
+        .await
+        .json();
     let mut names = Vec::new();
     for p in list["items"].as_array().into_iter().flatten() {
         if !p["metadata"]["deletionTimestamp"].is_null() {
@@ -114,7 +117,12 @@ async fn run_pods(c: &Client) -> Vec<String> {
         let name = p["metadata"]["name"].as_str().unwrap().to_string();
         if p["status"]["phase"] != "Running" {
             let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
-            let r = c.merge_patch(&format!("/api/v1/namespaces/default/pods/{name}/status"), &status).await;
+            let r = c
+                .merge_patch(
+                    &format!("/api/v1/namespaces/default/pods/{name}/status"),
+                    &status,
+                )
+                .await;
             assert_eq!(r.status, 200, "{}", r.text());
         }
         names.push(name);
@@ -124,28 +132,38 @@ async fn run_pods(c: &Client) -> Vec<String> {
 
 async fn wait_budget(c: &Client, name: &str, want: Value) -> Value {
     let path = format!("/apis/policy/v1/namespaces/default/poddisruptionbudgets/{name}");
-    wait_for(&format!("budget {name} status {want}"), Duration::from_secs(20), || async {
-        run_pods(c).await;
-        let b = c.get(&path).await.json();
-        want.as_object()
-            .unwrap()
-            .iter()
-            .all(|(k, v)| &b["status"][k] == v)
-            .then_some(b)
-    })
+    wait_for(
+        &format!("budget {name} status {want}"),
+        Duration::from_secs(20),
+        || async {
+            run_pods(c).await;
+            let b = c.get(&path).await.json();
+            want.as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| &b["status"][k] == v)
+                .then_some(b)
+        },
+    )
     .await
 }
 
 async fn evict(c: &Client, pod: &str) -> integration_tests::client::Reply {
-    c.send_json("POST", &format!("/api/v1/namespaces/default/pods/{pod}/eviction"),
-        &json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod}})).await
+    c.send_json(
+        "POST",
+        &format!("/api/v1/namespaces/default/pods/{pod}/eviction"),
+        &json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod}}),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disruption_budgets_guard_evictions() {
     let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
     let c = s.client.clone();
-    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=disruption,replicaset"]).await;
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=disruption,replicaset"])
+            .await;
     c.create("/apis/apps/v1/namespaces/default/replicasets", &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": "db"},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "db"}},
@@ -160,8 +178,16 @@ async fn disruption_budgets_guard_evictions() {
     assert_eq!(b["status"]["conditions"][0]["type"], "DisruptionAllowed");
     assert_eq!(b["status"]["conditions"][0]["status"], "True");
     assert_eq!(b["status"]["conditions"][0]["reason"], "SufficientPods");
-    assert_eq!(b["status"]["observedGeneration"], b["metadata"]["generation"]);
-    wait_budget(&c, "half", json!({"expectedPods": 0, "disruptionsAllowed": 0})).await;
+    assert_eq!(
+        b["status"]["observedGeneration"],
+        b["metadata"]["generation"]
+    );
+    wait_budget(
+        &c,
+        "half",
+        json!({"expectedPods": 0, "disruptionsAllowed": 0}),
+    )
+    .await;
 
     // One eviction is affordable; the next one is not until a replacement is ready.
     let pods = run_pods(&c).await;
@@ -169,16 +195,198 @@ async fn disruption_budgets_guard_evictions() {
     assert_eq!(r.status, 201, "{}", r.text());
     let r = evict(&c, &pods[1]).await;
     assert_eq!(r.status, 429, "{}", r.text());
-    assert_eq!(r.json()["message"], "Cannot evict pod as it would violate the pod's disruption budget.");
+    assert_eq!(
+        r.json()["message"],
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
     let b = c.get(&format!("{budgets}/min2")).await.json();
     assert_eq!(b["status"]["disruptionsAllowed"], 0);
     // The replacement pod, once ready, restores the allowance.
-    wait_budget(&c, "min2", json!({"currentHealthy": 3, "disruptionsAllowed": 1})).await;
+    wait_budget(
+        &c,
+        "min2",
+        json!({"currentHealthy": 3, "disruptionsAllowed": 1}),
+    )
+    .await;
     let r = evict(&c, &pods[1]).await;
     assert_eq!(r.status, 201, "{}", r.text());
 
     // Against a scale of 3, maxUnavailable 50% rounds up to 2: one healthy pod is enough.
-    let r = c.merge_patch(&format!("{budgets}/half"), &json!({"spec": {"selector": {"matchLabels": {"app": "db"}}}})).await;
+    let r = c
+        .merge_patch(
+            &format!("{budgets}/half"),
+            &json!({"spec": {"selector": {"matchLabels": {"app": "db"}}}}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     wait_budget(&c, "half", json!({"expectedPods": 3, "desiredHealthy": 1, "currentHealthy": 3, "disruptionsAllowed": 2})).await;
+}
+
+/// Messages of the core/v1 events with `reason` about the named object.
+async fn event_messages(c: &Client, name: &str, reason: &str) -> Vec<String> {
+    let list = c
+        .get(&format!(
+            "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D{name}"
+        ))
+        .await
+        .json();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["reason"] == reason)
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn wait_event(c: &Client, name: &str, reason: &str) -> Vec<String> {
+    wait_for(
+        &format!("{reason} event"),
+        Duration::from_secs(20),
+        || async {
+            let m = event_messages(c, name, reason).await;
+            (!m.is_empty()).then_some(m)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cronjobs_run_on_schedule_with_concurrency_policies() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=cronjob"]).await;
+    let cj_path = "/apis/batch/v1/namespaces/default/cronjobs/tick";
+    // Hourly at the minute of three minutes ago: one missed activation to run now, and
+    // none due again while the test runs.
+    let due =
+        jiff::Timestamp::from_second((jiff::Timestamp::now().as_second() - 180) / 60 * 60).unwrap();
+    let schedule = format!("{} * * * *", due.to_zoned(jiff::tz::TimeZone::UTC).minute());
+    let cj = c.create("/apis/batch/v1/namespaces/default/cronjobs", &json!({"apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "tick"},
+        "spec": {"schedule": schedule, "timeZone": "UTC", "suspend": true, "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 0,
+            "jobTemplate": {"metadata": {"labels": {"from": "tick"}}, "spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox"}]}}}}}})).await;
+    let r = c.send_json("POST", "/apis/batch/v1/namespaces/default/cronjobs", &json!({"apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "bad"}, "spec": {"schedule": "61 * * * *", "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox"}]}}}}}})).await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text()
+            .contains("end of range (61) above maximum (59): 61"),
+        "{}",
+        r.text()
+    );
+
+    // A job the controller did not create, but owned by the CronJob, is adopted as active.
+    let owner = json!([{"apiVersion": "batch/v1", "kind": "CronJob", "name": "tick", "uid": cj["metadata"]["uid"], "controller": true}]);
+    c.create("/apis/batch/v1/namespaces/default/jobs", &json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "manual", "ownerReferences": owner},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})).await;
+    wait_for("manual job active", Duration::from_secs(20), || async {
+        let cj = c.get(cj_path).await.json();
+        (cj["status"]["active"][0]["name"] == "manual").then_some(())
+    })
+    .await;
+    wait_event(&c, "tick", "UnexpectedJob").await;
+
+    // An activation was missed while suspended; Forbid holds the next one back.
+    let five_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(5);
+    let r = c.merge_patch(&format!("{cj_path}/status"), &json!({"status": {"lastScheduleTime": five_ago.round(jiff::Unit::Second).unwrap().to_string()}})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = c
+        .merge_patch(cj_path, &json!({"spec": {"suspend": false}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = wait_event(&c, "tick", "JobAlreadyActive").await;
+    assert_eq!(
+        m[0],
+        "Not starting job because prior execution is running and concurrency policy is Forbid"
+    );
+
+    // Replace deletes the running job and starts the latest activation's.
+    let r = c
+        .merge_patch(cj_path, &json!({"spec": {"concurrencyPolicy": "Replace"}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cj = wait_for(
+        "replacement job active",
+        Duration::from_secs(20),
+        || async {
+            let cj = c.get(cj_path).await.json();
+            let name = cj["status"]["active"][0]["name"].as_str()?.to_string();
+            (name != "manual").then_some(cj)
+        },
+    )
+    .await;
+    assert_eq!(
+        c.get("/apis/batch/v1/namespaces/default/jobs/manual")
+            .await
+            .status,
+        404
+    );
+    let last: jiff::Timestamp = cj["status"]["lastScheduleTime"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(last, due);
+    let name = format!("tick-{}", last.as_second() / 60);
+    assert_eq!(cj["status"]["active"][0]["name"], name.as_str());
+    let job = c
+        .get(&format!("/apis/batch/v1/namespaces/default/jobs/{name}"))
+        .await
+        .json();
+    assert_eq!(job["metadata"]["labels"]["from"], "tick");
+    assert_eq!(job["metadata"]["ownerReferences"][0]["kind"], "CronJob");
+    assert_eq!(job["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(
+        job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"],
+        last.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
+    let created = wait_event(&c, "tick", "SuccessfulCreate").await;
+    assert_eq!(created, [format!("Created job {name}")]);
+    assert_eq!(
+        wait_event(&c, "tick", "SuccessfulDelete").await,
+        ["Deleted job manual"]
+    );
+
+    // A completed job leaves the active list, sets lastSuccessfulTime, and with a
+    // history limit of 0 is deleted.
+    let now = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap()
+        .to_string();
+    let done = json!({"status": {"startTime": now, "completionTime": now, "succeeded": 1, "conditions": [
+        {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now},
+        {"type": "Complete", "status": "True", "lastTransitionTime": now}]}});
+    let r = c
+        .merge_patch(
+            &format!("/apis/batch/v1/namespaces/default/jobs/{name}/status"),
+            &done,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "job completed and cleaned up",
+        Duration::from_secs(20),
+        || async {
+            let cj = c.get(cj_path).await.json();
+            let gone = c
+                .get(&format!("/apis/batch/v1/namespaces/default/jobs/{name}"))
+                .await
+                .status
+                == 404;
+            (cj["status"]["active"].is_null()
+                && cj["status"]["lastSuccessfulTime"] == json!(now)
+                && gone)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        event_messages(&c, "tick", "SawCompletedJob").await,
+        [format!("Saw completed job: {name}, condition: Complete")]
+    );
 }

@@ -332,7 +332,10 @@ impl DisruptionController {
         let ns = pdb.metadata.namespace.as_deref().unwrap_or_default();
         let name = pdb.metadata.name.as_deref().unwrap_or_default();
         let api: Api<PodDisruptionBudget> = Api::namespaced(self.client.clone(), ns);
-        match api.replace_status(name, &PostParams::default(), &next).await {
+        match api
+            .replace_status(name, &PostParams::default(), &next)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),

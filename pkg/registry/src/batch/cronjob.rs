@@ -7,37 +7,10 @@ use apimachinery::Cause;
 use k8s_openapi::api::batch::v1::CronJob;
 use serde_json::json;
 
-/// A standard 5-field cron schedule or one of the `@` macros.
+/// A standard 5-field cron schedule or one of the `@` descriptors, read as the
+/// controller reads it.
 pub fn validate_schedule(s: &str) -> Result<(), String> {
-    let s = s.trim();
-    let body = match s.strip_prefix("TZ=").or_else(|| s.strip_prefix("CRON_TZ=")) {
-        Some(_) => {
-            return Err("cannot use TZ or CRON_TZ in schedule, use timeZone field instead".into());
-        }
-        None => s,
-    };
-    if matches!(
-        body,
-        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly"
-    ) || body.starts_with("@every ")
-    {
-        return Ok(());
-    }
-    let fields: Vec<&str> = body.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "expected exactly 5 fields, found {}: {body}",
-            fields.len()
-        ));
-    }
-    let ok = |f: &str| {
-        f.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '/' | ',' | '-' | '?'))
-    };
-    match fields.iter().find(|f| !ok(f)) {
-        Some(bad) => Err(format!("failed to parse int from {bad}")),
-        None => Ok(()),
-    }
+    apimachinery::cron::Schedule::parse(s).map(|_| ())
 }
 
 pub fn strategy() -> Typed<CronJob> {
