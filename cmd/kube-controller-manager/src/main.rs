@@ -53,6 +53,9 @@ struct Flags {
     /// The number of replica sets that are allowed to sync concurrently.
     #[arg(long = "concurrent-replicaset-syncs", default_value_t = 5)]
     concurrent_replicaset_syncs: usize,
+    /// The number of replication controllers that are allowed to sync concurrently. Larger number = more responsive replica management, but more CPU (and network) load
+    #[arg(long = "concurrent-rc-syncs", default_value_t = 5)]
+    concurrent_rc_syncs: usize,
     /// The number of deployment objects that are allowed to sync concurrently.
     #[arg(long = "concurrent-deployment-syncs", default_value_t = 5)]
     concurrent_deployment_syncs: usize,
@@ -276,6 +279,7 @@ const BUILT: &[&str] = &[
     "resourcequota-controller",
     "disruption-controller",
     "cronjob-controller",
+    "replicationcontroller-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -506,6 +510,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     if on("replicaset-controller") {
         let c = controller::replicaset::ReplicaSetController::new(
+            &controller::replicaset::REPLICA_SET,
             client.clone(),
             replica_sets.clone(),
             pods.clone(),
@@ -513,6 +518,22 @@ async fn run(flags: Flags) -> Result<(), String> {
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_replicaset_syncs)));
         replica_sets.run();
+        pods.run();
+    }
+    if on("replicationcontroller-controller") {
+        let rcs = Informer::<k8s_openapi::api::core::v1::ReplicationController>::new(
+            kube::Api::all(client.clone()),
+        );
+        let as_sets = Informer::mirror(&rcs, controller::replicaset::from_replication_controller);
+        let c = controller::replicaset::ReplicaSetController::new(
+            &controller::replicaset::REPLICATION_CONTROLLER,
+            client.clone(),
+            as_sets,
+            pods.clone(),
+            recorder.clone(),
+        );
+        tasks.push(tokio::spawn(c.run(flags.concurrent_rc_syncs)));
+        rcs.run();
         pods.run();
     }
     if on("serviceaccount-controller") {

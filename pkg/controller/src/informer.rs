@@ -83,6 +83,45 @@ where
         });
     }
 
+    /// An informer of `K` fed by another informer's objects through `convert` (upstream
+    /// runs the ReplicaSet controller over ReplicationControllers converted this way).
+    /// Starting the source starts it.
+    pub fn mirror<S>(source: &Arc<Informer<S>>, convert: fn(&S) -> K) -> Arc<Self>
+    where
+        S: kube::Resource
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + Send
+            + Sync
+            + 'static,
+        S::DynamicType: std::hash::Hash + Eq + Clone + Default + Send + Sync,
+    {
+        let me = Informer::new(Api::<K>::all(source.api.clone().into_client()));
+        let writer = me.writer.lock().unwrap().take();
+        let writer = Mutex::new(writer);
+        let target = me.clone();
+        source.add_handler(move |obj, deleted| {
+            let obj = convert(obj);
+            if let Some(w) = writer.lock().unwrap().as_mut() {
+                w.apply_watcher_event(&if deleted {
+                    Event::Delete(obj.clone())
+                } else {
+                    Event::Apply(obj.clone())
+                });
+            }
+            for h in target.handlers.lock().unwrap().iter() {
+                h(&obj, deleted);
+            }
+        });
+        let (src, target) = (source.clone(), me.clone());
+        tokio::spawn(async move {
+            src.synced().await;
+            target.synced.send_replace(true);
+        });
+        me
+    }
+
     /// Waits until the first list has been stored.
     pub async fn synced(&self) {
         let mut rx = self.synced.subscribe();

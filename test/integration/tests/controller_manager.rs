@@ -1138,3 +1138,37 @@ async fn pod_gc_and_ttl_after_finished() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_controllers_keep_their_pods() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=replicationcontroller"]).await;
+    let rc = c.create("/api/v1/namespaces/default/replicationcontrollers", &json!({"apiVersion": "v1", "kind": "ReplicationController",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
+    // The selector defaults to the template's labels.
+    assert_eq!(rc["spec"]["selector"], json!({"app": "web"}));
+    let pods = wait_count(&c, 2).await;
+    for p in &pods {
+        let owner = &p["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["apiVersion"], "v1");
+        assert_eq!(owner["kind"], "ReplicationController");
+        assert_eq!(owner["uid"], rc["metadata"]["uid"]);
+        assert!(p["metadata"]["name"].as_str().unwrap().starts_with("web-"));
+    }
+    let path = "/api/v1/namespaces/default/replicationcontrollers/web";
+    wait_for("rc status", Duration::from_secs(20), || async {
+        let rc = c.get(path).await.json();
+        (rc["status"]["replicas"] == 2 && rc["status"]["observedGeneration"] == rc["metadata"]["generation"]).then_some(())
+    })
+    .await;
+    // Scaling through the scale subresource, as `kubectl scale rc` does.
+    let r = c.merge_patch(&format!("{path}/scale"), &json!({"spec": {"replicas": 1}})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_count(&c, 1).await;
+    wait_for("rc status after scale-down", Duration::from_secs(20), || async {
+        (c.get(path).await.json()["status"]["replicas"] == 1).then_some(())
+    })
+    .await;
+}

@@ -13,16 +13,50 @@ use crate::workqueue::Queue;
 use apimachinery::labels::Selector;
 use client_go::events::Recorder;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use std::sync::Arc;
 
 /// Upstream's `BurstReplicas`: at most this many creations or deletions per sync.
 const BURST_REPLICAS: usize = 500;
 const SLOW_START_INITIAL_BATCH: usize = 1;
 
+/// The kind the controller manages: ReplicaSets, or ReplicationControllers seen as
+/// ReplicaSets (upstream runs the same controller for both the same way).
+pub struct Kind {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+}
+
+pub const REPLICA_SET: Kind = Kind {
+    group: "apps",
+    version: "v1",
+    kind: "ReplicaSet",
+    plural: "replicasets",
+};
+
+pub const REPLICATION_CONTROLLER: Kind = Kind {
+    group: "",
+    version: "v1",
+    kind: "ReplicationController",
+    plural: "replicationcontrollers",
+};
+
+impl Kind {
+    fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
 pub struct ReplicaSetController {
+    kind: &'static Kind,
     client: kube::Client,
     sets: Arc<Informer<ReplicaSet>>,
     pods: Arc<Informer<Pod>>,
@@ -45,6 +79,7 @@ fn labels(p: &Pod) -> std::collections::BTreeMap<String, String> {
 
 impl ReplicaSetController {
     pub fn new(
+        kind: &'static Kind,
         client: kube::Client,
         sets: Arc<Informer<ReplicaSet>>,
         pods: Arc<Informer<Pod>>,
@@ -74,7 +109,7 @@ impl ReplicaSetController {
                     }
                 };
                 match controller_of(&pod.metadata) {
-                    Some(owner) if owner.kind == "ReplicaSet" => {
+                    Some(owner) if owner.kind == kind.kind => {
                         let k = format!("{ns}/{}", owner.name);
                         match (before, terminating) {
                             (None, false) => exp.creation_observed(&k),
@@ -100,6 +135,7 @@ impl ReplicaSetController {
             });
         }
         Arc::new(ReplicaSetController {
+            kind,
             client,
             sets,
             pods,
@@ -176,7 +212,7 @@ impl ReplicaSetController {
     }
 
     async fn adopt(&self, api: &Api<Pod>, p: &Pod, rs: &ReplicaSet) -> bool {
-        let owner = owner_ref(rs);
+        let owner = self.owner_ref(rs);
         let patch =
             serde_json::json!({"metadata": {"ownerReferences": [owner], "uid": p.metadata.uid}});
         let name = p.metadata.name.as_deref().unwrap_or_default();
@@ -241,7 +277,7 @@ impl ReplicaSetController {
                 let name = p.metadata.name.clone().unwrap_or_default();
                 match api.delete(&name, &DeleteParams::default()).await {
                     Ok(_) => self.recorder.eventf(
-                        reference(rs),
+                        self.reference(rs),
                         "Normal",
                         "SuccessfulDelete",
                         "Delete",
@@ -250,7 +286,7 @@ impl ReplicaSetController {
                     Err(e) => {
                         self.expectations.deletion_observed(&k);
                         self.recorder.eventf(
-                            reference(rs),
+                            self.reference(rs),
                             "Warning",
                             "FailedDelete",
                             "Delete",
@@ -280,7 +316,7 @@ impl ReplicaSetController {
                 labels: tmeta.labels,
                 annotations: tmeta.annotations,
                 finalizers: tmeta.finalizers,
-                owner_references: Some(vec![owner_ref(rs)]),
+                owner_references: Some(vec![self.owner_ref(rs)]),
                 ..Default::default()
             },
             spec: template.spec,
@@ -289,7 +325,7 @@ impl ReplicaSetController {
         match api.create(&PostParams::default(), &pod).await {
             Ok(p) => {
                 self.recorder.eventf(
-                    reference(rs),
+                    self.reference(rs),
                     "Normal",
                     "SuccessfulCreate",
                     "Create",
@@ -302,7 +338,7 @@ impl ReplicaSetController {
             }
             Err(e) => {
                 self.recorder.eventf(
-                    reference(rs),
+                    self.reference(rs),
                     "Warning",
                     "FailedCreate",
                     "Create",
@@ -344,9 +380,17 @@ impl ReplicaSetController {
         if rs.status.as_ref() == Some(&status) {
             return Ok(());
         }
-        let api: Api<ReplicaSet> = Api::namespaced(
+        let resource = ApiResource {
+            group: self.kind.group.into(),
+            version: self.kind.version.into(),
+            api_version: self.kind.api_version(),
+            kind: self.kind.kind.into(),
+            plural: self.kind.plural.into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(
             self.client.clone(),
             rs.metadata.namespace.as_deref().unwrap_or_default(),
+            &resource,
         );
         let patch = serde_json::json!({"status": status});
         api.patch_status(
@@ -358,15 +402,52 @@ impl ReplicaSetController {
         .map(|_| ())
         .map_err(|e| e.to_string())
     }
+
+    fn owner_ref(&self, rs: &ReplicaSet) -> OwnerReference {
+        OwnerReference {
+            api_version: self.kind.api_version(),
+            kind: self.kind.kind.into(),
+            name: rs.metadata.name.clone().unwrap_or_default(),
+            uid: rs.metadata.uid.clone().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    fn reference(&self, rs: &ReplicaSet) -> ObjectReference {
+        ObjectReference {
+            api_version: Some(self.kind.api_version()),
+            kind: Some(self.kind.kind.into()),
+            ..reference(rs)
+        }
+    }
 }
 
-fn owner_ref(rs: &ReplicaSet) -> OwnerReference {
-    OwnerReference {
-        api_version: "apps/v1".into(),
-        kind: "ReplicaSet".into(),
-        name: rs.metadata.name.clone().unwrap_or_default(),
-        uid: rs.metadata.uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
+/// A ReplicationController as the ReplicaSet it is equivalent to (its map selector
+/// as matchLabels), upstream's conversion for sharing the controller.
+pub fn from_replication_controller(
+    rc: &k8s_openapi::api::core::v1::ReplicationController,
+) -> ReplicaSet {
+    let spec = rc.spec.clone().unwrap_or_default();
+    ReplicaSet {
+        metadata: rc.metadata.clone(),
+        spec: Some(k8s_openapi::api::apps::v1::ReplicaSetSpec {
+            replicas: spec.replicas,
+            min_ready_seconds: spec.min_ready_seconds,
+            selector: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                match_labels: spec.selector,
+                match_expressions: None,
+            },
+            template: spec.template,
+        }),
+        status: rc.status.as_ref().map(|s| ReplicaSetStatus {
+            replicas: s.replicas,
+            fully_labeled_replicas: s.fully_labeled_replicas,
+            ready_replicas: s.ready_replicas,
+            available_replicas: s.available_replicas,
+            observed_generation: s.observed_generation,
+            conditions: None,
+            terminating_replicas: None,
+        }),
     }
 }
