@@ -107,12 +107,15 @@ struct Flags {
     /// If true, use individual service account credentials for each controller (accepted; every controller uses --kubeconfig's credentials for now).
     #[arg(long = "use-service-account-credentials", action = clap::ArgAction::Set, default_value_t = false)]
     use_service_account_credentials: bool,
-    /// Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped certificates (accepted; the signer is not built yet).
+    /// Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped certificates.
     #[arg(long = "cluster-signing-cert-file")]
     cluster_signing_cert_file: Option<PathBuf>,
-    /// Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped certificates (accepted; the signer is not built yet).
+    /// Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped certificates.
     #[arg(long = "cluster-signing-key-file")]
     cluster_signing_key_file: Option<PathBuf>,
+    /// The max length of duration signed certificates will be given. Individual CSRs may request shorter certs by setting spec.expirationSeconds.
+    #[arg(long = "cluster-signing-duration", default_value = "8760h0m0s")]
+    cluster_signing_duration: String,
     /// The period for syncing NodeStatus in cloud-node-lifecycle-controller and node-lifecycle-controller.
     #[arg(long = "node-monitor-period", default_value = "5s")]
     node_monitor_period: String,
@@ -280,6 +283,9 @@ const BUILT: &[&str] = &[
     "disruption-controller",
     "cronjob-controller",
     "replicationcontroller-controller",
+    "certificatesigningrequest-approving-controller",
+    "certificatesigningrequest-signing-controller",
+    "certificatesigningrequest-cleaner-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -601,6 +607,48 @@ async fn run(flags: Flags) -> Result<(), String> {
         tasks.push(tokio::spawn(c.run()));
         budgets.run();
         pods.run();
+    }
+    let csrs = Informer::new(kube::Api::all(client.clone()));
+    if on("certificatesigningrequest-approving-controller") {
+        let c = controller::certificates::approver::Approver::new(client.clone(), csrs.clone());
+        tasks.push(tokio::spawn(c.run()));
+        csrs.run();
+    }
+    if on("certificatesigningrequest-signing-controller") {
+        match (
+            &flags.cluster_signing_cert_file,
+            &flags.cluster_signing_key_file,
+        ) {
+            (Some(cert), Some(key)) => {
+                let read = |p: &PathBuf| {
+                    std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))
+                };
+                let authority = controller::certificates::authority::Authority::load(
+                    &read(cert)?,
+                    &read(key)?,
+                )?;
+                let c = controller::certificates::signer::Signer::new(
+                    client.clone(),
+                    csrs.clone(),
+                    authority,
+                    duration(&flags.cluster_signing_duration)?,
+                );
+                tasks.push(tokio::spawn(c.run()));
+                csrs.run();
+            }
+            _ => tracing::warn!(
+                "no --cluster-signing-cert-file/--cluster-signing-key-file: the certificatesigningrequest-signing-controller is not started"
+            ),
+        }
+    }
+    if on("certificatesigningrequest-cleaner-controller") {
+        let c = controller::certificates::cleaner::Cleaner::new(
+            client.clone(),
+            csrs.clone(),
+            Duration::from_secs(3600),
+        );
+        tasks.push(tokio::spawn(c.run()));
+        csrs.run();
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

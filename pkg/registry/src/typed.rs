@@ -32,6 +32,7 @@ pub struct Typed<K> {
     /// Update validation; the create rules are checked as well.
     pub validate_update: fn(&K, &K) -> Vec<Cause>,
     pub prepare_for_create: fn(&mut Value),
+    pub record_requester: fn(&mut Value, &apiserver::authentication::UserInfo),
     pub prepare_for_update: fn(&mut Value, &Value),
     pub name_rule: fn(&str) -> Vec<String>,
     pub fields: fn(&Value) -> BTreeMap<String, String>,
@@ -57,6 +58,7 @@ impl<K> Typed<K> {
             validate: |_| Vec::new(),
             validate_update: |_, _| Vec::new(),
             prepare_for_create: |_| {},
+            record_requester: |_, _| {},
             prepare_for_update: |_, _| {},
             name_rule: apimachinery::validation::dns1123_subdomain,
             fields: |_| BTreeMap::new(),
@@ -177,6 +179,10 @@ where
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         (self.prepare_for_update)(new, old)
+    }
+
+    fn record_requester(&self, obj: &mut Value, user: &apiserver::authentication::UserInfo) {
+        (self.record_requester)(obj, user)
     }
 
     fn validate(&self, obj: &Value) -> Vec<Cause> {

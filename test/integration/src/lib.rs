@@ -37,6 +37,21 @@ where
     }
 }
 
+/// Runs the real `openssl` in `dir`, failing the test on error; returns its stdout.
+pub fn openssl(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The workspace's target dir binary, built by `cargo test` for this crate's tests.
 pub fn binary(name: &str) -> std::path::PathBuf {
     let mut dir = std::env::current_exe().unwrap();

@@ -5,19 +5,9 @@
 use integration_tests::apiserver::{TestApiServer, kubectl_as};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    integration_tests::openssl(dir, args);
 }
 
 /// A CA and a client certificate for `subject` signed by it; returns (ca, cert, key).

@@ -1143,7 +1143,9 @@ async fn pod_gc_and_ttl_after_finished() {
 async fn replication_controllers_keep_their_pods() {
     let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
     let c = s.client.clone();
-    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=replicationcontroller"]).await;
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=replicationcontroller"])
+            .await;
     let rc = c.create("/api/v1/namespaces/default/replicationcontrollers", &json!({"apiVersion": "v1", "kind": "ReplicationController",
         "metadata": {"name": "web"},
         "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
@@ -1160,15 +1162,21 @@ async fn replication_controllers_keep_their_pods() {
     let path = "/api/v1/namespaces/default/replicationcontrollers/web";
     wait_for("rc status", Duration::from_secs(20), || async {
         let rc = c.get(path).await.json();
-        (rc["status"]["replicas"] == 2 && rc["status"]["observedGeneration"] == rc["metadata"]["generation"]).then_some(())
+        (rc["status"]["replicas"] == 2
+            && rc["status"]["observedGeneration"] == rc["metadata"]["generation"])
+            .then_some(())
     })
     .await;
     // Scaling through the scale subresource, as `kubectl scale rc` does.
-    let r = c.merge_patch(&format!("{path}/scale"), &json!({"spec": {"replicas": 1}})).await;
+    let r = c
+        .merge_patch(&format!("{path}/scale"), &json!({"spec": {"replicas": 1}}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     wait_count(&c, 1).await;
-    wait_for("rc status after scale-down", Duration::from_secs(20), || async {
-        (c.get(path).await.json()["status"]["replicas"] == 1).then_some(())
-    })
+    wait_for(
+        "rc status after scale-down",
+        Duration::from_secs(20),
+        || async { (c.get(path).await.json()["status"]["replicas"] == 1).then_some(()) },
+    )
     .await;
 }

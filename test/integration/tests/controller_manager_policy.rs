@@ -390,3 +390,199 @@ async fn cronjobs_run_on_schedule_with_concurrency_policies() {
         [format!("Saw completed job: {name}, condition: Complete")]
     );
 }
+
+/// Submits a CSR for a new key with `subject` (and `san`, if any); returns its name.
+async fn submit_csr(
+    c: &Client,
+    dir: &std::path::Path,
+    name: &str,
+    subject: &str,
+    san: Option<&str>,
+    spec: Value,
+) {
+    let mut args = vec![
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        subject,
+        "-keyout",
+        "/dev/null",
+    ];
+    let ext;
+    if let Some(san) = san {
+        ext = format!("subjectAltName={san}");
+        args.extend(["-addext", &ext]);
+    }
+    let pem = integration_tests::openssl(dir, &args);
+    let mut spec = spec;
+    spec["request"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        pem
+    ));
+    c.create(
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        &json!({"apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest", "metadata": {"name": name}, "spec": spec}),
+    )
+    .await;
+}
+
+async fn approve(c: &Client, name: &str) {
+    let path = format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}");
+    let mut csr = c.get(&path).await.json();
+    csr["status"]["conditions"] = json!([{"type": "Approved", "status": "True", "reason": "KubectlApprove", "message": "approved by the test"}]);
+    let r = c.send_json("PUT", &format!("{path}/approval"), &csr).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// Waits for the CSR to satisfy `f`; returns it.
+async fn wait_csr(c: &Client, name: &str, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let path = format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}");
+    wait_for(what, Duration::from_secs(20), || async {
+        let csr = c.get(&path).await.json();
+        f(&csr).then_some(csr)
+    })
+    .await
+}
+
+fn issued_pem(csr: &Value) -> String {
+    let b64 = csr["status"]["certificate"].as_str().unwrap();
+    String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_signing_requests_are_approved_and_signed() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = s.client.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // An RSA CA in the traditional PKCS#1 form, as kubeadm writes its CA key.
+    integration_tests::openssl(d, &["genrsa", "-traditional", "-out", "ca.key", "2048"]);
+    integration_tests::openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=cluster-ca",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &[
+            "--controllers=csrapproving,csrsigning,csrcleaner",
+            &format!("--cluster-signing-cert-file={}", d.join("ca.crt").display()),
+            &format!("--cluster-signing-key-file={}", d.join("ca.key").display()),
+        ],
+    )
+    .await;
+
+    // A node's client certificate request is approved after a SubjectAccessReview and signed.
+    submit_csr(&c, d, "node-client", "/O=system:nodes/CN=system:node:n1", None,
+        json!({"signerName": "kubernetes.io/kube-apiserver-client-kubelet", "usages": ["digital signature", "client auth"]})).await;
+    let csr = wait_csr(&c, "node-client", "node client certificate issued", |c| {
+        c["status"]["certificate"].is_string()
+    })
+    .await;
+    // The requester is the creator, whatever the body said.
+    assert_eq!(csr["spec"]["username"], "test-admin");
+    assert!(
+        csr["spec"]["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("system:masters"))
+    );
+    let approved = &csr["status"]["conditions"][0];
+    assert_eq!(approved["type"], "Approved");
+    assert_eq!(approved["reason"], "AutoApproved");
+    assert_eq!(
+        approved["message"],
+        "Auto approving kubelet client certificate after SubjectAccessReview."
+    );
+    std::fs::write(d.join("node.crt"), issued_pem(&csr)).unwrap();
+    let verified = integration_tests::openssl(d, &["verify", "-CAfile", "ca.crt", "node.crt"]);
+    assert!(verified.contains("node.crt: OK"), "{verified}");
+    let text = integration_tests::openssl(
+        d,
+        &[
+            "x509",
+            "-in",
+            "node.crt",
+            "-noout",
+            "-subject",
+            "-ext",
+            "extendedKeyUsage",
+        ],
+    );
+    assert!(
+        text.contains("O=system:nodes, CN=system:node:n1")
+            || text.contains("O = system:nodes, CN = system:node:n1"),
+        "{text}"
+    );
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+
+    // Serving certificates are not auto-approved; once approved, one without names is refused.
+    submit_csr(&c, d, "serving", "/O=system:nodes/CN=system:node:n1", None,
+        json!({"signerName": "kubernetes.io/kubelet-serving", "usages": ["digital signature", "server auth"]})).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = c
+        .get("/apis/certificates.k8s.io/v1/certificatesigningrequests/serving")
+        .await
+        .json();
+    assert!(pending["status"]["conditions"].is_null(), "{pending}");
+    approve(&c, "serving").await;
+    let csr = wait_csr(&c, "serving", "serving request failed", |c| {
+        c["status"]["conditions"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["type"] == "Failed"))
+    })
+    .await;
+    let failed = csr["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["type"] == "Failed")
+        .unwrap()
+        .clone();
+    assert_eq!(failed["reason"], "SignerValidationFailure");
+    assert_eq!(failed["message"], "DNS or IP subjectAltName is required");
+    assert!(csr["status"]["certificate"].is_null());
+
+    // A user's client certificate, approved by an administrator, lives as long as asked.
+    submit_csr(&c, d, "alice", "/O=devs/CN=alice", None,
+        json!({"signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"], "expirationSeconds": 3600})).await;
+    approve(&c, "alice").await;
+    let csr = wait_csr(&c, "alice", "alice's certificate issued", |c| {
+        c["status"]["certificate"].is_string()
+    })
+    .await;
+    std::fs::write(d.join("alice.crt"), issued_pem(&csr)).unwrap();
+    integration_tests::openssl(
+        d,
+        &["x509", "-in", "alice.crt", "-noout", "-checkend", "3500"],
+    );
+    let out = std::process::Command::new("openssl")
+        .current_dir(d)
+        .args(["x509", "-in", "alice.crt", "-noout", "-checkend", "3700"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the certificate should expire within 3700 s"
+    );
+}

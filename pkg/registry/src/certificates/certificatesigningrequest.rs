@@ -74,6 +74,29 @@ pub fn strategy() -> Typed<CertificateSigningRequest> {
         &["csr"],
     );
     t.info.subresources = vec!["approval".into(), "status".into()];
+    // The requester is whoever creates the CSR, never what the body claims.
+    t.record_requester = |obj, user| {
+        let spec = &mut obj["spec"];
+        spec["username"] = json!(user.name);
+        spec["uid"] = json!(user.uid);
+        spec["groups"] = json!(user.groups);
+        spec["extra"] = json!(user.extra);
+        for f in ["uid", "groups", "extra"] {
+            let empty = match &spec[f] {
+                Value::String(s) => s.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Object(o) => o.is_empty(),
+                _ => true,
+            };
+            if empty && let Some(m) = spec.as_object_mut() {
+                m.remove(f);
+            }
+        }
+        if let Some(m) = obj.as_object_mut().and_then(|o| o.get_mut("status")) {
+            // Status is the signer's and approver's to write.
+            *m = json!({});
+        }
+    };
     t.validate = |c: &CertificateSigningRequest| {
         let mut out = Vec::new();
         let pem = String::from_utf8_lossy(&c.spec.request.0);

@@ -519,6 +519,9 @@ impl ApiServer {
                     &mut ctx.warnings,
                 )
                 .await?;
+                if let Some(u) = info.user.as_ref() {
+                    reg.strategy.record_requester(&mut obj, u);
+                }
                 let av = res.info().gvk.api_version();
                 fieldmanager::update(None, &mut obj, &ctx.manager, scope(res, Part::Main, &av));
                 let created = reg.create(ns, obj, dry).await?;
@@ -948,6 +951,9 @@ impl ApiServer {
             )
             .await?;
             let Some(cur) = current else {
+                if let Some(u) = info.user.as_ref() {
+                    reg.strategy.record_requester(&mut obj, u);
+                }
                 match reg.create(ns, obj, dry).await {
                     Err(e) if e.code == 409 => continue,
                     other => return other.map(|o| (o, true)),

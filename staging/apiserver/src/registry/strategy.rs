@@ -56,6 +56,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn decode(&self, obj: Value) -> Result<(Value, Vec<String>), StatusError>;
 
     fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Records who creates the object (upstream reads the user from the request
+    /// context, e.g. a CSR's `spec.username`); runs after admission so no mutating
+    /// webhook can change it.
+    fn record_requester(&self, _obj: &mut Value, _user: &crate::authentication::UserInfo) {}
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
     fn validate(&self, obj: &Value) -> Vec<Cause>;
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<Cause>;

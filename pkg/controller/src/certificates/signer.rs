@@ -1,0 +1,151 @@
+//! The CSR signing controller (upstream `pkg/controller/certificates/signer`): approved
+//! requests for the built-in signers (`kube-apiserver-client`,
+//! `kube-apiserver-client-kubelet`, `kubelet-serving`) are checked against what each
+//! signer may issue and signed by the cluster CA, the certificate written to
+//! `status.certificate`; a request a signer refuses gets a `Failed` condition.
+
+use super::authority::{Authority, parse_request};
+use super::{
+    CLIENT_SIGNER, KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER, condition, is_issued,
+    request_pem, validate_kubelet_client, validate_kubelet_serving,
+};
+use crate::informer::{Informer, key};
+use crate::workqueue::Queue;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestCondition,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, PostParams};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The shortest lifetime a request may ask for (`expirationSeconds`).
+const MIN_DURATION: Duration = Duration::from_secs(600);
+
+pub struct Signer {
+    client: kube::Client,
+    csrs: Arc<Informer<CertificateSigningRequest>>,
+    queue: Arc<Queue>,
+    authority: Authority,
+    /// `--cluster-signing-duration`: the longest lifetime issued.
+    max_duration: Duration,
+}
+
+/// What the signer accepts for a client certificate of the apiserver.
+fn validate_client(usages: &[String]) -> Result<(), String> {
+    match usages.iter().find(|u| {
+        !matches!(
+            u.as_str(),
+            "digital signature" | "key encipherment" | "client auth"
+        )
+    }) {
+        Some(u) => Err(format!("invalid usage for client certificate: {u}")),
+        None => Ok(()),
+    }
+}
+
+impl Signer {
+    pub fn new(
+        client: kube::Client,
+        csrs: Arc<Informer<CertificateSigningRequest>>,
+        authority: Authority,
+        max_duration: Duration,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        csrs.add_handler(move |csr, deleted| {
+            if !deleted {
+                q.add(key(csr));
+            }
+        });
+        Arc::new(Signer {
+            client,
+            csrs,
+            queue,
+            authority,
+            max_duration,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        self.csrs.synced().await;
+        while let Some(k) = self.queue.get().await {
+            match self.sync(&k).await {
+                Ok(()) => self.queue.forget(&k),
+                Err(e) => {
+                    tracing::warn!(csr = k, error = %e, "signing failed; retrying");
+                    self.queue.add_rate_limited(k.clone());
+                }
+            }
+            self.queue.done(&k);
+        }
+    }
+
+    async fn sync(&self, name: &str) -> Result<(), String> {
+        let Some(csr) = self
+            .csrs
+            .store
+            .state()
+            .into_iter()
+            .find(|c| c.metadata.name.as_deref() == Some(name))
+        else {
+            return Ok(());
+        };
+        let signer = csr.spec.signer_name.as_str();
+        if ![CLIENT_SIGNER, KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER].contains(&signer)
+            || condition(&csr, "Approved").is_none()
+            || condition(&csr, "Failed").is_some()
+            || is_issued(&csr)
+        {
+            return Ok(());
+        }
+        let usages = csr.spec.usages.clone().unwrap_or_default();
+        let checked = parse_request(&request_pem(&csr)).and_then(|req| {
+            match signer {
+                KUBELET_CLIENT_SIGNER => validate_kubelet_client(&req, &usages),
+                KUBELET_SERVING_SIGNER => validate_kubelet_serving(&req, &usages),
+                _ => validate_client(&usages),
+            }
+            .map(|()| req)
+        });
+        let mut next = csr.as_ref().clone();
+        next.metadata.managed_fields = None;
+        let status = next.status.get_or_insert_with(Default::default);
+        match checked {
+            Ok(req) => {
+                let wanted = csr
+                    .spec
+                    .expiration_seconds
+                    .map(|s| Duration::from_secs(s.max(0) as u64).max(MIN_DURATION))
+                    .unwrap_or(self.max_duration);
+                let pem = self
+                    .authority
+                    .sign(&req, &usages, wanted.min(self.max_duration))?;
+                status.certificate = Some(ByteString(pem.into_bytes()));
+            }
+            Err(e) => {
+                let now = Time(jiff::Timestamp::now());
+                status.conditions.get_or_insert_with(Vec::new).push(
+                    CertificateSigningRequestCondition {
+                        type_: "Failed".into(),
+                        status: "True".into(),
+                        reason: Some("SignerValidationFailure".into()),
+                        message: Some(e),
+                        last_update_time: Some(now.clone()),
+                        last_transition_time: Some(now),
+                    },
+                );
+            }
+        }
+        let api: Api<CertificateSigningRequest> = Api::all(self.client.clone());
+        match api
+            .replace_status(name, &PostParams::default(), &next)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
