@@ -1180,3 +1180,198 @@ async fn replication_controllers_keep_their_pods() {
     )
     .await;
 }
+
+/// (name, spec.replicas, revision) of the deployment's ReplicaSets, oldest first.
+async fn replica_sets(c: &Client, ns: &str, app: &str) -> Vec<(String, i64, String)> {
+    let list = c
+        .get(&format!(
+            "/apis/apps/v1/namespaces/{ns}/replicasets?labelSelector=app%3D{app}"
+        ))
+        .await
+        .json();
+    let mut items = list["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|rs| {
+        rs["metadata"]["creationTimestamp"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
+    items
+        .iter()
+        .map(|rs| {
+            (
+                rs["metadata"]["name"].as_str().unwrap().to_string(),
+                rs["spec"]["replicas"].as_i64().unwrap_or(0),
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+fn progressing(d: &Value) -> Value {
+    d["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Progressing")
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// kubectl's rollout verbs against the Deployment controller: pause (no rollout, the
+/// sets scaled in proportion), resume, undo (the old set becomes the newest revision),
+/// and a rollout that exceeds its progress deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_pause_scale_undo_and_deadline() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=deployment,replicaset"])
+            .await;
+    let dpath = "/apis/apps/v1/namespaces/default/deployments/web";
+    c.create("/apis/apps/v1/namespaces/default/deployments", &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 10, "selector": {"matchLabels": {"app": "web"}},
+            "strategy": {"rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}})).await;
+    wait_for(
+        "first rollout complete",
+        Duration::from_secs(30),
+        || async {
+            mark_ready(&c, "default").await;
+            let d = c.get(dpath).await.json();
+            (progressing(&d)["reason"] == "NewReplicaSetAvailable").then_some(())
+        },
+    )
+    .await;
+
+    // A new template whose pods never get ready: the rollout stalls at 8 old + 5 new.
+    s.kubectl_ok(&["set", "image", "deployment/web", "c=nginx:2"], None);
+    let sets = wait_for(
+        "rollout stalled at 8+5",
+        Duration::from_secs(30),
+        || async {
+            let sets = replica_sets(&c, "default", "web").await;
+            (sets.len() == 2 && sets[0].1 == 8 && sets[1].1 == 5).then_some(sets)
+        },
+    )
+    .await;
+    assert_eq!((sets[0].2.as_str(), sets[1].2.as_str()), ("1", "2"));
+
+    // Paused and scaled to 20: 10 more replicas shared in proportion (8 -> 14, 5 -> 9).
+    s.kubectl_ok(&["rollout", "pause", "deployment/web"], None);
+    wait_for("paused condition", Duration::from_secs(20), || async {
+        let p = progressing(&c.get(dpath).await.json());
+        (p["reason"] == "DeploymentPaused" && p["status"] == "Unknown").then_some(())
+    })
+    .await;
+    s.kubectl_ok(&["scale", "deployment/web", "--replicas=20"], None);
+    wait_for(
+        "proportional scale 14+9",
+        Duration::from_secs(20),
+        || async {
+            let sets = replica_sets(&c, "default", "web").await;
+            (sets.len() == 2 && sets[0].1 == 14 && sets[1].1 == 9).then_some(())
+        },
+    )
+    .await;
+    // While paused a new template starts no rollout.
+    s.kubectl_ok(&["set", "image", "deployment/web", "c=nginx:3"], None);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(replica_sets(&c, "default", "web").await.len(), 2);
+    s.kubectl_ok(&["set", "image", "deployment/web", "c=nginx:2"], None);
+    s.kubectl_ok(&["rollout", "resume", "deployment/web"], None);
+    wait_for("resumed", Duration::from_secs(20), || async {
+        let p = progressing(&c.get(dpath).await.json());
+        (p["reason"] != "DeploymentPaused").then_some(())
+    })
+    .await;
+
+    // Undo: the first set's template comes back as revision 3.
+    s.kubectl_ok(&["rollout", "undo", "deployment/web"], None);
+    wait_for(
+        "first set is revision 3, rollout complete",
+        Duration::from_secs(30),
+        || async {
+            mark_ready(&c, "default").await;
+            let sets = replica_sets(&c, "default", "web").await;
+            let d = c.get(dpath).await.json();
+            (sets[0].2 == "3"
+                && sets[0].1 == 20
+                && sets[1].1 == 0
+                && d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+                && progressing(&d)["reason"] == "NewReplicaSetAvailable")
+                .then_some(())
+        },
+    )
+    .await;
+    let rs = c
+        .get(&format!(
+            "/apis/apps/v1/namespaces/default/replicasets/{}",
+            sets[0].0
+        ))
+        .await
+        .json();
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"],
+        "1"
+    );
+    let history = s.kubectl_ok(&["rollout", "history", "deployment/web"], None);
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(revisions, ["2", "3"], "{history}");
+
+    // A rollout that makes no progress within its deadline is reported, and kubectl says so.
+    c.create(
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "slow"}}),
+    )
+    .await;
+    c.create("/apis/apps/v1/namespaces/slow/deployments", &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "slow"},
+        "spec": {"replicas": 1, "progressDeadlineSeconds": 2, "selector": {"matchLabels": {"app": "slow"}},
+            "template": {"metadata": {"labels": {"app": "slow"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
+    let d = wait_for(
+        "progress deadline exceeded",
+        Duration::from_secs(20),
+        || async {
+            let d = c
+                .get("/apis/apps/v1/namespaces/slow/deployments/slow")
+                .await
+                .json();
+            (progressing(&d)["reason"] == "ProgressDeadlineExceeded").then_some(d)
+        },
+    )
+    .await;
+    let p = progressing(&d);
+    assert_eq!(p["status"], "False");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("has timed out progressing."),
+        "{p}"
+    );
+    let (ok, _, err) = s.kubectl(
+        &[
+            "-n",
+            "slow",
+            "rollout",
+            "status",
+            "deployment/slow",
+            "--timeout=20s",
+        ],
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("deployment \"slow\" exceeded its progress deadline"),
+        "{err}"
+    );
+}

@@ -3,7 +3,11 @@
 //! out with RollingUpdate (new set scaled up within maxSurge, old sets scaled down while
 //! availability stays at `replicas - maxUnavailable`) or Recreate (old sets to zero
 //! first), old sets beyond `revisionHistoryLimit` deleted, `ScalingReplicaSet` events,
-//! and status with the Available and Progressing conditions.
+//! and status with the Available and Progressing conditions. A paused or resized
+//! deployment scales its sets in proportion without rolling out; a template rolled
+//! back to an older set's makes it the newest revision (`kubectl rollout undo`); a
+//! rollout that makes no progress for `progressDeadlineSeconds` is marked
+//! ProgressDeadlineExceeded.
 
 pub mod util;
 
@@ -20,6 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use util::*;
 
 pub struct DeploymentController {
@@ -80,7 +85,12 @@ impl DeploymentController {
             tasks.push(tokio::spawn(async move {
                 while let Some(k) = me.queue.get().await {
                     match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
+                        Ok(recheck) => {
+                            me.queue.forget(&k);
+                            if let Some(after) = recheck {
+                                me.queue.add_after(k.clone(), after);
+                            }
+                        }
                         Err(e) => {
                             tracing::warn!(deployment = k, error = %e, "sync failed; retrying");
                             me.queue.add_rate_limited(k.clone());
@@ -102,6 +112,12 @@ impl DeploymentController {
         let from = rs_replicas(rs);
         let (surge, _) = surge_and_unavailable(d);
         let desired = replicas(d);
+        if from == to
+            && desired_annotation(rs) == Some(desired)
+            && max_annotation(rs) == Some(desired + surge)
+        {
+            return Ok(());
+        }
         let patch = serde_json::json!({
             "metadata": {"annotations": {DESIRED_REPLICAS: desired.to_string(), MAX_REPLICAS: (desired + surge).to_string()}},
             "spec": {"replicas": to}});
@@ -125,15 +141,17 @@ impl DeploymentController {
         Ok(())
     }
 
-    async fn sync(&self, k: &str) -> Result<(), String> {
+    /// Reconciles one Deployment; Some(d) asks to be looked at again after d (the
+    /// progress deadline).
+    async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
         let (ns, name) = split(k);
         let Some(d) = self.deployments.store.state().into_iter().find(|d| {
             d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
         }) else {
-            return Ok(());
+            return Ok(None);
         };
         if d.metadata.deletion_timestamp.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let uid = d.metadata.uid.clone().unwrap_or_default();
         let spec = d.spec.clone().unwrap_or_default();
@@ -157,18 +175,41 @@ impl DeploymentController {
             sets.iter().cloned().partition(|rs| {
                 without_hash(rs.spec.as_ref().and_then(|s| s.template.as_ref())) == template
             });
-        let new = new.into_iter().next();
+        let mut new = new.into_iter().next();
         let paused = spec.paused.unwrap_or(false);
         let desired = replicas(&d);
         let (surge, unavailable) = surge_and_unavailable(&d);
         let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
         let mut total: i32 = sets.iter().map(|rs| rs_replicas(rs)).sum();
+        let max_old_revision = old.iter().map(|rs| revision(rs)).max().unwrap_or(0);
 
+        // A template rolled back to an older set's makes that set the newest revision.
+        if let Some(rs) = &new
+            && revision(rs) <= max_old_revision
+        {
+            new = Some(Arc::new(
+                self.bump_revision(rs, max_old_revision + 1).await?,
+            ));
+        }
+        if let Some(rs) = &new {
+            self.record_revision(&d, revision(rs)).await?;
+        }
+
+        // Paused, or resized: scale the existing sets in proportion, no rollout.
+        if paused || is_scaling_event(&d, &sets) {
+            if !recreate {
+                self.scale_proportionally(&d, new.as_ref(), &old).await?;
+            }
+            if paused {
+                self.cleanup(&d, &old).await;
+            }
+            return self.update_status(&d, &sets, new.as_ref(), false).await;
+        }
+
+        let mut created_now = false;
         let new = match new {
             Some(rs) => rs,
-            None if paused => return self.update_status(&d, &sets, None).await,
             None => {
-                let max_revision = old.iter().map(|rs| revision(rs)).max().unwrap_or(0);
                 // Recreate scales the new set up only once the old pods are gone.
                 let initial = if recreate {
                     0
@@ -178,9 +219,11 @@ impl DeploymentController {
                     (desired + surge - total).clamp(0, desired)
                 };
                 let created = self
-                    .create_set(&d, &spec.template, max_revision + 1, initial, surge)
+                    .create_set(&d, &spec.template, max_old_revision + 1, initial, surge)
                     .await?;
+                self.record_revision(&d, max_old_revision + 1).await?;
                 total += initial;
+                created_now = true;
                 self.recorder.eventf(
                     reference(d.as_ref()),
                     "Normal",
@@ -194,9 +237,6 @@ impl DeploymentController {
                 Arc::new(created)
             }
         };
-        if paused {
-            return self.update_status(&d, &sets, Some(&new)).await;
-        }
         if recreate {
             let mut waiting = false;
             for rs in &old {
@@ -223,7 +263,7 @@ impl DeploymentController {
             };
             if target != current {
                 self.scale(&d, &new, target).await?;
-                return self.update_status(&d, &sets, Some(&new)).await;
+                return self.update_status(&d, &sets, Some(&new), created_now).await;
             }
             // Scale old sets down while availability allows.
             let old_total: i32 = old.iter().map(|rs| rs_replicas(rs)).sum();
@@ -267,7 +307,119 @@ impl DeploymentController {
             }
         }
         self.cleanup(&d, &old).await;
-        self.update_status(&d, &sets, Some(&new)).await
+        self.update_status(&d, &sets, Some(&new), created_now).await
+    }
+
+    /// Upstream's `scale`: one active set takes the whole size; otherwise, during a
+    /// rolling update, the sets share the change in proportion to their sizes, the
+    /// rounding leftover going to the largest.
+    async fn scale_proportionally(
+        &self,
+        d: &Deployment,
+        new: Option<&Arc<ReplicaSet>>,
+        old: &[Arc<ReplicaSet>],
+    ) -> Result<(), String> {
+        let desired = replicas(d);
+        let all: Vec<&Arc<ReplicaSet>> = new.into_iter().chain(old.iter().rev()).collect();
+        let mut active: Vec<&Arc<ReplicaSet>> = all
+            .iter()
+            .copied()
+            .filter(|rs| rs_replicas(rs) > 0)
+            .collect();
+        if active.len() <= 1 {
+            let target = active.first().copied().or_else(|| all.first().copied());
+            if let Some(rs) = target {
+                self.scale(d, rs, desired).await?;
+            }
+            return Ok(());
+        }
+        if let Some(n) = new
+            && rs_replicas(n) == desired
+            && desired_annotation(n) == Some(desired)
+            && rs_available(n) == desired
+        {
+            for rs in old.iter().filter(|rs| rs_replicas(rs) > 0) {
+                self.scale(d, rs, 0).await?;
+            }
+            return Ok(());
+        }
+        let (surge, _) = surge_and_unavailable(d);
+        let current: i32 = active.iter().map(|rs| rs_replicas(rs)).sum();
+        let allowed = if desired > 0 { desired + surge } else { 0 };
+        let to_add = allowed - current;
+        // Largest first; among equals the newer when growing, the older when shrinking.
+        active.sort_by(|a, b| {
+            let age = a
+                .metadata
+                .creation_timestamp
+                .cmp(&b.metadata.creation_timestamp);
+            rs_replicas(b)
+                .cmp(&rs_replicas(a))
+                .then(if to_add > 0 { age.reverse() } else { age })
+        });
+        let mut sizes: Vec<(&Arc<ReplicaSet>, i32)> = Vec::new();
+        let mut added = 0;
+        for rs in &active {
+            let mut share = 0;
+            if to_add != 0 {
+                share = set_fraction(rs, d, surge);
+                share = if to_add > 0 {
+                    share.min(to_add - added)
+                } else {
+                    share.max(to_add - added)
+                };
+                added += share;
+            }
+            sizes.push((rs, rs_replicas(rs) + share));
+        }
+        if let Some(first) = sizes.first_mut() {
+            first.1 = (first.1 + to_add - added).max(0);
+        }
+        for (rs, size) in sizes {
+            self.scale(d, rs, size).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes `rs` revision `to`, remembering its earlier revision as upstream does.
+    async fn bump_revision(&self, rs: &ReplicaSet, to: i64) -> Result<ReplicaSet, String> {
+        let was = revision(rs).to_string();
+        let mut history: Vec<String> = rs
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION_HISTORY))
+            .map(|h| h.split(',').map(String::from).collect())
+            .unwrap_or_default();
+        history.push(was);
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            REVISION: to.to_string(), REVISION_HISTORY: history.join(",")}}});
+        self.sets_api(rs.metadata.namespace.as_deref().unwrap_or_default())
+            .patch(&name_of(rs), &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The deployment's own revision annotation follows its newest set.
+    async fn record_revision(&self, d: &Deployment, rev: i64) -> Result<(), String> {
+        let current = d
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION))
+            .cloned();
+        if current.as_deref() == Some(rev.to_string().as_str()) {
+            return Ok(());
+        }
+        let patch = serde_json::json!({"metadata": {"annotations": {REVISION: rev.to_string()}}});
+        let api: Api<Deployment> = Api::namespaced(
+            self.client.clone(),
+            d.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        api.patch(&name_of(d), &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn create_set(
@@ -357,12 +509,15 @@ impl DeploymentController {
         }
     }
 
+    /// Writes the status and the Available / Progressing conditions; returns when to
+    /// look again for the progress deadline.
     async fn update_status(
         &self,
         d: &Deployment,
         sets: &[Arc<ReplicaSet>],
         new: Option<&Arc<ReplicaSet>>,
-    ) -> Result<(), String> {
+        created_now: bool,
+    ) -> Result<Option<Duration>, String> {
         let sum = |f: &dyn Fn(&ReplicaSet) -> i32| sets.iter().map(|rs| f(rs)).sum::<i32>();
         let status_of = |rs: &ReplicaSet| rs.status.clone().unwrap_or_default();
         let replicas_total = sum(&|rs| status_of(rs).replicas);
@@ -371,13 +526,17 @@ impl DeploymentController {
         let updated = new.map(|rs| status_of(rs).replicas).unwrap_or(0);
         let desired = replicas(d);
         let (_, max_unavailable) = surge_and_unavailable(d);
+        let spec = d.spec.clone().unwrap_or_default();
+        let paused = spec.paused.unwrap_or(false);
+        // math.MaxInt32 is upstream's "no deadline".
+        let deadline = spec
+            .progress_deadline_seconds
+            .filter(|s| *s != i32::MAX)
+            .map(|s| jiff::SignedDuration::from_secs(i64::from(s)));
         let now = Time(jiff::Timestamp::now());
-        let prior = d
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.clone())
-            .unwrap_or_default();
-        let condition = |type_: &str, status: &str, reason: &str, message: String| {
+        let old_status = d.status.clone().unwrap_or_default();
+        let prior = old_status.conditions.clone().unwrap_or_default();
+        let condition = |type_: &str, status: &str, reason: &str, message: String, fresh: bool| {
             let old = prior.iter().find(|c| c.type_ == type_);
             let unchanged = old.is_some_and(|c| c.status == status);
             DeploymentCondition {
@@ -385,9 +544,11 @@ impl DeploymentController {
                 status: status.into(),
                 reason: Some(reason.into()),
                 message: Some(message.clone()),
-                last_update_time: if old.is_some_and(|c| {
-                    c.reason.as_deref() == Some(reason) && c.message.as_deref() == Some(&message)
-                }) {
+                last_update_time: if !fresh
+                    && old.is_some_and(|c| {
+                        c.reason.as_deref() == Some(reason)
+                            && c.message.as_deref() == Some(&message)
+                    }) {
                     old.and_then(|c| c.last_update_time.clone())
                 } else {
                     Some(now.clone())
@@ -405,6 +566,7 @@ impl DeploymentController {
                 "True",
                 "MinimumReplicasAvailable",
                 "Deployment has minimum availability.".into(),
+                false,
             )
         } else {
             condition(
@@ -412,34 +574,106 @@ impl DeploymentController {
                 "False",
                 "MinimumReplicasUnavailable",
                 "Deployment does not have minimum availability.".into(),
+                false,
             )
         };
         let mut conditions = vec![available_condition];
-        if let Some(rs) = new {
+        let prior_progress = prior.iter().find(|c| c.type_ == "Progressing");
+        let prior_reason = prior_progress.and_then(|c| c.reason.as_deref());
+        let mut recheck = None;
+        let progressing = if paused {
+            Some(condition(
+                "Progressing",
+                "Unknown",
+                "DeploymentPaused",
+                "Deployment is paused".into(),
+                false,
+            ))
+        } else if let Some(rs) = new {
             let name = name_of(rs.as_ref());
             let complete = updated == desired && replicas_total == desired && available >= desired;
-            conditions.push(if complete {
+            // Upstream's DeploymentProgressing: more updated, ready or available
+            // replicas, or fewer old ones, than the last status said.
+            let old_old =
+                old_status.replicas.unwrap_or(0) - old_status.updated_replicas.unwrap_or(0);
+            let progressed = updated > old_status.updated_replicas.unwrap_or(0)
+                || replicas_total - updated < old_old
+                || ready > old_status.ready_replicas.unwrap_or(0)
+                || available > old_status.available_replicas.unwrap_or(0);
+            let timed_out = |c: &DeploymentCondition| match c.reason.as_deref() {
+                Some("NewReplicaSetAvailable") => false,
+                Some("ProgressDeadlineExceeded") => true,
+                _ => match (deadline, &c.last_update_time) {
+                    (Some(dl), Some(t)) => t.0 + dl < now.0,
+                    _ => false,
+                },
+            };
+            Some(if complete {
                 condition(
                     "Progressing",
                     "True",
                     "NewReplicaSetAvailable",
                     format!("ReplicaSet {name:?} has successfully progressed."),
+                    false,
                 )
-            } else if !prior.iter().any(|c| c.type_ == "Progressing") {
+            } else if created_now {
                 condition(
                     "Progressing",
                     "True",
                     "NewReplicaSetCreated",
                     format!("Created new replica set {name:?}"),
+                    true,
                 )
-            } else {
+            } else if prior_reason == Some("DeploymentPaused") {
+                condition(
+                    "Progressing",
+                    "Unknown",
+                    "DeploymentResumed",
+                    "Deployment is resumed".into(),
+                    true,
+                )
+            } else if progressed {
                 condition(
                     "Progressing",
                     "True",
                     "ReplicaSetUpdated",
                     format!("ReplicaSet {name:?} is progressing."),
+                    true,
                 )
-            });
+            } else if prior_progress.is_some_and(timed_out) {
+                condition(
+                    "Progressing",
+                    "False",
+                    "ProgressDeadlineExceeded",
+                    format!("ReplicaSet {name:?} has timed out progressing."),
+                    false,
+                )
+            } else if let Some(c) = prior_progress {
+                c.clone()
+            } else {
+                condition(
+                    "Progressing",
+                    "True",
+                    "FoundNewReplicaSet",
+                    format!("Found new replica set {name:?}"),
+                    true,
+                )
+            })
+        } else {
+            prior_progress.cloned()
+        };
+        if let Some(c) = progressing {
+            // Not finished: look again when the deadline would pass.
+            if let (Some(dl), Some(t), Some("True" | "Unknown")) =
+                (deadline, &c.last_update_time, Some(c.status.as_str()))
+                && c.reason.as_deref() != Some("NewReplicaSetAvailable")
+                && !paused
+            {
+                let left = (t.0 + dl).duration_since(now.0);
+                recheck =
+                    Some(Duration::try_from(left).unwrap_or_default() + Duration::from_secs(1));
+            }
+            conditions.push(c);
         }
         let status = DeploymentStatus {
             observed_generation: d.metadata.generation,
@@ -469,7 +703,7 @@ impl DeploymentController {
                 && strip(&s.conditions) == strip(&status.conditions)
         });
         if same {
-            return Ok(());
+            return Ok(recheck);
         }
         let api: Api<Deployment> = Api::namespaced(
             self.client.clone(),
@@ -481,7 +715,7 @@ impl DeploymentController {
             &Patch::Merge(serde_json::json!({"status": status})),
         )
         .await
-        .map(|_| ())
+        .map(|_| recheck)
         .map_err(|e| e.to_string())
     }
 }

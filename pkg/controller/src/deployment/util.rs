@@ -10,6 +10,7 @@ pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
+pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 
 /// Characters upstream's `rand.SafeEncodeString` uses (no vowels, no look-alikes).
 const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -79,6 +80,45 @@ pub fn rs_available(rs: &ReplicaSet) -> i32 {
         .as_ref()
         .and_then(|s| s.available_replicas)
         .unwrap_or(0)
+}
+
+fn int_annotation(rs: &ReplicaSet, name: &str) -> Option<i32> {
+    rs.metadata.annotations.as_ref()?.get(name)?.parse().ok()
+}
+
+/// The deployment size the set was last scaled for.
+pub fn desired_annotation(rs: &ReplicaSet) -> Option<i32> {
+    int_annotation(rs, DESIRED_REPLICAS)
+}
+
+/// The deployment size plus surge the set was last scaled for.
+pub fn max_annotation(rs: &ReplicaSet) -> Option<i32> {
+    int_annotation(rs, MAX_REPLICAS)
+}
+
+/// Upstream's `isScalingEvent`: an active set was sized for another replica count.
+pub fn is_scaling_event(d: &Deployment, sets: &[std::sync::Arc<ReplicaSet>]) -> bool {
+    let desired = replicas(d);
+    sets.iter()
+        .filter(|rs| rs_replicas(rs) > 0)
+        .any(|rs| desired_annotation(rs).is_some_and(|n| n != desired))
+}
+
+/// Upstream's `getReplicaSetFraction`: how many replicas this set gains (or loses)
+/// when the deployment is resized, in proportion to its share.
+pub fn set_fraction(rs: &ReplicaSet, d: &Deployment, surge: i32) -> i32 {
+    let desired = replicas(d);
+    if desired == 0 {
+        return -rs_replicas(rs);
+    }
+    let size = desired + surge;
+    let annotated = max_annotation(rs)
+        .unwrap_or_else(|| d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0));
+    if annotated <= 0 {
+        return 0;
+    }
+    let new_size = f64::from(rs_replicas(rs)) * f64::from(size) / f64::from(annotated);
+    new_size.round() as i32 - rs_replicas(rs)
 }
 
 pub fn revision(rs: &ReplicaSet) -> i64 {
