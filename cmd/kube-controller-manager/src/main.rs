@@ -3,7 +3,6 @@
 //! controllers built so far.
 
 use clap::Parser;
-use client_go::rest::client;
 use component_base::logs::LoggingOptions;
 use controller::informer::Informer;
 use std::path::PathBuf;
@@ -104,7 +103,7 @@ struct Flags {
     /// Filename containing a PEM-encoded private RSA or ECDSA key used to sign service account tokens (accepted; the token controller is not built yet).
     #[arg(long = "service-account-private-key-file")]
     service_account_private_key_file: Option<PathBuf>,
-    /// If true, use individual service account credentials for each controller (accepted; every controller uses --kubeconfig's credentials for now).
+    /// If true, use individual service account credentials for each controller.
     #[arg(long = "use-service-account-credentials", action = clap::ArgAction::Set, default_value_t = false)]
     use_service_account_credentials: bool,
     /// Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped certificates.
@@ -303,7 +302,8 @@ async fn run(flags: Flags) -> Result<(), String> {
         std::env::consts::OS,
         std::env::consts::ARCH
     );
-    let client = client(flags.kubeconfig.as_deref(), &agent).await?;
+    let config = client_go::rest::config(flags.kubeconfig.as_deref(), &agent).await?;
+    let client = kube::Client::try_from(config.clone()).map_err(|e| e.to_string())?;
     let root_ca = match &flags.root_ca_file {
         Some(p) => {
             Some(std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?)
@@ -367,6 +367,15 @@ async fn run(flags: Flags) -> Result<(), String> {
     let recorder =
         client_go::events::Recorder::new(client.clone(), "kube-controller-manager", &id, limiter);
     let on = |name: &str| controllers.contains(&name);
+    // Upstream keeps the tokens in memory; ours go to a private directory the
+    // client re-reads.
+    let builder = if flags.use_service_account_credentials {
+        let dir =
+            std::env::temp_dir().join(format!("kube-controller-manager-{}", std::process::id()));
+        client_go::clientbuilder::ClientBuilder::service_accounts(client.clone(), config, dir)
+    } else {
+        client_go::clientbuilder::ClientBuilder::root(client.clone())
+    };
     let namespaces = Informer::new(kube::Api::all(client.clone()));
     let pods = Informer::new(kube::Api::all(client.clone()));
     let replica_sets = Informer::new(kube::Api::all(client.clone()));
@@ -376,8 +385,9 @@ async fn run(flags: Flags) -> Result<(), String> {
     let deployments = Informer::new(kube::Api::all(client.clone()));
     let mut tasks = Vec::new();
     if on("deployment-controller") {
+        let cc = builder.client("deployment-controller").await?;
         let c = controller::deployment::DeploymentController::new(
-            client.clone(),
+            cc,
             deployments.clone(),
             replica_sets.clone(),
             recorder.clone(),
@@ -391,8 +401,9 @@ async fn run(flags: Flags) -> Result<(), String> {
     let slices = Informer::new(kube::Api::all(client.clone()));
     let endpoints = Informer::new(kube::Api::all(client.clone()));
     if on("endpointslice-controller") {
+        let cc = builder.client("endpointslice-controller").await?;
         let c = controller::endpointslice::EndpointSliceController::new(
-            client.clone(),
+            cc,
             services.clone(),
             pods.clone(),
             nodes.clone(),
@@ -405,8 +416,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         slices.run();
     }
     if on("endpoints-controller") {
+        let cc = builder.client("endpoint-controller").await?;
         let c = controller::endpoint::EndpointsController::new(
-            client.clone(),
+            cc,
             services.clone(),
             pods.clone(),
             endpoints.clone(),
@@ -417,9 +429,10 @@ async fn run(flags: Flags) -> Result<(), String> {
         endpoints.run();
     }
     if on("node-lifecycle-controller") || on("taint-eviction-controller") {
+        let cc = builder.client("node-controller").await?;
         let leases = Informer::new(kube::Api::namespaced(client.clone(), "kube-node-lease"));
         let c = controller::nodelifecycle::NodeLifecycle::new(
-            client.clone(),
+            cc,
             nodes.clone(),
             leases.clone(),
             pods.clone(),
@@ -433,9 +446,10 @@ async fn run(flags: Flags) -> Result<(), String> {
         pods.run();
     }
     if on("daemonset-controller") {
+        let cc = builder.client("daemon-set-controller").await?;
         let sets = Informer::new(kube::Api::all(client.clone()));
         let c = controller::daemon::DaemonSetController::new(
-            client.clone(),
+            cc,
             sets.clone(),
             pods.clone(),
             nodes.clone(),
@@ -447,9 +461,10 @@ async fn run(flags: Flags) -> Result<(), String> {
         nodes.run();
     }
     if on("statefulset-controller") {
+        let cc = builder.client("statefulset-controller").await?;
         let sets = Informer::new(kube::Api::all(client.clone()));
         let c = controller::statefulset::StatefulSetController::new(
-            client.clone(),
+            cc,
             sets.clone(),
             pods.clone(),
             recorder.clone(),
@@ -460,14 +475,16 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     let jobs = Informer::new(kube::Api::all(client.clone()));
     if on("ttl-after-finished-controller") {
-        let c = controller::ttlafterfinished::TtlAfterFinished::new(client.clone(), jobs.clone());
+        let cc = builder.client("ttl-after-finished-controller").await?;
+        let c = controller::ttlafterfinished::TtlAfterFinished::new(cc, jobs.clone());
         tasks.push(tokio::spawn(c.run()));
         jobs.run();
     }
     if on("pod-garbage-collector-controller") {
+        let cc = builder.client("pod-garbage-collector").await?;
         let threshold = flags.terminated_pod_gc_threshold.max(0) as usize;
         let c = controller::podgc::PodGc::new(
-            client.clone(),
+            cc,
             pods.clone(),
             nodes.clone(),
             threshold,
@@ -478,20 +495,18 @@ async fn run(flags: Flags) -> Result<(), String> {
         nodes.run();
     }
     if on("job-controller") {
-        let c = controller::job::JobController::new(
-            client.clone(),
-            jobs.clone(),
-            pods.clone(),
-            recorder.clone(),
-        );
+        let cc = builder.client("job-controller").await?;
+        let c =
+            controller::job::JobController::new(cc, jobs.clone(), pods.clone(), recorder.clone());
         tasks.push(tokio::spawn(c.run(flags.concurrent_job_syncs)));
         jobs.run();
         pods.run();
     }
     if on("cronjob-controller") {
+        let cc = builder.client("cronjob-controller").await?;
         let cronjobs = Informer::new(kube::Api::all(client.clone()));
         let c = controller::cronjob::CronJobController::new(
-            client.clone(),
+            cc,
             cronjobs.clone(),
             jobs.clone(),
             recorder.clone(),
@@ -501,7 +516,8 @@ async fn run(flags: Flags) -> Result<(), String> {
         jobs.run();
     }
     if on("garbage-collector-controller") {
-        let gc = controller::garbagecollector::GarbageCollector::new(client.clone());
+        let cc = builder.client("generic-garbage-collector").await?;
+        let gc = controller::garbagecollector::GarbageCollector::new(cc);
         let workers = flags.concurrent_gc_syncs;
         tasks.push(tokio::spawn(async move {
             if let Err(e) = gc.run(workers).await {
@@ -510,14 +526,16 @@ async fn run(flags: Flags) -> Result<(), String> {
         }));
     }
     if on("namespace-controller") {
-        let c = controller::namespace::NamespaceController::new(client.clone(), namespaces.clone());
+        let cc = builder.client("namespace-controller").await?;
+        let c = controller::namespace::NamespaceController::new(cc, namespaces.clone());
         tasks.push(tokio::spawn(c.run(flags.concurrent_namespace_syncs)));
         namespaces.run();
     }
     if on("replicaset-controller") {
+        let cc = builder.client("replicaset-controller").await?;
         let c = controller::replicaset::ReplicaSetController::new(
             &controller::replicaset::REPLICA_SET,
-            client.clone(),
+            cc,
             replica_sets.clone(),
             pods.clone(),
             recorder.clone(),
@@ -527,13 +545,14 @@ async fn run(flags: Flags) -> Result<(), String> {
         pods.run();
     }
     if on("replicationcontroller-controller") {
+        let cc = builder.client("replication-controller").await?;
         let rcs = Informer::<k8s_openapi::api::core::v1::ReplicationController>::new(
             kube::Api::all(client.clone()),
         );
         let as_sets = Informer::mirror(&rcs, controller::replicaset::from_replication_controller);
         let c = controller::replicaset::ReplicaSetController::new(
             &controller::replicaset::REPLICATION_CONTROLLER,
-            client.clone(),
+            cc,
             as_sets,
             pods.clone(),
             recorder.clone(),
@@ -543,8 +562,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         pods.run();
     }
     if on("serviceaccount-controller") {
+        let cc = builder.client("service-account-controller").await?;
         let c = controller::serviceaccount::ServiceAccountsController::new(
-            client.clone(),
+            cc,
             namespaces.clone(),
             accounts.clone(),
         );
@@ -553,10 +573,11 @@ async fn run(flags: Flags) -> Result<(), String> {
         accounts.run();
     }
     if on("root-ca-certificate-publisher-controller") {
+        let cc = builder.client("root-ca-cert-publisher").await?;
         match root_ca {
             Some(ca) => {
                 let c = controller::certificates::rootcacertpublisher::Publisher::new(
-                    client.clone(),
+                    cc,
                     namespaces.clone(),
                     config_maps.clone(),
                     ca,
@@ -571,14 +592,16 @@ async fn run(flags: Flags) -> Result<(), String> {
         }
     }
     if on("clusterrole-aggregation-controller") {
+        let cc = builder.client("clusterrole-aggregation-controller").await?;
         let c = controller::clusterroleaggregation::AggregationController::new(
-            client.clone(),
+            cc,
             cluster_roles.clone(),
         );
         tasks.push(tokio::spawn(c.run()));
         cluster_roles.run();
     }
     if on("resourcequota-controller") {
+        let cc = builder.client("resourcequota-controller").await?;
         let monitors = controller::resourcequota::Monitors {
             pods: pods.clone(),
             services: services.clone(),
@@ -588,7 +611,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             controllers: Informer::new(kube::Api::all(client.clone())),
         };
         let c = controller::resourcequota::ResourceQuotaController::new(
-            client.clone(),
+            cc,
             Informer::new(kube::Api::all(client.clone())),
             monitors,
             duration(&flags.resource_quota_sync_period)?,
@@ -597,9 +620,10 @@ async fn run(flags: Flags) -> Result<(), String> {
         tasks.push(tokio::spawn(c.run(flags.concurrent_resource_quota_syncs)));
     }
     if on("disruption-controller") {
+        let cc = builder.client("disruption-controller").await?;
         let budgets = Informer::new(kube::Api::all(client.clone()));
         let c = controller::disruption::DisruptionController::new(
-            client.clone(),
+            cc,
             budgets.clone(),
             pods.clone(),
             recorder.clone(),
@@ -610,11 +634,13 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     let csrs = Informer::new(kube::Api::all(client.clone()));
     if on("certificatesigningrequest-approving-controller") {
-        let c = controller::certificates::approver::Approver::new(client.clone(), csrs.clone());
+        let cc = builder.client("certificate-controller").await?;
+        let c = controller::certificates::approver::Approver::new(cc, csrs.clone());
         tasks.push(tokio::spawn(c.run()));
         csrs.run();
     }
     if on("certificatesigningrequest-signing-controller") {
+        let cc = builder.client("certificate-controller").await?;
         match (
             &flags.cluster_signing_cert_file,
             &flags.cluster_signing_key_file,
@@ -628,7 +654,7 @@ async fn run(flags: Flags) -> Result<(), String> {
                     &read(key)?,
                 )?;
                 let c = controller::certificates::signer::Signer::new(
-                    client.clone(),
+                    cc,
                     csrs.clone(),
                     authority,
                     duration(&flags.cluster_signing_duration)?,
@@ -642,8 +668,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         }
     }
     if on("certificatesigningrequest-cleaner-controller") {
+        let cc = builder.client("certificate-controller").await?;
         let c = controller::certificates::cleaner::Cleaner::new(
-            client.clone(),
+            cc,
             csrs.clone(),
             Duration::from_secs(3600),
         );
@@ -661,6 +688,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     for t in tasks {
         t.abort();
     }
+    builder.cleanup();
     result
 }
 

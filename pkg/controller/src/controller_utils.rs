@@ -140,3 +140,48 @@ pub fn deletion_order(a: &Pod, b: &Pod) -> std::cmp::Ordering {
         .then(restarts(b).cmp(&restarts(a)))
         .then(created(b).cmp(&created(a)))
 }
+
+/// RFC 7386 JSON merge patch applied in place.
+pub fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    let t = target.as_object_mut().expect("object");
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
+    }
+}
+
+/// Writes status as upstream's controllers do, with `UpdateStatus` (PUT, the verb the
+/// `system:controller:*` roles grant): the cached object with `patch` merged in,
+/// guarded by its resourceVersion so a stale view fails with a conflict and is retried.
+pub async fn update_status<K>(
+    api: &kube::Api<K>,
+    obj: &K,
+    patch: &serde_json::Value,
+) -> Result<(), String>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut v = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    merge_patch(&mut v, patch);
+    let next: K = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    let name = obj.meta().name.clone().unwrap_or_default();
+    match api
+        .replace_status(&name, &kube::api::PostParams::default(), &next)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -47,8 +47,15 @@ where
         })
     }
 
+    /// Registers a handler. As client-go's informers do, a handler added after the
+    /// informer started is first told about every object already in the store, so a
+    /// controller set up late misses nothing.
     pub fn add_handler(&self, h: impl Fn(&K, bool) + Send + Sync + 'static) {
-        self.handlers.lock().unwrap().push(Box::new(h));
+        let mut handlers = self.handlers.lock().unwrap();
+        for obj in self.store.state() {
+            h(&obj, false);
+        }
+        handlers.push(Box::new(h));
     }
 
     /// Starts the watch (once); handlers see every event after the store has it.

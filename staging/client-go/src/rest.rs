@@ -4,6 +4,13 @@
 use std::path::Path;
 
 pub async fn client(kubeconfig: Option<&Path>, user_agent: &str) -> Result<kube::Client, String> {
+    let config = config(kubeconfig, user_agent).await?;
+    kube::Client::try_from(config).map_err(|e| format!("building the client: {e}"))
+}
+
+/// The client configuration behind [`client`], for clients that differ only in
+/// credentials (the controller-manager's per-controller service accounts).
+pub async fn config(kubeconfig: Option<&Path>, user_agent: &str) -> Result<kube::Config, String> {
     let mut config = match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
@@ -20,5 +27,5 @@ pub async fn client(kubeconfig: Option<&Path>, user_agent: &str) -> Result<kube:
         http::header::USER_AGENT,
         user_agent.parse().map_err(|_| "bad user agent")?,
     ));
-    kube::Client::try_from(config).map_err(|e| format!("building the client: {e}"))
+    Ok(config)
 }

@@ -231,6 +231,18 @@ impl Drop for TestApiServer {
             let _ = c.kill();
             let _ = c.wait();
         }
+        if std::thread::panicking() {
+            let log = self.log();
+            let problems: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .collect();
+            let tail = &problems[problems.len().saturating_sub(20)..];
+            eprintln!(
+                "--- kube-apiserver warnings and errors (last 20) ---\n{}",
+                tail.join("\n")
+            );
+        }
     }
 }
 

@@ -25,8 +25,23 @@ impl TestScheduler {
 pub struct TestControllerManager;
 
 impl TestControllerManager {
+    /// Starts with each controller acting as its own ServiceAccount (as kubeadm runs
+    /// it), so that tests against an RBAC apiserver prove the controllers need no more
+    /// than upstream's `system:controller:*` roles.
     pub async fn start(kubeconfig: &Path, extra: &[&str]) -> TestComponent {
-        TestComponent::start("kube-controller-manager", kubeconfig, extra).await
+        let mut args = vec!["--use-service-account-credentials=true"];
+        args.extend(
+            extra
+                .iter()
+                .filter(|a| !a.starts_with("--use-service-account-credentials")),
+        );
+        if let Some(a) = extra
+            .iter()
+            .find(|a| a.starts_with("--use-service-account-credentials"))
+        {
+            args[0] = a;
+        }
+        TestComponent::start("kube-controller-manager", kubeconfig, &args).await
     }
 }
 
@@ -124,5 +139,18 @@ impl TestComponent {
 impl Drop for TestComponent {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what the component logged about errors.
+        if std::thread::panicking() {
+            let log = self.log();
+            let problems: Vec<&str> = log
+                .lines()
+                .filter(|l| !l.contains("cert bypassed") && !l.contains("healthz"))
+                .collect();
+            let tail = &problems[problems.len().saturating_sub(40)..];
+            eprintln!(
+                "--- component warnings and errors (last 40) ---\n{}",
+                tail.join("\n")
+            );
+        }
     }
 }

@@ -51,7 +51,14 @@ async fn wait_count(c: &Client, n: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicaset_serviceaccounts_root_ca_and_aggregation() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.crt");
@@ -248,7 +255,14 @@ async fn mark_ready(c: &Client, ns: &str) {
 /// `ScalingReplicaSet` events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_rolling_update() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm = TestControllerManager::start(&s.kubeconfig(), &[]).await;
     let deploy = |image: &str| {
@@ -374,7 +388,14 @@ async fn deployment_rolling_update() {
 /// reports upstream's deletion conditions, and finally removes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespace_deletion_empties_it() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm =
         TestControllerManager::start(&s.kubeconfig(), &["--controllers=namespace-controller"])
@@ -423,7 +444,14 @@ async fn namespace_deletion_empties_it() {
 /// Pods), foreground deletion (the owner waits for its blocking dependents), orphaning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_collection_cascades() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm = TestControllerManager::start(
         &s.kubeconfig(),
@@ -526,7 +554,14 @@ async fn garbage_collection_cascades() {
 /// readiness changes, and removal with the Service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_follow_pod_readiness() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm =
         TestControllerManager::start(&s.kubeconfig(), &["--controllers=endpointslice,endpoint"])
@@ -663,7 +698,7 @@ async fn endpoints_follow_pod_readiness() {
 /// it reports Ready again the taints go.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_nodes_are_tainted_and_drained() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount,DefaultTolerationSeconds,TaintNodesByCondition"]).await;
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount,DefaultTolerationSeconds,TaintNodesByCondition", "--authorization-mode=Node,RBAC"]).await;
     let c = s.client.clone();
     let now = || {
         jiff::Timestamp::now()
@@ -822,7 +857,14 @@ async fn unreachable_nodes_are_tainted_and_drained() {
 /// Complete with its events, and a failing job hitting its backoffLimit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_complete_and_fail() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=job"]).await;
     let job = |name: &str, extra: Value| {
@@ -1106,7 +1148,14 @@ async fn statefulset_ordered_pods_and_claims() {
 /// finished Job (and, foreground, its pods) after its ttlSecondsAfterFinished.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_gc_and_ttl_after_finished() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     create(
         &c,
@@ -1141,7 +1190,14 @@ async fn pod_gc_and_ttl_after_finished() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replication_controllers_keep_their_pods() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm =
         TestControllerManager::start(&s.kubeconfig(), &["--controllers=replicationcontroller"])
@@ -1226,7 +1282,14 @@ fn progressing(d: &Value) -> Value {
 /// and a rollout that exceeds its progress deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_pause_scale_undo_and_deadline() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm =
         TestControllerManager::start(&s.kubeconfig(), &["--controllers=deployment,replicaset"])

@@ -36,7 +36,14 @@ fn pod(name: &str, cpu: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_quota_usage_is_counted_and_given_back() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm =
         TestControllerManager::start(&s.kubeconfig(), &["--controllers=resourcequota"]).await;
@@ -159,7 +166,14 @@ async fn evict(c: &Client, pod: &str) -> integration_tests::client::Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disruption_budgets_guard_evictions() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm =
         TestControllerManager::start(&s.kubeconfig(), &["--controllers=disruption,replicaset"])
@@ -253,7 +267,14 @@ async fn wait_event(c: &Client, name: &str, reason: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cronjobs_run_on_schedule_with_concurrency_policies() {
-    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
     let c = s.client.clone();
     let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=cronjob"]).await;
     let cj_path = "/apis/batch/v1/namespaces/default/cronjobs/tick";
@@ -460,7 +481,7 @@ fn issued_pem(csr: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_signing_requests_are_approved_and_signed() {
-    let s = TestApiServer::start(None, &[]).await;
+    let s = TestApiServer::start(None, &["--authorization-mode=Node,RBAC"]).await;
     let c = s.client.clone();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

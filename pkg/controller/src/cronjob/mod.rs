@@ -17,7 +17,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::Resource;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,14 +218,7 @@ impl CronJobController {
                 "lastScheduleTime": status.last_schedule_time,
                 "lastSuccessfulTime": status.last_successful_time,
             }});
-            match api
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-            {
-                Ok(_) => {}
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(e.to_string()),
-            }
+            crate::controller_utils::update_status(&api, &cj, &patch).await?;
         }
         self.clean_history(&cj, &owned).await;
         Ok(next)

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -369,13 +369,12 @@ impl DaemonSetController {
         };
         if ds.status.as_ref() != Some(&status) {
             let api: Api<DaemonSet> = Api::namespaced(self.client.clone(), ns);
-            api.patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::json!({"status": status})),
+            crate::controller_utils::update_status(
+                &api,
+                ds.as_ref(),
+                &serde_json::json!({"status": status}),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         }
         Ok(())
     }

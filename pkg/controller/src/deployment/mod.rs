@@ -411,12 +411,18 @@ impl DeploymentController {
         if current.as_deref() == Some(rev.to_string().as_str()) {
             return Ok(());
         }
-        let patch = serde_json::json!({"metadata": {"annotations": {REVISION: rev.to_string()}}});
+        // An update (the verb upstream's deployment-controller role has), guarded by
+        // the cached resourceVersion.
+        let mut next = d.clone();
+        next.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(REVISION.into(), rev.to_string());
         let api: Api<Deployment> = Api::namespaced(
             self.client.clone(),
             d.metadata.namespace.as_deref().unwrap_or_default(),
         );
-        api.patch(&name_of(d), &PatchParams::default(), &Patch::Merge(patch))
+        api.replace(&name_of(d), &PostParams::default(), &next)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -709,13 +715,8 @@ impl DeploymentController {
             self.client.clone(),
             d.metadata.namespace.as_deref().unwrap_or_default(),
         );
-        api.patch_status(
-            &name_of(d),
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"status": status})),
-        )
-        .await
-        .map(|_| recheck)
-        .map_err(|e| e.to_string())
+        crate::controller_utils::update_status(&api, d, &serde_json::json!({"status": status}))
+            .await
+            .map(|_| recheck)
     }
 }

@@ -6,7 +6,7 @@
 //! `activeDeadlineSeconds`, suspension, and upstream's conditions (SuccessCriteriaMet /
 //! FailureTarget then Complete / Failed) and events.
 
-use crate::controller_utils::{Expectations, controller_of, is_ready, reference};
+use crate::controller_utils::{Expectations, controller_of, is_ready, reference, update_status};
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
@@ -187,10 +187,7 @@ impl JobController {
         let jobs_api: Api<Job> = Api::namespaced(self.client.clone(), ns);
         if newly {
             let patch = serde_json::json!({"status": {"uncountedTerminatedPods": {"succeeded": un_ok, "failed": un_fail}}});
-            jobs_api
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .map_err(|e| e.to_string())?;
+            update_status(&jobs_api, job.as_ref(), &patch).await?;
             return Ok(Some(Duration::ZERO));
         }
         if !un_ok.is_empty() || !un_fail.is_empty() {
@@ -223,10 +220,7 @@ impl JobController {
                 "succeeded": status.succeeded.unwrap_or(0) + un_ok.len() as i32,
                 "failed": status.failed.unwrap_or(0) + un_fail.len() as i32,
                 "uncountedTerminatedPods": {"succeeded": [], "failed": []}}});
-            jobs_api
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .map_err(|e| e.to_string())?;
+            update_status(&jobs_api, job.as_ref(), &patch).await?;
             return Ok(Some(Duration::ZERO));
         }
         if finished(&job) {
@@ -318,10 +312,7 @@ impl JobController {
                     message.into(),
                 );
             }
-            jobs_api
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .map_err(|e| e.to_string())?;
+            update_status(&jobs_api, job.as_ref(), &patch).await?;
             return Ok(None);
         }
 
@@ -387,10 +378,7 @@ impl JobController {
             && status.start_time.is_some()
             && !suspended;
         if !same {
-            jobs_api
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .map_err(|e| e.to_string())?;
+            update_status(&jobs_api, job.as_ref(), &patch).await?;
         }
         Ok(requeue)
     }

@@ -8,7 +8,7 @@ use crate::informer::Informer;
 use crate::workqueue::Queue;
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, Scope, verbs};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -258,12 +258,6 @@ impl NamespaceController {
         }
         let api: Api<Namespace> = Api::all(self.client.clone());
         let patch = serde_json::json!({"status": {"conditions": conditions}});
-        let _ = api
-            .patch_status(
-                ns.metadata.name.as_deref().unwrap_or_default(),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await;
+        let _ = crate::controller_utils::update_status(&api, ns, &patch).await;
     }
 }

@@ -392,15 +392,13 @@ impl ReplicaSetController {
             rs.metadata.namespace.as_deref().unwrap_or_default(),
             &resource,
         );
-        let patch = serde_json::json!({"status": status});
-        api.patch_status(
-            rs.metadata.name.as_deref().unwrap_or_default(),
-            &PatchParams::default(),
-            &Patch::Merge(patch),
-        )
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+        // The cached object (as the managed kind) with the new status, PUT to /status.
+        let mut obj =
+            DynamicObject::new(rs.metadata.name.as_deref().unwrap_or_default(), &resource)
+                .within(rs.metadata.namespace.as_deref().unwrap_or_default());
+        obj.metadata = rs.metadata.clone();
+        obj.data = serde_json::json!({"status": status});
+        crate::controller_utils::update_status(&api, &obj, &serde_json::json!({})).await
     }
 
     fn owner_ref(&self, rs: &ReplicaSet) -> OwnerReference {

@@ -13,7 +13,7 @@ use apiserver::quota::{ResourceList, add_into, matches_scopes, quantities, usage
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
 };
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::discovery::Discovery;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -270,17 +270,9 @@ impl ResourceQuotaController {
             }
         }
         let api: Api<ResourceQuota> = Api::namespaced(self.client.clone(), ns);
-        // resourceVersion makes this a compare-and-swap against admission's charges.
-        let patch = json!({"metadata": {"resourceVersion": rq.metadata.resource_version},
-            "status": status});
-        match api
-            .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
+        // The cached resourceVersion makes this a compare-and-swap against admission's
+        // charges.
+        crate::controller_utils::update_status(&api, rq.as_ref(), &json!({"status": status})).await
     }
 }
 

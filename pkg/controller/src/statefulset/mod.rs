@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -263,13 +263,12 @@ impl StatefulSetController {
         };
         if set.status.as_ref() != Some(&status) {
             let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), ns);
-            api.patch_status(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::json!({"status": status})),
+            crate::controller_utils::update_status(
+                &api,
+                set.as_ref(),
+                &serde_json::json!({"status": status}),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         }
         Ok(())
     }
