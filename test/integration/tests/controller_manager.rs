@@ -1438,3 +1438,61 @@ async fn deployment_pause_scale_undo_and_deadline() {
         "{err}"
     );
 }
+
+/// Two controller-managers with leader election on `kube-system/kube-controller-manager`:
+/// the leader runs the controllers; when it is killed the standby takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_hands_over() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let fast = [
+        "--controllers=replicaset",
+        "--leader-elect=true",
+        "--leader-elect-lease-duration=3s",
+        "--leader-elect-renew-deadline=2s",
+        "--leader-elect-retry-period=500ms",
+    ];
+    let mut first = TestControllerManager::start(&s.kubeconfig(), &fast).await;
+    let lease_path =
+        "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager";
+    let holder = || async {
+        let r = c.get(lease_path).await;
+        (r.status == 200).then(|| {
+            r.json()["spec"]["holderIdentity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    };
+    let leader = wait_for("a lease holder", Duration::from_secs(20), holder).await;
+    let _second = TestControllerManager::start(&s.kubeconfig(), &fast).await;
+    let rs = "/apis/apps/v1/namespaces/default/replicasets";
+    c.create(rs, &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
+    wait_count(&c, 2).await;
+    assert_eq!(holder().await.unwrap(), leader);
+
+    first.kill();
+    let next = wait_for("another lease holder", Duration::from_secs(30), || async {
+        holder().await.filter(|h| *h != leader)
+    })
+    .await;
+    assert!(next.contains('_'), "identity is <hostname>_<uid>: {next}");
+    assert_eq!(
+        c.get(lease_path).await.json()["spec"]["leaseTransitions"],
+        1
+    );
+    let r = c
+        .merge_patch(&format!("{rs}/web"), &json!({"spec": {"replicas": 3}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_count(&c, 3).await;
+}
