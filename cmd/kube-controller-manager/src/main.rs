@@ -115,6 +115,9 @@ struct Flags {
     /// The max length of duration signed certificates will be given. Individual CSRs may request shorter certs by setting spec.expirationSeconds.
     #[arg(long = "cluster-signing-duration", default_value = "8760h0m0s")]
     cluster_signing_duration: String,
+    /// The period for syncing persistent volumes and persistent volume claims
+    #[arg(long = "pvclaimbinder-sync-period", default_value = "15s")]
+    pvclaimbinder_sync_period: String,
     /// The period for syncing NodeStatus in cloud-node-lifecycle-controller and node-lifecycle-controller.
     #[arg(long = "node-monitor-period", default_value = "5s")]
     node_monitor_period: String,
@@ -285,6 +288,9 @@ const BUILT: &[&str] = &[
     "certificatesigningrequest-approving-controller",
     "certificatesigningrequest-signing-controller",
     "certificatesigningrequest-cleaner-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -364,8 +370,10 @@ async fn run(flags: Flags) -> Result<(), String> {
         flags.kube_api_qps,
         flags.kube_api_burst,
     ));
-    let recorder =
-        client_go::events::Recorder::new(client.clone(), "kube-controller-manager", &id, limiter);
+    // Each controller reports events under its upstream component name.
+    let recorder_for = |component: &str| {
+        client_go::events::Recorder::new(client.clone(), component, &id, limiter.clone())
+    };
     let on = |name: &str| controllers.contains(&name);
     // Upstream keeps the tokens in memory; ours go to a private directory the
     // client re-reads.
@@ -390,7 +398,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             cc,
             deployments.clone(),
             replica_sets.clone(),
-            recorder.clone(),
+            recorder_for("deployment-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_deployment_syncs)));
         deployments.run();
@@ -436,7 +444,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             nodes.clone(),
             leases.clone(),
             pods.clone(),
-            recorder.clone(),
+            recorder_for("node-controller"),
             duration(&flags.node_monitor_period)?,
             duration(&flags.node_monitor_grace_period)?,
         );
@@ -453,7 +461,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             sets.clone(),
             pods.clone(),
             nodes.clone(),
-            recorder.clone(),
+            recorder_for("daemonset-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_daemonset_syncs)));
         sets.run();
@@ -467,7 +475,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             cc,
             sets.clone(),
             pods.clone(),
-            recorder.clone(),
+            recorder_for("statefulset-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_statefulset_syncs)));
         sets.run();
@@ -496,8 +504,12 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     if on("job-controller") {
         let cc = builder.client("job-controller").await?;
-        let c =
-            controller::job::JobController::new(cc, jobs.clone(), pods.clone(), recorder.clone());
+        let c = controller::job::JobController::new(
+            cc,
+            jobs.clone(),
+            pods.clone(),
+            recorder_for("job-controller"),
+        );
         tasks.push(tokio::spawn(c.run(flags.concurrent_job_syncs)));
         jobs.run();
         pods.run();
@@ -509,7 +521,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             cc,
             cronjobs.clone(),
             jobs.clone(),
-            recorder.clone(),
+            recorder_for("cronjob-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_cron_job_syncs)));
         cronjobs.run();
@@ -538,7 +550,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             cc,
             replica_sets.clone(),
             pods.clone(),
-            recorder.clone(),
+            recorder_for("replicaset-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_replicaset_syncs)));
         replica_sets.run();
@@ -555,7 +567,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             cc,
             as_sets,
             pods.clone(),
-            recorder.clone(),
+            recorder_for("replication-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_rc_syncs)));
         rcs.run();
@@ -626,7 +638,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             cc,
             budgets.clone(),
             pods.clone(),
-            recorder.clone(),
+            recorder_for("controllermanager"),
         );
         tasks.push(tokio::spawn(c.run()));
         budgets.run();
@@ -676,6 +688,38 @@ async fn run(flags: Flags) -> Result<(), String> {
         );
         tasks.push(tokio::spawn(c.run()));
         csrs.run();
+    }
+    let volumes = Informer::new(kube::Api::all(client.clone()));
+    let claims = Informer::new(kube::Api::all(client.clone()));
+    if on("persistentvolume-binder-controller") {
+        let cc = builder.client("persistent-volume-binder").await?;
+        let classes = Informer::new(kube::Api::all(client.clone()));
+        let c = controller::volume::persistentvolume::PersistentVolumeController::new(
+            cc,
+            volumes.clone(),
+            claims.clone(),
+            classes.clone(),
+            recorder_for("persistentvolume-controller"),
+            duration(&flags.pvclaimbinder_sync_period)?,
+        );
+        tasks.push(tokio::spawn(c.run()));
+        volumes.run();
+        claims.run();
+        classes.run();
+    }
+    if on("persistentvolumeclaim-protection-controller") {
+        let cc = builder.client("pvc-protection-controller").await?;
+        let c =
+            controller::volume::pvcprotection::PvcProtection::new(cc, claims.clone(), pods.clone());
+        tasks.push(tokio::spawn(c.run()));
+        claims.run();
+        pods.run();
+    }
+    if on("persistentvolume-protection-controller") {
+        let cc = builder.client("pv-protection-controller").await?;
+        let c = controller::volume::pvprotection::PvProtection::new(cc, volumes.clone());
+        tasks.push(tokio::spawn(c.run()));
+        volumes.run();
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

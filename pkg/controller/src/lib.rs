@@ -21,4 +21,5 @@ pub mod resourcequota;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod ttlafterfinished;
+pub mod volume;
 pub mod workqueue;

@@ -1496,3 +1496,197 @@ async fn leader_election_hands_over() {
     assert_eq!(r.status, 200, "{}", r.text());
     wait_count(&c, 3).await;
 }
+
+fn pv(name: &str, size: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name, "labels": labels},
+        "spec": {"capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"], "storageClassName": "manual",
+            "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": format!("/tmp/{name}")}}})
+}
+
+fn pvc(name: &str, class: &str, size: &str, selector: Option<Value>) -> Value {
+    let mut v = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class, "resources": {"requests": {"storage": size}}}});
+    if let Some(s) = selector {
+        v["spec"]["selector"] = s;
+    }
+    v
+}
+
+/// The PersistentVolume binder, with PVC/PV protection: the smallest fitting volume is
+/// bound both ways, a claim in use outlives its deletion until its pod goes, a retained
+/// volume is Released, and claims of a provisioner's class wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_volumes_bind_protect_and_release() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &["--controllers=persistentvolume-binder,pvc-protection,pv-protection"],
+    )
+    .await;
+    c.create(
+        "/api/v1/persistentvolumes",
+        &pv("small", "1Gi", json!({"tier": "a"})),
+    )
+    .await;
+    c.create(
+        "/api/v1/persistentvolumes",
+        &pv("big", "5Gi", json!({"tier": "a"})),
+    )
+    .await;
+    let claims = "/api/v1/namespaces/default/persistentvolumeclaims";
+    c.create(claims, &pvc("data", "manual", "500Mi", None))
+        .await;
+    let claim = wait_for("claim bound", Duration::from_secs(20), || async {
+        let cl = c.get(&format!("{claims}/data")).await.json();
+        (cl["status"]["phase"] == "Bound").then_some(cl)
+    })
+    .await;
+    assert_eq!(claim["spec"]["volumeName"], "small");
+    assert_eq!(claim["status"]["capacity"]["storage"], "1Gi");
+    assert_eq!(
+        claim["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"],
+        "yes"
+    );
+    assert_eq!(
+        claim["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"],
+        "yes"
+    );
+    let vol = wait_for("volume bound", Duration::from_secs(20), || async {
+        let v = c.get("/api/v1/persistentvolumes/small").await.json();
+        (v["status"]["phase"] == "Bound").then_some(v)
+    })
+    .await;
+    assert_eq!(vol["spec"]["claimRef"]["uid"], claim["metadata"]["uid"]);
+    assert_eq!(
+        c.get("/api/v1/persistentvolumes/big").await.json()["status"]["phase"],
+        "Available"
+    );
+
+    // Nothing fits a selector no volume matches, and the class names no StorageClass.
+    c.create(
+        claims,
+        &pvc(
+            "picky",
+            "manual",
+            "1Gi",
+            Some(json!({"matchLabels": {"tier": "b"}})),
+        ),
+    )
+    .await;
+    let failed = wait_for(
+        "ProvisioningFailed event",
+        Duration::from_secs(20),
+        || async {
+            let list = c
+                .get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dpicky")
+                .await
+                .json();
+            list["items"]
+                .as_array()?
+                .iter()
+                .find(|e| e["reason"] == "ProvisioningFailed")
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(
+        failed["message"],
+        "storageclass.storage.k8s.io \"manual\" not found"
+    );
+    assert_eq!(failed["reportingComponent"], "persistentvolume-controller");
+
+    // Protection: the claim survives its deletion while a pod uses it.
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}],
+            "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}}),
+    )
+    .await;
+    let r = c
+        .send_json("DELETE", &format!("{claims}/data"), &json!({}))
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cl = c.get(&format!("{claims}/data")).await.json();
+    assert!(cl["metadata"]["deletionTimestamp"].is_string(), "{cl}");
+    assert_eq!(
+        cl["metadata"]["finalizers"],
+        json!(["kubernetes.io/pvc-protection"])
+    );
+    let r = c
+        .send_json(
+            "DELETE",
+            "/api/v1/namespaces/default/pods/user",
+            &json!({"gracePeriodSeconds": 0}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    wait_for("claim gone", Duration::from_secs(20), || async {
+        (c.get(&format!("{claims}/data")).await.status == 404).then_some(())
+    })
+    .await;
+    wait_for(
+        "retained volume released",
+        Duration::from_secs(20),
+        || async {
+            (c.get("/api/v1/persistentvolumes/small").await.json()["status"]["phase"] == "Released")
+                .then_some(())
+        },
+    )
+    .await;
+    let r = c
+        .send_json("DELETE", "/api/v1/persistentvolumes/small", &json!({}))
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    wait_for(
+        "released volume deleted",
+        Duration::from_secs(20),
+        || async { (c.get("/api/v1/persistentvolumes/small").await.status == 404).then_some(()) },
+    )
+    .await;
+
+    // A provisioner's class: the claim is handed to it, and bound to what it creates.
+    c.create(
+        "/apis/storage.k8s.io/v1/storageclasses",
+        &json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "fast"}, "provisioner": "example.com/csi"}),
+    )
+    .await;
+    let dyn_claim = c.create(claims, &pvc("dyn", "fast", "2Gi", None)).await;
+    wait_for(
+        "claim handed to the provisioner",
+        Duration::from_secs(20),
+        || async {
+            let cl = c.get(&format!("{claims}/dyn")).await.json();
+            (cl["metadata"]["annotations"]["volume.kubernetes.io/storage-provisioner"]
+                == "example.com/csi")
+                .then_some(())
+        },
+    )
+    .await;
+    let mut made = pv("pvc-dyn", "2Gi", json!({}));
+    made["spec"]["storageClassName"] = json!("fast");
+    made["spec"]["persistentVolumeReclaimPolicy"] = json!("Delete");
+    made["metadata"]["annotations"] = json!({"pv.kubernetes.io/provisioned-by": "example.com/csi"});
+    made["spec"]["claimRef"] = json!({"kind": "PersistentVolumeClaim", "namespace": "default", "name": "dyn", "uid": dyn_claim["metadata"]["uid"]});
+    c.create("/api/v1/persistentvolumes", &made).await;
+    wait_for(
+        "provisioned claim bound",
+        Duration::from_secs(20),
+        || async {
+            let cl = c.get(&format!("{claims}/dyn")).await.json();
+            (cl["status"]["phase"] == "Bound" && cl["spec"]["volumeName"] == "pvc-dyn")
+                .then_some(())
+        },
+    )
+    .await;
+}

@@ -1,0 +1,129 @@
+//! The PVC protection controller (upstream `pkg/controller/volume/pvcprotection`):
+//! claims carry the `kubernetes.io/pvc-protection` finalizer, removed once a deleted
+//! claim is no longer used by any unfinished pod (checked against the apiserver, not
+//! only the cache, before letting go).
+
+use super::pod_uses_claim;
+use crate::informer::{Informer, key, split};
+use crate::workqueue::Queue;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use std::sync::Arc;
+
+pub const FINALIZER: &str = "kubernetes.io/pvc-protection";
+
+pub struct PvcProtection {
+    client: kube::Client,
+    claims: Arc<Informer<PersistentVolumeClaim>>,
+    pods: Arc<Informer<Pod>>,
+    queue: Arc<Queue>,
+}
+
+impl PvcProtection {
+    pub fn new(
+        client: kube::Client,
+        claims: Arc<Informer<PersistentVolumeClaim>>,
+        pods: Arc<Informer<Pod>>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        claims.add_handler(move |c, deleted| {
+            if !deleted {
+                q.add(key(c));
+            }
+        });
+        // A pod going away may free the claims it used.
+        let q = queue.clone();
+        pods.add_handler(move |p, deleted| {
+            let finished = matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            );
+            if !(deleted || finished) {
+                return;
+            }
+            let ns = p.metadata.namespace.as_deref().unwrap_or_default();
+            let pod = p.metadata.name.as_deref().unwrap_or_default();
+            for v in p.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+                if let Some(c) = &v.persistent_volume_claim {
+                    q.add(format!("{ns}/{}", c.claim_name));
+                } else if v.ephemeral.is_some() {
+                    q.add(format!("{ns}/{pod}-{}", v.name));
+                }
+            }
+        });
+        Arc::new(PvcProtection {
+            client,
+            claims,
+            pods,
+            queue,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        self.claims.synced().await;
+        self.pods.synced().await;
+        while let Some(k) = self.queue.get().await {
+            match self.sync(&k).await {
+                Ok(()) => self.queue.forget(&k),
+                Err(e) => {
+                    tracing::warn!(claim = k, error = %e, "pvc protection; retrying");
+                    self.queue.add_rate_limited(k.clone());
+                }
+            }
+            self.queue.done(&k);
+        }
+    }
+
+    async fn sync(&self, k: &str) -> Result<(), String> {
+        let (ns, name) = split(k);
+        let Some(claim) = self.claims.store.state().into_iter().find(|c| {
+            c.metadata.namespace.as_deref() == Some(ns) && c.metadata.name.as_deref() == Some(name)
+        }) else {
+            return Ok(());
+        };
+        let has = claim
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER);
+        let deleting = claim.metadata.deletion_timestamp.is_some();
+        let mut next = claim.as_ref().clone();
+        if deleting && has {
+            let cached_use =
+                self.pods.store.state().iter().any(|p| {
+                    p.metadata.namespace.as_deref() == Some(ns) && pod_uses_claim(p, name)
+                });
+            if cached_use {
+                return Ok(());
+            }
+            // The cache may lag: ask the apiserver before letting go.
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+            let live = pods
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            if live.items.iter().any(|p| pod_uses_claim(p, name)) {
+                return Ok(());
+            }
+            next.metadata
+                .finalizers
+                .get_or_insert_with(Vec::new)
+                .retain(|f| f != FINALIZER);
+        } else if !deleting && !has {
+            next.metadata
+                .finalizers
+                .get_or_insert_with(Vec::new)
+                .push(FINALIZER.into());
+        } else {
+            return Ok(());
+        }
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+        match api.replace(name, &PostParams::default(), &next).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
