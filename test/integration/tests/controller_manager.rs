@@ -1690,3 +1690,116 @@ async fn persistent_volumes_bind_protect_and_release() {
     )
     .await;
 }
+
+/// Indexed jobs: each index runs in a pod named and labelled after it (hostname and
+/// JOB_COMPLETION_INDEX too), completions are counted once per index, and the job
+/// completes when every index has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexed_jobs_run_each_index_once() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=job"]).await;
+    c.create("/apis/batch/v1/namespaces/default/jobs", &json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "idx"},
+        "spec": {"completions": 3, "parallelism": 2, "completionMode": "Indexed",
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})).await;
+    let live = || async {
+        let list = c.get("/api/v1/namespaces/default/pods?labelSelector=batch.kubernetes.io%2Fjob-name%3Didx").await.json();
+        list["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| {
+                p["status"]["phase"] != "Succeeded" && p["metadata"]["deletionTimestamp"].is_null()
+            })
+            .collect::<Vec<Value>>()
+    };
+    let index = |p: &Value| {
+        p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = wait_for(
+        "indexes 0 and 1 running",
+        Duration::from_secs(20),
+        || async {
+            let pods = live().await;
+            let mut idx: Vec<String> = pods.iter().map(index).collect();
+            idx.sort();
+            (idx == ["0", "1"]).then_some(pods)
+        },
+    )
+    .await;
+    for p in &first {
+        let i = index(p);
+        assert!(
+            p["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("idx-{i}-"))
+        );
+        assert_eq!(
+            p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"],
+            i.as_str()
+        );
+        assert_eq!(p["spec"]["hostname"], format!("idx-{i}"));
+        let env = &p["spec"]["containers"][0]["env"][0];
+        assert_eq!(env["name"], "JOB_COMPLETION_INDEX");
+        assert_eq!(
+            env["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+        );
+    }
+    let succeed = |p: Value| {
+        let c = c.clone();
+        async move {
+            let name = p["metadata"]["name"].as_str().unwrap().to_string();
+            let r = c
+                .merge_patch(
+                    &format!("/api/v1/namespaces/default/pods/{name}/status"),
+                    &json!({"status": {"phase": "Succeeded"}}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    };
+    let one = first.iter().find(|p| index(p) == "1").unwrap().clone();
+    succeed(one).await;
+    let path = "/apis/batch/v1/namespaces/default/jobs/idx";
+    wait_for(
+        "index 1 completed, index 2 started",
+        Duration::from_secs(20),
+        || async {
+            let j = c.get(path).await.json();
+            let mut idx: Vec<String> = live().await.iter().map(index).collect();
+            idx.sort();
+            (j["status"]["completedIndexes"] == "1"
+                && j["status"]["succeeded"] == 1
+                && idx == ["0", "2"])
+            .then_some(())
+        },
+    )
+    .await;
+    for p in live().await {
+        succeed(p).await;
+    }
+    let j = wait_for("job complete", Duration::from_secs(20), || async {
+        let j = c.get(path).await.json();
+        j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Complete")
+            .then_some(j)
+    })
+    .await;
+    assert_eq!(j["status"]["completedIndexes"], "0-2");
+    assert_eq!(j["status"]["succeeded"], 3);
+}

@@ -1,4 +1,7 @@
-//! The Job controller (upstream `pkg/controller/job`), for NonIndexed jobs: up to
+//! The Job controller (upstream `pkg/controller/job`), for NonIndexed and Indexed
+//! jobs (each index `0..completions` run by pods named `<job>-<index>-`, with the
+//! index as annotation, label, hostname and `JOB_COMPLETION_INDEX`, and counted once
+//! in `completedIndexes`): up to
 //! `parallelism` active pods until `completions` succeed, pods tracked with the
 //! `batch.kubernetes.io/job-tracking` finalizer and counted through
 //! `uncountedTerminatedPods` (so no pod is counted twice), failed pods replaced after an
@@ -47,6 +50,59 @@ fn finished(j: &Job) -> bool {
             c.iter()
                 .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
         })
+}
+
+/// Annotation and label carrying an Indexed job pod's completion index.
+pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
+
+/// An Indexed job pod's index, when valid for the job's completions.
+fn index_of(p: &Pod, completions: i32) -> Option<i32> {
+    let i: i32 = p
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(COMPLETION_INDEX)?
+        .parse()
+        .ok()?;
+    (0..completions).contains(&i).then_some(i)
+}
+
+/// Upstream's `completedIndexes` text ("1,3-5") to indexes.
+fn parse_indexes(s: &str) -> BTreeSet<i32> {
+    let mut out = BTreeSet::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<i32>(), b.parse::<i32>()) {
+                    out.extend(a..=b);
+                }
+            }
+            None => {
+                if let Ok(i) = part.parse() {
+                    out.insert(i);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Indexes as upstream writes them: ascending, runs of two or more as `a-b`.
+fn format_indexes(set: &BTreeSet<i32>) -> String {
+    let mut parts = Vec::new();
+    let mut it = set.iter().copied().peekable();
+    while let Some(start) = it.next() {
+        let mut end = start;
+        while it.peek() == Some(&(end + 1)) {
+            end = it.next().unwrap_or(end);
+        }
+        parts.push(if end > start {
+            format!("{start}-{end}")
+        } else {
+            start.to_string()
+        });
+    }
+    parts.join(",")
 }
 
 fn condition(type_: &str, reason: &str, message: &str) -> JobCondition {
@@ -148,6 +204,9 @@ impl JobController {
         let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         let status = job.status.clone().unwrap_or_default();
         let spec = job.spec.clone().unwrap_or_default();
+        // Indexed jobs: the number of indexes (completions is required for them).
+        let indexed = (spec.completion_mode.as_deref() == Some("Indexed"))
+            .then(|| spec.completions.unwrap_or(1));
 
         // Count finished pods exactly once: record, release the finalizer, then add.
         let uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
@@ -216,10 +275,22 @@ impl JobController {
                     Err(e) => return Err(e.to_string()),
                 }
             }
-            let patch = serde_json::json!({"status": {
+            let mut patch = serde_json::json!({"status": {
                 "succeeded": status.succeeded.unwrap_or(0) + un_ok.len() as i32,
                 "failed": status.failed.unwrap_or(0) + un_fail.len() as i32,
                 "uncountedTerminatedPods": {"succeeded": [], "failed": []}}});
+            if let Some(completions) = indexed {
+                // Each index counts once, however many of its pods succeeded.
+                let mut done =
+                    parse_indexes(status.completed_indexes.as_deref().unwrap_or_default());
+                done.extend(
+                    pods.iter()
+                        .filter(|p| un_ok.contains(p.metadata.uid.as_deref().unwrap_or_default()))
+                        .filter_map(|p| index_of(p, completions)),
+                );
+                patch["status"]["completedIndexes"] = serde_json::json!(format_indexes(&done));
+                patch["status"]["succeeded"] = serde_json::json!(done.len() as i32);
+            }
             update_status(&jobs_api, job.as_ref(), &patch).await?;
             return Ok(Some(Duration::ZERO));
         }
@@ -351,9 +422,27 @@ impl JobController {
                     .unwrap_or(f64::MAX);
                 if waited >= delay.as_secs_f64() {
                     let n = want - active.len();
-                    self.expectations.expect(k, n as i64, 0);
-                    for _ in 0..n {
-                        if let Err(e) = self.create_pod(&job, &pods_api).await {
+                    // Indexed: the lowest indexes neither completed nor running.
+                    let indexes: Vec<Option<i32>> = match indexed {
+                        Some(completions) => {
+                            let done = parse_indexes(
+                                status.completed_indexes.as_deref().unwrap_or_default(),
+                            );
+                            let running: BTreeSet<i32> = active
+                                .iter()
+                                .filter_map(|p| index_of(p, completions))
+                                .collect();
+                            (0..completions)
+                                .filter(|i| !done.contains(i) && !running.contains(i))
+                                .take(n)
+                                .map(Some)
+                                .collect()
+                        }
+                        None => vec![None; n],
+                    };
+                    self.expectations.expect(k, indexes.len() as i64, 0);
+                    for index in indexes {
+                        if let Err(e) = self.create_pod(&job, &pods_api, index).await {
                             self.expectations.creation_observed(k);
                             return Err(e);
                         }
@@ -383,7 +472,12 @@ impl JobController {
         Ok(requeue)
     }
 
-    async fn create_pod(&self, job: &Job, api: &Api<Pod>) -> Result<(), String> {
+    async fn create_pod(
+        &self,
+        job: &Job,
+        api: &Api<Pod>,
+        index: Option<i32>,
+    ) -> Result<(), String> {
         let template = job
             .spec
             .as_ref()
@@ -392,15 +486,52 @@ impl JobController {
         let tm = template.metadata.unwrap_or_default();
         let mut finalizers = tm.finalizers.unwrap_or_default();
         finalizers.push(TRACKING_FINALIZER.into());
+        let job_name = job.metadata.name.as_deref().unwrap_or_default();
+        let (mut labels, mut annotations) = (
+            tm.labels.unwrap_or_default(),
+            tm.annotations.unwrap_or_default(),
+        );
+        let mut spec = template.spec;
+        let generate_name = match index {
+            Some(i) => {
+                // Upstream: the index as annotation and label, `<job>-<index>` as
+                // hostname, and JOB_COMPLETION_INDEX in every container.
+                labels.insert(COMPLETION_INDEX.into(), i.to_string());
+                annotations.insert(COMPLETION_INDEX.into(), i.to_string());
+                if let Some(ps) = spec.as_mut() {
+                    ps.hostname = Some(format!("{job_name}-{i}"));
+                    let env = k8s_openapi::api::core::v1::EnvVar {
+                        name: "JOB_COMPLETION_INDEX".into(),
+                        value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {
+                            field_ref: Some(k8s_openapi::api::core::v1::ObjectFieldSelector {
+                                field_path: format!("metadata.annotations['{COMPLETION_INDEX}']"),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    };
+                    for c in ps
+                        .containers
+                        .iter_mut()
+                        .chain(ps.init_containers.iter_mut().flatten())
+                    {
+                        let list = c.env.get_or_insert_with(Vec::new);
+                        if !list.iter().any(|e| e.name == env.name) {
+                            list.push(env.clone());
+                        }
+                    }
+                }
+                format!("{job_name}-{i}-")
+            }
+            None => format!("{job_name}-"),
+        };
         let pod = Pod {
             metadata: ObjectMeta {
-                generate_name: Some(format!(
-                    "{}-",
-                    job.metadata.name.as_deref().unwrap_or_default()
-                )),
+                generate_name: Some(generate_name),
                 namespace: job.metadata.namespace.clone(),
-                labels: tm.labels,
-                annotations: tm.annotations,
+                labels: Some(labels),
+                annotations: Some(annotations),
                 finalizers: Some(finalizers),
                 owner_references: Some(vec![OwnerReference {
                     api_version: "batch/v1".into(),
@@ -412,7 +543,7 @@ impl JobController {
                 }]),
                 ..Default::default()
             },
-            spec: template.spec,
+            spec,
             status: None,
         };
         match api.create(&PostParams::default(), &pod).await {
@@ -440,5 +571,19 @@ impl JobController {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completed_indexes_round_trip_upstreams_format() {
+        let set = parse_indexes("0,2-4,7");
+        assert_eq!(set.iter().copied().collect::<Vec<_>>(), [0, 2, 3, 4, 7]);
+        assert_eq!(format_indexes(&set), "0,2-4,7");
+        assert_eq!(format_indexes(&BTreeSet::from([1, 2])), "1-2");
+        assert_eq!(format_indexes(&BTreeSet::new()), "");
     }
 }
