@@ -64,6 +64,15 @@ struct Flags {
     /// The number of endpoint syncing operations that will be done concurrently.
     #[arg(long = "concurrent-endpoint-syncs", default_value_t = 5)]
     concurrent_endpoint_syncs: usize,
+    /// The number of service endpoint syncing operations that will be done concurrently by the endpointslice-mirroring-controller.
+    #[arg(
+        long = "mirroring-concurrent-service-endpoint-syncs",
+        default_value_t = 5
+    )]
+    mirroring_concurrent_service_endpoint_syncs: usize,
+    /// The maximum number of endpoints that will be added to an EndpointSlice by the EndpointSliceMirroring controller.
+    #[arg(long = "mirroring-max-endpoints-per-subset", default_value_t = 1000)]
+    mirroring_max_endpoints_per_subset: usize,
     /// The number of service endpoint slice syncing operations that will be done concurrently.
     #[arg(long = "concurrent-service-endpoint-syncs", default_value_t = 5)]
     concurrent_service_endpoint_syncs: usize,
@@ -291,6 +300,7 @@ const BUILT: &[&str] = &[
     "persistentvolume-binder-controller",
     "persistentvolumeclaim-protection-controller",
     "persistentvolume-protection-controller",
+    "endpointslice-mirroring-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -435,6 +445,22 @@ async fn run(flags: Flags) -> Result<(), String> {
         services.run();
         pods.run();
         endpoints.run();
+    }
+    if on("endpointslice-mirroring-controller") {
+        let cc = builder.client("endpointslicemirroring-controller").await?;
+        let c = controller::endpointslicemirroring::MirroringController::new(
+            cc,
+            services.clone(),
+            endpoints.clone(),
+            slices.clone(),
+            flags.mirroring_max_endpoints_per_subset,
+        );
+        tasks.push(tokio::spawn(
+            c.run(flags.mirroring_concurrent_service_endpoint_syncs),
+        ));
+        services.run();
+        endpoints.run();
+        slices.run();
     }
     if on("node-lifecycle-controller") || on("taint-eviction-controller") {
         let cc = builder.client("node-controller").await?;

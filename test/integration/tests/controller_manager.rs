@@ -1803,3 +1803,103 @@ async fn indexed_jobs_run_each_index_once() {
     assert_eq!(j["status"]["completedIndexes"], "0-2");
     assert_eq!(j["status"]["succeeded"], 3);
 }
+
+/// EndpointSlice mirroring: hand-written Endpoints of a selector-less Service appear as
+/// EndpointSlices (kube-proxy reads only slices), follow their changes, and go when the
+/// Service gets a selector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_of_selectorless_services_are_mirrored() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=endpointslicemirroring"])
+            .await;
+    c.create(
+        "/api/v1/namespaces/default/services",
+        &json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
+        "spec": {"ports": [{"name": "web", "port": 80}]}}),
+    )
+    .await;
+    let eps = c.create("/api/v1/namespaces/default/endpoints", &json!({"apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "ext", "labels": {"team": "a"}},
+        "subsets": [{"addresses": [{"ip": "192.0.2.10"}], "notReadyAddresses": [{"ip": "192.0.2.11"}],
+            "ports": [{"name": "web", "port": 8080}]}]})).await;
+    let slices = || async {
+        let list = c.get("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dext").await.json();
+        list["items"].as_array().cloned().unwrap_or_default()
+    };
+    let slice = wait_for("mirrored slice", Duration::from_secs(20), || async {
+        let list = slices().await;
+        (list.len() == 1).then(|| list[0].clone())
+    })
+    .await;
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslicemirroring-controller.k8s.io"
+    );
+    assert_eq!(slice["metadata"]["labels"]["team"], "a");
+    assert_eq!(slice["metadata"]["ownerReferences"][0]["kind"], "Endpoints");
+    assert_eq!(
+        slice["metadata"]["ownerReferences"][0]["uid"],
+        eps["metadata"]["uid"]
+    );
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "web", "port": 8080, "protocol": "TCP"}])
+    );
+    let ready: Vec<(String, bool)> = slice["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["addresses"][0].as_str().unwrap().to_string(),
+                e["conditions"]["ready"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ready,
+        [
+            ("192.0.2.10".to_string(), true),
+            ("192.0.2.11".to_string(), false)
+        ]
+    );
+
+    let r = c.merge_patch("/api/v1/namespaces/default/endpoints/ext", &json!({"subsets": [{"addresses": [{"ip": "192.0.2.12"}], "ports": [{"name": "web", "port": 8080}]}]})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "slice follows the Endpoints",
+        Duration::from_secs(20),
+        || async {
+            let list = slices().await;
+            (list.len() == 1
+                && list[0]["endpoints"].as_array().map(|a| a.len()) == Some(1)
+                && list[0]["endpoints"][0]["addresses"][0] == "192.0.2.12")
+                .then_some(())
+        },
+    )
+    .await;
+    // With a selector the EndpointSlice controller owns the Service: the mirror goes.
+    let r = c
+        .merge_patch(
+            "/api/v1/namespaces/default/services/ext",
+            &json!({"spec": {"selector": {"app": "x"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "mirrored slice removed",
+        Duration::from_secs(20),
+        || async { slices().await.is_empty().then_some(()) },
+    )
+    .await;
+}

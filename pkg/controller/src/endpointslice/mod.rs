@@ -330,54 +330,108 @@ impl EndpointSliceController {
             controller: Some(true),
             block_owner_deletion: Some(true),
         };
-        let mut reuse = existing.iter();
-        for (ports, endpoints) in desired {
-            let slice = |meta: ObjectMeta| EndpointSlice {
-                metadata: meta,
+        let desired = desired
+            .into_iter()
+            .map(|(ports, endpoints)| Desired {
                 address_type: family.into(),
-                endpoints: endpoints.clone(),
-                ports: Some(ports.clone()),
-            };
-            match reuse.next() {
-                Some(old) => {
-                    if old.endpoints == endpoints
-                        && old.ports.clone().unwrap_or_default() == ports
-                        && old.metadata.labels.as_ref() == Some(&labels)
-                    {
-                        continue;
-                    }
-                    let mut meta = old.metadata.clone();
-                    meta.labels = Some(labels.clone());
-                    api.replace(
-                        meta.name.clone().unwrap_or_default().as_str(),
-                        &PostParams::default(),
-                        &slice(meta),
-                    )
+                ports,
+                endpoints,
+            })
+            .collect();
+        let target = Target {
+            namespace: ns,
+            generate_name: format!("{name}-"),
+            labels,
+            annotations: BTreeMap::new(),
+            owner,
+        };
+        reconcile(&api, &existing, desired, &target).await
+    }
+}
+
+/// One slice's wanted content.
+pub struct Desired {
+    pub address_type: String,
+    pub ports: Vec<EndpointPort>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// What every slice of one owner carries.
+pub struct Target<'a> {
+    pub namespace: &'a str,
+    pub generate_name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub owner: OwnerReference,
+}
+
+/// Upstream's slice reconciler (`k8s.io/endpointslice`), shared by the EndpointSlice
+/// and mirroring controllers: existing slices are reused in order (of the same address
+/// type) and rewritten only when their content or labels differ, missing ones created,
+/// extra ones deleted.
+pub async fn reconcile(
+    api: &Api<EndpointSlice>,
+    existing: &[Arc<EndpointSlice>],
+    desired: Vec<Desired>,
+    t: &Target<'_>,
+) -> Result<(), String> {
+    let mut unused: Vec<&Arc<EndpointSlice>> = existing.iter().collect();
+    for d in desired {
+        let slice = |meta: ObjectMeta| EndpointSlice {
+            metadata: meta,
+            address_type: d.address_type.clone(),
+            endpoints: d.endpoints.clone(),
+            ports: Some(d.ports.clone()),
+        };
+        let reuse = unused
+            .iter()
+            .position(|s| s.address_type == d.address_type)
+            .map(|i| unused.remove(i));
+        match reuse {
+            Some(old) => {
+                let annotations = (!t.annotations.is_empty()).then(|| t.annotations.clone());
+                if old.endpoints == d.endpoints
+                    && old.ports.clone().unwrap_or_default() == d.ports
+                    && old.metadata.labels.as_ref() == Some(&t.labels)
+                    && (annotations.is_none() || old.metadata.annotations == annotations)
+                {
+                    continue;
+                }
+                let mut meta = old.metadata.clone();
+                meta.labels = Some(t.labels.clone());
+                if annotations.is_some() {
+                    meta.annotations = annotations;
+                }
+                api.replace(
+                    meta.name.clone().unwrap_or_default().as_str(),
+                    &PostParams::default(),
+                    &slice(meta),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            }
+            None => {
+                let meta = ObjectMeta {
+                    generate_name: Some(t.generate_name.clone()),
+                    namespace: Some(t.namespace.into()),
+                    labels: Some(t.labels.clone()),
+                    annotations: (!t.annotations.is_empty()).then(|| t.annotations.clone()),
+                    owner_references: Some(vec![t.owner.clone()]),
+                    ..Default::default()
+                };
+                api.create(&PostParams::default(), &slice(meta))
                     .await
                     .map_err(|e| e.to_string())?;
-                }
-                None => {
-                    let meta = ObjectMeta {
-                        generate_name: Some(format!("{name}-")),
-                        namespace: Some(ns.into()),
-                        labels: Some(labels.clone()),
-                        owner_references: Some(vec![owner.clone()]),
-                        ..Default::default()
-                    };
-                    api.create(&PostParams::default(), &slice(meta))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
             }
         }
-        for extra in reuse {
-            let _ = api
-                .delete(
-                    extra.metadata.name.as_deref().unwrap_or_default(),
-                    &DeleteParams::default(),
-                )
-                .await;
-        }
-        Ok(())
     }
+    for extra in unused {
+        let _ = api
+            .delete(
+                extra.metadata.name.as_deref().unwrap_or_default(),
+                &DeleteParams::default(),
+            )
+            .await;
+    }
+    Ok(())
 }
