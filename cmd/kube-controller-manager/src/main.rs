@@ -301,6 +301,8 @@ const BUILT: &[&str] = &[
     "persistentvolumeclaim-protection-controller",
     "persistentvolume-protection-controller",
     "endpointslice-mirroring-controller",
+    "bootstrap-signer-controller",
+    "token-cleaner-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -746,6 +748,25 @@ async fn run(flags: Flags) -> Result<(), String> {
         let c = controller::volume::pvprotection::PvProtection::new(cc, volumes.clone());
         tasks.push(tokio::spawn(c.run()));
         volumes.run();
+    }
+    let system_secrets = Informer::new(kube::Api::namespaced(client.clone(), "kube-system"));
+    if on("bootstrap-signer-controller") {
+        let cc = builder.client("bootstrap-signer").await?;
+        let public = Informer::new(kube::Api::namespaced(client.clone(), "kube-public"));
+        let c = controller::bootstrap::bootstrapsigner::BootstrapSigner::new(
+            cc,
+            public.clone(),
+            system_secrets.clone(),
+        );
+        tasks.push(tokio::spawn(c.run()));
+        public.run();
+        system_secrets.run();
+    }
+    if on("token-cleaner-controller") {
+        let cc = builder.client("token-cleaner").await?;
+        let c = controller::bootstrap::tokencleaner::TokenCleaner::new(cc, system_secrets.clone());
+        tasks.push(tokio::spawn(c.run()));
+        system_secrets.run();
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

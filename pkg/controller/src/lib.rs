@@ -1,6 +1,7 @@
 //! The kube-controller-manager's controllers (upstream `pkg/controller`): shared
 //! informers, rate-limited work queues, and the controllers themselves.
 
+pub mod bootstrap;
 pub mod certificates;
 pub mod clusterroleaggregation;
 pub mod controller_utils;

@@ -607,3 +607,74 @@ async fn certificate_signing_requests_are_approved_and_signed() {
         "the certificate should expire within 3700 s"
     );
 }
+
+fn b64(s: &str) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s)
+}
+
+fn bootstrap_token(id: &str, expires: jiff::Timestamp) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "bootstrap.kubernetes.io/token",
+        "metadata": {"name": format!("bootstrap-token-{id}"), "namespace": "kube-system"},
+        "data": {"token-id": b64(id), "token-secret": b64("0123456789abcdef"),
+            "usage-bootstrap-signing": b64("true"), "usage-bootstrap-authentication": b64("true"),
+            "expiration": b64(&expires.round(jiff::Unit::Second).unwrap().to_string())}})
+}
+
+/// kubeadm's bootstrap controllers: cluster-info signed per signing token (a detached
+/// HS256 JWS keyed by the token), expired tokens deleted and their signatures dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_tokens_sign_cluster_info_until_they_expire() {
+    let s = TestApiServer::start(None, &["--authorization-mode=Node,RBAC"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &["--controllers=bootstrapsigner,tokencleaner"],
+    )
+    .await;
+    let cm = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+    c.create("/api/v1/namespaces/kube-public/configmaps", &json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cluster-info"}, "data": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}})).await;
+    let now = jiff::Timestamp::now();
+    let secrets = "/api/v1/namespaces/kube-system/secrets";
+    c.create(
+        secrets,
+        &bootstrap_token("abcdef", now + jiff::SignedDuration::from_hours(1)),
+    )
+    .await;
+    c.create(
+        secrets,
+        &bootstrap_token("ghijkl", now + jiff::SignedDuration::from_secs(3)),
+    )
+    .await;
+    let data = wait_for("both tokens sign", Duration::from_secs(20), || async {
+        let d = c.get(cm).await.json()["data"].clone();
+        (d["jws-kubeconfig-abcdef"].is_string() && d["jws-kubeconfig-ghijkl"].is_string())
+            .then_some(d)
+    })
+    .await;
+    let jws = data["jws-kubeconfig-abcdef"].as_str().unwrap();
+    let (header, sig) = jws.split_once("..").expect("detached payload");
+    let header =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap();
+    assert_eq!(
+        String::from_utf8(header).unwrap(),
+        r#"{"alg":"HS256","kid":"abcdef"}"#
+    );
+    assert_eq!(sig.len(), 43, "a base64url HMAC-SHA256");
+    // The short-lived token is deleted once expired, and stops signing.
+    wait_for(
+        "expired token cleaned up and unsigned",
+        Duration::from_secs(20),
+        || async {
+            let gone = c
+                .get(&format!("{secrets}/bootstrap-token-ghijkl"))
+                .await
+                .status
+                == 404;
+            let d = c.get(cm).await.json()["data"].clone();
+            (gone && d["jws-kubeconfig-ghijkl"].is_null() && d["jws-kubeconfig-abcdef"].is_string())
+                .then_some(())
+        },
+    )
+    .await;
+}

@@ -1,0 +1,154 @@
+//! The bootstrap signer (upstream `bootstrap/bootstrapsigner.go`): for every unexpired
+//! bootstrap token allowed to sign (`usage-bootstrap-signing: "true"`), the
+//! `kube-public/cluster-info` ConfigMap carries `jws-kubeconfig-<token-id>`, a detached
+//! HS256 JWS of its `kubeconfig` keyed by the token secret, so that a joining node can
+//! check the cluster's CA with nothing but its token. Signatures of tokens that went
+//! away are removed.
+
+use super::{expired, field, token};
+use crate::informer::Informer;
+use crate::workqueue::Queue;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, PostParams};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const CONFIG_MAP: &str = "cluster-info";
+pub const NAMESPACE: &str = "kube-public";
+pub const JWS_PREFIX: &str = "jws-kubeconfig-";
+const KEY: &str = "cluster-info";
+
+pub struct BootstrapSigner {
+    client: kube::Client,
+    config_maps: Arc<Informer<ConfigMap>>,
+    secrets: Arc<Informer<Secret>>,
+    queue: Arc<Queue>,
+}
+
+/// A compact JWS with detached payload (`header..signature`), HS256 with key id.
+pub fn detached_jws(payload: &str, token_id: &str, token_secret: &str) -> String {
+    let header = serde_json::json!({"alg": "HS256", "kid": token_id}).to_string();
+    let header = URL_SAFE_NO_PAD.encode(header);
+    let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token_secret.as_bytes());
+    let sig = ring::hmac::sign(&key, input.as_bytes());
+    format!("{header}..{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+}
+
+impl BootstrapSigner {
+    /// `config_maps` watches `kube-public`, `secrets` `kube-system`.
+    pub fn new(
+        client: kube::Client,
+        config_maps: Arc<Informer<ConfigMap>>,
+        secrets: Arc<Informer<Secret>>,
+    ) -> Arc<Self> {
+        let queue = Queue::new();
+        let q = queue.clone();
+        config_maps.add_handler(move |cm, _| {
+            if cm.metadata.name.as_deref() == Some(CONFIG_MAP) {
+                q.add(KEY.into());
+            }
+        });
+        let q = queue.clone();
+        secrets.add_handler(move |s, _| {
+            if s.type_.as_deref() == Some(super::SECRET_TYPE) {
+                q.add(KEY.into());
+            }
+        });
+        Arc::new(BootstrapSigner {
+            client,
+            config_maps,
+            secrets,
+            queue,
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        self.config_maps.synced().await;
+        self.secrets.synced().await;
+        self.queue.add(KEY.into());
+        while let Some(k) = self.queue.get().await {
+            match self.sync().await {
+                Ok(()) => self.queue.forget(&k),
+                Err(e) => {
+                    tracing::warn!(error = %e, "signing cluster-info; retrying");
+                    self.queue.add_rate_limited(k.clone());
+                }
+            }
+            self.queue.done(&k);
+        }
+    }
+
+    async fn sync(&self) -> Result<(), String> {
+        let Some(cm) = self
+            .config_maps
+            .store
+            .state()
+            .into_iter()
+            .find(|c| c.metadata.name.as_deref() == Some(CONFIG_MAP))
+        else {
+            return Ok(());
+        };
+        let data = cm.data.clone().unwrap_or_default();
+        let Some(kubeconfig) = data.get("kubeconfig") else {
+            return Ok(());
+        };
+        let now = jiff::Timestamp::now();
+        let mut want: BTreeMap<String, String> = data
+            .iter()
+            .filter(|(k, _)| !k.starts_with(JWS_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for s in self.secrets.store.state() {
+            let Some((id, secret)) = token(&s) else {
+                continue;
+            };
+            if expired(&s, now) || field(&s, "usage-bootstrap-signing").as_deref() != Some("true") {
+                continue;
+            }
+            want.insert(
+                format!("{JWS_PREFIX}{id}"),
+                detached_jws(kubeconfig, &id, &secret),
+            );
+        }
+        if want == data {
+            return Ok(());
+        }
+        let mut next = cm.as_ref().clone();
+        next.data = Some(want);
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), NAMESPACE);
+        match api.replace(CONFIG_MAP, &PostParams::default(), &next).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jws_is_detached_hs256_with_the_token_id() {
+        let jws = detached_jws("payload", "abcdef", "0123456789abcdef");
+        let (header, sig) = jws.split_once("..").unwrap();
+        let header = URL_SAFE_NO_PAD.decode(header).unwrap();
+        assert_eq!(header, br#"{"alg":"HS256","kid":"abcdef"}"#);
+        // The signature covers header.payload, as RFC 7515 says.
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"0123456789abcdef");
+        let input = format!(
+            "{}.{}",
+            jws.split("..").next().unwrap(),
+            URL_SAFE_NO_PAD.encode("payload")
+        );
+        ring::hmac::verify(
+            &key,
+            input.as_bytes(),
+            &URL_SAFE_NO_PAD.decode(sig).unwrap(),
+        )
+        .unwrap();
+    }
+}
