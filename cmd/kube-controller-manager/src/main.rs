@@ -109,7 +109,7 @@ struct Flags {
     /// If set, this root certificate authority will be included in service account's token secret and the kube-root-ca.crt ConfigMap.
     #[arg(long = "root-ca-file")]
     root_ca_file: Option<PathBuf>,
-    /// Filename containing a PEM-encoded private RSA or ECDSA key used to sign service account tokens (accepted; the token controller is not built yet).
+    /// Filename containing a PEM-encoded private RSA or ECDSA key used to sign service account tokens.
     #[arg(long = "service-account-private-key-file")]
     service_account_private_key_file: Option<PathBuf>,
     /// If true, use individual service account credentials for each controller.
@@ -303,6 +303,7 @@ const BUILT: &[&str] = &[
     "endpointslice-mirroring-controller",
     "bootstrap-signer-controller",
     "token-cleaner-controller",
+    "serviceaccount-token-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -614,7 +615,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     }
     if on("root-ca-certificate-publisher-controller") {
         let cc = builder.client("root-ca-cert-publisher").await?;
-        match root_ca {
+        match root_ca.clone() {
             Some(ca) => {
                 let c = controller::certificates::rootcacertpublisher::Publisher::new(
                     cc,
@@ -767,6 +768,29 @@ async fn run(flags: Flags) -> Result<(), String> {
         let c = controller::bootstrap::tokencleaner::TokenCleaner::new(cc, system_secrets.clone());
         tasks.push(tokio::spawn(c.run()));
         system_secrets.run();
+    }
+    if on("serviceaccount-token-controller") {
+        match &flags.service_account_private_key_file {
+            // As upstream, it runs with the root credentials: the per-controller ones
+            // depend on it.
+            Some(path) => {
+                let signer = apiserver::authentication::jwt::Signer::load(path)?;
+                let secrets = Informer::new(kube::Api::all(client.clone()));
+                let c = controller::serviceaccount::tokens::TokensController::new(
+                    client.clone(),
+                    accounts.clone(),
+                    secrets.clone(),
+                    signer,
+                    root_ca.clone(),
+                );
+                tasks.push(tokio::spawn(c.run()));
+                accounts.run();
+                secrets.run();
+            }
+            None => tracing::warn!(
+                "no --service-account-private-key-file: the serviceaccount-token-controller is not started"
+            ),
+        }
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

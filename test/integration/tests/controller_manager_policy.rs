@@ -678,3 +678,99 @@ async fn bootstrap_tokens_sign_cluster_info_until_they_expire() {
     )
     .await;
 }
+
+/// Legacy service-account token Secrets get a token (signed with the apiserver's key),
+/// the CA and the namespace; the token authenticates as the account; the Secret goes
+/// with the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_token_secrets_are_filled_and_work() {
+    let s = TestApiServer::start(None, &["--authorization-mode=Node,RBAC"]).await;
+    let c = s.client.clone();
+    let key = s.dir.path().join("certs").join("service-account.key");
+    let ca = s.dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &[
+            "--controllers=serviceaccount-token",
+            &format!("--service-account-private-key-file={}", key.display()),
+            &format!("--root-ca-file={}", ca.display()),
+        ],
+    )
+    .await;
+    let sa = c
+        .create(
+            "/api/v1/namespaces/default/serviceaccounts",
+            &json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "robot"}}),
+        )
+        .await;
+    c.create("/api/v1/namespaces/default/secrets", &json!({"apiVersion": "v1", "kind": "Secret",
+        "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "robot-token", "annotations": {"kubernetes.io/service-account.name": "robot"}}})).await;
+    let secret = wait_for("token filled in", Duration::from_secs(20), || async {
+        let s = c
+            .get("/api/v1/namespaces/default/secrets/robot-token")
+            .await
+            .json();
+        s["data"]["token"].is_string().then_some(s)
+    })
+    .await;
+    let field = |k: &str| {
+        String::from_utf8(
+            base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                secret["data"][k].as_str().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(field("namespace"), "default");
+    assert!(field("ca.crt").contains("BEGIN CERTIFICATE"));
+    assert_eq!(
+        secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"],
+        sa["metadata"]["uid"]
+    );
+    let token = field("token");
+    let as_robot = integration_tests::client::Client::new(s.port).with_token(Some(&token));
+    let r = as_robot
+        .send_json(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["status"]["userInfo"]["username"],
+        "system:serviceaccount:default:robot"
+    );
+
+    let r = c
+        .send_json(
+            "DELETE",
+            "/api/v1/namespaces/default/serviceaccounts/robot",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "token secret deleted with its account",
+        Duration::from_secs(20),
+        || async {
+            (c.get("/api/v1/namespaces/default/secrets/robot-token")
+                .await
+                .status
+                == 404)
+                .then_some(())
+        },
+    )
+    .await;
+    let r = as_robot.get("/api/v1/namespaces/default/pods").await;
+    assert_eq!(r.status, 401, "the token dies with its secret");
+}

@@ -1,6 +1,8 @@
 //! The ServiceAccount controller (upstream `pkg/controller/serviceaccount`): every active
 //! namespace has a `default` ServiceAccount; deleting it brings it back.
 
+pub mod tokens;
+
 use crate::informer::{Informer, split};
 use crate::workqueue::Queue;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
