@@ -482,6 +482,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         leases.run();
         pods.run();
     }
+    let revisions = Informer::new(kube::Api::all(client.clone()));
     if on("daemonset-controller") {
         let cc = builder.client("daemon-set-controller").await?;
         let sets = Informer::new(kube::Api::all(client.clone()));
@@ -490,9 +491,11 @@ async fn run(flags: Flags) -> Result<(), String> {
             sets.clone(),
             pods.clone(),
             nodes.clone(),
+            revisions.clone(),
             recorder_for("daemonset-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_daemonset_syncs)));
+        revisions.run();
         sets.run();
         pods.run();
         nodes.run();
@@ -504,9 +507,11 @@ async fn run(flags: Flags) -> Result<(), String> {
             cc,
             sets.clone(),
             pods.clone(),
+            revisions.clone(),
             recorder_for("statefulset-controller"),
         );
         tasks.push(tokio::spawn(c.run(flags.concurrent_statefulset_syncs)));
+        revisions.run();
         sets.run();
         pods.run();
     }

@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod endpointslice;
 pub mod endpointslicemirroring;
 pub mod garbagecollector;
+pub mod history;
 pub mod informer;
 pub mod job;
 pub mod namespace;

@@ -1903,3 +1903,104 @@ async fn endpoints_of_selectorless_services_are_mirrored() {
     )
     .await;
 }
+
+/// ControllerRevisions: DaemonSet and StatefulSet templates are kept as numbered
+/// revisions, so that `kubectl rollout history` lists them and `kubectl rollout undo`
+/// brings an old template back as the newest revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_and_statefulset_rollout_history() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=daemonset,statefulset"])
+            .await;
+    c.create("/apis/apps/v1/namespaces/default/daemonsets", &json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent"}, "spec": {"selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "c", "image": "agent:1"}]}}}})).await;
+    c.create("/apis/apps/v1/namespaces/default/statefulsets", &json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db"}, "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "c", "image": "db:1"}]}}}})).await;
+    let history = |kind: &str| {
+        let out = s.kubectl_ok(&["rollout", "history", kind], None);
+        out.lines()
+            .skip(2)
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect::<Vec<String>>()
+    };
+    let revisions = |app: &'static str| {
+        let c = c.clone();
+        async move {
+            let list = c
+                .get(&format!(
+                    "/apis/apps/v1/namespaces/default/controllerrevisions?labelSelector=app%3D{app}"
+                ))
+                .await
+                .json();
+            let mut revs: Vec<(i64, String)> = list["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|r| {
+                    (
+                        r["revision"].as_i64().unwrap(),
+                        r["data"]["spec"]["template"]["spec"]["containers"][0]["image"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                })
+                .collect();
+            revs.sort();
+            revs
+        }
+    };
+    for (kind, app, image) in [("ds/agent", "agent", "agent"), ("sts/db", "db", "db")] {
+        wait_for(
+            &format!("{kind} revision 1"),
+            Duration::from_secs(20),
+            || async { (revisions(app).await == [(1, format!("{image}:1"))]).then_some(()) },
+        )
+        .await;
+        s.kubectl_ok(&["set", "image", kind, &format!("c={image}:2")], None);
+        wait_for(
+            &format!("{kind} revision 2"),
+            Duration::from_secs(20),
+            || async { (revisions(app).await.len() == 2).then_some(()) },
+        )
+        .await;
+        assert_eq!(history(kind), ["1", "2"]);
+        s.kubectl_ok(&["rollout", "undo", kind], None);
+        wait_for(
+            &format!("{kind} first template back as revision 3"),
+            Duration::from_secs(20),
+            || async {
+                (revisions(app).await == [(2, format!("{image}:2")), (3, format!("{image}:1"))])
+                    .then_some(())
+            },
+        )
+        .await;
+        assert_eq!(history(kind), ["2", "3"]);
+    }
+    let sts = c
+        .get("/apis/apps/v1/namespaces/default/statefulsets/db")
+        .await
+        .json();
+    assert_eq!(
+        sts["spec"]["template"]["spec"]["containers"][0]["image"],
+        "db:1"
+    );
+    assert!(
+        sts["status"]["updateRevision"]
+            .as_str()
+            .unwrap()
+            .starts_with("db-")
+    );
+}

@@ -10,13 +10,14 @@ use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
-use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
     Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
     Taint, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::Resource;
 use kube::api::{Api, DeleteParams, PostParams};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub struct DaemonSetController {
     sets: Arc<Informer<DaemonSet>>,
     pods: Arc<Informer<Pod>>,
     nodes: Arc<Informer<Node>>,
+    revisions: Arc<Informer<ControllerRevision>>,
     queue: Arc<Queue>,
     recorder: Arc<Recorder>,
 }
@@ -146,6 +148,7 @@ impl DaemonSetController {
         sets: Arc<Informer<DaemonSet>>,
         pods: Arc<Informer<Pod>>,
         nodes: Arc<Informer<Node>>,
+        revisions: Arc<Informer<ControllerRevision>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
         let queue = Queue::new();
@@ -172,6 +175,7 @@ impl DaemonSetController {
             sets,
             pods,
             nodes,
+            revisions,
             queue,
             recorder,
         })
@@ -179,6 +183,7 @@ impl DaemonSetController {
 
     pub async fn run(self: Arc<Self>, workers: usize) {
         self.sets.synced().await;
+        self.revisions.synced().await;
         self.pods.synced().await;
         self.nodes.synced().await;
         let mut tasks = Vec::new();
@@ -216,6 +221,30 @@ impl DaemonSetController {
             &spec.template,
             ds.status.as_ref().and_then(|s| s.collision_count),
         );
+        // Pods carry the bare hash; revisions are named `<set>-<hash>`.
+        let in_use: std::collections::BTreeSet<String> = self
+            .pods
+            .store
+            .state()
+            .iter()
+            .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+            .filter_map(|p| {
+                p.metadata
+                    .labels
+                    .as_ref()?
+                    .get(REVISION_HASH)
+                    .map(|h| format!("{name}-{h}"))
+            })
+            .collect();
+        let owner = crate::history::Owner {
+            namespace: ns,
+            name,
+            owner: ds.controller_owner_ref(&()).unwrap_or_default(),
+            template: &spec.template,
+            history_limit: spec.revision_history_limit.unwrap_or(10),
+        };
+        crate::history::ensure_current(&self.client, &self.revisions, &owner, &hash, &in_use)
+            .await?;
         let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         let mut by_node: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
         for p in self.pods.store.state() {

@@ -11,11 +11,12 @@ use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
-use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
 use kube::api::{Api, DeleteParams, PostParams};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub struct StatefulSetController {
     client: kube::Client,
     sets: Arc<Informer<StatefulSet>>,
     pods: Arc<Informer<Pod>>,
+    revisions: Arc<Informer<ControllerRevision>>,
     queue: Arc<Queue>,
     recorder: Arc<Recorder>,
 }
@@ -44,6 +46,7 @@ impl StatefulSetController {
         client: kube::Client,
         sets: Arc<Informer<StatefulSet>>,
         pods: Arc<Informer<Pod>>,
+        revisions: Arc<Informer<ControllerRevision>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
         let queue = Queue::new();
@@ -63,6 +66,7 @@ impl StatefulSetController {
             client,
             sets,
             pods,
+            revisions,
             queue,
             recorder,
         })
@@ -71,6 +75,7 @@ impl StatefulSetController {
     pub async fn run(self: Arc<Self>, workers: usize) {
         self.sets.synced().await;
         self.pods.synced().await;
+        self.revisions.synced().await;
         let mut tasks = Vec::new();
         for _ in 0..workers.max(1) {
             let me = self.clone();
@@ -103,13 +108,28 @@ impl StatefulSetController {
         let uid = set.metadata.uid.clone().unwrap_or_default();
         let spec = set.spec.clone().unwrap_or_default();
         let replicas = spec.replicas.unwrap_or(1).max(0);
-        let revision = format!(
-            "{name}-{}",
-            template_hash(
-                &spec.template,
-                set.status.as_ref().and_then(|s| s.collision_count)
-            )
+        let hash = template_hash(
+            &spec.template,
+            set.status.as_ref().and_then(|s| s.collision_count),
         );
+        let in_use: std::collections::BTreeSet<String> = self
+            .pods
+            .store
+            .state()
+            .iter()
+            .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+            .filter_map(|p| p.metadata.labels.as_ref()?.get(REVISION_HASH).cloned())
+            .collect();
+        let owner = crate::history::Owner {
+            namespace: ns,
+            name,
+            owner: set.controller_owner_ref(&()).unwrap_or_default(),
+            template: &spec.template,
+            history_limit: spec.revision_history_limit.unwrap_or(10),
+        };
+        let (revision, _) =
+            crate::history::ensure_current(&self.client, &self.revisions, &owner, &hash, &in_use)
+                .await?;
         let parallel = spec.pod_management_policy.as_deref() == Some("Parallel");
         let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         let mut pods: BTreeMap<i32, Arc<Pod>> = BTreeMap::new();
