@@ -304,6 +304,7 @@ const BUILT: &[&str] = &[
     "bootstrap-signer-controller",
     "token-cleaner-controller",
     "serviceaccount-token-controller",
+    "ttl-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -796,6 +797,12 @@ async fn run(flags: Flags) -> Result<(), String> {
                 "no --service-account-private-key-file: the serviceaccount-token-controller is not started"
             ),
         }
+    }
+    if on("ttl-controller") {
+        let cc = builder.client("ttl-controller").await?;
+        let c = controller::ttl::TtlController::new(cc, nodes.clone());
+        tasks.push(tokio::spawn(c.run()));
+        nodes.run();
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

@@ -23,6 +23,7 @@ pub mod replicaset;
 pub mod resourcequota;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod ttl;
 pub mod ttlafterfinished;
 pub mod volume;
 pub mod workqueue;

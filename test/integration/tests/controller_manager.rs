@@ -2004,3 +2004,38 @@ async fn daemonset_and_statefulset_rollout_history() {
             .starts_with("db-")
     );
 }
+
+/// The TTL controller annotates nodes with the Secret/ConfigMap cache ttl for the
+/// cluster's size (0 s for a small cluster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_get_the_cache_ttl_annotation() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=ttl"]).await;
+    for n in ["a", "b"] {
+        c.create(
+            "/api/v1/nodes",
+            &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}}),
+        )
+        .await;
+    }
+    for n in ["a", "b"] {
+        wait_for(
+            &format!("node {n} ttl"),
+            Duration::from_secs(20),
+            || async {
+                let node = c.get(&format!("/api/v1/nodes/{n}")).await.json();
+                (node["metadata"]["annotations"]["node.alpha.kubernetes.io/ttl"] == "0")
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+}
