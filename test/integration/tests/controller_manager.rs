@@ -2039,3 +2039,94 @@ async fn nodes_get_the_cache_ttl_annotation() {
         .await;
     }
 }
+
+/// A Job's podFailurePolicy: a disrupted pod is ignored (not counted, replaced even
+/// with backoffLimit 0); an exit code listed under FailJob fails the Job at once with
+/// upstream's reason and message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_failure_policy_ignores_and_fails_jobs() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=job"]).await;
+    c.create("/apis/batch/v1/namespaces/default/jobs", &json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pfp"},
+        "spec": {"backoffLimit": 0, "podFailurePolicy": {"rules": [
+            {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In", "values": [42]}},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})).await;
+    let live = || async {
+        let list = c.get("/api/v1/namespaces/default/pods?labelSelector=batch.kubernetes.io%2Fjob-name%3Dpfp").await.json();
+        list["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p["status"]["phase"] != "Failed")
+            .collect::<Vec<Value>>()
+    };
+    let fail = |name: String, status: Value| {
+        let c = c.clone();
+        async move {
+            let r = c
+                .merge_patch(
+                    &format!("/api/v1/namespaces/default/pods/{name}/status"),
+                    &json!({"status": status}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    };
+    let first = wait_for("a pod", Duration::from_secs(20), || async {
+        live().await.into_iter().next()
+    })
+    .await;
+    let first_name = first["metadata"]["name"].as_str().unwrap().to_string();
+    fail(first_name.clone(), json!({"phase": "Failed", "conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]})).await;
+    let second = wait_for("a replacement pod", Duration::from_secs(30), || async {
+        live()
+            .await
+            .into_iter()
+            .find(|p| p["metadata"]["name"] != first_name.as_str())
+    })
+    .await;
+    let path = "/apis/batch/v1/namespaces/default/jobs/pfp";
+    let j = c.get(path).await.json();
+    assert!(
+        j["status"]["failed"].as_i64().unwrap_or(0) == 0,
+        "an ignored failure is not counted: {}",
+        j["status"]
+    );
+    let second_name = second["metadata"]["name"].as_str().unwrap().to_string();
+    fail(second_name.clone(), json!({"phase": "Failed", "containerStatuses": [{"name": "c", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 42, "reason": "Error"}}}]})).await;
+    let j = wait_for("job failed by policy", Duration::from_secs(20), || async {
+        let j = c.get(path).await.json();
+        j["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Failed")
+            .then_some(j)
+    })
+    .await;
+    let failed = j["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .unwrap()
+        .clone();
+    assert_eq!(failed["reason"], "PodFailurePolicy");
+    assert_eq!(
+        failed["message"],
+        format!(
+            "Container c for pod default/{second_name} failed with exit code 42 matching FailJob rule at index 0"
+        )
+    );
+    assert_eq!(j["status"]["failed"], 1);
+}

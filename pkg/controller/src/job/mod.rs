@@ -9,6 +9,8 @@
 //! `activeDeadlineSeconds`, suspension, and upstream's conditions (SuccessCriteriaMet /
 //! FailureTarget then Complete / Failed) and events.
 
+pub mod pod_failure_policy;
+
 use crate::controller_utils::{Expectations, controller_of, is_ready, reference, update_status};
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
@@ -275,10 +277,34 @@ impl JobController {
                     Err(e) => return Err(e.to_string()),
                 }
             }
+            // The pod failure policy may ignore a failure or fail the whole Job.
+            let mut ignored = 0;
+            let mut fail_job = None;
+            if let Some(policy) = &spec.pod_failure_policy {
+                for p in pods.iter().filter(|p| {
+                    un_fail.contains(p.metadata.uid.as_deref().unwrap_or_default())
+                        && phase(p) == "Failed"
+                }) {
+                    match pod_failure_policy::matching_rule(policy, p) {
+                        Some((action, _)) if action == "Ignore" => ignored += 1,
+                        Some((action, message)) if action == "FailJob" => {
+                            fail_job.get_or_insert(message);
+                        }
+                        _ => {}
+                    }
+                }
+            }
             let mut patch = serde_json::json!({"status": {
                 "succeeded": status.succeeded.unwrap_or(0) + un_ok.len() as i32,
-                "failed": status.failed.unwrap_or(0) + un_fail.len() as i32,
+                "failed": status.failed.unwrap_or(0) + un_fail.len() as i32 - ignored,
                 "uncountedTerminatedPods": {"succeeded": [], "failed": []}}});
+            if let Some(message) = fail_job {
+                let mut conditions = status.conditions.clone().unwrap_or_default();
+                if !conditions.iter().any(|c| c.type_ == "FailureTarget") {
+                    conditions.push(condition("FailureTarget", "PodFailurePolicy", &message));
+                    patch["status"]["conditions"] = serde_json::json!(conditions);
+                }
+            }
             if let Some(completions) = indexed {
                 // Each index counts once, however many of its pods succeeded.
                 let mut done =
@@ -317,7 +343,19 @@ impl JobController {
             .unwrap_or_else(Timestamp::now);
         let mut conditions = status.conditions.clone().unwrap_or_default();
         let mut terminal: Option<(&str, &str, &str, &str)> = None;
-        if failed > backoff_limit {
+        // A pod failure policy's FailJob verdict, recorded when the pod was counted.
+        let policy_failure = conditions
+            .iter()
+            .find(|c| c.type_ == "FailureTarget" && c.reason.as_deref() == Some("PodFailurePolicy"))
+            .map(|c| c.message.clone().unwrap_or_default());
+        if let Some(message) = &policy_failure {
+            terminal = Some((
+                "FailureTarget",
+                "Failed",
+                "PodFailurePolicy",
+                message.as_str(),
+            ));
+        } else if failed > backoff_limit {
             terminal = Some((
                 "FailureTarget",
                 "Failed",
