@@ -2130,3 +2130,76 @@ async fn pod_failure_policy_ignores_and_fails_jobs() {
     );
     assert_eq!(j["status"]["failed"], 1);
 }
+
+/// StatefulSet persistentVolumeClaimRetentionPolicy Delete/Delete: a claim goes with
+/// its scaled-away pod, the rest with the set (through the garbage collector).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_claims_follow_the_retention_policy() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &["--controllers=statefulset,garbagecollector,pvc-protection"],
+    )
+    .await;
+    let sts = "/apis/apps/v1/namespaces/default/statefulsets";
+    c.create(sts, &json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "kv"},
+        "spec": {"replicas": 2, "serviceName": "kv", "podManagementPolicy": "Parallel", "selector": {"matchLabels": {"app": "kv"}},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Delete"},
+            "template": {"metadata": {"labels": {"app": "kv"}}, "spec": {"containers": [{"name": "c", "image": "kv", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})).await;
+    let claim = |n: &'static str| {
+        let c = c.clone();
+        async move {
+            c.get(&format!(
+                "/api/v1/namespaces/default/persistentvolumeclaims/{n}"
+            ))
+            .await
+        }
+    };
+    for n in ["data-kv-0", "data-kv-1"] {
+        wait_for(
+            &format!("{n} owned by the set"),
+            Duration::from_secs(20),
+            || async {
+                let r = claim(n).await;
+                (r.status == 200
+                    && r.json()["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet")
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    let r = c
+        .merge_patch(&format!("{sts}/kv"), &json!({"spec": {"replicas": 1}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "the scaled-away claim deleted",
+        Duration::from_secs(30),
+        || async { (claim("data-kv-1").await.status == 404).then_some(()) },
+    )
+    .await;
+    assert_eq!(claim("data-kv-0").await.status, 200);
+    let r = c
+        .send_json(
+            "DELETE",
+            &format!("{sts}/kv"),
+            &json!({"propagationPolicy": "Background"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "the set's claims deleted with it",
+        Duration::from_secs(30),
+        || async { (claim("data-kv-0").await.status == 404).then_some(()) },
+    )
+    .await;
+}

@@ -175,6 +175,7 @@ impl StatefulSetController {
                 }
             }
         }
+        self.claim_retention(&set, &pods, &wanted).await?;
         // Scale down: the highest ordinals beyond replicas, one at a time unless Parallel.
         let condemned: Vec<&Arc<Pod>> = pods
             .iter()
@@ -289,6 +290,77 @@ impl StatefulSetController {
                 &serde_json::json!({"status": status}),
             )
             .await?;
+        }
+        Ok(())
+    }
+
+    /// `persistentVolumeClaimRetentionPolicy` (upstream's claim owner references): with
+    /// whenDeleted=Delete a claim is owned by the set, with whenScaled=Delete the claim
+    /// of a condemned ordinal by its pod, so the garbage collector removes it with them;
+    /// Retain takes those references away again.
+    async fn claim_retention(
+        &self,
+        set: &StatefulSet,
+        pods: &BTreeMap<i32, Arc<Pod>>,
+        wanted: &std::ops::Range<i32>,
+    ) -> Result<(), String> {
+        let spec = set.spec.clone().unwrap_or_default();
+        let Some(policy) = spec.persistent_volume_claim_retention_policy.clone() else {
+            return Ok(());
+        };
+        let delete = |v: &Option<String>| v.as_deref() == Some("Delete");
+        let (when_deleted, when_scaled) =
+            (delete(&policy.when_deleted), delete(&policy.when_scaled));
+        let ns = set.metadata.namespace.clone().unwrap_or_default();
+        let set_name = set.metadata.name.clone().unwrap_or_default();
+        let set_uid = set.metadata.uid.clone().unwrap_or_default();
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &ns);
+        for (i, pod) in pods {
+            let condemned = !wanted.contains(i);
+            let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+            for t in spec.volume_claim_templates.iter().flatten() {
+                let claim_name = format!(
+                    "{}-{set_name}-{i}",
+                    t.metadata.name.as_deref().unwrap_or_default()
+                );
+                let Some(claim) = claims
+                    .get_opt(&claim_name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                else {
+                    continue;
+                };
+                let mut refs: Vec<OwnerReference> = claim
+                    .metadata
+                    .owner_references
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.uid != set_uid && r.uid != pod_uid)
+                    .collect();
+                if condemned && when_scaled {
+                    refs.push(OwnerReference {
+                        api_version: "v1".into(),
+                        kind: "Pod".into(),
+                        name: pod.metadata.name.clone().unwrap_or_default(),
+                        uid: pod_uid.clone(),
+                        controller: Some(false),
+                        block_owner_deletion: Some(true),
+                    });
+                } else if when_deleted {
+                    refs.push(set.controller_owner_ref(&()).unwrap_or_default());
+                }
+                let before = claim.metadata.owner_references.clone().unwrap_or_default();
+                if before == refs {
+                    continue;
+                }
+                let mut next = claim.clone();
+                next.metadata.owner_references = (!refs.is_empty()).then_some(refs);
+                claims
+                    .replace(&claim_name, &PostParams::default(), &next)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }
