@@ -2203,3 +2203,45 @@ async fn statefulset_claims_follow_the_retention_policy() {
     )
     .await;
 }
+
+/// A controller-manager restarted in the middle of creating pods, and again after,
+/// never creates more than asked: the new instance counts what exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_creates_no_duplicate_pods() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let mut kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=replicaset"]).await;
+    c.create("/apis/apps/v1/namespaces/default/replicasets", &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web"},
+        "spec": {"replicas": 40, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
+    // Killed while the slow-start batches are under way.
+    wait_for("some pods", Duration::from_secs(20), || async {
+        (!web_pods(&c).await.is_empty()).then_some(())
+    })
+    .await;
+    kcm.kill();
+    let _again = TestControllerManager::start(&s.kubeconfig(), &["--controllers=replicaset"]).await;
+    wait_count(&c, 40).await;
+    // Settled: a further restart changes nothing.
+    drop(_again);
+    let _third = TestControllerManager::start(&s.kubeconfig(), &["--controllers=replicaset"]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(web_pods(&c).await.len(), 40);
+    let list = c
+        .get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb")
+        .await
+        .json();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        40,
+        "no pod was created and deleted again"
+    );
+}
