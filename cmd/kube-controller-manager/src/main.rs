@@ -127,6 +127,24 @@ struct Flags {
     /// The period for syncing persistent volumes and persistent volume claims
     #[arg(long = "pvclaimbinder-sync-period", default_value = "15s")]
     pvclaimbinder_sync_period: String,
+    /// The period for syncing the number of pods in horizontal pod autoscaler.
+    #[arg(long = "horizontal-pod-autoscaler-sync-period", default_value = "15s")]
+    horizontal_pod_autoscaler_sync_period: String,
+    /// The minimum change (from 1.0) in the desired-to-actual metrics ratio for the horizontal pod autoscaler to consider scaling.
+    #[arg(long = "horizontal-pod-autoscaler-tolerance", default_value_t = 0.1)]
+    horizontal_pod_autoscaler_tolerance: f64,
+    /// The period for which autoscaler will look backwards and not scale down below any recommendation it made during that period.
+    #[arg(
+        long = "horizontal-pod-autoscaler-downscale-stabilization",
+        default_value = "5m0s"
+    )]
+    horizontal_pod_autoscaler_downscale_stabilization: String,
+    /// The number of horizontal pod autoscaler objects that are allowed to sync concurrently.
+    #[arg(
+        long = "concurrent-horizontal-pod-autoscaler-syncs",
+        default_value_t = 5
+    )]
+    concurrent_horizontal_pod_autoscaler_syncs: usize,
     /// The period for syncing NodeStatus in cloud-node-lifecycle-controller and node-lifecycle-controller.
     #[arg(long = "node-monitor-period", default_value = "5s")]
     node_monitor_period: String,
@@ -305,6 +323,7 @@ const BUILT: &[&str] = &[
     "token-cleaner-controller",
     "serviceaccount-token-controller",
     "ttl-controller",
+    "horizontal-pod-autoscaler-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -803,6 +822,22 @@ async fn run(flags: Flags) -> Result<(), String> {
         let c = controller::ttl::TtlController::new(cc, nodes.clone());
         tasks.push(tokio::spawn(c.run()));
         nodes.run();
+    }
+    if on("horizontal-pod-autoscaler-controller") {
+        let cc = builder.client("horizontal-pod-autoscaler").await?;
+        let hpas = Informer::new(kube::Api::all(client.clone()));
+        let c = controller::podautoscaler::HpaController::new(
+            cc,
+            hpas.clone(),
+            recorder_for("horizontal-pod-autoscaler"),
+            duration(&flags.horizontal_pod_autoscaler_sync_period)?,
+            flags.horizontal_pod_autoscaler_tolerance,
+            duration(&flags.horizontal_pod_autoscaler_downscale_stabilization)?,
+        );
+        tasks.push(tokio::spawn(
+            c.run(flags.concurrent_horizontal_pod_autoscaler_syncs),
+        ));
+        hpas.run();
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

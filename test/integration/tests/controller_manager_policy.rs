@@ -774,3 +774,157 @@ async fn service_account_token_secrets_are_filled_and_work() {
     let r = as_robot.get("/api/v1/namespaces/default/pods").await;
     assert_eq!(r.status, 401, "the token dies with its secret");
 }
+
+/// metrics.k8s.io served as metrics-server serves it (PodMetrics named and labelled
+/// like the pods), here through a CRD so the test controls the numbers.
+async fn serve_pod_metrics(c: &Client) {
+    c.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &json!({"apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "pods.metrics.k8s.io", "annotations": {"api-approved.kubernetes.io": "unapproved, test only"}},
+        "spec": {"group": "metrics.k8s.io", "scope": "Namespaced",
+            "names": {"plural": "pods", "singular": "podmetrics", "kind": "PodMetrics", "listKind": "PodMetricsList"},
+            "versions": [{"name": "v1beta1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}})).await;
+    wait_for("metrics.k8s.io served", Duration::from_secs(20), || async {
+        (c.get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods")
+            .await
+            .status
+            == 200)
+            .then_some(())
+    })
+    .await;
+}
+
+/// The HPA reads usage from metrics.k8s.io against the pods' requests, scales the target
+/// by ceil(ratio * pods) within upstream's default scale-up rate, and reports why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn horizontal_pod_autoscaler_follows_served_metrics() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    serve_pod_metrics(&c).await;
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &[
+            "--controllers=deployment,replicaset,horizontalpodautoscaling",
+            "--horizontal-pod-autoscaler-sync-period=1s",
+        ],
+    )
+    .await;
+    c.create("/apis/apps/v1/namespaces/default/deployments", &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx",
+                "resources": {"requests": {"cpu": "100m"}}}]}}}})).await;
+    // Two running pods, each using 200m of its 100m request.
+    let pods = wait_for("two running pods", Duration::from_secs(20), || async {
+        let list = c
+            .get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb")
+            .await
+            .json();
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 2).then_some(items)
+    })
+    .await;
+    for p in &pods {
+        let name = p["metadata"]["name"].as_str().unwrap();
+        let r = c.merge_patch(&format!("/api/v1/namespaces/default/pods/{name}/status"),
+            &json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        c.create(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods",
+            &json!({"apiVersion": "metrics.k8s.io/v1beta1",
+            "kind": "PodMetrics", "metadata": {"name": name, "labels": {"app": "web"}},
+            "timestamp": "2026-01-01T00:00:00Z", "window": "30s",
+            "containers": [{"name": "c", "usage": {"cpu": "200m", "memory": "10Mi"}}]}),
+        )
+        .await;
+    }
+    c.create("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", &json!({"apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1, "maxReplicas": 10,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}]}})).await;
+    // 200 % of a 50 % target wants 8; the default rate (max of 4 pods and 100 % per 15 s) allows 6.
+    let hpa = wait_for("scaled to 6", Duration::from_secs(30), || async {
+        let h = c
+            .get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/web")
+            .await
+            .json();
+        (h["status"]["desiredReplicas"] == 6).then_some(h)
+    })
+    .await;
+    let d = c
+        .get("/apis/apps/v1/namespaces/default/deployments/web")
+        .await
+        .json();
+    assert_eq!(d["spec"]["replicas"], 6);
+    assert_eq!(
+        hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"],
+        200
+    );
+    let cond = |t: &str| {
+        hpa["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == t)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(cond("ScalingActive")["reason"], "ValidMetricFound");
+    assert_eq!(
+        cond("ScalingActive")["message"],
+        "the HPA was able to successfully calculate a replica count from cpu resource utilization (percentage of request)"
+    );
+    assert_eq!(cond("ScalingLimited")["reason"], "ScaleUpLimit");
+    let events = c
+        .get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb")
+        .await
+        .json();
+    let rescale: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "SuccessfulRescale")
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    assert_eq!(
+        rescale,
+        ["New size: 6; reason: cpu resource utilization (percentage of request) above target"]
+    );
+
+    // A target without metrics: ScalingActive False with upstream's reason.
+    c.create("/apis/apps/v1/namespaces/default/deployments", &json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "quiet"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "quiet"}},
+            "template": {"metadata": {"labels": {"app": "quiet"}}, "spec": {"containers": [{"name": "c", "image": "nginx",
+                "resources": {"requests": {"cpu": "100m"}}}]}}}})).await;
+    c.create("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers", &json!({"apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler", "metadata": {"name": "quiet"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "quiet"}, "maxReplicas": 3}})).await;
+    wait_for(
+        "metrics missing reported",
+        Duration::from_secs(30),
+        || async {
+            let h = c
+                .get("/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/quiet")
+                .await
+                .json();
+            h["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| {
+                    c["type"] == "ScalingActive"
+                        && c["status"] == "False"
+                        && c["reason"] == "FailedGetResourceMetric"
+                })
+                .then_some(())
+        },
+    )
+    .await;
+}
