@@ -324,6 +324,7 @@ const BUILT: &[&str] = &[
     "serviceaccount-token-controller",
     "ttl-controller",
     "horizontal-pod-autoscaler-controller",
+    "ephemeral-volume-controller",
 ];
 
 use apimachinery::duration::parse as duration;
@@ -838,6 +839,16 @@ async fn run(flags: Flags) -> Result<(), String> {
             c.run(flags.concurrent_horizontal_pod_autoscaler_syncs),
         ));
         hpas.run();
+    }
+    if on("ephemeral-volume-controller") {
+        let cc = builder.client("ephemeral-volume-controller").await?;
+        let c = controller::volume::ephemeral::EphemeralController::new(
+            cc,
+            pods.clone(),
+            recorder_for("ephemeral_volume"),
+        );
+        tasks.push(tokio::spawn(c.run()));
+        pods.run();
     }
     let skipped: Vec<&&str> = controllers.iter().filter(|c| !BUILT.contains(c)).collect();
     tracing::info!(controllers = ?skipped, "controllers not built yet; skipped");

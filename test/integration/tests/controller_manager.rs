@@ -2245,3 +2245,53 @@ async fn restart_creates_no_duplicate_pods() {
         "no pod was created and deleted again"
     );
 }
+
+/// Generic ephemeral volumes: the pod's claim `<pod>-<volume>` is made from the template,
+/// owned by the pod, and goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_volumes_get_claims_owned_by_their_pod() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &["--controllers=ephemeral-volume,garbagecollector,pvc-protection"],
+    )
+    .await;
+    let pod = c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}],
+            "volumes": [{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"metadata": {"labels": {"type": "scratch"}},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}]}})).await;
+    let path = "/api/v1/namespaces/default/persistentvolumeclaims/app-scratch";
+    let claim = wait_for("ephemeral claim", Duration::from_secs(20), || async {
+        let r = c.get(path).await;
+        (r.status == 200).then(|| r.json())
+    })
+    .await;
+    assert_eq!(claim["metadata"]["labels"]["type"], "scratch");
+    assert_eq!(
+        claim["metadata"]["ownerReferences"][0]["uid"],
+        pod["metadata"]["uid"]
+    );
+    assert_eq!(claim["metadata"]["ownerReferences"][0]["controller"], true);
+    let r = c
+        .send_json(
+            "DELETE",
+            "/api/v1/namespaces/default/pods/app",
+            &json!({"gracePeriodSeconds": 0}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    wait_for(
+        "claim gone with its pod",
+        Duration::from_secs(30),
+        || async { (c.get(path).await.status == 404).then_some(()) },
+    )
+    .await;
+}

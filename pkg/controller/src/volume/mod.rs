@@ -1,6 +1,7 @@
 //! Volume controllers (upstream `pkg/controller/volume`): the PersistentVolume binder
 //! and the PVC / PV protection controllers.
 
+pub mod ephemeral;
 pub mod persistentvolume;
 pub mod pvcprotection;
 pub mod pvprotection;
