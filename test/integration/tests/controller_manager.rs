@@ -2295,3 +2295,82 @@ async fn ephemeral_volumes_get_claims_owned_by_their_pod() {
     )
     .await;
 }
+
+/// DaemonSet RollingUpdate with maxSurge 1 / maxUnavailable 0: a node gets its new pod
+/// next to the old one, which goes only once the new one is available; one node at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_surges_one_node_at_a_time() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount,TaintNodesByCondition",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=daemonset"]).await;
+    for n in ["n1", "n2"] {
+        c.create(
+            "/api/v1/nodes",
+            &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n}}),
+        )
+        .await;
+    }
+    c.create("/apis/apps/v1/namespaces/default/daemonsets", &json!({"apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent"}, "spec": {"selector": {"matchLabels": {"app": "agent"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "c", "image": "agent:1"}]}}}})).await;
+    let images = || async {
+        let list = c
+            .get("/api/v1/namespaces/default/pods?labelSelector=app%3Dagent")
+            .await
+            .json();
+        let mut v: Vec<String> = list["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| {
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    wait_for("two ready agents", Duration::from_secs(20), || async {
+        mark_ready(&c, "default").await;
+        (images().await == ["agent:1", "agent:1"]).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = c.merge_patch("/apis/apps/v1/namespaces/default/daemonsets/agent", &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "agent:2"}]}}}})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // One surge pod, both old ones still running.
+    wait_for("one surge pod", Duration::from_secs(20), || async {
+        (images().await == ["agent:1", "agent:1", "agent:2"]).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        images().await,
+        ["agent:1", "agent:1", "agent:2"],
+        "never more than one surge"
+    );
+    wait_for("all updated", Duration::from_secs(30), || async {
+        mark_ready(&c, "default").await;
+        let imgs = images().await;
+        assert!(imgs.len() <= 3, "at most one extra pod: {imgs:?}");
+        assert!(
+            imgs.iter().filter(|i| *i == "agent:1").count()
+                + imgs.iter().filter(|i| *i == "agent:2").count()
+                >= 2
+        );
+        (imgs == ["agent:2", "agent:2"]).then_some(())
+    })
+    .await;
+}

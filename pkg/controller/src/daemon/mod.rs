@@ -286,6 +286,19 @@ impl DaemonSetController {
             == "RollingUpdate";
         let mut old_pods: Vec<Arc<Pod>> = Vec::new();
         let mut unavailable = 0;
+        // maxSurge (rounded up, of the eligible nodes): a new pod starts next to the old
+        // one on up to that many nodes at a time.
+        let eligible = nodes.iter().filter(|n| fits(&ds, n)).count() as i32;
+        let max_surge = spec
+            .update_strategy
+            .as_ref()
+            .and_then(|u| u.rolling_update.as_ref())
+            .and_then(|r| r.max_surge.as_ref())
+            .map(|v| crate::controller_utils::scaled_value(v, eligible, true))
+            .unwrap_or(0);
+        let surge = rolling && max_surge > 0;
+        let mut surging = 0;
+        let mut surge_candidates: Vec<String> = Vec::new();
         for node in &nodes {
             let node_name = node.metadata.name.clone().unwrap_or_default();
             let should = fits(&ds, node);
@@ -298,14 +311,29 @@ impl DaemonSetController {
                     continue;
                 }
                 scheduled += 1;
-                // Extra pods on one node: keep the oldest.
+                // Per node: the newest-revision pod and the old one (extras beyond the
+                // oldest of each go).
                 let mut pods = pods;
                 pods.sort_by(|a, b| {
                     a.metadata
                         .creation_timestamp
                         .cmp(&b.metadata.creation_timestamp)
                 });
-                for extra in pods.iter().skip(1) {
+                let is_current = |p: &Arc<Pod>| {
+                    p.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(REVISION_HASH))
+                        == Some(&hash)
+                };
+                let (new, old): (Vec<Arc<Pod>>, Vec<Arc<Pod>>) =
+                    pods.into_iter().partition(|p| is_current(p));
+                let keep_old = if surge && !new.is_empty() {
+                    1
+                } else {
+                    usize::from(new.is_empty())
+                };
+                for extra in new.iter().skip(1).chain(old.iter().skip(keep_old)) {
                     let _ = pods_api
                         .delete(
                             extra.metadata.name.as_deref().unwrap_or_default(),
@@ -313,22 +341,44 @@ impl DaemonSetController {
                         )
                         .await;
                 }
-                let p = &pods[0];
-                let current = p
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(REVISION_HASH))
-                    == Some(&hash);
-                if current {
+                let p = match (new.first(), old.first()) {
+                    // Surge: the old pod goes once the new one is available.
+                    (Some(n), Some(o)) if surge => {
+                        if is_available(n, min_ready) {
+                            let _ = pods_api
+                                .delete(
+                                    o.metadata.name.as_deref().unwrap_or_default(),
+                                    &DeleteParams::default(),
+                                )
+                                .await;
+                        } else {
+                            surging += 1;
+                        }
+                        n.clone()
+                    }
+                    (Some(n), _) => n.clone(),
+                    (None, Some(o)) => {
+                        if surge {
+                            if is_available(o, min_ready) {
+                                surge_candidates.push(node_name.clone());
+                            } else {
+                                // An unavailable old pod is replaced at once.
+                                self.create_pod(&ds, &node_name, &hash, &pods_api).await?;
+                            }
+                        } else {
+                            old_pods.push(o.clone());
+                        }
+                        o.clone()
+                    }
+                    (None, None) => continue,
+                };
+                if is_current(&p) {
                     updated += 1;
-                } else {
-                    old_pods.push(p.clone());
                 }
-                if is_ready(p) {
+                if is_ready(&p) {
                     ready += 1;
                 }
-                if is_available(p, min_ready) {
+                if is_available(&p, min_ready) {
                     available += 1;
                 } else {
                     unavailable += 1;
@@ -363,6 +413,12 @@ impl DaemonSetController {
                     &DeleteParams::default(),
                 )
                 .await;
+        }
+        if surge {
+            let budget = (max_surge - surging).max(0) as usize;
+            for node_name in surge_candidates.into_iter().take(budget) {
+                self.create_pod(&ds, &node_name, &hash, &pods_api).await?;
+            }
         }
         // RollingUpdate: old pods go (unavailable ones first) within maxUnavailable; the
         // next sync creates their replacements.
