@@ -2374,3 +2374,76 @@ async fn daemonset_surges_one_node_at_a_time() {
     })
     .await;
 }
+
+/// An Indexed job's successPolicy: once the leader index succeeds the job is complete
+/// and the other indexes' pods are stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_policy_completes_an_indexed_job_early() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=job"]).await;
+    c.create("/apis/batch/v1/namespaces/default/jobs", &json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "lead"},
+        "spec": {"completions": 3, "parallelism": 3, "completionMode": "Indexed",
+            "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})).await;
+    let leader = wait_for("three indexes running", Duration::from_secs(20), || async {
+        let list = c.get("/api/v1/namespaces/default/pods?labelSelector=batch.kubernetes.io%2Fjob-name%3Dlead").await.json();
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        if items.len() < 3 {
+            return None;
+        }
+        items.into_iter().find(|p| p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == "0")
+    })
+    .await;
+    let name = leader["metadata"]["name"].as_str().unwrap();
+    let r = c
+        .merge_patch(
+            &format!("/api/v1/namespaces/default/pods/{name}/status"),
+            &json!({"status": {"phase": "Succeeded"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = wait_for(
+        "job complete by success policy",
+        Duration::from_secs(20),
+        || async {
+            let j = c
+                .get("/apis/batch/v1/namespaces/default/jobs/lead")
+                .await
+                .json();
+            j["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .any(|c| c["type"] == "Complete")
+                .then_some(j)
+        },
+    )
+    .await;
+    let conds = j["status"]["conditions"].as_array().unwrap();
+    for t in ["SuccessCriteriaMet", "Complete"] {
+        let cnd = conds.iter().find(|c| c["type"] == t).unwrap();
+        assert_eq!(cnd["reason"], "SuccessPolicy");
+        assert_eq!(cnd["message"], "Matched rules at index 0");
+    }
+    assert_eq!(j["status"]["completedIndexes"], "0");
+    let list = c
+        .get("/api/v1/namespaces/default/pods?labelSelector=batch.kubernetes.io%2Fjob-name%3Dlead")
+        .await
+        .json();
+    let running = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["status"]["phase"] != "Succeeded" && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .count();
+    assert_eq!(running, 0, "the other indexes were stopped");
+}

@@ -348,11 +348,39 @@ impl JobController {
             .iter()
             .find(|c| c.type_ == "FailureTarget" && c.reason.as_deref() == Some("PodFailurePolicy"))
             .map(|c| c.message.clone().unwrap_or_default());
+        // An Indexed job's successPolicy: the first rule whose indexes (or count) have
+        // succeeded completes it.
+        let success_rule = match (indexed, &spec.success_policy) {
+            (Some(_), Some(policy)) => {
+                let done = parse_indexes(status.completed_indexes.as_deref().unwrap_or_default());
+                policy.rules.iter().position(|r| {
+                    let wanted = r.succeeded_indexes.as_deref().map(parse_indexes);
+                    let hits = match &wanted {
+                        Some(w) => w.intersection(&done).count() as i32,
+                        None => done.len() as i32,
+                    };
+                    match (r.succeeded_count, &wanted) {
+                        (Some(n), _) => hits >= n,
+                        (None, Some(w)) => !w.is_empty() && w.is_subset(&done),
+                        (None, None) => false,
+                    }
+                })
+            }
+            _ => None,
+        }
+        .map(|i| format!("Matched rules at index {i}"));
         if let Some(message) = &policy_failure {
             terminal = Some((
                 "FailureTarget",
                 "Failed",
                 "PodFailurePolicy",
+                message.as_str(),
+            ));
+        } else if let Some(message) = &success_rule {
+            terminal = Some((
+                "SuccessCriteriaMet",
+                "Complete",
+                "SuccessPolicy",
                 message.as_str(),
             ));
         } else if failed > backoff_limit {
