@@ -26,6 +26,17 @@ impl Expectations {
             .insert(key.to_string(), (adds, dels, Instant::now()));
     }
 
+    /// Adds to what is outstanding (for controllers that act one pod at a time).
+    pub fn raise(&self, key: &str, adds: i64, dels: i64) {
+        let mut pending = self.pending.lock().unwrap();
+        let e = pending
+            .entry(key.to_string())
+            .or_insert((0, 0, Instant::now()));
+        e.0 = e.0.max(0) + adds;
+        e.1 = e.1.max(0) + dels;
+        e.2 = Instant::now();
+    }
+
     pub fn creation_observed(&self, key: &str) {
         if let Some(e) = self.pending.lock().unwrap().get_mut(key) {
             e.0 -= 1;
@@ -48,6 +59,52 @@ impl Expectations {
 
     pub fn delete(&self, key: &str) {
         self.pending.lock().unwrap().remove(key);
+    }
+}
+
+/// What a pod event means for expectations: each pod's creation and its deletion (a
+/// deletionTimestamp or its removal, whichever is seen first) is reported once.
+#[derive(Default)]
+pub struct PodObserver {
+    /// uid -> terminating, for pods seen so far.
+    seen: Mutex<HashMap<String, bool>>,
+}
+
+#[derive(PartialEq, Eq)]
+pub enum Observed {
+    Created,
+    Deleted,
+    Nothing,
+}
+
+impl PodObserver {
+    pub fn observe(&self, pod: &Pod, deleted: bool) -> Observed {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let terminating = deleted || pod.metadata.deletion_timestamp.is_some();
+        let before = {
+            let mut seen = self.seen.lock().unwrap();
+            if deleted {
+                seen.remove(&uid)
+            } else {
+                seen.insert(uid, terminating)
+            }
+        };
+        match (before, terminating) {
+            (None, false) => Observed::Created,
+            (None | Some(false), true) => Observed::Deleted,
+            _ => Observed::Nothing,
+        }
+    }
+}
+
+impl Observed {
+    /// Records the observation against `key`'s expectations.
+    pub fn record(&self, exp: &Expectations, key: &str) {
+        match self {
+            Observed::Created => exp.creation_observed(key),
+            Observed::Deleted => exp.deletion_observed(key),
+            Observed::Nothing => {}
+        }
     }
 }
 

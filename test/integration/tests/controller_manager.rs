@@ -2342,12 +2342,18 @@ async fn daemonset_surges_one_node_at_a_time() {
         v.sort();
         v
     };
-    wait_for("two ready agents", Duration::from_secs(20), || async {
+    // Both old pods available as the controller sees them; an unavailable old pod would
+    // be replaced at once, beside the surge.
+    wait_for("two available agents", Duration::from_secs(20), || async {
         mark_ready(&c, "default").await;
-        (images().await == ["agent:1", "agent:1"]).then_some(())
+        let ds = c
+            .get("/apis/apps/v1/namespaces/default/daemonsets/agent")
+            .await
+            .json();
+        (images().await == ["agent:1", "agent:1"] && ds["status"]["numberAvailable"] == 2)
+            .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let r = c.merge_patch("/apis/apps/v1/namespaces/default/daemonsets/agent", &json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "agent:2"}]}}}})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     // One surge pod, both old ones still running.

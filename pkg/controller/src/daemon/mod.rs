@@ -5,7 +5,9 @@
 //! are deleted; RollingUpdate replaces pods of an old template at most `maxUnavailable`
 //! at a time; status counts as upstream.
 
-use crate::controller_utils::{controller_of, is_available, is_ready, reference};
+use crate::controller_utils::{
+    Expectations, PodObserver, controller_of, is_available, is_ready, reference,
+};
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
@@ -32,6 +34,9 @@ pub struct DaemonSetController {
     revisions: Arc<Informer<ControllerRevision>>,
     queue: Arc<Queue>,
     recorder: Arc<Recorder>,
+    /// Creations and deletions not yet seen in the pod informer: until they are, a
+    /// sync would act on a stale view (a second surge pod, a duplicate daemon pod).
+    expectations: Arc<Expectations>,
 }
 
 /// The tolerations upstream adds to every daemon pod (`AddOrUpdateDaemonPodTolerations`).
@@ -154,14 +159,19 @@ impl DaemonSetController {
         let queue = Queue::new();
         let q = queue.clone();
         sets.add_handler(move |ds, _| q.add(key(ds)));
-        let q = queue.clone();
-        pods.add_handler(move |p, _| {
+        let expectations = Arc::new(Expectations::default());
+        let (q, exp) = (queue.clone(), expectations.clone());
+        let observer = PodObserver::default();
+        pods.add_handler(move |p, deleted| {
+            let observed = observer.observe(p, deleted);
             if let Some(o) = controller_of(&p.metadata).filter(|o| o.kind == "DaemonSet") {
-                q.add(format!(
+                let k = format!(
                     "{}/{}",
                     p.metadata.namespace.as_deref().unwrap_or_default(),
                     o.name
-                ));
+                );
+                observed.record(&exp, &k);
+                q.add(k);
             }
         });
         let (q, s) = (queue.clone(), sets.clone());
@@ -178,6 +188,7 @@ impl DaemonSetController {
             revisions,
             queue,
             recorder,
+            expectations,
         })
     }
 
@@ -210,9 +221,11 @@ impl DaemonSetController {
         let Some(ds) = self.sets.store.state().into_iter().find(|d| {
             d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
         }) else {
+            self.expectations.delete(k);
             return Ok(());
         };
-        if ds.metadata.deletion_timestamp.is_some() {
+        // Until our own writes are observed, wait (their events requeue the set).
+        if ds.metadata.deletion_timestamp.is_some() || !self.expectations.satisfied(k) {
             return Ok(());
         }
         let uid = ds.metadata.uid.clone().unwrap_or_default();
@@ -306,7 +319,8 @@ impl DaemonSetController {
             if should {
                 desired += 1;
                 if pods.is_empty() {
-                    self.create_pod(&ds, &node_name, &hash, &pods_api).await?;
+                    self.create_pod(k, &ds, &node_name, &hash, &pods_api)
+                        .await?;
                     unavailable += 1;
                     continue;
                 }
@@ -334,23 +348,13 @@ impl DaemonSetController {
                     usize::from(new.is_empty())
                 };
                 for extra in new.iter().skip(1).chain(old.iter().skip(keep_old)) {
-                    let _ = pods_api
-                        .delete(
-                            extra.metadata.name.as_deref().unwrap_or_default(),
-                            &DeleteParams::default(),
-                        )
-                        .await;
+                    self.delete_pod(k, &pods_api, extra).await;
                 }
                 let p = match (new.first(), old.first()) {
                     // Surge: the old pod goes once the new one is available.
                     (Some(n), Some(o)) if surge => {
                         if is_available(n, min_ready) {
-                            let _ = pods_api
-                                .delete(
-                                    o.metadata.name.as_deref().unwrap_or_default(),
-                                    &DeleteParams::default(),
-                                )
-                                .await;
+                            self.delete_pod(k, &pods_api, o).await;
                         } else {
                             surging += 1;
                         }
@@ -363,7 +367,8 @@ impl DaemonSetController {
                                 surge_candidates.push(node_name.clone());
                             } else {
                                 // An unavailable old pod is replaced at once.
-                                self.create_pod(&ds, &node_name, &hash, &pods_api).await?;
+                                self.create_pod(k, &ds, &node_name, &hash, &pods_api)
+                                    .await?;
                             }
                         } else {
                             old_pods.push(o.clone());
@@ -386,12 +391,7 @@ impl DaemonSetController {
             } else if !pods.is_empty() {
                 misscheduled += 1;
                 for p in pods {
-                    let _ = pods_api
-                        .delete(
-                            p.metadata.name.as_deref().unwrap_or_default(),
-                            &DeleteParams::default(),
-                        )
-                        .await;
+                    self.delete_pod(k, &pods_api, &p).await;
                     self.recorder.eventf(
                         reference(ds.as_ref()),
                         "Normal",
@@ -407,17 +407,13 @@ impl DaemonSetController {
         }
         // Pods pinned to nodes that no longer exist.
         for p in by_node.into_values().flatten() {
-            let _ = pods_api
-                .delete(
-                    p.metadata.name.as_deref().unwrap_or_default(),
-                    &DeleteParams::default(),
-                )
-                .await;
+            self.delete_pod(k, &pods_api, &p).await;
         }
         if surge {
             let budget = (max_surge - surging).max(0) as usize;
             for node_name in surge_candidates.into_iter().take(budget) {
-                self.create_pod(&ds, &node_name, &hash, &pods_api).await?;
+                self.create_pod(k, &ds, &node_name, &hash, &pods_api)
+                    .await?;
             }
         }
         // RollingUpdate: old pods go (unavailable ones first) within maxUnavailable; the
@@ -432,12 +428,7 @@ impl DaemonSetController {
                     }
                     budget -= 1;
                 }
-                let _ = pods_api
-                    .delete(
-                        p.metadata.name.as_deref().unwrap_or_default(),
-                        &DeleteParams::default(),
-                    )
-                    .await;
+                self.delete_pod(k, &pods_api, &p).await;
             }
         }
         let status = DaemonSetStatus {
@@ -464,8 +455,24 @@ impl DaemonSetController {
         Ok(())
     }
 
+    /// Deletes a pod, expecting to observe it (a pod already gone is not waited for).
+    async fn delete_pod(&self, k: &str, api: &Api<Pod>, p: &Pod) {
+        self.expectations.raise(k, 0, 1);
+        if api
+            .delete(
+                p.metadata.name.as_deref().unwrap_or_default(),
+                &DeleteParams::default(),
+            )
+            .await
+            .is_err()
+        {
+            self.expectations.deletion_observed(k);
+        }
+    }
+
     async fn create_pod(
         &self,
+        k: &str,
         ds: &DaemonSet,
         node: &str,
         hash: &str,
@@ -524,6 +531,7 @@ impl DaemonSetController {
             spec: Some(spec),
             status: None,
         };
+        self.expectations.raise(k, 1, 0);
         match api.create(&PostParams::default(), &pod).await {
             Ok(p) => {
                 self.recorder.eventf(
@@ -539,6 +547,7 @@ impl DaemonSetController {
                 Ok(())
             }
             Err(e) => {
+                self.expectations.creation_observed(k);
                 self.recorder.eventf(
                     reference(ds),
                     "Warning",

@@ -93,29 +93,15 @@ impl ReplicaSetController {
         }
         {
             let (q, exp, sets2) = (queue.clone(), expectations.clone(), sets.clone());
-            // Pods seen (uid -> terminating), so a creation or deletion is counted once.
-            let seen: std::sync::Mutex<std::collections::HashMap<String, bool>> =
-                Default::default();
+            let observer = crate::controller_utils::PodObserver::default();
             pods.add_handler(move |pod, deleted| {
                 let ns = pod.metadata.namespace.clone().unwrap_or_default();
-                let uid = pod.metadata.uid.clone().unwrap_or_default();
-                let terminating = deleted || pod.metadata.deletion_timestamp.is_some();
-                let before = {
-                    let mut seen = seen.lock().unwrap();
-                    if deleted {
-                        seen.remove(&uid)
-                    } else {
-                        seen.insert(uid, terminating)
-                    }
-                };
+                // Every pod is tracked, so an adopted orphan is not taken for a creation.
+                let observed = observer.observe(pod, deleted);
                 match controller_of(&pod.metadata) {
                     Some(owner) if owner.kind == kind.kind => {
                         let k = format!("{ns}/{}", owner.name);
-                        match (before, terminating) {
-                            (None, false) => exp.creation_observed(&k),
-                            (None | Some(false), true) => exp.deletion_observed(&k),
-                            _ => {}
-                        }
+                        observed.record(&exp, &k);
                         q.add(k);
                     }
                     Some(_) => {}
