@@ -6,6 +6,8 @@ pub mod clientbuilder;
 pub mod delegated;
 pub mod events;
 pub mod flowcontrol;
+pub mod informer;
 pub mod leaderelection;
 pub mod rest;
 pub mod secure;
+pub mod workqueue;

@@ -21,6 +21,7 @@ where
     writer: Mutex<Option<reflector::store::Writer<K>>>,
     handlers: Mutex<Vec<Handler<K>>>,
     api: Api<K>,
+    config: watcher::Config,
     /// Set once the first list is in the store.
     synced: tokio::sync::watch::Sender<bool>,
 }
@@ -37,12 +38,18 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone + Default + Send + Sync,
 {
     pub fn new(api: Api<K>) -> Arc<Self> {
+        Self::with_config(api, watcher::Config::default())
+    }
+
+    /// An informer over a selection (e.g. the kubelet's `spec.nodeName=<node>` pods).
+    pub fn with_config(api: Api<K>, config: watcher::Config) -> Arc<Self> {
         let (store, writer) = reflector::store();
         Arc::new(Informer {
             store,
             writer: Mutex::new(Some(writer)),
             handlers: Mutex::default(),
             api,
+            config,
             synced: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -65,7 +72,7 @@ where
         };
         let me = self.clone();
         tokio::spawn(async move {
-            let stream = watcher::watcher(me.api.clone(), watcher::Config::default())
+            let stream = watcher::watcher(me.api.clone(), me.config.clone())
                 .default_backoff()
                 .reflect(writer);
             futures::pin_mut!(stream);
