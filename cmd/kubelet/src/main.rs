@@ -1,0 +1,193 @@
+//! kubelet: upstream's flags and `--config` file (`KubeletConfiguration`; flags given on
+//! the command line win, as upstream), then the kubelet until SIGTERM.
+
+use clap::Parser;
+use component_base::logs::LoggingOptions;
+use kubelet::apis::config::KubeletConfiguration;
+use std::path::PathBuf;
+
+/// The kubelet is the primary "node agent" that runs on each node. It can register the
+/// node with the apiserver using one of: the hostname; a flag to override the hostname;
+/// or specific logic for a cloud provider.
+#[derive(Parser, Debug)]
+#[command(name = "kubelet", version = "v1.35.0")]
+struct Flags {
+    /// The Kubelet will load its initial configuration from this file.
+    #[arg(long = "config")]
+    config: Option<PathBuf>,
+    /// Path to a kubeconfig file, specifying how to connect to the API server.
+    #[arg(long = "kubeconfig")]
+    kubeconfig: Option<PathBuf>,
+    /// The endpoint of remote runtime service (unix socket).
+    #[arg(long = "container-runtime-endpoint")]
+    container_runtime_endpoint: Option<String>,
+    /// The endpoint of remote image service; defaults to --container-runtime-endpoint.
+    #[arg(long = "image-service-endpoint")]
+    image_service_endpoint: Option<String>,
+    /// IP address (or comma-separated dual-stack IP addresses) of the node.
+    #[arg(long = "node-ip")]
+    node_ip: Option<String>,
+    /// If non-empty, will use this string as identification instead of the actual hostname.
+    #[arg(long = "hostname-override")]
+    hostname_override: Option<String>,
+    /// Directory path for managing kubelet files (volume mounts, etc).
+    #[arg(long = "root-dir", default_value = "/var/lib/kubelet")]
+    root_dir: PathBuf,
+    /// Path to the directory containing static pod files to run (DEPRECATED: use staticPodPath in --config).
+    #[arg(long = "pod-manifest-path")]
+    pod_manifest_path: Option<String>,
+    /// Number of Pods that can run on this Kubelet.
+    #[arg(long = "max-pods")]
+    max_pods: Option<i32>,
+    /// The CIDR to use for pod IP addresses, only used in standalone mode.
+    #[arg(long = "pod-cidr")]
+    pod_cidr: Option<String>,
+    /// Comma-separated list of DNS server IP addresses.
+    #[arg(long = "cluster-dns", value_delimiter = ',')]
+    cluster_dns: Option<Vec<String>>,
+    /// Domain for this cluster.
+    #[arg(long = "cluster-domain")]
+    cluster_domain: Option<String>,
+    /// Labels to add when registering the node in the cluster (key=value,...).
+    #[arg(long = "node-labels", value_delimiter = ',')]
+    node_labels: Vec<String>,
+    /// Register the node with the apiserver.
+    #[arg(long = "register-node", action = clap::ArgAction::Set)]
+    register_node: Option<bool>,
+    /// The IP address for the Kubelet to serve on.
+    #[arg(long = "address")]
+    address: Option<String>,
+    /// The port for the Kubelet to serve on.
+    #[arg(long = "port")]
+    port: Option<u16>,
+    /// The port of the localhost healthz endpoint (set to 0 to disable).
+    #[arg(long = "healthz-port")]
+    healthz_port: Option<u16>,
+    /// The IP address for the healthz server to serve on.
+    #[arg(long = "healthz-bind-address")]
+    healthz_bind_address: Option<String>,
+    /// Enables anonymous requests to the Kubelet server.
+    #[arg(long = "anonymous-auth", action = clap::ArgAction::Set)]
+    anonymous_auth: Option<bool>,
+    /// Authorization mode for Kubelet server: AlwaysAllow or Webhook.
+    #[arg(long = "authorization-mode")]
+    authorization_mode: Option<String>,
+    /// If set, any request presenting a client certificate signed by one of the authorities in the client-ca-file is authenticated.
+    #[arg(long = "client-ca-file")]
+    client_ca_file: Option<String>,
+    /// File containing x509 Certificate used for serving HTTPS.
+    #[arg(long = "tls-cert-file")]
+    tls_cert_file: Option<PathBuf>,
+    /// File containing x509 private key matching --tls-cert-file.
+    #[arg(long = "tls-private-key-file")]
+    tls_private_key_file: Option<PathBuf>,
+    /// Driver that the kubelet uses to manipulate cgroups on the host: cgroupfs or systemd.
+    #[arg(long = "cgroup-driver")]
+    cgroup_driver: Option<String>,
+    /// Makes the Kubelet fail to start if swap is enabled on the node.
+    #[arg(long = "fail-swap-on", action = clap::ArgAction::Set)]
+    fail_swap_on: Option<bool>,
+    /// Timeout of all runtime requests except long running requests.
+    #[arg(long = "runtime-request-timeout")]
+    runtime_request_timeout: Option<String>,
+    /// How often the kubelet posts node status to master.
+    #[arg(long = "node-status-update-frequency")]
+    node_status_update_frequency: Option<String>,
+    /// Directory for pod logs (podLogsDir).
+    #[arg(long = "pod-logs-dir", hide = true)]
+    pod_logs_dir: Option<String>,
+    #[command(flatten)]
+    logging: LoggingOptions,
+}
+
+fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
+    let mut c = match &f.config {
+        Some(p) => KubeletConfiguration::load(p)?,
+        None => {
+            // Upstream's flag defaults differ from the file's for the server's auth.
+            let mut c = KubeletConfiguration::default();
+            c.authentication.anonymous.enabled = true;
+            c.authentication.webhook.enabled = false;
+            c.authorization.mode = "AlwaysAllow".into();
+            c
+        }
+    };
+    macro_rules! set {
+        ($flag:expr, $field:expr) => {
+            if let Some(v) = $flag.clone() {
+                $field = v;
+            }
+        };
+    }
+    set!(f.container_runtime_endpoint, c.container_runtime_endpoint);
+    set!(f.image_service_endpoint, c.image_service_endpoint);
+    set!(f.pod_manifest_path, c.static_pod_path);
+    set!(f.max_pods, c.max_pods);
+    set!(f.pod_cidr, c.pod_cidr);
+    set!(f.cluster_dns, c.cluster_dns);
+    set!(f.cluster_domain, c.cluster_domain);
+    set!(f.register_node, c.register_node);
+    set!(f.address, c.address);
+    set!(f.port, c.port);
+    set!(f.healthz_port, c.healthz_port);
+    set!(f.healthz_bind_address, c.healthz_bind_address);
+    set!(f.anonymous_auth, c.authentication.anonymous.enabled);
+    set!(f.authorization_mode, c.authorization.mode);
+    set!(f.client_ca_file, c.authentication.x509.client_ca_file);
+    set!(f.cgroup_driver, c.cgroup_driver);
+    set!(f.fail_swap_on, c.fail_swap_on);
+    set!(f.runtime_request_timeout, c.runtime_request_timeout);
+    set!(f.node_status_update_frequency, c.node_status_update_frequency);
+    set!(f.pod_logs_dir, c.pod_logs_dir);
+    if let Some(p) = &f.tls_cert_file {
+        c.tls_cert_file = p.display().to_string();
+    }
+    if let Some(p) = &f.tls_private_key_file {
+        c.tls_private_key_file = p.display().to_string();
+    }
+    if !matches!(c.authorization.mode.as_str(), "AlwaysAllow" | "Webhook") {
+        return Err(format!("invalid configuration: authorization.mode {:?}: must be AlwaysAllow or Webhook", c.authorization.mode));
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase()
+}
+
+async fn run(f: Flags) -> Result<(), String> {
+    let cfg = configuration(&f)?;
+    let node_name = f.hostname_override.clone().filter(|h| !h.is_empty()).unwrap_or_else(hostname).to_lowercase();
+    let node_ip = f.node_ip.clone().unwrap_or_default().split(',').next().unwrap_or_default().to_string();
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &f.node_labels {
+        let (k, v) = l.split_once('=').ok_or_else(|| format!("invalid --node-labels entry {l:?}: must be key=value"))?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    std::fs::create_dir_all(&f.root_dir).map_err(|e| format!("creating root dir {}: {e}", f.root_dir.display()))?;
+    let agent = format!("kubelet/v1.35.0 ({}/{}) kubernetes/rust", std::env::consts::OS, std::env::consts::ARCH);
+    let client = client_go::rest::client(f.kubeconfig.as_deref(), &agent).await?;
+    let timeout = KubeletConfiguration::duration(&cfg.runtime_request_timeout);
+    let runtime = kubelet::cri::remote::RemoteRuntime::connect(&cfg.container_runtime_endpoint, timeout)?;
+    let tls = component_base::serving::tls_config(
+        Some(cfg.tls_cert_file.as_str()).filter(|s| !s.is_empty()).map(std::path::Path::new),
+        Some(cfg.tls_private_key_file.as_str()).filter(|s| !s.is_empty()).map(std::path::Path::new),
+        &f.root_dir.join("pki"),
+        "kubelet",
+    )?;
+    let k = kubelet::kubelet::Kubelet::new(cfg, node_name, node_ip, f.root_dir.clone(), client, runtime);
+    kubelet::run::run(k, kubelet::run::Options { node_labels: labels, tls }, component_base::signals::shutdown_signal()).await
+}
+
+#[tokio::main]
+async fn main() {
+    let flags = Flags::parse();
+    flags.logging.init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Err(e) = run(flags).await {
+        tracing::error!(error = %e, "kubelet failed");
+        eprintln!("E: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,275 @@
+//! `KubeletConfiguration` (`kubelet.config.k8s.io/v1beta1`, upstream
+//! `pkg/kubelet/apis/config`): the `--config` file with upstream's defaults. Unknown
+//! fields are warned about and ignored, as upstream falls back from strict decoding.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KubeletConfiguration {
+    pub api_version: String,
+    pub kind: String,
+    pub static_pod_path: String,
+    pub sync_frequency: String,
+    pub file_check_frequency: String,
+    pub address: String,
+    pub port: u16,
+    pub read_only_port: u16,
+    pub tls_cert_file: String,
+    pub tls_private_key_file: String,
+    pub authentication: Authentication,
+    pub authorization: Authorization,
+    pub healthz_port: u16,
+    pub healthz_bind_address: String,
+    pub cluster_domain: String,
+    #[serde(rename = "clusterDNS")]
+    pub cluster_dns: Vec<String>,
+    pub node_status_update_frequency: String,
+    pub node_status_report_frequency: String,
+    pub node_lease_duration_seconds: i32,
+    pub image_minimum_gc_age: String,
+    pub image_gc_high_threshold_percent: i32,
+    pub image_gc_low_threshold_percent: i32,
+    pub max_pods: i32,
+    #[serde(rename = "podCIDR")]
+    pub pod_cidr: String,
+    pub pod_pids_limit: i64,
+    pub resolv_conf: String,
+    pub cgroup_driver: String,
+    pub cgroup_root: String,
+    pub runtime_request_timeout: String,
+    pub serialize_image_pulls: bool,
+    pub eviction_hard: BTreeMap<String, String>,
+    pub eviction_pressure_transition_period: String,
+    pub container_runtime_endpoint: String,
+    pub image_service_endpoint: String,
+    pub pod_logs_dir: String,
+    pub container_log_max_size: String,
+    pub container_log_max_files: i32,
+    pub register_node: bool,
+    pub register_with_taints: Vec<k8s_openapi::api::core::v1::Taint>,
+    pub fail_swap_on: bool,
+    pub system_reserved: BTreeMap<String, String>,
+    pub kube_reserved: BTreeMap<String, String>,
+    #[serde(rename = "kubeAPIQPS")]
+    pub kube_api_qps: f32,
+    #[serde(rename = "kubeAPIBurst")]
+    pub kube_api_burst: u32,
+    #[serde(rename = "providerID")]
+    pub provider_id: String,
+    pub shutdown_grace_period: String,
+    pub enable_server: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Authentication {
+    pub x509: X509Authentication,
+    pub webhook: WebhookAuthentication,
+    pub anonymous: AnonymousAuthentication,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct X509Authentication {
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WebhookAuthentication {
+    pub enabled: bool,
+    pub cache_ttl: String,
+}
+
+impl Default for WebhookAuthentication {
+    fn default() -> Self {
+        WebhookAuthentication {
+            enabled: true,
+            cache_ttl: "2m0s".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AnonymousAuthentication {
+    pub enabled: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Authorization {
+    pub mode: String,
+}
+
+impl Default for Authorization {
+    fn default() -> Self {
+        Authorization {
+            mode: "Webhook".into(),
+        }
+    }
+}
+
+impl Default for KubeletConfiguration {
+    fn default() -> Self {
+        KubeletConfiguration {
+            api_version: "kubelet.config.k8s.io/v1beta1".into(),
+            kind: "KubeletConfiguration".into(),
+            static_pod_path: String::new(),
+            sync_frequency: "1m0s".into(),
+            file_check_frequency: "20s".into(),
+            address: "0.0.0.0".into(),
+            port: 10250,
+            read_only_port: 0,
+            tls_cert_file: String::new(),
+            tls_private_key_file: String::new(),
+            authentication: Authentication::default(),
+            authorization: Authorization::default(),
+            healthz_port: 10248,
+            healthz_bind_address: "127.0.0.1".into(),
+            cluster_domain: String::new(),
+            cluster_dns: Vec::new(),
+            node_status_update_frequency: "10s".into(),
+            node_status_report_frequency: "5m0s".into(),
+            node_lease_duration_seconds: 40,
+            image_minimum_gc_age: "2m0s".into(),
+            image_gc_high_threshold_percent: 85,
+            image_gc_low_threshold_percent: 80,
+            max_pods: 110,
+            pod_cidr: String::new(),
+            pod_pids_limit: -1,
+            resolv_conf: "/etc/resolv.conf".into(),
+            cgroup_driver: "cgroupfs".into(),
+            cgroup_root: String::new(),
+            runtime_request_timeout: "2m0s".into(),
+            serialize_image_pulls: true,
+            eviction_hard: [
+                ("memory.available", "100Mi"),
+                ("nodefs.available", "10%"),
+                ("nodefs.inodesFree", "5%"),
+                ("imagefs.available", "15%"),
+                ("imagefs.inodesFree", "5%"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            eviction_pressure_transition_period: "5m0s".into(),
+            container_runtime_endpoint: "unix:///run/containerd/containerd.sock".into(),
+            image_service_endpoint: String::new(),
+            pod_logs_dir: "/var/log/pods".into(),
+            container_log_max_size: "10Mi".into(),
+            container_log_max_files: 5,
+            register_node: true,
+            register_with_taints: Vec::new(),
+            fail_swap_on: true,
+            system_reserved: BTreeMap::new(),
+            kube_reserved: BTreeMap::new(),
+            kube_api_qps: 50.0,
+            kube_api_burst: 100,
+            provider_id: String::new(),
+            shutdown_grace_period: "0s".into(),
+            enable_server: true,
+        }
+    }
+}
+
+impl KubeletConfiguration {
+    /// Reads a `--config` file (YAML or JSON).
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("failed to read kubelet config file {:?}: {e}", path))?;
+        let value: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+            format!("failed to load kubelet config file, path: {path:?}, error: {e}")
+        })?;
+        let kind = value["kind"].as_str().unwrap_or_default();
+        let version = value["apiVersion"].as_str().unwrap_or_default();
+        if kind != "KubeletConfiguration"
+            || !matches!(
+                version,
+                "kubelet.config.k8s.io/v1beta1" | "kubelet.config.k8s.io/v1"
+            )
+        {
+            return Err(format!(
+                "failed to load kubelet config file, path: {path:?}, error: no kind \"{kind}\" is registered for version \"{version}\""
+            ));
+        }
+        let mut unknown = Vec::new();
+        let cfg: KubeletConfiguration =
+            serde_ignored::deserialize(value, |p| unknown.push(p.to_string())).map_err(|e| {
+                format!("failed to load kubelet config file, path: {path:?}, error: {e}")
+            })?;
+        for f in unknown {
+            tracing::warn!(path = %path.display(), field = f, "unknown field in kubelet config file; ignored");
+        }
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut errs = Vec::new();
+        for (name, v) in [
+            ("syncFrequency", &self.sync_frequency),
+            ("fileCheckFrequency", &self.file_check_frequency),
+            ("nodeStatusUpdateFrequency", &self.node_status_update_frequency),
+            ("nodeStatusReportFrequency", &self.node_status_report_frequency),
+            ("runtimeRequestTimeout", &self.runtime_request_timeout),
+            ("imageMinimumGCAge", &self.image_minimum_gc_age),
+        ] {
+            if let Err(e) = apimachinery::duration::parse(v) {
+                errs.push(format!("invalid configuration: {name} ({v:?}): {e}"));
+            }
+        }
+        if self.max_pods < 0 {
+            errs.push("invalid configuration: maxPods (--max-pods) must not be negative".into());
+        }
+        if !(0..=100).contains(&self.image_gc_high_threshold_percent) {
+            errs.push(format!("invalid configuration: imageGCHighThresholdPercent (--image-gc-high-threshold) {} must be between 0 and 100, inclusive", self.image_gc_high_threshold_percent));
+        }
+        if !(0..=100).contains(&self.image_gc_low_threshold_percent) {
+            errs.push(format!("invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) {} must be between 0 and 100, inclusive", self.image_gc_low_threshold_percent));
+        }
+        if self.image_gc_low_threshold_percent >= self.image_gc_high_threshold_percent {
+            errs.push(format!("invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) {} must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) {}", self.image_gc_low_threshold_percent, self.image_gc_high_threshold_percent));
+        }
+        if self.node_lease_duration_seconds <= 0 {
+            errs.push("invalid configuration: nodeLeaseDurationSeconds must be greater than 0".into());
+        }
+        if !matches!(self.cgroup_driver.as_str(), "cgroupfs" | "systemd") {
+            errs.push(format!("invalid configuration: cgroupDriver {:?} must be one of cgroupfs, systemd", self.cgroup_driver));
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join(", "))
+        }
+    }
+
+    pub fn duration(v: &str) -> Duration {
+        apimachinery::duration::parse(v).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_file() {
+        let d = KubeletConfiguration::default();
+        assert_eq!(d.max_pods, 110);
+        assert_eq!(d.eviction_hard["memory.available"], "100Mi");
+        let dir = std::env::temp_dir().join(format!("kcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("c.yaml");
+        std::fs::write(&p, "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 20\nclusterDNS: [10.96.0.10]\nbogus: 1\n").unwrap();
+        let c = KubeletConfiguration::load(&p).unwrap();
+        assert_eq!((c.max_pods, c.cluster_dns.clone()), (20, vec!["10.96.0.10".to_string()]));
+        assert_eq!(c.node_status_update_frequency, "10s");
+        c.validate().unwrap();
+        std::fs::write(&p, "apiVersion: v1\nkind: Pod\n").unwrap();
+        assert!(KubeletConfiguration::load(&p).unwrap_err().contains("no kind \"Pod\""));
+    }
+}

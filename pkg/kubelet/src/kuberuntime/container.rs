@@ -1,0 +1,196 @@
+//! A container's CRI config (upstream `kuberuntime_container.go` +
+//! `kuberuntime_container_linux.go`): image, command/args with `$(VAR)` expansion,
+//! environment, mounts, log path, labels and annotations that tie it to its pod, cgroup
+//! resources from requests/limits, and the security context.
+
+use super::sandbox::{quantity_milli, quantity_value};
+use crate::cri::{CONTAINER_HASH, CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID, RESTART_COUNT,
+    TERMINATION_GRACE, TERMINATION_MESSAGE_PATH, api};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use std::collections::{BTreeMap, HashMap};
+
+/// A stable hash of the container's spec: a change means the container is replaced.
+pub fn container_hash(c: &Container) -> String {
+    let text = serde_json::to_string(c).unwrap_or_default();
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:x}", h as u32)
+}
+
+/// Milli-CPU to CFS shares (upstream `MilliCPUToShares`, at least 2).
+fn shares(milli: i64) -> i64 {
+    if milli == 0 { 2 } else { (milli * 1024 / 1000).max(2) }
+}
+
+/// Upstream's OOM score adjustment by QoS class.
+pub fn oom_score_adj(pod: &Pod, c: &Container, memory_capacity: i64) -> i64 {
+    match super::sandbox::qos_class(pod) {
+        "Guaranteed" => -997,
+        "BestEffort" => 1000,
+        _ => {
+            let req = c
+                .resources
+                .as_ref()
+                .and_then(|r| r.requests.as_ref()?.get("memory").map(|q| quantity_value(&q.0)))
+                .unwrap_or(0);
+            if memory_capacity <= 0 {
+                return 999;
+            }
+            (1000 - 1000 * req / memory_capacity).clamp(2, 999)
+        }
+    }
+}
+
+pub fn linux_resources(pod: &Pod, c: &Container, memory_capacity: i64) -> api::LinuxContainerResources {
+    let r = c.resources.clone().unwrap_or_default();
+    let get = |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, k: &str| {
+        m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone())
+    };
+    let cpu_req = get(&r.requests, "cpu").or_else(|| get(&r.limits, "cpu"));
+    let cpu_lim = get(&r.limits, "cpu");
+    let mem_lim = get(&r.limits, "memory");
+    let mut res = api::LinuxContainerResources {
+        cpu_shares: shares(cpu_req.map_or(0, |q| quantity_milli(&q))),
+        oom_score_adj: oom_score_adj(pod, c, memory_capacity),
+        ..Default::default()
+    };
+    if let Some(l) = cpu_lim {
+        res.cpu_period = 100_000;
+        res.cpu_quota = (quantity_milli(&l) * 100_000 / 1000).max(1000);
+    }
+    if let Some(m) = mem_lim {
+        res.memory_limit_in_bytes = quantity_value(&m);
+    }
+    res
+}
+
+pub struct ContainerInputs<'a> {
+    pub pod: &'a Pod,
+    pub container: &'a Container,
+    pub restart_count: u32,
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<api::Mount>,
+    pub memory_capacity: i64,
+}
+
+pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
+    let (pod, c) = (i.pod, i.container);
+    let m = &pod.metadata;
+    let env_map: BTreeMap<String, String> = i.env.iter().cloned().collect();
+    let expand = |v: &Vec<String>| -> Vec<String> {
+        v.iter().map(|s| super::env::expand(s, &env_map)).collect()
+    };
+    let labels = HashMap::from([
+        (POD_NAME.to_string(), m.name.clone().unwrap_or_default()),
+        (POD_NAMESPACE.to_string(), m.namespace.clone().unwrap_or_default()),
+        (POD_UID.to_string(), m.uid.clone().unwrap_or_default()),
+        (CONTAINER_NAME.to_string(), c.name.clone()),
+    ]);
+    let spec = pod.spec.clone().unwrap_or_default();
+    let annotations = HashMap::from([
+        (RESTART_COUNT.to_string(), i.restart_count.to_string()),
+        (CONTAINER_HASH.to_string(), container_hash(c)),
+        (
+            TERMINATION_MESSAGE_PATH.to_string(),
+            c.termination_message_path.clone().unwrap_or_else(|| "/dev/termination-log".into()),
+        ),
+        (
+            TERMINATION_GRACE.to_string(),
+            spec.termination_grace_period_seconds.unwrap_or(30).to_string(),
+        ),
+    ]);
+    let sc = c.security_context.clone().unwrap_or_default();
+    let psc = spec.security_context.clone().unwrap_or_default();
+    let privileged = sc.privileged == Some(true);
+    api::ContainerConfig {
+        metadata: Some(api::ContainerMetadata {
+            name: c.name.clone(),
+            attempt: i.restart_count,
+        }),
+        image: Some(api::ImageSpec {
+            image: c.image.clone().unwrap_or_default(),
+            user_specified_image: c.image.clone().unwrap_or_default(),
+            ..Default::default()
+        }),
+        command: expand(&c.command.clone().unwrap_or_default()),
+        args: expand(&c.args.clone().unwrap_or_default()),
+        working_dir: c.working_dir.clone().unwrap_or_default(),
+        envs: i
+            .env
+            .iter()
+            .map(|(k, v)| api::KeyValue { key: k.clone(), value: v.clone() })
+            .collect(),
+        mounts: i.mounts.clone(),
+        labels,
+        annotations,
+        log_path: format!("{}/{}.log", c.name, i.restart_count),
+        stdin: c.stdin == Some(true),
+        stdin_once: c.stdin_once == Some(true),
+        tty: c.tty == Some(true),
+        linux: Some(api::LinuxContainerConfig {
+            resources: Some(linux_resources(pod, c, i.memory_capacity)),
+            security_context: Some(api::LinuxContainerSecurityContext {
+                capabilities: sc.capabilities.as_ref().map(|caps| api::Capability {
+                    add_capabilities: caps.add.clone().unwrap_or_default(),
+                    drop_capabilities: caps.drop.clone().unwrap_or_default(),
+                    ..Default::default()
+                }),
+                privileged,
+                run_as_user: sc
+                    .run_as_user
+                    .or(psc.run_as_user)
+                    .map(|v| api::Int64Value { value: v }),
+                run_as_group: sc
+                    .run_as_group
+                    .or(psc.run_as_group)
+                    .map(|v| api::Int64Value { value: v }),
+                readonly_rootfs: sc.read_only_root_filesystem == Some(true),
+                supplemental_groups: psc.supplemental_groups.clone().unwrap_or_default(),
+                no_new_privs: sc.allow_privilege_escalation == Some(false),
+                namespace_options: Some(api::NamespaceOption {
+                    network: if spec.host_network == Some(true) {
+                        api::NamespaceMode::Node as i32
+                    } else {
+                        api::NamespaceMode::Pod as i32
+                    },
+                    pid: if spec.host_pid == Some(true) {
+                        api::NamespaceMode::Node as i32
+                    } else if spec.share_process_namespace == Some(true) {
+                        api::NamespaceMode::Pod as i32
+                    } else {
+                        api::NamespaceMode::Container as i32
+                    },
+                    ipc: if spec.host_ipc == Some(true) {
+                        api::NamespaceMode::Node as i32
+                    } else {
+                        api::NamespaceMode::Pod as i32
+                    },
+                    ..Default::default()
+                }),
+                masked_paths: if privileged {
+                    Vec::new()
+                } else {
+                    ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                        "/sys/firmware", "/sys/devices/virtual/powercap"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                },
+                readonly_paths: if privileged {
+                    Vec::new()
+                } else {
+                    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                },
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    }
+}

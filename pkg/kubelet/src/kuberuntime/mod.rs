@@ -1,0 +1,5 @@
+//! The CRI-backed container runtime manager (upstream `pkg/kubelet/kuberuntime`).
+
+pub mod container;
+pub mod env;
+pub mod sandbox;

@@ -1,0 +1,18 @@
+//! The kubelet (upstream `pkg/kubelet`).
+
+pub mod apis;
+pub mod config;
+pub mod cri;
+pub mod images;
+pub mod kubelet;
+pub mod kuberuntime;
+pub mod lifecycle;
+pub mod metrics;
+pub mod nodestatus;
+pub mod pleg;
+pub mod run;
+pub mod prober;
+pub mod server;
+pub mod status;
+pub mod sync;
+pub mod volumemanager;

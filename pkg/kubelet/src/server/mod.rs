@@ -1,0 +1,421 @@
+//! The kubelet API (upstream `pkg/kubelet/server`): HTTPS on `port` (10250) with
+//! `/healthz`, `/pods`, `/runningpods/`, `/metrics`, `/configz`, `/stats/summary`,
+//! `/containerLogs/{ns}/{pod}/{container}`, and `/exec`, `/attach`, `/portForward`
+//! proxied to the runtime's streaming server; plus the plain `/healthz` on
+//! `healthzBindAddress:healthzPort` (10248). Requests are authenticated (anonymous if
+//! enabled, bearer tokens by TokenReview) and authorized (AlwaysAllow, or a
+//! SubjectAccessReview on `nodes/<subresource>` as upstream's Webhook mode).
+
+pub mod logs;
+
+use crate::cri::api;
+use crate::kubelet::Kubelet;
+use apiserver::endpoints::negotiation::{Body, full};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use kube::api::{Api, PostParams};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code});
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(full(body.to_string()))
+        .unwrap()
+}
+
+fn text(code: u16, body: impl Into<Bytes>, ct: &str) -> Response<Body> {
+    Response::builder().status(code).header("content-type", ct).body(full(body.into())).unwrap()
+}
+
+fn query_map(q: Option<&str>) -> HashMap<String, String> {
+    url_pairs(q).into_iter().collect()
+}
+
+fn url_pairs(q: Option<&str>) -> Vec<(String, String)> {
+    let dec = |s: &str| {
+        let s = s.replace('+', " ");
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).to_string()
+    };
+    q.unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (dec(k), dec(v)),
+            None => (dec(p), String::new()),
+        })
+        .collect()
+}
+
+/// Upstream's subresource of `nodes` a kubelet path is authorized as.
+fn subresource(path: &str) -> &'static str {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    match first {
+        "stats" => "stats",
+        "metrics" => "metrics",
+        "logs" => "log",
+        "spec" => "spec",
+        "configz" => "configz",
+        "healthz" => "healthz",
+        "pods" => "pods",
+        "checkpoint" => "checkpoint",
+        _ => "proxy",
+    }
+}
+
+impl Kubelet {
+    async fn authorize(&self, req: &Request<hyper::body::Incoming>) -> Result<(), Response<Body>> {
+        let token = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let auth = &self.cfg.authentication;
+        let (user, groups) = match token {
+            Some(t) if auth.webhook.enabled => {
+                let review = TokenReview {
+                    spec: TokenReviewSpec { token: Some(t.to_string()), ..Default::default() },
+                    ..Default::default()
+                };
+                let api: Api<TokenReview> = Api::all(self.client.clone());
+                let r = api
+                    .create(&PostParams::default(), &review)
+                    .await
+                    .map_err(|e| status(401, "Unauthorized", &format!("Unauthorized: {e}")))?;
+                let st = r.status.unwrap_or_default();
+                if st.authenticated != Some(true) {
+                    return Err(status(401, "Unauthorized", "Unauthorized"));
+                }
+                let u = st.user.unwrap_or_default();
+                (u.username.unwrap_or_default(), u.groups.unwrap_or_default())
+            }
+            _ if auth.anonymous.enabled => ("system:anonymous".to_string(), vec!["system:unauthenticated".to_string()]),
+            _ => return Err(status(401, "Unauthorized", "Unauthorized")),
+        };
+        if self.cfg.authorization.mode == "AlwaysAllow" {
+            return Ok(());
+        }
+        let verb = match *req.method() {
+            hyper::Method::POST => "create",
+            hyper::Method::PUT => "update",
+            hyper::Method::PATCH => "patch",
+            hyper::Method::DELETE => "delete",
+            _ => "get",
+        };
+        let sub = subresource(req.uri().path());
+        let sar = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.clone()),
+                groups: Some(groups),
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    resource: Some("nodes".into()),
+                    subresource: Some(sub.into()),
+                    name: Some(self.node_name.clone()),
+                    version: Some("v1".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let r = api
+            .create(&PostParams::default(), &sar)
+            .await
+            .map_err(|e| status(500, "InternalError", &format!("Authorization error: {e}")))?;
+        if r.status.is_some_and(|s| s.allowed) {
+            Ok(())
+        } else {
+            Err(status(
+                403,
+                "Forbidden",
+                &format!("Forbidden (user={user}, verb={verb}, resource=nodes, subresource={sub})"),
+            ))
+        }
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+        let path = req.uri().path().to_string();
+        if path == "/healthz" || path.starts_with("/healthz/") {
+            return text(200, "ok", "text/plain; charset=utf-8");
+        }
+        if let Err(r) = self.authorize(&req).await {
+            return r;
+        }
+        let parts: Vec<String> = path.trim_start_matches('/').split('/').map(String::from).collect();
+        let q = query_map(req.uri().query());
+        match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["pods"] | ["pods", ""] => self.pods_list(false),
+            ["runningpods", ..] => self.pods_list(true),
+            ["metrics"] => {
+                let mut reg = crate::metrics::METRICS.registry();
+                let process = component_base::metrics::ProcessMetrics::default();
+                process.register(&mut reg);
+                process.refresh();
+                let (body, ct) = component_base::metrics::render(&reg);
+                text(200, body, ct)
+            }
+            ["configz"] => text(200, json!({"kubeletconfig": self.cfg}).to_string(), "application/json"),
+            ["stats", "summary"] => self.summary().await,
+            ["containerLogs", ns, pod, c] => self.container_logs(ns, pod, c, &q).await,
+            ["exec", ns, pod, c] | ["exec", ns, pod, _, c] => self.stream(req, "exec", ns, pod, c).await,
+            ["attach", ns, pod, c] | ["attach", ns, pod, _, c] => self.stream(req, "attach", ns, pod, c).await,
+            ["portForward", ns, pod] | ["portForward", ns, pod, _] => self.stream(req, "portForward", ns, pod, "").await,
+            _ => status(404, "NotFound", &format!("the server could not find the requested resource ({path})")),
+        }
+    }
+
+    fn pods_list(&self, running_only: bool) -> Response<Body> {
+        let mut items = Vec::new();
+        for uid in self.desired_uids() {
+            if let Some(p) = self.pod(&uid) {
+                if running_only && self.api_pod(&p).and_then(|a| a.status.clone()).and_then(|s| s.phase) != Some("Running".into()) {
+                    continue;
+                }
+                let mut v = serde_json::to_value(&p).unwrap_or_default();
+                if let Some(api_pod) = self.api_pod(&p) {
+                    v["status"] = serde_json::to_value(&api_pod.status).unwrap_or_default();
+                }
+                items.push(v);
+            }
+        }
+        text(200, json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).to_string(), "application/json")
+    }
+
+    /// The pod (by namespace/name) the kubelet runs.
+    fn find_pod(&self, ns: &str, name: &str) -> Option<k8s_openapi::api::core::v1::Pod> {
+        self.desired_uids().into_iter().filter_map(|u| self.pod(&u)).find(|p| {
+            p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name.as_deref() == Some(name)
+        })
+    }
+
+    async fn container_logs(&self, ns: &str, name: &str, c: &str, q: &HashMap<String, String>) -> Response<Body> {
+        let Some(pod) = self.find_pod(ns, name) else {
+            return status(404, "NotFound", &format!("pod \"{name}\" not found"));
+        };
+        let opts = match logs::LogOptions::from_query(q) {
+            Ok(o) => o,
+            Err(e) => return status(400, "BadRequest", &e),
+        };
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let rt = match self.pod_runtime(&uid).await {
+            Ok(r) => r,
+            Err(e) => return status(500, "InternalError", &e),
+        };
+        let previous = q.get("previous").is_some_and(|v| v == "true" || v == "1");
+        let mut inst = rt.instances(c);
+        let target = if previous { inst.nth(1) } else { inst.next() };
+        let Some(target) = target.cloned() else {
+            let msg = if previous {
+                format!("previous terminated container \"{c}\" in pod \"{name}\" not found")
+            } else {
+                format!("container \"{c}\" in pod \"{name}\" is waiting to start: ContainerCreating")
+            };
+            return status(400, "BadRequest", &msg);
+        };
+        let path = std::path::PathBuf::from(&target.status.log_path);
+        let (lines, mut pos) = logs::read_all(&path).unwrap_or_default();
+        let first = logs::render(lines.into_iter(), &opts);
+        if !opts.follow || !target.running() {
+            return text(200, first, "text/plain");
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(16);
+        let runtime = self.runtime.clone();
+        let id = target.status.id.clone();
+        let follow_opts = logs::LogOptions { tail: None, since: None, timestamps: opts.timestamps, limit_bytes: None, follow: true };
+        tokio::spawn(async move {
+            if tx.send(Ok(hyper::body::Frame::data(Bytes::from(first)))).await.is_err() {
+                return;
+            }
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let new = logs::read_from(&path, &mut pos);
+                if !new.is_empty() {
+                    let out = logs::render(new.into_iter(), &follow_opts);
+                    if tx.send(Ok(hyper::body::Frame::data(Bytes::from(out)))).await.is_err() {
+                        return;
+                    }
+                }
+                let running = runtime
+                    .container_status(&id)
+                    .await
+                    .is_ok_and(|s| s.state == api::ContainerState::ContainerRunning as i32);
+                if !running {
+                    let rest = logs::read_from(&path, &mut pos);
+                    let _ = tx.send(Ok(hyper::body::Frame::data(Bytes::from(logs::render(rest.into_iter(), &follow_opts))))).await;
+                    return;
+                }
+            }
+        });
+        let body = http_body_util::StreamBody::new(tokio_stream_from(rx)).boxed_unsync();
+        Response::builder().status(200).header("content-type", "text/plain").body(body).unwrap()
+    }
+
+    /// Exec, attach and port-forward: the runtime hands out a streaming URL, which the
+    /// kubelet proxies (upstream no longer redirects clients to it).
+    async fn stream(&self, req: Request<hyper::body::Incoming>, kind: &str, ns: &str, name: &str, c: &str) -> Response<Body> {
+        let Some(pod) = self.find_pod(ns, name) else {
+            return status(404, "NotFound", &format!("pod \"{name}\" not found"));
+        };
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let rt = match self.pod_runtime(&uid).await {
+            Ok(r) => r,
+            Err(e) => return status(500, "InternalError", &e),
+        };
+        let pairs = url_pairs(req.uri().query());
+        let on = |a: &str, b: &str| pairs.iter().any(|(k, v)| (k == a || k == b) && (v == "1" || v == "true"));
+        let url = match kind {
+            "portForward" => {
+                let Some(sb) = rt.sandbox().filter(|_| rt.sandbox_ready()) else {
+                    return status(400, "BadRequest", &format!("pod {name} is not running"));
+                };
+                let ports: Vec<i32> = pairs.iter().filter(|(k, _)| k == "port").filter_map(|(_, v)| v.parse().ok()).collect();
+                self.runtime.port_forward(&sb.id, ports).await
+            }
+            _ => {
+                let Some(i) = rt.current(c).filter(|i| i.running()) else {
+                    return status(400, "BadRequest", &format!("container {c} is not valid for pod {name}"));
+                };
+                let (stdin, stdout, stderr, tty) = (on("input", "stdin"), on("output", "stdout"), on("error", "stderr"), on("tty", "tty"));
+                if kind == "exec" {
+                    let cmd: Vec<String> = pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+                    if cmd.is_empty() {
+                        return status(400, "BadRequest", "you must specify at least 1 command");
+                    }
+                    self.runtime
+                        .exec(api::ExecRequest { container_id: i.status.id.clone(), cmd, tty, stdin, stdout, stderr: stderr && !tty })
+                        .await
+                } else {
+                    self.runtime
+                        .attach(api::AttachRequest { container_id: i.status.id.clone(), stdin, tty, stdout, stderr: stderr && !tty })
+                        .await
+                }
+            }
+        };
+        let url = match url {
+            Ok(u) => u,
+            Err(e) => return status(500, "InternalError", e.message()),
+        };
+        let Ok(uri) = url.parse::<hyper::Uri>() else {
+            return status(500, "InternalError", &format!("invalid streaming URL {url:?}"));
+        };
+        let target = apiserver::proxy::Target {
+            https: uri.scheme_str() == Some("https"),
+            host: uri.host().unwrap_or("127.0.0.1").to_string(),
+            port: uri.port_u16().unwrap_or(80),
+            path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        };
+        match apiserver::proxy::forward(req, target).await {
+            Ok(r) => r,
+            Err(e) => status(500, "InternalError", &e.to_string()),
+        }
+    }
+
+    /// The Summary API (`/stats/summary`): node and per-pod figures.
+    async fn summary(&self) -> Response<Body> {
+        let now = jiff::Timestamp::now().to_string();
+        let (total, avail) = crate::nodestatus::fs_usage(&self.root);
+        let mem_avail = crate::nodestatus::memory_available();
+        let mut pods = Vec::new();
+        for uid in self.desired_uids() {
+            let Some(p) = self.pod(&uid) else { continue };
+            let rt = self.pod_runtime(&uid).await.unwrap_or_default();
+            let containers: Vec<_> = rt
+                .containers
+                .iter()
+                .filter(|i| i.running())
+                .map(|i| json!({"name": i.name(), "startTime": jiff::Timestamp::from_nanosecond(i.status.started_at as i128).unwrap_or_default().to_string()}))
+                .collect();
+            pods.push(json!({
+                "podRef": {"name": p.metadata.name, "namespace": p.metadata.namespace, "uid": uid},
+                "startTime": now, "containers": containers,
+            }));
+        }
+        let body = json!({
+            "node": {
+                "nodeName": self.node_name,
+                "startTime": now,
+                "memory": {"time": now, "availableBytes": mem_avail, "workingSetBytes": (self.memory_capacity - mem_avail).max(0)},
+                "fs": {"time": now, "capacityBytes": total, "availableBytes": avail, "usedBytes": total.saturating_sub(avail)},
+            },
+            "pods": pods,
+        });
+        text(200, body.to_string(), "application/json")
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Serves the kubelet API until `shutdown` fires.
+pub async fn serve(k: Arc<Kubelet>, addr: std::net::SocketAddr, tls: Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(address = %listener.local_addr()?, "Starting to listen");
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let (acceptor, k) = (acceptor.clone(), k.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let service = hyper::service::service_fn(move |req| {
+                let k = k.clone();
+                async move { Ok::<_, std::convert::Infallible>(k.handle(req).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+/// The plain-HTTP `/healthz` (healthzBindAddress:healthzPort).
+pub async fn serve_healthz(addr: std::net::SocketAddr, healthy: Arc<dyn Fn() -> Result<(), String> + Send + Sync>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let healthy = healthy.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let healthy = healthy.clone();
+                async move {
+                    let r = if req.uri().path() == "/healthz" {
+                        match healthy() {
+                            Ok(()) => text(200, "ok", "text/plain; charset=utf-8"),
+                            Err(e) => text(500, format!("[-]{e}\nhealthz check failed"), "text/plain; charset=utf-8"),
+                        }
+                    } else {
+                        text(404, "404 page not found", "text/plain; charset=utf-8")
+                    };
+                    Ok::<_, std::convert::Infallible>(r)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+        });
+    }
+}

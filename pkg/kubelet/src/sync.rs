@@ -1,0 +1,703 @@
+//! Syncing one pod (upstream `kubelet.go` SyncPod/SyncTerminatingPod and
+//! `kuberuntime_manager.go` SyncPod/KillPod): make the runtime match the spec — a ready
+//! sandbox, init containers one at a time (sidecars kept running), app containers started
+//! and restarted per restartPolicy with CrashLoopBackOff, containers whose liveness or
+//! startup probe failed replaced — then report the status. A deleted pod is stopped
+//! (preStop hooks, SIGTERM, SIGKILL after the grace period), cleaned up and, for pods
+//! from the apiserver, finally deleted with grace 0.
+
+use crate::cri::api;
+use crate::kubelet::{BACKOFF_INITIAL, BACKOFF_MAX, Kubelet, MIRROR_ANNOTATION, is_mirror, is_static};
+use crate::kuberuntime::container::{ContainerInputs, container_config, container_hash};
+use crate::kuberuntime::sandbox::sandbox_config;
+use crate::metrics::METRICS;
+use crate::prober::Kind;
+use crate::status::{Instance, Inputs, PodRuntime};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a pod that waits on something (init container, back-off) is re-synced
+/// even without events.
+const SHORT_RESYNC: Duration = Duration::from_secs(1);
+
+enum Step {
+    /// Go on with the next container.
+    Next,
+    /// Stop here this round (an init container runs, something failed).
+    Wait,
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn grace_seconds(pod: &Pod) -> i64 {
+    pod.metadata
+        .deletion_grace_period_seconds
+        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .unwrap_or(30)
+        .max(0)
+}
+
+impl Kubelet {
+    pub async fn sync(self: &Arc<Self>, uid: &str) -> Result<Option<Duration>, String> {
+        let pod = self.pod(uid);
+        let rt = self.pod_runtime(uid).await?;
+        {
+            let mut st = self.state.lock().unwrap();
+            let s = st.entry(uid.to_string()).or_default();
+            if let Some(p) = &pod {
+                s.last_pod = Some(p.clone());
+                if s.first_seen.is_none() {
+                    s.first_seen = Some(Instant::now());
+                    // A pod the kubelet already ran before a restart keeps its start time.
+                    s.start_time = p
+                        .status
+                        .as_ref()
+                        .and_then(|st| st.start_time.as_ref())
+                        .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .or_else(|| Some(now_rfc3339()));
+                }
+            }
+        }
+        let terminating = pod.as_ref().is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+        if terminating {
+            return self.sync_terminating(uid, pod, rt).await;
+        }
+        let pod = pod.unwrap();
+        if is_static(&pod) {
+            self.ensure_mirror(&pod).await;
+        }
+        let terminal_phase = matches!(
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        ) && !is_static(&pod);
+        let init_failed = self.state.lock().unwrap().get(uid).is_some_and(|s| s.init_failed);
+        if terminal_phase || init_failed || self.finished(&pod, &rt) {
+            // Done: nothing runs any more (sidecars and the sandbox stop).
+            self.kill_running(&pod, &rt, grace_seconds(&pod)).await;
+            if let Some(sb) = rt.sandbox().filter(|_| rt.sandbox_ready()) {
+                let _ = self.runtime.stop_sandbox(&sb.id).await;
+            }
+            let rt = self.pod_runtime(uid).await?;
+            self.write_status(&pod, &rt).await;
+            return Ok(Some(Duration::from_secs(60)));
+        }
+        let mut next = None::<Duration>;
+        // Volumes first; containers wait for them.
+        let host_ip = self.host_ip();
+        let mounts = match self.volumes.setup(&pod, &rt.pod_ip(), &host_ip).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.event(&pod, None, "Warning", "FailedMount", format!("MountVolume.SetUp failed: {e}"));
+                self.write_status(&pod, &rt).await;
+                return Ok(Some(Duration::from_secs(2)));
+            }
+        };
+        let mut rt = rt;
+        if !rt.sandbox_ready() {
+            self.kill_running(&pod, &rt, 0).await;
+            for sb in &rt.sandboxes {
+                let _ = self.runtime.stop_sandbox(&sb.id).await;
+            }
+            let cfg = sandbox_config(&pod, rt.sandboxes.len() as u32, &self.cfg.pod_logs_dir, &self.dns);
+            let _ = std::fs::create_dir_all(&cfg.log_directory);
+            match self.runtime.run_sandbox(cfg).await {
+                Ok(_) => {}
+                Err(e) => {
+                    let msg = format!("Failed to create pod sandbox: {}", e.message());
+                    self.event(&pod, None, "Warning", "FailedCreatePodSandBox", msg);
+                    self.write_status(&pod, &rt).await;
+                    return Ok(Some(Duration::from_secs(2)));
+                }
+            }
+            rt = self.pod_runtime(uid).await?;
+        }
+        let spec = pod.spec.clone().unwrap_or_default();
+        let pod_ip = rt.pod_ip();
+        // Init containers, in order.
+        let mut init_done = true;
+        for c in spec.init_containers.iter().flatten() {
+            let sidecar = c.restart_policy.as_deref() == Some("Always");
+            let step = if sidecar {
+                self.sync_sidecar(&pod, c, &rt, &mounts, &mut next).await
+            } else {
+                self.sync_init(&pod, c, &rt, &mounts, &mut next).await
+            };
+            if matches!(step, Step::Wait) {
+                init_done = false;
+                break;
+            }
+        }
+        if init_done {
+            for c in &spec.containers {
+                self.sync_app(&pod, c, &rt, &mounts, &mut next).await;
+            }
+        }
+        let rt = self.pod_runtime(uid).await?;
+        for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+            if let Some(i) = rt.current(&c.name).filter(|i| i.running()) {
+                self.probes.ensure(&pod, c, &i.status.id, &pod_ip);
+            }
+        }
+        let status = self.write_status(&pod, &rt).await;
+        self.observe_start(uid, &status);
+        Ok(Some(next.unwrap_or(if init_done { Duration::from_secs(60) } else { SHORT_RESYNC })))
+    }
+
+    /// All app containers exited and none will restart (upstream: the pod is terminal).
+    fn finished(&self, pod: &Pod, rt: &PodRuntime) -> bool {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+        if policy == "Always" || spec.containers.is_empty() {
+            return false;
+        }
+        spec.containers.iter().all(|c| {
+            rt.current(&c.name).is_some_and(|i| {
+                i.exited() && (policy == "Never" || i.status.exit_code == 0)
+            })
+        })
+    }
+
+    fn set_waiting(&self, pod: &Pod, c: &str, w: Option<(&str, String)>) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let mut st = self.state.lock().unwrap();
+        let s = st.entry(uid).or_default();
+        match w {
+            Some((r, m)) => {
+                s.waiting.insert(c.to_string(), (r.to_string(), m));
+            }
+            None => {
+                s.waiting.remove(c);
+            }
+        }
+    }
+
+    /// Checks the container's restart back-off; Some(remaining) while it lasts.
+    fn in_backoff(&self, pod: &Pod, c: &str) -> Option<Duration> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let st = self.state.lock().unwrap();
+        let (until, _) = st.get(&uid)?.backoff.get(c)?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Records a restart: the next one waits 10 s, doubling to 5 min.
+    fn bump_backoff(&self, pod: &Pod, c: &str) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let mut st = self.state.lock().unwrap();
+        let s = st.entry(uid).or_default();
+        let next = match s.backoff.get(c) {
+            // A container that ran for long (2x the max) starts over.
+            Some((until, d)) if until.elapsed() < BACKOFF_MAX * 2 => (*d * 2).min(BACKOFF_MAX),
+            _ => BACKOFF_INITIAL,
+        };
+        s.backoff.insert(c.to_string(), (Instant::now() + next, next));
+    }
+
+    /// Restarts an exited container unless it is in back-off (then it waits with
+    /// CrashLoopBackOff).
+    async fn restart(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>, restart_count: i32) {
+        if let Some(left) = self.in_backoff(pod, &c.name) {
+            let m = &pod.metadata;
+            let msg = format!(
+                "back-off {}s restarting failed container={} pod={}_{}({})",
+                self.current_backoff(pod, &c.name).as_secs(),
+                c.name,
+                m.name.as_deref().unwrap_or_default(),
+                m.namespace.as_deref().unwrap_or_default(),
+                m.uid.as_deref().unwrap_or_default()
+            );
+            self.set_waiting(pod, &c.name, Some(("CrashLoopBackOff", msg)));
+            self.event(pod, Some(&c.name), "Warning", "BackOff", format!("Back-off restarting failed container {} in pod {}_{}({})", c.name, m.name.as_deref().unwrap_or_default(), m.namespace.as_deref().unwrap_or_default(), m.uid.as_deref().unwrap_or_default()));
+            *next = Some(next.map_or(left, |n| n.min(left)));
+            return;
+        }
+        self.bump_backoff(pod, &c.name);
+        self.start_container(pod, c, rt, mounts, restart_count + 1, next).await;
+    }
+
+    fn current_backoff(&self, pod: &Pod, c: &str) -> Duration {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        self.state
+            .lock()
+            .unwrap()
+            .get(&uid)
+            .and_then(|s| s.backoff.get(c).map(|b| b.1))
+            .unwrap_or(BACKOFF_INITIAL)
+    }
+
+    async fn sync_init(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>) -> Step {
+        let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
+        match rt.current(&c.name) {
+            None => {
+                let count = rt.instances(&c.name).next().map_or(0, |i| i.restart_count() + 1);
+                self.start_container(pod, c, rt, mounts, count, next).await;
+                Step::Wait
+            }
+            Some(i) if i.exited() && i.status.exit_code == 0 => Step::Next,
+            Some(i) if i.exited() => {
+                if policy == "Never" {
+                    let uid = pod.metadata.uid.clone().unwrap_or_default();
+                    self.state.lock().unwrap().entry(uid).or_default().init_failed = true;
+                } else {
+                    let count = i.restart_count();
+                    self.restart(pod, c, rt, mounts, next, count).await;
+                }
+                Step::Wait
+            }
+            Some(_) => Step::Wait,
+        }
+    }
+
+    /// A sidecar (init container with restartPolicy Always): started in order, the next
+    /// init container waits until it runs and its startup probe passed; restarted always.
+    async fn sync_sidecar(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>) -> Step {
+        match rt.current(&c.name) {
+            None => {
+                let count = rt.instances(&c.name).next().map_or(0, |i| i.restart_count() + 1);
+                self.start_container(pod, c, rt, mounts, count, next).await;
+                Step::Wait
+            }
+            Some(i) if i.running() => {
+                if self.kill_if_unhealthy(pod, c, i).await {
+                    return Step::Wait;
+                }
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                if c.startup_probe.is_some() && self.probes.result(&uid, &c.name, Kind::Startup, &i.status.id) != Some(true) {
+                    return Step::Wait;
+                }
+                Step::Next
+            }
+            Some(i) if i.exited() => {
+                let count = i.restart_count();
+                self.restart(pod, c, rt, mounts, next, count).await;
+                Step::Wait
+            }
+            Some(_) => Step::Wait,
+        }
+    }
+
+    async fn sync_app(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>) {
+        let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
+        match rt.current(&c.name) {
+            None => {
+                let count = rt.instances(&c.name).next().map_or(0, |i| i.restart_count() + 1);
+                self.start_container(pod, c, rt, mounts, count, next).await;
+            }
+            Some(i) if i.running() => {
+                if self.kill_if_unhealthy(pod, c, i).await {
+                    *next = Some(Duration::ZERO);
+                }
+            }
+            Some(i) if i.exited() => {
+                let restart = match policy.as_str() {
+                    "Always" => true,
+                    "OnFailure" => i.status.exit_code != 0,
+                    _ => false,
+                };
+                if restart {
+                    let count = i.restart_count();
+                    self.restart(pod, c, rt, mounts, next, count).await;
+                } else {
+                    self.set_waiting(pod, &c.name, None);
+                }
+            }
+            Some(i) => {
+                // Created but never started (e.g. the kubelet restarted in between).
+                let _ = self.runtime.remove_container(&i.status.id).await;
+                *next = Some(Duration::ZERO);
+            }
+        }
+    }
+
+    /// Kills a running container whose liveness or startup probe failed, or whose spec
+    /// changed; true if it did.
+    async fn kill_if_unhealthy(&self, pod: &Pod, c: &Container, i: &Instance) -> bool {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let id = &i.status.id;
+        let reason = if self.probes.result(&uid, &c.name, Kind::Liveness, id) == Some(false) {
+            Some(format!("Container {} failed liveness probe, will be restarted", c.name))
+        } else if self.probes.result(&uid, &c.name, Kind::Startup, id) == Some(false)
+            && c.startup_probe.is_some()
+            && self.startup_failed(c, i)
+        {
+            Some(format!("Container {} failed startup probe, will be restarted", c.name))
+        } else if i.status.annotations.get(crate::cri::CONTAINER_HASH).is_some_and(|h| *h != container_hash(c)) {
+            Some(format!("Container {} definition changed, will be restarted", c.name))
+        } else {
+            None
+        };
+        let Some(reason) = reason else { return false };
+        self.event(pod, Some(&c.name), "Normal", "Killing", reason);
+        let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
+        self.kill_container(pod, c, i, grace).await;
+        true
+    }
+
+    /// A startup probe failed for good once it had failureThreshold periods after its
+    /// initial delay without success.
+    fn startup_failed(&self, c: &Container, i: &Instance) -> bool {
+        let Some(p) = &c.startup_probe else { return false };
+        let started = i.status.started_at / 1_000_000_000;
+        let now = jiff::Timestamp::now().as_second();
+        let window = p.initial_delay_seconds.unwrap_or(0) as i64
+            + p.period_seconds.unwrap_or(10) as i64 * p.failure_threshold.unwrap_or(3) as i64;
+        now - started >= window
+    }
+
+    /// Pulls, creates and starts one container; failures leave it waiting with
+    /// upstream's reason.
+    async fn start_container(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, restart_count: i32, next: &mut Option<Duration>) {
+        let image = c.image.clone().unwrap_or_default();
+        let retry = |next: &mut Option<Duration>, d: Duration| *next = Some(next.map_or(d, |n| n.min(d)));
+        match self.images.ensure(&self.runtime, c).await {
+            crate::images::Pulled::Ready { pulled, took } => {
+                if pulled {
+                    self.event(pod, Some(&c.name), "Normal", "Pulled", format!("Successfully pulled image \"{image}\" in {}ms", took.as_millis()));
+                } else {
+                    self.event(pod, Some(&c.name), "Normal", "Pulled", format!("Container image \"{image}\" already present on machine"));
+                }
+            }
+            crate::images::Pulled::Failed((reason, msg)) => {
+                let ev = if reason == "ImagePullBackOff" { "BackOff" } else { "Failed" };
+                self.event(pod, Some(&c.name), if ev == "BackOff" { "Normal" } else { "Warning" }, ev, msg.clone());
+                self.set_waiting(pod, &c.name, Some((&reason, msg)));
+                retry(next, Duration::from_secs(2));
+                return;
+            }
+        }
+        let pod_ip = rt.pod_ip();
+        let services: Vec<_> = self.services.store.state();
+        let allocatable = self.allocatable.lock().unwrap().clone();
+        let env = match crate::kuberuntime::env::make_environment(&self.client, pod, c, &services, &pod_ip, &self.host_ip(), &allocatable).await {
+            Ok(e) => e,
+            Err(e) => {
+                self.event(pod, Some(&c.name), "Warning", "Failed", format!("Error: {e}"));
+                self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", e)));
+                retry(next, Duration::from_secs(2));
+                return;
+            }
+        };
+        let env_map: std::collections::BTreeMap<String, String> = env.iter().cloned().collect();
+        let mut cri_mounts = Vec::new();
+        for vm in c.volume_mounts.iter().flatten() {
+            let Some(base) = mounts.get(&vm.name) else {
+                let msg = format!("cannot find volume {:?} to mount into container {:?}", vm.name, c.name);
+                self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", msg)));
+                retry(next, Duration::from_secs(2));
+                return;
+            };
+            let sub = vm
+                .sub_path_expr
+                .as_ref()
+                .map(|e| crate::kuberuntime::env::expand(e, &env_map))
+                .or_else(|| vm.sub_path.clone())
+                .unwrap_or_default();
+            let host = if sub.is_empty() {
+                base.clone()
+            } else {
+                let p = base.join(&sub);
+                if !p.exists() {
+                    let _ = std::fs::create_dir_all(&p);
+                }
+                p
+            };
+            cri_mounts.push(api::Mount {
+                container_path: vm.mount_path.clone(),
+                host_path: host.display().to_string(),
+                readonly: vm.read_only == Some(true),
+                ..Default::default()
+            });
+        }
+        let Some(sandbox) = rt.sandbox() else { return };
+        let sb_config = sandbox_config(pod, sandbox.metadata.as_ref().map_or(0, |m| m.attempt), &self.cfg.pod_logs_dir, &self.dns);
+        let config = container_config(&ContainerInputs {
+            pod,
+            container: c,
+            restart_count: restart_count.max(0) as u32,
+            env,
+            mounts: cri_mounts,
+            memory_capacity: self.memory_capacity,
+        });
+        let op = |name: &str| crate::metrics::OperationLabels { operation_type: name.into() };
+        METRICS.runtime_operations.get_or_create(&op("create_container")).inc();
+        let id = match self.runtime.create_container(&sandbox.id, config, sb_config).await {
+            Ok(id) => id,
+            Err(e) => {
+                METRICS.runtime_operations_errors.get_or_create(&op("create_container")).inc();
+                let msg = e.message().to_string();
+                self.event(pod, Some(&c.name), "Warning", "Failed", format!("Error: {msg}"));
+                self.set_waiting(pod, &c.name, Some(("CreateContainerError", msg)));
+                retry(next, Duration::from_secs(2));
+                return;
+            }
+        };
+        self.event(pod, Some(&c.name), "Normal", "Created", format!("Created container: {}", c.name));
+        METRICS.runtime_operations.get_or_create(&op("start_container")).inc();
+        if let Err(e) = self.runtime.start_container(&id).await {
+            METRICS.runtime_operations_errors.get_or_create(&op("start_container")).inc();
+            let msg = e.message().to_string();
+            self.event(pod, Some(&c.name), "Warning", "Failed", format!("Error: {msg}"));
+            self.set_waiting(pod, &c.name, Some(("RunContainerError", msg)));
+            self.bump_backoff(pod, &c.name);
+            retry(next, Duration::from_secs(1));
+            return;
+        }
+        METRICS.started_containers.inc();
+        self.set_waiting(pod, &c.name, None);
+        self.event(pod, Some(&c.name), "Normal", "Started", format!("Started container {}", c.name));
+        if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            let budget = Duration::from_secs(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(1) as u64);
+            if let Err(e) = crate::lifecycle::run_hook(&self.runtime, h, c, &id, &pod_ip, budget).await {
+                self.event(pod, Some(&c.name), "Warning", "FailedPostStartHook", format!("PostStartHook failed: {e}"));
+                let _ = self.runtime.stop_container(&id, 0).await;
+            }
+        }
+    }
+
+    /// Stops one container: its preStop hook within the grace period, then SIGTERM and
+    /// SIGKILL when the rest of the grace period is over.
+    pub async fn kill_container(&self, pod: &Pod, c: &Container, i: &Instance, grace: i64) {
+        let start = Instant::now();
+        if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref())
+            && grace > 0
+        {
+            let budget = Duration::from_secs(grace as u64);
+            match tokio::time::timeout(budget, crate::lifecycle::run_hook(&self.runtime, h, c, &i.status.id, &String::new(), budget)).await {
+                Ok(Err(e)) => self.event(pod, Some(&c.name), "Warning", "FailedPreStopHook", format!("PreStopHook failed: {e}")),
+                Err(_) => self.event(pod, Some(&c.name), "Warning", "FailedPreStopHook", format!("PreStopHook failed: timed out after {grace}s")),
+                Ok(Ok(())) => {}
+            }
+        }
+        let left = (grace - start.elapsed().as_secs() as i64).max(2.min(grace));
+        let _ = self.runtime.stop_container(&i.status.id, left).await;
+    }
+
+    /// Stops every running container of the pod: app containers first, then sidecars in
+    /// reverse order, as upstream does.
+    async fn kill_running(&self, pod: &Pod, rt: &PodRuntime, grace: i64) {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let running: Vec<&Instance> = rt.containers.iter().filter(|i| i.running()).collect();
+        if running.is_empty() {
+            return;
+        }
+        let find = |name: &str| {
+            spec.containers
+                .iter()
+                .chain(spec.init_containers.iter().flatten())
+                .find(|c| c.name == name)
+                .cloned()
+                .unwrap_or_else(|| Container { name: name.into(), ..Default::default() })
+        };
+        let is_sidecar = |name: &str| spec.init_containers.iter().flatten().any(|c| c.name == name);
+        let (sidecars, apps): (Vec<&Instance>, Vec<&Instance>) = running.into_iter().partition(|i| is_sidecar(i.name()));
+        futures::future::join_all(apps.into_iter().map(|i| {
+            let c = find(i.name());
+            async move {
+                self.event(pod, Some(&c.name), "Normal", "Killing", format!("Stopping container {}", c.name));
+                self.kill_container(pod, &c, i, grace).await;
+            }
+        }))
+        .await;
+        for i in sidecars.into_iter().rev() {
+            let c = find(i.name());
+            self.kill_container(pod, &c, i, grace).await;
+        }
+    }
+
+    async fn sync_terminating(self: &Arc<Self>, uid: &str, pod: Option<Pod>, rt: PodRuntime) -> Result<Option<Duration>, String> {
+        let last = pod.clone().or_else(|| self.state.lock().unwrap().get(uid).and_then(|s| s.last_pod.clone()));
+        if let Some(p) = &last {
+            self.kill_running(p, &rt, grace_seconds(p)).await;
+        }
+        for sb in &rt.sandboxes {
+            let _ = self.runtime.stop_sandbox(&sb.id).await;
+        }
+        self.probes.remove_pod(uid);
+        if let Some(p) = &pod
+            && !is_static(p)
+        {
+            // The final status, then the deletion the apiserver waits for.
+            let rt = self.pod_runtime(uid).await.unwrap_or_default();
+            self.write_status(p, &rt).await;
+        }
+        for i in &rt.containers {
+            let _ = self.runtime.remove_container(&i.status.id).await;
+        }
+        for sb in &rt.sandboxes {
+            let _ = self.runtime.remove_sandbox(&sb.id).await;
+        }
+        self.volumes.teardown(uid);
+        if let Some(p) = &last {
+            let _ = std::fs::remove_dir_all(crate::kuberuntime::sandbox::log_directory(&self.cfg.pod_logs_dir, p));
+        }
+        match (&pod, &last) {
+            (Some(p), _) if !is_static(p) => {
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), p.metadata.namespace.as_deref().unwrap_or_default());
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    preconditions: Some(Preconditions { uid: p.metadata.uid.clone(), resource_version: None }),
+                    ..Default::default()
+                };
+                match api.delete(p.metadata.name.as_deref().unwrap_or_default(), &dp).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                    Err(e) => return Err(format!("deleting pod: {e}")),
+                }
+            }
+            (None, Some(p)) if is_static(p) => {
+                // The static pod's manifest went: its mirror pod goes too.
+                if let Some(m) = self.api_pod(p) {
+                    let api: Api<Pod> = Api::namespaced(self.client.clone(), p.metadata.namespace.as_deref().unwrap_or_default());
+                    let _ = api
+                        .delete(
+                            p.metadata.name.as_deref().unwrap_or_default(),
+                            &DeleteParams {
+                                grace_period_seconds: Some(0),
+                                preconditions: Some(Preconditions { uid: m.metadata.uid.clone(), resource_version: None }),
+                                ..Default::default()
+                            },
+                        )
+                        .await;
+                }
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Writes the pod's status if it changed (upstream's status manager); returns it.
+    pub async fn write_status(&self, pod: &Pod, rt: &PodRuntime) -> serde_json::Value {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let (waiting, start_time, init_failed) = {
+            let st = self.state.lock().unwrap();
+            let s = st.get(&uid);
+            (
+                s.map(|s| s.waiting.clone()).unwrap_or_default(),
+                s.and_then(|s| s.start_time.clone()).unwrap_or_else(now_rfc3339),
+                s.is_some_and(|s| s.init_failed),
+            )
+        };
+        let probes = self.probes.clone();
+        let uid2 = uid.clone();
+        let ready = move |c: &Container, i: &Instance| {
+            c.readiness_probe.is_none() || probes.result(&uid2, &c.name, Kind::Readiness, &i.status.id) == Some(true)
+        };
+        let probes = self.probes.clone();
+        let uid3 = uid.clone();
+        let started = move |c: &Container, i: &Instance| {
+            c.startup_probe.is_none() || probes.result(&uid3, &c.name, Kind::Startup, &i.status.id) == Some(true)
+        };
+        let names = self.image_names.lock().unwrap().clone();
+        let image = move |i: &Instance| {
+            let id = &i.status.image_ref;
+            match names.get(id) {
+                Some((n, d)) => (n.clone(), d.clone()),
+                None => (i.status.image.as_ref().map(|s| s.image.clone()).unwrap_or_default(), id.clone()),
+            }
+        };
+        let host_ip = self.host_ip();
+        // Status is based on the API's copy (conditions others own live there).
+        let api_pod = self.api_pod(pod);
+        let base = match &api_pod {
+            Some(p) => {
+                let mut b = pod.clone();
+                b.status = p.status.clone();
+                b
+            }
+            None => pod.clone(),
+        };
+        let status = crate::status::generate(
+            &base,
+            rt,
+            &Inputs { waiting: &waiting, ready: &ready, started: &started, host_ip: &host_ip, start_time: &start_time, runtime_image: &image },
+            init_failed,
+        );
+        let Some(target) = api_pod else { return status };
+        let changed = self.state.lock().unwrap().get(&uid).and_then(|s| s.last_status.clone()).as_ref() != Some(&status);
+        let current = serde_json::to_value(target.status.clone().unwrap_or_default()).unwrap_or_default();
+        if !changed && same_status(&current, &status) {
+            return status;
+        }
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), target.metadata.namespace.as_deref().unwrap_or_default());
+        let patch = json!({"metadata": {"uid": target.metadata.uid}, "status": status});
+        match api
+            .patch_status(target.metadata.name.as_deref().unwrap_or_default(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                self.state.lock().unwrap().entry(uid).or_default().last_status = Some(status.clone());
+            }
+            Err(e) => tracing::warn!(pod = ?target.metadata.name, error = %e, "Failed to update status for pod"),
+        }
+        status
+    }
+
+    /// Records pod start latency once the pod first runs.
+    fn observe_start(&self, uid: &str, status: &serde_json::Value) {
+        if status["phase"] != "Running" {
+            return;
+        }
+        let mut st = self.state.lock().unwrap();
+        let Some(s) = st.get_mut(uid) else { return };
+        if s.running_reported {
+            return;
+        }
+        s.running_reported = true;
+        if let Some(t) = s.first_seen {
+            METRICS.pod_start_duration.observe(t.elapsed().as_secs_f64());
+        }
+        METRICS.started_pods.inc();
+    }
+
+    /// Creates the mirror pod of a static pod if the apiserver has none.
+    async fn ensure_mirror(&self, pod: &Pod) {
+        if self.api_pod(pod).is_some() {
+            return;
+        }
+        let Some(node) = self.node().await else { return };
+        let mut mirror = pod.clone();
+        mirror.metadata.uid = None;
+        mirror.metadata.resource_version = None;
+        let hash = pod.metadata.annotations.as_ref().and_then(|a| a.get(crate::kubelet::CONFIG_HASH).cloned()).unwrap_or_default();
+        mirror.metadata.annotations.get_or_insert_with(Default::default).insert(MIRROR_ANNOTATION.into(), hash);
+        let mut owner = crate::nodestatus::node_owner(&self.node_name, node.metadata.uid.as_deref().unwrap_or_default());
+        owner.controller = Some(true);
+        mirror.metadata.owner_references = Some(vec![owner]);
+        mirror.status = None;
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+        match api.create(&PostParams::default(), &mirror).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                // A stale mirror (other hash) is replaced.
+                if let Ok(existing) = api.get(pod.metadata.name.as_deref().unwrap_or_default()).await
+                    && !is_mirror(&existing)
+                {
+                    tracing::warn!(pod = ?pod.metadata.name, "a pod with the static pod's name exists and is not its mirror");
+                }
+            }
+            Err(e) => tracing::warn!(pod = ?pod.metadata.name, error = %e, "Failed creating a mirror pod"),
+        }
+    }
+}
+
+/// Equal but for timestamps the kubelet does not own.
+fn same_status(current: &serde_json::Value, new: &serde_json::Value) -> bool {
+    let strip = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("startTime");
+        }
+        v
+    };
+    let mut a = strip(current);
+    let b = strip(new);
+    // Compare only what we write.
+    if let (Some(ao), Some(bo)) = (a.as_object_mut(), b.as_object()) {
+        ao.retain(|k, _| bo.contains_key(k));
+    }
+    a == b
+}

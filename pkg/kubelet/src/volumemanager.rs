@@ -1,0 +1,434 @@
+//! Pod volumes (upstream `pkg/kubelet/volumemanager` and `pkg/volume/*`): each volume is
+//! set up under `<root-dir>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>` before the
+//! containers start and refreshed on every sync; configMap, secret, downwardAPI and
+//! projected volumes are written atomically (upstream's AtomicWriter: a timestamped
+//! directory, the `..data` symlink swapped by rename, and per-key symlinks through it).
+//! Service-account tokens come from the TokenRequest API, bound to the pod, and are
+//! renewed at 80% of their lifetime or after 24 h.
+
+use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, KeyToPath, PersistentVolume, PersistentVolumeClaim, Pod, Secret, ServiceAccount,
+    Volume,
+};
+use kube::Api;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Mode of files written without an explicit one.
+const DEFAULT_MODE: u32 = 0o644;
+
+pub struct VolumeManager {
+    pub root: PathBuf,
+    client: kube::Client,
+    /// (pod uid, volume, path) -> (token, when to renew).
+    tokens: Mutex<HashMap<(String, String, String), (String, Instant)>>,
+}
+
+/// What a container mounts: volume name -> host path.
+pub type Mounts = HashMap<String, PathBuf>;
+
+fn plugin_of(v: &Volume) -> &'static str {
+    if v.empty_dir.is_some() {
+        "empty-dir"
+    } else if v.config_map.is_some() {
+        "configmap"
+    } else if v.secret.is_some() {
+        "secret"
+    } else if v.downward_api.is_some() {
+        "downward-api"
+    } else if v.projected.is_some() {
+        "projected"
+    } else {
+        "other"
+    }
+}
+
+impl VolumeManager {
+    pub fn new(root: PathBuf, client: kube::Client) -> Self {
+        VolumeManager { root, client, tokens: Mutex::default() }
+    }
+
+    pub fn pod_dir(&self, uid: &str) -> PathBuf {
+        self.root.join("pods").join(uid)
+    }
+
+    /// Sets up (or refreshes) every volume of the pod.
+    pub async fn setup(&self, pod: &Pod, pod_ip: &str, host_ip: &str) -> Result<Mounts, String> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let mut mounts = Mounts::new();
+        for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            let dir = self
+                .pod_dir(&uid)
+                .join("volumes")
+                .join(format!("kubernetes.io~{}", plugin_of(v)))
+                .join(&v.name);
+            let path = if let Some(h) = &v.host_path {
+                host_path(&h.path, h.type_.as_deref().unwrap_or(""))?;
+                PathBuf::from(&h.path)
+            } else if let Some(e) = &v.empty_dir {
+                if !dir.exists() {
+                    mkdir(&dir)?;
+                    if e.medium.as_deref() == Some("Memory") {
+                        let mut cmd = std::process::Command::new("mount");
+                        cmd.args(["-t", "tmpfs", "tmpfs"]);
+                        if let Some(l) = &e.size_limit {
+                            cmd.args(["-o", &format!("size={}", crate::nodestatus::quantity_bytes(&l.0))]);
+                        }
+                        let out = cmd.arg(&dir).output().map_err(|e| format!("mount tmpfs: {e}"))?;
+                        if !out.status.success() {
+                            return Err(format!(
+                                "mount tmpfs on {}: {}",
+                                dir.display(),
+                                String::from_utf8_lossy(&out.stderr).trim()
+                            ));
+                        }
+                    }
+                }
+                dir
+            } else if let Some(cm) = &v.config_map {
+                let files = self
+                    .config_map_files(&ns, &cm.name, cm.items.as_deref(), cm.optional, cm.default_mode)
+                    .await?;
+                atomic_write(&dir, &files)?;
+                dir
+            } else if let Some(s) = &v.secret {
+                let name = s.secret_name.clone().unwrap_or_default();
+                let files = self
+                    .secret_files(&ns, &name, s.items.as_deref(), s.optional, s.default_mode)
+                    .await?;
+                atomic_write(&dir, &files)?;
+                dir
+            } else if let Some(d) = &v.downward_api {
+                let mut files = BTreeMap::new();
+                for item in d.items.iter().flatten() {
+                    let value = if let Some(f) = &item.field_ref {
+                        crate::kuberuntime::env::field_value(pod, &f.field_path, pod_ip, host_ip)?
+                    } else {
+                        String::new()
+                    };
+                    files.insert(item.path.clone(), (value.into_bytes(), item.mode.or(d.default_mode)));
+                }
+                atomic_write(&dir, &files)?;
+                dir
+            } else if let Some(p) = &v.projected {
+                let mut files = BTreeMap::new();
+                for src in p.sources.iter().flatten() {
+                    if let Some(cm) = &src.config_map {
+                        files.extend(self.config_map_files(&ns, &cm.name, cm.items.as_deref(), cm.optional, p.default_mode).await?);
+                    }
+                    if let Some(s) = &src.secret {
+                        files.extend(self.secret_files(&ns, &s.name, s.items.as_deref(), s.optional, p.default_mode).await?);
+                    }
+                    if let Some(d) = &src.downward_api {
+                        for item in d.items.iter().flatten() {
+                            if let Some(f) = &item.field_ref {
+                                let value = crate::kuberuntime::env::field_value(pod, &f.field_path, pod_ip, host_ip)?;
+                                files.insert(item.path.clone(), (value.into_bytes(), item.mode.or(p.default_mode)));
+                            }
+                        }
+                    }
+                    if let Some(t) = &src.service_account_token {
+                        let token = self
+                            .token(pod, &v.name, &t.path, t.audience.clone(), t.expiration_seconds.unwrap_or(3600))
+                            .await?;
+                        files.insert(t.path.clone(), (token.into_bytes(), Some(p.default_mode.unwrap_or(0o644))));
+                    }
+                }
+                atomic_write(&dir, &files)?;
+                dir
+            } else if let Some(pvc) = &v.persistent_volume_claim {
+                self.claim_path(&ns, &pvc.claim_name).await?
+            } else if let Some(e) = &v.ephemeral {
+                let _ = e;
+                let claim = format!("{}-{}", pod.metadata.name.as_deref().unwrap_or_default(), v.name);
+                self.claim_path(&ns, &claim).await?
+            } else {
+                return Err(format!("volume {:?}: unsupported volume type", v.name));
+            };
+            mounts.insert(v.name.clone(), path);
+        }
+        Ok(mounts)
+    }
+
+    async fn claim_path(&self, ns: &str, claim: &str) -> Result<PathBuf, String> {
+        let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+        let pvc = pvcs
+            .get_opt(claim)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("persistentvolumeclaim \"{claim}\" not found"))?;
+        let pv_name = pvc
+            .spec
+            .and_then(|s| s.volume_name)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| format!("PVC {ns}/{claim} has not been bound"))?;
+        let pvs: Api<PersistentVolume> = Api::all(self.client.clone());
+        let pv = pvs.get(&pv_name).await.map_err(|e| e.to_string())?;
+        let spec = pv.spec.unwrap_or_default();
+        if let Some(h) = spec.host_path {
+            host_path(&h.path, h.type_.as_deref().unwrap_or(""))?;
+            Ok(PathBuf::from(h.path))
+        } else if let Some(l) = spec.local {
+            Ok(PathBuf::from(l.path))
+        } else {
+            Err(format!("persistentvolume {pv_name:?}: only hostPath and local volumes are supported"))
+        }
+    }
+
+    async fn config_map_files(
+        &self,
+        ns: &str,
+        name: &str,
+        items: Option<&[KeyToPath]>,
+        optional: Option<bool>,
+        mode: Option<i32>,
+    ) -> Result<Files, String> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
+        match api.get_opt(name).await.map_err(|e| e.to_string())? {
+            Some(cm) => {
+                let mut data: BTreeMap<String, Vec<u8>> = cm
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_bytes()))
+                    .collect();
+                data.extend(cm.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
+                project(data, items, optional, mode, &format!("configmap references non-existent config key"))
+            }
+            None if optional == Some(true) => Ok(Files::new()),
+            None => Err(format!("configmap \"{name}\" not found")),
+        }
+    }
+
+    async fn secret_files(
+        &self,
+        ns: &str,
+        name: &str,
+        items: Option<&[KeyToPath]>,
+        optional: Option<bool>,
+        mode: Option<i32>,
+    ) -> Result<Files, String> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        match api.get_opt(name).await.map_err(|e| e.to_string())? {
+            Some(s) => {
+                let data = s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+                project(data, items, optional, mode, "references non-existent secret key")
+            }
+            None if optional == Some(true) => Ok(Files::new()),
+            None => Err(format!("secret \"{name}\" not found")),
+        }
+    }
+
+    /// A bound service-account token, renewed at 80% of its lifetime.
+    async fn token(
+        &self,
+        pod: &Pod,
+        volume: &str,
+        path: &str,
+        audience: Option<String>,
+        expiration: i64,
+    ) -> Result<String, String> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let key = (uid.clone(), volume.to_string(), path.to_string());
+        if let Some((t, renew)) = self.tokens.lock().unwrap().get(&key)
+            && Instant::now() < *renew
+        {
+            return Ok(t.clone());
+        }
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let sa = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".into());
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &ns);
+        let req = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: audience.into_iter().filter(|a| !a.is_empty()).collect(),
+                expiration_seconds: Some(expiration),
+                bound_object_ref: Some(BoundObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Pod".into()),
+                    name: pod.metadata.name.clone(),
+                    uid: Some(uid),
+                }),
+            },
+            ..Default::default()
+        };
+        let resp = api
+            .create_token_request(&sa, &Default::default(), &req)
+            .await
+            .map_err(|e| format!("failed to fetch token: {e}"))?;
+        let status = resp.status.ok_or("failed to fetch token: empty status")?;
+        let now = jiff::Timestamp::now();
+        let ttl = status.expiration_timestamp.0.duration_since(now).as_secs().max(1) as u64;
+        let renew = Duration::from_secs((ttl * 8 / 10).min(24 * 3600));
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(key, (status.token.clone(), Instant::now() + renew));
+        Ok(status.token)
+    }
+
+    /// Removes the pod's volumes (tmpfs unmounted first) and its directory.
+    pub fn teardown(&self, uid: &str) {
+        let dir = self.pod_dir(uid);
+        let empty = dir.join("volumes").join("kubernetes.io~empty-dir");
+        for e in std::fs::read_dir(&empty).into_iter().flatten().flatten() {
+            let _ = std::process::Command::new("umount").arg(e.path()).output();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        self.tokens.lock().unwrap().retain(|k, _| k.0 != uid);
+    }
+}
+
+/// path -> (content, mode).
+pub type Files = BTreeMap<String, (Vec<u8>, Option<i32>)>;
+
+fn project(
+    data: BTreeMap<String, Vec<u8>>,
+    items: Option<&[KeyToPath]>,
+    optional: Option<bool>,
+    mode: Option<i32>,
+    missing: &str,
+) -> Result<Files, String> {
+    let mut files = Files::new();
+    match items {
+        Some(items) if !items.is_empty() => {
+            for it in items {
+                match data.get(&it.key) {
+                    Some(v) => {
+                        files.insert(it.path.clone(), (v.clone(), it.mode.or(mode)));
+                    }
+                    None if optional == Some(true) => {}
+                    None => return Err(format!("{missing} {:?}", it.key)),
+                }
+            }
+        }
+        _ => {
+            for (k, v) in data {
+                files.insert(k, (v, mode));
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn mkdir(p: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(p).map_err(|e| format!("mkdir {}: {e}", p.display()))
+}
+
+/// Checks (and for the *OrCreate types creates) a hostPath volume's path.
+fn host_path(path: &str, type_: &str) -> Result<(), String> {
+    let p = Path::new(path);
+    match type_ {
+        "DirectoryOrCreate" if !p.exists() => {
+            std::fs::create_dir_all(p).map_err(|e| format!("hostPath {path}: {e}"))?;
+        }
+        "FileOrCreate" if !p.exists() => {
+            std::fs::File::create(p).map_err(|e| format!("hostPath {path}: {e}"))?;
+        }
+        "Directory" if !p.is_dir() => return Err(format!("hostPath type check failed: {path} is not a directory")),
+        "File" if !p.is_file() => return Err(format!("hostPath type check failed: {path} is not a file")),
+        "Socket" | "CharDevice" | "BlockDevice" if !p.exists() => {
+            return Err(format!("hostPath type check failed: {path} does not exist"));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Upstream's AtomicWriter: the payload goes into a fresh `..<timestamp>` directory, the
+/// `..data` symlink is switched to it by rename, and each top-level entry is a symlink
+/// through `..data`, so readers never see a half-written update.
+pub fn atomic_write(dir: &Path, files: &Files) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    mkdir(dir)?;
+    let data_link = dir.join("..data");
+    // Unchanged payloads are left alone.
+    if let Ok(cur) = std::fs::read_link(&data_link) {
+        let cur = dir.join(cur);
+        let same = files.iter().all(|(p, (v, _))| std::fs::read(cur.join(p)).ok().as_ref() == Some(v))
+            && count_files(&cur) == files.len();
+        if same {
+            return Ok(());
+        }
+    }
+    let ts = format!("..{}", jiff::Timestamp::now().strftime("%Y_%m_%d_%H_%M_%S.%f"));
+    let new_dir = dir.join(&ts);
+    mkdir(&new_dir)?;
+    for (path, (content, mode)) in files {
+        if path.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Err(format!("invalid path {path:?}"));
+        }
+        let target = new_dir.join(path);
+        if let Some(parent) = target.parent() {
+            mkdir(parent)?;
+        }
+        std::fs::write(&target, content).map_err(|e| format!("write {}: {e}", target.display()))?;
+        let mode = mode.map_or(DEFAULT_MODE, |m| m as u32);
+        let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode));
+    }
+    let tmp_link = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp_link);
+    std::os::unix::fs::symlink(&ts, &tmp_link).map_err(|e| e.to_string())?;
+    let old = std::fs::read_link(&data_link).ok();
+    std::fs::rename(&tmp_link, &data_link).map_err(|e| e.to_string())?;
+    // Top-level links through ..data; stale ones go.
+    let top: std::collections::BTreeSet<String> =
+        files.keys().map(|p| p.split('/').next().unwrap_or_default().to_string()).collect();
+    for t in &top {
+        let link = dir.join(t);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(Path::new("..data").join(t), &link).map_err(|e| e.to_string())?;
+        }
+    }
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with("..") && !top.contains(&name) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    if let Some(old) = old {
+        let _ = std::fs::remove_dir_all(dir.join(old));
+    }
+    Ok(())
+}
+
+fn count_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            n += count_files(&e.path());
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_writer_swaps_payloads() {
+        let dir = std::env::temp_dir().join(format!("aw-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut f = Files::new();
+        f.insert("a".into(), (b"1".to_vec(), None));
+        f.insert("sub/b".into(), (b"2".to_vec(), None));
+        atomic_write(&dir, &f).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("sub/b")).unwrap(), "2");
+        f.remove("sub/b");
+        f.insert("a".into(), (b"3".to_vec(), None));
+        atomic_write(&dir, &f).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "3");
+        assert!(!dir.join("sub").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
