@@ -143,6 +143,9 @@ struct Flags {
     /// Turns on projected service account expiration extension during token generation.
     #[arg(long = "service-account-extend-token-expiration", default_value_t = true, action = clap::ArgAction::Set)]
     service_account_extend_token_expiration: bool,
+    /// List of the preferred NodeAddressTypes to use for kubelet connections.
+    #[arg(long = "kubelet-preferred-address-types", value_delimiter = ',', default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP")]
+    kubelet_preferred_address_types: Vec<String>,
     /// If true, allow privileged containers.
     #[arg(long = "allow-privileged", default_value_t = false, action = clap::ArgAction::Set)]
     allow_privileged: bool,
@@ -244,6 +247,7 @@ fn main() {
             max_age_days: flags.audit_log_maxage,
         },
         allow_privileged: flags.allow_privileged,
+        kubelet_preferred_address_types: flags.kubelet_preferred_address_types.clone(),
     };
     if flags.audit_log_format != "json" {
         eprintln!(

@@ -55,6 +55,8 @@ pub struct Config {
     pub service_account_extend_token_expiration: bool,
     /// `--allow-privileged`: containers may ask for `securityContext.privileged`.
     pub allow_privileged: bool,
+    /// `--kubelet-preferred-address-types`.
+    pub kubelet_preferred_address_types: Vec<String>,
 }
 
 /// `--requestheader-*`: front proxies authenticating users for us.

@@ -132,6 +132,7 @@ pub fn build_api(
     issuer: Arc<apiserver::authentication::serviceaccount::TokenIssuer>,
 ) -> Result<(Arc<ApiServer>, Registries), String> {
     registry::capabilities::set_allow_privileged(cfg.allow_privileged);
+    registry::core::pod::connect::set_preferred_address_types(&cfg.kubelet_preferred_address_types);
     let cidr = ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
     let (port_base, port_size) = portallocator::parse_range(&cfg.service_node_port_range)?;
     let prefix = cfg.etcd_prefix.trim_end_matches('/').to_string();

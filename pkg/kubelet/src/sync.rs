@@ -45,6 +45,7 @@ fn grace_seconds(pod: &Pod) -> i64 {
 impl Kubelet {
     pub async fn sync(self: &Arc<Self>, uid: &str) -> Result<Option<Duration>, String> {
         let pod = self.pod(uid);
+        tracing::debug!(pod_uid = uid, pod = ?pod.as_ref().and_then(|p| p.metadata.name.clone()), "SyncPod");
         let rt = self.pod_runtime(uid).await?;
         {
             let mut st = self.state.lock().unwrap();
@@ -105,10 +106,12 @@ impl Kubelet {
             }
             let cfg = sandbox_config(&pod, rt.sandboxes.len() as u32, &self.cfg.pod_logs_dir, &self.dns);
             let _ = std::fs::create_dir_all(&cfg.log_directory);
+            tracing::debug!(pod_uid = uid, "RunPodSandbox");
             match self.runtime.run_sandbox(cfg).await {
-                Ok(_) => {}
+                Ok(id) => tracing::debug!(pod_uid = uid, sandbox = id, "sandbox ready"),
                 Err(e) => {
                     let msg = format!("Failed to create pod sandbox: {}", e.message());
+                    tracing::warn!(pod_uid = uid, error = msg, "RunPodSandbox failed");
                     self.event(&pod, None, "Warning", "FailedCreatePodSandBox", msg);
                     self.write_status(&pod, &rt).await;
                     return Ok(Some(Duration::from_secs(2)));

@@ -23,13 +23,29 @@ const ADDRESS_TYPES: [&str; 5] = [
     "ExternalIP",
 ];
 
+static PREFERRED: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// `--kubelet-preferred-address-types` (kubeadm: InternalIP,ExternalIP,Hostname).
+pub fn set_preferred_address_types(types: &[String]) {
+    *PREFERRED.write().unwrap() = types.to_vec();
+}
+
+fn preferred() -> Vec<String> {
+    let p = PREFERRED.read().unwrap();
+    if p.is_empty() {
+        ADDRESS_TYPES.iter().map(|s| s.to_string()).collect()
+    } else {
+        p.clone()
+    }
+}
+
 /// Where a node's kubelet listens: its preferred address and `daemonEndpoints` port.
 pub fn kubelet_endpoint(node: &Value) -> Option<(String, u16)> {
     let addrs = node["status"]["addresses"].as_array()?;
-    let host = ADDRESS_TYPES.iter().find_map(|t| {
+    let host = preferred().iter().find_map(|t| {
         addrs
             .iter()
-            .find(|a| a["type"] == *t)
+            .find(|a| a["type"] == t.as_str())
             .and_then(|a| a["address"].as_str())
             .filter(|a| !a.is_empty())
     })?;
@@ -173,13 +189,48 @@ impl ConnectHandler for KubeletConnect {
             }
         };
         let (host, port) = self.kubelet(&pod, name).await?;
+        let query = match self.kind {
+            // Repeated `command`s survive, and the stream flags take the kubelet's
+            // names (input/output/error/tty = "1"), as upstream's streamParams.
+            Kind::Exec | Kind::Attach => stream_query(req.uri().query().unwrap_or_default()),
+            _ => query_string(query, skip),
+        };
         let target = Target {
             https: true,
             host,
             port,
-            path_and_query: format!("{path}{}", query_string(query, skip)),
+            path_and_query: format!("{path}{query}"),
         };
         forward(req, target).await
+    }
+}
+
+/// The kubelet's query for exec/attach from the client's raw one.
+fn stream_query(raw: &str) -> String {
+    let mut out = Vec::new();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let on = v == "true" || v == "1";
+        match k {
+            "container" => {}
+            "stdin" | "stdout" | "stderr" | "tty" => {
+                if on {
+                    let name = match k {
+                        "stdin" => "input",
+                        "stdout" => "output",
+                        "stderr" => "error",
+                        _ => "tty",
+                    };
+                    out.push(format!("{name}=1"));
+                }
+            }
+            _ => out.push(pair.to_string()),
+        }
+    }
+    if out.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", out.join("&"))
     }
 }
 
