@@ -93,6 +93,12 @@ struct Flags {
     /// How often the kubelet posts node status to master.
     #[arg(long = "node-status-update-frequency")]
     node_status_update_frequency: Option<String>,
+    /// Max period between synchronizing running containers and config.
+    #[arg(long = "sync-frequency")]
+    sync_frequency: Option<String>,
+    /// Duration between checking config files for new data.
+    #[arg(long = "file-check-frequency")]
+    file_check_frequency: Option<String>,
     /// Directory for pod logs (podLogsDir).
     #[arg(long = "pod-logs-dir", hide = true)]
     pod_logs_dir: Option<String>,
@@ -139,6 +145,8 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     set!(f.runtime_request_timeout, c.runtime_request_timeout);
     set!(f.node_status_update_frequency, c.node_status_update_frequency);
     set!(f.pod_logs_dir, c.pod_logs_dir);
+    set!(f.sync_frequency, c.sync_frequency);
+    set!(f.file_check_frequency, c.file_check_frequency);
     if let Some(p) = &f.tls_cert_file {
         c.tls_cert_file = p.display().to_string();
     }

@@ -205,6 +205,8 @@ impl TestKubelet {
             format!("--pod-logs-dir={}", dir.path().join("logs").display()),
             format!("--pod-manifest-path={}", manifests.display()),
             "--node-status-update-frequency=1s".into(),
+            "--sync-frequency=2s".into(),
+            "--file-check-frequency=1s".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut k = TestKubelet { child: None, dir, node: node.into(), port, healthz_port, args };

@@ -118,3 +118,207 @@ async fn pod_runs_and_serves_logs_and_exec() {
     .await;
     wait_for("containers stopped", Duration::from_secs(10), || async { ctd.running_tasks().is_empty().then_some(()) }).await;
 }
+
+fn exec(s: &TestApiServer, pod: &str, cmd: &[&str]) -> String {
+    let mut args = vec!["exec", pod, "--"];
+    args.extend(cmd);
+    s.kubectl_ok(&args, None)
+}
+
+struct Node {
+    s: TestApiServer,
+    c: Client,
+    ctd: TestContainerd,
+    k: TestKubelet,
+}
+
+async fn node(name: &str) -> Node {
+    let s = TestApiServer::start(None, &["--kubelet-preferred-address-types=InternalIP,Hostname"]).await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let k = TestKubelet::start(&s.kubeconfig(), &ctd, name, &[]).await;
+    node_ready(&c, name).await;
+    Node { s, c, ctd, k }
+}
+
+/// A failing liveness probe restarts the container (restartCount, lastState); the
+/// readiness probe drives Ready both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_restart_and_flip_readiness() {
+    let Node { s, c, ctd: _ctd, k: _k } = node("node-p").await;
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed"},
+        "spec": {"nodeName": "node-p", "terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": BUSYBOX,
+            "command": ["sh", "-c", "touch /tmp/healthy; exec sleep 3600"],
+            "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1},
+            "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1}}]}})).await;
+    let p = wait_phase(&c, "probed", "Running", 60).await;
+    assert_eq!(condition(&p, "Ready"), "False", "not ready before the probe passes");
+    exec(&s, "probed", &["touch", "/tmp/ready"]);
+    wait_for("Ready", Duration::from_secs(15), || async {
+        (condition(&pod(&c, "default", "probed").await, "Ready") == "True").then_some(())
+    })
+    .await;
+    exec(&s, "probed", &["rm", "/tmp/ready"]);
+    let p = wait_for("not Ready", Duration::from_secs(15), || async {
+        let p = pod(&c, "default", "probed").await;
+        (condition(&p, "Ready") == "False").then_some(p)
+    })
+    .await;
+    assert!(p["status"]["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "ContainersReady" && c["reason"] == "ContainersNotReady"));
+    exec(&s, "probed", &["rm", "/tmp/healthy"]);
+    let p = wait_for("restarted by liveness", Duration::from_secs(30), || async {
+        let p = pod(&c, "default", "probed").await;
+        (p["status"]["containerStatuses"][0]["restartCount"] == 1
+            && p["status"]["containerStatuses"][0]["state"]["running"].is_object())
+        .then_some(p)
+    })
+    .await;
+    let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert!(last["exitCode"].as_i64().unwrap() != 0, "{last}");
+    assert!(last["finishedAt"].is_string());
+}
+
+/// Init containers run in order, a sidecar (init container with restartPolicy Always)
+/// keeps running beside the main container, and a pod whose main container exits 0
+/// with restartPolicy Never completes: Succeeded, sidecar stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_containers_and_sidecar_then_completion() {
+    let Node { s, c, ctd, k: _k } = node("node-i").await;
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job"},
+        "spec": {"nodeName": "node-i", "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "work", "emptyDir": {}}],
+            "initContainers": [
+                {"name": "one", "image": BUSYBOX, "command": ["sh", "-c", "echo one >> /work/order"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+                {"name": "side", "image": BUSYBOX, "restartPolicy": "Always", "command": ["sh", "-c", "echo side >> /work/order; exec sleep 3600"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+                {"name": "two", "image": BUSYBOX, "command": ["sh", "-c", "sleep 1; echo two >> /work/order"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+            "containers": [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c", "cat /work/order; sleep 3"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]}})).await;
+    // While main runs, the sidecar runs too.
+    let p = wait_for("main and sidecar running", Duration::from_secs(60), || async {
+        let p = pod(&c, "default", "job").await;
+        let st = &p["status"];
+        (st["containerStatuses"][0]["state"]["running"].is_object()
+            && st["initContainerStatuses"][1]["state"]["running"].is_object())
+        .then_some(p)
+    })
+    .await;
+    assert_eq!(p["status"]["phase"], "Running");
+    assert_eq!(condition(&p, "Initialized"), "True");
+    assert_eq!(p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(p["status"]["initContainerStatuses"][1]["started"], true);
+    let p = wait_phase(&c, "job", "Succeeded", 30).await;
+    assert_eq!(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 0);
+    assert_eq!(p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    let logs = s.kubectl_ok(&["logs", "job", "-c", "main"], None);
+    assert_eq!(logs.split_whitespace().collect::<Vec<_>>(), ["one", "side", "two"]);
+    wait_for("sidecar and sandbox stopped", Duration::from_secs(15), || async { ctd.running_tasks().is_empty().then_some(()) }).await;
+    let p = pod(&c, "default", "job").await;
+    assert!(p["status"]["initContainerStatuses"][1]["state"]["terminated"].is_object(), "{}", p["status"]);
+}
+
+/// configMap, secret, downwardAPI and projected (bound service-account token) volumes
+/// hold the right files; a configMap update reaches the volume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_have_their_contents() {
+    let Node { s, c, ctd: _ctd, k: _k } = node("node-v").await;
+    c.create("/api/v1/namespaces/default/serviceaccounts", &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})).await;
+    c.create("/api/v1/namespaces/default/configmaps", &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"greeting": "hello"}})).await;
+    c.create("/api/v1/namespaces/default/secrets", &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"password": "s3cret"}})).await;
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vols", "labels": {"app": "vols"}},
+        "spec": {"nodeName": "node-v", "terminationGracePeriodSeconds": 1,
+            "volumes": [
+                {"name": "cm", "configMap": {"name": "cfg"}},
+                {"name": "sec", "secret": {"secretName": "sec", "defaultMode": 0o400}},
+                {"name": "down", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                {"name": "proj", "projected": {"sources": [
+                    {"serviceAccountToken": {"path": "token", "audience": "vault", "expirationSeconds": 3600}},
+                    {"configMap": {"name": "cfg", "items": [{"key": "greeting", "path": "cfg/greeting"}]}},
+                    {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}],
+            "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+                "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
+                        {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
+                        {"name": "COMBINED", "value": "$(GREETING)-$(POD_NAME)"}],
+                "volumeMounts": [
+                    {"name": "cm", "mountPath": "/cm"}, {"name": "sec", "mountPath": "/sec"},
+                    {"name": "down", "mountPath": "/down"}, {"name": "proj", "mountPath": "/proj"}]}]}})).await;
+    wait_phase(&c, "vols", "Running", 60).await;
+    assert_eq!(exec(&s, "vols", &["cat", "/cm/greeting"]), "hello");
+    assert_eq!(exec(&s, "vols", &["cat", "/sec/password"]), "s3cret");
+    assert_eq!(exec(&s, "vols", &["stat", "-L", "-c", "%a", "/sec/password"]).trim(), "400");
+    assert_eq!(exec(&s, "vols", &["cat", "/down/labels"]), "app=\"vols\"");
+    assert_eq!(exec(&s, "vols", &["cat", "/proj/cfg/greeting"]), "hello");
+    assert_eq!(exec(&s, "vols", &["cat", "/proj/name"]), "vols");
+    let env = exec(&s, "vols", &["env"]);
+    for want in ["POD_NAME=vols", "GREETING=hello", "PASSWORD=s3cret", "COMBINED=hello-vols", "KUBERNETES_SERVICE_HOST="] {
+        assert!(env.contains(want), "{want} in {env}");
+    }
+    // The token is bound to the pod and for the audience asked.
+    let token = exec(&s, "vols", &["cat", "/proj/token"]);
+    let review = c.create("/apis/authentication.k8s.io/v1/tokenreviews", &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": token.trim(), "audiences": ["vault"]}})).await;
+    assert_eq!(review["status"]["authenticated"], true, "{review}");
+    assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:default:default");
+    assert_eq!(review["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"][0], "vols");
+    // Updates reach the volume (atomically swapped).
+    let r = c.merge_patch("/api/v1/namespaces/default/configmaps/cfg", &json!({"data": {"greeting": "bonjour"}})).await;
+    assert_eq!(r.status, 200);
+    wait_for("configMap update in the volume", Duration::from_secs(20), || async {
+        (exec(&s, "vols", &["cat", "/cm/greeting"]) == "bonjour").then_some(())
+    })
+    .await;
+    assert!(exec(&s, "vols", &["ls", "-a", "/cm"]).contains("..data"));
+}
+
+/// Deleting a pod gracefully runs its preStop hook, then SIGTERM reaches the process,
+/// before the kubelet deletes the object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_delete_runs_prestop_hook() {
+    let Node { s: _s, c, ctd, k: _k } = node("node-g").await;
+    let host = tempfile::tempdir().unwrap();
+    let dir = host.path().display().to_string();
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "graceful"},
+        "spec": {"nodeName": "node-g", "terminationGracePeriodSeconds": 20,
+            "volumes": [{"name": "out", "hostPath": {"path": dir, "type": "Directory"}}],
+            "containers": [{"name": "c", "image": BUSYBOX,
+                "command": ["sh", "-c", "trap 'echo term >> /out/events; exit 0' TERM; while :; do sleep 0.2; done"],
+                "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /out/events"]}}},
+                "volumeMounts": [{"name": "out", "mountPath": "/out"}]}]}})).await;
+    wait_phase(&c, "graceful", "Running", 60).await;
+    let r = c.request("DELETE", "/api/v1/namespaces/default/pods/graceful", "application/json", "").await;
+    assert_eq!(r.status, 200);
+    wait_for("pod deleted by the kubelet", Duration::from_secs(30), || async {
+        (c.get("/api/v1/namespaces/default/pods/graceful").await.status == 404).then_some(())
+    })
+    .await;
+    let events = std::fs::read_to_string(host.path().join("events")).unwrap_or_default();
+    assert_eq!(events.split_whitespace().collect::<Vec<_>>(), ["prestop", "term"]);
+    assert!(ctd.running_tasks().is_empty());
+}
+
+/// A manifest in --pod-manifest-path runs as a static pod and shows up as a mirror pod;
+/// removing the manifest stops it and removes the mirror.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_pod_runs_with_a_mirror_pod() {
+    let Node { s: _s, c, ctd, k } = node("node-s").await;
+    std::fs::write(
+        k.manifests().join("static.yaml"),
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n  namespace: kube-system\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: {BUSYBOX}\n    command: [sleep, \"3600\"]\n"),
+    )
+    .unwrap();
+    let p = wait_for("mirror pod Running", Duration::from_secs(60), || async {
+        let p = pod(&c, "kube-system", "static-web-node-s").await;
+        (p["status"]["phase"] == "Running").then_some(p)
+    })
+    .await;
+    let a = &p["metadata"]["annotations"];
+    assert!(a["kubernetes.io/config.mirror"].is_string(), "{a}");
+    assert_eq!(a["kubernetes.io/config.source"], "file");
+    assert_eq!(p["metadata"]["ownerReferences"][0]["kind"], "Node");
+    assert_eq!(p["spec"]["nodeName"], "node-s");
+    std::fs::remove_file(k.manifests().join("static.yaml")).unwrap();
+    wait_for("mirror pod gone", Duration::from_secs(30), || async {
+        (c.get("/api/v1/namespaces/kube-system/pods/static-web-node-s").await.status == 404).then_some(())
+    })
+    .await;
+    wait_for("static pod stopped", Duration::from_secs(15), || async { ctd.running_tasks().is_empty().then_some(()) }).await;
+}
