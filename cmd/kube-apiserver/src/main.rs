@@ -144,7 +144,11 @@ struct Flags {
     #[arg(long = "service-account-extend-token-expiration", default_value_t = true, action = clap::ArgAction::Set)]
     service_account_extend_token_expiration: bool,
     /// List of the preferred NodeAddressTypes to use for kubelet connections.
-    #[arg(long = "kubelet-preferred-address-types", value_delimiter = ',', default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP")]
+    #[arg(
+        long = "kubelet-preferred-address-types",
+        value_delimiter = ',',
+        default_value = "Hostname,InternalDNS,InternalIP,ExternalDNS,ExternalIP"
+    )]
     kubelet_preferred_address_types: Vec<String>,
     /// If true, allow privileged containers.
     #[arg(long = "allow-privileged", default_value_t = false, action = clap::ArgAction::Set)]

@@ -143,7 +143,10 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     set!(f.cgroup_driver, c.cgroup_driver);
     set!(f.fail_swap_on, c.fail_swap_on);
     set!(f.runtime_request_timeout, c.runtime_request_timeout);
-    set!(f.node_status_update_frequency, c.node_status_update_frequency);
+    set!(
+        f.node_status_update_frequency,
+        c.node_status_update_frequency
+    );
     set!(f.pod_logs_dir, c.pod_logs_dir);
     set!(f.sync_frequency, c.sync_frequency);
     set!(f.file_check_frequency, c.file_check_frequency);
@@ -154,38 +157,83 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
         c.tls_private_key_file = p.display().to_string();
     }
     if !matches!(c.authorization.mode.as_str(), "AlwaysAllow" | "Webhook") {
-        return Err(format!("invalid configuration: authorization.mode {:?}: must be AlwaysAllow or Webhook", c.authorization.mode));
+        return Err(format!(
+            "invalid configuration: authorization.mode {:?}: must be AlwaysAllow or Webhook",
+            c.authorization.mode
+        ));
     }
     c.validate()?;
     Ok(c)
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_lowercase()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase()
 }
 
 async fn run(f: Flags) -> Result<(), String> {
     let cfg = configuration(&f)?;
-    let node_name = f.hostname_override.clone().filter(|h| !h.is_empty()).unwrap_or_else(hostname).to_lowercase();
-    let node_ip = f.node_ip.clone().unwrap_or_default().split(',').next().unwrap_or_default().to_string();
+    let node_name = f
+        .hostname_override
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(hostname)
+        .to_lowercase();
+    let node_ip = f
+        .node_ip
+        .clone()
+        .unwrap_or_default()
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let mut labels = std::collections::BTreeMap::new();
     for l in &f.node_labels {
-        let (k, v) = l.split_once('=').ok_or_else(|| format!("invalid --node-labels entry {l:?}: must be key=value"))?;
+        let (k, v) = l
+            .split_once('=')
+            .ok_or_else(|| format!("invalid --node-labels entry {l:?}: must be key=value"))?;
         labels.insert(k.to_string(), v.to_string());
     }
-    std::fs::create_dir_all(&f.root_dir).map_err(|e| format!("creating root dir {}: {e}", f.root_dir.display()))?;
-    let agent = format!("kubelet/v1.35.0 ({}/{}) kubernetes/rust", std::env::consts::OS, std::env::consts::ARCH);
+    std::fs::create_dir_all(&f.root_dir)
+        .map_err(|e| format!("creating root dir {}: {e}", f.root_dir.display()))?;
+    let agent = format!(
+        "kubelet/v1.35.0 ({}/{}) kubernetes/rust",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
     let client = client_go::rest::client(f.kubeconfig.as_deref(), &agent).await?;
     let timeout = KubeletConfiguration::duration(&cfg.runtime_request_timeout);
-    let runtime = kubelet::cri::remote::RemoteRuntime::connect(&cfg.container_runtime_endpoint, timeout)?;
+    let runtime =
+        kubelet::cri::remote::RemoteRuntime::connect(&cfg.container_runtime_endpoint, timeout)?;
     let tls = component_base::serving::tls_config(
-        Some(cfg.tls_cert_file.as_str()).filter(|s| !s.is_empty()).map(std::path::Path::new),
-        Some(cfg.tls_private_key_file.as_str()).filter(|s| !s.is_empty()).map(std::path::Path::new),
+        Some(cfg.tls_cert_file.as_str())
+            .filter(|s| !s.is_empty())
+            .map(std::path::Path::new),
+        Some(cfg.tls_private_key_file.as_str())
+            .filter(|s| !s.is_empty())
+            .map(std::path::Path::new),
         &f.root_dir.join("pki"),
         "kubelet",
     )?;
-    let k = kubelet::kubelet::Kubelet::new(cfg, node_name, node_ip, f.root_dir.clone(), client, runtime);
-    kubelet::run::run(k, kubelet::run::Options { node_labels: labels, tls }, component_base::signals::shutdown_signal()).await
+    let k = kubelet::kubelet::Kubelet::new(
+        cfg,
+        node_name,
+        node_ip,
+        f.root_dir.clone(),
+        client,
+        runtime,
+    );
+    kubelet::run::run(
+        k,
+        kubelet::run::Options {
+            node_labels: labels,
+            tls,
+        },
+        component_base::signals::shutdown_signal(),
+    )
+    .await
 }
 
 #[tokio::main]

@@ -23,7 +23,12 @@ fn fnv(data: &[u8], seed: u64) -> u64 {
 /// A pod from one manifest, with upstream's defaults and source annotations.
 pub fn static_pod(text: &str, node: &str) -> Result<Pod, String> {
     let mut pod: Pod = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
-    let name = pod.metadata.name.clone().filter(|n| !n.is_empty()).ok_or("pod has no name")?;
+    let name = pod
+        .metadata
+        .name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or("pod has no name")?;
     let hash = format!(
         "{:016x}{:016x}",
         fnv(text.as_bytes(), 0xcbf29ce484222325) ^ fnv(node.as_bytes(), 7),
@@ -40,17 +45,27 @@ pub fn static_pod(text: &str, node: &str) -> Result<Pod, String> {
     let a = m.annotations.get_or_insert_with(Default::default);
     a.insert(CONFIG_HASH.into(), m.uid.clone().unwrap_or_default());
     a.insert(CONFIG_SOURCE.into(), "file".into());
-    a.insert("kubernetes.io/config.seen".into(), jiff::Timestamp::now().to_string());
+    a.insert(
+        "kubernetes.io/config.seen".into(),
+        jiff::Timestamp::now().to_string(),
+    );
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.node_name = Some(node.into());
     spec.restart_policy.get_or_insert_with(|| "Always".into());
     spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
     spec.termination_grace_period_seconds.get_or_insert(30);
-    spec.scheduler_name.get_or_insert_with(|| "default-scheduler".into());
+    spec.scheduler_name
+        .get_or_insert_with(|| "default-scheduler".into());
     spec.enable_service_links.get_or_insert(true);
-    for c in spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten()) {
-        c.termination_message_path.get_or_insert_with(|| "/dev/termination-log".into());
-        c.termination_message_policy.get_or_insert_with(|| "File".into());
+    for c in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+    {
+        c.termination_message_path
+            .get_or_insert_with(|| "/dev/termination-log".into());
+        c.termination_message_policy
+            .get_or_insert_with(|| "File".into());
         if c.image_pull_policy.is_none() {
             c.image_pull_policy = Some(crate::images::pull_policy(c));
         }
@@ -60,19 +75,29 @@ pub fn static_pod(text: &str, node: &str) -> Result<Pod, String> {
 
 fn read_dir(dir: &Path, node: &str) -> HashMap<String, Pod> {
     let mut pods = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return pods };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return pods;
+    };
     let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     paths.sort();
     for p in paths {
-        let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         if name.starts_with('.') || !p.is_file() {
             continue;
         }
-        match std::fs::read_to_string(&p).map_err(|e| e.to_string()).and_then(|t| static_pod(&t, node)) {
+        match std::fs::read_to_string(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| static_pod(&t, node))
+        {
             Ok(pod) => {
                 pods.insert(pod.metadata.uid.clone().unwrap_or_default(), pod);
             }
-            Err(e) => tracing::warn!(path = %p.display(), error = e, "Could not process manifest file"),
+            Err(e) => {
+                tracing::warn!(path = %p.display(), error = e, "Could not process manifest file")
+            }
         }
     }
     pods
@@ -85,7 +110,11 @@ pub async fn run(k: Arc<Kubelet>, dir: std::path::PathBuf, period: Duration) {
         let pods = read_dir(&dir, &k.node_name);
         let changed: Vec<String> = {
             let mut cur = k.static_pods.lock().unwrap();
-            let mut changed: Vec<String> = pods.keys().filter(|u| !cur.contains_key(*u)).cloned().collect();
+            let mut changed: Vec<String> = pods
+                .keys()
+                .filter(|u| !cur.contains_key(*u))
+                .cloned()
+                .collect();
             changed.extend(cur.keys().filter(|u| !pods.contains_key(*u)).cloned());
             *cur = pods;
             changed

@@ -39,7 +39,10 @@ pub fn pull_policy(c: &Container) -> String {
 
 pub enum Pulled {
     /// Image present (true if this call pulled it).
-    Ready { pulled: bool, took: Duration },
+    Ready {
+        pulled: bool,
+        took: Duration,
+    },
     Failed(PullError),
 }
 
@@ -50,7 +53,10 @@ impl ImageManager {
         let present = matches!(rt.image_status(&image).await, Ok(Some(_)));
         if policy == "Never" {
             return if present {
-                Pulled::Ready { pulled: false, took: Duration::ZERO }
+                Pulled::Ready {
+                    pulled: false,
+                    took: Duration::ZERO,
+                }
             } else {
                 Pulled::Failed((
                     "ErrImageNeverPull".into(),
@@ -59,7 +65,10 @@ impl ImageManager {
             };
         }
         if present && policy != "Always" {
-            return Pulled::Ready { pulled: false, took: Duration::ZERO };
+            return Pulled::Ready {
+                pulled: false,
+                took: Duration::ZERO,
+            };
         }
         if let Some((until, _)) = self.backoff.lock().unwrap().get(&image)
             && Instant::now() < *until
@@ -73,7 +82,10 @@ impl ImageManager {
         match rt.pull_image(&image).await {
             Ok(_) => {
                 self.backoff.lock().unwrap().remove(&image);
-                Pulled::Ready { pulled: true, took: start.elapsed() }
+                Pulled::Ready {
+                    pulled: true,
+                    took: start.elapsed(),
+                }
             }
             Err(e) => {
                 let mut b = self.backoff.lock().unwrap();
@@ -81,7 +93,10 @@ impl ImageManager {
                 b.insert(image.clone(), (Instant::now() + next, next));
                 Pulled::Failed((
                     "ErrImagePull".into(),
-                    format!("failed to pull and unpack image \"{image}\": {}", e.message()),
+                    format!(
+                        "failed to pull and unpack image \"{image}\": {}",
+                        e.message()
+                    ),
                 ))
             }
         }

@@ -4,8 +4,8 @@
 //! status and lease loops, and housekeeping.
 
 use crate::apis::config::KubeletConfiguration;
-use crate::cri::remote::RemoteRuntime;
 use crate::cri::POD_UID;
+use crate::cri::remote::RemoteRuntime;
 use crate::images::ImageManager;
 use crate::kuberuntime::sandbox::DnsSettings;
 use crate::metrics::METRICS;
@@ -94,7 +94,10 @@ impl Kubelet {
             client.clone(),
             "kubelet",
             &node_name,
-            Arc::new(client_go::flowcontrol::RateLimiter::new(cfg.kube_api_qps.max(1.0), cfg.kube_api_burst.max(1))),
+            Arc::new(client_go::flowcontrol::RateLimiter::new(
+                cfg.kube_api_qps.max(1.0),
+                cfg.kube_api_burst.max(1),
+            )),
         );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel::<(Pod, String, String)>();
@@ -110,7 +113,11 @@ impl Kubelet {
         let mem = crate::nodestatus::machine_capacity(&root, cfg.max_pods)["memory"];
         let dns = DnsSettings {
             cluster_dns: cfg.cluster_dns.clone(),
-            cluster_domain: if cfg.cluster_domain.is_empty() { "cluster.local".into() } else { cfg.cluster_domain.clone() },
+            cluster_domain: if cfg.cluster_domain.is_empty() {
+                "cluster.local".into()
+            } else {
+                cfg.cluster_domain.clone()
+            },
             resolv_conf: cfg.resolv_conf.clone(),
         };
         let kl = Arc::new(Kubelet {
@@ -149,7 +156,8 @@ impl Kubelet {
                 let Some(k) = weak.upgrade() else { return };
                 let mut r = k.reference(&pod);
                 r.field_path = Some(k.field_path(&pod, &c));
-                k.recorder.eventf(r, "Warning", "Unhealthy", "ProbeWarning", msg);
+                k.recorder
+                    .eventf(r, "Warning", "Unhealthy", "ProbeWarning", msg);
             }
         });
         kl
@@ -172,14 +180,26 @@ impl Kubelet {
         let spec = pod.spec.clone().unwrap_or_default();
         if spec.containers.iter().any(|c| c.name == container) {
             format!("spec.containers{{{container}}}")
-        } else if spec.init_containers.iter().flatten().any(|c| c.name == container) {
+        } else if spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == container)
+        {
             format!("spec.initContainers{{{container}}}")
         } else {
             String::new()
         }
     }
 
-    pub fn event(&self, pod: &Pod, container: Option<&str>, type_: &str, reason: &str, note: String) {
+    pub fn event(
+        &self,
+        pod: &Pod,
+        container: Option<&str>,
+        type_: &str,
+        reason: &str,
+        note: String,
+    ) {
         let mut r = self.reference(pod);
         if let Some(c) = container {
             r.field_path = Some(self.field_path(pod, c));
@@ -229,7 +249,8 @@ impl Kubelet {
     }
 
     async fn pod_worker(self: Arc<Self>, uid: String, notify: Arc<Notify>) {
-        let resync = KubeletConfiguration::duration(&self.cfg.sync_frequency).max(Duration::from_secs(1));
+        let resync =
+            KubeletConfiguration::duration(&self.cfg.sync_frequency).max(Duration::from_secs(1));
         loop {
             let start = Instant::now();
             let next = match self.sync(&uid).await {
@@ -241,7 +262,9 @@ impl Kubelet {
             };
             METRICS
                 .pod_worker_duration
-                .get_or_create(&crate::metrics::OperationLabels { operation_type: "sync".into() })
+                .get_or_create(&crate::metrics::OperationLabels {
+                    operation_type: "sync".into(),
+                })
                 .observe(start.elapsed().as_secs_f64());
             match next {
                 Some(d) => {
@@ -267,7 +290,11 @@ impl Kubelet {
     /// The runtime's sandboxes and containers of one pod, newest first.
     pub async fn pod_runtime(&self, uid: &str) -> Result<PodRuntime, String> {
         let mut rt = PodRuntime::default();
-        let sandboxes = self.runtime.list_sandboxes().await.map_err(|e| e.message().to_string())?;
+        let sandboxes = self
+            .runtime
+            .list_sandboxes()
+            .await
+            .map_err(|e| e.message().to_string())?;
         let mut sbs: Vec<_> = sandboxes
             .into_iter()
             .filter(|s| s.labels.get(POD_UID).map(String::as_str) == Some(uid))
@@ -278,7 +305,11 @@ impl Kubelet {
                 rt.sandboxes.push(st);
             }
         }
-        let containers = self.runtime.list_containers().await.map_err(|e| e.message().to_string())?;
+        let containers = self
+            .runtime
+            .list_containers()
+            .await
+            .map_err(|e| e.message().to_string())?;
         let mut cs: Vec<_> = containers
             .into_iter()
             .filter(|c| c.labels.get(POD_UID).map(String::as_str) == Some(uid))
@@ -286,14 +317,21 @@ impl Kubelet {
         cs.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         for c in cs {
             if let Ok(st) = self.runtime.container_status(&c.id).await {
-                rt.containers.push(Instance { sandbox: c.pod_sandbox_id.clone(), status: st });
+                rt.containers.push(Instance {
+                    sandbox: c.pod_sandbox_id.clone(),
+                    status: st,
+                });
             }
         }
         Ok(rt)
     }
 
     pub fn host_ip(&self) -> String {
-        if self.node_ip.is_empty() { "127.0.0.1".into() } else { self.node_ip.clone() }
+        if self.node_ip.is_empty() {
+            "127.0.0.1".into()
+        } else {
+            self.node_ip.clone()
+        }
     }
 
     /// The mirror pod of a static pod, or the pod itself (where status goes).
@@ -302,18 +340,29 @@ impl Kubelet {
         self.pods.store.state().into_iter().find(|p| {
             p.metadata.namespace == pod.metadata.namespace
                 && p.metadata.name == pod.metadata.name
-                && (if static_pod { is_mirror(p) } else { p.metadata.uid == pod.metadata.uid })
+                && (if static_pod {
+                    is_mirror(p)
+                } else {
+                    p.metadata.uid == pod.metadata.uid
+                })
         })
     }
 
     /// The node object's uid (for lease owner references), once registered.
     pub async fn node(&self) -> Option<Node> {
-        Api::<Node>::all(self.client.clone()).get_opt(&self.node_name).await.ok().flatten()
+        Api::<Node>::all(self.client.clone())
+            .get_opt(&self.node_name)
+            .await
+            .ok()
+            .flatten()
     }
 }
 
 pub fn is_mirror(p: &Pod) -> bool {
-    p.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
+    p.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
 }
 
 pub fn is_static(p: &Pod) -> bool {

@@ -25,7 +25,16 @@ pub async fn run_hook(
         tcp_socket: h.tcp_socket.clone(),
         ..Default::default()
     };
-    match crate::prober::run_probe(rt, &probe, c, container_id, pod_ip, budget.max(Duration::from_secs(1))).await {
+    match crate::prober::run_probe(
+        rt,
+        &probe,
+        c,
+        container_id,
+        pod_ip,
+        budget.max(Duration::from_secs(1)),
+    )
+    .await
+    {
         crate::prober::ProbeResult::Success => Ok(()),
         crate::prober::ProbeResult::Failure(m) => Err(m),
     }

@@ -66,17 +66,53 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
 impl Metrics {
     pub fn registry(&self) -> Registry {
         let mut r = Registry::default();
-        r.register("kubelet_node_name", "The node's name. The count is always 1.", self.node_name.clone());
-        r.register("kubelet_running_pods", "Number of pods that have a running pod sandbox", self.running_pods.clone());
-        r.register("kubelet_running_containers", "Number of containers currently running", self.running_containers.clone());
+        r.register(
+            "kubelet_node_name",
+            "The node's name. The count is always 1.",
+            self.node_name.clone(),
+        );
+        r.register(
+            "kubelet_running_pods",
+            "Number of pods that have a running pod sandbox",
+            self.running_pods.clone(),
+        );
+        r.register(
+            "kubelet_running_containers",
+            "Number of containers currently running",
+            self.running_containers.clone(),
+        );
         r.register("kubelet_pod_start_duration_seconds", "Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run", self.pod_start_duration.clone());
         r.register("kubelet_pod_worker_duration_seconds", "Duration in seconds to sync a single pod. Broken down by operation type: create, update, or sync", self.pod_worker_duration.clone());
-        r.register("kubelet_pleg_relist_duration_seconds", "Duration in seconds for relisting pods in PLEG.", self.pleg_relist_duration.clone());
-        r.register("kubelet_pleg_last_seen_seconds", "Timestamp in seconds when PLEG was last seen active.", self.pleg_last_seen.clone());
-        r.register("kubelet_runtime_operations", "Cumulative number of runtime operations by operation type.", self.runtime_operations.clone());
-        r.register("kubelet_runtime_operations_errors", "Cumulative number of runtime operation errors by operation type.", self.runtime_operations_errors.clone());
-        r.register("kubelet_started_containers", "Cumulative number of containers started", self.started_containers.clone());
-        r.register("kubelet_started_pods", "Cumulative number of pods started", self.started_pods.clone());
+        r.register(
+            "kubelet_pleg_relist_duration_seconds",
+            "Duration in seconds for relisting pods in PLEG.",
+            self.pleg_relist_duration.clone(),
+        );
+        r.register(
+            "kubelet_pleg_last_seen_seconds",
+            "Timestamp in seconds when PLEG was last seen active.",
+            self.pleg_last_seen.clone(),
+        );
+        r.register(
+            "kubelet_runtime_operations",
+            "Cumulative number of runtime operations by operation type.",
+            self.runtime_operations.clone(),
+        );
+        r.register(
+            "kubelet_runtime_operations_errors",
+            "Cumulative number of runtime operation errors by operation type.",
+            self.runtime_operations_errors.clone(),
+        );
+        r.register(
+            "kubelet_started_containers",
+            "Cumulative number of containers started",
+            self.started_containers.clone(),
+        );
+        r.register(
+            "kubelet_started_pods",
+            "Cumulative number of pods started",
+            self.started_pods.clone(),
+        );
         r.register("prober_probe", "Cumulative number of a liveness, readiness or startup probe for a container by result.", self.prober_probe_total.clone());
         r
     }

@@ -38,7 +38,10 @@ pub fn quantity_bytes(q: &str) -> i64 {
 }
 
 fn read(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_default().trim().to_string()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// Machine capacity: cpu, memory, ephemeral-storage (of the root dir's filesystem), pods.
@@ -111,8 +114,18 @@ fn os_image() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn condition(type_: &str, ok: bool, reason: &str, message: &str, prev: Option<&NodeCondition>) -> Value {
-    let status = if (type_ == "Ready") == ok { "True" } else { "False" };
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+    prev: Option<&NodeCondition>,
+) -> Value {
+    let status = if (type_ == "Ready") == ok {
+        "True"
+    } else {
+        "False"
+    };
     let now = jiff::Timestamp::now().to_string();
     // lastTransitionTime moves only when the status changes.
     let transition = prev
@@ -129,9 +142,19 @@ pub fn initial_node(cfg: &NodeStatusConfig) -> Node {
     let mut labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), cfg.hostname.clone()),
         ("kubernetes.io/os".to_string(), "linux".to_string()),
-        ("kubernetes.io/arch".to_string(), std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64")),
+        (
+            "kubernetes.io/arch".to_string(),
+            std::env::consts::ARCH
+                .replace("x86_64", "amd64")
+                .replace("aarch64", "arm64"),
+        ),
         ("beta.kubernetes.io/os".to_string(), "linux".to_string()),
-        ("beta.kubernetes.io/arch".to_string(), std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64")),
+        (
+            "beta.kubernetes.io/arch".to_string(),
+            std::env::consts::ARCH
+                .replace("x86_64", "amd64")
+                .replace("aarch64", "arm64"),
+        ),
     ]);
     labels.extend(cfg.labels.clone());
     Node {
@@ -177,8 +200,10 @@ pub struct StatusInputs {
 /// The node status the kubelet reports.
 pub fn node_status(cfg: &NodeStatusConfig, inputs: &StatusInputs, current: Option<&Node>) -> Value {
     let cap = machine_capacity(&cfg.root_dir, cfg.max_pods);
-    let capacity: BTreeMap<String, String> =
-        cap.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let capacity: BTreeMap<String, String> = cap
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
     let mut allocatable = BTreeMap::new();
     for (k, v) in &cap {
         let reserved = cfg.reserved.get(k).map(|r| {
@@ -190,7 +215,9 @@ pub fn node_status(cfg: &NodeStatusConfig, inputs: &StatusInputs, current: Optio
         });
         let value = match k.as_str() {
             "cpu" => format!("{}m", (v * 1000 - reserved.unwrap_or(0)).max(0)),
-            "memory" => (v - reserved.unwrap_or(0) - cfg.eviction_memory).max(0).to_string(),
+            "memory" => (v - reserved.unwrap_or(0) - cfg.eviction_memory)
+                .max(0)
+                .to_string(),
             "ephemeral-storage" => (v - reserved.unwrap_or(0) - v / 10).max(0).to_string(),
             _ => (v - reserved.unwrap_or(0)).max(0).to_string(),
         };
@@ -209,20 +236,57 @@ pub fn node_status(cfg: &NodeStatusConfig, inputs: &StatusInputs, current: Optio
             .and_then(|cs| cs.iter().find(|c| c.type_ == t))
     };
     let (ready_reason, ready_message) = match &inputs.runtime_ready {
-        Ok(()) => ("KubeletReady", "kubelet is posting ready status".to_string()),
+        Ok(()) => (
+            "KubeletReady",
+            "kubelet is posting ready status".to_string(),
+        ),
         Err(e) => ("KubeletNotReady", e.clone()),
     };
     let conditions = vec![
-        condition("MemoryPressure", !inputs.memory_pressure,
-            if inputs.memory_pressure { "KubeletHasInsufficientMemory" } else { "KubeletHasSufficientMemory" },
-            if inputs.memory_pressure { "kubelet has insufficient memory available" } else { "kubelet has sufficient memory available" },
-            prev("MemoryPressure")),
-        condition("DiskPressure", !inputs.disk_pressure,
-            if inputs.disk_pressure { "KubeletHasDiskPressure" } else { "KubeletHasNoDiskPressure" },
-            if inputs.disk_pressure { "kubelet has disk pressure" } else { "kubelet has no disk pressure" },
-            prev("DiskPressure")),
-        condition("PIDPressure", true, "KubeletHasSufficientPID", "kubelet has sufficient PID available", prev("PIDPressure")),
-        condition("Ready", inputs.runtime_ready.is_ok(), ready_reason, &ready_message, prev("Ready")),
+        condition(
+            "MemoryPressure",
+            !inputs.memory_pressure,
+            if inputs.memory_pressure {
+                "KubeletHasInsufficientMemory"
+            } else {
+                "KubeletHasSufficientMemory"
+            },
+            if inputs.memory_pressure {
+                "kubelet has insufficient memory available"
+            } else {
+                "kubelet has sufficient memory available"
+            },
+            prev("MemoryPressure"),
+        ),
+        condition(
+            "DiskPressure",
+            !inputs.disk_pressure,
+            if inputs.disk_pressure {
+                "KubeletHasDiskPressure"
+            } else {
+                "KubeletHasNoDiskPressure"
+            },
+            if inputs.disk_pressure {
+                "kubelet has disk pressure"
+            } else {
+                "kubelet has no disk pressure"
+            },
+            prev("DiskPressure"),
+        ),
+        condition(
+            "PIDPressure",
+            true,
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+            prev("PIDPressure"),
+        ),
+        condition(
+            "Ready",
+            inputs.runtime_ready.is_ok(),
+            ready_reason,
+            &ready_message,
+            prev("Ready"),
+        ),
     ];
     let mut images: Vec<Value> = inputs
         .images
@@ -230,7 +294,9 @@ pub fn node_status(cfg: &NodeStatusConfig, inputs: &StatusInputs, current: Optio
         .map(|(names, size)| json!({"names": names, "sizeBytes": size}))
         .collect();
     images.truncate(50);
-    let arch = std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64");
+    let arch = std::env::consts::ARCH
+        .replace("x86_64", "amd64")
+        .replace("aarch64", "arm64");
     let mut addresses = Vec::new();
     if !cfg.node_ip.is_empty() {
         addresses.push(json!({"type": "InternalIP", "address": cfg.node_ip}));
@@ -278,7 +344,10 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn new(report_frequency: Duration) -> Self {
-        Reporter { last: None, report_frequency }
+        Reporter {
+            last: None,
+            report_frequency,
+        }
     }
 
     /// Patches the node's status if it changed or is due (upstream `tryUpdateNodeStatus`).
@@ -329,7 +398,11 @@ pub async fn renew_lease(
             spec.renew_time = Some(now);
             spec.holder_identity = Some(node.to_string());
             spec.lease_duration_seconds = Some(duration_seconds);
-            if lease.metadata.owner_references.as_ref().is_none_or(|o| o.is_empty())
+            if lease
+                .metadata
+                .owner_references
+                .as_ref()
+                .is_none_or(|o| o.is_empty())
                 && let Some(uid) = node_uid
             {
                 lease.metadata.owner_references = Some(vec![node_owner(node, uid)]);
@@ -378,7 +451,13 @@ pub async fn runtime_state(rt: &RemoteRuntime) -> Result<(), String> {
         .await
         .map_err(|e| format!("container runtime is down: {}", e.message()))?;
     let conds = st.status.map(|s| s.conditions).unwrap_or_default();
-    for (t, label) in [("RuntimeReady", "container runtime status check may not have completed yet"), ("NetworkReady", "")] {
+    for (t, label) in [
+        (
+            "RuntimeReady",
+            "container runtime status check may not have completed yet",
+        ),
+        ("NetworkReady", ""),
+    ] {
         match conds.iter().find(|c| c.r#type == t) {
             Some(c) if c.status => {}
             Some(c) => {
@@ -388,7 +467,10 @@ pub async fn runtime_state(rt: &RemoteRuntime) -> Result<(), String> {
                         c.reason, c.message
                     )
                 } else {
-                    format!("container runtime not ready: RuntimeReady=false reason:{} message:{}", c.reason, c.message)
+                    format!(
+                        "container runtime not ready: RuntimeReady=false reason:{} message:{}",
+                        c.reason, c.message
+                    )
                 });
             }
             None if !label.is_empty() => return Err(label.into()),
@@ -397,4 +479,3 @@ pub async fn runtime_state(rt: &RemoteRuntime) -> Result<(), String> {
     }
     Ok(())
 }
-

@@ -21,7 +21,10 @@ pub async fn run(k: Arc<Kubelet>) {
     loop {
         tick.tick().await;
         let start = Instant::now();
-        let (Ok(containers), Ok(sandboxes)) = (k.runtime.list_containers().await, k.runtime.list_sandboxes().await) else {
+        let (Ok(containers), Ok(sandboxes)) = (
+            k.runtime.list_containers().await,
+            k.runtime.list_sandboxes().await,
+        ) else {
             continue;
         };
         let mut now: HashMap<String, (String, i32)> = HashMap::new();
@@ -51,7 +54,10 @@ pub async fn run(k: Arc<Kubelet>) {
             // Pods the kubelet no longer knows about are cleaned up by housekeeping.
             k.dispatch(&uid);
         }
-        let running_pods = sandboxes.iter().filter(|s| s.state == crate::cri::api::PodSandboxState::SandboxReady as i32).count();
+        let running_pods = sandboxes
+            .iter()
+            .filter(|s| s.state == crate::cri::api::PodSandboxState::SandboxReady as i32)
+            .count();
         METRICS.running_pods.set(running_pods as i64);
         let mut by_state: HashMap<&str, i64> = HashMap::new();
         for c in &containers {
@@ -64,17 +70,30 @@ pub async fn run(k: Arc<Kubelet>) {
             *by_state.entry(s).or_default() += 1;
         }
         for s in ["created", "running", "exited", "unknown"] {
-            METRICS.running_containers.get_or_create(&StateLabels { container_state: s.into() }).set(*by_state.get(s).unwrap_or(&0));
+            METRICS
+                .running_containers
+                .get_or_create(&StateLabels {
+                    container_state: s.into(),
+                })
+                .set(*by_state.get(s).unwrap_or(&0));
         }
-        METRICS.pleg_relist_duration.observe(start.elapsed().as_secs_f64());
-        METRICS.pleg_last_seen.set(jiff::Timestamp::now().as_second());
+        METRICS
+            .pleg_relist_duration
+            .observe(start.elapsed().as_secs_f64());
+        METRICS
+            .pleg_last_seen
+            .set(jiff::Timestamp::now().as_second());
         if images_at.elapsed() > Duration::from_secs(10) {
             images_at = Instant::now();
             if let Ok(images) = k.runtime.list_images().await {
                 let mut m = k.image_names.lock().unwrap();
                 for i in images {
                     let name = i.repo_tags.first().cloned().unwrap_or_default();
-                    let digest = i.repo_digests.first().cloned().unwrap_or_else(|| i.id.clone());
+                    let digest = i
+                        .repo_digests
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| i.id.clone());
                     m.insert(i.id.clone(), (name, digest));
                 }
             }

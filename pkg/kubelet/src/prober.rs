@@ -66,7 +66,13 @@ impl Manager {
     }
 
     /// The current result for a running container (None: no probe of that kind).
-    pub fn result(&self, uid: &str, container: &str, kind: Kind, container_id: &str) -> Option<bool> {
+    pub fn result(
+        &self,
+        uid: &str,
+        container: &str,
+        kind: Kind,
+        container_id: &str,
+    ) -> Option<bool> {
         self.results
             .lock()
             .unwrap()
@@ -95,10 +101,18 @@ impl Manager {
             // Until the first run: readiness false, liveness success, startup false.
             self.results.lock().unwrap().insert(
                 key.clone(),
-                Outcome { container_id: container_id.to_string(), success: kind == Kind::Liveness },
+                Outcome {
+                    container_id: container_id.to_string(),
+                    success: kind == Kind::Liveness,
+                },
             );
             let me = self.clone();
-            let (pod, c, id, ip) = (pod.clone(), c.clone(), container_id.to_string(), pod_ip.to_string());
+            let (pod, c, id, ip) = (
+                pod.clone(),
+                c.clone(),
+                container_id.to_string(),
+                pod_ip.to_string(),
+            );
             tokio::spawn(async move { me.worker(key, probe, pod, c, id, ip).await });
         }
     }
@@ -109,12 +123,23 @@ impl Manager {
         self.results.lock().unwrap().retain(|k, _| k.0 != uid);
     }
 
-    async fn worker(self: Arc<Self>, key: Key, probe: Probe, pod: Pod, c: Container, id: String, ip: String) {
+    async fn worker(
+        self: Arc<Self>,
+        key: Key,
+        probe: Probe,
+        pod: Pod,
+        c: Container,
+        id: String,
+        ip: String,
+    ) {
         let period = Duration::from_secs(probe.period_seconds.unwrap_or(10).max(1) as u64);
         let timeout = Duration::from_secs(probe.timeout_seconds.unwrap_or(1).max(1) as u64);
         let success_threshold = probe.success_threshold.unwrap_or(1).max(1);
         let failure_threshold = probe.failure_threshold.unwrap_or(3).max(1);
-        tokio::time::sleep(Duration::from_secs(probe.initial_delay_seconds.unwrap_or(0).max(0) as u64)).await;
+        tokio::time::sleep(Duration::from_secs(
+            probe.initial_delay_seconds.unwrap_or(0).max(0) as u64,
+        ))
+        .await;
         let (mut successes, mut failures) = (0, 0);
         let mut ticker = tokio::time::interval(period);
         loop {
@@ -130,7 +155,9 @@ impl Manager {
                 continue;
             }
             // A startup probe that succeeded is done.
-            if key.2 == Kind::Startup && self.result(&key.0, &key.1, Kind::Startup, &id) == Some(true) {
+            if key.2 == Kind::Startup
+                && self.result(&key.0, &key.1, Kind::Startup, &id) == Some(true)
+            {
                 return;
             }
             let outcome = run_probe(&self.runtime, &probe, &c, &id, &ip, timeout).await;
@@ -143,7 +170,11 @@ impl Manager {
                 ProbeResult::Failure(msg) => {
                     failures += 1;
                     successes = 0;
-                    (self.report)(&pod, &c.name, format!("{} probe failed: {msg}", key.2.name()));
+                    (self.report)(
+                        &pod,
+                        &c.name,
+                        format!("{} probe failed: {msg}", key.2.name()),
+                    );
                     if failures < failure_threshold {
                         continue;
                     }
@@ -155,7 +186,13 @@ impl Manager {
             }
             let changed = {
                 let mut r = self.results.lock().unwrap();
-                let prev = r.insert(key.clone(), Outcome { container_id: id.clone(), success: ok });
+                let prev = r.insert(
+                    key.clone(),
+                    Outcome {
+                        container_id: id.clone(),
+                        success: ok,
+                    },
+                );
                 prev.is_none_or(|p| p.success != ok || p.container_id != id)
             };
             if changed {
@@ -194,7 +231,10 @@ pub async fn run_probe(
     timeout: Duration,
 ) -> ProbeResult {
     if let Some(e) = &probe.exec {
-        return match rt.exec_sync(container_id, e.command.clone().unwrap_or_default(), timeout).await {
+        return match rt
+            .exec_sync(container_id, e.command.clone().unwrap_or_default(), timeout)
+            .await
+        {
             Ok(r) if r.exit_code == 0 => ProbeResult::Success,
             Ok(r) => ProbeResult::Failure(format!(
                 "{}{}",
@@ -209,7 +249,11 @@ pub async fn run_probe(
             Ok(p) => p,
             Err(e) => return ProbeResult::Failure(e),
         };
-        let host = h.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| pod_ip.to_string());
+        let host = h
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| pod_ip.to_string());
         let path = h.path.clone().unwrap_or_else(|| "/".into());
         let headers: Vec<(String, String)> = h
             .http_headers
@@ -219,7 +263,9 @@ pub async fn run_probe(
             .collect();
         return match tokio::time::timeout(timeout, http_get(&host, port, &path, &headers)).await {
             Ok(Ok(code)) if (200..400).contains(&code) => ProbeResult::Success,
-            Ok(Ok(code)) => ProbeResult::Failure(format!("HTTP probe failed with statuscode: {code}")),
+            Ok(Ok(code)) => {
+                ProbeResult::Failure(format!("HTTP probe failed with statuscode: {code}"))
+            }
             Ok(Err(e)) => ProbeResult::Failure(format!("Get \"http://{host}:{port}{path}\": {e}")),
             Err(_) => ProbeResult::Failure(format!(
                 "Get \"http://{host}:{port}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
@@ -231,8 +277,17 @@ pub async fn run_probe(
             Ok(p) => p,
             Err(e) => return ProbeResult::Failure(e),
         };
-        let host = t.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| pod_ip.to_string());
-        return match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host.as_str(), port))).await {
+        let host = t
+            .host
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| pod_ip.to_string());
+        return match tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
             Ok(Ok(_)) => ProbeResult::Success,
             Ok(Err(e)) => ProbeResult::Failure(format!("dial tcp {host}:{port}: {e}")),
             Err(_) => ProbeResult::Failure(format!("dial tcp {host}:{port}: i/o timeout")),
@@ -240,22 +295,44 @@ pub async fn run_probe(
     }
     if let Some(g) = &probe.grpc {
         let port = g.port as u16;
-        return match tokio::time::timeout(timeout, grpc_health(pod_ip, port, g.service.as_deref().unwrap_or(""))).await {
+        return match tokio::time::timeout(
+            timeout,
+            grpc_health(pod_ip, port, g.service.as_deref().unwrap_or("")),
+        )
+        .await
+        {
             Ok(Ok(true)) => ProbeResult::Success,
-            Ok(Ok(false)) => ProbeResult::Failure("service unhealthy (responded with \"NOT_SERVING\")".into()),
-            Ok(Err(e)) => ProbeResult::Failure(format!("failed to connect service \"{pod_ip}:{port}\" within {}s: {e}", timeout.as_secs())),
-            Err(_) => ProbeResult::Failure(format!("timeout: health rpc did not complete within {}s", timeout.as_secs())),
+            Ok(Ok(false)) => {
+                ProbeResult::Failure("service unhealthy (responded with \"NOT_SERVING\")".into())
+            }
+            Ok(Err(e)) => ProbeResult::Failure(format!(
+                "failed to connect service \"{pod_ip}:{port}\" within {}s: {e}",
+                timeout.as_secs()
+            )),
+            Err(_) => ProbeResult::Failure(format!(
+                "timeout: health rpc did not complete within {}s",
+                timeout.as_secs()
+            )),
         };
     }
     ProbeResult::Failure("missing probe handler".into())
 }
 
-async fn http_get(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> Result<u16, String> {
+async fn http_get(
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<u16, String> {
     use http_body_util::Empty;
-    let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| format!("dial tcp {host}:{port}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(hyper_util::rt::TokioIo::new(tcp))
+    let tcp = tokio::net::TcpStream::connect((host, port))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("dial tcp {host}:{port}: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let mut req = hyper::Request::get(path)
         .header("host", format!("{host}:{port}"))
@@ -275,7 +352,9 @@ async fn http_get(host: &str, port: u16, path: &str, headers: &[(String, String)
 /// (field 1), the response its status (field 1, SERVING = 1).
 async fn grpc_health(host: &str, port: u16, service: &str) -> Result<bool, String> {
     use http_body_util::{BodyExt, Full};
-    let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut sender, conn) = hyper::client::conn::http2::handshake::<_, _, Full<bytes::Bytes>>(
         hyper_util::rt::TokioExecutor::new(),
         hyper_util::rt::TokioIo::new(tcp),
@@ -298,7 +377,12 @@ async fn grpc_health(host: &str, port: u16, service: &str) -> Result<bool, Strin
         .body(Full::new(bytes::Bytes::from(frame)))
         .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     // 5-byte frame header, then field 1 varint.
     Ok(body.len() >= 7 && body[5] == 0x08 && body[6] == 1)
 }

@@ -12,7 +12,11 @@ pub struct Options {
     pub tls: Arc<rustls::ServerConfig>,
 }
 
-pub async fn run(k: Arc<Kubelet>, opts: Options, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+pub async fn run(
+    k: Arc<Kubelet>,
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
     let cfg = &k.cfg;
     let ns_cfg = Arc::new(NodeStatusConfig {
         node_name: k.node_name.clone(),
@@ -22,7 +26,10 @@ pub async fn run(k: Arc<Kubelet>, opts: Options, shutdown: impl std::future::Fut
         root_dir: k.root.clone(),
         port: cfg.port,
         register_with_taints: cfg.register_with_taints.clone(),
-        eviction_memory: cfg.eviction_hard.get("memory.available").map_or(0, |q| crate::nodestatus::quantity_bytes(q)),
+        eviction_memory: cfg
+            .eviction_hard
+            .get("memory.available")
+            .map_or(0, |q| crate::nodestatus::quantity_bytes(q)),
         reserved: cfg
             .system_reserved
             .iter()
@@ -34,13 +41,16 @@ pub async fn run(k: Arc<Kubelet>, opts: Options, shutdown: impl std::future::Fut
     });
     crate::metrics::METRICS
         .node_name
-        .get_or_create(&crate::metrics::NodeLabels { node: k.node_name.clone() })
+        .get_or_create(&crate::metrics::NodeLabels {
+            node: k.node_name.clone(),
+        })
         .set(1);
     if cfg.enable_server {
         let addr: std::net::SocketAddr = format!("{}:{}", cfg.address, cfg.port)
             .parse()
             .map_err(|e| format!("invalid address {}:{}: {e}", cfg.address, cfg.port))?;
-        let listener_check = std::net::TcpListener::bind(addr).map_err(|e| format!("failed to listen on {addr}: {e}"))?;
+        let listener_check = std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("failed to listen on {addr}: {e}"))?;
         drop(listener_check);
         let kk = k.clone();
         let tls = opts.tls.clone();
@@ -51,9 +61,10 @@ pub async fn run(k: Arc<Kubelet>, opts: Options, shutdown: impl std::future::Fut
         });
     }
     if cfg.healthz_port > 0 {
-        let addr: std::net::SocketAddr = format!("{}:{}", cfg.healthz_bind_address, cfg.healthz_port)
-            .parse()
-            .map_err(|e| format!("invalid healthz address: {e}"))?;
+        let addr: std::net::SocketAddr =
+            format!("{}:{}", cfg.healthz_bind_address, cfg.healthz_port)
+                .parse()
+                .map_err(|e| format!("invalid healthz address: {e}"))?;
         let last = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
         let seen = last.clone();
         tokio::spawn(async move {
@@ -65,7 +76,11 @@ pub async fn run(k: Arc<Kubelet>, opts: Options, shutdown: impl std::future::Fut
         tokio::spawn(async move {
             let healthy: Arc<dyn Fn() -> Result<(), String> + Send + Sync> = Arc::new(move || {
                 // The sync loop is alive (upstream checks the PLEG and sync loop).
-                if last.lock().unwrap().elapsed() < Duration::from_secs(180) { Ok(()) } else { Err("syncloop failed".into()) }
+                if last.lock().unwrap().elapsed() < Duration::from_secs(180) {
+                    Ok(())
+                } else {
+                    Err("syncloop failed".into())
+                }
             });
             if let Err(e) = crate::server::serve_healthz(addr, healthy).await {
                 tracing::error!(error = %e, "healthz server failed");
@@ -85,7 +100,11 @@ pub async fn run(k: Arc<Kubelet>, opts: Options, shutdown: impl std::future::Fut
     });
     if !cfg.static_pod_path.is_empty() {
         let dir = std::path::PathBuf::from(&cfg.static_pod_path);
-        tokio::spawn(crate::config::run(k.clone(), dir, Kubelet::duration_of(&cfg.file_check_frequency)));
+        tokio::spawn(crate::config::run(
+            k.clone(),
+            dir,
+            Kubelet::duration_of(&cfg.file_check_frequency),
+        ));
     }
     // Node registration, status and lease.
     if cfg.register_node {
@@ -116,7 +135,8 @@ impl Kubelet {
 }
 
 async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
-    let update = Kubelet::duration_of(&k.cfg.node_status_update_frequency).max(Duration::from_secs(1));
+    let update =
+        Kubelet::duration_of(&k.cfg.node_status_update_frequency).max(Duration::from_secs(1));
     let report = Kubelet::duration_of(&k.cfg.node_status_report_frequency);
     let lease_duration = k.cfg.node_lease_duration_seconds;
     // Lease: renewed every quarter of its duration (10 s by default).
@@ -128,7 +148,14 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
             if uid.is_none() {
                 uid = kk.node().await.and_then(|n| n.metadata.uid);
             }
-            if let Err(e) = crate::nodestatus::renew_lease(&kk.client, &kk.node_name, uid.as_deref(), lease_duration).await {
+            if let Err(e) = crate::nodestatus::renew_lease(
+                &kk.client,
+                &kk.node_name,
+                uid.as_deref(),
+                lease_duration,
+            )
+            .await
+            {
                 tracing::warn!(error = e, "failed to renew lease");
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -156,7 +183,11 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
                 (names, i.size)
             })
             .collect();
-        let mem_threshold = k.cfg.eviction_hard.get("memory.available").map_or(0, |q| crate::nodestatus::quantity_bytes(q));
+        let mem_threshold = k
+            .cfg
+            .eviction_hard
+            .get("memory.available")
+            .map_or(0, |q| crate::nodestatus::quantity_bytes(q));
         let inputs = StatusInputs {
             runtime_ready,
             runtime_version,
@@ -176,7 +207,10 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
                     .and_then(|s| s.pod_cidr.clone())
                     .filter(|c| !c.is_empty())
                     .unwrap_or_else(|| k.cfg.pod_cidr.clone());
-                if !cidr.is_empty() && cidr != pod_cidr_sent && k.runtime.update_pod_cidr(&cidr).await.is_ok() {
+                if !cidr.is_empty()
+                    && cidr != pod_cidr_sent
+                    && k.runtime.update_pod_cidr(&cidr).await.is_ok()
+                {
                     pod_cidr_sent = cidr;
                 }
             }
@@ -193,7 +227,9 @@ async fn housekeeping(k: Arc<Kubelet>) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let desired: std::collections::HashSet<String> = k.desired_uids().into_iter().collect();
-        let Ok(sandboxes) = k.runtime.list_sandboxes().await else { continue };
+        let Ok(sandboxes) = k.runtime.list_sandboxes().await else {
+            continue;
+        };
         for s in sandboxes {
             if let Some(uid) = s.labels.get(crate::cri::POD_UID)
                 && !desired.contains(uid)

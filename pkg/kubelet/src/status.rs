@@ -17,10 +17,15 @@ pub struct Instance {
 
 impl Instance {
     pub fn name(&self) -> &str {
-        self.status.metadata.as_ref().map(|m| m.name.as_str()).unwrap_or_default()
+        self.status
+            .metadata
+            .as_ref()
+            .map(|m| m.name.as_str())
+            .unwrap_or_default()
     }
     pub fn state(&self) -> api::ContainerState {
-        api::ContainerState::try_from(self.status.state).unwrap_or(api::ContainerState::ContainerUnknown)
+        api::ContainerState::try_from(self.status.state)
+            .unwrap_or(api::ContainerState::ContainerUnknown)
     }
     pub fn running(&self) -> bool {
         self.state() == api::ContainerState::ContainerRunning
@@ -49,7 +54,8 @@ impl PodRuntime {
         self.sandboxes.first()
     }
     pub fn sandbox_ready(&self) -> bool {
-        self.sandbox().is_some_and(|s| s.state == api::PodSandboxState::SandboxReady as i32)
+        self.sandbox()
+            .is_some_and(|s| s.state == api::PodSandboxState::SandboxReady as i32)
     }
     pub fn pod_ip(&self) -> String {
         self.sandbox()
@@ -64,7 +70,9 @@ impl PodRuntime {
     /// The newest instance in the current sandbox.
     pub fn current(&self, name: &str) -> Option<&Instance> {
         let sb = self.sandbox().map(|s| s.id.clone())?;
-        self.containers.iter().find(|i| i.name() == name && i.sandbox == sb)
+        self.containers
+            .iter()
+            .find(|i| i.name() == name && i.sandbox == sb)
     }
 }
 
@@ -105,7 +113,12 @@ pub struct Inputs<'a> {
     pub runtime_image: &'a dyn Fn(&Instance) -> (String, String),
 }
 
-fn container_status(c: &Container, rt: &PodRuntime, inp: &Inputs, default_wait: &str) -> (Value, bool, bool) {
+fn container_status(
+    c: &Container,
+    rt: &PodRuntime,
+    inp: &Inputs,
+    default_wait: &str,
+) -> (Value, bool, bool) {
     let mut inst = rt.instances(&c.name);
     let latest = inst.next();
     let previous = inst.next();
@@ -150,12 +163,20 @@ fn container_status(c: &Container, rt: &PodRuntime, inp: &Inputs, default_wait: 
                     }
                 }
             } else {
-                let (r, m) = inp.waiting.get(&c.name).cloned().unwrap_or_else(|| (default_wait.into(), String::new()));
+                let (r, m) = inp
+                    .waiting
+                    .get(&c.name)
+                    .cloned()
+                    .unwrap_or_else(|| (default_wait.into(), String::new()));
                 st["state"] = waiting(&r, &m);
             }
         }
         None => {
-            let (r, m) = inp.waiting.get(&c.name).cloned().unwrap_or_else(|| (default_wait.into(), String::new()));
+            let (r, m) = inp
+                .waiting
+                .get(&c.name)
+                .cloned()
+                .unwrap_or_else(|| (default_wait.into(), String::new()));
             st["state"] = waiting(&r, &m);
         }
     }
@@ -170,7 +191,10 @@ fn container_status(c: &Container, rt: &PodRuntime, inp: &Inputs, default_wait: 
 /// The pod's phase from its container statuses (upstream `getPhase`).
 fn phase(pod: &Pod, init: &[Value], app: &[Value], init_failed: bool) -> &'static str {
     let spec = pod.spec.clone().unwrap_or_default();
-    let policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+    let policy = spec
+        .restart_policy
+        .clone()
+        .unwrap_or_else(|| "Always".into());
     if init_failed {
         return "Failed";
     }
@@ -221,7 +245,13 @@ fn phase(pod: &Pod, init: &[Value], app: &[Value], init_failed: bool) -> &'stati
     "Pending"
 }
 
-fn condition(type_: &str, ok: bool, reason: Option<&str>, message: Option<String>, prev: &Value) -> Value {
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: Option<&str>,
+    message: Option<String>,
+    prev: &Value,
+) -> Value {
     let status = if ok { "True" } else { "False" };
     let old = prev["conditions"]
         .as_array()
@@ -229,7 +259,11 @@ fn condition(type_: &str, ok: bool, reason: Option<&str>, message: Option<String
     let transition = old
         .filter(|c| c["status"] == status)
         .and_then(|c| c["lastTransitionTime"].as_str().map(String::from))
-        .unwrap_or_else(|| jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        .unwrap_or_else(|| {
+            jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        });
     let mut c = json!({"type": type_, "status": status, "lastProbeTime": null, "lastTransitionTime": transition});
     if let Some(r) = reason {
         c["reason"] = json!(r);
@@ -263,7 +297,11 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
     }
     let mut statuses = Vec::new();
     let mut unready = Vec::new();
-    let app_wait = if init_done { "ContainerCreating" } else { "PodInitializing" };
+    let app_wait = if init_done {
+        "ContainerCreating"
+    } else {
+        "PodInitializing"
+    };
     for c in &spec.containers {
         let (s, ready, _) = container_status(c, rt, inp, app_wait);
         if !ready {
@@ -281,7 +319,10 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
     // A finished pod's containers are not ready.
     let all_ready = unready.is_empty() && !terminal;
     let not_ready_msg = |what: &str| {
-        Some(format!("containers with {what} status: [{}]", unready.join(" ")))
+        Some(format!(
+            "containers with {what} status: [{}]",
+            unready.join(" ")
+        ))
     };
     let (cr_reason, cr_msg) = if all_ready {
         (None, None)
@@ -303,27 +344,57 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
         .map(|(c, _)| c.name.clone())
         .collect();
     let (init_reason, init_msg) = if init_done || terminal && pending_inits.is_empty() {
-        (if terminal && !inits.is_empty() { Some("PodCompleted") } else { None }, None)
+        (
+            if terminal && !inits.is_empty() {
+                Some("PodCompleted")
+            } else {
+                None
+            },
+            None,
+        )
     } else {
         (
             Some("ContainersNotInitialized"),
-            Some(format!("containers with incomplete status: [{}]", pending_inits.join(" "))),
+            Some(format!(
+                "containers with incomplete status: [{}]",
+                pending_inits.join(" ")
+            )),
         )
     };
     let mut conditions = vec![
-        condition("PodReadyToStartContainers", rt.sandbox_ready() && !rt.pod_ip().is_empty() || rt.sandbox_ready() && spec.host_network == Some(true), None, None, &prev),
-        condition("Initialized", init_done || (terminal && pending_inits.is_empty()), init_reason, init_msg, &prev),
+        condition(
+            "PodReadyToStartContainers",
+            rt.sandbox_ready() && !rt.pod_ip().is_empty()
+                || rt.sandbox_ready() && spec.host_network == Some(true),
+            None,
+            None,
+            &prev,
+        ),
+        condition(
+            "Initialized",
+            init_done || (terminal && pending_inits.is_empty()),
+            init_reason,
+            init_msg,
+            &prev,
+        ),
         condition("Ready", all_ready, cr_reason, cr_msg.clone(), &prev),
         condition("ContainersReady", all_ready, cr_reason, cr_msg, &prev),
     ];
     // Conditions others own (PodScheduled, DisruptionTarget, readiness gates) stay.
     for c in prev["conditions"].as_array().into_iter().flatten() {
         let t = c["type"].as_str().unwrap_or_default();
-        if !matches!(t, "PodReadyToStartContainers" | "Initialized" | "Ready" | "ContainersReady") {
+        if !matches!(
+            t,
+            "PodReadyToStartContainers" | "Initialized" | "Ready" | "ContainersReady"
+        ) {
             conditions.push(c.clone());
         }
     }
-    let pod_ip = if spec.host_network == Some(true) { inp.host_ip.to_string() } else { rt.pod_ip() };
+    let pod_ip = if spec.host_network == Some(true) {
+        inp.host_ip.to_string()
+    } else {
+        rt.pod_ip()
+    };
     let mut status = json!({
         "phase": phase,
         "conditions": conditions,

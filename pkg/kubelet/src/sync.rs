@@ -7,12 +7,14 @@
 //! from the apiserver, finally deleted with grace 0.
 
 use crate::cri::api;
-use crate::kubelet::{BACKOFF_INITIAL, BACKOFF_MAX, Kubelet, MIRROR_ANNOTATION, is_mirror, is_static};
+use crate::kubelet::{
+    BACKOFF_INITIAL, BACKOFF_MAX, Kubelet, MIRROR_ANNOTATION, is_mirror, is_static,
+};
 use crate::kuberuntime::container::{ContainerInputs, container_config, container_hash};
 use crate::kuberuntime::sandbox::sandbox_config;
 use crate::metrics::METRICS;
 use crate::prober::Kind;
-use crate::status::{Instance, Inputs, PodRuntime};
+use crate::status::{Inputs, Instance, PodRuntime};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::json;
@@ -31,13 +33,19 @@ enum Step {
 }
 
 fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 fn grace_seconds(pod: &Pod) -> i64 {
     pod.metadata
         .deletion_grace_period_seconds
-        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+        })
         .unwrap_or(30)
         .max(0)
 }
@@ -64,7 +72,9 @@ impl Kubelet {
                 }
             }
         }
-        let terminating = pod.as_ref().is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+        let terminating = pod
+            .as_ref()
+            .is_none_or(|p| p.metadata.deletion_timestamp.is_some());
         if terminating {
             return self.sync_terminating(uid, pod, rt).await;
         }
@@ -76,7 +86,12 @@ impl Kubelet {
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
             Some("Succeeded" | "Failed")
         ) && !is_static(&pod);
-        let init_failed = self.state.lock().unwrap().get(uid).is_some_and(|s| s.init_failed);
+        let init_failed = self
+            .state
+            .lock()
+            .unwrap()
+            .get(uid)
+            .is_some_and(|s| s.init_failed);
         if terminal_phase || init_failed || self.finished(&pod, &rt) {
             // Done: nothing runs any more (sidecars and the sandbox stop).
             self.kill_running(&pod, &rt, grace_seconds(&pod)).await;
@@ -93,7 +108,13 @@ impl Kubelet {
         let mounts = match self.volumes.setup(&pod, &rt.pod_ip(), &host_ip).await {
             Ok(m) => m,
             Err(e) => {
-                self.event(&pod, None, "Warning", "FailedMount", format!("MountVolume.SetUp failed: {e}"));
+                self.event(
+                    &pod,
+                    None,
+                    "Warning",
+                    "FailedMount",
+                    format!("MountVolume.SetUp failed: {e}"),
+                );
                 self.write_status(&pod, &rt).await;
                 return Ok(Some(Duration::from_secs(2)));
             }
@@ -104,7 +125,12 @@ impl Kubelet {
             for sb in &rt.sandboxes {
                 let _ = self.runtime.stop_sandbox(&sb.id).await;
             }
-            let cfg = sandbox_config(&pod, rt.sandboxes.len() as u32, &self.cfg.pod_logs_dir, &self.dns);
+            let cfg = sandbox_config(
+                &pod,
+                rt.sandboxes.len() as u32,
+                &self.cfg.pod_logs_dir,
+                &self.dns,
+            );
             let _ = std::fs::create_dir_all(&cfg.log_directory);
             tracing::debug!(pod_uid = uid, "RunPodSandbox");
             match self.runtime.run_sandbox(cfg).await {
@@ -141,14 +167,22 @@ impl Kubelet {
             }
         }
         let rt = self.pod_runtime(uid).await?;
-        for c in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+        for c in spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+        {
             if let Some(i) = rt.current(&c.name).filter(|i| i.running()) {
                 self.probes.ensure(&pod, c, &i.status.id, &pod_ip);
             }
         }
         let status = self.write_status(&pod, &rt).await;
         self.observe_start(uid, &status);
-        Ok(Some(next.unwrap_or(if init_done { Duration::from_secs(60) } else { SHORT_RESYNC })))
+        Ok(Some(next.unwrap_or(if init_done {
+            Duration::from_secs(60)
+        } else {
+            SHORT_RESYNC
+        })))
     }
 
     /// All app containers exited and none will restart (upstream: the pod is terminal).
@@ -159,9 +193,8 @@ impl Kubelet {
             return false;
         }
         spec.containers.iter().all(|c| {
-            rt.current(&c.name).is_some_and(|i| {
-                i.exited() && (policy == "Never" || i.status.exit_code == 0)
-            })
+            rt.current(&c.name)
+                .is_some_and(|i| i.exited() && (policy == "Never" || i.status.exit_code == 0))
         })
     }
 
@@ -197,12 +230,21 @@ impl Kubelet {
             Some((until, d)) if until.elapsed() < BACKOFF_MAX * 2 => (*d * 2).min(BACKOFF_MAX),
             _ => BACKOFF_INITIAL,
         };
-        s.backoff.insert(c.to_string(), (Instant::now() + next, next));
+        s.backoff
+            .insert(c.to_string(), (Instant::now() + next, next));
     }
 
     /// Restarts an exited container unless it is in back-off (then it waits with
     /// CrashLoopBackOff).
-    async fn restart(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>, restart_count: i32) {
+    async fn restart(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        rt: &PodRuntime,
+        mounts: &crate::volumemanager::Mounts,
+        next: &mut Option<Duration>,
+        restart_count: i32,
+    ) {
         if let Some(left) = self.in_backoff(pod, &c.name) {
             let m = &pod.metadata;
             let msg = format!(
@@ -214,12 +256,25 @@ impl Kubelet {
                 m.uid.as_deref().unwrap_or_default()
             );
             self.set_waiting(pod, &c.name, Some(("CrashLoopBackOff", msg)));
-            self.event(pod, Some(&c.name), "Warning", "BackOff", format!("Back-off restarting failed container {} in pod {}_{}({})", c.name, m.name.as_deref().unwrap_or_default(), m.namespace.as_deref().unwrap_or_default(), m.uid.as_deref().unwrap_or_default()));
+            self.event(
+                pod,
+                Some(&c.name),
+                "Warning",
+                "BackOff",
+                format!(
+                    "Back-off restarting failed container {} in pod {}_{}({})",
+                    c.name,
+                    m.name.as_deref().unwrap_or_default(),
+                    m.namespace.as_deref().unwrap_or_default(),
+                    m.uid.as_deref().unwrap_or_default()
+                ),
+            );
             *next = Some(next.map_or(left, |n| n.min(left)));
             return;
         }
         self.bump_backoff(pod, &c.name);
-        self.start_container(pod, c, rt, mounts, restart_count + 1, next).await;
+        self.start_container(pod, c, rt, mounts, restart_count + 1, next)
+            .await;
     }
 
     fn current_backoff(&self, pod: &Pod, c: &str) -> Duration {
@@ -232,11 +287,25 @@ impl Kubelet {
             .unwrap_or(BACKOFF_INITIAL)
     }
 
-    async fn sync_init(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>) -> Step {
-        let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
+    async fn sync_init(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        rt: &PodRuntime,
+        mounts: &crate::volumemanager::Mounts,
+        next: &mut Option<Duration>,
+    ) -> Step {
+        let policy = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".into());
         match rt.current(&c.name) {
             None => {
-                let count = rt.instances(&c.name).next().map_or(0, |i| i.restart_count() + 1);
+                let count = rt
+                    .instances(&c.name)
+                    .next()
+                    .map_or(0, |i| i.restart_count() + 1);
                 self.start_container(pod, c, rt, mounts, count, next).await;
                 Step::Wait
             }
@@ -244,7 +313,12 @@ impl Kubelet {
             Some(i) if i.exited() => {
                 if policy == "Never" {
                     let uid = pod.metadata.uid.clone().unwrap_or_default();
-                    self.state.lock().unwrap().entry(uid).or_default().init_failed = true;
+                    self.state
+                        .lock()
+                        .unwrap()
+                        .entry(uid)
+                        .or_default()
+                        .init_failed = true;
                 } else {
                     let count = i.restart_count();
                     self.restart(pod, c, rt, mounts, next, count).await;
@@ -257,10 +331,20 @@ impl Kubelet {
 
     /// A sidecar (init container with restartPolicy Always): started in order, the next
     /// init container waits until it runs and its startup probe passed; restarted always.
-    async fn sync_sidecar(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>) -> Step {
+    async fn sync_sidecar(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        rt: &PodRuntime,
+        mounts: &crate::volumemanager::Mounts,
+        next: &mut Option<Duration>,
+    ) -> Step {
         match rt.current(&c.name) {
             None => {
-                let count = rt.instances(&c.name).next().map_or(0, |i| i.restart_count() + 1);
+                let count = rt
+                    .instances(&c.name)
+                    .next()
+                    .map_or(0, |i| i.restart_count() + 1);
                 self.start_container(pod, c, rt, mounts, count, next).await;
                 Step::Wait
             }
@@ -269,7 +353,12 @@ impl Kubelet {
                     return Step::Wait;
                 }
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
-                if c.startup_probe.is_some() && self.probes.result(&uid, &c.name, Kind::Startup, &i.status.id) != Some(true) {
+                if c.startup_probe.is_some()
+                    && self
+                        .probes
+                        .result(&uid, &c.name, Kind::Startup, &i.status.id)
+                        != Some(true)
+                {
                     return Step::Wait;
                 }
                 Step::Next
@@ -283,11 +372,25 @@ impl Kubelet {
         }
     }
 
-    async fn sync_app(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, next: &mut Option<Duration>) {
-        let policy = pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
+    async fn sync_app(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        rt: &PodRuntime,
+        mounts: &crate::volumemanager::Mounts,
+        next: &mut Option<Duration>,
+    ) {
+        let policy = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.clone())
+            .unwrap_or_else(|| "Always".into());
         match rt.current(&c.name) {
             None => {
-                let count = rt.instances(&c.name).next().map_or(0, |i| i.restart_count() + 1);
+                let count = rt
+                    .instances(&c.name)
+                    .next()
+                    .map_or(0, |i| i.restart_count() + 1);
                 self.start_container(pod, c, rt, mounts, count, next).await;
             }
             Some(i) if i.running() => {
@@ -322,20 +425,38 @@ impl Kubelet {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let id = &i.status.id;
         let reason = if self.probes.result(&uid, &c.name, Kind::Liveness, id) == Some(false) {
-            Some(format!("Container {} failed liveness probe, will be restarted", c.name))
+            Some(format!(
+                "Container {} failed liveness probe, will be restarted",
+                c.name
+            ))
         } else if self.probes.result(&uid, &c.name, Kind::Startup, id) == Some(false)
             && c.startup_probe.is_some()
             && self.startup_failed(c, i)
         {
-            Some(format!("Container {} failed startup probe, will be restarted", c.name))
-        } else if i.status.annotations.get(crate::cri::CONTAINER_HASH).is_some_and(|h| *h != container_hash(c)) {
-            Some(format!("Container {} definition changed, will be restarted", c.name))
+            Some(format!(
+                "Container {} failed startup probe, will be restarted",
+                c.name
+            ))
+        } else if i
+            .status
+            .annotations
+            .get(crate::cri::CONTAINER_HASH)
+            .is_some_and(|h| *h != container_hash(c))
+        {
+            Some(format!(
+                "Container {} definition changed, will be restarted",
+                c.name
+            ))
         } else {
             None
         };
         let Some(reason) = reason else { return false };
         self.event(pod, Some(&c.name), "Normal", "Killing", reason);
-        let grace = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
+        let grace = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+            .unwrap_or(30);
         self.kill_container(pod, c, i, grace).await;
         true
     }
@@ -343,7 +464,9 @@ impl Kubelet {
     /// A startup probe failed for good once it had failureThreshold periods after its
     /// initial delay without success.
     fn startup_failed(&self, c: &Container, i: &Instance) -> bool {
-        let Some(p) = &c.startup_probe else { return false };
+        let Some(p) = &c.startup_probe else {
+            return false;
+        };
         let started = i.status.started_at / 1_000_000_000;
         let now = jiff::Timestamp::now().as_second();
         let window = p.initial_delay_seconds.unwrap_or(0) as i64
@@ -353,20 +476,54 @@ impl Kubelet {
 
     /// Pulls, creates and starts one container; failures leave it waiting with
     /// upstream's reason.
-    async fn start_container(&self, pod: &Pod, c: &Container, rt: &PodRuntime, mounts: &crate::volumemanager::Mounts, restart_count: i32, next: &mut Option<Duration>) {
+    async fn start_container(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        rt: &PodRuntime,
+        mounts: &crate::volumemanager::Mounts,
+        restart_count: i32,
+        next: &mut Option<Duration>,
+    ) {
         let image = c.image.clone().unwrap_or_default();
-        let retry = |next: &mut Option<Duration>, d: Duration| *next = Some(next.map_or(d, |n| n.min(d)));
+        let retry =
+            |next: &mut Option<Duration>, d: Duration| *next = Some(next.map_or(d, |n| n.min(d)));
         match self.images.ensure(&self.runtime, c).await {
             crate::images::Pulled::Ready { pulled, took } => {
                 if pulled {
-                    self.event(pod, Some(&c.name), "Normal", "Pulled", format!("Successfully pulled image \"{image}\" in {}ms", took.as_millis()));
+                    self.event(
+                        pod,
+                        Some(&c.name),
+                        "Normal",
+                        "Pulled",
+                        format!(
+                            "Successfully pulled image \"{image}\" in {}ms",
+                            took.as_millis()
+                        ),
+                    );
                 } else {
-                    self.event(pod, Some(&c.name), "Normal", "Pulled", format!("Container image \"{image}\" already present on machine"));
+                    self.event(
+                        pod,
+                        Some(&c.name),
+                        "Normal",
+                        "Pulled",
+                        format!("Container image \"{image}\" already present on machine"),
+                    );
                 }
             }
             crate::images::Pulled::Failed((reason, msg)) => {
-                let ev = if reason == "ImagePullBackOff" { "BackOff" } else { "Failed" };
-                self.event(pod, Some(&c.name), if ev == "BackOff" { "Normal" } else { "Warning" }, ev, msg.clone());
+                let ev = if reason == "ImagePullBackOff" {
+                    "BackOff"
+                } else {
+                    "Failed"
+                };
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    if ev == "BackOff" { "Normal" } else { "Warning" },
+                    ev,
+                    msg.clone(),
+                );
                 self.set_waiting(pod, &c.name, Some((&reason, msg)));
                 retry(next, Duration::from_secs(2));
                 return;
@@ -375,10 +532,26 @@ impl Kubelet {
         let pod_ip = rt.pod_ip();
         let services: Vec<_> = self.services.store.state();
         let allocatable = self.allocatable.lock().unwrap().clone();
-        let env = match crate::kuberuntime::env::make_environment(&self.client, pod, c, &services, &pod_ip, &self.host_ip(), &allocatable).await {
+        let env = match crate::kuberuntime::env::make_environment(
+            &self.client,
+            pod,
+            c,
+            &services,
+            &pod_ip,
+            &self.host_ip(),
+            &allocatable,
+        )
+        .await
+        {
             Ok(e) => e,
             Err(e) => {
-                self.event(pod, Some(&c.name), "Warning", "Failed", format!("Error: {e}"));
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    "Warning",
+                    "Failed",
+                    format!("Error: {e}"),
+                );
                 self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", e)));
                 retry(next, Duration::from_secs(2));
                 return;
@@ -388,7 +561,10 @@ impl Kubelet {
         let mut cri_mounts = Vec::new();
         for vm in c.volume_mounts.iter().flatten() {
             let Some(base) = mounts.get(&vm.name) else {
-                let msg = format!("cannot find volume {:?} to mount into container {:?}", vm.name, c.name);
+                let msg = format!(
+                    "cannot find volume {:?} to mount into container {:?}",
+                    vm.name, c.name
+                );
                 self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", msg)));
                 retry(next, Duration::from_secs(2));
                 return;
@@ -416,7 +592,12 @@ impl Kubelet {
             });
         }
         let Some(sandbox) = rt.sandbox() else { return };
-        let sb_config = sandbox_config(pod, sandbox.metadata.as_ref().map_or(0, |m| m.attempt), &self.cfg.pod_logs_dir, &self.dns);
+        let sb_config = sandbox_config(
+            pod,
+            sandbox.metadata.as_ref().map_or(0, |m| m.attempt),
+            &self.cfg.pod_logs_dir,
+            &self.dns,
+        );
         let config = container_config(&ContainerInputs {
             pod,
             container: c,
@@ -425,25 +606,61 @@ impl Kubelet {
             mounts: cri_mounts,
             memory_capacity: self.memory_capacity,
         });
-        let op = |name: &str| crate::metrics::OperationLabels { operation_type: name.into() };
-        METRICS.runtime_operations.get_or_create(&op("create_container")).inc();
-        let id = match self.runtime.create_container(&sandbox.id, config, sb_config).await {
+        let op = |name: &str| crate::metrics::OperationLabels {
+            operation_type: name.into(),
+        };
+        METRICS
+            .runtime_operations
+            .get_or_create(&op("create_container"))
+            .inc();
+        let id = match self
+            .runtime
+            .create_container(&sandbox.id, config, sb_config)
+            .await
+        {
             Ok(id) => id,
             Err(e) => {
-                METRICS.runtime_operations_errors.get_or_create(&op("create_container")).inc();
+                METRICS
+                    .runtime_operations_errors
+                    .get_or_create(&op("create_container"))
+                    .inc();
                 let msg = e.message().to_string();
-                self.event(pod, Some(&c.name), "Warning", "Failed", format!("Error: {msg}"));
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    "Warning",
+                    "Failed",
+                    format!("Error: {msg}"),
+                );
                 self.set_waiting(pod, &c.name, Some(("CreateContainerError", msg)));
                 retry(next, Duration::from_secs(2));
                 return;
             }
         };
-        self.event(pod, Some(&c.name), "Normal", "Created", format!("Created container: {}", c.name));
-        METRICS.runtime_operations.get_or_create(&op("start_container")).inc();
+        self.event(
+            pod,
+            Some(&c.name),
+            "Normal",
+            "Created",
+            format!("Created container: {}", c.name),
+        );
+        METRICS
+            .runtime_operations
+            .get_or_create(&op("start_container"))
+            .inc();
         if let Err(e) = self.runtime.start_container(&id).await {
-            METRICS.runtime_operations_errors.get_or_create(&op("start_container")).inc();
+            METRICS
+                .runtime_operations_errors
+                .get_or_create(&op("start_container"))
+                .inc();
             let msg = e.message().to_string();
-            self.event(pod, Some(&c.name), "Warning", "Failed", format!("Error: {msg}"));
+            self.event(
+                pod,
+                Some(&c.name),
+                "Warning",
+                "Failed",
+                format!("Error: {msg}"),
+            );
             self.set_waiting(pod, &c.name, Some(("RunContainerError", msg)));
             self.bump_backoff(pod, &c.name);
             retry(next, Duration::from_secs(1));
@@ -451,11 +668,31 @@ impl Kubelet {
         }
         METRICS.started_containers.inc();
         self.set_waiting(pod, &c.name, None);
-        self.event(pod, Some(&c.name), "Normal", "Started", format!("Started container {}", c.name));
+        self.event(
+            pod,
+            Some(&c.name),
+            "Normal",
+            "Started",
+            format!("Started container {}", c.name),
+        );
         if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
-            let budget = Duration::from_secs(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(1) as u64);
-            if let Err(e) = crate::lifecycle::run_hook(&self.runtime, h, c, &id, &pod_ip, budget).await {
-                self.event(pod, Some(&c.name), "Warning", "FailedPostStartHook", format!("PostStartHook failed: {e}"));
+            let budget = Duration::from_secs(
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30)
+                    .max(1) as u64,
+            );
+            if let Err(e) =
+                crate::lifecycle::run_hook(&self.runtime, h, c, &id, &pod_ip, budget).await
+            {
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    "Warning",
+                    "FailedPostStartHook",
+                    format!("PostStartHook failed: {e}"),
+                );
                 let _ = self.runtime.stop_container(&id, 0).await;
             }
         }
@@ -469,9 +706,26 @@ impl Kubelet {
             && grace > 0
         {
             let budget = Duration::from_secs(grace as u64);
-            match tokio::time::timeout(budget, crate::lifecycle::run_hook(&self.runtime, h, c, &i.status.id, &String::new(), budget)).await {
-                Ok(Err(e)) => self.event(pod, Some(&c.name), "Warning", "FailedPreStopHook", format!("PreStopHook failed: {e}")),
-                Err(_) => self.event(pod, Some(&c.name), "Warning", "FailedPreStopHook", format!("PreStopHook failed: timed out after {grace}s")),
+            match tokio::time::timeout(
+                budget,
+                crate::lifecycle::run_hook(&self.runtime, h, c, &i.status.id, "", budget),
+            )
+            .await
+            {
+                Ok(Err(e)) => self.event(
+                    pod,
+                    Some(&c.name),
+                    "Warning",
+                    "FailedPreStopHook",
+                    format!("PreStopHook failed: {e}"),
+                ),
+                Err(_) => self.event(
+                    pod,
+                    Some(&c.name),
+                    "Warning",
+                    "FailedPreStopHook",
+                    format!("PreStopHook failed: timed out after {grace}s"),
+                ),
                 Ok(Ok(())) => {}
             }
         }
@@ -493,14 +747,29 @@ impl Kubelet {
                 .chain(spec.init_containers.iter().flatten())
                 .find(|c| c.name == name)
                 .cloned()
-                .unwrap_or_else(|| Container { name: name.into(), ..Default::default() })
+                .unwrap_or_else(|| Container {
+                    name: name.into(),
+                    ..Default::default()
+                })
         };
-        let is_sidecar = |name: &str| spec.init_containers.iter().flatten().any(|c| c.name == name);
-        let (sidecars, apps): (Vec<&Instance>, Vec<&Instance>) = running.into_iter().partition(|i| is_sidecar(i.name()));
+        let is_sidecar = |name: &str| {
+            spec.init_containers
+                .iter()
+                .flatten()
+                .any(|c| c.name == name)
+        };
+        let (sidecars, apps): (Vec<&Instance>, Vec<&Instance>) =
+            running.into_iter().partition(|i| is_sidecar(i.name()));
         futures::future::join_all(apps.into_iter().map(|i| {
             let c = find(i.name());
             async move {
-                self.event(pod, Some(&c.name), "Normal", "Killing", format!("Stopping container {}", c.name));
+                self.event(
+                    pod,
+                    Some(&c.name),
+                    "Normal",
+                    "Killing",
+                    format!("Stopping container {}", c.name),
+                );
                 self.kill_container(pod, &c, i, grace).await;
             }
         }))
@@ -511,8 +780,19 @@ impl Kubelet {
         }
     }
 
-    async fn sync_terminating(self: &Arc<Self>, uid: &str, pod: Option<Pod>, rt: PodRuntime) -> Result<Option<Duration>, String> {
-        let last = pod.clone().or_else(|| self.state.lock().unwrap().get(uid).and_then(|s| s.last_pod.clone()));
+    async fn sync_terminating(
+        self: &Arc<Self>,
+        uid: &str,
+        pod: Option<Pod>,
+        rt: PodRuntime,
+    ) -> Result<Option<Duration>, String> {
+        let last = pod.clone().or_else(|| {
+            self.state
+                .lock()
+                .unwrap()
+                .get(uid)
+                .and_then(|s| s.last_pod.clone())
+        });
         if let Some(p) = &last {
             self.kill_running(p, &rt, grace_seconds(p)).await;
         }
@@ -535,17 +815,29 @@ impl Kubelet {
         }
         self.volumes.teardown(uid);
         if let Some(p) = &last {
-            let _ = std::fs::remove_dir_all(crate::kuberuntime::sandbox::log_directory(&self.cfg.pod_logs_dir, p));
+            let _ = std::fs::remove_dir_all(crate::kuberuntime::sandbox::log_directory(
+                &self.cfg.pod_logs_dir,
+                p,
+            ));
         }
         match (&pod, &last) {
             (Some(p), _) if !is_static(p) => {
-                let api: Api<Pod> = Api::namespaced(self.client.clone(), p.metadata.namespace.as_deref().unwrap_or_default());
+                let api: Api<Pod> = Api::namespaced(
+                    self.client.clone(),
+                    p.metadata.namespace.as_deref().unwrap_or_default(),
+                );
                 let dp = DeleteParams {
                     grace_period_seconds: Some(0),
-                    preconditions: Some(Preconditions { uid: p.metadata.uid.clone(), resource_version: None }),
+                    preconditions: Some(Preconditions {
+                        uid: p.metadata.uid.clone(),
+                        resource_version: None,
+                    }),
                     ..Default::default()
                 };
-                match api.delete(p.metadata.name.as_deref().unwrap_or_default(), &dp).await {
+                match api
+                    .delete(p.metadata.name.as_deref().unwrap_or_default(), &dp)
+                    .await
+                {
                     Ok(_) => {}
                     Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
                     Err(e) => return Err(format!("deleting pod: {e}")),
@@ -554,13 +846,19 @@ impl Kubelet {
             (None, Some(p)) if is_static(p) => {
                 // The static pod's manifest went: its mirror pod goes too.
                 if let Some(m) = self.api_pod(p) {
-                    let api: Api<Pod> = Api::namespaced(self.client.clone(), p.metadata.namespace.as_deref().unwrap_or_default());
+                    let api: Api<Pod> = Api::namespaced(
+                        self.client.clone(),
+                        p.metadata.namespace.as_deref().unwrap_or_default(),
+                    );
                     let _ = api
                         .delete(
                             p.metadata.name.as_deref().unwrap_or_default(),
                             &DeleteParams {
                                 grace_period_seconds: Some(0),
-                                preconditions: Some(Preconditions { uid: m.metadata.uid.clone(), resource_version: None }),
+                                preconditions: Some(Preconditions {
+                                    uid: m.metadata.uid.clone(),
+                                    resource_version: None,
+                                }),
                                 ..Default::default()
                             },
                         )
@@ -580,26 +878,36 @@ impl Kubelet {
             let s = st.get(&uid);
             (
                 s.map(|s| s.waiting.clone()).unwrap_or_default(),
-                s.and_then(|s| s.start_time.clone()).unwrap_or_else(now_rfc3339),
+                s.and_then(|s| s.start_time.clone())
+                    .unwrap_or_else(now_rfc3339),
                 s.is_some_and(|s| s.init_failed),
             )
         };
         let probes = self.probes.clone();
         let uid2 = uid.clone();
         let ready = move |c: &Container, i: &Instance| {
-            c.readiness_probe.is_none() || probes.result(&uid2, &c.name, Kind::Readiness, &i.status.id) == Some(true)
+            c.readiness_probe.is_none()
+                || probes.result(&uid2, &c.name, Kind::Readiness, &i.status.id) == Some(true)
         };
         let probes = self.probes.clone();
         let uid3 = uid.clone();
         let started = move |c: &Container, i: &Instance| {
-            c.startup_probe.is_none() || probes.result(&uid3, &c.name, Kind::Startup, &i.status.id) == Some(true)
+            c.startup_probe.is_none()
+                || probes.result(&uid3, &c.name, Kind::Startup, &i.status.id) == Some(true)
         };
         let names = self.image_names.lock().unwrap().clone();
         let image = move |i: &Instance| {
             let id = &i.status.image_ref;
             match names.get(id) {
                 Some((n, d)) => (n.clone(), d.clone()),
-                None => (i.status.image.as_ref().map(|s| s.image.clone()).unwrap_or_default(), id.clone()),
+                None => (
+                    i.status
+                        .image
+                        .as_ref()
+                        .map(|s| s.image.clone())
+                        .unwrap_or_default(),
+                    id.clone(),
+                ),
             }
         };
         let host_ip = self.host_ip();
@@ -616,25 +924,54 @@ impl Kubelet {
         let status = crate::status::generate(
             &base,
             rt,
-            &Inputs { waiting: &waiting, ready: &ready, started: &started, host_ip: &host_ip, start_time: &start_time, runtime_image: &image },
+            &Inputs {
+                waiting: &waiting,
+                ready: &ready,
+                started: &started,
+                host_ip: &host_ip,
+                start_time: &start_time,
+                runtime_image: &image,
+            },
             init_failed,
         );
         let Some(target) = api_pod else { return status };
-        let changed = self.state.lock().unwrap().get(&uid).and_then(|s| s.last_status.clone()).as_ref() != Some(&status);
-        let current = serde_json::to_value(target.status.clone().unwrap_or_default()).unwrap_or_default();
+        let changed = self
+            .state
+            .lock()
+            .unwrap()
+            .get(&uid)
+            .and_then(|s| s.last_status.clone())
+            .as_ref()
+            != Some(&status);
+        let current =
+            serde_json::to_value(target.status.clone().unwrap_or_default()).unwrap_or_default();
         if !changed && same_status(&current, &status) {
             return status;
         }
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), target.metadata.namespace.as_deref().unwrap_or_default());
+        let api: Api<Pod> = Api::namespaced(
+            self.client.clone(),
+            target.metadata.namespace.as_deref().unwrap_or_default(),
+        );
         let patch = json!({"metadata": {"uid": target.metadata.uid}, "status": status});
         match api
-            .patch_status(target.metadata.name.as_deref().unwrap_or_default(), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_status(
+                target.metadata.name.as_deref().unwrap_or_default(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
         {
             Ok(_) => {
-                self.state.lock().unwrap().entry(uid).or_default().last_status = Some(status.clone());
+                self.state
+                    .lock()
+                    .unwrap()
+                    .entry(uid)
+                    .or_default()
+                    .last_status = Some(status.clone());
             }
-            Err(e) => tracing::warn!(pod = ?target.metadata.name, error = %e, "Failed to update status for pod"),
+            Err(e) => {
+                tracing::warn!(pod = ?target.metadata.name, error = %e, "Failed to update status for pod")
+            }
         }
         status
     }
@@ -651,7 +988,9 @@ impl Kubelet {
         }
         s.running_reported = true;
         if let Some(t) = s.first_seen {
-            METRICS.pod_start_duration.observe(t.elapsed().as_secs_f64());
+            METRICS
+                .pod_start_duration
+                .observe(t.elapsed().as_secs_f64());
         }
         METRICS.started_pods.inc();
     }
@@ -661,28 +1000,49 @@ impl Kubelet {
         if self.api_pod(pod).is_some() {
             return;
         }
-        let Some(node) = self.node().await else { return };
+        let Some(node) = self.node().await else {
+            return;
+        };
         let mut mirror = pod.clone();
         mirror.metadata.uid = None;
         mirror.metadata.resource_version = None;
-        let hash = pod.metadata.annotations.as_ref().and_then(|a| a.get(crate::kubelet::CONFIG_HASH).cloned()).unwrap_or_default();
-        mirror.metadata.annotations.get_or_insert_with(Default::default).insert(MIRROR_ANNOTATION.into(), hash);
-        let mut owner = crate::nodestatus::node_owner(&self.node_name, node.metadata.uid.as_deref().unwrap_or_default());
+        let hash = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::kubelet::CONFIG_HASH).cloned())
+            .unwrap_or_default();
+        mirror
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(MIRROR_ANNOTATION.into(), hash);
+        let mut owner = crate::nodestatus::node_owner(
+            &self.node_name,
+            node.metadata.uid.as_deref().unwrap_or_default(),
+        );
         owner.controller = Some(true);
         mirror.metadata.owner_references = Some(vec![owner]);
         mirror.status = None;
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), pod.metadata.namespace.as_deref().unwrap_or_default());
+        let api: Api<Pod> = Api::namespaced(
+            self.client.clone(),
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+        );
         match api.create(&PostParams::default(), &mirror).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 // A stale mirror (other hash) is replaced.
-                if let Ok(existing) = api.get(pod.metadata.name.as_deref().unwrap_or_default()).await
+                if let Ok(existing) = api
+                    .get(pod.metadata.name.as_deref().unwrap_or_default())
+                    .await
                     && !is_mirror(&existing)
                 {
                     tracing::warn!(pod = ?pod.metadata.name, "a pod with the static pod's name exists and is not its mirror");
                 }
             }
-            Err(e) => tracing::warn!(pod = ?pod.metadata.name, error = %e, "Failed creating a mirror pod"),
+            Err(e) => {
+                tracing::warn!(pod = ?pod.metadata.name, error = %e, "Failed creating a mirror pod")
+            }
         }
     }
 }

@@ -24,8 +24,11 @@ pub struct VolumeManager {
     pub root: PathBuf,
     client: kube::Client,
     /// (pod uid, volume, path) -> (token, when to renew).
-    tokens: Mutex<HashMap<(String, String, String), (String, Instant)>>,
+    tokens: Mutex<HashMap<TokenKey, (String, Instant)>>,
 }
+
+/// (pod uid, volume, path) of a projected token.
+type TokenKey = (String, String, String);
 
 /// What a container mounts: volume name -> host path.
 pub type Mounts = HashMap<String, PathBuf>;
@@ -48,7 +51,11 @@ fn plugin_of(v: &Volume) -> &'static str {
 
 impl VolumeManager {
     pub fn new(root: PathBuf, client: kube::Client) -> Self {
-        VolumeManager { root, client, tokens: Mutex::default() }
+        VolumeManager {
+            root,
+            client,
+            tokens: Mutex::default(),
+        }
     }
 
     pub fn pod_dir(&self, uid: &str) -> PathBuf {
@@ -76,9 +83,15 @@ impl VolumeManager {
                         let mut cmd = std::process::Command::new("mount");
                         cmd.args(["-t", "tmpfs", "tmpfs"]);
                         if let Some(l) = &e.size_limit {
-                            cmd.args(["-o", &format!("size={}", crate::nodestatus::quantity_bytes(&l.0))]);
+                            cmd.args([
+                                "-o",
+                                &format!("size={}", crate::nodestatus::quantity_bytes(&l.0)),
+                            ]);
                         }
-                        let out = cmd.arg(&dir).output().map_err(|e| format!("mount tmpfs: {e}"))?;
+                        let out = cmd
+                            .arg(&dir)
+                            .output()
+                            .map_err(|e| format!("mount tmpfs: {e}"))?;
                         if !out.status.success() {
                             return Err(format!(
                                 "mount tmpfs on {}: {}",
@@ -91,7 +104,13 @@ impl VolumeManager {
                 dir
             } else if let Some(cm) = &v.config_map {
                 let files = self
-                    .config_map_files(&ns, &cm.name, cm.items.as_deref(), cm.optional, cm.default_mode)
+                    .config_map_files(
+                        &ns,
+                        &cm.name,
+                        cm.items.as_deref(),
+                        cm.optional,
+                        cm.default_mode,
+                    )
                     .await?;
                 atomic_write(&dir, &files)?;
                 dir
@@ -110,7 +129,10 @@ impl VolumeManager {
                     } else {
                         String::new()
                     };
-                    files.insert(item.path.clone(), (value.into_bytes(), item.mode.or(d.default_mode)));
+                    files.insert(
+                        item.path.clone(),
+                        (value.into_bytes(), item.mode.or(d.default_mode)),
+                    );
                 }
                 atomic_write(&dir, &files)?;
                 dir
@@ -118,24 +140,59 @@ impl VolumeManager {
                 let mut files = BTreeMap::new();
                 for src in p.sources.iter().flatten() {
                     if let Some(cm) = &src.config_map {
-                        files.extend(self.config_map_files(&ns, &cm.name, cm.items.as_deref(), cm.optional, p.default_mode).await?);
+                        files.extend(
+                            self.config_map_files(
+                                &ns,
+                                &cm.name,
+                                cm.items.as_deref(),
+                                cm.optional,
+                                p.default_mode,
+                            )
+                            .await?,
+                        );
                     }
                     if let Some(s) = &src.secret {
-                        files.extend(self.secret_files(&ns, &s.name, s.items.as_deref(), s.optional, p.default_mode).await?);
+                        files.extend(
+                            self.secret_files(
+                                &ns,
+                                &s.name,
+                                s.items.as_deref(),
+                                s.optional,
+                                p.default_mode,
+                            )
+                            .await?,
+                        );
                     }
                     if let Some(d) = &src.downward_api {
                         for item in d.items.iter().flatten() {
                             if let Some(f) = &item.field_ref {
-                                let value = crate::kuberuntime::env::field_value(pod, &f.field_path, pod_ip, host_ip)?;
-                                files.insert(item.path.clone(), (value.into_bytes(), item.mode.or(p.default_mode)));
+                                let value = crate::kuberuntime::env::field_value(
+                                    pod,
+                                    &f.field_path,
+                                    pod_ip,
+                                    host_ip,
+                                )?;
+                                files.insert(
+                                    item.path.clone(),
+                                    (value.into_bytes(), item.mode.or(p.default_mode)),
+                                );
                             }
                         }
                     }
                     if let Some(t) = &src.service_account_token {
                         let token = self
-                            .token(pod, &v.name, &t.path, t.audience.clone(), t.expiration_seconds.unwrap_or(3600))
+                            .token(
+                                pod,
+                                &v.name,
+                                &t.path,
+                                t.audience.clone(),
+                                t.expiration_seconds.unwrap_or(3600),
+                            )
                             .await?;
-                        files.insert(t.path.clone(), (token.into_bytes(), Some(p.default_mode.unwrap_or(0o644))));
+                        files.insert(
+                            t.path.clone(),
+                            (token.into_bytes(), Some(p.default_mode.unwrap_or(0o644))),
+                        );
                     }
                 }
                 atomic_write(&dir, &files)?;
@@ -144,7 +201,11 @@ impl VolumeManager {
                 self.claim_path(&ns, &pvc.claim_name).await?
             } else if let Some(e) = &v.ephemeral {
                 let _ = e;
-                let claim = format!("{}-{}", pod.metadata.name.as_deref().unwrap_or_default(), v.name);
+                let claim = format!(
+                    "{}-{}",
+                    pod.metadata.name.as_deref().unwrap_or_default(),
+                    v.name
+                );
                 self.claim_path(&ns, &claim).await?
             } else {
                 return Err(format!("volume {:?}: unsupported volume type", v.name));
@@ -175,7 +236,9 @@ impl VolumeManager {
         } else if let Some(l) = spec.local {
             Ok(PathBuf::from(l.path))
         } else {
-            Err(format!("persistentvolume {pv_name:?}: only hostPath and local volumes are supported"))
+            Err(format!(
+                "persistentvolume {pv_name:?}: only hostPath and local volumes are supported"
+            ))
         }
     }
 
@@ -196,8 +259,19 @@ impl VolumeManager {
                     .into_iter()
                     .map(|(k, v)| (k, v.into_bytes()))
                     .collect();
-                data.extend(cm.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
-                project(data, items, optional, mode, &format!("configmap references non-existent config key"))
+                data.extend(
+                    cm.binary_data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.0)),
+                );
+                project(
+                    data,
+                    items,
+                    optional,
+                    mode,
+                    "configmap references non-existent config key",
+                )
             }
             None if optional == Some(true) => Ok(Files::new()),
             None => Err(format!("configmap \"{name}\" not found")),
@@ -215,8 +289,19 @@ impl VolumeManager {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
         match api.get_opt(name).await.map_err(|e| e.to_string())? {
             Some(s) => {
-                let data = s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-                project(data, items, optional, mode, "references non-existent secret key")
+                let data = s
+                    .data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0))
+                    .collect();
+                project(
+                    data,
+                    items,
+                    optional,
+                    mode,
+                    "references non-existent secret key",
+                )
             }
             None if optional == Some(true) => Ok(Files::new()),
             None => Err(format!("secret \"{name}\" not found")),
@@ -265,7 +350,12 @@ impl VolumeManager {
             .map_err(|e| format!("failed to fetch token: {e}"))?;
         let status = resp.status.ok_or("failed to fetch token: empty status")?;
         let now = jiff::Timestamp::now();
-        let ttl = status.expiration_timestamp.0.duration_since(now).as_secs().max(1) as u64;
+        let ttl = status
+            .expiration_timestamp
+            .0
+            .duration_since(now)
+            .as_secs()
+            .max(1) as u64;
         let renew = Duration::from_secs((ttl * 8 / 10).min(24 * 3600));
         self.tokens
             .lock()
@@ -332,8 +422,14 @@ fn host_path(path: &str, type_: &str) -> Result<(), String> {
         "FileOrCreate" if !p.exists() => {
             std::fs::File::create(p).map_err(|e| format!("hostPath {path}: {e}"))?;
         }
-        "Directory" if !p.is_dir() => return Err(format!("hostPath type check failed: {path} is not a directory")),
-        "File" if !p.is_file() => return Err(format!("hostPath type check failed: {path} is not a file")),
+        "Directory" if !p.is_dir() => {
+            return Err(format!(
+                "hostPath type check failed: {path} is not a directory"
+            ));
+        }
+        "File" if !p.is_file() => {
+            return Err(format!("hostPath type check failed: {path} is not a file"));
+        }
         "Socket" | "CharDevice" | "BlockDevice" if !p.exists() => {
             return Err(format!("hostPath type check failed: {path} does not exist"));
         }
@@ -352,13 +448,18 @@ pub fn atomic_write(dir: &Path, files: &Files) -> Result<(), String> {
     // Unchanged payloads are left alone.
     if let Ok(cur) = std::fs::read_link(&data_link) {
         let cur = dir.join(cur);
-        let same = files.iter().all(|(p, (v, _))| std::fs::read(cur.join(p)).ok().as_ref() == Some(v))
+        let same = files
+            .iter()
+            .all(|(p, (v, _))| std::fs::read(cur.join(p)).ok().as_ref() == Some(v))
             && count_files(&cur) == files.len();
         if same {
             return Ok(());
         }
     }
-    let ts = format!("..{}", jiff::Timestamp::now().strftime("%Y_%m_%d_%H_%M_%S.%f"));
+    let ts = format!(
+        "..{}",
+        jiff::Timestamp::now().strftime("%Y_%m_%d_%H_%M_%S.%f")
+    );
     let new_dir = dir.join(&ts);
     mkdir(&new_dir)?;
     for (path, (content, mode)) in files {
@@ -379,12 +480,15 @@ pub fn atomic_write(dir: &Path, files: &Files) -> Result<(), String> {
     let old = std::fs::read_link(&data_link).ok();
     std::fs::rename(&tmp_link, &data_link).map_err(|e| e.to_string())?;
     // Top-level links through ..data; stale ones go.
-    let top: std::collections::BTreeSet<String> =
-        files.keys().map(|p| p.split('/').next().unwrap_or_default().to_string()).collect();
+    let top: std::collections::BTreeSet<String> = files
+        .keys()
+        .map(|p| p.split('/').next().unwrap_or_default().to_string())
+        .collect();
     for t in &top {
         let link = dir.join(t);
         if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(Path::new("..data").join(t), &link).map_err(|e| e.to_string())?;
+            std::os::unix::fs::symlink(Path::new("..data").join(t), &link)
+                .map_err(|e| e.to_string())?;
         }
     }
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -42,11 +42,25 @@ fn ensure_images() -> PathBuf {
         if dir.join("pause.tar").exists() && dir.join("busybox.tar").exists() {
             return dir;
         }
-        if std::fs::OpenOptions::new().write(true).create_new(true).open(&lock).is_ok() {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hack/build-test-images.py");
-            let out = Command::new("python3").arg(script).arg(&dir).output().expect("python3");
+        if std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+            .is_ok()
+        {
+            let script =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hack/build-test-images.py");
+            let out = Command::new("python3")
+                .arg(script)
+                .arg(&dir)
+                .output()
+                .expect("python3");
             let _ = std::fs::remove_file(&lock);
-            assert!(out.status.success(), "building test images: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "building test images: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             return dir;
         }
         assert!(Instant::now() < deadline, "test images not built");
@@ -58,12 +72,22 @@ impl TestContainerd {
     pub async fn start() -> TestContainerd {
         let images = ensure_images();
         let n = (std::process::id() % 200 + NEXT.fetch_add(1, Ordering::SeqCst) * 7) % 250;
-        let dir = tempfile::Builder::new().prefix("ctd").tempdir_in("/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("ctd")
+            .tempdir_in("/tmp")
+            .unwrap();
         let d = dir.path();
         let socket = d.join("containerd.sock");
         let subnet = format!("10.244.{n}.0/24");
         std::fs::create_dir_all(d.join("cni")).unwrap();
-        let net = format!("ktest{}", d.file_name().unwrap().to_string_lossy().trim_start_matches("ctd").to_lowercase());
+        let net = format!(
+            "ktest{}",
+            d.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("ctd")
+                .to_lowercase()
+        );
         let bridge: String = format!("kb{n}");
         std::fs::write(
             d.join("cni/10-test.conflist"),
@@ -115,14 +139,27 @@ state = "{state}"
             .stderr(log)
             .spawn()
             .expect("starting containerd (is it installed?)");
-        let c = TestContainerd { child: Some(child), dir, socket, subnet };
+        let c = TestContainerd {
+            child: Some(child),
+            dir,
+            socket,
+            subnet,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !c.socket.exists() {
-            assert!(Instant::now() < deadline, "containerd did not start: {}", c.log());
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not start: {}",
+                c.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         for img in ["pause", "busybox"] {
-            let out = c.ctr(&["images", "import", &images.join(format!("{img}.tar")).display().to_string()]);
+            let out = c.ctr(&[
+                "images",
+                "import",
+                &images.join(format!("{img}.tar")).display().to_string(),
+            ]);
             assert!(out.0, "importing {img}: {}", out.1);
         }
         c
@@ -136,7 +173,14 @@ state = "{state}"
             .args(args)
             .output()
             .expect("ctr");
-        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
     }
 
     pub fn endpoint(&self) -> String {
@@ -149,7 +193,12 @@ state = "{state}"
 
     /// Task ids still running (for cleanup checks).
     pub fn running_tasks(&self) -> Vec<String> {
-        self.ctr(&["tasks", "ls", "-q"]).1.lines().map(String::from).filter(|l| !l.is_empty()).collect()
+        self.ctr(&["tasks", "ls", "-q"])
+            .1
+            .lines()
+            .map(String::from)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 }
 
@@ -187,8 +236,16 @@ pub struct TestKubelet {
 impl TestKubelet {
     /// Starts our kubelet as node `node` against `containerd`, serving on loopback; its
     /// API allows anonymous access (upstream's flag defaults) unless `extra` says more.
-    pub async fn start(kubeconfig: &Path, containerd: &TestContainerd, node: &str, extra: &[&str]) -> TestKubelet {
-        let dir = tempfile::Builder::new().prefix("kubelet").tempdir_in("/tmp").unwrap();
+    pub async fn start(
+        kubeconfig: &Path,
+        containerd: &TestContainerd,
+        node: &str,
+        extra: &[&str],
+    ) -> TestKubelet {
+        let dir = tempfile::Builder::new()
+            .prefix("kubelet")
+            .tempdir_in("/tmp")
+            .unwrap();
         let port = crate::free_port();
         let healthz_port = crate::free_port();
         let manifests = dir.path().join("manifests");
@@ -209,21 +266,36 @@ impl TestKubelet {
             "--file-check-frequency=1s".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut k = TestKubelet { child: None, dir, node: node.into(), port, healthz_port, args };
+        let mut k = TestKubelet {
+            child: None,
+            dir,
+            node: node.into(),
+            port,
+            healthz_port,
+            args,
+        };
         k.spawn();
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", healthz_port)).is_err() {
             if let Some(Ok(Some(st))) = k.child.as_mut().map(|c| c.try_wait()) {
                 panic!("kubelet exited with {st}: {}", k.log());
             }
-            assert!(Instant::now() < deadline, "kubelet did not start: {}", k.log());
+            assert!(
+                Instant::now() < deadline,
+                "kubelet did not start: {}",
+                k.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         k
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("kubelet.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("kubelet.log"))
+            .unwrap();
         let child = Command::new(crate::binary("kubelet"))
             .args(&self.args)
             .env("RUST_LOG", "info,kubelet=debug")
@@ -261,7 +333,10 @@ impl TestKubelet {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 impl Drop for TestKubelet {
@@ -278,7 +353,10 @@ impl Drop for TestKubelet {
                 .filter(|l| all || l.contains("WARN") || l.contains("ERROR"))
                 .filter(|l| !l.contains("cert bypassed"))
                 .collect();
-            eprintln!("--- kubelet warnings and errors (last 40) ---\n{}", lines[lines.len().saturating_sub(40)..].join("\n"));
+            eprintln!(
+                "--- kubelet warnings and errors (last 40) ---\n{}",
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
         }
         let _ = Command::new("sh")
             .arg("-c")

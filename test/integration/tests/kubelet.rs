@@ -15,14 +15,19 @@ async fn node_ready(c: &Client, node: &str) -> Value {
         let n = c.get(&format!("/api/v1/nodes/{node}")).await.json();
         n["status"]["conditions"]
             .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
             .then_some(n)
     })
     .await
 }
 
 async fn pod(c: &Client, ns: &str, name: &str) -> Value {
-    c.get(&format!("/api/v1/namespaces/{ns}/pods/{name}")).await.json()
+    c.get(&format!("/api/v1/namespaces/{ns}/pods/{name}"))
+        .await
+        .json()
 }
 
 fn condition(p: &Value, t: &str) -> String {
@@ -34,19 +39,34 @@ fn condition(p: &Value, t: &str) -> String {
 }
 
 async fn wait_phase(c: &Client, name: &str, phase: &str, secs: u64) -> Value {
-    wait_for(&format!("pod {name} {phase}"), Duration::from_secs(secs), || async {
-        let p = pod(c, "default", name).await;
-        (p["status"]["phase"] == phase).then_some(p)
-    })
+    wait_for(
+        &format!("pod {name} {phase}"),
+        Duration::from_secs(secs),
+        || async {
+            let p = pod(c, "default", name).await;
+            (p["status"]["phase"] == phase).then_some(p)
+        },
+    )
     .await
 }
 
 async fn http_get(host: &str, port: u16, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect((host, port))).await.ok()?.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await.ok()?;
+    let mut s = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
     let text = String::from_utf8_lossy(&buf).to_string();
     text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
@@ -56,21 +76,46 @@ async fn http_get(host: &str, port: u16, path: &str) -> Option<String> {
 /// work through the apiserver, and deleting the pod stops its containers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_runs_and_serves_logs_and_exec() {
-    let s = TestApiServer::start(None, &["--kubelet-preferred-address-types=InternalIP,Hostname"]).await;
+    let s = TestApiServer::start(
+        None,
+        &["--kubelet-preferred-address-types=InternalIP,Hostname"],
+    )
+    .await;
     let c = s.client.clone();
     let ctd = TestContainerd::start().await;
-    let _k = TestKubelet::start(&s.kubeconfig(), &ctd, "node-a", &[]).await;
+    let mut k = TestKubelet::start(&s.kubeconfig(), &ctd, "node-a", &[]).await;
     let n = node_ready(&c, "node-a").await;
     let st = &n["status"];
     assert_eq!(st["nodeInfo"]["kubeletVersion"], "v1.35.0");
-    assert!(st["nodeInfo"]["containerRuntimeVersion"].as_str().unwrap().starts_with("containerd://"), "{st}");
+    assert!(
+        st["nodeInfo"]["containerRuntimeVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("containerd://"),
+        "{st}"
+    );
     assert_eq!(st["capacity"]["pods"], "110");
     assert!(st["allocatable"]["memory"].is_string());
     assert_eq!(n["metadata"]["labels"]["kubernetes.io/hostname"], "node-a");
-    assert!(st["addresses"].as_array().unwrap().iter().any(|a| a["type"] == "InternalIP" && a["address"] == "127.0.0.1"));
-    assert!(st["images"].as_array().unwrap().iter().any(|i| i["names"].as_array().unwrap().iter().any(|n| n == BUSYBOX)), "{st}");
+    assert!(
+        st["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["type"] == "InternalIP" && a["address"] == "127.0.0.1")
+    );
+    assert!(
+        st["images"].as_array().unwrap().iter().any(|i| i["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == BUSYBOX)),
+        "{st}"
+    );
     let lease = wait_for("node lease", Duration::from_secs(10), || async {
-        let l = c.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-a").await;
+        let l = c
+            .get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-a")
+            .await;
         (l.status == 200).then(|| l.json())
     })
     .await;
@@ -95,11 +140,25 @@ async fn pod_runs_and_serves_logs_and_exec() {
     assert_eq!(condition(&p, "PodReadyToStartContainers"), "True");
     assert_eq!(st["containerStatuses"][0]["ready"], true);
     assert_eq!(st["containerStatuses"][0]["restartCount"], 0);
-    assert!(st["containerStatuses"][0]["containerID"].as_str().unwrap().starts_with("containerd://"));
+    assert!(
+        st["containerStatuses"][0]["containerID"]
+            .as_str()
+            .unwrap()
+            .starts_with("containerd://")
+    );
     assert!(st["containerStatuses"][0]["state"]["running"]["startedAt"].is_string());
     let ip = st["podIP"].as_str().unwrap().to_string();
-    assert!(ip.starts_with("10.244."), "pod IP {ip} from the node's CNI subnet {}", ctd.subnet);
-    let body = wait_for("pod reachable from the host", Duration::from_secs(10), || http_get(&ip, 8080, "/index.html")).await;
+    assert!(
+        ip.starts_with("10.244."),
+        "pod IP {ip} from the node's CNI subnet {}",
+        ctd.subnet
+    );
+    let body = wait_for(
+        "pod reachable from the host",
+        Duration::from_secs(10),
+        || http_get(&ip, 8080, "/index.html"),
+    )
+    .await;
     assert_eq!(body.trim(), "hello-from-pod");
 
     let logs = s.kubectl_ok(&["logs", "web"], None);
@@ -109,14 +168,74 @@ async fn pod_runs_and_serves_logs_and_exec() {
     let (ok, out, err) = s.kubectl(&["exec", "web", "--", "sh", "-c", "exit 3"], None);
     assert!(!ok && err.contains("exit code 3"), "{out} {err}");
 
+    // kubectl port-forward through the apiserver and the kubelet to the pod's port.
+    let local = integration_tests::free_port();
+    let mut pf = std::process::Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+        .args([
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            "pod/web",
+            &format!("{local}:8080"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let body = wait_for("port-forward serves", Duration::from_secs(20), || {
+        http_get("127.0.0.1", local, "/index.html")
+    })
+    .await;
+    let _ = pf.kill();
+    let _ = pf.wait();
+    assert_eq!(body.trim(), "hello-from-pod");
+
+    // The lease is renewed; the kubelet's own endpoints answer.
+    let renewed = lease["spec"]["renewTime"].clone();
+    wait_for("lease renewed", Duration::from_secs(20), || async {
+        let l = c
+            .get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-a")
+            .await
+            .json();
+        (l["spec"]["renewTime"] != renewed).then_some(())
+    })
+    .await;
+    assert_eq!(
+        http_get("127.0.0.1", k.healthz_port, "/healthz")
+            .await
+            .as_deref(),
+        Some("ok")
+    );
+    let metrics = s.kubectl_ok(
+        &["get", "--raw", "/api/v1/nodes/node-a/proxy/metrics"],
+        None,
+    );
+    assert!(metrics.contains("kubelet_running_pods 1"), "{metrics}");
+    assert!(
+        metrics.contains("kubelet_pod_start_duration_seconds_count 1"),
+        "{metrics}"
+    );
+
     // Deleting: containers stop, the pod object goes.
-    let r = c.request("DELETE", "/api/v1/namespaces/default/pods/web", "application/json", "").await;
+    let r = c
+        .request(
+            "DELETE",
+            "/api/v1/namespaces/default/pods/web",
+            "application/json",
+            "",
+        )
+        .await;
     assert_eq!(r.status, 200);
     wait_for("pod gone", Duration::from_secs(30), || async {
         (c.get("/api/v1/namespaces/default/pods/web").await.status == 404).then_some(())
     })
     .await;
-    wait_for("containers stopped", Duration::from_secs(10), || async { ctd.running_tasks().is_empty().then_some(()) }).await;
+    wait_for("containers stopped", Duration::from_secs(10), || async {
+        ctd.running_tasks().is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(k.terminate(), Some(0), "clean exit on SIGTERM: {}", k.log());
 }
 
 fn exec(s: &TestApiServer, pod: &str, cmd: &[&str]) -> String {
@@ -133,7 +252,11 @@ struct Node {
 }
 
 async fn node(name: &str) -> Node {
-    let s = TestApiServer::start(None, &["--kubelet-preferred-address-types=InternalIP,Hostname"]).await;
+    let s = TestApiServer::start(
+        None,
+        &["--kubelet-preferred-address-types=InternalIP,Hostname"],
+    )
+    .await;
     let c = s.client.clone();
     let ctd = TestContainerd::start().await;
     let k = TestKubelet::start(&s.kubeconfig(), &ctd, name, &[]).await;
@@ -145,14 +268,23 @@ async fn node(name: &str) -> Node {
 /// readiness probe drives Ready both ways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_restart_and_flip_readiness() {
-    let Node { s, c, ctd: _ctd, k: _k } = node("node-p").await;
+    let Node {
+        s,
+        c,
+        ctd: _ctd,
+        k: _k,
+    } = node("node-p").await;
     c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed"},
         "spec": {"nodeName": "node-p", "terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": BUSYBOX,
             "command": ["sh", "-c", "touch /tmp/healthy; exec sleep 3600"],
             "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1},
             "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1}}]}})).await;
     let p = wait_phase(&c, "probed", "Running", 60).await;
-    assert_eq!(condition(&p, "Ready"), "False", "not ready before the probe passes");
+    assert_eq!(
+        condition(&p, "Ready"),
+        "False",
+        "not ready before the probe passes"
+    );
     exec(&s, "probed", &["touch", "/tmp/ready"]);
     wait_for("Ready", Duration::from_secs(15), || async {
         (condition(&pod(&c, "default", "probed").await, "Ready") == "True").then_some(())
@@ -164,7 +296,13 @@ async fn probes_restart_and_flip_readiness() {
         (condition(&p, "Ready") == "False").then_some(p)
     })
     .await;
-    assert!(p["status"]["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "ContainersReady" && c["reason"] == "ContainersNotReady"));
+    assert!(
+        p["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "ContainersReady" && c["reason"] == "ContainersNotReady")
+    );
     exec(&s, "probed", &["rm", "/tmp/healthy"]);
     let p = wait_for("restarted by liveness", Duration::from_secs(30), || async {
         let p = pod(&c, "default", "probed").await;
@@ -193,34 +331,68 @@ async fn init_containers_and_sidecar_then_completion() {
                 {"name": "two", "image": BUSYBOX, "command": ["sh", "-c", "sleep 1; echo two >> /work/order"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
             "containers": [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c", "cat /work/order; sleep 3"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]}})).await;
     // While main runs, the sidecar runs too.
-    let p = wait_for("main and sidecar running", Duration::from_secs(60), || async {
-        let p = pod(&c, "default", "job").await;
-        let st = &p["status"];
-        (st["containerStatuses"][0]["state"]["running"].is_object()
-            && st["initContainerStatuses"][1]["state"]["running"].is_object())
-        .then_some(p)
-    })
+    let p = wait_for(
+        "main and sidecar running",
+        Duration::from_secs(60),
+        || async {
+            let p = pod(&c, "default", "job").await;
+            let st = &p["status"];
+            (st["containerStatuses"][0]["state"]["running"].is_object()
+                && st["initContainerStatuses"][1]["state"]["running"].is_object())
+            .then_some(p)
+        },
+    )
     .await;
     assert_eq!(p["status"]["phase"], "Running");
     assert_eq!(condition(&p, "Initialized"), "True");
-    assert_eq!(p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(
+        p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"],
+        "Completed"
+    );
     assert_eq!(p["status"]["initContainerStatuses"][1]["started"], true);
     let p = wait_phase(&c, "job", "Succeeded", 30).await;
-    assert_eq!(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"], 0);
-    assert_eq!(p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"], "Completed");
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+        0
+    );
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+        "Completed"
+    );
     let logs = s.kubectl_ok(&["logs", "job", "-c", "main"], None);
-    assert_eq!(logs.split_whitespace().collect::<Vec<_>>(), ["one", "side", "two"]);
-    wait_for("sidecar and sandbox stopped", Duration::from_secs(15), || async { ctd.running_tasks().is_empty().then_some(()) }).await;
+    assert_eq!(
+        logs.split_whitespace().collect::<Vec<_>>(),
+        ["one", "side", "two"]
+    );
+    wait_for(
+        "sidecar and sandbox stopped",
+        Duration::from_secs(15),
+        || async { ctd.running_tasks().is_empty().then_some(()) },
+    )
+    .await;
     let p = pod(&c, "default", "job").await;
-    assert!(p["status"]["initContainerStatuses"][1]["state"]["terminated"].is_object(), "{}", p["status"]);
+    assert!(
+        p["status"]["initContainerStatuses"][1]["state"]["terminated"].is_object(),
+        "{}",
+        p["status"]
+    );
 }
 
 /// configMap, secret, downwardAPI and projected (bound service-account token) volumes
 /// hold the right files; a configMap update reaches the volume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn volumes_have_their_contents() {
-    let Node { s, c, ctd: _ctd, k: _k } = node("node-v").await;
-    c.create("/api/v1/namespaces/default/serviceaccounts", &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})).await;
+    let Node {
+        s,
+        c,
+        ctd: _ctd,
+        k: _k,
+    } = node("node-v").await;
+    c.create(
+        "/api/v1/namespaces/default/serviceaccounts",
+        &json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+    )
+    .await;
     c.create("/api/v1/namespaces/default/configmaps", &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"greeting": "hello"}})).await;
     c.create("/api/v1/namespaces/default/secrets", &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"password": "s3cret"}})).await;
     c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vols", "labels": {"app": "vols"}},
@@ -244,27 +416,54 @@ async fn volumes_have_their_contents() {
     wait_phase(&c, "vols", "Running", 60).await;
     assert_eq!(exec(&s, "vols", &["cat", "/cm/greeting"]), "hello");
     assert_eq!(exec(&s, "vols", &["cat", "/sec/password"]), "s3cret");
-    assert_eq!(exec(&s, "vols", &["stat", "-L", "-c", "%a", "/sec/password"]).trim(), "400");
+    assert_eq!(
+        exec(&s, "vols", &["stat", "-L", "-c", "%a", "/sec/password"]).trim(),
+        "400"
+    );
     assert_eq!(exec(&s, "vols", &["cat", "/down/labels"]), "app=\"vols\"");
     assert_eq!(exec(&s, "vols", &["cat", "/proj/cfg/greeting"]), "hello");
     assert_eq!(exec(&s, "vols", &["cat", "/proj/name"]), "vols");
     let env = exec(&s, "vols", &["env"]);
-    for want in ["POD_NAME=vols", "GREETING=hello", "PASSWORD=s3cret", "COMBINED=hello-vols", "KUBERNETES_SERVICE_HOST="] {
+    for want in [
+        "POD_NAME=vols",
+        "GREETING=hello",
+        "PASSWORD=s3cret",
+        "COMBINED=hello-vols",
+        "KUBERNETES_SERVICE_HOST=",
+    ] {
         assert!(env.contains(want), "{want} in {env}");
     }
     // The token is bound to the pod and for the audience asked.
     let token = exec(&s, "vols", &["cat", "/proj/token"]);
-    let review = c.create("/apis/authentication.k8s.io/v1/tokenreviews", &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
-        "spec": {"token": token.trim(), "audiences": ["vault"]}})).await;
+    let review = c
+        .create(
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": token.trim(), "audiences": ["vault"]}}),
+        )
+        .await;
     assert_eq!(review["status"]["authenticated"], true, "{review}");
-    assert_eq!(review["status"]["user"]["username"], "system:serviceaccount:default:default");
-    assert_eq!(review["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"][0], "vols");
+    assert_eq!(
+        review["status"]["user"]["username"],
+        "system:serviceaccount:default:default"
+    );
+    assert_eq!(
+        review["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"][0],
+        "vols"
+    );
     // Updates reach the volume (atomically swapped).
-    let r = c.merge_patch("/api/v1/namespaces/default/configmaps/cfg", &json!({"data": {"greeting": "bonjour"}})).await;
+    let r = c
+        .merge_patch(
+            "/api/v1/namespaces/default/configmaps/cfg",
+            &json!({"data": {"greeting": "bonjour"}}),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    wait_for("configMap update in the volume", Duration::from_secs(20), || async {
-        (exec(&s, "vols", &["cat", "/cm/greeting"]) == "bonjour").then_some(())
-    })
+    wait_for(
+        "configMap update in the volume",
+        Duration::from_secs(20),
+        || async { (exec(&s, "vols", &["cat", "/cm/greeting"]) == "bonjour").then_some(()) },
+    )
     .await;
     assert!(exec(&s, "vols", &["ls", "-a", "/cm"]).contains("..data"));
 }
@@ -273,7 +472,12 @@ async fn volumes_have_their_contents() {
 /// before the kubelet deletes the object.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_delete_runs_prestop_hook() {
-    let Node { s: _s, c, ctd, k: _k } = node("node-g").await;
+    let Node {
+        s: _s,
+        c,
+        ctd,
+        k: _k,
+    } = node("node-g").await;
     let host = tempfile::tempdir().unwrap();
     let dir = host.path().display().to_string();
     c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "graceful"},
@@ -284,14 +488,32 @@ async fn graceful_delete_runs_prestop_hook() {
                 "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /out/events"]}}},
                 "volumeMounts": [{"name": "out", "mountPath": "/out"}]}]}})).await;
     wait_phase(&c, "graceful", "Running", 60).await;
-    let r = c.request("DELETE", "/api/v1/namespaces/default/pods/graceful", "application/json", "").await;
+    let r = c
+        .request(
+            "DELETE",
+            "/api/v1/namespaces/default/pods/graceful",
+            "application/json",
+            "",
+        )
+        .await;
     assert_eq!(r.status, 200);
-    wait_for("pod deleted by the kubelet", Duration::from_secs(30), || async {
-        (c.get("/api/v1/namespaces/default/pods/graceful").await.status == 404).then_some(())
-    })
+    wait_for(
+        "pod deleted by the kubelet",
+        Duration::from_secs(30),
+        || async {
+            (c.get("/api/v1/namespaces/default/pods/graceful")
+                .await
+                .status
+                == 404)
+                .then_some(())
+        },
+    )
     .await;
     let events = std::fs::read_to_string(host.path().join("events")).unwrap_or_default();
-    assert_eq!(events.split_whitespace().collect::<Vec<_>>(), ["prestop", "term"]);
+    assert_eq!(
+        events.split_whitespace().collect::<Vec<_>>(),
+        ["prestop", "term"]
+    );
     assert!(ctd.running_tasks().is_empty());
 }
 
@@ -317,8 +539,15 @@ async fn static_pod_runs_with_a_mirror_pod() {
     assert_eq!(p["spec"]["nodeName"], "node-s");
     std::fs::remove_file(k.manifests().join("static.yaml")).unwrap();
     wait_for("mirror pod gone", Duration::from_secs(30), || async {
-        (c.get("/api/v1/namespaces/kube-system/pods/static-web-node-s").await.status == 404).then_some(())
+        (c.get("/api/v1/namespaces/kube-system/pods/static-web-node-s")
+            .await
+            .status
+            == 404)
+            .then_some(())
     })
     .await;
-    wait_for("static pod stopped", Duration::from_secs(15), || async { ctd.running_tasks().is_empty().then_some(()) }).await;
+    wait_for("static pod stopped", Duration::from_secs(15), || async {
+        ctd.running_tasks().is_empty().then_some(())
+    })
+    .await;
 }

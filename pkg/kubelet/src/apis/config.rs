@@ -198,10 +198,10 @@ impl KubeletConfiguration {
             ));
         }
         let mut unknown = Vec::new();
-        let cfg: KubeletConfiguration =
-            serde_ignored::deserialize(value, |p| unknown.push(p.to_string())).map_err(|e| {
-                format!("failed to load kubelet config file, path: {path:?}, error: {e}")
-            })?;
+        let cfg: KubeletConfiguration = serde_ignored::deserialize(value, |p| {
+            unknown.push(p.to_string())
+        })
+        .map_err(|e| format!("failed to load kubelet config file, path: {path:?}, error: {e}"))?;
         for f in unknown {
             tracing::warn!(path = %path.display(), field = f, "unknown field in kubelet config file; ignored");
         }
@@ -213,8 +213,14 @@ impl KubeletConfiguration {
         for (name, v) in [
             ("syncFrequency", &self.sync_frequency),
             ("fileCheckFrequency", &self.file_check_frequency),
-            ("nodeStatusUpdateFrequency", &self.node_status_update_frequency),
-            ("nodeStatusReportFrequency", &self.node_status_report_frequency),
+            (
+                "nodeStatusUpdateFrequency",
+                &self.node_status_update_frequency,
+            ),
+            (
+                "nodeStatusReportFrequency",
+                &self.node_status_report_frequency,
+            ),
             ("runtimeRequestTimeout", &self.runtime_request_timeout),
             ("imageMinimumGCAge", &self.image_minimum_gc_age),
         ] {
@@ -235,10 +241,15 @@ impl KubeletConfiguration {
             errs.push(format!("invalid configuration: imageGCLowThresholdPercent (--image-gc-low-threshold) {} must be less than imageGCHighThresholdPercent (--image-gc-high-threshold) {}", self.image_gc_low_threshold_percent, self.image_gc_high_threshold_percent));
         }
         if self.node_lease_duration_seconds <= 0 {
-            errs.push("invalid configuration: nodeLeaseDurationSeconds must be greater than 0".into());
+            errs.push(
+                "invalid configuration: nodeLeaseDurationSeconds must be greater than 0".into(),
+            );
         }
         if !matches!(self.cgroup_driver.as_str(), "cgroupfs" | "systemd") {
-            errs.push(format!("invalid configuration: cgroupDriver {:?} must be one of cgroupfs, systemd", self.cgroup_driver));
+            errs.push(format!(
+                "invalid configuration: cgroupDriver {:?} must be one of cgroupfs, systemd",
+                self.cgroup_driver
+            ));
         }
         if errs.is_empty() {
             Ok(())
@@ -266,10 +277,17 @@ mod tests {
         let p = dir.join("c.yaml");
         std::fs::write(&p, "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 20\nclusterDNS: [10.96.0.10]\nbogus: 1\n").unwrap();
         let c = KubeletConfiguration::load(&p).unwrap();
-        assert_eq!((c.max_pods, c.cluster_dns.clone()), (20, vec!["10.96.0.10".to_string()]));
+        assert_eq!(
+            (c.max_pods, c.cluster_dns.clone()),
+            (20, vec!["10.96.0.10".to_string()])
+        );
         assert_eq!(c.node_status_update_frequency, "10s");
         c.validate().unwrap();
         std::fs::write(&p, "apiVersion: v1\nkind: Pod\n").unwrap();
-        assert!(KubeletConfiguration::load(&p).unwrap_err().contains("no kind \"Pod\""));
+        assert!(
+            KubeletConfiguration::load(&p)
+                .unwrap_err()
+                .contains("no kind \"Pod\"")
+        );
     }
 }

@@ -38,8 +38,7 @@ impl RemoteRuntime {
                 }
             }));
         Ok(RemoteRuntime {
-            runtime: RuntimeServiceClient::new(channel.clone())
-                .max_decoding_message_size(16 << 20),
+            runtime: RuntimeServiceClient::new(channel.clone()).max_decoding_message_size(16 << 20),
             images: ImageServiceClient::new(channel).max_decoding_message_size(16 << 20),
             endpoint: endpoint.to_string(),
         })

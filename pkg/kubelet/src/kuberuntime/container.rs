@@ -4,8 +4,10 @@
 //! resources from requests/limits, and the security context.
 
 use super::sandbox::{quantity_milli, quantity_value};
-use crate::cri::{CONTAINER_HASH, CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID, RESTART_COUNT,
-    TERMINATION_GRACE, TERMINATION_MESSAGE_PATH, api};
+use crate::cri::{
+    CONTAINER_HASH, CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID, RESTART_COUNT,
+    TERMINATION_GRACE, TERMINATION_MESSAGE_PATH, api,
+};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,7 +24,11 @@ pub fn container_hash(c: &Container) -> String {
 
 /// Milli-CPU to CFS shares (upstream `MilliCPUToShares`, at least 2).
 fn shares(milli: i64) -> i64 {
-    if milli == 0 { 2 } else { (milli * 1024 / 1000).max(2) }
+    if milli == 0 {
+        2
+    } else {
+        (milli * 1024 / 1000).max(2)
+    }
 }
 
 /// Upstream's OOM score adjustment by QoS class.
@@ -34,7 +40,12 @@ pub fn oom_score_adj(pod: &Pod, c: &Container, memory_capacity: i64) -> i64 {
             let req = c
                 .resources
                 .as_ref()
-                .and_then(|r| r.requests.as_ref()?.get("memory").map(|q| quantity_value(&q.0)))
+                .and_then(|r| {
+                    r.requests
+                        .as_ref()?
+                        .get("memory")
+                        .map(|q| quantity_value(&q.0))
+                })
                 .unwrap_or(0);
             if memory_capacity <= 0 {
                 return 999;
@@ -44,11 +55,15 @@ pub fn oom_score_adj(pod: &Pod, c: &Container, memory_capacity: i64) -> i64 {
     }
 }
 
-pub fn linux_resources(pod: &Pod, c: &Container, memory_capacity: i64) -> api::LinuxContainerResources {
+pub fn linux_resources(
+    pod: &Pod,
+    c: &Container,
+    memory_capacity: i64,
+) -> api::LinuxContainerResources {
     let r = c.resources.clone().unwrap_or_default();
-    let get = |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, k: &str| {
-        m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone())
-    };
+    let get =
+        |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+         k: &str| { m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone()) };
     let cpu_req = get(&r.requests, "cpu").or_else(|| get(&r.limits, "cpu"));
     let cpu_lim = get(&r.limits, "cpu");
     let mem_lim = get(&r.limits, "memory");
@@ -85,7 +100,10 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
     };
     let labels = HashMap::from([
         (POD_NAME.to_string(), m.name.clone().unwrap_or_default()),
-        (POD_NAMESPACE.to_string(), m.namespace.clone().unwrap_or_default()),
+        (
+            POD_NAMESPACE.to_string(),
+            m.namespace.clone().unwrap_or_default(),
+        ),
         (POD_UID.to_string(), m.uid.clone().unwrap_or_default()),
         (CONTAINER_NAME.to_string(), c.name.clone()),
     ]);
@@ -95,11 +113,15 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
         (CONTAINER_HASH.to_string(), container_hash(c)),
         (
             TERMINATION_MESSAGE_PATH.to_string(),
-            c.termination_message_path.clone().unwrap_or_else(|| "/dev/termination-log".into()),
+            c.termination_message_path
+                .clone()
+                .unwrap_or_else(|| "/dev/termination-log".into()),
         ),
         (
             TERMINATION_GRACE.to_string(),
-            spec.termination_grace_period_seconds.unwrap_or(30).to_string(),
+            spec.termination_grace_period_seconds
+                .unwrap_or(30)
+                .to_string(),
         ),
     ]);
     let sc = c.security_context.clone().unwrap_or_default();
@@ -121,7 +143,10 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
         envs: i
             .env
             .iter()
-            .map(|(k, v)| api::KeyValue { key: k.clone(), value: v.clone() })
+            .map(|(k, v)| api::KeyValue {
+                key: k.clone(),
+                value: v.clone(),
+            })
             .collect(),
         mounts: i.mounts.clone(),
         labels,
@@ -173,20 +198,36 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
                 masked_paths: if privileged {
                     Vec::new()
                 } else {
-                    ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-                        "/sys/firmware", "/sys/devices/virtual/powercap"]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
+                    [
+                        "/proc/asound",
+                        "/proc/acpi",
+                        "/proc/kcore",
+                        "/proc/keys",
+                        "/proc/latency_stats",
+                        "/proc/timer_list",
+                        "/proc/timer_stats",
+                        "/proc/sched_debug",
+                        "/proc/scsi",
+                        "/sys/firmware",
+                        "/sys/devices/virtual/powercap",
+                    ]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
                 },
                 readonly_paths: if privileged {
                     Vec::new()
                 } else {
-                    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect()
+                    [
+                        "/proc/bus",
+                        "/proc/fs",
+                        "/proc/irq",
+                        "/proc/sys",
+                        "/proc/sysrq-trigger",
+                    ]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
                 },
                 ..Default::default()
             }),

@@ -51,7 +51,10 @@ pub fn service_env(services: &[std::sync::Arc<Service>], ns: &str) -> BTreeMap<S
             continue;
         }
         let Some(spec) = &s.spec else { continue };
-        let Some(ip) = spec.cluster_ip.as_deref().filter(|ip| !ip.is_empty() && *ip != "None")
+        let Some(ip) = spec
+            .cluster_ip
+            .as_deref()
+            .filter(|ip| !ip.is_empty() && *ip != "None")
         else {
             continue;
         };
@@ -63,7 +66,10 @@ pub fn service_env(services: &[std::sync::Arc<Service>], ns: &str) -> BTreeMap<S
         for p in &ports {
             if let Some(pn) = &p.name {
                 env.insert(
-                    format!("{prefix}_SERVICE_PORT_{}", pn.to_uppercase().replace('-', "_")),
+                    format!(
+                        "{prefix}_SERVICE_PORT_{}",
+                        pn.to_uppercase().replace('-', "_")
+                    ),
                     p.port.to_string(),
                 );
             }
@@ -78,7 +84,10 @@ pub fn service_env(services: &[std::sync::Arc<Service>], ns: &str) -> BTreeMap<S
         for p in &ports {
             let pr = proto(p);
             let base = format!("{prefix}_PORT_{}_{}", p.port, pr);
-            env.insert(base.clone(), format!("{}://{ip}:{}", pr.to_lowercase(), p.port));
+            env.insert(
+                base.clone(),
+                format!("{}://{ip}:{}", pr.to_lowercase(), p.port),
+            );
             env.insert(format!("{base}_PROTO"), pr.to_lowercase());
             env.insert(format!("{base}_PORT"), p.port.to_string());
             env.insert(format!("{base}_ADDR"), ip.to_string());
@@ -94,7 +103,12 @@ pub fn field_value(pod: &Pod, path: &str, pod_ip: &str, host_ip: &str) -> EnvRes
     let sub = |p: &str, prefix: &str, map: &Option<BTreeMap<String, String>>| {
         p.strip_prefix(prefix)
             .and_then(|r| r.strip_suffix("']"))
-            .map(|k| map.as_ref().and_then(|m| m.get(k)).cloned().unwrap_or_default())
+            .map(|k| {
+                map.as_ref()
+                    .and_then(|m| m.get(k))
+                    .cloned()
+                    .unwrap_or_default()
+            })
     };
     if let Some(v) = sub(path, "metadata.labels['", &m.labels) {
         return Ok(v);
@@ -105,7 +119,14 @@ pub fn field_value(pod: &Pod, path: &str, pod_ip: &str, host_ip: &str) -> EnvRes
     let labels_text = |map: &Option<BTreeMap<String, String>>| {
         map.iter()
             .flatten()
-            .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+            .map(|(k, v)| {
+                format!(
+                    "{k}=\"{}\"",
+                    v.replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace('\n', "\\n")
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -135,15 +156,21 @@ pub fn resource_value(
     let (kind, name) = resource
         .split_once('.')
         .ok_or_else(|| format!("unsupported container resource {resource:?}"))?;
-    let map = if kind == "requests" { r.requests } else { r.limits };
+    let map = if kind == "requests" {
+        r.requests
+    } else {
+        r.limits
+    };
     let q = map
         .and_then(|m| m.get(name).map(|q| q.0.clone()))
-        .or_else(|| (kind == "limits").then(|| allocatable.get(name).cloned()).flatten())
+        .or_else(|| {
+            (kind == "limits")
+                .then(|| allocatable.get(name).cloned())
+                .flatten()
+        })
         .unwrap_or_else(|| "0".into());
     let milli = super::sandbox::quantity_milli(&q) as i128;
-    let d = divisor.map_or(if name == "cpu" { 1000 } else { 1000 }, |d| {
-        super::sandbox::quantity_milli(d).max(1)
-    }) as i128;
+    let d = divisor.map_or(1000, |d| super::sandbox::quantity_milli(d).max(1)) as i128;
     Ok(((milli + d - 1) / d).to_string())
 }
 
@@ -162,12 +189,13 @@ pub async fn make_environment(
     let spec = pod.spec.clone().unwrap_or_default();
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    let set = |env: &mut BTreeMap<String, String>, order: &mut Vec<String>, k: String, v: String| {
-        if !env.contains_key(&k) {
-            order.push(k.clone());
-        }
-        env.insert(k, v);
-    };
+    let set =
+        |env: &mut BTreeMap<String, String>, order: &mut Vec<String>, k: String, v: String| {
+            if !env.contains_key(&k) {
+                order.push(k.clone());
+            }
+            env.insert(k, v);
+        };
     if spec.enable_service_links.unwrap_or(true) {
         for (k, v) in service_env(services, &ns) {
             set(&mut env, &mut order, k, v);
@@ -196,7 +224,12 @@ pub async fn make_environment(
             match secrets.get_opt(&r.name).await.map_err(|e| e.to_string())? {
                 Some(s) => {
                     for (k, v) in s.data.unwrap_or_default() {
-                        set(&mut env, &mut order, format!("{prefix}{k}"), String::from_utf8_lossy(&v.0).into());
+                        set(
+                            &mut env,
+                            &mut order,
+                            format!("{prefix}{k}"),
+                            String::from_utf8_lossy(&v.0).into(),
+                        );
                     }
                 }
                 None if r.optional == Some(true) => {}
@@ -220,7 +253,12 @@ pub async fn make_environment(
                             .ok_or_else(|| format!("container {n:?} not found"))?,
                         None => c,
                     };
-                    resource_value(target, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str()), allocatable)?
+                    resource_value(
+                        target,
+                        &r.resource,
+                        r.divisor.as_ref().map(|d| d.0.as_str()),
+                        allocatable,
+                    )?
                 } else if let Some(r) = &src.config_map_key_ref {
                     match cms.get_opt(&r.name).await.map_err(|e| e.to_string())? {
                         Some(cm) => match cm.data.and_then(|d| d.get(&r.key).cloned()) {

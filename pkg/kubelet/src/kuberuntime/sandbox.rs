@@ -16,7 +16,10 @@ pub fn pod_labels(pod: &Pod) -> HashMap<String, String> {
     let m = &pod.metadata;
     let mut l: HashMap<String, String> = m.labels.clone().unwrap_or_default().into_iter().collect();
     l.insert(POD_NAME.into(), m.name.clone().unwrap_or_default());
-    l.insert(POD_NAMESPACE.into(), m.namespace.clone().unwrap_or_default());
+    l.insert(
+        POD_NAMESPACE.into(),
+        m.namespace.clone().unwrap_or_default(),
+    );
     l.insert(POD_UID.into(), m.uid.clone().unwrap_or_default());
     l
 }
@@ -39,7 +42,11 @@ pub fn qos_class(pod: &Pod) -> &'static str {
     let spec = pod.spec.as_ref();
     let containers: Vec<_> = spec
         .iter()
-        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
         .collect();
     let mut any = false;
     let mut guaranteed = true;
@@ -55,7 +62,9 @@ pub fn qos_class(pod: &Pod) -> &'static str {
             }
             match (rq, lm) {
                 (_, None) => guaranteed = false,
-                (Some(a), Some(b)) if quantity_milli(&a.0) != quantity_milli(&b.0) => guaranteed = false,
+                (Some(a), Some(b)) if quantity_milli(&a.0) != quantity_milli(&b.0) => {
+                    guaranteed = false
+                }
                 _ => {}
             }
         }
@@ -98,7 +107,10 @@ pub fn dns_config(pod: &Pod, s: &DnsSettings) -> api::DnsConfig {
     let spec = pod.spec.clone().unwrap_or_default();
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let host = host_resolv(&s.resolv_conf);
-    let mut policy = spec.dns_policy.clone().unwrap_or_else(|| "ClusterFirst".into());
+    let mut policy = spec
+        .dns_policy
+        .clone()
+        .unwrap_or_else(|| "ClusterFirst".into());
     if policy == "ClusterFirst" && spec.host_network == Some(true) {
         policy = "Default".into();
     }
@@ -124,7 +136,8 @@ pub fn dns_config(pod: &Pod, s: &DnsSettings) -> api::DnsConfig {
         cfg.searches.extend(extra.searches.unwrap_or_default());
         for o in extra.options.unwrap_or_default() {
             let name = o.name.unwrap_or_default();
-            cfg.options.retain(|x| x.split(':').next() != Some(name.as_str()));
+            cfg.options
+                .retain(|x| x.split(':').next() != Some(name.as_str()));
             cfg.options.push(match o.value {
                 Some(v) => format!("{name}:{v}"),
                 None => name,
@@ -164,7 +177,12 @@ pub fn sandbox_config(
         String::new()
     } else {
         spec.hostname.clone().unwrap_or_else(|| {
-            m.name.clone().unwrap_or_default().chars().take(63).collect::<String>()
+            m.name
+                .clone()
+                .unwrap_or_default()
+                .chars()
+                .take(63)
+                .collect::<String>()
         })
     };
     let mut port_mappings = Vec::new();
@@ -204,9 +222,18 @@ pub fn sandbox_config(
         dns_config: Some(dns_config(pod, dns)),
         port_mappings,
         labels: pod_labels(pod),
-        annotations: m.annotations.clone().unwrap_or_default().into_iter().collect(),
+        annotations: m
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         linux: Some(api::LinuxPodSandboxConfig {
-            cgroup_parent: if std::env::var("KUBELET_NO_CGROUP_PARENT").is_ok() { String::new() } else { cgroup_parent(pod) },
+            cgroup_parent: if std::env::var("KUBELET_NO_CGROUP_PARENT").is_ok() {
+                String::new()
+            } else {
+                cgroup_parent(pod)
+            },
             security_context: Some(api::LinuxSandboxSecurityContext {
                 namespace_options: Some(api::NamespaceOption {
                     network: ns_mode(host_network),

@@ -18,10 +18,14 @@ pub struct LogOptions {
 impl LogOptions {
     pub fn from_query(q: &HashMap<String, String>) -> Result<Self, String> {
         let num = |k: &str| -> Result<Option<i64>, String> {
-            q.get(k).map(|v| v.parse::<i64>().map_err(|_| format!("invalid {k} {v:?}"))).transpose()
+            q.get(k)
+                .map(|v| v.parse::<i64>().map_err(|_| format!("invalid {k} {v:?}")))
+                .transpose()
         };
         let since = match (num("sinceSeconds")?, q.get("sinceTime")) {
-            (Some(s), _) if s > 0 => Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(s)),
+            (Some(s), _) if s > 0 => {
+                Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(s))
+            }
             (Some(_), _) => return Err("sinceSeconds must be greater than 0".into()),
             (None, Some(t)) => Some(t.parse().map_err(|_| format!("invalid sinceTime {t:?}"))?),
             _ => None,
@@ -43,7 +47,11 @@ pub fn parse_line(line: &str) -> Option<(String, String, bool)> {
     let ts = it.next()?.to_string();
     let _stream = it.next()?;
     let tag = it.next()?;
-    let content = it.next().unwrap_or_default().trim_end_matches('\n').to_string();
+    let content = it
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\n')
+        .to_string();
     Some((ts, content, tag.starts_with('P')))
 }
 
@@ -52,7 +60,9 @@ pub fn render(lines: impl Iterator<Item = String>, o: &LogOptions) -> Vec<u8> {
     let mut out_lines: Vec<String> = Vec::new();
     let mut partial = String::new();
     for line in lines {
-        let Some((ts, content, is_partial)) = parse_line(&line) else { continue };
+        let Some((ts, content, is_partial)) = parse_line(&line) else {
+            continue;
+        };
         partial.push_str(&content);
         if is_partial {
             continue;
@@ -63,7 +73,11 @@ pub fn render(lines: impl Iterator<Item = String>, o: &LogOptions) -> Vec<u8> {
         {
             continue;
         }
-        out_lines.push(if o.timestamps { format!("{ts} {content}\n") } else { format!("{content}\n") });
+        out_lines.push(if o.timestamps {
+            format!("{ts} {content}\n")
+        } else {
+            format!("{content}\n")
+        });
     }
     if let Some(n) = o.tail {
         let skip = out_lines.len().saturating_sub(n);
@@ -97,7 +111,9 @@ pub fn read_all(path: &Path) -> std::io::Result<(Vec<String>, u64)> {
 
 /// New complete lines after `pos`.
 pub fn read_from(path: &Path, pos: &mut u64) -> Vec<String> {
-    let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
     if f.seek(std::io::SeekFrom::Start(*pos)).is_err() {
         return Vec::new();
     }
@@ -126,9 +142,27 @@ mod tests {
             "2024-01-01T00:00:01.2Z stdout F o\n",
             "2024-01-01T00:00:02.1Z stderr F three\n",
         ];
-        let o = LogOptions { tail: Some(2), since: None, timestamps: false, limit_bytes: None, follow: false };
-        assert_eq!(render(lines.iter().map(|s| s.to_string()), &o), b"two\nthree\n");
-        let o = LogOptions { tail: Some(1), since: None, timestamps: true, limit_bytes: Some(12), follow: false };
-        assert_eq!(render(lines.iter().map(|s| s.to_string()), &o), b"2024-01-01T0");
+        let o = LogOptions {
+            tail: Some(2),
+            since: None,
+            timestamps: false,
+            limit_bytes: None,
+            follow: false,
+        };
+        assert_eq!(
+            render(lines.iter().map(|s| s.to_string()), &o),
+            b"two\nthree\n"
+        );
+        let o = LogOptions {
+            tail: Some(1),
+            since: None,
+            timestamps: true,
+            limit_bytes: Some(12),
+            follow: false,
+        };
+        assert_eq!(
+            render(lines.iter().map(|s| s.to_string()), &o),
+            b"2024-01-01T0"
+        );
     }
 }

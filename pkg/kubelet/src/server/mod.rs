@@ -16,7 +16,9 @@ use http_body_util::BodyExt;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use std::collections::HashMap;
@@ -34,7 +36,11 @@ fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
 }
 
 fn text(code: u16, body: impl Into<Bytes>, ct: &str) -> Response<Body> {
-    Response::builder().status(code).header("content-type", ct).body(full(body.into())).unwrap()
+    Response::builder()
+        .status(code)
+        .header("content-type", ct)
+        .body(full(body.into()))
+        .unwrap()
 }
 
 fn query_map(q: Option<&str>) -> HashMap<String, String> {
@@ -48,12 +54,13 @@ fn url_pairs(q: Option<&str>) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
+            if b[i] == b'%'
+                && i + 2 < b.len()
+                && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            {
+                out.push(v);
+                i += 3;
+                continue;
             }
             out.push(b[i]);
             i += 1;
@@ -72,7 +79,11 @@ fn url_pairs(q: Option<&str>) -> Vec<(String, String)> {
 
 /// Upstream's subresource of `nodes` a kubelet path is authorized as.
 fn subresource(path: &str) -> &'static str {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     match first {
         "stats" => "stats",
         "metrics" => "metrics",
@@ -98,7 +109,10 @@ impl Kubelet {
         let (user, groups) = match token {
             Some(t) if auth.webhook.enabled => {
                 let review = TokenReview {
-                    spec: TokenReviewSpec { token: Some(t.to_string()), ..Default::default() },
+                    spec: TokenReviewSpec {
+                        token: Some(t.to_string()),
+                        ..Default::default()
+                    },
                     ..Default::default()
                 };
                 let api: Api<TokenReview> = Api::all(self.client.clone());
@@ -113,7 +127,10 @@ impl Kubelet {
                 let u = st.user.unwrap_or_default();
                 (u.username.unwrap_or_default(), u.groups.unwrap_or_default())
             }
-            _ if auth.anonymous.enabled => ("system:anonymous".to_string(), vec!["system:unauthenticated".to_string()]),
+            _ if auth.anonymous.enabled => (
+                "system:anonymous".to_string(),
+                vec!["system:unauthenticated".to_string()],
+            ),
             _ => return Err(status(401, "Unauthorized", "Unauthorized")),
         };
         if self.cfg.authorization.mode == "AlwaysAllow" {
@@ -167,9 +184,18 @@ impl Kubelet {
         if let Err(r) = self.authorize(&req).await {
             return r;
         }
-        let parts: Vec<String> = path.trim_start_matches('/').split('/').map(String::from).collect();
+        let parts: Vec<String> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(String::from)
+            .collect();
         let q = query_map(req.uri().query());
-        match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match parts
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["pods"] | ["pods", ""] => self.pods_list(false),
             ["runningpods", ..] => self.pods_list(true),
             ["metrics"] => {
@@ -180,13 +206,27 @@ impl Kubelet {
                 let (body, ct) = component_base::metrics::render(&reg);
                 text(200, body, ct)
             }
-            ["configz"] => text(200, json!({"kubeletconfig": self.cfg}).to_string(), "application/json"),
+            ["configz"] => text(
+                200,
+                json!({"kubeletconfig": self.cfg}).to_string(),
+                "application/json",
+            ),
             ["stats", "summary"] => self.summary().await,
             ["containerLogs", ns, pod, c] => self.container_logs(ns, pod, c, &q).await,
-            ["exec", ns, pod, c] | ["exec", ns, pod, _, c] => self.stream(req, "exec", ns, pod, c).await,
-            ["attach", ns, pod, c] | ["attach", ns, pod, _, c] => self.stream(req, "attach", ns, pod, c).await,
-            ["portForward", ns, pod] | ["portForward", ns, pod, _] => self.stream(req, "portForward", ns, pod, "").await,
-            _ => status(404, "NotFound", &format!("the server could not find the requested resource ({path})")),
+            ["exec", ns, pod, c] | ["exec", ns, pod, _, c] => {
+                self.stream(req, "exec", ns, pod, c).await
+            }
+            ["attach", ns, pod, c] | ["attach", ns, pod, _, c] => {
+                self.stream(req, "attach", ns, pod, c).await
+            }
+            ["portForward", ns, pod] | ["portForward", ns, pod, _] => {
+                self.stream(req, "portForward", ns, pod, "").await
+            }
+            _ => status(
+                404,
+                "NotFound",
+                &format!("the server could not find the requested resource ({path})"),
+            ),
         }
     }
 
@@ -194,7 +234,13 @@ impl Kubelet {
         let mut items = Vec::new();
         for uid in self.desired_uids() {
             if let Some(p) = self.pod(&uid) {
-                if running_only && self.api_pod(&p).and_then(|a| a.status.clone()).and_then(|s| s.phase) != Some("Running".into()) {
+                if running_only
+                    && self
+                        .api_pod(&p)
+                        .and_then(|a| a.status.clone())
+                        .and_then(|s| s.phase)
+                        != Some("Running".into())
+                {
                     continue;
                 }
                 let mut v = serde_json::to_value(&p).unwrap_or_default();
@@ -204,17 +250,32 @@ impl Kubelet {
                 items.push(v);
             }
         }
-        text(200, json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}).to_string(), "application/json")
+        text(
+            200,
+            json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+                .to_string(),
+            "application/json",
+        )
     }
 
     /// The pod (by namespace/name) the kubelet runs.
     fn find_pod(&self, ns: &str, name: &str) -> Option<k8s_openapi::api::core::v1::Pod> {
-        self.desired_uids().into_iter().filter_map(|u| self.pod(&u)).find(|p| {
-            p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name.as_deref() == Some(name)
-        })
+        self.desired_uids()
+            .into_iter()
+            .filter_map(|u| self.pod(&u))
+            .find(|p| {
+                p.metadata.namespace.as_deref() == Some(ns)
+                    && p.metadata.name.as_deref() == Some(name)
+            })
     }
 
-    async fn container_logs(&self, ns: &str, name: &str, c: &str, q: &HashMap<String, String>) -> Response<Body> {
+    async fn container_logs(
+        &self,
+        ns: &str,
+        name: &str,
+        c: &str,
+        q: &HashMap<String, String>,
+    ) -> Response<Body> {
         let Some(pod) = self.find_pod(ns, name) else {
             return status(404, "NotFound", &format!("pod \"{name}\" not found"));
         };
@@ -234,7 +295,9 @@ impl Kubelet {
             let msg = if previous {
                 format!("previous terminated container \"{c}\" in pod \"{name}\" not found")
             } else {
-                format!("container \"{c}\" in pod \"{name}\" is waiting to start: ContainerCreating")
+                format!(
+                    "container \"{c}\" in pod \"{name}\" is waiting to start: ContainerCreating"
+                )
             };
             return status(400, "BadRequest", &msg);
         };
@@ -244,12 +307,23 @@ impl Kubelet {
         if !opts.follow || !target.running() {
             return text(200, first, "text/plain");
         }
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(16);
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<hyper::body::Frame<Bytes>, std::io::Error>>(16);
         let runtime = self.runtime.clone();
         let id = target.status.id.clone();
-        let follow_opts = logs::LogOptions { tail: None, since: None, timestamps: opts.timestamps, limit_bytes: None, follow: true };
+        let follow_opts = logs::LogOptions {
+            tail: None,
+            since: None,
+            timestamps: opts.timestamps,
+            limit_bytes: None,
+            follow: true,
+        };
         tokio::spawn(async move {
-            if tx.send(Ok(hyper::body::Frame::data(Bytes::from(first)))).await.is_err() {
+            if tx
+                .send(Ok(hyper::body::Frame::data(Bytes::from(first))))
+                .await
+                .is_err()
+            {
                 return;
             }
             loop {
@@ -257,7 +331,11 @@ impl Kubelet {
                 let new = logs::read_from(&path, &mut pos);
                 if !new.is_empty() {
                     let out = logs::render(new.into_iter(), &follow_opts);
-                    if tx.send(Ok(hyper::body::Frame::data(Bytes::from(out)))).await.is_err() {
+                    if tx
+                        .send(Ok(hyper::body::Frame::data(Bytes::from(out))))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -267,18 +345,34 @@ impl Kubelet {
                     .is_ok_and(|s| s.state == api::ContainerState::ContainerRunning as i32);
                 if !running {
                     let rest = logs::read_from(&path, &mut pos);
-                    let _ = tx.send(Ok(hyper::body::Frame::data(Bytes::from(logs::render(rest.into_iter(), &follow_opts))))).await;
+                    let _ = tx
+                        .send(Ok(hyper::body::Frame::data(Bytes::from(logs::render(
+                            rest.into_iter(),
+                            &follow_opts,
+                        )))))
+                        .await;
                     return;
                 }
             }
         });
         let body = http_body_util::StreamBody::new(tokio_stream_from(rx)).boxed_unsync();
-        Response::builder().status(200).header("content-type", "text/plain").body(body).unwrap()
+        Response::builder()
+            .status(200)
+            .header("content-type", "text/plain")
+            .body(body)
+            .unwrap()
     }
 
     /// Exec, attach and port-forward: the runtime hands out a streaming URL, which the
     /// kubelet proxies (upstream no longer redirects clients to it).
-    async fn stream(&self, req: Request<hyper::body::Incoming>, kind: &str, ns: &str, name: &str, c: &str) -> Response<Body> {
+    async fn stream(
+        &self,
+        req: Request<hyper::body::Incoming>,
+        kind: &str,
+        ns: &str,
+        name: &str,
+        c: &str,
+    ) -> Response<Body> {
         let Some(pod) = self.find_pod(ns, name) else {
             return status(404, "NotFound", &format!("pod \"{name}\" not found"));
         };
@@ -288,31 +382,65 @@ impl Kubelet {
             Err(e) => return status(500, "InternalError", &e),
         };
         let pairs = url_pairs(req.uri().query());
-        let on = |a: &str, b: &str| pairs.iter().any(|(k, v)| (k == a || k == b) && (v == "1" || v == "true"));
+        let on = |a: &str, b: &str| {
+            pairs
+                .iter()
+                .any(|(k, v)| (k == a || k == b) && (v == "1" || v == "true"))
+        };
         let url = match kind {
             "portForward" => {
                 let Some(sb) = rt.sandbox().filter(|_| rt.sandbox_ready()) else {
                     return status(400, "BadRequest", &format!("pod {name} is not running"));
                 };
-                let ports: Vec<i32> = pairs.iter().filter(|(k, _)| k == "port").filter_map(|(_, v)| v.parse().ok()).collect();
+                let ports: Vec<i32> = pairs
+                    .iter()
+                    .filter(|(k, _)| k == "port")
+                    .filter_map(|(_, v)| v.parse().ok())
+                    .collect();
                 self.runtime.port_forward(&sb.id, ports).await
             }
             _ => {
                 let Some(i) = rt.current(c).filter(|i| i.running()) else {
-                    return status(400, "BadRequest", &format!("container {c} is not valid for pod {name}"));
+                    return status(
+                        400,
+                        "BadRequest",
+                        &format!("container {c} is not valid for pod {name}"),
+                    );
                 };
-                let (stdin, stdout, stderr, tty) = (on("input", "stdin"), on("output", "stdout"), on("error", "stderr"), on("tty", "tty"));
+                let (stdin, stdout, stderr, tty) = (
+                    on("input", "stdin"),
+                    on("output", "stdout"),
+                    on("error", "stderr"),
+                    on("tty", "tty"),
+                );
                 if kind == "exec" {
-                    let cmd: Vec<String> = pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+                    let cmd: Vec<String> = pairs
+                        .iter()
+                        .filter(|(k, _)| k == "command")
+                        .map(|(_, v)| v.clone())
+                        .collect();
                     if cmd.is_empty() {
                         return status(400, "BadRequest", "you must specify at least 1 command");
                     }
                     self.runtime
-                        .exec(api::ExecRequest { container_id: i.status.id.clone(), cmd, tty, stdin, stdout, stderr: stderr && !tty })
+                        .exec(api::ExecRequest {
+                            container_id: i.status.id.clone(),
+                            cmd,
+                            tty,
+                            stdin,
+                            stdout,
+                            stderr: stderr && !tty,
+                        })
                         .await
                 } else {
                     self.runtime
-                        .attach(api::AttachRequest { container_id: i.status.id.clone(), stdin, tty, stdout, stderr: stderr && !tty })
+                        .attach(api::AttachRequest {
+                            container_id: i.status.id.clone(),
+                            stdin,
+                            tty,
+                            stdout,
+                            stderr: stderr && !tty,
+                        })
                         .await
                 }
             }
@@ -322,13 +450,20 @@ impl Kubelet {
             Err(e) => return status(500, "InternalError", e.message()),
         };
         let Ok(uri) = url.parse::<hyper::Uri>() else {
-            return status(500, "InternalError", &format!("invalid streaming URL {url:?}"));
+            return status(
+                500,
+                "InternalError",
+                &format!("invalid streaming URL {url:?}"),
+            );
         };
         let target = apiserver::proxy::Target {
             https: uri.scheme_str() == Some("https"),
             host: uri.host().unwrap_or("127.0.0.1").to_string(),
             port: uri.port_u16().unwrap_or(80),
-            path_and_query: uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+            path_and_query: uri
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
         };
         match apiserver::proxy::forward(req, target).await {
             Ok(r) => r,
@@ -369,12 +504,18 @@ impl Kubelet {
     }
 }
 
-fn tokio_stream_from<T: Send + 'static>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Serves the kubelet API until `shutdown` fires.
-pub async fn serve(k: Arc<Kubelet>, addr: std::net::SocketAddr, tls: Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+pub async fn serve(
+    k: Arc<Kubelet>,
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "Starting to listen");
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
@@ -382,7 +523,9 @@ pub async fn serve(k: Arc<Kubelet>, addr: std::net::SocketAddr, tls: Arc<rustls:
         let (tcp, _) = listener.accept().await?;
         let (acceptor, k) = (acceptor.clone(), k.clone());
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
             let service = hyper::service::service_fn(move |req| {
                 let k = k.clone();
                 async move { Ok::<_, std::convert::Infallible>(k.handle(req).await) }
@@ -395,7 +538,10 @@ pub async fn serve(k: Arc<Kubelet>, addr: std::net::SocketAddr, tls: Arc<rustls:
 }
 
 /// The plain-HTTP `/healthz` (healthzBindAddress:healthzPort).
-pub async fn serve_healthz(addr: std::net::SocketAddr, healthy: Arc<dyn Fn() -> Result<(), String> + Send + Sync>) -> std::io::Result<()> {
+pub async fn serve_healthz(
+    addr: std::net::SocketAddr,
+    healthy: Arc<dyn Fn() -> Result<(), String> + Send + Sync>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     loop {
         let (tcp, _) = listener.accept().await?;
@@ -407,7 +553,11 @@ pub async fn serve_healthz(addr: std::net::SocketAddr, healthy: Arc<dyn Fn() -> 
                     let r = if req.uri().path() == "/healthz" {
                         match healthy() {
                             Ok(()) => text(200, "ok", "text/plain; charset=utf-8"),
-                            Err(e) => text(500, format!("[-]{e}\nhealthz check failed"), "text/plain; charset=utf-8"),
+                            Err(e) => text(
+                                500,
+                                format!("[-]{e}\nhealthz check failed"),
+                                "text/plain; charset=utf-8",
+                            ),
                         }
                     } else {
                         text(404, "404 page not found", "text/plain; charset=utf-8")
@@ -415,7 +565,9 @@ pub async fn serve_healthz(addr: std::net::SocketAddr, healthy: Arc<dyn Fn() -> 
                     Ok::<_, std::convert::Infallible>(r)
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
         });
     }
 }
