@@ -102,6 +102,10 @@ struct Flags {
     /// Directory for pod logs (podLogsDir).
     #[arg(long = "pod-logs-dir", hide = true)]
     pod_logs_dir: Option<String>,
+    /// Not upstream: run an in-process fake CRI runtime (kubemark's hollow node: no
+    /// processes, no network) on <root-dir>/fake-cri.sock, for scale tests.
+    #[arg(long = "fake-container-runtime", default_value_t = false)]
+    fake_container_runtime: bool,
     #[command(flatten)]
     logging: LoggingOptions,
 }
@@ -174,7 +178,18 @@ fn hostname() -> String {
 }
 
 async fn run(f: Flags) -> Result<(), String> {
-    let cfg = configuration(&f)?;
+    let mut cfg = configuration(&f)?;
+    if f.fake_container_runtime {
+        let socket = f.root_dir.join("fake-cri.sock");
+        let fake = kubelet::cri::fake::FakeRuntime::new(f.root_dir.join("fake-logs"));
+        let s = socket.clone();
+        tokio::spawn(async move {
+            if let Err(e) = fake.serve(s).await {
+                tracing::error!(error = e, "fake runtime failed");
+            }
+        });
+        cfg.container_runtime_endpoint = format!("unix://{}", socket.display());
+    }
     let node_name = f
         .hostname_override
         .clone()

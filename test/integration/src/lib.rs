@@ -38,6 +38,17 @@ where
     }
 }
 
+/// The `p`-quantile (0..=1) of `v`, nearest rank (benchmarks' p50/p99).
+pub fn percentile(v: &[f64], p: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        0.0
+    } else {
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
+}
+
 /// Runs the real `openssl` in `dir`, failing the test on error; returns its stdout.
 pub fn openssl(dir: &std::path::Path, args: &[&str]) -> String {
     let out = std::process::Command::new("openssl")

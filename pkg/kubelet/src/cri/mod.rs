@@ -2,6 +2,7 @@
 //! ImageService over the runtime's unix socket, with upstream's label and annotation
 //! keys that tie sandboxes and containers back to pods.
 
+pub mod fake;
 pub mod remote;
 
 pub use k8s_cri::v1 as api;

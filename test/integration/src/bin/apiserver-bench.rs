@@ -56,12 +56,7 @@ struct Stats(Vec<f64>);
 
 impl Stats {
     fn pct(&self, p: f64) -> f64 {
-        let mut v = self.0.clone();
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        if v.is_empty() {
-            return 0.0;
-        }
-        v[((v.len() as f64 - 1.0) * p).round() as usize]
+        integration_tests::percentile(&self.0, p)
     }
 
     fn line(&self, what: &str, total: Duration) {

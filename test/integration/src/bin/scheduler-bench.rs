@@ -158,12 +158,7 @@ fn quantile(text: &str, name: &str, filter: &str, q: f64) -> f64 {
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() {
-        0.0
-    } else {
-        v[((v.len() as f64 - 1.0) * p).round() as usize]
-    }
+    integration_tests::percentile(v, p)
 }
 
 async fn run(workload: &str) {
