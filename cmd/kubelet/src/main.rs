@@ -93,6 +93,9 @@ struct Flags {
     /// How often the kubelet posts node status to master.
     #[arg(long = "node-status-update-frequency")]
     node_status_update_frequency: Option<String>,
+    /// A set of eviction thresholds (e.g. memory.available<1Gi) that if met would trigger a pod eviction.
+    #[arg(long = "eviction-hard")]
+    eviction_hard: Option<String>,
     /// Max period between synchronizing running containers and config.
     #[arg(long = "sync-frequency")]
     sync_frequency: Option<String>,
@@ -153,6 +156,9 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     );
     set!(f.pod_logs_dir, c.pod_logs_dir);
     set!(f.sync_frequency, c.sync_frequency);
+    if let Some(e) = &f.eviction_hard {
+        c.eviction_hard = kubelet::eviction::parse_flag(e)?;
+    }
     set!(f.file_check_frequency, c.file_check_frequency);
     if let Some(p) = &f.tls_cert_file {
         c.tls_cert_file = p.display().to_string();

@@ -102,3 +102,92 @@ impl ImageManager {
         }
     }
 }
+
+/// Image garbage collection (upstream `image_gc_manager.go`): when the image
+/// filesystem's usage passes `imageGCHighThresholdPercent`, images no container uses
+/// (the sandbox image excepted), least recently seen in use first, are removed until usage
+/// is below `imageGCLowThresholdPercent`. Images younger than `imageMinimumGCAge` stay.
+#[derive(Default)]
+pub struct ImageGc {
+    /// image id -> when it was first seen, and last seen in use.
+    seen: Mutex<HashMap<String, (Instant, Instant)>>,
+}
+
+impl ImageGc {
+    pub async fn run_once(
+        &self,
+        rt: &RemoteRuntime,
+        high: i32,
+        low: i32,
+        min_age: Duration,
+        pinned: &str,
+    ) -> Result<u64, String> {
+        let fs = rt
+            .image_fs_info()
+            .await
+            .map_err(|e| e.message().to_string())?;
+        let Some(f) = fs.image_filesystems.first() else {
+            return Ok(0);
+        };
+        let used = f.used_bytes.as_ref().map_or(0, |u| u.value);
+        let mount = f
+            .fs_id
+            .as_ref()
+            .map(|m| m.mountpoint.clone())
+            .unwrap_or_default();
+        let (capacity, _) = crate::nodestatus::fs_usage(std::path::Path::new(&mount));
+        let images = rt
+            .list_images()
+            .await
+            .map_err(|e| e.message().to_string())?;
+        let in_use: std::collections::HashSet<String> = rt
+            .list_containers()
+            .await
+            .map_err(|e| e.message().to_string())?
+            .into_iter()
+            .map(|c| c.image_ref)
+            .collect();
+        let now = Instant::now();
+        {
+            let mut seen = self.seen.lock().unwrap();
+            for i in &images {
+                let e = seen.entry(i.id.clone()).or_insert((now, now));
+                if in_use.contains(&i.id) {
+                    e.1 = now;
+                }
+            }
+            seen.retain(|id, _| images.iter().any(|i| &i.id == id));
+        }
+        if capacity == 0 || used * 100 < capacity * high.max(0) as u64 {
+            return Ok(0);
+        }
+        let target = capacity * low.max(0) as u64 / 100;
+        let mut to_free = used.saturating_sub(target);
+        let mut candidates: Vec<(Instant, String, u64)> = {
+            let seen = self.seen.lock().unwrap();
+            images
+                .iter()
+                .filter(|i| {
+                    !in_use.contains(&i.id) && !i.pinned && !i.repo_tags.iter().any(|t| t == pinned)
+                })
+                .filter_map(|i| {
+                    let (first, last) = seen.get(&i.id)?;
+                    (first.elapsed() >= min_age).then(|| (*last, i.id.clone(), i.size))
+                })
+                .collect()
+        };
+        candidates.sort();
+        let mut freed = 0;
+        for (_, id, size) in candidates {
+            if to_free == 0 {
+                break;
+            }
+            if rt.remove_image(&id).await.is_ok() {
+                tracing::info!(image = id, size, "Removing image to free bytes");
+                freed += size;
+                to_free = to_free.saturating_sub(size);
+            }
+        }
+        Ok(freed)
+    }
+}

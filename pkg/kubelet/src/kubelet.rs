@@ -49,8 +49,8 @@ pub struct PodState {
     pub init_failed: bool,
     /// Containers killed on purpose (id -> reason for the restart).
     pub killed: HashMap<String, String>,
-    /// Containers whose postStart hook ran.
-    pub post_started: std::collections::HashSet<String>,
+    /// Set when the eviction manager evicted the pod (the status message).
+    pub evicted: Option<String>,
 }
 
 pub struct Kubelet {
@@ -74,6 +74,7 @@ pub struct Kubelet {
     pub dns: DnsSettings,
     /// image id -> (name, digest ref), from the runtime's image list.
     pub image_names: Mutex<HashMap<String, (String, String)>>,
+    pub pressure: Arc<crate::eviction::Pressure>,
 }
 
 impl Kubelet {
@@ -140,6 +141,7 @@ impl Kubelet {
             memory_capacity: mem,
             dns,
             image_names: Mutex::default(),
+            pressure: Arc::default(),
         });
         let weak = Arc::downgrade(&kl);
         tokio::spawn(async move {

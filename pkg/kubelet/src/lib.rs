@@ -3,6 +3,7 @@
 pub mod apis;
 pub mod config;
 pub mod cri;
+pub mod eviction;
 pub mod images;
 pub mod kubelet;
 pub mod kuberuntime;

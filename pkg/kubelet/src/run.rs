@@ -123,6 +123,7 @@ pub async fn run(
         });
     }
     tokio::spawn(crate::pleg::run(k.clone()));
+    tokio::spawn(crate::eviction::run(k.clone(), k.pressure.clone()));
     tokio::spawn(housekeeping(k.clone()));
     shutdown.await;
     Ok(())
@@ -183,17 +184,12 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
                 (names, i.size)
             })
             .collect();
-        let mem_threshold = k
-            .cfg
-            .eviction_hard
-            .get("memory.available")
-            .map_or(0, |q| crate::nodestatus::quantity_bytes(q));
         let inputs = StatusInputs {
             runtime_ready,
             runtime_version,
             images,
-            memory_pressure: crate::nodestatus::memory_available() < mem_threshold,
-            disk_pressure: false,
+            memory_pressure: k.pressure.memory.load(std::sync::atomic::Ordering::Relaxed),
+            disk_pressure: k.pressure.disk.load(std::sync::atomic::Ordering::Relaxed),
         };
         match reporter.update(&k.client, &ns_cfg, &inputs).await {
             Ok(node) => {
@@ -221,11 +217,30 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
 }
 
 /// Housekeeping (upstream `HandlePodCleanups`, every 2 s): pods the runtime still has
-/// but no source wants any more are stopped and removed.
+/// but no source wants any more are stopped and removed; image GC every 5 minutes.
 async fn housekeeping(k: Arc<Kubelet>) {
     k.pods.synced().await;
+    let gc = crate::images::ImageGc::default();
+    let mut gc_at = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
+        // Image GC every 5 minutes (upstream ImageGCPeriod).
+        if gc_at.elapsed() >= Duration::from_secs(300) {
+            gc_at = std::time::Instant::now();
+            let cfg = &k.cfg;
+            if let Err(e) = gc
+                .run_once(
+                    &k.runtime,
+                    cfg.image_gc_high_threshold_percent,
+                    cfg.image_gc_low_threshold_percent,
+                    Kubelet::duration_of(&cfg.image_minimum_gc_age),
+                    "registry.k8s.io/pause:3.10",
+                )
+                .await
+            {
+                tracing::warn!(error = e, "Image garbage collection failed");
+            }
+        }
         let desired: std::collections::HashSet<String> = k.desired_uids().into_iter().collect();
         let Ok(sandboxes) = k.runtime.list_sandboxes().await else {
             continue;

@@ -416,3 +416,17 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
     }
     status
 }
+
+/// An evicted pod's status: Failed, reason Evicted, and the DisruptionTarget condition.
+pub fn evicted(status: &mut Value, message: &str) {
+    status["phase"] = json!("Failed");
+    status["reason"] = json!("Evicted");
+    status["message"] = json!(message);
+    if let Some(cs) = status["conditions"].as_array_mut()
+        && !cs.iter().any(|c| c["type"] == "DisruptionTarget")
+    {
+        cs.push(json!({"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+            "message": message, "lastProbeTime": null,
+            "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}));
+    }
+}

@@ -86,15 +86,19 @@ impl Kubelet {
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
             Some("Succeeded" | "Failed")
         ) && !is_static(&pod);
-        let init_failed = self
-            .state
-            .lock()
-            .unwrap()
-            .get(uid)
-            .is_some_and(|s| s.init_failed);
-        if terminal_phase || init_failed || self.finished(&pod, &rt) {
-            // Done: nothing runs any more (sidecars and the sandbox stop).
-            self.kill_running(&pod, &rt, grace_seconds(&pod)).await;
+        let (init_failed, evicted) = {
+            let st = self.state.lock().unwrap();
+            let s = st.get(uid);
+            (
+                s.is_some_and(|s| s.init_failed),
+                s.is_some_and(|s| s.evicted.is_some()),
+            )
+        };
+        if terminal_phase || init_failed || evicted || self.finished(&pod, &rt) {
+            // Done: nothing runs any more (sidecars and the sandbox stop); an evicted
+            // pod gets no grace (a hard threshold).
+            let grace = if evicted { 0 } else { grace_seconds(&pod) };
+            self.kill_running(&pod, &rt, grace).await;
             if let Some(sb) = rt.sandbox().filter(|_| rt.sandbox_ready()) {
                 let _ = self.runtime.stop_sandbox(&sb.id).await;
             }
@@ -167,6 +171,7 @@ impl Kubelet {
             }
         }
         let rt = self.pod_runtime(uid).await?;
+        self.collect_dead_containers(&rt).await;
         for c in spec
             .containers
             .iter()
@@ -183,6 +188,22 @@ impl Kubelet {
         } else {
             SHORT_RESYNC
         })))
+    }
+
+    /// Container GC (upstream `MaxPerPodContainer` = 1): of each container's exited
+    /// instances only the newest is kept (for lastState and `logs --previous`).
+    async fn collect_dead_containers(&self, rt: &PodRuntime) {
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for i in &rt.containers {
+            if !i.exited() {
+                continue;
+            }
+            let n = seen.entry(i.name()).or_default();
+            *n += 1;
+            if *n > 1 {
+                let _ = self.runtime.remove_container(&i.status.id).await;
+            }
+        }
     }
 
     /// All app containers exited and none will restart (upstream: the pod is terminal).
@@ -873,7 +894,7 @@ impl Kubelet {
     /// Writes the pod's status if it changed (upstream's status manager); returns it.
     pub async fn write_status(&self, pod: &Pod, rt: &PodRuntime) -> serde_json::Value {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let (waiting, start_time, init_failed) = {
+        let (waiting, start_time, init_failed, evicted) = {
             let st = self.state.lock().unwrap();
             let s = st.get(&uid);
             (
@@ -881,6 +902,7 @@ impl Kubelet {
                 s.and_then(|s| s.start_time.clone())
                     .unwrap_or_else(now_rfc3339),
                 s.is_some_and(|s| s.init_failed),
+                s.and_then(|s| s.evicted.clone()),
             )
         };
         let probes = self.probes.clone();
@@ -921,7 +943,7 @@ impl Kubelet {
             }
             None => pod.clone(),
         };
-        let status = crate::status::generate(
+        let mut status = crate::status::generate(
             &base,
             rt,
             &Inputs {
@@ -934,6 +956,9 @@ impl Kubelet {
             },
             init_failed,
         );
+        if let Some(message) = evicted {
+            crate::status::evicted(&mut status, &message);
+        }
         let Some(target) = api_pod else { return status };
         let changed = self
             .state

@@ -306,6 +306,20 @@ impl TestKubelet {
         self.child = Some(child);
     }
 
+    /// Starts the kubelet again after `terminate` (its pods kept running meanwhile).
+    pub async fn restart_stopped(&mut self) {
+        self.spawn();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.healthz_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "kubelet did not restart: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn manifests(&self) -> PathBuf {
         self.dir.path().join("manifests")
     }

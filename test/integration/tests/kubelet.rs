@@ -76,14 +76,30 @@ async fn http_get(host: &str, port: u16, path: &str) -> Option<String> {
 /// work through the apiserver, and deleting the pod stops its containers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_runs_and_serves_logs_and_exec() {
-    let s = TestApiServer::start(
+    // The kubelet acts as its node (system:node:node-a in system:nodes) under the Node
+    // authorizer, RBAC and NodeRestriction, as in a kubeadm cluster.
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "test-admin-token,test-admin,0,system:masters\nnode-a-token,system:node:node-a,n1,system:nodes\n",
+    )
+    .unwrap();
+    let s = TestApiServer::start_with_token(
         None,
-        &["--kubelet-preferred-address-types=InternalIP,Hostname"],
+        &[
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            "--authorization-mode=Node,RBAC",
+            &format!("--token-auth-file={}", tokens.display()),
+            "--disable-admission-plugins=ServiceAccount",
+        ],
+        Some("test-admin-token"),
     )
     .await;
     let c = s.client.clone();
     let ctd = TestContainerd::start().await;
-    let mut k = TestKubelet::start(&s.kubeconfig(), &ctd, "node-a", &[]).await;
+    let node_kubeconfig = s.user_kubeconfig("node-a", "    token: node-a-token\n");
+    let mut k = TestKubelet::start(&node_kubeconfig, &ctd, "node-a", &[]).await;
     let n = node_ready(&c, "node-a").await;
     let st = &n["status"];
     assert_eq!(st["nodeInfo"]["kubeletVersion"], "v1.35.0");
@@ -550,4 +566,83 @@ async fn static_pod_runs_with_a_mirror_pod() {
         ctd.running_tasks().is_empty().then_some(())
     })
     .await;
+}
+
+/// Node-pressure eviction: with a memory.available threshold the node cannot meet, the
+/// node reports MemoryPressure and the pod ends Failed/Evicted with DisruptionTarget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_pressure_evicts_pods() {
+    let s = TestApiServer::start(
+        None,
+        &["--kubelet-preferred-address-types=InternalIP,Hostname"],
+    )
+    .await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let _k = TestKubelet::start(
+        &s.kubeconfig(),
+        &ctd,
+        "node-e",
+        &["--eviction-hard=memory.available<1000Ti"],
+    )
+    .await;
+    node_ready(&c, "node-e").await;
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "victim"},
+        "spec": {"nodeName": "node-e", "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"]}]}})).await;
+    let p = wait_phase(&c, "victim", "Failed", 40).await;
+    assert_eq!(p["status"]["reason"], "Evicted", "{}", p["status"]);
+    assert_eq!(
+        p["status"]["message"],
+        "The node was low on resource: memory. "
+    );
+    assert_eq!(condition(&p, "DisruptionTarget"), "True");
+    let n = c.get("/api/v1/nodes/node-e").await.json();
+    let mp = n["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "MemoryPressure")
+        .unwrap()
+        .clone();
+    assert_eq!(mp["status"], "True");
+    assert_eq!(mp["reason"], "KubeletHasInsufficientMemory");
+    wait_for(
+        "evicted pod's containers stopped",
+        Duration::from_secs(15),
+        || async { ctd.running_tasks().is_empty().then_some(()) },
+    )
+    .await;
+}
+
+/// A restarted kubelet adopts the pods that kept running (same container, no restart)
+/// and starts the ones created while it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_kubelet_adopts_running_pods() {
+    let Node {
+        s: _s,
+        c,
+        ctd: _ctd,
+        mut k,
+    } = node("node-r").await;
+    let spec = |name: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": "node-r", "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"]}]}})
+    };
+    c.create("/api/v1/namespaces/default/pods", &spec("before"))
+        .await;
+    let p = wait_phase(&c, "before", "Running", 60).await;
+    let id = p["status"]["containerStatuses"][0]["containerID"].clone();
+    k.terminate();
+    c.create("/api/v1/namespaces/default/pods", &spec("during"))
+        .await;
+    k.restart_stopped().await;
+    wait_phase(&c, "during", "Running", 60).await;
+    let p = pod(&c, "default", "before").await;
+    assert_eq!(p["status"]["phase"], "Running");
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["containerID"], id,
+        "same container"
+    );
+    assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
 }

@@ -287,6 +287,19 @@ impl RemoteRuntime {
             .images)
     }
 
+    pub async fn remove_image(&self, image: &str) -> Result<()> {
+        self.images
+            .clone()
+            .remove_image(api::RemoveImageRequest {
+                image: Some(api::ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
     pub async fn image_fs_info(&self) -> Result<api::ImageFsInfoResponse> {
         Ok(self
             .images

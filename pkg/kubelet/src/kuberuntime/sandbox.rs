@@ -229,11 +229,7 @@ pub fn sandbox_config(
             .into_iter()
             .collect(),
         linux: Some(api::LinuxPodSandboxConfig {
-            cgroup_parent: if std::env::var("KUBELET_NO_CGROUP_PARENT").is_ok() {
-                String::new()
-            } else {
-                cgroup_parent(pod)
-            },
+            cgroup_parent: cgroup_parent(pod),
             security_context: Some(api::LinuxSandboxSecurityContext {
                 namespace_options: Some(api::NamespaceOption {
                     network: ns_mode(host_network),
