@@ -161,6 +161,17 @@ impl Manager {
                 return;
             }
             let outcome = run_probe(&self.runtime, &probe, &c, &id, &ip, timeout).await;
+            crate::metrics::METRICS
+                .prober_probe_total
+                .get_or_create(&crate::metrics::ProbeLabels {
+                    probe_type: key.2.name().to_string(),
+                    result: if matches!(outcome, ProbeResult::Success) {
+                        "successful".into()
+                    } else {
+                        "failed".into()
+                    },
+                })
+                .inc();
             let ok = match outcome {
                 ProbeResult::Success => {
                     successes += 1;
