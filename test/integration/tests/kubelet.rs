@@ -181,6 +181,8 @@ async fn pod_runs_and_serves_logs_and_exec() {
     assert_eq!(logs.trim(), "started web");
     let host = s.kubectl_ok(&["exec", "web", "--", "cat", "/etc/hostname"], None);
     assert_eq!(host.trim(), "web");
+    let echoed = s.kubectl_ok(&["exec", "-i", "web", "--", "cat"], Some("from-stdin\n"));
+    assert_eq!(echoed.trim(), "from-stdin");
     let (ok, out, err) = s.kubectl(&["exec", "web", "--", "sh", "-c", "exit 3"], None);
     assert!(!ok && err.contains("exit code 3"), "{out} {err}");
 
