@@ -143,6 +143,15 @@ struct Flags {
     /// Turns on projected service account expiration extension during token generation.
     #[arg(long = "service-account-extend-token-expiration", default_value_t = true, action = clap::ArgAction::Set)]
     service_account_extend_token_expiration: bool,
+    /// Path to a client cert file for TLS (the apiserver's identity towards kubelets).
+    #[arg(long = "kubelet-client-certificate")]
+    kubelet_client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS.
+    #[arg(long = "kubelet-client-key")]
+    kubelet_client_key: Option<PathBuf>,
+    /// Path to a cert file for the certificate authority of kubelets' serving certificates.
+    #[arg(long = "kubelet-certificate-authority")]
+    kubelet_certificate_authority: Option<PathBuf>,
     /// List of the preferred NodeAddressTypes to use for kubelet connections.
     #[arg(
         long = "kubelet-preferred-address-types",
@@ -258,6 +267,23 @@ fn main() {
             "Error: invalid argument {:?} for \"--audit-log-format\" flag: only \"json\" is supported",
             flags.audit_log_format
         );
+        std::process::exit(1);
+    }
+    let kubelet_client = match (&flags.kubelet_client_certificate, &flags.kubelet_client_key) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        (None, None) => None,
+        _ => {
+            eprintln!(
+                "Error: --kubelet-client-certificate and --kubelet-client-key must be given together"
+            );
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = apiserver::proxy::configure_kubelet_client(
+        kubelet_client,
+        flags.kubelet_certificate_authority.as_deref(),
+    ) {
+        eprintln!("Error: {e}");
         std::process::exit(1);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -69,6 +69,9 @@ struct Flags {
     /// Enables anonymous requests to the Kubelet server.
     #[arg(long = "anonymous-auth", action = clap::ArgAction::Set)]
     anonymous_auth: Option<bool>,
+    /// Use the TokenReview API to determine authentication for bearer tokens.
+    #[arg(long = "authentication-token-webhook", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    authentication_token_webhook: Option<bool>,
     /// Authorization mode for Kubelet server: AlwaysAllow or Webhook.
     #[arg(long = "authorization-mode")]
     authorization_mode: Option<String>,
@@ -146,6 +149,10 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     set!(f.healthz_bind_address, c.healthz_bind_address);
     set!(f.anonymous_auth, c.authentication.anonymous.enabled);
     set!(f.authorization_mode, c.authorization.mode);
+    set!(
+        f.authentication_token_webhook,
+        c.authentication.webhook.enabled
+    );
     set!(f.client_ca_file, c.authentication.x509.client_ca_file);
     set!(f.cgroup_driver, c.cgroup_driver);
     set!(f.fail_swap_on, c.fail_swap_on);
@@ -174,6 +181,37 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     }
     c.validate()?;
     Ok(c)
+}
+
+/// The kubelet API's TLS: `tlsCertFile`/`tlsPrivateKeyFile`, or a self-signed pair in
+/// `<root-dir>/pki` for the node's names; client certificates are verified against
+/// `authentication.x509.clientCAFile` when set.
+fn serving_tls(
+    cfg: &KubeletConfiguration,
+    root: &std::path::Path,
+    node: &str,
+    ip: &str,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
+    let (crt, key) = if cfg.tls_cert_file.is_empty() {
+        let mut names = vec![node.to_string(), "localhost".into(), "127.0.0.1".into()];
+        if !ip.is_empty() {
+            names.push(ip.to_string());
+        }
+        component_base::tls::ensure_self_signed(&root.join("pki"), "kubelet", &names)?
+    } else {
+        (
+            PathBuf::from(&cfg.tls_cert_file),
+            PathBuf::from(&cfg.tls_private_key_file),
+        )
+    };
+    let roots = match cfg.authentication.x509.client_ca_file.as_str() {
+        "" => Vec::new(),
+        ca => apiserver::server::tls::load_roots(std::path::Path::new(ca))?,
+    };
+    let mut tls = (*apiserver::server::tls::server_config(&crt, &key, &roots)?).clone();
+    // Exec and port-forward upgrade HTTP/1.1 connections.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(std::sync::Arc::new(tls))
 }
 
 fn hostname() -> String {
@@ -228,16 +266,7 @@ async fn run(f: Flags) -> Result<(), String> {
     let timeout = KubeletConfiguration::duration(&cfg.runtime_request_timeout);
     let runtime =
         kubelet::cri::remote::RemoteRuntime::connect(&cfg.container_runtime_endpoint, timeout)?;
-    let tls = component_base::serving::tls_config(
-        Some(cfg.tls_cert_file.as_str())
-            .filter(|s| !s.is_empty())
-            .map(std::path::Path::new),
-        Some(cfg.tls_private_key_file.as_str())
-            .filter(|s| !s.is_empty())
-            .map(std::path::Path::new),
-        &f.root_dir.join("pki"),
-        "kubelet",
-    )?;
+    let tls = serving_tls(&cfg, &f.root_dir, &node_name, &node_ip)?;
     let k = kubelet::kubelet::Kubelet::new(
         cfg,
         node_name,

@@ -23,6 +23,49 @@ pub struct Target {
     pub port: u16,
     /// Path and query on the backend, e.g. `/containerLogs/ns/pod/c?follow=true`.
     pub path_and_query: String,
+    /// A kubelet: reached with `--kubelet-client-certificate` and checked against
+    /// `--kubelet-certificate-authority` when those are set.
+    pub kubelet: bool,
+}
+
+static KUBELET_TLS: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();
+
+/// `--kubelet-client-certificate`/`--kubelet-client-key` (the apiserver's identity
+/// towards kubelets) and `--kubelet-certificate-authority` (verifying their serving
+/// certificates; without it they are not verified, as upstream).
+pub fn configure_kubelet_client(
+    client: Option<(&std::path::Path, &std::path::Path)>,
+    ca: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in crate::server::tls::load_roots(ca)? {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("--kubelet-certificate-authority: {e}"))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny)),
+    };
+    let cfg = match client {
+        Some((cert, key)) => {
+            let (certs, key) = crate::server::tls::load_pem(cert, key)?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("--kubelet-client-certificate: {e}"))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let _ = KUBELET_TLS.set(tokio_rustls::TlsConnector::from(Arc::new(cfg)));
+    Ok(())
 }
 
 /// Kubelet serving certificates are self-signed unless the cluster issues them; until
@@ -100,7 +143,11 @@ async fn dial(t: &Target) -> Result<Box<dyn Stream>, String> {
         return Ok(Box::new(tcp));
     }
     let name = ServerName::try_from(t.host.clone()).map_err(|e| e.to_string())?;
-    let stream = unverified_tls()
+    let connector = match KUBELET_TLS.get() {
+        Some(k) if t.kubelet => k.clone(),
+        _ => unverified_tls(),
+    };
+    let stream = connector
         .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;

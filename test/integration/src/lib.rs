@@ -7,6 +7,7 @@ pub mod client;
 pub mod component;
 pub mod etcd;
 pub mod node;
+pub mod pki;
 
 use std::time::{Duration, Instant};
 

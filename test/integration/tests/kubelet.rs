@@ -648,3 +648,82 @@ async fn restarted_kubelet_adopts_running_pods() {
     );
     assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
 }
+
+/// The kubelet API as a kubeadm cluster runs it: no anonymous access, client
+/// certificates from the cluster CA (the apiserver's `--kubelet-client-certificate`),
+/// tokens by TokenReview, and every request authorized by a SubjectAccessReview on
+/// `nodes/<subresource>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubelet_api_authenticates_and_authorizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = integration_tests::pki::pki(
+        dir.path(),
+        "apiserver-kubelet-client",
+        "/O=system:masters/CN=kube-apiserver-kubelet-client",
+    );
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "test-admin-token,test-admin,0,system:masters\nnode-w-token,system:node:node-w,n1,system:nodes\nnobody-token,nobody,2,\n",
+    )
+    .unwrap();
+    let s = TestApiServer::start_with_token(
+        None,
+        &[
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            "--authorization-mode=Node,RBAC",
+            &format!("--token-auth-file={}", tokens.display()),
+            &format!("--kubelet-client-certificate={}", cert.display()),
+            &format!("--kubelet-client-key={}", key.display()),
+            "--disable-admission-plugins=ServiceAccount",
+        ],
+        Some("test-admin-token"),
+    )
+    .await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let kubeconfig = s.user_kubeconfig("node-w", "    token: node-w-token\n");
+    let k = TestKubelet::start(
+        &kubeconfig,
+        &ctd,
+        "node-w",
+        &[
+            "--anonymous-auth=false",
+            "--authentication-token-webhook",
+            "--authorization-mode=Webhook",
+            &format!("--client-ca-file={}", ca.display()),
+        ],
+    )
+    .await;
+    node_ready(&c, "node-w").await;
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "talker"},
+        "spec": {"nodeName": "node-w", "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "echo hi-there; exec sleep 3600"]}]}})).await;
+    wait_phase(&c, "talker", "Running", 60).await;
+    // Through the apiserver (its client certificate, authorized by SAR as system:masters).
+    assert_eq!(s.kubectl_ok(&["logs", "talker"], None).trim(), "hi-there");
+    assert_eq!(exec(&s, "talker", &["echo", "ok"]).trim(), "ok");
+    // Directly: anonymous is refused, an unprivileged token is forbidden.
+    let kubelet = Client::new(k.port);
+    let r = kubelet.get("/pods").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = Client::new(k.port)
+        .with_token(Some("nobody-token"))
+        .get("/pods")
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("user=nobody, verb=get, resource=nodes, subresource=pods"),
+        "{}",
+        r.text()
+    );
+    let r = Client::new(k.port)
+        .with_token(Some("test-admin-token"))
+        .get("/pods")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("talker"));
+    // The kubelet's own healthz stays open.
+    assert_eq!(Client::new(k.port).get("/healthz").await.status, 200);
+}

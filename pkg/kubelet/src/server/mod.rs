@@ -98,7 +98,11 @@ fn subresource(path: &str) -> &'static str {
 }
 
 impl Kubelet {
-    async fn authorize(&self, req: &Request<hyper::body::Incoming>) -> Result<(), Response<Body>> {
+    async fn authorize(
+        &self,
+        req: &Request<hyper::body::Incoming>,
+        peer: Option<(String, Vec<String>)>,
+    ) -> Result<(), Response<Body>> {
         let token = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
@@ -106,8 +110,10 @@ impl Kubelet {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let auth = &self.cfg.authentication;
-        let (user, groups) = match token {
-            Some(t) if auth.webhook.enabled => {
+        let (user, groups) = match (peer, token) {
+            // A client certificate verified against clientCAFile names the user.
+            (Some(u), _) => u,
+            (None, Some(t)) if auth.webhook.enabled => {
                 let review = TokenReview {
                     spec: TokenReviewSpec {
                         token: Some(t.to_string()),
@@ -127,11 +133,11 @@ impl Kubelet {
                 let u = st.user.unwrap_or_default();
                 (u.username.unwrap_or_default(), u.groups.unwrap_or_default())
             }
-            _ if auth.anonymous.enabled => (
+            (None, _) if auth.anonymous.enabled => (
                 "system:anonymous".to_string(),
                 vec!["system:unauthenticated".to_string()],
             ),
-            _ => return Err(status(401, "Unauthorized", "Unauthorized")),
+            (None, _) => return Err(status(401, "Unauthorized", "Unauthorized")),
         };
         if self.cfg.authorization.mode == "AlwaysAllow" {
             return Ok(());
@@ -176,12 +182,16 @@ impl Kubelet {
         }
     }
 
-    async fn handle(self: Arc<Self>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+        peer: Option<(String, Vec<String>)>,
+    ) -> Response<Body> {
         let path = req.uri().path().to_string();
         if path == "/healthz" || path.starts_with("/healthz/") {
             return text(200, "ok", "text/plain; charset=utf-8");
         }
-        if let Err(r) = self.authorize(&req).await {
+        if let Err(r) = self.authorize(&req, peer).await {
             return r;
         }
         let parts: Vec<String> = path
@@ -464,6 +474,7 @@ impl Kubelet {
                 .path_and_query()
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
+            kubelet: false,
         };
         match apiserver::proxy::forward(req, target).await {
             Ok(r) => r,
@@ -526,9 +537,17 @@ pub async fn serve(
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            // The user of a verified client certificate (CN, O as groups).
+            let peer = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| apiserver::authentication::x509::user(c).ok())
+                .map(|u| (u.name, u.groups));
             let service = hyper::service::service_fn(move |req| {
-                let k = k.clone();
-                async move { Ok::<_, std::convert::Infallible>(k.handle(req).await) }
+                let (k, peer) = (k.clone(), peer.clone());
+                async move { Ok::<_, std::convert::Infallible>(k.handle(req, peer).await) }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection_with_upgrades(TokioIo::new(tls), service)

@@ -200,6 +200,7 @@ impl ConnectHandler for KubeletConnect {
             host,
             port,
             path_and_query: format!("{path}{query}"),
+            kubelet: true,
         };
         forward(req, target).await
     }
@@ -344,6 +345,7 @@ impl ConnectHandler for Proxy {
                 host,
                 port,
                 path_and_query: path,
+                kubelet: matches!(self.to, ProxyTo::Node),
             },
         )
         .await
