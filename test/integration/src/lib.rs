@@ -6,6 +6,7 @@ pub mod apiserver;
 pub mod client;
 pub mod component;
 pub mod etcd;
+pub mod netns;
 pub mod node;
 pub mod pki;
 
