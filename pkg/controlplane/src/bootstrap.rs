@@ -126,6 +126,16 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
     let subsets = json!([{"addresses": [{"ip": cfg.advertise_ip().to_string()}], "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}]}]);
     let eps = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": subsets});
     overwrite(&regs["endpoints"], eps, "subsets").await?;
+    // As upstream's endpoints reconciler, the EndpointSlice too (what kube-proxy reads).
+    let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [cfg.advertise_ip().to_string()], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}]});
+    if let Some(reg) = regs.get("endpointslices") {
+        overwrite(reg, slice.clone(), "endpoints").await?;
+        overwrite(reg, slice, "ports").await?;
+    }
     overwrite(&regs["configmaps"], authentication_trust(cfg)?, "data").await?;
     Ok(())
 }

@@ -29,11 +29,14 @@ impl TestApiServer {
         let dir = tempfile::tempdir().unwrap();
         let port = crate::free_port();
         let mut args = vec![
-            "--bind-address=127.0.0.1".to_string(),
             format!("--secure-port={port}"),
             format!("--cert-dir={}", dir.path().join("certs").display()),
             format!("--data-dir={}", dir.path().join("data").display()),
         ];
+        // Loopback unless the test puts the server elsewhere (inside its own namespace).
+        if !extra.iter().any(|a| a.starts_with("--bind-address")) {
+            args.push("--bind-address=127.0.0.1".to_string());
+        }
         if let Some(e) = etcd {
             args.push(format!("--etcd-servers={e}"));
             // Each test gets its own keyspace in a shared etcd.

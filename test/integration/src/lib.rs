@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod client;
+pub mod cluster;
 pub mod component;
 pub mod etcd;
 pub mod netns;

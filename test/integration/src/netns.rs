@@ -41,8 +41,13 @@ impl NetNs {
     /// Moves the calling thread into the namespace; processes it starts from now on
     /// live there too.
     pub fn enter(&self) {
+        Self::enter_by_name(&self.name);
+    }
+
+    /// The same for a namespace known by name (from another thread).
+    pub fn enter_by_name(name: &str) {
         use std::os::fd::AsRawFd;
-        let f = std::fs::File::open(format!("/var/run/netns/{}", self.name)).expect("netns file");
+        let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("netns file");
         // SAFETY: setns on an open namespace fd affects only this thread.
         let rc = unsafe { setns(f.as_raw_fd(), CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());

@@ -68,10 +68,31 @@ fn ensure_images() -> PathBuf {
     }
 }
 
+/// `cmd`, run inside network namespace `netns` when given. `nsenter --net` enters only
+/// the network namespace (`ip netns exec` would also remount /sys and hide the cgroup
+/// mounts runc needs).
+pub fn command_in(netns: Option<&str>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/var/run/netns/{ns}"))
+                .arg("--")
+                .arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
 impl TestContainerd {
     pub async fn start() -> TestContainerd {
-        let images = ensure_images();
         let n = (std::process::id() % 200 + NEXT.fetch_add(1, Ordering::SeqCst) * 7) % 250;
+        Self::start_with(None, n).await
+    }
+
+    /// A containerd in `netns` (if given) whose pods get `10.244.<n>.0/24`.
+    pub async fn start_with(netns: Option<&str>, n: u32) -> TestContainerd {
+        let images = ensure_images();
         let dir = tempfile::Builder::new()
             .prefix("ctd")
             .tempdir_in("/tmp")
@@ -95,7 +116,7 @@ impl TestContainerd {
                 "cniVersion": "1.0.0", "name": net,
                 "plugins": [
                     {"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false, "hairpinMode": true,
-                     "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "dataDir": d.join("ipam").display().to_string()}},
+                     "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}], "dataDir": d.join("ipam").display().to_string()}},
                     {"type": "portmap", "capabilities": {"portMappings": true}},
                     {"type": "loopback"},
                 ]
@@ -132,7 +153,7 @@ state = "{state}"
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(d.join("containerd.log")).unwrap();
-        let child = Command::new("containerd")
+        let child = command_in(netns, "containerd")
             .arg("--config")
             .arg(d.join("config.toml"))
             .stdout(Stdio::null())
@@ -230,6 +251,9 @@ pub struct TestKubelet {
     pub node: String,
     pub port: u16,
     pub healthz_port: u16,
+    /// The node's address (its API and healthz listen there).
+    pub ip: String,
+    netns: Option<String>,
     args: Vec<String>,
 }
 
@@ -240,6 +264,18 @@ impl TestKubelet {
         kubeconfig: &Path,
         containerd: &TestContainerd,
         node: &str,
+        extra: &[&str],
+    ) -> TestKubelet {
+        Self::start_with(kubeconfig, containerd, node, None, "127.0.0.1", extra).await
+    }
+
+    /// The same inside network namespace `netns` with the node address `ip`.
+    pub async fn start_with(
+        kubeconfig: &Path,
+        containerd: &TestContainerd,
+        node: &str,
+        netns: Option<&str>,
+        ip: &str,
         extra: &[&str],
     ) -> TestKubelet {
         let dir = tempfile::Builder::new()
@@ -254,10 +290,11 @@ impl TestKubelet {
             format!("--kubeconfig={}", kubeconfig.display()),
             format!("--container-runtime-endpoint={}", containerd.endpoint()),
             format!("--hostname-override={node}"),
-            "--node-ip=127.0.0.1".into(),
-            "--address=127.0.0.1".into(),
+            format!("--node-ip={ip}"),
+            format!("--address={ip}"),
             format!("--port={port}"),
             format!("--healthz-port={healthz_port}"),
+            format!("--healthz-bind-address={ip}"),
             format!("--root-dir={}", dir.path().join("root").display()),
             format!("--pod-logs-dir={}", dir.path().join("logs").display()),
             format!("--pod-manifest-path={}", manifests.display()),
@@ -272,11 +309,13 @@ impl TestKubelet {
             node: node.into(),
             port,
             healthz_port,
+            ip: ip.to_string(),
+            netns: netns.map(String::from),
             args,
         };
         k.spawn();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", healthz_port)).is_err() {
+        while std::net::TcpStream::connect((ip, healthz_port)).is_err() {
             if let Some(Ok(Some(st))) = k.child.as_mut().map(|c| c.try_wait()) {
                 panic!("kubelet exited with {st}: {}", k.log());
             }
@@ -296,7 +335,7 @@ impl TestKubelet {
             .append(true)
             .open(self.dir.path().join("kubelet.log"))
             .unwrap();
-        let child = Command::new(crate::binary("kubelet"))
+        let child = command_in(self.netns.as_deref(), crate::binary("kubelet"))
             .args(&self.args)
             .env("RUST_LOG", "info,kubelet=debug")
             .stdout(Stdio::null())
@@ -310,7 +349,7 @@ impl TestKubelet {
     pub async fn restart_stopped(&mut self) {
         self.spawn();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.healthz_port)).is_err() {
+        while std::net::TcpStream::connect((self.ip.as_str(), self.healthz_port)).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "kubelet did not restart: {}",
