@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
 pub const CONTROL_PLANE_IP: &str = "10.210.0.1";
+/// The cluster DNS Service's address (`kube-system/kube-dns`).
+pub const DNS_IP: &str = "10.0.0.10";
 
 pub struct ClusterNode {
     pub name: String,
@@ -36,6 +38,7 @@ impl Drop for ClusterNode {
 
 pub struct TestCluster {
     pub nodes: Vec<ClusterNode>,
+    dns: Option<Child>,
     pub scheduler: TestComponent,
     pub controller_manager: TestComponent,
     pub apiserver: TestApiServer,
@@ -52,6 +55,15 @@ fn kubeconfig(dir: &std::path::Path, name: &str, port: u16, token: &str) -> Path
     )
     .unwrap();
     path
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.dns.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
 }
 
 impl TestCluster {
@@ -97,6 +109,29 @@ impl TestCluster {
         let controller_manager = TestControllerManager::start(&apiserver.kubeconfig(), &[]).await;
         let scheduler = TestScheduler::start(&apiserver.kubeconfig(), &[]).await;
         let proxy_kubeconfig = kubeconfig(&dir, "proxy", apiserver.port, "proxy-token");
+        // The DNS add-on on the control plane's address, behind the kube-dns Service.
+        let dns = std::process::Command::new(crate::binary("cluster-dns"))
+            .arg(format!("--kubeconfig={}", apiserver.kubeconfig().display()))
+            .arg(format!("--listen={CONTROL_PLANE_IP}:53"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("dns.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let c = &apiserver.client;
+        c.create(
+            "/api/v1/namespaces/kube-system/services",
+            &serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns"}},
+                "spec": {"clusterIP": DNS_IP, "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}}),
+        )
+        .await;
+        c.create(
+            "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices",
+            &serde_json::json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "kube-dns-host", "labels": {"kubernetes.io/service-name": "kube-dns"}},
+                "addressType": "IPv4", "endpoints": [{"addresses": [CONTROL_PLANE_IP], "conditions": {"ready": true}}],
+                "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}),
+        )
+        .await;
         let mut out = Vec::new();
         for i in 0..nodes {
             let ns = NetNs::new("node");
@@ -136,8 +171,18 @@ impl TestCluster {
             let name = format!("node-{i}");
             let containerd = TestContainerd::start_with(Some(&ns.name), i as u32).await;
             let kc = kubeconfig(&dir, &name, apiserver.port, &format!("node-{i}-token"));
-            let kubelet =
-                TestKubelet::start_with(&kc, &containerd, &name, Some(&ns.name), &ip, &[]).await;
+            let kubelet = TestKubelet::start_with(
+                &kc,
+                &containerd,
+                &name,
+                Some(&ns.name),
+                &ip,
+                &[
+                    &format!("--cluster-dns={DNS_IP}"),
+                    "--cluster-domain=cluster.local",
+                ],
+            )
+            .await;
             let proxy_log = dir.join(format!("{name}-proxy.log"));
             let proxy = command_in(Some(&ns.name), crate::binary("kube-proxy"))
                 .arg(format!("--kubeconfig={}", proxy_kubeconfig.display()))
@@ -165,6 +210,7 @@ impl TestCluster {
         }
         TestCluster {
             nodes: out,
+            dns: Some(dns),
             scheduler,
             controller_manager,
             apiserver,

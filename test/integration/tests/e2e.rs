@@ -163,6 +163,21 @@ fn e2e(mode: &str) {
             }
         }
         assert!(hosts.len() >= 2, "answers from several pods through the cluster IP: {hosts:?} (last failure: {last})");
+        // By name through the cluster DNS (the pod's resolv.conf points at kube-dns).
+        let resolv = s.kubectl_ok(&["exec", "client", "--", "cat", "/etc/resolv.conf"], None);
+        assert!(
+            resolv.contains("nameserver 10.0.0.10") && resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local"),
+            "{resolv}\nconfigz: {}",
+            s.kubectl(&["get", "--raw", "/api/v1/nodes/node-1/proxy/configz"], None).1
+        );
+        let (ok, out, err) = s.kubectl(&["exec", "client", "--", "nslookup", "web.default.svc.cluster.local"], None);
+        assert!(ok && out.contains(&ip), "nslookup by name: {out} {err}");
+        // busybox's nslookup tries every search domain and fails on the misses; the hit
+        // through `default.svc.cluster.local` is what counts.
+        let (_, out, err) = s.kubectl(&["exec", "client", "--", "nslookup", "web"], None);
+        assert!(out.contains("web.default.svc.cluster.local") && out.contains(&ip), "nslookup web (search path): {out} {err}");
+        let (ok, out, err) = s.kubectl(&["exec", "client", "--", "nslookup", "nope.default.svc.cluster.local"], None);
+        assert!(!ok || out.contains("NXDOMAIN") || err.contains("NXDOMAIN"), "unknown names do not resolve: {out} {err}");
         // NodePort on each node's address.
         for n in &cl.nodes {
             let body = wait_for("NodePort answers", Duration::from_secs(20), || async {
