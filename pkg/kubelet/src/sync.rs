@@ -112,6 +112,7 @@ impl Kubelet {
         let mounts = match self.volumes.setup(&pod, &rt.pod_ip(), &host_ip).await {
             Ok(m) => m,
             Err(e) => {
+                tracing::warn!(pod_uid = uid, error = %e, "MountVolume.SetUp failed");
                 self.event(
                     &pod,
                     None,

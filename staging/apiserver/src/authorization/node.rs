@@ -165,6 +165,31 @@ impl Authorizer for NodeAuthorizer {
                 a.resource.as_str(),
                 "secrets" | "configmaps" | "persistentvolumeclaims"
             );
+        // Tokens for a ServiceAccount a pod on this node runs as (upstream
+        // `authorizeCreateToken`; NodeRestriction checks the bound pod).
+        let token_request = a.resource_request
+            && a.api_group.is_empty()
+            && a.resource == "serviceaccounts"
+            && a.subresource == "token";
+        if token_request {
+            if a.verb != "create" || a.name.is_empty() {
+                return false;
+            }
+            let Ok(pods) = self
+                .pods
+                .list(Some(&a.namespace), &ListOptions::default())
+                .await
+            else {
+                return false;
+            };
+            return pods.items.iter().map(|o| &o.value).any(|p| {
+                p["spec"]["nodeName"].as_str() == Some(node)
+                    && p["spec"]["serviceAccountName"]
+                        .as_str()
+                        .unwrap_or("default")
+                        == a.name
+            });
+        }
         if !graph_resource {
             return NODE_RULES.iter().any(|r| rule_allows(r, a));
         }

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# A working single-node cluster from this checkout, in one command:
+#
+#   hack/local-up-cluster.sh            # embedded store
+#   hack/local-up-cluster.sh --etcd     # a real etcd (started here, data in the state dir)
+#
+# Installs what is missing from Debian (containerd, runc, CNI plugins, iptables/nftables,
+# busybox-static, openssl; needs root), builds the release binaries, creates the PKI and
+# kubeconfigs, builds and imports the local images, then starts containerd, the
+# apiserver, controller-manager, scheduler, kubelet, kube-proxy and the cluster DNS, waits
+# for the node to be Ready and says how to use kubectl. Ctrl-C (SIGINT/SIGTERM) stops
+# everything; a second run reuses the state.
+#
+# Knobs (environment): LOCAL_CLUSTER_DIR (.local-cluster), LOCAL_CLUSTER_BIN_DIR (use
+# these binaries, no build), NODE_IP (the host's primary address), NODE_NAME (hostname),
+# API_PORT (6443), PROXY_MODE (iptables | nftables).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STORE=embedded
+for a in "$@"; do
+  case "$a" in
+    --etcd) STORE=etcd ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $a (try --help)" >&2; exit 2 ;;
+  esac
+done
+DIR=$(realpath -m "${LOCAL_CLUSTER_DIR:-$ROOT/.local-cluster}")
+API_PORT=${API_PORT:-6443}
+PROXY_MODE=${PROXY_MODE:-iptables}
+SERVICE_CIDR=10.0.0.0/24
+KUBERNETES_IP=10.0.0.1
+DNS_IP=10.0.0.10
+POD_CIDR=10.244.0.0/24
+CLUSTER_CIDR=10.244.0.0/16
+NODE_NAME=${NODE_NAME:-$(hostname | tr '[:upper:]' '[:lower:]')}
+if [ -z "${NODE_IP:-}" ]; then
+  NODE_IP=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i <= NF; i++) if ($i == "src") { print $(i+1); exit }}')
+  [ -n "$NODE_IP" ] || NODE_IP=$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}')
+  [ -n "$NODE_IP" ] || { echo "cannot find this host's address; set NODE_IP" >&2; exit 1; }
+fi
+log() { echo "[local-up-cluster] $*"; }
+
+# 1. Debian packages.
+need=()
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null || need+=(iptables)
+command -v nft >/dev/null || need+=(nftables)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
+if [ "$STORE" = etcd ]; then command -v etcd >/dev/null || need+=(etcd-server); fi
+if [ ${#need[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "missing packages (${need[*]}); run as root to install them" >&2; exit 1; }
+  log "installing ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+# 2. Binaries.
+if [ -n "${LOCAL_CLUSTER_BIN_DIR:-}" ]; then
+  BIN=$(realpath "$LOCAL_CLUSTER_BIN_DIR")
+else
+  log "building release binaries"
+  cargo build --release --bin kube-apiserver --bin kube-controller-manager --bin kube-scheduler \
+    --bin kubelet --bin kube-proxy --bin cluster-dns
+  BIN=$ROOT/target/release
+fi
+KUBECTL=$(command -v kubectl || true)
+
+mkdir -p "$DIR"/{pki,logs,containerd/cni,kubelet,manifests,images}
+PKI=$DIR/pki
+
+# 3. PKI (kept across runs).
+cert() { # name subject [extfile-lines]
+  local name=$1 subj=$2 ext=${3:-}
+  [ -f "$PKI/$name.crt" ] && return 0
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subj" \
+    -keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n%s\n' "$ext" > "$PKI/$name.ext"
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 365 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
+}
+if [ ! -f "$PKI/ca.crt" ]; then
+  log "creating the cluster CA and certificates in $PKI"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj /CN=kubernetes -keyout "$PKI/ca.key" -out "$PKI/ca.crt" 2>/dev/null
+fi
+[ -f "$PKI/sa.key" ] || { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null;
+  openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
+cert apiserver /CN=kube-apiserver "extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:$NODE_IP,IP:$KUBERNETES_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
+cert admin "/O=system:masters/CN=kubernetes-admin" "extendedKeyUsage=clientAuth"
+cert controller-manager /CN=system:kube-controller-manager "extendedKeyUsage=clientAuth"
+cert scheduler /CN=system:kube-scheduler "extendedKeyUsage=clientAuth"
+cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "extendedKeyUsage=clientAuth"
+cert kube-proxy /CN=system:kube-proxy "extendedKeyUsage=clientAuth"
+cert kubelet-serving "/CN=$NODE_NAME" "extendedKeyUsage=serverAuth
+subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
+
+kubeconfig() { # name cert
+  cat > "$DIR/$1.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: https://$NODE_IP:$API_PORT
+    certificate-authority: $PKI/ca.crt
+  name: local
+contexts:
+- context: {cluster: local, user: $1}
+  name: local
+current-context: local
+users:
+- name: $1
+  user:
+    client-certificate: $PKI/$2.crt
+    client-key: $PKI/$2.key
+KC
+}
+kubeconfig admin admin
+kubeconfig controller-manager controller-manager
+kubeconfig scheduler scheduler
+kubeconfig kubelet kubelet
+kubeconfig kube-proxy kube-proxy
+export KUBECONFIG=$DIR/admin.kubeconfig
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  log "stopping"
+  # Everything but containerd (the first one started) first, then the pods' tasks, then
+  # containerd itself; shims that outlive it are stopped too.
+  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
+  for ((i = ${#pids[@]} - 1; i >= 1; i--)); do wait "${pids[i]}" 2>/dev/null || true; done
+  local sock=$DIR/containerd/containerd.sock
+  if [ -S "$sock" ]; then
+    for t in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+      ctr --address "$sock" -n k8s.io tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true
+    done
+    sleep 0.5
+    for t in $(ctr --address "$sock" -n k8s.io tasks ls -q 2>/dev/null); do
+      ctr --address "$sock" -n k8s.io tasks delete -f "$t" >/dev/null 2>&1 || true
+    done
+  fi
+  [ ${#pids[@]} -gt 0 ] && { kill "${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true; }
+  pkill -f "containerd-shim.*$sock" 2>/dev/null || true
+  log "stopped"
+}
+trap cleanup INT TERM EXIT
+start() { # name args...
+  local name=$1; shift
+  "$@" >"$DIR/logs/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+# 4. containerd with the CNI bridge for this node's pods.
+cat > "$DIR/containerd/cni/10-local.conflist" <<CNI
+{"cniVersion": "1.0.0", "name": "local-pod-network", "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}},
+  {"type": "loopback"}]}
+CNI
+cat > "$DIR/containerd/config.toml" <<CTD
+version = 2
+root = "$DIR/containerd/root"
+state = "$DIR/containerd/state"
+[grpc]
+  address = "$DIR/containerd/containerd.sock"
+[ttrpc]
+  address = "$DIR/containerd/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$DIR/containerd/cni"
+CTD
+sysctl -qw net.ipv4.ip_forward=1 2>/dev/null || true
+sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+start containerd containerd --config "$DIR/containerd/config.toml"
+for _ in $(seq 100); do [ -S "$DIR/containerd/containerd.sock" ] && break; sleep 0.1; done
+[ -f "$DIR/images/pause.tar" ] || python3 "$ROOT/hack/build-test-images.py" "$DIR/images"
+for img in pause busybox; do
+  ctr --address "$DIR/containerd/containerd.sock" -n k8s.io images import "$DIR/images/$img.tar" >/dev/null
+done
+
+# 5. The control plane.
+store=(--data-dir="$DIR/data")
+if [ "$STORE" = etcd ]; then
+  start etcd etcd --data-dir "$DIR/etcd" --listen-client-urls http://127.0.0.1:2379 \
+    --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380
+  store=(--etcd-servers=http://127.0.0.1:2379)
+fi
+start kube-apiserver "$BIN/kube-apiserver" --bind-address=0.0.0.0 --advertise-address="$NODE_IP" \
+  --secure-port="$API_PORT" "${store[@]}" --cert-dir="$PKI" \
+  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+  --client-ca-file="$PKI/ca.crt" --service-cluster-ip-range="$SERVICE_CIDR" \
+  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --authorization-mode=Node,RBAC --allow-privileged=true \
+  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+  --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types=InternalIP,Hostname
+ready=
+for _ in $(seq 300); do
+  if curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+      "https://$NODE_IP:$API_PORT/readyz" 2>/dev/null | grep -q '^ok'; then ready=1; break; fi
+  sleep 0.2
+done
+[ -n "$ready" ] || { echo "kube-apiserver did not become ready; see $DIR/logs/kube-apiserver.log" >&2; exit 1; }
+start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$DIR/controller-manager.kubeconfig" \
+  --authentication-kubeconfig="$DIR/controller-manager.kubeconfig" --authorization-kubeconfig="$DIR/controller-manager.kubeconfig" \
+  --bind-address=127.0.0.1 --cert-dir="$PKI/controller-manager" --leader-elect=false \
+  --root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
+  --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+  --use-service-account-credentials=true
+start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$DIR/scheduler.kubeconfig" \
+  --authentication-kubeconfig="$DIR/scheduler.kubeconfig" --authorization-kubeconfig="$DIR/scheduler.kubeconfig" \
+  --bind-address=127.0.0.1 --cert-dir="$PKI/scheduler" --leader-elect=false
+
+# 6. The node.
+start kubelet "$BIN/kubelet" --kubeconfig="$DIR/kubelet.kubeconfig" \
+  --container-runtime-endpoint="unix://$DIR/containerd/containerd.sock" \
+  --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --root-dir="$DIR/kubelet" \
+  --pod-logs-dir="$DIR/logs/pods" --pod-manifest-path="$DIR/manifests" \
+  --cluster-dns="$DNS_IP" --cluster-domain=cluster.local \
+  --tls-cert-file="$PKI/kubelet-serving.crt" --tls-private-key-file="$PKI/kubelet-serving.key" \
+  --client-ca-file="$PKI/ca.crt" --anonymous-auth=false --authentication-token-webhook \
+  --authorization-mode=Webhook
+start kube-proxy "$BIN/kube-proxy" --kubeconfig="$DIR/kube-proxy.kubeconfig" --proxy-mode="$PROXY_MODE" \
+  --hostname-override="$NODE_NAME" --cluster-cidr="$CLUSTER_CIDR" \
+  --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249
+start cluster-dns "$BIN/cluster-dns" --kubeconfig="$DIR/admin.kubeconfig" --listen="$NODE_IP:53"
+
+# 7. The DNS add-on's Service, then wait for the node.
+apply() { # stdin: a manifest
+  curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" -X POST \
+    -H 'Content-Type: application/json' --data-binary @- "https://$NODE_IP:$API_PORT$1" >/dev/null
+}
+apply /api/v1/namespaces/kube-system/services <<JSON
+{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns"}},
+ "spec": {"clusterIP": "$DNS_IP", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}}
+JSON
+apply /apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices <<JSON
+{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+ "metadata": {"name": "kube-dns-host", "labels": {"kubernetes.io/service-name": "kube-dns"}},
+ "addressType": "IPv4", "endpoints": [{"addresses": ["$NODE_IP"], "conditions": {"ready": true}}],
+ "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}
+JSON
+ready=
+for _ in $(seq 600); do
+  if curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+      "https://$NODE_IP:$API_PORT/api/v1/nodes/$NODE_NAME" 2>/dev/null \
+      | python3 -c 'import json,sys; n=json.load(sys.stdin); sys.exit(0 if any(c["type"]=="Ready" and c["status"]=="True" for c in n.get("status",{}).get("conditions",[])) else 1)' 2>/dev/null; then
+    ready=1; break
+  fi
+  sleep 0.2
+done
+[ -n "$ready" ] || { echo "node $NODE_NAME did not become Ready; see $DIR/logs/kubelet.log" >&2; exit 1; }
+
+cat <<MSG
+[local-up-cluster] Cluster is up: node $NODE_NAME ($NODE_IP) is Ready; store: $STORE; kube-proxy: $PROXY_MODE.
+  export KUBECONFIG=$DIR/admin.kubeconfig
+  kubectl get nodes
+  kubectl apply -f <manifest>     # images: registry.k8s.io/e2e-test-images/busybox:1.36, pause:3.10
+Logs: $DIR/logs. Ctrl-C stops the cluster; running this again reuses $DIR.
+MSG
+wait -n "${pids[@]}" || true
+log "a component exited; see $DIR/logs"
