@@ -170,6 +170,14 @@ fn e2e(mode: &str) {
             "{resolv}\nconfigz: {}",
             s.kubectl(&["get", "--raw", "/api/v1/nodes/node-1/proxy/configz"], None).1
         );
+        // (busybox-static's `wget -T` crashes in glibc; without it, it is fine.)
+        let (ok, out, err) = s.kubectl(
+            &["exec", "client", "--", "wget", "-qO-", "http://web.default.svc.cluster.local/index.html"],
+            None,
+        );
+        assert!(ok && out.trim().starts_with("web-"), "wget by service name: {out} {err}");
+        let (ok, out, err) = s.kubectl(&["exec", "client", "--", "wget", "-qO-", "http://web/index.html"], None);
+        assert!(ok && out.trim().starts_with("web-"), "wget by short name (search path): {out} {err}");
         let (ok, out, err) = s.kubectl(&["exec", "client", "--", "nslookup", "web.default.svc.cluster.local"], None);
         assert!(ok && out.contains(&ip), "nslookup by name: {out} {err}");
         // busybox's nslookup tries every search domain and fails on the misses; the hit
