@@ -13,7 +13,8 @@
 #
 # Knobs (environment): LOCAL_CLUSTER_DIR (.local-cluster), LOCAL_CLUSTER_BIN_DIR (use
 # these binaries, no build), NODE_IP (the host's primary address), NODE_NAME (hostname),
-# API_PORT (6443), PROXY_MODE (iptables | nftables).
+# API_PORT (6443), PROXY_MODE (iptables | nftables), DNS_FORWARD (upstream resolvers for
+# names outside the cluster; default: this host's /etc/resolv.conf; `none`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,7 +22,7 @@ STORE=embedded
 for a in "$@"; do
   case "$a" in
     --etcd) STORE=etcd ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -242,7 +243,8 @@ start kubelet "$BIN/kubelet" --kubeconfig="$DIR/kubelet.kubeconfig" \
 start kube-proxy "$BIN/kube-proxy" --kubeconfig="$DIR/kube-proxy.kubeconfig" --proxy-mode="$PROXY_MODE" \
   --hostname-override="$NODE_NAME" --cluster-cidr="$CLUSTER_CIDR" \
   --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249
-start cluster-dns "$BIN/cluster-dns" --kubeconfig="$DIR/admin.kubeconfig" --listen="$NODE_IP:53"
+start cluster-dns "$BIN/cluster-dns" --kubeconfig="$DIR/admin.kubeconfig" --listen="$NODE_IP:53" \
+  ${DNS_FORWARD:+--forward="$DNS_FORWARD"}
 
 # 7. The DNS add-on's Service, then wait for the node.
 apply() { # stdin: a manifest

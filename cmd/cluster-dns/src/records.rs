@@ -6,8 +6,8 @@
 //! - `<a-b-c-d>.<ns>.pod.<domain>` A;
 //! - PTR for cluster IPs and endpoint IPs under `in-addr.arpa`.
 //!
-//! Names in the cluster domain that do not exist are NXDOMAIN; other names are refused
-//! (no upstream forwarding here).
+//! Names in the cluster domain that do not exist are NXDOMAIN; other names are REFUSED
+//! here and forwarded upstream by the server.
 
 use crate::message::{A, ANY, NOERROR, NXDOMAIN, PTR, Question, REFUSED, Rdata, Record, SRV};
 use k8s_openapi::api::core::v1::Service;

@@ -113,6 +113,8 @@ impl TestCluster {
         let dns = std::process::Command::new(crate::binary("cluster-dns"))
             .arg(format!("--kubeconfig={}", apiserver.kubeconfig().display()))
             .arg(format!("--listen={CONTROL_PLANE_IP}:53"))
+            // Tests send nothing outside their namespaces.
+            .arg("--forward=none")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("dns.log")).unwrap())
             .spawn()

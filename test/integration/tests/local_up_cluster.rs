@@ -56,6 +56,7 @@ fn local_up_cluster_serves_a_deployment() {
         .env("LOCAL_CLUSTER_BIN_DIR", bin.parent().unwrap())
         .env("NODE_IP", NODE_IP)
         .env("NODE_NAME", "local-node")
+        .env("DNS_FORWARD", "none")
         .env("API_PORT", integration_tests::free_port().to_string())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(Stdio::inherit())
