@@ -14,6 +14,7 @@ pub mod pleg;
 pub mod prober;
 pub mod run;
 pub mod server;
+pub mod stats;
 pub mod status;
 pub mod sync;
 pub mod volumemanager;

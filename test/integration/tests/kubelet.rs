@@ -234,6 +234,48 @@ async fn pod_runs_and_serves_logs_and_exec() {
         metrics.contains("kubelet_pod_start_duration_seconds_count 1"),
         "{metrics}"
     );
+    // Resource usage for metrics-server: from the container's cgroup.
+    let resource = s.kubectl_ok(
+        &[
+            "get",
+            "--raw",
+            "/api/v1/nodes/node-a/proxy/metrics/resource",
+        ],
+        None,
+    );
+    let ws = resource
+        .lines()
+        .find(|l| l.starts_with("container_memory_working_set_bytes{container=\"web\",namespace=\"default\",pod=\"web\"}"))
+        .unwrap_or_else(|| panic!("{resource}"));
+    let bytes: f64 = ws.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(bytes > 0.0, "{ws}");
+    assert!(
+        resource.contains("node_cpu_usage_seconds_total "),
+        "{resource}"
+    );
+    let summary: Value = serde_json::from_str(&s.kubectl_ok(
+        &["get", "--raw", "/api/v1/nodes/node-a/proxy/stats/summary"],
+        None,
+    ))
+    .unwrap();
+    let pod = summary["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["podRef"]["name"] == "web")
+        .unwrap()
+        .clone();
+    assert!(
+        pod["containers"][0]["memory"]["workingSetBytes"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{pod}"
+    );
+    assert!(
+        pod["memory"]["workingSetBytes"].as_u64().unwrap() > 0,
+        "{pod}"
+    );
 
     // Deleting: containers stop, the pod object goes.
     let r = c
