@@ -3,6 +3,7 @@
 //! `minSyncPeriod`, and at least every `syncPeriod`).
 
 pub mod config;
+pub mod conntrack;
 pub mod healthz;
 pub mod iptables;
 pub mod metrics;
@@ -92,6 +93,7 @@ impl Proxier {
         services.synced().await;
         slices.synced().await;
         let mut last = Instant::now() - self.min_sync_period;
+        let mut previous = servicechange::ServiceMap::new();
         loop {
             let wait = self.min_sync_period.saturating_sub(last.elapsed());
             tokio::time::sleep(wait).await;
@@ -111,6 +113,8 @@ impl Proxier {
                         }
                     }
                     self.health.synced();
+                    conntrack::clear(&conntrack::stale_udp(&previous, &map));
+                    previous = map.clone();
                     tracing::debug!(services = map.len(), rules, took = ?took, "SyncProxyRules complete");
                 }
                 Err(e) => {
