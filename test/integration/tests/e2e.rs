@@ -40,7 +40,7 @@ spec:
   template:
     metadata: {{labels: {{app: web}}}}
     spec:
-      terminationGracePeriodSeconds: 5
+      terminationGracePeriodSeconds: 15
       containers:
       - name: web
         image: {BUSYBOX}
@@ -48,7 +48,7 @@ spec:
         command: [sh, -c, "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
         ports: [{{containerPort: 8080}}]
         readinessProbe: {{httpGet: {{path: /index.html, port: 8080}}, periodSeconds: 1}}
-        lifecycle: {{preStop: {{sleep: {{seconds: 2}}}}}}
+        lifecycle: {{preStop: {{sleep: {{seconds: 5}}}}}}
 ---
 apiVersion: v1
 kind: Service
