@@ -38,6 +38,8 @@ impl Drop for ClusterNode {
 
 pub struct TestCluster {
     pub nodes: Vec<ClusterNode>,
+    /// Kubeconfigs, tokens and component logs.
+    pub dir: tempfile::TempDir,
     dns: Option<Child>,
     pub scheduler: TestComponent,
     pub controller_manager: TestComponent,
@@ -82,7 +84,8 @@ impl TestCluster {
         ]);
         run(&["ip", "link", "set", "br0", "up"]);
         run(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        let dir = tempfile::tempdir().unwrap().keep();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let mut tokens = String::from(
             "test-admin-token,test-admin,0,system:masters\nproxy-token,system:kube-proxy,p,\n",
         );
@@ -212,6 +215,7 @@ impl TestCluster {
         }
         TestCluster {
             nodes: out,
+            dir: tmp,
             dns: Some(dns),
             scheduler,
             controller_manager,
