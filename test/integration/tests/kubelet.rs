@@ -179,6 +179,27 @@ async fn pod_runs_and_serves_logs_and_exec() {
 
     let logs = s.kubectl_ok(&["logs", "web"], None);
     assert_eq!(logs.trim(), "started web");
+    // `logs -f` streams (here: the line already there, then it keeps the stream open).
+    let mut follow = std::process::Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+        .args(["logs", "-f", "web"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(follow.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first.trim(), "started web");
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "logs -f keeps following a running container"
+    );
+    let _ = follow.kill();
+    let _ = follow.wait();
     let host = s.kubectl_ok(&["exec", "web", "--", "cat", "/etc/hostname"], None);
     assert_eq!(host.trim(), "web");
     let echoed = s.kubectl_ok(&["exec", "-i", "web", "--", "cat"], Some("from-stdin\n"));
@@ -336,7 +357,7 @@ async fn probes_restart_and_flip_readiness() {
     } = node("node-p").await;
     c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed"},
         "spec": {"nodeName": "node-p", "terminationGracePeriodSeconds": 1, "containers": [{"name": "c", "image": BUSYBOX,
-            "command": ["sh", "-c", "touch /tmp/healthy; exec sleep 3600"],
+            "command": ["sh", "-c", "echo started $(date +%s%N); touch /tmp/healthy; exec sleep 3600"],
             "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "periodSeconds": 1, "failureThreshold": 1},
             "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1}}]}})).await;
     let p = wait_phase(&c, "probed", "Running", 60).await;
@@ -374,6 +395,24 @@ async fn probes_restart_and_flip_readiness() {
     let last = &p["status"]["containerStatuses"][0]["lastState"]["terminated"];
     assert!(last["exitCode"].as_i64().unwrap() != 0, "{last}");
     assert!(last["finishedAt"].is_string());
+    // Each instance has its own log; `--previous` reads the one before the restart.
+    let now = s.kubectl_ok(&["logs", "probed"], None);
+    let before = s.kubectl_ok(&["logs", "probed", "--previous"], None);
+    assert!(
+        now.starts_with("started ") && before.starts_with("started "),
+        "{now} / {before}"
+    );
+    assert_ne!(now, before);
+    let stamped = s.kubectl_ok(&["logs", "probed", "--timestamps"], None);
+    assert!(
+        stamped
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .is_ok(),
+        "{stamped}"
+    );
 }
 
 /// Init containers run in order, a sidecar (init container with restartPolicy Always)
