@@ -51,6 +51,8 @@ pub struct PodState {
     pub killed: HashMap<String, String>,
     /// Set when the eviction manager evicted the pod (the status message).
     pub evicted: Option<String>,
+    /// Admission: None until decided; Some(Err((reason, message))) if rejected.
+    pub admitted: Option<Result<(), (String, String)>>,
 }
 
 pub struct Kubelet {

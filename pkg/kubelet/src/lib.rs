@@ -1,5 +1,6 @@
 //! The kubelet (upstream `pkg/kubelet`).
 
+pub mod admission;
 pub mod apis;
 pub mod config;
 pub mod cri;

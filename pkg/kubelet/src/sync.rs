@@ -82,6 +82,11 @@ impl Kubelet {
         if is_static(&pod) {
             self.ensure_mirror(&pod).await;
         }
+        if self.admission(uid, &pod).is_err() {
+            // Rejected for good: the status says why (see write_status); nothing runs.
+            self.write_status(&pod, &rt).await;
+            return Ok(Some(Duration::from_secs(60)));
+        }
         let terminal_phase = matches!(
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
             Some("Succeeded" | "Failed")
@@ -189,6 +194,60 @@ impl Kubelet {
         } else {
             SHORT_RESYNC
         })))
+    }
+
+    /// The pod's admission, decided once when the kubelet first sees it (pods already
+    /// running or finished when the kubelet starts are taken as admitted).
+    fn admission(&self, uid: &str, pod: &Pod) -> Result<(), (String, String)> {
+        if let Some(d) = self
+            .state
+            .lock()
+            .unwrap()
+            .get(uid)
+            .and_then(|s| s.admitted.clone())
+        {
+            return d;
+        }
+        let started = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|p| p != "Pending");
+        let decision = if started {
+            Ok(())
+        } else {
+            let others: Vec<Pod> = {
+                let st = self.state.lock().unwrap();
+                self.desired_uids()
+                    .into_iter()
+                    .filter(|u| u != uid)
+                    .filter(|u| {
+                        st.get(u).is_some_and(|s| {
+                            matches!(s.admitted, Some(Ok(()))) && s.evicted.is_none()
+                        })
+                    })
+                    .filter_map(|u| self.pod(&u))
+                    .filter(|p| {
+                        !matches!(
+                            p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                            Some("Succeeded" | "Failed")
+                        )
+                    })
+                    .collect()
+            };
+            self.admit(pod, &others)
+        };
+        if let Err((reason, message)) = &decision {
+            tracing::info!(pod = ?pod.metadata.name, reason, "Pod rejected by admission");
+            self.event(pod, None, "Warning", reason, message.clone());
+        }
+        self.state
+            .lock()
+            .unwrap()
+            .entry(uid.to_string())
+            .or_default()
+            .admitted = Some(decision.clone());
+        decision
     }
 
     /// Container GC (upstream `MaxPerPodContainer` = 1): of each container's exited
@@ -959,6 +1018,20 @@ impl Kubelet {
         );
         if let Some(message) = evicted {
             crate::status::evicted(&mut status, &message);
+        }
+        let rejected = self
+            .state
+            .lock()
+            .unwrap()
+            .get(&uid)
+            .and_then(|s| match &s.admitted {
+                Some(Err(r)) => Some(r.clone()),
+                _ => None,
+            });
+        if let Some((reason, message)) = rejected {
+            status["phase"] = serde_json::json!("Failed");
+            status["reason"] = serde_json::json!(reason);
+            status["message"] = serde_json::json!(message);
         }
         let Some(target) = api_pod else { return status };
         let changed = self

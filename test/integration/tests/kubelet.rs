@@ -728,6 +728,14 @@ async fn restarted_kubelet_adopts_running_pods() {
         "same container"
     );
     assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+    // A pod that cannot fit the node is rejected by the kubelet's admission.
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge"},
+        "spec": {"nodeName": "node-r", "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+            "resources": {"requests": {"cpu": "1000"}}}]}})).await;
+    let p = wait_phase(&c, "huge", "Failed", 30).await;
+    assert_eq!(p["status"]["reason"], "OutOfcpu", "{}", p["status"]);
+    let msg = p["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("Pod was rejected: Node didn't have enough resource: cpu, requested: 1000000, used: 0, capacity: "), "{msg}");
 }
 
 /// The kubelet API as a kubeadm cluster runs it: no anonymous access, client
