@@ -225,6 +225,31 @@ state = "{state}"
 
 impl Drop for TestContainerd {
     fn drop(&mut self) {
+        // The pods' network namespaces (containerd's `cni-*` under /var/run/netns), which
+        // would otherwise outlive it.
+        let mut netns = Vec::new();
+        for id in self
+            .ctr(&["containers", "ls", "-q"])
+            .1
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            let info: serde_json::Value =
+                serde_json::from_str(&self.ctr(&["containers", "info", id]).1).unwrap_or_default();
+            for ns in info["Spec"]["linux"]["namespaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if ns["type"] == "network"
+                    && let Some(name) = ns["path"]
+                        .as_str()
+                        .and_then(|p| p.strip_prefix("/var/run/netns/"))
+                {
+                    netns.push(name.to_string());
+                }
+            }
+        }
         // Everything it started goes with it.
         for t in self.running_tasks() {
             let _ = self.ctr(&["tasks", "kill", "-s", "SIGKILL", &t]);
@@ -237,7 +262,12 @@ impl Drop for TestContainerd {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Sandboxes' network namespaces and mounts left by the runtime.
+        netns.sort();
+        netns.dedup();
+        for n in netns {
+            let _ = Command::new("ip").args(["netns", "del", &n]).output();
+        }
+        // Sandboxes' mounts left by the runtime.
         let _ = Command::new("sh")
             .arg("-c")
             .arg(format!("grep ' {0}' /proc/mounts | awk '{{print $2}}' | sort -r | xargs -r umount -l 2>/dev/null", self.dir.path().display()))
