@@ -147,9 +147,17 @@ fn proxy_mode(mode: &str) {
         // NodePort on the node's address.
         let np = wget(&format!("http://10.200.1.1:{node_port}/index.html")).unwrap();
         assert!(np.starts_with("backend-"), "{np}");
-        // No endpoints: refused at once.
-        let err = wget(&format!("http://{empty_ip}/")).unwrap_err();
-        assert!(err.contains("refused"), "{err}");
+        // No endpoints: refused at once (once the proxy has programmed that service).
+        let empty_url = format!("http://{empty_ip}/");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let err = wget(&empty_url).unwrap_err();
+            if err.contains("refused") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{err}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         // Upstream's names.
         let rules = if mode == "iptables" {
             run(&["iptables-save"])
@@ -171,7 +179,13 @@ fn proxy_mode(mode: &str) {
             .merge_patch("/api/v1/namespaces/default/services/web", &json!({"spec": {"sessionAffinity": "ClientIP"}}))
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Wait until the affinity rules are in place before asking.
+        let marker = if mode == "iptables" { "--rcheck" } else { "affinity-" };
+        wait_for("affinity rules programmed", Duration::from_secs(20), || async {
+            let rules = if mode == "iptables" { run(&["iptables-save", "-t", "nat"]) } else { run(&["nft", "list", "table", "ip", "kube-proxy"]) };
+            rules.contains(marker).then_some(())
+        })
+        .await;
         let first = wget(&url).unwrap();
         for _ in 0..10 {
             assert_eq!(wget(&url).unwrap(), first, "sticky to one endpoint");
