@@ -67,6 +67,13 @@ impl PodRuntime {
     pub fn instances<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
         self.containers.iter().filter(move |i| i.name() == name)
     }
+    /// The restart count a new instance of `name` gets (0 for the first).
+    pub fn next_restart_count(&self, name: &str) -> i32 {
+        self.instances(name)
+            .next()
+            .map_or(0, |i| i.restart_count() + 1)
+    }
+
     /// The newest instance in the current sandbox.
     pub fn current(&self, name: &str) -> Option<&Instance> {
         let sb = self.sandbox().map(|s| s.id.clone())?;

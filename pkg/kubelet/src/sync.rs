@@ -38,6 +38,14 @@ fn now_rfc3339() -> String {
         .to_string()
 }
 
+/// The pod's restartPolicy (Always when unset).
+fn restart_policy(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always")
+}
+
 fn grace_seconds(pod: &Pod) -> i64 {
     pod.metadata
         .deletion_grace_period_seconds
@@ -269,7 +277,7 @@ impl Kubelet {
     /// All app containers exited and none will restart (upstream: the pod is terminal).
     fn finished(&self, pod: &Pod, rt: &PodRuntime) -> bool {
         let spec = pod.spec.clone().unwrap_or_default();
-        let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+        let policy = restart_policy(pod);
         if policy == "Always" || spec.containers.is_empty() {
             return false;
         }
@@ -376,17 +384,10 @@ impl Kubelet {
         mounts: &crate::volumemanager::Mounts,
         next: &mut Option<Duration>,
     ) -> Step {
-        let policy = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.restart_policy.clone())
-            .unwrap_or_else(|| "Always".into());
+        let policy = restart_policy(pod);
         match rt.current(&c.name) {
             None => {
-                let count = rt
-                    .instances(&c.name)
-                    .next()
-                    .map_or(0, |i| i.restart_count() + 1);
+                let count = rt.next_restart_count(&c.name);
                 self.start_container(pod, c, rt, mounts, count, next).await;
                 Step::Wait
             }
@@ -422,10 +423,7 @@ impl Kubelet {
     ) -> Step {
         match rt.current(&c.name) {
             None => {
-                let count = rt
-                    .instances(&c.name)
-                    .next()
-                    .map_or(0, |i| i.restart_count() + 1);
+                let count = rt.next_restart_count(&c.name);
                 self.start_container(pod, c, rt, mounts, count, next).await;
                 Step::Wait
             }
@@ -461,17 +459,10 @@ impl Kubelet {
         mounts: &crate::volumemanager::Mounts,
         next: &mut Option<Duration>,
     ) {
-        let policy = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.restart_policy.clone())
-            .unwrap_or_else(|| "Always".into());
+        let policy = restart_policy(pod);
         match rt.current(&c.name) {
             None => {
-                let count = rt
-                    .instances(&c.name)
-                    .next()
-                    .map_or(0, |i| i.restart_count() + 1);
+                let count = rt.next_restart_count(&c.name);
                 self.start_container(pod, c, rt, mounts, count, next).await;
             }
             Some(i) if i.running() => {
@@ -480,7 +471,7 @@ impl Kubelet {
                 }
             }
             Some(i) if i.exited() => {
-                let restart = match policy.as_str() {
+                let restart = match policy {
                     "Always" => true,
                     "OnFailure" => i.status.exit_code != 0,
                     _ => false,

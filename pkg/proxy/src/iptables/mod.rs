@@ -78,180 +78,104 @@ const FILTER_CHAINS: [&str; 5] = [
 /// Jumps from the built-in chains (upstream `iptablesJumpChains`): (table, chain,
 /// rule args).
 pub fn jump_rules() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
-    vec![
+    // (table, chain, new connections only, comment, target)
+    const JUMPS: [(&str, &str, bool, &str, &str); 12] = [
         (
             "filter",
             "INPUT",
-            vec![
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes load balancer firewall",
-                "-j",
-                "KUBE-PROXY-FIREWALL",
-            ],
+            true,
+            "kubernetes load balancer firewall",
+            "KUBE-PROXY-FIREWALL",
         ),
         (
             "filter",
             "INPUT",
-            vec![
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes health check service ports",
-                "-j",
-                "KUBE-NODEPORTS",
-            ],
+            false,
+            "kubernetes health check service ports",
+            "KUBE-NODEPORTS",
         ),
         (
             "filter",
             "INPUT",
-            vec![
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes externally-visible service portals",
-                "-j",
-                "KUBE-EXTERNAL-SERVICES",
-            ],
+            true,
+            "kubernetes externally-visible service portals",
+            "KUBE-EXTERNAL-SERVICES",
         ),
         (
             "filter",
             "FORWARD",
-            vec![
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes load balancer firewall",
-                "-j",
-                "KUBE-PROXY-FIREWALL",
-            ],
+            true,
+            "kubernetes load balancer firewall",
+            "KUBE-PROXY-FIREWALL",
         ),
         (
             "filter",
             "FORWARD",
-            vec![
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes forwarding rules",
-                "-j",
-                "KUBE-FORWARD",
-            ],
+            false,
+            "kubernetes forwarding rules",
+            "KUBE-FORWARD",
         ),
         (
             "filter",
             "FORWARD",
-            vec![
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes service portals",
-                "-j",
-                "KUBE-SERVICES",
-            ],
+            true,
+            "kubernetes service portals",
+            "KUBE-SERVICES",
         ),
         (
             "filter",
             "FORWARD",
-            vec![
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes externally-visible service portals",
-                "-j",
-                "KUBE-EXTERNAL-SERVICES",
-            ],
+            true,
+            "kubernetes externally-visible service portals",
+            "KUBE-EXTERNAL-SERVICES",
         ),
         (
             "filter",
             "OUTPUT",
-            vec![
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes load balancer firewall",
-                "-j",
-                "KUBE-PROXY-FIREWALL",
-            ],
+            true,
+            "kubernetes load balancer firewall",
+            "KUBE-PROXY-FIREWALL",
         ),
         (
             "filter",
             "OUTPUT",
-            vec![
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "NEW",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes service portals",
-                "-j",
-                "KUBE-SERVICES",
-            ],
+            true,
+            "kubernetes service portals",
+            "KUBE-SERVICES",
         ),
         (
             "nat",
             "OUTPUT",
-            vec![
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes service portals",
-                "-j",
-                "KUBE-SERVICES",
-            ],
+            false,
+            "kubernetes service portals",
+            "KUBE-SERVICES",
         ),
         (
             "nat",
             "PREROUTING",
-            vec![
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes service portals",
-                "-j",
-                "KUBE-SERVICES",
-            ],
+            false,
+            "kubernetes service portals",
+            "KUBE-SERVICES",
         ),
         (
             "nat",
             "POSTROUTING",
-            vec![
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes postrouting rules",
-                "-j",
-                "KUBE-POSTROUTING",
-            ],
+            false,
+            "kubernetes postrouting rules",
+            "KUBE-POSTROUTING",
         ),
-    ]
+    ];
+    JUMPS
+        .iter()
+        .map(|&(table, chain, new_only, comment, target)| {
+            let mut args = Vec::new();
+            if new_only {
+                args.extend(["-m", "conntrack", "--ctstate", "NEW"]);
+            }
+            args.extend(["-m", "comment", "--comment", comment, "-j", target]);
+            (table, chain, args)
+        })
+        .collect()
 }
 
 /// Makes sure the jumps exist (`-C`, else `-I` at the top, as upstream).
