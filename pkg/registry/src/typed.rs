@@ -66,7 +66,9 @@ impl<K> Typed<K> {
             tracks_generation: false,
             allow_create_on_update: false,
             return_deleted_object: false,
-            grace_period: |_, requested| requested.unwrap_or(0).max(0),
+            // Only kinds with a graceful-delete strategy (pods) honour gracePeriodSeconds;
+            // every other object goes at once, whatever the client asked.
+            grace_period: |_, _| 0,
             columns: None,
             row: |_| Vec::new(),
             begin_delete: |_| false,

@@ -1,10 +1,9 @@
 //! The `authorization.k8s.io/v1` group: access reviews answered by the authorizer chain
 //! (upstream `pkg/registry/authorization`), never stored. `kubectl auth can-i` sends
-//! SelfSubjectAccessReviews (`--list`: SelfSubjectRulesReviews) as protobuf; the few
-//! fields they carry are read from it.
+//! SelfSubjectAccessReviews (`--list`: SelfSubjectRulesReviews) as protobuf, transcoded
+//! to JSON before they get here.
 
 use crate::typed::{Typed, simple};
-use apimachinery::protobuf::{bytes_field, fields, repeated_strings, string_field};
 use apimachinery::{Cause, StatusError};
 use apiserver::authentication::UserInfo;
 use apiserver::authorization::rbac::Rbac;
@@ -14,7 +13,7 @@ use async_trait::async_trait;
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 const GROUP: &str = "authorization.k8s.io";
@@ -61,54 +60,6 @@ pub fn subject_access_review() -> Typed<SubjectAccessReview> {
         false,
         &[],
     )
-}
-
-/// Named string fields of a protobuf message as a JSON object.
-fn strings(raw: &[u8], names: &[(u32, &str)]) -> Option<Value> {
-    let f = fields(raw)?;
-    let mut m = Map::new();
-    for (tag, name) in names {
-        if let Some(s) = string_field(&f, *tag) {
-            m.insert((*name).to_string(), json!(s));
-        }
-    }
-    Some(Value::Object(m))
-}
-
-/// `spec` (field 2) of an access review: resourceAttributes (1) / nonResourceAttributes (2).
-fn access_spec_from_protobuf(raw: &[u8]) -> Option<Value> {
-    let spec = bytes_field(&fields(raw)?, 2)?;
-    let f = fields(spec)?;
-    let mut out = json!({});
-    if let Some(r) = bytes_field(&f, 1) {
-        out["resourceAttributes"] = strings(
-            r,
-            &[
-                (1, "namespace"),
-                (2, "verb"),
-                (3, "group"),
-                (4, "version"),
-                (5, "resource"),
-                (6, "subresource"),
-                (7, "name"),
-            ],
-        )?;
-    }
-    if let Some(n) = bytes_field(&f, 2) {
-        out["nonResourceAttributes"] = strings(n, &[(1, "path"), (2, "verb")])?;
-    }
-    // SubjectAccessReviewSpec's subject: user (3), groups (4), uid (6).
-    if let Some(user) = string_field(&f, 3) {
-        out["user"] = json!(user);
-    }
-    let groups = repeated_strings(&f, 4);
-    if !groups.is_empty() {
-        out["groups"] = json!(groups);
-    }
-    if let Some(uid) = string_field(&f, 6) {
-        out["uid"] = json!(uid);
-    }
-    Some(json!({"spec": out}))
 }
 
 fn attributes(spec: &Value, user: &UserInfo) -> Attributes {
@@ -223,10 +174,6 @@ impl VirtualRest for SelfSubjectAccessReviews {
         &["create"]
     }
 
-    fn decode_protobuf(&self, raw: &[u8]) -> Option<Value> {
-        access_spec_from_protobuf(raw)
-    }
-
     async fn create(
         &self,
         _ns: Option<&str>,
@@ -253,10 +200,6 @@ pub struct SubjectAccessReviews {
 impl VirtualRest for SubjectAccessReviews {
     fn verbs(&self) -> &'static [&'static str] {
         &["create"]
-    }
-
-    fn decode_protobuf(&self, raw: &[u8]) -> Option<Value> {
-        access_spec_from_protobuf(raw)
     }
 
     async fn create(
@@ -286,10 +229,6 @@ pub struct LocalSubjectAccessReviews {
 impl VirtualRest for LocalSubjectAccessReviews {
     fn verbs(&self) -> &'static [&'static str] {
         &["create"]
-    }
-
-    fn decode_protobuf(&self, raw: &[u8]) -> Option<Value> {
-        access_spec_from_protobuf(raw)
     }
 
     async fn create(
@@ -330,11 +269,6 @@ pub struct SelfSubjectRulesReviews {
 impl VirtualRest for SelfSubjectRulesReviews {
     fn verbs(&self) -> &'static [&'static str] {
         &["create"]
-    }
-
-    fn decode_protobuf(&self, raw: &[u8]) -> Option<Value> {
-        let spec = bytes_field(&fields(raw)?, 2)?;
-        Some(json!({"spec": strings(spec, &[(1, "namespace")])?}))
     }
 
     async fn create(

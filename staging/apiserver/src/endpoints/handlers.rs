@@ -111,11 +111,6 @@ pub trait VirtualRest: Send + Sync {
     fn warning(&self) -> Option<String> {
         None
     }
-    /// The JSON form of a protobuf-encoded body (the object inside the envelope), for
-    /// the fields this resource reads.
-    fn decode_protobuf(&self, _raw: &[u8]) -> Option<Value> {
-        None
-    }
 }
 
 pub struct ApiResource {
@@ -434,16 +429,7 @@ impl ApiServer {
                     .unwrap_or_default();
                 let ct = content_type(&req);
                 let raw = read_request(req).await?;
-                // Review requests carry nothing that matters beyond their spec; a body in a
-                // format not read here (protobuf) counts as empty.
-                let body =
-                    if super::negotiation::essence(&ct) == "application/vnd.kubernetes.protobuf" {
-                        apimachinery::protobuf::unwrap_envelope(&raw)
-                            .and_then(|inner| ro.decode_protobuf(inner))
-                            .unwrap_or_else(|| json!({}))
-                    } else {
-                        decode_body(&ct, &raw).unwrap_or_else(|_| json!({}))
-                    };
+                let body = decode_body(&ct, &raw)?;
                 let out = ro.create(ns, body, &user).await?;
                 return Ok(encode(201, &out, &ctx.format));
             }
@@ -1062,7 +1048,7 @@ pub fn render_object(res: &ApiResource, code: u16, obj: &Value, format: &Format)
             )
         }
         Format::PartialObjectMetadata { .. } => {
-            encode(code, &table::partial_object_metadata(obj), &Format::Json)
+            encode(code, &table::partial_object_metadata(obj), &format.plain())
         }
         _ => encode(code, &res.out(obj), format),
     }
@@ -1093,7 +1079,7 @@ pub fn render_list(res: &ApiResource, list: ListResult, format: &Format) -> Resp
             encode(
                 200,
                 &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": lm, "items": items}),
-                &Format::Json,
+                &format.plain(),
             )
         }
         Format::Json if res.view.is_none() => {

@@ -1,7 +1,9 @@
-//! Content negotiation: request bodies (JSON, YAML; size-limited like upstream's 3 MiB)
-//! and response media types (JSON, YAML, `as=Table`, `as=PartialObjectMetadata`).
+//! Content negotiation: request bodies (JSON, YAML, protobuf; size-limited like upstream's
+//! 3 MiB) and response media types (JSON, YAML, protobuf, `as=Table`,
+//! `as=PartialObjectMetadata`).
 
 use apimachinery::StatusError;
+use apimachinery::protobuf;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited, combinators::UnsyncBoxBody};
 use hyper::{Response, StatusCode};
@@ -55,9 +57,15 @@ pub fn essence(content_type: &str) -> String {
         .to_lowercase()
 }
 
-/// Parses a JSON or YAML body into a JSON value.
+/// Parses a JSON, YAML or protobuf body into a JSON value.
 pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, StatusError> {
     match essence(content_type).as_str() {
+        protobuf::MEDIA_TYPE => protobuf::decode_object(body).map_err(|e| match e {
+            protobuf::DecodeError::UnknownKind(_) => {
+                StatusError::unsupported_media_type(protobuf::MEDIA_TYPE)
+            }
+            protobuf::DecodeError::Invalid(m) => StatusError::bad_request(m),
+        }),
         "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
             StatusError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         }),
@@ -79,13 +87,29 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, StatusError
 pub enum Format {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`, for the kinds that have a protobuf form
+    /// (custom resources are answered in JSON, which every client decodes).
+    Protobuf,
     /// `as=Table`; `include_object` is `None`, `Metadata` (default) or `Object`.
     Table {
         include_object: String,
     },
     PartialObjectMetadata {
         list: bool,
+        protobuf: bool,
     },
+}
+
+impl Format {
+    /// The media type objects derived from the stored ones (tables, metadata) are encoded in.
+    pub fn plain(&self) -> Format {
+        match self {
+            Format::PartialObjectMetadata { protobuf: true, .. } | Format::Protobuf => {
+                Format::Protobuf
+            }
+            _ => Format::Json,
+        }
+    }
 }
 
 /// Picks the first acceptable media type of an `Accept` header.
@@ -111,16 +135,20 @@ pub fn negotiate(
         }
         if !matches!(
             mt.as_str(),
-            "application/json" | "application/yaml" | "*/*" | "application/*"
+            "application/json"
+                | "application/yaml"
+                | "*/*"
+                | "application/*"
+                | protobuf::MEDIA_TYPE
         ) {
             continue;
         }
         match as_.as_deref() {
             None => {
-                return Ok(if mt == "application/yaml" {
-                    Format::Yaml
-                } else {
-                    Format::Json
+                return Ok(match mt.as_str() {
+                    "application/yaml" => Format::Yaml,
+                    protobuf::MEDIA_TYPE => Format::Protobuf,
+                    _ => Format::Json,
                 });
             }
             Some("Table") if g.as_deref() == Some("meta.k8s.io") && mt == "application/json" => {
@@ -129,17 +157,19 @@ pub fn negotiate(
                 });
             }
             Some(a @ ("PartialObjectMetadata" | "PartialObjectMetadataList"))
-                if g.as_deref() == Some("meta.k8s.io") && mt == "application/json" =>
+                if g.as_deref() == Some("meta.k8s.io")
+                    && (mt == "application/json" || mt == protobuf::MEDIA_TYPE) =>
             {
                 return Ok(Format::PartialObjectMetadata {
                     list: a.ends_with("List"),
+                    protobuf: mt == protobuf::MEDIA_TYPE,
                 });
             }
             _ => continue,
         }
     }
     Err(StatusError::not_acceptable(
-        "application/json, application/yaml",
+        "application/json, application/yaml, application/vnd.kubernetes.protobuf",
     ))
 }
 
@@ -152,13 +182,20 @@ pub fn response(code: u16, content_type: &str, body: impl Into<Bytes>) -> Respon
         .unwrap()
 }
 
-/// Encodes a JSON value in the negotiated plain format (JSON or YAML).
+/// Encodes a JSON value in the negotiated plain format (JSON, YAML or protobuf).
 pub fn encode(code: u16, v: &Value, format: &Format) -> Response<Body> {
     match format {
         Format::Yaml => {
             let y = serde_saphyr::to_string(v).unwrap_or_default();
             response(code, "application/yaml", y)
         }
+        Format::Protobuf if protobuf::can_encode(v) => match protobuf::encode_object(v) {
+            Ok(b) => response(code, protobuf::MEDIA_TYPE, b),
+            Err(e) => {
+                tracing::warn!(error = %e, "answering in JSON: the object has no protobuf form");
+                encode(code, v, &Format::Json)
+            }
+        },
         _ => response(
             code,
             "application/json",
@@ -198,16 +235,25 @@ mod tests {
         );
         assert_eq!(
             negotiate(Some("application/vnd.kubernetes.protobuf, */*"), None).unwrap(),
-            Format::Json
+            Format::Protobuf
+        );
+        assert_eq!(
+            negotiate(
+                Some("application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"),
+                None
+            )
+            .unwrap(),
+            Format::PartialObjectMetadata {
+                list: true,
+                protobuf: true
+            }
         );
         assert_eq!(
             negotiate(Some("application/yaml"), None).unwrap(),
             Format::Yaml
         );
         assert_eq!(
-            negotiate(Some("application/vnd.kubernetes.protobuf"), None)
-                .unwrap_err()
-                .code,
+            negotiate(Some("application/cbor"), None).unwrap_err().code,
             406
         );
         assert!(decode_body("application/json", b"{not json").is_err());
@@ -220,6 +266,12 @@ mod tests {
                 .unwrap_err()
                 .code,
             415
+        );
+        assert_eq!(
+            decode_body("application/vnd.kubernetes.protobuf", b"{}")
+                .unwrap_err()
+                .code,
+            400
         );
     }
 }

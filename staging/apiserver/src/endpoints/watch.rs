@@ -1,7 +1,8 @@
 //! Watch streams (upstream `endpoints/handlers/watch.go`): newline-delimited JSON events
-//! `{"type":...,"object":...}` over a chunked response, from the watch cache or straight
-//! from storage, with bookmarks, `timeoutSeconds`, and expired resourceVersions reported
-//! as an ERROR event carrying a 410 Status.
+//! `{"type":...,"object":...}` (or length-prefixed protobuf `WatchEvent`s) over a chunked
+//! response, from the watch cache or straight from storage, with bookmarks,
+//! `timeoutSeconds`, and expired resourceVersions reported as an ERROR event carrying a
+//! 410 Status.
 
 use super::handlers::ApiResource;
 use super::negotiation::{Body, Format};
@@ -41,6 +42,14 @@ pub async fn serve(
         MIN_REQUEST_TIMEOUT + jitter
     }));
     let ri = res.info().clone();
+    // Protobuf for the kinds that have a protobuf form; custom resources stay JSON.
+    let protobuf = match format {
+        Format::PartialObjectMetadata { protobuf, .. } => protobuf,
+        Format::Protobuf => apimachinery::protobuf::schema::Schema::get()
+            .by_kind(&ri.gvk.api_version(), &ri.gvk.kind)
+            .is_some(),
+        _ => false,
+    };
     match started {
         Ok(w) => {
             let enc = Encoder {
@@ -53,6 +62,7 @@ pub async fn serve(
                 ),
                 res: res.clone(),
                 format,
+                protobuf,
                 kind: ri.gvk.kind.clone(),
                 api_version: ri.gvk.api_version(),
             };
@@ -67,8 +77,7 @@ pub async fn serve(
         }
         // Upstream answers an expired resourceVersion with 200 and a single ERROR event.
         Err(e) if e.code == 410 => {
-            let frame = json!({"type": "ERROR", "object": e.to_status()});
-            let _ = tx.try_send(Bytes::from(format!("{frame}\n")));
+            let _ = tx.try_send(error_event(&e, protobuf));
         }
         Err(e) => return Err(e),
     }
@@ -78,7 +87,11 @@ pub async fn serve(
             .map(|b| (Ok::<_, std::io::Error>(Frame::data(b)), rx))
     });
     let body = StreamBody::new(stream).boxed_unsync();
-    let content_type = "application/json";
+    let content_type = if protobuf {
+        "application/vnd.kubernetes.protobuf;stream=watch"
+    } else {
+        "application/json"
+    };
     Ok(Response::builder()
         .status(200)
         .header("Content-Type", content_type)
@@ -93,14 +106,45 @@ struct Encoder {
     /// `apiserver_watch_events_total` of this resource.
     sent: prometheus_client::metrics::counter::Counter,
     format: Format,
+    /// Length-prefixed protobuf `WatchEvent`s instead of JSON lines.
+    protobuf: bool,
     kind: String,
     api_version: String,
 }
 
+/// An ERROR event carrying a Status.
+fn error_event(e: &StatusError, protobuf: bool) -> Bytes {
+    if protobuf
+        && let Ok(frame) = apimachinery::protobuf::encode_watch_event("ERROR", &e.to_status())
+    {
+        return Bytes::from(frame);
+    }
+    Bytes::from(format!(
+        "{}\n",
+        json!({"type": "ERROR", "object": e.to_status()})
+    ))
+}
+
 impl Encoder {
+    /// A protobuf frame of an object; JSON when it cannot be encoded (it always can for
+    /// the kinds this stream was opened for in protobuf).
+    fn frame(&self, t: &str, obj: &serde_json::Value) -> Bytes {
+        match apimachinery::protobuf::encode_watch_event(t, obj) {
+            Ok(frame) => Bytes::from(frame),
+            Err(e) => {
+                tracing::warn!(error = %e, "watch event has no protobuf form");
+                Bytes::from(format!("{}\n", json!({"type": t, "object": obj})))
+            }
+        }
+    }
+
     fn event(&self, t: &str, obj: &CachedObject) -> Bytes {
         self.sent.inc();
         match &self.format {
+            Format::PartialObjectMetadata { .. } if self.protobuf => {
+                self.frame(t, &table::partial_object_metadata(&obj.value))
+            }
+            _ if self.protobuf => self.frame(t, &self.res.out(&obj.value)),
             Format::Table { include_object } => {
                 let meta = json!({"resourceVersion": obj.value["metadata"]["resourceVersion"]});
                 let table = self
@@ -134,7 +178,14 @@ impl Encoder {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": meta});
+        let obj = match self.format {
+            Format::PartialObjectMetadata { .. } => json!({"kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1", "metadata": meta}),
+            _ => json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": meta}),
+        };
+        if self.protobuf {
+            return self.frame("BOOKMARK", &obj);
+        }
         Bytes::from(format!("{}\n", json!({"type": "BOOKMARK", "object": obj})))
     }
 }
@@ -174,7 +225,7 @@ async fn pump(
         tokio::select! {
             item = rx.recv() => match item {
                 Some(Err(e)) => {
-                    let _ = tx.send(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": e.to_status()})))).await;
+                    let _ = tx.send(error_event(&e, enc.protobuf)).await;
                     return;
                 }
                 Some(Ok(WatchItem { kind, obj })) => {

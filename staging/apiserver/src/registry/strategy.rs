@@ -92,9 +92,10 @@ pub trait Strategy: Send + Sync + 'static {
         false
     }
 
-    /// Grace period to apply on delete; 0 deletes at once.
-    fn grace_period(&self, _obj: &Value, requested: Option<i64>) -> i64 {
-        requested.unwrap_or(0).max(0)
+    /// Grace period to apply on delete; 0 deletes at once. Upstream honours the request's
+    /// gracePeriodSeconds only for kinds with a graceful-delete strategy (pods).
+    fn grace_period(&self, _obj: &Value, _requested: Option<i64>) -> i64 {
+        0
     }
 
     /// Refuses deleting objects the system depends on (system PriorityClasses).
