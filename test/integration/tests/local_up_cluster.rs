@@ -1,7 +1,7 @@
 //! `hack/local-up-cluster.sh`, the README's first command, run for real inside a network
 //! namespace of the test's own (the namespace's address is the node's): the cluster comes
-//! up, a Deployment behind a Service answers over its ClusterIP, and SIGTERM stops
-//! everything the script started.
+//! up, `kubectl create deployment` + `kubectl expose` answer over the ClusterIP, and
+//! SIGTERM stops everything the script started.
 
 use integration_tests::netns::{NetNs, run};
 use serde_json::Value;
@@ -118,34 +118,18 @@ fn local_up_cluster_serves_a_deployment() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     assert!(kubectl(&["get", "nodes"], None).contains("local-node"));
+    // The README's commands: the Deployment and the Service come from kubectl's imperative
+    // commands, which send protobuf.
+    let image = format!("--image={}", integration_tests::node::BUSYBOX);
     kubectl(
-        &["apply", "-f", "-"],
-        Some(&format!(
-            r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: hello}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: hello}}}}
-  template:
-    metadata: {{labels: {{app: hello}}}}
-    spec:
-      containers:
-      - name: web
-        image: {}
-        command: [sh, -c, "mkdir -p /www && echo hello-local > /www/index.html && exec httpd -f -p 8080 -h /www"]
-        readinessProbe: {{tcpSocket: {{port: 8080}}, periodSeconds: 1}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: hello}}
-spec:
-  selector: {{app: hello}}
-  ports: [{{port: 80, targetPort: 8080}}]
-"#,
-            integration_tests::node::BUSYBOX
-        )),
+        &[
+            "create", "deployment", "hello", &image, "--replicas=2", "--port=8080", "--",
+            "sh", "-c",
+            "mkdir -p /www && echo hello-local > /www/index.html && exec httpd -f -p 8080 -h /www",
+        ],
+        None,
     );
+    kubectl(&["expose", "deployment", "hello", "--port=80", "--target-port=8080"], None);
     let deadline = Instant::now() + Duration::from_secs(120);
     let ip = loop {
         let d: Value = serde_json::from_str(&kubectl(
