@@ -163,6 +163,7 @@ async fn run(f: Flags) -> Result<(), String> {
         masquerade_bit: bit,
         sync_period: sync,
         min_sync_period: min_sync,
+        applied: Default::default(),
         health,
     });
     tokio::select! {

@@ -27,6 +27,9 @@ pub struct Proxier {
     pub sync_period: Duration,
     pub min_sync_period: Duration,
     pub health: Arc<healthz::Health>,
+    /// iptables mode: the per-service chains in the kernel after the last successful sync,
+    /// and when the last full sync was; None forces a full sync.
+    pub applied: std::sync::Mutex<Option<(iptables::AppliedChains, Instant)>>,
 }
 
 impl Proxier {
@@ -47,6 +50,7 @@ impl Proxier {
         }
         iptables::ensure_jumps()?;
         let existing = iptables::existing_service_chains();
+        let started = Instant::now();
         let text = iptables::render(
             map,
             &iptables::Options {
@@ -57,7 +61,28 @@ impl Proxier {
             },
             &existing,
         );
-        iptables::apply(&text)?;
+        let mut applied = self.applied.lock().unwrap();
+        // The periodic resync is a full one, as upstream's.
+        let previous = applied
+            .as_ref()
+            .filter(|(_, full_at)| full_at.elapsed() < self.sync_period);
+        let partial = previous.is_some();
+        let (input, chains) = iptables::minimize(&text, previous.map(|(c, _)| c));
+        let full_at = previous.map_or(started, |(_, at)| *at);
+        if let Err(e) = iptables::apply(&input) {
+            *applied = None;
+            if partial {
+                METRICS.partial_restore_failures.inc();
+            }
+            return Err(e);
+        }
+        *applied = Some((chains, full_at));
+        let took = started.elapsed().as_secs_f64();
+        if partial {
+            METRICS.sync_partial_duration.observe(took);
+        } else {
+            METRICS.sync_full_duration.observe(took);
+        }
         Ok(text.lines().filter(|l| l.starts_with("-A")).count())
     }
 

@@ -8,6 +8,9 @@ use std::sync::LazyLock;
 
 pub struct Metrics {
     pub sync_duration: Histogram,
+    pub sync_full_duration: Histogram,
+    pub sync_partial_duration: Histogram,
+    pub partial_restore_failures: Counter,
     pub network_programming: Histogram,
     pub last_sync: Gauge,
     pub sync_failures: Counter,
@@ -18,6 +21,9 @@ pub struct Metrics {
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     sync_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+    sync_full_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+    sync_partial_duration: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+    partial_restore_failures: Counter::default(),
     network_programming: Histogram::new(exponential_buckets(0.25, 2.0, 12)),
     last_sync: Gauge::default(),
     sync_failures: Counter::default(),
@@ -33,6 +39,21 @@ impl Metrics {
             "kubeproxy_sync_proxy_rules_duration_seconds",
             "SyncProxyRules latency in seconds",
             self.sync_duration.clone(),
+        );
+        r.register(
+            "kubeproxy_sync_full_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds for full resyncs",
+            self.sync_full_duration.clone(),
+        );
+        r.register(
+            "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds for partial resyncs",
+            self.sync_partial_duration.clone(),
+        );
+        r.register(
+            "kubeproxy_sync_proxy_rules_iptables_partial_restore_failures",
+            "Cumulative proxy iptables partial restore failures",
+            self.partial_restore_failures.clone(),
         );
         r.register(
             "kubeproxy_network_programming_duration_seconds",

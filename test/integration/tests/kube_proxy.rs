@@ -209,6 +209,16 @@ fn proxy_mode(mode: &str) {
         assert!(health.contains("lastUpdated"), "{health}");
         let m = wget(&format!("http://127.0.0.1:{metrics}/metrics")).unwrap();
         assert!(m.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"), "{m}");
+        if mode == "iptables" {
+            // The endpoint changes above were partial syncs: only the changed service's
+            // chains were rewritten, and traffic followed them.
+            let partial = m
+                .lines()
+                .find_map(|l| l.strip_prefix("kubeproxy_sync_partial_proxy_rules_duration_seconds_count "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            assert!(partial > 0, "{m}");
+        }
         // A deleted service leaves no rules behind.
         let r = c.request("DELETE", "/api/v1/namespaces/default/services/web", "application/json", "").await;
         assert_eq!(r.status, 200);

@@ -4,7 +4,7 @@
 //! so flushed and rewritten; chains of services that went are deleted).
 
 use crate::servicechange::{Endpoint, ServiceMap, ServicePort, usable};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
 pub struct Options {
@@ -522,6 +522,64 @@ pub fn render(map: &ServiceMap, o: &Options, existing: &BTreeSet<String>) -> Str
     out
 }
 
+/// The rules of each per-service chain (KUBE-SVC/SVL/EXT/SEP) last written to the kernel.
+pub type AppliedChains = HashMap<String, String>;
+
+fn is_service_chain(c: &str) -> bool {
+    ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-SEP-"]
+        .iter()
+        .any(|p| c.starts_with(p))
+}
+
+/// A partial sync (upstream's minimized `iptables-restore`): the per-service chains whose
+/// rules are the same as at the last successful sync are neither declared (which would
+/// flush them) nor rewritten; everything else of the full input stays. Without `applied`
+/// (first sync, after a failure, periodic resync) the input is kept whole. Returns the
+/// input to apply and the chains it leaves in the kernel.
+pub fn minimize(full: &str, applied: Option<&AppliedChains>) -> (String, AppliedChains) {
+    let mut current: AppliedChains = HashMap::new();
+    let mut deleted: BTreeSet<&str> = BTreeSet::new();
+    for line in full.lines() {
+        if let Some(rule) = line.strip_prefix("-A ") {
+            let chain = rule.split(' ').next().unwrap_or_default();
+            if is_service_chain(chain) {
+                let rules = current.entry(chain.to_string()).or_default();
+                rules.push_str(line);
+                rules.push('\n');
+            }
+        } else if let Some(c) = line.strip_prefix(":") {
+            let chain = c.split(' ').next().unwrap_or_default();
+            if is_service_chain(chain) {
+                current.entry(chain.to_string()).or_default();
+            }
+        } else if let Some(c) = line.strip_prefix("-X ") {
+            deleted.insert(c.trim());
+        }
+    }
+    for c in &deleted {
+        current.remove(*c);
+    }
+    let Some(applied) = applied else {
+        return (full.to_string(), current);
+    };
+    let unchanged = |chain: &str| {
+        !deleted.contains(chain) && applied.get(chain).is_some_and(|r| current.get(chain) == Some(r))
+    };
+    let mut out = String::with_capacity(full.len());
+    for line in full.lines() {
+        let chain = line
+            .strip_prefix("-A ")
+            .or_else(|| line.strip_prefix(":"))
+            .map(|r| r.split(' ').next().unwrap_or_default());
+        if chain.is_some_and(unchanged) {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    (out, current)
+}
+
 /// `iptables-restore --noflush` of the rendered rules.
 pub fn apply(rules: &str) -> Result<(), String> {
     use std::io::Write as _;
@@ -560,5 +618,26 @@ mod tests {
         assert!(h.chars().all(|c| BASE32.contains(&(c as u8))));
         assert_eq!(probability(0, 3), "0.3333333333");
         assert_eq!(probability(1, 3), "0.5000000000");
+    }
+
+    #[test]
+    fn partial_sync_skips_unchanged_service_chains() {
+        let full = "*filter\n:KUBE-SERVICES - [0:0]\nCOMMIT\n*nat\n:KUBE-SERVICES - [0:0]\n\
+            :KUBE-SVC-A - [0:0]\n:KUBE-SEP-A1 - [0:0]\n:KUBE-SVC-B - [0:0]\n:KUBE-SVC-OLD - [0:0]\n\
+            -A KUBE-SERVICES -d 10.0.0.1/32 -j KUBE-SVC-A\n-A KUBE-SVC-A -j KUBE-SEP-A1\n\
+            -A KUBE-SEP-A1 -j DNAT --to-destination 10.244.0.2:80\n-A KUBE-SVC-B -j DROP\n\
+            -X KUBE-SVC-OLD\nCOMMIT\n";
+        let (whole, applied) = minimize(full, None);
+        assert_eq!(whole, full);
+        assert_eq!(applied.len(), 3, "{applied:?}");
+        // B changed since: only B (and the shared chains) are written.
+        let mut before = applied.clone();
+        before.insert("KUBE-SVC-B".into(), "-A KUBE-SVC-B -j KUBE-SEP-B1\n".into());
+        let (partial, after) = minimize(full, Some(&before));
+        assert!(!partial.contains("KUBE-SVC-A ") && !partial.contains("KUBE-SEP-A1"), "{partial}");
+        assert!(partial.contains(":KUBE-SVC-B - [0:0]\n") && partial.contains("-A KUBE-SVC-B -j DROP"));
+        assert!(partial.contains("-A KUBE-SERVICES -d 10.0.0.1/32 -j KUBE-SVC-A"));
+        assert!(partial.contains(":KUBE-SVC-OLD - [0:0]\n") && partial.contains("-X KUBE-SVC-OLD"));
+        assert_eq!(after, applied);
     }
 }
