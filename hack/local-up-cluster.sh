@@ -4,7 +4,7 @@
 #   hack/local-up-cluster.sh            # embedded store
 #   hack/local-up-cluster.sh --etcd     # a real etcd (started here, data in the state dir)
 #
-# Installs what is missing from Debian (containerd, runc, CNI plugins, iptables/nftables,
+# Installs what is missing from Debian (containerd, runc, CNI plugins, iptables/nftables, conntrack,
 # busybox-static, openssl; needs root), builds the release binaries, creates the PKI and
 # kubeconfigs, builds and imports the local images, then starts containerd, the
 # apiserver, controller-manager, scheduler, kubelet, kube-proxy and the cluster DNS, waits
@@ -49,6 +49,7 @@ command -v runc >/dev/null || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
 command -v nft >/dev/null || need+=(nftables)
+command -v conntrack >/dev/null || need+=(conntrack)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)

@@ -219,6 +219,50 @@ fn proxy_mode(mode: &str) {
                 .unwrap_or(0);
             assert!(partial > 0, "{m}");
         }
+        // UDP: a flow stays NATed to its endpoint until conntrack forgets it. When that
+        // endpoint leaves the slice (its server still answers), kube-proxy deletes the
+        // entry and the same client socket reaches the remaining endpoint.
+        for (i, ip) in ["10.200.1.1", "10.200.1.2"].iter().enumerate() {
+            let sock = std::net::UdpSocket::bind(format!("{ip}:5353")).unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while let Ok((_, from)) = sock.recv_from(&mut buf) {
+                    let _ = sock.send_to(format!("udp-{i}").as_bytes(), from);
+                }
+            });
+        }
+        let dns = c
+            .create("/api/v1/namespaces/default/services", &json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "dns"}, "spec": {"ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353}]}}))
+            .await;
+        let dns_ip = dns["spec"]["clusterIP"].as_str().unwrap().to_string();
+        let udp_slice = |ips: &[&str]| json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "dns-abc", "labels": {"kubernetes.io/service-name": "dns"}},
+            "addressType": "IPv4", "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"}],
+            "endpoints": ips.iter().map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}})).collect::<Vec<_>>()});
+        c.create("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", &udp_slice(&["10.200.1.1", "10.200.1.2"])).await;
+        let client = std::net::UdpSocket::bind("10.200.1.1:40053").unwrap();
+        client.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let ask = || {
+            client.send_to(b"q", format!("{dns_ip}:53")).ok()?;
+            let mut buf = [0u8; 64];
+            let (n, _) = client.recv_from(&mut buf).ok()?;
+            Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+        };
+        let first = wait_for("UDP service answers", Duration::from_secs(20), || async { ask() }).await;
+        for _ in 0..5 {
+            assert_eq!(ask().as_deref(), Some(first.as_str()), "one flow, one endpoint");
+        }
+        let keep = if first == "udp-0" { "10.200.1.2" } else { "10.200.1.1" };
+        let cur = c.get("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/dns-abc").await.json();
+        let mut next = udp_slice(&[keep]);
+        next["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"].clone();
+        let r = c.send_json("PUT", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/dns-abc", &next).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        wait_for("the flow moves to the remaining endpoint", Duration::from_secs(20), || async {
+            ask().filter(|a| *a != first).map(|_| ())
+        })
+        .await;
         // A deleted service leaves no rules behind.
         let r = c.request("DELETE", "/api/v1/namespaces/default/services/web", "application/json", "").await;
         assert_eq!(r.status, 200);

@@ -123,13 +123,29 @@ fn local_up_cluster_serves_a_deployment() {
     let image = format!("--image={}", integration_tests::node::BUSYBOX);
     kubectl(
         &[
-            "create", "deployment", "hello", &image, "--replicas=2", "--port=8080", "--",
-            "sh", "-c",
+            "create",
+            "deployment",
+            "hello",
+            &image,
+            "--replicas=2",
+            "--port=8080",
+            "--",
+            "sh",
+            "-c",
             "mkdir -p /www && echo hello-local > /www/index.html && exec httpd -f -p 8080 -h /www",
         ],
         None,
     );
-    kubectl(&["expose", "deployment", "hello", "--port=80", "--target-port=8080"], None);
+    kubectl(
+        &[
+            "expose",
+            "deployment",
+            "hello",
+            "--port=80",
+            "--target-port=8080",
+        ],
+        None,
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     let ip = loop {
         let d: Value = serde_json::from_str(&kubectl(

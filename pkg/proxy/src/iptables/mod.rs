@@ -563,7 +563,10 @@ pub fn minimize(full: &str, applied: Option<&AppliedChains>) -> (String, Applied
         return (full.to_string(), current);
     };
     let unchanged = |chain: &str| {
-        !deleted.contains(chain) && applied.get(chain).is_some_and(|r| current.get(chain) == Some(r))
+        !deleted.contains(chain)
+            && applied
+                .get(chain)
+                .is_some_and(|r| current.get(chain) == Some(r))
     };
     let mut out = String::with_capacity(full.len());
     for line in full.lines() {
@@ -634,8 +637,13 @@ mod tests {
         let mut before = applied.clone();
         before.insert("KUBE-SVC-B".into(), "-A KUBE-SVC-B -j KUBE-SEP-B1\n".into());
         let (partial, after) = minimize(full, Some(&before));
-        assert!(!partial.contains("KUBE-SVC-A ") && !partial.contains("KUBE-SEP-A1"), "{partial}");
-        assert!(partial.contains(":KUBE-SVC-B - [0:0]\n") && partial.contains("-A KUBE-SVC-B -j DROP"));
+        assert!(
+            !partial.contains("KUBE-SVC-A ") && !partial.contains("KUBE-SEP-A1"),
+            "{partial}"
+        );
+        assert!(
+            partial.contains(":KUBE-SVC-B - [0:0]\n") && partial.contains("-A KUBE-SVC-B -j DROP")
+        );
         assert!(partial.contains("-A KUBE-SERVICES -d 10.0.0.1/32 -j KUBE-SVC-A"));
         assert!(partial.contains(":KUBE-SVC-OLD - [0:0]\n") && partial.contains("-X KUBE-SVC-OLD"));
         assert_eq!(after, applied);
