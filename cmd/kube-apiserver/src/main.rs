@@ -19,6 +19,11 @@ struct Flags {
     /// The prefix to prepend to all resource paths in etcd.
     #[arg(long = "etcd-prefix", default_value = "/registry")]
     etcd_prefix: String,
+    /// The media type to use to store objects in storage: application/json or
+    /// application/vnd.kubernetes.protobuf (upstream's default; custom resources are
+    /// always JSON). Objects in either form are read.
+    #[arg(long = "storage-media-type", default_value = "application/json")]
+    storage_media_type: String,
     /// The interval of compaction requests. If 0, the compaction request from apiserver is disabled.
     #[arg(long = "etcd-compaction-interval", default_value = "5m0s")]
     etcd_compaction_interval: String,
@@ -201,6 +206,18 @@ fn main() {
             std::process::exit(1);
         }
     };
+    match flags.storage_media_type.as_str() {
+        "application/json" => {}
+        "application/vnd.kubernetes.protobuf" => {
+            apiserver::storage::store::set_storage_protobuf(true)
+        }
+        other => {
+            eprintln!(
+                "Error: invalid argument {other:?} for \"--storage-media-type\" flag: must be application/json or application/vnd.kubernetes.protobuf"
+            );
+            std::process::exit(1);
+        }
+    }
     let list = |s: &str| -> Vec<String> {
         s.split(',')
             .map(str::trim)

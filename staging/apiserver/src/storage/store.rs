@@ -85,10 +85,23 @@ pub struct ResourceStore {
     pub resource: GroupResource,
 }
 
-/// Writes `resourceVersion` into a stored object's bytes.
+static STORE_PROTOBUF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--storage-media-type`: whether built-in objects are written as protobuf (upstream's
+/// default, so that an upstream apiserver can take over the same etcd) or as JSON.
+/// Reads accept both, whatever this says.
+pub fn set_storage_protobuf(on: bool) {
+    STORE_PROTOBUF.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A stored object (JSON, or protobuf as upstream writes it) with its `resourceVersion`.
 pub fn decode(kv: &KeyValue) -> Result<Value, StatusError> {
-    let mut v: Value = serde_json::from_slice(&kv.value)
-        .map_err(|e| StatusError::internal(format!("decoding stored object {}: {e}", kv.key)))?;
+    let bad = |e: String| StatusError::internal(format!("decoding stored object {}: {e}", kv.key));
+    let mut v: Value = if kv.value.starts_with(apimachinery::protobuf::MAGIC) {
+        apimachinery::protobuf::decode_object(&kv.value).map_err(|e| bad(e.to_string()))?
+    } else {
+        serde_json::from_slice(&kv.value).map_err(|e| bad(e.to_string()))?
+    };
     set_resource_version(&mut v, kv.mod_revision);
     Ok(v)
 }
@@ -104,6 +117,12 @@ pub fn encode(obj: &Value) -> Bytes {
     let mut obj = obj.clone();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
+    }
+    if STORE_PROTOBUF.load(std::sync::atomic::Ordering::Relaxed)
+        && apimachinery::protobuf::can_encode(&obj)
+        && let Ok(b) = apimachinery::protobuf::encode_object(&obj)
+    {
+        return Bytes::from(b);
     }
     Bytes::from(serde_json::to_vec(&obj).expect("JSON values always serialize"))
 }
