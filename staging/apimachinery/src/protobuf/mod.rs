@@ -173,37 +173,63 @@ pub fn encode_object(v: &Value) -> Result<Vec<u8>, String> {
         )
     })?;
     let raw = transcode::encode(idx, v)?;
+    Ok(envelope(
+        v["apiVersion"].as_str().unwrap_or_default(),
+        v["kind"].as_str().unwrap_or_default(),
+        &raw,
+    ))
+}
+
+/// An encoded message in its `k8s\0` + `runtime.Unknown` envelope.
+pub fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
     let mut type_meta = Vec::new();
-    transcode::put_bytes(
-        &mut type_meta,
-        1,
-        v["apiVersion"].as_str().unwrap_or_default().as_bytes(),
-    );
-    transcode::put_bytes(
-        &mut type_meta,
-        2,
-        v["kind"].as_str().unwrap_or_default().as_bytes(),
-    );
-    let mut out = MAGIC.to_vec();
+    transcode::put_bytes(&mut type_meta, 1, api_version.as_bytes());
+    transcode::put_bytes(&mut type_meta, 2, kind.as_bytes());
+    let mut out = Vec::with_capacity(raw.len() + type_meta.len() + 16);
+    out.extend_from_slice(MAGIC);
     transcode::put_bytes(&mut out, 1, &type_meta);
-    transcode::put_bytes(&mut out, 2, &raw);
+    transcode::put_bytes(&mut out, 2, raw);
     // Go writes the empty contentEncoding and contentType too.
     transcode::put_bytes(&mut out, 3, b"");
     transcode::put_bytes(&mut out, 4, b"");
-    Ok(out)
+    out
+}
+
+/// A list in its envelope from its metadata (JSON ListMeta) and its items' encoded
+/// messages.
+pub fn encode_list<'a>(
+    api_version: &str,
+    kind: &str,
+    list_meta: &Value,
+    items: impl Iterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, String> {
+    let meta_idx = schema::Schema::get()
+        .by_name("apimachinery.pkg.apis.meta.v1.ListMeta")
+        .ok_or("no ListMeta message")?;
+    let mut raw = Vec::new();
+    transcode::put_bytes(&mut raw, 1, &transcode::encode(meta_idx, list_meta)?);
+    for item in items {
+        transcode::put_bytes(&mut raw, 2, item);
+    }
+    Ok(envelope(api_version, kind, &raw))
 }
 
 /// One frame of a protobuf watch stream: a big-endian length, then a `metav1.WatchEvent`
 /// whose object is the enveloped object.
 pub fn encode_watch_event(event_type: &str, object: &Value) -> Result<Vec<u8>, String> {
+    Ok(watch_frame(event_type, &encode_object(object)?))
+}
+
+/// A watch frame around an already enveloped object.
+pub fn watch_frame(event_type: &str, enveloped: &[u8]) -> Vec<u8> {
     let mut raw = Vec::new();
-    transcode::put_bytes(&mut raw, 1, &encode_object(object)?);
+    transcode::put_bytes(&mut raw, 1, enveloped);
     let mut event = Vec::new();
     transcode::put_bytes(&mut event, 1, event_type.as_bytes());
     transcode::put_bytes(&mut event, 2, &raw);
     let mut frame = (event.len() as u32).to_be_bytes().to_vec();
     frame.extend(event);
-    Ok(frame)
+    frame
 }
 
 #[cfg(test)]

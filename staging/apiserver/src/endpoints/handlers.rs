@@ -1082,6 +1082,29 @@ pub fn render_list(res: &ApiResource, list: ListResult, format: &Format) -> Resp
                 &format.plain(),
             )
         }
+        // Protobuf lists are assembled from each item's cached message.
+        Format::Protobuf
+            if res.view.is_none()
+                && apimachinery::protobuf::schema::Schema::get()
+                    .by_kind(&ri.gvk.api_version(), &ri.list_kind())
+                    .is_some()
+                && list.items.iter().all(|o| o.protobuf().is_some()) =>
+        {
+            let items = list
+                .items
+                .iter()
+                .filter_map(|o| o.protobuf())
+                .map(|b| &b[..]);
+            match apimachinery::protobuf::encode_list(
+                &ri.gvk.api_version(),
+                &ri.list_kind(),
+                &lm,
+                items,
+            ) {
+                Ok(b) => response(200, apimachinery::protobuf::MEDIA_TYPE, b),
+                Err(_) => render_list(res, list, &Format::Json),
+            }
+        }
         Format::Json if res.view.is_none() => {
             let total: usize = list.items.iter().map(|o| o.bytes.len() + 1).sum();
             let mut buf = BytesMut::with_capacity(total + 256);

@@ -144,6 +144,14 @@ impl Encoder {
             Format::PartialObjectMetadata { .. } if self.protobuf => {
                 self.frame(t, &table::partial_object_metadata(&obj.value))
             }
+            // The object's message is encoded once for every protobuf watcher.
+            _ if self.protobuf && self.res.view.is_none() => match obj.protobuf() {
+                Some(raw) => Bytes::from(apimachinery::protobuf::watch_frame(
+                    t,
+                    &apimachinery::protobuf::envelope(&self.api_version, &self.kind, raw),
+                )),
+                None => self.frame(t, &obj.value),
+            },
             _ if self.protobuf => self.frame(t, &self.res.out(&obj.value)),
             Format::Table { include_object } => {
                 let meta = json!({"resourceVersion": obj.value["metadata"]["resourceVersion"]});

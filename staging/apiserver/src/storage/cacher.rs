@@ -28,9 +28,28 @@ pub struct CachedObject {
     pub bytes: Bytes,
     pub labels: BTreeMap<String, String>,
     pub fields: BTreeMap<String, String>,
+    /// The protobuf message of `value` (no envelope), made on first use and shared by
+    /// every protobuf watcher and list; None for kinds without a protobuf form.
+    protobuf: std::sync::OnceLock<Option<Bytes>>,
 }
 
 impl CachedObject {
+    /// The object's protobuf message, encoded once.
+    pub fn protobuf(&self) -> Option<&Bytes> {
+        self.protobuf
+            .get_or_init(|| {
+                let (v, k) = (
+                    self.value["apiVersion"].as_str()?,
+                    self.value["kind"].as_str()?,
+                );
+                let idx = apimachinery::protobuf::schema::Schema::get().by_kind(v, k)?;
+                apimachinery::protobuf::transcode::encode(idx, &self.value)
+                    .ok()
+                    .map(Bytes::from)
+            })
+            .as_ref()
+    }
+
     pub fn new(key: String, rv: i64, value: Value, fields: &FieldsFn) -> Self {
         let labels = value["metadata"]["labels"]
             .as_object()
@@ -49,6 +68,7 @@ impl CachedObject {
             bytes,
             labels,
             fields,
+            protobuf: std::sync::OnceLock::new(),
         }
     }
 }

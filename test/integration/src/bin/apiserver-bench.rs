@@ -28,13 +28,18 @@ fn env(name: &str, default: usize) -> usize {
 
 type Conn = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
+/// A request; a path starting with `pb:` asks for protobuf, as client-go components do.
 async fn send(conn: &mut Conn, method: &str, path: &str, body: Bytes) -> (u16, usize) {
+    let (accept, path) = match path.strip_prefix("pb:") {
+        Some(p) => ("application/vnd.kubernetes.protobuf", p),
+        None => ("application/json", path),
+    };
     let req = Request::builder()
         .method(method)
         .uri(path)
         .header("host", "localhost")
         .header("content-type", "application/json")
-        .header("accept", "application/json")
+        .header("accept", accept)
         .body(Full::new(body))
         .unwrap();
     let resp = conn.send_request(req).await.expect("request");
@@ -162,6 +167,10 @@ async fn bench(backend: &str, s: &TestApiServer) {
         ),
         ("list all pods, namespace", "/api/v1/namespaces/bench/pods"),
         ("list all pods, cluster", "/api/v1/pods"),
+        (
+            "list all pods, namespace (rv=0, protobuf)",
+            "pb:/api/v1/namespaces/bench/pods?resourceVersion=0",
+        ),
         (
             "list by label, cluster",
             "/api/v1/pods?labelSelector=shard%3D3",
