@@ -164,6 +164,7 @@ async fn run(f: Flags) -> Result<(), String> {
         sync_period: sync,
         min_sync_period: min_sync,
         applied: Default::default(),
+        nft_applied: Default::default(),
         health,
     });
     tokio::select! {

@@ -30,12 +30,25 @@ pub struct Proxier {
     /// iptables mode: the per-service chains in the kernel after the last successful sync,
     /// and when the last full sync was; None forces a full sync.
     pub applied: std::sync::Mutex<Option<(iptables::AppliedChains, Instant)>>,
+    /// nftables mode: the same for the `kube-proxy` table.
+    pub nft_applied: std::sync::Mutex<Option<(nftables::Applied, Instant)>>,
+}
+
+/// The full/partial sync duration histograms.
+fn observe_sync(partial: bool, started: Instant) {
+    let took = started.elapsed().as_secs_f64();
+    if partial {
+        METRICS.sync_partial_duration.observe(took);
+    } else {
+        METRICS.sync_full_duration.observe(took);
+    }
 }
 
 impl Proxier {
     /// Renders and applies the rules for `map`.
     fn sync(&self, map: &servicechange::ServiceMap) -> Result<usize, String> {
         if self.mode == "nftables" {
+            let started = Instant::now();
             let text = nftables::render(
                 map,
                 &nftables::Options {
@@ -45,7 +58,24 @@ impl Proxier {
                     masquerade_bit: self.masquerade_bit,
                 },
             );
-            nftables::apply(&text)?;
+            let mut applied = self.nft_applied.lock().unwrap();
+            // The periodic resync rewrites every chain (still keeping affinity sets).
+            let (previous, partial) = match applied.as_ref() {
+                Some((a, at)) if at.elapsed() < self.sync_period => (Some(a.clone()), true),
+                Some((a, _)) => (Some(a.rewrite_all()), false),
+                None => (None, false),
+            };
+            let (script, now) = nftables::incremental(&text, previous.as_ref());
+            let full_at = match applied.as_ref() {
+                Some((_, at)) if partial => *at,
+                _ => started,
+            };
+            if let Err(e) = nftables::apply(&script) {
+                *applied = None;
+                return Err(e);
+            }
+            *applied = Some((now, full_at));
+            observe_sync(partial, started);
             return Ok(text.lines().count());
         }
         iptables::ensure_jumps()?;
@@ -77,12 +107,7 @@ impl Proxier {
             return Err(e);
         }
         *applied = Some((chains, full_at));
-        let took = started.elapsed().as_secs_f64();
-        if partial {
-            METRICS.sync_partial_duration.observe(took);
-        } else {
-            METRICS.sync_full_duration.observe(took);
-        }
+        observe_sync(partial, started);
         Ok(text.lines().filter(|l| l.starts_with("-A")).count())
     }
 

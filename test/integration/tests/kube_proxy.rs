@@ -190,6 +190,24 @@ fn proxy_mode(mode: &str) {
         for _ in 0..10 {
             assert_eq!(wget(&url).unwrap(), first, "sticky to one endpoint");
         }
+        // Another service's change is synced without forgetting the affinity.
+        c.create("/api/v1/namespaces/default/services", &json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "other"}, "spec": {"ports": [{"port": 81, "targetPort": 8080}]}}))
+            .await;
+        wait_for("the other service programmed", Duration::from_secs(20), || async {
+            let rules = if mode == "iptables" { run(&["iptables-save"]) } else { run(&["nft", "list", "table", "ip", "kube-proxy"]) };
+            rules.contains(" 81 ").then_some(())
+        })
+        .await;
+        if mode == "nftables" {
+            // The client's entry is still in the affinity set (a replaced table would have
+            // lost it, and the next request would pick an endpoint anew).
+            let sets = run(&["nft", "list", "sets", "ip"]);
+            assert!(sets.contains("elements = { 10.200.1.1 "), "{sets}");
+        }
+        for _ in 0..10 {
+            assert_eq!(wget(&url).unwrap(), first, "still sticky after an unrelated sync");
+        }
         // An endpoint that goes gets no more traffic.
         let r = c
             .send_json("PUT", "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/web-abc", &{
@@ -209,7 +227,7 @@ fn proxy_mode(mode: &str) {
         assert!(health.contains("lastUpdated"), "{health}");
         let m = wget(&format!("http://127.0.0.1:{metrics}/metrics")).unwrap();
         assert!(m.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"), "{m}");
-        if mode == "iptables" {
+        {
             // The endpoint changes above were partial syncs: only the changed service's
             // chains were rewritten, and traffic followed them.
             let partial = m

@@ -2,10 +2,12 @@
 //! table with upstream's layout — verdict maps `service-ips`, `service-nodeports` and
 //! `no-endpoint-services` / `no-endpoint-nodeports` dispatching to per-service chains
 //! `service-<hash>-<ns>/<name>/<proto>/<port>` that pick an `endpoint-...` chain with
-//! `numgen random`, masquerading by mark — replaced in one `nft -f` transaction.
+//! `numgen random`, masquerading by mark — written in one `nft -f` transaction: the whole
+//! table at first, then only what changed (affinity sets keep their entries).
 
 use crate::iptables::hash16;
 use crate::servicechange::{Endpoint, ServiceMap, ServicePort, usable};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 pub struct Options {
@@ -311,6 +313,197 @@ pub fn render(map: &ServiceMap, o: &Options) -> String {
     out
 }
 
+/// What the last successful sync left in the table: each per-service chain with the
+/// text it was written from (its rules and the definitions of the affinity sets they
+/// use), and each affinity set's definition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    chains: HashMap<String, String>,
+    sets: HashMap<String, String>,
+}
+
+impl Applied {
+    /// The same objects, every chain to be rewritten (the periodic full resync).
+    pub fn rewrite_all(&self) -> Applied {
+        Applied {
+            chains: self
+                .chains
+                .keys()
+                .map(|c| (c.clone(), String::new()))
+                .collect(),
+            sets: self.sets.clone(),
+        }
+    }
+}
+
+/// The parts of a rendered table.
+#[derive(Default)]
+struct Parsed<'a> {
+    /// (name, definition, elements) of each verdict map.
+    maps: Vec<(&'a str, &'a str, &'a str)>,
+    sets: Vec<(&'a str, &'a str)>,
+    /// One-line chains: (name, definition statements, rule statements).
+    base: Vec<(&'a str, Vec<&'a str>, Vec<&'a str>)>,
+    /// Per-service chains and their rules.
+    chains: Vec<(&'a str, Vec<&'a str>)>,
+}
+
+fn parse(full: &str) -> Parsed<'_> {
+    let mut p = Parsed::default();
+    let mut open: Option<(&str, Vec<&str>)> = None;
+    for line in full.lines() {
+        let t = line.trim();
+        if let Some((_, rules)) = open.as_mut() {
+            if t == "}" {
+                p.chains.extend(open.take());
+            } else {
+                rules.push(t);
+            }
+            continue;
+        }
+        let Some((kind, rest)) = t.split_once(' ') else {
+            continue;
+        };
+        let Some((name, body)) = rest.split_once(" {") else {
+            continue;
+        };
+        let body = body.trim().trim_end_matches('}').trim();
+        match kind {
+            "map" => {
+                let (def, elements) = match body.split_once(" elements = {") {
+                    Some((d, e)) => (
+                        d,
+                        e.trim()
+                            .trim_end_matches(';')
+                            .trim()
+                            .trim_end_matches('}')
+                            .trim(),
+                    ),
+                    None => (body, ""),
+                };
+                p.maps.push((name, def, elements));
+            }
+            "set" => p.sets.push((name, body)),
+            "chain" if body.is_empty() => open = Some((name, Vec::new())),
+            "chain" => {
+                let (mut def, mut rules) = (Vec::new(), Vec::new());
+                for st in body.split(" ;").map(str::trim).filter(|s| !s.is_empty()) {
+                    if ["type ", "policy ", "comment "]
+                        .iter()
+                        .any(|k| st.starts_with(k))
+                    {
+                        def.push(st);
+                    } else {
+                        rules.push(st);
+                    }
+                }
+                p.base.push((name, def, rules));
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+/// The chains and sets a rendered table holds, as `Applied` records them.
+fn applied_of(p: &Parsed<'_>) -> Applied {
+    let sets: HashMap<String, String> = p
+        .sets
+        .iter()
+        .map(|(n, d)| (n.to_string(), d.to_string()))
+        .collect();
+    let chains = p
+        .chains
+        .iter()
+        .map(|(name, rules)| {
+            let mut key = rules.join("\n");
+            for (set, def) in &sets {
+                if rules.iter().any(|r| r.contains(&format!("@{set} "))) {
+                    let _ = write!(key, "\n{set} {def}");
+                }
+            }
+            (name.to_string(), key)
+        })
+        .collect();
+    Applied { chains, sets }
+}
+
+/// A sync against what the table holds (upstream's partial sync): the table, maps, sets
+/// and base chains are kept (so affinity sets keep their entries), maps and base chains are
+/// refilled, per-service chains are rewritten only when their text changed, and chains and
+/// sets that are gone are deleted, all in one transaction. Without `applied` (first sync,
+/// after a failure) the table is replaced whole. Returns the script and what it leaves.
+pub fn incremental(full: &str, applied: Option<&Applied>) -> (String, Applied) {
+    let p = parse(full);
+    let now = applied_of(&p);
+    let Some(before) = applied else {
+        return (full.to_string(), now);
+    };
+    let t = format!("ip {TABLE}");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "add table {t} {{ comment \"rules for kube-proxy\" ; }}"
+    );
+    for (name, def, _) in &p.maps {
+        let _ = writeln!(out, "add map {t} {name} {{ {def} }}");
+        let _ = writeln!(out, "flush map {t} {name}");
+    }
+    for (name, def, _) in &p.base {
+        let def: String = def.iter().map(|d| format!("{d} ; ")).collect();
+        let _ = writeln!(out, "add chain {t} {name} {{ {def}}}");
+        let _ = writeln!(out, "flush chain {t} {name}");
+    }
+    let rewrite: Vec<&(&str, Vec<&str>)> = p
+        .chains
+        .iter()
+        .filter(|(name, _)| before.chains.get(*name) != now.chains.get(*name))
+        .collect();
+    for (name, _) in &rewrite {
+        let _ = writeln!(out, "add chain {t} {name}");
+        let _ = writeln!(out, "flush chain {t} {name}");
+    }
+    // Chains that are gone, after everything that could jump to them was flushed.
+    for name in before
+        .chains
+        .keys()
+        .filter(|c| !now.chains.contains_key(*c))
+    {
+        let _ = writeln!(out, "flush chain {t} {name}");
+    }
+    for name in before
+        .chains
+        .keys()
+        .filter(|c| !now.chains.contains_key(*c))
+    {
+        let _ = writeln!(out, "delete chain {t} {name}");
+    }
+    for (name, def) in &before.sets {
+        if now.sets.get(name) != Some(def) {
+            let _ = writeln!(out, "delete set {t} {name}");
+        }
+    }
+    for (name, def) in &p.sets {
+        let _ = writeln!(out, "add set {t} {name} {{ {def} }}");
+    }
+    for (name, rules) in &rewrite {
+        for r in rules {
+            let _ = writeln!(out, "add rule {t} {name} {r}");
+        }
+    }
+    for (name, _, rules) in &p.base {
+        for r in rules {
+            let _ = writeln!(out, "add rule {t} {name} {r}");
+        }
+    }
+    for (name, _, elements) in &p.maps {
+        if !elements.is_empty() {
+            let _ = writeln!(out, "add element {t} {name} {{ {elements} }}");
+        }
+    }
+    (out, now)
+}
+
 /// Applies the script in one `nft -f` transaction.
 pub fn apply(script: &str) -> Result<(), String> {
     use std::io::Write as _;
@@ -335,4 +528,117 @@ pub fn apply(script: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::servicechange::{Endpoint, ServicePort};
+
+    fn service(
+        name: &str,
+        ip: &str,
+        eps: &[&str],
+        affinity: Option<i32>,
+    ) -> (String, (ServicePort, Vec<Endpoint>)) {
+        let sp = ServicePort {
+            name: format!("default/{name}:http"),
+            protocol: "TCP".into(),
+            cluster_ips: vec![ip.into()],
+            port: 80,
+            node_port: 0,
+            external_ips: vec![],
+            load_balancer_ips: vec![],
+            affinity_seconds: affinity,
+            internal_local: false,
+            external_local: false,
+        };
+        let eps = eps
+            .iter()
+            .map(|ip| Endpoint {
+                ip: ip.to_string(),
+                port: 8080,
+                ready: true,
+                serving: true,
+                terminating: false,
+                node: None,
+            })
+            .collect();
+        (sp.name.clone(), (sp, eps))
+    }
+
+    fn opts() -> Options {
+        Options {
+            node_name: "n".into(),
+            cluster_cidrs: vec!["10.244.0.0/16".into()],
+            masquerade_all: false,
+            masquerade_bit: 14,
+        }
+    }
+
+    #[test]
+    fn incremental_sync_rewrites_only_what_changed() {
+        let first: ServiceMap = [
+            service("a", "10.0.0.1", &["10.244.0.2"], Some(10800)),
+            service("b", "10.0.0.2", &["10.244.0.3", "10.244.0.4"], None),
+        ]
+        .into();
+        let full = render(&first, &opts());
+        let (script, applied) = incremental(&full, None);
+        assert_eq!(script, full, "the first sync replaces the table");
+        // b loses an endpoint; a is untouched.
+        let second: ServiceMap = [
+            service("a", "10.0.0.1", &["10.244.0.2"], Some(10800)),
+            service("b", "10.0.0.2", &["10.244.0.3"], None),
+        ]
+        .into();
+        let (script, after) = incremental(&render(&second, &opts()), Some(&applied));
+        assert!(!script.contains("delete table"), "{script}");
+        let a = service_chain(&second["default/a:http"].0);
+        assert!(
+            !script.contains(&format!("flush chain ip kube-proxy {a}\n")),
+            "{script}"
+        );
+        assert!(
+            !script.contains(&format!("add rule ip kube-proxy {a} ")),
+            "{script}"
+        );
+        // `add set` of an existing set with the same definition keeps its entries.
+        assert!(
+            !script.contains("delete set"),
+            "affinity sets are kept: {script}"
+        );
+        let b = service_chain(&second["default/b:http"].0);
+        assert!(
+            script.contains(&format!("flush chain ip kube-proxy {b}\n")),
+            "{script}"
+        );
+        let gone = endpoint_chain(&first["default/b:http"].0, &first["default/b:http"].1[1]);
+        assert!(
+            script.contains(&format!("delete chain ip kube-proxy {gone}\n")),
+            "{script}"
+        );
+        assert!(
+            script.contains("add element ip kube-proxy service-ips { 10.0.0.1 . tcp . 80 : goto"),
+            "{script}"
+        );
+        assert!(script.contains("add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips"), "{script}");
+        // A periodic resync rewrites every chain but keeps the sets.
+        let (script, _) = incremental(&render(&second, &opts()), Some(&after.rewrite_all()));
+        assert!(script.contains(&format!("flush chain ip kube-proxy {a}\n")));
+        assert!(
+            script.contains("add set ip kube-proxy affinity-") && !script.contains("delete set"),
+            "{script}"
+        );
+        // a's affinity goes away: its set is deleted after its chains are flushed.
+        let third: ServiceMap = [
+            service("a", "10.0.0.1", &["10.244.0.2"], None),
+            service("b", "10.0.0.2", &["10.244.0.3"], None),
+        ]
+        .into();
+        let (script, _) = incremental(&render(&third, &opts()), Some(&after));
+        let flush = script.find("flush chain ip kube-proxy endpoint-").unwrap();
+        let delete = script.find("delete set ip kube-proxy affinity-").unwrap();
+        assert!(flush < delete, "{script}");
+    }
 }
