@@ -36,7 +36,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         total += n * mult;
         rest = &rest[unit_end..];
     }
-    Ok(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).map_err(|_| format!("invalid duration {s:?}"))
 }
 
 /// A Go duration string as nanoseconds, sign included (`-1m30s`).
@@ -105,6 +105,10 @@ mod tests {
 
     #[test]
     fn go_strings() {
+        assert!(
+            parse("99999999999999999999999h").is_err(),
+            "overflow is an error"
+        );
         assert_eq!(format_go(0), "0s");
         assert_eq!(format_go(3_600_000_000_000), "1h0m0s");
         assert_eq!(format_go(90_000_000_000), "1m30s");

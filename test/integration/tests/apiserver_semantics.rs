@@ -527,6 +527,14 @@ async fn bad_input_gets_upstream_4xx_status() {
         415,
         "UnsupportedMediaType",
     );
+    // A protobuf ConfigMap whose message is cut short.
+    let truncated = apimachinery::protobuf::envelope("v1", "ConfigMap", &[0x0a, 0x05, 0x01]);
+    check(
+        &c.request("POST", CM, "application/vnd.kubernetes.protobuf", truncated)
+            .await,
+        400,
+        "BadRequest",
+    );
     check(
         &c.get("/api/v1/namespaces/default/widgets").await,
         404,

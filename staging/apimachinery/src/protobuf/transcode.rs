@@ -46,6 +46,40 @@ const ZERO_IS_UNSET: &[&str] = &[
     "publishNotReadyAddresses",
 ];
 
+/// How deep messages may nest (a client could otherwise nest JSONSchemaProps until the
+/// stack runs out); serde_json stops at 128 levels too.
+const MAX_DEPTH: usize = 100;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of nesting while it lives.
+struct Nested;
+
+impl Nested {
+    fn enter(m: &Message) -> Result<Nested, String> {
+        let d = DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let guard = Nested;
+        if d > MAX_DEPTH {
+            return Err(format!(
+                "{}: nested more than {MAX_DEPTH} levels deep",
+                m.name
+            ));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// Go's zero `time.Time` in Unix seconds: a non-pointer time that was never set.
 const ZERO_TIME_SECONDS: i64 = -62_135_596_800;
 
@@ -62,6 +96,7 @@ fn invalid(m: &Message) -> String {
 
 fn decode_message(s: &Schema, idx: usize, buf: &[u8]) -> Result<Value, String> {
     let m = s.message(idx).ok_or("unknown protobuf message")?;
+    let _nested = Nested::enter(m)?;
     let wire = fields(buf).ok_or_else(|| invalid(m))?;
     if m.special != Special::None {
         return decode_special(s, m, &wire);
@@ -84,7 +119,7 @@ fn decode_message(s: &Schema, idx: usize, buf: &[u8]) -> Result<Value, String> {
                     .entry(f.json.to_string())
                     .or_insert_with(|| Value::Array(Vec::new()));
                 let Value::Array(items) = items else {
-                    unreachable!()
+                    return Err(invalid(m));
                 };
                 match (f.kind, w) {
                     // A packed run of numbers.
@@ -226,7 +261,7 @@ fn decode_special(s: &Schema, m: &Message, wire: &[(u32, Wire<'_>)]) -> Result<V
             None => Value::from(super::repeated_strings(wire, 2)),
         },
         Special::StringList => Value::from(super::repeated_strings(wire, 1)),
-        Special::None => unreachable!(),
+        Special::None => return Err(invalid(m)),
     })
 }
 
@@ -274,6 +309,7 @@ fn mismatch(m: &Message, json: &str, v: &Value) -> String {
 
 fn encode_message(s: &Schema, idx: usize, v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
     let m = s.message(idx).ok_or("unknown protobuf message")?;
+    let _nested = Nested::enter(m)?;
     if m.special != Special::None {
         return encode_special(s, m, v, out);
     }
@@ -545,5 +581,39 @@ mod tests {
         assert!(!super::super::can_encode(
             &json!({"apiVersion": "example.com/v1", "kind": "Foo"})
         ));
+    }
+
+    #[test]
+    fn hostile_input_is_an_error_not_a_crash() {
+        let s = Schema::get();
+        let props = s
+            .by_name("apiextensions_apiserver.pkg.apis.apiextensions.v1.JsonSchemaProps")
+            .unwrap();
+        let not_tag = s.messages[props]
+            .fields
+            .iter()
+            .find(|f| f.json == "not")
+            .unwrap()
+            .tag;
+        // 5,000 levels of `not` (far past the limit), built inside out.
+        let mut msg = Vec::new();
+        for _ in 0..5_000 {
+            let mut outer = Vec::new();
+            put_bytes(&mut outer, not_tag, &msg);
+            msg = outer;
+        }
+        let err = decode(props, &msg).unwrap_err();
+        assert!(err.contains("nested more than"), "{err}");
+        // Truncated and mistyped input.
+        let d = s.by_kind("apps/v1", "Deployment").unwrap();
+        assert!(decode(d, &[0x12, 0x05, 0x01]).is_err());
+        assert!(
+            decode(d, &[0x10, 0x01]).is_err(),
+            "a varint where spec's message goes"
+        );
+        // The depth counter is back to zero afterwards.
+        assert!(decode(d, &[]).is_ok());
+        let deep = (0..200).fold(json!({}), |acc, _| json!({"not": acc}));
+        assert!(encode(props, &deep).is_err());
     }
 }
