@@ -355,6 +355,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let mut registry = component_base::metrics::Registry::default();
     let process = component_base::metrics::ProcessMetrics::default();
     process.register(&mut registry);
+    client_go::workqueue_metrics::register(&mut registry);
     let registry = Arc::new(registry);
     let endpoints = component_base::serving::Endpoints {
         authorizer: None,
@@ -362,6 +363,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         ready: Vec::new(),
         metrics: Arc::new(move || {
             process.refresh();
+            client_go::workqueue_metrics::refresh();
             component_base::metrics::render(&registry)
         }),
     };

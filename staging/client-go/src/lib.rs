@@ -11,3 +11,4 @@ pub mod leaderelection;
 pub mod rest;
 pub mod secure;
 pub mod workqueue;
+pub mod workqueue_metrics;

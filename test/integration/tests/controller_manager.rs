@@ -81,6 +81,16 @@ async fn replicaset_serviceaccounts_root_ca_and_aggregation() {
             "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})).await;
     let uid = rs["metadata"]["uid"].as_str().unwrap().to_string();
     let pods = wait_count(&c, 3).await;
+    // The queues report upstream's workqueue metrics.
+    let m = kcm.metrics().await;
+    for series in [
+        "workqueue_adds_total{name=\"replicaset\"}",
+        "workqueue_depth{name=\"deployment\"}",
+        "workqueue_work_duration_seconds_count{name=\"replicaset\"}",
+        "workqueue_longest_running_processor_seconds{name=\"replicaset\"}",
+    ] {
+        assert!(m.contains(series), "{series}: {m}");
+    }
     for p in &pods {
         assert!(p["metadata"]["name"].as_str().unwrap().starts_with("web-"));
         let owner = &p["metadata"]["ownerReferences"][0];

@@ -44,7 +44,7 @@ impl BootstrapSigner {
         config_maps: Arc<Informer<ConfigMap>>,
         secrets: Arc<Informer<Secret>>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("bootstrap_signer_queue");
         let q = queue.clone();
         config_maps.add_handler(move |cm, _| {
             if cm.metadata.name.as_deref() == Some(CONFIG_MAP) {

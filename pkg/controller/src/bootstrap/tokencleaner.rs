@@ -18,7 +18,7 @@ pub struct TokenCleaner {
 impl TokenCleaner {
     /// `secrets` watches `kube-system`.
     pub fn new(client: kube::Client, secrets: Arc<Informer<Secret>>) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("token_cleaner");
         let q = queue.clone();
         secrets.add_handler(move |s, deleted| {
             if !deleted && s.type_.as_deref() == Some(SECRET_TYPE) {

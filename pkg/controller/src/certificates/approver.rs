@@ -27,7 +27,7 @@ pub struct Approver {
 
 impl Approver {
     pub fn new(client: kube::Client, csrs: Arc<Informer<CertificateSigningRequest>>) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("certificate");
         let q = queue.clone();
         csrs.add_handler(move |csr, deleted| {
             if !deleted {

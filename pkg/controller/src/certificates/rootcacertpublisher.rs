@@ -29,7 +29,7 @@ impl Publisher {
         config_maps: Arc<Informer<ConfigMap>>,
         ca: String,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("root_ca_cert_publisher");
         let q = queue.clone();
         namespaces.add_handler(move |ns, deleted| {
             if !deleted {

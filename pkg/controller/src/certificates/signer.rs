@@ -52,7 +52,7 @@ impl Signer {
         authority: Authority,
         max_duration: Duration,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("certificate");
         let q = queue.clone();
         csrs.add_handler(move |csr, deleted| {
             if !deleted {

@@ -17,7 +17,7 @@ pub struct AggregationController {
 
 impl AggregationController {
     pub fn new(client: kube::Client, roles: Arc<Informer<ClusterRole>>) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("ClusterRoleAggregator");
         let (q, r) = (queue.clone(), roles.clone());
         // Any role change may change any aggregate: requeue the aggregating ones.
         roles.add_handler(move |_, _| {

@@ -68,7 +68,7 @@ impl CronJobController {
         jobs: Arc<Informer<Job>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("cronjob");
         {
             let q = queue.clone();
             cronjobs.add_handler(move |cj, deleted| {

@@ -156,7 +156,7 @@ impl DaemonSetController {
         revisions: Arc<Informer<ControllerRevision>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("daemonset");
         let q = queue.clone();
         sets.add_handler(move |ds, _| q.add(key(ds)));
         let expectations = Arc::new(Expectations::default());

@@ -54,7 +54,7 @@ impl DeploymentController {
         sets: Arc<Informer<ReplicaSet>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("deployment");
         let q = queue.clone();
         deployments.add_handler(move |d, _| q.add(key(d)));
         let q = queue.clone();

@@ -50,7 +50,7 @@ impl DisruptionController {
         pods: Arc<Informer<Pod>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("disruption");
         {
             let q = queue.clone();
             budgets.add_handler(move |pdb, deleted| {

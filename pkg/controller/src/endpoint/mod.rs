@@ -40,7 +40,7 @@ impl EndpointsController {
         pods: Arc<Informer<Pod>>,
         endpoints: Arc<Informer<Endpoints>>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("endpoint");
         let q = queue.clone();
         services.add_handler(move |s, _| q.add(key(s)));
         let (q, svcs) = (queue.clone(), services.clone());

@@ -139,7 +139,7 @@ impl EndpointSliceController {
         nodes: Arc<Informer<Node>>,
         slices: Arc<Informer<EndpointSlice>>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("endpoint_slice");
         let q = queue.clone();
         services.add_handler(move |s, _| q.add(key(s)));
         let (q, svcs) = (queue.clone(), services.clone());

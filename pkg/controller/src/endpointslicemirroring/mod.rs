@@ -63,7 +63,7 @@ impl MirroringController {
         slices: Arc<Informer<EndpointSlice>>,
         max_per_subset: usize,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("endpoint_slice_mirroring");
         let q = queue.clone();
         services.add_handler(move |s, _| q.add(key(s)));
         let q = queue.clone();

@@ -78,7 +78,7 @@ impl GarbageCollector {
         Arc::new(GarbageCollector {
             client,
             graph: Mutex::default(),
-            queue: Queue::new(),
+            queue: Queue::named("garbage_collector_attempt_to_delete"),
             kinds: Mutex::default(),
         })
     }

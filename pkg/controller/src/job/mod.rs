@@ -126,7 +126,7 @@ impl JobController {
         pods: Arc<Informer<Pod>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("job");
         let expectations = Arc::new(Expectations::default());
         let q = queue.clone();
         jobs.add_handler(move |j, _| q.add(key(j)));

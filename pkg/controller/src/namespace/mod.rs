@@ -30,7 +30,7 @@ struct Remaining {
 
 impl NamespaceController {
     pub fn new(client: kube::Client, namespaces: Arc<Informer<Namespace>>) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("namespace");
         let q = queue.clone();
         namespaces.add_handler(move |ns, deleted| {
             if !deleted && ns.metadata.deletion_timestamp.is_some() {

@@ -96,7 +96,7 @@ impl HpaController {
         tolerance: f64,
         downscale_stabilization: Duration,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("horizontalpodautoscaler");
         let q = queue.clone();
         hpas.add_handler(move |h, deleted| {
             if !deleted {

@@ -85,7 +85,12 @@ impl ReplicaSetController {
         pods: Arc<Informer<Pod>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        // Upstream's queue names: the ReplicationManager reuses this controller.
+        let queue = Queue::named(if kind.kind == "ReplicaSet" {
+            "replicaset"
+        } else {
+            "replicationmanager"
+        });
         let expectations = Arc::new(Expectations::default());
         {
             let q = queue.clone();

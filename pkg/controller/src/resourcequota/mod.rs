@@ -73,7 +73,7 @@ impl ResourceQuotaController {
         monitors: Monitors,
         resync: Duration,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("resource_quota_primary");
         {
             let q = queue.clone();
             quotas.add_handler(move |rq, deleted| {

@@ -30,7 +30,7 @@ impl ServiceAccountsController {
         namespaces: Arc<Informer<Namespace>>,
         accounts: Arc<Informer<ServiceAccount>>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("serviceaccount");
         let q = queue.clone();
         namespaces.add_handler(move |ns, deleted| {
             if !deleted {

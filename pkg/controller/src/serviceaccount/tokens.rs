@@ -39,7 +39,7 @@ impl TokensController {
         signer: Signer,
         root_ca: Option<String>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("serviceaccount_tokens_service");
         let q = queue.clone();
         secrets.add_handler(move |s, deleted| {
             if !deleted && s.type_.as_deref() == Some(SECRET_TYPE) {

@@ -49,7 +49,7 @@ impl StatefulSetController {
         revisions: Arc<Informer<ControllerRevision>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("statefulset");
         let q = queue.clone();
         sets.add_handler(move |s, _| q.add(key(s)));
         let q = queue.clone();

@@ -31,7 +31,7 @@ pub struct TtlController {
 
 impl TtlController {
     pub fn new(client: kube::Client, nodes: Arc<Informer<Node>>) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("ttlcontroller");
         let q = queue.clone();
         // Any change may move the size across a boundary.
         nodes.add_handler(move |n, _| q.add(n.metadata.name.clone().unwrap_or_default()));

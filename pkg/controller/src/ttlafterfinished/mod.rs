@@ -28,7 +28,7 @@ fn finished_at(j: &Job) -> Option<jiff::Timestamp> {
 
 impl TtlAfterFinished {
     pub fn new(client: kube::Client, jobs: Arc<Informer<Job>>) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("ttl_jobs_to_delete");
         let q = queue.clone();
         jobs.add_handler(move |j, deleted| {
             if !deleted

@@ -25,7 +25,7 @@ impl EphemeralController {
         pods: Arc<Informer<Pod>>,
         recorder: Arc<Recorder>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("ephemeral_volume");
         let q = queue.clone();
         pods.add_handler(move |p, deleted| {
             let ephemeral = p

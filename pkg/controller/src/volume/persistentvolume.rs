@@ -144,7 +144,7 @@ impl PersistentVolumeController {
         recorder: Arc<Recorder>,
         resync: Duration,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("volumes");
         let q = queue.clone();
         claims.add_handler(move |c, deleted| {
             q.add(format!("claim/{}", key(c)));

@@ -25,7 +25,7 @@ impl PvcProtection {
         claims: Arc<Informer<PersistentVolumeClaim>>,
         pods: Arc<Informer<Pod>>,
     ) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("pvcprotection");
         let q = queue.clone();
         claims.add_handler(move |c, deleted| {
             if !deleted {

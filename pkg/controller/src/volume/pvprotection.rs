@@ -18,7 +18,7 @@ pub struct PvProtection {
 
 impl PvProtection {
     pub fn new(client: kube::Client, volumes: Arc<Informer<PersistentVolume>>) -> Arc<Self> {
-        let queue = Queue::new();
+        let queue = Queue::named("pvprotection");
         let q = queue.clone();
         volumes.add_handler(move |v, deleted| {
             if !deleted {
