@@ -47,6 +47,9 @@ struct Flags {
     /// The minimum period between iptables rule resyncs (e.g. '5s', '1m', '2h22m').
     #[arg(long = "iptables-min-sync-period")]
     iptables_min_sync_period: Option<String>,
+    /// If true cleanup iptables and nftables rules and exit.
+    #[arg(long = "cleanup", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    cleanup: bool,
     /// If set, write the default configuration values to this file and exit.
     #[arg(long = "write-config-to")]
     write_config_to: Option<PathBuf>,
@@ -90,6 +93,13 @@ fn addr(s: &str, default_port: u16) -> Result<std::net::SocketAddr, String> {
 
 async fn run(f: Flags) -> Result<(), String> {
     let cfg = configuration(&f)?;
+    if f.cleanup {
+        // Both modes' rules go, whichever mode ran (switching modes starts from clean).
+        proxy::iptables::cleanup()?;
+        proxy::nftables::cleanup()?;
+        tracing::info!("Cleaned up iptables and nftables rules");
+        return Ok(());
+    }
     if let Some(out) = &f.write_config_to {
         let text = serde_json_text(&cfg);
         std::fs::write(out, text).map_err(|e| format!("writing {}: {e}", out.display()))?;

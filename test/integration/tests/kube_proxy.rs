@@ -290,6 +290,18 @@ fn proxy_mode(mode: &str) {
         })
         .await;
         assert!(wget(&url).is_err());
+        // `kube-proxy --cleanup` (the proxy stopped first) leaves no rule of either mode.
+        let running = procs.0.pop().unwrap();
+        drop(Kill(vec![running]));
+        let out = Command::new(integration_tests::binary("kube-proxy"))
+            .arg("--cleanup")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let left = run(&["iptables-save"]);
+        assert!(!left.contains("KUBE-"), "{left}");
+        let tables = run(&["nft", "list", "tables"]);
+        assert!(!tables.contains("kube-proxy"), "{tables}");
     });
 }
 

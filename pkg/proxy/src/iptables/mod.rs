@@ -208,6 +208,51 @@ pub fn ensure_jumps() -> Result<(), String> {
     Ok(())
 }
 
+/// `kube-proxy --cleanup`: the jumps from the built-in chains, then every KUBE-* chain of
+/// the `nat` and `filter` tables.
+pub fn cleanup() -> Result<(), String> {
+    let iptables = |args: &[&str]| {
+        std::process::Command::new("iptables")
+            .arg("-w")
+            .args(args)
+            .output()
+            .map_err(|e| format!("running iptables: {e}"))
+    };
+    for (table, chain, args) in jump_rules() {
+        // A rule inserted twice is deleted twice.
+        while iptables(&[&["-t", table, "-D", chain], &args[..]].concat())?
+            .status
+            .success()
+        {}
+    }
+    for table in ["nat", "filter"] {
+        let out = std::process::Command::new("iptables-save")
+            .args(["-t", table])
+            .output()
+            .map_err(|e| format!("running iptables-save: {e}"))?;
+        let chains: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix(':'))
+            .filter_map(|l| l.split(' ').next())
+            .filter(|c| c.starts_with("KUBE-"))
+            .map(String::from)
+            .collect();
+        for c in &chains {
+            iptables(&["-t", table, "-F", c])?;
+        }
+        for c in &chains {
+            let out = iptables(&["-t", table, "-X", c])?;
+            if !out.status.success() {
+                return Err(format!(
+                    "iptables -t {table} -X {c}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The KUBE-SVC/SVL/EXT/SEP chains the `nat` table holds now (to delete stale ones).
 pub fn existing_service_chains() -> BTreeSet<String> {
     let out = std::process::Command::new("iptables-save")

@@ -504,6 +504,12 @@ pub fn incremental(full: &str, applied: Option<&Applied>) -> (String, Applied) {
     (out, now)
 }
 
+/// `kube-proxy --cleanup`: the whole table goes (creating it first makes the delete valid
+/// when there is none).
+pub fn cleanup() -> Result<(), String> {
+    apply(&format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"))
+}
+
 /// Applies the script in one `nft -f` transaction.
 pub fn apply(script: &str) -> Result<(), String> {
     use std::io::Write as _;
