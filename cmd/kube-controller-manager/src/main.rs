@@ -872,11 +872,7 @@ async fn main() {
     let flags = Flags::parse();
     flags.logging.init();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(e) = run(flags).await {
-        tracing::error!(error = %e, "kube-controller-manager failed");
-        eprintln!("E: {e}");
-        std::process::exit(1);
-    }
+    component_base::exit_on_error("kube-controller-manager", run(flags).await);
 }
 
 #[cfg(test)]

@@ -162,15 +162,17 @@ async fn run(f: Flags) -> Result<(), String> {
     tracing::info!(mode = cfg.proxy_mode(), node, "Using proxy mode");
     let proxier = Arc::new(proxy::Proxier {
         mode: cfg.proxy_mode().to_string(),
-        node_name: node,
-        cluster_cidrs: cfg
-            .cluster_cidr
-            .split(',')
-            .filter(|c| !c.is_empty() && !c.contains(':'))
-            .map(String::from)
-            .collect(),
-        masquerade_all: masq_all,
-        masquerade_bit: bit,
+        options: proxy::Options {
+            node_name: node,
+            cluster_cidrs: cfg
+                .cluster_cidr
+                .split(',')
+                .filter(|c| !c.is_empty() && !c.contains(':'))
+                .map(String::from)
+                .collect(),
+            masquerade_all: masq_all,
+            masquerade_bit: bit,
+        },
         sync_period: sync,
         min_sync_period: min_sync,
         applied: Default::default(),
@@ -192,9 +194,5 @@ async fn main() {
     let flags = Flags::parse();
     flags.logging.init();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(e) = run(flags).await {
-        tracing::error!(error = %e, "kube-proxy failed");
-        eprintln!("E: {e}");
-        std::process::exit(1);
-    }
+    component_base::exit_on_error("kube-proxy", run(flags).await);
 }

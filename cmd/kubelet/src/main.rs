@@ -291,9 +291,5 @@ async fn main() {
     let flags = Flags::parse();
     flags.logging.init();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(e) = run(flags).await {
-        tracing::error!(error = %e, "kubelet failed");
-        eprintln!("E: {e}");
-        std::process::exit(1);
-    }
+    component_base::exit_on_error("kubelet", run(flags).await);
 }

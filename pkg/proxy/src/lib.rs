@@ -9,6 +9,7 @@ pub mod iptables;
 pub mod metrics;
 pub mod nftables;
 pub mod servicechange;
+pub mod syncstate;
 
 use client_go::informer::Informer;
 use k8s_openapi::api::core::v1::Service;
@@ -18,97 +19,89 @@ use metrics::METRICS;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub struct Proxier {
-    pub mode: String,
+/// Runs `program` with `input` on its standard input (how both proxiers hand their rules
+/// to the kernel: `iptables-restore`, `nft -f -`).
+pub fn feed(program: &str, args: &[&str], input: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running {program}: {e}"))?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// What both proxiers render their rules from.
+pub struct Options {
     pub node_name: String,
+    /// `--cluster-cidr`: traffic to cluster IPs from outside it is masqueraded.
     pub cluster_cidrs: Vec<String>,
     pub masquerade_all: bool,
     pub masquerade_bit: i32,
+}
+
+pub struct Proxier {
+    pub mode: String,
+    pub options: Options,
     pub sync_period: Duration,
     pub min_sync_period: Duration,
     pub health: Arc<healthz::Health>,
-    /// iptables mode: the per-service chains in the kernel after the last successful sync,
-    /// and when the last full sync was; None forces a full sync.
-    pub applied: std::sync::Mutex<Option<(iptables::AppliedChains, Instant)>>,
-    /// nftables mode: the same for the `kube-proxy` table.
-    pub nft_applied: std::sync::Mutex<Option<(nftables::Applied, Instant)>>,
-}
-
-/// The full/partial sync duration histograms.
-fn observe_sync(partial: bool, started: Instant) {
-    let took = started.elapsed().as_secs_f64();
-    if partial {
-        METRICS.sync_partial_duration.observe(took);
-    } else {
-        METRICS.sync_full_duration.observe(took);
-    }
+    /// iptables mode: the per-service chains in the kernel.
+    pub applied: syncstate::SyncState<iptables::AppliedChains>,
+    /// nftables mode: the chains and sets of the `kube-proxy` table.
+    pub nft_applied: syncstate::SyncState<nftables::Applied>,
 }
 
 impl Proxier {
     /// Renders and applies the rules for `map`.
     fn sync(&self, map: &servicechange::ServiceMap) -> Result<usize, String> {
         if self.mode == "nftables" {
-            let started = Instant::now();
-            let text = nftables::render(
-                map,
-                &nftables::Options {
-                    node_name: self.node_name.clone(),
-                    cluster_cidrs: self.cluster_cidrs.clone(),
-                    masquerade_all: self.masquerade_all,
-                    masquerade_bit: self.masquerade_bit,
+            return self.nft_applied.sync(
+                self.sync_period,
+                // The periodic resync rewrites every chain (still keeping affinity sets).
+                nftables::Applied::rewrite_all,
+                |previous, _| {
+                    let text = nftables::render(map, &self.options);
+                    let (script, now) = nftables::incremental(&text, previous);
+                    nftables::apply(&script)?;
+                    Ok((now, text.lines().count()))
                 },
             );
-            let mut applied = self.nft_applied.lock().unwrap();
-            // The periodic resync rewrites every chain (still keeping affinity sets).
-            let (previous, partial) = match applied.as_ref() {
-                Some((a, at)) if at.elapsed() < self.sync_period => (Some(a.clone()), true),
-                Some((a, _)) => (Some(a.rewrite_all()), false),
-                None => (None, false),
-            };
-            let (script, now) = nftables::incremental(&text, previous.as_ref());
-            let full_at = match applied.as_ref() {
-                Some((_, at)) if partial => *at,
-                _ => started,
-            };
-            if let Err(e) = nftables::apply(&script) {
-                *applied = None;
-                return Err(e);
-            }
-            *applied = Some((now, full_at));
-            observe_sync(partial, started);
-            return Ok(text.lines().count());
         }
         iptables::ensure_jumps()?;
         let existing = iptables::existing_service_chains();
-        let started = Instant::now();
-        let text = iptables::render(
-            map,
-            &iptables::Options {
-                node_name: self.node_name.clone(),
-                cluster_cidrs: self.cluster_cidrs.clone(),
-                masquerade_all: self.masquerade_all,
-                masquerade_bit: self.masquerade_bit,
+        self.applied.sync(
+            self.sync_period,
+            // Nothing counts as written: the periodic resync is a full one, as upstream's.
+            |_| iptables::AppliedChains::new(),
+            |previous, partial| {
+                let text = iptables::render(map, &self.options, &existing);
+                let (input, chains) = iptables::minimize(&text, previous);
+                if let Err(e) = iptables::apply(&input) {
+                    if partial {
+                        METRICS.partial_restore_failures.inc();
+                    }
+                    return Err(e);
+                }
+                Ok((chains, text.lines().filter(|l| l.starts_with("-A")).count()))
             },
-            &existing,
-        );
-        let mut applied = self.applied.lock().unwrap();
-        // The periodic resync is a full one, as upstream's.
-        let previous = applied
-            .as_ref()
-            .filter(|(_, full_at)| full_at.elapsed() < self.sync_period);
-        let partial = previous.is_some();
-        let (input, chains) = iptables::minimize(&text, previous.map(|(c, _)| c));
-        let full_at = previous.map_or(started, |(_, at)| *at);
-        if let Err(e) = iptables::apply(&input) {
-            *applied = None;
-            if partial {
-                METRICS.partial_restore_failures.inc();
-            }
-            return Err(e);
-        }
-        *applied = Some((chains, full_at));
-        observe_sync(partial, started);
-        Ok(text.lines().filter(|l| l.starts_with("-A")).count())
+        )
     }
 
     /// Runs until the process ends.

@@ -45,6 +45,28 @@ impl NetNs {
     }
 
     /// The same for a namespace known by name (from another thread).
+    /// Gives the calling thread's namespace an "uplink": a veth pair `eth0` / `eth0-peer`
+    /// with these addresses (`a.b.c.d/len`) on `eth0` and the default route through it.
+    pub fn add_uplink(addrs: &[&str]) {
+        run(&[
+            "ip",
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0-peer",
+        ]);
+        for a in addrs {
+            run(&["ip", "addr", "add", a, "dev", "eth0"]);
+        }
+        run(&["ip", "link", "set", "eth0", "up"]);
+        run(&["ip", "link", "set", "eth0-peer", "up"]);
+        run(&["ip", "route", "add", "default", "dev", "eth0"]);
+    }
+
     pub fn enter_by_name(name: &str) {
         use std::os::fd::AsRawFd;
         let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("netns file");

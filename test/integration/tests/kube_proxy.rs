@@ -61,22 +61,7 @@ fn proxy_mode(mode: &str) {
     let ns = NetNs::new("kp");
     ns.enter();
     // The node's "uplink": a veth pair inside the namespace carrying its addresses.
-    run(&[
-        "ip",
-        "link",
-        "add",
-        "eth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0-peer",
-    ]);
-    run(&["ip", "addr", "add", "10.200.1.1/24", "dev", "eth0"]);
-    run(&["ip", "addr", "add", "10.200.1.2/24", "dev", "eth0"]);
-    run(&["ip", "link", "set", "eth0", "up"]);
-    run(&["ip", "link", "set", "eth0-peer", "up"]);
-    run(&["ip", "route", "add", "default", "dev", "eth0"]);
+    NetNs::add_uplink(&["10.200.1.1/24", "10.200.1.2/24"]);
     let www = tempfile::tempdir().unwrap();
     let mut procs = Kill(Vec::new());
     for (i, ip) in ["10.200.1.1", "10.200.1.2"].iter().enumerate() {

@@ -30,21 +30,7 @@ fn get(addr: &str) -> Result<String, String> {
 fn local_up_cluster_serves_a_deployment() {
     let ns = NetNs::new("luc");
     ns.enter();
-    run(&[
-        "ip",
-        "link",
-        "add",
-        "eth0",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0-peer",
-    ]);
-    run(&["ip", "addr", "add", &format!("{NODE_IP}/24"), "dev", "eth0"]);
-    run(&["ip", "link", "set", "eth0", "up"]);
-    run(&["ip", "link", "set", "eth0-peer", "up"]);
-    run(&["ip", "route", "add", "default", "dev", "eth0"]);
+    NetNs::add_uplink(&[&format!("{NODE_IP}/24")]);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("cluster");
     let bin = integration_tests::binary("kube-apiserver");

@@ -7,13 +7,7 @@ use crate::servicechange::{Endpoint, ServiceMap, ServicePort, usable};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write;
 
-pub struct Options {
-    pub node_name: String,
-    /// `--cluster-cidr`: traffic to cluster IPs from outside it is masqueraded.
-    pub cluster_cidrs: Vec<String>,
-    pub masquerade_all: bool,
-    pub masquerade_bit: i32,
-}
+pub use crate::Options;
 
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -362,41 +356,29 @@ pub fn render(map: &ServiceMap, o: &Options, existing: &BTreeSet<String>) -> Str
             } else {
                 Some(&ext)
             };
-            for ip in sp.external_ips.iter() {
-                let m = format!("-m {p} -p {p} -d {ip}/32 --dport {}", sp.port);
-                match ext_target {
-                    Some(t) => {
-                        let _ = writeln!(
-                            nat,
-                            "-A KUBE-SERVICES {} {m} -j {t}",
-                            comment(&format!("{name} external IP"))
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            filt,
-                            "-A KUBE-EXTERNAL-SERVICES {} {m} -j REJECT",
-                            comment(&format!("{name} has no endpoints"))
-                        );
-                    }
-                }
-            }
-            for ip in sp.load_balancer_ips.iter() {
-                let m = format!("-m {p} -p {p} -d {ip}/32 --dport {}", sp.port);
-                match ext_target {
-                    Some(t) => {
-                        let _ = writeln!(
-                            nat,
-                            "-A KUBE-SERVICES {} {m} -j {t}",
-                            comment(&format!("{name} loadbalancer IP"))
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(
-                            filt,
-                            "-A KUBE-EXTERNAL-SERVICES {} {m} -j DROP",
-                            comment(&format!("{name} has no endpoints"))
-                        );
+            // Without endpoints, external IPs are rejected and load-balancer IPs dropped.
+            let destinations = [
+                (&sp.external_ips, "external IP", "REJECT"),
+                (&sp.load_balancer_ips, "loadbalancer IP", "DROP"),
+            ];
+            for (ips, what, refuse) in destinations {
+                for ip in ips {
+                    let m = format!("-m {p} -p {p} -d {ip}/32 --dport {}", sp.port);
+                    match ext_target {
+                        Some(t) => {
+                            let _ = writeln!(
+                                nat,
+                                "-A KUBE-SERVICES {} {m} -j {t}",
+                                comment(&format!("{name} {what}"))
+                            );
+                        }
+                        None => {
+                            let _ = writeln!(
+                                filt,
+                                "-A KUBE-EXTERNAL-SERVICES {} {m} -j {refuse}",
+                                comment(&format!("{name} has no endpoints"))
+                            );
+                        }
                     }
                 }
             }
@@ -630,28 +612,11 @@ pub fn minimize(full: &str, applied: Option<&AppliedChains>) -> (String, Applied
 
 /// `iptables-restore --noflush` of the rendered rules.
 pub fn apply(rules: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("iptables-restore")
-        .args(["-w", "--noflush", "--counters"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("running iptables-restore: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(rules.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "iptables-restore failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
+    crate::feed(
+        "iptables-restore",
+        &["-w", "--noflush", "--counters"],
+        rules,
+    )
 }
 
 #[cfg(test)]

@@ -10,12 +10,7 @@ use crate::servicechange::{Endpoint, ServiceMap, ServicePort, usable};
 use std::collections::HashMap;
 use std::fmt::Write;
 
-pub struct Options {
-    pub node_name: String,
-    pub cluster_cidrs: Vec<String>,
-    pub masquerade_all: bool,
-    pub masquerade_bit: i32,
-}
+pub use crate::Options;
 
 pub const TABLE: &str = "kube-proxy";
 
@@ -512,28 +507,7 @@ pub fn cleanup() -> Result<(), String> {
 
 /// Applies the script in one `nft -f` transaction.
 pub fn apply(script: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("running nft: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "nft -f failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
+    crate::feed("nft", &["-f", "-"], script)
 }
 
 #[cfg(test)]
