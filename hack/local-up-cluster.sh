@@ -35,26 +35,39 @@ DNS_IP=10.0.0.10
 POD_CIDR=10.244.0.0/24
 CLUSTER_CIDR=10.244.0.0/16
 NODE_NAME=${NODE_NAME:-$(hostname | tr '[:upper:]' '[:lower:]')}
-if [ -z "${NODE_IP:-}" ]; then
-  NODE_IP=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i <= NF; i++) if ($i == "src") { print $(i+1); exit }}')
-  [ -n "$NODE_IP" ] || NODE_IP=$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}')
-  [ -n "$NODE_IP" ] || { echo "cannot find this host's address; set NODE_IP" >&2; exit 1; }
-fi
 log() { echo "[local-up-cluster] $*"; }
 
 # 1. Debian packages.
+# What the cluster needs, as "<command or file> <package>"; building from source also
+# needs a C compiler (ring) and protoc with its well-known types (etcd-client, CRI).
+requirements="containerd containerd
+runc runc
+/usr/lib/cni/bridge containernetworking-plugins
+iptables iptables
+nft nftables
+conntrack conntrack
+openssl openssl
+curl curl
+python3 python3
+/bin/busybox busybox-static
+ip iproute2
+sysctl procps
+mount mount"
+if [ "$STORE" = etcd ]; then requirements+=$'\netcd etcd-server'; fi
+if [ -z "${LOCAL_CLUSTER_BIN_DIR:-}" ]; then
+  requirements+=$'\ncc gcc\nprotoc protobuf-compiler\n/usr/include/google/protobuf/descriptor.proto libprotobuf-dev'
+fi
+if [ -n "${LOCAL_CLUSTER_LIST_PACKAGES:-}" ]; then
+  echo "$requirements" | awk '{print $2}'
+  exit 0
+fi
 need=()
-command -v containerd >/dev/null || need+=(containerd)
-command -v runc >/dev/null || need+=(runc)
-[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
-command -v iptables >/dev/null || need+=(iptables)
-command -v nft >/dev/null || need+=(nftables)
-command -v conntrack >/dev/null || need+=(conntrack)
-command -v openssl >/dev/null || need+=(openssl)
-command -v curl >/dev/null || need+=(curl)
-command -v python3 >/dev/null || need+=(python3)
-dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
-if [ "$STORE" = etcd ]; then command -v etcd >/dev/null || need+=(etcd-server); fi
+while read -r what pkg; do
+  case $what in
+    /*) [ -e "$what" ] || need+=("$pkg") ;;
+    *) command -v "$what" >/dev/null || need+=("$pkg") ;;
+  esac
+done <<< "$requirements"
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "missing packages (${need[*]}); run as root to install them" >&2; exit 1; }
   log "installing ${need[*]}"
@@ -62,6 +75,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 
+if [ -z "${NODE_IP:-}" ]; then
+  NODE_IP=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i = 1; i <= NF; i++) if ($i == "src") { print $(i+1); exit }}')
+  [ -n "$NODE_IP" ] || NODE_IP=$(ip -4 -o addr show scope global | awk '{split($4, a, "/"); print a[1]; exit}')
+  [ -n "$NODE_IP" ] || { echo "cannot find this host's address; set NODE_IP" >&2; exit 1; }
+fi
 # 2. Binaries.
 if [ -n "${LOCAL_CLUSTER_BIN_DIR:-}" ]; then
   BIN=$(realpath "$LOCAL_CLUSTER_BIN_DIR")

@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster;
 pub mod component;
 pub mod etcd;
+pub mod gocli;
 pub mod netns;
 pub mod node;
 pub mod pki;

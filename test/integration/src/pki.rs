@@ -79,3 +79,47 @@ pub fn leaf(dir: &Path, ca: &str, name: &str, subject: &str) -> (PathBuf, PathBu
         dir.join(format!("{name}.key")),
     )
 }
+
+/// A client certificate made the most common way: `openssl x509 -req` with no extensions
+/// file, which makes an X.509 v1 certificate (no extensions at all); RSA, as the usual
+/// recipes have it. Signed by the CA `ca` made by [`pki`].
+pub fn leaf_v1(dir: &Path, ca: &str, name: &str, subject: &str) -> (PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            subject,
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+    (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    )
+}

@@ -6,7 +6,7 @@ use integration_tests::apiserver::{TestApiServer, kubectl_as};
 use serde_json::{Value, json};
 use std::path::Path;
 
-use integration_tests::pki::{leaf, pki};
+use integration_tests::pki::{leaf, leaf_v1, pki};
 
 fn kubectl(cfg: &Path, args: &[&str]) -> (bool, String, String) {
     kubectl_as(cfg, args, "")
@@ -58,6 +58,64 @@ async fn client_certificates_tokens_and_401s() {
         json!(["dev", "ops", "system:authenticated"])
     );
     assert!(kubectl(&alice, &["get", "namespaces"]).0);
+
+    // An X.509 v1 certificate (plain `openssl x509 -req`) authenticates the same way, over
+    // TLS 1.3 and TLS 1.2 alike; one signed by another CA does not.
+    let (v1_cert, v1_key) = leaf_v1(pki_dir.path(), "alice-ca", "carol", "/CN=carol/O=qa");
+    let text = integration_tests::openssl(
+        pki_dir.path(),
+        &["x509", "-in", "carol.crt", "-noout", "-text"],
+    );
+    assert!(text.contains("Version: 1 (0x0)"), "{text}");
+    let carol = s.user_kubeconfig(
+        "carol",
+        &format!(
+            "    client-certificate: {}\n    client-key: {}\n",
+            v1_cert.display(),
+            v1_key.display()
+        ),
+    );
+    let me = whoami(&carol);
+    assert_eq!(me["status"]["userInfo"]["username"], "carol");
+    assert_eq!(
+        me["status"]["userInfo"]["groups"],
+        json!(["qa", "system:authenticated"])
+    );
+    for tls in [
+        ["--tlsv1.3", "--tls-max", "1.3"],
+        ["--tlsv1.2", "--tls-max", "1.2"],
+    ] {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "--cert", &v1_cert.display().to_string()])
+            .args(["--key", &v1_key.display().to_string()])
+            .args(tls)
+            .args(["-X", "POST", "-H", "Content-Type: application/json", "-d"])
+            .arg(r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#)
+            .arg(format!(
+                "https://127.0.0.1:{}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                s.port
+            ))
+            .output()
+            .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(body.contains(r#""username":"carol""#), "{tls:?}: {body}");
+    }
+    let (v1_foreign, v1_foreign_key) = leaf_v1(
+        pki_dir.path(),
+        "mallory-ca",
+        "eve",
+        "/CN=eve/O=system:masters",
+    );
+    let eve = s.user_kubeconfig(
+        "eve",
+        &format!(
+            "    client-certificate: {}\n    client-key: {}\n",
+            v1_foreign.display(),
+            v1_foreign_key.display()
+        ),
+    );
+    let (ok, _, err) = kubectl(&eve, &["get", "pods"]);
+    assert!(!ok && err.contains("Unauthorized"), "{err}");
 
     // Static tokens.
     let bob = s.user_kubeconfig("bob", "    token: secret-token\n");

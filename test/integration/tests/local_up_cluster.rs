@@ -193,3 +193,53 @@ fn local_up_cluster_serves_a_deployment() {
             .contains("stopped")
     );
 }
+
+/// A fresh Debian machine gets everything the build and the cluster need from the script
+/// itself: the packages it checks for include the build's (protoc and its well-known
+/// types, a C compiler), and a prebuilt binary directory drops them.
+#[test]
+fn local_up_cluster_installs_what_the_build_needs() {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../hack/local-up-cluster.sh");
+    let list = |bin_dir: Option<&str>, etcd: bool| {
+        let mut cmd = Command::new(&script);
+        cmd.env("LOCAL_CLUSTER_LIST_PACKAGES", "1")
+            .env_remove("LOCAL_CLUSTER_BIN_DIR");
+        if let Some(d) = bin_dir {
+            cmd.env("LOCAL_CLUSTER_BIN_DIR", d);
+        }
+        if etcd {
+            cmd.arg("--etcd");
+        }
+        let out = cmd.output().expect("running the script");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let from_source = list(None, false);
+    for pkg in [
+        "protobuf-compiler",
+        "libprotobuf-dev",
+        "gcc",
+        "containerd",
+        "runc",
+        "containernetworking-plugins",
+        "iptables",
+        "nftables",
+        "conntrack",
+        "busybox-static",
+        "iproute2",
+    ] {
+        assert!(
+            from_source.iter().any(|p| p == pkg),
+            "{pkg}: {from_source:?}"
+        );
+    }
+    assert!(!from_source.iter().any(|p| p == "etcd-server"));
+    let prebuilt = list(Some("/tmp"), true);
+    assert!(!prebuilt.iter().any(|p| p == "protobuf-compiler"));
+    assert!(prebuilt.iter().any(|p| p == "etcd-server"));
+}

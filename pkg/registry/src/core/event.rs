@@ -88,30 +88,77 @@ pub fn strategy() -> Typed<Event> {
             crate::typed::col("Name", "string", "", 1),
         ]
     });
+    // Events written through `events.k8s.io/v1` carry `eventTime` and `series` instead of
+    // the core timestamps and count (upstream `printEvent`).
     t.row = |o| {
         let io = &o["involvedObject"];
-        let last = o["lastTimestamp"]
-            .as_str()
-            .or(o["eventTime"].as_str())
-            .or(o["metadata"]["creationTimestamp"].as_str());
+        let ts = |k: &str| o[k].as_str().filter(|t| !t.is_empty());
+        let first = ts("firstTimestamp").or(ts("eventTime"));
+        let mut last = ts("lastTimestamp").or(first);
+        let mut count = o["count"].as_i64().filter(|c| *c != 0).unwrap_or(1);
+        if o["series"].is_object() {
+            last = o["series"]["lastObservedTime"].as_str();
+            count = o["series"]["count"].as_i64().unwrap_or_default();
+        }
+        let kind = io["kind"].as_str().unwrap_or_default().to_lowercase();
+        let target = match io["name"].as_str().filter(|n| !n.is_empty()) {
+            Some(name) => format!("{kind}/{name}"),
+            None => kind,
+        };
         vec![
             json!(apiserver::endpoints::table::age(last)),
             o["type"].clone(),
             o["reason"].clone(),
-            json!(format!(
-                "{}/{}",
-                io["kind"].as_str().unwrap_or_default().to_lowercase(),
-                io["name"].as_str().unwrap_or_default()
-            )),
+            json!(target),
             json!(io["fieldPath"].as_str().unwrap_or_default()),
             json!(source(o)),
             o["message"].clone(),
-            json!(apiserver::endpoints::table::age(
-                o["firstTimestamp"].as_str().or(o["eventTime"].as_str())
-            )),
-            json!(o["count"].as_i64().unwrap_or(1).to_string()),
+            json!(apiserver::endpoints::table::age(first)),
+            json!(count.to_string()),
             o["metadata"]["name"].clone(),
         ]
     };
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ago(secs: i64) -> String {
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(secs))
+            .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    }
+
+    #[test]
+    fn rows_of_events_k8s_io_events() {
+        let row = strategy().row;
+        // Written through events.k8s.io/v1: only eventTime, no count.
+        let e = json!({"eventTime": ago(30), "involvedObject": {"kind": "Node"},
+            "reportingComponent": "kubelet", "reportingInstance": "n1", "metadata": {"name": "e"}});
+        let r = row(&e);
+        assert_eq!(
+            (r[0].as_str(), r[3].as_str(), r[5].as_str()),
+            (Some("30s"), Some("node"), Some("kubelet, n1"))
+        );
+        assert_eq!((r[7].as_str(), r[8].as_str()), (Some("30s"), Some("1")));
+        // A series: last seen and count from the series.
+        let mut s = e.clone();
+        s["series"] = json!({"count": 5, "lastObservedTime": ago(10)});
+        let r = row(&s);
+        assert_eq!(
+            (r[0].as_str(), r[7].as_str(), r[8].as_str()),
+            (Some("10s"), Some("30s"), Some("5"))
+        );
+        // A core event keeps its own timestamps and count.
+        let c = json!({"firstTimestamp": ago(120).split('.').next().unwrap().to_string() + "Z",
+            "lastTimestamp": ago(60).split('.').next().unwrap().to_string() + "Z", "count": 3,
+            "involvedObject": {"kind": "Pod", "name": "p"}, "metadata": {"name": "e"}});
+        let r = row(&c);
+        assert_eq!(
+            (r[0].as_str(), r[3].as_str(), r[7].as_str(), r[8].as_str()),
+            (Some("60s"), Some("pod/p"), Some("2m"), Some("3"))
+        );
+    }
 }

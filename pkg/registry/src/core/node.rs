@@ -58,6 +58,14 @@ pub fn strategy() -> Typed<Node> {
     i.short_names = vec!["no".into()];
     i.subresources = vec!["proxy".into(), "status".into()];
     let mut t = Typed::new(i);
+    // Upstream `SetDefaults_NodeStatus`: what is not reserved is allocatable.
+    t.default = |n: &mut Node| {
+        if let Some(st) = n.status.as_mut()
+            && st.allocatable.is_none()
+        {
+            st.allocatable = st.capacity.clone();
+        }
+    };
     t.fields = |o| {
         [(
             "spec.unschedulable".to_string(),

@@ -16,6 +16,14 @@ pub fn strategy() -> Typed<IngressClass> {
         &[],
     );
     t.tracks_generation = true;
+    // Upstream `SetDefaults_IngressClass`: parameters without a scope are cluster-scoped.
+    t.default = |c: &mut IngressClass| {
+        if let Some(p) = c.spec.as_mut().and_then(|s| s.parameters.as_mut())
+            && p.scope.is_none()
+        {
+            p.scope = Some("Cluster".into());
+        }
+    };
     t.validate = |c: &IngressClass| match c.spec.as_ref().and_then(|s| s.controller.as_deref()) {
         Some(ctl) if !ctl.contains('/') || ctl.len() > 250 => vec![Cause::invalid(
             "spec.controller",

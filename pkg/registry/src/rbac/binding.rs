@@ -61,6 +61,22 @@ fn validate(role_ref: &RoleRef, subjects: &[Subject], namespaced: bool) -> Vec<C
     c
 }
 
+/// Upstream's rbac/v1 defaults: an empty `roleRef.apiGroup` is RBAC's, and so is the
+/// `apiGroup` of User and Group subjects (`SetDefaults_RoleBinding`, `SetDefaults_Subject`).
+fn default_binding(role_ref: &mut RoleRef, subjects: Option<&mut Vec<Subject>>) {
+    const GROUP: &str = "rbac.authorization.k8s.io";
+    if role_ref.api_group.is_empty() {
+        role_ref.api_group = GROUP.into();
+    }
+    for s in subjects.into_iter().flatten() {
+        if s.api_group.as_deref().unwrap_or_default().is_empty()
+            && matches!(s.kind.as_str(), "User" | "Group")
+        {
+            s.api_group = Some(GROUP.into());
+        }
+    }
+}
+
 fn role_ref_unchanged(n: &RoleRef, o: &RoleRef) -> Vec<Cause> {
     if n != o {
         return vec![Cause::invalid(
@@ -122,6 +138,7 @@ pub fn role_binding() -> Typed<RoleBinding> {
         &[],
     );
     t.name_rule = apimachinery::validation::path_segment_name;
+    t.default = |b: &mut RoleBinding| default_binding(&mut b.role_ref, b.subjects.as_mut());
     t.validate =
         |b: &RoleBinding| validate(&b.role_ref, b.subjects.as_deref().unwrap_or_default(), true);
     t.validate_update = |n, o| role_ref_unchanged(&n.role_ref, &o.role_ref);
@@ -140,6 +157,7 @@ pub fn cluster_role_binding() -> Typed<ClusterRoleBinding> {
         &[],
     );
     t.name_rule = apimachinery::validation::path_segment_name;
+    t.default = |b: &mut ClusterRoleBinding| default_binding(&mut b.role_ref, b.subjects.as_mut());
     t.validate = |b: &ClusterRoleBinding| {
         validate(
             &b.role_ref,

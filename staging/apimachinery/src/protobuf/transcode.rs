@@ -216,7 +216,9 @@ fn decode_special(s: &Schema, m: &Message, wire: &[(u32, Wire<'_>)]) -> Result<V
         Special::Time | Special::MicroTime => {
             let secs = varint_field(wire, 1).unwrap_or(0) as i64;
             let nanos = varint_field(wire, 2).unwrap_or(0) as i32;
-            if secs == ZERO_TIME_SECONDS && nanos == 0 {
+            // Go writes its zero time as an empty message (`Time.Marshal`) and reads an
+            // empty message back as the zero time, never as 1970.
+            if wire.is_empty() || (secs == ZERO_TIME_SECONDS && nanos == 0) {
                 return Ok(Value::Null);
             }
             let micro = m.special == Special::MicroTime;
@@ -553,6 +555,8 @@ mod tests {
         put_bytes(&mut meta, 2, b"");
         put_int(&mut meta, 7, 0);
         put_bytes(&mut meta, 8, &time);
+        // Go's `Time.Marshal` writes the zero time as an empty message.
+        put_bytes(&mut meta, 9, b"");
         // A pointer's 0 stays: deletionGracePeriodSeconds 0 deletes at once.
         put_int(&mut meta, 10, 0);
         assert_eq!(

@@ -82,16 +82,37 @@ pub trait Plugin: Send + Sync {
 pub struct Chain(pub Vec<Arc<dyn Plugin>>);
 
 impl Chain {
+    /// Both phases at once, for writes whose object the store does not prepare
+    /// (subresources, deletes).
     pub async fn run(
         &self,
         attrs: &Attributes<'_>,
         mut obj: Option<&mut Value>,
         warnings: &mut Vec<String>,
     ) -> Result<(), StatusError> {
+        self.mutate(attrs, obj.as_deref_mut()).await?;
+        self.validate(attrs, obj.as_deref(), warnings).await
+    }
+
+    /// The mutating phase of every plugin, in order.
+    pub async fn mutate(
+        &self,
+        attrs: &Attributes<'_>,
+        mut obj: Option<&mut Value>,
+    ) -> Result<(), StatusError> {
         for p in &self.0 {
             p.admit(attrs, obj.as_deref_mut()).await?;
         }
-        let obj = obj.as_deref();
+        Ok(())
+    }
+
+    /// The validating phase of every plugin, in order, on the final object.
+    pub async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: Option<&Value>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), StatusError> {
         for p in &self.0 {
             p.validate(attrs, obj, warnings).await?;
         }

@@ -13,6 +13,7 @@ pub mod request_header;
 pub mod serviceaccount;
 pub mod token_file;
 pub mod x509;
+pub mod x509_verify;
 
 use apimachinery::StatusError;
 use rustls::pki_types::CertificateDer;

@@ -193,8 +193,9 @@ impl Authorizer for NodeAuthorizer {
         if !graph_resource {
             return NODE_RULES.iter().any(|r| rule_allows(r, a));
         }
-        // Only single-object reads, of objects a pod on this node references.
-        if a.verb != "get" || a.name.is_empty() {
+        // Only reads of one named object (a get, or a list/watch whose field selector
+        // names it), of objects a pod on this node references.
+        if !matches!(a.verb.as_str(), "get" | "list" | "watch") || a.name.is_empty() {
             return false;
         }
         let Ok(pods) = self

@@ -2,6 +2,7 @@
 //! patch, delete, deletecollection and subresources, with upstream's status codes,
 //! warnings and `metav1.Status` errors.
 
+use super::admit::Admission;
 use super::fieldmanager;
 use super::negotiation::{
     self, Body, Format, decode_body, encode, error_response, read_request, response,
@@ -12,7 +13,7 @@ use super::request::RequestInfo;
 use super::shape::Shape;
 use super::table;
 use super::view::VersionView;
-use crate::admission::{self, Attributes, Operation};
+use crate::admission::{self, Operation};
 use crate::authentication::UserInfo;
 use crate::registry::generic::{ListResult, Part, Registry};
 use crate::registry::meta;
@@ -311,40 +312,15 @@ impl ApiServer {
             .cloned()
     }
 
-    /// Runs the admission chain on one write: `obj` is the incoming object (None for
-    /// deletes), `old` the stored one it replaces or removes.
-    #[allow(clippy::too_many_arguments)]
-    async fn admit(
-        &self,
+    fn admission<'a>(
+        &'a self,
         op: Operation,
-        info: &RequestInfo,
-        res: &ApiResource,
-        name: &str,
-        obj: Option<&mut Value>,
-        old: Option<&Value>,
+        info: &'a RequestInfo,
+        res: &'a ApiResource,
+        obj: Option<&Value>,
         dry: bool,
-        warnings: &mut Vec<String>,
-    ) -> Result<(), StatusError> {
-        let ri = res.info();
-        let kind = obj
-            .as_deref()
-            .and_then(|o| o["kind"].as_str())
-            .filter(|_| !info.subresource.is_empty())
-            .unwrap_or(&ri.gvk.kind)
-            .to_string();
-        let attrs = Attributes {
-            operation: op,
-            resource: ri.group_resource(),
-            version: &ri.gvk.version,
-            kind: &kind,
-            subresource: &info.subresource,
-            namespace: &info.namespace,
-            name,
-            dry_run: dry,
-            user: info.user.as_ref(),
-            old,
-        };
-        self.admission.run(&attrs, obj, warnings).await
+    ) -> Admission<'a> {
+        Admission::new(&self.admission, op, info, res, obj, dry)
     }
 
     /// Serves one resource request.
@@ -493,37 +469,38 @@ impl ApiServer {
                 let strict = field_validation(ctx.query)?;
                 let body = read_request(req).await?;
                 let mut obj = self.decode_object(res, &ct, &body, strict, &mut ctx.warnings)?;
-                let name = meta::name(&obj).to_string();
-                self.admit(
-                    Operation::Create,
-                    info,
-                    res,
-                    &name,
-                    Some(&mut obj),
-                    None,
-                    dry,
-                    &mut ctx.warnings,
-                )
-                .await?;
+                let adm = self.admission(Operation::Create, info, res, None, dry);
+                adm.mutate(&mut obj, None).await?;
                 if let Some(u) = info.user.as_ref() {
                     reg.strategy.record_requester(&mut obj, u);
                 }
                 let av = res.info().gvk.api_version();
                 fieldmanager::update(None, &mut obj, &ctx.manager, scope(res, Part::Main, &av));
-                let created = reg.create(ns, obj, dry).await?;
-                Ok(render_object(res, 201, &created, &ctx.format))
+                let created = reg.create_validated(ns, obj, dry, Some(&adm)).await;
+                ctx.warnings.extend(adm.take_warnings());
+                Ok(render_object(res, 201, &created?, &ctx.format))
             }
             "update" => {
                 let (obj, dry) = self.read_update(req, res, ctx).await?;
                 let av = res.info().gvk.api_version();
                 let sc = scope(res, Part::Main, &av);
-                let (out, created) = reg
-                    .guaranteed_update(ns, &info.name, Part::Main, dry, &mut |cur| {
-                        let mut o = obj.clone();
-                        fieldmanager::update(cur, &mut o, &ctx.manager, sc);
-                        Ok(o)
-                    })
-                    .await?;
+                let adm = self.admission(Operation::Update, info, res, None, dry);
+                let out = reg
+                    .guaranteed_update_validated(
+                        ns,
+                        &info.name,
+                        Part::Main,
+                        dry,
+                        &mut |cur| {
+                            let mut o = obj.clone();
+                            fieldmanager::update(cur, &mut o, &ctx.manager, sc);
+                            Ok(o)
+                        },
+                        Some(&adm),
+                    )
+                    .await;
+                ctx.warnings.extend(adm.take_warnings());
+                let (out, created) = out?;
                 Ok(render_object(
                     res,
                     if created { 201 } else { 200 },
@@ -536,27 +513,11 @@ impl ApiServer {
                 Ok(render_object(res, 200, &out, &ctx.format))
             }
             "delete" => {
-                let dry = dry_run(ctx.query)?;
-                let body = read_request(req).await?;
-                let body = if body.is_empty() {
-                    None
-                } else {
-                    Some(decode_body("application/json", &body)?)
-                };
-                let mut opts = DeleteOptions::parse(ctx.query, body.as_ref())?;
-                opts.dry_run |= dry;
+                let opts = read_delete_options(req, ctx.query).await?;
                 let old = reg.get(ns, &info.name).await?;
-                self.admit(
-                    Operation::Delete,
-                    info,
-                    res,
-                    &info.name,
-                    None,
-                    Some(&old),
-                    opts.dry_run,
-                    &mut ctx.warnings,
-                )
-                .await?;
+                self.admission(Operation::Delete, info, res, None, opts.dry_run)
+                    .run(None, Some(&old), &mut ctx.warnings)
+                    .await?;
                 let (obj, gone) = reg.delete(ns, &info.name, &opts).await?;
                 let code = if !gone && opts.propagation_policy.as_deref() == Some("Foreground") {
                     202
@@ -578,15 +539,7 @@ impl ApiServer {
                 StatusError::method_not_supported(&res.info().group_resource(), &info.verb),
             ),
             "deletecollection" => {
-                let dry = dry_run(ctx.query)?;
-                let body = read_request(req).await?;
-                let body = if body.is_empty() {
-                    None
-                } else {
-                    Some(decode_body("application/json", &body)?)
-                };
-                let mut opts = DeleteOptions::parse(ctx.query, body.as_ref())?;
-                opts.dry_run |= dry;
+                let opts = read_delete_options(req, ctx.query).await?;
                 let mut lopts = ListOptions::from_query(ctx.query)?;
                 lopts.limit = 0;
                 lopts.continue_token = None;
@@ -595,17 +548,9 @@ impl ApiServer {
                 for item in &list.items {
                     let (ins, name) = (meta::namespace(&item.value), meta::name(&item.value));
                     let ins = (!ins.is_empty()).then_some(ins);
-                    self.admit(
-                        Operation::Delete,
-                        info,
-                        res,
-                        name,
-                        None,
-                        Some(&item.value),
-                        opts.dry_run,
-                        &mut ctx.warnings,
-                    )
-                    .await?;
+                    let mut adm = self.admission(Operation::Delete, info, res, None, opts.dry_run);
+                    adm.name = name.to_string();
+                    adm.run(None, Some(&item.value), &mut ctx.warnings).await?;
                     match reg.delete(ins, name, &opts).await {
                         Ok((obj, _)) => deleted.push(res.out(&obj).into_owned()),
                         Err(e) if e.code == 404 => {}
@@ -644,18 +589,28 @@ impl ApiServer {
                     let (obj, dry) = self.read_update(req, res, ctx).await?;
                     let av = res.info().gvk.api_version();
                     let sc = scope(res, Part::Status, &av);
-                    let (out, _) = reg
-                        .guaranteed_update(ns, &info.name, Part::Status, dry, &mut |cur| {
-                            let mut o = obj.clone();
-                            if let Some(c) = cur {
-                                // Status writes never change anything else.
-                                o["metadata"]["managedFields"] =
-                                    c["metadata"]["managedFields"].clone();
-                            }
-                            fieldmanager::update(cur, &mut o, &ctx.manager, sc);
-                            Ok(o)
-                        })
-                        .await?;
+                    let adm = self.admission(Operation::Update, info, res, None, dry);
+                    let out = reg
+                        .guaranteed_update_validated(
+                            ns,
+                            &info.name,
+                            Part::Status,
+                            dry,
+                            &mut |cur| {
+                                let mut o = obj.clone();
+                                if let Some(c) = cur {
+                                    // Status writes never change anything else.
+                                    o["metadata"]["managedFields"] =
+                                        c["metadata"]["managedFields"].clone();
+                                }
+                                fieldmanager::update(cur, &mut o, &ctx.manager, sc);
+                                Ok(o)
+                            },
+                            Some(&adm),
+                        )
+                        .await;
+                    ctx.warnings.extend(adm.take_warnings());
+                    let (out, _) = out?;
                     Ok(render_object(res, 200, &out, &ctx.format))
                 }
                 "patch" => {
@@ -681,17 +636,9 @@ impl ApiServer {
                 let ct = content_type(&req);
                 let mut body = decode_body(&ct, &read_request(req).await?)?;
                 let old = sub.get(ns, &info.name).await.ok();
-                self.admit(
-                    Operation::Update,
-                    info,
-                    res,
-                    &info.name,
-                    Some(&mut body),
-                    old.as_ref(),
-                    dry,
-                    &mut ctx.warnings,
-                )
-                .await?;
+                self.admission(Operation::Update, info, res, Some(&body), dry)
+                    .run(Some(&mut body), old.as_ref(), &mut ctx.warnings)
+                    .await?;
                 Ok(encode(
                     200,
                     &sub.update(ns, &info.name, body, dry, &ctx.manager).await?,
@@ -701,17 +648,9 @@ impl ApiServer {
             "create" => {
                 let ct = content_type(&req);
                 let mut body = decode_body(&ct, &read_request(req).await?)?;
-                self.admit(
-                    Operation::Create,
-                    info,
-                    res,
-                    &info.name,
-                    Some(&mut body),
-                    None,
-                    dry,
-                    &mut ctx.warnings,
-                )
-                .await?;
+                self.admission(Operation::Create, info, res, Some(&body), dry)
+                    .run(Some(&mut body), None, &mut ctx.warnings)
+                    .await?;
                 let (code, out) = sub.create(ns, &info.name, body, dry).await?;
                 Ok(encode(code, &out, &ctx.format))
             }
@@ -724,17 +663,9 @@ impl ApiServer {
                 {
                     meta::meta_mut(&mut patched).remove("resourceVersion");
                 }
-                self.admit(
-                    Operation::Update,
-                    info,
-                    res,
-                    &info.name,
-                    Some(&mut patched),
-                    Some(&current),
-                    dry,
-                    &mut ctx.warnings,
-                )
-                .await?;
+                self.admission(Operation::Update, info, res, Some(&patched), dry)
+                    .run(Some(&mut patched), Some(&current), &mut ctx.warnings)
+                    .await?;
                 Ok(encode(
                     200,
                     &sub.update(ns, &info.name, patched, dry, &ctx.manager)
@@ -766,22 +697,9 @@ impl ApiServer {
             Err(e) if e.code == 404 => None,
             Err(e) => return Err(e),
         };
-        let op = if old.is_some() {
-            Operation::Update
-        } else {
-            Operation::Create
-        };
-        self.admit(
-            op,
-            ctx.info,
-            res,
-            &ctx.info.name,
-            Some(&mut obj),
-            old.as_ref(),
-            dry,
-            &mut ctx.warnings,
-        )
-        .await?;
+        self.admission(Operation::Update, ctx.info, res, None, dry)
+            .mutate(&mut obj, old.as_ref())
+            .await?;
         Ok((obj, dry))
     }
 
@@ -824,25 +742,24 @@ impl ApiServer {
             let mut warnings = Vec::new();
             let mut obj =
                 self.decode_object(res, "application/json", &bytes, strict, &mut warnings)?;
-            self.admit(
-                Operation::Update,
-                info,
-                res,
-                &info.name,
-                Some(&mut obj),
-                Some(&stored),
-                dry,
-                &mut warnings,
-            )
-            .await?;
-            match reg
-                .guaranteed_update(ns, &info.name, part, dry, &mut |cur| {
-                    let mut o = obj.clone();
-                    fieldmanager::update(cur, &mut o, &ctx.manager, sc);
-                    Ok(o)
-                })
-                .await
-            {
+            let adm = self.admission(Operation::Update, info, res, None, dry);
+            adm.mutate(&mut obj, Some(&stored)).await?;
+            let out = reg
+                .guaranteed_update_validated(
+                    ns,
+                    &info.name,
+                    part,
+                    dry,
+                    &mut |cur| {
+                        let mut o = obj.clone();
+                        fieldmanager::update(cur, &mut o, &ctx.manager, sc);
+                        Ok(o)
+                    },
+                    Some(&adm),
+                )
+                .await;
+            warnings.extend(adm.take_warnings());
+            match out {
                 Err(e) if e.is_stale() && !pinned => continue,
                 other => {
                     ctx.warnings.extend(warnings);
@@ -920,40 +837,36 @@ impl ApiServer {
             let bytes = serde_json::to_vec(&merged).unwrap_or_default();
             let mut obj =
                 self.decode_object(res, "application/json", &bytes, "Ignore", &mut Vec::new())?;
-            let op = if current.is_some() {
-                Operation::Update
-            } else {
-                Operation::Create
-            };
-            self.admit(
-                op,
-                info,
-                res,
-                &info.name,
-                Some(&mut obj),
-                current.as_ref(),
-                dry,
-                &mut ctx.warnings,
-            )
-            .await?;
+            let adm = self.admission(Operation::Update, info, res, None, dry);
+            adm.mutate(&mut obj, current.as_ref()).await?;
             let Some(cur) = current else {
                 if let Some(u) = info.user.as_ref() {
                     reg.strategy.record_requester(&mut obj, u);
                 }
-                match reg.create(ns, obj, dry).await {
+                let out = reg.create_validated(ns, obj, dry, Some(&adm)).await;
+                ctx.warnings.extend(adm.take_warnings());
+                match out {
                     Err(e) if e.code == 409 => continue,
                     other => return other.map(|o| (o, true)),
                 }
             };
             let rv = cur["metadata"]["resourceVersion"].clone();
-            match reg
-                .guaranteed_update(ns, &info.name, part, dry, &mut |_| {
-                    let mut o = obj.clone();
-                    o["metadata"]["resourceVersion"] = rv.clone();
-                    Ok(o)
-                })
-                .await
-            {
+            let out = reg
+                .guaranteed_update_validated(
+                    ns,
+                    &info.name,
+                    part,
+                    dry,
+                    &mut |_| {
+                        let mut o = obj.clone();
+                        o["metadata"]["resourceVersion"] = rv.clone();
+                        Ok(o)
+                    },
+                    Some(&adm),
+                )
+                .await;
+            ctx.warnings.extend(adm.take_warnings());
+            match out {
                 Err(e) if e.is_stale() => continue,
                 other => return other,
             }
@@ -1026,6 +939,25 @@ impl ApiServer {
         }
         Ok(decoded)
     }
+}
+
+/// The options of a delete or deletecollection: the query, then a `DeleteOptions` body in
+/// any content type a client may send it (client-go sends protobuf).
+async fn read_delete_options(
+    req: Request<hyper::body::Incoming>,
+    query: &HashMap<String, String>,
+) -> Result<DeleteOptions, StatusError> {
+    let dry = dry_run(query)?;
+    let ct = content_type(&req);
+    let body = read_request(req).await?;
+    let body = if body.is_empty() {
+        None
+    } else {
+        Some(decode_body(&ct, &body)?)
+    };
+    let mut opts = DeleteOptions::parse(query, body.as_ref())?;
+    opts.dry_run |= dry;
+    Ok(opts)
 }
 
 fn content_type(req: &Request<hyper::body::Incoming>) -> String {

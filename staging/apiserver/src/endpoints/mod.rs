@@ -1,3 +1,4 @@
+pub mod admit;
 pub mod discovery;
 pub mod fieldmanager;
 pub mod handlers;

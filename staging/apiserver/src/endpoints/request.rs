@@ -136,8 +136,26 @@ impl RequestInfo {
             "DELETE" => "delete".into(),
             other => other.to_lowercase(),
         };
+        // A list or watch of exactly one name is authorized as a request for that name,
+        // so `resourceNames` rules and the Node authorizer can allow it (upstream's
+        // RequestInfoFactory does the same).
+        if info.name.is_empty() && matches!(info.verb.as_str(), "list" | "watch") {
+            let selector = query.get("fieldSelector").map(String::as_str);
+            if let Some(name) = selector
+                .and_then(|s| apimachinery::fields::FieldSelector::parse(s).ok())
+                .and_then(|s| s.exact("metadata.name").map(String::from))
+                .filter(|n| is_valid_path_segment_name(n))
+            {
+                info.name = name;
+            }
+        }
         info
     }
+}
+
+/// Upstream's `path.IsValidPathSegmentName`: a name that can stand in a URL path.
+fn is_valid_path_segment_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%'])
 }
 
 #[cfg(test)]
@@ -191,5 +209,25 @@ mod tests {
         assert_eq!(i.verb, "deletecollection");
         assert!(!p("GET", "/apis/apps/v1").is_resource_request);
         assert_eq!(percent_decode("a%3Db%2Cc+d"), "a=b,c d");
+    }
+
+    #[test]
+    fn name_field_selector_names_the_request() {
+        let i = p(
+            "GET",
+            "/api/v1/namespaces/kube-system/configmaps?watch=true&fieldSelector=metadata.name%3Dx",
+        );
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("watch", "x"));
+        let i = p("GET", "/api/v1/configmaps?fieldSelector=metadata.name==y");
+        assert_eq!((i.verb.as_str(), i.name.as_str()), ("list", "y"));
+        for q in [
+            "fieldSelector=metadata.name!%3Dx",
+            "fieldSelector=metadata.namespace%3Dx",
+            "fieldSelector=metadata.name%3Da%2Fb",
+            "fieldSelector=metadata.name%3D..",
+        ] {
+            let i = p("GET", &format!("/api/v1/configmaps?{q}"));
+            assert_eq!((i.verb.as_str(), i.name.as_str()), ("list", ""), "{q}");
+        }
     }
 }

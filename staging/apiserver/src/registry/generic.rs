@@ -41,6 +41,15 @@ pub struct Registry {
     pub fields: FieldsFn,
 }
 
+/// Validating admission of one write, run by the store after the strategy's validation and
+/// before storage (upstream's `rest.ValidateObjectFunc` / `ValidateObjectUpdateFunc`), so
+/// validating webhooks, policies and quota see the named, prepared, valid object.
+#[async_trait::async_trait]
+pub trait ValidateObject: Send + Sync {
+    /// `old` is the stored object an update replaces (None on create).
+    async fn validate(&self, obj: &Value, old: Option<&Value>) -> Result<(), StatusError>;
+}
+
 /// The names upstream generates for `generateName`: 5 characters without vowels
 /// (so no words) and without look-alike characters.
 pub fn generate_name(base: &str) -> String {
@@ -166,12 +175,25 @@ impl Registry {
         causes
     }
 
-    /// Creates an object that the handler already decoded and admitted.
+    /// Creates an object that the handler already decoded and admitted (the apiserver's
+    /// own writes, which no admission sees).
     pub async fn create(
+        &self,
+        ns: Option<&str>,
+        obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, StatusError> {
+        self.create_validated(ns, obj, dry_run, None).await
+    }
+
+    /// Creates in upstream's order: metadata and `generateName`, the strategy's
+    /// preparation and validation, then validating admission, then storage.
+    pub async fn create_validated(
         &self,
         ns: Option<&str>,
         mut obj: Value,
         dry_run: bool,
+        admission: Option<&dyn ValidateObject>,
     ) -> Result<Value, StatusError> {
         let info = self.strategy.info();
         {
@@ -220,6 +242,9 @@ impl Registry {
         causes.extend(self.strategy.validate(&obj));
         if !causes.is_empty() {
             return Err(self.invalid(&name, causes));
+        }
+        if let Some(a) = admission {
+            a.validate(&obj, None).await?;
         }
         if dry_run {
             return Ok(obj);
@@ -463,6 +488,21 @@ impl Registry {
         dry_run: bool,
         transform: &mut (dyn FnMut(Option<&Value>) -> Result<Value, StatusError> + Send),
     ) -> Result<(Value, bool), StatusError> {
+        self.guaranteed_update_validated(ns, name, part, dry_run, transform, None)
+            .await
+    }
+
+    /// The same, with validating admission run on each attempt's prepared and validated
+    /// object against the stored one, before it is written.
+    pub async fn guaranteed_update_validated(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        dry_run: bool,
+        transform: &mut (dyn FnMut(Option<&Value>) -> Result<Value, StatusError> + Send),
+        admission: Option<&dyn ValidateObject>,
+    ) -> Result<(Value, bool), StatusError> {
         let key = self.key(ns, name);
         loop {
             let current = self.store.get(&key).await?;
@@ -474,7 +514,10 @@ impl Registry {
                 if !meta::resource_version(&obj).is_empty() {
                     return Err(StatusError::not_found(&self.gr(), name));
                 }
-                return self.create(ns, obj, dry_run).await.map(|o| (o, true));
+                return self
+                    .create_validated(ns, obj, dry_run, admission)
+                    .await
+                    .map(|o| (o, true));
             };
             let old = decode(&kv)?;
             let mut new = transform(Some(&old))?;
@@ -483,6 +526,9 @@ impl Registry {
                 return Err(StatusError::stale(&self.gr(), name));
             }
             self.merge_update(&mut new, &old, part, name, ns)?;
+            if let Some(a) = admission {
+                a.validate(&new, Some(&old)).await?;
+            }
             if new == old {
                 // Upstream skips no-op writes: the resourceVersion does not move.
                 return Ok((old, false));

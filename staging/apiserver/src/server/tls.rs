@@ -1,6 +1,7 @@
 //! Serving certificates: the given `--tls-cert-file`/`--tls-private-key-file`, or (as
 //! upstream) a self-signed pair generated once and kept in `--cert-dir`.
 
+use crate::authentication::x509_verify::{ClientCaVerifier, RequestClientCert};
 pub use component_base::tls::{ensure_self_signed, load_pem};
 use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
@@ -20,24 +21,13 @@ pub fn load_roots(ca: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-/// A verifier of client certificates chaining to `roots`; clients without a certificate
-/// are let through (they may authenticate otherwise).
+/// A verifier of client certificates chaining to `roots` (X.509 v1 certificates
+/// included, as upstream); clients without a certificate are let through (they may
+/// authenticate otherwise).
 pub fn client_verifier(
     roots: &[CertificateDer<'static>],
 ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
-    let mut store = rustls::RootCertStore::empty();
-    for c in roots {
-        store
-            .add(c.clone())
-            .map_err(|e| format!("client CA: {e}"))?;
-    }
-    rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(store),
-        Arc::new(rustls::crypto::ring::default_provider()),
-    )
-    .allow_unauthenticated()
-    .build()
-    .map_err(|e| format!("client CA: {e}"))
+    Ok(Arc::new(ClientCaVerifier::new(roots)?))
 }
 
 /// The serving configuration; client certificates are requested and verified when
@@ -55,7 +45,11 @@ pub fn server_config(
     let builder = if client_roots.is_empty() {
         builder.with_no_client_auth()
     } else {
-        builder.with_client_cert_verifier(client_verifier(client_roots)?)
+        // The handshake asks for a certificate and checks that the client holds its key;
+        // the authenticators decide per request which CA vouches for it.
+        builder.with_client_cert_verifier(Arc::new(RequestClientCert(ClientCaVerifier::new(
+            client_roots,
+        )?)))
     };
     let mut cfg = builder
         .with_single_cert(certs, key)

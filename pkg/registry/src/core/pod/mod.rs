@@ -10,7 +10,7 @@ use apiserver::endpoints::SubresourceHandler;
 use apiserver::registry::generic::{Part, Registry};
 use apiserver::registry::meta;
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Probe};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Probe, Volume};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -25,21 +25,42 @@ fn default_pull_policy(image: &str) -> &'static str {
     }
 }
 
+fn default_http_get(h: Option<&mut k8s_openapi::api::core::v1::HTTPGetAction>) {
+    if let Some(h) = h {
+        h.scheme.get_or_insert_with(|| "HTTP".into());
+        h.path.get_or_insert_with(|| "/".into());
+    }
+}
+
+/// `SetDefaults_Probe`: a 0 is as good as unset for these non-pointer fields.
 fn default_probe(p: &mut Option<Probe>) {
     if let Some(p) = p {
-        p.timeout_seconds.get_or_insert(1);
-        p.period_seconds.get_or_insert(10);
-        p.success_threshold.get_or_insert(1);
-        p.failure_threshold.get_or_insert(3);
-        if let Some(h) = &mut p.http_get {
-            h.scheme.get_or_insert_with(|| "HTTP".into());
-            h.path.get_or_insert_with(|| "/".into());
+        for (field, default) in [
+            (&mut p.timeout_seconds, 1),
+            (&mut p.period_seconds, 10),
+            (&mut p.success_threshold, 1),
+            (&mut p.failure_threshold, 3),
+        ] {
+            if field.unwrap_or(0) == 0 {
+                *field = Some(default);
+            }
         }
+        default_http_get(p.http_get.as_mut());
+    }
+}
+
+fn default_field_ref(f: Option<&mut k8s_openapi::api::core::v1::ObjectFieldSelector>) {
+    if let Some(f) = f {
+        f.api_version.get_or_insert_with(|| "v1".into());
     }
 }
 
 fn default_container(c: &mut Container) {
-    if c.image_pull_policy.is_none() {
+    if c.image_pull_policy
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
         c.image_pull_policy =
             Some(default_pull_policy(c.image.as_deref().unwrap_or_default()).into());
     }
@@ -52,32 +73,79 @@ fn default_container(c: &mut Container) {
         p.protocol.get_or_insert_with(|| "TCP".into());
     }
     for e in c.env.iter_mut().flatten() {
-        if let Some(fr) = e.value_from.as_mut().and_then(|v| v.field_ref.as_mut()) {
-            fr.api_version.get_or_insert_with(|| "v1".into());
-        }
+        default_field_ref(e.value_from.as_mut().and_then(|v| v.field_ref.as_mut()));
     }
     default_probe(&mut c.liveness_probe);
     default_probe(&mut c.readiness_probe);
     default_probe(&mut c.startup_probe);
+    if let Some(l) = c.lifecycle.as_mut() {
+        for h in [l.post_start.as_mut(), l.pre_stop.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            default_http_get(h.http_get.as_mut());
+        }
+    }
 }
 
-/// Upstream's `SetDefaults_PodSpec` and friends.
-pub fn default_pod_spec(s: &mut PodSpec) {
-    s.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
-    s.restart_policy.get_or_insert_with(|| "Always".into());
-    s.termination_grace_period_seconds.get_or_insert(30);
-    s.security_context.get_or_insert_with(Default::default);
-    s.scheduler_name
-        .get_or_insert_with(|| "default-scheduler".into());
-    s.enable_service_links.get_or_insert(true);
-    if s.host_network == Some(true) {
-        for c in s.containers.iter_mut() {
-            for p in c.ports.iter_mut().flatten() {
-                if p.host_port.is_none() {
-                    p.host_port = Some(p.container_port);
-                }
+/// `SetDefaults_Volume`: a volume that names no source is an emptyDir.
+fn has_source(v: &Volume) -> bool {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|j| j.as_object().map(|o| o.keys().any(|k| k != "name")))
+        .unwrap_or(true)
+}
+
+fn default_volume(v: &mut Volume) {
+    if !has_source(v) {
+        v.empty_dir = Some(Default::default());
+    }
+    if let Some(sec) = &mut v.secret {
+        sec.default_mode.get_or_insert(0o644);
+    }
+    if let Some(cm) = &mut v.config_map {
+        cm.default_mode.get_or_insert(0o644);
+    }
+    if let Some(d) = &mut v.downward_api {
+        d.default_mode.get_or_insert(0o644);
+        for i in d.items.iter_mut().flatten() {
+            default_field_ref(i.field_ref.as_mut());
+        }
+    }
+    if let Some(p) = &mut v.projected {
+        p.default_mode.get_or_insert(0o644);
+        for src in p.sources.iter_mut().flatten() {
+            if let Some(t) = &mut src.service_account_token {
+                t.expiration_seconds.get_or_insert(3600);
+            }
+            for i in src
+                .downward_api
+                .iter_mut()
+                .flat_map(|d| d.items.iter_mut().flatten())
+            {
+                default_field_ref(i.field_ref.as_mut());
             }
         }
+    }
+    if let Some(h) = &mut v.host_path {
+        h.type_.get_or_insert_with(String::new);
+    }
+}
+
+/// Upstream's `SetDefaults_PodSpec` and friends: what every pod spec gets, in pods and
+/// in the templates of workloads.
+pub fn default_pod_spec(s: &mut PodSpec) {
+    let empty = |v: &Option<String>| v.as_deref().unwrap_or_default().is_empty();
+    if empty(&s.dns_policy) {
+        s.dns_policy = Some("ClusterFirst".into());
+    }
+    if empty(&s.restart_policy) {
+        s.restart_policy = Some("Always".into());
+    }
+    s.termination_grace_period_seconds.get_or_insert(30);
+    s.security_context.get_or_insert_with(Default::default);
+    if empty(&s.scheduler_name) {
+        s.scheduler_name = Some("default-scheduler".into());
     }
     for c in s
         .containers
@@ -86,21 +154,51 @@ pub fn default_pod_spec(s: &mut PodSpec) {
     {
         default_container(c);
     }
+    for e in s.ephemeral_containers.iter_mut().flatten() {
+        // An ephemeral container takes a container's defaults (`SetDefaults_EphemeralContainer`).
+        if let Ok(mut c) = serde_json::to_value(&*e).and_then(serde_json::from_value::<Container>) {
+            default_container(&mut c);
+            if let Ok(d) = serde_json::to_value(&c).and_then(serde_json::from_value) {
+                let target = e.target_container_name.take();
+                *e = d;
+                e.target_container_name = target;
+            }
+        }
+    }
     for v in s.volumes.iter_mut().flatten() {
-        if let Some(sec) = &mut v.secret {
-            sec.default_mode.get_or_insert(0o644);
+        default_volume(v);
+    }
+}
+
+/// Upstream's `SetDefaults_Pod`: defaults that only a pod (not a template) gets.
+fn default_pod(s: &mut PodSpec) {
+    // A container that sets only limits requests what it limits.
+    for c in s
+        .containers
+        .iter_mut()
+        .chain(s.init_containers.iter_mut().flatten())
+    {
+        if let Some(r) = c.resources.as_mut()
+            && let Some(limits) = &r.limits
+        {
+            let requests = r.requests.get_or_insert_with(Default::default);
+            for (k, v) in limits {
+                requests.entry(k.clone()).or_insert_with(|| v.clone());
+            }
         }
-        if let Some(cm) = &mut v.config_map {
-            cm.default_mode.get_or_insert(0o644);
-        }
-        if let Some(p) = &mut v.projected {
-            p.default_mode.get_or_insert(0o644);
-        }
-        if let Some(d) = &mut v.downward_api {
-            d.default_mode.get_or_insert(0o644);
-        }
-        if let Some(h) = &mut v.host_path {
-            h.type_.get_or_insert_with(String::new);
+    }
+    s.enable_service_links.get_or_insert(true);
+    if s.host_network == Some(true) {
+        for c in s
+            .containers
+            .iter_mut()
+            .chain(s.init_containers.iter_mut().flatten())
+        {
+            for p in c.ports.iter_mut().flatten() {
+                if p.host_port.unwrap_or(0) == 0 {
+                    p.host_port = Some(p.container_port);
+                }
+            }
         }
     }
 }
@@ -453,6 +551,7 @@ pub fn strategy() -> Typed<Pod> {
     t.default = |p: &mut Pod| {
         if let Some(s) = p.spec.as_mut() {
             default_pod_spec(s);
+            default_pod(s);
         }
     };
     t.prepare_for_create = |o| {
@@ -733,6 +832,67 @@ mod tests {
         assert_eq!(
             qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})),
             "Burstable"
+        );
+    }
+
+    fn defaulted(spec: Value, pod: bool) -> Value {
+        let mut s: PodSpec = serde_json::from_value(spec).unwrap();
+        default_pod_spec(&mut s);
+        if pod {
+            default_pod(&mut s);
+        }
+        serde_json::to_value(&s).unwrap()
+    }
+
+    #[test]
+    fn upstream_pod_defaults() {
+        let spec = json!({
+            "hostNetwork": true,
+            "containers": [{"name": "a", "image": "x:1",
+                "resources": {"limits": {"cpu": "1"}, "requests": {"memory": "1Gi"}},
+                "ports": [{"containerPort": 8080}],
+                "lifecycle": {"preStop": {"httpGet": {"port": 80}}},
+                "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 0}}],
+            "ephemeralContainers": [{"name": "debug", "image": "busybox", "targetContainerName": "a"}],
+            "volumes": [
+                {"name": "scratch"},
+                {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}},
+                    {"downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+            ],
+        });
+        let pod = defaulted(spec.clone(), true);
+        let c = &pod["containers"][0];
+        assert_eq!(
+            c["resources"]["requests"],
+            json!({"cpu": "1", "memory": "1Gi"})
+        );
+        assert_eq!(c["ports"][0]["hostPort"], 8080);
+        assert_eq!(c["lifecycle"]["preStop"]["httpGet"]["path"], "/");
+        assert_eq!(c["lifecycle"]["preStop"]["httpGet"]["scheme"], "HTTP");
+        assert_eq!(c["livenessProbe"]["periodSeconds"], 10);
+        let e = &pod["ephemeralContainers"][0];
+        assert_eq!(e["imagePullPolicy"], "Always");
+        assert_eq!(e["terminationMessagePolicy"], "File");
+        assert_eq!(e["targetContainerName"], "a");
+        assert_eq!(pod["volumes"][0]["emptyDir"], json!({}));
+        let sources = &pod["volumes"][1]["projected"]["sources"];
+        assert_eq!(sources[0]["serviceAccountToken"]["expirationSeconds"], 3600);
+        assert_eq!(
+            sources[1]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"],
+            "v1"
+        );
+        assert_eq!(pod["enableServiceLinks"], true);
+        // A template gets the spec defaults, not the pod-only ones.
+        let template = defaulted(spec, false);
+        assert!(template.get("enableServiceLinks").is_none());
+        assert!(
+            template["containers"][0]["ports"][0]
+                .get("hostPort")
+                .is_none()
+        );
+        assert_eq!(
+            template["containers"][0]["resources"]["requests"],
+            json!({"memory": "1Gi"})
         );
     }
 }

@@ -162,12 +162,29 @@ fn default_service(s: &mut Service) {
         spec.internal_traffic_policy
             .get_or_insert_with(|| "Cluster".into());
     }
-    if t == "NodePort" || t == "LoadBalancer" {
-        spec.external_traffic_policy
-            .get_or_insert_with(|| "Cluster".into());
+    if spec.session_affinity.as_deref() == Some("None") {
+        spec.session_affinity_config = None;
+    }
+    // Upstream `service.ExternallyAccessible`.
+    let external_ips = spec.external_ips.as_ref().is_some_and(|e| !e.is_empty());
+    if t == "NodePort" || t == "LoadBalancer" || (t == "ClusterIP" && external_ips) {
+        let etp = spec.external_traffic_policy.get_or_insert_with(String::new);
+        if etp.is_empty() {
+            *etp = "Cluster".into();
+        }
     }
     if t == "LoadBalancer" {
         spec.allocate_load_balancer_node_ports.get_or_insert(true);
+        let ingress = s.status.as_mut().and_then(|st| st.load_balancer.as_mut());
+        for i in ingress
+            .and_then(|lb| lb.ingress.as_mut())
+            .into_iter()
+            .flatten()
+        {
+            if i.ip.as_deref().is_some_and(|ip| !ip.is_empty()) && i.ip_mode.is_none() {
+                i.ip_mode = Some("VIP".into());
+            }
+        }
     }
     if spec.session_affinity.as_deref() == Some("ClientIP") {
         let cfg = spec
