@@ -9,72 +9,127 @@ use apiserver::authorization::rbac::Rbac;
 use apiserver::endpoints::ApiServer;
 use apiserver::registry::generic::Registry;
 use plugin::admission::{
-    defaults, limitranger, noderestriction, podsecurity, priority, resourcequota, runtimeclass,
-    serviceaccount,
+    certificates, defaults, limitranger, noderestriction, podsecurity, priority, resourcequota,
+    runtimeclass, serviceaccount, simple,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 
-/// Plugins upstream knows; those not built here yet are accepted and logged.
-const KNOWN: &[&str] = &[
+/// Every plugin upstream v1.35 knows, in its recommended order (`AllOrderedPlugins`).
+pub const ALL_ORDERED: &[&str] = &[
     "AlwaysAdmit",
-    "AlwaysDeny",
-    "AlwaysPullImages",
-    "CertificateApproval",
-    "CertificateSigning",
-    "CertificateSubjectRestriction",
-    "ClusterTrustBundleAttest",
-    "DefaultIngressClass",
-    "DefaultStorageClass",
-    "DefaultTolerationSeconds",
-    "DenyServiceExternalIPs",
-    "EventRateLimit",
-    "ExtendedResourceToleration",
-    "ImagePolicyWebhook",
+    "NamespaceAutoProvision",
+    "NamespaceLifecycle",
+    "NamespaceExists",
     "LimitPodHardAntiAffinityTopology",
     "LimitRanger",
-    "MutatingAdmissionPolicy",
-    "MutatingAdmissionWebhook",
-    "NamespaceAutoProvision",
-    "NamespaceExists",
-    "NamespaceLifecycle",
+    "ServiceAccount",
     "NodeRestriction",
+    "TaintNodesByCondition",
+    "AlwaysPullImages",
+    "ImagePolicyWebhook",
+    "PodSecurity",
+    "PodNodeSelector",
+    "Priority",
+    "DefaultTolerationSeconds",
+    "PodTolerationRestriction",
+    "EventRateLimit",
+    "ExtendedResourceToleration",
+    "DefaultStorageClass",
+    "StorageObjectInUseProtection",
     "OwnerReferencesPermissionEnforcement",
     "PersistentVolumeClaimResize",
-    "PodNodeSelector",
-    "PodSecurity",
-    "PodTolerationRestriction",
-    "Priority",
-    "ResourceQuota",
     "RuntimeClass",
-    "ServiceAccount",
-    "StorageObjectInUseProtection",
-    "TaintNodesByCondition",
+    "CertificateApproval",
+    "CertificateSigning",
+    "ClusterTrustBundleAttest",
+    "CertificateSubjectRestriction",
+    "DefaultIngressClass",
+    "DenyServiceExternalIPs",
+    "PodTopologyLabels",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionWebhook",
     "ValidatingAdmissionPolicy",
     "ValidatingAdmissionWebhook",
+    "ResourceQuota",
+    "AlwaysDeny",
 ];
 
-/// Upstream's recommended order of every known plugin (defaults among them).
-fn ordered() -> Vec<&'static str> {
-    let defaults = apiserver::admission::DEFAULT_ORDER;
-    let rest = KNOWN.iter().filter(|n| !defaults.contains(n));
-    defaults.iter().chain(rest).copied().collect()
-}
+/// Upstream plugins this apiserver does not build yet: naming one is an error at start
+/// rather than a plugin that silently does nothing.
+pub const NOT_BUILT: &[&str] = &[
+    "ImagePolicyWebhook",
+    "PodNodeSelector",
+    "PodTolerationRestriction",
+    "EventRateLimit",
+    "OwnerReferencesPermissionEnforcement",
+];
+
+/// Default-on plugins whose API is off by default upstream (behind a feature gate) and not
+/// served here: they have nothing to act on, exactly as upstream's with the gate off.
+const API_NOT_SERVED: &[&str] = &["ClusterTrustBundleAttest", "MutatingAdmissionPolicy"];
 
 pub fn chain(
     cfg: &Config,
     regs: &HashMap<String, Arc<Registry>>,
     rbac: Option<&Arc<Rbac>>,
+    authorizer: &Arc<apiserver::authorization::Chain>,
     served: Arc<OnceLock<Weak<ApiServer>>>,
 ) -> Result<Chain, String> {
     let r = |name: &str| regs[name].clone();
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
+    for name in cfg
+        .enable_admission_plugins
+        .iter()
+        .filter(|n| NOT_BUILT.contains(&n.as_str()))
+    {
+        return Err(format!(
+            "admission plugin {name:?} is not supported by this kube-apiserver yet; remove it from --enable-admission-plugins"
+        ));
+    }
     for name in select(
-        &ordered(),
+        ALL_ORDERED,
         &cfg.enable_admission_plugins,
         &cfg.disable_admission_plugins,
     )? {
         match name.as_str() {
+            "AlwaysAdmit" => plugins.push(Arc::new(simple::AlwaysAdmit)),
+            "AlwaysDeny" => plugins.push(Arc::new(simple::AlwaysDeny)),
+            "AlwaysPullImages" => plugins.push(Arc::new(simple::AlwaysPullImages)),
+            "DenyServiceExternalIPs" => plugins.push(Arc::new(simple::DenyServiceExternalIPs)),
+            "LimitPodHardAntiAffinityTopology" => {
+                plugins.push(Arc::new(simple::LimitPodHardAntiAffinityTopology))
+            }
+            "NamespaceExists" => plugins.push(Arc::new(simple::NamespaceExists {
+                namespaces: r("namespaces"),
+            })),
+            "NamespaceAutoProvision" => plugins.push(Arc::new(simple::NamespaceAutoProvision {
+                namespaces: r("namespaces"),
+            })),
+            "ExtendedResourceToleration" => {
+                plugins.push(Arc::new(simple::ExtendedResourceToleration))
+            }
+            "PodTopologyLabels" => {
+                plugins.push(Arc::new(simple::PodTopologyLabels { nodes: r("nodes") }))
+            }
+            "PersistentVolumeClaimResize" => {
+                plugins.push(Arc::new(simple::PersistentVolumeClaimResize {
+                    classes: r("storageclasses"),
+                }))
+            }
+            "CertificateApproval" => plugins.push(Arc::new(certificates::CertificateApproval {
+                authorizer: authorizer.clone(),
+            })),
+            "CertificateSigning" => plugins.push(Arc::new(certificates::CertificateSigning {
+                authorizer: authorizer.clone(),
+            })),
+            "CertificateSubjectRestriction" => {
+                plugins.push(Arc::new(certificates::CertificateSubjectRestriction))
+            }
+            n if API_NOT_SERVED.contains(&n) => {
+                let name = API_NOT_SERVED.iter().find(|k| **k == n).unwrap();
+                plugins.push(Arc::new(simple::ApiNotServed(name)))
+            }
             "NamespaceLifecycle" => plugins.push(Arc::new(NamespaceLifecycle {
                 namespaces: r("namespaces"),
             })),
@@ -137,9 +192,20 @@ pub fn chain(
                     params: param_source(served.clone()),
                 }))
             }
-            other => tracing::debug!(plugin = other, "admission plugin not implemented yet"),
+            other => {
+                return Err(format!(
+                    "admission plugin {other:?} is not supported by this kube-apiserver yet"
+                ));
+            }
         }
     }
+    // As upstream's plugin initializer logs it.
+    let names: Vec<&str> = plugins.iter().map(|p| p.name()).collect();
+    tracing::info!(
+        "Loaded {} admission controller(s) successfully in the following order: {}.",
+        names.len(),
+        names.join(",")
+    );
     // RBAC's own storage refuses grants the writer does not hold (not a plugin upstream).
     if let Some(rbac) = rbac {
         plugins.push(Arc::new(

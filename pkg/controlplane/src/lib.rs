@@ -179,7 +179,7 @@ pub fn build_api(
     // Policies' parameter kinds resolve against the served resources (CRDs included),
     // which exist once the server does.
     let served: Arc<std::sync::OnceLock<std::sync::Weak<ApiServer>>> = Arc::default();
-    let admission = admission::chain(cfg, &by_resource, rbac.as_ref(), served.clone())?;
+    let admission = admission::chain(cfg, &by_resource, rbac.as_ref(), &authz, served.clone())?;
     let api = ApiServer::new(
         resources,
         admission,

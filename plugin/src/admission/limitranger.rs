@@ -59,37 +59,33 @@ fn check(
     limits: &ResourceList,
     errs: &mut Vec<String>,
 ) {
+    // One error per constraint, the first that fails (upstream `minConstraint`).
     for (r, min) in quantities(&item["min"]) {
-        match requests.get(&r) {
-            None => errs.push(format!(
-                "minimum {r} usage per {what} is {min}.  No request is specified"
-            )),
-            Some(q) if *q < min => errs.push(format!(
-                "minimum {r} usage per {what} is {min}, but request is {q}"
-            )),
-            _ => {}
-        }
-        if let Some(l) = limits.get(&r).filter(|l| **l < min) {
-            errs.push(format!(
-                "minimum {r} usage per {what} is {min}, but limit is {l}"
-            ));
-        }
+        let err = match (requests.get(&r), limits.get(&r)) {
+            (None, _) => format!("minimum {r} usage per {what} is {min}.  No request is specified"),
+            (Some(q), _) if *q < min => {
+                format!("minimum {r} usage per {what} is {min}, but request is {q}")
+            }
+            (_, Some(l)) if *l < min => {
+                format!("minimum {r} usage per {what} is {min}, but limit is {l}")
+            }
+            _ => continue,
+        };
+        errs.push(err);
     }
+    // Likewise `maxConstraint`: the limit first, then the request.
     for (r, max) in quantities(&item["max"]) {
-        match limits.get(&r) {
-            None => errs.push(format!(
-                "maximum {r} usage per {what} is {max}.  No limit is specified"
-            )),
-            Some(l) if *l > max => errs.push(format!(
-                "maximum {r} usage per {what} is {max}, but limit is {l}"
-            )),
-            _ => {}
-        }
-        if let Some(q) = requests.get(&r).filter(|q| **q > max) {
-            errs.push(format!(
-                "maximum {r} usage per {what} is {max}, but request is {q}"
-            ));
-        }
+        let err = match (limits.get(&r), requests.get(&r)) {
+            (None, _) => format!("maximum {r} usage per {what} is {max}.  No limit is specified"),
+            (Some(l), _) if *l > max => {
+                format!("maximum {r} usage per {what} is {max}, but limit is {l}")
+            }
+            (_, Some(q)) if *q > max => {
+                format!("maximum {r} usage per {what} is {max}, but request is {q}")
+            }
+            _ => continue,
+        };
+        errs.push(err);
     }
     for (r, ratio) in quantities(&item["maxLimitRequestRatio"]) {
         let (Some(l), Some(q)) = (limits.get(&r), requests.get(&r)) else {

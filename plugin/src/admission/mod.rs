@@ -1,5 +1,6 @@
 //! One module per upstream plugin, named as `--enable-admission-plugins` names it.
 
+pub mod certificates;
 pub mod defaults;
 pub mod limitranger;
 pub mod noderestriction;
@@ -8,6 +9,7 @@ pub mod priority;
 pub mod resourcequota;
 pub mod runtimeclass;
 pub mod serviceaccount;
+pub mod simple;
 
 use apiserver::registry::generic::Registry;
 use apiserver::registry::options::ListOptions;

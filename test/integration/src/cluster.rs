@@ -102,6 +102,7 @@ impl TestCluster {
                 "--bind-address=0.0.0.0",
                 &format!("--advertise-address={CONTROL_PLANE_IP}"),
                 "--authorization-mode=Node,RBAC",
+                "--enable-admission-plugins=NodeRestriction",
                 &format!("--token-auth-file={}", token_file.display()),
                 "--disable-admission-plugins=ServiceAccount",
                 "--kubelet-preferred-address-types=InternalIP,Hostname",

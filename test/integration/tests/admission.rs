@@ -187,6 +187,7 @@ async fn default_plugins_shape_pods_nodes_and_claims() {
         &[
             &format!("--token-auth-file={}", tokens.display()),
             "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
             "--disable-admission-plugins=ServiceAccount",
         ],
         Some("admin-token"),
@@ -385,4 +386,288 @@ async fn privileged_containers_need_allow_privileged() {
         &["run", "plain", "--image=busybox", "--restart=Never"],
         None,
     );
+}
+
+/// Upstream v1.35's default plugin set, in its order, and no plugin name accepted that
+/// would then do nothing.
+#[tokio::test]
+async fn default_plugin_set_and_unbuilt_plugins_refused() {
+    // An empty flag keeps the harness from disabling ServiceAccount: upstream's defaults.
+    let s = TestApiServer::start(None, &["--enable-admission-plugins="]).await;
+    let loaded = wait_log(
+        &s,
+        "admission controller(s) successfully in the following order: ",
+    );
+    assert_eq!(
+        loaded,
+        "NamespaceLifecycle,LimitRanger,ServiceAccount,TaintNodesByCondition,PodSecurity,Priority,DefaultTolerationSeconds,DefaultStorageClass,StorageObjectInUseProtection,PersistentVolumeClaimResize,RuntimeClass,CertificateApproval,CertificateSigning,ClusterTrustBundleAttest,CertificateSubjectRestriction,DefaultIngressClass,PodTopologyLabels,MutatingAdmissionPolicy,MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook,ResourceQuota"
+    );
+    for (flag, named) in [
+        (
+            "--enable-admission-plugins=PodNodeSelector",
+            "PodNodeSelector",
+        ),
+        (
+            "--enable-admission-plugins=EventRateLimit,NodeRestriction",
+            "EventRateLimit",
+        ),
+        ("--enable-admission-plugins=NoSuchPlugin", "NoSuchPlugin"),
+        (
+            "--disable-admission-plugins=AlsoNoSuchPlugin",
+            "AlsoNoSuchPlugin",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(integration_tests::binary("kube-apiserver"))
+            .args([
+                flag,
+                "--bind-address=127.0.0.1",
+                &format!("--secure-port={}", integration_tests::free_port()),
+                &format!("--cert-dir={}", dir.path().join("certs").display()),
+                &format!("--data-dir={}", dir.path().join("data").display()),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: started");
+        assert!(err.contains(named), "{flag}: {err}");
+    }
+}
+
+/// The value after `prefix` on the first log line that has it.
+fn wait_log(s: &TestApiServer, prefix: &str) -> String {
+    let log = s.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in the log: {log}"));
+    let rest = &line[line.find(prefix).unwrap() + prefix.len()..];
+    rest.trim_end().trim_end_matches('.').to_string()
+}
+
+/// A CSR's approval, signing and subject are checked against the signer as upstream's
+/// certificate plugins do; claims grow only where their class allows.
+#[tokio::test]
+async fn certificate_and_claim_resize_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "admin-token,admin,1,system:masters\napprover-token,approver,2\n",
+    )
+    .unwrap();
+    let s = TestApiServer::start_with_token(
+        None,
+        &[
+            &format!("--token-auth-file={}", tokens.display()),
+            "--authorization-mode=RBAC",
+        ],
+        Some("admin-token"),
+    )
+    .await;
+    let c = &s.client;
+    // A CSR request for CN=x, O=<org>, made with the real openssl.
+    let csr = |org: &str| {
+        integration_tests::openssl(
+            dir.path(),
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "k.pem",
+                "-subj",
+                &format!("/CN=x/O={org}"),
+            ],
+        )
+    };
+    let b64 = |s: String| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+    let create = |name: &str, signer: &str, org: &str| {
+        json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"name": name},
+            "spec": {"request": b64(csr(org)), "signerName": signer, "usages": ["client auth"]}})
+    };
+    // CertificateSubjectRestriction.
+    let r = c
+        .send_json(
+            "POST",
+            csrs,
+            &create(
+                "masters",
+                "kubernetes.io/kube-apiserver-client",
+                "system:masters",
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "certificatesigningrequests.certificates.k8s.io \"masters\" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed"
+    );
+    let r = c
+        .send_json("POST", csrs, &create("dev", "example.com/signer", "dev"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // CertificateApproval: updating the approval subresource is not enough; the approver
+    // must be allowed to `approve` for the signer (or its domain's wildcard).
+    let admin = s.user_kubeconfig("admin", "    token: admin-token\n");
+    let rbac = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: csr-approver}\nrules:\n- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests, certificatesigningrequests/approval], verbs: [get, update]}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: csr-approver}\nroleRef: {kind: ClusterRole, name: csr-approver}\nsubjects: [{kind: User, name: approver}]\n";
+    let (ok, _, err) =
+        integration_tests::apiserver::kubectl_as(&admin, &["apply", "-f", "-"], rbac);
+    assert!(ok, "{err}");
+    let approver = c.clone().with_token(Some("approver-token"));
+    let approve = || async {
+        let mut csr = approver.get(&format!("{csrs}/dev")).await.json();
+        csr["status"]["conditions"] =
+            json!([{"type": "Approved", "status": "True", "reason": "Test", "message": "ok"}]);
+        approver
+            .send_json("PUT", &format!("{csrs}/dev/approval"), &csr)
+            .await
+    };
+    let r = approve().await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "certificatesigningrequests.certificates.k8s.io \"dev\" is forbidden: user not permitted to approve requests with signerName \"example.com/signer\""
+    );
+    let signers = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: approve-example}\nrules:\n- {apiGroups: [certificates.k8s.io], resources: [signers], resourceNames: [example.com/*], verbs: [approve]}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: approve-example}\nroleRef: {kind: ClusterRole, name: approve-example}\nsubjects: [{kind: User, name: approver}]\n";
+    let (ok, _, err) =
+        integration_tests::apiserver::kubectl_as(&admin, &["apply", "-f", "-"], signers);
+    assert!(ok, "{err}");
+    let r = approve().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // PersistentVolumeClaimResize: only bound claims of an expandable class grow.
+    for (name, expand) in [("fixed", false), ("elastic", true)] {
+        let sc = json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name},
+            "provisioner": "example.com/p", "allowVolumeExpansion": expand});
+        assert_eq!(
+            c.send_json("POST", "/apis/storage.k8s.io/v1/storageclasses", &sc)
+                .await
+                .status,
+            201
+        );
+        let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+            "spec": {"storageClassName": name, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
+        let pvcs = "/api/v1/namespaces/default/persistentvolumeclaims";
+        assert_eq!(c.send_json("POST", pvcs, &pvc).await.status, 201);
+        let path = format!("{pvcs}/{name}");
+        let grow = || {
+            c.request(
+                "PATCH",
+                &path,
+                "application/merge-patch+json",
+                r#"{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}"#,
+            )
+        };
+        let r = grow().await;
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(
+            r.text()
+                .contains("Only bound persistent volume claims can be expanded"),
+            "{}",
+            r.text()
+        );
+        let r = c
+            .request(
+                "PATCH",
+                &format!("{pvcs}/{name}/status"),
+                "application/merge-patch+json",
+                r#"{"status":{"phase":"Bound"}}"#,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = grow().await;
+        if expand {
+            assert_eq!(r.status, 200, "{}", r.text());
+        } else {
+            assert_eq!(r.status, 403, "{}", r.text());
+            assert!(
+                r.text()
+                    .contains("the storageclass that provisions the pvc must support resize"),
+                "{}",
+                r.text()
+            );
+        }
+    }
+}
+
+/// The write path runs in upstream's order: validating admission (policies, quota) sees
+/// the generated name and only objects that passed validation.
+#[tokio::test]
+async fn validating_admission_runs_after_validation() {
+    let s = TestApiServer::start(None, &[]).await;
+    let policy = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: named}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps]}]
+  validations: [{expression: "object.metadata.name.startsWith('gen-')", message: "unnamed"}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: named}
+spec: {policyName: named, validationActions: [Deny]}
+---
+apiVersion: v1
+kind: ResourceQuota
+metadata: {name: one, namespace: default}
+spec: {hard: {count/configmaps: "2"}}
+"#;
+    s.kubectl_ok(&["apply", "-f", "-"], Some(policy));
+    let c = &s.client;
+    // No quota controller runs here: its status is set as the controller would.
+    let r = c
+        .request(
+            "PATCH",
+            "/api/v1/namespaces/default/resourcequotas/one/status",
+            "application/merge-patch+json",
+            r#"{"status":{"hard":{"count/configmaps":"2"},"used":{"count/configmaps":"0"}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cms = "/api/v1/namespaces/default/configmaps";
+    // generateName: the policy sees the generated name (wait until it is in force).
+    let generated =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "gen-"}});
+    integration_tests::wait_for(
+        "the policy and quota in force",
+        std::time::Duration::from_secs(20),
+        || async {
+            let bad =
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other"}});
+            (c.send_json("POST", cms, &bad).await.status == 422).then_some(())
+        },
+    )
+    .await;
+    let r = c.send_json("POST", cms, &generated).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(
+        r.json()["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("gen-")
+    );
+    // Invalid objects are refused by validation and charge no quota: the quota of 2
+    // (kube-root-ca.crt is not there without a controller-manager) still takes one more.
+    for _ in 0..3 {
+        let bad =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "gen-Bad_Name"}});
+        assert_eq!(c.send_json("POST", cms, &bad).await.status, 422);
+    }
+    let r = c.send_json("POST", cms, &generated).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = c.send_json("POST", cms, &generated).await;
+    assert_eq!(r.status, 403, "quota now used up: {}", r.text());
 }

@@ -2463,3 +2463,85 @@ async fn success_policy_completes_an_indexed_job_early() {
         .count();
     assert_eq!(running, 0, "the other indexes were stopped");
 }
+
+/// The garbage collector rediscovers the served resources (every 30 s, as upstream):
+/// dependents of a custom resource whose definition came after it started are collected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_collector_rediscovers_custom_resources() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--authorization-mode=Node,RBAC",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=garbagecollector"]).await;
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "owners.gc.example.com"},
+        "spec": {"group": "gc.example.com", "scope": "Namespaced",
+            "names": {"plural": "owners", "singular": "owner", "kind": "Owner", "listKind": "OwnerList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
+    create(
+        &c,
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    let owners = "/apis/gc.example.com/v1/namespaces/default/owners";
+    let owner = wait_for("the custom resource served", Duration::from_secs(20), || async {
+        let r = c
+            .send_json("POST", owners, &json!({"apiVersion": "gc.example.com/v1", "kind": "Owner", "metadata": {"name": "o"}}))
+            .await;
+        (r.status == 201).then(|| r.json())
+    })
+    .await;
+    create(
+        &c,
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "dependent", "ownerReferences": [{"apiVersion": "gc.example.com/v1",
+            "kind": "Owner", "name": "o", "uid": owner["metadata"]["uid"]}]}}),
+    )
+    .await;
+    // Until the collector has found the new kind, its owner is not taken for gone.
+    wait_for(
+        "the collector to monitor owners",
+        Duration::from_secs(75),
+        || async {
+            kcm.log()
+                .lines()
+                .any(|l| {
+                    l.contains("monitors a new resource") && l.contains("gc.example.com/v1/owners")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        c.get("/api/v1/namespaces/default/configmaps/dependent")
+            .await
+            .status,
+        200,
+        "a dependent of a live owner was collected"
+    );
+    let r = c
+        .request("DELETE", &format!("{owners}/o"), "application/json", "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "the dependent collected",
+        Duration::from_secs(30),
+        || async {
+            (c.get("/api/v1/namespaces/default/configmaps/dependent")
+                .await
+                .status
+                == 404)
+                .then_some(())
+        },
+    )
+    .await;
+}

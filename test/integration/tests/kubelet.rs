@@ -90,6 +90,7 @@ async fn pod_runs_and_serves_logs_and_exec() {
         &[
             "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
             &format!("--token-auth-file={}", tokens.display()),
             "--disable-admission-plugins=ServiceAccount",
         ],
@@ -761,6 +762,7 @@ async fn kubelet_api_authenticates_and_authorizes() {
         &[
             "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
             &format!("--token-auth-file={}", tokens.display()),
             &format!("--kubelet-client-certificate={}", cert.display()),
             &format!("--kubelet-client-key={}", key.display()),

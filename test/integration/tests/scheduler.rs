@@ -667,3 +667,70 @@ async fn configuration_profiles_and_errors() {
         assert!(err.contains(want), "{name}: {err}");
     }
 }
+
+/// Replicas without resource requests spread as upstream spreads them: the system-default
+/// topology spread over their ReplicaSet, non-zero default requests for scoring, ties
+/// broken at random. Pods arrive in a burst from the controller-manager, as in a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_less_replicas_spread_over_equal_nodes() {
+    let s = TestApiServer::start(
+        None,
+        &["--disable-admission-plugins=ServiceAccount,TaintNodesByCondition"],
+    )
+    .await;
+    let c = s.client.clone();
+    for name in ["n1", "n2"] {
+        let labels = json!({"kubernetes.io/hostname": name});
+        create(&c, "/api/v1/nodes", &node(name, "4", labels, json!([]))).await;
+    }
+    let _sched = TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let _kcm = integration_tests::component::TestControllerManager::start(
+        &s.kubeconfig(),
+        &[
+            "--use-service-account-credentials=false",
+            "--controllers=deployment,replicaset",
+        ],
+    )
+    .await;
+    let deployment = |name: &str, replicas: i64| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}}}})
+    };
+    let placement = |app: &'static str, want: usize| {
+        let c = c.clone();
+        async move {
+            wait_for(
+                &format!("{want} {app} pods bound"),
+                Duration::from_secs(60),
+                || async {
+                    let list = c
+                        .get(&format!(
+                            "/api/v1/namespaces/default/pods?labelSelector=app%3D{app}"
+                        ))
+                        .await
+                        .json();
+                    let nodes: Vec<String> = list["items"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|p| p["spec"]["nodeName"].as_str().map(String::from))
+                        .collect();
+                    (nodes.len() == want).then(|| {
+                        let on = |n: &str| nodes.iter().filter(|x| *x == n).count();
+                        (on("n1"), on("n2"))
+                    })
+                },
+            )
+            .await
+        }
+    };
+    let deps = "/apis/apps/v1/namespaces/default/deployments";
+    create(&c, deps, &deployment("four", 4)).await;
+    assert_eq!(placement("four", 4).await, (2, 2));
+    // Two Deployments of 6 at once: each spreads 3 + 3.
+    create(&c, deps, &deployment("alpha", 6)).await;
+    create(&c, deps, &deployment("beta", 6)).await;
+    assert_eq!(placement("alpha", 6).await, (3, 3));
+    assert_eq!(placement("beta", 6).await, (3, 3));
+}

@@ -71,7 +71,14 @@ pub struct GarbageCollector {
     /// Kinds by `apiVersion/kind`, to find an owner's resource (and whether it is
     /// namespaced).
     kinds: Mutex<HashMap<String, (ApiResource, bool)>>,
+    /// The watch of each monitored resource, by `apiVersion/plural`.
+    monitors: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
+
+/// How often the served resources are rediscovered, so that dependents of custom
+/// resources defined after start are collected (upstream's `garbageCollector.Sync`
+/// period in kube-controller-manager).
+pub const RESYNC_PERIOD: Duration = Duration::from_secs(30);
 
 impl GarbageCollector {
     pub fn new(client: kube::Client) -> Arc<Self> {
@@ -80,32 +87,84 @@ impl GarbageCollector {
             graph: Mutex::default(),
             queue: Queue::named("garbage_collector_attempt_to_delete"),
             kinds: Mutex::default(),
+            monitors: Mutex::default(),
         })
     }
 
-    /// Discovers the resources, watches each, and processes the queue.
-    pub async fn run(self: Arc<Self>, workers: usize) -> Result<(), String> {
+    /// Every served resource that can be listed, watched and deleted, with whether it is
+    /// namespaced.
+    async fn deletable_resources(&self) -> Result<Vec<(ApiResource, bool)>, String> {
         let discovery = Discovery::new(self.client.clone())
             .run()
             .await
             .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
         for group in discovery.groups() {
             for (res, caps) in group.recommended_resources() {
-                if !(caps.supports_operation(verbs::LIST)
+                if caps.supports_operation(verbs::LIST)
                     && caps.supports_operation(verbs::WATCH)
-                    && caps.supports_operation(verbs::DELETE))
+                    && caps.supports_operation(verbs::DELETE)
                 {
-                    continue;
+                    let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
+                    out.push((res, namespaced));
                 }
-                let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
-                self.kinds.lock().unwrap().insert(
-                    format!("{}/{}", res.api_version, res.kind),
-                    (res.clone(), namespaced),
-                );
-                let me = self.clone();
-                tokio::spawn(async move { me.watch(res).await });
             }
         }
+        Ok(out)
+    }
+
+    /// Starts a watch for each resource not yet monitored and stops those of resources
+    /// no longer served (upstream `GraphBuilder.syncMonitors`).
+    fn sync_monitors(self: &Arc<Self>, resources: Vec<(ApiResource, bool)>, initial: bool) {
+        let mut monitors = self.monitors.lock().unwrap();
+        let mut kinds = self.kinds.lock().unwrap();
+        let wanted: HashSet<String> = resources
+            .iter()
+            .map(|(r, _)| format!("{}/{}", r.api_version, r.plural))
+            .collect();
+        monitors.retain(|key, task| {
+            let keep = wanted.contains(key);
+            if !keep {
+                tracing::info!(resource = %key, "garbage collector stops monitoring");
+                task.abort();
+            }
+            keep
+        });
+        kinds.retain(|_, (r, _)| wanted.contains(&format!("{}/{}", r.api_version, r.plural)));
+        for (res, namespaced) in resources {
+            let key = format!("{}/{}", res.api_version, res.plural);
+            kinds.insert(
+                format!("{}/{}", res.api_version, res.kind),
+                (res.clone(), namespaced),
+            );
+            if monitors.contains_key(&key) {
+                continue;
+            }
+            if initial {
+                tracing::debug!(resource = %key, "garbage collector monitors");
+            } else {
+                tracing::info!(resource = %key, "garbage collector monitors a new resource");
+            }
+            let me = self.clone();
+            monitors.insert(key, tokio::spawn(async move { me.watch(res).await }));
+        }
+    }
+
+    /// Discovers the resources, watches each, and processes the queue.
+    pub async fn run(self: Arc<Self>, workers: usize) -> Result<(), String> {
+        self.sync_monitors(self.deletable_resources().await?, true);
+        let resync = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RESYNC_PERIOD);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match resync.deletable_resources().await {
+                    Ok(resources) => resync.sync_monitors(resources, false),
+                    Err(e) => tracing::warn!(error = %e, "garbage collector rediscovery failed"),
+                }
+            }
+        });
         let mut tasks = Vec::new();
         for _ in 0..workers.max(1) {
             let me = self.clone();
@@ -193,8 +252,12 @@ impl GarbageCollector {
             .get(&format!("{}/{}", o.api_version, o.kind))
             .cloned();
         let Some((res, namespaced)) = known else {
-            // A kind nobody serves: the reference dangles.
-            return Ok(false);
+            // A kind not discovered (yet): retried until a rediscovery finds it, never
+            // taken for a dangling reference (upstream's REST-mapping error).
+            return Err(format!(
+                "unable to get REST mapping for {}/{}",
+                o.api_version, o.kind
+            ));
         };
         let api: Api<DynamicObject> = match (&dependent.namespace, namespaced) {
             (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &res),

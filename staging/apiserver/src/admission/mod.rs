@@ -120,21 +120,27 @@ impl Chain {
     }
 }
 
-/// Upstream's default-on plugins (`kube-apiserver -h`, `--enable-admission-plugins`),
+/// Upstream v1.35's default-on plugins (`kube-apiserver -h`, `--enable-admission-plugins`),
 /// in the order they run.
 pub const DEFAULT_ORDER: &[&str] = &[
     "NamespaceLifecycle",
     "LimitRanger",
     "ServiceAccount",
-    "NodeRestriction",
     "TaintNodesByCondition",
     "PodSecurity",
     "Priority",
     "DefaultTolerationSeconds",
     "DefaultStorageClass",
     "StorageObjectInUseProtection",
+    "PersistentVolumeClaimResize",
     "RuntimeClass",
+    "CertificateApproval",
+    "CertificateSigning",
+    "ClusterTrustBundleAttest",
+    "CertificateSubjectRestriction",
     "DefaultIngressClass",
+    "PodTopologyLabels",
+    "MutatingAdmissionPolicy",
     "MutatingAdmissionWebhook",
     "ValidatingAdmissionPolicy",
     "ValidatingAdmissionWebhook",

@@ -21,12 +21,9 @@ impl Plugin for NamespaceLifecycle {
         "NamespaceLifecycle"
     }
 
-    async fn validate(
-        &self,
-        a: &Attributes<'_>,
-        _obj: Option<&Value>,
-        _warnings: &mut Vec<String>,
-    ) -> Result<(), StatusError> {
+    /// A mutating-phase check as upstream's (`Lifecycle.Admit`): a missing namespace is a
+    /// 404 before the object is validated.
+    async fn admit(&self, a: &Attributes<'_>, _obj: Option<&mut Value>) -> Result<(), StatusError> {
         let ns_resource = GroupResource::new("", "namespaces");
         if a.resource == ns_resource {
             if a.operation == Operation::Delete

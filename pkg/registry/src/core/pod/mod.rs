@@ -733,6 +733,8 @@ impl SubresourceHandler for Binding {
         }
         let gr = apimachinery::GroupResource::new("", "pods");
         let annotations = body["metadata"]["annotations"].clone();
+        // Labels a plugin put on the Binding (PodTopologyLabels) go onto the pod too.
+        let labels = body["metadata"]["labels"].clone();
         let expected_uid = body["metadata"]["uid"].as_str().map(String::from);
         self.registry
             .guaranteed_update(ns, name, Part::Whole, dry_run, &mut |cur| {
@@ -749,11 +751,13 @@ impl SubresourceHandler for Binding {
                     return Err(StatusError::conflict(&gr, name, &format!("pod {name} is already assigned to node {current:?}")));
                 }
                 pod["spec"]["nodeName"] = json!(node);
-                if let Some(a) = annotations.as_object() {
-                    let m = meta::meta_mut(&mut pod);
-                    let ann = m.entry("annotations").or_insert_with(|| json!({}));
-                    for (k, v) in a {
-                        ann[k] = v.clone();
+                for (field, extra) in [("annotations", &annotations), ("labels", &labels)] {
+                    if let Some(a) = extra.as_object() {
+                        let m = meta::meta_mut(&mut pod);
+                        let map = m.entry(field).or_insert_with(|| json!({}));
+                        for (k, v) in a {
+                            map[k] = v.clone();
+                        }
                     }
                 }
                 let conds = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
