@@ -78,10 +78,10 @@ pub fn chain(
 ) -> Result<Chain, String> {
     let r = |name: &str| regs[name].clone();
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
-    for name in cfg
+    if let Some(name) = cfg
         .enable_admission_plugins
         .iter()
-        .filter(|n| NOT_BUILT.contains(&n.as_str()))
+        .find(|n| NOT_BUILT.contains(&n.as_str()))
     {
         return Err(format!(
             "admission plugin {name:?} is not supported by this kube-apiserver yet; remove it from --enable-admission-plugins"
