@@ -81,6 +81,17 @@ fn validate(crd: &CustomResourceDefinition) -> Vec<Cause> {
     if names.kind.is_empty() {
         c.push(Cause::required("spec.names.kind", ""));
     }
+    // Webhook conversion is not built yet: such a definition is refused rather than served
+    // with `None` conversion, which would hand clients objects of the wrong version.
+    if let Some(conv) = &spec.conversion
+        && conv.strategy == "Webhook"
+    {
+        c.push(Cause::not_supported(
+            "spec.conversion.strategy",
+            &json!(conv.strategy),
+            &["None"],
+        ));
+    }
     match spec.scope.as_str() {
         "Namespaced" | "Cluster" => {}
         other => c.push(Cause::not_supported(
