@@ -342,3 +342,54 @@ async fn events_k8s_io_events_print_their_event_time() {
     );
     assert!(line.split_whitespace().any(|c| c == "4"), "COUNT 4: {line}");
 }
+
+/// client-go's watch-list (`sendInitialEvents`) for metadata-only informers: the
+/// initial-events-end bookmark carries the empty list blueprint client-go rebuilds the
+/// list from (without it, client-go falls back to LIST).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_list_bookmarks_carry_the_list_blueprint() {
+    use base64::Engine;
+    let (s, _dir) = server().await;
+    let go = as_user(&s, "admin-token");
+    assert_eq!(
+        go.create("/api/v1/namespaces/default/configmaps", &configmap("one"))
+            .await
+            .status,
+        201
+    );
+    let query = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true";
+    let metadata = s.client.clone().with_header(
+        "accept",
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+    );
+    let mut rx = metadata
+        .watch(&format!("/api/v1/namespaces/default/configmaps?{query}"))
+        .await;
+    let bookmark = loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the initial events end")
+            .expect("watch open");
+        if ev["type"] == "BOOKMARK" {
+            break ev["object"].clone();
+        }
+        assert_eq!(ev["object"]["kind"], "PartialObjectMetadata", "{ev}");
+    };
+    let ann = &bookmark["metadata"]["annotations"];
+    assert_eq!(ann["k8s.io/initial-events-end"], "true", "{bookmark}");
+    let blueprint = base64::engine::general_purpose::STANDARD
+        .decode(
+            ann["kubernetes.io/initial-events-list-blueprint"]
+                .as_str()
+                .expect("the blueprint"),
+        )
+        .unwrap();
+    let list: Value = serde_json::from_slice(&blueprint).unwrap();
+    assert_eq!(list["kind"], "PartialObjectMetadataList", "{list}");
+    assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+    assert_eq!(list["items"], json!([]));
+    assert_eq!(
+        list["metadata"]["resourceVersion"],
+        bookmark["metadata"]["resourceVersion"]
+    );
+}

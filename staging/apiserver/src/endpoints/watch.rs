@@ -181,10 +181,39 @@ impl Encoder {
         }
     }
 
+    /// An empty list of what this watch streams, encoded as a LIST answer would be and
+    /// base64-encoded: upstream's `kubernetes.io/initial-events-list-blueprint`, from
+    /// which client-go's watch-list rebuilds the list it would otherwise LIST for.
+    fn list_blueprint(&self, rv: i64) -> String {
+        use base64::Engine;
+        let (api_version, kind) = match self.format {
+            Format::PartialObjectMetadata { .. } => (
+                "meta.k8s.io/v1".to_string(),
+                "PartialObjectMetadataList".to_string(),
+            ),
+            _ => (self.api_version.clone(), format!("{}List", self.kind)),
+        };
+        let meta = json!({"resourceVersion": rv.to_string()});
+        let encoded = match self.protobuf {
+            true => {
+                apimachinery::protobuf::encode_list(&api_version, &kind, &meta, std::iter::empty())
+                    .unwrap_or_default()
+            }
+            false => serde_json::to_vec(
+                &json!({"kind": kind, "apiVersion": api_version, "metadata": meta, "items": []}),
+            )
+            .unwrap_or_default(),
+        };
+        base64::engine::general_purpose::STANDARD.encode(encoded)
+    }
+
     fn bookmark(&self, rv: i64, initial_end: bool) -> Bytes {
         let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
         if initial_end {
-            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+            meta["annotations"] = json!({
+                "k8s.io/initial-events-end": "true",
+                "kubernetes.io/initial-events-list-blueprint": self.list_blueprint(rv),
+            });
         }
         let obj = match self.format {
             Format::PartialObjectMetadata { .. } => json!({"kind": "PartialObjectMetadata",

@@ -83,6 +83,9 @@ impl ListOptions {
                 vec![apimachinery::Cause::forbidden(field, msg)],
             )
         };
+        if self.watch {
+            return self.check_watch();
+        }
         if let Some(m) = &self.resource_version_match {
             if !matches!(m.as_str(), "NotOlderThan" | "Exact") {
                 return Err(StatusError::invalid(
@@ -115,27 +118,62 @@ impl ListOptions {
                 ));
             }
         }
-        if self.send_initial_events == Some(true) && !self.watch {
+        if self.send_initial_events == Some(true) {
             return Err(invalid(
                 "sendInitialEvents",
                 "sendInitialEvents is forbidden for list",
             ));
         }
-        if self.send_initial_events.is_some() && self.watch {
-            if self.resource_version_match.as_deref() != Some("NotOlderThan") {
-                return Err(invalid(
+        Ok(())
+    }
+}
+
+impl ListOptions {
+    /// Upstream's `validateWatchOptions`: a watch needs no resourceVersion for its
+    /// `resourceVersionMatch`, which only goes with `sendInitialEvents` (watch-list).
+    fn check_watch(&self) -> Result<(), StatusError> {
+        use apimachinery::Cause;
+        let mut causes = Vec::new();
+        let m = self.resource_version_match.as_deref();
+        if self.send_initial_events.is_some() {
+            if m != Some("NotOlderThan") {
+                causes.push(Cause::forbidden(
                     "resourceVersionMatch",
                     "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
                 ));
             }
             if !self.allow_bookmarks {
-                return Err(invalid(
+                causes.push(Cause::forbidden(
                     "allowWatchBookmarks",
                     "sendInitialEvents requires setting allowWatchBookmarks to true",
                 ));
             }
         }
-        Ok(())
+        if let Some(m) = m {
+            if self.send_initial_events.is_none() {
+                causes.push(Cause::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                ));
+            }
+            if m != "NotOlderThan" {
+                causes.push(Cause::not_supported(
+                    "resourceVersionMatch",
+                    &Value::from(m),
+                    &["NotOlderThan"],
+                ));
+            }
+            if self.continue_token.is_some() {
+                causes.push(Cause::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
+            }
+        }
+        if causes.is_empty() {
+            return Ok(());
+        }
+        Err(StatusError::invalid("meta.k8s.io", "ListOptions", "", causes))
     }
 }
 
