@@ -137,6 +137,13 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
         overwrite(reg, slice, "ports").await?;
     }
     overwrite(&regs["configmaps"], authentication_trust(cfg)?, "data").await?;
+    // Upstream's legacy token tracking controller: the day from which this cluster
+    // records the use of legacy (Secret-based) service-account tokens.
+    let since = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let tracking = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "kube-apiserver-legacy-service-account-token-tracking", "namespace": "kube-system"},
+        "data": {"since": since}});
+    ensure(&regs["configmaps"], Some("kube-system"), tracking).await?;
     Ok(())
 }
 

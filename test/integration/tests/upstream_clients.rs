@@ -393,3 +393,70 @@ async fn watch_list_bookmarks_carry_the_list_blueprint() {
         bookmark["metadata"]["resourceVersion"]
     );
 }
+
+/// What upstream components look for at start: the scheduler's caches (VolumeAttachments)
+/// sync under `system:kube-scheduler`, the legacy token tracking ConfigMap exists,
+/// and `admin`/`edit`/`view` aggregate as upstream's. (Every role and binding is compared
+/// with upstream's, rule by rule, in the registry's unit tests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_objects_upstream_components_expect() {
+    let (s, _dir) = server().await;
+    let admin = s.user_kubeconfig("admin", "    token: admin-token\n");
+    for (verb, resource) in [
+        ("list", "volumeattachments.storage.k8s.io"),
+        ("watch", "csidrivers.storage.k8s.io"),
+    ] {
+        let (ok, out, err) = kubectl_as(
+            &admin,
+            &[
+                "auth",
+                "can-i",
+                verb,
+                resource,
+                "--as=system:kube-scheduler",
+            ],
+            "",
+        );
+        assert!(ok && out.trim() == "yes", "{verb} {resource}: {out} {err}");
+    }
+    // Upstream's roles lost the Endpoints leader lock long ago.
+    let (_, out, _) = kubectl_as(
+        &admin,
+        &[
+            "auth",
+            "can-i",
+            "create",
+            "endpoints",
+            "-n",
+            "kube-system",
+            "--as=system:kube-scheduler",
+        ],
+        "",
+    );
+    assert_eq!(out.trim(), "no");
+    let go = as_user(&s, "admin-token");
+    let cm = go
+        .get("/api/v1/namespaces/kube-system/configmaps/kube-apiserver-legacy-service-account-token-tracking")
+        .await;
+    assert_eq!(cm.status, 200, "{}", cm.body);
+    let since = cm.body["data"]["since"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        since.parse::<jiff::civil::Date>().is_ok(),
+        "since: {since:?}"
+    );
+    let view = go
+        .get("/apis/rbac.authorization.k8s.io/v1/clusterroles/view")
+        .await
+        .body;
+    assert_eq!(
+        view["aggregationRule"]["clusterRoleSelectors"][0]["matchLabels"],
+        json!({"rbac.authorization.k8s.io/aggregate-to-view": "true"})
+    );
+    assert_eq!(
+        view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+        "true"
+    );
+}

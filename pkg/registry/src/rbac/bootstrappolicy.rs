@@ -6,157 +6,231 @@ use serde_json::{Value, json};
 
 const READ: [&str; 3] = ["get", "list", "watch"];
 const WRITE: [&str; 5] = ["create", "delete", "deletecollection", "patch", "update"];
+const ALL: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 fn rule(verbs: &[&str], group: &str, resources: &[&str]) -> Value {
     json!({"verbs": verbs, "apiGroups": [group], "resources": resources})
 }
 
-/// Resources `view` reads, per API group.
-const VIEWABLE: &[(&str, &[&str])] = &[
-    (
-        "",
-        &[
-            "pods",
-            "pods/log",
-            "pods/status",
-            "replicationcontrollers",
-            "replicationcontrollers/scale",
-            "replicationcontrollers/status",
-            "services",
-            "services/status",
-            "endpoints",
-            "persistentvolumeclaims",
-            "persistentvolumeclaims/status",
-            "configmaps",
-            "serviceaccounts",
-            "limitranges",
-            "resourcequotas",
-            "resourcequotas/status",
-            "bindings",
-            "events",
-            "namespaces",
-            "namespaces/status",
-        ],
-    ),
-    (
-        "apps",
-        &[
-            "daemonsets",
-            "daemonsets/status",
-            "deployments",
-            "deployments/scale",
-            "deployments/status",
-            "replicasets",
-            "replicasets/scale",
-            "replicasets/status",
-            "statefulsets",
-            "statefulsets/scale",
-            "statefulsets/status",
-            "controllerrevisions",
-        ],
-    ),
-    (
-        "autoscaling",
-        &[
-            "horizontalpodautoscalers",
-            "horizontalpodautoscalers/status",
-        ],
-    ),
-    (
-        "batch",
-        &["jobs", "jobs/status", "cronjobs", "cronjobs/status"],
-    ),
-    (
-        "policy",
-        &["poddisruptionbudgets", "poddisruptionbudgets/status"],
-    ),
-    (
-        "networking.k8s.io",
-        &["ingresses", "ingresses/status", "networkpolicies"],
-    ),
-    ("discovery.k8s.io", &["endpointslices"]),
-    ("events.k8s.io", &["events"]),
-];
-
-/// Resources `edit` may change, per API group.
-const EDITABLE: &[(&str, &[&str])] = &[
-    (
-        "",
-        &[
-            "pods",
-            "pods/attach",
-            "pods/exec",
-            "pods/portforward",
-            "pods/proxy",
-            "pods/eviction",
-            "pods/ephemeralcontainers",
-            "replicationcontrollers",
-            "replicationcontrollers/scale",
-            "services",
-            "services/proxy",
-            "endpoints",
-            "persistentvolumeclaims",
-            "configmaps",
-            "secrets",
-            "serviceaccounts",
-        ],
-    ),
-    (
-        "apps",
-        &[
-            "daemonsets",
-            "deployments",
-            "deployments/rollback",
-            "deployments/scale",
-            "replicasets",
-            "replicasets/scale",
-            "statefulsets",
-            "statefulsets/scale",
-        ],
-    ),
-    ("autoscaling", &["horizontalpodautoscalers"]),
-    ("batch", &["jobs", "cronjobs"]),
-    ("policy", &["poddisruptionbudgets"]),
-    ("networking.k8s.io", &["ingresses", "networkpolicies"]),
-    ("discovery.k8s.io", &["endpointslices"]),
-];
-
-fn view_rules() -> Vec<Value> {
-    VIEWABLE.iter().map(|(g, r)| rule(&READ, g, r)).collect()
+/// `system:aggregate-to-view`: reading everything but secrets and RBAC.
+fn aggregate_to_view() -> Vec<Value> {
+    vec![
+        rule(
+            &READ,
+            "",
+            &[
+                "pods",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "serviceaccounts",
+                "services",
+                "services/status",
+                "endpoints",
+                "persistentvolumeclaims",
+                "persistentvolumeclaims/status",
+                "configmaps",
+            ],
+        ),
+        rule(
+            &READ,
+            "",
+            &[
+                "limitranges",
+                "resourcequotas",
+                "bindings",
+                "events",
+                "pods/status",
+                "resourcequotas/status",
+                "namespaces/status",
+                "replicationcontrollers/status",
+                "pods/log",
+            ],
+        ),
+        // Namespaces are readable in view so that a namespaced binding can see its own.
+        rule(&READ, "", &["namespaces"]),
+        rule(&READ, "discovery.k8s.io", &["endpointslices"]),
+        rule(
+            &READ,
+            "apps",
+            &[
+                "controllerrevisions",
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+            ],
+        ),
+        rule(
+            &READ,
+            "autoscaling",
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ],
+        ),
+        rule(
+            &READ,
+            "batch",
+            &["jobs", "cronjobs", "cronjobs/status", "jobs/status"],
+        ),
+        rule(
+            &READ,
+            "extensions",
+            &[
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "ingresses",
+                "ingresses/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+                "replicationcontrollers/scale",
+                "networkpolicies",
+            ],
+        ),
+        rule(
+            &READ,
+            "policy",
+            &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+        ),
+        rule(
+            &READ,
+            "networking.k8s.io",
+            &["ingresses", "ingresses/status", "networkpolicies"],
+        ),
+    ]
 }
 
-fn edit_rules() -> Vec<Value> {
-    let mut rules = view_rules();
-    rules.extend(EDITABLE.iter().map(|(g, r)| rule(&WRITE, g, r)));
-    rules.push(rule(
-        &READ,
-        "",
-        &[
-            "secrets",
-            "pods/attach",
-            "pods/exec",
-            "pods/portforward",
-            "pods/proxy",
-            "services/proxy",
-        ],
-    ));
-    rules.push(rule(&["create"], "", &["serviceaccounts/token"]));
-    rules.push(rule(&["impersonate"], "", &["serviceaccounts"]));
-    rules
+/// `system:aggregate-to-edit`: changing workloads, without RBAC (and, since upstream's
+/// CVE-2021-25740 fix, without writing Endpoints).
+fn aggregate_to_edit() -> Vec<Value> {
+    vec![
+        rule(
+            &READ,
+            "",
+            &[
+                "pods/attach",
+                "pods/proxy",
+                "pods/exec",
+                "pods/portforward",
+                "secrets",
+                "services/proxy",
+            ],
+        ),
+        rule(&["impersonate"], "", &["serviceaccounts"]),
+        rule(
+            &WRITE,
+            "",
+            &[
+                "pods",
+                "pods/attach",
+                "pods/proxy",
+                "pods/exec",
+                "pods/portforward",
+            ],
+        ),
+        rule(&["create"], "", &["pods/eviction"]),
+        rule(
+            &WRITE,
+            "",
+            &[
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "serviceaccounts",
+                "services",
+                "services/proxy",
+                "persistentvolumeclaims",
+                "configmaps",
+                "secrets",
+                "events",
+            ],
+        ),
+        rule(&["create"], "", &["serviceaccounts/token"]),
+        rule(
+            &WRITE,
+            "apps",
+            &[
+                "statefulsets",
+                "statefulsets/scale",
+                "daemonsets",
+                "deployments",
+                "deployments/scale",
+                "deployments/rollback",
+                "replicasets",
+                "replicasets/scale",
+            ],
+        ),
+        rule(&WRITE, "autoscaling", &["horizontalpodautoscalers"]),
+        rule(&WRITE, "batch", &["jobs", "cronjobs"]),
+        rule(
+            &WRITE,
+            "extensions",
+            &[
+                "daemonsets",
+                "deployments",
+                "deployments/scale",
+                "deployments/rollback",
+                "ingresses",
+                "replicasets",
+                "replicasets/scale",
+                "replicationcontrollers/scale",
+                "networkpolicies",
+            ],
+        ),
+        rule(&WRITE, "policy", &["poddisruptionbudgets"]),
+        rule(
+            &WRITE,
+            "networking.k8s.io",
+            &["ingresses", "networkpolicies"],
+        ),
+        rule(&ALL, "coordination.k8s.io", &["leases"]),
+    ]
 }
 
-fn admin_rules() -> Vec<Value> {
-    let mut rules = edit_rules();
-    let rbac: &[&str] = &["roles", "rolebindings"];
-    let mut all: Vec<&str> = READ.to_vec();
-    all.extend(WRITE);
-    rules.push(rule(&all, "rbac.authorization.k8s.io", rbac));
-    rules.push(rule(
-        &["create"],
-        "authorization.k8s.io",
-        &["localsubjectaccessreviews"],
-    ));
-    rules
+/// `system:aggregate-to-admin`: managing access within a namespace.
+fn aggregate_to_admin() -> Vec<Value> {
+    vec![
+        rule(
+            &["create"],
+            "authorization.k8s.io",
+            &["localsubjectaccessreviews"],
+        ),
+        rule(
+            &ALL,
+            "rbac.authorization.k8s.io",
+            &["rolebindings", "roles"],
+        ),
+    ]
+}
+
+/// An aggregated role (`admin`, `edit`, `view`): its rules are the union of the roles
+/// labelled `aggregate-to-<name>`, kept by the controller-manager's aggregation
+/// controller. They are filled in here already, as that controller would, so that the
+/// roles work before (or without) a controller-manager.
+fn aggregated(name: &str, rules: Vec<Value>, aggregate_to: Option<&str>) -> Value {
+    let mut role = cluster_role(name, rules, aggregate_to);
+    role["aggregationRule"] = json!({"clusterRoleSelectors": [{"matchLabels": {
+        format!("rbac.authorization.k8s.io/aggregate-to-{name}"): "true"}}]});
+    role
 }
 
 fn cluster_role(name: &str, rules: Vec<Value>, aggregate_to: Option<&str>) -> Value {
@@ -184,6 +258,15 @@ fn binding(name: &str, role: &str, groups: &[&str]) -> Value {
 pub fn objects() -> Vec<(&'static str, Value)> {
     let paths = |ps: &[&str]| json!([{"verbs": ["get"], "nonResourceURLs": ps}]);
     let all = json!([{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, {"verbs": ["*"], "nonResourceURLs": ["*"]}]);
+    let view = aggregate_to_view();
+    let edit: Vec<Value> = aggregate_to_edit()
+        .into_iter()
+        .chain(view.clone())
+        .collect();
+    let admin: Vec<Value> = aggregate_to_admin()
+        .into_iter()
+        .chain(edit.clone())
+        .collect();
     vec![
         (
             "clusterroles",
@@ -193,14 +276,38 @@ pub fn objects() -> Vec<(&'static str, Value)> {
                 None,
             ),
         ),
-        ("clusterroles", cluster_role("admin", admin_rules(), None)),
+        ("clusterroles", aggregated("admin", admin.clone(), None)),
         (
             "clusterroles",
-            cluster_role("edit", edit_rules(), Some("admin")),
+            aggregated("edit", edit.clone(), Some("admin")),
         ),
         (
             "clusterroles",
-            cluster_role("view", view_rules(), Some("edit")),
+            aggregated("view", view.clone(), Some("edit")),
+        ),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:aggregate-to-admin",
+                aggregate_to_admin(),
+                Some("admin"),
+            ),
+        ),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:aggregate-to-edit",
+                aggregate_to_edit(),
+                Some("edit"),
+            ),
+        ),
+        (
+            "clusterroles",
+            cluster_role(
+                "system:aggregate-to-view",
+                aggregate_to_view(),
+                Some("view"),
+            ),
         ),
         (
             "clusterroles",
@@ -292,9 +399,7 @@ pub fn objects() -> Vec<(&'static str, Value)> {
                 "system:service-account-issuer-discovery",
                 serde_json::from_value(paths(&[
                     "/.well-known/openid-configuration",
-                    "/.well-known/openid-configuration/",
                     "/openid/v1/jwks",
-                    "/openid/v1/jwks/",
                 ]))
                 .unwrap_or_default(),
                 None,

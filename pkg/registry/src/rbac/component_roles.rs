@@ -31,7 +31,7 @@ pub(super) fn events() -> Value {
     )
 }
 
-/// Leader election on a Lease (and the older Endpoints lock) named after the component.
+/// Leader election on a Lease named after the component.
 fn leader_election(name: &str) -> Vec<Value> {
     vec![
         r(&["create"], &["coordination.k8s.io"], &["leases"]),
@@ -41,8 +41,6 @@ fn leader_election(name: &str) -> Vec<Value> {
             &["leases"],
             &[name],
         ),
-        r(&["create"], &[""], &["endpoints"]),
-        named(&["get", "update"], &[""], &["endpoints"], &[name]),
     ]
 }
 
@@ -105,6 +103,7 @@ fn node_rules() -> Vec<Value> {
             &["csinodes"],
         ),
         r(READ, &["node.k8s.io"], &["runtimeclasses"]),
+        r(&["get"], &["resource.k8s.io"], &["resourceclaims"]),
     ]
 }
 
@@ -125,12 +124,24 @@ fn scheduler_rules() -> Vec<Value> {
             &[""],
             &["persistentvolumeclaims", "persistentvolumes"],
         ),
+        r(READ, &["storage.k8s.io"], &["csinodes"]),
+        r(READ, &[""], &["namespaces"]),
+        r(READ, &["storage.k8s.io"], &["csidrivers"]),
+        r(READ, &["storage.k8s.io"], &["csistoragecapacities"]),
+        // CSI attach limits count VolumeAttachments (upstream v1.32).
+        r(READ, &["storage.k8s.io"], &["volumeattachments"]),
+        // Dynamic resource allocation (GA, on by default since v1.34).
         r(
             READ,
-            &["storage.k8s.io"],
-            &["csinodes", "csidrivers", "csistoragecapacities"],
+            &["resource.k8s.io"],
+            &["resourceclaims", "deviceclasses"],
         ),
-        r(READ, &[""], &["namespaces"]),
+        r(
+            READ_UPDATE,
+            &["resource.k8s.io"],
+            &["resourceclaims/status"],
+        ),
+        r(READ, &["resource.k8s.io"], &["resourceslices"]),
     ]);
     rules.extend(delegated_auth());
     rules
@@ -263,13 +274,7 @@ pub fn objects() -> Vec<(&'static str, Value)> {
                 r(
                     &["*"],
                     &[""],
-                    &[
-                        "nodes/proxy",
-                        "nodes/metrics",
-                        "nodes/spec",
-                        "nodes/stats",
-                        "nodes/log",
-                    ],
+                    &["nodes/proxy", "nodes/metrics", "nodes/stats", "nodes/log"],
                 ),
             ],
         ),
@@ -296,6 +301,13 @@ pub fn objects() -> Vec<(&'static str, Value)> {
             ],
         ),
         role("system:monitoring", vec![urls(&["get"], &health)]),
+        role(
+            "system:heapster",
+            vec![
+                r(READ, &[""], &["events", "pods", "nodes", "namespaces"]),
+                r(READ, &["extensions"], &["deployments"]),
+            ],
+        ),
         role(
             "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
             vec![r(

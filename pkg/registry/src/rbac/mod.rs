@@ -6,3 +6,5 @@ pub mod bootstrappolicy;
 pub mod component_roles;
 pub mod controller_roles;
 pub mod role;
+#[cfg(test)]
+mod upstream_policy_test;

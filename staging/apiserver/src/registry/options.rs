@@ -173,7 +173,12 @@ impl ListOptions {
         if causes.is_empty() {
             return Ok(());
         }
-        Err(StatusError::invalid("meta.k8s.io", "ListOptions", "", causes))
+        Err(StatusError::invalid(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            causes,
+        ))
     }
 }
 
