@@ -97,9 +97,7 @@ impl TestApiServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-                && self.client.get("/readyz").await.status == 200
-            {
+            if self.client.try_status("/readyz").await == Some(200) {
                 return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {

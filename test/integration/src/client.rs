@@ -92,19 +92,34 @@ impl Client {
 
     /// One keep-alive HTTP/1.1 connection (for clients that send many requests).
     pub async fn connect(&self) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+        self.try_connect().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
-            .expect("connect");
+            .map_err(|e| format!("connect: {e}"))?;
         let tls = self
             .tls
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
-            .expect("TLS handshake");
+            .map_err(|e| format!("TLS handshake: {e:?}"))?;
         let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
-            .expect("HTTP handshake");
+            .map_err(|e| format!("HTTP handshake: {e}"))?;
         tokio::spawn(conn);
-        send
+        Ok(send)
+    }
+
+    /// The status of a GET, or None when no connection could be made (a server that is
+    /// still starting).
+    pub async fn try_status(&self, path: &str) -> Option<u16> {
+        let mut send = self.try_connect().await.ok()?;
+        let req = Request::builder().uri(path).header("host", "localhost");
+        let req = self.authorize(req).body(Full::new(Bytes::new())).ok()?;
+        Some(send.send_request(req).await.ok()?.status().as_u16())
     }
 
     pub async fn request(

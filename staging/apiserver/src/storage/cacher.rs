@@ -395,6 +395,10 @@ impl Cacher {
             .current_revision()
             .await
             .map_err(|e| self.store.map_err(e, ""))?;
+        if self.current_rv() < now {
+            // Writes elsewhere moved the revision on: have the watch report it now.
+            self.store.backend.request_progress();
+        }
         self.wait_for(now).await
     }
 

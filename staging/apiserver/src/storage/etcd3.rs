@@ -12,6 +12,9 @@ use tokio::sync::mpsc;
 
 pub struct EtcdBackend {
     client: Client,
+    /// Bumped when a reader needs every watch to learn the current revision now (a
+    /// consistent read from the watch cache); each watch then asks etcd for progress.
+    progress: tokio::sync::watch::Sender<u64>,
 }
 
 impl EtcdBackend {
@@ -25,7 +28,10 @@ impl EtcdBackend {
             })
             .collect();
         let client = Client::connect(eps, None).await.map_err(map_err)?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            progress: tokio::sync::watch::Sender::new(0),
+        })
     }
 }
 
@@ -78,6 +84,10 @@ fn else_get(resp: &etcd_client::TxnResponse) -> Option<KeyValue> {
 
 #[async_trait]
 impl Backend for EtcdBackend {
+    fn request_progress(&self) {
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, i64)> {
         let resp = self
             .client
@@ -197,15 +207,24 @@ impl Backend for EtcdBackend {
             .await
             .map_err(map_err)?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let mut wanted = self.progress.subscribe();
         tokio::spawn(async move {
-            // Ask etcd for a progress notification every second, so the watcher's revision
-            // advances while other keys change (upstream uses the same etcd feature).
+            // Ask etcd for a progress notification every second, and at once when a reader
+            // waits for a fresh cache, so the watcher's revision advances while other keys
+            // change (upstream's watch-cache progress requester does the same).
             let second = std::time::Duration::from_secs(1);
             let mut progress =
                 tokio::time::interval_at(tokio::time::Instant::now() + second, second);
             loop {
                 let msg = tokio::select! {
                     m = stream.message() => m,
+                    Ok(()) = wanted.changed() => {
+                        if stream.request_progress().await.is_err() {
+                            let _ = tx.send(Err(StoreError::Unavailable("etcd watch stream closed".into())));
+                            return;
+                        }
+                        continue;
+                    }
                     _ = progress.tick() => {
                         if stream.request_progress().await.is_err() {
                             let _ = tx.send(Err(StoreError::Unavailable("etcd watch stream closed".into())));

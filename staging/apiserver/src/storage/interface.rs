@@ -90,6 +90,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete(&self, key: &str, expected: i64) -> Result<(i64, KeyValue)>;
     /// Streams changes under `prefix` with revision `>= from` (0 = from now on).
     async fn watch(&self, prefix: &str, from: i64) -> Result<WatchReceiver>;
+    /// Asks every open watch to report the revision the store has reached soon, rather
+    /// than at its next periodic progress report (a reader waits for it).
+    fn request_progress(&self) {}
     /// Discards history before `revision`.
     async fn compact(&self, revision: i64) -> Result<()>;
     async fn current_revision(&self) -> Result<i64>;

@@ -124,6 +124,10 @@ impl Backend for Transforming {
         Ok((rev, self.open_kv(kv)?))
     }
 
+    fn request_progress(&self) {
+        self.inner.request_progress();
+    }
+
     async fn watch(&self, prefix: &str, from: i64) -> Result<WatchReceiver> {
         if self.transformer(prefix).is_none()
             && !self

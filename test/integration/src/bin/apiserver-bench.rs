@@ -3,10 +3,13 @@
 //!   1. N concurrent clients creating pods (throughput, POST p50/p99),
 //!   2. GET of single pods and LIST of all pods, namespace and cluster scope (p50/p99),
 //!   3. M watchers that must each receive every event of a burst of pod creations,
+//!   4. one client writing alone, one request at a time, as `kubectl` does: create, patch,
+//!      delete, each followed by a consistent LIST (a fresh read through the watch cache);
+//!      on etcd, next to a raw etcd write through its gRPC gateway,
 //!
 //! printing the apiserver's RSS after each phase. Run through `hack/bench-apiserver.sh`.
 //! Environment: BENCH_PODS (10000), BENCH_CLIENTS (16), BENCH_WATCHERS (100),
-//! BENCH_WATCH_EVENTS (1000), BENCH_BACKENDS ("embedded,etcd").
+//! BENCH_WATCH_EVENTS (1000), BENCH_SEQUENTIAL (200), BENCH_BACKENDS ("embedded,etcd").
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -247,6 +250,119 @@ async fn bench(backend: &str, s: &TestApiServer) {
     );
 }
 
+/// One request timed (ms), then a consistent LIST timed (ms).
+async fn write_then_list(
+    conn: &mut Conn,
+    method: &str,
+    path: &str,
+    ct: &str,
+    body: String,
+) -> (f64, f64) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost")
+        .header("content-type", ct)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    conn.ready().await.expect("connection");
+    let t = Instant::now();
+    let resp = conn.send_request(req).await.expect("write");
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await.expect("body");
+    assert!(status < 300, "{method} {path}: HTTP {status}");
+    let write = t.elapsed().as_secs_f64() * 1000.0;
+    conn.ready().await.expect("connection");
+    let t = Instant::now();
+    let (status, _) = send(
+        conn,
+        "GET",
+        "/api/v1/namespaces/bench/configmaps?limit=1",
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    (write, t.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Sequential single-client writes: each write then a consistent LIST, one at a time.
+async fn sequential(s: &TestApiServer) {
+    let n = env("BENCH_SEQUENTIAL", 200);
+    let mut conn = s.client.connect().await;
+    let cms = "/api/v1/namespaces/bench/configmaps";
+    let (mut create, mut patch, mut delete, mut list) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    for i in 0..n {
+        let name = format!("seq-{i}");
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}});
+        let path = format!("{cms}/{name}");
+        let steps = [
+            ("POST", cms, "application/json", cm.to_string(), &mut create),
+            (
+                "PATCH",
+                path.as_str(),
+                "application/merge-patch+json",
+                r#"{"data":{"a":"2"}}"#.to_string(),
+                &mut patch,
+            ),
+            (
+                "DELETE",
+                path.as_str(),
+                "application/json",
+                String::new(),
+                &mut delete,
+            ),
+        ];
+        for (method, p, ct, body, out) in steps {
+            let (w, l) = write_then_list(&mut conn, method, p, ct, body).await;
+            out.push(w);
+            list.push(l);
+        }
+    }
+    let total = started.elapsed();
+    println!("  sequential, one client ({n} of each, each followed by a consistent LIST):");
+    for (what, v) in [
+        ("create", create),
+        ("patch", patch),
+        ("delete", delete),
+        ("consistent LIST after a write", list),
+    ] {
+        Stats(v).line(what, total);
+    }
+}
+
+/// Raw etcd writes, one at a time, through etcd's gRPC gateway: what a write costs here.
+async fn raw_etcd_puts(endpoint: &str) {
+    use base64::Engine;
+    let n = env("BENCH_SEQUENTIAL", 200);
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("etcd");
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .expect("etcd HTTP");
+    tokio::spawn(conn);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut lat = Vec::new();
+    let started = Instant::now();
+    for i in 0..n {
+        let body = json!({"key": b64(&format!("/bench-raw/{i}")), "value": b64("x")}).to_string();
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v3/kv/put")
+            .header("host", addr.as_str())
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        send.ready().await.expect("etcd connection");
+        let t = Instant::now();
+        let resp = send.send_request(req).await.expect("put");
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.into_body().collect().await.expect("body");
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Stats(lat).line("raw etcd put (gRPC gateway)", started.elapsed());
+}
+
 #[tokio::main]
 async fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "embedded,etcd".into());
@@ -262,6 +378,7 @@ async fn main() {
                 )
                 .await;
                 bench("embedded store", &s).await;
+                sequential(&s).await;
             }
             "etcd" => {
                 let etcd = Etcd::start();
@@ -274,6 +391,8 @@ async fn main() {
                 )
                 .await;
                 bench("etcd 3.4", &s).await;
+                sequential(&s).await;
+                raw_etcd_puts(&etcd.endpoint).await;
             }
             other => eprintln!("unknown backend {other}"),
         }
