@@ -18,7 +18,7 @@ use serde_json::Value;
 /// Every object of a registry in a namespace (all namespaces for None), from the watch
 /// cache when there is one.
 pub(crate) async fn list(reg: &Registry, ns: Option<&str>) -> Vec<Value> {
-    match reg.list(ns, &ListOptions::default()).await {
+    match reg.list(ns, &ListOptions::cached()).await {
         Ok(l) => l.items.iter().map(|o| o.value.clone()).collect(),
         Err(e) => {
             tracing::warn!(resource = %reg.strategy.info().resource, error = %e.message, "admission lookup failed");

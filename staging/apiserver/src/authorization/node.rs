@@ -177,7 +177,7 @@ impl Authorizer for NodeAuthorizer {
             }
             let Ok(pods) = self
                 .pods
-                .list(Some(&a.namespace), &ListOptions::default())
+                .list(Some(&a.namespace), &ListOptions::cached())
                 .await
             else {
                 return false;
@@ -200,7 +200,7 @@ impl Authorizer for NodeAuthorizer {
         }
         let Ok(pods) = self
             .pods
-            .list(Some(&a.namespace), &ListOptions::default())
+            .list(Some(&a.namespace), &ListOptions::cached())
             .await
         else {
             return false;

@@ -100,7 +100,7 @@ impl Rbac {
     /// Every rule that applies to the user for a namespace (cluster-wide ones included).
     pub async fn rules_for(&self, user: &crate::authentication::UserInfo, ns: &str) -> Vec<Value> {
         let mut rules = Vec::new();
-        let all = ListOptions::default();
+        let all = ListOptions::cached();
         if let Ok(list) = self.cluster_role_bindings.list(None, &all).await {
             for b in list.items.iter().map(|o| &o.value) {
                 if applies_to(b, user, "") {

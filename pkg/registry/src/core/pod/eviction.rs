@@ -55,7 +55,7 @@ impl Eviction {
         pod: &Value,
         dry_run: bool,
     ) -> Result<(), StatusError> {
-        let list = self.budgets.list(Some(ns), &ListOptions::default()).await?;
+        let list = self.budgets.list(Some(ns), &ListOptions::cached()).await?;
         let pod_labels = labels(pod);
         let matching: Vec<&Value> = list
             .items
