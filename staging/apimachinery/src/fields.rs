@@ -91,15 +91,17 @@ fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     out
 }
 
+/// The byte offset of the first `pat` not escaped by a backslash (on byte slices, so a
+/// multi-byte character never splits an index).
 fn find_unescaped(s: &str, pat: &str) -> Option<usize> {
-    let bytes = s.as_bytes();
+    let (bytes, pat) = (s.as_bytes(), pat.as_bytes());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\\' {
             i += 2;
             continue;
         }
-        if s[i..].starts_with(pat) {
+        if bytes[i..].starts_with(pat) {
             return Some(i);
         }
         i += 1;
@@ -125,6 +127,15 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_ascii_input_is_an_error_or_a_value_never_a_panic() {
+        assert!(FieldSelector::parse("é").is_err());
+        assert!(FieldSelector::parse("\\é").is_err());
+        let f = FieldSelector::parse("metadata.name=é,spec.x!=ü\\,").unwrap();
+        assert_eq!(f.requirements[0].value, "é");
+        assert!(f.requirements[1].negate);
+    }
 
     #[test]
     fn parse_and_match() {

@@ -76,7 +76,9 @@ impl Client {
             None => req,
         };
         for (k, v) in &self.headers {
-            req = req.header(k, v);
+            // Raw bytes, so tests can send what a Go client may (non-ASCII values).
+            let v = http::HeaderValue::from_bytes(v.as_bytes()).expect("header value");
+            req = req.header(k.as_str(), v);
         }
         req
     }

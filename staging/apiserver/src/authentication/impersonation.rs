@@ -13,11 +13,13 @@ const UID: &str = "impersonate-uid";
 const GROUP: &str = "impersonate-group";
 const EXTRA: &str = "impersonate-extra-";
 
+/// Every value of a header, as Go reads them: the bytes as a string (UTF-8 names such as
+/// `é` included), not only visible ASCII.
 fn values<'a>(headers: &'a http::HeaderMap, name: &str) -> Vec<&'a str> {
     headers
         .get_all(name)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
         .collect()
 }
 

@@ -93,13 +93,18 @@ pub struct Authenticator {
     pub request_header: Option<request_header::RequestHeader>,
 }
 
+/// The bearer token of a request, parsed as upstream's `bearertoken` authenticator does:
+/// the scheme is case-insensitive, the token is the second space-separated part (so an
+/// extra space before it leaves no token), and anything after it is ignored.
 fn bearer(headers: &http::HeaderMap) -> Option<&str> {
-    headers
+    let auth = headers
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+        .and_then(|v| v.to_str().ok())?
+        .trim();
+    let mut parts = auth.splitn(3, ' ');
+    let scheme = parts.next()?;
+    let token = parts.next()?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl Authenticator {
@@ -156,5 +161,27 @@ impl Authenticator {
             return Ok(UserInfo::anonymous());
         }
         Err(unauthorized())
+    }
+}
+
+#[cfg(test)]
+mod bearer_tests {
+    use super::bearer;
+
+    fn token(v: &str) -> Option<String> {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, v.parse().unwrap());
+        bearer(&h).map(String::from)
+    }
+
+    #[test]
+    fn parsed_as_upstream() {
+        assert_eq!(token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("bearer abc").as_deref(), Some("abc"));
+        assert_eq!(token("  BEARER abc  ").as_deref(), Some("abc"));
+        assert_eq!(token("Bearer abc def").as_deref(), Some("abc"));
+        assert_eq!(token("Bearer  abc"), None);
+        assert_eq!(token("Bearer"), None);
+        assert_eq!(token("Basic abc"), None);
     }
 }

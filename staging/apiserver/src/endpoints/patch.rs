@@ -27,6 +27,56 @@ impl PatchType {
     }
 }
 
+/// Upstream's bound on the operations of one JSON patch.
+pub const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+
+/// How much a JSON patch's `copy` operations may copy in all, as upstream's
+/// `jsonpatch.AccumulatedCopySizeLimit` (a patch of a few copies must not double an
+/// object into gigabytes).
+pub const MAX_ACCUMULATED_COPY_BYTES: usize = super::negotiation::MAX_REQUEST_BODY_BYTES;
+
+fn invalid_patch(detail: impl std::fmt::Display) -> StatusError {
+    StatusError::new(
+        422,
+        "Invalid",
+        format!("the server rejected our request due to an error in our request: {detail}"),
+    )
+}
+
+/// Applies JSON patch operations one at a time, counting what `copy` copies.
+fn apply_json_patch(doc: &mut Value, ops: json_patch::Patch) -> Result<(), StatusError> {
+    let mut copied = 0usize;
+    for op in ops.0 {
+        if let json_patch::PatchOperation::Copy(c) = &op {
+            let size = doc
+                .pointer(c.from.as_str())
+                .map(|v| serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0))
+                .unwrap_or(0);
+            copied = copied.saturating_add(size);
+            if copied > MAX_ACCUMULATED_COPY_BYTES {
+                return Err(invalid_patch(format!(
+                    "unable to apply the copy: the accumulated copy size {copied} exceeds the limit of {MAX_ACCUMULATED_COPY_BYTES}"
+                )));
+            }
+        }
+        json_patch::patch(doc, &[op]).map_err(invalid_patch)?;
+    }
+    Ok(())
+}
+
+/// A patched object may not outgrow what a request body may carry (upstream: 413).
+fn bounded(doc: Value) -> Result<Value, StatusError> {
+    let size = serde_json::to_vec(&doc)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
+    if size > super::negotiation::MAX_REQUEST_BODY_BYTES {
+        return Err(StatusError::too_large(
+            super::negotiation::MAX_REQUEST_BODY_BYTES,
+        ));
+    }
+    Ok(doc)
+}
+
 /// Applies a patch; strategic merge patches follow `shape` (the object's schema).
 pub fn apply(
     kind: PatchType,
@@ -46,15 +96,19 @@ pub fn apply(
                     "the server rejected our request due to an error in our request: {e}"
                 ))
             })?;
+            if ops.0.len() > MAX_JSON_PATCH_OPERATIONS {
+                return Err(StatusError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!(
+                        "Request entity too large: The allowed number of operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {}",
+                        ops.0.len()
+                    ),
+                ));
+            }
             let mut doc = original.clone();
-            json_patch::patch(&mut doc, &ops).map_err(|e| {
-                StatusError::new(
-                    422,
-                    "Invalid",
-                    format!("the server rejected our request due to an error in our request: {e}"),
-                )
-            })?;
-            Ok(doc)
+            apply_json_patch(&mut doc, ops)?;
+            bounded(doc)
         }
         PatchType::Merge => {
             if !patch.is_object() {
@@ -64,7 +118,7 @@ pub fn apply(
             }
             let mut doc = original.clone();
             json_patch::merge(&mut doc, &patch);
-            Ok(doc)
+            bounded(doc)
         }
         PatchType::Strategic => {
             let Value::Object(p) = patch else {
@@ -77,7 +131,7 @@ pub fn apply(
                 doc = Value::Object(Map::new());
             }
             merge_map(doc.as_object_mut().unwrap(), p, shape)?;
-            Ok(doc)
+            bounded(doc)
         }
     }
 }
