@@ -16,6 +16,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+
+/// The request header bytes a client may send (Go's `http.DefaultMaxHeaderBytes`).
+const MAX_HEADER_BYTES: usize = 1 << 20;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -168,6 +171,16 @@ impl Server {
         peer: SocketAddr,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        if method == hyper::Method::CONNECT {
+            // No resource is served over CONNECT (streams upgrade GET/POST requests).
+            let mut e = StatusError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            );
+            e.details = Some(serde_json::json!({}));
+            return Ok(error_response(&e));
+        }
         let started = std::time::Instant::now();
         let query = parse_query(req.uri().query());
         let mut info = RequestInfo::parse(method.as_str(), &path, &query);
@@ -319,8 +332,9 @@ impl Server {
                     }
                     Err(_) => return,
                 };
-                // The client certificate chain (verified in the handshake) authenticates
-                // every request of the connection.
+                // The client certificate chain (its key proven in the handshake; which CA
+                // vouches for it is checked per request) authenticates every request of
+                // the connection.
                 let cert: Arc<Vec<_>> = Arc::new(
                     tls.get_ref()
                         .1
@@ -333,7 +347,16 @@ impl Server {
                 let service = hyper::service::service_fn(move |req| {
                     me.clone().handle(req, cert.clone(), peer)
                 });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                // Request headers up to Go's `http.DefaultMaxHeaderBytes` (1 MiB) on both
+                // protocols, as upstream's server accepts them; past it, a 431 for that
+                // request, never a dropped connection with every watch on it.
+                builder.http1().max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
+                builder
+                    .http2()
+                    .max_header_list_size(MAX_HEADER_BYTES as u32)
+                    .max_send_buf_size(MAX_HEADER_BYTES);
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
                 if let Err(e) = watcher.watch(conn.into_owned()).await {
                     tracing::debug!(%peer, error = %e, "connection ended with error");
