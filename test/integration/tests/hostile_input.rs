@@ -6,16 +6,6 @@ use integration_tests::apiserver::TestApiServer;
 use integration_tests::client::Client;
 use serde_json::{Value, json};
 
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 async fn json_patch(c: &Client, path: &str, ops: &Value) -> (u16, Value) {
     let r = c
         .request(
@@ -47,7 +37,7 @@ async fn patches_are_bounded() {
         "data": {"k": "x".repeat(64)}});
     assert_eq!(c.send_json("POST", cms, &cm).await.status, 201);
     let pid = s.pid().unwrap();
-    let before = rss_mib(pid);
+    let before = integration_tests::rss_mib(Some(pid));
 
     // 26 doubling copies: upstream's accumulated copy limit answers 422.
     let (status, body) =
@@ -102,7 +92,7 @@ async fn patches_are_bounded() {
         stored.body.len()
     );
 
-    let after = rss_mib(pid);
+    let after = integration_tests::rss_mib(Some(pid));
     assert!(
         after < before + 200.0,
         "RSS grew from {before:.0} to {after:.0} MiB"

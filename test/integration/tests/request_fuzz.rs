@@ -246,16 +246,6 @@ fn on_the_wire(path: &str) -> String {
         .collect()
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_bad_requests_get_answers_not_crashes() {
     let s = TestApiServer::start(None, &[]).await;
@@ -401,7 +391,7 @@ async fn generated_bad_requests_get_answers_not_crashes() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    let rss = rss_mib(pid);
+    let rss = integration_tests::rss_mib(Some(pid));
     assert!(
         rss < 1024.0,
         "apiserver RSS {rss:.0} MiB after {n} requests"

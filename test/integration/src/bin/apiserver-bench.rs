@@ -78,17 +78,6 @@ impl Stats {
     }
 }
 
-fn rss_mib(pid: Option<u32>) -> f64 {
-    let Some(pid) = pid else { return 0.0 };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 /// Runs `total` requests over `clients` keep-alive connections; returns latencies (ms).
 async fn load<F>(client: &Client, clients: usize, total: usize, make: F) -> (Stats, Duration)
 where
@@ -137,7 +126,7 @@ async fn bench(backend: &str, s: &TestApiServer) {
     println!("\n== {backend}: {pods} pods, {clients} clients, {watchers} watchers");
     println!(
         "  apiserver RSS at start            {:>7.1} MiB",
-        rss_mib(s.pid())
+        integration_tests::rss_mib(s.pid())
     );
 
     let (st, took) = load(c, clients, pods, |i| {
@@ -151,7 +140,7 @@ async fn bench(backend: &str, s: &TestApiServer) {
     st.line("create pod (POST)", took);
     println!(
         "  apiserver RSS after creates       {:>7.1} MiB",
-        rss_mib(s.pid())
+        integration_tests::rss_mib(s.pid())
     );
 
     let (st, took) = load(c, clients, 5000.min(pods * 2), move |i| {
@@ -187,7 +176,7 @@ async fn bench(backend: &str, s: &TestApiServer) {
     }
     println!(
         "  apiserver RSS after lists         {:>7.1} MiB",
-        rss_mib(s.pid())
+        integration_tests::rss_mib(s.pid())
     );
 
     // Watchers from the current revision: each must see every event of the burst.
@@ -246,7 +235,7 @@ async fn bench(backend: &str, s: &TestApiServer) {
     );
     println!(
         "  apiserver RSS at end              {:>7.1} MiB",
-        rss_mib(s.pid())
+        integration_tests::rss_mib(s.pid())
     );
 }
 

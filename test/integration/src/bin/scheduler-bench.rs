@@ -257,7 +257,7 @@ async fn run(workload: &str) {
         quantile(&after, hist, filter, 0.99) * 1000.0,
         pct(&mut e2e, 0.50),
         pct(&mut e2e, 0.99),
-        rss_mib(sched.pid()),
+        integration_tests::rss_mib(sched.pid()),
     );
 
     // The scheduler alone: stopped, a backlog of pods created, then started again and
@@ -307,17 +307,6 @@ async fn wait_scheduled(port: u16, target: usize) -> String {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn rss_mib(pid: Option<u32>) -> f64 {
-    let Some(pid) = pid else { return 0.0 };
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
 }
 
 #[tokio::main]
