@@ -33,50 +33,21 @@ pub fn pki(dir: &Path, name: &str, subject: &str) -> (PathBuf, PathBuf, PathBuf)
     (dir.join(format!("{ca}.crt")), cert, key)
 }
 
-/// A client certificate for `subject` signed by the CA `ca` made by [`pki`].
+/// A client certificate for `subject` signed by the CA `ca` made by [`pki`]: an EC key
+/// and an X.509 v3 certificate for client authentication.
 pub fn leaf(dir: &Path, ca: &str, name: &str, subject: &str) -> (PathBuf, PathBuf) {
-    openssl(
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    sign(
         dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            subject,
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
-    std::fs::write(dir.join("client.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "client.ext",
-            "-out",
-            &format!("{name}.crt"),
-        ],
-    );
-    (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
+        ca,
+        name,
+        subject,
+        &["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+        &["-extfile", "client.ext"],
     )
 }
 
@@ -84,42 +55,45 @@ pub fn leaf(dir: &Path, ca: &str, name: &str, subject: &str) -> (PathBuf, PathBu
 /// file, which makes an X.509 v1 certificate (no extensions at all); RSA, as the usual
 /// recipes have it. Signed by the CA `ca` made by [`pki`].
 pub fn leaf_v1(dir: &Path, ca: &str, name: &str, subject: &str) -> (PathBuf, PathBuf) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            subject,
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ],
+    sign(dir, ca, name, subject, &["rsa:2048"], &[])
+}
+
+/// A key and CSR for `subject`, signed by `ca` with `x509 -req` and `extra` arguments.
+fn sign(
+    dir: &Path,
+    ca: &str,
+    name: &str,
+    subject: &str,
+    key: &[&str],
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
+    let (key_file, csr, crt) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.crt"),
     );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-out",
-            &format!("{name}.crt"),
-        ],
-    );
-    (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    )
+    let mut req = vec!["req", "-new", "-newkey"];
+    req.extend(key);
+    req.extend([
+        "-nodes", "-subj", subject, "-keyout", &key_file, "-out", &csr,
+    ]);
+    openssl(dir, &req);
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    let mut x509 = vec![
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "1",
+    ];
+    x509.extend(extra);
+    x509.extend(["-out", crt.as_str()]);
+    openssl(dir, &x509);
+    (dir.join(crt), dir.join(key_file))
 }
