@@ -331,6 +331,10 @@ impl ApiServer {
         query: &HashMap<String, String>,
     ) -> Response<Body> {
         let Some(res) = self.resource(info) else {
+            // Read what the client is still sending (bounded) before answering, as Go's
+            // server does: a 404 sent mid-upload would otherwise reach a client whose
+            // next write fails (a custom resource POSTed before its CRD is served).
+            let _ = read_request(req).await;
             return error_response(&StatusError::path_not_found());
         };
         let accept = req
