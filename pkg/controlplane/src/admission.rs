@@ -55,16 +55,6 @@ pub const ALL_ORDERED: &[&str] = &[
     "AlwaysDeny",
 ];
 
-/// Upstream plugins this apiserver does not build yet: naming one is an error at start
-/// rather than a plugin that silently does nothing.
-pub const NOT_BUILT: &[&str] = &[
-    "ImagePolicyWebhook",
-    "PodNodeSelector",
-    "PodTolerationRestriction",
-    "EventRateLimit",
-    "OwnerReferencesPermissionEnforcement",
-];
-
 /// Default-on plugins whose API is off by default upstream (behind a feature gate) and not
 /// served here: they have nothing to act on, exactly as upstream's with the gate off.
 const API_NOT_SERVED: &[&str] = &["ClusterTrustBundleAttest", "MutatingAdmissionPolicy"];
@@ -78,21 +68,12 @@ pub fn chain(
 ) -> Result<Chain, String> {
     let r = |name: &str| regs[name].clone();
     let mut plugins: Vec<Arc<dyn Plugin>> = Vec::new();
-    if let Some(name) = cfg
-        .enable_admission_plugins
-        .iter()
-        .find(|n| NOT_BUILT.contains(&n.as_str()))
-    {
-        return Err(format!(
-            "admission plugin {name:?} is not supported by this kube-apiserver yet; remove it from --enable-admission-plugins"
-        ));
-    }
     for name in select(
         ALL_ORDERED,
         &cfg.enable_admission_plugins,
         &cfg.disable_admission_plugins,
     )? {
-        match name.as_str() {
+        match name {
             "AlwaysAdmit" => plugins.push(Arc::new(simple::AlwaysAdmit)),
             "AlwaysDeny" => plugins.push(Arc::new(simple::AlwaysDeny)),
             "AlwaysPullImages" => plugins.push(Arc::new(simple::AlwaysPullImages)),
@@ -126,10 +107,7 @@ pub fn chain(
             "CertificateSubjectRestriction" => {
                 plugins.push(Arc::new(certificates::CertificateSubjectRestriction))
             }
-            n if API_NOT_SERVED.contains(&n) => {
-                let name = API_NOT_SERVED.iter().find(|k| **k == n).unwrap();
-                plugins.push(Arc::new(simple::ApiNotServed(name)))
-            }
+            n if API_NOT_SERVED.contains(&n) => plugins.push(Arc::new(simple::ApiNotServed(n))),
             "NamespaceLifecycle" => plugins.push(Arc::new(NamespaceLifecycle {
                 namespaces: r("namespaces"),
             })),
@@ -192,9 +170,12 @@ pub fn chain(
                     params: param_source(served.clone()),
                 }))
             }
+            // Upstream plugins not built here yet (EventRateLimit, ImagePolicyWebhook,
+            // OwnerReferencesPermissionEnforcement, PodNodeSelector, PodTolerationRestriction):
+            // an error at start rather than a plugin that silently does nothing.
             other => {
                 return Err(format!(
-                    "admission plugin {other:?} is not supported by this kube-apiserver yet"
+                    "admission plugin {other:?} is not supported by this kube-apiserver yet; remove it from --enable-admission-plugins"
                 ));
             }
         }

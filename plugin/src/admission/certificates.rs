@@ -61,6 +61,24 @@ pub async fn authorized_for_signer(
     authz.authorize(&attrs).await.is_ok()
 }
 
+/// The requester may `verb` for the CSR's signer, or the write is forbidden with
+/// upstream's message.
+async fn require_signer_verb(
+    authz: &authorization::Chain,
+    a: &Attributes<'_>,
+    csr: &Value,
+    verb: &str,
+) -> Result<(), StatusError> {
+    let name = signer(csr);
+    if authorized_for_signer(authz, a.user, verb, name).await {
+        return Ok(());
+    }
+    Err(forbidden(
+        a,
+        format!("user not permitted to {verb} requests with signerName {name:?}"),
+    ))
+}
+
 pub struct CertificateApproval {
     pub authorizer: Arc<authorization::Chain>,
 }
@@ -80,14 +98,7 @@ impl Plugin for CertificateApproval {
         let Some(csr) = obj.filter(|_| is_csr(a, "approval")) else {
             return Ok(());
         };
-        let name = signer(csr);
-        if authorized_for_signer(&self.authorizer, a.user, "approve", name).await {
-            return Ok(());
-        }
-        Err(forbidden(
-            a,
-            format!("user not permitted to approve requests with signerName {name:?}"),
-        ))
+        require_signer_verb(&self.authorizer, a, csr, "approve").await
     }
 }
 
@@ -116,14 +127,7 @@ impl Plugin for CertificateSigning {
         if old == Some(&csr["status"]["certificate"]) {
             return Ok(());
         }
-        let name = signer(csr);
-        if authorized_for_signer(&self.authorizer, a.user, "sign", name).await {
-            return Ok(());
-        }
-        Err(forbidden(
-            a,
-            format!("user not permitted to sign requests with signerName {name:?}"),
-        ))
+        require_signer_verb(&self.authorizer, a, csr, "sign").await
     }
 }
 

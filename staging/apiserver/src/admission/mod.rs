@@ -149,11 +149,11 @@ pub const DEFAULT_ORDER: &[&str] = &[
 
 /// The plugins to run: upstream's defaults plus `enable`, minus `disable`, in the
 /// recommended order; an unknown name is an error as upstream.
-pub fn select(
-    known: &[&str],
+pub fn select<'a>(
+    known: &[&'a str],
     enable: &[String],
     disable: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<&'a str>, String> {
     for name in enable.iter().chain(disable) {
         if !known.contains(&name.as_str()) {
             return Err(format!(
@@ -168,6 +168,6 @@ pub fn select(
             (DEFAULT_ORDER.contains(n) || enable.iter().any(|e| e == *n))
                 && !disable.iter().any(|d| d == *n)
         })
-        .map(|n| n.to_string())
+        .copied()
         .collect())
 }

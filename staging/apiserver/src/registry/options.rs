@@ -136,9 +136,7 @@ impl ListOptions {
         }
         Ok(())
     }
-}
 
-impl ListOptions {
     /// Upstream's `validateWatchOptions`: a watch needs no resourceVersion for its
     /// `resourceVersionMatch`, which only goes with `sendInitialEvents` (watch-list).
     fn check_watch(&self) -> Result<(), StatusError> {

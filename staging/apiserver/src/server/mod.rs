@@ -16,13 +16,13 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-
-/// The request header bytes a client may send (Go's `http.DefaultMaxHeaderBytes`).
-const MAX_HEADER_BYTES: usize = 1 << 20;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+/// The request header bytes a client may send (Go's `http.DefaultMaxHeaderBytes`).
+const MAX_HEADER_BYTES: usize = 1 << 20;
 
 pub struct Server {
     pub api: Arc<ApiServer>,

@@ -216,23 +216,21 @@ impl Backend for EtcdBackend {
             let mut progress =
                 tokio::time::interval_at(tokio::time::Instant::now() + second, second);
             loop {
+                // None: ask etcd for progress (periodically, or because a reader waits).
                 let msg = tokio::select! {
-                    m = stream.message() => m,
-                    Ok(()) = wanted.changed() => {
-                        if stream.request_progress().await.is_err() {
-                            let _ = tx.send(Err(StoreError::Unavailable("etcd watch stream closed".into())));
-                            return;
-                        }
-                        continue;
-                    }
-                    _ = progress.tick() => {
-                        if stream.request_progress().await.is_err() {
-                            let _ = tx.send(Err(StoreError::Unavailable("etcd watch stream closed".into())));
-                            return;
-                        }
-                        continue;
-                    }
+                    m = stream.message() => Some(m),
+                    Ok(()) = wanted.changed() => None,
+                    _ = progress.tick() => None,
                     _ = tx.closed() => return,
+                };
+                let Some(msg) = msg else {
+                    if stream.request_progress().await.is_err() {
+                        let _ = tx.send(Err(StoreError::Unavailable(
+                            "etcd watch stream closed".into(),
+                        )));
+                        return;
+                    }
+                    continue;
                 };
                 let resp = match msg {
                     Ok(Some(r)) => r,
