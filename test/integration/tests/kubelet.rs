@@ -680,15 +680,21 @@ async fn memory_pressure_evicts_pods() {
         "The node was low on resource: memory. "
     );
     assert_eq!(condition(&p, "DisruptionTarget"), "True");
-    let n = c.get("/api/v1/nodes/node-e").await.json();
-    let mp = n["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "MemoryPressure")
-        .unwrap()
-        .clone();
-    assert_eq!(mp["status"], "True");
+    // The node's condition comes with the kubelet's next status update, which may land
+    // after the eviction itself.
+    let mp = wait_for(
+        "MemoryPressure=True on the node",
+        Duration::from_secs(30),
+        || async {
+            let n = c.get("/api/v1/nodes/node-e").await.json();
+            n["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "MemoryPressure" && c["status"] == "True")
+                .cloned()
+        },
+    )
+    .await;
     assert_eq!(mp["reason"], "KubeletHasInsufficientMemory");
     wait_for(
         "evicted pod's containers stopped",
