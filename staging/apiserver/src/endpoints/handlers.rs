@@ -736,8 +736,14 @@ impl ApiServer {
         // As upstream's patcher: apply the patch to what is stored, admit the result, and
         // write it only if nothing changed meanwhile; otherwise start over on fresh data.
         // A resourceVersion set by the patch itself pins the write (a conflict then is final).
+        let mut first = true;
         loop {
-            let stored = reg.get(ns, &info.name).await?;
+            // The first attempt patches the watch cache's copy (the write then fails as
+            // stale if storage moved on); retries read storage.
+            let stored = match std::mem::take(&mut first) {
+                true => reg.get_cached_or_stored(ns, &info.name).await?,
+                false => reg.get(ns, &info.name).await?,
+            };
             let current = res.out(&stored);
             let patched = patch::apply(kind, &current, &body, res.shape())?;
             let pinned =

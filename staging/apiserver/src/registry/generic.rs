@@ -8,7 +8,9 @@ use super::strategy::Strategy;
 use crate::storage::cacher::{
     CacheWatch, CachedObject, Cacher, FieldsFn, Filter, WatchItem, WatchType,
 };
-use crate::storage::store::{ReadAt, ResourceStore, decode, parse_rv, set_resource_version};
+use crate::storage::store::{
+    ReadAt, ResourceStore, decode, encode_continue, parse_rv, set_resource_version,
+};
 use apimachinery::{Cause, StatusError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -25,6 +27,31 @@ pub enum Part {
     /// Internal writes (subresources such as binding/scale): the transform decides, and
     /// only create-time validation applies.
     Whole,
+}
+
+/// What a write starts from: the object, the mod revision it was read at, and whether it
+/// was read from storage just now (rather than taken from the watch cache).
+struct Current {
+    obj: Value,
+    rev: i64,
+    fresh: bool,
+}
+
+impl Current {
+    fn read(kv: &crate::storage::interface::KeyValue) -> Result<Self, StatusError> {
+        Ok(Self {
+            obj: decode(kv)?,
+            rev: kv.mod_revision,
+            fresh: true,
+        })
+    }
+}
+
+/// What a delete does to the object it read.
+enum DeletePlan {
+    Unchanged(Value),
+    Pending(Value),
+    Remove(Value),
 }
 
 pub struct ListResult {
@@ -263,6 +290,19 @@ impl Registry {
         }
     }
 
+    /// The watch cache's copy when it has one, else storage's: a starting point for a
+    /// write that will be refused as stale if it was not current.
+    pub async fn get_cached_or_stored(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, StatusError> {
+        match self.cached_current(&self.key(ns, name)) {
+            Some(c) => Ok(c.obj),
+            None => self.get(ns, name).await,
+        }
+    }
+
     pub async fn get(&self, ns: Option<&str>, name: &str) -> Result<Value, StatusError> {
         let key = self.key(ns, name);
         match self.store.get(&key).await? {
@@ -399,17 +439,27 @@ impl Registry {
         let from_cache = match (&self.cacher, rv) {
             (Some(_), Some(0)) => true,
             (Some(_), Some(_)) => !exact && opts.continue_token.is_none() && opts.limit == 0,
-            (Some(_), None) => opts.continue_token.is_none() && opts.limit == 0,
+            // A consistent list's first page too (upstream v1.35 serves it from the cache);
+            // its continuation reads storage at the page's revision.
+            (Some(_), None) => opts.continue_token.is_none(),
             (None, _) => false,
         };
         if from_cache {
             let cacher = self.cacher.as_ref().unwrap();
-            let (items, rv) = cacher.list(&filter, rv).await?;
+            let (mut items, at) = cacher.list(&filter, rv).await?;
+            let (mut continue_token, mut remaining) = (None, None);
+            if rv.is_none() && opts.limit > 0 && items.len() > opts.limit {
+                let more = items.len() - opts.limit;
+                items.truncate(opts.limit);
+                let next = format!("{}\0", items[opts.limit - 1].key);
+                continue_token = Some(encode_continue(at, &next, &filter.prefix));
+                remaining = (!filter.is_filtering()).then_some(more as i64);
+            }
             return Ok(ListResult {
                 items,
-                resource_version: rv,
-                continue_token: None,
-                remaining: None,
+                resource_version: at,
+                continue_token,
+                remaining,
             });
         }
         let at = match rv {
@@ -504,9 +554,18 @@ impl Registry {
         admission: Option<&dyn ValidateObject>,
     ) -> Result<(Value, bool), StatusError> {
         let key = self.key(ns, name);
+        let mut hint = self.cached_current(&key);
         loop {
-            let current = self.store.get(&key).await?;
-            let Some(kv) = current else {
+            let current = match hint.take() {
+                Some(c) => Some(c),
+                None => self.read_current(&key).await?,
+            };
+            let Some(Current {
+                obj: old,
+                rev,
+                fresh,
+            }) = current
+            else {
                 if !self.strategy.allow_create_on_update() || part != Part::Main {
                     return Err(StatusError::not_found(&self.gr(), name));
                 }
@@ -519,25 +578,22 @@ impl Registry {
                     .await
                     .map(|o| (o, true));
             };
-            let old = decode(&kv)?;
-            let mut new = transform(Some(&old))?;
-            let pinned = !meta::resource_version(&new).is_empty();
-            if pinned && meta::resource_version(&new) != meta::resource_version(&old) {
-                return Err(StatusError::stale(&self.gr(), name));
-            }
-            self.merge_update(&mut new, &old, part, name, ns)?;
-            if let Some(a) = admission {
-                a.validate(&new, Some(&old)).await?;
-            }
-            if new == old {
-                // Upstream skips no-op writes: the resourceVersion does not move.
-                return Ok((old, false));
-            }
-            if dry_run {
-                return Ok((new, false));
-            }
+            let prepared = self
+                .prepare_update(&old, part, name, ns, transform, admission)
+                .await;
+            // As upstream's etcd3 GuaranteedUpdate: an error or a no-op decided on the
+            // cache's copy is confirmed against storage before it is final.
+            let mut new = match prepared {
+                Err(_) if !fresh => continue,
+                Err(e) => return Err(e),
+                Ok(_) if !fresh && dry_run => continue,
+                Ok(None) if !fresh => continue,
+                Ok(None) => return Ok((old, false)),
+                Ok(Some(new)) if dry_run => return Ok((new, false)),
+                Ok(Some(new)) => new,
+            };
             self.strategy.before_update(&mut new, &old).await?;
-            match self.store.update(&key, &new, kv.mod_revision).await {
+            match self.store.update_or_current(&key, &new, rev).await? {
                 Ok(rev) => {
                     set_resource_version(&mut new, rev);
                     if meta::deletion_timestamp(&new).is_some()
@@ -554,10 +610,56 @@ impl Registry {
                     }
                     return Ok((new, false));
                 }
-                Err(e) if e.code == 409 && !pinned => continue,
-                Err(e) => return Err(e),
+                // Someone wrote first: retry on what is stored now (a resourceVersion the
+                // caller pinned then fails as stale).
+                Err(now) => hint = now.map(|kv| Current::read(&kv)).transpose()?,
             }
         }
+    }
+
+    /// One attempt's desired object from the current one: the caller's transform,
+    /// upstream's update rules, validating admission. None: nothing would change.
+    async fn prepare_update(
+        &self,
+        old: &Value,
+        part: Part,
+        name: &str,
+        ns: Option<&str>,
+        transform: &mut (dyn FnMut(Option<&Value>) -> Result<Value, StatusError> + Send),
+        admission: Option<&dyn ValidateObject>,
+    ) -> Result<Option<Value>, StatusError> {
+        let mut new = transform(Some(old))?;
+        let pinned = !meta::resource_version(&new).is_empty();
+        if pinned && meta::resource_version(&new) != meta::resource_version(old) {
+            return Err(StatusError::stale(&self.gr(), name));
+        }
+        self.merge_update(&mut new, old, part, name, ns)?;
+        if let Some(a) = admission {
+            a.validate(&new, Some(old)).await?;
+        }
+        // Upstream skips no-op writes: the resourceVersion does not move.
+        Ok((new != *old).then_some(new))
+    }
+
+    /// The watch cache's copy of an object, as upstream's cacher hands storage a
+    /// `cachedExistingObject`: a write attempted on it costs no read when the cache is
+    /// current, and a conflict brings back the stored object for the retry.
+    fn cached_current(&self, key: &str) -> Option<Current> {
+        let o = self.cacher.as_ref()?.get(key)?;
+        Some(Current {
+            obj: o.value.clone(),
+            rev: o.rv,
+            fresh: false,
+        })
+    }
+
+    /// The object as storage holds it now.
+    async fn read_current(&self, key: &str) -> Result<Option<Current>, StatusError> {
+        self.store
+            .get(key)
+            .await?
+            .map(|kv| Current::read(&kv))
+            .transpose()
     }
 
     /// Applies upstream's update rules to a desired object: identity and system metadata
@@ -682,111 +784,141 @@ impl Registry {
         opts: &DeleteOptions,
     ) -> Result<(Value, bool), StatusError> {
         let key = self.key(ns, name);
+        let mut hint = self.cached_current(&key);
         loop {
-            let Some(kv) = self.store.get(&key).await? else {
+            let current = match hint.take() {
+                Some(c) => Some(c),
+                None => self.read_current(&key).await?,
+            };
+            let Some(Current {
+                obj: old,
+                rev,
+                fresh,
+            }) = current
+            else {
                 return Err(StatusError::not_found(&self.gr(), name));
             };
-            let old = decode(&kv)?;
-            self.strategy.check_delete(&old)?;
-            if let Some(uid) = &opts.precondition_uid
-                && uid != meta::uid(&old)
-            {
-                return Err(StatusError::conflict(
-                    &self.gr(),
-                    name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta::uid(&old)
-                    ),
-                ));
-            }
-            if let Some(rv) = &opts.precondition_rv
-                && rv != meta::resource_version(&old)
-            {
-                return Err(StatusError::conflict(
-                    &self.gr(),
-                    name,
-                    &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        meta::resource_version(&old)
-                    ),
-                ));
-            }
-            let grace = self.strategy.grace_period(&old, opts.grace_period_seconds);
-            let mut finalizers = meta::finalizers(&old);
-            let wanted = match opts.propagation_policy.as_deref() {
-                Some("Orphan") => Some("orphan"),
-                Some("Foreground") => Some("foregroundDeletion"),
-                _ => None,
+            // As for updates: what is decided on the cache's copy without a write (an
+            // error, nothing to do, a dry run) is confirmed against storage first.
+            let plan = match self.plan_delete(name, old, opts) {
+                Err(_) if !fresh => continue,
+                Ok(_) if !fresh && opts.dry_run => continue,
+                Ok(DeletePlan::Unchanged(_)) if !fresh => continue,
+                other => other?,
             };
-            if meta::deletion_timestamp(&old).is_none()
-                && let Some(f) = wanted
-                && !finalizers.iter().any(|x| x == f)
-            {
-                finalizers.push(f.to_string());
-            }
-            let already = meta::deletion_timestamp(&old).is_some();
-            let old_grace = old["metadata"]["deletionGracePeriodSeconds"].as_i64();
-            let mut pending = old.clone();
-            let waits = self.strategy.begin_delete(&mut pending);
-            // Finalizers the strategy adds at deletion (CRD cleanup) join the others.
-            if !already {
-                for f in meta::finalizers(&pending) {
-                    if !finalizers.contains(&f) {
-                        finalizers.push(f);
+            let written = match plan {
+                DeletePlan::Unchanged(old) => return Ok((old, false)),
+                DeletePlan::Pending(new) if opts.dry_run => return Ok((new, false)),
+                DeletePlan::Remove(old) if opts.dry_run => return Ok((old, true)),
+                DeletePlan::Pending(mut new) => {
+                    match self.store.update_or_current(&key, &new, rev).await? {
+                        Ok(rev) => {
+                            set_resource_version(&mut new, rev);
+                            return Ok((new, false));
+                        }
+                        Err(now) => now,
                     }
                 }
-            }
-            if grace > 0 || !finalizers.is_empty() || waits {
-                if already
-                    && old_grace.is_some_and(|g| g <= grace)
-                    && finalizers == meta::finalizers(&old)
-                {
-                    // Deletion already pending with an equal or shorter grace period.
-                    return Ok((old, false));
-                }
-                let mut new = pending;
-                let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
-                {
-                    let m = meta_mut(&mut new);
-                    if !already || grace < old_grace.unwrap_or(i64::MAX) {
-                        m.insert("deletionTimestamp".into(), json!(meta::rfc3339(when)));
-                        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                    }
-                    if let Some(g) = m
-                        .get("generation")
-                        .and_then(Value::as_i64)
-                        .filter(|_| !already)
-                    {
-                        m.insert("generation".into(), json!(g + 1));
-                    }
-                }
-                meta::set_finalizers(&mut new, finalizers);
-                if opts.dry_run {
-                    return Ok((new, false));
-                }
-                match self.store.update(&key, &new, kv.mod_revision).await {
+                DeletePlan::Remove(old) => match self.store.delete_or_current(&key, rev).await? {
                     Ok(rev) => {
-                        set_resource_version(&mut new, rev);
-                        return Ok((new, false));
+                        self.strategy.after_delete(&old).await;
+                        let mut gone = old;
+                        set_resource_version(&mut gone, rev);
+                        return Ok((gone, true));
                     }
-                    Err(e) if e.code == 409 => continue,
-                    Err(e) => return Err(e),
+                    Err(now) => now,
+                },
+            };
+            // Someone wrote first: decide again on what is stored now.
+            hint = written.map(|kv| Current::read(&kv)).transpose()?;
+        }
+    }
+
+    /// What deleting `old` means: nothing to do, a pending deletion (deletionTimestamp and
+    /// finalizers set, the object stays), or removal from storage.
+    fn plan_delete(
+        &self,
+        name: &str,
+        old: Value,
+        opts: &DeleteOptions,
+    ) -> Result<DeletePlan, StatusError> {
+        self.strategy.check_delete(&old)?;
+        if let Some(uid) = &opts.precondition_uid
+            && uid != meta::uid(&old)
+        {
+            return Err(StatusError::conflict(
+                &self.gr(),
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(&old)
+                ),
+            ));
+        }
+        if let Some(rv) = &opts.precondition_rv
+            && rv != meta::resource_version(&old)
+        {
+            return Err(StatusError::conflict(
+                &self.gr(),
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    meta::resource_version(&old)
+                ),
+            ));
+        }
+        let grace = self.strategy.grace_period(&old, opts.grace_period_seconds);
+        let mut finalizers = meta::finalizers(&old);
+        let wanted = match opts.propagation_policy.as_deref() {
+            Some("Orphan") => Some("orphan"),
+            Some("Foreground") => Some("foregroundDeletion"),
+            _ => None,
+        };
+        if meta::deletion_timestamp(&old).is_none()
+            && let Some(f) = wanted
+            && !finalizers.iter().any(|x| x == f)
+        {
+            finalizers.push(f.to_string());
+        }
+        let already = meta::deletion_timestamp(&old).is_some();
+        let old_grace = old["metadata"]["deletionGracePeriodSeconds"].as_i64();
+        let mut pending = old.clone();
+        let waits = self.strategy.begin_delete(&mut pending);
+        // Finalizers the strategy adds at deletion (CRD cleanup) join the others.
+        if !already {
+            for f in meta::finalizers(&pending) {
+                if !finalizers.contains(&f) {
+                    finalizers.push(f);
                 }
-            }
-            if opts.dry_run {
-                return Ok((old, true));
-            }
-            match self.store.delete(&key, kv.mod_revision).await {
-                Ok((rev, _)) => {
-                    self.strategy.after_delete(&old).await;
-                    let mut gone = old;
-                    set_resource_version(&mut gone, rev);
-                    return Ok((gone, true));
-                }
-                Err(e) if e.code == 409 => continue,
-                Err(e) => return Err(e),
             }
         }
+        if grace > 0 || !finalizers.is_empty() || waits {
+            if already
+                && old_grace.is_some_and(|g| g <= grace)
+                && finalizers == meta::finalizers(&old)
+            {
+                // Deletion already pending with an equal or shorter grace period.
+                return Ok(DeletePlan::Unchanged(old));
+            }
+            let mut new = pending;
+            let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+            {
+                let m = meta_mut(&mut new);
+                if !already || grace < old_grace.unwrap_or(i64::MAX) {
+                    m.insert("deletionTimestamp".into(), json!(meta::rfc3339(when)));
+                    m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                }
+                if let Some(g) = m
+                    .get("generation")
+                    .and_then(Value::as_i64)
+                    .filter(|_| !already)
+                {
+                    m.insert("generation".into(), json!(g + 1));
+                }
+            }
+            meta::set_finalizers(&mut new, finalizers);
+            return Ok(DeletePlan::Pending(new));
+        }
+        Ok(DeletePlan::Remove(old))
     }
 }

@@ -198,6 +198,42 @@ impl ResourceStore {
         r.map_err(|e| self.map_err(e, &name))
     }
 
+    /// Compare-and-swap that hands back, on a conflict, what the key holds now (None when
+    /// it is gone), so the caller retries without reading it again.
+    pub async fn update_or_current(
+        &self,
+        key: &str,
+        obj: &Value,
+        expected: i64,
+    ) -> Result<Result<i64, Option<KeyValue>>, StatusError> {
+        let t = Instant::now();
+        let r = self.backend.update(key, encode(obj), expected).await;
+        observe_storage("update", &self.resource, t);
+        match r {
+            Ok(rev) => Ok(Ok(rev)),
+            Err(StoreError::Conflict(cur)) => Ok(Err(cur)),
+            Err(StoreError::NotFound) => Ok(Err(None)),
+            Err(e) => Err(self.map_err(e, &self.name_of(key))),
+        }
+    }
+
+    /// Delete at a mod revision; on a conflict, what the key holds now (None when gone).
+    pub async fn delete_or_current(
+        &self,
+        key: &str,
+        expected: i64,
+    ) -> Result<Result<i64, Option<KeyValue>>, StatusError> {
+        let t = Instant::now();
+        let r = self.backend.delete(key, expected).await;
+        observe_storage("delete", &self.resource, t);
+        match r {
+            Ok((rev, _)) => Ok(Ok(rev)),
+            Err(StoreError::Conflict(cur)) => Ok(Err(cur)),
+            Err(StoreError::NotFound) => Ok(Err(None)),
+            Err(e) => Err(self.map_err(e, &self.name_of(key))),
+        }
+    }
+
     pub async fn delete(&self, key: &str, expected: i64) -> Result<(i64, KeyValue), StatusError> {
         let name = self.name_of(key);
         let t = Instant::now();

@@ -352,6 +352,41 @@ async fn raw_etcd_puts(endpoint: &str) {
     Stats(lat).line("raw etcd put (gRPC gateway)", started.elapsed());
 }
 
+/// etcd's gRPC calls served so far, by method (its `grpc_server_handled_total`).
+async fn etcd_calls(endpoint: &str) -> std::collections::BTreeMap<String, f64> {
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("etcd");
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .expect("etcd HTTP");
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .uri("/metrics")
+        .header("host", addr.as_str())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let body = send.send_request(req).await.expect("etcd metrics");
+    let text = body.into_body().collect().await.expect("body").to_bytes();
+    let mut calls = std::collections::BTreeMap::new();
+    for line in String::from_utf8_lossy(&text).lines() {
+        let Some(rest) = line.strip_prefix("grpc_server_handled_total{") else {
+            continue;
+        };
+        let method = rest
+            .split("grpc_method=\"")
+            .nth(1)
+            .and_then(|m| m.split('"').next())
+            .unwrap_or_default();
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0);
+        *calls.entry(method.to_string()).or_insert(0.0) += n;
+    }
+    calls
+}
+
 #[tokio::main]
 async fn main() {
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "embedded,etcd".into());
@@ -380,7 +415,20 @@ async fn main() {
                 )
                 .await;
                 bench("etcd 3.4", &s).await;
+                let before = etcd_calls(&etcd.endpoint).await;
                 sequential(&s).await;
+                let after = etcd_calls(&etcd.endpoint).await;
+                let writes = 3.0 * env("BENCH_SEQUENTIAL", 200) as f64;
+                let per_write: Vec<String> = after
+                    .iter()
+                    .map(|(m, n)| (m, n - before.get(m).copied().unwrap_or(0.0)))
+                    .filter(|(_, d)| *d > 0.0)
+                    .map(|(m, d)| format!("{m} {:.2}", d / writes))
+                    .collect();
+                println!(
+                    "    etcd calls per sequential write: {}",
+                    per_write.join(", ")
+                );
                 raw_etcd_puts(&etcd.endpoint).await;
             }
             other => eprintln!("unknown backend {other}"),

@@ -54,9 +54,10 @@ fn reason_code(reason: &str) -> u16 {
     }
 }
 
+/// From the watch cache as it stands (upstream reads informers): no storage round trip.
 async fn list(reg: &Registry, ns: Option<&str>) -> Result<Vec<Value>, StatusError> {
     Ok(reg
-        .list(ns, &Default::default())
+        .list(ns, &crate::registry::options::ListOptions::cached())
         .await?
         .items
         .iter()

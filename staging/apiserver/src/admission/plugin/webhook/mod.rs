@@ -27,10 +27,12 @@ pub struct Source {
 
 impl Source {
     /// The webhooks of every configuration, ordered by configuration name then position.
+    /// Read from the watch cache as it stands (upstream reads an informer), so a request
+    /// costs no storage round trip.
     async fn webhooks(&self) -> Vec<Value> {
         let mut configs: Vec<Value> = self
             .configurations
-            .list(None, &Default::default())
+            .list(None, &crate::registry::options::ListOptions::cached())
             .await
             .map(|l| l.items.iter().map(|o| o.value.clone()).collect())
             .unwrap_or_default();
