@@ -97,6 +97,33 @@ impl Client {
         self.try_connect().await.unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// An HTTP/2 connection (prior knowledge over TLS: the server tells the protocols apart
+    /// by the client's preface), as client-go multiplexes requests and watches on one.
+    pub async fn connect_h2(&self) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("connect");
+        let tls = self
+            .tls
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .expect("TLS handshake");
+        let (send, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .expect("HTTP/2 handshake");
+        tokio::spawn(conn);
+        send
+    }
+
+    /// A GET request with this client's credentials and headers, for a connection of one's own.
+    pub fn get_request(&self, path: &str) -> Request<Full<Bytes>> {
+        let req = Request::builder().uri(format!("https://localhost{path}"));
+        self.authorize(req).body(Full::new(Bytes::new())).unwrap()
+    }
+
     async fn try_connect(
         &self,
     ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String> {

@@ -331,10 +331,8 @@ impl ApiServer {
         query: &HashMap<String, String>,
     ) -> Response<Body> {
         let Some(res) = self.resource(info) else {
-            // Read what the client is still sending (bounded) before answering, as Go's
-            // server does: a 404 sent mid-upload would otherwise reach a client whose
-            // next write fails (a custom resource POSTed before its CRD is served).
-            let _ = read_request(req).await;
+            // A custom resource POSTed before its CRD is served gets its 404 after its body.
+            negotiation::discard_body(req.into_body(), negotiation::MAX_REQUEST_BODY_BYTES).await;
             return error_response(&StatusError::path_not_found());
         };
         let accept = req
@@ -347,7 +345,11 @@ impl ApiServer {
             query.get("includeObject").map(String::as_str),
         ) {
             Ok(f) => f,
-            Err(e) => return error_response(&e),
+            Err(e) => {
+                negotiation::discard_body(req.into_body(), negotiation::MAX_REQUEST_BODY_BYTES)
+                    .await;
+                return error_response(&e);
+            }
         };
         let namespaced = res.info().namespaced;
         if !namespaced && !info.namespace.is_empty() {

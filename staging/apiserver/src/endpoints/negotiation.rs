@@ -35,6 +35,15 @@ pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, StatusError
     }
 }
 
+/// Reads and drops what a client is still sending (at most `limit` bytes, for at most
+/// ten seconds) before it is answered without its body being read, as Go's server does
+/// after a handler: an answer sent mid-upload would otherwise reach a client whose next
+/// write fails on the closed connection, so it never reads the answer.
+pub async fn discard_body(body: hyper::body::Incoming, limit: usize) {
+    let read = Limited::new(body, limit).collect();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), read).await;
+}
+
 /// Reads a request's body, keeping a copy for the audit event when one is recorded.
 pub async fn read_request(
     req: hyper::Request<hyper::body::Incoming>,

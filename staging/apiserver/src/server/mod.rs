@@ -171,6 +171,21 @@ impl Server {
         peer: SocketAddr,
     ) -> Result<Response<Body>, std::convert::Infallible> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        if req.version() < hyper::Version::HTTP_2
+            && request_head_bytes(&req) > MAX_HEADER_BYTES + 4096
+        {
+            // hyper's read buffer only bounds a head it could not parse yet; Go's server
+            // refuses any head past its limit, so this one is refused here (its text as Go's).
+            let mut resp = Response::new(crate::endpoints::negotiation::full(
+                "431 Request Header Fields Too Large",
+            ));
+            *resp.status_mut() = hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            resp.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+            return Ok(resp);
+        }
         if method == hyper::Method::CONNECT {
             // No resource is served over CONNECT (streams upgrade GET/POST requests).
             let mut e = StatusError::new(
@@ -245,7 +260,12 @@ impl Server {
                 .map(|permit| (permit, None)),
         };
         let mut resp = match admitted {
-            Err(refused) => error_response(&refused),
+            Err(refused) => {
+                // Unauthenticated, forbidden or throttled: read no more than Go's server
+                // reads after a handler (256 KiB) so the client gets its answer.
+                crate::endpoints::negotiation::discard_body(req.into_body(), 256 << 10).await;
+                error_response(&refused)
+            }
             Ok(_permit) => match AssertUnwindSafe(self.clone().route(req, &info, &query))
                 .catch_unwind()
                 .await
@@ -349,10 +369,11 @@ impl Server {
                 });
                 let mut builder =
                     hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                // HTTP/2 request headers up to Go's `http.DefaultMaxHeaderBytes` (1 MiB), as
-                // upstream's server accepts them (h2's default is 16 KiB). HTTP/1.1 keeps
-                // hyper's read buffer (about 400 KiB of headers): raising it costs every
-                // request about a quarter of its throughput.
+                // Request headers up to Go's `http.DefaultMaxHeaderBytes` (1 MiB), as
+                // upstream's server accepts them, on both protocols (h2's default is
+                // 16 KiB, hyper's HTTP/1.1 read buffer about 400 KiB; the buffer grows only
+                // for requests that need it). Go allows the same 4 KiB of slack.
+                builder.http1().max_buf_size(MAX_HEADER_BYTES + 4096);
                 builder
                     .http2()
                     .max_header_list_size(MAX_HEADER_BYTES as u32);
@@ -371,6 +392,16 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// The bytes of an HTTP/1.1 request's line and headers, as the client sent them.
+fn request_head_bytes<B>(req: &Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 11;
+    line + req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
 }
 
 /// A cached OpenAPI document as JSON; protobuf renderings are not offered (406 lets
