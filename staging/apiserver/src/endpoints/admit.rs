@@ -6,7 +6,7 @@
 use super::handlers::ApiResource;
 use super::request::RequestInfo;
 use crate::admission::{Attributes, Chain, Operation};
-use crate::registry::generic::ValidateObject;
+use crate::registry::generic::{ValidateDeletion, ValidateObject};
 use crate::registry::meta;
 use apimachinery::StatusError;
 use async_trait::async_trait;
@@ -102,6 +102,16 @@ impl<'a> Admission<'a> {
 
     pub fn take_warnings(&self) -> Vec<String> {
         std::mem::take(&mut *self.warnings.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl ValidateDeletion for Admission<'_> {
+    async fn validate_deletion(&self, old: &Value) -> Result<(), StatusError> {
+        let mut warnings = Vec::new();
+        let out = self.run(None, Some(old), &mut warnings).await;
+        self.warnings.lock().unwrap().extend(warnings);
+        out
     }
 }
 

@@ -520,11 +520,12 @@ impl ApiServer {
             }
             "delete" => {
                 let opts = read_delete_options(req, ctx.query).await?;
-                let old = reg.get(ns, &info.name).await?;
-                self.admission(Operation::Delete, info, res, None, opts.dry_run)
-                    .run(None, Some(&old), &mut ctx.warnings)
-                    .await?;
-                let (obj, gone) = reg.delete(ns, &info.name, &opts).await?;
+                let adm = self.admission(Operation::Delete, info, res, None, opts.dry_run);
+                let deleted = reg
+                    .delete_validated(ns, &info.name, &opts, Some(&adm))
+                    .await;
+                ctx.warnings.extend(adm.take_warnings());
+                let (obj, gone) = deleted?;
                 let code = if !gone && opts.propagation_policy.as_deref() == Some("Foreground") {
                     202
                 } else {
@@ -556,8 +557,9 @@ impl ApiServer {
                     let ins = (!ins.is_empty()).then_some(ins);
                     let mut adm = self.admission(Operation::Delete, info, res, None, opts.dry_run);
                     adm.name = name.to_string();
-                    adm.run(None, Some(&item.value), &mut ctx.warnings).await?;
-                    match reg.delete(ins, name, &opts).await {
+                    let outcome = reg.delete_validated(ins, name, &opts, Some(&adm)).await;
+                    ctx.warnings.extend(adm.take_warnings());
+                    match outcome {
                         Ok((obj, _)) => deleted.push(res.out(&obj).into_owned()),
                         Err(e) if e.code == 404 => {}
                         Err(e) => return Err(e),

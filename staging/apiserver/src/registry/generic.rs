@@ -77,6 +77,13 @@ pub trait ValidateObject: Send + Sync {
     async fn validate(&self, obj: &Value, old: Option<&Value>) -> Result<(), StatusError>;
 }
 
+/// Validating admission of a deletion, run on the object each attempt would delete (as
+/// upstream's `deleteValidation` inside the store's Delete).
+#[async_trait::async_trait]
+pub trait ValidateDeletion: Send + Sync {
+    async fn validate_deletion(&self, old: &Value) -> Result<(), StatusError>;
+}
+
 /// The names upstream generates for `generateName`: 5 characters without vowels
 /// (so no words) and without look-alike characters.
 pub fn generate_name(base: &str) -> String {
@@ -783,6 +790,17 @@ impl Registry {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<(Value, bool), StatusError> {
+        self.delete_validated(ns, name, opts, None).await
+    }
+
+    /// The same, with validating admission run on the object each attempt deletes.
+    pub async fn delete_validated(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+        admission: Option<&dyn ValidateDeletion>,
+    ) -> Result<(Value, bool), StatusError> {
         let key = self.key(ns, name);
         let mut hint = self.cached_current(&key);
         loop {
@@ -800,6 +818,12 @@ impl Registry {
             };
             // As for updates: what is decided on the cache's copy without a write (an
             // error, nothing to do, a dry run) is confirmed against storage first.
+            if let Some(a) = admission {
+                match a.validate_deletion(&old).await {
+                    Err(_) if !fresh => continue,
+                    other => other?,
+                }
+            }
             let plan = match self.plan_delete(name, old, opts) {
                 Err(_) if !fresh => continue,
                 Ok(_) if !fresh && opts.dry_run => continue,
