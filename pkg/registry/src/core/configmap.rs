@@ -64,22 +64,22 @@ pub fn strategy() -> Typed<ConfigMap> {
         }
         c
     };
+    // As upstream's ValidateConfigMapUpdate: every change an immutable object refuses.
     t.validate_update = |new, old| {
-        if old.immutable == Some(true)
-            && (new.data != old.data || new.binary_data != old.binary_data)
-        {
-            return vec![Cause::forbidden(
-                "data",
-                "field is immutable when `immutable` is set",
-            )];
+        const IMMUTABLE: &str = "field is immutable when `immutable` is set";
+        let mut c = Vec::new();
+        if old.immutable == Some(true) {
+            if new.immutable != Some(true) {
+                c.push(Cause::forbidden("immutable", IMMUTABLE));
+            }
+            if new.data != old.data {
+                c.push(Cause::forbidden("data", IMMUTABLE));
+            }
+            if new.binary_data != old.binary_data {
+                c.push(Cause::forbidden("binaryData", IMMUTABLE));
+            }
         }
-        if old.immutable == Some(true) && new.immutable != Some(true) {
-            return vec![Cause::forbidden(
-                "immutable",
-                "field is immutable when `immutable` is set",
-            )];
-        }
-        Vec::new()
+        c
     };
     t.columns = Some(|| {
         vec![

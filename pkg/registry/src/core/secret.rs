@@ -62,15 +62,19 @@ pub fn strategy() -> Typed<Secret> {
         }
         c
     };
+    const IMMUTABLE: &str = "field is immutable when `immutable` is set";
     t.validate_update = |new, old| {
         let mut c: Vec<Cause> = immutable("type", &json!(new.type_), &json!(old.type_))
             .into_iter()
             .collect();
-        if old.immutable == Some(true) && new.data != old.data {
-            c.push(Cause::forbidden(
-                "data",
-                "field is immutable when `immutable` is set",
-            ));
+        // As upstream's ValidateSecretUpdate (stringData is folded into data by now).
+        if old.immutable == Some(true) {
+            if new.immutable != Some(true) {
+                c.push(Cause::forbidden("immutable", IMMUTABLE));
+            }
+            if new.data != old.data {
+                c.push(Cause::forbidden("data", IMMUTABLE));
+            }
         }
         c
     };

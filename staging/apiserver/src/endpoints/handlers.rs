@@ -340,9 +340,15 @@ impl ApiServer {
             .get("accept")
             .and_then(|v| v.to_str().ok())
             .map(String::from);
+        let tables = !matches!(info.subresource.as_str(), "binding" | "eviction" | "token")
+            && res
+                .virtual_rest
+                .as_ref()
+                .is_none_or(|v| v.verbs().contains(&"list"));
         let format = match negotiation::negotiate(
             accept.as_deref(),
             query.get("includeObject").map(String::as_str),
+            tables,
         ) {
             Ok(f) => f,
             Err(e) => {

@@ -121,10 +121,13 @@ impl Format {
     }
 }
 
-/// Picks the first acceptable media type of an `Accept` header.
+/// Picks the first acceptable media type of an `Accept` header. `tables`: whether the
+/// resource renders Tables (upstream's storages without a TableConvertor, the create-only
+/// reviews and subresources, do not: a Table-only `Accept` is then a 406).
 pub fn negotiate(
     accept: Option<&str>,
     include_object: Option<&str>,
+    tables: bool,
 ) -> Result<Format, StatusError> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
         return Ok(Format::Json);
@@ -160,7 +163,9 @@ pub fn negotiate(
                     _ => Format::Json,
                 });
             }
-            Some("Table") if g.as_deref() == Some("meta.k8s.io") && mt == "application/json" => {
+            Some("Table")
+                if tables && g.as_deref() == Some("meta.k8s.io") && mt == "application/json" =>
+            {
                 return Ok(Format::Table {
                     include_object: include_object.unwrap_or("Metadata").to_string(),
                 });
@@ -237,19 +242,20 @@ mod tests {
     fn kubectl_accept_headers() {
         let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(
-            negotiate(Some(kubectl), None).unwrap(),
+            negotiate(Some(kubectl), None, true).unwrap(),
             Format::Table {
                 include_object: "Metadata".into()
             }
         );
         assert_eq!(
-            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), None).unwrap(),
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*"), None, true).unwrap(),
             Format::Protobuf
         );
         assert_eq!(
             negotiate(
                 Some("application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"),
-                None
+                None,
+                true
             )
             .unwrap(),
             Format::PartialObjectMetadata {
@@ -258,11 +264,22 @@ mod tests {
             }
         );
         assert_eq!(
-            negotiate(Some("application/yaml"), None).unwrap(),
+            negotiate(Some("application/yaml"), None, true).unwrap(),
             Format::Yaml
         );
         assert_eq!(
-            negotiate(Some("application/cbor"), None).unwrap_err().code,
+            negotiate(Some("application/cbor"), None, true).unwrap_err().code,
+            406
+        );
+        // A resource without Tables refuses a Table-only Accept, and falls back otherwise.
+        let table = "application/json;as=Table;v=v1;g=meta.k8s.io";
+        assert_eq!(negotiate(Some(table), None, false).unwrap_err().code, 406);
+        assert_eq!(
+            negotiate(Some(&format!("{table},application/json")), None, false).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            negotiate(Some("application/cbor"), None, true).unwrap_err().code,
             406
         );
         assert!(decode_body("application/json", b"{not json").is_err());
