@@ -9,6 +9,7 @@ pub mod labels;
 pub mod protobuf;
 pub mod resource;
 pub mod schema;
+pub mod strict;
 pub mod validation;
 
 pub use errors::{Cause, StatusError};

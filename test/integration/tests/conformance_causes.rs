@@ -11,6 +11,127 @@ async fn api_machinery_causes() {
     let c = &s.client;
     secrets_and_configmaps_stay_immutable(c).await;
     tables_only_where_upstream_has_them(c).await;
+    strict_decoding_reports_every_unknown_and_duplicate_field(c).await;
+}
+
+/// [sig-api-machinery] FieldValidation: the requests and expected messages of upstream's
+/// `test/e2e/apimachinery/field_validation.go`.
+async fn strict_decoding_reports_every_unknown_and_duplicate_field(c: &Client) {
+    let deployments = "/apis/apps/v1/namespaces/default/deployments?fieldValidation=Strict&fieldManager=field_validation_mgr";
+    let body = r#"{"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "my-dep", "labels": {"app": "nginx"}},
+        "spec": {"unknownField": "foo", "replicas": 2, "replicas": 3,
+            "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}]}}}}"#;
+    let r = c
+        .request("POST", deployments, "application/json", body)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains(r#"strict decoding error: unknown field \"spec.unknownField\", duplicate field \"spec.replicas\""#),
+        "{}",
+        r.text()
+    );
+    let body = r#"{"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "my-dep", "unknownMeta": "foo", "labels": {"app": "nginx"}},
+        "spec": {"selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx:latest"}]}}}}"#;
+    let r = c
+        .request("POST", deployments, "application/json", body)
+        .await;
+    assert!(
+        r.text()
+            .contains(r#"strict decoding error: unknown field \"metadata.unknownMeta\""#),
+        "{}",
+        r.text()
+    );
+    // Warn: the same findings as warnings, and the object is created.
+    let warn = deployments.replace("Strict", "Warn");
+    let body = body.replace("\"unknownMeta\": \"foo\", ", "\"labels\": {}, ");
+    let r = c.request("POST", &warn, "application/json", body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let warning = r
+        .headers
+        .get("warning")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert!(
+        warning
+            .as_deref()
+            .is_some_and(|w| w.contains(r#"duplicate field \"metadata.labels\""#)),
+        "{warning:?}"
+    );
+
+    // Custom resources, applied as YAML with Strict validation.
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "noxus.fv.example.com"},
+        "spec": {"group": "fv.example.com", "scope": "Cluster",
+            "names": {"plural": "noxus", "singular": "noxu", "kind": "Noxu", "listKind": "NoxuList"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                        "properties": {"foo": {"type": "string"}, "cronSpec": {"type": "string"},
+                            "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                                "properties": {"metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+                                    "spec": {"type": "object"}}}}}}}}}]}});
+    let r = c
+        .send_json(
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &crd,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let apply = |name: &str, yaml: String| {
+        let path = format!(
+            "/apis/fv.example.com/v1/noxus/{name}?fieldManager=field_validation_mgr&fieldValidation=Strict"
+        );
+        async move {
+            integration_tests::wait_for(
+                "the CRD served",
+                std::time::Duration::from_secs(10),
+                || {
+                    let (path, yaml) = (path.clone(), yaml.clone());
+                    async move {
+                        let r = c
+                            .request("PATCH", &path, "application/apply-patch+yaml", yaml)
+                            .await;
+                        (r.status != 404).then_some(r)
+                    }
+                },
+            )
+            .await
+        }
+    };
+    let r = apply("mytest", "\napiVersion: fv.example.com/v1\nkind: Noxu\nmetadata:\n  name: mytest\n  finalizers:\n  - test-finalizer\nspec:\n  unknown: uk1\n  foo: foo1\n  foo: foo2\n  cronSpec: \"* * * * */5\"\n".into()).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text()
+            .contains(r#"line 11: key \"foo\" already set in map"#),
+        "{}",
+        r.text()
+    );
+    let r = apply("mytest", "\napiVersion: fv.example.com/v1\nkind: Noxu\nmetadata:\n  name: mytest\nunknownField: unknown\nspec:\n  foo: foo1\n".into()).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text()
+            .contains(".unknownField: field not declared in schema"),
+        "{}",
+        r.text()
+    );
+    let r = apply("mytest", "\napiVersion: fv.example.com/v1\nkind: Noxu\nmetadata:\n  name: mytest\n  unknownMeta: unknown\nspec:\n  template:\n    apiVersion: foo/v1\n    kind: Sub\n    metadata:\n      unknownSubMeta: unknown\n      name: subobject\n".into()).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text()
+            .contains(".spec.template.metadata.unknownSubMeta: field not declared in schema")
+            || r.text()
+                .contains(".metadata.unknownMeta: field not declared in schema"),
+        "{}",
+        r.text()
+    );
+    let r = apply("mytest", "\napiVersion: fv.example.com/v1\nkind: Noxu\nmetadata:\n  name: mytest\nspec:\n  unknown: uk1\n  foo: foo1\n".into()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
 }
 
 /// [sig-api-machinery] Servers with support for Table transformation should return a 406
@@ -48,7 +169,12 @@ async fn secrets_and_configmaps_stay_immutable(c: &Client) {
         let mut cur = r.json();
         cur["data"]["data-5"] = json!("dmFsdWUtNQo=");
         let r = c.send_json("PUT", &item, &cur).await;
-        assert_eq!(r.status, 422, "{kind}: data of an immutable object: {}", r.text());
+        assert_eq!(
+            r.status,
+            422,
+            "{kind}: data of an immutable object: {}",
+            r.text()
+        );
         assert_eq!(
             r.json()["details"]["causes"][0],
             json!({"reason": "FieldValueForbidden", "message": "Forbidden: field is immutable when `immutable` is set", "field": "data"})
@@ -56,7 +182,12 @@ async fn secrets_and_configmaps_stay_immutable(c: &Client) {
         let mut cur = c.get(&item).await.json();
         cur["immutable"] = json!(false);
         let r = c.send_json("PUT", &item, &cur).await;
-        assert_eq!(r.status, 422, "{kind}: immutable back to false: {}", r.text());
+        assert_eq!(
+            r.status,
+            422,
+            "{kind}: immutable back to false: {}",
+            r.text()
+        );
         assert_eq!(r.json()["details"]["causes"][0]["field"], "immutable");
         let mut cur = c.get(&item).await.json();
         cur["metadata"]["labels"] = json!({"label1": "value1"});

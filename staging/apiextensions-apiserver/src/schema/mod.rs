@@ -44,7 +44,18 @@ fn prune_at(v: &mut Value, s: &Value, path: &str, root: bool, pruned: &mut Vec<S
         Value::Object(m) => {
             let embedded = root || s["x-kubernetes-embedded-resource"].as_bool() == Some(true);
             if embedded && let Some(Value::Object(meta)) = m.get_mut("metadata") {
-                meta.retain(|k, _| META_FIELDS.contains(&k.as_str()));
+                let at = if path.is_empty() {
+                    "metadata".to_string()
+                } else {
+                    format!("{path}.metadata")
+                };
+                meta.retain(|k, _| {
+                    let known = META_FIELDS.contains(&k.as_str());
+                    if !known {
+                        pruned.push(format!("{at}.{k}"));
+                    }
+                    known
+                });
             }
             let props = s["properties"].as_object();
             let additional = s.get("additionalProperties").filter(|a| a.is_object());
@@ -138,7 +149,7 @@ mod tests {
             json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"},
             "spec": {"a": "1", "free": {"anything": {"goes": true}}}})
         );
-        assert_eq!(pruned, ["extra", "spec.b"]);
+        assert_eq!(pruned, ["metadata.bogus", "extra", "spec.b"]);
     }
 
     #[test]

@@ -521,8 +521,10 @@ impl ApiServer {
                 ))
             }
             "patch" => {
-                let (out, _) = self.patch(req, res, ctx, Part::Main).await?;
-                Ok(render_object(res, 200, &out, &ctx.format))
+                // An apply that creates the object answers 201, as upstream.
+                let (out, created) = self.patch(req, res, ctx, Part::Main).await?;
+                let code = if created { 201 } else { 200 };
+                Ok(render_object(res, code, &out, &ctx.format))
             }
             "delete" => {
                 let opts = read_delete_options(req, ctx.query).await?;
@@ -819,6 +821,18 @@ impl ApiServer {
                 )));
             }
         };
+        // Strict decoding of the configuration as upstream's apply patcher does it.
+        if matches!(strict, "Strict" | "Warn")
+            && let Some(dup) = negotiation::yaml_duplicate_key(body)
+        {
+            let msg = format!(
+                "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  {dup}"
+            );
+            if strict == "Strict" {
+                return Err(StatusError::bad_request(msg));
+            }
+            ctx.warnings.push(msg);
+        }
         let config = decode_body("application/yaml", body)?;
         if !config.is_object() {
             return Err(StatusError::bad_request(
@@ -842,11 +856,32 @@ impl ApiServer {
                 info.name
             )));
         }
-        // Unknown fields in the configuration are reported as for any write.
-        let mut warnings = Vec::new();
+        // A configuration naming fields the schema does not have cannot be applied (the
+        // typed conversion of upstream's structured-merge-diff refuses it).
         let bytes = serde_json::to_vec(&config).unwrap_or_default();
-        self.decode_object(res, "application/json", &bytes, strict, &mut warnings)?;
-        ctx.warnings.extend(warnings);
+        let (_, unknown) = self.decode_with_unknown(res, "application/json", &bytes)?;
+        if !unknown.is_empty() && matches!(strict, "Strict" | "Warn") {
+            let errors: Vec<String> = unknown
+                .iter()
+                .map(|f| format!(".{f}: field not declared in schema"))
+                .collect();
+            let errors = match errors.as_slice() {
+                [one] => one.clone(),
+                many => format!("errors:\n  {}", many.join("\n  ")),
+            };
+            let ns_name = match ns {
+                Some(ns) => format!("{ns}/{}", info.name),
+                None => format!("/{}", info.name),
+            };
+            let msg = format!(
+                "failed to create typed patch object ({ns_name}; {}/{}, Kind={}): {errors}",
+                ri.gvk.group, ri.gvk.version, ri.gvk.kind
+            );
+            if strict == "Strict" {
+                return Err(StatusError::bad_request(msg));
+            }
+            ctx.warnings.push(msg);
+        }
         loop {
             let current = match reg.get(ns, &info.name).await {
                 Ok(stored) => Some(res.out(&stored).into_owned()),
@@ -903,6 +938,36 @@ impl ApiServer {
         validation: &str,
         warnings: &mut Vec<String>,
     ) -> Result<Value, StatusError> {
+        let (decoded, unknown) = self.decode_with_unknown(res, ct, body)?;
+        let ri = res.info();
+        // Upstream's strict decoding: every unknown field, then every field named twice.
+        let mut strict = Vec::new();
+        if matches!(validation, "Strict" | "Warn") {
+            strict.extend(unknown.iter().map(|f| format!("unknown field {f:?}")));
+            strict.extend(negotiation::duplicate_field_errors(ct, body));
+        }
+        match validation {
+            "Strict" if !strict.is_empty() => Err(StatusError::bad_request(format!(
+                "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
+                ri.gvk.kind,
+                ri.gvk.version,
+                ri.gvk.kind,
+                strict.join(", ")
+            ))),
+            _ => {
+                warnings.extend(strict);
+                Ok(decoded)
+            }
+        }
+    }
+
+    /// A body decoded as the resource's kind, with the paths of the fields it does not know.
+    fn decode_with_unknown(
+        &self,
+        res: &ApiResource,
+        ct: &str,
+        body: &[u8],
+    ) -> Result<(Value, Vec<String>), StatusError> {
         let mut v = decode_body(ct, body)?;
         let reg = &res.registry;
         let ri = res.info();
@@ -937,27 +1002,7 @@ impl ApiServer {
         if let Some(view) = &res.view {
             v = view.to_storage(v)?;
         }
-        let (decoded, unknown) = reg.strategy.decode(v)?;
-        if !unknown.is_empty() {
-            match validation {
-                "Strict" => {
-                    let list: Vec<String> = unknown
-                        .iter()
-                        .map(|f| format!("unknown field {f:?}"))
-                        .collect();
-                    return Err(StatusError::bad_request(format!(
-                        "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
-                        ri.gvk.kind,
-                        ri.gvk.version,
-                        ri.gvk.kind,
-                        list.join(", ")
-                    )));
-                }
-                "Warn" => warnings.extend(unknown.iter().map(|f| format!("unknown field {f:?}"))),
-                _ => {}
-            }
-        }
-        Ok(decoded)
+        reg.strategy.decode(v)
     }
 }
 

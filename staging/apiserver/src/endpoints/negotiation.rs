@@ -81,13 +81,53 @@ pub fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, StatusError
         "application/yaml" | "application/x-yaml" | "text/yaml" => {
             let text = std::str::from_utf8(body)
                 .map_err(|e| StatusError::bad_request(format!("yaml is not UTF-8: {e}")))?;
-            serde_saphyr::from_str::<Value>(text).map_err(|e| {
+            // Repeated keys: the last wins, as upstream's non-strict YAML decoding (strict
+            // decoding reports them, see `strict_decoding_errors`).
+            let opts = serde_saphyr::options! {
+                duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::LastWins,
+            };
+            serde_saphyr::from_str_with_options::<Value>(text, opts).map_err(|e| {
                 StatusError::bad_request(format!(
                     "couldn't get version/kind; yaml parse error: {e}"
                 ))
             })
         }
         other => Err(StatusError::unsupported_media_type(other)),
+    }
+}
+
+/// What strict decoding refuses in a body beyond unknown fields: fields named twice.
+/// JSON: `duplicate field "spec.replicas"` per field; YAML: go-yaml's
+/// `line 11: key "foo" already set in map` (the first repeated key).
+pub fn duplicate_field_errors(content_type: &str, body: &[u8]) -> Vec<String> {
+    match essence(content_type).as_str() {
+        "" | "application/json" | "*/*" => apimachinery::strict::duplicate_fields(body)
+            .into_iter()
+            .map(|p| format!("duplicate field {p:?}"))
+            .collect(),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
+            yaml_duplicate_key(body).into_iter().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The first repeated mapping key of a YAML document, as go-yaml words it.
+pub fn yaml_duplicate_key(body: &[u8]) -> Option<String> {
+    use serde_saphyr::Error;
+    let text = std::str::from_utf8(body).ok()?;
+    let mut err = serde_saphyr::from_str::<Value>(text).err()?;
+    // Errors come wrapped with a rendering of the source around them.
+    while let Error::WithSnippet { error, .. } | Error::AliasError { error, .. } = err {
+        err = *error;
+    }
+    match err {
+        Error::DuplicateMappingKey { key, location } => Some(format!(
+            "line {}: key {:?} already set in map",
+            location.line(),
+            key.unwrap_or_default()
+        )),
+        _ => None,
     }
 }
 
@@ -268,7 +308,9 @@ mod tests {
             Format::Yaml
         );
         assert_eq!(
-            negotiate(Some("application/cbor"), None, true).unwrap_err().code,
+            negotiate(Some("application/cbor"), None, true)
+                .unwrap_err()
+                .code,
             406
         );
         // A resource without Tables refuses a Table-only Accept, and falls back otherwise.
@@ -279,7 +321,9 @@ mod tests {
             Format::Json
         );
         assert_eq!(
-            negotiate(Some("application/cbor"), None, true).unwrap_err().code,
+            negotiate(Some("application/cbor"), None, true)
+                .unwrap_err()
+                .code,
             406
         );
         assert!(decode_body("application/json", b"{not json").is_err());
@@ -299,5 +343,18 @@ mod tests {
                 .code,
             400
         );
+    }
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    #[test]
+    fn yaml_duplicate_keys_are_found_with_their_line() {
+        let doc = b"\napiVersion: v1\nkind: X\nspec:\n  foo: foo1\n  foo: foo2\n";
+        assert_eq!(
+            super::yaml_duplicate_key(doc).as_deref(),
+            Some(r#"line 6: key "foo" already set in map"#)
+        );
+        assert_eq!(super::yaml_duplicate_key(b"a: 1\nb: 2\n"), None);
     }
 }
