@@ -12,6 +12,58 @@ async fn api_machinery_causes() {
     secrets_and_configmaps_stay_immutable(c).await;
     tables_only_where_upstream_has_them(c).await;
     strict_decoding_reports_every_unknown_and_duplicate_field(c).await;
+    service_type_changes_release_and_allocate(c).await;
+}
+
+/// [sig-network] Services should be able to change the type from ClusterIP/NodePort to
+/// ExternalName and from ExternalName to NodePort (the service jig's get-mutate-update).
+async fn service_type_changes_release_and_allocate(c: &Client) {
+    let svcs = "/api/v1/namespaces/default/services";
+    let update = |name: &'static str, f: fn(&mut Value)| async move {
+        let path = format!("{svcs}/{name}");
+        let mut cur = c.get(&path).await.json();
+        f(&mut cur);
+        let r = c.send_json("PUT", &path, &cur).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    };
+    let to_external = |s: &mut Value| {
+        s["spec"]["type"] = json!("ExternalName");
+        s["spec"]["externalName"] = json!("foo.example.com");
+    };
+    for (name, t) in [("cip-to-ext", "ClusterIP"), ("np-to-ext", "NodePort")] {
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"type": t, "selector": {"app": name}, "ports": [{"port": 80}]}});
+        let r = c.send_json("POST", svcs, &svc).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let ip = r.json()["spec"]["clusterIP"].as_str().unwrap().to_string();
+        let out = update(name, to_external).await;
+        assert!(out["spec"]["clusterIP"].is_null(), "{t}: {out}");
+        assert!(out["spec"]["clusterIPs"].is_null(), "{t}: {out}");
+        assert!(out["spec"]["ports"][0]["nodePort"].is_null(), "{t}: {out}");
+        // The IP is free again: another Service can ask for it.
+        let again = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("{name}-reuse")},
+            "spec": {"clusterIP": ip, "ports": [{"port": 80}]}});
+        let r = c.send_json("POST", svcs, &again).await;
+        assert_eq!(r.status, 201, "{t}: the released IP {ip}: {}", r.text());
+    }
+    let out = update("cip-to-ext", |s| {
+        s["spec"]["type"] = json!("NodePort");
+        s["spec"].as_object_mut().unwrap().remove("externalName");
+    })
+    .await;
+    assert!(
+        out["spec"]["clusterIP"]
+            .as_str()
+            .is_some_and(|ip| !ip.is_empty()),
+        "{out}"
+    );
+    assert!(
+        out["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .is_some_and(|p| p >= 30000),
+        "{out}"
+    );
 }
 
 /// [sig-api-machinery] FieldValidation: the requests and expected messages of upstream's

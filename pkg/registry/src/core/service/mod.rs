@@ -126,17 +126,47 @@ impl Lifecycle for Allocators {
     }
 
     async fn before_update(&self, new: &mut Value, old: &Value) -> Result<(), StatusError> {
+        // A type change that needs a cluster IP now (from ExternalName) allocates one; one
+        // that no longer does (to ExternalName) releases the old one.
+        let old_ip = old["spec"]["clusterIP"]
+            .as_str()
+            .filter(|ip| !ip.is_empty() && *ip != "None")
+            .map(String::from);
+        let mut allocated = None;
+        if needs_cluster_ip(new) && old_ip.is_none() {
+            let requested = new["spec"]["clusterIP"]
+                .as_str()
+                .filter(|ip| !ip.is_empty())
+                .map(String::from);
+            let got = self.ips.allocate(requested.as_deref(), new).await?;
+            new["spec"]["clusterIP"] = json!(got);
+            new["spec"]["clusterIPs"] = json!([got]);
+            new["spec"]["ipFamilies"] = json!(["IPv4"]);
+            new["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+            allocated = Some(got);
+        }
         let old_ports = node_ports(old);
-        if needs_node_ports(new) {
-            self.allocate_node_ports(new, &old_ports).await?;
-        } else if let Some(ps) = new["spec"]["ports"].as_array_mut() {
+        if !needs_node_ports(new)
+            && let Some(ps) = new["spec"]["ports"].as_array_mut()
+        {
             for p in ps {
                 p.as_object_mut().map(|m| m.remove("nodePort"));
             }
         }
+        if needs_node_ports(new)
+            && let Err(e) = self.allocate_node_ports(new, &old_ports).await
+        {
+            if let Some(ip) = allocated {
+                self.ips.release(&ip).await;
+            }
+            return Err(e);
+        }
         let kept = node_ports(new);
         for p in old_ports.into_iter().filter(|p| !kept.contains(p)) {
             self.ports.release(p).await;
+        }
+        if let Some(ip) = old_ip.filter(|ip| new["spec"]["clusterIP"].as_str() != Some(ip)) {
+            self.ips.release(&ip).await;
         }
         Ok(())
     }
@@ -334,8 +364,26 @@ fn prepare_for_update(new: &mut Value, old: &Value) {
             }
         }
     }
-    // Upstream's dropTypeDependentFields: leaving NodePort/LoadBalancer drops the node
-    // ports the update merely carried over.
+    // Upstream's dropTypeDependentFields: a Service that no longer needs a cluster IP
+    // (now ExternalName) drops the IPs and families the update merely carried over; the
+    // IP is released in `before_update`.
+    if needs_cluster_ip(old) && !needs_cluster_ip(new) && new["spec"]["clusterIP"] != "None" {
+        let spec = &mut new["spec"];
+        for group in [
+            &["clusterIP", "clusterIPs"][..],
+            &["ipFamilies"],
+            &["ipFamilyPolicy"],
+        ] {
+            if group.iter().all(|k| spec[*k] == old["spec"][*k])
+                && let Some(m) = spec.as_object_mut()
+            {
+                for k in group {
+                    m.remove(*k);
+                }
+            }
+        }
+    }
+    // Leaving NodePort/LoadBalancer drops the node ports the update merely carried over.
     if needs_node_ports(old) && !needs_node_ports(new) {
         let old_ports = node_ports(old);
         for p in new["spec"]["ports"].as_array_mut().into_iter().flatten() {
