@@ -1,5 +1,5 @@
 //! The DNS wire format (RFC 1035) as far as a cluster DNS needs it: one question in,
-//! A / SRV / PTR answers out, name compression only in what we read.
+//! A / SRV / PTR / CNAME answers out, name compression only in what we read.
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Question {
@@ -9,6 +9,7 @@ pub struct Question {
 }
 
 pub const A: u16 = 1;
+pub const CNAME: u16 = 5;
 pub const PTR: u16 = 12;
 pub const SRV: u16 = 33;
 pub const ANY: u16 = 255;
@@ -29,6 +30,7 @@ pub enum Rdata {
         target: String,
     },
     Ptr(String),
+    Cname(String),
 }
 
 pub struct Record {
@@ -143,6 +145,11 @@ pub fn response(
                 let mut d = Vec::new();
                 write_name(&mut d, target);
                 (PTR, d)
+            }
+            Rdata::Cname(target) => {
+                let mut d = Vec::new();
+                write_name(&mut d, target);
+                (CNAME, d)
             }
         };
         out.extend_from_slice(&t.to_be_bytes());

@@ -1,7 +1,7 @@
 //! Kubernetes DNS records (the DNS specification upstream's add-ons implement,
 //! `kubernetes/dns/docs/specification.md`):
 //! - `<svc>.<ns>.svc.<domain>` A: the ClusterIP, or the ready endpoints of a headless
-//!   service; `<hostname>.<svc>.<ns>.svc.<domain>` for endpoints with a hostname;
+//!   service; CNAME to `spec.externalName` for an ExternalName service (any query type); `<hostname>.<svc>.<ns>.svc.<domain>` for endpoints with a hostname;
 //! - `_<port>._<proto>.<svc>.<ns>.svc.<domain>` SRV: named ports;
 //! - `<a-b-c-d>.<ns>.pod.<domain>` A;
 //! - PTR for cluster IPs and endpoint IPs under `in-addr.arpa`.
@@ -88,6 +88,22 @@ impl Zone<'_> {
                     return (NXDOMAIN, Vec::new());
                 };
                 let spec = s.spec.clone().unwrap_or_default();
+                if spec.type_.as_deref() == Some("ExternalName") {
+                    // The alias answers every query type; the client resolves its target.
+                    let target = spec.external_name.unwrap_or_default();
+                    let target = target.trim_end_matches('.');
+                    if target.is_empty() {
+                        return (NOERROR, Vec::new());
+                    }
+                    return (
+                        NOERROR,
+                        vec![Record {
+                            name: q.name.clone(),
+                            ttl: TTL,
+                            data: Rdata::Cname(target.to_string()),
+                        }],
+                    );
+                }
                 if !wants(A) {
                     return (NOERROR, Vec::new());
                 }
@@ -195,5 +211,48 @@ impl Zone<'_> {
             return (NOERROR, Vec::new());
         }
         (NXDOMAIN, Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::CNAME;
+
+    #[test]
+    fn external_name_services_answer_a_cname_for_any_query_type() {
+        use k8s_openapi::api::core::v1::ServiceSpec;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let svc = Service {
+            metadata: ObjectMeta {
+                name: Some("ext".into()),
+                namespace: Some("default".into()),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                type_: Some("ExternalName".into()),
+                external_name: Some("foo.example.com.".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let services = [Arc::new(svc)];
+        let zone = Zone {
+            domain: "cluster.local",
+            services: &services,
+            slices: &[],
+        };
+        for qtype in [A, CNAME, ANY] {
+            let q = Question {
+                name: "ext.default.svc.cluster.local".into(),
+                qtype,
+                qclass: 1,
+            };
+            let (rcode, answers) = zone.answer(&q);
+            assert_eq!(rcode, NOERROR);
+            assert!(
+                matches!(&answers[..], [Record { data: Rdata::Cname(t), .. }] if t == "foo.example.com")
+            );
+        }
     }
 }
