@@ -524,6 +524,53 @@ async fn garbage_collection_cascades() {
     })
     .await;
 
+    // [sig-api-machinery] Garbage collector should not delete dependents that have both
+    // a valid owner and an owner that's waiting for dependents to be deleted: the shared
+    // child stays, released from the owner deleted in the foreground.
+    let waiting = create(
+        &c,
+        cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "waiting"}}),
+    )
+    .await;
+    let valid = create(
+        &c,
+        cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "valid"}}),
+    )
+    .await;
+    let mut shared = child("shared", &waiting);
+    let refs = shared["metadata"]["ownerReferences"]
+        .as_array_mut()
+        .unwrap();
+    refs.push(json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "valid", "uid": valid["metadata"]["uid"]}));
+    create(&c, cms, &shared).await;
+    create(&c, cms, &child("only-waiting", &waiting)).await;
+    let r = c
+        .request(
+            "DELETE",
+            &format!("{cms}/waiting?propagationPolicy=Foreground"),
+            "application/json",
+            "",
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.text());
+    wait_for(
+        "the waiting owner and its sole child gone",
+        Duration::from_secs(30),
+        || async {
+            (c.get(&format!("{cms}/waiting")).await.status == 404
+                && c.get(&format!("{cms}/only-waiting")).await.status == 404)
+                .then_some(())
+        },
+    )
+    .await;
+    let kept = c.get(&format!("{cms}/shared")).await;
+    assert_eq!(kept.status, 200, "the child with a valid owner stays");
+    let refs = kept.json()["metadata"]["ownerReferences"].clone();
+    assert_eq!(refs.as_array().map(Vec::len), Some(1), "{refs}");
+    assert_eq!(refs[0]["name"], "valid");
+
     // Orphan: the child stays, without its owner reference.
     let owner = create(
         &c,

@@ -3,15 +3,16 @@
 //! that can be listed, watched and deleted. Dependents whose owners are all gone are
 //! deleted (background cascading); references to owners that are gone are dropped;
 //! an owner deleted in the foreground (`foregroundDeletion` finalizer) waits until its
-//! blocking dependents are gone, one deleted with `orphan` first has its dependents
-//! released.
+//! blocking dependents are gone (a dependent another owner still holds is released from
+//! it instead, `decide.rs`), one deleted with `orphan` first has its dependents released.
+
+mod decide;
 
 use crate::workqueue::Queue;
+use decide::{Decision, OwnerState};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy,
-};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::{Discovery, verbs};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -291,10 +292,11 @@ impl GarbageCollector {
             return self.drop_finalizer(&api, &node, ORPHAN).await.map(|_| None);
         }
         if node.deleting && node.finalizers.iter().any(|f| f == FOREGROUND) {
-            let dependents = self.dependents_of(uid);
-            let blocking: Vec<&Node> = dependents
+            let dependents = self.dependents_with_uids(uid);
+            let blocking: Vec<(&str, &Node)> = dependents
                 .iter()
-                .filter(|d| {
+                .map(|(u, d)| (u.as_str(), d))
+                .filter(|(_, d)| {
                     d.owners
                         .iter()
                         .any(|o| o.uid == uid && o.block_owner_deletion == Some(true))
@@ -306,71 +308,93 @@ impl GarbageCollector {
                     .await
                     .map(|_| None);
             }
-            for d in blocking {
-                if !d.deleting {
-                    let _ = self
-                        .api_for(d)
-                        .delete(
-                            &d.name,
-                            &DeleteParams {
-                                propagation_policy: Some(PropagationPolicy::Foreground),
-                                ..Default::default()
-                            },
-                        )
-                        .await;
+            // Each blocking dependent is deleted, or (when another owner keeps it) stops
+            // referencing this owner.
+            let mut first_error = None;
+            for (d_uid, d) in blocking {
+                if !d.deleting
+                    && let Err(e) = self.attempt_to_delete(d_uid, d).await
+                {
+                    first_error.get_or_insert(e);
                 }
             }
-            return Ok(Some(Duration::from_secs(1)));
+            return match first_error {
+                Some(e) => Err(e),
+                None => Ok(Some(Duration::from_secs(1))),
+            };
         }
         if node.owners.is_empty() || node.deleting {
             return Ok(None);
         }
-        // A dependent: gone owners are dropped; with none left it is deleted.
-        let mut alive = Vec::new();
+        self.attempt_to_delete(uid, &node).await.map(|_| None)
+    }
+
+    /// A dependent whose owners may be gone or waiting for it: kept, released from
+    /// owners that no longer hold it, or deleted (upstream `attemptToDeleteItem`).
+    async fn attempt_to_delete(&self, uid: &str, node: &Node) -> Result<(), String> {
+        let mut owners = Vec::new();
         for o in &node.owners {
-            if self.owner_exists(&node, o).await? {
-                alive.push(o.clone());
-            }
-        }
-        if alive.len() == node.owners.len() {
-            return Ok(None);
-        }
-        if alive.is_empty() {
-            let policy = if node.finalizers.iter().any(|f| f == FOREGROUND) {
-                PropagationPolicy::Foreground
-            } else {
-                PropagationPolicy::Background
+            let in_graph = self.graph.lock().unwrap().nodes.get(&o.uid).cloned();
+            let state = match in_graph {
+                Some(owner)
+                    if owner.deleting && owner.finalizers.iter().any(|f| f == FOREGROUND) =>
+                {
+                    OwnerState::Waiting
+                }
+                Some(_) => OwnerState::Solid,
+                None if self.owner_exists(node, o).await? => OwnerState::Solid,
+                None => OwnerState::Dangling,
             };
-            match api
-                .delete(
-                    &node.name,
-                    &DeleteParams {
-                        propagation_policy: Some(policy),
-                        ..Default::default()
-                    },
-                )
-                .await
-            {
-                Ok(_) => Ok(None),
-                Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
-                Err(e) => Err(e.to_string()),
+            owners.push((o.uid.clone(), state));
+        }
+        let has_dependents = !self.dependents_of(uid).is_empty();
+        let api = self.api_for(node);
+        match decide::decide(&owners, has_dependents, &node.finalizers) {
+            Decision::Nothing => Ok(()),
+            Decision::DropOwners(uids) => {
+                let keep: Vec<&OwnerReference> = node
+                    .owners
+                    .iter()
+                    .filter(|o| !uids.contains(&o.uid))
+                    .collect();
+                let patch = serde_json::json!({"metadata": {"ownerReferences": keep}});
+                match api
+                    .patch(&node.name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
             }
-        } else {
-            let patch = serde_json::json!({"metadata": {"ownerReferences": alive}});
-            api.patch(&node.name, &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .map(|_| None)
-                .map_err(|e| e.to_string())
+            Decision::Delete(policy) => {
+                let params = DeleteParams {
+                    propagation_policy: Some(policy),
+                    ..Default::default()
+                };
+                match api.delete(&node.name, &params).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
         }
     }
 
-    fn dependents_of(&self, uid: &str) -> Vec<Node> {
+    fn dependents_with_uids(&self, uid: &str) -> Vec<(String, Node)> {
         let g = self.graph.lock().unwrap();
         g.dependents
             .get(uid)
             .into_iter()
             .flatten()
-            .filter_map(|d| g.nodes.get(d).cloned())
+            .filter_map(|d| g.nodes.get(d).map(|n| (d.clone(), n.clone())))
+            .collect()
+    }
+
+    fn dependents_of(&self, uid: &str) -> Vec<Node> {
+        self.dependents_with_uids(uid)
+            .into_iter()
+            .map(|(_, n)| n)
             .collect()
     }
 
