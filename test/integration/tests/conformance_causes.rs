@@ -13,6 +13,83 @@ async fn api_machinery_causes() {
     tables_only_where_upstream_has_them(c).await;
     strict_decoding_reports_every_unknown_and_duplicate_field(c).await;
     service_type_changes_release_and_allocate(c).await;
+    policy_variables_refer_to_each_other(c).await;
+}
+
+/// [sig-api-machinery] ValidatingAdmissionPolicy should allow expressions to refer
+/// variables: `variables.replicas` from the object, `variables.oddReplicas` from it.
+async fn policy_variables_refer_to_each_other(c: &Client) {
+    let admission = "/apis/admissionregistration.k8s.io/v1";
+    let policy = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "variables.example.com"},
+        "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"], "resources": ["deployments"]}]},
+            "variables": [{"name": "replicas", "expression": "object.spec.replicas"},
+                {"name": "oddReplicas", "expression": "variables.replicas % 2 == 1"}],
+            "validations": [{"expression": "variables.replicas > 1"}, {"expression": "variables.oddReplicas"}]}});
+    let r = c
+        .send_json(
+            "POST",
+            &format!("{admission}/validatingadmissionpolicies"),
+            &policy,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let binding = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "variables.example.com"},
+        "spec": {"policyName": "variables.example.com", "validationActions": ["Deny"]}});
+    let r = c
+        .send_json(
+            "POST",
+            &format!("{admission}/validatingadmissionpolicybindings"),
+            &binding,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let deployment = |name: &str, replicas: u32| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+    };
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    // In effect once the cache holds the binding: an even replica count is then denied.
+    let denied = integration_tests::wait_for(
+        "the policy in effect",
+        std::time::Duration::from_secs(10),
+        || async {
+            let r = c
+                .send_json("POST", deployments, &deployment("even", 2))
+                .await;
+            if r.status == 201 {
+                c.request("DELETE", &format!("{deployments}/even"), "", "")
+                    .await;
+            }
+            (r.status == 422).then_some(r)
+        },
+    )
+    .await;
+    assert!(
+        denied
+            .text()
+            .contains("failed expression: variables.oddReplicas"),
+        "{}",
+        denied.text()
+    );
+    let r = c
+        .send_json("POST", deployments, &deployment("replicated", 3))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = c
+        .send_json("POST", deployments, &deployment("single", 1))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("failed expression: variables.replicas > 1"),
+        "{}",
+        r.text()
+    );
 }
 
 /// [sig-network] Services should be able to change the type from ClusterIP/NodePort to

@@ -77,10 +77,11 @@ fn check(r: &Value, v: &Value, old: Option<&Value>) -> Result<(), String> {
     let rule = r["rule"].as_str().unwrap_or_default();
     let program = cel::Program::compile(rule).map_err(|e| format!("compilation failed: {e}"))?;
     let mut ctx = cel::Context::default();
-    let to_cel = |v: &Value| cel::to_value(v.clone()).map_err(|e| e.to_string());
-    ctx.add_variable_from_value("self", to_cel(v)?);
+    // Integers as CEL ints, as the schema types them (`self.replicas % 2` works).
+    let to_cel = apiserver::admission::plugin::policy::cel::to_cel;
+    ctx.add_variable_from_value("self", to_cel(v));
     if let Some(o) = old {
-        ctx.add_variable_from_value("oldSelf", to_cel(o)?);
+        ctx.add_variable_from_value("oldSelf", to_cel(o));
     }
     match program.execute(&ctx) {
         Ok(cel::Value::Bool(true)) => Ok(()),
@@ -148,7 +149,8 @@ mod tests {
             "x-kubernetes-validations": [
                 {"rule": "self.minReplicas <= self.maxReplicas", "message": "minReplicas must not exceed maxReplicas"},
                 {"rule": "self.name.matches('^[a-z]+$')"},
-                {"rule": "self.name == oldSelf.name", "message": "name is immutable"}
+                {"rule": "self.name == oldSelf.name", "message": "name is immutable"},
+                {"rule": "self.maxReplicas % 2 == 1", "message": "maxReplicas must be odd"}
             ],
             "properties": {"minReplicas": {"type": "integer"}, "maxReplicas": {"type": "integer"}, "name": {"type": "string"},
                 "ports": {"type": "array", "items": {"type": "integer", "x-kubernetes-validations": [{"rule": "self > 0 && self < 65536"}]}}}}}})

@@ -27,6 +27,29 @@ pub fn compile(expression: &str) -> Result<Arc<cel::Program>, String> {
     Ok(program)
 }
 
+/// A JSON value as CEL sees an object's field: integers are CEL `int` (upstream types
+/// them from the schema's `integer`), so `object.spec.replicas % 2` and comparisons with
+/// literals work; only integers past i64 become `uint`.
+pub fn to_cel(v: &serde_json::Value) -> cel::Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => cel::Value::Null,
+        J::Bool(b) => cel::Value::Bool(*b),
+        J::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => cel::Value::Int(i),
+            (None, Some(u)) => cel::Value::UInt(u),
+            _ => cel::Value::Float(n.as_f64().unwrap_or_default()),
+        },
+        J::String(s) => cel::Value::String(Arc::new(s.clone())),
+        J::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
+        J::Object(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), to_cel(v)))
+            .collect::<HashMap<String, cel::Value>>()
+            .into(),
+    }
+}
+
 /// The variables an expression sees.
 #[derive(Clone, Default)]
 pub struct Activation {
@@ -35,7 +58,7 @@ pub struct Activation {
 
 impl Activation {
     pub fn bind(&mut self, name: &'static str, v: &serde_json::Value) {
-        let value = cel::to_value(v.clone()).unwrap_or(cel::Value::Null);
+        let value = to_cel(v);
         self.vars.retain(|(n, _)| *n != name);
         self.vars.push((name, value));
     }
@@ -90,6 +113,10 @@ mod tests {
                 .unwrap()
         );
         assert!(a.eval_bool("oldObject == null").unwrap());
+        // Integers are CEL ints: arithmetic with int literals works (upstream's
+        // "should allow expressions to refer variables" policy).
+        assert!(a.eval_bool("object.spec.replicas % 2 == 1").unwrap());
+        assert!(a.eval_bool("object.spec.replicas > 1").unwrap());
         let e = a.eval_bool("object.spec.replicas").unwrap_err();
         assert!(
             e.starts_with("expression 'object.spec.replicas' resulted in error"),
