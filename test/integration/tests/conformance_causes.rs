@@ -14,6 +14,70 @@ async fn api_machinery_causes() {
     strict_decoding_reports_every_unknown_and_duplicate_field(c).await;
     service_type_changes_release_and_allocate(c).await;
     policy_variables_refer_to_each_other(c).await;
+    custom_resources_are_defaulted_from_storage(c).await;
+}
+
+/// [sig-api-machinery] CustomResourceDefinition resources [Privileged:ClusterAdmin]
+/// custom resource defaulting for requests and from storage works.
+async fn custom_resources_are_defaulted_from_storage(c: &Client) {
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let schema = |b_default: bool| {
+        let mut b = json!({"type": "string"});
+        if b_default {
+            b["default"] = json!("B");
+        }
+        json!({"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object",
+            "properties": {"a": {"type": "string", "default": "A"}, "b": b}}}}})
+    };
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "defaulteds.dflt.example.com"},
+        "spec": {"group": "dflt.example.com", "scope": "Namespaced",
+            "names": {"plural": "defaulteds", "singular": "defaulted", "kind": "Defaulted", "listKind": "DefaultedList"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": schema(false)}]}});
+    let r = c.send_json("POST", crds, &crd).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let items = "/apis/dflt.example.com/v1/namespaces/default/defaulteds";
+    let cr = json!({"apiVersion": "dflt.example.com/v1", "kind": "Defaulted",
+        "metadata": {"name": "stored"}, "spec": {}});
+    let created = integration_tests::wait_for(
+        "the CRD served",
+        std::time::Duration::from_secs(10),
+        || async {
+            let r = c.send_json("POST", items, &cr).await;
+            (r.status == 201).then(|| r.json())
+        },
+    )
+    .await;
+    assert_eq!(created["spec"], json!({"a": "A"}), "defaulted on create");
+    // A default added later shows on the stored object when it is read.
+    let mut current = c
+        .get(&format!("{crds}/defaulteds.dflt.example.com"))
+        .await
+        .json();
+    current["spec"]["versions"][0]["schema"] = schema(true);
+    let r = c
+        .send_json(
+            "PUT",
+            &format!("{crds}/defaulteds.dflt.example.com"),
+            &current,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    integration_tests::wait_for(
+        "b defaulted on GET",
+        std::time::Duration::from_secs(10),
+        || async {
+            let got = c.get(&format!("{items}/stored")).await.json();
+            (got["spec"] == json!({"a": "A", "b": "B"})).then_some(())
+        },
+    )
+    .await;
+    let list = c.get(items).await.json();
+    assert_eq!(
+        list["items"][0]["spec"],
+        json!({"a": "A", "b": "B"}),
+        "from a list"
+    );
 }
 
 /// [sig-api-machinery] ValidatingAdmissionPolicy should allow expressions to refer

@@ -27,6 +27,8 @@ pub struct ScalePaths {
 pub struct CustomResourceStrategy {
     pub info: ResourceInfo,
     pub schema: Value,
+    /// The schema declares a `default` somewhere: objects read back are defaulted.
+    pub has_defaults: bool,
     pub columns: Vec<PrinterColumn>,
     pub scale: Option<ScalePaths>,
 }
@@ -104,9 +106,11 @@ impl CustomResourceStrategy {
                 .and_then(Value::as_str)
                 .map(String::from),
         });
+        let schema = v["schema"]["openAPIV3Schema"].clone();
         Some(Self {
             info,
-            schema: v["schema"]["openAPIV3Schema"].clone(),
+            has_defaults: schema::has_defaults(&schema),
+            schema,
             columns,
             scale,
         })
@@ -189,6 +193,14 @@ impl Strategy for CustomResourceStrategy {
 
     fn supports_strategic_merge_patch(&self) -> bool {
         false
+    }
+
+    fn defaults_on_read(&self) -> bool {
+        self.has_defaults
+    }
+
+    fn read_defaults(&self, obj: &mut Value) {
+        schema::default(obj, &self.schema);
     }
 
     fn table_columns(&self) -> Option<Vec<Column>> {

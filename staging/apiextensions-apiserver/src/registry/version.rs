@@ -25,9 +25,14 @@ impl VersionView for ServedVersion {
         Ok(obj)
     }
 
+    /// Read defaulting with the served version's schema, as upstream's decoder does
+    /// after conversion.
     fn to_served(&self, obj: &Value) -> Value {
         let mut out = obj.clone();
         out["apiVersion"] = json!(self.served.info.gvk.api_version());
+        if self.served.has_defaults {
+            self.served.read_defaults(&mut out);
+        }
         out
     }
 

@@ -92,6 +92,21 @@ fn prune_at(v: &mut Value, s: &Value, path: &str, root: bool, pruned: &mut Vec<S
     }
 }
 
+/// Whether a schema declares any `default` (a default's own value is not searched).
+pub fn has_defaults(s: &Value) -> bool {
+    let Some(m) = s.as_object() else { return false };
+    m.iter().any(|(k, v)| match k.as_str() {
+        "default" => true,
+        // Maps from property names (which may be "default") to schemas.
+        "properties" | "patternProperties" => {
+            v.as_object().is_some_and(|p| p.values().any(has_defaults))
+        }
+        "items" | "additionalProperties" | "not" => has_defaults(v),
+        "allOf" | "anyOf" | "oneOf" => v.as_array().is_some_and(|a| a.iter().any(has_defaults)),
+        _ => false,
+    })
+}
+
 /// Fills in `default`s of absent properties, top-down (upstream `defaulting.Default`):
 /// a defaulted object is itself defaulted further.
 pub fn default(v: &mut Value, s: &Value) {
@@ -150,6 +165,17 @@ mod tests {
             "spec": {"a": "1", "free": {"anything": {"goes": true}}}})
         );
         assert_eq!(pruned, ["metadata.bogus", "extra", "spec.b"]);
+    }
+
+    #[test]
+    fn finds_defaults_but_not_properties_named_default() {
+        assert!(!has_defaults(
+            &json!({"type": "object", "properties": {"default": {"type": "string"}}})
+        ));
+        assert!(has_defaults(
+            &json!({"type": "object", "properties": {"a": {"type": "array",
+            "items": {"type": "object", "properties": {"b": {"type": "string", "default": "x"}}}}}})
+        ));
     }
 
     #[test]

@@ -165,8 +165,18 @@ impl ApiResource {
     pub fn out<'a>(&self, obj: &'a Value) -> Cow<'a, Value> {
         match &self.view {
             Some(v) => Cow::Owned(v.to_served(obj)),
+            None if self.registry.strategy.defaults_on_read() => {
+                let mut o = obj.clone();
+                self.registry.strategy.read_defaults(&mut o);
+                Cow::Owned(o)
+            }
             None => Cow::Borrowed(obj),
         }
+    }
+
+    /// Whether stored objects are served as they are (their cached encodings reusable).
+    pub fn passthrough(&self) -> bool {
+        self.view.is_none() && !self.registry.strategy.defaults_on_read()
     }
 
     /// Renders (stored) objects as a Table with this version's printer columns.
@@ -1081,7 +1091,7 @@ pub fn render_list(res: &ApiResource, list: ListResult, format: &Format) -> Resp
         }
         // Protobuf lists are assembled from each item's cached message.
         Format::Protobuf
-            if res.view.is_none()
+            if res.passthrough()
                 && apimachinery::protobuf::schema::Schema::get()
                     .by_kind(&ri.gvk.api_version(), &ri.list_kind())
                     .is_some()
@@ -1102,7 +1112,7 @@ pub fn render_list(res: &ApiResource, list: ListResult, format: &Format) -> Resp
                 Err(_) => render_list(res, list, &Format::Json),
             }
         }
-        Format::Json if res.view.is_none() => {
+        Format::Json if res.passthrough() => {
             let total: usize = list.items.iter().map(|o| o.bytes.len() + 1).sum();
             let mut buf = BytesMut::with_capacity(total + 256);
             let head =

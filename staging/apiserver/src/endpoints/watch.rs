@@ -145,7 +145,7 @@ impl Encoder {
                 self.frame(t, &table::partial_object_metadata(&obj.value))
             }
             // The object's message is encoded once for every protobuf watcher.
-            _ if self.protobuf && self.res.view.is_none() => match obj.protobuf() {
+            _ if self.protobuf && self.res.passthrough() => match obj.protobuf() {
                 Some(raw) => Bytes::from(apimachinery::protobuf::watch_frame(
                     t,
                     &apimachinery::protobuf::envelope(&self.api_version, &self.kind, raw),
@@ -164,7 +164,7 @@ impl Encoder {
                 "{}\n",
                 json!({"type": t, "object": table::partial_object_metadata(&obj.value)})
             )),
-            _ if self.res.view.is_some() => Bytes::from(format!(
+            _ if !self.res.passthrough() => Bytes::from(format!(
                 "{}\n",
                 json!({"type": t, "object": self.res.out(&obj.value)})
             )),

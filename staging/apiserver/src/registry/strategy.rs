@@ -119,6 +119,16 @@ pub trait Strategy: Send + Sync + 'static {
     }
 
     /// Whether strategic merge patches apply (not to custom resources, as upstream).
+    /// Whether objects read back get defaults applied (custom resources whose schema has
+    /// defaults: upstream's decoder defaults what it reads from storage, so a default
+    /// added to a CRD shows on objects stored before it).
+    fn defaults_on_read(&self) -> bool {
+        false
+    }
+
+    /// Applies those defaults to an object read from storage.
+    fn read_defaults(&self, _obj: &mut Value) {}
+
     fn supports_strategic_merge_patch(&self) -> bool {
         true
     }
