@@ -15,6 +15,64 @@ async fn api_machinery_causes() {
     service_type_changes_release_and_allocate(c).await;
     policy_variables_refer_to_each_other(c).await;
     custom_resources_are_defaulted_from_storage(c).await;
+    custom_resources_are_published_in_openapi(c).await;
+}
+
+/// [sig-api-machinery] CustomResourcePublishOpenAPI: works for multiple CRDs of
+/// different groups; removes definition from spec when one version gets changed to not
+/// be served.
+async fn custom_resources_are_published_in_openapi(c: &Client) {
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let version = |name: &str, storage: bool| {
+        json!({"name": name, "served": true, "storage": storage,
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object",
+                "properties": {"bars": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}}}}}}}})
+    };
+    for (group, versions) in [
+        ("foo.publish.example.com", vec![version("v1", true)]),
+        (
+            "waldo.publish.example.com",
+            vec![version("v2", true), version("v3", false)],
+        ),
+    ] {
+        let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("e2es.{group}")},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": "e2es", "singular": "e2e", "kind": "E2e", "listKind": "E2eList"},
+                "versions": versions}});
+        let r = c.send_json("POST", crds, &crd).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let definitions = || async { c.get("/openapi/v2").await.json()["definitions"].clone() };
+    let wanted = [
+        "com.example.publish.foo.v1.E2e",
+        "com.example.publish.waldo.v2.E2e",
+        "com.example.publish.waldo.v3.E2e",
+    ];
+    integration_tests::wait_for(
+        "every definition published",
+        std::time::Duration::from_secs(10),
+        || async {
+            let d = definitions().await;
+            wanted.iter().all(|w| d.get(*w).is_some()).then_some(())
+        },
+    )
+    .await;
+    let path = format!("{crds}/e2es.waldo.publish.example.com");
+    let mut crd = c.get(&path).await.json();
+    crd["spec"]["versions"][1]["served"] = json!(false);
+    assert_eq!(c.send_json("PUT", &path, &crd).await.status, 200);
+    integration_tests::wait_for(
+        "v3 removed from the spec",
+        std::time::Duration::from_secs(10),
+        || async {
+            let d = definitions().await;
+            (d.get("com.example.publish.waldo.v3.E2e").is_none()
+                && d.get("com.example.publish.waldo.v2.E2e").is_some())
+            .then_some(())
+        },
+    )
+    .await;
 }
 
 /// [sig-api-machinery] CustomResourceDefinition resources [Privileged:ClusterAdmin]

@@ -24,34 +24,48 @@ pub type Doc = (Vec<u8>, String);
 /// Rendered documents, rebuilt only when the set of resources changes.
 #[derive(Default)]
 pub struct OpenApiCache {
-    docs: Mutex<HashMap<String, Arc<Doc>>>,
+    /// The documents, and the generation of the resource set they were built from.
+    docs: Mutex<(u64, HashMap<String, Arc<Doc>>)>,
 }
 
 impl OpenApiCache {
     pub fn invalidate(&self) {
-        self.docs.lock().unwrap().clear();
+        let mut docs = self.docs.lock().unwrap();
+        docs.0 += 1;
+        docs.1.clear();
     }
 
     fn get_raw(&self, key: &str, build: impl FnOnce() -> Vec<u8>) -> Arc<Doc> {
-        if let Some(d) = self.docs.lock().unwrap().get(key) {
-            return d.clone();
-        }
-        let bytes = build();
-        let hash = fnv(&bytes);
-        let doc = Arc::new((bytes, hash));
-        self.docs
-            .lock()
-            .unwrap()
-            .insert(key.to_string(), doc.clone());
-        doc
+        self.cached(key, || Some(build()))
+            .expect("the builder always returns a document")
     }
 
     fn get_or(&self, key: &str, build: impl FnOnce() -> Option<Value>) -> Option<Arc<Doc>> {
-        if let Some(d) = self.docs.lock().unwrap().get(key) {
-            return Some(d.clone());
+        self.cached(key, || {
+            build().map(|v| serde_json::to_vec(&v).unwrap_or_default())
+        })
+    }
+
+    /// A document by key, built (outside the lock) when missing. The generation is read
+    /// before the build, so a document built from an older resource set is not kept.
+    fn cached(&self, key: &str, build: impl FnOnce() -> Option<Vec<u8>>) -> Option<Arc<Doc>> {
+        let generation = {
+            let docs = self.docs.lock().unwrap();
+            if let Some(d) = docs.1.get(key) {
+                return Some(d.clone());
+            }
+            docs.0
+        };
+        let bytes = build()?;
+        let hash = fnv(&bytes);
+        let doc = Arc::new((bytes, hash));
+        // Built from a resource set that changed meanwhile: served once, never cached
+        // (a CRD served or unserved during the build would otherwise stay stale).
+        let mut docs = self.docs.lock().unwrap();
+        if docs.0 == generation {
+            docs.1.insert(key.to_string(), doc.clone());
         }
-        let v = build()?;
-        Some(self.get_raw(key, || serde_json::to_vec(&v).unwrap_or_default()))
+        Some(doc)
     }
 }
 
@@ -355,8 +369,8 @@ impl ApiServer {
 
     /// `/openapi/v2` in gnostic's protobuf form.
     pub fn openapi_v2_protobuf(&self) -> Arc<Doc> {
-        let json = self.openapi_v2();
         self.openapi.get_raw("v2.pb", || {
+            let json = self.openapi_v2();
             let v: Value = serde_json::from_slice(&json.0).unwrap_or_default();
             super::openapi_pb::document(&v)
         })
@@ -390,6 +404,18 @@ impl ApiServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_built_across_an_invalidation_is_not_kept() {
+        let cache = OpenApiCache::default();
+        let first = cache.get_raw("k", || {
+            cache.invalidate();
+            b"old".to_vec()
+        });
+        assert_eq!(first.0, b"old");
+        assert_eq!(cache.get_raw("k", || b"new".to_vec()).0, b"new");
+        assert_eq!(cache.get_raw("k", || b"other".to_vec()).0, b"new");
+    }
 
     #[test]
     fn refs_with_siblings_become_all_of() {
