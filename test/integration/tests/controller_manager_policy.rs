@@ -92,6 +92,19 @@ async fn resource_quota_usage_is_counted_and_given_back() {
         "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}})).await;
     // Deployments are counted at admission; the recount keeps the figure.
     wait_used(&c, json!({"count/deployments.apps": "1"})).await;
+    // [sig-api-machinery] ResourceQuota should create a ResourceQuota and capture the
+    // life of a replica set: deleting an object counted by `count/` gives its share back
+    // at once, not at the next full resync.
+    let r = c
+        .request(
+            "DELETE",
+            "/apis/apps/v1/namespaces/default/deployments/d",
+            "",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_used(&c, json!({"count/deployments.apps": "0"})).await;
 
     // A resource dropped from spec.hard leaves status as well.
     let r = c

@@ -2,7 +2,8 @@
 //! quota's `status.used` from the namespace's objects, for the resources named in
 //! `spec.hard` (`status.hard` mirrors it). A quota is recounted when it is created or its
 //! spec changes, when an object it tracks changes or goes away (replenishment: the
-//! admission plugin charges at creation, only a recount gives usage back), and every
+//! admission plugin charges at creation, only a recount gives usage back; resources
+//! beyond the typed monitors are watched once a `count/` quota names them), and every
 //! `--resource-quota-sync-period`.
 
 use crate::informer::{Informer, key, split};
@@ -38,6 +39,18 @@ pub struct ResourceQuotaController {
     resync: Duration,
     /// `resource.group` -> how to list it, for `count/<resource>.<group>` quotas.
     discovered: Mutex<HashMap<String, ApiResource>>,
+    /// Watches of those resources, started when a quota first counts them, so a change
+    /// (a deletion above all) recounts the namespace's quotas at once (upstream's
+    /// QuotaMonitor keeps an informer per quotable resource).
+    dynamic_monitors: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for ResourceQuotaController {
+    fn drop(&mut self) {
+        for (_, task) in self.dynamic_monitors.lock().unwrap().drain() {
+            task.abort();
+        }
+    }
 }
 
 /// Which core resource a quota key is charged by, if one of the typed monitors.
@@ -110,6 +123,7 @@ impl ResourceQuotaController {
             queue,
             resync,
             discovered: Mutex::default(),
+            dynamic_monitors: Mutex::default(),
         })
     }
 
@@ -203,6 +217,7 @@ impl ResourceQuotaController {
                 }
             }
         };
+        self.monitor(resource, &ar);
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
         let list = api
             .list(&ListParams::default())
@@ -213,6 +228,35 @@ impl ResourceQuotaController {
             .iter()
             .filter_map(|o| serde_json::to_value(o).ok())
             .collect())
+    }
+
+    /// Starts watching `resource` (once): any change recounts the quotas of its namespace.
+    fn monitor(&self, resource: &str, ar: &ApiResource) {
+        use futures::StreamExt;
+        use kube::runtime::WatchStreamExt;
+        use kube::runtime::watcher::{self, Event};
+        let mut monitors = self.dynamic_monitors.lock().unwrap();
+        if monitors.contains_key(resource) {
+            return;
+        }
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), ar);
+        let (queue, quotas) = (self.queue.clone(), self.quotas.clone());
+        let task = tokio::spawn(async move {
+            let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+            futures::pin_mut!(stream);
+            while let Some(ev) = stream.next().await {
+                let ns = match ev {
+                    Ok(Event::Apply(o) | Event::Delete(o)) => o.metadata.namespace,
+                    _ => continue,
+                };
+                for rq in quotas.store.state() {
+                    if rq.metadata.namespace == ns {
+                        queue.add(key(rq.as_ref()));
+                    }
+                }
+            }
+        });
+        monitors.insert(resource.to_string(), task);
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
