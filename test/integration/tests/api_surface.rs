@@ -873,6 +873,40 @@ async fn pod_eviction_ephemeral_containers_and_resize() {
         .json();
     assert_eq!(pdb["status"]["disruptionsAllowed"], 0);
     assert!(pdb["status"]["disruptedPods"]["db-0"].is_string());
+
+    // A pod evicted while it runs on a node terminates gracefully and carries upstream's
+    // DisruptionTarget condition (what a Job's pod failure policy matches on).
+    let pods = "/api/v1/namespaces/default/pods";
+    let bound = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bound"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}});
+    assert_eq!(c.send_json("POST", pods, &bound).await.status, 201);
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{pods}/bound/status"),
+            "application/merge-patch+json",
+            r#"{"status":{"phase":"Running"}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let eviction =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "bound"}});
+    let r = c
+        .send_json("POST", &format!("{pods}/bound/eviction"), &eviction)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p = c.get(&format!("{pods}/bound")).await.json();
+    assert!(p["metadata"]["deletionTimestamp"].is_string(), "{p}");
+    let cond = p["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "DisruptionTarget")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cond["status"], "True", "{p}");
+    assert_eq!(cond["reason"], "EvictionByEvictionAPI");
+    assert_eq!(cond["message"], "Eviction API: evicting");
 }
 
 const CORE_OBJECTS: &str = r#"

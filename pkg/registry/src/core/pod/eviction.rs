@@ -116,6 +116,74 @@ impl Eviction {
     }
 }
 
+impl Eviction {
+    /// Records why the pod goes before it is deleted (upstream's `addConditionAndDeletePod`):
+    /// the `DisruptionTarget` condition a Job's pod failure policy can match on.
+    async fn mark_disruption_target(
+        &self,
+        ns: Option<&str>,
+        name: &str,
+        precondition_uid: Option<&str>,
+    ) -> Result<(), StatusError> {
+        let gr = GroupResource::new("", "pods");
+        self.pods
+            .guaranteed_update(ns, name, Part::Status, false, &mut |cur| {
+                let Some(cur) = cur else {
+                    return Err(StatusError::not_found(&gr, name));
+                };
+                if let Some(uid) = precondition_uid
+                    && uid != meta::uid(cur)
+                {
+                    return Err(StatusError::conflict(
+                        &gr,
+                        name,
+                        &format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                            meta::uid(cur)
+                        ),
+                    ));
+                }
+                let mut next = cur.clone();
+                set_condition(
+                    &mut next,
+                    json!({"type": "DisruptionTarget", "status": "True",
+                        "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"}),
+                );
+                meta::meta_mut(&mut next).remove("resourceVersion");
+                Ok(next)
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Sets a pod condition as upstream's `UpdatePodCondition`: the transition time moves
+/// only when the status changes.
+fn set_condition(pod: &mut Value, mut cond: Value) {
+    let now = meta::now_rfc3339();
+    if !pod["status"]["conditions"].is_array() {
+        pod["status"]["conditions"] = json!([]);
+    }
+    let conditions = pod["status"]["conditions"].as_array_mut().unwrap();
+    match conditions.iter_mut().find(|c| c["type"] == cond["type"]) {
+        Some(existing) => {
+            cond["lastTransitionTime"] = if existing["status"] == cond["status"] {
+                existing["lastTransitionTime"].clone()
+            } else {
+                json!(now)
+            };
+            if !existing["lastProbeTime"].is_null() {
+                cond["lastProbeTime"] = existing["lastProbeTime"].clone();
+            }
+            *existing = cond;
+        }
+        None => {
+            cond["lastTransitionTime"] = json!(now);
+            conditions.push(cond);
+        }
+    }
+}
+
 #[async_trait]
 impl SubresourceHandler for Eviction {
     async fn create(
@@ -149,6 +217,10 @@ impl SubresourceHandler for Eviction {
                     .as_array()
                     .is_some_and(|d| !d.is_empty()),
         };
+        if !opts.dry_run {
+            self.mark_disruption_target(ns, name, opts.precondition_uid.as_deref())
+                .await?;
+        }
         self.pods.delete(ns, name, &opts).await?;
         Ok((201, super::created_status()))
     }
