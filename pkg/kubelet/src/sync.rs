@@ -122,7 +122,12 @@ impl Kubelet {
         let mut next = None::<Duration>;
         // Volumes first; containers wait for them.
         let host_ip = self.host_ip();
-        let mounts = match self.volumes.setup(&pod, &rt.pod_ip(), &host_ip).await {
+        let allocatable = self.allocatable.lock().unwrap().clone();
+        let mounts = match self
+            .volumes
+            .setup(&pod, &rt.pod_ip(), &host_ip, &allocatable)
+            .await
+        {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(pod_uid = uid, error = %e, "MountVolume.SetUp failed");

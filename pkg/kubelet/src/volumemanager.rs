@@ -63,7 +63,36 @@ impl VolumeManager {
     }
 
     /// Sets up (or refreshes) every volume of the pod.
-    pub async fn setup(&self, pod: &Pod, pod_ip: &str, host_ip: &str) -> Result<Mounts, String> {
+    /// `allocatable`: the node's, the limit a `resourceFieldRef` reads when the container
+    /// sets none.
+    pub async fn setup(
+        &self,
+        pod: &Pod,
+        pod_ip: &str,
+        host_ip: &str,
+        allocatable: &BTreeMap<String, String>,
+    ) -> Result<Mounts, String> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        // A downwardAPI item: a pod field or a container's resource.
+        let downward = |f: Option<&k8s_openapi::api::core::v1::ObjectFieldSelector>,
+                        r: Option<&k8s_openapi::api::core::v1::ResourceFieldSelector>|
+         -> Result<Option<String>, String> {
+            match (f, r) {
+                (Some(f), _) => Ok(Some(crate::kuberuntime::env::field_value(
+                    pod,
+                    &f.field_path,
+                    pod_ip,
+                    host_ip,
+                )?)),
+                (None, Some(r)) => Ok(Some(crate::kuberuntime::env::resource_field_value(
+                    &spec,
+                    None,
+                    r,
+                    allocatable,
+                )?)),
+                (None, None) => Ok(None),
+            }
+        };
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let mut mounts = Mounts::new();
@@ -124,11 +153,9 @@ impl VolumeManager {
             } else if let Some(d) = &v.downward_api {
                 let mut files = BTreeMap::new();
                 for item in d.items.iter().flatten() {
-                    let value = if let Some(f) = &item.field_ref {
-                        crate::kuberuntime::env::field_value(pod, &f.field_path, pod_ip, host_ip)?
-                    } else {
-                        String::new()
-                    };
+                    let value =
+                        downward(item.field_ref.as_ref(), item.resource_field_ref.as_ref())?
+                            .unwrap_or_default();
                     files.insert(
                         item.path.clone(),
                         (value.into_bytes(), item.mode.or(d.default_mode)),
@@ -165,13 +192,9 @@ impl VolumeManager {
                     }
                     if let Some(d) = &src.downward_api {
                         for item in d.items.iter().flatten() {
-                            if let Some(f) = &item.field_ref {
-                                let value = crate::kuberuntime::env::field_value(
-                                    pod,
-                                    &f.field_path,
-                                    pod_ip,
-                                    host_ip,
-                                )?;
+                            if let Some(value) =
+                                downward(item.field_ref.as_ref(), item.resource_field_ref.as_ref())?
+                            {
                                 files.insert(
                                     item.path.clone(),
                                     (value.into_bytes(), item.mode.or(p.default_mode)),

@@ -40,6 +40,8 @@ pub struct Typed<K> {
     pub tracks_generation: bool,
     pub allow_create_on_update: bool,
     pub return_deleted_object: bool,
+    /// What a status update may change besides status (upstream's status strategy).
+    pub status_metadata: apiserver::registry::strategy::StatusMetadata,
     pub grace_period: fn(&Value, Option<i64>) -> i64,
     pub columns: Option<fn() -> Vec<Column>>,
     pub row: fn(&Value) -> Vec<Value>,
@@ -66,6 +68,7 @@ impl<K> Typed<K> {
             tracks_generation: false,
             allow_create_on_update: false,
             return_deleted_object: false,
+            status_metadata: apiserver::registry::strategy::StatusMetadata::LabelsAndAnnotations,
             // Only kinds with a graceful-delete strategy (pods) honour gracePeriodSeconds;
             // every other object goes at once, whatever the client asked.
             grace_period: |_, _| 0,
@@ -224,6 +227,10 @@ where
     fn supports_field(&self, field: &str) -> bool {
         matches!(field, "metadata.name" | "metadata.namespace")
             || self.supported_fields.contains(&field)
+    }
+
+    fn status_metadata(&self) -> apiserver::registry::strategy::StatusMetadata {
+        self.status_metadata
     }
 
     fn tracks_generation(&self) -> bool {

@@ -16,6 +16,58 @@ async fn api_machinery_causes() {
     policy_variables_refer_to_each_other(c).await;
     custom_resources_are_defaulted_from_storage(c).await;
     custom_resources_are_published_in_openapi(c).await;
+    status_patches_keep_the_metadata_upstream_keeps(c).await;
+}
+
+/// The lifecycle specs of Ingress, Job, ReplicaSet, ... patch `/status` together with an
+/// annotation and expect the annotation kept; a Deployment's status strategy drops label
+/// changes, a custom resource's every metadata change.
+async fn status_patches_keep_the_metadata_upstream_keeps(c: &Client) {
+    let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing"},
+        "spec": {"defaultBackend": {"service": {"name": "default-backend", "port": {"number": 8080}}}}});
+    let ingresses = "/apis/networking.k8s.io/v1/namespaces/default/ingresses";
+    assert_eq!(c.send_json("POST", ingresses, &ingress).await.status, 201);
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{ingresses}/ing/status"),
+            "application/merge-patch+json",
+            r#"{"metadata":{"annotations":{"patchedstatus":"true"},"labels":{"l":"v"}},"status":{"loadBalancer":{"ingress":[{"ip":"169.1.1.1"}]}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = r.json();
+    assert_eq!(
+        got["metadata"]["annotations"]["patchedstatus"], "true",
+        "{got}"
+    );
+    assert_eq!(got["metadata"]["labels"]["l"], "v", "{got}");
+    assert_eq!(
+        got["status"]["loadBalancer"]["ingress"][0]["ip"],
+        "169.1.1.1"
+    );
+
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    // Three replicas: the policy of `policy_variables_refer_to_each_other` still applies.
+    let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "status-meta"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "sm"}},
+            "template": {"metadata": {"labels": {"app": "sm"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
+    assert_eq!(c.send_json("POST", deployments, &d).await.status, 201);
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{deployments}/status-meta/status"),
+            "application/merge-patch+json",
+            r#"{"metadata":{"annotations":{"patchedstatus":"true"},"labels":{"l":"v"}},"status":{"observedGeneration":1}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = r.json();
+    assert_eq!(
+        got["metadata"]["annotations"]["patchedstatus"], "true",
+        "{got}"
+    );
+    assert!(got["metadata"]["labels"]["l"].is_null(), "{got}");
 }
 
 /// [sig-api-machinery] CustomResourcePublishOpenAPI: works for multiple CRDs of

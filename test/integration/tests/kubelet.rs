@@ -500,13 +500,19 @@ async fn volumes_have_their_contents() {
             "volumes": [
                 {"name": "cm", "configMap": {"name": "cfg"}},
                 {"name": "sec", "secret": {"secretName": "sec", "defaultMode": 0o400}},
-                {"name": "down", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                {"name": "down", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                    {"path": "cpu_request", "resourceFieldRef": {"containerName": "c", "resource": "requests.cpu", "divisor": "1m"}},
+                    {"path": "memory_limit", "resourceFieldRef": {"containerName": "c", "resource": "limits.memory", "divisor": "1Mi"}},
+                    {"path": "cpu_limit", "resourceFieldRef": {"containerName": "c", "resource": "limits.cpu"}}]}},
                 {"name": "proj", "projected": {"sources": [
                     {"serviceAccountToken": {"path": "token", "audience": "vault", "expirationSeconds": 3600}},
                     {"configMap": {"name": "cfg", "items": [{"key": "greeting", "path": "cfg/greeting"}]}},
                     {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}],
             "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+                "resources": {"requests": {"cpu": "250m"}, "limits": {"memory": "64Mi"}},
                 "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "CPU_LIMIT", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                        {"name": "MEMORY_LIMIT", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
                         {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
                         {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
                         {"name": "COMBINED", "value": "$(GREETING)-$(POD_NAME)"}],
@@ -521,6 +527,19 @@ async fn volumes_have_their_contents() {
         "400"
     );
     assert_eq!(exec(&s, "vols", &["cat", "/down/labels"]), "app=\"vols\"");
+    // [sig-node] Downward API volume/env resourceFieldRef: requests and limits, and the
+    // node's allocatable where the container sets no limit.
+    assert_eq!(exec(&s, "vols", &["cat", "/down/cpu_request"]), "250");
+    assert_eq!(exec(&s, "vols", &["cat", "/down/memory_limit"]), "64");
+    let node = c.get("/api/v1/nodes/node-v").await.json();
+    let allocatable_cpu = node["status"]["allocatable"]["cpu"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        exec(&s, "vols", &["cat", "/down/cpu_limit"]),
+        allocatable_cpu
+    );
     assert_eq!(exec(&s, "vols", &["cat", "/proj/cfg/greeting"]), "hello");
     assert_eq!(exec(&s, "vols", &["cat", "/proj/name"]), "vols");
     let env = exec(&s, "vols", &["env"]);
@@ -529,6 +548,8 @@ async fn volumes_have_their_contents() {
         "GREETING=hello",
         "PASSWORD=s3cret",
         "COMBINED=hello-vols",
+        "MEMORY_LIMIT=67108864",
+        &format!("CPU_LIMIT={allocatable_cpu}"),
         "KUBERNETES_SERVICE_HOST=",
     ] {
         assert!(env.contains(want), "{want} in {env}");

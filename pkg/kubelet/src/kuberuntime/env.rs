@@ -174,6 +174,32 @@ pub fn resource_value(
     Ok(((milli + d - 1) / d).to_string())
 }
 
+/// A `resourceFieldRef` of an env var (`default`: the container itself when the
+/// selector names none) or of a downwardAPI volume file (which must name one).
+pub fn resource_field_value(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    default: Option<&Container>,
+    r: &k8s_openapi::api::core::v1::ResourceFieldSelector,
+    allocatable: &BTreeMap<String, String>,
+) -> EnvResult<String> {
+    let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(n) => spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|x| x.name == n)
+            .ok_or_else(|| format!("container {n:?} not found"))?,
+        None => default
+            .ok_or_else(|| format!("resourceFieldRef {:?} names no container", r.resource))?,
+    };
+    resource_value(
+        target,
+        &r.resource,
+        r.divisor.as_ref().map(|d| d.0.as_str()),
+        allocatable,
+    )
+}
+
 /// The container's environment, in order, with `$(VAR)` expanded.
 #[allow(clippy::too_many_arguments)]
 pub async fn make_environment(
@@ -244,21 +270,7 @@ pub async fn make_environment(
                 if let Some(f) = &src.field_ref {
                     field_value(pod, &f.field_path, pod_ip, host_ip)?
                 } else if let Some(r) = &src.resource_field_ref {
-                    let target = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
-                        Some(n) => spec
-                            .containers
-                            .iter()
-                            .chain(spec.init_containers.iter().flatten())
-                            .find(|x| x.name == n)
-                            .ok_or_else(|| format!("container {n:?} not found"))?,
-                        None => c,
-                    };
-                    resource_value(
-                        target,
-                        &r.resource,
-                        r.divisor.as_ref().map(|d| d.0.as_str()),
-                        allocatable,
-                    )?
+                    resource_field_value(&spec, Some(c), r, allocatable)?
                 } else if let Some(r) = &src.config_map_key_ref {
                     match cms.get_opt(&r.name).await.map_err(|e| e.to_string())? {
                         Some(cm) => match cm.data.and_then(|d| d.get(&r.key).cloned()) {

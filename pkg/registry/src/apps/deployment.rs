@@ -90,6 +90,8 @@ pub fn strategy() -> Typed<Deployment> {
     i.subresources = vec!["scale".into(), "status".into()];
     let mut t = Typed::new(i);
     t.tracks_generation = true;
+    // Upstream's deployment status strategy resets labels as well as spec.
+    t.status_metadata = apiserver::registry::strategy::StatusMetadata::Annotations;
     t.default = |d: &mut Deployment| {
         let Some(spec) = d.spec.as_mut() else { return };
         spec.replicas.get_or_insert(1);

@@ -16,6 +16,8 @@ pub fn strategy() -> Typed<VolumeAttachment> {
         &[],
     );
     t.info.subresources = vec!["status".into()];
+    // Upstream resets all metadata on status updates (ResetObjectMetaForStatus).
+    t.status_metadata = apiserver::registry::strategy::StatusMetadata::Nothing;
     t.validate = |v: &VolumeAttachment| {
         let mut c = Vec::new();
         if v.spec.attacher.is_empty() {

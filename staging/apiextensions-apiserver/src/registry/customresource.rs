@@ -195,6 +195,11 @@ impl Strategy for CustomResourceStrategy {
         false
     }
 
+    /// Upstream's custom resource status strategy keeps nothing but status.
+    fn status_metadata(&self) -> apiserver::registry::strategy::StatusMetadata {
+        apiserver::registry::strategy::StatusMetadata::Nothing
+    }
+
     fn defaults_on_read(&self) -> bool {
         self.has_defaults
     }

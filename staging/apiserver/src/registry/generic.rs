@@ -4,7 +4,7 @@
 
 use super::meta::{self, meta_mut};
 use super::options::{DeleteOptions, ListOptions};
-use super::strategy::Strategy;
+use super::strategy::{StatusMetadata, Strategy};
 use crate::storage::cacher::{
     CacheWatch, CachedObject, Cacher, FieldsFn, Filter, WatchItem, WatchType,
 };
@@ -707,14 +707,28 @@ impl Registry {
         }
         match part {
             Part::Status => {
-                // Only status changes through the status subresource.
+                // Status changes through the status subresource, and the metadata the
+                // type lets it change.
                 let status = new.get("status").cloned();
+                let kept: Vec<&str> = match self.strategy.status_metadata() {
+                    StatusMetadata::LabelsAndAnnotations => vec!["labels", "annotations"],
+                    StatusMetadata::Annotations => vec!["annotations"],
+                    StatusMetadata::Nothing => Vec::new(),
+                };
+                let new_meta = meta::meta(new).clone();
                 *new = old.clone();
                 match status {
                     Some(s) => new["status"] = s,
                     None => {
                         new.as_object_mut().unwrap().remove("status");
                     }
+                }
+                let m = meta_mut(new);
+                for k in kept {
+                    match new_meta.get(k) {
+                        Some(v) if !v.is_null() => m.insert(k.into(), v.clone()),
+                        _ => m.remove(k),
+                    };
                 }
             }
             Part::Main if info.subresources.iter().any(|s| s == "status") => {

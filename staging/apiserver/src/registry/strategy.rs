@@ -46,6 +46,19 @@ pub struct Column {
     pub priority: i32,
 }
 
+/// The metadata a status update keeps from the request (upstream's status strategies
+/// reset `spec` and, per type, some metadata; everything else comes from the stored
+/// object).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusMetadata {
+    /// Most built-in types: only spec is reset, so labels and annotations change.
+    LabelsAndAnnotations,
+    /// Deployments: labels are reset too.
+    Annotations,
+    /// Custom resources and `ResetObjectMetaForStatus` types: no metadata.
+    Nothing,
+}
+
 /// Per-resource behaviour. Hooks default to "nothing special".
 #[async_trait]
 pub trait Strategy: Send + Sync + 'static {
@@ -119,6 +132,11 @@ pub trait Strategy: Send + Sync + 'static {
     }
 
     /// Whether strategic merge patches apply (not to custom resources, as upstream).
+    /// What an update through the status subresource may change besides `status`.
+    fn status_metadata(&self) -> StatusMetadata {
+        StatusMetadata::LabelsAndAnnotations
+    }
+
     /// Whether objects read back get defaults applied (custom resources whose schema has
     /// defaults: upstream's decoder defaults what it reads from storage, so a default
     /// added to a CRD shows on objects stored before it).
