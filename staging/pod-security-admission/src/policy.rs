@@ -350,32 +350,43 @@ fn host_ports(_: &Value, spec: &Value) -> Option<Violation> {
     )
 }
 
-/// Probes and lifecycle handlers may not reach another host (`host` set).
+/// Probes and lifecycle handlers may not reach another host (`host` set; baseline since
+/// v1.34). Upstream names each offending container and each host once, sorted.
 fn host_probes(_: &Value, spec: &Value) -> Option<Violation> {
-    let mut details = Vec::new();
+    let mut bad = std::collections::BTreeSet::new();
+    let mut hosts = std::collections::BTreeSet::new();
     for c in containers(spec) {
-        let mut handlers: Vec<(String, &Value)> =
-            ["livenessProbe", "readinessProbe", "startupProbe"]
-                .into_iter()
-                .map(|p| (p.to_string(), &c[p]))
-                .collect();
-        handlers.push(("lifecycle.postStart".into(), &c["lifecycle"]["postStart"]));
-        handlers.push(("lifecycle.preStop".into(), &c["lifecycle"]["preStop"]));
-        for (field, h) in handlers {
+        let handlers = [
+            &c["livenessProbe"],
+            &c["readinessProbe"],
+            &c["startupProbe"],
+            &c["lifecycle"]["postStart"],
+            &c["lifecycle"]["preStop"],
+        ];
+        for h in handlers {
             for action in ["httpGet", "tcpSocket"] {
                 if let Some(host) = h[action]["host"].as_str().filter(|h| !h.is_empty()) {
-                    details.push(format!(
-                        "container {:?} uses {field}.{action}.host {host:?}",
-                        name(c)
-                    ));
+                    bad.insert(name(c));
+                    hosts.insert(host.to_string());
                 }
             }
         }
     }
-    (!details.is_empty()).then(|| Violation {
-        reason: "probe or lifecycle host".into(),
-        detail: details.join(", "),
-    })
+    if bad.is_empty() {
+        return None;
+    }
+    let (bad, hosts): (Vec<String>, Vec<String>) =
+        (bad.into_iter().collect(), hosts.into_iter().collect());
+    violation(
+        "probe or lifecycle host",
+        format!(
+            "{} {} {} {}",
+            containers_phrase(&bad),
+            plural("uses", "use", bad.len()),
+            plural("probe or lifecycle host", "probe or lifecycle hosts", hosts.len()),
+            quote_all(&hosts)
+        ),
+    )
 }
 
 fn privileged(_: &Value, spec: &Value) -> Option<Violation> {
@@ -793,6 +804,18 @@ mod tests {
             "volumes": [{"name": "d", "emptyDir": {}}],
             "containers": [{"name": "c", "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}]});
         assert!(evaluate(Level::Restricted, &json!({}), &spec).is_empty());
+    }
+
+    #[test]
+    fn probe_and_lifecycle_hosts_as_upstream_words_them() {
+        let spec = json!({"containers": [
+            {"name": "b", "livenessProbe": {"httpGet": {"host": "10.0.0.2", "port": 80}},
+                "lifecycle": {"preStop": {"httpGet": {"host": "10.0.0.1", "port": 80}}}},
+            {"name": "a", "readinessProbe": {"tcpSocket": {"host": "10.0.0.1", "port": 80}}}]});
+        assert_eq!(
+            describe(&evaluate(Level::Baseline, &json!({}), &spec)),
+            "probe or lifecycle host (containers \"a\", \"b\" use probe or lifecycle hosts \"10.0.0.1\", \"10.0.0.2\")"
+        );
     }
 
     #[test]
