@@ -87,7 +87,12 @@ impl PodSecurity {
         let name = ns["metadata"]["name"].as_str().unwrap_or_default();
         let mut offenders = Vec::new();
         for pod in list(&self.pods, Some(name)).await {
-            let v = policy::evaluate(policy.enforce.level, &pod["metadata"], &pod["spec"]);
+            let v = policy::evaluate_version(
+                policy.enforce.level,
+                &policy.enforce.version,
+                &pod["metadata"],
+                &pod["spec"],
+            );
             if !v.is_empty() {
                 let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
                 offenders.push(format!("{pod_name}: {}", reasons(&v)));
@@ -148,7 +153,12 @@ impl Plugin for PodSecurity {
                 return Ok(());
             }
             let policy = self.policy(a.namespace).await;
-            let enforced = policy::evaluate(policy.enforce.level, &obj["metadata"], &obj["spec"]);
+            let enforced = policy::evaluate_version(
+                policy.enforce.level,
+                &policy.enforce.version,
+                &obj["metadata"],
+                &obj["spec"],
+            );
             if !enforced.is_empty() {
                 return Err(StatusError::forbidden(
                     &GroupResource::new("", "pods"),
@@ -160,7 +170,12 @@ impl Plugin for PodSecurity {
                     ),
                 ));
             }
-            let warned = policy::evaluate(policy.warn.level, &obj["metadata"], &obj["spec"]);
+            let warned = policy::evaluate_version(
+                policy.warn.level,
+                &policy.warn.version,
+                &obj["metadata"],
+                &obj["spec"],
+            );
             if !warned.is_empty() {
                 warnings.push(would_violate(&policy.warn, &warned));
             }
@@ -174,7 +189,12 @@ impl Plugin for PodSecurity {
             return Ok(());
         };
         let policy = self.policy(a.namespace).await;
-        let warned = policy::evaluate(policy.warn.level, &template["metadata"], &template["spec"]);
+        let warned = policy::evaluate_version(
+            policy.warn.level,
+            &policy.warn.version,
+            &template["metadata"],
+            &template["spec"],
+        );
         if !warned.is_empty() {
             warnings.push(would_violate(&policy.warn, &warned));
         }

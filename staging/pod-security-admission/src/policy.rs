@@ -44,6 +44,8 @@ type CheckFn = fn(&Value, &Value) -> Option<Violation>;
 struct Check {
     id: &'static str,
     level: Level,
+    /// The first v1.<minor> of the standards with this check (pinned older versions skip it).
+    since_minor: u32,
     /// Baseline checks this one replaces at its level.
     overrides: &'static [&'static str],
     run: CheckFn,
@@ -62,12 +64,15 @@ const CHECKS: &[Check] = &[
     check("hostNamespaces", Level::Baseline, &[], host_namespaces),
     check("hostPathVolumes", Level::Baseline, &[], host_path_volumes),
     check("hostPorts", Level::Baseline, &[], host_ports),
-    check(
-        "hostProbesAndHostLifecycle",
-        Level::Baseline,
-        &[],
-        host_probes,
-    ),
+    Check {
+        since_minor: 34,
+        ..check(
+            "hostProbesAndHostLifecycle",
+            Level::Baseline,
+            &[],
+            host_probes,
+        )
+    },
     check("privileged", Level::Baseline, &[], privileged),
     check("procMount", Level::Baseline, &[], proc_mount),
     check("seLinuxOptions", Level::Baseline, &[], se_linux_options),
@@ -121,14 +126,33 @@ const fn check(
     Check {
         id,
         level,
+        since_minor: 0,
         overrides,
         run,
     }
 }
 
-/// The violations of a pod (its metadata and spec) at a level.
+/// The violations of a pod (its metadata and spec) at a level of the latest standards.
 pub fn evaluate(level: Level, metadata: &Value, spec: &Value) -> Vec<Violation> {
-    let applicable: Vec<&Check> = CHECKS.iter().filter(|c| c.level <= level).collect();
+    evaluate_version(level, "latest", metadata, spec)
+}
+
+/// The same at a version of the standards (`latest` or `v1.<minor>`, a namespace's
+/// `pod-security.kubernetes.io/<mode>-version`): checks newer than it do not apply.
+pub fn evaluate_version(
+    level: Level,
+    version: &str,
+    metadata: &Value,
+    spec: &Value,
+) -> Vec<Violation> {
+    let minor = version
+        .strip_prefix("v1.")
+        .and_then(|m| m.parse::<u32>().ok())
+        .unwrap_or(u32::MAX);
+    let applicable: Vec<&Check> = CHECKS
+        .iter()
+        .filter(|c| c.level <= level && c.since_minor <= minor)
+        .collect();
     let overridden: BTreeSet<&str> = applicable
         .iter()
         .flat_map(|c| c.overrides.iter().copied())
@@ -383,7 +407,11 @@ fn host_probes(_: &Value, spec: &Value) -> Option<Violation> {
             "{} {} {} {}",
             containers_phrase(&bad),
             plural("uses", "use", bad.len()),
-            plural("probe or lifecycle host", "probe or lifecycle hosts", hosts.len()),
+            plural(
+                "probe or lifecycle host",
+                "probe or lifecycle hosts",
+                hosts.len()
+            ),
             quote_all(&hosts)
         ),
     )
@@ -812,8 +840,15 @@ mod tests {
             {"name": "b", "livenessProbe": {"httpGet": {"host": "10.0.0.2", "port": 80}},
                 "lifecycle": {"preStop": {"httpGet": {"host": "10.0.0.1", "port": 80}}}},
             {"name": "a", "readinessProbe": {"tcpSocket": {"host": "10.0.0.1", "port": 80}}}]});
+        // Standards pinned before v1.34 have no such check.
+        assert!(evaluate_version(Level::Baseline, "v1.33", &json!({}), &spec).is_empty());
         assert_eq!(
-            describe(&evaluate(Level::Baseline, &json!({}), &spec)),
+            describe(&evaluate_version(
+                Level::Baseline,
+                "v1.34",
+                &json!({}),
+                &spec
+            )),
             "probe or lifecycle host (containers \"a\", \"b\" use probe or lifecycle hosts \"10.0.0.1\", \"10.0.0.2\")"
         );
     }
