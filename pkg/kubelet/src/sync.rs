@@ -292,6 +292,34 @@ impl Kubelet {
         })
     }
 
+    /// Writes the pod's managed `/etc/hosts` (`<pod dir>/etc-hosts`, mode 0644).
+    fn write_etc_hosts(&self, pod: &Pod, pod_ip: &str) -> Result<std::path::PathBuf, String> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let path = self.volumes.pod_dir(&uid).join("etc-hosts");
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        let node_hosts = match host_network {
+            true => Some(
+                std::fs::read_to_string("/etc/hosts")
+                    .map_err(|e| format!("reading the node's /etc/hosts: {e}"))?,
+            ),
+            false => None,
+        };
+        let text = crate::kuberuntime::etc_hosts::content(
+            pod,
+            &[pod_ip.to_string()],
+            &self.dns.cluster_domain,
+            node_hosts.as_deref(),
+        );
+        let write = || -> std::io::Result<()> {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new("/")))?;
+            std::fs::write(&path, text)?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+        };
+        write().map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
     fn set_waiting(&self, pod: &Pod, c: &str, w: Option<(&str, String)>) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let mut st = self.state.lock().unwrap();
@@ -667,6 +695,31 @@ impl Kubelet {
                 readonly: vm.read_only == Some(true),
                 ..Default::default()
             });
+        }
+        // The kubelet-managed /etc/hosts, unless the container mounts its own.
+        let own_hosts = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|vm| vm.mount_path.trim_end_matches('/') == "/etc/hosts");
+        // A hostNetwork pod's IP is the node's.
+        let hosts_ip = match pod.spec.as_ref().and_then(|s| s.host_network) {
+            Some(true) => self.host_ip(),
+            _ => pod_ip.clone(),
+        };
+        if !own_hosts && !hosts_ip.is_empty() {
+            match self.write_etc_hosts(pod, &hosts_ip) {
+                Ok(path) => cri_mounts.push(api::Mount {
+                    container_path: "/etc/hosts".into(),
+                    host_path: path.display().to_string(),
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", e)));
+                    retry(next, Duration::from_secs(2));
+                    return;
+                }
+            }
         }
         let Some(sandbox) = rt.sandbox() else { return };
         let sb_config = sandbox_config(

@@ -497,6 +497,7 @@ async fn volumes_have_their_contents() {
     c.create("/api/v1/namespaces/default/secrets", &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"}, "stringData": {"password": "s3cret"}})).await;
     c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vols", "labels": {"app": "vols"}},
         "spec": {"nodeName": "node-v", "terminationGracePeriodSeconds": 1,
+            "hostAliases": [{"ip": "123.45.67.89", "hostnames": ["foo", "bar"]}],
             "volumes": [
                 {"name": "cm", "configMap": {"name": "cfg"}},
                 {"name": "sec", "secret": {"secretName": "sec", "defaultMode": 0o400}},
@@ -521,6 +522,15 @@ async fn volumes_have_their_contents() {
                     {"name": "down", "mountPath": "/down"}, {"name": "proj", "mountPath": "/proj"}]}]}})).await;
     wait_phase(&c, "vols", "Running", 60).await;
     assert_eq!(exec(&s, "vols", &["cat", "/cm/greeting"]), "hello");
+    // [sig-node] KubeletManagedEtcHosts: the pod's IP under its name, and its aliases.
+    let ip = c.get("/api/v1/namespaces/default/pods/vols").await.json()["status"]["podIP"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hosts = exec(&s, "vols", &["cat", "/etc/hosts"]);
+    assert!(hosts.starts_with("# Kubernetes-managed hosts file.\n"), "{hosts}");
+    assert!(hosts.contains(&format!("\n{ip}\tvols\n")), "{hosts}");
+    assert!(hosts.ends_with("# Entries added by HostAliases.\n123.45.67.89\tfoo\tbar\n"), "{hosts}");
     assert_eq!(exec(&s, "vols", &["cat", "/sec/password"]), "s3cret");
     assert_eq!(
         exec(&s, "vols", &["stat", "-L", "-c", "%a", "/sec/password"]).trim(),

@@ -2,4 +2,5 @@
 
 pub mod container;
 pub mod env;
+pub mod etc_hosts;
 pub mod sandbox;

@@ -176,14 +176,7 @@ pub fn sandbox_config(
     let hostname = if host_network {
         String::new()
     } else {
-        spec.hostname.clone().unwrap_or_else(|| {
-            m.name
-                .clone()
-                .unwrap_or_default()
-                .chars()
-                .take(63)
-                .collect::<String>()
-        })
+        super::etc_hosts::pod_hostname(pod, &dns.cluster_domain).0
     };
     let mut port_mappings = Vec::new();
     for c in &spec.containers {
