@@ -51,6 +51,8 @@ pub struct PodState {
     pub killed: HashMap<String, String>,
     /// Set when the eviction manager evicted the pod (the status message).
     pub evicted: Option<String>,
+    /// The pod ran past `activeDeadlineSeconds` (upstream's active deadline handler).
+    pub deadline_exceeded: bool,
     /// Admission: None until decided; Some(Err((reason, message))) if rejected.
     pub admitted: Option<Result<(), (String, String)>>,
 }

@@ -99,15 +99,17 @@ impl Kubelet {
             pod.status.as_ref().and_then(|s| s.phase.as_deref()),
             Some("Succeeded" | "Failed")
         ) && !is_static(&pod);
-        let (init_failed, evicted) = {
+        let until_deadline = self.until_active_deadline(uid, &pod);
+        let (init_failed, evicted, deadline) = {
             let st = self.state.lock().unwrap();
             let s = st.get(uid);
             (
                 s.is_some_and(|s| s.init_failed),
                 s.is_some_and(|s| s.evicted.is_some()),
+                s.is_some_and(|s| s.deadline_exceeded),
             )
         };
-        if terminal_phase || init_failed || evicted || self.finished(&pod, &rt) {
+        if terminal_phase || init_failed || evicted || deadline || self.finished(&pod, &rt) {
             // Done: nothing runs any more (sidecars and the sandbox stop); an evicted
             // pod gets no grace (a hard threshold).
             let grace = if evicted { 0 } else { grace_seconds(&pod) };
@@ -119,7 +121,8 @@ impl Kubelet {
             self.write_status(&pod, &rt).await;
             return Ok(Some(Duration::from_secs(60)));
         }
-        let mut next = None::<Duration>;
+        // Synced again when the active deadline passes.
+        let mut next = until_deadline;
         // Volumes first; containers wait for them.
         let host_ip = self.host_ip();
         let allocatable = self.allocatable.lock().unwrap().clone();
@@ -207,6 +210,41 @@ impl Kubelet {
         } else {
             SHORT_RESYNC
         })))
+    }
+
+    /// Time left before the pod's `activeDeadlineSeconds` (counted from its start time)
+    /// passes; once it has, the pod is marked DeadlineExceeded (with upstream's Normal
+    /// event) and None is returned.
+    fn until_active_deadline(&self, uid: &str, pod: &Pod) -> Option<Duration> {
+        let secs = pod.spec.as_ref()?.active_deadline_seconds?;
+        let started = {
+            let st = self.state.lock().unwrap();
+            let s = st.get(uid)?;
+            if s.deadline_exceeded {
+                return None;
+            }
+            s.start_time.clone()?
+        };
+        let started: jiff::Timestamp = started.parse().ok()?;
+        let deadline = started + jiff::SignedDuration::from_secs(secs.max(0));
+        let left = deadline.duration_since(jiff::Timestamp::now());
+        if left.is_positive() {
+            return Some(Duration::from_millis(left.as_millis().max(1) as u64));
+        }
+        self.state
+            .lock()
+            .unwrap()
+            .entry(uid.to_string())
+            .or_default()
+            .deadline_exceeded = true;
+        self.event(
+            pod,
+            None,
+            "Normal",
+            "DeadlineExceeded",
+            "Pod was active on the node longer than the specified deadline".into(),
+        );
+        None
     }
 
     /// The pod's admission, decided once when the kubelet first sees it (pods already
@@ -1003,7 +1041,7 @@ impl Kubelet {
     /// Writes the pod's status if it changed (upstream's status manager); returns it.
     pub async fn write_status(&self, pod: &Pod, rt: &PodRuntime) -> serde_json::Value {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let (waiting, start_time, init_failed, evicted) = {
+        let (waiting, start_time, init_failed, evicted, deadline) = {
             let st = self.state.lock().unwrap();
             let s = st.get(&uid);
             (
@@ -1012,6 +1050,7 @@ impl Kubelet {
                     .unwrap_or_else(now_rfc3339),
                 s.is_some_and(|s| s.init_failed),
                 s.and_then(|s| s.evicted.clone()),
+                s.is_some_and(|s| s.deadline_exceeded),
             )
         };
         let probes = self.probes.clone();
@@ -1067,6 +1106,12 @@ impl Kubelet {
         );
         if let Some(message) = evicted {
             crate::status::evicted(&mut status, &message);
+        }
+        if deadline {
+            status["phase"] = serde_json::json!("Failed");
+            status["reason"] = serde_json::json!("DeadlineExceeded");
+            status["message"] =
+                serde_json::json!("Pod was active on the node longer than the specified deadline");
         }
         let rejected = self
             .state

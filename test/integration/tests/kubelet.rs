@@ -528,9 +528,15 @@ async fn volumes_have_their_contents() {
         .unwrap()
         .to_string();
     let hosts = exec(&s, "vols", &["cat", "/etc/hosts"]);
-    assert!(hosts.starts_with("# Kubernetes-managed hosts file.\n"), "{hosts}");
+    assert!(
+        hosts.starts_with("# Kubernetes-managed hosts file.\n"),
+        "{hosts}"
+    );
     assert!(hosts.contains(&format!("\n{ip}\tvols\n")), "{hosts}");
-    assert!(hosts.ends_with("# Entries added by HostAliases.\n123.45.67.89\tfoo\tbar\n"), "{hosts}");
+    assert!(
+        hosts.ends_with("# Entries added by HostAliases.\n123.45.67.89\tfoo\tbar\n"),
+        "{hosts}"
+    );
     assert_eq!(exec(&s, "vols", &["cat", "/sec/password"]), "s3cret");
     assert_eq!(
         exec(&s, "vols", &["stat", "-L", "-c", "%a", "/sec/password"]).trim(),
@@ -597,6 +603,26 @@ async fn volumes_have_their_contents() {
     )
     .await;
     assert!(exec(&s, "vols", &["ls", "-a", "/cm"]).contains("..data"));
+
+    // [sig-node] Pods should allow activeDeadlineSeconds to be updated: a deadline set on
+    // the running pod (already past) fails it with DeadlineExceeded.
+    let r = c
+        .merge_patch(
+            "/api/v1/namespaces/default/pods/vols",
+            &json!({"spec": {"activeDeadlineSeconds": 5}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let failed = wait_for("the pod past its deadline", Duration::from_secs(30), || async {
+        let p = c.get("/api/v1/namespaces/default/pods/vols").await.json();
+        (p["status"]["phase"] == "Failed").then_some(p)
+    })
+    .await;
+    assert_eq!(failed["status"]["reason"], "DeadlineExceeded", "{failed}");
+    assert_eq!(
+        failed["status"]["message"],
+        "Pod was active on the node longer than the specified deadline"
+    );
 }
 
 /// Deleting a pod gracefully runs its preStop hook, then SIGTERM reaches the process,
