@@ -290,8 +290,12 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
     let mut init_done = true;
     let mut sidecars_ready = Vec::new();
     for c in &inits {
-        let (s, ready, _) = container_status(c, rt, inp, "PodInitializing");
+        let (mut s, ready, _) = container_status(c, rt, inp, "PodInitializing");
         let sidecar = c.restart_policy.as_deref() == Some("Always");
+        // An init container that completed is ready (upstream's prober manager).
+        if !sidecar && s["state"]["terminated"]["exitCode"] == 0 {
+            s["ready"] = json!(true);
+        }
         if sidecar {
             if !s["started"].as_bool().unwrap_or(false) {
                 init_done = false;

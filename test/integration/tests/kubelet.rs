@@ -449,6 +449,8 @@ async fn init_containers_and_sidecar_then_completion() {
         p["status"]["initContainerStatuses"][0]["state"]["terminated"]["reason"],
         "Completed"
     );
+    // [sig-node] InitContainer: a completed init container reports ready, as upstream.
+    assert_eq!(p["status"]["initContainerStatuses"][0]["ready"], true);
     assert_eq!(p["status"]["initContainerStatuses"][1]["started"], true);
     let p = wait_phase(&c, "job", "Succeeded", 30).await;
     assert_eq!(
