@@ -129,6 +129,11 @@ impl VolumeManager {
                             ));
                         }
                     }
+                    // World-writable whatever the umask, as upstream's emptyDir, so
+                    // containers running as any user can write to it.
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+                        .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
                 }
                 dir
             } else if let Some(cm) = &v.config_map {

@@ -428,8 +428,10 @@ async fn init_containers_and_sidecar_then_completion() {
             "initContainers": [
                 {"name": "one", "image": BUSYBOX, "command": ["sh", "-c", "echo one >> /work/order"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
                 {"name": "side", "image": BUSYBOX, "restartPolicy": "Always", "command": ["sh", "-c", "echo side >> /work/order; exec sleep 3600"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
-                {"name": "two", "image": BUSYBOX, "command": ["sh", "-c", "sleep 1; echo two >> /work/order"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
-            "containers": [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c", "cat /work/order; sleep 3"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]}})).await;
+                // A non-root user can write to the emptyDir (upstream makes it 0777).
+                {"name": "two", "image": BUSYBOX, "command": ["sh", "-c", "sleep 1; echo two > /work/two"],
+                    "securityContext": {"runAsUser": 1001}, "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
+            "containers": [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c", "cat /work/order /work/two; sleep 3"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]}})).await;
     // While main runs, the sidecar runs too.
     let p = wait_for(
         "main and sidecar running",
@@ -615,10 +617,14 @@ async fn volumes_have_their_contents() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let failed = wait_for("the pod past its deadline", Duration::from_secs(30), || async {
-        let p = c.get("/api/v1/namespaces/default/pods/vols").await.json();
-        (p["status"]["phase"] == "Failed").then_some(p)
-    })
+    let failed = wait_for(
+        "the pod past its deadline",
+        Duration::from_secs(30),
+        || async {
+            let p = c.get("/api/v1/namespaces/default/pods/vols").await.json();
+            (p["status"]["phase"] == "Failed").then_some(p)
+        },
+    )
     .await;
     assert_eq!(failed["status"]["reason"], "DeadlineExceeded", "{failed}");
     assert_eq!(
