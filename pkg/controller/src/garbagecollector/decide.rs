@@ -67,12 +67,15 @@ mod tests {
             .collect()
     }
 
+    /// (what, owner states, has dependents, finalizers, expected decision)
+    type Case<'a> = (&'a str, Vec<OwnerState>, bool, &'a Vec<String>, Decision);
+
     #[test]
     fn table() {
         let none: Vec<String> = Vec::new();
         let fg = vec![super::super::FOREGROUND.to_string()];
         let orphan = vec![super::super::ORPHAN.to_string()];
-        let cases: Vec<(&str, Vec<OwnerState>, bool, &Vec<String>, Decision)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "all owners solid",
                 vec![Solid, Solid],
