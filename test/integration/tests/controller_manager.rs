@@ -1622,10 +1622,16 @@ async fn persistent_volumes_bind_protect_and_release() {
     })
     .await;
     assert_eq!(vol["spec"]["claimRef"]["uid"], claim["metadata"]["uid"]);
-    assert_eq!(
-        c.get("/api/v1/persistentvolumes/big").await.json()["status"]["phase"],
-        "Available"
-    );
+    // The other volume becomes Available once the binder has synced it.
+    wait_for(
+        "the unclaimed volume Available",
+        Duration::from_secs(20),
+        || async {
+            let v = c.get("/api/v1/persistentvolumes/big").await.json();
+            (v["status"]["phase"] == "Available").then_some(())
+        },
+    )
+    .await;
 
     // Nothing fits a selector no volume matches, and the class names no StorageClass.
     c.create(

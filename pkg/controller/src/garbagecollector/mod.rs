@@ -357,15 +357,12 @@ impl GarbageCollector {
                     .iter()
                     .filter(|o| !uids.contains(&o.uid))
                     .collect();
-                let patch = serde_json::json!({"metadata": {"ownerReferences": keep}});
-                match api
-                    .patch(&node.name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-                    Err(e) => Err(e.to_string()),
-                }
+                merge_patch(
+                    &api,
+                    &node.name,
+                    serde_json::json!({"metadata": {"ownerReferences": keep}}),
+                )
+                .await
             }
             Decision::Delete(policy) => {
                 let params = DeleteParams {
@@ -405,14 +402,27 @@ impl GarbageCollector {
         finalizer: &str,
     ) -> Result<(), String> {
         let rest: Vec<&String> = node.finalizers.iter().filter(|f| *f != finalizer).collect();
-        let patch = serde_json::json!({"metadata": {"finalizers": rest}});
-        match api
-            .patch(&node.name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
+        merge_patch(
+            api,
+            &node.name,
+            serde_json::json!({"metadata": {"finalizers": rest}}),
+        )
+        .await
+    }
+}
+
+/// A merge patch of an object's metadata; an object already gone is no error.
+async fn merge_patch(
+    api: &Api<DynamicObject>,
+    name: &str,
+    patch: serde_json::Value,
+) -> Result<(), String> {
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }

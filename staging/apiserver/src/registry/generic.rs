@@ -563,15 +563,11 @@ impl Registry {
         let key = self.key(ns, name);
         let mut hint = self.cached_current(&key);
         loop {
-            let current = match hint.take() {
-                Some(c) => Some(c),
-                None => self.read_current(&key).await?,
-            };
             let Some(Current {
                 obj: old,
                 rev,
                 fresh,
-            }) = current
+            }) = self.current(&key, &mut hint).await?
             else {
                 if !self.strategy.allow_create_on_update() || part != Part::Main {
                     return Err(StatusError::not_found(&self.gr(), name));
@@ -658,6 +654,19 @@ impl Registry {
             rev: o.rv,
             fresh: false,
         })
+    }
+
+    /// What an attempt starts from: the hint (the cache's copy, or what a conflict
+    /// returned) when there is one, else storage.
+    async fn current(
+        &self,
+        key: &str,
+        hint: &mut Option<Current>,
+    ) -> Result<Option<Current>, StatusError> {
+        match hint.take() {
+            Some(c) => Ok(Some(c)),
+            None => self.read_current(key).await,
+        }
     }
 
     /// The object as storage holds it now.
@@ -818,15 +827,11 @@ impl Registry {
         let key = self.key(ns, name);
         let mut hint = self.cached_current(&key);
         loop {
-            let current = match hint.take() {
-                Some(c) => Some(c),
-                None => self.read_current(&key).await?,
-            };
             let Some(Current {
                 obj: old,
                 rev,
                 fresh,
-            }) = current
+            }) = self.current(&key, &mut hint).await?
             else {
                 return Err(StatusError::not_found(&self.gr(), name));
             };
