@@ -267,3 +267,47 @@ async fn refused_uploads_get_their_answer() {
         .await;
     assert_eq!(r.status, 404);
 }
+
+/// Out of file descriptors (a flood of idle connections), the server keeps serving the
+/// connections it has, backs off accepting, and accepts again once they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepts_again_after_running_out_of_file_descriptors() {
+    let s = TestApiServer::start(None, &[]).await;
+    let pid = s.pid().unwrap().to_string();
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &pid, "--nofile=200:200"])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(limited.success());
+    // A connection made before the flood keeps working through it.
+    let mut kept = s.client.connect().await;
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        if let Ok(c) = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await {
+            flood.push(c);
+        }
+    }
+    let req = hyper::Request::builder()
+        .uri("/version")
+        .header("host", "localhost")
+        .header("authorization", "Bearer test-admin-token")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let r = kept
+        .send_request(req)
+        .await
+        .expect("the kept connection answers");
+    assert_eq!(r.status(), 200);
+    drop(flood);
+    assert!(
+        s.log().contains("accept failed"),
+        "the flood did exhaust the server's descriptors"
+    );
+    integration_tests::wait_for(
+        "new connections accepted again",
+        std::time::Duration::from_secs(20),
+        || async { (s.client.get("/version").await.status == 200).then_some(()) },
+    )
+    .await;
+    assert!(!s.log().contains("panicked"));
+}

@@ -326,12 +326,20 @@ impl Server {
         let acceptor = TlsAcceptor::from(tls);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
+        // Go's server backs off on accept errors (out of file descriptors, above all)
+        // from 5 ms doubling to 1 s, rather than spinning; it keeps serving what it has.
+        let mut backoff = Duration::ZERO;
         loop {
             let (tcp, peer) = tokio::select! {
                 conn = listener.accept() => match conn {
-                    Ok(c) => c,
+                    Ok(c) => {
+                        backoff = Duration::ZERO;
+                        c
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
+                        backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                        tracing::warn!(error = %e, retry_in = ?backoff, "accept failed");
+                        tokio::time::sleep(backoff).await;
                         continue;
                     }
                 },
