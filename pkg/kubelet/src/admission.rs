@@ -1,8 +1,8 @@
 //! Pod admission on the node (upstream `pkg/kubelet/lifecycle/predicate.go`, the
 //! kubelet's GeneralPredicates): before a pod first runs, the node must have room for it
-//! — fewer than `maxPods` pods, and its requests within allocatable next to the pods
-//! already admitted. A rejected pod ends `Failed` with reason `OutOf<resource>` and
-//! upstream's message, and never runs.
+//! — fewer than `maxPods` pods, its requests within allocatable next to the pods already
+//! admitted, and none of its host ports taken. A rejected pod ends `Failed` with reason
+//! `OutOf<resource>` (or `NodePorts`) and upstream's message, and never runs.
 
 use crate::kubelet::{Kubelet, is_static};
 use crate::kuberuntime::sandbox::{quantity_milli, quantity_value};
@@ -57,6 +57,52 @@ pub fn request(pod: &Pod, resource: &str) -> i64 {
     (app + sidecars).max(init + sidecars) + overhead
 }
 
+/// The (protocol, hostIP, hostPort) a pod binds on the node: its containers' and its
+/// sidecars' ports with a hostPort (upstream `GetContainerPorts`).
+fn host_ports(pod: &Pod) -> Vec<(String, String, i32)> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let sidecars = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    spec.containers
+        .iter()
+        .chain(sidecars)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            let port = p.host_port.filter(|h| *h > 0)?;
+            let ip = p
+                .host_ip
+                .clone()
+                .filter(|ip| !ip.is_empty())
+                .unwrap_or_else(|| "0.0.0.0".into());
+            Some((p.protocol.clone().unwrap_or_else(|| "TCP".into()), ip, port))
+        })
+        .collect()
+}
+
+/// Whether two host port bindings collide: same protocol and port, and the same address
+/// or either on every address (upstream `HostPortInfo.CheckConflict`).
+fn ports_conflict(a: &(String, String, i32), b: &(String, String, i32)) -> bool {
+    a.0 == b.0 && a.2 == b.2 && (a.1 == b.1 || a.1 == "0.0.0.0" || b.1 == "0.0.0.0")
+}
+
+/// Upstream's NodePorts rejection, if a host port of `pod` is taken by one of `others`.
+pub fn node_ports(pod: &Pod, others: &[Pod]) -> Result<(), (String, String)> {
+    let used: Vec<_> = others.iter().flat_map(host_ports).collect();
+    if host_ports(pod)
+        .iter()
+        .any(|want| used.iter().any(|u| ports_conflict(want, u)))
+    {
+        return Err((
+            "NodePorts".into(),
+            "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Kubelet {
     /// Err((reason, message)) if the pod does not fit next to `others` (the active pods
     /// admitted before it).
@@ -98,6 +144,38 @@ impl Kubelet {
                 ));
             }
         }
-        Ok(())
+        node_ports(pod, others)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ports: serde_json::Value) -> Pod {
+        serde_json::from_value(
+            serde_json::json!({"spec": {"containers": [{"name": "c", "ports": ports}]}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn host_ports_conflict_as_upstream() {
+        let any = pod(serde_json::json!([{"containerPort": 80, "hostPort": 8080}]));
+        let on_ip = |ip: &str, proto: &str| {
+            pod(
+                serde_json::json!([{"containerPort": 80, "hostPort": 8080, "hostIP": ip, "protocol": proto}]),
+            )
+        };
+        assert!(node_ports(&any, &[on_ip("10.0.0.1", "TCP")]).is_err());
+        assert!(node_ports(&on_ip("10.0.0.1", "TCP"), &[on_ip("10.0.0.1", "TCP")]).is_err());
+        // Another address, another protocol, or no host port: no conflict.
+        assert!(node_ports(&on_ip("10.0.0.1", "TCP"), &[on_ip("10.0.0.2", "TCP")]).is_ok());
+        assert!(node_ports(&any, &[on_ip("0.0.0.0", "UDP")]).is_ok());
+        let plain = pod(serde_json::json!([{"containerPort": 8080}]));
+        assert!(node_ports(&plain, &[any.clone()]).is_ok());
+        let (reason, message) = node_ports(&any, &[any.clone()]).unwrap_err();
+        assert_eq!(reason, "NodePorts");
+        assert!(message.starts_with("Pod was rejected: Predicate NodePorts failed"));
     }
 }

@@ -808,6 +808,24 @@ async fn restarted_kubelet_adopts_running_pods() {
     assert_eq!(p["status"]["reason"], "OutOfcpu", "{}", p["status"]);
     let msg = p["status"]["message"].as_str().unwrap();
     assert!(msg.starts_with("Pod was rejected: Node didn't have enough resource: cpu, requested: 1000000, used: 0, capacity: "), "{msg}");
+    // [sig-apps] StatefulSet should recreate evicted statefulset: a host port another pod
+    // holds gets the pod rejected (NodePorts); another protocol on the same port does not.
+    let with_port = |name: &str, proto: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": "node-r", "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+                    "ports": [{"containerPort": 21017, "hostPort": 21017, "protocol": proto}]}]}})
+    };
+    c.create("/api/v1/namespaces/default/pods", &with_port("holder", "TCP"))
+        .await;
+    wait_phase(&c, "holder", "Running", 60).await;
+    c.create("/api/v1/namespaces/default/pods", &with_port("conflict", "TCP"))
+        .await;
+    let p = wait_phase(&c, "conflict", "Failed", 30).await;
+    assert_eq!(p["status"]["reason"], "NodePorts", "{}", p["status"]);
+    c.create("/api/v1/namespaces/default/pods", &with_port("udp", "UDP"))
+        .await;
+    wait_phase(&c, "udp", "Running", 60).await;
 }
 
 /// The kubelet API as a kubeadm cluster runs it: no anonymous access, client
