@@ -728,6 +728,25 @@ async fn aggregated_discovery_in_one_document() {
     );
     let doc = r.json();
     assert_eq!(doc["kind"], "APIGroupDiscoveryList");
+    // Negotiated in the client's order: client-go's own header (protobuf aggregated first,
+    // not served here) gets the JSON aggregated form; legacy JSON first gets the legacy list.
+    for (accept, kind) in [
+        (
+            "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json",
+            "APIGroupDiscoveryList",
+        ),
+        (
+            "application/json,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+            "APIGroupList",
+        ),
+        ("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json", "APIGroupList"),
+    ] {
+        let r = s
+            .client
+            .request_accepting("GET", "/apis", "", accept, "")
+            .await;
+        assert_eq!(r.json()["kind"], kind, "{accept}");
+    }
     let group = |name: &str| {
         doc["items"]
             .as_array()

@@ -443,13 +443,26 @@ fn openapi_doc(req: &Request<hyper::body::Incoming>, doc: Option<Arc<Doc>>) -> R
 
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-/// Whether the client asks for aggregated discovery (`apidiscovery.k8s.io/v2`).
+/// Whether the client's first acceptable discovery form is aggregated discovery
+/// (`apidiscovery.k8s.io/v2` in JSON, the form served) rather than the legacy lists:
+/// entries are taken in the client's order, forms not served here (protobuf aggregated
+/// discovery, other versions) are skipped, as upstream's negotiation skips them.
 fn wants_aggregated(req: &Request<hyper::body::Incoming>) -> bool {
-    accept_entries(req).iter().any(|params| {
-        params.contains(&"g=apidiscovery.k8s.io")
-            && params.contains(&"v=v2")
-            && params.contains(&"as=APIGroupDiscoveryList")
-    })
+    for params in accept_entries(req) {
+        let mt = params[0].to_ascii_lowercase();
+        let json = matches!(mt.as_str(), "application/json" | "application/*" | "*/*");
+        let aggregated = params.contains(&"as=APIGroupDiscoveryList");
+        match (json, aggregated) {
+            (true, true)
+                if params.contains(&"g=apidiscovery.k8s.io") && params.contains(&"v=v2") =>
+            {
+                return true;
+            }
+            (true, false) => return false,
+            _ => continue,
+        }
+    }
+    false
 }
 
 fn accept_header(req: &Request<hyper::body::Incoming>) -> &str {
