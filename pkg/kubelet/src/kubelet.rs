@@ -322,7 +322,24 @@ impl Kubelet {
             .collect();
         cs.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         for c in cs {
-            if let Ok(st) = self.runtime.container_status(&c.id).await {
+            if let Ok(mut st) = self.runtime.container_status(&c.id).await {
+                // An exited container's termination message, as the runtime leaves it to
+                // the kubelet.
+                let exited = st.state == crate::cri::api::ContainerState::ContainerExited as i32;
+                if exited && st.message.is_empty() {
+                    let path = st
+                        .annotations
+                        .get(crate::cri::TERMINATION_MESSAGE_PATH)
+                        .cloned()
+                        .unwrap_or_default();
+                    let fallback = st
+                        .annotations
+                        .get(crate::kuberuntime::termination::POLICY)
+                        .is_some_and(|p| p == "FallbackToLogsOnError");
+                    if !path.is_empty() {
+                        st.message = crate::kuberuntime::termination::message(&st, &path, fallback);
+                    }
+                }
                 rt.containers.push(Instance {
                     sandbox: c.pod_sandbox_id.clone(),
                     status: st,

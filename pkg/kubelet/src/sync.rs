@@ -734,6 +734,28 @@ impl Kubelet {
                 ..Default::default()
             });
         }
+        // The file the container may leave its termination message in.
+        if let Some(path) = c
+            .termination_message_path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            match crate::kuberuntime::termination::create_file(&self.volumes.pod_dir(&uid), &c.name)
+            {
+                Ok(host) => cri_mounts.push(api::Mount {
+                    container_path: path.to_string(),
+                    host_path: host.display().to_string(),
+                    ..Default::default()
+                }),
+                Err(e) => {
+                    let msg = format!("creating the termination message file: {e}");
+                    self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", msg)));
+                    retry(next, Duration::from_secs(2));
+                    return;
+                }
+            }
+        }
         // The kubelet-managed /etc/hosts, unless the container mounts its own.
         let own_hosts = c
             .volume_mounts

@@ -739,7 +739,10 @@ async fn aggregated_discovery_in_one_document() {
             "application/json,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
             "APIGroupList",
         ),
-        ("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json", "APIGroupList"),
+        (
+            "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+            "APIGroupList",
+        ),
     ] {
         let r = s
             .client

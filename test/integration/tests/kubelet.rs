@@ -431,7 +431,14 @@ async fn init_containers_and_sidecar_then_completion() {
                 // A non-root user can write to the emptyDir (upstream makes it 0777).
                 {"name": "two", "image": BUSYBOX, "command": ["sh", "-c", "sleep 1; echo two > /work/two"],
                     "securityContext": {"runAsUser": 1001}, "volumeMounts": [{"name": "work", "mountPath": "/work"}]}],
-            "containers": [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c", "cat /work/order /work/two; sleep 3"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]}})).await;
+            "containers": [{"name": "main", "image": BUSYBOX, "command": ["sh", "-c", "cat /work/order /work/two; echo -n DONE > /dev/termination-log; sleep 3"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}]}})).await;
+    // [sig-node] Container Runtime: termination messages from a non-default path as a
+    // non-root user, falling back to the log when the container failed and wrote none.
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "fallback"},
+        "spec": {"nodeName": "node-i", "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", "echo failing; exit 1"],
+                "securityContext": {"runAsUser": 1001},
+                "terminationMessagePath": "/dev/custom-log", "terminationMessagePolicy": "FallbackToLogsOnError"}]}})).await;
     // While main runs, the sidecar runs too.
     let p = wait_for(
         "main and sidecar running",
@@ -462,6 +469,17 @@ async fn init_containers_and_sidecar_then_completion() {
     assert_eq!(
         p["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
         "Completed"
+    );
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["message"],
+        "DONE"
+    );
+    let f = wait_phase(&c, "fallback", "Failed", 60).await;
+    assert_eq!(
+        f["status"]["containerStatuses"][0]["state"]["terminated"]["message"],
+        "failing\n",
+        "{}",
+        f["status"]
     );
     let logs = s.kubectl_ok(&["logs", "job", "-c", "main"], None);
     assert_eq!(
@@ -816,11 +834,17 @@ async fn restarted_kubelet_adopts_running_pods() {
                 "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
                     "ports": [{"containerPort": 21017, "hostPort": 21017, "protocol": proto}]}]}})
     };
-    c.create("/api/v1/namespaces/default/pods", &with_port("holder", "TCP"))
-        .await;
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &with_port("holder", "TCP"),
+    )
+    .await;
     wait_phase(&c, "holder", "Running", 60).await;
-    c.create("/api/v1/namespaces/default/pods", &with_port("conflict", "TCP"))
-        .await;
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &with_port("conflict", "TCP"),
+    )
+    .await;
     let p = wait_phase(&c, "conflict", "Failed", 30).await;
     assert_eq!(p["status"]["reason"], "NodePorts", "{}", p["status"]);
     c.create("/api/v1/namespaces/default/pods", &with_port("udp", "UDP"))

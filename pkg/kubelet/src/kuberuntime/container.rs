@@ -118,6 +118,12 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
                 .unwrap_or_else(|| "/dev/termination-log".into()),
         ),
         (
+            super::termination::POLICY.to_string(),
+            c.termination_message_policy
+                .clone()
+                .unwrap_or_else(|| "File".into()),
+        ),
+        (
             TERMINATION_GRACE.to_string(),
             spec.termination_grace_period_seconds
                 .unwrap_or(30)

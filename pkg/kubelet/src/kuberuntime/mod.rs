@@ -4,3 +4,4 @@ pub mod container;
 pub mod env;
 pub mod etc_hosts;
 pub mod sandbox;
+pub mod termination;
