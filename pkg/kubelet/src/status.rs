@@ -418,6 +418,21 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
     if !inits.is_empty() {
         status["initContainerStatuses"] = json!(init_statuses);
     }
+    // Ephemeral containers: state as any container's, never ready.
+    let ephemeral: Vec<Value> = spec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .map(|e| {
+            let c = crate::kuberuntime::container::ephemeral_as_container(e);
+            let (mut s, _, _) = container_status(&c, rt, inp, "ContainerCreating");
+            s["ready"] = json!(false);
+            s
+        })
+        .collect();
+    if !ephemeral.is_empty() {
+        status["ephemeralContainerStatuses"] = json!(ephemeral);
+    }
     if !pod_ip.is_empty() {
         status["podIP"] = json!(pod_ip);
         status["podIPs"] = json!([{"ip": pod_ip}]);

@@ -191,6 +191,14 @@ impl Kubelet {
             for c in &spec.containers {
                 self.sync_app(&pod, c, &rt, &mounts, &mut next).await;
             }
+            // Ephemeral containers (`kubectl debug`) start once and never restart.
+            for e in spec.ephemeral_containers.iter().flatten() {
+                if rt.current(&e.name).is_none() {
+                    let c = crate::kuberuntime::container::ephemeral_as_container(e);
+                    self.start_container(&pod, &c, &rt, &mounts, 0, &mut next)
+                        .await;
+                }
+            }
         }
         let rt = self.pod_runtime(uid).await?;
         self.collect_dead_containers(&rt).await;
@@ -788,6 +796,18 @@ impl Kubelet {
             &self.cfg.pod_logs_dir,
             &self.dns,
         );
+        // An ephemeral container joins its target's process namespace.
+        let target_id = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.ephemeral_containers.as_ref())
+            .and_then(|es| es.iter().find(|e| e.name == c.name))
+            .and_then(|e| e.target_container_name.clone())
+            .and_then(|t| {
+                rt.current(&t)
+                    .filter(|i| i.running())
+                    .map(|i| i.status.id.clone())
+            });
         let config = container_config(&ContainerInputs {
             pod,
             container: c,
@@ -795,6 +815,7 @@ impl Kubelet {
             env,
             mounts: cri_mounts,
             memory_capacity: self.memory_capacity,
+            target_id,
         });
         let op = |name: &str| crate::metrics::OperationLabels {
             operation_type: name.into(),

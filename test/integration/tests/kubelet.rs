@@ -476,8 +476,7 @@ async fn init_containers_and_sidecar_then_completion() {
     );
     let f = wait_phase(&c, "fallback", "Failed", 60).await;
     assert_eq!(
-        f["status"]["containerStatuses"][0]["state"]["terminated"]["message"],
-        "failing\n",
+        f["status"]["containerStatuses"][0]["state"]["terminated"]["message"], "failing\n",
         "{}",
         f["status"]
     );
@@ -625,6 +624,39 @@ async fn volumes_have_their_contents() {
     )
     .await;
     assert!(exec(&s, "vols", &["ls", "-a", "/cm"]).contains("..data"));
+
+    // [sig-node] Ephemeral Containers: one added to the running pod starts, sees its
+    // target's processes, and reports its status.
+    let r = c
+        .request(
+            "PATCH",
+            "/api/v1/namespaces/default/pods/vols/ephemeralcontainers",
+            "application/strategic-merge-patch+json",
+            json!({"spec": {"ephemeralContainers": [{"name": "debugger", "image": BUSYBOX,
+                "command": ["sleep", "3600"], "targetContainerName": "c"}]}})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    wait_for(
+        "the ephemeral container running",
+        Duration::from_secs(30),
+        || async {
+            let p = c.get("/api/v1/namespaces/default/pods/vols").await.json();
+            p["status"]["ephemeralContainerStatuses"][0]["state"]["running"]
+                .is_object()
+                .then_some(())
+        },
+    )
+    .await;
+    let ps = s.kubectl_ok(
+        &["exec", "vols", "-c", "debugger", "--", "ps", "-o", "args"],
+        None,
+    );
+    assert!(
+        ps.lines().filter(|l| l.trim() == "sleep 3600").count() >= 2,
+        "the target's sleep and its own: {ps}"
+    );
 
     // [sig-node] Pods should allow activeDeadlineSeconds to be updated: a deadline set on
     // the running pod (already past) fails it with DeadlineExceeded.

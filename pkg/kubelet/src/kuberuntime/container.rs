@@ -89,6 +89,19 @@ pub struct ContainerInputs<'a> {
     pub env: Vec<(String, String)>,
     pub mounts: Vec<api::Mount>,
     pub memory_capacity: i64,
+    /// An ephemeral container's target: the running container whose process namespace it
+    /// joins (`targetContainerName`).
+    pub target_id: Option<String>,
+}
+
+/// An ephemeral container as the container it runs as (the same fields, less the target;
+/// it is never restarted).
+pub fn ephemeral_as_container(e: &k8s_openapi::api::core::v1::EphemeralContainer) -> Container {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("targetContainerName");
+    }
+    serde_json::from_value(v).unwrap_or_default()
 }
 
 pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
@@ -189,6 +202,8 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
                     },
                     pid: if spec.host_pid == Some(true) {
                         api::NamespaceMode::Node as i32
+                    } else if i.target_id.is_some() && spec.share_process_namespace != Some(true) {
+                        api::NamespaceMode::Target as i32
                     } else if spec.share_process_namespace == Some(true) {
                         api::NamespaceMode::Pod as i32
                     } else {
@@ -199,6 +214,7 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
                     } else {
                         api::NamespaceMode::Pod as i32
                     },
+                    target_id: i.target_id.clone().unwrap_or_default(),
                     ..Default::default()
                 }),
                 masked_paths: if privileged {

@@ -90,27 +90,8 @@ fn ephemeral(cur: &Value, body: &Value, name: &str) -> Result<Value, StatusError
         return Err(invalid(name, causes));
     }
     let mut next = cur.clone();
-    let defaulted: Vec<Value> = new
-        .into_iter()
-        .map(|mut c| {
-            c["terminationMessagePath"] = c
-                .get("terminationMessagePath")
-                .cloned()
-                .filter(|v| !v.is_null())
-                .unwrap_or(json!("/dev/termination-log"));
-            c["terminationMessagePolicy"] = c
-                .get("terminationMessagePolicy")
-                .cloned()
-                .filter(|v| !v.is_null())
-                .unwrap_or(json!("File"));
-            if c["imagePullPolicy"].is_null() {
-                let image = c["image"].as_str().unwrap_or_default().to_string();
-                c["imagePullPolicy"] = json!(super::default_pull_policy(&image));
-            }
-            c
-        })
-        .collect();
-    next["spec"]["ephemeralContainers"] = json!(defaulted);
+    // Defaulted with the rest of the pod by the typed decode in `update`.
+    next["spec"]["ephemeralContainers"] = json!(new);
     Ok(next)
 }
 
@@ -178,14 +159,19 @@ impl SubresourceHandler for PodSubresource {
         let gr = GroupResource::new("", "pods");
         let pinned = meta::pinned_resource_version(&body);
         let part = self.part;
+        let strategy = self.registry.strategy.clone();
         let (out, _) = self
             .registry
             .guaranteed_update(ns, name, Part::Whole, dry_run, &mut |cur| {
                 let cur = cur.ok_or_else(|| StatusError::not_found(&gr, name))?;
-                let mut next = match part {
+                let next = match part {
                     PodPart::EphemeralContainers => ephemeral(cur, &body, name)?,
                     PodPart::Resize => resize(cur, &body, name)?,
                 };
+                // Through the pod's typed decode, as every write: its defaults (an
+                // ephemeral container's included) are stored, so a later update compares
+                // like with like.
+                let (mut next, _) = strategy.decode(next)?;
                 let av = "v1";
                 let sub = match part {
                     PodPart::EphemeralContainers => "ephemeralcontainers",
