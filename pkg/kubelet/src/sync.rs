@@ -720,12 +720,25 @@ impl Kubelet {
                 retry(next, Duration::from_secs(2));
                 return;
             };
-            let sub = vm
-                .sub_path_expr
-                .as_ref()
-                .map(|e| crate::kuberuntime::env::expand(e, &env_map))
-                .or_else(|| vm.sub_path.clone())
-                .unwrap_or_default();
+            let sub = match crate::kuberuntime::subpath::resolve(vm, &env_map) {
+                Ok(sub) => sub,
+                Err(e) => {
+                    let msg = format!(
+                        "failed to prepare subPath for volumeMount {:?} of container {:?}: {e}",
+                        vm.name, c.name
+                    );
+                    self.event(
+                        pod,
+                        Some(&c.name),
+                        "Warning",
+                        "Failed",
+                        format!("Error: {msg}"),
+                    );
+                    self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", msg)));
+                    retry(next, Duration::from_secs(2));
+                    return;
+                }
+            };
             let host = if sub.is_empty() {
                 base.clone()
             } else {

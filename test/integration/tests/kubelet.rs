@@ -625,6 +625,28 @@ async fn volumes_have_their_contents() {
     .await;
     assert!(exec(&s, "vols", &["ls", "-a", "/cm"]).contains("..data"));
 
+    // [sig-storage] Variable Expansion should fail substituting values in a volume subpath
+    // with backsteps: the container waits with CreateContainerConfigError, nothing escapes.
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "escape"},
+        "spec": {"nodeName": "node-v", "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "work", "emptyDir": {}}],
+            "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
+                "env": [{"name": "UP", "value": ".."}],
+                "volumeMounts": [{"name": "work", "mountPath": "/work", "subPathExpr": "$(UP)/$(UP)"}]}]}})).await;
+    let waiting = wait_for("the refused subPath reported", Duration::from_secs(30), || async {
+        let p = c.get("/api/v1/namespaces/default/pods/escape").await.json();
+        let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+        (w["reason"] == "CreateContainerConfigError").then_some(w)
+    })
+    .await;
+    assert!(
+        waiting["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unable to provision SubPath `../..`: must not contain '..'"),
+        "{waiting}"
+    );
+
     // [sig-node] Ephemeral Containers: one added to the running pod starts, sees its
     // target's processes, and reports its status.
     let r = c

@@ -4,4 +4,5 @@ pub mod container;
 pub mod env;
 pub mod etc_hosts;
 pub mod sandbox;
+pub mod subpath;
 pub mod termination;
