@@ -633,11 +633,15 @@ async fn volumes_have_their_contents() {
             "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
                 "env": [{"name": "UP", "value": ".."}],
                 "volumeMounts": [{"name": "work", "mountPath": "/work", "subPathExpr": "$(UP)/$(UP)"}]}]}})).await;
-    let waiting = wait_for("the refused subPath reported", Duration::from_secs(30), || async {
-        let p = c.get("/api/v1/namespaces/default/pods/escape").await.json();
-        let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
-        (w["reason"] == "CreateContainerConfigError").then_some(w)
-    })
+    let waiting = wait_for(
+        "the refused subPath reported",
+        Duration::from_secs(30),
+        || async {
+            let p = c.get("/api/v1/namespaces/default/pods/escape").await.json();
+            let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+            (w["reason"] == "CreateContainerConfigError").then_some(w)
+        },
+    )
     .await;
     assert!(
         waiting["message"]
