@@ -173,8 +173,8 @@ mod tests {
         assert!(node_ports(&on_ip("10.0.0.1", "TCP"), &[on_ip("10.0.0.2", "TCP")]).is_ok());
         assert!(node_ports(&any, &[on_ip("0.0.0.0", "UDP")]).is_ok());
         let plain = pod(serde_json::json!([{"containerPort": 8080}]));
-        assert!(node_ports(&plain, &[any.clone()]).is_ok());
-        let (reason, message) = node_ports(&any, &[any.clone()]).unwrap_err();
+        assert!(node_ports(&plain, std::slice::from_ref(&any)).is_ok());
+        let (reason, message) = node_ports(&any, std::slice::from_ref(&any)).unwrap_err();
         assert_eq!(reason, "NodePorts");
         assert!(message.starts_with("Pod was rejected: Predicate NodePorts failed"));
     }
