@@ -18,6 +18,8 @@ pub fn strategy() -> Typed<FlowSchema> {
     );
     t.info.subresources = vec!["status".into()];
     t.tracks_generation = true;
+    // Upstream's status strategy keeps the stored metadata whole.
+    t.status_metadata = apiserver::registry::strategy::StatusMetadata::Nothing;
     t.default = |f: &mut FlowSchema| {
         if let Some(spec) = f.spec.as_mut() {
             spec.matching_precedence.get_or_insert(1000);

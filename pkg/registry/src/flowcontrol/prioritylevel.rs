@@ -19,6 +19,8 @@ pub fn strategy() -> Typed<PriorityLevelConfiguration> {
     );
     t.info.subresources = vec!["status".into()];
     t.tracks_generation = true;
+    // Upstream's status strategy keeps the stored metadata whole.
+    t.status_metadata = apiserver::registry::strategy::StatusMetadata::Nothing;
     t.default = |p: &mut PriorityLevelConfiguration| {
         let Some(spec) = p.spec.as_mut() else { return };
         if let Some(l) = spec.limited.as_mut() {
