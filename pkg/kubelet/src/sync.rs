@@ -366,6 +366,13 @@ impl Kubelet {
         Ok(path)
     }
 
+    /// A container that could not be created or started: upstream's Warning `Failed`
+    /// event ("Error: <why>") and the waiting reason its status shows.
+    fn container_failed(&self, pod: &Pod, c: &str, reason: &str, msg: String) {
+        self.event(pod, Some(c), "Warning", "Failed", format!("Error: {msg}"));
+        self.set_waiting(pod, c, Some((reason, msg)));
+    }
+
     fn set_waiting(&self, pod: &Pod, c: &str, w: Option<(&str, String)>) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let mut st = self.state.lock().unwrap();
@@ -696,14 +703,7 @@ impl Kubelet {
         {
             Ok(e) => e,
             Err(e) => {
-                self.event(
-                    pod,
-                    Some(&c.name),
-                    "Warning",
-                    "Failed",
-                    format!("Error: {e}"),
-                );
-                self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", e)));
+                self.container_failed(pod, &c.name, "CreateContainerConfigError", e);
                 retry(next, Duration::from_secs(2));
                 return;
             }
@@ -727,14 +727,7 @@ impl Kubelet {
                         "failed to prepare subPath for volumeMount {:?} of container {:?}: {e}",
                         vm.name, c.name
                     );
-                    self.event(
-                        pod,
-                        Some(&c.name),
-                        "Warning",
-                        "Failed",
-                        format!("Error: {msg}"),
-                    );
-                    self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", msg)));
+                    self.container_failed(pod, &c.name, "CreateContainerConfigError", msg);
                     retry(next, Duration::from_secs(2));
                     return;
                 }
@@ -849,14 +842,7 @@ impl Kubelet {
                     .get_or_create(&op("create_container"))
                     .inc();
                 let msg = e.message().to_string();
-                self.event(
-                    pod,
-                    Some(&c.name),
-                    "Warning",
-                    "Failed",
-                    format!("Error: {msg}"),
-                );
-                self.set_waiting(pod, &c.name, Some(("CreateContainerError", msg)));
+                self.container_failed(pod, &c.name, "CreateContainerError", msg);
                 retry(next, Duration::from_secs(2));
                 return;
             }
@@ -878,14 +864,7 @@ impl Kubelet {
                 .get_or_create(&op("start_container"))
                 .inc();
             let msg = e.message().to_string();
-            self.event(
-                pod,
-                Some(&c.name),
-                "Warning",
-                "Failed",
-                format!("Error: {msg}"),
-            );
-            self.set_waiting(pod, &c.name, Some(("RunContainerError", msg)));
+            self.container_failed(pod, &c.name, "RunContainerError", msg);
             self.bump_backoff(pod, &c.name);
             retry(next, Duration::from_secs(1));
             return;

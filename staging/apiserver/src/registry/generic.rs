@@ -886,29 +886,27 @@ impl Registry {
         opts: &DeleteOptions,
     ) -> Result<DeletePlan, StatusError> {
         self.strategy.check_delete(&old)?;
-        if let Some(uid) = &opts.precondition_uid
-            && uid != meta::uid(&old)
-        {
-            return Err(StatusError::conflict(
-                &self.gr(),
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::uid(&old)
-                ),
-            ));
-        }
-        if let Some(rv) = &opts.precondition_rv
-            && rv != meta::resource_version(&old)
-        {
-            return Err(StatusError::conflict(
-                &self.gr(),
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta::resource_version(&old)
-                ),
-            ));
+        // Upstream's preconditions, each with its message.
+        let checks = [
+            ("UID", opts.precondition_uid.as_deref(), meta::uid(&old)),
+            (
+                "ResourceVersion",
+                opts.precondition_rv.as_deref(),
+                meta::resource_version(&old),
+            ),
+        ];
+        for (what, want, got) in checks {
+            if let Some(want) = want
+                && want != got
+            {
+                return Err(StatusError::conflict(
+                    &self.gr(),
+                    name,
+                    &format!(
+                        "Precondition failed: {what} in precondition: {want}, {what} in object meta: {got}"
+                    ),
+                ));
+            }
         }
         let grace = self.strategy.grace_period(&old, opts.grace_period_seconds);
         let mut finalizers = meta::finalizers(&old);
