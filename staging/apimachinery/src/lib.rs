@@ -5,6 +5,7 @@ pub mod cron;
 pub mod duration;
 pub mod errors;
 pub mod fields;
+pub mod fuzz;
 pub mod labels;
 pub mod protobuf;
 pub mod resource;

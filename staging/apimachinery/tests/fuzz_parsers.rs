@@ -5,25 +5,10 @@
 //! `FUZZ_ITERATIONS` raises the count for a longer local run.
 
 use apimachinery::fields::FieldSelector;
+use apimachinery::fuzz::Rng;
 use apimachinery::labels::Selector;
 use apimachinery::resource::Quantity;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-
-/// xorshift64*: deterministic, so a failure names an input that reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const ALPHABET: &[&str] = &[
     "a",
@@ -99,7 +84,7 @@ fn inputs(seeds: &[&str], salt: u64) -> impl Iterator<Item = String> {
                 .map(|_| ALPHABET[rng.below(ALPHABET.len())])
                 .collect(),
             1 => {
-                let bytes: Vec<u8> = (0..rng.below(32)).map(|_| rng.next() as u8).collect();
+                let bytes: Vec<u8> = (0..rng.below(32)).map(|_| rng.next_u64() as u8).collect();
                 String::from_utf8_lossy(&bytes).into_owned()
             }
             _ => {
@@ -246,9 +231,9 @@ fn protobuf_bodies() {
         for _ in 0..=rng.below(6) {
             let at = rng.below(b.len());
             match rng.below(3) {
-                0 => b[at] = rng.next() as u8,
+                0 => b[at] = rng.next_u64() as u8,
                 1 => b.truncate(at.max(4)),
-                _ => b.insert(at, rng.next() as u8),
+                _ => b.insert(at, rng.next_u64() as u8),
             }
         }
         if catch_unwind(AssertUnwindSafe(|| {

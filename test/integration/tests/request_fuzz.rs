@@ -5,28 +5,10 @@
 //! from the future), the log shows no panic, memory stays bounded and the objects that
 //! existed before are intact. `FUZZ_REQUESTS` sets the count (10,000 by default).
 
+use apimachinery::fuzz::Rng;
 use integration_tests::apiserver::TestApiServer;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 const PATHS: &[&str] = &[
     "/api/v1/namespaces/default/configmaps",
@@ -195,7 +177,7 @@ fn body(rng: &mut Rng, path: &str, content_type: &str) -> Vec<u8> {
     let mut obj = template(path);
     match rng.below(8) {
         0 => Vec::new(),
-        1 => (0..rng.below(256)).map(|_| rng.next() as u8).collect(),
+        1 => (0..rng.below(256)).map(|_| rng.next_u64() as u8).collect(),
         2 => b"{\"a\": ".to_vec(),
         // Reproducers: doubling JSON patch copies; a YAML alias bomb.
         3 if content_type.contains("json-patch") => json!((0..26)
@@ -211,7 +193,7 @@ fn body(rng: &mut Rng, path: &str, content_type: &str) -> Vec<u8> {
             for _ in 0..=rng.below(5) {
                 if !b.is_empty() {
                     let at = rng.below(b.len());
-                    b[at] = rng.next() as u8;
+                    b[at] = rng.next_u64() as u8;
                 }
             }
             b

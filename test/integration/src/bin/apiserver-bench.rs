@@ -321,16 +321,25 @@ async fn sequential(s: &TestApiServer) {
     }
 }
 
+/// An HTTP/1.1 connection to etcd's client port (its gRPC gateway and `/metrics`), and the
+/// address to name as its host.
+async fn etcd_http(
+    endpoint: &str,
+) -> (String, hyper::client::conn::http1::SendRequest<Full<Bytes>>) {
+    let addr = endpoint.trim_start_matches("http://").to_string();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("etcd");
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .expect("etcd HTTP");
+    tokio::spawn(conn);
+    (addr, send)
+}
+
 /// Raw etcd writes, one at a time, through etcd's gRPC gateway: what a write costs here.
 async fn raw_etcd_puts(endpoint: &str) {
     use base64::Engine;
     let n = env("BENCH_SEQUENTIAL", 200);
-    let addr = endpoint.trim_start_matches("http://").to_string();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("etcd");
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .expect("etcd HTTP");
-    tokio::spawn(conn);
+    let (addr, mut send) = etcd_http(endpoint).await;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let mut lat = Vec::new();
     let started = Instant::now();
@@ -354,12 +363,7 @@ async fn raw_etcd_puts(endpoint: &str) {
 
 /// etcd's gRPC calls served so far, by method (its `grpc_server_handled_total`).
 async fn etcd_calls(endpoint: &str) -> std::collections::BTreeMap<String, f64> {
-    let addr = endpoint.trim_start_matches("http://").to_string();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.expect("etcd");
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .expect("etcd HTTP");
-    tokio::spawn(conn);
+    let (addr, mut send) = etcd_http(endpoint).await;
     let req = Request::builder()
         .uri("/metrics")
         .header("host", addr.as_str())
