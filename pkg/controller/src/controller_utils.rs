@@ -150,20 +150,43 @@ pub fn is_ready(p: &Pod) -> bool {
 
 /// Ready for at least `min_ready_seconds`.
 pub fn is_available(p: &Pod, min_ready_seconds: i32) -> bool {
-    let Some(c) = p
+    available_in(p, min_ready_seconds) == Some(Duration::ZERO)
+}
+
+/// How long until a ready pod has been ready for `min_ready_seconds` (zero once it is
+/// available); None for a pod that is not ready.
+pub fn available_in(p: &Pod, min_ready_seconds: i32) -> Option<Duration> {
+    let c = p
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))
-    else {
-        return false;
-    };
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready" && c.status == "True"))?;
     if min_ready_seconds <= 0 {
-        return true;
+        return Some(Duration::ZERO);
     }
-    c.last_transition_time.as_ref().is_some_and(|t| {
-        jiff::Timestamp::now().duration_since(t.0).as_secs() >= i64::from(min_ready_seconds)
-    })
+    // A ready condition without a transition time counts as ready since just now.
+    let ready_for = c.last_transition_time.as_ref().map_or(0, |t| {
+        jiff::Timestamp::now()
+            .duration_since(t.0)
+            .as_millis()
+            .max(0) as u64
+    });
+    let needed = u64::from(min_ready_seconds.unsigned_abs()) * 1000;
+    Some(Duration::from_millis(needed.saturating_sub(ready_for)))
+}
+
+/// When a controller with `min_ready_seconds` must look at its pods again: as soon as the
+/// first ready pod that is not available yet becomes available (upstream requeues after
+/// `minReadySeconds`, which this never exceeds). A second on top absorbs clock rounding.
+pub fn recheck_availability<'a>(
+    pods: impl IntoIterator<Item = &'a Pod>,
+    min_ready_seconds: i32,
+) -> Option<Duration> {
+    pods.into_iter()
+        .filter_map(|p| available_in(p, min_ready_seconds))
+        .filter(|d| !d.is_zero())
+        .min()
+        .map(|d| d + Duration::from_millis(100))
 }
 
 /// Upstream's `ActivePods` order for deletion: the ones to delete first sort first —

@@ -4,6 +4,7 @@
 pub mod bootstrap;
 pub mod certificates;
 pub mod clusterroleaggregation;
+pub mod controller_ref_manager;
 pub mod controller_utils;
 pub mod cronjob;
 pub mod daemon;

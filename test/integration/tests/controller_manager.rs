@@ -238,6 +238,11 @@ async fn replicaset_serviceaccounts_root_ca_and_aggregation() {
 
 /// Marks every live pod of the namespace Ready, as a kubelet would once it runs.
 async fn mark_ready(c: &Client, ns: &str) {
+    mark_ready_since(c, ns, "2020-01-01T00:00:00Z").await
+}
+
+/// Marks every pending pod of `ns` Running and Ready since `since`.
+async fn mark_ready_since(c: &Client, ns: &str, since: &str) {
     let list = c.get(&format!("/api/v1/namespaces/{ns}/pods")).await.json();
     for p in list["items"].as_array().into_iter().flatten() {
         let ready = p["status"]["conditions"].as_array().is_some_and(|cs| {
@@ -248,7 +253,7 @@ async fn mark_ready(c: &Client, ns: &str) {
             continue;
         }
         let name = p["metadata"]["name"].as_str().unwrap();
-        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]}});
+        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": since}]}});
         c.request(
             "PATCH",
             &format!("/api/v1/namespaces/{ns}/pods/{name}/status"),
@@ -2596,5 +2601,117 @@ async fn garbage_collector_rediscovers_custom_resources() {
                 .then_some(())
         },
     )
+    .await;
+}
+
+/// Upstream's "deployment should support rollover": a Deployment adopts an existing
+/// ReplicaSet its selector matches, rolls over a stuck rollout to a newer template, and
+/// waits `minReadySeconds` for the new pods without ever dropping below
+/// `replicas - maxUnavailable` available. The ReplicaSet controller looks at its pods
+/// again when they become available (it did not, so a rollout with `minReadySeconds`
+/// stalled until a resync), and the Deployment controller adopts and releases sets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_rollover_adopts_and_waits_min_ready_seconds() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &[]).await;
+    let ns = "default";
+    create(
+        &c,
+        "/apis/apps/v1/namespaces/default/replicasets",
+        &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "rollover-controller", "labels": {"name": "rollover-pod", "pod": "httpd"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"name": "rollover-pod", "pod": "httpd"}},
+                "template": {"metadata": {"labels": {"name": "rollover-pod", "pod": "httpd"}},
+                    "spec": {"containers": [{"name": "httpd", "image": "httpd:2"}]}}}}),
+    )
+    .await;
+    let rs_path = "/apis/apps/v1/namespaces/default/replicasets/rollover-controller";
+    let d_path = "/apis/apps/v1/namespaces/default/deployments/rollover";
+    wait_for("the ReplicaSet's pod", Duration::from_secs(20), || async {
+        mark_ready(&c, ns).await;
+        (c.get(rs_path).await.json()["status"]["availableReplicas"] == 1).then_some(())
+    })
+    .await;
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "rollover"},
+        "spec": {"replicas": 1, "minReadySeconds": 3, "selector": {"matchLabels": {"name": "rollover-pod"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {"metadata": {"labels": {"name": "rollover-pod"}},
+                "spec": {"containers": [{"name": "redis-slave", "image": "gb-redisslave:nonexistent"}]}}}});
+    let d = create(
+        &c,
+        "/apis/apps/v1/namespaces/default/deployments",
+        &deployment,
+    )
+    .await;
+    // Adopted: the existing set is the Deployment's, counted in its status.
+    wait_for("adoption", Duration::from_secs(20), || async {
+        let rs = c.get(rs_path).await.json();
+        let owner = &rs["metadata"]["ownerReferences"][0];
+        let st = c.get(d_path).await.json()["status"].clone();
+        (owner["uid"] == d["metadata"]["uid"]
+            && owner["controller"] == true
+            && owner["blockOwnerDeletion"] == true
+            && st["replicas"] == 2
+            && st["availableReplicas"] == 1)
+            .then_some(())
+    })
+    .await;
+    // Roll over the stuck rollout.
+    patch(
+        &c,
+        d_path,
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "redis-slave", "image": "agnhost:2.40"}]}}}}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = jiff::Timestamp::now().to_string();
+        // New pods become ready now: available only after minReadySeconds.
+        let pods = c.get("/api/v1/namespaces/default/pods").await.json();
+        for p in pods["items"].as_array().into_iter().flatten() {
+            let fresh = p["spec"]["containers"][0]["image"] == "agnhost:2.40";
+            let ready = p["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready"));
+            if fresh && !ready {
+                let name = p["metadata"]["name"].as_str().unwrap();
+                let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
+                c.request(
+                    "PATCH",
+                    &format!("/api/v1/namespaces/default/pods/{name}/status"),
+                    "application/merge-patch+json",
+                    status.to_string(),
+                )
+                .await;
+            }
+        }
+        let st = c.get(d_path).await.json()["status"].clone();
+        assert!(
+            st["availableReplicas"].as_i64().unwrap_or(0) >= 1,
+            "availability dropped: {st}"
+        );
+        if st["replicas"] == 1 && st["updatedReplicas"] == 1 && st["availableReplicas"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rollover did not complete: {st}\n{:?}",
+            replica_sets(&c, ns, "x").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(c.get(rs_path).await.json()["spec"]["replicas"], 0);
+    // A set whose labels stop matching is released.
+    patch(
+        &c,
+        rs_path,
+        json!({"metadata": {"labels": {"name": "elsewhere"}}}),
+    )
+    .await;
+    wait_for("release", Duration::from_secs(20), || async {
+        let refs = c.get(rs_path).await.json()["metadata"]["ownerReferences"].clone();
+        refs.as_array().is_none_or(|r| r.is_empty()).then_some(())
+    })
     .await;
 }

@@ -1,7 +1,10 @@
 //! `hack/local-up-cluster.sh`, the README's first command, run for real inside a network
 //! namespace of the test's own (the namespace's address is the node's): the cluster comes
 //! up, `kubectl create deployment` + `kubectl expose` answer over the ClusterIP, and
-//! SIGTERM stops everything the script started.
+//! the Service also answers as a NodePort on the node's address, each replica directly
+//! (node to pod) and through the apiserver's pod proxy, a pod's hostPort on the node, an
+//! ExternalName Service as a CNAME from the cluster DNS behind its ClusterIP, and SIGTERM
+//! stops everything the script started.
 
 use integration_tests::netns::{NetNs, run};
 use serde_json::Value;
@@ -12,12 +15,16 @@ use std::time::{Duration, Instant};
 const NODE_IP: &str = "10.220.0.2";
 
 fn get(addr: &str) -> Result<String, String> {
+    get_path(addr, "/index.html")
+}
+
+fn get_path(addr: &str, path: &str) -> Result<String, String> {
     use std::io::Write;
     let a: std::net::SocketAddr = addr.parse().map_err(|e| format!("{e}"))?;
     let mut s = std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).map_err(|e| e.to_string())?;
@@ -168,6 +175,7 @@ fn local_up_cluster_serves_a_deployment() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    services_answer_end_to_end(&kubectl);
     // SIGTERM stops everything the script started.
     run(&["kill", "-TERM", &child.id().to_string()]);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -242,4 +250,161 @@ fn local_up_cluster_installs_what_the_build_needs() {
     let prebuilt = list(Some("/tmp"), true);
     assert!(!prebuilt.iter().any(|p| p == "protobuf-compiler"));
     assert!(prebuilt.iter().any(|p| p == "etcd-server"));
+}
+
+/// Polls `probe` until it returns `Some`, or fails naming `what` after `secs`.
+fn wait_for<T>(secs: u64, what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(e) => assert!(Instant::now() < deadline, "{what}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The conformance suite's networking specs, end to end on the one-command cluster:
+/// "serve a basic endpoint from pods", NodePort, node-to-pod, the pod proxy on each
+/// replica, hostPort and ExternalName.
+fn services_answer_end_to_end(kubectl: &dyn Fn(&[&str], Option<&str>) -> String) {
+    // NodePort on the node's address.
+    kubectl(
+        &[
+            "expose",
+            "deployment",
+            "hello",
+            "--name=hello-np",
+            "--type=NodePort",
+            "--port=80",
+            "--target-port=8080",
+        ],
+        None,
+    );
+    let svc: Value = serde_json::from_str(&kubectl(
+        &["get", "service", "hello-np", "-o", "json"],
+        None,
+    ))
+    .unwrap();
+    let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    assert!((30000..=32767).contains(&node_port), "{svc}");
+    wait_for(30, "NodePort", || {
+        match get(&format!("{NODE_IP}:{node_port}")) {
+            Ok(b) if b == "hello-local" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    // Each replica from the node (node-to-pod) and through the apiserver's pod proxy.
+    let pods: Value = serde_json::from_str(&kubectl(
+        &["get", "pods", "-l", "app=hello", "-o", "json"],
+        None,
+    ))
+    .unwrap();
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 2);
+    for pod in pods {
+        let name = pod["metadata"]["name"].as_str().unwrap();
+        let ip = pod["status"]["podIP"].as_str().unwrap();
+        assert_eq!(get(&format!("{ip}:8080")).unwrap(), "hello-local", "{name}");
+        let proxied = kubectl(
+            &[
+                "get",
+                "--raw",
+                &format!("/api/v1/namespaces/default/pods/{name}:8080/proxy/index.html"),
+            ],
+            None,
+        );
+        assert_eq!(proxied.trim(), "hello-local", "{name}");
+    }
+    // A hostPort on the node's address.
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "hostport"}},
+              "spec": {{"containers": [{{"name": "c", "image": "{}",
+                "command": ["sh", "-c", "mkdir -p /www && echo via-hostport > /www/index.html && exec httpd -f -p 8080 -h /www"],
+                "ports": [{{"containerPort": 8080, "hostPort": 31999, "hostIP": "{NODE_IP}"}}]}}]}}}}"#,
+            integration_tests::node::BUSYBOX
+        )),
+    );
+    wait_for(90, "hostPort", || match get(&format!("{NODE_IP}:31999")) {
+        Ok(b) if b == "via-hostport" => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    // ExternalName: the cluster DNS, reached through its ClusterIP, answers a CNAME.
+    kubectl(
+        &[
+            "create",
+            "service",
+            "externalname",
+            "ext",
+            "--external-name=hello.default.svc.cluster.local",
+        ],
+        None,
+    );
+    let answer = wait_for(30, "ExternalName CNAME", || {
+        let a = dns_query("10.0.0.10:53", "ext.default.svc.cluster.local")?;
+        if a.iter().any(|(t, _)| *t == 5) {
+            Ok(a)
+        } else {
+            Err(format!("no CNAME in {a:?}"))
+        }
+    });
+    let (_, target) = answer.iter().find(|(t, _)| *t == 5).unwrap();
+    assert_eq!(target, "hello.default.svc.cluster.local", "{answer:?}");
+}
+
+/// One A query over UDP; the answers as (type, rdata) with CNAME targets decoded.
+fn dns_query(server: &str, name: &str) -> Result<Vec<(u16, String)>, String> {
+    let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    sock.send_to(&q, server).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 1500];
+    let n = sock.recv(&mut buf).map_err(|e| e.to_string())?;
+    let msg = &buf[..n];
+    let answers = u16::from_be_bytes([msg[6], msg[7]]);
+    // Skip the header and the question we sent.
+    let mut at = q.len();
+    let mut out = Vec::new();
+    for _ in 0..answers {
+        let (_, next) = read_name(msg, at)?;
+        let typ = u16::from_be_bytes([msg[next], msg[next + 1]]);
+        let len = u16::from_be_bytes([msg[next + 8], msg[next + 9]]) as usize;
+        let rdata = next + 10;
+        let text = if typ == 5 {
+            read_name(msg, rdata)?.0
+        } else {
+            format!("{:?}", &msg[rdata..rdata + len])
+        };
+        out.push((typ, text));
+        at = rdata + len;
+    }
+    Ok(out)
+}
+
+/// A (possibly compressed) domain name at `at`; the name and the offset after it.
+fn read_name(msg: &[u8], mut at: usize) -> Result<(String, usize), String> {
+    let mut labels = Vec::new();
+    let mut end = None;
+    for _ in 0..64 {
+        let len = *msg.get(at).ok_or("truncated name")? as usize;
+        if len == 0 {
+            return Ok((labels.join("."), end.unwrap_or(at + 1)));
+        }
+        if len & 0xc0 == 0xc0 {
+            end.get_or_insert(at + 2);
+            at = ((len & 0x3f) << 8) | *msg.get(at + 1).ok_or("truncated pointer")? as usize;
+            continue;
+        }
+        let label = msg.get(at + 1..at + 1 + len).ok_or("truncated label")?;
+        labels.push(String::from_utf8_lossy(label).into_owned());
+        at += 1 + len;
+    }
+    Err("name loop".into())
 }

@@ -6,7 +6,8 @@
 //! at a time; status counts as upstream.
 
 use crate::controller_utils::{
-    Expectations, PodObserver, controller_of, is_available, is_ready, reference,
+    Expectations, PodObserver, controller_of, is_available, is_ready, recheck_availability,
+    reference,
 };
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
@@ -278,6 +279,8 @@ impl DaemonSetController {
         let (mut scheduled, mut misscheduled, mut ready, mut available, mut updated) =
             (0, 0, 0, 0, 0);
         let min_ready = spec.min_ready_seconds.unwrap_or(0);
+        let recheck =
+            recheck_availability(by_node.values().flatten().map(|p| p.as_ref()), min_ready);
         let max_unavailable = match spec
             .update_strategy
             .as_ref()
@@ -430,6 +433,9 @@ impl DaemonSetController {
                 }
                 self.delete_pod(k, &pods_api, &p).await;
             }
+        }
+        if let Some(after) = recheck {
+            self.queue.add_after(k.to_string(), after);
         }
         let status = DaemonSetStatus {
             current_number_scheduled: scheduled,

@@ -11,10 +11,12 @@
 
 pub mod util;
 
+use crate::controller_ref_manager::{Claim, adopt, claim, recheck_owner, release};
 use crate::controller_utils::controller_of;
 use crate::controller_utils::reference;
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
+use apimachinery::labels::Selector;
 use client_go::events::Recorder;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
@@ -43,6 +45,23 @@ fn without_hash(t: Option<&PodTemplateSpec>) -> Option<PodTemplateSpec> {
     Some(t)
 }
 
+/// The Deployment's selector; None when it does not parse.
+fn selector(d: &Deployment) -> Option<Selector> {
+    let sel = serde_json::to_value(&d.spec.as_ref()?.selector).ok()?;
+    Selector::from_label_selector(Some(&sel)).ok()
+}
+
+fn owner_ref(d: &Deployment) -> OwnerReference {
+    OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        name: name_of(d),
+        uid: d.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
 fn name_of<K: kube::Resource>(o: &K) -> String {
     o.meta().name.clone().unwrap_or_default()
 }
@@ -58,13 +77,24 @@ impl DeploymentController {
         let q = queue.clone();
         deployments.add_handler(move |d, _| q.add(key(d)));
         let q = queue.clone();
-        sets.add_handler(move |rs, _| {
-            if let Some(owner) = controller_of(&rs.metadata).filter(|o| o.kind == "Deployment") {
-                q.add(format!(
-                    "{}/{}",
-                    rs.metadata.namespace.as_deref().unwrap_or_default(),
-                    owner.name
-                ));
+        let deployments2 = deployments.clone();
+        sets.add_handler(move |rs, deleted| {
+            let ns = rs.metadata.namespace.as_deref().unwrap_or_default();
+            match controller_of(&rs.metadata) {
+                Some(owner) if owner.kind == "Deployment" => q.add(format!("{ns}/{}", owner.name)),
+                Some(_) => {}
+                // An orphan: the Deployments that select it may adopt it.
+                None if !deleted => {
+                    let labels = rs.metadata.labels.clone().unwrap_or_default();
+                    for d in deployments2.store.state() {
+                        if d.metadata.namespace.as_deref() == Some(ns)
+                            && selector(&d).is_some_and(|s| !s.is_empty() && s.matches(&labels))
+                        {
+                            q.add(key(d.as_ref()));
+                        }
+                    }
+                }
+                None => {}
             }
         });
         Arc::new(DeploymentController {
@@ -101,6 +131,43 @@ impl DeploymentController {
             }));
         }
         futures::future::join_all(tasks).await;
+    }
+
+    /// Upstream's `getReplicaSetsForDeployment`: the sets this Deployment controls,
+    /// adopting orphans its selector matches and releasing its own that stopped matching.
+    async fn claim_sets(&self, d: &Deployment) -> Result<Vec<Arc<ReplicaSet>>, String> {
+        let ns = d.metadata.namespace.as_deref().unwrap_or_default();
+        let uid = d.metadata.uid.as_deref().unwrap_or_default();
+        let sel = selector(d);
+        let api = self.sets_api(ns);
+        let mut sets = Vec::new();
+        let mut rechecked = false;
+        for rs in self.sets.store.state() {
+            if rs.metadata.namespace.as_deref() != Some(ns) {
+                continue;
+            }
+            let labels = rs.metadata.labels.clone().unwrap_or_default();
+            let matches = sel.as_ref().is_some_and(|s| s.matches(&labels));
+            match claim(&rs.metadata, &d.metadata, matches) {
+                Claim::Owned => sets.push(rs),
+                Claim::Release => release(&api, &rs.metadata, uid).await?,
+                Claim::Adopt => {
+                    if !rechecked {
+                        recheck_owner(
+                            &Api::<Deployment>::namespaced(self.client.clone(), ns),
+                            &d.metadata,
+                        )
+                        .await?;
+                        rechecked = true;
+                    }
+                    if adopt(&api, &rs.metadata, &owner_ref(d)).await? {
+                        sets.push(rs);
+                    }
+                }
+                Claim::Ignore => {}
+            }
+        }
+        Ok(sets)
     }
 
     fn sets_api(&self, ns: &str) -> Api<ReplicaSet> {
@@ -153,18 +220,12 @@ impl DeploymentController {
         if d.metadata.deletion_timestamp.is_some() {
             return Ok(None);
         }
-        let uid = d.metadata.uid.clone().unwrap_or_default();
+        if selector(&d).is_none_or(|s| s.is_empty()) {
+            // Upstream refuses to act on a selector that would select every pod.
+            return Ok(None);
+        }
         let spec = d.spec.clone().unwrap_or_default();
-        let mut sets: Vec<Arc<ReplicaSet>> = self
-            .sets
-            .store
-            .state()
-            .into_iter()
-            .filter(|rs| {
-                rs.metadata.namespace.as_deref() == Some(ns)
-                    && controller_of(&rs.metadata).is_some_and(|o| o.uid == uid)
-            })
-            .collect();
+        let mut sets = self.claim_sets(&d).await?;
         sets.sort_by(|a, b| {
             a.metadata
                 .creation_timestamp
@@ -464,14 +525,7 @@ impl DeploymentController {
                     (DESIRED_REPLICAS.to_string(), desired.to_string()),
                     (MAX_REPLICAS.to_string(), (desired + surge).to_string()),
                 ])),
-                owner_references: Some(vec![OwnerReference {
-                    api_version: "apps/v1".into(),
-                    kind: "Deployment".into(),
-                    name: name_of(d),
-                    uid: d.metadata.uid.clone().unwrap_or_default(),
-                    controller: Some(true),
-                    block_owner_deletion: Some(true),
-                }]),
+                owner_references: Some(vec![owner_ref(d)]),
                 ..Default::default()
             },
             spec: Some(ReplicaSetSpec {

@@ -5,8 +5,10 @@
 //! (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas, observedGeneration)
 //! with `SuccessfulCreate` / `SuccessfulDelete` / `FailedCreate` events.
 
+use crate::controller_ref_manager::{Claim, adopt, claim, recheck_owner, release};
 use crate::controller_utils::{
-    Expectations, controller_of, deletion_order, is_active, is_available, is_ready, reference,
+    Expectations, controller_of, deletion_order, is_active, is_available, is_ready,
+    recheck_availability, reference,
 };
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
@@ -15,7 +17,7 @@ use client_go::events::Recorder;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, PostParams};
 use std::sync::Arc;
 
 /// Upstream's `BurstReplicas`: at most this many creations or deletions per sync.
@@ -170,54 +172,40 @@ impl ReplicaSetController {
         let Some(sel) = selector(&rs) else {
             return Ok(());
         };
-        let uid = rs.metadata.uid.clone().unwrap_or_default();
         let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let uid = rs.metadata.uid.clone().unwrap_or_default();
         let mut owned = Vec::new();
+        let mut rechecked = false;
         for p in self.pods.store.state() {
             if p.metadata.namespace.as_deref() != Some(ns) || !is_active(&p) {
                 continue;
             }
             let matches = !sel.is_empty() && sel.matches(&labels(&p));
-            match controller_of(&p.metadata) {
-                Some(o) if o.uid == uid => {
-                    if matches {
+            match claim(&p.metadata, &rs.metadata, matches) {
+                Claim::Owned => owned.push(p),
+                Claim::Release => release(&pods_api, &p.metadata, &uid).await?,
+                Claim::Adopt => {
+                    if !rechecked {
+                        recheck_owner(&self.sets_api(ns), &rs.metadata).await?;
+                        rechecked = true;
+                    }
+                    if adopt(&pods_api, &p.metadata, &self.owner_ref(&rs)).await? {
                         owned.push(p);
-                    } else {
-                        self.release(&pods_api, &p, &uid).await;
                     }
                 }
-                Some(_) => {}
-                None if matches
-                    && rs.metadata.deletion_timestamp.is_none()
-                    && self.adopt(&pods_api, &p, &rs).await =>
-                {
-                    owned.push(p);
-                }
-                None => {}
+                Claim::Ignore => {}
             }
         }
         if self.expectations.satisfied(k) && rs.metadata.deletion_timestamp.is_none() {
             self.manage(&rs, &owned, &pods_api).await?;
         }
+        let min_ready = rs.spec.as_ref().and_then(|s| s.min_ready_seconds);
+        if let Some(after) =
+            recheck_availability(owned.iter().map(|p| p.as_ref()), min_ready.unwrap_or(0))
+        {
+            self.queue.add_after(k.to_string(), after);
+        }
         self.update_status(&rs, &owned).await
-    }
-
-    async fn adopt(&self, api: &Api<Pod>, p: &Pod, rs: &ReplicaSet) -> bool {
-        let owner = self.owner_ref(rs);
-        let patch =
-            serde_json::json!({"metadata": {"ownerReferences": [owner], "uid": p.metadata.uid}});
-        let name = p.metadata.name.as_deref().unwrap_or_default();
-        api.patch(name, &PatchParams::default(), &Patch::Strategic(patch))
-            .await
-            .is_ok()
-    }
-
-    async fn release(&self, api: &Api<Pod>, p: &Pod, uid: &str) {
-        let patch = serde_json::json!({"metadata": {"ownerReferences": [{"$patch": "delete", "uid": uid}], "uid": p.metadata.uid}});
-        let name = p.metadata.name.as_deref().unwrap_or_default();
-        let _ = api
-            .patch(name, &PatchParams::default(), &Patch::Strategic(patch))
-            .await;
     }
 
     async fn manage(
@@ -371,18 +359,8 @@ impl ReplicaSetController {
         if rs.status.as_ref() == Some(&status) {
             return Ok(());
         }
-        let resource = ApiResource {
-            group: self.kind.group.into(),
-            version: self.kind.version.into(),
-            api_version: self.kind.api_version(),
-            kind: self.kind.kind.into(),
-            plural: self.kind.plural.into(),
-        };
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            rs.metadata.namespace.as_deref().unwrap_or_default(),
-            &resource,
-        );
+        let resource = self.resource();
+        let api = self.sets_api(rs.metadata.namespace.as_deref().unwrap_or_default());
         // The cached object (as the managed kind) with the new status, PUT to /status.
         let mut obj =
             DynamicObject::new(rs.metadata.name.as_deref().unwrap_or_default(), &resource)
@@ -390,6 +368,21 @@ impl ReplicaSetController {
         obj.metadata = rs.metadata.clone();
         obj.data = serde_json::json!({"status": status});
         crate::controller_utils::update_status(&api, &obj, &serde_json::json!({})).await
+    }
+
+    fn resource(&self) -> ApiResource {
+        ApiResource {
+            group: self.kind.group.into(),
+            version: self.kind.version.into(),
+            api_version: self.kind.api_version(),
+            kind: self.kind.kind.into(),
+            plural: self.kind.plural.into(),
+        }
+    }
+
+    /// The managed kind's API (ReplicaSets or ReplicationControllers).
+    fn sets_api(&self, ns: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), ns, &self.resource())
     }
 
     fn owner_ref(&self, rs: &ReplicaSet) -> OwnerReference {

@@ -5,7 +5,9 @@
 //! and removes the highest first, Parallel acts on all at once; RollingUpdate replaces
 //! pods of an old revision from the highest ordinal down to `partition`, one at a time.
 
-use crate::controller_utils::{controller_of, is_available, is_ready, reference};
+use crate::controller_utils::{
+    controller_of, is_available, is_ready, recheck_availability, reference,
+};
 use crate::daemon::REVISION_HASH;
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
@@ -258,6 +260,9 @@ impl StatefulSetController {
             .values()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .collect();
+        if let Some(after) = recheck_availability(live.iter().map(|p| p.as_ref()), min_ready) {
+            self.queue.add_after(k.to_string(), after);
+        }
         let updated = live
             .iter()
             .filter(|p| {
