@@ -17,6 +17,46 @@ async fn api_machinery_causes() {
     custom_resources_are_defaulted_from_storage(c).await;
     custom_resources_are_published_in_openapi(c).await;
     status_patches_keep_the_metadata_upstream_keeps(c).await;
+    strategic_patches_put_new_list_items_first(c).await;
+}
+
+/// "should list, patch and delete a collection of StatefulSets" patches a container the
+/// template lacks and expects it at index 0: strategic merge puts an item the live list
+/// lacks before the live list's own (upstream's `normalizeElementOrder`); we appended it.
+async fn strategic_patches_put_new_list_items_first(c: &Client) {
+    let sets = "/apis/apps/v1/namespaces/default/statefulsets";
+    let ss = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "test-ss"},
+        "spec": {"replicas": 1, "serviceName": "test", "selector": {"matchLabels": {"name": "sample-pod"}},
+            "template": {"metadata": {"labels": {"name": "sample-pod"}},
+                "spec": {"containers": [{"name": "webserver", "image": "httpd"}]}}}});
+    assert_eq!(c.send_json("POST", sets, &ss).await.status, 201);
+    let r = c
+        .request(
+            "PATCH",
+            &format!("{sets}/test-ss"),
+            "application/strategic-merge-patch+json",
+            r#"{"metadata":{"labels":{"test-ss":"patched"}},"spec":{"replicas":2,"template":{"spec":{"TerminationGracePeriodSeconds":1,"containers":[{"name":"test-ss","image":"pause"}]}}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = c.get(&format!("{sets}/test-ss")).await.json();
+    let containers = &got["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["image"], "pause", "{containers}");
+    assert_eq!(containers[1]["name"], "webserver", "{containers}");
+    let r = c
+        .request(
+            "DELETE",
+            &format!("{sets}?labelSelector=test-ss%3Dpatched"),
+            "application/json",
+            r#"{"gracePeriodSeconds":1}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let left = c
+        .get("/apis/apps/v1/statefulsets?labelSelector=test-ss%3Dpatched")
+        .await
+        .json();
+    assert_eq!(left["items"], json!([]), "{left}");
 }
 
 /// The lifecycle specs of Ingress, Job, ReplicaSet, ... patch `/status` together with an

@@ -165,6 +165,19 @@ fn merge_map(
             .filter_map(|k| k.as_str().map(String::from))
             .collect()
     });
+    let orders: Vec<(String, Vec<Value>, Vec<Value>)> = patch
+        .iter()
+        .filter_map(|(k, v)| {
+            let field = k.strip_prefix("$setElementOrder/")?;
+            let order = v.as_array()?.clone();
+            let live = doc
+                .get(field)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            Some((field.to_string(), order, live))
+        })
+        .collect();
     for (k, v) in patch {
         if k.starts_with("$setElementOrder/") || k == "$retainKeys" {
             continue;
@@ -203,66 +216,193 @@ fn merge_map(
             }
         }
     }
+    for (field, order, live) in orders {
+        set_element_order(doc, &field, &order, &live, shape.child(&field));
+    }
     if let Some(keep) = retain {
         doc.retain(|k, _| keep.contains(k));
     }
     Ok(())
 }
 
-fn merge_list(
-    shape: Shape<'_>,
-    mut existing: Vec<Value>,
-    patch: Vec<Value>,
-) -> Result<Vec<Value>, StatusError> {
-    if patch
-        .iter()
-        .any(|p| p.get("$patch").and_then(Value::as_str) == Some("replace"))
-    {
-        return Ok(patch
-            .into_iter()
-            .filter(|p| p.get("$patch").is_none())
-            .collect());
+/// How list items are told apart: by their merge key, or (primitives) by value.
+#[derive(Clone, Copy)]
+enum Identity<'a> {
+    Key(&'a str),
+    Value,
+}
+
+impl Identity<'_> {
+    fn of<'v>(&self, item: &'v Value) -> Option<&'v Value> {
+        match self {
+            Identity::Key(k) => item.get(*k),
+            Identity::Value => Some(item),
+        }
     }
-    let key = match shape.patch_list() {
-        PatchList::Primitive => {
-            for p in patch {
-                if !existing.contains(&p) {
-                    existing.push(p);
+
+    fn position(&self, list: &[Value], item: &Value) -> Option<usize> {
+        let id = self.of(item)?;
+        list.iter().position(|x| self.of(x) == Some(id))
+    }
+}
+
+/// Upstream's `normalizeElementOrder`: the items the patch names come in the patch's
+/// order, the server's other items keep theirs, and the two are interleaved by where
+/// the live list had them; an item the live list lacks goes before a server-only one.
+fn normalize_order(
+    merged: Vec<Value>,
+    patch_order: &[Value],
+    server_order: &[Value],
+    id: Identity<'_>,
+) -> Vec<Value> {
+    let (mut patched, server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|item| id.position(patch_order, item).is_some());
+    patched.sort_by_key(|item| id.position(patch_order, item));
+    let mut out = Vec::with_capacity(patched.len() + server_only.len());
+    let (mut left, mut right) = (
+        server_only.into_iter().peekable(),
+        patched.into_iter().peekable(),
+    );
+    loop {
+        match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => out.extend(left.next()),
+            (None, Some(_)) => out.extend(right.next()),
+            (Some(l), Some(r)) => {
+                let before = match (id.position(server_order, l), id.position(server_order, r)) {
+                    (Some(li), Some(ri)) => li < ri,
+                    _ => false,
+                };
+                if before {
+                    out.extend(left.next());
+                } else {
+                    out.extend(right.next());
                 }
             }
-            return Ok(existing);
+        }
+    }
+    out
+}
+
+fn merge_list(
+    shape: Shape<'_>,
+    existing: Vec<Value>,
+    patch: Vec<Value>,
+) -> Result<Vec<Value>, StatusError> {
+    let key = match shape.patch_list() {
+        PatchList::Primitive => {
+            let server_order = existing.clone();
+            let mut merged = existing;
+            for p in &patch {
+                if !merged.contains(p) {
+                    merged.push(p.clone());
+                }
+            }
+            return Ok(normalize_order(
+                merged,
+                &patch,
+                &server_order,
+                Identity::Value,
+            ));
         }
         // No merge strategy: the list is replaced.
         PatchList::Replace => return Ok(patch),
         PatchList::Keyed(k) => k,
     };
     let key = key.as_str();
+    let id = Identity::Key(key);
     let item = shape.item();
+    // Upstream's mergeSliceWithSpecialElements: deletions and `replace` first.
+    let mut existing = existing;
+    let mut items = Vec::with_capacity(patch.len());
+    let mut replace = false;
     for p in patch {
-        let Value::Object(pm) = p else { continue };
-        let id = pm.get(key).cloned();
-        let pos = existing
-            .iter()
-            .position(|e| e.get(key) == id.as_ref() && id.is_some());
-        let delete = pm.get("$patch").and_then(Value::as_str) == Some("delete");
-        match (pos, delete) {
-            (Some(i), true) => {
-                existing.remove(i);
+        let Value::Object(pm) = p else {
+            return Err(StatusError::bad_request(format!(
+                "unable to find api field in struct for the list: expected a map, got {p}"
+            )));
+        };
+        match pm.get("$patch").and_then(Value::as_str) {
+            None => items.push(pm),
+            Some("delete") => {
+                let Some(v) = pm.get(key) else {
+                    return Err(StatusError::bad_request(format!(
+                        "map: {} does not contain declared merge key: {key}",
+                        Value::Object(pm.clone())
+                    )));
+                };
+                existing.retain(|e| e.get(key) != Some(v));
             }
-            (None, true) => {}
-            (Some(i), false) => {
-                if let Value::Object(em) = &mut existing[i] {
-                    merge_map(em, pm, item)?;
-                }
+            Some("replace") => replace = true,
+            Some("merge") => {
+                return Err(StatusError::bad_request(
+                    "merging lists cannot yet be specified in the patch",
+                ));
             }
-            (None, false) => {
-                let mut fresh = Map::new();
-                merge_map(&mut fresh, pm, item)?;
-                existing.push(Value::Object(fresh));
+            Some(other) => {
+                return Err(StatusError::bad_request(format!(
+                    "Unknown patch type: {other}"
+                )));
             }
         }
     }
-    Ok(existing)
+    if replace {
+        return Ok(items.into_iter().map(Value::Object).collect());
+    }
+    let server_order = existing.clone();
+    let mut merged = existing;
+    let mut patch_order = Vec::with_capacity(items.len());
+    for pm in items {
+        let Some(v) = pm.get(key).cloned() else {
+            return Err(StatusError::bad_request(format!(
+                "map: {} does not contain declared merge key: {key}",
+                Value::Object(pm)
+            )));
+        };
+        patch_order.push(Value::Object(Map::from_iter([(
+            key.to_string(),
+            v.clone(),
+        )])));
+        match merged.iter().position(|e| e.get(key) == Some(&v)) {
+            Some(i) => {
+                if let Value::Object(em) = &mut merged[i] {
+                    merge_map(em, pm, item)?;
+                }
+            }
+            None => {
+                let mut fresh = Map::new();
+                merge_map(&mut fresh, pm, item)?;
+                merged.push(Value::Object(fresh));
+            }
+        }
+    }
+    Ok(normalize_order(merged, &patch_order, &server_order, id))
+}
+
+/// Upstream's `mergePatchIntoOriginal`: a `$setElementOrder/<field>` list orders the
+/// merged field; it takes precedence over the patch's order and the live order.
+fn set_element_order(
+    doc: &mut Map<String, Value>,
+    field: &str,
+    order: &[Value],
+    server_order: &[Value],
+    shape: Shape<'_>,
+) {
+    let id = match shape.patch_list() {
+        PatchList::Keyed(k) => k,
+        PatchList::Primitive => String::new(),
+        PatchList::Replace => return,
+    };
+    let identity = if id.is_empty() {
+        Identity::Value
+    } else {
+        Identity::Key(&id)
+    };
+    if let Some(Value::Array(list)) = doc.remove(field) {
+        let ordered = normalize_order(list, order, server_order, identity);
+        doc.insert(field.to_string(), Value::Array(ordered));
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +430,52 @@ mod tests {
             out["spec"]["containers"],
             json!([{"name": "a", "image": "x:2", "env": [{"name": "A", "value": "1"}]}])
         );
+    }
+
+    /// Upstream's order rules (`normalizeElementOrder`), as the StatefulSet collection
+    /// conformance spec relies on: an item the live list lacks comes first, the patch
+    /// orders its own items, and `$setElementOrder` overrides both.
+    #[test]
+    fn strategic_lists_keep_upstreams_order() {
+        let doc = json!({"spec": {"containers": [{"name": "web", "image": "httpd"}],
+            "finalizers": ["a", "b"]}});
+        let smp = |patch: Value| {
+            apply(
+                PatchType::Strategic,
+                &doc,
+                patch.to_string().as_bytes(),
+                Shape::unknown(),
+            )
+            .unwrap()
+        };
+        let names = |v: &Value| -> Vec<String> {
+            v["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let out = smp(json!({"spec": {"containers": [{"name": "new", "image": "pause"}]}}));
+        assert_eq!(names(&out), ["new", "web"]);
+        let out = smp(json!({"spec": {"containers": [
+            {"name": "z", "image": "1"}, {"name": "web", "image": "2"}, {"name": "y", "image": "3"}]}}));
+        assert_eq!(names(&out), ["z", "web", "y"]);
+        assert_eq!(out["spec"]["containers"][1]["image"], "2");
+        let out = smp(json!({"spec": {
+            "$setElementOrder/containers": [{"name": "web"}, {"name": "new"}],
+            "containers": [{"name": "new", "image": "pause"}]}}));
+        assert_eq!(names(&out), ["web", "new"]);
+        let out = smp(json!({"spec": {"containers": [{"name": "web", "$patch": "delete"}]}}));
+        assert_eq!(out["spec"]["containers"], json!([]));
+        let bad = apply(
+            PatchType::Strategic,
+            &doc,
+            br#"{"spec": {"containers": [{"image": "x"}]}}"#,
+            Shape::unknown(),
+        )
+        .unwrap_err();
+        assert_eq!(bad.code, 400, "{bad:?}");
     }
 
     #[test]
