@@ -169,13 +169,13 @@ pub async fn forward(
     mut req: Request<hyper::body::Incoming>,
     target: Target,
 ) -> Result<Response<Body>, StatusError> {
-    let scheme = if target.https { "https" } else { "http" };
-    let url = format!(
-        "{scheme}://{}:{}{}",
-        target.host, target.port, target.path_and_query
-    );
-    let failed = |e: String| StatusError::internal(format!("error trying to reach {url}: {e}"));
-    let io = dial(&target).await.map_err(&failed)?;
+    // As upstream's proxy transport: an unreachable backend is a 503.
+    let failed =
+        |e: String| StatusError::service_unavailable(format!("error trying to reach service: {e}"));
+    let addr = format!("{}:{}", target.host, target.port);
+    let io = dial(&target)
+        .await
+        .map_err(|e| failed(format!("dial tcp {addr}: {e}")))?;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| failed(e.to_string()))?;

@@ -315,6 +315,29 @@ fn services_answer_end_to_end(kubectl: &dyn Fn(&[&str], Option<&str>) -> String)
             None,
         );
         assert_eq!(proxied.trim(), "hello-local", "{name}");
+        // Without a port: the pod's first container port (upstream's ResourceLocation),
+        // as the "serve a basic image on each replica" specs ask.
+        let proxied = kubectl(
+            &[
+                "get",
+                "--raw",
+                &format!("/api/v1/namespaces/default/pods/{name}/proxy/index.html"),
+            ],
+            None,
+        );
+        assert_eq!(proxied.trim(), "hello-local", "{name}");
+    }
+    // The service proxy by service port number (the endpoints' port is the target port).
+    for svc in ["hello:80", "hello", "http:hello:80"] {
+        let proxied = kubectl(
+            &[
+                "get",
+                "--raw",
+                &format!("/api/v1/namespaces/default/services/{svc}/proxy/index.html"),
+            ],
+            None,
+        );
+        assert_eq!(proxied.trim(), "hello-local", "{svc}");
     }
     // A hostPort on the node's address.
     kubectl(

@@ -278,66 +278,39 @@ impl ConnectHandler for Proxy {
         let (scheme, object, port) = split_name(name);
         let obj = self.registry.get(ns, object).await?;
         let path = rest_path(info, query);
-        let (https, host, port) = match &self.to {
-            ProxyTo::Node => {
-                let (host, kubelet_port) = kubelet_endpoint(&obj).ok_or_else(|| {
-                    StatusError::bad_request(format!("node {object} has no address"))
-                })?;
-                let port = port.and_then(|p| p.parse().ok()).unwrap_or(kubelet_port);
-                (scheme != Some("http"), host, port)
-            }
-            ProxyTo::Pod => {
-                let ip = obj["status"]["podIP"].as_str().unwrap_or_default();
-                if ip.is_empty() {
-                    return Err(StatusError::bad_request(format!(
-                        "address not allowed: pod {object} has no IP"
-                    )));
+        let (https, host, port) =
+            match &self.to {
+                ProxyTo::Node => {
+                    let (host, kubelet_port) = kubelet_endpoint(&obj).ok_or_else(|| {
+                        StatusError::bad_request(format!("node {object} has no address"))
+                    })?;
+                    let port = port.and_then(|p| p.parse().ok()).unwrap_or(kubelet_port);
+                    (scheme != Some("http"), host, port)
                 }
-                let port = match port {
-                    Some(p) => p
-                        .parse()
-                        .map_err(|_| StatusError::bad_request(format!("invalid port {p}")))?,
-                    None => 80,
-                };
-                (scheme == Some("https"), ip.to_string(), port)
-            }
-            ProxyTo::Service { endpoints } => {
-                let eps = endpoints.get(ns, object).await.map_err(|_| {
-                    StatusError::service_unavailable(format!(
-                        "no endpoints available for service \"{object}\""
-                    ))
-                })?;
-                let mut found = None;
-                for subset in eps["subsets"].as_array().into_iter().flatten() {
-                    let port =
-                        subset["ports"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .find(|p| match port {
-                                None => true,
-                                Some(want) => {
-                                    p["name"] == want
-                                        || p["port"].as_u64().is_some_and(|n| n.to_string() == want)
-                                }
-                            });
-                    let addr = subset["addresses"].as_array().and_then(|a| a.first());
-                    if let (Some(p), Some(a)) = (port, addr) {
-                        found = Some((
-                            a["ip"].as_str().unwrap_or_default().to_string(),
-                            p["port"].as_u64().unwrap_or(80) as u16,
-                        ));
-                        break;
+                ProxyTo::Pod => {
+                    let ip = obj["status"]["podIP"].as_str().unwrap_or_default();
+                    if ip.is_empty() {
+                        return Err(StatusError::bad_request(format!(
+                            "address not allowed: pod {object} has no IP"
+                        )));
                     }
+                    // Without a port, the pod's first declared container port, else the
+                    // scheme's default (upstream's pod `ResourceLocation`).
+                    let port =
+                        match port {
+                            Some(p) => p.parse().map_err(|_| {
+                                StatusError::bad_request(format!("invalid port {p}"))
+                            })?,
+                            None => first_container_port(&obj)
+                                .unwrap_or(if scheme == Some("https") { 443 } else { 80 }),
+                        };
+                    (scheme == Some("https"), ip.to_string(), port)
                 }
-                let (ip, p) = found.ok_or_else(|| {
-                    StatusError::service_unavailable(format!(
-                        "no endpoints available for service \"{object}\""
-                    ))
-                })?;
-                (scheme == Some("https"), ip, p)
-            }
-        };
+                ProxyTo::Service { endpoints } => {
+                    let (ip, p) = service_backend(&obj, endpoints, ns, object, port).await?;
+                    (scheme == Some("https"), ip, p)
+                }
+            };
         forward(
             req,
             Target {
@@ -350,4 +323,67 @@ impl ConnectHandler for Proxy {
         )
         .await
     }
+}
+
+/// The first port any container of the pod declares.
+fn first_container_port(pod: &Value) -> Option<u16> {
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .find_map(|c| c["ports"][0]["containerPort"].as_u64())
+        .and_then(|p| u16::try_from(p).ok())
+}
+
+/// Upstream's service `ResourceLocation`: a port number names the service port of that
+/// number; the endpoints' port of that name (unnamed for a one-port service) on a
+/// subset with addresses, starting from a random subset and address so that repeated
+/// requests spread over the backends.
+async fn service_backend(
+    svc: &Value,
+    endpoints: &Registry,
+    ns: Option<&str>,
+    name: &str,
+    port: Option<&str>,
+) -> Result<(String, u16), StatusError> {
+    let mut port_name = port.unwrap_or_default().to_string();
+    if let Ok(number) = port_name.parse::<u64>() {
+        let declared = svc["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["port"].as_u64() == Some(number))
+            .ok_or_else(|| {
+                StatusError::service_unavailable(format!(
+                    "no service port {number} found for service \"{name}\""
+                ))
+            })?;
+        port_name = declared["name"].as_str().unwrap_or_default().to_string();
+    }
+    let none = || {
+        StatusError::service_unavailable(format!("no endpoints available for service \"{name}\""))
+    };
+    let eps = endpoints.get(ns, name).await.map_err(|_| none())?;
+    let subsets = eps["subsets"].as_array().cloned().unwrap_or_default();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as usize)
+        .unwrap_or(0);
+    for i in 0..subsets.len() {
+        let subset = &subsets[(seed + i) % subsets.len()];
+        let addresses = subset["addresses"].as_array().cloned().unwrap_or_default();
+        if addresses.is_empty() {
+            continue;
+        }
+        let found = subset["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"].as_str().unwrap_or_default() == port_name);
+        if let Some(p) = found.and_then(|p| p["port"].as_u64()) {
+            let addr = &addresses[(seed / 7) % addresses.len()];
+            let ip = addr["ip"].as_str().unwrap_or_default().to_string();
+            return Ok((ip, u16::try_from(p).map_err(|_| none())?));
+        }
+    }
+    Err(none())
 }
