@@ -2155,7 +2155,40 @@ async fn pod_failure_policy_ignores_and_fails_jobs() {
     })
     .await;
     let first_name = first["metadata"]["name"].as_str().unwrap().to_string();
-    fail(first_name.clone(), json!({"phase": "Failed", "conditions": [{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]})).await;
+    // Evicted: the Eviction API adds DisruptionTarget and deletes the pod, which the
+    // tracking finalizer keeps while it terminates. Under a pod failure policy it is
+    // neither counted nor replaced before it is Failed (`podReplacementPolicy: Failed`).
+    let r = c
+        .send_json(
+            "POST",
+            &format!("/api/v1/namespaces/default/pods/{first_name}/eviction"),
+            &json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": first_name}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let path = "/apis/batch/v1/namespaces/default/jobs/pfp";
+    let j = wait_for(
+        "the terminating pod counted",
+        Duration::from_secs(20),
+        || async {
+            let j = c.get(path).await.json();
+            (j["status"]["terminating"] == 1).then_some(j)
+        },
+    )
+    .await;
+    assert_eq!(j["spec"]["podReplacementPolicy"], "Failed");
+    assert_eq!(
+        j["status"]["failed"].as_i64().unwrap_or(0),
+        0,
+        "{}",
+        j["status"]
+    );
+    assert_eq!(
+        live().await.len(),
+        1,
+        "no replacement while the pod terminates"
+    );
+    fail(first_name.clone(), json!({"phase": "Failed"})).await;
     let second = wait_for("a replacement pod", Duration::from_secs(30), || async {
         live()
             .await
@@ -2163,7 +2196,6 @@ async fn pod_failure_policy_ignores_and_fails_jobs() {
             .find(|p| p["metadata"]["name"] != first_name.as_str())
     })
     .await;
-    let path = "/apis/batch/v1/namespaces/default/jobs/pfp";
     let j = c.get(path).await.json();
     assert!(
         j["status"]["failed"].as_i64().unwrap_or(0) == 0,

@@ -226,6 +226,19 @@ impl JobController {
                 .into_iter()
                 .collect(),
         );
+        // Upstream's `onlyReplaceFailedPods`: with `podReplacementPolicy: Failed` (the
+        // default under a pod failure policy) a terminating pod is neither counted as
+        // failed nor replaced until it reaches the Failed phase, so that the policy sees
+        // its final status (a DisruptionTarget condition, an exit code).
+        let only_failed = spec.pod_replacement_policy.as_deref() == Some("Failed")
+            || spec.pod_failure_policy.is_some();
+        let terminating = pods
+            .iter()
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_some()
+                    && !matches!(phase(p), "Succeeded" | "Failed")
+            })
+            .count() as i32;
         let mut newly = false;
         for p in &pods {
             let tracked = p
@@ -241,7 +254,9 @@ impl JobController {
             match phase(p) {
                 "Succeeded" => newly |= un_ok.insert(puid),
                 "Failed" => newly |= un_fail.insert(puid),
-                _ if p.metadata.deletion_timestamp.is_some() => newly |= un_fail.insert(puid),
+                _ if p.metadata.deletion_timestamp.is_some() && !only_failed => {
+                    newly |= un_fail.insert(puid)
+                }
                 _ => {}
             }
         }
@@ -468,7 +483,10 @@ impl JobController {
             let remaining = completions
                 .map(|c| (c - succeeded).max(0))
                 .unwrap_or(parallelism);
-            let want = parallelism.min(remaining) as usize;
+            let mut want = parallelism.min(remaining) as usize;
+            if only_failed {
+                want = want.saturating_sub(terminating as usize);
+            }
             if active.len() < want {
                 // Failed pods come back after the backoff.
                 let delay = if failed > 0 {
@@ -519,7 +537,8 @@ impl JobController {
             }
         }
         let ready = active.iter().filter(|p| is_ready(p)).count() as i32;
-        let mut patch = serde_json::json!({"status": {"active": active.len() as i32, "ready": ready, "startTime": Time(start)}});
+        let mut patch = serde_json::json!({"status": {"active": active.len() as i32, "ready": ready,
+            "terminating": terminating, "startTime": Time(start)}});
         if suspended
             && !conditions
                 .iter()
@@ -530,6 +549,7 @@ impl JobController {
         }
         let same = status.active == Some(active.len() as i32)
             && status.ready == Some(ready)
+            && status.terminating.unwrap_or(0) == terminating
             && status.start_time.is_some()
             && !suspended;
         if !same {
