@@ -440,7 +440,76 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
     if let Some(n) = prev.get("nominatedNodeName") {
         status["nominatedNodeName"] = n.clone();
     }
+    let containers = spec.containers.len() + inits.len();
+    limit_termination_messages(&mut status, containers);
     status
+}
+
+/// Upstream's `MaxPodTerminationMessageLogLength`: a pod's termination messages together
+/// stay within 12 KiB, each (current and last state) cut to its even share.
+const MAX_POD_TERMINATION_MESSAGE_BYTES: usize = 12 * 1024;
+
+/// The status manager's `normalizeStatus` truncation of termination messages.
+fn limit_termination_messages(status: &mut Value, containers: usize) {
+    let share = MAX_POD_TERMINATION_MESSAGE_BYTES / containers.max(1);
+    for list in [
+        "initContainerStatuses",
+        "containerStatuses",
+        "ephemeralContainerStatuses",
+    ] {
+        for c in status[list].as_array_mut().into_iter().flatten() {
+            for state in ["state", "lastState"] {
+                if let Some(Value::String(m)) = c[state]["terminated"].get_mut("message")
+                    && m.len() > share
+                {
+                    let mut cut = share;
+                    while !m.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    m.truncate(cut);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod termination_message_tests {
+    use super::*;
+
+    #[test]
+    fn a_pods_termination_messages_share_twelve_kib() {
+        let long = "x".repeat(4096);
+        let mut status = json!({
+            "initContainerStatuses": [{"state": {"terminated": {"message": long}}}],
+            "containerStatuses": [
+                {"state": {"terminated": {"message": long}}, "lastState": {"terminated": {"message": long}}},
+                {"state": {"terminated": {"message": long}}},
+                {"state": {"terminated": {"message": "short"}}},
+                {"state": {"running": {}}}],
+        });
+        limit_termination_messages(&mut status, 5);
+        let len = |v: &Value| v.as_str().unwrap().len();
+        assert_eq!(
+            len(&status["initContainerStatuses"][0]["state"]["terminated"]["message"]),
+            2457
+        );
+        assert_eq!(
+            len(&status["containerStatuses"][0]["lastState"]["terminated"]["message"]),
+            2457
+        );
+        assert_eq!(
+            status["containerStatuses"][2]["state"]["terminated"]["message"],
+            "short"
+        );
+        // One container keeps its 4 KiB (the per-container cap applies when reading).
+        let mut one = json!({"containerStatuses": [{"state": {"terminated": {"message": long}}}]});
+        limit_termination_messages(&mut one, 1);
+        assert_eq!(
+            len(&one["containerStatuses"][0]["state"]["terminated"]["message"]),
+            4096
+        );
+    }
 }
 
 /// An evicted pod's status: Failed, reason Evicted, and the DisruptionTarget condition.
