@@ -735,11 +735,18 @@ impl Kubelet {
             let host = if sub.is_empty() {
                 base.clone()
             } else {
-                let p = base.join(&sub);
-                if !p.exists() {
-                    let _ = std::fs::create_dir_all(&p);
+                match crate::kuberuntime::subpath::prepare(base, &sub) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let msg = format!(
+                            "failed to prepare subPath for volumeMount {:?} of container {:?}: {e}",
+                            vm.name, c.name
+                        );
+                        self.container_failed(pod, &c.name, "CreateContainerConfigError", msg);
+                        retry(next, Duration::from_secs(2));
+                        return;
+                    }
                 }
-                p
             };
             cri_mounts.push(api::Mount {
                 container_path: vm.mount_path.clone(),
