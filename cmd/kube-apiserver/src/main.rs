@@ -64,6 +64,10 @@ struct Flags {
     /// authentication method are treated as system:anonymous (group system:unauthenticated).
     #[arg(long = "anonymous-auth", default_value_t = true, action = clap::ArgAction::Set)]
     anonymous_auth: bool,
+    /// Enable to allow secrets of type 'bootstrap.kubernetes.io/token' in the
+    /// 'kube-system' namespace to be used for TLS bootstrapping authentication.
+    #[arg(long = "enable-bootstrap-token-auth", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_bootstrap_token_auth: bool,
     /// A bundle of CA certificates; a client certificate signed by one of them
     /// authenticates as its CommonName, with its Organizations as groups.
     #[arg(long = "client-ca-file")]
@@ -259,6 +263,7 @@ fn main() {
             extra_headers_prefix: flags.requestheader_extra_headers_prefix,
         },
         anonymous_auth: flags.anonymous_auth,
+        enable_bootstrap_token_auth: flags.enable_bootstrap_token_auth,
         authorization_modes,
         enable_admission_plugins: list(&flags.enable_admission_plugins),
         disable_admission_plugins: list(&flags.disable_admission_plugins),

@@ -18,6 +18,20 @@ struct Flags {
     /// Path to a kubeconfig file, specifying how to connect to the API server.
     #[arg(long = "kubeconfig")]
     kubeconfig: Option<PathBuf>,
+    /// Path to a kubeconfig file that will be used to get client certificate for
+    /// kubelet. If the file specified by --kubeconfig does not exist, the bootstrap
+    /// kubeconfig is used to request a client certificate from the API server. On
+    /// success, a kubeconfig file referencing the generated client certificate and key
+    /// is written to the path specified by --kubeconfig.
+    #[arg(long = "bootstrap-kubeconfig")]
+    bootstrap_kubeconfig: Option<PathBuf>,
+    /// The directory where the TLS certs are located.
+    #[arg(long = "cert-dir", default_value = "/var/lib/kubelet/pki")]
+    cert_dir: PathBuf,
+    /// Auto rotate the kubelet client certificates by requesting new certificates from
+    /// the kube-apiserver when the certificate expiration approaches.
+    #[arg(long = "rotate-certificates", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    rotate_certificates: Option<bool>,
     /// The endpoint of remote runtime service (unix socket).
     #[arg(long = "container-runtime-endpoint")]
     container_runtime_endpoint: Option<String>,
@@ -163,6 +177,7 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     );
     set!(f.pod_logs_dir, c.pod_logs_dir);
     set!(f.sync_frequency, c.sync_frequency);
+    set!(f.rotate_certificates, c.rotate_certificates);
     if let Some(e) = &f.eviction_hard {
         c.eviction_hard = kubelet::eviction::parse_flag(e)?;
     }
@@ -214,6 +229,55 @@ fn serving_tls(
     Ok(std::sync::Arc::new(tls))
 }
 
+/// The kubelet's client: TLS-bootstrapped from `--bootstrap-kubeconfig` when the
+/// `--kubeconfig` has no valid credentials, and with `rotateCertificates` presenting the
+/// store's current certificate, which a background task renews before it expires.
+async fn client(
+    f: &Flags,
+    cfg: &KubeletConfiguration,
+    node: &str,
+    agent: &str,
+) -> Result<kube::Client, String> {
+    use kubelet::certificate::{bootstrap, manager, store::FileStore};
+    if let Some(boot) = &f.bootstrap_kubeconfig {
+        let kubeconfig = f
+            .kubeconfig
+            .as_deref()
+            .ok_or("--bootstrap-kubeconfig needs --kubeconfig: the path to write the issued credentials to")?;
+        bootstrap::load_client_cert(kubeconfig, boot, &f.cert_dir, node, agent).await?;
+    }
+    if !cfg.rotate_certificates {
+        return client_go::rest::client(f.kubeconfig.as_deref(), agent).await;
+    }
+    let kubeconfig = f
+        .kubeconfig
+        .as_deref()
+        .ok_or("rotateCertificates needs --kubeconfig with a client certificate")?;
+    let store = FileStore::new(&f.cert_dir, "kubelet-client");
+    // A kubeconfig with its own certificate seeds the store, as upstream's manager
+    // starts from the kubeconfig's pair.
+    if store.current().is_none() {
+        let (cert, key) = match client_go::cert_reload::certificate_files(kubeconfig)? {
+            Some((c, k)) => (
+                std::fs::read_to_string(&c).map_err(|e| format!("{}: {e}", c.display()))?,
+                std::fs::read_to_string(&k).map_err(|e| format!("{}: {e}", k.display()))?,
+            ),
+            None => {
+                return Err(format!(
+                    "rotateCertificates: the kubeconfig {} has no client certificate files to rotate",
+                    kubeconfig.display()
+                ));
+            }
+        };
+        store.update(&cert, &key)?;
+    }
+    let config = client_go::rest::config(Some(kubeconfig), agent).await?;
+    let current = store.current_path();
+    let client = client_go::cert_reload::client(config, current.clone(), current, false)?;
+    tokio::spawn(manager::run(store, client.clone(), node.to_string()));
+    Ok(client)
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap_or_default()
@@ -262,7 +326,7 @@ async fn run(f: Flags) -> Result<(), String> {
         std::env::consts::OS,
         std::env::consts::ARCH
     );
-    let client = client_go::rest::client(f.kubeconfig.as_deref(), &agent).await?;
+    let client = client(&f, &cfg, &node_name, &agent).await?;
     let timeout = KubeletConfiguration::duration(&cfg.runtime_request_timeout);
     let runtime =
         kubelet::cri::remote::RemoteRuntime::connect(&cfg.container_runtime_endpoint, timeout)?;

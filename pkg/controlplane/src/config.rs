@@ -31,6 +31,8 @@ pub struct Config {
     pub token_auth_file: Option<PathBuf>,
     pub request_header: RequestHeaderConfig,
     pub anonymous_auth: bool,
+    /// `--enable-bootstrap-token-auth`: bootstrap token Secrets authenticate.
+    pub enable_bootstrap_token_auth: bool,
     /// `--authorization-mode`, in order (AlwaysAllow, AlwaysDeny, RBAC).
     pub authorization_modes: Vec<String>,
     /// `--enable-admission-plugins` / `--disable-admission-plugins`.

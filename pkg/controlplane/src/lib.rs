@@ -224,11 +224,13 @@ fn token_authenticators(
     keys: Vec<apiserver::authentication::jwt::PublicKey>,
 ) {
     use apiserver::authentication::serviceaccount::{Lookup, ServiceAccountTokens};
-    authn.add_tokens(Arc::new(
-        apiserver::authentication::bootstrap::BootstrapTokens {
-            secrets: regs["secrets"].clone(),
-        },
-    ));
+    if cfg.enable_bootstrap_token_auth {
+        authn.add_tokens(Arc::new(
+            apiserver::authentication::bootstrap::BootstrapTokens {
+                secrets: regs["secrets"].clone(),
+            },
+        ));
+    }
     let mut issuers = cfg.service_account_issuers.clone();
     if issuers.is_empty() {
         issuers.push(issuer.issuer.clone());

@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod apis;
+pub mod certificate;
 pub mod config;
 pub mod cri;
 pub mod eviction;

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub started_containers: Counter,
     pub started_pods: Counter,
     pub prober_probe_total: Family<ProbeLabels, Counter>,
+    pub certificate_client_ttl_seconds: Gauge,
+    pub certificate_client_renew_errors: Counter,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -61,6 +63,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     started_containers: Counter::default(),
     started_pods: Counter::default(),
     prober_probe_total: Family::default(),
+    certificate_client_ttl_seconds: Gauge::default(),
+    certificate_client_renew_errors: Counter::default(),
 });
 
 impl Metrics {
@@ -112,6 +116,16 @@ impl Metrics {
             "kubelet_started_pods",
             "Cumulative number of pods started",
             self.started_pods.clone(),
+        );
+        r.register(
+            "kubelet_certificate_manager_client_ttl_seconds",
+            "Gauge of the TTL (time-to-live) of the Kubelet's client certificate. The value is in seconds until certificate expiry (negative if already expired). If client certificate is invalid or unused, the value will be +INF.",
+            self.certificate_client_ttl_seconds.clone(),
+        );
+        r.register(
+            "kubelet_certificate_manager_client_expiration_renew_errors",
+            "Counter of certificate renewal errors.",
+            self.certificate_client_renew_errors.clone(),
         );
         r.register("prober_probe", "Cumulative number of a liveness, readiness or startup probe for a container by result.", self.prober_probe_total.clone());
         r

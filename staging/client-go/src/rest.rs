@@ -3,8 +3,17 @@
 
 use std::path::Path;
 
+/// A kubeconfig naming certificate files (not embedding them) gets a client that reads
+/// them again when they change, so a rotated certificate is used on the next connection.
 pub async fn client(kubeconfig: Option<&Path>, user_agent: &str) -> Result<kube::Client, String> {
     let config = config(kubeconfig, user_agent).await?;
+    if let Some(path) = kubeconfig
+        && config.proxy_url.is_none()
+        && config.tls_server_name.is_none()
+        && let Some((cert, key)) = crate::cert_reload::certificate_files(path)?
+    {
+        return crate::cert_reload::client(config, cert, key, true);
+    }
     kube::Client::try_from(config).map_err(|e| format!("building the client: {e}"))
 }
 

@@ -61,6 +61,8 @@ pub struct KubeletConfiguration {
     pub provider_id: String,
     pub shutdown_grace_period: String,
     pub enable_server: bool,
+    /// Rotate the client certificate before it expires (`--rotate-certificates`).
+    pub rotate_certificates: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -173,6 +175,7 @@ impl Default for KubeletConfiguration {
             provider_id: String::new(),
             shutdown_grace_period: "0s".into(),
             enable_server: true,
+            rotate_certificates: false,
         }
     }
 }
