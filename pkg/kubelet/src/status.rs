@@ -473,6 +473,20 @@ fn limit_termination_messages(status: &mut Value, containers: usize) {
     }
 }
 
+/// An evicted pod's status: Failed, reason Evicted, and the DisruptionTarget condition.
+pub fn evicted(status: &mut Value, message: &str) {
+    status["phase"] = json!("Failed");
+    status["reason"] = json!("Evicted");
+    status["message"] = json!(message);
+    if let Some(cs) = status["conditions"].as_array_mut()
+        && !cs.iter().any(|c| c["type"] == "DisruptionTarget")
+    {
+        cs.push(json!({"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+            "message": message, "lastProbeTime": null,
+            "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}));
+    }
+}
+
 #[cfg(test)]
 mod termination_message_tests {
     use super::*;
@@ -509,19 +523,5 @@ mod termination_message_tests {
             len(&one["containerStatuses"][0]["state"]["terminated"]["message"]),
             4096
         );
-    }
-}
-
-/// An evicted pod's status: Failed, reason Evicted, and the DisruptionTarget condition.
-pub fn evicted(status: &mut Value, message: &str) {
-    status["phase"] = json!("Failed");
-    status["reason"] = json!("Evicted");
-    status["message"] = json!(message);
-    if let Some(cs) = status["conditions"].as_array_mut()
-        && !cs.iter().any(|c| c["type"] == "DisruptionTarget")
-    {
-        cs.push(json!({"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
-            "message": message, "lastProbeTime": null,
-            "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}));
     }
 }

@@ -139,6 +139,9 @@ pub fn client(
         .rustls_client_config()
         .map_err(|e| format!("TLS configuration: {e}"))?;
     tls.client_auth_cert_resolver = Arc::new(resolver);
+    // A resumed session keeps the certificate it began with; a rotated one must be
+    // presented in a full handshake.
+    tls.resumption = rustls::client::Resumption::disabled();
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     let https = hyper_rustls::HttpsConnectorBuilder::new()

@@ -6,13 +6,13 @@
 //! certificate, or the denial.
 
 use base64::Engine;
-use rcgen::PublicKeyData;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
+use rcgen::PublicKeyData;
 use std::time::{Duration, Instant};
 
 pub const KUBELET_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
@@ -79,7 +79,12 @@ pub async fn request_node_certificate(
         .and_then(|r| r.pem())
         .map_err(|e| format!("creating the certificate request: {e}"))?;
     let usages = usages(&key);
-    let name = digested_name(&key.subject_public_key_info(), &cn, &["system:nodes"], &usages);
+    let name = digested_name(
+        &key.subject_public_key_info(),
+        &cn,
+        &["system:nodes"],
+        &usages,
+    );
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let csr = CertificateSigningRequest {
         metadata: ObjectMeta {

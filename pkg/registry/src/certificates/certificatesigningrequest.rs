@@ -74,6 +74,10 @@ pub fn strategy() -> Typed<CertificateSigningRequest> {
         &["csr"],
     );
     t.info.subresources = vec!["approval".into(), "status".into()];
+    // "We don't care what you call your certificate requests" (upstream's
+    // ValidateCertificateRequestName): the kubelet's `node-csr-<base64url digest>` names
+    // carry upper case and underscores. A name must still be a path segment.
+    t.name_rule = apimachinery::validation::path_segment_name;
     // The requester is whoever creates the CSR, never what the body claims.
     t.record_requester = |obj, user| {
         let spec = &mut obj["spec"];
