@@ -1,0 +1,361 @@
+//! kubeadm's configuration (`kubeadm.k8s.io/v1beta4`, upstream
+//! `cmd/kubeadm/app/apis/kubeadm/v1beta4`): `InitConfiguration` and
+//! `ClusterConfiguration` documents from `--config`, with upstream's defaults. Decoding
+//! is strict, as upstream's: a field this kubeadm does not implement yet is refused by
+//! name rather than ignored.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub const API_VERSION: &str = "kubeadm.k8s.io/v1beta4";
+pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
+pub const KUBERNETES_DIR: &str = "/etc/kubernetes";
+pub const DEFAULT_SERVICE_SUBNET: &str = "10.96.0.0/12";
+pub const DEFAULT_NODE_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct InitConfiguration {
+    pub api_version: String,
+    pub kind: String,
+    pub bootstrap_tokens: Vec<BootstrapToken>,
+    pub node_registration: NodeRegistration,
+    #[serde(rename = "localAPIEndpoint")]
+    pub local_api_endpoint: ApiEndpoint,
+    pub certificate_key: String,
+    pub skip_phases: Vec<String>,
+}
+
+impl Default for InitConfiguration {
+    fn default() -> Self {
+        InitConfiguration {
+            api_version: API_VERSION.into(),
+            kind: "InitConfiguration".into(),
+            bootstrap_tokens: vec![BootstrapToken::default()],
+            node_registration: NodeRegistration::default(),
+            local_api_endpoint: ApiEndpoint::default(),
+            certificate_key: String::new(),
+            skip_phases: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct BootstrapToken {
+    pub token: String,
+    pub description: String,
+    pub ttl: String,
+    pub usages: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl Default for BootstrapToken {
+    fn default() -> Self {
+        BootstrapToken {
+            token: String::new(),
+            description: String::new(),
+            ttl: "24h0m0s".into(),
+            usages: vec!["signing".into(), "authentication".into()],
+            groups: vec![DEFAULT_NODE_TOKEN_GROUP.into()],
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct NodeRegistration {
+    pub name: String,
+    pub cri_socket: String,
+    pub taints: Option<Vec<serde_json::Value>>,
+}
+
+impl Default for NodeRegistration {
+    fn default() -> Self {
+        NodeRegistration {
+            name: String::new(),
+            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
+            taints: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ApiEndpoint {
+    pub advertise_address: String,
+    pub bind_port: u16,
+}
+
+impl Default for ApiEndpoint {
+    fn default() -> Self {
+        ApiEndpoint {
+            advertise_address: String::new(),
+            bind_port: 6443,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ClusterConfiguration {
+    pub api_version: String,
+    pub kind: String,
+    pub cluster_name: String,
+    pub kubernetes_version: String,
+    pub control_plane_endpoint: String,
+    pub certificates_dir: String,
+    pub encryption_algorithm: String,
+    pub ca_certificate_validity_period: String,
+    pub certificate_validity_period: String,
+    pub networking: Networking,
+    pub api_server: ApiServer,
+    pub etcd: Etcd,
+}
+
+impl Default for ClusterConfiguration {
+    fn default() -> Self {
+        ClusterConfiguration {
+            api_version: API_VERSION.into(),
+            kind: "ClusterConfiguration".into(),
+            cluster_name: "kubernetes".into(),
+            kubernetes_version: "v1.35.0".into(),
+            control_plane_endpoint: String::new(),
+            certificates_dir: DEFAULT_CERT_DIR.into(),
+            encryption_algorithm: "RSA-2048".into(),
+            ca_certificate_validity_period: "87600h0m0s".into(),
+            certificate_validity_period: "8760h0m0s".into(),
+            networking: Networking::default(),
+            api_server: ApiServer::default(),
+            etcd: Etcd::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Networking {
+    pub service_subnet: String,
+    pub pod_subnet: String,
+    pub dns_domain: String,
+}
+
+impl Default for Networking {
+    fn default() -> Self {
+        Networking {
+            service_subnet: DEFAULT_SERVICE_SUBNET.into(),
+            pod_subnet: String::new(),
+            dns_domain: "cluster.local".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ApiServer {
+    #[serde(rename = "certSANs")]
+    pub cert_sans: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Etcd {
+    pub local: Option<LocalEtcd>,
+    pub external: Option<ExternalEtcd>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LocalEtcd {
+    pub data_dir: String,
+    #[serde(rename = "serverCertSANs")]
+    pub server_cert_sans: Vec<String>,
+    #[serde(rename = "peerCertSANs")]
+    pub peer_cert_sans: Vec<String>,
+}
+
+impl Default for LocalEtcd {
+    fn default() -> Self {
+        LocalEtcd {
+            data_dir: "/var/lib/etcd".into(),
+            server_cert_sans: Vec::new(),
+            peer_cert_sans: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ExternalEtcd {
+    pub endpoints: Vec<String>,
+    #[serde(rename = "caFile")]
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+/// The two documents `kubeadm init` works from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InitConfig {
+    pub init: InitConfiguration,
+    pub cluster: ClusterConfiguration,
+}
+
+impl InitConfig {
+    /// Reads `--config` (YAML documents separated by `---`); documents of other kinds
+    /// (KubeletConfiguration, KubeProxyConfiguration) are refused until supported.
+    pub fn load(text: &str) -> Result<Self, String> {
+        let mut cfg = InitConfig::default();
+        for doc in text.split("\n---") {
+            let doc = doc.trim_start_matches("---").trim();
+            if doc.is_empty() {
+                continue;
+            }
+            let value: serde_json::Value =
+                serde_saphyr::from_str(doc).map_err(|e| format!("parsing the config: {e}"))?;
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            let kind = kind.as_str();
+            let version = value["apiVersion"].as_str().unwrap_or_default().to_string();
+            if version != API_VERSION {
+                return Err(format!(
+                    "no kind {kind:?} is registered for version {version:?}: this kubeadm reads {API_VERSION}"
+                ));
+            }
+            let strict = |e: serde_json::Error| format!("{kind}: strict decoding error: {e}");
+            match kind {
+                "InitConfiguration" => {
+                    cfg.init = serde_json::from_value(value).map_err(strict)?;
+                }
+                "ClusterConfiguration" => {
+                    cfg.cluster = serde_json::from_value(value).map_err(strict)?;
+                }
+                other => {
+                    return Err(format!(
+                        "kind {other:?} in the config is not supported by this kubeadm yet"
+                    ));
+                }
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut errs = Vec::new();
+        let c = &self.cluster;
+        if !matches!(
+            c.encryption_algorithm.as_str(),
+            "RSA-2048" | "RSA-3072" | "RSA-4096" | "ECDSA-P256" | "ECDSA-P384"
+        ) {
+            errs.push(format!(
+                "encryptionAlgorithm: Unsupported value: {:?}: supported values: \"ECDSA-P256\", \"ECDSA-P384\", \"RSA-2048\", \"RSA-3072\", \"RSA-4096\"",
+                c.encryption_algorithm
+            ));
+        }
+        for (name, v) in [
+            (
+                "caCertificateValidityPeriod",
+                &c.ca_certificate_validity_period,
+            ),
+            ("certificateValidityPeriod", &c.certificate_validity_period),
+        ] {
+            if let Err(e) = apimachinery::duration::parse(v) {
+                errs.push(format!("{name}: Invalid value: {v:?}: {e}"));
+            }
+        }
+        if c.etcd.local.is_some() && c.etcd.external.is_some() {
+            errs.push(
+                "etcd: Invalid value: \"\": etcd.local and etcd.external are mutually exclusive"
+                    .into(),
+            );
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
+    }
+
+    pub fn ca_validity(&self) -> Duration {
+        apimachinery::duration::parse(&self.cluster.ca_certificate_validity_period)
+            .unwrap_or(Duration::from_secs(87600 * 3600))
+    }
+
+    pub fn cert_validity(&self) -> Duration {
+        apimachinery::duration::parse(&self.cluster.certificate_validity_period)
+            .unwrap_or(Duration::from_secs(8760 * 3600))
+    }
+
+    /// Stacked etcd unless external endpoints are configured.
+    pub fn local_etcd(&self) -> bool {
+        self.cluster.etcd.external.is_none()
+    }
+
+    /// The API server's URL as other components reach it: `controlPlaneEndpoint` when
+    /// set (a port defaults to the bind port), else the advertise address.
+    pub fn control_plane_url(&self) -> String {
+        let ep = &self.cluster.control_plane_endpoint;
+        if ep.is_empty() {
+            return self.local_url();
+        }
+        if ep
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            && !ep.ends_with(']')
+        {
+            format!("https://{ep}")
+        } else {
+            format!("https://{ep}:{}", self.init.local_api_endpoint.bind_port)
+        }
+    }
+
+    /// This node's API server (`localAPIEndpoint`).
+    pub fn local_url(&self) -> String {
+        let a = &self.init.local_api_endpoint;
+        let host = if a.advertise_address.contains(':') {
+            format!("[{}]", a.advertise_address)
+        } else {
+            a.advertise_address.clone()
+        };
+        format!("https://{host}:{}", a.bind_port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_default_and_refuse_unknown_fields() {
+        let cfg = InitConfig::load(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 10.0.0.5\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: cp.example:7443\nnetworking:\n  podSubnet: 10.244.0.0/16\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.init.local_api_endpoint.bind_port, 6443);
+        assert_eq!(
+            cfg.cluster.networking.service_subnet,
+            DEFAULT_SERVICE_SUBNET
+        );
+        assert_eq!(cfg.cluster.networking.pod_subnet, "10.244.0.0/16");
+        assert_eq!(cfg.control_plane_url(), "https://cp.example:7443");
+        assert_eq!(cfg.local_url(), "https://10.0.0.5:6443");
+        assert_eq!(cfg.init.bootstrap_tokens[0].ttl, "24h0m0s");
+        let e = InitConfig::load(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates: {}\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("strict decoding error") && e.contains("featureGates"),
+            "{e}"
+        );
+        let e =
+            InitConfig::load("apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\n")
+                .unwrap_err();
+        assert!(e.contains("v1beta3"), "{e}");
+        let e = InitConfig::load(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: DSA\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("encryptionAlgorithm"), "{e}");
+    }
+}
