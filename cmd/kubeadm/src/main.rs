@@ -1,7 +1,7 @@
 //! kubeadm: upstream's commands and flags for bootstrapping a cluster. Implemented so
-//! far: `init phase certs`, `init phase kubeconfig`, `certs check-expiration`, `token
-//! generate|create|list|delete` and `version`; other commands say they are not
-//! available yet rather than pretending.
+//! far: `init phase certs|kubeconfig|upload-config|bootstrap-token`, `join` of a
+//! worker, `certs check-expiration`, `token generate|create|list|delete` and
+//! `version`; other commands say they are not available yet rather than pretending.
 
 mod app;
 
@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Run this command in order to set up the Kubernetes control plane
     Init(InitCmd),
+    /// Run this on any machine you wish to join an existing cluster
+    Join(JoinCmd),
     /// Commands related to handling kubernetes certificates
     Certs {
         #[command(subcommand)]
@@ -61,6 +63,25 @@ enum Phase {
         which: String,
         #[command(flatten)]
         flags: ConfigFlags,
+    },
+    /// Upload the kubeadm and kubelet configuration to a ConfigMap
+    UploadConfig {
+        /// all, kubeadm, kubelet
+        #[arg(default_value = "all")]
+        which: String,
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// The kubeconfig file to use when talking to the cluster.
+        #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
+        kubeconfig: PathBuf,
+    },
+    /// Generates bootstrap tokens used to join a node to a cluster
+    BootstrapToken {
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// The kubeconfig file to use when talking to the cluster.
+        #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
+        kubeconfig: PathBuf,
     },
     /// Generate all kubeconfig files necessary to establish the control plane and the admin kubeconfig file
     Kubeconfig {
@@ -105,6 +126,36 @@ struct ConfigFlags {
     /// Specify the node name.
     #[arg(long = "node-name")]
     node_name: Option<String>,
+}
+
+#[derive(Args)]
+struct JoinCmd {
+    /// The control plane endpoint (host:port) to join.
+    endpoint: Option<String>,
+    /// Use this token for both discovery-token and tls-bootstrap-token when those values are not provided.
+    #[arg(long = "token")]
+    token: Option<String>,
+    /// For token-based discovery, the token used to validate cluster information fetched from the API server.
+    #[arg(long = "discovery-token")]
+    discovery_token: Option<String>,
+    /// For token-based discovery, validate that the root CA public key matches this hash (format: "<type>:<value>").
+    #[arg(long = "discovery-token-ca-cert-hash", value_delimiter = ',')]
+    discovery_token_ca_cert_hash: Vec<String>,
+    /// For token-based discovery, allow joining without --discovery-token-ca-cert-hash pinning.
+    #[arg(long = "discovery-token-unsafe-skip-ca-verification")]
+    discovery_token_unsafe_skip_ca_verification: bool,
+    /// Specify the node name.
+    #[arg(long = "node-name")]
+    node_name: Option<String>,
+    /// Path to the CRI socket to connect.
+    #[arg(
+        long = "cri-socket",
+        default_value = "unix:///var/run/containerd/containerd.sock"
+    )]
+    cri_socket: String,
+    /// Create a new control plane instance on this node (not available yet).
+    #[arg(long = "control-plane")]
+    control_plane: bool,
 }
 
 #[derive(Subcommand)]
@@ -270,6 +321,46 @@ async fn client(kubeconfig: &Path) -> Result<kube::Client, String> {
     client_go::rest::client(Some(kubeconfig), "kubeadm/v1.35.0 (linux) kubernetes/rust").await
 }
 
+/// A client from admin.conf whose group is bound to cluster-admin first (through
+/// super-admin.conf beside it when admin.conf may not yet), as `kubeadm init` does.
+async fn admin_client(kubeconfig: &Path) -> Result<kube::Client, String> {
+    let admin = client(kubeconfig).await?;
+    let super_path = kubeconfig.with_file_name("super-admin.conf");
+    let super_admin = match super_path.exists() {
+        true => Some(client(&super_path).await?),
+        false => None,
+    };
+    app::phases::bootstraptoken::ensure_admin_binding(&admin, super_admin.as_ref()).await?;
+    Ok(admin)
+}
+
+async fn join(j: JoinCmd) -> Result<(), String> {
+    if j.control_plane {
+        return Err(
+            "'kubeadm join --control-plane' is not available in this build yet; join workers only"
+                .into(),
+        );
+    }
+    let endpoint = j
+        .endpoint
+        .ok_or("the control plane endpoint to join is required: kubeadm join <host:port> ...")?;
+    let token = j
+        .discovery_token
+        .or(j.token)
+        .ok_or("discovery: Invalid value: \"\": bootstrapToken or file must be set (--token or --discovery-token)")?;
+    let opts = app::cmd::join::JoinOptions {
+        endpoint,
+        token,
+        ca_cert_hashes: j.discovery_token_ca_cert_hash,
+        unsafe_skip_ca_verification: j.discovery_token_unsafe_skip_ca_verification,
+        node_name: j.node_name.unwrap_or_else(hostname),
+        cri_socket: j.cri_socket,
+        discovery_timeout: std::time::Duration::from_secs(300),
+        tls_bootstrap_timeout: std::time::Duration::from_secs(300),
+    };
+    app::cmd::join::run(&opts).await
+}
+
 async fn token(cmd: TokenCmd) -> Result<(), String> {
     use app::cmd::token;
     match cmd.command {
@@ -326,7 +417,7 @@ async fn token(cmd: TokenCmd) -> Result<(), String> {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Init(InitCmd { phase: None }) => Err(
-            "the full 'kubeadm init' workflow is not available in this build yet; run its phases with 'kubeadm init phase certs|kubeconfig'".into(),
+            "the full 'kubeadm init' workflow is not available in this build yet; run its phases with 'kubeadm init phase certs|kubeconfig|upload-config|bootstrap-token'".into(),
         ),
         Command::Init(InitCmd {
             phase: Some(InitPhaseCmd::Phase { phase }),
@@ -337,7 +428,34 @@ async fn run(cli: Cli) -> Result<(), String> {
                 flags,
                 kubeconfig_dir,
             } => phase_kubeconfig(&which, &flags, &kubeconfig_dir),
+            Phase::UploadConfig {
+                which,
+                flags,
+                kubeconfig,
+            } => {
+                use app::phases::uploadconfig;
+                let (cfg, _, _) = load(&flags)?;
+                let c = admin_client(&kubeconfig).await?;
+                if matches!(which.as_str(), "all" | "kubeadm") {
+                    uploadconfig::upload_kubeadm_config(&c, &cfg).await?;
+                }
+                if matches!(which.as_str(), "all" | "kubelet") {
+                    uploadconfig::upload_kubelet_config(&c, &cfg).await?;
+                }
+                if !matches!(which.as_str(), "all" | "kubeadm" | "kubelet") {
+                    return Err(format!("unknown upload-config phase {which:?}"));
+                }
+                Ok(())
+            }
+            Phase::BootstrapToken { flags, kubeconfig } => {
+                let (cfg, _, dir) = load(&flags)?;
+                let c = admin_client(&kubeconfig).await?;
+                let ca = std::fs::read_to_string(dir.join("ca.crt"))
+                    .map_err(|e| format!("{}: {e}", dir.join("ca.crt").display()))?;
+                app::phases::bootstraptoken::run(&c, &cfg, &ca).await.map(|_| ())
+            }
         },
+        Command::Join(j) => join(j).await,
         Command::Certs {
             command:
                 CertsCmd::CheckExpiration {

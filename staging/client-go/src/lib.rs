@@ -2,6 +2,7 @@
 //! client from a kubeconfig with upstream's QPS/burst client-side rate limit, the events
 //! recorder (`events.k8s.io/v1`), and Lease-based leader election.
 
+pub mod bootstrap_jws;
 pub mod cert_reload;
 pub mod clientbuilder;
 pub mod delegated;

@@ -6,12 +6,16 @@ pub mod apis {
 }
 pub mod cmd {
     pub mod certs;
+    pub mod join;
     pub mod token;
 }
 pub mod phases {
+    pub mod bootstraptoken;
     pub mod certs;
     pub mod kubeconfig;
+    pub mod uploadconfig;
 }
 pub mod util {
+    pub mod apiclient;
     pub mod pkiutil;
 }

@@ -8,8 +8,6 @@
 use super::{expired, field, token};
 use crate::informer::Informer;
 use crate::workqueue::Queue;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, PostParams};
 use std::collections::BTreeMap;
@@ -27,15 +25,7 @@ pub struct BootstrapSigner {
     queue: Arc<Queue>,
 }
 
-/// A compact JWS with detached payload (`header..signature`), HS256 with key id.
-pub fn detached_jws(payload: &str, token_id: &str, token_secret: &str) -> String {
-    let header = serde_json::json!({"alg": "HS256", "kid": token_id}).to_string();
-    let header = URL_SAFE_NO_PAD.encode(header);
-    let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token_secret.as_bytes());
-    let sig = ring::hmac::sign(&key, input.as_bytes());
-    format!("{header}..{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
-}
+pub use client_go::bootstrap_jws::detached_jws;
 
 impl BootstrapSigner {
     /// `config_maps` watches `kube-public`, `secrets` `kube-system`.
@@ -124,31 +114,5 @@ impl BootstrapSigner {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jws_is_detached_hs256_with_the_token_id() {
-        let jws = detached_jws("payload", "abcdef", "0123456789abcdef");
-        let (header, sig) = jws.split_once("..").unwrap();
-        let header = URL_SAFE_NO_PAD.decode(header).unwrap();
-        assert_eq!(header, br#"{"alg":"HS256","kid":"abcdef"}"#);
-        // The signature covers header.payload, as RFC 7515 says.
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"0123456789abcdef");
-        let input = format!(
-            "{}.{}",
-            jws.split("..").next().unwrap(),
-            URL_SAFE_NO_PAD.encode("payload")
-        );
-        ring::hmac::verify(
-            &key,
-            input.as_bytes(),
-            &URL_SAFE_NO_PAD.decode(sig).unwrap(),
-        )
-        .unwrap();
     }
 }

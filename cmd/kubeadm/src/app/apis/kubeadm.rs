@@ -194,11 +194,24 @@ pub struct ExternalEtcd {
     pub key_file: String,
 }
 
-/// The two documents `kubeadm init` works from.
+/// The documents `kubeadm init` works from.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InitConfig {
     pub init: InitConfiguration,
     pub cluster: ClusterConfiguration,
+    /// A `KubeletConfiguration` document: merged over kubeadm's kubelet defaults.
+    pub kubelet: Option<serde_json::Value>,
+}
+
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
 }
 
 impl InitConfig {
@@ -216,7 +229,7 @@ impl InitConfig {
             let kind = value["kind"].as_str().unwrap_or_default().to_string();
             let kind = kind.as_str();
             let version = value["apiVersion"].as_str().unwrap_or_default().to_string();
-            if version != API_VERSION {
+            if version != API_VERSION && kind != "KubeletConfiguration" {
                 return Err(format!(
                     "no kind {kind:?} is registered for version {version:?}: this kubeadm reads {API_VERSION}"
                 ));
@@ -229,6 +242,14 @@ impl InitConfig {
                 "ClusterConfiguration" => {
                     cfg.cluster = serde_json::from_value(value).map_err(strict)?;
                 }
+                "KubeletConfiguration" => {
+                    if !version.starts_with("kubelet.config.k8s.io/") {
+                        return Err(format!(
+                            "KubeletConfiguration: unsupported apiVersion {version:?}"
+                        ));
+                    }
+                    cfg.kubelet = Some(value);
+                }
                 other => {
                     return Err(format!(
                         "kind {other:?} in the config is not supported by this kubeadm yet"
@@ -240,6 +261,38 @@ impl InitConfig {
         Ok(cfg)
     }
 
+    /// The cluster-wide KubeletConfiguration kubeadm uploads (upstream's kubelet
+    /// component config defaults), with the config file's document merged over it.
+    pub fn kubelet_configuration(&self) -> Result<serde_json::Value, String> {
+        let dns = super::super::phases::certs::nth_service_ip(
+            &self.cluster.networking.service_subnet,
+            10,
+        )?;
+        let mut v = serde_json::json!({
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "authentication": {
+                "anonymous": {"enabled": false},
+                "webhook": {"enabled": true},
+                "x509": {"clientCAFile": format!("{}/ca.crt", self.cluster.certificates_dir)},
+            },
+            "authorization": {"mode": "Webhook"},
+            "cgroupDriver": "systemd",
+            "clusterDNS": [dns.to_string()],
+            "clusterDomain": self.cluster.networking.dns_domain,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": 10248,
+            "rotateCertificates": true,
+            "staticPodPath": format!("{KUBERNETES_DIR}/manifests"),
+        });
+        if let Some(over) = &self.kubelet {
+            merge(&mut v, over);
+        }
+        Ok(v)
+    }
+}
+
+impl InitConfig {
     pub fn validate(&self) -> Result<(), String> {
         let mut errs = Vec::new();
         let c = &self.cluster;

@@ -19,13 +19,18 @@ pub struct KubeadmCert {
 
 /// The first address of the service subnet: the `kubernetes` Service's cluster IP.
 pub fn api_server_service_ip(subnet: &str) -> Result<IpAddr, String> {
+    nth_service_ip(subnet, 1)
+}
+
+/// The `n`th address of the (first) service subnet (the 10th is the cluster DNS's).
+pub fn nth_service_ip(subnet: &str, n: u32) -> Result<IpAddr, String> {
     let first = subnet.split(',').next().unwrap_or_default();
     let (ip, _) = first
         .split_once('/')
         .ok_or_else(|| format!("serviceSubnet {subnet:?} is not a CIDR"))?;
     match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => Ok(IpAddr::V4((u32::from(v4) + 1).into())),
-        Ok(IpAddr::V6(v6)) => Ok(IpAddr::V6((u128::from(v6) + 1).into())),
+        Ok(IpAddr::V4(v4)) => Ok(IpAddr::V4((u32::from(v4) + n).into())),
+        Ok(IpAddr::V6(v6)) => Ok(IpAddr::V6((u128::from(v6) + u128::from(n)).into())),
         Err(_) => Err(format!("serviceSubnet {subnet:?} is not a CIDR")),
     }
 }

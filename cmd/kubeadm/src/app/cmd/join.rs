@@ -1,0 +1,283 @@
+//! `kubeadm join` for a worker node (upstream `cmd/kubeadm/app/cmd/join.go`,
+//! `discovery/token` and `phases/kubelet`): token discovery — `kube-public/cluster-info`
+//! read anonymously, its kubeconfig checked against the token's JWS signature and the
+//! cluster CA against `--discovery-token-ca-cert-hash`, then read again over TLS
+//! verified with that CA — then the bootstrap kubeconfig, the kubelet's configuration
+//! from the `kubelet-config` ConfigMap, the kubelet (re)started through the init system,
+//! and the wait for its health and TLS bootstrap.
+
+use crate::app::apis::kubeadm::{DEFAULT_CERT_DIR, KUBERNETES_DIR};
+use crate::app::cmd::token;
+use crate::app::util::pkiutil;
+use base64::Engine;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use kube::api::Api;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub const KUBELET_DIR: &str = "/var/lib/kubelet";
+
+pub struct JoinOptions {
+    pub endpoint: String,
+    pub token: String,
+    pub ca_cert_hashes: Vec<String>,
+    pub unsafe_skip_ca_verification: bool,
+    pub node_name: String,
+    pub cri_socket: String,
+    pub discovery_timeout: Duration,
+    pub tls_bootstrap_timeout: Duration,
+}
+
+async fn anonymous_client(server: &str, ca_pem: Option<&str>) -> Result<kube::Client, String> {
+    let mut cfg = kube::Config::new(server.parse().map_err(|e| format!("{server}: {e}"))?);
+    match ca_pem {
+        Some(pem) => {
+            let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+                .map_err(|e| format!("cluster CA: {e}"))?;
+            cfg.root_cert = Some(vec![p.contents.clone()]);
+        }
+        // Only for the first, unverified read of cluster-info: what it returns is
+        // trusted only once the token's signature and the CA pin check out.
+        None => cfg.accept_invalid_certs = true,
+    }
+    kube::Client::try_from(cfg).map_err(|e| e.to_string())
+}
+
+/// The cluster's server URL and CA, as cluster-info states them once verified.
+pub async fn discover(o: &JoinOptions) -> Result<(String, String), String> {
+    let (id, secret) = token::parse(&o.token)?;
+    if o.ca_cert_hashes.is_empty() && !o.unsafe_skip_ca_verification {
+        return Err("discovery.bootstrapToken: Invalid value: \"\": using token-based discovery without caCertHashes can be unsafe. Set unsafeSkipCAVerification as true in your kubeadm config file or pass --discovery-token-unsafe-skip-ca-verification flag to continue".into());
+    }
+    let endpoint = format!("https://{}", o.endpoint.trim_start_matches("https://"));
+    let deadline = Instant::now() + o.discovery_timeout;
+    let insecure = anonymous_client(&endpoint, None).await?;
+    let kubeconfig = loop {
+        let err = match Api::<ConfigMap>::namespaced(insecure.clone(), "kube-public")
+            .get("cluster-info")
+            .await
+        {
+            Ok(cm) => {
+                let data = cm.data.unwrap_or_default();
+                let kc = data.get("kubeconfig").cloned().unwrap_or_default();
+                match data.get(&format!("jws-kubeconfig-{id}")) {
+                    Some(jws) if client_go::bootstrap_jws::detached_jws_is_valid(jws, &kc, id, secret) => {
+                        break kc;
+                    }
+                    Some(_) => "failed to verify JWS signature of received cluster info object, can't trust this API Server".to_string(),
+                    None => format!("token id {id:?} is invalid for this cluster or it has expired. Use \"kubeadm token create\" on the control-plane node to create a new valid token"),
+                }
+            }
+            Err(e) => format!("failed to request the cluster-info ConfigMap: {e}"),
+        };
+        if Instant::now() > deadline {
+            return Err(format!(
+                "couldn't validate the identity of the API Server: {err}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let parsed = kube::config::Kubeconfig::from_yaml(&kubeconfig).map_err(|e| {
+        format!("couldn't parse the kubeconfig file in the cluster-info ConfigMap: {e}")
+    })?;
+    let cluster = parsed
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.clone())
+        .ok_or("the kubeconfig in the cluster-info ConfigMap has no cluster")?;
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(
+            cluster
+                .certificate_authority_data
+                .clone()
+                .unwrap_or_default()
+                .trim(),
+        )
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or("the kubeconfig in the cluster-info ConfigMap has no certificate authority data")?;
+    if !o.unsafe_skip_ca_verification {
+        let hash = token::ca_cert_hash(&ca)?;
+        if !o
+            .ca_cert_hashes
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(&hash))
+        {
+            return Err(format!(
+                "cluster CA found in cluster-info ConfigMap is invalid: none of the public keys {hash:?} are pinned"
+            ));
+        }
+    }
+    // Read again over TLS verified with the CA: the server we talk to holds its key.
+    let secure = anonymous_client(&endpoint, Some(&ca)).await?;
+    let again = Api::<ConfigMap>::namespaced(secure, "kube-public")
+        .get("cluster-info")
+        .await
+        .map_err(|e| format!("failed to read cluster-info over a verified connection: {e}"))?;
+    if again.data.unwrap_or_default().get("kubeconfig") != Some(&kubeconfig) {
+        return Err("the cluster-info ConfigMap changed while it was read".into());
+    }
+    Ok((cluster.server.unwrap_or(endpoint), ca))
+}
+
+fn bootstrap_kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n    server: {server}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: tls-bootstrap-token-user\n  name: tls-bootstrap-token-user@kubernetes\ncurrent-context: tls-bootstrap-token-user@kubernetes\nkind: Config\npreferences: {{}}\nusers:\n- name: tls-bootstrap-token-user\n  user:\n    token: {token}\n"
+    )
+}
+
+/// Upstream's `TryStartKubelet`: restart it through systemd when there is one.
+fn try_start_kubelet() {
+    let has_systemd = Path::new("/run/systemd/system").exists()
+        && std::process::Command::new("systemctl")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !has_systemd {
+        println!(
+            "[kubelet-start] No supported init system detected, won't make sure the kubelet is running properly."
+        );
+        return;
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new("systemctl")
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                if o.status.success() {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+                }
+            })
+    };
+    if let Err(e) = run(&["daemon-reload"]).and_then(|()| run(&["restart", "kubelet"])) {
+        println!("[kubelet-start] WARNING: unable to start the kubelet service: [{e}]");
+        println!("[kubelet-start] Please ensure kubelet is reloaded and running manually.");
+    }
+}
+
+fn healthz(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(a) = addr.parse::<std::net::SocketAddr>() else {
+        return false;
+    };
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200")
+}
+
+pub async fn run(o: &JoinOptions) -> Result<(), String> {
+    println!("[preflight] Running pre-flight checks");
+    let kubelet_conf = Path::new(KUBERNETES_DIR).join("kubelet.conf");
+    let ca_path = Path::new(DEFAULT_CERT_DIR).join("ca.crt");
+    for f in [&kubelet_conf, &ca_path] {
+        if f.exists() {
+            return Err(format!(
+                "[preflight] Some fatal errors occurred:\n\t[ERROR FileAvailable--{}]: {} already exists",
+                f.display()
+                    .to_string()
+                    .trim_start_matches('/')
+                    .replace('/', "-"),
+                f.display()
+            ));
+        }
+    }
+    let (server, ca) = discover(o).await?;
+    let bootstrap = Path::new(KUBERNETES_DIR).join("bootstrap-kubelet.conf");
+    pkiutil::write_file(
+        &bootstrap,
+        &bootstrap_kubeconfig(&server, &ca, &o.token),
+        0o600,
+    )?;
+    pkiutil::write_file(&ca_path, &ca, 0o644)?;
+    let client =
+        client_go::rest::client(Some(&bootstrap), "kubeadm/v1.35.0 (linux) kubernetes/rust")
+            .await?;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "kube-system");
+    let kubelet = cms
+        .get("kubelet-config")
+        .await
+        .map_err(|e| format!("failed to get config map kubelet-config: {e}"))?
+        .data
+        .unwrap_or_default()
+        .get("kubelet")
+        .cloned()
+        .ok_or("the kubelet-config ConfigMap has no \"kubelet\" key")?;
+    let config = Path::new(KUBELET_DIR).join("config.yaml");
+    println!(
+        "[kubelet-start] Writing kubelet configuration to file {:?}",
+        config.display().to_string()
+    );
+    pkiutil::write_file(&config, &kubelet, 0o644)?;
+    let env = Path::new(KUBELET_DIR).join("kubeadm-flags.env");
+    println!(
+        "[kubelet-start] Writing kubelet environment file with flags to file {:?}",
+        env.display().to_string()
+    );
+    pkiutil::write_file(
+        &env,
+        &format!(
+            "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint={} --hostname-override={}\"\n",
+            o.cri_socket, o.node_name
+        ),
+        0o644,
+    )?;
+    println!("[kubelet-start] Starting the kubelet");
+    try_start_kubelet();
+    let v: serde_json::Value =
+        serde_saphyr::from_str(&kubelet).map_err(|e| format!("kubelet config: {e}"))?;
+    let port = v["healthzPort"].as_u64().unwrap_or(10248);
+    let host = v["healthzBindAddress"].as_str().unwrap_or("127.0.0.1");
+    let url = format!("{host}:{port}");
+    println!(
+        "[kubelet-check] Waiting for a healthy kubelet at http://{url}/healthz. This can take up to 4m0s"
+    );
+    let start = Instant::now();
+    while !healthz(&url) {
+        if start.elapsed() > Duration::from_secs(240) {
+            return Err(format!(
+                "The HTTP call equal to 'curl -sSL http://{url}/healthz' returned error: the kubelet is not healthy after 4m0s"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "[kubelet-check] The kubelet is healthy after {:.3}s",
+        start.elapsed().as_secs_f64()
+    );
+    println!("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
+    let deadline = Instant::now() + o.tls_bootstrap_timeout;
+    loop {
+        if kubelet_conf.exists()
+            && let Ok(c) = client_go::rest::client(
+                Some(&kubelet_conf),
+                "kubeadm/v1.35.0 (linux) kubernetes/rust",
+            )
+            .await
+            && Api::<Node>::all(c).get(&o.node_name).await.is_ok()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(
+                "error waiting for the kubelet to perform the TLS Bootstrap: timed out".into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = std::fs::remove_file(&bootstrap);
+    println!(
+        "\nThis node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n\nRun 'kubectl get nodes' on the control-plane to see this node join the cluster.\n"
+    );
+    Ok(())
+}

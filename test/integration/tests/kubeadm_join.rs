@@ -1,0 +1,368 @@
+//! `kubeadm join` of a worker, end to end: the control plane's PKI and kubeconfigs from
+//! `kubeadm init phase certs|kubeconfig`, its cluster objects from `kubeadm init phase
+//! upload-config|bootstrap-token`; the worker is a "machine" of its own (a mount
+//! namespace whose `/etc/kubernetes` and `/var/lib/kubelet` are its own directories)
+//! where `kubeadm join <endpoint> --token --discovery-token-ca-cert-hash` discovers the
+//! cluster through the signed cluster-info and writes the kubelet's configuration, and
+//! the kubelet started as systemd would start it TLS-bootstraps into a Ready node. A
+//! wrong CA pin is refused before anything is written.
+
+use integration_tests::apiserver::TestApiServer;
+use integration_tests::component::TestControllerManager;
+use integration_tests::netns::NetNs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A machine: its own `/etc/kubernetes` and `/var/lib/kubelet` in a mount namespace
+/// held open by a sleeping process.
+struct Machine {
+    root: tempfile::TempDir,
+    holder: Child,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["etc-kubernetes", "var-lib-kubelet"] {
+            std::fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        // The mount points exist on any kubeadm host (the packages create them).
+        for d in ["/etc/kubernetes", "/var/lib/kubelet"] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let holder = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind {0}/etc-kubernetes /etc/kubernetes && mount --bind {0}/var-lib-kubelet /var/lib/kubelet && exec sleep 3600",
+                root.path().display()
+            ))
+            .spawn()
+            .unwrap();
+        let m = Machine { root, holder };
+        // Mounted once the holder sleeps: its /etc/kubernetes is the machine's.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            std::fs::write(m.etc().join(".probe"), "").unwrap();
+            let seen = m
+                .cmd("test")
+                .args(["-e", "/etc/kubernetes/.probe"])
+                .status()
+                .unwrap();
+            if seen.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the machine's mounts did not appear"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::remove_file(m.etc().join(".probe")).unwrap();
+        m
+    }
+
+    fn etc(&self) -> PathBuf {
+        self.root.path().join("etc-kubernetes")
+    }
+
+    fn var(&self) -> PathBuf {
+        self.root.path().join("var-lib-kubelet")
+    }
+
+    /// `program` run on the machine (its mounts; the caller's network namespace).
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.holder.id().to_string(), "-m", "--"])
+            .arg(program);
+        c
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kubeadm_ok(args: &[&str]) -> String {
+    let o = Command::new(integration_tests::binary("kubeadm"))
+        .args(args)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "kubeadm {args:?}: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+fn ca_hash(ca: &Path) -> String {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl x509 -pubkey -in {} -noout | openssl pkey -pubin -outform der | sha256sum",
+            ca.display()
+        ))
+        .output()
+        .unwrap();
+    format!(
+        "sha256:{}",
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+    )
+}
+
+#[test]
+fn kubeadm_join_bootstraps_a_worker() {
+    let ns = NetNs::new("kjoin");
+    ns.enter();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(join());
+}
+
+async fn join() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let pki_s = pki.display().to_string();
+    let config = dir.path().join("kubeadm.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nbootstrapTokens:\n- token: abcdef.0123456789abcdef\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.1\nnodeRegistration:\n  name: cp-1\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: ECDSA-P256\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\n",
+    )
+    .unwrap();
+    let cfg = config.display().to_string();
+    kubeadm_ok(&[
+        "init",
+        "phase",
+        "certs",
+        "all",
+        "--config",
+        &cfg,
+        "--cert-dir",
+        &pki_s,
+    ]);
+    let p = |f: &str| pki.join(f).display().to_string();
+    let s = TestApiServer::start(
+        None,
+        &[
+            &format!("--tls-cert-file={}", p("apiserver.crt")),
+            &format!("--tls-private-key-file={}", p("apiserver.key")),
+            &format!("--client-ca-file={}", p("ca.crt")),
+            &format!("--service-account-key-file={}", p("sa.pub")),
+            &format!("--service-account-signing-key-file={}", p("sa.key")),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--authorization-mode=Node,RBAC",
+            "--enable-bootstrap-token-auth",
+        ],
+    )
+    .await;
+    let port = s.port.to_string();
+    let kc_dir = dir.path().display().to_string();
+    kubeadm_ok(&[
+        "init",
+        "phase",
+        "kubeconfig",
+        "all",
+        "--config",
+        &cfg,
+        "--cert-dir",
+        &pki_s,
+        "--kubeconfig-dir",
+        &kc_dir,
+        "--apiserver-bind-port",
+        &port,
+    ]);
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &[
+            "--controllers=csrapproving,csrsigning,bootstrapsigner,tokencleaner",
+            &format!("--cluster-signing-cert-file={}", p("ca.crt")),
+            &format!("--cluster-signing-key-file={}", p("ca.key")),
+        ],
+    )
+    .await;
+    let admin = dir.path().join("admin.conf").display().to_string();
+    let out = kubeadm_ok(&[
+        "init",
+        "phase",
+        "upload-config",
+        "all",
+        "--config",
+        &cfg,
+        "--cert-dir",
+        &pki_s,
+        "--kubeconfig",
+        &admin,
+        "--apiserver-bind-port",
+        &port,
+    ]);
+    assert!(
+        out.contains(
+            "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\""
+        ),
+        "{out}"
+    );
+    let out = kubeadm_ok(&[
+        "init",
+        "phase",
+        "bootstrap-token",
+        "--config",
+        &cfg,
+        "--cert-dir",
+        &pki_s,
+        "--kubeconfig",
+        &admin,
+        "--apiserver-bind-port",
+        &port,
+    ]);
+    assert!(
+        out.contains("[bootstrap-token] Using token: abcdef.0123456789abcdef"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Creating the \"cluster-info\" ConfigMap in the \"kube-public\" namespace"),
+        "{out}"
+    );
+
+    let worker = Machine::new();
+    let endpoint = format!("127.0.0.1:{port}");
+    let join_args = |hash: &str| {
+        vec![
+            "join".to_string(),
+            endpoint.clone(),
+            "--token".into(),
+            "abcdef.0123456789abcdef".into(),
+            "--discovery-token-ca-cert-hash".into(),
+            hash.to_string(),
+            "--node-name".into(),
+            "worker-1".into(),
+            "--cri-socket".into(),
+            "unix:///var/lib/kubelet/fake-cri.sock".into(),
+        ]
+    };
+    // A wrong pin: refused, nothing written.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let o = worker
+        .cmd(integration_tests::binary("kubeadm"))
+        .args(join_args(&wrong))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("none of the public keys"),
+        "{err}"
+    );
+    assert!(!worker.etc().join("bootstrap-kubelet.conf").exists());
+
+    // The real join, with the kubelet started as its systemd unit would: once kubeadm
+    // has written its configuration.
+    let mut join = worker
+        .cmd(integration_tests::binary("kubeadm"))
+        .args(join_args(&ca_hash(&pki.join("ca.crt"))))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !worker.var().join("config.yaml").exists() {
+        if let Some(st) = join.try_wait().unwrap() {
+            let o = join.wait_with_output().unwrap();
+            panic!(
+                "kubeadm join exited with {st}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubeadm join wrote no kubelet configuration"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kubelet_log = dir.path().join("kubelet.log");
+    let kubelet = Killed(
+        worker
+            .cmd(integration_tests::binary("kubelet"))
+            .args([
+                "--config=/var/lib/kubelet/config.yaml",
+                "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+                "--kubeconfig=/etc/kubernetes/kubelet.conf",
+                "--hostname-override=worker-1",
+                "--node-ip=127.0.0.1",
+                "--address=127.0.0.1",
+                &format!("--port={}", integration_tests::free_port()),
+                "--fake-container-runtime",
+            ])
+            .stderr(std::fs::File::create(&kubelet_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let o = tokio::task::spawn_blocking(move || join.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "kubeadm join: {out}{}\nkubelet: {}",
+        String::from_utf8_lossy(&o.stderr),
+        std::fs::read_to_string(&kubelet_log).unwrap_or_default()
+    );
+    for line in [
+        "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"",
+        "[kubelet-check] The kubelet is healthy after",
+        "[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap",
+        "This node has joined the cluster:",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    // The node's credentials came from the TLS bootstrap; the token file is gone.
+    let kubelet_conf = std::fs::read_to_string(worker.etc().join("kubelet.conf")).unwrap();
+    assert!(
+        kubelet_conf
+            .contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{kubelet_conf}"
+    );
+    assert!(!worker.etc().join("bootstrap-kubelet.conf").exists());
+    assert_eq!(
+        std::fs::read_to_string(worker.etc().join("pki/ca.crt")).unwrap(),
+        std::fs::read_to_string(pki.join("ca.crt")).unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = s.client.get("/api/v1/nodes/worker-1").await.json();
+        let ready = n["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        if ready {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker-1 not Ready: {}\n{}",
+            n["status"],
+            std::fs::read_to_string(&kubelet_log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(kubelet);
+}
