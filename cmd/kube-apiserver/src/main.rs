@@ -64,6 +64,9 @@ struct Flags {
     /// authentication method are treated as system:anonymous (group system:unauthenticated).
     #[arg(long = "anonymous-auth", default_value_t = true, action = clap::ArgAction::Set)]
     anonymous_auth: bool,
+    /// Use an endpoint reconciler (lease, none).
+    #[arg(long = "endpoint-reconciler-type", default_value = "lease")]
+    endpoint_reconciler_type: String,
     /// Enable to allow secrets of type 'bootstrap.kubernetes.io/token' in the
     /// 'kube-system' namespace to be used for TLS bootstrapping authentication.
     #[arg(long = "enable-bootstrap-token-auth", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -230,6 +233,15 @@ fn main() {
             .collect()
     };
     let authorization_modes = list(&flags.authorization_mode);
+    let reconciler = match flags.endpoint_reconciler_type.as_str() {
+        t @ ("lease" | "none") => t.to_string(),
+        other => {
+            eprintln!(
+                "Error: invalid argument {other:?} for \"--endpoint-reconciler-type\" flag: must be lease or none (master-count is not supported)"
+            );
+            std::process::exit(1);
+        }
+    };
     let cfg = Config {
         etcd_servers: flags
             .etcd_servers
@@ -264,6 +276,7 @@ fn main() {
         },
         anonymous_auth: flags.anonymous_auth,
         enable_bootstrap_token_auth: flags.enable_bootstrap_token_auth,
+        endpoint_reconciler_type: reconciler,
         authorization_modes,
         enable_admission_plugins: list(&flags.enable_admission_plugins),
         disable_admission_plugins: list(&flags.disable_admission_plugins),

@@ -90,7 +90,11 @@ fn authentication_trust(cfg: &Config) -> Result<Value, String> {
         "data": data}))
 }
 
-async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Result<(), String> {
+async fn reconcile(
+    regs: &HashMap<String, Arc<Registry>>,
+    cfg: &Config,
+    backend: &Arc<dyn apiserver::storage::interface::Backend>,
+) -> Result<(), String> {
     for ns in SYSTEM_NAMESPACES {
         ensure(
             &regs["namespaces"],
@@ -123,18 +127,27 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
         "spec": {"clusterIP": cidr.nth(1).to_string(), "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": cfg.secure_port}], "sessionAffinity": "None", "type": "ClusterIP"}
     });
     ensure(&regs["services"], Some("default"), svc).await?;
-    let subsets = json!([{"addresses": [{"ip": cfg.advertise_ip().to_string()}], "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}]}]);
-    let eps = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": subsets});
-    overwrite(&regs["endpoints"], eps, "subsets").await?;
-    // As upstream's endpoints reconciler, the EndpointSlice too (what kube-proxy reads).
+    // The Endpoints and EndpointSlice exist; their addresses are the endpoint
+    // reconciler's to keep (`crate::reconcilers`), unless it is `none`.
+    let eps = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}}, "subsets": []});
     let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [cfg.advertise_ip().to_string()], "conditions": {"ready": true}}],
+        "addressType": if cfg.advertise_ip().is_ipv6() { "IPv6" } else { "IPv4" },
+        "endpoints": [],
         "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}]});
-    if let Some(reg) = regs.get("endpointslices") {
-        overwrite(reg, slice.clone(), "endpoints").await?;
-        overwrite(reg, slice, "ports").await?;
+    if cfg.endpoint_reconciler_type != "none" {
+        ensure(&regs["endpoints"], Some("default"), eps).await?;
+        if let Some(reg) = regs.get("endpointslices") {
+            ensure(reg, Some("default"), slice).await?;
+        }
+        let lease = crate::reconcilers::LeaseReconciler {
+            backend: backend.clone(),
+            prefix: crate::reconcilers::lease_prefix(&cfg.etcd_prefix),
+            regs: regs.clone(),
+            ip: cfg.advertise_ip().to_string(),
+            port: cfg.secure_port,
+        };
+        lease.reconcile().await?;
     }
     overwrite(&regs["configmaps"], authentication_trust(cfg)?, "data").await?;
     // Upstream's legacy token tracking controller: the day from which this cluster
@@ -151,11 +164,12 @@ async fn reconcile(regs: &HashMap<String, Arc<Registry>>, cfg: &Config) -> Resul
 pub async fn run(
     regs: HashMap<String, Arc<Registry>>,
     cfg: Config,
+    backend: Arc<dyn apiserver::storage::interface::Backend>,
     done: Arc<AtomicBool>,
     caches_synced: Arc<AtomicBool>,
 ) {
     loop {
-        match reconcile(&regs, &cfg).await {
+        match reconcile(&regs, &cfg, &backend).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "bootstrap objects not created yet; retrying");
@@ -165,6 +179,18 @@ pub async fn run(
     }
     done.store(true, Ordering::SeqCst);
     tracing::info!("bootstrap objects in place");
+    if cfg.endpoint_reconciler_type != "none" {
+        tokio::spawn(
+            Arc::new(crate::reconcilers::LeaseReconciler {
+                backend: backend.clone(),
+                prefix: crate::reconcilers::lease_prefix(&cfg.etcd_prefix),
+                regs: regs.clone(),
+                ip: cfg.advertise_ip().to_string(),
+                port: cfg.secure_port,
+            })
+            .run(),
+        );
+    }
     // The caches are in sync once each answers a read at the current revision.
     for reg in regs.values() {
         if let Some(c) = &reg.cacher {

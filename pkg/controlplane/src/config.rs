@@ -31,6 +31,8 @@ pub struct Config {
     pub token_auth_file: Option<PathBuf>,
     pub request_header: RequestHeaderConfig,
     pub anonymous_auth: bool,
+    /// `--endpoint-reconciler-type`: "lease" or "none" ("" is lease).
+    pub endpoint_reconciler_type: String,
     /// `--enable-bootstrap-token-auth`: bootstrap token Secrets authenticate.
     pub enable_bootstrap_token_auth: bool,
     /// `--authorization-mode`, in order (AlwaysAllow, AlwaysDeny, RBAC).

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod flowcontrol;
 pub mod health;
+pub mod reconcilers;
 pub mod resources;
 pub mod storage;
 
@@ -411,6 +412,7 @@ pub async fn run(
     tokio::spawn(bootstrap::run(
         regs.by_resource.clone(),
         cfg.clone(),
+        backend.clone(),
         bootstrapped,
         caches_synced,
     ));
@@ -431,8 +433,39 @@ pub async fn run(
         cfg.etcd_compaction_interval,
     ));
     let addr = std::net::SocketAddr::new(cfg.bind_address, cfg.secure_port);
+    // Upstream's pre-shutdown hook: on the shutdown signal, before draining, this server
+    // leaves the `kubernetes` endpoints so that clients move to the other apiservers.
+    let leave = {
+        let lease =
+            (cfg.endpoint_reconciler_type != "none").then(|| reconcilers::LeaseReconciler {
+                backend: backend.clone(),
+                prefix: reconcilers::lease_prefix(&cfg.etcd_prefix),
+                regs: regs.by_resource.clone(),
+                ip: cfg.advertise_ip().to_string(),
+                port: cfg.secure_port,
+            });
+        async move {
+            shutdown.await;
+            if let Some(lease) = lease {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), lease.remove_self())
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        tracing::info!("removed this server from the kubernetes service endpoints")
+                    }
+                    Ok(Err(e)) => tracing::warn!(
+                        error = e,
+                        "removing this server from the kubernetes service endpoints"
+                    ),
+                    Err(_) => tracing::warn!(
+                        "timed out removing this server from the kubernetes service endpoints"
+                    ),
+                }
+            }
+        }
+    };
     server
-        .run(addr, tls, shutdown)
+        .run(addr, tls, leave)
         .await
         .map_err(|e| format!("serving on {addr}: {e}"))
 }

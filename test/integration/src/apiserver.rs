@@ -39,8 +39,10 @@ impl TestApiServer {
         }
         if let Some(e) = etcd {
             args.push(format!("--etcd-servers={e}"));
-            // Each test gets its own keyspace in a shared etcd.
-            args.push(format!("--etcd-prefix=/registry-{port}"));
+            // Each test gets its own keyspace in a shared etcd (unless servers share one).
+            if !extra.iter().any(|a| a.starts_with("--etcd-prefix")) {
+                args.push(format!("--etcd-prefix=/registry-{port}"));
+            }
         }
         // Without a controller-manager no namespace gets its `default` ServiceAccount, so
         // the ServiceAccount admission plugin (which requires it) is off unless a test
@@ -144,6 +146,19 @@ impl TestApiServer {
             c.kill().unwrap();
             c.wait().unwrap();
         }
+        self.spawn().await;
+    }
+
+    /// Kills with SIGKILL: the server has no chance to tell anyone it leaves.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again after `terminate` or `kill9`, on the same state and port.
+    pub async fn start_again(&mut self) {
         self.spawn().await;
     }
 
