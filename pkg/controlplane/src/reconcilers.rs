@@ -238,10 +238,7 @@ mod tests {
         assert_eq!(live, ["10.0.0.1", "10.0.0.3"]);
         assert_eq!(
             expired,
-            [
-                format!("{LEASE_PREFIX}10.0.0.2"),
-                format!("{LEASE_PREFIX}10.0.0.9")
-            ]
+            [format!("{prefix}10.0.0.2"), format!("{prefix}10.0.0.9")]
         );
     }
 }
