@@ -720,8 +720,8 @@ impl Kubelet {
                 retry(next, Duration::from_secs(2));
                 return;
             };
-            let sub = match crate::kuberuntime::subpath::resolve(vm, &env_map) {
-                Ok(sub) => sub,
+            let host = match crate::kuberuntime::subpath::host_path(vm, &env_map, base) {
+                Ok(p) => p,
                 Err(e) => {
                     let msg = format!(
                         "failed to prepare subPath for volumeMount {:?} of container {:?}: {e}",
@@ -730,22 +730,6 @@ impl Kubelet {
                     self.container_failed(pod, &c.name, "CreateContainerConfigError", msg);
                     retry(next, Duration::from_secs(2));
                     return;
-                }
-            };
-            let host = if sub.is_empty() {
-                base.clone()
-            } else {
-                match crate::kuberuntime::subpath::prepare(base, &sub) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let msg = format!(
-                            "failed to prepare subPath for volumeMount {:?} of container {:?}: {e}",
-                            vm.name, c.name
-                        );
-                        self.container_failed(pod, &c.name, "CreateContainerConfigError", msg);
-                        retry(next, Duration::from_secs(2));
-                        return;
-                    }
                 }
             };
             cri_mounts.push(api::Mount {

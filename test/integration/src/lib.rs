@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod component;
 pub mod etcd;
 pub mod gocli;
+pub mod kubeadm;
 pub mod netns;
 pub mod node;
 pub mod pki;

@@ -9,24 +9,6 @@ use integration_tests::apiserver::TestApiServer;
 use std::path::Path;
 use std::process::Command;
 
-fn kubeadm(args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(integration_tests::binary("kubeadm"))
-        .args(args)
-        .output()
-        .expect("running kubeadm");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn kubeadm_ok(args: &[&str]) -> String {
-    let (ok, out, err) = kubeadm(args);
-    assert!(ok, "kubeadm {args:?}: {out}{err}");
-    out
-}
-
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     let o = Command::new("kubectl")
         .arg(format!("--kubeconfig={}", kubeconfig.display()))
@@ -43,20 +25,6 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-/// Upstream's documented way to compute `--discovery-token-ca-cert-hash`.
-fn openssl_ca_hash(ca: &Path) -> String {
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl x509 -pubkey -in {} -noout | openssl pkey -pubin -outform der | sha256sum",
-            ca.display()
-        ))
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    format!("sha256:{}", out.split_whitespace().next().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,30 +38,20 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
         "--node-name",
         "cp-1",
     ];
-    let out = kubeadm_ok(&[&["init", "phase", "certs", "all"][..], &base[..]].concat());
+    let out = integration_tests::kubeadm::ok(
+        &[&["init", "phase", "certs", "all"][..], &base[..]].concat(),
+    );
     assert!(
         out.contains("[certs] apiserver serving cert is signed for DNS names [kubernetes kubernetes.default kubernetes.default.svc kubernetes.default.svc.cluster.local cp-1] and IPs [10.96.0.1 127.0.0.1]"),
         "{out}"
     );
-    let p = |f: &str| pki.join(f).display().to_string();
-    let s = TestApiServer::start(
-        None,
-        &[
-            &format!("--tls-cert-file={}", p("apiserver.crt")),
-            &format!("--tls-private-key-file={}", p("apiserver.key")),
-            &format!("--client-ca-file={}", p("ca.crt")),
-            &format!("--service-account-key-file={}", p("sa.pub")),
-            &format!("--service-account-signing-key-file={}", p("sa.key")),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode=Node,RBAC",
-            "--enable-bootstrap-token-auth",
-        ],
-    )
-    .await;
+    let flags = integration_tests::kubeadm::apiserver_flags(&pki);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestApiServer::start(None, &flags).await;
     // The kubeconfigs point at the apiserver's port.
     let port = s.port.to_string();
     let kc_dir = dir.path().display().to_string();
-    let out = kubeadm_ok(
+    let out = integration_tests::kubeadm::ok(
         &[
             &[
                 "init",
@@ -147,7 +105,7 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
     );
 
     // check-expiration: upstream's two tables.
-    let out = kubeadm_ok(&[
+    let out = integration_tests::kubeadm::ok(&[
         "certs",
         "check-expiration",
         "--cert-dir",
@@ -182,7 +140,7 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
 
     // Tokens.
     let admin_s = admin.display().to_string();
-    let out = kubeadm_ok(&[
+    let out = integration_tests::kubeadm::ok(&[
         "token",
         "create",
         "abcdef.0123456789abcdef",
@@ -195,10 +153,10 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
         format!(
             "kubeadm join 127.0.0.1:{} --token abcdef.0123456789abcdef --discovery-token-ca-cert-hash {}",
             s.port,
-            openssl_ca_hash(&pki.join("ca.crt"))
+            integration_tests::kubeadm::openssl_ca_hash(&pki.join("ca.crt"))
         )
     );
-    let generated = kubeadm_ok(&[
+    let generated = integration_tests::kubeadm::ok(&[
         "token",
         "create",
         "--ttl",
@@ -213,7 +171,7 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
         generated.len() == 23 && generated.as_bytes()[6] == b'.',
         "{generated}"
     );
-    let list = kubeadm_ok(&["token", "list", "--kubeconfig", &admin_s]);
+    let list = integration_tests::kubeadm::ok(&["token", "list", "--kubeconfig", &admin_s]);
     let row = list
         .lines()
         .find(|l| l.starts_with("abcdef.0123456789abcdef"))
@@ -247,16 +205,23 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
             && out.contains("system:bootstrappers:kubeadm:default-node-token"),
         "{out}"
     );
-    let out = kubeadm_ok(&["token", "delete", "abcdef", "--kubeconfig", &admin_s]);
+    let out =
+        integration_tests::kubeadm::ok(&["token", "delete", "abcdef", "--kubeconfig", &admin_s]);
     assert_eq!(out.trim(), "bootstrap token \"abcdef\" deleted");
     let (ok, out) = kubectl(&boot, &["auth", "whoami"]);
     assert!(!ok && out.contains("Unauthorized"), "{out}");
-    let (ok, _, err) = kubeadm(&["token", "create", "NOT-A-TOKEN", "--kubeconfig", &admin_s]);
+    let (ok, _, err) = integration_tests::kubeadm::run(&[
+        "token",
+        "create",
+        "NOT-A-TOKEN",
+        "--kubeconfig",
+        &admin_s,
+    ]);
     assert!(!ok && err.contains("was not of the form"), "{err}");
     // Refused, not ignored: a config field this kubeadm does not implement.
     let cfg = dir.path().join("kubeadm.yaml");
     std::fs::write(&cfg, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  Foo: true\n").unwrap();
-    let (ok, _, err) = kubeadm(&[
+    let (ok, _, err) = integration_tests::kubeadm::run(&[
         "init",
         "phase",
         "certs",

@@ -10,7 +10,7 @@
 use integration_tests::apiserver::TestApiServer;
 use integration_tests::component::TestControllerManager;
 use integration_tests::netns::NetNs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -95,38 +95,6 @@ impl Drop for Killed {
     }
 }
 
-fn kubeadm_ok(args: &[&str]) -> String {
-    let o = Command::new(integration_tests::binary("kubeadm"))
-        .args(args)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "kubeadm {args:?}: {out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
-
-fn ca_hash(ca: &Path) -> String {
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl x509 -pubkey -in {} -noout | openssl pkey -pubin -outform der | sha256sum",
-            ca.display()
-        ))
-        .output()
-        .unwrap();
-    format!(
-        "sha256:{}",
-        String::from_utf8_lossy(&o.stdout)
-            .split_whitespace()
-            .next()
-            .unwrap()
-    )
-}
-
 #[test]
 fn kubeadm_join_bootstraps_a_worker() {
     let ns = NetNs::new("kjoin");
@@ -149,7 +117,7 @@ async fn join() {
     )
     .unwrap();
     let cfg = config.display().to_string();
-    kubeadm_ok(&[
+    integration_tests::kubeadm::ok(&[
         "init",
         "phase",
         "certs",
@@ -160,23 +128,12 @@ async fn join() {
         &pki_s,
     ]);
     let p = |f: &str| pki.join(f).display().to_string();
-    let s = TestApiServer::start(
-        None,
-        &[
-            &format!("--tls-cert-file={}", p("apiserver.crt")),
-            &format!("--tls-private-key-file={}", p("apiserver.key")),
-            &format!("--client-ca-file={}", p("ca.crt")),
-            &format!("--service-account-key-file={}", p("sa.pub")),
-            &format!("--service-account-signing-key-file={}", p("sa.key")),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode=Node,RBAC",
-            "--enable-bootstrap-token-auth",
-        ],
-    )
-    .await;
+    let flags = integration_tests::kubeadm::apiserver_flags(&pki);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestApiServer::start(None, &flags).await;
     let port = s.port.to_string();
     let kc_dir = dir.path().display().to_string();
-    kubeadm_ok(&[
+    integration_tests::kubeadm::ok(&[
         "init",
         "phase",
         "kubeconfig",
@@ -200,7 +157,7 @@ async fn join() {
     )
     .await;
     let admin = dir.path().join("admin.conf").display().to_string();
-    let out = kubeadm_ok(&[
+    let out = integration_tests::kubeadm::ok(&[
         "init",
         "phase",
         "upload-config",
@@ -220,7 +177,7 @@ async fn join() {
         ),
         "{out}"
     );
-    let out = kubeadm_ok(&[
+    let out = integration_tests::kubeadm::ok(&[
         "init",
         "phase",
         "bootstrap-token",
@@ -276,7 +233,9 @@ async fn join() {
     // has written its configuration.
     let mut join = worker
         .cmd(integration_tests::binary("kubeadm"))
-        .args(join_args(&ca_hash(&pki.join("ca.crt"))))
+        .args(join_args(&integration_tests::kubeadm::openssl_ca_hash(
+            &pki.join("ca.crt"),
+        )))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

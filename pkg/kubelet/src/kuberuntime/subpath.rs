@@ -47,6 +47,19 @@ pub fn resolve(vm: &VolumeMount, env: &BTreeMap<String, String>) -> Result<Strin
     Ok(sub)
 }
 
+/// Where a volume mounted at `base` on the host is mounted from for `vm`: the volume
+/// itself, or its resolved and prepared sub-path.
+pub fn host_path(
+    vm: &VolumeMount,
+    env: &BTreeMap<String, String>,
+    base: &Path,
+) -> Result<PathBuf, String> {
+    match resolve(vm, env)? {
+        sub if sub.is_empty() => Ok(base.to_path_buf()),
+        sub => prepare(base, &sub),
+    }
+}
+
 /// Creates what is missing of `sub` under the volume at `base` (with the volume root's
 /// mode, as upstream) and returns the host path to mount, every symlink on the way
 /// resolved and checked to stay inside the volume.

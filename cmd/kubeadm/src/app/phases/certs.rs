@@ -108,8 +108,15 @@ fn apiserver(cfg: &InitConfig, node: &str) -> Result<CertSpec, String> {
     })
 }
 
-/// Upstream's `GetEtcdAltNames` / `GetEtcdPeerAltNames`.
-fn etcd_serving(cfg: &InitConfig, node: &str, extra: &[String]) -> Result<CertSpec, String> {
+/// Upstream's `GetEtcdAltNames` / `GetEtcdPeerAltNames`; `sans` picks the extra names
+/// from the local etcd configuration.
+fn etcd_serving(
+    cfg: &InitConfig,
+    node: &str,
+    sans: fn(&crate::app::apis::kubeadm::LocalEtcd) -> &Vec<String>,
+) -> Result<CertSpec, String> {
+    let local = cfg.cluster.etcd.local.clone().unwrap_or_default();
+    let extra = sans(&local);
     let mut dns = vec!["localhost".to_string(), node.to_string()];
     let mut ips: Vec<IpAddr> = vec![
         advertise(cfg)?,
@@ -183,31 +190,13 @@ pub fn certificates(cfg: &InitConfig) -> Vec<KubeadmCert> {
                 name: "etcd-server",
                 base: "etcd/server",
                 ca: Some("etcd/ca"),
-                spec: |cfg, node| {
-                    let sans = cfg
-                        .cluster
-                        .etcd
-                        .local
-                        .clone()
-                        .unwrap_or_default()
-                        .server_cert_sans;
-                    etcd_serving(cfg, node, &sans)
-                },
+                spec: |cfg, node| etcd_serving(cfg, node, |l| &l.server_cert_sans),
             },
             KubeadmCert {
                 name: "etcd-peer",
                 base: "etcd/peer",
                 ca: Some("etcd/ca"),
-                spec: |cfg, node| {
-                    let sans = cfg
-                        .cluster
-                        .etcd
-                        .local
-                        .clone()
-                        .unwrap_or_default()
-                        .peer_cert_sans;
-                    etcd_serving(cfg, node, &sans)
-                },
+                spec: |cfg, node| etcd_serving(cfg, node, |l| &l.peer_cert_sans),
             },
             KubeadmCert {
                 name: "etcd-healthcheck-client",
