@@ -124,6 +124,21 @@ struct Flags {
     /// The max length of duration signed certificates will be given. Individual CSRs may request shorter certs by setting spec.expirationSeconds.
     #[arg(long = "cluster-signing-duration", default_value = "8760h0m0s")]
     cluster_signing_duration: String,
+    /// Should CIDRs for Pods be allocated and set on the cloud provider.
+    #[arg(long = "allocate-node-cidrs", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    allocate_node_cidrs: bool,
+    /// CIDR Range for Pods in cluster (a comma-separated pair for dual stack).
+    #[arg(long = "cluster-cidr")]
+    cluster_cidr: Option<String>,
+    /// Mask size for node cidr in cluster. Default is 24 for IPv4 and 64 for IPv6.
+    #[arg(long = "node-cidr-mask-size")]
+    node_cidr_mask_size: Option<u8>,
+    /// Mask size for IPv4 node cidr in dual-stack cluster. Default is 24.
+    #[arg(long = "node-cidr-mask-size-ipv4")]
+    node_cidr_mask_size_ipv4: Option<u8>,
+    /// Mask size for IPv6 node cidr in dual-stack cluster. Default is 64.
+    #[arg(long = "node-cidr-mask-size-ipv6")]
+    node_cidr_mask_size_ipv6: Option<u8>,
     /// The period for syncing persistent volumes and persistent volume claims
     #[arg(long = "pvclaimbinder-sync-period", default_value = "15s")]
     pvclaimbinder_sync_period: String,
@@ -298,6 +313,7 @@ const BUILT: &[&str] = &[
     "daemonset-controller",
     "job-controller",
     "node-lifecycle-controller",
+    "node-ipam-controller",
     "taint-eviction-controller",
     "deployment-controller",
     "endpoints-controller",
@@ -328,6 +344,53 @@ const BUILT: &[&str] = &[
 ];
 
 use apimachinery::duration::parse as duration;
+
+/// `--cluster-cidr` cut by the node mask sizes (upstream's `processCIDRs` and
+/// `setNodeCIDRMaskSizes`): one set per family, dual stack at most one of each.
+fn node_cidr_sets(flags: &Flags) -> Result<Vec<controller::nodeipam::cidrset::CidrSet>, String> {
+    let cidrs: Vec<&str> = flags
+        .cluster_cidr
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    if cidrs.is_empty() {
+        return Err("--allocate-node-cidrs requires --cluster-cidr".into());
+    }
+    if cidrs.len() > 2 {
+        return Err("len of clusters cidrs is:3 > more than max allowed of 2".into());
+    }
+    let dual = cidrs.len() == 2;
+    if dual && flags.node_cidr_mask_size.is_some() {
+        return Err(
+            "usage of --node-cidr-mask-size is not allowed with dual-stack clusters".into(),
+        );
+    }
+    let mut sets = Vec::new();
+    let mut v6_seen = Vec::new();
+    for c in cidrs {
+        let v6 = c.contains(':');
+        let mask = if v6 {
+            flags
+                .node_cidr_mask_size_ipv6
+                .or(flags.node_cidr_mask_size)
+                .unwrap_or(64)
+        } else {
+            flags
+                .node_cidr_mask_size_ipv4
+                .or(flags.node_cidr_mask_size)
+                .unwrap_or(24)
+        };
+        v6_seen.push(v6);
+        sets.push(controller::nodeipam::cidrset::CidrSet::new(c, mask)?);
+    }
+    if dual && v6_seen[0] == v6_seen[1] {
+        return Err("--cluster-cidr: a dual-stack pair needs one IPv4 and one IPv6 CIDR".into());
+    }
+    Ok(sets)
+}
 
 async fn run(flags: Flags) -> Result<(), String> {
     let controllers = enabled(&flags.controllers)?;
@@ -819,6 +882,18 @@ async fn run(flags: Flags) -> Result<(), String> {
                 "no --service-account-private-key-file: the serviceaccount-token-controller is not started"
             ),
         }
+    }
+    if on("node-ipam-controller") && flags.allocate_node_cidrs {
+        let sets = node_cidr_sets(&flags)?;
+        let cc = builder.client("node-controller").await?;
+        let c = controller::nodeipam::NodeIpamController::new(
+            cc,
+            nodes.clone(),
+            sets,
+            recorder_for("cidrAllocator"),
+        );
+        tasks.push(tokio::spawn(c.run()));
+        nodes.run();
     }
     if on("ttl-controller") {
         let cc = builder.client("ttl-controller").await?;

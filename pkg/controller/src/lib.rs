@@ -18,6 +18,7 @@ pub mod history;
 pub use client_go::informer;
 pub mod job;
 pub mod namespace;
+pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podautoscaler;
 pub mod podgc;

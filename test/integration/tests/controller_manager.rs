@@ -2747,3 +2747,80 @@ async fn deployment_rollover_adopts_and_waits_min_ready_seconds() {
     })
     .await;
 }
+
+/// `--allocate-node-cidrs`: nodes get a `/24` of `--cluster-cidr` (those they hold are
+/// kept), a full range is reported as CIDRNotAvailable, and a deleted node's CIDR goes
+/// to the next node that needs one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_ipam_allocates_pod_cidrs() {
+    let s = TestApiServer::start(None, &[]).await;
+    let c = s.client.clone();
+    let node = |name: &str, cidr: Option<&str>| {
+        let mut n = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
+        if let Some(cidr) = cidr {
+            n["spec"] = json!({"podCIDR": cidr, "podCIDRs": [cidr]});
+        }
+        n
+    };
+    c.create("/api/v1/nodes", &node("a", Some("10.244.1.0/24")))
+        .await;
+    let _kcm = TestControllerManager::start(
+        &s.kubeconfig(),
+        &[
+            "--controllers=nodeipam",
+            "--allocate-node-cidrs=true",
+            "--cluster-cidr=10.244.0.0/23",
+            "--node-cidr-mask-size=24",
+        ],
+    )
+    .await;
+    c.create("/api/v1/nodes", &node("b", None)).await;
+    let cidr_of = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            let n = c.get(&format!("/api/v1/nodes/{name}")).await.json();
+            n["spec"]["podCIDRs"][0].as_str().map(String::from)
+        }
+    };
+    let b = wait_for("node b's CIDR", Duration::from_secs(20), || cidr_of("b")).await;
+    assert_eq!(b, "10.244.0.0/24");
+    assert_eq!(
+        c.get("/api/v1/nodes/b").await.json()["spec"]["podCIDR"],
+        "10.244.0.0/24"
+    );
+    c.create("/api/v1/nodes", &node("c", None)).await;
+    wait_for("CIDRNotAvailable", Duration::from_secs(20), || async {
+        let events = c
+            .get("/api/v1/events?fieldSelector=reason%3DCIDRNotAvailable")
+            .await
+            .json();
+        events["items"]
+            .as_array()?
+            .iter()
+            .find(|e| e["involvedObject"]["name"] == "c")
+            .map(|e| assert_eq!(e["message"], "Node c status is now: CIDRNotAvailable"))
+    })
+    .await;
+    let r = c
+        .request("DELETE", "/api/v1/nodes/a", "application/json", "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = wait_for("node c's CIDR", Duration::from_secs(30), || cidr_of("c")).await;
+    assert_eq!(got, "10.244.1.0/24");
+    // Refused, not ignored: allocation without a range.
+    let out = std::process::Command::new(integration_tests::binary("kube-controller-manager"))
+        .args([
+            "--kubeconfig",
+            &s.kubeconfig().display().to_string(),
+            "--controllers=nodeipam",
+            "--allocate-node-cidrs",
+            "--leader-elect=false",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--allocate-node-cidrs requires --cluster-cidr")
+    );
+}

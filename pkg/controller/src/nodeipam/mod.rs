@@ -1,0 +1,164 @@
+//! The node IPAM controller with the range allocator (upstream
+//! `pkg/controller/nodeipam/ipam/range_allocator.go` and `cidrset`): with
+//! `--allocate-node-cidrs`, every node gets `spec.podCIDR(s)` — one subnet of
+//! `--node-cidr-mask-size` per family out of `--cluster-cidr` — taken round-robin after
+//! the last one given; CIDRs nodes already have are marked used at start, a deleted
+//! node's CIDRs are released, and a full range is reported as `CIDRNotAvailable`.
+
+pub mod cidrset;
+
+use crate::controller_utils::reference;
+use crate::informer::Informer;
+use crate::workqueue::Queue;
+use cidrset::CidrSet;
+use client_go::events::Recorder;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub struct NodeIpamController {
+    client: kube::Client,
+    nodes: Arc<Informer<Node>>,
+    queue: Arc<Queue>,
+    recorder: Arc<Recorder>,
+    /// One set per family of `--cluster-cidr`, and what each node holds.
+    state: Mutex<(Vec<CidrSet>, HashMap<String, Vec<String>>)>,
+}
+
+fn pod_cidrs(n: &Node) -> Vec<String> {
+    let spec = n.spec.clone().unwrap_or_default();
+    match spec.pod_cidrs {
+        Some(c) if !c.is_empty() => c,
+        _ => spec.pod_cidr.into_iter().collect(),
+    }
+}
+
+impl NodeIpamController {
+    pub fn new(
+        client: kube::Client,
+        nodes: Arc<Informer<Node>>,
+        sets: Vec<CidrSet>,
+        recorder: Arc<Recorder>,
+    ) -> Arc<Self> {
+        let queue = Queue::named("node");
+        let q = queue.clone();
+        nodes.add_handler(move |n, _| q.add(n.metadata.name.clone().unwrap_or_default()));
+        Arc::new(NodeIpamController {
+            client,
+            nodes,
+            queue,
+            recorder,
+            state: Mutex::new((sets, HashMap::new())),
+        })
+    }
+
+    pub async fn run(self: Arc<Self>) {
+        self.nodes.synced().await;
+        // What nodes hold already is taken before anything is given out.
+        {
+            let mut st = self.state.lock().unwrap();
+            for n in self.nodes.store.state() {
+                let cidrs = pod_cidrs(&n);
+                for c in &cidrs {
+                    for set in st.0.iter_mut() {
+                        if let Err(e) = set.occupy(c) {
+                            tracing::debug!(cidr = c, error = e, "not in this family's range");
+                        }
+                    }
+                }
+                st.1.insert(n.metadata.name.clone().unwrap_or_default(), cidrs);
+            }
+        }
+        while let Some(k) = self.queue.get().await {
+            match self.sync(&k).await {
+                Ok(()) => self.queue.forget(&k),
+                Err(e) => {
+                    tracing::warn!(node = k, error = %e, "allocating the node's pod CIDRs");
+                    self.queue.add_rate_limited(k.clone());
+                }
+            }
+            self.queue.done(&k);
+        }
+    }
+
+    async fn sync(&self, name: &str) -> Result<(), String> {
+        let node = self
+            .nodes
+            .store
+            .state()
+            .into_iter()
+            .find(|n| n.metadata.name.as_deref() == Some(name));
+        let Some(node) = node else {
+            // Gone: its CIDRs go back to the pool.
+            let mut st = self.state.lock().unwrap();
+            if let Some(cidrs) = st.1.remove(name) {
+                for c in &cidrs {
+                    for set in st.0.iter_mut() {
+                        let _ = set.release(c);
+                    }
+                }
+            }
+            return Ok(());
+        };
+        let existing = pod_cidrs(&node);
+        if !existing.is_empty() {
+            let mut st = self.state.lock().unwrap();
+            for c in &existing {
+                for set in st.0.iter_mut() {
+                    let _ = set.occupy(c);
+                }
+            }
+            st.1.insert(name.to_string(), existing);
+            return Ok(());
+        }
+        let allocated = {
+            let mut st = self.state.lock().unwrap();
+            let mut got = Vec::new();
+            for set in st.0.iter_mut() {
+                match set.allocate_next() {
+                    Some(c) => got.push(c),
+                    None => {
+                        // Give back what this node got from the other families.
+                        for (c, s) in got.iter().zip(st.0.iter_mut()) {
+                            let _ = s.release(c);
+                        }
+                        got.clear();
+                        break;
+                    }
+                }
+            }
+            if !got.is_empty() {
+                st.1.insert(name.to_string(), got.clone());
+            }
+            got
+        };
+        if allocated.is_empty() {
+            self.recorder.eventf(
+                reference(node.as_ref()),
+                "Normal",
+                "CIDRNotAvailable",
+                "CIDRAssignmentFailed",
+                format!("Node {name} status is now: CIDRNotAvailable"),
+            );
+            return Err("failed to allocate cidr from cluster cidr: cidr set is full".into());
+        }
+        let patch = serde_json::json!({"spec": {"podCIDR": allocated[0], "podCIDRs": allocated}});
+        let api: Api<Node> = Api::all(self.client.clone());
+        if let Err(e) = api
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            let mut st = self.state.lock().unwrap();
+            st.1.remove(name);
+            for c in &allocated {
+                for set in st.0.iter_mut() {
+                    let _ = set.release(c);
+                }
+            }
+            return Err(format!("failed to patch node CIDR: {e}"));
+        }
+        tracing::info!(node = name, pod_cidrs = ?allocated, "set node PodCIDR");
+        Ok(())
+    }
+}
