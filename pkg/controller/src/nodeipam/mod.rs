@@ -22,8 +22,51 @@ pub struct NodeIpamController {
     nodes: Arc<Informer<Node>>,
     queue: Arc<Queue>,
     recorder: Arc<Recorder>,
-    /// One set per family of `--cluster-cidr`, and what each node holds.
-    state: Mutex<(Vec<CidrSet>, HashMap<String, Vec<String>>)>,
+    state: Mutex<Allocations>,
+}
+
+/// One set per family of `--cluster-cidr`, and what each node holds.
+struct Allocations {
+    sets: Vec<CidrSet>,
+    by_node: HashMap<String, Vec<String>>,
+}
+
+impl Allocations {
+    /// Marks `cidrs` used (each in the set of its family) as `node`'s.
+    fn hold(&mut self, node: &str, cidrs: Vec<String>) {
+        for c in &cidrs {
+            for set in self.sets.iter_mut() {
+                let _ = set.occupy(c);
+            }
+        }
+        self.by_node.insert(node.to_string(), cidrs);
+    }
+
+    /// Returns what `node` holds to the pool.
+    fn release(&mut self, node: &str) {
+        for c in self.by_node.remove(node).unwrap_or_default() {
+            for set in self.sets.iter_mut() {
+                let _ = set.release(&c);
+            }
+        }
+    }
+
+    /// One subnet of every family for `node`, or none at all when a family is full.
+    fn allocate(&mut self, node: &str) -> Vec<String> {
+        let mut got = Vec::new();
+        for set in self.sets.iter_mut() {
+            match set.allocate_next() {
+                Some(c) => got.push(c),
+                None => {
+                    self.hold(node, got);
+                    self.release(node);
+                    return Vec::new();
+                }
+            }
+        }
+        self.by_node.insert(node.to_string(), got.clone());
+        got
+    }
 }
 
 fn pod_cidrs(n: &Node) -> Vec<String> {
@@ -49,7 +92,10 @@ impl NodeIpamController {
             nodes,
             queue,
             recorder,
-            state: Mutex::new((sets, HashMap::new())),
+            state: Mutex::new(Allocations {
+                sets,
+                by_node: HashMap::new(),
+            }),
         })
     }
 
@@ -59,15 +105,10 @@ impl NodeIpamController {
         {
             let mut st = self.state.lock().unwrap();
             for n in self.nodes.store.state() {
-                let cidrs = pod_cidrs(&n);
-                for c in &cidrs {
-                    for set in st.0.iter_mut() {
-                        if let Err(e) = set.occupy(c) {
-                            tracing::debug!(cidr = c, error = e, "not in this family's range");
-                        }
-                    }
-                }
-                st.1.insert(n.metadata.name.clone().unwrap_or_default(), cidrs);
+                st.hold(
+                    n.metadata.name.as_deref().unwrap_or_default(),
+                    pod_cidrs(&n),
+                );
             }
         }
         while let Some(k) = self.queue.get().await {
@@ -91,48 +132,15 @@ impl NodeIpamController {
             .find(|n| n.metadata.name.as_deref() == Some(name));
         let Some(node) = node else {
             // Gone: its CIDRs go back to the pool.
-            let mut st = self.state.lock().unwrap();
-            if let Some(cidrs) = st.1.remove(name) {
-                for c in &cidrs {
-                    for set in st.0.iter_mut() {
-                        let _ = set.release(c);
-                    }
-                }
-            }
+            self.state.lock().unwrap().release(name);
             return Ok(());
         };
         let existing = pod_cidrs(&node);
         if !existing.is_empty() {
-            let mut st = self.state.lock().unwrap();
-            for c in &existing {
-                for set in st.0.iter_mut() {
-                    let _ = set.occupy(c);
-                }
-            }
-            st.1.insert(name.to_string(), existing);
+            self.state.lock().unwrap().hold(name, existing);
             return Ok(());
         }
-        let allocated = {
-            let mut st = self.state.lock().unwrap();
-            let mut got = Vec::new();
-            for set in st.0.iter_mut() {
-                match set.allocate_next() {
-                    Some(c) => got.push(c),
-                    None => {
-                        // Give back what this node got from the other families.
-                        for (c, s) in got.iter().zip(st.0.iter_mut()) {
-                            let _ = s.release(c);
-                        }
-                        got.clear();
-                        break;
-                    }
-                }
-            }
-            if !got.is_empty() {
-                st.1.insert(name.to_string(), got.clone());
-            }
-            got
-        };
+        let allocated = self.state.lock().unwrap().allocate(name);
         if allocated.is_empty() {
             self.recorder.eventf(
                 reference(node.as_ref()),
@@ -149,13 +157,7 @@ impl NodeIpamController {
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
         {
-            let mut st = self.state.lock().unwrap();
-            st.1.remove(name);
-            for c in &allocated {
-                for set in st.0.iter_mut() {
-                    let _ = set.release(c);
-                }
-            }
+            self.state.lock().unwrap().release(name);
             return Err(format!("failed to patch node CIDR: {e}"));
         }
         tracing::info!(node = name, pod_cidrs = ?allocated, "set node PodCIDR");
