@@ -160,6 +160,22 @@ struct JoinCmd {
 
 #[derive(Subcommand)]
 enum CertsCmd {
+    /// Renew certificates for a Kubernetes cluster
+    Renew {
+        /// all, or one of admin.conf, apiserver, apiserver-etcd-client,
+        /// apiserver-kubelet-client, controller-manager.conf, etcd-healthcheck-client,
+        /// etcd-peer, etcd-server, front-proxy-client, scheduler.conf, super-admin.conf
+        which: String,
+        #[arg(long = "cert-dir")]
+        cert_dir: Option<PathBuf>,
+        /// Path to a kubeadm configuration file.
+        #[arg(long = "config")]
+        config: Option<PathBuf>,
+        /// The kubeconfig file to use when talking to the cluster (the kubeconfig files
+        /// renewed are the ones beside it).
+        #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
+        kubeconfig: PathBuf,
+    },
     /// Check certificates expiration for a Kubernetes cluster
     CheckExpiration {
         #[arg(long = "cert-dir")]
@@ -284,6 +300,22 @@ fn load(flags: &ConfigFlags) -> Result<(InitConfig, String, PathBuf), String> {
     cfg.validate()?;
     let dir = PathBuf::from(&cfg.cluster.certificates_dir);
     Ok((cfg, node, dir))
+}
+
+/// The flags of commands that work on this machine's files only (`certs ...`).
+fn local_flags(config: Option<PathBuf>, cert_dir: Option<PathBuf>) -> ConfigFlags {
+    ConfigFlags {
+        config,
+        cert_dir,
+        // No address is needed to read or renew files; none is looked up.
+        apiserver_advertise_address: Some("127.0.0.1".into()),
+        apiserver_bind_port: None,
+        apiserver_cert_extra_sans: vec![],
+        control_plane_endpoint: None,
+        service_cidr: None,
+        service_dns_domain: None,
+        node_name: None,
+    }
 }
 
 fn phase_certs(which: &str, flags: &ConfigFlags) -> Result<(), String> {
@@ -464,18 +496,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     kubeconfig,
                 },
         } => {
-            let flags = ConfigFlags {
-                config,
-                cert_dir,
-                apiserver_advertise_address: Some("127.0.0.1".into()),
-                apiserver_bind_port: None,
-                apiserver_cert_extra_sans: vec![],
-                control_plane_endpoint: None,
-                service_cidr: None,
-                service_dns_domain: None,
-                node_name: None,
-            };
-            let (cfg, _, dir) = load(&flags)?;
+            let (cfg, _, dir) = load(&local_flags(config, cert_dir))?;
             // The configuration is not uploaded to the cluster yet (no upload-config
             // phase): say so, as upstream does when it cannot read it.
             println!(
@@ -486,6 +507,23 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "{}",
                 app::cmd::certs::check_expiration(&cfg, &dir, kubeconfig_dir)
             );
+            Ok(())
+        }
+        Command::Certs {
+            command:
+                CertsCmd::Renew {
+                    which,
+                    cert_dir,
+                    config,
+                    kubeconfig,
+                },
+        } => {
+            let (cfg, _, dir) = load(&local_flags(config, cert_dir))?;
+            println!(
+                "[renew] Error reading configuration from the Cluster. Falling back to default configuration\n"
+            );
+            let kubeconfig_dir = kubeconfig.parent().unwrap_or(Path::new(KUBERNETES_DIR));
+            print!("{}", app::cmd::renew::renew(&cfg, &which, &dir, kubeconfig_dir)?);
             Ok(())
         }
         Command::Token(t) => token(t).await,

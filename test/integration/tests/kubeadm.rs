@@ -218,6 +218,69 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
         &admin_s,
     ]);
     assert!(!ok && err.contains("was not of the form"), "{err}");
+    // certs renew: new keys and certificates for what the old ones were issued for; the
+    // renewed admin.conf works at once (client certificates are checked per request).
+    let before = std::fs::read_to_string(pki.join("apiserver.crt")).unwrap();
+    let admin_before = std::fs::read_to_string(&admin).unwrap();
+    let out = integration_tests::kubeadm::ok(&[
+        "certs",
+        "renew",
+        "all",
+        "--cert-dir",
+        &pki_s,
+        "--kubeconfig",
+        &admin_s,
+    ]);
+    assert!(
+        out.contains("certificate for serving the Kubernetes API renewed"),
+        "{out}"
+    );
+    assert!(out.contains("certificate embedded in the kubeconfig file for the admin to use and for kubeadm itself renewed"), "{out}");
+    assert!(out.contains("Done renewing certificates."), "{out}");
+    let after = std::fs::read_to_string(pki.join("apiserver.crt")).unwrap();
+    assert_ne!(before, after);
+    assert_ne!(admin_before, std::fs::read_to_string(&admin).unwrap());
+    let text = |f: &Path| {
+        let o = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(f)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let san = |t: &str| {
+        t.lines()
+            .skip_while(|l| !l.contains("Subject Alternative Name"))
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let renewed = text(&pki.join("apiserver.crt"));
+    assert!(
+        san(&renewed).contains("DNS:kubernetes.default.svc.cluster.local")
+            && san(&renewed).contains("IP Address:127.0.0.1"),
+        "{renewed}"
+    );
+    let o = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(pki.join("ca.crt"))
+        .arg(pki.join("apiserver.crt"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let (ok, out) = kubectl(&admin, &["get", "namespaces", "kube-system"]);
+    assert!(ok && out.contains("kube-system"), "{out}");
+    let (ok, _, err) = integration_tests::kubeadm::run(&[
+        "certs",
+        "renew",
+        "nonsense",
+        "--cert-dir",
+        &pki_s,
+        "--kubeconfig",
+        &admin_s,
+    ]);
+    assert!(!ok && err.contains("unknown certificate"), "{err}");
     // Refused, not ignored: a config field this kubeadm does not implement.
     let cfg = dir.path().join("kubeadm.yaml");
     std::fs::write(&cfg, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  Foo: true\n").unwrap();

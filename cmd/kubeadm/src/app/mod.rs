@@ -7,6 +7,7 @@ pub mod apis {
 pub mod cmd {
     pub mod certs;
     pub mod join;
+    pub mod renew;
     pub mod token;
 }
 pub mod phases {

@@ -204,6 +204,50 @@ pub fn info(pem: &str) -> Result<CertInfo, String> {
     })
 }
 
+/// What an existing certificate was issued for (upstream's `certToConfig`): its subject,
+/// SANs and extended key usages, for renewing it as it is.
+pub fn spec_of(pem: &str) -> Result<CertSpec, String> {
+    use x509_parser::extensions::GeneralName;
+    let (_, p) =
+        x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| format!("PEM: {e}"))?;
+    let cert = p.parse_x509().map_err(|e| format!("certificate: {e}"))?;
+    let text = |a: &x509_parser::x509::AttributeTypeAndValue| {
+        a.as_str().map(String::from).unwrap_or_default()
+    };
+    let mut spec = CertSpec {
+        common_name: cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .map(text)
+            .unwrap_or_default(),
+        organizations: cert.subject().iter_organization().map(text).collect(),
+        ..Default::default()
+    };
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => spec.dns_names.push(d.to_string()),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => spec
+                        .ips
+                        .push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap())),
+                    16 => spec
+                        .ips
+                        .push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap())),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    if let Ok(Some(eku)) = cert.extended_key_usage() {
+        spec.server = eku.value.server_auth;
+        spec.client = eku.value.client_auth;
+    }
+    Ok(spec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +277,12 @@ mod tests {
         leaf_cert
             .verify_signature(Some(ca_cert.public_key()))
             .unwrap();
+        // Renewal reads back what the certificate was issued for.
+        let back = spec_of(&leaf).unwrap();
+        assert_eq!(back.common_name, "kube-apiserver");
+        assert_eq!(back.dns_names, ["kubernetes.default"]);
+        assert_eq!(back.ips, ["10.96.0.1".parse::<IpAddr>().unwrap()]);
+        assert!(back.server && !back.client);
         // Keys written and read back keep their kind.
         let dir = tempfile::tempdir().unwrap();
         write_pair(dir.path(), "apiserver", &leaf, &key).unwrap();
