@@ -179,6 +179,18 @@ pub async fn run(
     }
     done.store(true, Ordering::SeqCst);
     tracing::info!("bootstrap objects in place");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase();
+    tokio::spawn(
+        crate::apiserver_identity::IdentityLease::new(
+            regs["leases"].clone(),
+            hostname,
+            &uuid::Uuid::new_v4().to_string(),
+        )
+        .run(),
+    );
     if cfg.endpoint_reconciler_type != "none" {
         tokio::spawn(
             Arc::new(crate::reconcilers::LeaseReconciler {

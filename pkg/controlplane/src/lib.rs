@@ -3,6 +3,7 @@
 //! bootstrap objects, runs storage compaction, and serves.
 
 pub mod admission;
+pub mod apiserver_identity;
 pub mod bootstrap;
 pub mod config;
 pub mod flowcontrol;

@@ -70,6 +70,29 @@ async fn apiservers_keep_their_addresses_in_the_kubernetes_service() {
     .await;
     let c = a.client.clone();
     wait_for_addresses(&c, &["127.0.0.2", "127.0.0.3"], Duration::from_secs(15)).await;
+    // Each server publishes its identity lease (same host: the same lease, taken over).
+    let leases = c
+        .get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases?labelSelector=apiserver.kubernetes.io%2Fidentity%3Dkube-apiserver")
+        .await
+        .json();
+    let lease = &leases["items"][0];
+    let name = lease["metadata"]["name"].as_str().unwrap();
+    assert!(
+        name.starts_with("apiserver-") && name.len() == 36,
+        "{lease}"
+    );
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{name}_")),
+        "{lease}"
+    );
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 3600);
+    assert!(
+        lease["metadata"]["labels"]["kubernetes.io/hostname"].is_string(),
+        "{lease}"
+    );
     let port: Value = c
         .get("/api/v1/namespaces/default/endpoints/kubernetes")
         .await
