@@ -90,6 +90,7 @@ impl Kubelet {
         client: kube::Client,
         runtime: RemoteRuntime,
     ) -> Arc<Self> {
+        crate::kuberuntime::sandbox::set_cgroup_driver(&cfg.cgroup_driver);
         let pods = Informer::with_config(
             Api::<Pod>::all(client.clone()),
             watcher::Config::default().fields(&format!("spec.nodeName={node_name}")),

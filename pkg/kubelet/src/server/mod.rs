@@ -502,7 +502,9 @@ impl Kubelet {
                 .iter()
                 .filter(|i| i.running())
                 .filter_map(|i| {
-                    let u = crate::stats::cgroup_usage(&format!("{parent}/{}", i.status.id))?;
+                    let u = crate::stats::cgroup_usage(
+                        &crate::kuberuntime::sandbox::container_cgroup(&parent, &i.status.id),
+                    )?;
                     Some((i.name().to_string(), i.status.started_at, u))
                 })
                 .collect();
