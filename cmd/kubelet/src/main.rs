@@ -278,6 +278,33 @@ async fn client(
     Ok(client)
 }
 
+/// `serverTLSBootstrap`: the kubelet API presents the certificate the cluster issues
+/// (`<cert-dir>/kubelet-server-current.pem`), requested and renewed in the background.
+fn bootstrapped_serving_tls(
+    cfg: &KubeletConfiguration,
+    f: &Flags,
+    node: &str,
+    ip: &str,
+    client: &kube::Client,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
+    use kubelet::certificate::{serving, store::FileStore};
+    let store = FileStore::new(&f.cert_dir, "kubelet-server");
+    let resolver = std::sync::Arc::new(serving::StoreServerCert::new(store.current_path()));
+    let roots = match cfg.authentication.x509.client_ca_file.as_str() {
+        "" => Vec::new(),
+        ca => apiserver::server::tls::load_roots(std::path::Path::new(ca))?,
+    };
+    let mut tls = (*apiserver::server::tls::server_config_resolving(resolver, &roots)?).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let ips: Vec<std::net::IpAddr> = ip.parse().into_iter().collect();
+    tokio::spawn(serving::run(
+        store,
+        client.clone(),
+        serving::request(node, &hostname(), &ips),
+    ));
+    Ok(std::sync::Arc::new(tls))
+}
+
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap_or_default()
@@ -330,7 +357,11 @@ async fn run(f: Flags) -> Result<(), String> {
     let timeout = KubeletConfiguration::duration(&cfg.runtime_request_timeout);
     let runtime =
         kubelet::cri::remote::RemoteRuntime::connect(&cfg.container_runtime_endpoint, timeout)?;
-    let tls = serving_tls(&cfg, &f.root_dir, &node_name, &node_ip)?;
+    let tls = if cfg.server_tls_bootstrap && cfg.tls_cert_file.is_empty() {
+        bootstrapped_serving_tls(&cfg, &f, &node_name, &node_ip, &client)?
+    } else {
+        serving_tls(&cfg, &f.root_dir, &node_name, &node_ip)?
+    };
     let k = kubelet::kubelet::Kubelet::new(
         cfg,
         node_name,

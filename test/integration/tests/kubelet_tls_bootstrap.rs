@@ -110,6 +110,13 @@ async fn kubelet_bootstraps_and_rotates_its_client_certificate() {
         ),
     )
     .unwrap();
+    // serverTLSBootstrap: the kubelet API's certificate comes from the cluster too.
+    let kubelet_config = dir.path().join("kubelet-config.yaml");
+    std::fs::write(
+        &kubelet_config,
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nserverTLSBootstrap: true\nauthentication:\n  anonymous:\n    enabled: true\n  webhook:\n    enabled: false\nauthorization:\n  mode: AlwaysAllow\n",
+    )
+    .unwrap();
     let kubeconfig = dir.path().join("kubelet.conf");
     let cert_dir = dir.path().join("pki");
     let ctd = TestContainerd::start().await;
@@ -122,6 +129,7 @@ async fn kubelet_bootstraps_and_rotates_its_client_certificate() {
             &format!("--cert-dir={}", cert_dir.display()),
             "--rotate-certificates",
             "--fake-container-runtime",
+            &format!("--config={}", kubelet_config.display()),
         ],
     )
     .await;
@@ -163,6 +171,66 @@ async fn kubelet_bootstraps_and_rotates_its_client_certificate() {
     assert_eq!(
         first["spec"]["signerName"],
         "kubernetes.io/kube-apiserver-client-kubelet"
+    );
+    // The serving CSR waits for an administrator; until then no handshake succeeds.
+    let serving = wait_for("the serving CSR", Duration::from_secs(20), || async {
+        let csrs = c
+            .get("/apis/certificates.k8s.io/v1/certificatesigningrequests")
+            .await
+            .json();
+        csrs["items"]
+            .as_array()?
+            .iter()
+            .find(|r| {
+                r["spec"]["signerName"] == "kubernetes.io/kubelet-serving"
+                    && r["spec"]["username"] == "system:node:boot-node"
+            })
+            .cloned()
+    })
+    .await;
+    let name = serving["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("csr-"), "{serving}");
+    assert_eq!(
+        serving["spec"]["usages"],
+        json!(["digital signature", "server auth"])
+    );
+    let subject = || {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl s_client -connect 127.0.0.1:{} </dev/null 2>/dev/null | openssl x509 -noout -subject -ext subjectAltName 2>/dev/null",
+                k.port
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        !subject().contains("system:node:boot-node"),
+        "served before approval"
+    );
+    let mut approved = serving.clone();
+    approved["status"]["conditions"] = json!([{"type": "Approved", "status": "True", "reason": "TestApproved", "message": "approved by the test"}]);
+    let r = c
+        .send_json(
+            "PUT",
+            &format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval"),
+            &approved,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let served = wait_for(
+        "the issued serving certificate in use",
+        Duration::from_secs(20),
+        || async {
+            let s = subject();
+            s.contains("system:node:boot-node").then_some(s)
+        },
+    )
+    .await;
+    assert!(
+        served.contains("IP Address:127.0.0.1") && served.contains("DNS:boot-node"),
+        "{served}"
     );
     let first_pem = std::fs::read_to_string(&current).unwrap();
     let serial = serial_of(&first_pem);

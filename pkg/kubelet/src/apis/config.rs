@@ -63,6 +63,9 @@ pub struct KubeletConfiguration {
     pub enable_server: bool,
     /// Rotate the client certificate before it expires (`--rotate-certificates`).
     pub rotate_certificates: bool,
+    /// Obtain the serving certificate from the cluster (kubelet-serving CSRs).
+    #[serde(rename = "serverTLSBootstrap")]
+    pub server_tls_bootstrap: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -176,6 +179,7 @@ impl Default for KubeletConfiguration {
             shutdown_grace_period: "0s".into(),
             enable_server: true,
             rotate_certificates: false,
+            server_tls_bootstrap: false,
         }
     }
 }

@@ -56,6 +56,18 @@ pub fn generate_key() -> Result<String, String> {
         .map_err(|e| format!("generating a key: {e}"))
 }
 
+/// What to ask for: subject, names, signer, usages, and the CSR's name (None: the
+/// apiserver generates one from `csr-`, as upstream's serving requests).
+pub struct Request {
+    pub name: Option<String>,
+    pub common_name: String,
+    pub organizations: Vec<String>,
+    pub dns_names: Vec<String>,
+    pub ips: Vec<std::net::IpAddr>,
+    pub signer: String,
+    pub usages: Vec<String>,
+}
+
 /// Requests a client certificate for `node` signed for `key_pem` and waits for it (up to
 /// `timeout`); the issued certificate chain as PEM.
 pub async fn request_node_certificate(
@@ -66,18 +78,6 @@ pub async fn request_node_certificate(
 ) -> Result<String, String> {
     let key = rcgen::KeyPair::from_pem(key_pem).map_err(|e| format!("the private key: {e}"))?;
     let cn = format!("system:node:{node}");
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "system:nodes");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn.clone());
-    let request = params
-        .serialize_request(&key)
-        .and_then(|r| r.pem())
-        .map_err(|e| format!("creating the certificate request: {e}"))?;
     let usages = usages(&key);
     let name = digested_name(
         &key.subject_public_key_info(),
@@ -85,26 +85,78 @@ pub async fn request_node_certificate(
         &["system:nodes"],
         &usages,
     );
+    let req = Request {
+        name: Some(name),
+        common_name: cn,
+        organizations: vec!["system:nodes".into()],
+        dns_names: vec![],
+        ips: vec![],
+        signer: KUBELET_CLIENT_SIGNER.into(),
+        usages,
+    };
+    request_certificate(client, key_pem, &req, timeout).await
+}
+
+/// Sends `req` as a CertificateSigningRequest for `key_pem` and waits up to `timeout`
+/// for the certificate (client-go's `RequestCertificate` + `WaitForCertificate`).
+pub async fn request_certificate(
+    client: &kube::Client,
+    key_pem: &str,
+    req: &Request,
+    timeout: Duration,
+) -> Result<String, String> {
+    let key = rcgen::KeyPair::from_pem(key_pem).map_err(|e| format!("the private key: {e}"))?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    for o in &req.organizations {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, o.clone());
+    }
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, req.common_name.clone());
+    for d in &req.dns_names {
+        params.subject_alt_names.push(rcgen::SanType::DnsName(
+            d.clone()
+                .try_into()
+                .map_err(|e| format!("DNS name {d:?}: {e}"))?,
+        ));
+    }
+    for ip in &req.ips {
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress(*ip));
+    }
+    let request = params
+        .serialize_request(&key)
+        .and_then(|r| r.pem())
+        .map_err(|e| format!("creating the certificate request: {e}"))?;
     let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     let csr = CertificateSigningRequest {
         metadata: ObjectMeta {
-            name: Some(name.clone()),
+            name: req.name.clone(),
+            generate_name: req.name.is_none().then(|| "csr-".to_string()),
             ..Default::default()
         },
         spec: CertificateSigningRequestSpec {
             request: ByteString(request.into_bytes()),
-            signer_name: KUBELET_CLIENT_SIGNER.into(),
-            usages: Some(usages),
+            signer_name: req.signer.clone(),
+            usages: Some(req.usages.clone()),
             ..Default::default()
         },
         status: None,
     };
+    let mut name = req.name.clone().unwrap_or_default();
     let uid = match api.create(&PostParams::default(), &csr).await {
-        Ok(created) => created.metadata.uid,
+        Ok(created) => {
+            name = created.metadata.name.clone().unwrap_or_default();
+            created.metadata.uid
+        }
         // Our own earlier request (same key, same digest): wait for it instead.
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let existing = api.get(&name).await.map_err(|e| e.to_string())?;
-            if existing.spec.signer_name != KUBELET_CLIENT_SIGNER {
+            if existing.spec.signer_name != req.signer {
                 return Err(format!(
                     "retrieved csr {name:?} is not compatible: signer {:?}",
                     existing.spec.signer_name

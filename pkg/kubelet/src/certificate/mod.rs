@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod csr;
 pub mod manager;
+pub mod serving;
 pub mod store;
 
 /// The validity of the first certificate in a PEM bundle, as Unix seconds.

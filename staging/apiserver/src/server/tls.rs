@@ -38,11 +38,31 @@ pub fn server_config(
     client_roots: &[CertificateDer<'static>],
 ) -> Result<Arc<ServerConfig>, String> {
     let (certs, key) = load_pem(cert, key)?;
+    let mut cfg = builder(client_roots)?
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("serving certificate: {e}"))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// The same with the serving certificate chosen per handshake (one that rotates).
+pub fn server_config_resolving(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client_roots: &[CertificateDer<'static>],
+) -> Result<Arc<ServerConfig>, String> {
+    let mut cfg = builder(client_roots)?.with_cert_resolver(resolver);
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+fn builder(
+    client_roots: &[CertificateDer<'static>],
+) -> Result<rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let builder = if client_roots.is_empty() {
+    Ok(if client_roots.is_empty() {
         builder.with_no_client_auth()
     } else {
         // The handshake asks for a certificate and checks that the client holds its key;
@@ -50,10 +70,5 @@ pub fn server_config(
         builder.with_client_cert_verifier(Arc::new(RequestClientCert(ClientCaVerifier::new(
             client_roots,
         )?)))
-    };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("serving certificate: {e}"))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
+    })
 }
