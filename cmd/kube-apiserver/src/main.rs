@@ -16,6 +16,15 @@ struct Flags {
     /// List of etcd servers to connect with (scheme://ip:port), comma separated. Without it the embedded store under --data-dir is used.
     #[arg(long = "etcd-servers", value_delimiter = ',')]
     etcd_servers: Vec<String>,
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long = "etcd-cafile")]
+    etcd_cafile: Option<PathBuf>,
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long = "etcd-certfile")]
+    etcd_certfile: Option<PathBuf>,
+    /// SSL key file used to secure etcd communication.
+    #[arg(long = "etcd-keyfile")]
+    etcd_keyfile: Option<PathBuf>,
     /// The prefix to prepend to all resource paths in etcd.
     #[arg(long = "etcd-prefix", default_value = "/registry")]
     etcd_prefix: String,
@@ -249,6 +258,9 @@ fn main() {
             .filter(|s| !s.is_empty())
             .collect(),
         etcd_prefix: flags.etcd_prefix,
+        etcd_cafile: flags.etcd_cafile,
+        etcd_certfile: flags.etcd_certfile,
+        etcd_keyfile: flags.etcd_keyfile,
         etcd_compaction_interval: interval,
         data_dir: flags.data_dir,
         bind_address: flags.bind_address,

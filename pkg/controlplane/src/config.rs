@@ -9,6 +9,10 @@ use std::time::Duration;
 pub struct Config {
     pub etcd_servers: Vec<String>,
     pub etcd_prefix: String,
+    /// `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`: TLS to etcd.
+    pub etcd_cafile: Option<PathBuf>,
+    pub etcd_certfile: Option<PathBuf>,
+    pub etcd_keyfile: Option<PathBuf>,
     pub etcd_compaction_interval: Duration,
     pub data_dir: PathBuf,
     pub bind_address: IpAddr,

@@ -23,6 +23,28 @@ pub async fn open(cfg: &Config) -> Result<Arc<dyn Backend>, String> {
     })
 }
 
+/// `--etcd-cafile`/`--etcd-certfile`/`--etcd-keyfile`, read once at start.
+fn etcd_tls(cfg: &Config) -> Result<Option<apiserver::storage::etcd3::EtcdTls>, String> {
+    let read = |p: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>, String> {
+        p.as_ref()
+            .map(|p| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display())))
+            .transpose()
+    };
+    let tls = apiserver::storage::etcd3::EtcdTls {
+        ca: read(&cfg.etcd_cafile)?,
+        cert: read(&cfg.etcd_certfile)?,
+        key: read(&cfg.etcd_keyfile)?,
+    };
+    if tls.cert.is_some() != tls.key.is_some() {
+        return Err("--etcd-certfile and --etcd-keyfile must be given together".into());
+    }
+    let https = cfg.etcd_servers.iter().any(|s| s.starts_with("https://"));
+    if https && tls.ca.is_none() {
+        return Err("https --etcd-servers need --etcd-cafile to verify etcd".into());
+    }
+    Ok((tls.ca.is_some() || tls.cert.is_some()).then_some(tls))
+}
+
 /// etcd when `--etcd-servers` is given, else the embedded store under `--data-dir`.
 async fn open_raw(cfg: &Config) -> Result<Arc<dyn Backend>, String> {
     if cfg.etcd_servers.is_empty() {
@@ -38,7 +60,7 @@ async fn open_raw(cfg: &Config) -> Result<Arc<dyn Backend>, String> {
     tracing::info!(servers = ?cfg.etcd_servers, "using etcd");
     let b = tokio::time::timeout(
         Duration::from_secs(30),
-        EtcdBackend::connect(&cfg.etcd_servers),
+        EtcdBackend::connect_tls(&cfg.etcd_servers, etcd_tls(cfg)?.as_ref()),
     )
     .await
     .map_err(|_| format!("timed out connecting to etcd at {:?}", cfg.etcd_servers))?

@@ -11,10 +11,32 @@ pub struct Etcd {
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Self::start_with(None)
+    }
+
+    /// etcd serving TLS with the kubeadm etcd PKI under `pki` (`etcd/ca.crt`,
+    /// `etcd/server.{crt,key}`), requiring client certificates from that CA.
+    pub fn start_tls(pki: &std::path::Path) -> Etcd {
+        Self::start_with(Some(pki))
+    }
+
+    fn start_with(tls: Option<&std::path::Path>) -> Etcd {
         let dir = tempfile::tempdir().unwrap();
         let (client, peer) = (crate::free_port(), crate::free_port());
-        let endpoint = format!("http://127.0.0.1:{client}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = format!("{scheme}://127.0.0.1:{client}");
+        let mut extra: Vec<String> = Vec::new();
+        if let Some(pki) = tls {
+            let p = |f: &str| pki.join(f).display().to_string();
+            extra = vec![
+                format!("--cert-file={}", p("etcd/server.crt")),
+                format!("--key-file={}", p("etcd/server.key")),
+                format!("--trusted-ca-file={}", p("etcd/ca.crt")),
+                "--client-cert-auth=true".into(),
+            ];
+        }
         let child = Command::new("etcd")
+            .args(&extra)
             .args([
                 "--data-dir",
                 dir.path().join("data").to_str().unwrap(),

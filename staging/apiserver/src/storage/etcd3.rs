@@ -19,20 +19,49 @@ pub struct EtcdBackend {
 
 impl EtcdBackend {
     pub async fn connect(endpoints: &[String]) -> Result<Self> {
+        Self::connect_tls(endpoints, None).await
+    }
+
+    /// Connects over TLS when `tls` is given (`--etcd-cafile`, `--etcd-certfile`,
+    /// `--etcd-keyfile`): the server verified with the CA, this apiserver authenticated by
+    /// its client certificate, as kubeadm's stacked etcd requires.
+    pub async fn connect_tls(endpoints: &[String], tls: Option<&EtcdTls>) -> Result<Self> {
         let eps: Vec<String> = endpoints
             .iter()
-            .map(|e| {
-                e.trim_start_matches("http://")
+            .map(|e| match tls {
+                Some(_) if !e.starts_with("http://") => {
+                    format!("https://{}", e.trim_start_matches("https://"))
+                }
+                _ => e
+                    .trim_start_matches("http://")
                     .trim_start_matches("https://")
-                    .to_string()
+                    .to_string(),
             })
             .collect();
-        let client = Client::connect(eps, None).await.map_err(map_err)?;
+        let options = tls.map(|t| {
+            let mut o = etcd_client::TlsOptions::new();
+            if let Some(ca) = &t.ca {
+                o = o.ca_certificate(etcd_client::Certificate::from_pem(ca));
+            }
+            if let (Some(cert), Some(key)) = (&t.cert, &t.key) {
+                o = o.identity(etcd_client::Identity::from_pem(cert, key));
+            }
+            etcd_client::ConnectOptions::new().with_tls(o)
+        });
+        let client = Client::connect(eps, options).await.map_err(map_err)?;
         Ok(Self {
             client,
             progress: tokio::sync::watch::Sender::new(0),
         })
     }
+}
+
+/// The PEM material for TLS to etcd.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdTls {
+    pub ca: Option<Vec<u8>>,
+    pub cert: Option<Vec<u8>>,
+    pub key: Option<Vec<u8>>,
 }
 
 /// The first key after every key that starts with `prefix`.
