@@ -130,6 +130,9 @@ struct Flags {
     /// CIDR Range for Pods in cluster (a comma-separated pair for dual stack).
     #[arg(long = "cluster-cidr")]
     cluster_cidr: Option<String>,
+    /// CIDR Range for Services in cluster; node pod CIDRs never overlap it.
+    #[arg(long = "service-cluster-ip-range")]
+    service_cluster_ip_range: Option<String>,
     /// Mask size for node cidr in cluster. Default is 24 for IPv4 and 64 for IPv6.
     #[arg(long = "node-cidr-mask-size")]
     node_cidr_mask_size: Option<u8>,
@@ -384,7 +387,16 @@ fn node_cidr_sets(flags: &Flags) -> Result<Vec<controller::nodeipam::cidrset::Ci
                 .unwrap_or(24)
         };
         v6_seen.push(v6);
-        sets.push(controller::nodeipam::cidrset::CidrSet::new(c, mask)?);
+        let mut set = controller::nodeipam::cidrset::CidrSet::new(c, mask)?;
+        for svc in flags
+            .service_cluster_ip_range
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+        {
+            set.occupy_overlapping(svc.trim());
+        }
+        sets.push(set);
     }
     if dual && v6_seen[0] == v6_seen[1] {
         return Err("--cluster-cidr: a dual-stack pair needs one IPv4 and one IPv6 CIDR".into());

@@ -64,6 +64,34 @@ enum Phase {
         #[command(flatten)]
         flags: ConfigFlags,
     },
+    /// Generate all static Pod manifest files necessary to establish the control plane
+    ControlPlane {
+        /// all, apiserver, controller-manager, scheduler
+        #[arg(default_value = "all")]
+        which: String,
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// The path where to write the static Pod manifests.
+        #[arg(
+            long = "manifests-dir",
+            default_value = "/etc/kubernetes/manifests",
+            hide = true
+        )]
+        manifests_dir: PathBuf,
+    },
+    /// Generate static Pod manifest file for local etcd
+    Etcd {
+        /// local
+        which: String,
+        #[command(flatten)]
+        flags: ConfigFlags,
+        #[arg(
+            long = "manifests-dir",
+            default_value = "/etc/kubernetes/manifests",
+            hide = true
+        )]
+        manifests_dir: PathBuf,
+    },
     /// Upload the kubeadm and kubelet configuration to a ConfigMap
     UploadConfig {
         /// all, kubeadm, kubelet
@@ -449,7 +477,7 @@ async fn token(cmd: TokenCmd) -> Result<(), String> {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Init(InitCmd { phase: None }) => Err(
-            "the full 'kubeadm init' workflow is not available in this build yet; run its phases with 'kubeadm init phase certs|kubeconfig|upload-config|bootstrap-token'".into(),
+            "the full 'kubeadm init' workflow is not available in this build yet; run its phases with 'kubeadm init phase certs|kubeconfig|etcd|control-plane|upload-config|bootstrap-token'".into(),
         ),
         Command::Init(InitCmd {
             phase: Some(InitPhaseCmd::Phase { phase }),
@@ -460,6 +488,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 flags,
                 kubeconfig_dir,
             } => phase_kubeconfig(&which, &flags, &kubeconfig_dir),
+            Phase::ControlPlane {
+                which,
+                flags,
+                manifests_dir,
+            } => {
+                let (cfg, _, _) = load(&flags)?;
+                app::phases::controlplane::create(&cfg, &which, &manifests_dir)
+            }
+            Phase::Etcd {
+                which,
+                flags,
+                manifests_dir,
+            } => {
+                if which != "local" {
+                    return Err(format!("unknown etcd phase {which:?}: local"));
+                }
+                let (cfg, node, _) = load(&flags)?;
+                app::phases::controlplane::create_etcd(&cfg, &node, &manifests_dir)
+            }
             Phase::UploadConfig {
                 which,
                 flags,

@@ -281,6 +281,102 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
         &admin_s,
     ]);
     assert!(!ok && err.contains("unknown certificate"), "{err}");
+    // Static pod manifests: valid Pods (the apiserver accepts them in a dry run), and
+    // every flag they pass is one the component implements.
+    let manifests = dir.path().join("manifests");
+    let m = manifests.display().to_string();
+    let out = integration_tests::kubeadm::ok(
+        &[
+            &[
+                "init",
+                "phase",
+                "control-plane",
+                "all",
+                "--manifests-dir",
+                m.as_str(),
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    assert!(
+        out.contains("[control-plane] Creating static Pod manifest for \"kube-apiserver\""),
+        "{out}"
+    );
+    integration_tests::kubeadm::ok(
+        &[
+            &[
+                "init",
+                "phase",
+                "etcd",
+                "local",
+                "--manifests-dir",
+                m.as_str(),
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    for (file, binary) in [
+        (
+            "kube-apiserver.yaml",
+            integration_tests::binary("kube-apiserver")
+                .display()
+                .to_string(),
+        ),
+        (
+            "kube-controller-manager.yaml",
+            integration_tests::binary("kube-controller-manager")
+                .display()
+                .to_string(),
+        ),
+        (
+            "kube-scheduler.yaml",
+            integration_tests::binary("kube-scheduler")
+                .display()
+                .to_string(),
+        ),
+        ("etcd.yaml", "etcd".to_string()),
+    ] {
+        let text = std::fs::read_to_string(manifests.join(file)).unwrap();
+        let r = s
+            .client
+            .request(
+                "POST",
+                "/api/v1/namespaces/kube-system/pods?dryRun=All",
+                "application/yaml",
+                text.clone(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{file}: {}", r.text());
+        let pod = r.json();
+        assert_eq!(pod["spec"]["hostNetwork"], true, "{file}");
+        assert_eq!(
+            pod["spec"]["priorityClassName"], "system-node-critical",
+            "{file}"
+        );
+        let help = Command::new(&binary).arg("--help").output().unwrap();
+        let help = format!(
+            "{}{}",
+            String::from_utf8_lossy(&help.stdout),
+            String::from_utf8_lossy(&help.stderr)
+        );
+        for arg in pod["spec"]["containers"][0]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .skip(1)
+        {
+            let flag = arg.as_str().unwrap().split('=').next().unwrap();
+            assert!(
+                help.contains(&format!("{flag} "))
+                    || help.contains(&format!("{flag}="))
+                    || help.contains(&format!("{flag}\n"))
+                    || help.contains(&format!("{flag} <")),
+                "{file}: {flag} is not a flag of {binary}"
+            );
+        }
+    }
     // Refused, not ignored: a config field this kubeadm does not implement.
     let cfg = dir.path().join("kubeadm.yaml");
     std::fs::write(&cfg, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nfeatureGates:\n  Foo: true\n").unwrap();

@@ -13,6 +13,7 @@ pub mod cmd {
 pub mod phases {
     pub mod bootstraptoken;
     pub mod certs;
+    pub mod controlplane;
     pub mod kubeconfig;
     pub mod uploadconfig;
 }

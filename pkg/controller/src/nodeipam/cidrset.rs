@@ -133,6 +133,34 @@ impl CidrSet {
         Ok(())
     }
 
+    /// Marks every subnet that overlaps `cidr` used (upstream's `occupyServiceCIDR`: pod
+    /// ranges never overlap the service range).
+    pub fn occupy_overlapping(&mut self, cidr: &str) {
+        let Ok((ip, len)) = parse_cidr(cidr) else {
+            return;
+        };
+        if ip.is_ipv6() != self.v6 {
+            return;
+        }
+        let bits = u32::from(self.bits());
+        let host = bits - u32::from(len);
+        let size = if host >= 128 {
+            u128::MAX
+        } else {
+            1u128 << host
+        };
+        let start = to_u128(ip) & !(size.wrapping_sub(1));
+        let end = start.saturating_add(size - 1);
+        let step = 1u128 << (self.bits() - self.node_mask);
+        for (i, used) in self.used.iter_mut().enumerate() {
+            let lo = self.base + step * i as u128;
+            let hi = lo + step - 1;
+            if lo <= end && start <= hi {
+                *used = true;
+            }
+        }
+    }
+
     pub fn release(&mut self, cidr: &str) -> Result<(), String> {
         let i = self.index(cidr)?;
         self.used[i] = false;
@@ -156,6 +184,12 @@ mod tests {
         assert_eq!(s.allocate_next().as_deref(), Some("10.244.2.0/24"));
         assert!(s.occupy("10.245.0.0/24").is_err());
         assert!(s.occupy("fd00::/64").is_err());
+        // The service range is never handed out.
+        let mut s = CidrSet::new("10.0.0.0/14", 16).unwrap();
+        s.occupy_overlapping("10.1.128.0/17");
+        s.occupy_overlapping("192.168.0.0/16");
+        assert_eq!(s.allocate_next().as_deref(), Some("10.0.0.0/16"));
+        assert_eq!(s.allocate_next().as_deref(), Some("10.2.0.0/16"));
     }
 
     #[test]
