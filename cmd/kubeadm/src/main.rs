@@ -1,7 +1,8 @@
 //! kubeadm: upstream's commands and flags for bootstrapping a cluster. Implemented so
-//! far: `init phase certs|kubeconfig|upload-config|bootstrap-token`, `join` of a
-//! worker, `certs check-expiration`, `token generate|create|list|delete` and
-//! `version`; other commands say they are not available yet rather than pretending.
+//! far: `init phase certs|kubeconfig|etcd|control-plane|upload-config|bootstrap-token`,
+//! `join` of a worker, `reset`, `certs check-expiration|renew`, `token
+//! generate|create|list|delete` and `version`; other commands say they are not available
+//! yet rather than pretending.
 
 mod app;
 
@@ -23,6 +24,21 @@ enum Command {
     Init(InitCmd),
     /// Run this on any machine you wish to join an existing cluster
     Join(JoinCmd),
+    /// Performs a best effort revert of changes made to this host by 'kubeadm init' or 'kubeadm join'
+    Reset {
+        /// Reset the node without prompting for confirmation.
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+        /// Path to the CRI socket to connect.
+        #[arg(
+            long = "cri-socket",
+            default_value = "unix:///var/run/containerd/containerd.sock"
+        )]
+        cri_socket: String,
+        /// The path to the directory where the certificates are stored.
+        #[arg(long = "cert-dir", default_value = "/etc/kubernetes/pki")]
+        cert_dir: PathBuf,
+    },
     /// Commands related to handling kubernetes certificates
     Certs {
         #[command(subcommand)]
@@ -572,6 +588,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             let kubeconfig_dir = kubeconfig.parent().unwrap_or(Path::new(KUBERNETES_DIR));
             print!("{}", app::cmd::renew::renew(&cfg, &which, &dir, kubeconfig_dir)?);
             Ok(())
+        }
+        Command::Reset {
+            force,
+            cri_socket,
+            cert_dir,
+        } => {
+            app::cmd::reset::run(&app::cmd::reset::ResetOptions {
+                force,
+                cri_socket,
+                cert_dir,
+            })
+            .await
         }
         Command::Token(t) => token(t).await,
         Command::Version { output } => {

@@ -1,5 +1,6 @@
 //! Shared component plumbing (upstream `k8s.io/component-base`).
 
+pub mod grpc;
 pub mod logs;
 pub mod metrics;
 pub mod serving;

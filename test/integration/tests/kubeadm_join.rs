@@ -323,5 +323,48 @@ async fn join() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // kubeadm reset leaves nothing of the join behind (the kubelet stopped first, as
+    // there is no systemd here to stop it).
     drop(kubelet);
+    let o = worker
+        .cmd(integration_tests::binary("kubeadm"))
+        .args([
+            "reset",
+            "--force",
+            "--cri-socket",
+            "unix:///var/lib/kubelet/fake-cri.sock",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("[reset] Deleting files: [/etc/kubernetes/admin.conf"),
+        "{out}"
+    );
+    let left = |d: PathBuf| -> Vec<String> {
+        walk(&d)
+            .into_iter()
+            .filter(|p| !p.is_dir())
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    assert_eq!(left(worker.etc()), Vec::<String>::new(), "{out}");
+    assert_eq!(left(worker.var()), Vec::<String>::new(), "{out}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
 }

@@ -8,6 +8,7 @@ pub mod cmd {
     pub mod certs;
     pub mod join;
     pub mod renew;
+    pub mod reset;
     pub mod token;
 }
 pub mod phases {

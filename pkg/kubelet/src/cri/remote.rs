@@ -4,9 +4,8 @@
 use super::api;
 use api::image_service_client::ImageServiceClient;
 use api::runtime_service_client::RuntimeServiceClient;
-use hyper_util::rt::TokioIo;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 #[derive(Clone)]
 pub struct RemoteRuntime {
@@ -20,23 +19,7 @@ pub type Result<T> = std::result::Result<T, tonic::Status>;
 impl RemoteRuntime {
     /// Connects lazily: the runtime may come up after the kubelet.
     pub fn connect(endpoint: &str, timeout: Duration) -> std::result::Result<Self, String> {
-        let path = endpoint
-            .strip_prefix("unix://")
-            .ok_or_else(|| {
-                format!("unsupported container runtime endpoint {endpoint:?}: only unix:// sockets")
-            })?
-            .to_string();
-        let channel = Endpoint::try_from("http://[::]:50051")
-            .map_err(|e| e.to_string())?
-            .timeout(timeout)
-            .connect_with_connector_lazy(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    Ok::<_, std::io::Error>(TokioIo::new(
-                        tokio::net::UnixStream::connect(path).await?,
-                    ))
-                }
-            }));
+        let channel = component_base::grpc::unix_channel(endpoint, timeout)?;
         Ok(RemoteRuntime {
             runtime: RuntimeServiceClient::new(channel.clone()).max_decoding_message_size(16 << 20),
             images: ImageServiceClient::new(channel).max_decoding_message_size(16 << 20),
