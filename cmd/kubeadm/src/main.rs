@@ -119,6 +119,14 @@ enum Phase {
         #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
         kubeconfig: PathBuf,
     },
+    /// Mark a node as a control-plane
+    MarkControlPlane {
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// The kubeconfig file to use when talking to the cluster.
+        #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
+        kubeconfig: PathBuf,
+    },
     /// Generates bootstrap tokens used to join a node to a cluster
     BootstrapToken {
         #[command(flatten)]
@@ -493,7 +501,7 @@ async fn token(cmd: TokenCmd) -> Result<(), String> {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Init(InitCmd { phase: None }) => Err(
-            "the full 'kubeadm init' workflow is not available in this build yet; run its phases with 'kubeadm init phase certs|kubeconfig|etcd|control-plane|upload-config|bootstrap-token'".into(),
+            "the full 'kubeadm init' workflow is not available in this build yet; run its phases with 'kubeadm init phase certs|kubeconfig|etcd|control-plane|upload-config|mark-control-plane|bootstrap-token'".into(),
         ),
         Command::Init(InitCmd {
             phase: Some(InitPhaseCmd::Phase { phase }),
@@ -541,6 +549,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     return Err(format!("unknown upload-config phase {which:?}"));
                 }
                 Ok(())
+            }
+            Phase::MarkControlPlane { flags, kubeconfig } => {
+                let (cfg, node, _) = load(&flags)?;
+                let c = admin_client(&kubeconfig).await?;
+                app::phases::markcontrolplane::run(&c, &cfg, &node).await
             }
             Phase::BootstrapToken { flags, kubeconfig } => {
                 let (cfg, _, dir) = load(&flags)?;

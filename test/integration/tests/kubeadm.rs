@@ -281,6 +281,44 @@ async fn kubeadm_pki_kubeconfigs_and_tokens_work_with_the_apiserver() {
         &admin_s,
     ]);
     assert!(!ok && err.contains("unknown certificate"), "{err}");
+    // mark-control-plane: the node labelled and tainted as upstream.
+    let r = s
+        .client
+        .send_json(
+            "POST",
+            "/api/v1/nodes",
+            &serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cp-1"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let out = integration_tests::kubeadm::ok(
+        &[
+            &[
+                "init",
+                "phase",
+                "mark-control-plane",
+                "--kubeconfig",
+                admin_s.as_str(),
+            ][..],
+            &base[..],
+        ]
+        .concat(),
+    );
+    assert!(out.contains("[mark-control-plane] Marking the node cp-1 as control-plane by adding the taints [node-role.kubernetes.io/control-plane:NoSchedule]"), "{out}");
+    let n = s.client.get("/api/v1/nodes/cp-1").await.json();
+    assert_eq!(
+        n["metadata"]["labels"]["node-role.kubernetes.io/control-plane"], "",
+        "{n}"
+    );
+    assert_eq!(
+        n["metadata"]["labels"]["node.kubernetes.io/exclude-from-external-load-balancers"], "",
+        "{n}"
+    );
+    // (The apiserver's TaintNodesByCondition added the not-ready taint on create.)
+    assert!(
+        n["spec"]["taints"].as_array().unwrap().contains(&serde_json::json!({"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"})),
+        "{n}"
+    );
     // Static pod manifests: valid Pods (the apiserver accepts them in a dry run), and
     // every flag they pass is one the component implements.
     let manifests = dir.path().join("manifests");

@@ -16,6 +16,7 @@ pub mod phases {
     pub mod certs;
     pub mod controlplane;
     pub mod kubeconfig;
+    pub mod markcontrolplane;
     pub mod uploadconfig;
 }
 pub mod util {
