@@ -370,6 +370,26 @@ fn local_flags(config: Option<PathBuf>, cert_dir: Option<PathBuf>) -> ConfigFlag
     }
 }
 
+/// The configuration, cert dir and kubeconfig dir of a `certs` command. The
+/// configuration is read from `--config` or defaulted; reading it from the cluster's
+/// kubeadm-config is not done yet, which is said as upstream says it when it cannot.
+fn local_certs(
+    command: &str,
+    config: Option<PathBuf>,
+    cert_dir: Option<PathBuf>,
+    kubeconfig: &Path,
+) -> Result<(InitConfig, PathBuf, PathBuf), String> {
+    let (cfg, _, dir) = load(&local_flags(config, cert_dir))?;
+    println!(
+        "[{command}] Error reading configuration from the Cluster. Falling back to default configuration\n"
+    );
+    let kubeconfig_dir = kubeconfig
+        .parent()
+        .unwrap_or(Path::new(KUBERNETES_DIR))
+        .to_path_buf();
+    Ok((cfg, dir, kubeconfig_dir))
+}
+
 fn phase_certs(which: &str, flags: &ConfigFlags) -> Result<(), String> {
     use app::phases::certs;
     let (cfg, node, dir) = load(flags)?;
@@ -572,16 +592,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     kubeconfig,
                 },
         } => {
-            let (cfg, _, dir) = load(&local_flags(config, cert_dir))?;
-            // The configuration is not uploaded to the cluster yet (no upload-config
-            // phase): say so, as upstream does when it cannot read it.
-            println!(
-                "[check-expiration] Error reading configuration from the Cluster. Falling back to default configuration\n"
-            );
-            let kubeconfig_dir = kubeconfig.parent().unwrap_or(Path::new(KUBERNETES_DIR));
+            let (cfg, dir, kubeconfig_dir) =
+                local_certs("check-expiration", config, cert_dir, &kubeconfig)?;
             print!(
                 "{}",
-                app::cmd::certs::check_expiration(&cfg, &dir, kubeconfig_dir)
+                app::cmd::certs::check_expiration(&cfg, &dir, &kubeconfig_dir)
             );
             Ok(())
         }
@@ -594,12 +609,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     kubeconfig,
                 },
         } => {
-            let (cfg, _, dir) = load(&local_flags(config, cert_dir))?;
-            println!(
-                "[renew] Error reading configuration from the Cluster. Falling back to default configuration\n"
+            let (cfg, dir, kubeconfig_dir) = local_certs("renew", config, cert_dir, &kubeconfig)?;
+            print!(
+                "{}",
+                app::cmd::renew::renew(&cfg, &which, &dir, &kubeconfig_dir)?
             );
-            let kubeconfig_dir = kubeconfig.parent().unwrap_or(Path::new(KUBERNETES_DIR));
-            print!("{}", app::cmd::renew::renew(&cfg, &which, &dir, kubeconfig_dir)?);
             Ok(())
         }
         Command::Reset {

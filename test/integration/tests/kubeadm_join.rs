@@ -157,39 +157,33 @@ async fn join() {
     )
     .await;
     let admin = dir.path().join("admin.conf").display().to_string();
-    let out = integration_tests::kubeadm::ok(&[
-        "init",
-        "phase",
-        "upload-config",
-        "all",
+    // The phases talk to the cluster through admin.conf.
+    let cluster_args = [
         "--config",
-        &cfg,
+        cfg.as_str(),
         "--cert-dir",
-        &pki_s,
+        pki_s.as_str(),
         "--kubeconfig",
-        &admin,
+        admin.as_str(),
         "--apiserver-bind-port",
-        &port,
-    ]);
+        port.as_str(),
+    ];
+    let out = integration_tests::kubeadm::ok(
+        &[
+            &["init", "phase", "upload-config", "all"][..],
+            &cluster_args[..],
+        ]
+        .concat(),
+    );
     assert!(
         out.contains(
             "[upload-config] Storing the configuration used in ConfigMap \"kubeadm-config\""
         ),
         "{out}"
     );
-    let out = integration_tests::kubeadm::ok(&[
-        "init",
-        "phase",
-        "bootstrap-token",
-        "--config",
-        &cfg,
-        "--cert-dir",
-        &pki_s,
-        "--kubeconfig",
-        &admin,
-        "--apiserver-bind-port",
-        &port,
-    ]);
+    let out = integration_tests::kubeadm::ok(
+        &[&["init", "phase", "bootstrap-token"][..], &cluster_args[..]].concat(),
+    );
     assert!(
         out.contains("[bootstrap-token] Using token: abcdef.0123456789abcdef"),
         "{out}"
