@@ -263,6 +263,8 @@ async fn join() {
                 "--address=127.0.0.1",
                 &format!("--port={}", integration_tests::free_port()),
                 "--fake-container-runtime",
+                // Not about eviction: independent of the test machine's free disk.
+                "--eviction-hard=memory.available<100Mi,nodefs.available<1%",
             ])
             .stderr(std::fs::File::create(&kubelet_log).unwrap())
             .spawn()
