@@ -692,9 +692,10 @@ async fn endpoints_follow_pod_readiness() {
     assert_eq!(slice["endpoints"][1]["conditions"]["ready"], false);
     let ep = wait_for("Endpoints", Duration::from_secs(20), || async {
         let r = c.get("/api/v1/namespaces/default/endpoints/web").await;
+        // Both pods seen: the controller may write the Endpoints before the second.
         (r.status == 200)
             .then(|| r.json())
-            .filter(|e| !e["subsets"].is_null())
+            .filter(|e| !e["subsets"][0]["notReadyAddresses"].is_null())
     })
     .await;
     assert_eq!(ep["subsets"][0]["addresses"][0]["ip"], "10.1.0.1");
