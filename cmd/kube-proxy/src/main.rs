@@ -106,10 +106,7 @@ async fn run(f: Flags) -> Result<(), String> {
         return Ok(());
     }
     let node = if cfg.hostname_override.is_empty() {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .unwrap_or_default()
-            .trim()
-            .to_lowercase()
+        component_base::hostname()
     } else {
         cfg.hostname_override.clone()
     };

@@ -87,13 +87,8 @@ enum Phase {
         which: String,
         #[command(flatten)]
         flags: ConfigFlags,
-        /// The path where to write the static Pod manifests.
-        #[arg(
-            long = "manifests-dir",
-            default_value = "/etc/kubernetes/manifests",
-            hide = true
-        )]
-        manifests_dir: PathBuf,
+        #[command(flatten)]
+        manifests: ManifestsDir,
     },
     /// Generate static Pod manifest file for local etcd
     Etcd {
@@ -101,12 +96,8 @@ enum Phase {
         which: String,
         #[command(flatten)]
         flags: ConfigFlags,
-        #[arg(
-            long = "manifests-dir",
-            default_value = "/etc/kubernetes/manifests",
-            hide = true
-        )]
-        manifests_dir: PathBuf,
+        #[command(flatten)]
+        manifests: ManifestsDir,
     },
     /// Upload the kubeadm and kubelet configuration to a ConfigMap
     UploadConfig {
@@ -146,6 +137,18 @@ enum Phase {
         #[arg(long = "kubeconfig-dir", default_value = KUBERNETES_DIR)]
         kubeconfig_dir: PathBuf,
     },
+}
+
+/// Where the static Pod manifests go: `/etc/kubernetes/manifests`, as upstream; the
+/// hidden flag lets tests write elsewhere.
+#[derive(Args, Clone)]
+struct ManifestsDir {
+    #[arg(
+        long = "manifests-dir",
+        default_value = "/etc/kubernetes/manifests",
+        hide = true
+    )]
+    manifests_dir: PathBuf,
 }
 
 /// The flags the init phases share with `kubeadm init`.
@@ -292,13 +295,6 @@ enum TokenSub {
     Delete { tokens: Vec<String> },
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_lowercase()
-}
-
 /// The address of the interface the default route leaves by (upstream's
 /// `ChooseHostInterface`); a UDP `connect` sends nothing.
 fn default_address() -> Option<String> {
@@ -347,7 +343,7 @@ fn load(flags: &ConfigFlags) -> Result<(InitConfig, String, PathBuf), String> {
         .node_name
         .clone()
         .or_else(|| Some(cfg.init.node_registration.name.clone()).filter(|n| !n.is_empty()))
-        .unwrap_or_else(hostname);
+        .unwrap_or_else(component_base::hostname);
     cfg.init.node_registration.name = node.clone();
     cfg.validate()?;
     let dir = PathBuf::from(&cfg.cluster.certificates_dir);
@@ -457,7 +453,7 @@ async fn join(j: JoinCmd) -> Result<(), String> {
         token,
         ca_cert_hashes: j.discovery_token_ca_cert_hash,
         unsafe_skip_ca_verification: j.discovery_token_unsafe_skip_ca_verification,
-        node_name: j.node_name.unwrap_or_else(hostname),
+        node_name: j.node_name.unwrap_or_else(component_base::hostname),
         cri_socket: j.cri_socket,
         discovery_timeout: std::time::Duration::from_secs(300),
         tls_bootstrap_timeout: std::time::Duration::from_secs(300),
@@ -535,21 +531,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             Phase::ControlPlane {
                 which,
                 flags,
-                manifests_dir,
+                manifests,
             } => {
                 let (cfg, _, _) = load(&flags)?;
-                app::phases::controlplane::create(&cfg, &which, &manifests_dir)
+                app::phases::controlplane::create(&cfg, &which, &manifests.manifests_dir)
             }
             Phase::Etcd {
                 which,
                 flags,
-                manifests_dir,
+                manifests,
             } => {
                 if which != "local" {
                     return Err(format!("unknown etcd phase {which:?}: local"));
                 }
                 let (cfg, node, _) = load(&flags)?;
-                app::phases::controlplane::create_etcd(&cfg, &node, &manifests_dir)
+                app::phases::controlplane::create_etcd(&cfg, &node, &manifests.manifests_dir)
             }
             Phase::UploadConfig {
                 which,

@@ -300,16 +300,9 @@ fn bootstrapped_serving_tls(
     tokio::spawn(serving::run(
         store,
         client.clone(),
-        serving::request(node, &hostname(), &ips),
+        serving::request(node, &component_base::hostname(), &ips),
     ));
     Ok(std::sync::Arc::new(tls))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_lowercase()
 }
 
 async fn run(f: Flags) -> Result<(), String> {
@@ -329,7 +322,7 @@ async fn run(f: Flags) -> Result<(), String> {
         .hostname_override
         .clone()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(hostname)
+        .unwrap_or_else(component_base::hostname)
         .to_lowercase();
     let node_ip = f
         .node_ip

@@ -48,6 +48,42 @@ pub fn claim(obj: &ObjectMeta, owner: &ObjectMeta, matches: bool) -> Claim {
     }
 }
 
+/// Upstream's `ClaimObjects`: of `objects`, those `owner` controls once the orphans
+/// `matches` accepts are adopted and its own it no longer accepts are released.
+/// `recheck` runs once, before the first adoption (see [`recheck_owner`]).
+pub async fn claim_all<K, Fut>(
+    objects: impl IntoIterator<Item = std::sync::Arc<K>>,
+    owner: &ObjectMeta,
+    owner_ref: &OwnerReference,
+    api: &Api<K>,
+    matches: impl Fn(&K) -> bool,
+    recheck: impl FnOnce() -> Fut,
+) -> Result<Vec<std::sync::Arc<K>>, String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let uid = owner.uid.as_deref().unwrap_or_default();
+    let mut recheck = Some(recheck);
+    let mut owned = Vec::new();
+    for obj in objects {
+        match claim(obj.meta(), owner, matches(&obj)) {
+            Claim::Owned => owned.push(obj),
+            Claim::Release => release(api, obj.meta(), uid).await?,
+            Claim::Adopt => {
+                if let Some(recheck) = recheck.take() {
+                    recheck().await?;
+                }
+                if adopt(api, obj.meta(), owner_ref).await? {
+                    owned.push(obj);
+                }
+            }
+            Claim::Ignore => {}
+        }
+    }
+    Ok(owned)
+}
+
 /// Adopts `obj` under `owner` (marked controller and blocking deletion). `Ok(false)`
 /// when the object is gone or has changed identity, as upstream ignores NotFound.
 pub async fn adopt<K>(

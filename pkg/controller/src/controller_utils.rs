@@ -177,7 +177,7 @@ pub fn available_in(p: &Pod, min_ready_seconds: i32) -> Option<Duration> {
 
 /// When a controller with `min_ready_seconds` must look at its pods again: as soon as the
 /// first ready pod that is not available yet becomes available (upstream requeues after
-/// `minReadySeconds`, which this never exceeds). A second on top absorbs clock rounding.
+/// `minReadySeconds`, which this never exceeds). 100 ms on top absorb clock rounding.
 pub fn recheck_availability<'a>(
     pods: impl IntoIterator<Item = &'a Pod>,
     min_ready_seconds: i32,

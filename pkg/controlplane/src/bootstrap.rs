@@ -3,6 +3,7 @@
 //! Endpoints pointing at this server.
 
 use crate::config::Config;
+use crate::reconcilers::LeaseReconciler;
 use apiserver::registry::generic::{Part, Registry};
 use apiserver::registry::meta;
 use serde_json::{Value, json};
@@ -135,18 +136,11 @@ async fn reconcile(
         "addressType": if cfg.advertise_ip().is_ipv6() { "IPv6" } else { "IPv4" },
         "endpoints": [],
         "ports": [{"name": "https", "port": cfg.secure_port, "protocol": "TCP"}]});
-    if cfg.endpoint_reconciler_type != "none" {
+    if let Some(lease) = LeaseReconciler::for_config(backend, regs, cfg) {
         ensure(&regs["endpoints"], Some("default"), eps).await?;
         if let Some(reg) = regs.get("endpointslices") {
             ensure(reg, Some("default"), slice).await?;
         }
-        let lease = crate::reconcilers::LeaseReconciler {
-            backend: backend.clone(),
-            prefix: crate::reconcilers::lease_prefix(&cfg.etcd_prefix),
-            regs: regs.clone(),
-            ip: cfg.advertise_ip().to_string(),
-            port: cfg.secure_port,
-        };
         lease.reconcile().await?;
     }
     overwrite(&regs["configmaps"], authentication_trust(cfg)?, "data").await?;
@@ -179,29 +173,16 @@ pub async fn run(
     }
     done.store(true, Ordering::SeqCst);
     tracing::info!("bootstrap objects in place");
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_lowercase();
     tokio::spawn(
         crate::apiserver_identity::IdentityLease::new(
             regs["leases"].clone(),
-            hostname,
+            component_base::hostname(),
             &uuid::Uuid::new_v4().to_string(),
         )
         .run(),
     );
-    if cfg.endpoint_reconciler_type != "none" {
-        tokio::spawn(
-            Arc::new(crate::reconcilers::LeaseReconciler {
-                backend: backend.clone(),
-                prefix: crate::reconcilers::lease_prefix(&cfg.etcd_prefix),
-                regs: regs.clone(),
-                ip: cfg.advertise_ip().to_string(),
-                port: cfg.secure_port,
-            })
-            .run(),
-        );
+    if let Some(lease) = LeaseReconciler::for_config(&backend, &regs, &cfg) {
+        tokio::spawn(Arc::new(lease).run());
     }
     // The caches are in sync once each answers a read at the current revision.
     for reg in regs.values() {

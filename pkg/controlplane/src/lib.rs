@@ -437,14 +437,7 @@ pub async fn run(
     // Upstream's pre-shutdown hook: on the shutdown signal, before draining, this server
     // leaves the `kubernetes` endpoints so that clients move to the other apiservers.
     let leave = {
-        let lease =
-            (cfg.endpoint_reconciler_type != "none").then(|| reconcilers::LeaseReconciler {
-                backend: backend.clone(),
-                prefix: reconcilers::lease_prefix(&cfg.etcd_prefix),
-                regs: regs.by_resource.clone(),
-                ip: cfg.advertise_ip().to_string(),
-                port: cfg.secure_port,
-            });
+        let lease = reconcilers::LeaseReconciler::for_config(&backend, &regs.by_resource, &cfg);
         async move {
             shutdown.await;
             if let Some(lease) = lease {

@@ -65,6 +65,21 @@ pub struct LeaseReconciler {
 }
 
 impl LeaseReconciler {
+    /// This server's reconciler, or None with `--endpoint-reconciler-type=none`.
+    pub fn for_config(
+        backend: &Arc<dyn Backend>,
+        regs: &HashMap<String, Arc<Registry>>,
+        cfg: &crate::config::Config,
+    ) -> Option<Self> {
+        (cfg.endpoint_reconciler_type != "none").then(|| LeaseReconciler {
+            backend: backend.clone(),
+            prefix: lease_prefix(&cfg.etcd_prefix),
+            regs: regs.clone(),
+            ip: cfg.advertise_ip().to_string(),
+            port: cfg.secure_port,
+        })
+    }
+
     fn key(&self) -> String {
         format!("{}{}", self.prefix, self.ip)
     }

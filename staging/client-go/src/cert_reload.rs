@@ -61,16 +61,7 @@ impl FileCertResolver {
 
 /// A certificate chain and its private key from PEM files (one file may hold both).
 pub fn load_pair(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()));
-    let certs: Vec<_> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate", cert.display()));
-    }
-    let der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| format!("{}: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no private key", key.display()))?;
+    let (certs, der) = component_base::tls::load_pem(cert, key)?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&der)
         .map_err(|e| format!("{}: {e}", key.display()))?;
     Ok(Arc::new(CertifiedKey::new(certs, signing)))

@@ -7,6 +7,15 @@ pub mod serving;
 pub mod signals;
 pub mod tls;
 
+/// This machine's host name, lower-cased (upstream's `nodeutil.GetHostname` without an
+/// override); empty when it cannot be read.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase()
+}
+
 /// Ends a component whose run failed: the error logged and on stderr, exit status 1.
 pub fn exit_on_error(component: &str, result: Result<(), String>) {
     if let Err(e) = result {

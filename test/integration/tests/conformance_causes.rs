@@ -29,7 +29,7 @@ async fn strategic_patches_put_new_list_items_first(c: &Client) {
         "spec": {"replicas": 1, "serviceName": "test", "selector": {"matchLabels": {"name": "sample-pod"}},
             "template": {"metadata": {"labels": {"name": "sample-pod"}},
                 "spec": {"containers": [{"name": "webserver", "image": "httpd"}]}}}});
-    assert_eq!(c.send_json("POST", sets, &ss).await.status, 201);
+    c.create(sets, &ss).await;
     let r = c
         .request(
             "PATCH",
@@ -66,7 +66,7 @@ async fn status_patches_keep_the_metadata_upstream_keeps(c: &Client) {
     let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "ing"},
         "spec": {"defaultBackend": {"service": {"name": "default-backend", "port": {"number": 8080}}}}});
     let ingresses = "/apis/networking.k8s.io/v1/namespaces/default/ingresses";
-    assert_eq!(c.send_json("POST", ingresses, &ingress).await.status, 201);
+    c.create(ingresses, &ingress).await;
     let r = c
         .request(
             "PATCH",
@@ -92,7 +92,7 @@ async fn status_patches_keep_the_metadata_upstream_keeps(c: &Client) {
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "status-meta"},
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "sm"}},
             "template": {"metadata": {"labels": {"app": "sm"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
-    assert_eq!(c.send_json("POST", deployments, &d).await.status, 201);
+    c.create(deployments, &d).await;
     let r = c
         .request(
             "PATCH",
@@ -132,8 +132,7 @@ async fn custom_resources_are_published_in_openapi(c: &Client) {
             "spec": {"group": group, "scope": "Namespaced",
                 "names": {"plural": "e2es", "singular": "e2e", "kind": "E2e", "listKind": "E2eList"},
                 "versions": versions}});
-        let r = c.send_json("POST", crds, &crd).await;
-        assert_eq!(r.status, 201, "{}", r.text());
+        c.create(crds, &crd).await;
     }
     let definitions = || async { c.get("/openapi/v2").await.json()["definitions"].clone() };
     let wanted = [
@@ -184,8 +183,7 @@ async fn custom_resources_are_defaulted_from_storage(c: &Client) {
         "spec": {"group": "dflt.example.com", "scope": "Namespaced",
             "names": {"plural": "defaulteds", "singular": "defaulted", "kind": "Defaulted", "listKind": "DefaultedList"},
             "versions": [{"name": "v1", "served": true, "storage": true, "schema": schema(false)}]}});
-    let r = c.send_json("POST", crds, &crd).await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    c.create(crds, &crd).await;
     let items = "/apis/dflt.example.com/v1/namespaces/default/defaulteds";
     let cr = json!({"apiVersion": "dflt.example.com/v1", "kind": "Defaulted",
         "metadata": {"name": "stored"}, "spec": {}});
@@ -241,25 +239,16 @@ async fn policy_variables_refer_to_each_other(c: &Client) {
             "variables": [{"name": "replicas", "expression": "object.spec.replicas"},
                 {"name": "oddReplicas", "expression": "variables.replicas % 2 == 1"}],
             "validations": [{"expression": "variables.replicas > 1"}, {"expression": "variables.oddReplicas"}]}});
-    let r = c
-        .send_json(
-            "POST",
-            &format!("{admission}/validatingadmissionpolicies"),
-            &policy,
-        )
+    c.create(&format!("{admission}/validatingadmissionpolicies"), &policy)
         .await;
-    assert_eq!(r.status, 201, "{}", r.text());
     let binding = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": "variables.example.com"},
         "spec": {"policyName": "variables.example.com", "validationActions": ["Deny"]}});
-    let r = c
-        .send_json(
-            "POST",
-            &format!("{admission}/validatingadmissionpolicybindings"),
-            &binding,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    c.create(
+        &format!("{admission}/validatingadmissionpolicybindings"),
+        &binding,
+    )
+    .await;
     let deployment = |name: &str, replicas: u32| {
         json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
@@ -290,10 +279,7 @@ async fn policy_variables_refer_to_each_other(c: &Client) {
         "{}",
         denied.text()
     );
-    let r = c
-        .send_json("POST", deployments, &deployment("replicated", 3))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    c.create(deployments, &deployment("replicated", 3)).await;
     let r = c
         .send_json("POST", deployments, &deployment("single", 1))
         .await;
@@ -325,9 +311,8 @@ async fn service_type_changes_release_and_allocate(c: &Client) {
     for (name, t) in [("cip-to-ext", "ClusterIP"), ("np-to-ext", "NodePort")] {
         let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
             "spec": {"type": t, "selector": {"app": name}, "ports": [{"port": 80}]}});
-        let r = c.send_json("POST", svcs, &svc).await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        let ip = r.json()["spec"]["clusterIP"].as_str().unwrap().to_string();
+        let created = c.create(svcs, &svc).await;
+        let ip = created["spec"]["clusterIP"].as_str().unwrap().to_string();
         let out = update(name, to_external).await;
         assert!(out["spec"]["clusterIP"].is_null(), "{t}: {out}");
         assert!(out["spec"]["clusterIPs"].is_null(), "{t}: {out}");
@@ -418,14 +403,11 @@ async fn strict_decoding_reports_every_unknown_and_duplicate_field(c: &Client) {
                             "template": {"type": "object", "x-kubernetes-embedded-resource": true,
                                 "properties": {"metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
                                     "spec": {"type": "object"}}}}}}}}}]}});
-    let r = c
-        .send_json(
-            "POST",
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            &crd,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
+    c.create(
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
     let apply = |name: &str, yaml: String| {
         let path = format!(
             "/apis/fv.example.com/v1/noxus/{name}?fieldManager=field_validation_mgr&fieldValidation=Strict"
@@ -502,10 +484,8 @@ async fn secrets_and_configmaps_stay_immutable(c: &Client) {
         let path = format!("/api/v1/namespaces/default/{plural}");
         let obj = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "immutable"},
             "data": {"data-1": "dmFsdWUtMQo="}});
-        let r = c.send_json("POST", &path, &obj).await;
-        assert_eq!(r.status, 201, "{}", r.text());
+        let mut cur = c.create(&path, &obj).await;
         let item = format!("{path}/immutable");
-        let mut cur = r.json();
         cur["immutable"] = json!(true);
         let r = c.send_json("PUT", &item, &cur).await;
         assert_eq!(r.status, 200, "{}", r.text());

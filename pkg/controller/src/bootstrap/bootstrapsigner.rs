@@ -25,7 +25,7 @@ pub struct BootstrapSigner {
     queue: Arc<Queue>,
 }
 
-pub use client_go::bootstrap_jws::detached_jws;
+use client_go::bootstrap_jws::detached_jws;
 
 impl BootstrapSigner {
     /// `config_maps` watches `kube-public`, `secrets` `kube-system`.

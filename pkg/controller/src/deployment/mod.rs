@@ -11,7 +11,7 @@
 
 pub mod util;
 
-use crate::controller_ref_manager::{Claim, adopt, claim, recheck_owner, release};
+use crate::controller_ref_manager::{claim_all, recheck_owner};
 use crate::controller_utils::controller_of;
 use crate::controller_utils::reference;
 use crate::informer::{Informer, key, split};
@@ -137,37 +137,26 @@ impl DeploymentController {
     /// adopting orphans its selector matches and releasing its own that stopped matching.
     async fn claim_sets(&self, d: &Deployment) -> Result<Vec<Arc<ReplicaSet>>, String> {
         let ns = d.metadata.namespace.as_deref().unwrap_or_default();
-        let uid = d.metadata.uid.as_deref().unwrap_or_default();
         let sel = selector(d);
-        let api = self.sets_api(ns);
-        let mut sets = Vec::new();
-        let mut rechecked = false;
-        for rs in self.sets.store.state() {
-            if rs.metadata.namespace.as_deref() != Some(ns) {
-                continue;
-            }
-            let labels = rs.metadata.labels.clone().unwrap_or_default();
-            let matches = sel.as_ref().is_some_and(|s| s.matches(&labels));
-            match claim(&rs.metadata, &d.metadata, matches) {
-                Claim::Owned => sets.push(rs),
-                Claim::Release => release(&api, &rs.metadata, uid).await?,
-                Claim::Adopt => {
-                    if !rechecked {
-                        recheck_owner(
-                            &Api::<Deployment>::namespaced(self.client.clone(), ns),
-                            &d.metadata,
-                        )
-                        .await?;
-                        rechecked = true;
-                    }
-                    if adopt(&api, &rs.metadata, &owner_ref(d)).await? {
-                        sets.push(rs);
-                    }
-                }
-                Claim::Ignore => {}
-            }
-        }
-        Ok(sets)
+        let candidates = self
+            .sets
+            .store
+            .state()
+            .into_iter()
+            .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns));
+        let deployments = Api::<Deployment>::namespaced(self.client.clone(), ns);
+        claim_all(
+            candidates,
+            &d.metadata,
+            &owner_ref(d),
+            &self.sets_api(ns),
+            |rs| {
+                let labels = rs.metadata.labels.clone().unwrap_or_default();
+                sel.as_ref().is_some_and(|s| s.matches(&labels))
+            },
+            || recheck_owner(&deployments, &d.metadata),
+        )
+        .await
     }
 
     fn sets_api(&self, ns: &str) -> Api<ReplicaSet> {

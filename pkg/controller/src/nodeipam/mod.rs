@@ -57,12 +57,15 @@ impl Allocations {
         for set in self.sets.iter_mut() {
             match set.allocate_next() {
                 Some(c) => got.push(c),
-                None => {
-                    self.hold(node, got);
-                    self.release(node);
-                    return Vec::new();
-                }
+                None => break,
             }
+        }
+        if got.len() < self.sets.len() {
+            // Give back what the other families gave.
+            for (c, set) in got.iter().zip(self.sets.iter_mut()) {
+                let _ = set.release(c);
+            }
+            return Vec::new();
         }
         self.by_node.insert(node.to_string(), got.clone());
         got

@@ -5,7 +5,7 @@
 //! (replicas, fullyLabeledReplicas, readyReplicas, availableReplicas, observedGeneration)
 //! with `SuccessfulCreate` / `SuccessfulDelete` / `FailedCreate` events.
 
-use crate::controller_ref_manager::{Claim, adopt, claim, recheck_owner, release};
+use crate::controller_ref_manager::{claim_all, recheck_owner};
 use crate::controller_utils::{
     Expectations, controller_of, deletion_order, is_active, is_available, is_ready,
     recheck_availability, reference,
@@ -173,29 +173,22 @@ impl ReplicaSetController {
             return Ok(());
         };
         let pods_api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let uid = rs.metadata.uid.clone().unwrap_or_default();
-        let mut owned = Vec::new();
-        let mut rechecked = false;
-        for p in self.pods.store.state() {
-            if p.metadata.namespace.as_deref() != Some(ns) || !is_active(&p) {
-                continue;
-            }
-            let matches = !sel.is_empty() && sel.matches(&labels(&p));
-            match claim(&p.metadata, &rs.metadata, matches) {
-                Claim::Owned => owned.push(p),
-                Claim::Release => release(&pods_api, &p.metadata, &uid).await?,
-                Claim::Adopt => {
-                    if !rechecked {
-                        recheck_owner(&self.sets_api(ns), &rs.metadata).await?;
-                        rechecked = true;
-                    }
-                    if adopt(&pods_api, &p.metadata, &self.owner_ref(&rs)).await? {
-                        owned.push(p);
-                    }
-                }
-                Claim::Ignore => {}
-            }
-        }
+        let candidates = self
+            .pods
+            .store
+            .state()
+            .into_iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some(ns) && is_active(p));
+        let sets_api = self.sets_api(ns);
+        let owned = claim_all(
+            candidates,
+            &rs.metadata,
+            &self.owner_ref(&rs),
+            &pods_api,
+            |p| !sel.is_empty() && sel.matches(&labels(p)),
+            || recheck_owner(&sets_api, &rs.metadata),
+        )
+        .await?;
         if self.expectations.satisfied(k) && rs.metadata.deletion_timestamp.is_none() {
             self.manage(&rs, &owned, &pods_api).await?;
         }

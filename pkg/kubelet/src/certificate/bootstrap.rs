@@ -6,7 +6,7 @@
 //! `kubelet-client.key.tmp`, so that a restarted kubelet waits for the same request.
 
 use super::csr::{generate_key, request_node_certificate};
-use super::store::FileStore;
+use super::store::{FileStore, write_private};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -143,18 +143,4 @@ pub async fn load_client_cert(
     )?;
     tracing::info!(certificate = %current.display(), "client certificate issued");
     Ok(())
-}
-
-/// Writes a private key readable by its owner only.
-pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| format!("writing {}: {e}", path.display()))
 }

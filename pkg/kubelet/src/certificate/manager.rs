@@ -6,6 +6,7 @@
 
 use super::csr::{generate_key, request_node_certificate};
 use super::store::FileStore;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Upstream's `nextRotationDeadline`: `notBefore` plus 70–90 % of the lifetime; `jitter`
@@ -13,6 +14,33 @@ use std::time::Duration;
 pub fn rotation_deadline(not_before: i64, not_after: i64, jitter: f64) -> i64 {
     let total = (not_after - not_before).max(0) as f64;
     not_before + (total * (0.7 + 0.2 * jitter.clamp(0.0, 1.0))).round() as i64
+}
+
+/// Generates a key, obtains a certificate for it (`obtain` gets the key's PEM) and makes
+/// the pair current; the path the kubelet reads it from.
+pub async fn renew<Fut>(
+    store: &FileStore,
+    obtain: impl FnOnce(String) -> Fut,
+) -> Result<PathBuf, String>
+where
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let key = generate_key()?;
+    let cert = obtain(key.clone()).await?;
+    store.update(&cert, &key)
+}
+
+/// Sleeps until the Unix second `at` (not at all when it has passed).
+pub async fn sleep_until(at: i64) {
+    let now = jiff::Timestamp::now().as_second();
+    if at > now {
+        tokio::time::sleep(Duration::from_secs((at - now) as u64)).await;
+    }
+}
+
+/// The next retry delay after a failure: doubled, at most upstream's 128 s.
+pub fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(Duration::from_secs(128))
 }
 
 fn jitter() -> f64 {
@@ -44,15 +72,14 @@ pub async fn run(store: FileStore, client: kube::Client, node: String) {
                 rotation_deadline = %jiff::Timestamp::from_second(deadline).unwrap_or_default(),
                 "certificate rotation scheduled"
             );
-            tokio::time::sleep(Duration::from_secs((deadline - now) as u64)).await;
+            sleep_until(deadline).await;
         }
         tracing::info!("rotating the client certificate");
-        let result = match generate_key() {
-            Ok(key) => request_node_certificate(&client, &key, &node, Duration::from_secs(300))
-                .await
-                .and_then(|cert| store.update(&cert, &key)),
-            Err(e) => Err(e),
-        };
+        let (client, node) = (&client, &node);
+        let result = renew(&store, |key| async move {
+            request_node_certificate(client, &key, node, Duration::from_secs(300)).await
+        })
+        .await;
         match result {
             Ok(path) => {
                 tracing::info!(certificate = %path.display(), "client certificate rotated");
@@ -64,7 +91,7 @@ pub async fn run(store: FileStore, client: kube::Client, node: String) {
                     .inc();
                 tracing::warn!(error = e, retry_in = ?backoff, "rotating the client certificate failed");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(128));
+                backoff = next_backoff(backoff);
             }
         }
     }

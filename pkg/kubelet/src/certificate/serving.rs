@@ -6,8 +6,8 @@
 //! 70–90 % of its life. The kubelet API presents the current pair on each handshake and
 //! refuses handshakes until there is one.
 
-use super::csr::{Request, generate_key, request_certificate};
-use super::manager::rotation_deadline;
+use super::csr::{Request, request_certificate};
+use super::manager::{next_backoff, renew, rotation_deadline, sleep_until};
 use super::store::FileStore;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -58,21 +58,15 @@ pub fn request(node: &str, hostname: &str, ips: &[std::net::IpAddr]) -> Request 
 pub async fn run(store: FileStore, client: kube::Client, req: Request) {
     let mut backoff = Duration::from_secs(1);
     loop {
-        let validity = store.current().as_deref().and_then(super::validity);
-        let now = jiff::Timestamp::now().as_second();
-        if let Some((from, to)) = validity {
-            let deadline = rotation_deadline(from, to, 0.5);
-            if deadline > now {
-                tokio::time::sleep(Duration::from_secs((deadline - now) as u64)).await;
-            }
+        if let Some((from, to)) = store.current().as_deref().and_then(super::validity) {
+            sleep_until(rotation_deadline(from, to, 0.5)).await;
         }
         tracing::info!("requesting a serving certificate (kubelet-serving)");
-        let result = match generate_key() {
-            Ok(key) => request_certificate(&client, &key, &req, Duration::from_secs(3600))
-                .await
-                .and_then(|cert| store.update(&cert, &key)),
-            Err(e) => Err(e),
-        };
+        let (client, req) = (&client, &req);
+        let result = renew(&store, |key| async move {
+            request_certificate(client, &key, req, Duration::from_secs(3600)).await
+        })
+        .await;
         match result {
             Ok(path) => {
                 tracing::info!(certificate = %path.display(), "serving certificate issued");
@@ -81,7 +75,7 @@ pub async fn run(store: FileStore, client: kube::Client, req: Request) {
             Err(e) => {
                 tracing::warn!(error = e, retry_in = ?backoff, "obtaining the serving certificate failed");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(128));
+                backoff = next_backoff(backoff);
             }
         }
     }

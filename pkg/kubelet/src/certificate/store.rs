@@ -30,7 +30,6 @@ impl FileStore {
 
     /// Writes a new pair and makes it current; returns the current path.
     pub fn update(&self, cert_pem: &str, key_pem: &str) -> Result<PathBuf, String> {
-        use std::os::unix::fs::OpenOptionsExt;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("creating {}: {e}", self.dir.display()))?;
         let stamp = jiff::Zoned::now().strftime("%Y-%m-%d-%H-%M-%S").to_string();
@@ -39,18 +38,7 @@ impl FileStore {
         body.push('\n');
         body.push_str(key_pem.trim_end());
         body.push('\n');
-        {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&file)
-                .map_err(|e| format!("writing {}: {e}", file.display()))?;
-            f.write_all(body.as_bytes())
-                .map_err(|e| format!("writing {}: {e}", file.display()))?;
-        }
+        write_private(&file, &body)?;
         let link = self.current_path();
         let tmp = self
             .dir
@@ -61,6 +49,20 @@ impl FileStore {
             .map_err(|e| format!("linking {}: {e}", link.display()))?;
         Ok(link)
     }
+}
+
+/// Writes a file readable by its owner only (keys, and pairs that hold one).
+pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 #[cfg(test)]
