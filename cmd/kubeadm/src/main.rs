@@ -626,20 +626,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Token(t) => token(t).await,
         Command::Version { output } => {
+            let platform = format!("{}/{}", std::env::consts::OS, component_base::go_arch());
+            let info = serde_json::json!({"clientVersion": {"major": "1", "minor": "35",
+                "gitVersion": "v1.35.0", "platform": platform}});
             match output.as_deref() {
+                None => println!(
+                    "kubeadm version: &version.Info{{Major:\"1\", Minor:\"35\", GitVersion:\"v1.35.0\", Platform:\"{platform}\"}}"
+                ),
                 Some("short") => println!("v1.35.0"),
-                Some("json") => println!(
+                Some("json") => println!("{info}"),
+                Some("yaml") => print!(
                     "{}",
-                    serde_json::json!({"clientVersion": {"major": "1", "minor": "35", "gitVersion": "v1.35.0", "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH)}})
+                    serde_saphyr::to_string(&info).map_err(|e| e.to_string())?
                 ),
-                Some(other) if other != "yaml" => {
-                    return Err(format!("invalid output format: {other}"));
-                }
-                _ => println!(
-                    "kubeadm version: &version.Info{{Major:\"1\", Minor:\"35\", GitVersion:\"v1.35.0\", Platform:\"{}/{}\"}}",
-                    std::env::consts::OS,
-                    std::env::consts::ARCH
-                ),
+                Some(other) => return Err(format!("invalid output format: {other}")),
             }
             Ok(())
         }

@@ -25,9 +25,11 @@ struct Flags {
     /// is written to the path specified by --kubeconfig.
     #[arg(long = "bootstrap-kubeconfig")]
     bootstrap_kubeconfig: Option<PathBuf>,
-    /// The directory where the TLS certs are located.
-    #[arg(long = "cert-dir", default_value = "/var/lib/kubelet/pki")]
-    cert_dir: PathBuf,
+    /// The directory where the TLS certs are located. If --tls-cert-file and
+    /// --tls-private-key-file are provided, this flag will be ignored for serving. Default:
+    /// <root-dir>/pki (/var/lib/kubelet/pki).
+    #[arg(long = "cert-dir")]
+    cert_dir: Option<PathBuf>,
     /// Auto rotate the kubelet client certificates by requesting new certificates from
     /// the kube-apiserver when the certificate expiration approaches.
     #[arg(long = "rotate-certificates", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -198,12 +200,17 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     Ok(c)
 }
 
+/// `--cert-dir`, else `<root-dir>/pki` (upstream's default with the default root).
+fn cert_dir(f: &Flags) -> PathBuf {
+    f.cert_dir.clone().unwrap_or_else(|| f.root_dir.join("pki"))
+}
+
 /// The kubelet API's TLS: `tlsCertFile`/`tlsPrivateKeyFile`, or a self-signed pair in
-/// `<root-dir>/pki` for the node's names; client certificates are verified against
+/// the cert dir for the node's names; client certificates are verified against
 /// `authentication.x509.clientCAFile` when set.
 fn serving_tls(
     cfg: &KubeletConfiguration,
-    root: &std::path::Path,
+    certs: &std::path::Path,
     node: &str,
     ip: &str,
 ) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
@@ -212,7 +219,7 @@ fn serving_tls(
         if !ip.is_empty() {
             names.push(ip.to_string());
         }
-        component_base::tls::ensure_self_signed(&root.join("pki"), "kubelet", &names)?
+        component_base::tls::ensure_self_signed(certs, "kubelet", &names)?
     } else {
         (
             PathBuf::from(&cfg.tls_cert_file),
@@ -244,7 +251,7 @@ async fn client(
             .kubeconfig
             .as_deref()
             .ok_or("--bootstrap-kubeconfig needs --kubeconfig: the path to write the issued credentials to")?;
-        bootstrap::load_client_cert(kubeconfig, boot, &f.cert_dir, node, agent).await?;
+        bootstrap::load_client_cert(kubeconfig, boot, &cert_dir(f), node, agent).await?;
     }
     if !cfg.rotate_certificates {
         return client_go::rest::client(f.kubeconfig.as_deref(), agent).await;
@@ -253,7 +260,7 @@ async fn client(
         .kubeconfig
         .as_deref()
         .ok_or("rotateCertificates needs --kubeconfig with a client certificate")?;
-    let store = FileStore::new(&f.cert_dir, "kubelet-client");
+    let store = FileStore::new(&cert_dir(f), "kubelet-client");
     // A kubeconfig with its own certificate seeds the store, as upstream's manager
     // starts from the kubeconfig's pair.
     if store.current().is_none() {
@@ -288,7 +295,7 @@ fn bootstrapped_serving_tls(
     client: &kube::Client,
 ) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
     use kubelet::certificate::{serving, store::FileStore};
-    let store = FileStore::new(&f.cert_dir, "kubelet-server");
+    let store = FileStore::new(&cert_dir(f), "kubelet-server");
     let resolver = std::sync::Arc::new(serving::StoreServerCert::new(store.current_path()));
     let roots = match cfg.authentication.x509.client_ca_file.as_str() {
         "" => Vec::new(),
@@ -353,7 +360,7 @@ async fn run(f: Flags) -> Result<(), String> {
     let tls = if cfg.server_tls_bootstrap && cfg.tls_cert_file.is_empty() {
         bootstrapped_serving_tls(&cfg, &f, &node_name, &node_ip, &client)?
     } else {
-        serving_tls(&cfg, &f.root_dir, &node_name, &node_ip)?
+        serving_tls(&cfg, &cert_dir(&f), &node_name, &node_ip)?
     };
     let k = kubelet::kubelet::Kubelet::new(
         cfg,

@@ -202,7 +202,7 @@ pub fn build_api(
             "buildDate": "1970-01-01T00:00:00Z",
             "goVersion": "rust",
             "compiler": "rustc",
-            "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
+            "platform": format!("{}/{}", std::env::consts::OS, component_base::go_arch()),
         }),
     );
     let api = Arc::new(api);

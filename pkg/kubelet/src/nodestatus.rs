@@ -144,16 +144,12 @@ pub fn initial_node(cfg: &NodeStatusConfig) -> Node {
         ("kubernetes.io/os".to_string(), "linux".to_string()),
         (
             "kubernetes.io/arch".to_string(),
-            std::env::consts::ARCH
-                .replace("x86_64", "amd64")
-                .replace("aarch64", "arm64"),
+            component_base::go_arch().to_string(),
         ),
         ("beta.kubernetes.io/os".to_string(), "linux".to_string()),
         (
             "beta.kubernetes.io/arch".to_string(),
-            std::env::consts::ARCH
-                .replace("x86_64", "amd64")
-                .replace("aarch64", "arm64"),
+            component_base::go_arch().to_string(),
         ),
     ]);
     labels.extend(cfg.labels.clone());
@@ -294,9 +290,7 @@ pub fn node_status(cfg: &NodeStatusConfig, inputs: &StatusInputs, current: Optio
         .map(|(names, size)| json!({"names": names, "sizeBytes": size}))
         .collect();
     images.truncate(50);
-    let arch = std::env::consts::ARCH
-        .replace("x86_64", "amd64")
-        .replace("aarch64", "arm64");
+    let arch = component_base::go_arch();
     let mut addresses = Vec::new();
     if !cfg.node_ip.is_empty() {
         addresses.push(json!({"type": "InternalIP", "address": cfg.node_ip}));

@@ -16,6 +16,16 @@ pub fn hostname() -> String {
         .to_lowercase()
 }
 
+/// This machine's architecture as Go names it (`GOARCH`: amd64, arm64), as node labels,
+/// nodeInfo and version platforms spell it.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
 /// Ends a component whose run failed: the error logged and on stderr, exit status 1.
 pub fn exit_on_error(component: &str, result: Result<(), String>) {
     if let Err(e) = result {

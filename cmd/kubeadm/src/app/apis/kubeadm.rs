@@ -1,8 +1,9 @@
 //! kubeadm's configuration (`kubeadm.k8s.io/v1beta4`, upstream
 //! `cmd/kubeadm/app/apis/kubeadm/v1beta4`): `InitConfiguration` and
 //! `ClusterConfiguration` documents from `--config`, with upstream's defaults. Decoding
-//! is strict, as upstream's: a field this kubeadm does not implement yet is refused by
-//! name rather than ignored.
+//! is strict, as upstream's: a field this kubeadm does not implement yet (e.g.
+//! `certificateKey`, `skipPhases`, `nodeRegistration.criSocket` until the full `init`)
+//! is refused by name rather than ignored.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -22,8 +23,6 @@ pub struct InitConfiguration {
     pub node_registration: NodeRegistration,
     #[serde(rename = "localAPIEndpoint")]
     pub local_api_endpoint: ApiEndpoint,
-    pub certificate_key: String,
-    pub skip_phases: Vec<String>,
 }
 
 impl Default for InitConfiguration {
@@ -34,8 +33,6 @@ impl Default for InitConfiguration {
             bootstrap_tokens: vec![BootstrapToken::default()],
             node_registration: NodeRegistration::default(),
             local_api_endpoint: ApiEndpoint::default(),
-            certificate_key: String::new(),
-            skip_phases: Vec::new(),
         }
     }
 }
@@ -62,22 +59,11 @@ impl Default for BootstrapToken {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NodeRegistration {
     pub name: String,
-    pub cri_socket: String,
     pub taints: Option<Vec<serde_json::Value>>,
-}
-
-impl Default for NodeRegistration {
-    fn default() -> Self {
-        NodeRegistration {
-            name: String::new(),
-            cri_socket: "unix:///var/run/containerd/containerd.sock".into(),
-            taints: None,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
