@@ -269,12 +269,15 @@ async fn client(
                 std::fs::read_to_string(&c).map_err(|e| format!("{}: {e}", c.display()))?,
                 std::fs::read_to_string(&k).map_err(|e| format!("{}: {e}", k.display()))?,
             ),
-            None => {
-                return Err(format!(
-                    "rotateCertificates: the kubeconfig {} has no client certificate files to rotate",
-                    kubeconfig.display()
-                ));
-            }
+            None => match bootstrap::embedded_pair(kubeconfig) {
+                Some((cert, key)) if !key.is_empty() => (cert, key),
+                _ => {
+                    return Err(format!(
+                        "rotateCertificates: the kubeconfig {} has no client certificate to rotate",
+                        kubeconfig.display()
+                    ));
+                }
+            },
         };
         store.update(&cert, &key)?;
     }

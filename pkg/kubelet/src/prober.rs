@@ -266,20 +266,27 @@ pub async fn run_probe(
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| pod_ip.to_string());
         let path = h.path.clone().unwrap_or_else(|| "/".into());
+        // HTTPS probes do not verify the certificate, as upstream's prober.
+        let https = h.scheme.as_deref() == Some("HTTPS");
+        let scheme = if https { "https" } else { "http" };
         let headers: Vec<(String, String)> = h
             .http_headers
             .iter()
             .flatten()
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect();
-        return match tokio::time::timeout(timeout, http_get(&host, port, &path, &headers)).await {
+        return match tokio::time::timeout(timeout, http_get(https, &host, port, &path, &headers))
+            .await
+        {
             Ok(Ok(code)) if (200..400).contains(&code) => ProbeResult::Success,
             Ok(Ok(code)) => {
                 ProbeResult::Failure(format!("HTTP probe failed with statuscode: {code}"))
             }
-            Ok(Err(e)) => ProbeResult::Failure(format!("Get \"http://{host}:{port}{path}\": {e}")),
+            Ok(Err(e)) => {
+                ProbeResult::Failure(format!("Get \"{scheme}://{host}:{port}{path}\": {e}"))
+            }
             Err(_) => ProbeResult::Failure(format!(
-                "Get \"http://{host}:{port}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+                "Get \"{scheme}://{host}:{port}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
             )),
         };
     }
@@ -330,17 +337,40 @@ pub async fn run_probe(
 }
 
 async fn http_get(
+    https: bool,
     host: &str,
     port: u16,
     path: &str,
     headers: &[(String, String)],
 ) -> Result<u16, String> {
-    use http_body_util::Empty;
     let tcp = tokio::net::TcpStream::connect((host, port))
         .await
         .map_err(|e| format!("dial tcp {host}:{port}: {e}"))?;
+    if !https {
+        return http1_get(tcp, host, port, path, headers).await;
+    }
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("{host}: {e}"))?;
+    let tls = component_base::tls::unverified_tls()
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    http1_get(tls, host, port, path, headers).await
+}
+
+async fn http1_get<S>(
+    stream: S,
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<u16, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::Empty;
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<bytes::Bytes>>(
-        hyper_util::rt::TokioIo::new(tcp),
+        hyper_util::rt::TokioIo::new(stream),
     )
     .await
     .map_err(|e| e.to_string())?;

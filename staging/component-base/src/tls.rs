@@ -2,8 +2,11 @@
 //! given `--tls-cert-file`/`--tls-private-key-file`, or a self-signed pair generated once
 //! and kept in `--cert-dir`.
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::path::Path;
+use std::sync::Arc;
 
 pub fn load_pem(
     cert: &Path,
@@ -51,4 +54,62 @@ pub fn ensure_self_signed(
     std::fs::write(&key, kp.serialize_pem())
         .map_err(|e| format!("writing {}: {e}", key.display()))?;
     Ok((crt, key))
+}
+
+/// A verifier that accepts any server certificate: for peers whose certificates are
+/// self-signed and carry no trust (kubelet serving certificates without
+/// `--kubelet-certificate-authority`, HTTPS probes, which upstream never verifies).
+#[derive(Debug)]
+pub struct AcceptAny;
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A TLS client that does not verify the server's certificate (see [`AcceptAny`]).
+pub fn unverified_tls() -> tokio_rustls::TlsConnector {
+    static CONNECTOR: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();
+    CONNECTOR
+        .get_or_init(|| {
+            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny))
+            .with_no_client_auth();
+            tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        })
+        .clone()
 }

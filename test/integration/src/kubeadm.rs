@@ -51,3 +51,63 @@ pub fn apiserver_flags(pki: &Path) -> Vec<String> {
         "--enable-bootstrap-token-auth".into(),
     ]
 }
+
+/// Builds build/build-images.py's archive (the control-plane and add-on images) from
+/// the binaries under test into `dir`; its path.
+pub fn build_cluster_images(dir: &Path) -> std::path::PathBuf {
+    let bin_dir = crate::binary("kube-apiserver");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/build-images.py");
+    let o = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .arg("--bin-dir")
+        .arg(bin_dir.parent().unwrap())
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "build/build-images.py: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    dir.join("kubernetes-images.tar")
+}
+
+/// `kubectl --kubeconfig <kubeconfig> <args>`: (success, stdout + stderr).
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let o = Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(args)
+        .output()
+        .expect("kubectl");
+    (
+        o.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// The kubelet as kubeadm's systemd drop-in starts it: the kubeconfig and config flags,
+/// `$KUBELET_KUBEADM_ARGS` from `/var/lib/kubelet/kubeadm-flags.env` (read from
+/// `var_lib_kubelet`, the machine's directory as the test sees it), then `extra` (the
+/// drop-in's `$KUBELET_EXTRA_ARGS`).
+pub fn kubelet_args(var_lib_kubelet: &Path, extra: &[&str]) -> Vec<String> {
+    let env = std::fs::read_to_string(var_lib_kubelet.join("kubeadm-flags.env"))
+        .expect("kubeadm-flags.env");
+    let kubeadm_args = env
+        .trim()
+        .strip_prefix("KUBELET_KUBEADM_ARGS=")
+        .expect("KUBELET_KUBEADM_ARGS")
+        .trim_matches('"')
+        .to_string();
+    let mut args = vec![
+        "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf".to_string(),
+        "--kubeconfig=/etc/kubernetes/kubelet.conf".into(),
+        "--config=/var/lib/kubelet/config.yaml".into(),
+    ];
+    args.extend(kubeadm_args.split_whitespace().map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}

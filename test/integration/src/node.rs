@@ -92,6 +92,12 @@ impl TestContainerd {
 
     /// A containerd in `netns` (if given) whose pods get `10.244.<n>.0/24`.
     pub async fn start_with(netns: Option<&str>, n: u32) -> TestContainerd {
+        Self::start_launched(|| command_in(netns, "containerd"), n).await
+    }
+
+    /// A containerd started by `launch` (e.g. on a kubeadm test machine) whose pods get
+    /// `10.244.<n>.0/24`.
+    pub async fn start_launched(launch: impl Fn() -> Command, n: u32) -> TestContainerd {
         let images = ensure_images();
         let dir = tempfile::Builder::new()
             .prefix("ctd")
@@ -153,7 +159,7 @@ state = "{state}"
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(d.join("containerd.log")).unwrap();
-        let child = command_in(netns, "containerd")
+        let child = launch()
             .arg("--config")
             .arg(d.join("config.toml"))
             .stdout(Stdio::null())
@@ -184,6 +190,12 @@ state = "{state}"
             assert!(out.0, "importing {img}: {}", out.1);
         }
         c
+    }
+
+    /// Imports an OCI archive (e.g. build/build-images.py's) into the k8s.io namespace.
+    pub fn import(&self, archive: &Path) {
+        let out = self.ctr(&["images", "import", &archive.display().to_string()]);
+        assert!(out.0, "importing {}: {}", archive.display(), out.1);
     }
 
     pub fn ctr(&self, args: &[&str]) -> (bool, String) {

@@ -9,91 +9,10 @@
 
 use integration_tests::apiserver::TestApiServer;
 use integration_tests::component::TestControllerManager;
+use integration_tests::machine::{Killed, Machine};
 use integration_tests::netns::NetNs;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// A machine: its own `/etc/kubernetes` and `/var/lib/kubelet` in a mount namespace
-/// held open by a sleeping process.
-struct Machine {
-    root: tempfile::TempDir,
-    holder: Child,
-}
-
-impl Machine {
-    fn new() -> Machine {
-        let root = tempfile::tempdir().unwrap();
-        for d in ["etc-kubernetes", "var-lib-kubelet"] {
-            std::fs::create_dir_all(root.path().join(d)).unwrap();
-        }
-        // The mount points exist on any kubeadm host (the packages create them).
-        for d in ["/etc/kubernetes", "/var/lib/kubelet"] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        let holder = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg(format!(
-                "mount --bind {0}/etc-kubernetes /etc/kubernetes && mount --bind {0}/var-lib-kubelet /var/lib/kubelet && exec sleep 3600",
-                root.path().display()
-            ))
-            .spawn()
-            .unwrap();
-        let m = Machine { root, holder };
-        // Mounted once the holder sleeps: its /etc/kubernetes is the machine's.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            std::fs::write(m.etc().join(".probe"), "").unwrap();
-            let seen = m
-                .cmd("test")
-                .args(["-e", "/etc/kubernetes/.probe"])
-                .status()
-                .unwrap();
-            if seen.success() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the machine's mounts did not appear"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::fs::remove_file(m.etc().join(".probe")).unwrap();
-        m
-    }
-
-    fn etc(&self) -> PathBuf {
-        self.root.path().join("etc-kubernetes")
-    }
-
-    fn var(&self) -> PathBuf {
-        self.root.path().join("var-lib-kubelet")
-    }
-
-    /// `program` run on the machine (its mounts; the caller's network namespace).
-    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut c = Command::new("nsenter");
-        c.args(["-t", &self.holder.id().to_string(), "-m", "--"])
-            .arg(program);
-        c
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn kubeadm_join_bootstraps_a_worker() {
@@ -342,25 +261,14 @@ async fn join() {
         out.contains("[reset] Deleting files: [/etc/kubernetes/admin.conf"),
         "{out}"
     );
-    let left = |d: PathBuf| -> Vec<String> {
-        walk(&d)
-            .into_iter()
-            .filter(|p| !p.is_dir())
-            .map(|p| p.display().to_string())
-            .collect()
-    };
-    assert_eq!(left(worker.etc()), Vec::<String>::new(), "{out}");
-    assert_eq!(left(worker.var()), Vec::<String>::new(), "{out}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() && !p.is_symlink() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
+    assert_eq!(
+        Machine::files_under(&worker.etc()),
+        Vec::<String>::new(),
+        "{out}"
+    );
+    assert_eq!(
+        Machine::files_under(&worker.var()),
+        Vec::<String>::new(),
+        "{out}"
+    );
 }

@@ -6,19 +6,24 @@ pub mod apis {
 }
 pub mod cmd {
     pub mod certs;
+    pub mod init;
     pub mod join;
     pub mod renew;
     pub mod reset;
     pub mod token;
 }
 pub mod phases {
+    pub mod addons;
     pub mod bootstraptoken;
     pub mod certs;
     pub mod controlplane;
     pub mod kubeconfig;
+    pub mod kubelet;
     pub mod markcontrolplane;
     pub mod uploadconfig;
+    pub mod waitcontrolplane;
 }
+pub mod preflight;
 pub mod util {
     pub mod apiclient;
     pub mod pkiutil;

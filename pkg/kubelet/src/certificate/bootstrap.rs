@@ -32,19 +32,26 @@ pub fn client_config_still_valid(kubeconfig: &Path) -> bool {
 }
 
 fn embedded_certificate(kubeconfig: &Path) -> Option<String> {
+    embedded_pair(kubeconfig).map(|(cert, _)| cert)
+}
+
+/// The client certificate and key a kubeconfig embeds (`client-certificate-data`,
+/// `client-key-data`), as kubeadm writes `kubelet.conf` on control-plane nodes.
+pub fn embedded_pair(kubeconfig: &Path) -> Option<(String, String)> {
     use base64::Engine;
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).ok()?;
-    let data = kc
-        .auth_infos
-        .first()?
-        .auth_info
-        .as_ref()?
-        .client_certificate_data
-        .clone()?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
-        .ok()?;
-    String::from_utf8(bytes).ok()
+    let text = std::fs::read_to_string(kubeconfig).ok()?;
+    let kc: serde_json::Value = serde_saphyr::from_str(&text).ok()?;
+    let user = &kc["users"][0]["user"];
+    let decode = |field: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(user[field].as_str()?.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    Some((
+        decode("client-certificate-data")?,
+        decode("client-key-data").unwrap_or_default(),
+    ))
 }
 
 /// The bootstrap kubeconfig's cluster: its server and CA (a path made absolute, or data).

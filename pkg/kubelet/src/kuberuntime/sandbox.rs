@@ -284,6 +284,9 @@ pub fn sandbox_config(
                 run_as_user: sc.run_as_user.map(|v| api::Int64Value { value: v }),
                 run_as_group: sc.run_as_group.map(|v| api::Int64Value { value: v }),
                 supplemental_groups: sc.supplemental_groups.clone().unwrap_or_default(),
+                // A sandbox may hold privileged containers only if it says so
+                // (upstream `HasPrivilegedContainer`).
+                privileged: has_privileged_container(&spec),
                 ..Default::default()
             }),
             sysctls: sc
@@ -296,6 +299,22 @@ pub fn sandbox_config(
         }),
         windows: None,
     }
+}
+
+/// Whether any container of the pod (init, regular or ephemeral) is privileged.
+pub fn has_privileged_container(spec: &k8s_openapi::api::core::v1::PodSpec) -> bool {
+    let privileged = |sc: Option<&k8s_openapi::api::core::v1::SecurityContext>| {
+        sc.and_then(|s| s.privileged) == Some(true)
+    };
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .any(|c| privileged(c.security_context.as_ref()))
+        || spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .any(|c| privileged(c.security_context.as_ref()))
 }
 
 #[cfg(test)]

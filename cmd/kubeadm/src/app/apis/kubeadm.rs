@@ -2,8 +2,7 @@
 //! `cmd/kubeadm/app/apis/kubeadm/v1beta4`): `InitConfiguration` and
 //! `ClusterConfiguration` documents from `--config`, with upstream's defaults. Decoding
 //! is strict, as upstream's: a field this kubeadm does not implement yet (e.g.
-//! `certificateKey`, `skipPhases`, `nodeRegistration.criSocket` until the full `init`)
-//! is refused by name rather than ignored.
+//! `certificateKey`, `skipPhases`) is refused by name rather than ignored.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -63,8 +62,12 @@ impl Default for BootstrapToken {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct NodeRegistration {
     pub name: String,
+    pub cri_socket: String,
     pub taints: Option<Vec<serde_json::Value>>,
+    pub ignore_preflight_errors: Vec<String>,
 }
+
+pub const DEFAULT_CRI_SOCKET: &str = "unix:///var/run/containerd/containerd.sock";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -89,6 +92,7 @@ pub struct ClusterConfiguration {
     pub kind: String,
     pub cluster_name: String,
     pub kubernetes_version: String,
+    pub image_repository: String,
     pub control_plane_endpoint: String,
     pub certificates_dir: String,
     pub encryption_algorithm: String,
@@ -106,6 +110,7 @@ impl Default for ClusterConfiguration {
             kind: "ClusterConfiguration".into(),
             cluster_name: "kubernetes".into(),
             kubernetes_version: "v1.35.0".into(),
+            image_repository: "registry.k8s.io".into(),
             control_plane_endpoint: String::new(),
             certificates_dir: DEFAULT_CERT_DIR.into(),
             encryption_algorithm: "RSA-2048".into(),
@@ -323,6 +328,23 @@ impl InitConfig {
     pub fn cert_validity(&self) -> Duration {
         apimachinery::duration::parse(&self.cluster.certificate_validity_period)
             .unwrap_or(Duration::from_secs(8760 * 3600))
+    }
+
+    /// A control-plane or add-on image: `<imageRepository>/<name>:<kubernetesVersion>`.
+    pub fn image(&self, name: &str) -> String {
+        format!(
+            "{}/{name}:{}",
+            self.cluster.image_repository, self.cluster.kubernetes_version
+        )
+    }
+
+    /// The CRI endpoint of this node (`nodeRegistration.criSocket`, containerd's
+    /// socket by default).
+    pub fn cri_socket(&self) -> &str {
+        match self.init.node_registration.cri_socket.as_str() {
+            "" => DEFAULT_CRI_SOCKET,
+            s => s,
+        }
     }
 
     /// Stacked etcd unless external endpoints are configured.

@@ -8,14 +8,13 @@
 
 use crate::app::apis::kubeadm::{DEFAULT_CERT_DIR, KUBERNETES_DIR};
 use crate::app::cmd::token;
+use crate::app::phases::kubelet;
 use crate::app::util::pkiutil;
 use base64::Engine;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::api::Api;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-pub const KUBELET_DIR: &str = "/var/lib/kubelet";
 
 pub struct JoinOptions {
     pub endpoint: String,
@@ -127,55 +126,6 @@ fn bootstrap_kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
     )
 }
 
-/// Upstream's `TryStartKubelet`: restart it through systemd when there is one.
-fn try_start_kubelet() {
-    let has_systemd = Path::new("/run/systemd/system").exists()
-        && std::process::Command::new("systemctl")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !has_systemd {
-        println!(
-            "[kubelet-start] No supported init system detected, won't make sure the kubelet is running properly."
-        );
-        return;
-    }
-    let run = |args: &[&str]| {
-        std::process::Command::new("systemctl")
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())
-            .and_then(|o| {
-                if o.status.success() {
-                    Ok(())
-                } else {
-                    Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
-                }
-            })
-    };
-    if let Err(e) = run(&["daemon-reload"]).and_then(|()| run(&["restart", "kubelet"])) {
-        println!("[kubelet-start] WARNING: unable to start the kubelet service: [{e}]");
-        println!("[kubelet-start] Please ensure kubelet is reloaded and running manually.");
-    }
-}
-
-fn healthz(addr: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(a) = addr.parse::<std::net::SocketAddr>() else {
-        return false;
-    };
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.1 200") || buf.starts_with("HTTP/1.0 200")
-}
-
 pub async fn run(o: &JoinOptions) -> Result<(), String> {
     println!("[preflight] Running pre-flight checks");
     let kubelet_conf = Path::new(KUBERNETES_DIR).join("kubelet.conf");
@@ -213,48 +163,9 @@ pub async fn run(o: &JoinOptions) -> Result<(), String> {
         .get("kubelet")
         .cloned()
         .ok_or("the kubelet-config ConfigMap has no \"kubelet\" key")?;
-    let config = Path::new(KUBELET_DIR).join("config.yaml");
-    println!(
-        "[kubelet-start] Writing kubelet configuration to file {:?}",
-        config.display().to_string()
-    );
-    pkiutil::write_file(&config, &kubelet, 0o644)?;
-    let env = Path::new(KUBELET_DIR).join("kubeadm-flags.env");
-    println!(
-        "[kubelet-start] Writing kubelet environment file with flags to file {:?}",
-        env.display().to_string()
-    );
-    pkiutil::write_file(
-        &env,
-        &format!(
-            "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint={} --hostname-override={}\"\n",
-            o.cri_socket, o.node_name
-        ),
-        0o644,
-    )?;
-    println!("[kubelet-start] Starting the kubelet");
-    try_start_kubelet();
-    let v: serde_json::Value =
-        serde_saphyr::from_str(&kubelet).map_err(|e| format!("kubelet config: {e}"))?;
-    let port = v["healthzPort"].as_u64().unwrap_or(10248);
-    let host = v["healthzBindAddress"].as_str().unwrap_or("127.0.0.1");
-    let url = format!("{host}:{port}");
-    println!(
-        "[kubelet-check] Waiting for a healthy kubelet at http://{url}/healthz. This can take up to 4m0s"
-    );
-    let start = Instant::now();
-    while !healthz(&url) {
-        if start.elapsed() > Duration::from_secs(240) {
-            return Err(format!(
-                "The HTTP call equal to 'curl -sSL http://{url}/healthz' returned error: the kubelet is not healthy after 4m0s"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    println!(
-        "[kubelet-check] The kubelet is healthy after {:.3}s",
-        start.elapsed().as_secs_f64()
-    );
+    kubelet::write_files(&kubelet, &kubelet::flags(&o.cri_socket, &o.node_name))?;
+    kubelet::try_start();
+    kubelet::wait_healthy(&kubelet).await?;
     println!("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
     let deadline = Instant::now() + o.tls_bootstrap_timeout;
     loop {

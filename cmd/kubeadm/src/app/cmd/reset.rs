@@ -6,7 +6,7 @@
 //! iptables/nftables rules and `$HOME/.kube/config` are left to the administrator.
 
 use crate::app::apis::kubeadm::KUBERNETES_DIR;
-use crate::app::cmd::join::KUBELET_DIR;
+use crate::app::phases::kubelet::KUBELET_DIR;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -10,15 +10,8 @@ use crate::app::util::pkiutil;
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// The etcd image kubeadm v1.35 pins.
-pub const ETCD_IMAGE: &str = "registry.k8s.io/etcd:3.6.5-0";
-
-fn image(cfg: &InitConfig, component: &str) -> String {
-    format!(
-        "registry.k8s.io/{component}:{}",
-        cfg.cluster.kubernetes_version
-    )
-}
+/// The etcd image kubeadm v1.35 pins (its tag; the repository is `imageRepository`).
+pub const ETCD_TAG: &str = "3.6.5-0";
 
 fn host_path(name: &str, path: &str, kind: &str, read_only: bool) -> (Value, Value) {
     (
@@ -36,6 +29,10 @@ fn probe(
     period: u32,
     delay: u32,
 ) -> Value {
+    // A number is a port, a string a container port's name (IntOrString).
+    let port = port
+        .parse::<u16>()
+        .map_or_else(|_| json!(port), |n| json!(n));
     let mut p = json!({"failureThreshold": failures, "httpGet": {"host": host, "path": path, "port": port, "scheme": scheme},
         "periodSeconds": period, "timeoutSeconds": 15});
     if delay > 0 {
@@ -150,7 +147,7 @@ pub fn apiserver(cfg: &InitConfig) -> Value {
     let mut p = pod(
         "kube-apiserver",
         command,
-        image(cfg, "kube-apiserver"),
+        cfg.image("kube-apiserver"),
         vec![
             host_path("ca-certs", "/etc/ssl/certs", "DirectoryOrCreate", true),
             host_path("k8s-certs", pki, "DirectoryOrCreate", true),
@@ -196,7 +193,7 @@ pub fn controller_manager(cfg: &InitConfig) -> Value {
     pod(
         "kube-controller-manager",
         command,
-        image(cfg, "kube-controller-manager"),
+        cfg.image("kube-controller-manager"),
         vec![
             host_path("ca-certs", "/etc/ssl/certs", "DirectoryOrCreate", true),
             host_path("k8s-certs", pki, "DirectoryOrCreate", true),
@@ -221,13 +218,18 @@ pub fn scheduler(cfg: &InitConfig) -> Value {
     pod(
         "kube-scheduler",
         command,
-        image(cfg, "kube-scheduler"),
+        cfg.image("kube-scheduler"),
         vec![host_path("kubeconfig", &kubeconfig, "FileOrCreate", true)],
         json!({"livenessProbe": probe("127.0.0.1", "/livez", "10259", "HTTPS", 8, 10, 10),
             "readinessProbe": probe("127.0.0.1", "/readyz", "10259", "HTTPS", 3, 1, 0),
             "startupProbe": probe("127.0.0.1", "/livez", "10259", "HTTPS", 24, 10, 10)}),
         "100m",
     )
+}
+
+/// The stacked etcd's image.
+pub fn etcd_image(cfg: &InitConfig) -> String {
+    format!("{}/etcd:{ETCD_TAG}", cfg.cluster.image_repository)
 }
 
 pub fn etcd(cfg: &InitConfig, node: &str) -> Value {
@@ -261,7 +263,7 @@ pub fn etcd(cfg: &InitConfig, node: &str) -> Value {
     let mut p = pod(
         "etcd",
         command,
-        ETCD_IMAGE.into(),
+        etcd_image(cfg),
         vec![
             host_path("etcd-data", &data_dir, "DirectoryOrCreate", false),
             host_path(
