@@ -7,7 +7,8 @@ manifests and add-ons name; no registry is needed):
   registry.k8s.io/kube-controller-manager:VERSION  the shared libraries they link, in one
   registry.k8s.io/kube-scheduler:VERSION           layer all five images share (kube-proxy
   registry.k8s.io/kube-proxy:VERSION               also needs iptables, nft and conntrack,
-  registry.k8s.io/cluster-dns:VERSION              which the layer carries)
+  registry.k8s.io/cluster-dns:VERSION              which the layer carries; cluster-network
+  registry.k8s.io/cluster-network:VERSION          needs ip)
   registry.k8s.io/etcd:3.6.5-0                     Debian's etcd (etcd-server package; the
                                                    name is the one kubeadm v1.35 pins, the
                                                    binary is whatever Debian ships)
@@ -23,10 +24,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "hack"))
 import oci  # noqa: E402
 
-COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "cluster-dns"]
-# What kube-proxy runs (iptables and nftables modes, conntrack cleanup).
+COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "cluster-dns",
+              "cluster-network"]
+# What kube-proxy runs (iptables and nftables modes, conntrack cleanup) and
+# cluster-network runs (ip route).
 PROXY_TOOLS = ["iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
-               "ip6tables-restore", "nft", "conntrack"]
+               "ip6tables-restore", "nft", "conntrack", "ip"]
 ETCD_REF = "registry.k8s.io/etcd:3.6.5-0"
 
 

@@ -1,5 +1,5 @@
-//! A "machine" for kubeadm tests: its own `/etc/kubernetes`, `/var/lib/kubelet` and
-//! `/var/lib/etcd` (temp dirs bind-mounted in a private mount namespace, held open by
+//! A "machine" for kubeadm tests: its own `/etc/kubernetes`, `/var/lib/kubelet`,
+//! `/var/lib/etcd`, `/etc/cni/net.d`, `/var/lib/cni` and `/var/log/pods` (temp dirs bind-mounted in a private mount namespace, held open by
 //! a sleeping process) in the network namespace of the thread that creates it.
 //! Commands run on it through `nsenter`, so kubeadm, the kubelet and containerd see
 //! the machine's files at upstream's paths.
@@ -9,10 +9,13 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// The directories a kubeadm node owns.
-const DIRS: [(&str, &str); 3] = [
+pub const DIRS: [(&str, &str); 6] = [
     ("etc-kubernetes", "/etc/kubernetes"),
     ("var-lib-kubelet", "/var/lib/kubelet"),
     ("var-lib-etcd", "/var/lib/etcd"),
+    ("etc-cni-net.d", "/etc/cni/net.d"),
+    ("var-lib-cni", "/var/lib/cni"),
+    ("var-log-pods", "/var/log/pods"),
 ];
 
 pub struct Machine {
@@ -21,7 +24,13 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// A machine in the calling thread's network namespace.
     pub fn new() -> Machine {
+        Self::new_in(None)
+    }
+
+    /// A machine in network namespace `netns` (a name under /var/run/netns).
+    pub fn new_in(netns: Option<&str>) -> Machine {
         let root = tempfile::Builder::new()
             .prefix("machine")
             .tempdir_in("/tmp")
@@ -33,7 +42,15 @@ impl Machine {
             std::fs::create_dir_all(at).unwrap();
             binds.push(format!("mount --bind {}/{d} {at}", root.path().display()));
         }
-        let holder = Command::new("unshare")
+        let mut holder = match netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/var/run/netns/{ns}")).arg("unshare");
+                c
+            }
+            None => Command::new("unshare"),
+        };
+        let holder = holder
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(format!("{} && exec sleep 36000", binds.join(" && ")))
             .spawn()

@@ -98,6 +98,23 @@ impl TestContainerd {
     /// A containerd started by `launch` (e.g. on a kubeadm test machine) whose pods get
     /// `10.244.<n>.0/24`.
     pub async fn start_launched(launch: impl Fn() -> Command, n: u32) -> TestContainerd {
+        Self::start_inner(launch, n, None).await
+    }
+
+    /// A containerd started by `launch` that reads its CNI configuration from
+    /// `cni_conf_dir` (a pod network add-on writes it there), as a kubeadm node's does.
+    pub async fn start_with_cni_dir(
+        launch: impl Fn() -> Command,
+        cni_conf_dir: &str,
+    ) -> TestContainerd {
+        Self::start_inner(launch, 0, Some(cni_conf_dir)).await
+    }
+
+    async fn start_inner(
+        launch: impl Fn() -> Command,
+        n: u32,
+        cni_conf_dir: Option<&str>,
+    ) -> TestContainerd {
         let images = ensure_images();
         let dir = tempfile::Builder::new()
             .prefix("ctd")
@@ -116,7 +133,12 @@ impl TestContainerd {
                 .to_lowercase()
         );
         let bridge: String = format!("kb{n}");
-        std::fs::write(
+        let conf_dir = match cni_conf_dir {
+            Some(c) => c.to_string(),
+            None => d.join("cni").display().to_string(),
+        };
+        if cni_conf_dir.is_none() {
+            std::fs::write(
             d.join("cni/10-test.conflist"),
             serde_json::json!({
                 "cniVersion": "1.0.0", "name": net,
@@ -130,6 +152,7 @@ impl TestContainerd {
             .to_string(),
         )
         .unwrap();
+        }
         let config = format!(
             r#"version = 2
 root = "{root}"
@@ -155,7 +178,7 @@ state = "{state}"
             root = d.join("root").display(),
             state = d.join("state").display(),
             sock = socket.display(),
-            cni = d.join("cni").display(),
+            cni = conf_dir,
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(d.join("containerd.log")).unwrap();

@@ -34,6 +34,9 @@ struct Allocations {
 impl Allocations {
     /// Marks `cidrs` used (each in the set of its family) as `node`'s.
     fn hold(&mut self, node: &str, cidrs: Vec<String>) {
+        if cidrs.is_empty() {
+            return;
+        }
         for c in &cidrs {
             for set in self.sets.iter_mut() {
                 let _ = set.occupy(c);
@@ -51,8 +54,13 @@ impl Allocations {
         }
     }
 
-    /// One subnet of every family for `node`, or none at all when a family is full.
+    /// One subnet of every family for `node`, or none at all when a family is full. A
+    /// node already given subnets (its patch written, the informer not caught up yet)
+    /// gets the same ones again, so a quick second sync neither leaks nor moves them.
     fn allocate(&mut self, node: &str) -> Vec<String> {
+        if let Some(held) = self.by_node.get(node).filter(|h| !h.is_empty()) {
+            return held.clone();
+        }
         let mut got = Vec::new();
         for set in self.sets.iter_mut() {
             match set.allocate_next() {
@@ -165,5 +173,26 @@ impl NodeIpamController {
         }
         tracing::info!(node = name, pod_cidrs = ?allocated, "set node PodCIDR");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_allocated_again_keeps_its_subnet() {
+        let mut a = Allocations {
+            sets: vec![CidrSet::new("10.244.0.0/16", 24).unwrap()],
+            by_node: HashMap::new(),
+        };
+        // A node seen without subnets at start holds nothing.
+        a.hold("m1", Vec::new());
+        assert_eq!(a.allocate("m1"), vec!["10.244.0.0/24".to_string()]);
+        // A second sync before the informer saw the patch: the same subnet, none leaked.
+        assert_eq!(a.allocate("m1"), vec!["10.244.0.0/24".to_string()]);
+        assert_eq!(a.allocate("m2"), vec!["10.244.1.0/24".to_string()]);
+        a.release("m1");
+        assert_eq!(a.allocate("m3"), vec!["10.244.2.0/24".to_string()]);
     }
 }

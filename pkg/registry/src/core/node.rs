@@ -66,6 +66,24 @@ pub fn strategy() -> Typed<Node> {
             st.allocatable = st.capacity.clone();
         }
     };
+    // Upstream `ValidateNodeUpdate`: pod CIDRs are set once, by node IPAM or the
+    // kubelet, and never moved (routes and CNI configurations depend on them).
+    t.validate_update = |n, o| {
+        let cidrs = |x: &Node| {
+            x.spec
+                .as_ref()
+                .and_then(|s| s.pod_cidrs.clone())
+                .unwrap_or_default()
+        };
+        let (old, new) = (cidrs(o), cidrs(n));
+        if !old.is_empty() && old != new {
+            return vec![apimachinery::errors::Cause::forbidden(
+                "spec.podCIDRs",
+                "node updates may not change podCIDR except from \"\" to valid",
+            )];
+        }
+        Vec::new()
+    };
     t.fields = |o| {
         [(
             "spec.unschedulable".to_string(),

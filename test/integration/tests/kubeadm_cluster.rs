@@ -1,0 +1,427 @@
+//! A cluster of two machines made with `kubeadm init` and `kubeadm join`, for real. Each
+//! machine is its own network namespace on a shared bridge (the "LAN") and its own mount
+//! namespace (`/etc/kubernetes`, `/var/lib/kubelet`, `/var/lib/etcd`, `/etc/cni/net.d`,
+//! `/var/lib/cni`), with its own containerd holding the images build/build-images.py
+//! makes from the binaries under test.
+//! - m1: `kubeadm init` runs every phase from preflight to the add-ons; the control
+//!   plane runs as static Pods the kubelet (started as kubeadm's systemd drop-in would)
+//!   runs from `/etc/kubernetes/manifests` — stacked etcd with TLS, the apiserver,
+//!   controller-manager and scheduler; kubelet.conf ends up naming the rotated client
+//!   certificate.
+//! - The network add-on (cluster/addons/network) writes each node's CNI configuration
+//!   and routes the pod CIDRs between the machines.
+//! - m2: `kubeadm join` with the printed token and CA hash; its kubelet TLS-bootstraps.
+//! - Both nodes Ready; kube-proxy, the network add-on and the DNS add-on run; a
+//!   Deployment with a pod on each node answers through its Service by DNS name from a
+//!   pod on m2. `kubeadm reset` on each machine leaves no file behind.
+
+use integration_tests::kubeadm::{build_cluster_images, kubectl, kubelet_args};
+use integration_tests::machine::{Killed, Machine};
+use integration_tests::netns::{NetNs, run};
+use integration_tests::node::TestContainerd;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// From a pod: the Service's name resolved through kube-dns (busybox's own resolver:
+/// the static busybox's libc resolver needs NSS modules the image lacks), then 40
+/// requests to it with `nc` (busybox's `wget` goes through that resolver too).
+const RESOLVE_AND_FETCH: &str = "ip=$(nslookup web.default.svc.cluster.local | awk '/^Address/ {a=$NF} END {print a}'); [ -n \"$ip\" ] || exit 1; for i in $(seq 1 40); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 80 | tail -n 1; done";
+
+const M1_IP: &str = "10.231.0.11";
+const M2_IP: &str = "10.231.0.12";
+
+/// Joins `machine`'s network namespace to the LAN bridge with address `ip`.
+fn attach(machine: &NetNs, lan: &NetNs, ip: &str, port: &str) {
+    let m = |args: &[&str]| {
+        run(&[&["ip", "netns", "exec", machine.name.as_str()][..], args].concat());
+    };
+    m(&[
+        "ip", "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", &lan.name,
+    ]);
+    m(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+    m(&["ip", "link", "set", "eth0", "up"]);
+    m(&["ip", "route", "add", "default", "dev", "eth0"]);
+    run(&[
+        "ip", "netns", "exec", &lan.name, "ip", "link", "set", port, "master", "br0",
+    ]);
+    run(&[
+        "ip", "netns", "exec", &lan.name, "ip", "link", "set", port, "up",
+    ]);
+}
+
+#[test]
+fn kubeadm_init_and_join_make_a_two_node_cluster() {
+    let lan = NetNs::new("klan");
+    run(&[
+        "ip", "netns", "exec", &lan.name, "ip", "link", "add", "br0", "type", "bridge",
+    ]);
+    run(&[
+        "ip", "netns", "exec", &lan.name, "ip", "link", "set", "br0", "up",
+    ]);
+    let (n1, n2) = (NetNs::new("km1"), NetNs::new("km2"));
+    attach(&n1, &lan, M1_IP, "m1p");
+    attach(&n2, &lan, M2_IP, "m2p");
+    // The test talks to the cluster from m1's network.
+    n1.enter();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(cluster(&n1, &n2));
+}
+
+thread_local! {
+    /// The kubelet's log, shown when a wait fails.
+    static KUBELET_LOG: std::cell::RefCell<Option<std::path::PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+fn kubelet_log_tail() -> String {
+    let text = KUBELET_LOG
+        .with(|l| l.borrow().clone())
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && !l.contains("(Connect)"))
+        .collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+async fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => {
+                if std::env::var_os("KUBEADM_TEST_PAUSE").is_some() {
+                    eprintln!("{what}: {e}");
+                    std::thread::sleep(Duration::from_secs(900));
+                }
+                panic!("{what}: {e}\nkubelet: {}", kubelet_log_tail())
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+fn get_json(kubeconfig: &Path, args: &[&str]) -> Result<Value, String> {
+    let (ok, out) = kubectl(kubeconfig, &[args, &["-o", "json"]].concat());
+    if !ok {
+        return Err(out);
+    }
+    serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))
+}
+
+fn condition(obj: &Value, kind: &str) -> bool {
+    obj["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == kind && c["status"] == "True")
+}
+
+/// Runs `kubeadm <args>` on `machine`, starting its kubelet (as systemd would, with
+/// `--node-ip=ip`) once kubeadm has written the kubelet's configuration; kubeadm's
+/// stdout and the kubelet.
+async fn kubeadm_with_kubelet(
+    machine: &Machine,
+    args: &[String],
+    ip: &str,
+    log: &Path,
+) -> (String, Killed) {
+    let mut kubeadm = machine
+        .cmd(integration_tests::binary("kubeadm"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !machine.var().join("config.yaml").exists() {
+        if let Some(st) = kubeadm.try_wait().unwrap() {
+            let o = kubeadm.wait_with_output().unwrap();
+            panic!(
+                "kubeadm {args:?} exited with {st}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubeadm wrote no kubelet configuration"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kubelet = Killed(
+        machine
+            .cmd(integration_tests::binary("kubelet"))
+            .args(kubelet_args(&machine.var(), &[&format!("--node-ip={ip}")]))
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let o = tokio::task::spawn_blocking(move || kubeadm.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "kubeadm {args:?}: {out}{}\nkubelet: {}",
+        String::from_utf8_lossy(&o.stderr),
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    (out, kubelet)
+}
+
+fn ready_count(admin: &Path, kind: &str, name: &str, field: &str, want: u64) -> Result<(), String> {
+    let d = get_json(admin, &["-n", "kube-system", "get", kind, name])?;
+    if d["status"][field] == want {
+        return Ok(());
+    }
+    let (_, pods) = kubectl(admin, &["-n", "kube-system", "get", "pods", "-o", "wide"]);
+    Err(format!("{}\n{pods}", d["status"]))
+}
+
+async fn cluster(n1: &NetNs, n2: &NetNs) {
+    let work = tempfile::tempdir().unwrap();
+    let images = build_cluster_images(work.path());
+    let m1 = Machine::new_in(Some(&n1.name));
+    let m2 = Machine::new_in(Some(&n2.name));
+    let c1 = TestContainerd::start_with_cni_dir(|| m1.cmd("containerd"), "/etc/cni/net.d").await;
+    let c2 = TestContainerd::start_with_cni_dir(|| m2.cmd("containerd"), "/etc/cni/net.d").await;
+    c1.import(&images);
+    c2.import(&images);
+    let config = work.path().join("kubeadm.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {M1_IP}\nnodeRegistration:\n  name: m1\n  criSocket: {}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: ECDSA-P256\nnetworking:\n  podSubnet: 10.244.0.0/16\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nevictionHard:\n  memory.available: 100Mi\n  nodefs.available: 1%\n",
+            c1.endpoint()
+        ),
+    )
+    .unwrap();
+
+    // m1: kubeadm init.
+    let log1 = work.path().join("kubelet-m1.log");
+    KUBELET_LOG.with(|l| *l.borrow_mut() = Some(log1.clone()));
+    let start = Instant::now();
+    let (out, kubelet1) = kubeadm_with_kubelet(
+        &m1,
+        &["init".into(), format!("--config={}", config.display())],
+        M1_IP,
+        &log1,
+    )
+    .await;
+    let init_secs = start.elapsed().as_secs_f64();
+    for line in [
+        "[init] Using Kubernetes version: v1.35.0",
+        "[preflight] Running pre-flight checks",
+        "[certs] Generating \"ca\" certificate and key",
+        "[kubeconfig] Writing \"admin.conf\" kubeconfig file",
+        "[etcd] Creating static Pod manifest for local etcd in \"/etc/kubernetes/manifests\"",
+        "[control-plane] Creating static Pod manifest for \"kube-apiserver\"",
+        "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"",
+        "[wait-control-plane] Waiting for the kubelet to boot up the control plane as static Pods from directory \"/etc/kubernetes/manifests\"",
+        "[control-plane-check] kube-apiserver is healthy after",
+        "[control-plane-check] kube-controller-manager is healthy after",
+        "[control-plane-check] kube-scheduler is healthy after",
+        "[mark-control-plane] Marking the node m1 as control-plane",
+        "[kubelet-finalize] Updating \"/etc/kubernetes/kubelet.conf\" to point to a rotatable kubelet client certificate and key",
+        "[addons] Applied essential addon: CoreDNS",
+        "[addons] Applied essential addon: kube-proxy",
+        "Your Kubernetes control-plane has initialized successfully!",
+        &format!("kubeadm join {M1_IP}:6443 --token "),
+        "--discovery-token-ca-cert-hash sha256:",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let kubelet_conf = std::fs::read_to_string(m1.etc().join("kubelet.conf")).unwrap();
+    assert!(
+        kubelet_conf
+            .contains("client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem")
+            && !kubelet_conf.contains("client-certificate-data"),
+        "{kubelet_conf}"
+    );
+    let admin = m1.etc().join("admin.conf");
+    // The join line kubeadm printed, as a user would copy it.
+    let join_line = out[out.find("kubeadm join").unwrap()..]
+        .replace("\\\n", " ")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let mut join: Vec<String> = join_line
+        .split_whitespace()
+        .skip(1)
+        .map(String::from)
+        .collect();
+
+    // The pod network.
+    let addon = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../cluster/addons/network/cluster-network.yaml")
+        .display()
+        .to_string();
+    let (ok, o) = kubectl(&admin, &["apply", "-f", &addon]);
+    assert!(ok, "{o}");
+    wait_for("node m1 Ready", 120, || {
+        let n = get_json(&admin, &["get", "node", "m1"])?;
+        condition(&n, "Ready")
+            .then_some(())
+            .ok_or_else(|| n["status"].to_string())
+    })
+    .await;
+    let m1_ready_secs = start.elapsed().as_secs_f64();
+    let node = get_json(&admin, &["get", "node", "m1"]).unwrap();
+    assert!(
+        node["spec"]["taints"]
+            .to_string()
+            .contains("node-role.kubernetes.io/control-plane"),
+        "{node}"
+    );
+    for pod in [
+        "etcd-m1",
+        "kube-apiserver-m1",
+        "kube-controller-manager-m1",
+        "kube-scheduler-m1",
+    ] {
+        wait_for(&format!("{pod} Ready"), 120, || {
+            let p = get_json(&admin, &["-n", "kube-system", "get", "pod", pod])?;
+            condition(&p, "Ready")
+                .then_some(())
+                .ok_or_else(|| p["status"].to_string())
+        })
+        .await;
+    }
+
+    // m2: kubeadm join with the printed line.
+    let log2 = work.path().join("kubelet-m2.log");
+    join.extend([
+        "--node-name".into(),
+        "m2".into(),
+        "--cri-socket".into(),
+        c2.endpoint(),
+    ]);
+    let join_start = Instant::now();
+    let (out, kubelet2) = kubeadm_with_kubelet(&m2, &join, M2_IP, &log2).await;
+    assert!(out.contains("This node has joined the cluster"), "{out}");
+    wait_for("node m2 Ready", 120, || {
+        let n = get_json(&admin, &["get", "node", "m2"])?;
+        condition(&n, "Ready")
+            .then_some(())
+            .ok_or_else(|| n["status"].to_string())
+    })
+    .await;
+    let join_secs = join_start.elapsed().as_secs_f64();
+    // Node IPAM gave each node its own pod CIDR.
+    for (n, cidr) in [("m1", "10.244.0.0/24"), ("m2", "10.244.1.0/24")] {
+        let node = get_json(&admin, &["get", "node", n]).unwrap();
+        assert_eq!(node["spec"]["podCIDR"], cidr, "{node}");
+    }
+
+    // The add-ons on both nodes.
+    wait_for("kube-proxy on both nodes", 120, || {
+        ready_count(&admin, "daemonset", "kube-proxy", "numberReady", 2)
+    })
+    .await;
+    wait_for("cluster-network on both nodes", 120, || {
+        ready_count(&admin, "daemonset", "cluster-network", "numberReady", 2)
+    })
+    .await;
+    wait_for("coredns available", 120, || {
+        ready_count(&admin, "deployment", "coredns", "availableReplicas", 2)
+    })
+    .await;
+
+    // A Deployment with a pod on each node behind a Service, reached by DNS name from
+    // a pod on m2: both answer, so traffic crosses the machines.
+    let web = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}],
+                    "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}]}},
+                    "containers": [{"name": "web", "image": integration_tests::node::BUSYBOX,
+                        "command": ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"],
+                        "ports": [{"containerPort": 8080}],
+                        "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}}]}}}});
+    let svc = serde_json::json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}});
+    for (name, obj) in [("web.json", web), ("svc.json", svc)] {
+        let f = work.path().join(name);
+        std::fs::write(&f, obj.to_string()).unwrap();
+        let (ok, o) = kubectl(&admin, &["create", "-f", &f.display().to_string()]);
+        assert!(ok, "{o}");
+    }
+    wait_for("web available", 120, || {
+        let d = get_json(&admin, &["get", "deployment", "web"])?;
+        (d["status"]["availableReplicas"] == 2)
+            .then_some(())
+            .ok_or_else(|| d["status"].to_string())
+    })
+    .await;
+    let pods = get_json(&admin, &["get", "pods", "-l", "app=web"]).unwrap();
+    let mut names: Vec<String> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let client = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "client", "namespace": "default"},
+        "spec": {"restartPolicy": "Never", "nodeName": "m2",
+            "containers": [{"name": "c", "image": integration_tests::node::BUSYBOX,
+                "command": ["sh", "-c", RESOLVE_AND_FETCH]}]}});
+    let f = work.path().join("client.json");
+    std::fs::write(&f, client.to_string()).unwrap();
+    let (ok, o) = kubectl(&admin, &["create", "-f", &f.display().to_string()]);
+    assert!(ok, "{o}");
+    let phase = wait_for("client pod finished", 120, || {
+        let p = get_json(&admin, &["get", "pod", "client"])?;
+        match p["status"]["phase"].as_str() {
+            Some(ph @ ("Succeeded" | "Failed")) => Ok(ph.to_string()),
+            _ => Err(p["status"].to_string()),
+        }
+    })
+    .await;
+    let (_, logs) = kubectl(&admin, &["logs", "client"]);
+    let mut seen: Vec<String> = logs.lines().map(|l| l.trim().to_string()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(phase, "Succeeded", "{logs}");
+    assert_eq!(seen, names, "{logs}");
+    println!(
+        "kubeadm init: {init_secs:.1}s, control-plane node Ready {m1_ready_secs:.1}s after init started; kubeadm join to a Ready worker: {join_secs:.1}s"
+    );
+
+    // kubeadm reset on each machine (the kubelet stopped first: no systemd here) leaves
+    // none of kubeadm's files behind.
+    for (m, kubelet, c) in [(&m2, kubelet2, &c2), (&m1, kubelet1, &c1)] {
+        drop(kubelet);
+        let o = m
+            .cmd(integration_tests::binary("kubeadm"))
+            .args(["reset", "--force", "--cri-socket", &c.endpoint()])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for dir in ["etc-kubernetes", "var-lib-kubelet", "var-lib-etcd"] {
+            assert_eq!(
+                Machine::files_under(&m.root.path().join(dir)),
+                Vec::<String>::new(),
+                "{out}"
+            );
+        }
+        assert!(c.running_tasks().is_empty(), "{out}");
+    }
+}
