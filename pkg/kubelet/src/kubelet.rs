@@ -30,6 +30,9 @@ pub const CONFIG_HASH: &str = "kubernetes.io/config.hash";
 /// Restart back-off of crashing containers (upstream: 10 s doubling to 5 min).
 pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How long a pod worker waits before trying again after a failed sync (upstream's
+/// `backOffPeriod`).
+pub const WORKER_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What the kubelet keeps per pod between syncs.
 #[derive(Default)]
@@ -38,6 +41,9 @@ pub struct PodState {
     pub waiting: HashMap<String, (String, String)>,
     /// container -> (no restart before, current back-off).
     pub backoff: HashMap<String, (Instant, Duration)>,
+    /// container -> when creating it last failed (CreateContainerError): the next try
+    /// waits upstream's pod worker back-off instead of hammering the runtime.
+    pub create_failed: HashMap<String, Instant>,
     pub start_time: Option<String>,
     pub first_seen: Option<Instant>,
     pub running_reported: bool,

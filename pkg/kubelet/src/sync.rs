@@ -395,6 +395,23 @@ impl Kubelet {
         until.checked_duration_since(Instant::now())
     }
 
+    /// The time left before `c` may be created again after a failed CreateContainer.
+    fn create_backoff_left(&self, pod: &Pod, c: &str) -> Option<Duration> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let st = self.state.lock().unwrap();
+        let at = st.get(&uid)?.create_failed.get(c)?;
+        (*at + crate::kubelet::WORKER_BACKOFF).checked_duration_since(Instant::now())
+    }
+
+    fn mark_create_failed(&self, pod: &Pod, c: &str) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let mut st = self.state.lock().unwrap();
+        st.entry(uid)
+            .or_default()
+            .create_failed
+            .insert(c.to_string(), Instant::now());
+    }
+
     /// Records a restart: the next one waits 10 s, doubling to 5 min.
     fn bump_backoff(&self, pod: &Pod, c: &str) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -646,6 +663,10 @@ impl Kubelet {
         let image = c.image.clone().unwrap_or_default();
         let retry =
             |next: &mut Option<Duration>, d: Duration| *next = Some(next.map_or(d, |n| n.min(d)));
+        if let Some(left) = self.create_backoff_left(pod, &c.name) {
+            retry(next, left);
+            return;
+        }
         match self.images.ensure(&self.runtime, c).await {
             crate::images::Pulled::Ready { pulled, took } => {
                 if pulled {
@@ -833,8 +854,10 @@ impl Kubelet {
                     .get_or_create(&op("create_container"))
                     .inc();
                 let msg = e.message().to_string();
+                tracing::warn!(pod = ?pod.metadata.name, container = c.name, error = msg, "CreateContainer failed");
                 self.container_failed(pod, &c.name, "CreateContainerError", msg);
-                retry(next, Duration::from_secs(2));
+                self.mark_create_failed(pod, &c.name);
+                retry(next, crate::kubelet::WORKER_BACKOFF);
                 return;
             }
         };

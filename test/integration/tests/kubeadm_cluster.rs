@@ -13,7 +13,11 @@
 //! - m2: `kubeadm join` with the printed token and CA hash; its kubelet TLS-bootstraps.
 //! - Both nodes Ready; kube-proxy, the network add-on and the DNS add-on run; a
 //!   Deployment with a pod on each node answers through its Service by DNS name from a
-//!   pod on m2. `kubeadm reset` on each machine leaves no file behind.
+//!   pod on m2.
+//! - `kubeadm certs check-expiration` prints upstream's table; `kubeadm certs renew all`
+//!   and a restart of the control plane: the apiserver serves its new certificate and
+//!   new pods still run.
+//! - `kubeadm reset` on each machine leaves none of kubeadm's files behind.
 
 use integration_tests::kubeadm::{build_cluster_images, kubectl, kubelet_args};
 use integration_tests::machine::{Killed, Machine};
@@ -399,6 +403,105 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
     println!(
         "kubeadm init: {init_secs:.1}s, control-plane node Ready {m1_ready_secs:.1}s after init started; kubeadm join to a Ready worker: {join_secs:.1}s"
     );
+
+    // kubeadm certs: upstream's expiration table; `renew all`, then the control plane
+    // restarted (its containers killed; the kubelet starts them again) serves the new
+    // certificates and the cluster keeps working.
+    let kubeadm_on = |m: &Machine, args: &[&str]| {
+        let o = m
+            .cmd(integration_tests::binary("kubeadm"))
+            .args(args)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "kubeadm {args:?}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let table = kubeadm_on(&m1, &["certs", "check-expiration"]);
+    for col in [
+        "CERTIFICATE",
+        "EXPIRES",
+        "RESIDUAL TIME",
+        "CERTIFICATE AUTHORITY",
+        "EXTERNALLY MANAGED",
+        "apiserver-etcd-client",
+        "front-proxy-ca",
+    ] {
+        assert!(table.contains(col), "{table}");
+    }
+    let serial = |pem: &str| {
+        let o = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-serial"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(pem.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let apiserver_crt = m1.etc().join("pki/apiserver.crt");
+    let before = serial(&std::fs::read_to_string(&apiserver_crt).unwrap());
+    let out = kubeadm_on(&m1, &["certs", "renew", "all"]);
+    assert!(out.contains("Done renewing certificates."), "{out}");
+    let renewed = serial(&std::fs::read_to_string(&apiserver_crt).unwrap());
+    assert_ne!(before, renewed);
+    let (_, containers) = c1.ctr(&["containers", "ls"]);
+    for line in containers.lines() {
+        if [
+            "kube-apiserver:",
+            "kube-controller-manager:",
+            "kube-scheduler:",
+            "etcd:",
+        ]
+        .iter()
+        .any(|i| line.contains(i))
+        {
+            let id = line.split_whitespace().next().unwrap();
+            let _ = c1.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+        }
+    }
+    let served = || {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl s_client -connect {M1_IP}:6443 </dev/null 2>/dev/null | openssl x509"
+            ))
+            .output()
+            .unwrap();
+        serial(&String::from_utf8_lossy(&o.stdout))
+    };
+    wait_for("the apiserver serving its renewed certificate", 120, || {
+        let s = served();
+        (s == renewed).then_some(()).ok_or(s)
+    })
+    .await;
+    let after = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "after-renew", "namespace": "default"},
+        "spec": {"nodeName": "m2", "containers": [{"name": "c", "image": integration_tests::node::BUSYBOX,
+            "command": ["sleep", "3600"]}]}});
+    let f = work.path().join("after.json");
+    std::fs::write(&f, after.to_string()).unwrap();
+    wait_for("a pod created after the renewal", 120, || {
+        let (ok, o) = kubectl(&admin, &["create", "-f", &f.display().to_string()]);
+        (ok || o.contains("AlreadyExists")).then_some(()).ok_or(o)
+    })
+    .await;
+    wait_for("the pod created after the renewal running", 120, || {
+        let p = get_json(&admin, &["get", "pod", "after-renew"])?;
+        (p["status"]["phase"] == "Running")
+            .then_some(())
+            .ok_or_else(|| p["status"].to_string())
+    })
+    .await;
 
     // kubeadm reset on each machine (the kubelet stopped first: no systemd here) leaves
     // none of kubeadm's files behind.
