@@ -1,7 +1,9 @@
 //! Running our kubeadm in tests, and an apiserver on the PKI it makes.
 
+use crate::machine::{Killed, Machine};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Runs kubeadm; (success, stdout, stderr).
 pub fn run(args: &[&str]) -> (bool, String, String) {
@@ -110,4 +112,58 @@ pub fn kubelet_args(var_lib_kubelet: &Path, extra: &[&str]) -> Vec<String> {
     args.extend(kubeadm_args.split_whitespace().map(String::from));
     args.extend(extra.iter().map(|s| s.to_string()));
     args
+}
+
+/// Runs `kubeadm <args>` on `machine`, starting its kubelet as systemd would (see
+/// [`kubelet_args`]; `extra` as `$KUBELET_EXTRA_ARGS`) once kubeadm has written the
+/// kubelet's configuration; kubeadm's stdout (it must succeed) and the kubelet.
+pub async fn kubeadm_with_kubelet(
+    machine: &Machine,
+    args: &[String],
+    extra: &[&str],
+    log: &Path,
+) -> (String, Killed) {
+    let mut kubeadm = machine
+        .cmd(crate::binary("kubeadm"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !machine.var().join("config.yaml").exists() {
+        if let Some(st) = kubeadm.try_wait().unwrap() {
+            let o = kubeadm.wait_with_output().unwrap();
+            panic!(
+                "kubeadm {args:?} exited with {st}: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubeadm wrote no kubelet configuration"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kubelet = Killed(
+        machine
+            .cmd(crate::binary("kubelet"))
+            .args(kubelet_args(&machine.var(), extra))
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let o = tokio::task::spawn_blocking(move || kubeadm.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "kubeadm {args:?}: {out}{}\nkubelet: {}",
+        String::from_utf8_lossy(&o.stderr),
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    (out, kubelet)
 }

@@ -19,8 +19,8 @@
 //!   new pods still run.
 //! - `kubeadm reset` on each machine leaves none of kubeadm's files behind.
 
-use integration_tests::kubeadm::{build_cluster_images, kubectl, kubelet_args};
-use integration_tests::machine::{Killed, Machine};
+use integration_tests::kubeadm::{build_cluster_images, kubeadm_with_kubelet, kubectl};
+use integration_tests::machine::Machine;
 use integration_tests::netns::{NetNs, run};
 use integration_tests::node::TestContainerd;
 use serde_json::Value;
@@ -126,60 +126,6 @@ fn condition(obj: &Value, kind: &str) -> bool {
         .any(|c| c["type"] == kind && c["status"] == "True")
 }
 
-/// Runs `kubeadm <args>` on `machine`, starting its kubelet (as systemd would, with
-/// `--node-ip=ip`) once kubeadm has written the kubelet's configuration; kubeadm's
-/// stdout and the kubelet.
-async fn kubeadm_with_kubelet(
-    machine: &Machine,
-    args: &[String],
-    ip: &str,
-    log: &Path,
-) -> (String, Killed) {
-    let mut kubeadm = machine
-        .cmd(integration_tests::binary("kubeadm"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !machine.var().join("config.yaml").exists() {
-        if let Some(st) = kubeadm.try_wait().unwrap() {
-            let o = kubeadm.wait_with_output().unwrap();
-            panic!(
-                "kubeadm {args:?} exited with {st}: {}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kubeadm wrote no kubelet configuration"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let kubelet = Killed(
-        machine
-            .cmd(integration_tests::binary("kubelet"))
-            .args(kubelet_args(&machine.var(), &[&format!("--node-ip={ip}")]))
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let o = tokio::task::spawn_blocking(move || kubeadm.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "kubeadm {args:?}: {out}{}\nkubelet: {}",
-        String::from_utf8_lossy(&o.stderr),
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-    (out, kubelet)
-}
-
 fn ready_count(admin: &Path, kind: &str, name: &str, field: &str, want: u64) -> Result<(), String> {
     let d = get_json(admin, &["-n", "kube-system", "get", kind, name])?;
     if d["status"][field] == want {
@@ -212,10 +158,11 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
     let log1 = work.path().join("kubelet-m1.log");
     KUBELET_LOG.with(|l| *l.borrow_mut() = Some(log1.clone()));
     let start = Instant::now();
+    let node_ip = format!("--node-ip={M1_IP}");
     let (out, kubelet1) = kubeadm_with_kubelet(
         &m1,
         &["init".into(), format!("--config={}", config.display())],
-        M1_IP,
+        &[&node_ip],
         &log1,
     )
     .await;
@@ -309,7 +256,8 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
         c2.endpoint(),
     ]);
     let join_start = Instant::now();
-    let (out, kubelet2) = kubeadm_with_kubelet(&m2, &join, M2_IP, &log2).await;
+    let node_ip = format!("--node-ip={M2_IP}");
+    let (out, kubelet2) = kubeadm_with_kubelet(&m2, &join, &[&node_ip], &log2).await;
     assert!(out.contains("This node has joined the cluster"), "{out}");
     wait_for("node m2 Ready", 120, || {
         let n = get_json(&admin, &["get", "node", "m2"])?;

@@ -9,9 +9,8 @@
 
 use integration_tests::apiserver::TestApiServer;
 use integration_tests::component::TestControllerManager;
-use integration_tests::machine::{Killed, Machine};
+use integration_tests::machine::Machine;
 use integration_tests::netns::NetNs;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -144,62 +143,24 @@ async fn join() {
 
     // The real join, with the kubelet started as its systemd unit would: once kubeadm
     // has written its configuration.
-    let mut join = worker
-        .cmd(integration_tests::binary("kubeadm"))
-        .args(join_args(&integration_tests::kubeadm::openssl_ca_hash(
-            &pki.join("ca.crt"),
-        )))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !worker.var().join("config.yaml").exists() {
-        if let Some(st) = join.try_wait().unwrap() {
-            let o = join.wait_with_output().unwrap();
-            panic!(
-                "kubeadm join exited with {st}: {}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "kubeadm join wrote no kubelet configuration"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let kubelet_log = dir.path().join("kubelet.log");
-    let kubelet = Killed(
-        worker
-            .cmd(integration_tests::binary("kubelet"))
-            .args([
-                "--config=/var/lib/kubelet/config.yaml",
-                "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
-                "--kubeconfig=/etc/kubernetes/kubelet.conf",
-                "--hostname-override=worker-1",
-                "--node-ip=127.0.0.1",
-                "--address=127.0.0.1",
-                &format!("--port={}", integration_tests::free_port()),
-                "--fake-container-runtime",
-                // Not about eviction: independent of the test machine's free disk.
-                "--eviction-hard=memory.available<100Mi,nodefs.available<1%",
-            ])
-            .stderr(std::fs::File::create(&kubelet_log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let o = tokio::task::spawn_blocking(move || join.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "kubeadm join: {out}{}\nkubelet: {}",
-        String::from_utf8_lossy(&o.stderr),
-        std::fs::read_to_string(&kubelet_log).unwrap_or_default()
-    );
+    let port = format!("--port={}", integration_tests::free_port());
+    let (out, kubelet) = integration_tests::kubeadm::kubeadm_with_kubelet(
+        &worker,
+        &join_args(&integration_tests::kubeadm::openssl_ca_hash(
+            &pki.join("ca.crt"),
+        )),
+        &[
+            "--node-ip=127.0.0.1",
+            "--address=127.0.0.1",
+            &port,
+            "--fake-container-runtime",
+            // Not about eviction: independent of the test machine's free disk.
+            "--eviction-hard=memory.available<100Mi,nodefs.available<1%",
+        ],
+        &kubelet_log,
+    )
+    .await;
     for line in [
         "[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"",
         "[kubelet-check] The kubelet is healthy after",
