@@ -163,7 +163,18 @@ async fn run(flags: Flags) -> Result<(), String> {
         })
         .await?;
 
+    // Informers start and sync before leader election, so that a standby is ready and
+    // takes over with a warm cache; it schedules only once it leads.
     let le = &cfg.leader_election;
+    let leading = Arc::new(std::sync::atomic::AtomicBool::new(!le.leader_elect));
+    let running = scheduler::start(&cfg, client.clone(), &id, leading.clone())?;
+    let synced = running.ready.clone();
+    tokio::spawn(async move {
+        while !synced.load(Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        ready.store(true, Ordering::Relaxed);
+    });
     let lost: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = if le.leader_elect {
         let lcfg = client_go::leaderelection::Config {
             namespace: le.resource_namespace.clone(),
@@ -174,23 +185,19 @@ async fn run(flags: Flags) -> Result<(), String> {
             retry_period: parse_duration(&le.retry_period)?,
         };
         tokio::select! {
-            lost = client_go::leaderelection::acquire(client.clone(), lcfg) => Box::pin(lost),
+            lost = client_go::leaderelection::acquire(client.clone(), lcfg) => {
+                leading.store(true, Ordering::Relaxed);
+                Box::pin(lost)
+            }
             _ = component_base::signals::shutdown_signal() => {
                 let _ = stop_tx.send(true);
+                tokio::task::spawn_blocking(move || running.stop()).await.ok();
                 return Ok(());
             }
         }
     } else {
         Box::pin(std::future::pending())
     };
-    let running = scheduler::start(&cfg, client, &id)?;
-    let synced = running.ready.clone();
-    tokio::spawn(async move {
-        while !synced.load(Ordering::Relaxed) {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        ready.store(true, Ordering::Relaxed);
-    });
     let result = tokio::select! {
         _ = component_base::signals::shutdown_signal() => Ok(()),
         _ = lost => Err("leaderelection lost".to_string()),

@@ -75,9 +75,12 @@ struct InitCmd {
     /// The duration before the token is automatically deleted (e.g. 1s, 2m, 3h). If set to '0', the token will never expire
     #[arg(long = "token-ttl")]
     token_ttl: Option<String>,
-    /// Upload control-plane certificates to the kubeadm-certs Secret (not available in this build yet).
+    /// Upload control-plane certificates to the kubeadm-certs Secret.
     #[arg(long = "upload-certs")]
     upload_certs: bool,
+    /// Key used to encrypt the control-plane certificates in the kubeadm-certs Secret. The certificate key is a hex encoded string that is an AES key of size 32 bytes.
+    #[arg(long = "certificate-key")]
+    certificate_key: Option<String>,
     /// List of phases to be skipped (not available in this build yet).
     #[arg(long = "skip-phases", value_delimiter = ',')]
     skip_phases: Vec<String>,
@@ -132,6 +135,20 @@ enum Phase {
         /// The kubeconfig file to use when talking to the cluster.
         #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
         kubeconfig: PathBuf,
+    },
+    /// Upload certificates to kubeadm-certs
+    UploadCerts {
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// The kubeconfig file to use when talking to the cluster.
+        #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
+        kubeconfig: PathBuf,
+        /// Upload control-plane certificates to the kubeadm-certs Secret.
+        #[arg(long = "upload-certs")]
+        upload_certs: bool,
+        /// Key used to encrypt the control-plane certificates in the kubeadm-certs Secret.
+        #[arg(long = "certificate-key")]
+        certificate_key: Option<String>,
     },
     /// Mark a node as a control-plane
     MarkControlPlane {
@@ -240,9 +257,23 @@ struct JoinCmd {
         default_value = "unix:///var/run/containerd/containerd.sock"
     )]
     cri_socket: String,
-    /// Create a new control plane instance on this node (not available yet).
+    /// Create a new control plane instance on this node
     #[arg(long = "control-plane")]
     control_plane: bool,
+    /// Use this key to decrypt the certificate secrets uploaded by init. The certificate key is a hex encoded string that is an AES key of size 32 bytes.
+    #[arg(long = "certificate-key")]
+    certificate_key: Option<String>,
+    /// If the node should host a new control plane instance, the IP address the API Server will advertise it's listening on. If not set the default network interface will be used.
+    #[arg(long = "apiserver-advertise-address")]
+    apiserver_advertise_address: Option<String>,
+    /// If the node should host a new control plane instance, the port for the API Server to bind to.
+    #[arg(long = "apiserver-bind-port", default_value_t = 6443)]
+    apiserver_bind_port: u16,
+    /// A list of checks whose errors will be shown as warnings. Value 'all' ignores errors from all checks.
+    #[arg(long = "ignore-preflight-errors", value_delimiter = ',')]
+    ignore_preflight_errors: Vec<String>,
+    #[command(flatten)]
+    manifests: ManifestsDir,
 }
 
 #[derive(Subcommand)]
@@ -263,6 +294,8 @@ enum CertsCmd {
         #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
         kubeconfig: PathBuf,
     },
+    /// Generate certificate keys
+    CertificateKey,
     /// Check certificates expiration for a Kubernetes cluster
     CheckExpiration {
         #[arg(long = "cert-dir")]
@@ -479,12 +512,28 @@ async fn admin_client(kubeconfig: &Path) -> Result<kube::Client, String> {
 }
 
 async fn join(j: JoinCmd) -> Result<(), String> {
-    if j.control_plane {
-        return Err(
-            "'kubeadm join --control-plane' is not available in this build yet; join workers only"
-                .into(),
-        );
-    }
+    let control_plane = match (j.control_plane, j.certificate_key) {
+        (true, Some(key)) => Some(app::cmd::joincontrolplane::ControlPlaneJoin {
+            certificate_key: key,
+            advertise_address: match j.apiserver_advertise_address {
+                Some(a) => a,
+                None => default_address().ok_or(
+                    "unable to select an IP from the default route: use --apiserver-advertise-address",
+                )?,
+            },
+            bind_port: j.apiserver_bind_port,
+            manifests_dir: j.manifests.manifests_dir,
+        }),
+        // Without the key the certificates would have to be copied by hand first, which
+        // this kubeadm does not check for: refused rather than half done.
+        (true, None) => {
+            return Err("--control-plane needs --certificate-key (the key 'kubeadm init --upload-certs' printed); copying the certificates by hand is not supported".into());
+        }
+        (false, Some(_)) => {
+            return Err("--certificate-key is only used with --control-plane".into());
+        }
+        (false, None) => None,
+    };
     let endpoint = j
         .endpoint
         .ok_or("the control plane endpoint to join is required: kubeadm join <host:port> ...")?;
@@ -501,6 +550,8 @@ async fn join(j: JoinCmd) -> Result<(), String> {
         cri_socket: j.cri_socket,
         discovery_timeout: std::time::Duration::from_secs(300),
         tls_bootstrap_timeout: std::time::Duration::from_secs(300),
+        control_plane,
+        ignore_preflight_errors: j.ignore_preflight_errors,
     };
     app::cmd::join::run(&opts).await
 }
@@ -570,11 +621,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 token,
                 token_ttl,
                 upload_certs,
+                certificate_key,
                 skip_phases,
             } => {
-                if upload_certs {
-                    return Err("--upload-certs is not available in this build yet: 'kubeadm join --control-plane' is not either".into());
-                }
                 if !skip_phases.is_empty() {
                     return Err("--skip-phases is not available in this build yet; run the phases you want with 'kubeadm init phase ...'".into());
                 }
@@ -590,6 +639,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     apimachinery::duration::parse(&ttl).map_err(|e| format!("--token-ttl: {e}"))?;
                     cfg.init.bootstrap_tokens[0].ttl = ttl;
                 }
+                if let Some(k) = certificate_key {
+                    cfg.init.certificate_key = k;
+                }
                 app::cmd::init::run(&app::cmd::init::InitOptions {
                     cfg,
                     node,
@@ -597,6 +649,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     manifests_dir: manifests.manifests_dir,
                     ignore_preflight_errors,
                     skip_token_print,
+                    upload_certs,
                 })
                 .await
             }
@@ -648,6 +701,29 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                     Ok(())
                 }
+                Phase::UploadCerts {
+                    flags,
+                    kubeconfig,
+                    upload_certs,
+                    certificate_key,
+                } => {
+                    if !upload_certs {
+                        println!("[upload-certs] Skipping phase. Please see --upload-certs");
+                        return Ok(());
+                    }
+                    let (cfg, _, _) = load(&flags)?;
+                    let key = match certificate_key.filter(|k| !k.is_empty()) {
+                        Some(k) => k,
+                        None if !cfg.init.certificate_key.is_empty() => {
+                            cfg.init.certificate_key.clone()
+                        }
+                        None => app::phases::copycerts::create_certificate_key()?,
+                    };
+                    let c = admin_client(&kubeconfig).await?;
+                    app::phases::copycerts::upload(&c, &cfg, &key).await?;
+                    println!("[upload-certs] Using certificate key:\n{key}");
+                    Ok(())
+                }
                 Phase::MarkControlPlane { flags, kubeconfig } => {
                     let (cfg, node, _) = load(&flags)?;
                     let c = admin_client(&kubeconfig).await?;
@@ -665,6 +741,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             },
         },
         Command::Join(j) => join(j).await,
+        Command::Certs {
+            command: CertsCmd::CertificateKey,
+        } => {
+            println!("{}", app::phases::copycerts::create_certificate_key()?);
+            Ok(())
+        }
         Command::Certs {
             command:
                 CertsCmd::CheckExpiration {

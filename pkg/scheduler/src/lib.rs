@@ -46,11 +46,12 @@ pub fn validate(cfg: &KubeSchedulerConfiguration) -> Result<(), String> {
 }
 
 /// Starts the informers and the scheduling loop (on its own thread, with a pool of
-/// `parallelism` threads for filters and scores).
+/// `parallelism` threads for filters and scores); pods are scheduled while `leading`.
 pub fn start(
     cfg: &KubeSchedulerConfiguration,
     client: kube::Client,
     identity: &str,
+    leading: Arc<AtomicBool>,
 ) -> Result<Running, String> {
     let limiter = Arc::new(RateLimiter::new(
         cfg.client_connection.qps,
@@ -100,7 +101,8 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("scheduling-loop".into())
         .spawn(move || {
-            let run = std::panic::AssertUnwindSafe(|| pool.install(|| sched.run(rx, loop_stop)));
+            let run =
+                std::panic::AssertUnwindSafe(|| pool.install(|| sched.run(rx, loop_stop, leading)));
             if std::panic::catch_unwind(run).is_err() {
                 // As upstream's scheduler crashes, so that a supervisor restarts it.
                 tracing::error!("the scheduling loop panicked; exiting");

@@ -378,12 +378,16 @@ impl Scheduler {
     }
 
     /// Runs until `stop` is set or every sender is gone.
-    pub fn run(mut self, rx: Receiver<Message>, stop: Arc<AtomicBool>) {
+    /// Applies informer events to the cache and queue until `stop`; schedules pods only
+    /// while `leading` (a standby keeps its cache warm and reports ready, as upstream's
+    /// informers run before leader election).
+    pub fn run(mut self, rx: Receiver<Message>, stop: Arc<AtomicBool>, leading: Arc<AtomicBool>) {
         let mut next_backoff: Option<Instant> = None;
         let mut last_metrics = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             let synced = self.pods_synced && self.nodes_synced;
-            let wait = if synced && self.queue.has_active() {
+            let lead = leading.load(Ordering::Relaxed);
+            let wait = if synced && lead && self.queue.has_active() {
                 Duration::ZERO
             } else {
                 next_backoff
@@ -402,6 +406,9 @@ impl Scheduler {
             next_backoff = self.queue.flush(Instant::now());
             if self.pods_synced && self.nodes_synced {
                 self.ready.store(true, Ordering::Relaxed);
+                if !lead {
+                    continue;
+                }
                 if let Some(qp) = self.queue.pop() {
                     self.schedule_one(qp);
                 }

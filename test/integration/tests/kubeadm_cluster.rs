@@ -1,4 +1,4 @@
-//! A cluster of two machines made with `kubeadm init` and `kubeadm join`, for real. Each
+//! A cluster of three machines made with `kubeadm init` and `kubeadm join`, for real. Each
 //! machine is its own network namespace on a shared bridge (the "LAN") and its own mount
 //! namespace (`/etc/kubernetes`, `/var/lib/kubelet`, `/var/lib/etcd`, `/etc/cni/net.d`,
 //! `/var/lib/cni`), with its own containerd holding the images build/build-images.py
@@ -11,6 +11,9 @@
 //! - The network add-on (cluster/addons/network) writes each node's CNI configuration
 //!   and routes the pod CIDRs between the machines.
 //! - m2: `kubeadm join` with the printed token and CA hash; its kubelet TLS-bootstraps.
+//! - m3: `kubeadm join --control-plane --certificate-key` (init ran with `--upload-certs`):
+//!   a second control-plane instance with a new stacked etcd member; both apiservers are
+//!   in the `kubernetes` Service's endpoints.
 //! - Both nodes Ready; kube-proxy, the network add-on and the DNS add-on run; a
 //!   Deployment with a pod on each node answers through its Service by DNS name from a
 //!   pod on m2.
@@ -35,6 +38,7 @@ const RESOLVE_AND_FETCH: &str = "ip=$(nslookup web.default.svc.cluster.local | a
 
 const M1_IP: &str = "10.231.0.11";
 const M2_IP: &str = "10.231.0.12";
+const M3_IP: &str = "10.231.0.13";
 
 /// Joins `machine`'s network namespace to the LAN bridge with address `ip`.
 fn attach(machine: &NetNs, lan: &NetNs, ip: &str, port: &str) {
@@ -56,7 +60,7 @@ fn attach(machine: &NetNs, lan: &NetNs, ip: &str, port: &str) {
 }
 
 #[test]
-fn kubeadm_init_and_join_make_a_two_node_cluster() {
+fn kubeadm_init_and_join_make_a_three_node_cluster() {
     let lan = NetNs::new("klan");
     run(&[
         "ip", "netns", "exec", &lan.name, "ip", "link", "add", "br0", "type", "bridge",
@@ -64,16 +68,17 @@ fn kubeadm_init_and_join_make_a_two_node_cluster() {
     run(&[
         "ip", "netns", "exec", &lan.name, "ip", "link", "set", "br0", "up",
     ]);
-    let (n1, n2) = (NetNs::new("km1"), NetNs::new("km2"));
+    let (n1, n2, n3) = (NetNs::new("km1"), NetNs::new("km2"), NetNs::new("km3"));
     attach(&n1, &lan, M1_IP, "m1p");
     attach(&n2, &lan, M2_IP, "m2p");
+    attach(&n3, &lan, M3_IP, "m3p");
     // The test talks to the cluster from m1's network.
     n1.enter();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(cluster(&n1, &n2));
+        .block_on(cluster(&n1, &n2, &n3));
 }
 
 thread_local! {
@@ -135,20 +140,39 @@ fn ready_count(admin: &Path, kind: &str, name: &str, field: &str, want: u64) -> 
     Err(format!("{}\n{pods}", d["status"]))
 }
 
-async fn cluster(n1: &NetNs, n2: &NetNs) {
+/// The `kubeadm join ...` command printed after `after` in kubeadm init's output, as a
+/// user would copy it (continuation lines joined); its arguments.
+fn printed_join(out: &str, after: &str) -> Vec<String> {
+    let from = out
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after:?} in {out}"));
+    let rest = &out[from..];
+    let line = rest[rest.find("kubeadm join").unwrap()..]
+        .replace("\\\n", " ")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    line.split_whitespace().skip(1).map(String::from).collect()
+}
+
+async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     let work = tempfile::tempdir().unwrap();
     let images = build_cluster_images(work.path());
     let m1 = Machine::new_in(Some(&n1.name));
     let m2 = Machine::new_in(Some(&n2.name));
+    let m3 = Machine::new_in(Some(&n3.name));
     let c1 = TestContainerd::start_with_cni_dir(|| m1.cmd("containerd"), "/etc/cni/net.d").await;
     let c2 = TestContainerd::start_with_cni_dir(|| m2.cmd("containerd"), "/etc/cni/net.d").await;
+    let c3 = TestContainerd::start_with_cni_dir(|| m3.cmd("containerd"), "/etc/cni/net.d").await;
     c1.import(&images);
     c2.import(&images);
+    c3.import(&images);
     let config = work.path().join("kubeadm.yaml");
     std::fs::write(
         &config,
         format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {M1_IP}\nnodeRegistration:\n  name: m1\n  criSocket: {}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: ECDSA-P256\nnetworking:\n  podSubnet: 10.244.0.0/16\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nevictionHard:\n  memory.available: 100Mi\n  nodefs.available: 1%\n",
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {M1_IP}\nnodeRegistration:\n  name: m1\n  criSocket: {}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: {M1_IP}:6443\nencryptionAlgorithm: ECDSA-P256\nnetworking:\n  podSubnet: 10.244.0.0/16\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nevictionHard:\n  memory.available: 100Mi\n  nodefs.available: 1%\n",
             c1.endpoint()
         ),
     )
@@ -161,7 +185,11 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
     let node_ip = format!("--node-ip={M1_IP}");
     let (out, kubelet1) = kubeadm_with_kubelet(
         &m1,
-        &["init".into(), format!("--config={}", config.display())],
+        &[
+            "init".into(),
+            format!("--config={}", config.display()),
+            "--upload-certs".into(),
+        ],
         &[&node_ip],
         &log1,
     )
@@ -197,18 +225,18 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
         "{kubelet_conf}"
     );
     let admin = m1.etc().join("admin.conf");
-    // The join line kubeadm printed, as a user would copy it.
-    let join_line = out[out.find("kubeadm join").unwrap()..]
-        .replace("\\\n", " ")
-        .lines()
-        .next()
-        .unwrap()
-        .to_string();
-    let mut join: Vec<String> = join_line
-        .split_whitespace()
-        .skip(1)
-        .map(String::from)
-        .collect();
+    // The join lines kubeadm printed, as a user would copy them.
+    let mut join = printed_join(&out, "join any number of worker nodes");
+    let mut join_cp = printed_join(&out, "join any number of control-plane nodes");
+    assert!(
+        join_cp.contains(&"--control-plane".to_string())
+            && join_cp.contains(&"--certificate-key".to_string()),
+        "{out}"
+    );
+    assert!(
+        out.contains("[upload-certs] Using certificate key:"),
+        "{out}"
+    );
 
     // The pod network.
     let addon = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -267,19 +295,74 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
     })
     .await;
     let join_secs = join_start.elapsed().as_secs_f64();
+
+    // m3: a second control-plane instance (certificates from kubeadm-certs, a new
+    // stacked etcd member, its own apiserver, controller-manager and scheduler).
+    let log3 = work.path().join("kubelet-m3.log");
+    join_cp.extend([
+        "--node-name".into(),
+        "m3".into(),
+        "--cri-socket".into(),
+        c3.endpoint(),
+        "--apiserver-advertise-address".into(),
+        M3_IP.into(),
+    ]);
+    let node_ip = format!("--node-ip={M3_IP}");
+    let cp_start = Instant::now();
+    let (out, kubelet3) = kubeadm_with_kubelet(&m3, &join_cp, &[&node_ip], &log3).await;
+    assert!(
+        out.contains("[download-certs] Downloading the certificates in Secret \"kubeadm-certs\"")
+            && out.contains("a new control plane instance was created"),
+        "{out}"
+    );
+    for pod in [
+        "etcd-m3",
+        "kube-apiserver-m3",
+        "kube-controller-manager-m3",
+        "kube-scheduler-m3",
+    ] {
+        wait_for(&format!("{pod} Ready"), 120, || {
+            let p = get_json(&admin, &["-n", "kube-system", "get", "pod", pod])?;
+            condition(&p, "Ready")
+                .then_some(())
+                .ok_or_else(|| p["status"].to_string())
+        })
+        .await;
+    }
+    wait_for("node m3 Ready", 120, || {
+        let n = get_json(&admin, &["get", "node", "m3"])?;
+        condition(&n, "Ready")
+            .then_some(())
+            .ok_or_else(|| n["status"].to_string())
+    })
+    .await;
+    let cp_secs = cp_start.elapsed().as_secs_f64();
+    // Both apiservers keep their address in the kubernetes Service's endpoints.
+    wait_for("both apiservers in the kubernetes endpoints", 60, || {
+        let e = get_json(&admin, &["get", "endpoints", "kubernetes"])?;
+        let s = e["subsets"].to_string();
+        (s.contains(M1_IP) && s.contains(M3_IP))
+            .then_some(())
+            .ok_or(s)
+    })
+    .await;
     // Node IPAM gave each node its own pod CIDR.
-    for (n, cidr) in [("m1", "10.244.0.0/24"), ("m2", "10.244.1.0/24")] {
+    for (n, cidr) in [
+        ("m1", "10.244.0.0/24"),
+        ("m2", "10.244.1.0/24"),
+        ("m3", "10.244.2.0/24"),
+    ] {
         let node = get_json(&admin, &["get", "node", n]).unwrap();
         assert_eq!(node["spec"]["podCIDR"], cidr, "{node}");
     }
 
-    // The add-ons on both nodes.
-    wait_for("kube-proxy on both nodes", 120, || {
-        ready_count(&admin, "daemonset", "kube-proxy", "numberReady", 2)
+    // The add-ons on every node.
+    wait_for("kube-proxy on every node", 120, || {
+        ready_count(&admin, "daemonset", "kube-proxy", "numberReady", 3)
     })
     .await;
-    wait_for("cluster-network on both nodes", 120, || {
-        ready_count(&admin, "daemonset", "cluster-network", "numberReady", 2)
+    wait_for("cluster-network on every node", 120, || {
+        ready_count(&admin, "daemonset", "cluster-network", "numberReady", 3)
     })
     .await;
     wait_for("coredns available", 120, || {
@@ -349,7 +432,7 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
     assert_eq!(phase, "Succeeded", "{logs}");
     assert_eq!(seen, names, "{logs}");
     println!(
-        "kubeadm init: {init_secs:.1}s, control-plane node Ready {m1_ready_secs:.1}s after init started; kubeadm join to a Ready worker: {join_secs:.1}s"
+        "kubeadm init: {init_secs:.1}s, control-plane node Ready {m1_ready_secs:.1}s after init started; kubeadm join to a Ready worker: {join_secs:.1}s; kubeadm join --control-plane to a Ready control-plane node: {cp_secs:.1}s"
     );
 
     // kubeadm certs: upstream's expiration table; `renew all`, then the control plane
@@ -453,7 +536,11 @@ async fn cluster(n1: &NetNs, n2: &NetNs) {
 
     // kubeadm reset on each machine (the kubelet stopped first: no systemd here) leaves
     // none of kubeadm's files behind.
-    for (m, kubelet, c) in [(&m2, kubelet2, &c2), (&m1, kubelet1, &c1)] {
+    for (m, kubelet, c) in [
+        (&m2, kubelet2, &c2),
+        (&m3, kubelet3, &c3),
+        (&m1, kubelet1, &c1),
+    ] {
         drop(kubelet);
         let o = m
             .cmd(integration_tests::binary("kubeadm"))

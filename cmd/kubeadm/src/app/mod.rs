@@ -8,6 +8,7 @@ pub mod cmd {
     pub mod certs;
     pub mod init;
     pub mod join;
+    pub mod joincontrolplane;
     pub mod renew;
     pub mod reset;
     pub mod token;
@@ -17,6 +18,7 @@ pub mod phases {
     pub mod bootstraptoken;
     pub mod certs;
     pub mod controlplane;
+    pub mod copycerts;
     pub mod kubeconfig;
     pub mod kubelet;
     pub mod markcontrolplane;

@@ -2,7 +2,7 @@
 //! `cmd/kubeadm/app/apis/kubeadm/v1beta4`): `InitConfiguration` and
 //! `ClusterConfiguration` documents from `--config`, with upstream's defaults. Decoding
 //! is strict, as upstream's: a field this kubeadm does not implement yet (e.g.
-//! `certificateKey`, `skipPhases`) is refused by name rather than ignored.
+//! `skipPhases`) is refused by name rather than ignored.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -22,6 +22,8 @@ pub struct InitConfiguration {
     pub node_registration: NodeRegistration,
     #[serde(rename = "localAPIEndpoint")]
     pub local_api_endpoint: ApiEndpoint,
+    /// The key `--upload-certs` encrypts the shared certificates with.
+    pub certificate_key: String,
 }
 
 impl Default for InitConfiguration {
@@ -32,6 +34,7 @@ impl Default for InitConfiguration {
             bootstrap_tokens: vec![BootstrapToken::default()],
             node_registration: NodeRegistration::default(),
             local_api_endpoint: ApiEndpoint::default(),
+            certificate_key: String::new(),
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::app::apis::kubeadm::{InitConfig, KUBERNETES_DIR};
 use crate::app::cmd::token;
 use crate::app::phases::{
-    addons, bootstraptoken, certs, controlplane, kubeconfig, kubelet, markcontrolplane,
+    addons, bootstraptoken, certs, controlplane, copycerts, kubeconfig, kubelet, markcontrolplane,
     uploadconfig, waitcontrolplane,
 };
 use crate::app::preflight;
@@ -19,6 +19,7 @@ pub struct InitOptions {
     pub manifests_dir: PathBuf,
     pub ignore_preflight_errors: Vec<String>,
     pub skip_token_print: bool,
+    pub upload_certs: bool,
 }
 
 async fn run_preflight(o: &InitOptions) -> Result<(), String> {
@@ -113,7 +114,18 @@ pub async fn run(o: &InitOptions) -> Result<(), String> {
     let client = crate::admin_client(&admin_conf).await?;
     uploadconfig::upload_kubeadm_config(&client, cfg).await?;
     uploadconfig::upload_kubelet_config(&client, cfg).await?;
-    println!("[upload-certs] Skipping phase. Please see --upload-certs");
+    let certificate_key = if o.upload_certs {
+        let key = match cfg.init.certificate_key.as_str() {
+            "" => copycerts::create_certificate_key()?,
+            k => k.to_string(),
+        };
+        copycerts::upload(&client, cfg, &key).await?;
+        println!("[upload-certs] Using certificate key:\n{key}");
+        Some(key)
+    } else {
+        println!("[upload-certs] Skipping phase. Please see --upload-certs");
+        None
+    };
     markcontrolplane::run(&client, cfg, &o.node).await?;
     let tokens = bootstraptoken::run(&client, cfg, &ca).await?;
     kubelet::enable_client_cert_rotation(&kubeconfig_dir.join("kubelet.conf"))?;
@@ -132,12 +144,28 @@ pub async fn run(o: &InitOptions) -> Result<(), String> {
         _ => "<value withheld>".into(),
     };
     let join = token::join_command(&cfg.control_plane_url(), &token, &ca)?;
-    println!(
-        "Then you can join any number of worker nodes by running the following on each as root:\n\n{}\n",
+    let join_lines = |extra: &str| {
         join.replace(
             " --discovery-token-ca-cert-hash",
-            " \\\n\t--discovery-token-ca-cert-hash"
-        )
+            " \\\n\t--discovery-token-ca-cert-hash",
+        ) + extra
+    };
+    // Control-plane nodes join through a stable endpoint, as upstream requires.
+    if !cfg.cluster.control_plane_endpoint.is_empty() {
+        match &certificate_key {
+            Some(key) => println!(
+                "You can now join any number of control-plane nodes running the following command on each as root:\n\n{}\n\nPlease note that the certificate-key gives access to cluster sensitive data, keep it secret!\nAs a safeguard, uploaded-certs will be deleted in two hours; If necessary, you can use\n\"kubeadm init phase upload-certs --upload-certs\" to reload certs afterward.\n",
+                join_lines(&format!(" \\\n\t--control-plane --certificate-key {key}"))
+            ),
+            None => println!(
+                "You can now join any number of control-plane nodes by running 'kubeadm init phase upload-certs --upload-certs' on this node for a certificate key, then on each as root:\n\n{}\n",
+                join_lines(" \\\n\t--control-plane --certificate-key <key>")
+            ),
+        }
+    }
+    println!(
+        "Then you can join any number of worker nodes by running the following on each as root:\n\n{}\n",
+        join_lines("")
     );
     Ok(())
 }

@@ -25,6 +25,9 @@ pub struct JoinOptions {
     pub cri_socket: String,
     pub discovery_timeout: Duration,
     pub tls_bootstrap_timeout: Duration,
+    /// `--control-plane`: a new control-plane instance on this node.
+    pub control_plane: Option<crate::app::cmd::joincontrolplane::ControlPlaneJoin>,
+    pub ignore_preflight_errors: Vec<String>,
 }
 
 async fn anonymous_client(server: &str, ca_pem: Option<&str>) -> Result<kube::Client, String> {
@@ -142,6 +145,9 @@ pub async fn run(o: &JoinOptions) -> Result<(), String> {
             ));
         }
     }
+    if let Some(cp) = &o.control_plane {
+        crate::app::cmd::joincontrolplane::preflight(cp, &o.ignore_preflight_errors)?;
+    }
     let (server, ca) = discover(o).await?;
     let bootstrap = Path::new(KUBERNETES_DIR).join("bootstrap-kubelet.conf");
     pkiutil::write_file(
@@ -153,6 +159,15 @@ pub async fn run(o: &JoinOptions) -> Result<(), String> {
     let client =
         client_go::rest::client(Some(&bootstrap), "kubeadm/v1.35.0 (linux) kubernetes/rust")
             .await?;
+    let control_plane = match &o.control_plane {
+        Some(cp) => {
+            use crate::app::cmd::joincontrolplane as jcp;
+            let cfg = jcp::config(&client, cp, &o.node_name).await?;
+            jcp::prepare(&client, &cfg, cp, &o.node_name).await?;
+            Some((cfg, cp))
+        }
+        None => None,
+    };
     let cms: Api<ConfigMap> = Api::namespaced(client, "kube-system");
     let kubelet = cms
         .get("kubelet-config")
@@ -187,6 +202,13 @@ pub async fn run(o: &JoinOptions) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let _ = std::fs::remove_file(&bootstrap);
+    if let Some((cfg, cp)) = control_plane {
+        crate::app::cmd::joincontrolplane::join(&cfg, cp, &o.node_name).await?;
+        println!(
+            "\nThis node has joined the cluster and a new control plane instance was created:\n\n* Certificate signing request was sent to apiserver and approval was received.\n* The Kubelet was informed of the new secure connection details.\n* Control plane label and taint were applied to the new node.\n* The Kubernetes control plane instances scaled up.\n* A new etcd member was added to the local/stacked etcd cluster.\n\nTo start administering your cluster from this node, you need to run the following as a regular user:\n\n\tmkdir -p $HOME/.kube\n\tsudo cp -i /etc/kubernetes/admin.conf $HOME/.kube/config\n\tsudo chown $(id -u):$(id -g) $HOME/.kube/config\n\nRun 'kubectl get nodes' to see this node join the cluster.\n"
+        );
+        return Ok(());
+    }
     println!(
         "\nThis node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n\nRun 'kubectl get nodes' on the control-plane to see this node join the cluster.\n"
     );

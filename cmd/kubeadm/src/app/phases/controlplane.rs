@@ -233,18 +233,29 @@ pub fn etcd_image(cfg: &InitConfig) -> String {
 }
 
 pub fn etcd(cfg: &InitConfig, node: &str) -> Value {
+    etcd_member(cfg, node, None)
+}
+
+/// The stacked etcd manifest; `initial_cluster` (`name=peerURL,...`, this member
+/// included) when the member joins an existing cluster (`--initial-cluster-state=existing`).
+pub fn etcd_member(cfg: &InitConfig, node: &str, initial_cluster: Option<&str>) -> Value {
     let pki = &cfg.cluster.certificates_dir;
     let f = |n: &str| format!("{pki}/etcd/{n}");
     let ip = &cfg.init.local_api_endpoint.advertise_address;
     let data_dir = cfg.cluster.etcd.local.clone().unwrap_or_default().data_dir;
     let mut command = vec!["etcd".to_string()];
-    command.extend(flags(vec![
+    let mut args = vec![
         ("advertise-client-urls", format!("https://{ip}:2379")),
         ("cert-file", f("server.crt")),
         ("client-cert-auth", "true".into()),
         ("data-dir", data_dir.clone()),
         ("initial-advertise-peer-urls", format!("https://{ip}:2380")),
-        ("initial-cluster", format!("{node}=https://{ip}:2380")),
+        (
+            "initial-cluster",
+            initial_cluster
+                .map(String::from)
+                .unwrap_or_else(|| format!("{node}=https://{ip}:2380")),
+        ),
         ("key-file", f("server.key")),
         (
             "listen-client-urls",
@@ -259,7 +270,11 @@ pub fn etcd(cfg: &InitConfig, node: &str) -> Value {
         ("peer-trusted-ca-file", f("ca.crt")),
         ("snapshot-count", "10000".into()),
         ("trusted-ca-file", f("ca.crt")),
-    ]));
+    ];
+    if initial_cluster.is_some() {
+        args.push(("initial-cluster-state", "existing".into()));
+    }
+    command.extend(flags(args));
     let mut p = pod(
         "etcd",
         command,

@@ -1,0 +1,189 @@
+//! `kubeadm join --control-plane` (upstream `cmd/phases/join/controlplaneprepare.go`,
+//! `controlplanejoin.go` and `phases/etcd/local.go` `CreateStackedEtcdStaticPodManifestFile`):
+//! before the kubelet starts, the shared CAs and keys come from the `kubeadm-certs`
+//! Secret (`--certificate-key`), this node's own certificates, kubeconfigs and control
+//! plane manifests are made from the cluster's `kubeadm-config`; after the kubelet has
+//! joined, this node's etcd is added as a member of the stacked etcd cluster and its
+//! static Pod written with the whole membership, and the node is marked control-plane.
+
+use crate::app::apis::kubeadm::{ClusterConfiguration, InitConfig, KUBERNETES_DIR};
+use crate::app::phases::{certs, controlplane, copycerts, kubeconfig, markcontrolplane};
+use crate::app::preflight;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, ListParams};
+use std::path::{Path, PathBuf};
+
+pub struct ControlPlaneJoin {
+    pub certificate_key: String,
+    pub advertise_address: String,
+    pub bind_port: u16,
+    pub manifests_dir: PathBuf,
+}
+
+/// Ports a new control-plane instance needs, checked with the worker's preflight.
+pub fn preflight(cp: &ControlPlaneJoin, ignore: &[String]) -> Result<(), String> {
+    let findings = [cp.bind_port, 10259, 10257, 2379, 2380]
+        .into_iter()
+        .filter_map(preflight::port_open)
+        .collect();
+    preflight::report(findings, ignore)
+}
+
+/// This node's configuration: the cluster's, with this node's API endpoint.
+pub async fn config(
+    bootstrap: &kube::Client,
+    cp: &ControlPlaneJoin,
+    node: &str,
+) -> Result<InitConfig, String> {
+    let cm = Api::<ConfigMap>::namespaced(bootstrap.clone(), "kube-system")
+        .get("kubeadm-config")
+        .await
+        .map_err(|e| format!("unable to fetch the kubeadm-config ConfigMap: {e}"))?;
+    let text = cm
+        .data
+        .unwrap_or_default()
+        .get("ClusterConfiguration")
+        .cloned()
+        .ok_or("the kubeadm-config ConfigMap has no ClusterConfiguration")?;
+    let cluster: ClusterConfiguration = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("the cluster's ClusterConfiguration: {e}"))?;
+    if cluster.control_plane_endpoint.is_empty() {
+        return Err("unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable controlPlaneEndpoint address.".into());
+    }
+    let mut cfg = InitConfig {
+        cluster,
+        ..Default::default()
+    };
+    cfg.init.local_api_endpoint.advertise_address = cp.advertise_address.clone();
+    cfg.init.local_api_endpoint.bind_port = cp.bind_port;
+    cfg.init.node_registration.name = node.to_string();
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Certificates, kubeconfigs and control-plane manifests, before the kubelet starts.
+pub async fn prepare(
+    bootstrap: &kube::Client,
+    cfg: &InitConfig,
+    cp: &ControlPlaneJoin,
+    node: &str,
+) -> Result<(), String> {
+    println!(
+        "[preflight] Running pre-flight checks before initializing the new control plane instance"
+    );
+    let dir = PathBuf::from(&cfg.cluster.certificates_dir);
+    copycerts::download(bootstrap, cfg, &dir, &cp.certificate_key).await?;
+    certs::create_all(cfg, node, &dir)?;
+    println!(
+        "[certs] Valid certificates and keys now exist in {:?}",
+        dir.display().to_string()
+    );
+    let out = Path::new(KUBERNETES_DIR);
+    for spec in kubeconfig::specs(node) {
+        if matches!(
+            spec.file,
+            "admin.conf" | "controller-manager.conf" | "scheduler.conf"
+        ) {
+            kubeconfig::create(cfg, &dir, out, &spec)?;
+        }
+    }
+    controlplane::create(cfg, "all", &cp.manifests_dir)
+}
+
+/// The stacked etcd member and the control-plane marks, once the kubelet runs.
+pub async fn join(cfg: &InitConfig, cp: &ControlPlaneJoin, node: &str) -> Result<(), String> {
+    let admin = crate::admin_client(&Path::new(KUBERNETES_DIR).join("admin.conf")).await?;
+    if cfg.local_etcd() {
+        let initial = add_etcd_member(&admin, cfg, node).await?;
+        println!("[etcd] Creating static Pod manifest for {:?}", "etcd");
+        controlplane::write(
+            &cp.manifests_dir,
+            "etcd",
+            &controlplane::etcd_member(cfg, node, Some(&initial)),
+        )?;
+        println!(
+            "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s"
+        );
+    }
+    markcontrolplane::run(&admin, cfg, node).await?;
+    let ca = std::fs::read_to_string(Path::new(&cfg.cluster.certificates_dir).join("ca.crt"))
+        .map_err(|e| format!("ca.crt: {e}"))?;
+    crate::app::phases::waitcontrolplane::wait(cfg, &ca).await
+}
+
+/// Adds this node's etcd to the cluster the existing members form (found through the
+/// etcd static Pods' advertise-client-urls annotation); the `--initial-cluster` value.
+async fn add_etcd_member(
+    admin: &kube::Client,
+    cfg: &InitConfig,
+    node: &str,
+) -> Result<String, String> {
+    let pods = Api::<Pod>::namespaced(admin.clone(), "kube-system")
+        .list(&ListParams::default().labels("component=etcd,tier=control-plane"))
+        .await
+        .map_err(|e| format!("listing the etcd Pods: {e}"))?;
+    let endpoints: Vec<String> = pods
+        .items
+        .iter()
+        .filter_map(|p| {
+            p.metadata
+                .annotations
+                .as_ref()?
+                .get("kubeadm.kubernetes.io/etcd.advertise-client-urls")
+                .cloned()
+        })
+        .collect();
+    if endpoints.is_empty() {
+        return Err("no etcd member found in the cluster (no etcd static Pod with the kubeadm.kubernetes.io/etcd.advertise-client-urls annotation)".into());
+    }
+    let pki = Path::new(&cfg.cluster.certificates_dir);
+    let read = |f: &str| std::fs::read(pki.join(f)).map_err(|e| format!("{f}: {e}"));
+    let tls = etcd_client::TlsOptions::new()
+        .ca_certificate(etcd_client::Certificate::from_pem(read("etcd/ca.crt")?))
+        .identity(etcd_client::Identity::from_pem(
+            read("apiserver-etcd-client.crt")?,
+            read("apiserver-etcd-client.key")?,
+        ));
+    let mut client = etcd_client::Client::connect(
+        endpoints.clone(),
+        Some(etcd_client::ConnectOptions::new().with_tls(tls)),
+    )
+    .await
+    .map_err(|e| format!("connecting to etcd at {endpoints:?}: {e}"))?;
+    let peer = format!(
+        "https://{}:2380",
+        cfg.init.local_api_endpoint.advertise_address
+    );
+    let members = client
+        .member_list()
+        .await
+        .map_err(|e| format!("listing the etcd members: {e}"))?;
+    let already = members
+        .members()
+        .iter()
+        .any(|m| m.peer_urls().contains(&peer));
+    let members = if already {
+        members.members().to_vec()
+    } else {
+        println!("[etcd] Adding etcd member {peer:?}");
+        client
+            .member_add([peer.clone()], None)
+            .await
+            .map_err(|e| format!("adding the etcd member {peer}: {e}"))?
+            .member_list()
+            .to_vec()
+    };
+    let initial: Vec<String> = members
+        .iter()
+        .filter_map(|m| {
+            let url = m.peer_urls().first()?.clone();
+            let name = if url == peer || m.name().is_empty() {
+                node.to_string()
+            } else {
+                m.name().to_string()
+            };
+            Some(format!("{name}={url}"))
+        })
+        .collect();
+    Ok(initial.join(","))
+}
