@@ -58,14 +58,28 @@ async fn open_raw(cfg: &Config) -> Result<Arc<dyn Backend>, String> {
             .map_err(|e| format!("opening embedded store: {e}"));
     }
     tracing::info!(servers = ?cfg.etcd_servers, "using etcd");
-    let b = tokio::time::timeout(
-        Duration::from_secs(30),
-        EtcdBackend::connect_tls(&cfg.etcd_servers, etcd_tls(cfg)?.as_ref()),
-    )
-    .await
-    .map_err(|_| format!("timed out connecting to etcd at {:?}", cfg.etcd_servers))?
-    .map_err(|e| format!("connecting to etcd: {e}"))?;
-    Ok(Arc::new(b))
+    // etcd may come up after the apiserver (static pods start together; a joining
+    // control-plane node's member starts last): keep trying for 30 s before giving up.
+    let tls = etcd_tls(cfg)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let err = match tokio::time::timeout(
+            left,
+            EtcdBackend::connect_tls(&cfg.etcd_servers, tls.as_ref()),
+        )
+        .await
+        {
+            Ok(Ok(b)) => return Ok(Arc::new(b)),
+            Ok(Err(e)) => format!("connecting to etcd: {e}"),
+            Err(_) => format!("timed out connecting to etcd at {:?}", cfg.etcd_servers),
+        };
+        if tokio::time::Instant::now() + Duration::from_secs(1) >= deadline {
+            return Err(err);
+        }
+        tracing::warn!(error = err, "etcd is not reachable yet; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Every interval, compacts history up to the revision seen one interval earlier, so
