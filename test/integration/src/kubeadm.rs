@@ -167,3 +167,28 @@ pub async fn kubeadm_with_kubelet(
     );
     (out, kubelet)
 }
+
+/// `kubeadm reset --force` on `machine` (its kubelet already stopped: there is no
+/// systemd to stop it); it must succeed and leave none of kubeadm's files in the
+/// machine's `/etc/kubernetes`, `/var/lib/kubelet` and `/var/lib/etcd`. Its stdout.
+pub fn reset_leaves_nothing(machine: &Machine, cri_socket: &str) -> String {
+    let o = machine
+        .cmd(crate::binary("kubeadm"))
+        .args(["reset", "--force", "--cri-socket", cri_socket])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for dir in ["etc-kubernetes", "var-lib-kubelet", "var-lib-etcd"] {
+        assert_eq!(
+            Machine::files_under(&machine.root.path().join(dir)),
+            Vec::<String>::new(),
+            "{out}"
+        );
+    }
+    out
+}

@@ -31,10 +31,11 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// From a pod: the Service's name resolved through kube-dns (busybox's own resolver:
+/// From a pod: the Service's name resolved through kube-dns, retried for 30 s as the
+/// add-ons settle (busybox's own resolver:
 /// the static busybox's libc resolver needs NSS modules the image lacks), then 40
 /// requests to it with `nc` (busybox's `wget` goes through that resolver too).
-const RESOLVE_AND_FETCH: &str = "ip=$(nslookup web.default.svc.cluster.local | awk '/^Address/ {a=$NF} END {print a}'); [ -n \"$ip\" ] || exit 1; for i in $(seq 1 40); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 80 | tail -n 1; done";
+const RESOLVE_AND_FETCH: &str = "for i in $(seq 1 30); do ip=$(nslookup web.default.svc.cluster.local | awk '/^Address/ {a=$NF} END {print a}'); case \"$ip\" in *:*|'') sleep 1;; *) break;; esac; done; case \"$ip\" in *:*|'') exit 1;; esac; for i in $(seq 1 40); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $ip 80 | tail -n 1; done";
 
 const M1_IP: &str = "10.231.0.11";
 const M2_IP: &str = "10.231.0.12";
@@ -129,6 +130,29 @@ fn condition(obj: &Value, kind: &str) -> bool {
         .into_iter()
         .flatten()
         .any(|c| c["type"] == kind && c["status"] == "True")
+}
+
+/// Waits for an object's `Ready` condition (`-n kube-system` etc. in `what`).
+async fn wait_ready(admin: &Path, what: &[&str]) {
+    wait_for(&format!("{what:?} Ready"), 120, || {
+        let o = get_json(admin, &[&["get"][..], what].concat())?;
+        condition(&o, "Ready")
+            .then_some(())
+            .ok_or_else(|| o["status"].to_string())
+    })
+    .await;
+}
+
+/// Waits for a control-plane node's static pods (their mirror pods) to be Ready.
+async fn wait_control_plane_pods(admin: &Path, node: &str) {
+    for c in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+    ] {
+        wait_ready(admin, &["pod", "-n", "kube-system", &format!("{c}-{node}")]).await;
+    }
 }
 
 fn ready_count(admin: &Path, kind: &str, name: &str, field: &str, want: u64) -> Result<(), String> {
@@ -245,13 +269,7 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
         .to_string();
     let (ok, o) = kubectl(&admin, &["apply", "-f", &addon]);
     assert!(ok, "{o}");
-    wait_for("node m1 Ready", 120, || {
-        let n = get_json(&admin, &["get", "node", "m1"])?;
-        condition(&n, "Ready")
-            .then_some(())
-            .ok_or_else(|| n["status"].to_string())
-    })
-    .await;
+    wait_ready(&admin, &["node", "m1"]).await;
     let m1_ready_secs = start.elapsed().as_secs_f64();
     let node = get_json(&admin, &["get", "node", "m1"]).unwrap();
     assert!(
@@ -260,20 +278,7 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
             .contains("node-role.kubernetes.io/control-plane"),
         "{node}"
     );
-    for pod in [
-        "etcd-m1",
-        "kube-apiserver-m1",
-        "kube-controller-manager-m1",
-        "kube-scheduler-m1",
-    ] {
-        wait_for(&format!("{pod} Ready"), 120, || {
-            let p = get_json(&admin, &["-n", "kube-system", "get", "pod", pod])?;
-            condition(&p, "Ready")
-                .then_some(())
-                .ok_or_else(|| p["status"].to_string())
-        })
-        .await;
-    }
+    wait_control_plane_pods(&admin, "m1").await;
 
     // m2: kubeadm join with the printed line.
     let log2 = work.path().join("kubelet-m2.log");
@@ -287,13 +292,7 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     let node_ip = format!("--node-ip={M2_IP}");
     let (out, kubelet2) = kubeadm_with_kubelet(&m2, &join, &[&node_ip], &log2).await;
     assert!(out.contains("This node has joined the cluster"), "{out}");
-    wait_for("node m2 Ready", 120, || {
-        let n = get_json(&admin, &["get", "node", "m2"])?;
-        condition(&n, "Ready")
-            .then_some(())
-            .ok_or_else(|| n["status"].to_string())
-    })
-    .await;
+    wait_ready(&admin, &["node", "m2"]).await;
     let join_secs = join_start.elapsed().as_secs_f64();
 
     // m3: a second control-plane instance (certificates from kubeadm-certs, a new
@@ -315,27 +314,8 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
             && out.contains("a new control plane instance was created"),
         "{out}"
     );
-    for pod in [
-        "etcd-m3",
-        "kube-apiserver-m3",
-        "kube-controller-manager-m3",
-        "kube-scheduler-m3",
-    ] {
-        wait_for(&format!("{pod} Ready"), 120, || {
-            let p = get_json(&admin, &["-n", "kube-system", "get", "pod", pod])?;
-            condition(&p, "Ready")
-                .then_some(())
-                .ok_or_else(|| p["status"].to_string())
-        })
-        .await;
-    }
-    wait_for("node m3 Ready", 120, || {
-        let n = get_json(&admin, &["get", "node", "m3"])?;
-        condition(&n, "Ready")
-            .then_some(())
-            .ok_or_else(|| n["status"].to_string())
-    })
-    .await;
+    wait_control_plane_pods(&admin, "m3").await;
+    wait_ready(&admin, &["node", "m3"]).await;
     let cp_secs = cp_start.elapsed().as_secs_f64();
     // Both apiservers keep their address in the kubernetes Service's endpoints.
     wait_for("both apiservers in the kubernetes endpoints", 60, || {
@@ -426,7 +406,12 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     })
     .await;
     let (_, logs) = kubectl(&admin, &["logs", "client"]);
-    let mut seen: Vec<String> = logs.lines().map(|l| l.trim().to_string()).collect();
+    // A request that found no backend yet prints nothing.
+    let mut seen: Vec<String> = logs
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     seen.sort();
     seen.dedup();
     assert_eq!(phase, "Succeeded", "{logs}");
@@ -542,24 +527,7 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
         (&m1, kubelet1, &c1),
     ] {
         drop(kubelet);
-        let o = m
-            .cmd(integration_tests::binary("kubeadm"))
-            .args(["reset", "--force", "--cri-socket", &c.endpoint()])
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "{out}{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        for dir in ["etc-kubernetes", "var-lib-kubelet", "var-lib-etcd"] {
-            assert_eq!(
-                Machine::files_under(&m.root.path().join(dir)),
-                Vec::<String>::new(),
-                "{out}"
-            );
-        }
+        let out = integration_tests::kubeadm::reset_leaves_nothing(m, &c.endpoint());
         assert!(c.running_tasks().is_empty(), "{out}");
     }
 }
