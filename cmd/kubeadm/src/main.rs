@@ -711,18 +711,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                         println!("[upload-certs] Skipping phase. Please see --upload-certs");
                         return Ok(());
                     }
-                    let (cfg, _, _) = load(&flags)?;
-                    let key = match certificate_key.filter(|k| !k.is_empty()) {
-                        Some(k) => k,
-                        None if !cfg.init.certificate_key.is_empty() => {
-                            cfg.init.certificate_key.clone()
-                        }
-                        None => app::phases::copycerts::create_certificate_key()?,
-                    };
+                    let (mut cfg, _, _) = load(&flags)?;
+                    if let Some(k) = certificate_key.filter(|k| !k.is_empty()) {
+                        cfg.init.certificate_key = k;
+                    }
                     let c = admin_client(&kubeconfig).await?;
-                    app::phases::copycerts::upload(&c, &cfg, &key).await?;
-                    println!("[upload-certs] Using certificate key:\n{key}");
-                    Ok(())
+                    app::phases::copycerts::upload_certs(&c, &cfg)
+                        .await
+                        .map(|_| ())
                 }
                 Phase::MarkControlPlane { flags, kubeconfig } => {
                     let (cfg, node, _) = load(&flags)?;

@@ -377,9 +377,8 @@ impl Scheduler {
         }
     }
 
-    /// Runs until `stop` is set or every sender is gone.
-    /// Applies informer events to the cache and queue until `stop`; schedules pods only
-    /// while `leading` (a standby keeps its cache warm and reports ready, as upstream's
+    /// Applies informer events to the cache and queue until `stop` is set or every sender
+    /// is gone; schedules pods only while `leading` (a standby keeps its cache warm and reports ready, as upstream's
     /// informers run before leader election).
     pub fn run(mut self, rx: Receiver<Message>, stop: Arc<AtomicBool>, leading: Arc<AtomicBool>) {
         let mut next_backoff: Option<Instant> = None;
@@ -406,10 +405,7 @@ impl Scheduler {
             next_backoff = self.queue.flush(Instant::now());
             if self.pods_synced && self.nodes_synced {
                 self.ready.store(true, Ordering::Relaxed);
-                if !lead {
-                    continue;
-                }
-                if let Some(qp) = self.queue.pop() {
+                if lead && let Some(qp) = self.queue.pop() {
                     self.schedule_one(qp);
                 }
             }

@@ -115,13 +115,7 @@ pub async fn run(o: &InitOptions) -> Result<(), String> {
     uploadconfig::upload_kubeadm_config(&client, cfg).await?;
     uploadconfig::upload_kubelet_config(&client, cfg).await?;
     let certificate_key = if o.upload_certs {
-        let key = match cfg.init.certificate_key.as_str() {
-            "" => copycerts::create_certificate_key()?,
-            k => k.to_string(),
-        };
-        copycerts::upload(&client, cfg, &key).await?;
-        println!("[upload-certs] Using certificate key:\n{key}");
-        Some(key)
+        Some(copycerts::upload_certs(&client, cfg).await?)
     } else {
         println!("[upload-certs] Skipping phase. Please see --upload-certs");
         None

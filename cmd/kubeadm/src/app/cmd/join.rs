@@ -30,18 +30,10 @@ pub struct JoinOptions {
     pub ignore_preflight_errors: Vec<String>,
 }
 
-async fn anonymous_client(server: &str, ca_pem: Option<&str>) -> Result<kube::Client, String> {
-    let mut cfg = kube::Config::new(server.parse().map_err(|e| format!("{server}: {e}"))?);
-    match ca_pem {
-        Some(pem) => {
-            let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-                .map_err(|e| format!("cluster CA: {e}"))?;
-            cfg.root_cert = Some(vec![p.contents.clone()]);
-        }
-        // Only for the first, unverified read of cluster-info: what it returns is
-        // trusted only once the token's signature and the CA pin check out.
-        None => cfg.accept_invalid_certs = true,
-    }
+/// The first, unverified read of cluster-info (`ca_pem` None) is trusted only once the
+/// token's signature and the CA pin check out.
+fn anonymous_client(server: &str, ca_pem: Option<&str>) -> Result<kube::Client, String> {
+    let cfg = crate::app::util::apiclient::anonymous_config(server, ca_pem)?;
     kube::Client::try_from(cfg).map_err(|e| e.to_string())
 }
 
@@ -53,7 +45,7 @@ pub async fn discover(o: &JoinOptions) -> Result<(String, String), String> {
     }
     let endpoint = format!("https://{}", o.endpoint.trim_start_matches("https://"));
     let deadline = Instant::now() + o.discovery_timeout;
-    let insecure = anonymous_client(&endpoint, None).await?;
+    let insecure = anonymous_client(&endpoint, None)?;
     let kubeconfig = loop {
         let err = match Api::<ConfigMap>::namespaced(insecure.clone(), "kube-public")
             .get("cluster-info")
@@ -111,7 +103,7 @@ pub async fn discover(o: &JoinOptions) -> Result<(String, String), String> {
         }
     }
     // Read again over TLS verified with the CA: the server we talk to holds its key.
-    let secure = anonymous_client(&endpoint, Some(&ca)).await?;
+    let secure = anonymous_client(&endpoint, Some(&ca))?;
     let again = Api::<ConfigMap>::namespaced(secure, "kube-public")
         .get("cluster-info")
         .await

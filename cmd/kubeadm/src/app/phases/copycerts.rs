@@ -105,6 +105,18 @@ fn secret_key(file: &str) -> String {
     file.replace('/', "-")
 }
 
+/// The upload-certs phase: the configured certificate key (a new one when none is set)
+/// seals the upload and is printed; it is returned for the join line.
+pub async fn upload_certs(client: &kube::Client, cfg: &InitConfig) -> Result<String, String> {
+    let key = match cfg.init.certificate_key.as_str() {
+        "" => create_certificate_key()?,
+        k => k.to_string(),
+    };
+    upload(client, cfg, &key).await?;
+    println!("[upload-certs] Using certificate key:\n{key}");
+    Ok(key)
+}
+
 pub async fn upload(client: &kube::Client, cfg: &InitConfig, key_hex: &str) -> Result<(), String> {
     println!(
         "[upload-certs] Storing the certificates in Secret {SECRET:?} in the \"kube-system\" Namespace"

@@ -19,22 +19,12 @@ struct Component {
 
 async fn healthy(c: &Component) -> Result<(), String> {
     let url: http::Uri = c.url.parse().map_err(|e| format!("{}: {e}", c.url))?;
-    let base: http::Uri = format!(
+    let base = format!(
         "{}://{}",
         url.scheme_str().unwrap_or("https"),
         url.authority().map(|a| a.as_str()).unwrap_or_default()
-    )
-    .parse()
-    .map_err(|e| format!("{e}"))?;
-    let mut cfg = kube::Config::new(base);
-    match &c.ca_pem {
-        Some(pem) => {
-            let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-                .map_err(|e| format!("cluster CA: {e}"))?;
-            cfg.root_cert = Some(vec![p.contents.clone()]);
-        }
-        None => cfg.accept_invalid_certs = true,
-    }
+    );
+    let mut cfg = crate::app::util::apiclient::anonymous_config(&base, c.ca_pem.as_deref())?;
     cfg.read_timeout = Some(Duration::from_secs(5));
     let client = kube::Client::try_from(cfg).map_err(|e| e.to_string())?;
     let req = http::Request::get(url.path())

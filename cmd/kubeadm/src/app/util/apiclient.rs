@@ -34,3 +34,20 @@ where
 pub fn from_json<K: DeserializeOwned>(v: serde_json::Value) -> K {
     serde_json::from_value(v).expect("a well-formed object")
 }
+
+/// A client configuration without credentials for `server`, verified with `ca_pem`, or,
+/// without one, not verified: for what is trusted by other means (cluster-info, checked
+/// against the token's signature and the CA pin) or carries no trust at all (health
+/// answers of components serving self-signed certificates on localhost).
+pub fn anonymous_config(server: &str, ca_pem: Option<&str>) -> Result<kube::Config, String> {
+    let mut cfg = kube::Config::new(server.parse().map_err(|e| format!("{server}: {e}"))?);
+    match ca_pem {
+        Some(pem) => {
+            let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+                .map_err(|e| format!("cluster CA: {e}"))?;
+            cfg.root_cert = Some(vec![p.contents.clone()]);
+        }
+        None => cfg.accept_invalid_certs = true,
+    }
+    Ok(cfg)
+}
