@@ -2,7 +2,7 @@
 //! `staticPodPath` (YAML or JSON, one Pod each) becomes a pod named `<name>-<node>`,
 //! with a uid hashed from its content and node, the `kubernetes.io/config.*`
 //! annotations, and upstream's defaults; the directory is re-read every
-//! `fileCheckFrequency`.
+//! `fileCheckFrequency` and within a second of a change.
 
 use crate::kubelet::{CONFIG_HASH, CONFIG_SOURCE, Kubelet};
 use k8s_openapi::api::core::v1::Pod;
@@ -103,10 +103,35 @@ fn read_dir(dir: &Path, node: &str) -> HashMap<String, Pod> {
     pods
 }
 
+/// What the directory holds, by name, modification time and size: a change is noticed
+/// within a second (upstream watches the directory with inotify).
+fn fingerprint(dir: &Path) -> Vec<(std::ffi::OsString, Option<std::time::SystemTime>, u64)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let meta = e.metadata().ok();
+            let mtime = meta.as_ref().and_then(|m| m.modified().ok());
+            (e.file_name(), mtime, meta.map_or(0, |m| m.len()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 pub async fn run(k: Arc<Kubelet>, dir: std::path::PathBuf, period: Duration) {
-    let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
+    let period = period.max(Duration::from_secs(1));
+    let mut seen = None;
+    let mut last_read = tokio::time::Instant::now();
     loop {
-        tick.tick().await;
+        let now = fingerprint(&dir);
+        if seen.as_ref() == Some(&now) && last_read.elapsed() < period {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        seen = Some(now);
+        last_read = tokio::time::Instant::now();
         let pods = read_dir(&dir, &k.node_name);
         let changed: Vec<String> = {
             let mut cur = k.static_pods.lock().unwrap();

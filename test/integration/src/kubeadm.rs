@@ -170,7 +170,8 @@ pub async fn kubeadm_with_kubelet(
 
 /// `kubeadm reset --force` on `machine` (its kubelet already stopped: there is no
 /// systemd to stop it); it must succeed and leave none of kubeadm's files in the
-/// machine's `/etc/kubernetes`, `/var/lib/kubelet` and `/var/lib/etcd`. Its stdout.
+/// machine's `/etc/kubernetes`, `/var/lib/kubelet` and `/var/lib/etcd`, no mounts under
+/// `/var/lib/kubelet` and no Kubernetes iptables chains or nftables tables. Its stdout.
 pub fn reset_leaves_nothing(machine: &Machine, cri_socket: &str) -> String {
     let o = machine
         .cmd(crate::binary("kubeadm"))
@@ -190,5 +191,21 @@ pub fn reset_leaves_nothing(machine: &Machine, cri_socket: &str) -> String {
             "{out}"
         );
     }
+    let on_machine = |args: &[&str]| {
+        let o = machine.cmd(args[0]).args(&args[1..]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let mounts: Vec<String> = on_machine(&["cat", "/proc/self/mounts"])
+        .lines()
+        .filter(|l| l.contains("/var/lib/kubelet/"))
+        .map(String::from)
+        .collect();
+    assert_eq!(mounts, Vec::<String>::new(), "{out}");
+    for save in ["iptables-save", "ip6tables-save"] {
+        let rules = on_machine(&[save]);
+        assert!(!rules.contains("KUBE-"), "{save}:\n{rules}\n{out}");
+    }
+    let tables = on_machine(&["nft", "list", "tables"]);
+    assert!(!tables.contains("kube-proxy"), "{tables}\n{out}");
     out
 }

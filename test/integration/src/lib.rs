@@ -13,6 +13,7 @@ pub mod machine;
 pub mod netns;
 pub mod node;
 pub mod pki;
+pub mod tcplb;
 
 use std::time::{Duration, Instant};
 

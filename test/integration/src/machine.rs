@@ -1,6 +1,8 @@
 //! A "machine" for kubeadm tests: its own `/etc/kubernetes`, `/var/lib/kubelet`,
 //! `/var/lib/etcd`, `/etc/cni/net.d`, `/var/lib/cni` and `/var/log/pods` (temp dirs bind-mounted in a private mount namespace, held open by
-//! a sleeping process) in the network namespace of the thread that creates it.
+//! a sleeping process) in the network namespace of the thread that creates it, or in a
+//! named one with a host name of its own (a UTS namespace: leader-election identities and
+//! host-network pods see the machine's name).
 //! Commands run on it through `nsenter`, so kubeadm, the kubelet and containerd see
 //! the machine's files at upstream's paths.
 
@@ -31,6 +33,11 @@ impl Machine {
 
     /// A machine in network namespace `netns` (a name under /var/run/netns).
     pub fn new_in(netns: Option<&str>) -> Machine {
+        Self::new_host(netns, None)
+    }
+
+    /// A machine in network namespace `netns`, named `hostname` when given.
+    pub fn new_host(netns: Option<&str>, hostname: Option<&str>) -> Machine {
         let root = tempfile::Builder::new()
             .prefix("machine")
             .tempdir_in("/tmp")
@@ -50,6 +57,10 @@ impl Machine {
             }
             None => Command::new("unshare"),
         };
+        if let Some(h) = hostname {
+            holder.arg("--uts");
+            binds.push(format!("hostname {h}"));
+        }
         let holder = holder
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(format!("{} && exec sleep 36000", binds.join(" && ")))
@@ -91,7 +102,7 @@ impl Machine {
     /// `program` run on the machine (its mounts and network).
     pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("nsenter");
-        c.args(["-t", &self.holder.id().to_string(), "-m", "-n", "--"])
+        c.args(["-t", &self.holder.id().to_string(), "-m", "-n", "-u", "--"])
             .arg(program);
         c
     }

@@ -20,6 +20,10 @@
 //! - `kubeadm certs check-expiration` prints upstream's table; `kubeadm certs renew all`
 //!   and a restart of the control plane: the apiserver serves its new certificate and
 //!   new pods still run.
+//! - m1 fails (its kubelet and apiserver killed): the `kubernetes` EndpointSlice loses
+//!   m1 within the lease time, leader election moves to m3's controller-manager and
+//!   scheduler, and new pods still schedule and start, all through the load balancer in
+//!   front of both apiservers (`controlPlaneEndpoint`).
 //! - `kubeadm reset` on each machine leaves none of kubeadm's files behind.
 
 use integration_tests::kubeadm::{build_cluster_images, kubeadm_with_kubelet, kubectl};
@@ -40,6 +44,8 @@ const RESOLVE_AND_FETCH: &str = "for i in $(seq 1 30); do ip=$(nslookup web.defa
 const M1_IP: &str = "10.231.0.11";
 const M2_IP: &str = "10.231.0.12";
 const M3_IP: &str = "10.231.0.13";
+/// The load balancer in front of the apiservers (`controlPlaneEndpoint`), on the LAN.
+const LB_IP: &str = "10.231.0.10";
 
 /// Joins `machine`'s network namespace to the LAN bridge with address `ip`.
 fn attach(machine: &NetNs, lan: &NetNs, ip: &str, port: &str) {
@@ -69,6 +75,20 @@ fn kubeadm_init_and_join_make_a_three_node_cluster() {
     run(&[
         "ip", "netns", "exec", &lan.name, "ip", "link", "set", "br0", "up",
     ]);
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lan.name,
+        "ip",
+        "addr",
+        "add",
+        &format!("{LB_IP}/24"),
+        "dev",
+        "br0",
+    ]);
+    let api = |ip: &str| format!("{ip}:6443").parse().unwrap();
+    integration_tests::tcplb::start_in(&lan.name, api(LB_IP), vec![api(M1_IP), api(M3_IP)]);
     let (n1, n2, n3) = (NetNs::new("km1"), NetNs::new("km2"), NetNs::new("km3"));
     attach(&n1, &lan, M1_IP, "m1p");
     attach(&n2, &lan, M2_IP, "m2p");
@@ -164,6 +184,18 @@ fn ready_count(admin: &Path, kind: &str, name: &str, field: &str, want: u64) -> 
     Err(format!("{}\n{pods}", d["status"]))
 }
 
+/// SIGKILLs the running containers of `images` (`name:` prefixes of their image
+/// references) on a machine's containerd.
+fn kill_tasks(c: &TestContainerd, images: &[&str]) {
+    let (_, containers) = c.ctr(&["containers", "ls"]);
+    for line in containers.lines() {
+        if images.iter().any(|i| line.contains(i)) {
+            let id = line.split_whitespace().next().unwrap();
+            let _ = c.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
+        }
+    }
+}
+
 /// The `kubeadm join ...` command printed after `after` in kubeadm init's output, as a
 /// user would copy it (continuation lines joined); its arguments.
 fn printed_join(out: &str, after: &str) -> Vec<String> {
@@ -183,9 +215,9 @@ fn printed_join(out: &str, after: &str) -> Vec<String> {
 async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     let work = tempfile::tempdir().unwrap();
     let images = build_cluster_images(work.path());
-    let m1 = Machine::new_in(Some(&n1.name));
-    let m2 = Machine::new_in(Some(&n2.name));
-    let m3 = Machine::new_in(Some(&n3.name));
+    let m1 = Machine::new_host(Some(&n1.name), Some("m1"));
+    let m2 = Machine::new_host(Some(&n2.name), Some("m2"));
+    let m3 = Machine::new_host(Some(&n3.name), Some("m3"));
     let c1 = TestContainerd::start_with_cni_dir(|| m1.cmd("containerd"), "/etc/cni/net.d").await;
     let c2 = TestContainerd::start_with_cni_dir(|| m2.cmd("containerd"), "/etc/cni/net.d").await;
     let c3 = TestContainerd::start_with_cni_dir(|| m3.cmd("containerd"), "/etc/cni/net.d").await;
@@ -196,7 +228,7 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     std::fs::write(
         &config,
         format!(
-            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {M1_IP}\nnodeRegistration:\n  name: m1\n  criSocket: {}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: {M1_IP}:6443\nencryptionAlgorithm: ECDSA-P256\nnetworking:\n  podSubnet: 10.244.0.0/16\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nevictionHard:\n  memory.available: 100Mi\n  nodefs.available: 1%\n",
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: {M1_IP}\nnodeRegistration:\n  name: m1\n  criSocket: {}\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncontrolPlaneEndpoint: {LB_IP}:6443\nencryptionAlgorithm: ECDSA-P256\nnetworking:\n  podSubnet: 10.244.0.0/16\n---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nevictionHard:\n  memory.available: 100Mi\n  nodefs.available: 1%\n",
             c1.endpoint()
         ),
     )
@@ -236,7 +268,7 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
         "[addons] Applied essential addon: CoreDNS",
         "[addons] Applied essential addon: kube-proxy",
         "Your Kubernetes control-plane has initialized successfully!",
-        &format!("kubeadm join {M1_IP}:6443 --token "),
+        &format!("kubeadm join {LB_IP}:6443 --token "),
         "--discovery-token-ca-cert-hash sha256:",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
@@ -311,6 +343,10 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     let (out, kubelet3) = kubeadm_with_kubelet(&m3, &join_cp, &[&node_ip], &log3).await;
     assert!(
         out.contains("[download-certs] Downloading the certificates in Secret \"kubeadm-certs\"")
+            && out.contains(&format!(
+                "[etcd] Adding etcd member as learner: https://{M3_IP}:2380"
+            ))
+            && out.contains("[etcd] Promoted the learner member")
             && out.contains("a new control plane instance was created"),
         "{out}"
     );
@@ -470,21 +506,15 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     assert!(out.contains("Done renewing certificates."), "{out}");
     let renewed = serial(&std::fs::read_to_string(&apiserver_crt).unwrap());
     assert_ne!(before, renewed);
-    let (_, containers) = c1.ctr(&["containers", "ls"]);
-    for line in containers.lines() {
-        if [
+    kill_tasks(
+        &c1,
+        &[
             "kube-apiserver:",
             "kube-controller-manager:",
             "kube-scheduler:",
             "etcd:",
-        ]
-        .iter()
-        .any(|i| line.contains(i))
-        {
-            let id = line.split_whitespace().next().unwrap();
-            let _ = c1.ctr(&["tasks", "kill", "-s", "SIGKILL", id]);
-        }
-    }
+        ],
+    );
     let served = || {
         let o = std::process::Command::new("sh")
             .arg("-c")
@@ -519,15 +549,84 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
     })
     .await;
 
+    // m1 fails: its kubelet and then its apiserver are killed (nothing restarts it).
+    // The cluster goes on through the load balancer and m3.
+    let leases = |admin: &Path| -> Result<Vec<String>, String> {
+        ["kube-controller-manager", "kube-scheduler"]
+            .iter()
+            .map(|l| {
+                let o = get_json(admin, &["-n", "kube-system", "get", "lease", l])?;
+                Ok(o["spec"]["holderIdentity"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string())
+            })
+            .collect()
+    };
+    println!("leaders before m1 fails: {:?}", leases(&admin));
+    drop(kubelet1);
+    kill_tasks(&c1, &["kube-apiserver:"]);
+    let failed = Instant::now();
+    wait_for("the kubernetes EndpointSlice without m1", 40, || {
+        let e = get_json(&admin, &["get", "endpointslice", "kubernetes"])?;
+        let s = e["endpoints"].to_string();
+        (!s.contains(M1_IP) && s.contains(M3_IP))
+            .then_some(())
+            .ok_or(s)
+    })
+    .await;
+    let endpoint_secs = failed.elapsed().as_secs_f64();
+    wait_for(
+        "m3 leading the controller-manager and scheduler",
+        90,
+        || {
+            let l = leases(&admin)?;
+            l.iter()
+                .all(|h| h.starts_with("m3_"))
+                .then_some(())
+                .ok_or(format!("{l:?}"))
+        },
+    )
+    .await;
+    let leader_secs = failed.elapsed().as_secs_f64();
+    let later = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "after-failover", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "after-failover"}},
+            "template": {"metadata": {"labels": {"app": "after-failover"}},
+                "spec": {"containers": [{"name": "c", "image": integration_tests::node::BUSYBOX,
+                    "command": ["sleep", "3600"]}]}}}});
+    let f = work.path().join("later.json");
+    std::fs::write(&f, later.to_string()).unwrap();
+    let (ok, o) = kubectl(&admin, &["create", "-f", &f.display().to_string()]);
+    assert!(ok, "{o}");
+    wait_for(
+        "a Deployment created after m1 failed available",
+        120,
+        || {
+            let d = get_json(&admin, &["get", "deployment", "after-failover"])?;
+            (d["status"]["availableReplicas"] == 1)
+                .then_some(())
+                .ok_or_else(|| d["status"].to_string())
+        },
+    )
+    .await;
+    println!(
+        "m1 failed: kubernetes EndpointSlice without it after {endpoint_secs:.1}s, m3 leading after {leader_secs:.1}s, a new Deployment available after {:.1}s",
+        failed.elapsed().as_secs_f64()
+    );
+
     // kubeadm reset on each machine (the kubelet stopped first: no systemd here) leaves
     // none of kubeadm's files behind.
-    for (m, kubelet, c) in [
-        (&m2, kubelet2, &c2),
-        (&m3, kubelet3, &c3),
-        (&m1, kubelet1, &c1),
-    ] {
+    // m3's etcd member leaves the cluster (m1's member stays alone).
+    for (m, kubelet, c) in [(&m2, kubelet2, &c2), (&m3, kubelet3, &c3)] {
         drop(kubelet);
         let out = integration_tests::kubeadm::reset_leaves_nothing(m, &c.endpoint());
         assert!(c.running_tasks().is_empty(), "{out}");
+        if std::ptr::eq(m, &m3) {
+            let removed = format!("[reset] Removed the etcd member https://{M3_IP}:2380");
+            assert!(out.contains(&removed), "{out}");
+        }
     }
+    let out = integration_tests::kubeadm::reset_leaves_nothing(&m1, &c1.endpoint());
+    assert!(c1.running_tasks().is_empty(), "{out}");
 }

@@ -28,5 +28,7 @@ pub mod phases {
 pub mod preflight;
 pub mod util {
     pub mod apiclient;
+    pub mod etcd;
+    pub mod netfilter;
     pub mod pkiutil;
 }

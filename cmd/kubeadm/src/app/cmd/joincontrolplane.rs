@@ -3,14 +3,16 @@
 //! before the kubelet starts, the shared CAs and keys come from the `kubeadm-certs`
 //! Secret (`--certificate-key`), this node's own certificates, kubeconfigs and control
 //! plane manifests are made from the cluster's `kubeadm-config`; after the kubelet has
-//! joined, this node's etcd is added as a member of the stacked etcd cluster and its
-//! static Pod written with the whole membership, and the node is marked control-plane.
+//! joined, this node's etcd is added as a learner of the stacked etcd cluster, its static
+//! Pod written with the whole membership and the learner promoted once in sync, and the
+//! node is marked control-plane.
 
 use crate::app::apis::kubeadm::{ClusterConfiguration, InitConfig, KUBERNETES_DIR};
 use crate::app::phases::{certs, controlplane, copycerts, kubeconfig, markcontrolplane};
 use crate::app::preflight;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, ListParams};
+use crate::app::util::etcd;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
 use std::path::{Path, PathBuf};
 
 pub struct ControlPlaneJoin {
@@ -94,7 +96,12 @@ pub async fn prepare(
 pub async fn join(cfg: &InitConfig, cp: &ControlPlaneJoin, node: &str) -> Result<(), String> {
     let admin = crate::admin_client(&Path::new(KUBERNETES_DIR).join("admin.conf")).await?;
     if cfg.local_etcd() {
-        let initial = add_etcd_member(&admin, cfg, node).await?;
+        // A learner first: the existing members keep their quorum while the new one
+        // starts and catches up, and it votes only once promoted.
+        let certs = Path::new(&cfg.cluster.certificates_dir);
+        let (mut client, _) = etcd::from_cluster(&admin, certs).await?;
+        let peer = etcd::peer_url(&cfg.init.local_api_endpoint.advertise_address);
+        let (learner, initial) = etcd::add_learner(&mut client, &peer, node).await?;
         println!("[etcd] Creating static Pod manifest for {:?}", "etcd");
         controlplane::write(
             &cp.manifests_dir,
@@ -104,86 +111,12 @@ pub async fn join(cfg: &InitConfig, cp: &ControlPlaneJoin, node: &str) -> Result
         println!(
             "[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s"
         );
+        if let Some(id) = learner {
+            etcd::promote(&mut client, id).await?;
+        }
     }
     markcontrolplane::run(&admin, cfg, node).await?;
     let ca = std::fs::read_to_string(Path::new(&cfg.cluster.certificates_dir).join("ca.crt"))
         .map_err(|e| format!("ca.crt: {e}"))?;
     crate::app::phases::waitcontrolplane::wait(cfg, &ca).await
-}
-
-/// Adds this node's etcd to the cluster the existing members form (found through the
-/// etcd static Pods' advertise-client-urls annotation); the `--initial-cluster` value.
-async fn add_etcd_member(
-    admin: &kube::Client,
-    cfg: &InitConfig,
-    node: &str,
-) -> Result<String, String> {
-    let pods = Api::<Pod>::namespaced(admin.clone(), "kube-system")
-        .list(&ListParams::default().labels("component=etcd,tier=control-plane"))
-        .await
-        .map_err(|e| format!("listing the etcd Pods: {e}"))?;
-    let endpoints: Vec<String> = pods
-        .items
-        .iter()
-        .filter_map(|p| {
-            p.metadata
-                .annotations
-                .as_ref()?
-                .get("kubeadm.kubernetes.io/etcd.advertise-client-urls")
-                .cloned()
-        })
-        .collect();
-    if endpoints.is_empty() {
-        return Err("no etcd member found in the cluster (no etcd static Pod with the kubeadm.kubernetes.io/etcd.advertise-client-urls annotation)".into());
-    }
-    let pki = Path::new(&cfg.cluster.certificates_dir);
-    let read = |f: &str| std::fs::read(pki.join(f)).map_err(|e| format!("{f}: {e}"));
-    let tls = etcd_client::TlsOptions::new()
-        .ca_certificate(etcd_client::Certificate::from_pem(read("etcd/ca.crt")?))
-        .identity(etcd_client::Identity::from_pem(
-            read("apiserver-etcd-client.crt")?,
-            read("apiserver-etcd-client.key")?,
-        ));
-    let mut client = etcd_client::Client::connect(
-        endpoints.clone(),
-        Some(etcd_client::ConnectOptions::new().with_tls(tls)),
-    )
-    .await
-    .map_err(|e| format!("connecting to etcd at {endpoints:?}: {e}"))?;
-    let peer = format!(
-        "https://{}:2380",
-        cfg.init.local_api_endpoint.advertise_address
-    );
-    let members = client
-        .member_list()
-        .await
-        .map_err(|e| format!("listing the etcd members: {e}"))?;
-    let already = members
-        .members()
-        .iter()
-        .any(|m| m.peer_urls().contains(&peer));
-    let members = if already {
-        members.members().to_vec()
-    } else {
-        println!("[etcd] Adding etcd member {peer:?}");
-        client
-            .member_add([peer.clone()], None)
-            .await
-            .map_err(|e| format!("adding the etcd member {peer}: {e}"))?
-            .member_list()
-            .to_vec()
-    };
-    let initial: Vec<String> = members
-        .iter()
-        .filter_map(|m| {
-            let url = m.peer_urls().first()?.clone();
-            let name = if url == peer || m.name().is_empty() {
-                node.to_string()
-            } else {
-                m.name().to_string()
-            };
-            Some(format!("{name}={url}"))
-        })
-        .collect();
-    Ok(initial.join(","))
 }

@@ -1,12 +1,15 @@
 //! `kubeadm reset` (upstream `cmd/kubeadm/app/cmd/reset.go` and `phases/reset`): undoes
 //! what `kubeadm init`/`join` did on this machine — the kubelet stopped, every pod
 //! sandbox (and its containers) removed through the CRI, mounts under
-//! `/var/lib/kubelet` unmounted, the stacked etcd's data, the manifests, the PKI, the
-//! kubelet's state and the kubeconfig files deleted. As upstream, CNI configuration,
-//! iptables/nftables rules and `$HOME/.kube/config` are left to the administrator.
+//! `/var/lib/kubelet` unmounted, the stacked etcd member removed from the cluster and its
+//! data deleted, the manifests, the PKI, the
+//! kubelet's state and the kubeconfig files deleted, and (beyond upstream, which leaves
+//! them to the administrator) the KUBE-* iptables chains and kube-proxy's nftables
+//! tables removed. As upstream, CNI configuration and `$HOME/.kube/config` are left.
 
 use crate::app::apis::kubeadm::KUBERNETES_DIR;
 use crate::app::phases::kubelet::KUBELET_DIR;
+use crate::app::util::{etcd, netfilter};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -71,6 +74,53 @@ fn stop_kubelet() {
     }
 }
 
+/// The address this node's etcd advertises, from its static Pod's annotation.
+fn etcd_advertise_address(manifest: &str) -> Option<String> {
+    let pod: serde_json::Value = serde_saphyr::from_str(manifest).ok()?;
+    let url = pod["metadata"]["annotations"][etcd::ADVERTISE_CLIENT_URLS].as_str()?;
+    let host = url.strip_prefix("https://")?.rsplit_once(':')?.0;
+    Some(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+}
+
+/// The etcd data directory: the static Pod's `etcd-data` hostPath (upstream
+/// `getEtcdDataDir`), `/var/lib/etcd` without one.
+fn etcd_data_dir(manifest: &str) -> String {
+    let pod: serde_json::Value = serde_saphyr::from_str(manifest).unwrap_or_default();
+    pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == "etcd-data")
+        .and_then(|v| v["hostPath"]["path"].as_str())
+        .unwrap_or("/var/lib/etcd")
+        .to_string()
+}
+
+/// Removes this node's member from the stacked etcd cluster, through the cluster's
+/// apiserver (admin.conf) to find the other members; given up after 30 s.
+async fn remove_etcd_member(manifest: &Path, cert_dir: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(manifest).map_err(|e| e.to_string())?;
+    let address = etcd_advertise_address(&text).ok_or_else(|| {
+        format!(
+            "no {} annotation in {}",
+            etcd::ADVERTISE_CLIENT_URLS,
+            manifest.display()
+        )
+    })?;
+    let admin_conf = Path::new(KUBERNETES_DIR).join("admin.conf");
+    let remove = async {
+        let admin = crate::client(&admin_conf).await?;
+        etcd::remove_member(&admin, cert_dir, &address).await
+    };
+    tokio::time::timeout(Duration::from_secs(30), remove)
+        .await
+        .map_err(|_| "the cluster did not answer within 30s".to_string())?
+}
+
 /// Stops and removes every pod sandbox the runtime has (their containers go with them).
 async fn remove_containers(cri_socket: &str) -> Result<usize, String> {
     use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -115,23 +165,38 @@ pub async fn run(o: &ResetOptions) -> Result<(), String> {
     }
     println!("[preflight] Running pre-flight checks");
     let manifests = Path::new(KUBERNETES_DIR).join("manifests");
-    // Stacked etcd: its data goes (the member of a multi-member cluster is not removed
-    // from the others yet; see the notes).
-    if manifests.join("etcd.yaml").exists() {
-        let data = Path::new("/var/lib/etcd");
-        clean_dir(data)?;
+    // Stacked etcd: this member leaves the cluster (the others keep their quorum), then
+    // its data goes.
+    let etcd_manifest = manifests.join("etcd.yaml");
+    if etcd_manifest.exists() {
+        if let Err(e) = remove_etcd_member(&etcd_manifest, &o.cert_dir).await {
+            println!(
+                "[reset] WARNING: Failed to remove etcd member: {e}, please manually remove this etcd member using etcdctl"
+            );
+        }
+        let text = std::fs::read_to_string(&etcd_manifest).unwrap_or_default();
+        let data = PathBuf::from(etcd_data_dir(&text));
+        clean_dir(&data)?;
         println!(
             "[reset] Deleted contents of the etcd data directory: {}",
             data.display()
         );
     } else {
         println!("[reset] No etcd config found. Assuming external etcd");
+        println!("[reset] Please, manually reset etcd to prevent further issues");
     }
     stop_kubelet();
     println!("[reset] Removing all Kubernetes-managed containers");
     match remove_containers(&o.cri_socket).await {
         Ok(_) => {}
         Err(e) => println!("[reset] WARNING: {e}"),
+    }
+    // After the containers: kube-proxy is gone and cannot program them again.
+    println!(
+        "[reset] Removing the packet-filtering rules Kubernetes programmed (iptables KUBE-* chains, nftables table kube-proxy)"
+    );
+    if let Err(e) = netfilter::clean() {
+        println!("[reset] WARNING: {e}");
     }
     println!("[reset] Unmounting mounted directories in {KUBELET_DIR:?}");
     let mountinfo = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
@@ -183,7 +248,7 @@ pub async fn run(o: &ResetOptions) -> Result<(), String> {
         }
     }
     println!(
-        "\nThe reset process does not perform cleanup of CNI plugin configuration,\nnetwork filtering rules and kubeconfig files.\n\nFor information on how to perform this cleanup manually, please see:\n    https://k8s.io/docs/reference/setup-tools/kubeadm/kubeadm-reset/\n"
+        "\nThe reset process does not perform cleanup of CNI plugin configuration\nand kubeconfig files.\n\nFor information on how to perform this cleanup manually, please see:\n    https://k8s.io/docs/reference/setup-tools/kubeadm/kubeadm-reset/\n"
     );
     Ok(())
 }
@@ -191,6 +256,18 @@ pub async fn run(o: &ResetOptions) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_etcd_address_comes_from_the_static_pod() {
+        let m = "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://[fd00::3]:2379\n  name: etcd\n";
+        assert_eq!(etcd_advertise_address(m).as_deref(), Some("fd00::3"));
+        let m = m.replace("[fd00::3]", "10.0.0.3");
+        assert_eq!(etcd_advertise_address(&m).as_deref(), Some("10.0.0.3"));
+        assert_eq!(etcd_advertise_address("kind: Pod\n"), None);
+        assert_eq!(etcd_data_dir("kind: Pod\n"), "/var/lib/etcd");
+        let m = "kind: Pod\nspec:\n  volumes:\n  - name: etcd-certs\n    hostPath:\n      path: /etc/kubernetes/pki/etcd\n  - name: etcd-data\n    hostPath:\n      path: /data/etcd\n";
+        assert_eq!(etcd_data_dir(m), "/data/etcd");
+    }
 
     #[test]
     fn mounts_under_a_directory_come_deepest_first() {

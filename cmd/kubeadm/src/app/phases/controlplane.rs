@@ -6,7 +6,7 @@
 //! etcd), and the flags kubeadm passes that this repository's components implement.
 
 use crate::app::apis::kubeadm::{InitConfig, KUBERNETES_DIR};
-use crate::app::util::pkiutil;
+use crate::app::util::{etcd, pkiutil};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -243,26 +243,27 @@ pub fn etcd_member(cfg: &InitConfig, node: &str, initial_cluster: Option<&str>) 
     let f = |n: &str| format!("{pki}/etcd/{n}");
     let ip = &cfg.init.local_api_endpoint.advertise_address;
     let data_dir = cfg.cluster.etcd.local.clone().unwrap_or_default().data_dir;
+    let (client_url, peer_url) = (etcd::client_url(ip), etcd::peer_url(ip));
     let mut command = vec!["etcd".to_string()];
     let mut args = vec![
-        ("advertise-client-urls", format!("https://{ip}:2379")),
+        ("advertise-client-urls", client_url.clone()),
         ("cert-file", f("server.crt")),
         ("client-cert-auth", "true".into()),
         ("data-dir", data_dir.clone()),
-        ("initial-advertise-peer-urls", format!("https://{ip}:2380")),
+        ("initial-advertise-peer-urls", peer_url.clone()),
         (
             "initial-cluster",
             initial_cluster
                 .map(String::from)
-                .unwrap_or_else(|| format!("{node}=https://{ip}:2380")),
+                .unwrap_or_else(|| format!("{node}={peer_url}")),
         ),
         ("key-file", f("server.key")),
         (
             "listen-client-urls",
-            format!("https://127.0.0.1:2379,https://{ip}:2379"),
+            format!("{},{client_url}", etcd::client_url("127.0.0.1")),
         ),
         ("listen-metrics-urls", "http://127.0.0.1:2381".into()),
-        ("listen-peer-urls", format!("https://{ip}:2380")),
+        ("listen-peer-urls", peer_url),
         ("name", node.to_string()),
         ("peer-cert-file", f("peer.crt")),
         ("peer-client-cert-auth", "true".into()),
@@ -292,8 +293,7 @@ pub fn etcd_member(cfg: &InitConfig, node: &str, initial_cluster: Option<&str>) 
             "startupProbe": probe("127.0.0.1", "/health?serializable=false", "2381", "HTTP", 24, 10, 10)}),
         "100m",
     );
-    p["metadata"]["annotations"] =
-        json!({"kubeadm.kubernetes.io/etcd.advertise-client-urls": format!("https://{ip}:2379")});
+    p["metadata"]["annotations"] = json!({ (etcd::ADVERTISE_CLIENT_URLS): client_url });
     p["spec"]["containers"][0]["resources"]["requests"]["memory"] = json!("100Mi");
     p
 }
