@@ -46,12 +46,101 @@ enum Command {
     },
     /// Manage bootstrap tokens
     Token(TokenCmd),
+    /// Upgrade your cluster smoothly to a newer version with this command
+    Upgrade {
+        #[command(subcommand)]
+        command: UpgradeCmd,
+    },
     /// Print the version of kubeadm
     Version {
         /// Output format; available options are 'yaml', 'json' and 'short'
         #[arg(short = 'o', long = "output")]
         output: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum UpgradeCmd {
+    /// Upgrade your Kubernetes cluster to the specified version
+    Apply {
+        /// The version to upgrade to (e.g. v1.35.1).
+        version: Option<String>,
+        #[command(flatten)]
+        flags: UpgradeFlags,
+        /// Perform the upgrade and do not prompt for confirmation (non-interactive mode).
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+        /// Force upgrading although some requirements might not be met. This also implies non-interactive mode.
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+        /// Show unstable versions of Kubernetes as an upgrade alternative and allow upgrading to an alpha/beta/release candidate versions of Kubernetes.
+        #[arg(long = "allow-experimental-upgrades")]
+        allow_experimental: bool,
+        /// Show release candidate versions of Kubernetes as an upgrade alternative and allow upgrading to a release candidate versions of Kubernetes.
+        #[arg(long = "allow-release-candidate-upgrades")]
+        allow_rc: bool,
+    },
+    /// Upgrade commands for a node in the cluster
+    Node {
+        #[command(flatten)]
+        flags: UpgradeFlags,
+    },
+    /// Check which versions are available to upgrade to and validate whether your current cluster is upgradeable.
+    Plan {
+        /// The version to plan an upgrade to (kubeadm's own version by default).
+        version: Option<String>,
+        /// Path to a kubeadm configuration file.
+        #[arg(long = "config")]
+        config: Option<PathBuf>,
+        /// The kubeconfig file to use when talking to the cluster.
+        #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
+        kubeconfig: PathBuf,
+        /// A list of checks whose errors will be shown as warnings. Example: 'IsPrivilegedUser,Swap'. Value 'all' ignores errors from all checks.
+        #[arg(long = "ignore-preflight-errors", value_delimiter = ',')]
+        ignore_preflight_errors: Vec<String>,
+    },
+}
+
+/// Flags `kubeadm upgrade apply` and `kubeadm upgrade node` share.
+#[derive(Args)]
+struct UpgradeFlags {
+    /// Path to a kubeadm configuration file (an UpgradeConfiguration).
+    #[arg(long = "config")]
+    config: Option<PathBuf>,
+    /// The kubeconfig file to use when talking to the cluster.
+    #[arg(long = "kubeconfig", default_value = "/etc/kubernetes/admin.conf")]
+    kubeconfig: PathBuf,
+    /// Perform the renewal of certificates used by component changed during upgrades.
+    #[arg(long = "certificate-renewal", num_args = 0..=1, default_missing_value = "true")]
+    certificate_renewal: Option<bool>,
+    /// Perform the upgrade of etcd.
+    #[arg(long = "etcd-upgrade", num_args = 0..=1, default_missing_value = "true")]
+    etcd_upgrade: Option<bool>,
+    /// A list of checks whose errors will be shown as warnings. Example: 'IsPrivilegedUser,Swap'. Value 'all' ignores errors from all checks.
+    #[arg(long = "ignore-preflight-errors", value_delimiter = ',')]
+    ignore_preflight_errors: Vec<String>,
+}
+
+impl UpgradeFlags {
+    /// The options of `--config` (or the defaults) with these flags over them.
+    fn options(&self, node: bool) -> Result<app::cmd::upgrade::UpgradeOptions, String> {
+        let cfg = match &self.config {
+            Some(path) => app::apis::kubeadm::UpgradeConfiguration::load(
+                &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            )?,
+            None => Default::default(),
+        };
+        let mut o = app::cmd::upgrade::UpgradeOptions::from_config(&cfg, node)?;
+        if let Some(v) = self.certificate_renewal {
+            o.certificate_renewal = v;
+        }
+        if let Some(v) = self.etcd_upgrade {
+            o.etcd_upgrade = v;
+        }
+        o.ignore_preflight_errors
+            .extend(self.ignore_preflight_errors.iter().cloned());
+        Ok(o)
+    }
 }
 
 #[derive(Args)]
@@ -511,6 +600,59 @@ async fn admin_client(kubeconfig: &Path) -> Result<kube::Client, String> {
     Ok(admin)
 }
 
+async fn upgrade(command: UpgradeCmd) -> Result<(), String> {
+    match command {
+        UpgradeCmd::Apply {
+            version,
+            flags,
+            yes,
+            force,
+            allow_experimental,
+            allow_rc,
+        } => {
+            let mut o = flags.options(false)?;
+            o.version = version.or(o.version);
+            o.force |= force;
+            o.yes = yes || o.force;
+            o.allow_experimental |= allow_experimental;
+            o.allow_rc |= allow_rc;
+            let client = client(&flags.kubeconfig).await?;
+            app::cmd::upgrade::apply(&client, &o).await
+        }
+        UpgradeCmd::Node { flags } => {
+            let o = flags.options(true)?;
+            // Workers have no admin.conf: their kubelet's credentials may read the
+            // configuration, as upstream falls back to.
+            let kubeconfig = match flags.kubeconfig.exists() {
+                true => flags.kubeconfig.clone(),
+                false => Path::new(KUBERNETES_DIR).join("kubelet.conf"),
+            };
+            let client = client(&kubeconfig).await?;
+            app::cmd::upgrade::node(&client, &o).await
+        }
+        UpgradeCmd::Plan {
+            version,
+            config,
+            kubeconfig,
+            ignore_preflight_errors,
+        } => {
+            let cfg = match &config {
+                Some(path) => app::apis::kubeadm::UpgradeConfiguration::load(
+                    &std::fs::read_to_string(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )?,
+                None => Default::default(),
+            };
+            let mut o = app::cmd::upgrade::UpgradeOptions::from_config(&cfg, false)?;
+            o.ignore_preflight_errors = cfg.plan.ignore_preflight_errors.clone();
+            o.ignore_preflight_errors.extend(ignore_preflight_errors);
+            let version = version.or(Some(cfg.plan.kubernetes_version).filter(|v| !v.is_empty()));
+            let client = client(&kubeconfig).await?;
+            app::cmd::upgrade::plan(&client, version, &o).await
+        }
+    }
+}
+
 async fn join(j: JoinCmd) -> Result<(), String> {
     let control_plane = match (j.control_plane, j.certificate_key) {
         (true, Some(key)) => Some(app::cmd::joincontrolplane::ControlPlaneJoin {
@@ -788,6 +930,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await
         }
         Command::Token(t) => token(t).await,
+        Command::Upgrade { command } => upgrade(command).await,
         Command::Version { output } => {
             let platform = format!("{}/{}", std::env::consts::OS, component_base::go_arch());
             let info = serde_json::json!({"clientVersion": {"major": "1", "minor": "35",

@@ -58,12 +58,20 @@ pub fn apiserver_flags(pki: &Path) -> Vec<String> {
 /// the binaries under test into `dir`; its path.
 pub fn build_cluster_images(dir: &Path) -> std::path::PathBuf {
     let bin_dir = crate::binary("kube-apiserver");
+    build_images_as(dir, bin_dir.parent().unwrap(), "v1.35.0")
+}
+
+/// The same archive from the binaries in `bin_dir`, tagged `version`.
+pub fn build_images_as(dir: &Path, bin_dir: &Path, version: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/build-images.py");
     let o = Command::new("python3")
         .arg(script)
         .arg(dir)
         .arg("--bin-dir")
-        .arg(bin_dir.parent().unwrap())
+        .arg(bin_dir)
+        .arg("--version")
+        .arg(version)
         .output()
         .expect("python3");
     assert!(

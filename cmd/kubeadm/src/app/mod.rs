@@ -12,6 +12,7 @@ pub mod cmd {
     pub mod renew;
     pub mod reset;
     pub mod token;
+    pub mod upgrade;
 }
 pub mod phases {
     pub mod addons;
@@ -23,6 +24,10 @@ pub mod phases {
     pub mod kubelet;
     pub mod markcontrolplane;
     pub mod uploadconfig;
+    pub mod upgrade {
+        pub mod policy;
+        pub mod staticpods;
+    }
     pub mod waitcontrolplane;
 }
 pub mod preflight;

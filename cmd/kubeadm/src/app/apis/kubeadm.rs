@@ -385,9 +385,123 @@ impl InitConfig {
     }
 }
 
+/// `kubeadm upgrade` settings (`kind: UpgradeConfiguration`). Decoded strictly: the
+/// fields not listed here (dryRun, patches, skipPhases, imagePullPolicy …) are refused
+/// by name.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UpgradeConfiguration {
+    pub api_version: String,
+    pub kind: String,
+    pub apply: UpgradeApplyConfiguration,
+    pub node: UpgradeNodeConfiguration,
+    pub plan: UpgradePlanConfiguration,
+    pub timeouts: UpgradeTimeouts,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UpgradeApplyConfiguration {
+    pub kubernetes_version: String,
+    pub allow_experimental_upgrades: bool,
+    #[serde(rename = "allowRCUpgrades")]
+    pub allow_rc_upgrades: bool,
+    pub certificate_renewal: Option<bool>,
+    pub etcd_upgrade: Option<bool>,
+    pub force_upgrade: bool,
+    pub ignore_preflight_errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UpgradeNodeConfiguration {
+    pub certificate_renewal: Option<bool>,
+    pub etcd_upgrade: Option<bool>,
+    pub ignore_preflight_errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UpgradePlanConfiguration {
+    pub kubernetes_version: String,
+    pub allow_experimental_upgrades: bool,
+    #[serde(rename = "allowRCUpgrades")]
+    pub allow_rc_upgrades: bool,
+    pub ignore_preflight_errors: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct UpgradeTimeouts {
+    /// How long each static Pod may take to come back upgraded (5m by default).
+    pub upgrade_manifests: Option<String>,
+}
+
+impl UpgradeConfiguration {
+    /// Reads `--config`: one UpgradeConfiguration document.
+    pub fn load(text: &str) -> Result<Self, String> {
+        let mut found = None;
+        for doc in text.split("\n---") {
+            let doc = doc.trim_start_matches("---").trim();
+            if doc.is_empty() {
+                continue;
+            }
+            let value: serde_json::Value =
+                serde_saphyr::from_str(doc).map_err(|e| format!("parsing the config: {e}"))?;
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            let version = value["apiVersion"].as_str().unwrap_or_default().to_string();
+            if version != API_VERSION || kind != "UpgradeConfiguration" {
+                return Err(format!(
+                    "kind {kind:?} of version {version:?} is not an UpgradeConfiguration of {API_VERSION}"
+                ));
+            }
+            found = Some(
+                serde_json::from_value(value)
+                    .map_err(|e| format!("UpgradeConfiguration: strict decoding error: {e}"))?,
+            );
+        }
+        found.ok_or_else(|| "no UpgradeConfiguration in the config".to_string())
+    }
+
+    /// `timeouts.upgradeManifests`, 5 minutes when unset.
+    pub fn upgrade_manifests_timeout(&self) -> Result<Duration, String> {
+        match &self.timeouts.upgrade_manifests {
+            None => Ok(Duration::from_secs(300)),
+            Some(t) => apimachinery::duration::parse(t)
+                .map_err(|e| format!("timeouts.upgradeManifests: {e}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upgrade_configuration_is_decoded_strictly() {
+        let c = UpgradeConfiguration::load(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: UpgradeConfiguration\napply:\n  kubernetesVersion: v1.35.1\n  forceUpgrade: true\n  etcdUpgrade: false\ntimeouts:\n  upgradeManifests: 40s\n",
+        )
+        .unwrap();
+        assert_eq!(c.apply.kubernetes_version, "v1.35.1");
+        assert!(c.apply.force_upgrade);
+        assert_eq!(c.apply.etcd_upgrade, Some(false));
+        assert_eq!(
+            c.upgrade_manifests_timeout().unwrap(),
+            Duration::from_secs(40)
+        );
+        let e = UpgradeConfiguration::load(
+            "apiVersion: kubeadm.k8s.io/v1beta4\nkind: UpgradeConfiguration\napply:\n  dryRun: true\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("dryRun"), "{e}");
+        assert!(
+            UpgradeConfiguration::load(
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n"
+            )
+            .is_err()
+        );
+    }
 
     #[test]
     fn documents_default_and_refuse_unknown_fields() {

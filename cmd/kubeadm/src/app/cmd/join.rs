@@ -160,16 +160,7 @@ pub async fn run(o: &JoinOptions) -> Result<(), String> {
         }
         None => None,
     };
-    let cms: Api<ConfigMap> = Api::namespaced(client, "kube-system");
-    let kubelet = cms
-        .get("kubelet-config")
-        .await
-        .map_err(|e| format!("failed to get config map kubelet-config: {e}"))?
-        .data
-        .unwrap_or_default()
-        .get("kubelet")
-        .cloned()
-        .ok_or("the kubelet-config ConfigMap has no \"kubelet\" key")?;
+    let kubelet = crate::app::phases::uploadconfig::fetch_kubelet_configuration(&client).await?;
     kubelet::write_files(&kubelet, &kubelet::flags(&o.cri_socket, &o.node_name))?;
     kubelet::try_start();
     kubelet::wait_healthy(&kubelet).await?;

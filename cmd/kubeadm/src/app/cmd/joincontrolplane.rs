@@ -7,12 +7,12 @@
 //! Pod written with the whole membership and the learner promoted once in sync, and the
 //! node is marked control-plane.
 
-use crate::app::apis::kubeadm::{ClusterConfiguration, InitConfig, KUBERNETES_DIR};
-use crate::app::phases::{certs, controlplane, copycerts, kubeconfig, markcontrolplane};
+use crate::app::apis::kubeadm::{InitConfig, KUBERNETES_DIR};
+use crate::app::phases::{
+    certs, controlplane, copycerts, kubeconfig, markcontrolplane, uploadconfig,
+};
 use crate::app::preflight;
 use crate::app::util::etcd;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::Api;
 use std::path::{Path, PathBuf};
 
 pub struct ControlPlaneJoin {
@@ -37,18 +37,7 @@ pub async fn config(
     cp: &ControlPlaneJoin,
     node: &str,
 ) -> Result<InitConfig, String> {
-    let cm = Api::<ConfigMap>::namespaced(bootstrap.clone(), "kube-system")
-        .get("kubeadm-config")
-        .await
-        .map_err(|e| format!("unable to fetch the kubeadm-config ConfigMap: {e}"))?;
-    let text = cm
-        .data
-        .unwrap_or_default()
-        .get("ClusterConfiguration")
-        .cloned()
-        .ok_or("the kubeadm-config ConfigMap has no ClusterConfiguration")?;
-    let cluster: ClusterConfiguration = serde_saphyr::from_str(&text)
-        .map_err(|e| format!("the cluster's ClusterConfiguration: {e}"))?;
+    let cluster = uploadconfig::fetch_cluster_configuration(bootstrap).await?;
     if cluster.control_plane_endpoint.is_empty() {
         return Err("unable to add a new control plane instance to a cluster that doesn't have a stable controlPlaneEndpoint address\n\nPlease ensure that:\n* The cluster has a stable controlPlaneEndpoint address.".into());
     }

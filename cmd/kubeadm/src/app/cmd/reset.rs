@@ -206,10 +206,12 @@ pub async fn run(o: &ResetOptions) -> Result<(), String> {
             println!("[reset] Failed to unmount mounted directory in {KUBELET_DIR}: {m}");
         }
     }
+    // kubeadm's own backups from upgrades go too (upstream keeps /etc/kubernetes/tmp).
     let dirs = [
         manifests.clone(),
         PathBuf::from(KUBELET_DIR),
         o.cert_dir.clone(),
+        Path::new(KUBERNETES_DIR).join("tmp"),
     ];
     println!(
         "[reset] Deleting contents of directories: [{}]",

@@ -4,7 +4,7 @@
 //! KubeletConfiguration, each readable by joining nodes (bootstrap tokens) and nodes
 //! through a Role of upstream's name.
 
-use crate::app::apis::kubeadm::{DEFAULT_NODE_TOKEN_GROUP, InitConfig};
+use crate::app::apis::kubeadm::{ClusterConfiguration, DEFAULT_NODE_TOKEN_GROUP, InitConfig};
 use crate::app::util::apiclient::{create_or_update, from_json};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -68,4 +68,30 @@ pub async fn upload_kubelet_config(client: &kube::Client, cfg: &InitConfig) -> R
     )
     .await?;
     readable(client, "kubeadm:kubelet-config", KUBELET_CONFIG).await
+}
+
+/// One key of a kube-system ConfigMap kubeadm keeps.
+async fn fetch(client: &kube::Client, name: &str, key: &str) -> Result<String, String> {
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+        .get(name)
+        .await
+        .map_err(|e| format!("failed to get config map {name}: {e}"))?;
+    cm.data
+        .unwrap_or_default()
+        .get(key)
+        .cloned()
+        .ok_or_else(|| format!("the {name} ConfigMap has no {key:?} key"))
+}
+
+/// The cluster's ClusterConfiguration, as `kubeadm init` (or the last upgrade) stored it.
+pub async fn fetch_cluster_configuration(
+    client: &kube::Client,
+) -> Result<ClusterConfiguration, String> {
+    let text = fetch(client, KUBEADM_CONFIG, "ClusterConfiguration").await?;
+    serde_saphyr::from_str(&text).map_err(|e| format!("the cluster's ClusterConfiguration: {e}"))
+}
+
+/// The cluster-wide KubeletConfiguration (YAML), as every node's kubelet runs it.
+pub async fn fetch_kubelet_configuration(client: &kube::Client) -> Result<String, String> {
+    fetch(client, KUBELET_CONFIG, "kubelet").await
 }
