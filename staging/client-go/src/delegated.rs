@@ -1,16 +1,21 @@
 //! Delegated authentication and authorization for a component's secure port (upstream
 //! `apiserver/pkg/authentication/authenticatorfactory` + `authorization/authorizerfactory`
-//! as the scheduler and controller-manager use them): bearer tokens are checked with a
-//! TokenReview, requests authorized with a SubjectAccessReview against the apiserver
-//! named by `--authentication-kubeconfig` / `--authorization-kubeconfig`; paths in
-//! `--authorization-always-allow-paths` and the `system:masters` group need no review;
-//! decisions are cached for 10 s.
+//! as the scheduler and controller-manager use them): a front proxy's headers vouched for
+//! by its `--requestheader-client-ca-file` certificate, then x509 client certificates
+//! verified against `--client-ca-file` (CN = user, O = groups), then bearer tokens
+//! checked with a TokenReview; requests are authorized with a SubjectAccessReview against
+//! the apiserver named by `--authentication-kubeconfig` / `--authorization-kubeconfig`;
+//! paths in `--authorization-always-allow-paths` and the `system:masters` group need no
+//! review; decisions are cached for 10 s.
 
+use component_base::authentication::RequestHeader;
+use component_base::x509_verify::ClientCaVerifier;
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::authorization::v1::{
     NonResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::{Api, PostParams};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,6 +31,10 @@ pub struct DelegatedAuth {
     pub authentication: Option<kube::Client>,
     pub authorization: Option<kube::Client>,
     pub always_allow_paths: Vec<String>,
+    /// `--client-ca-file`: client certificates chaining to it name their user.
+    pub client_ca: Option<ClientCaVerifier>,
+    /// `--requestheader-*`: a front proxy names the user in headers.
+    pub request_header: Option<RequestHeader>,
     tokens: Mutex<HashMap<String, (Option<User>, Instant)>>,
     decisions: Mutex<HashMap<Request, (bool, Instant)>>,
 }
@@ -46,6 +55,8 @@ impl DelegatedAuth {
             authentication,
             authorization,
             always_allow_paths,
+            client_ca: None,
+            request_header: None,
             tokens: Mutex::default(),
             decisions: Mutex::default(),
         }
@@ -98,6 +109,51 @@ impl DelegatedAuth {
             .unwrap()
             .insert(token.to_string(), (user.clone(), Instant::now()));
         Ok(user)
+    }
+
+    /// Who made a request, as upstream's union of authenticators: the front proxy, the
+    /// client certificate, the bearer token, else anonymous — unless a credential was
+    /// presented and failed.
+    async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        client_certs: &[CertificateDer<'static>],
+    ) -> Result<User, (u16, String)> {
+        let unauthorized = || status(401, "Unauthorized", "Unauthorized");
+        let mut failed = false;
+        if let Some(rh) = &self.request_header {
+            match rh.authenticate(client_certs, headers) {
+                Ok(Some(u)) => return Ok((u.name, u.groups)),
+                Ok(None) => {}
+                Err(_) => failed = true,
+            }
+        }
+        if let (Some((leaf, intermediates)), Some(ca)) =
+            (client_certs.split_first(), &self.client_ca)
+        {
+            let user = ca
+                .verify(leaf, intermediates, UnixTime::now())
+                .ok()
+                .and_then(|_| component_base::authentication::x509_user(leaf));
+            match user {
+                Some(u) => return Ok((u.name, u.groups)),
+                None => failed = true,
+            }
+        }
+        let token = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        match token {
+            Some(t) => self.user(t).await?.ok_or_else(unauthorized),
+            None if failed => Err(unauthorized()),
+            None => Ok((
+                "system:anonymous".to_string(),
+                vec!["system:unauthenticated".to_string()],
+            )),
+        }
     }
 
     async fn allowed(
@@ -158,26 +214,12 @@ impl component_base::serving::RequestAuthorizer for DelegatedAuth {
         method: &str,
         path: &str,
         headers: &http::HeaderMap,
+        client_certs: &[CertificateDer<'static>],
     ) -> Result<(), (u16, String)> {
         if self.always_allowed(path) {
             return Ok(());
         }
-        let token = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let (user, groups) = match token {
-            Some(t) => match self.user(t).await? {
-                Some(u) => u,
-                None => return Err(status(401, "Unauthorized", "Unauthorized")),
-            },
-            None => (
-                "system:anonymous".to_string(),
-                vec!["system:unauthenticated".to_string()],
-            ),
-        };
+        let (user, groups) = self.authenticate(headers, client_certs).await?;
         let verb = method.to_ascii_lowercase();
         if self.allowed(&user, &groups, &verb, path).await? {
             Ok(())

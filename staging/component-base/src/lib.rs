@@ -1,11 +1,13 @@
 //! Shared component plumbing (upstream `k8s.io/component-base`).
 
+pub mod authentication;
 pub mod grpc;
 pub mod logs;
 pub mod metrics;
 pub mod serving;
 pub mod signals;
 pub mod tls;
+pub mod x509_verify;
 
 /// This machine's host name, lower-cased (upstream's `nodeutil.GetHostname` without an
 /// override); empty when it cannot be read.

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -17,11 +18,14 @@ pub type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// `Err((code, Status JSON))` refuses the request.
 #[async_trait::async_trait]
 pub trait RequestAuthorizer: Send + Sync {
+    /// `client_certs`: the chain the client presented in the TLS handshake (its key
+    /// proven there; which CA vouches for it is for the authorizer to check).
     async fn authorize(
         &self,
         method: &str,
         path: &str,
         headers: &hyper::HeaderMap,
+        client_certs: &[CertificateDer<'static>],
     ) -> Result<(), (u16, String)>;
 }
 
@@ -121,12 +125,15 @@ impl Endpoints {
 }
 
 /// The TLS configuration for `--tls-cert-file`/`--tls-private-key-file`, or a
-/// self-signed pair `<base>.crt/.key` in `cert_dir`.
+/// self-signed pair `<base>.crt/.key` in `cert_dir`. With `client_roots` (every CA
+/// whose clients may authenticate by certificate) client certificates are requested;
+/// the handshake only proves the client holds the key, the authorizer checks the chain.
 pub fn tls_config(
     cert: Option<&std::path::Path>,
     key: Option<&std::path::Path>,
     cert_dir: &std::path::Path,
     base: &str,
+    client_roots: &[CertificateDer<'static>],
 ) -> Result<Arc<rustls::ServerConfig>, String> {
     let (crt, key) = match (cert, key) {
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
@@ -140,12 +147,17 @@ pub fn tls_config(
         }
     };
     let (certs, key) = crate::tls::load_pem(&crt, &key)?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_no_client_auth()
+    .map_err(|e| e.to_string())?;
+    let mut cfg = match client_roots.is_empty() {
+        true => cfg.with_no_client_auth(),
+        false => cfg.with_client_cert_verifier(Arc::new(crate::x509_verify::RequestClientCert(
+            crate::x509_verify::ClientCaVerifier::new(client_roots)?,
+        ))),
+    }
     .with_single_cert(certs, key)
     .map_err(|e| format!("serving certificate: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -173,12 +185,26 @@ pub async fn serve(
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            let chain: Arc<Vec<CertificateDer<'static>>> = Arc::new(
+                tls.get_ref()
+                    .1
+                    .peer_certificates()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| c.clone().into_owned())
+                    .collect(),
+            );
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                let endpoints = endpoints.clone();
+                let (endpoints, chain) = (endpoints.clone(), chain.clone());
                 async move {
                     if let Some(auth) = &endpoints.authorizer
                         && let Err((code, body)) = auth
-                            .authorize(req.method().as_str(), req.uri().path(), req.headers())
+                            .authorize(
+                                req.method().as_str(),
+                                req.uri().path(),
+                                req.headers(),
+                                &chain,
+                            )
                             .await
                     {
                         return Ok::<_, std::convert::Infallible>(text(

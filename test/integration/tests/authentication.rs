@@ -1,6 +1,7 @@
 //! Authentication with the real kubectl: x509 client certificates (CN/O) against
 //! `--client-ca-file`, bearer tokens from `--token-auth-file`, 401 for missing or bad
-//! credentials when anonymous requests are off, `kubectl auth whoami`, TokenReview.
+//! credentials when anonymous requests are off, `kubectl auth whoami`, TokenReview; a
+//! front proxy's headers, on the apiserver and on a component's secure port.
 
 use integration_tests::apiserver::{TestApiServer, kubectl_as};
 use serde_json::{Value, json};
@@ -206,6 +207,7 @@ async fn front_proxy_request_headers() {
             "--requestheader-group-headers=X-Remote-Group",
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             "--anonymous-auth=false",
+            "--authorization-mode=Node,RBAC",
         ],
     )
     .await;
@@ -292,4 +294,36 @@ async fn front_proxy_request_headers() {
     // Headers without a proxy certificate are ignored: no credentials, 401.
     let bare = integration_tests::client::Client::new(s.port).with_header("X-Remote-User", "carol");
     assert_eq!(review(bare).await.status, 401);
+
+    // A component's secure port (here the scheduler's) learns both CAs from that
+    // ConfigMap through its authentication kubeconfig and authenticates the same way;
+    // authorization is still the apiserver's (system:masters needs no review).
+    let (root_cert, root_key) = leaf(dir, "alice-ca", "root", "/CN=root/O=system:masters");
+    let sched = integration_tests::component::TestScheduler::start(&s.kubeconfig(), &[]).await;
+    let port = || integration_tests::client::Client::new(sched.port);
+    let r = port()
+        .with_client_cert(&alice_cert, &alice_key)
+        .get("/metrics")
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "forbidden: User \"alice\" cannot get path \"/metrics\""
+    );
+    let r = port()
+        .with_client_cert(&root_cert, &root_key)
+        .get("/metrics")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let via_proxy = port()
+        .with_client_cert(&proxy_cert, &proxy_key)
+        .with_header("X-Remote-User", "carol")
+        .with_header("X-Remote-Group", "system:masters");
+    assert_eq!(via_proxy.get("/metrics").await.status, 200);
+    let rogue = port()
+        .with_client_cert(&rogue_cert, &rogue_key)
+        .with_header("X-Remote-User", "carol")
+        .with_header("X-Remote-Group", "system:masters");
+    assert_eq!(rogue.get("/metrics").await.status, 401);
+    assert_eq!(port().get("/metrics").await.status, 403);
 }

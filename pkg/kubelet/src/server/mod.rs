@@ -681,7 +681,7 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|c| c.first())
-                .and_then(|c| apiserver::authentication::x509::user(c).ok())
+                .and_then(component_base::authentication::x509_user)
                 .map(|u| (u.name, u.groups));
             let service = hyper::service::service_fn(move |req| {
                 let (k, peer) = (k.clone(), peer.clone());

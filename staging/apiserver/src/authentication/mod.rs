@@ -13,7 +13,7 @@ pub mod request_header;
 pub mod serviceaccount;
 pub mod token_file;
 pub mod x509;
-pub mod x509_verify;
+pub use component_base::x509_verify;
 
 use apimachinery::StatusError;
 use rustls::pki_types::CertificateDer;
@@ -31,6 +31,17 @@ pub struct UserInfo {
     pub uid: String,
     pub groups: Vec<String>,
     pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl From<component_base::authentication::User> for UserInfo {
+    fn from(u: component_base::authentication::User) -> Self {
+        UserInfo {
+            name: u.name,
+            uid: u.uid,
+            groups: u.groups,
+            extra: u.extra,
+        }
+    }
 }
 
 impl UserInfo {
@@ -135,7 +146,7 @@ impl Authenticator {
         let mut failed = false;
         if let Some(rh) = &self.request_header {
             match rh.authenticate(client_certs, headers) {
-                Ok(Some(u)) => return Ok(u.authenticated()),
+                Ok(Some(u)) => return Ok(UserInfo::from(u).authenticated()),
                 Ok(None) => {}
                 Err(_) => failed = true,
             }

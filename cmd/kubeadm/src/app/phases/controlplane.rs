@@ -171,11 +171,13 @@ pub fn controller_manager(cfg: &InitConfig) -> Value {
         ("authentication-kubeconfig", kubeconfig.clone()),
         ("authorization-kubeconfig", kubeconfig.clone()),
         ("bind-address", "127.0.0.1".into()),
+        ("client-ca-file", f("ca.crt")),
         ("cluster-signing-cert-file", f("ca.crt")),
         ("cluster-signing-key-file", f("ca.key")),
         ("controllers", "*,bootstrapsigner,tokencleaner".into()),
         ("kubeconfig", kubeconfig.clone()),
         ("leader-elect", "true".into()),
+        ("requestheader-client-ca-file", f("front-proxy-ca.crt")),
         ("root-ca-file", f("ca.crt")),
         ("service-account-private-key-file", f("sa.key")),
         (
