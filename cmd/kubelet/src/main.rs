@@ -34,6 +34,18 @@ struct Flags {
     /// the kube-apiserver when the certificate expiration approaches.
     #[arg(long = "rotate-certificates", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     rotate_certificates: Option<bool>,
+    /// Enable the use of RuntimeDefault as the default seccomp profile for all workloads.
+    #[arg(long = "seccomp-default", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    seccomp_default: Option<bool>,
+    /// Set the maximum size (e.g. 10Mi) of container log file before it is rotated.
+    #[arg(long = "container-log-max-size")]
+    container_log_max_size: Option<String>,
+    /// Set the maximum number of container log files that can be present for a container. The number must be >= 2.
+    #[arg(long = "container-log-max-files")]
+    container_log_max_files: Option<i32>,
+    /// Comma-separated allowlist of unsafe sysctls or unsafe sysctl patterns (ending in *). Use these at your own risk.
+    #[arg(long = "allowed-unsafe-sysctls", value_delimiter = ',')]
+    allowed_unsafe_sysctls: Option<Vec<String>>,
     /// The endpoint of remote runtime service (unix socket).
     #[arg(long = "container-runtime-endpoint")]
     container_runtime_endpoint: Option<String>,
@@ -180,6 +192,10 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     set!(f.pod_logs_dir, c.pod_logs_dir);
     set!(f.sync_frequency, c.sync_frequency);
     set!(f.rotate_certificates, c.rotate_certificates);
+    set!(f.seccomp_default, c.seccomp_default);
+    set!(f.container_log_max_size, c.container_log_max_size);
+    set!(f.container_log_max_files, c.container_log_max_files);
+    set!(f.allowed_unsafe_sysctls, c.allowed_unsafe_sysctls);
     if let Some(e) = &f.eviction_hard {
         c.eviction_hard = kubelet::eviction::parse_flag(e)?;
     }

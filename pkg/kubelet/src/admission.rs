@@ -104,9 +104,46 @@ pub fn node_ports(pod: &Pod, others: &[Pod]) -> Result<(), (String, String)> {
 }
 
 impl Kubelet {
+    /// What the node must be able to enforce for the pod (upstream's sysctl, AppArmor and
+    /// user-namespace admit handlers): refused with upstream's reason rather than run
+    /// with less protection than asked for.
+    fn admit_security(&self, pod: &Pod) -> Result<(), (String, String)> {
+        self.sysctls
+            .admit(pod)
+            .map_err(|m| (crate::sysctl::FORBIDDEN_REASON.to_string(), m))?;
+        if !self.apparmor_enabled && crate::kuberuntime::security_context::requires_apparmor(pod) {
+            return Err((
+                "AppArmor".into(),
+                "Cannot enforce AppArmor: AppArmor is not enabled on the host".into(),
+            ));
+        }
+        let spec = pod.spec.as_ref();
+        if spec.and_then(|s| s.host_users) == Some(false) {
+            return Err((
+                "UserNamespacesNotSupported".into(),
+                "Pod was rejected: user namespaces (hostUsers: false) are not supported by this node".into(),
+            ));
+        }
+        let strict = spec
+            .and_then(|s| s.security_context.as_ref())
+            .and_then(|s| s.supplemental_groups_policy.as_deref())
+            == Some("Strict");
+        let supported = self
+            .strict_supplemental_groups
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if strict && !supported {
+            return Err((
+                "SupplementalGroupsPolicyNotSupported".into(),
+                "Pod was rejected: SupplementalGroupsPolicy=Strict is not supported by the container runtime of this node".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Err((reason, message)) if the pod does not fit next to `others` (the active pods
     /// admitted before it).
     pub fn admit(&self, pod: &Pod, others: &[Pod]) -> Result<(), (String, String)> {
+        self.admit_security(pod)?;
         if is_static(pod) {
             return Ok(());
         }

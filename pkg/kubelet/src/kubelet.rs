@@ -85,6 +85,14 @@ pub struct Kubelet {
     /// image id -> (name, digest ref), from the runtime's image list.
     pub image_names: Mutex<HashMap<String, (String, String)>>,
     pub pressure: Arc<crate::eviction::Pressure>,
+    /// Seccomp defaults and where Localhost profiles live.
+    pub security: crate::kuberuntime::security_context::SecurityOptions,
+    /// The sysctls pods may set here.
+    pub sysctls: crate::sysctl::Allowlist,
+    /// Whether the host enforces AppArmor profiles.
+    pub apparmor_enabled: bool,
+    /// Whether the runtime implements `supplementalGroupsPolicy: Strict`.
+    pub strict_supplemental_groups: std::sync::atomic::AtomicBool,
 }
 
 impl Kubelet {
@@ -132,7 +140,20 @@ impl Kubelet {
             },
             resolv_conf: cfg.resolv_conf.clone(),
         };
+        let security = crate::kuberuntime::security_context::SecurityOptions {
+            seccomp_default: cfg.seccomp_default,
+            seccomp_root: root.join("seccomp"),
+        };
+        // Validated at start (KubeletConfiguration::validate).
+        let sysctls = crate::sysctl::Allowlist::new(&cfg.allowed_unsafe_sysctls)
+            .unwrap_or_else(|_| crate::sysctl::Allowlist::new(&[]).expect("the safe set"));
+        let apparmor_enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
         let kl = Arc::new(Kubelet {
+            security,
+            sysctls,
+            apparmor_enabled,
+            strict_supplemental_groups: Default::default(),
             volumes: VolumeManager::new(root.clone(), client.clone()),
             cfg,
             node_name,

@@ -18,6 +18,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let cfg = &k.cfg;
+    // What the runtime can enforce, for admission (it does not change while we run).
+    if let Ok(st) = k.runtime.status().await {
+        let strict = st.features.is_some_and(|f| f.supplemental_groups_policy);
+        k.strict_supplemental_groups
+            .store(strict, std::sync::atomic::Ordering::Relaxed);
+    }
     let ns_cfg = Arc::new(NodeStatusConfig {
         node_name: k.node_name.clone(),
         node_ip: k.node_ip.clone(),
@@ -123,6 +129,11 @@ pub async fn run(
         });
     }
     tokio::spawn(crate::pleg::run(k.clone()));
+    // Validated at start (KubeletConfiguration::validate).
+    if let Ok(max) = crate::logs::max_bytes(&cfg.container_log_max_size) {
+        let files = cfg.container_log_max_files.max(2) as usize;
+        tokio::spawn(crate::logs::run(k.clone(), max, files));
+    }
     tokio::spawn(crate::eviction::run(k.clone(), k.pressure.clone()));
     tokio::spawn(housekeeping(k.clone()));
     shutdown.await;

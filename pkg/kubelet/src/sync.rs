@@ -156,6 +156,7 @@ impl Kubelet {
                 rt.sandboxes.len() as u32,
                 &self.cfg.pod_logs_dir,
                 &self.dns,
+                &self.security,
             );
             let _ = std::fs::create_dir_all(&cfg.log_directory);
             tracing::debug!(pod_uid = uid, "RunPodSandbox");
@@ -708,6 +709,21 @@ impl Kubelet {
                 return;
             }
         }
+        // runAsNonRoot against the user the image runs as.
+        let image_user = match self.runtime.image_status(&image).await {
+            Ok(Some(i)) => (i.uid.map(|u| u.value), i.username),
+            _ => (None, String::new()),
+        };
+        if let Err(msg) = crate::kuberuntime::security_context::verify_run_as_non_root(
+            pod,
+            c,
+            image_user.0,
+            &image_user.1,
+        ) {
+            self.container_failed(pod, &c.name, "CreateContainerConfigError", msg);
+            retry(next, Duration::from_secs(2));
+            return;
+        }
         let pod_ip = rt.pod_ip();
         let services: Vec<_> = self.services.store.state();
         let allocatable = self.allocatable.lock().unwrap().clone();
@@ -813,6 +829,7 @@ impl Kubelet {
             sandbox.metadata.as_ref().map_or(0, |m| m.attempt),
             &self.cfg.pod_logs_dir,
             &self.dns,
+            &self.security,
         );
         // An ephemeral container joins its target's process namespace.
         let target_id = pod
@@ -834,6 +851,7 @@ impl Kubelet {
             mounts: cri_mounts,
             memory_capacity: self.memory_capacity,
             target_id,
+            security: &self.security,
         });
         let op = |name: &str| crate::metrics::OperationLabels {
             operation_type: name.into(),

@@ -95,8 +95,14 @@ impl VolumeManager {
         };
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let psc = spec.security_context.clone().unwrap_or_default();
+        let fs_group = psc.fs_group;
+        let fs_group_policy = psc.fs_group_change_policy.as_deref();
         let mut mounts = Mounts::new();
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            // The volumes that take the pod's fsGroup (upstream: their plugins support
+            // it): an emptyDir when it is made, the projections on every refresh.
+            let mut ownership: Option<bool> = None;
             let dir = self
                 .pod_dir(&uid)
                 .join("volumes")
@@ -134,6 +140,7 @@ impl VolumeManager {
                     use std::os::unix::fs::PermissionsExt;
                     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
                         .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+                    ownership = Some(false);
                 }
                 dir
             } else if let Some(cm) = &v.config_map {
@@ -238,6 +245,17 @@ impl VolumeManager {
             } else {
                 return Err(format!("volume {:?}: unsupported volume type", v.name));
             };
+            if v.config_map.is_some()
+                || v.secret.is_some()
+                || v.downward_api.is_some()
+                || v.projected.is_some()
+            {
+                ownership = Some(true);
+            }
+            if let (Some(readonly), Some(group)) = (ownership, fs_group) {
+                crate::volume_ownership::set(&path, group, readonly, fs_group_policy)
+                    .map_err(|e| format!("volume {:?}: setting fsGroup: {e}", v.name))?;
+            }
             mounts.insert(v.name.clone(), path);
         }
         Ok(mounts)

@@ -415,6 +415,11 @@ impl TestKubelet {
         self.child = Some(child);
     }
 
+    /// The `--pod-logs-dir` the kubelet writes container logs under.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
     /// Starts the kubelet again after `terminate` (its pods kept running meanwhile).
     pub async fn restart_stopped(&mut self) {
         self.spawn();

@@ -66,6 +66,10 @@ pub struct KubeletConfiguration {
     /// Obtain the serving certificate from the cluster (kubelet-serving CSRs).
     #[serde(rename = "serverTLSBootstrap")]
     pub server_tls_bootstrap: bool,
+    /// RuntimeDefault seccomp for pods and containers that ask for no profile.
+    pub seccomp_default: bool,
+    /// Unsafe sysctls (names or `prefix*`) pods may set besides the safe ones.
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -180,6 +184,8 @@ impl Default for KubeletConfiguration {
             enable_server: true,
             rotate_certificates: false,
             server_tls_bootstrap: false,
+            seccomp_default: false,
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 }
@@ -251,6 +257,18 @@ impl KubeletConfiguration {
             errs.push(
                 "invalid configuration: nodeLeaseDurationSeconds must be greater than 0".into(),
             );
+        }
+        if let Err(e) = crate::logs::max_bytes(&self.container_log_max_size) {
+            errs.push(format!("invalid configuration: {e}"));
+        }
+        if self.container_log_max_files < 2 {
+            errs.push(format!(
+                "invalid configuration: containerLogMaxFiles ({}) must be greater than 1",
+                self.container_log_max_files
+            ));
+        }
+        if let Err(e) = crate::sysctl::Allowlist::new(&self.allowed_unsafe_sysctls) {
+            errs.push(format!("invalid configuration: {e}"));
         }
         if !matches!(self.cgroup_driver.as_str(), "cgroupfs" | "systemd") {
             errs.push(format!(

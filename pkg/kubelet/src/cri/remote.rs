@@ -191,6 +191,17 @@ impl RemoteRuntime {
         Ok(())
     }
 
+    /// Makes the runtime write a container's log to a fresh file at its log path.
+    pub async fn reopen_container_log(&self, id: &str) -> Result<()> {
+        self.runtime
+            .clone()
+            .reopen_container_log(api::ReopenContainerLogRequest {
+                container_id: id.into(),
+            })
+            .await?;
+        Ok(())
+    }
+
     pub async fn exec_sync(
         &self,
         id: &str,

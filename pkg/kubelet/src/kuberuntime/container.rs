@@ -92,6 +92,7 @@ pub struct ContainerInputs<'a> {
     /// An ephemeral container's target: the running container whose process namespace it
     /// joins (`targetContainerName`).
     pub target_id: Option<String>,
+    pub security: &'a super::security_context::SecurityOptions,
 }
 
 /// An ephemeral container as the container it runs as (the same fields, less the target;
@@ -143,9 +144,6 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
                 .to_string(),
         ),
     ]);
-    let sc = c.security_context.clone().unwrap_or_default();
-    let psc = spec.security_context.clone().unwrap_or_default();
-    let privileged = sc.privileged == Some(true);
     api::ContainerConfig {
         metadata: Some(api::ContainerMetadata {
             name: c.name.clone(),
@@ -176,83 +174,12 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
         tty: c.tty == Some(true),
         linux: Some(api::LinuxContainerConfig {
             resources: Some(linux_resources(pod, c, i.memory_capacity)),
-            security_context: Some(api::LinuxContainerSecurityContext {
-                capabilities: sc.capabilities.as_ref().map(|caps| api::Capability {
-                    add_capabilities: caps.add.clone().unwrap_or_default(),
-                    drop_capabilities: caps.drop.clone().unwrap_or_default(),
-                    ..Default::default()
-                }),
-                privileged,
-                run_as_user: sc
-                    .run_as_user
-                    .or(psc.run_as_user)
-                    .map(|v| api::Int64Value { value: v }),
-                run_as_group: sc
-                    .run_as_group
-                    .or(psc.run_as_group)
-                    .map(|v| api::Int64Value { value: v }),
-                readonly_rootfs: sc.read_only_root_filesystem == Some(true),
-                supplemental_groups: psc.supplemental_groups.clone().unwrap_or_default(),
-                no_new_privs: sc.allow_privilege_escalation == Some(false),
-                namespace_options: Some(api::NamespaceOption {
-                    network: if spec.host_network == Some(true) {
-                        api::NamespaceMode::Node as i32
-                    } else {
-                        api::NamespaceMode::Pod as i32
-                    },
-                    pid: if spec.host_pid == Some(true) {
-                        api::NamespaceMode::Node as i32
-                    } else if i.target_id.is_some() && spec.share_process_namespace != Some(true) {
-                        api::NamespaceMode::Target as i32
-                    } else if spec.share_process_namespace == Some(true) {
-                        api::NamespaceMode::Pod as i32
-                    } else {
-                        api::NamespaceMode::Container as i32
-                    },
-                    ipc: if spec.host_ipc == Some(true) {
-                        api::NamespaceMode::Node as i32
-                    } else {
-                        api::NamespaceMode::Pod as i32
-                    },
-                    target_id: i.target_id.clone().unwrap_or_default(),
-                    ..Default::default()
-                }),
-                masked_paths: if privileged {
-                    Vec::new()
-                } else {
-                    [
-                        "/proc/asound",
-                        "/proc/acpi",
-                        "/proc/kcore",
-                        "/proc/keys",
-                        "/proc/latency_stats",
-                        "/proc/timer_list",
-                        "/proc/timer_stats",
-                        "/proc/sched_debug",
-                        "/proc/scsi",
-                        "/sys/firmware",
-                        "/sys/devices/virtual/powercap",
-                    ]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-                },
-                readonly_paths: if privileged {
-                    Vec::new()
-                } else {
-                    [
-                        "/proc/bus",
-                        "/proc/fs",
-                        "/proc/irq",
-                        "/proc/sys",
-                        "/proc/sysrq-trigger",
-                    ]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
-                },
-                ..Default::default()
-            }),
+            security_context: Some(super::security_context::container_security_context(
+                pod,
+                c,
+                i.target_id.as_deref(),
+                i.security,
+            )),
         }),
         ..Default::default()
     }

@@ -4,5 +4,6 @@ pub mod container;
 pub mod env;
 pub mod etc_hosts;
 pub mod sandbox;
+pub mod security_context;
 pub mod subpath;
 pub mod termination;

@@ -214,6 +214,7 @@ pub fn sandbox_config(
     attempt: u32,
     logs_root: &str,
     dns: &DnsSettings,
+    security: &super::security_context::SecurityOptions,
 ) -> api::PodSandboxConfig {
     let m = &pod.metadata;
     let spec = pod.spec.clone().unwrap_or_default();
@@ -287,6 +288,13 @@ pub fn sandbox_config(
                 // A sandbox may hold privileged containers only if it says so
                 // (upstream `HasPrivilegedContainer`).
                 privileged: has_privileged_container(&spec),
+                seccomp: Some(super::security_context::sandbox_seccomp(pod, security)),
+                selinux_options: sc.se_linux_options.clone().map(|s| api::SeLinuxOption {
+                    user: s.user.unwrap_or_default(),
+                    role: s.role.unwrap_or_default(),
+                    r#type: s.type_.unwrap_or_default(),
+                    level: s.level.unwrap_or_default(),
+                }),
                 ..Default::default()
             }),
             sysctls: sc

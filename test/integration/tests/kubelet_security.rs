@@ -1,0 +1,217 @@
+//! The security context on a real containerd (runc): what a pod asks for is what its
+//! processes get, or the pod is refused with upstream's reason.
+//! - seccomp RuntimeDefault blocks `unshare` (EPERM) where Unconfined allows it;
+//! - `runAsNonRoot` with an image that runs as root: `CreateContainerConfigError` with
+//!   upstream's message, and the container never starts;
+//! - `fsGroup` owns the pod's emptyDir and configMap volumes (setgid directories, so
+//!   new files keep the group) and joins the process's groups;
+//! - capabilities dropped, no_new_privs, a read-only root filesystem;
+//! - a safe sysctl is set in the pod; an unsafe one not allowlisted is refused
+//!   (`SysctlForbidden`), one allowlisted by `--allowed-unsafe-sysctls` is set;
+//! - container logs rotate at `--container-log-max-size`, at most
+//!   `--container-log-max-files` files kept, `kubectl logs` reading on.
+
+use integration_tests::apiserver::TestApiServer;
+use integration_tests::client::Client;
+use integration_tests::node::{BUSYBOX, TestContainerd, TestKubelet};
+use integration_tests::wait_for;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn pod(c: &Client, name: &str) -> Value {
+    c.get(&format!("/api/v1/namespaces/default/pods/{name}"))
+        .await
+        .json()
+}
+
+/// A pod of one busybox container running `script` (its outcome written to the
+/// termination log), never restarted.
+fn script_pod(name: &str, script: &str, pod_sc: Value, container_sc: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "nodeName": "node-s", "securityContext": pod_sc,
+            "containers": [{"name": "c", "image": BUSYBOX, "securityContext": container_sc,
+                "command": ["sh", "-c", script]}]}})
+}
+
+/// The termination message of a pod's finished container.
+async fn message(c: &Client, name: &str) -> String {
+    wait_for(
+        &format!("pod {name} finished"),
+        Duration::from_secs(60),
+        || async {
+            let p = pod(c, name).await;
+            let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
+            t.is_object()
+                .then(|| t["message"].as_str().unwrap_or_default().to_string())
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_get_the_security_they_ask_for() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let k = TestKubelet::start(
+        &s.kubeconfig(),
+        &ctd,
+        "node-s",
+        &[
+            "--allowed-unsafe-sysctls=net.core.somaxconn",
+            "--container-log-max-size=2Ki",
+            "--container-log-max-files=3",
+        ],
+    )
+    .await;
+    let pods = "/api/v1/namespaces/default/pods";
+    let report = "echo rc=$? > /dev/termination-log";
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+        "data": {"a": "1"}});
+    c.create("/api/v1/namespaces/default/configmaps", &cm).await;
+    let mut fs_group = script_pod(
+        "fsgroup",
+        "{ stat -c %g /data; touch /data/new && stat -c %g /data/new; stat -c %g /cfg/a; id -G; } > /dev/termination-log",
+        json!({"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 2000}),
+        json!({}),
+    );
+    fs_group["spec"]["volumes"] = json!([{"name": "data", "emptyDir": {}},
+        {"name": "cfg", "configMap": {"name": "settings"}}]);
+    fs_group["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "data", "mountPath": "/data"}, {"name": "cfg", "mountPath": "/cfg"}]);
+    let safe_sysctl = script_pod(
+        "sysctl-safe",
+        "{ cat /proc/sys/net/ipv4/ip_local_port_range; cat /proc/sys/net/core/somaxconn; } > /dev/termination-log",
+        json!({"sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "2000 3000"},
+            {"name": "net.core.somaxconn", "value": "1234"}]}),
+        json!({}),
+    );
+    for p in [
+        script_pod(
+            "seccomp-default",
+            &format!("unshare -U true; {report}"),
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            json!({}),
+        ),
+        script_pod(
+            "seccomp-unconfined",
+            &format!("unshare -U true; {report}"),
+            json!({"seccompProfile": {"type": "RuntimeDefault"}}),
+            json!({"seccompProfile": {"type": "Unconfined"}}),
+        ),
+        script_pod("nonroot", "true", json!({"runAsNonRoot": true}), json!({})),
+        fs_group,
+        script_pod(
+            "restricted",
+            "{ grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; touch /rootfs-file; echo rc=$?; } > /dev/termination-log",
+            json!({}),
+            json!({"capabilities": {"drop": ["ALL"]}, "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true}),
+        ),
+        safe_sysctl,
+        script_pod(
+            "chatty",
+            "while true; do echo 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789; sleep 0.02; done",
+            json!({}),
+            json!({}),
+        ),
+        script_pod(
+            "sysctl-unsafe",
+            "true",
+            json!({"sysctls": [{"name": "net.core.rmem_max", "value": "1048576"}]}),
+            json!({}),
+        ),
+    ] {
+        c.create(pods, &p).await;
+    }
+
+    // seccomp: the runtime's default profile blocks unshare without CAP_SYS_ADMIN.
+    assert_eq!(message(&c, "seccomp-default").await, "rc=1\n");
+    assert_eq!(message(&c, "seccomp-unconfined").await, "rc=0\n");
+
+    // runAsNonRoot against busybox, which runs as root.
+    let waiting = wait_for("nonroot refused", Duration::from_secs(60), || async {
+        let p = pod(&c, "nonroot").await;
+        let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+        (w["reason"] == "CreateContainerConfigError").then_some(w)
+    })
+    .await;
+    let uid = pod(&c, "nonroot").await["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        waiting["message"],
+        format!(
+            "container has runAsNonRoot and image will run as root (pod: \"nonroot_default({uid})\", container: c)"
+        )
+    );
+
+    // fsGroup: the volumes' group, inherited by new files, and the process's groups.
+    assert_eq!(
+        message(&c, "fsgroup").await,
+        "2000\n2000\n2000\n1000 2000\n"
+    );
+
+    // Capabilities dropped, no_new_privs, read-only root.
+    let m = message(&c, "restricted").await;
+    assert!(m.contains("CapEff:\t0000000000000000"), "{m}");
+    assert!(m.contains("NoNewPrivs:\t1"), "{m}");
+    assert!(m.ends_with("rc=1\n"), "{m}");
+
+    // Sysctls: safe and allowlisted ones are set; others refuse the pod.
+    assert_eq!(message(&c, "sysctl-safe").await, "2000\t3000\n1234\n");
+    let p = wait_for(
+        "sysctl-unsafe rejected",
+        Duration::from_secs(30),
+        || async {
+            let p = pod(&c, "sysctl-unsafe").await;
+            (p["status"]["phase"] == "Failed").then_some(p)
+        },
+    )
+    .await;
+    assert_eq!(p["status"]["reason"], "SysctlForbidden", "{}", p["status"]);
+    assert_eq!(
+        p["status"]["message"],
+        "forbidden sysctl: \"net.core.rmem_max\" not allowlisted"
+    );
+
+    // Log rotation: files rotate and the oldest go, the live log stays readable.
+    let rotated = || {
+        let mut files: Vec<String> =
+            integration_tests::machine::Machine::files_under(&k.logs_dir())
+                .into_iter()
+                .filter(|f| f.contains("_chatty_") && f.contains("/c/0.log."))
+                .collect();
+        files.sort();
+        files
+    };
+    let first = wait_for(
+        "the chatty log rotated",
+        Duration::from_secs(60),
+        || async {
+            let r = rotated();
+            (!r.is_empty()).then_some(r)
+        },
+    )
+    .await;
+    wait_for(
+        "the oldest rotated log removed",
+        Duration::from_secs(60),
+        || async {
+            let r = rotated();
+            assert!(r.len() <= 2, "more than --container-log-max-files: {r:?}");
+            (!r.contains(&first[0])).then_some(())
+        },
+    )
+    .await;
+    let (ok, out, err) = s.kubectl(&["logs", "chatty", "--tail=1"], None);
+    assert!(ok && out.starts_with("0123456789"), "{out}{err}");
+}
