@@ -213,6 +213,18 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
         ));
     }
     c.validate()?;
+    // Upstream refuses to run with swap on unless told it may.
+    let swaps = std::fs::read_to_string("/proc/swaps").unwrap_or_default();
+    let active: Vec<&str> = swaps
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    if c.fail_swap_on && !active.is_empty() {
+        return Err(format!(
+            "running with swap on is not supported, please disable swap or set --fail-swap-on flag to false. /proc/swaps contained: {active:?}"
+        ));
+    }
     Ok(c)
 }
 

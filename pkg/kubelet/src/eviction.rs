@@ -1,7 +1,8 @@
 //! Node-pressure eviction (upstream `pkg/kubelet/eviction`): every 10 s the hard
 //! thresholds (`evictionHard`: memory.available, nodefs.available, ...) are compared
 //! with what the node has; a crossed memory or nodefs threshold reports
-//! MemoryPressure / DiskPressure and evicts one pod per round — BestEffort first, then
+//! MemoryPressure / DiskPressure (held for `evictionPressureTransitionPeriod` after the
+//! last breach) and, while a threshold is crossed, evicts one pod per round — BestEffort first, then
 //! Burstable, then Guaranteed, lower priority first — which ends `Failed` with reason
 //! `Evicted` and a DisruptionTarget condition. Static and critical pods are spared.
 
@@ -94,12 +95,33 @@ impl Kubelet {
     }
 }
 
+/// Whether a condition still reports pressure: a breach seen within the transition
+/// period (`evictionPressureTransitionPeriod`) keeps it, so it does not flap.
+pub fn still_under_pressure(last_breach: Option<std::time::Instant>, period: Duration) -> bool {
+    last_breach.is_some_and(|t| t.elapsed() < period)
+}
+
 pub async fn run(k: Arc<Kubelet>, pressure: Arc<Pressure>) {
+    let period = crate::apis::config::KubeletConfiguration::duration(
+        &k.cfg.eviction_pressure_transition_period,
+    );
+    let (mut mem_seen, mut disk_seen) = (None, None);
     loop {
         tokio::time::sleep(MONITORING_INTERVAL).await;
         let (mem, disk) = k.observe_pressure();
-        pressure.memory.store(mem, Ordering::Relaxed);
-        pressure.disk.store(disk, Ordering::Relaxed);
+        let now = std::time::Instant::now();
+        if mem {
+            mem_seen = Some(now);
+        }
+        if disk {
+            disk_seen = Some(now);
+        }
+        pressure
+            .memory
+            .store(still_under_pressure(mem_seen, period), Ordering::Relaxed);
+        pressure
+            .disk
+            .store(still_under_pressure(disk_seen, period), Ordering::Relaxed);
         let resource = if mem {
             "memory"
         } else if disk {

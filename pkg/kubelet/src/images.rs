@@ -1,6 +1,7 @@
 //! Image pulls (upstream `pkg/kubelet/images`): `imagePullPolicy` (Always, IfNotPresent,
-//! Never; `:latest` or untagged defaults to Always), and a per-image back-off of 10 s
-//! doubling to 5 min after a failed pull, during which the container waits with
+//! Never; `:latest` or untagged defaults to Always), one pull at a time with
+//! `serializeImagePulls` (else up to `maxParallelImagePulls`), and a per-image back-off
+//! of 10 s doubling to 5 min after a failed pull, during which the container waits with
 //! `ImagePullBackOff`.
 
 use crate::cri::remote::RemoteRuntime;
@@ -15,10 +16,26 @@ const MAX: Duration = Duration::from_secs(300);
 /// Why a container waits on its image: (reason, message).
 pub type PullError = (String, String);
 
-#[derive(Default)]
 pub struct ImageManager {
     /// image -> (retry not before, current back-off).
     backoff: Mutex<HashMap<String, (Instant, Duration)>>,
+    /// Pulls running at once: one with `serializeImagePulls`, else
+    /// `maxParallelImagePulls` (unbounded when unset).
+    pulls: Option<tokio::sync::Semaphore>,
+}
+
+impl ImageManager {
+    pub fn new(serialize: bool, max_parallel: Option<i32>) -> Self {
+        let permits = match (serialize, max_parallel) {
+            (true, _) => Some(1),
+            (false, Some(n)) if n > 0 => Some(n as usize),
+            _ => None,
+        };
+        ImageManager {
+            backoff: Mutex::default(),
+            pulls: permits.map(tokio::sync::Semaphore::new),
+        }
+    }
 }
 
 /// Upstream's default: Always for `:latest` or untagged images, else IfNotPresent.
@@ -78,6 +95,10 @@ impl ImageManager {
                 format!("Back-off pulling image \"{image}\""),
             ));
         }
+        let _permit = match &self.pulls {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
         let start = Instant::now();
         match rt.pull_image(&image).await {
             Ok(_) => {

@@ -149,6 +149,7 @@ impl Kubelet {
             .unwrap_or_else(|_| crate::sysctl::Allowlist::new(&[]).expect("the safe set"));
         let apparmor_enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y");
+        let images = ImageManager::new(cfg.serialize_image_pulls, cfg.max_parallel_image_pulls);
         let kl = Arc::new(Kubelet {
             security,
             sysctls,
@@ -161,7 +162,7 @@ impl Kubelet {
             root,
             client,
             runtime,
-            images: ImageManager::default(),
+            images,
             pods,
             services,
             static_pods: Mutex::default(),

@@ -41,6 +41,8 @@ pub struct KubeletConfiguration {
     pub cgroup_root: String,
     pub runtime_request_timeout: String,
     pub serialize_image_pulls: bool,
+    /// Pulls at once when not serialized (unset: no limit).
+    pub max_parallel_image_pulls: Option<i32>,
     pub eviction_hard: BTreeMap<String, String>,
     pub eviction_pressure_transition_period: String,
     pub container_runtime_endpoint: String,
@@ -156,6 +158,7 @@ impl Default for KubeletConfiguration {
             cgroup_root: String::new(),
             runtime_request_timeout: "2m0s".into(),
             serialize_image_pulls: true,
+            max_parallel_image_pulls: None,
             eviction_hard: [
                 ("memory.available", "100Mi"),
                 ("nodefs.available", "10%"),
@@ -210,15 +213,81 @@ impl KubeletConfiguration {
                 "failed to load kubelet config file, path: {path:?}, error: no kind \"{kind}\" is registered for version \"{version}\""
             ));
         }
-        let mut unknown = Vec::new();
-        let cfg: KubeletConfiguration = serde_ignored::deserialize(value, |p| {
-            unknown.push(p.to_string())
-        })
-        .map_err(|e| format!("failed to load kubelet config file, path: {path:?}, error: {e}"))?;
+        let mut ignored = Vec::new();
+        let mut cfg: KubeletConfiguration =
+            serde_ignored::deserialize(value.clone(), |p| ignored.push(p.to_string())).map_err(
+                |e| format!("failed to load kubelet config file, path: {path:?}, error: {e}"),
+            )?;
+        let (refused, unknown) = super::unsupported::check(&value, &ignored);
+        if !refused.is_empty() {
+            return Err(format!(
+                "failed to load kubelet config file, path: {path:?}, error: fields this kubelet does not implement are set: {}",
+                refused.join(", ")
+            ));
+        }
         for f in unknown {
             tracing::warn!(path = %path.display(), field = f, "unknown field in kubelet config file; ignored");
         }
+        cfg.default_zero_values();
         Ok(cfg)
+    }
+
+    /// Upstream's defaulting: a zero duration, port or string in the file means the
+    /// default (upstream kubeadm writes `syncFrequency: 0s` and the like).
+    pub fn default_zero_values(&mut self) {
+        let d = KubeletConfiguration::default();
+        let zero =
+            |v: &str| v.is_empty() || apimachinery::duration::parse(v).is_ok_and(|x| x.is_zero());
+        for (field, default) in [
+            (&mut self.sync_frequency, d.sync_frequency),
+            (&mut self.file_check_frequency, d.file_check_frequency),
+            (
+                &mut self.node_status_update_frequency,
+                d.node_status_update_frequency,
+            ),
+            (
+                &mut self.node_status_report_frequency,
+                d.node_status_report_frequency,
+            ),
+            (&mut self.image_minimum_gc_age, d.image_minimum_gc_age),
+            (&mut self.runtime_request_timeout, d.runtime_request_timeout),
+            (
+                &mut self.eviction_pressure_transition_period,
+                d.eviction_pressure_transition_period,
+            ),
+            (
+                &mut self.authentication.webhook.cache_ttl,
+                d.authentication.webhook.cache_ttl,
+            ),
+        ] {
+            if zero(field) {
+                *field = default;
+            }
+        }
+        for (field, default) in [
+            (&mut self.address, d.address),
+            (&mut self.healthz_bind_address, d.healthz_bind_address),
+            (&mut self.cgroup_driver, d.cgroup_driver),
+            (&mut self.container_log_max_size, d.container_log_max_size),
+            (
+                &mut self.container_runtime_endpoint,
+                d.container_runtime_endpoint,
+            ),
+            (&mut self.pod_logs_dir, d.pod_logs_dir),
+        ] {
+            if field.is_empty() {
+                *field = default;
+            }
+        }
+        if self.port == 0 {
+            self.port = d.port;
+        }
+        if self.max_pods == 0 {
+            self.max_pods = d.max_pods;
+        }
+        if self.node_lease_duration_seconds == 0 {
+            self.node_lease_duration_seconds = d.node_lease_duration_seconds;
+        }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -257,6 +326,30 @@ impl KubeletConfiguration {
             errs.push(
                 "invalid configuration: nodeLeaseDurationSeconds must be greater than 0".into(),
             );
+        }
+        // Carried for upstream's defaults; anything else is not implemented.
+        if self.read_only_port != 0 {
+            errs.push(format!("invalid configuration: readOnlyPort ({}) is not supported by this kubelet: it serves only the authenticated port", self.read_only_port));
+        }
+        if !Self::duration(&self.shutdown_grace_period).is_zero() {
+            errs.push(format!("invalid configuration: shutdownGracePeriod ({}) is not supported by this kubelet yet (graceful node shutdown)", self.shutdown_grace_period));
+        }
+        if !matches!(self.cgroup_root.as_str(), "" | "/") {
+            errs.push(format!("invalid configuration: cgroupRoot ({:?}) is not supported by this kubelet: pods run under /kubepods", self.cgroup_root));
+        }
+        if self.pod_pids_limit > 0 {
+            errs.push(format!(
+                "invalid configuration: podPidsLimit ({}) is not supported by this kubelet yet",
+                self.pod_pids_limit
+            ));
+        }
+        if !self.image_service_endpoint.is_empty()
+            && self.image_service_endpoint != self.container_runtime_endpoint
+        {
+            errs.push(format!("invalid configuration: imageServiceEndpoint ({:?}) must be the containerRuntimeEndpoint: this kubelet uses one runtime for both", self.image_service_endpoint));
+        }
+        if self.serialize_image_pulls && self.max_parallel_image_pulls.is_some_and(|n| n > 1) {
+            errs.push("invalid configuration: maxParallelImagePulls cannot be larger than 1 unless SerializeImagePulls (--serialize-image-pulls) is set to false".into());
         }
         if let Err(e) = crate::logs::max_bytes(&self.container_log_max_size) {
             errs.push(format!("invalid configuration: {e}"));
@@ -313,6 +406,32 @@ mod tests {
             KubeletConfiguration::load(&p)
                 .unwrap_err()
                 .contains("no kind \"Pod\"")
+        );
+        // Upstream kubeadm's file: zero values mean the defaults; unimplemented fields
+        // at their defaults pass.
+        std::fs::write(&p, "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nsyncFrequency: 0s\nnodeStatusUpdateFrequency: 0s\ncpuManagerReconcilePeriod: 0s\nshutdownGracePeriod: 0s\nlogging:\n  flushFrequency: 0\n  verbosity: 0\nmemorySwap: {}\nauthorization:\n  mode: Webhook\n  webhook:\n    cacheAuthorizedTTL: 0s\n").unwrap();
+        let c = KubeletConfiguration::load(&p).unwrap();
+        assert_eq!(
+            (
+                c.sync_frequency.as_str(),
+                c.node_status_update_frequency.as_str()
+            ),
+            ("1m0s", "10s")
+        );
+        c.validate().unwrap();
+        // Settings this kubelet would not honour are refused by name.
+        std::fs::write(&p, "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncpuManagerPolicy: static\n").unwrap();
+        let e = KubeletConfiguration::load(&p).unwrap_err();
+        assert!(e.contains("cpuManagerPolicy (\"static\")"), "{e}");
+        let c = KubeletConfiguration {
+            shutdown_grace_period: "30s".into(),
+            read_only_port: 10255,
+            ..Default::default()
+        };
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("shutdownGracePeriod") && e.contains("readOnlyPort"),
+            "{e}"
         );
     }
 }
