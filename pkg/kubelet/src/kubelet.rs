@@ -61,6 +61,8 @@ pub struct PodState {
     pub deadline_exceeded: bool,
     /// Admission: None until decided; Some(Err((reason, message))) if rejected.
     pub admitted: Option<Result<(), (String, String)>>,
+    /// A resize the node cannot take now: (reason, message) of PodResizePending.
+    pub resize_pending: Option<(String, String)>,
 }
 
 pub struct Kubelet {
@@ -93,6 +95,8 @@ pub struct Kubelet {
     pub apparmor_enabled: bool,
     /// Whether the runtime implements `supplementalGroupsPolicy: Strict`.
     pub strict_supplemental_groups: std::sync::atomic::AtomicBool,
+    /// container id -> the resources it was resized to in place (else its annotation).
+    pub applied_resources: Mutex<HashMap<String, k8s_openapi::api::core::v1::ResourceRequirements>>,
 }
 
 impl Kubelet {
@@ -155,6 +159,7 @@ impl Kubelet {
             sysctls,
             apparmor_enabled,
             strict_supplemental_groups: Default::default(),
+            applied_resources: Mutex::default(),
             volumes: VolumeManager::new(root.clone(), client.clone()),
             cfg,
             node_name,

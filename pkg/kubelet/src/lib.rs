@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod nodestatus;
 pub mod pleg;
 pub mod prober;
+pub mod resize;
 pub mod run;
 pub mod server;
 pub mod stats;

@@ -4,7 +4,7 @@
 //! each condition's lastTransitionTime while its status holds.
 
 use crate::cri::{RESTART_COUNT, api};
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -118,6 +118,24 @@ pub struct Inputs<'a> {
     pub start_time: &'a str,
     /// Set when the kubelet has decided the pod failed (e.g. init container with Never).
     pub runtime_image: &'a dyn Fn(&Instance) -> (String, String),
+    /// The resources a container instance runs with (in-place resizes included).
+    pub applied_resources: &'a dyn Fn(&Instance) -> Option<ResourceRequirements>,
+}
+
+/// `allocatedResources` (the requests the node gave the container) and, while it runs,
+/// `resources` (what it runs with).
+fn set_resources(st: &mut Value, r: &ResourceRequirements, running: bool) {
+    let mut v = json!({});
+    if let Some(req) = r.requests.as_ref().filter(|m| !m.is_empty()) {
+        v["requests"] = json!(req);
+        st["allocatedResources"] = json!(req);
+    }
+    if let Some(lim) = r.limits.as_ref().filter(|m| !m.is_empty()) {
+        v["limits"] = json!(lim);
+    }
+    if running && v.as_object().is_some_and(|o| !o.is_empty()) {
+        st["resources"] = v;
+    }
 }
 
 fn container_status(
@@ -140,6 +158,13 @@ fn container_status(
         }
         json!({"waiting": w})
     };
+    let running = latest.is_some_and(|i| i.running());
+    if let Some(r) = latest
+        .and_then(|i| (inp.applied_resources)(i))
+        .or(c.resources.clone())
+    {
+        set_resources(&mut st, &r, running);
+    }
     match latest {
         Some(i) => {
             let (img, img_id) = (inp.runtime_image)(i);

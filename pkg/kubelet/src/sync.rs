@@ -276,25 +276,7 @@ impl Kubelet {
         let decision = if started {
             Ok(())
         } else {
-            let others: Vec<Pod> = {
-                let st = self.state.lock().unwrap();
-                self.desired_uids()
-                    .into_iter()
-                    .filter(|u| u != uid)
-                    .filter(|u| {
-                        st.get(u).is_some_and(|s| {
-                            matches!(s.admitted, Some(Ok(()))) && s.evicted.is_none()
-                        })
-                    })
-                    .filter_map(|u| self.pod(&u))
-                    .filter(|p| {
-                        !matches!(
-                            p.status.as_ref().and_then(|s| s.phase.as_deref()),
-                            Some("Succeeded" | "Failed")
-                        )
-                    })
-                    .collect()
-            };
+            let others = self.admitted_others(uid);
             self.admit(pod, &others)
         };
         if let Err((reason, message)) = &decision {
@@ -570,7 +552,7 @@ impl Kubelet {
                 self.start_container(pod, c, rt, mounts, count, next).await;
             }
             Some(i) if i.running() => {
-                if self.kill_if_unhealthy(pod, c, i).await {
+                if self.kill_if_unhealthy(pod, c, i).await || self.resize(pod, c, i).await {
                     *next = Some(Duration::ZERO);
                 }
             }
@@ -592,6 +574,90 @@ impl Kubelet {
                 let _ = self.runtime.remove_container(&i.status.id).await;
                 *next = Some(Duration::ZERO);
             }
+        }
+    }
+
+    /// The active pods admitted here besides `uid` (what a pod must fit next to).
+    fn admitted_others(&self, uid: &str) -> Vec<Pod> {
+        let st = self.state.lock().unwrap();
+        self.desired_uids()
+            .into_iter()
+            .filter(|u| u != uid)
+            .filter(|u| {
+                st.get(u)
+                    .is_some_and(|s| matches!(s.admitted, Some(Ok(()))) && s.evicted.is_none())
+            })
+            .filter_map(|u| self.pod(&u))
+            .filter(|p| {
+                !matches!(
+                    p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                    Some("Succeeded" | "Failed")
+                )
+            })
+            .collect()
+    }
+
+    /// Resizes a running container in place (or restarts it when its resizePolicy asks
+    /// for it); true if it was killed to restart.
+    async fn resize(&self, pod: &Pod, c: &Container, i: &Instance) -> bool {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let resized = self.applied_resources.lock().unwrap().clone();
+        let Some(applied) = crate::resize::applied(&resized, i) else {
+            return false;
+        };
+        let action = crate::resize::plan(pod, c, &applied, self.memory_capacity);
+        let set_pending = |p: Option<(String, String)>| {
+            self.state
+                .lock()
+                .unwrap()
+                .entry(uid.clone())
+                .or_default()
+                .resize_pending = p;
+        };
+        if action == crate::resize::Action::None {
+            set_pending(None);
+            return false;
+        }
+        let allocatable = self.allocatable.lock().unwrap().clone();
+        if let Err(pending) =
+            crate::resize::feasible(pod, &allocatable, &self.admitted_others(&uid))
+        {
+            set_pending(Some(pending));
+            return false;
+        }
+        set_pending(None);
+        match action {
+            crate::resize::Action::Update(linux) => {
+                let id = i.status.id.clone();
+                match self.runtime.update_container_resources(&id, *linux).await {
+                    Ok(()) => {
+                        let resources = c.resources.clone().unwrap_or_default();
+                        self.applied_resources.lock().unwrap().insert(id, resources);
+                        self.event(
+                            pod,
+                            Some(&c.name),
+                            "Normal",
+                            "ResizeCompleted",
+                            format!("Container {} resized in place", c.name),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(pod = ?pod.metadata.name, container = c.name, error = e.message(), "UpdateContainerResources failed");
+                    }
+                }
+                false
+            }
+            crate::resize::Action::Restart(reason) => {
+                self.event(pod, Some(&c.name), "Normal", "Killing", reason);
+                let grace = pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+                    .unwrap_or(30);
+                self.kill_container(pod, c, i, grace).await;
+                true
+            }
+            crate::resize::Action::None => false,
         }
     }
 
@@ -1147,6 +1213,8 @@ impl Kubelet {
                 ),
             }
         };
+        let applied_map = self.applied_resources.lock().unwrap().clone();
+        let applied = move |i: &Instance| crate::resize::applied(&applied_map, i);
         let host_ip = self.host_ip();
         // Status is based on the API's copy (conditions others own live there).
         let api_pod = self.api_pod(pod);
@@ -1168,9 +1236,39 @@ impl Kubelet {
                 host_ip: &host_ip,
                 start_time: &start_time,
                 runtime_image: &image,
+                applied_resources: &applied,
             },
             init_failed,
         );
+        // A resize the node cannot take now (upstream's PodResizePending).
+        let pending = self
+            .state
+            .lock()
+            .unwrap()
+            .get(&uid)
+            .and_then(|s| s.resize_pending.clone());
+        let since = base
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodResizePending"))
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        if let Some(conds) = status["conditions"].as_array_mut() {
+            conds.retain(|c| c["type"] != "PodResizePending");
+            if let Some((reason, message)) = pending {
+                let since = since.unwrap_or_else(|| {
+                    jiff::Timestamp::now()
+                        .strftime("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string()
+                });
+                conds.push(
+                    serde_json::json!({"type": "PodResizePending", "status": "True",
+                    "lastProbeTime": null, "lastTransitionTime": since,
+                    "reason": reason, "message": message}),
+                );
+            }
+        }
         if let Some(message) = evicted {
             crate::status::evicted(&mut status, &message);
         }

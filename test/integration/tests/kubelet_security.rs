@@ -215,3 +215,112 @@ async fn pods_get_the_security_they_ask_for() {
     let (ok, out, err) = s.kubectl(&["logs", "chatty", "--tail=1"], None);
     assert!(ok && out.starts_with("0123456789"), "{out}{err}");
 }
+
+/// In-place resize (`pods/resize`): a CPU change with `NotRequired` reaches the running
+/// container's cgroup without a restart; a memory change whose policy is
+/// `RestartContainer` restarts it; a resize beyond the node is `PodResizePending`
+/// (Infeasible) and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_resize_in_place() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let _k = TestKubelet::start(&s.kubeconfig(), &ctd, "node-r", &[]).await;
+    let p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "r"},
+        "spec": {"nodeName": "node-r", "containers": [{"name": "c", "image": BUSYBOX,
+            "command": ["sleep", "3600"],
+            "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"},
+                {"resourceName": "memory", "restartPolicy": "RestartContainer"}],
+            "resources": {"requests": {"cpu": "100m", "memory": "32Mi"},
+                "limits": {"cpu": "500m", "memory": "64Mi"}}}]}});
+    c.create("/api/v1/namespaces/default/pods", &p).await;
+    let status = |want: &'static str| {
+        let c = c.clone();
+        async move {
+            let p = pod(&c, "r").await;
+            let st = p["status"]["containerStatuses"][0].clone();
+            (st["state"]["running"].is_object() && st["resources"]["limits"]["cpu"] == want)
+                .then_some(st)
+        }
+    };
+    wait_for("r running", Duration::from_secs(60), || status("500m")).await;
+    // The CFS quota the container's cgroup has (cgroup v2 or v1).
+    let cpu_quota = || {
+        let (ok, out, err) = s.kubectl(
+            &[
+                "exec",
+                "r",
+                "--",
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+            ],
+            None,
+        );
+        assert!(ok, "{err}");
+        out.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(cpu_quota(), "50000");
+    let resize = |patch: &str| {
+        let (ok, out, err) = s.kubectl(
+            &["patch", "pod", "r", "--subresource", "resize", "-p", patch],
+            None,
+        );
+        assert!(ok, "{out}{err}");
+    };
+    resize(
+        r#"{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"200m"},"limits":{"cpu":"800m"}}}]}}"#,
+    );
+    let st = wait_for("the CPU resize applied", Duration::from_secs(60), || {
+        status("800m")
+    })
+    .await;
+    assert_eq!(st["restartCount"], 0, "{st}");
+    assert_eq!(st["allocatedResources"]["cpu"], "200m", "{st}");
+    assert_eq!(cpu_quota(), "80000");
+
+    // Memory's policy restarts the container.
+    resize(r#"{"spec":{"containers":[{"name":"c","resources":{"limits":{"memory":"128Mi"}}}]}}"#);
+    let st = wait_for(
+        "the memory resize restarted the container",
+        Duration::from_secs(60),
+        || async {
+            let p = pod(&c, "r").await;
+            let st = p["status"]["containerStatuses"][0].clone();
+            (st["restartCount"] == 1 && st["state"]["running"].is_object()).then_some(st)
+        },
+    )
+    .await;
+    assert_eq!(st["resources"]["limits"]["memory"], "128Mi", "{st}");
+
+    // More CPU than the node has: pending, nothing changes.
+    resize(
+        r#"{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"1000"},"limits":{"cpu":"1000"}}}]}}"#,
+    );
+    let cond = wait_for("PodResizePending", Duration::from_secs(60), || async {
+        let p = pod(&c, "r").await;
+        p["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "PodResizePending").cloned())
+    })
+    .await;
+    assert_eq!(cond["reason"], "Infeasible", "{cond}");
+    assert!(
+        cond["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Node didn't have enough capacity: cpu, requested: 1000000, capacity: "),
+        "{cond}"
+    );
+    assert_eq!(cpu_quota(), "80000");
+}

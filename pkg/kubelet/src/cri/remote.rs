@@ -191,6 +191,23 @@ impl RemoteRuntime {
         Ok(())
     }
 
+    /// Changes a running container's cgroup limits in place.
+    pub async fn update_container_resources(
+        &self,
+        id: &str,
+        linux: api::LinuxContainerResources,
+    ) -> Result<()> {
+        self.runtime
+            .clone()
+            .update_container_resources(api::UpdateContainerResourcesRequest {
+                container_id: id.into(),
+                linux: Some(linux),
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Makes the runtime write a container's log to a fresh file at its log path.
     pub async fn reopen_container_log(&self, id: &str) -> Result<()> {
         self.runtime

@@ -12,8 +12,12 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use std::collections::{BTreeMap, HashMap};
 
 /// A stable hash of the container's spec: a change means the container is replaced.
+/// Resources (and their resize policy) are left out, as upstream: they change in place.
 pub fn container_hash(c: &Container) -> String {
-    let text = serde_json::to_string(c).unwrap_or_default();
+    let mut c = c.clone();
+    c.resources = None;
+    c.resize_policy = None;
+    let text = serde_json::to_string(&c).unwrap_or_default();
     let mut h: u64 = 0xcbf29ce484222325;
     for b in text.bytes() {
         h ^= u64::from(b);
@@ -125,6 +129,10 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
     let annotations = HashMap::from([
         (RESTART_COUNT.to_string(), i.restart_count.to_string()),
         (CONTAINER_HASH.to_string(), container_hash(c)),
+        (
+            crate::resize::APPLIED.to_string(),
+            serde_json::to_string(&c.resources.clone().unwrap_or_default()).unwrap_or_default(),
+        ),
         (
             TERMINATION_MESSAGE_PATH.to_string(),
             c.termination_message_path
