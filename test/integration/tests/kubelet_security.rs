@@ -219,9 +219,11 @@ async fn pods_get_the_security_they_ask_for() {
 /// In-place resize (`pods/resize`): a CPU change with `NotRequired` reaches the running
 /// container's cgroup without a restart; a memory change whose policy is
 /// `RestartContainer` restarts it; a resize beyond the node is `PodResizePending`
-/// (Infeasible) and changes nothing.
+/// (Infeasible) and changes nothing. Then `kubectl debug --target`: ephemeral containers
+/// in the pod's running target's process namespace, one run to completion, one an
+/// interactive shell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pods_resize_in_place() {
+async fn pods_resize_in_place_and_take_debug_containers() {
     let s = TestApiServer::start(
         None,
         &[
@@ -323,4 +325,50 @@ async fn pods_resize_in_place() {
         "{cond}"
     );
     assert_eq!(cpu_quota(), "80000");
+
+    // kubectl debug: an ephemeral container in the running pod, in the target's process
+    // namespace, run to completion, and one attached interactively.
+    let (ok, out, err) = s.kubectl(
+        &[
+            "debug",
+            "r",
+            &format!("--image={BUSYBOX}"),
+            "--target=c",
+            "--container=dbg",
+            "--",
+            "ps",
+        ],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    wait_for(
+        "the debug container finished",
+        Duration::from_secs(60),
+        || async {
+            let p = pod(&c, "r").await;
+            let st = p["status"]["ephemeralContainerStatuses"]
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["name"] == "dbg").cloned())?;
+            (st["state"]["terminated"]["exitCode"] == 0).then_some(())
+        },
+    )
+    .await;
+    let (ok, logs, err) = s.kubectl(&["logs", "r", "-c", "dbg"], None);
+    assert!(ok && logs.contains("sleep 3600"), "{logs}{err}");
+    // An interactive debug shell: its stdin stays open as a terminal's would (the
+    // runtime detaches a session whose stdin closes).
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(echo \"echo from-the-debug-shell; ps | grep -c '[s]leep 3600'; exit\"; sleep 5) | kubectl --kubeconfig={} debug -i r --image={BUSYBOX} --target=c --container=shell -- sh",
+            s.kubeconfig().display()
+        ))
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    );
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("from-the-debug-shell\n1\n"), "{out}{err}");
 }
