@@ -95,6 +95,8 @@ pub struct Kubelet {
     pub apparmor_enabled: bool,
     /// Whether the runtime implements `supplementalGroupsPolicy: Strict`.
     pub strict_supplemental_groups: std::sync::atomic::AtomicBool,
+    /// The sync loop's and the PLEG's liveness, for `/healthz`.
+    pub health: crate::health::Health,
     /// container id -> the resources it was resized to in place (else its annotation).
     pub applied_resources: Mutex<HashMap<String, k8s_openapi::api::core::v1::ResourceRequirements>>,
 }
@@ -160,6 +162,9 @@ impl Kubelet {
             apparmor_enabled,
             strict_supplemental_groups: Default::default(),
             applied_resources: Mutex::default(),
+            health: crate::health::Health::from_env(KubeletConfiguration::duration(
+                &cfg.sync_frequency,
+            )),
             volumes: VolumeManager::new(root.clone(), client.clone()),
             cfg,
             node_name,

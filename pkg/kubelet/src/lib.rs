@@ -6,6 +6,7 @@ pub mod certificate;
 pub mod config;
 pub mod cri;
 pub mod eviction;
+pub mod health;
 pub mod images;
 pub mod kubelet;
 pub mod kuberuntime;

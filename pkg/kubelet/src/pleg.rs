@@ -27,6 +27,7 @@ pub async fn run(k: Arc<Kubelet>) {
         ) else {
             continue;
         };
+        k.health.pleg_relisted();
         let mut now: HashMap<String, (String, i32)> = HashMap::new();
         for c in &containers {
             if let Some(uid) = c.labels.get(POD_UID) {

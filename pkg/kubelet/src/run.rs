@@ -71,23 +71,10 @@ pub async fn run(
             format!("{}:{}", cfg.healthz_bind_address, cfg.healthz_port)
                 .parse()
                 .map_err(|e| format!("invalid healthz address: {e}"))?;
-        let last = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
-        let seen = last.clone();
+        let kk = k.clone();
         tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                *seen.lock().unwrap() = std::time::Instant::now();
-            }
-        });
-        tokio::spawn(async move {
-            let healthy: Arc<dyn Fn() -> Result<(), String> + Send + Sync> = Arc::new(move || {
-                // The sync loop is alive (upstream checks the PLEG and sync loop).
-                if last.lock().unwrap().elapsed() < Duration::from_secs(180) {
-                    Ok(())
-                } else {
-                    Err("syncloop failed".into())
-                }
-            });
+            let healthy: Arc<dyn Fn() -> Result<(), String> + Send + Sync> =
+                Arc::new(move || kk.health.check());
             if let Err(e) = crate::server::serve_healthz(addr, healthy).await {
                 tracing::error!(error = %e, "healthz server failed");
             }
@@ -235,6 +222,11 @@ async fn housekeeping(k: Arc<Kubelet>) {
     let mut gc_at = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
+        if k.health.sync_loop_stalled() {
+            tracing::warn!("test hook: the sync loop hangs");
+            std::future::pending::<()>().await;
+        }
+        k.health.sync_loop_ran();
         // Image GC every 5 minutes (upstream ImageGCPeriod).
         if gc_at.elapsed() >= Duration::from_secs(300) {
             gc_at = std::time::Instant::now();

@@ -320,6 +320,7 @@ pub struct TestKubelet {
     pub ip: String,
     netns: Option<String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl TestKubelet {
@@ -342,6 +343,19 @@ impl TestKubelet {
         netns: Option<&str>,
         ip: &str,
         extra: &[&str],
+    ) -> TestKubelet {
+        Self::start_with_env(kubeconfig, containerd, node, netns, ip, extra, &[]).await
+    }
+
+    /// The same with environment variables for the kubelet (test hooks).
+    pub async fn start_with_env(
+        kubeconfig: &Path,
+        containerd: &TestContainerd,
+        node: &str,
+        netns: Option<&str>,
+        ip: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
     ) -> TestKubelet {
         let dir = tempfile::Builder::new()
             .prefix("kubelet")
@@ -382,6 +396,10 @@ impl TestKubelet {
             ip: ip.to_string(),
             netns: netns.map(String::from),
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         k.spawn();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -407,6 +425,7 @@ impl TestKubelet {
             .unwrap();
         let child = command_in(self.netns.as_deref(), crate::binary("kubelet"))
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info,kubelet=debug")
             .stdout(Stdio::null())
             .stderr(log)

@@ -372,3 +372,57 @@ async fn pods_resize_in_place_and_take_debug_containers() {
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("from-the-debug-shell\n1\n"), "{out}{err}");
 }
+
+/// The kubelet's `/healthz` follows its sync loop: healthy while it runs, failing with
+/// upstream's check name once it hangs longer than the threshold (the test hook hangs it
+/// after 3 s and sets a 3 s threshold instead of upstream's minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_sync_loop_fails_healthz() {
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let ctd = TestContainerd::start().await;
+    let k = TestKubelet::start_with_env(
+        &s.kubeconfig(),
+        &ctd,
+        "node-h",
+        None,
+        "127.0.0.1",
+        &[],
+        &[(
+            "KUBELET_TEST_HOOKS",
+            "stall-sync-loop-after=3s,health-threshold=3s",
+        )],
+    )
+    .await;
+    let healthz = || async {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", k.healthz_port))
+            .await
+            .ok()?;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        c.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await.ok()?;
+        let mut buf = String::new();
+        c.read_to_string(&mut buf).await.ok()?;
+        Some(buf)
+    };
+    let started = std::time::Instant::now();
+    let first = healthz().await.unwrap_or_default();
+    assert!(
+        first.starts_with("HTTP/1.1 200") || first.starts_with("HTTP/1.0 200"),
+        "{first}"
+    );
+    let failed = wait_for("healthz failing", Duration::from_secs(30), || async {
+        let r = healthz().await?;
+        r.contains(" 500 ").then_some(r)
+    })
+    .await;
+    assert!(
+        failed.contains("[-]syncloop failed: reason withheld"),
+        "{failed}"
+    );
+    assert!(failed.contains("healthz check failed"), "{failed}");
+    // Not before the threshold has passed since the last iteration.
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -712,7 +712,7 @@ pub async fn serve_healthz(
                             Ok(()) => text(200, "ok", "text/plain; charset=utf-8"),
                             Err(e) => text(
                                 500,
-                                format!("[-]{e}\nhealthz check failed"),
+                                format!("[+]ping ok\n[+]log ok\n{e}\nhealthz check failed\n"),
                                 "text/plain; charset=utf-8",
                             ),
                         }
