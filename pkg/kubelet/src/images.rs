@@ -17,7 +17,7 @@ const MAX: Duration = Duration::from_secs(300);
 pub type PullError = (String, String);
 
 pub struct ImageManager {
-    /// image -> (retry not before, current back-off).
+    /// `<pod uid>_<image>` -> (retry not before, current back-off).
     backoff: Mutex<HashMap<String, (Instant, Duration)>>,
     /// Pulls running at once: one with `serializeImagePulls`, else
     /// `maxParallelImagePulls` (unbounded when unset).
@@ -64,8 +64,19 @@ pub enum Pulled {
 }
 
 impl ImageManager {
-    pub async fn ensure(&self, rt: &RemoteRuntime, c: &Container) -> Pulled {
+    /// `auths`: the pod's pull credentials for this image, tried in order (none: an
+    /// anonymous pull).
+    /// The back-off is per pod and image (upstream's `<pod uid>_<image>` key): one pod's
+    /// failed pulls (e.g. without credentials) do not hold back another's.
+    pub async fn ensure(
+        &self,
+        rt: &RemoteRuntime,
+        pod_uid: &str,
+        c: &Container,
+        auths: &[crate::cri::api::AuthConfig],
+    ) -> Pulled {
         let image = c.image.clone().unwrap_or_default();
+        let key = format!("{pod_uid}_{image}");
         let policy = pull_policy(c);
         let present = matches!(rt.image_status(&image).await, Ok(Some(_)));
         if policy == "Never" {
@@ -87,7 +98,7 @@ impl ImageManager {
                 took: Duration::ZERO,
             };
         }
-        if let Some((until, _)) = self.backoff.lock().unwrap().get(&image)
+        if let Some((until, _)) = self.backoff.lock().unwrap().get(&key)
             && Instant::now() < *until
         {
             return Pulled::Failed((
@@ -100,9 +111,16 @@ impl ImageManager {
             None => None,
         };
         let start = Instant::now();
-        match rt.pull_image(&image).await {
+        let mut result = rt.pull_image(&image, auths.first().cloned()).await;
+        for auth in auths.iter().skip(1) {
+            if result.is_ok() {
+                break;
+            }
+            result = rt.pull_image(&image, Some(auth.clone())).await;
+        }
+        match result {
             Ok(_) => {
-                self.backoff.lock().unwrap().remove(&image);
+                self.backoff.lock().unwrap().remove(&key);
                 Pulled::Ready {
                     pulled: true,
                     took: start.elapsed(),
@@ -110,8 +128,8 @@ impl ImageManager {
             }
             Err(e) => {
                 let mut b = self.backoff.lock().unwrap();
-                let next = b.get(&image).map_or(INITIAL, |(_, d)| (*d * 2).min(MAX));
-                b.insert(image.clone(), (Instant::now() + next, next));
+                let next = b.get(&key).map_or(INITIAL, |(_, d)| (*d * 2).min(MAX));
+                b.insert(key, (Instant::now() + next, next));
                 Pulled::Failed((
                     "ErrImagePull".into(),
                     format!(

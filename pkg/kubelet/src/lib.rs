@@ -4,6 +4,7 @@ pub mod admission;
 pub mod apis;
 pub mod certificate;
 pub mod config;
+pub mod credentialprovider;
 pub mod cri;
 pub mod eviction;
 pub mod health;

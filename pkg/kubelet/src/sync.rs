@@ -577,6 +577,59 @@ impl Kubelet {
         }
     }
 
+    /// The pod's `imagePullSecrets` credentials for `image`, most specific first; a
+    /// Secret that cannot be read is reported and skipped, as upstream does.
+    async fn pull_credentials(&self, pod: &Pod, image: &str) -> Vec<api::AuthConfig> {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let names: Vec<String> = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.image_pull_secrets.iter().flatten())
+            .map(|r| r.name.clone())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(self.client.clone(), &ns);
+        let mut entries = Vec::new();
+        let mut missing = Vec::new();
+        for name in names {
+            match secrets.get(&name).await {
+                Ok(s) => {
+                    let data = s
+                        .data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, v.0))
+                        .collect();
+                    entries.extend(crate::credentialprovider::from_secret(
+                        s.type_.as_deref().unwrap_or_default(),
+                        &data,
+                    ));
+                }
+                Err(_) => missing.push(format!("{ns}/{name}")),
+            }
+        }
+        if !missing.is_empty() {
+            self.event(
+                pod,
+                None,
+                "Warning",
+                "FailedToRetrieveImagePullSecret",
+                format!(
+                    "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                    missing.join(", ")
+                ),
+            );
+        }
+        crate::credentialprovider::lookup(&entries, image)
+            .into_iter()
+            .map(crate::credentialprovider::auth)
+            .collect()
+    }
+
     /// The active pods admitted here besides `uid` (what a pod must fit next to).
     fn admitted_others(&self, uid: &str) -> Vec<Pod> {
         let st = self.state.lock().unwrap();
@@ -734,7 +787,9 @@ impl Kubelet {
             retry(next, left);
             return;
         }
-        match self.images.ensure(&self.runtime, c).await {
+        let auths = self.pull_credentials(pod, &image).await;
+        let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+        match self.images.ensure(&self.runtime, &pod_uid, c, &auths).await {
             crate::images::Pulled::Ready { pulled, took } => {
                 if pulled {
                     self.event(

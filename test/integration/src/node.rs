@@ -174,11 +174,15 @@ state = "{state}"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{cni}"
+  # Per-registry settings (hosts.toml), for registries tests start.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{certs}"
 "#,
             root = d.join("root").display(),
             state = d.join("state").display(),
             sock = socket.display(),
             cni = conf_dir,
+            certs = d.join("certs.d").display(),
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(d.join("containerd.log")).unwrap();
@@ -219,6 +223,19 @@ state = "{state}"
     pub fn import(&self, archive: &Path) {
         let out = self.ctr(&["images", "import", &archive.display().to_string()]);
         assert!(out.0, "importing {}: {}", archive.display(), out.1);
+    }
+
+    /// Lets the runtime pull from the plain-HTTP registry at `host` (`127.0.0.1:port`).
+    pub fn trust_plain_http_registry(&self, host: &str) {
+        let dir = self.dir.path().join("certs.d").join(host);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("hosts.toml"),
+            format!(
+                "server = \"http://{host}\"\n[host.\"http://{host}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+            ),
+        )
+        .unwrap();
     }
 
     pub fn ctr(&self, args: &[&str]) -> (bool, String) {

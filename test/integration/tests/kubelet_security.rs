@@ -426,3 +426,113 @@ async fn a_stalled_sync_loop_fails_healthz() {
         started.elapsed()
     );
 }
+
+/// `imagePullSecrets`: a private registry (Debian's docker-registry with htpasswd
+/// authentication, started here) serves an image only to pods whose pull Secret holds
+/// the credentials; without it the pull fails and the container waits in
+/// ErrImagePull/ImagePullBackOff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_images_pull_with_the_pods_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = integration_tests::free_port();
+    let host = format!("127.0.0.1:{port}");
+    let htpasswd = std::process::Command::new("htpasswd")
+        .args(["-Bbn", "puller", "s3cret"])
+        .output()
+        .expect("htpasswd (apache2-utils)");
+    std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+    std::fs::write(
+        dir.path().join("registry.yml"),
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            dir.path().join("data").display(),
+            dir.path().join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    let _registry = integration_tests::machine::Killed(
+        std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("registry.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .expect("docker-registry"),
+    );
+    wait_for(
+        "the registry listening",
+        Duration::from_secs(20),
+        || async { std::net::TcpStream::connect(&host).ok() },
+    )
+    .await;
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    ctd.trust_plain_http_registry(&host);
+    let private = format!("{host}/private/busybox:1.36");
+    let (ok, out) = ctd.ctr(&["images", "tag", BUSYBOX, &private]);
+    assert!(ok, "{out}");
+    let (ok, out) = ctd.ctr(&[
+        "images",
+        "push",
+        "--plain-http",
+        "--user",
+        "puller:s3cret",
+        &private,
+    ]);
+    assert!(ok, "{out}");
+    // The node must pull it: only the registry has it now.
+    let (ok, out) = ctd.ctr(&["images", "rm", &private]);
+    assert!(ok, "{out}");
+    let _k = TestKubelet::start(&s.kubeconfig(), &ctd, "node-p", &[]).await;
+    let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "puller:s3cret");
+    let config = json!({"auths": {host.clone(): {"auth": auth}}}).to_string();
+    c.create(
+        "/api/v1/namespaces/default/secrets",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, config)}}),
+    )
+    .await;
+    for (name, secrets) in [
+        ("with-secret", json!([{"name": "regcred"}])),
+        ("without", json!([])),
+    ] {
+        c.create(
+            "/api/v1/namespaces/default/pods",
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"nodeName": "node-p", "imagePullSecrets": secrets,
+                    "containers": [{"name": "c", "image": private, "imagePullPolicy": "Always",
+                        "command": ["sleep", "3600"]}]}}),
+        )
+        .await;
+    }
+    wait_for(
+        "the pod with the secret running",
+        Duration::from_secs(60),
+        || async {
+            let p = pod(&c, "with-secret").await;
+            (p["status"]["phase"] == "Running").then_some(())
+        },
+    )
+    .await;
+    let waiting = wait_for(
+        "the pod without it refused",
+        Duration::from_secs(60),
+        || async {
+            let p = pod(&c, "without").await;
+            let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
+            matches!(
+                w["reason"].as_str(),
+                Some("ErrImagePull" | "ImagePullBackOff")
+            )
+            .then_some(w)
+        },
+    )
+    .await;
+    assert_eq!(
+        pod(&c, "without").await["status"]["phase"],
+        "Pending",
+        "{waiting}"
+    );
+}

@@ -271,7 +271,7 @@ impl RemoteRuntime {
             .image)
     }
 
-    pub async fn pull_image(&self, image: &str) -> Result<String> {
+    pub async fn pull_image(&self, image: &str, auth: Option<api::AuthConfig>) -> Result<String> {
         Ok(self
             .images
             .clone()
@@ -280,7 +280,7 @@ impl RemoteRuntime {
                     image: image.into(),
                     ..Default::default()
                 }),
-                auth: None,
+                auth,
                 sandbox_config: None,
             })
             .await?
