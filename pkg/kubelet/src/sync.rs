@@ -701,13 +701,7 @@ impl Kubelet {
                 false
             }
             crate::resize::Action::Restart(reason) => {
-                self.event(pod, Some(&c.name), "Normal", "Killing", reason);
-                let grace = pod
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.termination_grace_period_seconds)
-                    .unwrap_or(30);
-                self.kill_container(pod, c, i, grace).await;
+                self.kill_to_restart(pod, c, i, reason).await;
                 true
             }
             crate::resize::Action::None => false,
@@ -746,6 +740,13 @@ impl Kubelet {
             None
         };
         let Some(reason) = reason else { return false };
+        self.kill_to_restart(pod, c, i, reason).await;
+        true
+    }
+
+    /// Stops a running container (its pod's grace period) so the next sync starts it
+    /// again; the Killing event says why.
+    async fn kill_to_restart(&self, pod: &Pod, c: &Container, i: &Instance, reason: String) {
         self.event(pod, Some(&c.name), "Normal", "Killing", reason);
         let grace = pod
             .spec
@@ -753,7 +754,6 @@ impl Kubelet {
             .and_then(|s| s.termination_grace_period_seconds)
             .unwrap_or(30);
         self.kill_container(pod, c, i, grace).await;
-        true
     }
 
     /// A startup probe failed for good once it had failureThreshold periods after its

@@ -82,6 +82,37 @@ pub fn build_images_as(dir: &Path, bin_dir: &Path, version: &str) -> std::path::
     dir.join("kubernetes-images.tar")
 }
 
+/// `kubectl ... -o json` parsed, or kubectl's complaint.
+pub fn get_json(kubeconfig: &Path, args: &[&str]) -> Result<serde_json::Value, String> {
+    let (ok, out) = kubectl(kubeconfig, &[args, &["-o", "json"]].concat());
+    if !ok {
+        return Err(out);
+    }
+    serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))
+}
+
+/// Whether an object's condition `kind` is True.
+pub fn condition(obj: &serde_json::Value, kind: &str) -> bool {
+    obj["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == kind && c["status"] == "True")
+}
+
+/// Polls `f` every 250 ms until it succeeds, failing the test with its last error after
+/// `secs` seconds.
+pub async fn wait_ok<T>(what: &str, secs: u64, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("{what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
 /// `kubectl --kubeconfig <kubeconfig> <args>`: (success, stdout + stderr).
 pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     let o = Command::new("kubectl")

@@ -26,11 +26,12 @@
 //!   front of both apiservers (`controlPlaneEndpoint`).
 //! - `kubeadm reset` on each machine leaves none of kubeadm's files behind.
 
-use integration_tests::kubeadm::{build_cluster_images, kubeadm_with_kubelet, kubectl};
+use integration_tests::kubeadm::{
+    build_cluster_images, condition, get_json, kubeadm_with_kubelet, kubectl,
+};
 use integration_tests::machine::Machine;
 use integration_tests::netns::{NetNs, run};
 use integration_tests::node::TestContainerd;
-use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -134,22 +135,6 @@ async fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Result<T, Str
             Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
-}
-
-fn get_json(kubeconfig: &Path, args: &[&str]) -> Result<Value, String> {
-    let (ok, out) = kubectl(kubeconfig, &[args, &["-o", "json"]].concat());
-    if !ok {
-        return Err(out);
-    }
-    serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))
-}
-
-fn condition(obj: &Value, kind: &str) -> bool {
-    obj["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == kind && c["status"] == "True")
 }
 
 /// Waits for an object's `Ready` condition (`-n kube-system` etc. in `what`).

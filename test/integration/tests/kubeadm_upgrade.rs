@@ -13,13 +13,15 @@
 //!   never comes back, kubeadm puts the v1.35.1 manifest back, waits for the old API
 //!   server and fails saying so; the cluster and the workload go on.
 
-use integration_tests::kubeadm::{build_images_as, kubeadm_with_kubelet, kubectl};
+use integration_tests::kubeadm::{
+    build_images_as, condition, get_json, kubeadm_with_kubelet, kubectl, wait_ok as wait_for,
+};
 use integration_tests::machine::Machine;
 use integration_tests::netns::NetNs;
 use integration_tests::node::TestContainerd;
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const IP: &str = "10.232.0.11";
 
@@ -33,33 +35,6 @@ fn kubeadm_upgrade_apply_moves_the_control_plane_and_rolls_back_a_failure() {
         .build()
         .unwrap()
         .block_on(upgrade(&ns));
-}
-
-async fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() > deadline => panic!("{what}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
-}
-
-fn get_json(kubeconfig: &Path, args: &[&str]) -> Result<Value, String> {
-    let (ok, out) = kubectl(kubeconfig, &[args, &["-o", "json"]].concat());
-    if !ok {
-        return Err(out);
-    }
-    serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))
-}
-
-fn ready(obj: &Value) -> bool {
-    obj["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
 /// Image sets v1.35.1 (the binaries under test) and v1.35.2 (its kube-apiserver is
@@ -153,7 +128,7 @@ async fn upgrade(ns: &NetNs) {
                     &format!("{component}-u1"),
                 ],
             )?;
-            if !ready(&p) {
+            if !condition(&p, "Ready") {
                 return Err(format!("{component}: {}", p["status"]));
             }
         }
@@ -315,7 +290,7 @@ async fn upgrade(ns: &NetNs) {
         let items = pods["items"].as_array().cloned().unwrap_or_default();
         let upgraded = items.len() == 1
             && image_of(&items[0]) == "registry.k8s.io/kube-proxy:v1.35.1"
-            && ready(&items[0]);
+            && condition(&items[0], "Ready");
         upgraded
             .then_some(())
             .ok_or_else(|| pods["items"].to_string())
