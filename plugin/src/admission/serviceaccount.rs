@@ -1,6 +1,7 @@
 //! ServiceAccount (upstream `plugin/pkg/admission/serviceaccount`): a pod runs as its
 //! namespace's `default` service account unless it names one, the account must exist,
-//! and unless either opts out of automounting, the pod gets the projected
+//! the account's `imagePullSecrets` are copied to a pod that names none, and unless
+//! either opts out of automounting, the pod gets the projected
 //! `kube-api-access-<suffix>` volume (a bound token, the cluster CA, the namespace)
 //! mounted in every container at `/var/run/secrets/kubernetes.io/serviceaccount`.
 
@@ -76,6 +77,13 @@ impl Plugin for ServiceAccount {
                 a.namespace
             )));
         };
+        // The account's pull secrets, unless the pod names its own (upstream).
+        let own = pod["spec"]["imagePullSecrets"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        if !own && let Some(secrets) = sa["imagePullSecrets"].as_array().filter(|a| !a.is_empty()) {
+            pod["spec"]["imagePullSecrets"] = json!(secrets);
+        }
         let automount = match pod["spec"]["automountServiceAccountToken"].as_bool() {
             Some(b) => b,
             None => sa["automountServiceAccountToken"].as_bool().unwrap_or(true),

@@ -29,7 +29,7 @@ async fn bound_tokens_authenticate_until_their_pod_is_gone() {
     .await;
     let admin = s.user_kubeconfig("admin", "    token: admin-token\n");
     let c = &s.client;
-    let setup = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: robot-view}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: robot, namespace: default}]\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: empty}\n";
+    let setup = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: default}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\nimagePullSecrets: [{name: regcred}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: robot-view}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: robot, namespace: default}]\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: empty}\n";
     let (ok, _, err) = kubectl_as(&admin, &["apply", "-f", "-"], setup);
     assert!(ok, "{err}");
 
@@ -50,6 +50,11 @@ async fn bound_tokens_authenticate_until_their_pod_is_gone() {
     assert_eq!(
         volume["projected"]["sources"][0]["serviceAccountToken"],
         json!({"expirationSeconds": 3607, "path": "token"})
+    );
+    // The account's pull secrets come with it.
+    assert_eq!(
+        created["spec"]["imagePullSecrets"],
+        json!([{"name": "regcred"}])
     );
     assert_eq!(
         created["spec"]["containers"][0]["volumeMounts"][0],
