@@ -124,12 +124,7 @@ struct UpgradeFlags {
 impl UpgradeFlags {
     /// The options of `--config` (or the defaults) with these flags over them.
     fn options(&self, node: bool) -> Result<app::cmd::upgrade::UpgradeOptions, String> {
-        let cfg = match &self.config {
-            Some(path) => app::apis::kubeadm::UpgradeConfiguration::load(
-                &std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
-            )?,
-            None => Default::default(),
-        };
+        let cfg = app::apis::kubeadm::UpgradeConfiguration::read(self.config.as_deref())?;
         let mut o = app::cmd::upgrade::UpgradeOptions::from_config(&cfg, node)?;
         if let Some(v) = self.certificate_renewal {
             o.certificate_renewal = v;
@@ -636,14 +631,11 @@ async fn upgrade(command: UpgradeCmd) -> Result<(), String> {
             kubeconfig,
             ignore_preflight_errors,
         } => {
-            let cfg = match &config {
-                Some(path) => app::apis::kubeadm::UpgradeConfiguration::load(
-                    &std::fs::read_to_string(path)
-                        .map_err(|e| format!("{}: {e}", path.display()))?,
-                )?,
-                None => Default::default(),
-            };
+            let cfg = app::apis::kubeadm::UpgradeConfiguration::read(config.as_deref())?;
             let mut o = app::cmd::upgrade::UpgradeOptions::from_config(&cfg, false)?;
+            // The plan section's own settings, not apply's.
+            o.allow_experimental = cfg.plan.allow_experimental_upgrades;
+            o.allow_rc = cfg.plan.allow_rc_upgrades;
             o.ignore_preflight_errors = cfg.plan.ignore_preflight_errors.clone();
             o.ignore_preflight_errors.extend(ignore_preflight_errors);
             let version = version.or(Some(cfg.plan.kubernetes_version).filter(|v| !v.is_empty()));

@@ -57,13 +57,13 @@ fn entries(auths: &Value) -> Vec<Entry> {
         .collect()
 }
 
-/// The entries of a pull Secret's data (already base64-decoded values).
-pub fn from_secret(type_: &str, data: &std::collections::BTreeMap<String, Vec<u8>>) -> Vec<Entry> {
+/// The entries of a pull Secret (of type dockerconfigjson or dockercfg).
+pub fn from_secret(secret: &k8s_openapi::api::core::v1::Secret) -> Vec<Entry> {
     let parse = |key: &str| {
-        data.get(key)
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        let data = secret.data.as_ref()?.get(key)?;
+        serde_json::from_slice::<Value>(&data.0).ok()
     };
-    match type_ {
+    match secret.type_.as_deref().unwrap_or_default() {
         "kubernetes.io/dockerconfigjson" => parse(".dockerconfigjson")
             .map(|v| entries(&v["auths"]))
             .unwrap_or_default(),
@@ -130,7 +130,12 @@ mod tests {
     use super::*;
 
     fn secret(type_: &str, key: &str, json: &str) -> Vec<Entry> {
-        from_secret(type_, &[(key.to_string(), json.as_bytes().to_vec())].into())
+        use k8s_openapi::ByteString;
+        from_secret(&k8s_openapi::api::core::v1::Secret {
+            type_: Some(type_.into()),
+            data: Some([(key.to_string(), ByteString(json.as_bytes().to_vec()))].into()),
+            ..Default::default()
+        })
     }
 
     #[test]

@@ -59,13 +59,16 @@ pub enum Pulled {
     Ready {
         pulled: bool,
         took: Duration,
+        /// The runtime's record of the image when it was already there (None after a
+        /// pull).
+        image: Option<Box<crate::cri::api::Image>>,
     },
     Failed(PullError),
 }
 
 impl ImageManager {
     /// `auths`: the pod's pull credentials for this image, tried in order (none: an
-    /// anonymous pull).
+    /// anonymous pull); looked up only when a pull is needed.
     /// The back-off is per pod and image (upstream's `<pod uid>_<image>` key): one pod's
     /// failed pulls (e.g. without credentials) do not hold back another's.
     pub async fn ensure(
@@ -73,17 +76,19 @@ impl ImageManager {
         rt: &RemoteRuntime,
         pod_uid: &str,
         c: &Container,
-        auths: &[crate::cri::api::AuthConfig],
+        auths: impl std::future::Future<Output = Vec<crate::cri::api::AuthConfig>>,
     ) -> Pulled {
         let image = c.image.clone().unwrap_or_default();
         let key = format!("{pod_uid}_{image}");
         let policy = pull_policy(c);
-        let present = matches!(rt.image_status(&image).await, Ok(Some(_)));
+        let status = rt.image_status(&image).await.ok().flatten();
+        let present = status.is_some();
         if policy == "Never" {
             return if present {
                 Pulled::Ready {
                     pulled: false,
                     took: Duration::ZERO,
+                    image: status.map(Box::new),
                 }
             } else {
                 Pulled::Failed((
@@ -96,6 +101,7 @@ impl ImageManager {
             return Pulled::Ready {
                 pulled: false,
                 took: Duration::ZERO,
+                image: status.map(Box::new),
             };
         }
         if let Some((until, _)) = self.backoff.lock().unwrap().get(&key)
@@ -110,6 +116,7 @@ impl ImageManager {
             Some(s) => s.acquire().await.ok(),
             None => None,
         };
+        let auths = auths.await;
         let start = Instant::now();
         let mut result = rt.pull_image(&image, auths.first().cloned()).await;
         for auth in auths.iter().skip(1) {
@@ -124,6 +131,7 @@ impl ImageManager {
                 Pulled::Ready {
                     pulled: true,
                     took: start.elapsed(),
+                    image: None,
                 }
             }
             Err(e) => {

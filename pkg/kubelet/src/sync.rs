@@ -597,18 +597,7 @@ impl Kubelet {
         let mut missing = Vec::new();
         for name in names {
             match secrets.get(&name).await {
-                Ok(s) => {
-                    let data = s
-                        .data
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, v.0))
-                        .collect();
-                    entries.extend(crate::credentialprovider::from_secret(
-                        s.type_.as_deref().unwrap_or_default(),
-                        &data,
-                    ));
-                }
+                Ok(s) => entries.extend(crate::credentialprovider::from_secret(&s)),
                 Err(_) => missing.push(format!("{ns}/{name}")),
             }
         }
@@ -654,8 +643,8 @@ impl Kubelet {
     /// for it); true if it was killed to restart.
     async fn resize(&self, pod: &Pod, c: &Container, i: &Instance) -> bool {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let resized = self.applied_resources.lock().unwrap().clone();
-        let Some(applied) = crate::resize::applied(&resized, i) else {
+        let applied = crate::resize::applied(&self.applied_resources.lock().unwrap(), i);
+        let Some(applied) = applied else {
             return false;
         };
         let action = crate::resize::plan(pod, c, &applied, self.memory_capacity);
@@ -787,10 +776,14 @@ impl Kubelet {
             retry(next, left);
             return;
         }
-        let auths = self.pull_credentials(pod, &image).await;
+        let auths = self.pull_credentials(pod, &image);
         let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
-        match self.images.ensure(&self.runtime, &pod_uid, c, &auths).await {
-            crate::images::Pulled::Ready { pulled, took } => {
+        let known = match self.images.ensure(&self.runtime, &pod_uid, c, auths).await {
+            crate::images::Pulled::Ready {
+                pulled,
+                took,
+                image: known,
+            } => {
                 if pulled {
                     self.event(
                         pod,
@@ -811,6 +804,7 @@ impl Kubelet {
                         format!("Container image \"{image}\" already present on machine"),
                     );
                 }
+                known
             }
             crate::images::Pulled::Failed((reason, msg)) => {
                 let ev = if reason == "ImagePullBackOff" {
@@ -829,11 +823,16 @@ impl Kubelet {
                 retry(next, Duration::from_secs(2));
                 return;
             }
-        }
-        // runAsNonRoot against the user the image runs as.
-        let image_user = match self.runtime.image_status(&image).await {
-            Ok(Some(i)) => (i.uid.map(|u| u.value), i.username),
-            _ => (None, String::new()),
+        };
+        // runAsNonRoot against the user the image runs as (asked of the runtime only
+        // when the image was just pulled).
+        let known = match known {
+            Some(i) => Some(*i),
+            None => self.runtime.image_status(&image).await.ok().flatten(),
+        };
+        let image_user = match known {
+            Some(i) => (i.uid.map(|u| u.value), i.username),
+            None => (None, String::new()),
         };
         if let Err(msg) = crate::kuberuntime::security_context::verify_run_as_non_root(
             pod,
@@ -1268,8 +1267,8 @@ impl Kubelet {
                 ),
             }
         };
-        let applied_map = self.applied_resources.lock().unwrap().clone();
-        let applied = move |i: &Instance| crate::resize::applied(&applied_map, i);
+        let applied =
+            |i: &Instance| crate::resize::applied(&self.applied_resources.lock().unwrap(), i);
         let host_ip = self.host_ip();
         // Status is based on the API's copy (conditions others own live there).
         let api_pod = self.api_pod(pod);

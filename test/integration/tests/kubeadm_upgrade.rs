@@ -78,6 +78,22 @@ fn manifest_image(m: &Machine, component: &str) -> String {
         .to_string()
 }
 
+/// The kubernetesVersion of the ClusterConfiguration stored in `kubeadm-config`.
+fn assert_stored_version(admin: &Path, version: &str) {
+    let cm = get_json(
+        admin,
+        &["-n", "kube-system", "get", "configmap", "kubeadm-config"],
+    )
+    .unwrap();
+    assert!(
+        cm["data"]["ClusterConfiguration"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("kubernetesVersion: {version}")),
+        "{cm}"
+    );
+}
+
 async fn upgrade(ns: &NetNs) {
     let work = tempfile::tempdir().unwrap();
     let current = integration_tests::kubeadm::build_cluster_images(&work.path().join("v1.35.0"));
@@ -263,18 +279,7 @@ async fn upgrade(ns: &NetNs) {
         .unwrap();
         assert_eq!(image_of(&p), format!("registry.k8s.io/{component}:v1.35.1"));
     }
-    let cm = get_json(
-        &admin,
-        &["-n", "kube-system", "get", "configmap", "kubeadm-config"],
-    )
-    .unwrap();
-    assert!(
-        cm["data"]["ClusterConfiguration"]
-            .as_str()
-            .unwrap()
-            .contains("kubernetesVersion: v1.35.1"),
-        "{cm}"
-    );
+    assert_stored_version(&admin, "v1.35.1");
     wait_for("kube-proxy running v1.35.1", 120, || {
         let pods = get_json(
             &admin,
@@ -339,18 +344,7 @@ async fn upgrade(ns: &NetNs) {
     )
     .unwrap();
     assert_eq!(image_of(&p), "registry.k8s.io/kube-apiserver:v1.35.1");
-    let cm = get_json(
-        &admin,
-        &["-n", "kube-system", "get", "configmap", "kubeadm-config"],
-    )
-    .unwrap();
-    assert!(
-        cm["data"]["ClusterConfiguration"]
-            .as_str()
-            .unwrap()
-            .contains("kubernetesVersion: v1.35.1"),
-        "{cm}"
-    );
+    assert_stored_version(&admin, "v1.35.1");
     assert_eq!(app_running(&admin).unwrap(), (uid, 0.into()));
     println!(
         "kubeadm upgrade apply v1.35.0 -> v1.35.1: {upgrade_secs:.1}s; a failed upgrade rolled back in {rollback_secs:.1}s"

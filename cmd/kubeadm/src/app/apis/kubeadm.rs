@@ -463,6 +463,16 @@ impl UpgradeConfiguration {
         found.ok_or_else(|| "no UpgradeConfiguration in the config".to_string())
     }
 
+    /// `--config`'s UpgradeConfiguration, or the defaults without one.
+    pub fn read(path: Option<&std::path::Path>) -> Result<Self, String> {
+        match path {
+            Some(p) => Self::load(
+                &std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            ),
+            None => Ok(Self::default()),
+        }
+    }
+
     /// `timeouts.upgradeManifests`, 5 minutes when unset.
     pub fn upgrade_manifests_timeout(&self) -> Result<Duration, String> {
         match &self.timeouts.upgrade_manifests {

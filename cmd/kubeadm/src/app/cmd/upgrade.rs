@@ -12,7 +12,7 @@
 use crate::app::apis::kubeadm::{InitConfig, KUBERNETES_DIR, UpgradeConfiguration};
 use crate::app::cmd::{certs::table, renew};
 use crate::app::phases::upgrade::policy::{self, KUBEADM_VERSION, Version};
-use crate::app::phases::upgrade::staticpods::{COMPONENTS, Upgrade};
+use crate::app::phases::upgrade::staticpods::{self, COMPONENTS, Upgrade};
 use crate::app::phases::{addons, kubelet, uploadconfig};
 use crate::app::preflight::{self, Finding};
 use crate::app::util::pkiutil;
@@ -34,7 +34,6 @@ pub struct UpgradeOptions {
     pub ignore_preflight_errors: Vec<String>,
     pub timeout: Duration,
     pub manifests_dir: PathBuf,
-    pub cert_dir: PathBuf,
 }
 
 impl UpgradeOptions {
@@ -63,7 +62,6 @@ impl UpgradeOptions {
             ignore_preflight_errors: ignore.clone(),
             timeout: c.upgrade_manifests_timeout()?,
             manifests_dir: Path::new(KUBERNETES_DIR).join("manifests"),
-            cert_dir: PathBuf::from(crate::app::apis::kubeadm::DEFAULT_CERT_DIR),
         })
     }
 }
@@ -238,10 +236,32 @@ async fn kubelet_versions(client: &kube::Client) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The version skew policy for moving the cluster from `cluster` to `new`.
+async fn skew(
+    client: &kube::Client,
+    cluster: &Version,
+    new: &Version,
+    o: &UpgradeOptions,
+) -> Result<policy::SkewErrors, String> {
+    let kubelets: Vec<Version> = kubelet_versions(client)
+        .await
+        .iter()
+        .filter_map(|(_, v)| Version::parse(v).ok())
+        .collect();
+    Ok(policy::enforce(
+        cluster,
+        &Version::parse(KUBEADM_VERSION)?,
+        &kubelets,
+        new,
+        o.allow_experimental,
+        o.allow_rc,
+    ))
+}
+
 /// The kubelet configuration file of this node, from the cluster's (backed up first).
 fn write_kubelet_config(cfg: &InitConfig) -> Result<(), String> {
     let path = Path::new(kubelet::KUBELET_DIR).join("config.yaml");
-    let stamp = jiff::Zoned::now().strftime("%Y-%m-%d-%H-%M-%S").to_string();
+    let stamp = staticpods::timestamp();
     let backup = Path::new(KUBERNETES_DIR)
         .join("tmp")
         .join(format!("kubeadm-kubelet-config-{stamp}"));
@@ -278,7 +298,7 @@ async fn upgrade_control_plane(
         client,
         node: cfg.init.node_registration.name.clone(),
         manifests_dir: o.manifests_dir.clone(),
-        cert_dir: o.cert_dir.clone(),
+        cert_dir: PathBuf::from(&cfg.cluster.certificates_dir),
         renew_certs: o.certificate_renewal,
         etcd_upgrade: o.etcd_upgrade,
         timeout: o.timeout,
@@ -289,7 +309,8 @@ async fn upgrade_control_plane(
         for name in ["admin.conf", "super-admin.conf"] {
             if Path::new(KUBERNETES_DIR).join(name).exists() {
                 println!("[upgrade/staticpods] Renewing {name} certificate");
-                renew::renew(cfg, name, &o.cert_dir, Path::new(KUBERNETES_DIR))?;
+                let certs = Path::new(&cfg.cluster.certificates_dir);
+                renew::renew(cfg, name, certs, Path::new(KUBERNETES_DIR))?;
             }
         }
     }
@@ -324,19 +345,7 @@ pub async fn apply(client: &kube::Client, o: &UpgradeOptions) -> Result<(), Stri
     );
     println!("[upgrade/versions] Cluster version: {cluster}");
     println!("[upgrade/versions] kubeadm version: {KUBEADM_VERSION}");
-    let kubelets: Vec<Version> = kubelet_versions(client)
-        .await
-        .iter()
-        .filter_map(|(_, v)| Version::parse(v).ok())
-        .collect();
-    let skew = policy::enforce(
-        &cluster,
-        &Version::parse(KUBEADM_VERSION)?,
-        &kubelets,
-        &new,
-        o.allow_experimental,
-        o.allow_rc,
-    );
+    let skew = skew(client, &cluster, &new, o).await?;
     if let Some(e) = skew.blocking(o.force) {
         return Err(e);
     }
@@ -415,6 +424,15 @@ pub async fn plan(
     preflight::report(findings, &o.ignore_preflight_errors)?;
     let target = Version::parse(version.as_deref().unwrap_or(KUBEADM_VERSION))?;
     let cluster = Version::parse(&cfg.cluster.kubernetes_version)?;
+    // A target nothing allows (or an unstable one without --allow-*-upgrades) is not
+    // planned; one above kubeadm's own is, with the note to update kubeadm first.
+    let skew = skew(client, &cluster, &target, o).await?;
+    if let Some(e) = skew.blocking(true) {
+        return Err(e);
+    }
+    if let Some(e) = policy::unstable_not_allowed(&target, o.allow_experimental, o.allow_rc) {
+        return Err(e);
+    }
     println!("[upgrade] Fetching available versions to upgrade to");
     println!("[upgrade/versions] Cluster version: {cluster}");
     println!("[upgrade/versions] kubeadm version: {KUBEADM_VERSION}");

@@ -105,6 +105,19 @@ impl SkewErrors {
     }
 }
 
+/// Upstream's `detectUnstableVersionError`: a pre-release the `--allow-*-upgrades` flags
+/// do not allow.
+pub fn unstable_not_allowed(
+    new: &Version,
+    allow_experimental: bool,
+    allow_rc: bool,
+) -> Option<String> {
+    let rc_allowed = new.pre.starts_with("rc") && allow_rc;
+    (!(new.pre.is_empty() || allow_experimental || rc_allowed)).then(|| format!(
+        "Specified version to upgrade to \"{new}\" is an unstable version and such upgrades weren't allowed via setting the --allow-*-upgrades flags"
+    ))
+}
+
 /// Upstream's version skew policy for moving a cluster at `cluster` to `new` with this
 /// kubeadm at `kubeadm`, its kubelets at `kubelets`.
 pub fn enforce(
@@ -163,12 +176,8 @@ pub fn enforce(
             kubeadm.major, kubeadm.minor
         ));
     }
-    let rc_allowed = new.pre.starts_with("rc") && allow_rc;
-    if !(released || allow_experimental || rc_allowed) {
-        e.skippable.push(format!(
-            "Specified version to upgrade to \"{new}\" is an unstable version and such upgrades weren't allowed via setting the --allow-*-upgrades flags"
-        ));
-    }
+    e.skippable
+        .extend(unstable_not_allowed(new, allow_experimental, allow_rc));
     let mut too_old: Vec<String> = kubelets
         .iter()
         .filter(|k| new.minor > k.minor + 1)

@@ -85,7 +85,8 @@ pub struct Upgrade<'a> {
     pub timeout: Duration,
 }
 
-fn timestamp() -> String {
+/// kubeadm's backup directory suffix (`2006-01-02-15-04-05`).
+pub fn timestamp() -> String {
     jiff::Zoned::now().strftime("%Y-%m-%d-%H-%M-%S").to_string()
 }
 
