@@ -29,6 +29,8 @@ done
 DIR=$(realpath -m "${LOCAL_CLUSTER_DIR:-$ROOT/.local-cluster}")
 API_PORT=${API_PORT:-6443}
 PROXY_MODE=${PROXY_MODE:-iptables}
+# As upstream's local-up-cluster.sh: a development machine may well have swap on.
+FAIL_SWAP_ON=${FAIL_SWAP_ON:-false}
 SERVICE_CIDR=10.0.0.0/24
 KUBERNETES_IP=10.0.0.1
 DNS_IP=10.0.0.10
@@ -258,7 +260,7 @@ start kubelet "$BIN/kubelet" --kubeconfig="$DIR/kubelet.kubeconfig" \
   --cluster-dns="$DNS_IP" --cluster-domain=cluster.local \
   --tls-cert-file="$PKI/kubelet-serving.crt" --tls-private-key-file="$PKI/kubelet-serving.key" \
   --client-ca-file="$PKI/ca.crt" --anonymous-auth=false --authentication-token-webhook \
-  --authorization-mode=Webhook
+  --authorization-mode=Webhook --fail-swap-on="$FAIL_SWAP_ON"
 start kube-proxy "$BIN/kube-proxy" --kubeconfig="$DIR/kube-proxy.kubeconfig" --proxy-mode="$PROXY_MODE" \
   --hostname-override="$NODE_NAME" --cluster-cidr="$CLUSTER_CIDR" \
   --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249
