@@ -115,6 +115,24 @@ struct Flags {
     /// Driver that the kubelet uses to manipulate cgroups on the host: cgroupfs or systemd.
     #[arg(long = "cgroup-driver")]
     cgroup_driver: Option<String>,
+    /// Optional root cgroup to use for pods.
+    #[arg(long = "cgroup-root")]
+    cgroup_root: Option<String>,
+    /// Enable creation of QoS cgroup hierarchy, if true top level QoS and pod cgroups are created.
+    #[arg(long = "cgroups-per-qos", action = clap::ArgAction::Set)]
+    cgroups_per_qos: Option<bool>,
+    /// A comma separated list of levels of node allocatable enforcement: 'none', 'pods', 'system-reserved', 'kube-reserved'.
+    #[arg(long = "enforce-node-allocatable", value_delimiter = ',')]
+    enforce_node_allocatable: Option<Vec<String>>,
+    /// Resources reserved for kubernetes system components (e.g. cpu=200m,memory=500Mi,pid=1000).
+    #[arg(long = "kube-reserved")]
+    kube_reserved: Option<String>,
+    /// Resources reserved for non-kubernetes components (e.g. cpu=200m,memory=500Mi,pid=1000).
+    #[arg(long = "system-reserved")]
+    system_reserved: Option<String>,
+    /// Set the maximum number of processes per pod. If -1, the kubelet defaults to the node allocatable pid capacity.
+    #[arg(long = "pod-max-pids", allow_hyphen_values = true)]
+    pod_max_pids: Option<i64>,
     /// Makes the Kubelet fail to start if swap is enabled on the node.
     #[arg(long = "fail-swap-on", action = clap::ArgAction::Set)]
     fail_swap_on: Option<bool>,
@@ -184,6 +202,18 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     set!(f.client_ca_file, c.authentication.x509.client_ca_file);
     set!(f.cgroup_driver, c.cgroup_driver);
     set!(f.fail_swap_on, c.fail_swap_on);
+    set!(f.cgroup_root, c.cgroup_root);
+    set!(f.cgroups_per_qos, c.cgroups_per_qos);
+    set!(f.enforce_node_allocatable, c.enforce_node_allocatable);
+    set!(f.pod_max_pids, c.pod_pids_limit);
+    for (flag, field) in [
+        (&f.kube_reserved, &mut c.kube_reserved),
+        (&f.system_reserved, &mut c.system_reserved),
+    ] {
+        if let Some(v) = flag {
+            *field = reservation(v)?;
+        }
+    }
     set!(f.runtime_request_timeout, c.runtime_request_timeout);
     set!(
         f.node_status_update_frequency,
@@ -343,6 +373,19 @@ fn bootstrapped_serving_tls(
     Ok(std::sync::Arc::new(tls))
 }
 
+/// `cpu=200m,memory=500Mi,pid=1000` (`--kube-reserved`, `--system-reserved`; the
+/// names and quantities are checked with the configuration).
+fn reservation(v: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut m = std::collections::BTreeMap::new();
+    for part in v.split(',').filter(|p| !p.is_empty()) {
+        let (k, q) = part
+            .split_once('=')
+            .ok_or_else(|| format!("invalid reservation {part:?}: must be <resource>=<quantity>"))?;
+        m.insert(k.to_string(), q.to_string());
+    }
+    Ok(m)
+}
+
 async fn run(f: Flags) -> Result<(), String> {
     let mut cfg = configuration(&f)?;
     if f.fake_container_runtime {
@@ -393,6 +436,8 @@ async fn run(f: Flags) -> Result<(), String> {
     } else {
         serving_tls(&cfg, &cert_dir(&f), &node_name, &node_ip)?
     };
+    // A hollow node's pods are no processes: it leaves the host's cgroups alone.
+    let cm = kubelet::cm::ContainerManager::new(&cfg, !f.fake_container_runtime)?;
     let k = kubelet::kubelet::Kubelet::new(
         cfg,
         node_name,
@@ -400,6 +445,7 @@ async fn run(f: Flags) -> Result<(), String> {
         f.root_dir.clone(),
         client,
         runtime,
+        cm,
     );
     kubelet::run::run(
         k,

@@ -99,6 +99,8 @@ pub struct Kubelet {
     pub health: crate::health::Health,
     /// container id -> the resources it was resized to in place (else its annotation).
     pub applied_resources: Mutex<HashMap<String, k8s_openapi::api::core::v1::ResourceRequirements>>,
+    /// The cgroups pods run in.
+    pub cm: crate::cm::ContainerManager,
 }
 
 impl Kubelet {
@@ -109,8 +111,8 @@ impl Kubelet {
         root: PathBuf,
         client: kube::Client,
         runtime: RemoteRuntime,
+        cm: crate::cm::ContainerManager,
     ) -> Arc<Self> {
-        crate::kuberuntime::sandbox::set_cgroup_driver(&cfg.cgroup_driver);
         let pods = Informer::with_config(
             Api::<Pod>::all(client.clone()),
             watcher::Config::default().fields(&format!("spec.nodeName={node_name}")),
@@ -157,6 +159,7 @@ impl Kubelet {
             .is_ok_and(|s| s.trim() == "Y");
         let images = ImageManager::new(cfg.serialize_image_pulls, cfg.max_parallel_image_pulls);
         let kl = Arc::new(Kubelet {
+            cm,
             security,
             sysctls,
             apparmor_enabled,

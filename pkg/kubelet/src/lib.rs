@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod apis;
 pub mod certificate;
+pub mod cm;
 pub mod config;
 pub mod credentialprovider;
 pub mod cri;

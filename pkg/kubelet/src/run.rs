@@ -80,6 +80,12 @@ pub async fn run(
             }
         });
     }
+    // The kubepods hierarchy before any pod (upstream `containerManager.Start`).
+    let mut capacity = crate::nodestatus::machine_capacity(&k.root, cfg.max_pods);
+    if let Some(cpu) = capacity.get_mut("cpu") {
+        *cpu *= 1000;
+    }
+    k.cm.start(&capacity)?;
     // Pod sources.
     k.pods.run();
     k.services.run();

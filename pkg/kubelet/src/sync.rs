@@ -117,6 +117,7 @@ impl Kubelet {
             if let Some(sb) = rt.sandbox().filter(|_| rt.sandbox_ready()) {
                 let _ = self.runtime.stop_sandbox(&sb.id).await;
             }
+            self.cm.destroy_pod(&pod);
             let rt = self.pod_runtime(uid).await?;
             self.write_status(&pod, &rt).await;
             return Ok(Some(Duration::from_secs(60)));
@@ -145,6 +146,18 @@ impl Kubelet {
                 return Ok(Some(Duration::from_secs(2)));
             }
         };
+        // The pod's cgroup, with its limits, before anything runs in it.
+        if let Err(e) = self.cm.ensure_pod(&pod, &self.active_pods()) {
+            self.event(
+                &pod,
+                None,
+                "Warning",
+                "FailedCreatePodContainer",
+                format!("unable to ensure pod container exists: {e}"),
+            );
+            self.write_status(&pod, &rt).await;
+            return Err(e);
+        }
         let mut rt = rt;
         if !rt.sandbox_ready() {
             self.kill_running(&pod, &rt, 0).await;
@@ -157,6 +170,7 @@ impl Kubelet {
                 &self.cfg.pod_logs_dir,
                 &self.dns,
                 &self.security,
+                self.cm.pod_cgroup(&pod),
             );
             let _ = std::fs::create_dir_all(&cfg.log_directory);
             tracing::debug!(pod_uid = uid, "RunPodSandbox");
@@ -619,6 +633,21 @@ impl Kubelet {
             .collect()
     }
 
+    /// The pods that run or will run here (not terminal, not being deleted).
+    fn active_pods(&self) -> Vec<Pod> {
+        self.desired_uids()
+            .into_iter()
+            .filter_map(|u| self.pod(&u))
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && !matches!(
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                        Some("Succeeded" | "Failed")
+                    )
+            })
+            .collect()
+    }
+
     /// The active pods admitted here besides `uid` (what a pod must fit next to).
     fn admitted_others(&self, uid: &str) -> Vec<Pod> {
         let st = self.state.lock().unwrap();
@@ -670,6 +699,8 @@ impl Kubelet {
         set_pending(None);
         match action {
             crate::resize::Action::Update(linux) => {
+                // The pod's cgroup takes the new total before its container does.
+                self.cm.resize_pod(pod, &self.active_pods());
                 let id = i.status.id.clone();
                 match self.runtime.update_container_resources(&id, *linux).await {
                     Ok(()) => {
@@ -950,6 +981,7 @@ impl Kubelet {
             &self.cfg.pod_logs_dir,
             &self.dns,
             &self.security,
+            self.cm.pod_cgroup(pod),
         );
         // An ephemeral container joins its target's process namespace.
         let target_id = pod
@@ -1167,6 +1199,10 @@ impl Kubelet {
         }
         for sb in &rt.sandboxes {
             let _ = self.runtime.remove_sandbox(&sb.id).await;
+        }
+        if let Some(p) = &last {
+            self.cm.destroy_pod(p);
+            self.cm.update_qos(&self.active_pods());
         }
         self.volumes.teardown(uid);
         if let Some(p) = &last {

@@ -536,3 +536,238 @@ async fn private_images_pull_with_the_pods_secret() {
         "{waiting}"
     );
 }
+
+/// A cgroup v1 controller file of the cgroup `path` (or the v2 file of the same job).
+fn cgroup_file(path: &str, v1: (&str, &str), v2: &str) -> String {
+    let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let file = if unified {
+        format!("/sys/fs/cgroup{path}/{v2}")
+    } else {
+        format!("/sys/fs/cgroup/{}{path}/{}", v1.0, v1.1)
+    };
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("reading {file}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// Removes a test's cgroup tree (children first) from every hierarchy.
+fn remove_cgroup_tree(root: &str) {
+    fn rm(d: &std::path::Path) {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    rm(&e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(d);
+    }
+    let base = std::path::Path::new("/sys/fs/cgroup");
+    rm(&base.join(root.trim_start_matches('/')));
+    for h in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        rm(&h.path().join(root.trim_start_matches('/')));
+    }
+}
+
+/// The kubelet's cgroups (`cm`): under `--cgroup-root`, `kubepods` is limited to the
+/// node's allocatable (capacity less `--kube-reserved`/`--system-reserved`), the QoS
+/// classes get their shares, and each pod a cgroup with its limits and `--pod-max-pids`,
+/// which a fork loop cannot pass; the pod's cgroup goes with the pod. The systemd
+/// driver is refused on a host without systemd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_run_in_the_kubepods_hierarchy() {
+    let s = TestApiServer::start(
+        None,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ],
+    )
+    .await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let root = format!("/ktest{}", std::process::id());
+    let root_flag = format!("--cgroup-root={root}");
+    let k = TestKubelet::start(
+        &s.kubeconfig(),
+        &ctd,
+        "node-cg",
+        &[
+            &root_flag,
+            "--pod-max-pids=40",
+            "--kube-reserved=memory=1Gi,pid=1000",
+            "--system-reserved=cpu=500m",
+        ],
+    )
+    .await;
+    let kubepods = format!("{root}/kubepods");
+    // The node's allocatable on kubepods.
+    let mem_total: i64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let limit: i64 = wait_for("kubepods", Duration::from_secs(30), || async {
+        std::path::Path::new(&format!("/sys/fs/cgroup/memory{kubepods}"))
+            .exists()
+            .then(|| {
+                cgroup_file(&kubepods, ("memory", "memory.limit_in_bytes"), "memory.max")
+                    .parse()
+                    .unwrap()
+            })
+    })
+    .await;
+    let want = mem_total * 1024 - (1 << 30);
+    assert!((want - limit).abs() < 4096, "kubepods memory {limit}, want {want}");
+    let cpus = std::thread::available_parallelism().unwrap().get() as i64;
+    let shares: i64 = cgroup_file(&kubepods, ("cpu", "cpu.shares"), "cpu.weight")
+        .parse()
+        .unwrap();
+    let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !unified {
+        assert_eq!(shares, (cpus * 1000 - 500) * 1024 / 1000);
+    }
+    let pid_max: i64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        cgroup_file(&kubepods, ("pids", "pids.max"), "pids.max"),
+        (pid_max - 1000).to_string()
+    );
+    if !unified {
+        assert_eq!(
+            cgroup_file(&format!("{kubepods}/besteffort"), ("cpu", "cpu.shares"), ""),
+            "2"
+        );
+    }
+    // A Guaranteed pod, a Burstable one, and a BestEffort one forking past its limit.
+    let guaranteed = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "g"},
+        "spec": {"nodeName": "node-cg", "containers": [{"name": "c", "image": BUSYBOX,
+            "command": ["sleep", "3600"],
+            "resources": {"limits": {"cpu": "250m", "memory": "64Mi"}}}]}});
+    let burstable = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"},
+        "spec": {"nodeName": "node-cg", "containers": [{"name": "c", "image": BUSYBOX,
+            "command": ["sleep", "3600"], "resources": {"requests": {"cpu": "300m"}}}]}});
+    let forker = script_pod(
+        "f",
+        "(for i in $(seq 60); do sleep 600 & done); echo forked; exec sleep 600",
+        json!({}),
+        json!({}),
+    );
+    let forker = {
+        let mut f = forker;
+        f["spec"]["nodeName"] = json!("node-cg");
+        f
+    };
+    for p in [&guaranteed, &burstable, &forker] {
+        c.create("/api/v1/namespaces/default/pods", p).await;
+    }
+    let running = |name: &'static str| {
+        let c = c.clone();
+        async move {
+            let p = pod(&c, name).await;
+            p["status"]["containerStatuses"][0]["state"]["running"]
+                .is_object()
+                .then_some(p)
+        }
+    };
+    let g = wait_for("g running", Duration::from_secs(60), || running("g")).await;
+    wait_for("b running", Duration::from_secs(60), || running("b")).await;
+    let f = wait_for("f running", Duration::from_secs(60), || running("f")).await;
+    let g_cgroup = format!("{kubepods}/pod{}", g["metadata"]["uid"].as_str().unwrap());
+    assert_eq!(
+        cgroup_file(&g_cgroup, ("memory", "memory.limit_in_bytes"), "memory.max"),
+        (64 << 20).to_string()
+    );
+    if unified {
+        assert_eq!(cgroup_file(&g_cgroup, ("", ""), "cpu.max"), "25000 100000");
+    } else {
+        assert_eq!(cgroup_file(&g_cgroup, ("cpu", "cpu.cfs_quota_us"), ""), "25000");
+        assert_eq!(cgroup_file(&g_cgroup, ("cpu", "cpu.shares"), ""), "256");
+        assert_eq!(
+            cgroup_file(&format!("{kubepods}/burstable"), ("cpu", "cpu.shares"), ""),
+            "307"
+        );
+    }
+    assert_eq!(cgroup_file(&g_cgroup, ("pids", "pids.max"), "pids.max"), "40");
+    // The container's processes are in the pod's cgroup.
+    let procs = |cg: &str| {
+        let dir = if unified {
+            format!("/sys/fs/cgroup{cg}")
+        } else {
+            format!("/sys/fs/cgroup/pids{cg}")
+        };
+        std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| std::fs::read_to_string(e.path().join("cgroup.procs")).unwrap_or_default())
+            .collect::<String>()
+            .lines()
+            .count()
+    };
+    assert!(procs(&g_cgroup) >= 2, "sandbox and container in {g_cgroup}");
+    // The fork loop stops at the pod's limit.
+    let f_cgroup = format!(
+        "{kubepods}/besteffort/pod{}",
+        f["metadata"]["uid"].as_str().unwrap()
+    );
+    let logs = wait_for("forks refused", Duration::from_secs(30), || async {
+        let (_, out, _) = s.kubectl(&["logs", "f"], None);
+        out.contains("forked").then_some(out)
+    })
+    .await;
+    assert!(logs.contains("can't fork"), "{logs}");
+    let current: i64 = cgroup_file(&f_cgroup, ("pids", "pids.current"), "pids.current")
+        .parse()
+        .unwrap();
+    assert!((30..=40).contains(&current), "pids.current {current}");
+    // The pod's cgroup goes with the pod.
+    s.kubectl_ok(&["delete", "pod", "g", "--grace-period=1"], None);
+    wait_for("g's cgroup removed", Duration::from_secs(30), || async {
+        (!std::path::Path::new(&format!("/sys/fs/cgroup/memory{g_cgroup}")).exists()
+            && !std::path::Path::new(&format!("/sys/fs/cgroup{g_cgroup}")).exists())
+        .then_some(())
+    })
+    .await;
+    s.kubectl_ok(&["delete", "pod", "b", "f", "--grace-period=1"], None);
+    // The systemd driver needs systemd.
+    if !std::path::Path::new("/run/systemd/system").exists() {
+        let out = std::process::Command::new(integration_tests::binary("kubelet"))
+            .args([
+                &format!("--kubeconfig={}", s.kubeconfig().display()),
+                &format!("--container-runtime-endpoint={}", ctd.endpoint()),
+                "--cgroup-driver=systemd",
+                "--hostname-override=node-sd",
+                &format!("--root-dir={}", k.dir.path().join("root2").display()),
+                "--port=0",
+                "--healthz-port=0",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains("systemd is not running"), "{err}");
+    }
+    // The pods' cgroups go once their containers are gone.
+    wait_for("pod cgroups removed", Duration::from_secs(60), || async {
+        let dirs = |qos: &str| {
+            std::fs::read_dir(format!("/sys/fs/cgroup/memory{kubepods}/{qos}"))
+                .or_else(|_| std::fs::read_dir(format!("/sys/fs/cgroup{kubepods}/{qos}")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .count()
+        };
+        (dirs("burstable") + dirs("besteffort") == 0).then_some(())
+    })
+    .await;
+    drop(k);
+    remove_cgroup_tree(&root);
+}

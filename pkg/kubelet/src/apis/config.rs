@@ -36,6 +36,11 @@ pub struct KubeletConfiguration {
     #[serde(rename = "podCIDR")]
     pub pod_cidr: String,
     pub pod_pids_limit: i64,
+    /// Pods go in the `kubepods` QoS hierarchy (only `true` is supported).
+    #[serde(rename = "cgroupsPerQOS")]
+    pub cgroups_per_qos: bool,
+    /// `pods`: `kubepods` is limited to the node's allocatable; `none`: to its capacity.
+    pub enforce_node_allocatable: Vec<String>,
     pub resolv_conf: String,
     pub cgroup_driver: String,
     pub cgroup_root: String,
@@ -153,6 +158,8 @@ impl Default for KubeletConfiguration {
             max_pods: 110,
             pod_cidr: String::new(),
             pod_pids_limit: -1,
+            cgroups_per_qos: true,
+            enforce_node_allocatable: vec!["pods".into()],
             resolv_conf: "/etc/resolv.conf".into(),
             cgroup_driver: "cgroupfs".into(),
             cgroup_root: String::new(),
@@ -334,14 +341,9 @@ impl KubeletConfiguration {
         if !Self::duration(&self.shutdown_grace_period).is_zero() {
             errs.push(format!("invalid configuration: shutdownGracePeriod ({}) is not supported by this kubelet yet (graceful node shutdown)", self.shutdown_grace_period));
         }
-        if !matches!(self.cgroup_root.as_str(), "" | "/") {
-            errs.push(format!("invalid configuration: cgroupRoot ({:?}) is not supported by this kubelet: pods run under /kubepods", self.cgroup_root));
-        }
-        if self.pod_pids_limit > 0 {
-            errs.push(format!(
-                "invalid configuration: podPidsLimit ({}) is not supported by this kubelet yet",
-                self.pod_pids_limit
-            ));
+        errs.extend(crate::cm::validate(self));
+        if !self.cgroups_per_qos {
+            errs.push("invalid configuration: cgroupsPerQOS (--cgroups-per-qos) false is not supported by this kubelet: pods always run in the kubepods QoS hierarchy".into());
         }
         if !self.image_service_endpoint.is_empty()
             && self.image_service_endpoint != self.container_runtime_endpoint

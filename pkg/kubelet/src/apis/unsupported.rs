@@ -14,7 +14,6 @@ fn upstream_defaults() -> Vec<(&'static str, Value)> {
             "authorization.webhook",
             json!({"cacheAuthorizedTTL": "5m0s", "cacheUnauthorizedTTL": "30s"}),
         ),
-        ("cgroupsPerQOS", json!(true)),
         ("configMapAndSecretChangeDetectionStrategy", json!("Watch")),
         ("containerLogMaxWorkers", json!(1)),
         ("containerLogMonitorInterval", json!("10s")),
@@ -32,7 +31,6 @@ fn upstream_defaults() -> Vec<(&'static str, Value)> {
         ("enableProfilingHandler", json!(true)),
         ("enableSystemLogHandler", json!(true)),
         ("enableSystemLogQuery", json!(false)),
-        ("enforceNodeAllocatable", json!(["pods"])),
         ("eventBurst", json!(100)),
         ("eventRecordQPS", json!(50)),
         ("evictionMaxPodGracePeriod", json!(0)),
@@ -172,7 +170,7 @@ mod tests {
             "options": {"json": {"infoBufferSize": "0"}}, "verbosity": 0}, "memorySwap": {},
             "streamingConnectionIdleTimeout": "0s", "volumeStatsAggPeriod": "1m",
             "authorization": {"webhook": {"cacheAuthorizedTTL": "0s", "cacheUnauthorizedTTL": "30s"}},
-            "enforceNodeAllocatable": ["pods"], "cgroupsPerQOSX": true});
+            "cgroupsPerQOSX": true});
         let ignored: Vec<String> = [
             "cpuManagerReconcilePeriod",
             "logging",
@@ -180,7 +178,6 @@ mod tests {
             "streamingConnectionIdleTimeout",
             "volumeStatsAggPeriod",
             "authorization.webhook",
-            "enforceNodeAllocatable",
             "cgroupsPerQOSX",
         ]
         .iter()

@@ -1,6 +1,6 @@
 //! The pod sandbox's CRI config (upstream `kuberuntime_sandbox.go`): metadata, hostname,
 //! log directory, DNS (upstream `pkg/kubelet/network/dns`), host ports, namespaces and
-//! the pod's cgroup parent by QoS class.
+//! the pod's cgroup parent (named by `cm`).
 
 use crate::cri::{POD_NAME, POD_NAMESPACE, POD_UID, api};
 use k8s_openapi::api::core::v1::Pod;
@@ -90,61 +90,6 @@ pub fn quantity_value(q: &str) -> i64 {
     apimachinery::resource::Quantity::parse(q).map_or(0, |q| q.value())
 }
 
-/// `cgroupDriver` (`cgroupfs` or `systemd`), set once when the kubelet starts.
-static CGROUP_DRIVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-pub fn set_cgroup_driver(driver: &str) {
-    let _ = CGROUP_DRIVER.set(driver.to_string());
-}
-
-fn systemd() -> bool {
-    CGROUP_DRIVER.get().is_some_and(|d| d == "systemd")
-}
-
-/// The pod's cgroup under the kubelet's QoS hierarchy, named for the cgroup driver
-/// (upstream's `CgroupName.ToCgroupfs` / `ToSystemd`: with systemd every level is a
-/// slice named after its ancestors, the pod UID's dashes as underscores).
-pub fn cgroup_parent(pod: &Pod) -> String {
-    pod_cgroup(
-        pod.metadata.uid.as_deref().unwrap_or_default(),
-        qos_class(pod),
-        systemd(),
-    )
-}
-
-pub fn pod_cgroup(uid: &str, qos: &str, systemd: bool) -> String {
-    let levels: Vec<String> = match qos {
-        "Guaranteed" => vec!["kubepods".into(), format!("pod{uid}")],
-        "Burstable" => vec!["kubepods".into(), "burstable".into(), format!("pod{uid}")],
-        _ => vec!["kubepods".into(), "besteffort".into(), format!("pod{uid}")],
-    };
-    if !systemd {
-        return format!("/{}", levels.join("/"));
-    }
-    let mut path = String::new();
-    let mut prefix = String::new();
-    for level in levels {
-        let level = level.replace('-', "_");
-        prefix = if prefix.is_empty() {
-            level
-        } else {
-            format!("{prefix}-{level}")
-        };
-        path.push_str(&format!("/{prefix}.slice"));
-    }
-    path
-}
-
-/// A container's cgroup under its pod's: containerd names it `<id>` under cgroupfs and
-/// `cri-containerd-<id>.scope` under systemd.
-pub fn container_cgroup(pod_cgroup: &str, id: &str) -> String {
-    if systemd() {
-        format!("{pod_cgroup}/cri-containerd-{id}.scope")
-    } else {
-        format!("{pod_cgroup}/{id}")
-    }
-}
-
 /// The sandbox's DNS (upstream `GetPodDNS`): ClusterFirst uses the cluster DNS with the
 /// namespace's search path (falling back to the host's resolv.conf when no cluster DNS
 /// is configured, or for hostNetwork pods), Default the host's, None only dnsConfig.
@@ -215,6 +160,7 @@ pub fn sandbox_config(
     logs_root: &str,
     dns: &DnsSettings,
     security: &super::security_context::SecurityOptions,
+    cgroup_parent: String,
 ) -> api::PodSandboxConfig {
     let m = &pod.metadata;
     let spec = pod.spec.clone().unwrap_or_default();
@@ -268,7 +214,7 @@ pub fn sandbox_config(
             .into_iter()
             .collect(),
         linux: Some(api::LinuxPodSandboxConfig {
-            cgroup_parent: cgroup_parent(pod),
+            cgroup_parent,
             security_context: Some(api::LinuxSandboxSecurityContext {
                 namespace_options: Some(api::NamespaceOption {
                     network: ns_mode(host_network),
@@ -323,30 +269,4 @@ pub fn has_privileged_container(spec: &k8s_openapi::api::core::v1::PodSpec) -> b
             .iter()
             .flatten()
             .any(|c| privileged(c.security_context.as_ref()))
-}
-
-#[cfg(test)]
-mod cgroup_tests {
-    use super::pod_cgroup;
-
-    #[test]
-    fn cgroup_names_follow_the_driver() {
-        let uid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
-        assert_eq!(
-            pod_cgroup(uid, "BestEffort", false),
-            format!("/kubepods/besteffort/pod{uid}")
-        );
-        assert_eq!(
-            pod_cgroup(uid, "Guaranteed", false),
-            format!("/kubepods/pod{uid}")
-        );
-        assert_eq!(
-            pod_cgroup(uid, "Burstable", true),
-            "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b4e28ba_2fa1_11d2_883f_0016d3cca427.slice"
-        );
-        assert_eq!(
-            pod_cgroup(uid, "Guaranteed", true),
-            "/kubepods.slice/kubepods-pod1b4e28ba_2fa1_11d2_883f_0016d3cca427.slice"
-        );
-    }
 }

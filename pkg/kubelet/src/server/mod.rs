@@ -496,14 +496,14 @@ impl Kubelet {
         for uid in self.desired_uids() {
             let Some(p) = self.pod(&uid) else { continue };
             let rt = self.pod_runtime(&uid).await.unwrap_or_default();
-            let parent = crate::kuberuntime::sandbox::cgroup_parent(&p);
+            let parent = self.cm.pod_cgroup(&p);
             let containers = rt
                 .containers
                 .iter()
                 .filter(|i| i.running())
                 .filter_map(|i| {
                     let u = crate::stats::cgroup_usage(
-                        &crate::kuberuntime::sandbox::container_cgroup(&parent, &i.status.id),
+                        &self.cm.container_cgroup(&parent, &i.status.id),
                     )?;
                     Some((i.name().to_string(), i.status.started_at, u))
                 })
