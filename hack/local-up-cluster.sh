@@ -31,6 +31,8 @@ API_PORT=${API_PORT:-6443}
 PROXY_MODE=${PROXY_MODE:-iptables}
 # As upstream's local-up-cluster.sh: a development machine may well have swap on.
 FAIL_SWAP_ON=${FAIL_SWAP_ON:-false}
+# Upstream's script's thresholds (no imagefs one: images share the node's disk here).
+EVICTION_HARD=${EVICTION_HARD:-"memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%"}
 SERVICE_CIDR=10.0.0.0/24
 KUBERNETES_IP=10.0.0.1
 DNS_IP=10.0.0.10
@@ -260,7 +262,7 @@ start kubelet "$BIN/kubelet" --kubeconfig="$DIR/kubelet.kubeconfig" \
   --cluster-dns="$DNS_IP" --cluster-domain=cluster.local \
   --tls-cert-file="$PKI/kubelet-serving.crt" --tls-private-key-file="$PKI/kubelet-serving.key" \
   --client-ca-file="$PKI/ca.crt" --anonymous-auth=false --authentication-token-webhook \
-  --authorization-mode=Webhook --fail-swap-on="$FAIL_SWAP_ON"
+  --authorization-mode=Webhook --fail-swap-on="$FAIL_SWAP_ON" --eviction-hard="$EVICTION_HARD"
 start kube-proxy "$BIN/kube-proxy" --kubeconfig="$DIR/kube-proxy.kubeconfig" --proxy-mode="$PROXY_MODE" \
   --hostname-override="$NODE_NAME" --cluster-cidr="$CLUSTER_CIDR" \
   --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249

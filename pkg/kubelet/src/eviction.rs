@@ -1,8 +1,9 @@
 //! Node-pressure eviction (upstream `pkg/kubelet/eviction`): every 10 s the hard
-//! thresholds (`evictionHard`: memory.available, nodefs.available, ...) are compared
-//! with what the node has; a crossed memory or nodefs threshold reports
-//! MemoryPressure / DiskPressure (held for `evictionPressureTransitionPeriod` after the
-//! last breach) and, while a threshold is crossed, evicts one pod per round — BestEffort first, then
+//! thresholds (`evictionHard`: memory.available, nodefs.available, nodefs.inodesFree,
+//! imagefs.available, imagefs.inodesFree, pid.available) are compared with what the
+//! node has; a crossed threshold reports MemoryPressure, DiskPressure or PIDPressure
+//! (held for `evictionPressureTransitionPeriod` after the last breach) and, while a
+//! threshold is crossed, evicts one pod per round — BestEffort first, then
 //! Burstable, then Guaranteed, lower priority first — which ends `Failed` with reason
 //! `Evicted` and a DisruptionTarget condition. Static and critical pods are spared.
 
@@ -21,6 +22,92 @@ const CRITICAL_PRIORITY: i32 = 2_000_000_000;
 pub struct Pressure {
     pub memory: AtomicBool,
     pub disk: AtomicBool,
+    pub pid: AtomicBool,
+}
+
+/// The signals this kubelet observes, with the node condition and the resource an
+/// eviction names (upstream `signalToNodeCondition`, `signalToResource`).
+const SIGNALS: [(&str, Condition, &str); 6] = [
+    ("memory.available", Condition::Memory, "memory"),
+    ("nodefs.available", Condition::Disk, "ephemeral-storage"),
+    ("nodefs.inodesFree", Condition::Disk, "inodes"),
+    ("imagefs.available", Condition::Disk, "ephemeral-storage"),
+    ("imagefs.inodesFree", Condition::Disk, "inodes"),
+    ("pid.available", Condition::Pid, "pids"),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Memory,
+    Disk,
+    Pid,
+}
+
+/// What the node has of each signal: (available, capacity).
+#[derive(Clone, Debug, Default)]
+pub struct Observations {
+    pub values: BTreeMap<&'static str, (i64, i64)>,
+}
+
+/// The thresholds `obs` crosses, in [`SIGNALS`] order, with their condition and
+/// resource. A signal not observed (no image filesystem reported, say) crosses nothing.
+pub fn crossed(
+    obs: &Observations,
+    thresholds: &BTreeMap<String, String>,
+) -> Vec<(&'static str, Condition, &'static str)> {
+    SIGNALS
+        .iter()
+        .filter(|(signal, _, _)| {
+            let (Some(t), Some((avail, cap))) = (thresholds.get(*signal), obs.values.get(signal))
+            else {
+                return false;
+            };
+            *cap > 0 && *avail < threshold_bytes(t, *cap)
+        })
+        .copied()
+        .collect()
+}
+
+/// Checks `evictionHard` as upstream's `ParseThresholdConfig`: known signals, and
+/// quantities or percentages in 0-100 %.
+pub fn validate(thresholds: &BTreeMap<String, String>) -> Vec<String> {
+    let mut errs = Vec::new();
+    for (signal, v) in thresholds {
+        if !SIGNALS.iter().any(|(s, _, _)| s == signal) {
+            errs.push(match signal.as_str() {
+                "allocatableMemory.available" | "containerfs.available" | "containerfs.inodesFree" => format!("invalid configuration: evictionHard signal {signal:?} is not supported by this kubelet"),
+                _ => format!("invalid configuration: evictionHard: unsupported eviction signal {signal}"),
+            });
+            continue;
+        }
+        let ok = match v.strip_suffix('%') {
+            Some(p) => p.parse::<f64>().is_ok_and(|p| (0.0..=100.0).contains(&p)),
+            None => apimachinery::resource::Quantity::parse(v).is_some_and(|q| q.value() >= 0),
+        };
+        if !ok {
+            errs.push(format!("invalid configuration: evictionHard[{signal}] {v:?}: must be a non-negative quantity or a percentage between 0% and 100%"));
+        }
+    }
+    errs
+}
+
+/// Processes the node may still start: `pid_max` (or `threads-max`, if lower) less
+/// the tasks running (upstream's `pidlimit` stats, from /proc/loadavg).
+pub fn pid_observation() -> Option<(i64, i64)> {
+    let read = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<i64>().ok();
+    let max = match (read("/proc/sys/kernel/pid_max"), read("/proc/sys/kernel/threads-max")) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
+    let running: i64 = std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .nth(3)?
+        .split_once('/')?
+        .1
+        .parse()
+        .ok()?;
+    Some(((max - running).max(0), max))
 }
 
 /// A threshold in bytes for a signal of `capacity` (`100Mi` or `10%`).
@@ -44,17 +131,38 @@ pub fn parse_flag(s: &str) -> Result<BTreeMap<String, String>, String> {
 }
 
 impl Kubelet {
-    /// Which resource is under pressure now (memory, then nodefs).
-    fn observe_pressure(&self) -> (bool, bool) {
-        let hard = &self.cfg.eviction_hard;
-        let mem = hard.get("memory.available").is_some_and(|t| {
-            crate::nodestatus::memory_available() < threshold_bytes(t, self.memory_capacity)
-        });
-        let (total, avail) = crate::nodestatus::fs_usage(&self.root);
-        let disk = hard
-            .get("nodefs.available")
-            .is_some_and(|t| total > 0 && (avail as i64) < threshold_bytes(t, total as i64));
-        (mem, disk)
+    /// What the node has now of every signal.
+    async fn observe(&self) -> Observations {
+        let mut values = BTreeMap::new();
+        values.insert(
+            "memory.available",
+            (crate::nodestatus::memory_available(), self.memory_capacity),
+        );
+        let fs = |path: &std::path::Path| {
+            let (total, avail) = crate::nodestatus::fs_usage(path);
+            let (inodes, free) = crate::nodestatus::fs_inodes(path);
+            ((avail as i64, total as i64), (free as i64, inodes as i64))
+        };
+        let (bytes, inodes) = fs(&self.root);
+        values.insert("nodefs.available", bytes);
+        values.insert("nodefs.inodesFree", inodes);
+        // The runtime's image filesystem, as it reports it.
+        if let Ok(info) = self.runtime.image_fs_info().await
+            && let Some(mount) = info
+                .image_filesystems
+                .first()
+                .and_then(|f| f.fs_id.as_ref())
+                .map(|id| id.mountpoint.clone())
+                .filter(|m| !m.is_empty())
+        {
+            let (bytes, inodes) = fs(std::path::Path::new(&mount));
+            values.insert("imagefs.available", bytes);
+            values.insert("imagefs.inodesFree", inodes);
+        }
+        if let Some(pids) = pid_observation() {
+            values.insert("pid.available", pids);
+        }
+        Observations { values }
     }
 
     /// The pod to evict first, if any may be.
@@ -101,34 +209,38 @@ pub fn still_under_pressure(last_breach: Option<std::time::Instant>, period: Dur
     last_breach.is_some_and(|t| t.elapsed() < period)
 }
 
+fn condition_key(c: Condition) -> &'static str {
+    match c {
+        Condition::Memory => "MemoryPressure",
+        Condition::Disk => "DiskPressure",
+        Condition::Pid => "PIDPressure",
+    }
+}
+
 pub async fn run(k: Arc<Kubelet>, pressure: Arc<Pressure>) {
     let period = crate::apis::config::KubeletConfiguration::duration(
         &k.cfg.eviction_pressure_transition_period,
     );
-    let (mut mem_seen, mut disk_seen) = (None, None);
+    let mut seen: BTreeMap<&'static str, std::time::Instant> = BTreeMap::new();
     loop {
         tokio::time::sleep(MONITORING_INTERVAL).await;
-        let (mem, disk) = k.observe_pressure();
+        let crossed = crossed(&k.observe().await, &k.cfg.eviction_hard);
         let now = std::time::Instant::now();
-        if mem {
-            mem_seen = Some(now);
+        for (_, condition, _) in &crossed {
+            seen.insert(condition_key(*condition), now);
         }
-        if disk {
-            disk_seen = Some(now);
+        for (condition, flag) in [
+            (Condition::Memory, &pressure.memory),
+            (Condition::Disk, &pressure.disk),
+            (Condition::Pid, &pressure.pid),
+        ] {
+            let last = seen.get(condition_key(condition)).copied();
+            flag.store(still_under_pressure(last, period), Ordering::Relaxed);
         }
-        pressure
-            .memory
-            .store(still_under_pressure(mem_seen, period), Ordering::Relaxed);
-        pressure
-            .disk
-            .store(still_under_pressure(disk_seen, period), Ordering::Relaxed);
-        let resource = if mem {
-            "memory"
-        } else if disk {
-            "ephemeral-storage"
-        } else {
+        let Some((signal, _, resource)) = crossed.first().copied() else {
             continue;
         };
+        tracing::warn!(signal, "Eviction threshold crossed");
         let Some(pod) = k.eviction_candidate() else {
             continue;
         };
@@ -143,5 +255,52 @@ pub async fn run(k: Arc<Kubelet>, pressure: Arc<Pressure>) {
             .or_default()
             .evicted = Some(message);
         k.dispatch(&uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thresholds(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn signals_cross_their_thresholds() {
+        let obs = Observations {
+            values: BTreeMap::from([
+                ("memory.available", (50 << 20, 4 << 30)),
+                ("nodefs.available", (50, 1000)),
+                ("nodefs.inodesFree", (900, 1000)),
+                ("pid.available", (500, 32768)),
+            ]),
+        };
+        let cases: [(&[(&str, &str)], Vec<&str>); 5] = [
+            (&[("memory.available", "100Mi")], vec!["memory.available"]),
+            (&[("memory.available", "10Mi")], vec![]),
+            (&[("nodefs.available", "10%"), ("nodefs.inodesFree", "5%")], vec!["nodefs.available"]),
+            (&[("pid.available", "1000"), ("imagefs.available", "15%")], vec!["pid.available"]),
+            (&[("pid.available", "1%")], vec![]),
+        ];
+        for (t, want) in cases {
+            let got: Vec<&str> = crossed(&obs, &thresholds(t)).iter().map(|c| c.0).collect();
+            assert_eq!(got, want, "{t:?}");
+        }
+        let c = crossed(&obs, &thresholds(&[("pid.available", "1000")]));
+        assert_eq!((c[0].1, c[0].2), (Condition::Pid, "pids"));
+    }
+
+    #[test]
+    fn thresholds_are_validated() {
+        let defaults = crate::apis::config::KubeletConfiguration::default().eviction_hard;
+        assert!(validate(&defaults).is_empty());
+        let errs = validate(&thresholds(&[
+            ("memory.avail", "1Gi"),
+            ("nodefs.available", "120%"),
+            ("containerfs.available", "10%"),
+        ]));
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs.iter().any(|e| e.contains("unsupported eviction signal memory.avail")));
     }
 }

@@ -63,6 +63,17 @@ pub fn machine_capacity(root: &std::path::Path, max_pods: i32) -> BTreeMap<Strin
     ])
 }
 
+/// (total, free) inodes of the filesystem holding `path`.
+pub fn fs_inodes(path: &std::path::Path) -> (u64, u64) {
+    let mut st: libc_statvfs = unsafe { std::mem::zeroed() };
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    // SAFETY: statvfs writes into the zeroed struct we own.
+    if unsafe { statvfs(c.as_ptr(), &mut st) } != 0 {
+        return (0, 0);
+    }
+    (st.f_files, st.f_favail)
+}
+
 /// (total, available) bytes of the filesystem holding `path`.
 pub fn fs_usage(path: &std::path::Path) -> (u64, u64) {
     let mut st: libc_statvfs = unsafe { std::mem::zeroed() };
@@ -191,6 +202,7 @@ pub struct StatusInputs {
     pub images: Vec<(Vec<String>, u64)>,
     pub memory_pressure: bool,
     pub disk_pressure: bool,
+    pub pid_pressure: bool,
 }
 
 /// The node status the kubelet reports.
@@ -271,9 +283,17 @@ pub fn node_status(cfg: &NodeStatusConfig, inputs: &StatusInputs, current: Optio
         ),
         condition(
             "PIDPressure",
-            true,
-            "KubeletHasSufficientPID",
-            "kubelet has sufficient PID available",
+            !inputs.pid_pressure,
+            if inputs.pid_pressure {
+                "KubeletHasInsufficientPID"
+            } else {
+                "KubeletHasSufficientPID"
+            },
+            if inputs.pid_pressure {
+                "kubelet has insufficient PID available"
+            } else {
+                "kubelet has sufficient PID available"
+            },
             prev("PIDPressure"),
         ),
         condition(

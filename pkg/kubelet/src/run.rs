@@ -194,6 +194,7 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
             images,
             memory_pressure: k.pressure.memory.load(std::sync::atomic::Ordering::Relaxed),
             disk_pressure: k.pressure.disk.load(std::sync::atomic::Ordering::Relaxed),
+            pid_pressure: k.pressure.pid.load(std::sync::atomic::Ordering::Relaxed),
         };
         match reporter.update(&k.client, &ns_cfg, &inputs).await {
             Ok(node) => {

@@ -793,8 +793,9 @@ async fn static_pod_runs_with_a_mirror_pod() {
     .await;
 }
 
-/// Node-pressure eviction: with a memory.available threshold the node cannot meet, the
-/// node reports MemoryPressure and the pod ends Failed/Evicted with DisruptionTarget.
+/// Node-pressure eviction: with memory.available and pid.available thresholds the node
+/// cannot meet, the node reports MemoryPressure and PIDPressure (from the real task
+/// count) and the pod ends Failed/Evicted with DisruptionTarget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_pressure_evicts_pods() {
     let s = TestApiServer::start(
@@ -808,7 +809,7 @@ async fn memory_pressure_evicts_pods() {
         &s.kubeconfig(),
         &ctd,
         "node-e",
-        &["--eviction-hard=memory.available<1000Ti"],
+        &["--eviction-hard=memory.available<1000Ti,pid.available<100000000"],
     )
     .await;
     node_ready(&c, "node-e").await;
@@ -837,6 +838,22 @@ async fn memory_pressure_evicts_pods() {
     )
     .await;
     assert_eq!(mp["reason"], "KubeletHasInsufficientMemory");
+    let n = c.get("/api/v1/nodes/node-e").await.json();
+    let pid = n["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "PIDPressure")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (&pid["status"], &pid["reason"], &pid["message"]),
+        (
+            &json!("True"),
+            &json!("KubeletHasInsufficientPID"),
+            &json!("kubelet has insufficient PID available")
+        )
+    );
     wait_for(
         "evicted pod's containers stopped",
         Duration::from_secs(15),

@@ -342,6 +342,7 @@ impl KubeletConfiguration {
             errs.push(format!("invalid configuration: shutdownGracePeriod ({}) is not supported by this kubelet yet (graceful node shutdown)", self.shutdown_grace_period));
         }
         errs.extend(crate::cm::validate(self));
+        errs.extend(crate::eviction::validate(&self.eviction_hard));
         if !self.cgroups_per_qos {
             errs.push("invalid configuration: cgroupsPerQOS (--cgroups-per-qos) false is not supported by this kubelet: pods always run in the kubepods QoS hierarchy".into());
         }
