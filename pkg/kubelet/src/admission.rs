@@ -143,6 +143,7 @@ impl Kubelet {
     /// Err((reason, message)) if the pod does not fit next to `others` (the active pods
     /// admitted before it).
     pub fn admit(&self, pod: &Pod, others: &[Pod]) -> Result<(), (String, String)> {
+        self.shutdown.admit()?;
         self.admit_security(pod)?;
         if is_static(pod) {
             return Ok(());

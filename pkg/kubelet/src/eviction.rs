@@ -184,7 +184,7 @@ impl Kubelet {
                     .lock()
                     .unwrap()
                     .get(&uid)
-                    .is_none_or(|s| s.evicted.is_none())
+                    .is_none_or(|s| s.killed_by_kubelet.is_none())
             })
             .filter(|p| {
                 !matches!(
@@ -253,7 +253,11 @@ pub async fn run(k: Arc<Kubelet>, pressure: Arc<Pressure>) {
             .unwrap()
             .entry(uid.clone())
             .or_default()
-            .evicted = Some(message);
+            .killed_by_kubelet = Some(crate::kubelet::KubeletKill {
+            reason: "Evicted",
+            message,
+            grace: 0,
+        });
         k.dispatch(&uid);
     }
 }

@@ -55,14 +55,24 @@ pub struct PodState {
     pub init_failed: bool,
     /// Containers killed on purpose (id -> reason for the restart).
     pub killed: HashMap<String, String>,
-    /// Set when the eviction manager evicted the pod (the status message).
-    pub evicted: Option<String>,
+    /// Set when the kubelet itself ends the pod (eviction, node shutdown).
+    pub killed_by_kubelet: Option<KubeletKill>,
     /// The pod ran past `activeDeadlineSeconds` (upstream's active deadline handler).
     pub deadline_exceeded: bool,
     /// Admission: None until decided; Some(Err((reason, message))) if rejected.
     pub admitted: Option<Result<(), (String, String)>>,
     /// A resize the node cannot take now: (reason, message) of PodResizePending.
     pub resize_pending: Option<(String, String)>,
+}
+
+/// The kubelet ending a pod on its own account: the pod's final status says why, and
+/// its containers get `grace` seconds.
+#[derive(Clone, Debug)]
+pub struct KubeletKill {
+    /// `Evicted` or `Terminated` (node shutdown).
+    pub reason: &'static str,
+    pub message: String,
+    pub grace: i64,
 }
 
 pub struct Kubelet {
@@ -101,6 +111,10 @@ pub struct Kubelet {
     pub applied_resources: Mutex<HashMap<String, k8s_openapi::api::core::v1::ResourceRequirements>>,
     /// The cgroups pods run in.
     pub cm: crate::cm::ContainerManager,
+    /// Graceful node shutdown.
+    pub shutdown: crate::nodeshutdown::Manager,
+    /// Wakes the node status loop for an update now.
+    pub node_status_now: tokio::sync::Notify,
 }
 
 impl Kubelet {
@@ -160,6 +174,8 @@ impl Kubelet {
         let images = ImageManager::new(cfg.serialize_image_pulls, cfg.max_parallel_image_pulls);
         let kl = Arc::new(Kubelet {
             cm,
+            shutdown: crate::nodeshutdown::Manager::new(&cfg),
+            node_status_now: tokio::sync::Notify::new(),
             security,
             sysctls,
             apparmor_enabled,
@@ -238,6 +254,17 @@ impl Kubelet {
         } else {
             String::new()
         }
+    }
+
+    /// An event about this node (upstream's node reference: the node's name as UID).
+    pub fn node_event(&self, type_: &str, reason: &str, note: &str) {
+        let r = ObjectReference {
+            kind: Some("Node".into()),
+            name: Some(self.node_name.clone()),
+            uid: Some(self.node_name.clone()),
+            ..Default::default()
+        };
+        self.recorder.eventf(r, type_, reason, reason, note.to_string());
     }
 
     pub fn event(

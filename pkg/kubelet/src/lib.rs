@@ -15,6 +15,7 @@ pub mod kuberuntime;
 pub mod lifecycle;
 pub mod logs;
 pub mod metrics;
+pub mod nodeshutdown;
 pub mod nodestatus;
 pub mod pleg;
 pub mod prober;

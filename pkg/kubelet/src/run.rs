@@ -122,6 +122,7 @@ pub async fn run(
         });
     }
     tokio::spawn(crate::pleg::run(k.clone()));
+    crate::nodeshutdown::start(k.clone()).await;
     // Validated at start (KubeletConfiguration::validate).
     if let Ok(max) = crate::logs::max_bytes(&cfg.container_log_max_size) {
         let files = cfg.container_log_max_files.max(2) as usize;
@@ -171,7 +172,15 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
     let mut reporter = Reporter::new(report);
     let mut pod_cidr_sent = String::new();
     loop {
-        let runtime_ready = crate::nodestatus::runtime_state(&k.runtime).await;
+        // Upstream aggregates the runtime's and the shutdown manager's errors.
+        let runtime_ready = match (
+            crate::nodestatus::runtime_state(&k.runtime).await,
+            k.shutdown.status(),
+        ) {
+            (Ok(()), s) => s,
+            (Err(e), Ok(())) => Err(e),
+            (Err(a), Err(b)) => Err(format!("[{a}, {b}]")),
+        };
         let runtime_version = match k.runtime.version().await {
             Ok(v) => format!("{}://{}", v.runtime_name, v.runtime_version),
             Err(_) => String::new(),
@@ -217,7 +226,10 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
             }
             Err(e) => tracing::warn!(error = e, "Error updating node status, will retry"),
         }
-        tokio::time::sleep(update).await;
+        tokio::select! {
+            _ = tokio::time::sleep(update) => {}
+            _ = k.node_status_now.notified() => {}
+        }
     }
 }
 

@@ -498,10 +498,12 @@ fn limit_termination_messages(status: &mut Value, containers: usize) {
     }
 }
 
-/// An evicted pod's status: Failed, reason Evicted, and the DisruptionTarget condition.
-pub fn evicted(status: &mut Value, message: &str) {
+/// The status of a pod the kubelet ended (evicted, or terminated for a node shutdown):
+/// Failed — it was running when the kubelet decided, whatever its containers' exit
+/// codes — with the reason and message, and the DisruptionTarget condition.
+pub fn killed_by_kubelet(status: &mut Value, reason: &str, message: &str) {
     status["phase"] = json!("Failed");
-    status["reason"] = json!("Evicted");
+    status["reason"] = json!(reason);
     status["message"] = json!(message);
     if let Some(cs) = status["conditions"].as_array_mut()
         && !cs.iter().any(|c| c["type"] == "DisruptionTarget")

@@ -100,19 +100,24 @@ impl Kubelet {
             Some("Succeeded" | "Failed")
         ) && !is_static(&pod);
         let until_deadline = self.until_active_deadline(uid, &pod);
-        let (init_failed, evicted, deadline) = {
+        let (init_failed, killed, deadline) = {
             let st = self.state.lock().unwrap();
             let s = st.get(uid);
             (
                 s.is_some_and(|s| s.init_failed),
-                s.is_some_and(|s| s.evicted.is_some()),
+                s.and_then(|s| s.killed_by_kubelet.as_ref().map(|k| k.grace)),
                 s.is_some_and(|s| s.deadline_exceeded),
             )
         };
-        if terminal_phase || init_failed || evicted || deadline || self.finished(&pod, &rt) {
-            // Done: nothing runs any more (sidecars and the sandbox stop); an evicted
-            // pod gets no grace (a hard threshold).
-            let grace = if evicted { 0 } else { grace_seconds(&pod) };
+        if terminal_phase
+            || init_failed
+            || killed.is_some()
+            || deadline
+            || self.finished(&pod, &rt)
+        {
+            // Done: nothing runs any more (sidecars and the sandbox stop); a pod the
+            // kubelet ends gets the grace it decided (none for a hard eviction).
+            let grace = killed.unwrap_or_else(|| grace_seconds(&pod));
             self.kill_running(&pod, &rt, grace).await;
             if let Some(sb) = rt.sandbox().filter(|_| rt.sandbox_ready()) {
                 let _ = self.runtime.stop_sandbox(&sb.id).await;
@@ -634,7 +639,7 @@ impl Kubelet {
     }
 
     /// The pods that run or will run here (not terminal, not being deleted).
-    fn active_pods(&self) -> Vec<Pod> {
+    pub fn active_pods(&self) -> Vec<Pod> {
         self.desired_uids()
             .into_iter()
             .filter_map(|u| self.pod(&u))
@@ -656,7 +661,9 @@ impl Kubelet {
             .filter(|u| u != uid)
             .filter(|u| {
                 st.get(u)
-                    .is_some_and(|s| matches!(s.admitted, Some(Ok(()))) && s.evicted.is_none())
+                    .is_some_and(|s| {
+                        matches!(s.admitted, Some(Ok(()))) && s.killed_by_kubelet.is_none()
+                    })
             })
             .filter_map(|u| self.pod(&u))
             .filter(|p| {
@@ -1264,7 +1271,7 @@ impl Kubelet {
     /// Writes the pod's status if it changed (upstream's status manager); returns it.
     pub async fn write_status(&self, pod: &Pod, rt: &PodRuntime) -> serde_json::Value {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let (waiting, start_time, init_failed, evicted, deadline) = {
+        let (waiting, start_time, init_failed, killed, deadline) = {
             let st = self.state.lock().unwrap();
             let s = st.get(&uid);
             (
@@ -1272,7 +1279,7 @@ impl Kubelet {
                 s.and_then(|s| s.start_time.clone())
                     .unwrap_or_else(now_rfc3339),
                 s.is_some_and(|s| s.init_failed),
-                s.and_then(|s| s.evicted.clone()),
+                s.and_then(|s| s.killed_by_kubelet.clone()),
                 s.is_some_and(|s| s.deadline_exceeded),
             )
         };
@@ -1359,8 +1366,8 @@ impl Kubelet {
                 );
             }
         }
-        if let Some(message) = evicted {
-            crate::status::evicted(&mut status, &message);
+        if let Some(k) = killed {
+            crate::status::killed_by_kubelet(&mut status, k.reason, &k.message);
         }
         if deadline {
             status["phase"] = serde_json::json!("Failed");

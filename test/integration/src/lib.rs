@@ -9,6 +9,7 @@ pub mod component;
 pub mod etcd;
 pub mod gocli;
 pub mod kubeadm;
+pub mod logind;
 pub mod machine;
 pub mod netns;
 pub mod node;

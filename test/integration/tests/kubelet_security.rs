@@ -33,6 +33,15 @@ fn script_pod(name: &str, script: &str, pod_sc: Value, container_sc: Value) -> V
                 "command": ["sh", "-c", script]}]}})
 }
 
+/// The status of a pod's condition `t` ("" when absent).
+fn condition(p: &Value, t: &str) -> String {
+    p["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+        .map(|c| c["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
 /// The termination message of a pod's finished container.
 async fn message(c: &Client, name: &str) -> String {
     wait_for(
@@ -770,4 +779,173 @@ async fn pods_run_in_the_kubepods_hierarchy() {
     .await;
     drop(k);
     remove_cgroup_tree(&root);
+}
+
+/// Graceful node shutdown against a stand-in logind on a private bus: the kubelet
+/// takes a delay inhibitor lock; on `PrepareForShutdown(true)` the node turns NotReady
+/// ("node is shutting down"), new pods are refused (NodeShutdown), regular pods are
+/// terminated before critical ones (Failed, reason Terminated, DisruptionTarget), and
+/// the lock is released; a cancelled shutdown takes the lock again and the node is
+/// Ready once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_shutdown_terminates_pods_by_priority() {
+    use integration_tests::logind::FakeLogind;
+    let s = TestApiServer::start(None, &["--disable-admission-plugins=ServiceAccount"]).await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let logind = FakeLogind::start(Duration::from_secs(30)).await;
+    let config = logind.dir.path().join("kubelet.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  anonymous:\n    enabled: true\n  webhook:\n    enabled: false\nauthorization:\n  mode: AlwaysAllow\nshutdownGracePeriod: 20s\nshutdownGracePeriodCriticalPods: 8s\n",
+    )
+    .unwrap();
+    let config_flag = format!("--config={}", config.display());
+    let _k = TestKubelet::start_with_env(
+        &s.kubeconfig(),
+        &ctd,
+        "node-sd",
+        None,
+        "127.0.0.1",
+        &[&config_flag],
+        &[("DBUS_SYSTEM_BUS_ADDRESS", &logind.address)],
+    )
+    .await;
+    let held = || {
+        let l = logind.locks.lock().unwrap();
+        l.released.iter().filter(|r| !**r).count()
+    };
+    wait_for("the inhibitor lock", Duration::from_secs(30), || async {
+        (held() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        logind.locks.lock().unwrap().calls[0],
+        (
+            "shutdown".to_string(),
+            "kubelet".to_string(),
+            "Kubelet needs time to handle node shutdown".to_string(),
+            "delay".to_string()
+        )
+    );
+    // A regular pod and a critical one, each taking a second to stop on SIGTERM.
+    let script = "trap 'echo stopping; sleep 1; exit 0' TERM; while true; do sleep 0.2; done";
+    let mk = |name: &str, ns: &str, class: Option<&str>| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+            "spec": {"restartPolicy": "Never", "nodeName": "node-sd", "priorityClassName": class,
+                "containers": [{"name": "c", "image": BUSYBOX, "command": ["sh", "-c", script]}]}})
+    };
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &mk("regular", "default", None),
+    )
+    .await;
+    c.create(
+        "/api/v1/namespaces/kube-system/pods",
+        &mk("critical", "kube-system", Some("system-node-critical")),
+    )
+    .await;
+    let get = |ns: &'static str, name: &'static str| {
+        let c = c.clone();
+        async move {
+            c.get(&format!("/api/v1/namespaces/{ns}/pods/{name}"))
+                .await
+                .json()
+        }
+    };
+    for (ns, name) in [("default", "regular"), ("kube-system", "critical")] {
+        wait_for(&format!("{name} running"), Duration::from_secs(60), || async {
+            let p = get(ns, name).await;
+            p["status"]["containerStatuses"][0]["state"]["running"]
+                .is_object()
+                .then_some(())
+        })
+        .await;
+    }
+    logind.prepare_for_shutdown(true).await;
+    let ready = |want: &'static str| {
+        let c = c.clone();
+        async move {
+            let n = c.get("/api/v1/nodes/node-sd").await.json();
+            n["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready" && c["status"] == want)
+                .cloned()
+        }
+    };
+    let not_ready = wait_for("node NotReady", Duration::from_secs(15), || ready("False")).await;
+    assert_eq!(not_ready["message"], "node is shutting down");
+    // Both end Failed/Terminated; the critical pod after the regular one.
+    let finished = |ns: &'static str, name: &'static str| async move {
+        wait_for(&format!("{name} terminated"), Duration::from_secs(40), || async {
+            let p = get(ns, name).await;
+            (p["status"]["phase"] == "Failed"
+                && p["status"]["containerStatuses"][0]["state"]["terminated"].is_object())
+            .then_some(p)
+        })
+        .await
+    };
+    let regular = finished("default", "regular").await;
+    let critical = finished("kube-system", "critical").await;
+    for p in [&regular, &critical] {
+        assert_eq!(p["status"]["reason"], "Terminated", "{}", p["status"]);
+        assert_eq!(
+            p["status"]["message"],
+            "Pod was terminated in response to imminent node shutdown."
+        );
+        assert_eq!(condition(p, "DisruptionTarget"), "True");
+    }
+    let at = |p: &Value| {
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+    };
+    assert!(
+        at(&critical) >= at(&regular),
+        "critical {} before regular {}",
+        at(&critical),
+        at(&regular)
+    );
+    // New pods are refused while the node shuts down.
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &mk("late", "default", None),
+    )
+    .await;
+    let late = wait_for("late rejected", Duration::from_secs(20), || async {
+        let p = get("default", "late").await;
+        (p["status"]["phase"] == "Failed").then_some(p)
+    })
+    .await;
+    assert_eq!(late["status"]["reason"], "NodeShutdown");
+    assert_eq!(
+        late["status"]["message"],
+        "Pod was rejected as the node is shutting down."
+    );
+    // The lock is let go once the pods are done; the node says why it is going.
+    wait_for("the lock released", Duration::from_secs(20), || async {
+        (held() == 0).then_some(())
+    })
+    .await;
+    let events = c
+        .get("/api/v1/namespaces/default/events?fieldSelector=reason%3DNodeShutdown")
+        .await
+        .json();
+    assert!(
+        events["items"].as_array().is_some_and(|i| i
+            .iter()
+            .any(|e| e["message"] == "Shutdown manager detected shutdown event"
+                && e["involvedObject"]["kind"] == "Node")),
+        "{events}"
+    );
+    // Cancelled: the lock is taken again and the node is Ready.
+    logind.prepare_for_shutdown(false).await;
+    wait_for("the lock taken again", Duration::from_secs(15), || async {
+        (held() == 1).then_some(())
+    })
+    .await;
+    wait_for("node Ready again", Duration::from_secs(15), || ready("True")).await;
 }

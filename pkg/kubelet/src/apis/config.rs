@@ -67,6 +67,11 @@ pub struct KubeletConfiguration {
     #[serde(rename = "providerID")]
     pub provider_id: String,
     pub shutdown_grace_period: String,
+    /// The part of `shutdownGracePeriod` kept for critical pods.
+    pub shutdown_grace_period_critical_pods: String,
+    /// Per-priority shutdown grace periods (instead of the two above).
+    pub shutdown_grace_period_by_pod_priority:
+        Vec<crate::nodeshutdown::ShutdownGracePeriodByPodPriority>,
     pub enable_server: bool,
     /// Rotate the client certificate before it expires (`--rotate-certificates`).
     pub rotate_certificates: bool,
@@ -191,6 +196,8 @@ impl Default for KubeletConfiguration {
             kube_api_burst: 100,
             provider_id: String::new(),
             shutdown_grace_period: "0s".into(),
+            shutdown_grace_period_critical_pods: "0s".into(),
+            shutdown_grace_period_by_pod_priority: Vec::new(),
             enable_server: true,
             rotate_certificates: false,
             server_tls_bootstrap: false,
@@ -338,8 +345,29 @@ impl KubeletConfiguration {
         if self.read_only_port != 0 {
             errs.push(format!("invalid configuration: readOnlyPort ({}) is not supported by this kubelet: it serves only the authenticated port", self.read_only_port));
         }
-        if !Self::duration(&self.shutdown_grace_period).is_zero() {
-            errs.push(format!("invalid configuration: shutdownGracePeriod ({}) is not supported by this kubelet yet (graceful node shutdown)", self.shutdown_grace_period));
+        for (name, v) in [
+            ("shutdownGracePeriod", &self.shutdown_grace_period),
+            (
+                "shutdownGracePeriodCriticalPods",
+                &self.shutdown_grace_period_critical_pods,
+            ),
+        ] {
+            if let Err(e) = apimachinery::duration::parse(v) {
+                errs.push(format!("invalid configuration: {name} ({v:?}): {e}"));
+            }
+        }
+        let grace = Self::duration(&self.shutdown_grace_period);
+        let critical = Self::duration(&self.shutdown_grace_period_critical_pods);
+        if critical > grace {
+            errs.push(format!("invalid configuration: shutdownGracePeriodCriticalPods {critical:?} must be <= shutdownGracePeriod {grace:?}"));
+        }
+        if !self.shutdown_grace_period_by_pod_priority.is_empty() && !grace.is_zero() {
+            errs.push("invalid configuration: Cannot specify both shutdownGracePeriodByPodPriority and shutdownGracePeriod at the same time".into());
+        }
+        for g in &self.shutdown_grace_period_by_pod_priority {
+            if g.shutdown_grace_period_seconds < 0 {
+                errs.push(format!("invalid configuration: shutdownGracePeriodByPodPriority.shutdownGracePeriodSeconds {} must be >= 0", g.shutdown_grace_period_seconds));
+            }
         }
         errs.extend(crate::cm::validate(self));
         errs.extend(crate::eviction::validate(&self.eviction_hard));
@@ -428,12 +456,14 @@ mod tests {
         assert!(e.contains("cpuManagerPolicy (\"static\")"), "{e}");
         let c = KubeletConfiguration {
             shutdown_grace_period: "30s".into(),
+            shutdown_grace_period_critical_pods: "40s".into(),
             read_only_port: 10255,
             ..Default::default()
         };
         let e = c.validate().unwrap_err();
         assert!(
-            e.contains("shutdownGracePeriod") && e.contains("readOnlyPort"),
+            e.contains("shutdownGracePeriodCriticalPods 40s must be <= shutdownGracePeriod 30s")
+                && e.contains("readOnlyPort"),
             "{e}"
         );
     }

@@ -71,8 +71,6 @@ fn upstream_defaults() -> Vec<(&'static str, Value)> {
         ("reservedSystemCPUs", json!("")),
         ("runOnce", json!(false)),
         ("showHiddenMetricsForVersion", json!("")),
-        ("shutdownGracePeriodByPodPriority", json!([])),
-        ("shutdownGracePeriodCriticalPods", json!("0s")),
         ("singleProcessOOMKill", json!(false)),
         ("staticPodURL", json!("")),
         ("staticPodURLHeader", json!({})),
