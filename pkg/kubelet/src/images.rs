@@ -58,9 +58,10 @@ pub enum Pulled {
     /// Image present (true if this call pulled it).
     Ready {
         pulled: bool,
+        /// The pull itself, and with the wait for a pull slot.
         took: Duration,
-        /// The runtime's record of the image when it was already there (None after a
-        /// pull).
+        took_with_waiting: Duration,
+        /// The runtime's record of the image.
         image: Option<Box<crate::cri::api::Image>>,
     },
     Failed(PullError),
@@ -77,6 +78,7 @@ impl ImageManager {
         pod_uid: &str,
         c: &Container,
         auths: impl std::future::Future<Output = Vec<crate::cri::api::AuthConfig>>,
+        pulling: impl FnOnce(),
     ) -> Pulled {
         let image = c.image.clone().unwrap_or_default();
         let key = format!("{pod_uid}_{image}");
@@ -88,6 +90,7 @@ impl ImageManager {
                 Pulled::Ready {
                     pulled: false,
                     took: Duration::ZERO,
+                    took_with_waiting: Duration::ZERO,
                     image: status.map(Box::new),
                 }
             } else {
@@ -101,6 +104,7 @@ impl ImageManager {
             return Pulled::Ready {
                 pulled: false,
                 took: Duration::ZERO,
+                took_with_waiting: Duration::ZERO,
                 image: status.map(Box::new),
             };
         }
@@ -112,6 +116,8 @@ impl ImageManager {
                 format!("Back-off pulling image \"{image}\""),
             ));
         }
+        pulling();
+        let waiting_since = Instant::now();
         let _permit = match &self.pulls {
             Some(s) => s.acquire().await.ok(),
             None => None,
@@ -128,10 +134,12 @@ impl ImageManager {
         match result {
             Ok(_) => {
                 self.backoff.lock().unwrap().remove(&key);
+                let took = start.elapsed();
                 Pulled::Ready {
                     pulled: true,
-                    took: start.elapsed(),
-                    image: None,
+                    took,
+                    took_with_waiting: waiting_since.elapsed(),
+                    image: rt.image_status(&image).await.ok().flatten().map(Box::new),
                 }
             }
             Err(e) => {

@@ -816,21 +816,41 @@ impl Kubelet {
         }
         let auths = self.pull_credentials(pod, &image);
         let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
-        let known = match self.images.ensure(&self.runtime, &pod_uid, c, auths).await {
+        let pulling = || {
+            self.event(
+                pod,
+                Some(&c.name),
+                "Normal",
+                "Pulling",
+                format!("Pulling image \"{image}\""),
+            )
+        };
+        let known = match self
+            .images
+            .ensure(&self.runtime, &pod_uid, c, auths, pulling)
+            .await
+        {
             crate::images::Pulled::Ready {
                 pulled,
                 took,
+                took_with_waiting,
                 image: known,
             } => {
                 if pulled {
+                    // Go's durations, to the millisecond, as upstream's message.
+                    let go = |d: Duration| {
+                        apimachinery::duration::format_go(d.as_millis() as i64 * 1_000_000)
+                    };
+                    let size = known.as_ref().map_or(0, |i| i.size);
                     self.event(
                         pod,
                         Some(&c.name),
                         "Normal",
                         "Pulled",
                         format!(
-                            "Successfully pulled image \"{image}\" in {}ms",
-                            took.as_millis()
+                            "Successfully pulled image \"{image}\" in {} ({} including waiting). Image size: {size} bytes.",
+                            go(took),
+                            go(took_with_waiting)
                         ),
                     );
                 } else {
@@ -845,17 +865,23 @@ impl Kubelet {
                 known
             }
             crate::images::Pulled::Failed((reason, msg)) => {
-                let ev = if reason == "ImagePullBackOff" {
-                    "BackOff"
-                } else {
-                    "Failed"
+                // Upstream's pair: what happened, then the container's error.
+                let (type_, ev, first) = match reason.as_str() {
+                    "ImagePullBackOff" => ("Normal", "BackOff", msg.clone()),
+                    "ErrImagePull" => (
+                        "Warning",
+                        "Failed",
+                        format!("Failed to pull image \"{image}\": {msg}"),
+                    ),
+                    other => ("Warning", other, msg.clone()),
                 };
+                self.event(pod, Some(&c.name), type_, ev, first);
                 self.event(
                     pod,
                     Some(&c.name),
-                    if ev == "BackOff" { "Normal" } else { "Warning" },
-                    ev,
-                    msg.clone(),
+                    "Warning",
+                    "Failed",
+                    format!("Error: {reason}"),
                 );
                 self.set_waiting(pod, &c.name, Some((&reason, msg)));
                 retry(next, Duration::from_secs(2));

@@ -544,6 +544,60 @@ async fn private_images_pull_with_the_pods_secret() {
         "Pending",
         "{waiting}"
     );
+    // Upstream's pull events: Pulling, then Pulled with the time and size, or Failed
+    // with the error and the container's reason, then the back-off.
+    let events_of = |pod: &'static str| {
+        let c = c.clone();
+        async move {
+            let l = c
+                .get(&format!(
+                    "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3D{pod}"
+                ))
+                .await
+                .json();
+            l["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {} {}",
+                        e["type"].as_str().unwrap_or_default(),
+                        e["reason"].as_str().unwrap_or_default(),
+                        e["message"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let ok = events_of("with-secret").await;
+    assert!(
+        ok.contains(&format!("Normal Pulling Pulling image \"{private}\"")),
+        "{ok:?}"
+    );
+    assert!(
+        ok.iter().any(|e| e.starts_with(&format!(
+            "Normal Pulled Successfully pulled image \"{private}\" in "
+        )) && e.contains(" including waiting). Image size: ")
+            && e.ends_with(" bytes.")
+            && !e.contains("Image size: 0 bytes")),
+        "{ok:?}"
+    );
+    let failed = wait_for("the back-off events", Duration::from_secs(30), || async {
+        let ev = events_of("without").await;
+        ev.iter()
+            .any(|e| e == &format!("Normal BackOff Back-off pulling image \"{private}\""))
+            .then_some(ev)
+    })
+    .await;
+    for want in [
+        format!("Warning Failed Failed to pull image \"{private}\": "),
+        "Warning Failed Error: ErrImagePull".to_string(),
+        "Warning Failed Error: ImagePullBackOff".to_string(),
+    ] {
+        assert!(failed.iter().any(|e| e.starts_with(&want)), "{want}: {failed:?}");
+    }
 }
 
 /// A cgroup v1 controller file of the cgroup `path` (or the v2 file of the same job).
