@@ -40,6 +40,13 @@ POD_CIDR=10.244.0.0/24
 CLUSTER_CIDR=10.244.0.0/16
 NODE_NAME=${NODE_NAME:-$(hostname | tr '[:upper:]' '[:lower:]')}
 log() { echo "[local-up-cluster] $*"; }
+# A v1.35 kubelet refuses cgroup v1 hosts unless told otherwise; on one, say so and run.
+if [ -z "${FAIL_CGROUPV1:-}" ]; then
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then FAIL_CGROUPV1=true; else
+    FAIL_CGROUPV1=false
+    log "this host uses cgroup v1, which Kubernetes v1.35 deprecates: the kubelet runs with --fail-cgroupv1=false (FAIL_CGROUPV1=true to refuse)"
+  fi
+fi
 
 # 1. Debian packages.
 # What the cluster needs, as "<command or file> <package>"; building from source also
@@ -262,7 +269,8 @@ start kubelet "$BIN/kubelet" --kubeconfig="$DIR/kubelet.kubeconfig" \
   --cluster-dns="$DNS_IP" --cluster-domain=cluster.local \
   --tls-cert-file="$PKI/kubelet-serving.crt" --tls-private-key-file="$PKI/kubelet-serving.key" \
   --client-ca-file="$PKI/ca.crt" --anonymous-auth=false --authentication-token-webhook \
-  --authorization-mode=Webhook --fail-swap-on="$FAIL_SWAP_ON" --eviction-hard="$EVICTION_HARD"
+  --authorization-mode=Webhook --fail-swap-on="$FAIL_SWAP_ON" --eviction-hard="$EVICTION_HARD" \
+  --fail-cgroupv1="$FAIL_CGROUPV1"
 start kube-proxy "$BIN/kube-proxy" --kubeconfig="$DIR/kube-proxy.kubeconfig" --proxy-mode="$PROXY_MODE" \
   --hostname-override="$NODE_NAME" --cluster-cidr="$CLUSTER_CIDR" \
   --healthz-bind-address=127.0.0.1:10256 --metrics-bind-address=127.0.0.1:10249

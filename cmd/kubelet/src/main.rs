@@ -133,6 +133,9 @@ struct Flags {
     /// Set the maximum number of processes per pod. If -1, the kubelet defaults to the node allocatable pid capacity.
     #[arg(long = "pod-max-pids", allow_hyphen_values = true)]
     pod_max_pids: Option<i64>,
+    /// Prevent the kubelet from starting on hosts with cgroup v1 (default true).
+    #[arg(long = "fail-cgroupv1", action = clap::ArgAction::Set)]
+    fail_cgroupv1: Option<bool>,
     /// Makes the Kubelet fail to start if swap is enabled on the node.
     #[arg(long = "fail-swap-on", action = clap::ArgAction::Set)]
     fail_swap_on: Option<bool>,
@@ -203,6 +206,7 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
     set!(f.cgroup_driver, c.cgroup_driver);
     set!(f.fail_swap_on, c.fail_swap_on);
     set!(f.cgroup_root, c.cgroup_root);
+    set!(f.fail_cgroupv1, c.fail_cgroup_v1);
     set!(f.cgroups_per_qos, c.cgroups_per_qos);
     set!(f.enforce_node_allocatable, c.enforce_node_allocatable);
     set!(f.pod_max_pids, c.pod_pids_limit);

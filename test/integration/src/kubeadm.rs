@@ -149,6 +149,8 @@ pub fn kubelet_args(var_lib_kubelet: &Path, extra: &[&str]) -> Vec<String> {
         "--config=/var/lib/kubelet/config.yaml".into(),
     ];
     args.extend(kubeadm_args.split_whitespace().map(String::from));
+    // The test machine's cgroup v1, which a v1.35 kubelet refuses by default.
+    args.push(crate::node::FAIL_CGROUP_V1.into());
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }

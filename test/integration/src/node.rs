@@ -340,6 +340,10 @@ pub struct TestKubelet {
     env: Vec<(String, String)>,
 }
 
+/// Whether the kubelet may run on this host's cgroups: v1.35 refuses cgroup v1 unless
+/// told otherwise (`failCgroupV1`); the test machines may be v1.
+pub const FAIL_CGROUP_V1: &str = "--fail-cgroupv1=false";
+
 impl TestKubelet {
     /// Starts our kubelet as node `node` against `containerd`, serving on loopback; its
     /// API allows anonymous access (upstream's flag defaults) unless `extra` says more.
@@ -394,6 +398,7 @@ impl TestKubelet {
             format!("--root-dir={}", dir.path().join("root").display()),
             format!("--pod-logs-dir={}", dir.path().join("logs").display()),
             format!("--pod-manifest-path={}", manifests.display()),
+            FAIL_CGROUP_V1.into(),
             "--node-status-update-frequency=1s".into(),
             "--sync-frequency=2s".into(),
             "--file-check-frequency=1s".into(),

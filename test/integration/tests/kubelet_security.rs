@@ -799,6 +799,26 @@ async fn pods_run_in_the_kubepods_hierarchy() {
     })
     .await;
     s.kubectl_ok(&["delete", "pod", "b", "f", "--grace-period=1"], None);
+    // A cgroup v1 host is refused unless the kubelet is told otherwise (v1.35).
+    if !unified {
+        let out = std::process::Command::new(integration_tests::binary("kubelet"))
+            .args([
+                &format!("--kubeconfig={}", s.kubeconfig().display()),
+                &format!("--container-runtime-endpoint={}", ctd.endpoint()),
+                "--hostname-override=node-v1",
+                &format!("--root-dir={}", k.dir.path().join("root3").display()),
+                "--port=0",
+                "--healthz-port=0",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("kubelet is configured to not run on a host using cgroup v1"),
+            "{err}"
+        );
+    }
     // The systemd driver needs systemd.
     if !std::path::Path::new("/run/systemd/system").exists() {
         let out = std::process::Command::new(integration_tests::binary("kubelet"))
@@ -806,6 +826,7 @@ async fn pods_run_in_the_kubepods_hierarchy() {
                 &format!("--kubeconfig={}", s.kubeconfig().display()),
                 &format!("--container-runtime-endpoint={}", ctd.endpoint()),
                 "--cgroup-driver=systemd",
+                integration_tests::node::FAIL_CGROUP_V1,
                 "--hostname-override=node-sd",
                 &format!("--root-dir={}", k.dir.path().join("root2").display()),
                 "--port=0",

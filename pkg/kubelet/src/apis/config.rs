@@ -58,6 +58,9 @@ pub struct KubeletConfiguration {
     pub register_node: bool,
     pub register_with_taints: Vec<k8s_openapi::api::core::v1::Taint>,
     pub fail_swap_on: bool,
+    /// Refuse to run on a cgroup v1 host (v1.35's default).
+    #[serde(rename = "failCgroupV1")]
+    pub fail_cgroup_v1: bool,
     pub system_reserved: BTreeMap<String, String>,
     pub kube_reserved: BTreeMap<String, String>,
     #[serde(rename = "kubeAPIQPS")]
@@ -190,6 +193,7 @@ impl Default for KubeletConfiguration {
             register_node: true,
             register_with_taints: Vec::new(),
             fail_swap_on: true,
+            fail_cgroup_v1: true,
             system_reserved: BTreeMap::new(),
             kube_reserved: BTreeMap::new(),
             kube_api_qps: 50.0,

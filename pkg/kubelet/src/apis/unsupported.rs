@@ -37,7 +37,6 @@ fn upstream_defaults() -> Vec<(&'static str, Value)> {
         ("evictionMinimumReclaim", json!({})),
         ("evictionSoft", json!({})),
         ("evictionSoftGracePeriod", json!({})),
-        ("failCgroupV1", json!(true)),
         ("featureGates", json!({})),
         ("hairpinMode", json!("promiscuous-bridge")),
         ("httpCheckFrequency", json!("20s")),

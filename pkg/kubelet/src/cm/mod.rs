@@ -82,6 +82,12 @@ impl ContainerManager {
     /// owns. The systemd driver needs systemd as the host's init, as upstream's does.
     pub fn new(cfg: &KubeletConfiguration, manage: bool) -> Result<Self, String> {
         let systemd = cfg.cgroup_driver == "systemd";
+        if manage && !CgroupFs::host().unified() {
+            if cfg.fail_cgroup_v1 {
+                return Err("failed to validate kubelet configuration, error: kubelet is configured to not run on a host using cgroup v1. cgroup v1 support is unsupported and will be removed in a future release (set failCgroupV1: false or --fail-cgroupv1=false to run on it anyway)".into());
+            }
+            tracing::warn!("cgroup v1 detected. cgroup v1 support is deprecated and will be removed in a future release. Please migrate to cgroup v2. More information at https://git.k8s.io/enhancements/keps/sig-node/5573-remove-cgroup-v1");
+        }
         if manage && systemd && !std::path::Path::new("/run/systemd/system").is_dir() {
             return Err("failed to run Kubelet: cgroupDriver is \"systemd\" but systemd is not running on this host (/run/systemd/system is absent); use cgroupDriver: cgroupfs".into());
         }
