@@ -1,17 +1,15 @@
 //! Container log rotation (upstream `pkg/kubelet/logs/container_log_manager.go`): every
-//! 10 s, a running container's log that reached `containerLogMaxSize` is renamed to
-//! `<log>.<YYYYMMDD-hhmmss>` and the runtime told to reopen it (CRI
-//! `ReopenContainerLog`); rotated files beyond `containerLogMaxFiles` (the live log
-//! counted) are deleted, oldest first. Unlike upstream, rotated files are kept
-//! uncompressed.
+//! `containerLogMonitorInterval`, a running container's log that reached
+//! `containerLogMaxSize` is renamed to `<log>.<YYYYMMDD-hhmmss>` and the runtime told
+//! to reopen it (CRI `ReopenContainerLog`); rotated files beyond `containerLogMaxFiles`
+//! (the live log counted) are deleted, oldest first, and every rotated file but the
+//! newest is gzip-compressed to `<rotated>.gz`, as upstream's.
 
 use crate::kubelet::Kubelet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Upstream's `containerLogMonitorInterval` default.
-const MONITOR_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The rotated files of `log` to delete so that, after one more rotation, `max_files`
 /// files remain (the live log and `max_files - 1` rotated ones): upstream keeps
@@ -24,7 +22,33 @@ pub fn excess(mut rotated: Vec<PathBuf>, max_files: usize) -> Vec<PathBuf> {
     rotated
 }
 
-/// The rotated files of `log` (`<log>.<timestamp>`; upstream's temporary files excluded).
+/// The rotated files to compress: every uncompressed one but the newest, which the
+/// runtime may still be finishing (upstream `compressUncompressedLogs`).
+pub fn to_compress(mut rotated: Vec<PathBuf>) -> Vec<PathBuf> {
+    rotated.sort();
+    rotated.pop();
+    rotated.retain(|p| p.extension().is_none_or(|e| e != "gz"));
+    rotated
+}
+
+/// Writes `path` gzip-compressed to `<path>.gz` (through a temporary file, so a crash
+/// leaves no half file under the final name) and removes it.
+fn compress(path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    let gz = PathBuf::from(format!("{}.gz", path.display()));
+    let tmp = PathBuf::from(format!("{}.gz.tmp", path.display()));
+    let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let file = std::fs::File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    enc.write_all(&data)
+        .and_then(|_| enc.finish().map(|_| ()))
+        .map_err(|e| format!("compressing {}: {e}", path.display()))?;
+    std::fs::rename(&tmp, &gz).map_err(|e| format!("renaming {}: {e}", tmp.display()))?;
+    std::fs::remove_file(path).map_err(|e| format!("removing {}: {e}", path.display()))
+}
+
+/// The rotated files of `log` (`<log>.<timestamp>`, compressed or not; upstream's
+/// temporary files excluded).
 fn rotated_files(log: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (log.parent(), log.file_name()) else {
         return Vec::new();
@@ -66,6 +90,9 @@ async fn rotate(
     for old in excess(rotated_files(log), max_files) {
         std::fs::remove_file(&old).map_err(|e| format!("removing {}: {e}", old.display()))?;
     }
+    for old in to_compress(rotated_files(log)) {
+        compress(&old)?;
+    }
     let stamp = jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string();
     let rotated = PathBuf::from(format!("{}.{stamp}", log.display()));
     std::fs::rename(log, &rotated).map_err(|e| format!("renaming {}: {e}", log.display()))?;
@@ -81,9 +108,9 @@ async fn rotate(
 }
 
 /// Watches every running container's log until the kubelet stops.
-pub async fn run(k: Arc<Kubelet>, max: u64, max_files: usize) {
+pub async fn run(k: Arc<Kubelet>, max: u64, max_files: usize, interval: Duration) {
     loop {
-        tokio::time::sleep(MONITOR_INTERVAL).await;
+        tokio::time::sleep(interval).await;
         let Ok(containers) = k.runtime.list_containers().await else {
             continue;
         };
@@ -133,6 +160,29 @@ mod tests {
                 f("20240103-000000")
             ]
         );
+    }
+
+    #[test]
+    fn all_but_the_newest_rotated_log_are_compressed() {
+        let f = |s: &str| PathBuf::from(format!("/l/0.log.{s}"));
+        assert_eq!(
+            to_compress(vec![
+                f("20240103-000000"),
+                f("20240101-000000.gz"),
+                f("20240102-000000")
+            ]),
+            [f("20240102-000000")]
+        );
+        assert!(to_compress(vec![f("20240101-000000")]).is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("0.log.20240101-000000");
+        std::fs::write(&p, "line\n").unwrap();
+        compress(&p).unwrap();
+        assert!(!p.exists());
+        let gz = std::fs::read(dir.path().join("0.log.20240101-000000.gz")).unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
+        assert_eq!(out, "line\n");
     }
 
     #[test]

@@ -126,7 +126,8 @@ pub async fn run(
     // Validated at start (KubeletConfiguration::validate).
     if let Ok(max) = crate::logs::max_bytes(&cfg.container_log_max_size) {
         let files = cfg.container_log_max_files.max(2) as usize;
-        tokio::spawn(crate::logs::run(k.clone(), max, files));
+        let interval = Kubelet::duration_of(&cfg.container_log_monitor_interval);
+        tokio::spawn(crate::logs::run(k.clone(), max, files, interval));
     }
     tokio::spawn(crate::eviction::run(k.clone(), k.pressure.clone()));
     tokio::spawn(housekeeping(k.clone()));

@@ -55,6 +55,8 @@ pub struct KubeletConfiguration {
     pub pod_logs_dir: String,
     pub container_log_max_size: String,
     pub container_log_max_files: i32,
+    /// How often container logs are checked for rotation.
+    pub container_log_monitor_interval: String,
     pub register_node: bool,
     pub register_with_taints: Vec<k8s_openapi::api::core::v1::Taint>,
     pub fail_swap_on: bool,
@@ -190,6 +192,7 @@ impl Default for KubeletConfiguration {
             pod_logs_dir: "/var/log/pods".into(),
             container_log_max_size: "10Mi".into(),
             container_log_max_files: 5,
+            container_log_monitor_interval: "10s".into(),
             register_node: true,
             register_with_taints: Vec::new(),
             fail_swap_on: true,
@@ -270,6 +273,10 @@ impl KubeletConfiguration {
             (&mut self.image_minimum_gc_age, d.image_minimum_gc_age),
             (&mut self.runtime_request_timeout, d.runtime_request_timeout),
             (
+                &mut self.container_log_monitor_interval,
+                d.container_log_monitor_interval,
+            ),
+            (
                 &mut self.eviction_pressure_transition_period,
                 d.eviction_pressure_transition_period,
             ),
@@ -322,6 +329,10 @@ impl KubeletConfiguration {
                 &self.node_status_report_frequency,
             ),
             ("runtimeRequestTimeout", &self.runtime_request_timeout),
+            (
+                "containerLogMonitorInterval",
+                &self.container_log_monitor_interval,
+            ),
             ("imageMinimumGCAge", &self.image_minimum_gc_age),
         ] {
             if let Err(e) = apimachinery::duration::parse(v) {
@@ -388,6 +399,11 @@ impl KubeletConfiguration {
         }
         if let Err(e) = crate::logs::max_bytes(&self.container_log_max_size) {
             errs.push(format!("invalid configuration: {e}"));
+        }
+        if apimachinery::duration::parse(&self.container_log_monitor_interval)
+            .is_ok_and(|d| d < Duration::from_secs(3))
+        {
+            errs.push(format!("invalid configuration: containerLogMonitorInterval {:?} must be a positive time duration greater than or equal to 3s", self.container_log_monitor_interval));
         }
         if self.container_log_max_files < 2 {
             errs.push(format!(

@@ -16,7 +16,6 @@ fn upstream_defaults() -> Vec<(&'static str, Value)> {
         ),
         ("configMapAndSecretChangeDetectionStrategy", json!("Watch")),
         ("containerLogMaxWorkers", json!(1)),
-        ("containerLogMonitorInterval", json!("10s")),
         ("contentType", json!("application/vnd.kubernetes.protobuf")),
         ("cpuCFSQuota", json!(true)),
         ("cpuCFSQuotaPeriod", json!("100ms")),
