@@ -7,13 +7,33 @@ use std::path::Path;
 pub struct Finding {
     pub check: String,
     pub message: String,
+    /// Upstream's checks that only warn: printed, never fatal.
+    pub warning: bool,
 }
 
-fn finding(check: impl Into<String>, message: impl Into<String>) -> Finding {
+pub fn finding(check: impl Into<String>, message: impl Into<String>) -> Finding {
     Finding {
         check: check.into(),
         message: message.into(),
+        warning: false,
     }
+}
+
+/// Upstream's `SwapCheck`: swap in use is worth a warning (the kubelet refuses it
+/// unless `failSwapOn` is false). `swaps`: the text of `/proc/swaps`.
+pub fn swap(swaps: &str) -> Option<Finding> {
+    (swaps.lines().filter(|l| !l.trim().is_empty()).count() > 1).then(|| Finding {
+        warning: true,
+        ..finding(
+            "Swap",
+            "swap is supported for cgroup v2 only. The kubelet must be properly configured to use swap. Please refer to https://kubernetes.io/docs/concepts/architecture/nodes/#swap-memory, or disable swap on the node",
+        )
+    })
+}
+
+/// The swap check on this host.
+pub fn host_swap() -> Option<Finding> {
+    swap(&std::fs::read_to_string("/proc/swaps").ok()?)
 }
 
 /// Upstream's `FileAvailable--<path with / as ->` name.
@@ -62,7 +82,7 @@ pub fn report(findings: Vec<Finding>, ignore: &[String]) -> Result<(), String> {
     };
     let mut errors = Vec::new();
     for f in findings {
-        if ignored(&f.check) {
+        if f.warning || ignored(&f.check) {
             println!("\t[WARNING {}]: {}", f.check, f.message);
         } else {
             errors.push(format!("\t[ERROR {}]: {}", f.check, f.message));
@@ -117,6 +137,15 @@ pub async fn missing_images(cri_socket: &str, images: &[String]) -> Result<Vec<F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swap_in_use_warns() {
+        let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+        assert!(swap(header).is_none());
+        let f = swap(&format!("{header}/swapfile file 1048572 0 -2\n")).unwrap();
+        assert!(f.warning && f.check == "Swap");
+        assert!(report(vec![f], &[]).is_ok(), "a warning is not fatal");
+    }
 
     #[test]
     fn ignored_checks_warn_and_others_fail() {

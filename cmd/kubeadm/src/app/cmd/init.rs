@@ -31,6 +31,7 @@ async fn run_preflight(o: &InitOptions) -> Result<(), String> {
         &std::fs::metadata("/proc/self").map_err(|e| format!("/proc/self: {e}"))?,
     );
     findings.extend(preflight::is_privileged_user(euid));
+    findings.extend(preflight::host_swap());
     let mut ports = vec![cfg.init.local_api_endpoint.bind_port, 10259, 10257, 10250];
     if cfg.local_etcd() {
         ports.extend([2379, 2380]);

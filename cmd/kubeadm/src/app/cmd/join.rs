@@ -125,18 +125,12 @@ pub async fn run(o: &JoinOptions) -> Result<(), String> {
     println!("[preflight] Running pre-flight checks");
     let kubelet_conf = Path::new(KUBERNETES_DIR).join("kubelet.conf");
     let ca_path = Path::new(DEFAULT_CERT_DIR).join("ca.crt");
-    for f in [&kubelet_conf, &ca_path] {
-        if f.exists() {
-            return Err(format!(
-                "[preflight] Some fatal errors occurred:\n\t[ERROR FileAvailable--{}]: {} already exists",
-                f.display()
-                    .to_string()
-                    .trim_start_matches('/')
-                    .replace('/', "-"),
-                f.display()
-            ));
-        }
-    }
+    let mut findings: Vec<_> = [&kubelet_conf, &ca_path]
+        .into_iter()
+        .filter_map(|f| crate::app::preflight::file_available(f))
+        .collect();
+    findings.extend(crate::app::preflight::host_swap());
+    crate::app::preflight::report(findings, &o.ignore_preflight_errors)?;
     if let Some(cp) = &o.control_plane {
         crate::app::cmd::joincontrolplane::preflight(cp, &o.ignore_preflight_errors)?;
     }

@@ -182,13 +182,13 @@ async fn health_checks(
         .filter_map(|n| n.metadata.name.clone())
         .collect();
     if !not_ready.is_empty() {
-        out.push(Finding {
-            check: "ControlPlaneNodesReady".into(),
-            message: format!(
+        out.push(preflight::finding(
+            "ControlPlaneNodesReady",
+            format!(
                 "there are NotReady control-planes in the cluster: [{}]",
                 not_ready.join(" ")
             ),
-        });
+        ));
     }
     let missing: Vec<String> = COMPONENTS
         .iter()
@@ -198,13 +198,13 @@ async fn health_checks(
         .map(|p| p.display().to_string())
         .collect();
     if !missing.is_empty() {
-        out.push(Finding {
-            check: "StaticPodManifest".into(),
-            message: format!(
+        out.push(preflight::finding(
+            "StaticPodManifest",
+            format!(
                 "the control plane manifests are missing: [{}]",
                 missing.join(" ")
             ),
-        });
+        ));
     }
     Ok(out)
 }
