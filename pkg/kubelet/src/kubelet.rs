@@ -63,6 +63,9 @@ pub struct PodState {
     pub admitted: Option<Result<(), (String, String)>>,
     /// A resize the node cannot take now: (reason, message) of PodResizePending.
     pub resize_pending: Option<(String, String)>,
+    /// A resize allocated but not (yet) actuated: (reason, message) of
+    /// PodResizeInProgress (reason `Error` when the runtime refused it).
+    pub resize_in_progress: Option<(String, String)>,
 }
 
 /// The kubelet ending a pod on its own account: the pod's final status says why, and

@@ -694,6 +694,9 @@ impl Kubelet {
         };
         if action == crate::resize::Action::None {
             set_pending(None);
+            if let Some(s) = self.state.lock().unwrap().get_mut(&uid) {
+                s.resize_in_progress = None;
+            }
             return false;
         }
         let allocatable = self.allocatable.lock().unwrap().clone();
@@ -709,8 +712,17 @@ impl Kubelet {
                 // The pod's cgroup takes the new total before its container does.
                 self.cm.resize_pod(pod, &self.active_pods());
                 let id = i.status.id.clone();
+                let set_in_progress = |p: Option<(String, String)>| {
+                    self.state
+                        .lock()
+                        .unwrap()
+                        .entry(uid.clone())
+                        .or_default()
+                        .resize_in_progress = p;
+                };
                 match self.runtime.update_container_resources(&id, *linux).await {
                     Ok(()) => {
+                        set_in_progress(None);
                         let resources = c.resources.clone().unwrap_or_default();
                         self.applied_resources.lock().unwrap().insert(id, resources);
                         self.event(
@@ -723,6 +735,11 @@ impl Kubelet {
                     }
                     Err(e) => {
                         tracing::warn!(pod = ?pod.metadata.name, container = c.name, error = e.message(), "UpdateContainerResources failed");
+                        // Upstream's actuation error: the resize stays in progress.
+                        set_in_progress(Some((
+                            "Error".into(),
+                            format!("UpdateContainerResources failed for container {}: {}", c.name, e.message()),
+                        )));
                     }
                 }
                 false
@@ -1363,33 +1380,42 @@ impl Kubelet {
             },
             init_failed,
         );
-        // A resize the node cannot take now (upstream's PodResizePending).
-        let pending = self
+        // Resizes the node cannot take now (PodResizePending) or has not finished
+        // (PodResizeInProgress), each condition keeping its transition time.
+        let (pending, in_progress) = self
             .state
             .lock()
             .unwrap()
             .get(&uid)
-            .and_then(|s| s.resize_pending.clone());
-        let since = base
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodResizePending"))
-            .and_then(|c| c.last_transition_time.as_ref())
-            .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
-        if let Some(conds) = status["conditions"].as_array_mut() {
-            conds.retain(|c| c["type"] != "PodResizePending");
-            if let Some((reason, message)) = pending {
-                let since = since.unwrap_or_else(|| {
-                    jiff::Timestamp::now()
-                        .strftime("%Y-%m-%dT%H:%M:%SZ")
-                        .to_string()
-                });
-                conds.push(
-                    serde_json::json!({"type": "PodResizePending", "status": "True",
-                    "lastProbeTime": null, "lastTransitionTime": since,
-                    "reason": reason, "message": message}),
-                );
+            .map(|s| (s.resize_pending.clone(), s.resize_in_progress.clone()))
+            .unwrap_or_default();
+        for (kind, cond) in [
+            ("PodResizePending", pending),
+            ("PodResizeInProgress", in_progress),
+        ] {
+            let since = base
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == kind))
+                .and_then(|c| c.last_transition_time.as_ref())
+                .map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            if let Some(conds) = status["conditions"].as_array_mut() {
+                conds.retain(|c| c["type"] != kind);
+                if let Some((reason, message)) = cond {
+                    let since = since.unwrap_or_else(|| {
+                        jiff::Timestamp::now()
+                            .strftime("%Y-%m-%dT%H:%M:%SZ")
+                            .to_string()
+                    });
+                    let mut c = serde_json::json!({"type": kind, "status": "True",
+                        "lastProbeTime": null, "lastTransitionTime": since});
+                    if !reason.is_empty() {
+                        c["reason"] = serde_json::json!(reason);
+                        c["message"] = serde_json::json!(message);
+                    }
+                    conds.push(c);
+                }
             }
         }
         if let Some(k) = killed {
