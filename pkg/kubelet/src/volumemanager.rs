@@ -233,15 +233,24 @@ impl VolumeManager {
                 atomic_write(&dir, &files)?;
                 dir
             } else if let Some(pvc) = &v.persistent_volume_claim {
-                self.claim_path(&ns, &pvc.claim_name).await?
-            } else if let Some(e) = &v.ephemeral {
-                let _ = e;
+                let (path, local) = self.claim_path(&ns, &pvc.claim_name).await?;
+                // A local volume takes fsGroup unless mounted read-only (upstream's
+                // local plugin); hostPath never does.
+                if local && pvc.read_only != Some(true) {
+                    ownership = Some(false);
+                }
+                path
+            } else if v.ephemeral.is_some() {
                 let claim = format!(
                     "{}-{}",
                     pod.metadata.name.as_deref().unwrap_or_default(),
                     v.name
                 );
-                self.claim_path(&ns, &claim).await?
+                let (path, local) = self.claim_path(&ns, &claim).await?;
+                if local {
+                    ownership = Some(false);
+                }
+                path
             } else {
                 return Err(format!("volume {:?}: unsupported volume type", v.name));
             };
@@ -261,7 +270,8 @@ impl VolumeManager {
         Ok(mounts)
     }
 
-    async fn claim_path(&self, ns: &str, claim: &str) -> Result<PathBuf, String> {
+    /// The claim's volume on this node, and whether it is a local volume.
+    async fn claim_path(&self, ns: &str, claim: &str) -> Result<(PathBuf, bool), String> {
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
         let pvc = pvcs
             .get_opt(claim)
@@ -278,9 +288,9 @@ impl VolumeManager {
         let spec = pv.spec.unwrap_or_default();
         if let Some(h) = spec.host_path {
             host_path(&h.path, h.type_.as_deref().unwrap_or(""))?;
-            Ok(PathBuf::from(h.path))
+            Ok((PathBuf::from(h.path), false))
         } else if let Some(l) = spec.local {
-            Ok(PathBuf::from(l.path))
+            Ok((PathBuf::from(l.path), true))
         } else {
             Err(format!(
                 "persistentvolume {pv_name:?}: only hostPath and local volumes are supported"

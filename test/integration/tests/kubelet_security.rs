@@ -94,16 +94,37 @@ async fn pods_get_the_security_they_ask_for() {
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
         "data": {"a": "1"}});
     c.create("/api/v1/namespaces/default/configmaps", &cm).await;
+    // A local PersistentVolume, bound ahead to its claim.
+    let local_dir = tempfile::tempdir().unwrap();
+    std::fs::write(local_dir.path().join("old"), "x").unwrap();
+    c.create(
+        "/api/v1/persistentvolumes",
+        &json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "local-pv"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "", "local": {"path": local_dir.path()},
+                "claimRef": {"namespace": "default", "name": "local-claim"},
+                "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                    {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-s"]}]}]}}}}),
+    )
+    .await;
+    c.create(
+        "/api/v1/namespaces/default/persistentvolumeclaims",
+        &json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "local-claim"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "volumeName": "local-pv",
+                "resources": {"requests": {"storage": "1Gi"}}}}),
+    )
+    .await;
     let mut fs_group = script_pod(
         "fsgroup",
-        "{ stat -c %g /data; touch /data/new && stat -c %g /data/new; stat -c %g /cfg/a; id -G; } > /dev/termination-log",
+        "{ stat -c %g /data; touch /data/new && stat -c %g /data/new; stat -c %g /cfg/a; stat -c %g /pv/old; id -G; } > /dev/termination-log",
         json!({"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 2000}),
         json!({}),
     );
     fs_group["spec"]["volumes"] = json!([{"name": "data", "emptyDir": {}},
-        {"name": "cfg", "configMap": {"name": "settings"}}]);
-    fs_group["spec"]["containers"][0]["volumeMounts"] =
-        json!([{"name": "data", "mountPath": "/data"}, {"name": "cfg", "mountPath": "/cfg"}]);
+        {"name": "cfg", "configMap": {"name": "settings"}},
+        {"name": "pv", "persistentVolumeClaim": {"claimName": "local-claim"}}]);
+    fs_group["spec"]["containers"][0]["volumeMounts"] = json!([{"name": "data", "mountPath": "/data"},
+        {"name": "cfg", "mountPath": "/cfg"}, {"name": "pv", "mountPath": "/pv"}]);
     let safe_sysctl = script_pod(
         "sysctl-safe",
         "{ cat /proc/sys/net/ipv4/ip_local_port_range; cat /proc/sys/net/core/somaxconn; } > /dev/termination-log",
@@ -172,10 +193,11 @@ async fn pods_get_the_security_they_ask_for() {
         )
     );
 
-    // fsGroup: the volumes' group, inherited by new files, and the process's groups.
+    // fsGroup: the volumes' group (a local PV's too), inherited by new files, and the
+    // process's groups.
     assert_eq!(
         message(&c, "fsgroup").await,
-        "2000\n2000\n2000\n1000 2000\n"
+        "2000\n2000\n2000\n2000\n1000 2000\n"
     );
 
     // Capabilities dropped, no_new_privs, read-only root.
