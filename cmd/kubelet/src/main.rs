@@ -382,9 +382,9 @@ fn bootstrapped_serving_tls(
 fn reservation(v: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
     let mut m = std::collections::BTreeMap::new();
     for part in v.split(',').filter(|p| !p.is_empty()) {
-        let (k, q) = part
-            .split_once('=')
-            .ok_or_else(|| format!("invalid reservation {part:?}: must be <resource>=<quantity>"))?;
+        let (k, q) = part.split_once('=').ok_or_else(|| {
+            format!("invalid reservation {part:?}: must be <resource>=<quantity>")
+        })?;
         m.insert(k.to_string(), q.to_string());
     }
     Ok(m)

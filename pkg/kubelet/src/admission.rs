@@ -13,18 +13,33 @@ use k8s_openapi::api::core::v1::Pod;
 /// otherwise.
 pub fn request(pod: &Pod, resource: &str) -> i64 {
     let spec = pod.spec.clone().unwrap_or_default();
+    let value = |q: &str| {
+        if resource == "cpu" {
+            quantity_milli(q)
+        } else {
+            quantity_value(q)
+        }
+    };
+    let overhead_of = |spec: &k8s_openapi::api::core::v1::PodSpec| {
+        spec.overhead
+            .as_ref()
+            .and_then(|o| o.get(resource))
+            .map_or(0, |q| value(&q.0))
+    };
+    // Pod-level resources (cpu and memory) stand for the containers' sum.
+    if matches!(resource, "cpu" | "memory")
+        && let Some(q) = spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref()?.get(resource))
+    {
+        return value(&q.0) + overhead_of(&spec);
+    }
     let q = |c: &k8s_openapi::api::core::v1::Container| {
         c.resources
             .as_ref()
             .and_then(|r| r.requests.as_ref()?.get(resource))
-            .map(|q| {
-                if resource == "cpu" {
-                    quantity_milli(&q.0)
-                } else {
-                    quantity_value(&q.0)
-                }
-            })
-            .unwrap_or(0)
+            .map_or(0, |q| value(&q.0))
     };
     let app: i64 = spec.containers.iter().map(q).sum();
     let sidecars: i64 = spec
@@ -42,19 +57,33 @@ pub fn request(pod: &Pod, resource: &str) -> i64 {
         .map(q)
         .max()
         .unwrap_or(0);
-    let overhead = spec
-        .overhead
-        .as_ref()
-        .and_then(|o| o.get(resource))
-        .map(|q| {
-            if resource == "cpu" {
-                quantity_milli(&q.0)
-            } else {
-                quantity_value(&q.0)
-            }
-        })
-        .unwrap_or(0);
-    (app + sidecars).max(init + sidecars) + overhead
+    (app + sidecars).max(init + sidecars) + overhead_of(&spec)
+}
+
+/// A pod for another OS, by `spec.os.name` or a `kubernetes.io/os` node selector
+/// (upstream's OS predicates).
+pub fn admit_os(pod: &Pod) -> Result<(), (String, String)> {
+    let spec = pod.spec.as_ref();
+    if spec
+        .and_then(|s| s.os.as_ref())
+        .is_some_and(|os| os.name != std::env::consts::OS)
+    {
+        return Err((
+            "PodOSNotSupported".into(),
+            "Failed to admit pod as the OS field doesn't match node OS".into(),
+        ));
+    }
+    if spec
+        .and_then(|s| s.node_selector.as_ref())
+        .and_then(|n| n.get("kubernetes.io/os"))
+        .is_some_and(|os| os != std::env::consts::OS)
+    {
+        return Err((
+            "PodOSSelectorNodeLabelDoesNotMatch".into(),
+            "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The (protocol, hostIP, hostPort) a pod binds on the node: its containers' and its
@@ -144,6 +173,7 @@ impl Kubelet {
     /// admitted before it).
     pub fn admit(&self, pod: &Pod, others: &[Pod]) -> Result<(), (String, String)> {
         self.shutdown.admit()?;
+        admit_os(pod)?;
         self.admit_security(pod)?;
         if is_static(pod) {
             return Ok(());

@@ -95,7 +95,10 @@ pub fn validate(thresholds: &BTreeMap<String, String>) -> Vec<String> {
 /// the tasks running (upstream's `pidlimit` stats, from /proc/loadavg).
 pub fn pid_observation() -> Option<(i64, i64)> {
     let read = |p: &str| std::fs::read_to_string(p).ok()?.trim().parse::<i64>().ok();
-    let max = match (read("/proc/sys/kernel/pid_max"), read("/proc/sys/kernel/threads-max")) {
+    let max = match (
+        read("/proc/sys/kernel/pid_max"),
+        read("/proc/sys/kernel/threads-max"),
+    ) {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b)?,
     };
@@ -267,7 +270,10 @@ mod tests {
     use super::*;
 
     fn thresholds(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -283,8 +289,14 @@ mod tests {
         let cases: [(&[(&str, &str)], Vec<&str>); 5] = [
             (&[("memory.available", "100Mi")], vec!["memory.available"]),
             (&[("memory.available", "10Mi")], vec![]),
-            (&[("nodefs.available", "10%"), ("nodefs.inodesFree", "5%")], vec!["nodefs.available"]),
-            (&[("pid.available", "1000"), ("imagefs.available", "15%")], vec!["pid.available"]),
+            (
+                &[("nodefs.available", "10%"), ("nodefs.inodesFree", "5%")],
+                vec!["nodefs.available"],
+            ),
+            (
+                &[("pid.available", "1000"), ("imagefs.available", "15%")],
+                vec!["pid.available"],
+            ),
             (&[("pid.available", "1%")], vec![]),
         ];
         for (t, want) in cases {
@@ -305,6 +317,9 @@ mod tests {
             ("containerfs.available", "10%"),
         ]));
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs.iter().any(|e| e.contains("unsupported eviction signal memory.avail")));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("unsupported eviction signal memory.avail"))
+        );
     }
 }

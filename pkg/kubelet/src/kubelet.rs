@@ -267,7 +267,8 @@ impl Kubelet {
             uid: Some(self.node_name.clone()),
             ..Default::default()
         };
-        self.recorder.eventf(r, type_, reason, reason, note.to_string());
+        self.recorder
+            .eventf(r, type_, reason, reason, note.to_string());
     }
 
     pub fn event(

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-
 /// The rotated files of `log` to delete so that, after one more rotation, `max_files`
 /// files remain (the live log and `max_files - 1` rotated ones): upstream keeps
 /// `max_files - 2` before rotating. Timestamps sort by name.
@@ -38,7 +37,8 @@ fn compress(path: &Path) -> Result<(), String> {
     let gz = PathBuf::from(format!("{}.gz", path.display()));
     let tmp = PathBuf::from(format!("{}.gz.tmp", path.display()));
     let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let file = std::fs::File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    let file =
+        std::fs::File::create(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
     let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::default());
     enc.write_all(&data)
         .and_then(|_| enc.finish().map(|_| ()))
@@ -181,7 +181,8 @@ mod tests {
         assert!(!p.exists());
         let gz = std::fs::read(dir.path().join("0.log.20240101-000000.gz")).unwrap();
         let mut out = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
+            .unwrap();
         assert_eq!(out, "line\n");
     }
 

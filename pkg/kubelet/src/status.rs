@@ -277,6 +277,34 @@ fn phase(pod: &Pod, init: &[Value], app: &[Value], init_failed: bool) -> &'stati
     "Pending"
 }
 
+/// Upstream's messages for the readiness gates whose condition is missing or not True
+/// in the pod's status (`prev`).
+fn readiness_gates_unready(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    prev: &Value,
+) -> Vec<String> {
+    spec.readiness_gates
+        .iter()
+        .flatten()
+        .filter_map(|g| {
+            let t = &g.condition_type;
+            let c = prev["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == t.as_str()));
+            match c {
+                None => Some(format!(
+                    "corresponding condition of pod readiness gate \"{t}\" does not exist."
+                )),
+                Some(c) if c["status"] != "True" => Some(format!(
+                    "the status of pod readiness gate \"{t}\" is not \"True\", but {}",
+                    c["status"].as_str().unwrap_or_default()
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn condition(
     type_: &str,
     ok: bool,
@@ -413,7 +441,21 @@ pub fn generate(pod: &Pod, rt: &PodRuntime, inp: &Inputs, init_failed: bool) -> 
             init_msg,
             &prev,
         ),
-        condition("Ready", all_ready, cr_reason, cr_msg.clone(), &prev),
+        {
+            // Ready also waits for the readiness gates' conditions, which others set.
+            let gates = readiness_gates_unready(&spec, &prev);
+            if all_ready && !gates.is_empty() {
+                condition(
+                    "Ready",
+                    false,
+                    Some("ReadinessGatesNotReady"),
+                    Some(gates.join(", ")),
+                    &prev,
+                )
+            } else {
+                condition("Ready", all_ready, cr_reason, cr_msg.clone(), &prev)
+            }
+        },
         condition("ContainersReady", all_ready, cr_reason, cr_msg, &prev),
     ];
     // Conditions others own (PodScheduled, DisruptionTarget, readiness gates) stay.

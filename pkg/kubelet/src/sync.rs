@@ -109,11 +109,7 @@ impl Kubelet {
                 s.is_some_and(|s| s.deadline_exceeded),
             )
         };
-        if terminal_phase
-            || init_failed
-            || killed.is_some()
-            || deadline
-            || self.finished(&pod, &rt)
+        if terminal_phase || init_failed || killed.is_some() || deadline || self.finished(&pod, &rt)
         {
             // Done: nothing runs any more (sidecars and the sandbox stop); a pod the
             // kubelet ends gets the grace it decided (none for a hard eviction).
@@ -177,6 +173,18 @@ impl Kubelet {
                 &self.security,
                 self.cm.pod_cgroup(&pod),
             );
+            let cfg = match cfg {
+                Ok(c) => c,
+                Err(e) => {
+                    let msg = format!(
+                        "Failed to generate sandbox config for pod {:?}: {e}",
+                        pod.metadata.name.as_deref().unwrap_or_default()
+                    );
+                    self.event(&pod, None, "Warning", "FailedCreatePodSandBox", msg);
+                    self.write_status(&pod, &rt).await;
+                    return Ok(Some(Duration::from_secs(10)));
+                }
+            };
             let _ = std::fs::create_dir_all(&cfg.log_directory);
             tracing::debug!(pod_uid = uid, "RunPodSandbox");
             match self.runtime.run_sandbox(cfg).await {
@@ -660,10 +668,9 @@ impl Kubelet {
             .into_iter()
             .filter(|u| u != uid)
             .filter(|u| {
-                st.get(u)
-                    .is_some_and(|s| {
-                        matches!(s.admitted, Some(Ok(()))) && s.killed_by_kubelet.is_none()
-                    })
+                st.get(u).is_some_and(|s| {
+                    matches!(s.admitted, Some(Ok(()))) && s.killed_by_kubelet.is_none()
+                })
             })
             .filter_map(|u| self.pod(&u))
             .filter(|p| {
@@ -738,7 +745,11 @@ impl Kubelet {
                         // Upstream's actuation error: the resize stays in progress.
                         set_in_progress(Some((
                             "Error".into(),
-                            format!("UpdateContainerResources failed for container {}: {}", c.name, e.message()),
+                            format!(
+                                "UpdateContainerResources failed for container {}: {}",
+                                c.name,
+                                e.message()
+                            ),
                         )));
                     }
                 }
@@ -1033,6 +1044,7 @@ impl Kubelet {
             &self.security,
             self.cm.pod_cgroup(pod),
         );
+        let Ok(sb_config) = sb_config else { return };
         // An ephemeral container joins its target's process namespace.
         let target_id = pod
             .spec

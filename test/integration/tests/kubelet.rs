@@ -1006,3 +1006,105 @@ async fn kubelet_api_authenticates_and_authorizes() {
     // The kubelet's own healthz stays open.
     assert_eq!(Client::new(k.port).get("/healthz").await.status, 200);
 }
+
+/// Pod fields the kubelet acts on: `readinessGates` hold Ready (ReadinessGatesNotReady)
+/// until their condition, set by someone else, is True; `setHostnameAsFQDN` gives the
+/// pod's kernel its fully qualified name; a pod for another OS is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_gates_fqdn_hostname_and_os() {
+    let n = node("node-g").await;
+    let c = n.c.clone();
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gated"},
+            "spec": {"nodeName": "node-g", "hostname": "web", "subdomain": "sub",
+                "setHostnameAsFQDN": true,
+                "readinessGates": [{"conditionType": "example.com/ready"}],
+                "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"]}]}}),
+    )
+    .await;
+    let ready = |want: &'static str| {
+        let c = c.clone();
+        async move {
+            let p = pod(&c, "default", "gated").await;
+            let r = p["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")?
+                .clone();
+            (condition(&p, "ContainersReady") == "True" && r["status"] == want).then_some(r)
+        }
+    };
+    let r = wait_for(
+        "gated: containers ready, pod not",
+        Duration::from_secs(60),
+        || ready("False"),
+    )
+    .await;
+    assert_eq!(r["reason"], "ReadinessGatesNotReady");
+    assert_eq!(
+        r["message"],
+        "corresponding condition of pod readiness gate \"example.com/ready\" does not exist."
+    );
+    assert_eq!(
+        exec(&n.s, "gated", &["hostname"]).trim(),
+        "web.sub.default.svc.cluster.local"
+    );
+    let gate = |status: &str| {
+        format!(
+            r#"{{"status":{{"conditions":[{{"type":"example.com/ready","status":"{status}"}}]}}}}"#
+        )
+    };
+    n.s.kubectl_ok(
+        &[
+            "patch",
+            "pod",
+            "gated",
+            "--subresource=status",
+            "-p",
+            &gate("False"),
+        ],
+        None,
+    );
+    wait_for(
+        "the gate's status in the message",
+        Duration::from_secs(30),
+        || async {
+            let r = ready("False").await?;
+            (r["message"]
+            == "the status of pod readiness gate \"example.com/ready\" is not \"True\", but False")
+            .then_some(())
+        },
+    )
+    .await;
+    n.s.kubectl_ok(
+        &[
+            "patch",
+            "pod",
+            "gated",
+            "--subresource=status",
+            "-p",
+            &gate("True"),
+        ],
+        None,
+    );
+    wait_for("gated Ready", Duration::from_secs(30), || ready("True")).await;
+    // A Windows pod is not for this node.
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "windows"},
+            "spec": {"nodeName": "node-g", "os": {"name": "windows"},
+                "containers": [{"name": "c", "image": BUSYBOX}]}}),
+    )
+    .await;
+    let p = wait_phase(&c, "windows", "Failed", 30).await;
+    assert_eq!(
+        p["status"]["reason"], "PodOSNotSupported",
+        "{}",
+        p["status"]
+    );
+    assert_eq!(
+        p["status"]["message"],
+        "Failed to admit pod as the OS field doesn't match node OS"
+    );
+}

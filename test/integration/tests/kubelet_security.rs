@@ -255,16 +255,20 @@ async fn pods_get_the_security_they_ask_for() {
         },
     )
     .await;
-    let gz = wait_for("a compressed rotated log", Duration::from_secs(30), || async {
-        let r = rotated();
-        // The newest two at most: the one rotated last, and the one before it, which
-        // the next rotation compresses (upstream's order).
-        assert!(
-            r.iter().filter(|f| !f.ends_with(".gz")).count() <= 2,
-            "older rotated logs are compressed: {r:?}"
-        );
-        r.into_iter().find(|f| f.ends_with(".gz"))
-    })
+    let gz = wait_for(
+        "a compressed rotated log",
+        Duration::from_secs(30),
+        || async {
+            let r = rotated();
+            // The newest two at most: the one rotated last, and the one before it, which
+            // the next rotation compresses (upstream's order).
+            assert!(
+                r.iter().filter(|f| !f.ends_with(".gz")).count() <= 2,
+                "older rotated logs are compressed: {r:?}"
+            );
+            r.into_iter().find(|f| f.ends_with(".gz"))
+        },
+    )
     .await;
     let out = std::process::Command::new("gzip")
         .args(["-dc", &gz])
@@ -650,7 +654,10 @@ async fn private_images_pull_with_the_pods_secret() {
         "Warning Failed Error: ErrImagePull".to_string(),
         "Warning Failed Error: ImagePullBackOff".to_string(),
     ] {
-        assert!(failed.iter().any(|e| e.starts_with(&want)), "{want}: {failed:?}");
+        assert!(
+            failed.iter().any(|e| e.starts_with(&want)),
+            "{want}: {failed:?}"
+        );
     }
 }
 
@@ -737,7 +744,10 @@ async fn pods_run_in_the_kubepods_hierarchy() {
     })
     .await;
     let want = mem_total * 1024 - (1 << 30);
-    assert!((want - limit).abs() < 4096, "kubepods memory {limit}, want {want}");
+    assert!(
+        (want - limit).abs() < 4096,
+        "kubepods memory {limit}, want {want}"
+    );
     let cpus = std::thread::available_parallelism().unwrap().get() as i64;
     let shares: i64 = cgroup_file(&kubepods, ("cpu", "cpu.shares"), "cpu.weight")
         .parse()
@@ -803,14 +813,20 @@ async fn pods_run_in_the_kubepods_hierarchy() {
     if unified {
         assert_eq!(cgroup_file(&g_cgroup, ("", ""), "cpu.max"), "25000 100000");
     } else {
-        assert_eq!(cgroup_file(&g_cgroup, ("cpu", "cpu.cfs_quota_us"), ""), "25000");
+        assert_eq!(
+            cgroup_file(&g_cgroup, ("cpu", "cpu.cfs_quota_us"), ""),
+            "25000"
+        );
         assert_eq!(cgroup_file(&g_cgroup, ("cpu", "cpu.shares"), ""), "256");
         assert_eq!(
             cgroup_file(&format!("{kubepods}/burstable"), ("cpu", "cpu.shares"), ""),
             "307"
         );
     }
-    assert_eq!(cgroup_file(&g_cgroup, ("pids", "pids.max"), "pids.max"), "40");
+    assert_eq!(
+        cgroup_file(&g_cgroup, ("pids", "pids.max"), "pids.max"),
+        "40"
+    );
     // The container's processes are in the pod's cgroup.
     let procs = |cg: &str| {
         let dir = if unified {
@@ -983,12 +999,16 @@ async fn node_shutdown_terminates_pods_by_priority() {
         }
     };
     for (ns, name) in [("default", "regular"), ("kube-system", "critical")] {
-        wait_for(&format!("{name} running"), Duration::from_secs(60), || async {
-            let p = get(ns, name).await;
-            p["status"]["containerStatuses"][0]["state"]["running"]
-                .is_object()
-                .then_some(())
-        })
+        wait_for(
+            &format!("{name} running"),
+            Duration::from_secs(60),
+            || async {
+                let p = get(ns, name).await;
+                p["status"]["containerStatuses"][0]["state"]["running"]
+                    .is_object()
+                    .then_some(())
+            },
+        )
         .await;
     }
     logind.prepare_for_shutdown(true).await;
@@ -1007,12 +1027,16 @@ async fn node_shutdown_terminates_pods_by_priority() {
     assert_eq!(not_ready["message"], "node is shutting down");
     // Both end Failed/Terminated; the critical pod after the regular one.
     let finished = |ns: &'static str, name: &'static str| async move {
-        wait_for(&format!("{name} terminated"), Duration::from_secs(40), || async {
-            let p = get(ns, name).await;
-            (p["status"]["phase"] == "Failed"
-                && p["status"]["containerStatuses"][0]["state"]["terminated"].is_object())
-            .then_some(p)
-        })
+        wait_for(
+            &format!("{name} terminated"),
+            Duration::from_secs(40),
+            || async {
+                let p = get(ns, name).await;
+                (p["status"]["phase"] == "Failed"
+                    && p["status"]["containerStatuses"][0]["state"]["terminated"].is_object())
+                .then_some(p)
+            },
+        )
         .await
     };
     let regular = finished("default", "regular").await;
@@ -1064,9 +1088,10 @@ async fn node_shutdown_terminates_pods_by_priority() {
         .await
         .json();
     assert!(
-        events["items"].as_array().is_some_and(|i| i
-            .iter()
-            .any(|e| e["message"] == "Shutdown manager detected shutdown event"
+        events["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|e| e["message"]
+                == "Shutdown manager detected shutdown event"
                 && e["involvedObject"]["kind"] == "Node")),
         "{events}"
     );
@@ -1076,5 +1101,8 @@ async fn node_shutdown_terminates_pods_by_priority() {
         (held() == 1).then_some(())
     })
     .await;
-    wait_for("node Ready again", Duration::from_secs(15), || ready("True")).await;
+    wait_for("node Ready again", Duration::from_secs(15), || {
+        ready("True")
+    })
+    .await;
 }

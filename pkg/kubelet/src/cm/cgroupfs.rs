@@ -23,8 +23,12 @@ unsafe extern "C" {
 }
 
 fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
-    std::fs::write(dir.join(file), value)
-        .map_err(|e| io::Error::new(e.kind(), format!("writing {value:?} to {}: {e}", dir.join(file).display())))
+    std::fs::write(dir.join(file), value).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("writing {value:?} to {}: {e}", dir.join(file).display()),
+        )
+    })
 }
 
 impl CgroupFs {
@@ -83,9 +87,13 @@ impl CgroupFs {
     /// enable cpu, memory and pids for its children.
     fn enable_controllers(&self, name: &str) -> io::Result<()> {
         let mut dir = self.root.clone();
-        let parts: Vec<&str> = Self::rel(name).split('/').filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> = Self::rel(name)
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         for part in parts {
-            let enabled = std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+            let enabled =
+                std::fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
             for c in ["cpu", "memory", "pids"] {
                 if !enabled.split_whitespace().any(|e| e == c) {
                     write(&dir, "cgroup.subtree_control", &format!("+{c}"))?;
@@ -103,8 +111,9 @@ impl CgroupFs {
             self.enable_controllers(name)?;
         } else {
             for d in self.dirs(name, false) {
-                std::fs::create_dir_all(&d)
-                    .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", d.display())))?;
+                std::fs::create_dir_all(&d).map_err(|e| {
+                    io::Error::new(e.kind(), format!("creating {}: {e}", d.display()))
+                })?;
             }
         }
         self.update(name, cfg)
@@ -120,8 +129,16 @@ impl CgroupFs {
             }
             let quota = cfg.cpu_quota.map_or("max".to_string(), |q| q.to_string());
             write(&d, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
-            write(&d, "memory.max", &cfg.memory_limit.map_or("max".into(), |m| m.to_string()))?;
-            write(&d, "pids.max", &cfg.pids_limit.map_or("max".into(), |p| p.to_string()))?;
+            write(
+                &d,
+                "memory.max",
+                &cfg.memory_limit.map_or("max".into(), |m| m.to_string()),
+            )?;
+            write(
+                &d,
+                "pids.max",
+                &cfg.pids_limit.map_or("max".into(), |p| p.to_string()),
+            )?;
             return Ok(());
         }
         let cpu = self.root.join("cpu").join(rel);
@@ -129,11 +146,23 @@ impl CgroupFs {
             write(&cpu, "cpu.shares", &s.to_string())?;
         }
         write(&cpu, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
-        write(&cpu, "cpu.cfs_quota_us", &cfg.cpu_quota.unwrap_or(-1).to_string())?;
+        write(
+            &cpu,
+            "cpu.cfs_quota_us",
+            &cfg.cpu_quota.unwrap_or(-1).to_string(),
+        )?;
         let mem = self.root.join("memory").join(rel);
-        write(&mem, "memory.limit_in_bytes", &cfg.memory_limit.unwrap_or(-1).to_string())?;
+        write(
+            &mem,
+            "memory.limit_in_bytes",
+            &cfg.memory_limit.unwrap_or(-1).to_string(),
+        )?;
         let pids = self.root.join("pids").join(rel);
-        write(&pids, "pids.max", &cfg.pids_limit.map_or("max".into(), |p| p.to_string()))?;
+        write(
+            &pids,
+            "pids.max",
+            &cfg.pids_limit.map_or("max".into(), |p| p.to_string()),
+        )?;
         Ok(())
     }
 
@@ -195,9 +224,10 @@ fn remove_tree(d: &Path) -> io::Result<()> {
         }
     }
     match std::fs::remove_dir(d) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(io::Error::new(e.kind(), format!("removing {}: {e}", d.display())))
-        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io::Error::new(
+            e.kind(),
+            format!("removing {}: {e}", d.display()),
+        )),
         _ => Ok(()),
     }
 }

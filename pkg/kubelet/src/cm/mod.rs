@@ -59,20 +59,30 @@ pub fn validate(cfg: &KubeletConfiguration) -> Vec<String> {
             )),
         }
     }
-    if cfg.enforce_node_allocatable.len() > 1 && cfg.enforce_node_allocatable.iter().any(|k| k == "none") {
+    if cfg.enforce_node_allocatable.len() > 1
+        && cfg.enforce_node_allocatable.iter().any(|k| k == "none")
+    {
         errs.push("invalid configuration: enforceNodeAllocatable (--enforce-node-allocatable) may not contain additional enforcements when \"none\" is specified".into());
     }
-    for (field, m) in [("kubeReserved", &cfg.kube_reserved), ("systemReserved", &cfg.system_reserved)] {
+    for (field, m) in [
+        ("kubeReserved", &cfg.kube_reserved),
+        ("systemReserved", &cfg.system_reserved),
+    ] {
         for (k, v) in m {
             if !matches!(k.as_str(), "cpu" | "memory" | "ephemeral-storage" | "pid") {
-                errs.push(format!("invalid configuration: {field}: cannot reserve {k:?} resource"));
+                errs.push(format!(
+                    "invalid configuration: {field}: cannot reserve {k:?} resource"
+                ));
             } else if apimachinery::resource::Quantity::parse(v).is_none() {
                 errs.push(format!("invalid configuration: {field}[{k}]: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"));
             }
         }
     }
     if !cfg.cgroup_root.is_empty() && !cfg.cgroup_root.starts_with('/') {
-        errs.push(format!("invalid configuration: cgroupRoot ({:?}) must be an absolute cgroup path", cfg.cgroup_root));
+        errs.push(format!(
+            "invalid configuration: cgroupRoot ({:?}) must be an absolute cgroup path",
+            cfg.cgroup_root
+        ));
     }
     errs
 }
@@ -86,7 +96,9 @@ impl ContainerManager {
             if cfg.fail_cgroup_v1 {
                 return Err("failed to validate kubelet configuration, error: kubelet is configured to not run on a host using cgroup v1. cgroup v1 support is unsupported and will be removed in a future release (set failCgroupV1: false or --fail-cgroupv1=false to run on it anyway)".into());
             }
-            tracing::warn!("cgroup v1 detected. cgroup v1 support is deprecated and will be removed in a future release. Please migrate to cgroup v2. More information at https://git.k8s.io/enhancements/keps/sig-node/5573-remove-cgroup-v1");
+            tracing::warn!(
+                "cgroup v1 detected. cgroup v1 support is deprecated and will be removed in a future release. Please migrate to cgroup v2. More information at https://git.k8s.io/enhancements/keps/sig-node/5573-remove-cgroup-v1"
+            );
         }
         if manage && systemd && !std::path::Path::new("/run/systemd/system").is_dir() {
             return Err("failed to run Kubelet: cgroupDriver is \"systemd\" but systemd is not running on this host (/run/systemd/system is absent); use cgroupDriver: cgroupfs".into());
@@ -165,7 +177,10 @@ impl ContainerManager {
         tracing::info!(cgroup = kubepods, config = ?node, unified = fs.unified(), "Creating the node allocatable cgroup");
         fs.ensure(&kubepods, &node)
             .map_err(|e| format!("failed to initialize top level QOS containers: {e}"))?;
-        for (qos, shares) in [("Burstable", resources::MIN_SHARES), ("BestEffort", resources::MIN_SHARES)] {
+        for (qos, shares) in [
+            ("Burstable", resources::MIN_SHARES),
+            ("BestEffort", resources::MIN_SHARES),
+        ] {
             let cfg = ResourceConfig {
                 cpu_shares: Some(shares),
                 ..Default::default()
@@ -185,8 +200,12 @@ impl ContainerManager {
             return Ok(());
         }
         let cfg = resources::pod_config(pod, self.pod_pids_limit);
-        fs.ensure(&name, &cfg)
-            .map_err(|e| format!("failed to ensure that the pod: {} cgroups exist and are correctly applied: {e}", pod.metadata.uid.as_deref().unwrap_or_default()))?;
+        fs.ensure(&name, &cfg).map_err(|e| {
+            format!(
+                "failed to ensure that the pod: {} cgroups exist and are correctly applied: {e}",
+                pod.metadata.uid.as_deref().unwrap_or_default()
+            )
+        })?;
         self.update_qos(active);
         Ok(())
     }
@@ -238,7 +257,10 @@ impl ContainerManager {
 pub fn cgroup_name(root: &[String], levels: &[String], systemd: bool) -> String {
     let all: Vec<&String> = root.iter().chain(levels.iter()).collect();
     if !systemd {
-        return format!("/{}", all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("/"));
+        return format!(
+            "/{}",
+            all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("/")
+        );
     }
     let mut path = String::new();
     let mut prefix = String::new();
@@ -262,8 +284,14 @@ mod tests {
     fn cgroup_names_follow_the_driver_and_root() {
         let uid = "5f3c-9a";
         let levels = |qos| ContainerManager::levels(uid, qos);
-        assert_eq!(cgroup_name(&[], &levels("BestEffort"), false), "/kubepods/besteffort/pod5f3c-9a");
-        assert_eq!(cgroup_name(&[], &levels("Guaranteed"), false), "/kubepods/pod5f3c-9a");
+        assert_eq!(
+            cgroup_name(&[], &levels("BestEffort"), false),
+            "/kubepods/besteffort/pod5f3c-9a"
+        );
+        assert_eq!(
+            cgroup_name(&[], &levels("Guaranteed"), false),
+            "/kubepods/pod5f3c-9a"
+        );
         assert_eq!(
             cgroup_name(&["node-a".into()], &levels("Burstable"), false),
             "/node-a/kubepods/burstable/pod5f3c-9a"
@@ -293,7 +321,11 @@ mod tests {
         cfg.cgroup_root = "/".into();
         assert!(validate(&cfg).is_empty());
         let r = reserved(&KubeletConfiguration {
-            kube_reserved: [("cpu".to_string(), "100m".to_string()), ("memory".to_string(), "1Gi".to_string())].into(),
+            kube_reserved: [
+                ("cpu".to_string(), "100m".to_string()),
+                ("memory".to_string(), "1Gi".to_string()),
+            ]
+            .into(),
             system_reserved: [("cpu".to_string(), "0.5".to_string())].into(),
             ..Default::default()
         });

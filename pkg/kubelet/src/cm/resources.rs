@@ -57,7 +57,8 @@ fn quantity(r: Option<&ResourceRequirements>, limits: bool, name: &str) -> Optio
 /// A container's request of `name`, its limit standing in for a missing request as the
 /// API server's defaulting does.
 fn request(c: &Container, name: &str) -> Option<String> {
-    quantity(c.resources.as_ref(), false, name).or_else(|| quantity(c.resources.as_ref(), true, name))
+    quantity(c.resources.as_ref(), false, name)
+        .or_else(|| quantity(c.resources.as_ref(), true, name))
 }
 
 /// Sum of the app containers (and restartable init containers, which run beside them)
@@ -205,8 +206,14 @@ mod tests {
                 name: "guaranteed: shares, quota and memory from the sum",
                 pod: pod(
                     json!([
-                        c(json!({"cpu": "500m", "memory": "64Mi"}), json!({"cpu": "500m", "memory": "64Mi"})),
-                        c(json!({"cpu": "250m", "memory": "32Mi"}), json!({"cpu": "250m", "memory": "32Mi"}))
+                        c(
+                            json!({"cpu": "500m", "memory": "64Mi"}),
+                            json!({"cpu": "500m", "memory": "64Mi"})
+                        ),
+                        c(
+                            json!({"cpu": "250m", "memory": "32Mi"}),
+                            json!({"cpu": "250m", "memory": "32Mi"})
+                        )
                     ]),
                     json!([]),
                 ),
@@ -251,8 +258,10 @@ mod tests {
         // Pod-level resources stand for the containers'.
         let mut p = pod(json!([c(json!({"cpu": "100m"}), json!({}))]), json!([]));
         p.spec.as_mut().unwrap().resources = Some(
-            serde_json::from_value(json!({"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1Gi"}}))
-                .unwrap(),
+            serde_json::from_value(
+                json!({"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1Gi"}}),
+            )
+            .unwrap(),
         );
         let got = pod_config(&p, 0);
         assert_eq!(
@@ -292,6 +301,13 @@ mod tests {
         ];
         assert_eq!(burstable_shares(pods.iter()), 512);
         assert_eq!(burstable_shares([].iter()), MIN_SHARES);
-        assert_eq!((shares_to_weight(2), shares_to_weight(1024), shares_to_weight(262_144)), (1, 39, 10_000));
+        assert_eq!(
+            (
+                shares_to_weight(2),
+                shares_to_weight(1024),
+                shares_to_weight(262_144)
+            ),
+            (1, 39, 10_000)
+        );
     }
 }

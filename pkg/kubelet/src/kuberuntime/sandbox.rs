@@ -40,6 +40,35 @@ pub fn log_directory(root: &str, pod: &Pod) -> String {
 /// memory), BestEffort (no requests or limits), else Burstable.
 pub fn qos_class(pod: &Pod) -> &'static str {
     let spec = pod.spec.as_ref();
+    // Pod-level resources, when they name cpu or memory, decide alone.
+    if let Some(r) = spec.and_then(|s| s.resources.as_ref()) {
+        let get = |m: &Option<
+            std::collections::BTreeMap<
+                String,
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+            >,
+        >,
+                   k: &str| {
+            m.as_ref()
+                .and_then(|m| m.get(k))
+                .filter(|q| !is_zero(&q.0))
+                .map(|q| quantity_milli(&q.0))
+        };
+        let set = ["cpu", "memory"]
+            .iter()
+            .any(|k| get(&r.requests, k).is_some() || get(&r.limits, k).is_some());
+        if set {
+            let guaranteed = ["cpu", "memory"].iter().all(|k| {
+                let lim = get(&r.limits, k);
+                lim.is_some() && get(&r.requests, k).is_none_or(|q| Some(q) == lim)
+            });
+            return if guaranteed {
+                "Guaranteed"
+            } else {
+                "Burstable"
+            };
+        }
+    }
     let containers: Vec<_> = spec
         .iter()
         .flat_map(|s| {
@@ -154,6 +183,24 @@ fn host_resolv(path: &str) -> api::DnsConfig {
     c
 }
 
+/// The hostname the pod's kernel gets (upstream `GetNodenameForKernel`): with
+/// `setHostnameAsFQDN` and a subdomain, the fully qualified name, at most 64 characters.
+pub fn kernel_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, String> {
+    let (hostname, domain) = super::etc_hosts::pod_hostname(pod, cluster_domain);
+    let fqdn = pod.spec.as_ref().and_then(|s| s.set_hostname_as_fqdn) == Some(true);
+    if !fqdn || domain.is_empty() {
+        return Ok(hostname);
+    }
+    let name = format!("{hostname}.{domain}");
+    if name.len() > 64 {
+        return Err(format!(
+            "failed to construct FQDN from pod hostname and cluster domain, FQDN {name} is too long (64 characters is the max, {} characters requested)",
+            name.len()
+        ));
+    }
+    Ok(name)
+}
+
 pub fn sandbox_config(
     pod: &Pod,
     attempt: u32,
@@ -161,14 +208,14 @@ pub fn sandbox_config(
     dns: &DnsSettings,
     security: &super::security_context::SecurityOptions,
     cgroup_parent: String,
-) -> api::PodSandboxConfig {
+) -> Result<api::PodSandboxConfig, String> {
     let m = &pod.metadata;
     let spec = pod.spec.clone().unwrap_or_default();
     let host_network = spec.host_network == Some(true);
     let hostname = if host_network {
         String::new()
     } else {
-        super::etc_hosts::pod_hostname(pod, &dns.cluster_domain).0
+        kernel_hostname(pod, &dns.cluster_domain)?
     };
     let mut port_mappings = Vec::new();
     for c in &spec.containers {
@@ -195,7 +242,7 @@ pub fn sandbox_config(
         }
     };
     let sc = spec.security_context.clone().unwrap_or_default();
-    api::PodSandboxConfig {
+    Ok(api::PodSandboxConfig {
         metadata: Some(api::PodSandboxMetadata {
             name: m.name.clone().unwrap_or_default(),
             uid: m.uid.clone().unwrap_or_default(),
@@ -252,7 +299,7 @@ pub fn sandbox_config(
             ..Default::default()
         }),
         windows: None,
-    }
+    })
 }
 
 /// Whether any container of the pod (init, regular or ephemeral) is privileged.
@@ -269,4 +316,58 @@ pub fn has_privileged_container(spec: &k8s_openapi::api::core::v1::PodSpec) -> b
             .iter()
             .flatten()
             .any(|c| privileged(c.security_context.as_ref()))
+}
+
+#[cfg(test)]
+mod pod_level_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(spec: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": spec}))
+            .unwrap()
+    }
+
+    #[test]
+    fn pod_level_resources_decide_the_qos_class() {
+        let containers = json!([{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]);
+        assert_eq!(
+            qos_class(&pod(json!({"containers": containers}))),
+            "Burstable"
+        );
+        let guaranteed = pod(json!({"containers": containers,
+            "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}));
+        assert_eq!(qos_class(&guaranteed), "Guaranteed");
+        let burstable = pod(json!({"containers": [{"name": "c"}],
+            "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "2", "memory": "1Gi"}}}));
+        assert_eq!(qos_class(&burstable), "Burstable");
+        assert_eq!(
+            crate::admission::request(&burstable, "cpu"),
+            1000,
+            "pod-level requests stand for the containers'"
+        );
+    }
+
+    #[test]
+    fn fqdn_hostnames_fit_the_kernel() {
+        let p = pod(
+            json!({"containers": [], "hostname": "web", "subdomain": "sub",
+            "setHostnameAsFQDN": true}),
+        );
+        assert_eq!(
+            kernel_hostname(&p, "cluster.local").unwrap(),
+            "web.sub.ns.svc.cluster.local"
+        );
+        let long = pod(
+            json!({"containers": [], "hostname": "w".repeat(40), "subdomain": "sub",
+            "setHostnameAsFQDN": true}),
+        );
+        assert!(
+            kernel_hostname(&long, "cluster.local")
+                .unwrap_err()
+                .contains("is too long (64 characters is the max")
+        );
+        let plain = pod(json!({"containers": [], "hostname": "web", "subdomain": "sub"}));
+        assert_eq!(kernel_hostname(&plain, "cluster.local").unwrap(), "web");
+    }
 }

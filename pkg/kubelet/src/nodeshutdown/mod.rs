@@ -11,7 +11,7 @@
 
 pub mod systemd;
 
-use crate::kubelet::{KubeletKill, Kubelet};
+use crate::kubelet::{Kubelet, KubeletKill};
 use k8s_openapi::api::core::v1::Pod;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -164,7 +164,9 @@ pub async fn start(k: Arc<Kubelet>) {
                     tracing::error!(error = e, "Failed to start node shutdown manager");
                     return;
                 }
-                Err(e) => tracing::error!(error = e, "Unable to watch the node for shutdown events"),
+                Err(e) => {
+                    tracing::error!(error = e, "Unable to watch the node for shutdown events")
+                }
                 Ok(()) => {}
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -183,7 +185,9 @@ async fn watch(k: Arc<Kubelet>, started: &mut bool) -> Result<(), String> {
         logind.reload_logind_conf().await?;
         let updated = logind.current_inhibit_delay().await?;
         if requested > updated {
-            return Err(format!("node shutdown manager was unable to update logind InhibitDelayMaxSec to {requested:?} (ShutdownGracePeriod), current value of InhibitDelayMaxSec ({updated:?}) is less than requested ShutdownGracePeriod"));
+            return Err(format!(
+                "node shutdown manager was unable to update logind InhibitDelayMaxSec to {requested:?} (ShutdownGracePeriod), current value of InhibitDelayMaxSec ({updated:?}) is less than requested ShutdownGracePeriod"
+            ));
         }
     }
     let mut lock = Some(logind.inhibit_shutdown().await?);
@@ -200,7 +204,10 @@ async fn watch(k: Arc<Kubelet>, started: &mut bool) -> Result<(), String> {
             },
             _ = usr1.recv() => true,
         };
-        tracing::info!(shutting_down, "Shutdown manager detected new shutdown event");
+        tracing::info!(
+            shutting_down,
+            "Shutdown manager detected new shutdown event"
+        );
         k.node_event(
             "Normal",
             "NodeShutdown",
@@ -218,7 +225,9 @@ async fn watch(k: Arc<Kubelet>, started: &mut bool) -> Result<(), String> {
             process_shutdown(&k).await;
             // Releasing the lock lets the shutdown go on.
             lock = None;
-            tracing::info!("Shutdown manager completed processing shutdown event, node will shutdown shortly");
+            tracing::info!(
+                "Shutdown manager completed processing shutdown event, node will shutdown shortly"
+            );
         } else if lock.is_none() {
             lock = Some(logind.inhibit_shutdown().await?);
         }
@@ -321,9 +330,18 @@ mod tests {
         assert!(groups(&[], Duration::from_secs(5), Duration::from_secs(10)).is_empty());
         // By priority: boundaries go to the group at or below.
         let by = [
-            ShutdownGracePeriodByPodPriority { priority: 100_000, shutdown_grace_period_seconds: 60 },
-            ShutdownGracePeriodByPodPriority { priority: 0, shutdown_grace_period_seconds: 30 },
-            ShutdownGracePeriodByPodPriority { priority: 10_000, shutdown_grace_period_seconds: 10 },
+            ShutdownGracePeriodByPodPriority {
+                priority: 100_000,
+                shutdown_grace_period_seconds: 60,
+            },
+            ShutdownGracePeriodByPodPriority {
+                priority: 0,
+                shutdown_grace_period_seconds: 30,
+            },
+            ShutdownGracePeriodByPodPriority {
+                priority: 10_000,
+                shutdown_grace_period_seconds: 10,
+            },
         ];
         let g = groups(&by, Duration::ZERO, Duration::ZERO);
         let pods = vec![

@@ -99,7 +99,8 @@ impl Logind {
 
 /// The logind drop-in that raises `InhibitDelayMaxSec` to `delay`.
 pub fn override_inhibit_delay(dir: &std::path::Path, delay: Duration) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("failed creating {} directory: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("failed creating {} directory: {e}", dir.display()))?;
     let path = dir.join(KUBELET_LOGIND_CONF);
     let text = format!(
         "# Kubelet logind override\n[Login]\nInhibitDelayMaxSec={}\n",
