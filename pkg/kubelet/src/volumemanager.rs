@@ -420,6 +420,14 @@ impl VolumeManager {
         Ok(status.token)
     }
 
+    /// Where the pod's emptyDir `name` lives on the node.
+    pub fn empty_dir_path(&self, uid: &str, name: &str) -> PathBuf {
+        self.pod_dir(uid)
+            .join("volumes")
+            .join("kubernetes.io~empty-dir")
+            .join(name)
+    }
+
     /// Removes the pod's volumes (tmpfs unmounted first) and its directory.
     pub fn teardown(&self, uid: &str) {
         let dir = self.pod_dir(uid);

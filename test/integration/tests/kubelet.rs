@@ -1009,7 +1009,8 @@ async fn kubelet_api_authenticates_and_authorizes() {
 
 /// Pod fields the kubelet acts on: `readinessGates` hold Ready (ReadinessGatesNotReady)
 /// until their condition, set by someone else, is True; `setHostnameAsFQDN` gives the
-/// pod's kernel its fully qualified name; a pod for another OS is refused.
+/// pod's kernel its fully qualified name; a pod for another OS is refused; local
+/// ephemeral storage limits evict.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_gates_fqdn_hostname_and_os() {
     let n = node("node-g").await;
@@ -1107,4 +1108,36 @@ async fn readiness_gates_fqdn_hostname_and_os() {
         p["status"]["message"],
         "Failed to admit pod as the OS field doesn't match node OS"
     );
+    // Local ephemeral storage: an emptyDir past its sizeLimit and a container past its
+    // ephemeral-storage limit get their pods evicted, with upstream's messages.
+    let writer = |name: &str, path: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": "node-g", "restartPolicy": "Never",
+                "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}}],
+                "containers": [{"name": "c", "image": BUSYBOX,
+                    "command": ["sh", "-c", format!("dd if=/dev/zero of={path} bs=1M count=4; sleep 3600")],
+                    "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}]}})
+    };
+    c.create(
+        "/api/v1/namespaces/default/pods",
+        &writer("fills-volume", "/scratch/f"),
+    )
+    .await;
+    let mut limited = writer("fills-layer", "/tmp/f");
+    limited["spec"]["containers"][0]["resources"] = json!({"limits": {"ephemeral-storage": "1Mi"}});
+    c.create("/api/v1/namespaces/default/pods", &limited).await;
+    for (name, message) in [
+        (
+            "fills-volume",
+            "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ",
+        ),
+        (
+            "fills-layer",
+            "Pod ephemeral local storage usage exceeds the total limit of containers 1Mi. ",
+        ),
+    ] {
+        let p = wait_phase(&c, name, "Failed", 40).await;
+        assert_eq!(p["status"]["reason"], "Evicted", "{}", p["status"]);
+        assert_eq!(p["status"]["message"], message);
+    }
 }

@@ -60,6 +60,8 @@ pub struct KubeletConfiguration {
     pub register_node: bool,
     pub register_with_taints: Vec<k8s_openapi::api::core::v1::Taint>,
     pub fail_swap_on: bool,
+    /// Enforce pods' ephemeral-storage limits and emptyDir size limits by eviction.
+    pub local_storage_capacity_isolation: bool,
     /// Refuse to run on a cgroup v1 host (v1.35's default).
     #[serde(rename = "failCgroupV1")]
     pub fail_cgroup_v1: bool,
@@ -196,6 +198,7 @@ impl Default for KubeletConfiguration {
             register_node: true,
             register_with_taints: Vec::new(),
             fail_swap_on: true,
+            local_storage_capacity_isolation: true,
             fail_cgroup_v1: true,
             system_reserved: BTreeMap::new(),
             kube_reserved: BTreeMap::new(),

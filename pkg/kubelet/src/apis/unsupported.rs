@@ -49,7 +49,6 @@ fn upstream_defaults() -> Vec<(&'static str, Value)> {
         ("kernelMemcgNotification", json!(false)),
         ("kubeReservedCgroup", json!("")),
         ("kubeletCgroups", json!("")),
-        ("localStorageCapacityIsolation", json!(true)),
         ("logging", json!({"format": "text"})),
         ("makeIPTablesUtilChains", json!(true)),
         ("maxOpenFiles", json!(1000000)),

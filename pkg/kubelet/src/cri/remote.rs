@@ -192,6 +192,24 @@ impl RemoteRuntime {
     }
 
     /// Changes a running container's cgroup limits in place.
+    /// The bytes the container's writable layer uses (CRI `ContainerStats`), if the
+    /// runtime reports them.
+    pub async fn writable_layer_bytes(&self, id: &str) -> Result<Option<u64>> {
+        let stats = self
+            .runtime
+            .clone()
+            .container_stats(api::ContainerStatsRequest {
+                container_id: id.into(),
+            })
+            .await?
+            .into_inner()
+            .stats;
+        Ok(stats
+            .and_then(|s| s.writable_layer)
+            .and_then(|w| w.used_bytes)
+            .map(|b| b.value))
+    }
+
     pub async fn update_container_resources(
         &self,
         id: &str,

@@ -7,6 +7,8 @@
 //! Burstable, then Guaranteed, lower priority first — which ends `Failed` with reason
 //! `Evicted` and a DisruptionTarget condition. Static and critical pods are spared.
 
+pub mod local_storage;
+
 use crate::kubelet::{Kubelet, is_static};
 use crate::kuberuntime::sandbox::qos_class;
 use std::collections::BTreeMap;
@@ -168,6 +170,85 @@ impl Kubelet {
         Observations { values }
     }
 
+    /// What the pod uses of the node's disk: its disk-backed emptyDirs, and each running
+    /// container's writable layer and log.
+    async fn storage_usage(
+        &self,
+        pod: &k8s_openapi::api::core::v1::Pod,
+    ) -> local_storage::PodStorageUsage {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let mut usage = local_storage::PodStorageUsage::default();
+        for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+            if v.empty_dir
+                .as_ref()
+                .is_some_and(|e| e.medium.as_deref() != Some("Memory"))
+            {
+                let path = self.volumes.empty_dir_path(&uid, &v.name);
+                usage
+                    .empty_dirs
+                    .insert(v.name.clone(), local_storage::disk_usage(&path));
+            }
+        }
+        let rt = self.pod_runtime(&uid).await.unwrap_or_default();
+        for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+            let Some(i) = rt.current(&c.name) else {
+                continue;
+            };
+            let layer = self
+                .runtime
+                .writable_layer_bytes(&i.status.id)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            let logs = std::fs::metadata(&i.status.log_path).map_or(0, |m| m.len());
+            usage.containers.insert(c.name.clone(), layer + logs);
+        }
+        usage
+    }
+
+    /// Evicts the pods past their local storage limits; whether any was.
+    async fn local_storage_eviction(self: &Arc<Self>) -> bool {
+        let mut evicted = false;
+        for pod in self.active_pods() {
+            if is_static(&pod)
+                || pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0) >= CRITICAL_PRIORITY
+            {
+                continue;
+            }
+            let usage = self.storage_usage(&pod).await;
+            if let Some(message) = local_storage::violation(&pod, &usage) {
+                self.evict(&pod, message, "ephemeral-storage");
+                evicted = true;
+            }
+        }
+        evicted
+    }
+
+    /// Ends `pod` as Evicted with `message`, at once (no grace, as upstream's hard
+    /// evictions).
+    fn evict(
+        self: &Arc<Self>,
+        pod: &k8s_openapi::api::core::v1::Pod,
+        message: String,
+        resource: &str,
+    ) {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        tracing::info!(pod = ?pod.metadata.name, resource, "Evicting pod");
+        self.event(pod, None, "Warning", "Evicted", message.clone());
+        self.state
+            .lock()
+            .unwrap()
+            .entry(uid.clone())
+            .or_default()
+            .killed_by_kubelet = Some(crate::kubelet::KubeletKill {
+            reason: "Evicted",
+            message,
+            grace: 0,
+        });
+        self.dispatch(&uid);
+    }
+
     /// The pod to evict first, if any may be.
     fn eviction_candidate(&self) -> Option<k8s_openapi::api::core::v1::Pod> {
         let rank = |q: &str| match q {
@@ -240,6 +321,10 @@ pub async fn run(k: Arc<Kubelet>, pressure: Arc<Pressure>) {
             let last = seen.get(condition_key(condition)).copied();
             flag.store(still_under_pressure(last, period), Ordering::Relaxed);
         }
+        // Pods past their own storage limits go first; no threshold eviction then.
+        if k.cfg.local_storage_capacity_isolation && k.local_storage_eviction().await {
+            continue;
+        }
         let Some((signal, _, resource)) = crossed.first().copied() else {
             continue;
         };
@@ -247,21 +332,11 @@ pub async fn run(k: Arc<Kubelet>, pressure: Arc<Pressure>) {
         let Some(pod) = k.eviction_candidate() else {
             continue;
         };
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let message = format!("The node was low on resource: {resource}. ");
-        tracing::info!(pod = ?pod.metadata.name, resource, "Evicting pod");
-        k.event(&pod, None, "Warning", "Evicted", message.clone());
-        k.state
-            .lock()
-            .unwrap()
-            .entry(uid.clone())
-            .or_default()
-            .killed_by_kubelet = Some(crate::kubelet::KubeletKill {
-            reason: "Evicted",
-            message,
-            grace: 0,
-        });
-        k.dispatch(&uid);
+        k.evict(
+            &pod,
+            format!("The node was low on resource: {resource}. "),
+            resource,
+        );
     }
 }
 
