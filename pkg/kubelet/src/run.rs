@@ -268,6 +268,15 @@ async fn housekeeping(k: Arc<Kubelet>) {
         let Ok(sandboxes) = k.runtime.list_sandboxes().await else {
             continue;
         };
+        // Pod cgroups nothing here runs in any more (a kubelet or runtime that died).
+        let mut known = desired.clone();
+        known.extend(k.workers.lock().unwrap().keys().cloned());
+        known.extend(
+            sandboxes
+                .iter()
+                .filter_map(|s| s.labels.get(crate::cri::POD_UID).cloned()),
+        );
+        k.cm.cleanup_orphans(&known);
         for s in sandboxes {
             if let Some(uid) = s.labels.get(crate::cri::POD_UID)
                 && !desired.contains(uid)

@@ -166,6 +166,32 @@ impl CgroupFs {
         Ok(())
     }
 
+    /// The child cgroups of `name` (from the memory controller on v1) with how long ago
+    /// each was made.
+    pub fn children(&self, name: &str) -> Vec<(String, std::time::Duration)> {
+        let dir = if self.unified {
+            self.root.join(Self::rel(name))
+        } else {
+            self.root.join("memory").join(Self::rel(name))
+        };
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| {
+                let age = e
+                    .metadata()
+                    .ok()?
+                    .modified()
+                    .ok()?
+                    .elapsed()
+                    .unwrap_or_default();
+                Some((e.file_name().into_string().ok()?, age))
+            })
+            .collect()
+    }
+
     /// The processes in `name` and below (from the pids controller on v1).
     pub fn pids(&self, name: &str) -> Vec<i32> {
         let top = if self.unified {

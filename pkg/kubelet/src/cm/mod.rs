@@ -246,6 +246,35 @@ impl ContainerManager {
         }
     }
 
+    /// Removes pod cgroups under the QoS classes that belong to no pod in `known`, hold
+    /// no process and were made over a minute ago (upstream's
+    /// `cleanupOrphanedPodCgroups`; unlike upstream, a cgroup with processes is left
+    /// alone, since kubelets sharing one hierarchy must not kill each other's pods).
+    pub fn cleanup_orphans(&self, known: &std::collections::HashSet<String>) {
+        let Some(fs) = &self.fs else { return };
+        if self.systemd {
+            return;
+        }
+        for qos in ["Guaranteed", "Burstable", "BestEffort"] {
+            let parent = self.qos_cgroup(qos);
+            for (uid, age) in fs.children(&parent) {
+                let Some(uid) = uid.strip_prefix("pod") else {
+                    continue;
+                };
+                if known.contains(uid) || age < std::time::Duration::from_secs(60) {
+                    continue;
+                }
+                let name = format!("{parent}/pod{uid}");
+                if fs.pids(&name).is_empty() {
+                    tracing::info!(cgroup = name, "Removing an orphaned pod cgroup");
+                    if let Err(e) = fs.destroy(&name) {
+                        tracing::warn!(cgroup = name, error = %e, "Failed to remove an orphaned pod cgroup");
+                    }
+                }
+            }
+        }
+    }
+
     /// Processes running in the node's pods (for PID accounting), if cgroups are managed.
     pub fn pod_pids(&self) -> Option<usize> {
         let fs = self.fs.as_ref()?;

@@ -361,7 +361,8 @@ mod tests {
                 ("pid.available", (500, 32768)),
             ]),
         };
-        let cases: [(&[(&str, &str)], Vec<&str>); 5] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], Vec<&'a str>);
+        let cases: [Case; 5] = [
             (&[("memory.available", "100Mi")], vec!["memory.available"]),
             (&[("memory.available", "10Mi")], vec![]),
             (
