@@ -877,7 +877,7 @@ async fn run(flags: Flags) -> Result<(), String> {
             // As upstream, it runs with the root credentials: the per-controller ones
             // depend on it.
             Some(path) => {
-                let signer = apiserver::authentication::jwt::Signer::load(path)?;
+                let signer = serviceaccount::jwt::Signer::load(path)?;
                 let secrets = Informer::new(kube::Api::all(client.clone()));
                 let c = controller::serviceaccount::tokens::TokensController::new(
                     client.clone(),

@@ -290,9 +290,9 @@ fn serving_tls(
     };
     let roots = match cfg.authentication.x509.client_ca_file.as_str() {
         "" => Vec::new(),
-        ca => apiserver::server::tls::load_roots(std::path::Path::new(ca))?,
+        ca => component_base::tls::load_roots(std::path::Path::new(ca))?,
     };
-    let mut tls = (*apiserver::server::tls::server_config(&crt, &key, &roots)?).clone();
+    let mut tls = (*component_base::tls::server_config(&crt, &key, &roots)?).clone();
     // Exec and port-forward upgrade HTTP/1.1 connections.
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(std::sync::Arc::new(tls))
@@ -364,9 +364,9 @@ fn bootstrapped_serving_tls(
     let resolver = std::sync::Arc::new(serving::StoreServerCert::new(store.current_path()));
     let roots = match cfg.authentication.x509.client_ca_file.as_str() {
         "" => Vec::new(),
-        ca => apiserver::server::tls::load_roots(std::path::Path::new(ca))?,
+        ca => component_base::tls::load_roots(std::path::Path::new(ca))?,
     };
-    let mut tls = (*apiserver::server::tls::server_config_resolving(resolver, &roots)?).clone();
+    let mut tls = (*component_base::tls::server_config_resolving(resolver, &roots)?).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let ips: Vec<std::net::IpAddr> = ip.parse().into_iter().collect();
     tokio::spawn(serving::run(

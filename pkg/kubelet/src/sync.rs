@@ -1453,7 +1453,9 @@ impl Kubelet {
             status["reason"] = serde_json::json!(reason);
             status["message"] = serde_json::json!(message);
         }
-        let Some(target) = api_pod else { return status };
+        let Some(mut target) = api_pod else {
+            return status;
+        };
         let changed = self
             .state
             .lock()
@@ -1471,15 +1473,28 @@ impl Kubelet {
             self.client.clone(),
             target.metadata.namespace.as_deref().unwrap_or_default(),
         );
-        let patch = json!({"metadata": {"uid": target.metadata.uid}, "status": status});
-        match api
-            .patch_status(
-                target.metadata.name.as_deref().unwrap_or_default(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
+        let name = target.metadata.name.clone().unwrap_or_default();
+        let patch_status = |uid: Option<String>| {
+            let api = api.clone();
+            let name = name.clone();
+            let patch = json!({"metadata": {"uid": uid}, "status": status});
+            async move {
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+            }
+        };
+        let mut result = patch_status(target.metadata.uid.clone()).await;
+        // A static pod's mirror the informer has not caught up with (recreated while
+        // the apiserver restarted): the live mirror of this manifest takes the status.
+        if is_static(pod)
+            && matches!(&result, Err(kube::Error::Api(e)) if e.code == 409)
+            && let Ok(Some(live)) = api.get_opt(&name).await
+            && is_mirror(&live)
         {
+            target = Arc::new(live);
+            result = patch_status(target.metadata.uid.clone()).await;
+        }
+        match result {
             Ok(_) => {
                 self.state
                     .lock()
@@ -1516,8 +1531,60 @@ impl Kubelet {
 
     /// Creates the mirror pod of a static pod if the apiserver has none.
     async fn ensure_mirror(&self, pod: &Pod) {
-        if self.api_pod(pod).is_some() {
-            return;
+        let hash = pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::kubelet::CONFIG_HASH).cloned())
+            .unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(
+            self.client.clone(),
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        if let Some(existing) = self.api_pod(pod) {
+            // Upstream's `IsMirrorPodOf`: a mirror of another version of the manifest
+            // (a stale one, left while the apiserver was away) is deleted and made anew.
+            let of = existing
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(MIRROR_ANNOTATION));
+            if of == Some(&hash) {
+                return;
+            }
+            // The informer may lag behind (a watch cut by the apiserver's restart): the
+            // live object decides.
+            let name = pod.metadata.name.as_deref().unwrap_or_default();
+            if let Ok(Some(live)) = api.get_opt(name).await
+                && live
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(MIRROR_ANNOTATION))
+                    == Some(&hash)
+            {
+                return;
+            }
+            tracing::info!(pod = ?pod.metadata.name, "Deleting mirror pod because it is outdated");
+            let dp = DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: Some(Preconditions {
+                    uid: existing.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            match api
+                .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
+                Err(e) => {
+                    tracing::warn!(pod = ?pod.metadata.name, error = %e, "Failed deleting an outdated mirror pod");
+                    return;
+                }
+            }
         }
         let Some(node) = self.node().await else {
             return;
@@ -1525,17 +1592,11 @@ impl Kubelet {
         let mut mirror = pod.clone();
         mirror.metadata.uid = None;
         mirror.metadata.resource_version = None;
-        let hash = pod
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(crate::kubelet::CONFIG_HASH).cloned())
-            .unwrap_or_default();
         mirror
             .metadata
             .annotations
             .get_or_insert_with(Default::default)
-            .insert(MIRROR_ANNOTATION.into(), hash);
+            .insert(MIRROR_ANNOTATION.into(), hash.clone());
         let mut owner = crate::nodestatus::node_owner(
             &self.node_name,
             node.metadata.uid.as_deref().unwrap_or_default(),
@@ -1543,20 +1604,38 @@ impl Kubelet {
         owner.controller = Some(true);
         mirror.metadata.owner_references = Some(vec![owner]);
         mirror.status = None;
-        let api: Api<Pod> = Api::namespaced(
-            self.client.clone(),
-            pod.metadata.namespace.as_deref().unwrap_or_default(),
-        );
         match api.create(&PostParams::default(), &mirror).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {
-                // A stale mirror (other hash) is replaced.
-                if let Ok(existing) = api
-                    .get(pod.metadata.name.as_deref().unwrap_or_default())
-                    .await
-                    && !is_mirror(&existing)
-                {
-                    tracing::warn!(pod = ?pod.metadata.name, "a pod with the static pod's name exists and is not its mirror");
+                // One the informer has not shown yet: an outdated mirror is replaced.
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
+                match api.get(name).await {
+                    Ok(existing) if !is_mirror(&existing) => {
+                        tracing::warn!(pod = ?pod.metadata.name, "a pod with the static pod's name exists and is not its mirror");
+                    }
+                    Ok(existing)
+                        if existing
+                            .metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get(MIRROR_ANNOTATION))
+                            != Some(&hash) =>
+                    {
+                        let dp = DeleteParams {
+                            grace_period_seconds: Some(0),
+                            preconditions: Some(Preconditions {
+                                uid: existing.metadata.uid.clone(),
+                                resource_version: None,
+                            }),
+                            ..Default::default()
+                        };
+                        if api.delete(name, &dp).await.is_ok()
+                            && let Err(e) = api.create(&PostParams::default(), &mirror).await
+                        {
+                            tracing::warn!(pod = ?pod.metadata.name, error = %e, "Failed creating a mirror pod");
+                        }
+                    }
+                    _ => {}
                 }
             }
             Err(e) => {

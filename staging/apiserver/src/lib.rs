@@ -4,7 +4,7 @@ pub mod authentication;
 pub mod authorization;
 pub mod endpoints;
 pub mod proxy;
-pub mod quota;
+pub use quota;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -1,17 +1,12 @@
-//! An upgrade-aware reverse proxy (upstream `apimachinery/pkg/util/proxy`): how the
-//! apiserver reaches kubelets (`pods/log`, `exec`, `attach`, `portforward`, node proxy)
-//! and pods or services (`proxy`). Plain requests stream their response back;
-//! `Connection: Upgrade` requests (exec, attach, port-forward over SPDY or WebSocket)
-//! become a byte pipe between client and backend once both sides switched protocols.
+//! How the apiserver reaches kubelets (`pods/log`, `exec`, `attach`, `portforward`,
+//! node proxy) and pods or services (`proxy`), through component-base's upgrade-aware
+//! proxy: kubelets with `--kubelet-client-certificate` and, when set,
+//! `--kubelet-certificate-authority`; failures as upstream's `metav1.Status`.
 
 use crate::endpoints::negotiation::Body;
 use apimachinery::StatusError;
-use http_body_util::BodyExt;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Where a proxied request goes.
 #[derive(Clone, Debug)]
@@ -71,97 +66,30 @@ pub fn configure_kubelet_client(
 /// as upstream does without that flag.
 pub use component_base::tls::{AcceptAny, unverified_tls};
 
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
-
-async fn dial(t: &Target) -> Result<Box<dyn Stream>, String> {
-    let addr = (t.host.as_str(), t.port);
-    let tcp = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::net::TcpStream::connect(addr),
-    )
-    .await
-    .map_err(|_| "i/o timeout".to_string())?
-    .map_err(|e| e.to_string())?;
-    let _ = tcp.set_nodelay(true);
-    if !t.https {
-        return Ok(Box::new(tcp));
-    }
-    let name = ServerName::try_from(t.host.clone()).map_err(|e| e.to_string())?;
-    let connector = match KUBELET_TLS.get() {
-        Some(k) if t.kubelet => k.clone(),
-        _ => unverified_tls(),
-    };
-    let stream = connector
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Box::new(stream))
-}
-
-fn is_upgrade(req: &Request<hyper::body::Incoming>) -> bool {
-    req.headers()
-        .get(hyper::header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|p| p.trim().eq_ignore_ascii_case("upgrade"))
-        })
-}
-
 /// Sends `req` to `target` and relays the answer (or the upgraded connection).
 pub async fn forward(
-    mut req: Request<hyper::body::Incoming>,
+    req: Request<hyper::body::Incoming>,
     target: Target,
 ) -> Result<Response<Body>, StatusError> {
-    // As upstream's proxy transport: an unreachable backend is a 503.
-    let failed =
-        |e: String| StatusError::service_unavailable(format!("error trying to reach service: {e}"));
-    let addr = format!("{}:{}", target.host, target.port);
-    let io = dial(&target)
+    let tls = match KUBELET_TLS.get() {
+        Some(k) if target.kubelet => k.clone(),
+        _ => unverified_tls(),
+    };
+    let to = component_base::proxy::Target {
+        https: target.https,
+        host: target.host,
+        port: target.port,
+        path_and_query: target.path_and_query,
+    };
+    component_base::proxy::forward(req, &to, tls)
         .await
-        .map_err(|e| failed(format!("dial tcp {addr}: {e}")))?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
-    let upgrade = is_upgrade(&req);
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    parts.uri = target
-        .path_and_query
-        .parse()
-        .map_err(|_| StatusError::bad_request("invalid proxy path"))?;
-    // The caller's credentials are for this apiserver, not for the backend.
-    parts.headers.remove(hyper::header::AUTHORIZATION);
-    if let Ok(h) = format!("{}:{}", target.host, target.port).parse() {
-        parts.headers.insert(hyper::header::HOST, h);
-    }
-    let mut resp = send
-        .send_request(Request::from_parts(parts, body))
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS
-        && let Some(client_upgrade) = client_upgrade
-    {
-        let backend_upgrade = hyper::upgrade::on(&mut resp);
-        tokio::spawn(async move {
-            let (Ok(client), Ok(backend)) = (client_upgrade.await, backend_upgrade.await) else {
-                return;
-            };
-            let mut client = TokioIo::new(client);
-            let mut backend = TokioIo::new(backend);
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
-        });
-        let (parts, _) = resp.into_parts();
-        return Ok(Response::from_parts(
-            parts,
-            crate::endpoints::negotiation::full(Vec::new()),
-        ));
-    }
-    let (parts, body) = resp.into_parts();
-    let body = body.map_err(std::io::Error::other).boxed_unsync();
-    Ok(Response::from_parts(parts, body))
+        .map_err(|e| match e {
+            // As upstream's proxy transport: an unreachable backend is a 503.
+            component_base::proxy::ProxyError::Unreachable(_) => {
+                StatusError::service_unavailable(e.to_string())
+            }
+            component_base::proxy::ProxyError::InvalidPath => {
+                StatusError::bad_request(e.to_string())
+            }
+        })
 }

@@ -1,9 +1,11 @@
 //! Shared component plumbing (upstream `k8s.io/component-base`).
 
 pub mod authentication;
+pub mod body;
 pub mod grpc;
 pub mod logs;
 pub mod metrics;
+pub mod proxy;
 pub mod serving;
 pub mod signals;
 pub mod tls;

@@ -39,6 +39,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The status of an object's condition `t` ("" when it has none).
+pub fn condition(obj: &serde_json::Value, t: &str) -> String {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+        .map(|c| c["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
 /// Polls `f` until it returns `Some`, failing the test after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where

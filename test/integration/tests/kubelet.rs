@@ -6,7 +6,7 @@
 use integration_tests::apiserver::TestApiServer;
 use integration_tests::client::Client;
 use integration_tests::node::{BUSYBOX, TestContainerd, TestKubelet};
-use integration_tests::wait_for;
+use integration_tests::{condition, wait_for};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -28,14 +28,6 @@ async fn pod(c: &Client, ns: &str, name: &str) -> Value {
     c.get(&format!("/api/v1/namespaces/{ns}/pods/{name}"))
         .await
         .json()
-}
-
-fn condition(p: &Value, t: &str) -> String {
-    p["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == t))
-        .map(|c| c["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
 }
 
 async fn wait_phase(c: &Client, name: &str, phase: &str, secs: u64) -> Value {

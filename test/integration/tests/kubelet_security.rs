@@ -14,7 +14,7 @@
 use integration_tests::apiserver::TestApiServer;
 use integration_tests::client::Client;
 use integration_tests::node::{BUSYBOX, TestContainerd, TestKubelet};
-use integration_tests::wait_for;
+use integration_tests::{condition, wait_for};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -31,15 +31,6 @@ fn script_pod(name: &str, script: &str, pod_sc: Value, container_sc: Value) -> V
         "spec": {"restartPolicy": "Never", "nodeName": "node-s", "securityContext": pod_sc,
             "containers": [{"name": "c", "image": BUSYBOX, "securityContext": container_sc,
                 "command": ["sh", "-c", script]}]}})
-}
-
-/// The status of a pod's condition `t` ("" when absent).
-fn condition(p: &Value, t: &str) -> String {
-    p["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == t))
-        .map(|c| c["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
 }
 
 /// The termination message of a pod's finished container.

@@ -10,12 +10,12 @@ use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
 use apimachinery::GroupResource;
 use apimachinery::resource::Quantity;
-use apiserver::quota::{ResourceList, add_into, matches_scopes, quantities, usage};
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
 };
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::discovery::Discovery;
+use quota::{ResourceList, add_into, matches_scopes, quantities, usage};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -7,11 +7,11 @@
 
 use crate::informer::{Informer, key, split};
 use crate::workqueue::Queue;
-use apiserver::authentication::jwt::Signer;
-use apiserver::authentication::serviceaccount::{LEGACY_ISSUER, username};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use serviceaccount::jwt::Signer;
+use serviceaccount::{LEGACY_ISSUER, username};
 use std::sync::Arc;
 
 pub const SECRET_TYPE: &str = "kubernetes.io/service-account-token";

@@ -10,8 +10,8 @@ pub mod logs;
 
 use crate::cri::api;
 use crate::kubelet::Kubelet;
-use apiserver::endpoints::negotiation::{Body, full};
 use bytes::Bytes;
+use component_base::body::{Body, full};
 use http_body_util::BodyExt;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -467,7 +467,7 @@ impl Kubelet {
                 &format!("invalid streaming URL {url:?}"),
             );
         };
-        let target = apiserver::proxy::Target {
+        let target = component_base::proxy::Target {
             https: uri.scheme_str() == Some("https"),
             host: uri.host().unwrap_or("127.0.0.1").to_string(),
             port: uri.port_u16().unwrap_or(80),
@@ -475,9 +475,10 @@ impl Kubelet {
                 .path_and_query()
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
-            kubelet: false,
         };
-        match apiserver::proxy::forward(req, target).await {
+        // The runtime's streaming server is local; its certificate (if any) is its own.
+        let tls = component_base::tls::unverified_tls();
+        match component_base::proxy::forward(req, &target, tls).await {
             Ok(r) => r,
             Err(e) => status(500, "InternalError", &e.to_string()),
         }

@@ -8,7 +8,7 @@
 
 pub mod bootstrap;
 pub mod impersonation;
-pub mod jwt;
+pub use ::serviceaccount::jwt;
 pub mod request_header;
 pub mod serviceaccount;
 pub mod token_file;

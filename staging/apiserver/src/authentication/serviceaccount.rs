@@ -6,25 +6,13 @@
 use super::jwt::{self, PublicKey, Signer};
 use super::{TokenAuthenticator, UserInfo};
 use crate::registry::generic::Registry;
+pub use ::serviceaccount::{LEGACY_ISSUER, groups, username};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub const LEGACY_ISSUER: &str = "kubernetes/serviceaccount";
 /// Leeway for clock skew on `exp` / `nbf`.
 const LEEWAY_SECS: i64 = 60;
-
-pub fn username(ns: &str, name: &str) -> String {
-    format!("system:serviceaccount:{ns}:{name}")
-}
-
-/// The groups of a service account's user.
-pub fn groups(ns: &str) -> Vec<String> {
-    vec![
-        "system:serviceaccounts".into(),
-        format!("system:serviceaccounts:{ns}"),
-    ]
-}
 
 /// Issues tokens: `--service-account-issuer` (the first), the signing key, the default
 /// audiences (`--api-audiences`).

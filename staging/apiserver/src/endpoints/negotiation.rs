@@ -5,20 +5,14 @@
 use apimachinery::StatusError;
 use apimachinery::protobuf;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited, combinators::UnsyncBoxBody};
+use http_body_util::{BodyExt, Limited};
 use hyper::{Response, StatusCode};
 use serde_json::Value;
 
-pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+pub use component_base::body::{Body, full};
 
 /// Upstream's `MaxRequestBodyBytes`.
 pub const MAX_REQUEST_BODY_BYTES: usize = 3 * 1024 * 1024;
-
-pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
 
 pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, StatusError> {
     match Limited::new(body, MAX_REQUEST_BODY_BYTES).collect().await {
