@@ -1279,14 +1279,7 @@ impl Kubelet {
                     self.client.clone(),
                     p.metadata.namespace.as_deref().unwrap_or_default(),
                 );
-                let dp = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    preconditions: Some(Preconditions {
-                        uid: p.metadata.uid.clone(),
-                        resource_version: None,
-                    }),
-                    ..Default::default()
-                };
+                let dp = now_if_uid(p.metadata.uid.clone());
                 match api
                     .delete(p.metadata.name.as_deref().unwrap_or_default(), &dp)
                     .await
@@ -1306,14 +1299,7 @@ impl Kubelet {
                     let _ = api
                         .delete(
                             p.metadata.name.as_deref().unwrap_or_default(),
-                            &DeleteParams {
-                                grace_period_seconds: Some(0),
-                                preconditions: Some(Preconditions {
-                                    uid: m.metadata.uid.clone(),
-                                    resource_version: None,
-                                }),
-                                ..Default::default()
-                            },
+                            &now_if_uid(m.metadata.uid.clone()),
                         )
                         .await;
                 }
@@ -1544,11 +1530,7 @@ impl Kubelet {
         if let Some(existing) = self.api_pod(pod) {
             // Upstream's `IsMirrorPodOf`: a mirror of another version of the manifest
             // (a stale one, left while the apiserver was away) is deleted and made anew.
-            let of = existing
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(MIRROR_ANNOTATION));
+            let of = mirror_hash(&existing);
             if of == Some(&hash) {
                 return;
             }
@@ -1556,24 +1538,12 @@ impl Kubelet {
             // live object decides.
             let name = pod.metadata.name.as_deref().unwrap_or_default();
             if let Ok(Some(live)) = api.get_opt(name).await
-                && live
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(MIRROR_ANNOTATION))
-                    == Some(&hash)
+                && mirror_hash(&live) == Some(&hash)
             {
                 return;
             }
             tracing::info!(pod = ?pod.metadata.name, "Deleting mirror pod because it is outdated");
-            let dp = DeleteParams {
-                grace_period_seconds: Some(0),
-                preconditions: Some(Preconditions {
-                    uid: existing.metadata.uid.clone(),
-                    resource_version: None,
-                }),
-                ..Default::default()
-            };
+            let dp = now_if_uid(existing.metadata.uid.clone());
             match api
                 .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
                 .await
@@ -1613,22 +1583,8 @@ impl Kubelet {
                     Ok(existing) if !is_mirror(&existing) => {
                         tracing::warn!(pod = ?pod.metadata.name, "a pod with the static pod's name exists and is not its mirror");
                     }
-                    Ok(existing)
-                        if existing
-                            .metadata
-                            .annotations
-                            .as_ref()
-                            .and_then(|a| a.get(MIRROR_ANNOTATION))
-                            != Some(&hash) =>
-                    {
-                        let dp = DeleteParams {
-                            grace_period_seconds: Some(0),
-                            preconditions: Some(Preconditions {
-                                uid: existing.metadata.uid.clone(),
-                                resource_version: None,
-                            }),
-                            ..Default::default()
-                        };
+                    Ok(existing) if mirror_hash(&existing) != Some(&hash) => {
+                        let dp = now_if_uid(existing.metadata.uid.clone());
                         if api.delete(name, &dp).await.is_ok()
                             && let Err(e) = api.create(&PostParams::default(), &mirror).await
                         {
@@ -1646,6 +1602,23 @@ impl Kubelet {
 }
 
 /// Equal but for timestamps the kubelet does not own.
+/// The manifest hash a mirror pod stands for.
+fn mirror_hash(p: &Pod) -> Option<&String> {
+    p.metadata.annotations.as_ref()?.get(MIRROR_ANNOTATION)
+}
+
+/// Delete at once, only the object with this UID (not a successor of the same name).
+fn now_if_uid(uid: Option<String>) -> DeleteParams {
+    DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid,
+            resource_version: None,
+        }),
+        ..Default::default()
+    }
+}
+
 fn same_status(current: &serde_json::Value, new: &serde_json::Value) -> bool {
     let strip = |v: &serde_json::Value| {
         let mut v = v.clone();
