@@ -313,6 +313,23 @@ impl Kubelet {
         v
     }
 
+    /// Changes the kubelet's record of pod `uid` (made on first use).
+    pub fn update_state(&self, uid: &str, f: impl FnOnce(&mut PodState)) {
+        f(self
+            .state
+            .lock()
+            .unwrap()
+            .entry(uid.to_string())
+            .or_default());
+    }
+
+    /// Ends pod `uid` on the kubelet's own account (eviction, node shutdown): its worker
+    /// kills it with the given grace and reports why.
+    pub fn end_pod(self: &Arc<Self>, uid: &str, kill: KubeletKill) {
+        self.update_state(uid, |s| s.killed_by_kubelet = Some(kill));
+        self.dispatch(uid);
+    }
+
     /// Wakes (or starts) the pod's worker.
     pub fn dispatch(self: &Arc<Self>, uid: &str) {
         let mut workers = self.workers.lock().unwrap();

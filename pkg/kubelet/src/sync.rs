@@ -148,7 +148,7 @@ impl Kubelet {
             }
         };
         // The pod's cgroup, with its limits, before anything runs in it.
-        if let Err(e) = self.cm.ensure_pod(&pod, &self.active_pods()) {
+        if let Err(e) = self.cm.ensure_pod(&pod, || self.active_pods()) {
             self.event(
                 &pod,
                 None,
@@ -692,18 +692,13 @@ impl Kubelet {
         };
         let action = crate::resize::plan(pod, c, &applied, self.memory_capacity);
         let set_pending = |p: Option<(String, String)>| {
-            self.state
-                .lock()
-                .unwrap()
-                .entry(uid.clone())
-                .or_default()
-                .resize_pending = p;
+            self.update_state(&uid, |s| s.resize_pending = p);
         };
         if action == crate::resize::Action::None {
-            set_pending(None);
-            if let Some(s) = self.state.lock().unwrap().get_mut(&uid) {
+            self.update_state(&uid, |s| {
+                s.resize_pending = None;
                 s.resize_in_progress = None;
-            }
+            });
             return false;
         }
         let allocatable = self.allocatable.lock().unwrap().clone();
@@ -720,12 +715,7 @@ impl Kubelet {
                 self.cm.resize_pod(pod, &self.active_pods());
                 let id = i.status.id.clone();
                 let set_in_progress = |p: Option<(String, String)>| {
-                    self.state
-                        .lock()
-                        .unwrap()
-                        .entry(uid.clone())
-                        .or_default()
-                        .resize_in_progress = p;
+                    self.update_state(&uid, |s| s.resize_in_progress = p);
                 };
                 match self.runtime.update_container_resources(&id, *linux).await {
                     Ok(()) => {

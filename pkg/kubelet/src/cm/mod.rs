@@ -192,8 +192,9 @@ impl ContainerManager {
     }
 
     /// Creates or updates the pod's cgroup before its sandbox runs (upstream
-    /// `podContainerManager.EnsureExists`), then the Burstable class's shares.
-    pub fn ensure_pod(&self, pod: &Pod, active: &[Pod]) -> Result<(), String> {
+    /// `podContainerManager.EnsureExists`), then the Burstable class's shares from
+    /// `active` (asked for only when the cgroup is new: this runs on every sync).
+    pub fn ensure_pod(&self, pod: &Pod, active: impl FnOnce() -> Vec<Pod>) -> Result<(), String> {
         let Some(fs) = &self.fs else { return Ok(()) };
         let name = self.pod_cgroup(pod);
         if fs.exists(&name) {
@@ -206,7 +207,7 @@ impl ContainerManager {
                 pod.metadata.uid.as_deref().unwrap_or_default()
             )
         })?;
-        self.update_qos(active);
+        self.update_qos(&active());
         Ok(())
     }
 

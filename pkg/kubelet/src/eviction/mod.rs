@@ -236,17 +236,14 @@ impl Kubelet {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         tracing::info!(pod = ?pod.metadata.name, resource, "Evicting pod");
         self.event(pod, None, "Warning", "Evicted", message.clone());
-        self.state
-            .lock()
-            .unwrap()
-            .entry(uid.clone())
-            .or_default()
-            .killed_by_kubelet = Some(crate::kubelet::KubeletKill {
-            reason: "Evicted",
-            message,
-            grace: 0,
-        });
-        self.dispatch(&uid);
+        self.end_pod(
+            &uid,
+            crate::kubelet::KubeletKill {
+                reason: "Evicted",
+                message,
+                grace: 0,
+            },
+        );
     }
 
     /// The pod to evict first, if any may be.

@@ -246,17 +246,14 @@ async fn process_shutdown(k: &Arc<Kubelet>) {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             let grace = pod_grace(pod, group.shutdown_grace_period_seconds);
             tracing::info!(pod = ?pod.metadata.name, grace, "Shutdown manager killing pod with gracePeriod");
-            k.state
-                .lock()
-                .unwrap()
-                .entry(uid.clone())
-                .or_default()
-                .killed_by_kubelet = Some(KubeletKill {
-                reason: SHUTDOWN_REASON,
-                message: SHUTDOWN_MESSAGE.into(),
-                grace,
-            });
-            k.dispatch(&uid);
+            k.end_pod(
+                &uid,
+                KubeletKill {
+                    reason: SHUTDOWN_REASON,
+                    message: SHUTDOWN_MESSAGE.into(),
+                    grace,
+                },
+            );
             uids.push(uid);
         }
         let deadline = tokio::time::Instant::now()
