@@ -447,6 +447,19 @@ impl Kubelet {
         }
     }
 
+    /// The uid of the static pod a mirror pod stands for (its worker handles the mirror).
+    pub fn static_pod_of(&self, mirror: &Pod) -> Option<String> {
+        self.static_pods
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, p)| {
+                p.metadata.namespace == mirror.metadata.namespace
+                    && p.metadata.name == mirror.metadata.name
+            })
+            .map(|(uid, _)| uid.clone())
+    }
+
     /// The mirror pod of a static pod, or the pod itself (where status goes).
     pub fn api_pod(&self, pod: &Pod) -> Option<Arc<Pod>> {
         let static_pod = is_static(pod);

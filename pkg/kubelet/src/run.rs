@@ -91,10 +91,15 @@ pub async fn run(
     k.services.run();
     let kk = k.clone();
     k.pods.add_handler(move |p, _| {
-        if !crate::kubelet::is_mirror(p)
-            && let Some(uid) = &p.metadata.uid
-        {
-            kk.dispatch(uid);
+        // A mirror pod's change (made, deleted, recreated) is its static pod's to handle,
+        // as upstream's pod manager hands mirror updates to the static pod's worker.
+        let uid = if crate::kubelet::is_mirror(p) {
+            kk.static_pod_of(p)
+        } else {
+            p.metadata.uid.clone()
+        };
+        if let Some(uid) = uid {
+            kk.dispatch(&uid);
         }
     });
     if !cfg.static_pod_path.is_empty() {

@@ -1344,8 +1344,24 @@ impl Kubelet {
         let applied =
             |i: &Instance| crate::resize::applied(&self.applied_resources.lock().unwrap(), i);
         let host_ip = self.host_ip();
-        // Status is based on the API's copy (conditions others own live there).
-        let api_pod = self.api_pod(pod);
+        // Status is based on the API's copy (conditions others own live there). A static
+        // pod's mirror the informer does not hold yet (made while its watch was cut) is
+        // read from the apiserver, as upstream's status manager reads the pod it patches.
+        let mut api_pod = self.api_pod(pod);
+        if api_pod.is_none() && is_static(pod) {
+            let api: Api<Pod> = Api::namespaced(
+                self.client.clone(),
+                pod.metadata.namespace.as_deref().unwrap_or_default(),
+            );
+            let name = pod.metadata.name.as_deref().unwrap_or_default();
+            api_pod = api
+                .get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .filter(is_mirror)
+                .map(Arc::new);
+        }
         let base = match &api_pod {
             Some(p) => {
                 let mut b = pod.clone();

@@ -232,17 +232,7 @@ async fn upgrade(ns: &NetNs) {
     let start = Instant::now();
     let (ok, out, err) = kubeadm(&["upgrade", "apply", "v1.35.1", "--force"]);
     let upgrade_secs = start.elapsed().as_secs_f64();
-    assert!(
-        ok,
-        "{out}{err}\nkubelet: {}",
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    assert!(ok, "{out}{err}\nkubelet: {}", log_tail(&log));
     for line in [
         "[upgrade/versions] Cluster version: v1.35.0",
         "[upgrade/preflight] Found 1 potential version compatibility errors but skipping since the --force flag is set",
@@ -335,7 +325,7 @@ async fn upgrade(ns: &NetNs) {
         "registry.k8s.io/kube-apiserver:v1.35.1"
     );
     wait_for("the v1.35.1 control plane Ready again", 120, || {
-        control_plane_ready(&admin)
+        control_plane_ready(&admin).map_err(|e| format!("{e}\nkubelet: {}", log_tail(&log)))
     })
     .await;
     let p = get_json(
@@ -352,4 +342,11 @@ async fn upgrade(ns: &NetNs) {
 
     drop(kubelet);
     integration_tests::kubeadm::reset_leaves_nothing(&m, &c.endpoint());
+}
+
+/// The kubelet log's last lines, for failure messages.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
 }
