@@ -29,4 +29,5 @@ pub mod statefulset;
 pub mod ttl;
 pub mod ttlafterfinished;
 pub mod volume;
+pub use client_go::reconciler;
 pub use client_go::workqueue;

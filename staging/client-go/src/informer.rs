@@ -1,16 +1,115 @@
-//! Shared informers (upstream `client-go/tools/cache` SharedInformer): one watch per
-//! kind feeding a local store every controller reads, and the controllers' event
-//! handlers (which only enqueue keys: reconciling is level-triggered from the store).
+//! Shared informers (upstream `client-go/tools/cache` SharedInformer): one list+watch per
+//! kind feeding a local store every controller reads, and event handlers that hear of
+//! each change as upstream's `ResourceEventHandler` does — an addition, an update with
+//! the old and the new object, or a deletion with the object's last known state,
+//! including objects found gone when a broken watch is replaced by a fresh list.
+//! Handlers only enqueue keys: reconciling is level-triggered from the store.
 
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
-/// Called with each added, changed (false) or deleted (true) object.
-pub type Handler<K> = Box<dyn Fn(&K, bool) + Send + Sync>;
+/// One change to an informer's store, as its handlers see it.
+#[derive(Debug)]
+pub enum Change<'a, K> {
+    Added(&'a K),
+    /// Also sent for every object still present after a relist, as client-go does.
+    Updated {
+        old: &'a K,
+        new: &'a K,
+    },
+    /// The object's last state: from the watch, or the store's copy when a relist no
+    /// longer has it (upstream's `DeletedFinalStateUnknown`).
+    Deleted(&'a K),
+}
+
+impl<'a, K> Change<'a, K> {
+    /// The object as it is now (the last state for a deletion).
+    pub fn object(&self) -> &'a K {
+        match self {
+            Change::Added(o) | Change::Deleted(o) => o,
+            Change::Updated { new, .. } => new,
+        }
+    }
+
+    pub fn is_delete(&self) -> bool {
+        matches!(self, Change::Deleted(_))
+    }
+}
+
+pub type EventHandler<K> = Box<dyn Fn(Change<'_, K>) + Send + Sync>;
+
+/// The informer's objects by key (`namespace/name`, or `name` when cluster-scoped).
+pub struct Store<K> {
+    objects: RwLock<HashMap<String, Arc<K>>>,
+}
+
+impl<K> Default for Store<K> {
+    fn default() -> Self {
+        Store {
+            objects: RwLock::default(),
+        }
+    }
+}
+
+impl<K: kube::Resource> Store<K> {
+    /// Every object (a snapshot; order unspecified).
+    pub fn state(&self) -> Vec<Arc<K>> {
+        self.objects.read().unwrap().values().cloned().collect()
+    }
+
+    /// The object with this key, in O(1).
+    pub fn get(&self, key: &str) -> Option<Arc<K>> {
+        self.objects.read().unwrap().get(key).cloned()
+    }
+
+    /// The namespaced object `ns/name` (or cluster-scoped `name` when `ns` is empty).
+    pub fn get_in(&self, ns: &str, name: &str) -> Option<Arc<K>> {
+        if ns.is_empty() {
+            self.get(name)
+        } else {
+            self.get(&format!("{ns}/{name}"))
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.read().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&self, obj: K) -> (Arc<K>, Option<Arc<K>>) {
+        let obj = Arc::new(obj);
+        let old = self
+            .objects
+            .write()
+            .unwrap()
+            .insert(key(obj.as_ref()), obj.clone());
+        (obj, old)
+    }
+
+    fn remove(&self, obj: &K) -> Option<Arc<K>> {
+        self.objects.write().unwrap().remove(&key(obj))
+    }
+
+    /// Replaces everything with a fresh list; returns what was there.
+    fn replace(&self, objects: HashMap<String, Arc<K>>) -> HashMap<String, Arc<K>> {
+        std::mem::replace(&mut *self.objects.write().unwrap(), objects)
+    }
+}
+
+/// Something whose first list a controller waits for before its workers start.
+pub trait HasSynced: Send + Sync {
+    /// Resolves to true once the first list is in the store.
+    fn synced_rx(&self) -> tokio::sync::watch::Receiver<bool>;
+    /// What it holds, for upstream's "Waiting for caches to sync" logs.
+    fn kind(&self) -> String;
+}
 
 pub struct Informer<K>
 where
@@ -18,10 +117,10 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone + Default,
 {
     pub store: Store<K>,
-    writer: Mutex<Option<reflector::store::Writer<K>>>,
-    handlers: Mutex<Vec<Handler<K>>>,
+    handlers: Mutex<Vec<EventHandler<K>>>,
     api: Api<K>,
     config: watcher::Config,
+    started: Mutex<bool>,
     /// Set once the first list is in the store.
     synced: tokio::sync::watch::Sender<bool>,
 }
@@ -43,58 +142,91 @@ where
 
     /// An informer over a selection (e.g. the kubelet's `spec.nodeName=<node>` pods).
     pub fn with_config(api: Api<K>, config: watcher::Config) -> Arc<Self> {
-        let (store, writer) = reflector::store();
         Arc::new(Informer {
-            store,
-            writer: Mutex::new(Some(writer)),
+            store: Store::default(),
             handlers: Mutex::default(),
             api,
             config,
+            started: Mutex::new(false),
             synced: tokio::sync::watch::Sender::new(false),
         })
     }
 
-    /// Registers a handler. As client-go's informers do, a handler added after the
-    /// informer started is first told about every object already in the store, so a
-    /// controller set up late misses nothing.
-    pub fn add_handler(&self, h: impl Fn(&K, bool) + Send + Sync + 'static) {
+    /// Registers a handler of every change. As client-go's informers do, a handler
+    /// added after the informer started is first told about every object already in the
+    /// store, so a controller set up late misses nothing.
+    pub fn add_event_handler(&self, h: impl Fn(Change<'_, K>) + Send + Sync + 'static) {
         let mut handlers = self.handlers.lock().unwrap();
         for obj in self.store.state() {
-            h(&obj, false);
+            h(Change::Added(&obj));
         }
         handlers.push(Box::new(h));
     }
 
-    /// Starts the watch (once); handlers see every event after the store has it.
+    /// A handler that needs only the current object and whether it was deleted.
+    pub fn add_handler(&self, h: impl Fn(&K, bool) + Send + Sync + 'static) {
+        self.add_event_handler(move |c| h(c.object(), c.is_delete()));
+    }
+
+    fn notify(&self, change: Change<'_, K>) {
+        for h in self.handlers.lock().unwrap().iter() {
+            h(change);
+        }
+    }
+
+    /// Starts the list+watch (once); handlers see every change after the store has it.
     pub fn run(self: &Arc<Self>) {
-        let Some(writer) = self.writer.lock().unwrap().take() else {
-            return;
-        };
+        {
+            let mut started = self.started.lock().unwrap();
+            if *started {
+                return;
+            }
+            *started = true;
+        }
         let me = self.clone();
         tokio::spawn(async move {
-            let stream = watcher::watcher(me.api.clone(), me.config.clone())
-                .default_backoff()
-                .reflect(writer);
+            let stream = watcher::watcher(me.api.clone(), me.config.clone()).default_backoff();
             futures::pin_mut!(stream);
+            // The objects of a list in progress (the first one, or a relist after the
+            // watch could not resume).
+            let mut listing: Option<HashMap<String, Arc<K>>> = None;
             while let Some(ev) = stream.next().await {
-                let (obj, deleted) = match ev {
-                    Ok(Event::Apply(o) | Event::InitApply(o)) => (o, false),
-                    Ok(Event::Delete(o)) => (o, true),
+                match ev {
+                    Ok(Event::Init) => listing = Some(HashMap::new()),
+                    Ok(Event::InitApply(o)) => {
+                        let o = Arc::new(o);
+                        listing
+                            .get_or_insert_with(HashMap::new)
+                            .insert(key(o.as_ref()), o);
+                    }
                     Ok(Event::InitDone) => {
+                        let fresh = listing.take().unwrap_or_default();
+                        me.relisted(fresh);
                         me.synced.send_replace(true);
-                        continue;
                     }
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "watch failed; retrying");
-                        continue;
+                    Ok(Event::Apply(o)) => {
+                        let (new, old) = me.store.insert(o);
+                        match old {
+                            Some(old) => me.notify(Change::Updated {
+                                old: &old,
+                                new: &new,
+                            }),
+                            None => me.notify(Change::Added(&new)),
+                        }
                     }
-                };
-                for h in me.handlers.lock().unwrap().iter() {
-                    h(&obj, deleted);
+                    Ok(Event::Delete(o)) => {
+                        me.store.remove(&o);
+                        me.notify(Change::Deleted(&o));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "watch failed; retrying"),
                 }
             }
         });
+    }
+
+    /// A fresh list replaces the store.
+    fn relisted(&self, fresh: HashMap<String, Arc<K>>) {
+        relist(&self.store, fresh, |c| self.notify(c));
     }
 
     /// An informer of `K` fed by another informer's objects through `convert` (upstream
@@ -112,20 +244,26 @@ where
         S::DynamicType: std::hash::Hash + Eq + Clone + Default + Send + Sync,
     {
         let me = Informer::new(Api::<K>::all(source.api.clone().into_client()));
-        let writer = me.writer.lock().unwrap().take();
-        let writer = Mutex::new(writer);
+        // Never watched itself: the source feeds it.
+        *me.started.lock().unwrap() = true;
         let target = me.clone();
-        source.add_handler(move |obj, deleted| {
-            let obj = convert(obj);
-            if let Some(w) = writer.lock().unwrap().as_mut() {
-                w.apply_watcher_event(&if deleted {
-                    Event::Delete(obj.clone())
-                } else {
-                    Event::Apply(obj.clone())
+        source.add_event_handler(move |change| match change {
+            Change::Added(o) => {
+                let (new, _) = target.store.insert(convert(o));
+                target.notify(Change::Added(&new));
+            }
+            Change::Updated { old, new } => {
+                let old = convert(old);
+                let (new, _) = target.store.insert(convert(new));
+                target.notify(Change::Updated {
+                    old: &old,
+                    new: &new,
                 });
             }
-            for h in target.handlers.lock().unwrap().iter() {
-                h(&obj, deleted);
+            Change::Deleted(o) => {
+                let o = convert(o);
+                target.store.remove(&o);
+                target.notify(Change::Deleted(&o));
             }
         });
         let (src, target) = (source.clone(), me.clone());
@@ -141,6 +279,55 @@ where
         let mut rx = self.synced.subscribe();
         let _ = rx.wait_for(|done| *done).await;
     }
+
+    /// Whether the first list has been stored.
+    pub fn has_synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+}
+
+impl<K> HasSynced for Informer<K>
+where
+    K: kube::Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Default + Send + Sync,
+{
+    fn synced_rx(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.synced.subscribe()
+    }
+
+    fn kind(&self) -> String {
+        K::kind(&K::DynamicType::default()).into_owned()
+    }
+}
+
+impl<K> Clone for Change<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Change<'_, K> {}
+
+/// Replaces the store's objects with a fresh list and tells `emit` what changed: objects
+/// the list lacks are deleted with the state last seen, the rest are updates or additions.
+fn relist<K: kube::Resource>(
+    store: &Store<K>,
+    fresh: HashMap<String, Arc<K>>,
+    mut emit: impl FnMut(Change<'_, K>),
+) {
+    let mut old = store.replace(fresh.clone());
+    for (k, new) in &fresh {
+        match old.remove(k) {
+            Some(prev) => emit(Change::Updated {
+                old: &prev,
+                new: new.as_ref(),
+            }),
+            None => emit(Change::Added(new)),
+        }
+    }
+    for gone in old.values() {
+        emit(Change::Deleted(gone));
+    }
 }
 
 /// `namespace/name` of an object (the work queues' keys).
@@ -155,4 +342,94 @@ pub fn key<K: kube::Resource>(o: &K) -> String {
 /// Splits a key into namespace (empty for cluster-scoped) and name.
 pub fn split(key: &str) -> (&str, &str) {
     key.split_once('/').unwrap_or(("", key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn cm(name: &str, rv: &str) -> ConfigMap {
+        let mut c = ConfigMap::default();
+        c.metadata.namespace = Some("ns".into());
+        c.metadata.name = Some(name.into());
+        c.metadata.resource_version = Some(rv.into());
+        c
+    }
+
+    fn listed(objs: &[ConfigMap]) -> HashMap<String, Arc<ConfigMap>> {
+        objs.iter().map(|o| (key(o), Arc::new(o.clone()))).collect()
+    }
+
+    /// What a relist tells handlers, as (kind, name, old rv, rv) sorted.
+    fn changes(
+        before: &[ConfigMap],
+        after: &[ConfigMap],
+    ) -> Vec<(&'static str, String, String, String)> {
+        let store = Store::default();
+        store.replace(listed(before));
+        let mut seen = Vec::new();
+        relist(&store, listed(after), |c| {
+            let rv = |o: &ConfigMap| o.metadata.resource_version.clone().unwrap();
+            let name = c.object().metadata.name.clone().unwrap();
+            seen.push(match c {
+                Change::Added(o) => ("added", name, String::new(), rv(o)),
+                Change::Updated { old, new } => ("updated", name, rv(old), rv(new)),
+                Change::Deleted(o) => ("deleted", name, String::new(), rv(o)),
+            });
+        });
+        seen.sort();
+        let mut now: Vec<_> = store.state().iter().map(|o| key(o.as_ref())).collect();
+        now.sort();
+        let mut want: Vec<_> = after.iter().map(key).collect();
+        want.sort();
+        assert_eq!(now, want, "the store holds the fresh list");
+        seen
+    }
+
+    #[test]
+    fn a_relist_reports_objects_gone_while_the_watch_was_down_with_their_last_state() {
+        fn s(k: &'static str, n: &str, o: &str, r: &str) -> (&'static str, String, String, String) {
+            (k, n.into(), o.into(), r.into())
+        }
+        // (before, after, what handlers hear)
+        let cases = [
+            (vec![], vec![cm("a", "1")], vec![s("added", "a", "", "1")]),
+            (
+                vec![cm("a", "1"), cm("b", "2")],
+                vec![cm("a", "5")],
+                vec![s("deleted", "b", "", "2"), s("updated", "a", "1", "5")],
+            ),
+            (
+                vec![cm("a", "1")],
+                vec![cm("a", "1"), cm("c", "7")],
+                vec![s("added", "c", "", "7"), s("updated", "a", "1", "1")],
+            ),
+            (vec![cm("a", "3")], vec![], vec![s("deleted", "a", "", "3")]),
+        ];
+        for (before, after, want) in cases {
+            assert_eq!(changes(&before, &after), want, "{before:?} -> {after:?}");
+        }
+    }
+
+    #[test]
+    fn the_store_gets_by_key() {
+        let store = Store::default();
+        store.insert(cm("a", "1"));
+        assert_eq!(
+            store
+                .get("ns/a")
+                .unwrap()
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("1")
+        );
+        assert!(store.get_in("ns", "a").is_some());
+        assert!(store.get("ns/b").is_none());
+        let (_, old) = store.insert(cm("a", "2"));
+        assert_eq!(old.unwrap().metadata.resource_version.as_deref(), Some("1"));
+        store.remove(&cm("a", "2"));
+        assert!(store.is_empty());
+    }
 }

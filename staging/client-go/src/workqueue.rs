@@ -157,6 +157,17 @@ impl Queue {
         self.add_after(key, delay);
     }
 
+    /// How many times the key failed since it last succeeded.
+    pub fn num_requeues(&self, key: &str) -> u32 {
+        self.state
+            .lock()
+            .unwrap()
+            .failures
+            .get(key)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The sync succeeded: its backoff resets.
     pub fn forget(&self, key: &str) {
         self.state.lock().unwrap().failures.remove(key);

@@ -7,7 +7,9 @@
 
 use super::{expired, field, token};
 use crate::informer::Informer;
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, PostParams};
 use std::collections::BTreeMap;
@@ -55,22 +57,6 @@ impl BootstrapSigner {
         })
     }
 
-    pub async fn run(self: Arc<Self>) {
-        self.config_maps.synced().await;
-        self.secrets.synced().await;
-        self.queue.add(KEY.into());
-        while let Some(k) = self.queue.get().await {
-            match self.sync().await {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(error = %e, "signing cluster-info; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
-    }
-
     async fn sync(&self) -> Result<(), String> {
         let Some(cm) = self
             .config_maps
@@ -114,5 +100,30 @@ impl BootstrapSigner {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for BootstrapSigner {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "bootstrap-signer"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.config_maps.clone(), self.secrets.clone()]
+    }
+
+    /// One key: the cluster-info ConfigMap.
+    async fn sync(&self, _key: &str) -> Result<Action, String> {
+        BootstrapSigner::sync(self).await.map(Action::from)
+    }
+
+    fn on_synced(self: &Arc<Self>) {
+        self.queue.add(KEY.into());
     }
 }

@@ -3,7 +3,9 @@
 
 use super::{SECRET_TYPE, expired, field};
 use crate::informer::{Informer, key};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Preconditions};
 use std::sync::Arc;
@@ -30,16 +32,6 @@ impl TokenCleaner {
             secrets,
             queue,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.secrets.synced().await;
-        while let Some(k) = self.queue.get().await {
-            if let Some(wait) = self.sync(&k).await {
-                self.queue.add_after(k.clone(), wait);
-            }
-            self.queue.done(&k);
-        }
     }
 
     /// Some(wait) until the token expires.
@@ -72,5 +64,25 @@ impl TokenCleaner {
             return Some(Duration::from_secs(10));
         }
         None
+    }
+}
+
+impl Reconciler for TokenCleaner {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "token-cleaner"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.secrets.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        Ok(TokenCleaner::sync(self, key).await.into())
     }
 }

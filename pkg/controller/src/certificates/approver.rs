@@ -8,7 +8,9 @@
 use super::authority::parse_request;
 use super::{KUBELET_CLIENT_SIGNER, condition, request_pem, validate_kubelet_client};
 use crate::informer::{Informer, key};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
@@ -39,20 +41,6 @@ impl Approver {
             csrs,
             queue,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.csrs.synced().await;
-        while let Some(k) = self.queue.get().await {
-            match self.sync(&k).await {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(csr = k, error = %e, "approval failed; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
     }
 
     /// Whether the CSR's requester may create `certificatesigningrequests/<sub>`.
@@ -138,5 +126,25 @@ impl Approver {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for Approver {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "csrapproving"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.csrs.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        Approver::sync(self, key).await.map(Action::from)
     }
 }

@@ -3,8 +3,10 @@
 //! (`ca.crt`), put back when deleted or changed.
 
 use crate::informer::Informer;
+use crate::reconciler::{Action, Reconciler};
 use crate::serviceaccount::active;
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
@@ -49,21 +51,6 @@ impl Publisher {
             queue,
             ca,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.namespaces.synced().await;
-        self.config_maps.synced().await;
-        while let Some(ns) = self.queue.get().await {
-            match self.sync(&ns).await {
-                Ok(()) => self.queue.forget(&ns),
-                Err(e) => {
-                    tracing::warn!(namespace = ns, error = %e, "publishing the root CA failed");
-                    self.queue.add_rate_limited(ns.clone());
-                }
-            }
-            self.queue.done(&ns);
-        }
     }
 
     async fn sync(&self, ns: &str) -> Result<(), String> {
@@ -121,5 +108,25 @@ impl Publisher {
             }
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for Publisher {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "root-ca-cert-publisher"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.namespaces.clone(), self.config_maps.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        Publisher::sync(self, key).await.map(Action::from)
     }
 }

@@ -10,7 +10,9 @@ use super::{
     request_pem, validate_kubelet_client, validate_kubelet_serving,
 };
 use crate::informer::{Informer, key};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition,
@@ -66,20 +68,6 @@ impl Signer {
             authority,
             max_duration,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.csrs.synced().await;
-        while let Some(k) = self.queue.get().await {
-            match self.sync(&k).await {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(csr = k, error = %e, "signing failed; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
     }
 
     async fn sync(&self, name: &str) -> Result<(), String> {
@@ -147,5 +135,25 @@ impl Signer {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for Signer {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "csrsigning"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.csrs.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        Signer::sync(self, key).await.map(Action::from)
     }
 }

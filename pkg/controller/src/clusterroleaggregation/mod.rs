@@ -3,8 +3,10 @@
 //! selectors match (by name order, duplicates dropped), kept current as they change.
 
 use crate::informer::{Informer, key};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use apimachinery::labels::Selector;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use kube::api::{Api, Patch, PatchParams};
 use std::sync::Arc;
@@ -32,25 +34,6 @@ impl AggregationController {
             roles,
             queue,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.roles.synced().await;
-        for role in self.roles.store.state() {
-            if role.aggregation_rule.is_some() {
-                self.queue.add(key(role.as_ref()));
-            }
-        }
-        while let Some(name) = self.queue.get().await {
-            match self.sync(&name).await {
-                Ok(()) => self.queue.forget(&name),
-                Err(e) => {
-                    tracing::warn!(clusterrole = name, error = %e, "aggregation failed");
-                    self.queue.add_rate_limited(name.clone());
-                }
-            }
-            self.queue.done(&name);
-        }
     }
 
     async fn sync(&self, name: &str) -> Result<(), String> {
@@ -98,5 +81,35 @@ impl AggregationController {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+impl Reconciler for AggregationController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "clusterrole-aggregation"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.roles.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        AggregationController::sync(self, key)
+            .await
+            .map(Action::from)
+    }
+
+    fn on_synced(self: &Arc<Self>) {
+        for role in self.roles.store.state() {
+            if role.aggregation_rule.is_some() {
+                self.queue.add(key(role.as_ref()));
+            }
+        }
     }
 }

@@ -8,9 +8,11 @@
 
 use crate::controller_utils::{controller_of, reference};
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use apimachinery::cron::Schedule;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -93,34 +95,6 @@ impl CronJobController {
             queue,
             recorder,
         })
-    }
-
-    /// Runs `workers` workers (`--concurrent-cron-job-syncs`).
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.cronjobs.synced().await;
-        self.jobs.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(next) => {
-                            me.queue.forget(&k);
-                            if let Some(d) = next {
-                                me.queue.add_after(k.clone(), d);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(cronjob = k, error = %e, "cronjob sync failed; retrying");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     fn event(&self, cj: &CronJob, type_: &str, reason: &str, note: String) {
@@ -475,5 +449,25 @@ impl CronJobController {
                 }
             }
         }
+    }
+}
+
+impl Reconciler for CronJobController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "cronjob"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.cronjobs.clone(), self.jobs.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        CronJobController::sync(self, key).await.map(Action::from)
     }
 }

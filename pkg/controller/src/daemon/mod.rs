@@ -11,8 +11,10 @@ use crate::controller_utils::{
 };
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
     Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
@@ -191,30 +193,6 @@ impl DaemonSetController {
             recorder,
             expectations,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.sets.synced().await;
-        self.revisions.synced().await;
-        self.pods.synced().await;
-        self.nodes.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(daemonset = k, error = %e, "daemonset sync failed");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
@@ -564,5 +542,30 @@ impl DaemonSetController {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+impl Reconciler for DaemonSetController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "daemonset"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![
+            self.sets.clone(),
+            self.revisions.clone(),
+            self.pods.clone(),
+            self.nodes.clone(),
+        ]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        DaemonSetController::sync(self, key).await.map(Action::from)
     }
 }

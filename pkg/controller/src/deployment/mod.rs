@@ -15,9 +15,11 @@ use crate::controller_ref_manager::{claim_all, recheck_owner};
 use crate::controller_utils::controller_of;
 use crate::controller_utils::reference;
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use apimachinery::labels::Selector;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec,
 };
@@ -104,33 +106,6 @@ impl DeploymentController {
             queue,
             recorder,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.deployments.synced().await;
-        self.sets.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(recheck) => {
-                            me.queue.forget(&k);
-                            if let Some(after) = recheck {
-                                me.queue.add_after(k.clone(), after);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(deployment = k, error = %e, "sync failed; retrying");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     /// Upstream's `getReplicaSetsForDeployment`: the sets this Deployment controls,
@@ -761,5 +736,27 @@ impl DeploymentController {
         crate::controller_utils::update_status(&api, d, &serde_json::json!({"status": status}))
             .await
             .map(|_| recheck)
+    }
+}
+
+impl Reconciler for DeploymentController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "deployment"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.deployments.clone(), self.sets.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        DeploymentController::sync(self, key)
+            .await
+            .map(Action::from)
     }
 }

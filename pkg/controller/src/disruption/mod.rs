@@ -7,9 +7,11 @@
 
 use crate::controller_utils::{controller_of, is_ready, reference, scaled_value};
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use apimachinery::labels::Selector;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -78,22 +80,6 @@ impl DisruptionController {
             queue,
             recorder,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.budgets.synced().await;
-        self.pods.synced().await;
-        while let Some(k) = self.queue.get().await {
-            match self.sync(&k).await {
-                Ok(Some(recheck)) => self.queue.add_after(k.clone(), recheck),
-                Ok(None) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(pdb = k, error = %e, "disruption sync failed; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
     }
 
     /// The scale (spec.replicas) of a pod's controller, following a ReplicaSet up to
@@ -340,5 +326,27 @@ impl DisruptionController {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for DisruptionController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "disruption"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.budgets.clone(), self.pods.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        DisruptionController::sync(self, key)
+            .await
+            .map(Action::from)
     }
 }

@@ -6,7 +6,9 @@
 
 use crate::endpointslice::{ports_for, selected_pods};
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
 };
@@ -66,29 +68,6 @@ impl EndpointsController {
             endpoints,
             queue,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.services.synced().await;
-        self.pods.synced().await;
-        self.endpoints.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(service = k, error = %e, "endpoints sync failed");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
@@ -229,5 +208,29 @@ impl EndpointsController {
                 }
             }
         }
+    }
+}
+
+impl Reconciler for EndpointsController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "endpoints"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![
+            self.services.clone(),
+            self.pods.clone(),
+            self.endpoints.clone(),
+        ]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        EndpointsController::sync(self, key).await.map(Action::from)
     }
 }

@@ -6,7 +6,9 @@
 
 use crate::controller_utils::is_ready;
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -180,30 +182,6 @@ impl EndpointSliceController {
         })
     }
 
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.services.synced().await;
-        self.pods.synced().await;
-        self.nodes.synced().await;
-        self.slices.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(service = k, error = %e, "endpointslice sync failed");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
-    }
-
     fn zone_of(&self, node: &str) -> Option<String> {
         self.nodes
             .store
@@ -346,6 +324,33 @@ impl EndpointSliceController {
             owner,
         };
         reconcile(&api, &existing, desired, &target).await
+    }
+}
+
+impl Reconciler for EndpointSliceController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "endpointslice"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![
+            self.services.clone(),
+            self.pods.clone(),
+            self.nodes.clone(),
+            self.slices.clone(),
+        ]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        EndpointSliceController::sync(self, key)
+            .await
+            .map(Action::from)
     }
 }
 

@@ -8,7 +8,9 @@
 
 use crate::endpointslice::{Desired, MANAGED_BY_LABEL, SERVICE_NAME_LABEL, Target, reconcile};
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -88,29 +90,6 @@ impl MirroringController {
             queue,
             max_per_subset,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.services.synced().await;
-        self.endpoints.synced().await;
-        self.slices.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(endpoints = k, error = %e, "mirroring failed; retrying");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
@@ -237,5 +216,29 @@ impl MirroringController {
                 block_owner_deletion: Some(true),
             },
         }
+    }
+}
+
+impl Reconciler for MirroringController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "endpointslice-mirroring"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![
+            self.services.clone(),
+            self.endpoints.clone(),
+            self.slices.clone(),
+        ]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        MirroringController::sync(self, key).await.map(Action::from)
     }
 }

@@ -8,7 +8,9 @@
 
 mod decide;
 
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use decide::{Decision, OwnerState};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -166,24 +168,7 @@ impl GarbageCollector {
                 }
             }
         });
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(uid) = me.queue.get().await {
-                    match me.process(&uid).await {
-                        Ok(Some(delay)) => me.queue.add_after(uid.clone(), delay),
-                        Ok(None) => me.queue.forget(&uid),
-                        Err(e) => {
-                            tracing::debug!(uid, error = %e, "garbage collection retry");
-                            me.queue.add_rate_limited(uid.clone());
-                        }
-                    }
-                    me.queue.done(&uid);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
+        crate::reconciler::run_workers(self, workers).await;
         Ok(())
     }
 
@@ -408,6 +393,27 @@ impl GarbageCollector {
             serde_json::json!({"metadata": {"finalizers": rest}}),
         )
         .await
+    }
+}
+
+impl Reconciler for GarbageCollector {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "garbagecollector"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    /// Its monitors come and go with discovery (`run` starts them).
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![]
+    }
+
+    async fn sync(&self, uid: &str) -> Result<Action, String> {
+        self.process(uid).await.map(Action::from)
     }
 }
 

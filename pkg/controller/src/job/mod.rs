@@ -13,8 +13,10 @@ pub mod pod_failure_policy;
 
 use crate::controller_utils::{Expectations, controller_of, is_ready, reference, update_status};
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{Job, JobCondition};
 use k8s_openapi::api::core::v1::Pod;
@@ -159,29 +161,6 @@ impl JobController {
             expectations,
             recorder,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.jobs.synced().await;
-        self.pods.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(Some(after)) => me.queue.add_after(k.clone(), after),
-                        Ok(None) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(job = k, error = %e, "job sync failed");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
@@ -657,6 +636,26 @@ impl JobController {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+impl Reconciler for JobController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "job"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.jobs.clone(), self.pods.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        JobController::sync(self, key).await.map(Action::from)
     }
 }
 

@@ -5,7 +5,9 @@
 //! lets the apiserver delete it.
 
 use crate::informer::Informer;
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{Namespace, NamespaceCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
@@ -42,29 +44,6 @@ impl NamespaceController {
             namespaces,
             queue,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.namespaces.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(ns) = me.queue.get().await {
-                    match me.sync(&ns).await {
-                        // Content still going away: look again shortly.
-                        Ok(Some(delay)) => me.queue.add_after(ns.clone(), delay),
-                        Ok(None) => me.queue.forget(&ns),
-                        Err(e) => {
-                            tracing::warn!(namespace = ns, error = %e, "namespace deletion failed; retrying");
-                            me.queue.add_rate_limited(ns.clone());
-                        }
-                    }
-                    me.queue.done(&ns);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     /// Deletes everything in the namespace; `Some(delay)` while content remains.
@@ -259,5 +238,25 @@ impl NamespaceController {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let patch = serde_json::json!({"status": {"conditions": conditions}});
         let _ = crate::controller_utils::update_status(&api, ns, &patch).await;
+    }
+}
+
+impl Reconciler for NamespaceController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "namespace"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.namespaces.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        NamespaceController::sync(self, key).await.map(Action::from)
     }
 }

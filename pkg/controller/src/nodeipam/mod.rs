@@ -9,9 +9,11 @@ pub mod cidrset;
 
 use crate::controller_utils::reference;
 use crate::informer::Informer;
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use cidrset::CidrSet;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use std::collections::HashMap;
@@ -110,30 +112,6 @@ impl NodeIpamController {
         })
     }
 
-    pub async fn run(self: Arc<Self>) {
-        self.nodes.synced().await;
-        // What nodes hold already is taken before anything is given out.
-        {
-            let mut st = self.state.lock().unwrap();
-            for n in self.nodes.store.state() {
-                st.hold(
-                    n.metadata.name.as_deref().unwrap_or_default(),
-                    pod_cidrs(&n),
-                );
-            }
-        }
-        while let Some(k) = self.queue.get().await {
-            match self.sync(&k).await {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(node = k, error = %e, "allocating the node's pod CIDRs");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
-    }
-
     async fn sync(&self, name: &str) -> Result<(), String> {
         let node = self
             .nodes
@@ -173,6 +151,37 @@ impl NodeIpamController {
         }
         tracing::info!(node = name, pod_cidrs = ?allocated, "set node PodCIDR");
         Ok(())
+    }
+}
+
+impl Reconciler for NodeIpamController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "nodeipam"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.nodes.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        NodeIpamController::sync(self, key).await.map(Action::from)
+    }
+
+    /// What nodes hold already is taken before anything is given out.
+    fn on_synced(self: &Arc<Self>) {
+        let mut st = self.state.lock().unwrap();
+        for n in self.nodes.store.state() {
+            st.hold(
+                n.metadata.name.as_deref().unwrap_or_default(),
+                pod_cidrs(&n),
+            );
+        }
     }
 }
 

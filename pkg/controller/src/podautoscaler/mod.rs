@@ -11,8 +11,10 @@ pub mod replica_calculator;
 
 use crate::controller_utils::{reference, update_status};
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use jiff::Timestamp;
 use k8s_openapi::api::autoscaling::v2::{
     HPAScalingRules, HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition,
@@ -114,29 +116,6 @@ impl HpaController {
             history: Mutex::default(),
             resources: Mutex::default(),
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.hpas.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    if let Err(e) = me.sync(&k).await {
-                        tracing::warn!(hpa = k, error = %e, "autoscaler sync failed");
-                    }
-                    // Level-triggered every sync period, whatever happened.
-                    if me.hpas.store.state().iter().any(|h| key(h.as_ref()) == k) {
-                        me.queue.add_after(k.clone(), me.sync_period);
-                    } else {
-                        me.history.lock().unwrap().remove(&k);
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     /// The API resource of a scale target (by discovery, cached).
@@ -660,6 +639,36 @@ impl HpaController {
             }
         }
         desired
+    }
+}
+
+impl Reconciler for HpaController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "horizontalpodautoscaling"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.hpas.clone()]
+    }
+
+    /// Level-triggered every sync period whatever happened (a failure is an event on
+    /// the autoscaler, not a faster retry).
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        if let Err(e) = HpaController::sync(self, key).await {
+            tracing::warn!(hpa = key, error = %e, "autoscaler sync failed");
+        }
+        if self.hpas.store.get(key).is_some() {
+            Ok(Action::RequeueAfter(self.sync_period))
+        } else {
+            self.history.lock().unwrap().remove(key);
+            Ok(Action::AwaitChange)
+        }
     }
 }
 

@@ -11,9 +11,11 @@ use crate::controller_utils::{
     recheck_availability, reference,
 };
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use apimachinery::labels::Selector;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -136,29 +138,6 @@ impl ReplicaSetController {
             expectations,
             recorder,
         })
-    }
-
-    /// Runs `workers` workers (`--concurrent-replicaset-syncs`) until the queue shuts down.
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.sets.synced().await;
-        self.pods.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(replicaset = k, error = %e, "sync failed; retrying");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
@@ -395,6 +374,32 @@ impl ReplicaSetController {
             kind: Some(self.kind.kind.into()),
             ..reference(rs)
         }
+    }
+}
+
+impl Reconciler for ReplicaSetController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        if self.kind.kind == "ReplicaSet" {
+            "replicaset"
+        } else {
+            "replicationcontroller"
+        }
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.sets.clone(), self.pods.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        ReplicaSetController::sync(self, key)
+            .await
+            .map(Action::from)
     }
 }
 

@@ -7,9 +7,11 @@
 //! `--resource-quota-sync-period`.
 
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use apimachinery::GroupResource;
 use apimachinery::resource::Quantity;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
 };
@@ -125,53 +127,6 @@ impl ResourceQuotaController {
             discovered: Mutex::default(),
             dynamic_monitors: Mutex::default(),
         })
-    }
-
-    pub fn start_informers(&self) {
-        self.quotas.run();
-        self.monitors.pods.run();
-        self.monitors.services.run();
-        self.monitors.claims.run();
-        self.monitors.config_maps.run();
-        self.monitors.secrets.run();
-        self.monitors.controllers.run();
-    }
-
-    /// Runs `workers` workers (`--concurrent-resource-quota-syncs`) and the full resync.
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.quotas.synced().await;
-        self.monitors.pods.synced().await;
-        self.monitors.services.synced().await;
-        self.monitors.claims.synced().await;
-        self.monitors.config_maps.synced().await;
-        self.monitors.secrets.synced().await;
-        self.monitors.controllers.synced().await;
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                for rq in me.quotas.store.state() {
-                    me.queue.add(key(rq.as_ref()));
-                }
-                tokio::time::sleep(me.resync).await;
-            }
-        });
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(quota = k, error = %e, "quota sync failed; retrying");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     /// The objects of one resource in a namespace, as JSON.
@@ -317,6 +272,49 @@ impl ResourceQuotaController {
         // The cached resourceVersion makes this a compare-and-swap against admission's
         // charges.
         crate::controller_utils::update_status(&api, rq.as_ref(), &json!({"status": status})).await
+    }
+}
+
+impl Reconciler for ResourceQuotaController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "resourcequota"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![
+            self.quotas.clone(),
+            self.monitors.pods.clone(),
+            self.monitors.services.clone(),
+            self.monitors.claims.clone(),
+            self.monitors.config_maps.clone(),
+            self.monitors.secrets.clone(),
+            self.monitors.controllers.clone(),
+        ]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        ResourceQuotaController::sync(self, key)
+            .await
+            .map(Action::from)
+    }
+
+    /// Every quota is recalculated each resync period.
+    fn on_synced(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                for rq in me.quotas.store.state() {
+                    me.queue.add(key(rq.as_ref()));
+                }
+                tokio::time::sleep(me.resync).await;
+            }
+        });
     }
 }
 

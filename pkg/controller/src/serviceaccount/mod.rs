@@ -4,7 +4,9 @@
 pub mod tokens;
 
 use crate::informer::{Informer, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
@@ -52,28 +54,6 @@ impl ServiceAccountsController {
         })
     }
 
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.namespaces.synced().await;
-        self.accounts.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(ns) = me.queue.get().await {
-                    match me.sync(&ns).await {
-                        Ok(()) => me.queue.forget(&ns),
-                        Err(e) => {
-                            tracing::warn!(namespace = ns, error = %e, "serviceaccount sync failed");
-                            me.queue.add_rate_limited(ns.clone());
-                        }
-                    }
-                    me.queue.done(&ns);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
-    }
-
     async fn sync(&self, ns: &str) -> Result<(), String> {
         let (_, name) = split(ns);
         let Some(namespace) = self
@@ -115,5 +95,27 @@ impl ServiceAccountsController {
             }
         }
         Ok(())
+    }
+}
+
+impl Reconciler for ServiceAccountsController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "serviceaccount"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.namespaces.clone(), self.accounts.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        ServiceAccountsController::sync(self, key)
+            .await
+            .map(Action::from)
     }
 }

@@ -6,7 +6,9 @@
 //! is deleted, as are the token Secrets of a deleted ServiceAccount.
 
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
@@ -60,26 +62,6 @@ impl TokensController {
             signer,
             root_ca,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.accounts.synced().await;
-        self.secrets.synced().await;
-        while let Some(k) = self.queue.get().await {
-            let result = match k.split_once('/') {
-                Some(("secret", rest)) => self.sync_secret(rest).await,
-                Some(("account", rest)) => self.sync_deleted_account(rest).await,
-                _ => Ok(()),
-            };
-            match result {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(key = k, error = %e, "service account token; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
     }
 
     async fn delete(&self, s: &Secret) -> Result<(), String> {
@@ -200,5 +182,30 @@ impl TokensController {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for TokensController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "serviceaccount-token"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.accounts.clone(), self.secrets.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        match key.split_once('/') {
+            Some(("secret", rest)) => self.sync_secret(rest).await,
+            Some(("account", rest)) => self.sync_deleted_account(rest).await,
+            _ => Ok(()),
+        }
+        .map(Action::from)
     }
 }

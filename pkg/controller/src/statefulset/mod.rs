@@ -11,8 +11,10 @@ use crate::controller_utils::{
 use crate::daemon::REVISION_HASH;
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, Volume,
@@ -72,29 +74,6 @@ impl StatefulSetController {
             queue,
             recorder,
         })
-    }
-
-    pub async fn run(self: Arc<Self>, workers: usize) {
-        self.sets.synced().await;
-        self.pods.synced().await;
-        self.revisions.synced().await;
-        let mut tasks = Vec::new();
-        for _ in 0..workers.max(1) {
-            let me = self.clone();
-            tasks.push(tokio::spawn(async move {
-                while let Some(k) = me.queue.get().await {
-                    match me.sync(&k).await {
-                        Ok(()) => me.queue.forget(&k),
-                        Err(e) => {
-                            tracing::warn!(statefulset = k, error = %e, "statefulset sync failed");
-                            me.queue.add_rate_limited(k.clone());
-                        }
-                    }
-                    me.queue.done(&k);
-                }
-            }));
-        }
-        futures::future::join_all(tasks).await;
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
@@ -478,5 +457,27 @@ impl StatefulSetController {
                 Err(e.to_string())
             }
         }
+    }
+}
+
+impl Reconciler for StatefulSetController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "statefulset"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.sets.clone(), self.pods.clone(), self.revisions.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        StatefulSetController::sync(self, key)
+            .await
+            .map(Action::from)
     }
 }

@@ -3,7 +3,9 @@
 //! chosen by cluster size with hysteresis (0 s up to 100 nodes ... 600 s past 9000).
 
 use crate::informer::Informer;
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,8 @@ pub struct TtlController {
     queue: Arc<Queue>,
     /// Index into BOUNDARIES for the current cluster size.
     step: Mutex<usize>,
+    /// The ttl the last sync set.
+    last_ttl: Mutex<Option<i64>>,
 }
 
 impl TtlController {
@@ -40,6 +44,7 @@ impl TtlController {
             nodes,
             queue,
             step: Mutex::new(0),
+            last_ttl: Mutex::default(),
         })
     }
 
@@ -54,45 +59,53 @@ impl TtlController {
         }
         BOUNDARIES[*step].2
     }
+}
 
-    pub async fn run(self: Arc<Self>) {
-        self.nodes.synced().await;
-        let mut last_ttl = None;
-        while let Some(name) = self.queue.get().await {
-            let nodes = self.nodes.store.state();
-            let ttl = self.ttl_for(nodes.len());
-            if last_ttl.is_some_and(|t| t != ttl) {
-                // The ttl moved: every node needs the new value.
-                for n in &nodes {
-                    self.queue.add(n.metadata.name.clone().unwrap_or_default());
-                }
+impl Reconciler for TtlController {
+    type Error = kube::Error;
+
+    fn name(&self) -> &str {
+        "ttl"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.nodes.clone()]
+    }
+
+    async fn sync(&self, name: &str) -> Result<Action, kube::Error> {
+        let ttl = self.ttl_for(self.nodes.store.len());
+        let moved = self
+            .last_ttl
+            .lock()
+            .unwrap()
+            .replace(ttl)
+            .is_some_and(|t| t != ttl);
+        if moved {
+            // The ttl moved: every node needs the new value.
+            for n in self.nodes.store.state() {
+                self.queue.add(n.metadata.name.clone().unwrap_or_default());
             }
-            last_ttl = Some(ttl);
-            let current = nodes
-                .iter()
-                .find(|n| n.metadata.name.as_deref() == Some(&name))
-                .map(|n| {
-                    n.metadata
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get(TTL_ANNOTATION))
-                        .cloned()
-                });
-            if let Some(current) = current
-                && current != Some(ttl.to_string())
-            {
-                let api: Api<Node> = Api::all(self.client.clone());
-                let patch = serde_json::json!({"metadata": {"annotations": {TTL_ANNOTATION: ttl.to_string()}}});
-                if let Err(e) = api
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await
-                {
-                    tracing::warn!(node = name, error = %e, "setting the node ttl; retrying");
-                    self.queue.add_rate_limited(name.clone());
-                }
-            }
-            self.queue.done(&name);
         }
+        let Some(node) = self.nodes.store.get(name) else {
+            return Ok(Action::AwaitChange);
+        };
+        let current = node
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(TTL_ANNOTATION));
+        if current != Some(&ttl.to_string()) {
+            let api: Api<Node> = Api::all(self.client.clone());
+            let patch =
+                serde_json::json!({"metadata": {"annotations": {TTL_ANNOTATION: ttl.to_string()}}});
+            api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+        }
+        Ok(Action::AwaitChange)
     }
 }
 

@@ -3,7 +3,9 @@
 //! first) that many seconds after its completion or failure.
 
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, PropagationPolicy};
 use std::sync::Arc;
@@ -47,16 +49,6 @@ impl TtlAfterFinished {
         })
     }
 
-    pub async fn run(self: Arc<Self>) {
-        self.jobs.synced().await;
-        while let Some(k) = self.queue.get().await {
-            if let Some(wait) = self.sync(&k).await {
-                self.queue.add_after(k.clone(), wait);
-            }
-            self.queue.done(&k);
-        }
-    }
-
     /// Some(wait) while the job's time has not come.
     async fn sync(&self, k: &str) -> Option<Duration> {
         let (ns, name) = split(k);
@@ -82,5 +74,25 @@ impl TtlAfterFinished {
             Err(kube::Error::Api(e)) if e.code == 404 => None,
             Err(_) => Some(Duration::from_secs(1)),
         }
+    }
+}
+
+impl Reconciler for TtlAfterFinished {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "ttl-after-finished"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.jobs.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        Ok(TtlAfterFinished::sync(self, key).await.into())
     }
 }

@@ -5,8 +5,10 @@
 
 use crate::controller_utils::reference;
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, PostParams};
@@ -43,20 +45,6 @@ impl EphemeralController {
             queue,
             recorder,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.pods.synced().await;
-        while let Some(k) = self.queue.get().await {
-            match self.sync(&k).await {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(pod = k, error = %e, "ephemeral volume; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
@@ -130,5 +118,25 @@ impl EphemeralController {
             }
         }
         Ok(())
+    }
+}
+
+impl Reconciler for EphemeralController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "ephemeral-volume"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.pods.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        EphemeralController::sync(self, key).await.map(Action::from)
     }
 }

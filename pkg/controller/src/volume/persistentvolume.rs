@@ -10,10 +10,12 @@
 
 use crate::controller_utils::reference;
 use crate::informer::{Informer, key};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
 use apimachinery::labels::Selector;
 use apimachinery::resource::Quantity;
 use client_go::events::Recorder;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, PostParams};
@@ -175,39 +177,6 @@ impl PersistentVolumeController {
             recorder,
             resync,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.volumes.synced().await;
-        self.claims.synced().await;
-        self.classes.synced().await;
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(me.resync).await;
-                for c in me.claims.store.state() {
-                    me.queue.add(format!("claim/{}", key(c.as_ref())));
-                }
-                for v in me.volumes.store.state() {
-                    me.queue.add(format!("volume/{}", key(v.as_ref())));
-                }
-            }
-        });
-        while let Some(k) = self.queue.get().await {
-            let result = match k.split_once('/') {
-                Some(("claim", rest)) => self.sync_claim(rest).await,
-                Some(("volume", rest)) => self.sync_volume(rest).await,
-                _ => Ok(()),
-            };
-            match result {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(key = k, error = %e, "volume binding; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
     }
 
     fn claim(&self, ns: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
@@ -556,5 +525,50 @@ impl PersistentVolumeController {
             c.metadata.namespace.as_deref().unwrap_or_default(),
         );
         crate::controller_utils::update_status(&api, c, &json!({"status": {"phase": phase}})).await
+    }
+}
+
+impl Reconciler for PersistentVolumeController {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "persistentvolume-binder"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![
+            self.volumes.clone(),
+            self.claims.clone(),
+            self.classes.clone(),
+        ]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        match key.split_once('/') {
+            Some(("claim", rest)) => self.sync_claim(rest).await,
+            Some(("volume", rest)) => self.sync_volume(rest).await,
+            _ => Ok(()),
+        }
+        .map(Action::from)
+    }
+
+    /// Every claim and volume again each resync period (upstream's periodic resync).
+    fn on_synced(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(me.resync).await;
+                for c in me.claims.store.state() {
+                    me.queue.add(format!("claim/{}", key(c.as_ref())));
+                }
+                for v in me.volumes.store.state() {
+                    me.queue.add(format!("volume/{}", key(v.as_ref())));
+                }
+            }
+        });
     }
 }

@@ -5,7 +5,9 @@
 
 use super::pod_uses_claim;
 use crate::informer::{Informer, key, split};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use std::sync::Arc;
@@ -60,21 +62,6 @@ impl PvcProtection {
         })
     }
 
-    pub async fn run(self: Arc<Self>) {
-        self.claims.synced().await;
-        self.pods.synced().await;
-        while let Some(k) = self.queue.get().await {
-            match self.sync(&k).await {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(claim = k, error = %e, "pvc protection; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
-    }
-
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
         let Some(claim) = self.claims.store.state().into_iter().find(|c| {
@@ -125,5 +112,25 @@ impl PvcProtection {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for PvcProtection {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "pvc-protection"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.claims.clone(), self.pods.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        PvcProtection::sync(self, key).await.map(Action::from)
     }
 }

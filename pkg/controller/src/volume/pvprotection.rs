@@ -3,7 +3,9 @@
 //! volume is no longer bound to a claim.
 
 use crate::informer::{Informer, key};
+use crate::reconciler::{Action, Reconciler};
 use crate::workqueue::Queue;
+use client_go::informer::HasSynced;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::api::{Api, PostParams};
 use std::sync::Arc;
@@ -30,20 +32,6 @@ impl PvProtection {
             volumes,
             queue,
         })
-    }
-
-    pub async fn run(self: Arc<Self>) {
-        self.volumes.synced().await;
-        while let Some(k) = self.queue.get().await {
-            match self.sync(&k).await {
-                Ok(()) => self.queue.forget(&k),
-                Err(e) => {
-                    tracing::warn!(volume = k, error = %e, "pv protection; retrying");
-                    self.queue.add_rate_limited(k.clone());
-                }
-            }
-            self.queue.done(&k);
-        }
     }
 
     async fn sync(&self, name: &str) -> Result<(), String> {
@@ -79,5 +67,25 @@ impl PvProtection {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+impl Reconciler for PvProtection {
+    type Error = String;
+
+    fn name(&self) -> &str {
+        "pv-protection"
+    }
+
+    fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+
+    fn informers(&self) -> Vec<Arc<dyn HasSynced>> {
+        vec![self.volumes.clone()]
+    }
+
+    async fn sync(&self, key: &str) -> Result<Action, String> {
+        PvProtection::sync(self, key).await.map(Action::from)
     }
 }

@@ -1,0 +1,81 @@
+//! The volume controllers (upstream keeps their descriptors in `cmd/
+//! kube-controller-manager/app/core.go`).
+
+use crate::controller_descriptor::{ControllerContext, ControllerDescriptor, Started, workers};
+use apimachinery::duration::parse as duration;
+use futures::future::BoxFuture;
+
+pub fn descriptors() -> Vec<ControllerDescriptor> {
+    vec![
+        ControllerDescriptor {
+            name: "persistentvolume-binder-controller",
+            aliases: &["persistentvolume-binder"],
+            enabled_by_default: true,
+            constructor: Some(start_binder),
+        },
+        ControllerDescriptor {
+            name: "persistentvolumeclaim-protection-controller",
+            aliases: &["pvc-protection"],
+            enabled_by_default: true,
+            constructor: Some(start_pvc_protection),
+        },
+        ControllerDescriptor {
+            name: "persistentvolume-protection-controller",
+            aliases: &["pv-protection"],
+            enabled_by_default: true,
+            constructor: Some(start_pv_protection),
+        },
+        ControllerDescriptor {
+            name: "ephemeral-volume-controller",
+            aliases: &["ephemeral-volume"],
+            enabled_by_default: true,
+            constructor: Some(start_ephemeral),
+        },
+    ]
+}
+
+fn start_binder(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
+    Box::pin(async move {
+        let c = controller::volume::persistentvolume::PersistentVolumeController::new(
+            ctx.client_for("persistent-volume-binder").await?,
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.recorder("persistentvolume-controller"),
+            duration(&ctx.flags.pvclaimbinder_sync_period)?,
+        );
+        workers(c, 1)
+    })
+}
+
+fn start_pvc_protection(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
+    Box::pin(async move {
+        let c = controller::volume::pvcprotection::PvcProtection::new(
+            ctx.client_for("pvc-protection-controller").await?,
+            ctx.informers.get(),
+            ctx.informers.get(),
+        );
+        workers(c, 1)
+    })
+}
+
+fn start_pv_protection(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
+    Box::pin(async move {
+        let c = controller::volume::pvprotection::PvProtection::new(
+            ctx.client_for("pv-protection-controller").await?,
+            ctx.informers.get(),
+        );
+        workers(c, 1)
+    })
+}
+
+fn start_ephemeral(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
+    Box::pin(async move {
+        let c = controller::volume::ephemeral::EphemeralController::new(
+            ctx.client_for("ephemeral-volume-controller").await?,
+            ctx.informers.get(),
+            ctx.recorder("ephemeral_volume"),
+        );
+        workers(c, 1)
+    })
+}
