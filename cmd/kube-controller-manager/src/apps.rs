@@ -5,30 +5,14 @@ use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        ControllerDescriptor {
-            name: "deployment-controller",
-            aliases: &["deployment"],
-            enabled_by_default: true,
-            constructor: Some(start_deployment),
-        },
-        ControllerDescriptor {
-            name: "daemonset-controller",
-            aliases: &["daemonset"],
-            enabled_by_default: true,
-            constructor: Some(start_daemonset),
-        },
-        ControllerDescriptor {
-            name: "statefulset-controller",
-            aliases: &["statefulset"],
-            enabled_by_default: true,
-            constructor: Some(start_statefulset),
-        },
-        ControllerDescriptor {
-            name: "replicaset-controller",
-            aliases: &["replicaset"],
-            enabled_by_default: true,
-            constructor: Some(start_replicaset),
-        },
+        ControllerDescriptor::new("deployment-controller", &["deployment"], start_deployment),
+        ControllerDescriptor::new("daemonset-controller", &["daemonset"], start_daemonset),
+        ControllerDescriptor::new(
+            "statefulset-controller",
+            &["statefulset"],
+            start_statefulset,
+        ),
+        ControllerDescriptor::new("replicaset-controller", &["replicaset"], start_replicaset),
     ]
 }
 

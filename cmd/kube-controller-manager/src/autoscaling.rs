@@ -6,12 +6,11 @@ use apimachinery::duration::parse as duration;
 use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
-    vec![ControllerDescriptor {
-        name: "horizontal-pod-autoscaler-controller",
-        aliases: &["horizontalpodautoscaling"],
-        enabled_by_default: true,
-        constructor: Some(start_hpa),
-    }]
+    vec![ControllerDescriptor::new(
+        "horizontal-pod-autoscaler-controller",
+        &["horizontalpodautoscaling"],
+        start_hpa,
+    )]
 }
 
 fn start_hpa(ctx: &ControllerContext) -> BoxFuture<'_, Started> {

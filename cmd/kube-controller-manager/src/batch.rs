@@ -5,18 +5,8 @@ use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        ControllerDescriptor {
-            name: "job-controller",
-            aliases: &["job"],
-            enabled_by_default: true,
-            constructor: Some(start_job),
-        },
-        ControllerDescriptor {
-            name: "cronjob-controller",
-            aliases: &["cronjob"],
-            enabled_by_default: true,
-            constructor: Some(start_cronjob),
-        },
+        ControllerDescriptor::new("job-controller", &["job"], start_job),
+        ControllerDescriptor::new("cronjob-controller", &["cronjob"], start_cronjob),
     ]
 }
 

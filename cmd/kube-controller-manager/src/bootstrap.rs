@@ -6,18 +6,14 @@ use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        ControllerDescriptor {
-            name: "bootstrap-signer-controller",
-            aliases: &["bootstrapsigner"],
-            enabled_by_default: false,
-            constructor: Some(start_signer),
-        },
-        ControllerDescriptor {
-            name: "token-cleaner-controller",
-            aliases: &["tokencleaner"],
-            enabled_by_default: false,
-            constructor: Some(start_cleaner),
-        },
+        ControllerDescriptor::new(
+            "bootstrap-signer-controller",
+            &["bootstrapsigner"],
+            start_signer,
+        )
+        .off_by_default(),
+        ControllerDescriptor::new("token-cleaner-controller", &["tokencleaner"], start_cleaner)
+            .off_by_default(),
     ]
 }
 

@@ -11,30 +11,26 @@ use std::time::Duration;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        ControllerDescriptor {
-            name: "root-ca-certificate-publisher-controller",
-            aliases: &["root-ca-cert-publisher"],
-            enabled_by_default: true,
-            constructor: Some(start_root_ca_publisher),
-        },
-        ControllerDescriptor {
-            name: "certificatesigningrequest-approving-controller",
-            aliases: &["csrapproving"],
-            enabled_by_default: true,
-            constructor: Some(start_approver),
-        },
-        ControllerDescriptor {
-            name: "certificatesigningrequest-signing-controller",
-            aliases: &["csrsigning"],
-            enabled_by_default: true,
-            constructor: Some(start_signer),
-        },
-        ControllerDescriptor {
-            name: "certificatesigningrequest-cleaner-controller",
-            aliases: &["csrcleaner"],
-            enabled_by_default: true,
-            constructor: Some(start_cleaner),
-        },
+        ControllerDescriptor::new(
+            "root-ca-certificate-publisher-controller",
+            &["root-ca-cert-publisher"],
+            start_root_ca_publisher,
+        ),
+        ControllerDescriptor::new(
+            "certificatesigningrequest-approving-controller",
+            &["csrapproving"],
+            start_approver,
+        ),
+        ControllerDescriptor::new(
+            "certificatesigningrequest-signing-controller",
+            &["csrsigning"],
+            start_signer,
+        ),
+        ControllerDescriptor::new(
+            "certificatesigningrequest-cleaner-controller",
+            &["csrcleaner"],
+            start_cleaner,
+        ),
     ]
 }
 

@@ -30,6 +30,28 @@ pub struct ControllerDescriptor {
     pub constructor: Option<Constructor>,
 }
 
+impl ControllerDescriptor {
+    /// A controller on by default.
+    pub const fn new(
+        name: &'static str,
+        aliases: &'static [&'static str],
+        constructor: Constructor,
+    ) -> Self {
+        ControllerDescriptor {
+            name,
+            aliases,
+            enabled_by_default: true,
+            constructor: Some(constructor),
+        }
+    }
+
+    /// Only started when `--controllers` names it.
+    pub const fn off_by_default(mut self) -> Self {
+        self.enabled_by_default = false;
+        self
+    }
+}
+
 /// What every constructor builds from (upstream's `ControllerContext`).
 pub struct ControllerContext {
     pub flags: Flags,

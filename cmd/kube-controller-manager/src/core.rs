@@ -11,84 +11,51 @@ use std::time::Duration;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        ControllerDescriptor {
-            name: "serviceaccount-token-controller",
-            aliases: &["serviceaccount-token"],
-            enabled_by_default: true,
-            constructor: Some(start_serviceaccount_token),
-        },
-        ControllerDescriptor {
-            name: "endpoints-controller",
-            aliases: &["endpoint"],
-            enabled_by_default: true,
-            constructor: Some(start_endpoints),
-        },
-        ControllerDescriptor {
-            name: "node-lifecycle-controller",
-            aliases: &["nodelifecycle"],
-            enabled_by_default: true,
-            constructor: Some(start_node_lifecycle),
-        },
-        ControllerDescriptor {
-            name: "taint-eviction-controller",
-            aliases: &["taint-eviction-controller"],
-            enabled_by_default: true,
-            constructor: Some(start_taint_eviction),
-        },
-        ControllerDescriptor {
-            name: "ttl-after-finished-controller",
-            aliases: &["ttl-after-finished"],
-            enabled_by_default: true,
-            constructor: Some(start_ttl_after_finished),
-        },
-        ControllerDescriptor {
-            name: "pod-garbage-collector-controller",
-            aliases: &["podgc"],
-            enabled_by_default: true,
-            constructor: Some(start_podgc),
-        },
-        ControllerDescriptor {
-            name: "garbage-collector-controller",
-            aliases: &["garbagecollector"],
-            enabled_by_default: true,
-            constructor: Some(start_garbage_collector),
-        },
-        ControllerDescriptor {
-            name: "namespace-controller",
-            aliases: &["namespace"],
-            enabled_by_default: true,
-            constructor: Some(start_namespace),
-        },
-        ControllerDescriptor {
-            name: "replicationcontroller-controller",
-            aliases: &["replicationcontroller"],
-            enabled_by_default: true,
-            constructor: Some(start_replication_controller),
-        },
-        ControllerDescriptor {
-            name: "serviceaccount-controller",
-            aliases: &["serviceaccount"],
-            enabled_by_default: true,
-            constructor: Some(start_serviceaccount),
-        },
-        ControllerDescriptor {
-            name: "resourcequota-controller",
-            aliases: &["resourcequota"],
-            enabled_by_default: true,
-            constructor: Some(start_resourcequota),
-        },
-        ControllerDescriptor {
-            name: "node-ipam-controller",
-            aliases: &["nodeipam"],
-            enabled_by_default: true,
-            constructor: Some(start_node_ipam),
-        },
-        ControllerDescriptor {
-            name: "ttl-controller",
-            aliases: &["ttl"],
-            enabled_by_default: true,
-            constructor: Some(start_ttl),
-        },
+        ControllerDescriptor::new(
+            "serviceaccount-token-controller",
+            &["serviceaccount-token"],
+            start_serviceaccount_token,
+        ),
+        ControllerDescriptor::new("endpoints-controller", &["endpoint"], start_endpoints),
+        ControllerDescriptor::new(
+            "node-lifecycle-controller",
+            &["nodelifecycle"],
+            start_node_lifecycle,
+        ),
+        ControllerDescriptor::new(
+            "taint-eviction-controller",
+            &["taint-eviction-controller"],
+            start_taint_eviction,
+        ),
+        ControllerDescriptor::new(
+            "ttl-after-finished-controller",
+            &["ttl-after-finished"],
+            start_ttl_after_finished,
+        ),
+        ControllerDescriptor::new("pod-garbage-collector-controller", &["podgc"], start_podgc),
+        ControllerDescriptor::new(
+            "garbage-collector-controller",
+            &["garbagecollector"],
+            start_garbage_collector,
+        ),
+        ControllerDescriptor::new("namespace-controller", &["namespace"], start_namespace),
+        ControllerDescriptor::new(
+            "replicationcontroller-controller",
+            &["replicationcontroller"],
+            start_replication_controller,
+        ),
+        ControllerDescriptor::new(
+            "serviceaccount-controller",
+            &["serviceaccount"],
+            start_serviceaccount,
+        ),
+        ControllerDescriptor::new(
+            "resourcequota-controller",
+            &["resourcequota"],
+            start_resourcequota,
+        ),
+        ControllerDescriptor::new("node-ipam-controller", &["nodeipam"], start_node_ipam),
+        ControllerDescriptor::new("ttl-controller", &["ttl"], start_ttl),
     ]
 }
 

@@ -6,18 +6,16 @@ use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        ControllerDescriptor {
-            name: "endpointslice-controller",
-            aliases: &["endpointslice"],
-            enabled_by_default: true,
-            constructor: Some(start_endpointslice),
-        },
-        ControllerDescriptor {
-            name: "endpointslice-mirroring-controller",
-            aliases: &["endpointslicemirroring"],
-            enabled_by_default: true,
-            constructor: Some(start_mirroring),
-        },
+        ControllerDescriptor::new(
+            "endpointslice-controller",
+            &["endpointslice"],
+            start_endpointslice,
+        ),
+        ControllerDescriptor::new(
+            "endpointslice-mirroring-controller",
+            &["endpointslicemirroring"],
+            start_mirroring,
+        ),
     ]
 }
 

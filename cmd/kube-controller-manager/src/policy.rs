@@ -4,12 +4,11 @@ use crate::controller_descriptor::{ControllerContext, ControllerDescriptor, Star
 use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
-    vec![ControllerDescriptor {
-        name: "disruption-controller",
-        aliases: &["disruption"],
-        enabled_by_default: true,
-        constructor: Some(start_disruption),
-    }]
+    vec![ControllerDescriptor::new(
+        "disruption-controller",
+        &["disruption"],
+        start_disruption,
+    )]
 }
 
 fn start_disruption(ctx: &ControllerContext) -> BoxFuture<'_, Started> {

@@ -4,12 +4,11 @@ use crate::controller_descriptor::{ControllerContext, ControllerDescriptor, Star
 use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
-    vec![ControllerDescriptor {
-        name: "clusterrole-aggregation-controller",
-        aliases: &["clusterrole-aggregation"],
-        enabled_by_default: true,
-        constructor: Some(start_aggregation),
-    }]
+    vec![ControllerDescriptor::new(
+        "clusterrole-aggregation-controller",
+        &["clusterrole-aggregation"],
+        start_aggregation,
+    )]
 }
 
 fn start_aggregation(ctx: &ControllerContext) -> BoxFuture<'_, Started> {

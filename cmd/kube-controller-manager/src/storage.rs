@@ -7,30 +7,26 @@ use futures::future::BoxFuture;
 
 pub fn descriptors() -> Vec<ControllerDescriptor> {
     vec![
-        ControllerDescriptor {
-            name: "persistentvolume-binder-controller",
-            aliases: &["persistentvolume-binder"],
-            enabled_by_default: true,
-            constructor: Some(start_binder),
-        },
-        ControllerDescriptor {
-            name: "persistentvolumeclaim-protection-controller",
-            aliases: &["pvc-protection"],
-            enabled_by_default: true,
-            constructor: Some(start_pvc_protection),
-        },
-        ControllerDescriptor {
-            name: "persistentvolume-protection-controller",
-            aliases: &["pv-protection"],
-            enabled_by_default: true,
-            constructor: Some(start_pv_protection),
-        },
-        ControllerDescriptor {
-            name: "ephemeral-volume-controller",
-            aliases: &["ephemeral-volume"],
-            enabled_by_default: true,
-            constructor: Some(start_ephemeral),
-        },
+        ControllerDescriptor::new(
+            "persistentvolume-binder-controller",
+            &["persistentvolume-binder"],
+            start_binder,
+        ),
+        ControllerDescriptor::new(
+            "persistentvolumeclaim-protection-controller",
+            &["pvc-protection"],
+            start_pvc_protection,
+        ),
+        ControllerDescriptor::new(
+            "persistentvolume-protection-controller",
+            &["pv-protection"],
+            start_pv_protection,
+        ),
+        ControllerDescriptor::new(
+            "ephemeral-volume-controller",
+            &["ephemeral-volume"],
+            start_ephemeral,
+        ),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! expectations that keep a controller from acting twice on creations/deletions it has
 //! not observed yet, controller references, and upstream's ranking of pods to delete.
 
+use client_go::informer::Change;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -62,38 +63,24 @@ impl Expectations {
     }
 }
 
-/// What a pod event means for expectations: each pod's creation and its deletion (a
-/// deletionTimestamp or its removal, whichever is seen first) is reported once.
-#[derive(Default)]
-pub struct PodObserver {
-    /// uid -> terminating, for pods seen so far.
-    seen: Mutex<HashMap<String, bool>>,
-}
-
-#[derive(PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Observed {
     Created,
     Deleted,
     Nothing,
 }
 
-impl PodObserver {
-    pub fn observe(&self, pod: &Pod, deleted: bool) -> Observed {
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let terminating = deleted || pod.metadata.deletion_timestamp.is_some();
-        let before = {
-            let mut seen = self.seen.lock().unwrap();
-            if deleted {
-                seen.remove(&uid)
-            } else {
-                seen.insert(uid, terminating)
-            }
-        };
-        match (before, terminating) {
-            (None, false) => Observed::Created,
-            (None | Some(false), true) => Observed::Deleted,
-            _ => Observed::Nothing,
-        }
+/// What a pod change means for expectations: each pod's creation and its deletion (a
+/// deletionTimestamp or its removal, whichever is seen first) count once.
+pub fn observed(change: &Change<'_, Pod>) -> Observed {
+    let terminating = |p: &Pod| p.metadata.deletion_timestamp.is_some();
+    match change {
+        Change::Added(p) if terminating(p) => Observed::Deleted,
+        Change::Added(_) => Observed::Created,
+        Change::Updated { old, new } if !terminating(old) && terminating(new) => Observed::Deleted,
+        Change::Updated { .. } => Observed::Nothing,
+        Change::Deleted(_, Some(seen)) if terminating(seen) => Observed::Nothing,
+        Change::Deleted(..) => Observed::Deleted,
     }
 }
 
@@ -263,5 +250,58 @@ where
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn pod(terminating: bool) -> Pod {
+        let mut p = Pod::default();
+        if terminating {
+            p.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+        }
+        p
+    }
+
+    #[test]
+    fn each_creation_and_deletion_counts_once() {
+        let (live, dying) = (pod(false), pod(true));
+        let cases = [
+            (Change::Added(&live), Observed::Created),
+            (Change::Added(&dying), Observed::Deleted),
+            (
+                Change::Updated {
+                    old: &live,
+                    new: &live,
+                },
+                Observed::Nothing,
+            ),
+            (
+                Change::Updated {
+                    old: &live,
+                    new: &dying,
+                },
+                Observed::Deleted,
+            ),
+            (
+                Change::Updated {
+                    old: &dying,
+                    new: &dying,
+                },
+                Observed::Nothing,
+            ),
+            // Removed after its deletionTimestamp was seen: already counted.
+            (Change::Deleted(&dying, Some(&dying)), Observed::Nothing),
+            // Removed at once (grace 0): the final state has the timestamp, the last
+            // copy seen did not.
+            (Change::Deleted(&dying, Some(&live)), Observed::Deleted),
+            (Change::Deleted(&live, None), Observed::Deleted),
+        ];
+        for (change, want) in cases {
+            assert_eq!(observed(&change), want, "{change:?}");
+        }
     }
 }

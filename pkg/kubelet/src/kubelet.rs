@@ -462,16 +462,16 @@ impl Kubelet {
 
     /// The mirror pod of a static pod, or the pod itself (where status goes).
     pub fn api_pod(&self, pod: &Pod) -> Option<Arc<Pod>> {
-        let static_pod = is_static(pod);
-        self.pods.store.state().into_iter().find(|p| {
-            p.metadata.namespace == pod.metadata.namespace
-                && p.metadata.name == pod.metadata.name
-                && (if static_pod {
-                    is_mirror(p)
-                } else {
-                    p.metadata.uid == pod.metadata.uid
-                })
-        })
+        let p = self.pods.store.get_in(
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+            pod.metadata.name.as_deref().unwrap_or_default(),
+        )?;
+        let same = if is_static(pod) {
+            is_mirror(&p)
+        } else {
+            p.metadata.uid == pod.metadata.uid
+        };
+        same.then_some(p)
     }
 
     /// The node object's uid (for lease owner references), once registered.

@@ -21,22 +21,23 @@ pub enum Change<'a, K> {
         old: &'a K,
         new: &'a K,
     },
-    /// The object's last state: from the watch, or the store's copy when a relist no
-    /// longer has it (upstream's `DeletedFinalStateUnknown`).
-    Deleted(&'a K),
+    /// The object's last state (from the watch, or the store's copy when a relist no
+    /// longer has it: upstream's `DeletedFinalStateUnknown`), and the copy handlers
+    /// last saw, if any.
+    Deleted(&'a K, Option<&'a K>),
 }
 
 impl<'a, K> Change<'a, K> {
     /// The object as it is now (the last state for a deletion).
     pub fn object(&self) -> &'a K {
         match self {
-            Change::Added(o) | Change::Deleted(o) => o,
+            Change::Added(o) | Change::Deleted(o, _) => o,
             Change::Updated { new, .. } => new,
         }
     }
 
     pub fn is_delete(&self) -> bool {
-        matches!(self, Change::Deleted(_))
+        matches!(self, Change::Deleted(..))
     }
 }
 
@@ -215,8 +216,8 @@ where
                         }
                     }
                     Ok(Event::Delete(o)) => {
-                        me.store.remove(&o);
-                        me.notify(Change::Deleted(&o));
+                        let seen = me.store.remove(&o);
+                        me.notify(Change::Deleted(&o, seen.as_deref()));
                     }
                     Err(e) => tracing::warn!(error = %e, "watch failed; retrying"),
                 }
@@ -260,10 +261,10 @@ where
                     new: &new,
                 });
             }
-            Change::Deleted(o) => {
+            Change::Deleted(o, _) => {
                 let o = convert(o);
-                target.store.remove(&o);
-                target.notify(Change::Deleted(&o));
+                let seen = target.store.remove(&o);
+                target.notify(Change::Deleted(&o, seen.as_deref()));
             }
         });
         let (src, target) = (source.clone(), me.clone());
@@ -326,7 +327,7 @@ fn relist<K: kube::Resource>(
         }
     }
     for gone in old.values() {
-        emit(Change::Deleted(gone));
+        emit(Change::Deleted(gone, Some(gone)));
     }
 }
 
@@ -375,7 +376,7 @@ mod tests {
             seen.push(match c {
                 Change::Added(o) => ("added", name, String::new(), rv(o)),
                 Change::Updated { old, new } => ("updated", name, rv(old), rv(new)),
-                Change::Deleted(o) => ("deleted", name, String::new(), rv(o)),
+                Change::Deleted(o, _) => ("deleted", name, String::new(), rv(o)),
             });
         });
         seen.sort();

@@ -58,13 +58,7 @@ impl BootstrapSigner {
     }
 
     async fn sync(&self) -> Result<(), String> {
-        let Some(cm) = self
-            .config_maps
-            .store
-            .state()
-            .into_iter()
-            .find(|c| c.metadata.name.as_deref() == Some(CONFIG_MAP))
-        else {
+        let Some(cm) = self.config_maps.store.get_in("kube-public", CONFIG_MAP) else {
             return Ok(());
         };
         let data = cm.data.clone().unwrap_or_default();

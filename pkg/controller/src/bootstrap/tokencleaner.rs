@@ -36,12 +36,7 @@ impl TokenCleaner {
 
     /// Some(wait) until the token expires.
     async fn sync(&self, k: &str) -> Option<Duration> {
-        let s = self
-            .secrets
-            .store
-            .state()
-            .into_iter()
-            .find(|s| key(s.as_ref()) == k)?;
+        let s = self.secrets.store.get(k)?;
         let now = jiff::Timestamp::now();
         if !expired(&s, now) {
             let at = field(&s, "expiration")?.parse::<jiff::Timestamp>().ok()?;

@@ -72,13 +72,7 @@ impl Approver {
     }
 
     async fn sync(&self, name: &str) -> Result<(), String> {
-        let Some(csr) = self
-            .csrs
-            .store
-            .state()
-            .into_iter()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
-        else {
+        let Some(csr) = self.csrs.store.get(name) else {
             return Ok(());
         };
         if csr.spec.signer_name != KUBELET_CLIENT_SIGNER

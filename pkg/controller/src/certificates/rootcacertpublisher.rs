@@ -54,22 +54,14 @@ impl Publisher {
     }
 
     async fn sync(&self, ns: &str) -> Result<(), String> {
-        let Some(namespace) = self
-            .namespaces
-            .store
-            .state()
-            .into_iter()
-            .find(|n| n.metadata.name.as_deref() == Some(ns))
-        else {
+        let Some(namespace) = self.namespaces.store.get(ns) else {
             return Ok(());
         };
         if !active(&namespace) {
             return Ok(());
         }
         let data = BTreeMap::from([("ca.crt".to_string(), self.ca.clone())]);
-        let current = self.config_maps.store.state().into_iter().find(|c| {
-            c.metadata.namespace.as_deref() == Some(ns) && c.metadata.name.as_deref() == Some(NAME)
-        });
+        let current = self.config_maps.store.get_in(ns, NAME);
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
         let desired = |rv: Option<String>| ConfigMap {
             metadata: ObjectMeta {

@@ -71,13 +71,7 @@ impl Signer {
     }
 
     async fn sync(&self, name: &str) -> Result<(), String> {
-        let Some(csr) = self
-            .csrs
-            .store
-            .state()
-            .into_iter()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
-        else {
+        let Some(csr) = self.csrs.store.get(name) else {
             return Ok(());
         };
         let signer = csr.spec.signer_name.as_str();

@@ -105,9 +105,7 @@ impl CronJobController {
     /// activation).
     async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
         let (ns, name) = split(k);
-        let Some(cj) = self.cronjobs.store.state().into_iter().find(|c| {
-            c.metadata.namespace.as_deref() == Some(ns) && c.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(cj) = self.cronjobs.store.get_in(ns, name) else {
             return Ok(None);
         };
         let cj = cj.as_ref().clone();

@@ -6,8 +6,7 @@
 //! at a time; status counts as upstream.
 
 use crate::controller_utils::{
-    Expectations, PodObserver, controller_of, is_available, is_ready, recheck_availability,
-    reference,
+    Expectations, controller_of, is_available, is_ready, recheck_availability, reference,
 };
 use crate::deployment::util::template_hash;
 use crate::informer::{Informer, key, split};
@@ -164,9 +163,9 @@ impl DaemonSetController {
         sets.add_handler(move |ds, _| q.add(key(ds)));
         let expectations = Arc::new(Expectations::default());
         let (q, exp) = (queue.clone(), expectations.clone());
-        let observer = PodObserver::default();
-        pods.add_handler(move |p, deleted| {
-            let observed = observer.observe(p, deleted);
+        pods.add_event_handler(move |change| {
+            let p = change.object();
+            let observed = crate::controller_utils::observed(&change);
             if let Some(o) = controller_of(&p.metadata).filter(|o| o.kind == "DaemonSet") {
                 let k = format!(
                     "{}/{}",
@@ -197,9 +196,7 @@ impl DaemonSetController {
 
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(ds) = self.sets.store.state().into_iter().find(|d| {
-            d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(ds) = self.sets.store.get_in(ns, name) else {
             self.expectations.delete(k);
             return Ok(());
         };

@@ -176,9 +176,7 @@ impl DeploymentController {
     /// progress deadline).
     async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
         let (ns, name) = split(k);
-        let Some(d) = self.deployments.store.state().into_iter().find(|d| {
-            d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(d) = self.deployments.store.get_in(ns, name) else {
             return Ok(None);
         };
         if d.metadata.deletion_timestamp.is_some() {

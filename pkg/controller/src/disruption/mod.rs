@@ -178,9 +178,7 @@ impl DisruptionController {
 
     async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
         let (ns, name) = split(k);
-        let Some(pdb) = self.budgets.store.state().into_iter().find(|b| {
-            b.metadata.namespace.as_deref() == Some(ns) && b.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(pdb) = self.budgets.store.get_in(ns, name) else {
             return Ok(None);
         };
         let sel = selector(&pdb);

@@ -73,12 +73,8 @@ impl EndpointsController {
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
         let api: Api<Endpoints> = Api::namespaced(self.client.clone(), ns);
-        let current = self.endpoints.store.state().into_iter().find(|e| {
-            e.metadata.namespace.as_deref() == Some(ns) && e.metadata.name.as_deref() == Some(name)
-        });
-        let svc = self.services.store.state().into_iter().find(|s| {
-            s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(name)
-        });
+        let current = self.endpoints.store.get_in(ns, name);
+        let svc = self.services.store.get_in(ns, name);
         let Some(svc) = svc else {
             if current.is_some() {
                 let _ = api.delete(name, &DeleteParams::default()).await;

@@ -183,18 +183,13 @@ impl EndpointSliceController {
     }
 
     fn zone_of(&self, node: &str) -> Option<String> {
-        self.nodes
-            .store
-            .state()
-            .into_iter()
-            .find(|n| n.metadata.name.as_deref() == Some(node))
-            .and_then(|n| {
-                n.metadata
-                    .labels
-                    .as_ref()?
-                    .get("topology.kubernetes.io/zone")
-                    .cloned()
-            })
+        self.nodes.store.get(node).and_then(|n| {
+            n.metadata
+                .labels
+                .as_ref()?
+                .get("topology.kubernetes.io/zone")
+                .cloned()
+        })
     }
 
     async fn sync(&self, k: &str) -> Result<(), String> {
@@ -212,9 +207,7 @@ impl EndpointSliceController {
                     && l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
             })
             .collect();
-        let svc = self.services.store.state().into_iter().find(|s| {
-            s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(name)
-        });
+        let svc = self.services.store.get_in(ns, name);
         // Gone, or without a selector: its slices go (the garbage collector would too).
         let Some(svc) = svc.filter(|s| {
             s.spec

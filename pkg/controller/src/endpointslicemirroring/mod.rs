@@ -107,21 +107,8 @@ impl MirroringController {
                     && l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
             })
             .collect();
-        let find = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            m.namespace.as_deref() == Some(ns) && m.name.as_deref() == Some(name)
-        };
-        let svc = self
-            .services
-            .store
-            .state()
-            .into_iter()
-            .find(|s| find(&s.metadata));
-        let eps = self
-            .endpoints
-            .store
-            .state()
-            .into_iter()
-            .find(|e| find(&e.metadata));
+        let svc = self.services.store.get_in(ns, name);
+        let eps = self.endpoints.store.get_in(ns, name);
         let selectorless = svc.as_ref().is_some_and(|s| {
             s.spec
                 .as_ref()

@@ -165,9 +165,7 @@ impl JobController {
 
     async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
         let (ns, name) = split(k);
-        let Some(job) = self.jobs.store.state().into_iter().find(|j| {
-            j.metadata.namespace.as_deref() == Some(ns) && j.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(job) = self.jobs.store.get_in(ns, name) else {
             self.expectations.delete(k);
             return Ok(None);
         };

@@ -48,13 +48,7 @@ impl NamespaceController {
 
     /// Deletes everything in the namespace; `Some(delay)` while content remains.
     async fn sync(&self, name: &str) -> Result<Option<Duration>, String> {
-        let Some(ns) = self
-            .namespaces
-            .store
-            .state()
-            .into_iter()
-            .find(|n| n.metadata.name.as_deref() == Some(name))
-        else {
+        let Some(ns) = self.namespaces.store.get(name) else {
             return Ok(None);
         };
         if ns.metadata.deletion_timestamp.is_none() {

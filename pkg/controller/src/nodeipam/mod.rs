@@ -113,12 +113,7 @@ impl NodeIpamController {
     }
 
     async fn sync(&self, name: &str) -> Result<(), String> {
-        let node = self
-            .nodes
-            .store
-            .state()
-            .into_iter()
-            .find(|n| n.metadata.name.as_deref() == Some(name));
+        let node = self.nodes.store.get(name);
         let Some(node) = node else {
             // Gone: its CIDRs go back to the pool.
             self.state.lock().unwrap().release(name);

@@ -119,12 +119,7 @@ impl NodeLifecycle {
         let from_lease = self
             .leases
             .store
-            .state()
-            .into_iter()
-            .find(|l| {
-                l.metadata.namespace.as_deref() == Some("kube-node-lease")
-                    && l.metadata.name.as_deref() == Some(name)
-            })
+            .get_in("kube-node-lease", name)
             .and_then(|l| l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0));
         from_condition.max(from_lease)
     }

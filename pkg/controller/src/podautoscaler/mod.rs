@@ -146,13 +146,7 @@ impl HpaController {
 
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(hpa) = self
-            .hpas
-            .store
-            .state()
-            .into_iter()
-            .find(|h| key(h.as_ref()) == k)
-        else {
+        let Some(hpa) = self.hpas.store.get(k) else {
             return Ok(());
         };
         let spec = hpa.spec.clone().unwrap_or_default();

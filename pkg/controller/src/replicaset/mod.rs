@@ -102,11 +102,11 @@ impl ReplicaSetController {
         }
         {
             let (q, exp, sets2) = (queue.clone(), expectations.clone(), sets.clone());
-            let observer = crate::controller_utils::PodObserver::default();
-            pods.add_handler(move |pod, deleted| {
+            pods.add_event_handler(move |change| {
+                let (pod, deleted) = (change.object(), change.is_delete());
                 let ns = pod.metadata.namespace.clone().unwrap_or_default();
-                // Every pod is tracked, so an adopted orphan is not taken for a creation.
-                let observed = observer.observe(pod, deleted);
+                // An orphan adopted later is an update, not taken for a creation.
+                let observed = crate::controller_utils::observed(&change);
                 match controller_of(&pod.metadata) {
                     Some(owner) if owner.kind == kind.kind => {
                         let k = format!("{ns}/{}", owner.name);
@@ -142,9 +142,7 @@ impl ReplicaSetController {
 
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(rs) = self.sets.store.state().into_iter().find(|r| {
-            r.metadata.namespace.as_deref() == Some(ns) && r.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(rs) = self.sets.store.get_in(ns, name) else {
             self.expectations.delete(k);
             return Ok(());
         };

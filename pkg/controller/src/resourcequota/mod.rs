@@ -216,9 +216,7 @@ impl ResourceQuotaController {
 
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(rq) = self.quotas.store.state().into_iter().find(|q| {
-            q.metadata.namespace.as_deref() == Some(ns) && q.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(rq) = self.quotas.store.get_in(ns, name) else {
             return Ok(());
         };
         let quota = serde_json::to_value(rq.as_ref()).map_err(|e| e.to_string())?;

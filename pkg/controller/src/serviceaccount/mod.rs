@@ -56,13 +56,7 @@ impl ServiceAccountsController {
 
     async fn sync(&self, ns: &str) -> Result<(), String> {
         let (_, name) = split(ns);
-        let Some(namespace) = self
-            .namespaces
-            .store
-            .state()
-            .into_iter()
-            .find(|n| n.metadata.name.as_deref() == Some(name))
-        else {
+        let Some(namespace) = self.namespaces.store.get(name) else {
             return Ok(());
         };
         if !active(&namespace) {

@@ -111,13 +111,7 @@ impl TokensController {
 
     async fn sync_secret(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(secret) = self
-            .secrets
-            .store
-            .state()
-            .into_iter()
-            .find(|s| key(s.as_ref()) == k)
-        else {
+        let Some(secret) = self.secrets.store.get(k) else {
             return Ok(());
         };
         if secret.metadata.deletion_timestamp.is_some() {
@@ -127,10 +121,7 @@ impl TokensController {
             return Ok(());
         };
         // The account must exist, and be the one the Secret was made for.
-        let account = match self.accounts.store.state().into_iter().find(|a| {
-            a.metadata.namespace.as_deref() == Some(ns)
-                && a.metadata.name.as_deref() == Some(&sa_name)
-        }) {
+        let account = match self.accounts.store.get_in(ns, &sa_name) {
             Some(a) => Some(a),
             // The cache may lag behind a just-created account.
             None => Api::<ServiceAccount>::namespaced(self.client.clone(), ns)

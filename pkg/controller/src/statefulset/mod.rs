@@ -78,9 +78,7 @@ impl StatefulSetController {
 
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(set) = self.sets.store.state().into_iter().find(|s| {
-            s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(set) = self.sets.store.get_in(ns, name) else {
             return Ok(());
         };
         if set.metadata.deletion_timestamp.is_some() {

@@ -52,9 +52,7 @@ impl TtlAfterFinished {
     /// Some(wait) while the job's time has not come.
     async fn sync(&self, k: &str) -> Option<Duration> {
         let (ns, name) = split(k);
-        let job = self.jobs.store.state().into_iter().find(|j| {
-            j.metadata.namespace.as_deref() == Some(ns) && j.metadata.name.as_deref() == Some(name)
-        })?;
+        let job = self.jobs.store.get_in(ns, name)?;
         if job.metadata.deletion_timestamp.is_some() {
             return None;
         }

@@ -49,13 +49,7 @@ impl EphemeralController {
 
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(pod) = self
-            .pods
-            .store
-            .state()
-            .into_iter()
-            .find(|p| key(p.as_ref()) == k)
-        else {
+        let Some(pod) = self.pods.store.get(k) else {
             return Ok(());
         };
         let uid = pod.metadata.uid.clone().unwrap_or_default();

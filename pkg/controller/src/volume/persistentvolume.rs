@@ -180,25 +180,15 @@ impl PersistentVolumeController {
     }
 
     fn claim(&self, ns: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
-        self.claims.store.state().into_iter().find(|c| {
-            c.metadata.namespace.as_deref() == Some(ns) && c.metadata.name.as_deref() == Some(name)
-        })
+        self.claims.store.get_in(ns, name)
     }
 
     fn volume(&self, name: &str) -> Option<Arc<PersistentVolume>> {
-        self.volumes
-            .store
-            .state()
-            .into_iter()
-            .find(|v| v.metadata.name.as_deref() == Some(name))
+        self.volumes.store.get(name)
     }
 
     fn class(&self, name: &str) -> Option<Arc<StorageClass>> {
-        self.classes
-            .store
-            .state()
-            .into_iter()
-            .find(|c| c.metadata.name.as_deref() == Some(name))
+        self.classes.store.get(name)
     }
 
     fn event(&self, c: &PersistentVolumeClaim, type_: &str, reason: &str, note: String) {

@@ -64,9 +64,7 @@ impl PvcProtection {
 
     async fn sync(&self, k: &str) -> Result<(), String> {
         let (ns, name) = split(k);
-        let Some(claim) = self.claims.store.state().into_iter().find(|c| {
-            c.metadata.namespace.as_deref() == Some(ns) && c.metadata.name.as_deref() == Some(name)
-        }) else {
+        let Some(claim) = self.claims.store.get_in(ns, name) else {
             return Ok(());
         };
         let has = claim

@@ -35,13 +35,7 @@ impl PvProtection {
     }
 
     async fn sync(&self, name: &str) -> Result<(), String> {
-        let Some(pv) = self
-            .volumes
-            .store
-            .state()
-            .into_iter()
-            .find(|v| v.metadata.name.as_deref() == Some(name))
-        else {
+        let Some(pv) = self.volumes.store.get(name) else {
             return Ok(());
         };
         let has = pv
