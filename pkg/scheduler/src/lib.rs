@@ -39,7 +39,7 @@ impl Running {
 /// Checks every profile's plugins and their args, as the binary does before connecting.
 pub fn validate(cfg: &KubeSchedulerConfiguration) -> Result<(), String> {
     for p in &cfg.profiles {
-        framework::runtime::Framework::new(p)
+        framework::runtime::Framework::new(p, &framework::Handle::default())
             .map_err(|e| format!("initializing profile {:?}: {e}", p.scheduler_name))?;
     }
     Ok(())

@@ -8,11 +8,13 @@ use crate::backend::cache::Cache;
 use crate::backend::queue::Queue;
 use crate::eventhandlers::Message;
 use crate::eventhandlers::{Stored, StoredKind};
-use crate::framework::plugins::defaultpreemption::{self as preemption, Candidate};
-use crate::framework::plugins::volume::binding::{self, Plan, VOLUMES_KEY, VolumesRef};
-use crate::framework::plugins::{defaultbinder, defaultpreemption, dynamicresources, names};
-use crate::framework::runtime::Framework;
-use crate::framework::{CycleState, Owners, PodInfo, Snapshot, Volumes};
+use crate::framework::plugins::defaultpreemption::Candidate;
+use crate::framework::plugins::volume::binding::{VOLUMES_KEY, VolumesRef};
+use crate::framework::runtime::{BindingCycle, Framework};
+use crate::framework::{
+    BindContext, Code, CycleState, Handle, Owners, PodInfo, PostFilterContext, PostFilterResult,
+    Snapshot, Status, Volumes,
+};
 use crate::metrics::METRICS;
 use crate::schedule_one::{Algorithm, Outcome};
 use client_go::events::Recorder;
@@ -44,8 +46,8 @@ pub struct Scheduler {
     volumes: Arc<Volumes>,
     /// Services and workload controllers (default spreading).
     owners: Arc<Owners>,
-    /// Volumes chosen for pods still binding, by pod uid.
-    assumed_volumes: HashMap<String, Vec<String>>,
+    /// What the plugins share (the volumes assumed for pods still binding).
+    handle: Handle,
     /// Node -> pending pods nominated there by preemption.
     nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     /// When each in-flight pod's cycle started (for the attempt duration).
@@ -89,10 +91,11 @@ impl Scheduler {
         recorder: Arc<Recorder>,
         limiter: Arc<RateLimiter>,
     ) -> Result<Self, String> {
+        let handle = Handle::default();
         let mut frameworks = Vec::new();
         let mut profiles = HashMap::new();
         for (i, p) in cfg.profiles.iter().enumerate() {
-            let mut fw = Framework::new(p)?;
+            let mut fw = Framework::new(p, &handle)?;
             fw.percentage_of_nodes_to_score = fw
                 .percentage_of_nodes_to_score
                 .or(cfg.percentage_of_nodes_to_score);
@@ -119,7 +122,7 @@ impl Scheduler {
             nominated: HashMap::new(),
             volumes: Arc::default(),
             owners: Arc::default(),
-            assumed_volumes: HashMap::new(),
+            handle,
             started: HashMap::new(),
             ready: Arc::new(AtomicBool::new(false)),
         })
@@ -333,7 +336,6 @@ impl Scheduler {
     }
 
     fn on_bound(&mut self, uid: String, node: String, error: Option<String>) {
-        self.assumed_volumes.remove(&uid);
         let (started, initial, profile, attempts) =
             self.started
                 .remove(&uid)
@@ -421,11 +423,9 @@ impl Scheduler {
         let fw = &self.frameworks[qp.profile];
         let info = qp.info.clone();
         let mut state = CycleState::default();
-        let assumed: std::collections::HashSet<String> =
-            self.assumed_volumes.values().flatten().cloned().collect();
         state.write(
             VOLUMES_KEY,
-            VolumesRef(self.volumes.clone(), assumed.clone()),
+            VolumesRef(self.volumes.clone(), self.handle.assumed_volumes.all()),
         );
         self.cache.refresh_images();
         let outcome = {
@@ -441,24 +441,35 @@ impl Scheduler {
         let profile = fw.profile.clone();
         match outcome {
             Outcome::Scheduled { node, .. } => {
-                // Reserve: the volumes this pod takes on the node.
-                let plan = match binding::claims(&info, &self.volumes) {
-                    Ok(Some(claims)) => self
-                        .cache
-                        .node(&node)
-                        .and_then(|n| binding::plan(&claims, n, &self.volumes, &assumed).ok())
-                        .unwrap_or_default(),
-                    _ => Plan::default(),
+                // Reserve, then Permit; a failure gives back what was reserved.
+                let status = match self.cache.node(&node) {
+                    Some(n) => fw.run_reserve(&mut state, &info, n),
+                    None => Status::error(format!("node {node:?} not found")),
                 };
-                if !plan.static_bindings.is_empty() {
-                    self.assumed_volumes.insert(
-                        info.uid.clone(),
-                        plan.static_bindings
-                            .iter()
-                            .map(|(_, pv)| pv.clone())
-                            .collect(),
-                    );
+                let status = if status.is_success() {
+                    let s = fw.run_permit(&state, &info, &node);
+                    if !s.is_success() {
+                        fw.run_unreserve(&state, &info, &node);
+                    }
+                    s
+                } else {
+                    status
+                };
+                if !status.is_success() {
+                    let (result, reason) = match status.code {
+                        Code::Error => ("error", "SchedulerError"),
+                        _ => ("unschedulable", "Unschedulable"),
+                    };
+                    METRICS.observe_attempt(result, &profile, start.elapsed().as_secs_f64());
+                    self.report_failure(&info.pod, reason, status.message());
+                    if status.code == Code::Error {
+                        self.queue.add_backoff(&info.uid);
+                    } else {
+                        self.queue.add_unschedulable(&info.uid);
+                    }
+                    return;
                 }
+                let binding = fw.binding.clone();
                 let mut pod = (*info.pod).clone();
                 pod.spec.get_or_insert_with(Default::default).node_name = Some(node.clone());
                 self.cache.assume(PodInfo::new(Arc::new(pod)), &node);
@@ -466,39 +477,35 @@ impl Scheduler {
                     info.uid.clone(),
                     (start, qp.initial_attempt, qp.profile, qp.attempts),
                 );
-                self.bind(info.pod.clone(), node, plan);
+                self.bind(binding, state, info, node);
             }
             Outcome::Unschedulable(mut diagnosis) => {
-                // PostFilter: DynamicResources has no claims to free; DefaultPreemption
-                // may evict lower-priority pods and nominate a node.
+                // PostFilter: each plugin's account of why it cannot help, until one
+                // (DefaultPreemption) nominates a node after evicting victims.
                 let mut messages = Vec::new();
-                for name in &fw.post_filter {
-                    match name.as_str() {
-                        names::DYNAMIC_RESOURCES => {
-                            messages.push(dynamicresources::POST_FILTER_MESSAGE.to_string())
-                        }
-                        names::DEFAULT_PREEMPTION => {
-                            let pdbs: Vec<_> = self.pdbs.values().cloned().collect();
-                            match defaultpreemption::preempt(
-                                fw,
-                                &state,
-                                &info,
-                                &self.cache.nodes,
-                                &diagnosis,
-                                &pdbs,
-                            ) {
-                                preemption::Outcome::Failed(why) => {
-                                    messages.push(format!("preemption: {why}"))
-                                }
-                                preemption::Outcome::Preempt(c) => {
-                                    messages.clear();
-                                    self.preempt(&info.pod, c);
-                                    break;
-                                }
+                let pdbs: Vec<_> = self.pdbs.values().cloned().collect();
+                let mut preempt = None;
+                {
+                    let ctx = PostFilterContext {
+                        framework: fw,
+                        nodes: &self.cache.nodes,
+                        diagnosis: &diagnosis,
+                        pdbs: &pdbs,
+                    };
+                    for p in &fw.post_filter {
+                        match p.post_filter(&ctx, &state, &info) {
+                            PostFilterResult::Unresolved(m) if m.is_empty() => {}
+                            PostFilterResult::Unresolved(m) => messages.push(m),
+                            PostFilterResult::Preempt(c) => {
+                                messages.clear();
+                                preempt = Some(c);
+                                break;
                             }
                         }
-                        _ => {}
                     }
+                }
+                if let Some(c) = preempt {
+                    self.preempt(&info.pod, c);
                 }
                 diagnosis.post_filter_msg = messages.join(", ");
                 let msg = diagnosis.message();
@@ -514,30 +521,19 @@ impl Scheduler {
         }
     }
 
-    /// The binding cycle, off the loop: waits for the client's rate limit, POSTs the
-    /// binding, records the `Scheduled` event.
-    fn bind(&self, pod: Arc<Pod>, node: String, plan: Plan) {
-        let (client, limiter, recorder, tx) = (
-            self.client.clone(),
-            self.limiter.clone(),
-            self.recorder.clone(),
-            self.tx.clone(),
-        );
+    /// The binding cycle, off the loop: waits for the client's rate limit, runs
+    /// PreBind, Bind and PostBind, records the `Scheduled` event.
+    fn bind(&self, binding: BindingCycle, state: CycleState, info: Arc<PodInfo>, node: String) {
+        let ctx = BindContext {
+            client: self.client.clone(),
+            limiter: self.limiter.clone(),
+        };
+        let (recorder, tx) = (self.recorder.clone(), self.tx.clone());
         self.runtime.spawn(async move {
-            limiter.wait().await;
-            let uid = pod.metadata.uid.clone().unwrap_or_default();
-            let bound = async {
-                if !plan.is_empty() {
-                    crate::framework::plugins::volume::prebind::bind_volumes(
-                        &client, &limiter, &plan, &node,
-                    )
-                    .await
-                    .map_err(|e| format!("running PreBind plugin \"VolumeBinding\": {e}"))?;
-                }
-                defaultbinder::bind(&client, &pod, &node)
-                    .await
-                    .map_err(|e| format!("running Bind plugin \"DefaultBinder\": {e}"))
-            };
+            ctx.limiter.wait().await;
+            let pod = info.pod.clone();
+            let uid = info.uid.clone();
+            let bound = binding.run(&ctx, &state, &info, &node);
             let error = match bound.await {
                 Ok(()) => {
                     recorder.eventf(

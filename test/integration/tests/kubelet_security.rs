@@ -757,10 +757,16 @@ async fn pods_run_in_the_kubepods_hierarchy() {
         (pid_max - 1000).to_string()
     );
     if !unified {
-        assert_eq!(
-            cgroup_file(&format!("{kubepods}/besteffort"), ("cpu", "cpu.shares"), ""),
-            "2"
-        );
+        // The QoS classes are made right after kubepods: wait for their shares.
+        wait_for(
+            "besteffort's cpu shares",
+            Duration::from_secs(10),
+            || async {
+                let file = format!("/sys/fs/cgroup/cpu{kubepods}/besteffort/cpu.shares");
+                (std::fs::read_to_string(file).ok()?.trim() == "2").then_some(())
+            },
+        )
+        .await;
     }
     // A Guaranteed pod, a Burstable one, and a BestEffort one forking past its limit.
     let guaranteed = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "g"},

@@ -7,6 +7,7 @@ pub mod plugins;
 pub mod runtime;
 pub mod types;
 
+use futures::future::BoxFuture;
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -205,6 +206,86 @@ pub trait Plugin: Send + Sync {
 
     /// Brings this plugin's scores to 0..=MAX_NODE_SCORE.
     fn normalize_score(&self, _state: &CycleState, _pod: &PodInfo, _scores: &mut [NodeScore]) {}
+
+    /// PostFilter: what could make room when no node fits.
+    fn post_filter(
+        &self,
+        _ctx: &PostFilterContext<'_>,
+        _state: &CycleState,
+        _pod: &PodInfo,
+    ) -> PostFilterResult {
+        PostFilterResult::Unresolved(String::new())
+    }
+
+    /// Reserve: takes, in the plugin's own bookkeeping, what the pod uses on the chosen
+    /// node; a failure unreserves every plugin.
+    fn reserve(&self, _state: &mut CycleState, _pod: &PodInfo, _node: &NodeInfo) -> Status {
+        Status::success()
+    }
+
+    /// Unreserve: gives back what Reserve took (a later point or the binding failed).
+    fn unreserve(&self, _state: &CycleState, _pod: &PodInfo, _node: &str) {}
+
+    /// Permit: approves the binding (Success) or rejects it.
+    fn permit(&self, _state: &CycleState, _pod: &PodInfo, _node: &str) -> Status {
+        Status::success()
+    }
+
+    /// PreBind: what must exist before the pod is bound (runs off the scheduling loop).
+    fn pre_bind<'a>(
+        &'a self,
+        _ctx: &'a BindContext,
+        _state: &'a CycleState,
+        _pod: &'a PodInfo,
+        _node: &'a str,
+    ) -> BoxFuture<'a, Status> {
+        Box::pin(async { Status::success() })
+    }
+
+    /// Bind: binds the pod; Skip leaves it to the next Bind plugin.
+    fn bind<'a>(
+        &'a self,
+        _ctx: &'a BindContext,
+        _state: &'a CycleState,
+        _pod: &'a PodInfo,
+        _node: &'a str,
+    ) -> BoxFuture<'a, Status> {
+        Box::pin(async { Status::skip() })
+    }
+
+    /// PostBind: informational, after a successful bind.
+    fn post_bind(&self, _state: &CycleState, _pod: &PodInfo, _node: &str) {}
+}
+
+/// What PostFilter plugins see beyond the pod: the framework (to re-run filters), every
+/// node, and the budgets that protect pods.
+pub struct PostFilterContext<'a> {
+    pub framework: &'a runtime::Framework,
+    pub nodes: &'a [NodeInfo],
+    pub diagnosis: &'a crate::schedule_one::Diagnosis,
+    pub pdbs: &'a [Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>],
+}
+
+/// A PostFilter plugin's answer.
+#[derive(Debug)]
+pub enum PostFilterResult {
+    /// It cannot help; the reason (if any) joins the pod's unschedulable message.
+    Unresolved(String),
+    /// Evicting these victims makes room on a node the pod is nominated to.
+    Preempt(plugins::defaultpreemption::Candidate),
+}
+
+/// What the binding cycle's plugins act with.
+pub struct BindContext {
+    pub client: kube::Client,
+    pub limiter: Arc<client_go::flowcontrol::RateLimiter>,
+}
+
+/// What plugins share across profiles and cycles (upstream's framework `Handle`).
+#[derive(Clone, Default)]
+pub struct Handle {
+    /// Volumes chosen for pods whose binding is under way.
+    pub assumed_volumes: Arc<plugins::volume::binding::AssumedVolumes>,
 }
 
 /// Upstream's `DefaultNormalizeScore`: scale to 0..=max by the highest score, optionally

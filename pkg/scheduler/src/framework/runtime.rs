@@ -2,15 +2,10 @@
 //! extension point from upstream's default set, the profile's multiPoint and
 //! per-point enable/disable lists and weights, and each plugin's args.
 
-use super::PluginRef;
-use super::plugins::noderesources::{self, ResourceSpec, balanced_allocation, fit};
-use super::plugins::{
-    dynamicresources, imagelocality, interpodaffinity, names, nodeaffinity, nodename, nodeports,
-    nodeunschedulable, podtopologyspread, queuesort, schedulinggates, tainttoleration, volume,
-};
+use super::plugins::{names, registry};
+use super::{BindContext, CycleState, Handle, NodeInfo, PluginRef, PodInfo, Status};
 use crate::apis::config::{PluginSet, Profile};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Extension points, as the configuration names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,7 +27,7 @@ pub enum Point {
 use Point::*;
 
 /// Upstream's default plugins (v1.35 multiPoint), with the points each implements and
-/// its default score weight. Plugins named here but not built yet are accepted and skipped.
+/// its default score weight.
 const DEFAULTS: &[(&str, &[Point], i64)] = &[
     (names::SCHEDULING_GATES, &[PreEnqueue], 0),
     (names::PRIORITY_SORT, &[QueueSort], 0),
@@ -50,20 +45,26 @@ const DEFAULTS: &[(&str, &[Point], i64)] = &[
         &[PreFilter, Filter, PreScore, Score],
         1,
     ),
-    ("VolumeRestrictions", &[PreFilter, Filter], 0),
-    ("NodeVolumeLimits", &[PreFilter, Filter], 0),
+    (names::VOLUME_RESTRICTIONS, &[PreFilter, Filter], 0),
+    (names::NODE_VOLUME_LIMITS, &[PreFilter, Filter], 0),
     (
-        "VolumeBinding",
-        &[PreFilter, Filter, Reserve, PreBind, PreScore, Score],
+        names::VOLUME_BINDING,
+        &[
+            PreFilter, Filter, Reserve, PreBind, PostBind, PreScore, Score,
+        ],
         0,
     ),
-    ("VolumeZone", &[PreFilter, Filter], 0),
+    (names::VOLUME_ZONE, &[PreFilter, Filter], 0),
     (
-        "PodTopologySpread",
+        names::POD_TOPOLOGY_SPREAD,
         &[PreFilter, Filter, PreScore, Score],
         2,
     ),
-    ("InterPodAffinity", &[PreFilter, Filter, PreScore, Score], 2),
+    (
+        names::INTER_POD_AFFINITY,
+        &[PreFilter, Filter, PreScore, Score],
+        2,
+    ),
     (
         names::DYNAMIC_RESOURCES,
         &[PreEnqueue, PreFilter, Filter, PostFilter, Reserve, PreBind],
@@ -87,9 +88,20 @@ pub struct Framework {
     pub filter: Vec<PluginRef>,
     pub pre_score: Vec<PluginRef>,
     pub score: Vec<(PluginRef, i64)>,
-    /// Names at PostFilter and Bind (DefaultPreemption, DefaultBinder are built in).
-    pub post_filter: Vec<String>,
-    pub bind: Vec<String>,
+    pub post_filter: Vec<PluginRef>,
+    pub reserve: Vec<PluginRef>,
+    pub permit: Vec<PluginRef>,
+    pub binding: BindingCycle,
+}
+
+/// The binding cycle's plugins, run off the scheduling loop.
+#[derive(Clone, Default)]
+pub struct BindingCycle {
+    /// To unreserve when binding fails.
+    pub reserve: Vec<PluginRef>,
+    pub pre_bind: Vec<PluginRef>,
+    pub bind: Vec<PluginRef>,
+    pub post_bind: Vec<PluginRef>,
 }
 
 fn points(name: &str) -> Option<&'static [Point]> {
@@ -121,97 +133,17 @@ const ALL_POINTS: [Point; 12] = [
     PreBind, Bind, PostBind,
 ];
 
-/// The plugin named `name`, built from its args.
-fn build(name: &str, args: Option<&serde_json::Value>) -> Result<Option<PluginRef>, String> {
-    let plugin: PluginRef = match name {
-        names::SCHEDULING_GATES => Arc::new(schedulinggates::SchedulingGates),
-        names::PRIORITY_SORT => Arc::new(queuesort::PrioritySort),
-        names::NODE_UNSCHEDULABLE => Arc::new(nodeunschedulable::NodeUnschedulable),
-        names::NODE_NAME => Arc::new(nodename::NodeName),
-        names::TAINT_TOLERATION => Arc::new(tainttoleration::TaintToleration),
-        names::NODE_AFFINITY => Arc::new(nodeaffinity::NodeAffinity),
-        names::NODE_PORTS => Arc::new(nodeports::NodePorts),
-        names::NODE_RESOURCES_FIT => Arc::new(fit_from_args(args)?),
-        names::NODE_RESOURCES_BALANCED_ALLOCATION => {
-            let resources = match args.and_then(|a| a.get("resources")) {
-                Some(r) => serde_json::from_value(r.clone())
-                    .map_err(|e| format!("NodeResourcesBalancedAllocation args: {e}"))?,
-                None => noderesources::default_resources(),
-            };
-            Arc::new(balanced_allocation::BalancedAllocation { resources })
-        }
-        names::IMAGE_LOCALITY => Arc::new(imagelocality::ImageLocality),
-        names::DYNAMIC_RESOURCES => Arc::new(dynamicresources::DynamicResources),
-        names::POD_TOPOLOGY_SPREAD => Arc::new(podtopologyspread::PodTopologySpread),
-        names::VOLUME_RESTRICTIONS => Arc::new(volume::restrictions::VolumeRestrictions),
-        names::NODE_VOLUME_LIMITS => Arc::new(volume::limits::NodeVolumeLimits),
-        names::VOLUME_BINDING => Arc::new(volume::binding::VolumeBinding),
-        names::VOLUME_ZONE => Arc::new(volume::zone::VolumeZone),
-        names::INTER_POD_AFFINITY => Arc::new(interpodaffinity::InterPodAffinity),
-        names::DEFAULT_PREEMPTION | names::DEFAULT_BINDER => return Ok(None),
-        other if points(other).is_some() => {
-            return Ok(None);
-        }
-        other => return Err(format!("plugin {other:?} does not exist")),
-    };
-    Ok(Some(plugin))
-}
-
-/// NodeResourcesFitArgs: `scoringStrategy` {type, resources, requestedToCapacityRatio}
-/// and `ignoredResources`.
-fn fit_from_args(args: Option<&serde_json::Value>) -> Result<fit::Fit, String> {
-    let strategy = args.map(|a| &a["scoringStrategy"]);
-    let resources: Vec<ResourceSpec> = match strategy.and_then(|s| s.get("resources")) {
-        Some(r) => {
-            serde_json::from_value(r.clone()).map_err(|e| format!("NodeResourcesFit args: {e}"))?
-        }
-        None => noderesources::default_resources(),
-    };
-    let kind = strategy
-        .and_then(|s| s["type"].as_str())
-        .unwrap_or("LeastAllocated");
-    let strategy = match kind {
-        "LeastAllocated" => fit::Strategy::LeastAllocated,
-        "MostAllocated" => fit::Strategy::MostAllocated,
-        "RequestedToCapacityRatio" => {
-            let shape = strategy
-                .and_then(|s| s["requestedToCapacityRatio"]["shape"].as_array())
-                .ok_or("NodeResourcesFit args: scoringStrategy.requestedToCapacityRatio.shape: Required value")?;
-            fit::Strategy::RequestedToCapacityRatio(
-                shape
-                    .iter()
-                    .map(|p| {
-                        (
-                            p["utilization"].as_i64().unwrap_or(0),
-                            p["score"].as_i64().unwrap_or(0),
-                        )
-                    })
-                    .collect(),
-            )
-        }
-        other => {
-            return Err(format!(
-                "NodeResourcesFit args: scoringStrategy.type: Unsupported value: {other:?}: supported values: \"LeastAllocated\", \"MostAllocated\", \"RequestedToCapacityRatio\""
-            ));
-        }
-    };
-    let ignored = args
-        .and_then(|a| a["ignoredResources"].as_array())
-        .map(|v| {
-            v.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(fit::Fit {
-        strategy,
-        resources,
-        ignored,
-    })
-}
-
 impl Framework {
-    pub fn new(profile: &Profile) -> Result<Self, String> {
+    /// A profile's framework, its plugins built through the in-tree registry.
+    pub fn new(profile: &Profile, handle: &Handle) -> Result<Self, String> {
+        Self::with_registry(profile, handle, &registry::in_tree())
+    }
+
+    pub fn with_registry(
+        profile: &Profile,
+        handle: &Handle,
+        registry: &registry::Registry,
+    ) -> Result<Self, String> {
         // Enabled plugins per point, with weights, starting from the defaults.
         let mut enabled: HashMap<Point, Vec<(String, i64)>> = HashMap::new();
         let mp = &profile.plugins.multi_point;
@@ -256,29 +188,27 @@ impl Framework {
                 .find(|c| c.name == name)
                 .map(|c| &c.args)
         };
-        let mut built: HashMap<String, Option<PluginRef>> = HashMap::new();
-        let mut get = |name: &str| -> Result<Option<PluginRef>, String> {
+        let mut built: HashMap<String, PluginRef> = HashMap::new();
+        let mut get = |name: &str| -> Result<PluginRef, String> {
             if let Some(p) = built.get(name) {
                 return Ok(p.clone());
             }
-            let p = build(name, args(name))?;
-            let built_in = [names::DEFAULT_PREEMPTION, names::DEFAULT_BINDER].contains(&name);
-            if p.is_none() && !built_in {
-                tracing::warn!(plugin = name, profile = %profile.scheduler_name, "plugin not implemented yet; skipped");
-            }
+            let factory = registry
+                .get(name)
+                .ok_or_else(|| format!("plugin {name:?} does not exist"))?;
+            let p = factory(args(name), handle)?;
             built.insert(name.to_string(), p.clone());
             Ok(p)
         };
         let mut at = |point: Point| -> Result<Vec<(PluginRef, i64)>, String> {
             let mut out = Vec::new();
             for (name, w) in enabled.get(&point).cloned().unwrap_or_default() {
-                if let Some(p) = get(&name)? {
-                    out.push((p, w));
-                }
+                out.push((get(&name)?, w));
             }
             Ok(out)
         };
-        let plain = |v: Vec<(PluginRef, i64)>| v.into_iter().map(|(p, _)| p).collect();
+        let plain = |v: Vec<(PluginRef, i64)>| v.into_iter().map(|(p, _)| p).collect::<Vec<_>>();
+        let reserve = plain(at(Reserve)?);
         Ok(Framework {
             profile: profile.scheduler_name.clone(),
             percentage_of_nodes_to_score: profile.percentage_of_nodes_to_score,
@@ -287,33 +217,139 @@ impl Framework {
             filter: plain(at(Filter)?),
             pre_score: plain(at(PreScore)?),
             score: at(Score)?,
-            post_filter: enabled
-                .get(&PostFilter)
-                .into_iter()
-                .flatten()
-                .map(|(n, _)| n.clone())
-                .collect(),
-            bind: enabled
-                .get(&Bind)
-                .into_iter()
-                .flatten()
-                .map(|(n, _)| n.clone())
-                .collect(),
+            post_filter: plain(at(PostFilter)?),
+            permit: plain(at(Permit)?),
+            binding: BindingCycle {
+                reserve: reserve.clone(),
+                pre_bind: plain(at(PreBind)?),
+                bind: plain(at(Bind)?),
+                post_bind: plain(at(PostBind)?),
+            },
+            reserve,
         })
     }
+
+    /// Reserve, in order; on a failure every Reserve plugin unreserves (upstream's
+    /// `RunReservePluginsReserve` then `RunReservePluginsUnreserve`).
+    pub fn run_reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        for p in &self.reserve {
+            let s = p.reserve(state, pod, node);
+            if !s.is_success() {
+                self.run_unreserve(state, pod, &node.name);
+                return failed_at("Reserve", p.name(), s);
+            }
+        }
+        Status::success()
+    }
+
+    /// Unreserve, in reverse order.
+    pub fn run_unreserve(&self, state: &CycleState, pod: &PodInfo, node: &str) {
+        for p in self.reserve.iter().rev() {
+            p.unreserve(state, pod, node);
+        }
+    }
+
+    /// Permit: the first rejection stops the pod (Wait is not supported by any
+    /// plugin built here, and is refused as an error).
+    pub fn run_permit(&self, state: &CycleState, pod: &PodInfo, node: &str) -> Status {
+        for p in &self.permit {
+            let s = p.permit(state, pod, node);
+            if !s.is_success() {
+                return failed_at("Permit", p.name(), s);
+            }
+        }
+        Status::success()
+    }
+}
+
+impl BindingCycle {
+    /// PreBind, Bind (the first plugin that does not skip), then PostBind; a failure
+    /// unreserves and is returned as upstream words it.
+    pub async fn run(
+        &self,
+        ctx: &BindContext,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &str,
+    ) -> Result<(), String> {
+        let result = self.bind_pod(ctx, state, pod, node).await;
+        match &result {
+            Ok(()) => {
+                for p in &self.post_bind {
+                    p.post_bind(state, pod, node);
+                }
+            }
+            Err(_) => {
+                for p in self.reserve.iter().rev() {
+                    p.unreserve(state, pod, node);
+                }
+            }
+        }
+        result
+    }
+
+    async fn bind_pod(
+        &self,
+        ctx: &BindContext,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &str,
+    ) -> Result<(), String> {
+        for p in &self.pre_bind {
+            let s = p.pre_bind(ctx, state, pod, node).await;
+            if !s.is_success() {
+                return Err(format!(
+                    "running PreBind plugin {:?}: {}",
+                    p.name(),
+                    s.message()
+                ));
+            }
+        }
+        for p in &self.bind {
+            let s = p.bind(ctx, state, pod, node).await;
+            match s.code {
+                super::Code::Skip => continue,
+                super::Code::Success => return Ok(()),
+                _ => {
+                    return Err(format!(
+                        "running Bind plugin {:?}: {}",
+                        p.name(),
+                        s.message()
+                    ));
+                }
+            }
+        }
+        Err("no Bind plugin bound the pod".into())
+    }
+}
+
+/// A plugin's failure at a point, with the point and plugin named as upstream does.
+fn failed_at(point: &str, plugin: &'static str, s: Status) -> Status {
+    let code = if s.code == super::Code::Wait {
+        super::Code::Error
+    } else {
+        s.code
+    };
+    Status::new(
+        code,
+        format!("running {point} plugin {plugin:?}: {}", s.message()),
+    )
+    .with_plugin(plugin)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn defaults_and_overrides() {
-        let fw = Framework::new(&Profile::default()).unwrap();
+        let fw = Framework::new(&Profile::default(), &Handle::default()).unwrap();
         let scores: Vec<(&str, i64)> = fw.score.iter().map(|(p, w)| (p.name(), *w)).collect();
         assert!(scores.contains(&("TaintToleration", 3)));
         assert!(scores.contains(&("NodeResourcesFit", 1)));
-        assert_eq!(fw.bind, vec!["DefaultBinder"]);
+        let names = |ps: &[PluginRef]| ps.iter().map(|p| p.name()).collect::<Vec<_>>();
+        assert_eq!(names(&fw.binding.bind), ["DefaultBinder"]);
 
         let profile: Profile = serde_json::from_value(serde_json::json!({
             "schedulerName": "packer",
@@ -321,7 +357,7 @@ mod tests {
             "pluginConfig": [{"name": "NodeResourcesFit", "args": {"scoringStrategy": {"type": "MostAllocated"}}}]
         }))
         .unwrap();
-        let fw = Framework::new(&profile).unwrap();
+        let fw = Framework::new(&profile, &Handle::default()).unwrap();
         assert_eq!(fw.score.len(), 1);
         assert_eq!(
             (fw.score[0].0.name(), fw.score[0].1),
@@ -333,8 +369,106 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            Framework::new(&bad).err().unwrap(),
+            Framework::new(&bad, &Handle::default()).err().unwrap(),
             "plugin \"Nope\" does not exist"
+        );
+    }
+
+    /// Records the Reserve-point calls of the plugins the registry builds with it.
+    struct Recorder {
+        name: &'static str,
+        fail: bool,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl crate::framework::Plugin for Recorder {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn reserve(&self, _: &mut CycleState, _: &PodInfo, _: &NodeInfo) -> Status {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("reserve {}", self.name));
+            if self.fail {
+                Status::unschedulable("no room")
+            } else {
+                Status::success()
+            }
+        }
+        fn unreserve(&self, _: &CycleState, _: &PodInfo, _: &str) {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("unreserve {}", self.name));
+        }
+    }
+
+    static LOG: std::sync::LazyLock<Arc<Mutex<Vec<String>>>> =
+        std::sync::LazyLock::new(Arc::default);
+
+    #[test]
+    fn plugins_come_from_the_registry_and_a_failed_reserve_unreserves_all() {
+        let mut reg = registry::in_tree();
+        reg.insert(names::VOLUME_BINDING, |_, _| {
+            Ok(Arc::new(Recorder {
+                name: names::VOLUME_BINDING,
+                fail: false,
+                log: LOG.clone(),
+            }))
+        });
+        reg.insert(names::DYNAMIC_RESOURCES, |_, _| {
+            Ok(Arc::new(Recorder {
+                name: names::DYNAMIC_RESOURCES,
+                fail: true,
+                log: LOG.clone(),
+            }))
+        });
+        let fw = Framework::with_registry(&Profile::default(), &Handle::default(), &reg).unwrap();
+        let pod = PodInfo::new(Arc::new(k8s_openapi::api::core::v1::Pod::default()));
+        let node = NodeInfo::default();
+        let status = fw.run_reserve(&mut CycleState::default(), &pod, &node);
+        assert_eq!(status.code, crate::framework::Code::Unschedulable);
+        assert_eq!(
+            status.message(),
+            "running Reserve plugin \"DynamicResources\": no room"
+        );
+        assert_eq!(
+            *LOG.lock().unwrap(),
+            [
+                "reserve VolumeBinding",
+                "reserve DynamicResources",
+                "unreserve DynamicResources",
+                "unreserve VolumeBinding"
+            ]
+        );
+
+        // Each extension point gets the plugins the profile enables there.
+        let names = |ps: &[PluginRef]| ps.iter().map(|p| p.name()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&fw.post_filter),
+            ["DynamicResources", "DefaultPreemption"]
+        );
+        assert_eq!(
+            names(&fw.binding.pre_bind),
+            ["VolumeBinding", "DynamicResources"]
+        );
+        let profile: Profile = serde_json::from_value(serde_json::json!({
+            "plugins": {"postFilter": {"disabled": [{"name": "DefaultPreemption"}]},
+                        "reserve": {"disabled": [{"name": "*"}]}}
+        }))
+        .unwrap();
+        let fw = Framework::new(&profile, &Handle::default()).unwrap();
+        assert_eq!(names(&fw.post_filter), ["DynamicResources"]);
+        assert!(fw.reserve.is_empty() && fw.binding.reserve.is_empty());
+
+        // A name the registry lacks is refused.
+        reg.remove(names::DEFAULT_BINDER);
+        assert_eq!(
+            Framework::with_registry(&Profile::default(), &Handle::default(), &reg)
+                .err()
+                .unwrap(),
+            "plugin \"DefaultBinder\" does not exist"
         );
     }
 }

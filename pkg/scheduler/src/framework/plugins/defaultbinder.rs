@@ -1,5 +1,7 @@
 //! DefaultBinder (upstream `defaultbinder`): binds through the `pods/binding` subresource.
 
+use crate::framework::{BindContext, CycleState, Plugin, PodInfo, Status};
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
@@ -25,4 +27,27 @@ pub async fn bind(client: &kube::Client, pod: &Pod, node: &str) -> Result<(), ku
         .create_subresource("binding", &name, &PostParams::default(), &binding)
         .await?;
     Ok(())
+}
+
+pub struct DefaultBinder;
+
+impl Plugin for DefaultBinder {
+    fn name(&self) -> &'static str {
+        super::names::DEFAULT_BINDER
+    }
+
+    fn bind<'a>(
+        &'a self,
+        ctx: &'a BindContext,
+        _: &'a CycleState,
+        pod: &'a PodInfo,
+        node: &'a str,
+    ) -> BoxFuture<'a, Status> {
+        Box::pin(async move {
+            match bind(&ctx.client, &pod.pod, node).await {
+                Ok(()) => Status::success(),
+                Err(e) => Status::error(e.to_string()),
+            }
+        })
+    }
 }

@@ -5,12 +5,41 @@
 //! budget violations, lowest highest priority, lowest priority sum, fewest victims.
 
 use crate::framework::runtime::Framework;
-use crate::framework::{Code, CycleState, NodeInfo, PodInfo, Status};
+use crate::framework::{
+    Code, CycleState, NodeInfo, Plugin, PodInfo, PostFilterContext, PostFilterResult, Status,
+};
 use crate::schedule_one::{Diagnosis, run_filters};
 use apimachinery::labels::Selector;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+pub struct DefaultPreemption;
+
+impl Plugin for DefaultPreemption {
+    fn name(&self) -> &'static str {
+        super::names::DEFAULT_PREEMPTION
+    }
+
+    fn post_filter(
+        &self,
+        ctx: &PostFilterContext<'_>,
+        state: &CycleState,
+        pod: &PodInfo,
+    ) -> PostFilterResult {
+        match preempt(
+            ctx.framework,
+            state,
+            pod,
+            ctx.nodes,
+            ctx.diagnosis,
+            ctx.pdbs,
+        ) {
+            Outcome::Failed(why) => PostFilterResult::Unresolved(format!("preemption: {why}")),
+            Outcome::Preempt(c) => PostFilterResult::Preempt(c),
+        }
+    }
+}
 
 pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";

@@ -3,7 +3,10 @@
 //! deallocate". Allocating claims (DRA) is not built yet: pods that use them are refused
 //! with that reason rather than placed without their devices.
 
-use crate::framework::{CycleState, Plugin, PodInfo, PreFilterResult, Snapshot, Status};
+use crate::framework::{
+    CycleState, Plugin, PodInfo, PostFilterContext, PostFilterResult, PreFilterResult, Snapshot,
+    Status,
+};
 
 pub const POST_FILTER_MESSAGE: &str = "no new claims to deallocate";
 
@@ -34,5 +37,15 @@ impl Plugin for DynamicResources {
         } else {
             (None, Status::skip())
         }
+    }
+
+    /// No claims of its own to free (allocation is not built yet).
+    fn post_filter(
+        &self,
+        _: &PostFilterContext<'_>,
+        _: &CycleState,
+        _: &PodInfo,
+    ) -> PostFilterResult {
+        PostFilterResult::Unresolved(POST_FILTER_MESSAGE.to_string())
     }
 }

@@ -12,6 +12,7 @@ pub mod noderesources;
 pub mod nodeunschedulable;
 pub mod podtopologyspread;
 pub mod queuesort;
+pub mod registry;
 pub mod schedulinggates;
 pub mod tainttoleration;
 pub mod volume;

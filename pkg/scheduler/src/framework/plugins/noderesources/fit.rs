@@ -131,6 +131,60 @@ impl Plugin for Fit {
     }
 }
 
+impl Fit {
+    /// NodeResourcesFitArgs: `scoringStrategy` {type, resources, requestedToCapacityRatio}
+    /// and `ignoredResources`.
+    pub fn from_args(args: Option<&serde_json::Value>) -> Result<Fit, String> {
+        let strategy = args.map(|a| &a["scoringStrategy"]);
+        let resources: Vec<ResourceSpec> = match strategy.and_then(|s| s.get("resources")) {
+            Some(r) => serde_json::from_value(r.clone())
+                .map_err(|e| format!("NodeResourcesFit args: {e}"))?,
+            None => super::default_resources(),
+        };
+        let kind = strategy
+            .and_then(|s| s["type"].as_str())
+            .unwrap_or("LeastAllocated");
+        let strategy = match kind {
+            "LeastAllocated" => Strategy::LeastAllocated,
+            "MostAllocated" => Strategy::MostAllocated,
+            "RequestedToCapacityRatio" => {
+                let shape = strategy
+                    .and_then(|s| s["requestedToCapacityRatio"]["shape"].as_array())
+                    .ok_or("NodeResourcesFit args: scoringStrategy.requestedToCapacityRatio.shape: Required value")?;
+                Strategy::RequestedToCapacityRatio(
+                    shape
+                        .iter()
+                        .map(|p| {
+                            (
+                                p["utilization"].as_i64().unwrap_or(0),
+                                p["score"].as_i64().unwrap_or(0),
+                            )
+                        })
+                        .collect(),
+                )
+            }
+            other => {
+                return Err(format!(
+                    "NodeResourcesFit args: scoringStrategy.type: Unsupported value: {other:?}: supported values: \"LeastAllocated\", \"MostAllocated\", \"RequestedToCapacityRatio\""
+                ));
+            }
+        };
+        let ignored = args
+            .and_then(|a| a["ignoredResources"].as_array())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Fit {
+            strategy,
+            resources,
+            ignored,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,13 @@
 use super::claim_names;
 use crate::framework::plugins::nodeaffinity::term_matches;
 use crate::framework::{
-    CycleState, NodeInfo, Plugin, PodInfo, PreFilterResult, Snapshot, Status, Volumes,
+    BindContext, CycleState, NodeInfo, Plugin, PodInfo, PreFilterResult, Snapshot, Status, Volumes,
 };
 use apimachinery::resource::Quantity;
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 pub const ERR_BIND_CONFLICT: &str = "node(s) didn't find available persistent volumes to bind";
 pub const ERR_NODE_CONFLICT: &str = "node(s) had volume node affinity conflict";
@@ -24,8 +25,43 @@ pub const ERR_UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVol
 pub const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
 
 const KEY: &str = "PreFilterVolumeBinding";
+const PLAN_KEY: &str = "ReserveVolumeBinding";
 
-pub struct VolumeBinding;
+pub struct VolumeBinding {
+    pub assumed: Arc<AssumedVolumes>,
+}
+
+/// Volumes chosen for pods whose binding is under way (upstream's assume cache), so two
+/// pods do not take the same one; shared by every profile.
+#[derive(Default)]
+pub struct AssumedVolumes {
+    /// pod uid -> the volumes Reserve chose for it.
+    by_pod: Mutex<HashMap<String, Vec<String>>>,
+}
+
+impl AssumedVolumes {
+    pub fn assume(&self, pod_uid: &str, volumes: Vec<String>) {
+        self.by_pod
+            .lock()
+            .unwrap()
+            .insert(pod_uid.to_string(), volumes);
+    }
+
+    pub fn forget(&self, pod_uid: &str) {
+        self.by_pod.lock().unwrap().remove(pod_uid);
+    }
+
+    /// Every assumed volume.
+    pub fn all(&self) -> HashSet<String> {
+        self.by_pod
+            .lock()
+            .unwrap()
+            .values()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
 
 /// The pod's claims, sorted by what they need.
 pub struct Claims {
@@ -227,10 +263,6 @@ pub fn claims(pod: &PodInfo, vols: &Volumes) -> Result<Option<Claims>, Status> {
     Ok(Some(out))
 }
 
-/// Volumes chosen for pods not yet bound, so two pods do not take the same one.
-#[derive(Default)]
-pub struct Assumed(pub HashSet<String>);
-
 impl Plugin for VolumeBinding {
     fn name(&self) -> &'static str {
         super::super::names::VOLUME_BINDING
@@ -263,6 +295,61 @@ impl Plugin for VolumeBinding {
             Ok(_) => Status::success(),
             Err(s) => s,
         }
+    }
+
+    /// Chooses the volumes on the node and assumes them until the binding is done.
+    fn reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        let (Some(claims), Some(vols)) = (
+            state.read::<Claims>(KEY),
+            state.read::<VolumesRef>(VOLUMES_KEY),
+        ) else {
+            return Status::success();
+        };
+        let chosen = match plan(claims, node, &vols.0, &vols.1) {
+            Ok(p) => p,
+            Err(s) => return s,
+        };
+        if !chosen.static_bindings.is_empty() {
+            let volumes = chosen
+                .static_bindings
+                .iter()
+                .map(|(_, pv)| pv.clone())
+                .collect();
+            self.assumed.assume(&pod.uid, volumes);
+        }
+        state.write(PLAN_KEY, chosen);
+        Status::success()
+    }
+
+    fn unreserve(&self, _: &CycleState, pod: &PodInfo, _: &str) {
+        self.assumed.forget(&pod.uid);
+    }
+
+    /// Claims the chosen volumes, asks for provisioning, and waits for the claims to
+    /// be bound (`prebind::bind_volumes`).
+    fn pre_bind<'a>(
+        &'a self,
+        ctx: &'a BindContext,
+        state: &'a CycleState,
+        _: &'a PodInfo,
+        node: &'a str,
+    ) -> BoxFuture<'a, Status> {
+        Box::pin(async move {
+            match state.read::<Plan>(PLAN_KEY).filter(|p| !p.is_empty()) {
+                Some(plan) => {
+                    match super::prebind::bind_volumes(&ctx.client, &ctx.limiter, plan, node).await
+                    {
+                        Ok(()) => Status::success(),
+                        Err(e) => Status::error(e),
+                    }
+                }
+                None => Status::success(),
+            }
+        })
+    }
+
+    fn post_bind(&self, _: &CycleState, pod: &PodInfo, _: &str) {
+        self.assumed.forget(&pod.uid);
     }
 }
 
