@@ -94,7 +94,7 @@ pub fn workers<R: Reconciler>(controller: Arc<R>, workers: usize) -> Started {
 }
 
 /// Any other controller's work (its own loop).
-pub fn running(f: impl std::future::Future<Output = ()> + Send + 'static) -> Started {
+pub fn running(f: impl Future<Output = ()> + Send + 'static) -> Started {
     Ok(Some(Box::pin(f)))
 }
 

@@ -75,26 +75,25 @@ async fn run(flags: Flags) -> Result<(), String> {
         )
         .await?;
 
-    let lost: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        if flags.leader_elect {
-            let cfg = client_go::leaderelection::Config {
-                namespace: flags.leader_elect_resource_namespace.clone(),
-                name: flags.leader_elect_resource_name.clone(),
-                identity: id.clone(),
-                lease_duration: duration(&flags.leader_elect_lease_duration)?,
-                renew_deadline: duration(&flags.leader_elect_renew_deadline)?,
-                retry_period: duration(&flags.leader_elect_retry_period)?,
-            };
-            tokio::select! {
-                lost = client_go::leaderelection::acquire(client.clone(), cfg) => Box::pin(lost),
-                _ = component_base::signals::shutdown_signal() => {
-                    let _ = stop_tx.send(true);
-                    return Ok(());
-                }
-            }
-        } else {
-            Box::pin(std::future::pending())
+    let lost: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = if flags.leader_elect {
+        let cfg = client_go::leaderelection::Config {
+            namespace: flags.leader_elect_resource_namespace.clone(),
+            name: flags.leader_elect_resource_name.clone(),
+            identity: id.clone(),
+            lease_duration: duration(&flags.leader_elect_lease_duration)?,
+            renew_deadline: duration(&flags.leader_elect_renew_deadline)?,
+            retry_period: duration(&flags.leader_elect_retry_period)?,
         };
+        tokio::select! {
+            lost = client_go::leaderelection::acquire(client.clone(), cfg) => Box::pin(lost),
+            _ = component_base::signals::shutdown_signal() => {
+                let _ = stop_tx.send(true);
+                return Ok(());
+            }
+        }
+    } else {
+        Box::pin(std::future::pending())
+    };
 
     let limiter = Arc::new(client_go::flowcontrol::RateLimiter::new(
         flags.kube_api_qps,

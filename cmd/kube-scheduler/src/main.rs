@@ -175,7 +175,7 @@ async fn run(flags: Flags) -> Result<(), String> {
         }
         ready.store(true, Ordering::Relaxed);
     });
-    let lost: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> = if le.leader_elect {
+    let lost: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = if le.leader_elect {
         let lcfg = client_go::leaderelection::Config {
             namespace: le.resource_namespace.clone(),
             name: le.resource_name.clone(),

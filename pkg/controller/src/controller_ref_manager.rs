@@ -61,7 +61,7 @@ pub async fn claim_all<K, Fut>(
 ) -> Result<Vec<std::sync::Arc<K>>, String>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), String>>,
 {
     let uid = owner.uid.as_deref().unwrap_or_default();
     let mut recheck = Some(recheck);

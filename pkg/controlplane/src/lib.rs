@@ -324,10 +324,7 @@ fn access_reviews(
 }
 
 /// Runs the apiserver until `shutdown` resolves.
-pub async fn run(
-    cfg: Config,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let backend = storage::open(&cfg).await?;
     let certs = config::client_cert_auth(&cfg)?;
     let authn = Arc::new(apiserver::authentication::Authenticator {

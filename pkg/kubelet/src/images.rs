@@ -77,7 +77,7 @@ impl ImageManager {
         rt: &RemoteRuntime,
         pod_uid: &str,
         c: &Container,
-        auths: impl std::future::Future<Output = Vec<crate::cri::api::AuthConfig>>,
+        auths: impl Future<Output = Vec<crate::cri::api::AuthConfig>>,
         pulling: impl FnOnce(),
     ) -> Pulled {
         let image = c.image.clone().unwrap_or_default();

@@ -117,7 +117,7 @@ pub struct Kubelet {
     /// Graceful node shutdown.
     pub shutdown: crate::nodeshutdown::Manager,
     /// Wakes the node status loop for an update now.
-    pub node_status_now: tokio::sync::Notify,
+    pub node_status_now: Notify,
 }
 
 impl Kubelet {
@@ -178,7 +178,7 @@ impl Kubelet {
         let kl = Arc::new(Kubelet {
             cm,
             shutdown: crate::nodeshutdown::Manager::new(&cfg),
-            node_status_now: tokio::sync::Notify::new(),
+            node_status_now: Notify::new(),
             security,
             sysctls,
             apparmor_enabled,

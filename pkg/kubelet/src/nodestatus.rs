@@ -65,6 +65,7 @@ pub fn machine_capacity(root: &std::path::Path, max_pods: i32) -> BTreeMap<Strin
 
 /// (total, free) inodes of the filesystem holding `path`.
 pub fn fs_inodes(path: &std::path::Path) -> (u64, u64) {
+    // SAFETY: statvfs is plain integers, for which all zeroes is a valid value.
     let mut st: libc_statvfs = unsafe { std::mem::zeroed() };
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
     // SAFETY: statvfs writes into the zeroed struct we own.
@@ -76,6 +77,7 @@ pub fn fs_inodes(path: &std::path::Path) -> (u64, u64) {
 
 /// (total, available) bytes of the filesystem holding `path`.
 pub fn fs_usage(path: &std::path::Path) -> (u64, u64) {
+    // SAFETY: statvfs is plain integers, for which all zeroes is a valid value.
     let mut st: libc_statvfs = unsafe { std::mem::zeroed() };
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
     // SAFETY: statvfs writes into the zeroed struct we own.

@@ -15,7 +15,7 @@ pub struct Options {
 pub async fn run(
     k: Arc<Kubelet>,
     opts: Options,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
     let cfg = &k.cfg;
     // What the runtime can enforce, for admission (it does not change while we run).

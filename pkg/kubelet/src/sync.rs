@@ -618,8 +618,8 @@ impl Kubelet {
         if names.is_empty() {
             return Vec::new();
         }
-        let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
-            kube::Api::namespaced(self.client.clone(), &ns);
+        let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), &ns);
         let mut entries = Vec::new();
         let mut missing = Vec::new();
         for name in names {

@@ -29,7 +29,7 @@ pub struct Recorder {
 }
 
 fn now() -> MicroTime {
-    MicroTime(k8s_openapi::jiff::Timestamp::now())
+    MicroTime(jiff::Timestamp::now())
 }
 
 impl Recorder {

@@ -32,8 +32,8 @@ pub fn identity() -> String {
     format!("{host}_{nanos:x}")
 }
 
-fn now() -> k8s_openapi::jiff::Timestamp {
-    k8s_openapi::jiff::Timestamp::now()
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::now()
 }
 
 /// One attempt to acquire or renew; Ok(true) while we hold the lease.
@@ -89,7 +89,7 @@ async fn try_acquire_or_renew(api: &Api<Lease>, cfg: &Config) -> Result<bool, ku
 
 /// Blocks until this candidate leads, then returns a future that resolves when
 /// leadership is lost (the caller stops its work, as upstream exits).
-pub async fn acquire(client: kube::Client, cfg: Config) -> impl std::future::Future<Output = ()> {
+pub async fn acquire(client: kube::Client, cfg: Config) -> impl Future<Output = ()> {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     loop {
         match try_acquire_or_renew(&api, &cfg).await {

@@ -218,7 +218,7 @@ impl SecureServingFlags {
         cert_base: &str,
         agent: &str,
         mut endpoints: Endpoints,
-        stop: impl std::future::Future<Output = ()> + Send + 'static,
+        stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
         let port = self.secure_port.unwrap_or(default_port);
         if port == 0 {

@@ -169,7 +169,7 @@ pub async fn serve(
     addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     endpoints: Arc<Endpoints>,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(address = %listener.local_addr()?, "serving securely");

@@ -377,8 +377,8 @@ fn host_ports(_: &Value, spec: &Value) -> Option<Violation> {
 /// Probes and lifecycle handlers may not reach another host (`host` set; baseline since
 /// v1.34). Upstream names each offending container and each host once, sorted.
 fn host_probes(_: &Value, spec: &Value) -> Option<Violation> {
-    let mut bad = std::collections::BTreeSet::new();
-    let mut hosts = std::collections::BTreeSet::new();
+    let mut bad = BTreeSet::new();
+    let mut hosts = BTreeSet::new();
     for c in containers(spec) {
         let handlers = [
             &c["livenessProbe"],

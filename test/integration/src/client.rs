@@ -70,7 +70,7 @@ impl Client {
         self
     }
 
-    fn authorize(&self, req: hyper::http::request::Builder) -> hyper::http::request::Builder {
+    fn authorize(&self, req: http::request::Builder) -> http::request::Builder {
         let mut req = match &self.token {
             Some(t) => req.header("authorization", format!("Bearer {t}")),
             None => req,

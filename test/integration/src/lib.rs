@@ -52,7 +52,7 @@ pub fn condition(obj: &serde_json::Value, t: &str) -> String {
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: Future<Output = Option<T>>,
 {
     let deadline = Instant::now() + timeout;
     loop {

@@ -750,7 +750,7 @@ async fn service_account_token_secrets_are_filled_and_work() {
         sa["metadata"]["uid"]
     );
     let token = field("token");
-    let as_robot = integration_tests::client::Client::new(s.port).with_token(Some(&token));
+    let as_robot = Client::new(s.port).with_token(Some(&token));
     let r = as_robot
         .send_json(
             "POST",

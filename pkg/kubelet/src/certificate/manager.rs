@@ -23,7 +23,7 @@ pub async fn renew<Fut>(
     obtain: impl FnOnce(String) -> Fut,
 ) -> Result<PathBuf, String>
 where
-    Fut: std::future::Future<Output = Result<String, String>>,
+    Fut: Future<Output = Result<String, String>>,
 {
     let key = generate_key()?;
     let cert = obtain(key.clone()).await?;

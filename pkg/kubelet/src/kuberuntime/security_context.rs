@@ -49,7 +49,7 @@ pub fn seccomp(
     container_profile: Option<&SeccompProfile>,
     o: &SecurityOptions,
 ) -> api::SecurityProfile {
-    let profile = |t: api::security_profile::ProfileType, r: String| api::SecurityProfile {
+    let profile = |t: ProfileType, r: String| api::SecurityProfile {
         profile_type: t as i32,
         localhost_ref: r,
     };

@@ -203,7 +203,7 @@ pub fn strategy() -> Typed<Deployment> {
             crate::typed::col("Age", "string", "", 0),
         ]
         .into_iter()
-        .chain(crate::apps::deployment::workload_wide_columns())
+        .chain(workload_wide_columns())
         .collect()
     });
     t.row = |o| {

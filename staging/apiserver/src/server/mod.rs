@@ -319,7 +319,7 @@ impl Server {
         self: Arc<Self>,
         addr: SocketAddr,
         tls: Arc<rustls::ServerConfig>,
-        shutdown: impl std::future::Future<Output = ()>,
+        shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(address = %listener.local_addr()?, "serving securely");

@@ -196,6 +196,10 @@ impl QueueSet {
                 }
                 drop(st);
                 if found {
+                    #[expect(
+                        clippy::mem_forget,
+                        reason = "never dispatched: the guard holds no seats to give back"
+                    )]
                     std::mem::forget(granted);
                     Err(Rejected::TimeOut)
                 } else {
