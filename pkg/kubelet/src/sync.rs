@@ -10,7 +10,10 @@ use crate::cri::api;
 use crate::kubelet::{
     BACKOFF_INITIAL, BACKOFF_MAX, Kubelet, MIRROR_ANNOTATION, is_mirror, is_static,
 };
-use crate::kuberuntime::container::{ContainerInputs, container_config, container_hash};
+use crate::kuberuntime::container::{ContainerInputs, container_config};
+use crate::kuberuntime::pod_actions::{
+    ContainerAction, Health, PodActions, compute_pod_actions, restart_policy,
+};
 use crate::kuberuntime::sandbox::sandbox_config;
 use crate::metrics::METRICS;
 use crate::prober::Kind;
@@ -25,25 +28,10 @@ use std::time::{Duration, Instant};
 /// even without events.
 const SHORT_RESYNC: Duration = Duration::from_secs(1);
 
-enum Step {
-    /// Go on with the next container.
-    Next,
-    /// Stop here this round (an init container runs, something failed).
-    Wait,
-}
-
 fn now_rfc3339() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
-}
-
-/// The pod's restartPolicy (Always when unset).
-fn restart_policy(pod: &Pod) -> &str {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.restart_policy.as_deref())
-        .unwrap_or("Always")
 }
 
 fn grace_seconds(pod: &Pod) -> i64 {
@@ -160,7 +148,11 @@ impl Kubelet {
             return Err(e);
         }
         let mut rt = rt;
-        if !rt.sandbox_ready() {
+        let health = ProbeHealth {
+            kubelet: self,
+            uid: uid.to_string(),
+        };
+        if compute_pod_actions(&pod, &rt, &health).create_sandbox {
             self.kill_running(&pod, &rt, 0).await;
             for sb in &rt.sandboxes {
                 let _ = self.runtime.stop_sandbox(&sb.id).await;
@@ -201,33 +193,8 @@ impl Kubelet {
         }
         let spec = pod.spec.clone().unwrap_or_default();
         let pod_ip = rt.pod_ip();
-        // Init containers, in order.
-        let mut init_done = true;
-        for c in spec.init_containers.iter().flatten() {
-            let sidecar = c.restart_policy.as_deref() == Some("Always");
-            let step = if sidecar {
-                self.sync_sidecar(&pod, c, &rt, &mounts, &mut next).await
-            } else {
-                self.sync_init(&pod, c, &rt, &mounts, &mut next).await
-            };
-            if matches!(step, Step::Wait) {
-                init_done = false;
-                break;
-            }
-        }
-        if init_done {
-            for c in &spec.containers {
-                self.sync_app(&pod, c, &rt, &mounts, &mut next).await;
-            }
-            // Ephemeral containers (`kubectl debug`) start once and never restart.
-            for e in spec.ephemeral_containers.iter().flatten() {
-                if rt.current(&e.name).is_none() {
-                    let c = crate::kuberuntime::container::ephemeral_as_container(e);
-                    self.start_container(&pod, &c, &rt, &mounts, 0, &mut next)
-                        .await;
-                }
-            }
-        }
+        let actions = compute_pod_actions(&pod, &rt, &health);
+        let init_done = self.execute(&pod, &rt, &mounts, actions, &mut next).await;
         let rt = self.pod_runtime(uid).await?;
         self.collect_dead_containers(&rt).await;
         for c in spec
@@ -488,119 +455,84 @@ impl Kubelet {
             .and_then(|s| s.backoff.get(c).map(|b| b.1))
             .unwrap_or(BACKOFF_INITIAL)
     }
-
-    async fn sync_init(
+    /// Carries out one sync's container actions (upstream `SyncPod` after
+    /// `computePodActions`); returns whether every init container is done.
+    async fn execute(
         &self,
         pod: &Pod,
-        c: &Container,
         rt: &PodRuntime,
         mounts: &crate::volumemanager::Mounts,
+        actions: PodActions,
         next: &mut Option<Duration>,
-    ) -> Step {
-        let policy = restart_policy(pod);
-        match rt.current(&c.name) {
-            None => {
-                let count = rt.next_restart_count(&c.name);
-                self.start_container(pod, c, rt, mounts, count, next).await;
-                Step::Wait
+    ) -> bool {
+        let spec = pod.spec.clone().unwrap_or_default();
+        for (name, action) in &actions.init {
+            if let Some(c) = spec
+                .init_containers
+                .iter()
+                .flatten()
+                .find(|c| c.name == *name)
+            {
+                self.act(pod, c, rt, mounts, action, next).await;
             }
-            Some(i) if i.exited() && i.status.exit_code == 0 => Step::Next,
-            Some(i) if i.exited() => {
-                if policy == "Never" {
-                    let uid = pod.metadata.uid.clone().unwrap_or_default();
-                    self.state
-                        .lock()
-                        .unwrap()
-                        .entry(uid)
-                        .or_default()
-                        .init_failed = true;
-                } else {
-                    let count = i.restart_count();
-                    self.restart(pod, c, rt, mounts, next, count).await;
-                }
-                Step::Wait
-            }
-            Some(_) => Step::Wait,
         }
-    }
-
-    /// A sidecar (init container with restartPolicy Always): started in order, the next
-    /// init container waits until it runs and its startup probe passed; restarted always.
-    async fn sync_sidecar(
-        &self,
-        pod: &Pod,
-        c: &Container,
-        rt: &PodRuntime,
-        mounts: &crate::volumemanager::Mounts,
-        next: &mut Option<Duration>,
-    ) -> Step {
-        match rt.current(&c.name) {
-            None => {
-                let count = rt.next_restart_count(&c.name);
-                self.start_container(pod, c, rt, mounts, count, next).await;
-                Step::Wait
-            }
-            Some(i) if i.running() => {
-                if self.kill_if_unhealthy(pod, c, i).await {
-                    return Step::Wait;
-                }
-                let uid = pod.metadata.uid.clone().unwrap_or_default();
-                if c.startup_probe.is_some()
-                    && self
-                        .probes
-                        .result(&uid, &c.name, Kind::Startup, &i.status.id)
-                        != Some(true)
-                {
-                    return Step::Wait;
-                }
-                Step::Next
-            }
-            Some(i) if i.exited() => {
-                let count = i.restart_count();
-                self.restart(pod, c, rt, mounts, next, count).await;
-                Step::Wait
-            }
-            Some(_) => Step::Wait,
+        if actions.init_failed {
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            self.update_state(&uid, |s| s.init_failed = true);
         }
-    }
-
-    async fn sync_app(
-        &self,
-        pod: &Pod,
-        c: &Container,
-        rt: &PodRuntime,
-        mounts: &crate::volumemanager::Mounts,
-        next: &mut Option<Duration>,
-    ) {
-        let policy = restart_policy(pod);
-        match rt.current(&c.name) {
-            None => {
-                let count = rt.next_restart_count(&c.name);
-                self.start_container(pod, c, rt, mounts, count, next).await;
-            }
-            Some(i) if i.running() => {
-                if self.kill_if_unhealthy(pod, c, i).await || self.resize(pod, c, i).await {
+        for (name, action) in &actions.app {
+            if let Some(c) = spec.containers.iter().find(|c| c.name == *name) {
+                self.act(pod, c, rt, mounts, action, next).await;
+                if matches!(action, ContainerAction::Kill { .. }) {
                     *next = Some(Duration::ZERO);
                 }
             }
-            Some(i) if i.exited() => {
-                let restart = match policy {
-                    "Always" => true,
-                    "OnFailure" => i.status.exit_code != 0,
-                    _ => false,
-                };
-                if restart {
-                    let count = i.restart_count();
-                    self.restart(pod, c, rt, mounts, next, count).await;
-                } else {
-                    self.set_waiting(pod, &c.name, None);
+        }
+        // Ephemeral containers (`kubectl debug`) start once and never restart.
+        for e in spec.ephemeral_containers.iter().flatten() {
+            if actions.ephemeral.contains(&e.name) {
+                let c = crate::kuberuntime::container::ephemeral_as_container(e);
+                self.start_container(pod, &c, rt, mounts, 0, next).await;
+            }
+        }
+        actions.init_done
+    }
+
+    /// One container's action.
+    async fn act(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        rt: &PodRuntime,
+        mounts: &crate::volumemanager::Mounts,
+        action: &ContainerAction,
+        next: &mut Option<Duration>,
+    ) {
+        match action {
+            ContainerAction::Start { restart_count } => {
+                self.start_container(pod, c, rt, mounts, *restart_count, next)
+                    .await
+            }
+            ContainerAction::Restart { restart_count } => {
+                self.restart(pod, c, rt, mounts, next, *restart_count).await
+            }
+            ContainerAction::Kill { reason } => {
+                if let Some(i) = rt.current(&c.name) {
+                    self.kill_to_restart(pod, c, i, reason.clone()).await;
                 }
             }
-            Some(i) => {
-                // Created but never started (e.g. the kubelet restarted in between).
-                let _ = self.runtime.remove_container(&i.status.id).await;
+            ContainerAction::Running => {
+                if let Some(i) = rt.current(&c.name)
+                    && self.resize(pod, c, i).await
+                {
+                    *next = Some(Duration::ZERO);
+                }
+            }
+            ContainerAction::Remove { id } => {
+                let _ = self.runtime.remove_container(id).await;
                 *next = Some(Duration::ZERO);
             }
+            ContainerAction::Done => self.set_waiting(pod, &c.name, None),
         }
     }
 
@@ -753,42 +685,6 @@ impl Kubelet {
         }
     }
 
-    /// Kills a running container whose liveness or startup probe failed, or whose spec
-    /// changed; true if it did.
-    async fn kill_if_unhealthy(&self, pod: &Pod, c: &Container, i: &Instance) -> bool {
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let id = &i.status.id;
-        let reason = if self.probes.result(&uid, &c.name, Kind::Liveness, id) == Some(false) {
-            Some(format!(
-                "Container {} failed liveness probe, will be restarted",
-                c.name
-            ))
-        } else if self.probes.result(&uid, &c.name, Kind::Startup, id) == Some(false)
-            && c.startup_probe.is_some()
-            && self.startup_failed(c, i)
-        {
-            Some(format!(
-                "Container {} failed startup probe, will be restarted",
-                c.name
-            ))
-        } else if i
-            .status
-            .annotations
-            .get(crate::cri::CONTAINER_HASH)
-            .is_some_and(|h| *h != container_hash(c))
-        {
-            Some(format!(
-                "Container {} definition changed, will be restarted",
-                c.name
-            ))
-        } else {
-            None
-        };
-        let Some(reason) = reason else { return false };
-        self.kill_to_restart(pod, c, i, reason).await;
-        true
-    }
-
     /// Stops a running container (its pod's grace period) so the next sync starts it
     /// again; the Killing event says why.
     async fn kill_to_restart(&self, pod: &Pod, c: &Container, i: &Instance, reason: String) {
@@ -799,19 +695,6 @@ impl Kubelet {
             .and_then(|s| s.termination_grace_period_seconds)
             .unwrap_or(30);
         self.kill_container(pod, c, i, grace).await;
-    }
-
-    /// A startup probe failed for good once it had failureThreshold periods after its
-    /// initial delay without success.
-    fn startup_failed(&self, c: &Container, i: &Instance) -> bool {
-        let Some(p) = &c.startup_probe else {
-            return false;
-        };
-        let started = i.status.started_at / 1_000_000_000;
-        let now = jiff::Timestamp::now().as_second();
-        let window = p.initial_delay_seconds.unwrap_or(0) as i64
-            + p.period_seconds.unwrap_or(10) as i64 * p.failure_threshold.unwrap_or(3) as i64;
-        now - started >= window
     }
 
     /// Pulls, creates and starts one container; failures leave it waiting with
@@ -1640,4 +1523,27 @@ fn same_status(current: &serde_json::Value, new: &serde_json::Value) -> bool {
         ao.retain(|k, _| bo.contains_key(k));
     }
     a == b
+}
+
+/// The prober's results, as the decision core asks for them.
+struct ProbeHealth<'a> {
+    kubelet: &'a Kubelet,
+    uid: String,
+}
+
+impl Health for ProbeHealth<'_> {
+    fn probe(&self, container: &str, kind: Kind, id: &str) -> Option<bool> {
+        self.kubelet.probes.result(&self.uid, container, kind, id)
+    }
+
+    fn startup_window_over(&self, c: &Container, i: &Instance) -> bool {
+        let Some(p) = &c.startup_probe else {
+            return false;
+        };
+        let started = i.status.started_at / 1_000_000_000;
+        let now = jiff::Timestamp::now().as_second();
+        let window = p.initial_delay_seconds.unwrap_or(0) as i64
+            + p.period_seconds.unwrap_or(10) as i64 * p.failure_threshold.unwrap_or(3) as i64;
+        now - started >= window
+    }
 }
