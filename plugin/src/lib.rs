@@ -1,4 +1,6 @@
-//! The kube-apiserver's admission plugins (upstream `plugin/pkg/admission`). Each reads
-//! the objects it needs from the apiserver's own registries, never from another process.
+//! The kube-apiserver's plugins (upstream `plugin/pkg`): admission plugins, which read
+//! the objects they need from the apiserver's own registries, never from another
+//! process; and the RBAC and Node authorizers and the bootstrap-token authenticator.
 
 pub mod admission;
+pub mod auth;

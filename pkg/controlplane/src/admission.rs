@@ -5,13 +5,13 @@ use crate::config::Config;
 use apiserver::admission::namespace_lifecycle::NamespaceLifecycle;
 use apiserver::admission::plugin::{policy, webhook};
 use apiserver::admission::{Chain, Plugin, select};
-use apiserver::authorization::rbac::Rbac;
 use apiserver::endpoints::ApiServer;
 use apiserver::registry::generic::Registry;
 use plugin::admission::{
     certificates, defaults, limitranger, noderestriction, podsecurity, priority, resourcequota,
     runtimeclass, serviceaccount, simple,
 };
+use plugin::auth::authorizer::rbac::Rbac;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -190,7 +190,7 @@ pub fn chain(
     // RBAC's own storage refuses grants the writer does not hold (not a plugin upstream).
     if let Some(rbac) = rbac {
         plugins.push(Arc::new(
-            apiserver::authorization::escalation::EscalationCheck { rbac: rbac.clone() },
+            plugin::auth::authorizer::escalation::EscalationCheck { rbac: rbac.clone() },
         ));
     }
     Ok(Chain(plugins))

@@ -32,7 +32,7 @@ pub struct Registries {
     pub by_resource: HashMap<String, Arc<Registry>>,
     /// The `--authorization-mode` chain, and its RBAC authorizer when RBAC is on.
     pub authz: Arc<apiserver::authorization::Chain>,
-    pub rbac: Option<Arc<apiserver::authorization::rbac::Rbac>>,
+    pub rbac: Option<Arc<plugin::auth::authorizer::rbac::Rbac>>,
 }
 
 fn key(info: &ResourceInfo) -> (String, String, String) {
@@ -228,7 +228,7 @@ fn token_authenticators(
     use apiserver::authentication::serviceaccount::{Lookup, ServiceAccountTokens};
     if cfg.enable_bootstrap_token_auth {
         authn.add_tokens(Arc::new(
-            apiserver::authentication::bootstrap::BootstrapTokens {
+            plugin::auth::authenticator::bootstrap::BootstrapTokens {
                 secrets: regs["secrets"].clone(),
             },
         ));
@@ -257,11 +257,12 @@ fn authorizers(
 ) -> Result<
     (
         Arc<apiserver::authorization::Chain>,
-        Option<Arc<apiserver::authorization::rbac::Rbac>>,
+        Option<Arc<plugin::auth::authorizer::rbac::Rbac>>,
     ),
     String,
 > {
-    use apiserver::authorization::{AlwaysAllow, Authorizer, rbac::Rbac};
+    use apiserver::authorization::{AlwaysAllow, Authorizer};
+    use plugin::auth::authorizer::rbac::Rbac;
     let mut chain: Vec<Arc<dyn Authorizer>> = Vec::new();
     let mut rbac_authorizer = None;
     for mode in &cfg.authorization_modes {
@@ -279,7 +280,7 @@ fn authorizers(
                 rbac_authorizer = Some(rbac.clone());
                 chain.push(rbac);
             }
-            "Node" => chain.push(Arc::new(apiserver::authorization::node::NodeAuthorizer {
+            "Node" => chain.push(Arc::new(plugin::auth::authorizer::node::NodeAuthorizer {
                 pods: regs["pods"].clone(),
             })),
             other => return Err(format!("unknown authorization mode {other:?}")),
@@ -294,7 +295,7 @@ fn authorizers(
 /// The access reviews, answered by the authorizer chain.
 fn access_reviews(
     chain: &Arc<apiserver::authorization::Chain>,
-    rbac: Option<Arc<apiserver::authorization::rbac::Rbac>>,
+    rbac: Option<Arc<plugin::auth::authorizer::rbac::Rbac>>,
 ) -> Vec<(Arc<dyn Strategy>, Arc<dyn VirtualRest>)> {
     use registry::authorization as az;
     vec![

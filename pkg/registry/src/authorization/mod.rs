@@ -6,13 +6,13 @@
 use crate::typed::{Typed, simple};
 use apimachinery::{Cause, StatusError};
 use apiserver::authentication::UserInfo;
-use apiserver::authorization::rbac::Rbac;
 use apiserver::authorization::{Attributes, Chain};
 use apiserver::endpoints::VirtualRest;
 use async_trait::async_trait;
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview, SubjectAccessReview,
 };
+use plugin::auth::authorizer::rbac::Rbac;
 use serde_json::{Value, json};
 use std::sync::Arc;
 

@@ -6,7 +6,6 @@
 //! `system:anonymous` when `--anonymous-auth` allows it. Credentials that are presented
 //! but not valid are a 401 `Status`, never anonymous.
 
-pub mod bootstrap;
 pub mod impersonation;
 pub use ::serviceaccount::jwt;
 pub mod request_header;

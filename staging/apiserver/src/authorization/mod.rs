@@ -3,10 +3,6 @@
 //! authorizers (AlwaysAllow, AlwaysDeny, RBAC); the first that allows wins, otherwise
 //! the request is a 403 with upstream's message.
 
-pub mod escalation;
-pub mod node;
-pub mod rbac;
-
 use crate::authentication::UserInfo;
 use crate::endpoints::request::RequestInfo;
 use apimachinery::{GroupResource, StatusError};

@@ -3,11 +3,11 @@
 //! a Role/ClusterRole needs every rule it contains (or the `escalate` verb); writing a
 //! binding needs every rule of the referenced role (or the `bind` verb on it).
 
-use super::Attributes;
 use super::rbac::{Rbac, rule_allows};
-use crate::admission::{self, Operation};
-use crate::authentication::UserInfo;
 use apimachinery::{GroupResource, StatusError};
+use apiserver::admission::{self, Operation};
+use apiserver::authentication::UserInfo;
+use apiserver::authorization::Attributes;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;

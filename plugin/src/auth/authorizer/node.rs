@@ -4,9 +4,9 @@
 //! rules every node needs. It has no opinion on anyone else.
 
 use super::rbac::rule_allows;
-use super::{Attributes, Authorizer};
-use crate::registry::generic::Registry;
-use crate::registry::options::ListOptions;
+use apiserver::authorization::{Attributes, Authorizer};
+use apiserver::registry::generic::Registry;
+use apiserver::registry::options::ListOptions;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::{Arc, LazyLock};

@@ -3,8 +3,8 @@
 //! `bootstrap-token-<id>` of type `bootstrap.kubernetes.io/token` holds the same secret,
 //! allows authentication and has not expired. `kubeadm join` uses them.
 
-use super::{TokenAuthenticator, UserInfo};
-use crate::registry::generic::Registry;
+use apiserver::authentication::{TokenAuthenticator, UserInfo};
+use apiserver::registry::generic::Registry;
 use base64::Engine;
 use serde_json::Value;
 use std::sync::Arc;

@@ -3,9 +3,9 @@
 //! covers its verb, API group, resource/subresource and name — or its non-resource URL.
 //! Bindings and roles are read from the watch caches.
 
-use super::{Attributes, Authorizer};
-use crate::registry::generic::Registry;
-use crate::registry::options::ListOptions;
+use apiserver::authorization::{Attributes, Authorizer};
+use apiserver::registry::generic::Registry;
+use apiserver::registry::options::ListOptions;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ fn has(v: &Value, want: &str) -> bool {
 /// Whether a binding's subjects include the user.
 pub fn applies_to(
     binding: &Value,
-    user: &crate::authentication::UserInfo,
+    user: &apiserver::authentication::UserInfo,
     binding_ns: &str,
 ) -> bool {
     binding["subjects"]
@@ -98,7 +98,11 @@ impl Rbac {
     }
 
     /// Every rule that applies to the user for a namespace (cluster-wide ones included).
-    pub async fn rules_for(&self, user: &crate::authentication::UserInfo, ns: &str) -> Vec<Value> {
+    pub async fn rules_for(
+        &self,
+        user: &apiserver::authentication::UserInfo,
+        ns: &str,
+    ) -> Vec<Value> {
         let mut rules = Vec::new();
         let all = ListOptions::cached();
         if let Ok(list) = self.cluster_role_bindings.list(None, &all).await {
@@ -183,7 +187,7 @@ mod tests {
 
     #[test]
     fn subjects() {
-        let user = crate::authentication::UserInfo {
+        let user = apiserver::authentication::UserInfo {
             name: "system:serviceaccount:ns1:builder".into(),
             groups: vec!["dev".into()],
             ..Default::default()

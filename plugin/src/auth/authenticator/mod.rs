@@ -1,0 +1,3 @@
+//! Token authenticators (upstream `plugin/pkg/auth/authenticator/token`).
+
+pub mod bootstrap;

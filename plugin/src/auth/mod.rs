@@ -1,0 +1,4 @@
+//! Authentication and authorization plugins (upstream `plugin/pkg/auth`).
+
+pub mod authenticator;
+pub mod authorizer;
