@@ -10,6 +10,29 @@ use std::sync::{Arc, Mutex};
 
 type Starter = Box<dyn Fn() + Send + Sync>;
 
+/// A typed Kubernetes object an informer can hold.
+pub trait Object:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Object for K where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 pub struct SharedInformerFactory {
     client: kube::Client,
     /// (kind, namespace or "" for all) -> `Arc<Informer<K>>`.
@@ -29,13 +52,7 @@ impl SharedInformerFactory {
     /// The informer of every `K` in the cluster.
     pub fn get<K>(&self) -> Arc<Informer<K>>
     where
-        K: kube::Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Object,
     {
         self.shared("", || Api::all(self.client.clone()))
     }
@@ -43,13 +60,7 @@ impl SharedInformerFactory {
     /// The informer of the `K`s in one namespace.
     pub fn namespaced<K>(&self, namespace: &str) -> Arc<Informer<K>>
     where
-        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Object + kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     {
         self.shared(namespace, || {
             Api::namespaced(self.client.clone(), namespace)
@@ -58,13 +69,7 @@ impl SharedInformerFactory {
 
     fn shared<K>(&self, namespace: &str, api: impl FnOnce() -> Api<K>) -> Arc<Informer<K>>
     where
-        K: kube::Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Object,
     {
         let mut informers = self.informers.lock().unwrap();
         let slot = informers
