@@ -4,7 +4,7 @@
 # library nor a storage engine. Fails naming every forbidden edge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-server=(apiserver controlplane registry redb)
+server=(apiserver apiserver-storage controlplane registry redb)
 # package: crates it must not depend on (normal dependencies, transitively). kubeadm
 # manages etcd members itself, as upstream's does.
 declare -A rules=(

@@ -7,5 +7,6 @@ pub mod proxy;
 pub use quota;
 pub mod registry;
 pub mod server;
-pub mod storage;
+/// The storage layer, its own crate (`staging/apiserver-storage`).
+pub use apiserver_storage as storage;
 pub mod util;

@@ -43,44 +43,11 @@ pub struct WatchLabels {
     pub resource: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StorageLabels {
-    pub operation: String,
-    #[prometheus(flatten)]
-    pub type_: TypeLabel,
-}
-
-/// `type` is a Rust keyword; the label set carries it in its own struct.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TypeLabel {
-    pub r#type: String,
-}
-
 /// Events sent to watchers, per resource (`apiserver_watch_events_total`).
 pub static WATCH_EVENTS: std::sync::LazyLock<Family<WatchLabels, Counter>> =
     std::sync::LazyLock::new(Family::default);
 
-/// Storage round trips (`etcd_request_duration_seconds`), for either backend.
-pub static STORAGE_DURATION: std::sync::LazyLock<HistogramFamily<StorageLabels>> =
-    std::sync::LazyLock::new(|| Family::new_with_constructor(new_histogram));
-
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
-/// Times one storage operation on a resource.
-pub fn observe_storage(
-    operation: &str,
-    resource: &apimachinery::GroupResource,
-    started: std::time::Instant,
-) {
-    STORAGE_DURATION
-        .get_or_create(&StorageLabels {
-            operation: operation.into(),
-            type_: TypeLabel {
-                r#type: resource.to_string(),
-            },
-        })
-        .observe(started.elapsed().as_secs_f64());
-}
+pub use crate::storage::metrics::{STORAGE_DURATION, observe_storage};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {

@@ -3,7 +3,7 @@
 //! `metadata.resourceVersion` taken from the backend's mod revision and never stored.
 
 use super::interface::{Backend, EventKind, KeyValue, StoreError};
-use crate::endpoints::metrics::observe_storage;
+use crate::metrics::observe_storage;
 use apimachinery::{GroupResource, StatusError};
 use base64::Engine;
 use bytes::Bytes;
