@@ -120,31 +120,32 @@ pub fn all() -> Vec<ControllerDescriptor> {
 
 /// Upstream's controllers this repository does not build yet.
 fn not_built() -> Vec<ControllerDescriptor> {
-    [
-        ("attachdetach-controller", "attachdetach"),
+    const NOT_BUILT: [(&str, &[&str]); 6] = [
+        ("attachdetach-controller", &["attachdetach"]),
         (
             "legacy-serviceaccount-token-cleaner-controller",
-            "legacy-service-account-token-cleaner",
+            &["legacy-service-account-token-cleaner"],
         ),
         (
             "persistentvolume-expander-controller",
-            "persistentvolume-expander",
+            &["persistentvolume-expander"],
         ),
-        ("resourceclaim-controller", "resourceclaim"),
-        ("service-cidr-controller", "service-cidr"),
+        ("resourceclaim-controller", &["resourceclaim"]),
+        ("service-cidr-controller", &["service-cidr"]),
         (
             "validatingadmissionpolicy-status-controller",
-            "validatingadmissionpolicy-status",
+            &["validatingadmissionpolicy-status"],
         ),
-    ]
-    .into_iter()
-    .map(|(name, alias)| ControllerDescriptor {
-        name,
-        aliases: Box::leak(Box::new([alias])),
-        enabled_by_default: true,
-        constructor: None,
-    })
-    .collect()
+    ];
+    NOT_BUILT
+        .into_iter()
+        .map(|(name, aliases)| ControllerDescriptor {
+            name,
+            aliases,
+            enabled_by_default: true,
+            constructor: None,
+        })
+        .collect()
 }
 
 /// Upstream's `--controllers` semantics, by canonical name or alias: `*` is every

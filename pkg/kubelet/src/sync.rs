@@ -1232,18 +1232,7 @@ impl Kubelet {
         // read from the apiserver, as upstream's status manager reads the pod it patches.
         let mut api_pod = self.api_pod(pod);
         if api_pod.is_none() && is_static(pod) {
-            let api: Api<Pod> = Api::namespaced(
-                self.client.clone(),
-                pod.metadata.namespace.as_deref().unwrap_or_default(),
-            );
-            let name = pod.metadata.name.as_deref().unwrap_or_default();
-            api_pod = api
-                .get_opt(name)
-                .await
-                .ok()
-                .flatten()
-                .filter(is_mirror)
-                .map(Arc::new);
+            api_pod = self.live_mirror(pod).await.map(Arc::new);
         }
         let base = match &api_pod {
             Some(p) => {
@@ -1363,8 +1352,7 @@ impl Kubelet {
         // the apiserver restarted): the live mirror of this manifest takes the status.
         if is_static(pod)
             && matches!(&result, Err(kube::Error::Api(e)) if e.code == 409)
-            && let Ok(Some(live)) = api.get_opt(&name).await
-            && is_mirror(&live)
+            && let Some(live) = self.live_mirror(pod).await
         {
             target = Arc::new(live);
             result = patch_status(target.metadata.uid.clone()).await;
@@ -1404,6 +1392,17 @@ impl Kubelet {
         METRICS.started_pods.inc();
     }
 
+    /// The static pod's mirror as the apiserver has it now (the informer may lag behind
+    /// a mirror recreated while its watch was cut).
+    async fn live_mirror(&self, pod: &Pod) -> Option<Pod> {
+        let api: Api<Pod> = Api::namespaced(
+            self.client.clone(),
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        api.get_opt(name).await.ok().flatten().filter(is_mirror)
+    }
+
     /// Creates the mirror pod of a static pod if the apiserver has none.
     async fn ensure_mirror(&self, pod: &Pod) {
         let hash = pod
@@ -1425,9 +1424,10 @@ impl Kubelet {
             }
             // The informer may lag behind (a watch cut by the apiserver's restart): the
             // live object decides.
-            let name = pod.metadata.name.as_deref().unwrap_or_default();
-            if let Ok(Some(live)) = api.get_opt(name).await
-                && mirror_hash(&live) == Some(&hash)
+            if self
+                .live_mirror(pod)
+                .await
+                .is_some_and(|live| mirror_hash(&live) == Some(&hash))
             {
                 return;
             }

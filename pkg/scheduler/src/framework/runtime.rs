@@ -89,15 +89,14 @@ pub struct Framework {
     pub pre_score: Vec<PluginRef>,
     pub score: Vec<(PluginRef, i64)>,
     pub post_filter: Vec<PluginRef>,
-    pub reserve: Vec<PluginRef>,
     pub permit: Vec<PluginRef>,
+    /// Reserve lives with the binding cycle, which unreserves when binding fails.
     pub binding: BindingCycle,
 }
 
 /// The binding cycle's plugins, run off the scheduling loop.
 #[derive(Clone, Default)]
 pub struct BindingCycle {
-    /// To unreserve when binding fails.
     pub reserve: Vec<PluginRef>,
     pub pre_bind: Vec<PluginRef>,
     pub bind: Vec<PluginRef>,
@@ -208,7 +207,6 @@ impl Framework {
             Ok(out)
         };
         let plain = |v: Vec<(PluginRef, i64)>| v.into_iter().map(|(p, _)| p).collect::<Vec<_>>();
-        let reserve = plain(at(Reserve)?);
         Ok(Framework {
             profile: profile.scheduler_name.clone(),
             percentage_of_nodes_to_score: profile.percentage_of_nodes_to_score,
@@ -220,19 +218,18 @@ impl Framework {
             post_filter: plain(at(PostFilter)?),
             permit: plain(at(Permit)?),
             binding: BindingCycle {
-                reserve: reserve.clone(),
+                reserve: plain(at(Reserve)?),
                 pre_bind: plain(at(PreBind)?),
                 bind: plain(at(Bind)?),
                 post_bind: plain(at(PostBind)?),
             },
-            reserve,
         })
     }
 
     /// Reserve, in order; on a failure every Reserve plugin unreserves (upstream's
     /// `RunReservePluginsReserve` then `RunReservePluginsUnreserve`).
     pub fn run_reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for p in &self.reserve {
+        for p in &self.binding.reserve {
             let s = p.reserve(state, pod, node);
             if !s.is_success() {
                 self.run_unreserve(state, pod, &node.name);
@@ -244,9 +241,7 @@ impl Framework {
 
     /// Unreserve, in reverse order.
     pub fn run_unreserve(&self, state: &CycleState, pod: &PodInfo, node: &str) {
-        for p in self.reserve.iter().rev() {
-            p.unreserve(state, pod, node);
-        }
+        self.binding.unreserve(state, pod, node);
     }
 
     /// Permit: the first rejection stops the pod (Wait is not supported by any
@@ -279,13 +274,16 @@ impl BindingCycle {
                     p.post_bind(state, pod, node);
                 }
             }
-            Err(_) => {
-                for p in self.reserve.iter().rev() {
-                    p.unreserve(state, pod, node);
-                }
-            }
+            Err(_) => self.unreserve(state, pod, node),
         }
         result
+    }
+
+    /// Unreserve, in reverse order.
+    fn unreserve(&self, state: &CycleState, pod: &PodInfo, node: &str) {
+        for p in self.reserve.iter().rev() {
+            p.unreserve(state, pod, node);
+        }
     }
 
     async fn bind_pod(
@@ -460,7 +458,7 @@ mod tests {
         .unwrap();
         let fw = Framework::new(&profile, &Handle::default()).unwrap();
         assert_eq!(names(&fw.post_filter), ["DynamicResources"]);
-        assert!(fw.reserve.is_empty() && fw.binding.reserve.is_empty());
+        assert!(fw.binding.reserve.is_empty());
 
         // A name the registry lacks is refused.
         reg.remove(names::DEFAULT_BINDER);
