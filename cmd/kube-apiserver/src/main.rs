@@ -222,18 +222,16 @@ fn main() {
             std::process::exit(1);
         }
     };
-    match flags.storage_media_type.as_str() {
-        "application/json" => {}
-        "application/vnd.kubernetes.protobuf" => {
-            apiserver::storage::store::set_storage_protobuf(true)
-        }
+    let storage_protobuf = match flags.storage_media_type.as_str() {
+        "application/json" => false,
+        "application/vnd.kubernetes.protobuf" => true,
         other => {
             eprintln!(
                 "Error: invalid argument {other:?} for \"--storage-media-type\" flag: must be application/json or application/vnd.kubernetes.protobuf"
             );
             std::process::exit(1);
         }
-    }
+    };
     let list = |s: &str| -> Vec<String> {
         s.split(',')
             .map(str::trim)
@@ -251,6 +249,19 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let kubelet_client_certificate = match (
+        flags.kubelet_client_certificate.clone(),
+        flags.kubelet_client_key.clone(),
+    ) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            eprintln!(
+                "Error: --kubelet-client-certificate and --kubelet-client-key must be given together"
+            );
+            std::process::exit(1);
+        }
+    };
     let cfg = Config {
         etcd_servers: flags
             .etcd_servers
@@ -262,6 +273,7 @@ fn main() {
         etcd_certfile: flags.etcd_certfile,
         etcd_keyfile: flags.etcd_keyfile,
         etcd_compaction_interval: interval,
+        storage_protobuf,
         data_dir: flags.data_dir,
         bind_address: flags.bind_address,
         secure_port: flags.secure_port,
@@ -308,29 +320,14 @@ fn main() {
         },
         allow_privileged: flags.allow_privileged,
         kubelet_preferred_address_types: flags.kubelet_preferred_address_types.clone(),
+        kubelet_client_certificate,
+        kubelet_certificate_authority: flags.kubelet_certificate_authority.clone(),
     };
     if flags.audit_log_format != "json" {
         eprintln!(
             "Error: invalid argument {:?} for \"--audit-log-format\" flag: only \"json\" is supported",
             flags.audit_log_format
         );
-        std::process::exit(1);
-    }
-    let kubelet_client = match (&flags.kubelet_client_certificate, &flags.kubelet_client_key) {
-        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
-        (None, None) => None,
-        _ => {
-            eprintln!(
-                "Error: --kubelet-client-certificate and --kubelet-client-key must be given together"
-            );
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = apiserver::proxy::configure_kubelet_client(
-        kubelet_client,
-        flags.kubelet_certificate_authority.as_deref(),
-    ) {
-        eprintln!("Error: {e}");
         std::process::exit(1);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -161,6 +161,7 @@ pub async fn run(
     backend: Arc<dyn apiserver::storage::interface::Backend>,
     done: Arc<AtomicBool>,
     caches_synced: Arc<AtomicBool>,
+    lease: Option<Arc<LeaseReconciler>>,
 ) {
     loop {
         match reconcile(&regs, &cfg, &backend).await {
@@ -181,8 +182,8 @@ pub async fn run(
         )
         .run(),
     );
-    if let Some(lease) = LeaseReconciler::for_config(&backend, &regs, &cfg) {
-        tokio::spawn(Arc::new(lease).run());
+    if let Some(lease) = lease {
+        tokio::spawn(lease.run());
     }
     // The caches are in sync once each answers a read at the current revision.
     for reg in regs.values() {

@@ -14,6 +14,9 @@ pub struct Config {
     pub etcd_certfile: Option<PathBuf>,
     pub etcd_keyfile: Option<PathBuf>,
     pub etcd_compaction_interval: Duration,
+    /// `--storage-media-type=application/vnd.kubernetes.protobuf`: built-in objects are
+    /// written as protobuf (custom resources stay JSON); either form is read.
+    pub storage_protobuf: bool,
     pub data_dir: PathBuf,
     pub bind_address: IpAddr,
     pub secure_port: u16,
@@ -65,6 +68,22 @@ pub struct Config {
     pub allow_privileged: bool,
     /// `--kubelet-preferred-address-types`.
     pub kubelet_preferred_address_types: Vec<String>,
+    /// `--kubelet-client-certificate` / `--kubelet-client-key` (given together).
+    pub kubelet_client_certificate: Option<(PathBuf, PathBuf)>,
+    /// `--kubelet-certificate-authority`.
+    pub kubelet_certificate_authority: Option<PathBuf>,
+}
+
+/// How this server reaches kubelets (logs, exec, attach, port-forward, node proxy).
+pub fn kubelet_client(cfg: &Config) -> Result<registry::core::pod::connect::KubeletClient, String> {
+    let client = cfg
+        .kubelet_client_certificate
+        .as_ref()
+        .map(|(c, k)| (c.as_path(), k.as_path()));
+    Ok(registry::core::pod::connect::KubeletClient {
+        tls: apiserver::proxy::kubelet_tls(client, cfg.kubelet_certificate_authority.as_deref())?,
+        preferred_address_types: cfg.kubelet_preferred_address_types.clone(),
+    })
 }
 
 /// `--requestheader-*`: front proxies authenticating users for us.

@@ -100,6 +100,7 @@ fn virtual_resource(
             info.storage_path
         ),
         resource: info.group_resource(),
+        protobuf: cfg.storage_protobuf,
     };
     let mut res = ApiResource::new(Arc::new(Registry::new(strategy, store, None)));
     res.virtual_rest = Some(rest);
@@ -116,6 +117,7 @@ fn install(backend: &Arc<dyn Backend>, cfg: &Config, strategy: Arc<dyn Strategy>
             info.storage_path
         ),
         resource: info.group_resource(),
+        protobuf: cfg.storage_protobuf,
     };
     // Before the watch cache first reads: values may be encrypted.
     backend.register_resource(&store.prefix, &info.gvk.group, &info.resource);
@@ -134,7 +136,7 @@ pub fn build_api(
     issuer: Arc<apiserver::authentication::serviceaccount::TokenIssuer>,
 ) -> Result<(Arc<ApiServer>, Registries), String> {
     registry::capabilities::set_allow_privileged(cfg.allow_privileged);
-    registry::core::pod::connect::set_preferred_address_types(&cfg.kubelet_preferred_address_types);
+    let kubelet = Arc::new(config::kubelet_client(cfg)?);
     let cidr = ipallocator::Cidr::parse(&cfg.service_cluster_ip_range)?;
     let (port_base, port_size) = portallocator::parse_range(&cfg.service_node_port_range)?;
     let prefix = cfg.etcd_prefix.trim_end_matches('/').to_string();
@@ -160,7 +162,7 @@ pub fn build_api(
             {
                 res.subresources.insert(sub.clone(), h);
             }
-            if let Some(h) = resources::connect(&info.resource, sub, &reg, &by_resource) {
+            if let Some(h) = resources::connect(&info.resource, sub, &reg, &by_resource, &kubelet) {
                 res.connect.insert(sub.clone(), h);
             }
         }
@@ -408,12 +410,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             regs.by_resource["prioritylevelconfigurations"].clone(),
         ));
     }
+    let lease = reconcilers::LeaseReconciler::for_config(&backend, &regs.by_resource, &cfg)
+        .map(Arc::new);
     tokio::spawn(bootstrap::run(
         regs.by_resource.clone(),
         cfg.clone(),
         backend.clone(),
         bootstrapped,
         caches_synced,
+        lease.clone(),
     ));
     let install: apiextensions_apiserver::controller::InstallFn = {
         let (backend, cfg) = (backend.clone(), cfg.clone());
@@ -435,7 +440,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     // Upstream's pre-shutdown hook: on the shutdown signal, before draining, this server
     // leaves the `kubernetes` endpoints so that clients move to the other apiservers.
     let leave = {
-        let lease = reconcilers::LeaseReconciler::for_config(&backend, &regs.by_resource, &cfg);
         async move {
             shutdown.await;
             if let Some(lease) = lease {

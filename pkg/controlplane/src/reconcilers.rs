@@ -23,9 +23,6 @@ pub const INTERVAL: Duration = Duration::from_secs(10);
 pub const TTL: Duration = Duration::from_secs(15);
 const EXPIRES: &str = "kubernetes.io/master-lease-expires";
 
-/// Set once this server leaves: its reconciler stops renewing the lease.
-static LEAVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Where the leases live under `--etcd-prefix`.
 pub fn lease_prefix(etcd_prefix: &str) -> String {
     format!("{}/masterleases/", etcd_prefix.trim_end_matches('/'))
@@ -62,6 +59,8 @@ pub struct LeaseReconciler {
     pub regs: HashMap<String, Arc<Registry>>,
     pub ip: String,
     pub port: u16,
+    /// Set once this server leaves: the reconciler stops renewing its lease.
+    leaving: std::sync::atomic::AtomicBool,
 }
 
 impl LeaseReconciler {
@@ -77,6 +76,7 @@ impl LeaseReconciler {
             regs: regs.clone(),
             ip: cfg.advertise_ip().to_string(),
             port: cfg.secure_port,
+            leaving: Default::default(),
         })
     }
 
@@ -158,7 +158,7 @@ impl LeaseReconciler {
     }
 
     pub async fn reconcile(&self) -> Result<(), String> {
-        if LEAVING.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.leaving.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
         self.renew().await?;
@@ -172,7 +172,7 @@ impl LeaseReconciler {
 
     /// On shutdown: this server's lease goes, and the endpoints without it.
     pub async fn remove_self(&self) -> Result<(), String> {
-        LEAVING.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.leaving.store(true, std::sync::atomic::Ordering::SeqCst);
         if let (Some(kv), _) = self
             .backend
             .get(&self.key())

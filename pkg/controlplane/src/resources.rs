@@ -145,6 +145,7 @@ pub fn connect(
     sub: &str,
     reg: &Arc<Registry>,
     all: &HashMap<String, Arc<Registry>>,
+    client: &Arc<registry::core::pod::connect::KubeletClient>,
 ) -> Option<Arc<dyn ConnectHandler>> {
     use registry::core::pod::connect::{Kind, KubeletConnect, Proxy, ProxyTo};
     let kubelet = |kind| -> Option<Arc<dyn ConnectHandler>> {
@@ -152,12 +153,14 @@ pub fn connect(
             pods: reg.clone(),
             nodes: all.get("nodes")?.clone(),
             kind,
+            kubelet: client.clone(),
         }))
     };
     let proxy = |to| -> Option<Arc<dyn ConnectHandler>> {
         Some(Arc::new(Proxy {
             registry: reg.clone(),
             to,
+            kubelet: client.clone(),
         }))
     };
     match (resource, sub) {

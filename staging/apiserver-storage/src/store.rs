@@ -83,15 +83,10 @@ pub struct ResourceStore {
     /// Key prefix ending in `/`, e.g. `/registry/services/specs/`.
     pub prefix: String,
     pub resource: GroupResource,
-}
-
-static STORE_PROTOBUF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// `--storage-media-type`: whether built-in objects are written as protobuf (upstream's
-/// default, so that an upstream apiserver can take over the same etcd) or as JSON.
-/// Reads accept both, whatever this says.
-pub fn set_storage_protobuf(on: bool) {
-    STORE_PROTOBUF.store(on, std::sync::atomic::Ordering::Relaxed);
+    /// `--storage-media-type`: whether built-in objects are written as protobuf
+    /// (upstream's default, so that an upstream apiserver can take over the same etcd) or
+    /// as JSON. Reads accept both, whatever this says.
+    pub protobuf: bool,
 }
 
 /// A stored object (JSON, or protobuf as upstream writes it) with its `resourceVersion`.
@@ -112,13 +107,14 @@ pub fn set_resource_version(v: &mut Value, rev: i64) {
     }
 }
 
-/// Stored form: the object without its resourceVersion (upstream clears it too).
-pub fn encode(obj: &Value) -> Bytes {
+/// Stored form: the object without its resourceVersion (upstream clears it too), as
+/// protobuf when asked for and the kind has a protobuf form, else JSON.
+pub fn encode(obj: &Value, protobuf: bool) -> Bytes {
     let mut obj = obj.clone();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
-    if STORE_PROTOBUF.load(std::sync::atomic::Ordering::Relaxed)
+    if protobuf
         && apimachinery::protobuf::can_encode(&obj)
         && let Ok(b) = apimachinery::protobuf::encode_object(&obj)
     {
@@ -184,7 +180,7 @@ impl ResourceStore {
     pub async fn create(&self, key: &str, obj: &Value) -> Result<i64, StatusError> {
         let name = self.name_of(key);
         let t = Instant::now();
-        let r = self.backend.create(key, encode(obj)).await;
+        let r = self.backend.create(key, encode(obj, self.protobuf)).await;
         observe_storage("create", &self.resource, t);
         r.map_err(|e| self.map_err(e, &name))
     }
@@ -193,7 +189,7 @@ impl ResourceStore {
     pub async fn update(&self, key: &str, obj: &Value, expected: i64) -> Result<i64, StatusError> {
         let name = self.name_of(key);
         let t = Instant::now();
-        let r = self.backend.update(key, encode(obj), expected).await;
+        let r = self.backend.update(key, encode(obj, self.protobuf), expected).await;
         observe_storage("update", &self.resource, t);
         r.map_err(|e| self.map_err(e, &name))
     }
@@ -207,7 +203,7 @@ impl ResourceStore {
         expected: i64,
     ) -> Result<Result<i64, Option<KeyValue>>, StatusError> {
         let t = Instant::now();
-        let r = self.backend.update(key, encode(obj), expected).await;
+        let r = self.backend.update(key, encode(obj, self.protobuf), expected).await;
         observe_storage("update", &self.resource, t);
         match r {
             Ok(rev) => Ok(Ok(rev)),

@@ -9,27 +9,26 @@ use hyper::{Request, Response};
 use std::sync::Arc;
 
 /// Where a proxied request goes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Target {
     pub https: bool,
     pub host: String,
     pub port: u16,
     /// Path and query on the backend, e.g. `/containerLogs/ns/pod/c?follow=true`.
     pub path_and_query: String,
-    /// A kubelet: reached with `--kubelet-client-certificate` and checked against
-    /// `--kubelet-certificate-authority` when those are set.
-    pub kubelet: bool,
+    /// The TLS client to reach an https backend with: a kubelet's (see
+    /// [`kubelet_tls`]); None for pods and services, whose certificates are not
+    /// verified, as upstream's proxy does not verify them.
+    pub tls: Option<TlsConnector>,
 }
 
-static KUBELET_TLS: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();
-
-/// `--kubelet-client-certificate`/`--kubelet-client-key` (the apiserver's identity
-/// towards kubelets) and `--kubelet-certificate-authority` (verifying their serving
-/// certificates; without it they are not verified, as upstream).
-pub fn configure_kubelet_client(
+/// The apiserver's TLS client towards kubelets: `--kubelet-client-certificate` /
+/// `--kubelet-client-key` (its identity) and `--kubelet-certificate-authority` (verifying
+/// their serving certificates; without it they are not verified, as upstream).
+pub fn kubelet_tls(
     client: Option<(&std::path::Path, &std::path::Path)>,
     ca: Option<&std::path::Path>,
-) -> Result<(), String> {
+) -> Result<TlsConnector, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -57,24 +56,21 @@ pub fn configure_kubelet_client(
         }
         None => builder.with_no_client_auth(),
     };
-    let _ = KUBELET_TLS.set(tokio_rustls::TlsConnector::from(Arc::new(cfg)));
-    Ok(())
+    Ok(TlsConnector::from(Arc::new(cfg)))
 }
 
 /// Kubelet serving certificates are self-signed unless the cluster issues them; until
 /// `--kubelet-certificate-authority` is configured the apiserver does not verify them,
 /// as upstream does without that flag.
 pub use component_base::tls::{AcceptAny, unverified_tls};
+pub use tokio_rustls::TlsConnector;
 
 /// Sends `req` to `target` and relays the answer (or the upgraded connection).
 pub async fn forward(
     req: Request<hyper::body::Incoming>,
     target: Target,
 ) -> Result<Response<Body>, StatusError> {
-    let tls = match KUBELET_TLS.get() {
-        Some(k) if target.kubelet => k.clone(),
-        _ => unverified_tls(),
-    };
+    let tls = target.tls.unwrap_or_else(unverified_tls);
     let to = component_base::proxy::Target {
         https: target.https,
         host: target.host,

@@ -434,3 +434,153 @@ mod tests {
         assert!(store.is_empty());
     }
 }
+
+/// Against the real apiserver (in-process): a watch cut long enough for its resume point
+/// to be compacted away makes the informer relist, and an object deleted meanwhile is
+/// reported deleted with the state last seen (upstream's DeletedFinalStateUnknown).
+#[cfg(test)]
+mod watch_cut_tests {
+    use super::*;
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use kube::api::{DeleteParams, PostParams, WatchEvent, WatchParams};
+    use std::time::{Duration, Instant};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A TCP relay to the apiserver whose connections the test can cut and refuse.
+    struct Relay {
+        port: u16,
+        up: tokio::sync::watch::Sender<bool>,
+    }
+
+    impl Relay {
+        async fn start(to: u16) -> Relay {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let up = tokio::sync::watch::Sender::new(true);
+            let rx = up.subscribe();
+            tokio::spawn(async move {
+                while let Ok((mut conn, _)) = listener.accept().await {
+                    let mut rx = rx.clone();
+                    if !*rx.borrow() {
+                        continue; // refused: dropped at once
+                    }
+                    tokio::spawn(async move {
+                        let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", to)).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream) => {}
+                            _ = rx.wait_for(|up| !*up) => {}
+                        }
+                    });
+                }
+            });
+            Relay { port, up }
+        }
+
+        fn set_up(&self, up: bool) {
+            self.up.send_replace(up);
+        }
+    }
+
+    async fn wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn deletion_during_a_cut_watch_is_reported_after_the_relist() {
+        // No watch cache, frequent compaction: the resume revision is soon gone (410).
+        let server = test_utils::apiserver::TestServer::start_with(|c| {
+            c.watch_cache = false;
+            c.etcd_compaction_interval = Duration::from_secs(1);
+        });
+        let direct = server.client();
+        let ns = "informer-cut";
+        let mut n = Namespace::default();
+        n.metadata.name = Some(ns.into());
+        Api::<Namespace>::all(direct.clone())
+            .create(&PostParams::default(), &n)
+            .await
+            .unwrap();
+        let cms: Api<ConfigMap> = Api::namespaced(direct.clone(), ns);
+        let mut doomed = ConfigMap::default();
+        doomed.metadata.name = Some("doomed".into());
+        doomed.data = Some([("state".to_string(), "last-seen".to_string())].into());
+        let created = cms.create(&PostParams::default(), &doomed).await.unwrap();
+
+        let relay = Relay::start(server.port).await;
+        let through_relay = server.client_at(&format!("https://127.0.0.1:{}", relay.port));
+        let informer = Informer::new(Api::<ConfigMap>::namespaced(through_relay, ns));
+        let seen: Arc<Mutex<Vec<(String, String, Option<String>)>>> = Arc::default();
+        {
+            let seen = seen.clone();
+            informer.add_event_handler(move |c| {
+                let name = c.object().metadata.name.clone().unwrap_or_default();
+                let entry = match c {
+                    Change::Added(_) => ("added".to_string(), name, None),
+                    Change::Updated { .. } => ("updated".into(), name, None),
+                    Change::Deleted(_, last) => (
+                        "deleted".into(),
+                        name,
+                        last.and_then(|o| o.data.as_ref()?.get("state").cloned()),
+                    ),
+                };
+                seen.lock().unwrap().push(entry);
+            });
+        }
+        informer.run();
+        informer.synced().await;
+        assert!(informer.store.get_in(ns, "doomed").is_some());
+
+        // Cut the watch; delete, write something else, and wait until the revision the
+        // informer would resume from is compacted.
+        relay.set_up(false);
+        let resume = created.metadata.resource_version.clone().unwrap();
+        cms.delete("doomed", &DeleteParams::default()).await.unwrap();
+        let mut other = ConfigMap::default();
+        other.metadata.name = Some("born-during-the-cut".into());
+        cms.create(&PostParams::default(), &other).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let expired = match cms.watch(&WatchParams::default().timeout(1), &resume).await {
+                Ok(s) => matches!(
+                    Box::pin(s).next().await,
+                    Some(Ok(WatchEvent::Error(e))) if e.code == 410
+                ),
+                Err(kube::Error::Api(e)) => e.code == 410,
+                Err(_) => false,
+            };
+            if expired {
+                break;
+            }
+            assert!(Instant::now() < deadline, "revision {resume} never compacted");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        relay.set_up(true);
+
+        let deleted = wait("the deletion after the relist", || {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .find(|(kind, name, _)| kind == "deleted" && name == "doomed")
+                .cloned()
+        })
+        .await;
+        assert_eq!(deleted.2.as_deref(), Some("last-seen"), "the last state seen");
+        wait("the object created during the cut", || {
+            informer.store.get_in(ns, "born-during-the-cut")
+        })
+        .await;
+        assert!(informer.store.get_in(ns, "doomed").is_none());
+        // The informer's watch would hold the server's graceful shutdown open.
+        relay.set_up(false);
+    }
+}

@@ -23,29 +23,40 @@ const ADDRESS_TYPES: [&str; 5] = [
     "ExternalIP",
 ];
 
-static PREFERRED: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
-
-/// `--kubelet-preferred-address-types` (kubeadm: InternalIP,ExternalIP,Hostname).
-pub fn set_preferred_address_types(types: &[String]) {
-    *PREFERRED.write().unwrap() = types.to_vec();
+/// How the apiserver reaches kubelets (upstream `pkg/kubelet/client.KubeletClientConfig`).
+pub struct KubeletClient {
+    /// The TLS client (`apiserver::proxy::kubelet_tls`).
+    pub tls: apiserver::proxy::TlsConnector,
+    /// `--kubelet-preferred-address-types` (kubeadm: InternalIP,ExternalIP,Hostname);
+    /// empty: upstream's default order.
+    pub preferred_address_types: Vec<String>,
 }
 
-fn preferred() -> Vec<String> {
-    let p = PREFERRED.read().unwrap();
-    if p.is_empty() {
-        ADDRESS_TYPES.iter().map(|s| s.to_string()).collect()
-    } else {
-        p.clone()
+impl KubeletClient {
+    fn preferred(&self) -> Vec<&str> {
+        if self.preferred_address_types.is_empty() {
+            ADDRESS_TYPES.to_vec()
+        } else {
+            self.preferred_address_types
+                .iter()
+                .map(String::as_str)
+                .collect()
+        }
+    }
+
+    /// Where a node's kubelet listens: its preferred address and `daemonEndpoints` port.
+    pub fn endpoint(&self, node: &Value) -> Option<(String, u16)> {
+        kubelet_endpoint(node, &self.preferred())
     }
 }
 
 /// Where a node's kubelet listens: its preferred address and `daemonEndpoints` port.
-pub fn kubelet_endpoint(node: &Value) -> Option<(String, u16)> {
+fn kubelet_endpoint(node: &Value, preferred: &[&str]) -> Option<(String, u16)> {
     let addrs = node["status"]["addresses"].as_array()?;
-    let host = preferred().iter().find_map(|t| {
+    let host = preferred.iter().find_map(|t| {
         addrs
             .iter()
-            .find(|a| a["type"] == t.as_str())
+            .find(|a| a["type"] == *t)
             .and_then(|a| a["address"].as_str())
             .filter(|a| !a.is_empty())
     })?;
@@ -126,6 +137,7 @@ pub struct KubeletConnect {
     pub pods: Arc<Registry>,
     pub nodes: Arc<Registry>,
     pub kind: Kind,
+    pub kubelet: Arc<KubeletClient>,
 }
 
 impl KubeletConnect {
@@ -137,7 +149,7 @@ impl KubeletConnect {
             )));
         }
         let n = self.nodes.get(None, node).await?;
-        kubelet_endpoint(&n).ok_or_else(|| {
+        self.kubelet.endpoint(&n).ok_or_else(|| {
             StatusError::bad_request(format!("node {node} has no address to reach its kubelet"))
         })
     }
@@ -200,7 +212,7 @@ impl ConnectHandler for KubeletConnect {
             host,
             port,
             path_and_query: format!("{path}{query}"),
-            kubelet: true,
+            tls: Some(self.kubelet.tls.clone()),
         };
         forward(req, target).await
     }
@@ -263,6 +275,7 @@ pub enum ProxyTo {
 pub struct Proxy {
     pub registry: Arc<Registry>,
     pub to: ProxyTo,
+    pub kubelet: Arc<KubeletClient>,
 }
 
 #[async_trait]
@@ -281,7 +294,7 @@ impl ConnectHandler for Proxy {
         let (https, host, port) =
             match &self.to {
                 ProxyTo::Node => {
-                    let (host, kubelet_port) = kubelet_endpoint(&obj).ok_or_else(|| {
+                    let (host, kubelet_port) = self.kubelet.endpoint(&obj).ok_or_else(|| {
                         StatusError::bad_request(format!("node {object} has no address"))
                     })?;
                     let port = port.and_then(|p| p.parse().ok()).unwrap_or(kubelet_port);
@@ -318,7 +331,7 @@ impl ConnectHandler for Proxy {
                 host,
                 port,
                 path_and_query: path,
-                kubelet: matches!(self.to, ProxyTo::Node),
+                tls: matches!(self.to, ProxyTo::Node).then(|| self.kubelet.tls.clone()),
             },
         )
         .await
