@@ -26,6 +26,8 @@ pub mod replicaset;
 pub mod resourcequota;
 pub mod serviceaccount;
 pub mod statefulset;
+#[cfg(test)]
+mod testing;
 pub mod ttl;
 pub mod ttlafterfinished;
 pub mod volume;

@@ -429,3 +429,96 @@ pub fn from_replication_controller(
         }),
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, template};
+    use serde_json::json;
+
+    /// One sync: creations up to the replicas, deletions down to them, orphans adopted,
+    /// and the status it reports.
+    #[tokio::test]
+    async fn sync_brings_pods_to_replicas() {
+        struct Case {
+            name: &'static str,
+            replicas: i32,
+            /// Pods there before the sync: (name, owned by the set).
+            pods: &'static [(&'static str, bool)],
+            want_pods: usize,
+            want_owned: usize,
+        }
+        let cases = [
+            Case { name: "creates", replicas: 3, pods: &[], want_pods: 3, want_owned: 3 },
+            Case {
+                name: "deletes",
+                replicas: 1,
+                pods: &[("a", true), ("b", true), ("c", true)],
+                want_pods: 1,
+                want_owned: 1,
+            },
+            Case {
+                name: "adopts-orphans",
+                replicas: 2,
+                pods: &[("orphan", false)],
+                want_pods: 2,
+                want_owned: 2,
+            },
+            Case {
+                name: "steady",
+                replicas: 2,
+                pods: &[("a", true), ("b", true)],
+                want_pods: 2,
+                want_owned: 2,
+            },
+        ];
+        for case in cases {
+            let env = Env::new(&format!("rs-{}", case.name)).await;
+            let (sets, pods) = (env.informer::<ReplicaSet>(), env.informer::<Pod>());
+            let c = ReplicaSetController::new(
+                &REPLICA_SET,
+                env.client.clone(),
+                sets.clone(),
+                pods.clone(),
+                env.recorder("replicaset-controller"),
+            );
+            env.start().await;
+            let rs: ReplicaSet = env
+                .create(json!({"metadata": {"name": "web"}, "spec": {
+                    "replicas": case.replicas,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": template(json!({"app": "web"}))}}))
+                .await;
+            let mut existing = Vec::new();
+            for (name, owned) in case.pods {
+                let mut meta = json!({"name": name, "labels": {"app": "web"}});
+                if *owned {
+                    meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "name": "web", "uid": rs.metadata.uid, "controller": true}]);
+                }
+                existing.push(
+                    env.create::<Pod>(json!({"metadata": meta, "spec": crate::testing::pod_spec()}))
+                        .await,
+                );
+            }
+            env.cached(&sets, &[&rs]).await;
+            env.cached(&pods, &existing.iter().collect::<Vec<_>>()).await;
+            env.sync(c.as_ref(), &env.key("web")).await;
+
+            let live: Vec<Pod> = env
+                .list::<Pod>()
+                .await
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .collect();
+            let owned = live
+                .iter()
+                .filter(|p| controller_of(&p.metadata).is_some_and(|o| Some(&o.uid) == rs.metadata.uid.as_ref()))
+                .count();
+            assert_eq!(live.len(), case.want_pods, "{}: pods", case.name);
+            assert_eq!(owned, case.want_owned, "{}: owned pods", case.name);
+            let status = env.api::<ReplicaSet>().get("web").await.unwrap().status.unwrap();
+            assert_eq!(status.observed_generation, Some(1), "{}", case.name);
+        }
+    }
+}
