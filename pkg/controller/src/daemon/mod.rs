@@ -566,3 +566,82 @@ impl Reconciler for DaemonSetController {
         DaemonSetController::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, template};
+    use serde_json::json;
+
+    /// One sync: a daemon pod pinned to each node the selector and taints admit.
+    #[tokio::test]
+    async fn sync_places_a_pod_per_fitting_node() {
+        // (case, node labels match the selector, node taint effect)
+        let cases = [
+            ("fits", true, None, 1),
+            ("selector-misses", false, None, 0),
+            ("tainted", true, Some("NoSchedule"), 0),
+        ];
+        for (name, labelled, taint, want) in cases {
+            let env = Env::new(&format!("ds-{name}")).await;
+            let (sets, pods, nodes, revisions) = (
+                env.informer::<DaemonSet>(),
+                env.informer::<Pod>(),
+                env.cluster_informer::<Node>(),
+                env.informer::<ControllerRevision>(),
+            );
+            let c = DaemonSetController::new(
+                env.client.clone(),
+                sets.clone(),
+                pods.clone(),
+                nodes.clone(),
+                revisions.clone(),
+                env.recorder("daemonset-controller"),
+            );
+            env.start().await;
+            let node_name = format!("{}-node", env.ns);
+            let mut node = json!({"metadata": {"name": node_name, "labels": {}}});
+            if labelled {
+                node["metadata"]["labels"]["ds-test"] = json!(env.ns);
+            }
+            let node: Node = env.create_cluster(node).await;
+            // Admission taints a new node not-ready (TaintNodesByCondition) until the
+            // node lifecycle controller sees it Ready; the test sets the taints itself.
+            let taints = match taint {
+                Some(effect) => json!([{"key": "dedicated", "effect": effect}]),
+                None => json!([]),
+            };
+            let node = env
+                .cluster_api::<Node>()
+                .patch(
+                    &node_name,
+                    &kube::api::PatchParams::default(),
+                    &kube::api::Patch::Merge(json!({"spec": {"taints": taints}})),
+                )
+                .await
+                .unwrap();
+            let mut tmpl = template(json!({"app": "agent"}));
+            tmpl["spec"]["nodeSelector"] = json!({"ds-test": env.ns});
+            let ds: DaemonSet = env
+                .create(json!({"metadata": {"name": "agent"}, "spec": {
+                    "selector": {"matchLabels": {"app": "agent"}}, "template": tmpl}}))
+                .await;
+            env.cached(&sets, &[&ds]).await;
+            env.cached(&nodes, &[&node]).await;
+            pods.synced().await;
+            revisions.synced().await;
+            env.sync(c.as_ref(), &env.key("agent")).await;
+
+            let pods = env.list::<Pod>().await;
+            assert_eq!(pods.len(), want, "{name}: pods");
+            for p in &pods {
+                let pinned = serde_json::to_value(&p.spec.as_ref().unwrap().affinity).unwrap();
+                assert!(pinned.to_string().contains(&node_name), "{name}: {pinned}");
+            }
+            env.cluster_api::<Node>()
+                .delete(&node_name, &Default::default())
+                .await
+                .unwrap();
+        }
+    }
+}

@@ -176,7 +176,7 @@ impl DeploymentController {
     /// progress deadline).
     async fn sync(&self, k: &str) -> Result<Option<Duration>, String> {
         let (ns, name) = split(k);
-        let Some(d) = self.deployments.store.get_in(ns, name) else {
+        let Some(mut d) = self.deployments.store.get_in(ns, name) else {
             return Ok(None);
         };
         if d.metadata.deletion_timestamp.is_some() {
@@ -215,7 +215,7 @@ impl DeploymentController {
             ));
         }
         if let Some(rs) = &new {
-            self.record_revision(&d, revision(rs)).await?;
+            d = self.record_revision(&d, revision(rs)).await?;
         }
 
         // Paused, or resized: scale the existing sets in proportion, no rollout.
@@ -244,7 +244,7 @@ impl DeploymentController {
                 let created = self
                     .create_set(&d, &spec.template, max_old_revision + 1, initial, surge)
                     .await?;
-                self.record_revision(&d, max_old_revision + 1).await?;
+                d = self.record_revision(&d, max_old_revision + 1).await?;
                 total += initial;
                 created_now = true;
                 self.recorder.eventf(
@@ -424,7 +424,13 @@ impl DeploymentController {
     }
 
     /// The deployment's own revision annotation follows its newest set.
-    async fn record_revision(&self, d: &Deployment, rev: i64) -> Result<(), String> {
+    /// Sets the revision annotation; returns the Deployment as now stored, which later
+    /// writes of the same sync (the status) must start from.
+    async fn record_revision(
+        &self,
+        d: &Arc<Deployment>,
+        rev: i64,
+    ) -> Result<Arc<Deployment>, String> {
         let current = d
             .metadata
             .annotations
@@ -432,11 +438,11 @@ impl DeploymentController {
             .and_then(|a| a.get(REVISION))
             .cloned();
         if current.as_deref() == Some(rev.to_string().as_str()) {
-            return Ok(());
+            return Ok(d.clone());
         }
         // An update (the verb upstream's deployment-controller role has), guarded by
         // the cached resourceVersion.
-        let mut next = d.clone();
+        let mut next = Deployment::clone(d);
         next.metadata
             .annotations
             .get_or_insert_with(Default::default)
@@ -445,9 +451,9 @@ impl DeploymentController {
             self.client.clone(),
             d.metadata.namespace.as_deref().unwrap_or_default(),
         );
-        api.replace(&name_of(d), &PostParams::default(), &next)
+        api.replace(&name_of(d.as_ref()), &PostParams::default(), &next)
             .await
-            .map(|_| ())
+            .map(Arc::new)
             .map_err(|e| e.to_string())
     }
 
@@ -756,5 +762,58 @@ impl Reconciler for DeploymentController {
         DeploymentController::sync(self, key)
             .await
             .map(Action::from)
+    }
+}
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, template};
+    use serde_json::json;
+
+    /// One sync of a new Deployment: the ReplicaSet it creates (or not, when paused),
+    /// its size, and the template hash label.
+    #[tokio::test]
+    async fn sync_creates_the_new_replica_set() {
+        // (case, replicas, paused, want sets, want replicas of the set)
+        let cases = [
+            ("three", 3, false, 1, 3),
+            ("zero", 0, false, 1, 0),
+            ("paused", 2, true, 0, 0),
+        ];
+        for (name, replicas, paused, want_sets, want_replicas) in cases {
+            let env = Env::new(&format!("deploy-{name}")).await;
+            let (deployments, sets) = (env.informer::<Deployment>(), env.informer::<ReplicaSet>());
+            let c = DeploymentController::new(
+                env.client.clone(),
+                deployments.clone(),
+                sets.clone(),
+                env.recorder("deployment-controller"),
+            );
+            env.start().await;
+            let d: Deployment = env
+                .create(json!({"metadata": {"name": "web"}, "spec": {
+                    "replicas": replicas, "paused": paused,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": template(json!({"app": "web"}))}}))
+                .await;
+            env.cached(&deployments, &[&d]).await;
+            sets.synced().await;
+            env.sync(c.as_ref(), &env.key("web")).await;
+
+            let got = env.list::<ReplicaSet>().await;
+            assert_eq!(got.len(), want_sets, "{name}: replica sets");
+            if let Some(rs) = got.first() {
+                let spec = rs.spec.as_ref().unwrap();
+                assert_eq!(spec.replicas, Some(want_replicas), "{name}");
+                let labels = rs.metadata.labels.clone().unwrap_or_default();
+                assert!(labels.contains_key("pod-template-hash"), "{name}: {labels:?}");
+                assert_eq!(
+                    controller_of(&rs.metadata).map(|o| o.uid.clone()),
+                    d.metadata.uid.clone(),
+                    "{name}: owner"
+                );
+            }
+        }
     }
 }

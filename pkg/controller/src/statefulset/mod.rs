@@ -479,3 +479,52 @@ impl Reconciler for StatefulSetController {
             .map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, template};
+    use serde_json::json;
+
+    /// One sync: OrderedReady creates ordinal 0 and waits for it, Parallel creates all;
+    /// both record the current revision.
+    #[tokio::test]
+    async fn sync_creates_pods_by_policy() {
+        let cases = [("ordered", "OrderedReady", vec!["web-0"]), ("parallel", "Parallel", vec!["web-0", "web-1", "web-2"])];
+        for (name, policy, want) in cases {
+            let env = Env::new(&format!("sts-{name}")).await;
+            let (sets, pods, revisions) = (
+                env.informer::<StatefulSet>(),
+                env.informer::<Pod>(),
+                env.informer::<ControllerRevision>(),
+            );
+            let c = StatefulSetController::new(
+                env.client.clone(),
+                sets.clone(),
+                pods.clone(),
+                revisions.clone(),
+                env.recorder("statefulset-controller"),
+            );
+            env.start().await;
+            let sts: StatefulSet = env
+                .create(json!({"metadata": {"name": "web"}, "spec": {
+                    "replicas": 3, "serviceName": "web", "podManagementPolicy": policy,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": template(json!({"app": "web"}))}}))
+                .await;
+            env.cached(&sets, &[&sts]).await;
+            pods.synced().await;
+            revisions.synced().await;
+            env.sync(c.as_ref(), &env.key("web")).await;
+
+            let names: Vec<String> = env
+                .list::<Pod>()
+                .await
+                .into_iter()
+                .filter_map(|p| p.metadata.name)
+                .collect();
+            assert_eq!(names, want, "{name}: pods");
+            assert_eq!(env.list::<ControllerRevision>().await.len(), 1, "{name}: revisions");
+        }
+    }
+}
