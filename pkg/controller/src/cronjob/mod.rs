@@ -469,3 +469,64 @@ impl Reconciler for CronJobController {
         CronJobController::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, pod_spec};
+    use kube::api::{Patch, PatchParams};
+    use serde_json::json;
+
+    /// One sync: a Job for the missed minute, nothing before the schedule is due or
+    /// while suspended.
+    #[tokio::test]
+    async fn sync_runs_what_is_due() {
+        // (case, schedule, suspend, last scheduled minutes ago, want jobs, want requeue)
+        let cases = [
+            ("due", "* * * * *", false, Some(2), 1, true),
+            ("not-due", "0 0 1 1 *", false, None, 0, true),
+            ("suspended", "* * * * *", true, Some(2), 0, false),
+        ];
+        for (name, schedule, suspend, last, want_jobs, want_requeue) in cases {
+            let env = Env::new(&format!("cj-{name}")).await;
+            let (cronjobs, jobs) = (env.informer::<CronJob>(), env.informer::<Job>());
+            let c = CronJobController::new(
+                env.client.clone(),
+                cronjobs.clone(),
+                jobs.clone(),
+                env.recorder("cronjob-controller"),
+            );
+            env.start().await;
+            let mut spec = pod_spec();
+            spec["restartPolicy"] = json!("OnFailure");
+            let mut cj: CronJob = env
+                .create(json!({"metadata": {"name": "tick"}, "spec": {
+                    "schedule": schedule, "suspend": suspend,
+                    "jobTemplate": {"spec": {"template": {"spec": spec}}}}}))
+                .await;
+            if let Some(minutes) = last {
+                let at = Timestamp::now() - jiff::SignedDuration::from_mins(minutes);
+                cj = env
+                    .api::<CronJob>()
+                    .patch_status(
+                        "tick",
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": {"lastScheduleTime": at.strftime("%Y-%m-%dT%H:%M:00Z").to_string()}})),
+                    )
+                    .await
+                    .unwrap();
+            }
+            env.cached(&cronjobs, &[&cj]).await;
+            jobs.synced().await;
+            let action = env.sync(c.as_ref(), &env.key("tick")).await;
+
+            let got = env.list::<Job>().await;
+            assert_eq!(got.len(), want_jobs, "{name}: jobs");
+            for j in &got {
+                assert!(j.metadata.name.as_deref().unwrap().starts_with("tick-"), "{name}");
+                assert_eq!(controller_of(&j.metadata).map(|o| o.name.clone()).as_deref(), Some("tick"));
+            }
+            assert_eq!(matches!(action, Action::RequeueAfter(_)), want_requeue, "{name}: {action:?}");
+        }
+    }
+}

@@ -447,14 +447,20 @@ impl JobController {
 
         let suspended = spec.suspend.unwrap_or(false);
         let mut requeue = None;
+        // As upstream's manageJob: the active count reported includes the pods this sync
+        // created and excludes those it deleted.
+        let mut active_count = active.len() as i32;
         if suspended {
             for p in &active {
-                let _ = pods_api
+                let deleted = pods_api
                     .delete(
                         p.metadata.name.as_deref().unwrap_or_default(),
                         &DeleteParams::background(),
                     )
                     .await;
+                if deleted.is_ok() {
+                    active_count -= 1;
+                }
             }
         } else if self.expectations.satisfied(k) {
             let remaining = completions
@@ -507,6 +513,7 @@ impl JobController {
                             self.expectations.creation_observed(k);
                             return Err(e);
                         }
+                        active_count += 1;
                     }
                 } else {
                     requeue = Some(Duration::from_secs_f64(delay.as_secs_f64() - waited));
@@ -514,7 +521,7 @@ impl JobController {
             }
         }
         let ready = active.iter().filter(|p| is_ready(p)).count() as i32;
-        let mut patch = serde_json::json!({"status": {"active": active.len() as i32, "ready": ready,
+        let mut patch = serde_json::json!({"status": {"active": active_count, "ready": ready,
             "terminating": terminating, "startTime": Time(start)}});
         if suspended
             && !conditions
@@ -524,7 +531,7 @@ impl JobController {
             conditions.push(condition("Suspended", "JobSuspended", "Job suspended"));
             patch["status"]["conditions"] = serde_json::json!(conditions);
         }
-        let same = status.active == Some(active.len() as i32)
+        let same = status.active == Some(active_count)
             && status.ready == Some(ready)
             && status.terminating.unwrap_or(0) == terminating
             && status.start_time.is_some()
@@ -668,5 +675,54 @@ mod tests {
         assert_eq!(format_indexes(&set), "0,2-4,7");
         assert_eq!(format_indexes(&BTreeSet::from([1, 2])), "1-2");
         assert_eq!(format_indexes(&BTreeSet::new()), "");
+    }
+}
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, pod_spec};
+    use serde_json::json;
+
+    /// One sync of a new Job: as many pods as may run at once (parallelism, bounded by
+    /// the completions left), none while suspended.
+    #[tokio::test]
+    async fn sync_starts_the_parallel_pods() {
+        // (case, parallelism, completions, suspend, want pods)
+        let cases = [
+            ("parallel", 2, 4, false, 2),
+            ("bounded-by-completions", 3, 2, false, 2),
+            ("suspended", 2, 4, true, 0),
+        ];
+        for (name, parallelism, completions, suspend, want) in cases {
+            let env = Env::new(&format!("job-{name}")).await;
+            let (jobs, pods) = (env.informer::<Job>(), env.informer::<Pod>());
+            let c = JobController::new(
+                env.client.clone(),
+                jobs.clone(),
+                pods.clone(),
+                env.recorder("job-controller"),
+            );
+            env.start().await;
+            let mut spec = pod_spec();
+            spec["restartPolicy"] = json!("Never");
+            let job: Job = env
+                .create(json!({"metadata": {"name": "work"}, "spec": {
+                    "parallelism": parallelism, "completions": completions, "suspend": suspend,
+                    "template": {"spec": spec}}}))
+                .await;
+            env.cached(&jobs, &[&job]).await;
+            pods.synced().await;
+            env.sync(c.as_ref(), &env.key("work")).await;
+
+            let pods = env.list::<Pod>().await;
+            assert_eq!(pods.len(), want, "{name}: pods");
+            for p in &pods {
+                let labels = p.metadata.labels.clone().unwrap_or_default();
+                assert_eq!(labels.get("job-name").map(String::as_str), Some("work"), "{name}");
+            }
+            let status = env.api::<Job>().get("work").await.unwrap().status.unwrap_or_default();
+            assert_eq!(status.active.unwrap_or(0), want as i32, "{name}: status.active");
+        }
     }
 }

@@ -94,3 +94,62 @@ impl Reconciler for TtlAfterFinished {
         Ok(TtlAfterFinished::sync(self, key).await.into())
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, pod_spec};
+    use k8s_openapi::api::batch::v1::Job;
+    use kube::api::{Patch, PatchParams};
+    use serde_json::json;
+
+    /// One sync: a finished Job past its TTL is deleted, one within it waits out the
+    /// rest, an unfinished one is left alone.
+    #[tokio::test]
+    async fn sync_deletes_expired_jobs() {
+        // (case, ttl seconds, finished, want kept, want requeue)
+        let cases = [
+            ("expired", 0, true, false, false),
+            ("within-ttl", 3600, true, true, true),
+            ("running", 0, false, true, false),
+        ];
+        for (name, ttl, finished, want_kept, want_requeue) in cases {
+            let env = Env::new(&format!("ttl-{name}")).await;
+            let jobs = env.informer::<Job>();
+            let c = TtlAfterFinished::new(env.client.clone(), jobs.clone());
+            env.start().await;
+            let mut spec = pod_spec();
+            spec["restartPolicy"] = json!("Never");
+            let mut job: Job = env
+                .create(json!({"metadata": {"name": "done"}, "spec": {
+                    "ttlSecondsAfterFinished": ttl, "template": {"spec": spec}}}))
+                .await;
+            if finished {
+                let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+                let cond = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "lastProbeTime": now});
+                job = env
+                    .api::<Job>()
+                    .patch_status(
+                        "done",
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": {
+                            "startTime": now, "completionTime": now, "succeeded": 1,
+                            "conditions": [cond("SuccessCriteriaMet"), cond("Complete")]}})),
+                    )
+                    .await
+                    .unwrap();
+            }
+            env.cached(&jobs, &[&job]).await;
+            let action = env.sync(c.as_ref(), &env.key("done")).await;
+
+            let kept = env
+                .api::<Job>()
+                .get_opt("done")
+                .await
+                .unwrap()
+                .is_some_and(|j| j.metadata.deletion_timestamp.is_none());
+            assert_eq!(kept, want_kept, "{name}: kept");
+            assert_eq!(matches!(action, Action::RequeueAfter(_)), want_requeue, "{name}: {action:?}");
+        }
+    }
+}
