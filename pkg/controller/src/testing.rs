@@ -12,9 +12,9 @@ use client_go::informer_factory::{Object, SharedInformerFactory};
 use crate::reconciler::{Action, Reconciler};
 use client_go::events::Recorder;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -91,6 +91,28 @@ impl Env {
         K: Object + serde::Serialize,
     {
         create(&self.cluster_api::<K>(), obj).await
+    }
+
+    /// A pod with these labels, then given a status as the kubelet would report it:
+    /// Running with `ip` (if any) and the Ready condition.
+    pub async fn running_pod(&self, name: &str, labels: Value, ip: Option<&str>, ready: bool) -> Pod {
+        let pod: Pod = self
+            .create(json!({"metadata": {"name": name, "labels": labels}, "spec": pod_spec()}))
+            .await;
+        let mut status = json!({"phase": "Running", "conditions": [
+            {"type": "Ready", "status": if ready { "True" } else { "False" }}]});
+        if let Some(ip) = ip {
+            status["podIP"] = json!(ip);
+            status["podIPs"] = json!([{"ip": ip}]);
+        }
+        self.api::<Pod>()
+            .patch_status(
+                pod.metadata.name.as_deref().unwrap(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await
+            .expect("pod status")
     }
 
     /// Every `K` in the test namespace, by name.

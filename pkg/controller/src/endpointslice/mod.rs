@@ -433,3 +433,72 @@ pub async fn reconcile(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync: a managed slice of the selected pods that have an IP, with their
+    /// readiness; none for a Service without a selector.
+    #[tokio::test]
+    async fn sync_writes_slices_of_selected_pods() {
+        for (name, with_selector) in [("selector", true), ("no-selector", false)] {
+            let env = Env::new(&format!("eps-{name}")).await;
+            let (services, pods, nodes, slices) = (
+                env.informer::<Service>(),
+                env.informer::<Pod>(),
+                env.cluster_informer::<Node>(),
+                env.informer::<EndpointSlice>(),
+            );
+            let c = EndpointSliceController::new(
+                env.client.clone(),
+                services.clone(),
+                pods.clone(),
+                nodes.clone(),
+                slices.clone(),
+            );
+            env.start().await;
+            let mut spec = json!({"ports": [{"name": "http", "port": 80, "targetPort": 8080}]});
+            if with_selector {
+                spec["selector"] = json!({"app": "web"});
+            }
+            let svc: Service = env.create(json!({"metadata": {"name": "web"}, "spec": spec})).await;
+            let ready = env.running_pod("ready", json!({"app": "web"}), Some("10.1.0.1"), true).await;
+            let unready = env.running_pod("unready", json!({"app": "web"}), Some("10.1.0.2"), false).await;
+            let no_ip = env.running_pod("no-ip", json!({"app": "web"}), None, false).await;
+            env.cached(&pods, &[&ready, &unready, &no_ip]).await;
+            env.cached(&services, &[&svc]).await;
+            nodes.synced().await;
+            slices.synced().await;
+            env.sync(c.as_ref(), &env.key("web")).await;
+
+            let got = env.list::<EndpointSlice>().await;
+            if !with_selector {
+                assert!(got.is_empty(), "{name}: {got:?}");
+                continue;
+            }
+            assert_eq!(got.len(), 1, "{name}");
+            let labels = got[0].metadata.labels.clone().unwrap_or_default();
+            assert_eq!(labels.get(SERVICE_NAME_LABEL).map(String::as_str), Some("web"));
+            assert_eq!(
+                labels.get(MANAGED_BY_LABEL).map(String::as_str),
+                Some("endpointslice-controller.k8s.io")
+            );
+            let mut eps: Vec<(String, Option<bool>)> = got[0]
+                .endpoints
+                .iter()
+                .map(|e| (e.addresses[0].clone(), e.conditions.as_ref().and_then(|c| c.ready)))
+                .collect();
+            eps.sort();
+            assert_eq!(
+                eps,
+                [("10.1.0.1".to_string(), Some(true)), ("10.1.0.2".to_string(), Some(false))],
+                "{name}"
+            );
+            let ports = got[0].ports.clone().unwrap_or_default();
+            assert_eq!(ports.iter().map(|p| p.port).collect::<Vec<_>>(), [Some(8080)]);
+        }
+    }
+}

@@ -229,3 +229,62 @@ impl Reconciler for MirroringController {
         MirroringController::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync: hand-written Endpoints of a selector-less Service are mirrored into a
+    /// slice, unless labelled skip-mirror.
+    #[tokio::test]
+    async fn sync_mirrors_custom_endpoints() {
+        for (name, skip, want) in [("mirrored", false, 1), ("skip-mirror", true, 0)] {
+            let env = Env::new(&format!("mirror-{name}")).await;
+            let (services, endpoints, slices) = (
+                env.informer::<Service>(),
+                env.informer::<Endpoints>(),
+                env.informer::<EndpointSlice>(),
+            );
+            let c = MirroringController::new(
+                env.client.clone(),
+                services.clone(),
+                endpoints.clone(),
+                slices.clone(),
+                1000,
+            );
+            env.start().await;
+            let svc: Service = env
+                .create(json!({"metadata": {"name": "ext"}, "spec": {"ports": [{"port": 443}]}}))
+                .await;
+            let mut meta = json!({"name": "ext"});
+            if skip {
+                meta["labels"] = json!({"endpointslice.kubernetes.io/skip-mirror": "true"});
+            }
+            let eps: Endpoints = env
+                .create(json!({"metadata": meta, "subsets": [{
+                    "addresses": [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}],
+                    "ports": [{"port": 443}]}]}))
+                .await;
+            env.cached(&services, &[&svc]).await;
+            env.cached(&endpoints, &[&eps]).await;
+            slices.synced().await;
+            env.sync(c.as_ref(), &env.key("ext")).await;
+
+            let got = env.list::<EndpointSlice>().await;
+            assert_eq!(got.len(), want, "{name}: {got:?}");
+            if let Some(slice) = got.first() {
+                let labels = slice.metadata.labels.clone().unwrap_or_default();
+                assert_eq!(
+                    labels.get(MANAGED_BY_LABEL).map(String::as_str),
+                    Some("endpointslicemirroring-controller.k8s.io")
+                );
+                let mut ips: Vec<String> =
+                    slice.endpoints.iter().map(|e| e.addresses[0].clone()).collect();
+                ips.sort();
+                assert_eq!(ips, ["192.0.2.10", "192.0.2.11"]);
+            }
+        }
+    }
+}
