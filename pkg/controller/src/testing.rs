@@ -162,6 +162,14 @@ impl Env {
         }
     }
 
+    /// The test namespace as stored.
+    pub async fn namespace(&self) -> Namespace {
+        self.cluster_api::<Namespace>()
+            .get(&self.ns)
+            .await
+            .expect("test namespace")
+    }
+
     /// `namespace/name` in the test namespace.
     pub fn key(&self, name: &str) -> String {
         format!("{}/{name}", self.ns)

@@ -122,3 +122,34 @@ impl Reconciler for Publisher {
         Publisher::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a namespace: `kube-root-ca.crt` created, or corrected when its
+    /// `ca.crt` differs.
+    #[tokio::test]
+    async fn sync_publishes_the_root_ca() {
+        for (name, existing) in [("missing", None), ("stale", Some("OLD CA")), ("current", Some("CA PEM"))] {
+            let env = Env::new(&format!("rootca-{name}")).await;
+            let (namespaces, config_maps) = (env.cluster_informer::<Namespace>(), env.informer::<ConfigMap>());
+            let c = Publisher::new(env.client.clone(), namespaces.clone(), config_maps.clone(), "CA PEM".into());
+            env.start().await;
+            if let Some(ca) = existing {
+                let cm: ConfigMap = env
+                    .create(json!({"metadata": {"name": NAME}, "data": {"ca.crt": ca}}))
+                    .await;
+                env.cached(&config_maps, &[&cm]).await;
+            }
+            env.cached(&namespaces, &[&env.namespace().await]).await;
+            config_maps.synced().await;
+            env.sync(c.as_ref(), &env.ns).await;
+
+            let cm = env.api::<ConfigMap>().get(NAME).await.unwrap();
+            assert_eq!(cm.data.unwrap_or_default().get("ca.crt").map(String::as_str), Some("CA PEM"), "{name}");
+        }
+    }
+}

@@ -113,3 +113,48 @@ impl Reconciler for ServiceAccountsController {
             .map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a namespace: its `default` ServiceAccount created when missing,
+    /// left as it is when there, none in a terminating namespace.
+    #[tokio::test]
+    async fn sync_ensures_the_default_account() {
+        // (case, account already there, namespace terminating, want the account)
+        let cases = [("missing", false, false, true), ("present", true, false, true), ("terminating", false, true, false)];
+        for (name, present, terminating, want) in cases {
+            let env = Env::new(&format!("sa-{name}")).await;
+            let (namespaces, accounts) = (env.cluster_informer::<Namespace>(), env.informer::<ServiceAccount>());
+            let c = ServiceAccountsController::new(env.client.clone(), namespaces.clone(), accounts.clone());
+            env.start().await;
+            if present {
+                let sa: ServiceAccount = env
+                    .create(json!({"metadata": {"name": "default", "labels": {"kept": "yes"}}}))
+                    .await;
+                env.cached(&accounts, &[&sa]).await;
+            }
+            if terminating {
+                // Held open by a finalized object, so that it stays terminating.
+                env.create::<k8s_openapi::api::core::v1::ConfigMap>(
+                    json!({"metadata": {"name": "hold", "finalizers": ["test.k8s.io/hold"]}}),
+                )
+                .await;
+                env.cluster_api::<Namespace>().delete(&env.ns, &Default::default()).await.unwrap();
+            }
+            env.cached(&namespaces, &[&env.namespace().await]).await;
+            accounts.synced().await;
+            env.sync(c.as_ref(), &env.ns).await;
+
+            let got = env.api::<ServiceAccount>().get_opt("default").await.unwrap();
+            assert_eq!(got.is_some(), want, "{name}");
+            if present {
+                let labels = got.unwrap().metadata.labels.unwrap_or_default();
+                assert_eq!(labels.get("kept").map(String::as_str), Some("yes"), "{name}: replaced");
+            }
+        }
+    }
+}

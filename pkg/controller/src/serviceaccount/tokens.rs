@@ -200,3 +200,58 @@ impl Reconciler for TokensController {
         .map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a service-account token Secret: filled with a token the signer's key
+    /// verifies, the namespace and the CA; deleted when its account does not exist.
+    #[tokio::test]
+    async fn sync_fills_token_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::generate(&dir.path().join("sa.key")).unwrap();
+        let public = signer.public_key();
+        // (case, account exists, want the secret kept)
+        for (name, account, want_kept) in [("filled", true, true), ("orphan", false, false)] {
+            let env = Env::new(&format!("sat-{name}")).await;
+            let (accounts, secrets) = (env.informer::<ServiceAccount>(), env.informer::<Secret>());
+            let c = TokensController::new(
+                env.client.clone(),
+                accounts.clone(),
+                secrets.clone(),
+                Signer::load(&dir.path().join("sa.key")).unwrap(),
+                Some("CA PEM".into()),
+            );
+            env.start().await;
+            if account {
+                let sa: ServiceAccount = env.create(json!({"metadata": {"name": "robot"}})).await;
+                env.cached(&accounts, &[&sa]).await;
+            }
+            let secret: Secret = env
+                .create(json!({"metadata": {"name": "robot-token",
+                    "annotations": {NAME_ANNOTATION: "robot"}}, "type": SECRET_TYPE}))
+                .await;
+            env.cached(&secrets, &[&secret]).await;
+            accounts.synced().await;
+            env.sync(c.as_ref(), &format!("secret/{}", env.key("robot-token"))).await;
+
+            let got = env.api::<Secret>().get_opt("robot-token").await.unwrap();
+            assert_eq!(got.is_some(), want_kept, "{name}");
+            let Some(got) = got else { continue };
+            let data = got.data.unwrap_or_default();
+            let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+            assert_eq!(text("namespace"), env.ns);
+            assert_eq!(text("ca.crt"), "CA PEM");
+            let (_, claims) = serviceaccount::jwt::verify(&text("token"), &[public.clone()])
+                .unwrap_or_else(|e| panic!("{name}: token does not verify: {e:?}"));
+            assert_eq!(
+                claims["sub"],
+                format!("system:serviceaccount:{}:robot", env.ns),
+                "{name}"
+            );
+        }
+    }
+}

@@ -605,6 +605,9 @@ impl Registry {
                             .as_i64()
                             .unwrap_or(0)
                             == 0
+                        // Upstream's ShouldDeleteDuringUpdate, which namespaces extend:
+                        // nothing else (spec.finalizers) holds the deletion.
+                        && !self.strategy.begin_delete(&mut new.clone())
                     {
                         // The last finalizer is gone: the deletion completes now.
                         if let Ok((_, _)) = self.store.delete(&key, rev).await {
@@ -783,7 +786,9 @@ impl Registry {
                 ));
             }
         }
-        if part != Part::Status {
+        // Subresource writers (Whole) decide the object themselves: namespaces'
+        // `finalize` changes the spec that a main-resource update may not.
+        if part == Part::Main {
             self.strategy.prepare_for_update(new, old);
         }
         if self.strategy.tracks_generation() && !meta::spec_equal(new, old) {
