@@ -113,3 +113,49 @@ impl Reconciler for AggregationController {
         }
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of an aggregated ClusterRole: the rules of the roles its selectors
+    /// match, and none of the others'.
+    #[tokio::test]
+    async fn sync_aggregates_selected_rules() {
+        let env = Env::new("aggregation").await;
+        let roles = env.cluster_informer::<ClusterRole>();
+        let c = AggregationController::new(env.client.clone(), roles.clone());
+        env.start().await;
+        let label = format!("aggregate-to-{}", env.ns);
+        let rule = |resource: &str| json!([{"apiGroups": [""], "resources": [resource], "verbs": ["get"]}]);
+        // (role, labelled for aggregation, its resource)
+        let sources = [("a", true, "pods"), ("b", true, "services"), ("c", false, "secrets")];
+        let mut created = Vec::new();
+        for (suffix, selected, resource) in sources {
+            let mut meta = json!({"name": format!("{}-{suffix}", env.ns)});
+            if selected {
+                meta["labels"] = json!({label.clone(): "true"});
+            }
+            created.push(env.create_cluster::<ClusterRole>(json!({"metadata": meta, "rules": rule(resource)})).await);
+        }
+        let aggregate_name = format!("{}-aggregate", env.ns);
+        let aggregate: ClusterRole = env
+            .create_cluster(json!({"metadata": {"name": aggregate_name},
+                "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label: "true"}}]}}))
+            .await;
+        created.push(aggregate);
+        env.cached(&roles, &created.iter().collect::<Vec<_>>()).await;
+        env.sync(c.as_ref(), &aggregate_name).await;
+
+        let got = env.cluster_api::<ClusterRole>().get(&aggregate_name).await.unwrap();
+        let resources: Vec<String> = got
+            .rules
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|r| r.resources.unwrap_or_default())
+            .collect();
+        assert_eq!(resources, ["pods", "services"]);
+    }
+}

@@ -348,3 +348,52 @@ impl Reconciler for DisruptionController {
             .map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a PodDisruptionBudget: healthy, desired and expected pods and the
+    /// disruptions allowed.
+    #[tokio::test]
+    async fn sync_computes_disruptions_allowed() {
+        // (case, minAvailable, pods' readiness, want (current, desired, expected, allowed))
+        let cases = [
+            ("room-for-one", 1, vec![true, true], (2, 1, 2, 1)),
+            ("at-minimum", 2, vec![true, false], (1, 2, 2, 0)),
+        ];
+        for (name, min_available, ready, want) in cases {
+            let env = Env::new(&format!("pdb-{name}")).await;
+            let (budgets, pods) = (env.informer::<PodDisruptionBudget>(), env.informer::<Pod>());
+            let c = DisruptionController::new(
+                env.client.clone(),
+                budgets.clone(),
+                pods.clone(),
+                env.recorder("disruption-controller"),
+            );
+            env.start().await;
+            let mut created = Vec::new();
+            for (i, r) in ready.iter().enumerate() {
+                let ip = format!("10.2.0.{}", i + 1);
+                created.push(env.running_pod(&format!("p{i}"), json!({"app": "db"}), Some(&ip), *r).await);
+            }
+            let pdb: PodDisruptionBudget = env
+                .create(json!({"metadata": {"name": "db"}, "spec": {
+                    "minAvailable": min_available, "selector": {"matchLabels": {"app": "db"}}}}))
+                .await;
+            env.cached(&pods, &created.iter().collect::<Vec<_>>()).await;
+            env.cached(&budgets, &[&pdb]).await;
+            env.sync(c.as_ref(), &env.key("db")).await;
+
+            let s = env.api::<PodDisruptionBudget>().get("db").await.unwrap().status.unwrap();
+            assert_eq!(
+                (s.current_healthy, s.desired_healthy, s.expected_pods, s.disruptions_allowed),
+                want,
+                "{name}"
+            );
+            assert_eq!(s.observed_generation, Some(1), "{name}");
+        }
+    }
+}

@@ -200,3 +200,45 @@ mod tests {
         assert_eq!(a.allocate("m3"), vec!["10.244.2.0/24".to_string()]);
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a node: a free /24 of the cluster CIDR as its podCIDR, or the one it
+    /// has kept.
+    #[tokio::test]
+    async fn sync_allocates_pod_cidrs() {
+        for (name, existing) in [("new", None), ("has-one", Some("10.250.7.0/24"))] {
+            let env = Env::new(&format!("ipam-{name}")).await;
+            let nodes = env.cluster_informer::<Node>();
+            let c = NodeIpamController::new(
+                env.client.clone(),
+                nodes.clone(),
+                vec![CidrSet::new("10.250.0.0/16", 24).unwrap()],
+                env.recorder("node-ipam-controller"),
+            );
+            env.start().await;
+            let node_name = format!("{}-node", env.ns);
+            let mut node = json!({"metadata": {"name": node_name}});
+            if let Some(cidr) = existing {
+                node["spec"] = json!({"podCIDR": cidr, "podCIDRs": [cidr]});
+            }
+            let node: Node = env.create_cluster(node).await;
+            env.cached(&nodes, &[&node]).await;
+            env.sync(c.as_ref(), &node_name).await;
+
+            let got = env.cluster_api::<Node>().get(&node_name).await.unwrap();
+            let spec = got.spec.unwrap_or_default();
+            let cidr = spec.pod_cidr.clone().unwrap_or_default();
+            match existing {
+                Some(c) => assert_eq!(cidr, c, "{name}"),
+                None => assert!(cidr.starts_with("10.250.") && cidr.ends_with(".0/24"), "{name}: {cidr}"),
+            }
+            assert_eq!(spec.pod_cidrs.unwrap_or_default(), [cidr], "{name}");
+            env.cluster_api::<Node>().delete(&node_name, &Default::default()).await.unwrap();
+        }
+    }
+}

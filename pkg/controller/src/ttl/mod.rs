@@ -120,3 +120,35 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a node: annotated with the TTL of a small cluster (0 s), whatever it
+    /// carried before.
+    #[tokio::test]
+    async fn sync_annotates_the_ttl() {
+        for (name, existing) in [("unannotated", None), ("stale", Some("300")), ("current", Some("0"))] {
+            let env = Env::new(&format!("ttl-node-{name}")).await;
+            let nodes = env.cluster_informer::<Node>();
+            let c = TtlController::new(env.client.clone(), nodes.clone());
+            env.start().await;
+            let node_name = format!("{}-node", env.ns);
+            let mut meta = json!({"name": node_name});
+            if let Some(ttl) = existing {
+                meta["annotations"] = json!({TTL_ANNOTATION: ttl});
+            }
+            let node: Node = env.create_cluster(json!({"metadata": meta})).await;
+            env.cached(&nodes, &[&node]).await;
+            env.sync(c.as_ref(), &node_name).await;
+
+            let got = env.cluster_api::<Node>().get(&node_name).await.unwrap();
+            let ttl = got.metadata.annotations.unwrap_or_default().get(TTL_ANNOTATION).cloned();
+            assert_eq!(ttl.as_deref(), Some("0"), "{name}");
+            env.cluster_api::<Node>().delete(&node_name, &Default::default()).await.unwrap();
+        }
+    }
+}

@@ -132,3 +132,39 @@ impl Reconciler for PvcProtection {
         PvcProtection::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, pod_spec};
+    use serde_json::json;
+
+    /// One sync of a claim being deleted: its protection finalizer stays while a pod
+    /// uses it and goes (and the claim with it) once none does.
+    #[tokio::test]
+    async fn sync_releases_unused_claims() {
+        for (name, used, want_kept) in [("in-use", true, true), ("unused", false, false)] {
+            let env = Env::new(&format!("pvcp-{name}")).await;
+            let (claims, pods) = (env.informer::<PersistentVolumeClaim>(), env.informer::<Pod>());
+            let c = PvcProtection::new(env.client.clone(), claims.clone(), pods.clone());
+            env.start().await;
+            env.create::<PersistentVolumeClaim>(json!({"metadata": {"name": "data", "finalizers": [FINALIZER]},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))
+                .await;
+            if used {
+                let mut spec = pod_spec();
+                spec["volumes"] = json!([{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]);
+                let pod: Pod = env.create(json!({"metadata": {"name": "user"}, "spec": spec})).await;
+                env.cached(&pods, &[&pod]).await;
+            }
+            env.api::<PersistentVolumeClaim>().delete("data", &Default::default()).await.unwrap();
+            let deleting = env.api::<PersistentVolumeClaim>().get("data").await.unwrap();
+            env.cached(&claims, &[&deleting]).await;
+            pods.synced().await;
+            env.sync(c.as_ref(), &env.key("data")).await;
+
+            let got = env.api::<PersistentVolumeClaim>().get_opt("data").await.unwrap();
+            assert_eq!(got.is_some(), want_kept, "{name}");
+        }
+    }
+}

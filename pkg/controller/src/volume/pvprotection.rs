@@ -83,3 +83,44 @@ impl Reconciler for PvProtection {
         PvProtection::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a volume being deleted: its protection finalizer stays while it is
+    /// Bound and goes (and the volume with it) once it is not.
+    #[tokio::test]
+    async fn sync_releases_unbound_volumes() {
+        for (name, bound, want_kept) in [("bound", true, true), ("available", false, false)] {
+            let env = Env::new(&format!("pvp-{name}")).await;
+            let volumes = env.cluster_informer::<PersistentVolume>();
+            let c = PvProtection::new(env.client.clone(), volumes.clone());
+            env.start().await;
+            let pv_name = format!("{}-pv", env.ns);
+            env.create_cluster::<PersistentVolume>(json!({"metadata": {"name": pv_name, "finalizers": [FINALIZER]},
+                "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp/pv"}}}))
+                .await;
+            let phase = if bound { "Bound" } else { "Available" };
+            env.cluster_api::<PersistentVolume>()
+                .patch_status(&pv_name, &Default::default(), &kube::api::Patch::Merge(json!({"status": {"phase": phase}})))
+                .await
+                .unwrap();
+            env.cluster_api::<PersistentVolume>().delete(&pv_name, &Default::default()).await.unwrap();
+            let deleting = env.cluster_api::<PersistentVolume>().get(&pv_name).await.unwrap();
+            env.cached(&volumes, &[&deleting]).await;
+            env.sync(c.as_ref(), &pv_name).await;
+
+            let got = env.cluster_api::<PersistentVolume>().get_opt(&pv_name).await.unwrap();
+            assert_eq!(got.is_some(), want_kept, "{name}");
+            if got.is_some() {
+                env.cluster_api::<PersistentVolume>()
+                    .patch(&pv_name, &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
