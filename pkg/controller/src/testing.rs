@@ -204,3 +204,28 @@ pub fn pod_spec() -> Value {
 pub fn template(labels: Value) -> Value {
     json!({"metadata": {"labels": labels}, "spec": pod_spec()})
 }
+
+/// A PEM certificate request for `cn` in organizations `orgs` (ECDSA P-256).
+pub fn csr_pem(cn: &str, orgs: &[&str]) -> String {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    for o in orgs {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, *o);
+    }
+    params
+        .serialize_request(&key)
+        .expect("request")
+        .pem()
+        .expect("PEM")
+}
+
+/// A CertificateSigningRequest object for `signer` (JSON for [`Env::create_cluster`]).
+pub fn csr(name: &str, signer: &str, cn: &str, orgs: &[&str], usages: &[&str]) -> Value {
+    use base64::Engine;
+    let request = base64::engine::general_purpose::STANDARD.encode(csr_pem(cn, orgs));
+    json!({"metadata": {"name": name}, "spec": {
+        "request": request, "signerName": signer, "usages": usages}})
+}

@@ -121,3 +121,54 @@ impl Reconciler for BootstrapSigner {
         self.queue.add(KEY.into());
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::bootstrap::{SECRET_PREFIX, SECRET_TYPE};
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of `cluster-info`: a JWS signature for each signing token, none for
+    /// tokens not meant for signing or expired.
+    #[tokio::test]
+    async fn sync_signs_cluster_info() {
+        let env = Env::new("bootstrapsigner").await;
+        let config_maps = env.informers.namespaced::<ConfigMap>(NAMESPACE);
+        let secrets = env.informers.namespaced::<Secret>("kube-system");
+        let c = BootstrapSigner::new(env.client.clone(), config_maps.clone(), secrets.clone());
+        env.start().await;
+        let secrets_api: Api<Secret> = Api::namespaced(env.client.clone(), "kube-system");
+        // (token id, usage-bootstrap-signing, expired, want signed)
+        let tokens = [("sig001", "true", false, true), ("nos001", "false", false, false), ("exs001", "true", true, false)];
+        let mut created = Vec::new();
+        for (id, signing, expired, _) in tokens {
+            let mut data = json!({"token-id": id, "token-secret": "0123456789abcdef", "usage-bootstrap-signing": signing});
+            if expired {
+                let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
+                data["expiration"] = json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            }
+            let s: Secret = serde_json::from_value(json!({
+                "metadata": {"name": format!("{SECRET_PREFIX}{id}"), "namespace": "kube-system"},
+                "type": SECRET_TYPE, "stringData": data})).unwrap();
+            created.push(secrets_api.create(&Default::default(), &s).await.unwrap());
+        }
+        let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), NAMESPACE);
+        let cm: ConfigMap = serde_json::from_value(json!({
+            "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE},
+            "data": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}})).unwrap();
+        let cm = cms.create(&Default::default(), &cm).await.unwrap();
+        env.cached(&config_maps, &[&cm]).await;
+        env.cached(&secrets, &created.iter().collect::<Vec<_>>()).await;
+        env.sync(c.as_ref(), KEY).await;
+
+        let data = cms.get(CONFIG_MAP).await.unwrap().data.unwrap_or_default();
+        for (id, _, _, want) in tokens {
+            let sig = data.get(&format!("{JWS_PREFIX}{id}"));
+            assert_eq!(sig.is_some(), want, "{id}: {data:?}");
+            if let Some(sig) = sig {
+                assert_eq!(sig, &detached_jws("apiVersion: v1\nkind: Config\n", id, "0123456789abcdef"));
+            }
+        }
+    }
+}

@@ -81,3 +81,44 @@ impl Reconciler for TokenCleaner {
         Ok(TokenCleaner::sync(self, key).await.into())
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::bootstrap::{SECRET_PREFIX, SECRET_TYPE};
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a bootstrap token Secret: deleted once expired, otherwise kept until
+    /// its expiration (the requeue).
+    #[tokio::test]
+    async fn sync_deletes_expired_tokens() {
+        // (case, token id, expires in seconds, want kept)
+        let cases = [("expired", "exp001", -60, false), ("valid", "val001", 3600, true), ("no-expiry", "nox001", 0, true)];
+        let env = Env::new("tokencleaner").await;
+        let secrets = env.informers.namespaced::<Secret>("kube-system");
+        let c = TokenCleaner::new(env.client.clone(), secrets.clone());
+        env.start().await;
+        let api: Api<Secret> = Api::namespaced(env.client.clone(), "kube-system");
+        for (name, id, expires_in, want_kept) in cases {
+            let mut data = json!({"token-id": id, "token-secret": "0123456789abcdef"});
+            if expires_in != 0 {
+                let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(expires_in);
+                data["expiration"] = json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+            }
+            let secret: Secret = serde_json::from_value(json!({
+                "metadata": {"name": format!("{SECRET_PREFIX}{id}"), "namespace": "kube-system"},
+                "type": SECRET_TYPE, "stringData": data})).unwrap();
+            let secret = api.create(&Default::default(), &secret).await.unwrap();
+            env.cached(&secrets, &[&secret]).await;
+            let action = env.sync(c.as_ref(), &format!("kube-system/{SECRET_PREFIX}{id}")).await;
+
+            let kept = api.get_opt(&format!("{SECRET_PREFIX}{id}")).await.unwrap().is_some();
+            assert_eq!(kept, want_kept, "{name}");
+            assert_eq!(matches!(action, Action::RequeueAfter(_)), expires_in > 0, "{name}: {action:?}");
+            if kept {
+                api.delete(&format!("{SECRET_PREFIX}{id}"), &Default::default()).await.unwrap();
+            }
+        }
+    }
+}

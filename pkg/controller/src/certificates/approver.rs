@@ -142,3 +142,40 @@ impl Reconciler for Approver {
         Approver::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, csr};
+
+    /// One sync of a CSR: a well-formed kubelet client request is approved after the
+    /// SubjectAccessReview; other signers and malformed subjects are left alone.
+    #[tokio::test]
+    async fn sync_approves_kubelet_client_requests() {
+        let client = ["digital signature", "client auth"];
+        // (case, signer, common name, organizations, want approved)
+        let cases: [(&str, &str, &str, &[&str], bool); 3] = [
+            ("kubelet", KUBELET_CLIENT_SIGNER, "system:node:n1", &["system:nodes"], true),
+            ("other-signer", super::super::CLIENT_SIGNER, "system:node:n1", &["system:nodes"], false),
+            ("not-a-node", KUBELET_CLIENT_SIGNER, "alice", &["system:nodes"], false),
+        ];
+        for (name, signer, cn, orgs, want) in cases {
+            let env = Env::new(&format!("approve-{name}")).await;
+            let csrs = env.cluster_informer::<CertificateSigningRequest>();
+            let c = Approver::new(env.client.clone(), csrs.clone());
+            env.start().await;
+            let csr_name = env.ns.clone();
+            let created: CertificateSigningRequest =
+                env.create_cluster(csr(&csr_name, signer, cn, orgs, &client)).await;
+            env.cached(&csrs, &[&created]).await;
+            env.sync(c.as_ref(), &csr_name).await;
+
+            let got = env.cluster_api::<CertificateSigningRequest>().get(&csr_name).await.unwrap();
+            let approved = condition(&got, "Approved");
+            assert_eq!(approved.is_some(), want, "{name}");
+            if let Some(c) = approved {
+                assert_eq!(c.reason.as_deref(), Some("AutoApproved"), "{name}");
+            }
+        }
+    }
+}
