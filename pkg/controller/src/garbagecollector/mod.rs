@@ -432,3 +432,51 @@ async fn merge_patch(
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, wait};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use serde_json::json;
+
+    /// One sync of a graph node: a dependent whose owner does not exist is deleted, one
+    /// whose owner does is kept, and an owner deleted with the orphan policy releases
+    /// its dependents and then goes.
+    #[tokio::test]
+    async fn sync_collects_and_orphans() {
+        let env = Env::new("gc").await;
+        let gc = GarbageCollector::new(env.client.clone());
+        gc.sync_monitors(gc.deletable_resources().await.unwrap(), true);
+        let cms = env.api::<ConfigMap>();
+        let owner: ConfigMap = env.create(json!({"metadata": {"name": "owner"}})).await;
+        let owned_by = |name: &str, uid: &str| {
+            json!({"metadata": {"name": name, "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}})
+        };
+        let dangling: ConfigMap = env.create(owned_by("dangling", "00000000-0000-0000-0000-000000000000")).await;
+        let kept: ConfigMap = env.create(owned_by("kept", owner.metadata.uid.as_deref().unwrap())).await;
+        let uid = |o: &ConfigMap| o.metadata.uid.clone().unwrap();
+        let in_graph = |u: String, deleting: bool| {
+            let gc = gc.clone();
+            move || gc.graph.lock().unwrap().nodes.get(&u).filter(|n| n.deleting == deleting).map(|_| ())
+        };
+        for o in [&owner, &dangling, &kept] {
+            wait("the graph", in_graph(uid(o), false)).await;
+        }
+
+        env.sync(gc.as_ref(), &uid(&dangling)).await;
+        env.sync(gc.as_ref(), &uid(&kept)).await;
+        assert!(cms.get_opt("dangling").await.unwrap().is_none(), "dangling dependent deleted");
+        assert!(cms.get_opt("kept").await.unwrap().is_some(), "owned dependent kept");
+
+        // Orphan: the owner waits with the orphan finalizer until its dependents are free.
+        let orphan = kube::api::DeleteParams { propagation_policy: Some(kube::api::PropagationPolicy::Orphan), ..Default::default() };
+        cms.delete("owner", &orphan).await.unwrap();
+        wait("the owner's deletion in the graph", in_graph(uid(&owner), true)).await;
+        env.sync(gc.as_ref(), &uid(&owner)).await;
+        let freed = cms.get("kept").await.unwrap();
+        assert!(freed.metadata.owner_references.unwrap_or_default().is_empty(), "dependent released");
+        assert!(cms.get_opt("owner").await.unwrap().is_none(), "owner deleted once its finalizer was dropped");
+    }
+}

@@ -677,3 +677,60 @@ fn url_escape(s: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, template};
+    use k8s_openapi::api::apps::v1::Deployment;
+    use serde_json::json;
+
+    /// One sync of an HPA without a metrics API: the conditions say why it cannot
+    /// scale (no target, a target scaled to zero, no metrics).
+    #[tokio::test]
+    async fn sync_reports_why_it_cannot_scale() {
+        // (case, target replicas (None: no target), want condition type, status, reason)
+        let cases = [
+            ("no-target", None, ("AbleToScale", "False", "FailedGetScale")),
+            ("scaled-to-zero", Some(0), ("ScalingActive", "False", "ScalingDisabled")),
+            ("no-metrics", Some(1), ("ScalingActive", "False", "FailedGetResourceMetric")),
+        ];
+        for (name, replicas, (want_type, want_status, want_reason)) in cases {
+            let env = Env::new(&format!("hpa-{name}")).await;
+            let hpas = env.informer::<HorizontalPodAutoscaler>();
+            let c = HpaController::new(
+                env.client.clone(),
+                hpas.clone(),
+                env.recorder("horizontal-pod-autoscaler"),
+                Duration::from_secs(15),
+                0.1,
+                Duration::from_secs(300),
+            );
+            env.start().await;
+            if let Some(replicas) = replicas {
+                env.create::<Deployment>(json!({"metadata": {"name": "web"}, "spec": {"replicas": replicas,
+                    "selector": {"matchLabels": {"app": "web"}}, "template": template(json!({"app": "web"}))}}))
+                    .await;
+            }
+            let hpa: HorizontalPodAutoscaler = env
+                .create(json!({"metadata": {"name": "web"}, "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                    "minReplicas": 1, "maxReplicas": 5,
+                    "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 50}}}]}}))
+                .await;
+            env.cached(&hpas, &[&hpa]).await;
+            // A failed metrics fetch is reported in status, whatever the sync returns.
+            let _ = c.sync(&env.key("web")).await;
+
+            let status = env.api::<HorizontalPodAutoscaler>().get("web").await.unwrap().status.unwrap_or_default();
+            let conditions = status.conditions.unwrap_or_default();
+            let got = conditions.iter().find(|c| c.type_ == want_type);
+            assert_eq!(
+                got.map(|c| (c.status.as_str(), c.reason.as_deref().unwrap_or_default())),
+                Some((want_status, want_reason)),
+                "{name}: {conditions:?}"
+            );
+        }
+    }
+}

@@ -322,3 +322,66 @@ fn same_quantities(a: &Value, b: &Value) -> bool {
         .iter()
         .all(|f| quantities(&a[f]) == quantities(&b[f]))
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a quota: status.hard and the usage of what it counts, within its
+    /// scopes.
+    #[tokio::test]
+    async fn sync_reports_usage() {
+        let env = Env::new("quota").await;
+        let monitors = Monitors {
+            pods: env.informer(),
+            services: env.informer(),
+            claims: env.informer(),
+            config_maps: env.informer(),
+            secrets: env.informer(),
+            controllers: env.informer(),
+        };
+        let (pods, config_maps) = (monitors.pods.clone(), monitors.config_maps.clone());
+        let quotas = env.informer::<ResourceQuota>();
+        let c = ResourceQuotaController::new(env.client.clone(), quotas.clone(), monitors, Duration::from_secs(300));
+        env.start().await;
+        let burstable: Pod = env
+            .create(json!({"metadata": {"name": "burstable"}, "spec": {"containers": [{"name": "c", "image": "busybox",
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}))
+            .await;
+        let best_effort: Pod = env
+            .create(json!({"metadata": {"name": "best-effort"}, "spec": crate::testing::pod_spec()}))
+            .await;
+        let cm: ConfigMap = env.create(json!({"metadata": {"name": "cm"}})).await;
+        env.cached(&pods, &[&burstable, &best_effort]).await;
+        env.cached(&config_maps, &[&cm]).await;
+        // (quota, spec, want used)
+        let cases = [
+            (
+                "all",
+                json!({"hard": {"pods": "10", "requests.cpu": "2", "configmaps": "5"}}),
+                json!({"pods": "2", "requests.cpu": "100m", "configmaps": "1"}),
+            ),
+            (
+                "best-effort",
+                json!({"hard": {"pods": "10"}, "scopes": ["BestEffort"]}),
+                json!({"pods": "1"}),
+            ),
+        ];
+        for (name, spec, want) in cases {
+            let q: ResourceQuota = env.create(json!({"metadata": {"name": name}, "spec": spec})).await;
+            env.cached(&quotas, &[&q]).await;
+            env.sync(c.as_ref(), &env.key(name)).await;
+
+            let status = env.api::<ResourceQuota>().get(name).await.unwrap().status.unwrap();
+            let used = serde_json::to_value(status.used.unwrap_or_default()).unwrap();
+            assert_eq!(used, want, "{name}: used");
+            assert_eq!(
+                serde_json::to_value(status.hard.unwrap_or_default()).unwrap(),
+                spec["hard"],
+                "{name}: hard"
+            );
+        }
+    }
+}

@@ -134,3 +134,41 @@ impl Reconciler for EphemeralController {
         EphemeralController::sync(self, key).await.map(Action::from)
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, pod_spec};
+    use serde_json::json;
+
+    /// One sync of a pod: a claim `<pod>-<volume>` owned by the pod for each generic
+    /// ephemeral volume, none for other volumes.
+    #[tokio::test]
+    async fn sync_creates_ephemeral_claims() {
+        for (name, ephemeral) in [("ephemeral", true), ("empty-dir", false)] {
+            let env = Env::new(&format!("ephemeral-{name}")).await;
+            let pods = env.informer::<Pod>();
+            let c = EphemeralController::new(env.client.clone(), pods.clone(), env.recorder("ephemeral-volume-controller"));
+            env.start().await;
+            let mut spec = pod_spec();
+            spec["volumes"] = if ephemeral {
+                json!([{"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {
+                    "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}])
+            } else {
+                json!([{"name": "scratch", "emptyDir": {}}])
+            };
+            let pod: Pod = env.create(json!({"metadata": {"name": "worker"}, "spec": spec})).await;
+            env.cached(&pods, &[&pod]).await;
+            env.sync(c.as_ref(), &env.key("worker")).await;
+
+            let claims = env.list::<PersistentVolumeClaim>().await;
+            assert_eq!(claims.len(), usize::from(ephemeral), "{name}");
+            if let Some(claim) = claims.first() {
+                assert_eq!(claim.metadata.name.as_deref(), Some("worker-scratch"));
+                let owner = claim.metadata.owner_references.clone().unwrap_or_default();
+                assert_eq!(owner.first().map(|o| o.uid.clone()), pod.metadata.uid.clone());
+                assert_eq!(owner.first().and_then(|o| o.controller), Some(true));
+            }
+        }
+    }
+}

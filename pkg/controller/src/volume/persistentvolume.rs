@@ -562,3 +562,70 @@ impl Reconciler for PersistentVolumeController {
         });
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::Env;
+    use serde_json::json;
+
+    /// One sync of a pending claim: bound to a fitting Available volume of its class
+    /// (both sides written), left Pending when none fits.
+    #[tokio::test]
+    async fn sync_binds_claims_to_fitting_volumes() {
+        // (case, volume size, claim pre-bound to the volume by name, want bound)
+        let cases = [("fits", "2Gi", false, true), ("too-small", "500Mi", false, false), ("pre-bound", "1Gi", true, true)];
+        for (name, size, prebound, want) in cases {
+            let env = Env::new(&format!("pv-{name}")).await;
+            let (volumes, claims, classes) = (
+                env.cluster_informer::<PersistentVolume>(),
+                env.informer::<PersistentVolumeClaim>(),
+                env.cluster_informer::<StorageClass>(),
+            );
+            let c = PersistentVolumeController::new(
+                env.client.clone(),
+                volumes.clone(),
+                claims.clone(),
+                classes.clone(),
+                env.recorder("persistentvolume-binder-controller"),
+                Duration::from_secs(15),
+            );
+            env.start().await;
+            let class = env.ns.clone();
+            let pv_name = format!("{}-pv", env.ns);
+            let pv: PersistentVolume = env
+                .create_cluster(json!({"metadata": {"name": pv_name}, "spec": {
+                    "capacity": {"storage": size}, "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": class, "hostPath": {"path": "/tmp/pv"}}}))
+                .await;
+            let mut spec = json!({"accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                "resources": {"requests": {"storage": "1Gi"}}});
+            if prebound {
+                spec["volumeName"] = json!(pv_name);
+            }
+            let pvc: PersistentVolumeClaim = env.create(json!({"metadata": {"name": "data"}, "spec": spec})).await;
+            env.cached(&volumes, &[&pv]).await;
+            env.cached(&claims, &[&pvc]).await;
+            classes.synced().await;
+            env.sync(c.as_ref(), &format!("claim/{}", env.key("data"))).await;
+
+            let got_pv = env.cluster_api::<PersistentVolume>().get(&pv_name).await.unwrap();
+            let claim_ref = got_pv.spec.unwrap_or_default().claim_ref;
+            assert_eq!(
+                claim_ref.as_ref().and_then(|r| r.name.clone()).as_deref() == Some("data"),
+                want,
+                "{name}: volume's claimRef {claim_ref:?}"
+            );
+            let got_pvc = env.api::<PersistentVolumeClaim>().get("data").await.unwrap();
+            assert_eq!(
+                got_pvc.spec.unwrap_or_default().volume_name.as_deref() == Some(pv_name.as_str()),
+                want,
+                "{name}: claim's volumeName"
+            );
+            if !want {
+                let phase = got_pvc.status.and_then(|s| s.phase);
+                assert_eq!(phase.as_deref(), Some("Pending"), "{name}");
+            }
+        }
+    }
+}
