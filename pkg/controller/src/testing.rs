@@ -8,9 +8,9 @@
 //! API then holds.
 
 use crate::informer::{Informer, key};
-use client_go::informer_factory::{Object, SharedInformerFactory};
 use crate::reconciler::{Action, Reconciler};
 use client_go::events::Recorder;
+use client_go::informer_factory::{Object, SharedInformerFactory};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::Api;
@@ -95,7 +95,13 @@ impl Env {
 
     /// A pod with these labels, then given a status as the kubelet would report it:
     /// Running with `ip` (if any) and the Ready condition.
-    pub async fn running_pod(&self, name: &str, labels: Value, ip: Option<&str>, ready: bool) -> Pod {
+    pub async fn running_pod(
+        &self,
+        name: &str,
+        labels: Value,
+        ip: Option<&str>,
+        ready: bool,
+    ) -> Pod {
         let pod: Pod = self
             .create(json!({"metadata": {"name": name, "labels": labels}, "spec": pod_spec()}))
             .await;
@@ -148,7 +154,12 @@ impl Env {
         wait("the informer to catch up", || {
             objects
                 .iter()
-                .all(|o| informer.store.get(&key(*o)).is_some_and(|c| rv(&c) >= rv(o)))
+                .all(|o| {
+                    informer
+                        .store
+                        .get(&key(*o))
+                        .is_some_and(|c| rv(&c) >= rv(o))
+                })
                 .then_some(())
         })
         .await;
@@ -209,7 +220,9 @@ pub fn template(labels: Value) -> Value {
 pub fn csr_pem(cn: &str, orgs: &[&str]) -> String {
     let key = rcgen::KeyPair::generate().expect("key");
     let mut params = rcgen::CertificateParams::new(Vec::new()).expect("params");
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
     for o in orgs {
         params
             .distinguished_name

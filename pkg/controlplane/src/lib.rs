@@ -410,8 +410,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             regs.by_resource["prioritylevelconfigurations"].clone(),
         ));
     }
-    let lease = reconcilers::LeaseReconciler::for_config(&backend, &regs.by_resource, &cfg)
-        .map(Arc::new);
+    let lease =
+        reconcilers::LeaseReconciler::for_config(&backend, &regs.by_resource, &cfg).map(Arc::new);
     tokio::spawn(bootstrap::run(
         regs.by_resource.clone(),
         cfg.clone(),

@@ -172,7 +172,8 @@ impl LeaseReconciler {
 
     /// On shutdown: this server's lease goes, and the endpoints without it.
     pub async fn remove_self(&self) -> Result<(), String> {
-        self.leaving.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.leaving
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let (Some(kv), _) = self
             .backend
             .get(&self.key())

@@ -189,7 +189,10 @@ impl ResourceStore {
     pub async fn update(&self, key: &str, obj: &Value, expected: i64) -> Result<i64, StatusError> {
         let name = self.name_of(key);
         let t = Instant::now();
-        let r = self.backend.update(key, encode(obj, self.protobuf), expected).await;
+        let r = self
+            .backend
+            .update(key, encode(obj, self.protobuf), expected)
+            .await;
         observe_storage("update", &self.resource, t);
         r.map_err(|e| self.map_err(e, &name))
     }
@@ -203,7 +206,10 @@ impl ResourceStore {
         expected: i64,
     ) -> Result<Result<i64, Option<KeyValue>>, StatusError> {
         let t = Instant::now();
-        let r = self.backend.update(key, encode(obj, self.protobuf), expected).await;
+        let r = self
+            .backend
+            .update(key, encode(obj, self.protobuf), expected)
+            .await;
         observe_storage("update", &self.resource, t);
         match r {
             Ok(rev) => Ok(Ok(rev)),

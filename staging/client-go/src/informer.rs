@@ -519,7 +519,9 @@ mod watch_cut_tests {
         let relay = Relay::start(server.port).await;
         let through_relay = server.client_at(&format!("https://127.0.0.1:{}", relay.port));
         let informer = Informer::new(Api::<ConfigMap>::namespaced(through_relay, ns));
-        let seen: Arc<Mutex<Vec<(String, String, Option<String>)>>> = Arc::default();
+        // (change, name, the last state seen of a deletion)
+        type Seen = Vec<(String, String, Option<String>)>;
+        let seen: Arc<Mutex<Seen>> = Arc::default();
         {
             let seen = seen.clone();
             informer.add_event_handler(move |c| {
@@ -544,7 +546,9 @@ mod watch_cut_tests {
         // informer would resume from is compacted.
         relay.set_up(false);
         let resume = created.metadata.resource_version.clone().unwrap();
-        cms.delete("doomed", &DeleteParams::default()).await.unwrap();
+        cms.delete("doomed", &DeleteParams::default())
+            .await
+            .unwrap();
         let mut other = ConfigMap::default();
         other.metadata.name = Some("born-during-the-cut".into());
         cms.create(&PostParams::default(), &other).await.unwrap();
@@ -561,7 +565,10 @@ mod watch_cut_tests {
             if expired {
                 break;
             }
-            assert!(Instant::now() < deadline, "revision {resume} never compacted");
+            assert!(
+                Instant::now() < deadline,
+                "revision {resume} never compacted"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         relay.set_up(true);
@@ -574,7 +581,11 @@ mod watch_cut_tests {
                 .cloned()
         })
         .await;
-        assert_eq!(deleted.2.as_deref(), Some("last-seen"), "the last state seen");
+        assert_eq!(
+            deleted.2.as_deref(),
+            Some("last-seen"),
+            "the last state seen"
+        );
         wait("the object created during the cut", || {
             informer.store.get_in(ns, "born-during-the-cut")
         })

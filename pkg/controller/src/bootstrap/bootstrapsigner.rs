@@ -140,7 +140,11 @@ mod sync_tests {
         env.start().await;
         let secrets_api: Api<Secret> = Api::namespaced(env.client.clone(), "kube-system");
         // (token id, usage-bootstrap-signing, expired, want signed)
-        let tokens = [("sig001", "true", false, true), ("nos001", "false", false, false), ("exs001", "true", true, false)];
+        let tokens = [
+            ("sig001", "true", false, true),
+            ("nos001", "false", false, false),
+            ("exs001", "true", true, false),
+        ];
         let mut created = Vec::new();
         for (id, signing, expired, _) in tokens {
             let mut data = json!({"token-id": id, "token-secret": "0123456789abcdef", "usage-bootstrap-signing": signing});
@@ -150,16 +154,19 @@ mod sync_tests {
             }
             let s: Secret = serde_json::from_value(json!({
                 "metadata": {"name": format!("{SECRET_PREFIX}{id}"), "namespace": "kube-system"},
-                "type": SECRET_TYPE, "stringData": data})).unwrap();
+                "type": SECRET_TYPE, "stringData": data}))
+            .unwrap();
             created.push(secrets_api.create(&Default::default(), &s).await.unwrap());
         }
         let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), NAMESPACE);
         let cm: ConfigMap = serde_json::from_value(json!({
             "metadata": {"name": CONFIG_MAP, "namespace": NAMESPACE},
-            "data": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}})).unwrap();
+            "data": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}}))
+        .unwrap();
         let cm = cms.create(&Default::default(), &cm).await.unwrap();
         env.cached(&config_maps, &[&cm]).await;
-        env.cached(&secrets, &created.iter().collect::<Vec<_>>()).await;
+        env.cached(&secrets, &created.iter().collect::<Vec<_>>())
+            .await;
         env.sync(c.as_ref(), KEY).await;
 
         let data = cms.get(CONFIG_MAP).await.unwrap().data.unwrap_or_default();
@@ -167,7 +174,10 @@ mod sync_tests {
             let sig = data.get(&format!("{JWS_PREFIX}{id}"));
             assert_eq!(sig.is_some(), want, "{id}: {data:?}");
             if let Some(sig) = sig {
-                assert_eq!(sig, &detached_jws("apiVersion: v1\nkind: Config\n", id, "0123456789abcdef"));
+                assert_eq!(
+                    sig,
+                    &detached_jws("apiVersion: v1\nkind: Config\n", id, "0123456789abcdef")
+                );
             }
         }
     }

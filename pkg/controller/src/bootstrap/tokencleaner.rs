@@ -94,7 +94,11 @@ mod sync_tests {
     #[tokio::test]
     async fn sync_deletes_expired_tokens() {
         // (case, token id, expires in seconds, want kept)
-        let cases = [("expired", "exp001", -60, false), ("valid", "val001", 3600, true), ("no-expiry", "nox001", 0, true)];
+        let cases = [
+            ("expired", "exp001", -60, false),
+            ("valid", "val001", 3600, true),
+            ("no-expiry", "nox001", 0, true),
+        ];
         let env = Env::new("tokencleaner").await;
         let secrets = env.informers.namespaced::<Secret>("kube-system");
         let c = TokenCleaner::new(env.client.clone(), secrets.clone());
@@ -108,16 +112,29 @@ mod sync_tests {
             }
             let secret: Secret = serde_json::from_value(json!({
                 "metadata": {"name": format!("{SECRET_PREFIX}{id}"), "namespace": "kube-system"},
-                "type": SECRET_TYPE, "stringData": data})).unwrap();
+                "type": SECRET_TYPE, "stringData": data}))
+            .unwrap();
             let secret = api.create(&Default::default(), &secret).await.unwrap();
             env.cached(&secrets, &[&secret]).await;
-            let action = env.sync(c.as_ref(), &format!("kube-system/{SECRET_PREFIX}{id}")).await;
+            let action = env
+                .sync(c.as_ref(), &format!("kube-system/{SECRET_PREFIX}{id}"))
+                .await;
 
-            let kept = api.get_opt(&format!("{SECRET_PREFIX}{id}")).await.unwrap().is_some();
+            let kept = api
+                .get_opt(&format!("{SECRET_PREFIX}{id}"))
+                .await
+                .unwrap()
+                .is_some();
             assert_eq!(kept, want_kept, "{name}");
-            assert_eq!(matches!(action, Action::RequeueAfter(_)), expires_in > 0, "{name}: {action:?}");
+            assert_eq!(
+                matches!(action, Action::RequeueAfter(_)),
+                expires_in > 0,
+                "{name}: {action:?}"
+            );
             if kept {
-                api.delete(&format!("{SECRET_PREFIX}{id}"), &Default::default()).await.unwrap();
+                api.delete(&format!("{SECRET_PREFIX}{id}"), &Default::default())
+                    .await
+                    .unwrap();
             }
         }
     }

@@ -155,9 +155,27 @@ mod sync_tests {
         let client = ["digital signature", "client auth"];
         // (case, signer, common name, organizations, want approved)
         let cases: [(&str, &str, &str, &[&str], bool); 3] = [
-            ("kubelet", KUBELET_CLIENT_SIGNER, "system:node:n1", &["system:nodes"], true),
-            ("other-signer", super::super::CLIENT_SIGNER, "system:node:n1", &["system:nodes"], false),
-            ("not-a-node", KUBELET_CLIENT_SIGNER, "alice", &["system:nodes"], false),
+            (
+                "kubelet",
+                KUBELET_CLIENT_SIGNER,
+                "system:node:n1",
+                &["system:nodes"],
+                true,
+            ),
+            (
+                "other-signer",
+                super::super::CLIENT_SIGNER,
+                "system:node:n1",
+                &["system:nodes"],
+                false,
+            ),
+            (
+                "not-a-node",
+                KUBELET_CLIENT_SIGNER,
+                "alice",
+                &["system:nodes"],
+                false,
+            ),
         ];
         for (name, signer, cn, orgs, want) in cases {
             let env = Env::new(&format!("approve-{name}")).await;
@@ -165,12 +183,17 @@ mod sync_tests {
             let c = Approver::new(env.client.clone(), csrs.clone());
             env.start().await;
             let csr_name = env.ns.clone();
-            let created: CertificateSigningRequest =
-                env.create_cluster(csr(&csr_name, signer, cn, orgs, &client)).await;
+            let created: CertificateSigningRequest = env
+                .create_cluster(csr(&csr_name, signer, cn, orgs, &client))
+                .await;
             env.cached(&csrs, &[&created]).await;
             env.sync(c.as_ref(), &csr_name).await;
 
-            let got = env.cluster_api::<CertificateSigningRequest>().get(&csr_name).await.unwrap();
+            let got = env
+                .cluster_api::<CertificateSigningRequest>()
+                .get(&csr_name)
+                .await
+                .unwrap();
             let approved = condition(&got, "Approved");
             assert_eq!(approved.is_some(), want, "{name}");
             if let Some(c) = approved {

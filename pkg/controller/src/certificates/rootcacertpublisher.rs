@@ -133,10 +133,22 @@ mod sync_tests {
     /// `ca.crt` differs.
     #[tokio::test]
     async fn sync_publishes_the_root_ca() {
-        for (name, existing) in [("missing", None), ("stale", Some("OLD CA")), ("current", Some("CA PEM"))] {
+        for (name, existing) in [
+            ("missing", None),
+            ("stale", Some("OLD CA")),
+            ("current", Some("CA PEM")),
+        ] {
             let env = Env::new(&format!("rootca-{name}")).await;
-            let (namespaces, config_maps) = (env.cluster_informer::<Namespace>(), env.informer::<ConfigMap>());
-            let c = Publisher::new(env.client.clone(), namespaces.clone(), config_maps.clone(), "CA PEM".into());
+            let (namespaces, config_maps) = (
+                env.cluster_informer::<Namespace>(),
+                env.informer::<ConfigMap>(),
+            );
+            let c = Publisher::new(
+                env.client.clone(),
+                namespaces.clone(),
+                config_maps.clone(),
+                "CA PEM".into(),
+            );
             env.start().await;
             if let Some(ca) = existing {
                 let cm: ConfigMap = env
@@ -149,7 +161,14 @@ mod sync_tests {
             env.sync(c.as_ref(), &env.ns).await;
 
             let cm = env.api::<ConfigMap>().get(NAME).await.unwrap();
-            assert_eq!(cm.data.unwrap_or_default().get("ca.crt").map(String::as_str), Some("CA PEM"), "{name}");
+            assert_eq!(
+                cm.data
+                    .unwrap_or_default()
+                    .get("ca.crt")
+                    .map(String::as_str),
+                Some("CA PEM"),
+                "{name}"
+            );
         }
     }
 }

@@ -162,7 +162,9 @@ mod sync_tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "test-cluster-ca");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "test-cluster-ca");
         let cert = params.self_signed(&key).unwrap();
         Authority::load(&cert.pem(), &key.serialize_pem()).unwrap()
     }
@@ -175,17 +177,30 @@ mod sync_tests {
         // (case, signer, common name, approved, want issued, want failed)
         let cases = [
             ("client", CLIENT_SIGNER, "alice", true, true, false),
-            ("bad-kubelet-subject", KUBELET_CLIENT_SIGNER, "alice", true, false, true),
+            (
+                "bad-kubelet-subject",
+                KUBELET_CLIENT_SIGNER,
+                "alice",
+                true,
+                false,
+                true,
+            ),
             ("unapproved", CLIENT_SIGNER, "alice", false, false, false),
         ];
         for (name, signer, cn, approve, want_issued, want_failed) in cases {
             let env = Env::new(&format!("sign-{name}")).await;
             let csrs = env.cluster_informer::<CertificateSigningRequest>();
-            let c = Signer::new(env.client.clone(), csrs.clone(), authority(), Duration::from_secs(3600));
+            let c = Signer::new(
+                env.client.clone(),
+                csrs.clone(),
+                authority(),
+                Duration::from_secs(3600),
+            );
             env.start().await;
             let csr_name = env.ns.clone();
-            let mut created: CertificateSigningRequest =
-                env.create_cluster(csr(&csr_name, signer, cn, &["team"], &usages)).await;
+            let mut created: CertificateSigningRequest = env
+                .create_cluster(csr(&csr_name, signer, cn, &["team"], &usages))
+                .await;
             if approve {
                 let mut approved = created.clone();
                 approved.status = Some(serde_json::from_value(json!({"conditions": [
@@ -199,14 +214,25 @@ mod sync_tests {
             env.cached(&csrs, &[&created]).await;
             env.sync(c.as_ref(), &csr_name).await;
 
-            let got = env.cluster_api::<CertificateSigningRequest>().get(&csr_name).await.unwrap();
+            let got = env
+                .cluster_api::<CertificateSigningRequest>()
+                .get(&csr_name)
+                .await
+                .unwrap();
             assert_eq!(is_issued(&got), want_issued, "{name}");
             assert_eq!(condition(&got, "Failed").is_some(), want_failed, "{name}");
             if want_issued {
                 let pem = got.status.unwrap().certificate.unwrap().0;
                 let (_, der) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
                 let cert = der.parse_x509().unwrap();
-                let subject_cn = cert.subject().iter_common_name().next().unwrap().as_str().unwrap().to_string();
+                let subject_cn = cert
+                    .subject()
+                    .iter_common_name()
+                    .next()
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string();
                 assert_eq!(subject_cn, cn, "{name}");
             }
         }

@@ -131,14 +131,23 @@ mod sync_tests {
         let label = format!("aggregate-to-{}", env.ns);
         let rule = |resource: &str| json!([{"apiGroups": [""], "resources": [resource], "verbs": ["get"]}]);
         // (role, labelled for aggregation, its resource)
-        let sources = [("a", true, "pods"), ("b", true, "services"), ("c", false, "secrets")];
+        let sources = [
+            ("a", true, "pods"),
+            ("b", true, "services"),
+            ("c", false, "secrets"),
+        ];
         let mut created = Vec::new();
         for (suffix, selected, resource) in sources {
             let mut meta = json!({"name": format!("{}-{suffix}", env.ns)});
             if selected {
                 meta["labels"] = json!({label.clone(): "true"});
             }
-            created.push(env.create_cluster::<ClusterRole>(json!({"metadata": meta, "rules": rule(resource)})).await);
+            created.push(
+                env.create_cluster::<ClusterRole>(
+                    json!({"metadata": meta, "rules": rule(resource)}),
+                )
+                .await,
+            );
         }
         let aggregate_name = format!("{}-aggregate", env.ns);
         let aggregate: ClusterRole = env
@@ -146,10 +155,15 @@ mod sync_tests {
                 "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {label: "true"}}]}}))
             .await;
         created.push(aggregate);
-        env.cached(&roles, &created.iter().collect::<Vec<_>>()).await;
+        env.cached(&roles, &created.iter().collect::<Vec<_>>())
+            .await;
         env.sync(c.as_ref(), &aggregate_name).await;
 
-        let got = env.cluster_api::<ClusterRole>().get(&aggregate_name).await.unwrap();
+        let got = env
+            .cluster_api::<ClusterRole>()
+            .get(&aggregate_name)
+            .await
+            .unwrap();
         let resources: Vec<String> = got
             .rules
             .unwrap_or_default()

@@ -523,10 +523,22 @@ mod sync_tests {
             let got = env.list::<Job>().await;
             assert_eq!(got.len(), want_jobs, "{name}: jobs");
             for j in &got {
-                assert!(j.metadata.name.as_deref().unwrap().starts_with("tick-"), "{name}");
-                assert_eq!(controller_of(&j.metadata).map(|o| o.name.clone()).as_deref(), Some("tick"));
+                assert!(
+                    j.metadata.name.as_deref().unwrap().starts_with("tick-"),
+                    "{name}"
+                );
+                assert_eq!(
+                    controller_of(&j.metadata)
+                        .map(|o| o.name.clone())
+                        .as_deref(),
+                    Some("tick")
+                );
             }
-            assert_eq!(matches!(action, Action::RequeueAfter(_)), want_requeue, "{name}: {action:?}");
+            assert_eq!(
+                matches!(action, Action::RequeueAfter(_)),
+                want_requeue,
+                "{name}: {action:?}"
+            );
         }
     }
 }

@@ -604,7 +604,7 @@ mod sync_tests {
             if labelled {
                 node["metadata"]["labels"]["ds-test"] = json!(env.ns);
             }
-            let node: Node = env.create_cluster(node).await;
+            env.create_cluster::<Node>(node).await;
             // Admission taints a new node not-ready (TaintNodesByCondition) until the
             // node lifecycle controller sees it Ready; the test sets the taints itself.
             let taints = match taint {

@@ -807,7 +807,10 @@ mod sync_tests {
                 let spec = rs.spec.as_ref().unwrap();
                 assert_eq!(spec.replicas, Some(want_replicas), "{name}");
                 let labels = rs.metadata.labels.clone().unwrap_or_default();
-                assert!(labels.contains_key("pod-template-hash"), "{name}: {labels:?}");
+                assert!(
+                    labels.contains_key("pod-template-hash"),
+                    "{name}: {labels:?}"
+                );
                 assert_eq!(
                     controller_of(&rs.metadata).map(|o| o.uid.clone()),
                     d.metadata.uid.clone(),

@@ -377,7 +377,10 @@ mod sync_tests {
             let mut created = Vec::new();
             for (i, r) in ready.iter().enumerate() {
                 let ip = format!("10.2.0.{}", i + 1);
-                created.push(env.running_pod(&format!("p{i}"), json!({"app": "db"}), Some(&ip), *r).await);
+                created.push(
+                    env.running_pod(&format!("p{i}"), json!({"app": "db"}), Some(&ip), *r)
+                        .await,
+                );
             }
             let pdb: PodDisruptionBudget = env
                 .create(json!({"metadata": {"name": "db"}, "spec": {
@@ -387,9 +390,20 @@ mod sync_tests {
             env.cached(&budgets, &[&pdb]).await;
             env.sync(c.as_ref(), &env.key("db")).await;
 
-            let s = env.api::<PodDisruptionBudget>().get("db").await.unwrap().status.unwrap();
+            let s = env
+                .api::<PodDisruptionBudget>()
+                .get("db")
+                .await
+                .unwrap()
+                .status
+                .unwrap();
             assert_eq!(
-                (s.current_healthy, s.desired_healthy, s.expected_pods, s.disruptions_allowed),
+                (
+                    s.current_healthy,
+                    s.desired_healthy,
+                    s.expected_pods,
+                    s.disruptions_allowed
+                ),
                 want,
                 "{name}"
             );

@@ -235,6 +235,7 @@ impl Reconciler for EndpointsController {
 mod sync_tests {
     use super::*;
     use crate::testing::Env;
+    use k8s_openapi::api::core::v1::EndpointAddress;
     use serde_json::json;
 
     /// One sync: the Endpoints of a Service with a selector list its pods by readiness
@@ -243,27 +244,57 @@ mod sync_tests {
     #[tokio::test]
     async fn sync_writes_endpoints_of_selected_pods() {
         // (case, service has a selector, service deleted before the sync)
-        let cases = [("selector", true, false), ("no-selector", false, false), ("deleted", true, true)];
+        let cases = [
+            ("selector", true, false),
+            ("no-selector", false, false),
+            ("deleted", true, true),
+        ];
         for (name, with_selector, deleted) in cases {
             let env = Env::new(&format!("ep-{name}")).await;
-            let (services, pods, endpoints) =
-                (env.informer::<Service>(), env.informer::<Pod>(), env.informer::<Endpoints>());
-            let c = EndpointsController::new(env.client.clone(), services.clone(), pods.clone(), endpoints.clone());
+            let (services, pods, endpoints) = (
+                env.informer::<Service>(),
+                env.informer::<Pod>(),
+                env.informer::<Endpoints>(),
+            );
+            let c = EndpointsController::new(
+                env.client.clone(),
+                services.clone(),
+                pods.clone(),
+                endpoints.clone(),
+            );
             env.start().await;
             let mut spec = json!({"ports": [{"name": "http", "port": 80, "targetPort": 8080}]});
             if with_selector {
                 spec["selector"] = json!({"app": "web"});
             }
-            let svc: Service = env.create(json!({"metadata": {"name": "web"}, "spec": spec})).await;
-            let ready = env.running_pod("ready", json!({"app": "web"}), Some("10.1.0.1"), true).await;
-            let unready = env.running_pod("unready", json!({"app": "web"}), Some("10.1.0.2"), false).await;
-            let no_ip = env.running_pod("no-ip", json!({"app": "web"}), None, false).await;
+            let svc: Service = env
+                .create(json!({"metadata": {"name": "web"}, "spec": spec}))
+                .await;
+            let ready = env
+                .running_pod("ready", json!({"app": "web"}), Some("10.1.0.1"), true)
+                .await;
+            let unready = env
+                .running_pod("unready", json!({"app": "web"}), Some("10.1.0.2"), false)
+                .await;
+            let no_ip = env
+                .running_pod("no-ip", json!({"app": "web"}), None, false)
+                .await;
             env.cached(&pods, &[&ready, &unready, &no_ip]).await;
             if deleted {
                 let eps: Endpoints = env.create(json!({"metadata": {"name": "web"}})).await;
                 env.cached(&endpoints, &[&eps]).await;
-                env.api::<Service>().delete("web", &Default::default()).await.unwrap();
-                crate::testing::wait("the deletion", || services.store.get_in(&env.ns, "web").is_none().then_some(())).await;
+                env.api::<Service>()
+                    .delete("web", &Default::default())
+                    .await
+                    .unwrap();
+                crate::testing::wait("the deletion", || {
+                    services
+                        .store
+                        .get_in(&env.ns, "web")
+                        .is_none()
+                        .then_some(())
+                })
+                .await;
             } else {
                 env.cached(&services, &[&svc]).await;
             }
@@ -277,13 +308,17 @@ mod sync_tests {
             }
             let subsets = got.expect("endpoints").subsets.unwrap_or_default();
             assert_eq!(subsets.len(), 1, "{name}: {subsets:?}");
-            let ips = |a: &Option<Vec<k8s_openapi::api::core::v1::EndpointAddress>>| {
+            let ips = |a: &Option<Vec<EndpointAddress>>| {
                 a.iter().flatten().map(|a| a.ip.clone()).collect::<Vec<_>>()
             };
             assert_eq!(ips(&subsets[0].addresses), ["10.1.0.1"], "{name}");
             assert_eq!(ips(&subsets[0].not_ready_addresses), ["10.1.0.2"], "{name}");
             let ports = subsets[0].ports.clone().unwrap_or_default();
-            assert_eq!(ports.iter().map(|p| p.port).collect::<Vec<_>>(), [8080], "{name}");
+            assert_eq!(
+                ports.iter().map(|p| p.port).collect::<Vec<_>>(),
+                [8080],
+                "{name}"
+            );
         }
     }
 }

@@ -464,10 +464,18 @@ mod sync_tests {
             if with_selector {
                 spec["selector"] = json!({"app": "web"});
             }
-            let svc: Service = env.create(json!({"metadata": {"name": "web"}, "spec": spec})).await;
-            let ready = env.running_pod("ready", json!({"app": "web"}), Some("10.1.0.1"), true).await;
-            let unready = env.running_pod("unready", json!({"app": "web"}), Some("10.1.0.2"), false).await;
-            let no_ip = env.running_pod("no-ip", json!({"app": "web"}), None, false).await;
+            let svc: Service = env
+                .create(json!({"metadata": {"name": "web"}, "spec": spec}))
+                .await;
+            let ready = env
+                .running_pod("ready", json!({"app": "web"}), Some("10.1.0.1"), true)
+                .await;
+            let unready = env
+                .running_pod("unready", json!({"app": "web"}), Some("10.1.0.2"), false)
+                .await;
+            let no_ip = env
+                .running_pod("no-ip", json!({"app": "web"}), None, false)
+                .await;
             env.cached(&pods, &[&ready, &unready, &no_ip]).await;
             env.cached(&services, &[&svc]).await;
             nodes.synced().await;
@@ -481,7 +489,10 @@ mod sync_tests {
             }
             assert_eq!(got.len(), 1, "{name}");
             let labels = got[0].metadata.labels.clone().unwrap_or_default();
-            assert_eq!(labels.get(SERVICE_NAME_LABEL).map(String::as_str), Some("web"));
+            assert_eq!(
+                labels.get(SERVICE_NAME_LABEL).map(String::as_str),
+                Some("web")
+            );
             assert_eq!(
                 labels.get(MANAGED_BY_LABEL).map(String::as_str),
                 Some("endpointslice-controller.k8s.io")
@@ -489,16 +500,27 @@ mod sync_tests {
             let mut eps: Vec<(String, Option<bool>)> = got[0]
                 .endpoints
                 .iter()
-                .map(|e| (e.addresses[0].clone(), e.conditions.as_ref().and_then(|c| c.ready)))
+                .map(|e| {
+                    (
+                        e.addresses[0].clone(),
+                        e.conditions.as_ref().and_then(|c| c.ready),
+                    )
+                })
                 .collect();
             eps.sort();
             assert_eq!(
                 eps,
-                [("10.1.0.1".to_string(), Some(true)), ("10.1.0.2".to_string(), Some(false))],
+                [
+                    ("10.1.0.1".to_string(), Some(true)),
+                    ("10.1.0.2".to_string(), Some(false))
+                ],
                 "{name}"
             );
             let ports = got[0].ports.clone().unwrap_or_default();
-            assert_eq!(ports.iter().map(|p| p.port).collect::<Vec<_>>(), [Some(8080)]);
+            assert_eq!(
+                ports.iter().map(|p| p.port).collect::<Vec<_>>(),
+                [Some(8080)]
+            );
         }
     }
 }

@@ -280,8 +280,11 @@ mod sync_tests {
                     labels.get(MANAGED_BY_LABEL).map(String::as_str),
                     Some("endpointslicemirroring-controller.k8s.io")
                 );
-                let mut ips: Vec<String> =
-                    slice.endpoints.iter().map(|e| e.addresses[0].clone()).collect();
+                let mut ips: Vec<String> = slice
+                    .endpoints
+                    .iter()
+                    .map(|e| e.addresses[0].clone())
+                    .collect();
                 ips.sort();
                 assert_eq!(ips, ["192.0.2.10", "192.0.2.11"]);
             }

@@ -454,12 +454,24 @@ mod sync_tests {
             json!({"metadata": {"name": name, "ownerReferences": [
                 {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]}})
         };
-        let dangling: ConfigMap = env.create(owned_by("dangling", "00000000-0000-0000-0000-000000000000")).await;
-        let kept: ConfigMap = env.create(owned_by("kept", owner.metadata.uid.as_deref().unwrap())).await;
+        let dangling: ConfigMap = env
+            .create(owned_by("dangling", "00000000-0000-0000-0000-000000000000"))
+            .await;
+        let kept: ConfigMap = env
+            .create(owned_by("kept", owner.metadata.uid.as_deref().unwrap()))
+            .await;
         let uid = |o: &ConfigMap| o.metadata.uid.clone().unwrap();
         let in_graph = |u: String, deleting: bool| {
             let gc = gc.clone();
-            move || gc.graph.lock().unwrap().nodes.get(&u).filter(|n| n.deleting == deleting).map(|_| ())
+            move || {
+                gc.graph
+                    .lock()
+                    .unwrap()
+                    .nodes
+                    .get(&u)
+                    .filter(|n| n.deleting == deleting)
+                    .map(|_| ())
+            }
         };
         for o in [&owner, &dangling, &kept] {
             wait("the graph", in_graph(uid(o), false)).await;
@@ -467,16 +479,39 @@ mod sync_tests {
 
         env.sync(gc.as_ref(), &uid(&dangling)).await;
         env.sync(gc.as_ref(), &uid(&kept)).await;
-        assert!(cms.get_opt("dangling").await.unwrap().is_none(), "dangling dependent deleted");
-        assert!(cms.get_opt("kept").await.unwrap().is_some(), "owned dependent kept");
+        assert!(
+            cms.get_opt("dangling").await.unwrap().is_none(),
+            "dangling dependent deleted"
+        );
+        assert!(
+            cms.get_opt("kept").await.unwrap().is_some(),
+            "owned dependent kept"
+        );
 
         // Orphan: the owner waits with the orphan finalizer until its dependents are free.
-        let orphan = kube::api::DeleteParams { propagation_policy: Some(kube::api::PropagationPolicy::Orphan), ..Default::default() };
+        let orphan = DeleteParams {
+            propagation_policy: Some(kube::api::PropagationPolicy::Orphan),
+            ..Default::default()
+        };
         cms.delete("owner", &orphan).await.unwrap();
-        wait("the owner's deletion in the graph", in_graph(uid(&owner), true)).await;
+        wait(
+            "the owner's deletion in the graph",
+            in_graph(uid(&owner), true),
+        )
+        .await;
         env.sync(gc.as_ref(), &uid(&owner)).await;
         let freed = cms.get("kept").await.unwrap();
-        assert!(freed.metadata.owner_references.unwrap_or_default().is_empty(), "dependent released");
-        assert!(cms.get_opt("owner").await.unwrap().is_none(), "owner deleted once its finalizer was dropped");
+        assert!(
+            freed
+                .metadata
+                .owner_references
+                .unwrap_or_default()
+                .is_empty(),
+            "dependent released"
+        );
+        assert!(
+            cms.get_opt("owner").await.unwrap().is_none(),
+            "owner deleted once its finalizer was dropped"
+        );
     }
 }

@@ -719,10 +719,24 @@ mod sync_tests {
             assert_eq!(pods.len(), want, "{name}: pods");
             for p in &pods {
                 let labels = p.metadata.labels.clone().unwrap_or_default();
-                assert_eq!(labels.get("job-name").map(String::as_str), Some("work"), "{name}");
+                assert_eq!(
+                    labels.get("job-name").map(String::as_str),
+                    Some("work"),
+                    "{name}"
+                );
             }
-            let status = env.api::<Job>().get("work").await.unwrap().status.unwrap_or_default();
-            assert_eq!(status.active.unwrap_or(0), want as i32, "{name}: status.active");
+            let status = env
+                .api::<Job>()
+                .get("work")
+                .await
+                .unwrap()
+                .status
+                .unwrap_or_default();
+            assert_eq!(
+                status.active.unwrap_or(0),
+                want as i32,
+                "{name}: status.active"
+            );
         }
     }
 }

@@ -267,7 +267,11 @@ mod sync_tests {
     #[tokio::test]
     async fn sync_empties_and_finalizes_terminating_namespaces() {
         // (case, content, want the namespace gone)
-        let cases = [("empty", None, true), ("configmap", Some("configmap"), true), ("held", Some("held-pod"), false)];
+        let cases = [
+            ("empty", None, true),
+            ("configmap", Some("configmap"), true),
+            ("held", Some("held-pod"), false),
+        ];
         for (name, content, want_gone) in cases {
             let env = Env::new(&format!("ns-{name}")).await;
             let namespaces = env.cluster_informer::<Namespace>();
@@ -275,7 +279,10 @@ mod sync_tests {
             env.start().await;
             match content {
                 Some("configmap") => {
-                    env.create::<ConfigMap>(json!({"metadata": {"name": "cm"}, "data": {"a": "b"}})).await;
+                    env.create::<ConfigMap>(
+                        json!({"metadata": {"name": "cm"}, "data": {"a": "b"}}),
+                    )
+                    .await;
                 }
                 Some(_) => {
                     env.create::<Pod>(json!({"metadata": {"name": "held", "finalizers": ["test.k8s.io/hold"]}, "spec": pod_spec()}))
@@ -283,22 +290,42 @@ mod sync_tests {
                 }
                 None => {}
             }
-            env.cluster_api::<Namespace>().delete(&env.ns, &Default::default()).await.unwrap();
+            env.cluster_api::<Namespace>()
+                .delete(&env.ns, &Default::default())
+                .await
+                .unwrap();
             let terminating = env.namespace().await;
             assert!(terminating.metadata.deletion_timestamp.is_some());
             env.cached(&namespaces, &[&terminating]).await;
             let action = env.sync(c.as_ref(), &env.ns).await;
 
-            let now = env.cluster_api::<Namespace>().get_opt(&env.ns).await.unwrap();
+            let now = env
+                .cluster_api::<Namespace>()
+                .get_opt(&env.ns)
+                .await
+                .unwrap();
             assert_eq!(now.is_none(), want_gone, "{name}: {now:?}");
             if let Some(ns) = now {
-                assert!(matches!(action, Action::RequeueAfter(_)), "{name}: {action:?}");
+                assert!(
+                    matches!(action, Action::RequeueAfter(_)),
+                    "{name}: {action:?}"
+                );
                 let conditions = ns.status.and_then(|s| s.conditions).unwrap_or_default();
-                let remaining = conditions.iter().find(|c| c.type_ == "NamespaceContentRemaining");
-                assert_eq!(remaining.map(|c| c.status.as_str()), Some("True"), "{name}: {conditions:?}");
+                let remaining = conditions
+                    .iter()
+                    .find(|c| c.type_ == "NamespaceContentRemaining");
+                assert_eq!(
+                    remaining.map(|c| c.status.as_str()),
+                    Some("True"),
+                    "{name}: {conditions:?}"
+                );
                 // Let the namespace go.
                 env.api::<Pod>()
-                    .patch("held", &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})))
+                    .patch(
+                        "held",
+                        &Default::default(),
+                        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                    )
                     .await
                     .unwrap();
             }

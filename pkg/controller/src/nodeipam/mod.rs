@@ -235,10 +235,16 @@ mod sync_tests {
             let cidr = spec.pod_cidr.clone().unwrap_or_default();
             match existing {
                 Some(c) => assert_eq!(cidr, c, "{name}"),
-                None => assert!(cidr.starts_with("10.250.") && cidr.ends_with(".0/24"), "{name}: {cidr}"),
+                None => assert!(
+                    cidr.starts_with("10.250.") && cidr.ends_with(".0/24"),
+                    "{name}: {cidr}"
+                ),
             }
             assert_eq!(spec.pod_cidrs.unwrap_or_default(), [cidr], "{name}");
-            env.cluster_api::<Node>().delete(&node_name, &Default::default()).await.unwrap();
+            env.cluster_api::<Node>()
+                .delete(&node_name, &Default::default())
+                .await
+                .unwrap();
         }
     }
 }

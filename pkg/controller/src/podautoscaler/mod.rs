@@ -691,9 +691,21 @@ mod sync_tests {
     async fn sync_reports_why_it_cannot_scale() {
         // (case, target replicas (None: no target), want condition type, status, reason)
         let cases = [
-            ("no-target", None, ("AbleToScale", "False", "FailedGetScale")),
-            ("scaled-to-zero", Some(0), ("ScalingActive", "False", "ScalingDisabled")),
-            ("no-metrics", Some(1), ("ScalingActive", "False", "FailedGetResourceMetric")),
+            (
+                "no-target",
+                None,
+                ("AbleToScale", "False", "FailedGetScale"),
+            ),
+            (
+                "scaled-to-zero",
+                Some(0),
+                ("ScalingActive", "False", "ScalingDisabled"),
+            ),
+            (
+                "no-metrics",
+                Some(1),
+                ("ScalingActive", "False", "FailedGetResourceMetric"),
+            ),
         ];
         for (name, replicas, (want_type, want_status, want_reason)) in cases {
             let env = Env::new(&format!("hpa-{name}")).await;
@@ -723,7 +735,13 @@ mod sync_tests {
             // A failed metrics fetch is reported in status, whatever the sync returns.
             let _ = c.sync(&env.key("web")).await;
 
-            let status = env.api::<HorizontalPodAutoscaler>().get("web").await.unwrap().status.unwrap_or_default();
+            let status = env
+                .api::<HorizontalPodAutoscaler>()
+                .get("web")
+                .await
+                .unwrap()
+                .status
+                .unwrap_or_default();
             let conditions = status.conditions.unwrap_or_default();
             let got = conditions.iter().find(|c| c.type_ == want_type);
             assert_eq!(

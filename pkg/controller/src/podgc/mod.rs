@@ -119,3 +119,72 @@ impl PodGc {
         }
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, pod_spec};
+    use serde_json::json;
+
+    /// One collection: pods bound to a node that is gone are failed and deleted, pods
+    /// on a live node stay, and terminated pods beyond the threshold go oldest first.
+    #[tokio::test]
+    async fn collect_removes_orphaned_and_excess_terminated_pods() {
+        let env = Env::new("podgc").await;
+        let (pods, nodes) = (env.informer::<Pod>(), env.cluster_informer::<Node>());
+        let gc = PodGc::new(
+            env.client.clone(),
+            pods.clone(),
+            nodes.clone(),
+            1,
+            Duration::from_secs(20),
+        );
+        env.start().await;
+        let live_node = format!("{}-node", env.ns);
+        let node: Node = env
+            .create_cluster(json!({"metadata": {"name": live_node}}))
+            .await;
+        let on = |name: &str, node: &str| {
+            let mut spec = pod_spec();
+            spec["nodeName"] = json!(node);
+            json!({"metadata": {"name": name}, "spec": spec})
+        };
+        // (pod, node, terminated, want kept)
+        let cases = [
+            ("orphaned", "no-such-node", false, false),
+            ("running", live_node.as_str(), false, true),
+            ("done-old", live_node.as_str(), true, false),
+            ("done-new", live_node.as_str(), true, true),
+        ];
+        let mut created = Vec::new();
+        for (name, node, terminated, _) in &cases {
+            let mut p: Pod = env.create(on(name, node)).await;
+            if *terminated {
+                p = env
+                    .api::<Pod>()
+                    .patch_status(
+                        name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": {"phase": "Succeeded"}})),
+                    )
+                    .await
+                    .unwrap();
+                // Creation times have a one-second resolution: keep "old" older.
+                tokio::time::sleep(Duration::from_millis(1100)).await;
+            }
+            created.push(p);
+        }
+        env.cached(&pods, &created.iter().collect::<Vec<_>>()).await;
+        env.cached(&nodes, &[&node]).await;
+        gc.collect().await;
+
+        for (name, _, _, want_kept) in cases {
+            let kept = env.api::<Pod>().get_opt(name).await.unwrap().is_some();
+            assert_eq!(kept, want_kept, "{name}");
+        }
+        env.cluster_api::<Node>()
+            .delete(&live_node, &Default::default())
+            .await
+            .unwrap();
+    }
+}

@@ -449,7 +449,13 @@ mod sync_tests {
             want_owned: usize,
         }
         let cases = [
-            Case { name: "creates", replicas: 3, pods: &[], want_pods: 3, want_owned: 3 },
+            Case {
+                name: "creates",
+                replicas: 3,
+                pods: &[],
+                want_pods: 3,
+                want_owned: 3,
+            },
             Case {
                 name: "deletes",
                 replicas: 1,
@@ -497,12 +503,15 @@ mod sync_tests {
                         "name": "web", "uid": rs.metadata.uid, "controller": true}]);
                 }
                 existing.push(
-                    env.create::<Pod>(json!({"metadata": meta, "spec": crate::testing::pod_spec()}))
-                        .await,
+                    env.create::<Pod>(
+                        json!({"metadata": meta, "spec": crate::testing::pod_spec()}),
+                    )
+                    .await,
                 );
             }
             env.cached(&sets, &[&rs]).await;
-            env.cached(&pods, &existing.iter().collect::<Vec<_>>()).await;
+            env.cached(&pods, &existing.iter().collect::<Vec<_>>())
+                .await;
             env.sync(c.as_ref(), &env.key("web")).await;
 
             let live: Vec<Pod> = env
@@ -513,11 +522,20 @@ mod sync_tests {
                 .collect();
             let owned = live
                 .iter()
-                .filter(|p| controller_of(&p.metadata).is_some_and(|o| Some(&o.uid) == rs.metadata.uid.as_ref()))
+                .filter(|p| {
+                    controller_of(&p.metadata)
+                        .is_some_and(|o| Some(&o.uid) == rs.metadata.uid.as_ref())
+                })
                 .count();
             assert_eq!(live.len(), case.want_pods, "{}: pods", case.name);
             assert_eq!(owned, case.want_owned, "{}: owned pods", case.name);
-            let status = env.api::<ReplicaSet>().get("web").await.unwrap().status.unwrap();
+            let status = env
+                .api::<ReplicaSet>()
+                .get("web")
+                .await
+                .unwrap()
+                .status
+                .unwrap();
             assert_eq!(status.observed_generation, Some(1), "{}", case.name);
         }
     }

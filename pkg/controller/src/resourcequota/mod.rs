@@ -344,14 +344,21 @@ mod sync_tests {
         };
         let (pods, config_maps) = (monitors.pods.clone(), monitors.config_maps.clone());
         let quotas = env.informer::<ResourceQuota>();
-        let c = ResourceQuotaController::new(env.client.clone(), quotas.clone(), monitors, Duration::from_secs(300));
+        let c = ResourceQuotaController::new(
+            env.client.clone(),
+            quotas.clone(),
+            monitors,
+            Duration::from_secs(300),
+        );
         env.start().await;
         let burstable: Pod = env
             .create(json!({"metadata": {"name": "burstable"}, "spec": {"containers": [{"name": "c", "image": "busybox",
                 "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]}}))
             .await;
         let best_effort: Pod = env
-            .create(json!({"metadata": {"name": "best-effort"}, "spec": crate::testing::pod_spec()}))
+            .create(
+                json!({"metadata": {"name": "best-effort"}, "spec": crate::testing::pod_spec()}),
+            )
             .await;
         let cm: ConfigMap = env.create(json!({"metadata": {"name": "cm"}})).await;
         env.cached(&pods, &[&burstable, &best_effort]).await;
@@ -370,11 +377,19 @@ mod sync_tests {
             ),
         ];
         for (name, spec, want) in cases {
-            let q: ResourceQuota = env.create(json!({"metadata": {"name": name}, "spec": spec})).await;
+            let q: ResourceQuota = env
+                .create(json!({"metadata": {"name": name}, "spec": spec}))
+                .await;
             env.cached(&quotas, &[&q]).await;
             env.sync(c.as_ref(), &env.key(name)).await;
 
-            let status = env.api::<ResourceQuota>().get(name).await.unwrap().status.unwrap();
+            let status = env
+                .api::<ResourceQuota>()
+                .get(name)
+                .await
+                .unwrap()
+                .status
+                .unwrap();
             let used = serde_json::to_value(status.used.unwrap_or_default()).unwrap();
             assert_eq!(used, want, "{name}: used");
             assert_eq!(

@@ -125,11 +125,22 @@ mod sync_tests {
     #[tokio::test]
     async fn sync_ensures_the_default_account() {
         // (case, account already there, namespace terminating, want the account)
-        let cases = [("missing", false, false, true), ("present", true, false, true), ("terminating", false, true, false)];
+        let cases = [
+            ("missing", false, false, true),
+            ("present", true, false, true),
+            ("terminating", false, true, false),
+        ];
         for (name, present, terminating, want) in cases {
             let env = Env::new(&format!("sa-{name}")).await;
-            let (namespaces, accounts) = (env.cluster_informer::<Namespace>(), env.informer::<ServiceAccount>());
-            let c = ServiceAccountsController::new(env.client.clone(), namespaces.clone(), accounts.clone());
+            let (namespaces, accounts) = (
+                env.cluster_informer::<Namespace>(),
+                env.informer::<ServiceAccount>(),
+            );
+            let c = ServiceAccountsController::new(
+                env.client.clone(),
+                namespaces.clone(),
+                accounts.clone(),
+            );
             env.start().await;
             if present {
                 let sa: ServiceAccount = env
@@ -143,17 +154,28 @@ mod sync_tests {
                     json!({"metadata": {"name": "hold", "finalizers": ["test.k8s.io/hold"]}}),
                 )
                 .await;
-                env.cluster_api::<Namespace>().delete(&env.ns, &Default::default()).await.unwrap();
+                env.cluster_api::<Namespace>()
+                    .delete(&env.ns, &Default::default())
+                    .await
+                    .unwrap();
             }
             env.cached(&namespaces, &[&env.namespace().await]).await;
             accounts.synced().await;
             env.sync(c.as_ref(), &env.ns).await;
 
-            let got = env.api::<ServiceAccount>().get_opt("default").await.unwrap();
+            let got = env
+                .api::<ServiceAccount>()
+                .get_opt("default")
+                .await
+                .unwrap();
             assert_eq!(got.is_some(), want, "{name}");
             if present {
                 let labels = got.unwrap().metadata.labels.unwrap_or_default();
-                assert_eq!(labels.get("kept").map(String::as_str), Some("yes"), "{name}: replaced");
+                assert_eq!(
+                    labels.get("kept").map(String::as_str),
+                    Some("yes"),
+                    "{name}: replaced"
+                );
             }
         }
     }

@@ -236,7 +236,8 @@ mod sync_tests {
                 .await;
             env.cached(&secrets, &[&secret]).await;
             accounts.synced().await;
-            env.sync(c.as_ref(), &format!("secret/{}", env.key("robot-token"))).await;
+            env.sync(c.as_ref(), &format!("secret/{}", env.key("robot-token")))
+                .await;
 
             let got = env.api::<Secret>().get_opt("robot-token").await.unwrap();
             assert_eq!(got.is_some(), want_kept, "{name}");
@@ -245,8 +246,9 @@ mod sync_tests {
             let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
             assert_eq!(text("namespace"), env.ns);
             assert_eq!(text("ca.crt"), "CA PEM");
-            let (_, claims) = serviceaccount::jwt::verify(&text("token"), &[public.clone()])
-                .unwrap_or_else(|e| panic!("{name}: token does not verify: {e:?}"));
+            let (_, claims) =
+                serviceaccount::jwt::verify(&text("token"), std::slice::from_ref(&public))
+                    .unwrap_or_else(|e| panic!("{name}: token does not verify: {e:?}"));
             assert_eq!(
                 claims["sub"],
                 format!("system:serviceaccount:{}:robot", env.ns),

@@ -490,7 +490,10 @@ mod sync_tests {
     /// both record the current revision.
     #[tokio::test]
     async fn sync_creates_pods_by_policy() {
-        let cases = [("ordered", "OrderedReady", vec!["web-0"]), ("parallel", "Parallel", vec!["web-0", "web-1", "web-2"])];
+        let cases = [
+            ("ordered", "OrderedReady", vec!["web-0"]),
+            ("parallel", "Parallel", vec!["web-0", "web-1", "web-2"]),
+        ];
         for (name, policy, want) in cases {
             let env = Env::new(&format!("sts-{name}")).await;
             let (sets, pods, revisions) = (
@@ -524,7 +527,11 @@ mod sync_tests {
                 .filter_map(|p| p.metadata.name)
                 .collect();
             assert_eq!(names, want, "{name}: pods");
-            assert_eq!(env.list::<ControllerRevision>().await.len(), 1, "{name}: revisions");
+            assert_eq!(
+                env.list::<ControllerRevision>().await.len(),
+                1,
+                "{name}: revisions"
+            );
         }
     }
 }

@@ -131,7 +131,11 @@ mod sync_tests {
     /// carried before.
     #[tokio::test]
     async fn sync_annotates_the_ttl() {
-        for (name, existing) in [("unannotated", None), ("stale", Some("300")), ("current", Some("0"))] {
+        for (name, existing) in [
+            ("unannotated", None),
+            ("stale", Some("300")),
+            ("current", Some("0")),
+        ] {
             let env = Env::new(&format!("ttl-node-{name}")).await;
             let nodes = env.cluster_informer::<Node>();
             let c = TtlController::new(env.client.clone(), nodes.clone());
@@ -146,9 +150,17 @@ mod sync_tests {
             env.sync(c.as_ref(), &node_name).await;
 
             let got = env.cluster_api::<Node>().get(&node_name).await.unwrap();
-            let ttl = got.metadata.annotations.unwrap_or_default().get(TTL_ANNOTATION).cloned();
+            let ttl = got
+                .metadata
+                .annotations
+                .unwrap_or_default()
+                .get(TTL_ANNOTATION)
+                .cloned();
             assert_eq!(ttl.as_deref(), Some("0"), "{name}");
-            env.cluster_api::<Node>().delete(&node_name, &Default::default()).await.unwrap();
+            env.cluster_api::<Node>()
+                .delete(&node_name, &Default::default())
+                .await
+                .unwrap();
         }
     }
 }

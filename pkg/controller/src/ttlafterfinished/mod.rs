@@ -125,7 +125,9 @@ mod sync_tests {
                     "ttlSecondsAfterFinished": ttl, "template": {"spec": spec}}}))
                 .await;
             if finished {
-                let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+                let now = jiff::Timestamp::now()
+                    .strftime("%Y-%m-%dT%H:%M:%SZ")
+                    .to_string();
                 let cond = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": now, "lastProbeTime": now});
                 job = env
                     .api::<Job>()
@@ -149,7 +151,11 @@ mod sync_tests {
                 .unwrap()
                 .is_some_and(|j| j.metadata.deletion_timestamp.is_none());
             assert_eq!(kept, want_kept, "{name}: kept");
-            assert_eq!(matches!(action, Action::RequeueAfter(_)), want_requeue, "{name}: {action:?}");
+            assert_eq!(
+                matches!(action, Action::RequeueAfter(_)),
+                want_requeue,
+                "{name}: {action:?}"
+            );
         }
     }
 }

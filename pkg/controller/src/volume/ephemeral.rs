@@ -148,7 +148,11 @@ mod sync_tests {
         for (name, ephemeral) in [("ephemeral", true), ("empty-dir", false)] {
             let env = Env::new(&format!("ephemeral-{name}")).await;
             let pods = env.informer::<Pod>();
-            let c = EphemeralController::new(env.client.clone(), pods.clone(), env.recorder("ephemeral-volume-controller"));
+            let c = EphemeralController::new(
+                env.client.clone(),
+                pods.clone(),
+                env.recorder("ephemeral-volume-controller"),
+            );
             env.start().await;
             let mut spec = pod_spec();
             spec["volumes"] = if ephemeral {
@@ -157,7 +161,9 @@ mod sync_tests {
             } else {
                 json!([{"name": "scratch", "emptyDir": {}}])
             };
-            let pod: Pod = env.create(json!({"metadata": {"name": "worker"}, "spec": spec})).await;
+            let pod: Pod = env
+                .create(json!({"metadata": {"name": "worker"}, "spec": spec}))
+                .await;
             env.cached(&pods, &[&pod]).await;
             env.sync(c.as_ref(), &env.key("worker")).await;
 
@@ -166,7 +172,10 @@ mod sync_tests {
             if let Some(claim) = claims.first() {
                 assert_eq!(claim.metadata.name.as_deref(), Some("worker-scratch"));
                 let owner = claim.metadata.owner_references.clone().unwrap_or_default();
-                assert_eq!(owner.first().map(|o| o.uid.clone()), pod.metadata.uid.clone());
+                assert_eq!(
+                    owner.first().map(|o| o.uid.clone()),
+                    pod.metadata.uid.clone()
+                );
                 assert_eq!(owner.first().and_then(|o| o.controller), Some(true));
             }
         }

@@ -574,7 +574,11 @@ mod sync_tests {
     #[tokio::test]
     async fn sync_binds_claims_to_fitting_volumes() {
         // (case, volume size, claim pre-bound to the volume by name, want bound)
-        let cases = [("fits", "2Gi", false, true), ("too-small", "500Mi", false, false), ("pre-bound", "1Gi", true, true)];
+        let cases = [
+            ("fits", "2Gi", false, true),
+            ("too-small", "500Mi", false, false),
+            ("pre-bound", "1Gi", true, true),
+        ];
         for (name, size, prebound, want) in cases {
             let env = Env::new(&format!("pv-{name}")).await;
             let (volumes, claims, classes) = (
@@ -603,20 +607,31 @@ mod sync_tests {
             if prebound {
                 spec["volumeName"] = json!(pv_name);
             }
-            let pvc: PersistentVolumeClaim = env.create(json!({"metadata": {"name": "data"}, "spec": spec})).await;
+            let pvc: PersistentVolumeClaim = env
+                .create(json!({"metadata": {"name": "data"}, "spec": spec}))
+                .await;
             env.cached(&volumes, &[&pv]).await;
             env.cached(&claims, &[&pvc]).await;
             classes.synced().await;
-            env.sync(c.as_ref(), &format!("claim/{}", env.key("data"))).await;
+            env.sync(c.as_ref(), &format!("claim/{}", env.key("data")))
+                .await;
 
-            let got_pv = env.cluster_api::<PersistentVolume>().get(&pv_name).await.unwrap();
+            let got_pv = env
+                .cluster_api::<PersistentVolume>()
+                .get(&pv_name)
+                .await
+                .unwrap();
             let claim_ref = got_pv.spec.unwrap_or_default().claim_ref;
             assert_eq!(
                 claim_ref.as_ref().and_then(|r| r.name.clone()).as_deref() == Some("data"),
                 want,
                 "{name}: volume's claimRef {claim_ref:?}"
             );
-            let got_pvc = env.api::<PersistentVolumeClaim>().get("data").await.unwrap();
+            let got_pvc = env
+                .api::<PersistentVolumeClaim>()
+                .get("data")
+                .await
+                .unwrap();
             assert_eq!(
                 got_pvc.spec.unwrap_or_default().volume_name.as_deref() == Some(pv_name.as_str()),
                 want,

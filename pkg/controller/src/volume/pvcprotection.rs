@@ -145,7 +145,10 @@ mod sync_tests {
     async fn sync_releases_unused_claims() {
         for (name, used, want_kept) in [("in-use", true, true), ("unused", false, false)] {
             let env = Env::new(&format!("pvcp-{name}")).await;
-            let (claims, pods) = (env.informer::<PersistentVolumeClaim>(), env.informer::<Pod>());
+            let (claims, pods) = (
+                env.informer::<PersistentVolumeClaim>(),
+                env.informer::<Pod>(),
+            );
             let c = PvcProtection::new(env.client.clone(), claims.clone(), pods.clone());
             env.start().await;
             env.create::<PersistentVolumeClaim>(json!({"metadata": {"name": "data", "finalizers": [FINALIZER]},
@@ -153,17 +156,31 @@ mod sync_tests {
                 .await;
             if used {
                 let mut spec = pod_spec();
-                spec["volumes"] = json!([{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]);
-                let pod: Pod = env.create(json!({"metadata": {"name": "user"}, "spec": spec})).await;
+                spec["volumes"] =
+                    json!([{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]);
+                let pod: Pod = env
+                    .create(json!({"metadata": {"name": "user"}, "spec": spec}))
+                    .await;
                 env.cached(&pods, &[&pod]).await;
             }
-            env.api::<PersistentVolumeClaim>().delete("data", &Default::default()).await.unwrap();
-            let deleting = env.api::<PersistentVolumeClaim>().get("data").await.unwrap();
+            env.api::<PersistentVolumeClaim>()
+                .delete("data", &Default::default())
+                .await
+                .unwrap();
+            let deleting = env
+                .api::<PersistentVolumeClaim>()
+                .get("data")
+                .await
+                .unwrap();
             env.cached(&claims, &[&deleting]).await;
             pods.synced().await;
             env.sync(c.as_ref(), &env.key("data")).await;
 
-            let got = env.api::<PersistentVolumeClaim>().get_opt("data").await.unwrap();
+            let got = env
+                .api::<PersistentVolumeClaim>()
+                .get_opt("data")
+                .await
+                .unwrap();
             assert_eq!(got.is_some(), want_kept, "{name}");
         }
     }

@@ -105,19 +105,38 @@ mod sync_tests {
                 .await;
             let phase = if bound { "Bound" } else { "Available" };
             env.cluster_api::<PersistentVolume>()
-                .patch_status(&pv_name, &Default::default(), &kube::api::Patch::Merge(json!({"status": {"phase": phase}})))
+                .patch_status(
+                    &pv_name,
+                    &Default::default(),
+                    &kube::api::Patch::Merge(json!({"status": {"phase": phase}})),
+                )
                 .await
                 .unwrap();
-            env.cluster_api::<PersistentVolume>().delete(&pv_name, &Default::default()).await.unwrap();
-            let deleting = env.cluster_api::<PersistentVolume>().get(&pv_name).await.unwrap();
+            env.cluster_api::<PersistentVolume>()
+                .delete(&pv_name, &Default::default())
+                .await
+                .unwrap();
+            let deleting = env
+                .cluster_api::<PersistentVolume>()
+                .get(&pv_name)
+                .await
+                .unwrap();
             env.cached(&volumes, &[&deleting]).await;
             env.sync(c.as_ref(), &pv_name).await;
 
-            let got = env.cluster_api::<PersistentVolume>().get_opt(&pv_name).await.unwrap();
+            let got = env
+                .cluster_api::<PersistentVolume>()
+                .get_opt(&pv_name)
+                .await
+                .unwrap();
             assert_eq!(got.is_some(), want_kept, "{name}");
             if got.is_some() {
                 env.cluster_api::<PersistentVolume>()
-                    .patch(&pv_name, &Default::default(), &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})))
+                    .patch(
+                        &pv_name,
+                        &Default::default(),
+                        &kube::api::Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                    )
                     .await
                     .unwrap();
             }
