@@ -12,7 +12,7 @@ use crate::reconciler::{Action, Reconciler};
 use client_go::events::Recorder;
 use client_go::informer_factory::{Object, SharedInformerFactory};
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -119,6 +119,27 @@ impl Env {
             )
             .await
             .expect("pod status")
+    }
+
+    /// Service `web` (port 80 to target 8080, selecting `app=web` if asked) and three
+    /// of its pods: ready at 10.1.0.1, unready at 10.1.0.2, and one without an IP yet.
+    pub async fn web_service_and_pods(&self, with_selector: bool) -> (Service, Vec<Pod>) {
+        let mut spec = json!({"ports": [{"name": "http", "port": 80, "targetPort": 8080}]});
+        if with_selector {
+            spec["selector"] = json!({"app": "web"});
+        }
+        let svc: Service = self
+            .create(json!({"metadata": {"name": "web"}, "spec": spec}))
+            .await;
+        let web = json!({"app": "web"});
+        let pods = vec![
+            self.running_pod("ready", web.clone(), Some("10.1.0.1"), true)
+                .await,
+            self.running_pod("unready", web.clone(), Some("10.1.0.2"), false)
+                .await,
+            self.running_pod("no-ip", web, None, false).await,
+        ];
+        (svc, pods)
     }
 
     /// Every `K` in the test namespace, by name.

@@ -78,46 +78,48 @@ pub struct KubeletKill {
     pub grace: i64,
 }
 
+/// The kubelet's state: private to the crate (the binary only builds and runs it).
 pub struct Kubelet {
-    pub cfg: KubeletConfiguration,
-    pub node_name: String,
-    pub node_ip: String,
-    pub root: PathBuf,
-    pub client: kube::Client,
-    pub runtime: RemoteRuntime,
-    pub volumes: VolumeManager,
-    pub images: ImageManager,
-    pub pods: Arc<Informer<Pod>>,
-    pub services: Arc<Informer<Service>>,
-    pub static_pods: Mutex<HashMap<String, Pod>>,
-    pub workers: Mutex<HashMap<String, Arc<Notify>>>,
-    pub state: Mutex<HashMap<String, PodState>>,
-    pub probes: Arc<crate::prober::Manager>,
-    pub recorder: Arc<Recorder>,
-    pub allocatable: Mutex<BTreeMap<String, String>>,
-    pub memory_capacity: i64,
-    pub dns: DnsSettings,
+    pub(crate) cfg: KubeletConfiguration,
+    pub(crate) node_name: String,
+    pub(crate) node_ip: String,
+    pub(crate) root: PathBuf,
+    pub(crate) client: kube::Client,
+    pub(crate) runtime: RemoteRuntime,
+    pub(crate) volumes: VolumeManager,
+    pub(crate) images: ImageManager,
+    pub(crate) pods: Arc<Informer<Pod>>,
+    pub(crate) services: Arc<Informer<Service>>,
+    pub(crate) static_pods: Mutex<HashMap<String, Pod>>,
+    pub(crate) workers: Mutex<HashMap<String, Arc<Notify>>>,
+    pub(crate) state: Mutex<HashMap<String, PodState>>,
+    pub(crate) probes: Arc<crate::prober::Manager>,
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) allocatable: Mutex<BTreeMap<String, String>>,
+    pub(crate) memory_capacity: i64,
+    pub(crate) dns: DnsSettings,
     /// image id -> (name, digest ref), from the runtime's image list.
-    pub image_names: Mutex<HashMap<String, (String, String)>>,
-    pub pressure: Arc<crate::eviction::Pressure>,
+    pub(crate) image_names: Mutex<HashMap<String, (String, String)>>,
+    pub(crate) pressure: Arc<crate::eviction::Pressure>,
     /// Seccomp defaults and where Localhost profiles live.
-    pub security: crate::kuberuntime::security_context::SecurityOptions,
+    pub(crate) security: crate::kuberuntime::security_context::SecurityOptions,
     /// The sysctls pods may set here.
-    pub sysctls: crate::sysctl::Allowlist,
+    pub(crate) sysctls: crate::sysctl::Allowlist,
     /// Whether the host enforces AppArmor profiles.
-    pub apparmor_enabled: bool,
+    pub(crate) apparmor_enabled: bool,
     /// Whether the runtime implements `supplementalGroupsPolicy: Strict`.
-    pub strict_supplemental_groups: std::sync::atomic::AtomicBool,
+    pub(crate) strict_supplemental_groups: std::sync::atomic::AtomicBool,
     /// The sync loop's and the PLEG's liveness, for `/healthz`.
-    pub health: crate::health::Health,
+    pub(crate) health: crate::health::Health,
     /// container id -> the resources it was resized to in place (else its annotation).
-    pub applied_resources: Mutex<HashMap<String, k8s_openapi::api::core::v1::ResourceRequirements>>,
+    pub(crate) applied_resources:
+        Mutex<HashMap<String, k8s_openapi::api::core::v1::ResourceRequirements>>,
     /// The cgroups pods run in.
-    pub cm: crate::cm::ContainerManager,
+    pub(crate) cm: crate::cm::ContainerManager,
     /// Graceful node shutdown.
-    pub shutdown: crate::nodeshutdown::Manager,
+    pub(crate) shutdown: crate::nodeshutdown::Manager,
     /// Wakes the node status loop for an update now.
-    pub node_status_now: Notify,
+    pub(crate) node_status_now: Notify,
 }
 
 impl Kubelet {

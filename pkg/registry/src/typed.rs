@@ -46,6 +46,7 @@ pub struct Typed<K> {
     pub columns: Option<fn() -> Vec<Column>>,
     pub row: fn(&Value) -> Vec<Value>,
     pub begin_delete: fn(&mut Value) -> bool,
+    pub holds_deletion: fn(&Value) -> bool,
     pub check_delete: fn(&Value) -> Result<(), StatusError>,
     pub lifecycle: Option<Arc<dyn Lifecycle>>,
     _k: PhantomData<fn() -> K>,
@@ -75,6 +76,7 @@ impl<K> Typed<K> {
             columns: None,
             row: |_| Vec::new(),
             begin_delete: |_| false,
+            holds_deletion: |_| false,
             check_delete: |_| Ok(()),
             lifecycle: None,
             _k: PhantomData,
@@ -259,6 +261,10 @@ where
 
     fn begin_delete(&self, obj: &mut Value) -> bool {
         (self.begin_delete)(obj)
+    }
+
+    fn holds_deletion(&self, obj: &Value) -> bool {
+        (self.holds_deletion)(obj)
     }
 
     fn table_row(&self, obj: &Value) -> Vec<Value> {

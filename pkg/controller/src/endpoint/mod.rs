@@ -263,23 +263,9 @@ mod sync_tests {
                 endpoints.clone(),
             );
             env.start().await;
-            let mut spec = json!({"ports": [{"name": "http", "port": 80, "targetPort": 8080}]});
-            if with_selector {
-                spec["selector"] = json!({"app": "web"});
-            }
-            let svc: Service = env
-                .create(json!({"metadata": {"name": "web"}, "spec": spec}))
+            let (svc, web_pods) = env.web_service_and_pods(with_selector).await;
+            env.cached(&pods, &web_pods.iter().collect::<Vec<_>>())
                 .await;
-            let ready = env
-                .running_pod("ready", json!({"app": "web"}), Some("10.1.0.1"), true)
-                .await;
-            let unready = env
-                .running_pod("unready", json!({"app": "web"}), Some("10.1.0.2"), false)
-                .await;
-            let no_ip = env
-                .running_pod("no-ip", json!({"app": "web"}), None, false)
-                .await;
-            env.cached(&pods, &[&ready, &unready, &no_ip]).await;
             if deleted {
                 let eps: Endpoints = env.create(json!({"metadata": {"name": "web"}})).await;
                 env.cached(&endpoints, &[&eps]).await;

@@ -42,14 +42,13 @@ pub fn strategy() -> Typed<Namespace> {
         new["spec"] = old["spec"].clone();
     };
     t.begin_delete = |o| {
-        let has_spec_finalizers = o["spec"]["finalizers"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty());
+        let has_spec_finalizers = has_spec_finalizers(o);
         if has_spec_finalizers {
             o["status"]["phase"] = json!("Terminating");
         }
         has_spec_finalizers
     };
+    t.holds_deletion = has_spec_finalizers;
     t.fields = |o| {
         [(
             "status.phase".to_string(),
@@ -70,6 +69,14 @@ pub fn strategy() -> Typed<Namespace> {
     });
     t.row = |o| vec![o["status"]["phase"].clone(), crate::typed::age_cell(o)];
     t
+}
+
+/// A namespace's own finalizers (`kubernetes`) hold its deletion until `finalize`
+/// clears them.
+fn has_spec_finalizers(o: &Value) -> bool {
+    o["spec"]["finalizers"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
 }
 
 /// `PUT namespaces/<name>/finalize`: replaces `spec.finalizers`; a terminating namespace

@@ -607,7 +607,7 @@ impl Registry {
                             == 0
                         // Upstream's ShouldDeleteDuringUpdate, which namespaces extend:
                         // nothing else (spec.finalizers) holds the deletion.
-                        && !self.strategy.begin_delete(&mut new.clone())
+                        && !self.strategy.holds_deletion(&new)
                     {
                         // The last finalizer is gone: the deletion completes now.
                         if let Ok((_, _)) = self.store.delete(&key, rev).await {

@@ -122,6 +122,12 @@ pub trait Strategy: Send + Sync + 'static {
         false
     }
 
+    /// Whether something besides `metadata.finalizers` still holds a pending deletion
+    /// (upstream's ShouldDeleteDuringUpdate: a namespace's `spec.finalizers`).
+    fn holds_deletion(&self, _obj: &Value) -> bool {
+        false
+    }
+
     /// Extra table columns after NAME (upstream's printers); none = NAME + CREATED AT.
     fn table_columns(&self) -> Option<Vec<Column>> {
         None
