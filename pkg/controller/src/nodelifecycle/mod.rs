@@ -364,3 +364,140 @@ impl NodeLifecycle {
         }
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+    use crate::testing::{Env, pod_spec};
+    use serde_json::json;
+
+    /// One monitoring pass over a node: taints from its Ready and pressure conditions,
+    /// and a node whose heartbeat is older than the grace period turned Unknown with
+    /// its pods no longer ready.
+    #[tokio::test]
+    async fn monitor_taints_and_times_out_nodes() {
+        // (case, Ready status, heartbeat seconds ago, extra condition, want Ready after, want taints)
+        let cases: [(&str, &str, i64, Option<&str>, &str, &[(&str, &str)]); 5] = [
+            ("ready", "True", 0, None, "True", &[]),
+            (
+                "not-ready",
+                "False",
+                0,
+                None,
+                "False",
+                &[(NOT_READY, "NoExecute"), (NOT_READY, "NoSchedule")],
+            ),
+            (
+                "unknown",
+                "Unknown",
+                0,
+                None,
+                "Unknown",
+                &[(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")],
+            ),
+            (
+                "memory-pressure",
+                "True",
+                0,
+                Some("MemoryPressure"),
+                "True",
+                &[("node.kubernetes.io/memory-pressure", "NoSchedule")],
+            ),
+            ("stale", "True", 300, None, "Unknown", &[]),
+        ];
+        for (name, ready, ago, pressure, want_ready, want_taints) in cases {
+            let env = Env::new(&format!("nodelc-{name}")).await;
+            let (nodes, leases, pods) = (
+                env.cluster_informer::<Node>(),
+                env.informers.namespaced::<Lease>("kube-node-lease"),
+                env.informer::<Pod>(),
+            );
+            let c = NodeLifecycle::new(
+                env.client.clone(),
+                nodes.clone(),
+                leases.clone(),
+                pods.clone(),
+                env.recorder("node-controller"),
+                Duration::from_secs(5),
+                Duration::from_secs(40),
+            );
+            env.start().await;
+            let node_name = format!("{}-node", env.ns);
+            env.create_cluster::<Node>(json!({"metadata": {"name": node_name}}))
+                .await;
+            let beat = (Timestamp::now() - jiff::SignedDuration::from_secs(ago)).to_string();
+            let mut conditions = vec![
+                json!({"type": "Ready", "status": ready, "lastHeartbeatTime": beat, "lastTransitionTime": beat}),
+            ];
+            if let Some(p) = pressure {
+                conditions.push(json!({"type": p, "status": "True", "lastHeartbeatTime": beat, "lastTransitionTime": beat}));
+            }
+            let api: Api<Node> = Api::all(env.client.clone());
+            let node = api
+                .patch_status(
+                    &node_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"conditions": conditions}})),
+                )
+                .await
+                .unwrap();
+            let mut spec = pod_spec();
+            spec["nodeName"] = json!(node_name);
+            let pod: Pod = env
+                .create(json!({"metadata": {"name": "on-node"}, "spec": spec}))
+                .await;
+            env.api::<Pod>()
+                .patch_status(
+                    "on-node",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {
+                    "phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})),
+                )
+                .await
+                .unwrap();
+            env.cached(&nodes, &[&node]).await;
+            env.cached(&pods, &[&pod]).await;
+            leases.synced().await;
+            let started = Timestamp::now() - jiff::SignedDuration::from_secs(3600);
+            c.monitor(&node, started).await.unwrap();
+
+            let got = api.get(&node_name).await.unwrap();
+            assert_eq!(ready_status(&got), Some(want_ready), "{name}");
+            let mut taints: Vec<(String, String)> = got
+                .spec
+                .and_then(|s| s.taints)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.effect))
+                .collect();
+            taints.sort();
+            let want: Vec<(String, String)> = want_taints
+                .iter()
+                .map(|(k, e)| (k.to_string(), e.to_string()))
+                .collect();
+            // The timed-out node's taints come on the next pass; admission's initial
+            // not-ready taint is still there.
+            if name != "stale" {
+                assert_eq!(taints, want, "{name}");
+            }
+            let pod_ready = env
+                .api::<Pod>()
+                .get("on-node")
+                .await
+                .unwrap()
+                .status
+                .unwrap()
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| c.status);
+            assert_eq!(
+                pod_ready.as_deref(),
+                Some(if name == "stale" { "False" } else { "True" }),
+                "{name}: pod"
+            );
+            api.delete(&node_name, &Default::default()).await.unwrap();
+        }
+    }
+}
