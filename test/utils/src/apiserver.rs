@@ -55,12 +55,20 @@ impl TestServer {
                     let shutdown = async {
                         let _ = stopped.await;
                     };
-                    let server = tokio::spawn(controlplane::run(cfg, shutdown));
-                    let _ = ready_tx.send(wait_ready(probe).await);
-                    match server.await {
-                        Ok(Err(e)) => eprintln!("in-process kube-apiserver failed: {e}"),
-                        Err(e) => eprintln!("in-process kube-apiserver panicked: {e}"),
-                        Ok(Ok(())) => {}
+                    let server = controlplane::run(cfg, shutdown);
+                    tokio::pin!(server);
+                    // A server that fails to start (a port taken) says so at once.
+                    let ended = tokio::select! {
+                        ready = wait_ready(probe) => {
+                            let _ = ready_tx.send(ready);
+                            server.await
+                        }
+                        ended = &mut server => ended,
+                    };
+                    if let Err(e) = ended {
+                        let _ =
+                            ready_tx.send(Err(format!("in-process kube-apiserver failed: {e}")));
+                        eprintln!("in-process kube-apiserver failed: {e}");
                     }
                 });
                 drop(tmp);
