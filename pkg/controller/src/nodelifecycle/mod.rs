@@ -376,8 +376,17 @@ mod sync_tests {
     /// its pods no longer ready.
     #[tokio::test]
     async fn monitor_taints_and_times_out_nodes() {
-        // (case, Ready status, heartbeat seconds ago, extra condition, want Ready after, want taints)
-        let cases: [(&str, &str, i64, Option<&str>, &str, &[(&str, &str)]); 5] = [
+        /// (case, Ready status, heartbeat seconds ago, extra condition, want Ready
+        /// after, want taints)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            i64,
+            Option<&'a str>,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+        );
+        let cases: [Case; 5] = [
             ("ready", "True", 0, None, "True", &[]),
             (
                 "not-ready",
