@@ -123,6 +123,42 @@ pub fn controller_of(
         .find(|o| o.controller == Some(true))
 }
 
+/// The owners of `kind` a change concerns, as work-queue keys: the current controller
+/// and, when an update moved the object to another controller or released it, the
+/// previous one too (upstream's `updatePod`: both must recount).
+pub struct OwnerKeys {
+    pub current: Option<String>,
+    pub previous: Option<String>,
+}
+
+impl OwnerKeys {
+    pub fn of<K: kube::Resource>(change: &Change<'_, K>, kind: &str) -> OwnerKeys {
+        let key = |o: &K| {
+            let m = o.meta();
+            controller_of(m).filter(|r| r.kind == kind).map(|r| {
+                let ns = m.namespace.as_deref().unwrap_or_default();
+                (r.uid.clone(), format!("{ns}/{}", r.name))
+            })
+        };
+        let current = key(change.object());
+        let previous = match change {
+            Change::Updated { old, .. } => {
+                key(old).filter(|(uid, _)| current.as_ref().is_none_or(|(now, _)| now != uid))
+            }
+            _ => None,
+        };
+        OwnerKeys {
+            current: current.map(|(_, k)| k),
+            previous: previous.map(|(_, k)| k),
+        }
+    }
+
+    /// Both keys, the current first.
+    pub fn all(&self) -> impl Iterator<Item = &String> {
+        self.current.iter().chain(self.previous.iter())
+    }
+}
+
 pub fn is_active(p: &Pod) -> bool {
     let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
     p.metadata.deletion_timestamp.is_none() && !matches!(phase, Some("Succeeded" | "Failed"))
@@ -256,6 +292,48 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_keys_of_a_change() {
+        let pod = |owner: Option<(&str, &str, &str)>| {
+            let mut p = Pod::default();
+            p.metadata.namespace = Some("ns".into());
+            p.metadata.owner_references = owner.map(|(kind, name, uid)| {
+                vec![OwnerReference {
+                    kind: kind.into(),
+                    name: name.into(),
+                    uid: uid.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                }]
+            });
+            p
+        };
+        let (a, b) = (
+            Some(("ReplicaSet", "a", "1")),
+            Some(("ReplicaSet", "b", "2")),
+        );
+        let job = Some(("Job", "j", "3"));
+        let k = |s: &str| Some(s.to_string());
+        // (case, old (None: an addition), new, want current, want previous)
+        let cases = [
+            ("added", None, pod(a), k("ns/a"), None),
+            ("unchanged", Some(pod(a)), pod(a), k("ns/a"), None),
+            ("moved", Some(pod(a)), pod(b), k("ns/b"), k("ns/a")),
+            ("released", Some(pod(a)), pod(None), None, k("ns/a")),
+            ("adopted", Some(pod(None)), pod(a), k("ns/a"), None),
+            ("other-kind", Some(pod(job)), pod(a), k("ns/a"), None),
+            ("not-ours", None, pod(job), None, None),
+        ];
+        for (name, old, new, current, previous) in cases {
+            let change = match &old {
+                Some(old) => Change::Updated { old, new: &new },
+                None => Change::Added(&new),
+            };
+            let got = OwnerKeys::of(&change, "ReplicaSet");
+            assert_eq!((got.current, got.previous), (current, previous), "{name}");
+        }
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn pod(terminating: bool) -> Pod {

@@ -81,10 +81,9 @@ impl CronJobController {
         }
         {
             let q = queue.clone();
-            jobs.add_handler(move |j, _| {
-                if let Some(o) = controller_of(&j.metadata).filter(|o| o.kind == "CronJob") {
-                    let ns = j.metadata.namespace.as_deref().unwrap_or_default();
-                    q.add(format!("{ns}/{}", o.name));
+            jobs.add_event_handler(move |change| {
+                for k in crate::controller_utils::OwnerKeys::of(&change, "CronJob").all() {
+                    q.add(k.clone());
                 }
             });
         }

@@ -164,16 +164,12 @@ impl DaemonSetController {
         let expectations = Arc::new(Expectations::default());
         let (q, exp) = (queue.clone(), expectations.clone());
         pods.add_event_handler(move |change| {
-            let p = change.object();
-            let observed = crate::controller_utils::observed(&change);
-            if let Some(o) = controller_of(&p.metadata).filter(|o| o.kind == "DaemonSet") {
-                let k = format!(
-                    "{}/{}",
-                    p.metadata.namespace.as_deref().unwrap_or_default(),
-                    o.name
-                );
-                observed.record(&exp, &k);
-                q.add(k);
+            let owners = crate::controller_utils::OwnerKeys::of(&change, "DaemonSet");
+            if let Some(k) = &owners.current {
+                crate::controller_utils::observed(&change).record(&exp, k);
+            }
+            for k in owners.all() {
+                q.add(k.clone());
             }
         });
         let (q, s) = (queue.clone(), sets.clone());

@@ -80,10 +80,13 @@ impl DeploymentController {
         deployments.add_handler(move |d, _| q.add(key(d)));
         let q = queue.clone();
         let deployments2 = deployments.clone();
-        sets.add_handler(move |rs, deleted| {
+        sets.add_event_handler(move |change| {
+            let (rs, deleted) = (change.object(), change.is_delete());
             let ns = rs.metadata.namespace.as_deref().unwrap_or_default();
+            for k in crate::controller_utils::OwnerKeys::of(&change, "Deployment").all() {
+                q.add(k.clone());
+            }
             match controller_of(&rs.metadata) {
-                Some(owner) if owner.kind == "Deployment" => q.add(format!("{ns}/{}", owner.name)),
                 Some(_) => {}
                 // An orphan: the Deployments that select it may adopt it.
                 None if !deleted => {

@@ -133,25 +133,17 @@ impl JobController {
         let q = queue.clone();
         jobs.add_handler(move |j, _| q.add(key(j)));
         let (q, exp) = (queue.clone(), expectations.clone());
-        let seen: std::sync::Mutex<std::collections::HashSet<String>> = Default::default();
-        pods.add_handler(move |p, deleted| {
-            let Some(owner) = controller_of(&p.metadata).filter(|o| o.kind == "Job") else {
-                return;
-            };
-            let k = format!(
-                "{}/{}",
-                p.metadata.namespace.as_deref().unwrap_or_default(),
-                owner.name
-            );
-            let uid = p.metadata.uid.clone().unwrap_or_default();
-            let first = !deleted && seen.lock().unwrap().insert(uid.clone());
-            if deleted {
-                seen.lock().unwrap().remove(&uid);
+        pods.add_event_handler(move |change| {
+            let owners = crate::controller_utils::OwnerKeys::of(&change, "Job");
+            // The Job expects creations only (deletions are not waited for).
+            if let (Some(k), crate::controller_utils::Observed::Created) =
+                (&owners.current, crate::controller_utils::observed(&change))
+            {
+                exp.creation_observed(k);
             }
-            if first {
-                exp.creation_observed(&k);
+            for k in owners.all() {
+                q.add(k.clone());
             }
-            q.add(k);
         });
         Arc::new(JobController {
             client,

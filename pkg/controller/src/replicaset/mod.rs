@@ -7,7 +7,7 @@
 
 use crate::controller_ref_manager::{claim_all, recheck_owner};
 use crate::controller_utils::{
-    Expectations, controller_of, deletion_order, is_active, is_available, is_ready,
+    Expectations, OwnerKeys, controller_of, deletion_order, is_active, is_available, is_ready,
     recheck_availability, reference,
 };
 use crate::informer::{Informer, key, split};
@@ -107,12 +107,14 @@ impl ReplicaSetController {
                 let ns = pod.metadata.namespace.clone().unwrap_or_default();
                 // An orphan adopted later is an update, not taken for a creation.
                 let observed = crate::controller_utils::observed(&change);
+                let owners = OwnerKeys::of(&change, kind.kind);
+                if let Some(k) = &owners.current {
+                    observed.record(&exp, k);
+                }
+                for k in owners.all() {
+                    q.add(k.clone());
+                }
                 match controller_of(&pod.metadata) {
-                    Some(owner) if owner.kind == kind.kind => {
-                        let k = format!("{ns}/{}", owner.name);
-                        observed.record(&exp, &k);
-                        q.add(k);
-                    }
                     Some(_) => {}
                     None if !deleted => {
                         // An orphan: the sets that select it may adopt it.

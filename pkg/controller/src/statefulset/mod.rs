@@ -57,13 +57,9 @@ impl StatefulSetController {
         let q = queue.clone();
         sets.add_handler(move |s, _| q.add(key(s)));
         let q = queue.clone();
-        pods.add_handler(move |p, _| {
-            if let Some(o) = controller_of(&p.metadata).filter(|o| o.kind == "StatefulSet") {
-                q.add(format!(
-                    "{}/{}",
-                    p.metadata.namespace.as_deref().unwrap_or_default(),
-                    o.name
-                ));
+        pods.add_event_handler(move |change| {
+            for k in crate::controller_utils::OwnerKeys::of(&change, "StatefulSet").all() {
+                q.add(k.clone());
             }
         });
         Arc::new(StatefulSetController {
