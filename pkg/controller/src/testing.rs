@@ -18,7 +18,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use test_utils::apiserver::TestServer;
 
 pub struct Env {
@@ -216,15 +216,8 @@ async fn create<K: Object + serde::Serialize>(api: &Api<K>, obj: Value) -> K {
 }
 
 /// Polls `f` until it returns Some (deadline 20 s).
-pub async fn wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+pub async fn wait<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    test_utils::wait(what, Duration::from_secs(20), f).await
 }
 
 /// A pod spec with one container (what validation requires).

@@ -439,24 +439,21 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let addr = std::net::SocketAddr::new(cfg.bind_address, cfg.secure_port);
     // Upstream's pre-shutdown hook: on the shutdown signal, before draining, this server
     // leaves the `kubernetes` endpoints so that clients move to the other apiservers.
-    let leave = {
-        async move {
-            shutdown.await;
-            if let Some(lease) = lease {
-                match tokio::time::timeout(std::time::Duration::from_secs(5), lease.remove_self())
-                    .await
-                {
-                    Ok(Ok(())) => {
-                        tracing::info!("removed this server from the kubernetes service endpoints")
-                    }
-                    Ok(Err(e)) => tracing::warn!(
-                        error = e,
-                        "removing this server from the kubernetes service endpoints"
-                    ),
-                    Err(_) => tracing::warn!(
-                        "timed out removing this server from the kubernetes service endpoints"
-                    ),
+    let leave = async move {
+        shutdown.await;
+        if let Some(lease) = lease {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), lease.remove_self()).await
+            {
+                Ok(Ok(())) => {
+                    tracing::info!("removed this server from the kubernetes service endpoints")
                 }
+                Ok(Err(e)) => tracing::warn!(
+                    error = e,
+                    "removing this server from the kubernetes service endpoints"
+                ),
+                Err(_) => tracing::warn!(
+                    "timed out removing this server from the kubernetes service endpoints"
+                ),
             }
         }
     };

@@ -445,6 +445,7 @@ mod watch_cut_tests {
     use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
     use kube::api::{DeleteParams, PostParams, WatchEvent, WatchParams};
     use std::time::{Duration, Instant};
+    use test_utils::wait;
     use tokio::net::{TcpListener, TcpStream};
 
     /// A TCP relay to the apiserver whose connections the test can cut and refuse.
@@ -484,16 +485,8 @@ mod watch_cut_tests {
         }
     }
 
-    async fn wait<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+    /// How long a relist may take after the watch comes back (the watcher's back-off).
+    const RELIST: Duration = Duration::from_secs(30);
 
     #[tokio::test]
     async fn deletion_during_a_cut_watch_is_reported_after_the_relist() {
@@ -573,7 +566,7 @@ mod watch_cut_tests {
         }
         relay.set_up(true);
 
-        let deleted = wait("the deletion after the relist", || {
+        let deleted = wait("the deletion after the relist", RELIST, || {
             seen.lock()
                 .unwrap()
                 .iter()
@@ -586,7 +579,7 @@ mod watch_cut_tests {
             Some("last-seen"),
             "the last state seen"
         );
-        wait("the object created during the cut", || {
+        wait("the object created during the cut", RELIST, || {
             informer.store.get_in(ns, "born-during-the-cut")
         })
         .await;

@@ -6,3 +6,17 @@
 //! watches) in well under a second each, without spawning binaries.
 
 pub mod apiserver;
+
+use std::time::{Duration, Instant};
+
+/// Polls `f` until it returns Some, failing the test after `timeout`.
+pub async fn wait<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -86,20 +86,16 @@ impl DeploymentController {
             for k in crate::controller_utils::OwnerKeys::of(&change, "Deployment").all() {
                 q.add(k.clone());
             }
-            match controller_of(&rs.metadata) {
-                Some(_) => {}
+            if controller_of(&rs.metadata).is_none() && !deleted {
                 // An orphan: the Deployments that select it may adopt it.
-                None if !deleted => {
-                    let labels = rs.metadata.labels.clone().unwrap_or_default();
-                    for d in deployments2.store.state() {
-                        if d.metadata.namespace.as_deref() == Some(ns)
-                            && selector(&d).is_some_and(|s| !s.is_empty() && s.matches(&labels))
-                        {
-                            q.add(key(d.as_ref()));
-                        }
+                let labels = rs.metadata.labels.clone().unwrap_or_default();
+                for d in deployments2.store.state() {
+                    if d.metadata.namespace.as_deref() == Some(ns)
+                        && selector(&d).is_some_and(|s| !s.is_empty() && s.matches(&labels))
+                    {
+                        q.add(key(d.as_ref()));
                     }
                 }
-                None => {}
             }
         });
         Arc::new(DeploymentController {

@@ -114,20 +114,16 @@ impl ReplicaSetController {
                 for k in owners.all() {
                     q.add(k.clone());
                 }
-                match controller_of(&pod.metadata) {
-                    Some(_) => {}
-                    None if !deleted => {
-                        // An orphan: the sets that select it may adopt it.
-                        for rs in sets2.store.state() {
-                            if rs.metadata.namespace.as_deref() == Some(&ns)
-                                && selector(&rs)
-                                    .is_some_and(|s| !s.is_empty() && s.matches(&labels(pod)))
-                            {
-                                q.add(key(rs.as_ref()));
-                            }
+                if controller_of(&pod.metadata).is_none() && !deleted {
+                    // An orphan: the sets that select it may adopt it.
+                    for rs in sets2.store.state() {
+                        if rs.metadata.namespace.as_deref() == Some(&ns)
+                            && selector(&rs)
+                                .is_some_and(|s| !s.is_empty() && s.matches(&labels(pod)))
+                        {
+                            q.add(key(rs.as_ref()));
                         }
                     }
-                    None => {}
                 }
             });
         }

@@ -80,7 +80,7 @@ fn has_spec_finalizers(o: &Value) -> bool {
 }
 
 /// `PUT namespaces/<name>/finalize`: replaces `spec.finalizers`; a terminating namespace
-/// with none left is deleted.
+/// with none left is deleted by the update (upstream's finalize REST is an update too).
 pub struct Finalize {
     pub registry: Arc<Registry>,
 }
@@ -109,19 +109,8 @@ impl SubresourceHandler for Finalize {
                 Ok(next)
             })
             .await?;
-        let done = meta::deletion_timestamp(&obj).is_some()
-            && obj["spec"]["finalizers"]
-                .as_array()
-                .is_none_or(|a| a.is_empty())
-            && meta::finalizers(&obj).is_empty();
-        if done && !dry_run {
-            let opts = apiserver::registry::options::DeleteOptions::default();
-            match self.registry.delete(None, name, &opts).await {
-                Ok(_) => {}
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
-            }
-        }
+        // A terminating namespace left without finalizers is deleted by the update
+        // itself (the strategy's holds_deletion).
         Ok(obj)
     }
 }

@@ -33,38 +33,30 @@ pub struct KubeletClient {
 }
 
 impl KubeletClient {
-    fn preferred(&self) -> Vec<&str> {
-        if self.preferred_address_types.is_empty() {
+    /// Where a node's kubelet listens: its preferred address and `daemonEndpoints` port.
+    pub fn endpoint(&self, node: &Value) -> Option<(String, u16)> {
+        let preferred: Vec<&str> = if self.preferred_address_types.is_empty() {
             ADDRESS_TYPES.to_vec()
         } else {
             self.preferred_address_types
                 .iter()
                 .map(String::as_str)
                 .collect()
-        }
+        };
+        let addrs = node["status"]["addresses"].as_array()?;
+        let host = preferred.iter().find_map(|t| {
+            addrs
+                .iter()
+                .find(|a| a["type"] == *t)
+                .and_then(|a| a["address"].as_str())
+                .filter(|a| !a.is_empty())
+        })?;
+        let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+            .as_u64()
+            .filter(|p| *p > 0)
+            .unwrap_or(10250) as u16;
+        Some((host.to_string(), port))
     }
-
-    /// Where a node's kubelet listens: its preferred address and `daemonEndpoints` port.
-    pub fn endpoint(&self, node: &Value) -> Option<(String, u16)> {
-        kubelet_endpoint(node, &self.preferred())
-    }
-}
-
-/// Where a node's kubelet listens: its preferred address and `daemonEndpoints` port.
-fn kubelet_endpoint(node: &Value, preferred: &[&str]) -> Option<(String, u16)> {
-    let addrs = node["status"]["addresses"].as_array()?;
-    let host = preferred.iter().find_map(|t| {
-        addrs
-            .iter()
-            .find(|a| a["type"] == *t)
-            .and_then(|a| a["address"].as_str())
-            .filter(|a| !a.is_empty())
-    })?;
-    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-        .as_u64()
-        .filter(|p| *p > 0)
-        .unwrap_or(10250) as u16;
-    Some((host.to_string(), port))
 }
 
 fn query_string(q: &HashMap<String, String>, skip: &[&str]) -> String {
