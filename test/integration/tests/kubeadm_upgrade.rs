@@ -155,6 +155,17 @@ async fn upgrade(ns: &NetNs) {
     })
     .await;
 
+    // The ServiceAccount admission plugin refuses pods until the controller-manager has
+    // made the namespace's `default` account (upstream's e2e framework waits for it too).
+    wait_for("the default ServiceAccount", 60, || {
+        get_json(
+            &admin,
+            &["get", "serviceaccount", "default", "-n", "default"],
+        )
+        .map(|_| ())
+    })
+    .await;
+
     // A workload that must live through every upgrade.
     let app = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "app", "namespace": "default"},
