@@ -156,7 +156,7 @@ async fn join() {
             &port,
             "--fake-container-runtime",
             // Not about eviction: independent of the test machine's free disk.
-            "--eviction-hard=memory.available<100Mi,nodefs.available<1%",
+            "--eviction-hard=memory.available<100Mi,nodefs.available<0%",
         ],
         &kubelet_log,
     )
