@@ -106,13 +106,13 @@ mkdir -p "$DIR"/{pki,logs,containerd/cni,kubelet,manifests,images}
 PKI=$DIR/pki
 
 # 3. PKI (kept across runs).
-cert() { # name subject [extfile-lines]
-  local name=$1 subj=$2 ext=${3:-}
+cert() { # name subject [extfile-lines]; signed by $CA (default: the cluster CA)
+  local name=$1 subj=$2 ext=${3:-} ca=${CA:-ca}
   [ -f "$PKI/$name.crt" ] && return 0
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subj" \
     -keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null
   printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n%s\n' "$ext" > "$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
     -days 365 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
 }
 if [ ! -f "$PKI/ca.crt" ]; then
@@ -120,6 +120,10 @@ if [ ! -f "$PKI/ca.crt" ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
     -subj /CN=kubernetes -keyout "$PKI/ca.key" -out "$PKI/ca.crt" 2>/dev/null
 fi
+# The front proxy's own CA: the aggregator's client certificate vouches for the users it
+# names to extension API servers (as kubeadm's front-proxy-ca).
+[ -f "$PKI/front-proxy-ca.crt" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -days 3650 -subj /CN=front-proxy-ca -keyout "$PKI/front-proxy-ca.key" -out "$PKI/front-proxy-ca.crt" 2>/dev/null
 [ -f "$PKI/sa.key" ] || { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null;
   openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null; }
 cert apiserver /CN=kube-apiserver "extendedKeyUsage=serverAuth
@@ -130,6 +134,7 @@ cert controller-manager /CN=system:kube-controller-manager "extendedKeyUsage=cli
 cert scheduler /CN=system:kube-scheduler "extendedKeyUsage=clientAuth"
 cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "extendedKeyUsage=clientAuth"
 cert kube-proxy /CN=system:kube-proxy "extendedKeyUsage=clientAuth"
+CA=front-proxy-ca cert front-proxy-client /CN=front-proxy-client "extendedKeyUsage=clientAuth"
 cert kubelet-serving "/CN=$NODE_NAME" "extendedKeyUsage=serverAuth
 subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
 
@@ -243,7 +248,11 @@ start kube-apiserver "$BIN/kube-apiserver" --bind-address=0.0.0.0 --advertise-ad
   --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
   --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
   --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
-  --kubelet-preferred-address-types=InternalIP,Hostname
+  --kubelet-preferred-address-types=InternalIP,Hostname \
+  --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key"
 ready=
 for _ in $(seq 300); do
   if curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \

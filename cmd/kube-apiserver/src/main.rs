@@ -170,6 +170,17 @@ struct Flags {
     /// Path to a client key file for TLS.
     #[arg(long = "kubelet-client-key")]
     kubelet_client_key: Option<PathBuf>,
+    /// Client certificate used to prove the identity of the aggregator or kube-apiserver
+    /// when it must call out during a request (proxying to extension API servers).
+    #[arg(long = "proxy-client-cert-file")]
+    proxy_client_cert_file: Option<PathBuf>,
+    /// Private key for the client certificate used to prove the identity of the
+    /// aggregator or kube-apiserver when it must call out during a request.
+    #[arg(long = "proxy-client-key-file")]
+    proxy_client_key_file: Option<PathBuf>,
+    /// Turns on aggregator routing requests to endpoints IP rather than cluster IP.
+    #[arg(long = "enable-aggregator-routing", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    enable_aggregator_routing: bool,
     /// Path to a cert file for the certificate authority of kubelets' serving certificates.
     #[arg(long = "kubelet-certificate-authority")]
     kubelet_certificate_authority: Option<PathBuf>,
@@ -262,6 +273,19 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let proxy_client_certificate = match (
+        flags.proxy_client_cert_file.clone(),
+        flags.proxy_client_key_file.clone(),
+    ) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            eprintln!(
+                "Error: --proxy-client-cert-file and --proxy-client-key-file must be given together"
+            );
+            std::process::exit(1);
+        }
+    };
     let cfg = Config {
         etcd_servers: flags
             .etcd_servers
@@ -322,6 +346,8 @@ fn main() {
         kubelet_preferred_address_types: flags.kubelet_preferred_address_types.clone(),
         kubelet_client_certificate,
         kubelet_certificate_authority: flags.kubelet_certificate_authority.clone(),
+        proxy_client_certificate,
+        enable_aggregator_routing: flags.enable_aggregator_routing,
     };
     if flags.audit_log_format != "json" {
         eprintln!(

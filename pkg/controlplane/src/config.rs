@@ -72,6 +72,28 @@ pub struct Config {
     pub kubelet_client_certificate: Option<(PathBuf, PathBuf)>,
     /// `--kubelet-certificate-authority`.
     pub kubelet_certificate_authority: Option<PathBuf>,
+    /// `--proxy-client-cert-file` / `--proxy-client-key-file` (given together): the
+    /// aggregator's identity towards extension API servers.
+    pub proxy_client_certificate: Option<(PathBuf, PathBuf)>,
+    /// `--enable-aggregator-routing`: reach extension API servers through their
+    /// endpoints rather than their cluster IP.
+    pub enable_aggregator_routing: bool,
+}
+
+/// The API aggregator's settings.
+pub fn aggregator(cfg: &Config) -> Result<kube_aggregator::Aggregator, String> {
+    let proxy_client = match &cfg.proxy_client_certificate {
+        Some((c, k)) => Some(kube_aggregator::proxy::ProxyClientCert::load(c, k)?),
+        None => None,
+    };
+    Ok(kube_aggregator::Aggregator::new(kube_aggregator::Config {
+        routing: match cfg.enable_aggregator_routing {
+            true => kube_aggregator::resolver::Routing::Endpoint,
+            false => kube_aggregator::resolver::Routing::ClusterIp,
+        },
+        proxy_client,
+        priorities: crate::resources::API_VERSION_PRIORITIES,
+    }))
 }
 
 /// How this server reaches kubelets (logs, exec, attach, port-forward, node proxy).

@@ -386,6 +386,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     });
     // Both limits at 0 mean no limit at all, with or without APF.
     let seats = cfg.max_requests_inflight + cfg.max_mutating_requests_inflight;
+    let aggregator = Arc::new(config::aggregator(&cfg)?);
     let apf = (cfg.enable_priority_and_fairness && seats > 0)
         .then(|| Arc::new(apiserver::util::flowcontrol::Controller::new(seats)));
     let server = Arc::new(Server {
@@ -402,7 +403,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         flowcontrol: apf.clone(),
         audit: config::auditor(&cfg)?,
         oidc: Some((issuer, oidc_keys)),
+        aggregator: Some(aggregator.clone()),
     });
+    tokio::spawn(
+        kube_aggregator::controller::Controller {
+            aggregator,
+            api: api.clone(),
+            apiservices: regs.by_resource["apiservices"].clone(),
+            services: regs.by_resource["services"].clone(),
+            endpointslices: regs.by_resource["endpointslices"].clone(),
+        }
+        .run(),
+    );
     if let Some(apf) = apf {
         tokio::spawn(flowcontrol::run(
             apf,

@@ -35,6 +35,34 @@ pub const GROUP_ORDER: &[&str] = &[
     "flowcontrol.apiserver.k8s.io",
 ];
 
+/// The local APIServices' priorities (upstream kube-apiserver's `apiVersionPriorities`):
+/// discovery orders groups by the first number and versions within a group by the
+/// second.
+pub const API_VERSION_PRIORITIES: &[kube_aggregator::autoregister::Priority] = &[
+    ("", "v1", 18000, 1),
+    ("apiregistration.k8s.io", "v1", 18000, 15),
+    ("apps", "v1", 17800, 15),
+    ("events.k8s.io", "v1", 17750, 15),
+    ("authentication.k8s.io", "v1", 17700, 15),
+    ("authorization.k8s.io", "v1", 17600, 15),
+    ("autoscaling", "v2", 17500, 30),
+    ("autoscaling", "v1", 17500, 15),
+    ("batch", "v1", 17400, 15),
+    ("certificates.k8s.io", "v1", 17300, 15),
+    ("networking.k8s.io", "v1", 17200, 15),
+    ("policy", "v1", 17100, 15),
+    ("rbac.authorization.k8s.io", "v1", 17000, 15),
+    ("storage.k8s.io", "v1", 16800, 15),
+    ("admissionregistration.k8s.io", "v1", 16700, 15),
+    ("apiextensions.k8s.io", "v1", 16700, 15),
+    ("scheduling.k8s.io", "v1", 16600, 15),
+    ("coordination.k8s.io", "v1", 16500, 15),
+    ("node.k8s.io", "v1", 16300, 15),
+    ("discovery.k8s.io", "v1", 16200, 15),
+    ("flowcontrol.apiserver.k8s.io", "v1", 16100, 21),
+    ("resource.k8s.io", "v1", 15900, 15),
+];
+
 /// Every stored built-in resource.
 pub fn strategies(allocators: Arc<Allocators>) -> Vec<Arc<dyn Strategy>> {
     use registry::*;
@@ -89,6 +117,7 @@ pub fn strategies(allocators: Arc<Allocators>) -> Vec<Arc<dyn Strategy>> {
         Arc::new(rbac::binding::cluster_role_binding()),
         Arc::new(coordination::lease::strategy()),
         Arc::new(apiextensions::customresourcedefinition::strategy()),
+        Arc::new(apiregistration::apiservice::strategy()),
         // admissionregistration.k8s.io/v1, flowcontrol.apiserver.k8s.io/v1
         Arc::new(admissionregistration::webhook::mutating()),
         Arc::new(admissionregistration::webhook::validating()),

@@ -76,6 +76,7 @@ pub async fn forward(
         host: target.host,
         port: target.port,
         path_and_query: target.path_and_query,
+        server_name: None,
     };
     component_base::proxy::forward(req, &to, tls)
         .await

@@ -19,6 +19,9 @@ pub struct Target {
     pub port: u16,
     /// Path and query on the backend, e.g. `/containerLogs/ns/pod/c?follow=true`.
     pub path_and_query: String,
+    /// The name the backend's certificate must carry when it differs from `host` (an
+    /// aggregated API server is verified as `<service>.<namespace>.svc`).
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -38,10 +41,12 @@ impl std::fmt::Display for ProxyError {
     }
 }
 
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
-async fn dial(t: &Target, tls: tokio_rustls::TlsConnector) -> Result<Box<dyn Stream>, String> {
+/// A connection to the target: TCP, then TLS (verified as `server_name`, else `host`)
+/// when it is https.
+pub async fn dial(t: &Target, tls: tokio_rustls::TlsConnector) -> Result<Box<dyn Stream>, String> {
     let addr = (t.host.as_str(), t.port);
     let tcp = tokio::time::timeout(
         Duration::from_secs(10),
@@ -54,7 +59,8 @@ async fn dial(t: &Target, tls: tokio_rustls::TlsConnector) -> Result<Box<dyn Str
     if !t.https {
         return Ok(Box::new(tcp));
     }
-    let name = ServerName::try_from(t.host.clone()).map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(t.server_name.clone().unwrap_or_else(|| t.host.clone()))
+        .map_err(|e| e.to_string())?;
     let stream = tls.connect(name, tcp).await.map_err(|e| e.to_string())?;
     Ok(Box::new(stream))
 }
@@ -120,4 +126,41 @@ pub async fn forward(
     let (parts, body) = resp.into_parts();
     let body = body.map_err(std::io::Error::other).boxed_unsync();
     Ok(Response::from_parts(parts, body))
+}
+
+/// One request of our own to the target (a health or discovery probe): its status and
+/// body, within `timeout`.
+pub async fn get(
+    target: &Target,
+    tls: tokio_rustls::TlsConnector,
+    headers: &[(&str, String)],
+    timeout: Duration,
+) -> Result<(u16, bytes::Bytes), String> {
+    let round = async {
+        let io = dial(target, tls).await?;
+        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let mut req = Request::get(target.path_and_query.as_str())
+            .header(hyper::header::HOST, format!("{}:{}", target.host, target.port));
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let req = req
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
+        let code = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((code, body))
+    };
+    tokio::time::timeout(timeout, round)
+        .await
+        .map_err(|_| "Client.Timeout exceeded while awaiting headers".to_string())?
 }

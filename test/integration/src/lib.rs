@@ -7,6 +7,7 @@ pub mod client;
 pub mod cluster;
 pub mod component;
 pub mod etcd;
+pub mod extension_apiserver;
 pub mod gocli;
 pub mod kubeadm;
 pub mod logind;

@@ -251,5 +251,7 @@ fn test_config(dir: &Path, port: u16) -> Config {
         kubelet_preferred_address_types: Vec::new(),
         kubelet_client_certificate: None,
         kubelet_certificate_authority: None,
+        proxy_client_certificate: None,
+        enable_aggregator_routing: false,
     }
 }

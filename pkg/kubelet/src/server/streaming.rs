@@ -105,6 +105,7 @@ impl Kubelet {
                 .path_and_query()
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
+            server_name: None,
         };
         // The runtime's streaming server is local; its certificate (if any) is its own.
         let tls = component_base::tls::unverified_tls();

@@ -2,6 +2,7 @@
 //! and the per-version resource lists kubectl reads to map kinds to URLs.
 
 use super::handlers::ApiServer;
+use crate::server::aggregation::GroupVersion;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -62,6 +63,99 @@ fn subresource_kind(sub: &str, parent: &str) -> (String, String, String) {
     }
 }
 
+/// Groups and their versions in discovery order: groups by the highest
+/// `groupPriorityMinimum` of their APIServices, then by name; versions by
+/// `versionPriority`, then by Kubernetes version order (upstream's
+/// `SortedByGroupAndVersion`). A group no APIService names yet keeps its place in the
+/// built-in order, ahead of the rest (CRD groups rank as their APIServices would, 1000).
+fn discovery_order(
+    local: &BTreeMap<String, Vec<String>>,
+    order: &[String],
+    apiservices: &[GroupVersion],
+) -> Vec<(String, Vec<String>)> {
+    let mut groups: BTreeMap<String, Vec<String>> = local.clone();
+    for gv in apiservices.iter().filter(|gv| gv.remote) {
+        let vs = groups.entry(gv.group.clone()).or_default();
+        if !vs.contains(&gv.version) {
+            vs.push(gv.version.clone());
+        }
+    }
+    let group_priority = |g: &str| {
+        apiservices
+            .iter()
+            .filter(|gv| gv.group == g)
+            .map(|gv| gv.group_priority)
+            .max()
+            .or_else(|| {
+                order
+                    .iter()
+                    .position(|o| o == g)
+                    .map(|i| 20_000 - i as i32)
+            })
+            .unwrap_or(1000)
+    };
+    let version_priority = |g: &str, v: &str| {
+        apiservices
+            .iter()
+            .find(|gv| gv.group == g && gv.version == v)
+            .map_or(0, |gv| gv.version_priority)
+    };
+    let mut out: Vec<(String, Vec<String>)> = groups.into_iter().collect();
+    for (g, vs) in &mut out {
+        vs.sort_by_key(|v| {
+            (
+                std::cmp::Reverse(version_priority(g, v)),
+                apimachinery::schema::kube_version_priority(v),
+            )
+        });
+    }
+    out.sort_by_key(|(g, _)| (std::cmp::Reverse(group_priority(g)), g.clone()));
+    out
+}
+
+/// An aggregated server's `APIResourceList` entry as an aggregated discovery resource
+/// (upstream converts the legacy document of servers that do not serve `apidiscovery`).
+fn remote_resources(group: &str, version: &str, list: Option<&Value>) -> Vec<Value> {
+    let entries: Vec<&Value> = list
+        .and_then(|l| l["resources"].as_array())
+        .into_iter()
+        .flatten()
+        .collect();
+    let kind = |k: &Value| json!({"group": group, "version": version, "kind": k});
+    let mut out: Vec<Value> = Vec::new();
+    for r in entries.iter().filter(|r| !r["name"].as_str().unwrap_or("/").contains('/')) {
+        let name = r["name"].as_str().unwrap_or_default();
+        let mut d = json!({
+            "resource": name,
+            "responseKind": kind(&r["kind"]),
+            "scope": if r["namespaced"].as_bool().unwrap_or(false) { "Namespaced" } else { "Cluster" },
+            "singularResource": r["singularName"],
+            "verbs": r["verbs"],
+        });
+        for field in ["shortNames", "categories"] {
+            if r[field].as_array().is_some_and(|a| !a.is_empty()) {
+                d[field] = r[field].clone();
+            }
+        }
+        let subs: Vec<Value> = entries
+            .iter()
+            .filter_map(|s| {
+                let sub = s["name"].as_str()?.strip_prefix(&format!("{name}/"))?;
+                let (sg, sv) = match s["group"].as_str() {
+                    Some(g) => (g, s["version"].as_str().unwrap_or_default()),
+                    None => (group, version),
+                };
+                Some(json!({"subresource": sub, "responseKind": {"group": sg, "version": sv, "kind": s["kind"]}, "verbs": s["verbs"]}))
+            })
+            .collect();
+        if !subs.is_empty() {
+            d["subresources"] = json!(subs);
+        }
+        out.push(d);
+    }
+    out
+}
+
 impl ApiServer {
     /// Versions served per group (core group is "").
     fn versions(&self) -> BTreeMap<String, Vec<String>> {
@@ -72,23 +166,15 @@ impl ApiServer {
                 vs.push(v.clone());
             }
         }
-        for vs in out.values_mut() {
-            vs.sort_by_key(|v| apimachinery::schema::kube_version_priority(v));
-        }
         out
     }
 
-    /// Served groups: the built-in ones in upstream's order, then the rest (custom
-    /// resources) by name.
-    fn served_groups<'a>(
-        order: &'a [String],
-        versions: &'a BTreeMap<String, Vec<String>>,
-    ) -> Vec<&'a String> {
-        let extra = versions.keys().filter(|g| !order.contains(g));
-        order
-            .iter()
-            .filter(|g| versions.contains_key(*g))
-            .chain(extra)
+    /// Named groups and their versions (this server's and aggregated ones) in discovery
+    /// order.
+    pub fn discovery_groups(&self, apiservices: &[GroupVersion]) -> Vec<(String, Vec<String>)> {
+        discovery_order(&self.versions(), &self.group_order, apiservices)
+            .into_iter()
+            .filter(|(g, _)| !g.is_empty())
             .collect()
     }
 
@@ -108,19 +194,19 @@ impl ApiServer {
         json!({"name": name, "versions": vs, "preferredVersion": vs[0]})
     }
 
-    pub fn group_list(&self) -> Value {
-        let versions = self.versions();
-        let groups: Vec<Value> = Self::served_groups(&self.group_order, &versions)
-            .into_iter()
-            .filter(|g| !g.is_empty())
-            .map(|g| Self::group_doc(g, &versions[g]))
+    pub fn group_list(&self, apiservices: &[GroupVersion]) -> Value {
+        let groups: Vec<Value> = self
+            .discovery_groups(apiservices)
+            .iter()
+            .map(|(g, vs)| Self::group_doc(g, vs))
             .collect();
         json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
     }
 
-    pub fn group(&self, name: &str) -> Option<Value> {
-        let versions = self.versions();
-        let mut doc = Self::group_doc(name, versions.get(name).filter(|_| !name.is_empty())?);
+    pub fn group(&self, name: &str, apiservices: &[GroupVersion]) -> Option<Value> {
+        let groups = self.discovery_groups(apiservices);
+        let (_, versions) = groups.iter().find(|(g, _)| g == name)?;
+        let mut doc = Self::group_doc(name, versions);
         doc["kind"] = json!("APIGroup");
         doc["apiVersion"] = json!("v1");
         Some(doc)
@@ -182,26 +268,43 @@ impl ApiServer {
     /// Aggregated discovery (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`): every
     /// group with every version and its resources in one document; `core` selects `/api`
     /// (the legacy group) or `/apis` (all named groups).
-    pub fn aggregated_discovery(&self, core: bool) -> Value {
-        let versions = self.versions();
+    pub fn aggregated_discovery(&self, core: bool, apiservices: &[GroupVersion]) -> Value {
         let resources = self.resources();
-        let groups: Vec<&String> = Self::served_groups(&self.group_order, &versions)
-            .into_iter()
-            .filter(|g| g.is_empty() == core)
-            .collect();
+        let groups = match core {
+            true => self
+                .versions()
+                .remove("")
+                .map(|vs| vec![(String::new(), vs)])
+                .unwrap_or_default(),
+            false => self.discovery_groups(apiservices),
+        };
         let items: Vec<Value> = groups
-            .into_iter()
-            .map(|g| {
-                let vs: Vec<Value> = versions[g]
+            .iter()
+            .map(|(g, versions)| {
+                let vs: Vec<Value> = versions
                     .iter()
-                    .map(|v| {
-                        let mut rs: Vec<(&String, Value)> = resources
+                    .filter_map(|v| {
+                        let remote = apiservices
                             .iter()
-                            .filter(|((rg, rv, _), _)| rg == g && rv == v)
-                            .map(|((_, _, r), res)| (r, aggregated_resource(r, res)))
-                            .collect();
-                        rs.sort_by(|a, b| a.0.cmp(b.0));
-                        json!({"version": v, "resources": rs.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), "freshness": "Current"})
+                            .find(|gv| gv.remote && &gv.group == g && &gv.version == v);
+                        let rs: Vec<Value> = match remote {
+                            // An aggregated server that has not answered yet is left out
+                            // until it does.
+                            Some(gv) => {
+                                gv.resources.as_ref()?;
+                                remote_resources(g, v, gv.resources.as_ref())
+                            }
+                            None => {
+                                let mut rs: Vec<(&String, Value)> = resources
+                                    .iter()
+                                    .filter(|((rg, rv, _), _)| rg == g && rv == v)
+                                    .map(|((_, _, r), res)| (r, aggregated_resource(r, res)))
+                                    .collect();
+                                rs.sort_by(|a, b| a.0.cmp(b.0));
+                                rs.into_iter().map(|(_, d)| d).collect()
+                            }
+                        };
+                        Some(json!({"version": v, "resources": rs, "freshness": "Current"}))
                     })
                     .collect();
                 let mut meta = json!({"creationTimestamp": null});

@@ -1,6 +1,7 @@
 //! HTTPS serving (upstream `apiserver/pkg/server`): TLS with HTTP/2 and HTTP/1.1, the
 //! non-resource endpoints, resource routing, panic recovery and graceful shutdown.
 
+pub mod aggregation;
 mod audit;
 pub mod healthz;
 pub mod inflight;
@@ -43,6 +44,8 @@ pub struct Server {
         Arc<crate::authentication::serviceaccount::TokenIssuer>,
         Vec<crate::authentication::jwt::PublicKey>,
     )>,
+    /// The API aggregator: group versions other servers serve, by APIService.
+    pub aggregator: Option<Arc<dyn aggregation::Aggregator>>,
 }
 
 impl Server {
@@ -53,14 +56,31 @@ impl Server {
         query: &std::collections::HashMap<String, String>,
     ) -> Response<Body> {
         let path = req.uri().path().to_string();
-        if info.is_resource_request {
-            return self.api.serve_resource(req, info, query).await;
-        }
         let segs: Vec<&str> = path
             .trim_matches('/')
             .split('/')
             .filter(|s| !s.is_empty())
             .collect();
+        // A group version another server serves is proxied there whole (its discovery
+        // and OpenAPI documents included), after authentication and authorization here.
+        if let Some(agg) = &self.aggregator
+            && let ["apis", g, v, ..] | ["openapi", "v3", "apis", g, v] = segs.as_slice()
+            && agg.is_remote(g, v)
+        {
+            let user = req
+                .extensions()
+                .get::<crate::authentication::UserInfo>()
+                .cloned();
+            return agg.proxy(req, g, v, user.as_ref()).await;
+        }
+        if info.is_resource_request {
+            return self.api.serve_resource(req, info, query).await;
+        }
+        let apiservices = self
+            .aggregator
+            .as_ref()
+            .map(|a| a.group_versions())
+            .unwrap_or_default();
         let json = |v: &serde_json::Value| encode(200, v, &Format::Json);
         if req.method() != hyper::Method::GET && req.method() != hyper::Method::HEAD {
             return error_response(&StatusError::new(
@@ -100,7 +120,7 @@ impl Server {
             ["api"] | ["apis"] if wants_aggregated(&req) => {
                 let doc = self
                     .api
-                    .aggregated_discovery(segs.len() == 1 && segs[0] == "api");
+                    .aggregated_discovery(segs.len() == 1 && segs[0] == "api", &apiservices);
                 let mut r = response(
                     200,
                     AGGREGATED,
@@ -113,7 +133,14 @@ impl Server {
                 r
             }
             ["api"] => json(&self.api.core_versions(&self.advertise)),
-            ["openapi", "v3"] => json(&self.api.openapi_v3_root()),
+            ["openapi", "v3"] => {
+                let mut root = self.api.openapi_v3_root();
+                for gv in apiservices.iter().filter(|gv| gv.remote) {
+                    let key = format!("apis/{}/{}", gv.group, gv.version);
+                    root["paths"][&key] = serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{key}")});
+                }
+                json(&root)
+            }
             ["openapi", "v3", "api", v] => openapi_doc(&req, self.api.openapi_v3_gv("", v)),
             ["openapi", "v3", "apis", g, v] => openapi_doc(&req, self.api.openapi_v3_gv(g, v)),
             ["openapi", "v2"] if accepts(&req, V2_PROTOBUF) => {
@@ -126,8 +153,8 @@ impl Server {
                 )
             }
             ["openapi", "v2"] => openapi_doc(&req, Some(self.api.openapi_v2())),
-            ["apis"] => json(&self.api.group_list()),
-            ["apis", g] => match self.api.group(g) {
+            ["apis"] => json(&self.api.group_list(&apiservices)),
+            ["apis", g] => match self.api.group(g, &apiservices) {
                 Some(d) => json(&d),
                 None => error_response(&StatusError::path_not_found()),
             },
@@ -149,11 +176,9 @@ impl Server {
                     "/readyz".into(),
                     "/version".into(),
                 ];
-                for (g, v, _) in self.api.resources().keys() {
-                    if !g.is_empty() {
-                        paths.push(format!("/apis/{g}"));
-                        paths.push(format!("/apis/{g}/{v}"));
-                    }
+                for (g, vs) in self.api.discovery_groups(&apiservices) {
+                    paths.push(format!("/apis/{g}"));
+                    paths.extend(vs.iter().map(|v| format!("/apis/{g}/{v}")));
                 }
                 paths.sort();
                 paths.dedup();

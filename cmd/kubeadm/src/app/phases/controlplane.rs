@@ -96,6 +96,8 @@ pub fn apiserver(cfg: &InitConfig) -> Value {
             "kubelet-preferred-address-types",
             "InternalIP,ExternalIP,Hostname".into(),
         ),
+        ("proxy-client-cert-file", f("front-proxy-client.crt")),
+        ("proxy-client-key-file", f("front-proxy-client.key")),
         ("requestheader-allowed-names", "front-proxy-client".into()),
         ("requestheader-client-ca-file", f("front-proxy-ca.crt")),
         (

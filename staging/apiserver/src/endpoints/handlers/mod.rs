@@ -231,6 +231,8 @@ pub struct ApiServer {
     pub group_order: Vec<String>,
     pub version: Value,
     pub openapi: OpenApiCache,
+    /// Bumped whenever resources come or go (the aggregator registers their versions).
+    resources_changed: tokio::sync::watch::Sender<u64>,
 }
 
 pub struct Ctx<'a> {
@@ -300,7 +302,13 @@ impl ApiServer {
             group_order,
             version,
             openapi: OpenApiCache::default(),
+            resources_changed: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Wakes on every change of the served resources.
+    pub fn watch_resources(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.resources_changed.subscribe()
     }
 
     /// A snapshot of the served resources.
@@ -316,6 +324,7 @@ impl ApiServer {
         *guard = Arc::new(next);
         drop(guard);
         self.openapi.invalidate();
+        self.resources_changed.send_modify(|g| *g += 1);
     }
 
     pub fn resource(&self, info: &RequestInfo) -> Option<Arc<ApiResource>> {
