@@ -230,4 +230,55 @@ async fn webhooks_mutate_validate_and_fail_per_policy() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+
+    // matchConditions: a false condition skips the webhook (this one is down and would
+    // fail the request closed); a condition that cannot be evaluated fails closed too.
+    s.kubectl_ok(
+        &["create", "-f", "-"],
+        Some(&configuration(
+            "ValidatingWebhookConfiguration",
+            "conditional.example.test",
+            &closed,
+            &ca,
+            json!({"objectSelector": {"matchLabels": {"down": "conditional"}},
+                "matchConditions": [
+                    {"name": "not-skipped", "expression": "object.metadata.name != 'skipped'"},
+                    {"name": "no-error", "expression": "object.metadata.name != 'broken' || object.data.missing == 'x'"}]}),
+        )),
+    );
+    let post = |name: &'static str| {
+        let body = cm(name, "conditional");
+        let client = s.client.clone();
+        async move {
+            client
+                .send_json("POST", "/api/v1/namespaces/default/configmaps", &body)
+                .await
+        }
+    };
+    let r = post("skipped").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = post("called").await;
+    assert_eq!(r.status, 500, "the webhook was called: {}", r.text());
+    let r = post("broken").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let msg = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains(r#"failed calling webhook "conditional.example.test": failed evaluating match conditions"#),
+        "{msg}"
+    );
+    // Expressions are compiled when the configuration is written.
+    let (ok, _, err) = s.kubectl(
+        &["create", "-f", "-"],
+        Some(&configuration(
+            "ValidatingWebhookConfiguration",
+            "bad-condition.example.test",
+            &closed,
+            &ca,
+            json!({"matchConditions": [{"name": "bad", "expression": "object.metadata.name =="}]}),
+        )),
+    );
+    assert!(
+        !ok && err.contains("webhooks[0].matchConditions[0].expression: Invalid value"),
+        "{err}"
+    );
 }

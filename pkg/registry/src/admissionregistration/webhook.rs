@@ -83,6 +83,7 @@ fn validate_hooks(webhooks: &Value) -> Vec<Cause> {
                 "the timeout value must be between 1 and 30 seconds",
             ));
         }
+        c.extend(validate_match_conditions(&f, &h["matchConditions"]));
         if let Some(p) = h["failurePolicy"]
             .as_str()
             .filter(|p| !matches!(*p, "Ignore" | "Fail"))
@@ -91,6 +92,41 @@ fn validate_hooks(webhooks: &Value) -> Vec<Cause> {
                 &format!("{f}.failurePolicy"),
                 &json!(p),
                 &["Fail", "Ignore"],
+            ));
+        }
+    }
+    c
+}
+
+/// Upstream's `validateMatchConditions`: at most 64, names unique qualified names,
+/// expressions that compile.
+fn validate_match_conditions(f: &str, conditions: &Value) -> Vec<Cause> {
+    let list: Vec<&Value> = conditions.as_array().into_iter().flatten().collect();
+    let mut c = Vec::new();
+    if list.len() > 64 {
+        c.push(Cause::too_many(&format!("{f}.matchConditions"), list.len(), 64));
+    }
+    for (j, mc) in list.iter().enumerate() {
+        let at = format!("{f}.matchConditions[{j}]");
+        let name = mc["name"].as_str().unwrap_or_default();
+        if name.is_empty() {
+            c.push(Cause::required(&format!("{at}.name"), ""));
+        } else {
+            for e in apimachinery::validation::qualified_name(name) {
+                c.push(Cause::invalid(&format!("{at}.name"), &json!(name), &e));
+            }
+            if list[..j].iter().any(|o| o["name"] == mc["name"]) {
+                c.push(Cause::duplicate(&format!("{at}.name"), &json!(name)));
+            }
+        }
+        let expression = mc["expression"].as_str().unwrap_or_default();
+        if expression.trim().is_empty() {
+            c.push(Cause::required(&format!("{at}.expression"), ""));
+        } else if let Err(e) = apiserver::admission::plugin::policy::cel::compile(expression) {
+            c.push(Cause::invalid(
+                &format!("{at}.expression"),
+                &json!(expression),
+                &e,
             ));
         }
     }

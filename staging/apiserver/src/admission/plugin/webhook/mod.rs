@@ -76,7 +76,7 @@ impl Source {
                 &mut ns_labels,
             )
             .await?;
-            if selected {
+            if selected && match_conditions(&w, a, obj)? {
                 out.push(w);
             }
         }
@@ -111,6 +111,47 @@ impl Source {
             server_name: format!("{name}.{ns}.svc"),
         })
     }
+}
+
+/// A webhook's `matchConditions` (upstream's `matchconditions.Matcher`): any false
+/// condition skips the webhook; otherwise an expression that fails skips it under
+/// `failurePolicy: Ignore` and refuses the request under `Fail`.
+fn match_conditions(w: &Value, a: &Attributes<'_>, obj: Option<&Value>) -> Result<bool, StatusError> {
+    let conditions: Vec<&Value> = w["matchConditions"].as_array().into_iter().flatten().collect();
+    if conditions.is_empty() {
+        return Ok(true);
+    }
+    let mut act = crate::admission::plugin::policy::cel::Activation::default();
+    act.bind("object", obj.unwrap_or(&Value::Null));
+    act.bind("oldObject", a.old.unwrap_or(&Value::Null));
+    act.bind("request", &admission_request(a, ""));
+    let mut error = None;
+    for mc in conditions {
+        let expression = mc["expression"].as_str().unwrap_or_default();
+        match act.eval_bool(expression) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => {
+                let name = mc["name"].as_str().unwrap_or_default();
+                error.get_or_insert(format!("matchCondition {name:?}: {e}"));
+            }
+        }
+    }
+    let Some(e) = error else {
+        return Ok(true);
+    };
+    if w["failurePolicy"].as_str() == Some("Ignore") {
+        tracing::warn!(webhook = name(w), error = %e, "failed evaluating match conditions, failing open");
+        return Ok(false);
+    }
+    Err(StatusError::forbidden(
+        &a.resource,
+        a.name,
+        &format!(
+            "failed calling webhook {:?}: failed evaluating match conditions: {e}",
+            name(w)
+        ),
+    ))
 }
 
 /// The `request` of an `AdmissionReview` v1 (also CEL's `request`), without the objects.
