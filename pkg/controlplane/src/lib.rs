@@ -441,6 +441,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             api.clone(),
             regs.by_resource["customresourcedefinitions"].clone(),
             install,
+            regs.by_resource["services"].clone(),
         )
         .run(),
     );

@@ -35,6 +35,8 @@ pub struct CrdController {
     pub api: Arc<ApiServer>,
     pub crds: Arc<Registry>,
     pub install: InstallFn,
+    /// Resolves conversion webhooks' `clientConfig.service`.
+    pub services: Arc<Registry>,
     installed: HashMap<String, Installed>,
 }
 
@@ -60,11 +62,17 @@ fn condition(t: &str, status: &str, reason: &str, message: &str) -> Value {
 }
 
 impl CrdController {
-    pub fn new(api: Arc<ApiServer>, crds: Arc<Registry>, install: InstallFn) -> Self {
+    pub fn new(
+        api: Arc<ApiServer>,
+        crds: Arc<Registry>,
+        install: InstallFn,
+        services: Arc<Registry>,
+    ) -> Self {
         Self {
             api,
             crds,
             install,
+            services,
             installed: HashMap::new(),
         }
     }
@@ -157,6 +165,7 @@ impl CrdController {
                 (self.install)(storage)
             }
         };
+        let webhook = crate::conversion::Webhook::from_crd(crd, &self.services);
         let mut resources = Vec::new();
         for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
             if v["served"] != true {
@@ -181,6 +190,7 @@ impl CrdController {
                 res.view = Some(Arc::new(ServedVersion {
                     served,
                     storage_api_version: storage_api_version.clone(),
+                    webhook: webhook.clone(),
                 }));
             }
             resources.push((key, Arc::new(res)));

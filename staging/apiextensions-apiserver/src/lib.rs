@@ -4,6 +4,7 @@
 //! CRD's versions as served resources and cleans up after its deletion.
 
 pub mod controller;
+pub mod conversion;
 pub mod jsonpath;
 pub mod registry;
 pub mod schema;

@@ -40,6 +40,83 @@ fn structural(s: &Value, path: &str, out: &mut Vec<Cause>) {
     }
 }
 
+/// Upstream's `validateCustomResourceConversion`: a `Webhook` strategy needs the webhook
+/// (one of `url` or `service`, review versions including v1 or v1beta1) and pruning; `None`
+/// takes no webhook.
+fn validate_conversion(
+    conv: Option<&k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceConversion>,
+    preserve_unknown_fields: bool,
+) -> Vec<Cause> {
+    let Some(conv) = conv else {
+        return Vec::new();
+    };
+    let mut c = Vec::new();
+    match conv.strategy.as_str() {
+        "None" => {
+            if conv.webhook.is_some() {
+                c.push(Cause::forbidden(
+                    "spec.conversion.webhook",
+                    "should not be set when strategy is not set to Webhook",
+                ));
+            }
+        }
+        "Webhook" => {
+            if preserve_unknown_fields {
+                c.push(Cause::invalid(
+                    "spec.conversion.strategy",
+                    &json!(conv.strategy),
+                    "must be None if spec.preserveUnknownFields is true",
+                ));
+            }
+            let Some(w) = &conv.webhook else {
+                c.push(Cause::required(
+                    "spec.conversion.webhook",
+                    "required when strategy is set to Webhook",
+                ));
+                return c;
+            };
+            let versions = &w.conversion_review_versions;
+            if !versions.iter().any(|v| v == "v1" || v == "v1beta1") {
+                c.push(Cause::invalid(
+                    "spec.conversion.webhook.conversionReviewVersions",
+                    &json!(versions),
+                    "must include at least one of v1, v1beta1",
+                ));
+            }
+            match &w.client_config {
+                None => c.push(Cause::required(
+                    "spec.conversion.webhook.clientConfig",
+                    "required when strategy is set to Webhook",
+                )),
+                Some(cc) => match (&cc.url, &cc.service) {
+                    (Some(_), Some(_)) | (None, None) => c.push(Cause::required(
+                        "spec.conversion.webhook.clientConfig",
+                        "exactly one of url or service is required",
+                    )),
+                    (Some(url), None) if !url.starts_with("https://") => c.push(Cause::invalid(
+                        "spec.conversion.webhook.clientConfig.url",
+                        &json!(url),
+                        "'https' is the only allowed URL scheme",
+                    )),
+                    (None, Some(svc)) if svc.name.is_empty() || svc.namespace.is_empty() => {
+                        c.push(Cause::required(
+                            "spec.conversion.webhook.clientConfig.service",
+                            "service name and namespace are required",
+                        ))
+                    }
+                    _ => {}
+                },
+            }
+        }
+        other => c.push(Cause::not_supported(
+            "spec.conversion.strategy",
+            &json!(other),
+            &["None", "Webhook"],
+        )),
+    }
+    c
+}
+
 fn validate(crd: &CustomResourceDefinition) -> Vec<Cause> {
     let mut c = Vec::new();
     let spec = &crd.spec;
@@ -81,17 +158,10 @@ fn validate(crd: &CustomResourceDefinition) -> Vec<Cause> {
     if names.kind.is_empty() {
         c.push(Cause::required("spec.names.kind", ""));
     }
-    // Webhook conversion is not built yet: such a definition is refused rather than served
-    // with `None` conversion, which would hand clients objects of the wrong version.
-    if let Some(conv) = &spec.conversion
-        && conv.strategy == "Webhook"
-    {
-        c.push(Cause::not_supported(
-            "spec.conversion.strategy",
-            &json!(conv.strategy),
-            &["None"],
-        ));
-    }
+    c.extend(validate_conversion(
+        spec.conversion.as_ref(),
+        spec.preserve_unknown_fields.unwrap_or(false),
+    ));
     match spec.scope.as_str() {
         "Namespaced" | "Cluster" => {}
         other => c.push(Cause::not_supported(

@@ -273,7 +273,7 @@ impl VersionView for V1View {
         Ok(obj)
     }
 
-    fn to_served(&self, obj: &Value) -> Value {
+    fn to_served(&self, obj: &Value) -> Result<Value, StatusError> {
         let mut out = obj.clone();
         out["apiVersion"] = json!("autoscaling/v1");
         if let Some(spec) = out.get_mut("spec").and_then(Value::as_object_mut) {
@@ -310,6 +310,6 @@ impl VersionView for V1View {
                 st.insert("currentCPUUtilizationPercentage".into(), json!(u));
             }
         }
-        out
+        Ok(out)
     }
 }

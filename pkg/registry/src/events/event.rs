@@ -56,8 +56,8 @@ impl VersionView for EventsView {
         Ok(rename(&obj, "v1", true))
     }
 
-    fn to_served(&self, obj: &Value) -> Value {
-        rename(obj, "events.k8s.io/v1", false)
+    fn to_served(&self, obj: &Value) -> Result<Value, StatusError> {
+        Ok(rename(obj, "events.k8s.io/v1", false))
     }
 
     /// `regarding.*`, `reportingController` and `deprecatedSource` select on the core

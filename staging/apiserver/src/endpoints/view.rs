@@ -13,8 +13,13 @@ pub trait VersionView: Send + Sync {
     /// A request body in the served version to the stored version.
     fn to_storage(&self, obj: Value) -> Result<Value, StatusError>;
 
-    /// A stored object to the served version.
-    fn to_served(&self, obj: &Value) -> Value;
+    /// A stored object to the served version (a conversion webhook may fail).
+    fn to_served(&self, obj: &Value) -> Result<Value, StatusError>;
+
+    /// Stored objects to the served version (a list converts in one webhook call).
+    fn to_served_list(&self, objs: &[&Value]) -> Result<Vec<Value>, StatusError> {
+        objs.iter().map(|o| self.to_served(o)).collect()
+    }
 
     /// Printer columns of this version, when they differ from the storage strategy's.
     fn table_columns(&self) -> Option<Vec<Column>> {

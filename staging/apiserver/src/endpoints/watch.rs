@@ -140,7 +140,21 @@ impl Encoder {
 
     fn event(&self, t: &str, obj: &CachedObject) -> Bytes {
         self.sent.inc();
-        match &self.format {
+        match self.try_event(t, obj) {
+            Ok(b) => b,
+            // A conversion that failed (a CRD's webhook): the watcher gets the error.
+            Err(e) => {
+                let status = e.to_status();
+                match self.protobuf {
+                    true => self.frame("ERROR", &status),
+                    false => Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))),
+                }
+            }
+        }
+    }
+
+    fn try_event(&self, t: &str, obj: &CachedObject) -> Result<Bytes, StatusError> {
+        Ok(match &self.format {
             Format::PartialObjectMetadata { .. } if self.protobuf => {
                 self.frame(t, &table::partial_object_metadata(&obj.value))
             }
@@ -152,12 +166,12 @@ impl Encoder {
                 )),
                 None => self.frame(t, &obj.value),
             },
-            _ if self.protobuf => self.frame(t, &self.res.out(&obj.value)),
+            _ if self.protobuf => self.frame(t, &*self.res.out(&obj.value)?),
             Format::Table { include_object } => {
                 let meta = json!({"resourceVersion": obj.value["metadata"]["resourceVersion"]});
                 let table = self
                     .res
-                    .table(std::iter::once(&obj.value), meta, include_object);
+                    .table(std::iter::once(&obj.value), meta, include_object)?;
                 Bytes::from(format!("{}\n", json!({"type": t, "object": table})))
             }
             Format::PartialObjectMetadata { .. } => Bytes::from(format!(
@@ -166,7 +180,7 @@ impl Encoder {
             )),
             _ if !self.res.passthrough() => Bytes::from(format!(
                 "{}\n",
-                json!({"type": t, "object": self.res.out(&obj.value)})
+                json!({"type": t, "object": self.res.out(&obj.value)?})
             )),
             // The object's encoding is shared by every watcher; only the envelope is new.
             _ => {
@@ -178,7 +192,7 @@ impl Encoder {
                 b.extend_from_slice(b"}\n");
                 Bytes::from(b)
             }
-        }
+        })
     }
 
     /// An empty list of what this watch streams, encoded as a LIST answer would be and

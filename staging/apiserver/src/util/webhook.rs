@@ -64,6 +64,37 @@ impl Endpoint {
     }
 }
 
+/// Where a `clientConfig` points: its URL, or its Service's cluster IP (verified as
+/// `<service>.<namespace>.svc`, as upstream's service resolver).
+pub async fn resolve(
+    client_config: &Value,
+    services: &crate::registry::generic::Registry,
+) -> Result<Endpoint, String> {
+    if let Some(url) = client_config["url"].as_str() {
+        return Endpoint::parse_url(url);
+    }
+    let svc = &client_config["service"];
+    let (ns, name) = (
+        svc["namespace"].as_str().unwrap_or_default(),
+        svc["name"].as_str().unwrap_or_default(),
+    );
+    let service = services
+        .get(Some(ns), name)
+        .await
+        .map_err(|_| format!("service \"{name}\" not found"))?;
+    let ip = service["spec"]["clusterIP"]
+        .as_str()
+        .filter(|ip| !ip.is_empty() && *ip != "None")
+        .ok_or_else(|| format!("service {ns}/{name} has no cluster IP"))?;
+    Ok(Endpoint {
+        https: true,
+        host: ip.to_string(),
+        port: svc["port"].as_u64().unwrap_or(443) as u16,
+        path: svc["path"].as_str().unwrap_or("/").to_string(),
+        server_name: format!("{name}.{ns}.svc"),
+    })
+}
+
 fn tls_for(ca_bundle: &[u8]) -> Result<tokio_rustls::TlsConnector, String> {
     let mut roots = rustls::RootCertStore::empty();
     let mut reader = std::io::BufReader::new(ca_bundle);

@@ -63,7 +63,7 @@ impl ApiServer {
                 true => reg.get_cached_or_stored(ns, &info.name).await?,
                 false => reg.get(ns, &info.name).await?,
             };
-            let current = res.out(&stored);
+            let current = res.out(&stored)?;
             let patched = patch::apply(kind, &current, &body, res.shape())?;
             let pinned =
                 patched["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"];
@@ -191,7 +191,7 @@ impl ApiServer {
         }
         loop {
             let current = match reg.get(ns, &info.name).await {
-                Ok(stored) => Some(res.out(&stored).into_owned()),
+                Ok(stored) => Some(res.out(&stored)?.into_owned()),
                 Err(e) if e.code == 404 && part == Part::Main => None,
                 Err(e) => return Err(e),
             };

@@ -70,7 +70,7 @@ impl ApiServer {
             let outcome = reg.delete_validated(ins, name, &opts, Some(&adm)).await;
             ctx.warnings.extend(adm.take_warnings());
             match outcome {
-                Ok((obj, _)) => deleted.push(res.out(&obj).into_owned()),
+                Ok((obj, _)) => deleted.push(res.out(&obj)?.into_owned()),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
             }

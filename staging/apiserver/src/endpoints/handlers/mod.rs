@@ -168,15 +168,23 @@ impl ApiResource {
     }
 
     /// A stored object in the served version.
-    pub fn out<'a>(&self, obj: &'a Value) -> Cow<'a, Value> {
-        match &self.view {
-            Some(v) => Cow::Owned(v.to_served(obj)),
+    pub fn out<'a>(&self, obj: &'a Value) -> Result<Cow<'a, Value>, StatusError> {
+        Ok(match &self.view {
+            Some(v) => Cow::Owned(v.to_served(obj)?),
             None if self.registry.strategy.defaults_on_read() => {
                 let mut o = obj.clone();
                 self.registry.strategy.read_defaults(&mut o);
                 Cow::Owned(o)
             }
             None => Cow::Borrowed(obj),
+        })
+    }
+
+    /// Stored objects in the served version, converted together.
+    pub fn out_list<'a>(&self, objs: &[&'a Value]) -> Result<Vec<Cow<'a, Value>>, StatusError> {
+        match &self.view {
+            Some(v) => Ok(v.to_served_list(objs)?.into_iter().map(Cow::Owned).collect()),
+            None => objs.iter().map(|o| self.out(o)).collect(),
         }
     }
 
@@ -191,12 +199,13 @@ impl ApiResource {
         objs: impl Iterator<Item = &'a Value>,
         list_meta: Value,
         include: &str,
-    ) -> Value {
-        match &self.view {
+    ) -> Result<Value, StatusError> {
+        Ok(match &self.view {
             // A version with printer columns of its own reads the served form.
             Some(v) if v.prints() => {
                 let row = |o: &Value| v.table_row(o);
-                let objs: Vec<Value> = objs.map(|o| v.to_served(o)).collect();
+                let stored: Vec<&Value> = objs.collect();
+                let objs = v.to_served_list(&stored)?;
                 let same = |o: &Value| o.clone();
                 table::render(
                     v.table_columns(),
@@ -212,10 +221,11 @@ impl ApiResource {
             _ => {
                 let s = self.registry.strategy.as_ref();
                 let row = |o: &Value| s.table_row(o);
-                let served = |o: &Value| self.out(o).into_owned();
+                // Views without printer columns of their own convert infallibly.
+                let served = |o: &Value| self.out(o).map_or_else(|_| o.clone(), Cow::into_owned);
                 table::render(s.table_columns(), &row, objs, &served, list_meta, include)
             }
-        }
+        })
     }
 }
 

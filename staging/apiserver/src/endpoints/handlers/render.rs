@@ -1,7 +1,7 @@
 //! Rendering objects and lists in the negotiated format (tables included).
 
 use super::*;
-use crate::endpoints::negotiation::{Body, Format, encode, response};
+use crate::endpoints::negotiation::{Body, Format, encode, error_response, response};
 use crate::endpoints::table;
 use crate::registry::generic::ListResult;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -14,16 +14,18 @@ pub fn render_object(res: &ApiResource, code: u16, obj: &Value, format: &Format)
     match format {
         Format::Table { include_object } => {
             let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
-            encode(
-                code,
-                &res.table(std::iter::once(obj), meta, include_object),
-                &Format::Json,
-            )
+            match res.table(std::iter::once(obj), meta, include_object) {
+                Ok(t) => encode(code, &t, &Format::Json),
+                Err(e) => error_response(&e),
+            }
         }
         Format::PartialObjectMetadata { .. } => {
             encode(code, &table::partial_object_metadata(obj), &format.plain())
         }
-        _ => encode(code, &res.out(obj), format),
+        _ => match res.out(obj) {
+            Ok(o) => encode(code, &o, format),
+            Err(e) => error_response(&e),
+        },
     }
 }
 
@@ -40,8 +42,10 @@ pub fn render_list(res: &ApiResource, list: ListResult, format: &Format) -> Resp
     }
     match format {
         Format::Table { include_object } => {
-            let t = res.table(list.items.iter().map(|o| &o.value), lm, include_object);
-            encode(200, &t, &Format::Json)
+            match res.table(list.items.iter().map(|o| &o.value), lm, include_object) {
+                Ok(t) => encode(200, &t, &Format::Json),
+                Err(e) => error_response(&e),
+            }
         }
         Format::PartialObjectMetadata { .. } => {
             let items: Vec<Value> = list
@@ -96,7 +100,11 @@ pub fn render_list(res: &ApiResource, list: ListResult, format: &Format) -> Resp
             response(200, "application/json", Bytes::from(buf))
         }
         _ => {
-            let items: Vec<Cow<Value>> = list.items.iter().map(|o| res.out(&o.value)).collect();
+            let stored: Vec<&Value> = list.items.iter().map(|o| &o.value).collect();
+            let items: Vec<Cow<Value>> = match res.out_list(&stored) {
+                Ok(items) => items,
+                Err(e) => return error_response(&e),
+            };
             encode(
                 200,
                 &json!({"kind": ri.list_kind(), "apiVersion": ri.gvk.api_version(), "metadata": lm, "items": items}),

@@ -85,31 +85,7 @@ impl Source {
 
     /// Where a webhook is served: its URL, or its Service's cluster IP.
     async fn endpoint(&self, w: &Value) -> Result<Endpoint, String> {
-        let cc = &w["clientConfig"];
-        if let Some(url) = cc["url"].as_str() {
-            return Endpoint::parse_url(url);
-        }
-        let svc = &cc["service"];
-        let (ns, name) = (
-            svc["namespace"].as_str().unwrap_or_default(),
-            svc["name"].as_str().unwrap_or_default(),
-        );
-        let service = self
-            .services
-            .get(Some(ns), name)
-            .await
-            .map_err(|_| format!("service \"{name}\" not found"))?;
-        let ip = service["spec"]["clusterIP"]
-            .as_str()
-            .filter(|ip| !ip.is_empty() && *ip != "None")
-            .ok_or_else(|| format!("service {ns}/{name} has no cluster IP"))?;
-        Ok(Endpoint {
-            https: true,
-            host: ip.to_string(),
-            port: svc["port"].as_u64().unwrap_or(443) as u16,
-            path: svc["path"].as_str().unwrap_or("/").to_string(),
-            server_name: format!("{name}.{ns}.svc"),
-        })
+        crate::util::webhook::resolve(&w["clientConfig"], &self.services).await
     }
 }
 
