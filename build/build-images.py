@@ -9,6 +9,7 @@ manifests and add-ons name; no registry is needed):
   registry.k8s.io/kube-proxy:VERSION               also needs iptables, nft and conntrack,
   registry.k8s.io/cluster-dns:VERSION              which the layer carries; cluster-network
   registry.k8s.io/cluster-network:VERSION          needs ip)
+  registry.k8s.io/metrics-server:VERSION           (cluster/addons/metrics-server)
   registry.k8s.io/etcd:3.6.5-0                     Debian's etcd (etcd-server package; the
                                                    name is the one kubeadm v1.35 pins, the
                                                    binary is whatever Debian ships)
@@ -25,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "hack"))
 import oci  # noqa: E402
 
 COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "cluster-dns",
-              "cluster-network"]
+              "cluster-network", "metrics-server"]
 # What kube-proxy runs (iptables and nftables modes, conntrack cleanup) and
 # cluster-network runs (ip route).
 PROXY_TOOLS = ["iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",

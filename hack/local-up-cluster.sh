@@ -7,14 +7,16 @@
 # Installs what is missing from Debian (containerd, runc, CNI plugins, iptables/nftables, conntrack,
 # busybox-static, openssl; needs root), builds the release binaries, creates the PKI and
 # kubeconfigs, builds and imports the local images, then starts containerd, the
-# apiserver, controller-manager, scheduler, kubelet, kube-proxy and the cluster DNS, waits
-# for the node to be Ready and says how to use kubectl. Ctrl-C (SIGINT/SIGTERM) stops
+# apiserver, controller-manager, scheduler, kubelet, kube-proxy, the cluster DNS and
+# metrics-server (the Metrics API: kubectl top, HPAs), waits for the node to be Ready and
+# says how to use kubectl. Ctrl-C (SIGINT/SIGTERM) stops
 # everything; a second run reuses the state.
 #
 # Knobs (environment): LOCAL_CLUSTER_DIR (.local-cluster), LOCAL_CLUSTER_BIN_DIR (use
 # these binaries, no build), NODE_IP (the host's primary address), NODE_NAME (hostname),
 # API_PORT (6443), PROXY_MODE (iptables | nftables), DNS_FORWARD (upstream resolvers for
-# names outside the cluster; default: this host's /etc/resolv.conf; `none`).
+# names outside the cluster; default: this host's /etc/resolv.conf; `none`),
+# METRICS_PORT (metrics-server's, 4443), METRIC_RESOLUTION (15s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,12 +24,14 @@ STORE=embedded
 for a in "$@"; do
   case "$a" in
     --etcd) STORE=etcd ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (try --help)" >&2; exit 2 ;;
   esac
 done
 DIR=$(realpath -m "${LOCAL_CLUSTER_DIR:-$ROOT/.local-cluster}")
 API_PORT=${API_PORT:-6443}
+METRICS_PORT=${METRICS_PORT:-4443}
+METRIC_RESOLUTION=${METRIC_RESOLUTION:-15s}
 PROXY_MODE=${PROXY_MODE:-iptables}
 # As upstream's local-up-cluster.sh: a development machine may well have swap on.
 FAIL_SWAP_ON=${FAIL_SWAP_ON:-false}
@@ -97,7 +101,7 @@ if [ -n "${LOCAL_CLUSTER_BIN_DIR:-}" ]; then
 else
   log "building release binaries"
   cargo build --release --bin kube-apiserver --bin kube-controller-manager --bin kube-scheduler \
-    --bin kubelet --bin kube-proxy --bin cluster-dns
+    --bin kubelet --bin kube-proxy --bin cluster-dns --bin metrics-server
   BIN=$ROOT/target/release
 fi
 KUBECTL=$(command -v kubectl || true)
@@ -134,6 +138,7 @@ cert controller-manager /CN=system:kube-controller-manager "extendedKeyUsage=cli
 cert scheduler /CN=system:kube-scheduler "extendedKeyUsage=clientAuth"
 cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "extendedKeyUsage=clientAuth"
 cert kube-proxy /CN=system:kube-proxy "extendedKeyUsage=clientAuth"
+cert metrics-server /CN=system:metrics-server "extendedKeyUsage=clientAuth"
 CA=front-proxy-ca cert front-proxy-client /CN=front-proxy-client "extendedKeyUsage=clientAuth"
 cert kubelet-serving "/CN=$NODE_NAME" "extendedKeyUsage=serverAuth
 subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
@@ -163,6 +168,7 @@ kubeconfig controller-manager controller-manager
 kubeconfig scheduler scheduler
 kubeconfig kubelet kubelet
 kubeconfig kube-proxy kube-proxy
+kubeconfig metrics-server metrics-server
 export KUBECONFIG=$DIR/admin.kubeconfig
 
 pids=()
@@ -252,7 +258,8 @@ start kube-apiserver "$BIN/kube-apiserver" --bind-address=0.0.0.0 --advertise-ad
   --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
   --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
-  --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key"
+  --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
+  --enable-aggregator-routing=true
 ready=
 for _ in $(seq 300); do
   if curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
@@ -301,6 +308,59 @@ apply /apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices <<JSON
  "addressType": "IPv4", "endpoints": [{"addresses": ["$NODE_IP"], "conditions": {"ready": true}}],
  "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}
 JSON
+# The Metrics API: metrics-server's permissions (as cluster/addons/metrics-server/rbac.yaml,
+# for its certificate's user), a Service whose endpoint is the process, the APIService.
+rbac=/apis/rbac.authorization.k8s.io/v1
+apply $rbac/clusterroles <<JSON
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:aggregated-metrics-reader",
+ "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true", "rbac.authorization.k8s.io/aggregate-to-edit": "true", "rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+ "rules": [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}]}
+JSON
+apply $rbac/clusterroles <<JSON
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "system:metrics-server"},
+ "rules": [{"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]}, {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}]}
+JSON
+user='[{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:metrics-server"}]'
+apply $rbac/clusterrolebindings <<JSON
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "system:metrics-server"},
+ "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:metrics-server"}, "subjects": $user}
+JSON
+apply $rbac/clusterrolebindings <<JSON
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "metrics-server:system:auth-delegator"},
+ "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"}, "subjects": $user}
+JSON
+apply $rbac/namespaces/kube-system/rolebindings <<JSON
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "metrics-server-auth-reader"},
+ "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "extension-apiserver-authentication-reader"}, "subjects": $user}
+JSON
+apply /api/v1/namespaces/kube-system/services <<JSON
+{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "metrics-server", "labels": {"k8s-app": "metrics-server"}},
+ "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": $METRICS_PORT}]}}
+JSON
+apply /apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices <<JSON
+{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+ "metadata": {"name": "metrics-server-host", "labels": {"kubernetes.io/service-name": "metrics-server"}},
+ "addressType": "IPv4", "endpoints": [{"addresses": ["$NODE_IP"], "conditions": {"ready": true}}],
+ "ports": [{"name": "https", "port": $METRICS_PORT, "protocol": "TCP"}]}
+JSON
+apply /apis/apiregistration.k8s.io/v1/apiservices <<JSON
+{"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"k8s-app": "metrics-server"}},
+ "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100, "insecureSkipTLSVerify": true,
+  "service": {"name": "metrics-server", "namespace": "kube-system", "port": 443}}}
+JSON
+# metrics-server itself (cluster/addons/metrics-server runs it as a Deployment; here, like
+# the DNS add-on, a process on the node with its own certificate identity), once it may
+# read the front proxy's settings.
+for _ in $(seq 100); do
+  curl -sfk --cacert "$PKI/ca.crt" --cert "$PKI/metrics-server.crt" --key "$PKI/metrics-server.key" -o /dev/null \
+    "https://$NODE_IP:$API_PORT/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication" && break
+  sleep 0.1
+done
+start metrics-server "$BIN/metrics-server" --kubeconfig="$DIR/metrics-server.kubeconfig" \
+  --authentication-kubeconfig="$DIR/metrics-server.kubeconfig" --authorization-kubeconfig="$DIR/metrics-server.kubeconfig" \
+  --bind-address="$NODE_IP" --secure-port="$METRICS_PORT" --cert-dir="$PKI/metrics-server" \
+  --kubelet-preferred-address-types=InternalIP --kubelet-certificate-authority="$PKI/ca.crt" \
+  --metric-resolution="$METRIC_RESOLUTION"
 ready=
 for _ in $(seq 600); do
   if curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \

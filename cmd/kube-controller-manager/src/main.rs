@@ -53,6 +53,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let registry = Arc::new(registry);
     let endpoints = component_base::serving::Endpoints {
         authorizer: None,
+        api: None,
         live: Vec::new(),
         ready: Vec::new(),
         metrics: Arc::new(move || {

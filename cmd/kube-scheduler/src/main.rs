@@ -138,6 +138,7 @@ async fn run(flags: Flags) -> Result<(), String> {
     let ready_check = ready.clone();
     let endpoints = component_base::serving::Endpoints {
         authorizer: None,
+        api: None,
         live: Vec::new(),
         ready: vec![(
             "sched-handler-sync".into(),

@@ -103,7 +103,10 @@ impl Webhook {
                 .unwrap_or("unknown error")
                 .to_string());
         }
-        let converted = r["convertedObjects"].as_array().cloned().unwrap_or_default();
+        let converted = r["convertedObjects"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if converted.len() != objects.len() {
             return Err(format!(
                 "returned {} objects, expected {}",
@@ -184,7 +187,10 @@ mod tests {
         let good = json!({"apiVersion": "x.io/v2", "kind": "Foo",
             "metadata": {"name": "renamed", "uid": "u2", "labels": {"new": "2"}}, "spec": {"x": 1}});
         let out = checked(0, good, &orig, "x.io/v2").unwrap();
-        assert_eq!(out["metadata"], json!({"name": "a", "uid": "u1", "resourceVersion": "5", "labels": {"new": "2"}}));
+        assert_eq!(
+            out["metadata"],
+            json!({"name": "a", "uid": "u1", "resourceVersion": "5", "labels": {"new": "2"}})
+        );
         assert_eq!(out["spec"]["x"], 1);
         let wrong_version = json!({"apiVersion": "x.io/v1", "kind": "Foo"});
         assert_eq!(
@@ -192,6 +198,10 @@ mod tests {
             "invalid converted object at index 3: invalid apiVersion \"x.io/v1\", expected \"x.io/v2\""
         );
         let wrong_kind = json!({"apiVersion": "x.io/v2", "kind": "Bar"});
-        assert!(checked(0, wrong_kind, &orig, "x.io/v2").unwrap_err().contains("invalid kind \"Bar\""));
+        assert!(
+            checked(0, wrong_kind, &orig, "x.io/v2")
+                .unwrap_err()
+                .contains("invalid kind \"Bar\"")
+        );
     }
 }

@@ -12,7 +12,7 @@ use component_base::authentication::RequestHeader;
 use component_base::x509_verify::ClientCaVerifier;
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::authorization::v1::{
-    NonResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::{Api, PostParams};
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -24,8 +24,73 @@ const CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// A user's name and groups.
 type User = (String, Vec<String>);
-/// (user, verb, path).
+/// (user, verb, what: a path or a resource's attributes).
 type Request = (String, String, String);
+
+/// What a request acts on, as upstream's `RequestInfoFactory` reads an API path:
+/// `/apis/<group>/<version>/[namespaces/<ns>/]<resource>[/<name>[/<subresource>]]` (and
+/// `/api/v1/...`) is a resource, anything else a non-resource path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Path(String),
+    Resource {
+        group: String,
+        version: String,
+        namespace: String,
+        resource: String,
+        subresource: String,
+        name: String,
+    },
+}
+
+/// The verb and target of a request.
+pub fn request_target(method: &str, path: &str, query: &str) -> (String, Target) {
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["api", v, rest @ ..] if !rest.is_empty() => ("", *v, rest),
+        ["apis", g, v, rest @ ..] if !rest.is_empty() => (*g, *v, rest),
+        _ => return (method.to_ascii_lowercase(), Target::Path(path.to_string())),
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (*ns, rest),
+        _ => ("", rest),
+    };
+    let (resource, name, subresource) = match rest {
+        [r] => (*r, "", ""),
+        [r, n] => (*r, *n, ""),
+        [r, n, s, ..] => (*r, *n, *s),
+        [] => ("", "", ""),
+    };
+    let watch = query
+        .split('&')
+        .any(|kv| kv == "watch=true" || kv == "watch=1");
+    let verb = match (method, name.is_empty()) {
+        ("GET" | "HEAD", true) if watch => "watch",
+        ("GET" | "HEAD", true) => "list",
+        ("GET" | "HEAD", false) => "get",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "deletecollection",
+        ("DELETE", false) => "delete",
+        (m, _) => return (m.to_ascii_lowercase(), Target::Path(path.to_string())),
+    };
+    (
+        verb.to_string(),
+        Target::Resource {
+            group: group.into(),
+            version: version.into(),
+            namespace: namespace.into(),
+            resource: resource.into(),
+            subresource: subresource.into(),
+            name: name.into(),
+        },
+    )
+}
 
 pub struct DelegatedAuth {
     pub authentication: Option<kube::Client>,
@@ -161,12 +226,12 @@ impl DelegatedAuth {
         user: &str,
         groups: &[String],
         verb: &str,
-        path: &str,
+        target: &Target,
     ) -> Result<bool, (u16, String)> {
         if groups.iter().any(|g| g == "system:masters") {
             return Ok(true);
         }
-        let key = (user.to_string(), verb.to_string(), path.to_string());
+        let key = (user.to_string(), verb.to_string(), format!("{target:?}"));
         if let Some((ok, at)) = self.decisions.lock().unwrap().get(&key)
             && at.elapsed() < CACHE_TTL
         {
@@ -179,10 +244,33 @@ impl DelegatedAuth {
             spec: SubjectAccessReviewSpec {
                 user: Some(user.to_string()),
                 groups: Some(groups.to_vec()),
-                non_resource_attributes: Some(NonResourceAttributes {
-                    path: Some(path.to_string()),
-                    verb: Some(verb.to_string()),
-                }),
+                non_resource_attributes: match target {
+                    Target::Path(path) => Some(NonResourceAttributes {
+                        path: Some(path.clone()),
+                        verb: Some(verb.to_string()),
+                    }),
+                    Target::Resource { .. } => None,
+                },
+                resource_attributes: match target {
+                    Target::Path(_) => None,
+                    Target::Resource {
+                        group,
+                        version,
+                        namespace,
+                        resource,
+                        subresource,
+                        name,
+                    } => Some(ResourceAttributes {
+                        group: Some(group.clone()),
+                        version: Some(version.clone()),
+                        namespace: Some(namespace.clone()).filter(|s| !s.is_empty()),
+                        resource: Some(resource.clone()),
+                        subresource: Some(subresource.clone()).filter(|s| !s.is_empty()),
+                        name: Some(name.clone()).filter(|s| !s.is_empty()),
+                        verb: Some(verb.to_string()),
+                        ..Default::default()
+                    }),
+                },
                 ..Default::default()
             },
             ..Default::default()
@@ -213,6 +301,7 @@ impl component_base::serving::RequestAuthorizer for DelegatedAuth {
         &self,
         method: &str,
         path: &str,
+        query: &str,
         headers: &http::HeaderMap,
         client_certs: &[CertificateDer<'static>],
     ) -> Result<(), (u16, String)> {
@@ -220,15 +309,109 @@ impl component_base::serving::RequestAuthorizer for DelegatedAuth {
             return Ok(());
         }
         let (user, groups) = self.authenticate(headers, client_certs).await?;
-        let verb = method.to_ascii_lowercase();
-        if self.allowed(&user, &groups, &verb, path).await? {
-            Ok(())
-        } else {
-            Err(status(
-                403,
-                "Forbidden",
-                &format!("forbidden: User {user:?} cannot {verb} path {path:?}"),
-            ))
+        let (verb, target) = request_target(method, path, query);
+        if self.allowed(&user, &groups, &verb, &target).await? {
+            return Ok(());
+        }
+        // Upstream's `forbiddenMessage`.
+        let message = match &target {
+            Target::Path(p) => format!("forbidden: User {user:?} cannot {verb} path {p:?}"),
+            Target::Resource {
+                group,
+                namespace,
+                resource,
+                subresource,
+                ..
+            } => {
+                let mut r = resource.clone();
+                if !group.is_empty() {
+                    r = format!("{r}.{group}");
+                }
+                if !subresource.is_empty() {
+                    r = format!("{r}/{subresource}");
+                }
+                match namespace.is_empty() {
+                    true => format!(
+                        "{r} is forbidden: User {user:?} cannot {verb} resource {resource:?} in API group {group:?} at the cluster scope"
+                    ),
+                    false => format!(
+                        "{r} is forbidden: User {user:?} cannot {verb} resource {resource:?} in API group {group:?} in the namespace {namespace:?}"
+                    ),
+                }
+            }
+        };
+        Err(status(403, "Forbidden", &message))
+    }
+}
+
+#[cfg(test)]
+mod request_target_tests {
+    use super::*;
+
+    #[test]
+    fn paths_read_as_upstreams_request_info() {
+        let r = |g: &str, ns: &str, res: &str, name: &str| Target::Resource {
+            group: g.into(),
+            version: if g.is_empty() {
+                "v1".into()
+            } else {
+                "v1beta1".into()
+            },
+            namespace: ns.into(),
+            resource: res.into(),
+            subresource: String::new(),
+            name: name.into(),
+        };
+        let cases = [
+            (
+                "GET",
+                "/apis/metrics.k8s.io/v1beta1/nodes",
+                "",
+                "list",
+                r("metrics.k8s.io", "", "nodes", ""),
+            ),
+            (
+                "GET",
+                "/apis/metrics.k8s.io/v1beta1/nodes/n1",
+                "",
+                "get",
+                r("metrics.k8s.io", "", "nodes", "n1"),
+            ),
+            (
+                "GET",
+                "/apis/metrics.k8s.io/v1beta1/namespaces/kube-system/pods",
+                "labelSelector=a%3Db",
+                "list",
+                r("metrics.k8s.io", "kube-system", "pods", ""),
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/default/pods",
+                "watch=true",
+                "watch",
+                r("", "default", "pods", ""),
+            ),
+            (
+                "GET",
+                "/apis/metrics.k8s.io/v1beta1",
+                "",
+                "get",
+                Target::Path("/apis/metrics.k8s.io/v1beta1".into()),
+            ),
+            (
+                "GET",
+                "/healthz",
+                "",
+                "get",
+                Target::Path("/healthz".into()),
+            ),
+        ];
+        for (method, path, query, verb, target) in cases {
+            assert_eq!(
+                request_target(method, path, query),
+                (verb.to_string(), target),
+                "{path}"
+            );
         }
     }
 }

@@ -142,8 +142,10 @@ pub async fn get(
             .await
             .map_err(|e| e.to_string())?;
         tokio::spawn(conn);
-        let mut req = Request::get(target.path_and_query.as_str())
-            .header(hyper::header::HOST, format!("{}:{}", target.host, target.port));
+        let mut req = Request::get(target.path_and_query.as_str()).header(
+            hyper::header::HOST,
+            format!("{}:{}", target.host, target.port),
+        );
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }

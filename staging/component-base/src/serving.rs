@@ -19,11 +19,13 @@ pub type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 #[async_trait::async_trait]
 pub trait RequestAuthorizer: Send + Sync {
     /// `client_certs`: the chain the client presented in the TLS handshake (its key
-    /// proven there; which CA vouches for it is for the authorizer to check).
+    /// proven there; which CA vouches for it is for the authorizer to check). `query`
+    /// tells a watch from a list.
     async fn authorize(
         &self,
         method: &str,
         path: &str,
+        query: &str,
         headers: &hyper::HeaderMap,
         client_certs: &[CertificateDer<'static>],
     ) -> Result<(), (u16, String)>;
@@ -38,6 +40,14 @@ pub struct Endpoints {
     pub metrics: Arc<dyn Fn() -> (String, &'static str) + Send + Sync>,
     /// Checks every request first (None: everything is open).
     pub authorizer: Option<Arc<dyn RequestAuthorizer>>,
+    /// Serves every other path (an extension API server's API); None: 404.
+    pub api: Option<Arc<dyn ApiHandler>>,
+}
+
+/// What an extension API server serves besides the health and metrics endpoints.
+#[async_trait::async_trait]
+pub trait ApiHandler: Send + Sync {
+    async fn serve(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>>;
 }
 
 fn text(code: u16, body: String, content_type: &str) -> Response<Full<Bytes>> {
@@ -96,6 +106,19 @@ impl Endpoints {
         } else {
             body.push_str(&format!("{endpoint} check passed\n"));
             text(200, body, "text/plain; charset=utf-8")
+        }
+    }
+
+    async fn route(&self, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let own = matches!(
+            req.uri().path(),
+            "/metrics" | "/healthz" | "/livez" | "/readyz"
+        ) || ["/healthz/", "/livez/", "/readyz/"]
+            .iter()
+            .any(|p| req.uri().path().starts_with(p));
+        match &self.api {
+            Some(api) if !own => api.serve(req).await,
+            _ => self.handle(&req),
         }
     }
 
@@ -202,6 +225,7 @@ pub async fn serve(
                             .authorize(
                                 req.method().as_str(),
                                 req.uri().path(),
+                                req.uri().query().unwrap_or_default(),
                                 req.headers(),
                                 &chain,
                             )
@@ -213,7 +237,7 @@ pub async fn serve(
                             "application/json",
                         ));
                     }
-                    Ok(endpoints.handle(&req))
+                    Ok(endpoints.route(req).await)
                 }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())

@@ -48,7 +48,10 @@ pub fn plan(
     let mut wanted = BTreeSet::new();
     for (g, v) in served {
         let want = local_apiservice(g, v, priorities);
-        let name = want["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = want["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         match by_name.get(name.as_str()) {
             None => out.apply.push(want),
             Some(cur) if cur["metadata"]["labels"][MANAGED_LABEL].is_string() => {
@@ -79,11 +82,15 @@ mod tests {
     const TABLE: &[Priority] = &[("", "v1", 18000, 1), ("apps", "v1", 17800, 15)];
 
     fn served(gvs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-        gvs.iter().map(|(g, v)| (g.to_string(), v.to_string())).collect()
+        gvs.iter()
+            .map(|(g, v)| (g.to_string(), v.to_string()))
+            .collect()
     }
 
     fn names(vs: &[Value]) -> Vec<&str> {
-        vs.iter().map(|v| v["metadata"]["name"].as_str().unwrap()).collect()
+        vs.iter()
+            .map(|v| v["metadata"]["name"].as_str().unwrap())
+            .collect()
     }
 
     #[test]
@@ -92,7 +99,13 @@ mod tests {
         assert_eq!(core["metadata"]["name"], "v1.");
         assert_eq!(core["spec"]["groupPriorityMinimum"], 18000);
         let crd = local_apiservice("stable.example.com", "v1", TABLE);
-        assert_eq!((crd["spec"]["groupPriorityMinimum"].as_i64(), crd["spec"]["versionPriority"].as_i64()), (Some(1000), Some(100)));
+        assert_eq!(
+            (
+                crd["spec"]["groupPriorityMinimum"].as_i64(),
+                crd["spec"]["versionPriority"].as_i64()
+            ),
+            (Some(1000), Some(100))
+        );
         assert_eq!(crd["metadata"]["labels"][MANAGED_LABEL], "true");
 
         let mut drifted = local_apiservice("apps", "v1", TABLE);
@@ -100,7 +113,11 @@ mod tests {
         let users = json!({"metadata": {"name": "v1alpha1.wardle.example.com"}, "spec": {"group": "wardle.example.com", "version": "v1alpha1"}});
         let gone_crd = local_apiservice("old.example.com", "v1", TABLE);
         let p = plan(
-            &served(&[("", "v1"), ("apps", "v1"), ("wardle.example.com", "v1alpha1")]),
+            &served(&[
+                ("", "v1"),
+                ("apps", "v1"),
+                ("wardle.example.com", "v1alpha1"),
+            ]),
             &[core.clone(), drifted, users, gone_crd],
             TABLE,
         );

@@ -49,7 +49,8 @@ impl Condition {
     /// The status with this condition set, its transition time kept while the status
     /// stays the same (upstream's `SetAPIServiceCondition`).
     pub fn apply(&self, status: &Value, now: &str) -> Value {
-        let mut conditions: Vec<Value> = status["conditions"].as_array().cloned().unwrap_or_default();
+        let mut conditions: Vec<Value> =
+            status["conditions"].as_array().cloned().unwrap_or_default();
         let old = conditions.iter().position(|c| c["type"] == "Available");
         let since = old
             .map(|i| &conditions[i])
@@ -108,9 +109,10 @@ pub fn check_service(
             .into_iter()
             .flatten()
             .any(|e| e["conditions"]["ready"].as_bool().unwrap_or(true));
-        let port = s["ports"].as_array().into_iter().flatten().any(|p| {
-            p["name"].as_str().unwrap_or_default() == port_name && p["port"].is_number()
-        });
+        let port =
+            s["ports"].as_array().into_iter().flatten().any(|p| {
+                p["name"].as_str().unwrap_or_default() == port_name && p["port"].is_number()
+            });
         ready && port
     });
     (!active).then(|| {
@@ -133,9 +135,27 @@ mod tests {
         let cases: Vec<(&str, Option<Value>, Vec<Value>, i32, Option<&str>)> = vec![
             ("ready", Some(svc.clone()), vec![ready.clone()], 443, None),
             ("no service", None, vec![], 443, Some("ServiceNotFound")),
-            ("wrong port", Some(svc.clone()), vec![ready.clone()], 8443, Some("ServicePortError")),
-            ("no slices", Some(svc.clone()), vec![], 443, Some("EndpointsNotFound")),
-            ("not ready", Some(svc.clone()), vec![unready], 443, Some("MissingEndpoints")),
+            (
+                "wrong port",
+                Some(svc.clone()),
+                vec![ready.clone()],
+                8443,
+                Some("ServicePortError"),
+            ),
+            (
+                "no slices",
+                Some(svc.clone()),
+                vec![],
+                443,
+                Some("EndpointsNotFound"),
+            ),
+            (
+                "not ready",
+                Some(svc.clone()),
+                vec![unready],
+                443,
+                Some("MissingEndpoints"),
+            ),
             (
                 "external name skips the endpoint checks",
                 Some(json!({"spec": {"type": "ExternalName", "externalName": "x"}})),
@@ -148,7 +168,9 @@ mod tests {
             let got = check_service("wardle", "api", port, svc.as_ref(), &slices);
             assert_eq!(got.as_ref().map(|c| c.reason), want, "{name}: {got:?}");
         }
-        let msg = check_service("wardle", "api", 443, None, &[]).unwrap().message;
+        let msg = check_service("wardle", "api", 443, None, &[])
+            .unwrap()
+            .message;
         assert_eq!(msg, "service/api in \"wardle\" is not present");
     }
 

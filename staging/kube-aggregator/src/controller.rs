@@ -47,7 +47,12 @@ async fn watch_all(reg: &Registry) -> Result<CacheWatch, String> {
 /// The Service an APIService names: (namespace, name, port).
 fn service_ref(a: &Value) -> Option<(String, String, i32)> {
     let s = a["spec"]["service"].as_object()?;
-    let str_of = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let str_of = |k: &str| {
+        s.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let port = s.get("port").and_then(Value::as_i64).unwrap_or(443) as i32;
     Some((str_of("namespace"), str_of("name"), port))
 }
@@ -154,7 +159,10 @@ impl Controller {
 
     /// Creates a local APIService, or puts a managed one back to what it should be.
     async fn upsert(&self, want: Value) {
-        let name = want["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = want["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         match self.apiservices.create(None, want.clone(), false).await {
             Err(e) if e.code == 409 => {}
             Err(e) => {
@@ -184,12 +192,16 @@ impl Controller {
         let Some((ns, svc_name, port)) = service_ref(a) else {
             return (Condition::local(), None, None);
         };
-        let name = a["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = a["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let svc = self.services.get(Some(&ns), &svc_name).await.ok();
         let mut selector = ListOptions::cached();
-        selector.label_selector =
-            apimachinery::labels::Selector::parse(&format!("kubernetes.io/service-name={svc_name}"))
-                .unwrap_or_default();
+        selector.label_selector = apimachinery::labels::Selector::parse(&format!(
+            "kubernetes.io/service-name={svc_name}"
+        ))
+        .unwrap_or_default();
         let slices = list(&self.endpointslices, Some(&ns), &selector)
             .await
             .unwrap_or_default();
@@ -212,7 +224,9 @@ impl Controller {
             target: target.clone(),
             tls: tls.clone(),
         };
-        if let Some(c) = crate::available::check_service(&ns, &svc_name, port, svc.as_ref(), &slices) {
+        if let Some(c) =
+            crate::available::check_service(&ns, &svc_name, port, svc.as_ref(), &slices)
+        {
             return (c, Some(remote), None);
         }
         let (g, v) = group_version(a);
@@ -287,12 +301,16 @@ async fn probe(
     ];
     let attempts = (0..ATTEMPTS).map(|_| async {
         match component_base::proxy::get(&target, tls.clone(), &headers, PROBE_TIMEOUT).await {
-            Ok((code, body)) if (200..300).contains(&code) => Ok(serde_json::from_slice(&body).ok()),
+            Ok((code, body)) if (200..300).contains(&code) => {
+                Ok(serde_json::from_slice(&body).ok())
+            }
             Ok((code, _)) if (300..400).contains(&code) => Ok(None),
             Ok((code, _)) => Err(format!(
                 "failing or missing response from {url}: bad status from {url}: {code}"
             )),
-            Err(e) => Err(format!("failing or missing response from {url}: Get {url:?}: {e}")),
+            Err(e) => Err(format!(
+                "failing or missing response from {url}: Get {url:?}: {e}"
+            )),
         }
     });
     let results = futures::future::join_all(attempts).await;

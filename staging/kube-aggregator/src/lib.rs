@@ -71,7 +71,11 @@ impl Aggregator {
 
 /// Upstream's `proxyError`: `http.Error`'s plain text.
 fn proxy_error(code: u16, message: &str) -> Response<Body> {
-    let mut r = response(code, "text/plain; charset=utf-8", format!("{message}\n").into_bytes());
+    let mut r = response(
+        code,
+        "text/plain; charset=utf-8",
+        format!("{message}\n").into_bytes(),
+    );
     r.headers_mut().insert(
         "x-content-type-options",
         hyper::header::HeaderValue::from_static("nosniff"),

@@ -127,7 +127,8 @@ mod tests {
             extra: [("example.org/team a".to_string(), vec!["x".to_string()])].into(),
         };
         set_auth_proxy_headers(&mut h, &user);
-        let all = |k: &str| -> Vec<&str> { h.get_all(k).iter().map(|v| v.to_str().unwrap()).collect() };
+        let all =
+            |k: &str| -> Vec<&str> { h.get_all(k).iter().map(|v| v.to_str().unwrap()).collect() };
         assert_eq!(all("x-remote-user"), vec!["alice"]);
         assert_eq!(all("x-remote-group"), vec!["devs", "system:authenticated"]);
         assert_eq!(all("x-remote-extra-example.org%2Fteam%20a"), vec!["x"]);

@@ -57,10 +57,14 @@ pub fn resolve(
                 else {
                     continue;
                 };
-                let ready = slice["endpoints"].as_array().into_iter().flatten().find(|e| {
-                    e["conditions"]["ready"].as_bool().unwrap_or(true)
-                        && e["addresses"].as_array().is_some_and(|a| !a.is_empty())
-                });
+                let ready = slice["endpoints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| {
+                        e["conditions"]["ready"].as_bool().unwrap_or(true)
+                            && e["addresses"].as_array().is_some_and(|a| !a.is_empty())
+                    });
                 if let Some(e) = ready {
                     let ip = e["addresses"][0].as_str().unwrap_or_default();
                     return Ok((ip.to_string(), port_u16(p)?));
@@ -82,11 +86,46 @@ mod tests {
         let slice = json!({"ports": [{"name": "https", "port": 6443}], "endpoints": [
             {"addresses": ["10.244.1.3"], "conditions": {"ready": false}},
             {"addresses": ["10.244.1.4"], "conditions": {"ready": true}}]});
-        let cases: Vec<(&str, Routing, Value, Vec<Value>, i32, Result<(&str, u16), &str>)> = vec![
-            ("cluster IP", Routing::ClusterIp, cluster.clone(), vec![], 443, Ok(("10.96.0.9", 443))),
-            ("ready endpoint", Routing::Endpoint, cluster.clone(), vec![slice.clone()], 443, Ok(("10.244.1.4", 6443))),
-            ("no endpoints", Routing::Endpoint, cluster.clone(), vec![], 443, Err("no endpoints available for service \"api\"")),
-            ("other port", Routing::ClusterIp, cluster.clone(), vec![], 8443, Err("no service port 8443 found for service \"api\"")),
+        let cases: Vec<(
+            &str,
+            Routing,
+            Value,
+            Vec<Value>,
+            i32,
+            Result<(&str, u16), &str>,
+        )> = vec![
+            (
+                "cluster IP",
+                Routing::ClusterIp,
+                cluster.clone(),
+                vec![],
+                443,
+                Ok(("10.96.0.9", 443)),
+            ),
+            (
+                "ready endpoint",
+                Routing::Endpoint,
+                cluster.clone(),
+                vec![slice.clone()],
+                443,
+                Ok(("10.244.1.4", 6443)),
+            ),
+            (
+                "no endpoints",
+                Routing::Endpoint,
+                cluster.clone(),
+                vec![],
+                443,
+                Err("no endpoints available for service \"api\""),
+            ),
+            (
+                "other port",
+                Routing::ClusterIp,
+                cluster.clone(),
+                vec![],
+                8443,
+                Err("no service port 8443 found for service \"api\""),
+            ),
             (
                 "headless",
                 Routing::ClusterIp,

@@ -214,7 +214,8 @@ async fn serve(
         ),
         ["apis", GROUP, VERSION, "namespaces", ns, "flunders"] if watch => {
             let first = json!({"type": "ADDED", "object": flunder("one", ns, &user.name, &groups)});
-            let second = json!({"type": "ADDED", "object": flunder("two", ns, &user.name, &groups)});
+            let second =
+                json!({"type": "ADDED", "object": flunder("two", ns, &user.name, &groups)});
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
             tokio::spawn(async move {
                 let line = |v: &Value| Ok(Frame::data(Bytes::from(format!("{v}\n"))));
@@ -224,9 +225,11 @@ async fn serve(
                 // Open until the client goes.
                 tx.closed().await;
             });
-            let stream = futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|f| (f, rx))
-            });
+            let stream =
+                futures::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|f| (f, rx)) },
+                );
             Response::builder()
                 .status(200)
                 .header("content-type", "application/json")
@@ -238,6 +241,10 @@ async fn serve(
             &json!({"apiVersion": format!("{GROUP}/{VERSION}"), "kind": "FlunderList", "metadata": {"resourceVersion": "1"},
                 "items": [flunder("one", ns, &user.name, &groups)]}),
         ),
-        _ => status(404, "NotFound", "the server could not find the requested resource"),
+        _ => status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
     }
 }

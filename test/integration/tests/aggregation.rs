@@ -41,8 +41,11 @@ async fn wait_available(s: &TestApiServer, name: &str, want: (&str, &str)) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aggregated_api_is_served_through_the_apiserver() {
     let pki_dir = tempfile::tempdir().unwrap();
-    let (proxy_ca, proxy_cert, proxy_key) =
-        pki(pki_dir.path(), "front-proxy-client", "/CN=front-proxy-client");
+    let (proxy_ca, proxy_cert, proxy_key) = pki(
+        pki_dir.path(),
+        "front-proxy-client",
+        "/CN=front-proxy-client",
+    );
     let s = TestApiServer::start(
         None,
         &[
@@ -66,7 +69,10 @@ async fn aggregated_api_is_served_through_the_apiserver() {
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "SERVICE", "AVAILABLE", "AGE"], "{out}");
     assert!(
-        out.lines().any(|l| l.split_whitespace().take(3).eq(["v1.apps", "Local", "True"])),
+        out.lines().any(|l| l
+            .split_whitespace()
+            .take(3)
+            .eq(["v1.apps", "Local", "True"])),
         "{out}"
     );
 
@@ -96,7 +102,13 @@ async fn aggregated_api_is_served_through_the_apiserver() {
     // A request through our apiserver reaches the extension server as the caller.
     let path = format!("/apis/{GROUP}/{VERSION}/namespaces/default/flunders");
     let out = s.kubectl_ok(
-        &["get", "--raw", &path, "--as=alice", "--as-group=wardle-readers"],
+        &[
+            "get",
+            "--raw",
+            &path,
+            "--as=alice",
+            "--as-group=wardle-readers",
+        ],
         None,
     );
     let list: Value = serde_json::from_str(&out).unwrap();
@@ -107,13 +119,14 @@ async fn aggregated_api_is_served_through_the_apiserver() {
         json!(["wardle-readers", "system:authenticated"]),
         "{list}"
     );
-    assert!(*ext.reviews.lock().unwrap() > 0, "no delegated authorization");
     assert!(
-        ext.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(u, g)| u == "system:kube-aggregator" && g.contains(&"system:masters".to_string())),
+        *ext.reviews.lock().unwrap() > 0,
+        "no delegated authorization"
+    );
+    assert!(
+        ext.seen.lock().unwrap().iter().any(
+            |(u, g)| u == "system:kube-aggregator" && g.contains(&"system:masters".to_string())
+        ),
         "the discovery check identifies itself as upstream's"
     );
     // Our own authorization comes first: a user without the role never reaches it.
@@ -148,10 +161,21 @@ async fn aggregated_api_is_served_through_the_apiserver() {
     let group = s.client.get(&format!("/apis/{GROUP}")).await;
     assert_eq!(group.status, 200, "{}", group.text());
     let out = s.kubectl_ok(&["api-resources", &format!("--api-group={GROUP}")], None);
-    let row: Vec<&str> = out.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(
         row,
-        ["flunders", "fl", &format!("{GROUP}/{VERSION}"), "true", "Flunder"],
+        [
+            "flunders",
+            "fl",
+            &format!("{GROUP}/{VERSION}"),
+            "true",
+            "Flunder"
+        ],
         "{out}"
     );
     let out = s.kubectl_ok(&["get", "flunders", "-n", "default", "-o", "name"], None);
@@ -164,6 +188,9 @@ async fn aggregated_api_is_served_through_the_apiserver() {
     let out = s.kubectl_ok(&["get", "apiservice", &name], None);
     assert!(out.contains("False (ServiceNotFound)"), "{out}");
     let r = s.client.get(&path).await;
-    assert_eq!((r.status, r.text()), (503, "service unavailable\n".to_string()));
+    assert_eq!(
+        (r.status, r.text()),
+        (503, "service unavailable\n".to_string())
+    );
     drop(ext);
 }

@@ -70,7 +70,9 @@ async fn webhook(dir: &std::path::Path) -> (u16, String, Reviews, tokio::task::J
                         let review: Value = serde_json::from_slice(&body).unwrap_or_default();
                         log.lock().unwrap().push(review.clone());
                         let out = answer(&review).to_string();
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(out))))
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            out,
+                        ))))
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -105,7 +107,12 @@ async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
     let (port, ca, reviews, task) = webhook(&s.dir.path().join("webhook")).await;
     s.kubectl_ok(&["apply", "-f", "-"], Some(&crd(port, &ca).to_string()));
     s.kubectl_ok(
-        &["wait", "--for=condition=Established", "crd/servers.conv.example.com", "--timeout=20s"],
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/servers.conv.example.com",
+            "--timeout=20s",
+        ],
         None,
     );
     let c = &s.client;
@@ -134,7 +141,12 @@ async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
     // A list in v2 is converted in one review.
     let before = reviews.lock().unwrap().len();
     let list = c.get(V2).await.json();
-    let hosts: Vec<&Value> = list["items"].as_array().unwrap().iter().map(|i| &i["spec"]["host"]).collect();
+    let hosts: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["spec"]["host"])
+        .collect();
     assert_eq!(hosts, [&json!("a.example"), &json!("b.example")], "{list}");
     let sent: Vec<usize> = reviews.lock().unwrap()[before..]
         .iter()
@@ -142,33 +154,58 @@ async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
         .collect();
     assert_eq!(sent, [2], "one ConversionReview for the list");
     // kubectl reads the non-storage version too.
-    let out = s.kubectl_ok(&["get", "servers.v2.conv.example.com", "a", "-o", "jsonpath={.spec.port}"], None);
+    let out = s.kubectl_ok(
+        &[
+            "get",
+            "servers.v2.conv.example.com",
+            "a",
+            "-o",
+            "jsonpath={.spec.port}",
+        ],
+        None,
+    );
     assert_eq!(out, "80");
 
     // A watch in v2 gets converted events.
     let mut events = c.watch(&format!("{V2}?watch=true")).await;
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let e = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .unwrap()
+            .unwrap();
         seen.push(e["object"]["spec"]["host"].clone());
     }
     let r = c
-        .merge_patch(&format!("{V1}/a"), &json!({"spec": {"hostPort": "a.example:8080"}}))
+        .merge_patch(
+            &format!("{V1}/a"),
+            &json!({"spec": {"hostPort": "a.example:8080"}}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let e = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(e["type"], "MODIFIED");
     assert_eq!(e["object"]["apiVersion"], "conv.example.com/v2");
-    assert_eq!(e["object"]["spec"], json!({"host": "a.example", "port": 8080}));
+    assert_eq!(
+        e["object"]["spec"],
+        json!({"host": "a.example", "port": 8080})
+    );
 
     // The webhook goes down: the other version fails with upstream's error, the storage
     // version still serves, and a write that could not be converted stores nothing.
     task.abort();
     let _ = task.await;
-    let r = integration_tests::wait_for("the webhook to be gone", Duration::from_secs(10), || async {
-        let r = c.get(&format!("{V2}/a")).await;
-        (r.status == 500).then_some(r)
-    })
+    let r = integration_tests::wait_for(
+        "the webhook to be gone",
+        Duration::from_secs(10),
+        || async {
+            let r = c.get(&format!("{V2}/a")).await;
+            (r.status == 500).then_some(r)
+        },
+    )
     .await;
     let msg = r.json()["message"].as_str().unwrap_or_default().to_string();
     assert!(
@@ -180,7 +217,11 @@ async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
     let c2 = json!({"apiVersion": "conv.example.com/v2", "kind": "Server", "metadata": {"name": "c"}, "spec": {"host": "c", "port": 1}});
     let r = c.send_json("POST", V2, &c2).await;
     assert_eq!(r.status, 500, "{}", r.text());
-    assert_eq!(c.get(&format!("{V1}/c")).await.status, 404, "nothing stored");
+    assert_eq!(
+        c.get(&format!("{V1}/c")).await.status,
+        404,
+        "nothing stored"
+    );
     let r = c.get(&format!("{V1}/a")).await.json();
     assert_eq!(r["spec"], json!({"hostPort": "a.example:8080"}), "{r}");
 }

@@ -288,7 +288,9 @@ async fn scenario(s: &TestApiServer) {
     let (ok, _, err) = s.kubectl(&["apply", "-f", "-"], Some(&webhook));
     assert!(!ok);
     assert!(
-        err.contains("spec.conversion.webhook: Required value: required when strategy is set to Webhook"),
+        err.contains(
+            "spec.conversion.webhook: Required value: required when strategy is set to Webhook"
+        ),
         "{err}"
     );
 }

@@ -51,6 +51,13 @@ fn local_up_cluster_serves_a_deployment() {
         .env("NODE_NAME", "local-node")
         .env("DNS_FORWARD", "none")
         .env("API_PORT", integration_tests::free_port().to_string())
+        .env("METRICS_PORT", integration_tests::free_port().to_string())
+        .env("METRIC_RESOLUTION", "10s")
+        // Not a test of eviction: the CI build may leave the disk nearly full.
+        .env(
+            "EVICTION_HARD",
+            "memory.available<100Mi,nodefs.available<0%",
+        )
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
@@ -176,6 +183,18 @@ fn local_up_cluster_serves_a_deployment() {
         std::thread::sleep(Duration::from_millis(200));
     }
     services_answer_end_to_end(&kubectl);
+    let try_kubectl = |args: &[&str]| -> Result<String, String> {
+        let o = Command::new("kubectl")
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(args)
+            .output()
+            .unwrap();
+        match o.status.success() {
+            true => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+            false => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+        }
+    };
+    metrics_and_autoscaling(&kubectl, &try_kubectl, dir.path(), &state);
     // SIGTERM stops everything the script started.
     run(&["kill", "-TERM", &child.id().to_string()]);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -200,6 +219,104 @@ fn local_up_cluster_serves_a_deployment() {
             .unwrap()
             .contains("stopped")
     );
+}
+
+/// The Metrics API from metrics-server through aggregation: `kubectl top` with upstream's
+/// columns, and an HPA that scales a CPU-burning Deployment up from real usage and back
+/// down once the load stops.
+fn metrics_and_autoscaling(
+    kubectl: &dyn Fn(&[&str], Option<&str>) -> String,
+    try_kubectl: &dyn Fn(&[&str]) -> Result<String, String>,
+    scratch: &std::path::Path,
+    state: &std::path::Path,
+) {
+    let ms_log =
+        || std::fs::read_to_string(state.join("logs/metrics-server.log")).unwrap_or_default();
+    let top = wait_for(90, "kubectl top nodes", || {
+        try_kubectl(&["top", "nodes"]).map_err(|e| format!("{e}\nmetrics-server: {}", ms_log()))
+    });
+    let header: Vec<&str> = top
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header[..3], ["NAME", "CPU(cores)", "CPU(%)"], "{top}");
+    assert!(
+        top.lines()
+            .nth(1)
+            .unwrap_or_default()
+            .starts_with("local-node"),
+        "{top}"
+    );
+    let out = kubectl(&["get", "apiservice", "v1beta1.metrics.k8s.io"], None);
+    assert!(out.contains("kube-system/metrics-server   True"), "{out}");
+
+    // The load: every replica burns a CPU while the file exists.
+    let load = scratch.join("load");
+    std::fs::create_dir_all(&load).unwrap();
+    std::fs::write(load.join("on"), "1").unwrap();
+    let burner = format!(
+        r#"{{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {{"name": "burner"}},
+  "spec": {{"replicas": 1, "selector": {{"matchLabels": {{"app": "burner"}}}},
+    "template": {{"metadata": {{"labels": {{"app": "burner"}}}}, "spec": {{
+      "volumes": [{{"name": "load", "hostPath": {{"path": "{}"}}}}],
+      "containers": [{{"name": "burn", "image": "{}", "resources": {{"requests": {{"cpu": "50m"}}}},
+        "volumeMounts": [{{"name": "load", "mountPath": "/load"}}],
+        "command": ["sh", "-c", "while true; do if [ -f /load/on ]; then i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; else sleep 1; fi; done"]}}]}}}}}}}}"#,
+        load.display(),
+        integration_tests::node::BUSYBOX
+    );
+    kubectl(&["apply", "-f", "-"], Some(&burner));
+    let hpa = r#"{"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "burner"},
+  "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burner"}, "minReplicas": 1, "maxReplicas": 3,
+    "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}}],
+    "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}}}}"#;
+    kubectl(&["apply", "-f", "-"], Some(hpa));
+    let replicas = || -> (i64, String) {
+        let out = try_kubectl(&["get", "hpa", "burner", "-o", "json"]).unwrap_or_default();
+        let h: Value = serde_json::from_str(&out).unwrap_or_default();
+        (
+            h["status"]["desiredReplicas"].as_i64().unwrap_or(0),
+            h["status"].to_string(),
+        )
+    };
+    wait_for(180, "the HPA to scale the burner up", || match replicas() {
+        (3, _) => Ok(()),
+        (_, st) => Err(format!(
+            "{st}\n{}",
+            try_kubectl(&["top", "pods"]).unwrap_or_else(|e| e)
+        )),
+    });
+    let top = wait_for(30, "kubectl top pods -A", || {
+        try_kubectl(&["top", "pods", "-A"])
+    });
+    let header: Vec<&str> = top
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"],
+        "{top}"
+    );
+    assert!(
+        top.lines()
+            .any(|l| l.starts_with("default") && l.contains("burner-")),
+        "{top}"
+    );
+    std::fs::remove_file(load.join("on")).unwrap();
+    wait_for(
+        180,
+        "the HPA to scale the burner back down",
+        || match replicas() {
+            (1, _) => Ok(()),
+            (_, st) => Err(st),
+        },
+    );
+    kubectl(&["delete", "hpa,deployment", "burner"], None);
 }
 
 /// A fresh Debian machine gets everything the build and the cluster need from the script

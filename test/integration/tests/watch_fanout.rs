@@ -201,7 +201,10 @@ async fn watch_timeout_and_health_endpoints() {
         .collect();
     // Upstream's order: the aggregator's own group, then apps and events; coordination
     // after scheduling.
-    assert_eq!(&names[..3], ["apiregistration.k8s.io", "apps", "events.k8s.io"]);
+    assert_eq!(
+        &names[..3],
+        ["apiregistration.k8s.io", "apps", "events.k8s.io"]
+    );
     let pos = |g: &str| names.iter().position(|n| *n == g).unwrap();
     assert!(pos("scheduling.k8s.io") < pos("coordination.k8s.io"));
     let autoscaling = c.get("/apis/autoscaling").await.json();

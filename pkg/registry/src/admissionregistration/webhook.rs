@@ -104,7 +104,11 @@ fn validate_match_conditions(f: &str, conditions: &Value) -> Vec<Cause> {
     let list: Vec<&Value> = conditions.as_array().into_iter().flatten().collect();
     let mut c = Vec::new();
     if list.len() > 64 {
-        c.push(Cause::too_many(&format!("{f}.matchConditions"), list.len(), 64));
+        c.push(Cause::too_many(
+            &format!("{f}.matchConditions"),
+            list.len(),
+            64,
+        ));
     }
     for (j, mc) in list.iter().enumerate() {
         let at = format!("{f}.matchConditions[{j}]");

@@ -45,7 +45,9 @@ fn service_column(o: &Value) -> String {
     match o["spec"]["service"].as_object() {
         Some(s) => format!(
             "{}/{}",
-            s.get("namespace").and_then(Value::as_str).unwrap_or_default(),
+            s.get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
             s.get("name").and_then(Value::as_str).unwrap_or_default()
         ),
         None => "Local".into(),
@@ -74,7 +76,11 @@ fn validate(a: &APIService) -> Vec<Cause> {
         return vec![Cause::required("spec", "")];
     };
     let mut c = Vec::new();
-    let required = format!("{}.{}", spec.version.as_deref().unwrap_or_default(), spec.group.as_deref().unwrap_or_default());
+    let required = format!(
+        "{}.{}",
+        spec.version.as_deref().unwrap_or_default(),
+        spec.group.as_deref().unwrap_or_default()
+    );
     let name = a.metadata.name.as_deref().unwrap_or_default();
     if name != required {
         c.push(Cause::invalid(
@@ -169,21 +175,38 @@ mod tests {
         let remote = json!({"group": "wardle.example.com", "version": "v1alpha1", "groupPriorityMinimum": 1000, "versionPriority": 15,
             "service": {"namespace": "wardle", "name": "api"}, "insecureSkipTLSVerify": true});
         let cases: Vec<(&str, APIService, Vec<&str>)> = vec![
-            ("remote ok", api("v1alpha1.wardle.example.com", remote.clone()), vec![]),
-            ("name mismatch", api("v1.wardle.example.com", remote.clone()), vec!["metadata.name"]),
+            (
+                "remote ok",
+                api("v1alpha1.wardle.example.com", remote.clone()),
+                vec![],
+            ),
+            (
+                "name mismatch",
+                api("v1.wardle.example.com", remote.clone()),
+                vec!["metadata.name"],
+            ),
             (
                 "priorities out of range",
-                api("v1.x.io", json!({"group": "x.io", "version": "v1", "groupPriorityMinimum": 0, "versionPriority": 1001})),
+                api(
+                    "v1.x.io",
+                    json!({"group": "x.io", "version": "v1", "groupPriorityMinimum": 0, "versionPriority": 1001}),
+                ),
                 vec!["spec.groupPriorityMinimum", "spec.versionPriority"],
             ),
             (
                 "local with TLS settings",
-                api("v1.x.io", json!({"group": "x.io", "version": "v1", "groupPriorityMinimum": 1, "versionPriority": 1, "insecureSkipTLSVerify": true})),
+                api(
+                    "v1.x.io",
+                    json!({"group": "x.io", "version": "v1", "groupPriorityMinimum": 1, "versionPriority": 1, "insecureSkipTLSVerify": true}),
+                ),
                 vec!["spec.insecureSkipTLSVerify"],
             ),
             (
                 "empty group only for v1",
-                api("v2.", json!({"group": "", "version": "v2", "groupPriorityMinimum": 1, "versionPriority": 1})),
+                api(
+                    "v2.",
+                    json!({"group": "", "version": "v2", "groupPriorityMinimum": 1, "versionPriority": 1}),
+                ),
                 vec!["spec.group"],
             ),
         ];
@@ -200,7 +223,13 @@ mod tests {
         assert_eq!(service_column(&o), "wardle/api");
         assert_eq!(available_column(&o), "False (ServiceNotFound)");
         let local = json!({"spec": {}, "status": {"conditions": [{"type": "Available", "status": "True", "reason": "Local"}]}});
-        assert_eq!((service_column(&local).as_str(), available_column(&local).as_str()), ("Local", "True"));
+        assert_eq!(
+            (
+                service_column(&local).as_str(),
+                available_column(&local).as_str()
+            ),
+            ("Local", "True")
+        );
         assert_eq!(available_column(&json!({})), "Unknown");
     }
 }

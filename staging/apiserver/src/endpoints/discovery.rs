@@ -86,12 +86,7 @@ fn discovery_order(
             .filter(|gv| gv.group == g)
             .map(|gv| gv.group_priority)
             .max()
-            .or_else(|| {
-                order
-                    .iter()
-                    .position(|o| o == g)
-                    .map(|i| 20_000 - i as i32)
-            })
+            .or_else(|| order.iter().position(|o| o == g).map(|i| 20_000 - i as i32))
             .unwrap_or(1000)
     };
     let version_priority = |g: &str, v: &str| {
@@ -123,7 +118,10 @@ fn remote_resources(group: &str, version: &str, list: Option<&Value>) -> Vec<Val
         .collect();
     let kind = |k: &Value| json!({"group": group, "version": version, "kind": k});
     let mut out: Vec<Value> = Vec::new();
-    for r in entries.iter().filter(|r| !r["name"].as_str().unwrap_or("/").contains('/')) {
+    for r in entries
+        .iter()
+        .filter(|r| !r["name"].as_str().unwrap_or("/").contains('/'))
+    {
         let name = r["name"].as_str().unwrap_or_default();
         let mut d = json!({
             "resource": name,

@@ -147,7 +147,9 @@ impl Encoder {
                 let status = e.to_status();
                 match self.protobuf {
                     true => self.frame("ERROR", &status),
-                    false => Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status}))),
+                    false => {
+                        Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": status})))
+                    }
                 }
             }
         }

@@ -137,7 +137,8 @@ impl Server {
                 let mut root = self.api.openapi_v3_root();
                 for gv in apiservices.iter().filter(|gv| gv.remote) {
                     let key = format!("apis/{}/{}", gv.group, gv.version);
-                    root["paths"][&key] = serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{key}")});
+                    root["paths"][&key] =
+                        serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{key}")});
                 }
                 json(&root)
             }

@@ -183,7 +183,11 @@ impl ApiResource {
     /// Stored objects in the served version, converted together.
     pub fn out_list<'a>(&self, objs: &[&'a Value]) -> Result<Vec<Cow<'a, Value>>, StatusError> {
         match &self.view {
-            Some(v) => Ok(v.to_served_list(objs)?.into_iter().map(Cow::Owned).collect()),
+            Some(v) => Ok(v
+                .to_served_list(objs)?
+                .into_iter()
+                .map(Cow::Owned)
+                .collect()),
             None => objs.iter().map(|o| self.out(o)).collect(),
         }
     }

@@ -92,8 +92,16 @@ impl Source {
 /// A webhook's `matchConditions` (upstream's `matchconditions.Matcher`): any false
 /// condition skips the webhook; otherwise an expression that fails skips it under
 /// `failurePolicy: Ignore` and refuses the request under `Fail`.
-fn match_conditions(w: &Value, a: &Attributes<'_>, obj: Option<&Value>) -> Result<bool, StatusError> {
-    let conditions: Vec<&Value> = w["matchConditions"].as_array().into_iter().flatten().collect();
+fn match_conditions(
+    w: &Value,
+    a: &Attributes<'_>,
+    obj: Option<&Value>,
+) -> Result<bool, StatusError> {
+    let conditions: Vec<&Value> = w["matchConditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     if conditions.is_empty() {
         return Ok(true);
     }
