@@ -17,6 +17,7 @@ declare -A rules=(
   [kube-proxy]="${server[*]} etcd-client"
   [proxy]="${server[*]} etcd-client"
   [cluster-dns]="${server[*]} etcd-client"
+  [metrics-server]="${server[*]} etcd-client"
   [kubeadm]="${server[*]}"
 )
 failed=0

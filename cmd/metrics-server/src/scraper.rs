@@ -107,8 +107,16 @@ impl KubeletClient {
     }
 }
 
-/// A sample line: its metric name, labels and (value, timestamp in ms).
-fn sample(line: &str) -> Option<(&str, BTreeMap<&str, &str>, f64, Option<i64>)> {
+/// One sample line of the text exposition format.
+struct Line<'a> {
+    name: &'a str,
+    labels: BTreeMap<&'a str, &'a str>,
+    value: f64,
+    /// Milliseconds since the epoch, when the line carries one.
+    timestamp: Option<i64>,
+}
+
+fn sample(line: &str) -> Option<Line<'_>> {
     let (name, rest) = match line.find('{') {
         Some(i) => (&line[..i], &line[i..]),
         None => line.split_at(line.find(' ')?),
@@ -127,8 +135,13 @@ fn sample(line: &str) -> Option<(&str, BTreeMap<&str, &str>, f64, Option<i64>)> 
     };
     let mut fields = rest.split_whitespace();
     let value = fields.next()?.parse().ok()?;
-    let ts = fields.next().and_then(|t| t.parse().ok());
-    Some((name, labels, value, ts))
+    let timestamp = fields.next().and_then(|t| t.parse().ok());
+    Some(Line {
+        name,
+        labels,
+        value,
+        timestamp,
+    })
 }
 
 /// The samples of one `/metrics/resource` answer.
@@ -142,10 +155,16 @@ pub fn parse(text: &str) -> Batch {
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
     {
-        let Some((name, labels, value, ts)) = sample(line) else {
+        let Some(Line {
+            name,
+            labels,
+            value,
+            timestamp,
+        }) = sample(line)
+        else {
             continue;
         };
-        let ts = ts.unwrap_or(now);
+        let ts = timestamp.unwrap_or(now);
         let key = || {
             (
                 labels.get("namespace").unwrap_or(&"").to_string(),

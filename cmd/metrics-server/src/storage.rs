@@ -143,9 +143,9 @@ impl Storage {
 pub fn cpu_quantity(nanocores: u64) -> String {
     match nanocores {
         0 => "0".into(),
-        n if n % 1_000_000_000 == 0 => format!("{}", n / 1_000_000_000),
-        n if n % 1_000_000 == 0 => format!("{}m", n / 1_000_000),
-        n if n % 1_000 == 0 => format!("{}u", n / 1_000),
+        n if n.is_multiple_of(1_000_000_000) => format!("{}", n / 1_000_000_000),
+        n if n.is_multiple_of(1_000_000) => format!("{}m", n / 1_000_000),
+        n if n.is_multiple_of(1_000) => format!("{}u", n / 1_000),
         n => format!("{n}n"),
     }
 }
@@ -161,7 +161,7 @@ pub fn memory_quantity(bytes: u64) -> String {
         ("Ki", 10),
     ] {
         let unit = 1u64 << exp;
-        if bytes != 0 && bytes % unit == 0 {
+        if bytes != 0 && bytes.is_multiple_of(unit) {
             return format!("{}{suffix}", bytes / unit);
         }
     }

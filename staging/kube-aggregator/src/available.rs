@@ -132,7 +132,7 @@ mod tests {
         let svc = json!({"spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443}]}});
         let ready = json!({"ports": [{"name": "https", "port": 6443}], "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": true}}]});
         let unready = json!({"ports": [{"name": "https", "port": 6443}], "endpoints": [{"addresses": ["10.0.0.1"], "conditions": {"ready": false}}]});
-        let cases: Vec<(&str, Option<Value>, Vec<Value>, i32, Option<&str>)> = vec![
+        let cases = vec![
             ("ready", Some(svc.clone()), vec![ready.clone()], 443, None),
             ("no service", None, vec![], 443, Some("ServiceNotFound")),
             (

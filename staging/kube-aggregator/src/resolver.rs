@@ -86,14 +86,7 @@ mod tests {
         let slice = json!({"ports": [{"name": "https", "port": 6443}], "endpoints": [
             {"addresses": ["10.244.1.3"], "conditions": {"ready": false}},
             {"addresses": ["10.244.1.4"], "conditions": {"ready": true}}]});
-        let cases: Vec<(
-            &str,
-            Routing,
-            Value,
-            Vec<Value>,
-            i32,
-            Result<(&str, u16), &str>,
-        )> = vec![
+        let cases = vec![
             (
                 "cluster IP",
                 Routing::ClusterIp,

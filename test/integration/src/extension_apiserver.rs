@@ -23,13 +23,14 @@ pub const GROUP: &str = "wardle.example.com";
 pub const VERSION: &str = "v1alpha1";
 
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
+/// Every authenticated user: (name, groups).
+pub type Seen = Arc<Mutex<Vec<(String, Vec<String>)>>>;
 
 pub struct ExtensionServer {
     pub port: u16,
     /// The CA that signed the serving certificate (the APIService's `caBundle`).
     pub ca_pem: String,
-    /// Every authenticated user: (name, groups).
-    pub seen: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    pub seen: Seen,
     /// SubjectAccessReviews asked.
     pub reviews: Arc<Mutex<usize>>,
     task: tokio::task::JoinHandle<()>,
@@ -44,7 +45,7 @@ impl Drop for ExtensionServer {
 struct Ctx {
     front_proxy: component_base::authentication::RequestHeader,
     apiserver: Client,
-    seen: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+    seen: Seen,
     reviews: Arc<Mutex<usize>>,
 }
 
