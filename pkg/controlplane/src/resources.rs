@@ -33,6 +33,7 @@ pub const GROUP_ORDER: &[&str] = &[
     "node.k8s.io",
     "discovery.k8s.io",
     "flowcontrol.apiserver.k8s.io",
+    "resource.k8s.io",
 ];
 
 /// The local APIServices' priorities (upstream kube-apiserver's `apiVersionPriorities`):
@@ -125,6 +126,11 @@ pub fn strategies(allocators: Arc<Allocators>) -> Vec<Arc<dyn Strategy>> {
         Arc::new(admissionregistration::policy::binding()),
         Arc::new(flowcontrol::flowschema::strategy()),
         Arc::new(flowcontrol::prioritylevel::strategy()),
+        // resource.k8s.io/v1 (DRA objects; allocation is not built)
+        Arc::new(resource::deviceclass::strategy()),
+        Arc::new(resource::resourceclaim::claim()),
+        Arc::new(resource::resourceclaim::template()),
+        Arc::new(resource::resourceslice::strategy()),
     ]
 }
 

@@ -21,6 +21,7 @@ pub mod node;
 pub mod policy;
 pub mod printers;
 pub mod rbac;
+pub mod resource;
 pub mod scheduling;
 pub mod storage;
 pub mod typed;

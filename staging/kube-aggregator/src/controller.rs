@@ -20,6 +20,47 @@ use std::time::Duration;
 
 const RESYNC: Duration = Duration::from_secs(30);
 const RETRY: Duration = Duration::from_secs(5);
+/// What an available server answered.
+struct Probed {
+    /// Its `APIResourceList` for the group version.
+    resources: Option<Value>,
+    openapi_v3: bool,
+}
+
+const AGGREGATOR_HEADERS: [(&str, &str); 3] = [
+    ("Accept", "application/json"),
+    ("X-Remote-User", "system:kube-aggregator"),
+    ("X-Remote-Group", "system:masters"),
+];
+
+/// Whether the server's `/openapi/v3` root names the group version (upstream's OpenAPI v3
+/// aggregator downloads each server's root and serves the documents it lists).
+async fn lists_openapi_v3(
+    host: &str,
+    port: u16,
+    server_name: &str,
+    tls: &tokio_rustls::TlsConnector,
+    group: &str,
+    version: &str,
+) -> bool {
+    let target = component_base::proxy::Target {
+        https: true,
+        host: host.to_string(),
+        port,
+        path_and_query: "/openapi/v3".into(),
+        server_name: Some(server_name.to_string()),
+    };
+    let headers: Vec<(&str, String)> = AGGREGATOR_HEADERS
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
+    match component_base::proxy::get(&target, tls.clone(), &headers, PROBE_TIMEOUT).await {
+        Ok((200, body)) => serde_json::from_slice::<Value>(&body)
+            .is_ok_and(|root| root["paths"][format!("apis/{group}/{version}")].is_object()),
+        _ => false,
+    }
+}
+
 /// Upstream's discovery check: five attempts at once, each with a 5 s client timeout.
 const ATTEMPTS: usize = 5;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -132,7 +173,7 @@ impl Controller {
         let mut state = State::default();
         let mut seen = Seen::default();
         let mut any_down = false;
-        for (a, (cond, remote, resources)) in items.iter().zip(results) {
+        for (a, (cond, remote, probed)) in items.iter().zip(results) {
             let name = a["metadata"]["name"].as_str().unwrap_or_default();
             self.write_condition(a, &cond).await;
             any_down |= cond.status != "True";
@@ -147,7 +188,8 @@ impl Controller {
                 group_priority: a["spec"]["groupPriorityMinimum"].as_i64().unwrap_or(0) as i32,
                 version_priority: a["spec"]["versionPriority"].as_i64().unwrap_or(0) as i32,
                 remote: remote.is_some(),
-                resources,
+                resources: probed.as_ref().and_then(|p| p.resources.clone()),
+                openapi_v3: probed.is_some_and(|p| p.openapi_v3),
             });
             if let Some(r) = remote {
                 state.remote.insert((g, v), r);
@@ -186,9 +228,8 @@ impl Controller {
         }
     }
 
-    /// An APIService's condition, its route when remote, and (when its server answered)
-    /// the resources it reported.
-    async fn check(&self, a: &Value) -> (Condition, Option<Remote>, Option<Value>) {
+    /// An APIService's condition, its route when remote, and what its server answered.
+    async fn check(&self, a: &Value) -> (Condition, Option<Remote>, Option<Probed>) {
         let Some((ns, svc_name, port)) = service_ref(a) else {
             return (Condition::local(), None, None);
         };
@@ -234,16 +275,22 @@ impl Controller {
             true => format!("/api/{v}"),
             false => format!("/apis/{g}/{v}"),
         };
-        let probed = match (&target, &tls) {
-            (Ok((host, port)), Ok(tls)) => {
-                probe(host, *port, &path, &format!("{svc_name}.{ns}.svc"), tls).await
+        let (host, port, tls) = match (&target, &tls) {
+            (Ok((host, port)), Ok(tls)) => (host, *port, tls),
+            (Err(e), _) | (_, Err(e)) => {
+                return (Condition::failed_discovery(e.clone()), Some(remote), None);
             }
-            (Err(e), _) | (_, Err(e)) => Err(e.clone()),
         };
-        match probed {
+        let server_name = format!("{svc_name}.{ns}.svc");
+        match probe(host, port, &path, &server_name, tls).await {
             Ok(resources) => {
                 remote.available = true;
-                (Condition::passed(), Some(remote), resources)
+                let openapi_v3 = lists_openapi_v3(host, port, &server_name, tls, &g, &v).await;
+                let probed = Probed {
+                    resources,
+                    openapi_v3,
+                };
+                (Condition::passed(), Some(remote), Some(probed))
             }
             Err(e) => (Condition::failed_discovery(e), Some(remote), None),
         }
@@ -294,11 +341,10 @@ async fn probe(
         path_and_query: path.to_string(),
         server_name: Some(server_name.to_string()),
     };
-    let headers = [
-        ("Accept", "application/json".to_string()),
-        ("X-Remote-User", "system:kube-aggregator".to_string()),
-        ("X-Remote-Group", "system:masters".to_string()),
-    ];
+    let headers: Vec<(&str, String)> = AGGREGATOR_HEADERS
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
     let attempts = (0..ATTEMPTS).map(|_| async {
         match component_base::proxy::get(&target, tls.clone(), &headers, PROBE_TIMEOUT).await {
             Ok((code, body)) if (200..300).contains(&code) => {

@@ -370,6 +370,13 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
         ready_count(&admin, "deployment", "coredns", "availableReplicas", 2)
     })
     .await;
+    // metrics-server as the Deployment add-on (its image from build/build-images.py).
+    let metrics_addon = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../cluster/addons/metrics-server")
+        .display()
+        .to_string();
+    let (ok, o) = kubectl(&admin, &["apply", "-f", &metrics_addon]);
+    assert!(ok, "{o}");
 
     // A Deployment with a pod on each node behind a Service, reached by DNS name from
     // a pod on m2: both answer, so traffic crosses the machines.
@@ -409,6 +416,31 @@ async fn cluster(n1: &NetNs, n2: &NetNs, n3: &NetNs) {
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
     names.sort();
+    // The Metrics API through aggregation, from every machine's kubelet.
+    wait_for("kubectl top nodes", 180, || {
+        let (ok, o) = kubectl(&admin, &["top", "nodes"]);
+        let all = ["m1", "m2", "m3"]
+            .iter()
+            .all(|m| o.lines().any(|l| l.starts_with(m)));
+        if ok && all {
+            return Ok(());
+        }
+        let (_, ms) = kubectl(
+            &admin,
+            &[
+                "-n",
+                "kube-system",
+                "get",
+                "pods,apiservice",
+                "-l",
+                "k8s-app=metrics-server",
+                "-o",
+                "wide",
+            ],
+        );
+        Err(format!("{o}\n{ms}"))
+    })
+    .await;
     let client = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "client", "namespace": "default"},
         "spec": {"restartPolicy": "Never", "nodeName": "m2",

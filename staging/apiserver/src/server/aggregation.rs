@@ -21,6 +21,9 @@ pub struct GroupVersion {
     pub remote: bool,
     /// The `APIResourceList` the remote server answered its last discovery check with.
     pub resources: Option<Value>,
+    /// Whether the remote server's `/openapi/v3` lists this group version (the merged
+    /// root then names it; its document is proxied).
+    pub openapi_v3: bool,
 }
 
 #[async_trait]

@@ -135,7 +135,7 @@ impl Server {
             ["api"] => json(&self.api.core_versions(&self.advertise)),
             ["openapi", "v3"] => {
                 let mut root = self.api.openapi_v3_root();
-                for gv in apiservices.iter().filter(|gv| gv.remote) {
+                for gv in apiservices.iter().filter(|gv| gv.remote && gv.openapi_v3) {
                     let key = format!("apis/{}/{}", gv.group, gv.version);
                     root["paths"][&key] =
                         serde_json::json!({"serverRelativeURL": format!("/openapi/v3/{key}")});
