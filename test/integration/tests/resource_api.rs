@@ -7,7 +7,10 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dra_objects_are_served() {
     let s = TestApiServer::start(None, &[]).await;
-    let out = s.kubectl_ok(&["api-resources", "--api-group=resource.k8s.io", "-o", "name"], None);
+    let out = s.kubectl_ok(
+        &["api-resources", "--api-group=resource.k8s.io", "-o", "name"],
+        None,
+    );
     let mut names: Vec<&str> = out.lines().collect();
     names.sort();
     assert_eq!(
@@ -25,11 +28,17 @@ async fn dra_objects_are_served() {
     let bad = json!({"apiVersion": "resource.k8s.io/v1", "kind": "DeviceClass", "metadata": {"name": "bad"},
         "spec": {"selectors": [{"cel": {"expression": "device.driver =="}}]}});
     let (ok, _, err) = s.kubectl(&["create", "-f", "-"], Some(&bad.to_string()));
-    assert!(!ok && err.contains("spec.selectors[0].cel.expression: Invalid value"), "{err}");
+    assert!(
+        !ok && err.contains("spec.selectors[0].cel.expression: Invalid value"),
+        "{err}"
+    );
 
     let claim = json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "one-gpu"},
         "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu"}}]}}});
-    let out = s.kubectl_ok(&["create", "-f", "-", "-o", "json"], Some(&claim.to_string()));
+    let out = s.kubectl_ok(
+        &["create", "-f", "-", "-o", "json"],
+        Some(&claim.to_string()),
+    );
     let created: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         created["spec"]["devices"]["requests"][0]["exactly"],
@@ -47,7 +56,10 @@ async fn dra_objects_are_served() {
     let none = json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": {"name": "neither"},
         "spec": {"devices": {"requests": [{"name": "gpu"}]}}});
     let (ok, _, err) = s.kubectl(&["create", "-f", "-"], Some(&none.to_string()));
-    assert!(!ok && err.contains("exactly one of `exactly` or `firstAvailable` is required"), "{err}");
+    assert!(
+        !ok && err.contains("exactly one of `exactly` or `firstAvailable` is required"),
+        "{err}"
+    );
 
     for (name, node) in [("n1-gpus", "n1"), ("n2-gpus", "n2")] {
         let slice = json!({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": name},
@@ -55,7 +67,10 @@ async fn dra_objects_are_served() {
                 "devices": [{"name": "gpu-0"}, {"name": "gpu-1"}]}});
         s.kubectl_ok(&["create", "-f", "-"], Some(&slice.to_string()));
     }
-    let out = s.kubectl_ok(&["get", "resourceslices", "--field-selector=spec.nodeName=n2"], None);
+    let out = s.kubectl_ok(
+        &["get", "resourceslices", "--field-selector=spec.nodeName=n2"],
+        None,
+    );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
     let header: Vec<&str> = lines[0].split_whitespace().collect();

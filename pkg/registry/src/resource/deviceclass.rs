@@ -6,7 +6,14 @@ use crate::typed::{Typed, simple};
 use k8s_openapi::api::resource::v1::DeviceClass;
 
 pub fn strategy() -> Typed<DeviceClass> {
-    let mut t = simple("resource.k8s.io", "v1", "DeviceClass", "deviceclasses", false, &[]);
+    let mut t = simple(
+        "resource.k8s.io",
+        "v1",
+        "DeviceClass",
+        "deviceclasses",
+        false,
+        &[],
+    );
     t.tracks_generation = true;
     t.validate = |d: &DeviceClass| {
         super::validation::selectors(

@@ -8,7 +8,14 @@ use k8s_openapi::api::resource::v1::{ResourceClaim, ResourceClaimTemplate};
 use serde_json::{Value, json};
 
 pub fn claim() -> Typed<ResourceClaim> {
-    let mut t = simple("resource.k8s.io", "v1", "ResourceClaim", "resourceclaims", true, &[]);
+    let mut t = simple(
+        "resource.k8s.io",
+        "v1",
+        "ResourceClaim",
+        "resourceclaims",
+        true,
+        &[],
+    );
     t.info.subresources = vec!["status".into()];
     t.default = |c: &mut ResourceClaim| {
         if let Some(d) = c.spec.devices.as_mut() {
@@ -42,7 +49,10 @@ fn state(o: &Value) -> String {
         }
     } else {
         states.push("allocated");
-        if o["status"]["reservedFor"].as_array().is_some_and(|r| !r.is_empty()) {
+        if o["status"]["reservedFor"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+        {
             states.push("reserved");
         }
     }
@@ -84,7 +94,13 @@ mod tests {
     #[test]
     fn state_reads_as_upstreams_printer() {
         assert_eq!(state(&json!({})), "pending");
-        assert_eq!(state(&json!({"status": {"allocation": {}, "reservedFor": [{"name": "p"}]}})), "allocated,reserved");
-        assert_eq!(state(&json!({"metadata": {"deletionTimestamp": "x"}})), "deleted");
+        assert_eq!(
+            state(&json!({"status": {"allocation": {}, "reservedFor": [{"name": "p"}]}})),
+            "allocated,reserved"
+        );
+        assert_eq!(
+            state(&json!({"metadata": {"deletionTimestamp": "x"}})),
+            "deleted"
+        );
     }
 }

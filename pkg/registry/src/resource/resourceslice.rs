@@ -13,13 +13,26 @@ use serde_json::json;
 const MAX_DEVICES: usize = 128;
 
 pub fn strategy() -> Typed<ResourceSlice> {
-    let mut t = simple("resource.k8s.io", "v1", "ResourceSlice", "resourceslices", false, &[]);
+    let mut t = simple(
+        "resource.k8s.io",
+        "v1",
+        "ResourceSlice",
+        "resourceslices",
+        false,
+        &[],
+    );
     t.tracks_generation = true;
     t.validate = validate;
     t.fields = |o| {
         [
-            ("spec.nodeName", o["spec"]["nodeName"].as_str().unwrap_or_default()),
-            ("spec.driver", o["spec"]["driver"].as_str().unwrap_or_default()),
+            (
+                "spec.nodeName",
+                o["spec"]["nodeName"].as_str().unwrap_or_default(),
+            ),
+            (
+                "spec.driver",
+                o["spec"]["driver"].as_str().unwrap_or_default(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -51,7 +64,10 @@ fn validate(s: &ResourceSlice) -> Vec<Cause> {
     if spec.driver.is_empty() {
         c.push(Cause::required("spec.driver", ""));
     }
-    for e in dns1123_subdomain(&spec.driver).into_iter().filter(|_| !spec.driver.is_empty()) {
+    for e in dns1123_subdomain(&spec.driver)
+        .into_iter()
+        .filter(|_| !spec.driver.is_empty())
+    {
         c.push(Cause::invalid("spec.driver", &json!(spec.driver), &e));
     }
     if spec.pool.name.is_empty() {
@@ -93,7 +109,10 @@ fn validate(s: &ResourceSlice) -> Vec<Cause> {
         if d.name.is_empty() {
             c.push(Cause::required(&f, ""));
         }
-        for e in dns1123_label(&d.name).into_iter().filter(|_| !d.name.is_empty()) {
+        for e in dns1123_label(&d.name)
+            .into_iter()
+            .filter(|_| !d.name.is_empty())
+        {
             c.push(Cause::invalid(&f, &json!(d.name), &e));
         }
         if devices[..i].iter().any(|o| o.name == d.name) {

@@ -24,7 +24,8 @@ pub fn selectors(field: &str, selectors: &[DeviceSelector]) -> Vec<Cause> {
                 c.push(Cause::required(&format!("{f}.cel.expression"), ""))
             }
             Some(cel) => {
-                if let Err(e) = apiserver::admission::plugin::policy::cel::compile(&cel.expression) {
+                if let Err(e) = apiserver::admission::plugin::policy::cel::compile(&cel.expression)
+                {
                     c.push(Cause::invalid(
                         &format!("{f}.cel.expression"),
                         &json!(cel.expression),
@@ -89,7 +90,11 @@ pub fn device_claim(field: &str, d: &DeviceClaim) -> Vec<Cause> {
     let requests = d.requests.as_deref().unwrap_or_default();
     let mut c = Vec::new();
     if requests.len() > MAX_REQUESTS {
-        c.push(Cause::too_many(&format!("{field}.requests"), requests.len(), MAX_REQUESTS));
+        c.push(Cause::too_many(
+            &format!("{field}.requests"),
+            requests.len(),
+            MAX_REQUESTS,
+        ));
     }
     for (i, r) in requests.iter().enumerate() {
         let f = format!("{field}.requests[{i}]");
