@@ -181,7 +181,10 @@ async fn aggregated_api_is_served_through_the_apiserver() {
     // It serves no OpenAPI: the merged root does not name it.
     let root = s.client.get("/openapi/v3").await.json();
     assert!(root["paths"]["apis/apps/v1"].is_object(), "{root}");
-    assert!(root["paths"][format!("apis/{GROUP}/{VERSION}")].is_null(), "{root}");
+    assert!(
+        root["paths"][format!("apis/{GROUP}/{VERSION}")].is_null(),
+        "{root}"
+    );
     let out = s.kubectl_ok(&["get", "flunders", "-n", "default", "-o", "name"], None);
     assert_eq!(out.trim(), format!("flunder.{GROUP}/one"));
 

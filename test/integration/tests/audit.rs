@@ -134,3 +134,74 @@ async fn audit_log_follows_the_policy() {
         "{files:?}"
     );
 }
+
+/// A ValidatingAdmissionPolicy's `auditAnnotations` and its `Audit` validation action
+/// reach the request's audit event, as upstream's (`<policy>/<key>` and
+/// `validation.policy.admission.k8s.io/validation_failure`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_policies_annotate_audit_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (policy, log) = (dir.path().join("policy.yaml"), dir.path().join("audit.log"));
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",
+    )
+    .unwrap();
+    let s = TestApiServer::start(
+        None,
+        &[
+            &format!("--audit-policy-file={}", policy.display()),
+            &format!("--audit-log-path={}", log.display()),
+        ],
+    )
+    .await;
+    let vap = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "audit-demo"},
+        "spec": {"matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["configmaps"]}]},
+            "validations": [{"expression": "!object.metadata.name.startsWith('flagged')", "message": "flagged names are audited"}],
+            "auditAnnotations": [{"key": "name", "valueExpression": "object.metadata.name"},
+                {"key": "skipped", "valueExpression": "null"}]}});
+    let binding = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "audit-demo"}, "spec": {"policyName": "audit-demo", "validationActions": ["Audit"]}});
+    s.kubectl_ok(&["create", "-f", "-"], Some(&vap.to_string()));
+    s.kubectl_ok(&["create", "-f", "-"], Some(&binding.to_string()));
+    let mut n = 0;
+    let annotations = wait_for(
+        "the policy's audit annotations",
+        Duration::from_secs(20),
+        || {
+            n += 1;
+            let name = format!("flagged-{n}");
+            let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+            let (c, log) = (s.client.clone(), log.clone());
+            async move {
+                let r = c
+                    .send_json("POST", "/api/v1/namespaces/default/configmaps", &cm)
+                    .await;
+                assert_eq!(r.status, 201, "Audit does not deny: {}", r.text());
+                // A create's objectRef has no name (the URL has none): the annotation names it.
+                events(&log)
+                    .into_iter()
+                    .find(|e| {
+                        e["annotations"]["audit-demo/name"] == name.as_str()
+                            && e["stage"] == "ResponseComplete"
+                    })
+                    .map(|e| e["annotations"].clone())
+            }
+        },
+    )
+    .await;
+    assert!(annotations["audit-demo/skipped"].is_null(), "{annotations}");
+    let failure: Value = serde_json::from_str(
+        annotations["validation.policy.admission.k8s.io/validation_failure"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        failure,
+        json!([{"message": "flagged names are audited", "policy": "audit-demo", "binding": "audit-demo",
+            "expressionIndex": 0, "validationActions": ["Audit"]}])
+    );
+    assert_eq!(annotations["authorization.k8s.io/decision"], "allow");
+}

@@ -45,6 +45,8 @@ pub struct Attributes<'a> {
     pub user: Option<&'a UserInfo>,
     /// The stored object an update or delete acts on.
     pub old: Option<&'a Value>,
+    /// The request's audit annotations (None when it is not audited).
+    pub audit: Option<&'a crate::audit::Annotations>,
 }
 
 impl Attributes<'_> {

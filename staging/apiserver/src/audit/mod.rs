@@ -30,7 +30,42 @@ pub struct Record {
     omit_stages: Vec<String>,
     base: Mutex<Value>,
     pub body: RequestBody,
+    /// What admission adds to the event (upstream's `AddAuditAnnotation`).
+    pub annotations: Annotations,
 }
+
+/// A request's audit annotations, shared by the record and the admission plugins.
+#[derive(Clone, Default)]
+pub struct Annotations(pub Arc<Mutex<std::collections::BTreeMap<String, String>>>);
+
+impl Annotations {
+    /// Adds one; a key already set keeps its first value, as upstream's.
+    pub fn add(&self, key: &str, value: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .entry(key.to_string())
+            .or_insert_with(|| value.to_string());
+    }
+
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl std::fmt::Debug for Annotations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
+
+impl PartialEq for Annotations {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Annotations {}
 
 impl Record {
     /// Records whom the request acts as (impersonation).
@@ -120,6 +155,7 @@ impl Auditor {
             omit_stages: d.omit_stages,
             base: Mutex::new(base),
             body: RequestBody::default(),
+            annotations: Annotations::default(),
         };
         self.emit(&record, "RequestReceived", None, None);
         Some(record)
@@ -152,6 +188,9 @@ impl Auditor {
             ev["responseStatus"] = st;
             let decision = if code == 403 { "forbid" } else { "allow" };
             ev["annotations"] = json!({"authorization.k8s.io/decision": decision});
+        }
+        for (k, v) in r.annotations.snapshot() {
+            ev["annotations"][k] = json!(v);
         }
         if r.level >= Level::Request
             && let Some(body) = r.body.0.lock().unwrap().as_ref()

@@ -67,6 +67,7 @@ impl<'a> Admission<'a> {
             dry_run: self.dry_run,
             user: self.info.user.as_ref(),
             old,
+            audit: self.info.audit_annotations.as_ref(),
         }
     }
 

@@ -21,6 +21,8 @@ pub struct RequestInfo {
     pub parts: Vec<String>,
     /// The authenticated caller (set once authentication succeeded).
     pub user: Option<crate::authentication::UserInfo>,
+    /// The audit record's annotations, when the request is audited.
+    pub audit_annotations: Option<crate::audit::Annotations>,
 }
 
 /// Subresources of `namespaces/<name>` that are not namespaced resources.

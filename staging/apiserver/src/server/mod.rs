@@ -240,6 +240,7 @@ impl Server {
         });
         if let Some(r) = &record {
             req.extensions_mut().insert(r.body.clone());
+            info.audit_annotations = Some(r.annotations.clone());
         }
         if let Ok(caller) = user {
             let impersonated = crate::authentication::impersonation::apply(

@@ -31,10 +31,17 @@ enum Decision {
     Deny {
         message: String,
         reason: String,
+        /// The validation's position in the policy (None: the policy as a whole).
+        index: Option<usize>,
     },
     /// An evaluation or configuration error, subject to the failure policy.
     Error(String),
+    /// An `auditAnnotations` entry: its key and value.
+    Annotate(String, String),
 }
+
+/// Upstream's audit annotation for validations whose binding says `Audit`.
+const VALIDATION_FAILURE: &str = "validation.policy.admission.k8s.io/validation_failure";
 
 /// Messages from `messageExpression` that are unusable fall back to `message`.
 const MAX_MESSAGE_BYTES: usize = 5 * 1024;
@@ -162,6 +169,7 @@ impl ValidatingAdmissionPolicy {
                         "no params found for policy binding with `Deny` parameterNotFoundAction"
                             .into(),
                     reason: "Invalid".into(),
+                    index: None,
                 }),
             };
         }
@@ -196,7 +204,12 @@ impl ValidatingAdmissionPolicy {
         }
         act.bind_value("variables", variables.into());
         let mut out = Vec::new();
-        for v in spec["validations"].as_array().into_iter().flatten() {
+        for (index, v) in spec["validations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let expression = str_of(v, "expression");
             match act.eval_bool(expression) {
                 Ok(true) => {}
@@ -218,8 +231,25 @@ impl ValidatingAdmissionPolicy {
                     out.push(Decision::Deny {
                         message,
                         reason: v["reason"].as_str().unwrap_or("Invalid").to_string(),
+                        index: Some(index),
                     });
                 }
+                Err(e) => out.push(Decision::Error(e)),
+            }
+        }
+        // Audit annotations: a string value is recorded, null leaves the key out.
+        let policy_name = str_of(&policy["metadata"], "name");
+        for aa in spec["auditAnnotations"].as_array().into_iter().flatten() {
+            match act.eval(str_of(aa, "valueExpression")) {
+                Ok(cel::Value::String(v)) => out.push(Decision::Annotate(
+                    format!("{policy_name}/{}", str_of(aa, "key")),
+                    v.to_string(),
+                )),
+                Ok(cel::Value::Null) => {}
+                Ok(other) => out.push(Decision::Error(format!(
+                    "valueExpression '{}' resulted in unsupported return type: {other:?}; must be string or null",
+                    str_of(aa, "valueExpression")
+                ))),
                 Err(e) => out.push(Decision::Error(e)),
             }
         }
@@ -265,6 +295,8 @@ impl Plugin for ValidatingAdmissionPolicy {
         let mut namespace_object: Option<Value> = None;
         let mut base: Option<Activation> = None;
         let mut denied: Option<(String, String)> = None;
+        let mut audit_failures: Vec<Value> = Vec::new();
+        let mut annotations: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for binding in &bindings {
             let Some(policy) = policies.get(str_of(&binding["spec"], "policyName")) else {
                 continue;
@@ -303,10 +335,22 @@ impl Plugin for ValidatingAdmissionPolicy {
                 str_of(&policy["metadata"], "name"),
                 str_of(&binding["metadata"], "name"),
             );
+            let actions = &binding["spec"]["validationActions"];
             for d in decisions {
-                let (message, reason) = match d {
-                    Decision::Deny { message, reason } => (message, reason),
-                    Decision::Error(message) if fail => (message, "Invalid".to_string()),
+                let (message, reason, index) = match d {
+                    Decision::Deny {
+                        message,
+                        reason,
+                        index,
+                    } => (message, reason, index),
+                    Decision::Annotate(k, v) => {
+                        let values = annotations.entry(k).or_default();
+                        if !values.contains(&v) {
+                            values.push(v);
+                        }
+                        continue;
+                    }
+                    Decision::Error(message) if fail => (message, "Invalid".to_string(), None),
                     Decision::Error(message) => {
                         tracing::debug!(policy = policy_name, error = %message, "policy error ignored");
                         continue;
@@ -327,15 +371,25 @@ impl Plugin for ValidatingAdmissionPolicy {
                         Some("Warn") => warnings.push(format!(
                             "Validation failed for ValidatingAdmissionPolicy '{policy_name}' with binding '{binding_name}': {message}"
                         )),
-                        Some("Audit") => tracing::info!(
-                            policy = policy_name,
-                            binding = binding_name,
-                            message,
-                            "validation.policy.admission.k8s.io/validation_failure"
-                        ),
+                        Some("Audit") => {
+                            let mut failure = json!({"message": message, "policy": policy_name,
+                                "binding": binding_name, "validationActions": actions});
+                            if let Some(i) = index {
+                                failure["expressionIndex"] = json!(i);
+                            }
+                            audit_failures.push(failure);
+                        }
                         _ => {}
                     }
                 }
+            }
+        }
+        if let Some(audit) = a.audit {
+            for (k, vs) in annotations {
+                audit.add(&k, &vs.join(", "));
+            }
+            if !audit_failures.is_empty() {
+                audit.add(VALIDATION_FAILURE, &Value::from(audit_failures).to_string());
             }
         }
         let Some((message, reason)) = denied else {
