@@ -348,6 +348,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let tls = config::serving_tls(&cfg, &certs.roots)?;
     let bootstrapped = Arc::new(AtomicBool::new(false));
     let caches_synced = Arc::new(AtomicBool::new(!cfg.watch_cache));
+    let autoregistered = Arc::new(AtomicBool::new(false));
     let storage_check: Arc<dyn apiserver::server::healthz::Check> =
         Arc::new(health::StorageCheck {
             backend: backend.clone(),
@@ -371,6 +372,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 name: "poststarthook/bootstrap-controller".into(),
                 done: bootstrapped.clone(),
             }),
+            Arc::new(Flag {
+                name: "autoregister-completion".into(),
+                done: autoregistered.clone(),
+            }),
         ],
     };
     let advertise = format!("{}:{}", cfg.advertise_ip(), cfg.secure_port);
@@ -387,11 +392,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     // Both limits at 0 mean no limit at all, with or without APF.
     let seats = cfg.max_requests_inflight + cfg.max_mutating_requests_inflight;
     let aggregator = Arc::new(config::aggregator(&cfg)?);
+    let mut metrics = apiserver::endpoints::metrics::ApiMetrics::default();
+    aggregator.metrics.register(metrics.registry_mut());
     let apf = (cfg.enable_priority_and_fairness && seats > 0)
         .then(|| Arc::new(apiserver::util::flowcontrol::Controller::new(seats)));
     let server = Arc::new(Server {
         api: api.clone(),
-        metrics: Default::default(),
+        metrics,
         health,
         advertise,
         authn,
@@ -408,6 +415,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     tokio::spawn(
         kube_aggregator::controller::Controller {
             aggregator,
+            registered: autoregistered,
             api: api.clone(),
             apiservices: regs.by_resource["apiservices"].clone(),
             services: regs.by_resource["services"].clone(),

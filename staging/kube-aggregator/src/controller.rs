@@ -67,6 +67,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Controller {
     pub aggregator: Arc<Aggregator>,
+    /// Set once every served group version has its local APIService, Available (the
+    /// `autoregister-completion` readiness check).
+    pub registered: Arc<std::sync::atomic::AtomicBool>,
     pub api: Arc<ApiServer>,
     pub apiservices: Arc<Registry>,
     pub services: Arc<Registry>,
@@ -173,10 +176,12 @@ impl Controller {
         let mut state = State::default();
         let mut seen = Seen::default();
         let mut any_down = false;
+        let mut availability = Vec::new();
         for (a, (cond, remote, probed)) in items.iter().zip(results) {
             let name = a["metadata"]["name"].as_str().unwrap_or_default();
             self.write_condition(a, &cond).await;
             any_down |= cond.status != "True";
+            availability.push((name.to_string(), cond.status == "True"));
             let (g, v) = group_version(a);
             seen.apiservices.insert(name.to_string(), a["spec"].clone());
             if let Some((ns, svc, _)) = service_ref(a) {
@@ -195,7 +200,22 @@ impl Controller {
                 state.remote.insert((g, v), r);
             }
         }
+        let local_done = items
+            .iter()
+            .zip(&availability)
+            .filter(|(a, _)| service_ref(a).is_none())
+            .all(|(_, (_, ok))| *ok);
+        let all_served = served.iter().all(|(g, v)| {
+            items
+                .iter()
+                .any(|a| group_version(a) == (g.clone(), v.clone()))
+        });
+        if local_done && all_served {
+            self.registered
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.aggregator.set_state(state);
+        self.aggregator.metrics.set(&availability);
         Ok((seen, if any_down { RETRY } else { RESYNC }))
     }
 

@@ -8,6 +8,7 @@
 pub mod autoregister;
 pub mod available;
 pub mod controller;
+pub mod metrics;
 pub mod proxy;
 pub mod resolver;
 
@@ -50,6 +51,7 @@ pub struct State {
 pub struct Aggregator {
     pub config: Config,
     state: RwLock<Arc<State>>,
+    pub metrics: metrics::AvailabilityMetrics,
 }
 
 impl Aggregator {
@@ -57,6 +59,7 @@ impl Aggregator {
         Aggregator {
             config,
             state: RwLock::default(),
+            metrics: metrics::AvailabilityMetrics::default(),
         }
     }
 

@@ -99,6 +99,21 @@ async fn aggregated_api_is_served_through_the_apiserver() {
     let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(row[..3], [name.as_str(), "wardle/api", "True"], "{out}");
 
+    let metric = |m: &str, name: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "aggregator_unavailable_apiservice{{name=\"{name}\"}}"
+                ))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_string())
+    };
+    let m = s.client.get("/metrics").await.text();
+    assert_eq!(metric(&m, &name).as_deref(), Some("0"), "{m}");
+    assert_eq!(metric(&m, "v1.apps").as_deref(), Some("0"));
+    let ready = s.client.get("/readyz?verbose").await.text();
+    assert!(ready.contains("[+]autoregister-completion ok"), "{ready}");
+
     // A request through our apiserver reaches the extension server as the caller.
     let path = format!("/apis/{GROUP}/{VERSION}/namespaces/default/flunders");
     let out = s.kubectl_ok(

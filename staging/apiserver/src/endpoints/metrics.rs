@@ -228,6 +228,11 @@ impl ApiMetrics {
     }
 
     /// The exposition, with storage object counts and process metrics refreshed.
+    /// Registers another part's metrics (the aggregator's) with this server's.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     pub async fn render(&self, api: &ApiServer) -> (String, &'static str) {
         for res in api.resources().values().filter(|r| r.view.is_none()) {
             let reg = &res.registry;
