@@ -208,6 +208,21 @@ struct Flags {
     logging: LoggingOptions,
 }
 
+/// A certificate and its key: both flags or neither (exits naming them otherwise).
+fn given_together(
+    (cert_flag, cert): (&str, Option<PathBuf>),
+    (key_flag, key): (&str, Option<PathBuf>),
+) -> Option<(PathBuf, PathBuf)> {
+    match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            eprintln!("Error: --{cert_flag} and --{key_flag} must be given together");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() {
     let flags = Flags::parse();
     flags.logging.init();
@@ -260,32 +275,20 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let kubelet_client_certificate = match (
-        flags.kubelet_client_certificate.clone(),
-        flags.kubelet_client_key.clone(),
-    ) {
-        (Some(c), Some(k)) => Some((c, k)),
-        (None, None) => None,
-        _ => {
-            eprintln!(
-                "Error: --kubelet-client-certificate and --kubelet-client-key must be given together"
-            );
-            std::process::exit(1);
-        }
-    };
-    let proxy_client_certificate = match (
-        flags.proxy_client_cert_file.clone(),
-        flags.proxy_client_key_file.clone(),
-    ) {
-        (Some(c), Some(k)) => Some((c, k)),
-        (None, None) => None,
-        _ => {
-            eprintln!(
-                "Error: --proxy-client-cert-file and --proxy-client-key-file must be given together"
-            );
-            std::process::exit(1);
-        }
-    };
+    let kubelet_client_certificate = given_together(
+        (
+            "kubelet-client-certificate",
+            flags.kubelet_client_certificate.clone(),
+        ),
+        ("kubelet-client-key", flags.kubelet_client_key.clone()),
+    );
+    let proxy_client_certificate = given_together(
+        (
+            "proxy-client-cert-file",
+            flags.proxy_client_cert_file.clone(),
+        ),
+        ("proxy-client-key-file", flags.proxy_client_key_file.clone()),
+    );
     let cfg = Config {
         etcd_servers: flags
             .etcd_servers

@@ -16,6 +16,7 @@ pub mod netns;
 pub mod node;
 pub mod pki;
 pub mod tcplb;
+pub mod webhook;
 
 use std::time::{Duration, Instant};
 

@@ -3,15 +3,8 @@
 //! and fail closed or open per `failurePolicy`.
 
 use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use integration_tests::apiserver::TestApiServer;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
-
-type Seen = Arc<Mutex<Vec<Value>>>;
 
 fn answer(path: &str, review: &Value) -> Value {
     let req = &review["request"];
@@ -41,48 +34,6 @@ fn answer(path: &str, review: &Value) -> Value {
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
 }
 
-/// A webhook server on loopback; returns its port, CA bundle and the reviews it got.
-async fn webhook_server(dir: &std::path::Path) -> (u16, String, Seen) {
-    let (crt, key) =
-        apiserver::server::tls::ensure_self_signed(dir, "apiserver", &["127.0.0.1".into()])
-            .unwrap();
-    let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&crt).unwrap());
-    let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, &[]).unwrap()).clone();
-    cfg.alpn_protocols.clear();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Seen = Arc::default();
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, log) = (acceptor.clone(), log.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let log = log.clone();
-                    async move {
-                        let path = req.uri().path().to_string();
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let review: Value = serde_json::from_slice(&body).unwrap_or_default();
-                        log.lock().unwrap().push(review.clone());
-                        let out = answer(&path, &review).to_string();
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            out,
-                        ))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
-    });
-    (port, ca, seen)
-}
-
 fn configuration(kind: &str, name: &str, url: &str, ca: &str, extra: Value) -> String {
     let mut hook = json!({"name": name, "clientConfig": {"url": url, "caBundle": ca},
         "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
@@ -105,7 +56,8 @@ fn configmap(name: &str, data: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_mutate_validate_and_fail_per_policy() {
     let s = TestApiServer::start(None, &[]).await;
-    let (port, ca, seen) = webhook_server(&s.dir.path().join("webhook")).await;
+    let hook = integration_tests::webhook::serve(&s.dir.path().join("webhook"), answer).await;
+    let (port, ca, seen) = (hook.port, hook.ca_bundle.clone(), hook.seen.clone());
     let base = format!("https://127.0.0.1:{port}");
     s.kubectl_ok(
         &["create", "-f", "-"],

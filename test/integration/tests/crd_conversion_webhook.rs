@@ -4,17 +4,9 @@
 //! with the webhook down reads and writes of the other version fail with upstream's
 //! error and nothing is stored or corrupted.
 
-use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use integration_tests::apiserver::TestApiServer;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-type Reviews = Arc<Mutex<Vec<Value>>>;
 
 /// Converts one object between v1 and v2.
 fn convert(obj: &Value, desired: &str) -> Value {
@@ -31,7 +23,7 @@ fn convert(obj: &Value, desired: &str) -> Value {
     out
 }
 
-fn answer(review: &Value) -> Value {
+fn answer(_path: &str, review: &Value) -> Value {
     let req = &review["request"];
     let desired = req["desiredAPIVersion"].as_str().unwrap_or_default();
     let converted: Vec<Value> = req["objects"]
@@ -42,46 +34,6 @@ fn answer(review: &Value) -> Value {
         .collect();
     json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "ConversionReview",
         "response": {"uid": req["uid"], "result": {"status": "Success"}, "convertedObjects": converted}})
-}
-
-/// The webhook on loopback: its port, CA bundle, the reviews it got, and its task.
-async fn webhook(dir: &std::path::Path) -> (u16, String, Reviews, tokio::task::JoinHandle<()>) {
-    let (crt, key) =
-        apiserver::server::tls::ensure_self_signed(dir, "webhook", &["127.0.0.1".into()]).unwrap();
-    let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&crt).unwrap());
-    let mut cfg = (*apiserver::server::tls::server_config(&crt, &key, &[]).unwrap()).clone();
-    cfg.alpn_protocols.clear();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let reviews: Reviews = Arc::default();
-    let log = reviews.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, log) = (acceptor.clone(), log.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let log = log.clone();
-                    async move {
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let review: Value = serde_json::from_slice(&body).unwrap_or_default();
-                        log.lock().unwrap().push(review.clone());
-                        let out = answer(&review).to_string();
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            out,
-                        ))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
-    });
-    (port, ca, reviews, task)
 }
 
 fn crd(port: u16, ca: &str) -> Value {
@@ -104,7 +56,8 @@ const V2: &str = "/apis/conv.example.com/v2/namespaces/default/servers";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversion_webhook_converts_reads_writes_lists_and_watches() {
     let s = TestApiServer::start(None, &[]).await;
-    let (port, ca, reviews, task) = webhook(&s.dir.path().join("webhook")).await;
+    let hook = integration_tests::webhook::serve(&s.dir.path().join("webhook"), answer).await;
+    let (port, ca, reviews, task) = (hook.port, hook.ca_bundle, hook.seen, hook.task);
     s.kubectl_ok(&["apply", "-f", "-"], Some(&crd(port, &ca).to_string()));
     s.kubectl_ok(
         &[
