@@ -162,9 +162,15 @@ impl GarbageCollector {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                match resync.deletable_resources().await {
-                    Ok(resources) => resync.sync_monitors(resources, false),
-                    Err(e) => tracing::warn!(error = %e, "garbage collector rediscovery failed"),
+                tracing::debug!("garbage collector rediscovering resources");
+                // A discovery that stalls must not stop later ones (upstream's discovery
+                // client has a timeout of its own).
+                match tokio::time::timeout(RESYNC_PERIOD, resync.deletable_resources()).await {
+                    Ok(Ok(resources)) => resync.sync_monitors(resources, false),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "garbage collector rediscovery failed")
+                    }
+                    Err(_) => tracing::warn!("garbage collector rediscovery timed out"),
                 }
             }
         });
