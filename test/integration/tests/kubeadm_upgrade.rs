@@ -51,6 +51,7 @@ fn release_images(work: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         "kube-proxy",
         "cluster-dns",
         "cluster-network",
+        "metrics-server",
     ] {
         std::os::unix::fs::symlink(bin_dir.join(c), broken_bin.join(c)).unwrap();
     }
