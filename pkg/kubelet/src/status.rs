@@ -543,6 +543,22 @@ fn limit_termination_messages(status: &mut Value, containers: usize) {
 /// The status of a pod the kubelet ended (evicted, or terminated for a node shutdown):
 /// Failed — it was running when the kubelet decided, whatever its containers' exit
 /// codes — with the reason and message, and the DisruptionTarget condition.
+/// Upstream's `PodConditionsByKubelet`: the pod conditions the kubelet owns; every other
+/// condition (readiness gates, the scheduler's, DisruptionTarget set by others) belongs to
+/// someone else and is only carried over.
+pub fn owned_by_kubelet(condition: &str) -> bool {
+    matches!(
+        condition,
+        "PodScheduled"
+            | "Ready"
+            | "Initialized"
+            | "ContainersReady"
+            | "PodReadyToStartContainers"
+            | "PodResizePending"
+            | "PodResizeInProgress"
+    )
+}
+
 pub fn killed_by_kubelet(status: &mut Value, reason: &str, message: &str) {
     status["phase"] = json!("Failed");
     status["reason"] = json!(reason);

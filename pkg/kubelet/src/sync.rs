@@ -1338,6 +1338,26 @@ impl Kubelet {
             target.metadata.namespace.as_deref().unwrap_or_default(),
         );
         let name = target.metadata.name.clone().unwrap_or_default();
+        // As upstream's status manager: conditions other components own come from a fresh
+        // read, so that a write based on a stale cache neither drops nor reverts them.
+        if let Ok(fresh) = api.get_status(&name).await {
+            let theirs: Vec<serde_json::Value> = fresh
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| !crate::status::owned_by_kubelet(&c.type_))
+                .filter_map(|c| serde_json::to_value(c).ok())
+                .collect();
+            if let Some(conds) = status["conditions"].as_array_mut() {
+                conds.retain(|c| {
+                    let t = c["type"].as_str().unwrap_or_default();
+                    crate::status::owned_by_kubelet(t)
+                        || !theirs.iter().any(|o| o["type"] == t) && t == "DisruptionTarget"
+                });
+                conds.extend(theirs);
+            }
+        }
         let patch_status = |uid: Option<String>| {
             let api = api.clone();
             let name = name.clone();
