@@ -9,6 +9,7 @@ mod storage;
 
 use clap::Parser;
 use component_base::logs::LoggingOptions;
+use component_base::tls::Identity;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use std::path::PathBuf;
@@ -104,7 +105,11 @@ async fn kubelet_client(
         None => resolution.mul_f64(0.9),
     };
     Ok(scraper::KubeletClient {
-        tls: scraper::kubelet_tls(&roots, flags.kubelet_insecure_tls, identity)?,
+        tls: component_base::tls::client(
+            (!flags.kubelet_insecure_tls).then_some(roots.as_slice()),
+            identity,
+        )
+        .map_err(|e| format!("kubelet TLS: {e}"))?,
         token,
         port: flags.kubelet_port,
         use_node_status_port: flags.kubelet_use_node_status_port,
@@ -117,11 +122,6 @@ fn secret(s: &secrecy::SecretString) -> String {
     use secrecy::ExposeSecret;
     s.expose_secret().to_string()
 }
-
-type Identity = (
-    Vec<rustls::pki_types::CertificateDer<'static>>,
-    rustls::pki_types::PrivateKeyDer<'static>,
-);
 
 /// The client certificate the kubeconfig names, as files or inline data.
 fn kubeconfig_identity(config: &kube::Config) -> Result<Option<Identity>, String> {

@@ -5,9 +5,7 @@
 
 use crate::storage::{Batch, Sample};
 use k8s_openapi::api::core::v1::Node;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How metrics-server reaches kubelets.
@@ -18,40 +16,6 @@ pub struct KubeletClient {
     pub use_node_status_port: bool,
     pub preferred_address_types: Vec<String>,
     pub timeout: Duration,
-}
-
-/// TLS towards kubelets: the given CA (or none with `insecure`), and a client
-/// certificate when the credentials have one.
-pub fn kubelet_tls(
-    roots: &[CertificateDer<'static>],
-    insecure: bool,
-    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-) -> Result<tokio_rustls::TlsConnector, String> {
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?;
-    let builder = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(component_base::tls::AcceptAny))
-    } else {
-        let mut store = rustls::RootCertStore::empty();
-        for c in roots {
-            store
-                .add(c.clone())
-                .map_err(|e| format!("kubelet CA: {e}"))?;
-        }
-        builder.with_root_certificates(store)
-    };
-    let cfg = match identity {
-        Some((certs, key)) => builder
-            .with_client_auth_cert(certs, key)
-            .map_err(|e| format!("client certificate: {e}"))?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
 }
 
 impl KubeletClient {

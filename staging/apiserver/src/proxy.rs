@@ -6,7 +6,6 @@
 use crate::endpoints::negotiation::Body;
 use apimachinery::StatusError;
 use hyper::{Request, Response};
-use std::sync::Arc;
 
 /// Where a proxied request goes.
 #[derive(Clone)]
@@ -29,34 +28,12 @@ pub fn kubelet_tls(
     client: Option<(&std::path::Path, &std::path::Path)>,
     ca: Option<&std::path::Path>,
 ) -> Result<TlsConnector, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let builder = match ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in crate::server::tls::load_roots(ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("--kubelet-certificate-authority: {e}"))?;
-            }
-            builder.with_root_certificates(roots)
-        }
-        None => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny)),
-    };
-    let cfg = match client {
-        Some((cert, key)) => {
-            let (certs, key) = crate::server::tls::load_pem(cert, key)?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("--kubelet-client-certificate: {e}"))?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(TlsConnector::from(Arc::new(cfg)))
+    let roots = ca.map(crate::server::tls::load_roots).transpose()?;
+    let identity = client
+        .map(|(cert, key)| crate::server::tls::load_pem(cert, key))
+        .transpose()?;
+    component_base::tls::client(roots.as_deref(), identity)
+        .map_err(|e| format!("kubelet client TLS (--kubelet-certificate-authority, --kubelet-client-certificate): {e}"))
 }
 
 /// Kubelet serving certificates are self-signed unless the cluster issues them; until

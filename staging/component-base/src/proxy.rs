@@ -128,6 +128,10 @@ pub async fn forward(
     Ok(Response::from_parts(parts, body))
 }
 
+/// What [`get`] answers when the target does not answer within the timeout (Go's
+/// `http.Client` wording).
+pub const TIMED_OUT: &str = "Client.Timeout exceeded while awaiting headers";
+
 /// One request of our own to the target (a health or discovery probe): its status and
 /// body, within `timeout`.
 pub async fn get(
@@ -164,5 +168,5 @@ pub async fn get(
     };
     tokio::time::timeout(timeout, round)
         .await
-        .map_err(|_| "Client.Timeout exceeded while awaiting headers".to_string())?
+        .map_err(|_| TIMED_OUT.to_string())?
 }

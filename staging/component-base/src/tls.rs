@@ -97,6 +97,42 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
+/// A client certificate chain and its key.
+pub type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// A TLS client verifying servers against `roots` (None: not at all, see [`AcceptAny`]),
+/// presenting `identity` when given. Errors name what was wrong (a bad root, a key that
+/// does not match), for the caller to prefix with the flag or field it came from.
+pub fn client(
+    roots: Option<&[CertificateDer<'static>]>,
+    identity: Option<Identity>,
+) -> Result<tokio_rustls::TlsConnector, String> {
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?;
+    let builder = match roots {
+        Some(roots) => {
+            let mut store = rustls::RootCertStore::empty();
+            for c in roots {
+                store.add(c.clone()).map_err(|e| format!("CA: {e}"))?;
+            }
+            builder.with_root_certificates(store)
+        }
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny)),
+    };
+    let cfg = match identity {
+        Some((certs, key)) => builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| format!("client certificate: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+}
+
 /// A TLS client that does not verify the server's certificate (see [`AcceptAny`]).
 pub fn unverified_tls() -> tokio_rustls::TlsConnector {
     static CONNECTOR: std::sync::OnceLock<tokio_rustls::TlsConnector> = std::sync::OnceLock::new();

@@ -27,11 +27,17 @@ struct Probed {
     openapi_v3: bool,
 }
 
-const AGGREGATOR_HEADERS: [(&str, &str); 3] = [
-    ("Accept", "application/json"),
-    ("X-Remote-User", "system:kube-aggregator"),
-    ("X-Remote-Group", "system:masters"),
-];
+/// The aggregator's own requests: JSON, as `system:kube-aggregator` in `system:masters`.
+fn aggregator_headers() -> Vec<(&'static str, String)> {
+    [
+        ("Accept", "application/json"),
+        ("X-Remote-User", "system:kube-aggregator"),
+        ("X-Remote-Group", "system:masters"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_string()))
+    .collect()
+}
 
 /// Whether the server's `/openapi/v3` root names the group version (upstream's OpenAPI v3
 /// aggregator downloads each server's root and serves the documents it lists).
@@ -50,10 +56,7 @@ async fn lists_openapi_v3(
         path_and_query: "/openapi/v3".into(),
         server_name: Some(server_name.to_string()),
     };
-    let headers: Vec<(&str, String)> = AGGREGATOR_HEADERS
-        .iter()
-        .map(|(k, v)| (*k, v.to_string()))
-        .collect();
+    let headers = aggregator_headers();
     match component_base::proxy::get(&target, tls.clone(), &headers, PROBE_TIMEOUT).await {
         Ok((200, body)) => serde_json::from_slice::<Value>(&body)
             .is_ok_and(|root| root["paths"][format!("apis/{group}/{version}")].is_object()),
@@ -158,6 +161,7 @@ impl Controller {
             .collect();
         let existing = list(&self.apiservices, None, &ListOptions::default()).await?;
         let plan = autoregister::plan(&served, &existing, priorities);
+        let unchanged = plan == autoregister::Plan::default();
         for want in plan.apply {
             self.upsert(want).await;
         }
@@ -170,7 +174,11 @@ impl Controller {
                 tracing::warn!(apiservice = %name, error = %e.message, "removing a managed APIService");
             }
         }
-        let items = list(&self.apiservices, None, &ListOptions::default()).await?;
+        // Read again only when the plan wrote something.
+        let items = match unchanged {
+            true => existing,
+            false => list(&self.apiservices, None, &ListOptions::default()).await?,
+        };
         let checks = items.iter().map(|a| self.check(a));
         let results = futures::future::join_all(checks).await;
         let mut state = State::default();
@@ -361,10 +369,7 @@ async fn probe(
         path_and_query: path.to_string(),
         server_name: Some(server_name.to_string()),
     };
-    let headers: Vec<(&str, String)> = AGGREGATOR_HEADERS
-        .iter()
-        .map(|(k, v)| (*k, v.to_string()))
-        .collect();
+    let headers = aggregator_headers();
     let attempts = (0..ATTEMPTS).map(|_| async {
         match component_base::proxy::get(&target, tls.clone(), &headers, PROBE_TIMEOUT).await {
             Ok((code, body)) if (200..300).contains(&code) => {

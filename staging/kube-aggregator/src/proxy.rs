@@ -9,7 +9,6 @@ use apiserver::authentication::UserInfo;
 use base64::Engine;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
-use std::sync::Arc;
 
 /// `--proxy-client-cert-file` / `--proxy-client-key-file`.
 pub struct ProxyClientCert {
@@ -76,36 +75,25 @@ pub fn tls_for(
     spec: &Value,
     client: Option<&ProxyClientCert>,
 ) -> Result<tokio_rustls::TlsConnector, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let builder = if spec["insecureSkipTLSVerify"].as_bool().unwrap_or(false) {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(component_base::tls::AcceptAny))
-    } else {
-        let pem = match spec["caBundle"].as_str() {
-            Some(b64) => base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .map_err(|e| format!("caBundle: {e}"))?,
-            // Without a bundle the system's trust roots verify the server.
-            None => std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default(),
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let c = c.map_err(|e| format!("caBundle: {e}"))?;
-            roots.add(c).map_err(|e| format!("caBundle: {e}"))?;
+    let roots = match spec["insecureSkipTLSVerify"].as_bool().unwrap_or(false) {
+        true => None,
+        false => {
+            let pem = match spec["caBundle"].as_str() {
+                Some(b64) => base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("caBundle: {e}"))?,
+                // Without a bundle the system's trust roots verify the server.
+                None => std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default(),
+            };
+            let certs = rustls_pemfile::certs(&mut pem.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("caBundle: {e}"))?;
+            Some(certs)
         }
-        builder.with_root_certificates(roots)
     };
-    let cfg = match client {
-        Some(c) => builder
-            .with_client_auth_cert(c.certs.clone(), c.key.clone_key())
-            .map_err(|e| format!("--proxy-client-cert-file: {e}"))?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(cfg)))
+    let identity = client.map(|c| (c.certs.clone(), c.key.clone_key()));
+    component_base::tls::client(roots.as_deref(), identity)
+        .map_err(|e| format!("APIService TLS (caBundle, --proxy-client-cert-file): {e}"))
 }
 
 #[cfg(test)]

@@ -221,6 +221,16 @@ fn local_up_cluster_serves_a_deployment() {
     );
 }
 
+/// The words of a table's first line (its column headers).
+fn first_line_words(table: &str) -> Vec<&str> {
+    table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
 /// The Metrics API from metrics-server through aggregation: `kubectl top` with upstream's
 /// columns, and an HPA that scales a CPU-burning Deployment up from real usage and back
 /// down once the load stops.
@@ -235,12 +245,7 @@ fn metrics_and_autoscaling(
     let top = wait_for(90, "kubectl top nodes", || {
         try_kubectl(&["top", "nodes"]).map_err(|e| format!("{e}\nmetrics-server: {}", ms_log()))
     });
-    let header: Vec<&str> = top
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let header = first_line_words(&top);
     assert_eq!(header[..3], ["NAME", "CPU(cores)", "CPU(%)"], "{top}");
     assert!(
         top.lines()
@@ -291,12 +296,7 @@ fn metrics_and_autoscaling(
     let top = wait_for(30, "kubectl top pods -A", || {
         try_kubectl(&["top", "pods", "-A"])
     });
-    let header: Vec<&str> = top
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let header = first_line_words(&top);
     assert_eq!(
         header,
         ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"],

@@ -7,9 +7,6 @@ use crate::typed::{Typed, simple};
 use apiserver::endpoints::VirtualRest;
 use apiserver::server::healthz::Check;
 use async_trait::async_trait;
-use http_body_util::{BodyExt, Empty};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::ComponentStatus;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -57,43 +54,35 @@ pub struct ComponentStatuses {
 
 async fn healthz(port: u16) -> Result<String, String> {
     let url = format!("https://127.0.0.1:{port}/healthz");
-    let go = async {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(|e| e.to_string())?;
-        let name =
-            rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
-        let tls = apiserver::proxy::unverified_tls()
-            .connect(name, tcp)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let req = Request::get("/healthz")
-            .header("host", "127.0.0.1")
-            .body(Empty::<bytes::Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
-        let code = resp.status();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        let text = String::from_utf8_lossy(&body).into_owned();
-        if code.is_success() {
-            Ok(text)
-        } else {
-            Err(format!("unhealthy: {code}: {text}"))
-        }
+    let target = component_base::proxy::Target {
+        https: true,
+        host: "127.0.0.1".into(),
+        port,
+        path_and_query: "/healthz".into(),
+        server_name: None,
     };
-    match tokio::time::timeout(Duration::from_secs(2), go).await {
-        Ok(Err(e)) if !e.starts_with("unhealthy") => Err(format!("Get \"{url}\": {e}")),
-        Ok(r) => r,
-        Err(_) => Err(format!("Get \"{url}\": context deadline exceeded")),
+    let got = component_base::proxy::get(
+        &target,
+        apiserver::proxy::unverified_tls(),
+        &[],
+        Duration::from_secs(2),
+    )
+    .await;
+    match got {
+        Ok((code, body)) => {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            match (200..300).contains(&code) {
+                true => Ok(text),
+                false => Err(format!(
+                    "unhealthy: {}: {text}",
+                    hyper::StatusCode::from_u16(code).unwrap_or_default()
+                )),
+            }
+        }
+        Err(e) if e == component_base::proxy::TIMED_OUT => {
+            Err(format!("Get \"{url}\": context deadline exceeded"))
+        }
+        Err(e) => Err(format!("Get \"{url}\": {e}")),
     }
 }
 
