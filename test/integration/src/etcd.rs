@@ -21,8 +21,22 @@ impl Etcd {
     }
 
     fn start_with(tls: Option<&std::path::Path>) -> Etcd {
+        // Ports come from `free_port`, which another test may take between
+        // our probe and etcd's bind: an etcd that exits early is retried on
+        // fresh ports; one that never listens fails with its own log.
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match Self::try_start(tls) {
+                Ok(etcd) => return etcd,
+                Err(log) => last_log = log,
+            }
+        }
+        panic!("etcd did not start listening; its log:\n{last_log}");
+    }
+
+    fn try_start(tls: Option<&std::path::Path>) -> Result<Etcd, String> {
         let dir = tempfile::tempdir().unwrap();
-        let (client, peer) = (crate::free_port(), crate::free_port());
+        let [client, peer] = crate::free_ports::<2>();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let endpoint = format!("{scheme}://127.0.0.1:{client}");
         let mut extra: Vec<String> = Vec::new();
@@ -35,7 +49,9 @@ impl Etcd {
                 "--client-cert-auth=true".into(),
             ];
         }
-        let child = Command::new("etcd")
+        let log_path = dir.path().join("etcd.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new("etcd")
             .args(&extra)
             .args([
                 "--data-dir",
@@ -51,22 +67,30 @@ impl Etcd {
                 "--initial-cluster",
                 &format!("default=http://127.0.0.1:{peer}"),
                 "--log-level",
-                "error",
+                "warn",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("etcd must be installed (apt-get install etcd-server); .ci/run installs it");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-            assert!(Instant::now() < deadline, "etcd did not start listening");
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited with {status}\n{}", read_log()));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("not listening after 60 s\n{}", read_log()));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Etcd {
+        Ok(Etcd {
             child,
             _dir: dir,
             endpoint,
-        }
+        })
     }
 }
 

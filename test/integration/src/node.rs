@@ -382,8 +382,7 @@ impl TestKubelet {
             .prefix("kubelet")
             .tempdir_in("/tmp")
             .unwrap();
-        let port = crate::free_port();
-        let healthz_port = crate::free_port();
+        let [port, healthz_port] = crate::free_ports::<2>();
         let manifests = dir.path().join("manifests");
         std::fs::create_dir_all(&manifests).unwrap();
         let mut args = vec![
