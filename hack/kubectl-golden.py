@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""The kubectl golden comparison: one scripted session run with upstream's kubectl and
+with ours against the same apiserver, in lockstep (command i with upstream, then with
+ours), each session in its own HOME and namespace. Outputs are compared after masking
+what legitimately differs (the session marker qa/qb, UIDs, resourceVersions,
+timestamps); everything else must be byte for byte the same: stdout, stderr and the
+exit code.
+
+  kubectl-golden.py --server URL --token T --upstream KUBECTL --ours KUBECTL \
+      [--script test/integration/testdata/kubectl-golden.txt] [--report FILE]
+
+Script format: one kubectl command line per line (without "kubectl"), shell-quoted;
+`{S}` is the session marker. A line ending in ` <<` takes the following lines up to a
+line `<<` as stdin. `@file NAME` ... `@end` writes a file into the session's working
+directory. `#` starts a comment.
+"""
+import argparse, os, re, shlex, shutil, subprocess, sys, json
+
+MASKS = [
+    (re.compile(r"\bq[ab]\b"), "qX"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "UID"),
+    (re.compile(r'(resourceVersion"?:\s*)"\d+"'), r'\1"RV"'),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"), "TIME"),
+    (re.compile(r"(?<![\w.-])\d{1,3}s(?![\w.-])"), "AGE"),
+]
+
+
+def mask(text):
+    for rx, rep in MASKS:
+        text = rx.sub(rep, text)
+    return text
+
+
+def parse(path):
+    steps, files = [], []
+    lines = open(path).read().split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.startswith("@file "):
+            name, body = line[6:].strip(), []
+            while lines[i] != "@end":
+                body.append(lines[i])
+                i += 1
+            i += 1
+            steps.append(("file", name, "\n".join(body) + "\n"))
+            continue
+        stdin = None
+        if line.endswith(" <<"):
+            line, body = line[:-3], []
+            while lines[i] != "<<":
+                body.append(lines[i])
+                i += 1
+            i += 1
+            stdin = "\n".join(body) + "\n"
+        steps.append(("cmd", line, stdin))
+    return steps
+
+
+def session_env(root, marker, server, token):
+    home = os.path.join(root, "golden-" + marker)
+    shutil.rmtree(home, ignore_errors=True)
+    os.makedirs(os.path.join(home, ".kube"))
+    with open(os.path.join(home, ".kube", "config"), "w") as f:
+        f.write(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: %s\n    insecure-skip-tls-verify: true\n  name: golden\n"
+            "contexts:\n- context:\n    cluster: golden\n    namespace: golden-%s\n    user: admin\n  name: golden\n"
+            "current-context: golden\nusers:\n- name: admin\n  user:\n    token: %s\n" % (server, marker, token)
+        )
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBECACHEDIR", "EDITOR", "KUBE_EDITOR")}
+    env["HOME"] = home
+    return home, env
+
+
+def run(binary, line, stdin, home, env, marker):
+    cmd = line.replace("{S}", marker)
+    try:
+        p = subprocess.run([binary] + shlex.split(cmd), input=(stdin or "").replace("{S}", marker),
+                           capture_output=True, text=True, cwd=home, env=env, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired:
+        return -1, "", "timed out"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--ours", required=True)
+    ap.add_argument("--script", default=os.path.join(os.path.dirname(__file__), "..", "test", "integration", "testdata", "kubectl-golden.txt"))
+    ap.add_argument("--workdir", default="/tmp/kubectl-golden")
+    ap.add_argument("--report")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    steps = parse(args.script)
+    sessions = [(args.upstream, "qa"), (args.ours, "qb")]
+    homes = {m: session_env(args.workdir, m, args.server, args.token) for _, m in sessions}
+    results = []
+    for step in steps:
+        if step[0] == "file":
+            for _, m in sessions:
+                with open(os.path.join(homes[m][0], step[1]), "w") as f:
+                    f.write(step[2].replace("{S}", m))
+            continue
+        _, line, stdin = step
+        outs = [run(b, line, stdin, homes[m][0], homes[m][1], m) for b, m in sessions]
+        (c1, o1, e1), (c2, o2, e2) = outs
+        same = c1 == c2 and mask(o1) == mask(o2) and mask(e1) == mask(e2)
+        results.append({"command": line, "same": same, "upstream": [c1, mask(o1), mask(e1)], "ours": [c2, mask(o2), mask(e2)]})
+    matched = sum(r["same"] for r in results)
+    print("%d of %d commands match exactly" % (matched, len(results)))
+    report = []
+    for r in results:
+        if r["same"]:
+            continue
+        report.append("## kubectl %s\n" % r["command"])
+        for side in ("upstream", "ours"):
+            c, o, e = r[side]
+            report.append("%s (exit %d):\n```\n%s%s```\n" % (side, c, o, ("--- stderr\n" + e) if e else ""))
+    text = "\n".join(report)
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write("%d of %d commands match exactly\n\n%s" % (matched, len(results), text))
+    else:
+        print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"matched": matched, "total": len(results), "differ": [r["command"] for r in results if not r["same"]]}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

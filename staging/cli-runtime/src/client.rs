@@ -1,0 +1,311 @@
+//! Requests to the apiserver as kubectl makes them, and its errors as kubectl prints
+//! them (`Error from server (NotFound): …`). Upstream twins:
+//! `client-go/rest/request.go`, `kubectl/pkg/cmd/util/helpers.go` (`CheckErr`).
+
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+/// A client for one cluster, as the flags and kubeconfig chose it.
+#[derive(Clone)]
+pub struct RestClient {
+    client: kube::Client,
+    /// `host:port` of the server, for the discovery cache and connection errors.
+    pub host: String,
+    pub verbosity: u8,
+}
+
+pub struct Response {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// A failed request: the server's `Status`, or no answer at all.
+#[derive(Debug, Clone)]
+pub enum Error {
+    Status {
+        code: u16,
+        reason: String,
+        message: String,
+        status: Value,
+    },
+    Transport(String),
+}
+
+impl Error {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Status { code: 404, .. })
+    }
+
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, Error::Status { reason, .. } if reason == "AlreadyExists")
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Status { code: 409, .. })
+    }
+
+    /// The line kubectl prints for this error (without `error: ` for server errors).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Status {
+                reason, message, ..
+            } if reason == "Unauthorized" => {
+                format!("error: You must be logged in to the server ({message})")
+            }
+            Error::Status {
+                reason, message, ..
+            } if !reason.is_empty() => {
+                format!("Error from server ({reason}): {message}")
+            }
+            Error::Status { message, .. } => format!("Error from server: {message}"),
+            Error::Transport(m) => m.clone(),
+        }
+    }
+
+    /// The server's message alone.
+    pub fn server_message(&self) -> String {
+        match self {
+            Error::Status { message, .. } => message.clone(),
+            Error::Transport(m) => m.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+pub const JSON: &str = "application/json";
+/// What `kubectl get` asks for: a server-side table, else the object.
+pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+
+impl RestClient {
+    pub fn new(config: kube::Config, verbosity: u8) -> Result<RestClient, String> {
+        let host = config
+            .cluster_url
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let client =
+            kube::Client::try_from(config).map_err(|e| format!("error creating client: {e}"))?;
+        Ok(RestClient {
+            client,
+            host,
+            verbosity,
+        })
+    }
+
+    /// One request; non-2xx answers come back as [`Error::Status`].
+    pub async fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Response, Error> {
+        let started = std::time::Instant::now();
+        let resp = self.raw(method.clone(), path, accept, body).await?;
+        if self.verbosity >= 6 {
+            eprintln!(
+                "{method} {path} {} in {} milliseconds",
+                resp.status,
+                started.elapsed().as_millis()
+            );
+        }
+        for w in resp.headers.get_all("warning") {
+            if let Some(text) = w.to_str().ok().and_then(warning_text) {
+                eprintln!("Warning: {text}");
+            }
+        }
+        if !resp.status.is_success() {
+            return Err(status_error(resp.status, &resp.body));
+        }
+        Ok(resp)
+    }
+
+    /// The raw exchange, whatever the status.
+    pub async fn raw(
+        &self,
+        method: http::Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Response, Error> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Accept", accept);
+        let bytes = match body {
+            Some((ct, b)) => {
+                req = req.header("Content-Type", ct);
+                b
+            }
+            None => Vec::new(),
+        };
+        let req = req
+            .body(kube::client::Body::from(bytes))
+            .map_err(|e| Error::Transport(format!("error: {e}")))?;
+        let resp = self
+            .client
+            .send(req)
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Error::Transport(format!("error: reading the response: {e}")))?
+            .to_bytes()
+            .to_vec();
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
+    /// A streaming GET (watches, `logs -f`): the response, body unread.
+    pub async fn stream(
+        &self,
+        path: &str,
+        accept: &str,
+    ) -> Result<http::Response<kube::client::Body>, Error> {
+        let req = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(path)
+            .header("Accept", accept)
+            .body(kube::client::Body::empty())
+            .map_err(|e| Error::Transport(format!("error: {e}")))?;
+        let resp = self
+            .client
+            .send(req)
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            return Err(status_error(status, &body));
+        }
+        Ok(resp)
+    }
+
+    pub async fn get_json(&self, path: &str, accept: &str) -> Result<Value, Error> {
+        let resp = self.request(http::Method::GET, path, accept, None).await?;
+        decode(&resp.body)
+    }
+
+    pub async fn send_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        content_type: &str,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| Error::Transport(format!("error: {e}")))?;
+        let resp = self
+            .request(method, path, JSON, Some((content_type, bytes)))
+            .await?;
+        decode(&resp.body)
+    }
+
+    fn transport_error(&self, e: kube::Error) -> Error {
+        let text = format!("{e:?}");
+        if text.contains("ConnectionRefused") || text.contains("Connection refused") {
+            return Error::Transport(format!(
+                "The connection to the server {} was refused - did you specify the right host or port?",
+                self.host
+            ));
+        }
+        Error::Transport(format!("Unable to connect to the server: {e}"))
+    }
+}
+
+pub fn decode(body: &[u8]) -> Result<Value, Error> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Error::Transport(format!("error: decoding the server's answer: {e}")))
+}
+
+/// client-go's reading of an error answer: a `Status` body, else a generic message
+/// by code.
+pub fn status_error(code: http::StatusCode, body: &[u8]) -> Error {
+    if let Ok(v) = serde_json::from_slice::<Value>(body)
+        && v["kind"] == "Status"
+    {
+        return Error::Status {
+            code: code.as_u16(),
+            reason: v["reason"].as_str().unwrap_or_default().to_string(),
+            message: v["message"].as_str().unwrap_or_default().to_string(),
+            status: v,
+        };
+    }
+    let (reason, message) = match code.as_u16() {
+        400 => ("BadRequest", "the server rejected our request for an unknown reason".to_string()),
+        401 => ("Unauthorized", "the server has asked for the client to provide credentials".into()),
+        403 => ("Forbidden", String::from_utf8_lossy(body).trim().to_string()),
+        404 => ("NotFound", "the server could not find the requested resource".into()),
+        405 => ("MethodNotAllowed", "the server does not allow this method on the requested resource".into()),
+        409 => ("Conflict", "the server reported a conflict".into()),
+        422 => ("Invalid", "the server rejected our request due to an error in our request".into()),
+        429 => ("TooManyRequests", "the server has received too many requests and has asked us to try again later".into()),
+        500 => ("InternalError", "an error on the server has prevented the request from succeeding".into()),
+        503 => ("ServiceUnavailable", "the server is currently unable to handle the request".into()),
+        504 => ("Timeout", "the server was unable to return a response in the time allotted, but may still be processing the request".into()),
+        _ => ("", format!("an error on the server ({}) has prevented the request from succeeding", String::from_utf8_lossy(body).trim())),
+    };
+    Error::Status {
+        code: code.as_u16(),
+        reason: reason.into(),
+        message,
+        status: Value::Null,
+    }
+}
+
+// `299 - "text"` → `text`.
+fn warning_text(header: &str) -> Option<String> {
+    let rest = header.strip_prefix("299 ")?;
+    let (_agent, quoted) = rest.split_once(' ')?;
+    let quoted = quoted.trim();
+    let end = quoted[1..].find('"')? + 1;
+    Some(quoted[1..end].replace("\\\"", "\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_as_kubectl_prints_them() {
+        let body = br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"pods \"x\" not found","reason":"NotFound","code":404}"#;
+        let e = status_error(http::StatusCode::NOT_FOUND, body);
+        assert_eq!(
+            e.message(),
+            "Error from server (NotFound): pods \"x\" not found"
+        );
+        assert!(e.is_not_found());
+        let e = status_error(http::StatusCode::NOT_FOUND, b"404 page not found");
+        assert_eq!(
+            e.message(),
+            "Error from server (NotFound): the server could not find the requested resource"
+        );
+    }
+
+    #[test]
+    fn warnings_are_unquoted() {
+        assert_eq!(
+            warning_text("299 - \"policy/v1beta1 is deprecated\"").as_deref(),
+            Some("policy/v1beta1 is deprecated")
+        );
+    }
+}

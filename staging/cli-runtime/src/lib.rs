@@ -1,0 +1,9 @@
+//! What command-line clients share (upstream `k8s.io/cli-runtime`): the kubeconfig
+//! flags and the client they build, cached discovery and the REST mapper, the
+//! resource builder that turns arguments and files into objects, and the printers.
+
+pub mod client;
+pub mod config_flags;
+pub mod discovery;
+pub mod printers;
+pub mod resource;

@@ -1,0 +1,151 @@
+//! The command tree. Upstream twin: `kubectl/pkg/cmd/cmd.go`.
+
+pub mod api_resources;
+pub mod apply;
+pub mod auth;
+pub mod cluster_info;
+pub mod config;
+pub mod create;
+pub mod delete;
+pub mod drain;
+pub mod get;
+pub mod label;
+pub mod logs;
+pub mod plugin;
+pub mod scale;
+pub mod util;
+pub mod version;
+
+use crate::error::CmdResult;
+use crate::factory::Factory;
+use cli_runtime::config_flags::ConfigFlags;
+use std::ffi::OsString;
+
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "kubectl",
+    about = "kubectl controls the Kubernetes cluster manager.",
+    disable_version_flag = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub flags: ConfigFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Display one or many resources
+    Get(get::GetArgs),
+    /// Create a resource from a file or from stdin
+    Create(create::CreateArgs),
+    /// Apply a configuration to a resource by file name or stdin
+    Apply(apply::ApplyArgs),
+    /// Delete resources by file names, stdin, resources and names, or by resources and label selector
+    Delete(delete::DeleteArgs),
+    /// Update the labels on a resource
+    Label(label::LabelArgs),
+    /// Update the annotations on a resource
+    Annotate(label::LabelArgs),
+    /// Set a new size for a deployment, replica set, or replication controller
+    Scale(scale::ScaleArgs),
+    /// Mark node as unschedulable
+    Cordon(drain::CordonArgs),
+    /// Mark node as schedulable
+    Uncordon(drain::CordonArgs),
+    /// Print the logs for a container in a pod
+    Logs(logs::LogsArgs),
+    /// Print the client and server version information
+    Version(version::VersionArgs),
+    /// Print the supported API resources on the server
+    ApiResources(api_resources::ApiResourcesArgs),
+    /// Print the supported API versions on the server, in the form of "group/version"
+    ApiVersions,
+    /// Modify kubeconfig files
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Display cluster information
+    ClusterInfo,
+    /// Inspect authorization
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
+    /// A plugin (`kubectl-<name>` on the PATH)
+    #[command(external_subcommand)]
+    Plugin(Vec<OsString>),
+}
+
+pub async fn run(cli: Cli) -> CmdResult {
+    let mut f = Factory::new(cli.flags);
+    match cli.command {
+        Command::Get(a) => get::run(&mut f, a).await,
+        Command::Create(a) => create::run(&mut f, a).await,
+        Command::Apply(a) => apply::run(&mut f, a).await,
+        Command::Delete(a) => delete::run(&mut f, a).await,
+        Command::Label(a) => label::run(&mut f, a, label::Field::Labels).await,
+        Command::Annotate(a) => label::run(&mut f, a, label::Field::Annotations).await,
+        Command::Scale(a) => scale::run(&mut f, a).await,
+        Command::Cordon(a) => drain::cordon(&mut f, a, true).await,
+        Command::Uncordon(a) => drain::cordon(&mut f, a, false).await,
+        Command::Logs(a) => logs::run(&mut f, a).await,
+        Command::Version(a) => version::run(&mut f, a).await,
+        Command::ApiResources(a) => api_resources::run(&mut f, a).await,
+        Command::ApiVersions => api_resources::versions(&mut f).await,
+        Command::Config(c) => config::run(&mut f, c).await,
+        Command::ClusterInfo => cluster_info::run(&mut f).await,
+        Command::Auth(c) => auth::run(&mut f, c).await,
+        Command::Plugin(args) => plugin::run(args),
+    }
+}
+
+/// A command line clap could not parse, reported as cobra does.
+pub fn usage_error(e: clap::Error, args: &[OsString]) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            0
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = e
+                .get(clap::error::ContextKind::InvalidArg)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let flag = arg.split([' ', '=']).next().unwrap_or_default().to_string();
+            let sub = subcommand_name(args);
+            if flag.starts_with("--") {
+                eprintln!("error: unknown flag: {flag}");
+            } else {
+                eprintln!(
+                    "error: unknown shorthand flag: '{}' in {flag}",
+                    flag.trim_start_matches('-').chars().next().unwrap_or('?')
+                );
+            }
+            eprintln!("See 'kubectl {sub}--help' for usage.");
+            1
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
+            eprintln!("error: {first}");
+            eprintln!("See 'kubectl {}--help' for usage.", subcommand_name(args));
+            1
+        }
+    }
+}
+
+fn subcommand_name(args: &[OsString]) -> String {
+    args.iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().to_string())
+        .find(|a| !a.starts_with('-'))
+        .map(|s| format!("{s} "))
+        .unwrap_or_default()
+}

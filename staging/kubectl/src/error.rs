@@ -1,0 +1,45 @@
+//! How a command fails: the text kubectl prints and its exit code. Upstream twin:
+//! `kubectl/pkg/cmd/util/helpers.go` (`CheckErr`).
+
+use cli_runtime::client::Error;
+
+#[derive(Debug)]
+pub struct CmdError {
+    /// Printed to stderr as is (already `error: …` or `Error from server …`).
+    pub text: String,
+    pub code: i32,
+}
+
+impl CmdError {
+    /// `error: <m>`.
+    pub fn msg(m: impl std::fmt::Display) -> CmdError {
+        CmdError {
+            text: format!("error: {m}"),
+            code: 1,
+        }
+    }
+
+    /// Printed without a prefix.
+    pub fn plain(m: impl std::fmt::Display) -> CmdError {
+        CmdError {
+            text: m.to_string(),
+            code: 1,
+        }
+    }
+
+    /// Nothing more to print (the command reported its errors as it went).
+    pub fn silent(code: i32) -> CmdError {
+        CmdError {
+            text: String::new(),
+            code,
+        }
+    }
+}
+
+impl From<Error> for CmdError {
+    fn from(e: Error) -> CmdError {
+        CmdError::plain(e.message())
+    }
+}
+
+pub type CmdResult = Result<(), CmdError>;
