@@ -47,6 +47,16 @@ impl Error {
 
     /// The line kubectl prints for this error (without `error: ` for server errors).
     pub fn message(&self) -> String {
+        if let Error::Status {
+            reason,
+            message,
+            status,
+            ..
+        } = self
+            && reason == "Invalid"
+        {
+            return invalid_message(message, status);
+        }
         match self {
             Error::Status {
                 reason, message, ..
@@ -69,6 +79,45 @@ impl Error {
             Error::Status { message, .. } => message.clone(),
             Error::Transport(m) => m.clone(),
         }
+    }
+}
+
+/// kubectl's wording of an `Invalid` status: `The Kind "name" is invalid: field: message`,
+/// one `* field: message` line per cause when there are several.
+fn invalid_message(message: &str, status: &Value) -> String {
+    let details = &status["details"];
+    let mut s = "The request is invalid".to_string();
+    if !details.is_object() {
+        if !message.is_empty() {
+            s = format!("{s}: {message}");
+        }
+        return s;
+    }
+    let kind = details["kind"].as_str().unwrap_or_default();
+    let name = details["name"].as_str().unwrap_or_default();
+    let causes: Vec<String> = {
+        let mut seen = Vec::new();
+        for c in details["causes"].as_array().into_iter().flatten() {
+            let m = format!(
+                "{}: {}",
+                c["field"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default()
+            );
+            if !seen.contains(&m) {
+                seen.push(m);
+            }
+        }
+        seen
+    };
+    if !kind.is_empty() || !name.is_empty() {
+        s = format!("The {kind} {name:?} is invalid");
+    } else if !message.is_empty() && causes.is_empty() {
+        s = format!("{s}: {message}");
+    }
+    match causes.len() {
+        0 => s,
+        1 => format!("{s}: {}", causes[0]),
+        _ => format!("{s}: \n* {}", causes.join("\n* ")),
     }
 }
 

@@ -49,7 +49,7 @@ impl VirtualRest for SelfSubjectReviews {
     ) -> Result<Value, StatusError> {
         Ok(
             json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"creationTimestamp": null}, "status": {"userInfo": user.to_json()}}),
+            "metadata": {}, "status": {"userInfo": user.to_json()}}),
         )
     }
 }
@@ -99,7 +99,7 @@ impl VirtualRest for TokenReviews {
         };
         Ok(
             json!({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
-            "metadata": {"creationTimestamp": null}, "spec": body["spec"], "status": status}),
+            "metadata": {}, "spec": body["spec"], "status": status}),
         )
     }
 }

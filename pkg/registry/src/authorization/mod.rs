@@ -160,7 +160,7 @@ fn review(kind: &str, spec: &Value, allowed: bool) -> Value {
     if allowed {
         status["reason"] = json!("allowed by the authorizer chain");
     }
-    json!({"kind": kind, "apiVersion": "authorization.k8s.io/v1", "metadata": {"creationTimestamp": null}, "spec": spec, "status": status})
+    json!({"kind": kind, "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": status})
 }
 
 /// `kubectl auth can-i`: may the caller do this?
@@ -304,7 +304,7 @@ impl VirtualRest for SelfSubjectRulesReviews {
         };
         Ok(
             json!({"kind": "SelfSubjectRulesReview", "apiVersion": "authorization.k8s.io/v1",
-            "metadata": {"creationTimestamp": null}, "spec": body["spec"],
+            "metadata": {}, "spec": body["spec"],
             "status": {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": incomplete}}),
         )
     }

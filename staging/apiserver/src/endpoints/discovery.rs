@@ -305,7 +305,8 @@ impl ApiServer {
                         Some(json!({"version": v, "resources": rs, "freshness": "Current"}))
                     })
                     .collect();
-                let mut meta = json!({"creationTimestamp": null});
+                // Since v1.33 a zero creationTimestamp is omitted, not `null`.
+                let mut meta = json!({});
                 if !g.is_empty() {
                     meta["name"] = json!(g);
                 }

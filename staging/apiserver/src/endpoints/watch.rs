@@ -224,7 +224,7 @@ impl Encoder {
     }
 
     fn bookmark(&self, rv: i64, initial_end: bool) -> Bytes {
-        let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+        let mut meta = json!({"resourceVersion": rv.to_string()});
         if initial_end {
             meta["annotations"] = json!({
                 "k8s.io/initial-events-end": "true",

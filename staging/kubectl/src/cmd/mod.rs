@@ -3,6 +3,7 @@
 pub mod api_resources;
 pub mod apply;
 pub mod auth;
+pub mod certificate;
 pub mod cluster_info;
 pub mod config;
 pub mod create;
@@ -11,10 +12,16 @@ pub mod drain;
 pub mod get;
 pub mod label;
 pub mod logs;
+pub mod patch;
 pub mod plugin;
+pub mod rollout;
+pub mod run;
 pub mod scale;
+pub mod set;
+pub mod taint;
 pub mod util;
 pub mod version;
+pub mod wait;
 
 use crate::error::CmdResult;
 use crate::factory::Factory;
@@ -51,6 +58,29 @@ pub enum Command {
     Annotate(label::LabelArgs),
     /// Set a new size for a deployment, replica set, or replication controller
     Scale(scale::ScaleArgs),
+    /// Update fields of a resource
+    Patch(patch::PatchArgs),
+    /// Replace a resource by file name or stdin
+    Replace(patch::ReplaceArgs),
+    /// Update the taints on one or more nodes
+    Taint(taint::TaintArgs),
+    /// Manage the rollout of a resource
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
+    /// Run a particular image on the cluster
+    Run(run::RunArgs),
+    /// Take a replication controller, service, deployment or pod and expose it as a new Kubernetes service
+    Expose(run::ExposeArgs),
+    /// Auto-scale a deployment, replica set, stateful set, or replication controller
+    Autoscale(run::AutoscaleArgs),
+    /// Set specific features on objects
+    #[command(subcommand)]
+    Set(set::SetCommand),
+    /// Experimental: Wait for a specific condition on one or many resources
+    Wait(wait::WaitArgs),
+    /// Modify certificate resources
+    #[command(subcommand)]
+    Certificate(certificate::CertificateCommand),
     /// Mark node as unschedulable
     Cordon(drain::CordonArgs),
     /// Mark node as schedulable
@@ -86,6 +116,16 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Label(a) => label::run(&mut f, a, label::Field::Labels).await,
         Command::Annotate(a) => label::run(&mut f, a, label::Field::Annotations).await,
         Command::Scale(a) => scale::run(&mut f, a).await,
+        Command::Patch(a) => patch::patch(&mut f, a).await,
+        Command::Replace(a) => patch::replace(&mut f, a).await,
+        Command::Taint(a) => taint::run(&mut f, a).await,
+        Command::Rollout(c) => rollout::run(&mut f, c).await,
+        Command::Run(a) => run::run(&mut f, a).await,
+        Command::Expose(a) => run::expose(&mut f, a).await,
+        Command::Autoscale(a) => run::autoscale(&mut f, a).await,
+        Command::Set(c) => set::run(&mut f, c).await,
+        Command::Wait(a) => wait::run(&mut f, a).await,
+        Command::Certificate(c) => certificate::run(&mut f, c).await,
         Command::Cordon(a) => drain::cordon(&mut f, a, true).await,
         Command::Uncordon(a) => drain::cordon(&mut f, a, false).await,
         Command::Logs(a) => logs::run(&mut f, a).await,
