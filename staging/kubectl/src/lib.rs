@@ -2,17 +2,26 @@
 //! per command under `cmd/` as upstream keeps them in `pkg/cmd/<name>`.
 
 pub mod cmd;
+pub mod describe;
 pub mod error;
 pub mod factory;
 pub mod merge;
 pub mod output;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::ffi::OsString;
 
 /// Runs kubectl with `args` (the program name first); returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let cli = match cmd::Cli::try_parse_from(&args) {
+    let command = cmd::Cli::command();
+    let args = match cmd::flags::normalize_bools(&command, args) {
+        Ok(a) => a,
+        Err((message, argv)) => return cmd::flag_error(&message, &argv),
+    };
+    let parsed = command
+        .try_get_matches_from(&args)
+        .and_then(|m| cmd::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => return cmd::usage_error(e, &args),
     };

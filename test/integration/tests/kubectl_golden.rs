@@ -23,7 +23,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "run busy2 --image=busybox:1.36 --env=A=1 --port=8080 --restart=Never --dry-run=client -o yaml",
         "v1.33+ omits a null creationTimestamp",
     ),
-    ("auth whoami -o yaml", "v1.33+ omits a null creationTimestamp"),
+    (
+        "auth whoami -o yaml",
+        "v1.33+ omits a null creationTimestamp",
+    ),
     // Versions differ by nature, and we bundle no kustomize.
     (
         "version --client -o json",

@@ -3,20 +3,37 @@
 //! and `RememberWidths`, so a column never narrows after a flush (watch output keeps
 //! its alignment). Upstream twin: `cli-runtime/pkg/printers/tabwriter.go`.
 
-const MIN_WIDTH: usize = 6;
-const PADDING: usize = 3;
-
 /// Collects tab-separated text and writes it aligned. Text is formatted in blocks:
 /// a line without a tab ends one, as in Go (such a line cannot influence later ones).
-#[derive(Default)]
 pub struct TabWriter {
     pending: String,
     max_widths: Vec<usize>,
+    min_width: usize,
+    padding: usize,
+    remember_widths: bool,
+}
+
+impl Default for TabWriter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl TabWriter {
+    /// kubectl's table settings: minimum width 6, padding 3, widths remembered.
     pub fn new() -> Self {
-        Self::default()
+        Self::with(6, 3, true)
+    }
+
+    /// Other settings (`kubectl describe` uses minimum width 0, padding 2).
+    pub fn with(min_width: usize, padding: usize, remember_widths: bool) -> Self {
+        TabWriter {
+            pending: String::new(),
+            max_widths: Vec::new(),
+            min_width,
+            padding,
+            remember_widths,
+        }
     }
 
     /// Buffers `text`, returning whatever can already be laid out.
@@ -79,22 +96,24 @@ impl TabWriter {
             }
             write_lines(lines, line0, this, widths, out);
             line0 = this;
-            let mut width = MIN_WIDTH;
+            let mut width = self.min_width;
             while this < line1 && column + 1 < lines[this].len() {
-                width = width.max(lines[this][column].chars().count() + PADDING);
+                width = width.max(lines[this][column].chars().count() + self.padding);
                 this += 1;
             }
             // RememberWidths: a column is at least as wide as it ever was.
-            if self.max_widths.len() < widths.len() {
-                let have = self.max_widths.len();
-                self.max_widths.extend_from_slice(&widths[have..]);
-            }
-            if self.max_widths.len() == widths.len() {
-                self.max_widths.push(width);
-            } else if self.max_widths[column] > width {
-                width = self.max_widths[column];
-            } else {
-                self.max_widths[column] = width;
+            if self.remember_widths {
+                if self.max_widths.len() < widths.len() {
+                    let have = self.max_widths.len();
+                    self.max_widths.extend_from_slice(&widths[have..]);
+                }
+                if self.max_widths.len() == widths.len() {
+                    self.max_widths.push(width);
+                } else if self.max_widths[column] > width {
+                    width = self.max_widths[column];
+                } else {
+                    self.max_widths[column] = width;
+                }
             }
             widths.push(width);
             self.format_block(lines, line0, this, widths, out);

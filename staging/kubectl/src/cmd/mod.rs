@@ -8,7 +8,9 @@ pub mod cluster_info;
 pub mod config;
 pub mod create;
 pub mod delete;
+pub mod describe;
 pub mod drain;
+pub mod flags;
 pub mod get;
 pub mod label;
 pub mod logs;
@@ -46,6 +48,8 @@ pub struct Cli {
 pub enum Command {
     /// Display one or many resources
     Get(get::GetArgs),
+    /// Show details of a specific resource or group of resources
+    Describe(describe::DescribeArgs),
     /// Create a resource from a file or from stdin
     Create(create::CreateArgs),
     /// Apply a configuration to a resource by file name or stdin
@@ -110,6 +114,7 @@ pub async fn run(cli: Cli) -> CmdResult {
     let mut f = Factory::new(cli.flags);
     match cli.command {
         Command::Get(a) => get::run(&mut f, a).await,
+        Command::Describe(a) => describe::run(&mut f, a).await,
         Command::Create(a) => create::run(&mut f, a).await,
         Command::Apply(a) => apply::run(&mut f, a).await,
         Command::Delete(a) => delete::run(&mut f, a).await,
@@ -141,7 +146,8 @@ pub async fn run(cli: Cli) -> CmdResult {
 
 /// A command line clap could not parse, reported as cobra does.
 pub fn usage_error(e: clap::Error, args: &[OsString]) -> i32 {
-    use clap::error::ErrorKind;
+    use clap::error::{ContextKind, ErrorKind};
+    let ctx = |k: ContextKind| e.get(k).map(|v| v.to_string()).unwrap_or_default();
     match e.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
@@ -150,21 +156,40 @@ pub fn usage_error(e: clap::Error, args: &[OsString]) -> i32 {
             0
         }
         ErrorKind::UnknownArgument => {
-            let arg = e
-                .get(clap::error::ContextKind::InvalidArg)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
+            let arg = ctx(ContextKind::InvalidArg);
             let flag = arg.split([' ', '=']).next().unwrap_or_default().to_string();
-            let sub = subcommand_name(args);
             if flag.starts_with("--") {
-                eprintln!("error: unknown flag: {flag}");
+                flag_error(&format!("unknown flag: {flag}"), args)
             } else {
-                eprintln!(
-                    "error: unknown shorthand flag: '{}' in {flag}",
-                    flag.trim_start_matches('-').chars().next().unwrap_or('?')
-                );
+                let c = flag.trim_start_matches('-').chars().next().unwrap_or('?');
+                flag_error(&format!("unknown shorthand flag: '{c}' in {flag}"), args)
             }
-            eprintln!("See 'kubectl {sub}--help' for usage.");
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            let arg = ctx(ContextKind::InvalidArg);
+            let value = ctx(ContextKind::InvalidValue);
+            let flag = arg.split([' ', '=']).next().unwrap_or_default();
+            let why = if value.parse::<f64>().is_err() {
+                format!("strconv.ParseInt: parsing {value:?}: invalid syntax")
+            } else {
+                format!("strconv.ParseInt: parsing {value:?}: value out of range")
+            };
+            flag_error(
+                &format!("invalid argument {value:?} for {flag:?} flag: {why}"),
+                args,
+            )
+        }
+        ErrorKind::InvalidSubcommand => {
+            let typed = ctx(ContextKind::InvalidSubcommand);
+            eprintln!("Error: unknown command {typed:?} for \"kubectl\"");
+            let suggestions = flags::suggestions(&typed);
+            if !suggestions.is_empty() {
+                eprintln!("\nDid you mean this?");
+                for s in suggestions {
+                    eprintln!("\t{s}");
+                }
+                eprintln!();
+            }
             1
         }
         _ => {
@@ -174,11 +199,16 @@ pub fn usage_error(e: clap::Error, args: &[OsString]) -> i32 {
                 .next()
                 .unwrap_or_default()
                 .trim_start_matches("error: ");
-            eprintln!("error: {first}");
-            eprintln!("See 'kubectl {}--help' for usage.", subcommand_name(args));
-            1
+            flag_error(first, args)
         }
     }
+}
+
+/// `Error: <message>` and where to read the usage, exit 1 (cobra's flag errors).
+pub fn flag_error(message: &str, args: &[OsString]) -> i32 {
+    eprintln!("Error: {message}");
+    eprintln!("See 'kubectl {}--help' for usage.", subcommand_name(args));
+    1
 }
 
 fn subcommand_name(args: &[OsString]) -> String {

@@ -31,9 +31,17 @@ pub fn run(args: Vec<OsString>) -> CmdResult {
             };
         }
     }
-    Err(CmdError::plain(format!(
-        "error: unknown command \"{first}\" for \"kubectl\""
-    )))
+    // No plugin either: cobra's unknown-command error, with its suggestions.
+    let mut text = format!("Error: unknown command {first:?} for \"kubectl\"");
+    let suggestions = super::flags::suggestions(first);
+    if !suggestions.is_empty() {
+        text.push_str("\n\nDid you mean this?");
+        for s in suggestions {
+            text.push_str(&format!("\n\t{s}"));
+        }
+        text.push('\n');
+    }
+    Err(CmdError::plain(text))
 }
 
 fn find_on_path(name: &str) -> Option<std::path::PathBuf> {

@@ -7,6 +7,8 @@ use crate::output;
 use cli_runtime::printers::{self, custom_columns, jsonpath, tabwriter, yaml};
 use serde_json::{Value, json};
 
+pub use cli_runtime::printers::custom_columns::go_v;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputFormat {
     Table,
@@ -112,6 +114,14 @@ pub fn list_items(obj: &Value) -> Vec<&Value> {
             items.iter().collect()
         }
         _ => vec![obj],
+    }
+}
+
+/// `labels.FormatLabels` without the `<none>` (selectors print empty).
+pub fn format_labels_plain(labels: &Value) -> String {
+    match labels.as_object() {
+        Some(m) if !m.is_empty() => printers::table::format_labels(labels),
+        _ => String::new(),
     }
 }
 

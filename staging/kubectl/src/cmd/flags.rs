@@ -1,0 +1,172 @@
+//! Where clap and cobra read a command line differently: boolean flags take
+//! `--flag=true|false` (Go's `strconv.ParseBool`), and an unknown command gets cobra's
+//! suggestions (edit distance at most 2, or a prefix) in kubectl's command order.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+
+/// Rewrites `--flag=true` to `--flag` and drops `--flag=false` for boolean flags;
+/// another value is cobra's error (message, argv for the usage line).
+pub fn normalize_bools(
+    cmd: &clap::Command,
+    args: Vec<OsString>,
+) -> Result<Vec<OsString>, (String, Vec<OsString>)> {
+    // The boolean flags of the command line's own subcommand (and the global ones).
+    let mut bools: HashMap<String, String> = HashMap::new();
+    collect_bools(cmd, &mut bools);
+    let mut level = cmd;
+    for a in args.iter().skip(1) {
+        let s = a.to_string_lossy();
+        if s.starts_with('-') {
+            continue;
+        }
+        match level.find_subcommand(s.as_ref()) {
+            Some(sub) => {
+                collect_bools(sub, &mut bools);
+                level = sub;
+            }
+            // A flag's value or a positional argument.
+            None => continue,
+        }
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut passthrough = false;
+    for a in &args {
+        let s = a.to_string_lossy();
+        if passthrough || s == "--" {
+            passthrough = true;
+            out.push(a.clone());
+            continue;
+        }
+        let key = if let Some(rest) = s.strip_prefix("--") {
+            rest.split_once('=')
+                .map(|(n, v)| (format!("--{n}"), v.to_string()))
+        } else if let Some(rest) = s.strip_prefix('-') {
+            rest.split_once('=')
+                .filter(|(n, _)| n.chars().count() == 1)
+                .map(|(n, v)| (format!("-{n}"), v.to_string()))
+        } else {
+            None
+        };
+        match key {
+            Some((flag, value)) if bools.contains_key(&flag) => match value.as_str() {
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => out.push(OsString::from(flag)),
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => {}
+                v => {
+                    return Err((
+                        format!(
+                            "invalid argument {v:?} for {:?} flag: strconv.ParseBool: parsing {v:?}: invalid syntax",
+                            bools[&flag]
+                        ),
+                        args.clone(),
+                    ));
+                }
+            },
+            _ => out.push(a.clone()),
+        }
+    }
+    Ok(out)
+}
+
+fn collect_bools(cmd: &clap::Command, out: &mut HashMap<String, String>) {
+    for arg in cmd.get_arguments() {
+        if !matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+            continue;
+        }
+        let long = arg.get_long().map(|l| format!("--{l}"));
+        let short = arg.get_short().map(|c| format!("-{c}"));
+        let display = match (&short, &long) {
+            (Some(s), Some(l)) => format!("{s}, {l}"),
+            (None, Some(l)) => l.clone(),
+            (Some(s), None) => s.clone(),
+            (None, None) => continue,
+        };
+        for name in [long, short].into_iter().flatten() {
+            out.insert(name, display.clone());
+        }
+    }
+}
+
+/// kubectl's commands in the order cobra holds them (its groups as `kubectl --help`
+/// lists them), which is the order suggestions come in.
+const COMMANDS: &[&str] = &[
+    "create",
+    "expose",
+    "run",
+    "set",
+    "explain",
+    "get",
+    "edit",
+    "delete",
+    "rollout",
+    "scale",
+    "autoscale",
+    "certificate",
+    "cluster-info",
+    "top",
+    "cordon",
+    "uncordon",
+    "drain",
+    "taint",
+    "describe",
+    "logs",
+    "attach",
+    "exec",
+    "port-forward",
+    "proxy",
+    "cp",
+    "auth",
+    "debug",
+    "events",
+    "diff",
+    "apply",
+    "patch",
+    "replace",
+    "wait",
+    "kustomize",
+    "label",
+    "annotate",
+    "completion",
+    "alpha",
+    "api-resources",
+    "api-versions",
+    "config",
+    "plugin",
+    "version",
+    "options",
+];
+
+pub fn suggestions(typed: &str) -> Vec<&'static str> {
+    let t = typed.to_lowercase();
+    COMMANDS
+        .iter()
+        .copied()
+        .filter(|c| levenshtein(&t, c) <= 2 || c.starts_with(&t))
+        .collect()
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_follow_cobra() {
+        assert_eq!(suggestions("gett"), vec!["set", "get"]);
+        assert_eq!(suggestions("foo"), vec!["top"]);
+        assert!(suggestions("xyzzy").is_empty());
+    }
+}

@@ -1,0 +1,381 @@
+//! `kubectl describe`'s describers: a prefix writer over a tabwriter (minimum width 0,
+//! padding 2), labels and annotations as upstream lays them out, the events of the
+//! object, kind-specific describers and the generic one for every other kind.
+//! Upstream twin: `kubectl/pkg/describe/describe.go`.
+
+mod kinds;
+
+use cli_runtime::client::{self, RestClient};
+use cli_runtime::discovery::query_escape;
+use cli_runtime::printers::tabwriter::TabWriter;
+use serde_json::Value;
+
+/// Text with `\t` columns, indented by level (two spaces each).
+#[derive(Default)]
+pub struct PrefixWriter {
+    text: String,
+}
+
+impl PrefixWriter {
+    pub fn write(&mut self, level: usize, s: &str) {
+        self.text.push_str(&"  ".repeat(level));
+        self.text.push_str(&escape_terminal(s));
+    }
+
+    /// The aligned result.
+    pub fn finish(self) -> String {
+        let mut tw = TabWriter::with(0, 2, false);
+        let mut out = tw.write(&self.text);
+        out.push_str(&tw.flush());
+        out
+    }
+}
+
+// printers.WriteEscaped: terminal escape sequences are made visible.
+fn escape_terminal(s: &str) -> String {
+    s.replace('\x1b', "^[")
+}
+
+const MAX_ANNOTATION_LEN: usize = 140;
+const SKIP_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+
+pub fn labels_multiline(w: &mut PrefixWriter, title: &str, labels: &Value) {
+    w.write(0, &format!("{title}:\t"));
+    let Some(m) = labels.as_object().filter(|m| !m.is_empty()) else {
+        w.write(0, "<none>\n");
+        return;
+    };
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i != 0 {
+            w.write(0, "\t");
+        }
+        w.write(0, &format!("{k}={}\n", v.as_str().unwrap_or_default()));
+    }
+}
+
+pub fn annotations_multiline(w: &mut PrefixWriter, title: &str, annotations: &Value) {
+    w.write(0, &format!("{title}:\t"));
+    let entries: Vec<(&String, &Value)> = annotations
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !SKIP_ANNOTATIONS.contains(&k.as_str()))
+        .collect();
+    if entries.is_empty() {
+        w.write(0, "<none>\n");
+        return;
+    }
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i != 0 {
+            w.write(0, "\t");
+        }
+        let value = v.as_str().unwrap_or_default().trim_end_matches('\n');
+        if value.len() + k.len() + 2 > MAX_ANNOTATION_LEN || value.contains('\n') {
+            w.write(0, &format!("{k}:\n"));
+            for line in value.split('\n') {
+                let short = if line.len() > MAX_ANNOTATION_LEN - 2 {
+                    format!(
+                        "{}...",
+                        &line[..floor_char_boundary(line, MAX_ANNOTATION_LEN - 2)]
+                    )
+                } else {
+                    line.to_string()
+                };
+                w.write(0, &format!("\t  {short}\n"));
+            }
+        } else {
+            w.write(0, &format!("{k}: {value}\n"));
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The object's events (by name, namespace, kind and uid), oldest first.
+pub async fn events_for(client: &RestClient, obj: &Value) -> Option<Vec<Value>> {
+    let meta = &obj["metadata"];
+    let ns = meta["namespace"].as_str().unwrap_or_default();
+    let mut fs = vec![format!(
+        "involvedObject.name={}",
+        meta["name"].as_str().unwrap_or_default()
+    )];
+    fs.push(format!("involvedObject.namespace={ns}"));
+    if let Some(k) = obj["kind"].as_str() {
+        fs.push(format!("involvedObject.kind={k}"));
+    }
+    if let Some(u) = meta["uid"].as_str() {
+        fs.push(format!("involvedObject.uid={u}"));
+    }
+    let path = if ns.is_empty() {
+        format!(
+            "/api/v1/events?fieldSelector={}",
+            query_escape(&fs.join(","))
+        )
+    } else {
+        format!(
+            "/api/v1/namespaces/{ns}/events?fieldSelector={}&limit=500",
+            query_escape(&fs.join(","))
+        )
+    };
+    let list = client.get_json(&path, client::JSON).await.ok()?;
+    let mut items = list["items"].as_array().cloned().unwrap_or_default();
+    items.sort_by_key(|e| event_time(e).unwrap_or_default());
+    Some(items)
+}
+
+fn event_time(e: &Value) -> Option<i64> {
+    let t = e["lastTimestamp"]
+        .as_str()
+        .or(e["eventTime"].as_str())
+        .or(e["firstTimestamp"].as_str())?;
+    t.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+fn since(ts: Option<&str>) -> String {
+    match ts {
+        Some(_) => crate::cmd::util::age(ts),
+        None => "<unknown>".into(),
+    }
+}
+
+pub fn describe_events(w: &mut PrefixWriter, events: &[Value]) {
+    if events.is_empty() {
+        w.write(0, "Events:\t<none>\n");
+        return;
+    }
+    w.write(0, "Events:\n  Type\tReason\tAge\tFrom\tMessage\n");
+    w.write(1, "----\t------\t----\t----\t-------\n");
+    for e in events {
+        let first = if e["eventTime"].is_string() {
+            since(e["eventTime"].as_str())
+        } else {
+            since(e["firstTimestamp"].as_str())
+        };
+        let count = e["count"].as_i64().unwrap_or(0);
+        let interval = if e["series"].is_object() {
+            format!(
+                "{} (x{} over {first})",
+                since(e["series"]["lastObservedTime"].as_str()),
+                e["series"]["count"].as_i64().unwrap_or(0)
+            )
+        } else if count > 1 {
+            format!(
+                "{} (x{count} over {first})",
+                since(e["lastTimestamp"].as_str())
+            )
+        } else {
+            first
+        };
+        let source = e["source"]["component"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .or(e["reportingComponent"].as_str())
+            .unwrap_or_default();
+        let mut message = e["message"].as_str().unwrap_or_default().trim().to_string();
+        if let Some(fp) = e["involvedObject"]["fieldPath"]
+            .as_str()
+            .filter(|f| !f.is_empty())
+        {
+            message = format!("{fp}: {message}");
+        }
+        w.write(
+            1,
+            &format!(
+                "{}\t{}\t{interval}\t{source}\t{message}\n",
+                e["type"].as_str().unwrap_or_default(),
+                e["reason"].as_str().unwrap_or_default()
+            ),
+        );
+    }
+}
+
+/// What a describer reads besides the object.
+#[derive(Default)]
+pub struct Related {
+    pub events: Option<Vec<Value>>,
+    /// A Service's EndpointSlices.
+    pub endpoint_slices: Vec<Value>,
+}
+
+impl Related {
+    /// Fetches what `obj`'s describer shows (events only when `events`).
+    pub async fn fetch(client: &RestClient, obj: &Value, events: bool) -> Related {
+        let mut r = Related::default();
+        if events {
+            r.events = events_for(client, obj).await;
+        }
+        if obj["kind"] == "Service" {
+            let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+            let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+            let path = format!(
+                "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector={}",
+                query_escape(&format!("kubernetes.io/service-name={name}"))
+            );
+            if let Ok(list) = client.get_json(&path, client::JSON).await {
+                r.endpoint_slices = list["items"].as_array().cloned().unwrap_or_default();
+            }
+        }
+        r
+    }
+}
+
+/// Describes one object (already fetched) with what was fetched for it.
+pub fn describe(obj: &Value, related: &Related) -> String {
+    let mut w = PrefixWriter::default();
+    let events = related.events.as_deref();
+    match obj["kind"].as_str().unwrap_or_default() {
+        "ConfigMap" => kinds::config_map(&mut w, obj, events),
+        "Secret" => kinds::secret(&mut w, obj),
+        "Namespace" => kinds::namespace(&mut w, obj),
+        "ServiceAccount" => kinds::service_account(&mut w, obj, events),
+        "Service" => kinds::service(&mut w, obj, &related.endpoint_slices, events),
+        _ => generic(&mut w, obj, events),
+    }
+    w.finish()
+}
+
+fn generic(w: &mut PrefixWriter, obj: &Value, events: Option<&[Value]>) {
+    let meta = &obj["metadata"];
+    w.write(
+        0,
+        &format!("Name:\t{}\n", meta["name"].as_str().unwrap_or_default()),
+    );
+    w.write(
+        0,
+        &format!(
+            "Namespace:\t{}\n",
+            meta["namespace"].as_str().unwrap_or_default()
+        ),
+    );
+    labels_multiline(w, "Labels", &meta["labels"]);
+    annotations_multiline(w, "Annotations", &meta["annotations"]);
+    const SKIP: &[&str] = &[
+        ".metadata.managedFields",
+        ".metadata.name",
+        ".metadata.namespace",
+        ".metadata.labels",
+        ".metadata.annotations",
+    ];
+    unstructured(w, 0, obj, "", SKIP);
+    if let Some(ev) = events {
+        describe_events(w, ev);
+    }
+}
+
+fn unstructured(w: &mut PrefixWriter, level: usize, content: &Value, prefix: &str, skip: &[&str]) {
+    let Some(m) = content.as_object() else { return };
+    for (field, value) in m {
+        let path = format!("{prefix}.{field}");
+        if skip.contains(&path.as_str()) {
+            continue;
+        }
+        match value {
+            Value::Object(_) => {
+                w.write(level, &format!("{}:\n", smart_label(field)));
+                unstructured(w, level + 1, value, &path, skip);
+            }
+            Value::Array(items) => {
+                w.write(level, &format!("{}:\n", smart_label(field)));
+                for item in items {
+                    if item.is_object() {
+                        unstructured(w, level + 1, item, &path, skip);
+                    } else {
+                        w.write(level + 1, &format!("{}\n", crate::cmd::util::go_v(item)));
+                    }
+                }
+            }
+            other => w.write(
+                level,
+                &format!(
+                    "{}:\t{}\n",
+                    smart_label(field),
+                    crate::cmd::util::go_v(other)
+                ),
+            ),
+        }
+    }
+}
+
+/// `creationTimestamp` → `Creation Timestamp`, `apiVersion` → `API Version`.
+pub fn smart_label(field: &str) -> String {
+    if field.chars().any(|c| !c.is_alphabetic() && c != '-') {
+        return field.to_string();
+    }
+    // camelcase.Split: runs of lower case, runs of upper case (the last upper letter of
+    // a run before a lower one starts the next word).
+    let chars: Vec<char> = field.chars().collect();
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let starts_word = if i == 0 {
+            false
+        } else {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            (c.is_uppercase() && prev.is_lowercase())
+                || (c.is_uppercase() && prev.is_uppercase() && next_lower)
+                || (c == '-') != (prev == '-')
+        };
+        if starts_word && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    let mut merged: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < parts.len() {
+        let part = &parts[i];
+        if i + 1 < parts.len() {
+            let next = &parts[i + 1];
+            let all_upper = part.chars().all(|c| !c.is_alphabetic() || c.is_uppercase());
+            if part.len() >= 2 && all_upper && next.chars().next().is_some_and(char::is_uppercase) {
+                merged.push(format!("{part}{next}"));
+                i += 2;
+                continue;
+            }
+        }
+        merged.push(part.clone());
+        i += 1;
+    }
+    merged
+        .into_iter()
+        .filter(|p| p != "_")
+        .map(|p| {
+            if ["API", "URL", "UID", "GUID"].contains(&p.to_uppercase().as_str()) {
+                p.to_uppercase()
+            } else if p.to_lowercase() == p {
+                let mut c = p.chars();
+                match c.next() {
+                    Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+                    None => p,
+                }
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smart_labels() {
+        assert_eq!(smart_label("creationTimestamp"), "Creation Timestamp");
+        assert_eq!(smart_label("apiVersion"), "API Version");
+        assert_eq!(smart_label("uid"), "UID");
+        assert_eq!(smart_label("spec"), "Spec");
+        assert_eq!(smart_label("podCIDR"), "Pod CIDR");
+        assert_eq!(smart_label("a.b"), "a.b");
+    }
+}
