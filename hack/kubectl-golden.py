@@ -10,7 +10,8 @@ exit code.
       [--script test/integration/testdata/kubectl-golden.txt] [--report FILE]
 
 Script format: one kubectl command line per line (without "kubectl"), shell-quoted;
-`{S}` is the session marker. A line ending in ` <<` takes the following lines up to a
+`{S}` is the session marker; `@env NAME=VALUE ... args` sets environment variables for
+that command (a scripted $EDITOR for `edit`). A line ending in ` <<` takes the following lines up to a
 line `<<` as stdin. `@file NAME` ... `@end` writes a file into the session's working
 directory. `#` starts a comment.
 """
@@ -77,8 +78,16 @@ def session_env(root, marker, server, token):
 
 def run(binary, line, stdin, home, env, marker):
     cmd = line.replace("{S}", marker)
+    words = shlex.split(cmd)
+    # `@env NAME=VALUE ... args`: environment for this command alone ($EDITOR for edit).
+    if words and words[0] == "@env":
+        env = dict(env)
+        words = words[1:]
+        while words and "=" in words[0] and not words[0].startswith("-"):
+            k, v = words.pop(0).split("=", 1)
+            env[k] = v
     try:
-        p = subprocess.run([binary] + shlex.split(cmd), input=(stdin or "").replace("{S}", marker),
+        p = subprocess.run([binary] + words, input=(stdin or "").replace("{S}", marker),
                            capture_output=True, text=True, cwd=home, env=env, timeout=60)
         return p.returncode, p.stdout, p.stderr
     except subprocess.TimeoutExpired:

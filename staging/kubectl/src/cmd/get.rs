@@ -70,9 +70,9 @@ pub struct GetArgs {
 }
 
 /// One fetched piece: a table or an object, and the resource it came from.
-struct Info {
-    resource: ApiResource,
-    value: Value,
+pub(super) struct Info {
+    pub resource: ApiResource,
+    pub value: Value,
 }
 
 pub async fn run(f: &mut Factory, a: GetArgs) -> CmdResult {
@@ -89,12 +89,10 @@ pub async fn run(f: &mut Factory, a: GetArgs) -> CmdResult {
         output::print(&String::from_utf8_lossy(&resp.body));
         return Ok(());
     }
-    if a.watch || a.watch_only {
-        return Err(CmdError::msg(
-            "--watch is not supported by this kubectl yet",
-        ));
-    }
     let format = OutputFormat::parse(a.output.as_deref())?;
+    if a.watch || a.watch_only {
+        return super::get_watch::run(f, &a, &format).await;
+    }
     if a.resources.is_empty() && a.filenames.is_empty() {
         return Err(CmdError::plain(
             "You must specify the type of resource to get. Use \"kubectl api-resources\" for a complete list of supported resources.\n\nerror: Required resource not specified.\nUse \"kubectl explain <resource>\" for a detailed description of that resource (e.g. kubectl explain pods).\nSee 'kubectl get -h' for help and examples",
@@ -203,7 +201,7 @@ async fn fetch_one(
 }
 
 // A whole collection, page by page (`--chunk-size`), merged into one table or list.
-async fn list(
+pub(super) async fn list(
     client: &RestClient,
     r: &ApiResource,
     namespace: Option<&str>,

@@ -10,8 +10,10 @@ pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod drain;
+pub mod edit;
 pub mod flags;
 pub mod get;
+pub mod get_watch;
 pub mod label;
 pub mod logs;
 pub mod patch;
@@ -62,6 +64,8 @@ pub enum Command {
     Annotate(label::LabelArgs),
     /// Set a new size for a deployment, replica set, or replication controller
     Scale(scale::ScaleArgs),
+    /// Edit a resource on the server
+    Edit(edit::EditArgs),
     /// Update fields of a resource
     Patch(patch::PatchArgs),
     /// Replace a resource by file name or stdin
@@ -121,6 +125,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Label(a) => label::run(&mut f, a, label::Field::Labels).await,
         Command::Annotate(a) => label::run(&mut f, a, label::Field::Annotations).await,
         Command::Scale(a) => scale::run(&mut f, a).await,
+        Command::Edit(a) => edit::run(&mut f, a).await,
         Command::Patch(a) => patch::patch(&mut f, a).await,
         Command::Replace(a) => patch::replace(&mut f, a).await,
         Command::Taint(a) => taint::run(&mut f, a).await,

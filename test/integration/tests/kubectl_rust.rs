@@ -1,0 +1,134 @@
+//! Our kubectl where the golden session cannot look: streaming output (`get --watch`)
+//! read as it arrives, and the discovery cache it shares with upstream's kubectl.
+
+use integration_tests::apiserver::TestApiServer;
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn ours(s: &TestApiServer, home: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(integration_tests::binary("kubectl"));
+    c.arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+        .args(args)
+        .env("HOME", home);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_each_change_as_a_row_in_the_same_columns() {
+    let s = TestApiServer::start(None, &[]).await;
+    let home = tempfile::tempdir().unwrap();
+    s.client
+        .create(
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "first"}}),
+        )
+        .await;
+    let mut child = ours(&s, home.path(), &["get", "configmaps", "--watch"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let wait_for = |lines: &mut Vec<String>, needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !lines.iter().any(|l: &String| l.starts_with(needle)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => lines.push(l),
+                Err(_) => panic!("no line starting {needle:?} in {lines:?}"),
+            }
+        }
+    };
+    wait_for(&mut lines, "first ");
+    s.client
+        .create(
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "second-with-a-longer-name"},
+                    "data": {"k": "v"}}),
+        )
+        .await;
+    wait_for(&mut lines, "second-with-a-longer-name ");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(lines[0].starts_with("NAME "), "{lines:?}");
+    assert!(
+        lines[0].contains("DATA") && lines[0].contains("AGE"),
+        "{lines:?}"
+    );
+    // The header is printed once; the new row keeps the columns (DATA under DATA).
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("NAME")).count(),
+        1,
+        "{lines:?}"
+    );
+    let row = lines.iter().find(|l| l.starts_with("second")).unwrap();
+    let data_col = lines[0].find("DATA").unwrap();
+    let row_data = row.find(" 1 ").map(|i| i + 1).unwrap();
+    assert!(row_data >= data_col, "{lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_is_cached_in_upstreams_layout_and_refreshed_for_new_types() {
+    let s = TestApiServer::start(None, &[]).await;
+    let home = tempfile::tempdir().unwrap();
+    let out = ours(&s, home.path(), &["get", "configmaps"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = home
+        .path()
+        .join(".kube/cache/discovery")
+        .join(format!("127.0.0.1_{}", s.port));
+    assert!(dir.join("servergroups.json").exists());
+    assert!(dir.join("v1/serverresources.json").exists());
+    assert!(dir.join("apps/v1/serverresources.json").exists());
+    // Upstream's kubectl reads the cache we wrote (no error, same answer).
+    let upstream = Command::new("kubectl")
+        .arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+        .args(["get", "deploy"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        upstream.status.success(),
+        "{}",
+        String::from_utf8_lossy(&upstream.stderr)
+    );
+    // A CRD created after the cache was written is found: the miss re-reads discovery.
+    s.client
+        .create(
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            &json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "widgets.example.com"},
+                "spec": {"group": "example.com", "scope": "Namespaced",
+                         "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                         "versions": [{"name": "v1", "served": true, "storage": true,
+                                       "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}}),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = ours(&s, home.path(), &["get", "widgets"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        if out.status.success() {
+            assert_eq!(err.trim(), "No resources found in default namespace.");
+            break;
+        }
+        assert!(Instant::now() < deadline, "widgets never resolved: {err}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
