@@ -11,6 +11,7 @@ pub mod delete;
 pub mod describe;
 pub mod drain;
 pub mod edit;
+pub mod events;
 pub mod flags;
 pub mod get;
 pub mod get_watch;
@@ -93,6 +94,8 @@ pub enum Command {
     Cordon(drain::CordonArgs),
     /// Mark node as schedulable
     Uncordon(drain::CordonArgs),
+    /// List events
+    Events(events::EventsArgs),
     /// Print the logs for a container in a pod
     Logs(logs::LogsArgs),
     /// Print the client and server version information
@@ -139,6 +142,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Cordon(a) => drain::cordon(&mut f, a, true).await,
         Command::Uncordon(a) => drain::cordon(&mut f, a, false).await,
         Command::Logs(a) => logs::run(&mut f, a).await,
+        Command::Events(a) => events::run(&mut f, a).await,
         Command::Version(a) => version::run(&mut f, a).await,
         Command::ApiResources(a) => api_resources::run(&mut f, a).await,
         Command::ApiVersions => api_resources::versions(&mut f).await,
