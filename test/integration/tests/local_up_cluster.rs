@@ -194,7 +194,20 @@ fn local_up_cluster_serves_a_deployment() {
             false => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
         }
     };
-    metrics_and_autoscaling(&kubectl, &try_kubectl, dir.path(), &state);
+    // Our kubectl reads the same Metrics API.
+    let ours = |args: &[&str]| -> Result<String, String> {
+        let o = Command::new(integration_tests::binary("kubectl"))
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .args(args)
+            .env("HOME", dir.path())
+            .output()
+            .unwrap();
+        match o.status.success() {
+            true => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
+            false => Err(String::from_utf8_lossy(&o.stderr).into_owned()),
+        }
+    };
+    metrics_and_autoscaling(&kubectl, &try_kubectl, &ours, dir.path(), &state);
     // SIGTERM stops everything the script started.
     run(&["kill", "-TERM", &child.id().to_string()]);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -237,6 +250,7 @@ fn first_line_words(table: &str) -> Vec<&str> {
 fn metrics_and_autoscaling(
     kubectl: &dyn Fn(&[&str], Option<&str>) -> String,
     try_kubectl: &dyn Fn(&[&str]) -> Result<String, String>,
+    ours: &dyn Fn(&[&str]) -> Result<String, String>,
     scratch: &std::path::Path,
     state: &std::path::Path,
 ) {
@@ -253,6 +267,16 @@ fn metrics_and_autoscaling(
             .unwrap_or_default()
             .starts_with("local-node"),
         "{top}"
+    );
+    let our_top = ours(&["top", "nodes"]).unwrap();
+    assert_eq!(first_line_words(&our_top), header, "{our_top}");
+    assert!(
+        our_top
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .starts_with("local-node"),
+        "{our_top}"
     );
     let out = kubectl(&["get", "apiservice", "v1beta1.metrics.k8s.io"], None);
     assert!(out.contains("kube-system/metrics-server   True"), "{out}");
@@ -306,6 +330,14 @@ fn metrics_and_autoscaling(
         top.lines()
             .any(|l| l.starts_with("default") && l.contains("burner-")),
         "{top}"
+    );
+    let our_top = ours(&["top", "pods", "-A"]).unwrap();
+    assert_eq!(first_line_words(&our_top), header, "{our_top}");
+    assert!(
+        our_top
+            .lines()
+            .any(|l| l.starts_with("default") && l.contains("burner-")),
+        "{our_top}"
     );
     std::fs::remove_file(load.join("on")).unwrap();
     wait_for(

@@ -55,7 +55,10 @@ fn interval(e: &Value) -> String {
             e["series"]["count"].as_i64().unwrap_or(0)
         )
     } else if count > 1 {
-        format!("{} (x{count} over {first})", since(e["lastTimestamp"].as_str()))
+        format!(
+            "{} (x{count} over {first})",
+            since(e["lastTimestamp"].as_str())
+        )
     } else {
         first
     }
@@ -71,9 +74,9 @@ pub async fn run(f: &mut Factory, a: EventsArgs) -> CmdResult {
     let (namespace, _) = f.namespace().await?;
     let mut q = vec!["limit=500".to_string()];
     if let Some(target) = &a.for_ {
-        let (ty, name) = target
-            .split_once('/')
-            .ok_or_else(|| CmdError::msg("arguments in resource/name form must have a single resource and name"))?;
+        let (ty, name) = target.split_once('/').ok_or_else(|| {
+            CmdError::msg("arguments in resource/name form must have a single resource and name")
+        })?;
         let r = cli_runtime::resource::mapping(f.discovery().await?, ty).map_err(CmdError::msg)?;
         q.push(format!(
             "fieldSelector={}",
@@ -89,7 +92,9 @@ pub async fn run(f: &mut Factory, a: EventsArgs) -> CmdResult {
     } else {
         format!("/api/v1/namespaces/{namespace}/events")
     };
-    let list = client.get_json(&format!("{base}?{}", q.join("&")), client::JSON).await?;
+    let list = client
+        .get_json(&format!("{base}?{}", q.join("&")), client::JSON)
+        .await?;
     let mut events: Vec<Value> = list["items"]
         .as_array()
         .into_iter()
@@ -115,7 +120,10 @@ pub async fn run(f: &mut Factory, a: EventsArgs) -> CmdResult {
     }
     for e in &events {
         if a.all_namespaces {
-            text.push_str(&format!("{}\t", e["metadata"]["namespace"].as_str().unwrap_or_default()));
+            text.push_str(&format!(
+                "{}\t",
+                e["metadata"]["namespace"].as_str().unwrap_or_default()
+            ));
         }
         text.push_str(&format!(
             "{}\t{}\t{}\t{}/{}\t{}\n",

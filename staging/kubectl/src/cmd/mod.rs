@@ -24,6 +24,7 @@ pub mod run;
 pub mod scale;
 pub mod set;
 pub mod taint;
+pub mod top;
 pub mod util;
 pub mod version;
 pub mod wait;
@@ -96,6 +97,9 @@ pub enum Command {
     Uncordon(drain::CordonArgs),
     /// List events
     Events(events::EventsArgs),
+    /// Display resource (CPU/memory) usage
+    #[command(subcommand)]
+    Top(top::TopCommand),
     /// Print the logs for a container in a pod
     Logs(logs::LogsArgs),
     /// Print the client and server version information
@@ -143,6 +147,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Uncordon(a) => drain::cordon(&mut f, a, false).await,
         Command::Logs(a) => logs::run(&mut f, a).await,
         Command::Events(a) => events::run(&mut f, a).await,
+        Command::Top(c) => top::run(&mut f, c).await,
         Command::Version(a) => version::run(&mut f, a).await,
         Command::ApiResources(a) => api_resources::run(&mut f, a).await,
         Command::ApiVersions => api_resources::versions(&mut f).await,
