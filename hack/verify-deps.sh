@@ -18,6 +18,9 @@ declare -A rules=(
   [proxy]="${server[*]} etcd-client"
   [cluster-dns]="${server[*]} etcd-client"
   [metrics-server]="${server[*]} etcd-client"
+  [kubectl-cmd]="${server[*]} etcd-client client-go component-base"
+  [kubectl]="${server[*]} etcd-client client-go component-base"
+  [cli-runtime]="${server[*]} etcd-client client-go component-base"
   [kubeadm]="${server[*]}"
 )
 failed=0
