@@ -15,7 +15,7 @@ that command (a scripted $EDITOR for `edit`). A line ending in ` <<` takes the f
 line `<<` as stdin. `@file NAME` ... `@end` writes a file into the session's working
 directory. `#` starts a comment.
 """
-import argparse, os, re, shlex, shutil, subprocess, sys, json
+import argparse, os, re, shlex, shutil, subprocess, sys, json, time
 
 MASKS = [
     (re.compile(r"\bq[ab]\b"), "qX"),
@@ -23,6 +23,7 @@ MASKS = [
     (re.compile(r'(resourceVersion"?:\s*)"\d+"'), r'\1"RV"'),
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"), "TIME"),
     (re.compile(r"(?<![\w.-])\d{1,3}s(?![\w.-])"), "AGE"),
+    (re.compile(r"kubectl-edit-[0-9a-z-]+\.yaml"), "kubectl-edit-N.yaml"),
 ]
 
 
@@ -116,12 +117,19 @@ def main():
                     f.write(step[2].replace("{S}", m))
             continue
         _, line, stdin = step
-        outs = [run(b, line, stdin, homes[m][0], homes[m][1], m) for b, m in sessions]
+        outs, took = [], []
+        for b, m in sessions:
+            t0 = time.monotonic()
+            outs.append(run(b, line, stdin, homes[m][0], homes[m][1], m))
+            took.append(time.monotonic() - t0)
         (c1, o1, e1), (c2, o2, e2) = outs
         same = c1 == c2 and mask(o1) == mask(o2) and mask(e1) == mask(e2)
-        results.append({"command": line, "same": same, "upstream": [c1, mask(o1), mask(e1)], "ours": [c2, mask(o2), mask(e2)]})
+        results.append({"command": line, "same": same, "upstream": [c1, mask(o1), mask(e1)], "ours": [c2, mask(o2), mask(e2)],
+                        "seconds": took})
     matched = sum(r["same"] for r in results)
     print("%d of %d commands match exactly" % (matched, len(results)))
+    slow = sorted(results, key=lambda r: -max(r["seconds"]))[:3]
+    print("slowest: " + "; ".join("%s (upstream %.1fs, ours %.1fs)" % (r["command"], *r["seconds"]) for r in slow))
     report = []
     for r in results:
         if r["same"]:

@@ -309,42 +309,17 @@ fn pem_blocks(pem: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Go's `time.ParseDuration` for the forms kubectl users write (`30s`, `1m30s`, `500ms`,
-/// a bare `0`; a bare number means seconds for `--request-timeout`).
+/// Go's `time.ParseDuration` as kubectl's duration flags read it; a bare number means
+/// seconds for `--request-timeout`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
-    if s.is_empty() || s == "0" {
+    if s.is_empty() {
         return Ok(std::time::Duration::ZERO);
     }
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(secs));
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("time: missing unit in duration \"{s}\""))?;
-        let n: f64 = rest[..num_end]
-            .parse()
-            .map_err(|_| format!("time: invalid duration \"{s}\""))?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            u => return Err(format!("time: unknown unit \"{u}\" in duration \"{s}\"")),
-        };
-        total += n * scale;
-        rest = &rest[unit_end..];
-    }
-    Ok(std::time::Duration::from_secs_f64(total))
+    apimachinery::duration::parse(s).map_err(|e| format!("time: {e}"))
 }
 
 #[cfg(test)]

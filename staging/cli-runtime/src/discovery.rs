@@ -141,13 +141,7 @@ impl Discovery {
         for v in item["versions"].as_array().into_iter().flatten() {
             let version = v["version"].as_str().unwrap_or_default().to_string();
             for r in v["resources"].as_array().into_iter().flatten() {
-                let strs = |k: &str| -> Vec<String> {
-                    r[k].as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                };
+                let strs = |k: &str| strings(&r[k]);
                 self.resources.push(ApiResource {
                     group: group.clone(),
                     version: version.clone(),
@@ -287,6 +281,15 @@ impl Discovery {
     }
 }
 
+// The strings of a JSON array (absent = none).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect()
+}
+
 /// `https://127.0.0.1:6443` → `127.0.0.1_6443`, as upstream names the cache directory.
 pub fn safe_host(host: &str) -> String {
     host.chars()
@@ -340,13 +343,7 @@ fn read_cache(dir: &Path) -> Option<Discovery> {
                 if rname.contains('/') {
                     continue;
                 }
-                let strs = |k: &str| -> Vec<String> {
-                    r[k].as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                };
+                let strs = |k: &str| strings(&r[k]);
                 d.resources.push(ApiResource {
                     group: name.clone(),
                     version: v.clone(),

@@ -79,6 +79,24 @@ impl Factory {
         }
     }
 
+    /// What `-f` names: each object's resource, namespace (its own, else the request's)
+    /// and name.
+    pub async fn file_targets(
+        &mut self,
+        filenames: &[String],
+        recursive: bool,
+    ) -> Result<Vec<(ApiResource, String, String)>, CmdError> {
+        let (namespace, _) = self.namespace().await?;
+        let mut out = Vec::new();
+        for o in resource::read_files(filenames, recursive).map_err(CmdError::msg)? {
+            let r = self.mapping_for_object(&o.object).await?;
+            let meta = &o.object["metadata"];
+            let ns = meta["namespace"].as_str().unwrap_or(&namespace).to_string();
+            out.push((r, ns, meta["name"].as_str().unwrap_or_default().to_string()));
+        }
+        Ok(out)
+    }
+
     /// The resource for an object's `apiVersion` and `kind`.
     pub async fn mapping_for_object(
         &mut self,

@@ -34,36 +34,6 @@ fn time_of(e: &Value) -> String {
         .to_string()
 }
 
-fn since(ts: Option<&str>) -> String {
-    match ts {
-        Some(t) if !t.is_empty() => super::util::age(Some(t)),
-        _ => "<unknown>".into(),
-    }
-}
-
-fn interval(e: &Value) -> String {
-    let first = if e["eventTime"].is_string() {
-        since(e["eventTime"].as_str())
-    } else {
-        since(e["firstTimestamp"].as_str())
-    };
-    let count = e["count"].as_i64().unwrap_or(0);
-    if e["series"].is_object() {
-        format!(
-            "{} (x{} over {first})",
-            since(e["series"]["lastObservedTime"].as_str()),
-            e["series"]["count"].as_i64().unwrap_or(0)
-        )
-    } else if count > 1 {
-        format!(
-            "{} (x{count} over {first})",
-            since(e["lastTimestamp"].as_str())
-        )
-    } else {
-        first
-    }
-}
-
 pub async fn run(f: &mut Factory, a: EventsArgs) -> CmdResult {
     for t in &a.types {
         if t != "Normal" && t != "Warning" {
@@ -127,7 +97,7 @@ pub async fn run(f: &mut Factory, a: EventsArgs) -> CmdResult {
         }
         text.push_str(&format!(
             "{}\t{}\t{}\t{}/{}\t{}\n",
-            interval(e),
+            crate::describe::event_interval(e),
             e["type"].as_str().unwrap_or_default(),
             e["reason"].as_str().unwrap_or_default(),
             e["involvedObject"]["kind"].as_str().unwrap_or_default(),

@@ -105,21 +105,7 @@ pub async fn run(f: &mut Factory, a: LabelArgs, field: Field) -> CmdResult {
     let (namespace, _) = f.namespace().await?;
     let mut targets: Vec<(ApiResource, String, String)> = Vec::new();
     if !a.filenames.is_empty() {
-        for o in cli_runtime::resource::read_files(&a.filenames, false).map_err(CmdError::msg)? {
-            let r = f.mapping_for_object(&o.object).await?;
-            let ns = o.object["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or(&namespace)
-                .to_string();
-            targets.push((
-                r,
-                ns,
-                o.object["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ));
-        }
+        targets.extend(f.file_targets(&a.filenames, false).await?);
     } else {
         if resource_args.is_empty() {
             return Err(CmdError::plain(

@@ -95,21 +95,7 @@ pub async fn patch(f: &mut Factory, a: PatchArgs) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let mut targets = Vec::new();
-    for o in cli_runtime::resource::read_files(&a.filenames, false).map_err(CmdError::msg)? {
-        let r = f.mapping_for_object(&o.object).await?;
-        let ns = o.object["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or(&namespace)
-            .to_string();
-        targets.push((
-            r,
-            ns,
-            o.object["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        ));
-    }
+    targets.extend(f.file_targets(&a.filenames, false).await?);
     for s in f.selections(&a.resources).await? {
         if s.names.is_empty() {
             return Err(CmdError::msg(

@@ -33,15 +33,8 @@ pub async fn run(f: &mut Factory, a: ScaleArgs) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let mut targets = Vec::new();
-    for o in cli_runtime::resource::read_files(&a.filenames, false).map_err(CmdError::msg)? {
-        let r = f.mapping_for_object(&o.object).await?;
-        targets.push((
-            r,
-            o.object["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        ));
+    for (r, _, name) in f.file_targets(&a.filenames, false).await? {
+        targets.push((r, name));
     }
     for s in f.selections(&a.resources).await? {
         for n in s.names {

@@ -5,6 +5,7 @@
 use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
 use crate::output;
+use apimachinery::resource::Quantity;
 use cli_runtime::client;
 use cli_runtime::discovery::{percent_encode, query_escape};
 use cli_runtime::printers::tabwriter::TabWriter;
@@ -40,67 +41,25 @@ pub struct TopArgs {
     pub no_headers: bool,
 }
 
-/// A quantity's value in units of 10^-9 (nano), from its Kubernetes text form.
-pub fn parse_quantity_nanos(q: &str) -> Option<i128> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let num: f64 = num.parse().ok()?;
-    let (mantissa_scale, exp10): (f64, i32) = match suffix {
-        "" => (1.0, 0),
-        "n" => (1.0, -9),
-        "u" => (1.0, -6),
-        "m" => (1.0, -3),
-        "k" => (1.0, 3),
-        "M" => (1.0, 6),
-        "G" => (1.0, 9),
-        "T" => (1.0, 12),
-        "P" => (1.0, 15),
-        "E" => (1.0, 18),
-        "Ki" => (1024.0, 0),
-        "Mi" => (1024f64.powi(2), 0),
-        "Gi" => (1024f64.powi(3), 0),
-        "Ti" => (1024f64.powi(4), 0),
-        "Pi" => (1024f64.powi(5), 0),
-        "Ei" => (1024f64.powi(6), 0),
-        s if s.starts_with(['e', 'E']) => (1.0, s[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some((num * mantissa_scale * 10f64.powi(exp10 + 9)).round() as i128)
-}
-
-// Quantity.MilliValue / Value round up.
-fn milli(nanos: i128) -> i128 {
-    (nanos + 999_999).div_euclid(1_000_000)
-}
-
-fn whole(nanos: i128) -> i128 {
-    (nanos + 999_999_999).div_euclid(1_000_000_000)
+fn quantity(v: &Value) -> Quantity {
+    v.as_str().and_then(Quantity::parse).unwrap_or_default()
 }
 
 fn usage_cells(usage: &Value, available: Option<&Value>) -> String {
     let mut s = String::new();
     for res in ["cpu", "memory"] {
-        let nanos = usage[res]
-            .as_str()
-            .and_then(parse_quantity_nanos)
-            .unwrap_or(0);
+        let used = quantity(&usage[res]);
         if res == "cpu" {
-            s.push_str(&format!("{}m\t", milli(nanos)));
+            s.push_str(&format!("{}m\t", used.milli_value()));
         } else {
-            s.push_str(&format!("{}Mi\t", whole(nanos) / (1024 * 1024)));
+            s.push_str(&format!("{}Mi\t", used.value() / (1024 * 1024)));
         }
         if let Some(avail) = available {
-            let a = avail[res]
-                .as_str()
-                .and_then(parse_quantity_nanos)
-                .unwrap_or(0);
-            let fraction = if a == 0 {
+            let a = quantity(&avail[res]);
+            let fraction = if a.is_zero() {
                 0.0
             } else {
-                milli(nanos) as f64 / milli(a) as f64 * 100.0
+                used.milli_value() as f64 / a.milli_value() as f64 * 100.0
             };
             s.push_str(&format!("{}%\t", fraction as i64));
         }
@@ -108,17 +67,10 @@ fn usage_cells(usage: &Value, available: Option<&Value>) -> String {
     s
 }
 
-fn sort_key(usage: &Value, by: Option<&str>) -> i128 {
+fn sort_key(usage: &Value, by: Option<&str>) -> Quantity {
     match by {
-        Some("cpu") => usage["cpu"]
-            .as_str()
-            .and_then(parse_quantity_nanos)
-            .unwrap_or(0),
-        Some("memory") => usage["memory"]
-            .as_str()
-            .and_then(parse_quantity_nanos)
-            .unwrap_or(0),
-        _ => 0,
+        Some(res @ ("cpu" | "memory")) => quantity(&usage[res]),
+        _ => Quantity::default(),
     }
 }
 
@@ -267,18 +219,19 @@ pub async fn run(f: &mut Factory, c: TopCommand) -> CmdResult {
             }
             return Ok(());
         }
-        let total = |m: &Value, res: &str| -> i128 {
+        let total = |m: &Value, res: &str| -> Quantity {
             m["containers"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|c| c["usage"][res].as_str().and_then(parse_quantity_nanos))
-                .sum()
+                .fold(Quantity::default(), |sum, c| {
+                    sum.add(&quantity(&c["usage"][res]))
+                })
         };
         metrics.sort_by(|x, y| {
             let key = |m: &Value| match a.sort_by.as_deref() {
                 Some(r) => total(m, r),
-                None => 0,
+                None => Quantity::default(),
             };
             key(y).cmp(&key(x)).then_with(|| {
                 (
@@ -318,8 +271,8 @@ pub async fn run(f: &mut Factory, c: TopCommand) -> CmdResult {
                 }
             } else {
                 let sum = serde_json::json!({
-                    "cpu": format!("{}n", total(m, "cpu")),
-                    "memory": format!("{}n", total(m, "memory")),
+                    "cpu": total(m, "cpu").to_string(),
+                    "memory": total(m, "memory").to_string(),
                 });
                 text.push_str(&format!("{prefix}{name}\t{}\n", usage_cells(&sum, None)));
             }
@@ -333,18 +286,6 @@ pub async fn run(f: &mut Factory, c: TopCommand) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quantities() {
-        assert_eq!(milli(parse_quantity_nanos("250m").unwrap()), 250);
-        assert_eq!(milli(parse_quantity_nanos("12345678n").unwrap()), 13);
-        assert_eq!(
-            whole(parse_quantity_nanos("1Gi").unwrap()) / (1024 * 1024),
-            1024
-        );
-        assert_eq!(whole(parse_quantity_nanos("2").unwrap()), 2);
-        assert_eq!(parse_quantity_nanos("1x"), None);
-    }
 
     #[test]
     fn node_cells_show_share_of_allocatable() {

@@ -138,8 +138,32 @@ fn event_time(e: &Value) -> Option<i64> {
 
 fn since(ts: Option<&str>) -> String {
     match ts {
-        Some(_) => crate::cmd::util::age(ts),
-        None => "<unknown>".into(),
+        Some(t) if !t.is_empty() => crate::cmd::util::age(ts),
+        _ => "<unknown>".into(),
+    }
+}
+
+/// When an event happened: `5s`, or `5s (x3 over 2m)` for a repeated one.
+pub fn event_interval(e: &Value) -> String {
+    let first = if e["eventTime"].is_string() {
+        since(e["eventTime"].as_str())
+    } else {
+        since(e["firstTimestamp"].as_str())
+    };
+    let count = e["count"].as_i64().unwrap_or(0);
+    if e["series"].is_object() {
+        format!(
+            "{} (x{} over {first})",
+            since(e["series"]["lastObservedTime"].as_str()),
+            e["series"]["count"].as_i64().unwrap_or(0)
+        )
+    } else if count > 1 {
+        format!(
+            "{} (x{count} over {first})",
+            since(e["lastTimestamp"].as_str())
+        )
+    } else {
+        first
     }
 }
 
@@ -151,26 +175,7 @@ pub fn describe_events(w: &mut PrefixWriter, events: &[Value]) {
     w.write(0, "Events:\n  Type\tReason\tAge\tFrom\tMessage\n");
     w.write(1, "----\t------\t----\t----\t-------\n");
     for e in events {
-        let first = if e["eventTime"].is_string() {
-            since(e["eventTime"].as_str())
-        } else {
-            since(e["firstTimestamp"].as_str())
-        };
-        let count = e["count"].as_i64().unwrap_or(0);
-        let interval = if e["series"].is_object() {
-            format!(
-                "{} (x{} over {first})",
-                since(e["series"]["lastObservedTime"].as_str()),
-                e["series"]["count"].as_i64().unwrap_or(0)
-            )
-        } else if count > 1 {
-            format!(
-                "{} (x{count} over {first})",
-                since(e["lastTimestamp"].as_str())
-            )
-        } else {
-            first
-        };
+        let interval = event_interval(e);
         let source = e["source"]["component"]
             .as_str()
             .filter(|s| !s.is_empty())
