@@ -11,6 +11,8 @@ pub struct RestClient {
     client: kube::Client,
     /// `host:port` of the server, for the discovery cache and connection errors.
     pub host: String,
+    /// The server's URL as configured (`cluster-info` prints it).
+    pub server: String,
     pub verbosity: u8,
 }
 
@@ -127,6 +129,9 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// How many server warnings this process printed (`--warnings-as-errors`).
+pub static WARNINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 pub const JSON: &str = "application/json";
 /// What `kubectl get` asks for: a server-side table, else the object.
 pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
@@ -138,11 +143,17 @@ impl RestClient {
             .authority()
             .map(|a| a.to_string())
             .unwrap_or_default();
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
         let client =
             kube::Client::try_from(config).map_err(|e| format!("error creating client: {e}"))?;
         Ok(RestClient {
             client,
             host,
+            server,
             verbosity,
         })
     }
@@ -167,6 +178,7 @@ impl RestClient {
         for w in resp.headers.get_all("warning") {
             if let Some(text) = w.to_str().ok().and_then(warning_text) {
                 eprintln!("Warning: {text}");
+                WARNINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         if !resp.status.is_success() {

@@ -43,3 +43,13 @@ impl From<Error> for CmdError {
 }
 
 pub type CmdResult = Result<(), CmdError>;
+
+/// The end of a command that reports failures as it goes on: every message, one per
+/// line, and exit 1; success when there were none.
+pub fn from_messages(errors: Vec<String>) -> CmdResult {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CmdError::plain(errors.join("\n")))
+    }
+}

@@ -174,11 +174,7 @@ pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
             }),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }
 
 /// The object with its last-applied annotation: itself, compact, without that annotation.

@@ -101,9 +101,5 @@ pub async fn run(f: &mut Factory, c: CertificateCommand) -> CmdResult {
             Err(e) => errors.push(e.message()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }

@@ -7,13 +7,7 @@ use cli_runtime::client;
 
 pub async fn run(f: &mut Factory) -> CmdResult {
     let client = f.client().await?;
-    let loaded = f
-        .flags
-        .load()
-        .await
-        .map_err(crate::error::CmdError::plain)?;
-    let server = loaded.config.cluster_url.to_string();
-    let server = server.trim_end_matches('/');
+    let server = client.server.as_str();
     // Make sure the server answers, as upstream's does by listing services.
     let services = client
         .get_json("/api/v1/namespaces/kube-system/services?labelSelector=kubernetes.io%2Fcluster-service%3Dtrue", client::JSON)

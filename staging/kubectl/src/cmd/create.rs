@@ -114,11 +114,7 @@ pub async fn run(f: &mut Factory, a: CreateArgs) -> CmdResult {
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }
 
 // The imperative generators kubectl users type most.

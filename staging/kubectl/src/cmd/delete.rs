@@ -217,11 +217,7 @@ pub async fn run(f: &mut Factory, a: DeleteArgs) -> CmdResult {
         output::flush();
         wait_gone(&client, &deleted, timeout).await?;
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }
 
 fn uid_of(v: &Value) -> Option<String> {

@@ -145,9 +145,5 @@ pub async fn run(f: &mut Factory, a: DescribeArgs) -> CmdResult {
             output::eprint_line(&format!("No resources found in {namespace} namespace."));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }

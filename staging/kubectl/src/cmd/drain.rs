@@ -86,9 +86,5 @@ pub async fn cordon(f: &mut Factory, a: CordonArgs, unschedulable: bool) -> CmdR
         }
         output::print(&format!("node/{name} {verb}{}\n", dry.suffix()));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }

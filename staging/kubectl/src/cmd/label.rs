@@ -238,9 +238,5 @@ pub async fn run(f: &mut Factory, a: LabelArgs, field: Field) -> CmdResult {
             None => output::print(&format!("{display} {msg}{}\n", dry.suffix())),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }

@@ -122,38 +122,51 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> CmdResult {
+    let warnings_as_errors = cli.flags.warnings_as_errors;
     let mut f = Factory::new(cli.flags);
-    match cli.command {
-        Command::Get(a) => get::run(&mut f, a).await,
-        Command::Describe(a) => describe::run(&mut f, a).await,
-        Command::Create(a) => create::run(&mut f, a).await,
-        Command::Apply(a) => apply::run(&mut f, a).await,
-        Command::Delete(a) => delete::run(&mut f, a).await,
-        Command::Label(a) => label::run(&mut f, a, label::Field::Labels).await,
-        Command::Annotate(a) => label::run(&mut f, a, label::Field::Annotations).await,
-        Command::Scale(a) => scale::run(&mut f, a).await,
-        Command::Edit(a) => edit::run(&mut f, a).await,
-        Command::Patch(a) => patch::patch(&mut f, a).await,
-        Command::Replace(a) => patch::replace(&mut f, a).await,
-        Command::Taint(a) => taint::run(&mut f, a).await,
-        Command::Rollout(c) => rollout::run(&mut f, c).await,
-        Command::Run(a) => run::run(&mut f, a).await,
-        Command::Expose(a) => run::expose(&mut f, a).await,
-        Command::Autoscale(a) => run::autoscale(&mut f, a).await,
-        Command::Set(c) => set::run(&mut f, c).await,
-        Command::Wait(a) => wait::run(&mut f, a).await,
-        Command::Certificate(c) => certificate::run(&mut f, c).await,
-        Command::Cordon(a) => drain::cordon(&mut f, a, true).await,
-        Command::Uncordon(a) => drain::cordon(&mut f, a, false).await,
-        Command::Logs(a) => logs::run(&mut f, a).await,
-        Command::Events(a) => events::run(&mut f, a).await,
-        Command::Top(c) => top::run(&mut f, c).await,
-        Command::Version(a) => version::run(&mut f, a).await,
-        Command::ApiResources(a) => api_resources::run(&mut f, a).await,
-        Command::ApiVersions => api_resources::versions(&mut f).await,
-        Command::Config(c) => config::run(&mut f, c).await,
-        Command::ClusterInfo => cluster_info::run(&mut f).await,
-        Command::Auth(c) => auth::run(&mut f, c).await,
+    let result = dispatch(&mut f, cli.command).await;
+    // Upstream's --warnings-as-errors: a command that got warnings fails after it ran.
+    let warnings = cli_runtime::client::WARNINGS.load(std::sync::atomic::Ordering::Relaxed);
+    if result.is_ok() && warnings_as_errors && warnings > 0 {
+        return Err(crate::error::CmdError::msg(format!(
+            "{warnings} warnings received"
+        )));
+    }
+    result
+}
+
+async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
+    match command {
+        Command::Get(a) => get::run(f, a).await,
+        Command::Describe(a) => describe::run(f, a).await,
+        Command::Create(a) => create::run(f, a).await,
+        Command::Apply(a) => apply::run(f, a).await,
+        Command::Delete(a) => delete::run(f, a).await,
+        Command::Label(a) => label::run(f, a, label::Field::Labels).await,
+        Command::Annotate(a) => label::run(f, a, label::Field::Annotations).await,
+        Command::Scale(a) => scale::run(f, a).await,
+        Command::Edit(a) => edit::run(f, a).await,
+        Command::Patch(a) => patch::patch(f, a).await,
+        Command::Replace(a) => patch::replace(f, a).await,
+        Command::Taint(a) => taint::run(f, a).await,
+        Command::Rollout(c) => rollout::run(f, c).await,
+        Command::Run(a) => run::run(f, a).await,
+        Command::Expose(a) => run::expose(f, a).await,
+        Command::Autoscale(a) => run::autoscale(f, a).await,
+        Command::Set(c) => set::run(f, c).await,
+        Command::Wait(a) => wait::run(f, a).await,
+        Command::Certificate(c) => certificate::run(f, c).await,
+        Command::Cordon(a) => drain::cordon(f, a, true).await,
+        Command::Uncordon(a) => drain::cordon(f, a, false).await,
+        Command::Logs(a) => logs::run(f, a).await,
+        Command::Events(a) => events::run(f, a).await,
+        Command::Top(c) => top::run(f, c).await,
+        Command::Version(a) => version::run(f, a).await,
+        Command::ApiResources(a) => api_resources::run(f, a).await,
+        Command::ApiVersions => api_resources::versions(f).await,
+        Command::Config(c) => config::run(f, c).await,
+        Command::ClusterInfo => cluster_info::run(f).await,
+        Command::Auth(c) => auth::run(f, c).await,
         Command::Plugin(args) => plugin::run(args),
     }
 }

@@ -159,11 +159,7 @@ pub async fn patch(f: &mut Factory, a: PatchArgs) -> CmdResult {
             Err(e) => errors.push(e.message()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }
 
 pub async fn replace(f: &mut Factory, a: ReplaceArgs) -> CmdResult {
@@ -236,9 +232,5 @@ pub async fn replace(f: &mut Factory, a: ReplaceArgs) -> CmdResult {
             Err(e) => errors.push(e.message()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }

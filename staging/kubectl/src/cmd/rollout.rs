@@ -58,15 +58,31 @@ enum Kind {
     Resume,
 }
 
+// The named objects, or with `-l` every object of the type that matches.
 async fn targets(
     f: &mut Factory,
     resources: &[String],
+    selector: Option<&str>,
 ) -> Result<Vec<(ApiResource, String)>, CmdError> {
     if resources.is_empty() {
         return Err(CmdError::msg("required resource not specified"));
     }
+    let client = f.client().await?;
+    let (namespace, _) = f.namespace().await?;
     let mut out = Vec::new();
     for s in f.selections(resources).await? {
+        if let Some(l) = selector.filter(|_| s.names.is_empty()) {
+            let path = format!(
+                "{}?labelSelector={}",
+                s.resource.collection_path(Some(&namespace)),
+                cli_runtime::discovery::query_escape(l)
+            );
+            let list = client.get_json(&path, client::JSON).await?;
+            for i in list["items"].as_array().into_iter().flatten() {
+                let name = i["metadata"]["name"].as_str().unwrap_or_default();
+                out.push((s.resource.clone(), name.to_string()));
+            }
+        }
         for n in s.names {
             out.push((s.resource.clone(), n));
         }
@@ -78,7 +94,7 @@ async fn patch_each(f: &mut Factory, a: TargetArgs, kind: Kind) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let mut errors = Vec::new();
-    for (r, name) in targets(f, &a.resources).await? {
+    for (r, name) in targets(f, &a.resources, a.selector.as_deref()).await? {
         let path = r.object_path(Some(&namespace), &name);
         let obj = match client.get_json(&path, client::JSON).await {
             Ok(o) => o,
@@ -159,11 +175,7 @@ async fn patch_each(f: &mut Factory, a: TargetArgs, kind: Kind) -> CmdResult {
             Err(e) => errors.push(format!("failed to patch: {}", e.server_message())),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }
 
 /// One status line and whether the rollout is done (upstream's StatusViewers).
@@ -298,7 +310,7 @@ async fn status(f: &mut Factory, a: StatusArgs) -> CmdResult {
     let (namespace, _) = f.namespace().await?;
     let timeout = cli_runtime::config_flags::parse_duration(&a.timeout).map_err(CmdError::msg)?;
     let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
-    for (r, name) in targets(f, &a.resources).await? {
+    for (r, name) in targets(f, &a.resources, None).await? {
         let path = r.object_path(Some(&namespace), &name);
         let mut last = String::new();
         loop {

@@ -79,9 +79,5 @@ pub async fn run(f: &mut Factory, a: ScaleArgs) -> CmdResult {
             Err(e) => errors.push(e.message()),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }

@@ -89,11 +89,7 @@ async fn update_each(
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }
 
 async fn image(f: &mut Factory, a: ImageArgs) -> CmdResult {

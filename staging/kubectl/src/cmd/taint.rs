@@ -216,9 +216,5 @@ pub async fn run(f: &mut Factory, a: TaintArgs) -> CmdResult {
         }
         output::print(&format!("node/{name} {verb}\n"));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CmdError::plain(errors.join("\n")))
-    }
+    crate::error::from_messages(errors)
 }

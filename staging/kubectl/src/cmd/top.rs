@@ -92,18 +92,23 @@ pub async fn run(f: &mut Factory, c: TopCommand) -> CmdResult {
             "only one of NAME or selector can be provided"
         }));
     }
-    let d = f.fresh_discovery().await?;
-    let Some(version) = d
-        .groups
-        .iter()
-        .find(|g| g.name == "metrics.k8s.io")
-        .and_then(|g| {
-            g.versions
-                .iter()
-                .find(|v| *v == "v1" || *v == "v1beta1")
-                .cloned()
-        })
-    else {
+    // The cached discovery first; a miss re-reads it (metrics-server may be new).
+    let metrics_version = |d: &cli_runtime::discovery::Discovery| {
+        d.groups
+            .iter()
+            .find(|g| g.name == "metrics.k8s.io")
+            .and_then(|g| {
+                g.versions
+                    .iter()
+                    .find(|v| *v == "v1" || *v == "v1beta1")
+                    .cloned()
+            })
+    };
+    let mut version = metrics_version(f.discovery().await?);
+    if version.is_none() && !f.discovery().await?.fresh {
+        version = metrics_version(f.fresh_discovery().await?);
+    }
+    let Some(version) = version else {
         return Err(CmdError::msg("Metrics API not available"));
     };
     let client = f.client().await?;
