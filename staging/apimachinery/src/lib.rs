@@ -6,6 +6,7 @@ pub mod duration;
 pub mod errors;
 pub mod fields;
 pub mod fuzz;
+pub mod httpstream;
 pub mod labels;
 pub mod protobuf;
 pub mod resource;

@@ -278,6 +278,17 @@ impl RestClient {
         decode(&resp.body)
     }
 
+    /// One request as built, the response unread (upgrades keep their connection).
+    pub async fn send(
+        &self,
+        req: http::Request<kube::client::Body>,
+    ) -> Result<http::Response<kube::client::Body>, Error> {
+        self.client
+            .send(req)
+            .await
+            .map_err(|e| self.transport_error(e))
+    }
+
     fn transport_error(&self, e: kube::Error) -> Error {
         let text = format!("{e:?}");
         if text.contains("ConnectionRefused") || text.contains("Connection refused") {

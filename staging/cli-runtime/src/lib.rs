@@ -5,5 +5,8 @@
 pub mod client;
 pub mod config_flags;
 pub mod discovery;
+pub mod portforward;
 pub mod printers;
+pub mod remotecommand;
 pub mod resource;
+pub mod upgrade;

@@ -88,10 +88,9 @@ pub fn read_files(sources: &[String], recursive: bool) -> Result<Vec<FileObject>
                 .map_err(|e| format!("reading stdin: {e}"))?;
             out.extend(parse_documents(&text, "STDIN")?);
         } else if s.starts_with("http://") || s.starts_with("https://") {
-            return Err(
+            return Err(format!(
                 "reading {s}: fetching manifests from URLs is not supported by this kubectl"
-                    .to_string(),
-            );
+            ));
         } else {
             let path = Path::new(s);
             if !path.exists() {

@@ -7,6 +7,9 @@ pub mod error;
 pub mod factory;
 pub mod merge;
 pub mod output;
+pub mod pipe;
+pub mod polymorphic;
+pub mod term;
 
 use clap::{CommandFactory, FromArgMatches};
 use std::ffi::OsString;

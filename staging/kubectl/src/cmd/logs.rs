@@ -82,7 +82,7 @@ pub async fn run(f: &mut Factory, a: LogsArgs) -> CmdResult {
         if let Some(c) = a.args.get(1) {
             container = Some(c.clone());
         }
-        vec![resolve_pod(f, &client, &namespace, target).await?]
+        vec![crate::polymorphic::attachable_pod(f, &client, &namespace, target).await?]
     };
     if pods.is_empty() {
         output::eprint_line("No resources found in namespace.");
@@ -161,63 +161,6 @@ pub async fn run(f: &mut Factory, a: LogsArgs) -> CmdResult {
         }
     }
     Ok(())
-}
-
-async fn resolve_pod(
-    f: &mut Factory,
-    client: &RestClient,
-    namespace: &str,
-    target: &str,
-) -> Result<Value, CmdError> {
-    let (ty, name) = match target.split_once('/') {
-        Some((t, n)) => (t.to_string(), n.to_string()),
-        None => ("pods".to_string(), target.to_string()),
-    };
-    let r = cli_runtime::resource::mapping(f.discovery().await?, &ty).map_err(CmdError::msg)?;
-    let obj = client
-        .get_json(&r.object_path(Some(namespace), &name), client::JSON)
-        .await?;
-    if r.kind == "Pod" {
-        return Ok(obj);
-    }
-    // A workload: its first pod by its selector.
-    let selector = obj["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .or_else(|| {
-            obj["spec"]["selector"].as_object().map(|m| {
-                m.iter()
-                    .filter(|(_, v)| v.is_string())
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-        })
-        .ok_or_else(|| CmdError::msg(format!("cannot get the logs from {}", r.kind_group())))?;
-    let pods = client
-        .get_json(
-            &format!(
-                "/api/v1/namespaces/{namespace}/pods?labelSelector={}",
-                query_escape(&selector)
-            ),
-            client::JSON,
-        )
-        .await?;
-    let mut items = pods["items"].as_array().cloned().unwrap_or_default();
-    items.sort_by(|x, y| {
-        x["metadata"]["creationTimestamp"]
-            .as_str()
-            .cmp(&y["metadata"]["creationTimestamp"].as_str())
-    });
-    items
-        .into_iter()
-        .next()
-        .ok_or_else(|| CmdError::msg("timed out waiting for the condition"))
 }
 
 async fn stream(client: &RestClient, path: &str, prefix: Option<&str>) -> CmdResult {

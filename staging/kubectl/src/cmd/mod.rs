@@ -6,12 +6,14 @@ pub mod auth;
 pub mod certificate;
 pub mod cluster_info;
 pub mod config;
+pub mod cp;
 pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod drain;
 pub mod edit;
 pub mod events;
+pub mod exec;
 pub mod flags;
 pub mod get;
 pub mod get_watch;
@@ -19,6 +21,7 @@ pub mod label;
 pub mod logs;
 pub mod patch;
 pub mod plugin;
+pub mod portforward;
 pub mod rollout;
 pub mod run;
 pub mod scale;
@@ -102,6 +105,10 @@ pub enum Command {
     Top(top::TopCommand),
     /// Print the logs for a container in a pod
     Logs(logs::LogsArgs),
+    Exec(exec::ExecArgs),
+    Attach(exec::AttachArgs),
+    PortForward(portforward::PortForwardArgs),
+    Cp(cp::CpArgs),
     /// Print the client and server version information
     Version(version::VersionArgs),
     /// Print the supported API resources on the server
@@ -159,6 +166,10 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Cordon(a) => drain::cordon(f, a, true).await,
         Command::Uncordon(a) => drain::cordon(f, a, false).await,
         Command::Logs(a) => logs::run(f, a).await,
+        Command::Exec(a) => exec::run_exec(f, a).await,
+        Command::Attach(a) => exec::run_attach(f, a).await,
+        Command::PortForward(a) => portforward::run(f, a).await,
+        Command::Cp(a) => cp::run(f, a).await,
         Command::Events(a) => events::run(f, a).await,
         Command::Top(c) => top::run(f, c).await,
         Command::Version(a) => version::run(f, a).await,
