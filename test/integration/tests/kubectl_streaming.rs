@@ -1,0 +1,324 @@
+//! Our kubectl's streaming commands for real, through our apiserver and kubelet to a
+//! containerd node: `exec` (piped stdin, exit codes, `-it` on a pseudo-terminal with
+//! resizes), `attach -it`, `port-forward` to a pod and through a Service, `logs -f`
+//! following, and `cp` both ways. Each runs over WebSocket (the default, translated to
+//! SPDY by the apiserver) and over SPDY directly (`KUBECTL_*_WEBSOCKETS=false`).
+
+use integration_tests::apiserver::TestApiServer;
+use integration_tests::node::{BUSYBOX, TestContainerd, TestKubelet};
+use integration_tests::{condition, wait_for};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The transports: WebSocket first (the default), then SPDY only.
+const TRANSPORTS: [(&str, &str); 2] = [("websocket", "true"), ("spdy", "false")];
+
+fn ours(s: &TestApiServer, ws: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(integration_tests::binary("kubectl"));
+    c.arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+        .args(args)
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", ws)
+        .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", ws);
+    c
+}
+
+/// Runs our kubectl to the end: (exit code, stdout, stderr).
+fn run(s: &TestApiServer, ws: &str, args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = ours(s, ws, args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        let mut w = child.stdin.take().unwrap();
+        w.write_all(input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Our kubectl on a pseudo-terminal of `rows`x`cols` playing `steps` (see pty-run.py).
+fn on_pty(s: &TestApiServer, ws: &str, size: (u16, u16), steps: Value, args: &[&str]) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/pty-run.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(size.0.to_string())
+        .arg(size.1.to_string())
+        .arg(steps.to_string())
+        .arg(integration_tests::binary("kubectl"))
+        .arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+        .args(args)
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", ws)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// Lines a child prints, as they come.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn next_line(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("no line from {what} within 30 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
+    let s = TestApiServer::start(None, &["--kubelet-preferred-address-types=InternalIP,Hostname"]).await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let _kubelet = TestKubelet::start(&s.kubeconfig(), &ctd, "node-a", &[]).await;
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"nodeName": "node-a", "terminationGracePeriodSeconds": 1, "containers": [
+            {"name": "web", "image": BUSYBOX, "ports": [{"name": "http", "containerPort": 8080}],
+             "command": ["sh", "-c", "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 8080 -h /www"]},
+            {"name": "ticker", "image": BUSYBOX,
+             "command": ["sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.3; done"]}]}})).await;
+    c.create("/api/v1/namespaces/default/pods", &json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "console"},
+        "spec": {"nodeName": "node-a", "terminationGracePeriodSeconds": 1, "containers": [
+            {"name": "console", "image": BUSYBOX, "stdin": true, "tty": true, "command": ["sh"]}]}})).await;
+    c.create("/api/v1/namespaces/default/services", &json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "www", "port": 80, "targetPort": "http"}]}})).await;
+    for name in ["web", "console"] {
+        wait_for(&format!("{name} Ready"), Duration::from_secs(90), || async {
+            let p = c.get(&format!("/api/v1/namespaces/default/pods/{name}")).await.json();
+            (p["status"]["phase"] == "Running" && condition(&p, "Ready") == "True").then_some(())
+        })
+        .await;
+    }
+
+    for (transport, ws) in TRANSPORTS {
+        // exec: output, stdin to EOF, the default container named, exit codes.
+        let (code, out, err) = run(&s, ws, &["exec", "web", "--", "cat", "/www/index.html"], None);
+        assert_eq!((code, out.as_str()), (0, "hello-from-pod\n"), "{transport}: {err}");
+        assert_eq!(
+            err,
+            "Defaulted container \"web\" out of: web, ticker\n",
+            "{transport}"
+        );
+        let big: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let (code, out, err) =
+            run(&s, ws, &["exec", "-i", "web", "-c", "web", "--", "wc", "-c"], Some(&big));
+        assert_eq!((code, out.trim()), (0, "300000"), "{transport}: {err}");
+        let (code, out, err) = run(
+            &s,
+            ws,
+            &["exec", "-q", "web", "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
+            None,
+        );
+        assert_eq!(code, 3, "{transport}");
+        assert_eq!(out, "out\n", "{transport}");
+        assert_eq!(err, "err\ncommand terminated with exit code 3\n", "{transport}");
+        let (code, _, err) = run(&s, ws, &["exec", "web", "-c", "nope", "--", "true"], None);
+        assert_eq!(code, 1);
+        assert_eq!(
+            err,
+            "error: container nope is not valid for pod web out of: web, ticker\n"
+        );
+        let (code, _, err) = run(&s, ws, &["exec", "web", "-c", "web", "--", "/no/such/binary"], None);
+        assert_ne!(code, 0, "{transport}");
+        assert!(err.contains("no/such/binary"), "{transport}: {err}");
+
+        // exec -it: a real terminal, its size and a resize, the exit code.
+        let r = on_pty(
+            &s,
+            ws,
+            (33, 111),
+            json!([
+                {"until": "# ", "send": "\r"},
+                {"send": "stty size; tty\r"},
+                {"expect": "33 111"},
+                {"resize": [40, 120]},
+                {"until": "40 120", "send": "stty size\r"},
+                {"send": "exit 7\r"},
+            ]),
+            &["exec", "-it", "web", "-c", "web", "--", "sh"],
+        );
+        assert_eq!(r["error"], Value::Null, "{transport}: {r}");
+        assert_eq!(r["status"], 7, "{transport}: {r}");
+        let output = r["output"].as_str().unwrap();
+        assert!(output.contains("/dev/pts/"), "{transport}: {output}");
+        assert!(output.contains("command terminated with exit code 7"), "{output}");
+
+        // attach -it to a container started with a TTY.
+        let r = on_pty(
+            &s,
+            ws,
+            (24, 80),
+            json!([
+                {"until": "# ", "send": "\r"},
+                {"send": "echo attached-$((40+2))\r"},
+                {"expect": "attached-42"},
+                {"send": "exit\r"},
+            ]),
+            &["attach", "-it", "console"],
+        );
+        assert_eq!(r["error"], Value::Null, "{transport}: {r}");
+        assert_eq!(r["status"], 0, "{transport}: {r}");
+        let output = r["output"].as_str().unwrap();
+        assert!(
+            output.contains("If you don't see a command prompt, try pressing enter."),
+            "{output}"
+        );
+        assert!(
+            output.contains(
+                "Session ended, resume using 'kubectl attach console -c console -n default -i -t' command"
+            ),
+            "{output}"
+        );
+        // The shell exited: the container restarts before the next round attaches.
+        wait_for("console running again", Duration::from_secs(60), || async {
+            let p = c.get("/api/v1/namespaces/default/pods/console").await.json();
+            (condition(&p, "Ready") == "True"
+                && p["status"]["containerStatuses"][0]["state"]["running"].is_object())
+            .then_some(())
+        })
+        .await;
+
+        // port-forward: to the pod's named port, and through the Service's port.
+        for target in ["pod/web", "svc/web"] {
+            let local = integration_tests::free_port();
+            let port = if target == "pod/web" { "http" } else { "www" };
+            let mut pf = ours(
+                &s,
+                ws,
+                &["port-forward", "--address", "127.0.0.1", target, &format!("{local}:{port}")],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+            let lines = lines_of(&mut pf);
+            assert_eq!(
+                next_line(&lines, "port-forward"),
+                format!("Forwarding from 127.0.0.1:{local} -> 8080")
+            );
+            for _ in 0..3 {
+                let body = http_get(local, "/index.html").await;
+                assert_eq!(body.as_deref(), Some("hello-from-pod\n"), "{transport} {target}");
+                assert_eq!(
+                    next_line(&lines, "port-forward"),
+                    format!("Handling connection for {local}")
+                );
+            }
+            let _ = pf.kill();
+            let _ = pf.wait();
+        }
+
+        // logs -f follows new lines as they are written.
+        let mut follow = ours(&s, ws, &["logs", "-f", "web", "-c", "ticker", "--tail=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = lines_of(&mut follow);
+        let first: u64 = next_line(&lines, "logs -f")
+            .trim_start_matches("tick-")
+            .parse()
+            .unwrap();
+        for n in 1..=3 {
+            assert_eq!(next_line(&lines, "logs -f"), format!("tick-{}", first + n));
+        }
+        assert!(follow.try_wait().unwrap().is_none(), "logs -f keeps following");
+        let _ = follow.kill();
+        let _ = follow.wait();
+
+        // cp both ways: a tree with nested, empty and long-named entries.
+        let local = tempfile::tempdir().unwrap();
+        let tree = local.path().join("tree");
+        let long = "n".repeat(120);
+        std::fs::create_dir_all(tree.join("sub/empty")).unwrap();
+        std::fs::write(tree.join("a.txt"), "alpha\n").unwrap();
+        std::fs::write(tree.join("sub").join(&long), &big).unwrap();
+        let remote = format!("/tmp/up-{transport}");
+        let (code, out, err) = run(
+            &s,
+            ws,
+            &["cp", "-c", "web", tree.to_str().unwrap(), &format!("web:{remote}")],
+            None,
+        );
+        assert_eq!(code, 0, "{transport}: {out} {err}");
+        let (_, listing, _) = run(
+            &s,
+            ws,
+            &["exec", "web", "-c", "web", "--", "sh", "-c", &format!("cd {remote} && find . | sort && cat a.txt && wc -c < sub/{long}")],
+            None,
+        );
+        assert_eq!(
+            listing,
+            format!(".\n./a.txt\n./sub\n./sub/empty\n./sub/{long}\nalpha\n300000\n"),
+            "{transport}"
+        );
+        // Into an existing directory: the source keeps its name there.
+        let (code, _, err) = run(
+            &s,
+            ws,
+            &["cp", "-c", "web", tree.join("a.txt").to_str().unwrap(), "web:/tmp"],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        let back = local.path().join("back");
+        let (code, out, err) =
+            run(&s, ws, &["cp", "-c", "web", &format!("web:{remote}"), back.to_str().unwrap()], None);
+        assert_eq!(code, 0, "{transport}: {out} {err}");
+        assert_eq!(std::fs::read_to_string(back.join("a.txt")).unwrap(), "alpha\n");
+        assert_eq!(std::fs::read(back.join("sub").join(&long)).unwrap(), big);
+        assert!(back.join("sub/empty").is_dir());
+        let single = local.path().join("single.txt");
+        let (code, _, err) = run(
+            &s,
+            ws,
+            &["cp", "-c", "web", "web:/tmp/a.txt", single.to_str().unwrap()],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(std::fs::read_to_string(&single).unwrap(), "alpha\n");
+        let (code, _, err) = run(&s, ws, &["cp", "web:/tmp/a.txt", "other:/tmp/b"], None);
+        assert_eq!(code, 1);
+        assert_eq!(err, "error: one of src or dest must be a local file specification\n");
+    }
+}
