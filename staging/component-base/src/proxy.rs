@@ -170,3 +170,65 @@ pub async fn get(
         .await
         .map_err(|_| TIMED_OUT.to_string())?
 }
+
+/// A backend connection after `101 Switching Protocols`.
+pub struct Upgraded {
+    pub headers: hyper::HeaderMap,
+    pub io: TokioIo<hyper::upgrade::Upgraded>,
+}
+
+/// What an upgrade request of our own came to.
+pub enum UpgradeOutcome {
+    Upgraded(Upgraded),
+    /// The backend answered without switching: its response, to relay.
+    Refused(Response<Body>),
+}
+
+/// An upgrade request of our own to the target (the apiserver speaking SPDY to a kubelet
+/// for a client that speaks WebSocket).
+pub async fn upgrade(
+    target: &Target,
+    tls: tokio_rustls::TlsConnector,
+    method: hyper::Method,
+    headers: &[(&str, String)],
+) -> Result<UpgradeOutcome, ProxyError> {
+    let failed = |e: String| ProxyError::Unreachable(e);
+    let addr = format!("{}:{}", target.host, target.port);
+    let io = dial(target, tls)
+        .await
+        .map_err(|e| failed(format!("dial tcp {addr}: {e}")))?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    let mut req = Request::builder()
+        .method(method)
+        .uri(target.path_and_query.as_str())
+        .header(hyper::header::HOST, addr.as_str())
+        .header(hyper::header::CONNECTION, "Upgrade");
+    for (k, v) in headers {
+        req = req.header(*k, v.as_str());
+    }
+    let req = req
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|_| ProxyError::InvalidPath)?;
+    let mut resp = send
+        .send_request(req)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+        let (parts, body) = resp.into_parts();
+        let body = body.map_err(std::io::Error::other).boxed_unsync();
+        return Ok(UpgradeOutcome::Refused(Response::from_parts(parts, body)));
+    }
+    let headers = resp.headers().clone();
+    let io = hyper::upgrade::on(&mut resp)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(UpgradeOutcome::Upgraded(Upgraded {
+        headers,
+        io: TokioIo::new(io),
+    }))
+}

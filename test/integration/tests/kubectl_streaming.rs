@@ -163,6 +163,19 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         assert_ne!(code, 0, "{transport}");
         assert!(err.contains("no/such/binary"), "{transport}: {err}");
 
+        // The transport is the one asked for: WebSocket upgrades are GETs (translated to
+        // SPDY towards the kubelet by the apiserver), SPDY ones POSTs.
+        let (code, _, err) = run(&s, ws, &["exec", "-v=6", "web", "-c", "web", "--", "true"], None);
+        assert_eq!(code, 0, "{err}");
+        let method = if ws == "true" { "GET" } else { "POST" };
+        let upgraded: Vec<&str> = err.lines().filter(|l| l.contains("/exec?")).collect();
+        assert_eq!(upgraded.len(), 1, "{transport}: {err}");
+        assert!(
+            upgraded[0].starts_with(&format!("{method} /api/v1/namespaces/default/pods/web/exec?"))
+                && upgraded[0].contains(" 101 Switching Protocols in "),
+            "{transport}: {err}"
+        );
+
         // exec -it: a real terminal, its size and a resize, the exit code.
         let r = on_pty(
             &s,
@@ -226,13 +239,14 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
             let mut pf = ours(
                 &s,
                 ws,
-                &["port-forward", "--address", "127.0.0.1", target, &format!("{local}:{port}")],
+                &["port-forward", "-v=6", "--address", "127.0.0.1", target, &format!("{local}:{port}")],
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
             let lines = lines_of(&mut pf);
+            let stderr = pf.stderr.take().unwrap();
             assert_eq!(
                 next_line(&lines, "port-forward"),
                 format!("Forwarding from 127.0.0.1:{local} -> 8080")
@@ -247,6 +261,11 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
             }
             let _ = pf.kill();
             let _ = pf.wait();
+            let log = std::io::read_to_string(stderr).unwrap();
+            assert!(
+                log.lines().any(|l| l.starts_with(&format!("{method} /api/v1/namespaces/default/pods/web/portforward 101 Switching Protocols"))),
+                "{transport}: {log}"
+            );
         }
 
         // logs -f follows new lines as they are written.

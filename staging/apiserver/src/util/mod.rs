@@ -1,4 +1,5 @@
 //! Helpers shared by the apiserver's parts (upstream `apiserver/pkg/util`).
 
 pub mod flowcontrol;
+pub mod proxy;
 pub mod webhook;

@@ -8,6 +8,7 @@ use apiserver::endpoints::negotiation::Body;
 use apiserver::endpoints::request::RequestInfo;
 use apiserver::proxy::{Target, forward};
 use apiserver::registry::generic::Registry;
+use apiserver::util::proxy::{streamtranslator, streamtunnel};
 use async_trait::async_trait;
 use hyper::{Request, Response};
 use serde_json::Value;
@@ -199,12 +200,32 @@ impl ConnectHandler for KubeletConnect {
             Kind::Exec | Kind::Attach => stream_query(req.uri().query().unwrap_or_default()),
             _ => query_string(query, skip),
         };
+        let path_and_query = format!("{path}{query}");
+        // WebSocket clients of a SPDY kubelet: translated (exec, attach) or tunneled
+        // (port-forward), as upstream's apiserver does since v1.30/v1.31.
+        let translated = component_base::proxy::Target {
+            https: true,
+            host: host.clone(),
+            port,
+            path_and_query: path_and_query.clone(),
+            server_name: None,
+        };
+        let tls = self.kubelet.tls.clone();
+        match self.kind {
+            Kind::Exec | Kind::Attach if streamtranslator::wants_translation(&req) => {
+                return streamtranslator::translate(req, translated, tls);
+            }
+            Kind::PortForward if streamtunnel::wants_tunnel(&req) => {
+                return streamtunnel::tunnel(req, translated, tls).await;
+            }
+            _ => {}
+        }
         let target = Target {
             https: true,
             host,
             port,
-            path_and_query: format!("{path}{query}"),
-            tls: Some(self.kubelet.tls.clone()),
+            path_and_query,
+            tls: Some(tls),
         };
         forward(req, target).await
     }
