@@ -13,7 +13,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// One `[LOCAL]:REMOTE` pair; local 0 picks a free port.
@@ -49,7 +49,10 @@ pub async fn dial(client: &RestClient, path: &str) -> Result<spdy::Connection, E
                         "unable to upgrade websocket connection: invalid protocol {negotiated:?}"
                     )));
                 }
-                return Ok(spdy::Connection::new(tunnel(up.io)));
+                return Ok(spdy::Connection::new(wsstream::binary_stream(
+                    up.io,
+                    wsstream::Role::Client,
+                )));
             }
             Err(UpgradeError::Failure(_)) => {}
             Err(UpgradeError::Other(e)) => return Err(e),
@@ -66,56 +69,6 @@ pub async fn dial(client: &RestClient, path: &str) -> Result<spdy::Connection, E
     Ok(spdy::Connection::new(up.io))
 }
 
-/// A byte stream carried in binary WebSocket messages (client-go's
-/// `TunnelingConnection`): what SPDY runs over when tunneled.
-pub fn tunnel<IO>(io: IO) -> tokio::io::DuplexStream
-where
-    IO: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (ours, theirs) = tokio::io::duplex(256 * 1024);
-    let (rd, wr) = tokio::io::split(io);
-    let (mut from_spdy, mut to_spdy) = tokio::io::split(ours);
-    let writer = Arc::new(tokio::sync::Mutex::new(wsstream::Writer::new(
-        wr,
-        wsstream::Role::Client,
-    )));
-    let w = writer.clone();
-    tokio::spawn(async move {
-        let mut reader = wsstream::Reader::new(rd);
-        while let Ok(Some(m)) = reader.next().await {
-            match m {
-                wsstream::Message::Binary(b) => {
-                    if to_spdy.write_all(&b).await.is_err() {
-                        break;
-                    }
-                }
-                wsstream::Message::Ping(p) => {
-                    let _ = w.lock().await.send(&wsstream::Message::Pong(p)).await;
-                }
-                wsstream::Message::Close(_) => break,
-                _ => {}
-            }
-        }
-        let _ = to_spdy.shutdown().await;
-    });
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        while let Ok(n) = from_spdy.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            let msg = wsstream::Message::Binary(buf[..n].to_vec());
-            if writer.lock().await.send(&msg).await.is_err() {
-                return;
-            }
-        }
-        let mut w = writer.lock().await;
-        let _ = w.send(&wsstream::Message::Close(Some((1000, String::new())))).await;
-        let _ = w.shutdown().await;
-    });
-    theirs
-}
-
 /// The listeners for `--address` (localhost: 127.0.0.1 and ::1, either may fail).
 async fn listen(addresses: &[String], port: u16) -> Result<Vec<TcpListener>, Error> {
     let mut ips: Vec<IpAddr> = Vec::new();
@@ -124,7 +77,10 @@ async fn listen(addresses: &[String], port: u16) -> Result<Vec<TcpListener>, Err
             ips.push(IpAddr::from([127, 0, 0, 1]));
             ips.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
         } else {
-            ips.push(a.parse().map_err(|_| err(format!("{a} is not a valid IP")))?);
+            ips.push(
+                a.parse()
+                    .map_err(|_| err(format!("{a} is not a valid IP")))?,
+            );
         }
     }
     let mut out = Vec::new();

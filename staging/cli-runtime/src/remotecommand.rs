@@ -188,8 +188,12 @@ fn decode_error(version: u8, message: &[u8]) -> Result<(), ExecError> {
     if version < 4 {
         return Err(failed(String::from_utf8_lossy(message)));
     }
-    let status: Value = serde_json::from_slice(message)
-        .map_err(|e| failed(format!("error stream protocol error: {e} in {:?}", String::from_utf8_lossy(message))))?;
+    let status: Value = serde_json::from_slice(message).map_err(|e| {
+        failed(format!(
+            "error stream protocol error: {e} in {:?}",
+            String::from_utf8_lossy(message)
+        ))
+    })?;
     match status["status"].as_str() {
         Some("Success") => Ok(()),
         Some("Failure") if status["reason"] == "NonZeroExitCode" => {
@@ -227,7 +231,10 @@ async fn stream_websocket(up: Upgraded, mut s: Streams) -> Result<(), ExecError>
         )));
     }
     let (rd, wr) = tokio::io::split(up.io);
-    let writer = Arc::new(Mutex::new(wsstream::Writer::new(wr, wsstream::Role::Client)));
+    let writer = Arc::new(Mutex::new(wsstream::Writer::new(
+        wr,
+        wsstream::Role::Client,
+    )));
     let mut tasks = Vec::new();
     if let Some(mut input) = s.stdin.take() {
         let w = writer.clone();
@@ -237,8 +244,7 @@ async fn stream_websocket(up: Upgraded, mut s: Streams) -> Result<(), ExecError>
                 if n == 0 {
                     break;
                 }
-                if w
-                    .lock()
+                if w.lock()
                     .await
                     .send_channel(wsstream::STDIN_CHANNEL, &buf[..n])
                     .await
@@ -303,7 +309,9 @@ async fn stream_websocket(up: Upgraded, mut s: Streams) -> Result<(), ExecError>
     }
     {
         let mut w = writer.lock().await;
-        let _ = w.send(&wsstream::Message::Close(Some((1000, String::new())))).await;
+        let _ = w
+            .send(&wsstream::Message::Close(Some((1000, String::new()))))
+            .await;
         let _ = w.shutdown().await;
     }
     decode_error(5, &error)

@@ -75,10 +75,7 @@ impl RestClient {
             .body(kube::client::Body::empty())
             .map_err(|e| UpgradeError::Other(Error::Transport(format!("error: {e}"))))?;
         let started = std::time::Instant::now();
-        let resp = self
-            .send(req)
-            .await
-            .map_err(UpgradeError::Other)?;
+        let resp = self.send(req).await.map_err(UpgradeError::Other)?;
         if self.verbosity >= 6 {
             eprintln!(
                 "{method} {path} {} in {} milliseconds",

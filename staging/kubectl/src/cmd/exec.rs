@@ -4,7 +4,9 @@
 
 use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
-use crate::polymorphic::{all_container_names, attachable_pod, find_container, find_or_default_container};
+use crate::polymorphic::{
+    all_container_names, attachable_pod, find_container, find_or_default_container,
+};
 use crate::{output, term};
 use cli_runtime::client::RestClient;
 use cli_runtime::discovery::{percent_encode, query_escape};
@@ -60,7 +62,9 @@ pub struct AttachArgs {
 }
 
 fn usage(cmd: &str, m: &str) -> CmdError {
-    CmdError::plain(format!("error: {m}\nSee 'kubectl {cmd} -h' for help and examples"))
+    CmdError::plain(format!(
+        "error: {m}\nSee 'kubectl {cmd} -h' for help and examples"
+    ))
 }
 
 fn check_timeout(cmd: &str, t: &str) -> CmdResult {
@@ -72,7 +76,9 @@ fn check_timeout(cmd: &str, t: &str) -> CmdResult {
 }
 
 pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
-    if a.target.len() > 1 || (!a.target.is_empty() && !a.filename.is_empty() && a.command.is_empty()) {
+    if a.target.len() > 1
+        || (!a.target.is_empty() && !a.filename.is_empty() && a.command.is_empty())
+    {
         return Err(usage(
             "exec",
             "exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead",
@@ -80,10 +86,14 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
     }
     check_timeout("exec", &a.pod_running_timeout)?;
     if a.target.is_empty() && a.filename.is_empty() {
-        return Err(CmdError::msg("pod, type/name or --filename must be specified"));
+        return Err(CmdError::msg(
+            "pod, type/name or --filename must be specified",
+        ));
     }
     if a.command.is_empty() {
-        return Err(CmdError::msg("you must specify at least one command for the container"));
+        return Err(CmdError::msg(
+            "you must specify at least one command for the container",
+        ));
     }
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
@@ -113,7 +123,10 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
         .iter()
         .map(|c| format!("command={}", query_escape(c)))
         .collect();
-    q.push(format!("container={}", query_escape(container["name"].as_str().unwrap_or_default())));
+    q.push(format!(
+        "container={}",
+        query_escape(container["name"].as_str().unwrap_or_default())
+    ));
     let sizes = tty.then(|| term::local_size().into_iter().collect());
     let session = Session {
         subresource: "exec",
@@ -126,7 +139,10 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
 
 pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
     if a.target.is_empty() {
-        return Err(usage("attach", "at least 1 argument is required for attach"));
+        return Err(usage(
+            "attach",
+            "at least 1 argument is required for attach",
+        ));
     }
     if a.target.len() > 2 {
         return Err(usage(
@@ -149,8 +165,13 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
             "cannot attach a container in a completed pod; current phase is {phase}"
         )));
     }
-    let container = find_or_default_container(&pod, a.container.as_deref(), a.quiet)
-        .map_err(|e| CmdError::msg(format!("cannot attach to the container: {}", e.text.trim_start_matches("error: "))))?;
+    let container =
+        find_or_default_container(&pod, a.container.as_deref(), a.quiet).map_err(|e| {
+            CmdError::msg(format!(
+                "cannot attach to the container: {}",
+                e.text.trim_start_matches("error: ")
+            ))
+        })?;
     let name = container["name"].as_str().unwrap_or_default().to_string();
     let container_tty = container["tty"].as_bool().unwrap_or(false);
     let mut want_tty = a.tty;
@@ -181,7 +202,9 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
             .unwrap_or_default()
     });
     if !a.quiet {
-        output::eprint_line("All commands and output from this session will be recorded in container logs, including credentials and sensitive information passed through the command prompt.");
+        output::eprint_line(
+            "All commands and output from this session will be recorded in container logs, including credentials and sensitive information passed through the command prompt.",
+        );
         output::eprint_line("If you don't see a command prompt, try pressing enter.");
     }
     let session = Session {
@@ -199,7 +222,9 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
             .as_array()
             .is_some_and(|e| e.iter().any(|c| c["name"] == name.as_str()));
         if ephemeral {
-            output::print(&format!("Session ended, the ephemeral container will not be restarted but may be reattached using 'kubectl attach {pod_name} -c {name} -n {ns} -i -t' if it is still running\n"));
+            output::print(&format!(
+                "Session ended, the ephemeral container will not be restarted but may be reattached using 'kubectl attach {pod_name} -c {name} -n {ns} -i -t' if it is still running\n"
+            ));
         } else {
             output::print(&format!(
                 "Session ended, resume using 'kubectl attach {pod_name} -c {name} -n {ns} -i -t' command\n"
@@ -227,14 +252,21 @@ fn setup_tty(stdin: bool, tty: bool, quiet: bool) -> bool {
 }
 
 /// The one pod the `-f` files name.
-async fn pod_from_files(f: &mut Factory, client: &RestClient, files: &[String]) -> Result<Value, CmdError> {
+async fn pod_from_files(
+    f: &mut Factory,
+    client: &RestClient,
+    files: &[String],
+) -> Result<Value, CmdError> {
     let objs = cli_runtime::resource::read_files(files, false).map_err(CmdError::msg)?;
     if objs.len() != 1 {
         return Err(CmdError::msg("cannot exec into multiple objects at a time"));
     }
     let obj = &objs[0].object;
     let (namespace, _) = f.namespace().await?;
-    let ns = obj["metadata"]["namespace"].as_str().unwrap_or(&namespace).to_string();
+    let ns = obj["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or(&namespace)
+        .to_string();
     let kind = obj["kind"].as_str().unwrap_or_default();
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
     let target = if kind == "Pod" {
@@ -318,9 +350,10 @@ impl Session {
         let path = stream_path(pod, self.subresource, q, &streams);
         // Raw mode lasts exactly as long as the stream, whatever ends it.
         let raw = if self.tty {
-            Some(term::RawMode::enable().map_err(|e| {
-                CmdError::msg(format!("setting the terminal to raw mode: {e}"))
-            })?)
+            Some(
+                term::RawMode::enable()
+                    .map_err(|e| CmdError::msg(format!("setting the terminal to raw mode: {e}")))?,
+            )
         } else {
             None
         };

@@ -59,7 +59,11 @@ fn container_port_by_name(pod: &Value, name: &str) -> Result<u16, CmdError> {
 /// pod's port behind it; with the Service port's number.
 fn service_to_target(svc: &Value, pod: &Value, remote: &str) -> Result<(u16, u16), CmdError> {
     let svc_name = svc["metadata"]["name"].as_str().unwrap_or_default();
-    let ports: Vec<&Value> = svc["spec"]["ports"].as_array().into_iter().flatten().collect();
+    let ports: Vec<&Value> = svc["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     let port = match remote.parse::<u16>() {
         Ok(n) => n,
         Err(_) => ports
@@ -96,10 +100,12 @@ fn parse_port(s: &str, what: &str) -> Result<u16, CmdError> {
 
 pub async fn run(f: &mut Factory, a: PortForwardArgs) -> CmdResult {
     if a.args.len() < 2 {
-        return Err(usage("TYPE/NAME and list of ports are required for port-forward"));
+        return Err(usage(
+            "TYPE/NAME and list of ports are required for port-forward",
+        ));
     }
-    let timeout = cli_runtime::config_flags::parse_duration(&a.pod_running_timeout)
-        .map_err(|e| usage(&e))?;
+    let timeout =
+        cli_runtime::config_flags::parse_duration(&a.pod_running_timeout).map_err(|e| usage(&e))?;
     if timeout.is_zero() {
         return Err(usage("--pod-running-timeout must be higher than zero"));
     }
@@ -109,7 +115,7 @@ pub async fn run(f: &mut Factory, a: PortForwardArgs) -> CmdResult {
     let pod = attachable_pod(f, &client, &namespace, target).await?;
     // A Service's ports are its own: they map to the pods' target ports.
     let service = match target.split_once('/') {
-        Some((ty, name)) if matches!(ty, "svc" | "service" | "services") => Some(
+        Some(("svc" | "service" | "services", name)) => Some(
             client
                 .get_json(
                     &format!(

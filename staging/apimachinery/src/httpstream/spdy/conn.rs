@@ -3,9 +3,7 @@
 //! data in both directions, half-close with FIN, reset with RST_STREAM. As spdystream
 //! does, neither side enforces flow-control windows, so WINDOW_UPDATE is ignored.
 
-use super::frame::{
-    FLAG_FIN, Frame, Framer, Headers, RST_CANCEL, RST_REFUSED_STREAM, data_frames,
-};
+use super::frame::{FLAG_FIN, Frame, Framer, Headers, RST_CANCEL, RST_REFUSED_STREAM, data_frames};
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};

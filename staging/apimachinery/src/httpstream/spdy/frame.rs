@@ -230,7 +230,11 @@ impl Framer {
         let id = |at| u32_at(&p, at).map(|v| v & 0x7fff_ffff);
         Ok(match u16::from_be_bytes([head[2], head[3]]) {
             1 => {
-                let priority = p.get(8).copied().ok_or_else(|| invalid("short SYN_STREAM"))? >> 5;
+                let priority = p
+                    .get(8)
+                    .copied()
+                    .ok_or_else(|| invalid("short SYN_STREAM"))?
+                    >> 5;
                 Frame::SynStream {
                     stream_id: id(0)?,
                     associated_to: id(4)?,
@@ -348,11 +352,12 @@ fn parse_header_block(b: &[u8]) -> io::Result<Headers> {
 
 /// Splits a payload into DATA frames no larger than the protocol allows.
 pub fn data_frames(stream_id: u32, data: &[u8], chunk: usize) -> impl Iterator<Item = Frame> + '_ {
-    data.chunks(chunk.clamp(1, MAX_LENGTH)).map(move |c| Frame::Data {
-        stream_id,
-        flags: 0,
-        data: c.to_vec(),
-    })
+    data.chunks(chunk.clamp(1, MAX_LENGTH))
+        .map(move |c| Frame::Data {
+            stream_id,
+            flags: 0,
+            data: c.to_vec(),
+        })
 }
 
 #[cfg(test)]
@@ -451,6 +456,9 @@ mod tests {
         assert!(f.decode([0x80, 3, 0, 42, 0, 0, 0, 0], vec![]).is_err());
         assert!(f.decode([0x80, 2, 0, 6, 0, 0, 0, 4], vec![0; 4]).is_err());
         assert!(f.decode([0x80, 3, 0, 3, 0, 0, 0, 2], vec![0; 2]).is_err());
-        assert!(f.decode([0x80, 3, 0, 2, 0, 0, 0, 6], vec![0, 0, 0, 1, 1, 2]).is_err());
+        assert!(
+            f.decode([0x80, 3, 0, 2, 0, 0, 0, 6], vec![0, 0, 0, 1, 1, 2])
+                .is_err()
+        );
     }
 }

@@ -31,7 +31,13 @@ pub fn websocket_protocols<B>(req: &Request<B>) -> Vec<String> {
 pub fn accept_websocket(
     req: &mut Request<hyper::body::Incoming>,
     protocol: &str,
-) -> Result<(hyper::Response<crate::endpoints::negotiation::Body>, hyper::upgrade::OnUpgrade), StatusError> {
+) -> Result<
+    (
+        hyper::Response<crate::endpoints::negotiation::Body>,
+        hyper::upgrade::OnUpgrade,
+    ),
+    StatusError,
+> {
     let key = req
         .headers()
         .get(hyper::header::SEC_WEBSOCKET_KEY)

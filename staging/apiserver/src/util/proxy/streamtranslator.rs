@@ -89,27 +89,44 @@ where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (rd, wr) = tokio::io::split(io);
-    let writer = Arc::new(Mutex::new(wsstream::Writer::new(wr, wsstream::Role::Server)));
+    let writer = Arc::new(Mutex::new(wsstream::Writer::new(
+        wr,
+        wsstream::Role::Server,
+    )));
     let versions = [
         hs::STREAM_PROTOCOL_V4,
         hs::STREAM_PROTOCOL_V3,
         hs::STREAM_PROTOCOL_V2,
         hs::STREAM_PROTOCOL_V1,
     ];
-    let headers: Vec<(&str, String)> = std::iter::once((hyper::header::UPGRADE.as_str(), spdy::UPGRADE_PROTOCOL.to_string()))
-        .chain(versions.iter().map(|v| (hs::HEADER_PROTOCOL_VERSION, v.to_string())))
-        .collect();
-    let up = match component_base::proxy::upgrade(&target, tls, hyper::Method::POST, &headers).await {
+    let headers: Vec<(&str, String)> = std::iter::once((
+        hyper::header::UPGRADE.as_str(),
+        spdy::UPGRADE_PROTOCOL.to_string(),
+    ))
+    .chain(
+        versions
+            .iter()
+            .map(|v| (hs::HEADER_PROTOCOL_VERSION, v.to_string())),
+    )
+    .collect();
+    let up = match component_base::proxy::upgrade(&target, tls, hyper::Method::POST, &headers).await
+    {
         Ok(UpgradeOutcome::Upgraded(up)) => up,
         Ok(UpgradeOutcome::Refused(resp)) => {
             let code = resp.status();
-            let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             // The kubelet's own Status when it sent one.
             let status = match serde_json::from_slice::<serde_json::Value>(&body) {
                 Ok(v) if v["kind"] == "Status" => body.to_vec(),
                 _ => failure(&format!(
                     "unable to upgrade connection: {}",
-                    String::from_utf8_lossy(&body).trim().to_string() + if body.is_empty() { code.as_str() } else { "" }
+                    String::from_utf8_lossy(&body).trim().to_string()
+                        + if body.is_empty() { code.as_str() } else { "" }
                 )),
             };
             return finish(&writer, &status).await;
@@ -126,21 +143,37 @@ where
     let open = |kind: &'static str| {
         let conn = conn.clone();
         async move {
-            conn.open(vec![(hs::STREAM_TYPE.to_ascii_lowercase(), kind.to_string())])
-                .await
-                .map_err(|e| format!("error creating {kind} stream: {e}"))
+            conn.open(vec![(
+                hs::STREAM_TYPE.to_ascii_lowercase(),
+                kind.to_string(),
+            )])
+            .await
+            .map_err(|e| format!("error creating {kind} stream: {e}"))
         }
     };
     let streams = async {
         let error = open(hs::STREAM_TYPE_ERROR).await?;
-        let stdin = if o.stdin { Some(open(hs::STREAM_TYPE_STDIN).await?) } else { None };
-        let stdout = if o.stdout { Some(open(hs::STREAM_TYPE_STDOUT).await?) } else { None };
-        let stderr = if o.stderr && !o.tty { Some(open(hs::STREAM_TYPE_STDERR).await?) } else { None };
-        let resize = if o.tty && version != hs::STREAM_PROTOCOL_V1 && version != hs::STREAM_PROTOCOL_V2 {
-            Some(open(hs::STREAM_TYPE_RESIZE).await?)
+        let stdin = if o.stdin {
+            Some(open(hs::STREAM_TYPE_STDIN).await?)
         } else {
             None
         };
+        let stdout = if o.stdout {
+            Some(open(hs::STREAM_TYPE_STDOUT).await?)
+        } else {
+            None
+        };
+        let stderr = if o.stderr && !o.tty {
+            Some(open(hs::STREAM_TYPE_STDERR).await?)
+        } else {
+            None
+        };
+        let resize =
+            if o.tty && version != hs::STREAM_PROTOCOL_V1 && version != hs::STREAM_PROTOCOL_V2 {
+                Some(open(hs::STREAM_TYPE_RESIZE).await?)
+            } else {
+                None
+            };
         Ok::<_, String>((error, stdin, stdout, stderr, resize))
     };
     let (mut error, stdin, stdout, stderr, resize) = match streams.await {
@@ -149,34 +182,44 @@ where
     };
     // As upstream's servers: an empty message on the lowest writable channel says the
     // streams are ready.
-    if let Some(ch) = [(o.stdout, wsstream::STDOUT_CHANNEL), (o.stderr && !o.tty, wsstream::STDERR_CHANNEL)]
-        .iter()
-        .find(|(on, _)| *on)
-        .map(|(_, ch)| *ch)
+    if let Some(ch) = [
+        (o.stdout, wsstream::STDOUT_CHANNEL),
+        (o.stderr && !o.tty, wsstream::STDERR_CHANNEL),
+    ]
+    .iter()
+    .find(|(on, _)| *on)
+    .map(|(_, ch)| *ch)
     {
         let _ = writer.lock().await.send_channel(ch, &[]).await;
     }
     // Client to kubelet: stdin, its close, resizes; pings answered.
-    let (stdin_w, resize_w) = (stdin.as_ref().map(|s| s.writer()), resize.as_ref().map(|s| s.writer()));
+    let (stdin_w, resize_w) = (
+        stdin.as_ref().map(|s| s.writer()),
+        resize.as_ref().map(|s| s.writer()),
+    );
     let pong = writer.clone();
     let inbound = tokio::spawn(async move {
         let mut reader = wsstream::Reader::new(rd);
         while let Ok(Some(m)) = reader.next().await {
             match m {
-                wsstream::Message::Binary(b) if !b.is_empty() => match (b[0], &stdin_w, &resize_w) {
-                    (wsstream::STDIN_CHANNEL, Some(w), _) => {
-                        if w.write(&b[1..]).await.is_err() {
+                wsstream::Message::Binary(b) if !b.is_empty() => {
+                    match (b[0], &stdin_w, &resize_w) {
+                        (wsstream::STDIN_CHANNEL, Some(w), _)
+                            if w.write(&b[1..]).await.is_err() =>
+                        {
                             break;
                         }
+                        (wsstream::RESIZE_CHANNEL, _, Some(w)) => {
+                            let _ = w.write(&b[1..]).await;
+                        }
+                        (wsstream::CLOSE_CHANNEL, Some(w), _)
+                            if b.get(1) == Some(&wsstream::STDIN_CHANNEL) =>
+                        {
+                            let _ = w.close().await;
+                        }
+                        _ => {}
                     }
-                    (wsstream::RESIZE_CHANNEL, _, Some(w)) => {
-                        let _ = w.write(&b[1..]).await;
-                    }
-                    (wsstream::CLOSE_CHANNEL, Some(w), _) if b.get(1) == Some(&wsstream::STDIN_CHANNEL) => {
-                        let _ = w.close().await;
-                    }
-                    _ => {}
-                },
+                }
                 wsstream::Message::Ping(p) => {
                     let _ = pong.lock().await.send(&wsstream::Message::Pong(p)).await;
                 }

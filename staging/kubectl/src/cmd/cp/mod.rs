@@ -123,13 +123,17 @@ pub async fn run(f: &mut Factory, a: CpArgs) -> CmdResult {
     let src = extract_file_spec(&a.args[0])?;
     let dest = extract_file_spec(&a.args[1])?;
     if src.pod.is_some() && dest.pod.is_some() {
-        return Err(CmdError::msg("one of src or dest must be a local file specification"));
+        return Err(CmdError::msg(
+            "one of src or dest must be a local file specification",
+        ));
     }
     if src.file.is_empty() || dest.file.is_empty() {
         return Err(CmdError::msg("filepath can not be empty"));
     }
     if src.pod.is_none() && dest.pod.is_none() {
-        return Err(CmdError::msg("one of src or dest must be a remote file specification"));
+        return Err(CmdError::msg(
+            "one of src or dest must be a remote file specification",
+        ));
     }
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
@@ -151,7 +155,11 @@ async fn target(
     let name = spec.pod.as_deref().unwrap_or_default();
     let pod = client
         .get_json(
-            &format!("/api/v1/namespaces/{}/pods/{}", percent_encode(ns), percent_encode(name)),
+            &format!(
+                "/api/v1/namespaces/{}/pods/{}",
+                percent_encode(ns),
+                percent_encode(name)
+            ),
             client::JSON,
         )
         .await?;
@@ -306,9 +314,7 @@ async fn copy_from_pod(
     };
     output::flush();
     let result = read_from_pod(client, &pod, &container, &src.file, a.retries, out).await;
-    let untarred = untar
-        .await
-        .map_err(|e| CmdError::msg(e.to_string()))?;
+    let untarred = untar.await.map_err(|e| CmdError::msg(e.to_string()))?;
     result?;
     untarred.map_err(CmdError::msg)
 }
@@ -437,7 +443,10 @@ mod tests {
             }
         );
         assert_eq!(extract_file_spec("local").unwrap().pod, None);
-        assert_eq!(extract_file_spec(":x").unwrap_err().text, format!("error: {FORMAT_ERROR}"));
+        assert_eq!(
+            extract_file_spec(":x").unwrap_err().text,
+            format!("error: {FORMAT_ERROR}")
+        );
         assert!(extract_file_spec("a/b/c:x").is_err());
         assert_eq!(strip_path_shortcuts("../../tmp/x"), "tmp/x");
         assert_eq!(strip_path_shortcuts(".."), "");

@@ -74,8 +74,13 @@ impl<W: Write> Writer<W> {
             gid: 0,
         };
         let data = format!("{value}\0");
-        self.out
-            .write_all(&header("././@LongLink", &e, typeflag, data.len() as u64, ""))?;
+        self.out.write_all(&header(
+            "././@LongLink",
+            &e,
+            typeflag,
+            data.len() as u64,
+            "",
+        ))?;
         self.pad_write(data.as_bytes())
     }
 
@@ -228,7 +233,13 @@ impl<R: Read> Reader<R> {
             let sum: u64 = h
                 .iter()
                 .enumerate()
-                .map(|(i, b)| if (148..156).contains(&i) { 32 } else { *b as u64 })
+                .map(|(i, b)| {
+                    if (148..156).contains(&i) {
+                        32
+                    } else {
+                        *b as u64
+                    }
+                })
                 .sum();
             if stored != sum {
                 return Err(invalid("tar header checksum mismatch"));
@@ -273,7 +284,11 @@ impl<R: Read> Reader<R> {
                 b'2' => Kind::Symlink(link),
                 _ => Kind::Other,
             };
-            let data_size = if matches!(kind, Kind::Dir | Kind::Symlink(_)) { 0 } else { size };
+            let data_size = if matches!(kind, Kind::Dir | Kind::Symlink(_)) {
+                0
+            } else {
+                size
+            };
             self.remaining = data_size;
             self.padding = (BLOCK as u64 - data_size % BLOCK as u64) % BLOCK as u64;
             return Ok(Some(Entry {
@@ -326,18 +341,45 @@ mod tests {
     fn archives_round_trip_with_long_names_and_links() {
         let long = format!("d/{}", "x".repeat(150));
         let mut w = Writer::new(Vec::new());
-        let dir = Entry { name: "d".into(), mode: 0o755, size: 0, mtime: 1, kind: Kind::Dir, uid: 0, gid: 0 };
+        let dir = Entry {
+            name: "d".into(),
+            mode: 0o755,
+            size: 0,
+            mtime: 1,
+            kind: Kind::Dir,
+            uid: 0,
+            gid: 0,
+        };
         w.append(&dir, None).unwrap();
-        let file = Entry { name: long.clone(), mode: 0o640, size: 5, mtime: 2, kind: Kind::File, uid: 1000, gid: 1000 };
+        let file = Entry {
+            name: long.clone(),
+            mode: 0o640,
+            size: 5,
+            mtime: 2,
+            kind: Kind::File,
+            uid: 1000,
+            gid: 1000,
+        };
         w.append(&file, Some(&mut &b"hello"[..])).unwrap();
-        let link = Entry { name: "d/l".into(), mode: 0o777, size: 0, mtime: 3, kind: Kind::Symlink("../etc/passwd".into()), uid: 0, gid: 0 };
+        let link = Entry {
+            name: "d/l".into(),
+            mode: 0o777,
+            size: 0,
+            mtime: 3,
+            kind: Kind::Symlink("../etc/passwd".into()),
+            uid: 0,
+            gid: 0,
+        };
         w.append(&link, None).unwrap();
         let bytes = w.finish().unwrap();
         let mut r = Reader::new(&bytes[..]);
         let e = r.next_entry().unwrap().unwrap();
         assert_eq!((e.name.as_str(), e.kind), ("d/", Kind::Dir));
         let e = r.next_entry().unwrap().unwrap();
-        assert_eq!((e.name.as_str(), e.mode, e.kind), (long.as_str(), 0o640, Kind::File));
+        assert_eq!(
+            (e.name.as_str(), e.mode, e.kind),
+            (long.as_str(), 0o640, Kind::File)
+        );
         let mut data = Vec::new();
         r.read_data(&mut data).unwrap();
         assert_eq!(data, b"hello");
@@ -359,7 +401,15 @@ mod tests {
         // Skipping an unread entry's data lands on the next header.
         let mut w = Writer::new(Vec::new());
         for n in ["a", "b"] {
-            let e = Entry { name: n.into(), mode: 0o644, size: 600, mtime: 0, kind: Kind::File, uid: 0, gid: 0 };
+            let e = Entry {
+                name: n.into(),
+                mode: 0o644,
+                size: 600,
+                mtime: 0,
+                kind: Kind::File,
+                uid: 0,
+                gid: 0,
+            };
             w.append(&e, Some(&mut &vec![7u8; 600][..])).unwrap();
         }
         let bytes = w.finish().unwrap();
