@@ -9,6 +9,7 @@ pub mod merge;
 pub mod output;
 pub mod pipe;
 pub mod polymorphic;
+pub mod strategicpatch;
 pub mod term;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -132,3 +132,86 @@ async fn discovery_is_cached_in_upstreams_layout_and_refreshed_for_new_types() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The interpreter with the official `kubernetes` package (`.ci/run` makes the venv).
+fn python() -> String {
+    let venv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/pyenv/bin/python3"
+    );
+    if std::path::Path::new(venv).exists() {
+        venv.to_string()
+    } else {
+        "python3".to_string()
+    }
+}
+
+/// Client-side apply as upstream's: the same three applies (fields, keyed lists such as
+/// containers, env, ports and volumes, plain lists, maps, items added and removed), with
+/// changes by others in between (`set env`, `label`, `scale`), leave the same objects —
+/// `last-applied-configuration` and managed fields included — whether upstream's kubectl
+/// or ours applied them, as the official Python client reads them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_sequences_leave_the_same_objects_as_upstream_kubectl() {
+    let s = TestApiServer::start(None, &[]).await;
+    let home = tempfile::tempdir().unwrap();
+    let steps = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/apply-steps");
+    for ns in ["upstream", "ours"] {
+        let (ok, _, err) = s.kubectl(&["create", "namespace", ns], None);
+        assert!(ok, "{err}");
+    }
+    let read = |ns: &str| {
+        let out = Command::new(python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/python/read_objects.py"
+            ))
+            .arg(s.kubeconfig())
+            .arg(ns)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for step in 1..=3 {
+        let file = format!("{steps}/{step}.yaml");
+        let (ok, up_out, err) = s.kubectl(&["apply", "-n", "upstream", "-f", &file], None);
+        assert!(ok, "upstream step {step}: {err}");
+        let out = ours(&s, home.path(), &["apply", "-n", "ours", "-f", &file])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ours step {step}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), up_out, "step {step}");
+        let (upstream, ours_seen) = (read("upstream"), read("ours"));
+        assert_eq!(ours_seen, upstream, "objects after step {step}");
+        if step == 1 {
+            // Others change the objects between applies, with upstream's kubectl.
+            for ns in ["upstream", "ours"] {
+                for args in [
+                    vec!["set", "env", "deployment/web", "C=3"],
+                    vec!["label", "deployment", "web", "extra=1"],
+                    vec!["scale", "deployment", "web", "--replicas=5"],
+                    vec!["annotate", "configmap", "settings", "note=kept"],
+                ] {
+                    let mut a = args.clone();
+                    a.extend(["-n", ns]);
+                    let (ok, _, err) = s.kubectl(&a, None);
+                    assert!(ok, "{a:?}: {err}");
+                }
+            }
+        }
+    }
+    // The result is what a strategic merge makes of it: C, set by someone else, stays.
+    let d: serde_json::Value = serde_json::from_str(&read("ours")).unwrap();
+    let sidecar = &d["deployment"]["spec"]["template"]["spec"]["containers"];
+    assert_eq!(sidecar.as_array().unwrap().len(), 1, "{sidecar}");
+    assert_eq!(sidecar[0]["name"], "sidecar");
+}

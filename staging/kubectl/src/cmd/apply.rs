@@ -7,6 +7,7 @@ use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
 use crate::merge;
 use crate::output;
+use crate::strategicpatch;
 use cli_runtime::client;
 use cli_runtime::discovery::query_escape;
 use serde_json::{Value, json};
@@ -240,7 +241,22 @@ async fn client_side(
     let original: Value = last
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
-    let patch = merge::three_way_merge_patch(&original, &modified, &current);
+    // Built-in kinds get a strategic merge patch from the server's schema, the rest a
+    // JSON merge patch, as upstream's apply patcher decides.
+    let doc = cli_runtime::openapi::group_version(client, &r.group, &r.version).await?;
+    let schema = doc
+        .as_deref()
+        .and_then(|d| strategicpatch::Schema::for_builtin_kind(d, &r.group, &r.version, &r.kind));
+    let (patch, patch_type) = match schema {
+        Some(s) => (
+            strategicpatch::three_way(&original, &modified, &current, s),
+            "application/strategic-merge-patch+json",
+        ),
+        None => (
+            merge::three_way_merge_patch(&original, &modified, &current),
+            "application/merge-patch+json",
+        ),
+    };
     if patch.as_object().is_some_and(|m| m.is_empty()) {
         return Ok((current, "unchanged"));
     }
@@ -248,7 +264,7 @@ async fn client_side(
         .send_json(
             http::Method::PATCH,
             &format!("{path}?{}", query.join("&")),
-            "application/merge-patch+json",
+            patch_type,
             &patch,
         )
         .await?;
