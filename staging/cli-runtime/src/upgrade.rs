@@ -117,8 +117,8 @@ impl RestClient {
     }
 }
 
-/// The server's refusal: its `Status` when it sent one, else its text, as client-go's
-/// SPDY round tripper reports it.
+/// The server's refusal as client-go's SPDY upgrader reports it: the `Status` it sent
+/// as a server error, else `unable to upgrade connection: ` and its text.
 fn upgrade_failure(status: http::StatusCode, body: &[u8]) -> Error {
     let is_status = serde_json::from_slice::<serde_json::Value>(body)
         .ok()

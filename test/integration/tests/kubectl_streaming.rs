@@ -200,7 +200,7 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         assert_eq!(code, 1);
         assert_eq!(
             err,
-            "error: container nope is not valid for pod web out of: web, ticker\n"
+            "Error from server (BadRequest): container nope is not valid for pod web\n"
         );
         let (code, _, err) = run(
             &s,

@@ -4,9 +4,7 @@
 
 use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
-use crate::polymorphic::{
-    all_container_names, attachable_pod, find_container, find_or_default_container,
-};
+use crate::polymorphic::{attachable_pod, find_or_default_container};
 use crate::{output, term};
 use cli_runtime::client::RestClient;
 use cli_runtime::discovery::{percent_encode, query_escape};
@@ -107,15 +105,13 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
             "cannot exec into a container in a completed pod; current phase is {phase}"
         )));
     }
+    // A named container is the server's to validate (v1.35; v1.36 checks it here).
     let container = match &a.container {
-        None => find_or_default_container(&pod, None, a.quiet)?,
-        Some(c) => find_container(&pod, c).cloned().ok_or_else(|| {
-            CmdError::msg(format!(
-                "container {c} is not valid for pod {} out of: {}",
-                pod["metadata"]["name"].as_str().unwrap_or_default(),
-                all_container_names(&pod)
-            ))
-        })?,
+        None => find_or_default_container(&pod, None, a.quiet)?["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        Some(c) => c.clone(),
     };
     let tty = setup_tty(a.stdin, a.tty, a.quiet);
     let mut q: Vec<String> = a
@@ -123,10 +119,7 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
         .iter()
         .map(|c| format!("command={}", query_escape(c)))
         .collect();
-    q.push(format!(
-        "container={}",
-        query_escape(container["name"].as_str().unwrap_or_default())
-    ));
+    q.push(format!("container={}", query_escape(&container)));
     let sizes = tty.then(|| term::local_size().into_iter().collect());
     let session = Session {
         subresource: "exec",
@@ -139,20 +132,14 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
 
 pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
     if a.target.is_empty() {
-        return Err(usage(
-            "attach",
-            "at least 1 argument is required for attach",
-        ));
+        return Err(CmdError::msg("at least 1 argument is required for attach"));
     }
     if a.target.len() > 2 {
-        return Err(usage(
-            "attach",
-            &format!(
-                "expected POD, TYPE/NAME, or TYPE NAME, (at most 2 arguments) saw {}: [{}]",
-                a.target.len(),
-                a.target.join(" ")
-            ),
-        ));
+        return Err(CmdError::msg(format!(
+            "expected POD, TYPE/NAME, or TYPE NAME, (at most 2 arguments) saw {}: [{}]",
+            a.target.len(),
+            a.target.join(" ")
+        )));
     }
     check_timeout("attach", &a.pod_running_timeout)?;
     let client = f.client().await?;

@@ -116,9 +116,7 @@ fn join_local(base: &Path, rel: &str) -> PathBuf {
 
 pub async fn run(f: &mut Factory, a: CpArgs) -> CmdResult {
     if a.args.len() != 2 {
-        return Err(CmdError::plain(
-            "error: source and destination are required\nSee 'kubectl cp -h' for help and examples",
-        ));
+        return Err(CmdError::msg("source and destination are required"));
     }
     let src = extract_file_spec(&a.args[0])?;
     let dest = extract_file_spec(&a.args[1])?;
