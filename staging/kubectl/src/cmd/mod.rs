@@ -98,6 +98,7 @@ pub enum Command {
     Cordon(drain::CordonArgs),
     /// Mark node as schedulable
     Uncordon(drain::CordonArgs),
+    Drain(drain::DrainArgs),
     /// List events
     Events(events::EventsArgs),
     /// Display resource (CPU/memory) usage
@@ -165,6 +166,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Certificate(c) => certificate::run(f, c).await,
         Command::Cordon(a) => drain::cordon(f, a, true).await,
         Command::Uncordon(a) => drain::cordon(f, a, false).await,
+        Command::Drain(a) => drain::drain(f, a).await,
         Command::Logs(a) => logs::run(f, a).await,
         Command::Exec(a) => exec::run_exec(f, a).await,
         Command::Attach(a) => exec::run_attach(f, a).await,
