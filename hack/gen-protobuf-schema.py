@@ -127,6 +127,21 @@ def parse_openapi(src):
     return names, gvks
 
 
+# Go initialisms in JSON names k8s-openapi cannot supply: messages it inlines into
+# another type (VolumeSource, PersistentVolumeSource) or does not have at all.
+JSON_INITIALISMS = {
+    "downwardApi": "downwardAPI",
+    "scaleIo": "scaleIO",
+    "insecureSkipTlsVerifyBackend": "insecureSkipTLSVerifyBackend",
+    "insecureSkipTlsVerify": "insecureSkipTLSVerify",
+    "nodeId": "nodeID",
+    "desiredApiVersion": "desiredAPIVersion",
+    "openApiv3Schema": "openAPIV3Schema",
+    "hostIp": "hostIP",
+    "carpIp": "carpIP",
+}
+
+
 def camel(snake):
     head, *rest = snake.split("_")
     return head + "".join(w[:1].upper() + w[1:] for w in rest)
@@ -158,6 +173,7 @@ def main():
                     label, json = "inline", "-"
             if json is None:
                 json = camel(rust.removeprefix("r#"))
+                json = JSON_INITIALISMS.get(json, json)
                 unmatched += json_names is not None
             out.append(f"{tag} {json} {kind} {label}" + ("" if typ == "-" else f" {typ}"))
     with open(OUT, "w") as f:

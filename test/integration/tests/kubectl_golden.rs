@@ -27,6 +27,13 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "auth whoami -o yaml",
         "v1.33+ omits a null creationTimestamp",
     ),
+    // describe names container ports since v1.34 and words projected ConfigMaps as
+    // "Optional" since v1.33.
+    (
+        "describe deployment rich",
+        "v1.33+/v1.34+ pod template wording",
+    ),
+    ("describe deploy", "v1.33+/v1.34+ pod template wording"),
     // Versions differ by nature, and we bundle no kustomize.
     (
         "version --client -o json",

@@ -505,6 +505,18 @@ mod tests {
         assert_eq!(round_trip("apps/v1", "Deployment", d.clone()), d);
     }
 
+    /// JSON names with Go initialisms that the proto names spell differently.
+    #[test]
+    fn initialism_json_names_round_trip() {
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}],
+            "volumes": [
+                {"name": "down", "downwardAPI": {"items": [{"path": "l", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                {"name": "sio", "scaleIO": {"gateway": "g", "system": "s", "secretRef": {"name": "x"}}}]}});
+        assert_eq!(round_trip("v1", "Pod", pod.clone()), pod);
+        let pv = json!({"metadata": {"name": "pv"}, "spec": {"scaleIO": {"gateway": "g", "system": "s", "secretRef": {"name": "x"}}}});
+        assert_eq!(round_trip("v1", "PersistentVolume", pv.clone()), pv);
+    }
+
     #[test]
     fn specials_round_trip() {
         let lease = json!({"metadata": {"name": "n"}, "spec": {

@@ -102,7 +102,7 @@ pub fn namespace(w: &mut PrefixWriter, obj: &Value) {
 }
 
 // Go's time.RFC1123Z ("Mon, 02 Jan 2006 15:04:05 -0700"), in UTC.
-fn rfc1123z(ts: Option<&str>) -> String {
+pub(super) fn rfc1123z(ts: Option<&str>) -> String {
     ts.and_then(|t| t.parse::<jiff::Timestamp>().ok())
         .map(|t| t.strftime("%a, %d %b %Y %H:%M:%S +0000").to_string())
         .unwrap_or_else(|| "Mon, 01 Jan 0001 00:00:00 +0000".into())

@@ -4,6 +4,7 @@
 //! Upstream twin: `kubectl/pkg/describe/describe.go`.
 
 mod kinds;
+pub mod workloads;
 
 use cli_runtime::client::{self, RestClient};
 use cli_runtime::discovery::query_escape;
@@ -205,6 +206,8 @@ pub struct Related {
     pub events: Option<Vec<Value>>,
     /// A Service's EndpointSlices.
     pub endpoint_slices: Vec<Value>,
+    /// The ReplicaSets a Deployment controls.
+    pub replica_sets: Vec<Value>,
 }
 
 impl Related {
@@ -225,8 +228,40 @@ impl Related {
                 r.endpoint_slices = list["items"].as_array().cloned().unwrap_or_default();
             }
         }
+        if obj["kind"] == "Deployment" {
+            r.replica_sets = owned_replica_sets(client, obj).await;
+        }
         r
     }
+}
+
+/// The ReplicaSets in the Deployment's namespace whose controller it is.
+pub async fn owned_replica_sets(client: &RestClient, d: &Value) -> Vec<Value> {
+    let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
+    let uid = &d["metadata"]["uid"];
+    let Ok(list) = client
+        .get_json(
+            &format!("/apis/apps/v1/namespaces/{ns}/replicasets"),
+            client::JSON,
+        )
+        .await
+    else {
+        return Vec::new();
+    };
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|rs| {
+            rs["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|o| {
+                    o.iter()
+                        .any(|r| r["controller"] == true && &r["uid"] == uid)
+                })
+        })
+        .cloned()
+        .collect()
 }
 
 /// Describes one object (already fetched) with what was fetched for it.
@@ -239,6 +274,7 @@ pub fn describe(obj: &Value, related: &Related) -> String {
         "Namespace" => kinds::namespace(&mut w, obj),
         "ServiceAccount" => kinds::service_account(&mut w, obj, events),
         "Service" => kinds::service(&mut w, obj, &related.endpoint_slices, events),
+        "Deployment" => workloads::deployment(&mut w, obj, &related.replica_sets, events),
         _ => generic(&mut w, obj, events),
     }
     w.finish()
