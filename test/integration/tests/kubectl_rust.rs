@@ -215,3 +215,145 @@ async fn apply_sequences_leave_the_same_objects_as_upstream_kubectl() {
     assert_eq!(sidecar.as_array().unwrap().len(), 1, "{sidecar}");
     assert_eq!(sidecar[0]["name"], "sidecar");
 }
+
+/// `rollout history` (the overview and one revision's pod template) prints what
+/// upstream's prints for revisions our controller-manager made; `rollout undo` goes
+/// back to the previous revision and to a given one, as upstream's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_history_and_undo_as_upstream() {
+    use integration_tests::component::TestControllerManager;
+    let s = TestApiServer::start(None, &[]).await;
+    let _kcm =
+        TestControllerManager::start(&s.kubeconfig(), &["--controllers=deployment,replicaset"])
+            .await;
+    let home = tempfile::tempdir().unwrap();
+    let run_ours = |args: &[&str]| {
+        let out = ours(&s, home.path(), args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = s.kubectl(
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=registry.k8s.io/pause:3.10",
+            "--port=80",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let revisions = |n: usize| {
+        let c = s.client.clone();
+        async move {
+            integration_tests::wait_for(
+                &format!("{n} revisions"),
+                Duration::from_secs(30),
+                || async {
+                    let l = c
+                        .get("/apis/apps/v1/namespaces/default/replicasets")
+                        .await
+                        .json();
+                    (l["items"].as_array().map_or(0, |a| a.len()) >= n).then_some(())
+                },
+            )
+            .await
+        }
+    };
+    revisions(1).await;
+    let (ok, _, err) = s.kubectl(
+        &[
+            "set",
+            "image",
+            "deployment/web",
+            "pause=registry.k8s.io/pause:3.9",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = s.kubectl(
+        &[
+            "annotate",
+            "deployment/web",
+            "kubernetes.io/change-cause=image 3.9",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    revisions(2).await;
+    for args in [
+        vec!["rollout", "history", "deployment/web"],
+        vec!["rollout", "history", "deployment/web", "--revision=1"],
+        vec!["rollout", "history", "deployment/web", "--revision=9"],
+        vec!["rollout", "history", "deploy", "web", "--revision=2"],
+        vec!["rollout", "undo", "deployment/web", "--dry-run=client"],
+        vec!["rollout", "undo", "deployment/web", "--to-revision=9"],
+        vec!["rollout", "history", "configmap/none"],
+    ] {
+        let (ok, up_out, up_err) = s.kubectl(&args, None);
+        let (code, out, err) = run_ours(&args);
+        assert_eq!(
+            (code == 0, out.as_str(), err.as_str()),
+            (ok, up_out.as_str(), up_err.as_str()),
+            "{args:?}"
+        );
+    }
+    // Back to revision 1 (the previous one), then forward to 2 by number.
+    let (code, out, err) = run_ours(&["rollout", "undo", "deployment/web"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "deployment.apps/web rolled back\n"),
+        "{err}"
+    );
+    let image = || async {
+        let d = s
+            .client
+            .get("/apis/apps/v1/namespaces/default/deployments/web")
+            .await
+            .json();
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(image().await, "registry.k8s.io/pause:3.10");
+    revisions(2).await;
+    // The rolled-back revision becomes revision 3; history agrees with upstream's.
+    integration_tests::wait_for("revision 3", Duration::from_secs(30), || async {
+        let (_, out, _) = s.kubectl(&["rollout", "history", "deployment/web"], None);
+        out.contains("\n3 ").then_some(())
+    })
+    .await;
+    let (_, up_out, _) = s.kubectl(&["rollout", "history", "deployment/web"], None);
+    assert_eq!(
+        run_ours(&["rollout", "history", "deployment/web"]).1,
+        up_out
+    );
+    let (code, out, err) = run_ours(&["rollout", "undo", "deployment/web", "--to-revision=2"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "deployment.apps/web rolled back\n"),
+        "{err}"
+    );
+    assert_eq!(image().await, "registry.k8s.io/pause:3.9");
+    integration_tests::wait_for("revision 4", Duration::from_secs(30), || async {
+        run_ours(&["rollout", "history", "deployment/web"])
+            .1
+            .contains("\n4 ")
+            .then_some(())
+    })
+    .await;
+    // Revision 4 is the template just restored: nothing to do.
+    let (code, out, err) = run_ours(&["rollout", "undo", "deployment/web", "--to-revision=4"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "deployment.apps/web skipped rollback (current template already matches revision 4)\n"
+        ),
+        "{err}"
+    );
+}

@@ -23,6 +23,7 @@ pub mod patch;
 pub mod plugin;
 pub mod portforward;
 pub mod rollout;
+pub mod rollout_history;
 pub mod run;
 pub mod scale;
 pub mod set;

@@ -19,6 +19,10 @@ pub enum RolloutCommand {
     Restart(TargetArgs),
     /// Mark the provided resource as paused
     Pause(TargetArgs),
+    /// View rollout history
+    History(super::rollout_history::HistoryArgs),
+    /// Undo a previous rollout
+    Undo(super::rollout_history::UndoArgs),
     /// Resume a paused resource
     Resume(TargetArgs),
 }
@@ -48,6 +52,8 @@ pub async fn run(f: &mut Factory, c: RolloutCommand) -> CmdResult {
         RolloutCommand::Restart(a) => patch_each(f, a, Kind::Restart).await,
         RolloutCommand::Pause(a) => patch_each(f, a, Kind::Pause).await,
         RolloutCommand::Resume(a) => patch_each(f, a, Kind::Resume).await,
+        RolloutCommand::History(a) => super::rollout_history::run_history(f, a).await,
+        RolloutCommand::Undo(a) => super::rollout_history::run_undo(f, a).await,
     }
 }
 
@@ -59,7 +65,7 @@ enum Kind {
 }
 
 // The named objects, or with `-l` every object of the type that matches.
-async fn targets(
+pub(super) async fn targets(
     f: &mut Factory,
     resources: &[String],
     selector: Option<&str>,

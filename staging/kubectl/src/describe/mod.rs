@@ -23,6 +23,12 @@ impl PrefixWriter {
         self.text.push_str(&escape_terminal(s));
     }
 
+    /// The text as written, tabs kept (upstream's describers writing to a plain buffer,
+    /// as `rollout history --revision` does).
+    pub fn raw(self) -> String {
+        self.text
+    }
+
     /// The aligned result.
     pub fn finish(self) -> String {
         let mut tw = TabWriter::with(0, 2, false);
