@@ -24,6 +24,9 @@ MASKS = [
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"), "TIME"),
     (re.compile(r"(?<![\w.-])\d{1,3}s(?![\w.-])"), "AGE"),
     (re.compile(r"kubectl-edit-[0-9a-z-]+\.yaml"), "kubectl-edit-N.yaml"),
+    # kubectl diff's temporary directories and diff's file times.
+    (re.compile(r"/(LIVE|MERGED)-\d+/"), r"/\1-N/"),
+    (re.compile(r"\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? [+-]\d{4}"), "\tFILETIME"),
 ]
 
 

@@ -129,31 +129,17 @@ pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
             .unwrap_or_default()
             .to_string();
         let path = r.object_path(Some(&ns), &name);
-        let mut query = vec![format!("fieldManager={}", query_escape(&manager))];
-        if dry == DryRun::Server {
-            query.push("dryRun=All".into());
-        }
         let display = cli_runtime::printers::name_line(
             &json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": {"name": name}}),
         );
-        let result = if a.server_side {
-            if a.force_conflicts {
-                query.push("force=true".into());
-            }
-            let body = serde_json::to_vec(&obj).map_err(CmdError::msg)?;
-            client
-                .request(
-                    http::Method::PATCH,
-                    &format!("{path}?{}", query.join("&")),
-                    client::JSON,
-                    Some(("application/apply-patch+yaml", body)),
-                )
-                .await
-                .and_then(|resp| client::decode(&resp.body))
-                .map(|v| (v, "serverside-applied"))
-        } else {
-            client_side(&client, &r, &ns, &path, &query, obj, dry).await
+        let how = How {
+            manager: &manager,
+            server_side: a.server_side,
+            force_conflicts: a.force_conflicts,
+            dry,
+            annotate: true,
         };
+        let result = apply_object(&client, &r, &ns, &path, obj, &how).await;
         match result {
             Ok((v, verb)) => match &format {
                 Some(fmt) => util::print_object(&v, fmt, false)?,
@@ -180,6 +166,51 @@ pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
 
 /// The object with its last-applied annotation: itself, compact, without that annotation.
 /// (An empty `annotations` map stays, as upstream's `GetModifiedConfiguration` leaves it.)
+/// How one object is applied.
+pub struct How<'a> {
+    pub manager: &'a str,
+    pub server_side: bool,
+    pub force_conflicts: bool,
+    pub dry: DryRun,
+    /// Whether the applied configuration is recorded in `last-applied-configuration`
+    /// (apply) or not (diff: upstream's `GetModifiedConfiguration(annotate=false)`).
+    pub annotate: bool,
+}
+
+/// Applies one object (server-side, or client-side with the three-way patch) at
+/// `path`; the result and the verb to report.
+pub async fn apply_object(
+    client: &client::RestClient,
+    r: &cli_runtime::discovery::ApiResource,
+    ns: &str,
+    path: &str,
+    obj: Value,
+    how: &How<'_>,
+) -> Result<(Value, &'static str), client::Error> {
+    let mut query = vec![format!("fieldManager={}", query_escape(how.manager))];
+    if how.dry == DryRun::Server {
+        query.push("dryRun=All".into());
+    }
+    if how.server_side {
+        if how.force_conflicts {
+            query.push("force=true".into());
+        }
+        let body = serde_json::to_vec(&obj)
+            .map_err(|e| client::Error::Transport(format!("error: {e}")))?;
+        return client
+            .request(
+                http::Method::PATCH,
+                &format!("{path}?{}", query.join("&")),
+                client::JSON,
+                Some(("application/apply-patch+yaml", body)),
+            )
+            .await
+            .and_then(|resp| client::decode(&resp.body))
+            .map(|v| (v, "serverside-applied"));
+    }
+    client_side(client, r, ns, path, &query, obj, how).await
+}
+
 pub fn with_last_applied(obj: &Value) -> Value {
     let mut bare = obj.clone();
     if !bare["metadata"]["annotations"].is_object() {
@@ -204,9 +235,22 @@ async fn client_side(
     path: &str,
     query: &[String],
     obj: Value,
-    dry: DryRun,
+    how: &How<'_>,
 ) -> Result<(Value, &'static str), client::Error> {
-    let modified = with_last_applied(&obj);
+    let dry = how.dry;
+    let modified = if how.annotate {
+        with_last_applied(&obj)
+    } else {
+        // As upstream's: the annotations map stays, empty if need be.
+        let mut bare = obj.clone();
+        if !bare["metadata"]["annotations"].is_object() {
+            bare["metadata"]["annotations"] = json!({});
+        }
+        if let Some(a) = bare["metadata"]["annotations"].as_object_mut() {
+            a.remove(LAST_APPLIED);
+        }
+        bare
+    };
     let current = match client.get_json(path, client::JSON).await {
         Ok(v) => Some(v),
         Err(e) if e.is_not_found() => None,

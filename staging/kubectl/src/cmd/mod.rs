@@ -10,6 +10,7 @@ pub mod cp;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod diff;
 pub mod drain;
 pub mod edit;
 pub mod events;
@@ -62,6 +63,7 @@ pub enum Command {
     Create(create::CreateArgs),
     /// Apply a configuration to a resource by file name or stdin
     Apply(apply::ApplyArgs),
+    Diff(diff::DiffArgs),
     /// Delete resources by file names, stdin, resources and names, or by resources and label selector
     Delete(delete::DeleteArgs),
     /// Update the labels on a resource
@@ -150,6 +152,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Describe(a) => describe::run(f, a).await,
         Command::Create(a) => create::run(f, a).await,
         Command::Apply(a) => apply::run(f, a).await,
+        Command::Diff(a) => diff::run(f, a).await,
         Command::Delete(a) => delete::run(f, a).await,
         Command::Label(a) => label::run(f, a, label::Field::Labels).await,
         Command::Annotate(a) => label::run(f, a, label::Field::Annotations).await,
