@@ -188,8 +188,7 @@ fn run_diff(from: &Path, to: &Path) -> CmdResult {
         words = vec!["diff".into(), "-u".into(), "-N".into()];
     }
     // Upstream accepts only plain flags for the external program's arguments.
-    let valid = regex_lite_flag;
-    if let Some(bad) = words[1..].iter().find(|w| !valid(w)) {
+    if let Some(bad) = words[1..].iter().find(|w| !plain_flag(w)) {
         return Err(CmdError::msg(format!(
             "arguments not allowed in KUBECTL_EXTERNAL_DIFF: {bad}"
         )));
@@ -212,7 +211,7 @@ fn run_diff(from: &Path, to: &Path) -> CmdResult {
 }
 
 /// upstream's `^--?[a-zA-Z0-9-=]+$` check on external diff arguments.
-fn regex_lite_flag(w: &String) -> bool {
+fn plain_flag(w: &str) -> bool {
     let rest = w.strip_prefix("--").or_else(|| w.strip_prefix('-'));
     rest.is_some_and(|r| {
         !r.is_empty()
@@ -240,8 +239,8 @@ mod tests {
             merged["data"],
             json!({"a": "***", "b": "*** (after)", "new": "***"})
         );
-        assert!(regex_lite_flag(&"-u".to_string()));
-        assert!(regex_lite_flag(&"--color=always".to_string()));
-        assert!(!regex_lite_flag(&"; rm".to_string()));
+        assert!(plain_flag("-u"));
+        assert!(plain_flag("--color=always"));
+        assert!(!plain_flag("; rm"));
     }
 }
