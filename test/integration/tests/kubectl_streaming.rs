@@ -458,6 +458,34 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         );
     }
 
+    // describe pod on a running pod (statuses, states, conditions, QoS) prints what
+    // upstream's v1.37 prints, and v1.32's but for the port names v1.34 added.
+    let newer = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/pyenv/bin/kubectl"
+    );
+    let (code, ours_out, err) = run(
+        &s,
+        "true",
+        &["describe", "pod", "web", "--show-events=false"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (ok, up, err) = s.kubectl_bin(
+        newer,
+        &["describe", "pod", "web", "--show-events=false"],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(ours_out, up, "describe pod web vs v1.37");
+    let (ok, up32, err) = s.kubectl(&["describe", "pod", "web", "--show-events=false"], None);
+    assert!(ok, "{err}");
+    assert_eq!(
+        ours_out.replace("/TCP (http)", "/TCP"),
+        up32,
+        "describe pod web vs v1.32"
+    );
+
     // Upstream's kubectls (the machine's and PyPI's newer one) speak WebSocket first too,
     // and get the same streams through the apiserver's translation.
     let newer = concat!(

@@ -281,6 +281,7 @@ pub fn describe(obj: &Value, related: &Related) -> String {
         "ServiceAccount" => kinds::service_account(&mut w, obj, events),
         "Service" => kinds::service(&mut w, obj, &related.endpoint_slices, events),
         "Deployment" => workloads::deployment(&mut w, obj, &related.replica_sets, events),
+        "Pod" => workloads::pod(&mut w, obj, events),
         _ => generic(&mut w, obj, events),
     }
     w.finish()

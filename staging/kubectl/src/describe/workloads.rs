@@ -44,9 +44,16 @@ pub fn pod_template(w: &mut PrefixWriter, template: &Value) {
         .as_array()
         .is_some_and(|c| !c.is_empty())
     {
-        containers(w, "Init Containers", &spec["initContainers"], "  ");
+        containers(
+            w,
+            "Init Containers",
+            &spec["initContainers"],
+            None,
+            None,
+            "  ",
+        );
     }
-    containers(w, "Containers", &spec["containers"], "  ");
+    containers(w, "Containers", &spec["containers"], None, None, "  ");
     volumes(w, &spec["volumes"], "  ");
     topology_spread(w, &spec["topologySpreadConstraints"], "  ");
     if !s(&spec["priorityClassName"]).is_empty() {
@@ -59,14 +66,31 @@ pub fn pod_template(w: &mut PrefixWriter, template: &Value) {
     tolerations(w, "  Tolerations", &spec["tolerations"]);
 }
 
-fn containers(w: &mut PrefixWriter, label: &str, list: &Value, space: &str) {
+/// upstream `describeContainers`: with a pod, its statuses and resolved field refs.
+fn containers(
+    w: &mut PrefixWriter,
+    label: &str,
+    list: &Value,
+    statuses: Option<&Value>,
+    pod: Option<&Value>,
+    space: &str,
+) {
     let items = list.as_array().cloned().unwrap_or_default();
     let none = if items.is_empty() { " <none>" } else { "" };
     w.write(0, &format!("{space}{label}:{none}\n"));
     let name_indent = if space.is_empty() { "" } else { " " };
     for c in &items {
+        let status = statuses
+            .and_then(Value::as_array)
+            .and_then(|st| st.iter().find(|x| x["name"] == c["name"]));
         w.write(1, &format!("{name_indent}{}:\n", s(&c["name"])));
+        if let Some(st) = status {
+            w.write(2, &format!("Container ID:\t{}\n", s(&st["containerID"])));
+        }
         w.write(2, &format!("Image:\t{}\n", s(&c["image"])));
+        if let Some(st) = status {
+            w.write(2, &format!("Image ID:\t{}\n", s(&st["imageID"])));
+        }
         let ports = c["ports"].as_array().cloned().unwrap_or_default();
         let fmt_ports = |host: bool| {
             ports
@@ -124,6 +148,25 @@ fn containers(w: &mut PrefixWriter, label: &str, list: &Value, space: &str) {
                 }
             }
         }
+        if let Some(st) = status {
+            container_state(w, "State", &st["state"]);
+            if st["lastState"]["terminated"].is_object() {
+                container_state(w, "Last State", &st["lastState"]);
+            }
+            let ready = if st["ready"].as_bool().unwrap_or(false) {
+                "True"
+            } else {
+                "False"
+            };
+            w.write(2, &format!("Ready:\t{ready}\n"));
+            w.write(
+                2,
+                &format!(
+                    "Restart Count:\t{}\n",
+                    st["restartCount"].as_i64().unwrap_or(0)
+                ),
+            );
+        }
         resources(w, &c["resources"], 2);
         for (title, field) in [
             ("Liveness", "livenessProbe"),
@@ -135,7 +178,7 @@ fn containers(w: &mut PrefixWriter, label: &str, list: &Value, space: &str) {
             }
         }
         env_from(w, &c["envFrom"]);
-        env(w, &c["env"]);
+        env(w, c, pod);
         mounts(w, c);
     }
 }
@@ -238,8 +281,103 @@ fn env_from(w: &mut PrefixWriter, list: &Value) {
     }
 }
 
-fn env(w: &mut PrefixWriter, list: &Value) {
-    let items = list.as_array().cloned().unwrap_or_default();
+/// upstream `describeStatus`.
+fn container_state(w: &mut PrefixWriter, name: &str, state: &Value) {
+    let t = |v: &Value| super::kinds::rfc1123z(v.as_str());
+    if state["running"].is_object() {
+        w.write(2, &format!("{name}:\tRunning\n"));
+        w.write(
+            3,
+            &format!("Started:\t{}\n", t(&state["running"]["startedAt"])),
+        );
+    } else if state["terminated"].is_object() {
+        let x = &state["terminated"];
+        w.write(2, &format!("{name}:\tTerminated\n"));
+        if !s(&x["reason"]).is_empty() {
+            w.write(3, &format!("Reason:\t{}\n", s(&x["reason"])));
+        }
+        if !s(&x["message"]).is_empty() {
+            w.write(3, &format!("Message:\t{}\n", s(&x["message"])));
+        }
+        w.write(
+            3,
+            &format!("Exit Code:\t{}\n", x["exitCode"].as_i64().unwrap_or(0)),
+        );
+        if x["signal"].as_i64().unwrap_or(0) > 0 {
+            w.write(
+                3,
+                &format!("Signal:\t{}\n", x["signal"].as_i64().unwrap_or(0)),
+            );
+        }
+        w.write(3, &format!("Started:\t{}\n", t(&x["startedAt"])));
+        w.write(3, &format!("Finished:\t{}\n", t(&x["finishedAt"])));
+    } else {
+        w.write(2, &format!("{name}:\tWaiting\n"));
+        if !s(&state["waiting"]["reason"]).is_empty() {
+            w.write(3, &format!("Reason:\t{}\n", s(&state["waiting"]["reason"])));
+        }
+    }
+}
+
+/// A pod field a `fieldRef` names (upstream `fieldpath.ExtractFieldPathAsString`).
+fn pod_field(pod: &Value, path: &str) -> String {
+    let m = &pod["metadata"];
+    let keyed = |prefix: &str, map: &Value| {
+        path.strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix("']"))
+            .map(|k| s(&map[k]).to_string())
+    };
+    if let Some(v) = keyed("metadata.labels['", &m["labels"]) {
+        return v;
+    }
+    if let Some(v) = keyed("metadata.annotations['", &m["annotations"]) {
+        return v;
+    }
+    match path {
+        "metadata.name" => s(&m["name"]).into(),
+        "metadata.namespace" => s(&m["namespace"]).into(),
+        "metadata.uid" => s(&m["uid"]).into(),
+        "spec.nodeName" => s(&pod["spec"]["nodeName"]).into(),
+        "spec.serviceAccountName" => s(&pod["spec"]["serviceAccountName"]).into(),
+        "status.hostIP" => s(&pod["status"]["hostIP"]).into(),
+        "status.podIP" => s(&pod["status"]["podIP"]).into(),
+        "status.podIPs" => pod["status"]["podIPs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| s(&i["ip"]))
+            .collect::<Vec<_>>()
+            .join(","),
+        "status.hostIPs" => pod["status"]["hostIPs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| s(&i["ip"]))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    }
+}
+
+/// upstream `ExtractContainerResourceValue` with the default divisor: CPU in whole
+/// cores rounded up, memory and the rest in units.
+fn container_resource(c: &Value, resource: &str) -> String {
+    let Some((kind, name)) = resource.split_once('.') else {
+        return String::new();
+    };
+    let q = s(&c["resources"][kind][name]);
+    if q.is_empty() {
+        return "0".into();
+    }
+    match apimachinery::resource::Quantity::parse(q) {
+        Some(v) if name == "cpu" => (v.milli_value() as f64 / 1000.0).ceil().to_string(),
+        Some(v) => v.value().to_string(),
+        None => String::new(),
+    }
+}
+
+fn env(w: &mut PrefixWriter, c: &Value, pod: Option<&Value>) {
+    let items = c["env"].as_array().cloned().unwrap_or_default();
     let none = if items.is_empty() { "\t<none>" } else { "" };
     w.write(2, &format!("Environment:{none}\n"));
     for e in &items {
@@ -256,19 +394,17 @@ fn env(w: &mut PrefixWriter, list: &Value) {
             continue;
         }
         if from["fieldRef"].is_object() {
-            w.write(
-                3,
-                &format!(
-                    "{name}:\t ({}:{})\n",
-                    s(&from["fieldRef"]["apiVersion"]),
-                    s(&from["fieldRef"]["fieldPath"])
-                ),
-            );
+            let path = s(&from["fieldRef"]["fieldPath"]);
+            let value = pod.map(|p| pod_field(p, path)).unwrap_or_default();
+            let version = s(&from["fieldRef"]["apiVersion"]);
+            w.write(3, &format!("{name}:\t{value} ({version}:{path})\n"));
         } else if from["resourceFieldRef"].is_object() {
-            w.write(
-                3,
-                &format!("{name}:\t ({})\n", s(&from["resourceFieldRef"]["resource"])),
-            );
+            let resource = s(&from["resourceFieldRef"]["resource"]);
+            let mut value = container_resource(c, resource);
+            if value == "0" && (resource == "limits.cpu" || resource == "limits.memory") {
+                value = "node allocatable".into();
+            }
+            w.write(3, &format!("{name}:\t{value} ({resource})\n"));
         } else if from["secretKeyRef"].is_object() {
             let r = &from["secretKeyRef"];
             w.write(
@@ -669,5 +805,208 @@ pub fn deployment(w: &mut PrefixWriter, d: &Value, owned: &[Value], events: Opti
     }
     if let Some(ev) = events {
         describe_events(w, ev);
+    }
+}
+
+/// upstream `describePod`.
+pub fn pod(w: &mut PrefixWriter, p: &Value, events: Option<&[Value]>) {
+    let meta = &p["metadata"];
+    let spec = &p["spec"];
+    let st = &p["status"];
+    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
+    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    if let Some(pr) = spec["priority"].as_i64() {
+        w.write(0, &format!("Priority:\t{pr}\n"));
+    }
+    if !s(&spec["priorityClassName"]).is_empty() {
+        w.write(
+            0,
+            &format!("Priority Class Name:\t{}\n", s(&spec["priorityClassName"])),
+        );
+    }
+    if !s(&spec["runtimeClassName"]).is_empty() {
+        w.write(
+            0,
+            &format!("Runtime Class Name:\t{}\n", s(&spec["runtimeClassName"])),
+        );
+    }
+    if !s(&spec["serviceAccountName"]).is_empty() {
+        w.write(
+            0,
+            &format!("Service Account:\t{}\n", s(&spec["serviceAccountName"])),
+        );
+    }
+    if s(&spec["nodeName"]).is_empty() {
+        w.write(0, "Node:\t<none>\n");
+    } else {
+        w.write(
+            0,
+            &format!("Node:\t{}/{}\n", s(&spec["nodeName"]), s(&st["hostIP"])),
+        );
+    }
+    if st["startTime"].is_string() {
+        w.write(
+            0,
+            &format!(
+                "Start Time:\t{}\n",
+                super::kinds::rfc1123z(st["startTime"].as_str())
+            ),
+        );
+    }
+    labels_multiline(w, "Labels", &meta["labels"]);
+    annotations_multiline(w, "Annotations", &meta["annotations"]);
+    let phase = s(&st["phase"]);
+    if meta["deletionTimestamp"].is_string() && phase != "Failed" && phase != "Succeeded" {
+        let since = crate::cmd::util::age(meta["deletionTimestamp"].as_str());
+        w.write(0, &format!("Status:\tTerminating (lasts {since})\n"));
+        w.write(
+            0,
+            &format!(
+                "Termination Grace Period:\t{}s\n",
+                meta["deletionGracePeriodSeconds"].as_i64().unwrap_or(0)
+            ),
+        );
+    } else {
+        w.write(0, &format!("Status:\t{phase}\n"));
+    }
+    if !s(&st["reason"]).is_empty() {
+        w.write(0, &format!("Reason:\t{}\n", s(&st["reason"])));
+    }
+    if !s(&st["message"]).is_empty() {
+        w.write(0, &format!("Message:\t{}\n", s(&st["message"])));
+    }
+    let seccomp = &spec["securityContext"]["seccompProfile"];
+    if seccomp.is_object() {
+        w.write(0, &format!("SeccompProfile:\t{}\n", s(&seccomp["type"])));
+        if seccomp["type"] == "Localhost" {
+            w.write(
+                0,
+                &format!("LocalhostProfile:\t{}\n", s(&seccomp["localhostProfile"])),
+            );
+        }
+    }
+    w.write(0, &format!("IP:\t{}\n", s(&st["podIP"])));
+    match st["podIPs"].as_array().filter(|i| !i.is_empty()) {
+        None => w.write(0, "IPs:\t<none>\n"),
+        Some(ips) => {
+            w.write(0, "IPs:\n");
+            for ip in ips {
+                w.write(1, &format!("IP:\t{}\n", s(&ip["ip"])));
+            }
+        }
+    }
+    if let Some(owner) = meta["ownerReferences"]
+        .as_array()
+        .and_then(|o| o.iter().find(|r| r["controller"] == true))
+    {
+        w.write(
+            0,
+            &format!(
+                "Controlled By:\t{}/{}\n",
+                s(&owner["kind"]),
+                s(&owner["name"])
+            ),
+        );
+    }
+    if !s(&st["nominatedNodeName"]).is_empty() {
+        w.write(
+            0,
+            &format!("NominatedNodeName:\t{}\n", s(&st["nominatedNodeName"])),
+        );
+    }
+    if spec["resources"].is_object() {
+        w.write(0, "Resources:\n");
+        resources(w, &spec["resources"], 1);
+    }
+    if spec["initContainers"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty())
+    {
+        containers(
+            w,
+            "Init Containers",
+            &spec["initContainers"],
+            Some(&st["initContainerStatuses"]),
+            Some(p),
+            "",
+        );
+    }
+    containers(
+        w,
+        "Containers",
+        &spec["containers"],
+        Some(&st["containerStatuses"]),
+        Some(p),
+        "",
+    );
+    if spec["ephemeralContainers"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty())
+    {
+        containers(
+            w,
+            "Ephemeral Containers",
+            &spec["ephemeralContainers"],
+            Some(&st["ephemeralContainerStatuses"]),
+            Some(p),
+            "",
+        );
+    }
+    let conditions = st["conditions"].as_array().cloned().unwrap_or_default();
+    if let Some(gates) = spec["readinessGates"].as_array().filter(|g| !g.is_empty()) {
+        w.write(0, "Readiness Gates:\n  Type\tStatus\n");
+        for g in gates {
+            let status = conditions
+                .iter()
+                .find(|c| c["type"] == g["conditionType"])
+                .map(|c| s(&c["status"]).to_string())
+                .unwrap_or_else(|| "<none>".into());
+            w.write(1, &format!("{} \t{status} \n", s(&g["conditionType"])));
+        }
+    }
+    if !conditions.is_empty() {
+        w.write(0, "Conditions:\n  Type\tStatus\n");
+        for c in &conditions {
+            w.write(1, &format!("{} \t{} \n", s(&c["type"]), s(&c["status"])));
+        }
+    }
+    volumes(w, &spec["volumes"], "");
+    w.write(0, &format!("QoS Class:\t{}\n", qos_class(p)));
+    labels_multiline(w, "Node-Selectors", &spec["nodeSelector"]);
+    tolerations(w, "Tolerations", &spec["tolerations"]);
+    topology_spread(w, &spec["topologySpreadConstraints"], "");
+    if let Some(ev) = events {
+        describe_events(w, ev);
+    }
+}
+
+/// The pod's QoS class: the status's, else computed as upstream's `GetPodQOS`.
+fn qos_class(p: &Value) -> String {
+    if let Some(q) = p["status"]["qosClass"].as_str().filter(|q| !q.is_empty()) {
+        return q.to_string();
+    }
+    let all: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|f| p["spec"][*f].as_array().into_iter().flatten())
+        .collect();
+    let has = |c: &Value, kind: &str| {
+        c["resources"][kind]
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+    };
+    if all.iter().all(|c| !has(c, "requests") && !has(c, "limits")) {
+        return "BestEffort".into();
+    }
+    let guaranteed = all.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let l = &c["resources"]["limits"][*r];
+            let q = &c["resources"]["requests"][*r];
+            l.is_string() && (q.is_null() || q == l)
+        })
+    });
+    if guaranteed {
+        "Guaranteed".into()
+    } else {
+        "Burstable".into()
     }
 }
