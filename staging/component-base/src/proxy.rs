@@ -65,6 +65,29 @@ pub async fn dial(t: &Target, tls: tokio_rustls::TlsConnector) -> Result<Box<dyn
     Ok(Box::new(stream))
 }
 
+/// An HTTP/1.1 connection to the target, driven (with upgrades) by a task of its own.
+async fn connect<B>(
+    target: &Target,
+    tls: tokio_rustls::TlsConnector,
+) -> Result<hyper::client::conn::http1::SendRequest<B>, ProxyError>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let addr = format!("{}:{}", target.host, target.port);
+    let io = dial(target, tls)
+        .await
+        .map_err(|e| ProxyError::Unreachable(format!("dial tcp {addr}: {e}")))?;
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| ProxyError::Unreachable(e.to_string()))?;
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(send)
+}
+
 fn is_upgrade(req: &Request<hyper::body::Incoming>) -> bool {
     req.headers()
         .get(hyper::header::CONNECTION)
@@ -84,15 +107,7 @@ pub async fn forward(
 ) -> Result<Response<Body>, ProxyError> {
     let failed = |e: String| ProxyError::Unreachable(e);
     let addr = format!("{}:{}", target.host, target.port);
-    let io = dial(target, tls)
-        .await
-        .map_err(|e| failed(format!("dial tcp {addr}: {e}")))?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
+    let mut send = connect(target, tls).await?;
     let upgrade = is_upgrade(&req);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
@@ -194,15 +209,7 @@ pub async fn upgrade(
 ) -> Result<UpgradeOutcome, ProxyError> {
     let failed = |e: String| ProxyError::Unreachable(e);
     let addr = format!("{}:{}", target.host, target.port);
-    let io = dial(target, tls)
-        .await
-        .map_err(|e| failed(format!("dial tcp {addr}: {e}")))?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
+    let mut send = connect(target, tls).await?;
     let mut req = Request::builder()
         .method(method)
         .uri(target.path_and_query.as_str())

@@ -71,27 +71,6 @@ fn on_pty(s: &TestApiServer, ws: &str, size: (u16, u16), steps: Value, args: &[&
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn http_get(port: u16, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect(("127.0.0.1", port)),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-}
-
 /// Lines a child prints, as they come.
 fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -319,7 +298,7 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
                 format!("Forwarding from 127.0.0.1:{local} -> 8080")
             );
             for _ in 0..3 {
-                let body = http_get(local, "/index.html").await;
+                let body = integration_tests::http_get("127.0.0.1", local, "/index.html").await;
                 assert_eq!(
                     body.as_deref(),
                     Some("hello-from-pod\n"),
@@ -532,7 +511,7 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
             next_line(&lines, bin),
             format!("Forwarding from 127.0.0.1:{local} -> 8080")
         );
-        let body = http_get(local, "/index.html").await;
+        let body = integration_tests::http_get("127.0.0.1", local, "/index.html").await;
         let _ = pf.kill();
         let _ = pf.wait();
         assert_eq!(body.as_deref(), Some("hello-from-pod\n"), "{bin}");

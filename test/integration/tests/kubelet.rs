@@ -42,27 +42,6 @@ async fn wait_phase(c: &Client, name: &str, phase: &str, secs: u64) -> Value {
     .await
 }
 
-async fn http_get(host: &str, port: u16, path: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect((host, port)),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&buf).to_string();
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-}
-
 /// The node registers and goes Ready with upstream's status fields, its Lease is
 /// renewed; a pod runs with an IP the host reaches, `kubectl logs` and `kubectl exec`
 /// work through the apiserver, and deleting the pod stops its containers.
@@ -165,7 +144,7 @@ async fn pod_runs_and_serves_logs_and_exec() {
     let body = wait_for(
         "pod reachable from the host",
         Duration::from_secs(10),
-        || http_get(&ip, 8080, "/index.html"),
+        || integration_tests::http_get(&ip, 8080, "/index.html"),
     )
     .await;
     assert_eq!(body.trim(), "hello-from-pod");
@@ -216,7 +195,7 @@ async fn pod_runs_and_serves_logs_and_exec() {
         .spawn()
         .unwrap();
     let body = wait_for("port-forward serves", Duration::from_secs(20), || {
-        http_get("127.0.0.1", local, "/index.html")
+        integration_tests::http_get("127.0.0.1", local, "/index.html")
     })
     .await;
     let _ = pf.kill();
@@ -234,7 +213,7 @@ async fn pod_runs_and_serves_logs_and_exec() {
     })
     .await;
     assert_eq!(
-        http_get("127.0.0.1", k.healthz_port, "/healthz")
+        integration_tests::http_get("127.0.0.1", k.healthz_port, "/healthz")
             .await
             .as_deref(),
         Some("ok")

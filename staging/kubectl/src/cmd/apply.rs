@@ -285,6 +285,12 @@ async fn client_side(
     let original: Value = last
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or(Value::Null);
+    // Nothing changed by the plain three-way merge means nothing changes by the
+    // strategic one either: no schema needed.
+    let merge_patch = merge::three_way_merge_patch(&original, &modified, &current);
+    if merge_patch.as_object().is_some_and(|m| m.is_empty()) {
+        return Ok((current, "unchanged"));
+    }
     // Built-in kinds get a strategic merge patch from the server's schema, the rest a
     // JSON merge patch, as upstream's apply patcher decides.
     let doc = cli_runtime::openapi::group_version(client, &r.group, &r.version).await?;
@@ -296,10 +302,7 @@ async fn client_side(
             strategicpatch::three_way(&original, &modified, &current, s),
             "application/strategic-merge-patch+json",
         ),
-        None => (
-            merge::three_way_merge_patch(&original, &modified, &current),
-            "application/merge-patch+json",
-        ),
+        None => (merge_patch, "application/merge-patch+json"),
     };
     if patch.as_object().is_some_and(|m| m.is_empty()) {
         return Ok((current, "unchanged"));

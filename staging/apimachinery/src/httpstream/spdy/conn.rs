@@ -245,21 +245,12 @@ impl Stream {
     }
 
     pub async fn write(&self, data: &[u8]) -> io::Result<()> {
-        for f in data_frames(self.id, data, CHUNK) {
-            self.shared.send(f).await?;
-        }
-        Ok(())
+        self.writer().write(data).await
     }
 
     /// Half-closes our side (the peer reads EOF).
     pub async fn close(&self) -> io::Result<()> {
-        self.shared
-            .send(Frame::Data {
-                stream_id: self.id,
-                flags: FLAG_FIN,
-                data: Vec::new(),
-            })
-            .await
+        self.writer().close().await
     }
 
     /// Abandons the stream in both directions.
@@ -291,6 +282,7 @@ pub struct StreamWriter {
 }
 
 impl StreamWriter {
+    /// Sends `data` in DATA frames no larger than spdystream reads at once.
     pub async fn write(&self, data: &[u8]) -> io::Result<()> {
         for f in data_frames(self.id, data, CHUNK) {
             self.shared.send(f).await?;
@@ -298,6 +290,7 @@ impl StreamWriter {
         Ok(())
     }
 
+    /// Half-closes the stream (DATA with FIN): the peer reads EOF.
     pub async fn close(&self) -> io::Result<()> {
         self.shared
             .send(Frame::Data {
