@@ -14,6 +14,8 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ("delete cm -l app=demo", "v1.34+ delete message"),
     ("delete -f applied.yaml", "v1.34+ delete message"),
     ("delete cm --all", "v1.34+ delete message"),
+    ("delete svc gen-svc", "v1.34+ delete message"),
+    ("delete quota gen-q", "v1.34+ delete message"),
     // Since v1.33 a zero creationTimestamp is omitted instead of printed as null.
     (
         "expose deployment web --port=80 --target-port=8080 --name=web-svc --dry-run=client -o yaml",
@@ -34,6 +36,16 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "v1.33+/v1.34+ pod template wording",
     ),
     ("describe deploy", "v1.33+/v1.34+ pod template wording"),
+    // v1.32 reports cobra's missing required flags as a klog line; later releases as
+    // `error: required flag(s) ...`, as we do.
+    (
+        "create service externalname bad-ext",
+        "v1.32 klog line for a required flag",
+    ),
+    (
+        "create cronjob bad-cj --image=busybox:1.36",
+        "v1.32 klog line for a required flag",
+    ),
     // Versions differ by nature, and we bundle no kustomize.
     (
         "version --client -o json",

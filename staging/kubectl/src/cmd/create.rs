@@ -1,5 +1,6 @@
 //! `kubectl create -f` and the generators (`create namespace|configmap|secret
-//! generic|deployment|serviceaccount`). Upstream twin: `kubectl/pkg/cmd/create`.
+//! generic|deployment|serviceaccount|service|job|cronjob|rolebinding|clusterrolebinding|
+//! quota|priorityclass|poddisruptionbudget`). Upstream twin: `kubectl/pkg/cmd/create`.
 
 use super::util::{self, OutputFormat};
 use crate::error::{CmdError, CmdResult};
@@ -123,7 +124,12 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
     let mut positional = Vec::new();
     let mut flags: Vec<(String, String)> = Vec::new();
     let mut it = args[1..].iter().peekable();
+    let mut command: Vec<String> = Vec::new();
     while let Some(a) = it.next() {
+        if a == "--" {
+            command = it.by_ref().cloned().collect();
+            break;
+        }
         if let Some(flag) = a.strip_prefix("--") {
             match flag.split_once('=') {
                 Some((k, v)) => flags.push((k.to_string(), v.to_string())),
@@ -161,7 +167,8 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
             None => Ok(()),
         }
     };
-    let (sub, name) = if kind == "secret" {
+    let one = |k: &str| flag_all(k).pop();
+    let (sub, name) = if matches!(kind, "secret" | "service" | "svc") {
         (
             positional.first().cloned().unwrap_or_default(),
             positional.get(1).cloned(),
@@ -233,6 +240,251 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
                             "template": {"metadata": {"labels": {"app": name}},
                                          "spec": {"containers": containers}}},
                    "status": {}})
+        }
+        ("service" | "svc", ty @ ("clusterip" | "nodeport" | "loadbalancer" | "externalname")) => {
+            known(&["tcp", "clusterip", "node-port", "external-name"])?;
+            let service_type = match ty {
+                "clusterip" => "ClusterIP",
+                "nodeport" => "NodePort",
+                "loadbalancer" => "LoadBalancer",
+                _ => "ExternalName",
+            };
+            let mut ports = Vec::new();
+            for spec in flag_all("tcp")
+                .iter()
+                .flat_map(|t| t.split(','))
+                .filter(|t| !t.is_empty())
+            {
+                let (port, target) = spec.split_once(':').unwrap_or((spec, spec));
+                let port_n: i64 = port.parse().map_err(|_| {
+                    CmdError::msg(format!("strconv.Atoi: parsing {port:?}: invalid syntax"))
+                })?;
+                let target_v = target
+                    .parse::<i64>()
+                    .map(|t| json!(t))
+                    .unwrap_or_else(|_| json!(target));
+                let mut p = json!({"name": spec.replace(':', "-"), "port": port_n, "protocol": "TCP", "targetPort": target_v});
+                if ty == "nodeport"
+                    && let Some(n) = one("node-port")
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .filter(|n| *n > 0)
+                {
+                    p["nodePort"] = json!(n);
+                }
+                ports.push(p);
+            }
+            if ty != "externalname"
+                && ports.is_empty()
+                && one("clusterip").as_deref() != Some("None")
+            {
+                return Err(CmdError::msg(
+                    "at least one tcp port specifier must be provided",
+                ));
+            }
+            let mut spec = json!({"type": service_type});
+            if !ports.is_empty() {
+                spec["ports"] = json!(ports);
+            }
+            if ty == "externalname" {
+                let ext = one("external-name").unwrap_or_default();
+                if ext.is_empty() {
+                    return Err(CmdError::plain(
+                        "error: required flag(s) \"external-name\" not set",
+                    ));
+                }
+                spec["externalName"] = json!(ext);
+            }
+            spec["selector"] = json!({"app": name});
+            if let Some(ip) = one("clusterip").filter(|ip| !ip.is_empty()) {
+                spec["clusterIP"] = json!(ip);
+            }
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": name, "labels": {"app": name}},
+                   "spec": spec, "status": {"loadBalancer": {}}})
+        }
+        ("job", _) | ("cronjob" | "cj", _) => {
+            let cron = kind != "job";
+            if cron {
+                known(&["image", "schedule", "restart"])?;
+            } else {
+                known(&["image", "restart", "from"])?;
+            }
+            if one("from").is_some() {
+                return Err(CmdError::msg(
+                    "create job --from is not supported by this kubectl yet",
+                ));
+            }
+            let image = one("image").unwrap_or_default();
+            if image.is_empty() && cron {
+                return Err(CmdError::plain("error: required flag(s) \"image\" not set"));
+            }
+            if image.is_empty() {
+                return Err(CmdError::msg("either --image or --from must be specified"));
+            }
+            // Arguments after the name are the command too (`create job x --image=i date`).
+            command.splice(0..0, positional.iter().skip(1).cloned());
+            let restart = one("restart").unwrap_or_else(|| {
+                if cron {
+                    "OnFailure".into()
+                } else {
+                    "Never".into()
+                }
+            });
+            if restart != "OnFailure" && restart != "Never" {
+                return Err(CmdError::msg(format!("restart {restart} not supported")));
+            }
+            let mut container = json!({"name": name, "image": image, "resources": {}});
+            if !command.is_empty() {
+                container["command"] = json!(command);
+            }
+            let job_spec = json!({"template": {"metadata": {}, "spec": {"containers": [container], "restartPolicy": restart}}});
+            if cron {
+                let schedule = one("schedule").unwrap_or_default();
+                if schedule.is_empty() {
+                    return Err(CmdError::plain(
+                        "error: required flag(s) \"schedule\" not set",
+                    ));
+                }
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
+                       "spec": {"jobTemplate": {"metadata": {"name": name}, "spec": job_spec}, "schedule": schedule},
+                       "status": {}})
+            } else {
+                json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": job_spec, "status": {}})
+            }
+        }
+        ("rolebinding" | "clusterrolebinding", _) => {
+            let cluster = kind == "clusterrolebinding";
+            if cluster {
+                known(&["clusterrole", "user", "group", "serviceaccount"])?;
+            } else {
+                known(&["clusterrole", "role", "user", "group", "serviceaccount"])?;
+            }
+            let (ref_kind, role) = match (one("role"), one("clusterrole")) {
+                (Some(_), Some(_)) => {
+                    return Err(CmdError::msg(
+                        "exactly one of clusterrole or role must be specified",
+                    ));
+                }
+                (Some(r), None) => ("Role", r),
+                (None, Some(r)) => ("ClusterRole", r),
+                (None, None) if cluster => {
+                    return Err(CmdError::plain(
+                        "error: required flag(s) \"clusterrole\" not set",
+                    ));
+                }
+                (None, None) => {
+                    return Err(CmdError::msg(
+                        "exactly one of clusterrole or role must be specified",
+                    ));
+                }
+            };
+            let group = "rbac.authorization.k8s.io";
+            let mut subjects = Vec::new();
+            for u in flag_all("user") {
+                subjects.push(json!({"apiGroup": group, "kind": "User", "name": u}));
+            }
+            for g in flag_all("group") {
+                subjects.push(json!({"apiGroup": group, "kind": "Group", "name": g}));
+            }
+            for sa in flag_all("serviceaccount") {
+                let Some((ns, n)) = sa
+                    .split_once(':')
+                    .filter(|(ns, n)| !ns.is_empty() && !n.is_empty())
+                else {
+                    return Err(CmdError::msg("serviceaccount must be <namespace>:<name>"));
+                };
+                subjects.push(json!({"kind": "ServiceAccount", "namespace": ns, "name": n}));
+            }
+            let mut b = json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": if cluster { "ClusterRoleBinding" } else { "RoleBinding" },
+                "metadata": {"name": name}, "roleRef": {"apiGroup": group, "kind": ref_kind, "name": role}});
+            if !subjects.is_empty() {
+                b["subjects"] = json!(subjects);
+            }
+            b
+        }
+        ("quota" | "resourcequota", _) => {
+            known(&["hard", "scopes"])?;
+            let mut spec = json!({});
+            let hard: serde_json::Map<String, Value> = flag_all("hard")
+                .iter()
+                .flat_map(|h| h.split(','))
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    h.split_once('=')
+                        .map(|(k, v)| (k.to_string(), json!(v)))
+                        .ok_or_else(|| {
+                            CmdError::msg(format!("invalid resource quota hard entry {h:?}"))
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            if !hard.is_empty() {
+                spec["hard"] = Value::Object(hard);
+            }
+            let scopes: Vec<String> = flag_all("scopes")
+                .iter()
+                .flat_map(|s| s.split(','))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            if !scopes.is_empty() {
+                spec["scopes"] = json!(scopes);
+            }
+            json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name}, "spec": spec, "status": {}})
+        }
+        ("priorityclass" | "pc", _) => {
+            known(&[
+                "value",
+                "global-default",
+                "description",
+                "preemption-policy",
+            ])?;
+            let value: i64 = one("value")
+                .unwrap_or_else(|| "0".into())
+                .parse()
+                .map_err(|_| CmdError::msg("invalid argument for --value"))?;
+            let mut pc = json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                "value": value, "preemptionPolicy": one("preemption-policy").unwrap_or_else(|| "PreemptLowerPriority".into())});
+            if let Some(d) = one("description").filter(|d| !d.is_empty()) {
+                pc["description"] = json!(d);
+            }
+            pc["globalDefault"] =
+                json!(one("global-default").is_some_and(|g| g == "true" || g.is_empty()));
+            pc
+        }
+        ("poddisruptionbudget" | "pdb", _) => {
+            known(&["selector", "min-available", "max-unavailable"])?;
+            let sel = one("selector").unwrap_or_default();
+            if sel.is_empty() {
+                return Err(CmdError::msg("a selector must be specified"));
+            }
+            let (min, max) = (one("min-available"), one("max-unavailable"));
+            if min.is_some() == max.is_some() {
+                return Err(CmdError::msg(
+                    "one of min-available or max-unavailable must be specified",
+                ));
+            }
+            let int_or_string = |v: &str| {
+                v.parse::<i64>()
+                    .map(|n| json!(n))
+                    .unwrap_or_else(|_| json!(v))
+            };
+            let labels: serde_json::Map<String, Value> = sel
+                .split(',')
+                .filter_map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.trim_end_matches('=').to_string(), json!(v)))
+                })
+                .collect();
+            let mut spec = json!({"selector": {"matchLabels": labels}});
+            if let Some(m) = min {
+                spec["minAvailable"] = int_or_string(&m);
+            }
+            if let Some(m) = max {
+                spec["maxUnavailable"] = int_or_string(&m);
+            }
+            json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name}, "spec": spec,
+                   "status": {"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "expectedPods": 0}})
         }
         _ => {
             return Err(CmdError::plain(format!(
