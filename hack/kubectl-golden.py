@@ -22,6 +22,8 @@ MASKS = [
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "UID"),
     (re.compile(r'(resourceVersion"?:\s*)"\d+"'), r'\1"RV"'),
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"), "TIME"),
+    # describe's RFC 1123 times (the two sessions create their objects seconds apart).
+    (re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"), "RFC1123TIME"),
     (re.compile(r"(?<![\w.-])\d{1,3}s(?![\w.-])"), "AGE"),
     (re.compile(r"kubectl-edit-[0-9a-z-]+\.yaml"), "kubectl-edit-N.yaml"),
     # kubectl diff's temporary directories and diff's file times.
