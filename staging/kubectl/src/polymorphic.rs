@@ -15,6 +15,7 @@ pub async fn attachable_pod(
     client: &RestClient,
     namespace: &str,
     target: &str,
+    timeout: std::time::Duration,
 ) -> Result<Value, CmdError> {
     let (ty, name) = match target.split_once('/') {
         Some((t, n)) => (t.to_string(), n.to_string()),
@@ -46,15 +47,24 @@ pub async fn attachable_pod(
             })
         })
         .ok_or_else(|| CmdError::msg(format!("cannot get the logs from {}", r.kind_group())))?;
-    let pods = client
-        .get_json(
-            &format!(
-                "/api/v1/namespaces/{namespace}/pods?labelSelector={}",
-                query_escape(&selector)
-            ),
-            client::JSON,
-        )
-        .await?;
+    // As upstream's GetFirstPod: wait up to `--pod-running-timeout` for a first pod.
+    let deadline = std::time::Instant::now() + timeout;
+    let pods = loop {
+        let pods = client
+            .get_json(
+                &format!(
+                    "/api/v1/namespaces/{namespace}/pods?labelSelector={}",
+                    query_escape(&selector)
+                ),
+                client::JSON,
+            )
+            .await?;
+        let found = pods["items"].as_array().is_some_and(|i| !i.is_empty());
+        if found || std::time::Instant::now() >= deadline {
+            break pods;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
     let mut items = pods["items"].as_array().cloned().unwrap_or_default();
     items.sort_by(|x, y| {
         x["metadata"]["creationTimestamp"]

@@ -65,12 +65,13 @@ fn usage(cmd: &str, m: &str) -> CmdError {
     ))
 }
 
-fn check_timeout(cmd: &str, t: &str) -> CmdResult {
+/// `--pod-running-timeout`, which must be above zero.
+fn check_timeout(cmd: &str, t: &str) -> Result<std::time::Duration, CmdError> {
     let d = cli_runtime::config_flags::parse_duration(t).map_err(|e| usage(cmd, &e))?;
     if d.is_zero() {
         return Err(usage(cmd, "--pod-running-timeout must be higher than zero"));
     }
-    Ok(())
+    Ok(d)
 }
 
 pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
@@ -82,7 +83,7 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
             "exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead",
         ));
     }
-    check_timeout("exec", &a.pod_running_timeout)?;
+    let timeout = check_timeout("exec", &a.pod_running_timeout)?;
     if a.target.is_empty() && a.filename.is_empty() {
         return Err(CmdError::msg(
             "pod, type/name or --filename must be specified",
@@ -96,8 +97,8 @@ pub async fn run_exec(f: &mut Factory, a: ExecArgs) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let pod = match a.target.first() {
-        Some(t) => attachable_pod(f, &client, &namespace, t).await?,
-        None => pod_from_files(f, &client, &a.filename).await?,
+        Some(t) => attachable_pod(f, &client, &namespace, t, timeout).await?,
+        None => pod_from_files(f, &client, &a.filename, timeout).await?,
     };
     let phase = pod["status"]["phase"].as_str().unwrap_or_default();
     if phase == "Succeeded" || phase == "Failed" {
@@ -141,11 +142,11 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
             a.target.join(" ")
         )));
     }
-    check_timeout("attach", &a.pod_running_timeout)?;
+    let timeout = check_timeout("attach", &a.pod_running_timeout)?;
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let target = a.target.join("/");
-    let pod = attachable_pod(f, &client, &namespace, &target).await?;
+    let pod = attachable_pod(f, &client, &namespace, &target, timeout).await?;
     let phase = pod["status"]["phase"].as_str().unwrap_or_default();
     if phase == "Succeeded" || phase == "Failed" {
         return Err(CmdError::msg(format!(
@@ -243,6 +244,7 @@ async fn pod_from_files(
     f: &mut Factory,
     client: &RestClient,
     files: &[String],
+    timeout: std::time::Duration,
 ) -> Result<Value, CmdError> {
     let objs = cli_runtime::resource::read_files(files, false).map_err(CmdError::msg)?;
     if objs.len() != 1 {
@@ -261,7 +263,7 @@ async fn pod_from_files(
     } else {
         format!("{}/{name}", kind.to_ascii_lowercase())
     };
-    attachable_pod(f, client, &ns, &target).await
+    attachable_pod(f, client, &ns, &target, timeout).await
 }
 
 /// The path of an exec or attach with the query the streams ask for.

@@ -50,6 +50,9 @@ pub struct LogsArgs {
     pub limit_bytes: i64,
 }
 
+/// Upstream's default `--pod-running-timeout` for logs (the flag is not offered here yet).
+const LOGS_POD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub async fn run(f: &mut Factory, a: LogsArgs) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
@@ -82,7 +85,10 @@ pub async fn run(f: &mut Factory, a: LogsArgs) -> CmdResult {
         if let Some(c) = a.args.get(1) {
             container = Some(c.clone());
         }
-        vec![crate::polymorphic::attachable_pod(f, &client, &namespace, target).await?]
+        vec![
+            crate::polymorphic::attachable_pod(f, &client, &namespace, target, LOGS_POD_TIMEOUT)
+                .await?,
+        ]
     };
     if pods.is_empty() {
         output::eprint_line("No resources found in namespace.");

@@ -112,7 +112,7 @@ pub async fn run(f: &mut Factory, a: PortForwardArgs) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let target = &a.args[0];
-    let pod = attachable_pod(f, &client, &namespace, target).await?;
+    let pod = attachable_pod(f, &client, &namespace, target, timeout).await?;
     // A Service's ports are its own: they map to the pods' target ports.
     let service = match target.split_once('/') {
         Some(("svc" | "service" | "services", name)) => Some(
