@@ -26,6 +26,8 @@ MASKS = [
     (re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"), "RFC1123TIME"),
     (re.compile(r"(?<![\w.-])\d{1,3}s(?![\w.-])"), "AGE"),
     (re.compile(r"kubectl-edit-[0-9a-z-]+\.yaml"), "kubectl-edit-N.yaml"),
+    # kubectl debug's generated pod and container names (five random characters).
+    (re.compile(r"\b((?:node-)?debugger-(?:[A-Za-z0-9.-]+-)?)[bcdfghjklmnpqrstvwxz2456789]{5}\b"), r"\1XXXXX"),
     # kubectl diff's temporary directories and diff's file times.
     (re.compile(r"/(LIVE|MERGED)-\d+/"), r"/\1-N/"),
     (re.compile(r"\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? [+-]\d{4}"), "\tFILETIME"),

@@ -133,7 +133,13 @@ impl Plugin for LimitRanger {
                 ("initContainers", "init container"),
                 ("containers", "container"),
             ] {
-                for c in pod["spec"][key].as_array_mut().into_iter().flatten() {
+                for c in pod
+                    .get_mut("spec")
+                    .and_then(|s| s.get_mut(key))
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
                     let name = c["name"].as_str().unwrap_or_default().to_string();
                     let set =
                         |field: &str, defaults: &ResourceList, c: &mut Value| -> Vec<String> {

@@ -221,6 +221,28 @@ impl Discovery {
         }
     }
 
+    /// Every served version of the resources a name can mean (upstream's
+    /// `RESTMapper.ResourcesFor`), in priority order: exact plural, then singular or
+    /// kind, then short name; groups in the server's order, preferred versions first.
+    pub fn resources_for(&self, name: &str) -> Vec<&ApiResource> {
+        let name = name.to_lowercase();
+        let all: Vec<&ApiResource> = self
+            .ordered()
+            .into_iter()
+            .filter(|r| !r.resource.contains('/'))
+            .collect();
+        let preds: [&dyn Fn(&ApiResource) -> bool; 3] = [
+            &|r| r.resource == name,
+            &|r| r.singular == name || r.kind.to_lowercase() == name,
+            &|r| r.short_names.contains(&name),
+        ];
+        preds
+            .iter()
+            .map(|p| all.iter().copied().filter(|r| p(r)).collect::<Vec<_>>())
+            .find(|v| !v.is_empty())
+            .unwrap_or_default()
+    }
+
     /// A kind in an `apiVersion` (for objects read from files).
     pub fn resource_for_kind(&self, api_version: &str, kind: &str) -> Option<&ApiResource> {
         let (group, version) = match api_version.split_once('/') {

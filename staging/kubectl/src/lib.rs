@@ -4,6 +4,7 @@
 pub mod cmd;
 pub mod describe;
 pub mod error;
+pub mod explain;
 pub mod factory;
 pub mod merge;
 pub mod output;

@@ -16,6 +16,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ("delete cm --all", "v1.34+ delete message"),
     ("delete svc gen-svc", "v1.34+ delete message"),
     ("delete quota gen-q", "v1.34+ delete message"),
+    (
+        "delete -f describe-objects.yaml --wait=false",
+        "v1.34+ delete message",
+    ),
     // Since v1.33 a zero creationTimestamp is omitted instead of printed as null.
     (
         "expose deployment web --port=80 --target-port=8080 --name=web-svc --dry-run=client -o yaml",

@@ -153,19 +153,39 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
             "cannot attach a container in a completed pod; current phase is {phase}"
         )));
     }
-    let container =
-        find_or_default_container(&pod, a.container.as_deref(), a.quiet).map_err(|e| {
-            CmdError::msg(format!(
-                "cannot attach to the container: {}",
-                e.text.trim_start_matches("error: ")
-            ))
-        })?;
+    attach_to(
+        &client,
+        &pod,
+        a.container.as_deref(),
+        a.stdin,
+        a.tty,
+        a.quiet,
+    )
+    .await
+}
+
+/// Attaches to a container of `pod` (its default one when `container` is `None`), with
+/// upstream's notices; `kubectl debug` attaches this way to the container it added.
+pub async fn attach_to(
+    client: &RestClient,
+    pod: &Value,
+    container: Option<&str>,
+    stdin: bool,
+    tty: bool,
+    quiet: bool,
+) -> CmdResult {
+    let container = find_or_default_container(pod, container, quiet).map_err(|e| {
+        CmdError::msg(format!(
+            "cannot attach to the container: {}",
+            e.text.trim_start_matches("error: ")
+        ))
+    })?;
     let name = container["name"].as_str().unwrap_or_default().to_string();
     let container_tty = container["tty"].as_bool().unwrap_or(false);
-    let mut want_tty = a.tty;
+    let mut want_tty = tty;
     if want_tty && !container_tty {
         want_tty = false;
-        if !a.quiet {
+        if !quiet {
             output::eprint_line(&format!(
                 "error: Unable to use a TTY - container {name} did not allocate one"
             ));
@@ -174,7 +194,7 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
         // The container runs with a TTY: without one the stream is unreadable.
         want_tty = true;
     }
-    let tty = setup_tty(a.stdin, want_tty, a.quiet);
+    let tty = setup_tty(stdin, want_tty, quiet);
     // A size one larger, then the real one: a re-attached screen gets redrawn.
     let sizes = tty.then(|| {
         term::local_size()
@@ -189,7 +209,7 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
             })
             .unwrap_or_default()
     });
-    if !a.quiet {
+    if !quiet {
         output::eprint_line(
             "All commands and output from this session will be recorded in container logs, including credentials and sensitive information passed through the command prompt.",
         );
@@ -197,13 +217,13 @@ pub async fn run_attach(f: &mut Factory, a: AttachArgs) -> CmdResult {
     }
     let session = Session {
         subresource: "attach",
-        stdin: a.stdin,
+        stdin,
         tty,
         sizes,
     };
     let q = vec![format!("container={}", query_escape(&name))];
-    session.run(&client, &pod, q).await?;
-    if !a.quiet && a.stdin && tty {
+    session.run(client, pod, q).await?;
+    if !quiet && stdin && tty {
         let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
         let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
         let ephemeral = pod["spec"]["ephemeralContainers"]

@@ -8,6 +8,7 @@ pub mod cluster_info;
 pub mod config;
 pub mod cp;
 pub mod create;
+pub mod debug;
 pub mod delete;
 pub mod describe;
 pub mod diff;
@@ -15,6 +16,7 @@ pub mod drain;
 pub mod edit;
 pub mod events;
 pub mod exec;
+pub mod explain;
 pub mod flags;
 pub mod get;
 pub mod get_watch;
@@ -102,6 +104,7 @@ pub enum Command {
     /// Mark node as schedulable
     Uncordon(drain::CordonArgs),
     Drain(drain::DrainArgs),
+    Debug(debug::DebugArgs),
     /// List events
     Events(events::EventsArgs),
     /// Display resource (CPU/memory) usage
@@ -115,6 +118,7 @@ pub enum Command {
     Cp(cp::CpArgs),
     /// Print the client and server version information
     Version(version::VersionArgs),
+    Explain(explain::ExplainArgs),
     /// Print the supported API resources on the server
     ApiResources(api_resources::ApiResourcesArgs),
     /// Print the supported API versions on the server, in the form of "group/version"
@@ -171,6 +175,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Cordon(a) => drain::cordon(f, a, true).await,
         Command::Uncordon(a) => drain::cordon(f, a, false).await,
         Command::Drain(a) => drain::drain(f, a).await,
+        Command::Debug(a) => debug::run(f, a).await,
         Command::Logs(a) => logs::run(f, a).await,
         Command::Exec(a) => exec::run_exec(f, a).await,
         Command::Attach(a) => exec::run_attach(f, a).await,
@@ -179,6 +184,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Events(a) => events::run(f, a).await,
         Command::Top(c) => top::run(f, c).await,
         Command::Version(a) => version::run(f, a).await,
+        Command::Explain(a) => explain::run(f, a).await,
         Command::ApiResources(a) => api_resources::run(f, a).await,
         Command::ApiVersions => api_resources::versions(f).await,
         Command::Config(c) => config::run(f, c).await,
@@ -213,6 +219,17 @@ pub fn usage_error(e: clap::Error, args: &[OsString]) -> i32 {
             let arg = ctx(ContextKind::InvalidArg);
             let value = ctx(ContextKind::InvalidValue);
             let flag = arg.split([' ', '=']).next().unwrap_or_default();
+            if value.is_empty() && e.kind() == ErrorKind::InvalidValue {
+                // An option at the end of the line without its value.
+                let typed = args.last().map(|a| a.to_string_lossy().to_string());
+                let message = match typed {
+                    Some(t) if t.len() == 2 && t.starts_with('-') && !t.starts_with("--") => {
+                        format!("flag needs an argument: '{}' in {t}", &t[1..])
+                    }
+                    _ => format!("flag needs an argument: {flag}"),
+                };
+                return flag_error(&message, args);
+            }
             let why = if value.parse::<f64>().is_err() {
                 format!("strconv.ParseInt: parsing {value:?}: invalid syntax")
             } else {
@@ -256,10 +273,28 @@ pub fn flag_error(message: &str, args: &[OsString]) -> i32 {
 }
 
 fn subcommand_name(args: &[OsString]) -> String {
-    args.iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().to_string())
-        .find(|a| !a.starts_with('-'))
-        .map(|s| format!("{s} "))
-        .unwrap_or_default()
+    use clap::CommandFactory;
+    // Global options that take a value (`--server URL`) hide the command after them.
+    let command = Cli::command();
+    let takes_value = |a: &str| {
+        let (long, short) = match a.strip_prefix("--") {
+            Some(l) => (Some(l), None),
+            None => (None, a.strip_prefix('-').and_then(|s| s.chars().next())),
+        };
+        command.get_arguments().any(|arg| {
+            let named = long.is_some_and(|l| arg.get_long() == Some(l))
+                || short.is_some_and(|c| a.len() == 2 && arg.get_short() == Some(c));
+            named && arg.get_action().takes_values()
+        })
+    };
+    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy().to_string());
+    while let Some(a) = it.next() {
+        if !a.starts_with('-') {
+            return format!("{a} ");
+        }
+        if !a.contains('=') && takes_value(&a) {
+            it.next();
+        }
+    }
+    String::new()
 }

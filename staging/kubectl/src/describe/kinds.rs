@@ -66,7 +66,7 @@ pub fn secret(w: &mut PrefixWriter, obj: &Value) {
     }
 }
 
-pub fn namespace(w: &mut PrefixWriter, obj: &Value) {
+pub fn namespace(w: &mut PrefixWriter, obj: &Value, related: &super::Related) {
     head(w, obj, false);
     w.write(
         0,
@@ -97,8 +97,127 @@ pub fn namespace(w: &mut PrefixWriter, obj: &Value) {
             );
         }
     }
-    w.write(0, "\nNo resource quota.\n");
-    w.write(0, "\nNo LimitRange resource.\n");
+    if let Some(quotas) = &related.quotas {
+        w.write(0, "\n");
+        resource_quotas(w, quotas);
+    }
+    if let Some(ranges) = &related.limit_ranges {
+        w.write(0, "\n");
+        limit_ranges(w, ranges);
+    }
+}
+
+const QUOTA_SCOPE_HELP: [(&str, &str); 4] = [
+    (
+        "Terminating",
+        "Matches all pods that have an active deadline. These pods have a limited lifespan on a node before being actively terminated by the system.",
+    ),
+    (
+        "NotTerminating",
+        "Matches all pods that do not have an active deadline. These pods usually include long running pods whose container command is not expected to terminate.",
+    ),
+    (
+        "BestEffort",
+        "Matches all pods that do not have resource requirements set. These pods have a best effort quality of service.",
+    ),
+    (
+        "NotBestEffort",
+        "Matches all pods that have at least one resource requirement set. These pods have a burstable or guaranteed quality of service.",
+    ),
+];
+
+/// upstream `DescribeResourceQuotas`: every quota's used and hard amounts.
+fn resource_quotas(w: &mut PrefixWriter, quotas: &[Value]) {
+    if quotas.is_empty() {
+        w.write(0, "No resource quota.\n");
+        return;
+    }
+    let mut quotas: Vec<&Value> = quotas.iter().collect();
+    quotas.sort_by_key(|q| q["metadata"]["name"].as_str().unwrap_or_default());
+    w.write(0, "Resource Quotas\n");
+    for q in quotas {
+        w.write(
+            1,
+            &format!(
+                "Name:\t{}\n",
+                q["metadata"]["name"].as_str().unwrap_or_default()
+            ),
+        );
+        let mut scopes: Vec<&str> = q["spec"]["scopes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str())
+            .collect();
+        if !scopes.is_empty() {
+            scopes.sort();
+            w.write(1, &format!("Scopes:\t{}\n", scopes.join(", ")));
+            for scope in &scopes {
+                if let Some((_, help)) = QUOTA_SCOPE_HELP.iter().find(|(s, _)| s == scope) {
+                    w.write(1, &format!("* {help}\n"));
+                }
+            }
+        }
+        w.write(1, "Resource\tUsed\tHard\n");
+        w.write(1, "--------\t---\t---\n");
+        for (name, hard) in q["status"]["hard"].as_object().into_iter().flatten() {
+            let used = q["status"]["used"][name].as_str().unwrap_or("0");
+            w.write(
+                1,
+                &format!("{name}\t{used}\t{}\n", hard.as_str().unwrap_or_default()),
+            );
+        }
+    }
+}
+
+/// upstream `DescribeLimitRanges`: one row per limit type and resource (sorted, where
+/// upstream's order is Go's map order).
+fn limit_ranges(w: &mut PrefixWriter, ranges: &[Value]) {
+    if ranges.is_empty() {
+        w.write(0, "No LimitRange resource.\n");
+        return;
+    }
+    w.write(0, "Resource Limits\n Type\tResource\tMin\tMax\tDefault Request\tDefault Limit\tMax Limit/Request Ratio\n");
+    w.write(
+        0,
+        " ----\t--------\t---\t---\t---------------\t-------------\t-----------------------\n",
+    );
+    for r in ranges {
+        limit_range_spec(w, &r["spec"], " ");
+    }
+}
+
+pub(super) fn limit_range_spec(w: &mut PrefixWriter, spec: &Value, prefix: &str) {
+    const FIELDS: [&str; 5] = [
+        "min",
+        "max",
+        "defaultRequest",
+        "default",
+        "maxLimitRequestRatio",
+    ];
+    for item in spec["limits"].as_array().into_iter().flatten() {
+        let mut names: Vec<&String> = FIELDS
+            .iter()
+            .flat_map(|f| item[*f].as_object().into_iter().flat_map(|m| m.keys()))
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let cell = |f: &str| item[f][name.as_str()].as_str().unwrap_or("-").to_string();
+            w.write(
+                0,
+                &format!(
+                    "{prefix}{}\t{name}\t{}\t{}\t{}\t{}\t{}\n",
+                    item["type"].as_str().unwrap_or_default(),
+                    cell("min"),
+                    cell("max"),
+                    cell("defaultRequest"),
+                    cell("default"),
+                    cell("maxLimitRequestRatio")
+                ),
+            );
+        }
+    }
 }
 
 // Go's time.RFC1123Z ("Mon, 02 Jan 2006 15:04:05 -0700"), in UTC.
@@ -327,4 +446,69 @@ fn format_endpoint_slices(slices: &[Value], port_name: &str) -> String {
     } else {
         ret
     }
+}
+
+/// upstream `describeQuota`.
+pub fn resource_quota(w: &mut PrefixWriter, q: &Value) {
+    let meta = &q["metadata"];
+    w.write(
+        0,
+        &format!("Name:\t{}\n", meta["name"].as_str().unwrap_or_default()),
+    );
+    w.write(
+        0,
+        &format!(
+            "Namespace:\t{}\n",
+            meta["namespace"].as_str().unwrap_or_default()
+        ),
+    );
+    let mut scopes: Vec<&str> = q["spec"]["scopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .collect();
+    if !scopes.is_empty() {
+        scopes.sort();
+        w.write(0, &format!("Scopes:\t{}\n", scopes.join(", ")));
+        for scope in &scopes {
+            if let Some((_, help)) = QUOTA_SCOPE_HELP.iter().find(|(s, _)| s == scope) {
+                w.write(0, &format!(" * {help}\n"));
+            }
+        }
+    }
+    w.write(0, "Resource\tUsed\tHard\n");
+    w.write(0, "--------\t----\t----\n");
+    for (name, hard) in q["status"]["hard"].as_object().into_iter().flatten() {
+        let used = q["status"]["used"][name].as_str().unwrap_or("0");
+        w.write(
+            0,
+            &format!("{name}\t{used}\t{}\n", hard.as_str().unwrap_or_default()),
+        );
+    }
+}
+
+/// upstream `describeLimitRange`.
+pub fn limit_range(w: &mut PrefixWriter, lr: &Value) {
+    let meta = &lr["metadata"];
+    w.write(
+        0,
+        &format!("Name:\t{}\n", meta["name"].as_str().unwrap_or_default()),
+    );
+    w.write(
+        0,
+        &format!(
+            "Namespace:\t{}\n",
+            meta["namespace"].as_str().unwrap_or_default()
+        ),
+    );
+    w.write(
+        0,
+        "Type\tResource\tMin\tMax\tDefault Request\tDefault Limit\tMax Limit/Request Ratio\n",
+    );
+    w.write(
+        0,
+        "----\t--------\t---\t---\t---------------\t-------------\t-----------------------\n",
+    );
+    limit_range_spec(w, &lr["spec"], "");
 }

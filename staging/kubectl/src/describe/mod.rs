@@ -3,7 +3,10 @@
 //! object, kind-specific describers and the generic one for every other kind.
 //! Upstream twin: `kubectl/pkg/describe/describe.go`.
 
+mod apps;
 mod kinds;
+mod node;
+mod storage;
 pub mod workloads;
 
 use cli_runtime::client::{self, RestClient};
@@ -105,6 +108,27 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 
 /// The object's events (by name, namespace, kind and uid), oldest first.
 pub async fn events_for(client: &RestClient, obj: &Value) -> Option<Vec<Value>> {
+    events_with_uid(client, obj, obj["metadata"]["uid"].as_str()).await
+}
+
+/// A Node's events: the controllers name it by its UID, the kubelet by its name.
+async fn node_events(client: &RestClient, node: &Value) -> Option<Vec<Value>> {
+    let mut items = events_for(client, node).await?;
+    let name = node["metadata"]["name"].as_str();
+    items.extend(
+        events_with_uid(client, node, name)
+            .await
+            .unwrap_or_default(),
+    );
+    items.sort_by_key(|e| event_time(e).unwrap_or_default());
+    Some(items)
+}
+
+async fn events_with_uid(
+    client: &RestClient,
+    obj: &Value,
+    uid: Option<&str>,
+) -> Option<Vec<Value>> {
     let meta = &obj["metadata"];
     let ns = meta["namespace"].as_str().unwrap_or_default();
     let mut fs = vec![format!(
@@ -115,7 +139,7 @@ pub async fn events_for(client: &RestClient, obj: &Value) -> Option<Vec<Value>> 
     if let Some(k) = obj["kind"].as_str() {
         fs.push(format!("involvedObject.kind={k}"));
     }
-    if let Some(u) = meta["uid"].as_str() {
+    if let Some(u) = uid {
         fs.push(format!("involvedObject.uid={u}"));
     }
     let path = if ns.is_empty() {
@@ -214,28 +238,85 @@ pub struct Related {
     pub endpoint_slices: Vec<Value>,
     /// The ReplicaSets a Deployment controls.
     pub replica_sets: Vec<Value>,
+    /// The pods of a controller's selector, or of a claim's namespace.
+    pub pods: Vec<Value>,
+    /// A Namespace's ResourceQuotas and LimitRanges (`None`: not served).
+    pub quotas: Option<Vec<Value>>,
+    pub limit_ranges: Option<Vec<Value>>,
+    /// A Node's pods and Lease.
+    pub node: Option<node::NodeRelated>,
 }
 
 impl Related {
     /// Fetches what `obj`'s describer shows (events only when `events`).
     pub async fn fetch(client: &RestClient, obj: &Value, events: bool) -> Related {
         let mut r = Related::default();
+        let kind = obj["kind"].as_str().unwrap_or_default();
         if events {
-            r.events = events_for(client, obj).await;
+            r.events = if kind == "Node" {
+                node_events(client, obj).await
+            } else {
+                events_for(client, obj).await
+            };
         }
-        if obj["kind"] == "Service" {
-            let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
-            let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-            let path = format!(
-                "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector={}",
-                query_escape(&format!("kubernetes.io/service-name={name}"))
-            );
-            if let Ok(list) = client.get_json(&path, client::JSON).await {
-                r.endpoint_slices = list["items"].as_array().cloned().unwrap_or_default();
+        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let items = |list: Result<Value, client::Error>| -> Option<Vec<Value>> {
+            list.ok()
+                .map(|l| l["items"].as_array().cloned().unwrap_or_default())
+        };
+        match kind {
+            "Service" => {
+                let path = format!(
+                    "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector={}",
+                    query_escape(&format!("kubernetes.io/service-name={name}"))
+                );
+                r.endpoint_slices =
+                    items(client.get_json(&path, client::JSON).await).unwrap_or_default();
             }
-        }
-        if obj["kind"] == "Deployment" {
-            r.replica_sets = owned_replica_sets(client, obj).await;
+            "Deployment" => r.replica_sets = owned_replica_sets(client, obj).await,
+            "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
+                let selector = apps::selector_string(&obj["spec"]["selector"]);
+                let path = format!(
+                    "/api/v1/namespaces/{ns}/pods?labelSelector={}",
+                    query_escape(&selector)
+                );
+                r.pods = items(client.get_json(&path, client::JSON).await).unwrap_or_default();
+            }
+            "PersistentVolumeClaim" => {
+                let path = format!("/api/v1/namespaces/{ns}/pods");
+                r.pods = items(client.get_json(&path, client::JSON).await).unwrap_or_default();
+            }
+            "Namespace" => {
+                let list = |res: &str| format!("/api/v1/namespaces/{name}/{res}");
+                r.quotas = items(client.get_json(&list("resourcequotas"), client::JSON).await);
+                r.limit_ranges = items(client.get_json(&list("limitranges"), client::JSON).await);
+            }
+            "Node" => {
+                let selector =
+                    format!("spec.nodeName={name},status.phase!=Succeeded,status.phase!=Failed");
+                let pods = client
+                    .get_json(
+                        &format!("/api/v1/pods?fieldSelector={}", query_escape(&selector)),
+                        client::JSON,
+                    )
+                    .await;
+                let pods = match pods {
+                    Err(client::Error::Status { code: 403, .. }) => None,
+                    other => Some(items(other).unwrap_or_default()),
+                };
+                let lease = client
+                    .get_json(
+                        &format!(
+                            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
+                        ),
+                        client::JSON,
+                    )
+                    .await
+                    .map_err(|e| e.server_message());
+                r.node = Some(node::NodeRelated { pods, lease });
+            }
+            _ => {}
         }
         r
     }
@@ -272,16 +353,33 @@ pub async fn owned_replica_sets(client: &RestClient, d: &Value) -> Vec<Value> {
 
 /// Describes one object (already fetched) with what was fetched for it.
 pub fn describe(obj: &Value, related: &Related) -> String {
+    let counts = |o: &Value| apps::pod_counts(&related.pods, &o["metadata"]["uid"]);
     let mut w = PrefixWriter::default();
     let events = related.events.as_deref();
     match obj["kind"].as_str().unwrap_or_default() {
         "ConfigMap" => kinds::config_map(&mut w, obj, events),
         "Secret" => kinds::secret(&mut w, obj),
-        "Namespace" => kinds::namespace(&mut w, obj),
+        "Namespace" => kinds::namespace(&mut w, obj, related),
         "ServiceAccount" => kinds::service_account(&mut w, obj, events),
         "Service" => kinds::service(&mut w, obj, &related.endpoint_slices, events),
         "Deployment" => workloads::deployment(&mut w, obj, &related.replica_sets, events),
         "Pod" => workloads::pod(&mut w, obj, events),
+        "ReplicaSet" => apps::replica_set(&mut w, obj, counts(obj), events),
+        "StatefulSet" => apps::stateful_set(&mut w, obj, counts(obj), events),
+        "DaemonSet" => apps::daemon_set(&mut w, obj, counts(obj), events),
+        "Job" => apps::job(&mut w, obj, events),
+        "ResourceQuota" => kinds::resource_quota(&mut w, obj),
+        "LimitRange" => kinds::limit_range(&mut w, obj),
+        "CronJob" => apps::cron_job(&mut w, obj, events),
+        "PersistentVolume" => storage::persistent_volume(&mut w, obj, events),
+        "PersistentVolumeClaim" => {
+            let users = storage::pods_using_claim(obj, &related.pods);
+            storage::persistent_volume_claim(&mut w, obj, &users, events)
+        }
+        "Node" => match &related.node {
+            Some(n) => node::node(&mut w, obj, n, events),
+            None => generic(&mut w, obj, events),
+        },
         _ => generic(&mut w, obj, events),
     }
     w.finish()
