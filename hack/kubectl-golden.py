@@ -21,6 +21,8 @@ MASKS = [
     (re.compile(r"\bq[ab]\b"), "qX"),
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "UID"),
     (re.compile(r'(resourceVersion"?:\s*)"\d+"'), r'\1"RV"'),
+    # Go's %v of a map (go-template errors print the object that way).
+    (re.compile(r"(\bresourceVersion:)\d+\b"), r"\1RV"),
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"), "TIME"),
     # describe's RFC 1123 times (the two sessions create their objects seconds apart).
     (re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"), "RFC1123TIME"),

@@ -133,6 +133,23 @@ impl std::fmt::Display for Error {
 pub static WARNINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 pub const JSON: &str = "application/json";
+
+/// What requests say they come from: upstream kubectl's `User-Agent` shape
+/// (`kubectl/<version> (<os>/<arch>) kubernetes/<commit>`). The server names a write's
+/// field manager after its first part when the request names none.
+pub fn user_agent() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!(
+        "kubectl/{} ({}/{arch}) kubernetes/{}",
+        crate::KUBECTL_VERSION,
+        std::env::consts::OS,
+        env!("CARGO_PKG_VERSION")
+    )
+}
 /// What `kubectl get` asks for: a server-side table, else the object.
 pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 
@@ -198,7 +215,8 @@ impl RestClient {
         let mut req = http::Request::builder()
             .method(method)
             .uri(path)
-            .header("Accept", accept);
+            .header("Accept", accept)
+            .header("User-Agent", user_agent());
         let bytes = match body {
             Some((ct, b)) => {
                 req = req.header("Content-Type", ct);
@@ -238,6 +256,7 @@ impl RestClient {
             .method(http::Method::GET)
             .uri(path)
             .header("Accept", accept)
+            .header("User-Agent", user_agent())
             .body(kube::client::Body::empty())
             .map_err(|e| Error::Transport(format!("error: {e}")))?;
         let resp = self

@@ -11,3 +11,6 @@ pub mod printers;
 pub mod remotecommand;
 pub mod resource;
 pub mod upgrade;
+
+/// The Kubernetes release this kubectl speaks (`kubectl version`, the `User-Agent`).
+pub const KUBECTL_VERSION: &str = "v1.35.0";

@@ -49,6 +49,7 @@ impl RestClient {
         let mut req = http::Request::builder()
             .method(method.clone())
             .uri(path)
+            .header(http::header::USER_AGENT, crate::client::user_agent())
             .header(http::header::CONNECTION, "Upgrade");
         let mut ws_key = None;
         match protocol {

@@ -18,6 +18,18 @@ use std::ffi::OsString;
 
 /// Runs kubectl with `args` (the program name first); returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
+    // cobra's hidden completion command: everything after it is the line being completed.
+    let strings: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if let Some(i) = cmd::command_index(&args)
+        && (strings[i] == "__complete" || strings[i] == "__completeNoDesc")
+    {
+        let mut words: Vec<String> = strings[1..i].to_vec();
+        words.extend(strings[i + 1..].iter().cloned());
+        return cmd::completion::complete(words, strings[i] == "__complete");
+    }
     let command = cmd::Cli::command();
     let args = match cmd::flags::normalize_bools(&command, args) {
         Ok(a) => a,

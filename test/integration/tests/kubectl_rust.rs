@@ -357,3 +357,49 @@ async fn rollout_history_and_undo_as_upstream() {
         "{err}"
     );
 }
+
+/// The script `completion bash` prints completes in a real bash: commands, resource
+/// types and object names, asking the binary through `__completeNoDesc`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bash_completion_script_completes_commands_types_and_names() {
+    let s = TestApiServer::start(None, &[]).await;
+    let home = tempfile::tempdir().unwrap();
+    s.client
+        .create(
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}),
+        )
+        .await;
+    let bin = integration_tests::binary("kubectl");
+    let complete = |line: &[&str]| -> String {
+        let words: Vec<String> = line.iter().map(|w| format!("'{w}'")).collect();
+        let script = format!(
+            "source <('{bin}' completion bash)\nCOMP_WORDS=('{bin}' {})\nCOMP_CWORD={}\n__kubectl_complete\necho \"${{COMPREPLY[*]}}\"",
+            words.join(" "),
+            line.len(),
+            bin = bin.display()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .env("HOME", home.path())
+            .env("KUBECONFIG", s.kubeconfig())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(complete(&["ge"]), "get");
+    assert_eq!(
+        complete(&["get", "configm"]),
+        "configmaps",
+        "resource types come from discovery"
+    );
+    assert_eq!(complete(&["get", "configmaps", "sett"]), "settings");
+    assert_eq!(complete(&["get", "--show-l"]), "--show-labels");
+    assert_eq!(complete(&["completion", "z"]), "zsh");
+}

@@ -1,6 +1,6 @@
 //! Our kubectl's streaming commands for real, through our apiserver and kubelet to a
 //! containerd node: `exec` (piped stdin, exit codes, `-it` on a pseudo-terminal with
-//! resizes), `attach -it`, `port-forward` to a pod and through a Service, `logs -f`
+//! resizes), `attach -it`, `debug -i` (an ephemeral container), `port-forward` to a pod and through a Service, `logs -f`
 //! following, and `cp` both ways. Each runs over WebSocket (the default, translated to
 //! SPDY by the apiserver) and over SPDY directly (`KUBECTL_*_WEBSOCKETS=false`).
 
@@ -515,5 +515,51 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
         let _ = pf.kill();
         let _ = pf.wait();
         assert_eq!(body.as_deref(), Some("hello-from-pod\n"), "{bin}");
+    }
+
+    // debug -i: an ephemeral container added to the running pod, attached with stdin
+    // (last: every ephemeral container shows in later default-container notices).
+    for (transport, ws) in TRANSPORTS {
+        let dbg = format!("dbg-{transport}");
+        let (code, out, err) = run(
+            &s,
+            ws,
+            &[
+                "debug",
+                "web",
+                "-i",
+                "--image",
+                BUSYBOX,
+                "-c",
+                &dbg,
+                "--profile=general",
+                "--",
+                "sh",
+                "-c",
+                // (a moment before exiting: containerd may end an attach with the
+                // container before relaying its last output)
+                "read x; echo got-$x; sleep 1",
+            ],
+            Some(b"hello\n"),
+        );
+        assert_eq!(code, 0, "{transport} debug: {err}");
+        if !out.contains("got-hello") {
+            let (_, logs, _) = run(&s, ws, &["logs", "web", "-c", &dbg], None);
+            let pod = c.get("/api/v1/namespaces/default/pods/web").await.json();
+            panic!(
+                "{transport} debug: {out:?} {err}\nlogs: {logs:?}\nstatuses: {}",
+                pod["status"]["ephemeralContainerStatuses"]
+            );
+        }
+        let p = c.get("/api/v1/namespaces/default/pods/web").await.json();
+        let ec = p["spec"]["ephemeralContainers"]
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["name"] == dbg.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            ec["securityContext"]["capabilities"]["add"],
+            json!(["SYS_PTRACE"])
+        );
     }
 }

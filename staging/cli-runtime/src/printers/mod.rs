@@ -1,7 +1,8 @@
-//! Output formats of `-o`: tables from the server, YAML, JSON, names, JSONPath and
-//! custom columns. Upstream twin: `cli-runtime/pkg/printers`.
+//! Output formats of `-o`: tables from the server, YAML, JSON, names, JSONPath, Go
+//! templates and custom columns. Upstream twin: `cli-runtime/pkg/printers`.
 
 pub mod custom_columns;
+pub mod gotemplate;
 pub mod jsonpath;
 pub mod table;
 pub mod tabwriter;

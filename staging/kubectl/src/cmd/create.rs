@@ -65,9 +65,12 @@ pub async fn run(f: &mut Factory, a: CreateArgs) -> CmdResult {
         if r.namespaced && obj["metadata"]["namespace"].is_null() {
             obj["metadata"]["namespace"] = json!(ns);
         }
-        let mut path = r.collection_path(Some(&ns));
+        let mut path = format!(
+            "{}?fieldManager=kubectl-create",
+            r.collection_path(Some(&ns))
+        );
         if dry == super::apply::DryRun::Server {
-            path.push_str("?dryRun=All");
+            path.push_str("&dryRun=All");
         }
         let created = if dry == super::apply::DryRun::Client {
             Ok(obj.clone())

@@ -362,7 +362,8 @@ fn print_generic(infos: &[Info], a: &GetArgs, format: &OutputFormat, single: boo
             items.push(v.clone());
         }
     }
-    if !a.show_managed_fields {
+    // Only JSON and YAML leave managedFields out (templates and JSONPath see them).
+    if !a.show_managed_fields && matches!(format, OutputFormat::Json | OutputFormat::Yaml) {
         for item in &mut items {
             if let Some(m) = item["metadata"].as_object_mut() {
                 m.remove("managedFields");

@@ -149,7 +149,9 @@ fn print_object(
         obj["kind"] = json!(r.kind);
         obj["apiVersion"] = json!(r.api_version());
     }
-    if let Some(m) = obj["metadata"].as_object_mut() {
+    if matches!(format, OutputFormat::Json | OutputFormat::Yaml)
+        && let Some(m) = obj["metadata"].as_object_mut()
+    {
         m.remove("managedFields");
     }
     if matches!(format, OutputFormat::Yaml) {

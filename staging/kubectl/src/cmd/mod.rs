@@ -5,6 +5,7 @@ pub mod apply;
 pub mod auth;
 pub mod certificate;
 pub mod cluster_info;
+pub mod completion;
 pub mod config;
 pub mod cp;
 pub mod create;
@@ -65,6 +66,7 @@ pub enum Command {
     Create(create::CreateArgs),
     /// Apply a configuration to a resource by file name or stdin
     Apply(apply::ApplyArgs),
+    /// Diff the live version against a would-be applied version
     Diff(diff::DiffArgs),
     /// Delete resources by file names, stdin, resources and names, or by resources and label selector
     Delete(delete::DeleteArgs),
@@ -103,6 +105,7 @@ pub enum Command {
     Cordon(drain::CordonArgs),
     /// Mark node as schedulable
     Uncordon(drain::CordonArgs),
+    /// Drain node in preparation for maintenance
     Drain(drain::DrainArgs),
     Debug(debug::DebugArgs),
     /// List events
@@ -112,13 +115,18 @@ pub enum Command {
     Top(top::TopCommand),
     /// Print the logs for a container in a pod
     Logs(logs::LogsArgs),
+    /// Execute a command in a container
     Exec(exec::ExecArgs),
+    /// Attach to a running container
     Attach(exec::AttachArgs),
+    /// Forward one or more local ports to a pod
     PortForward(portforward::PortForwardArgs),
+    /// Copy files and directories to and from containers
     Cp(cp::CpArgs),
     /// Print the client and server version information
     Version(version::VersionArgs),
     Explain(explain::ExplainArgs),
+    Completion(completion::CompletionArgs),
     /// Print the supported API resources on the server
     ApiResources(api_resources::ApiResourcesArgs),
     /// Print the supported API versions on the server, in the form of "group/version"
@@ -185,6 +193,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Top(c) => top::run(f, c).await,
         Command::Version(a) => version::run(f, a).await,
         Command::Explain(a) => explain::run(f, a).await,
+        Command::Completion(a) => completion::run(a),
         Command::ApiResources(a) => api_resources::run(f, a).await,
         Command::ApiVersions => api_resources::versions(f).await,
         Command::Config(c) => config::run(f, c).await,
@@ -273,8 +282,15 @@ pub fn flag_error(message: &str, args: &[OsString]) -> i32 {
 }
 
 fn subcommand_name(args: &[OsString]) -> String {
+    command_index(args)
+        .map(|i| format!("{} ", args[i].to_string_lossy()))
+        .unwrap_or_default()
+}
+
+/// Where the command word is: the first argument that is neither a flag nor the value of
+/// a global option before it (`--server URL`).
+pub fn command_index(args: &[OsString]) -> Option<usize> {
     use clap::CommandFactory;
-    // Global options that take a value (`--server URL`) hide the command after them.
     let command = Cli::command();
     let takes_value = |a: &str| {
         let (long, short) = match a.strip_prefix("--") {
@@ -287,14 +303,16 @@ fn subcommand_name(args: &[OsString]) -> String {
             named && arg.get_action().takes_values()
         })
     };
-    let mut it = args.iter().skip(1).map(|a| a.to_string_lossy().to_string());
-    while let Some(a) = it.next() {
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
         if !a.starts_with('-') {
-            return format!("{a} ");
+            return Some(i);
         }
         if !a.contains('=') && takes_value(&a) {
-            it.next();
+            i += 1;
         }
+        i += 1;
     }
-    String::new()
+    None
 }

@@ -91,8 +91,10 @@ pub struct AutoscaleArgs {
     pub dry_run: String,
 }
 
+/// Creates what a generator made, as `manager`, and reports it as upstream does.
 async fn create_and_report(
     f: &mut Factory,
+    manager: &str,
     obj: Value,
     verb: &str,
     output_flag: &Option<String>,
@@ -113,9 +115,9 @@ async fn create_and_report(
         DryRun::Client => obj,
         _ => {
             let q = if dry == DryRun::Server {
-                "?dryRun=All"
+                format!("?fieldManager={manager}&dryRun=All")
             } else {
-                ""
+                format!("?fieldManager={manager}")
             };
             client
                 .send_json(
@@ -192,7 +194,7 @@ pub async fn run(f: &mut Factory, a: RunArgs) -> CmdResult {
         "spec": {"containers": [c], "dnsPolicy": "ClusterFirst", "restartPolicy": restart},
         "status": {},
     });
-    create_and_report(f, pod, "created", &a.output, dry).await
+    create_and_report(f, "kubectl-run", pod, "created", &a.output, dry).await
 }
 
 pub async fn expose(f: &mut Factory, a: ExposeArgs) -> CmdResult {
@@ -266,7 +268,7 @@ pub async fn expose(f: &mut Factory, a: ExposeArgs) -> CmdResult {
     if let Some(t) = &a.service_type {
         svc["spec"]["type"] = json!(t);
     }
-    create_and_report(f, svc, "exposed", &a.output, dry).await
+    create_and_report(f, "kubectl-expose", svc, "exposed", &a.output, dry).await
 }
 
 pub async fn autoscale(f: &mut Factory, a: AutoscaleArgs) -> CmdResult {
@@ -315,5 +317,5 @@ pub async fn autoscale(f: &mut Factory, a: AutoscaleArgs) -> CmdResult {
         "metadata": {"name": a.name.clone().unwrap_or(name.clone())},
         "spec": spec, "status": {"currentMetrics": null, "desiredReplicas": 0},
     });
-    create_and_report(f, hpa, "autoscaled", &a.output, dry).await
+    create_and_report(f, "kubectl-autoscale", hpa, "autoscaled", &a.output, dry).await
 }

@@ -4,7 +4,7 @@
 
 use crate::error::{CmdError, CmdResult};
 use crate::output;
-use cli_runtime::printers::{self, custom_columns, jsonpath, tabwriter, yaml};
+use cli_runtime::printers::{self, custom_columns, gotemplate, jsonpath, tabwriter, yaml};
 use serde_json::{Value, json};
 
 pub use cli_runtime::printers::custom_columns::go_v;
@@ -17,6 +17,9 @@ pub enum OutputFormat {
     Json,
     Name,
     JsonPath(String),
+    /// `-o jsonpath-as-json`: each action's results as a JSON array.
+    JsonPathAsJson(String),
+    GoTemplate(String),
     CustomColumns(String),
     CustomColumnsFile(String),
 }
@@ -41,12 +44,23 @@ impl OutputFormat {
                 std::fs::read_to_string(&p)
                     .map_err(|e| CmdError::msg(format!("error reading --template {p}, {e}")))?,
             ),
+            ("jsonpath-as-json", Some(t)) => OutputFormat::JsonPathAsJson(t),
+            ("go-template" | "template", Some(t)) => OutputFormat::GoTemplate(t),
+            ("go-template-file" | "templatefile", Some(p)) => OutputFormat::GoTemplate(
+                std::fs::read_to_string(&p)
+                    .map_err(|e| CmdError::msg(format!("error reading --template {p}, {e}")))?,
+            ),
             ("custom-columns", Some(s)) => OutputFormat::CustomColumns(s),
             ("custom-columns-file", Some(p)) => OutputFormat::CustomColumnsFile(
                 std::fs::read_to_string(&p)
                     .map_err(|e| CmdError::msg(format!("error reading template {p}, {e}")))?,
             ),
-            ("jsonpath" | "custom-columns", None) => {
+            ("go-template" | "template", None) => {
+                return Err(CmdError::msg(
+                    "template format specified but no template given",
+                ));
+            }
+            ("jsonpath" | "jsonpath-as-json" | "custom-columns", None) => {
                 return Err(CmdError::msg(format!(
                     "{kind} format specified but no template given"
                 )));
@@ -86,6 +100,33 @@ pub fn print_object(obj: &Value, format: &OutputFormat, no_headers: bool) -> Cmd
                 .execute(obj)
                 .map_err(|e| CmdError::msg(format!("error executing jsonpath {t:?}: Error executing template: {e}. Printing more information for debugging the template:\n\ttemplate was:\n\t\t{t}\n\tobject given to jsonpath engine was:\n\t\t{}\n\n", printers::to_compact_json(obj))))?;
             output::print(&text);
+        }
+        OutputFormat::JsonPathAsJson(t) => {
+            let tpl = jsonpath::Template::parse(t)
+                .map_err(|e| CmdError::msg(format!("error parsing jsonpath {t}, {e}")))?;
+            let groups = tpl
+                .find(obj)
+                .map_err(|e| CmdError::msg(format!("error executing jsonpath {t:?}: {e}")))?;
+            for group in groups {
+                output::print(&printers::to_json(&Value::Array(group)));
+            }
+        }
+        OutputFormat::GoTemplate(t) => {
+            let tpl = gotemplate::Template::parse(t)
+                .map_err(|e| CmdError::msg(format!("error parsing template {t}, {e}")))?;
+            match tpl.execute(obj) {
+                Ok(text) => output::print(&text),
+                Err(e) => {
+                    output::print(&format!(
+                        "Error executing template: {e}. Printing more information for debugging the template:\n\ttemplate was:\n\t\t{t}\n\traw data was:\n\t\t{}\n\tobject given to template engine was:\n\t\t{}\n\n",
+                        printers::to_compact_json(obj),
+                        gotemplate::go_print(obj)
+                    ));
+                    return Err(CmdError::msg(format!(
+                        "error executing template {t:?}: {e}"
+                    )));
+                }
+            }
         }
         OutputFormat::CustomColumns(spec) => {
             let cols = custom_columns::parse_spec(spec).map_err(CmdError::msg)?;

@@ -8,7 +8,7 @@ use cli_runtime::client;
 use serde_json::json;
 
 /// The Kubernetes release this kubectl speaks.
-pub const GIT_VERSION: &str = "v1.35.0";
+pub const GIT_VERSION: &str = cli_runtime::KUBECTL_VERSION;
 
 #[derive(clap::Args, Debug)]
 pub struct VersionArgs {
