@@ -175,7 +175,8 @@ impl SubresourceHandler for TokenRequest {
         let expires = jiff::Timestamp::from_second(exp)
             .map(apiserver::registry::meta::rfc3339)
             .unwrap_or_default();
-        let mut out_spec = json!({"audiences": audiences, "expirationSeconds": expiration});
+        // `boundObjectRef` has no omitempty upstream: an unbound token says null.
+        let mut out_spec = json!({"audiences": audiences, "boundObjectRef": null, "expirationSeconds": expiration});
         if spec["boundObjectRef"].is_object() {
             out_spec["boundObjectRef"] = spec["boundObjectRef"].clone();
         }

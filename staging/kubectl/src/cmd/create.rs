@@ -1,6 +1,7 @@
 //! `kubectl create -f` and the generators (`create namespace|configmap|secret
-//! generic|deployment|serviceaccount|service|job|cronjob|rolebinding|clusterrolebinding|
-//! quota|priorityclass|poddisruptionbudget`). Upstream twin: `kubectl/pkg/cmd/create`.
+//! generic|tls|docker-registry|deployment|serviceaccount|service|job|cronjob|rolebinding|
+//! clusterrolebinding|quota|priorityclass|poddisruptionbudget`; `role`, `clusterrole`,
+//! `token` and `job --from` are in their own files, as they read the cluster). Upstream twin: `kubectl/pkg/cmd/create`.
 
 use super::util::{self, OutputFormat};
 use crate::error::{CmdError, CmdResult};
@@ -28,7 +29,36 @@ pub struct CreateArgs {
     pub generator: Vec<String>,
 }
 
-pub async fn run(f: &mut Factory, a: CreateArgs) -> CmdResult {
+/// Takes `create`'s own flags (`-o`, `--dry-run`) out of a generator's arguments, where
+/// clap's trailing capture leaves them (`create deployment x --image=i -o yaml`).
+fn take_create_flags(a: &mut CreateArgs) {
+    let mut rest = Vec::with_capacity(a.generator.len());
+    let mut it = std::mem::take(&mut a.generator).into_iter();
+    while let Some(w) = it.next() {
+        if w == "--" {
+            rest.push(w);
+            rest.extend(it.by_ref());
+            break;
+        }
+        if w == "-o" || w == "--output" {
+            a.output = it.next();
+        } else if let Some(v) = w.strip_prefix("--output=") {
+            a.output = Some(v.to_string());
+        } else if let Some(v) = w.strip_prefix("-o").filter(|v| !v.is_empty()) {
+            a.output = Some(v.trim_start_matches('=').to_string());
+        } else if w == "--dry-run" {
+            a.dry_run = "unchanged".into();
+        } else if let Some(v) = w.strip_prefix("--dry-run=") {
+            a.dry_run = v.to_string();
+        } else {
+            rest.push(w);
+        }
+    }
+    a.generator = rest;
+}
+
+pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
+    take_create_flags(&mut a);
     let dry = super::apply::dry_run_mode(&a.dry_run)?;
     let format = a
         .output
@@ -36,7 +66,16 @@ pub async fn run(f: &mut Factory, a: CreateArgs) -> CmdResult {
         .map(|o| OutputFormat::parse(Some(o)))
         .transpose()?;
     let objects: Vec<(String, Value)> = if !a.generator.is_empty() {
-        vec![("".to_string(), generate(&a.generator)?)]
+        let kind = a.generator[0].as_str();
+        let rest = &a.generator[1..];
+        let from = GeneratorArgs::parse(rest).one("from").is_some();
+        let obj = match kind {
+            "token" => return super::create_token::token(f, rest, format).await,
+            "role" | "clusterrole" => super::create_role::generate(f, kind, rest).await?,
+            "job" if from => super::create_token::job_from(f, rest).await?,
+            _ => generate(&a.generator)?,
+        };
+        vec![("".to_string(), obj)]
     } else if !a.filenames.is_empty() {
         cli_runtime::resource::read_files(&a.filenames, a.recursive)
             .map_err(CmdError::msg)?
@@ -121,37 +160,134 @@ pub async fn run(f: &mut Factory, a: CreateArgs) -> CmdResult {
     crate::error::from_messages(errors)
 }
 
-// The imperative generators kubectl users type most.
-fn generate(args: &[String]) -> Result<Value, CmdError> {
-    let kind = args[0].as_str();
-    let mut positional = Vec::new();
-    let mut flags: Vec<(String, String)> = Vec::new();
-    let mut it = args[1..].iter().peekable();
-    let mut command: Vec<String> = Vec::new();
-    while let Some(a) = it.next() {
-        if a == "--" {
-            command = it.by_ref().cloned().collect();
-            break;
-        }
-        if let Some(flag) = a.strip_prefix("--") {
-            match flag.split_once('=') {
-                Some((k, v)) => flags.push((k.to_string(), v.to_string())),
-                None => {
-                    let v = it.next().cloned().unwrap_or_default();
-                    flags.push((flag.to_string(), v));
-                }
+/// A generator's command line: positional arguments, `--flag[=]value` pairs in order,
+/// and what follows `--`.
+pub(super) struct GeneratorArgs {
+    pub positional: Vec<String>,
+    pub flags: Vec<(String, String)>,
+    pub command: Vec<String>,
+}
+
+impl GeneratorArgs {
+    pub fn parse(args: &[String]) -> GeneratorArgs {
+        let mut g = GeneratorArgs {
+            positional: Vec::new(),
+            flags: Vec::new(),
+            command: Vec::new(),
+        };
+        let mut it = args.iter().peekable();
+        while let Some(a) = it.next() {
+            if a == "--" {
+                g.command = it.by_ref().cloned().collect();
+                break;
             }
-        } else {
-            positional.push(a.clone());
+            if let Some(flag) = a.strip_prefix("--") {
+                match flag.split_once('=') {
+                    Some((k, v)) => g.flags.push((k.to_string(), v.to_string())),
+                    None => {
+                        let v = it.next().cloned().unwrap_or_default();
+                        g.flags.push((flag.to_string(), v));
+                    }
+                }
+            } else {
+                g.positional.push(a.clone());
+            }
         }
+        g
     }
-    let flag_all = |k: &str| -> Vec<String> {
-        flags
+
+    /// Every value of `--k`.
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.flags
             .iter()
             .filter(|(f, _)| f == k)
             .map(|(_, v)| v.clone())
             .collect()
-    };
+    }
+
+    /// Every value of `--k`, each split at commas (a string-slice flag).
+    pub fn list(&self, k: &str) -> Vec<String> {
+        self.all(k)
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The last value of `--k`.
+    pub fn one(&self, k: &str) -> Option<String> {
+        self.all(k).pop()
+    }
+
+    /// cobra's refusal of a flag the generator does not have.
+    pub fn known(&self, kind: &str, allowed: &[&str]) -> Result<(), CmdError> {
+        match self
+            .flags
+            .iter()
+            .find(|(f, _)| !allowed.contains(&f.as_str()))
+        {
+            Some((f, _)) => Err(CmdError::plain(format!(
+                "error: unknown flag: --{f}\nSee 'kubectl create {kind} --help' for usage."
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The one NAME a generator takes (upstream `NameFromCommandArgs`), else a usage error
+/// naming the generator's full command.
+pub(super) fn name_arg(command: &str, positional: &[String]) -> Result<String, CmdError> {
+    match positional {
+        [name] => Ok(name.clone()),
+        other => Err(CmdError::plain(format!(
+            "error: exactly one NAME is required, got {}\nSee 'kubectl create {command} -h' for help and examples",
+            other.len()
+        ))),
+    }
+}
+
+/// How Go words the common file errors.
+fn go_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// `tls.X509KeyPair`'s PEM checks, in its words: a certificate block in the
+/// certificate input and a private key block in the key input.
+fn check_key_pair(cert: &[u8], key: &[u8]) -> Result<(), CmdError> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (cert, key) = (text(cert), text(key));
+    let is_key = |t: &str| t.contains("PRIVATE KEY-----");
+    if !cert.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(CmdError::msg(if is_key(&cert) {
+            "tls: failed to find certificate PEM data in certificate input, but did find a private key; PEM inputs may have been switched"
+        } else {
+            "tls: failed to find any PEM data in certificate input"
+        }));
+    }
+    if !is_key(&key) {
+        return Err(CmdError::msg(
+            if key.contains("-----BEGIN CERTIFICATE-----") {
+                "tls: found a certificate rather than a key in the PEM for the private key"
+            } else {
+                "tls: failed to find any PEM data in key input"
+            },
+        ));
+    }
+    Ok(())
+}
+
+// The imperative generators kubectl users type most.
+fn generate(args: &[String]) -> Result<Value, CmdError> {
+    let kind = args[0].as_str();
+    let g = GeneratorArgs::parse(&args[1..]);
+    let positional = g.positional.clone();
+    let command = g.command.clone();
+    let flag_all = |k: &str| g.all(k);
     let literals = |k: &str| -> Result<serde_json::Map<String, Value>, CmdError> {
         let mut m = serde_json::Map::new();
         for l in flag_all(k) {
@@ -162,14 +298,7 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
         }
         Ok(m)
     };
-    let known = |allowed: &[&str]| -> Result<(), CmdError> {
-        match flags.iter().find(|(f, _)| !allowed.contains(&f.as_str())) {
-            Some((f, _)) => Err(CmdError::plain(format!(
-                "error: unknown flag: --{f}\nSee 'kubectl create {kind} --help' for usage."
-            ))),
-            None => Ok(()),
-        }
-    };
+    let known = |allowed: &[&str]| g.known(kind, allowed);
     let one = |k: &str| flag_all(k).pop();
     let (sub, name) = if matches!(kind, "secret" | "service" | "svc") {
         (
@@ -179,7 +308,22 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
     } else {
         (String::new(), positional.first().cloned())
     };
-    let name = name.ok_or_else(|| CmdError::msg("exactly one NAME is required, got 0"))?;
+    let _ = name;
+    let skip = usize::from(matches!(kind, "secret" | "service" | "svc"));
+    let canonical = match (kind, sub.as_str()) {
+        ("ns", _) => "namespace".to_string(),
+        ("cm", _) => "configmap".to_string(),
+        ("sa", _) => "serviceaccount".to_string(),
+        ("deploy", _) => "deployment".to_string(),
+        ("cj", _) => "cronjob".to_string(),
+        ("pc", _) => "priorityclass".to_string(),
+        ("pdb", _) => "poddisruptionbudget".to_string(),
+        ("resourcequota", _) => "quota".to_string(),
+        ("svc" | "service", s) => format!("service {s}"),
+        ("secret", s) => format!("secret {s}"),
+        (k, _) => k.to_string(),
+    };
+    let name = name_arg(&canonical, &positional[skip.min(positional.len())..])?;
     Ok(match (kind, sub.as_str()) {
         ("namespace" | "ns", _) => {
             known(&[])?;
@@ -213,6 +357,81 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
                 s["type"] = json!(t);
             }
             s
+        }
+        ("secret", "tls") => {
+            known(&["cert", "key", "append-hash"])?;
+            let (cert, key) = (
+                one("cert").unwrap_or_default(),
+                one("key").unwrap_or_default(),
+            );
+            if cert.is_empty() || key.is_empty() {
+                return Err(CmdError::msg("key and cert must be specified"));
+            }
+            let read = |p: &str| {
+                std::fs::read(p).map_err(|e| {
+                    CmdError::msg(format!(
+                        "Cannot read file {p}, open {p}: {}",
+                        go_io_error(&e)
+                    ))
+                })
+            };
+            let (cert_pem, key_pem) = (read(&cert)?, read(&key)?);
+            check_key_pair(&cert_pem, &key_pem)?;
+            use base64::Engine;
+            let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                   "type": "kubernetes.io/tls",
+                   "data": {"tls.crt": b64(&cert_pem), "tls.key": b64(&key_pem)}})
+        }
+        ("secret", "docker-registry") => {
+            known(&[
+                "docker-server",
+                "docker-username",
+                "docker-password",
+                "docker-email",
+                "from-file",
+                "append-hash",
+            ])?;
+            use base64::Engine;
+            let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+            let files = flag_all("from-file");
+            let data = if files.is_empty() {
+                let user = one("docker-username").unwrap_or_default();
+                let password = one("docker-password").unwrap_or_default();
+                let server =
+                    one("docker-server").unwrap_or_else(|| "https://index.docker.io/v1/".into());
+                if user.is_empty() || password.is_empty() || server.is_empty() {
+                    return Err(CmdError::msg(
+                        "either --from-file or the combination of --docker-username, --docker-password and --docker-server is required",
+                    ));
+                }
+                // Go's struct order: username, password, email (omitted when empty), auth.
+                let q = |v: &str| serde_json::to_string(v).expect("json");
+                let email = one("docker-email")
+                    .filter(|e| !e.is_empty())
+                    .map(|e| format!(",\"email\":{}", q(&e)))
+                    .unwrap_or_default();
+                let config = format!(
+                    "{{\"auths\":{{{}:{{\"username\":{},\"password\":{}{email},\"auth\":{}}}}}}}",
+                    q(&server),
+                    q(&user),
+                    q(&password),
+                    q(&b64(format!("{user}:{password}").as_bytes()))
+                );
+                json!({".dockerconfigjson": b64(config.as_bytes())})
+            } else {
+                let mut m = serde_json::Map::new();
+                for spec in &files {
+                    let (key, path) = spec.split_once('=').unwrap_or((".dockerconfigjson", spec));
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        CmdError::msg(format!("error reading {path}: {}", go_io_error(&e)))
+                    })?;
+                    m.insert(key.to_string(), json!(b64(&bytes)));
+                }
+                Value::Object(m)
+            };
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                   "type": "kubernetes.io/dockerconfigjson", "data": data})
         }
         ("deployment" | "deploy", _) => {
             known(&["image", "replicas", "port"])?;
@@ -312,11 +531,6 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
             } else {
                 known(&["image", "restart", "from"])?;
             }
-            if one("from").is_some() {
-                return Err(CmdError::msg(
-                    "create job --from is not supported by this kubectl yet",
-                ));
-            }
             let image = one("image").unwrap_or_default();
             if image.is_empty() && cron {
                 return Err(CmdError::plain("error: required flag(s) \"image\" not set"));
@@ -324,8 +538,6 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
             if image.is_empty() {
                 return Err(CmdError::msg("either --image or --from must be specified"));
             }
-            // Arguments after the name are the command too (`create job x --image=i date`).
-            command.splice(0..0, positional.iter().skip(1).cloned());
             let restart = one("restart").unwrap_or_else(|| {
                 if cron {
                     "OnFailure".into()

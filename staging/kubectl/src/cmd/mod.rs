@@ -9,6 +9,8 @@ pub mod completion;
 pub mod config;
 pub mod cp;
 pub mod create;
+pub mod create_role;
+pub mod create_token;
 pub mod debug;
 pub mod delete;
 pub mod describe;
