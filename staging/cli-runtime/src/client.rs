@@ -277,6 +277,29 @@ impl RestClient {
         Ok(resp)
     }
 
+    /// One object, as the builder's `Info.Get` reads it: when it is not found in a
+    /// namespace other than `default`, a missing namespace is the error reported.
+    pub async fn get_object(
+        &self,
+        path: &str,
+        accept: &str,
+        namespace: &str,
+    ) -> Result<Value, Error> {
+        match self.get_json(path, accept).await {
+            Err(e) if e.is_not_found() && !namespace.is_empty() && namespace != "default" => {
+                let ns_path = format!(
+                    "/api/v1/namespaces/{}",
+                    crate::discovery::percent_encode(namespace)
+                );
+                match self.get_json(&ns_path, JSON).await {
+                    Err(ns_err) if ns_err.is_not_found() => Err(ns_err),
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
     pub async fn get_json(&self, path: &str, accept: &str) -> Result<Value, Error> {
         let resp = self.request(http::Method::GET, path, accept, None).await?;
         decode(&resp.body)

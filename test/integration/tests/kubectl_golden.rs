@@ -20,6 +20,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "delete -f describe-objects.yaml --wait=false",
         "v1.34+ delete message",
     ),
+    ("delete -f ing.yaml", "v1.34+ delete message"),
     // Since v1.33 a zero creationTimestamp is omitted instead of printed as null.
     (
         "expose deployment web --port=80 --target-port=8080 --name=web-svc --dry-run=client -o yaml",

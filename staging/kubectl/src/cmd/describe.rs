@@ -80,10 +80,16 @@ pub async fn run(f: &mut Factory, a: DescribeArgs) -> CmdResult {
             continue;
         }
         for name in &s.names {
+            let ns = if s.resource.namespaced {
+                namespace.as_str()
+            } else {
+                ""
+            };
             match client
-                .get_json(
+                .get_object(
                     &s.resource.object_path(Some(&namespace), name),
                     client::JSON,
+                    ns,
                 )
                 .await
             {

@@ -190,7 +190,8 @@ async fn fetch_one(
     if let Some(sub) = &a.subresource {
         path = format!("{path}/{sub}");
     }
-    match client.get_json(&path, accept).await {
+    let ns = if r.namespaced { namespace } else { "" };
+    match client.get_object(&path, accept, ns).await {
         Ok(v) => infos.push(Info {
             resource: r.clone(),
             value: v,

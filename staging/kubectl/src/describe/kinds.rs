@@ -390,7 +390,7 @@ pub fn service(w: &mut PrefixWriter, obj: &Value, slices: &[Value], events: Opti
 }
 
 // Up to three ready endpoints (`ip:port`), then "+ N more...".
-fn format_endpoint_slices(slices: &[Value], port_name: &str) -> String {
+pub(super) fn format_endpoint_slices(slices: &[Value], port_name: &str) -> String {
     if slices.is_empty() {
         return "<none>".into();
     }

@@ -5,6 +5,7 @@
 
 mod apps;
 mod kinds;
+mod networking;
 mod node;
 mod storage;
 pub mod workloads;
@@ -245,6 +246,8 @@ pub struct Related {
     pub limit_ranges: Option<Vec<Value>>,
     /// A Node's pods and Lease.
     pub node: Option<node::NodeRelated>,
+    /// An Ingress's backend Services and their EndpointSlices.
+    pub backends: networking::Backends,
 }
 
 impl Related {
@@ -275,6 +278,23 @@ impl Related {
                     items(client.get_json(&path, client::JSON).await).unwrap_or_default();
             }
             "Deployment" => r.replica_sets = owned_replica_sets(client, obj).await,
+            "Ingress" => {
+                for svc in networking::backend_services(obj) {
+                    let slices = format!(
+                        "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector={}",
+                        query_escape(&format!("kubernetes.io/service-name={svc}"))
+                    );
+                    let service = format!("/api/v1/namespaces/{ns}/services/{svc}");
+                    let found = match client.get_json(&slices, client::JSON).await {
+                        Err(e) => Err(e.server_message()),
+                        Ok(list) => match client.get_json(&service, client::JSON).await {
+                            Err(e) => Err(e.server_message()),
+                            Ok(s) => Ok((s, list["items"].as_array().cloned().unwrap_or_default())),
+                        },
+                    };
+                    r.backends.insert(svc, found);
+                }
+            }
             "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
                 let selector = apps::selector_string(&obj["spec"]["selector"]);
                 let path = format!(
@@ -368,6 +388,9 @@ pub fn describe(obj: &Value, related: &Related) -> String {
         "StatefulSet" => apps::stateful_set(&mut w, obj, counts(obj), events),
         "DaemonSet" => apps::daemon_set(&mut w, obj, counts(obj), events),
         "Job" => apps::job(&mut w, obj, events),
+        "Ingress" => networking::ingress(&mut w, obj, &related.backends, events),
+        "Endpoints" => networking::endpoints(&mut w, obj, events),
+        "EndpointSlice" => networking::endpoint_slice(&mut w, obj, events),
         "ResourceQuota" => kinds::resource_quota(&mut w, obj),
         "LimitRange" => kinds::limit_range(&mut w, obj),
         "CronJob" => apps::cron_job(&mut w, obj, events),
