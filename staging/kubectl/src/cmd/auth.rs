@@ -1,4 +1,4 @@
-//! `kubectl auth whoami` and `kubectl auth can-i`. Upstream twins:
+//! `kubectl auth whoami` and `kubectl auth can-i` (`auth reconcile` is in its own file). Upstream twins:
 //! `kubectl/pkg/cmd/auth/{whoami,cani}.go`.
 
 use super::util::{self, OutputFormat};
@@ -15,6 +15,8 @@ pub enum AuthCommand {
     CanI(CanIArgs),
     /// Experimental: Check self subject attributes
     Whoami(WhoamiArgs),
+    /// Reconciles rules for RBAC role, role binding, cluster role, and cluster role binding objects
+    Reconcile(super::auth_reconcile::ReconcileArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +45,7 @@ pub async fn run(f: &mut Factory, c: AuthCommand) -> CmdResult {
     match c {
         AuthCommand::Whoami(a) => whoami(f, a).await,
         AuthCommand::CanI(a) => can_i(f, a).await,
+        AuthCommand::Reconcile(a) => super::auth_reconcile::run(f, a).await,
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod api_resources;
 pub mod apply;
 pub mod auth;
+pub mod auth_reconcile;
 pub mod certificate;
 pub mod cluster_info;
 pub mod completion;
