@@ -403,3 +403,111 @@ async fn bash_completion_script_completes_commands_types_and_names() {
     assert_eq!(complete(&["get", "--show-l"]), "--show-labels");
     assert_eq!(complete(&["completion", "z"]), "zsh");
 }
+
+/// DaemonSets roll back through their ControllerRevisions, as upstream's rollbacker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_undo_restores_a_controller_revision() {
+    use integration_tests::component::TestControllerManager;
+    let s = TestApiServer::start(None, &[]).await;
+    let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=daemonset"]).await;
+    let home = tempfile::tempdir().unwrap();
+    let run_ours = |args: &[&str]| {
+        let out = ours(&s, home.path(), args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    s.client
+        .create(
+            "/apis/apps/v1/namespaces/default/daemonsets",
+            &json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+                "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                         "template": {"metadata": {"labels": {"app": "agent"}},
+                                      "spec": {"containers": [{"name": "a", "image": "registry.k8s.io/pause:3.10"}]}}}}),
+        )
+        .await;
+    let revisions = |n: usize| {
+        let c = s.client.clone();
+        async move {
+            integration_tests::wait_for(
+                &format!("{n} controller revisions"),
+                Duration::from_secs(30),
+                || async {
+                    let l = c
+                        .get("/apis/apps/v1/namespaces/default/controllerrevisions")
+                        .await
+                        .json();
+                    (l["items"].as_array().map_or(0, |a| a.len()) >= n).then_some(())
+                },
+            )
+            .await
+        }
+    };
+    revisions(1).await;
+    let (code, _, err) = run_ours(&["rollout", "undo", "daemonset/agent"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, "error: no last revision to roll back to\n");
+    let (ok, _, err) = s.kubectl(
+        &[
+            "set",
+            "image",
+            "daemonset/agent",
+            "a=registry.k8s.io/pause:3.9",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    revisions(2).await;
+    for args in [
+        vec!["rollout", "history", "daemonset/agent"],
+        vec!["rollout", "history", "daemonset/agent", "--revision=1"],
+        vec!["rollout", "undo", "daemonset/agent", "--dry-run=client"],
+        vec!["rollout", "undo", "daemonset/agent", "--to-revision=9"],
+    ] {
+        let (ok, up_out, up_err) = s.kubectl(&args, None);
+        let (code, out, err) = run_ours(&args);
+        assert_eq!(
+            (code == 0, out.as_str(), err.as_str()),
+            (ok, up_out.as_str(), up_err.as_str()),
+            "{args:?}"
+        );
+    }
+    let (code, out, err) = run_ours(&["rollout", "undo", "daemonset/agent"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "daemonset.apps/agent rolled back\n"),
+        "{err}"
+    );
+    let ds = s
+        .client
+        .get("/apis/apps/v1/namespaces/default/daemonsets/agent")
+        .await
+        .json();
+    assert_eq!(
+        ds["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.k8s.io/pause:3.10"
+    );
+    // The restored revision is renumbered the newest (3); undoing to it changes nothing.
+    integration_tests::wait_for("revision 3", Duration::from_secs(30), || async {
+        let l = s
+            .client
+            .get("/apis/apps/v1/namespaces/default/controllerrevisions")
+            .await
+            .json();
+        l["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["revision"] == 3))
+            .then_some(())
+    })
+    .await;
+    let (code, out, _) = run_ours(&["rollout", "undo", "daemonset/agent", "--to-revision=3"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "daemonset.apps/agent skipped rollback (current template already matches revision 3)\n"
+        )
+    );
+}

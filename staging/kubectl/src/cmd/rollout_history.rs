@@ -245,10 +245,13 @@ async fn undo_one(
     dry: super::apply::DryRun,
 ) -> Result<String, CmdError> {
     let name = s(&d["metadata"]["name"]);
+    if r.kind == "DaemonSet" || r.kind == "StatefulSet" {
+        return undo_from_revision(client, r, d, to_revision, dry).await;
+    }
     if r.kind != "Deployment" {
         return Err(CmdError::msg(format!(
-            "rollback of {} is not supported by this kubectl yet; use kubectl apply with the wanted template",
-            r.kind_group()
+            "no rollbacker has been implemented for {:?}",
+            group_kind(r)
         )));
     }
     if to_revision < 0 {
@@ -320,6 +323,69 @@ async fn undo_one(
             &path,
             "application/json-patch+json",
             &patch,
+        )
+        .await
+        .map_err(|e| {
+            CmdError::msg(format!(
+                "failed restoring revision {target}: {}",
+                e.server_message()
+            ))
+        })?;
+    Ok(format!("rolled back{}", dry.suffix()))
+}
+
+/// A DaemonSet's or StatefulSet's rollback (upstream `DaemonSetRollbacker`,
+/// `StatefulSetRollbacker`): the chosen ControllerRevision's data, a strategic merge
+/// patch replacing the pod template, applied to the object.
+async fn undo_from_revision(
+    client: &RestClient,
+    r: &ApiResource,
+    obj: &Value,
+    to_revision: i64,
+    dry: super::apply::DryRun,
+) -> Result<String, CmdError> {
+    let h = history(client, r, obj).await?;
+    if to_revision == 0 && h.len() <= 1 {
+        return Err(CmdError::msg("no last revision to roll back to"));
+    }
+    let target = if to_revision == 0 {
+        h.keys().rev().nth(1).copied()
+    } else {
+        h.contains_key(&to_revision).then_some(to_revision)
+    }
+    .ok_or_else(|| {
+        CmdError::msg(format!(
+            "unable to find specified revision {to_revision} in history"
+        ))
+    })?;
+    let (template, _, revision) = &h[&target];
+    let mut template = template.clone();
+    if let Some(m) = template.as_object_mut() {
+        m.remove("$patch");
+    }
+    if dry == super::apply::DryRun::Client {
+        let mut w = PrefixWriter::default();
+        workloads::pod_template(&mut w, &template);
+        return Ok(format!("will roll back to {} (dry run)", w.raw()));
+    }
+    if template == obj["spec"]["template"] {
+        return Ok(format!(
+            "skipped rollback (current template already matches revision {to_revision})"
+        ));
+    }
+    let mut path = r.object_path(
+        obj["metadata"]["namespace"].as_str(),
+        s(&obj["metadata"]["name"]),
+    );
+    if dry == super::apply::DryRun::Server {
+        path.push_str("?dryRun=All");
+    }
+    client
+        .send_json(
+            http::Method::PATCH,
+            &path,
+            "application/strategic-merge-patch+json",
+            &revision["data"],
         )
         .await
         .map_err(|e| {
