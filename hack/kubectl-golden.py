@@ -122,7 +122,9 @@ def main():
     for step in steps:
         if step[0] == "file":
             for _, m in sessions:
-                with open(os.path.join(homes[m][0], step[1]), "w") as f:
+                path = os.path.join(homes[m][0], step[1])
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
                     f.write(step[2].replace("{S}", m))
             continue
         _, line, stdin = step

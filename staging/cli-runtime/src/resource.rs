@@ -69,6 +69,19 @@ pub fn mapping(d: &Discovery, ty: &str) -> Result<ApiResource, String> {
         .ok_or_else(|| format!("the server doesn't have a resource type \"{ty}\""))
 }
 
+/// The objects `-f` or `-k` name (only one of them may be given).
+pub fn read_sources(
+    filenames: &[String],
+    recursive: bool,
+    kustomize: Option<&str>,
+) -> Result<Vec<FileObject>, String> {
+    match kustomize {
+        Some(_) if !filenames.is_empty() => Err("only one of -f or -k can be specified".into()),
+        Some(dir) => crate::kustomize::build(dir),
+        None => read_files(filenames, recursive),
+    }
+}
+
 /// An object read from a file, with where it came from.
 #[derive(Debug, Clone)]
 pub struct FileObject {

@@ -21,6 +21,11 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "v1.34+ delete message",
     ),
     ("delete -f ing.yaml", "v1.34+ delete message"),
+    ("delete -k kz/overlay", "v1.34+ delete message"),
+    (
+        "kustomize nosuchdir",
+        "v1.32 klog line for a failed command",
+    ),
     // Since v1.33 a zero creationTimestamp is omitted instead of printed as null.
     (
         "expose deployment web --port=80 --target-port=8080 --name=web-svc --dry-run=client -o yaml",

@@ -77,17 +77,12 @@ pub fn dry_run_mode(s: &str) -> Result<DryRun, CmdError> {
 }
 
 pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
-    if a.kustomize.is_some() {
-        return Err(CmdError::msg(
-            "-k (kustomize) is not supported by this kubectl yet",
-        ));
-    }
     if a.prune {
         return Err(CmdError::msg(
             "--prune is not supported by this kubectl yet",
         ));
     }
-    if a.filenames.is_empty() {
+    if a.filenames.is_empty() && a.kustomize.is_none() {
         return Err(CmdError::plain("error: must specify one of -f and -k"));
     }
     let dry = dry_run_mode(&a.dry_run)?;
@@ -97,7 +92,8 @@ pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
         .map(|o| OutputFormat::parse(Some(o)))
         .transpose()?;
     let objects =
-        cli_runtime::resource::read_files(&a.filenames, a.recursive).map_err(CmdError::msg)?;
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+            .map_err(CmdError::msg)?;
     let client = f.client().await?;
     let (namespace, explicit) = f.namespace().await?;
     let manager = if a.server_side && a.field_manager == "kubectl-client-side-apply" {

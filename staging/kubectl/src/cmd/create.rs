@@ -18,6 +18,9 @@ pub struct CreateArgs {
     /// Process the directory used in -f, --filename recursively.
     #[arg(short = 'R', long)]
     pub recursive: bool,
+    /// Process the kustomization directory. This flag can't be used together with -f or -R.
+    #[arg(short = 'k', long)]
+    pub kustomize: Option<String>,
     /// Output format. One of: (json, yaml, name, jsonpath, custom-columns).
     #[arg(short = 'o', long)]
     pub output: Option<String>,
@@ -76,8 +79,8 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
             _ => generate(&a.generator)?,
         };
         vec![("".to_string(), obj)]
-    } else if !a.filenames.is_empty() {
-        cli_runtime::resource::read_files(&a.filenames, a.recursive)
+    } else if !a.filenames.is_empty() || a.kustomize.is_some() {
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
             .map_err(CmdError::msg)?
             .into_iter()
             .map(|o| (o.source, o.object))

@@ -20,6 +20,9 @@ pub struct DeleteArgs {
     /// Process the directory used in -f, --filename recursively.
     #[arg(short = 'R', long)]
     pub recursive: bool,
+    /// Process a kustomization directory. This flag can't be used together with -f or -R.
+    #[arg(short = 'k', long)]
+    pub kustomize: Option<String>,
     /// Selector (label query) to filter on.
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
@@ -94,7 +97,7 @@ pub async fn run(f: &mut Factory, a: DeleteArgs) -> CmdResult {
     if a.force && grace < 0 {
         grace = 0;
     }
-    if a.resources.is_empty() && a.filenames.is_empty() {
+    if a.resources.is_empty() && a.filenames.is_empty() && a.kustomize.is_none() {
         return Err(CmdError::plain(
             "error: You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'",
         ));
@@ -103,9 +106,10 @@ pub async fn run(f: &mut Factory, a: DeleteArgs) -> CmdResult {
     let (namespace, _) = f.namespace().await?;
     let mut targets: Vec<Target> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
-    if !a.filenames.is_empty() {
+    if !a.filenames.is_empty() || a.kustomize.is_some() {
         for o in
-            cli_runtime::resource::read_files(&a.filenames, a.recursive).map_err(CmdError::msg)?
+            cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+                .map_err(CmdError::msg)?
         {
             let r = f.mapping_for_object(&o.object).await?;
             targets.push(Target {

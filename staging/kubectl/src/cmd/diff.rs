@@ -116,21 +116,17 @@ pub async fn run(f: &mut Factory, a: DiffArgs) -> CmdResult {
 }
 
 async fn run_checked(f: &mut Factory, a: DiffArgs) -> CmdResult {
-    if a.kustomize.is_some() {
-        return Err(CmdError::msg(
-            "-k (kustomize) is not supported by this kubectl yet",
-        ));
-    }
     if a.prune {
         return Err(CmdError::msg(
             "--prune is not supported by this kubectl yet",
         ));
     }
-    if a.filenames.is_empty() {
+    if a.filenames.is_empty() && a.kustomize.is_none() {
         return Err(CmdError::msg("must specify one of -f and -k"));
     }
     let objects =
-        cli_runtime::resource::read_files(&a.filenames, a.recursive).map_err(CmdError::msg)?;
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+            .map_err(CmdError::msg)?;
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let live_dir = temp_dir("LIVE-")?;

@@ -130,6 +130,8 @@ pub enum Command {
     Version(version::VersionArgs),
     Explain(explain::ExplainArgs),
     Completion(completion::CompletionArgs),
+    /// Build a kustomization target from a directory or URL
+    Kustomize(KustomizeArgs),
     /// Print the supported API resources on the server
     ApiResources(api_resources::ApiResourcesArgs),
     /// Print the supported API versions on the server, in the form of "group/version"
@@ -145,6 +147,24 @@ pub enum Command {
     /// A plugin (`kubectl-<name>` on the PATH)
     #[command(external_subcommand)]
     Plugin(Vec<OsString>),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KustomizeArgs {
+    /// DIR
+    pub dir: Option<String>,
+}
+
+/// `kubectl kustomize DIR`: the built objects as YAML documents.
+fn kustomize(a: KustomizeArgs) -> CmdResult {
+    let dir = a.dir.unwrap_or_else(|| ".".into());
+    let objects = cli_runtime::kustomize::build(&dir).map_err(crate::error::CmdError::msg)?;
+    let docs: Vec<String> = objects
+        .iter()
+        .map(|o| cli_runtime::printers::yaml::to_yaml(&o.object))
+        .collect();
+    crate::output::print(&docs.join("---\n"));
+    Ok(())
 }
 
 pub async fn run(cli: Cli) -> CmdResult {
@@ -197,6 +217,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Version(a) => version::run(f, a).await,
         Command::Explain(a) => explain::run(f, a).await,
         Command::Completion(a) => completion::run(a),
+        Command::Kustomize(a) => kustomize(a),
         Command::ApiResources(a) => api_resources::run(f, a).await,
         Command::ApiVersions => api_resources::versions(f).await,
         Command::Config(c) => config::run(f, c).await,
