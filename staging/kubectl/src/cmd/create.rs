@@ -21,6 +21,8 @@ pub struct CreateArgs {
     /// Process the kustomization directory. This flag can't be used together with -f or -R.
     #[arg(short = 'k', long)]
     pub kustomize: Option<String>,
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     /// Output format. One of: (json, yaml, name, jsonpath, custom-columns).
     #[arg(short = 'o', long)]
     pub output: Option<String>,
@@ -49,6 +51,10 @@ fn take_create_flags(a: &mut CreateArgs) {
             a.output = Some(v.to_string());
         } else if let Some(v) = w.strip_prefix("-o").filter(|v| !v.is_empty()) {
             a.output = Some(v.trim_start_matches('=').to_string());
+        } else if let Some(v) = w.strip_prefix("--field-manager=") {
+            a.field_manager.field_manager = Some(v.to_string());
+        } else if w == "--field-manager" {
+            a.field_manager.field_manager = it.next();
         } else if w == "--dry-run" {
             a.dry_run = "unchanged".into();
         } else if let Some(v) = w.strip_prefix("--dry-run=") {
@@ -108,8 +114,9 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
             obj["metadata"]["namespace"] = json!(ns);
         }
         let mut path = format!(
-            "{}?fieldManager=kubectl-create",
-            r.collection_path(Some(&ns))
+            "{}?fieldManager={}",
+            r.collection_path(Some(&ns)),
+            a.field_manager.query("kubectl-create")
         );
         if dry == super::apply::DryRun::Server {
             path.push_str("&dryRun=All");

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 #[derive(clap::Args, Debug)]
 pub struct EditArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     pub resources: Vec<String>,
     /// Filename, directory, or URL to files to use to edit the resource
     #[arg(short = 'f', long = "filename")]
@@ -199,8 +201,9 @@ pub async fn run(f: &mut Factory, a: EditArgs) -> CmdResult {
                         continue;
                     }
                     let path = format!(
-                        "{}?fieldManager=kubectl-edit",
-                        r.object_path(Some(ns), name)
+                        "{}?fieldManager={}",
+                        r.object_path(Some(ns), name),
+                        a.field_manager.query("kubectl-edit")
                     );
                     match client
                         .send_json(

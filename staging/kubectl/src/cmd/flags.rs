@@ -170,3 +170,19 @@ mod tests {
         assert!(suggestions("xyzzy").is_empty());
     }
 }
+
+/// `--field-manager`: the name a command's writes are recorded under in managedFields
+/// (each command has upstream's default).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FieldManager {
+    /// Name of the manager used to track field ownership.
+    #[arg(long = "field-manager")]
+    pub field_manager: Option<String>,
+}
+
+impl FieldManager {
+    /// The manager, query-escaped, `default` unless given.
+    pub fn query(&self, default: &str) -> String {
+        cli_runtime::discovery::query_escape(self.field_manager.as_deref().unwrap_or(default))
+    }
+}

@@ -14,6 +14,8 @@ use serde_json::{Map, Value, json};
 
 #[derive(clap::Args, Debug)]
 pub struct LabelArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     /// TYPE NAME KEY_1=VAL_1 ... KEY_N=VAL_N, or TYPE/NAME KEY=VAL; KEY- removes a key
     pub args: Vec<String>,
     /// If true, allow labels (annotations) to be overwritten, otherwise reject updates that overwrite existing ones.
@@ -211,7 +213,7 @@ pub async fn run(f: &mut Factory, a: LabelArgs, field: Field) -> CmdResult {
         };
         let mut result = current.clone();
         if dry != DryRun::Client && patch.as_object().is_some_and(|m| !m.is_empty()) {
-            let mut q = format!("?fieldManager={}", field.manager());
+            let mut q = format!("?fieldManager={}", a.field_manager.query(field.manager()));
             if dry == DryRun::Server {
                 q.push_str("&dryRun=All");
             }

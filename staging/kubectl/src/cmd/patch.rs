@@ -11,6 +11,8 @@ use serde_json::Value;
 
 #[derive(clap::Args, Debug)]
 pub struct PatchArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     pub resources: Vec<String>,
     /// The patch to be applied to the resource JSON file.
     #[arg(short = 'p', long)]
@@ -37,6 +39,8 @@ pub struct PatchArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ReplaceArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     /// The files that contain the configurations to replace.
     #[arg(short = 'f', long = "filename")]
     pub filenames: Vec<String>,
@@ -127,7 +131,7 @@ pub async fn patch(f: &mut Factory, a: PatchArgs) -> CmdResult {
             output::print(&format!("{}/{name} patched (dry run)\n", r.kind_group()));
             continue;
         }
-        let mut q = "?fieldManager=kubectl-patch".to_string();
+        let mut q = format!("?fieldManager={}", a.field_manager.query("kubectl-patch"));
         if dry == DryRun::Server {
             q.push_str("&dryRun=All");
         }
@@ -190,7 +194,7 @@ pub async fn replace(f: &mut Factory, a: ReplaceArgs) -> CmdResult {
             .unwrap_or_default()
             .to_string();
         let path = r.object_path(Some(&ns), &name);
-        let mut q = "?fieldManager=kubectl-replace".to_string();
+        let mut q = format!("?fieldManager={}", a.field_manager.query("kubectl-replace"));
         if dry == DryRun::Server {
             q.push_str("&dryRun=All");
         }

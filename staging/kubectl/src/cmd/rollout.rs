@@ -29,6 +29,8 @@ pub enum RolloutCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct TargetArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     pub resources: Vec<String>,
     /// Selector (label query) to filter on.
     #[arg(short = 'l', long)]
@@ -171,7 +173,10 @@ async fn patch_each(f: &mut Factory, a: TargetArgs, kind: Kind) -> CmdResult {
         match client
             .send_json(
                 http::Method::PATCH,
-                &format!("{path}?fieldManager=kubectl-rollout"),
+                &format!(
+                    "{path}?fieldManager={}",
+                    a.field_manager.query("kubectl-rollout")
+                ),
                 "application/merge-patch+json",
                 &patch,
             )

@@ -12,6 +12,8 @@ use serde_json::{Map, Value, json};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     pub name: String,
     /// The image for the container to run.
     #[arg(long)]
@@ -44,6 +46,8 @@ pub struct RunArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExposeArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     pub resources: Vec<String>,
     /// The port that the service should serve on.
     #[arg(long)]
@@ -70,6 +74,8 @@ pub struct ExposeArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct AutoscaleArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     pub resources: Vec<String>,
     /// The lower limit for the number of pods that can be set by the autoscaler.
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
@@ -194,7 +200,15 @@ pub async fn run(f: &mut Factory, a: RunArgs) -> CmdResult {
         "spec": {"containers": [c], "dnsPolicy": "ClusterFirst", "restartPolicy": restart},
         "status": {},
     });
-    create_and_report(f, "kubectl-run", pod, "created", &a.output, dry).await
+    create_and_report(
+        f,
+        &a.field_manager.query("kubectl-run"),
+        pod,
+        "created",
+        &a.output,
+        dry,
+    )
+    .await
 }
 
 pub async fn expose(f: &mut Factory, a: ExposeArgs) -> CmdResult {
@@ -268,7 +282,15 @@ pub async fn expose(f: &mut Factory, a: ExposeArgs) -> CmdResult {
     if let Some(t) = &a.service_type {
         svc["spec"]["type"] = json!(t);
     }
-    create_and_report(f, "kubectl-expose", svc, "exposed", &a.output, dry).await
+    create_and_report(
+        f,
+        &a.field_manager.query("kubectl-expose"),
+        svc,
+        "exposed",
+        &a.output,
+        dry,
+    )
+    .await
 }
 
 pub async fn autoscale(f: &mut Factory, a: AutoscaleArgs) -> CmdResult {
@@ -317,5 +339,13 @@ pub async fn autoscale(f: &mut Factory, a: AutoscaleArgs) -> CmdResult {
         "metadata": {"name": a.name.clone().unwrap_or(name.clone())},
         "spec": spec, "status": {"currentMetrics": null, "desiredReplicas": 0},
     });
-    create_and_report(f, "kubectl-autoscale", hpa, "autoscaled", &a.output, dry).await
+    create_and_report(
+        f,
+        &a.field_manager.query("kubectl-autoscale"),
+        hpa,
+        "autoscaled",
+        &a.output,
+        dry,
+    )
+    .await
 }

@@ -18,12 +18,16 @@ pub enum SetCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct ImageArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     /// TYPE NAME CONTAINER=IMAGE ... (or TYPE/NAME; `*` for every container)
     pub args: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct EnvArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     /// TYPE NAME KEY=VALUE ... KEY- (or TYPE/NAME)
     pub args: Vec<String>,
     /// The names of containers in the selected pod templates to change - may use wildcards
@@ -57,6 +61,7 @@ fn pod_spec(obj: &mut Value) -> &mut Value {
 
 async fn update_each(
     f: &mut Factory,
+    manager: &str,
     resource_args: &[String],
     verb: &str,
     change: &dyn Fn(&mut Value) -> Result<(), CmdError>,
@@ -78,7 +83,7 @@ async fn update_each(
                 // A merge patch replaces the container list whole, so removals stick.
                 .send_json(
                     http::Method::PATCH,
-                    &format!("{path}?fieldManager=kubectl-set"),
+                    &format!("{path}?fieldManager={manager}"),
                     "application/merge-patch+json",
                     &patch,
                 )
@@ -104,26 +109,32 @@ async fn image(f: &mut Factory, a: ImageArgs) -> CmdResult {
                 .map(|(c, img)| (c.to_string(), img.to_string()))
         })
         .collect();
-    update_each(f, &resources, "image updated", &|obj| {
-        let spec = pod_spec(obj);
-        for (name, img) in &pairs {
-            let mut found = false;
-            for list in ["initContainers", "containers"] {
-                for c in spec[list].as_array_mut().into_iter().flatten() {
-                    if name == "*" || c["name"] == name.as_str() {
-                        c["image"] = json!(img);
-                        found = true;
+    update_each(
+        f,
+        &a.field_manager.query("kubectl-set"),
+        &resources,
+        "image updated",
+        &|obj| {
+            let spec = pod_spec(obj);
+            for (name, img) in &pairs {
+                let mut found = false;
+                for list in ["initContainers", "containers"] {
+                    for c in spec[list].as_array_mut().into_iter().flatten() {
+                        if name == "*" || c["name"] == name.as_str() {
+                            c["image"] = json!(img);
+                            found = true;
+                        }
                     }
                 }
+                if !found {
+                    return Err(CmdError::msg(format!(
+                        "unable to find container named {name:?}"
+                    )));
+                }
             }
-            if !found {
-                return Err(CmdError::msg(format!(
-                    "unable to find container named {name:?}"
-                )));
-            }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -135,35 +146,41 @@ async fn env(f: &mut Factory, a: EnvArgs) -> CmdResult {
         ));
     }
     let pattern = a.containers.clone();
-    update_each(f, &resources, "env updated", &|obj| {
-        let spec = pod_spec(obj);
-        for c in spec["containers"].as_array_mut().into_iter().flatten() {
-            let name = c["name"].as_str().unwrap_or_default();
-            if pattern != "*" && pattern != name {
-                continue;
-            }
-            let mut list: Vec<Value> = c["env"].as_array().cloned().unwrap_or_default();
-            for e in &envs {
-                if let Some(k) = e.strip_suffix('-')
-                    && !e.contains('=')
-                {
-                    list.retain(|x| x["name"] != k);
-                } else if let Some((k, v)) = e.split_once('=') {
-                    match list.iter_mut().find(|x| x["name"] == k) {
-                        Some(x) => *x = json!({"name": k, "value": v}),
-                        None => list.push(json!({"name": k, "value": v})),
+    update_each(
+        f,
+        &a.field_manager.query("kubectl-set"),
+        &resources,
+        "env updated",
+        &|obj| {
+            let spec = pod_spec(obj);
+            for c in spec["containers"].as_array_mut().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or_default();
+                if pattern != "*" && pattern != name {
+                    continue;
+                }
+                let mut list: Vec<Value> = c["env"].as_array().cloned().unwrap_or_default();
+                for e in &envs {
+                    if let Some(k) = e.strip_suffix('-')
+                        && !e.contains('=')
+                    {
+                        list.retain(|x| x["name"] != k);
+                    } else if let Some((k, v)) = e.split_once('=') {
+                        match list.iter_mut().find(|x| x["name"] == k) {
+                            Some(x) => *x = json!({"name": k, "value": v}),
+                            None => list.push(json!({"name": k, "value": v})),
+                        }
                     }
                 }
-            }
-            if list.is_empty() {
-                if let Some(m) = c.as_object_mut() {
-                    m.remove("env");
+                if list.is_empty() {
+                    if let Some(m) = c.as_object_mut() {
+                        m.remove("env");
+                    }
+                } else {
+                    c["env"] = json!(list);
                 }
-            } else {
-                c["env"] = json!(list);
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
     .await
 }

@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 
 #[derive(clap::Args, Debug)]
 pub struct TaintArgs {
+    #[command(flatten)]
+    pub field_manager: super::flags::FieldManager,
     /// NODE NAME KEY_1=VAL_1:TAINT_EFFECT_1 ... KEY_N=VAL_N:TAINT_EFFECT_N
     pub args: Vec<String>,
     /// If true, allow taints to be overwritten, otherwise reject taint updates that overwrite existing taints.
@@ -205,7 +207,10 @@ pub async fn run(f: &mut Factory, a: TaintArgs) -> CmdResult {
         if let Err(e) = client
             .send_json(
                 http::Method::PATCH,
-                &format!("{path}?fieldManager=kubectl-taint"),
+                &format!(
+                    "{path}?fieldManager={}",
+                    a.field_manager.query("kubectl-taint")
+                ),
                 "application/merge-patch+json",
                 &patch,
             )
