@@ -132,24 +132,7 @@ pub fn replica_set(w: &mut PrefixWriter, rs: &Value, pods: PodCounts, events: Op
     );
     pods_status(w, pods);
     pod_template(w, &rs["spec"]["template"]);
-    if let Some(conds) = rs["status"]["conditions"]
-        .as_array()
-        .filter(|c| !c.is_empty())
-    {
-        w.write(0, "Conditions:\n  Type\tStatus\tReason\n");
-        w.write(1, "----\t------\t------\n");
-        for c in conds {
-            w.write(
-                1,
-                &format!(
-                    "{} \t{}\t{}\n",
-                    s(&c["type"]),
-                    s(&c["status"]),
-                    s(&c["reason"])
-                ),
-            );
-        }
-    }
+    super::workloads::conditions_short(w, &rs["status"]["conditions"]);
     if let Some(ev) = events {
         describe_events(w, ev);
     }

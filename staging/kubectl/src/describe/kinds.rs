@@ -143,30 +143,7 @@ fn resource_quotas(w: &mut PrefixWriter, quotas: &[Value]) {
                 q["metadata"]["name"].as_str().unwrap_or_default()
             ),
         );
-        let mut scopes: Vec<&str> = q["spec"]["scopes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str())
-            .collect();
-        if !scopes.is_empty() {
-            scopes.sort();
-            w.write(1, &format!("Scopes:\t{}\n", scopes.join(", ")));
-            for scope in &scopes {
-                if let Some((_, help)) = QUOTA_SCOPE_HELP.iter().find(|(s, _)| s == scope) {
-                    w.write(1, &format!("* {help}\n"));
-                }
-            }
-        }
-        w.write(1, "Resource\tUsed\tHard\n");
-        w.write(1, "--------\t---\t---\n");
-        for (name, hard) in q["status"]["hard"].as_object().into_iter().flatten() {
-            let used = q["status"]["used"][name].as_str().unwrap_or("0");
-            w.write(
-                1,
-                &format!("{name}\t{used}\t{}\n", hard.as_str().unwrap_or_default()),
-            );
-        }
+        quota_body(w, q, 1, "* ", "---");
     }
 }
 
@@ -448,6 +425,35 @@ pub(super) fn format_endpoint_slices(slices: &[Value], port_name: &str) -> Strin
     }
 }
 
+/// A quota's scopes (with their help) and its used and hard amounts, at `level`, as
+/// both the quota's describer and the namespace's (which words them slightly apart).
+fn quota_body(w: &mut PrefixWriter, q: &Value, level: usize, bullet: &str, dashes: &str) {
+    let mut scopes: Vec<&str> = q["spec"]["scopes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .collect();
+    if !scopes.is_empty() {
+        scopes.sort();
+        w.write(level, &format!("Scopes:\t{}\n", scopes.join(", ")));
+        for scope in &scopes {
+            if let Some((_, help)) = QUOTA_SCOPE_HELP.iter().find(|(s, _)| s == scope) {
+                w.write(level, &format!("{bullet}{help}\n"));
+            }
+        }
+    }
+    w.write(level, "Resource\tUsed\tHard\n");
+    w.write(level, &format!("--------\t{dashes}\t{dashes}\n"));
+    for (name, hard) in q["status"]["hard"].as_object().into_iter().flatten() {
+        let used = q["status"]["used"][name].as_str().unwrap_or("0");
+        w.write(
+            level,
+            &format!("{name}\t{used}\t{}\n", hard.as_str().unwrap_or_default()),
+        );
+    }
+}
+
 /// upstream `describeQuota`.
 pub fn resource_quota(w: &mut PrefixWriter, q: &Value) {
     let meta = &q["metadata"];
@@ -462,30 +468,7 @@ pub fn resource_quota(w: &mut PrefixWriter, q: &Value) {
             meta["namespace"].as_str().unwrap_or_default()
         ),
     );
-    let mut scopes: Vec<&str> = q["spec"]["scopes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str())
-        .collect();
-    if !scopes.is_empty() {
-        scopes.sort();
-        w.write(0, &format!("Scopes:\t{}\n", scopes.join(", ")));
-        for scope in &scopes {
-            if let Some((_, help)) = QUOTA_SCOPE_HELP.iter().find(|(s, _)| s == scope) {
-                w.write(0, &format!(" * {help}\n"));
-            }
-        }
-    }
-    w.write(0, "Resource\tUsed\tHard\n");
-    w.write(0, "--------\t----\t----\n");
-    for (name, hard) in q["status"]["hard"].as_object().into_iter().flatten() {
-        let used = q["status"]["used"][name].as_str().unwrap_or("0");
-        w.write(
-            0,
-            &format!("{name}\t{used}\t{}\n", hard.as_str().unwrap_or_default()),
-        );
-    }
+    quota_body(w, q, 0, " * ", "----");
 }
 
 /// upstream `describeLimitRange`.

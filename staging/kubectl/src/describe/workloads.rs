@@ -722,6 +722,26 @@ fn replica_sets_line(list: &[&Value]) -> String {
     }
 }
 
+/// The Type/Status/Reason conditions table of Deployments and ReplicaSets.
+pub fn conditions_short(w: &mut PrefixWriter, conditions: &Value) {
+    let Some(conds) = conditions.as_array().filter(|c| !c.is_empty()) else {
+        return;
+    };
+    w.write(0, "Conditions:\n  Type\tStatus\tReason\n");
+    w.write(1, "----\t------\t------\n");
+    for c in conds {
+        w.write(
+            1,
+            &format!(
+                "{} \t{}\t{}\n",
+                s(&c["type"]),
+                s(&c["status"]),
+                s(&c["reason"])
+            ),
+        );
+    }
+}
+
 /// upstream `describeDeployment`.
 pub fn deployment(w: &mut PrefixWriter, d: &Value, owned: &[Value], events: Option<&[Value]>) {
     let meta = &d["metadata"];
@@ -774,21 +794,7 @@ pub fn deployment(w: &mut PrefixWriter, d: &Value, owned: &[Value], events: Opti
         );
     }
     pod_template(w, &spec["template"]);
-    if let Some(conds) = st["conditions"].as_array().filter(|c| !c.is_empty()) {
-        w.write(0, "Conditions:\n  Type\tStatus\tReason\n");
-        w.write(1, "----\t------\t------\n");
-        for c in conds {
-            w.write(
-                1,
-                &format!(
-                    "{} \t{}\t{}\n",
-                    s(&c["type"]),
-                    s(&c["status"]),
-                    s(&c["reason"])
-                ),
-            );
-        }
-    }
+    conditions_short(w, &st["conditions"]);
     let (new, old) = split_replica_sets(d, owned);
     if new.is_some() || !old.is_empty() {
         w.write(
