@@ -518,10 +518,13 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
     }
 
     // debug -i: an ephemeral container added to the running pod, attached with stdin
-    // (last: every ephemeral container shows in later default-container notices).
+    // kept open until its answer arrives (containerd ends an attach session when the
+    // client's stdin closes; upstream's kubectl meets the same) — last: every ephemeral
+    // container shows in later default-container notices.
     for (transport, ws) in TRANSPORTS {
+        use std::io::Write;
         let dbg = format!("dbg-{transport}");
-        let (code, out, err) = run(
+        let mut child = ours(
             &s,
             ws,
             &[
@@ -536,21 +539,30 @@ async fn exec_attach_port_forward_logs_and_cp_through_a_real_node() {
                 "--",
                 "sh",
                 "-c",
-                // (a moment before exiting: containerd may end an attach with the
-                // container before relaying its last output)
-                "read x; echo got-$x; sleep 1",
+                "read x; echo got-$x; read y",
             ],
-            Some(b"hello\n"),
-        );
-        assert_eq!(code, 0, "{transport} debug: {err}");
-        if !out.contains("got-hello") {
-            let (_, logs, _) = run(&s, ws, &["logs", "web", "-c", &dbg], None);
-            let pod = c.get("/api/v1/namespaces/default/pods/web").await.json();
-            panic!(
-                "{transport} debug: {out:?} {err}\nlogs: {logs:?}\nstatuses: {}",
-                pod["status"]["ephemeralContainerStatuses"]
-            );
-        }
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let lines = lines_of(&mut child);
+        let mut stdin = child.stdin.take().unwrap();
+        // The container reads once it runs; what is typed before is kept for it.
+        stdin.write_all(b"hello\n").unwrap();
+        stdin.flush().unwrap();
+        let line = loop {
+            let l = next_line(&lines, &format!("{transport} debug"));
+            if l.starts_with("got-") {
+                break l;
+            }
+        };
+        assert_eq!(line, "got-hello", "{transport} debug");
+        stdin.write_all(b"bye\n").unwrap();
+        drop(stdin);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{transport} debug exited {status}");
         let p = c.get("/api/v1/namespaces/default/pods/web").await.json();
         let ec = p["spec"]["ephemeralContainers"]
             .as_array()
