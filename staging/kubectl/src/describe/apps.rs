@@ -5,12 +5,10 @@
 
 use super::kinds::rfc1123z;
 use super::workloads::{format_label_selector, pod_template};
-use super::{PrefixWriter, annotations_multiline, describe_events, labels_multiline};
+use super::{
+    PrefixWriter, annotations_multiline, describe_events, labels_multiline, name_namespace, s,
+};
 use serde_json::Value;
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
 
 fn n(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)
@@ -94,14 +92,6 @@ pub fn controlled_by(obj: &Value) -> Option<String> {
         .iter()
         .find(|r| r["controller"] == true)
         .map(|r| format!("{}/{}", s(&r["kind"]), s(&r["name"])))
-}
-
-fn name_namespace(w: &mut PrefixWriter, obj: &Value) {
-    w.write(0, &format!("Name:\t{}\n", s(&obj["metadata"]["name"])));
-    w.write(
-        0,
-        &format!("Namespace:\t{}\n", s(&obj["metadata"]["namespace"])),
-    );
 }
 
 fn labels_annotations(w: &mut PrefixWriter, obj: &Value) {

@@ -456,35 +456,13 @@ fn quota_body(w: &mut PrefixWriter, q: &Value, level: usize, bullet: &str, dashe
 
 /// upstream `describeQuota`.
 pub fn resource_quota(w: &mut PrefixWriter, q: &Value) {
-    let meta = &q["metadata"];
-    w.write(
-        0,
-        &format!("Name:\t{}\n", meta["name"].as_str().unwrap_or_default()),
-    );
-    w.write(
-        0,
-        &format!(
-            "Namespace:\t{}\n",
-            meta["namespace"].as_str().unwrap_or_default()
-        ),
-    );
+    super::name_namespace(w, q);
     quota_body(w, q, 0, " * ", "----");
 }
 
 /// upstream `describeLimitRange`.
 pub fn limit_range(w: &mut PrefixWriter, lr: &Value) {
-    let meta = &lr["metadata"];
-    w.write(
-        0,
-        &format!("Name:\t{}\n", meta["name"].as_str().unwrap_or_default()),
-    );
-    w.write(
-        0,
-        &format!(
-            "Namespace:\t{}\n",
-            meta["namespace"].as_str().unwrap_or_default()
-        ),
-    );
+    super::name_namespace(w, lr);
     w.write(
         0,
         "Type\tResource\tMin\tMax\tDefault Request\tDefault Limit\tMax Limit/Request Ratio\n",

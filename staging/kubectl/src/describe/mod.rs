@@ -47,6 +47,51 @@ fn escape_terminal(s: &str) -> String {
     s.replace('\x1b', "^[")
 }
 
+/// A string field, empty when absent.
+pub(super) fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// The `Name:` and `Namespace:` lines most describers open with.
+pub(super) fn name_namespace(w: &mut PrefixWriter, obj: &Value) {
+    w.write(0, &format!("Name:\t{}\n", s(&obj["metadata"]["name"])));
+    w.write(
+        0,
+        &format!("Namespace:\t{}\n", s(&obj["metadata"]["namespace"])),
+    );
+}
+
+/// A conditions table with a second time column (`LastHeartbeatTime` for Nodes,
+/// `LastProbeTime` for PVCs): every cell but the last followed by a space.
+pub(super) fn timed_conditions(w: &mut PrefixWriter, conditions: &Value, title: &str, field: &str) {
+    let Some(conds) = conditions.as_array().filter(|c| !c.is_empty()) else {
+        return;
+    };
+    w.write(0, "Conditions:\n");
+    w.write(
+        1,
+        &format!("Type\tStatus\t{title}\tLastTransitionTime\tReason\tMessage\n"),
+    );
+    w.write(
+        1,
+        "----\t------\t-----------------\t------------------\t------\t-------\n",
+    );
+    for c in conds {
+        w.write(
+            1,
+            &format!(
+                "{} \t{} \t{} \t{} \t{} \t{}\n",
+                s(&c["type"]),
+                s(&c["status"]),
+                kinds::rfc1123z(c[field].as_str()),
+                kinds::rfc1123z(c["lastTransitionTime"].as_str()),
+                s(&c["reason"]),
+                s(&c["message"])
+            ),
+        );
+    }
+}
+
 const MAX_ANNOTATION_LEN: usize = 140;
 const SKIP_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
 
@@ -410,17 +455,7 @@ pub fn describe(obj: &Value, related: &Related) -> String {
 
 fn generic(w: &mut PrefixWriter, obj: &Value, events: Option<&[Value]>) {
     let meta = &obj["metadata"];
-    w.write(
-        0,
-        &format!("Name:\t{}\n", meta["name"].as_str().unwrap_or_default()),
-    );
-    w.write(
-        0,
-        &format!(
-            "Namespace:\t{}\n",
-            meta["namespace"].as_str().unwrap_or_default()
-        ),
-    );
+    name_namespace(w, obj);
     labels_multiline(w, "Labels", &meta["labels"]);
     annotations_multiline(w, "Annotations", &meta["annotations"]);
     const SKIP: &[&str] = &[

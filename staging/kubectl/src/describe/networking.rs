@@ -2,13 +2,11 @@
 //! `kubectl/pkg/describe/describe.go` (`describeIngressV1`, `describeEndpoints`,
 //! `describeEndpointSliceV1`).
 
-use super::{PrefixWriter, annotations_multiline, describe_events, labels_multiline};
+use super::{
+    PrefixWriter, annotations_multiline, describe_events, labels_multiline, name_namespace, s,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
 
 /// What an Ingress's backends lead to: each named Service (or why it could not be read)
 /// and its EndpointSlices.
@@ -153,8 +151,7 @@ pub fn ingress(w: &mut PrefixWriter, ing: &Value, backends: &Backends, events: O
 
 pub fn endpoints(w: &mut PrefixWriter, ep: &Value, events: Option<&[Value]>) {
     let meta = &ep["metadata"];
-    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
-    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    name_namespace(w, ep);
     labels_multiline(w, "Labels", &meta["labels"]);
     annotations_multiline(w, "Annotations", &meta["annotations"]);
     w.write(0, "Subsets:\n");
@@ -205,8 +202,7 @@ pub fn endpoints(w: &mut PrefixWriter, ep: &Value, events: Option<&[Value]>) {
 
 pub fn endpoint_slice(w: &mut PrefixWriter, eps: &Value, events: Option<&[Value]>) {
     let meta = &eps["metadata"];
-    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
-    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    name_namespace(w, eps);
     labels_multiline(w, "Labels", &meta["labels"]);
     annotations_multiline(w, "Annotations", &meta["annotations"]);
     w.write(0, &format!("AddressType:\t{}\n", s(&eps["addressType"])));

@@ -4,14 +4,10 @@
 //! `describeNodeLease`) and `kubectl/pkg/util/resource` (`PodRequestsAndLimits`).
 
 use super::kinds::rfc1123z;
-use super::{PrefixWriter, annotations_multiline, describe_events, labels_multiline};
+use super::{PrefixWriter, annotations_multiline, describe_events, labels_multiline, s};
 use apimachinery::resource::Quantity;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
 
 type ResourceList = BTreeMap<String, Quantity>;
 
@@ -176,30 +172,12 @@ pub fn node(w: &mut PrefixWriter, node: &Value, related: &NodeRelated, events: O
         }
         Err(e) => w.write(0, &format!("Lease:\tFailed to get lease: {e}\n")),
     }
-    if let Some(conds) = st["conditions"].as_array().filter(|c| !c.is_empty()) {
-        w.write(
-            0,
-            "Conditions:\n  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage\n",
-        );
-        w.write(
-            1,
-            "----\t------\t-----------------\t------------------\t------\t-------\n",
-        );
-        for c in conds {
-            w.write(
-                1,
-                &format!(
-                    "{} \t{} \t{} \t{} \t{} \t{}\n",
-                    s(&c["type"]),
-                    s(&c["status"]),
-                    rfc1123z(c["lastHeartbeatTime"].as_str()),
-                    rfc1123z(c["lastTransitionTime"].as_str()),
-                    s(&c["reason"]),
-                    s(&c["message"])
-                ),
-            );
-        }
-    }
+    super::timed_conditions(
+        w,
+        &st["conditions"],
+        "LastHeartbeatTime",
+        "lastHeartbeatTime",
+    );
     w.write(0, "Addresses:\n");
     for a in st["addresses"].as_array().into_iter().flatten() {
         w.write(1, &format!("{}:\t{}\n", s(&a["type"]), s(&a["address"])));

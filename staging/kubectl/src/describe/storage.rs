@@ -2,13 +2,10 @@
 //! `kubectl/pkg/describe/describe.go` (`describePersistentVolume`,
 //! `describePersistentVolumeClaim`, `printPersistentVolumeClaim`).
 
-use super::kinds::rfc1123z;
-use super::{PrefixWriter, annotations_multiline, describe_events, labels_multiline};
+use super::{
+    PrefixWriter, annotations_multiline, describe_events, labels_multiline, name_namespace, s,
+};
 use serde_json::Value;
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
 
 const BETA_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
 
@@ -261,8 +258,7 @@ pub fn persistent_volume_claim(
 ) {
     let meta = &pvc["metadata"];
     let spec = &pvc["spec"];
-    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
-    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    name_namespace(w, pvc);
     w.write(0, &format!("StorageClass:\t{}\n", claim_class(pvc)));
     status_line(w, pvc);
     let volume = s(&spec["volumeName"]);
@@ -305,34 +301,12 @@ pub fn persistent_volume_claim(
         }
         w.write(0, &format!("{}\n", s(&p["metadata"]["name"])));
     }
-    if let Some(conds) = pvc["status"]["conditions"]
-        .as_array()
-        .filter(|c| !c.is_empty())
-    {
-        w.write(0, "Conditions:\n");
-        w.write(
-            1,
-            "Type\tStatus\tLastProbeTime\tLastTransitionTime\tReason\tMessage\n",
-        );
-        w.write(
-            1,
-            "----\t------\t-----------------\t------------------\t------\t-------\n",
-        );
-        for c in conds {
-            w.write(
-                1,
-                &format!(
-                    "{} \t{} \t{} \t{} \t{} \t{}\n",
-                    s(&c["type"]),
-                    s(&c["status"]),
-                    rfc1123z(c["lastProbeTime"].as_str()),
-                    rfc1123z(c["lastTransitionTime"].as_str()),
-                    s(&c["reason"]),
-                    s(&c["message"])
-                ),
-            );
-        }
-    }
+    super::timed_conditions(
+        w,
+        &pvc["status"]["conditions"],
+        "LastProbeTime",
+        "lastProbeTime",
+    );
     if let Some(ev) = events {
         describe_events(w, ev);
     }

@@ -2,12 +2,8 @@
 //! `DescribePodTemplate`, `describeContainers`, `describeVolumes`, `DescribeProbe`, the
 //! Deployment describer).
 
-use super::{PrefixWriter, annotations_multiline, describe_events, labels_multiline};
+use super::{PrefixWriter, annotations_multiline, describe_events, labels_multiline, s};
 use serde_json::Value;
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
 
 /// Go's `%v` of an IntOrString or number.
 fn int_or_string(v: &Value) -> String {
