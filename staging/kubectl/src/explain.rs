@@ -3,6 +3,7 @@
 //! `allOf`, `items` and `additionalProperties`, the same cycle guard, word wrapping and
 //! type hints), so the output is upstream's byte for byte.
 
+use cli_runtime::printers::gotemplate::truthy;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -330,18 +331,6 @@ impl<'a> Renderer<'a> {
             }
         }
         out
-    }
-}
-
-/// Go templates' truth: empty strings, maps, lists, zero and nil are false.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 

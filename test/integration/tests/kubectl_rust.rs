@@ -15,6 +15,27 @@ fn ours(s: &TestApiServer, home: &std::path::Path, args: &[&str]) -> Command {
     c
 }
 
+/// Our kubectl run to the end: (exit code, stdout, stderr).
+fn output_of(s: &TestApiServer, home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = ours(s, home, args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Upstream's kubectl and ours print the same and agree on success.
+fn same_as_upstream(s: &TestApiServer, home: &std::path::Path, args: &[&str]) {
+    let (ok, up_out, up_err) = s.kubectl(args, None);
+    let (code, out, err) = output_of(s, home, args);
+    assert_eq!(
+        (code == 0, out.as_str(), err.as_str()),
+        (ok, up_out.as_str(), up_err.as_str()),
+        "{args:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_prints_each_change_as_a_row_in_the_same_columns() {
     let s = TestApiServer::start(None, &[]).await;
@@ -227,14 +248,7 @@ async fn rollout_history_and_undo_as_upstream() {
         TestControllerManager::start(&s.kubeconfig(), &["--controllers=deployment,replicaset"])
             .await;
     let home = tempfile::tempdir().unwrap();
-    let run_ours = |args: &[&str]| {
-        let out = ours(&s, home.path(), args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run_ours = |args: &[&str]| output_of(&s, home.path(), args);
     let (ok, _, err) = s.kubectl(
         &[
             "create",
@@ -293,13 +307,7 @@ async fn rollout_history_and_undo_as_upstream() {
         vec!["rollout", "undo", "deployment/web", "--to-revision=9"],
         vec!["rollout", "history", "configmap/none"],
     ] {
-        let (ok, up_out, up_err) = s.kubectl(&args, None);
-        let (code, out, err) = run_ours(&args);
-        assert_eq!(
-            (code == 0, out.as_str(), err.as_str()),
-            (ok, up_out.as_str(), up_err.as_str()),
-            "{args:?}"
-        );
+        same_as_upstream(&s, home.path(), &args);
     }
     // Back to revision 1 (the previous one), then forward to 2 by number.
     let (code, out, err) = run_ours(&["rollout", "undo", "deployment/web"]);
@@ -411,14 +419,7 @@ async fn daemonset_undo_restores_a_controller_revision() {
     let s = TestApiServer::start(None, &[]).await;
     let _kcm = TestControllerManager::start(&s.kubeconfig(), &["--controllers=daemonset"]).await;
     let home = tempfile::tempdir().unwrap();
-    let run_ours = |args: &[&str]| {
-        let out = ours(&s, home.path(), args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run_ours = |args: &[&str]| output_of(&s, home.path(), args);
     s.client
         .create(
             "/apis/apps/v1/namespaces/default/daemonsets",
@@ -466,13 +467,7 @@ async fn daemonset_undo_restores_a_controller_revision() {
         vec!["rollout", "undo", "daemonset/agent", "--dry-run=client"],
         vec!["rollout", "undo", "daemonset/agent", "--to-revision=9"],
     ] {
-        let (ok, up_out, up_err) = s.kubectl(&args, None);
-        let (code, out, err) = run_ours(&args);
-        assert_eq!(
-            (code == 0, out.as_str(), err.as_str()),
-            (ok, up_out.as_str(), up_err.as_str()),
-            "{args:?}"
-        );
+        same_as_upstream(&s, home.path(), &args);
     }
     let (code, out, err) = run_ours(&["rollout", "undo", "daemonset/agent"]);
     assert_eq!(

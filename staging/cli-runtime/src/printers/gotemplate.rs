@@ -1045,7 +1045,8 @@ fn call(f: &str, args: Vec<Value>) -> Result<Value, String> {
     })
 }
 
-fn truthy(v: &Value) -> bool {
+/// Go templates' truth: empty strings, maps, lists, zero and nil are false.
+pub fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,

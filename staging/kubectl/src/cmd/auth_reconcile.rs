@@ -296,6 +296,27 @@ fn rules(v: &Value) -> Vec<Value> {
     v["rules"].as_array().cloned().unwrap_or_default()
 }
 
+/// A role's rules or a binding's subjects: the existing ones plus the missing ones, or
+/// with `remove_extra` exactly the expected ones; whether that changed the list.
+fn reconcile_list(
+    list: &mut Value,
+    have: &[Value],
+    want: &[Value],
+    missing: &[Value],
+    extra: &[Value],
+    remove_extra: bool,
+) -> bool {
+    if !remove_extra && !missing.is_empty() {
+        *list = json!(have.iter().chain(missing).collect::<Vec<_>>());
+        true
+    } else if remove_extra && (!missing.is_empty() || !extra.is_empty()) {
+        *list = json!(want);
+        true
+    } else {
+        false
+    }
+}
+
 /// upstream `computeReconciledRole`.
 fn reconcile_role(
     existing: Option<&Value>,
@@ -321,14 +342,15 @@ fn reconcile_role(
     let (have, want) = (rules(existing), rules(expected));
     outcome.extra_rules = uncovered(&want, &have);
     outcome.missing_rules = uncovered(&have, &want);
-    if !remove_extra && !outcome.missing_rules.is_empty() {
-        let mut all = have.clone();
-        all.extend(outcome.missing_rules.iter().cloned());
-        result["rules"] = json!(all);
-        outcome.operation = "update";
-    } else if remove_extra && (!outcome.missing_rules.is_empty() || !outcome.extra_rules.is_empty())
-    {
-        result["rules"] = json!(want);
+    let (missing, extra) = (&outcome.missing_rules, &outcome.extra_rules);
+    if reconcile_list(
+        &mut result["rules"],
+        &have,
+        &want,
+        missing,
+        extra,
+        remove_extra,
+    ) {
         outcome.operation = "update";
     }
     if !remove_extra {
@@ -406,15 +428,15 @@ fn reconcile_binding(
         .filter(|h| !want.iter().any(|w| same_subject(h, w)))
         .cloned()
         .collect();
-    if !remove_extra && !outcome.missing_subjects.is_empty() {
-        let mut all = have.clone();
-        all.extend(outcome.missing_subjects.iter().cloned());
-        result["subjects"] = json!(all);
-        outcome.operation = "update";
-    } else if remove_extra
-        && (!outcome.missing_subjects.is_empty() || !outcome.extra_subjects.is_empty())
-    {
-        result["subjects"] = json!(want);
+    let (missing, extra) = (&outcome.missing_subjects, &outcome.extra_subjects);
+    if reconcile_list(
+        &mut result["subjects"],
+        &have,
+        &want,
+        missing,
+        extra,
+        remove_extra,
+    ) {
         outcome.operation = "update";
     }
     if !remove_extra {

@@ -257,15 +257,6 @@ pub(super) fn name_arg(command: &str, positional: &[String]) -> Result<String, C
     }
 }
 
-/// How Go words the common file errors.
-fn go_io_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
 /// `tls.X509KeyPair`'s PEM checks, in its words: a certificate block in the
 /// certificate input and a private key block in the key input.
 fn check_key_pair(cert: &[u8], key: &[u8]) -> Result<(), CmdError> {
@@ -381,7 +372,7 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
                 std::fs::read(p).map_err(|e| {
                     CmdError::msg(format!(
                         "Cannot read file {p}, open {p}: {}",
-                        go_io_error(&e)
+                        util::go_io_error(&e)
                     ))
                 })
             };
@@ -434,7 +425,7 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
                 for spec in &files {
                     let (key, path) = spec.split_once('=').unwrap_or((".dockerconfigjson", spec));
                     let bytes = std::fs::read(path).map_err(|e| {
-                        CmdError::msg(format!("error reading {path}: {}", go_io_error(&e)))
+                        CmdError::msg(format!("error reading {path}: {}", util::go_io_error(&e)))
                     })?;
                     m.insert(key.to_string(), json!(b64(&bytes)));
                 }

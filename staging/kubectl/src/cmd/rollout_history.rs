@@ -313,17 +313,37 @@ async fn undo_one(
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},
     ]);
-    let mut path = r.object_path(d["metadata"]["namespace"].as_str(), name);
+    restore(
+        client,
+        r,
+        d,
+        dry,
+        "application/json-patch+json",
+        &patch,
+        target,
+    )
+    .await
+}
+
+/// Patches the object back to revision `target` and words the result as upstream.
+async fn restore(
+    client: &RestClient,
+    r: &ApiResource,
+    obj: &Value,
+    dry: super::apply::DryRun,
+    content_type: &str,
+    patch: &Value,
+    target: i64,
+) -> Result<String, CmdError> {
+    let mut path = r.object_path(
+        obj["metadata"]["namespace"].as_str(),
+        s(&obj["metadata"]["name"]),
+    );
     if dry == super::apply::DryRun::Server {
         path.push_str("?dryRun=All");
     }
     client
-        .send_json(
-            http::Method::PATCH,
-            &path,
-            "application/json-patch+json",
-            &patch,
-        )
+        .send_json(http::Method::PATCH, &path, content_type, patch)
         .await
         .map_err(|e| {
             CmdError::msg(format!(
@@ -373,28 +393,16 @@ async fn undo_from_revision(
             "skipped rollback (current template already matches revision {to_revision})"
         ));
     }
-    let mut path = r.object_path(
-        obj["metadata"]["namespace"].as_str(),
-        s(&obj["metadata"]["name"]),
-    );
-    if dry == super::apply::DryRun::Server {
-        path.push_str("?dryRun=All");
-    }
-    client
-        .send_json(
-            http::Method::PATCH,
-            &path,
-            "application/strategic-merge-patch+json",
-            &revision["data"],
-        )
-        .await
-        .map_err(|e| {
-            CmdError::msg(format!(
-                "failed restoring revision {target}: {}",
-                e.server_message()
-            ))
-        })?;
-    Ok(format!("rolled back{}", dry.suffix()))
+    restore(
+        client,
+        r,
+        obj,
+        dry,
+        "application/strategic-merge-patch+json",
+        &revision["data"],
+        target,
+    )
+    .await
 }
 
 #[cfg(test)]

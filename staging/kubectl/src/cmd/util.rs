@@ -289,6 +289,15 @@ pub fn sort_table_rows(table: &mut Value, field: &str) {
     }
 }
 
+/// How Go words the common file errors.
+pub fn go_io_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

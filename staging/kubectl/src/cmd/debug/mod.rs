@@ -191,7 +191,7 @@ fn validate(a: DebugArgs) -> Result<Plan, CmdError> {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 CmdError::msg(format!(
                     "must pass a container spec json file for custom profile: open {path}: {}",
-                    go_io_error(&e)
+                    crate::cmd::util::go_io_error(&e)
                 ))
             })?;
             let v: Value = serde_json::from_str(&text)
@@ -346,15 +346,6 @@ fn new_container(plan: &Plan, name: &str) -> Value {
         c[key] = json!(a.args);
     }
     c
-}
-
-/// How Go words the common file errors.
-fn go_io_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
 }
 
 /// `debugger-xxxxx` (or `-c`), unused by any container of `pod`; announced unless quiet.
