@@ -96,6 +96,7 @@ fn build_dir(dir: &Path) -> Result<Vec<Value>, String> {
             "# Warning: 'commonLabels' is deprecated. Please use 'labels' instead. Run 'kustomize edit fix' to update your Kustomization automatically."
         );
     }
+    refuse_unknown_keys(&k, &file)?;
     let mut objects = Vec::new();
     for r in k["resources"].as_array().into_iter().flatten() {
         let r = r.as_str().unwrap_or_default();
@@ -210,6 +211,48 @@ fn build_dir(dir: &Path) -> Result<Vec<Value>, String> {
         }
     }
     Ok(objects)
+}
+
+/// The keys this build reads inside list entries and options; any other is refused by
+/// name rather than ignored.
+fn refuse_unknown_keys(k: &Value, file: &Path) -> Result<(), String> {
+    const OPTIONS: &[&str] = &["labels", "annotations", "disableNameSuffixHash"];
+    let lists: [(&str, &[&str]); 5] = [
+        (
+            "configMapGenerator",
+            &[
+                "name", "literals", "files", "envs", "env", "behavior", "options",
+            ],
+        ),
+        (
+            "secretGenerator",
+            &[
+                "name", "literals", "files", "envs", "env", "type", "behavior", "options",
+            ],
+        ),
+        ("labels", &["pairs", "includeSelectors", "includeTemplates"]),
+        ("images", &["name", "newName", "newTag", "digest"]),
+        ("replicas", &["name", "count"]),
+    ];
+    let check = |what: &str, v: &Value, allowed: &[&str]| -> Result<(), String> {
+        match v
+            .as_object()
+            .and_then(|m| m.keys().find(|f| !allowed.contains(&f.as_str())))
+        {
+            Some(f) => Err(format!(
+                "{what} field {f:?} in {} is not supported by this kubectl's -k",
+                file.display()
+            )),
+            None => Ok(()),
+        }
+    };
+    for (field, allowed) in lists {
+        for entry in k[field].as_array().into_iter().flatten() {
+            check(field, entry, allowed)?;
+            check(&format!("{field} options"), &entry["options"], OPTIONS)?;
+        }
+    }
+    check("generatorOptions", &k["generatorOptions"], OPTIONS)
 }
 
 fn renamed_base(

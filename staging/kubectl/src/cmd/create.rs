@@ -360,7 +360,7 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
             s
         }
         ("secret", "tls") => {
-            known(&["cert", "key", "append-hash"])?;
+            known(&["cert", "key"])?;
             let (cert, key) = (
                 one("cert").unwrap_or_default(),
                 one("key").unwrap_or_default(),
@@ -391,7 +391,6 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
                 "docker-password",
                 "docker-email",
                 "from-file",
-                "append-hash",
             ])?;
             use base64::Engine;
             let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
