@@ -150,6 +150,9 @@ pub fn user_agent() -> String {
         env!("CARGO_PKG_VERSION")
     )
 }
+/// What client-go's typed clientsets ask for: protobuf for built-in kinds, JSON for the rest.
+pub const PROTOBUF_OR_JSON: &str = "application/vnd.kubernetes.protobuf,application/json";
+
 /// What `kubectl get` asks for: a server-side table, else the object.
 pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
 
@@ -224,6 +227,15 @@ impl RestClient {
             }
             None => Vec::new(),
         };
+        if self.verbosity >= 7 {
+            // client-go's round tripper at -v=7: the request line and its headers
+            // (credentials are added below this layer and never shown).
+            eprintln!("{} {}{path}", req.method_ref().map(|m| m.as_str()).unwrap_or(""), self.server);
+            eprintln!("Request Headers:");
+            for (k, v) in req.headers_ref().into_iter().flatten() {
+                eprintln!("    {}: {}", canonical_header(k.as_str()), v.to_str().unwrap_or(""));
+            }
+        }
         let req = req
             .body(kube::client::Body::from(bytes))
             .map_err(|e| Error::Transport(format!("error: {e}")))?;
@@ -320,6 +332,60 @@ impl RestClient {
         decode(&resp.body)
     }
 
+    /// A GET as client-go's typed clientsets make it (`f.KubernetesClientSet()`): upstream
+    /// kubectl's generators, describers, drain, events and auth talk protobuf to the
+    /// server, while the resource builder's requests are JSON.
+    pub async fn typed_get(&self, path: &str) -> Result<Value, Error> {
+        let resp = self
+            .request(http::Method::GET, path, PROTOBUF_OR_JSON, None)
+            .await?;
+        decode(&resp.body)
+    }
+
+    /// A POST or PUT of a whole object by a typed clientset: a protobuf body for kinds that
+    /// have one (custom resources stay JSON, as client-go's dynamic client sends them).
+    pub async fn typed_send(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, Error> {
+        let (content_type, bytes) = if apimachinery::protobuf::can_encode(body) {
+            let bytes = apimachinery::protobuf::encode_object(body).map_err(|e| {
+                Error::Transport(format!("error: encoding the request as protobuf: {e}"))
+            })?;
+            (apimachinery::protobuf::MEDIA_TYPE, bytes)
+        } else {
+            let bytes =
+                serde_json::to_vec(body).map_err(|e| Error::Transport(format!("error: {e}")))?;
+            (JSON, bytes)
+        };
+        let resp = self
+            .request(method, path, PROTOBUF_OR_JSON, Some((content_type, bytes)))
+            .await?;
+        decode(&resp.body)
+    }
+
+    /// A PATCH by a typed clientset: the patch is JSON, the answer protobuf.
+    pub async fn typed_patch(
+        &self,
+        path: &str,
+        patch_type: &str,
+        patch: &Value,
+    ) -> Result<Value, Error> {
+        let bytes =
+            serde_json::to_vec(patch).map_err(|e| Error::Transport(format!("error: {e}")))?;
+        let resp = self
+            .request(
+                http::Method::PATCH,
+                path,
+                PROTOBUF_OR_JSON,
+                Some((patch_type, bytes)),
+            )
+            .await?;
+        decode(&resp.body)
+    }
+
     /// One request as built, the response unread (upgrades keep their connection).
     pub async fn send(
         &self,
@@ -343,9 +409,29 @@ impl RestClient {
     }
 }
 
+/// Go's canonical header spelling (`content-type` → `Content-Type`).
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A response body in JSON or in Kubernetes' protobuf envelope (which starts `k8s\0`,
+/// never valid JSON).
 pub fn decode(body: &[u8]) -> Result<Value, Error> {
     if body.is_empty() {
         return Ok(Value::Null);
+    }
+    if body.starts_with(apimachinery::protobuf::MAGIC) {
+        return apimachinery::protobuf::decode_object(body).map_err(|e| {
+            Error::Transport(format!("error: decoding the server's protobuf answer: {e}"))
+        });
     }
     serde_json::from_slice(body)
         .map_err(|e| Error::Transport(format!("error: decoding the server's answer: {e}")))
@@ -354,7 +440,7 @@ pub fn decode(body: &[u8]) -> Result<Value, Error> {
 /// client-go's reading of an error answer: a `Status` body, else a generic message
 /// by code.
 pub fn status_error(code: http::StatusCode, body: &[u8]) -> Error {
-    if let Ok(v) = serde_json::from_slice::<Value>(body)
+    if let Ok(v) = decode(body)
         && v["kind"] == "Status"
     {
         return Error::Status {

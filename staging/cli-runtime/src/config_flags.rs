@@ -74,8 +74,9 @@ pub struct ConfigFlags {
 /// What the loaded kubeconfig and flags decided.
 pub struct Loaded {
     pub config: kube::Config,
-    /// The request namespace, and whether it was asked for (flag or context) rather
-    /// than defaulted.
+    /// The request namespace, and whether `--namespace` set it (clientcmd's "overridden",
+    /// which the builder enforces on objects from files; a context's namespace is only
+    /// the default for objects that name none).
     pub namespace: String,
     pub namespace_explicit: bool,
 }
@@ -159,7 +160,7 @@ impl ConfigFlags {
         let (namespace, namespace_explicit) = match (non_empty(&self.namespace), context_namespace)
         {
             (Some(ns), _) => (ns, true),
-            (None, Some(ns)) if !ns.is_empty() => (ns, true),
+            (None, Some(ns)) if !ns.is_empty() => (ns, false),
             _ => ("default".to_string(), false),
         };
         Ok(Loaded {

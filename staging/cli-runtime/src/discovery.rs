@@ -243,6 +243,22 @@ impl Discovery {
             .unwrap_or_default()
     }
 
+    /// `RESTMapper.RESTMapping(GroupKind, version)`: a kind in a group, in `version` or
+    /// else the group's preferred served version.
+    pub fn resource_for_group_kind(
+        &self,
+        group: &str,
+        kind: &str,
+        version: Option<&str>,
+    ) -> Option<&ApiResource> {
+        self.ordered().into_iter().find(|r| {
+            r.group == group
+                && r.kind == kind
+                && version.is_none_or(|v| r.version == v)
+                && !r.resource.contains('/')
+        })
+    }
+
     /// A kind in an `apiVersion` (for objects read from files).
     pub fn resource_for_kind(&self, api_version: &str, kind: &str) -> Option<&ApiResource> {
         let (group, version) = match api_version.split_once('/') {

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod config_flags;
 pub mod discovery;
+pub mod klog;
 pub mod kustomize;
 pub mod openapi;
 pub mod portforward;

@@ -209,11 +209,9 @@ async fn handle(conn: spdy::Connection, sock: TcpStream, local: u16, remote: u16
 
 /// client-go's `runtime.HandleError`: a klog error line on stderr.
 fn handle_error(msg: &str) {
-    let now = jiff::Zoned::now();
-    eprintln!(
-        "E{} {:>7} portforward.go:424] \"Unhandled Error\" err={:?}",
-        now.strftime("%m%d %H:%M:%S%.6f"),
-        std::process::id(),
-        msg
+    crate::klog::line(
+        'E',
+        "portforward.go:424",
+        &format!("\"Unhandled Error\" err={msg:?}"),
     );
 }

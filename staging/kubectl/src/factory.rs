@@ -40,7 +40,7 @@ impl Factory {
         Ok(self.client.clone().expect("initialised"))
     }
 
-    /// The request namespace and whether it was asked for explicitly.
+    /// The request namespace and whether `--namespace` asked for it.
     pub async fn namespace(&mut self) -> Result<(String, bool), CmdError> {
         self.init().await?;
         Ok(self.namespace.clone().expect("initialised"))

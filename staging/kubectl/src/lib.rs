@@ -31,6 +31,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return cmd::completion::complete(words, strings[i] == "__complete");
     }
     let command = cmd::Cli::command();
+    let args = cmd::flags::hoist_global_flags(&command, args);
     let args = match cmd::flags::normalize_bools(&command, args) {
         Ok(a) => a,
         Err((message, argv)) => return cmd::flag_error(&message, &argv),

@@ -46,6 +46,12 @@ const ZERO_IS_UNSET: &[&str] = &[
     "publishNotReadyAddresses",
 ];
 
+/// Pointer fields without `omitempty`: Go prints them as `null` when they are unset, so a
+/// message decoded without them carries the null (`kubectl create token -o yaml`).
+const NULL_WHEN_ABSENT: &[(&str, &str)] = &[("api.authentication.v1.TokenRequestSpec", "boundObjectRef")];
+
+const OBJECT_META: &str = "apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
 /// How deep messages may nest (a client could otherwise nest JSONSchemaProps until the
 /// stack runs out); serde_json stops at 128 levels too.
 const MAX_DEPTH: usize = 100;
@@ -107,6 +113,15 @@ fn decode_message(s: &Schema, idx: usize, buf: &[u8]) -> Result<Value, String> {
         match f.label {
             Label::Optional => {
                 let v = decode_value(s, f.kind, w).ok_or_else(|| invalid(m))??;
+                if v.is_null() && is_time(s, f.kind) {
+                    // A time on the wire is a Go `metav1.Time` that JSON prints, as `null`
+                    // when it is the zero time (`lastProbeTime: null`), except where the
+                    // field is `omitzero` (`creationTimestamp`, since 1.33).
+                    if !(m.name == OBJECT_META && f.json == "creationTimestamp") {
+                        obj.insert(f.json.to_string(), v);
+                    }
+                    continue;
+                }
                 let unset = v.is_null()
                     || (v == "" && !KEEP_EMPTY.contains(&f.json))
                     || ((v == 0 || v == false) && ZERO_IS_UNSET.contains(&f.json));
@@ -160,7 +175,16 @@ fn decode_message(s: &Schema, idx: usize, buf: &[u8]) -> Result<Value, String> {
             }
         }
     }
+    for (_, field) in NULL_WHEN_ABSENT.iter().filter(|(msg, _)| *msg == m.name) {
+        obj.entry(field.to_string()).or_insert(Value::Null);
+    }
     Ok(Value::Object(obj))
+}
+
+/// Whether a field holds a `metav1.Time` or `metav1.MicroTime`.
+fn is_time(s: &Schema, kind: Kind) -> bool {
+    matches!(kind, Kind::Message(idx)
+        if s.message(idx).is_some_and(|m| matches!(m.special, Special::Time | Special::MicroTime)))
 }
 
 fn scalar_number(kind: Kind, n: u64) -> Value {
@@ -329,6 +353,13 @@ fn encode_message(s: &Schema, idx: usize, v: &Value, out: &mut Vec<u8>) -> Resul
             continue;
         }
         let Some(val) = obj.get(f.json).filter(|v| !v.is_null()) else {
+            if obj.get(f.json).is_some_and(Value::is_null)
+                && f.label == Label::Optional
+                && is_time(s, f.kind)
+            {
+                // Go writes its zero (JSON null) non-pointer time as an empty message.
+                put_bytes(out, f.tag, b"");
+            }
             continue;
         };
         match f.label {
@@ -571,9 +602,33 @@ mod tests {
         put_bytes(&mut meta, 9, b"");
         // A pointer's 0 stays: deletionGracePeriodSeconds 0 deletes at once.
         put_int(&mut meta, 10, 0);
+        // A zero time on the wire is Go's zero `metav1.Time`, which JSON prints as null,
+        // but `creationTimestamp` is `omitzero`.
         assert_eq!(
             decode(meta_idx, &meta).unwrap(),
-            json!({"name": "p", "deletionGracePeriodSeconds": 0})
+            json!({"name": "p", "deletionGracePeriodSeconds": 0, "deletionTimestamp": null})
+        );
+        let condition = s.by_name("api.core.v1.PodCondition").unwrap();
+        let mut cond = Vec::new();
+        put_bytes(&mut cond, 1, b"Ready");
+        put_bytes(&mut cond, 3, b"");
+        assert_eq!(
+            decode(condition, &cond).unwrap(),
+            json!({"type": "Ready", "lastProbeTime": null})
+        );
+        // And a null time goes back on the wire as the empty message Go writes.
+        let mut again = Vec::new();
+        put_bytes(&mut again, 1, b"p");
+        put_bytes(&mut again, 8, b"");
+        assert_eq!(
+            encode(meta_idx, &json!({"name": "p", "creationTimestamp": null})).unwrap(),
+            again
+        );
+        // Pointers without omitempty print null when unset.
+        let token_spec = s.by_name("api.authentication.v1.TokenRequestSpec").unwrap();
+        assert_eq!(
+            decode(token_spec, &[]).unwrap(),
+            json!({"boundObjectRef": null})
         );
         let pvc = s.by_name("api.core.v1.PersistentVolumeClaimSpec").unwrap();
         let mut spec = Vec::new();

@@ -2,6 +2,7 @@
 //! `kubectl.kubernetes.io/last-applied-configuration`, or `--server-side`.
 //! Upstream twin: `kubectl/pkg/cmd/apply/apply.go`, `apply/patcher.go`.
 
+use super::apply_prune;
 use super::util::{self, OutputFormat};
 use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
@@ -40,9 +41,27 @@ pub struct ApplyArgs {
     /// Process a kustomization directory.
     #[arg(short = 'k', long)]
     pub kustomize: Option<String>,
-    /// Automatically delete resource objects that do not appear in the configs (needs --applyset or -l).
+    /// Automatically delete resource objects, that do not appear in the configs and are created by either apply or create --save-config. Should be used with either -l or --all.
     #[arg(long)]
     pub prune: bool,
+    /// Selector (label query) to filter on, supports '=', '==', '!=', 'in', 'notin'.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Select all resources in the namespace of the specified resource types.
+    #[arg(long)]
+    pub all: bool,
+    /// Overwrite the default allowlist with <group/version/kind> for --prune
+    #[arg(long = "prune-allowlist")]
+    pub prune_allowlist: Vec<String>,
+    /// [alpha] The name of the ApplySet that tracks which resources are being managed, for the purposes of determining what to prune (needs KUBECTL_APPLYSET=true).
+    #[arg(long)]
+    pub applyset: Option<String>,
+    /// Must be "background", "orphan", or "foreground". Defaults to background.
+    #[arg(long, default_value = "background", num_args = 0..=1, default_missing_value = "background")]
+    pub cascade: String,
+    /// Period of time in seconds given to the resource to terminate gracefully. Ignored if negative.
+    #[arg(long = "grace-period", default_value_t = -1, allow_negative_numbers = true)]
+    pub grace_period: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,57 +95,177 @@ pub fn dry_run_mode(s: &str) -> Result<DryRun, CmdError> {
     }
 }
 
-pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
-    if a.prune {
-        return Err(CmdError::msg(
-            "--prune is not supported by this kubectl yet",
+/// `ApplyOptions.Validate`'s checks of the prune flags.
+fn validate_prune(a: &ApplyArgs) -> CmdResult {
+    if a.applyset.is_some() && !apply_prune::applyset_enabled() {
+        return Err(CmdError::plain(
+            "Error: unknown flag: --applyset\nSee 'kubectl apply --help' for usage.",
         ));
     }
+    if a.all && a.selector.is_some() {
+        return Err(CmdError::msg(
+            "cannot set --all and --selector at the same time",
+        ));
+    }
+    if a.applyset.is_some() && !a.prune {
+        return Err(CmdError::msg("--applyset requires --prune"));
+    }
+    if !a.prune {
+        return Ok(());
+    }
+    if a.applyset.is_some() {
+        if a.all {
+            return Err(CmdError::msg("--all is incompatible with --applyset"));
+        }
+        if a.selector.is_some() {
+            return Err(CmdError::msg("--selector is incompatible with --applyset"));
+        }
+        if !a.prune_allowlist.is_empty() {
+            return Err(CmdError::msg(
+                "--prune-allowlist is incompatible with --applyset",
+            ));
+        }
+    } else {
+        if !a.all && a.selector.is_none() {
+            return Err(CmdError::msg(
+                "all resources selected for prune without explicitly passing --all. To prune all resources, pass the --all flag. If you did not mean to prune all resources, specify a label selector",
+            ));
+        }
+        if a.server_side {
+            return Err(CmdError::msg(
+                "--prune is in alpha and doesn't currently work on objects created by server-side apply",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One object to apply, resolved: its resource, namespace and where it came from.
+struct Planned {
+    source: String,
+    resource: cli_runtime::discovery::ApiResource,
+    namespace: String,
+    object: Value,
+}
+
+pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
     if a.filenames.is_empty() && a.kustomize.is_none() {
         return Err(CmdError::plain("error: must specify one of -f and -k"));
     }
     let dry = dry_run_mode(&a.dry_run)?;
+    let propagation = super::delete::propagation_policy(&a.cascade)?;
+    validate_prune(&a)?;
     let format = a
         .output
         .as_deref()
         .map(|o| OutputFormat::parse(Some(o)))
         .transpose()?;
+    let selector = a
+        .selector
+        .as_deref()
+        .map(apimachinery::labels::Selector::parse)
+        .transpose()
+        .map_err(CmdError::msg)?;
     let objects =
         cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
             .map_err(CmdError::msg)?;
     let client = f.client().await?;
     let (namespace, explicit) = f.namespace().await?;
+    let mut applyset = match &a.applyset {
+        Some(reference) => {
+            let set = apply_prune::ApplySet::parse(
+                f.discovery().await?,
+                reference,
+                explicit.then_some(namespace.as_str()),
+            )?;
+            set.validate(&client).await?;
+            Some(set)
+        }
+        None => None,
+    };
+    let allowlist = if a.prune && applyset.is_none() {
+        apply_prune::parse_allowlist(f.discovery().await?, &a.prune_allowlist)?
+    } else {
+        Vec::new()
+    };
     let manager = if a.server_side && a.field_manager == "kubectl-client-side-apply" {
         "kubectl".to_string()
     } else {
         a.field_manager.clone()
     };
+    // The builder's pass: mappings, namespaces and the -l filter, before anything is sent.
+    // As upstream's builder (ContinueOnError), an object that fails here is reported
+    // after the others were applied.
+    let mut planned = Vec::new();
     let mut errors = Vec::new();
     for o in objects {
         let mut obj = o.object;
-        let r = f.mapping_for_object(&obj).await?;
+        if let Some(sel) = &selector {
+            let labels: std::collections::BTreeMap<String, String> =
+                serde_json::from_value(obj["metadata"]["labels"].clone()).unwrap_or_default();
+            if !sel.matches(&labels) {
+                continue;
+            }
+        }
+        let r = match f.mapping_for_object(&obj).await {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(e.text);
+                continue;
+            }
+        };
         if r.namespaced {
             match obj["metadata"]["namespace"].as_str() {
                 Some(n) if explicit && n != namespace => {
-                    return Err(CmdError::msg(format!(
-                        "the namespace from the provided object \"{n}\" does not match the namespace \"{namespace}\". You must pass '--namespace={n}' to perform this operation."
-                    )));
+                    errors.push(format!(
+                        "error: the namespace from the provided object \"{n}\" does not match the namespace \"{namespace}\". You must pass '--namespace={n}' to perform this operation."
+                    ));
+                    continue;
                 }
                 Some(_) => {}
                 None => obj["metadata"]["namespace"] = json!(namespace),
             }
         }
-        let ns = obj["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or(&namespace)
-            .to_string();
-        let name = obj["metadata"]["name"]
+        let ns = if r.namespaced {
+            obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(&namespace)
+                .to_string()
+        } else {
+            String::new()
+        };
+        if let Some(set) = &mut applyset {
+            set.label_member(&mut obj)?;
+            set.add_member(&r, &ns);
+        }
+        planned.push(Planned {
+            source: o.source,
+            resource: r,
+            namespace: ns,
+            object: obj,
+        });
+    }
+    if planned.is_empty() && errors.is_empty() {
+        return Err(CmdError::msg("no objects passed to apply"));
+    }
+    if let Some(set) = &mut applyset {
+        set.before_apply(&client, f.discovery().await?, dry).await?;
+    }
+    let mut visited = apply_prune::Visited::default();
+    if explicit {
+        visited.namespaces.insert(namespace.clone());
+    }
+    for p in planned {
+        let name = p.object["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let path = r.object_path(Some(&ns), &name);
+        if p.resource.namespaced {
+            visited.namespaces.insert(p.namespace.clone());
+        }
+        let path = p.resource.object_path(Some(&p.namespace), &name);
         let display = cli_runtime::printers::name_line(
-            &json!({"kind": r.kind, "apiVersion": r.api_version(), "metadata": {"name": name}}),
+            &json!({"kind": p.resource.kind, "apiVersion": p.resource.api_version(), "metadata": {"name": name}}),
         );
         let how = How {
             manager: &manager,
@@ -135,12 +274,17 @@ pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
             dry,
             annotate: true,
         };
-        let result = apply_object(&client, &r, &ns, &path, obj, &how).await;
+        let result = apply_object(&client, &p.resource, &p.namespace, &path, p.object, &how).await;
         match result {
-            Ok((v, verb)) => match &format {
-                Some(fmt) => util::print_object(&v, fmt, false)?,
-                None => output::print(&format!("{display} {verb}{}\n", dry.suffix())),
-            },
+            Ok((v, verb)) => {
+                if let Some(uid) = v["metadata"]["uid"].as_str() {
+                    visited.uids.insert(uid.to_string());
+                }
+                match &format {
+                    Some(fmt) => util::print_object(&v, fmt, false)?,
+                    None => output::print(&format!("{display} {verb}{}\n", dry.suffix())),
+                }
+            }
             Err(e) => errors.push(match &e {
                 client::Error::Status {
                     reason, message, ..
@@ -151,13 +295,36 @@ pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
                     } else {
                         "applying patch"
                     },
-                    o.source
+                    p.source
                 ),
                 other => other.message(),
             }),
         }
     }
-    crate::error::from_messages(errors)
+    // A failed apply prunes nothing (and leaves the ApplySet at the superset).
+    if !errors.is_empty() || !a.prune {
+        return crate::error::from_messages(errors);
+    }
+    let how = apply_prune::DeleteHow {
+        propagation,
+        grace_period: a.grace_period,
+        dry,
+        format: &format,
+    };
+    match &applyset {
+        Some(set) => set.prune(&client, &visited, &how).await,
+        None => {
+            apply_prune::prune_allowlisted(
+                &client,
+                f.discovery().await?,
+                &allowlist,
+                a.selector.as_deref(),
+                &visited,
+                &how,
+            )
+            .await
+        }
+    }
 }
 
 /// The object with its last-applied annotation: itself, compact, without that annotation.

@@ -5,7 +5,6 @@ use super::util::{self, OutputFormat};
 use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
 use crate::output;
-use cli_runtime::client;
 use cli_runtime::printers::tabwriter;
 use serde_json::json;
 
@@ -57,11 +56,7 @@ async fn whoami(f: &mut Factory, a: WhoamiArgs) -> CmdResult {
         .transpose()?;
     let client = f.client().await?;
     let review = client
-        .send_json(
-            http::Method::POST,
-            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            client::JSON,
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}),
+        .typed_send(http::Method::POST, "/apis/authentication.k8s.io/v1/selfsubjectreviews", &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}),
         )
         .await?;
     if let Some(fmt) = format {
@@ -132,11 +127,7 @@ async fn can_i(f: &mut Factory, a: CanIArgs) -> CmdResult {
         json!({"resourceAttributes": attrs})
     };
     let review = client
-        .send_json(
-            http::Method::POST,
-            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-            client::JSON,
-            &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec}),
+        .typed_send(http::Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec}),
         )
         .await?;
     let allowed = review["status"]["allowed"].as_bool().unwrap_or(false);

@@ -74,7 +74,8 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
         .as_deref()
         .map(|o| OutputFormat::parse(Some(o)))
         .transpose()?;
-    let objects: Vec<(String, Value)> = if !a.generator.is_empty() {
+    let typed = !a.generator.is_empty();
+    let objects: Vec<(String, Value)> = if typed {
         let kind = a.generator[0].as_str();
         let rest = &a.generator[1..];
         let from = GeneratorArgs::parse(rest).one("from").is_some();
@@ -123,6 +124,10 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
         }
         let created = if dry == super::apply::DryRun::Client {
             Ok(obj.clone())
+        } else if typed {
+            // Generators create through client-go's typed clientsets (protobuf); files go
+            // through the resource builder (JSON).
+            client.typed_send(http::Method::POST, &path, &obj).await
         } else {
             client
                 .send_json(http::Method::POST, &path, client::JSON, &obj)

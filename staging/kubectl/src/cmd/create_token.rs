@@ -7,7 +7,6 @@ use super::util::{self, OutputFormat};
 use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
 use crate::output;
-use cli_runtime::client;
 use cli_runtime::discovery::percent_encode;
 use serde_json::{Value, json};
 
@@ -84,7 +83,7 @@ pub async fn token(f: &mut Factory, args: &[String], format: Option<OutputFormat
         percent_encode(&sa)
     );
     let resp = client
-        .send_json(http::Method::POST, &path, client::JSON, &request)
+        .typed_send(http::Method::POST, &path, &request)
         .await
         .map_err(|e| CmdError::msg(format!("failed to create token: {}", e.server_message())))?;
     match format {
@@ -121,7 +120,7 @@ pub async fn job_from(f: &mut Factory, args: &[String]) -> Result<Value, CmdErro
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let source = client
-        .get_json(&r.object_path(Some(&namespace), cj), client::JSON)
+        .typed_get(&r.object_path(Some(&namespace), cj))
         .await?;
     if r.kind != "CronJob" {
         return Err(CmdError::msg(format!("unknown object type *v1.{}", r.kind)));

@@ -64,6 +64,18 @@ pub struct DeleteArgs {
     pub dry_run: String,
 }
 
+/// `--cascade` as a `propagationPolicy` (`GetCascadingStrategy`).
+pub fn propagation_policy(cascade: &str) -> Result<&'static str, CmdError> {
+    match cascade {
+        "background" | "true" => Ok("Background"),
+        "orphan" | "false" => Ok("Orphan"),
+        "foreground" => Ok("Foreground"),
+        c => Err(CmdError::msg(format!(
+            "invalid cascade value ({c}). Must be \"background\", \"foreground\", or \"orphan\""
+        ))),
+    }
+}
+
 struct Target {
     resource: ApiResource,
     namespace: String,
@@ -80,16 +92,7 @@ pub async fn run(f: &mut Factory, a: DeleteArgs) -> CmdResult {
             "unexpected -o output mode: {o}. We only support '-o name'"
         )));
     }
-    let propagation = match a.cascade.as_str() {
-        "background" | "true" => "Background",
-        "orphan" | "false" => "Orphan",
-        "foreground" => "Foreground",
-        c => {
-            return Err(CmdError::msg(format!(
-                "invalid cascade value ({c}). Must be \"background\", \"foreground\", or \"orphan\""
-            )));
-        }
-    };
+    let propagation = propagation_policy(&a.cascade)?;
     let mut grace = a.grace_period;
     if a.now {
         grace = 1;

@@ -106,11 +106,7 @@ async fn set_unschedulable(
         if dry == super::apply::DryRun::None {
             let patch = json!({"spec": {"unschedulable": if unschedulable { json!(true) } else { json!(null) }}});
             if let Err(e) = client
-                .send_json(
-                    http::Method::PATCH,
-                    &path,
-                    "application/strategic-merge-patch+json",
-                    &patch,
+                .typed_patch(&path, "application/strategic-merge-patch+json", &patch,
                 )
                 .await
             {
@@ -362,7 +358,7 @@ async fn pods_for_deletion(
             ));
         }
         let list = client
-            .get_json(&format!("/api/v1/pods?{}", q.join("&")), client::JSON)
+            .typed_get(&format!("/api/v1/pods?{}", q.join("&")))
             .await?;
         pods.extend(list["items"].as_array().cloned().unwrap_or_default());
         cont = list["metadata"]["continue"]
@@ -386,10 +382,7 @@ async fn pods_for_deletion(
                 continue;
             }
             let found = match client
-                .get_json(
-                    &format!("/apis/apps/v1/namespaces/{ns}/daemonsets/{name}"),
-                    client::JSON,
-                )
+                .typed_get(&format!("/apis/apps/v1/namespaces/{ns}/daemonsets/{name}"))
                 .await
             {
                 Ok(_) => Ok(true),
@@ -558,7 +551,7 @@ async fn evict_or_delete(
     let timed_out = || deadline.is_some_and(|d| std::time::Instant::now() > d);
     if a.disable_eviction {
         match client
-            .send_json(http::Method::DELETE, &path, client::JSON, &options)
+            .typed_send(http::Method::DELETE, &path, &options)
             .await
         {
             Ok(_) => {}
@@ -583,11 +576,7 @@ async fn evict_or_delete(
                 ));
             }
             match client
-                .send_json(
-                    http::Method::POST,
-                    &format!("{path}/eviction"),
-                    client::JSON,
-                    &eviction,
+                .typed_send(http::Method::POST, &format!("{path}/eviction"), &eviction,
                 )
                 .await
             {
@@ -616,7 +605,7 @@ async fn evict_or_delete(
     }
     // Gone when not found, or replaced by a pod of the same name.
     loop {
-        match client.get_json(&path, client::JSON).await {
+        match client.typed_get(&path).await {
             Err(e) if e.is_not_found() => break,
             Ok(p) if p["metadata"]["uid"] != uid.as_str() => break,
             Ok(_) | Err(_) if timed_out() => {

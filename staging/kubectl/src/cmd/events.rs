@@ -4,7 +4,6 @@
 use crate::error::{CmdError, CmdResult};
 use crate::factory::Factory;
 use crate::output;
-use cli_runtime::client;
 use cli_runtime::discovery::query_escape;
 use cli_runtime::printers::tabwriter::TabWriter;
 use serde_json::Value;
@@ -63,7 +62,7 @@ pub async fn run(f: &mut Factory, a: EventsArgs) -> CmdResult {
         format!("/api/v1/namespaces/{namespace}/events")
     };
     let list = client
-        .get_json(&format!("{base}?{}", q.join("&")), client::JSON)
+        .typed_get(&format!("{base}?{}", q.join("&")))
         .await?;
     let mut events: Vec<Value> = list["items"]
         .as_array()

@@ -5,6 +5,62 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 
+/// Moves the global flags (`-v=7`, `-n ns`, `--context=c`, ...) out of `create`'s
+/// generator arguments, which clap captures whole (`trailing_var_arg`), to the front,
+/// where clap reads them; cobra takes them anywhere on the line.
+pub fn hoist_global_flags(cmd: &clap::Command, args: Vec<OsString>) -> Vec<OsString> {
+    let dashes = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let Some(create) = args[..dashes].iter().position(|a| a == "create") else {
+        return args;
+    };
+    // (name as written, takes a value)
+    let mut globals: Vec<(String, bool)> = Vec::new();
+    for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+        let takes_value = !matches!(
+            arg.get_action(),
+            clap::ArgAction::SetTrue | clap::ArgAction::SetFalse
+        );
+        if let Some(l) = arg.get_long() {
+            globals.push((format!("--{l}"), takes_value));
+        }
+        if let Some(c) = arg.get_short() {
+            globals.push((format!("-{c}"), takes_value));
+        }
+    }
+    let (head, tail) = args.split_at(create + 1);
+    let mut hoisted = Vec::new();
+    let mut kept = Vec::new();
+    let mut it = tail.iter().cloned();
+    while let Some(a) = it.next() {
+        let s = a.to_string_lossy().into_owned();
+        if s == "--" {
+            kept.push(a);
+            kept.extend(it.by_ref());
+            break;
+        }
+        let flag = s.split_once('=').map_or(s.as_str(), |(f, _)| f);
+        let short_joined = globals
+            .iter()
+            .find(|(g, v)| *v && g.len() == 2 && !s.starts_with("--") && s.len() > 2 && s.starts_with(g.as_str()));
+        match globals.iter().find(|(g, _)| g == flag) {
+            Some((_, takes_value)) => {
+                hoisted.push(a);
+                if *takes_value && !s.contains('=') {
+                    hoisted.extend(it.next());
+                }
+            }
+            // `-v7`, `-nkube-system`.
+            None if short_joined.is_some() => hoisted.push(a),
+            None => kept.push(a),
+        }
+    }
+    let mut out = vec![head[0].clone()];
+    out.extend(hoisted);
+    out.extend(head[1..].iter().cloned());
+    out.extend(kept);
+    out
+}
+
 /// Rewrites `--flag=true` to `--flag` and drops `--flag=false` for boolean flags;
 /// another value is cobra's error (message, argv for the usage line).
 pub fn normalize_bools(
@@ -161,6 +217,24 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn global_flags_leave_generator_arguments() {
+        use clap::CommandFactory;
+        let cmd = crate::cmd::Cli::command();
+        let line = |s: &str| -> Vec<std::ffi::OsString> { s.split(' ').map(Into::into).collect() };
+        let out = super::hoist_global_flags(
+            &cmd,
+            line("kubectl create deployment web --image=nginx -v=7 -n ns1 --context c -v7 --replicas=2"),
+        );
+        assert_eq!(
+            out,
+            line("kubectl -v=7 -n ns1 --context c -v7 create deployment web --image=nginx --replicas=2")
+        );
+        // After `--` the words are a container's command, whatever they look like.
+        let exec = line("kubectl exec p -- create -n x");
+        assert_eq!(super::hoist_global_flags(&cmd, exec.clone()), exec);
+    }
+
     use super::*;
 
     #[test]

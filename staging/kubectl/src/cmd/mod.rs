@@ -2,6 +2,7 @@
 
 pub mod api_resources;
 pub mod apply;
+pub mod apply_prune;
 pub mod auth;
 pub mod auth_reconcile;
 pub mod certificate;

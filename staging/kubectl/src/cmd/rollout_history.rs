@@ -52,7 +52,7 @@ fn s(v: &Value) -> &str {
 type History = BTreeMap<i64, (Value, String, Value)>;
 
 async fn owned(client: &RestClient, path: &str, owner: &Value) -> Result<Vec<Value>, CmdError> {
-    let list = client.get_json(path, client::JSON).await?;
+    let list = client.typed_get(path).await?;
     let uid = &owner["metadata"]["uid"];
     Ok(list["items"]
         .as_array()
@@ -343,7 +343,7 @@ async fn restore(
         path.push_str("?dryRun=All");
     }
     client
-        .send_json(http::Method::PATCH, &path, content_type, patch)
+        .typed_patch(&path, content_type, patch)
         .await
         .map_err(|e| {
             CmdError::msg(format!(

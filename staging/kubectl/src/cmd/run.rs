@@ -98,8 +98,11 @@ pub struct AutoscaleArgs {
 }
 
 /// Creates what a generator made, as `manager`, and reports it as upstream does.
+/// `typed_client`: upstream creates it through a typed clientset (protobuf), not the
+/// dynamic client (JSON).
 async fn create_and_report(
     f: &mut Factory,
+    typed_client: bool,
     manager: &str,
     obj: Value,
     verb: &str,
@@ -125,14 +128,14 @@ async fn create_and_report(
             } else {
                 format!("?fieldManager={manager}")
             };
-            client
-                .send_json(
-                    http::Method::POST,
-                    &format!("{}{q}", r.collection_path(Some(&namespace))),
-                    client::JSON,
-                    &obj,
-                )
-                .await?
+            let path = format!("{}{q}", r.collection_path(Some(&namespace)));
+            if typed_client {
+                client.typed_send(http::Method::POST, &path, &obj).await?
+            } else {
+                client
+                    .send_json(http::Method::POST, &path, client::JSON, &obj)
+                    .await?
+            }
         }
     };
     match format {
@@ -202,6 +205,7 @@ pub async fn run(f: &mut Factory, a: RunArgs) -> CmdResult {
     });
     create_and_report(
         f,
+        false,
         &a.field_manager.query("kubectl-run"),
         pod,
         "created",
@@ -284,6 +288,7 @@ pub async fn expose(f: &mut Factory, a: ExposeArgs) -> CmdResult {
     }
     create_and_report(
         f,
+        false,
         &a.field_manager.query("kubectl-expose"),
         svc,
         "exposed",
@@ -341,6 +346,7 @@ pub async fn autoscale(f: &mut Factory, a: AutoscaleArgs) -> CmdResult {
     });
     create_and_report(
         f,
+        true,
         &a.field_manager.query("kubectl-autoscale"),
         hpa,
         "autoscaled",

@@ -199,7 +199,7 @@ async fn events_with_uid(
             query_escape(&fs.join(","))
         )
     };
-    let list = client.get_json(&path, client::JSON).await.ok()?;
+    let list = client.typed_get(&path).await.ok()?;
     let mut items = list["items"].as_array().cloned().unwrap_or_default();
     items.sort_by_key(|e| event_time(e).unwrap_or_default());
     Some(items)
@@ -320,7 +320,7 @@ impl Related {
                     query_escape(&format!("kubernetes.io/service-name={name}"))
                 );
                 r.endpoint_slices =
-                    items(client.get_json(&path, client::JSON).await).unwrap_or_default();
+                    items(client.typed_get(&path).await).unwrap_or_default();
             }
             "Deployment" => r.replica_sets = owned_replica_sets(client, obj).await,
             "Ingress" => {
@@ -330,9 +330,9 @@ impl Related {
                         query_escape(&format!("kubernetes.io/service-name={svc}"))
                     );
                     let service = format!("/api/v1/namespaces/{ns}/services/{svc}");
-                    let found = match client.get_json(&slices, client::JSON).await {
+                    let found = match client.typed_get(&slices).await {
                         Err(e) => Err(e.server_message()),
-                        Ok(list) => match client.get_json(&service, client::JSON).await {
+                        Ok(list) => match client.typed_get(&service).await {
                             Err(e) => Err(e.server_message()),
                             Ok(s) => Ok((s, list["items"].as_array().cloned().unwrap_or_default())),
                         },
@@ -346,37 +346,31 @@ impl Related {
                     "/api/v1/namespaces/{ns}/pods?labelSelector={}",
                     query_escape(&selector)
                 );
-                r.pods = items(client.get_json(&path, client::JSON).await).unwrap_or_default();
+                r.pods = items(client.typed_get(&path).await).unwrap_or_default();
             }
             "PersistentVolumeClaim" => {
                 let path = format!("/api/v1/namespaces/{ns}/pods");
-                r.pods = items(client.get_json(&path, client::JSON).await).unwrap_or_default();
+                r.pods = items(client.typed_get(&path).await).unwrap_or_default();
             }
             "Namespace" => {
                 let list = |res: &str| format!("/api/v1/namespaces/{name}/{res}");
-                r.quotas = items(client.get_json(&list("resourcequotas"), client::JSON).await);
-                r.limit_ranges = items(client.get_json(&list("limitranges"), client::JSON).await);
+                r.quotas = items(client.typed_get(&list("resourcequotas")).await);
+                r.limit_ranges = items(client.typed_get(&list("limitranges")).await);
             }
             "Node" => {
                 let selector =
                     format!("spec.nodeName={name},status.phase!=Succeeded,status.phase!=Failed");
                 let pods = client
-                    .get_json(
-                        &format!("/api/v1/pods?fieldSelector={}", query_escape(&selector)),
-                        client::JSON,
-                    )
+                    .typed_get(&format!("/api/v1/pods?fieldSelector={}", query_escape(&selector)))
                     .await;
                 let pods = match pods {
                     Err(client::Error::Status { code: 403, .. }) => None,
                     other => Some(items(other).unwrap_or_default()),
                 };
                 let lease = client
-                    .get_json(
-                        &format!(
+                    .typed_get(&format!(
                             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
-                        ),
-                        client::JSON,
-                    )
+                        ))
                     .await
                     .map_err(|e| e.server_message());
                 r.node = Some(node::NodeRelated { pods, lease });
@@ -392,10 +386,7 @@ pub async fn owned_replica_sets(client: &RestClient, d: &Value) -> Vec<Value> {
     let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
     let uid = &d["metadata"]["uid"];
     let Ok(list) = client
-        .get_json(
-            &format!("/apis/apps/v1/namespaces/{ns}/replicasets"),
-            client::JSON,
-        )
+        .typed_get(&format!("/apis/apps/v1/namespaces/{ns}/replicasets"))
         .await
     else {
         return Vec::new();
