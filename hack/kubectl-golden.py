@@ -11,7 +11,8 @@ exit code.
 
 Script format: one kubectl command line per line (without "kubectl"), shell-quoted;
 `{S}` is the session marker; `@env NAME=VALUE ... args` sets environment variables for
-that command (a scripted $EDITOR for `edit`). A line ending in ` <<` takes the following lines up to a
+that command (a scripted $EDITOR for `edit`). `{HTTP}` is the URL of a local
+HTTP server on 127.0.0.1 serving the session's working directory (`-f` URLs). A line ending in ` <<` takes the following lines up to a
 line `<<` as stdin. `@file NAME` ... `@end` writes a file into the session's working
 directory. `#` starts a comment.
 """
@@ -33,6 +34,8 @@ MASKS = [
     # kubectl diff's temporary directories and diff's file times.
     (re.compile(r"/(LIVE|MERGED)-\d+/"), r"/\1-N/"),
     (re.compile(r"\t\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? [+-]\d{4}"), "\tFILETIME"),
+    # klog's line header (severity, date, time, pid).
+    (re.compile(r"(?m)^([IWE])\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ "), r"\1KLOG "),
 ]
 
 
@@ -86,8 +89,23 @@ def session_env(root, marker, server, token):
     return home, env
 
 
+HTTP_ROOT = None
+
+
+def serve_workdir(workdir):
+    """A local HTTP server over the work directory; returns its base URL."""
+    import functools, http.server, threading
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    handler = functools.partial(Quiet, directory=workdir)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return "http://127.0.0.1:%d" % server.server_address[1]
+
+
 def run(binary, line, stdin, home, env, marker):
-    cmd = line.replace("{S}", marker)
+    cmd = line.replace("{S}", marker).replace("{HTTP}", "%s/golden-%s" % (HTTP_ROOT, marker))
     words = shlex.split(cmd)
     # `@env NAME=VALUE ... args`: environment for this command alone ($EDITOR for edit).
     if words and words[0] == "@env":
@@ -118,6 +136,8 @@ def main():
     steps = parse(args.script)
     sessions = [(args.upstream, "qa"), (args.ours, "qb")]
     homes = {m: session_env(args.workdir, m, args.server, args.token) for _, m in sessions}
+    global HTTP_ROOT
+    HTTP_ROOT = serve_workdir(args.workdir)
     results = []
     for step in steps:
         if step[0] == "file":

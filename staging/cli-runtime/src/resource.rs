@@ -70,7 +70,7 @@ pub fn mapping(d: &Discovery, ty: &str) -> Result<ApiResource, String> {
 }
 
 /// The objects `-f` or `-k` name (only one of them may be given).
-pub fn read_sources(
+pub async fn read_sources(
     filenames: &[String],
     recursive: bool,
     kustomize: Option<&str>,
@@ -78,7 +78,7 @@ pub fn read_sources(
     match kustomize {
         Some(_) if !filenames.is_empty() => Err("only one of -f or -k can be specified".into()),
         Some(dir) => crate::kustomize::build(dir),
-        None => read_files(filenames, recursive),
+        None => read_files(filenames, recursive).await,
     }
 }
 
@@ -92,7 +92,7 @@ pub struct FileObject {
 /// Reads every object in `-f` sources: files, directories (their `.json`, `.yaml`,
 /// `.yml` files; subdirectories with `recursive`), `http(s)://` URLs and `-` for stdin.
 /// `kind: List` documents contribute their items.
-pub fn read_files(sources: &[String], recursive: bool) -> Result<Vec<FileObject>, String> {
+pub async fn read_files(sources: &[String], recursive: bool) -> Result<Vec<FileObject>, String> {
     let mut out = Vec::new();
     for s in sources {
         if s == "-" {
@@ -101,9 +101,8 @@ pub fn read_files(sources: &[String], recursive: bool) -> Result<Vec<FileObject>
                 .map_err(|e| format!("reading stdin: {e}"))?;
             out.extend(parse_documents(&text, "STDIN")?);
         } else if s.starts_with("http://") || s.starts_with("https://") {
-            return Err(format!(
-                "reading {s}: fetching manifests from URLs is not supported by this kubectl"
-            ));
+            let text = read_url(s).await?;
+            out.extend(parse_documents(&text, s)?);
         } else {
             let path = Path::new(s);
             if !path.exists() {
@@ -113,6 +112,87 @@ pub fn read_files(sources: &[String], recursive: bool) -> Result<Vec<FileObject>
         }
     }
     Ok(out)
+}
+
+/// How often a URL is tried, and how long apart (the builder's `defaultHttpGetAttempts`).
+const URL_ATTEMPTS: u32 = 3;
+const URL_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// upstream's `URLVisitor` (`readHttpWithRetries`): a GET, tried again after a transport
+/// error or a 5xx; certificates are checked against the system's roots.
+async fn read_url(url: &str) -> Result<String, String> {
+    use http_body_util::BodyExt;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("parse {url:?}: {e}"))?;
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| format!("loading the system's certificate roots: {e}"))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Empty<hyper::body::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(https);
+    let mut err = String::new();
+    for attempt in 0..URL_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(URL_RETRY_DELAY).await;
+        }
+        let resp = match client.get(uri.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                let cause = error_chain(&e);
+                err = if cause.contains("Connection refused") {
+                    format!(
+                        "The connection to the server {} was refused - did you specify the right host or port?",
+                        uri.authority().map(|a| a.as_str()).unwrap_or_default()
+                    )
+                } else {
+                    format!("Get {url:?}: {cause}")
+                };
+                continue;
+            }
+        };
+        let status = resp.status();
+        if status == http::StatusCode::OK {
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("Get {url:?}: reading the body: {e}"))?
+                .to_bytes();
+            return Ok(String::from_utf8_lossy(&body).into_owned());
+        }
+        // Go's `resp.Status`: the code and the server's own reason phrase.
+        let reason = resp
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+            .or_else(|| status.canonical_reason().map(str::to_string))
+            .unwrap_or_default();
+        err = format!(
+            "unable to read URL {url:?}, server reported {} {reason}, status code={}",
+            status.as_u16(),
+            status.as_u16()
+        );
+        if !status.is_server_error() {
+            break;
+        }
+    }
+    Err(err)
+}
+
+/// An error and its causes, `: `-separated as Go wraps them.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 fn visit(path: &Path, recursive: bool, top: bool, out: &mut Vec<FileObject>) -> Result<(), String> {

@@ -11,12 +11,16 @@ pub struct CmdError {
 }
 
 impl CmdError {
-    /// `error: <m>`.
+    /// `error: <m>`; a refused connection is reported as `CheckErr` reports any
+    /// (`The connection to the server … was refused …`, no prefix).
     pub fn msg(m: impl std::fmt::Display) -> CmdError {
-        CmdError {
-            text: format!("error: {m}"),
-            code: 1,
-        }
+        let m = m.to_string();
+        let text = if m.starts_with("The connection to the server ") {
+            m
+        } else {
+            format!("error: {m}")
+        };
+        CmdError { text, code: 1 }
     }
 
     /// Printed without a prefix.

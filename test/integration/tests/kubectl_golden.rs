@@ -22,6 +22,8 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ),
     ("delete -f ing.yaml", "v1.34+ delete message"),
     ("delete -k kz/overlay", "v1.34+ delete message"),
+    ("delete -f {HTTP}/prune2.yaml", "v1.34+ delete message"),
+    ("delete ingress ing-gen ing-def", "v1.34+ delete message"),
     (
         "kustomize nosuchdir",
         "v1.32 klog line for a failed command",

@@ -58,7 +58,7 @@ pub async fn run(f: &mut Factory, a: ReconcileArgs) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let objects =
-        cli_runtime::resource::read_files(&a.filenames, a.recursive).map_err(CmdError::msg)?;
+        cli_runtime::resource::read_files(&a.filenames, a.recursive).await.map_err(CmdError::msg)?;
     let mut first = true;
     for o in objects {
         let mut obj = o.object;

@@ -82,12 +82,13 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
         let obj = match kind {
             "token" => return super::create_token::token(f, rest, format).await,
             "role" | "clusterrole" => super::create_role::generate(f, kind, rest).await?,
+            "ingress" | "ing" => super::create_ingress::generate(kind, rest)?,
             "job" if from => super::create_token::job_from(f, rest).await?,
             _ => generate(&a.generator)?,
         };
         vec![("".to_string(), obj)]
     } else if !a.filenames.is_empty() || a.kustomize.is_some() {
-        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref()).await
             .map_err(CmdError::msg)?
             .into_iter()
             .map(|o| (o.source, o.object))
@@ -111,7 +112,9 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
             Some(n) => n.to_string(),
             None => namespace.clone(),
         };
-        if r.namespaced && obj["metadata"]["namespace"].is_null() {
+        // The builder gives file objects their namespace; generators name one only when
+        // `--namespace` asked for it (what a client dry run prints).
+        if r.namespaced && obj["metadata"]["namespace"].is_null() && (!typed || explicit) {
             obj["metadata"]["namespace"] = json!(ns);
         }
         let mut path = format!(
@@ -341,7 +344,12 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
         }
         ("configmap" | "cm", _) => {
             known(&["from-literal"])?;
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": literals("from-literal")?})
+            let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+            let data = literals("from-literal")?;
+            if !data.is_empty() {
+                cm["data"] = Value::Object(data);
+            }
+            cm
         }
         ("secret", "generic") => {
             known(&["from-literal", "type"])?;
@@ -358,7 +366,10 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
                     )
                 })
                 .collect();
-            let mut s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": data});
+            let mut s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}});
+            if !data.is_empty() {
+                s["data"] = Value::Object(data);
+            }
             if let Some(t) = flag_all("type").pop() {
                 s["type"] = json!(t);
             }

@@ -125,7 +125,7 @@ async fn run_checked(f: &mut Factory, a: DiffArgs) -> CmdResult {
         return Err(CmdError::msg("must specify one of -f and -k"));
     }
     let objects =
-        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref()).await
             .map_err(CmdError::msg)?;
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;

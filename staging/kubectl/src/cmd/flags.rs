@@ -27,6 +27,11 @@ pub fn hoist_global_flags(cmd: &clap::Command, args: Vec<OsString>) -> Vec<OsStr
             globals.push((format!("-{c}"), takes_value));
         }
     }
+    // A generator's own flag shadows the global one of the same name, as in cobra.
+    let generator = args.get(create + 1).map(|g| g.to_string_lossy().into_owned());
+    if matches!(generator.as_deref(), Some("rolebinding" | "clusterrolebinding")) {
+        globals.retain(|(g, _)| g != "--user");
+    }
     let (head, tail) = args.split_at(create + 1);
     let mut hoisted = Vec::new();
     let mut kept = Vec::new();
@@ -229,6 +234,12 @@ mod tests {
         assert_eq!(
             out,
             line("kubectl -v=7 -n ns1 --context c -v7 create deployment web --image=nginx --replicas=2")
+        );
+        // `create rolebinding --user` is the binding's subject, not the kubeconfig user.
+        let rb = line("kubectl create rolebinding rb --clusterrole=view --user=alice -v=6");
+        assert_eq!(
+            super::hoist_global_flags(&cmd, rb),
+            line("kubectl -v=6 create rolebinding rb --clusterrole=view --user=alice")
         );
         // After `--` the words are a container's command, whatever they look like.
         let exec = line("kubectl exec p -- create -n x");

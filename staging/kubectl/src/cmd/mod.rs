@@ -11,6 +11,7 @@ pub mod completion;
 pub mod config;
 pub mod cp;
 pub mod create;
+pub mod create_ingress;
 pub mod create_role;
 pub mod create_token;
 pub mod debug;
