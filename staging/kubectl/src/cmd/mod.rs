@@ -146,6 +146,9 @@ pub enum Command {
     /// Inspect authorization
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// Provides utilities for interacting with plugins
+    #[command(subcommand, name = "plugin")]
+    PluginList(plugin::PluginCommand),
     /// A plugin (`kubectl-<name>` on the PATH)
     #[command(external_subcommand)]
     Plugin(Vec<OsString>),
@@ -225,6 +228,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Config(c) => config::run(f, c).await,
         Command::ClusterInfo => cluster_info::run(f).await,
         Command::Auth(c) => auth::run(f, c).await,
+        Command::PluginList(c) => plugin::plugin(c),
         Command::Plugin(args) => plugin::run(args),
     }
 }
