@@ -230,10 +230,18 @@ impl RestClient {
         if self.verbosity >= 7 {
             // client-go's round tripper at -v=7: the request line and its headers
             // (credentials are added below this layer and never shown).
-            eprintln!("{} {}{path}", req.method_ref().map(|m| m.as_str()).unwrap_or(""), self.server);
+            eprintln!(
+                "{} {}{path}",
+                req.method_ref().map(|m| m.as_str()).unwrap_or(""),
+                self.server
+            );
             eprintln!("Request Headers:");
             for (k, v) in req.headers_ref().into_iter().flatten() {
-                eprintln!("    {}: {}", canonical_header(k.as_str()), v.to_str().unwrap_or(""));
+                eprintln!(
+                    "    {}: {}",
+                    canonical_header(k.as_str()),
+                    v.to_str().unwrap_or("")
+                );
             }
         }
         let req = req

@@ -122,9 +122,7 @@ const URL_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// error or a 5xx; certificates are checked against the system's roots.
 async fn read_url(url: &str) -> Result<String, String> {
     use http_body_util::BodyExt;
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("parse {url:?}: {e}"))?;
+    let uri: http::Uri = url.parse().map_err(|e| format!("parse {url:?}: {e}"))?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| format!("loading the system's certificate roots: {e}"))?

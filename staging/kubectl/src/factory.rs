@@ -88,7 +88,10 @@ impl Factory {
     ) -> Result<Vec<(ApiResource, String, String)>, CmdError> {
         let (namespace, _) = self.namespace().await?;
         let mut out = Vec::new();
-        for o in resource::read_files(filenames, recursive).await.map_err(CmdError::msg)? {
+        for o in resource::read_files(filenames, recursive)
+            .await
+            .map_err(CmdError::msg)?
+        {
             let r = self.mapping_for_object(&o.object).await?;
             let meta = &o.object["metadata"];
             let ns = meta["namespace"].as_str().unwrap_or(&namespace).to_string();

@@ -44,11 +44,14 @@ const ZERO_IS_UNSET: &[&str] = &[
     "readOnly",
     "unschedulable",
     "publishNotReadyAddresses",
+    // ServiceBackendPort: a port by name leaves its number 0 (`kubectl create ingress`).
+    "number",
 ];
 
 /// Pointer fields without `omitempty`: Go prints them as `null` when they are unset, so a
 /// message decoded without them carries the null (`kubectl create token -o yaml`).
-const NULL_WHEN_ABSENT: &[(&str, &str)] = &[("api.authentication.v1.TokenRequestSpec", "boundObjectRef")];
+const NULL_WHEN_ABSENT: &[(&str, &str)] =
+    &[("api.authentication.v1.TokenRequestSpec", "boundObjectRef")];
 
 const OBJECT_META: &str = "apimachinery.pkg.apis.meta.v1.ObjectMeta";
 

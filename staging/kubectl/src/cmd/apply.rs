@@ -167,7 +167,8 @@ pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
         .transpose()
         .map_err(CmdError::msg)?;
     let objects =
-        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref()).await
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+            .await
             .map_err(CmdError::msg)?;
     let client = f.client().await?;
     let (namespace, explicit) = f.namespace().await?;

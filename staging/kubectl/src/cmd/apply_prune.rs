@@ -100,7 +100,9 @@ fn mapping(
         .ok_or_else(|| {
             // apimachinery's NoKindMatchError.
             CmdError::msg(match version {
-                Some(v) if group.is_empty() => format!("no matches for kind {kind:?} in version {v:?}"),
+                Some(v) if group.is_empty() => {
+                    format!("no matches for kind {kind:?} in version {v:?}")
+                }
                 Some(v) => format!("no matches for kind {kind:?} in version \"{group}/{v}\""),
                 None => format!("no matches for kind {kind:?} in group {group:?}"),
             })
@@ -258,9 +260,8 @@ impl ApplySet {
         reference: &str,
         flag_namespace: Option<&str>,
     ) -> Result<ApplySet, CmdError> {
-        let invalid = |e: String| {
-            CmdError::msg(format!("invalid parent reference {reference:?}: {e}"))
-        };
+        let invalid =
+            |e: String| CmdError::msg(format!("invalid parent reference {reference:?}: {e}"));
         let (resource, name) = reference.split_once('/').unwrap_or(("secrets", reference));
         if name.is_empty() {
             return Err(invalid("name cannot be blank".into()));
@@ -441,9 +442,8 @@ impl ApplySet {
                 self.id()
             )));
         }
-        self.current_kinds = parse_kinds(annotations, discovery).map_err(|e| {
-            CmdError::msg(format!("parsing ApplySet annotation on {who:?}: {e}"))
-        })?;
+        self.current_kinds = parse_kinds(annotations, discovery)
+            .map_err(|e| CmdError::msg(format!("parsing ApplySet annotation on {who:?}: {e}")))?;
         self.current_namespaces = annotations[ADDITIONAL_NAMESPACES_ANNOTATION]
             .as_str()
             .filter(|s| !s.is_empty())
@@ -490,7 +490,11 @@ impl ApplySet {
         let mut lists: Vec<(Option<&str>, &ApiResource)> = Vec::new();
         for r in self.current_kinds.values() {
             if r.namespaced {
-                lists.extend(self.current_namespaces.iter().map(|ns| (Some(ns.as_str()), r)));
+                lists.extend(
+                    self.current_namespaces
+                        .iter()
+                        .map(|ns| (Some(ns.as_str()), r)),
+                );
             } else {
                 lists.push((None, r));
             }
@@ -615,10 +619,7 @@ impl ApplySet {
             other => other,
         };
         result.map(|_| ()).map_err(|e| {
-            CmdError::msg(format!(
-                "failed to update ApplySet: {}",
-                e.server_message()
-            ))
+            CmdError::msg(format!("failed to update ApplySet: {}", e.server_message()))
         })
     }
 }

@@ -57,8 +57,9 @@ pub async fn run(f: &mut Factory, a: ReconcileArgs) -> CmdResult {
         .transpose()?;
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
-    let objects =
-        cli_runtime::resource::read_files(&a.filenames, a.recursive).await.map_err(CmdError::msg)?;
+    let objects = cli_runtime::resource::read_files(&a.filenames, a.recursive)
+        .await
+        .map_err(CmdError::msg)?;
     let mut first = true;
     for o in objects {
         let mut obj = o.object;

@@ -87,8 +87,7 @@ pub async fn run(f: &mut Factory, c: CertificateCommand) -> CmdResult {
         list.push(json!({"type": ty, "status": "True", "reason": reason, "message": message, "lastUpdateTime": now}));
         csr["status"]["conditions"] = json!(list);
         match client
-            .typed_send(http::Method::PUT, &format!("{path}/approval"), &csr,
-            )
+            .typed_send(http::Method::PUT, &format!("{path}/approval"), &csr)
             .await
         {
             Ok(_) => output::print(&format!(

@@ -88,7 +88,8 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
         };
         vec![("".to_string(), obj)]
     } else if !a.filenames.is_empty() || a.kustomize.is_some() {
-        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref()).await
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+            .await
             .map_err(CmdError::msg)?
             .into_iter()
             .map(|o| (o.source, o.object))
@@ -344,7 +345,8 @@ fn generate(args: &[String]) -> Result<Value, CmdError> {
         }
         ("configmap" | "cm", _) => {
             known(&["from-literal"])?;
-            let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
+            let mut cm =
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}});
             let data = literals("from-literal")?;
             if !data.is_empty() {
                 cm["data"] = Value::Object(data);

@@ -20,7 +20,8 @@ pub fn generate(kind: &str, args: &[String]) -> Result<Value, CmdError> {
             "not enough information provided: every ingress has to either specify a default-backend (which catches all traffic) or a list of rules (which catch specific paths)",
         ));
     }
-    let valid = regex::Regex::new(RULE).map_err(|_| CmdError::msg("failed to compile the regex"))?;
+    let valid =
+        regex::Regex::new(RULE).map_err(|_| CmdError::msg("failed to compile the regex"))?;
     if let Some(bad) = rules.iter().find(|r| !valid.is_match(r)) {
         return Err(CmdError::msg(format!(
             "rule {bad} is invalid and should be in format host/path=svcname:svcport[,tls[=secret]]"
@@ -172,21 +173,53 @@ mod tests {
         .unwrap();
         let spec = &ing["spec"];
         assert_eq!(spec["ingressClassName"], "nginx");
-        assert_eq!(spec["defaultBackend"]["service"]["port"], json!({"name": "http"}));
-        assert_eq!(spec["tls"], json!([{"hosts": ["foo.com"]}, {"hosts": ["bar.com"], "secretName": "s1"}]));
+        assert_eq!(
+            spec["defaultBackend"]["service"]["port"],
+            json!({"name": "http"})
+        );
+        assert_eq!(
+            spec["tls"],
+            json!([{"hosts": ["foo.com"]}, {"hosts": ["bar.com"], "secretName": "s1"}])
+        );
         let foo = &spec["rules"][0];
         assert_eq!(foo["host"], "foo.com");
         assert_eq!(foo["http"]["paths"][1]["path"], "/path/sub");
         assert_eq!(foo["http"]["paths"][1]["pathType"], "Prefix");
-        assert_eq!(foo["http"]["paths"][0]["backend"]["service"]["port"], json!({"name": "https"}));
-        assert_eq!(spec["rules"][1]["http"]["paths"][0]["backend"]["service"]["port"], json!({"number": 8080}));
+        assert_eq!(
+            foo["http"]["paths"][0]["backend"]["service"]["port"],
+            json!({"name": "https"})
+        );
+        assert_eq!(
+            spec["rules"][1]["http"]["paths"][0]["backend"]["service"]["port"],
+            json!({"number": 8080})
+        );
     }
 
     #[test]
     fn bad_input_gets_upstreams_errors() {
-        assert!(build(&["ing"]).unwrap_err().text.contains("not enough information provided"));
-        assert!(build(&["ing", "--rule=nopath"]).unwrap_err().text.contains("rule nopath is invalid"));
-        assert!(build(&["ing", "--rule=a/=s:1", "--annotation=x"]).unwrap_err().text.contains("annotation x is invalid"));
-        assert!(build(&["ing", "--default-backend=svc"]).unwrap_err().text.contains("servicename:serviceport"));
+        assert!(
+            build(&["ing"])
+                .unwrap_err()
+                .text
+                .contains("not enough information provided")
+        );
+        assert!(
+            build(&["ing", "--rule=nopath"])
+                .unwrap_err()
+                .text
+                .contains("rule nopath is invalid")
+        );
+        assert!(
+            build(&["ing", "--rule=a/=s:1", "--annotation=x"])
+                .unwrap_err()
+                .text
+                .contains("annotation x is invalid")
+        );
+        assert!(
+            build(&["ing", "--default-backend=svc"])
+                .unwrap_err()
+                .text
+                .contains("servicename:serviceport")
+        );
     }
 }

@@ -111,7 +111,8 @@ pub async fn run(f: &mut Factory, a: DeleteArgs) -> CmdResult {
     let mut errors: Vec<String> = Vec::new();
     if !a.filenames.is_empty() || a.kustomize.is_some() {
         for o in
-            cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref()).await
+            cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+                .await
                 .map_err(CmdError::msg)?
         {
             let r = f.mapping_for_object(&o.object).await?;

@@ -37,7 +37,10 @@ pub async fn run(f: &mut Factory, a: DescribeArgs) -> CmdResult {
     // Objects found by name prefix print as upstream's DescribeMatchingResources does.
     let mut by_prefix = false;
     let mut errors: Vec<String> = Vec::new();
-    for o in cli_runtime::resource::read_files(&a.filenames, false).await.map_err(CmdError::msg)? {
+    for o in cli_runtime::resource::read_files(&a.filenames, false)
+        .await
+        .map_err(CmdError::msg)?
+    {
         let r = f.mapping_for_object(&o.object).await?;
         let ns = o.object["metadata"]["namespace"]
             .as_str()

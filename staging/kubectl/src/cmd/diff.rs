@@ -125,7 +125,8 @@ async fn run_checked(f: &mut Factory, a: DiffArgs) -> CmdResult {
         return Err(CmdError::msg("must specify one of -f and -k"));
     }
     let objects =
-        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref()).await
+        cli_runtime::resource::read_sources(&a.filenames, a.recursive, a.kustomize.as_deref())
+            .await
             .map_err(CmdError::msg)?;
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;

@@ -106,8 +106,7 @@ async fn set_unschedulable(
         if dry == super::apply::DryRun::None {
             let patch = json!({"spec": {"unschedulable": if unschedulable { json!(true) } else { json!(null) }}});
             if let Err(e) = client
-                .typed_patch(&path, "application/strategic-merge-patch+json", &patch,
-                )
+                .typed_patch(&path, "application/strategic-merge-patch+json", &patch)
                 .await
             {
                 errors.push(e.message());
@@ -576,8 +575,7 @@ async fn evict_or_delete(
                 ));
             }
             match client
-                .typed_send(http::Method::POST, &format!("{path}/eviction"), &eviction,
-                )
+                .typed_send(http::Method::POST, &format!("{path}/eviction"), &eviction)
                 .await
             {
                 Ok(_) => break,

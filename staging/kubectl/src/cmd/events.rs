@@ -61,9 +61,7 @@ pub async fn run(f: &mut Factory, a: EventsArgs) -> CmdResult {
     } else {
         format!("/api/v1/namespaces/{namespace}/events")
     };
-    let list = client
-        .typed_get(&format!("{base}?{}", q.join("&")))
-        .await?;
+    let list = client.typed_get(&format!("{base}?{}", q.join("&"))).await?;
     let mut events: Vec<Value> = list["items"]
         .as_array()
         .into_iter()

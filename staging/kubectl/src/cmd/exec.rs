@@ -266,7 +266,9 @@ async fn pod_from_files(
     files: &[String],
     timeout: std::time::Duration,
 ) -> Result<Value, CmdError> {
-    let objs = cli_runtime::resource::read_files(files, false).await.map_err(CmdError::msg)?;
+    let objs = cli_runtime::resource::read_files(files, false)
+        .await
+        .map_err(CmdError::msg)?;
     if objs.len() != 1 {
         return Err(CmdError::msg("cannot exec into multiple objects at a time"));
     }

@@ -28,8 +28,13 @@ pub fn hoist_global_flags(cmd: &clap::Command, args: Vec<OsString>) -> Vec<OsStr
         }
     }
     // A generator's own flag shadows the global one of the same name, as in cobra.
-    let generator = args.get(create + 1).map(|g| g.to_string_lossy().into_owned());
-    if matches!(generator.as_deref(), Some("rolebinding" | "clusterrolebinding")) {
+    let generator = args
+        .get(create + 1)
+        .map(|g| g.to_string_lossy().into_owned());
+    if matches!(
+        generator.as_deref(),
+        Some("rolebinding" | "clusterrolebinding")
+    ) {
         globals.retain(|(g, _)| g != "--user");
     }
     let (head, tail) = args.split_at(create + 1);
@@ -44,9 +49,9 @@ pub fn hoist_global_flags(cmd: &clap::Command, args: Vec<OsString>) -> Vec<OsStr
             break;
         }
         let flag = s.split_once('=').map_or(s.as_str(), |(f, _)| f);
-        let short_joined = globals
-            .iter()
-            .find(|(g, v)| *v && g.len() == 2 && !s.starts_with("--") && s.len() > 2 && s.starts_with(g.as_str()));
+        let short_joined = globals.iter().find(|(g, v)| {
+            *v && g.len() == 2 && !s.starts_with("--") && s.len() > 2 && s.starts_with(g.as_str())
+        });
         match globals.iter().find(|(g, _)| g == flag) {
             Some((_, takes_value)) => {
                 hoisted.push(a);
@@ -229,11 +234,15 @@ mod tests {
         let line = |s: &str| -> Vec<std::ffi::OsString> { s.split(' ').map(Into::into).collect() };
         let out = super::hoist_global_flags(
             &cmd,
-            line("kubectl create deployment web --image=nginx -v=7 -n ns1 --context c -v7 --replicas=2"),
+            line(
+                "kubectl create deployment web --image=nginx -v=7 -n ns1 --context c -v7 --replicas=2",
+            ),
         );
         assert_eq!(
             out,
-            line("kubectl -v=7 -n ns1 --context c -v7 create deployment web --image=nginx --replicas=2")
+            line(
+                "kubectl -v=7 -n ns1 --context c -v7 create deployment web --image=nginx --replicas=2"
+            )
         );
         // `create rolebinding --user` is the binding's subject, not the kubeconfig user.
         let rb = line("kubectl create rolebinding rb --clusterrole=view --user=alice -v=6");

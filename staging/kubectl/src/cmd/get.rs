@@ -107,8 +107,9 @@ pub async fn run(f: &mut Factory, a: GetArgs) -> CmdResult {
     let single_item;
 
     if !a.filenames.is_empty() {
-        let objs =
-            cli_runtime::resource::read_files(&a.filenames, a.recursive).await.map_err(CmdError::msg)?;
+        let objs = cli_runtime::resource::read_files(&a.filenames, a.recursive)
+            .await
+            .map_err(CmdError::msg)?;
         single_item = objs.len() == 1;
         for o in objs {
             let r = f.mapping_for_object(&o.object).await?;

@@ -311,10 +311,30 @@ pub fn flag_error(message: &str, args: &[OsString]) -> i32 {
     1
 }
 
+/// cobra's `CommandPath` below `kubectl`: the command word and the subcommands after it,
+/// by their canonical names (`top nodes` → `top node `).
 fn subcommand_name(args: &[OsString]) -> String {
-    command_index(args)
-        .map(|i| format!("{} ", args[i].to_string_lossy()))
-        .unwrap_or_default()
+    use clap::CommandFactory;
+    let Some(i) = command_index(args) else {
+        return String::new();
+    };
+    let root = Cli::command();
+    let first = args[i].to_string_lossy();
+    let Some(mut cmd) = root.find_subcommand(first.as_ref()) else {
+        return format!("{first} ");
+    };
+    let mut path = format!("{} ", cmd.get_name());
+    for a in &args[i + 1..] {
+        match cmd.find_subcommand(a.to_string_lossy().as_ref()) {
+            Some(sub) => {
+                path.push_str(sub.get_name());
+                path.push(' ');
+                cmd = sub;
+            }
+            None => break,
+        }
+    }
+    path
 }
 
 /// Where the command word is: the first argument that is neither a flag nor the value of

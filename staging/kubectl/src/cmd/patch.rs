@@ -179,7 +179,10 @@ pub async fn replace(f: &mut Factory, a: ReplaceArgs) -> CmdResult {
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let mut errors = Vec::new();
-    for o in cli_runtime::resource::read_files(&a.filenames, false).await.map_err(CmdError::msg)? {
+    for o in cli_runtime::resource::read_files(&a.filenames, false)
+        .await
+        .map_err(CmdError::msg)?
+    {
         let mut obj = o.object;
         let r = f.mapping_for_object(&obj).await?;
         let ns = obj["metadata"]["namespace"]

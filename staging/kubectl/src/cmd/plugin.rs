@@ -123,10 +123,7 @@ pub fn plugin(c: PluginCommand) -> CmdResult {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let shown = p.display().to_string();
-        crate::output::print(&format!(
-            "{}\n",
-            if a.name_only { &bin } else { &shown }
-        ));
+        crate::output::print(&format!("{}\n", if a.name_only { &bin } else { &shown }));
         for w in verify(p, &bin, &shown, &mut seen) {
             crate::output::eprint_line(&format!("  - {w}"));
             warnings += 1;

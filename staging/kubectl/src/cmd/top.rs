@@ -15,10 +15,25 @@ use serde_json::Value;
 pub enum TopCommand {
     /// Display resource (CPU/memory) usage of nodes
     #[command(alias = "nodes", alias = "no")]
-    Node(TopArgs),
+    Node(TopNodeArgs),
     /// Display resource (CPU/memory) usage of pods
     #[command(alias = "pods", alias = "po")]
     Pod(TopArgs),
+}
+
+/// `top node`'s flags: no `--containers` or `-A`, which only `top pod` has.
+#[derive(clap::Args, Debug)]
+pub struct TopNodeArgs {
+    pub name: Option<String>,
+    /// Selector (label query) to filter on.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// If non-empty, sort nodes list using specified field. The field can be either 'cpu' or 'memory'.
+    #[arg(long = "sort-by")]
+    pub sort_by: Option<String>,
+    /// If present, print output without headers
+    #[arg(long = "no-headers")]
+    pub no_headers: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -76,7 +91,17 @@ fn sort_key(usage: &Value, by: Option<&str>) -> Quantity {
 
 pub async fn run(f: &mut Factory, c: TopCommand) -> CmdResult {
     let (a, nodes) = match c {
-        TopCommand::Node(a) => (a, true),
+        TopCommand::Node(a) => (
+            TopArgs {
+                name: a.name,
+                selector: a.selector,
+                sort_by: a.sort_by,
+                containers: false,
+                all_namespaces: false,
+                no_headers: a.no_headers,
+            },
+            true,
+        ),
         TopCommand::Pod(a) => (a, false),
     };
     if let Some(s) = &a.sort_by

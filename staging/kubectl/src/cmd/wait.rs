@@ -113,6 +113,12 @@ pub async fn run(f: &mut Factory, a: WaitArgs) -> CmdResult {
     let mut targets = Vec::new();
     for s in f.selections(&a.resources).await? {
         if s.names.is_empty() {
+            // The builder lists a type only for -l or --all.
+            if a.selector.is_none() && !a.all {
+                return Err(CmdError::msg(
+                    "resource(s) were provided, but no name was specified",
+                ));
+            }
             let q = a
                 .selector
                 .as_ref()

@@ -319,8 +319,7 @@ impl Related {
                     "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices?labelSelector={}",
                     query_escape(&format!("kubernetes.io/service-name={name}"))
                 );
-                r.endpoint_slices =
-                    items(client.typed_get(&path).await).unwrap_or_default();
+                r.endpoint_slices = items(client.typed_get(&path).await).unwrap_or_default();
             }
             "Deployment" => r.replica_sets = owned_replica_sets(client, obj).await,
             "Ingress" => {
@@ -361,7 +360,10 @@ impl Related {
                 let selector =
                     format!("spec.nodeName={name},status.phase!=Succeeded,status.phase!=Failed");
                 let pods = client
-                    .typed_get(&format!("/api/v1/pods?fieldSelector={}", query_escape(&selector)))
+                    .typed_get(&format!(
+                        "/api/v1/pods?fieldSelector={}",
+                        query_escape(&selector)
+                    ))
                     .await;
                 let pods = match pods {
                     Err(client::Error::Status { code: 403, .. }) => None,
@@ -369,8 +371,8 @@ impl Related {
                 };
                 let lease = client
                     .typed_get(&format!(
-                            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
-                        ))
+                        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
+                    ))
                     .await
                     .map_err(|e| e.server_message());
                 r.node = Some(node::NodeRelated { pods, lease });

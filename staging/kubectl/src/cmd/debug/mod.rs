@@ -127,7 +127,10 @@ pub async fn run(f: &mut Factory, a: DebugArgs) -> CmdResult {
         }
         targets.push((r.kind.clone(), namespace.clone(), name.to_string()));
     }
-    for o in cli_runtime::resource::read_files(&plan.a.filename, false).await.map_err(CmdError::msg)? {
+    for o in cli_runtime::resource::read_files(&plan.a.filename, false)
+        .await
+        .map_err(CmdError::msg)?
+    {
         let meta = &o.object["metadata"];
         targets.push((
             o.object["kind"].as_str().unwrap_or_default().to_string(),
