@@ -231,8 +231,8 @@ mod tests {
     fn global_flags_leave_generator_arguments() {
         use clap::CommandFactory;
         let cmd = crate::cmd::Cli::command();
-        let line = |s: &str| -> Vec<std::ffi::OsString> { s.split(' ').map(Into::into).collect() };
-        let out = super::hoist_global_flags(
+        let line = |s: &str| -> Vec<OsString> { s.split(' ').map(Into::into).collect() };
+        let out = hoist_global_flags(
             &cmd,
             line(
                 "kubectl create deployment web --image=nginx -v=7 -n ns1 --context c -v7 --replicas=2",
@@ -247,12 +247,12 @@ mod tests {
         // `create rolebinding --user` is the binding's subject, not the kubeconfig user.
         let rb = line("kubectl create rolebinding rb --clusterrole=view --user=alice -v=6");
         assert_eq!(
-            super::hoist_global_flags(&cmd, rb),
+            hoist_global_flags(&cmd, rb),
             line("kubectl -v=6 create rolebinding rb --clusterrole=view --user=alice")
         );
         // After `--` the words are a container's command, whatever they look like.
         let exec = line("kubectl exec p -- create -n x");
-        assert_eq!(super::hoist_global_flags(&cmd, exec.clone()), exec);
+        assert_eq!(hoist_global_flags(&cmd, exec.clone()), exec);
     }
 
     use super::*;

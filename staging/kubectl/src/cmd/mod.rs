@@ -247,6 +247,15 @@ pub fn usage_error(e: clap::Error, args: &[OsString]) -> i32 {
         ErrorKind::UnknownArgument => {
             let arg = ctx(ContextKind::InvalidArg);
             let flag = arg.split([' ', '=']).next().unwrap_or_default().to_string();
+            if !flag.starts_with('-') {
+                // A word the command takes no positional argument for (cobra's
+                // `cmdutil.UsageErrorf(cmd, "Unexpected args: %v", args)`).
+                eprintln!(
+                    "error: Unexpected args: [{flag}]\nSee 'kubectl {}-h' for help and examples",
+                    subcommand_name(args)
+                );
+                return 1;
+            }
             if flag.starts_with("--") {
                 flag_error(&format!("unknown flag: {flag}"), args)
             } else {
