@@ -134,7 +134,9 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     steps = parse(args.script)
-    sessions = [(args.upstream, "qa"), (args.ours, "qb")]
+    # Absolute paths: steps may set their own PATH (`plugin list`).
+    resolve = lambda b: shutil.which(b) or os.path.abspath(b)
+    sessions = [(resolve(args.upstream), "qa"), (resolve(args.ours), "qb")]
     homes = {m: session_env(args.workdir, m, args.server, args.token) for _, m in sessions}
     global HTTP_ROOT
     HTTP_ROOT = serve_workdir(args.workdir)
