@@ -24,6 +24,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     ("delete -k kz/overlay", "v1.34+ delete message"),
     ("delete -f {HTTP}/prune2.yaml", "v1.34+ delete message"),
     ("delete ingress ing-gen ing-def", "v1.34+ delete message"),
+    ("delete -f prune1.yaml", "v1.34+ delete message"),
     (
         "kustomize nosuchdir",
         "v1.32 klog line for a failed command",

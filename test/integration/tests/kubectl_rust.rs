@@ -1,5 +1,6 @@
 //! Our kubectl where the golden session cannot look: streaming output (`get --watch`)
-//! read as it arrives, and the discovery cache it shares with upstream's kubectl.
+//! read as it arrives, the discovery cache it shares with upstream's kubectl, and
+//! `proxy` answering as upstream's does.
 
 use integration_tests::apiserver::TestApiServer;
 use serde_json::json;
@@ -504,5 +505,137 @@ async fn daemonset_undo_restores_a_controller_revision() {
             0,
             "daemonset.apps/agent skipped rollback (current template already matches revision 3)\n"
         )
+    );
+}
+
+/// `kubectl proxy --port=0`, running until dropped; its address.
+struct Proxy {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_proxy(mut cmd: Command) -> Proxy {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Starting to serve on ")
+        .unwrap_or_else(|| panic!("proxy said {line:?}"))
+        .to_string();
+    Proxy { child, addr }
+}
+
+/// One HTTP/1.1 request with this Host header: (status, head and body as text).
+fn http_get(addr: &str, host: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_filters_and_forwards_as_upstreams_does() {
+    let s = TestApiServer::start(None, &[]).await;
+    let home = tempfile::tempdir().unwrap();
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("hello.txt"), "static hello\n").unwrap();
+    let www_flag = format!("--www={}", www.path().display());
+    let mut upstream_cmd = Command::new("kubectl");
+    upstream_cmd
+        .arg(format!("--kubeconfig={}", s.kubeconfig().display()))
+        .args(["proxy", "--port=0", &www_flag])
+        .env("HOME", home.path());
+    let upstream = start_proxy(upstream_cmd);
+    let theirs = start_proxy(ours(&s, home.path(), &["proxy", "--port=0", &www_flag]));
+    let prefixed = start_proxy(ours(
+        &s,
+        home.path(),
+        &[
+            "proxy",
+            "--port=0",
+            "--api-prefix=/k8s",
+            "--reject-methods=POST",
+        ],
+    ));
+    let ns = "/api/v1/namespaces/default";
+    // The same answers from both proxies: forwarded, filtered, static, not found.
+    for (host, path) in [
+        ("localhost", ns),
+        (
+            "127.0.0.1",
+            "/api/v1/namespaces/default/pods/p/exec?command=ls",
+        ),
+        ("evil.example.com", ns),
+        ("localhost", "/static/hello.txt"),
+        ("localhost", "/static/missing.txt"),
+    ] {
+        let (want, want_text) = http_get(&upstream.addr, host, path);
+        let (got, got_text) = http_get(&theirs.addr, host, path);
+        assert_eq!(got, want, "{host} {path}:\n{got_text}\n---\n{want_text}");
+        let body = |t: &str| t.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+        if want != 200 || path.starts_with("/static") {
+            assert_eq!(body(&got_text), body(&want_text), "{host} {path}");
+        } else {
+            assert!(got_text.contains("\"kind\":\"Namespace\""), "{got_text}");
+        }
+    }
+    // A prefix outside /api is stripped before forwarding.
+    let (code, text) = http_get(&prefixed.addr, "localhost", &format!("/k8s{ns}"));
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("\"name\":\"default\""), "{text}");
+    assert_eq!(http_get(&prefixed.addr, "localhost", ns).0, 404);
+    // A watch streams through: from the list's resourceVersion, the event for a
+    // ConfigMap created after it (whenever the watch connects).
+    let (ok, rv, err) = s.kubectl(
+        &[
+            "get",
+            "configmaps",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = s.kubectl(&["create", "configmap", "through-proxy"], None);
+    assert!(ok, "{err}");
+    let addr = theirs.addr.clone();
+    let watcher = std::thread::spawn(move || {
+        http_get(
+            &addr,
+            "localhost",
+            &format!(
+                "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=3&resourceVersion={}",
+                rv.trim()
+            ),
+        )
+    });
+    let (code, text) = watcher.join().unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        text.contains("\"type\":\"ADDED\"") && text.contains("through-proxy"),
+        "{text}"
     );
 }

@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ApplyArgs {
+    #[command(subcommand)]
+    pub last_applied: Option<super::apply_last_applied::LastAppliedCommand>,
     /// The files that contain the configurations to apply.
     #[arg(short = 'f', long = "filename")]
     pub filenames: Vec<String>,
@@ -148,7 +151,10 @@ struct Planned {
     object: Value,
 }
 
-pub async fn run(f: &mut Factory, a: ApplyArgs) -> CmdResult {
+pub async fn run(f: &mut Factory, mut a: ApplyArgs) -> CmdResult {
+    if let Some(c) = a.last_applied.take() {
+        return super::apply_last_applied::run(f, c).await;
+    }
     if a.filenames.is_empty() && a.kustomize.is_none() {
         return Err(CmdError::plain("error: must specify one of -f and -k"));
     }

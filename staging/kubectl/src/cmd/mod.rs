@@ -2,6 +2,7 @@
 
 pub mod api_resources;
 pub mod apply;
+pub mod apply_last_applied;
 pub mod apply_prune;
 pub mod auth;
 pub mod auth_reconcile;
@@ -31,6 +32,7 @@ pub mod logs;
 pub mod patch;
 pub mod plugin;
 pub mod portforward;
+pub mod proxy;
 pub mod rollout;
 pub mod rollout_history;
 pub mod run;
@@ -128,6 +130,8 @@ pub enum Command {
     PortForward(portforward::PortForwardArgs),
     /// Copy files and directories to and from containers
     Cp(cp::CpArgs),
+    /// Run a proxy to the Kubernetes API server
+    Proxy(proxy::ProxyArgs),
     /// Print the client and server version information
     Version(version::VersionArgs),
     Explain(explain::ExplainArgs),
@@ -216,6 +220,7 @@ async fn dispatch(f: &mut Factory, command: Command) -> CmdResult {
         Command::Exec(a) => exec::run_exec(f, a).await,
         Command::Attach(a) => exec::run_attach(f, a).await,
         Command::PortForward(a) => portforward::run(f, a).await,
+        Command::Proxy(a) => proxy::run(f, a).await,
         Command::Cp(a) => cp::run(f, a).await,
         Command::Events(a) => events::run(f, a).await,
         Command::Top(c) => top::run(f, c).await,
