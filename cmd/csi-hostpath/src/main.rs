@@ -1,0 +1,133 @@
+//! csi-hostpath: a CSI driver of our own for node-local persistent volumes (the role
+//! kubernetes-csi's csi-driver-host-path plays in upstream's tests and kind clusters).
+//! Each volume is a sparse ext4 image under `--statedir`, attached to a loop device on
+//! the node, so a volume has a real size (`df` in the pod shows it) and grows online.
+//! Serves the Identity, Controller and Node services on `--endpoint`; every call is
+//! logged (`csi call method=… volume=…`), so the order the kubelet and the sidecars
+//! call in can be checked.
+
+mod controller;
+mod disk;
+mod identity;
+mod node;
+mod state;
+
+use clap::Parser;
+use component_base::logs::LoggingOptions;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub const VERSION: &str = "v1.35.0";
+
+/// A CSI driver for node-local volumes on loop-mounted ext4 images.
+#[derive(Parser, Debug)]
+#[command(name = "csi-hostpath", version = VERSION)]
+struct Flags {
+    /// CSI endpoint (a unix socket).
+    #[arg(long, default_value = "unix:///csi/csi.sock")]
+    endpoint: String,
+    /// Name of the driver.
+    #[arg(long, default_value = "hostpath.csi.k8s.io")]
+    drivername: String,
+    /// The node this instance runs on (the Node object's name).
+    #[arg(long)]
+    nodeid: String,
+    /// Directory for the volumes' images and records.
+    #[arg(long, default_value = "/csi-data-dir")]
+    statedir: PathBuf,
+    /// Limit of volumes per node (0: no limit), reported in NodeGetInfo.
+    #[arg(long, default_value_t = 0)]
+    maxvolumespernode: i64,
+    /// Advertise ControllerPublishVolume, so the attach/detach controller creates
+    /// VolumeAttachments for this driver's volumes.
+    #[arg(long = "enable-attach")]
+    enable_attach: bool,
+    #[command(flatten)]
+    logging: LoggingOptions,
+}
+
+/// What the three services share.
+pub struct Driver {
+    pub name: String,
+    pub node_id: String,
+    pub statedir: PathBuf,
+    pub max_volumes: i64,
+    pub attach: bool,
+    pub store: state::Store,
+    /// One volume operation at a time: staging, expansion and deletion touch the same
+    /// images and mounts.
+    pub lock: tokio::sync::Mutex<()>,
+}
+
+impl Driver {
+    pub fn log_call(&self, method: &str, volume: &str) {
+        tracing::info!(method, volume, "csi call");
+    }
+}
+
+async fn serve(f: Flags) -> Result<(), String> {
+    let path = f.endpoint.strip_prefix("unix://").ok_or_else(|| {
+        format!(
+            "--endpoint {:?}: only unix:// sockets are supported",
+            f.endpoint
+        )
+    })?;
+    let path = PathBuf::from(path);
+    if f.nodeid.is_empty() {
+        return Err("--nodeid is required".into());
+    }
+    let store = state::Store::open(&f.statedir)
+        .map_err(|e| format!("--statedir {}: {e}", f.statedir.display()))?;
+    let driver = Arc::new(Driver {
+        name: f.drivername.clone(),
+        node_id: f.nodeid.clone(),
+        statedir: f.statedir.clone(),
+        max_volumes: f.maxvolumespernode,
+        attach: f.enable_attach,
+        store,
+        lock: tokio::sync::Mutex::new(()),
+    });
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)
+        .map_err(|e| format!("listen on {}: {e}", path.display()))?;
+    let incoming = futures::stream::unfold(listener, |l| async move {
+        let r = l.accept().await.map(|(s, _)| s);
+        Some((r, l))
+    });
+    tracing::info!(
+        endpoint = f.endpoint,
+        driver = f.drivername,
+        node = f.nodeid,
+        version = VERSION,
+        "serving CSI"
+    );
+    let result = tonic::transport::Server::builder()
+        .add_service(csi::v1::identity_server::IdentityServer::new(
+            identity::IdentityService(driver.clone()),
+        ))
+        .add_service(csi::v1::controller_server::ControllerServer::new(
+            controller::ControllerService(driver.clone()),
+        ))
+        .add_service(csi::v1::node_server::NodeServer::new(node::NodeService(
+            driver,
+        )))
+        .serve_with_incoming_shutdown(incoming, component_base::signals::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+#[tokio::main]
+async fn main() {
+    let flags = Flags::parse();
+    flags.logging.init();
+    if let Err(e) = serve(flags).await {
+        tracing::error!("{e}");
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
