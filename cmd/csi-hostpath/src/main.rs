@@ -10,6 +10,7 @@ mod controller;
 mod disk;
 mod identity;
 mod node;
+mod registration;
 mod state;
 
 use clap::Parser;
@@ -42,6 +43,13 @@ struct Flags {
     /// VolumeAttachments for this driver's volumes.
     #[arg(long = "enable-attach")]
     enable_attach: bool,
+    /// Register with the kubelet (the node-driver-registrar role): the driver's socket as
+    /// the kubelet sees it.
+    #[arg(long = "kubelet-registration-path")]
+    kubelet_registration_path: Option<String>,
+    /// The kubelet's plugin registration directory as this process sees it.
+    #[arg(long = "plugin-registration-path", default_value = "/registration")]
+    plugin_registration_path: PathBuf,
     #[command(flatten)]
     logging: LoggingOptions,
 }
@@ -63,6 +71,23 @@ impl Driver {
     pub fn log_call(&self, method: &str, volume: &str) {
         tracing::info!(method, volume, "csi call");
     }
+}
+
+/// A unix socket to serve gRPC on (a stale one removed first), as a stream of
+/// connections.
+fn listen(
+    path: &std::path::Path,
+) -> Result<impl futures::Stream<Item = std::io::Result<tokio::net::UnixStream>> + use<>, String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(|e| format!("listen on {}: {e}", path.display()))?;
+    Ok(futures::stream::unfold(listener, |l| async move {
+        let r = l.accept().await.map(|(s, _)| s);
+        Some((r, l))
+    }))
 }
 
 async fn serve(f: Flags) -> Result<(), String> {
@@ -87,16 +112,33 @@ async fn serve(f: Flags) -> Result<(), String> {
         store,
         lock: tokio::sync::Mutex::new(()),
     });
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let incoming = listen(&path)?;
+    let registration_socket = f
+        .plugin_registration_path
+        .join(format!("{}-reg.sock", f.drivername));
+    if let Some(kubelet_path) = &f.kubelet_registration_path {
+        let socket = registration_socket.clone();
+        let registrations = listen(&socket)?;
+        let service = registration::RegistrationService {
+            driver: f.drivername.clone(),
+            endpoint: kubelet_path.clone(),
+        };
+        tracing::info!(socket = %socket.display(), "serving plugin registration");
+        tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(
+                    csi::pluginregistration::registration_server::RegistrationServer::new(service),
+                )
+                .serve_with_incoming_shutdown(
+                    registrations,
+                    component_base::signals::shutdown_signal(),
+                )
+                .await;
+            if let Err(e) = served {
+                tracing::error!("plugin registration: {e}");
+            }
+        });
     }
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path)
-        .map_err(|e| format!("listen on {}: {e}", path.display()))?;
-    let incoming = futures::stream::unfold(listener, |l| async move {
-        let r = l.accept().await.map(|(s, _)| s);
-        Some((r, l))
-    });
     tracing::info!(
         endpoint = f.endpoint,
         driver = f.drivername,
@@ -117,7 +159,11 @@ async fn serve(f: Flags) -> Result<(), String> {
         .serve_with_incoming_shutdown(incoming, component_base::signals::shutdown_signal())
         .await
         .map_err(|e| e.to_string());
+    // Gone sockets tell the kubelet the driver is gone.
     let _ = std::fs::remove_file(&path);
+    if f.kubelet_registration_path.is_some() {
+        let _ = std::fs::remove_file(&registration_socket);
+    }
     result
 }
 

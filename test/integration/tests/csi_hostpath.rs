@@ -56,6 +56,10 @@ impl Drop for Cleanup {
 }
 
 fn start(dir: &Path) -> (Driver, String) {
+    start_with(dir, &[])
+}
+
+fn start_with(dir: &Path, extra: &[String]) -> (Driver, String) {
     let socket = dir.join("csi.sock");
     let log = dir.join("driver.log");
     let child = Command::new(integration_tests::binary("csi-hostpath"))
@@ -66,6 +70,7 @@ fn start(dir: &Path) -> (Driver, String) {
             "--logging-format=json",
         ])
         .arg(format!("--statedir={}", dir.join("state").display()))
+        .args(extra)
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
@@ -507,6 +512,73 @@ async fn a_volume_lives_through_the_csi_calls_in_order() {
             "NodeUnstageVolume",
             "DeleteVolume",
         ],
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_registers_with_the_kubelet_plugin_watcher() {
+    use csi::pluginregistration as reg;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("plugins_registry");
+    let kubelet_view = "/var/lib/kubelet/plugins/hostpath.csi.k8s.io/csi.sock";
+    let (mut driver, _) = start_with(
+        dir.path(),
+        &[
+            format!("--kubelet-registration-path={kubelet_view}"),
+            format!("--plugin-registration-path={}", registry.display()),
+        ],
+    );
+    let socket = registry.join("hostpath.csi.k8s.io-reg.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no registration socket");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What the kubelet's plugin watcher does with a new socket.
+    let channel = component_base::grpc::unix_channel(
+        &format!("unix://{}", socket.display()),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let mut client = reg::registration_client::RegistrationClient::new(channel);
+    let info = client
+        .get_info(reg::InfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.r#type, "CSIPlugin");
+    assert_eq!(info.name, "hostpath.csi.k8s.io");
+    assert_eq!(info.endpoint, kubelet_view);
+    assert_eq!(info.supported_versions, ["1.0.0"]);
+    client
+        .notify_registration_status(reg::RegistrationStatus {
+            plugin_registered: true,
+            error: String::new(),
+        })
+        .await
+        .unwrap();
+    assert!(driver.child.try_wait().unwrap().is_none(), "still serving");
+    // A refused registration ends the process so its container restarts.
+    client
+        .notify_registration_status(reg::RegistrationStatus {
+            plugin_registered: false,
+            error: "version 0.9 is not supported".into(),
+        })
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = driver.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the driver kept running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    let log = std::fs::read_to_string(&driver.log).unwrap();
+    assert!(
+        log.contains("Registration process failed with error: version 0.9 is not supported"),
         "{log}"
     );
 }
