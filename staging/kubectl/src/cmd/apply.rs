@@ -161,11 +161,7 @@ pub async fn run(f: &mut Factory, mut a: ApplyArgs) -> CmdResult {
     let dry = dry_run_mode(&a.dry_run)?;
     let propagation = super::delete::propagation_policy(&a.cascade)?;
     validate_prune(&a)?;
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     let selector = a
         .selector
         .as_deref()

@@ -198,11 +198,7 @@ fn annotation_of(obj: &Value) -> String {
 
 async fn set(f: &mut Factory, a: SetArgs) -> CmdResult {
     let dry = dry_run_mode(&a.dry_run)?;
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     if a.filenames.is_empty() {
         return Err(CmdError::plain(
             "error: must specify one of -f and -k\n\nSee 'kubectl apply set-last-applied -h' for help and examples",

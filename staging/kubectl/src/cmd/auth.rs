@@ -49,11 +49,7 @@ pub async fn run(f: &mut Factory, c: AuthCommand) -> CmdResult {
 }
 
 async fn whoami(f: &mut Factory, a: WhoamiArgs) -> CmdResult {
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     let client = f.client().await?;
     let review = client
         .typed_send(http::Method::POST, "/apis/authentication.k8s.io/v1/selfsubjectreviews", &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview", "metadata": {}}),

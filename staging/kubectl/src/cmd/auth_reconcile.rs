@@ -50,11 +50,7 @@ pub async fn run(f: &mut Factory, a: ReconcileArgs) -> CmdResult {
         return Err(CmdError::msg("must specify one of -f and -k"));
     }
     let dry = dry_run_mode(&a.dry_run)?;
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;
     let objects = cli_runtime::resource::read_files(&a.filenames, a.recursive)

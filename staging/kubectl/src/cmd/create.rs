@@ -69,11 +69,7 @@ fn take_create_flags(a: &mut CreateArgs) {
 pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
     take_create_flags(&mut a);
     let dry = super::apply::dry_run_mode(&a.dry_run)?;
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     let typed = !a.generator.is_empty();
     let objects: Vec<(String, Value)> = if typed {
         let kind = a.generator[0].as_str();

@@ -70,11 +70,7 @@ impl Field {
 
 pub async fn run(f: &mut Factory, a: LabelArgs, field: Field) -> CmdResult {
     let dry = dry_run_mode(&a.dry_run)?;
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     let (resource_args, changes): (Vec<String>, Vec<String>) = a
         .args
         .iter()

@@ -57,11 +57,7 @@ pub struct ReplaceArgs {
 
 pub async fn patch(f: &mut Factory, a: PatchArgs) -> CmdResult {
     let dry = dry_run_mode(&a.dry_run)?;
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     let content_type = match a.patch_type.as_str() {
         "json" => "application/json-patch+json",
         "merge" => "application/merge-patch+json",
@@ -168,11 +164,7 @@ pub async fn patch(f: &mut Factory, a: PatchArgs) -> CmdResult {
 
 pub async fn replace(f: &mut Factory, a: ReplaceArgs) -> CmdResult {
     let dry = dry_run_mode(&a.dry_run)?;
-    let format = a
-        .output
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(a.output.as_deref())?;
     if a.filenames.is_empty() {
         return Err(CmdError::plain("error: must specify --filename to replace"));
     }

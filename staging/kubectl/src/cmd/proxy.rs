@@ -219,13 +219,12 @@ pub async fn run(f: &mut Factory, mut a: ProxyArgs) -> CmdResult {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
             output::print(&format!("Starting to serve on {path}\n"));
             output::flush();
-            loop {
-                let (stream, _) = listener
-                    .accept()
-                    .await
-                    .map_err(|e| CmdError::msg(e.to_string()))?;
-                serve(stream, proxy.clone());
-            }
+            let l = &listener;
+            serve_forever(
+                move || async move { l.accept().await.map(|(s, _)| s) },
+                proxy,
+            )
+            .await
         }
         None => {
             let addr = format!("{}:{}", a.address, a.port);
@@ -237,14 +236,25 @@ pub async fn run(f: &mut Factory, mut a: ProxyArgs) -> CmdResult {
                 .map_err(|e| CmdError::msg(e.to_string()))?;
             output::print(&format!("Starting to serve on {local}\n"));
             output::flush();
-            loop {
-                let (stream, _) = listener
-                    .accept()
-                    .await
-                    .map_err(|e| CmdError::msg(e.to_string()))?;
-                serve(stream, proxy.clone());
-            }
+            let l = &listener;
+            serve_forever(
+                move || async move { l.accept().await.map(|(s, _)| s) },
+                proxy,
+            )
+            .await
         }
+    }
+}
+
+/// Every connection `accept` hands out, served on a task of its own.
+async fn serve_forever<S, F>(mut accept: impl FnMut() -> F, proxy: Arc<Proxy>) -> CmdResult
+where
+    F: Future<Output = std::io::Result<S>>,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    loop {
+        let stream = accept().await.map_err(|e| CmdError::msg(e.to_string()))?;
+        serve(stream, proxy.clone());
     }
 }
 

@@ -109,10 +109,7 @@ async fn create_and_report(
     output_flag: &Option<String>,
     dry: DryRun,
 ) -> CmdResult {
-    let format = output_flag
-        .as_deref()
-        .map(|o| OutputFormat::parse(Some(o)))
-        .transpose()?;
+    let format = OutputFormat::from_flag(output_flag.as_deref())?;
     let r = f.mapping_for_object(&obj).await?;
     let client = f.client().await?;
     let (namespace, _) = f.namespace().await?;

@@ -25,6 +25,11 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// A command's `-o`: none when the flag is absent (the command's own report).
+    pub fn from_flag(o: Option<&str>) -> Result<Option<OutputFormat>, CmdError> {
+        o.map(|o| OutputFormat::parse(Some(o))).transpose()
+    }
+
     pub fn parse(o: Option<&str>) -> Result<OutputFormat, CmdError> {
         let Some(o) = o else {
             return Ok(OutputFormat::Table);
