@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod nodeshutdown;
 pub mod nodestatus;
 pub mod pleg;
+pub mod pluginmanager;
 pub mod prober;
 pub mod resize;
 pub mod run;

@@ -126,6 +126,14 @@ pub async fn run(
             node_loops(kk, ns_cfg2).await;
         });
     }
+    // CSI drivers announce themselves in <root-dir>/plugins_registry.
+    tokio::spawn(crate::pluginmanager::run(
+        k.root.join("plugins_registry"),
+        Arc::new(crate::pluginmanager::csi::Handler::new(
+            k.client.clone(),
+            k.node_name.clone(),
+        )),
+    ));
     tokio::spawn(crate::pleg::run(k.clone()));
     crate::nodeshutdown::start(k.clone()).await;
     // Validated at start (KubeletConfiguration::validate).

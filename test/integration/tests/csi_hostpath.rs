@@ -582,3 +582,92 @@ async fn the_driver_registers_with_the_kubelet_plugin_watcher() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubelet_publishes_a_registered_driver_in_csinode() {
+    use integration_tests::apiserver::TestApiServer;
+    use integration_tests::node::{TestContainerd, TestKubelet};
+    use integration_tests::wait_for;
+    let s = TestApiServer::start(None, &[]).await;
+    let c = s.client.clone();
+    let ctd = TestContainerd::start().await;
+    let k = TestKubelet::start(
+        &s.kubeconfig(),
+        &ctd,
+        "node-a",
+        &["--fake-container-runtime"],
+    )
+    .await;
+    let registry = k.dir.path().join("root/plugins_registry");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("csi.sock");
+    let (mut driver, _) = start_with(
+        dir.path(),
+        &[
+            format!("--kubelet-registration-path={}", socket.display()),
+            format!("--plugin-registration-path={}", registry.display()),
+            "--maxvolumespernode=7".to_string(),
+        ],
+    );
+    // CSINode: the driver with its node ID, topology keys and volume limit, owned by
+    // the Node; the Node: the node ID annotation and the topology label.
+    let csinode = wait_for("the driver in CSINode", Duration::from_secs(30), || async {
+        let r = c.get("/apis/storage.k8s.io/v1/csinodes/node-a").await;
+        let v = r.json();
+        (r.status == 200
+            && v["spec"]["drivers"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty()))
+        .then_some(v)
+    })
+    .await;
+    let d = &csinode["spec"]["drivers"][0];
+    assert_eq!(d["name"], "hostpath.csi.k8s.io", "{csinode}");
+    assert_eq!(d["nodeID"], "node-a");
+    assert_eq!(
+        d["topologyKeys"],
+        serde_json::json!(["topology.hostpath.csi/node"])
+    );
+    assert_eq!(d["allocatable"]["count"], 7);
+    assert_eq!(csinode["metadata"]["ownerReferences"][0]["kind"], "Node");
+    let node = c.get("/api/v1/nodes/node-a").await.json();
+    assert_eq!(
+        node["metadata"]["annotations"]["csi.volume.kubernetes.io/nodeid"],
+        r#"{"hostpath.csi.k8s.io":"node-a"}"#
+    );
+    assert_eq!(
+        node["metadata"]["labels"]["topology.hostpath.csi/node"],
+        "node-a"
+    );
+    let log = std::fs::read_to_string(&driver.log).unwrap();
+    assert!(log.contains("the kubelet registered the driver"), "{log}");
+    // The driver goes (its sockets with it): the kubelet takes it out again.
+    Command::new("kill")
+        .args(["-TERM", &driver.child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = driver.child.wait();
+    wait_for(
+        "the driver gone from CSINode",
+        Duration::from_secs(30),
+        || async {
+            let v = c
+                .get("/apis/storage.k8s.io/v1/csinodes/node-a")
+                .await
+                .json();
+            v["spec"]["drivers"]
+                .as_array()
+                .is_none_or(|d| d.is_empty())
+                .then_some(())
+        },
+    )
+    .await;
+    let node = c.get("/api/v1/nodes/node-a").await.json();
+    assert!(
+        node["metadata"]["annotations"]
+            .get("csi.volume.kubernetes.io/nodeid")
+            .is_none(),
+        "{node}"
+    );
+    drop(k);
+}
