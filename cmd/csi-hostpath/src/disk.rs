@@ -63,7 +63,7 @@ fn attached(image: &Path) -> Result<Vec<String>, Status> {
 
 /// The image's loop device, attaching it when it is not yet.
 pub fn loop_device(image: &Path) -> Result<String, Status> {
-    if let Some(dev) = attached(image)?.into_iter().next() {
+    if let Some(dev) = attached_device(image)? {
         return Ok(dev);
     }
     run("losetup", &["--find", "--show", &image.to_string_lossy()])
@@ -71,6 +71,11 @@ pub fn loop_device(image: &Path) -> Result<String, Status> {
 
 pub fn is_attached(image: &Path) -> bool {
     attached(image).is_ok_and(|d| !d.is_empty())
+}
+
+/// The image's loop device if it is attached (never attaching it).
+pub fn attached_device(image: &Path) -> Result<Option<String>, Status> {
+    Ok(attached(image)?.into_iter().next())
 }
 
 /// Detaches every loop device of the image.

@@ -73,23 +73,6 @@ impl Driver {
     }
 }
 
-/// A unix socket to serve gRPC on (a stale one removed first), as a stream of
-/// connections.
-fn listen(
-    path: &std::path::Path,
-) -> Result<impl futures::Stream<Item = std::io::Result<tokio::net::UnixStream>> + use<>, String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let _ = std::fs::remove_file(path);
-    let listener = tokio::net::UnixListener::bind(path)
-        .map_err(|e| format!("listen on {}: {e}", path.display()))?;
-    Ok(futures::stream::unfold(listener, |l| async move {
-        let r = l.accept().await.map(|(s, _)| s);
-        Some((r, l))
-    }))
-}
-
 async fn serve(f: Flags) -> Result<(), String> {
     let path = f.endpoint.strip_prefix("unix://").ok_or_else(|| {
         format!(
@@ -112,13 +95,13 @@ async fn serve(f: Flags) -> Result<(), String> {
         store,
         lock: tokio::sync::Mutex::new(()),
     });
-    let incoming = listen(&path)?;
+    let incoming = component_base::grpc::unix_incoming(&path)?;
     let registration_socket = f
         .plugin_registration_path
         .join(format!("{}-reg.sock", f.drivername));
     if let Some(kubelet_path) = &f.kubelet_registration_path {
         let socket = registration_socket.clone();
-        let registrations = listen(&socket)?;
+        let registrations = component_base::grpc::unix_incoming(&socket)?;
         let service = registration::RegistrationService {
             driver: f.drivername.clone(),
             endpoint: kubelet_path.clone(),

@@ -179,7 +179,11 @@ impl Node for NodeService {
             },
         };
         let stats = if v.block {
-            let dev = disk::loop_device(&disk::image_path(&d.statedir, &v.id))?;
+            // Stats only read: an unattached volume is reported, not attached.
+            let dev =
+                disk::attached_device(&disk::image_path(&d.statedir, &v.id))?.ok_or_else(|| {
+                    Status::not_found(format!("volume {} is not staged on this node", v.id))
+                })?;
             vec![usage(Unit::Bytes, (disk::device_size(&dev)?, 0, 0))]
         } else {
             let u = disk::usage(path)?;

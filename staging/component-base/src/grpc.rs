@@ -23,3 +23,20 @@ pub fn unix_channel(endpoint: &str, timeout: Duration) -> Result<Channel, String
             }
         })))
 }
+
+/// The connections to a unix socket a gRPC server serves (a stale socket file removed
+/// first, its directory created), for `serve_with_incoming`.
+pub fn unix_incoming(
+    path: &std::path::Path,
+) -> Result<impl futures::Stream<Item = std::io::Result<tokio::net::UnixStream>> + use<>, String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(|e| format!("listen on {}: {e}", path.display()))?;
+    Ok(futures::stream::unfold(listener, |l| async move {
+        let r = l.accept().await.map(|(s, _)| s);
+        Some((r, l))
+    }))
+}

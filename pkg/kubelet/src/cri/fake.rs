@@ -48,16 +48,7 @@ impl FakeRuntime {
 
     /// Serves on `socket` until the process ends.
     pub async fn serve(self, socket: std::path::PathBuf) -> Result<(), String> {
-        let _ = std::fs::remove_file(&socket);
-        if let Some(dir) = socket.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        }
-        let listener = tokio::net::UnixListener::bind(&socket)
-            .map_err(|e| format!("listen on {}: {e}", socket.display()))?;
-        let incoming = futures::stream::unfold(listener, |l| async move {
-            let r = l.accept().await.map(|(s, _)| s);
-            Some((r, l))
-        });
+        let incoming = component_base::grpc::unix_incoming(&socket)?;
         let me = std::sync::Arc::new(self);
         tonic::transport::Server::builder()
             .add_service(RuntimeServiceServer::from_arc(me.clone()))

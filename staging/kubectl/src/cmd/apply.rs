@@ -217,17 +217,12 @@ pub async fn run(f: &mut Factory, mut a: ApplyArgs) -> CmdResult {
                 continue;
             }
         };
-        if r.namespaced {
-            match obj["metadata"]["namespace"].as_str() {
-                Some(n) if explicit && n != namespace => {
-                    errors.push(format!(
-                        "error: the namespace from the provided object \"{n}\" does not match the namespace \"{namespace}\". You must pass '--namespace={n}' to perform this operation."
-                    ));
-                    continue;
-                }
-                Some(_) => {}
-                None => obj["metadata"]["namespace"] = json!(namespace),
-            }
+        if let Err(e) = util::check_object_namespace(&obj, r.namespaced, explicit, &namespace) {
+            errors.push(e.text);
+            continue;
+        }
+        if r.namespaced && obj["metadata"]["namespace"].is_null() {
+            obj["metadata"]["namespace"] = json!(namespace);
         }
         let ns = if r.namespaced {
             obj["metadata"]["namespace"]

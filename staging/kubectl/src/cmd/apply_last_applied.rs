@@ -80,17 +80,10 @@ async fn view(f: &mut Factory, a: ViewArgs) -> CmdResult {
                     "resource(s) were provided, but no name was specified",
                 ));
             }
-            let mut path = s.resource.collection_path(Some(&namespace));
-            if let Some(l) = &a.selector {
-                path.push_str(&format!(
-                    "?labelSelector={}",
-                    cli_runtime::discovery::query_escape(l)
-                ));
-            }
-            let list = client.get_json(&path, client::JSON).await?;
-            for item in list["items"].as_array().into_iter().flatten() {
-                let name = item["metadata"]["name"].as_str().unwrap_or_default();
-                targets.push((s.resource.clone(), namespace.clone(), name.to_string()));
+            for name in
+                util::list_names(&client, &s.resource, &namespace, a.selector.as_deref()).await?
+            {
+                targets.push((s.resource.clone(), namespace.clone(), name));
             }
         }
         for n in s.names {
@@ -213,15 +206,7 @@ async fn set(f: &mut Factory, a: SetArgs) -> CmdResult {
     for o in objects {
         let mut obj = o.object;
         let r = f.mapping_for_object(&obj).await?;
-        if let Some(n) = obj["metadata"]["namespace"].as_str()
-            && r.namespaced
-            && explicit
-            && n != namespace
-        {
-            return Err(CmdError::msg(format!(
-                "the namespace from the provided object \"{n}\" does not match the namespace \"{namespace}\". You must pass '--namespace={n}' to perform this operation."
-            )));
-        }
+        util::check_object_namespace(&obj, r.namespaced, explicit, &namespace)?;
         if r.namespaced && obj["metadata"]["namespace"].is_null() {
             obj["metadata"]["namespace"] = json!(namespace);
         }

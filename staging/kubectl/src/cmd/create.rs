@@ -100,15 +100,11 @@ pub async fn run(f: &mut Factory, mut a: CreateArgs) -> CmdResult {
     let mut errors = Vec::new();
     for (source, mut obj) in objects {
         let r = f.mapping_for_object(&obj).await?;
-        let ns = match obj["metadata"]["namespace"].as_str() {
-            Some(n) if explicit && n != namespace && r.namespaced => {
-                return Err(CmdError::msg(format!(
-                    "the namespace from the provided object \"{n}\" does not match the namespace \"{namespace}\". You must pass '--namespace={n}' to perform this operation."
-                )));
-            }
-            Some(n) => n.to_string(),
-            None => namespace.clone(),
-        };
+        util::check_object_namespace(&obj, r.namespaced, explicit, &namespace)?;
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or(&namespace)
+            .to_string();
         // The builder gives file objects their namespace; generators name one only when
         // `--namespace` asked for it (what a client dry run prints).
         if r.namespaced && obj["metadata"]["namespace"].is_null() && (!typed || explicit) {

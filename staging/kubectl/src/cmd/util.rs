@@ -303,6 +303,46 @@ pub fn go_io_error(e: &std::io::Error) -> String {
     }
 }
 
+/// The builder's `RequireNamespace` check: with `--namespace` given, a namespaced object
+/// from a file must name that namespace or none.
+pub fn check_object_namespace(
+    obj: &Value,
+    namespaced: bool,
+    explicit: bool,
+    namespace: &str,
+) -> Result<(), CmdError> {
+    match obj["metadata"]["namespace"].as_str() {
+        Some(n) if namespaced && explicit && n != namespace => Err(CmdError::msg(format!(
+            "the namespace from the provided object \"{n}\" does not match the namespace \"{namespace}\". You must pass '--namespace={n}' to perform this operation."
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The names of a type's objects in `namespace`, optionally by label selector (the
+/// builder's listing for `TYPE -l …` or `TYPE --all`).
+pub async fn list_names(
+    client: &cli_runtime::client::RestClient,
+    r: &cli_runtime::discovery::ApiResource,
+    namespace: &str,
+    selector: Option<&str>,
+) -> Result<Vec<String>, CmdError> {
+    let mut path = r.collection_path(Some(namespace));
+    if let Some(l) = selector {
+        path.push_str(&format!(
+            "?labelSelector={}",
+            cli_runtime::discovery::query_escape(l)
+        ));
+    }
+    let list = client.get_json(&path, cli_runtime::client::JSON).await?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

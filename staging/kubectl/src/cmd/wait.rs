@@ -119,25 +119,11 @@ pub async fn run(f: &mut Factory, a: WaitArgs) -> CmdResult {
                     "resource(s) were provided, but no name was specified",
                 ));
             }
-            let q = a
-                .selector
-                .as_ref()
-                .map(|l| format!("?labelSelector={}", cli_runtime::discovery::query_escape(l)))
-                .unwrap_or_default();
-            let list = client
-                .get_json(
-                    &format!("{}{q}", s.resource.collection_path(Some(&namespace))),
-                    client::JSON,
-                )
-                .await?;
-            for item in list["items"].as_array().into_iter().flatten() {
-                targets.push((
-                    s.resource.clone(),
-                    item["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                ));
+            for name in
+                super::util::list_names(&client, &s.resource, &namespace, a.selector.as_deref())
+                    .await?
+            {
+                targets.push((s.resource.clone(), name));
             }
         }
         for n in s.names {
