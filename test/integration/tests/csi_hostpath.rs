@@ -647,22 +647,24 @@ async fn the_kubelet_publishes_a_registered_driver_in_csinode() {
         .status()
         .unwrap();
     let _ = driver.child.wait();
-    wait_for(
-        "the driver gone from CSINode",
+    // Deregistration updates the CSINode, then the Node: wait for both.
+    let node = wait_for(
+        "the driver gone from CSINode and the node",
         Duration::from_secs(30),
         || async {
             let v = c
                 .get("/apis/storage.k8s.io/v1/csinodes/node-a")
                 .await
                 .json();
-            v["spec"]["drivers"]
-                .as_array()
-                .is_none_or(|d| d.is_empty())
-                .then_some(())
+            let node = c.get("/api/v1/nodes/node-a").await.json();
+            let gone = v["spec"]["drivers"].as_array().is_none_or(|d| d.is_empty())
+                && node["metadata"]["annotations"]
+                    .get("csi.volume.kubernetes.io/nodeid")
+                    .is_none();
+            gone.then_some(node)
         },
     )
     .await;
-    let node = c.get("/api/v1/nodes/node-a").await.json();
     assert!(
         node["metadata"]["annotations"]
             .get("csi.volume.kubernetes.io/nodeid")
