@@ -108,43 +108,11 @@ pub fn format_if_blank(dev: &str, fs: &str) -> Result<(), Status> {
     }
 }
 
-/// Undoes /proc/self/mountinfo's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let bytes = field.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && let Ok(n) = u8::from_str_radix(&field[i + 1..i + 4], 8)
-        {
-            out.push(n as char);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i] as char);
-        i += 1;
-    }
-    out
-}
-
-/// Whether something is mounted exactly at `path`.
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let wanted = path.to_string_lossy();
-    table
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| unescape(mp) == wanted)
-}
-
 /// Mounts the device's filesystem at `target` (created if need be), once.
 pub fn mount_fs(dev: &str, fs: &str, target: &Path, flags: &[String]) -> Result<(), Status> {
     std::fs::create_dir_all(target)
         .map_err(|e| Status::internal(format!("creating {}: {e}", target.display())))?;
-    if is_mounted(target) {
+    if csi::mount::is_mounted(target) {
         return Ok(());
     }
     let mut args = vec!["-t".to_string(), fs.to_string()];
@@ -172,7 +140,7 @@ pub fn bind(source: &str, target: &Path, file: bool, readonly: bool) -> Result<(
     } else {
         std::fs::create_dir_all(target).map_err(io)?;
     }
-    if is_mounted(target) {
+    if csi::mount::is_mounted(target) {
         return Ok(());
     }
     let t = target.to_string_lossy();
@@ -185,7 +153,7 @@ pub fn bind(source: &str, target: &Path, file: bool, readonly: bool) -> Result<(
 
 /// Unmounts `target` if something is mounted there, then removes it.
 pub fn unmount_and_remove(target: &Path) -> Result<(), Status> {
-    if is_mounted(target) {
+    if csi::mount::is_mounted(target) {
         run("umount", &[&target.to_string_lossy()])?;
     }
     let removed = if target.is_dir() {
@@ -258,13 +226,4 @@ pub fn usage(path: &Path) -> Result<Usage, Status> {
         bytes: (total, available, used),
         inodes: (inodes, inodes_free, inodes - inodes_free),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(super::unescape("/var/lib/a\\040b"), "/var/lib/a b");
-        assert_eq!(super::unescape("/plain"), "/plain");
-    }
 }

@@ -90,7 +90,7 @@ impl Node for NodeService {
         required(&req.staging_target_path, "staging target path")?;
         let _guard = d.lock.lock().await;
         let staging = Path::new(&req.staging_target_path);
-        if disk::is_mounted(staging) {
+        if csi::mount::is_mounted(staging) {
             disk::unmount_and_remove(staging)?;
         }
         disk::detach(&disk::image_path(&d.statedir, &req.volume_id))?;
@@ -120,7 +120,7 @@ impl Node for NodeService {
         } else {
             required(&req.staging_target_path, "staging target path")?;
             let staging = Path::new(&req.staging_target_path);
-            if !disk::is_mounted(staging) {
+            if !csi::mount::is_mounted(staging) {
                 return Err(Status::failed_precondition(format!(
                     "volume {} is not staged at {}",
                     v.id, req.staging_target_path
@@ -169,7 +169,7 @@ impl Node for NodeService {
             used,
             unit: unit as i32,
         };
-        let mounted = disk::is_mounted(path);
+        let mounted = csi::mount::is_mounted(path);
         let condition = api::VolumeCondition {
             abnormal: !mounted,
             message: if mounted {

@@ -189,7 +189,19 @@ impl Kubelet {
             health: crate::health::Health::from_env(KubeletConfiguration::duration(
                 &cfg.sync_frequency,
             )),
-            volumes: VolumeManager::new(root.clone(), client.clone()),
+            volumes: VolumeManager::new(
+                root.clone(),
+                client.clone(),
+                crate::volume::csi::Plugin::new(
+                    root.clone(),
+                    node_name.clone(),
+                    client.clone(),
+                    Arc::new(crate::pluginmanager::csi::Handler::new(
+                        client.clone(),
+                        node_name.clone(),
+                    )),
+                ),
+            ),
             cfg,
             node_name,
             node_ip,

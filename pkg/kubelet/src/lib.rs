@@ -27,5 +27,6 @@ pub mod stats;
 pub mod status;
 pub mod sync;
 pub mod sysctl;
+pub mod volume;
 pub mod volume_ownership;
 pub mod volumemanager;

@@ -19,6 +19,12 @@ pub struct NodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VolumeLabels {
+    pub namespace: String,
+    pub persistentvolumeclaim: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperationLabels {
     pub operation_type: String,
 }
@@ -48,6 +54,14 @@ pub struct Metrics {
     pub prober_probe_total: Family<ProbeLabels, Counter>,
     pub certificate_client_ttl_seconds: Gauge,
     pub certificate_client_renew_errors: Counter,
+    /// Claims' volume usage, refilled every `volumeStatsAggPeriod`.
+    pub volume_capacity_bytes: Family<VolumeLabels, Gauge>,
+    pub volume_available_bytes: Family<VolumeLabels, Gauge>,
+    pub volume_used_bytes: Family<VolumeLabels, Gauge>,
+    pub volume_inodes: Family<VolumeLabels, Gauge>,
+    pub volume_inodes_free: Family<VolumeLabels, Gauge>,
+    pub volume_inodes_used: Family<VolumeLabels, Gauge>,
+    pub volume_health_abnormal: Family<VolumeLabels, Gauge>,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
@@ -65,6 +79,13 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     prober_probe_total: Family::default(),
     certificate_client_ttl_seconds: Gauge::default(),
     certificate_client_renew_errors: Counter::default(),
+    volume_capacity_bytes: Family::default(),
+    volume_available_bytes: Family::default(),
+    volume_used_bytes: Family::default(),
+    volume_inodes: Family::default(),
+    volume_inodes_free: Family::default(),
+    volume_inodes_used: Family::default(),
+    volume_health_abnormal: Family::default(),
 });
 
 impl Metrics {
@@ -127,6 +148,45 @@ impl Metrics {
             "Counter of certificate renewal errors.",
             self.certificate_client_renew_errors.clone(),
         );
+        for (name, help, family) in [
+            (
+                "kubelet_volume_stats_capacity_bytes",
+                "Capacity in bytes of the volume",
+                &self.volume_capacity_bytes,
+            ),
+            (
+                "kubelet_volume_stats_available_bytes",
+                "Number of available bytes in the volume",
+                &self.volume_available_bytes,
+            ),
+            (
+                "kubelet_volume_stats_used_bytes",
+                "Number of used bytes in the volume",
+                &self.volume_used_bytes,
+            ),
+            (
+                "kubelet_volume_stats_inodes",
+                "Maximum number of inodes in the volume",
+                &self.volume_inodes,
+            ),
+            (
+                "kubelet_volume_stats_inodes_free",
+                "Number of free inodes in the volume",
+                &self.volume_inodes_free,
+            ),
+            (
+                "kubelet_volume_stats_inodes_used",
+                "Number of used inodes in the volume",
+                &self.volume_inodes_used,
+            ),
+            (
+                "kubelet_volume_stats_health_status_abnormal",
+                "Abnormal volume health status. The count is either 1 or 0. 1 indicates the volume is unhealthy, 0 indicates volume is healthy",
+                &self.volume_health_abnormal,
+            ),
+        ] {
+            r.register(name, help, family.clone());
+        }
         r.register("prober_probe", "Cumulative number of a liveness, readiness or startup probe for a container by result.", self.prober_probe_total.clone());
         r
     }

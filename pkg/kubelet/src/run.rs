@@ -129,11 +129,9 @@ pub async fn run(
     // CSI drivers announce themselves in <root-dir>/plugins_registry.
     tokio::spawn(crate::pluginmanager::run(
         k.root.join("plugins_registry"),
-        Arc::new(crate::pluginmanager::csi::Handler::new(
-            k.client.clone(),
-            k.node_name.clone(),
-        )),
+        k.volumes.csi.drivers.clone(),
     ));
+    tokio::spawn(crate::volume::stats::run(k.clone()));
     tokio::spawn(crate::pleg::run(k.clone()));
     crate::nodeshutdown::start(k.clone()).await;
     // Validated at start (KubeletConfiguration::validate).
@@ -290,6 +288,20 @@ async fn housekeeping(k: Arc<Kubelet>) {
                 .filter_map(|s| s.labels.get(crate::cri::POD_UID).cloned()),
         );
         k.cm.cleanup_orphans(&known);
+        // Pod directories nothing here knows any more (pods deleted while the kubelet
+        // was down): their volumes are unpublished, then the directories go (upstream's
+        // cleanupOrphanedPodDirs).
+        for uid in k.volumes.pod_uids_on_disk() {
+            if !known.contains(&uid)
+                && let Err(e) = k.volumes.teardown(&uid).await
+            {
+                tracing::warn!(
+                    pod_uid = uid,
+                    error = e,
+                    "orphaned pod found, but volumes are not cleaned up"
+                );
+            }
+        }
         for s in sandboxes {
             if let Some(uid) = s.labels.get(crate::cri::POD_UID)
                 && !desired.contains(uid)

@@ -1139,7 +1139,13 @@ impl Kubelet {
             self.cm.destroy_pod(p);
             self.cm.update_qos(&self.active_pods());
         }
-        self.volumes.teardown(uid);
+        if let Err(e) = self.volumes.teardown(uid).await {
+            tracing::warn!(pod_uid = uid, error = %e, "UnmountVolume failed");
+            if let Some(p) = &last {
+                self.event(p, None, "Warning", "FailedUnmount", e.clone());
+            }
+            return Err(e);
+        }
         if let Some(p) = &last {
             let _ = std::fs::remove_dir_all(crate::kuberuntime::sandbox::log_directory(
                 &self.cfg.pod_logs_dir,

@@ -23,8 +23,12 @@ const DEFAULT_MODE: u32 = 0o644;
 pub struct VolumeManager {
     pub root: PathBuf,
     client: kube::Client,
-    /// (pod uid, volume, path) -> (token, when to renew).
-    tokens: Mutex<HashMap<TokenKey, (String, Instant)>>,
+    /// The CSI volume plugin.
+    pub csi: crate::volume::csi::Plugin,
+    /// Pod uid -> its volumes' usage, as last gathered.
+    pub stats: Mutex<HashMap<String, Vec<crate::volume::stats::PodVolumeStats>>>,
+    /// (pod uid, volume, path) -> (token, when to renew, when it expires).
+    tokens: Mutex<HashMap<TokenKey, (String, Instant, String)>>,
 }
 
 /// (pod uid, volume, path) of a projected token.
@@ -50,10 +54,12 @@ fn plugin_of(v: &Volume) -> &'static str {
 }
 
 impl VolumeManager {
-    pub fn new(root: PathBuf, client: kube::Client) -> Self {
+    pub fn new(root: PathBuf, client: kube::Client, csi: crate::volume::csi::Plugin) -> Self {
         VolumeManager {
             root,
             client,
+            csi,
+            stats: Mutex::default(),
             tokens: Mutex::default(),
         }
     }
@@ -99,6 +105,8 @@ impl VolumeManager {
         let fs_group = psc.fs_group;
         let fs_group_policy = psc.fs_group_change_policy.as_deref();
         let mut mounts = Mounts::new();
+        // CSI volumes of claims, for expansion on the node once all are mounted.
+        let mut expansions = Vec::new();
         for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
             // The volumes that take the pod's fsGroup (upstream: their plugins support
             // it): an emptyDir when it is made, the projections on every refresh.
@@ -215,7 +223,7 @@ impl VolumeManager {
                         }
                     }
                     if let Some(t) = &src.service_account_token {
-                        let token = self
+                        let (token, _) = self
                             .token(
                                 pod,
                                 &v.name,
@@ -233,24 +241,62 @@ impl VolumeManager {
                 atomic_write(&dir, &files)?;
                 dir
             } else if let Some(pvc) = &v.persistent_volume_claim {
-                let (path, local) = self.claim_path(&ns, &pvc.claim_name).await?;
-                // A local volume takes fsGroup unless mounted read-only (upstream's
-                // local plugin); hostPath never does.
-                if local && pvc.read_only != Some(true) {
-                    ownership = Some(false);
+                match self.claim_volume(&ns, &pvc.claim_name).await? {
+                    Claimed::Path(path, local) => {
+                        // A local volume takes fsGroup unless mounted read-only
+                        // (upstream's local plugin); hostPath never does.
+                        if local && pvc.read_only != Some(true) {
+                            ownership = Some(false);
+                        }
+                        path
+                    }
+                    Claimed::Csi(mut src, claim, pv) => {
+                        src.read_only |= pvc.read_only == Some(true);
+                        let p = self
+                            .csi_set_up(pod, v, &src, fs_group, fs_group_policy)
+                            .await?;
+                        expansions.push((src, claim, pv));
+                        p
+                    }
                 }
-                path
             } else if v.ephemeral.is_some() {
                 let claim = format!(
                     "{}-{}",
                     pod.metadata.name.as_deref().unwrap_or_default(),
                     v.name
                 );
-                let (path, local) = self.claim_path(&ns, &claim).await?;
-                if local {
-                    ownership = Some(false);
+                match self.claim_volume(&ns, &claim).await? {
+                    Claimed::Path(path, local) => {
+                        if local {
+                            ownership = Some(false);
+                        }
+                        path
+                    }
+                    Claimed::Csi(src, claim, pv) => {
+                        let p = self
+                            .csi_set_up(pod, v, &src, fs_group, fs_group_policy)
+                            .await?;
+                        expansions.push((src, claim, pv));
+                        p
+                    }
                 }
-                path
+            } else if let Some(c) = &v.csi {
+                let src = crate::volume::csi::Source {
+                    driver: c.driver.clone(),
+                    handle: crate::volume::csi::ephemeral_handle(&uid, &v.name),
+                    spec_name: v.name.clone(),
+                    fs_type: c.fs_type.clone().unwrap_or_default(),
+                    read_only: c.read_only.unwrap_or(false),
+                    attributes: c.volume_attributes.clone().unwrap_or_default(),
+                    publish_secret: c
+                        .node_publish_secret_ref
+                        .as_ref()
+                        .map(|r| (ns.clone(), r.name.clone())),
+                    ephemeral: true,
+                    ..Default::default()
+                };
+                self.csi_set_up(pod, v, &src, fs_group, fs_group_policy)
+                    .await?
             } else {
                 return Err(format!("volume {:?}: unsupported volume type", v.name));
             };
@@ -267,11 +313,15 @@ impl VolumeManager {
             }
             mounts.insert(v.name.clone(), path);
         }
+        for (src, claim, pv) in expansions {
+            self.expand_on_node(pod, &src, &claim, &pv).await?;
+        }
         Ok(mounts)
     }
 
-    /// The claim's volume on this node, and whether it is a local volume.
-    async fn claim_path(&self, ns: &str, claim: &str) -> Result<(PathBuf, bool), String> {
+    /// The claim's volume on this node: a path (and whether it is a local volume), or a
+    /// CSI volume with its claim and PersistentVolume.
+    async fn claim_volume(&self, ns: &str, claim: &str) -> Result<Claimed, String> {
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
         let pvc = pvcs
             .get_opt(claim)
@@ -280,22 +330,135 @@ impl VolumeManager {
             .ok_or_else(|| format!("persistentvolumeclaim \"{claim}\" not found"))?;
         let pv_name = pvc
             .spec
-            .and_then(|s| s.volume_name)
+            .as_ref()
+            .and_then(|s| s.volume_name.clone())
             .filter(|n| !n.is_empty())
             .ok_or_else(|| format!("PVC {ns}/{claim} has not been bound"))?;
         let pvs: Api<PersistentVolume> = Api::all(self.client.clone());
         let pv = pvs.get(&pv_name).await.map_err(|e| e.to_string())?;
-        let spec = pv.spec.unwrap_or_default();
+        let spec = pv.spec.clone().unwrap_or_default();
         if let Some(h) = spec.host_path {
             host_path(&h.path, h.type_.as_deref().unwrap_or(""))?;
-            Ok((PathBuf::from(h.path), false))
+            Ok(Claimed::Path(PathBuf::from(h.path), false))
         } else if let Some(l) = spec.local {
-            Ok((PathBuf::from(l.path), true))
+            Ok(Claimed::Path(PathBuf::from(l.path), true))
+        } else if let Some(c) = spec.csi {
+            if spec.volume_mode.as_deref() == Some("Block") {
+                return Err(format!(
+                    "persistentvolume {pv_name:?}: raw block volumes (volumeMode: Block) are not supported by this kubelet"
+                ));
+            }
+            let secret = |r: &Option<k8s_openapi::api::core::v1::SecretReference>| {
+                r.as_ref().map(|r| {
+                    (
+                        r.namespace.clone().unwrap_or_else(|| ns.to_string()),
+                        r.name.clone().unwrap_or_default(),
+                    )
+                })
+            };
+            let src = crate::volume::csi::Source {
+                driver: c.driver.clone(),
+                handle: c.volume_handle.clone(),
+                spec_name: pv_name.clone(),
+                fs_type: c.fs_type.clone().unwrap_or_default(),
+                read_only: c.read_only.unwrap_or(false),
+                attributes: c.volume_attributes.clone().unwrap_or_default(),
+                stage_secret: secret(&c.node_stage_secret_ref),
+                publish_secret: secret(&c.node_publish_secret_ref),
+                expand_secret: secret(&c.node_expand_secret_ref),
+                access_modes: spec.access_modes.clone().unwrap_or_default(),
+                mount_options: spec.mount_options.clone().unwrap_or_default(),
+                ephemeral: false,
+            };
+            Ok(Claimed::Csi(src, Box::new(pvc), Box::new(pv)))
         } else {
             Err(format!(
-                "persistentvolume {pv_name:?}: only hostPath and local volumes are supported"
+                "persistentvolume {pv_name:?}: only hostPath, local and CSI volumes are supported"
             ))
         }
+    }
+
+    /// Stages and publishes a CSI volume, with the service account tokens its driver
+    /// asks for.
+    async fn csi_set_up(
+        &self,
+        pod: &Pod,
+        v: &Volume,
+        src: &crate::volume::csi::Source,
+        fs_group: Option<i64>,
+        fs_group_policy: Option<&str>,
+    ) -> Result<PathBuf, String> {
+        let tokens = async |requests: &[(String, i64)]| {
+            let mut out = BTreeMap::new();
+            for (audience, expiration) in requests {
+                let t = self
+                    .token(
+                        pod,
+                        &v.name,
+                        &format!("csi:{audience}"),
+                        Some(audience.clone()),
+                        *expiration,
+                    )
+                    .await?;
+                out.insert(audience.clone(), t);
+            }
+            Ok(out)
+        };
+        self.csi
+            .set_up(pod, src, fs_group, fs_group_policy, tokens)
+            .await
+    }
+
+    /// Finishes a claim's expansion on the node once the volume was grown by its driver's
+    /// controller (upstream's `NodeExpandVolume` in the volume manager): the filesystem
+    /// is grown in place and the claim reports the new size.
+    async fn expand_on_node(
+        &self,
+        pod: &Pod,
+        src: &crate::volume::csi::Source,
+        pvc: &PersistentVolumeClaim,
+        pv: &PersistentVolume,
+    ) -> Result<(), String> {
+        let Some(capacity) = node_expansion_needed(pvc, pv) else {
+            return Ok(());
+        };
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        self.csi.expand(&uid, src, capacity).await?;
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(
+            self.client.clone(),
+            pvc.metadata.namespace.as_deref().unwrap_or_default(),
+        );
+        let status = pvc.status.clone().unwrap_or_default();
+        let conditions: Vec<_> = status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.type_ != "FileSystemResizePending" && c.type_ != "Resizing")
+            .collect();
+        let pv_size = pv
+            .spec
+            .as_ref()
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.get("storage"))
+            .cloned();
+        let patch = serde_json::json!({"status": {
+            "capacity": {"storage": pv_size},
+            "conditions": conditions,
+            "allocatedResourceStatuses": {"storage": null},
+        }});
+        api.patch_status(
+            pvc.metadata.name.as_deref().unwrap_or_default(),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| format!("MountVolume.NodeExpandVolume failed to update the claim: {e}"))?;
+        tracing::info!(
+            volume = src.spec_name,
+            capacity,
+            "MountVolume.NodeExpandVolume succeeded"
+        );
+        Ok(())
     }
 
     async fn config_map_files(
@@ -372,13 +535,13 @@ impl VolumeManager {
         path: &str,
         audience: Option<String>,
         expiration: i64,
-    ) -> Result<String, String> {
+    ) -> Result<(String, String), String> {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         let key = (uid.clone(), volume.to_string(), path.to_string());
-        if let Some((t, renew)) = self.tokens.lock().unwrap().get(&key)
+        if let Some((t, renew, exp)) = self.tokens.lock().unwrap().get(&key)
             && Instant::now() < *renew
         {
-            return Ok(t.clone());
+            return Ok((t.clone(), exp.clone()));
         }
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let sa = pod
@@ -413,11 +576,12 @@ impl VolumeManager {
             .as_secs()
             .max(1) as u64;
         let renew = Duration::from_secs((ttl * 8 / 10).min(24 * 3600));
-        self.tokens
-            .lock()
-            .unwrap()
-            .insert(key, (status.token.clone(), Instant::now() + renew));
-        Ok(status.token)
+        let exp = status.expiration_timestamp.0.to_string();
+        self.tokens.lock().unwrap().insert(
+            key,
+            (status.token.clone(), Instant::now() + renew, exp.clone()),
+        );
+        Ok((status.token, exp))
     }
 
     /// Where the pod's emptyDir `name` lives on the node.
@@ -428,16 +592,77 @@ impl VolumeManager {
             .join(name)
     }
 
-    /// Removes the pod's volumes (tmpfs unmounted first) and its directory.
-    pub fn teardown(&self, uid: &str) {
+    /// Removes the pod's volumes (CSI volumes unpublished, tmpfs unmounted) and its
+    /// directory; nothing is removed while anything under it is still mounted, so a
+    /// volume's data is never deleted through its mount point.
+    pub async fn teardown(&self, uid: &str) -> Result<(), String> {
         let dir = self.pod_dir(uid);
+        self.csi.tear_down_pod(uid).await?;
         let empty = dir.join("volumes").join("kubernetes.io~empty-dir");
         for e in std::fs::read_dir(&empty).into_iter().flatten().flatten() {
-            let _ = std::process::Command::new("umount").arg(e.path()).output();
+            if csi::mount::is_mounted(&e.path()) {
+                let _ = std::process::Command::new("umount").arg(e.path()).output();
+            }
+        }
+        let left = csi::mount::mounts_under(&dir);
+        if !left.is_empty() {
+            return Err(format!(
+                "pod {uid}: volumes are still mounted: {}",
+                left.join(", ")
+            ));
         }
         let _ = std::fs::remove_dir_all(&dir);
         self.tokens.lock().unwrap().retain(|k, _| k.0 != uid);
+        Ok(())
     }
+
+    /// Pod directories on the node (by uid).
+    pub fn pod_uids_on_disk(&self) -> Vec<String> {
+        std::fs::read_dir(self.root.join("pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+/// A claim's volume.
+enum Claimed {
+    Path(PathBuf, bool),
+    Csi(
+        crate::volume::csi::Source,
+        Box<PersistentVolumeClaim>,
+        Box<PersistentVolume>,
+    ),
+}
+
+fn storage_bytes(
+    m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+) -> Option<i64> {
+    m?.get("storage")
+        .map(|q| crate::nodestatus::quantity_bytes(&q.0))
+}
+
+/// The size a claim's filesystem is to be grown to on the node, when its driver's
+/// controller grew the volume (the PersistentVolume's capacity) and the claim waits for
+/// the node (`allocatedResourceStatuses.storage: NodeResizePending`, or the older
+/// `FileSystemResizePending` condition).
+pub fn node_expansion_needed(pvc: &PersistentVolumeClaim, pv: &PersistentVolume) -> Option<i64> {
+    let status = pvc.status.as_ref()?;
+    let pending = status
+        .allocated_resource_statuses
+        .as_ref()
+        .and_then(|m| m.get("storage"))
+        .is_some_and(|s| s == "NodeResizePending")
+        || status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "FileSystemResizePending" && c.status == "True");
+    let pv_size = storage_bytes(pv.spec.as_ref()?.capacity.as_ref())?;
+    let claim_size = storage_bytes(status.capacity.as_ref()).unwrap_or(0);
+    (pending && pv_size > claim_size).then_some(pv_size)
 }
 
 /// path -> (content, mode).

@@ -34,3 +34,5 @@ pub const CSI_PLUGIN_TYPE: &str = "CSIPlugin";
 
 /// The spec version these stubs were generated from.
 pub const SPEC_VERSION: &str = "1.12.0";
+
+pub mod mount;

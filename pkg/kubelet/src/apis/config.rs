@@ -28,6 +28,9 @@ pub struct KubeletConfiguration {
     pub cluster_dns: Vec<String>,
     pub node_status_update_frequency: String,
     pub node_status_report_frequency: String,
+    /// How often volume usage is gathered for the Summary API and the
+    /// `kubelet_volume_stats_*` metrics.
+    pub volume_stats_agg_period: String,
     pub node_lease_duration_seconds: i32,
     pub image_minimum_gc_age: String,
     pub image_gc_high_threshold_percent: i32,
@@ -163,6 +166,7 @@ impl Default for KubeletConfiguration {
             cluster_dns: Vec::new(),
             node_status_update_frequency: "10s".into(),
             node_status_report_frequency: "5m0s".into(),
+            volume_stats_agg_period: "1m0s".into(),
             node_lease_duration_seconds: 40,
             image_minimum_gc_age: "2m0s".into(),
             image_gc_high_threshold_percent: 85,
@@ -273,6 +277,7 @@ impl KubeletConfiguration {
                 &mut self.node_status_report_frequency,
                 d.node_status_report_frequency,
             ),
+            (&mut self.volume_stats_agg_period, d.volume_stats_agg_period),
             (&mut self.image_minimum_gc_age, d.image_minimum_gc_age),
             (&mut self.runtime_request_timeout, d.runtime_request_timeout),
             (
@@ -331,6 +336,7 @@ impl KubeletConfiguration {
                 "nodeStatusReportFrequency",
                 &self.node_status_report_frequency,
             ),
+            ("volumeStatsAggPeriod", &self.volume_stats_agg_period),
             ("runtimeRequestTimeout", &self.runtime_request_timeout),
             (
                 "containerLogMonitorInterval",

@@ -85,7 +85,6 @@ fn upstream_defaults() -> Vec<(&'static str, Value)> {
             "volumePluginDir",
             json!("/usr/libexec/kubernetes/kubelet-plugins/volume/exec/"),
         ),
-        ("volumeStatsAggPeriod", json!("1m0s")),
     ]
 }
 

@@ -58,6 +58,17 @@ impl Kubelet {
                 "startTime": p.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0.to_string()),
                 "containers": cs,
             });
+            let volumes: Vec<_> = self
+                .volumes
+                .stats
+                .lock()
+                .unwrap()
+                .get(p.metadata.uid.as_deref().unwrap_or_default())
+                .map(|v| v.iter().map(crate::volume::stats::summary_entry).collect())
+                .unwrap_or_default();
+            if !volumes.is_empty() {
+                pod["volume"] = json!(volumes);
+            }
             if let Some(u) = pod_usage {
                 pod["cpu"] = json!({"time": now, "usageCoreNanoSeconds": u.cpu_ns});
                 pod["memory"] = json!({"time": now, "usageBytes": u.memory_usage, "workingSetBytes": u.working_set});
