@@ -120,15 +120,11 @@ pub fn all() -> Vec<ControllerDescriptor> {
 
 /// Upstream's controllers this repository does not build yet.
 fn not_built() -> Vec<ControllerDescriptor> {
-    const NOT_BUILT: [(&str, &[&str]); 6] = [
+    const NOT_BUILT: [(&str, &[&str]); 5] = [
         ("attachdetach-controller", &["attachdetach"]),
         (
             "legacy-serviceaccount-token-cleaner-controller",
             &["legacy-service-account-token-cleaner"],
-        ),
-        (
-            "persistentvolume-expander-controller",
-            &["persistentvolume-expander"],
         ),
         ("resourceclaim-controller", &["resourceclaim"]),
         ("service-cidr-controller", &["service-cidr"]),

@@ -23,6 +23,11 @@ pub fn descriptors() -> Vec<ControllerDescriptor> {
             start_pv_protection,
         ),
         ControllerDescriptor::new(
+            "persistentvolume-expander-controller",
+            &["persistentvolume-expander"],
+            start_expander,
+        ),
+        ControllerDescriptor::new(
             "ephemeral-volume-controller",
             &["ephemeral-volume"],
             start_ephemeral,
@@ -71,6 +76,18 @@ fn start_ephemeral(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
             ctx.client_for("ephemeral-volume-controller").await?,
             ctx.informers.get(),
             ctx.recorder("ephemeral_volume"),
+        );
+        workers(c, 1)
+    })
+}
+
+fn start_expander(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
+    Box::pin(async move {
+        let c = controller::volume::expand::ExpandController::new(
+            ctx.client_for("expand-controller").await?,
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.recorder("volume_expand"),
         );
         workers(c, 1)
     })

@@ -1,7 +1,8 @@
 //! Volume controllers (upstream `pkg/controller/volume`): the PersistentVolume binder
-//! and the PVC / PV protection controllers.
+//! the PVC / PV protection controllers and the expansion controller.
 
 pub mod ephemeral;
+pub mod expand;
 pub mod persistentvolume;
 pub mod pvcprotection;
 pub mod pvprotection;

@@ -50,18 +50,51 @@ pub fn strategy() -> Typed<PersistentVolumeClaim> {
             return Vec::new();
         };
         let mut a = ns.clone();
-        a.resources = os.resources.clone();
+        // Only a bound claim may ask for another size.
+        let bound = o.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound");
+        if bound {
+            a.resources = os.resources.clone();
+        }
+        let mut causes = Vec::new();
+        let storage = |r: Option<&k8s_openapi::api::core::v1::VolumeResourceRequirements>| {
+            r.and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("storage"))
+                .and_then(|q| apimachinery::resource::Quantity::parse(&q.0))
+        };
+        let (new_size, old_size) = (
+            storage(ns.resources.as_ref()),
+            storage(os.resources.as_ref()),
+        );
+        if bound
+            && let (Some(new_size), Some(old_size)) = (new_size, old_size)
+            && new_size < old_size
+        {
+            // Lowering a request is allowed (recovering from a failed expansion), but not
+            // to or below what the volume already has.
+            let capacity = o
+                .status
+                .as_ref()
+                .and_then(|s| s.capacity.as_ref())
+                .and_then(|c| c.get("storage"))
+                .and_then(|q| apimachinery::resource::Quantity::parse(&q.0));
+            if capacity.is_some_and(|c| new_size <= c) {
+                causes.push(Cause::forbidden(
+                    "spec.resources.requests.storage",
+                    "field can not be less than status.capacity",
+                ));
+            }
+        }
         a.volume_attributes_class_name = os.volume_attributes_class_name.clone();
         if os.volume_name.as_deref().unwrap_or_default().is_empty() {
             a.volume_name = os.volume_name.clone();
         }
         if serde_json::to_value(&a).ok() != serde_json::to_value(os).ok() {
-            return vec![Cause::forbidden(
+            causes.insert(0, Cause::forbidden(
                 "spec",
                 "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
-            )];
+            ));
         }
-        Vec::new()
+        causes
     };
     t.columns = Some(|| {
         cols(&[
