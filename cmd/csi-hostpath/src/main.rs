@@ -11,6 +11,7 @@ mod disk;
 mod identity;
 mod node;
 mod registration;
+mod sidecars;
 mod state;
 
 use clap::Parser;
@@ -50,6 +51,26 @@ struct Flags {
     /// The kubelet's plugin registration directory as this process sees it.
     #[arg(long = "plugin-registration-path", default_value = "/registration")]
     plugin_registration_path: PathBuf,
+    /// Path to a kubeconfig for the provisioner and resizer (in-cluster configuration
+    /// when unset).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Provision and delete this node's volumes (external-provisioner's role with
+    /// `--node-deployment`: claims the scheduler placed on this node, `--nodeid` being
+    /// the Node's name).
+    #[arg(long = "enable-provisioner")]
+    enable_provisioner: bool,
+    /// Grow this node's volumes when their claims ask for more (external-resizer's role).
+    #[arg(long = "enable-resizer")]
+    enable_resizer: bool,
+    /// Filesystem type of provisioned volumes whose class names none
+    /// (`csi.storage.k8s.io/fstype`); empty leaves it to the driver.
+    #[arg(long = "default-fstype", default_value = "")]
+    default_fstype: String,
+    /// Pass the claim's and volume's names to CreateVolume
+    /// (`csi.storage.k8s.io/pvc/name`, `pvc/namespace`, `pv/name`).
+    #[arg(long = "extra-create-metadata")]
+    extra_create_metadata: bool,
     #[command(flatten)]
     logging: LoggingOptions,
 }
@@ -119,6 +140,29 @@ async fn serve(f: Flags) -> Result<(), String> {
                 .await;
             if let Err(e) = served {
                 tracing::error!("plugin registration: {e}");
+            }
+        });
+    }
+    if f.enable_provisioner || f.enable_resizer {
+        let (endpoint, node) = (f.endpoint.clone(), f.nodeid.clone());
+        let (provision, resize) = (f.enable_provisioner, f.enable_resizer);
+        let (fstype, extra) = (f.default_fstype.clone(), f.extra_create_metadata);
+        let agent = format!("csi-hostpath/{VERSION}");
+        let client = client_go::rest::client(f.kubeconfig.as_deref(), &agent).await?;
+        tokio::spawn(async move {
+            // The driver's own socket, once it serves.
+            let ctx = loop {
+                match sidecars::Context::new(client.clone(), &endpoint, &node).await {
+                    Ok(c) => break Arc::new(c),
+                    Err(e) => tracing::debug!(error = e, "waiting for the driver"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            };
+            if provision {
+                sidecars::provisioner::Provisioner::start(ctx.clone(), fstype, extra);
+            }
+            if resize {
+                sidecars::resizer::Resizer::start(ctx);
             }
         });
     }

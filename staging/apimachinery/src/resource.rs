@@ -81,6 +81,15 @@ impl Quantity {
         }
     }
 
+    /// A whole number in the binary format (`resource.NewQuantity(n, BinarySI)`: bytes
+    /// print as `1Gi`, `320Mi`).
+    pub fn binary(n: i64) -> Self {
+        Quantity {
+            nanos: n as i128 * NANO,
+            format: Format::BinarySI,
+        }
+    }
+
     /// Parses upstream's quantity syntax; None when it is not one.
     pub fn parse(s: &str) -> Option<Quantity> {
         let s = s.trim();
