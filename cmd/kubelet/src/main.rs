@@ -145,6 +145,9 @@ struct Flags {
     /// How often the kubelet posts node status to master.
     #[arg(long = "node-status-update-frequency")]
     node_status_update_frequency: Option<String>,
+    /// Specifies interval for kubelet to calculate and cache the volume disk usage for all pods and volumes.  To disable volume calculations, set to a negative number.
+    #[arg(long = "volume-stats-agg-period", allow_hyphen_values = true)]
+    volume_stats_agg_period: Option<String>,
     /// A set of eviction thresholds (e.g. memory.available<1Gi) that if met would trigger a pod eviction.
     #[arg(long = "eviction-hard")]
     eviction_hard: Option<String>,
@@ -223,6 +226,7 @@ fn configuration(f: &Flags) -> Result<KubeletConfiguration, String> {
         f.node_status_update_frequency,
         c.node_status_update_frequency
     );
+    set!(f.volume_stats_agg_period, c.volume_stats_agg_period);
     set!(f.pod_logs_dir, c.pod_logs_dir);
     set!(f.sync_frequency, c.sync_frequency);
     set!(f.rotate_certificates, c.rotate_certificates);

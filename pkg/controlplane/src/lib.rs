@@ -284,6 +284,8 @@ fn authorizers(
             }
             "Node" => chain.push(Arc::new(plugin::auth::authorizer::node::NodeAuthorizer {
                 pods: regs["pods"].clone(),
+                claims: regs["persistentvolumeclaims"].clone(),
+                volumes: regs["persistentvolumes"].clone(),
             })),
             other => return Err(format!("unknown authorization mode {other:?}")),
         }

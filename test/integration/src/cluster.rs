@@ -71,6 +71,15 @@ impl Drop for TestCluster {
 impl TestCluster {
     /// `nodes` nodes with kube-proxy in `proxy_mode` (iptables or nftables).
     pub async fn start(nodes: usize, proxy_mode: &str) -> TestCluster {
+        Self::start_with_kubelet_args(nodes, proxy_mode, &[]).await
+    }
+
+    /// The same with more flags for every kubelet.
+    pub async fn start_with_kubelet_args(
+        nodes: usize,
+        proxy_mode: &str,
+        kubelet_args: &[&str],
+    ) -> TestCluster {
         let cp = NetNs::new("cp");
         cp.enter();
         run(&["ip", "link", "add", "br0", "type", "bridge"]);
@@ -177,18 +186,11 @@ impl TestCluster {
             let name = format!("node-{i}");
             let containerd = TestContainerd::start_with(Some(&ns.name), i as u32).await;
             let kc = kubeconfig(&dir, &name, apiserver.port, &format!("node-{i}-token"));
-            let kubelet = TestKubelet::start_with(
-                &kc,
-                &containerd,
-                &name,
-                Some(&ns.name),
-                &ip,
-                &[
-                    &format!("--cluster-dns={DNS_IP}"),
-                    "--cluster-domain=cluster.local",
-                ],
-            )
-            .await;
+            let dns_flag = format!("--cluster-dns={DNS_IP}");
+            let mut args = vec![dns_flag.as_str(), "--cluster-domain=cluster.local"];
+            args.extend(kubelet_args);
+            let kubelet =
+                TestKubelet::start_with(&kc, &containerd, &name, Some(&ns.name), &ip, &args).await;
             let proxy_log = dir.join(format!("{name}-proxy.log"));
             let proxy = command_in(Some(&ns.name), crate::binary("kube-proxy"))
                 .arg(format!("--kubeconfig={}", proxy_kubeconfig.display()))
@@ -223,6 +225,11 @@ impl TestCluster {
             apiserver,
             cp,
         }
+    }
+
+    /// A kubeconfig reaching the apiserver from the nodes' namespaces with `token`.
+    pub fn kubeconfig_with_token(&self, name: &str, token: &str) -> PathBuf {
+        kubeconfig(self.dir.path(), name, self.apiserver.port, token)
     }
 
     /// Runs a command inside node `i`'s namespace; returns (ok, stdout+stderr).

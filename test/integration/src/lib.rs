@@ -6,6 +6,7 @@ pub mod apiserver;
 pub mod client;
 pub mod cluster;
 pub mod component;
+pub mod csi;
 pub mod etcd;
 pub mod extension_apiserver;
 pub mod gocli;

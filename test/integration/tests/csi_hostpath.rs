@@ -23,38 +23,6 @@ impl Drop for Driver {
     }
 }
 
-/// Whatever a failed run left mounted or attached under the test's directory.
-struct Cleanup(std::path::PathBuf);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let root = self.0.to_string_lossy().to_string();
-        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<&str> = table
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&root))
-            .collect();
-        points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in points {
-            let _ = Command::new("umount").args(["-l", m]).status();
-        }
-        let images = self.0.join("state/images");
-        for e in std::fs::read_dir(images).into_iter().flatten().flatten() {
-            let out = Command::new("losetup").arg("-j").arg(e.path()).output();
-            for line in out
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default()
-                .lines()
-            {
-                if let Some(dev) = line.split(':').next() {
-                    let _ = Command::new("losetup").args(["-d", dev]).status();
-                }
-            }
-        }
-    }
-}
-
 fn start(dir: &Path) -> (Driver, String) {
     start_with(dir, &[])
 }
@@ -157,7 +125,10 @@ fn size_of(path: &Path) -> i64 {
 async fn a_volume_lives_through_the_csi_calls_in_order() {
     use api::volume_capability::access_mode::Mode;
     let dir = tempfile::tempdir().unwrap();
-    let _cleanup = Cleanup(dir.path().to_path_buf());
+    let _cleanup = integration_tests::csi::Cleanup {
+        dir: dir.path().to_path_buf(),
+        images: vec![dir.path().join("state/images")],
+    };
     let (driver, endpoint) = start(dir.path());
     let channel = component_base::grpc::unix_channel(&endpoint, Duration::from_secs(30)).unwrap();
     let mut identity = IdentityClient::new(channel.clone());
@@ -487,14 +458,7 @@ async fn a_volume_lives_through_the_csi_calls_in_order() {
 
     // The driver's log has every call, in the order made.
     let log = std::fs::read_to_string(&driver.log).unwrap();
-    let calls: Vec<String> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["message"] == "csi call" && e["volume"] == "pvc-data")
-        .map(|e| e["method"].as_str().unwrap_or_default().to_string())
-        .collect();
-    let mut dedup = calls.clone();
-    dedup.dedup();
+    let dedup = integration_tests::csi::calls_for(&log, "pvc-data");
     assert_eq!(
         dedup,
         [

@@ -1,7 +1,9 @@
 //! The Node authorizer (upstream `plugin/pkg/auth/authorizer/node`): a kubelet
 //! (`system:node:<name>` in `system:nodes`) may read only the secrets, configmaps and
-//! persistent volume claims that pods bound to its node reference, plus the fixed set of
-//! rules every node needs. It has no opinion on anyone else.
+//! persistent volume claims that pods bound to its node reference (and update those
+//! claims' status, for expansion), the persistent volumes bound to those claims and the
+//! secrets those volumes name, plus the fixed set of rules every node needs. It has no
+//! opinion on anyone else.
 
 use super::rbac::rule_allows;
 use apiserver::authorization::{Attributes, Authorizer};
@@ -13,6 +15,8 @@ use std::sync::{Arc, LazyLock};
 
 pub struct NodeAuthorizer {
     pub pods: Arc<Registry>,
+    pub claims: Arc<Registry>,
+    pub volumes: Arc<Registry>,
 }
 
 /// What every node may do regardless of its pods (upstream `NodeRules`).
@@ -149,6 +153,61 @@ pub fn pod_references(spec: &Value, resource: &str, name: &str) -> bool {
     }
 }
 
+/// The claims a pod uses: its `persistentVolumeClaim` volumes and its generic ephemeral
+/// volumes' claims (`<pod>-<volume>`).
+pub fn claims_of(spec: &Value, pod: &str) -> Vec<String> {
+    spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            if let Some(c) = v["persistentVolumeClaim"]["claimName"].as_str() {
+                Some(c.to_string())
+            } else if v.get("ephemeral").is_some_and(|e| !e.is_null()) {
+                Some(format!("{pod}-{}", v["name"].as_str().unwrap_or_default()))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The secrets a persistent volume names: (namespace, name).
+pub fn volume_secrets(pv: &Value) -> Vec<(String, String)> {
+    let spec = &pv["spec"];
+    let mut out = Vec::new();
+    let mut add = |r: &Value| {
+        if let Some(n) = r["name"].as_str() {
+            out.push((
+                r["namespace"].as_str().unwrap_or_default().to_string(),
+                n.to_string(),
+            ));
+        }
+    };
+    for field in [
+        "nodeStageSecretRef",
+        "nodePublishSecretRef",
+        "nodeExpandSecretRef",
+        "controllerPublishSecretRef",
+        "controllerExpandSecretRef",
+    ] {
+        add(&spec["csi"][field]);
+    }
+    for k in [
+        "cephfs",
+        "cinder",
+        "flexVolume",
+        "iscsi",
+        "rbd",
+        "scaleIO",
+        "storageos",
+        "azureFile",
+    ] {
+        add(&spec[k]["secretRef"]);
+    }
+    out
+}
+
 #[async_trait]
 impl Authorizer for NodeAuthorizer {
     async fn allows(&self, a: &Attributes) -> bool {
@@ -163,8 +222,23 @@ impl Authorizer for NodeAuthorizer {
             && a.subresource.is_empty()
             && matches!(
                 a.resource.as_str(),
-                "secrets" | "configmaps" | "persistentvolumeclaims"
+                "secrets" | "configmaps" | "persistentvolumeclaims" | "persistentvolumes"
             );
+        // A claim's status, for the kubelet finishing an expansion (upstream
+        // `authorizeStatusUpdate`).
+        let claim_status = a.resource_request
+            && a.api_group.is_empty()
+            && a.resource == "persistentvolumeclaims"
+            && a.subresource == "status";
+        if claim_status {
+            return matches!(a.verb.as_str(), "get" | "update" | "patch")
+                && !a.name.is_empty()
+                && self
+                    .node_claims(node)
+                    .await
+                    .iter()
+                    .any(|(ns, c)| *ns == a.namespace && *c == a.name);
+        }
         // Tokens for a ServiceAccount a pod on this node runs as (upstream
         // `authorizeCreateToken`; NodeRestriction checks the bound pod).
         let token_request = a.resource_request
@@ -198,6 +272,33 @@ impl Authorizer for NodeAuthorizer {
         if !matches!(a.verb.as_str(), "get" | "list" | "watch") || a.name.is_empty() {
             return false;
         }
+        match a.resource.as_str() {
+            "persistentvolumeclaims" => {
+                return self
+                    .node_claims(node)
+                    .await
+                    .iter()
+                    .any(|(ns, c)| *ns == a.namespace && *c == a.name);
+            }
+            "persistentvolumes" => {
+                return self
+                    .node_volumes(node)
+                    .await
+                    .iter()
+                    .any(|pv| pv["metadata"]["name"].as_str() == Some(a.name.as_str()));
+            }
+            "secrets" => {
+                let via_volume = self.node_volumes(node).await.iter().any(|pv| {
+                    volume_secrets(pv)
+                        .iter()
+                        .any(|(ns, n)| *ns == a.namespace && *n == a.name)
+                });
+                if via_volume {
+                    return true;
+                }
+            }
+            _ => {}
+        }
         let Ok(pods) = self
             .pods
             .list(Some(&a.namespace), &ListOptions::cached())
@@ -209,6 +310,47 @@ impl Authorizer for NodeAuthorizer {
             p["spec"]["nodeName"].as_str() == Some(node)
                 && pod_references(&p["spec"], &a.resource, &a.name)
         })
+    }
+}
+
+impl NodeAuthorizer {
+    /// (namespace, name) of every claim a pod on the node uses.
+    async fn node_claims(&self, node: &str) -> Vec<(String, String)> {
+        let Ok(pods) = self.pods.list(None, &ListOptions::cached()).await else {
+            return Vec::new();
+        };
+        pods.items
+            .iter()
+            .map(|o| &o.value)
+            .filter(|p| p["spec"]["nodeName"].as_str() == Some(node))
+            .flat_map(|p| {
+                let ns = p["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let pod = p["metadata"]["name"].as_str().unwrap_or_default();
+                claims_of(&p["spec"], pod)
+                    .into_iter()
+                    .map(move |c| (ns.clone(), c))
+            })
+            .collect()
+    }
+
+    /// The persistent volumes bound to the claims of the node's pods.
+    async fn node_volumes(&self, node: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (ns, claim) in self.node_claims(node).await {
+            let Ok(c) = self.claims.get_cached_or_stored(Some(&ns), &claim).await else {
+                continue;
+            };
+            let Some(pv) = c["spec"]["volumeName"].as_str().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            if let Ok(v) = self.volumes.get_cached_or_stored(None, pv).await {
+                out.push(v);
+            }
+        }
+        out
     }
 }
 
@@ -231,6 +373,11 @@ mod tests {
             assert!(pod_references(&spec, r, n), "{r}/{n}");
         }
         assert!(!pod_references(&spec, "secrets", "other"));
+        let spec = json!({"volumes": [{"name": "c", "persistentVolumeClaim": {"claimName": "data"}},
+            {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {}}}]});
+        assert_eq!(claims_of(&spec, "web-0"), ["data", "web-0-scratch"]);
+        let pv = json!({"spec": {"csi": {"nodeStageSecretRef": {"name": "k", "namespace": "ns"}}}});
+        assert_eq!(volume_secrets(&pv), [("ns".to_string(), "k".to_string())]);
         assert!(!pod_references(&spec, "configmaps", "tls"));
     }
 }
