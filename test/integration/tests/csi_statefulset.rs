@@ -270,7 +270,13 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
         sorted.sort();
         mounts_after.sort();
         assert_eq!(mounts_after, sorted);
-        assert_eq!(s.kubectl_ok(&["exec", "web-2", "--", "cat", "/data/id"], None).trim(), "web-2");
+        // The restarted kubelet serves exec once it knows its pods again.
+        let id = wait_for("exec after the restart", Duration::from_secs(60), || async {
+            let (ok, out, _) = s.kubectl(&["exec", "web-2", "--", "cat", "/data/id"], None);
+            ok.then_some(out)
+        })
+        .await;
+        assert_eq!(id.trim(), "web-2");
         s.kubectl_ok(&["exec", "web-2", "--", "sh", "-c", "echo after-restart >> /data/boots"], None);
 
         // A driver that is not there: FailedMount on the pod.
