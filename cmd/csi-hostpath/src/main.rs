@@ -60,6 +60,10 @@ struct Flags {
     /// the Node's name).
     #[arg(long = "enable-provisioner")]
     enable_provisioner: bool,
+    /// Attach and detach this node's VolumeAttachments of the driver
+    /// (external-attacher's role; with `--enable-attach` through ControllerPublishVolume).
+    #[arg(long = "enable-attacher")]
+    enable_attacher: bool,
     /// Grow this node's volumes when their claims ask for more (external-resizer's role).
     #[arg(long = "enable-resizer")]
     enable_resizer: bool,
@@ -143,9 +147,10 @@ async fn serve(f: Flags) -> Result<(), String> {
             }
         });
     }
-    if f.enable_provisioner || f.enable_resizer {
+    if f.enable_provisioner || f.enable_resizer || f.enable_attacher {
         let (endpoint, node) = (f.endpoint.clone(), f.nodeid.clone());
-        let (provision, resize) = (f.enable_provisioner, f.enable_resizer);
+        let (provision, resize, attach) =
+            (f.enable_provisioner, f.enable_resizer, f.enable_attacher);
         let (fstype, extra) = (f.default_fstype.clone(), f.extra_create_metadata);
         let agent = format!("csi-hostpath/{VERSION}");
         let client = client_go::rest::client(f.kubeconfig.as_deref(), &agent).await?;
@@ -160,6 +165,9 @@ async fn serve(f: Flags) -> Result<(), String> {
             };
             if provision {
                 sidecars::provisioner::Provisioner::start(ctx.clone(), fstype, extra);
+            }
+            if attach {
+                sidecars::attacher::Attacher::start(ctx.clone());
             }
             if resize {
                 sidecars::resizer::Resizer::start(ctx);

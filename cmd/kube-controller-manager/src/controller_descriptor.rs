@@ -120,8 +120,7 @@ pub fn all() -> Vec<ControllerDescriptor> {
 
 /// Upstream's controllers this repository does not build yet.
 fn not_built() -> Vec<ControllerDescriptor> {
-    const NOT_BUILT: [(&str, &[&str]); 5] = [
-        ("attachdetach-controller", &["attachdetach"]),
+    const NOT_BUILT: [(&str, &[&str]); 4] = [
         (
             "legacy-serviceaccount-token-cleaner-controller",
             &["legacy-service-account-token-cleaner"],

@@ -23,6 +23,11 @@ pub fn descriptors() -> Vec<ControllerDescriptor> {
             start_pv_protection,
         ),
         ControllerDescriptor::new(
+            "attachdetach-controller",
+            &["attachdetach"],
+            start_attach_detach,
+        ),
+        ControllerDescriptor::new(
             "persistentvolume-expander-controller",
             &["persistentvolume-expander"],
             start_expander,
@@ -88,6 +93,22 @@ fn start_expander(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
             ctx.informers.get(),
             ctx.informers.get(),
             ctx.recorder("volume_expand"),
+        );
+        workers(c, 1)
+    })
+}
+
+fn start_attach_detach(ctx: &ControllerContext) -> BoxFuture<'_, Started> {
+    Box::pin(async move {
+        let c = controller::volume::attachdetach::AttachDetachController::new(
+            ctx.client_for("attachdetach-controller").await?,
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.informers.get(),
+            ctx.recorder("attachdetach-controller"),
         );
         workers(c, 1)
     })

@@ -205,6 +205,9 @@ pub struct StatusInputs {
     pub memory_pressure: bool,
     pub disk_pressure: bool,
     pub pid_pressure: bool,
+    /// Volumes mounted (or staged) here, by unique name (`node.status.volumesInUse`,
+    /// which the attach/detach controller waits on before detaching).
+    pub volumes_in_use: Vec<String>,
 }
 
 /// The node status the kubelet reports.
@@ -337,6 +340,8 @@ pub fn node_status(cfg: &NodeStatusConfig, inputs: &StatusInputs, current: Optio
             "architecture": arch,
         },
         "images": images,
+        // Null clears the list in the strategic merge patch when nothing is in use.
+        "volumesInUse": (!inputs.volumes_in_use.is_empty()).then_some(&inputs.volumes_in_use),
     })
 }
 

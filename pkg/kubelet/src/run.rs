@@ -216,6 +216,7 @@ async fn node_loops(k: Arc<Kubelet>, ns_cfg: Arc<NodeStatusConfig>) {
             memory_pressure: k.pressure.memory.load(std::sync::atomic::Ordering::Relaxed),
             disk_pressure: k.pressure.disk.load(std::sync::atomic::Ordering::Relaxed),
             pid_pressure: k.pressure.pid.load(std::sync::atomic::Ordering::Relaxed),
+            volumes_in_use: k.volumes.csi.in_use(),
         };
         match reporter.update(&k.client, &ns_cfg, &inputs).await {
             Ok(node) => {

@@ -49,6 +49,11 @@ fn grace_seconds(pod: &Pod) -> i64 {
 impl Kubelet {
     pub async fn sync(self: &Arc<Self>, uid: &str) -> Result<Option<Duration>, String> {
         let pod = self.pod(uid);
+        // A restarted kubelet hears of running pods (PLEG's first relist) before its
+        // pod sources have listed: a pod not known yet is not a pod that is gone.
+        if pod.is_none() && !self.pods.has_synced() {
+            return Ok(Some(Duration::from_millis(200)));
+        }
         tracing::debug!(pod_uid = uid, pod = ?pod.as_ref().and_then(|p| p.metadata.name.clone()), "SyncPod");
         let rt = self.pod_runtime(uid).await?;
         {

@@ -4,7 +4,8 @@
 //! (WaitForFirstConsumer, XFS so it grows online on machines without CAP_SYS_RESOURCE),
 //! and a StatefulSet of 3 with volumeClaimTemplates: volumes provisioned on the chosen
 //! node, data kept across pod deletion and a kubelet restart (no stale mount), a claim
-//! grown to 2Gi seen inside the running pod, usage in `/stats/summary` and
+//! grown to 2Gi seen inside the running pod, attachments through VolumeAttachments and
+//! node status (detached when the node is drained), usage in `/stats/summary` and
 //! `kubelet_volume_stats_*`, `FailedMount` for a driver that is not there, the driver's
 //! calls in the CSI spec's order, and everything released, deleted and unmounted when
 //! the set and its claims go.
@@ -102,7 +103,8 @@ fn a_statefulset_gets_provisioned_expandable_volumes() {
                     root.join("plugins_registry").display()
                 ))
                 .arg(format!("--kubeconfig={}", admin.display()))
-                .args(["--enable-provisioner", "--enable-resizer", "--logging-format=json"])
+                .args(["--enable-provisioner", "--enable-resizer", "--enable-attach", "--enable-attacher"])
+                .arg("--logging-format=json")
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&driver_log).unwrap())
                 .spawn()
@@ -115,7 +117,7 @@ fn a_statefulset_gets_provisioned_expandable_volumes() {
                 r#"apiVersion: storage.k8s.io/v1
 kind: CSIDriver
 metadata: {{name: {DRIVER}}}
-spec: {{attachRequired: false, podInfoOnMount: true, fsGroupPolicy: File, volumeLifecycleModes: [Persistent]}}
+spec: {{attachRequired: true, podInfoOnMount: true, fsGroupPolicy: File, volumeLifecycleModes: [Persistent]}}
 ---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -183,6 +185,25 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
         for p in &pods {
             assert_eq!(p["spec"]["nodeName"], "node-0");
         }
+        // Attached through VolumeAttachments, reported in the node's status.
+        let vas = c.get("/apis/storage.k8s.io/v1/volumeattachments").await.json();
+        let vas = vas["items"].as_array().unwrap();
+        assert_eq!(vas.len(), 3, "{vas:?}");
+        assert!(vas.iter().all(|va| va["status"]["attached"] == true && va["spec"]["nodeName"] == "node-0"));
+        let node_volumes = || async {
+            let n = c.get("/api/v1/nodes/node-0").await.json();
+            let names = |f: &str| -> Vec<String> {
+                n["status"][f].as_array().into_iter().flatten()
+                    .map(|v| v.as_str().or(v["name"].as_str()).unwrap_or_default().to_string())
+                    .collect()
+            };
+            (names("volumesAttached"), names("volumesInUse"))
+        };
+        wait_for("volumes attached and in use", Duration::from_secs(30), || async {
+            let (attached, in_use) = node_volumes().await;
+            (attached.len() == 3 && in_use.len() == 3).then_some(())
+        })
+        .await;
         // Each pod wrote its identity; fsGroup reached the volume (policy File).
         for i in 0..3 {
             let pod = format!("web-{i}");
@@ -278,6 +299,34 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
         .await;
         assert_eq!(id.trim(), "web-2");
         s.kubectl_ok(&["exec", "web-2", "--", "sh", "-c", "echo after-restart >> /data/boots"], None);
+        let boots = s.kubectl_ok(&["exec", "web-2", "--", "cat", "/data/boots"], None);
+        let web2 = c.get("/api/v1/namespaces/default/pods/web-2").await.json();
+        if boots.lines().count() != 2 {
+            let uid = web2["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let log = cl.nodes[0].kubelet.log();
+            let lines: Vec<&str> = log.lines().filter(|l| l.contains(&uid) || l.contains("web-2")).collect();
+            let _ = std::fs::write("/tmp/web2-debug.txt", lines.join("\n"));
+            panic!("the kubelet restart restarted web-2: {boots}\n{}\n{}", web2["status"], lines.join("\n"));
+        }
+
+        // A drained node detaches its volumes; back in service, the pods find their data.
+        s.kubectl_ok(&["drain", "node-0", "--ignore-daemonsets", "--timeout=120s"], None);
+        wait_for("volumes detached", Duration::from_secs(120), || async {
+            let vas = c.get("/apis/storage.k8s.io/v1/volumeattachments").await.json();
+            let (attached, in_use) = node_volumes().await;
+            (vas["items"].as_array()?.is_empty() && attached.is_empty() && in_use.is_empty()
+                && integration_tests::csi::mounts_under(&root).is_empty())
+            .then_some(())
+        })
+        .await;
+        s.kubectl_ok(&["uncordon", "node-0"], None);
+        wait_for("pods back after the drain", Duration::from_secs(120), pods_ready).await;
+        let boots = wait_for("exec after the drain", Duration::from_secs(60), || async {
+            let (ok, out, _) = s.kubectl(&["exec", "web-2", "--", "cat", "/data/boots"], None);
+            ok.then_some(out)
+        })
+        .await;
+        assert!(boots.contains("after-restart") && boots.lines().count() == 3, "{boots}");
 
         // A driver that is not there: FailedMount on the pod.
         s.kubectl_ok(
@@ -340,11 +389,21 @@ spec:
         assert_eq!(handles.len(), 3);
         s.kubectl_ok(&["delete", "statefulset", "web"], None);
         s.kubectl_ok(&["delete", "pvc", "data-web-0", "data-web-1", "data-web-2", "--wait=false"], None);
-        wait_for("volumes deleted", Duration::from_secs(120), || async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
             let l = c.get("/api/v1/persistentvolumes").await.json();
-            l["items"].as_array()?.is_empty().then_some(())
-        })
-        .await;
+            if l["items"].as_array().is_some_and(|a| a.is_empty()) {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                let (_, state, _) = s.kubectl(&["get", "pods,pvc,pv,volumeattachments", "-o", "yaml"], None);
+                let (_, node, _) = s.kubectl(&["get", "node", "node-0", "-o", "jsonpath={.status.volumesInUse} {.status.volumesAttached}"], None);
+                let msg = format!("volumes not deleted:\n{state}\nnode: {node}\ndriver:\n{}", log());
+                let _ = std::fs::write("/tmp/csi-volumes-debug.txt", &msg);
+                panic!("{msg}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         wait_for("nothing mounted", Duration::from_secs(60), || async {
             integration_tests::csi::mounts_under(&root).is_empty().then_some(())
         })
@@ -368,6 +427,8 @@ spec:
             assert!(last("NodePublishVolume") < last("NodeUnpublishVolume"), "{folded:?}");
             assert!(last("NodeUnpublishVolume") < last("NodeUnstageVolume"), "{folded:?}");
             assert_eq!(folded.last().map(String::as_str), Some("DeleteVolume"), "{i}: {folded:?}");
+            assert!(first("ControllerPublishVolume") < first("NodeStageVolume"), "{folded:?}");
+            assert!(last("NodeUnstageVolume") < last("ControllerUnpublishVolume"), "{folded:?}");
             if folded.iter().any(|m| m == "ControllerExpandVolume") {
                 assert!(first("ControllerExpandVolume") < first("NodeExpandVolume"), "{folded:?}");
             }

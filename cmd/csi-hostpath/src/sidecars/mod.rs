@@ -1,11 +1,13 @@
 //! The Kubernetes side of a CSI driver, which upstream keeps in sidecar projects: the
-//! provisioner (kubernetes-csi/external-provisioner) and the resizer
-//! (kubernetes-csi/external-resizer), run in **node-deployment** mode: each node's
+//! provisioner (kubernetes-csi/external-provisioner), the attacher
+//! (kubernetes-csi/external-attacher) and the resizer (kubernetes-csi/external-resizer),
+//! run in **node-deployment** mode: each node's
 //! instance handles the claims the scheduler placed on its node and the volumes whose
 //! topology is its node, which is what node-local volumes need. They talk to the driver
 //! only over its CSI socket, as the sidecars do, and to the cluster only through the
 //! apiserver.
 
+pub mod attacher;
 pub mod provisioner;
 pub mod resizer;
 
@@ -27,6 +29,8 @@ pub struct Context {
     pub driver: String,
     /// This node's Node name.
     pub node: String,
+    /// The driver's ID for this node (NodeGetInfo).
+    pub node_id: String,
     /// This node's topology as the driver reports it (NodeGetInfo).
     pub topology: BTreeMap<String, String>,
     pub endpoint: String,
@@ -61,6 +65,7 @@ impl Context {
             client,
             driver: info.name,
             node: node.to_string(),
+            node_id: node_info.node_id,
             topology,
             endpoint: endpoint.to_string(),
             recorder,
@@ -74,6 +79,55 @@ impl Context {
             component_base::grpc::unix_channel(&self.endpoint, RPC_TIMEOUT)?,
         ))
     }
+}
+
+/// Adds or removes a finalizer on the current object (read fresh, written with its
+/// resourceVersion, again on a conflict); a missing object has none to remove.
+pub async fn set_finalizer<K>(
+    api: &kube::Api<K>,
+    name: &str,
+    finalizer: &str,
+    present: bool,
+) -> Result<(), String>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    for _ in 0..5 {
+        let Some(obj) = api.get_opt(name).await.map_err(|e| e.to_string())? else {
+            return if present {
+                Err(format!("{name} not found"))
+            } else {
+                Ok(())
+            };
+        };
+        let meta = obj.meta();
+        let mut list = meta.finalizers.clone().unwrap_or_default();
+        if list.iter().any(|f| f == finalizer) == present {
+            return Ok(());
+        }
+        if present {
+            list.push(finalizer.to_string());
+        } else {
+            list.retain(|f| f != finalizer);
+        }
+        let patch = serde_json::json!({"metadata": {"finalizers": list, "resourceVersion": meta.resource_version}});
+        match api
+            .patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => continue,
+            Err(kube::Error::Api(e)) if e.code == 404 && !present => return Ok(()),
+            Err(e) => return Err(format!("updating the finalizers of {name}: {e}")),
+        }
+    }
+    Err(format!(
+        "updating the finalizers of {name}: conflicts kept coming"
+    ))
 }
 
 /// The event reference of an object.

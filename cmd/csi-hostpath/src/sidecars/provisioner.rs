@@ -11,8 +11,8 @@ use apimachinery::resource::Quantity;
 use client_go::informer::Informer;
 use csi::v1 as api;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
-use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::storage::v1::{StorageClass, VolumeAttachment};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -99,7 +99,16 @@ pub fn should_delete(
     topology: &BTreeMap<String, String>,
 ) -> bool {
     let Some(spec) = &pv.spec else { return false };
-    annotation(&pv.metadata, PROVISIONED_BY) == Some(driver)
+    // Once deleted, only while the provisioner's finalizer says the volume may remain.
+    let deleted_done = pv.metadata.deletion_timestamp.is_some()
+        && !pv
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER);
+    !deleted_done
+        && annotation(&pv.metadata, PROVISIONED_BY) == Some(driver)
         && spec.csi.as_ref().is_some_and(|c| c.driver == driver)
         && spec.persistent_volume_reclaim_policy.as_deref() == Some("Delete")
         && pv.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Released")
@@ -277,6 +286,7 @@ pub struct Provisioner {
     claims: Arc<Informer<PersistentVolumeClaim>>,
     volumes: Arc<Informer<PersistentVolume>>,
     classes: Arc<Informer<StorageClass>>,
+    attachments: Arc<Informer<VolumeAttachment>>,
     default_fstype: String,
     extra_create_metadata: bool,
     identity: String,
@@ -287,11 +297,15 @@ impl Provisioner {
         let claims = Informer::new(Api::<PersistentVolumeClaim>::all(ctx.client.clone()));
         let volumes = Informer::new(Api::<PersistentVolume>::all(ctx.client.clone()));
         let classes = Informer::new(Api::<StorageClass>::all(ctx.client.clone()));
+        let attachments = Informer::new(Api::<VolumeAttachment>::all(ctx.client.clone()));
         let wake = Arc::new(tokio::sync::Notify::new());
         let w = wake.clone();
         claims.add_handler(move |_, _| w.notify_one());
         let w = wake.clone();
         volumes.add_handler(move |_, _| w.notify_one());
+        let w = wake.clone();
+        attachments.add_handler(move |_, _| w.notify_one());
+        attachments.run();
         claims.run();
         volumes.run();
         classes.run();
@@ -306,6 +320,7 @@ impl Provisioner {
             claims,
             volumes,
             classes,
+            attachments,
             default_fstype,
             extra_create_metadata,
             identity,
@@ -314,6 +329,7 @@ impl Provisioner {
             p.claims.synced().await;
             p.volumes.synced().await;
             p.classes.synced().await;
+            p.attachments.synced().await;
             tracing::info!(
                 driver = p.ctx.driver,
                 node = p.ctx.node,
@@ -366,9 +382,26 @@ impl Provisioner {
             }
         }
         for pv in self.volumes.store.state() {
-            if should_delete(&pv, &self.ctx.driver, &self.ctx.topology)
-                && let Err(e) = self.delete(&pv).await
+            if !should_delete(&pv, &self.ctx.driver, &self.ctx.topology) {
+                continue;
+            }
+            // A volume still attached somewhere is deleted once detached, as upstream.
+            let name = pv.metadata.name.as_deref();
+            if let Some(va) = self
+                .attachments
+                .store
+                .state()
+                .into_iter()
+                .find(|va| va.spec.source.persistent_volume_name.as_deref() == name)
             {
+                tracing::info!(
+                    volume = name,
+                    node = va.spec.node_name,
+                    "persistentvolume is still attached; deletion waits"
+                );
+                continue;
+            }
+            if let Err(e) = self.delete(&pv).await {
                 tracing::warn!(volume = ?pv.metadata.name, error = e, "deleting failed");
                 self.ctx.recorder.eventf(
                     reference(pv.as_ref()),
@@ -568,19 +601,7 @@ impl Provisioner {
             Err(e) => return Err(format!("error deleting PersistentVolume: {e}")),
         }
         // The finalizer goes last: the volume is gone from the driver by now.
-        if let Ok(Some(current)) = api.get_opt(&name).await {
-            let finalizers: Vec<String> = current
-                .metadata
-                .finalizers
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|f| f != FINALIZER)
-                .collect();
-            let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": current.metadata.resource_version}});
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(|e| format!("removing the finalizer: {e}"))?;
-        }
+        super::set_finalizer(&api, &name, FINALIZER, false).await?;
         tracing::info!(volume = name, "volume deleted");
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Volume controllers (upstream `pkg/controller/volume`): the PersistentVolume binder
-//! the PVC / PV protection controllers and the expansion controller.
+//! the PVC / PV protection controllers, the expansion controller and the
+//! attach/detach controller.
 
+pub mod attachdetach;
 pub mod ephemeral;
 pub mod expand;
 pub mod persistentvolume;

@@ -269,6 +269,32 @@ pub fn published(root: &Path) -> Vec<(String, PathBuf, VolData)> {
     out
 }
 
+/// The volumes staged under the kubelet's plugin directory (what their
+/// `vol_data.json` says).
+pub fn staged(root: &Path) -> Vec<VolData> {
+    let base = root.join("plugins/kubernetes.io/csi");
+    std::fs::read_dir(&base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|driver| {
+            std::fs::read_dir(driver.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter_map(|v| read_vol_data(&v.path()))
+        .collect()
+}
+
+/// A volume's name in node status (`kubernetes.io/csi/<driver>^<handle>`).
+pub fn unique_name(data: &VolData) -> String {
+    format!(
+        "kubernetes.io/csi/{}^{}",
+        data.driver_name, data.volume_handle
+    )
+}
+
 /// The CSI volume plugin of one kubelet.
 pub struct Plugin {
     root: PathBuf,
@@ -300,6 +326,19 @@ impl Plugin {
             client,
             drivers,
         }
+    }
+
+    /// The persistent volumes staged or published on this node, by unique name, sorted.
+    pub fn in_use(&self) -> Vec<String> {
+        let mut out: Vec<String> = staged(&self.root)
+            .into_iter()
+            .chain(published(&self.root).into_iter().map(|(_, _, d)| d))
+            .filter(|d| d.volume_lifecycle_mode != "Ephemeral")
+            .map(|d| unique_name(&d))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     fn node_client(&self, driver: &str) -> Result<NodeClient<tonic::transport::Channel>, String> {
