@@ -255,7 +255,7 @@ impl VolumeManager {
                         let p = self
                             .csi_set_up(pod, v, &src, fs_group, fs_group_policy)
                             .await?;
-                        expansions.push((src, claim, pv));
+                        expansions.push((*src, claim, pv));
                         p
                     }
                 }
@@ -276,7 +276,7 @@ impl VolumeManager {
                         let p = self
                             .csi_set_up(pod, v, &src, fs_group, fs_group_policy)
                             .await?;
-                        expansions.push((src, claim, pv));
+                        expansions.push((*src, claim, pv));
                         p
                     }
                 }
@@ -370,7 +370,7 @@ impl VolumeManager {
                 mount_options: spec.mount_options.clone().unwrap_or_default(),
                 ephemeral: false,
             };
-            Ok(Claimed::Csi(src, Box::new(pvc), Box::new(pv)))
+            Ok(Claimed::Csi(Box::new(src), Box::new(pvc), Box::new(pv)))
         } else {
             Err(format!(
                 "persistentvolume {pv_name:?}: only hostPath, local and CSI volumes are supported"
@@ -631,7 +631,7 @@ impl VolumeManager {
 enum Claimed {
     Path(PathBuf, bool),
     Csi(
-        crate::volume::csi::Source,
+        Box<crate::volume::csi::Source>,
         Box<PersistentVolumeClaim>,
         Box<PersistentVolume>,
     ),

@@ -115,12 +115,15 @@ pub fn should_delete(
         && volume_on_node(pv, topology)
 }
 
+/// A StorageClass's parameters (or a part of them).
+pub type Parameters = BTreeMap<String, String>;
+
 /// A class's parameters split into the driver's own and the reserved ones
 /// (`csi.storage.k8s.io/…`, prefix removed); an unknown reserved key is an error, as
 /// upstream.
 pub fn split_parameters(
     params: &BTreeMap<String, String>,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), String> {
+) -> Result<(Parameters, Parameters), String> {
     const KNOWN: [&str; 11] = [
         "fstype",
         "provisioner-secret-name",

@@ -162,7 +162,7 @@ mod tests {
         // What upstream kubeadm writes.
         let doc = json!({"cpuManagerReconcilePeriod": "0s", "logging": {"flushFrequency": 0,
             "options": {"json": {"infoBufferSize": "0"}}, "verbosity": 0}, "memorySwap": {},
-            "streamingConnectionIdleTimeout": "0s", "volumeStatsAggPeriod": "1m",
+            "streamingConnectionIdleTimeout": "0s", "containerLogMaxWorkers": 1,
             "authorization": {"webhook": {"cacheAuthorizedTTL": "0s", "cacheUnauthorizedTTL": "30s"}},
             "cgroupsPerQOSX": true});
         let ignored: Vec<String> = [
@@ -170,7 +170,7 @@ mod tests {
             "logging",
             "memorySwap",
             "streamingConnectionIdleTimeout",
-            "volumeStatsAggPeriod",
+            "containerLogMaxWorkers",
             "authorization.webhook",
             "cgroupsPerQOSX",
         ]
