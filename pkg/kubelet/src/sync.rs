@@ -863,6 +863,10 @@ impl Kubelet {
                 container_path: vm.mount_path.clone(),
                 host_path: host.display().to_string(),
                 readonly: vm.read_only == Some(true),
+                propagation: crate::kuberuntime::mounts::propagation(
+                    vm.mount_propagation.as_deref(),
+                ) as i32,
+                recursive_read_only: crate::kuberuntime::mounts::recursive_read_only(vm),
                 ..Default::default()
             });
         }

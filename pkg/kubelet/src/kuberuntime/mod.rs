@@ -3,6 +3,7 @@
 pub mod container;
 pub mod env;
 pub mod etc_hosts;
+pub mod mounts;
 pub mod pod_actions;
 pub mod sandbox;
 pub mod security_context;

@@ -358,6 +358,29 @@ pub fn validate_pod_spec(field: &str, s: &PodSpec) -> Vec<Cause> {
                     field: format!("{field}.containers[{i}].volumeMounts[{j}].name"),
                 });
             }
+            // Upstream's validateMountPropagation.
+            let path = format!("{field}.containers[{i}].volumeMounts[{j}].mountPropagation");
+            match m.mount_propagation.as_deref() {
+                None | Some("None" | "HostToContainer") => {}
+                Some("Bidirectional") => {
+                    let privileged = c
+                        .security_context
+                        .as_ref()
+                        .and_then(|s| s.privileged)
+                        .unwrap_or(false);
+                    if !privileged {
+                        causes.push(Cause::forbidden(
+                            &path,
+                            "Bidirectional mount propagation is available only to privileged containers",
+                        ));
+                    }
+                }
+                Some(other) => causes.push(Cause::not_supported(
+                    &path,
+                    &json!(other),
+                    &["Bidirectional", "HostToContainer", "None"],
+                )),
+            }
         }
     }
     causes.extend(apimachinery::validation::non_negative(
