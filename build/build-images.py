@@ -10,6 +10,9 @@ manifests and add-ons name; no registry is needed):
   registry.k8s.io/cluster-dns:VERSION              which the layer carries; cluster-network
   registry.k8s.io/cluster-network:VERSION          needs ip)
   registry.k8s.io/metrics-server:VERSION           (cluster/addons/metrics-server)
+  registry.k8s.io/csi-hostpath:VERSION             (cluster/addons/csi-hostpath; with
+                                                   losetup, mount, blkid, mkfs.ext4,
+                                                   resize2fs and, when installed, XFS's)
   registry.k8s.io/etcd:3.6.5-0                     Debian's etcd (etcd-server package; the
                                                    name is the one kubeadm v1.35 pins, the
                                                    binary is whatever Debian ships)
@@ -26,11 +29,15 @@ sys.path.insert(0, os.path.join(HERE, "..", "hack"))
 import oci  # noqa: E402
 
 COMPONENTS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "cluster-dns",
-              "cluster-network", "metrics-server"]
+              "cluster-network", "metrics-server", "csi-hostpath"]
 # What kube-proxy runs (iptables and nftables modes, conntrack cleanup) and
 # cluster-network runs (ip route).
 PROXY_TOOLS = ["iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save",
                "ip6tables-restore", "nft", "conntrack", "ip"]
+# What csi-hostpath runs on the node (loop devices, filesystems, growing them); XFS's
+# tools go in when the build machine has them.
+CSI_TOOLS = ["losetup", "mount", "umount", "blkid", "mkfs.ext4", "resize2fs"]
+CSI_OPTIONAL_TOOLS = ["mkfs.xfs", "xfs_growfs"]
 ETCD_REF = "registry.k8s.io/etcd:3.6.5-0"
 
 
@@ -57,6 +64,12 @@ def components_layer(bin_dir):
         if path is None:
             sys.exit(f"{tool} is missing: install iptables, nftables and conntrack")
         l.host_executable(path)
+    for tool in CSI_TOOLS + CSI_OPTIONAL_TOOLS:
+        path = shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin")
+        if path is None and tool in CSI_TOOLS:
+            sys.exit(f"{tool} is missing: install util-linux, mount and e2fsprogs")
+        if path is not None:
+            l.host_executable(path)
     for module in sorted(glob.glob("/usr/lib/*/xtables/*.so")):
         l.host_executable(module)
     return l.bytes()

@@ -7,9 +7,10 @@
 # Installs what is missing from Debian (containerd, runc, CNI plugins, iptables/nftables, conntrack,
 # busybox-static, openssl; needs root), builds the release binaries, creates the PKI and
 # kubeconfigs, builds and imports the local images, then starts containerd, the
-# apiserver, controller-manager, scheduler, kubelet, kube-proxy, the cluster DNS and
-# metrics-server (the Metrics API: kubectl top, HPAs), waits for the node to be Ready and
-# says how to use kubectl. Ctrl-C (SIGINT/SIGTERM) stops
+# apiserver, controller-manager, scheduler, kubelet, kube-proxy, the cluster DNS,
+# metrics-server (the Metrics API: kubectl top, HPAs) and the CSI driver csi-hostpath
+# with the default StorageClass (claims get node-local volumes that grow online), waits
+# for the node to be Ready and says how to use kubectl. Ctrl-C (SIGINT/SIGTERM) stops
 # everything; a second run reuses the state.
 #
 # Knobs (environment): LOCAL_CLUSTER_DIR (.local-cluster), LOCAL_CLUSTER_BIN_DIR (use
@@ -24,7 +25,7 @@ STORE=embedded
 for a in "$@"; do
   case "$a" in
     --etcd) STORE=etcd ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $a (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -67,7 +68,9 @@ python3 python3
 /bin/busybox busybox-static
 ip iproute2
 sysctl procps
-mount mount"
+mount mount
+losetup util-linux
+mkfs.ext4 e2fsprogs"
 if [ "$STORE" = etcd ]; then requirements+=$'\netcd etcd-server'; fi
 if [ -z "${LOCAL_CLUSTER_BIN_DIR:-}" ]; then
   requirements+=$'\ncc gcc\nprotoc protobuf-compiler\n/usr/include/google/protobuf/descriptor.proto libprotobuf-dev'
@@ -101,7 +104,8 @@ if [ -n "${LOCAL_CLUSTER_BIN_DIR:-}" ]; then
 else
   log "building release binaries"
   cargo build --release --bin kube-apiserver --bin kube-controller-manager --bin kube-scheduler \
-    --bin kubelet --bin kube-proxy --bin cluster-dns --bin metrics-server
+    --bin kubelet --bin kube-proxy --bin cluster-dns --bin metrics-server --bin csi-hostpath \
+    --bin kubectl
   BIN=$ROOT/target/release
 fi
 KUBECTL=$(command -v kubectl || true)
@@ -139,6 +143,7 @@ cert scheduler /CN=system:kube-scheduler "extendedKeyUsage=clientAuth"
 cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" "extendedKeyUsage=clientAuth"
 cert kube-proxy /CN=system:kube-proxy "extendedKeyUsage=clientAuth"
 cert metrics-server /CN=system:metrics-server "extendedKeyUsage=clientAuth"
+cert csi-hostpath /CN=system:csi-hostpath "extendedKeyUsage=clientAuth"
 CA=front-proxy-ca cert front-proxy-client /CN=front-proxy-client "extendedKeyUsage=clientAuth"
 cert kubelet-serving "/CN=$NODE_NAME" "extendedKeyUsage=serverAuth
 subjectAltName=IP:$NODE_IP,DNS:$NODE_NAME"
@@ -169,6 +174,7 @@ kubeconfig scheduler scheduler
 kubeconfig kubelet kubelet
 kubeconfig kube-proxy kube-proxy
 kubeconfig metrics-server metrics-server
+kubeconfig csi-hostpath csi-hostpath
 export KUBECONFIG=$DIR/admin.kubeconfig
 
 pids=()
@@ -361,6 +367,20 @@ start metrics-server "$BIN/metrics-server" --kubeconfig="$DIR/metrics-server.kub
   --bind-address="$NODE_IP" --secure-port="$METRICS_PORT" --cert-dir="$PKI/metrics-server" \
   --kubelet-preferred-address-types=InternalIP --kubelet-certificate-authority="$PKI/ca.crt" \
   --metric-resolution="$METRIC_RESOLUTION"
+# Storage: csi-hostpath's permissions, CSIDriver and the default StorageClass
+# (cluster/addons/csi-hostpath runs the driver as a DaemonSet; here, a process on the node
+# with its own certificate identity, registered through the kubelet's plugin registry).
+"$BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" apply \
+  -f cluster/addons/csi-hostpath/rbac.yaml -f cluster/addons/csi-hostpath/csidriver.yaml \
+  -f cluster/addons/csi-hostpath/storageclass.yaml >/dev/null
+"$BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" create clusterrolebinding system:csi-hostpath-node \
+  --clusterrole=system:csi-hostpath --user=system:csi-hostpath --dry-run=client -o yaml \
+  | "$BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" apply -f - >/dev/null
+CSI_SOCKET=$DIR/kubelet/plugins/hostpath.csi.k8s.io/csi.sock
+start csi-hostpath "$BIN/csi-hostpath" --kubeconfig="$DIR/csi-hostpath.kubeconfig" \
+  --endpoint="unix://$CSI_SOCKET" --kubelet-registration-path="$CSI_SOCKET" \
+  --plugin-registration-path="$DIR/kubelet/plugins_registry" --nodeid="$NODE_NAME" \
+  --statedir="$DIR/csi-hostpath" --enable-provisioner --enable-resizer
 ready=
 for _ in $(seq 600); do
   if curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \

@@ -183,6 +183,7 @@ fn local_up_cluster_serves_a_deployment() {
         std::thread::sleep(Duration::from_millis(200));
     }
     services_answer_end_to_end(&kubectl);
+    claims_get_volumes_from_the_default_class(&kubectl, &state);
     let try_kubectl = |args: &[&str]| -> Result<String, String> {
         let o = Command::new("kubectl")
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
@@ -232,6 +233,48 @@ fn local_up_cluster_serves_a_deployment() {
             .unwrap()
             .contains("stopped")
     );
+}
+
+/// The one-command cluster's storage: a StatefulSet's claim template with no class gets
+/// the default class's csi-hostpath volume, written and read in the pod; the set and its
+/// claim deleted, the volume goes too.
+fn claims_get_volumes_from_the_default_class(
+    kubectl: &dyn Fn(&[&str], Option<&str>) -> String,
+    state: &std::path::Path,
+) {
+    let image = integration_tests::node::BUSYBOX;
+    kubectl(
+        &["apply", "-f", "-"],
+        Some(&format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db}}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: c\n        image: {image}\n        command: [sh, -c, 'echo stored > /data/f; exec sleep 3600']\n        volumeMounts: [{{name: data, mountPath: /data}}]\n  volumeClaimTemplates:\n  - metadata: {{name: data}}\n    spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 64Mi}}}}}}\n"
+        )),
+    );
+    let driver_log =
+        || std::fs::read_to_string(state.join("logs/csi-hostpath.log")).unwrap_or_default();
+    wait_for(120, "the StatefulSet's pod ready", || {
+        let p: Value = serde_json::from_str(&kubectl(
+            &["get", "pod", "db-0", "-o", "json", "--ignore-not-found"],
+            None,
+        ))
+        .unwrap_or_default();
+        (p["status"]["containerStatuses"][0]["ready"] == true)
+            .then_some(())
+            .ok_or_else(|| format!("{}\ndriver: {}", p["status"], driver_log()))
+    });
+    assert_eq!(
+        kubectl(&["exec", "db-0", "--", "cat", "/data/f"], None).trim(),
+        "stored"
+    );
+    let pvc: Value =
+        serde_json::from_str(&kubectl(&["get", "pvc", "data-db-0", "-o", "json"], None)).unwrap();
+    assert_eq!(pvc["spec"]["storageClassName"], "csi-hostpath");
+    assert_eq!(pvc["status"]["phase"], "Bound");
+    kubectl(&["delete", "statefulset", "db"], None);
+    kubectl(&["delete", "pvc", "data-db-0", "--wait=false"], None);
+    wait_for(120, "the volume deleted", || {
+        let pvs = kubectl(&["get", "pv", "-o", "name"], None);
+        pvs.trim().is_empty().then_some(()).ok_or(pvs)
+    });
 }
 
 /// The words of a table's first line (its column headers).
