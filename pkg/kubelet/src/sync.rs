@@ -939,12 +939,31 @@ impl Kubelet {
                     .filter(|i| i.running())
                     .map(|i| i.status.id.clone())
             });
+        // Raw block volumes: the published device file, read-write-mknod as upstream.
+        let mut devices = Vec::new();
+        for d in c.volume_devices.iter().flatten() {
+            let Some(path) = mounts.get(&d.name) else {
+                let msg = format!(
+                    "cannot find volume {:?} to map into container {:?}",
+                    d.name, c.name
+                );
+                self.set_waiting(pod, &c.name, Some(("CreateContainerConfigError", msg)));
+                retry(next, Duration::from_secs(2));
+                return;
+            };
+            devices.push(api::Device {
+                container_path: d.device_path.clone(),
+                host_path: path.display().to_string(),
+                permissions: "mrw".into(),
+            });
+        }
         let config = container_config(&ContainerInputs {
             pod,
             container: c,
             restart_count: restart_count.max(0) as u32,
             env,
             mounts: cri_mounts,
+            devices,
             memory_capacity: self.memory_capacity,
             target_id,
             security: &self.security,

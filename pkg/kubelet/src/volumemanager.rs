@@ -250,6 +250,10 @@ impl VolumeManager {
                         }
                         path
                     }
+                    Claimed::Csi(mut src, _, _) if src.block => {
+                        src.read_only |= pvc.read_only == Some(true);
+                        self.csi.set_up_block(&uid, &src).await?
+                    }
                     Claimed::Csi(mut src, claim, pv) => {
                         src.read_only |= pvc.read_only == Some(true);
                         let p = self
@@ -271,6 +275,9 @@ impl VolumeManager {
                             ownership = Some(false);
                         }
                         path
+                    }
+                    Claimed::Csi(src, _, _) if src.block => {
+                        self.csi.set_up_block(&uid, &src).await?
                     }
                     Claimed::Csi(src, claim, pv) => {
                         let p = self
@@ -343,11 +350,6 @@ impl VolumeManager {
         } else if let Some(l) = spec.local {
             Ok(Claimed::Path(PathBuf::from(l.path), true))
         } else if let Some(c) = spec.csi {
-            if spec.volume_mode.as_deref() == Some("Block") {
-                return Err(format!(
-                    "persistentvolume {pv_name:?}: raw block volumes (volumeMode: Block) are not supported by this kubelet"
-                ));
-            }
             let secret = |r: &Option<k8s_openapi::api::core::v1::SecretReference>| {
                 r.as_ref().map(|r| {
                     (
@@ -369,6 +371,7 @@ impl VolumeManager {
                 access_modes: spec.access_modes.clone().unwrap_or_default(),
                 mount_options: spec.mount_options.clone().unwrap_or_default(),
                 ephemeral: false,
+                block: spec.volume_mode.as_deref() == Some("Block"),
             };
             Ok(Claimed::Csi(Box::new(src), Box::new(pvc), Box::new(pv)))
         } else {
@@ -598,6 +601,7 @@ impl VolumeManager {
     pub async fn teardown(&self, uid: &str) -> Result<(), String> {
         let dir = self.pod_dir(uid);
         self.csi.tear_down_pod(uid).await?;
+        self.csi.tear_down_pod_block(uid).await?;
         let empty = dir.join("volumes").join("kubernetes.io~empty-dir");
         for e in std::fs::read_dir(&empty).into_iter().flatten().flatten() {
             if csi::mount::is_mounted(&e.path()) {

@@ -5,7 +5,7 @@
 //! and a StatefulSet of 3 with volumeClaimTemplates: volumes provisioned on the chosen
 //! node, data kept across pod deletion and a kubelet restart (no stale mount), a claim
 //! grown to 2Gi seen inside the running pod, attachments through VolumeAttachments and
-//! node status (detached when the node is drained), usage in `/stats/summary` and
+//! node status (detached when the node is drained), a raw block volume, usage in `/stats/summary` and
 //! `kubelet_volume_stats_*`, `FailedMount` for a driver that is not there, the driver's
 //! calls in the CSI spec's order, and everything released, deleted and unmounted when
 //! the set and its claims go.
@@ -328,6 +328,41 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
         .await;
         assert!(boots.contains("after-restart") && boots.lines().count() == 3, "{boots}");
 
+        // A raw block volume: the pod gets the device and writes and reads it.
+        s.kubectl_ok(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                r#"apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: raw}}
+spec:
+  volumeMode: Block
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 320Mi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: raw}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {BUSYBOX}
+    command: [sh, -c, "echo hello-block | dd of=/dev/xvda conv=notrunc 2>/dev/null; dd if=/dev/xvda bs=11 count=1 2>/dev/null; echo; exec sleep 3600"]
+    volumeDevices: [{{name: d, devicePath: /dev/xvda}}]
+  volumes: [{{name: d, persistentVolumeClaim: {{claimName: raw}}}}]
+"#
+            )),
+        );
+        let out = wait_for("the block device written and read", Duration::from_secs(90), || async {
+            let (ok, out, _) = s.kubectl(&["logs", "raw"], None);
+            (ok && out.contains("hello-block")).then_some(out)
+        })
+        .await;
+        assert_eq!(out.trim(), "hello-block");
+        s.kubectl_ok(&["delete", "pod", "raw", "--wait=true"], None);
+        s.kubectl_ok(&["delete", "pvc", "raw", "--wait=false"], None);
+
         // A driver that is not there: FailedMount on the pod.
         s.kubectl_ok(
             &["apply", "-f", "-"],
@@ -383,7 +418,10 @@ spec:
             .as_array()
             .unwrap()
             .iter()
-            .filter(|pv| pv["spec"]["csi"]["driver"] == DRIVER)
+            .filter(|pv| {
+                pv["spec"]["csi"]["driver"] == DRIVER
+                    && pv["spec"]["claimRef"]["name"].as_str().is_some_and(|n| n.starts_with("data-web-"))
+            })
             .map(|pv| pv["spec"]["csi"]["volumeHandle"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(handles.len(), 3);

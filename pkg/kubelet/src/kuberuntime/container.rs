@@ -92,6 +92,8 @@ pub struct ContainerInputs<'a> {
     pub restart_count: u32,
     pub env: Vec<(String, String)>,
     pub mounts: Vec<api::Mount>,
+    /// The raw block volumes (`volumeDevices`), as device files on the node.
+    pub devices: Vec<api::Device>,
     pub memory_capacity: i64,
     /// An ephemeral container's target: the running container whose process namespace it
     /// joins (`targetContainerName`).
@@ -174,6 +176,7 @@ pub fn container_config(i: &ContainerInputs) -> api::ContainerConfig {
             })
             .collect(),
         mounts: i.mounts.clone(),
+        devices: i.devices.clone(),
         labels,
         annotations,
         log_path: format!("{}/{}.log", c.name, i.restart_count),

@@ -9,6 +9,10 @@
 //! the kubelet applies `fsGroup`. Upstream twins: `pkg/volume/csi` (csi_attacher.go,
 //! csi_mounter.go, expander.go, csi_metrics.go).
 
+mod block;
+
+pub use block::{block_publish_path, block_staging_path};
+
 use crate::pluginmanager::csi::Handler;
 use csi::v1 as api;
 use csi::v1::node_client::NodeClient;
@@ -51,6 +55,8 @@ pub struct Source {
     pub mount_options: Vec<String>,
     /// An inline (ephemeral) volume: published only, never staged or attached.
     pub ephemeral: bool,
+    /// A raw block volume (`volumeMode: Block`).
+    pub block: bool,
 }
 
 /// What a mount is, kept beside it (upstream's `vol_data.json`).
@@ -223,16 +229,20 @@ pub fn publish_context(src: &Source, policy: &DriverPolicy, pod: &Pod) -> BTreeM
 }
 
 fn capability(src: &Source, caps: NodeCaps) -> api::VolumeCapability {
-    use api::volume_capability::{AccessMode, AccessType, MountVolume};
+    use api::volume_capability::{AccessMode, AccessType, BlockVolume, MountVolume};
     api::VolumeCapability {
         access_mode: Some(AccessMode {
             mode: access_mode(&src.access_modes, caps) as i32,
         }),
-        access_type: Some(AccessType::Mount(MountVolume {
-            fs_type: src.fs_type.clone(),
-            mount_flags: src.mount_options.clone(),
-            volume_mount_group: String::new(),
-        })),
+        access_type: Some(if src.block {
+            AccessType::Block(BlockVolume {})
+        } else {
+            AccessType::Mount(MountVolume {
+                fs_type: src.fs_type.clone(),
+                mount_flags: src.mount_options.clone(),
+                volume_mount_group: String::new(),
+            })
+        }),
     }
 }
 
@@ -332,6 +342,7 @@ impl Plugin {
     pub fn in_use(&self) -> Vec<String> {
         let mut out: Vec<String> = staged(&self.root)
             .into_iter()
+            .chain(block::staged(&self.root))
             .chain(published(&self.root).into_iter().map(|(_, _, d)| d))
             .filter(|d| d.volume_lifecycle_mode != "Ephemeral")
             .map(|d| unique_name(&d))
