@@ -80,6 +80,7 @@ impl Controller for ControllerService {
             capacity,
             node: d.node_id.clone(),
             block: state::is_block(&req.volume_capabilities),
+            ephemeral: false,
         };
         disk::ensure_image(&disk::image_path(&d.statedir, &id), capacity)?;
         d.store.put(&v)?;

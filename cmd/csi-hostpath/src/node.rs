@@ -41,6 +41,58 @@ impl NodeService {
     }
 }
 
+impl NodeService {
+    /// An inline volume: made (image, loop device, filesystem) on its first publish and
+    /// mounted straight at the target, with no staging.
+    fn publish_ephemeral(
+        &self,
+        req: &api::NodePublishVolumeRequest,
+        cap: &api::VolumeCapability,
+        target: &Path,
+    ) -> R<api::NodePublishVolumeResponse> {
+        let d = &self.0;
+        let caps = std::slice::from_ref(cap);
+        if state::is_block(caps) {
+            return Err(Status::invalid_argument(
+                "inline volumes are filesystems, not raw block devices",
+            ));
+        }
+        let fs = state::fs_type(caps);
+        let v = match d.store.get(&req.volume_id) {
+            Some(v) => v,
+            None => {
+                let capacity = state::ephemeral_capacity(
+                    req.volume_context
+                        .get(state::SIZE_ATTRIBUTE)
+                        .map(String::as_str),
+                    fs,
+                )?;
+                let v = state::Volume {
+                    id: req.volume_id.clone(),
+                    name: req.volume_id.clone(),
+                    capacity,
+                    node: d.node_id.clone(),
+                    block: false,
+                    ephemeral: true,
+                };
+                d.store.put(&v)?;
+                tracing::info!(volume = v.id, capacity, "inline volume created");
+                v
+            }
+        };
+        let image = disk::image_path(&d.statedir, &v.id);
+        disk::ensure_image(&image, v.capacity)?;
+        let dev = disk::loop_device(&image)?;
+        disk::format_if_blank(&dev, fs)?;
+        let mut flags = mount_flags(Some(cap));
+        if req.readonly {
+            flags.push("ro".into());
+        }
+        disk::mount_fs(&dev, fs, target, &flags)?;
+        Ok(Response::new(api::NodePublishVolumeResponse {}))
+    }
+}
+
 #[tonic::async_trait]
 impl Node for NodeService {
     async fn node_stage_volume(
@@ -111,8 +163,16 @@ impl Node for NodeService {
             .as_ref()
             .ok_or_else(|| Status::invalid_argument("volume capability missing in request"))?;
         let _guard = d.lock.lock().await;
-        let v = self.volume(&req.volume_id)?;
         let target = Path::new(&req.target_path);
+        if req
+            .volume_context
+            .get(state::EPHEMERAL_KEY)
+            .map(String::as_str)
+            == Some("true")
+        {
+            return self.publish_ephemeral(&req, cap, target);
+        }
+        let v = self.volume(&req.volume_id)?;
         if state::is_block(std::slice::from_ref(cap)) {
             let image = disk::image_path(&d.statedir, &v.id);
             let dev = disk::loop_device(&image)?;
@@ -142,6 +202,14 @@ impl Node for NodeService {
         required(&req.target_path, "target path")?;
         let _guard = d.lock.lock().await;
         disk::unmount_and_remove(Path::new(&req.target_path))?;
+        // An inline volume lives as long as its one publish.
+        if let Some(v) = d.store.get(&req.volume_id).filter(|v| v.ephemeral) {
+            let image = disk::image_path(&d.statedir, &v.id);
+            disk::detach(&image)?;
+            let _ = std::fs::remove_file(&image);
+            d.store.delete(&v.id)?;
+            tracing::info!(volume = v.id, "inline volume deleted");
+        }
         Ok(Response::new(api::NodeUnpublishVolumeResponse {}))
     }
 

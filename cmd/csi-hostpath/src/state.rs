@@ -28,6 +28,29 @@ pub struct Volume {
     /// Whether it was created for raw block access.
     #[serde(default)]
     pub block: bool,
+    /// An inline volume of one pod: made on publish, gone on unpublish.
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+/// The volume context key the kubelet sets on an inline volume's publish.
+pub const EPHEMERAL_KEY: &str = "csi.storage.k8s.io/ephemeral";
+/// The inline volume attribute naming its size (a quantity: `64Mi`).
+pub const SIZE_ATTRIBUTE: &str = "size";
+/// An inline volume's size when its attributes name none.
+pub const DEFAULT_EPHEMERAL_CAPACITY: i64 = 100 << 20;
+
+/// The size of an inline volume from its attributes, in whole MiB and at least the
+/// filesystem's minimum.
+pub fn ephemeral_capacity(size: Option<&str>, fs: &str) -> Result<i64, Status> {
+    let bytes = match size {
+        None => DEFAULT_EPHEMERAL_CAPACITY,
+        Some(s) => apimachinery::resource::Quantity::parse(s)
+            .map(|q| q.value())
+            .filter(|b| *b > 0)
+            .ok_or_else(|| Status::invalid_argument(format!("invalid size {s:?}")))?,
+    };
+    Ok(((bytes + ALIGN - 1) / ALIGN * ALIGN).max(min_capacity(fs)))
 }
 
 /// The filesystems a mounted volume may carry.
@@ -327,6 +350,21 @@ mod tests {
     }
 
     #[test]
+    fn inline_volumes_are_sized_from_their_attributes() {
+        assert_eq!(
+            ephemeral_capacity(None, "ext4").unwrap(),
+            DEFAULT_EPHEMERAL_CAPACITY
+        );
+        assert_eq!(ephemeral_capacity(Some("64Mi"), "ext4").unwrap(), 64 << 20);
+        assert_eq!(ephemeral_capacity(Some("1"), "ext4").unwrap(), MIN_CAPACITY);
+        assert_eq!(
+            ephemeral_capacity(Some("64Mi"), "xfs").unwrap(),
+            MIN_XFS_CAPACITY
+        );
+        assert!(ephemeral_capacity(Some("lots"), "ext4").is_err());
+    }
+
+    #[test]
     fn records_survive_a_reopen() {
         let dir = std::env::temp_dir().join(format!("csi-state-{}", std::process::id()));
         let store = Store::open(&dir).unwrap();
@@ -336,6 +374,7 @@ mod tests {
             capacity: 1 << 30,
             node: "n1".into(),
             block: false,
+            ephemeral: false,
         };
         store.put(&v).unwrap();
         assert_eq!(Store::open(&dir).unwrap().get("pvc-a"), Some(v.clone()));

@@ -117,7 +117,7 @@ fn a_statefulset_gets_provisioned_expandable_volumes() {
                 r#"apiVersion: storage.k8s.io/v1
 kind: CSIDriver
 metadata: {{name: {DRIVER}}}
-spec: {{attachRequired: true, podInfoOnMount: true, fsGroupPolicy: File, volumeLifecycleModes: [Persistent]}}
+spec: {{attachRequired: true, podInfoOnMount: true, fsGroupPolicy: File, volumeLifecycleModes: [Persistent, Ephemeral]}}
 ---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -212,8 +212,8 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
             let group = s.kubectl_ok(&["exec", &pod, "--", "stat", "-c", "%g", "/data"], None);
             assert_eq!(group.trim(), "2000");
         }
-        let df = |pod: &str| {
-            let out = s.kubectl_ok(&["exec", pod, "--", "df", "-k", "/data"], None);
+        let df = |pod: &str, path: &str| {
+            let out = s.kubectl_ok(&["exec", pod, "--", "df", "-k", path], None);
             out.lines()
                 .nth(1)
                 .and_then(|l| l.split_whitespace().nth(1))
@@ -221,7 +221,7 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
                 .unwrap_or(0)
                 * 1024
         };
-        let before = df("web-0");
+        let before = df("web-0", "/data");
         assert!(before > GI * 9 / 10 && before <= GI, "df of a 1Gi volume: {before}");
 
         // A deleted pod comes back with its data.
@@ -251,7 +251,7 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
             pvc["status"]["conditions"].as_array().is_none_or(|c| c.is_empty()),
             "{pvc}"
         );
-        let after = df("web-0");
+        let after = df("web-0", "/data");
         assert!(after > 2 * GI * 9 / 10, "df after growing: {after}");
         let now = c.get("/api/v1/namespaces/default/pods/web-0").await.json();
         assert_eq!(now["metadata"]["uid"], web0["metadata"]["uid"]);
@@ -362,6 +362,35 @@ spec:
         assert_eq!(out.trim(), "hello-block");
         s.kubectl_ok(&["delete", "pod", "raw", "--wait=true"], None);
         s.kubectl_ok(&["delete", "pvc", "raw", "--wait=false"], None);
+
+        // An inline volume: made for the pod, sized by its attributes, gone with it.
+        s.kubectl_ok(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                r#"apiVersion: v1
+kind: Pod
+metadata: {{name: inline}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {BUSYBOX}
+    command: [sh, -c, "echo scratch > /scratch/f; exec sleep 3600"]
+    volumeMounts: [{{name: scratch, mountPath: /scratch}}]
+  volumes: [{{name: scratch, csi: {{driver: {DRIVER}, volumeAttributes: {{size: 64Mi}}}}}}]
+"#
+            )),
+        );
+        let f = wait_for("the inline volume written", Duration::from_secs(90), || async {
+            let (ok, out, _) = s.kubectl(&["exec", "inline", "--", "cat", "/scratch/f"], None);
+            ok.then_some(out)
+        })
+        .await;
+        assert_eq!(f.trim(), "scratch");
+        let total = df("inline", "/scratch");
+        assert!(total > 40 << 20 && total <= 64 << 20, "df of a 64Mi inline volume: {total}");
+        s.kubectl_ok(&["delete", "pod", "inline", "--wait=true"], None);
+        assert!(log().contains("inline volume deleted"), "{}", log());
 
         // A driver that is not there: FailedMount on the pod.
         s.kubectl_ok(
