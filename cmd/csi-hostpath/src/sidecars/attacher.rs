@@ -68,6 +68,11 @@ pub struct Attacher {
     volumes: Arc<Informer<PersistentVolume>>,
 }
 
+/// A VolumeAttachment's `attachError` / `detachError`.
+fn volume_error(msg: &str) -> serde_json::Value {
+    json!({"time": jiff::Timestamp::now().to_string(), "message": msg})
+}
+
 fn rpc_error(e: &tonic::Status) -> String {
     format!("rpc error: code = {:?} desc = {}", e.code(), e.message())
 }
@@ -129,6 +134,21 @@ impl Attacher {
                 tracing::warn!(attachment = ?va.metadata.name, error = e, "attachment failed");
             }
         }
+    }
+
+    async fn patch_status(
+        &self,
+        va: &VolumeAttachment,
+        status: serde_json::Value,
+    ) -> Result<(), kube::Error> {
+        let vas: Api<VolumeAttachment> = Api::all(self.ctx.client.clone());
+        vas.patch_status(
+            va.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": status })),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn publishes(&self) -> Result<bool, String> {
@@ -196,24 +216,19 @@ impl Attacher {
                 Ok(r) => metadata = r.into_inner().publish_context.into_iter().collect(),
                 Err(e) => {
                     let msg = rpc_error(&e);
-                    let status = json!({"status": {"attached": false, "attachError": {
-                        "time": jiff::Timestamp::now().to_string(), "message": msg}}});
-                    let _ = vas
+                    let _ = self
                         .patch_status(
-                            va.metadata.name.as_deref().unwrap_or_default(),
-                            &PatchParams::default(),
-                            &Patch::Merge(&status),
+                            va,
+                            json!({"attached": false, "attachError": volume_error(&msg)}),
                         )
                         .await;
                     return Err(msg);
                 }
             }
         }
-        let status = json!({"status": {"attached": true, "attachmentMetadata": metadata, "attachError": null}});
-        vas.patch_status(
-            va.metadata.name.as_deref().unwrap_or_default(),
-            &PatchParams::default(),
-            &Patch::Merge(&status),
+        self.patch_status(
+            va,
+            json!({"attached": true, "attachmentMetadata": metadata, "attachError": null}),
         )
         .await
         .map_err(|e| format!("marking attached: {e}"))?;
@@ -247,14 +262,8 @@ impl Attacher {
                 .await
             {
                 let msg = rpc_error(&e);
-                let status = json!({"status": {"detachError": {
-                    "time": jiff::Timestamp::now().to_string(), "message": msg}}});
-                let _ = vas
-                    .patch_status(
-                        va.metadata.name.as_deref().unwrap_or_default(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&status),
-                    )
+                let _ = self
+                    .patch_status(va, json!({"detachError": volume_error(&msg)}))
                     .await;
                 return Err(msg);
             }

@@ -305,6 +305,23 @@ pub fn unique_name(data: &VolData) -> String {
     )
 }
 
+/// A CSI call's failure as upstream's operation errors word it.
+fn rpc_error(what: &str, spec: &str, e: &tonic::Status) -> String {
+    format!(
+        "{what} failed for volume {spec:?} : rpc error: code = {:?} desc = {}",
+        e.code(),
+        e.message()
+    )
+}
+
+/// What staging and publishing one volume share.
+struct NodeCall<'a> {
+    client: NodeClient<tonic::transport::Channel>,
+    src: &'a Source,
+    publish_ctx: BTreeMap<String, String>,
+    capability: api::VolumeCapability,
+}
+
 /// The CSI volume plugin of one kubelet.
 pub struct Plugin {
     root: PathBuf,
@@ -367,6 +384,71 @@ impl Plugin {
             &endpoint,
             RPC_TIMEOUT,
         )?))
+    }
+
+    fn vol_data(&self, src: &Source, attachment: &str, mode: &str) -> VolData {
+        VolData {
+            spec_vol_id: src.spec_name.clone(),
+            volume_handle: src.handle.clone(),
+            driver_name: src.driver.clone(),
+            node_name: self.node_name.clone(),
+            attachment_id: attachment.to_string(),
+            volume_lifecycle_mode: mode.into(),
+        }
+    }
+
+    /// `NodeStageVolume` at `staging` (made first).
+    async fn node_stage(
+        &self,
+        call: &mut NodeCall<'_>,
+        staging: &Path,
+        what: &str,
+    ) -> Result<(), String> {
+        std::fs::create_dir_all(staging)
+            .map_err(|e| format!("creating {}: {e}", staging.display()))?;
+        let src = call.src;
+        let secrets = self.secrets(&src.stage_secret).await?;
+        call.client
+            .node_stage_volume(api::NodeStageVolumeRequest {
+                volume_id: src.handle.clone(),
+                publish_context: call.publish_ctx.clone().into_iter().collect(),
+                staging_target_path: staging.to_string_lossy().into_owned(),
+                volume_capability: Some(call.capability.clone()),
+                secrets: secrets.into_iter().collect(),
+                volume_context: src.attributes.clone().into_iter().collect(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| rpc_error(what, &src.spec_name, &e))
+    }
+
+    /// `NodePublishVolume` at `target` with the volume context `ctx`.
+    async fn node_publish(
+        &self,
+        call: &mut NodeCall<'_>,
+        staging: Option<&Path>,
+        target: &Path,
+        ctx: BTreeMap<String, String>,
+        what: &str,
+    ) -> Result<(), String> {
+        let src = call.src;
+        let secrets = self.secrets(&src.publish_secret).await?;
+        call.client
+            .node_publish_volume(api::NodePublishVolumeRequest {
+                volume_id: src.handle.clone(),
+                publish_context: call.publish_ctx.clone().into_iter().collect(),
+                staging_target_path: staging
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                target_path: target.to_string_lossy().into_owned(),
+                volume_capability: Some(call.capability.clone()),
+                readonly: src.read_only,
+                secrets: secrets.into_iter().collect(),
+                volume_context: ctx.into_iter().collect(),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| rpc_error(what, &src.spec_name, &e))
     }
 
     async fn capabilities(
@@ -492,49 +574,21 @@ impl Plugin {
         } else {
             (String::new(), BTreeMap::new())
         };
-        let capability = capability(src, caps);
-        let staging = staging_path(&self.root, &src.driver, &src.handle);
-        if !src.ephemeral && caps.stage && !csi::mount::is_mounted(&staging) {
-            let data = VolData {
-                spec_vol_id: src.spec_name.clone(),
-                volume_handle: src.handle.clone(),
-                driver_name: src.driver.clone(),
-                node_name: self.node_name.clone(),
-                attachment_id: attachment.clone(),
-                volume_lifecycle_mode: mode.into(),
-            };
-            write_vol_data(staging.parent().unwrap_or(&staging), &data)?;
-            std::fs::create_dir_all(&staging)
-                .map_err(|e| format!("creating {}: {e}", staging.display()))?;
-            let secrets = self.secrets(&src.stage_secret).await?;
-            client
-                .node_stage_volume(api::NodeStageVolumeRequest {
-                    volume_id: src.handle.clone(),
-                    publish_context: publish_ctx.clone().into_iter().collect(),
-                    staging_target_path: staging.to_string_lossy().into_owned(),
-                    volume_capability: Some(capability.clone()),
-                    secrets: secrets.into_iter().collect(),
-                    volume_context: src.attributes.clone().into_iter().collect(),
-                })
-                .await
-                .map_err(|e| {
-                    format!(
-                        "MountVolume.MountDevice failed for volume {:?} : rpc error: code = {:?} desc = {}",
-                        src.spec_name,
-                        e.code(),
-                        e.message()
-                    )
-                })?;
-        }
-        let data = VolData {
-            spec_vol_id: src.spec_name.clone(),
-            volume_handle: src.handle.clone(),
-            driver_name: src.driver.clone(),
-            node_name: self.node_name.clone(),
-            attachment_id: attachment,
-            volume_lifecycle_mode: mode.into(),
+        let mut call = NodeCall {
+            client,
+            src,
+            publish_ctx,
+            capability: capability(src, caps),
         };
-        write_vol_data(&dir, &data)?;
+        let staging = staging_path(&self.root, &src.driver, &src.handle);
+        let staged = !src.ephemeral && caps.stage;
+        if staged && !csi::mount::is_mounted(&staging) {
+            let data = self.vol_data(src, &attachment, mode);
+            write_vol_data(staging.parent().unwrap_or(&staging), &data)?;
+            self.node_stage(&mut call, &staging, "MountVolume.MountDevice")
+                .await?;
+        }
+        write_vol_data(&dir, &self.vol_data(src, &attachment, mode))?;
         let mut ctx = publish_context(src, &policy, pod);
         if !policy.token_requests.is_empty() {
             let tokens: BTreeMap<String, serde_json::Value> = tokens(&policy.token_requests)
@@ -552,31 +606,14 @@ impl Plugin {
                 serde_json::to_string(&tokens).unwrap_or_default(),
             );
         }
-        let secrets = self.secrets(&src.publish_secret).await?;
-        client
-            .node_publish_volume(api::NodePublishVolumeRequest {
-                volume_id: src.handle.clone(),
-                publish_context: publish_ctx.into_iter().collect(),
-                staging_target_path: if caps.stage && !src.ephemeral {
-                    staging.to_string_lossy().into_owned()
-                } else {
-                    String::new()
-                },
-                target_path: target.to_string_lossy().into_owned(),
-                volume_capability: Some(capability),
-                readonly: src.read_only,
-                secrets: secrets.into_iter().collect(),
-                volume_context: ctx.into_iter().collect(),
-            })
-            .await
-            .map_err(|e| {
-                format!(
-                    "MountVolume.SetUp failed for volume {:?} : rpc error: code = {:?} desc = {}",
-                    src.spec_name,
-                    e.code(),
-                    e.message()
-                )
-            })?;
+        self.node_publish(
+            &mut call,
+            staged.then_some(staging.as_path()),
+            &target,
+            ctx,
+            "MountVolume.SetUp",
+        )
+        .await?;
         if !mounted
             && let Some(group) = fs_group
             && !src.read_only
@@ -610,7 +647,8 @@ impl Plugin {
                 let _ = std::fs::remove_dir_all(&dir);
                 continue;
             };
-            self.unpublish(&data, &target).await?;
+            self.unpublish(&data, &target, "UnmountVolume.TearDown")
+                .await?;
             let _ = std::fs::remove_dir_all(&dir);
             if data.volume_lifecycle_mode != "Ephemeral" {
                 let others = published(&self.root).into_iter().any(|(_, _, d)| {
@@ -624,7 +662,8 @@ impl Plugin {
         Ok(())
     }
 
-    async fn unpublish(&self, data: &VolData, target: &Path) -> Result<(), String> {
+    /// `NodeUnpublishVolume` of `target`, which must then be unmounted.
+    async fn unpublish(&self, data: &VolData, target: &Path, what: &str) -> Result<(), String> {
         let mut client = self.node_client(&data.driver_name)?;
         client
             .node_unpublish_volume(api::NodeUnpublishVolumeRequest {
@@ -632,30 +671,21 @@ impl Plugin {
                 target_path: target.to_string_lossy().into_owned(),
             })
             .await
-            .map_err(|e| {
-                format!(
-                    "UnmountVolume.TearDown failed for volume {:?} : rpc error: code = {:?} desc = {}",
-                    data.spec_vol_id,
-                    e.code(),
-                    e.message()
-                )
-            })?;
+            .map_err(|e| rpc_error(what, &data.spec_vol_id, &e))?;
         if csi::mount::is_mounted(target) {
             return Err(format!(
-                "UnmountVolume.TearDown failed for volume {:?}: {} is still mounted",
+                "{what} failed for volume {:?}: {} is still mounted",
                 data.spec_vol_id,
                 target.display()
             ));
         }
-        tracing::info!(volume = data.spec_vol_id, target = %target.display(), "UnmountVolume.TearDown succeeded");
+        tracing::info!(volume = data.spec_vol_id, target = %target.display(), "{what} succeeded");
         Ok(())
     }
 
-    async fn unstage(&self, data: &VolData) -> Result<(), String> {
-        let staging = staging_path(&self.root, &data.driver_name, &data.volume_handle);
-        let Some(dir) = staging.parent().filter(|d| d.exists()) else {
-            return Ok(());
-        };
+    /// `NodeUnstageVolume` of `staging` (when the driver stages), which must then be
+    /// unmounted.
+    async fn unstage_at(&self, data: &VolData, staging: &Path, what: &str) -> Result<(), String> {
         let mut client = self.node_client(&data.driver_name)?;
         let caps = self.capabilities(&mut client).await?;
         if caps.stage {
@@ -665,24 +695,26 @@ impl Plugin {
                     staging_target_path: staging.to_string_lossy().into_owned(),
                 })
                 .await
-                .map_err(|e| {
-                    format!(
-                        "UnmountDevice failed for volume {:?} : rpc error: code = {:?} desc = {}",
-                        data.spec_vol_id,
-                        e.code(),
-                        e.message()
-                    )
-                })?;
+                .map_err(|e| rpc_error(what, &data.spec_vol_id, &e))?;
         }
-        if csi::mount::is_mounted(&staging) {
+        if csi::mount::is_mounted(staging) {
             return Err(format!(
-                "UnmountDevice failed for volume {:?}: {} is still mounted",
+                "{what} failed for volume {:?}: {} is still mounted",
                 data.spec_vol_id,
                 staging.display()
             ));
         }
+        tracing::info!(volume = data.spec_vol_id, "{what} succeeded");
+        Ok(())
+    }
+
+    async fn unstage(&self, data: &VolData) -> Result<(), String> {
+        let staging = staging_path(&self.root, &data.driver_name, &data.volume_handle);
+        let Some(dir) = staging.parent().filter(|d| d.exists()) else {
+            return Ok(());
+        };
+        self.unstage_at(data, &staging, "UnmountDevice").await?;
         let _ = std::fs::remove_dir_all(dir);
-        tracing::info!(volume = data.spec_vol_id, "UnmountDevice succeeded");
         Ok(())
     }
 
@@ -714,14 +746,7 @@ impl Plugin {
                 secrets: secrets.into_iter().collect(),
             })
             .await
-            .map_err(|e| {
-                format!(
-                    "MountVolume.NodeExpandVolume failed for volume {:?} : rpc error: code = {:?} desc = {}",
-                    src.spec_name,
-                    e.code(),
-                    e.message()
-                )
-            })?;
+            .map_err(|e| rpc_error("MountVolume.NodeExpandVolume", &src.spec_name, &e))?;
         Ok(true)
     }
 

@@ -6,7 +6,7 @@
 //! directory, a link under `volumeDevices/kubernetes.io~csi/<volume>` so the pod's
 //! teardown finds it.
 
-use super::{PLUGIN_DIR, Plugin, Source, VolData, api, read_vol_data, write_vol_data};
+use super::{NodeCall, PLUGIN_DIR, Plugin, Source, VolData, read_vol_data, write_vol_data};
 use std::path::{Path, PathBuf};
 
 fn devices_dir(root: &Path) -> PathBuf {
@@ -43,14 +43,6 @@ pub fn staged(root: &Path) -> Vec<VolData> {
         .collect()
 }
 
-fn rpc(what: &str, spec: &str, e: tonic::Status) -> String {
-    format!(
-        "{what} failed for volume {spec:?} : rpc error: code = {:?} desc = {}",
-        e.code(),
-        e.message()
-    )
-}
-
 impl Plugin {
     /// Stages (once per node) and publishes a block volume for the pod; returns the device
     /// file the container gets.
@@ -72,54 +64,32 @@ impl Plugin {
         } else {
             (String::new(), Default::default())
         };
-        let data = VolData {
-            spec_vol_id: src.spec_name.clone(),
-            volume_handle: src.handle.clone(),
-            driver_name: src.driver.clone(),
-            node_name: self.node_name.clone(),
-            attachment_id: attachment,
-            volume_lifecycle_mode: "Persistent".into(),
+        write_vol_data(
+            &data_dir(&self.root, &src.spec_name),
+            &self.vol_data(src, &attachment, "Persistent"),
+        )?;
+        let mut call = NodeCall {
+            client,
+            src,
+            publish_ctx,
+            capability: super::capability(src, caps),
         };
-        write_vol_data(&data_dir(&self.root, &src.spec_name), &data)?;
-        let capability = super::capability(src, caps);
         let staging = block_staging_path(&self.root, &src.spec_name);
         if caps.stage {
-            std::fs::create_dir_all(&staging)
-                .map_err(|e| format!("creating {}: {e}", staging.display()))?;
-            let secrets = self.secrets(&src.stage_secret).await?;
-            client
-                .node_stage_volume(api::NodeStageVolumeRequest {
-                    volume_id: src.handle.clone(),
-                    publish_context: publish_ctx.clone().into_iter().collect(),
-                    staging_target_path: staging.to_string_lossy().into_owned(),
-                    volume_capability: Some(capability.clone()),
-                    secrets: secrets.into_iter().collect(),
-                    volume_context: src.attributes.clone().into_iter().collect(),
-                })
-                .await
-                .map_err(|e| rpc("MapVolume.SetUpDevice", &src.spec_name, e))?;
+            self.node_stage(&mut call, &staging, "MapVolume.SetUpDevice")
+                .await?;
         }
         if let Some(dir) = target.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        let secrets = self.secrets(&src.publish_secret).await?;
-        client
-            .node_publish_volume(api::NodePublishVolumeRequest {
-                volume_id: src.handle.clone(),
-                publish_context: publish_ctx.into_iter().collect(),
-                staging_target_path: if caps.stage {
-                    staging.to_string_lossy().into_owned()
-                } else {
-                    String::new()
-                },
-                target_path: target.to_string_lossy().into_owned(),
-                volume_capability: Some(capability),
-                readonly: src.read_only,
-                secrets: secrets.into_iter().collect(),
-                volume_context: src.attributes.clone().into_iter().collect(),
-            })
-            .await
-            .map_err(|e| rpc("MapVolume.MapPodDevice", &src.spec_name, e))?;
+        self.node_publish(
+            &mut call,
+            caps.stage.then_some(staging.as_path()),
+            &target,
+            src.attributes.clone(),
+            "MapVolume.MapPodDevice",
+        )
+        .await?;
         let link = pod_link(&self.root, pod_uid, &src.spec_name);
         if let Some(dir) = link.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -142,17 +112,8 @@ impl Plugin {
             let spec = e.file_name().to_string_lossy().into_owned();
             let target = block_publish_path(&self.root, &spec, uid);
             if let Some(data) = read_vol_data(&data_dir(&self.root, &spec)) {
-                let mut client = self.node_client(&data.driver_name)?;
-                client
-                    .node_unpublish_volume(api::NodeUnpublishVolumeRequest {
-                        volume_id: data.volume_handle.clone(),
-                        target_path: target.to_string_lossy().into_owned(),
-                    })
-                    .await
-                    .map_err(|e| rpc("UnmapVolume.UnmapPodDevice", &spec, e))?;
-                if csi::mount::is_mounted(&target) {
-                    return Err(format!("{} is still mounted", target.display()));
-                }
+                self.unpublish(&data, &target, "UnmapVolume.UnmapPodDevice")
+                    .await?;
                 let _ = std::fs::remove_file(&target);
                 let publish_dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
                 let others = std::fs::read_dir(&publish_dir)
@@ -161,17 +122,9 @@ impl Plugin {
                     .flatten()
                     .count();
                 if others == 0 {
-                    let caps = self.capabilities(&mut client).await?;
                     let staging = block_staging_path(&self.root, &spec);
-                    if caps.stage {
-                        client
-                            .node_unstage_volume(api::NodeUnstageVolumeRequest {
-                                volume_id: data.volume_handle.clone(),
-                                staging_target_path: staging.to_string_lossy().into_owned(),
-                            })
-                            .await
-                            .map_err(|e| rpc("UnmapVolume.TearDownDevice", &spec, e))?;
-                    }
+                    self.unstage_at(&data, &staging, "UnmapVolume.TearDownDevice")
+                        .await?;
                     let _ = std::fs::remove_dir_all(&staging);
                     let _ = std::fs::remove_dir_all(&publish_dir);
                     let _ = std::fs::remove_dir_all(devices_dir(&self.root).join(&spec));
