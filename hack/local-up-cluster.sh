@@ -377,10 +377,10 @@ start metrics-server "$BIN/metrics-server" --kubeconfig="$DIR/metrics-server.kub
   --clusterrole=system:csi-hostpath --user=system:csi-hostpath --dry-run=client -o yaml \
   | "$BIN/kubectl" --kubeconfig="$DIR/admin.kubeconfig" apply -f - >/dev/null
 CSI_SOCKET=$DIR/kubelet/plugins/hostpath.csi.k8s.io/csi.sock
-start csi-hostpath "$BIN/csi-hostpath" --kubeconfig="$DIR/csi-hostpath.kubeconfig" \
+start csi-hostpath env NAMESPACE=kube-system "$BIN/csi-hostpath" --kubeconfig="$DIR/csi-hostpath.kubeconfig" \
   --endpoint="unix://$CSI_SOCKET" --kubelet-registration-path="$CSI_SOCKET" \
   --plugin-registration-path="$DIR/kubelet/plugins_registry" --nodeid="$NODE_NAME" \
-  --statedir="$DIR/csi-hostpath" --enable-provisioner --enable-resizer
+  --statedir="$DIR/csi-hostpath" --enable-provisioner --enable-resizer --enable-capacity
 ready=
 for _ in $(seq 600); do
   if curl -sk --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \

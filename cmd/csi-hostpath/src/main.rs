@@ -64,6 +64,14 @@ struct Flags {
     /// (external-attacher's role; with `--enable-attach` through ControllerPublishVolume).
     #[arg(long = "enable-attacher")]
     enable_attacher: bool,
+    /// Publish this node's free space per StorageClass as CSIStorageCapacity objects in
+    /// the namespace the `NAMESPACE` environment variable names (external-provisioner's
+    /// `--enable-capacity`).
+    #[arg(long = "enable-capacity")]
+    enable_capacity: bool,
+    /// How often capacity is asked for again.
+    #[arg(long = "capacity-poll-interval", default_value = "1m")]
+    capacity_poll_interval: String,
     /// Grow this node's volumes when their claims ask for more (external-resizer's role).
     #[arg(long = "enable-resizer")]
     enable_resizer: bool,
@@ -147,7 +155,17 @@ async fn serve(f: Flags) -> Result<(), String> {
             }
         });
     }
-    if f.enable_provisioner || f.enable_resizer || f.enable_attacher {
+    let capacity = if f.enable_capacity {
+        let namespace = std::env::var("NAMESPACE").ok().filter(|n| !n.is_empty()).ok_or(
+            "--enable-capacity needs the NAMESPACE environment variable (the namespace the driver runs in)",
+        )?;
+        let poll = apimachinery::duration::parse(&f.capacity_poll_interval)
+            .map_err(|e| format!("--capacity-poll-interval {:?}: {e}", f.capacity_poll_interval))?;
+        Some((namespace, poll))
+    } else {
+        None
+    };
+    if f.enable_provisioner || f.enable_resizer || f.enable_attacher || capacity.is_some() {
         let (endpoint, node) = (f.endpoint.clone(), f.nodeid.clone());
         let (provision, resize, attach) =
             (f.enable_provisioner, f.enable_resizer, f.enable_attacher);
@@ -168,6 +186,9 @@ async fn serve(f: Flags) -> Result<(), String> {
             }
             if attach {
                 sidecars::attacher::Attacher::start(ctx.clone());
+            }
+            if let Some((namespace, poll)) = capacity {
+                sidecars::capacity::CapacityPublisher::start(ctx.clone(), namespace, poll);
             }
             if resize {
                 sidecars::resizer::Resizer::start(ctx);

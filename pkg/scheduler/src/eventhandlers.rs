@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolume, PersistentVolumeClaim, ReplicationController, Service,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::storage::v1::{CSINode, StorageClass};
+use k8s_openapi::api::storage::v1::{CSIDriver, CSINode, CSIStorageCapacity, StorageClass};
 use kube::Api;
 use kube::runtime::watcher::{self, Event};
 use std::collections::HashSet;
@@ -47,6 +47,8 @@ pub enum Stored {
     Volume(Arc<PersistentVolume>),
     Class(Arc<StorageClass>),
     CsiNode(Arc<CSINode>),
+    CsiDriver(Arc<CSIDriver>),
+    Capacity(Arc<CSIStorageCapacity>),
     /// The objects whose selectors give pods default spreading.
     Service(Arc<Service>),
     ReplicationController(Arc<ReplicationController>),
@@ -60,6 +62,8 @@ pub enum StoredKind {
     Volume,
     Class,
     CsiNode,
+    CsiDriver,
+    Capacity,
     Service,
     ReplicationController,
     ReplicaSet,
@@ -196,6 +200,30 @@ pub async fn watch_csi_nodes(client: kube::Client, tx: Sender<Message>) {
         deleted: |o: Arc<CSINode>| Message::StoredDeleted(StoredKind::CsiNode, key_of(&o.metadata)),
         listed: |k| Message::StoredListed(StoredKind::CsiNode, k),
         key: |o: &CSINode| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_csi_drivers(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::CsiDriver(o)),
+        deleted: |o: Arc<CSIDriver>| {
+            Message::StoredDeleted(StoredKind::CsiDriver, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::CsiDriver, k),
+        key: |o: &CSIDriver| key_of(&o.metadata),
+    };
+    watch(Api::all(client), watcher::Config::default(), kind, tx).await
+}
+
+pub async fn watch_capacities(client: kube::Client, tx: Sender<Message>) {
+    let kind = Kind {
+        applied: |o| Message::Stored(Stored::Capacity(o)),
+        deleted: |o: Arc<CSIStorageCapacity>| {
+            Message::StoredDeleted(StoredKind::Capacity, key_of(&o.metadata))
+        },
+        listed: |k| Message::StoredListed(StoredKind::Capacity, k),
+        key: |o: &CSIStorageCapacity| key_of(&o.metadata),
     };
     watch(Api::all(client), watcher::Config::default(), kind, tx).await
 }

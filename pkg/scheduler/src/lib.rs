@@ -86,6 +86,8 @@ pub fn start(
         tokio::spawn(eventhandlers::watch_volumes(client.clone(), tx.clone())),
         tokio::spawn(eventhandlers::watch_classes(client.clone(), tx.clone())),
         tokio::spawn(eventhandlers::watch_csi_nodes(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_csi_drivers(client.clone(), tx.clone())),
+        tokio::spawn(eventhandlers::watch_capacities(client.clone(), tx.clone())),
         tokio::spawn(eventhandlers::watch_services(client.clone(), tx.clone())),
         tokio::spawn(eventhandlers::watch_replication_controllers(
             client.clone(),

@@ -271,6 +271,16 @@ impl Scheduler {
                             .csi_nodes
                             .insert(key(&n.metadata), n);
                     }
+                    Stored::CsiDriver(d) => {
+                        Arc::make_mut(&mut self.volumes)
+                            .csi_drivers
+                            .insert(key(&d.metadata), d);
+                    }
+                    Stored::Capacity(c) => {
+                        Arc::make_mut(&mut self.volumes)
+                            .capacities
+                            .insert(key(&c.metadata), c);
+                    }
                     Stored::Service(o) => {
                         Arc::make_mut(&mut self.owners)
                             .services
@@ -319,6 +329,12 @@ impl Scheduler {
                 .retain(|k, _| keep(k)),
             StoredKind::CsiNode => Arc::make_mut(&mut self.volumes)
                 .csi_nodes
+                .retain(|k, _| keep(k)),
+            StoredKind::CsiDriver => Arc::make_mut(&mut self.volumes)
+                .csi_drivers
+                .retain(|k, _| keep(k)),
+            StoredKind::Capacity => Arc::make_mut(&mut self.volumes)
+                .capacities
                 .retain(|k, _| keep(k)),
             StoredKind::Service => Arc::make_mut(&mut self.owners)
                 .services

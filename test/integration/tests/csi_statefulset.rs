@@ -5,7 +5,8 @@
 //! and a StatefulSet of 3 with volumeClaimTemplates: volumes provisioned on the chosen
 //! node, data kept across pod deletion and a kubelet restart (no stale mount), a claim
 //! grown to 2Gi seen inside the running pod, attachments through VolumeAttachments and
-//! node status (detached when the node is drained), a raw block volume, usage in `/stats/summary` and
+//! node status (detached when the node is drained), CSIStorageCapacity published and
+//! used by the scheduler, a raw block volume, usage in `/stats/summary` and
 //! `kubelet_volume_stats_*`, `FailedMount` for a driver that is not there, the driver's
 //! calls in the CSI spec's order, and everything released, deleted and unmounted when
 //! the set and its claims go.
@@ -104,6 +105,8 @@ fn a_statefulset_gets_provisioned_expandable_volumes() {
                 ))
                 .arg(format!("--kubeconfig={}", admin.display()))
                 .args(["--enable-provisioner", "--enable-resizer", "--enable-attach", "--enable-attacher"])
+                .args(["--enable-capacity", "--capacity-poll-interval=2s"])
+                .env("NAMESPACE", "kube-system")
                 .arg("--logging-format=json")
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&driver_log).unwrap())
@@ -117,7 +120,7 @@ fn a_statefulset_gets_provisioned_expandable_volumes() {
                 r#"apiVersion: storage.k8s.io/v1
 kind: CSIDriver
 metadata: {{name: {DRIVER}}}
-spec: {{attachRequired: true, podInfoOnMount: true, fsGroupPolicy: File, volumeLifecycleModes: [Persistent, Ephemeral]}}
+spec: {{attachRequired: true, podInfoOnMount: true, storageCapacity: true, fsGroupPolicy: File, volumeLifecycleModes: [Persistent, Ephemeral]}}
 ---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -139,6 +142,14 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
         })
         .await;
 
+        // The driver publishes its free space for the class on this node.
+        let capacity = wait_for("CSIStorageCapacity", Duration::from_secs(60), || async {
+            let l = c.get("/apis/storage.k8s.io/v1/namespaces/kube-system/csistoragecapacities").await.json();
+            l["items"].as_array()?.iter().find(|o| o["storageClassName"] == "csi-hostpath").cloned()
+        })
+        .await;
+        assert_eq!(capacity["nodeTopology"]["matchLabels"]["topology.hostpath.csi/node"], "node-0");
+        assert!(capacity["capacity"].as_str().is_some_and(|q| !q.is_empty() && q != "0"), "{capacity}");
         s.kubectl_ok(&["apply", "-f", "-"], Some(&statefulset()));
         let pods_ready = || async {
             let l = c.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb").await.json();
@@ -391,6 +402,38 @@ spec:
         assert!(total > 40 << 20 && total <= 64 << 20, "df of a 64Mi inline volume: {total}");
         s.kubectl_ok(&["delete", "pod", "inline", "--wait=true"], None);
         assert!(log().contains("inline volume deleted"), "{}", log());
+
+        // More than the node has: the scheduler says so, and nothing is provisioned.
+        s.kubectl_ok(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                r#"apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: huge}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 100Pi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: huge}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: c, image: {BUSYBOX}, command: [sleep, "3600"], volumeMounts: [{{name: d, mountPath: /d}}]}}
+  volumes: [{{name: d, persistentVolumeClaim: {{claimName: huge}}}}]
+"#
+            )),
+        );
+        let why = wait_for("huge unschedulable", Duration::from_secs(60), || async {
+            let p = c.get("/api/v1/namespaces/default/pods/huge").await.json();
+            let cond = p["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "PodScheduled")?.clone();
+            (cond["status"] == "False").then(|| cond["message"].as_str().unwrap_or_default().to_string())
+        })
+        .await;
+        assert!(why.contains("node(s) did not have enough free storage"), "{why}");
+        s.kubectl_ok(&["delete", "pod", "huge", "--wait=true"], None);
+        s.kubectl_ok(&["delete", "pvc", "huge"], None);
 
         // A driver that is not there: FailedMount on the pod.
         s.kubectl_ok(

@@ -8,6 +8,7 @@
 //! apiserver.
 
 pub mod attacher;
+pub mod capacity;
 pub mod provisioner;
 pub mod resizer;
 

@@ -159,6 +159,9 @@ pub struct Volumes {
     pub volumes: HashMap<String, Arc<k8s_openapi::api::core::v1::PersistentVolume>>,
     pub classes: HashMap<String, Arc<k8s_openapi::api::storage::v1::StorageClass>>,
     pub csi_nodes: HashMap<String, Arc<k8s_openapi::api::storage::v1::CSINode>>,
+    pub csi_drivers: HashMap<String, Arc<k8s_openapi::api::storage::v1::CSIDriver>>,
+    /// `namespace/name` -> the capacity a driver published.
+    pub capacities: HashMap<String, Arc<k8s_openapi::api::storage::v1::CSIStorageCapacity>>,
 }
 
 /// A scheduling plugin; it implements the extension points it is enabled at.

@@ -22,6 +22,7 @@ pub const ERR_NODE_CONFLICT: &str = "node(s) had volume node affinity conflict";
 pub const ERR_PV_NOT_EXIST: &str =
     "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)";
 pub const ERR_UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVolumeClaims";
+pub const ERR_NOT_ENOUGH_SPACE: &str = "node(s) did not have enough free storage";
 pub const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
 
 const KEY: &str = "PreFilterVolumeBinding";
@@ -173,6 +174,47 @@ fn topology_allows(vols: &Volumes, claim: &PersistentVolumeClaim, node: &NodeInf
     })
 }
 
+/// Whether the class's driver has room for the claim on the node (upstream
+/// `hasEnoughCapacity`): only drivers whose CSIDriver sets `storageCapacity` are
+/// checked, against the CSIStorageCapacity objects of the class whose node topology
+/// selects the node (`maximumVolumeSize` when given, else `capacity`).
+pub fn has_enough_capacity(
+    vols: &Volumes,
+    claim: &PersistentVolumeClaim,
+    class: &k8s_openapi::api::storage::v1::StorageClass,
+    node: &NodeInfo,
+) -> bool {
+    let Some(want) = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.resources.as_ref()?.requests.as_ref()?.get("storage"))
+        .and_then(|q| Quantity::parse(&q.0))
+    else {
+        return true;
+    };
+    let checks = vols
+        .csi_drivers
+        .get(&class.provisioner)
+        .is_some_and(|d| d.spec.storage_capacity == Some(true));
+    if !checks {
+        return true;
+    }
+    let class_name = class.metadata.name.as_deref().unwrap_or_default();
+    vols.capacities.values().any(|c| {
+        let limit = c.maximum_volume_size.as_ref().or(c.capacity.as_ref());
+        c.storage_class_name == class_name
+            && limit
+                .and_then(|l| Quantity::parse(&l.0))
+                .is_some_and(|l| l >= want)
+            && c.node_topology.as_ref().is_some_and(|t| {
+                apimachinery::labels::Selector::from_label_selector(
+                    serde_json::to_value(t).ok().as_ref(),
+                )
+                .is_ok_and(|sel| sel.matches(node.labels()))
+            })
+    })
+}
+
 /// The binding plan for `claims` on `node`, or why there is none.
 pub fn plan(
     claims: &Claims,
@@ -207,12 +249,15 @@ pub fn plan(
             .as_ref()
             .and_then(|s| s.storage_class_name.as_deref())
             .unwrap_or_default();
-        let provisions = vols
+        let provisioner = vols
             .classes
             .get(class)
-            .is_some_and(|sc| sc.provisioner != NO_PROVISIONER);
-        if !provisions || !topology_allows(vols, c, node) {
+            .filter(|sc| sc.provisioner != NO_PROVISIONER);
+        let Some(sc) = provisioner.filter(|_| topology_allows(vols, c, node)) else {
             return Err(Status::unresolvable(ERR_BIND_CONFLICT));
+        };
+        if !has_enough_capacity(vols, c, sc, node) {
+            return Err(Status::unresolvable(ERR_NOT_ENOUGH_SPACE));
         }
         plan.provision.push(c.clone());
     }
@@ -356,3 +401,43 @@ impl Plugin for VolumeBinding {
 /// The volume stores, shared into the cycle state for Filter (which sees no snapshot).
 pub struct VolumesRef(pub Arc<Volumes>, pub HashSet<String>);
 pub const VOLUMES_KEY: &str = "VolumeBindingVolumes";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Arc<T> {
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn capacity_is_checked_for_drivers_that_publish_it() {
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "c"},
+            "spec": {"storageClassName": "fast", "resources": {"requests": {"storage": "2Gi"}}}}))
+        .unwrap();
+        let class: k8s_openapi::api::storage::v1::StorageClass =
+            serde_json::from_value(json!({"metadata": {"name": "fast"}, "provisioner": "d"})).unwrap();
+        let mut node = NodeInfo::default();
+        node.set_node(from(json!({"metadata": {"name": "n1", "labels": {"zone": "a"}}})));
+        let mut vols = Volumes::default();
+        // No CSIDriver, or one that does not publish capacity: nothing to check.
+        assert!(has_enough_capacity(&vols, &claim, &class, &node));
+        vols.csi_drivers.insert(
+            "d".into(),
+            from(json!({"metadata": {"name": "d"}, "spec": {"storageCapacity": true}})),
+        );
+        assert!(!has_enough_capacity(&vols, &claim, &class, &node));
+        let capacity = |name: &str, zone: &str, cap: &str, max: Option<&str>| {
+            from::<k8s_openapi::api::storage::v1::CSIStorageCapacity>(json!({
+                "metadata": {"name": name, "namespace": "kube-system"}, "storageClassName": "fast",
+                "nodeTopology": {"matchLabels": {"zone": zone}}, "capacity": cap, "maximumVolumeSize": max}))
+        };
+        vols.capacities.insert("a".into(), capacity("a", "b", "10Gi", None));
+        assert!(!has_enough_capacity(&vols, &claim, &class, &node), "another zone's");
+        vols.capacities.insert("b".into(), capacity("b", "a", "10Gi", Some("1Gi")));
+        assert!(!has_enough_capacity(&vols, &claim, &class, &node), "the maximum volume size counts");
+        vols.capacities.insert("c".into(), capacity("c", "a", "3Gi", None));
+        assert!(has_enough_capacity(&vols, &claim, &class, &node));
+    }
+}
