@@ -594,6 +594,10 @@ async fn the_kubelet_publishes_a_registered_driver_in_csinode() {
     );
     assert_eq!(d["allocatable"]["count"], 7);
     assert_eq!(csinode["metadata"]["ownerReferences"][0]["kind"], "Node");
+    assert_eq!(
+        csinode["metadata"]["annotations"]["storage.alpha.kubernetes.io/migrated-plugins"],
+        "kubernetes.io/aws-ebs,kubernetes.io/azure-disk,kubernetes.io/azure-file,kubernetes.io/cinder,kubernetes.io/gce-pd,kubernetes.io/portworx-volume,kubernetes.io/vsphere-volume"
+    );
     let node = c.get("/api/v1/nodes/node-a").await.json();
     assert_eq!(
         node["metadata"]["annotations"]["csi.volume.kubernetes.io/nodeid"],

@@ -18,6 +18,13 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// The CSINode annotation listing the in-tree plugins whose volumes CSI drivers serve on
+/// this node (upstream's `MigratedPluginsAnnotationKey`).
+pub const MIGRATED_PLUGINS_ANNOTATION: &str = "storage.alpha.kubernetes.io/migrated-plugins";
+/// The in-tree plugins migrated to CSI in v1.35 (every one still named; their in-tree
+/// code is gone), sorted as upstream joins them.
+pub const MIGRATED_PLUGINS: &str = "kubernetes.io/aws-ebs,kubernetes.io/azure-disk,kubernetes.io/azure-file,kubernetes.io/cinder,kubernetes.io/gce-pd,kubernetes.io/portworx-volume,kubernetes.io/vsphere-volume";
+
 /// The annotation mapping each driver to this node's ID in it.
 pub const NODE_ID_ANNOTATION: &str = "csi.volume.kubernetes.io/nodeid";
 const RPC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -289,6 +296,13 @@ impl Handler {
                     let csinode = CSINode {
                         metadata: ObjectMeta {
                             name: Some(self.node_name.clone()),
+                            annotations: Some(
+                                [(
+                                    MIGRATED_PLUGINS_ANNOTATION.to_string(),
+                                    MIGRATED_PLUGINS.to_string(),
+                                )]
+                                .into(),
+                            ),
                             owner_references: Some(vec![OwnerReference {
                                 api_version: "v1".into(),
                                 kind: "Node".into(),
@@ -308,9 +322,16 @@ impl Handler {
                 }
                 Some(mut current) => {
                     let drivers = with_driver(&current.spec.drivers, name, entry.clone());
-                    if drivers == current.spec.drivers {
+                    let annotations = current.metadata.annotations.get_or_insert_default();
+                    let migrated = annotations.get(MIGRATED_PLUGINS_ANNOTATION).map(String::as_str)
+                        == Some(MIGRATED_PLUGINS);
+                    if drivers == current.spec.drivers && migrated {
                         return Ok(());
                     }
+                    annotations.insert(
+                        MIGRATED_PLUGINS_ANNOTATION.to_string(),
+                        MIGRATED_PLUGINS.to_string(),
+                    );
                     current.spec.drivers = drivers;
                     api.replace(&self.node_name, &PostParams::default(), &current)
                         .await
