@@ -159,8 +159,12 @@ async fn serve(f: Flags) -> Result<(), String> {
         let namespace = std::env::var("NAMESPACE").ok().filter(|n| !n.is_empty()).ok_or(
             "--enable-capacity needs the NAMESPACE environment variable (the namespace the driver runs in)",
         )?;
-        let poll = apimachinery::duration::parse(&f.capacity_poll_interval)
-            .map_err(|e| format!("--capacity-poll-interval {:?}: {e}", f.capacity_poll_interval))?;
+        let poll = apimachinery::duration::parse(&f.capacity_poll_interval).map_err(|e| {
+            format!(
+                "--capacity-poll-interval {:?}: {e}",
+                f.capacity_poll_interval
+            )
+        })?;
         Some((namespace, poll))
     } else {
         None

@@ -7,7 +7,8 @@
 //! grown to 2Gi seen inside the running pod, attachments through VolumeAttachments and
 //! node status (detached when the node is drained), CSIStorageCapacity published and
 //! used by the scheduler, a raw block volume, usage in `/stats/summary` and
-//! `kubelet_volume_stats_*`, `FailedMount` for a driver that is not there, the driver's
+//! `kubelet_volume_stats_*`, `FailedMount` for a driver that is not there and
+//! `FailedAttachVolume` for a volume it cannot attach, the driver's
 //! calls in the CSI spec's order, and everything released, deleted and unmounted when
 //! the set and its claims go.
 
@@ -484,6 +485,57 @@ spec:
         s.kubectl_ok(&["delete", "pod", "broken", "--wait=true"], None);
         s.kubectl_ok(&["delete", "pvc", "broken"], None);
         s.kubectl_ok(&["delete", "pv", "broken"], None);
+
+        // A volume the driver cannot attach: FailedAttachVolume on the pod.
+        s.kubectl_ok(
+            &["apply", "-f", "-"],
+            Some(&format!(
+                r#"apiVersion: v1
+kind: PersistentVolume
+metadata: {{name: unattachable}}
+spec:
+  capacity: {{storage: 1Gi}}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  claimRef: {{namespace: default, name: unattachable}}
+  csi: {{driver: {DRIVER}, volumeHandle: no-such-volume}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: unattachable}}
+spec:
+  storageClassName: ""
+  volumeName: unattachable
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: unattachable}}
+spec:
+  nodeName: node-0
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: c, image: {BUSYBOX}, command: [sleep, "3600"], volumeMounts: [{{name: d, mountPath: /d}}]}}
+  volumes: [{{name: d, persistentVolumeClaim: {{claimName: unattachable}}}}]
+"#
+            )),
+        );
+        let note = wait_for("FailedAttachVolume", Duration::from_secs(60), || async {
+            let l = c.get("/apis/events.k8s.io/v1/namespaces/default/events").await.json();
+            l["items"].as_array()?.iter().find_map(|e| {
+                (e["regarding"]["name"] == "unattachable" && e["reason"] == "FailedAttachVolume")
+                    .then(|| e["note"].as_str().unwrap_or_default().to_string())
+            })
+        })
+        .await;
+        assert!(
+            note.starts_with("AttachVolume.Attach failed for volume \"unattachable\" : rpc error: code = NotFound"),
+            "{note}"
+        );
+        s.kubectl_ok(&["delete", "pod", "unattachable", "--wait=true"], None);
+        s.kubectl_ok(&["delete", "pvc", "unattachable"], None);
+        s.kubectl_ok(&["delete", "pv", "unattachable", "--wait=false"], None);
 
         // Everything goes: pods, claims, volumes (reclaim Delete), mounts, images.
         let handles: Vec<String> = c.get("/api/v1/persistentvolumes").await.json()["items"]

@@ -52,6 +52,7 @@ fn release_images(work: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         "cluster-dns",
         "cluster-network",
         "metrics-server",
+        "csi-hostpath",
     ] {
         std::os::unix::fs::symlink(bin_dir.join(c), broken_bin.join(c)).unwrap();
     }

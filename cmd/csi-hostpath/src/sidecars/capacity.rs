@@ -85,7 +85,8 @@ impl CapacityPublisher {
     }
 
     async fn pass(&self) -> Result<(), String> {
-        let api: Api<CSIStorageCapacity> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let api: Api<CSIStorageCapacity> =
+            Api::namespaced(self.ctx.client.clone(), &self.namespace);
         let selector = format!(
             "{DRIVER_LABEL}={},{MANAGED_BY_LABEL}={}",
             self.ctx.driver,
@@ -175,14 +176,21 @@ mod tests {
 
     #[test]
     fn capacity_objects_name_the_class_and_the_node_topology() {
-        let topology = BTreeMap::from([("topology.hostpath.csi/node".to_string(), "n1".to_string())]);
+        let topology =
+            BTreeMap::from([("topology.hostpath.csi/node".to_string(), "n1".to_string())]);
         let c = capacity_object("d", "n1", "fast", &topology, 10 << 30, 0);
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["storageClassName"], "fast");
         assert_eq!(v["capacity"], "10Gi");
         assert!(v.get("maximumVolumeSize").is_none());
-        assert_eq!(v["nodeTopology"]["matchLabels"]["topology.hostpath.csi/node"], "n1");
-        assert_eq!(v["metadata"]["labels"][MANAGED_BY_LABEL], "external-provisioner-n1");
+        assert_eq!(
+            v["nodeTopology"]["matchLabels"]["topology.hostpath.csi/node"],
+            "n1"
+        );
+        assert_eq!(
+            v["metadata"]["labels"][MANAGED_BY_LABEL],
+            "external-provisioner-n1"
+        );
         assert_eq!(v["metadata"]["generateName"], "csisc-");
     }
 }

@@ -323,7 +323,9 @@ impl Handler {
                 Some(mut current) => {
                     let drivers = with_driver(&current.spec.drivers, name, entry.clone());
                     let annotations = current.metadata.annotations.get_or_insert_default();
-                    let migrated = annotations.get(MIGRATED_PLUGINS_ANNOTATION).map(String::as_str)
+                    let migrated = annotations
+                        .get(MIGRATED_PLUGINS_ANNOTATION)
+                        .map(String::as_str)
                         == Some(MIGRATED_PLUGINS);
                     if drivers == current.spec.drivers && migrated {
                         return Ok(());

@@ -413,13 +413,17 @@ mod tests {
 
     #[test]
     fn capacity_is_checked_for_drivers_that_publish_it() {
-        let claim: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "c"},
+        let claim: PersistentVolumeClaim =
+            serde_json::from_value(json!({"metadata": {"name": "c"},
             "spec": {"storageClassName": "fast", "resources": {"requests": {"storage": "2Gi"}}}}))
-        .unwrap();
+            .unwrap();
         let class: k8s_openapi::api::storage::v1::StorageClass =
-            serde_json::from_value(json!({"metadata": {"name": "fast"}, "provisioner": "d"})).unwrap();
+            serde_json::from_value(json!({"metadata": {"name": "fast"}, "provisioner": "d"}))
+                .unwrap();
         let mut node = NodeInfo::default();
-        node.set_node(from(json!({"metadata": {"name": "n1", "labels": {"zone": "a"}}})));
+        node.set_node(from(
+            json!({"metadata": {"name": "n1", "labels": {"zone": "a"}}}),
+        ));
         let mut vols = Volumes::default();
         // No CSIDriver, or one that does not publish capacity: nothing to check.
         assert!(has_enough_capacity(&vols, &claim, &class, &node));
@@ -433,11 +437,20 @@ mod tests {
                 "metadata": {"name": name, "namespace": "kube-system"}, "storageClassName": "fast",
                 "nodeTopology": {"matchLabels": {"zone": zone}}, "capacity": cap, "maximumVolumeSize": max}))
         };
-        vols.capacities.insert("a".into(), capacity("a", "b", "10Gi", None));
-        assert!(!has_enough_capacity(&vols, &claim, &class, &node), "another zone's");
-        vols.capacities.insert("b".into(), capacity("b", "a", "10Gi", Some("1Gi")));
-        assert!(!has_enough_capacity(&vols, &claim, &class, &node), "the maximum volume size counts");
-        vols.capacities.insert("c".into(), capacity("c", "a", "3Gi", None));
+        vols.capacities
+            .insert("a".into(), capacity("a", "b", "10Gi", None));
+        assert!(
+            !has_enough_capacity(&vols, &claim, &class, &node),
+            "another zone's"
+        );
+        vols.capacities
+            .insert("b".into(), capacity("b", "a", "10Gi", Some("1Gi")));
+        assert!(
+            !has_enough_capacity(&vols, &claim, &class, &node),
+            "the maximum volume size counts"
+        );
+        vols.capacities
+            .insert("c".into(), capacity("c", "a", "3Gi", None));
         assert!(has_enough_capacity(&vols, &claim, &class, &node));
     }
 }
