@@ -36,3 +36,4 @@ pub const CSI_PLUGIN_TYPE: &str = "CSIPlugin";
 pub const SPEC_VERSION: &str = "1.12.0";
 
 pub mod mount;
+pub mod names;

@@ -29,19 +29,8 @@ pub struct AttachedVolume {
 impl AttachedVolume {
     /// The volume's name in node status (`kubernetes.io/csi/<driver>^<handle>`).
     pub fn unique_name(&self) -> String {
-        format!("kubernetes.io/csi/{}^{}", self.driver, self.handle)
+        csi::names::unique_volume_name(&self.driver, &self.handle)
     }
-}
-
-/// The VolumeAttachment's name for a volume on a node (the kubelet's
-/// `attachment_name`: `csi-` and the SHA-256 of handle, driver and node).
-pub fn attachment_name(handle: &str, driver: &str, node: &str) -> String {
-    let digest = ring::digest::digest(
-        &ring::digest::SHA256,
-        format!("{handle}{driver}{node}").as_bytes(),
-    );
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("csi-{hex}")
 }
 
 /// Whether a pod still needs its volumes attached: it is not finished, and a deleted
@@ -275,7 +264,7 @@ impl AttachDetachController {
             let va: VolumeAttachment = serde_json::from_value(json!({
                 "apiVersion": "storage.k8s.io/v1",
                 "kind": "VolumeAttachment",
-                "metadata": {"name": attachment_name(&v.handle, &v.driver, node)},
+                "metadata": {"name": csi::names::attachment_name(&v.handle, &v.driver, node)},
                 "spec": {"attacher": v.driver, "nodeName": node, "source": {"persistentVolumeName": v.pv}},
             }))
             .map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ mod block;
 pub use block::{block_publish_path, block_staging_path};
 
 use crate::pluginmanager::csi::Handler;
+use csi::names::sha256_hex;
 use csi::v1 as api;
 use csi::v1::node_client::NodeClient;
 use k8s_openapi::api::core::v1::{Pod, Secret};
@@ -136,14 +137,6 @@ pub struct NodeCaps {
     pub single_node_multi_writer: bool,
 }
 
-fn sha256_hex(s: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Where a volume is staged on the node.
 pub fn staging_path(root: &Path, driver: &str, handle: &str) -> PathBuf {
     root.join("plugins/kubernetes.io/csi")
@@ -159,11 +152,6 @@ pub fn publish_dir(root: &Path, uid: &str, spec_name: &str) -> PathBuf {
         .join("volumes")
         .join(PLUGIN_DIR)
         .join(spec_name)
-}
-
-/// The VolumeAttachment the attach/detach controller makes for a volume on a node.
-pub fn attachment_name(handle: &str, driver: &str, node: &str) -> String {
-    format!("csi-{}", sha256_hex(&format!("{handle}{driver}{node}")))
 }
 
 /// The handle of an inline volume: one per pod and volume.
@@ -362,7 +350,7 @@ impl Plugin {
             .chain(block::staged(&self.root))
             .chain(published(&self.root).into_iter().map(|(_, _, d)| d))
             .filter(|d| d.volume_lifecycle_mode != "Ephemeral")
-            .map(|d| unique_name(&d))
+            .map(|d| csi::names::unique_volume_name(&d.driver_name, &d.volume_handle))
             .collect();
         out.sort();
         out.dedup();
@@ -510,7 +498,7 @@ impl Plugin {
         &self,
         src: &Source,
     ) -> Result<(String, BTreeMap<String, String>), String> {
-        let name = attachment_name(&src.handle, &src.driver, &self.node_name);
+        let name = csi::names::attachment_name(&src.handle, &src.driver, &self.node_name);
         let api: Api<VolumeAttachment> = Api::all(self.client.clone());
         let va = api
             .get_opt(&name)
@@ -820,15 +808,6 @@ mod tests {
         assert_eq!(
             publish_dir(root, "u1", "pvc-1"),
             PathBuf::from("/var/lib/kubelet/pods/u1/volumes/kubernetes.io~csi/pvc-1")
-        );
-        // sha256("abc"), a known vector.
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(
-            attachment_name("h", "d", "n"),
-            format!("csi-{}", sha256_hex("hdn"))
         );
     }
 
