@@ -79,12 +79,12 @@ fn rpc_error(e: &tonic::Status) -> String {
 
 impl Attacher {
     pub fn start(ctx: Arc<Context>) {
-        let attachments = Informer::new(Api::<VolumeAttachment>::all(ctx.client.clone()));
+        let attachments = ctx.informers.get::<VolumeAttachment>();
         let wake = Arc::new(tokio::sync::Notify::new());
         let w = wake.clone();
         attachments.add_handler(move |_, _| w.notify_one());
         attachments.run();
-        let volumes = Informer::new(Api::<PersistentVolume>::all(ctx.client.clone()));
+        let volumes = ctx.informers.get::<PersistentVolume>();
         volumes.run();
         let a = Arc::new(Attacher {
             ctx,

@@ -59,7 +59,7 @@ pub struct CapacityPublisher {
 
 impl CapacityPublisher {
     pub fn start(ctx: Arc<Context>, namespace: String, poll: Duration) {
-        let classes = Informer::new(Api::<StorageClass>::all(ctx.client.clone()));
+        let classes = ctx.informers.get::<StorageClass>();
         let wake = Arc::new(tokio::sync::Notify::new());
         let w = wake.clone();
         classes.add_handler(move |_, _| w.notify_one());

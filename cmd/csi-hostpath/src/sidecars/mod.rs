@@ -36,6 +36,8 @@ pub struct Context {
     pub topology: BTreeMap<String, String>,
     pub endpoint: String,
     pub recorder: Arc<Recorder>,
+    /// One informer per kind for all the roles (each starts the ones it reads).
+    pub informers: client_go::informer_factory::SharedInformerFactory,
 }
 
 impl Context {
@@ -63,13 +65,14 @@ impl Context {
             Arc::new(client_go::flowcontrol::RateLimiter::new(10.0, 20)),
         );
         Ok(Context {
-            client,
+            client: client.clone(),
             driver: info.name,
             node: node.to_string(),
             node_id: node_info.node_id,
             topology,
             endpoint: endpoint.to_string(),
             recorder,
+            informers: client_go::informer_factory::SharedInformerFactory::new(client),
         })
     }
 

@@ -297,10 +297,10 @@ pub struct Provisioner {
 
 impl Provisioner {
     pub fn start(ctx: Arc<Context>, default_fstype: String, extra_create_metadata: bool) {
-        let claims = Informer::new(Api::<PersistentVolumeClaim>::all(ctx.client.clone()));
-        let volumes = Informer::new(Api::<PersistentVolume>::all(ctx.client.clone()));
-        let classes = Informer::new(Api::<StorageClass>::all(ctx.client.clone()));
-        let attachments = Informer::new(Api::<VolumeAttachment>::all(ctx.client.clone()));
+        let claims = ctx.informers.get::<PersistentVolumeClaim>();
+        let volumes = ctx.informers.get::<PersistentVolume>();
+        let classes = ctx.informers.get::<StorageClass>();
+        let attachments = ctx.informers.get::<VolumeAttachment>();
         let wake = Arc::new(tokio::sync::Notify::new());
         let w = wake.clone();
         claims.add_handler(move |_, _| w.notify_one());

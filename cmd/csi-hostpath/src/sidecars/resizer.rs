@@ -88,8 +88,8 @@ pub struct Resizer {
 
 impl Resizer {
     pub fn start(ctx: Arc<Context>) {
-        let claims = Informer::new(Api::<PersistentVolumeClaim>::all(ctx.client.clone()));
-        let volumes = Informer::new(Api::<PersistentVolume>::all(ctx.client.clone()));
+        let claims = ctx.informers.get::<PersistentVolumeClaim>();
+        let volumes = ctx.informers.get::<PersistentVolume>();
         let wake = Arc::new(tokio::sync::Notify::new());
         let w = wake.clone();
         claims.add_handler(move |_, _| w.notify_one());
