@@ -241,52 +241,32 @@ impl VolumeManager {
                 atomic_write(&dir, &files)?;
                 dir
             } else if let Some(pvc) = &v.persistent_volume_claim {
-                match self.claim_volume(&ns, &pvc.claim_name).await? {
-                    Claimed::Path(path, local) => {
-                        // A local volume takes fsGroup unless mounted read-only
-                        // (upstream's local plugin); hostPath never does.
-                        if local && pvc.read_only != Some(true) {
-                            ownership = Some(false);
-                        }
-                        path
-                    }
-                    Claimed::Csi(mut src, _, _) if src.block => {
-                        src.read_only |= pvc.read_only == Some(true);
-                        self.csi.set_up_block(&uid, &src).await?
-                    }
-                    Claimed::Csi(mut src, claim, pv) => {
-                        src.read_only |= pvc.read_only == Some(true);
-                        let p = self
-                            .csi_set_up(pod, v, &src, fs_group, fs_group_policy)
-                            .await?;
-                        expansions.push((*src, claim, pv));
-                        p
-                    }
-                }
+                let read_only = pvc.read_only == Some(true);
+                let (path, takes_group, expansion) = self
+                    .mount_claim(
+                        pod,
+                        v,
+                        &pvc.claim_name,
+                        read_only,
+                        fs_group,
+                        fs_group_policy,
+                    )
+                    .await?;
+                ownership = ownership.or(takes_group);
+                expansions.extend(expansion);
+                path
             } else if v.ephemeral.is_some() {
                 let claim = format!(
                     "{}-{}",
                     pod.metadata.name.as_deref().unwrap_or_default(),
                     v.name
                 );
-                match self.claim_volume(&ns, &claim).await? {
-                    Claimed::Path(path, local) => {
-                        if local {
-                            ownership = Some(false);
-                        }
-                        path
-                    }
-                    Claimed::Csi(src, _, _) if src.block => {
-                        self.csi.set_up_block(&uid, &src).await?
-                    }
-                    Claimed::Csi(src, claim, pv) => {
-                        let p = self
-                            .csi_set_up(pod, v, &src, fs_group, fs_group_policy)
-                            .await?;
-                        expansions.push((*src, claim, pv));
-                        p
-                    }
-                }
+                let (path, takes_group, expansion) = self
+                    .mount_claim(pod, v, &claim, false, fs_group, fs_group_policy)
+                    .await?;
+                ownership = ownership.or(takes_group);
+                expansions.extend(expansion);
+                path
             } else if let Some(c) = &v.csi {
                 let src = crate::volume::csi::Source {
                     driver: c.driver.clone(),
@@ -378,6 +358,36 @@ impl VolumeManager {
             Err(format!(
                 "persistentvolume {pv_name:?}: only hostPath, local and CSI volumes are supported"
             ))
+        }
+    }
+
+    /// Mounts a claim's volume (a `persistentVolumeClaim` or generic ephemeral volume):
+    /// its path; `Some(false)` when the kubelet applies the pod's fsGroup to it (a local
+    /// volume not mounted read-only, as upstream's local plugin; hostPath never); and a
+    /// CSI filesystem volume to finish expanding once every volume is mounted.
+    async fn mount_claim(
+        &self,
+        pod: &Pod,
+        v: &Volume,
+        claim: &str,
+        read_only: bool,
+        fs_group: Option<i64>,
+        fs_group_policy: Option<&str>,
+    ) -> Result<(PathBuf, Option<bool>, Option<Expansion>), String> {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        match self.claim_volume(&ns, claim).await? {
+            Claimed::Path(path, local) => Ok((path, (local && !read_only).then_some(false), None)),
+            Claimed::Csi(mut src, claim, pv) => {
+                src.read_only |= read_only;
+                if src.block {
+                    return Ok((self.csi.set_up_block(&uid, &src).await?, None, None));
+                }
+                let path = self
+                    .csi_set_up(pod, v, &src, fs_group, fs_group_policy)
+                    .await?;
+                Ok((path, None, Some((*src, claim, pv))))
+            }
         }
     }
 
@@ -630,6 +640,13 @@ impl VolumeManager {
             .collect()
     }
 }
+
+/// A CSI volume of a claim whose expansion the node may have to finish.
+type Expansion = (
+    crate::volume::csi::Source,
+    Box<PersistentVolumeClaim>,
+    Box<PersistentVolume>,
+);
 
 /// A claim's volume.
 enum Claimed {
