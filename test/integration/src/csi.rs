@@ -14,15 +14,9 @@ pub struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let root = self.dir.to_string_lossy().to_string();
-        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<&str> = table
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&root))
-            .collect();
+        let mut points = csi::mount::mounts_under(&self.dir);
         points.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in points {
+        for m in &points {
             let _ = Command::new("umount").args(["-l", m]).status();
         }
         for images in &self.images {
@@ -65,16 +59,4 @@ pub fn calls_for(log: &str, volume: &str) -> Vec<String> {
         .collect();
     out.dedup();
     out
-}
-
-/// Mount points under `dir`.
-pub fn mounts_under(dir: &std::path::Path) -> Vec<String> {
-    let root = dir.to_string_lossy().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(&root))
-        .map(String::from)
-        .collect()
 }

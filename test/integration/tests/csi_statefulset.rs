@@ -292,13 +292,13 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
         }
 
         // A kubelet restart loses nothing and leaves no stale mount.
-        let mounts_before = integration_tests::csi::mounts_under(&root);
+        let mounts_before = csi::mount::mounts_under(&root);
         assert_eq!(mounts_before.len(), 6, "3 staged and 3 published: {mounts_before:?}");
         cl.nodes[0].kubelet.terminate();
         cl.nodes[0].kubelet.restart_stopped().await;
         let s = &cl.apiserver;
         wait_for("pods ready after the restart", Duration::from_secs(60), pods_ready).await;
-        let mut mounts_after = integration_tests::csi::mounts_under(&root);
+        let mut mounts_after = csi::mount::mounts_under(&root);
         let mut sorted = mounts_before.clone();
         sorted.sort();
         mounts_after.sort();
@@ -327,7 +327,7 @@ parameters: {{csi.storage.k8s.io/fstype: xfs}}
             let vas = c.get("/apis/storage.k8s.io/v1/volumeattachments").await.json();
             let (attached, in_use) = node_volumes().await;
             (vas["items"].as_array()?.is_empty() && attached.is_empty() && in_use.is_empty()
-                && integration_tests::csi::mounts_under(&root).is_empty())
+                && csi::mount::mounts_under(&root).is_empty())
             .then_some(())
         })
         .await;
@@ -567,7 +567,7 @@ spec:
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         wait_for("nothing mounted", Duration::from_secs(60), || async {
-            integration_tests::csi::mounts_under(&root).is_empty().then_some(())
+            csi::mount::mounts_under(&root).is_empty().then_some(())
         })
         .await;
         let images: Vec<_> = std::fs::read_dir(state.join("images")).unwrap().flatten().collect();
