@@ -7,7 +7,7 @@
 //! does not publish volumes gets its attachments marked attached, as upstream's
 //! trivial attacher does.
 
-use super::{Context, capabilities, run_loop, set_finalizer, volume_on_node};
+use super::{Context, capabilities, run_loop, secret_of, set_finalizer, volume_on_node};
 use client_go::informer::Informer;
 use csi::v1 as api;
 use k8s_openapi::api::core::v1::PersistentVolume;
@@ -189,6 +189,10 @@ impl Attacher {
         let mut metadata = std::collections::BTreeMap::new();
         if self.publishes().await? {
             let block = spec.volume_mode.as_deref() == Some("Block");
+            let secrets = self
+                .ctx
+                .secrets(secret_of(csi.controller_publish_secret_ref.as_ref()))
+                .await?;
             let result = self
                 .ctx
                 .controller()?
@@ -203,7 +207,7 @@ impl Attacher {
                     .into_iter()
                     .next(),
                     readonly: csi.read_only.unwrap_or(false),
-                    secrets: Default::default(),
+                    secrets: secrets.into_iter().collect(),
                     volume_context: csi
                         .volume_attributes
                         .clone()
@@ -247,17 +251,21 @@ impl Attacher {
             .unwrap_or_default();
         let pv = pvs.get_opt(&pv_name).await.map_err(|e| e.to_string())?;
         if self.publishes().await? {
-            let handle = pv
+            let csi = pv
                 .as_ref()
-                .and_then(|p| Some(p.spec.as_ref()?.csi.as_ref()?.volume_handle.clone()))
+                .and_then(|p| p.spec.as_ref()?.csi.clone())
                 .unwrap_or_default();
+            let secrets = self
+                .ctx
+                .secrets(secret_of(csi.controller_publish_secret_ref.as_ref()))
+                .await?;
             if let Err(e) = self
                 .ctx
                 .controller()?
                 .controller_unpublish_volume(api::ControllerUnpublishVolumeRequest {
-                    volume_id: handle,
+                    volume_id: csi.volume_handle,
                     node_id: self.ctx.node_id.clone(),
-                    secrets: Default::default(),
+                    secrets: secrets.into_iter().collect(),
                 })
                 .await
             {

@@ -76,6 +76,27 @@ impl Context {
         })
     }
 
+    /// The data of the secret `(namespace, name)` as the CSI calls carry it (none: empty).
+    pub async fn secrets(
+        &self,
+        r: Option<(String, String)>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let Some((ns, name)) = r else {
+            return Ok(BTreeMap::new());
+        };
+        let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(self.client.clone(), &ns);
+        let s = api
+            .get(&name)
+            .await
+            .map_err(|e| format!("error getting secret {name} in namespace {ns}: {e}"))?;
+        Ok(s.data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+            .collect())
+    }
+
     pub fn controller(
         &self,
     ) -> Result<api::controller_client::ControllerClient<tonic::transport::Channel>, String> {
@@ -132,6 +153,14 @@ where
     Err(format!(
         "updating the finalizers of {name}: conflicts kept coming"
     ))
+}
+
+/// A PersistentVolume's secret reference as `(namespace, name)`.
+pub fn secret_of(
+    r: Option<&k8s_openapi::api::core::v1::SecretReference>,
+) -> Option<(String, String)> {
+    let r = r?;
+    Some((r.namespace.clone().unwrap_or_default(), r.name.clone()?))
 }
 
 /// The event reference of an object.
@@ -250,6 +279,14 @@ mod tests {
         assert!(volume_on_node(&pv, &here));
         assert!(!volume_on_node(&pv, &there));
         assert!(!volume_on_node(&PersistentVolume::default(), &here));
+    }
+
+    #[test]
+    fn volume_secret_references_name_namespace_and_secret() {
+        let r: k8s_openapi::api::core::v1::SecretReference =
+            serde_json::from_value(json!({"name": "key", "namespace": "ns"})).unwrap();
+        assert_eq!(secret_of(Some(&r)), Some(("ns".into(), "key".into())));
+        assert_eq!(secret_of(None), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{Context, capabilities, reference, requested_bytes, run_loop, volume_
 use apimachinery::resource::Quantity;
 use client_go::informer::Informer;
 use csi::v1 as api;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::{StorageClass, VolumeAttachment};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
@@ -443,25 +443,6 @@ impl Provisioner {
         }
     }
 
-    async fn secrets(
-        &self,
-        r: Option<(String, String)>,
-    ) -> Result<BTreeMap<String, String>, String> {
-        let Some((ns, name)) = r else {
-            return Ok(BTreeMap::new());
-        };
-        let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &ns);
-        let s = api
-            .get(&name)
-            .await
-            .map_err(|e| format!("error getting secret {name} in namespace {ns}: {e}"))?;
-        Ok(s.data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-            .collect())
-    }
-
     async fn provision(
         &self,
         pvc: &PersistentVolumeClaim,
@@ -497,6 +478,7 @@ impl Provisioner {
             params.insert("csi.storage.k8s.io/pv/name".into(), pv_name.into());
         }
         let secrets = self
+            .ctx
             .secrets(secret_ref(&reserved, "provisioner", pvc, pv_name))
             .await
             .map_err(fail)?;
@@ -588,7 +570,7 @@ impl Provisioner {
                     n.clone(),
                 )
             });
-        let secrets = self.secrets(secret).await?;
+        let secrets = self.ctx.secrets(secret).await?;
         self.ctx
             .controller()?
             .delete_volume(api::DeleteVolumeRequest {

@@ -5,7 +5,7 @@
 //! the kubelet to grow the filesystem (`allocatedResourceStatuses.storage:
 //! NodeResizePending` and the `FileSystemResizePending` condition).
 
-use super::{Context, capabilities, requested_bytes, run_loop, volume_on_node};
+use super::{Context, capabilities, requested_bytes, run_loop, secret_of, volume_on_node};
 use apimachinery::resource::Quantity;
 use client_go::informer::Informer;
 use csi::v1 as api;
@@ -182,6 +182,10 @@ impl Resizer {
             block,
             csi.fs_type.as_deref().unwrap_or_default(),
         );
+        let secrets = self
+            .ctx
+            .secrets(secret_of(csi.controller_expand_secret_ref.as_ref()))
+            .await?;
         let result = self
             .ctx
             .controller()?
@@ -191,7 +195,7 @@ impl Resizer {
                     required_bytes: size,
                     limit_bytes: 0,
                 }),
-                secrets: Default::default(),
+                secrets: secrets.into_iter().collect(),
                 volume_capability: caps.into_iter().next(),
             })
             .await;
